@@ -1,0 +1,27 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: demo test test-storage bench install
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+demo: install
+	$(BIN)/nextslot demo
+
+test: install
+	$(BIN)/pytest
+
+# the storage and race tests alone (CI runs them again on the machine's PostgreSQL 15)
+test-storage: install
+	$(BIN)/pytest tests/storage
+
+bench: install
+	$(BIN)/nextslot bench core

@@ -1,0 +1,1 @@
+"""Benchmarks and evals run by `nextslot bench` and `nextslot eval`."""

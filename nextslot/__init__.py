@@ -1,0 +1,1 @@
+"""nextslot: one race-free booking core for agents, booking pages and staff."""

@@ -1,0 +1,1 @@
+"""The booking service: availability, book, hold, reschedule, cancel, confirm, no-show."""

@@ -1,0 +1,262 @@
+"""Pure time logic: rules + working hours + claims -> free slots. No I/O.
+
+Conventions (documented in the README):
+- Instants are aware UTC datetimes; hours and exceptions are in the resource's own zone.
+- A service occupies [start - buffer_before, start + duration + buffer_after). Buffers are work
+  time: the whole occupied interval must fall inside the resource's opening hours.
+- Start times lie on a grid of `slot_step` minutes counted from local midnight in the business's
+  zone. Wall times skipped by a spring-forward change do not exist; wall times repeated by a
+  fall-back change exist twice (both instants are offered).
+- Pooled requirements ("Dr A or Dr B") take the first free member in the order the service lists
+  them; one resource never fills two requirements of the same booking.
+"""
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+Interval = tuple[datetime, datetime]
+
+
+@dataclass(frozen=True)
+class WeeklyHours:
+    weekday: int  # 0 = Monday
+    start_minute: int
+    end_minute: int  # up to 1440 (midnight at the end of the day)
+
+
+@dataclass(frozen=True)
+class ServiceRules:
+    duration: timedelta
+    buffer_before: timedelta
+    buffer_after: timedelta
+    step_minutes: int
+    min_notice: timedelta
+    horizon: timedelta
+    zone: ZoneInfo  # the business's zone: the slot grid is laid in it
+
+    def occupied(self, start: datetime) -> Interval:
+        return start - self.buffer_before, start + self.duration + self.buffer_after
+
+
+@dataclass
+class ResourceTimeline:
+    """One resource's opening intervals and active claims over a window, ready for fast checks."""
+
+    id: int
+    capacity: int
+    open: list[Interval]  # merged, sorted
+    busy: list[Interval] = field(default_factory=list)  # active claims, any order
+
+    def __post_init__(self) -> None:
+        self.busy.sort()
+        self._open_starts = [s for s, _ in self.open]
+        self._busy_starts = [s for s, _ in self.busy]
+        self._longest = max((e - s for s, e in self.busy), default=timedelta(0))
+
+    def is_open(self, start: datetime, end: datetime) -> bool:
+        i = bisect_right(self._open_starts, start) - 1
+        return i >= 0 and self.open[i][1] >= end
+
+    def load(self, start: datetime, end: datetime) -> int:
+        """Peak number of claims overlapping [start, end)."""
+        lo = bisect_left(self._busy_starts, start - self._longest)
+        hi = bisect_left(self._busy_starts, end)
+        overlapping = [(s, e) for s, e in self.busy[lo:hi] if e > start]
+        if len(overlapping) <= 1:
+            return len(overlapping)
+        points = [max(s, start) for s, _ in overlapping]
+        return max(sum(1 for s, e in overlapping if s <= p < e) for p in points)
+
+    def fits(self, start: datetime, end: datetime) -> bool:
+        return self.is_open(start, end) and self.load(start, end) < self.capacity
+
+
+@dataclass(frozen=True)
+class Slot:
+    starts_at: datetime
+    ends_at: datetime
+    resource_ids: tuple[int, ...]  # one per requirement, in requirement order
+
+
+class SlotProblem(StrEnum):
+    """Why a requested start cannot be booked; `TAKEN` is a lost race, the rest are bad input."""
+
+    OFF_GRID = "off_slot_step"
+    IN_PAST = "in_past"
+    TOO_SOON = "too_soon"
+    BEYOND_HORIZON = "beyond_horizon"
+    OUTSIDE_HOURS = "outside_hours"
+    TAKEN = "taken"
+
+
+# --- intervals ---------------------------------------------------------------------------
+
+
+def merge(intervals: Iterable[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    for s, e in sorted(intervals):
+        if out and s <= out[-1][1]:
+            if e > out[-1][1]:
+                out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
+    return out
+
+
+def subtract(intervals: list[Interval], holes: Iterable[Interval]) -> list[Interval]:
+    result = intervals
+    for hs, he in holes:
+        nxt: list[Interval] = []
+        for s, e in result:
+            if he <= s or hs >= e:
+                nxt.append((s, e))
+                continue
+            if s < hs:
+                nxt.append((s, hs))
+            if he < e:
+                nxt.append((he, e))
+        result = nxt
+    return result
+
+
+# --- local wall time -> instants ------------------------------------------------------------
+
+
+def wall_to_utc(day: date, minute: int, zone: ZoneInfo, fold: int = 0) -> datetime:
+    """The instant of `minute` past local midnight on `day`; gap times move forward by the gap."""
+    wall = datetime.combine(day, time()) + timedelta(minutes=minute)
+    return wall.replace(tzinfo=zone, fold=fold).astimezone(UTC)
+
+
+def wall_exists(wall: datetime, zone: ZoneInfo) -> bool:
+    """False for a wall time skipped by a spring-forward change."""
+    aware = wall.replace(tzinfo=zone)
+    return aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall
+
+
+def local_days(start: datetime, end: datetime, zone: ZoneInfo) -> Iterator[date]:
+    """Every local date touched by [start, end), with one day of margin on each side."""
+    day = start.astimezone(zone).date() - timedelta(days=1)
+    last = end.astimezone(zone).date() + timedelta(days=1)
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def open_intervals(
+    hours: Sequence[WeeklyHours],
+    zone: ZoneInfo,
+    window: Interval,
+    extra_open: Iterable[Interval] = (),
+    closed: Iterable[Interval] = (),
+) -> list[Interval]:
+    """Opening time in UTC over a window: weekly hours, plus extra hours, minus time off."""
+    by_weekday: dict[int, list[WeeklyHours]] = {}
+    for h in hours:
+        by_weekday.setdefault(h.weekday, []).append(h)
+    intervals = []
+    for day in local_days(*window, zone):
+        for h in by_weekday.get(day.weekday(), ()):
+            intervals.append((wall_to_utc(day, h.start_minute, zone), wall_to_utc(day, h.end_minute, zone)))
+    intervals.extend(extra_open)
+    merged = merge(i for i in intervals if i[0] < i[1])
+    return subtract(merged, merge(closed))
+
+
+# --- the slot grid ---------------------------------------------------------------------------
+
+
+def grid_starts(step_minutes: int, zone: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
+    """Grid start times in [start, end): every `step` minutes from local midnight, DST-aware."""
+    out: set[datetime] = set()
+    for day in local_days(start, end, zone):
+        midnight = datetime.combine(day, time())
+        for minute in range(0, 1440, step_minutes):
+            wall = midnight + timedelta(minutes=minute)
+            if not wall_exists(wall, zone):
+                continue
+            for fold in (0, 1):  # a repeated wall time is two instants
+                instant = wall.replace(tzinfo=zone, fold=fold).astimezone(UTC)
+                if start <= instant < end:
+                    out.add(instant)
+    return sorted(out)
+
+
+def on_grid(instant: datetime, step_minutes: int, zone: ZoneInfo) -> bool:
+    local = instant.astimezone(zone)
+    minutes = local.hour * 60 + local.minute
+    return local.second == 0 and local.microsecond == 0 and minutes % step_minutes == 0
+
+
+# --- assignment ------------------------------------------------------------------------------
+
+
+def assign(groups: Sequence[Sequence[ResourceTimeline]], occupied: Interval) -> tuple[int, ...] | None:
+    """Pick one free member per requirement (first free in listed order), or None."""
+    chosen: list[int] = []
+    for group in groups:
+        pick = next((r.id for r in group if r.id not in chosen and r.fits(*occupied)), None)
+        if pick is None:
+            return None
+        chosen.append(pick)
+    return tuple(chosen)
+
+
+def bookable_window(rules: ServiceRules, now: datetime) -> Interval:
+    """Earliest and latest start allowed by minimum notice and the booking horizon."""
+    return now + rules.min_notice, now + rules.horizon
+
+
+def find_open_slots(
+    rules: ServiceRules,
+    groups: Sequence[Sequence[ResourceTimeline]],
+    window: Interval,
+    now: datetime,
+    limit: int | None = None,
+) -> list[Slot]:
+    """Open start times in the window, each with the resources it would take."""
+    earliest, latest = bookable_window(rules, now)
+    start, end = max(window[0], earliest), min(window[1], latest + timedelta(microseconds=1))
+    slots: list[Slot] = []
+    if start >= end:
+        return slots
+    for s in grid_starts(rules.step_minutes, rules.zone, start, end):
+        picked = assign(groups, rules.occupied(s))
+        if picked is not None:
+            slots.append(Slot(s, s + rules.duration, picked))
+            if limit is not None and len(slots) >= limit:
+                break
+    return slots
+
+
+def check_slot(
+    rules: ServiceRules, groups: Sequence[Sequence[ResourceTimeline]], start: datetime, now: datetime
+) -> Slot | SlotProblem:
+    """Validate one requested start: bad input first, then whether it is still free."""
+    if not on_grid(start, rules.step_minutes, rules.zone):
+        return SlotProblem.OFF_GRID
+    if start < now:
+        return SlotProblem.IN_PAST
+    earliest, latest = bookable_window(rules, now)
+    if start < earliest:
+        return SlotProblem.TOO_SOON
+    if start > latest:
+        return SlotProblem.BEYOND_HORIZON
+    occupied = rules.occupied(start)
+    if not all(any(r.is_open(*occupied) for r in group) for group in groups):
+        return SlotProblem.OUTSIDE_HOURS
+    picked = assign(groups, occupied)
+    if picked is None:
+        return SlotProblem.TAKEN
+    return Slot(start, start + rules.duration, picked)
+
+
+def nearest(slots: Sequence[Slot], target: datetime, count: int) -> list[Slot]:
+    """The `count` slots nearest the target (later wins a tie), in time order."""
+    ranked = sorted(slots, key=lambda s: (abs(s.starts_at - target), s.starts_at < target))
+    return sorted(ranked[:count], key=lambda s: s.starts_at)

@@ -1,0 +1,145 @@
+"""Create or update a business from its configuration file, in one transaction.
+
+Declarative for what the file lists: the hours and exceptions of every listed resource, the
+business-wide closures and each listed service's requirements are replaced. Resources and
+services the file does not mention are left alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from psycopg.errors import ExclusionViolation
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from nextslot.core.availability import wall_to_utc
+from nextslot.core.results import Rejected
+from nextslot.schemas.config import WEEKDAYS, BusinessConfig, ExceptionConfig, WeeklySpans, parse_span
+from nextslot.storage.tables import (
+    AvailabilityException,
+    Business,
+    RequirementMember,
+    Resource,
+    Service,
+    ServiceRequirement,
+    WorkingHours,
+)
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+
+@dataclass(frozen=True)
+class ConfigApplied:
+    business_id: int
+    slug: str
+    created: bool
+    resources: int
+    services: int
+
+
+def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApplied | Rejected:
+    with uow:
+        s = uow.session
+        b = config.business
+        business = s.scalars(select(Business).where(Business.slug == b.slug).with_for_update()).one_or_none()
+        created = business is None
+        if business is None:
+            business = Business(slug=b.slug)
+            s.add(business)
+        business.name, business.timezone, business.country = b.name, b.timezone, b.country
+        details = dict(b.details)
+        if b.reminder_offsets_minutes is not None:
+            details["reminder_offsets_minutes"] = b.reminder_offsets_minutes
+        business.details = details
+        s.flush()
+        zone = ZoneInfo(b.timezone)
+
+        resources: dict[str, Resource] = {}
+        for rc in config.resources:
+            resource = s.scalars(
+                select(Resource).where(Resource.business_id == business.id, Resource.key == rc.key)
+            ).one_or_none()
+            if resource is None:
+                resource = Resource(business_id=business.id, key=rc.key)
+                s.add(resource)
+            resource.name, resource.kind, resource.timezone, resource.active = rc.name, rc.kind, rc.timezone, True
+            resource.capacity = rc.capacity
+            try:
+                with s.begin_nested():
+                    s.flush()  # a capacity cut below what is already booked is refused by the database
+            except IntegrityError as error:
+                if isinstance(error.orig, ExclusionViolation):
+                    return Rejected(
+                        "capacity_below_bookings",
+                        f"{rc.key} already has overlapping bookings beyond capacity {rc.capacity}; "
+                        "move or cancel them first.",
+                        "resources.capacity",
+                    )
+                raise
+            resources[rc.key] = resource
+            resource.hours = [
+                WorkingHours(weekday=day, start_minute=start, end_minute=end)
+                for day, start, end in weekly(rc.hours if rc.hours is not None else config.hours)
+            ]
+            s.execute(delete(AvailabilityException).where(AvailabilityException.resource_id == resource.id))
+            rzone = ZoneInfo(rc.timezone) if rc.timezone else zone
+            add_exceptions(s, business.id, resource.id, rc.exceptions, rzone)
+
+        s.execute(delete(AvailabilityException).where(
+            AvailabilityException.business_id == business.id, AvailabilityException.resource_id.is_(None)
+        ))
+        add_exceptions(s, business.id, None, config.closures, zone)
+
+        for sc in config.services:
+            service = s.scalars(
+                select(Service).where(Service.business_id == business.id, Service.key == sc.key)
+            ).one_or_none()
+            if service is None:
+                service = Service(business_id=business.id, key=sc.key)
+                s.add(service)
+            service.name, service.description, service.active = sc.name, sc.description, True
+            service.duration_minutes, service.slot_step_minutes = sc.duration, sc.step
+            service.buffer_before_minutes, service.buffer_after_minutes = sc.buffer_before, sc.buffer_after
+            service.min_notice_minutes, service.horizon_days = sc.min_notice, sc.horizon_days
+            service.requirements = [
+                ServiceRequirement(position=i, label=req.label, members=[
+                    RequirementMember(resource_id=resources[key].id, position=j)
+                    for j, key in enumerate(req.one_of)
+                ])
+                for i, req in enumerate(sc.requires)
+            ]
+        uow.commit()
+        return ConfigApplied(business.id, business.slug, created, len(config.resources), len(config.services))
+
+
+def weekly(week: WeeklySpans) -> list[tuple[int, int, int]]:
+    return [(WEEKDAYS.index(day), *parse_span(span)) for day, spans in week.items() for span in spans]
+
+
+def exception_intervals(ec: ExceptionConfig, zone: ZoneInfo) -> list[tuple[datetime, datetime]]:
+    """Instants covered by one exception, read in the resource's (or business's) zone."""
+    if ec.starts_at is not None and ec.ends_at is not None:
+        return [(local_instant(ec.starts_at, zone), local_instant(ec.ends_at, zone))]
+    assert ec.date is not None
+    spans = [parse_span(h) for h in ec.hours] or [(0, 1440)]
+    out = []
+    day = ec.date
+    while day <= (ec.until or ec.date):
+        out.extend((wall_to_utc(day, start, zone), wall_to_utc(day, end, zone)) for start, end in spans)
+        day += timedelta(days=1)
+    return out
+
+
+def local_instant(value: datetime, zone: ZoneInfo) -> datetime:
+    return (value if value.tzinfo else value.replace(tzinfo=zone)).astimezone(UTC)
+
+
+def add_exceptions(
+    s: Session, business_id: int, resource_id: int | None, items: list[ExceptionConfig], zone: ZoneInfo
+) -> None:
+    for ec in items:
+        for start, end in exception_intervals(ec, zone):
+            s.add(AvailabilityException(business_id=business_id, resource_id=resource_id, kind=ec.kind,
+                                        starts_at=start, ends_at=end, reason=ec.reason))

@@ -1,0 +1,84 @@
+"""Customer identity: contacts normalised (E.164 phones, checked emails), found or created."""
+from __future__ import annotations
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+from sqlalchemy import text
+
+from nextslot.core.instants import load_zone, unknown_zone
+from nextslot.core.results import Rejected
+from nextslot.schemas.commands import CustomerIn
+from nextslot.storage.tables import Customer
+
+
+def normalize_phone(raw: str, region: str) -> str | Rejected:
+    """E.164 from any common format; local numbers are read in the business's country."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        return Rejected(
+            "invalid_phone",
+            f"'{raw}' is not a valid phone number; give it with the country code, e.g. +44 20 7946 0958.",
+            "customer.phone",
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_email(raw: str) -> str | Rejected:
+    try:
+        return validate_email(raw, check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        return Rejected("invalid_email", f"'{raw}' is not a valid email address: {error}", "customer.email")
+
+
+def find_or_create(session: Session, business_id: int, region: str, given: CustomerIn) -> Customer | Rejected:
+    """The business's customer with this phone (else email), created or updated from what was given."""
+    phone = normalize_phone(given.phone, region) if given.phone else None
+    email = normalize_email(given.email) if given.email else None
+    for value in (phone, email):
+        if isinstance(value, Rejected):
+            return value
+    if not phone and not email:
+        return Rejected("contact_required", "Give the customer's phone number or email address.", "customer")
+    if given.timezone and load_zone(given.timezone) is None:
+        return unknown_zone(given.timezone, "customer.timezone")
+
+    customer = None
+    if phone:
+        # concurrent first bookings by one new customer: the unique index picks one row
+        session.execute(
+            insert(Customer)
+            .values(business_id=business_id, phone=phone, name=given.name, email=email,
+                    timezone=given.timezone, language=given.language,
+                    channels=given.channels or ["whatsapp", "sms", "email"], no_show_count=0)
+            .on_conflict_do_nothing(index_elements=["business_id", "phone"], index_where=text("phone is not null"))
+        )
+        customer = session.scalars(
+            select(Customer).where(Customer.business_id == business_id, Customer.phone == phone)
+            .execution_options(populate_existing=True)
+        ).one()
+    else:
+        customer = session.scalars(
+            select(Customer).where(Customer.business_id == business_id, func.lower(Customer.email) == email.lower())
+            .order_by(Customer.id).limit(1)
+        ).first()
+        if customer is None:
+            customer = Customer(business_id=business_id, email=email, name=given.name, timezone=given.timezone,
+                                language=given.language, channels=given.channels or ["email"], no_show_count=0)
+            session.add(customer)
+            session.flush()
+    # what the caller just told us is the freshest truth
+    if given.name:
+        customer.name = given.name
+    if email:
+        customer.email = email
+    if given.timezone:
+        customer.timezone = given.timezone
+    if given.channels:
+        customer.channels = list(given.channels)
+    return customer

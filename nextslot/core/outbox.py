@@ -1,0 +1,43 @@
+"""Notification rows written in the same transaction as the booking change they announce."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from nextslot.storage.tables import Booking, Notification
+
+DEFAULT_REMINDER_OFFSETS = (24 * 60, 120)  # minutes before the start: the day before, a nudge
+
+
+def announce(session: Session, booking: Booking, kind: str, now: datetime, **details: Any) -> None:
+    """Queue a message about this booking, due at once."""
+    session.add(Notification(
+        business_id=booking.business_id, booking_id=booking.id, customer_id=booking.customer_id,
+        kind=kind, due_at=now, status="pending", attempts=0,
+        payload={"code": booking.code, "starts_at": booking.starts_at.isoformat(), **details},
+    ))
+
+
+def schedule_reminders(session: Session, booking: Booking, now: datetime, offsets: tuple[int, ...] | None) -> None:
+    """Queue the reminders still in the future for this booking's start."""
+    for minutes in DEFAULT_REMINDER_OFFSETS if offsets is None else offsets:
+        due = booking.starts_at - timedelta(minutes=minutes)
+        if due > now:
+            session.add(Notification(
+                business_id=booking.business_id, booking_id=booking.id, customer_id=booking.customer_id,
+                kind="reminder", due_at=due, status="pending", attempts=0,
+                payload={"code": booking.code, "starts_at": booking.starts_at.isoformat(),
+                         "minutes_before": minutes},
+            ))
+
+
+def void_pending(session: Session, booking_id: int) -> None:
+    """Pending messages about a booking's old state must never go out."""
+    session.execute(
+        update(Notification)
+        .where(Notification.booking_id == booking_id, Notification.status == "pending")
+        .values(status="void")
+    )

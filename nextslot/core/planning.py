@@ -1,0 +1,152 @@
+"""From stored configuration to what availability needs: a service's rules and resource timelines.
+
+Plans are plain data so they survive a rolled-back transaction (a lost race still needs them).
+"""
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from nextslot.core.availability import ResourceTimeline, ServiceRules, WeeklyHours, open_intervals
+from nextslot.core.results import Rejected
+from nextslot.storage import queries
+from nextslot.storage.tables import Business, Resource, Service
+
+
+@dataclass(frozen=True)
+class BusinessInfo:
+    id: int
+    slug: str
+    zone: ZoneInfo
+    country: str
+    reminder_offsets: tuple[int, ...] | None
+
+    @classmethod
+    def of(cls, b: Business) -> BusinessInfo:
+        offsets = b.details.get("reminder_offsets_minutes") if b.details else None
+        return cls(b.id, b.slug, ZoneInfo(b.timezone), b.country, tuple(offsets) if offsets is not None else None)
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    id: int
+    key: str
+    name: str
+    kind: str
+    capacity: int
+    zone: ZoneInfo
+
+    @classmethod
+    def of(cls, r: Resource, business_zone: ZoneInfo) -> ResourceInfo:
+        return cls(r.id, r.key, r.name, r.kind, r.capacity, ZoneInfo(r.timezone) if r.timezone else business_zone)
+
+
+@dataclass(frozen=True)
+class Plan:
+    business: BusinessInfo
+    service_id: int
+    service_key: str
+    service_name: str
+    rules: ServiceRules
+    groups: tuple[tuple[ResourceInfo, ...], ...]  # one pool per requirement, in pick order
+
+    @property
+    def resources(self) -> dict[int, ResourceInfo]:
+        return {r.id: r for group in self.groups for r in group}
+
+
+def rules_of(service: Service, zone: ZoneInfo) -> ServiceRules:
+    return ServiceRules(
+        duration=timedelta(minutes=service.duration_minutes),
+        buffer_before=timedelta(minutes=service.buffer_before_minutes),
+        buffer_after=timedelta(minutes=service.buffer_after_minutes),
+        step_minutes=service.slot_step_minutes,
+        min_notice=timedelta(minutes=service.min_notice_minutes),
+        horizon=timedelta(days=service.horizon_days),
+        zone=zone,
+    )
+
+
+def unknown_business(business_id: int) -> Rejected:
+    return Rejected("unknown_business", f"There is no business with id {business_id}.")
+
+
+def load_business(session: Session, business_id: int) -> BusinessInfo | Rejected:
+    business = queries.business(session, business_id)
+    return BusinessInfo.of(business) if business else unknown_business(business_id)
+
+
+def load_plan(
+    session: Session,
+    business_id: int,
+    service_key: str,
+    resource_keys: Sequence[str] = (),
+) -> Plan | Rejected:
+    """The service's rules and resource pools, narrowed to the preferred resources if any."""
+    business = load_business(session, business_id)
+    if isinstance(business, Rejected):
+        return business
+    service = queries.service_by_key(session, business_id, service_key)
+    if service is None:
+        return unknown_service(session, business_id, service_key)
+    pools = []
+    for requirement in service.requirements:
+        pools.append(tuple(ResourceInfo.of(m.resource, business.zone) for m in requirement.members if m.resource.active))
+    if resource_keys:
+        wanted = queries.resources_by_keys(session, business_id, resource_keys)
+        missing = [k for k in resource_keys if k not in wanted]
+        if missing:
+            return Rejected("unknown_resource", f"No resource called {', '.join(missing)} here.", "resources")
+        wanted_ids = {r.id for r in wanted.values()}
+        unused = [r.key for r in wanted.values() if not any(r.id in {m.id for m in p} for p in pools)]
+        if unused:
+            return Rejected(
+                "resource_not_used", f"{', '.join(unused)} does not take part in {service.name}.", "resources"
+            )
+        pools = [tuple(m for m in p if m.id in wanted_ids) or p for p in pools]
+    rules = rules_of(service, business.zone)
+    return Plan(business, service.id, service.key, service.name, rules, tuple(pools))
+
+
+def unknown_service(session: Session, business_id: int, key: str) -> Rejected:
+    known = queries.service_keys(session, business_id)
+    names = {k: n for k, n in known}
+    candidates = difflib.get_close_matches(key.lower(), list(names) + [n.lower() for n in names.values()], n=3)
+    close = sorted({k for k, n in names.items() if k in candidates or n.lower() in candidates})
+    hint = f" Did you mean {', '.join(close)}?" if close else f" Services: {', '.join(sorted(names))}."
+    return Rejected("unknown_service", f"There is no service '{key}'.{hint}", "service")
+
+
+def timelines(
+    session: Session,
+    plan: Plan,
+    window: tuple[datetime, datetime],
+    now: datetime,
+    exclude_booking_id: int | None = None,
+) -> list[list[ResourceTimeline]]:
+    """Each requirement's pool as timelines covering every start in the window (buffers included)."""
+    rules = plan.rules
+    span = (window[0] - rules.buffer_before, window[1] + rules.duration + rules.buffer_after)
+    resources = plan.resources
+    ids = list(resources)
+    hours = queries.hours_for(session, ids)
+    exceptions = queries.exceptions_for(session, plan.business.id, ids, span)
+    busy = queries.busy_for(session, ids, span, now, exclude_booking_id)
+    built: dict[int, ResourceTimeline] = {}
+    for rid, info in resources.items():
+        mine = [e for e in exceptions if e.resource_id in (None, rid)]
+        weekly = [WeeklyHours(h.weekday, h.start_minute, h.end_minute) for h in hours.get(rid, ())]
+        opened = open_intervals(
+            weekly,
+            info.zone,
+            span,
+            extra_open=[(e.starts_at, e.ends_at) for e in mine if e.kind == "open"],
+            closed=[(e.starts_at, e.ends_at) for e in mine if e.kind == "closed"],
+        )
+        built[rid] = ResourceTimeline(rid, info.capacity, opened, busy.get(rid, []))
+    return [[built[r.id] for r in group] for group in plan.groups]

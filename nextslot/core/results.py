@@ -1,0 +1,48 @@
+"""Expected outcomes are values: a lost race is an answer, not an error."""
+from dataclasses import dataclass
+from datetime import datetime
+
+from nextslot.schemas.views import BookingView, HoldView, SlotView
+
+
+@dataclass(frozen=True)
+class Booked:
+    booking: BookingView
+    replayed: bool = False  # True: an idempotent retry got the first result back
+
+
+@dataclass(frozen=True)
+class Changed:
+    """A cancel, confirm or no-show took effect (or had already)."""
+
+    booking: BookingView
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Held:
+    hold: HoldView
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class SlotTaken:
+    requested: datetime
+    alternatives: list[SlotView]  # the openings nearest the requested time, free when computed
+
+
+@dataclass(frozen=True)
+class Slots:
+    slots: list[SlotView]
+
+
+@dataclass(frozen=True)
+class Rejected:
+    code: str  # machine-readable reason
+    message: str  # a sentence a person (or a model) can act on
+    field: str | None = None
+
+
+BookingResult = Booked | SlotTaken | Rejected
+HoldResult = Held | SlotTaken | Rejected
+ChangeResult = Changed | Rejected

@@ -1,0 +1,405 @@
+"""The booking service: every write of every channel goes through these methods, one transaction each."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from psycopg.errors import UniqueViolation
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from nextslot.core import idempotency, outbox
+from nextslot.core.availability import SlotProblem, check_slot, find_open_slots, nearest
+from nextslot.core.codes import new_code, normalize_code
+from nextslot.core.customers import find_or_create
+from nextslot.core.instants import load_zone, resolve_instant, unknown_zone
+from nextslot.core.planning import Plan, load_business, load_plan, timelines
+from nextslot.core.results import (
+    Booked,
+    BookingResult,
+    ChangeResult,
+    Changed,
+    Held,
+    HoldResult,
+    Rejected,
+    Slots,
+    SlotTaken,
+)
+from nextslot.core.views import booking_view, hold_view, slot_view
+from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule, HoldCreate, SlotQuery
+from nextslot.schemas.views import BookingView, HoldView, SlotView
+from nextslot.storage import claims, queries
+from nextslot.storage.tables import Booking, BookingHistory, Hold
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+Clock = Callable[[], datetime]
+ACTIVE = ("booked", "confirmed")
+MAX_WINDOW = timedelta(days=31)
+ALTERNATIVES = 3
+
+PROBLEMS = {
+    SlotProblem.OFF_GRID: "{start} is not on this service's {step}-minute grid; pick one of the offered start times.",
+    SlotProblem.IN_PAST: "{start} is in the past.",
+    SlotProblem.TOO_SOON: "{start} is too soon: this service needs {notice} minutes' notice.",
+    SlotProblem.BEYOND_HORIZON: "{start} is too far ahead: bookings open {horizon} days in advance.",
+    SlotProblem.OUTSIDE_HOURS: "{start} is outside opening hours for this service (buffers included).",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class BookingService:
+    def __init__(self, session_factory: sessionmaker[Session], clock: Clock = utcnow, hold_minutes: int = 5):
+        self._session_factory = session_factory
+        self._clock = clock
+        self._hold_minutes = hold_minutes
+
+    def uow(self) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(self._session_factory)
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def find_slots(self, business_id: int, query: SlotQuery) -> Slots | Rejected:
+        """Open start times for a service in a window, with the resources each would take."""
+        now = self._clock()
+        if query.customer_timezone and load_zone(query.customer_timezone) is None:
+            return unknown_zone(query.customer_timezone, "customer_timezone")
+        start = resolve_instant(query.starts_from, query.timezone, "starts_from") if query.starts_from else now
+        if isinstance(start, Rejected):
+            return start
+        end = resolve_instant(query.until, query.timezone, "until") if query.until else start + timedelta(days=7)
+        if isinstance(end, Rejected):
+            return end
+        if end <= start:
+            return Rejected("window_reversed", "The window ends before it starts.", "until")
+        if end - start > MAX_WINDOW:
+            return Rejected("window_too_large", f"Ask for at most {MAX_WINDOW.days} days at a time.", "until")
+        with self.uow() as uow:
+            plan = load_plan(uow.session, business_id, query.service, query.resources)
+            if isinstance(plan, Rejected):
+                return plan
+            groups = timelines(uow.session, plan, (start, end), now)
+            found = find_open_slots(plan.rules, groups, (start, end), now, query.limit)
+            return Slots([slot_view(s, plan, query.customer_timezone) for s in found])
+
+    def get_booking(self, business_id: int, code: str) -> BookingView | Rejected:
+        with self.uow() as uow:
+            booking = queries.booking_by_code(uow.session, business_id, normalize_code(code))
+            if booking is None:
+                return unknown_booking(code)
+            business = load_business(uow.session, business_id)
+            return booking_view(uow.session, booking, business)
+
+    # --- writes ------------------------------------------------------------------------------
+
+    def book(self, business_id: int, cmd: BookingCreate) -> BookingResult:
+        """Book a slot (or convert a hold). A lost race answers with the nearest openings."""
+        now = self._clock()
+        start = resolve_instant(cmd.starts_at, cmd.timezone, "starts_at")
+        if isinstance(start, Rejected):
+            return start
+        with self.uow() as uow:
+            s = uow.session
+            plan = load_plan(s, business_id, cmd.service, cmd.resources)
+            if isinstance(plan, Rejected):
+                return plan
+            if cmd.idempotency_key and (first := idempotency.reserve(s, business_id, cmd.idempotency_key, "book", cmd)):
+                return replay(first)
+            customer = find_or_create(s, business_id, plan.business.country, cmd.customer)
+            if isinstance(customer, Rejected):
+                return customer
+            hold = None
+            if cmd.hold_id is not None:
+                hold = live_hold(s, business_id, cmd.hold_id, plan, start)
+                if isinstance(hold, Rejected):
+                    return hold
+            booking = Booking(
+                business_id=business_id, code="", service_id=plan.service_id, customer_id=customer.id,
+                status="booked", starts_at=start, ends_at=start + plan.rules.duration, source=cmd.source,
+                intake=cmd.intake, notes=cmd.notes, updated_at=now,
+            )
+            if hold is not None and hold.expires_at > now:
+                insert_with_code(s, booking)
+                claims.attach_to_booking(s, hold.id, booking.id)
+                hold.status, hold.booking_id = "converted", booking.id
+            else:
+                if hold is not None:  # expired: its claims go, and the slot is booked afresh
+                    claims.release(s, hold_id=hold.id)
+                    hold.status = "released"
+                groups = timelines(s, plan, (start, start), now)
+                checked = check_slot(plan.rules, groups, start, now)
+                if checked is SlotProblem.TAKEN:
+                    return self._slot_taken(uow, plan, start, now, cmd.customer.timezone)
+                if isinstance(checked, SlotProblem):
+                    return slot_problem(checked, plan, start)
+                insert_with_code(s, booking)
+                if not claims.claim_all(s, business_id, checked.resource_ids, plan.rules.occupied(start), now,
+                                        booking_id=booking.id):
+                    return self._slot_taken(uow, plan, start, now, cmd.customer.timezone)
+            s.refresh(booking)
+            record(s, booking, "created", cmd, now, after=snapshot(booking))
+            outbox.announce(s, booking, "confirmation", now)
+            outbox.schedule_reminders(s, booking, now, plan.business.reminder_offsets)
+            view = booking_view(s, booking, plan.business)
+            if cmd.idempotency_key:
+                idempotency.remember(s, business_id, cmd.idempotency_key, booking.id,
+                                     {"kind": "booking", "view": view.model_dump(mode="json")})
+            uow.commit()
+        return Booked(view)
+
+    def hold(self, business_id: int, cmd: HoldCreate) -> HoldResult:
+        """Keep a slot for a few minutes while the caller gives their details."""
+        now = self._clock()
+        start = resolve_instant(cmd.starts_at, cmd.timezone, "starts_at")
+        if isinstance(start, Rejected):
+            return start
+        with self.uow() as uow:
+            s = uow.session
+            plan = load_plan(s, business_id, cmd.service, cmd.resources)
+            if isinstance(plan, Rejected):
+                return plan
+            if cmd.idempotency_key and (first := idempotency.reserve(s, business_id, cmd.idempotency_key, "hold", cmd)):
+                return replay(first)
+            groups = timelines(s, plan, (start, start), now)
+            checked = check_slot(plan.rules, groups, start, now)
+            if checked is SlotProblem.TAKEN:
+                return self._slot_taken(uow, plan, start, now)
+            if isinstance(checked, SlotProblem):
+                return slot_problem(checked, plan, start)
+            expires = now + timedelta(minutes=cmd.minutes or self._hold_minutes)
+            hold = Hold(business_id=business_id, service_id=plan.service_id, starts_at=start,
+                        ends_at=start + plan.rules.duration, expires_at=expires, status="active", source=cmd.source)
+            s.add(hold)
+            s.flush()
+            if not claims.claim_all(s, business_id, checked.resource_ids, plan.rules.occupied(start), now,
+                                    hold_id=hold.id, expires_at=expires):
+                return self._slot_taken(uow, plan, start, now)
+            view = hold_view(hold, plan, checked.resource_ids)
+            if cmd.idempotency_key:
+                idempotency.remember(s, business_id, cmd.idempotency_key, None,
+                                     {"kind": "hold", "view": view.model_dump(mode="json")})
+            uow.commit()
+        return Held(view)
+
+    def release_hold(self, business_id: int, hold_id: int) -> bool:
+        """Let a hold go before it expires; False if there was no live hold with that id."""
+        with self.uow() as uow:
+            hold = uow.session.scalars(
+                select(Hold).where(Hold.id == hold_id, Hold.business_id == business_id, Hold.status == "active")
+                .with_for_update()
+            ).one_or_none()
+            if hold is None:
+                return False
+            claims.release(uow.session, hold_id=hold.id)
+            hold.status = "released"
+            uow.commit()
+            return True
+
+    def reschedule(self, business_id: int, cmd: BookingReschedule) -> BookingResult:
+        """Move a booking: release and re-claim in one transaction; on conflict nothing changes."""
+        now = self._clock()
+        start = resolve_instant(cmd.starts_at, cmd.timezone, "starts_at")
+        if isinstance(start, Rejected):
+            return start
+        with self.uow() as uow:
+            s = uow.session
+            booking = queries.booking_by_code(s, business_id, normalize_code(cmd.code), for_update=True)
+            if booking is None:
+                return unknown_booking(cmd.code)
+            if cmd.idempotency_key and (
+                first := idempotency.reserve(s, business_id, cmd.idempotency_key, "reschedule", cmd)
+            ):
+                return replay(first)
+            if booking.status not in ACTIVE:
+                return not_active(booking)
+            plan = load_plan(s, business_id, booking.service.key, cmd.resources)
+            if isinstance(plan, Rejected):
+                return plan
+            groups = timelines(s, plan, (start, start), now, exclude_booking_id=booking.id)
+            checked = check_slot(plan.rules, groups, start, now)
+            customer_zone = booking.customer.timezone
+            if checked is SlotProblem.TAKEN:
+                return self._slot_taken(uow, plan, start, now, customer_zone, exclude_booking_id=booking.id)
+            if isinstance(checked, SlotProblem):
+                return slot_problem(checked, plan, start)
+            before = snapshot(booking)
+            claims.release(s, booking_id=booking.id)
+            if not claims.claim_all(s, business_id, checked.resource_ids, plan.rules.occupied(start), now,
+                                    booking_id=booking.id):
+                return self._slot_taken(uow, plan, start, now, customer_zone, exclude_booking_id=booking.id)
+            booking.starts_at, booking.ends_at, booking.updated_at = start, start + plan.rules.duration, now
+            s.flush()
+            record(s, booking, "rescheduled", cmd, now, before=before, after=snapshot(booking))
+            outbox.void_pending(s, booking.id)
+            outbox.announce(s, booking, "rescheduled", now, previous_starts_at=before["starts_at"])
+            outbox.schedule_reminders(s, booking, now, plan.business.reminder_offsets)
+            view = booking_view(s, booking, plan.business)
+            if cmd.idempotency_key:
+                idempotency.remember(s, business_id, cmd.idempotency_key, booking.id,
+                                     {"kind": "booking", "view": view.model_dump(mode="json")})
+            uow.commit()
+        return Booked(view)
+
+    def cancel(self, business_id: int, cmd: BookingChange) -> ChangeResult:
+        """Cancel and free the time at once; cancelling twice is not an error."""
+        return self._change(business_id, cmd, "cancelled", self._apply_cancel)
+
+    def confirm(self, business_id: int, cmd: BookingChange) -> ChangeResult:
+        """The customer confirmed they will come."""
+        return self._change(business_id, cmd, "confirmed", self._apply_confirm)
+
+    def mark_no_show(self, business_id: int, cmd: BookingChange) -> ChangeResult:
+        """The customer did not come: counted against them for the no-show policy."""
+        return self._change(business_id, cmd, "no_show", self._apply_no_show)
+
+    # --- internals ---------------------------------------------------------------------------
+
+    def _change(
+        self, business_id: int, cmd: BookingChange, target: str,
+        apply: Callable[[Session, Booking, datetime], Rejected | None],
+    ) -> ChangeResult:
+        now = self._clock()
+        with self.uow() as uow:
+            s = uow.session
+            booking = queries.booking_by_code(s, business_id, normalize_code(cmd.code), for_update=True)
+            if booking is None:
+                return unknown_booking(cmd.code)
+            business = load_business(s, business_id)
+            if booking.status == target:  # already done: same answer, no second history entry
+                return Changed(booking_view(s, booking, business), replayed=True)
+            before = snapshot(booking)
+            problem = apply(s, booking, now)
+            if problem is not None:
+                return problem
+            booking.status, booking.updated_at = target, now
+            s.flush()
+            record(s, booking, target, cmd, now, before=before, after=snapshot(booking))
+            view = booking_view(s, booking, business)
+            uow.commit()
+        return Changed(view)
+
+    @staticmethod
+    def _apply_cancel(s: Session, booking: Booking, now: datetime) -> Rejected | None:
+        if booking.status not in ACTIVE:
+            return not_active(booking)
+        if booking.ends_at <= now:
+            return Rejected("booking_in_past", "This appointment is already over; it cannot be cancelled.")
+        claims.release(s, booking_id=booking.id)
+        outbox.void_pending(s, booking.id)
+        outbox.announce(s, booking, "cancelled", now)
+        return None
+
+    @staticmethod
+    def _apply_confirm(s: Session, booking: Booking, now: datetime) -> Rejected | None:
+        if booking.status != "booked":
+            return not_active(booking)
+        if booking.ends_at <= now:
+            return Rejected("booking_in_past", "This appointment is already over.")
+        return None
+
+    @staticmethod
+    def _apply_no_show(s: Session, booking: Booking, now: datetime) -> Rejected | None:
+        if booking.status not in ACTIVE:
+            return not_active(booking)
+        if booking.starts_at > now:
+            return Rejected("not_started", "A no-show can only be recorded once the appointment has started.")
+        booking.customer.no_show_count += 1
+        outbox.void_pending(s, booking.id)
+        return None
+
+    def _slot_taken(
+        self, uow: SqlAlchemyUnitOfWork, plan: Plan, start: datetime, now: datetime,
+        customer_zone: str | None = None, exclude_booking_id: int | None = None,
+    ) -> SlotTaken:
+        """Roll back, then offer the openings nearest the requested time, as committed right now."""
+        uow.rollback()
+        return SlotTaken(start, self._alternatives(uow.session, plan, start, now, customer_zone, exclude_booking_id))
+
+    @staticmethod
+    def _alternatives(
+        s: Session, plan: Plan, target: datetime, now: datetime,
+        customer_zone: str | None, exclude_booking_id: int | None,
+    ) -> list[SlotView]:
+        found = []
+        for window in ((target - timedelta(days=1), target + timedelta(days=1)),
+                       (target - timedelta(days=1), target + timedelta(days=14))):
+            groups = timelines(s, plan, window, now, exclude_booking_id)
+            found = [x for x in find_open_slots(plan.rules, groups, window, now) if x.starts_at != target]
+            if len(found) >= ALTERNATIVES:
+                break
+        return [slot_view(x, plan, customer_zone) for x in nearest(found, target, ALTERNATIVES)]
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def insert_with_code(s: Session, booking: Booking) -> None:
+    """Insert the booking with a fresh speakable code, drawing again on the rare collision."""
+    for _ in range(5):
+        booking.code = new_code()
+        try:
+            with s.begin_nested():
+                s.add(booking)
+                s.flush()
+            return
+        except IntegrityError as error:
+            if not isinstance(error.orig, UniqueViolation):
+                raise
+    raise RuntimeError("could not draw a free booking code in 5 tries")
+
+
+def live_hold(s: Session, business_id: int, hold_id: int, plan: Plan, start: datetime) -> Hold | Rejected:
+    hold = s.scalars(
+        select(Hold).where(Hold.id == hold_id, Hold.business_id == business_id).with_for_update()
+    ).one_or_none()
+    if hold is None:
+        return Rejected("unknown_hold", f"There is no hold {hold_id}.", "hold_id")
+    if hold.status != "active":
+        return Rejected("hold_used", f"Hold {hold_id} was already {hold.status}.", "hold_id")
+    if hold.service_id != plan.service_id or hold.starts_at != start:
+        return Rejected("hold_mismatch", "The hold is for a different service or time.", "hold_id")
+    return hold
+
+
+def replay(first: dict[str, Any] | Rejected) -> Booked | Held | Rejected:
+    if isinstance(first, Rejected):
+        return first
+    if first.get("kind") == "hold":
+        return Held(HoldView.model_validate(first["view"]), replayed=True)
+    return Booked(BookingView.model_validate(first["view"]), replayed=True)
+
+
+def snapshot(booking: Booking) -> dict[str, Any]:
+    return {"status": booking.status, "starts_at": booking.starts_at.isoformat(),
+            "ends_at": booking.ends_at.isoformat()}
+
+
+def record(s: Session, booking: Booking, action: str, cmd: Any, now: datetime,
+           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
+    s.add(BookingHistory(
+        business_id=booking.business_id, booking_id=booking.id, at=now, action=action,
+        actor=cmd.actor or cmd.source, channel=cmd.source, before=before, after=after,
+        note=getattr(cmd, "reason", "") or "",
+    ))
+
+
+def slot_problem(problem: SlotProblem, plan: Plan, start: datetime) -> Rejected:
+    rules = plan.rules
+    message = PROBLEMS[problem].format(
+        start=start.astimezone(plan.business.zone).strftime("%Y-%m-%d %H:%M %Z"),
+        step=rules.step_minutes, notice=int(rules.min_notice.total_seconds() // 60), horizon=rules.horizon.days,
+    )
+    return Rejected(problem.value, message, "starts_at")
+
+
+def unknown_booking(code: str) -> Rejected:
+    return Rejected("unknown_booking", f"No booking with code '{code}'. Check the code and try again.", "code")
+
+
+def not_active(booking: Booking) -> Rejected:
+    return Rejected("booking_not_active", f"Booking {booking.code} is {booking.status.replace('_', ' ')}.", "code")
+

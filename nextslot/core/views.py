@@ -1,0 +1,70 @@
+"""Build the public views of bookings, holds and slots from stored rows."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from nextslot.core.availability import Slot
+from nextslot.core.codes import spoken_code
+from nextslot.core.instants import load_zone
+from nextslot.core.planning import BusinessInfo, Plan, ResourceInfo
+from nextslot.schemas.times import TimeView
+from nextslot.schemas.views import BookingView, CustomerView, HoldView, ResourceRef, SlotView
+from nextslot.storage.tables import Booking, Claim, Customer, Hold, Resource
+
+
+def resource_ref(r: ResourceInfo | Resource) -> ResourceRef:
+    return ResourceRef(id=r.id, key=r.key, name=r.name, kind=r.kind)
+
+
+def slot_view(slot: Slot, plan: Plan, customer_zone: str | None = None) -> SlotView:
+    resources = plan.resources
+    return SlotView(
+        starts_at=TimeView.of(slot.starts_at, plan.business.zone, load_zone(customer_zone)),
+        ends_at=slot.ends_at,
+        resources=[resource_ref(resources[rid]) for rid in slot.resource_ids],
+    )
+
+
+def customer_view(c: Customer) -> CustomerView:
+    return CustomerView(id=c.id, name=c.name, phone=c.phone, email=c.email, timezone=c.timezone,
+                        no_show_count=c.no_show_count)
+
+
+def booked_resources(session: Session, booking_id: int) -> list[Resource]:
+    """The resources of the booking's latest claims (still listed after a cancel)."""
+    latest = select(func.max(Claim.id)).where(Claim.booking_id == booking_id).scalar_subquery()
+    latest_time = select(Claim.created_at).where(Claim.id == latest).scalar_subquery()
+    return list(session.scalars(
+        select(Resource).join(Claim, Claim.resource_id == Resource.id)
+        .where(Claim.booking_id == booking_id, Claim.created_at == latest_time).order_by(Resource.id)
+    ))
+
+
+def booking_view(session: Session, booking: Booking, business: BusinessInfo) -> BookingView:
+    return BookingView(
+        id=booking.id,
+        code=booking.code,
+        code_spoken=spoken_code(booking.code),
+        status=booking.status,
+        service=booking.service.key,
+        service_name=booking.service.name,
+        starts_at=TimeView.of(booking.starts_at, business.zone, load_zone(booking.customer.timezone)),
+        ends_at=booking.ends_at,
+        customer=customer_view(booking.customer),
+        resources=[resource_ref(r) for r in booked_resources(session, booking.id)],
+        source=booking.source,
+        intake=booking.intake,
+    )
+
+
+def hold_view(hold: Hold, plan: Plan, resource_ids: tuple[int, ...]) -> HoldView:
+    resources = plan.resources
+    return HoldView(
+        id=hold.id,
+        service=plan.service_key,
+        starts_at=TimeView.of(hold.starts_at, plan.business.zone),
+        ends_at=hold.ends_at,
+        expires_at=hold.expires_at,
+        resources=[resource_ref(resources[rid]) for rid in resource_ids],
+    )

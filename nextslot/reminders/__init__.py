@@ -1,0 +1,1 @@
+"""Outbox dispatcher, channels and the scheduler process: see issue 4."""

@@ -1,0 +1,1 @@
+"""Pydantic models of the public contract: commands in, views out. No I/O."""

@@ -1,0 +1,143 @@
+"""The business configuration file read by `nextslot load-config` (YAML or JSON)."""
+from __future__ import annotations
+
+import re
+import datetime as dt
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SPAN = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
+Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]  # lower-case, digits, dashes
+
+
+def parse_span(text: str) -> tuple[int, int]:
+    """'09:00-17:30' -> minutes since midnight (540, 1050); '24:00' may end a day."""
+    m = SPAN.match(text.strip())
+    if not m:
+        raise ValueError(f"'{text}' is not a span like 09:00-17:30")
+    h1, m1, h2, m2 = map(int, m.groups())
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if m1 > 59 or m2 > 59 or h1 > 23 or end > 1440 or start >= end:
+        raise ValueError(f"'{text}' must run forwards within one day (00:00-24:00)")
+    return start, end
+
+
+def check_zone(name: str | None) -> str | None:
+    if name is None:
+        return None
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"'{name}' is not an IANA time zone such as Europe/London") from None
+    return name
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+WeeklySpans = dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], list[str]]
+
+
+def check_week(week: WeeklySpans | None) -> WeeklySpans | None:
+    for spans in (week or {}).values():
+        for span in spans:
+            parse_span(span)
+    return week
+
+
+class ExceptionConfig(Strict):
+    """Time off ('closed') or extra hours ('open'): a whole date, a date with spans, or an exact range."""
+
+    kind: Literal["closed", "open"]
+    date: dt.date | None = None
+    until: dt.date | None = Field(None, description="last date of a multi-day exception, inclusive")
+    hours: list[str] = Field(default_factory=list, description="spans on those dates; empty: the whole day")
+    starts_at: dt.datetime | None = Field(None, description="local wall time in the resource's zone, or with offset")
+    ends_at: dt.datetime | None = None
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def one_form(self) -> ExceptionConfig:
+        for span in self.hours:
+            parse_span(span)
+        dated = self.date is not None
+        ranged = self.starts_at is not None or self.ends_at is not None
+        if dated == ranged:
+            raise ValueError("give either date (with optional until and hours) or starts_at and ends_at")
+        if ranged and (self.starts_at is None or self.ends_at is None or self.starts_at >= self.ends_at):
+            raise ValueError("starts_at must come before ends_at")
+        if self.until is not None and self.date is not None and self.until < self.date:
+            raise ValueError("until must not come before date")
+        if self.kind == "open" and dated and not self.hours:
+            raise ValueError("extra opening on a date needs hours, e.g. ['09:00-13:00']")
+        return self
+
+
+class ResourceConfig(Strict):
+    key: Key
+    name: str
+    kind: Literal["staff", "room", "device"]
+    capacity: int = Field(1, ge=1, le=1000, description="more than 1 only on purpose: a class, a bay, a lift")
+    timezone: str | None = None
+    hours: WeeklySpans | None = Field(None, description="weekly hours; default: the business's hours")
+    exceptions: list[ExceptionConfig] = Field(default_factory=list)
+
+    _zone = field_validator("timezone")(check_zone)
+    _week = field_validator("hours")(check_week)
+
+
+class RequirementConfig(Strict):
+    label: str
+    one_of: list[str] = Field(min_length=1, description="resource keys, in the order they are picked")
+
+
+class ServiceConfig(Strict):
+    key: Key
+    name: str
+    description: str = ""
+    duration: int = Field(gt=0, le=24 * 60, description="minutes")
+    buffer_before: int = Field(0, ge=0, le=24 * 60)
+    buffer_after: int = Field(0, ge=0, le=24 * 60)
+    step: int = Field(15, gt=0, le=24 * 60, description="minutes between possible start times")
+    min_notice: int = Field(60, ge=0, description="minutes")
+    horizon_days: int = Field(90, gt=0, le=3 * 365)
+    requires: list[RequirementConfig] = Field(min_length=1)
+
+
+class BusinessSection(Strict):
+    slug: Key
+    name: str
+    timezone: str
+    country: str = Field("US", pattern=r"^[A-Z]{2}$", description="for phone numbers given without +code")
+    details: dict[str, Any] = Field(default_factory=dict, description="address, phone, policies")
+    reminder_offsets_minutes: list[int] | None = None
+
+    _zone = field_validator("timezone")(check_zone)
+
+
+class BusinessConfig(Strict):
+    business: BusinessSection
+    hours: WeeklySpans = Field(default_factory=dict, description="default weekly hours for resources")
+    closures: list[ExceptionConfig] = Field(default_factory=list, description="business-wide exceptions")
+    resources: list[ResourceConfig] = Field(min_length=1)
+    services: list[ServiceConfig] = Field(min_length=1)
+
+    _week = field_validator("hours")(check_week)
+
+    @model_validator(mode="after")
+    def references_resolve(self) -> BusinessConfig:
+        keys = [r.key for r in self.resources]
+        if len(set(keys)) != len(keys):
+            raise ValueError("resource keys must be unique")
+        if len({s.key for s in self.services}) != len(self.services):
+            raise ValueError("service keys must be unique")
+        for service in self.services:
+            for req in service.requires:
+                unknown = [k for k in req.one_of if k not in keys]
+                if unknown:
+                    raise ValueError(f"service {service.key} requires unknown resource(s) {', '.join(unknown)}")
+        return self

@@ -1,0 +1,105 @@
+"""The `nextslot` command: migrate, load-config, api-key, demo, bench."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from nextslot.settings import Settings
+
+
+def load_config_file(path: Path):
+    """Parse and validate a YAML or JSON business config (JSON is valid YAML)."""
+    from nextslot.schemas.config import BusinessConfig
+
+    return BusinessConfig.model_validate(yaml.safe_load(path.read_text()))
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from nextslot.storage.engine import resolve_database_url
+    from nextslot.storage.migrate import upgrade
+
+    upgrade(resolve_database_url(settings))
+    print("database is at the latest schema")
+    return 0
+
+
+def cmd_load_config(settings: Settings, args: argparse.Namespace) -> int:
+    from nextslot.core.business_config import apply_config
+    from nextslot.core.results import Rejected
+    from nextslot.storage.engine import build_engine, build_session_factory
+    from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+    try:
+        config = load_config_file(Path(args.file))
+    except (OSError, yaml.YAMLError) as error:
+        print(json.dumps({"error": "unreadable_config", "message": str(error)}), file=sys.stderr)
+        return 2
+    except ValidationError as error:
+        problems = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in error.errors()]
+        print(json.dumps({"error": "invalid_config", "problems": problems}, indent=2), file=sys.stderr)
+        return 2
+    engine = build_engine(settings)
+    result = apply_config(SqlAlchemyUnitOfWork(build_session_factory(engine)), config)
+    if isinstance(result, Rejected):
+        print(json.dumps({"error": result.code, "message": result.message, "field": result.field}), file=sys.stderr)
+        return 2
+    verb = "created" if result.created else "updated"
+    print(f"{verb} {result.slug} (id {result.business_id}): {result.resources} resources, {result.services} services")
+    return 0
+
+
+def cmd_api_key(settings: Settings, args: argparse.Namespace) -> int:
+    from nextslot.core.api_keys import create_api_key
+    from nextslot.storage import queries
+    from nextslot.storage.engine import build_engine, build_session_factory
+    from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+    factory = build_session_factory(build_engine(settings))
+    with factory() as session:
+        business = queries.business_by_slug(session, args.slug)
+    if business is None:
+        print(json.dumps({"error": "unknown_business", "message": f"No business '{args.slug}'."}), file=sys.stderr)
+        return 2
+    print(create_api_key(SqlAlchemyUnitOfWork(factory), business.id, args.name))
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from evals.demo import run_demo
+
+    return run_demo(settings)
+
+
+def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    from evals.bench_core import run_bench_core
+
+    return run_bench_core(settings, quick=args.quick)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nextslot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="bring the database to the latest schema").set_defaults(run=cmd_migrate)
+    p = sub.add_parser("load-config", help="create or update a business from a YAML or JSON file")
+    p.add_argument("file")
+    p.set_defaults(run=cmd_load_config)
+    p = sub.add_parser("api-key", help="create an API key for a business (printed once)")
+    p.add_argument("slug")
+    p.add_argument("--name", default="default")
+    p.set_defaults(run=cmd_api_key)
+    sub.add_parser("demo", help="seed the example businesses and show the core at work").set_defaults(run=cmd_demo)
+    p = sub.add_parser("bench", help="benchmarks")
+    p.add_argument("suite", choices=["core"])
+    p.add_argument("--quick", action="store_true", help="smaller data and fewer samples (a smoke run)")
+    p.set_defaults(run=cmd_bench)
+    args = parser.parse_args(argv)
+    return args.run(Settings(), args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

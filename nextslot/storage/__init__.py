@@ -1,0 +1,1 @@
+"""Tables, engine, migrations and the database-level conflict guarantee (PostgreSQL only)."""

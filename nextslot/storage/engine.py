@@ -1,0 +1,60 @@
+"""Engine and session factory. PostgreSQL only: embedded by default, a server when configured."""
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from nextslot.settings import Settings
+from nextslot.storage.embedded import embedded_base_url
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """Return the configured URL, or start the embedded server and make sure its database exists."""
+    if settings.database_url:
+        return settings.database_url
+    url = embedded_base_url(settings.data_dir).format(db=settings.database_name)
+    create_database(url, exist_ok=True)
+    return url
+
+
+def build_engine(settings: Settings) -> Engine:
+    return engine_for(resolve_database_url(settings), pool_size=settings.pool_size)
+
+
+def engine_for(url: str, pool_size: int = 5) -> Engine:
+    # sessions in UTC: instants come back as UTC datetimes whatever the server default is
+    return create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        connect_args={"options": "-c timezone=UTC"},
+    )
+
+
+def build_session_factory(engine: Engine) -> sessionmaker[Session]:
+    # objects stay readable after commit: results are built from them after the transaction
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def libpq_dsn(url: str, database: str | None = None) -> str:
+    """Turn a SQLAlchemy URL into a libpq connection string (optionally for another database)."""
+    parsed = make_url(url)
+    if database is not None:
+        parsed = parsed.set(database=database)
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def create_database(url: str, exist_ok: bool = False) -> None:
+    name = make_url(url).database
+    with psycopg.connect(libpq_dsn(url, "postgres"), autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
+        if exists and exist_ok:
+            return
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+
+
+def drop_database(url: str) -> None:
+    name = make_url(url).database
+    with psycopg.connect(libpq_dsn(url, "postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))

@@ -1,0 +1,110 @@
+"""Read queries the core needs, always scoped to one business."""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy.orm import Session, selectinload
+
+from nextslot.storage.tables import (
+    AvailabilityException,
+    Booking,
+    Business,
+    Claim,
+    Resource,
+    Service,
+    ServiceRequirement,
+    WorkingHours,
+)
+
+
+def business(session: Session, business_id: int) -> Business | None:
+    return session.get(Business, business_id)
+
+
+def business_by_slug(session: Session, slug: str) -> Business | None:
+    return session.scalars(select(Business).where(Business.slug == slug)).one_or_none()
+
+
+def service_by_key(session: Session, business_id: int, key: str) -> Service | None:
+    return session.scalars(
+        select(Service)
+        .where(Service.business_id == business_id, Service.key == key, Service.active)
+        .options(selectinload(Service.requirements).selectinload(ServiceRequirement.members))
+    ).one_or_none()
+
+
+def service_keys(session: Session, business_id: int) -> list[tuple[str, str]]:
+    rows = session.execute(
+        select(Service.key, Service.name).where(Service.business_id == business_id, Service.active)
+    )
+    return [(k, n) for k, n in rows]
+
+
+def resources_by_keys(session: Session, business_id: int, keys: Sequence[str]) -> dict[str, Resource]:
+    rows = session.scalars(select(Resource).where(Resource.business_id == business_id, Resource.key.in_(keys)))
+    return {r.key: r for r in rows}
+
+
+def resources_by_ids(session: Session, ids: Sequence[int]) -> dict[int, Resource]:
+    return {r.id: r for r in session.scalars(select(Resource).where(Resource.id.in_(ids)))}
+
+
+def hours_for(session: Session, resource_ids: Sequence[int]) -> dict[int, list[WorkingHours]]:
+    out: dict[int, list[WorkingHours]] = defaultdict(list)
+    for h in session.scalars(select(WorkingHours).where(WorkingHours.resource_id.in_(resource_ids))):
+        out[h.resource_id].append(h)
+    return out
+
+
+def exceptions_for(
+    session: Session, business_id: int, resource_ids: Sequence[int], window: tuple[datetime, datetime]
+) -> list[AvailabilityException]:
+    return list(session.scalars(
+        select(AvailabilityException).where(
+            AvailabilityException.business_id == business_id,
+            or_(AvailabilityException.resource_id.in_(resource_ids), AvailabilityException.resource_id.is_(None)),
+            AvailabilityException.starts_at < window[1],
+            AvailabilityException.ends_at > window[0],
+        )
+    ))
+
+
+def busy_for(
+    session: Session,
+    resource_ids: Sequence[int],
+    window: tuple[datetime, datetime],
+    now: datetime,
+    exclude_booking_id: int | None = None,
+) -> dict[int, list[tuple[datetime, datetime]]]:
+    """Active claims over the window; claims of expired holds are ignored."""
+    query = select(Claim.resource_id, Claim.during).where(
+        Claim.resource_id.in_(resource_ids),
+        Claim.active,
+        Claim.during.overlaps(Range(*window)),
+        or_(Claim.expires_at.is_(None), Claim.expires_at > now),
+    )
+    if exclude_booking_id is not None:
+        query = query.where(or_(Claim.booking_id.is_(None), Claim.booking_id != exclude_booking_id))
+    out: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for rid, during in session.execute(query):
+        out[rid].append((during.lower, during.upper))
+    return out
+
+
+def booking_by_code(session: Session, business_id: int, code: str, for_update: bool = False) -> Booking | None:
+    query = select(Booking).where(Booking.business_id == business_id, Booking.code == code)
+    if for_update:
+        query = query.with_for_update(of=Booking)
+    return session.scalars(query).unique().one_or_none()
+
+
+def claimed_resources(session: Session, booking_id: int) -> list[Resource]:
+    return list(session.scalars(
+        select(Resource).join(Claim, Claim.resource_id == Resource.id)
+        .where(Claim.booking_id == booking_id, Claim.active).order_by(Resource.id)
+    ))
+

@@ -1,0 +1,346 @@
+"""SQLAlchemy tables: the booking data model. Every row belongs to a business (tenant)."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, TSTZRANGE, ExcludeConstraint, Range
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+Id = BigInteger
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSONB,
+        list[Any]: JSONB,
+    }
+
+
+def _id() -> Mapped[int]:
+    return mapped_column(Id, primary_key=True, autoincrement=True)
+
+
+def _business() -> Mapped[int]:
+    return mapped_column(Id, ForeignKey("businesses.id"), index=True)
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(server_default=func.now())
+
+
+class Business(Base):
+    __tablename__ = "businesses"
+    id: Mapped[int] = _id()
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    country: Mapped[str] = mapped_column(String(2), default="US")  # phone numbering region
+    # address, phone, policies, reminder offsets: free-form business details
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = _created()
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the whole key
+    created_at: Mapped[datetime] = _created()
+    revoked_at: Mapped[datetime | None]
+
+
+class Resource(Base):
+    __tablename__ = "resources"
+    __table_args__ = (
+        UniqueConstraint("business_id", "key"),
+        CheckConstraint("capacity >= 1", name="capacity_at_least_one"),
+        CheckConstraint("kind in ('staff', 'room', 'device')", name="known_kind"),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    key: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    capacity: Mapped[int] = mapped_column(Integer, default=1)
+    timezone: Mapped[str | None] = mapped_column(String(64))  # None: the business's zone
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    hours: Mapped[list[WorkingHours]] = relationship(
+        order_by="(WorkingHours.weekday, WorkingHours.start_minute)", cascade="all, delete-orphan"
+    )
+
+
+class WorkingHours(Base):
+    """A weekly opening interval in the resource's local time; several per day allowed."""
+
+    __tablename__ = "working_hours"
+    __table_args__ = (
+        CheckConstraint("weekday between 0 and 6", name="weekday_range"),
+        CheckConstraint("0 <= start_minute and start_minute < end_minute and end_minute <= 1440", name="minutes_range"),
+    )
+    id: Mapped[int] = _id()
+    resource_id: Mapped[int] = mapped_column(Id, ForeignKey("resources.id", ondelete="CASCADE"), index=True)
+    weekday: Mapped[int] = mapped_column(SmallInteger)  # 0 = Monday
+    start_minute: Mapped[int] = mapped_column(SmallInteger)
+    end_minute: Mapped[int] = mapped_column(SmallInteger)
+
+
+class AvailabilityException(Base):
+    """Dated time off ('closed') or extra hours ('open'); resource_id None means the whole business."""
+
+    __tablename__ = "availability_exceptions"
+    __table_args__ = (
+        CheckConstraint("starts_at < ends_at", name="ordered"),
+        CheckConstraint("kind in ('closed', 'open')", name="known_kind"),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    resource_id: Mapped[int | None] = mapped_column(Id, ForeignKey("resources.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class Service(Base):
+    __tablename__ = "services"
+    __table_args__ = (
+        UniqueConstraint("business_id", "key"),
+        CheckConstraint("duration_minutes > 0", name="positive_duration"),
+        CheckConstraint("buffer_before_minutes >= 0 and buffer_after_minutes >= 0", name="buffers"),
+        CheckConstraint("slot_step_minutes > 0", name="positive_step"),
+        CheckConstraint("min_notice_minutes >= 0 and horizon_days > 0", name="window"),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    key: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+    buffer_before_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    buffer_after_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    slot_step_minutes: Mapped[int] = mapped_column(Integer, default=15)
+    min_notice_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    horizon_days: Mapped[int] = mapped_column(Integer, default=90)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    requirements: Mapped[list[ServiceRequirement]] = relationship(
+        order_by="ServiceRequirement.position", cascade="all, delete-orphan"
+    )
+
+
+class ServiceRequirement(Base):
+    """One resource the service needs, chosen from a pool ("Dr A or Dr B")."""
+
+    __tablename__ = "service_requirements"
+    id: Mapped[int] = _id()
+    service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(SmallInteger)
+    label: Mapped[str] = mapped_column(String(100))
+
+    members: Mapped[list[RequirementMember]] = relationship(
+        order_by="RequirementMember.position", cascade="all, delete-orphan"
+    )
+
+
+class RequirementMember(Base):
+    __tablename__ = "requirement_members"
+    requirement_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("service_requirements.id", ondelete="CASCADE"), primary_key=True
+    )
+    resource_id: Mapped[int] = mapped_column(Id, ForeignKey("resources.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(SmallInteger)  # pooled picks take the first free member
+
+    resource: Mapped[Resource] = relationship(lazy="joined")
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (
+        Index("customers_phone", "business_id", "phone", unique=True, postgresql_where=text("phone is not null")),
+        Index("customers_email", "business_id", func.lower(text("email"))),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    name: Mapped[str] = mapped_column(String(200), default="")
+    phone: Mapped[str | None] = mapped_column(String(20))  # E.164
+    email: Mapped[str | None] = mapped_column(String(320))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    channels: Mapped[list[Any]] = mapped_column(default=lambda: ["whatsapp", "sms", "email"])
+    no_show_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = _created()
+
+
+class Booking(Base):
+    __tablename__ = "bookings"
+    __table_args__ = (
+        UniqueConstraint("business_id", "code"),
+        Index("bookings_business_start", "business_id", "starts_at"),
+        CheckConstraint("starts_at < ends_at", name="ordered"),
+        CheckConstraint(
+            "status in ('booked', 'confirmed', 'cancelled', 'no_show', 'completed')", name="known_status"
+        ),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    code: Mapped[str] = mapped_column(String(16))
+    service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id"))
+    customer_id: Mapped[int] = mapped_column(Id, ForeignKey("customers.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="booked")
+    starts_at: Mapped[datetime]  # the service itself, without buffers
+    ends_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(32))  # channel it came through: agent, mcp, page, staff, ...
+    intake: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+    service: Mapped[Service] = relationship(lazy="joined")
+    customer: Mapped[Customer] = relationship(lazy="joined")
+    claims: Mapped[list[Claim]] = relationship(
+        primaryjoin="and_(Claim.booking_id == Booking.id, Claim.active)", viewonly=True, order_by="Claim.resource_id"
+    )
+
+
+class Hold(Base):
+    """A short-lived claim while a caller gives details; expired holds never block anyone."""
+
+    __tablename__ = "holds"
+    __table_args__ = (
+        CheckConstraint("status in ('active', 'converted', 'released')", name="known_status"),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id"))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    booking_id: Mapped[int | None] = mapped_column(Id, ForeignKey("bookings.id"))
+    source: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _created()
+
+
+class Claim(Base):
+    """A resource occupied over an interval (service plus buffers) by a booking or a hold.
+
+    The database refuses double-booking: the exclusion constraint below covers capacity-1
+    resources, and the `nextslot_claim_guard` trigger (see the initial migration) sets
+    `exclusive` from the resource's capacity and checks peak overlap for capacity > 1.
+    """
+
+    __tablename__ = "claims"
+    __table_args__ = (
+        ExcludeConstraint(
+            (text("resource_id"), "="),
+            (text("during"), "&&"),
+            using="gist",
+            where=text("active and exclusive"),
+            name="claims_no_double_booking",
+        ),
+        Index("claims_active_during", "resource_id", "during", postgresql_using="gist", postgresql_where=text("active")),
+        CheckConstraint("booking_id is not null or hold_id is not null", name="owned"),
+        CheckConstraint("not isempty(during) and not lower_inf(during) and not upper_inf(during)", name="bounded"),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    resource_id: Mapped[int] = mapped_column(Id, ForeignKey("resources.id"))
+    booking_id: Mapped[int | None] = mapped_column(Id, ForeignKey("bookings.id"), index=True)
+    hold_id: Mapped[int | None] = mapped_column(Id, ForeignKey("holds.id"), index=True)
+    during: Mapped[Range[datetime]] = mapped_column(TSTZRANGE)
+    expires_at: Mapped[datetime | None]  # set while the claim belongs to an unconverted hold
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    exclusive: Mapped[bool] = mapped_column(Boolean, default=True)  # overwritten by the guard trigger
+    created_at: Mapped[datetime] = _created()
+
+
+class WaitlistEntry(Base):
+    __tablename__ = "waitlist_entries"
+    __table_args__ = (
+        CheckConstraint("status in ('waiting', 'offered', 'booked', 'expired', 'withdrawn')", name="known_status"),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id"))
+    customer_id: Mapped[int] = mapped_column(Id, ForeignKey("customers.id"))
+    earliest_date: Mapped[date] = mapped_column(Date)
+    latest_date: Mapped[date] = mapped_column(Date)
+    day_start_minute: Mapped[int] = mapped_column(SmallInteger, default=0)
+    day_end_minute: Mapped[int] = mapped_column(SmallInteger, default=1440)
+    preferred_resource_ids: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(16), default="waiting")
+    source: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _created()
+
+
+class BookingHistory(Base):
+    """Append-only: a trigger refuses UPDATE, DELETE and TRUNCATE."""
+
+    __tablename__ = "booking_history"
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    booking_id: Mapped[int] = mapped_column(Id, ForeignKey("bookings.id"), index=True)
+    at: Mapped[datetime] = _created()
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(32))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Notification(Base):
+    """Transactional outbox: written in the same transaction as the booking change it announces."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("notifications_due", "due_at", postgresql_where=text("status = 'pending'")),
+        CheckConstraint("status in ('pending', 'sending', 'sent', 'failed', 'void')", name="known_status"),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    booking_id: Mapped[int | None] = mapped_column(Id, ForeignKey("bookings.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(Id, ForeignKey("customers.id"))
+    kind: Mapped[str] = mapped_column(String(32))  # confirmation, reminder, rescheduled, cancelled
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = _created()
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class IdempotencyKey(Base):
+    """The first result of a write, replayed for any retry with the same key."""
+
+    __tablename__ = "idempotency_keys"
+    business_id: Mapped[int] = mapped_column(Id, ForeignKey("businesses.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(32))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    booking_id: Mapped[int | None] = mapped_column(Id, ForeignKey("bookings.id"))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _created()

@@ -1,0 +1,97 @@
+"""Test database: a throwaway PostgreSQL database per run, on the embedded server by default,
+or on the server named by NEXTSLOT_TEST_DATABASE_URL (CI also uses the machine's PostgreSQL 15)."""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from nextslot.core.business_config import apply_config
+from nextslot.core.service import BookingService
+from nextslot.schemas.config import BusinessConfig
+from nextslot.settings import Settings
+from nextslot.storage.embedded import embedded_base_url
+from nextslot.storage.engine import build_session_factory, create_database, drop_database, engine_for
+from nextslot.storage.migrate import upgrade
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    name = f"nextslot_test_{uuid.uuid4().hex[:10]}"
+    base = os.environ.get("NEXTSLOT_TEST_DATABASE_URL")
+    if base:
+        url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    else:
+        url = embedded_base_url(Settings().data_dir).format(db=name)
+    create_database(url)
+    upgrade(url)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = engine_for(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def session_factory(engine: Engine):
+    return build_session_factory(engine)
+
+
+@pytest.fixture
+def uow(session_factory) -> SqlAlchemyUnitOfWork:
+    return SqlAlchemyUnitOfWork(session_factory)
+
+
+class FrozenClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))  # a Monday morning, in winter time
+
+
+@pytest.fixture
+def service(session_factory, clock) -> BookingService:
+    return BookingService(session_factory, clock=clock)
+
+
+def example(name: str) -> dict[str, Any]:
+    return yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
+
+
+@pytest.fixture
+def make_business(session_factory) -> Callable[..., int]:
+    """Load a config (an example's name or a dict) as a fresh business with a unique slug; return its id."""
+
+    def make(config: str | dict[str, Any], **business: Any) -> int:
+        data = example(config) if isinstance(config, str) else config
+        data = {**data, "business": {**data["business"], **business,
+                                     "slug": f"{data['business']['slug']}-{uuid.uuid4().hex[:8]}"}}
+        result = apply_config(SqlAlchemyUnitOfWork(session_factory), BusinessConfig.model_validate(data))
+        assert not hasattr(result, "code"), result
+        return result.business_id
+
+    return make
