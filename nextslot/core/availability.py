@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from itertools import accumulate
 from zoneinfo import ZoneInfo
 
 Interval = tuple[datetime, datetime]
@@ -56,6 +57,7 @@ class ResourceTimeline:
         self.busy.sort()
         self._open_starts = [s for s, _ in self.open]
         self._busy_starts = [s for s, _ in self.busy]
+        self._latest_ends = list(accumulate((e for _, e in self.busy), max))  # of the first i claims
         self._longest = max((e - s for s, e in self.busy), default=timedelta(0))
 
     def is_open(self, start: datetime, end: datetime) -> bool:
@@ -72,8 +74,17 @@ class ResourceTimeline:
         points = [max(s, start) for s, _ in overlapping]
         return max(sum(1 for s, e in overlapping if s <= p < e) for p in points)
 
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        """Whether any claim overlaps [start, end): one of those starting before `end` ends after `start`."""
+        i = bisect_left(self._busy_starts, end)
+        return i > 0 and self._latest_ends[i - 1] > start
+
     def fits(self, start: datetime, end: datetime) -> bool:
-        return self.is_open(start, end) and self.load(start, end) < self.capacity
+        if not self.is_open(start, end):
+            return False
+        if self.capacity == 1:  # the common case, and the hot path of find_slots
+            return not self.overlaps(start, end)
+        return self.load(start, end) < self.capacity
 
 
 @dataclass(frozen=True)
@@ -176,6 +187,11 @@ def grid_starts(step_minutes: int, zone: ZoneInfo, start: datetime, end: datetim
     out: set[datetime] = set()
     for day in local_days(start, end, zone):
         midnight = datetime.combine(day, time())
+        if steady_day(midnight, zone):  # most days: plain arithmetic from midnight, no conversion per start
+            first = midnight.replace(tzinfo=zone).astimezone(UTC)
+            out.update(s for s in (first + timedelta(minutes=m) for m in range(0, 1440, step_minutes))
+                       if start <= s < end)
+            continue
         for minute in range(0, 1440, step_minutes):
             wall = midnight + timedelta(minutes=minute)
             if not wall_exists(wall, zone):
@@ -185,6 +201,17 @@ def grid_starts(step_minutes: int, zone: ZoneInfo, start: datetime, end: datetim
                 if start <= instant < end:
                     out.add(instant)
     return sorted(out)
+
+
+def steady_day(midnight: datetime, zone: ZoneInfo) -> bool:
+    """True when the zone keeps one UTC offset from this local midnight to the next (no DST change).
+
+    Equal unambiguous offsets at both midnights mean no change in between: tzdata has no two
+    changes within a day (checked for every zone since 1970), so a change would show at one end.
+    """
+    ends = (midnight.replace(tzinfo=zone), (midnight + timedelta(days=1)).replace(tzinfo=zone))
+    offsets = {t.replace(fold=fold).utcoffset() for t in ends for fold in (0, 1)}
+    return len(offsets) == 1
 
 
 def on_grid(instant: datetime, step_minutes: int, zone: ZoneInfo) -> bool:

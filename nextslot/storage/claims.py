@@ -8,13 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from psycopg.errors import ExclusionViolation
+from psycopg.errors import DeadlockDetected, ExclusionViolation
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import Range
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from nextslot.storage.tables import Claim
+from nextslot.storage.tables import Claim, Resource
 
 
 def claim_all(
@@ -33,18 +33,27 @@ def claim_all(
     during = Range(*occupied)
     try:
         with session.begin_nested():
-            release_expired_holds(session, ids, during, now)
+            # queue behind other claimers of these resources, in id order: the loser then meets the
+            # winner's committed claim instead of a deadlock over two uncommitted ones
             session.execute(
-                insert(Claim),
-                [
-                    dict(business_id=business_id, resource_id=rid, booking_id=booking_id, hold_id=hold_id,
-                         during=during, expires_at=expires_at, active=True)
-                    for rid in ids
-                ],
+                select(Resource.id).where(Resource.id.in_(ids)).order_by(Resource.id).with_for_update(key_share=True)
             )
+            release_expired_holds(session, ids, during, now)
+            # one multi-row INSERT: rows go in in list order, so locks are taken in id order
+            session.execute(insert(Claim).values([
+                dict(business_id=business_id, resource_id=rid, booking_id=booking_id, hold_id=hold_id,
+                     during=during, expires_at=expires_at, active=True)
+                for rid in ids
+            ]))
         return True
     except IntegrityError as error:
         if isinstance(error.orig, ExclusionViolation):
+            return False
+        raise
+    except OperationalError as error:
+        # backstop: PostgreSQL checks an exclusion constraint after inserting the row, so two writers
+        # inserting clashing claims without the row locks above each wait for the other
+        if isinstance(error.orig, DeadlockDetected):
             return False
         raise
 

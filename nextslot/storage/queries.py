@@ -4,10 +4,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Row, func, or_, select
 from sqlalchemy.dialects.postgresql import Range
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from nextslot.storage.tables import (
     AvailabilityException,
@@ -33,8 +34,8 @@ def service_by_key(session: Session, business_id: int, key: str) -> Service | No
     return session.scalars(
         select(Service)
         .where(Service.business_id == business_id, Service.key == key, Service.active)
-        .options(selectinload(Service.requirements).selectinload(ServiceRequirement.members))
-    ).one_or_none()
+        .options(joinedload(Service.requirements).joinedload(ServiceRequirement.members))  # one round trip
+    ).unique().one_or_none()
 
 
 def service_keys(session: Session, business_id: int) -> list[tuple[str, str]]:
@@ -53,18 +54,29 @@ def resources_by_ids(session: Session, ids: Sequence[int]) -> dict[int, Resource
     return {r.id: r for r in session.scalars(select(Resource).where(Resource.id.in_(ids)))}
 
 
-def hours_for(session: Session, resource_ids: Sequence[int]) -> dict[int, list[WorkingHours]]:
-    out: dict[int, list[WorkingHours]] = defaultdict(list)
-    for h in session.scalars(select(WorkingHours).where(WorkingHours.resource_id.in_(resource_ids))):
+# Hours, exceptions and claims are read as plain rows, not ORM objects: availability only reads them,
+# and these queries run on every find_slots and book.
+
+
+def hours_for(session: Session, resource_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
+    """Weekly hours per resource: rows of (resource_id, weekday, start_minute, end_minute)."""
+    out: dict[int, list[Row[Any]]] = defaultdict(list)
+    for h in session.execute(
+        select(WorkingHours.resource_id, WorkingHours.weekday, WorkingHours.start_minute, WorkingHours.end_minute)
+        .where(WorkingHours.resource_id.in_(resource_ids))
+    ):
         out[h.resource_id].append(h)
     return out
 
 
 def exceptions_for(
     session: Session, business_id: int, resource_ids: Sequence[int], window: tuple[datetime, datetime]
-) -> list[AvailabilityException]:
-    return list(session.scalars(
-        select(AvailabilityException).where(
+) -> list[Row[Any]]:
+    """Exceptions touching the window: rows of (resource_id, kind, starts_at, ends_at)."""
+    return list(session.execute(
+        select(AvailabilityException.resource_id, AvailabilityException.kind, AvailabilityException.starts_at,
+               AvailabilityException.ends_at)
+        .where(
             AvailabilityException.business_id == business_id,
             or_(AvailabilityException.resource_id.in_(resource_ids), AvailabilityException.resource_id.is_(None)),
             AvailabilityException.starts_at < window[1],
@@ -81,7 +93,8 @@ def busy_for(
     exclude_booking_id: int | None = None,
 ) -> dict[int, list[tuple[datetime, datetime]]]:
     """Active claims over the window; claims of expired holds are ignored."""
-    query = select(Claim.resource_id, Claim.during).where(
+    # the bounds as two timestamps: psycopg parses range text in Python, timestamps in C
+    query = select(Claim.resource_id, func.lower(Claim.during), func.upper(Claim.during)).where(
         Claim.resource_id.in_(resource_ids),
         Claim.active,
         Claim.during.overlaps(Range(*window)),
@@ -90,8 +103,8 @@ def busy_for(
     if exclude_booking_id is not None:
         query = query.where(or_(Claim.booking_id.is_(None), Claim.booking_id != exclude_booking_id))
     out: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    for rid, during in session.execute(query):
-        out[rid].append((during.lower, during.upper))
+    for rid, lower, upper in session.execute(query):
+        out[rid].append((lower, upper))
     return out
 
 

@@ -1,0 +1,64 @@
+"""The `nextslot` command, run as a real process against the test database."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import yaml
+from nextslot.core.api_keys import business_for_key
+from nextslot.storage import queries
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
+from tests.conftest import EXAMPLES
+
+
+def nextslot(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NEXTSLOT_DATABASE_URL": database_url}
+    return subprocess.run([sys.executable, "-m", "nextslot.server.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_migrate_is_idempotent(database_url):
+    result = nextslot(database_url, "migrate")
+    assert result.returncode == 0, result.stderr
+    assert "latest schema" in result.stdout
+
+
+def test_load_config_creates_then_updates_and_api_key_resolves_to_the_business(database_url, session_factory, tmp_path):
+    config = tmp_path / "garage.json"
+    data = yaml.safe_load((EXAMPLES / "garage.yaml").read_text())
+    data["business"]["slug"] = "cli-garage"
+    config.write_text(json.dumps(data, default=str))  # JSON is accepted as well as YAML
+    created = nextslot(database_url, "load-config", str(config))
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.startswith("created cli-garage") and "4 resources, 3 services" in created.stdout
+    updated = nextslot(database_url, "load-config", str(config))
+    assert updated.stdout.startswith("updated cli-garage")
+
+    key = nextslot(database_url, "api-key", "cli-garage").stdout.strip()
+    assert key.startswith("nsk_") and len(key) > 40
+    with session_factory() as s:
+        business = queries.business_by_slug(s, "cli-garage")
+    assert business_for_key(SqlAlchemyUnitOfWork(session_factory), key) == business.id
+    assert business_for_key(SqlAlchemyUnitOfWork(session_factory), key + "x") is None
+
+
+def test_invalid_config_reports_every_problem_as_json_and_writes_nothing(database_url, session_factory, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("business: {slug: bad-one, name: Bad, timezone: Mars/Base}\nresources: []\nservices: []\n")
+    result = nextslot(database_url, "load-config", str(config))
+    assert result.returncode == 2
+    problems = json.loads(result.stderr)
+    assert problems["error"] == "invalid_config"
+    fields = {p["field"] for p in problems["problems"]}
+    assert {"business.timezone", "resources", "services"} <= fields
+    with session_factory() as s:
+        assert queries.business_by_slug(s, "bad-one") is None
+
+
+def test_missing_file_and_unknown_business_are_clear_errors(database_url, tmp_path):
+    missing = nextslot(database_url, "load-config", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and json.loads(missing.stderr)["error"] == "unreadable_config"
+    unknown = nextslot(database_url, "api-key", "no-such-business")
+    assert unknown.returncode == 2 and json.loads(unknown.stderr)["error"] == "unknown_business"
