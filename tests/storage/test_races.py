@@ -355,7 +355,8 @@ def test_multi_resource_services_racing_never_overfill_a_resource_or_leave_parti
 
     booked, taken = of_type(outcomes, "Booked"), of_type(outcomes, "SlotTaken")
     assert len(booked) + len(taken) == len(outcomes) == 56, [o for o in outcomes if o["type"] == "Rejected"]
-    assert {o["service"] for o in booked} == {"ultrasound", "consultation"} and taken
+    # which service wins which minutes depends on scheduling; that some win and some lose does not
+    assert booked and taken
     assert_invariant(engine, clinic)
     with engine.connect() as conn:  # every answer tells the truth about the claims behind it
         for o in booked:
