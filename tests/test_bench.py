@@ -1,0 +1,17 @@
+"""`nextslot bench core --quick` runs end to end: a smoke test, no timing is asserted."""
+from __future__ import annotations
+
+from evals.bench_core import run_bench_core
+from nextslot.settings import Settings
+
+
+def test_quick_core_bench_runs_in_its_own_database_and_prints_every_figure(database_url, capsys):
+    # the bench makes (and drops) its own throwaway database on the server this URL points at
+    assert run_bench_core(Settings(database_url=database_url), quick=True) == 0
+
+    out = capsys.readouterr().out
+    for heading in ("machine:", "PostgreSQL", "seeded", "measurement", "find_slots: a week",
+                    "book: uncontended", "bare SQL booking", "application overhead", "racers for one slot",
+                    "concurrent writers", "bookings/s", "dropped nextslot_bench_"):
+        assert heading in out, f"{heading!r} missing from:\n{out}"
+    assert "FAIL" not in out
