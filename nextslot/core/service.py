@@ -27,7 +27,7 @@ from nextslot.core.results import (
     Slots,
     SlotTaken,
 )
-from nextslot.core.views import booking_view, hold_view, slot_view
+from nextslot.core.views import booking_view, hold_view, new_booking_view, slot_view
 from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule, HoldCreate, SlotQuery
 from nextslot.schemas.views import BookingView, HoldView, SlotView
 from nextslot.storage import claims, queries
@@ -124,7 +124,7 @@ class BookingService:
             )
             if hold is not None and hold.expires_at > now:
                 insert_with_code(s, booking)
-                claims.attach_to_booking(s, hold.id, booking.id)
+                resource_ids = claims.attach_to_booking(s, hold.id, booking.id)
                 hold.status, hold.booking_id = "converted", booking.id
             else:
                 if hold is not None:  # expired: its claims go, and the slot is booked afresh
@@ -137,14 +137,14 @@ class BookingService:
                 if isinstance(checked, SlotProblem):
                     return slot_problem(checked, plan, start)
                 insert_with_code(s, booking)
-                if not claims.claim_all(s, business_id, checked.resource_ids, plan.rules.occupied(start), now,
+                resource_ids = checked.resource_ids
+                if not claims.claim_all(s, business_id, resource_ids, plan.rules.occupied(start), now,
                                         booking_id=booking.id):
                     return self._slot_taken(uow, plan, start, now, cmd.customer.timezone)
-            s.refresh(booking)
             record(s, booking, "created", cmd, now, after=snapshot(booking))
             outbox.announce(s, booking, "confirmation", now)
             outbox.schedule_reminders(s, booking, now, plan.business.reminder_offsets)
-            view = booking_view(s, booking, plan.business)
+            view = new_booking_view(booking, plan, customer, resource_ids)
             if cmd.idempotency_key:
                 idempotency.remember(s, business_id, cmd.idempotency_key, booking.id,
                                      {"kind": "booking", "view": view.model_dump(mode="json")})

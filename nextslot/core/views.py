@@ -42,17 +42,32 @@ def booked_resources(session: Session, booking_id: int) -> list[Resource]:
 
 
 def booking_view(session: Session, booking: Booking, business: BusinessInfo) -> BookingView:
+    """The view of a stored booking (its resources looked up from its latest claims)."""
+    resources = [resource_ref(r) for r in booked_resources(session, booking.id)]
+    return assemble_booking_view(booking, booking.service.key, booking.service.name, booking.customer, resources,
+                                 business)
+
+
+def new_booking_view(booking: Booking, plan: Plan, customer: Customer, resource_ids: tuple[int, ...]) -> BookingView:
+    """The view of a booking just made, from what the transaction already knows: no extra queries."""
+    known = plan.resources
+    resources = [resource_ref(known[rid]) for rid in resource_ids]
+    return assemble_booking_view(booking, plan.service_key, plan.service_name, customer, resources, plan.business)
+
+
+def assemble_booking_view(booking: Booking, service_key: str, service_name: str, customer: Customer,
+                          resources: list[ResourceRef], business: BusinessInfo) -> BookingView:
     return BookingView(
         id=booking.id,
         code=booking.code,
         code_spoken=spoken_code(booking.code),
         status=booking.status,
-        service=booking.service.key,
-        service_name=booking.service.name,
-        starts_at=TimeView.of(booking.starts_at, business.zone, load_zone(booking.customer.timezone)),
+        service=service_key,
+        service_name=service_name,
+        starts_at=TimeView.of(booking.starts_at, business.zone, load_zone(customer.timezone)),
         ends_at=booking.ends_at,
-        customer=customer_view(booking.customer),
-        resources=[resource_ref(r) for r in booked_resources(session, booking.id)],
+        customer=customer_view(customer),
+        resources=resources,
         source=booking.source,
         intake=booking.intake,
     )

@@ -76,11 +76,12 @@ def release(session: Session, *, booking_id: int | None = None, hold_id: int | N
     session.execute(update(Claim).where(owner, Claim.active).values(active=False))
 
 
-def attach_to_booking(session: Session, hold_id: int, booking_id: int) -> int:
-    """Turn a live hold's claims into the booking's; returns how many claims moved."""
-    result = session.execute(
+def attach_to_booking(session: Session, hold_id: int, booking_id: int) -> tuple[int, ...]:
+    """Turn a live hold's claims into the booking's; returns the claimed resource ids."""
+    moved = session.scalars(
         update(Claim)
         .where(Claim.hold_id == hold_id, Claim.active)
         .values(booking_id=booking_id, expires_at=None)
+        .returning(Claim.resource_id)
     )
-    return result.rowcount
+    return tuple(sorted(moved))
