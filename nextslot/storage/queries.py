@@ -50,13 +50,6 @@ def resources_by_keys(session: Session, business_id: int, keys: Sequence[str]) -
     return {r.key: r for r in rows}
 
 
-def resources_by_ids(session: Session, ids: Sequence[int]) -> dict[int, Resource]:
-    return {r.id: r for r in session.scalars(select(Resource).where(Resource.id.in_(ids)))}
-
-
-# Hours, exceptions and claims are read as plain rows, not ORM objects: availability only reads them,
-# and these queries run on every find_slots and book.
-
 
 def hours_for(session: Session, resource_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
     """Weekly hours per resource: rows of (resource_id, weekday, start_minute, end_minute)."""
@@ -113,11 +106,3 @@ def booking_by_code(session: Session, business_id: int, code: str, for_update: b
     if for_update:
         query = query.with_for_update(of=Booking)
     return session.scalars(query).unique().one_or_none()
-
-
-def claimed_resources(session: Session, booking_id: int) -> list[Resource]:
-    return list(session.scalars(
-        select(Resource).join(Claim, Claim.resource_id == Resource.id)
-        .where(Claim.booking_id == booking_id, Claim.active).order_by(Resource.id)
-    ))
-
