@@ -224,14 +224,30 @@ def on_grid(instant: datetime, step_minutes: int, zone: ZoneInfo) -> bool:
 
 
 def assign(groups: Sequence[Sequence[ResourceTimeline]], occupied: Interval) -> tuple[int, ...] | None:
-    """Pick one free member per requirement (first free in listed order), or None."""
-    chosen: list[int] = []
-    for group in groups:
-        pick = next((r.id for r in group if r.id not in chosen and r.fits(*occupied)), None)
-        if pick is None:
-            return None
-        chosen.append(pick)
-    return tuple(chosen)
+    """Pick one free member per requirement (first free in listed order), or None.
+
+    Listed order decides only among complete assignments: with pools [A or B] and [A], the first
+    pool takes B so the second can have A, rather than taking A and leaving the second empty.
+    """
+    free: dict[int, bool] = {}
+
+    def is_free(r: ResourceTimeline) -> bool:
+        if r.id not in free:
+            free[r.id] = r.fits(*occupied)
+        return free[r.id]
+
+    if not all(any(is_free(r) for r in group) for group in groups):  # the common "no" answer, without search
+        return None
+
+    def pick(i: int, chosen: tuple[int, ...]) -> tuple[int, ...] | None:
+        if i == len(groups):
+            return chosen
+        for r in groups[i]:
+            if r.id not in chosen and is_free(r) and (found := pick(i + 1, (*chosen, r.id))) is not None:
+                return found
+        return None
+
+    return pick(0, ())
 
 
 def bookable_window(rules: ServiceRules, now: datetime) -> Interval:

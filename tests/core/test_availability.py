@@ -196,6 +196,12 @@ def test_pools_take_the_first_free_member_and_never_use_one_resource_twice():
     assert check_slot(r, [[a, b]], nine, NOW).resource_ids == (2,)
 
 
+def test_an_earlier_pool_gives_way_so_a_later_pool_can_be_filled():
+    a, b = timeline(rid=1), timeline(rid=2)
+    slot = check_slot(rules(duration=30, step=30), [[a, b], [a]], utc(2026, 6, 3, 8, 0), NOW)
+    assert slot.resource_ids == (2, 1)  # greedy "a first" would leave the second pool empty
+
+
 def test_a_multi_resource_slot_needs_every_requirement_free():
     nine = utc(2026, 6, 3, 8, 0)
     doctor, room = timeline(rid=1), timeline(rid=2, busy=[(nine, nine + timedelta(hours=1))])
@@ -234,6 +240,8 @@ def test_resolve_instant_reads_offsets_wall_times_and_refuses_what_is_unclear():
     codes = {
         (datetime(2026, 6, 3, 17), None): "missing_timezone",
         (datetime(2026, 6, 3, 17), "Europe/Nowhere"): "unknown_timezone",
+        (datetime(2026, 6, 3, 17), "Europe"): "unknown_timezone",  # a tzdata folder, not a zone
+        (datetime(2026, 6, 3, 17), "../etc/passwd"): "unknown_timezone",
         (datetime(2027, 3, 28, 1, 30), "Europe/London"): "nonexistent_local_time",
         (datetime(2026, 10, 25, 1, 30), "Europe/London"): "ambiguous_local_time",
     }
