@@ -95,3 +95,56 @@ def make_business(session_factory) -> Callable[..., int]:
         return result.business_id
 
     return make
+
+
+@pytest.fixture
+def api_key(session_factory) -> Callable[[int], str]:
+    """Create an API key for a business."""
+    from nextslot.core.api_keys import create_api_key
+
+    return lambda business_id: create_api_key(SqlAlchemyUnitOfWork(session_factory), business_id, "test")
+
+
+class LiveServer:
+    """The real app under uvicorn on a free loopback port, in a thread of the test process."""
+
+    def __init__(self, app: Any):
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(session_factory, clock) -> Callable[..., LiveServer]:
+    """Start the app (real clock unless `frozen=True`) on loopback: `with live_server() as server: server.url`."""
+    from nextslot.server.app import create_app
+
+    def start(frozen: bool = False, settings: Settings | None = None) -> LiveServer:
+        service = BookingService(session_factory, clock=clock) if frozen else BookingService(session_factory)
+        return LiveServer(create_app(settings or Settings(), service=service))
+
+    return start

@@ -92,6 +92,8 @@ def load_plan(
     if isinstance(business, Rejected):
         return business
     service = queries.service_by_key(session, business_id, service_key)
+    if service is None and (key := service_named(session, business_id, service_key)):
+        service = queries.service_by_key(session, business_id, key)
     if service is None:
         return unknown_service(session, business_id, service_key)
     pools = []
@@ -113,13 +115,25 @@ def load_plan(
     return Plan(business, service.id, service.key, service.name, rules, tuple(pools))
 
 
+def folded(text: str) -> str:
+    return " ".join(text.lower().replace("-", " ").replace("_", " ").split())
+
+
+def service_named(session: Session, business_id: int, text: str) -> str | None:
+    """The key of the service whose key or name this is, ignoring case, dashes and spacing."""
+    wanted = folded(text)
+    return next((k for k, n in queries.service_keys(session, business_id) if wanted in (folded(k), folded(n))), None)
+
+
 def unknown_service(session: Session, business_id: int, key: str) -> Rejected:
-    known = queries.service_keys(session, business_id)
-    names = {k: n for k, n in known}
-    candidates = difflib.get_close_matches(key.lower(), list(names) + [n.lower() for n in names.values()], n=3)
-    close = sorted({k for k, n in names.items() if k in candidates or n.lower() in candidates})
+    names = dict(queries.service_keys(session, business_id))
+    by_folded = {folded(k): k for k in names} | {folded(n): k for k, n in names.items()}
+    candidates = difflib.get_close_matches(folded(key), list(by_folded), n=3)
+    candidates += [f for f in by_folded if folded(key) in f or any(w in f.split() for w in folded(key).split())]
+    close = sorted({by_folded[c] for c in candidates})
     hint = f" Did you mean {', '.join(close)}?" if close else f" Services: {', '.join(sorted(names))}."
-    return Rejected("unknown_service", f"There is no service '{key}'.{hint}", "service")
+    return Rejected("unknown_service", f"There is no service '{key}'.{hint}", "service",
+                    tuple(close or sorted(names)))
 
 
 def timelines(

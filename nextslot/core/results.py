@@ -41,6 +41,7 @@ class Rejected:
     code: str  # machine-readable reason
     message: str  # a sentence a person (or a model) can act on
     field: str | None = None
+    suggestions: tuple[str, ...] = ()  # real values close to what was given (service keys, names)
 
 
 BookingResult = Booked | SlotTaken | Rejected

@@ -10,12 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from nextslot.core import idempotency, outbox
+from nextslot.core import catalog, idempotency, lookups, outbox, waitlist
 from nextslot.core.availability import SlotProblem, check_slot, find_open_slots, nearest
 from nextslot.core.codes import new_code, normalize_code
 from nextslot.core.customers import find_or_create
 from nextslot.core.instants import load_zone, resolve_instant, unknown_zone
-from nextslot.core.planning import Plan, load_business, load_plan, timelines
+from nextslot.core.planning import Plan, load_business, load_plan, timelines, unknown_business
 from nextslot.core.results import (
     Booked,
     BookingResult,
@@ -28,8 +28,16 @@ from nextslot.core.results import (
     SlotTaken,
 )
 from nextslot.core.views import booking_view, hold_view, new_booking_view, slot_view
-from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule, HoldCreate, SlotQuery
-from nextslot.schemas.views import BookingView, HoldView, SlotView
+from nextslot.schemas.commands import (
+    BookingChange,
+    BookingCreate,
+    BookingReschedule,
+    BookingSearch,
+    HoldCreate,
+    SlotQuery,
+    WaitlistJoin,
+)
+from nextslot.schemas.views import BookingView, BusinessProfile, HoldView, ServiceView, SlotView, WaitlistView
 from nextslot.storage import claims, queries
 from nextslot.storage.tables import Booking, BookingHistory, Hold
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
@@ -58,6 +66,9 @@ class BookingService:
         self._clock = clock
         self._hold_minutes = hold_minutes
 
+    def now(self) -> datetime:
+        return self._clock()
+
     def uow(self) -> SqlAlchemyUnitOfWork:
         return SqlAlchemyUnitOfWork(self._session_factory)
 
@@ -68,20 +79,14 @@ class BookingService:
         now = self._clock()
         if query.customer_timezone and load_zone(query.customer_timezone) is None:
             return unknown_zone(query.customer_timezone, "customer_timezone")
-        start = resolve_instant(query.starts_from, query.timezone, "starts_from") if query.starts_from else now
-        if isinstance(start, Rejected):
-            return start
-        end = resolve_instant(query.until, query.timezone, "until") if query.until else start + timedelta(days=7)
-        if isinstance(end, Rejected):
-            return end
-        if end <= start:
-            return Rejected("window_reversed", "The window ends before it starts.", "until")
-        if end - start > MAX_WINDOW:
-            return Rejected("window_too_large", f"Ask for at most {MAX_WINDOW.days} days at a time.", "until")
         with self.uow() as uow:
             plan = load_plan(uow.session, business_id, query.service, query.resources)
             if isinstance(plan, Rejected):
                 return plan
+            window = slot_window(query, plan, now)
+            if isinstance(window, Rejected):
+                return window
+            start, end = window
             groups = timelines(uow.session, plan, (start, end), now)
             found = find_open_slots(plan.rules, groups, (start, end), now, query.limit)
             return Slots([slot_view(s, plan, query.customer_timezone) for s in found])
@@ -93,6 +98,36 @@ class BookingService:
                 return unknown_booking(code)
             business = load_business(uow.session, business_id)
             return booking_view(uow.session, booking, business)
+
+    def list_services(self, business_id: int) -> list[ServiceView]:
+        with self.uow() as uow:
+            return catalog.list_services(uow.session, business_id)
+
+    def business_profile(self, business_id: int) -> BusinessProfile | Rejected:
+        with self.uow() as uow:
+            return catalog.business_profile(uow.session, business_id, self._clock()) or unknown_business(business_id)
+
+    def resource_key(self, business_id: int, text: str) -> str | Rejected:
+        """The key of the resource a caller means ('Dr Patel', 'dr-patel'), or a rejection listing them."""
+        with self.uow() as uow:
+            key = catalog.match_resource(uow.session, business_id, text)
+            if key is None:
+                names = catalog.resource_names(uow.session, business_id)
+                return Rejected("unknown_resource", f"No one or nothing called '{text}' here. Choose from: "
+                                                    f"{', '.join(names)}.", "staff")
+            return key
+
+    def find_bookings(self, business_id: int, search: BookingSearch) -> tuple[list[BookingView], list[str]] | Rejected:
+        """A customer's bookings (soonest first), plus codes close to a code that matched none of theirs."""
+        with self.uow() as uow:
+            business = load_business(uow.session, business_id)
+            if isinstance(business, Rejected):
+                return business
+            found = lookups.find_bookings(uow.session, business_id, business.country, search, self._clock())
+            if isinstance(found, Rejected):
+                return found
+            bookings, near = found
+            return [booking_view(uow.session, b, business) for b in bookings], near
 
     # --- writes ------------------------------------------------------------------------------
 
@@ -244,6 +279,17 @@ class BookingService:
             uow.commit()
         return Booked(view)
 
+    def join_waitlist(self, business_id: int, cmd: WaitlistJoin) -> WaitlistView | Rejected:
+        """Put a customer on the waitlist for a service within a window (the same wish twice is one entry)."""
+        with self.uow() as uow:
+            plan = load_plan(uow.session, business_id, cmd.service, cmd.resources)
+            if isinstance(plan, Rejected):
+                return plan
+            view = waitlist.join(uow.session, business_id, plan, cmd, self._clock())
+            if not isinstance(view, Rejected):
+                uow.commit()
+            return view
+
     def cancel(self, business_id: int, cmd: BookingChange) -> ChangeResult:
         """Cancel and free the time at once; cancelling twice is not an error."""
         return self._change(business_id, cmd, "cancelled", self._apply_cancel)
@@ -335,6 +381,22 @@ class BookingService:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def slot_window(query: SlotQuery, plan: Plan, now: datetime) -> tuple[datetime, datetime] | Rejected:
+    """The search window in UTC; window times without an offset or zone are read in the business's zone."""
+    zone = query.timezone or plan.business.zone.key
+    start = resolve_instant(query.starts_from, zone, "starts_from") if query.starts_from else now
+    if isinstance(start, Rejected):
+        return start
+    end = resolve_instant(query.until, zone, "until") if query.until else start + timedelta(days=7)
+    if isinstance(end, Rejected):
+        return end
+    if end <= start:
+        return Rejected("window_reversed", "The window ends before it starts.", "until")
+    if end - start > MAX_WINDOW:
+        return Rejected("window_too_large", f"Ask for at most {MAX_WINDOW.days} days at a time.", "until")
+    return start, end
 
 
 def insert_with_code(s: Session, booking: Booking) -> None:

@@ -2,7 +2,7 @@
 
 Times may carry an offset, or be local wall times with `timezone` naming the IANA zone.
 """
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -70,3 +70,23 @@ class BookingChange(Write):
 
     code: str
     reason: str = Field("", max_length=500)
+
+
+class BookingSearch(Command):
+    """Find a customer's bookings by any one identifier (scoped to the business)."""
+
+    phone: str | None = Field(None, max_length=40)
+    email: str | None = Field(None, max_length=320)
+    code: str | None = Field(None, max_length=40)
+    include_past: bool = False
+    limit: int = Field(20, ge=1, le=100)
+
+
+class WaitlistJoin(Write):
+    service: str
+    customer: CustomerIn
+    earliest_date: date
+    latest_date: date
+    day_start: time = Field(time(0, 0), description="Earliest start, business-local")
+    day_end: time | None = Field(None, description="Latest end, business-local; None: end of day")
+    resources: list[str] = Field(default_factory=list, description="Preferred resources (keys)")

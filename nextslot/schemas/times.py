@@ -15,6 +15,7 @@ def spoken_time(instant: datetime, zone: ZoneInfo) -> str:
 
 class TimeView(BaseModel):
     utc: datetime
+    business_timezone: str
     business_local: datetime
     customer_local: datetime | None = None
     spoken: str  # in the customer's zone when known, else the business's
@@ -23,6 +24,7 @@ class TimeView(BaseModel):
     def of(cls, instant: datetime, business_zone: ZoneInfo, customer_zone: ZoneInfo | None = None) -> "TimeView":
         return cls(
             utc=instant.astimezone(UTC),
+            business_timezone=business_zone.key,
             business_local=instant.astimezone(business_zone),
             customer_local=instant.astimezone(customer_zone) if customer_zone else None,
             spoken=spoken_time(instant, customer_zone or business_zone),

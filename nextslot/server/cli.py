@@ -1,8 +1,9 @@
-"""The `nextslot` command: migrate, load-config, api-key, demo, bench."""
+"""The `nextslot` command: migrate, load-config, api-key, serve, mcp, demo, bench."""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -75,6 +76,19 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return run_demo(settings)
 
 
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from nextslot.server.app import serve
+
+    serve(settings, args.host, args.port)
+    return 0
+
+
+def cmd_mcp(settings: Settings, args: argparse.Namespace) -> int:
+    from nextslot.tools.mcp_server import run_stdio
+
+    return run_stdio(settings, api_key=args.api_key, business=args.business)
+
+
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     from evals.bench_core import run_bench_core
 
@@ -93,6 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default="default")
     p.set_defaults(run=cmd_api_key)
     sub.add_parser("demo", help="seed the example businesses and show the core at work").set_defaults(run=cmd_demo)
+    p = sub.add_parser("serve", help="run the HTTP server: MCP at /mcp, voice webhooks, health")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(run=cmd_serve)
+    p = sub.add_parser("mcp", help="serve the agent tools over MCP stdio for one business")
+    p.add_argument("--api-key", default=os.environ.get("NEXTSLOT_API_KEY"),
+                   help="the business's API key (default: $NEXTSLOT_API_KEY)")
+    p.add_argument("--business", help="the business's slug, instead of an API key (local use)")
+    p.set_defaults(run=cmd_mcp)
     p = sub.add_parser("bench", help="benchmarks")
     p.add_argument("suite", choices=["core"])
     p.add_argument("--quick", action="store_true", help="smaller data and fewer samples (a smoke run)")

@@ -177,7 +177,8 @@ def test_bad_input_gets_a_reason_code_and_nothing_is_written(service, clinic, se
 
 def test_unknown_service_suggests_the_closest_real_names(service, clinic):
     result = book(service, clinic, service="consultaton")
-    assert "consultation" in result.message
+    assert "consultation" in result.message and result.suggestions == ("consultation",)
+    assert book(service, clinic, service="scan").suggestions == ("ultrasound",)  # a word of its name
 
 
 def test_slot_queries_refuse_bad_windows(service, clinic):
@@ -185,8 +186,16 @@ def test_slot_queries_refuse_bad_windows(service, clinic):
     assert service.find_slots(clinic, SlotQuery(**q, until=MON_9 + timedelta(days=40))).code == "window_too_large"
     assert service.find_slots(clinic, SlotQuery(**q, until=MON_9 - timedelta(hours=1))).code == "window_reversed"
     assert service.find_slots(clinic, SlotQuery(**q, customer_timezone="X/Y")).code == "unknown_timezone"
-    naive = SlotQuery(service="consultation", starts_from=datetime(2026, 11, 23, 9))
-    assert service.find_slots(clinic, naive).code == "missing_timezone"
+
+
+
+def test_a_window_without_offset_or_zone_is_read_in_the_business_zone(service, clinic):
+    naive = service.find_slots(clinic, SlotQuery(service="consultation", starts_from=datetime(2026, 11, 24, 9),
+                                                 until=datetime(2026, 11, 24, 10)))
+    assert naive.slots and naive.slots[0].starts_at.business_local.hour == 9  # London, UTC+0 in November
+    by_name = service.find_slots(clinic, SlotQuery(service="GP Consultation", starts_from=datetime(2026, 11, 24, 9),
+                                                   until=datetime(2026, 11, 24, 10)))
+    assert by_name == naive  # a service's name works as well as its key
 
 
 def test_nonexistent_and_ambiguous_local_times_are_refused(service, make_business):

@@ -1,0 +1,236 @@
+"""Agent tool inputs and results: the contract models see (MCP, OpenAI function calling, voice webhooks).
+
+Inputs are flat, every optional field may be null (OpenAI strict mode sends null for "not given"),
+and descriptions tell a model when to use a field. Results are short and carry `say`: a sentence an
+agent can read to the person as it is.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ToolInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ToolOutput(BaseModel):
+    say: str = Field(description="What to tell the person, ready to be spoken")
+
+
+# --- shared pieces ---------------------------------------------------------------------------------
+
+STARTS_AT = ("The start time the caller chose, ISO 8601, ideally exactly as returned by find_available_slots "
+             "(e.g. 2026-11-26T17:00:00+00:00). Without an offset, `timezone` says which zone it is in.")
+TIMEZONE = ("IANA time zone of times given without an offset, e.g. Europe/London. "
+            "Leave null when the times carry an offset.")
+CALLER_TIMEZONE = ("The caller's IANA time zone if they are elsewhere (e.g. America/New_York); answers then give "
+                   "times in their zone. Null: the business's zone.")
+STAFF = "A person or resource the caller asked for, by name (e.g. 'Dr Patel') or key. Null: anyone free."
+IDEMPOTENCY = ("A unique id for this request (e.g. a UUID you generate once). If you retry after a timeout, send "
+               "the same id: it never books twice. Null: no retry protection.")
+CODE = "The booking code the caller gives, e.g. 'K7M 4PX' (spaces, dashes and case do not matter)."
+
+
+class TimeSlot(BaseModel):
+    starts_at: str = Field(description="ISO 8601 with the offset of the zone in `timezone`; pass it back unchanged")
+    ends_at: str
+    timezone: str
+    spoken: str = Field(description="e.g. 'Tuesday 25 November at 5:30 pm'")
+    with_: list[str] = Field(alias="with", description="Names of the people/rooms/devices it takes")
+    resources: list[str] = Field(description="Their keys")
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class Appointment(BaseModel):
+    code: str
+    code_spoken: str = Field(description="The code spaced for reading aloud")
+    status: Literal["booked", "confirmed", "cancelled", "no_show", "completed"]
+    service: str
+    service_name: str
+    starts_at: str
+    ends_at: str
+    timezone: str
+    spoken: str
+    with_: list[str] = Field(alias="with")
+    customer_name: str
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class ToolProblem(BaseModel):
+    """Returned (as an error result) when the call cannot be carried out as asked."""
+
+    code: str = Field(description="Machine-readable reason, e.g. unknown_service, missing_timezone")
+    message: str = Field(description="What was wrong and how to fix it in the next call")
+    field: str | None = None
+    suggestions: list[str] = Field(default_factory=list, description="Real values close to what was given")
+
+
+# --- inputs ----------------------------------------------------------------------------------------
+
+
+class ListServicesIn(ToolInput):
+    pass
+
+
+class BusinessInfoIn(ToolInput):
+    pass
+
+
+class FindSlotsIn(ToolInput):
+    service: str = Field(description="Service key or name from list_services, e.g. 'consultation'")
+    date: dt.date | None = Field(None, description="A day to look at (YYYY-MM-DD, in `timezone` or the business's "
+                                                    "zone). Null: from now on.")
+    days: int | None = Field(None, ge=1, le=31, description="How many days to search. Default 1 with a date, else 7.")
+    earliest_time: dt.time | None = Field(None, description="Only starts at or after this time of day (HH:MM)")
+    latest_time: dt.time | None = Field(None, description="Only starts at or before this time of day (HH:MM)")
+    timezone: str | None = Field(None, description="IANA zone for `date` and the times of day. Null: the business's.")
+    caller_timezone: str | None = Field(None, description=CALLER_TIMEZONE)
+    staff: str | None = Field(None, description=STAFF)
+    limit: int | None = Field(None, ge=1, le=20, description="How many openings to return (default 5)")
+
+
+class HoldSlotIn(ToolInput):
+    service: str = Field(description="Service key or name")
+    starts_at: dt.datetime = Field(description=STARTS_AT)
+    timezone: str | None = Field(None, description=TIMEZONE)
+    caller_timezone: str | None = Field(None, description=CALLER_TIMEZONE)
+    staff: str | None = Field(None, description=STAFF)
+    idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
+
+
+class BookIn(ToolInput):
+    service: str = Field(description="Service key or name")
+    starts_at: dt.datetime = Field(description=STARTS_AT)
+    timezone: str | None = Field(None, description=TIMEZONE)
+    customer_name: str = Field(min_length=1, max_length=200, description="The caller's full name")
+    phone: str | None = Field(None, max_length=40, description="Mobile number; local format is fine "
+                                                               "(read in the business's country)")
+    email: str | None = Field(None, max_length=320, description="Email, if no phone or if the caller prefers it")
+    caller_timezone: str | None = Field(None, description=CALLER_TIMEZONE)
+    staff: str | None = Field(None, description=STAFF)
+    hold_id: int | None = Field(None, description="The hold_id from hold_slot, if you held this time")
+    notes: str | None = Field(None, max_length=2000, description="Anything the business should know, in brief")
+    idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
+
+
+class RescheduleIn(ToolInput):
+    code: str = Field(max_length=40, description=CODE)
+    new_starts_at: dt.datetime = Field(description=STARTS_AT)
+    timezone: str | None = Field(None, description=TIMEZONE)
+    staff: str | None = Field(None, description=STAFF)
+    idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
+
+
+class CancelIn(ToolInput):
+    code: str = Field(max_length=40, description=CODE)
+    reason: str | None = Field(None, max_length=500, description="Why, in the caller's words (optional)")
+
+
+class ConfirmIn(ToolInput):
+    code: str = Field(max_length=40, description=CODE)
+
+
+class FindAppointmentsIn(ToolInput):
+    phone: str | None = Field(None, max_length=40, description="The caller's phone number")
+    email: str | None = Field(None, max_length=320, description="The caller's email")
+    code: str | None = Field(None, max_length=40, description=CODE)
+    include_past: bool | None = Field(None, description="Also list past appointments (default false)")
+
+
+class JoinWaitlistIn(ToolInput):
+    service: str = Field(description="Service key or name")
+    customer_name: str = Field(min_length=1, max_length=200)
+    phone: str | None = Field(None, max_length=40, description="How to reach them when a time frees up")
+    email: str | None = Field(None, max_length=320)
+    earliest_date: dt.date = Field(description="First acceptable day (YYYY-MM-DD, business-local)")
+    latest_date: dt.date = Field(description="Last acceptable day")
+    earliest_time: dt.time | None = Field(None, description="Earliest start time of day (HH:MM). Null: any.")
+    latest_time: dt.time | None = Field(None, description="Latest end time of day (HH:MM). Null: any.")
+    staff: str | None = Field(None, description=STAFF)
+
+
+# --- results ---------------------------------------------------------------------------------------
+
+
+class ServiceSummary(BaseModel):
+    key: str
+    name: str
+    description: str
+    duration_minutes: int
+    needs: list[str]
+    staff: list[str]
+
+
+class ServicesOut(ToolOutput):
+    services: list[ServiceSummary]
+
+
+class DayHours(BaseModel):
+    day: str
+    hours: list[str] = Field(description="HH:MM-HH:MM spans, business-local; empty: closed")
+
+
+class ClosureSummary(BaseModel):
+    starts_at: str
+    ends_at: str
+    reason: str
+
+
+class BusinessInfoOut(ToolOutput):
+    name: str
+    timezone: str
+    address: str | None
+    phone: str | None
+    policies: str | None
+    opening_hours: list[DayHours]
+    closures: list[ClosureSummary]
+    services: list[str] = Field(description="Service names; call list_services for details")
+
+
+class SlotsOut(ToolOutput):
+    service: str
+    slots: list[TimeSlot]
+    next_openings: list[TimeSlot] = Field(description="When the asked window had nothing: the first openings after it")
+
+
+class HoldOut(ToolOutput):
+    outcome: Literal["held", "slot_taken"]
+    hold_id: int | None = None
+    expires_at: str | None = None
+    expires_in_seconds: int | None = None
+    slot: TimeSlot | None = None
+    alternatives: list[TimeSlot] = Field(default_factory=list, description="Nearest openings when the time was taken")
+
+
+class BookingOut(ToolOutput):
+    outcome: Literal["booked", "rescheduled", "slot_taken"]
+    appointment: Appointment | None = None
+    alternatives: list[TimeSlot] = Field(default_factory=list, description="Nearest openings when the time was taken")
+    replayed: bool = Field(False, description="True: a retry with the same idempotency_key; nothing new was booked")
+
+
+class ChangeOut(ToolOutput):
+    outcome: Literal["cancelled", "confirmed"]
+    appointment: Appointment
+    already: bool = Field(description="It was already in that state; nothing changed")
+
+
+class AppointmentsOut(ToolOutput):
+    appointments: list[Appointment]
+    near_codes: list[str] = Field(default_factory=list,
+                                  description="This caller's codes one symbol away from the code given")
+
+
+class WaitlistOut(ToolOutput):
+    outcome: Literal["waitlisted"]
+    waitlist_id: int
+    service: str
+    earliest_date: str
+    latest_date: str
+    earliest_time: str
+    latest_time: str

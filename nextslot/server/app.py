@@ -1,0 +1,48 @@
+"""The HTTP server: MCP over streamable HTTP at /mcp, voice-platform tool webhooks, health.
+
+Built by `create_app(settings)`; tests pass their own BookingService (a frozen clock, a throwaway database).
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from nextslot.core.service import BookingService
+from nextslot.server import mcp_http, voice_webhooks
+from nextslot.settings import Settings
+
+
+def build_service(settings: Settings) -> BookingService:
+    from nextslot.storage.engine import build_engine, build_session_factory
+
+    return BookingService(build_session_factory(build_engine(settings)), hold_minutes=settings.hold_minutes)
+
+
+def create_app(settings: Settings | None = None, service: BookingService | None = None) -> FastAPI:
+    settings = settings or Settings()
+    service = service or build_service(settings)
+    mcp = mcp_http.build(service, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with mcp_http.running(mcp):  # mounted apps' lifespans do not run on their own
+            yield
+
+    app = FastAPI(title="nextslot", lifespan=lifespan)
+    app.state.settings, app.state.service = settings, service
+    mcp_http.mount(app, mcp)
+    app.include_router(voice_webhooks.router)
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

@@ -1,0 +1,260 @@
+"""One function per agent tool: parse the tool input into a core command, call the core, render the answer."""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from nextslot.core.instants import load_zone
+from nextslot.core.results import Booked, Changed, Held, Rejected, SlotTaken
+from nextslot.schemas.commands import (
+    BookingChange,
+    BookingCreate,
+    BookingReschedule,
+    BookingSearch,
+    CustomerIn,
+    HoldCreate,
+    SlotQuery,
+    WaitlistJoin,
+)
+from nextslot.schemas.tools import (
+    BookIn,
+    BookingOut,
+    BusinessInfoIn,
+    BusinessInfoOut,
+    CancelIn,
+    ChangeOut,
+    ClosureSummary,
+    ConfirmIn,
+    DayHours,
+    FindAppointmentsIn,
+    FindSlotsIn,
+    HoldOut,
+    HoldSlotIn,
+    JoinWaitlistIn,
+    ListServicesIn,
+    RescheduleIn,
+    ServicesOut,
+    ServiceSummary,
+    SlotsOut,
+    AppointmentsOut,
+    TimeSlot,
+    ToolProblem,
+    WaitlistOut,
+)
+from nextslot.schemas.views import SlotView
+from nextslot.tools.context import ToolContext
+from nextslot.tools.render import (
+    appointment,
+    booked_sentence,
+    join_or,
+    problem,
+    spoken_choices,
+    taken_sentence,
+    time_slot,
+)
+
+DEFAULT_SLOTS = 5
+ACTOR = "agent"
+
+
+def staff_keys(ctx: ToolContext, staff: str | None) -> list[str] | Rejected:
+    if not staff:
+        return []
+    key = ctx.service.resource_key(ctx.business_id, staff)
+    return key if isinstance(key, Rejected) else [key]
+
+
+def key_for(ctx: ToolContext, given: str | None) -> str | None:
+    return given or ctx.idempotency_key
+
+
+def list_services(ctx: ToolContext, _: ListServicesIn) -> ServicesOut:
+    services = ctx.service.list_services(ctx.business_id)
+    names = join_or([s.name for s in services]) if services else "nothing bookable yet"
+    return ServicesOut(services=[ServiceSummary(**s.model_dump()) for s in services], say=f"We offer {names}.")
+
+
+def get_business_info(ctx: ToolContext, _: BusinessInfoIn) -> BusinessInfoOut | ToolProblem:
+    profile = ctx.service.business_profile(ctx.business_id)
+    if isinstance(profile, Rejected):
+        return problem(profile)
+    open_days = [f"{d.day} {', '.join(h.replace('-', ' to ') for h in d.hours)}" for d in profile.opening_hours
+                 if d.hours]
+    say = f"{profile.name}" + (f", {profile.address}" if profile.address else "") + "."
+    if open_days:
+        say += f" Open {'; '.join(open_days)}."
+    return BusinessInfoOut(
+        name=profile.name, timezone=profile.timezone, address=profile.address, phone=profile.phone,
+        policies=profile.policies, opening_hours=[DayHours(day=d.day, hours=d.hours) for d in profile.opening_hours],
+        closures=[ClosureSummary(starts_at=c.starts_at.isoformat(), ends_at=c.ends_at.isoformat(), reason=c.reason)
+                  for c in profile.closures],
+        services=[s.name for s in profile.services], say=say,
+    )
+
+
+def find_available_slots(ctx: ToolContext, args: FindSlotsIn) -> SlotsOut | ToolProblem:
+    resources = staff_keys(ctx, args.staff)
+    if isinstance(resources, Rejected):
+        return problem(resources)
+    limit = args.limit or DEFAULT_SLOTS
+    filtered = args.earliest_time is not None or args.latest_time is not None
+    # a date is a local day (in `timezone`, else the business's zone: the core reads it so)
+    starts_from = datetime.combine(args.date, time()) if args.date else ctx.service.now()
+    until = starts_from + timedelta(days=args.days or (1 if args.date else 7))
+    query = SlotQuery(service=args.service, starts_from=starts_from, until=until, timezone=args.timezone,
+                      customer_timezone=args.caller_timezone, resources=resources, limit=1000 if filtered else limit)
+    found = ctx.service.find_slots(ctx.business_id, query)
+    if isinstance(found, Rejected):
+        return problem(found)
+    shown = [time_slot(s, args.caller_timezone) for s in found.slots if in_day_window(s, args)][:limit]
+    later: list[TimeSlot] = []
+    if not shown:  # nothing in the asked window: the first openings in the month after it
+        after = ctx.service.find_slots(ctx.business_id, query.model_copy(
+            update={"starts_from": until, "until": until + timedelta(days=31)}))
+        if not isinstance(after, Rejected):
+            later = [time_slot(s, args.caller_timezone) for s in after.slots if in_day_window(s, args)][:3]
+    return SlotsOut(service=args.service, slots=shown, next_openings=later, say=slots_sentence(shown, later))
+
+
+def in_day_window(slot: SlotView, args: FindSlotsIn) -> bool:
+    """Whether the slot starts within the asked times of day (in `timezone`, else the business's zone)."""
+    if args.earliest_time is None and args.latest_time is None:
+        return True
+    zone = load_zone(args.timezone) or ZoneInfo(slot.starts_at.business_timezone)
+    local = slot.starts_at.utc.astimezone(zone).time()
+    return (args.earliest_time is None or local >= args.earliest_time) and (
+        args.latest_time is None or local <= args.latest_time)
+
+
+def slots_sentence(shown: list[TimeSlot], later: list[TimeSlot]) -> str:
+    if shown:
+        return f"I can offer {spoken_choices(shown[:3])}."
+    if later:
+        return f"Nothing is free then. The next openings are {spoken_choices(later)}."
+    return "Nothing is free then, nor in the month after."
+
+
+def hold_slot(ctx: ToolContext, args: HoldSlotIn) -> HoldOut | ToolProblem:
+    resources = staff_keys(ctx, args.staff)
+    if isinstance(resources, Rejected):
+        return problem(resources)
+    result = ctx.service.hold(ctx.business_id, HoldCreate(
+        service=args.service, starts_at=args.starts_at, timezone=args.timezone, resources=resources,
+        idempotency_key=key_for(ctx, args.idempotency_key), source=ctx.channel, actor=ACTOR,
+    ))
+    match result:
+        case Held(hold):
+            seconds = max(0, int((hold.expires_at - ctx.service.now()).total_seconds()))
+            slot = time_slot(SlotView(starts_at=hold.starts_at, ends_at=hold.ends_at, resources=hold.resources),
+                             args.caller_timezone)
+            return HoldOut(outcome="held", hold_id=hold.id, expires_at=hold.expires_at.isoformat(),
+                           expires_in_seconds=seconds, slot=slot,
+                           say=f"I'm holding {slot.spoken} for you while we finish.")
+        case SlotTaken(_, alternatives):
+            shown = [time_slot(s, args.caller_timezone) for s in alternatives]
+            return HoldOut(outcome="slot_taken", alternatives=shown, say=taken_sentence(shown))
+        case Rejected() as rejected:
+            return problem(rejected)
+    raise AssertionError(result)
+
+
+def book_appointment(ctx: ToolContext, args: BookIn) -> BookingOut | ToolProblem:
+    resources = staff_keys(ctx, args.staff)
+    if isinstance(resources, Rejected):
+        return problem(resources)
+    phone = args.phone or (None if args.email else ctx.caller_phone)
+    result = ctx.service.book(ctx.business_id, BookingCreate(
+        service=args.service, starts_at=args.starts_at, timezone=args.timezone, resources=resources,
+        customer=CustomerIn(name=args.customer_name, phone=phone, email=args.email, timezone=args.caller_timezone),
+        hold_id=args.hold_id, notes=args.notes or "", idempotency_key=key_for(ctx, args.idempotency_key),
+        source=ctx.channel, actor=ACTOR,
+    ))
+    return booking_out(result, "booked", args.caller_timezone)
+
+
+def reschedule_appointment(ctx: ToolContext, args: RescheduleIn) -> BookingOut | ToolProblem:
+    resources = staff_keys(ctx, args.staff)
+    if isinstance(resources, Rejected):
+        return problem(resources)
+    result = ctx.service.reschedule(ctx.business_id, BookingReschedule(
+        code=args.code, starts_at=args.new_starts_at, timezone=args.timezone, resources=resources,
+        idempotency_key=key_for(ctx, args.idempotency_key), source=ctx.channel, actor=ACTOR,
+    ))
+    return booking_out(result, "rescheduled", None)
+
+
+def booking_out(result: Booked | SlotTaken | Rejected, verb: str, caller_zone: str | None) -> BookingOut | ToolProblem:
+    match result:
+        case Booked(view, replayed):
+            a = appointment(view)
+            return BookingOut(outcome=verb, appointment=a, replayed=replayed,  # type: ignore[arg-type]
+                              say=booked_sentence(a, "booked" if verb == "booked" else "now booked"))
+        case SlotTaken(_, alternatives):
+            shown = [time_slot(s, caller_zone) for s in alternatives]
+            return BookingOut(outcome="slot_taken", alternatives=shown, say=taken_sentence(shown))
+        case Rejected() as rejected:
+            return problem(rejected)
+    raise AssertionError(result)
+
+
+def cancel_appointment(ctx: ToolContext, args: CancelIn) -> ChangeOut | ToolProblem:
+    result = ctx.service.cancel(ctx.business_id, BookingChange(code=args.code, reason=args.reason or "",
+                                                               source=ctx.channel, actor=ACTOR))
+    return change_out(result, "cancelled")
+
+
+def confirm_appointment(ctx: ToolContext, args: ConfirmIn) -> ChangeOut | ToolProblem:
+    result = ctx.service.confirm(ctx.business_id, BookingChange(code=args.code, source=ctx.channel, actor=ACTOR))
+    return change_out(result, "confirmed")
+
+
+def change_out(result: Changed | Rejected, verb: str) -> ChangeOut | ToolProblem:
+    if isinstance(result, Rejected):
+        return problem(result)
+    a = appointment(result.booking)
+    say = f"Your {a.service_name} on {a.spoken} is {verb}."
+    if verb == "confirmed" and not result.replayed:
+        say = f"Thank you. {say} See you then."
+    return ChangeOut(outcome=verb, appointment=a, already=result.replayed, say=say)  # type: ignore[arg-type]
+
+
+def find_appointments(ctx: ToolContext, args: FindAppointmentsIn) -> AppointmentsOut | ToolProblem:
+    phone = args.phone or (None if (args.email or args.code) else ctx.caller_phone)
+    found = ctx.service.find_bookings(ctx.business_id, BookingSearch(
+        phone=phone, email=args.email, code=args.code, include_past=bool(args.include_past)))
+    if isinstance(found, Rejected):
+        return problem(found)
+    views, near = found
+    shown = [appointment(v) for v in views]
+    live = [a for a in shown if a.status in ("booked", "confirmed")]
+    if args.code and near:
+        say = f"I couldn't find code {args.code}, but this caller has {', '.join(near)}: is that the one?"
+    elif not shown:
+        say = "I can't find any upcoming appointments for those details."
+    else:
+        listed = "; ".join(f"{a.service_name} on {a.spoken}, code {a.code_spoken}" for a in (live or shown)[:3])
+        count = len(live or shown)
+        say = f"I found {count} appointment{'s' if count != 1 else ''}: {listed}."
+    return AppointmentsOut(appointments=shown, near_codes=near, say=say)
+
+
+def join_waitlist(ctx: ToolContext, args: JoinWaitlistIn) -> WaitlistOut | ToolProblem:
+    resources = staff_keys(ctx, args.staff)
+    if isinstance(resources, Rejected):
+        return problem(resources)
+    phone = args.phone or (None if args.email else ctx.caller_phone)
+    result = ctx.service.join_waitlist(ctx.business_id, WaitlistJoin(
+        service=args.service, customer=CustomerIn(name=args.customer_name, phone=phone, email=args.email),
+        earliest_date=args.earliest_date, latest_date=args.latest_date, day_start=args.earliest_time or time(0),
+        day_end=args.latest_time, resources=resources, source=ctx.channel, actor=ACTOR,
+    ))
+    if isinstance(result, Rejected):
+        return problem(result)
+    window = (f"{result.earliest_date} and {result.latest_date}" if result.earliest_date != result.latest_date
+              else result.earliest_date)
+    return WaitlistOut(
+        outcome="waitlisted", waitlist_id=result.id, service=result.service, earliest_date=result.earliest_date,
+        latest_date=result.latest_date, earliest_time=result.day_start, latest_time=result.day_end,
+        say=f"You're on the waitlist for {result.service_name} between {window}. "
+            "We'll message you as soon as a time opens up.",
+    )

@@ -1,0 +1,164 @@
+"""The one list of agent tools. MCP, OpenAI function calling and the voice webhooks are all generated from it,
+and all run a call through `execute`, so every channel validates, answers and fails the same way."""
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from nextslot.schemas import tools as t
+from nextslot.tools import handlers
+from nextslot.tools.context import ToolContext
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str  # written for a model: when to call it and what to tell the person
+    input_model: type[t.ToolInput]
+    output_model: type[t.ToolOutput]
+    handler: Callable[[ToolContext, Any], t.ToolOutput | t.ToolProblem]
+    read_only: bool = False
+
+    def input_schema(self) -> dict[str, Any]:
+        return self.input_model.model_json_schema()
+
+    def output_schema(self) -> dict[str, Any]:
+        return self.output_model.model_json_schema(by_alias=True, mode="serialization")
+
+
+@dataclass(frozen=True)
+class ToolReply:
+    """A tool's answer as data: the result model dumped to JSON types, or {"error": problem}."""
+
+    ok: bool
+    data: dict[str, Any]
+
+    def text(self) -> str:
+        return json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
+
+    @property
+    def say(self) -> str:
+        return self.data.get("say") or self.data.get("error", {}).get("message", "")
+
+
+SPECS = (
+    ToolSpec(
+        "list_services",
+        "List the services this business offers (key, name, duration, who can do it). Call it when the caller "
+        "asks what is available or names a service you cannot match exactly.",
+        t.ListServicesIn, t.ServicesOut, handlers.list_services, read_only=True,
+    ),
+    ToolSpec(
+        "get_business_info",
+        "Get the business's name, address, phone, opening hours by weekday, upcoming closures and policies "
+        "(e.g. cancellation rules). Call it for questions about where, when open, or rules.",
+        t.BusinessInfoIn, t.BusinessInfoOut, handlers.get_business_info, read_only=True,
+    ),
+    ToolSpec(
+        "find_available_slots",
+        "Find genuinely free start times for a service. Give a date (or nothing for the coming week), optionally "
+        "a time-of-day range and a staff member. Offer the caller two or three of the returned times, read from "
+        "`spoken`; then pass the chosen slot's `starts_at` unchanged to hold_slot or book_appointment. If `slots` "
+        "is empty, offer `next_openings` instead.",
+        t.FindSlotsIn, t.SlotsOut, handlers.find_available_slots, read_only=True,
+    ),
+    ToolSpec(
+        "hold_slot",
+        "Hold a start time for a few minutes while you collect the caller's name and number, so nobody else takes "
+        "it. Then call book_appointment with the returned hold_id. If outcome is slot_taken, offer the "
+        "`alternatives` (someone else just took the time).",
+        t.HoldSlotIn, t.HoldOut, handlers.hold_slot,
+    ),
+    ToolSpec(
+        "book_appointment",
+        "Book a service at a start time for the caller. Needs their name and a phone number or email. If outcome "
+        "is booked, read `say` (it includes the booking code, spaced for speaking). If outcome is slot_taken, "
+        "the time was taken a moment ago: offer the `alternatives` and book the one they pick. Send an "
+        "idempotency_key so a retry after a timeout can never book twice.",
+        t.BookIn, t.BookingOut, handlers.book_appointment,
+    ),
+    ToolSpec(
+        "reschedule_appointment",
+        "Move an existing appointment (by its booking code) to a new start time, found with find_available_slots. "
+        "The old time is only released if the new one is secured; if outcome is slot_taken, nothing changed and "
+        "`alternatives` lists the nearest free times.",
+        t.RescheduleIn, t.BookingOut, handlers.reschedule_appointment,
+    ),
+    ToolSpec(
+        "cancel_appointment",
+        "Cancel an appointment by its booking code, once the caller has clearly asked to cancel. The time is "
+        "freed at once. Cancelling something already cancelled is not an error (already=true).",
+        t.CancelIn, t.ChangeOut, handlers.cancel_appointment,
+    ),
+    ToolSpec(
+        "confirm_appointment",
+        "Record that the caller confirms they will attend an appointment (by booking code).",
+        t.ConfirmIn, t.ChangeOut, handlers.confirm_appointment,
+    ),
+    ToolSpec(
+        "find_appointments",
+        "Look up the caller's appointments by phone number, email or booking code (upcoming ones unless "
+        "include_past). Use it before rescheduling or cancelling when the caller does not know their code, or to "
+        "check a code. If the code matches nothing but the phone does, `near_codes` lists their similar codes.",
+        t.FindAppointmentsIn, t.AppointmentsOut, handlers.find_appointments, read_only=True,
+    ),
+    ToolSpec(
+        "join_waitlist",
+        "Put the caller on the waitlist for a service when no offered time suits them: give the range of dates "
+        "and, if they have one, times of day and a preferred staff member. They are messaged when a matching time "
+        "frees up.",
+        t.JoinWaitlistIn, t.WaitlistOut, handlers.join_waitlist,
+    ),
+)
+TOOLS: dict[str, ToolSpec] = {spec.name: spec for spec in SPECS}
+
+
+def error(code: str, message: str, field: str | None = None, suggestions: list[str] | None = None) -> ToolReply:
+    problem = t.ToolProblem(code=code, message=message, field=field, suggestions=suggestions or [])
+    return ToolReply(False, {"error": problem.model_dump(mode="json")})
+
+
+def invalid_arguments(spec: ToolSpec, exc: ValidationError) -> ToolReply:
+    """One sentence per wrong field, naming the field, so the model can fix them all in the next call."""
+    parts, first = [], None
+    for e in exc.errors(include_url=False):
+        where = ".".join(str(x) for x in e["loc"]) or "arguments"
+        first = first or where
+        if e["type"] == "missing":
+            parts.append(f"{where} is required")
+        elif e["type"] == "extra_forbidden":
+            parts.append(f"{where} is not a parameter of {spec.name}")
+        else:
+            parts.append(f"{where}: {e['msg']}")
+    allowed = ", ".join(spec.input_model.model_fields)
+    return error("invalid_arguments", f"{'; '.join(parts)}. Parameters: {allowed}.", first)
+
+
+def execute(name: str, arguments: Mapping[str, Any] | str | None, ctx: ToolContext) -> ToolReply:
+    """Validate the arguments, run the tool, and answer with data: never an exception for bad input."""
+    spec = TOOLS.get(name)
+    if spec is None:
+        close = difflib.get_close_matches(name, list(TOOLS), n=3)
+        return error("unknown_tool", f"There is no tool '{name}'.", "name", close or list(TOOLS))
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        except json.JSONDecodeError as exc:
+            return error("invalid_json", f"The arguments are not valid JSON ({exc.msg} at {exc.pos}).")
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, Mapping):
+        return error("invalid_arguments", "The arguments must be a JSON object of named parameters.")
+    try:
+        args = spec.input_model.model_validate(dict(arguments))
+    except ValidationError as exc:
+        return invalid_arguments(spec, exc)
+    result = spec.handler(ctx, args)
+    if isinstance(result, t.ToolProblem):
+        return ToolReply(False, {"error": result.model_dump(mode="json")})
+    return ToolReply(True, result.model_dump(mode="json", by_alias=True))
