@@ -1,10 +1,14 @@
-"""Every tool through `execute`, in-process: the one path all exports share."""
+"""Every tool through `execute`, in-process: the one path every export (MCP, OpenAI, voice) shares."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, select
 
+from nextslot.storage.tables import Booking, WaitlistEntry
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import TOOLS, execute
+
+TUESDAY = "2026-11-24"  # the frozen clock stands on Monday 23 November 2026, 08:00 UTC
 
 
 @pytest.fixture
@@ -21,33 +25,185 @@ def call(ctx: ToolContext, name: str, **args):
     return execute(name, args, ctx)
 
 
-def test_smoke_every_tool(ctx):
-    for name in ("list_services", "get_business_info"):
-        reply = call(ctx, name)
-        assert reply.ok, reply.data
-        print(reply.say)
-    slots = call(ctx, "find_available_slots", service="consultation", date="2026-11-24")
-    assert slots.ok, slots.data
-    print(slots.data)
-    first = slots.data["slots"][0]
-    booked = call(ctx, "book_appointment", service="consultation", starts_at=first["starts_at"],
-                  customer_name="Ann Lee", phone="07911 123456")
-    print(booked.data)
-    assert booked.ok
-    again = call(ctx, "book_appointment", service="consultation", starts_at=first["starts_at"],
-                 customer_name="Bob Lee", phone="07911 123457", staff="Dr Patel")
-    print(again.data)
-    code = booked.data["appointment"]["code"]
-    print(call(ctx, "find_appointments", phone="07911123456").data)
-    print(call(ctx, "find_appointments", phone="07911123456", code=code[:-1] + ("A" if code[-1] != "A" else "C")).data)
-    print(call(ctx, "reschedule_appointment", code=code, new_starts_at=slots.data["slots"][2]["starts_at"]).data)
-    print(call(ctx, "confirm_appointment", code=code).data)
-    print(call(ctx, "cancel_appointment", code=code).data)
-    print(call(ctx, "hold_slot", service="consultation", starts_at=first["starts_at"]).data)
-    print(call(ctx, "join_waitlist", service="scan", customer_name="C", phone="07911123458",
-               earliest_date="2026-11-25", latest_date="2026-11-28").data)
-    print(call(ctx, "join_waitlist", service="ultrasound", customer_name="C", phone="07911123458",
-               earliest_date="2026-11-25", latest_date="2026-11-28", earliest_time="09:00").data)
-    print(call(ctx, "book_appointment", service="consultation", starts_at="2026-11-24T10:00", customer_name="x").data)
-    print(call(ctx, "book_appointment", servce="consultation", starts_at="tomorrow", customer_name=3).data)
-    print(execute("book", "{bad json", ctx).data)
+def first_slot(ctx: ToolContext, **args) -> dict:
+    reply = call(ctx, "find_available_slots", service="consultation", date=TUESDAY, **args)
+    assert reply.ok, reply.data
+    return reply.data["slots"][0]
+
+
+def book(ctx: ToolContext, starts_at: str, name: str = "Ann Lee", phone: str = "07911 123456", **args):
+    return call(ctx, "book_appointment", service="consultation", starts_at=starts_at, customer_name=name,
+                phone=phone, **args)
+
+
+def error_code(reply) -> str:
+    assert not reply.ok, reply.data
+    return reply.data["error"]["code"]
+
+
+def test_every_tool_has_a_strict_input_schema_an_output_schema_and_a_description():
+    assert set(TOOLS) == {"list_services", "get_business_info", "find_available_slots", "hold_slot",
+                          "book_appointment", "reschedule_appointment", "cancel_appointment",
+                          "confirm_appointment", "find_appointments", "join_waitlist"}
+    for spec in TOOLS.values():
+        assert spec.input_schema()["additionalProperties"] is False
+        assert "say" in spec.output_schema()["properties"]
+        assert len(spec.description) > 60
+
+
+def test_services_and_business_info_come_from_the_configuration(ctx):
+    services = call(ctx, "list_services")
+    assert [s["key"] for s in services.data["services"]] == ["consultation", "ultrasound"]
+    assert "Dr Asha Patel" in services.data["services"][0]["staff"]
+    info = call(ctx, "get_business_info").data
+    assert info["address"].startswith("12 Riverside Walk") and "24 hours" in info["policies"]
+    hours = {d["day"]: d["hours"] for d in info["opening_hours"]}
+    assert hours["Thursday"] == ["08:30-20:00"] and hours["Sunday"] == []
+    assert any(c["reason"] == "Christmas" for c in info["closures"])
+
+
+def test_a_booking_is_spoken_with_its_code_spaced_and_the_time_as_a_phrase(ctx):
+    slot = first_slot(ctx)
+    reply = book(ctx, slot["starts_at"])
+    a = reply.data["appointment"]
+    assert reply.data["outcome"] == "booked" and a["spoken"] == "Tuesday 24 November at 8:30 am"
+    assert a["code_spoken"] in reply.say and "8:30 am" in reply.say and a["with"][0] == "Dr Asha Patel"
+
+
+def test_the_second_caller_for_a_time_gets_the_nearest_openings_as_data(ctx):
+    slot = first_slot(ctx)
+    assert book(ctx, slot["starts_at"]).data["outcome"] == "booked"
+    lost = book(ctx, slot["starts_at"], name="Bob Ray", phone="07911 123457", staff="Dr Patel")
+    assert lost.ok and lost.data["outcome"] == "slot_taken" and lost.data["appointment"] is None
+    assert len(lost.data["alternatives"]) == 3 and slot["starts_at"] not in {
+        s["starts_at"] for s in lost.data["alternatives"]}
+    assert lost.data["alternatives"][0]["spoken"] in lost.say
+
+
+def test_a_caller_in_another_zone_hears_times_in_their_zone(ctx):
+    slot = first_slot(ctx, caller_timezone="America/New_York")
+    assert slot["starts_at"] == "2026-11-24T03:30:00-05:00" and slot["timezone"] == "America/New_York"
+    reply = book(ctx, slot["starts_at"], caller_timezone="America/New_York")
+    assert reply.data["appointment"]["spoken"] == "Tuesday 24 November at 3:30 am"
+
+
+def test_times_of_day_and_staff_narrow_the_offer_and_an_empty_window_offers_the_next_openings(ctx):
+    afternoon = call(ctx, "find_available_slots", service="consultation", date=TUESDAY, earliest_time="14:00",
+                     latest_time="15:00", staff="okafor").data
+    assert afternoon["slots"] == []  # Dr Okafor does not work on Tuesdays
+    assert afternoon["next_openings"][0]["spoken"].startswith("Wednesday 25 November at 2 pm")
+    assert afternoon["next_openings"][0]["with"][0] == "Dr Femi Okafor"
+    starts = [s["starts_at"][11:16] for s in call(ctx, "find_available_slots", service="consultation", date=TUESDAY,
+                                                    earliest_time="14:00", latest_time="15:00", limit=20).data["slots"]]
+    assert starts[0] == "14:00" and starts[-1] == "15:00"
+
+
+def test_model_mistakes_come_back_as_errors_to_act_on(ctx):
+    hallucinated = call(ctx, "find_available_slots", service="flu jab")
+    assert error_code(hallucinated) == "unknown_service"
+    assert hallucinated.data["error"]["suggestions"] == ["consultation", "ultrasound"]
+    assert call(ctx, "find_available_slots", service="scan").data["error"]["suggestions"] == ["ultrasound"]
+    assert call(ctx, "list_services").ok and call(ctx, "find_available_slots", service="GP Consultation").ok
+    naive = book(ctx, "2026-11-24T10:00:00")
+    assert error_code(naive) == "missing_timezone" and naive.data["error"]["field"] == "starts_at"
+    assert book(ctx, "2026-11-24T10:00:00", timezone="Europe/London").data["outcome"] == "booked"
+    wrong = call(ctx, "book_appointment", servce="consultation", starts_at="tomorrow at 5", customer_name=3)
+    assert error_code(wrong) == "invalid_arguments"
+    message = wrong.data["error"]["message"]
+    assert "service is required" in message and "servce is not a parameter" in message and "starts_at" in message
+    assert error_code(execute("book_appointment", "{not json", ctx)) == "invalid_json"
+    assert error_code(execute("book_appointment", "[1, 2]", ctx)) == "invalid_arguments"
+    unknown = execute("book", {}, ctx)
+    assert error_code(unknown) == "unknown_tool" and "book_appointment" in unknown.data["error"]["suggestions"]
+    assert error_code(book(ctx, first_slot(ctx)["starts_at"], phone="12")) == "invalid_phone"
+    assert error_code(call(ctx, "find_available_slots", service="consultation", staff="Dr Who")) == "unknown_resource"
+
+
+def test_a_local_phone_number_is_read_in_the_business_country(ctx):
+    slot = first_slot(ctx)
+    book(ctx, slot["starts_at"], phone="07911 123456")
+    found = call(ctx, "find_appointments", phone="+44 7911 123456").data["appointments"]
+    assert len(found) == 1 and found[0]["customer_name"] == "Ann Lee"
+
+
+def test_a_mistyped_code_is_refused_and_the_callers_own_near_codes_are_offered(ctx, service):
+    code = book(ctx, first_slot(ctx)["starts_at"]).data["appointment"]["code"]
+    typo = code[:-1] + ("A" if code[-1] != "A" else "C")
+    assert error_code(call(ctx, "cancel_appointment", code=typo)) == "unknown_booking"
+    assert "O" in call(ctx, "find_appointments", code="K7MO4P").data["error"]["message"]  # never in a code
+    found = call(ctx, "find_appointments", code=typo, phone="07911123456").data
+    assert found["near_codes"] == [code] and code in found["say"]
+    spaced = f"{code[:3].lower()} - {code[3:]}"
+    assert call(ctx, "confirm_appointment", code=spaced).data["outcome"] == "confirmed"
+
+
+def test_change_tools_reschedule_confirm_and_cancel_through_the_core(ctx, session_factory):
+    slots = call(ctx, "find_available_slots", service="consultation", date=TUESDAY).data["slots"]
+    code = book(ctx, slots[0]["starts_at"]).data["appointment"]["code"]
+    moved = call(ctx, "reschedule_appointment", code=code, new_starts_at=slots[2]["starts_at"])
+    assert moved.data["outcome"] == "rescheduled" and moved.data["appointment"]["starts_at"] == slots[2]["starts_at"]
+    assert call(ctx, "confirm_appointment", code=code).data["appointment"]["status"] == "confirmed"
+    cancelled = call(ctx, "cancel_appointment", code=code, reason="feeling better")
+    assert cancelled.data["outcome"] == "cancelled" and cancelled.data["already"] is False
+    assert call(ctx, "cancel_appointment", code=code).data["already"] is True
+    assert error_code(call(ctx, "reschedule_appointment", code=code, new_starts_at=slots[3]["starts_at"])) == \
+        "booking_not_active"
+    assert call(ctx, "find_appointments", phone="07911123456").data["appointments"][0]["status"] == "cancelled"
+
+
+def test_a_retry_with_the_same_idempotency_key_never_books_twice(ctx, session_factory):
+    slot = first_slot(ctx)
+    first = book(ctx, slot["starts_at"], idempotency_key="call-1-book")
+    again = book(ctx, slot["starts_at"], idempotency_key="call-1-book")
+    assert again.data["replayed"] is True and again.data["appointment"] == first.data["appointment"]
+    platform = ToolContext(ctx.service, ctx.business_id, "vapi", idempotency_key="vapi:tc-9")
+    other = first_slot(ctx)
+    one, two = (execute("book_appointment", {"service": "consultation", "starts_at": other["starts_at"],
+                                             "customer_name": "Cy", "phone": "07911123459"}, platform)
+                for _ in range(2))
+    assert one.data["appointment"]["code"] == two.data["appointment"]["code"] and two.data["replayed"]
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Booking).where(Booking.business_id == ctx.business_id)) == 2
+
+
+def test_hold_then_book_converts_the_hold(ctx):
+    slot = first_slot(ctx)
+    held = call(ctx, "hold_slot", service="consultation", starts_at=slot["starts_at"]).data
+    assert held["outcome"] == "held" and held["expires_in_seconds"] == 300
+    other = book(ctx, slot["starts_at"], name="Dee", phone="07911123458", staff="Dr Patel")
+    assert other.data["outcome"] == "slot_taken"  # the hold keeps Dr Patel's 8:30 for the caller
+    mine = book(ctx, slot["starts_at"], hold_id=held["hold_id"])
+    assert mine.data["outcome"] == "booked" and mine.data["appointment"]["with"] == held["slot"]["with"]
+
+
+def test_the_voice_callers_number_is_used_when_the_model_gives_none(ctx):
+    voice = ToolContext(ctx.service, ctx.business_id, "vapi", caller_phone="+447911123450")
+    reply = execute("book_appointment", {"service": "consultation", "starts_at": first_slot(ctx)["starts_at"],
+                                         "customer_name": "Eve"}, voice)
+    assert reply.data["outcome"] == "booked"
+    assert len(execute("find_appointments", {}, voice).data["appointments"]) == 1
+
+
+def test_joining_the_waitlist_twice_with_the_same_wish_is_one_entry(ctx, session_factory):
+    args = dict(service="ultrasound", customer_name="Fay", phone="07911123451", earliest_date="2026-11-25",
+                latest_date="2026-11-28", earliest_time="09:00", staff="Dr Okafor")
+    first, second = call(ctx, "join_waitlist", **args), call(ctx, "join_waitlist", **args)
+    assert first.data["outcome"] == "waitlisted" and first.data["waitlist_id"] == second.data["waitlist_id"]
+    assert first.data["earliest_time"] == "09:00" and first.data["latest_time"] == "24:00"
+    with session_factory() as s:
+        entry = s.get(WaitlistEntry, first.data["waitlist_id"])
+        assert entry.status == "waiting" and len(entry.preferred_resource_ids) == 1
+    assert error_code(call(ctx, "join_waitlist", **{**args, "latest_date": "2026-11-20"})) == "window_reversed"
+    assert error_code(call(ctx, "join_waitlist", **{**args, "earliest_time": "12:00", "latest_time": "12:20"})) == \
+        "window_too_short"
+
+
+def test_one_business_never_sees_another_business_bookings(ctx, service, make_business):
+    code = book(ctx, first_slot(ctx)["starts_at"]).data["appointment"]["code"]
+    garage = ToolContext(service, make_business("garage"), "test")
+    for name, args in (("cancel_appointment", {"code": code}), ("confirm_appointment", {"code": code}),
+                       ("reschedule_appointment", {"code": code, "new_starts_at": "2026-11-24T15:00:00+00:00"})):
+        assert error_code(execute(name, args, garage)) == "unknown_booking"
+    assert error_code(execute("find_appointments", {"code": code}, garage)) == "unknown_booking"
+    assert execute("find_appointments", {"phone": "+447911123456"}, garage).data["appointments"] == []
+    assert call(ctx, "find_appointments", code=code).data["appointments"][0]["status"] == "booked"
