@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import secrets
 import statistics
 from collections import Counter
 from collections.abc import Iterator
@@ -21,9 +20,9 @@ from typing import Any
 
 import psycopg
 import sqlalchemy
-from sqlalchemy.engine import make_url
 
 from evals.bench_children import Workload, free_connections, run_children
+from evals.bench_db import throwaway_database
 from evals.bench_data import (
     BUFFER,
     SEED_DAYS,
@@ -41,15 +40,7 @@ from nextslot.core.service import BookingService
 from nextslot.schemas.commands import BookingCreate, CustomerIn, SlotQuery
 from nextslot.schemas.config import BusinessConfig
 from nextslot.settings import Settings
-from nextslot.storage.engine import (
-    build_session_factory,
-    create_database,
-    drop_database,
-    engine_for,
-    libpq_dsn,
-    resolve_database_url,
-)
-from nextslot.storage.migrate import upgrade
+from nextslot.storage.engine import build_session_factory, engine_for, libpq_dsn
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 WARM_UP = 3  # untimed calls before each timed series: compiled statements, caches, prepared plans
@@ -71,22 +62,12 @@ QUICK = Scale(bookings=2_000, find_samples=20, book_samples=30, racers=20, write
 
 def run_bench_core(settings: Settings, quick: bool = False) -> int:
     """Measure the booking core in a throwaway database; 0 when every correctness check held."""
-    scale = QUICK if quick else FULL
-    server = resolve_database_url(settings)
-    name = f"nextslot_bench_{secrets.token_hex(4)}"
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    where = "configured server" if settings.database_url else f"embedded, data in {settings.data_dir}"
-    print(f"nextslot core benchmark{' (quick)' if quick else ''}: throwaway database {name} ({where})")
-    create_database(url)
-    try:
-        upgrade(url)
-        return run_suite(url, scale)
-    except BenchFailure as failure:
-        print(f"FAIL {failure}")
-        return 1
-    finally:
-        drop_database(url)
-        print(f"dropped {name}")
+    with throwaway_database(settings, f"nextslot core benchmark{' (quick)' if quick else ''}") as url:
+        try:
+            return run_suite(url, QUICK if quick else FULL)
+        except BenchFailure as failure:
+            print(f"FAIL {failure}")
+            return 1
 
 
 def run_suite(url: str, scale: Scale) -> int:

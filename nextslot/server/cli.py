@@ -1,4 +1,4 @@
-"""The `nextslot` command: migrate, load-config, api-key, serve, mcp, demo, bench."""
+"""The `nextslot` command: migrate, load-config, api-key, voice-secret, serve, mcp, demo, bench."""
 from __future__ import annotations
 
 import argparse
@@ -70,6 +70,31 @@ def cmd_api_key(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_voice_secret(settings: Settings, args: argparse.Namespace) -> int:
+    from nextslot.core.voice_secrets import new_secret, set_secret, voice_business
+    from nextslot.storage.engine import build_engine, build_session_factory
+    from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+    uow = SqlAlchemyUnitOfWork(build_session_factory(build_engine(settings)))
+    business = voice_business(uow, args.slug, args.platform)
+    if business is None:
+        print(json.dumps({"error": "unknown_business", "message": f"No business '{args.slug}'."}), file=sys.stderr)
+        return 2
+    secret = args.secret or business.secret or (new_secret() if args.platform == "vapi" else None)
+    if secret is None:
+        print(json.dumps({"error": "missing_secret", "message": "Retell signs with your Retell API key (the one "
+                          "with the webhook badge): pass it with --secret."}), file=sys.stderr)
+        return 2
+    if len(secret) > 200:
+        print(json.dumps({"error": "secret_too_long", "message": "Secrets are at most 200 characters."}),
+              file=sys.stderr)
+        return 2
+    if secret != business.secret:
+        set_secret(uow, business.business_id, args.platform, secret)
+    print(secret)
+    return 0
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from evals.demo import run_demo
 
@@ -106,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("slug")
     p.add_argument("--name", default="default")
     p.set_defaults(run=cmd_api_key)
+    p = sub.add_parser("voice-secret", help="set or show a business's Vapi secret or Retell API key for the "
+                                            "voice webhooks (printed)")
+    p.add_argument("slug")
+    p.add_argument("platform", choices=["vapi", "retell"])
+    p.add_argument("--secret", help="the secret to use (default: the current one; a new one for vapi)")
+    p.set_defaults(run=cmd_voice_secret)
     sub.add_parser("demo", help="seed the example businesses and show the core at work").set_defaults(run=cmd_demo)
     p = sub.add_parser("serve", help="run the HTTP server: MCP at /mcp, voice webhooks, health")
     p.add_argument("--host", default="127.0.0.1")

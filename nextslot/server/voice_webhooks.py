@@ -1,4 +1,149 @@
-"""Vapi and Retell tool webhooks. STUB: helper B replaces this."""
-from fastapi import APIRouter
+"""Vapi and Retell tool webhooks: a voice agent's tool calls run through the registry for one business.
 
-router = APIRouter()
+POST /webhooks/vapi/{slug}   Vapi "tool-calls" server messages; the business's shared secret in `x-vapi-secret`
+                             (or `Authorization: Bearer`).
+POST /webhooks/retell/{slug} Retell custom functions, signed in `X-Retell-Signature` with the business's Retell
+                             API key.
+Set either secret with `nextslot voice-secret SLUG vapi|retell`.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+import time
+from collections.abc import Mapping
+from typing import TypeVar
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from nextslot.core.service import BookingService
+from nextslot.core.voice_secrets import Platform, voice_business
+from nextslot.schemas.voice import RetellRequest, VapiRequest
+from nextslot.tools.context import ToolContext
+from nextslot.tools.registry import error, execute
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/webhooks")
+
+RETELL_SIGNATURE = re.compile(r"v=(\d+),d=([0-9a-f]+)")
+RETELL_MAX_SKEW_MS = 5 * 60 * 1000  # as Retell's SDKs: a signature more than five minutes off is refused
+RETELL_MAX_CHARS = 15_000  # Retell's limit on a function result
+
+Payload = TypeVar("Payload", bound=BaseModel)
+
+
+@router.post("/vapi/{slug}")
+async def vapi_webhook(slug: str, request: Request) -> Response:
+    body = await request.body()
+    return await run_in_threadpool(answer_vapi, request.app.state.service, slug, request.headers, body)
+
+
+@router.post("/retell/{slug}")
+async def retell_webhook(slug: str, request: Request) -> Response:
+    body = await request.body()  # the signature covers the raw bytes
+    return await run_in_threadpool(answer_retell, request.app.state.service, slug, request.headers, body)
+
+
+def answer_vapi(service: BookingService, slug: str, headers: Mapping[str, str], body: bytes) -> Response:
+    """Run every call of a tool-calls message; answer other messages (status updates, ...) with an empty 200."""
+    business = voice_business(service.uow(), slug, "vapi")
+    if business is None:
+        return unknown_business(slug)
+    given = vapi_secret(headers)
+    if business.secret is None or given is None or not hmac.compare_digest(given.encode(), business.secret.encode()):
+        return refused("vapi", slug, "missing or wrong secret")
+    request = parse(VapiRequest, body)
+    if isinstance(request, Response):
+        return request
+    message = request.message
+    if message.type != "tool-calls":
+        return Response(status_code=200)
+    if message.toolCallList is None:
+        return problem(422, "invalid_payload", "A tool-calls message needs message.toolCallList.")
+    results = []
+    for call in message.toolCallList:
+        # Vapi resends a timed-out call with the same id: the key makes the retry replay the first answer
+        ctx = ToolContext(service, business.business_id, "vapi", caller_phone=message.caller_number,
+                          idempotency_key=f"vapi:{call.id}")
+        reply = execute(call.name, call.arguments, ctx)
+        results.append({"name": call.name, "toolCallId": call.id, ("result" if reply.ok else "error"): reply.text()})
+    return JSONResponse({"results": results})
+
+
+def answer_retell(service: BookingService, slug: str, headers: Mapping[str, str], body: bytes) -> Response:
+    """Run one custom function call; its answer (result or error JSON) is the 200 body the agent reads."""
+    business = voice_business(service.uow(), slug, "retell")
+    if business is None:
+        return unknown_business(slug)
+    if business.secret is None or not retell_signature_valid(
+            body, business.secret, headers.get("x-retell-signature"), int(time.time() * 1000)):
+        return refused("retell", slug, "missing or bad signature")
+    request = parse(RetellRequest, body)
+    if isinstance(request, Response):
+        return request
+    ctx = ToolContext(service, business.business_id, "retell", caller_phone=request.call.caller_number,
+                      idempotency_key=retell_key(request))
+    text = execute(request.name, request.args, ctx).text()
+    if len(text) > RETELL_MAX_CHARS:
+        text = error("result_too_long", "The answer is too long to pass on; ask for less "
+                                        "(a shorter date range or a smaller limit).").text()
+    return Response(text, media_type="application/json")
+
+
+def vapi_secret(headers: Mapping[str, str]) -> str | None:
+    if (secret := headers.get("x-vapi-secret")) is not None:
+        return secret
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def retell_signature_valid(body: bytes, api_key: str, header: str | None, now_ms: int) -> bool:
+    """Check `v=<unix ms>,d=<hex HMAC-SHA256 of raw body + the v digits, keyed with the API key>`, as Retell's
+    SDK `verify` does (docs.retellai.com/features/secure-webhook), comparing in constant time."""
+    match = RETELL_SIGNATURE.fullmatch(header or "")
+    if match is None or abs(now_ms - int(match[1])) > RETELL_MAX_SKEW_MS:
+        return False
+    expected = hmac.new(api_key.encode(), body + match[1].encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, match[2])
+
+
+def retell_key(request: RetellRequest) -> str | None:
+    """Retell retries a failed call up to twice with the same body: the same call, function and arguments
+    give the same key, so a retry replays the first answer instead of writing again."""
+    if not request.call.call_id:
+        return None
+    canonical = json.dumps([request.call.call_id, request.name, request.args], sort_keys=True, separators=(",", ":"))
+    return "retell:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def parse(model: type[Payload], body: bytes) -> Payload | Response:
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        return problem(400, "invalid_json", f"The body is not valid JSON ({exc}).")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        wrong = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
+                          for e in exc.errors(include_url=False, include_input=False, include_context=False))
+        return problem(422, "invalid_payload", f"The body does not have the expected shape: {wrong}.")
+
+
+def problem(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def unknown_business(slug: str) -> JSONResponse:
+    return problem(404, "unknown_business", f"No business '{slug}'.")
+
+
+def refused(platform: Platform, slug: str, reason: str) -> JSONResponse:
+    log.warning("%s webhook for business %r refused: %s", platform, slug, reason)  # never the body: customer data
+    return problem(401, "unauthorized", f"The request is not authenticated for this business's {platform} "
+                                        f"webhook ({reason}).")

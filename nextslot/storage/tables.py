@@ -69,6 +69,24 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class VoiceIntegration(Base):
+    """A business's secret for a voice platform: Vapi's shared secret, or the Retell API key that signs requests.
+
+    Kept in the clear because Retell's HMAC needs the key itself.
+    """
+
+    __tablename__ = "voice_integrations"
+    __table_args__ = (
+        UniqueConstraint("business_id", "platform"),
+        CheckConstraint("platform in ('vapi', 'retell')", name="known_platform"),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    platform: Mapped[str] = mapped_column(String(16))
+    secret: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = _created()
+
+
 class Resource(Base):
     __tablename__ = "resources"
     __table_args__ = (

@@ -8,6 +8,7 @@ import sys
 
 import yaml
 from nextslot.core.api_keys import business_for_key
+from nextslot.core.voice_secrets import voice_business
 from nextslot.storage import queries
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from tests.conftest import EXAMPLES
@@ -62,3 +63,17 @@ def test_missing_file_and_unknown_business_are_clear_errors(database_url, tmp_pa
     assert missing.returncode == 2 and json.loads(missing.stderr)["error"] == "unreadable_config"
     unknown = nextslot(database_url, "api-key", "no-such-business")
     assert unknown.returncode == 2 and json.loads(unknown.stderr)["error"] == "unknown_business"
+
+
+def test_voice_secret_generates_a_vapi_secret_once_and_needs_the_retell_key(database_url, make_business,
+                                                                           session_factory):
+    with session_factory() as s:
+        slug = queries.business(s, make_business("clinic")).slug
+    made = nextslot(database_url, "voice-secret", slug, "vapi")
+    assert made.returncode == 0 and len(made.stdout.strip()) > 30
+    assert nextslot(database_url, "voice-secret", slug, "vapi").stdout == made.stdout  # shown again, not replaced
+    assert nextslot(database_url, "voice-secret", slug, "vapi", "--secret", "mine").stdout.strip() == "mine"
+    missing = nextslot(database_url, "voice-secret", slug, "retell")
+    assert missing.returncode == 2 and json.loads(missing.stderr)["error"] == "missing_secret"
+    assert nextslot(database_url, "voice-secret", slug, "retell", "--secret", "key_abc").stdout.strip() == "key_abc"
+    assert voice_business(SqlAlchemyUnitOfWork(session_factory), slug, "vapi").secret == "mine"

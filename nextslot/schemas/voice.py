@@ -1,0 +1,77 @@
+"""Voice platforms' tool-call requests, as they document them (unknown fields are ignored)."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+
+Arguments = dict[str, Any] | str | None  # an object, or a JSON string of one
+
+
+class VapiFunction(BaseModel):
+    name: str
+    arguments: Arguments = None
+
+
+class VapiToolCall(BaseModel):
+    """One call of `toolCallList`: `name`/`arguments` at the top, or nested in `function` (both are sent)."""
+
+    id: str = Field(min_length=1, max_length=150)
+    name: str | None = None
+    arguments: Arguments = None
+    function: VapiFunction | None = None
+
+    @model_validator(mode="after")
+    def _name_from_function(self) -> VapiToolCall:
+        if self.function is not None:
+            self.name = self.name or self.function.name
+            self.arguments = self.arguments if self.arguments is not None else self.function.arguments
+        if not self.name:
+            raise ValueError("a tool call needs a name (or function.name)")
+        return self
+
+
+class Customer(BaseModel):
+    number: str | None = None
+
+
+class VapiCall(BaseModel):
+    customer: Customer | None = None
+
+
+class VapiMessage(BaseModel):
+    type: str
+    toolCallList: list[VapiToolCall] | None = None
+    call: VapiCall | None = None
+    customer: Customer | None = None
+
+    @property
+    def caller_number(self) -> str | None:
+        for customer in (self.call and self.call.customer, self.customer):
+            if customer and customer.number:
+                return customer.number
+        return None
+
+
+class VapiRequest(BaseModel):
+    message: VapiMessage
+
+
+class RetellCall(BaseModel):
+    call_id: str | None = None
+    direction: str | None = None
+    from_number: str | None = None
+    to_number: str | None = None
+
+    @property
+    def caller_number(self) -> str | None:
+        """The customer's number: who called in, or who was called on an outbound call."""
+        return self.to_number if self.direction == "outbound" else self.from_number
+
+
+class RetellRequest(BaseModel):
+    """A custom function call with the default payload (not "args only", which leaves out the name)."""
+
+    name: str = Field(min_length=1)
+    call: RetellCall = Field(default_factory=RetellCall)
+    args: dict[str, Any] | None = None
