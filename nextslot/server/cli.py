@@ -115,6 +115,10 @@ def cmd_mcp(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    if args.suite == "tools":
+        from evals.bench_tools import run_bench_tools
+
+        return run_bench_tools(settings, quick=args.quick)
     from evals.bench_core import run_bench_core
 
     return run_bench_core(settings, quick=args.quick)
@@ -148,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--business", help="the business's slug, instead of an API key (local use)")
     p.set_defaults(run=cmd_mcp)
     p = sub.add_parser("bench", help="benchmarks")
-    p.add_argument("suite", choices=["core"])
+    p.add_argument("suite", choices=["core", "tools"])
     p.add_argument("--quick", action="store_true", help="smaller data and fewer samples (a smoke run)")
     p.set_defaults(run=cmd_bench)
     args = parser.parse_args(argv)

@@ -1,7 +1,7 @@
 """One function per agent tool: parse the tool input into a core command, call the core, render the answer."""
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import load_zone
@@ -238,6 +238,11 @@ def find_appointments(ctx: ToolContext, args: FindAppointmentsIn) -> Appointment
     return AppointmentsOut(appointments=shown, near_codes=near, say=say)
 
 
+def spoken_date(iso: str) -> str:
+    day = date.fromisoformat(iso)
+    return f"{day:%A} {day.day} {day:%B}"
+
+
 def join_waitlist(ctx: ToolContext, args: JoinWaitlistIn) -> WaitlistOut | ToolProblem:
     resources = staff_keys(ctx, args.staff)
     if isinstance(resources, Rejected):
@@ -250,11 +255,11 @@ def join_waitlist(ctx: ToolContext, args: JoinWaitlistIn) -> WaitlistOut | ToolP
     ))
     if isinstance(result, Rejected):
         return problem(result)
-    window = (f"{result.earliest_date} and {result.latest_date}" if result.earliest_date != result.latest_date
-              else result.earliest_date)
+    first, last = (spoken_date(d) for d in (result.earliest_date, result.latest_date))
+    window = f"between {first} and {last}" if first != last else f"on {first}"
     return WaitlistOut(
         outcome="waitlisted", waitlist_id=result.id, service=result.service, earliest_date=result.earliest_date,
         latest_date=result.latest_date, earliest_time=result.day_start, latest_time=result.day_end,
-        say=f"You're on the waitlist for {result.service_name} between {window}. "
+        say=f"You're on the waitlist for {result.service_name} {window}. "
             "We'll message you as soon as a time opens up.",
     )
