@@ -14,3 +14,9 @@ class Settings(BaseSettings):
     pool_size: int = 10
     hold_minutes: int = 5
     reminder_offsets_minutes: tuple[int, ...] = (24 * 60, 120)
+    # where clients reach this server (MCP's auth metadata names it)
+    public_url: str = "http://127.0.0.1:8000"
+    # DNS-rebinding protection for /mcp: Host and Origin values to accept, e.g. ["book.example.com"];
+    # empty turns the check off (behind a proxy that sets Host, or bearer-only API clients)
+    mcp_allowed_hosts: list[str] = []
+    mcp_allowed_origins: list[str] = []

@@ -32,13 +32,13 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
 
     app = FastAPI(title="nextslot", lifespan=lifespan)
     app.state.settings, app.state.service = settings, service
-    mcp_http.mount(app, mcp)
     app.include_router(voice_webhooks.router)
 
     @app.get("/health")
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    mcp_http.mount(app, mcp)  # last: it is mounted at the root
     return app
 
 

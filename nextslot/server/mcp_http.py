@@ -1,27 +1,83 @@
-"""MCP over streamable HTTP at /mcp, authenticated with a business API key (bearer).
+"""MCP over streamable HTTP at /mcp, authenticated with a business API key as the bearer token.
 
-STUB: helper A replaces this with the real thing (see nextslot/tools/mcp_server.py).
+Stateless (every POST stands alone), so any server process behind a load balancer can answer any request.
+The key is checked by the SDK's bearer middleware before a tool runs; the business it belongs to rides in
+the access token, which the tool handler reads back.
 """
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.lowlevel import Server
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
 
+from nextslot.core.api_keys import business_for_key
 from nextslot.core.service import BookingService
 from nextslot.settings import Settings
+from nextslot.tools.mcp_server import build_server
+
+PATH = "/mcp"
 
 
-def build(service: BookingService, settings: Settings) -> Any:
-    return None
+class ApiKeyVerifier:
+    """A bearer token is valid when it is a live business API key (only its hash is stored)."""
+
+    def __init__(self, service: BookingService):
+        self._service = service
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        business_id = await anyio.to_thread.run_sync(business_for_key, self._service.uow(), token)
+        if business_id is None:
+            return None
+        return AccessToken(token=token, client_id=str(business_id), scopes=["bookings"])
+
+
+def calling_business() -> int | None:
+    token = get_access_token()
+    return int(token.client_id) if token else None
+
+
+@dataclass(frozen=True)
+class McpHttp:
+    server: Server[Any]
+    app: Starlette
+
+
+def build(service: BookingService, settings: Settings) -> McpHttp:
+    server = build_server(service, calling_business)
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=bool(settings.mcp_allowed_hosts),
+        allowed_hosts=settings.mcp_allowed_hosts,
+        allowed_origins=settings.mcp_allowed_origins,
+    )
+    app = server.streamable_http_app(
+        streamable_http_path=PATH, stateless_http=True, json_response=True, transport_security=security,
+        token_verifier=ApiKeyVerifier(service),
+        # only checked bearer tokens are used here: no OAuth server, so the issuer is just this server
+        auth=AuthSettings(issuer_url=settings.public_url, resource_server_url=None, required_scopes=["bookings"]),
+    )
+    return McpHttp(server, app)
 
 
 @asynccontextmanager
-async def running(mcp: Any) -> AsyncIterator[None]:
-    yield
+async def running(mcp: McpHttp) -> AsyncIterator[None]:
+    """The session manager's task group; a mounted app's own lifespan never runs."""
+    async with mcp.server.session_manager.run():
+        yield
 
 
-def mount(app: FastAPI, mcp: Any) -> None:
-    pass
+def mount(app: FastAPI, mcp: McpHttp) -> None:
+    """Serve /mcp exactly (no redirect to /mcp/: every tool call would pay a second round trip).
+
+    Mounted at the root, after every other route, so it only sees what nothing else answered.
+    """
+    app.mount("/", mcp.app)

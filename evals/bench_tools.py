@@ -1,0 +1,206 @@
+"""`nextslot bench tools`: what a caller waits for while an agent's tool runs.
+
+Latency of `find_available_slots` and `book_appointment` end to end (client -> HTTP -> server -> core ->
+PostgreSQL -> answer) through MCP streamable HTTP and through the Vapi tool webhook, on the clinic
+example, against a real `nextslot serve` process (its own interpreter, as in production) and a
+throwaway database. A voice caller hears silence while a tool runs: the aim is p99 < 50 ms.
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import yaml
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from evals.bench_db import throwaway_database
+from evals.bench_figures import BenchFailure, Row, latency_row, machine, print_table
+from nextslot.core.api_keys import create_api_key
+from nextslot.core.business_config import apply_config
+from nextslot.core.results import Rejected
+from nextslot.core.voice_secrets import new_secret, set_secret
+from nextslot.schemas.config import BusinessConfig
+from nextslot.settings import Settings
+from nextslot.storage.engine import build_session_factory, engine_for, libpq_dsn
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+CLINIC = Path(__file__).resolve().parent.parent / "examples" / "clinic.yaml"
+TARGET_MS = 50
+WARM_UP = 5
+
+
+class AsyncStopwatch:
+    """Times awaited calls (wall clock: the caller's wait, server and network included)."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+        self.full_collections: list[float] = []
+
+    async def time(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        started = time.perf_counter()
+        try:
+            return await call()
+        finally:
+            self.samples.append(time.perf_counter() - started)
+
+    def gc_note(self) -> str:
+        return "server in its own process; client and server share this machine's 2 cores"
+
+
+def run_bench_tools(settings: Settings, quick: bool = False) -> int:
+    samples = 30 if quick else 300
+    with throwaway_database(settings, f"nextslot tools benchmark{' (quick)' if quick else ''}") as url:
+        for line in machine(libpq_dsn(url)):
+            print(line)
+        try:
+            clinic = seed(url)
+            with server_process(url) as base:
+                rows = asyncio.run(measure(base, clinic, samples))
+        except BenchFailure as failure:
+            print(f"FAIL {failure}")
+            return 1
+    print()
+    print_table(rows)
+    return 0 if all(r.verdict != "FAIL" for r in rows) else 1
+
+
+@dataclass(frozen=True)
+class Clinic:
+    slug: str
+    api_key: str
+    vapi_secret: str
+
+
+def seed(url: str) -> Clinic:
+    """The clinic example, an API key for MCP and a Vapi secret for its webhook."""
+    engine = engine_for(url, pool_size=1)
+    try:
+        factory = build_session_factory(engine)
+        config = BusinessConfig.model_validate(yaml.safe_load(CLINIC.read_text()))
+        applied = apply_config(SqlAlchemyUnitOfWork(factory), config)
+        if isinstance(applied, Rejected):
+            raise BenchFailure(applied.message)
+        secret = new_secret()
+        set_secret(SqlAlchemyUnitOfWork(factory), applied.business_id, "vapi", secret)
+        key = create_api_key(SqlAlchemyUnitOfWork(factory), applied.business_id, "bench")
+        return Clinic(config.business.slug, key, secret)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def server_process(url: str) -> Iterator[str]:
+    """`nextslot serve` on a free loopback port, stopped at the end."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "NEXTSLOT_DATABASE_URL": url}
+    proc = subprocess.Popen([sys.executable, "-m", "nextslot.server.cli", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx2.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx2.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise BenchFailure(f"the server did not start: {proc.stderr.read().decode()[-2000:]}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def phones() -> Iterator[str]:
+    return (f"+4479113{n:05d}" for n in itertools.count())
+
+
+def days_ahead(n: int, first: int) -> list[str]:
+    """n dates cycling through four weeks from `first` days ahead (the clinic books 60 days out)."""
+    today = datetime.now(UTC).date()
+    return [(today + timedelta(days=first + i % 28)).isoformat() for i in range(n)]
+
+
+async def measure(base: str, clinic: Clinic, samples: int) -> list[Row]:
+    numbers = phones()
+    headers = {"Authorization": f"Bearer {clinic.api_key}"}
+    async with httpx2.AsyncClient(headers=headers, timeout=30) as http, \
+            Client(streamable_http_client(f"{base}/mcp", http_client=http)) as mcp:
+
+        async def via_mcp(name: str, args: dict[str, Any]) -> dict[str, Any]:
+            result = await mcp.call_tool(name, args)
+            if result.is_error:
+                raise BenchFailure(f"{name} over MCP failed: {result.content[0].text}")
+            return result.structured_content
+
+        rows = await measure_channel("MCP streamable HTTP", via_mcp, samples, numbers, first_day=2)
+
+    async with httpx2.AsyncClient(headers={"x-vapi-secret": clinic.vapi_secret}, timeout=30) as http:
+
+        async def via_vapi(name: str, args: dict[str, Any]) -> dict[str, Any]:
+            message = {"type": "tool-calls", "call": {"id": "bench-call"},
+                       "toolCallList": [{"id": uuid.uuid4().hex, "name": name, "arguments": args}]}
+            response = await http.post(f"{base}/webhooks/vapi/{clinic.slug}", json={"message": message})
+            result = response.json()["results"][0] if response.status_code == 200 else {"error": response.text}
+            if "result" not in result:
+                raise BenchFailure(f"{name} over the Vapi webhook failed: {result['error']}")
+            return json.loads(result["result"])
+
+        rows += await measure_channel("Vapi webhook", via_vapi, samples, numbers, first_day=30)
+    return rows
+
+
+async def measure_channel(label: str, call: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]],
+                          samples: int, numbers: Iterator[str], first_day: int) -> list[Row]:
+    """Find a day's openings `samples` times, then book that many of them, one caller after another."""
+    dates = days_ahead(samples + WARM_UP, first_day)
+    finds = AsyncStopwatch()
+    for i, day in enumerate(dates):
+        args = {"service": "consultation", "date": day, "limit": 20}
+        await (call("find_available_slots", args) if i < WARM_UP else finds.time(
+            lambda: call("find_available_slots", args)))
+    openings: dict[str, None] = {}  # untimed: enough distinct openings to book, mornings and afternoons
+    for day in dict.fromkeys(dates):
+        for after in (None, "13:30"):
+            found = await call("find_available_slots", {"service": "consultation", "date": day, "limit": 20,
+                                                        "earliest_time": after})
+            # openings on the half hour only: a booking (20 min + 5 min buffer) then never blocks the next
+            openings |= dict.fromkeys(s["starts_at"] for s in found["slots"] if s["starts_at"][14:16] in ("00", "30"))
+    if len(openings) < samples + WARM_UP:
+        raise BenchFailure(f"only {len(openings)} openings to book")
+    books, outcomes = AsyncStopwatch(), []
+    for i, start in enumerate(list(openings)[: samples + WARM_UP]):
+        args = {"service": "consultation", "starts_at": start, "customer_name": "Bench Caller",
+                "phone": next(numbers)}
+        answer = await (call("book_appointment", args) if i < WARM_UP else books.time(
+            lambda: call("book_appointment", args)))
+        outcomes.append(answer["outcome"])
+    booked = outcomes.count("booked")
+    return [
+        latency_row(f"{label}: find_available_slots", finds, TARGET_MS, "one day of GP consultations"),
+        latency_row(f"{label}: book_appointment", books, TARGET_MS,
+                    f"{booked} booked, {len(outcomes) - booked} slot_taken"),
+    ]
+
+
+if __name__ == "__main__":
+    sys.exit(run_bench_tools(Settings(), quick="--quick" in sys.argv))
