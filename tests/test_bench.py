@@ -15,3 +15,14 @@ def test_quick_core_bench_runs_in_its_own_database_and_prints_every_figure(datab
                     "concurrent writers", "bookings/s", "dropped nextslot_bench_"):
         assert heading in out, f"{heading!r} missing from:\n{out}"
     assert "FAIL" not in out
+
+
+def test_quick_tools_bench_runs_a_real_server_and_prints_every_figure(database_url, capsys):
+    from evals.bench_tools import run_bench_tools
+
+    assert run_bench_tools(Settings(database_url=database_url), quick=True) == 0
+    out = capsys.readouterr().out
+    for heading in ("machine:", "MCP streamable HTTP: find_available_slots", "MCP streamable HTTP: book_appointment",
+                    "Vapi webhook: find_available_slots", "Vapi webhook: book_appointment", "30 booked, 0 slot_taken",
+                    "dropped nextslot_bench_"):
+        assert heading in out, f"{heading!r} missing from:\n{out}"
