@@ -20,3 +20,19 @@ class Settings(BaseSettings):
     # empty turns the check off (behind a proxy that sets Host, or bearer-only API clients)
     mcp_allowed_hosts: list[str] = []
     mcp_allowed_origins: list[str] = []
+    # reminders: how often the scheduler looks for due messages, how long a receipt may take
+    dispatch_interval_seconds: float = 2.0
+    receipt_timeout_minutes: int = 15
+    # Twilio SMS and WhatsApp: each is built when the account and its from-number are set
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_sms_from: str | None = None
+    twilio_whatsapp_from: str | None = None  # E.164, with or without "whatsapp:"
+    twilio_api_url: str | None = None  # instead of https://api.twilio.com, e.g. a local fake
+    # email through an SMTP relay: built when host and sender are set
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_sender: str | None = None
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False

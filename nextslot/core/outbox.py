@@ -35,9 +35,10 @@ def schedule_reminders(session: Session, booking: Booking, now: datetime, offset
 
 
 def void_pending(session: Session, booking_id: int) -> None:
-    """Pending messages about a booking's old state must never go out."""
+    """Messages about a booking's old state must never go out (one being sent right now is stopped too:
+    its dispatcher finds it voided when it records the attempt)."""
     session.execute(
         update(Notification)
-        .where(Notification.booking_id == booking_id, Notification.status == "pending")
+        .where(Notification.booking_id == booking_id, Notification.status.in_(("pending", "sending")))
         .values(status="void")
     )

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg.errors import UniqueViolation
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,7 +39,7 @@ from nextslot.schemas.commands import (
 )
 from nextslot.schemas.views import BookingView, BusinessProfile, HoldView, ServiceView, SlotView, WaitlistView
 from nextslot.storage import claims, queries
-from nextslot.storage.tables import Booking, BookingHistory, Hold
+from nextslot.storage.tables import Booking, BookingHistory, Claim, Hold
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 Clock = Callable[[], datetime]
@@ -65,6 +65,10 @@ class BookingService:
         self._session_factory = session_factory
         self._clock = clock
         self._hold_minutes = hold_minutes
+
+    @property
+    def session_factory(self) -> sessionmaker[Session]:
+        return self._session_factory
 
     def now(self) -> datetime:
         return self._clock()
@@ -233,6 +237,20 @@ class BookingService:
             hold.status = "released"
             uow.commit()
             return True
+
+    def expire_holds(self) -> int:
+        """Mark holds past their expiry released and their claims inactive (they already block no one)."""
+        now = self._clock()
+        with self.uow() as uow:
+            expired = list(uow.session.scalars(
+                select(Hold.id).where(Hold.status == "active", Hold.expires_at <= now)
+                .with_for_update(skip_locked=True)
+            ))
+            if expired:
+                uow.session.execute(update(Claim).where(Claim.hold_id.in_(expired), Claim.active).values(active=False))
+                uow.session.execute(update(Hold).where(Hold.id.in_(expired)).values(status="released"))
+            uow.commit()
+            return len(expired)
 
     def reschedule(self, business_id: int, cmd: BookingReschedule) -> BookingResult:
         """Move a booking: release and re-claim in one transaction; on conflict nothing changes."""

@@ -10,14 +10,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from nextslot.core.service import BookingService
-from nextslot.server import mcp_http, voice_webhooks
+from nextslot.runtime import build_service
+from nextslot.server import mcp_http, twilio_webhooks, voice_webhooks
 from nextslot.settings import Settings
-
-
-def build_service(settings: Settings) -> BookingService:
-    from nextslot.storage.engine import build_engine, build_session_factory
-
-    return BookingService(build_session_factory(build_engine(settings)), hold_minutes=settings.hold_minutes)
 
 
 def create_app(settings: Settings | None = None, service: BookingService | None = None) -> FastAPI:
@@ -33,6 +28,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     app = FastAPI(title="nextslot", lifespan=lifespan)
     app.state.settings, app.state.service = settings, service
     app.include_router(voice_webhooks.router)
+    app.include_router(twilio_webhooks.router)
 
     @app.get("/health")
     def health() -> dict[str, str]:

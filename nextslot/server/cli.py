@@ -114,6 +114,12 @@ def cmd_mcp(settings: Settings, args: argparse.Namespace) -> int:
     return run_stdio(settings, api_key=args.api_key, business=args.business)
 
 
+def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
+    from nextslot.reminders.scheduler import run_scheduler
+
+    return run_scheduler(settings)
+
+
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     if args.suite == "tools":
         from evals.bench_tools import run_bench_tools
@@ -151,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="the business's API key (default: $NEXTSLOT_API_KEY)")
     p.add_argument("--business", help="the business's slug, instead of an API key (local use)")
     p.set_defaults(run=cmd_mcp)
+    sub.add_parser("scheduler", help="send due confirmations and reminders, expire holds (run one or more)"
+                   ).set_defaults(run=cmd_scheduler)
     p = sub.add_parser("bench", help="benchmarks")
     p.add_argument("suite", choices=["core", "tools"])
     p.add_argument("--quick", action="store_true", help="smaller data and fewer samples (a smoke run)")

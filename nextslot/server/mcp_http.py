@@ -19,6 +19,7 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.lowlevel import Server
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
 
 from nextslot.core.api_keys import business_for_key
 from nextslot.core.service import BookingService
@@ -76,8 +77,15 @@ async def running(mcp: McpHttp) -> AsyncIterator[None]:
 
 
 def mount(app: FastAPI, mcp: McpHttp) -> None:
-    """Serve /mcp exactly (no redirect to /mcp/: every tool call would pay a second round trip).
+    """Serve /mcp and /mcp/ alike: a redirect between them would cost every tool call a second round trip,
+    and clients that do not follow redirects would fail.
 
     Mounted at the root, after every other route, so it only sees what nothing else answered.
     """
-    app.mount("/", mcp.app)
+
+    async def mcp_app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == PATH + "/":
+            scope = {**scope, "path": PATH, "raw_path": PATH.encode()}
+        await mcp.app(scope, receive, send)
+
+    app.mount("/", mcp_app)

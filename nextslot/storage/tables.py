@@ -161,6 +161,7 @@ class Service(Base):
     min_notice_minutes: Mapped[int] = mapped_column(Integer, default=60)
     horizon_days: Mapped[int] = mapped_column(Integer, default=90)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    reminder_offsets_minutes: Mapped[list[Any] | None] = mapped_column(JSONB)  # None: the business's
 
     requirements: Mapped[list[ServiceRequirement]] = relationship(
         order_by="ServiceRequirement.position", cascade="all, delete-orphan"
@@ -206,6 +207,7 @@ class Customer(Base):
     timezone: Mapped[str | None] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(8), default="en")
     channels: Mapped[list[Any]] = mapped_column(default=lambda: ["whatsapp", "sms", "email"])
+    opted_out: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'::jsonb"))  # said STOP
     no_show_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = _created()
 
@@ -334,13 +336,17 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         Index("notifications_due", "due_at", postgresql_where=text("status = 'pending'")),
-        CheckConstraint("status in ('pending', 'sending', 'sent', 'failed', 'void')", name="known_status"),
+        Index("notifications_leased", "locked_until", postgresql_where=text("status = 'sending'")),
+        Index("notifications_awaiting_receipt", "due_at", postgresql_where=text("status = 'sent'")),
+        CheckConstraint("status in ('pending', 'sending', 'sent', 'delivered', 'unconfirmed', 'failed', 'void')",
+                        name="known_status"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
     booking_id: Mapped[int | None] = mapped_column(Id, ForeignKey("bookings.id"), index=True)
     customer_id: Mapped[int | None] = mapped_column(Id, ForeignKey("customers.id"))
     kind: Mapped[str] = mapped_column(String(32))  # confirmation, reminder, rescheduled, cancelled
+    # pending: due_at is when to send; sent: due_at is when to stop waiting for a delivery receipt
     due_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -349,6 +355,26 @@ class Notification(Base):
     created_at: Mapped[datetime] = _created()
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    gave_up_on: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'::jsonb"))  # channels
+
+
+class DeliveryAttempt(Base):
+    """One try on one channel: the provider's id, every status it reported, and why it failed."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (CheckConstraint("channel in ('whatsapp', 'sms', 'email')", name="known_channel"),)
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    notification_id: Mapped[int] = mapped_column(Id, ForeignKey("notifications.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(String(320))
+    provider_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16))  # queued, sent, delivered, read, undelivered, failed
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    history: Mapped[list[Any]] = mapped_column(default=list)  # [{"status", "at", "error_code"}]
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
 
 
 class IdempotencyKey(Base):

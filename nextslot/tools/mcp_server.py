@@ -90,7 +90,7 @@ def run_stdio(settings: Settings, api_key: str | None = None, business: str | No
     """Serve the tools over stdio for one business until the client closes the pipe."""
     from mcp.server.stdio import stdio_server
 
-    from nextslot.server.app import build_service
+    from nextslot.runtime import build_service
 
     service = build_service(settings)
     found = stdio_business(service, api_key, business)

@@ -16,6 +16,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import func, select, update
 
+from nextslot.settings import Settings
 from nextslot.storage.tables import ApiKey, Booking
 from nextslot.tools.registry import TOOLS
 
@@ -28,9 +29,9 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def http_client(url: str, key: str) -> Client:
+def http_client(url: str, key: str, path: str = "/mcp") -> Client:
     http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30)
-    return Client(streamable_http_client(f"{url}/mcp", http_client=http))
+    return Client(streamable_http_client(f"{url}{path}", http_client=http))
 
 
 async def call(client: Client, name: str, **args) -> dict:
@@ -49,7 +50,7 @@ async def fails(client: Client, name: str, **args) -> dict:
 async def test_tools_are_listed_with_their_schemas_and_annotations(live_server, make_business, api_key):
     key = api_key(make_business("clinic"))
     with live_server() as server:
-        async with http_client(server.url, key) as client:
+        async with http_client(server.url, key, path="/mcp/") as client:  # answered as /mcp, no redirect
             tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == set(TOOLS)
     for name, tool in tools.items():
@@ -137,7 +138,8 @@ async def test_a_key_only_reaches_its_own_business(live_server, make_business, a
                 assert (await fails(g, name, **args))["code"] == "unknown_booking"
             assert (await call(g, "find_appointments", phone="+447911123456"))["appointments"] == []
         async with http_client(server.url, clinic_key) as c:
-            assert (await call(c, "find_appointments", code=code))["appointments"][0]["status"] == "booked"
+            [untouched] = (await call(c, "find_appointments", code=code))["appointments"]
+    assert untouched["status"] == "booked" and untouched["starts_at"] == slot["starts_at"]
 
 
 async def test_requests_without_a_live_key_are_refused_before_any_tool_runs(
@@ -152,9 +154,26 @@ async def test_requests_without_a_live_key_are_refused_before_any_tool_runs(
         async with httpx2.AsyncClient() as http:
             for headers in ({}, {"Authorization": "Bearer nsk_not-a-key"}, {"Authorization": f"Bearer {revoked}"},
                             {"Authorization": f"Basic {key}"}):
-                response = await http.post(f"{server.url}/mcp", json=body, headers=headers)
-                assert response.status_code == 401, headers
-                assert response.headers["www-authenticate"].startswith("Bearer")
+                for path in ("/mcp", "/mcp/"):
+                    response = await http.post(f"{server.url}{path}", json=body, headers=headers)
+                    assert response.status_code == 401, (path, headers)
+                    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_configured_hosts_turn_on_dns_rebinding_protection(live_server, make_business, api_key):
+    key = api_key(make_business("clinic"))
+    settings = Settings(mcp_allowed_hosts=["127.0.0.1:*"], mcp_allowed_origins=["https://app.example.com"])
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json, text/event-stream"}
+    with live_server(settings=settings) as server:
+        async with httpx2.AsyncClient(headers=headers) as http:
+            async def status(**extra: str) -> int:
+                return (await http.post(f"{server.url}/mcp", json=body, headers=extra)).status_code
+
+            assert await status() == 200
+            assert await status(Origin="https://app.example.com") == 200
+            assert await status(Host="attacker.example") == 421
+            assert await status(Origin="https://attacker.example") == 403
 
 
 async def test_stdio_server_lists_tools_and_books_for_the_keys_business(database_url, make_business, api_key):

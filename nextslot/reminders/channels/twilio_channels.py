@@ -1,0 +1,60 @@
+"""SMS and WhatsApp through Twilio's Messages API; delivery receipts arrive later at the status callback."""
+from __future__ import annotations
+
+import logging
+
+import requests
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from nextslot.reminders.channels.base import ChannelName, OutgoingMessage, SendResult
+
+log = logging.getLogger(__name__)
+
+
+def twilio_client(account_sid: str, auth_token: str, api_url: str | None = None, timeout: float = 10.0) -> Client:
+    """Build a Twilio client that gives up after `timeout` seconds (the library's default is to wait forever)."""
+    client = Client(account_sid, auth_token, http_client=TwilioHttpClient(timeout=timeout))
+    if api_url:
+        client.api.base_url = api_url  # twilio has no base-URL option; Messages live on the Api domain
+    return client
+
+
+class TwilioSmsChannel:
+    """Send text messages from a Twilio number, asking Twilio to report delivery to `status_callback`."""
+
+    name: ChannelName = "sms"
+    prefix = ""
+
+    def __init__(self, client: Client, from_number: str, status_callback: str | None = None):
+        self.client = client
+        self.from_number = from_number.removeprefix(self.prefix)
+        self.status_callback = status_callback
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        """Hand the message to Twilio; a refusal or a network failure is a result, not an exception."""
+        try:
+            sent = self.client.messages.create(to=self.prefix + message.to, from_=self.prefix + self.from_number,
+                                               body=message.body, status_callback=self.status_callback)
+        except TwilioRestException as exc:
+            return self._refused(message, exc.status, exc.code, exc.msg)
+        except TwilioServiceException as exc:  # the RFC 9457 error shape of Twilio's newer APIs
+            return self._refused(message, exc.status, exc.code, exc.detail or exc.title)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            log.warning("%s %s: network error %s", self.name, message.reference, type(exc).__name__)
+            return SendResult(False, None, "failed", "network", str(exc), transient=True)
+        log.info("%s %s: accepted as %s", self.name, message.reference, sent.sid)
+        return SendResult(True, sent.sid, sent.status or "queued")
+
+    def _refused(self, message: OutgoingMessage, status: int, code: int | None, text: str) -> SendResult:
+        transient = status == 429 or status >= 500  # rate limits and Twilio's own trouble pass; the rest won't
+        log.warning("%s %s: refused, HTTP %s, code %s", self.name, message.reference, status, code)
+        return SendResult(False, None, "failed", str(code or status), text, transient)
+
+
+class TwilioWhatsAppChannel(TwilioSmsChannel):
+    """WhatsApp through the same API: both numbers carry the `whatsapp:` prefix."""
+
+    name: ChannelName = "whatsapp"
+    prefix = "whatsapp:"

@@ -1,0 +1,237 @@
+"""Sends due notifications from the outbox, channel by channel, and settles them from delivery receipts.
+
+Due rows are claimed in a short transaction with `FOR UPDATE SKIP LOCKED` and a lease, sent with no
+transaction open, then recorded in another short transaction fenced by the lease. Several dispatchers
+(scheduler processes) can run side by side: a row is only ever claimed by one; if its dispatcher dies
+between claim and send, the lease runs out and another takes it over (sent at least once, never lost).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from nextslot.reminders.channels.base import Channel, OutgoingMessage, SendResult
+from nextslot.reminders.templates import render, spoken_when
+from nextslot.storage.tables import Booking, Business, Customer, DeliveryAttempt, Notification
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+ACCEPTED = ("queued", "sent", "delivered", "read")
+RANK = {"queued": 0, "accepted": 0, "sending": 0, "sent": 1, "delivered": 2, "read": 3, "undelivered": 2, "failed": 2}
+
+CLAIM = text("""
+    update notifications set status = 'sending', locked_until = :lease, attempts = attempts + 1
+    where id in (
+        select id from notifications
+        where (status = 'pending' and due_at <= :now) or (status = 'sending' and locked_until < :now)
+        order by due_at limit :batch
+        for update skip locked)
+    returning id
+""")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Job:
+    """What sending one claimed notification needs, read while it was claimed."""
+
+    id: int
+    lease: datetime
+    kind: str
+    recipients: dict[str, str]  # channel -> address, in the customer's order, reachable ones only
+    subject: str
+    body: str
+
+
+class Dispatcher:
+    def __init__(self, session_factory: sessionmaker[Session], channels: dict[str, Channel], clock: Clock = utcnow,
+                 lease: timedelta = timedelta(minutes=2), batch: int = 20,
+                 receipt_timeout: timedelta = timedelta(minutes=15), max_retries: int = 5):
+        self._session_factory = session_factory
+        self._channels = channels
+        self._clock = clock
+        self._lease = lease
+        self._batch = batch
+        self._receipt_timeout = receipt_timeout
+        self._max_retries = max_retries
+
+    # --- sending -----------------------------------------------------------------------------------
+
+    def dispatch_due(self) -> int:
+        """Claim due notifications and send each; return how many were claimed."""
+        jobs = self.claim()
+        for job in jobs:
+            self.deliver(job)
+        return len(jobs)
+
+    def claim(self) -> list[Job]:
+        now = self._clock()
+        lease = now + self._lease
+        with self._session_factory() as s:
+            ids = list(s.scalars(CLAIM, {"now": now, "lease": lease, "batch": self._batch}))
+            rows = self._load(s, ids)
+            jobs = [self._job(s, row, lease) for row in rows]
+            for orphan in set(ids) - {job.id for job in jobs}:  # no customer or booking: nothing to say to anyone
+                n = s.get(Notification, orphan)
+                n.status, n.locked_until, n.last_error = "failed", None, "no customer or booking to notify"
+            s.commit()
+        return jobs
+
+    def deliver(self, job: Job) -> None:
+        """Try the customer's channels in order until one takes the message (or a retry is scheduled)."""
+        for channel_name, recipient in job.recipients.items():
+            channel = self._channels[channel_name]
+            reference = f"notification-{job.id}"
+            result = safe_send(channel, OutgoingMessage(recipient, job.body, job.subject, reference))
+            if self._record(job, channel_name, recipient, result) != "next_channel":
+                return
+        self._finish_without_channel(job)
+
+    def _record(self, job: Job, channel: str, recipient: str, result: SendResult) -> str:
+        """Store the attempt and move the notification on; the lease fences a dispatcher that was too slow."""
+        now = self._clock()
+        with self._session_factory() as s:
+            n = s.get(Notification, job.id, with_for_update=True)
+            s.add(DeliveryAttempt(
+                business_id=n.business_id, notification_id=n.id, channel=channel, recipient=recipient,
+                provider_id=result.provider_id, status=result.status, error_code=result.error_code,
+                error_message=result.error_message, updated_at=now,
+                history=[{"status": result.status, "at": now.isoformat(), "error_code": result.error_code}],
+            ))
+            if n.status != "sending" or n.locked_until != job.lease:  # voided, or taken over after our lease
+                s.commit()
+                return "not_ours"
+            if result.accepted:
+                n.status = "delivered" if result.status in ("delivered", "read") else "sent"
+                n.sent_at, n.due_at, n.locked_until, n.last_error = now, now + self._receipt_timeout, None, None
+                outcome = "sent"
+            elif result.transient and attempts_on(s, n.id, channel) <= self._max_retries:
+                n.status, n.due_at, n.locked_until = "pending", now + backoff(attempts_on(s, n.id, channel)), None
+                n.last_error = f"{channel}: {result.error_code} {result.error_message or ''}".strip()
+                outcome = "retry"
+            else:
+                n.gave_up_on = [*n.gave_up_on, channel]
+                n.last_error = f"{channel}: {result.error_code} {result.error_message or ''}".strip()
+                outcome = "next_channel"
+            s.commit()
+            return outcome
+
+    def _finish_without_channel(self, job: Job) -> None:
+        """No channel left: 'unconfirmed' if some provider took it but never confirmed delivery, else 'failed'."""
+        with self._session_factory() as s:
+            n = s.get(Notification, job.id, with_for_update=True)
+            if n.status == "sending" and n.locked_until == job.lease:
+                accepted = s.scalar(select(func.count()).select_from(DeliveryAttempt).where(
+                    DeliveryAttempt.notification_id == n.id, DeliveryAttempt.status.in_(ACCEPTED)))
+                n.status, n.locked_until = ("unconfirmed" if accepted else "failed"), None
+                n.last_error = n.last_error or "no channel can reach this customer"
+                log.warning("notification %s %s: %s", n.id, n.status, n.last_error)
+            s.commit()
+
+    # --- receipts ----------------------------------------------------------------------------------
+
+    def record_receipt(self, provider_id: str, status: str, error_code: str | None = None) -> bool:
+        """Apply a provider's status report (idempotent: a repeated report changes nothing).
+
+        delivered/read settles the notification; failed/undelivered sends it on to the next channel.
+        Returns False for a message id we never sent.
+        """
+        now = self._clock()
+        with self._session_factory() as s:
+            attempt = s.scalars(select(DeliveryAttempt).where(DeliveryAttempt.provider_id == provider_id)
+                                .with_for_update()).one_or_none()
+            if attempt is None:
+                return False
+            if any(h["status"] == status for h in attempt.history):
+                return True
+            attempt.history = [*attempt.history, {"status": status, "at": now.isoformat(), "error_code": error_code}]
+            if RANK.get(status, 0) >= RANK.get(attempt.status, 0):
+                attempt.status, attempt.updated_at = status, now
+                if error_code:
+                    attempt.error_code = error_code
+            n = s.get(Notification, attempt.notification_id, with_for_update=True)
+            latest = s.scalar(select(func.max(DeliveryAttempt.id)).where(DeliveryAttempt.notification_id == n.id))
+            if status in ("delivered", "read") and n.status in ("sent", "unconfirmed", "pending"):
+                n.status, n.last_error = "delivered", None
+            elif status in ("failed", "undelivered") and n.status == "sent" and latest == attempt.id:
+                n.gave_up_on = [*n.gave_up_on, attempt.channel]
+                n.status, n.due_at, n.last_error = "pending", now, f"{attempt.channel}: {status} {error_code or ''}"
+            s.commit()
+            return True
+
+    def give_up_waiting(self) -> int:
+        """Messages accepted but with no receipt in time go out again on the next channel."""
+        now = self._clock()
+        with self._session_factory() as s:
+            moved = s.execute(text("""
+                update notifications n
+                set status = 'pending', due_at = :now, last_error = 'no delivery receipt in time',
+                    gave_up_on = n.gave_up_on || jsonb_build_array(
+                        (select a.channel from delivery_attempts a where a.notification_id = n.id
+                         order by a.id desc limit 1))
+                where n.id in (select id from notifications where status = 'sent' and due_at <= :now
+                               for update skip locked)
+            """), {"now": now}).rowcount
+            s.commit()
+            return moved
+
+    # --- reading a claimed notification ------------------------------------------------------------
+
+    @staticmethod
+    def _load(s: Session, ids: list[int]) -> list[Any]:
+        if not ids:
+            return []
+        return list(s.execute(
+            select(Notification, Customer, Booking, Business)
+            .join(Customer, Customer.id == Notification.customer_id)
+            .join(Booking, Booking.id == Notification.booking_id)
+            .join(Business, Business.id == Notification.business_id)
+            .where(Notification.id.in_(ids)).order_by(Notification.due_at)
+        ))
+
+    def _job(self, s: Session, row: Any, lease: datetime) -> Job:
+        n, customer, booking, business = row
+        zone = ZoneInfo(customer.timezone or business.timezone)
+        language = customer.language or "en"
+        values = {
+            "name": customer.name or "there", "business": business.name, "service": booking.service.name,
+            "code": booking.code, "when": spoken_when(booking.starts_at, zone, language),
+            "previous_when": spoken_when(datetime.fromisoformat(n.payload["previous_starts_at"]), zone, language)
+            if n.payload.get("previous_starts_at") else "",
+        }
+        message = render(n.kind, language, values, (business.details or {}).get("templates"))
+        return Job(n.id, lease, n.kind, self._recipients(n, customer), message.subject, message.body)
+
+    def _recipients(self, n: Notification, customer: Customer) -> dict[str, str]:
+        addresses = {"whatsapp": customer.phone, "sms": customer.phone, "email": customer.email}
+        return {c: addresses[c] for c in customer.channels
+                if c in self._channels and addresses.get(c) and c not in n.gave_up_on and c not in customer.opted_out}
+
+
+def attempts_on(s: Session, notification_id: int, channel: str) -> int:
+    return s.scalar(select(func.count()).select_from(DeliveryAttempt).where(
+        DeliveryAttempt.notification_id == notification_id, DeliveryAttempt.channel == channel)) or 0
+
+
+def backoff(tries: int) -> timedelta:
+    """30 s, 1 min, 2 min, ... capped at 30 min: transient provider trouble usually clears."""
+    return timedelta(seconds=min(30 * 2 ** max(tries - 1, 0), 1800))
+
+
+def safe_send(channel: Channel, message: OutgoingMessage) -> SendResult:
+    """Channels report provider errors as results; anything else is a bug, counted as a transient failure."""
+    try:
+        return channel.send(message)
+    except Exception as exc:  # noqa: BLE001 - a crashing channel must not lose the notification
+        log.exception("channel %s crashed on %s", channel.name, message.reference)
+        return SendResult(False, None, "failed", "crash", type(exc).__name__, transient=True)

@@ -1,0 +1,50 @@
+"""`nextslot scheduler`: the process that sends what the outbox says is due.
+
+APScheduler 3 runs interval jobs with its in-memory job store; all state lives in our tables, so any
+number of scheduler processes can run side by side on one PostgreSQL (rows are claimed with SKIP LOCKED).
+"""
+from __future__ import annotations
+
+import logging
+import signal
+from datetime import UTC
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from nextslot.core.service import BookingService
+from nextslot.reminders.dispatcher import Dispatcher
+from nextslot.runtime import build_dispatcher, build_service
+from nextslot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def drain(dispatcher: Dispatcher) -> int:
+    """Send everything due now, batch after batch, so a burst does not wait for the next tick."""
+    total = 0
+    while (claimed := dispatcher.dispatch_due()) > 0:
+        total += claimed
+    return total
+
+
+def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dispatcher) -> BlockingScheduler:
+    scheduler = BlockingScheduler(timezone=UTC)
+    every = dict(trigger="interval", max_instances=1, coalesce=True)
+    scheduler.add_job(drain, args=[dispatcher], seconds=settings.dispatch_interval_seconds, id="dispatch", **every)
+    scheduler.add_job(dispatcher.give_up_waiting, seconds=30, id="receipts", **every)
+    scheduler.add_job(service.expire_holds, seconds=60, id="holds", **every)
+    return scheduler
+
+
+def run_scheduler(settings: Settings) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    service = build_service(settings)
+    dispatcher = build_dispatcher(settings, service)
+    scheduler = build_scheduler(settings, service, dispatcher)
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    log.info("scheduler started: dispatch every %ss", settings.dispatch_interval_seconds)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    return 0

@@ -1,0 +1,109 @@
+"""Message texts: defaults in English, Spanish, French and German, overridable per business.
+
+Templates are Jinja2 in a sandbox, because a business writes its own: they can use the booking's
+fields and nothing else. Times are rendered in the customer's zone (else the business's).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True)
+
+MONTHS = {
+    "es": ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
+           "noviembre", "diciembre"),
+    "fr": ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+           "novembre", "décembre"),
+    "de": ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
+           "November", "Dezember"),
+}
+WEEKDAYS = {
+    "es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
+    "fr": ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
+    "de": ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"),
+}
+
+DEFAULTS: dict[str, dict[str, str]] = {
+    "en": {
+        "confirmation": "Hi {{ name }}, you're booked for {{ service }} at {{ business }} on {{ when }}. "
+                        "Your code is {{ code }}. Reply C to confirm or X to cancel.",
+        "reminder": "Reminder: {{ service }} at {{ business }} on {{ when }} (code {{ code }}). "
+                    "Reply C to confirm or X to cancel.",
+        "rescheduled": "Your {{ service }} at {{ business }} has moved from {{ previous_when }} to {{ when }}. "
+                       "Code {{ code }}.",
+        "cancelled": "Your {{ service }} at {{ business }} on {{ when }} is cancelled (code {{ code }}).",
+    },
+    "es": {
+        "confirmation": "Hola {{ name }}, tu cita de {{ service }} en {{ business }} es el {{ when }}. "
+                        "Código {{ code }}. Responde C para confirmar o X para cancelar.",
+        "reminder": "Recordatorio: {{ service }} en {{ business }} el {{ when }} (código {{ code }}). "
+                    "Responde C para confirmar o X para cancelar.",
+        "rescheduled": "Tu cita de {{ service }} en {{ business }} pasa del {{ previous_when }} al {{ when }}. "
+                       "Código {{ code }}.",
+        "cancelled": "Tu cita de {{ service }} en {{ business }} del {{ when }} está cancelada (código {{ code }}).",
+    },
+    "fr": {
+        "confirmation": "Bonjour {{ name }}, votre rendez-vous {{ service }} chez {{ business }} est le {{ when }}. "
+                        "Code {{ code }}. Répondez C pour confirmer ou X pour annuler.",
+        "reminder": "Rappel : {{ service }} chez {{ business }} le {{ when }} (code {{ code }}). "
+                    "Répondez C pour confirmer ou X pour annuler.",
+        "rescheduled": "Votre rendez-vous {{ service }} chez {{ business }} passe du {{ previous_when }} au "
+                       "{{ when }}. Code {{ code }}.",
+        "cancelled": "Votre rendez-vous {{ service }} chez {{ business }} du {{ when }} est annulé (code {{ code }}).",
+    },
+    "de": {
+        "confirmation": "Hallo {{ name }}, Ihr Termin {{ service }} bei {{ business }} ist am {{ when }}. "
+                        "Code {{ code }}. Antworten Sie C zum Bestätigen oder X zum Absagen.",
+        "reminder": "Erinnerung: {{ service }} bei {{ business }} am {{ when }} (Code {{ code }}). "
+                    "Antworten Sie C zum Bestätigen oder X zum Absagen.",
+        "rescheduled": "Ihr Termin {{ service }} bei {{ business }} wurde vom {{ previous_when }} auf den "
+                       "{{ when }} verschoben. Code {{ code }}.",
+        "cancelled": "Ihr Termin {{ service }} bei {{ business }} am {{ when }} ist abgesagt (Code {{ code }}).",
+    },
+}
+SUBJECTS = {
+    "en": {"confirmation": "Booking confirmed", "reminder": "Appointment reminder", "rescheduled": "Appointment moved",
+           "cancelled": "Appointment cancelled"},
+    "es": {"confirmation": "Cita confirmada", "reminder": "Recordatorio de cita", "rescheduled": "Cita cambiada",
+           "cancelled": "Cita cancelada"},
+    "fr": {"confirmation": "Rendez-vous confirmé", "reminder": "Rappel de rendez-vous",
+           "rescheduled": "Rendez-vous déplacé", "cancelled": "Rendez-vous annulé"},
+    "de": {"confirmation": "Termin bestätigt", "reminder": "Terminerinnerung", "rescheduled": "Termin verschoben",
+           "cancelled": "Termin abgesagt"},
+}
+
+
+def spoken_when(instant: datetime, zone: ZoneInfo, language: str) -> str:
+    local = instant.astimezone(zone)
+    if language in WEEKDAYS:
+        day = f"{WEEKDAYS[language][local.weekday()]} {local.day} {MONTHS[language][local.month - 1]}"
+        joiner = {"es": "a las", "fr": "à", "de": "um"}[language]
+        return f"{day} {joiner} {local:%H:%M}"
+    hour = local.hour % 12 or 12
+    clock = f"{hour}" if local.minute == 0 else f"{hour}:{local.minute:02d}"
+    return f"{local:%A} {local.day} {local:%B} at {clock} {'am' if local.hour < 12 else 'pm'}"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    body: str
+
+
+def render(kind: str, language: str, values: dict[str, str], overrides: dict[str, dict[str, str]] | None = None
+           ) -> Rendered:
+    """The business's own template for this kind and language if it has one that renders, else ours."""
+    language = language if language in DEFAULTS else "en"
+    mine = (overrides or {}).get(language, {}).get(kind)
+    subject = f"{SUBJECTS[language].get(kind, kind)} - {values.get('business', '')}".strip(" -")
+    if mine:
+        try:
+            return Rendered(subject, ENV.from_string(mine).render(**values))
+        except TemplateError:
+            pass  # a broken business template must not stop the message: fall back to ours
+    return Rendered(subject, ENV.from_string(DEFAULTS[language][kind]).render(**values))

@@ -1,0 +1,26 @@
+"""Build the long-lived objects of a process (engine, booking service, dispatcher) from Settings, once."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from nextslot.core.service import BookingService
+from nextslot.settings import Settings
+
+if TYPE_CHECKING:
+    from nextslot.reminders.dispatcher import Dispatcher
+
+
+def build_service(settings: Settings) -> BookingService:
+    from nextslot.storage.engine import build_engine, build_session_factory
+
+    return BookingService(build_session_factory(build_engine(settings)), hold_minutes=settings.hold_minutes)
+
+
+def build_dispatcher(settings: Settings, service: BookingService) -> Dispatcher:
+    from datetime import timedelta
+
+    from nextslot.reminders.channels import build_channels
+    from nextslot.reminders.dispatcher import Dispatcher
+
+    return Dispatcher(service.session_factory, build_channels(settings),
+                      receipt_timeout=timedelta(minutes=settings.receipt_timeout_minutes))

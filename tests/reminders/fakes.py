@@ -1,0 +1,176 @@
+"""Small real servers on loopback for the message channels: a fake of Twilio's Messages API (Starlette under
+uvicorn) and a real SMTP server (aiosmtpd). Both keep what they receive and fail on demand."""
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import secrets
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+import anyio
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from twilio.rest import Client
+
+from nextslot.reminders.channels import twilio_client
+from tests.conftest import LiveServer
+
+
+def unused_port() -> int:
+    """A loopback port nothing listens on (for 'connection refused')."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class _Failure:
+    matches: Callable[[str], bool]  # on the request's To
+    status: int
+    code: int
+    message: str
+    times: int | None  # None: every matching request
+
+
+class FakeTwilio:
+    """Twilio's `POST /2010-04-01/Accounts/{sid}/Messages.json` on loopback: checks basic auth, records each
+    request's form in `requests`, answers 201 like Twilio, or the scripted error."""
+
+    account_sid = "AC" + "0" * 32
+    auth_token = "fake-auth-token"
+    sms_from = "+15005550006"
+    whatsapp_from = "+14155238886"
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, str]] = []
+        self.url = ""
+        self._failures: list[_Failure] = []
+        self._hang_seconds = 0.0
+        self._server = LiveServer(Starlette(routes=[
+            Route("/2010-04-01/Accounts/{sid}/Messages.json", self._create_message, methods=["POST"])]))
+
+    def __enter__(self) -> FakeTwilio:
+        self.url = self._server.__enter__().url
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.__exit__(*exc)
+
+    def fail_next(self, to: str | None = None, status: int = 400, code: int = 21211,
+                  message: str = "The 'To' number is not a valid phone number.", times: int | None = 1) -> None:
+        """Answer the next `times` requests (None: all of them) to `to` (e.g. "whatsapp:+4930...", None: any)
+        with this Twilio error."""
+        self._failures.append(_Failure(lambda got: to is None or got == to, status, code, message, times))
+
+    def fail_whatsapp(self, status: int = 400, code: int = 63016,
+                      message: str = "Failed to send freeform message because you are outside the allowed window.",
+                      times: int | None = None) -> None:
+        """Refuse WhatsApp sends (all of them unless `times`); SMS still goes through."""
+        self._failures.append(_Failure(lambda got: got.startswith("whatsapp:"), status, code, message, times))
+
+    def hang_next(self, seconds: float = 2.0) -> None:
+        """Keep the next request waiting this long before answering, for client timeouts."""
+        self._hang_seconds = seconds
+
+    def client(self, timeout: float = 5.0) -> Client:
+        """A real `twilio.rest.Client` pointed at this fake."""
+        return twilio_client(self.account_sid, self.auth_token, api_url=self.url, timeout=timeout)
+
+    def settings(self) -> dict[str, str]:
+        """Settings values that make `build_channels` send SMS and WhatsApp here."""
+        return {"twilio_account_sid": self.account_sid, "twilio_auth_token": self.auth_token,
+                "twilio_sms_from": self.sms_from, "twilio_whatsapp_from": self.whatsapp_from,
+                "twilio_api_url": self.url}
+
+    async def _create_message(self, request: Request) -> JSONResponse:
+        form = dict(parse_qsl((await request.body()).decode()))
+        self.requests.append(form)
+        if self._hang_seconds:
+            seconds, self._hang_seconds = self._hang_seconds, 0.0
+            await anyio.sleep(seconds)
+        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        if request.headers.get("authorization") != expected or request.path_params["sid"] != self.account_sid:
+            return _twilio_error(401, 20003, "Authenticate")
+        if failure := next((f for f in self._failures if f.matches(form.get("To", ""))), None):
+            if failure.times is not None:
+                failure.times -= 1
+                if failure.times == 0:
+                    self._failures.remove(failure)
+            return _twilio_error(failure.status, failure.code, failure.message)
+        sid = "SM" + secrets.token_hex(16)
+        now = format_datetime(datetime.now(UTC), usegmt=True)
+        return JSONResponse(status_code=201, content={
+            "account_sid": self.account_sid, "api_version": "2010-04-01", "body": form.get("Body"),
+            "date_created": now, "date_updated": now, "date_sent": None, "direction": "outbound-api",
+            "error_code": None, "error_message": None, "from": form.get("From"), "messaging_service_sid": None,
+            "num_media": "0", "num_segments": "1", "price": None, "price_unit": "USD", "sid": sid,
+            "status": "queued", "to": form.get("To"),
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json"})
+
+
+def _twilio_error(status: int, code: int, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={
+        "code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status})
+
+
+class FakeSmtpServer:
+    """A real SMTP server (aiosmtpd) on loopback. Keeps each message it accepts in `messages` (parsed), takes
+    AUTH from `username`/`password` (optional), and refuses on demand."""
+
+    username = "mailer"
+    password = "mail-secret"
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TOs) of each accepted message
+        self.logins: list[str] = []
+        self._refusals: dict[str, str] = {}  # SMTP command -> reply, once
+        self.port = unused_port()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port,
+                                      authenticator=self._authenticate, auth_require_tls=False)
+
+    def __enter__(self) -> FakeSmtpServer:
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._controller.stop()
+
+    def refuse_next(self, code: int = 550, text: str = "5.1.1 Mailbox unavailable", at: str = "RCPT") -> None:
+        """Answer the next RCPT (a recipient refused) or DATA (the message refused) with this reply."""
+        self._refusals[at] = f"{code} {text}"
+
+    def settings(self) -> dict[str, Any]:
+        """Settings values that make `build_channels` send email here."""
+        return {"smtp_host": "127.0.0.1", "smtp_port": self.port, "smtp_sender": "bookings@nextslot.test"}
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
+        if refusal := self._refusals.pop("RCPT", None):
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if refusal := self._refusals.pop("DATA", None):
+            return refusal
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        return "250 Message accepted for delivery"
+
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        ok = auth_data == LoginPassword(self.username.encode(), self.password.encode())
+        if ok:
+            self.logins.append(self.username)
+        return AuthResult(success=ok, handled=False)  # unhandled: aiosmtpd answers a failure with 535

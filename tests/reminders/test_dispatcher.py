@@ -1,0 +1,245 @@
+"""The outbox dispatcher on PostgreSQL: channel order and fallback, retries, receipts, leases, voiding.
+
+Channels here are small scripted fakes (the real Twilio and SMTP channels are tested against a fake
+Twilio API and a real SMTP server in test_channels.py and test_delivery.py)."""
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from nextslot.reminders.channels.base import OutgoingMessage, SendResult
+from nextslot.reminders.dispatcher import Dispatcher
+from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule, CustomerIn
+from nextslot.storage.tables import Customer, DeliveryAttempt, Notification
+
+TUESDAY_9 = datetime.fromisoformat("2026-11-24T09:00:00+00:00")
+ids = itertools.count()
+
+
+class ScriptedChannel:
+    """Answers each send with the next scripted result (accepted 'queued' when the script is empty)."""
+
+    def __init__(self, name: str, *script: SendResult):
+        self.name = name
+        self.script = list(script)
+        self.sent: list[OutgoingMessage] = []
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        self.sent.append(message)
+        if self.script:
+            return self.script.pop(0)
+        status = "delivered" if self.name == "email" else "queued"
+        return SendResult(True, f"{self.name}-{next(ids)}", status)
+
+
+def refused(code: str = "63016", transient: bool = False) -> SendResult:
+    return SendResult(False, None, "failed", code, "refused", transient=transient)
+
+
+@pytest.fixture(autouse=True)
+def quiet_outbox(session_factory) -> None:
+    """The test database is shared by the whole run: earlier tests' messages must not be sent here."""
+    with session_factory() as s:
+        s.execute(update(Notification).where(Notification.status.in_(("pending", "sending", "sent")))
+                  .values(status="void"))
+        s.commit()
+
+
+@pytest.fixture
+def clinic(make_business) -> int:
+    return make_business("clinic")
+
+
+@pytest.fixture
+def channels() -> dict[str, ScriptedChannel]:
+    return {name: ScriptedChannel(name) for name in ("whatsapp", "sms", "email")}
+
+
+@pytest.fixture
+def dispatcher(session_factory, channels, clock) -> Dispatcher:
+    return Dispatcher(session_factory, channels, clock=clock, receipt_timeout=timedelta(minutes=10))
+
+
+def book(service, business: int, start: datetime = TUESDAY_9, **customer) -> str:
+    who = {"name": "Ann Lee", "phone": "+447911123456", "email": "ann@example.com", **customer}
+    result = service.book(business, BookingCreate(service="consultation", starts_at=start, customer=CustomerIn(**who)))
+    return result.booking.code
+
+
+def notifications(session_factory, business: int) -> list[Notification]:
+    with session_factory() as s:
+        return list(s.scalars(select(Notification).where(Notification.business_id == business)
+                              .order_by(Notification.id)))
+
+
+def attempts(session_factory, notification_id: int) -> list[DeliveryAttempt]:
+    with session_factory() as s:
+        return list(s.scalars(select(DeliveryAttempt).where(DeliveryAttempt.notification_id == notification_id)
+                              .order_by(DeliveryAttempt.id)))
+
+
+def only(session_factory, business: int, kind: str) -> Notification:
+    [n] = [n for n in notifications(session_factory, business) if n.kind == kind and n.status != "void"]
+    return n
+
+
+def test_the_confirmation_goes_out_at_once_on_the_first_channel_and_reminders_when_due(
+        service, clinic, dispatcher, channels, clock, session_factory):
+    code = book(service, clinic)
+    assert dispatcher.dispatch_due() == 1  # only the confirmation is due; the reminders wait
+    [message] = channels["whatsapp"].sent
+    assert message.to == "+447911123456" and code in message.body
+    assert "Tuesday 24 November at 9 am" in message.body and "Riverside Clinic" in message.body
+    assert only(session_factory, clinic, "confirmation").status == "sent"  # accepted, receipt awaited
+    clock.now = TUESDAY_9 - timedelta(hours=24)
+    assert dispatcher.dispatch_due() == 1 and "Reminder" in channels["whatsapp"].sent[-1].body
+    clock.now = TUESDAY_9 - timedelta(hours=2)
+    assert dispatcher.dispatch_due() == 1 and dispatcher.dispatch_due() == 0
+
+
+def test_texts_follow_the_customers_language_and_time_zone(service, clinic, dispatcher, channels):
+    book(service, clinic, phone="+447911123457", language="es", timezone="America/New_York")
+    dispatcher.dispatch_due()
+    assert "martes 24 noviembre a las 04:00" in channels["whatsapp"].sent[0].body
+
+
+def test_a_business_template_replaces_ours_and_a_broken_one_falls_back(
+        service, make_business, dispatcher, channels):
+    from tests.conftest import example
+
+    config = example("clinic")
+    config["business"]["details"]["templates"] = {"en": {"confirmation": "{{ name }}: see you {{ when }}!",
+                                                         "reminder": "{{ no_such_field }}"}}
+    business = make_business(config)
+    book(service, business)
+    dispatcher.dispatch_due()
+    assert channels["whatsapp"].sent[0].body == "Ann Lee: see you Tuesday 24 November at 9 am!"
+
+
+def test_a_refused_channel_falls_back_to_the_next_and_every_attempt_is_logged(
+        service, clinic, dispatcher, channels, session_factory):
+    channels["whatsapp"].script = [refused("63016")]  # outside WhatsApp's 24-hour window: permanent
+    book(service, clinic)
+    dispatcher.dispatch_due()
+    n = only(session_factory, clinic, "confirmation")
+    tried = attempts(session_factory, n.id)
+    assert [(a.channel, a.status, a.error_code) for a in tried] == [("whatsapp", "failed", "63016"),
+                                                                    ("sms", "queued", None)]
+    assert n.status == "sent" and n.gave_up_on == ["whatsapp"] and len(channels["sms"].sent) == 1
+
+
+def test_all_channels_refusing_marks_the_notification_failed(service, clinic, dispatcher, channels, session_factory):
+    for name in channels:
+        channels[name].script = [refused("21211")]
+    book(service, clinic)
+    dispatcher.dispatch_due()
+    n = only(session_factory, clinic, "confirmation")
+    assert n.status == "failed" and len(attempts(session_factory, n.id)) == 3 and "email" in n.last_error
+
+
+def test_a_transient_error_is_retried_on_the_same_channel_with_backoff(
+        service, clinic, dispatcher, channels, clock, session_factory):
+    channels["whatsapp"].script = [refused("network", transient=True), refused("20429", transient=True)]
+    book(service, clinic)
+    dispatcher.dispatch_due()
+    n = only(session_factory, clinic, "confirmation")
+    assert n.status == "pending" and n.due_at == clock.now + timedelta(seconds=30)
+    assert dispatcher.dispatch_due() == 0  # not yet
+    clock.now += timedelta(seconds=30)
+    dispatcher.dispatch_due()
+    assert only(session_factory, clinic, "confirmation").due_at == clock.now + timedelta(minutes=1)
+    clock.now += timedelta(minutes=1)
+    dispatcher.dispatch_due()
+    assert only(session_factory, clinic, "confirmation").status == "sent"
+    assert [a.channel for a in attempts(session_factory, n.id)] == ["whatsapp"] * 3
+
+
+def test_receipts_settle_or_move_on_and_repeated_receipts_change_nothing(
+        service, clinic, dispatcher, channels, session_factory):
+    book(service, clinic)
+    dispatcher.dispatch_due()
+    n = only(session_factory, clinic, "confirmation")
+    [first] = attempts(session_factory, n.id)
+    for _ in range(2):  # Twilio may post the same status twice
+        assert dispatcher.record_receipt(first.provider_id, "undelivered", "30003")
+    assert only(session_factory, clinic, "confirmation").status == "pending"
+    dispatcher.dispatch_due()
+    second = attempts(session_factory, n.id)[-1]
+    assert second.channel == "sms" and len(attempts(session_factory, n.id)) == 2
+    for status in ("sent", "delivered", "delivered"):
+        dispatcher.record_receipt(second.provider_id, status)
+    assert only(session_factory, clinic, "confirmation").status == "delivered"
+    assert [h["status"] for h in attempts(session_factory, n.id)[-1].history] == ["queued", "sent", "delivered"]
+    assert attempts(session_factory, n.id)[0].history[-1] == {
+        "status": "undelivered", "at": attempts(session_factory, n.id)[0].history[-1]["at"], "error_code": "30003"}
+    assert dispatcher.record_receipt("SM-never-sent", "delivered") is False
+
+
+def test_no_receipt_in_time_moves_on_and_the_last_channel_ends_unconfirmed(
+        service, clinic, dispatcher, channels, clock, session_factory):
+    book(service, clinic, email=None)
+    dispatcher.dispatch_due()
+    clock.now += timedelta(minutes=10)
+    assert dispatcher.give_up_waiting() == 1
+    dispatcher.dispatch_due()
+    assert len(channels["sms"].sent) == 1
+    clock.now += timedelta(minutes=10)
+    dispatcher.give_up_waiting()
+    dispatcher.dispatch_due()  # no email address: nothing left to try
+    n = only(session_factory, clinic, "confirmation")
+    assert n.status == "unconfirmed" and n.gave_up_on == ["whatsapp", "sms"]
+
+
+def test_a_dispatcher_that_dies_after_claiming_loses_nothing(service, clinic, session_factory, clock, channels):
+    book(service, clinic)
+    crashed = Dispatcher(session_factory, channels, clock=clock, lease=timedelta(minutes=2))
+    assert len(crashed.claim()) == 1  # ... and never sends
+    other = Dispatcher(session_factory, channels, clock=clock, lease=timedelta(minutes=2))
+    assert other.dispatch_due() == 0  # still leased to the first
+    clock.now += timedelta(minutes=2, seconds=1)
+    assert other.dispatch_due() == 1
+    assert len(channels["whatsapp"].sent) == 1 and only(session_factory, clinic, "confirmation").attempts == 2
+
+
+def test_a_slow_dispatcher_whose_lease_ran_out_does_not_overwrite_the_new_owner(
+        service, clinic, session_factory, clock, channels):
+    book(service, clinic)
+    slow = Dispatcher(session_factory, channels, clock=clock, lease=timedelta(minutes=2))
+    [job] = slow.claim()
+    clock.now += timedelta(minutes=3)
+    fast = Dispatcher(session_factory, channels, clock=clock)
+    fast.dispatch_due()
+    n = only(session_factory, clinic, "confirmation")
+    slow.deliver(job)  # its attempt is logged, but the notification stays as the new owner left it
+    after = only(session_factory, clinic, "confirmation")
+    assert (after.status, after.sent_at) == (n.status, n.sent_at) and len(attempts(session_factory, n.id)) == 2
+
+
+def test_a_reschedule_voids_old_messages_and_announces_the_move_a_cancel_announces_itself(
+        service, clinic, dispatcher, channels, session_factory):
+    code = book(service, clinic)
+    service.reschedule(clinic, BookingReschedule(code=code, starts_at=TUESDAY_9 + timedelta(hours=1)))
+    dispatcher.dispatch_due()
+    kinds = [m.body for m in channels["whatsapp"].sent]
+    assert len(kinds) == 1 and "moved from Tuesday 24 November at 9 am to Tuesday 24 November at 10 am" in kinds[0]
+    service.cancel(clinic, BookingChange(code=code))
+    dispatcher.dispatch_due()
+    assert "is cancelled" in channels["whatsapp"].sent[-1].body
+    assert all(n.status in ("void", "sent") for n in notifications(session_factory, clinic))
+
+
+def test_opted_out_and_unreachable_channels_are_skipped(service, clinic, dispatcher, channels, session_factory):
+    book(service, clinic, phone="+447911123458", email="bo@example.com")
+    with session_factory() as s:
+        customer = s.scalars(select(Customer).where(Customer.phone == "+447911123458",
+                                                    Customer.business_id == clinic)).one()
+        customer.opted_out = ["whatsapp", "sms"]
+        s.commit()
+    dispatcher.dispatch_due()
+    assert not channels["whatsapp"].sent and not channels["sms"].sent
+    assert channels["email"].sent[0].to == "bo@example.com" and channels["email"].sent[0].subject.startswith(
+        "Booking confirmed")
+    assert only(session_factory, clinic, "confirmation").status == "delivered"  # SMTP accepted it
