@@ -38,6 +38,8 @@ def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dis
 
 def run_scheduler(settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # it logs every request: customer data
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)  # a line per run, every 2 s
     service = build_service(settings)
     dispatcher = build_dispatcher(settings, service)
     scheduler = build_scheduler(settings, service, dispatcher)

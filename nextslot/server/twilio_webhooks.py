@@ -37,7 +37,8 @@ async def twilio_status(request: Request) -> Response:
     if not sid or not status:
         return JSONResponse({"error": {"code": "invalid_payload", "message": "MessageSid and MessageStatus are "
                                                                            "required."}}, status_code=400)
-    dispatcher = Dispatcher(request.app.state.service.session_factory, channels={})
+    service = request.app.state.service
+    dispatcher = Dispatcher(service.session_factory, channels={}, clock=service.now)
     known = await run_in_threadpool(dispatcher.record_receipt, sid, status.lower(), form.get("ErrorCode") or None)
     if not known:
         log.info("twilio status for a message we did not send: %s", sid)

@@ -3,7 +3,19 @@ from collections.abc import Iterator
 
 import pytest
 
+from sqlalchemy import update
+
+from nextslot.storage.tables import Notification
 from tests.reminders.fakes import FakeSmtpServer, FakeTwilio
+
+
+@pytest.fixture(autouse=True)
+def quiet_outbox(session_factory) -> None:
+    """The test database is shared by the whole run: earlier tests' messages must not be sent here."""
+    with session_factory() as s:
+        s.execute(update(Notification).where(Notification.status.in_(("pending", "sending", "sent")))
+                  .values(status="void"))
+        s.commit()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import itertools
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from nextslot.reminders.channels.base import OutgoingMessage, SendResult
 from nextslot.reminders.dispatcher import Dispatcher
@@ -37,15 +37,6 @@ class ScriptedChannel:
 
 def refused(code: str = "63016", transient: bool = False) -> SendResult:
     return SendResult(False, None, "failed", code, "refused", transient=transient)
-
-
-@pytest.fixture(autouse=True)
-def quiet_outbox(session_factory) -> None:
-    """The test database is shared by the whole run: earlier tests' messages must not be sent here."""
-    with session_factory() as s:
-        s.execute(update(Notification).where(Notification.status.in_(("pending", "sending", "sent")))
-                  .values(status="void"))
-        s.commit()
 
 
 @pytest.fixture

@@ -147,7 +147,8 @@ async def test_requests_without_a_live_key_are_refused_before_any_tool_runs(
     key = api_key(make_business("clinic"))
     revoked = api_key(make_business("clinic"))
     with session_factory() as s:
-        s.execute(update(ApiKey).where(ApiKey.prefix == revoked[:12]).values(revoked_at=datetime(2026, 1, 1, tzinfo=UTC)))
+        s.execute(update(ApiKey).where(ApiKey.prefix == revoked[:12])
+                  .values(revoked_at=datetime(2026, 1, 1, tzinfo=UTC)))
         s.commit()
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
     with live_server() as server:
