@@ -1,4 +1,5 @@
-"""Twilio's delivery receipts: POST /webhooks/twilio/status, signed by Twilio.
+"""Twilio webhooks, both signed by Twilio: delivery receipts (POST /webhooks/twilio/status) and customers'
+replies over SMS and WhatsApp (POST /webhooks/twilio/inbound, answered with TwiML).
 
 The signature covers the exact public URL Twilio called, so it is checked against
 `NEXTSLOT_PUBLIC_URL` + the path (behind a proxy the server's own view of the URL would differ).
@@ -11,7 +12,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from twilio.twiml.messaging_response import MessagingResponse
+
 from nextslot.reminders.dispatcher import Dispatcher
+from nextslot.reminders.inbound import handle_reply
 from nextslot.reminders.twilio_signature import valid_twilio_request
 
 log = logging.getLogger(__name__)
@@ -23,16 +27,40 @@ def public_url(request: Request) -> str:
     return f"{url}?{request.url.query}" if request.url.query else url
 
 
-@router.post("/status")
-async def twilio_status(request: Request) -> Response:
-    settings = request.app.state.settings
+async def signed_form(request: Request) -> dict[str, str] | Response:
+    """The posted form, if Twilio signed it for the URL it called; else the 403 to answer."""
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    token = settings.twilio_auth_token
+    token = request.app.state.settings.twilio_auth_token
     if not token or not valid_twilio_request(token, public_url(request), form,
                                              request.headers.get("x-twilio-signature"), request.headers):
-        log.warning("twilio status callback refused: bad or missing signature")
+        log.warning("twilio webhook %s refused: bad or missing signature", request.url.path)
         return JSONResponse({"error": {"code": "unauthorized", "message": "Bad or missing Twilio signature."}},
                             status_code=403)
+    return form
+
+
+@router.post("/inbound")
+async def twilio_inbound(request: Request) -> Response:
+    form = await signed_form(request)
+    if isinstance(form, Response):
+        return form
+    sender, body = form.get("From"), form.get("Body")
+    if not sender or body is None:
+        return JSONResponse({"error": {"code": "invalid_payload", "message": "From and Body are required."}},
+                            status_code=400)
+    channel = "whatsapp" if sender.startswith("whatsapp:") else "sms"
+    answer = await run_in_threadpool(handle_reply, request.app.state.service, channel, sender, body,
+                                     form.get("MessageSid"))
+    twiml = MessagingResponse()
+    twiml.message(answer)
+    return Response(str(twiml), media_type="application/xml")
+
+
+@router.post("/status")
+async def twilio_status(request: Request) -> Response:
+    form = await signed_form(request)
+    if isinstance(form, Response):
+        return form
     sid, status = form.get("MessageSid"), form.get("MessageStatus")
     if not sid or not status:
         return JSONResponse({"error": {"code": "invalid_payload", "message": "MessageSid and MessageStatus are "

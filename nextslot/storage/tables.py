@@ -388,3 +388,21 @@ class IdempotencyKey(Base):
     booking_id: Mapped[int | None] = mapped_column(Id, ForeignKey("bookings.id"))
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _created()
+
+
+class InboundMessage(Base):
+    """A customer's reply, as received, what it was read as, and what was done and answered."""
+
+    __tablename__ = "inbound_messages"
+    id: Mapped[int] = _id()
+    business_id: Mapped[int | None] = mapped_column(Id, ForeignKey("businesses.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(Id, ForeignKey("customers.id"))
+    booking_id: Mapped[int | None] = mapped_column(Id, ForeignKey("bookings.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    sender: Mapped[str] = mapped_column(String(40))
+    provider_id: Mapped[str | None] = mapped_column(String(200), unique=True)  # Twilio retries: answered once
+    body: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(32))
+    answer: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()

@@ -1,0 +1,166 @@
+"""Customers' replies over SMS and WhatsApp: confirm or cancel through the core, STOP and START, and a
+question back when the reply is not clear. Every reply is stored with what it was read as and answered."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from nextslot.core.results import Rejected
+from nextslot.core.service import BookingService
+from nextslot.reminders.replies import Intent, Reply, parse_reply
+from nextslot.reminders.templates import spoken_when
+from nextslot.schemas.commands import BookingChange
+from nextslot.storage.tables import Booking, Business, Customer, InboundMessage, Service
+
+ANSWERS = {
+    "en": {
+        "confirmed": "Thanks, your {service} on {when} is confirmed.",
+        "cancelled": "Your {service} on {when} is cancelled.",
+        "unclear": "Sorry, I didn't catch that. For your {service} on {when}, reply C to confirm or X to cancel.",
+        "no_booking": "We couldn't find an upcoming appointment for this number.",
+        "refused": "We couldn't change your {service} on {when}: {reason} Please call us.",
+        "stopped": "You won't get more messages here. Reply START to get them again.",
+        "started": "You'll get messages here again.",
+    },
+    "es": {
+        "confirmed": "Gracias, tu cita de {service} el {when} está confirmada.",
+        "cancelled": "Tu cita de {service} el {when} está cancelada.",
+        "unclear": "Perdona, no lo he entendido. Para tu cita de {service} el {when}, responde C para confirmar o "
+                   "X para cancelar.",
+        "no_booking": "No encontramos ninguna cita próxima para este número.",
+        "refused": "No pudimos cambiar tu cita de {service} el {when}: {reason} Llámanos, por favor.",
+        "stopped": "No recibirás más mensajes aquí. Responde START para volver a recibirlos.",
+        "started": "Volverás a recibir mensajes aquí.",
+    },
+    "fr": {
+        "confirmed": "Merci, votre rendez-vous {service} le {when} est confirmé.",
+        "cancelled": "Votre rendez-vous {service} le {when} est annulé.",
+        "unclear": "Désolé, je n'ai pas compris. Pour votre rendez-vous {service} le {when}, répondez C pour "
+                   "confirmer ou X pour annuler.",
+        "no_booking": "Nous n'avons trouvé aucun rendez-vous à venir pour ce numéro.",
+        "refused": "Nous n'avons pas pu modifier votre rendez-vous {service} le {when} : {reason} Appelez-nous.",
+        "stopped": "Vous ne recevrez plus de messages ici. Répondez START pour les recevoir à nouveau.",
+        "started": "Vous recevrez à nouveau des messages ici.",
+    },
+    "de": {
+        "confirmed": "Danke, Ihr Termin {service} am {when} ist bestätigt.",
+        "cancelled": "Ihr Termin {service} am {when} ist abgesagt.",
+        "unclear": "Entschuldigung, das habe ich nicht verstanden. Für Ihren Termin {service} am {when}: antworten "
+                   "Sie C zum Bestätigen oder X zum Absagen.",
+        "no_booking": "Wir haben keinen anstehenden Termin für diese Nummer gefunden.",
+        "refused": "Ihr Termin {service} am {when} konnte nicht geändert werden: {reason} Bitte rufen Sie uns an.",
+        "stopped": "Sie erhalten hier keine Nachrichten mehr. Antworten Sie START, um sie wieder zu erhalten.",
+        "started": "Sie erhalten hier wieder Nachrichten.",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Sender:
+    customer_ids: list[int]
+    business_id: int | None  # of the first matching customer, for replies about no booking
+    language: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """The booking a reply is about, as plain data (read in a transaction that is over)."""
+
+    booking_id: int
+    business_id: int
+    customer_id: int
+    code: str
+    service_name: str
+    starts_at: datetime
+    zone: ZoneInfo
+
+
+def handle_reply(service: BookingService, channel: str, sender: str, body: str,
+                 provider_id: str | None = None) -> str:
+    """Act on one inbound message and return the answer to send back (a retried message is answered again,
+    not acted on again)."""
+    phone = sender.removeprefix("whatsapp:")
+    with service.uow() as uow:
+        if provider_id and (seen := uow.session.scalars(
+                select(InboundMessage.answer).where(InboundMessage.provider_id == provider_id)).one_or_none()):
+            return seen
+        customers = uow.session.execute(select(Customer.id, Customer.business_id, Customer.language)
+                                        .where(Customer.phone == phone).order_by(Customer.id)).all()
+    who = Sender([c.id for c in customers], customers[0].business_id if customers else None,
+                 next((c.language for c in customers if c.language in ANSWERS), "en"))
+    reply = parse_reply(body)
+    record = dict(channel=channel, sender=phone, provider_id=provider_id, body=body, intent=reply.intent.value)
+    words = ANSWERS[who.language]
+
+    if reply.intent in (Intent.STOP, Intent.START):
+        stop = reply.intent is Intent.STOP
+        set_opt_out(service, who.customer_ids, channel, stop)
+        return store(service, record, words["stopped" if stop else "started"], "opted_out" if stop else "opted_in",
+                     who)
+    target = target_booking(service, who.customer_ids, reply, service.now())
+    if target is None:
+        return store(service, record, words["no_booking"], "no_booking", who)
+    details = {"service": target.service_name, "when": spoken_when(target.starts_at, target.zone, who.language)}
+    if reply.intent is Intent.UNCLEAR:
+        return store(service, record, words["unclear"].format(**details), "asked_again", who, target)
+    change = BookingChange(code=target.code, source=channel, actor="customer")
+    if reply.intent is Intent.CONFIRM:
+        result, outcome = service.confirm(target.business_id, change), "confirmed"
+    else:
+        result, outcome = service.cancel(target.business_id, change), "cancelled"
+    if isinstance(result, Rejected):
+        return store(service, record, words["refused"].format(**details, reason=result.message), "refused", who,
+                     target)
+    return store(service, record, words[outcome].format(**details), outcome, who, target)
+
+
+def target_booking(service: BookingService, customer_ids: list[int], reply: Reply, now: datetime) -> Target | None:
+    """The booking a reply is about: the one whose code it names, else (if it surely names none) this
+    number's next upcoming one."""
+    if not customer_ids:
+        return None
+    with service.uow() as uow:
+        query = (select(Booking.id, Booking.business_id, Booking.customer_id, Booking.code, Service.name,
+                        Booking.starts_at, Customer.timezone, Business.timezone)
+                 .join(Business, Business.id == Booking.business_id).join(Service, Service.id == Booking.service_id)
+                 .join(Customer, Customer.id == Booking.customer_id).where(Booking.customer_id.in_(customer_ids)))
+        row = None
+        if reply.codes:
+            row = uow.session.execute(query.where(Booking.code.in_(reply.codes)).limit(1)).first()
+        if row is None and not reply.names_a_code:
+            row = uow.session.execute(query.where(Booking.status.in_(("booked", "confirmed")), Booking.ends_at > now)
+                                      .order_by(Booking.starts_at).limit(1)).first()
+    if row is None:
+        return None
+    booking_id, business_id, customer_id, booking_code, service_name, starts_at, customer_zone, business_zone = row
+    return Target(booking_id, business_id, customer_id, booking_code, service_name, starts_at,
+                  ZoneInfo(customer_zone or business_zone))
+
+
+def set_opt_out(service: BookingService, customer_ids: list[int], channel: str, stop: bool) -> None:
+    with service.uow() as uow:
+        for customer in uow.session.scalars(select(Customer).where(Customer.id.in_(customer_ids))
+                                            .with_for_update()):
+            others = [c for c in customer.opted_out if c != channel]
+            customer.opted_out = [*others, channel] if stop else others
+        uow.commit()
+
+
+def store(service: BookingService, record: dict, answer: str, outcome: str, who: Sender,
+          target: Target | None = None) -> str:
+    with service.uow() as uow:
+        uow.session.add(InboundMessage(
+            **record, answer=answer, outcome=outcome,
+            customer_id=target.customer_id if target else (who.customer_ids[0] if who.customer_ids else None),
+            business_id=target.business_id if target else who.business_id,
+            booking_id=target.booking_id if target else None,
+        ))
+        try:
+            uow.commit()
+        except IntegrityError:  # the same message, retried by Twilio while we were answering it
+            pass
+    return answer

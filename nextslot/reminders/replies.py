@@ -1,0 +1,81 @@
+"""What a customer's reply means: confirm, cancel, stop, start, or not clear enough to act on.
+
+A reply is only acted on when it says one thing: "yes cancel" or "can I move it?" gets a question
+back, never a guess (a wrong cancel loses someone their appointment).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from enum import StrEnum
+
+from nextslot.core.codes import ALPHABET, LENGTH
+
+
+class Intent(StrEnum):
+    CONFIRM = "confirm"
+    CANCEL = "cancel"
+    STOP = "stop"
+    START = "start"
+    UNCLEAR = "unclear"
+
+
+CONFIRM = {
+    "yes", "y", "yep", "yeah", "confirm", "confirmed", "c", "1", "ok", "okay",  # en
+    "si", "confirmo", "confirmar", "confirmado", "vale",  # es
+    "oui", "confirme", "confirmer", "daccord",  # fr
+    "ja", "bestatigen", "bestatige", "bestatigt", "jawohl",  # de (umlauts folded)
+}
+CANCEL = {
+    "cancel", "cancelled", "canceled", "no", "n", "x", "2",  # en
+    "cancelar", "cancelo", "anular", "anulo",  # es
+    "annuler", "annule", "non",  # fr
+    "absagen", "stornieren", "nein", "abgesagt",  # de
+}
+STOP = {"stop", "stopall", "unsubscribe", "end", "quit", "baja", "alto", "arret", "stopp"}
+START = {"start", "unstop", "alta"}
+CONFIRM_EMOJI = ("👍", "✅", "👌", "✔")
+CANCEL_EMOJI = ("👎", "❌", "✖")
+CODE = re.compile(rf"\b([{ALPHABET}{ALPHABET.lower()}](?:[\s-]?[{ALPHABET}{ALPHABET.lower()}]){{{LENGTH - 1}}})\b")
+
+
+@dataclass(frozen=True)
+class Reply:
+    intent: Intent
+    codes: tuple[str, ...] = ()  # what could be booking codes in the message, normalised
+
+    @property
+    def names_a_code(self) -> bool:
+        """A candidate with a digit is surely meant as a code (a word never has one): if it matches no
+        booking, the reply must not fall back to another booking."""
+        return any(any(ch.isdigit() for ch in c) for c in self.codes)
+
+
+def folded_words(text: str) -> list[str]:
+    plain = unicodedata.normalize("NFKD", text.lower())
+    plain = "".join(ch for ch in plain if not unicodedata.combining(ch)).replace("'", "").replace("’", "")
+    return re.findall(r"[a-z0-9]+", plain)
+
+
+def code_candidates(text: str) -> tuple[tuple[str, ...], str]:
+    """Possible booking codes ('K7M 4PX', 'k7m-4px', 'HXTRKN'), and the text without them."""
+    codes = []
+    for candidate in CODE.findall(text):
+        codes.append(re.sub(r"[\s-]", "", candidate).upper())
+        text = text.replace(candidate, " ")
+    return tuple(codes), text
+
+
+def parse_reply(text: str) -> Reply:
+    codes, rest = code_candidates(text)
+    words = folded_words(rest)
+    if words and words[0] in STOP and len(words) <= 2:
+        return Reply(Intent.STOP, codes)
+    if words and words[0] in START and len(words) <= 2:
+        return Reply(Intent.START, codes)
+    confirm = any(w in CONFIRM for w in words) or any(e in text for e in CONFIRM_EMOJI)
+    cancel = any(w in CANCEL for w in words) or any(e in text for e in CANCEL_EMOJI)
+    if confirm == cancel or len(words) > 6:  # both, neither, or a whole sentence: ask, don't guess
+        return Reply(Intent.UNCLEAR, codes)
+    return Reply(Intent.CONFIRM if confirm else Intent.CANCEL, codes)
