@@ -13,7 +13,6 @@ class Settings(BaseSettings):
     database_name: str = "nextslot"
     pool_size: int = 10
     hold_minutes: int = 5
-    reminder_offsets_minutes: tuple[int, ...] = (24 * 60, 120)
     # where clients reach this server (MCP's auth metadata names it)
     public_url: str = "http://127.0.0.1:8000"
     # DNS-rebinding protection for /mcp: Host and Origin values to accept, e.g. ["book.example.com"];

@@ -103,6 +103,7 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApp
             service.duration_minutes, service.slot_step_minutes = sc.duration, sc.step
             service.buffer_before_minutes, service.buffer_after_minutes = sc.buffer_before, sc.buffer_after
             service.min_notice_minutes, service.horizon_days = sc.min_notice, sc.horizon_days
+            service.reminder_offsets_minutes = sc.reminder_offsets_minutes
             service.requirements = [
                 ServiceRequirement(position=i, label=req.label, members=[
                     RequirementMember(resource_id=resources[key].id, position=j)

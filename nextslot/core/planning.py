@@ -54,6 +54,14 @@ class Plan:
     service_name: str
     rules: ServiceRules
     groups: tuple[tuple[ResourceInfo, ...], ...]  # one pool per requirement, in pick order
+    service_reminder_offsets: tuple[int, ...] | None = None  # None: the business's
+
+    @property
+    def reminder_offsets(self) -> tuple[int, ...] | None:
+        """Minutes before the start to remind at: the service's own, else the business's (None: defaults)."""
+        if self.service_reminder_offsets is not None:
+            return self.service_reminder_offsets
+        return self.business.reminder_offsets
 
     @property
     def resources(self) -> dict[int, ResourceInfo]:
@@ -112,7 +120,9 @@ def load_plan(
             )
         pools = [tuple(m for m in p if m.id in wanted_ids) or p for p in pools]
     rules = rules_of(service, business.zone)
-    return Plan(business, service.id, service.key, service.name, rules, tuple(pools))
+    offsets = service.reminder_offsets_minutes
+    return Plan(business, service.id, service.key, service.name, rules, tuple(pools),
+                tuple(offsets) if offsets is not None else None)
 
 
 def folded(text: str) -> str:

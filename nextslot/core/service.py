@@ -182,7 +182,7 @@ class BookingService:
                     return self._slot_taken(uow, plan, start, now, cmd.customer.timezone)
             record(s, booking, "created", cmd, now, after=snapshot(booking))
             outbox.announce(s, booking, "confirmation", now)
-            outbox.schedule_reminders(s, booking, now, plan.business.reminder_offsets)
+            outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)
             view = new_booking_view(booking, plan, customer, resource_ids)
             if cmd.idempotency_key:
                 idempotency.remember(s, business_id, cmd.idempotency_key, booking.id,
@@ -289,7 +289,7 @@ class BookingService:
             record(s, booking, "rescheduled", cmd, now, before=before, after=snapshot(booking))
             outbox.void_pending(s, booking.id)
             outbox.announce(s, booking, "rescheduled", now, previous_starts_at=before["starts_at"])
-            outbox.schedule_reminders(s, booking, now, plan.business.reminder_offsets)
+            outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)
             view = booking_view(s, booking, plan.business)
             if cmd.idempotency_key:
                 idempotency.remember(s, business_id, cmd.idempotency_key, booking.id,

@@ -39,6 +39,8 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# one reminder or several, from 5 minutes to 30 days before the start
+ReminderOffsets = Annotated[list[Annotated[int, Field(ge=5, le=30 * 24 * 60)]], Field(max_length=5)]
 WeeklySpans = dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], list[str]]
 
 
@@ -106,6 +108,8 @@ class ServiceConfig(Strict):
     min_notice: int = Field(60, ge=0, description="minutes")
     horizon_days: int = Field(90, gt=0, le=3 * 365)
     requires: list[RequirementConfig] = Field(min_length=1)
+    reminder_offsets_minutes: ReminderOffsets | None = Field(
+        None, description="this service's own reminders (minutes before the start); default: the business's")
 
 
 class BusinessSection(Strict):
@@ -114,7 +118,8 @@ class BusinessSection(Strict):
     timezone: str
     country: str = Field("US", pattern=r"^[A-Z]{2}$", description="for phone numbers given without +code")
     details: dict[str, Any] = Field(default_factory=dict, description="address, phone, policies")
-    reminder_offsets_minutes: list[int] | None = None
+    reminder_offsets_minutes: ReminderOffsets | None = Field(
+        None, description="minutes before the start of each reminder; [] for none; default [1440, 120]")
 
     _zone = field_validator("timezone")(check_zone)
 

@@ -234,3 +234,26 @@ def test_opted_out_and_unreachable_channels_are_skipped(service, clinic, dispatc
     assert channels["email"].sent[0].to == "bo@example.com" and channels["email"].sent[0].subject.startswith(
         "Booking confirmed")
     assert only(session_factory, clinic, "confirmation").status == "delivered"  # SMTP accepted it
+
+
+def test_reminder_offsets_come_from_the_service_else_the_business_else_the_defaults(
+        service, make_business, session_factory):
+    from tests.conftest import example
+
+    config = example("clinic")
+    config["business"]["reminder_offsets_minutes"] = [1380]
+    config["services"][1]["reminder_offsets_minutes"] = [60, 15]  # the ultrasound has its own
+    business = make_business(config)
+    book(service, business)
+    service.book(business, BookingCreate(service="ultrasound", starts_at=datetime.fromisoformat(
+        "2026-11-26T10:00:00+00:00"), customer=CustomerIn(name="Bo", phone="+447911123470")))
+    plain = book(service, make_business("clinic"))
+    reminders = {}
+    with session_factory() as s:
+        for n in s.scalars(select(Notification).where(Notification.kind == "reminder",
+                                                      Notification.business_id == business)):
+            reminders.setdefault(n.payload["code"], []).append(n.payload["minutes_before"])
+        defaults = s.scalars(select(Notification.payload).where(Notification.kind == "reminder",
+                                                                Notification.payload["code"].astext == plain)).all()
+    assert sorted(map(sorted, reminders.values())) == [[15, 60], [1380]]
+    assert sorted(p["minutes_before"] for p in defaults) == [120, 1440]
