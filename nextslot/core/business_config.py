@@ -65,7 +65,7 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApp
                 resource = Resource(business_id=business.id, key=rc.key)
                 s.add(resource)
             resource.name, resource.kind, resource.timezone, resource.active = rc.name, rc.kind, rc.timezone, True
-            resource.capacity = rc.capacity
+            resource.capacity, resource.email, resource.phone = rc.capacity, rc.email, rc.phone
             try:
                 with s.begin_nested():
                     s.flush()  # a capacity cut below what is already booked is refused by the database

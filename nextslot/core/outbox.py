@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from nextslot.storage.tables import Booking, Notification
+from nextslot.storage.tables import Booking, Notification, Resource
 
 DEFAULT_REMINDER_OFFSETS = (24 * 60, 120)  # minutes before the start: the day before, a nudge
 
@@ -19,6 +19,17 @@ def announce(session: Session, booking: Booking, kind: str, now: datetime, **det
         kind=kind, due_at=now, status="pending", attempts=0,
         payload={"code": booking.code, "starts_at": booking.starts_at.isoformat(), **details},
     ))
+
+
+def announce_to_staff(session: Session, booking: Booking, kind: str, now: datetime, staff: list[Resource],
+                      **details: Any) -> None:
+    """Tell each staff member involved (who has a contact) that their booking moved or was cancelled."""
+    for person in {r.id: r for r in staff if r.kind == "staff" and (r.email or r.phone)}.values():
+        session.add(Notification(
+            business_id=booking.business_id, booking_id=booking.id, resource_id=person.id,
+            kind=f"staff_{kind}", due_at=now, status="pending", attempts=0,
+            payload={"code": booking.code, "starts_at": booking.starts_at.isoformat(), **details},
+        ))
 
 
 def schedule_reminders(session: Session, booking: Booking, now: datetime, offsets: tuple[int, ...] | None) -> None:

@@ -27,7 +27,7 @@ from nextslot.core.results import (
     Slots,
     SlotTaken,
 )
-from nextslot.core.views import booking_view, hold_view, new_booking_view, slot_view
+from nextslot.core.views import booked_resources, booking_view, hold_view, new_booking_view, slot_view
 from nextslot.schemas.commands import (
     BookingChange,
     BookingCreate,
@@ -280,6 +280,7 @@ class BookingService:
             if isinstance(checked, SlotProblem):
                 return slot_problem(checked, plan, start)
             before = snapshot(booking)
+            staff_before = booked_resources(s, booking.id)
             claims.release(s, booking_id=booking.id)
             if not claims.claim_all(s, business_id, checked.resource_ids, plan.rules.occupied(start), now,
                                     booking_id=booking.id):
@@ -289,6 +290,8 @@ class BookingService:
             record(s, booking, "rescheduled", cmd, now, before=before, after=snapshot(booking))
             outbox.void_pending(s, booking.id)
             outbox.announce(s, booking, "rescheduled", now, previous_starts_at=before["starts_at"])
+            outbox.announce_to_staff(s, booking, "rescheduled", now, staff_before + booked_resources(s, booking.id),
+                                     previous_starts_at=before["starts_at"])
             outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)
             view = booking_view(s, booking, plan.business)
             if cmd.idempotency_key:
@@ -352,9 +355,11 @@ class BookingService:
             return not_active(booking)
         if booking.ends_at <= now:
             return Rejected("booking_in_past", "This appointment is already over; it cannot be cancelled.")
+        staff = booked_resources(s, booking.id)
         claims.release(s, booking_id=booking.id)
         outbox.void_pending(s, booking.id)
         outbox.announce(s, booking, "cancelled", now)
+        outbox.announce_to_staff(s, booking, "cancelled", now, staff)
         return None
 
     @staticmethod

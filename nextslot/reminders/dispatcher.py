@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.reminders.channels.base import Channel, OutgoingMessage, SendResult
 from nextslot.reminders.templates import render, spoken_when
-from nextslot.storage.tables import Booking, Business, Customer, DeliveryAttempt, Notification
+from nextslot.storage.tables import Booking, Business, Customer, DeliveryAttempt, Notification, Resource
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -192,30 +192,35 @@ class Dispatcher:
         if not ids:
             return []
         return list(s.execute(
-            select(Notification, Customer, Booking, Business)
-            .join(Customer, Customer.id == Notification.customer_id)
+            select(Notification, Customer, Resource, Booking, Business)
+            .outerjoin(Customer, Customer.id == Notification.customer_id)
+            .outerjoin(Resource, Resource.id == Notification.resource_id)
             .join(Booking, Booking.id == Notification.booking_id)
             .join(Business, Business.id == Notification.business_id)
-            .where(Notification.id.in_(ids)).order_by(Notification.due_at)
+            .where(Notification.id.in_(ids), or_(Customer.id.is_not(None), Resource.id.is_not(None)))
+            .order_by(Notification.due_at)
         ))
 
     def _job(self, s: Session, row: Any, lease: datetime) -> Job:
-        n, customer, booking, business = row
-        zone = ZoneInfo(customer.timezone or business.timezone)
-        language = customer.language or "en"
+        n, customer, staff, booking, business = row
+        if staff is not None:  # a message to the staff member, in the business's language and zone
+            zone, language = ZoneInfo(staff.timezone or business.timezone), "en"
+            addresses = {"email": staff.email, "sms": staff.phone}
+            name, preferred, opted_out = staff.name, ["email", "sms"], []
+        else:
+            zone, language = ZoneInfo(customer.timezone or business.timezone), customer.language or "en"
+            addresses = {"whatsapp": customer.phone, "sms": customer.phone, "email": customer.email}
+            name, preferred, opted_out = customer.name or "there", customer.channels, customer.opted_out
+        previous = n.payload.get("previous_starts_at")
         values = {
-            "name": customer.name or "there", "business": business.name, "service": booking.service.name,
-            "code": booking.code, "when": spoken_when(booking.starts_at, zone, language),
-            "previous_when": spoken_when(datetime.fromisoformat(n.payload["previous_starts_at"]), zone, language)
-            if n.payload.get("previous_starts_at") else "",
+            "name": name, "business": business.name, "service": booking.service.name, "code": booking.code,
+            "customer": booking.customer.name, "when": spoken_when(booking.starts_at, zone, language),
+            "previous_when": spoken_when(datetime.fromisoformat(previous), zone, language) if previous else "",
         }
         message = render(n.kind, language, values, (business.details or {}).get("templates"))
-        return Job(n.id, lease, n.kind, self._recipients(n, customer), message.subject, message.body)
-
-    def _recipients(self, n: Notification, customer: Customer) -> dict[str, str]:
-        addresses = {"whatsapp": customer.phone, "sms": customer.phone, "email": customer.email}
-        return {c: addresses[c] for c in customer.channels
-                if c in self._channels and addresses.get(c) and c not in n.gave_up_on and c not in customer.opted_out}
+        recipients = {c: addresses[c] for c in preferred
+                      if c in self._channels and addresses.get(c) and c not in n.gave_up_on and c not in opted_out}
+        return Job(n.id, lease, n.kind, recipients, message.subject, message.body)
 
 
 def attempts_on(s: Session, notification_id: int, channel: str) -> int:

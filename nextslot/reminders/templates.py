@@ -37,6 +37,9 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "rescheduled": "Your {{ service }} at {{ business }} has moved from {{ previous_when }} to {{ when }}. "
                        "Code {{ code }}.",
         "cancelled": "Your {{ service }} at {{ business }} on {{ when }} is cancelled (code {{ code }}).",
+        "staff_rescheduled": "{{ service }} with {{ customer }} (code {{ code }}) has moved from {{ previous_when }} "
+                             "to {{ when }}.",
+        "staff_cancelled": "Cancelled: {{ service }} with {{ customer }} on {{ when }} (code {{ code }}).",
     },
     "es": {
         "confirmation": "Hola {{ name }}, tu cita de {{ service }} en {{ business }} es el {{ when }}. "
@@ -68,7 +71,8 @@ DEFAULTS: dict[str, dict[str, str]] = {
 }
 SUBJECTS = {
     "en": {"confirmation": "Booking confirmed", "reminder": "Appointment reminder", "rescheduled": "Appointment moved",
-           "cancelled": "Appointment cancelled"},
+           "cancelled": "Appointment cancelled", "staff_rescheduled": "Booking moved",
+           "staff_cancelled": "Booking cancelled"},
     "es": {"confirmation": "Cita confirmada", "reminder": "Recordatorio de cita", "rescheduled": "Cita cambiada",
            "cancelled": "Cita cancelada"},
     "fr": {"confirmation": "Rendez-vous confirmé", "reminder": "Rappel de rendez-vous",
@@ -100,10 +104,12 @@ def render(kind: str, language: str, values: dict[str, str], overrides: dict[str
     """The business's own template for this kind and language if it has one that renders, else ours."""
     language = language if language in DEFAULTS else "en"
     mine = (overrides or {}).get(language, {}).get(kind)
-    subject = f"{SUBJECTS[language].get(kind, kind)} - {values.get('business', '')}".strip(" -")
+    title = SUBJECTS[language].get(kind) or SUBJECTS["en"].get(kind, kind)
+    subject = f"{title} - {values.get('business', '')}".strip(" -")
     if mine:
         try:
             return Rendered(subject, ENV.from_string(mine).render(**values))
         except TemplateError:
             pass  # a broken business template must not stop the message: fall back to ours
-    return Rendered(subject, ENV.from_string(DEFAULTS[language][kind]).render(**values))
+    default = DEFAULTS[language].get(kind) or DEFAULTS["en"][kind]  # staff messages are in English for now
+    return Rendered(subject, ENV.from_string(default).render(**values))

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator, model_validator
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SPAN = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
@@ -87,6 +87,8 @@ class ResourceConfig(Strict):
     timezone: str | None = None
     hours: WeeklySpans | None = Field(None, description="weekly hours; default: the business's hours")
     exceptions: list[ExceptionConfig] = Field(default_factory=list)
+    email: EmailStr | None = Field(None, description="staff: told by email when their bookings move or go")
+    phone: str | None = Field(None, pattern=r"^\+[1-9]\d{6,14}$", description="staff: E.164 mobile, for SMS")
 
     _zone = field_validator("timezone")(check_zone)
     _week = field_validator("hours")(check_week)

@@ -102,6 +102,8 @@ class Resource(Base):
     capacity: Mapped[int] = mapped_column(Integer, default=1)
     timezone: Mapped[str | None] = mapped_column(String(64))  # None: the business's zone
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    email: Mapped[str | None] = mapped_column(String(320))  # staff: told when their bookings move or go
+    phone: Mapped[str | None] = mapped_column(String(20))  # E.164
 
     hours: Mapped[list[WorkingHours]] = relationship(
         order_by="(WorkingHours.weekday, WorkingHours.start_minute)", cascade="all, delete-orphan"
@@ -345,6 +347,7 @@ class Notification(Base):
     business_id: Mapped[int] = _business()
     booking_id: Mapped[int | None] = mapped_column(Id, ForeignKey("bookings.id"), index=True)
     customer_id: Mapped[int | None] = mapped_column(Id, ForeignKey("customers.id"))
+    resource_id: Mapped[int | None] = mapped_column(Id, ForeignKey("resources.id"))  # set: for that staff member
     kind: Mapped[str] = mapped_column(String(32))  # confirmation, reminder, rescheduled, cancelled
     # pending: due_at is when to send; sent: due_at is when to stop waiting for a delivery receipt
     due_at: Mapped[datetime]

@@ -257,3 +257,28 @@ def test_reminder_offsets_come_from_the_service_else_the_business_else_the_defau
                                                                 Notification.payload["code"].astext == plain)).all()
     assert sorted(map(sorted, reminders.values())) == [[15, 60], [1380]]
     assert sorted(p["minutes_before"] for p in defaults) == [120, 1440]
+
+
+def test_the_staff_member_involved_hears_of_a_move_and_a_cancellation(
+        service, make_business, dispatcher, channels, session_factory):
+    from tests.conftest import example
+
+    config = example("clinic")
+    for resource in config["resources"]:
+        if resource["key"] == "dr-patel":
+            resource.update(email="patel@riverside.example", phone="+447911123480")
+    business = make_business(config)
+    code = book(service, business)  # Dr Patel, listed first, takes it
+    service.reschedule(business, BookingReschedule(code=code, starts_at=TUESDAY_9 + timedelta(hours=1)))
+    dispatcher.dispatch_due()
+    service.cancel(business, BookingChange(code=code))
+    dispatcher.dispatch_due()
+    to_staff = [m for m in channels["email"].sent if m.to == "patel@riverside.example"]
+    assert [m.subject.split(" - ")[0] for m in to_staff] == ["Booking moved", "Booking cancelled"]
+    assert "GP consultation with Ann Lee" in to_staff[0].body
+    assert "from Tuesday 24 November at 9 am to Tuesday 24 November at 10 am" in to_staff[0].body
+    assert not any(m.to == "+447911123480" for m in channels["sms"].sent)  # email took it: no SMS as well
+    with session_factory() as s:
+        staff_rows = s.scalars(select(Notification).where(Notification.business_id == business,
+                                                          Notification.resource_id.is_not(None))).all()
+    assert {n.status for n in staff_rows} == {"delivered"} and len(staff_rows) == 2
