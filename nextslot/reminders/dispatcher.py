@@ -80,8 +80,11 @@ class Dispatcher:
         with self._session_factory() as s:
             ids = list(s.scalars(CLAIM, {"now": now, "lease": lease, "batch": self._batch}))
             rows = self._load(s, ids)
-            jobs = [self._job(s, row, lease) for row in rows]
-            for orphan in set(ids) - {job.id for job in jobs}:  # no customer or booking: nothing to say to anyone
+            for n, *_, booking, _business in rows:
+                if n.kind == "reminder" and booking.starts_at <= now:  # the scheduler was down too long
+                    n.status, n.locked_until, n.last_error = "void", None, "too late: the appointment had started"
+            jobs = [self._job(s, row, lease) for row in rows if row[0].status == "sending"]
+            for orphan in set(ids) - {row[0].id for row in rows}:  # no customer or booking: no one to tell
                 n = s.get(Notification, orphan)
                 n.status, n.locked_until, n.last_error = "failed", None, "no customer or booking to notify"
             s.commit()

@@ -86,7 +86,7 @@ def test_two_scheduler_processes_send_a_thousand_due_messages_exactly_once(
     now = datetime.now(UTC)
     with session_factory() as s:
         s.execute(insert(Notification), [
-            {"business_id": clinic, "booking_id": booking.id, "customer_id": booking.customer.id, "kind": "reminder",
+            {"business_id": clinic, "booking_id": booking.id, "customer_id": booking.customer.id, "kind": "confirmation",
              "due_at": now - timedelta(seconds=1), "status": "pending", "attempts": 0, "payload": {}}
             for _ in range(1000)])
         s.commit()
@@ -111,11 +111,12 @@ def test_two_scheduler_processes_send_a_thousand_due_messages_exactly_once(
     logs = [log.read_text() for log in logs]
     assert left == 0, logs
     with session_factory() as s:
-        total = s.scalar(select(func.count()).select_from(Notification).where(Notification.business_id == clinic))
+        total = s.scalar(select(func.count()).select_from(Notification).where(
+            Notification.business_id == clinic, Notification.status != "void"))  # late reminders are dropped
         per_notification = s.execute(
             select(DeliveryAttempt.notification_id, func.count()).join(Notification).where(
                 Notification.business_id == clinic).group_by(DeliveryAttempt.notification_id)).all()
-    assert total >= 1001  # ours, the booking's confirmation and its reminders (all due by the real clock)
+    assert total == 1001  # ours and the booking's own confirmation
     assert len(per_notification) == total and {n for _, n in per_notification} == {1}
     whatsapp = [r for r in fake_twilio.requests if r["To"] == "whatsapp:+447911123499"]
     assert len(whatsapp) == total

@@ -282,3 +282,16 @@ def test_the_staff_member_involved_hears_of_a_move_and_a_cancellation(
         staff_rows = s.scalars(select(Notification).where(Notification.business_id == business,
                                                           Notification.resource_id.is_not(None))).all()
     assert {n.status for n in staff_rows} == {"delivered"} and len(staff_rows) == 2
+
+
+def test_a_reminder_found_after_the_start_is_dropped_not_sent(service, clinic, dispatcher, channels, clock,
+                                                              session_factory):
+    book(service, clinic)
+    dispatcher.dispatch_due()  # the confirmation
+    clock.now = TUESDAY_9 + timedelta(minutes=5)  # the scheduler was down through both reminders
+    dispatcher.dispatch_due()
+    assert len(channels["whatsapp"].sent) == 1
+    with session_factory() as s:
+        late = s.scalars(select(Notification).where(Notification.business_id == clinic,
+                                                    Notification.kind == "reminder")).all()
+    assert {(n.status, n.last_error) for n in late} == {("void", "too late: the appointment had started")}
