@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from nextslot.core import catalog, idempotency, lookups, outbox, waitlist
+from nextslot.core import catalog, events, idempotency, lookups, outbox, waitlist
 from nextslot.core.availability import SlotProblem, check_slot, find_open_slots, nearest
 from nextslot.core.codes import new_code, normalize_code
 from nextslot.core.customers import find_or_create
@@ -184,6 +184,7 @@ class BookingService:
             outbox.announce(s, booking, "confirmation", now)
             outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)
             view = new_booking_view(booking, plan, customer, resource_ids)
+            events.emit(s, business_id, "booking.created", view, now)
             if cmd.idempotency_key:
                 idempotency.remember(s, business_id, cmd.idempotency_key, booking.id,
                                      {"kind": "booking", "view": view.model_dump(mode="json")})
@@ -294,6 +295,8 @@ class BookingService:
                                      previous_starts_at=before["starts_at"])
             outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)
             view = booking_view(s, booking, plan.business)
+            events.emit(s, business_id, "booking.rescheduled", view, now,
+                        previous_starts_at=datetime.fromisoformat(before["starts_at"]))
             if cmd.idempotency_key:
                 idempotency.remember(s, business_id, cmd.idempotency_key, booking.id,
                                      {"kind": "booking", "view": view.model_dump(mode="json")})
@@ -346,6 +349,7 @@ class BookingService:
             s.flush()
             record(s, booking, target, cmd, now, before=before, after=snapshot(booking))
             view = booking_view(s, booking, business)
+            events.emit(s, business_id, f"booking.{target}", view, now)
             uow.commit()
         return Changed(view)
 

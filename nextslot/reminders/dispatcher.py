@@ -31,7 +31,7 @@ CLAIM = text("""
     where id in (
         select id from notifications
         where (status = 'pending' and due_at <= :now) or (status = 'sending' and locked_until < :now)
-        order by due_at limit :batch
+        order by due_at, id limit :batch
         for update skip locked)
     returning id
 """)

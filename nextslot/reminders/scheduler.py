@@ -13,6 +13,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from nextslot.core.service import BookingService
 from nextslot.reminders.dispatcher import Dispatcher
+from nextslot.reminders.webhooks import WebhookSender
 from nextslot.runtime import build_dispatcher, build_service
 from nextslot.settings import Settings
 
@@ -27,10 +28,19 @@ def drain(dispatcher: Dispatcher) -> int:
     return total
 
 
+def drain_webhooks(sender: WebhookSender) -> int:
+    total = 0
+    while (claimed := sender.send_due()) > 0:
+        total += claimed
+    return total
+
+
 def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dispatcher) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone=UTC)
     every = dict(trigger="interval", max_instances=1, coalesce=True)
     scheduler.add_job(drain, args=[dispatcher], seconds=settings.dispatch_interval_seconds, id="dispatch", **every)
+    scheduler.add_job(drain_webhooks, args=[WebhookSender(service.session_factory)],
+                      seconds=settings.dispatch_interval_seconds, id="webhooks", **every)
     scheduler.add_job(dispatcher.give_up_waiting, seconds=30, id="receipts", **every)
     scheduler.add_job(service.expire_holds, seconds=60, id="holds", **every)
     return scheduler

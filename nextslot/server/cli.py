@@ -95,6 +95,28 @@ def cmd_voice_secret(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_webhook(settings: Settings, args: argparse.Namespace) -> int:
+    from nextslot.core.results import Rejected
+    from nextslot.core.webhook_endpoints import add_endpoint
+    from nextslot.storage import queries
+    from nextslot.storage.engine import build_engine, build_session_factory
+    from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+    factory = build_session_factory(build_engine(settings))
+    with factory() as session:
+        business = queries.business_by_slug(session, args.slug)
+    if business is None:
+        print(json.dumps({"error": "unknown_business", "message": f"No business '{args.slug}'."}), file=sys.stderr)
+        return 2
+    events = [e.strip() for e in args.events.split(",") if e.strip()] if args.events else None
+    result = add_endpoint(SqlAlchemyUnitOfWork(factory), business.id, args.url, events)
+    if isinstance(result, Rejected):
+        print(json.dumps({"error": result.code, "message": result.message, "field": result.field}), file=sys.stderr)
+        return 2
+    print(json.dumps({"id": result.id, "secret": result.secret}))
+    return 0
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from evals.demo import run_demo
 
@@ -147,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("platform", choices=["vapi", "retell"])
     p.add_argument("--secret", help="the secret to use (default: the current one; a new one for vapi)")
     p.set_defaults(run=cmd_voice_secret)
+    p = sub.add_parser("webhook", help="register a webhook endpoint for a business's booking events")
+    p.add_argument("slug")
+    p.add_argument("url")
+    p.add_argument("--events", help="comma-separated event types (default: all)")
+    p.set_defaults(run=cmd_webhook)
     sub.add_parser("demo", help="seed the example businesses and show the core at work").set_defaults(run=cmd_demo)
     p = sub.add_parser("serve", help="run the HTTP server: MCP at /mcp, voice webhooks, health")
     p.add_argument("--host", default="127.0.0.1")

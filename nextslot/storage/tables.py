@@ -409,3 +409,40 @@ class InboundMessage(Base):
     outcome: Mapped[str] = mapped_column(String(32))
     answer: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = _created()
+
+
+class WebhookEndpoint(Base):
+    """Where a business wants its booking events sent, signed with its own secret."""
+
+    __tablename__ = "webhook_endpoints"
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(100))  # kept in the clear: the HMAC needs it
+    event_types: Mapped[list[Any]] = mapped_column()  # e.g. ["booking.created"]; ["*"] for all
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: written with the change it reports, sent and retried by the scheduler."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("webhook_deliveries_due", "due_at", postgresql_where=text("status in ('pending', 'sending')")),
+        CheckConstraint("status in ('pending', 'sending', 'delivered', 'failed')", name="known_status"),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    endpoint_id: Mapped[int] = mapped_column(Id, ForeignKey("webhook_endpoints.id"), index=True)
+    event_id: Mapped[str] = mapped_column(String(40))
+    event_type: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)  # the exact bytes signed and sent, the same on every retry
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+    log: Mapped[list[Any]] = mapped_column(default=list)  # [{"at", "status_code", "error", "ms"}]
+    created_at: Mapped[datetime] = _created()
+    delivered_at: Mapped[datetime | None]

@@ -77,3 +77,22 @@ def test_voice_secret_generates_a_vapi_secret_once_and_needs_the_retell_key(data
     assert missing.returncode == 2 and json.loads(missing.stderr)["error"] == "missing_secret"
     assert nextslot(database_url, "voice-secret", slug, "retell", "--secret", "key_abc").stdout.strip() == "key_abc"
     assert voice_business(SqlAlchemyUnitOfWork(session_factory), slug, "vapi").secret == "mine"
+
+
+def test_webhook_registers_an_endpoint_and_refuses_bad_input(database_url, make_business, session_factory):
+    from nextslot.storage.tables import Business, WebhookEndpoint
+
+    with session_factory() as s:
+        slug = s.get(Business, make_business("clinic")).slug
+    added = nextslot(database_url, "webhook", slug, "https://crm.example/hooks", "--events",
+                     "booking.created,booking.cancelled")
+    assert added.returncode == 0, added.stderr
+    answer = json.loads(added.stdout)
+    assert answer["secret"].startswith("whsec_")
+    with session_factory() as s:
+        endpoint = s.get(WebhookEndpoint, answer["id"])
+        assert endpoint.event_types == ["booking.created", "booking.cancelled"] and endpoint.active
+    for args in ((slug, "not a url"), (slug, "https://x.example", "--events", "booking.teleported"),
+                 ("no-such-business", "https://x.example")):
+        refused = nextslot(database_url, "webhook", *args)
+        assert refused.returncode == 2 and json.loads(refused.stderr)["error"], refused.stderr

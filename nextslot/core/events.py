@@ -1,0 +1,29 @@
+"""Booking events for the business's webhook endpoints, written in the same transaction as the change:
+a rolled-back change emits nothing, a committed one is never lost."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nextslot.schemas.events import BookingEventData, Event
+from nextslot.schemas.views import BookingView
+from nextslot.storage.tables import Business, WebhookDelivery, WebhookEndpoint
+
+
+def emit(session: Session, business_id: int, event_type: str, booking: BookingView, now: datetime,
+         previous_starts_at: datetime | None = None) -> None:
+    endpoints = [e for e in session.scalars(select(WebhookEndpoint).where(
+        WebhookEndpoint.business_id == business_id, WebhookEndpoint.active)) if
+        event_type in e.event_types or "*" in e.event_types]
+    if not endpoints:
+        return
+    event = Event(id=f"evt_{uuid.uuid4().hex}", type=event_type, created_at=now,
+                  business=session.get(Business, business_id).slug,
+                  data=BookingEventData(booking=booking, previous_starts_at=previous_starts_at))
+    body = event.model_dump_json()
+    session.add_all(WebhookDelivery(business_id=business_id, endpoint_id=e.id, event_id=event.id,
+                                    event_type=event_type, body=body, status="pending", attempts=0, due_at=now,
+                                    created_at=now, log=[]) for e in endpoints)

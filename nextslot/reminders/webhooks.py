@@ -1,0 +1,132 @@
+"""Sends booking events to business endpoints: signed, retried with backoff for a day, logged per attempt.
+
+Claimed like notifications (SKIP LOCKED and a lease), so several scheduler processes never send one
+delivery twice at once; a receiver should still drop repeats by event id (a crash after the POST and
+before the record means one more try).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from time import perf_counter
+
+import httpx2
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from nextslot.storage.tables import WebhookDelivery, WebhookEndpoint
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+GIVE_UP_AFTER = timedelta(days=1)
+
+CLAIM = text("""
+    update webhook_deliveries set status = 'sending', locked_until = :lease, attempts = attempts + 1
+    where id in (
+        select id from webhook_deliveries
+        where (status = 'pending' and due_at <= :now) or (status = 'sending' and locked_until < :now)
+        order by due_at, id limit :batch
+        for update skip locked)
+    returning id
+""")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def signature(secret: str, timestamp: int, body: str) -> str:
+    """`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`: the timestamp is signed too, so an old
+    request cannot be replayed with a fresh time."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min ... capped at an hour: about 30 tries over the day before giving up."""
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    lease: datetime
+    url: str
+    secret: str
+    event_id: str
+    event_type: str
+    body: str
+    live: bool  # the endpoint is still active
+
+
+class WebhookSender:
+    def __init__(self, session_factory: sessionmaker[Session], http: httpx2.Client | None = None,
+                 clock: Clock = utcnow, lease: timedelta = timedelta(minutes=2), batch: int = 20):
+        self._session_factory = session_factory
+        self._http = http or httpx2.Client(timeout=10)
+        self._clock = clock
+        self._lease = lease
+        self._batch = batch
+
+    def send_due(self) -> int:
+        jobs = self.claim()
+        for job in jobs:
+            self.deliver(job)
+        return len(jobs)
+
+    def claim(self) -> list[Job]:
+        now = self._clock()
+        lease = now + self._lease
+        with self._session_factory() as s:
+            ids = sorted(s.scalars(CLAIM, {"now": now, "lease": lease, "batch": self._batch}))  # in event order
+            jobs = []
+            for d in (s.get(WebhookDelivery, i) for i in ids):
+                e = s.get(WebhookEndpoint, d.endpoint_id)
+                jobs.append(Job(d.id, lease, e.url, e.secret, d.event_id, d.event_type, d.body, e.active))
+            s.commit()
+        return jobs
+
+    def deliver(self, job: Job) -> None:
+        if not job.live:
+            self._record(job, None, "the endpoint was disabled", 0)
+            return
+        timestamp = int(self._clock().timestamp())
+        headers = {"Content-Type": "application/json", "Nextslot-Event": job.event_type,
+                   "Nextslot-Event-Id": job.event_id, "Nextslot-Signature": signature(job.secret, timestamp, job.body)}
+        started = perf_counter()
+        try:
+            response = self._http.post(job.url, content=job.body.encode(), headers=headers)
+            code, error = response.status_code, None if response.is_success else f"HTTP {response.status_code}"
+        except httpx2.HTTPError as exc:
+            code, error = None, f"{type(exc).__name__}: {exc}"[:300]
+        self._record(job, code, error, (perf_counter() - started) * 1000)
+
+    def _record(self, job: Job, code: int | None, error: str | None, ms: float) -> None:
+        now = self._clock()
+        with self._session_factory() as s:
+            d = s.get(WebhookDelivery, job.id, with_for_update=True)
+            d.log = [*d.log, {"at": now.isoformat(), "status_code": code, "error": error, "ms": round(ms, 1)}]
+            if d.status != "sending" or d.locked_until != job.lease:
+                s.commit()  # a slower twin: keep the log line, leave the state to the new owner
+                return
+            d.locked_until = None
+            if error is None:
+                d.status, d.delivered_at = "delivered", now
+            elif not job.live or now - d.created_at >= GIVE_UP_AFTER:
+                d.status = "failed"
+                if job.live:
+                    self._disable(s, d.endpoint_id, f"deliveries failed for a day; last: {error}")
+            else:
+                d.status, d.due_at = "pending", now + backoff(d.attempts)
+            s.commit()
+
+    @staticmethod
+    def _disable(s: Session, endpoint_id: int, reason: str) -> None:
+        """An endpoint that keeps failing is switched off, with the reason kept for the business to see."""
+        endpoint = s.get(WebhookEndpoint, endpoint_id, with_for_update=True)
+        endpoint.active, endpoint.disabled_reason = False, reason
+        log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)

@@ -1,0 +1,35 @@
+"""Events sent to a business's webhook endpoints: versioned, documented by the JSON schema of these models.
+
+Receivers check `Nextslot-Signature: t=<unix seconds>,v1=<hex>` where hex is
+HMAC-SHA256(endpoint secret, f"{t}.{raw body}") and reject a t more than five minutes old.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from nextslot.schemas.views import BookingView
+
+EventType = Literal["booking.created", "booking.rescheduled", "booking.cancelled", "booking.confirmed",
+                    "booking.no_show"]
+EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
+
+
+class BookingEventData(BaseModel):
+    booking: BookingView
+    previous_starts_at: datetime | None = Field(None, description="booking.rescheduled: where it was before")
+
+
+class Event(BaseModel):
+    id: str = Field(description="Unique per event; the same on every retry, so receivers can drop duplicates")
+    type: EventType
+    version: Literal[1] = 1
+    created_at: datetime
+    business: str = Field(description="The business's slug")
+    data: BookingEventData
+
+
+def event_json_schema() -> dict:
+    return Event.model_json_schema()
