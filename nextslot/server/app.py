@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from nextslot.core.service import BookingService
 from nextslot.runtime import build_service
-from nextslot.server import mcp_http, twilio_webhooks, voice_webhooks
+from nextslot.server import ics, mcp_http, twilio_webhooks, voice_webhooks
 from nextslot.settings import Settings
 
 
@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     app.state.settings, app.state.service = settings, service
     app.include_router(voice_webhooks.router)
     app.include_router(twilio_webhooks.router)
+    app.include_router(ics.router)
 
     @app.get("/health")
     def health() -> dict[str, str]:

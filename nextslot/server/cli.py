@@ -117,6 +117,27 @@ def cmd_webhook(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ics_feed(settings: Settings, args: argparse.Namespace) -> int:
+    from nextslot.core.calendar_feeds import create_feed
+    from nextslot.core.results import Rejected
+    from nextslot.storage import queries
+    from nextslot.storage.engine import build_engine, build_session_factory
+    from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+    factory = build_session_factory(build_engine(settings))
+    with factory() as session:
+        business = queries.business_by_slug(session, args.slug)
+    if business is None:
+        print(json.dumps({"error": "unknown_business", "message": f"No business '{args.slug}'."}), file=sys.stderr)
+        return 2
+    token = create_feed(SqlAlchemyUnitOfWork(factory), business.id, args.resource)
+    if isinstance(token, Rejected):
+        print(json.dumps({"error": token.code, "message": token.message, "field": token.field}), file=sys.stderr)
+        return 2
+    print(f"{settings.public_url.rstrip('/')}/ics/{token}.ics")
+    return 0
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from evals.demo import run_demo
 
@@ -174,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("url")
     p.add_argument("--events", help="comma-separated event types (default: all)")
     p.set_defaults(run=cmd_webhook)
+    p = sub.add_parser("ics-feed", help="create a private ICS feed URL for a business or one resource")
+    p.add_argument("slug")
+    p.add_argument("--resource", help="a resource key: only its bookings")
+    p.set_defaults(run=cmd_ics_feed)
     sub.add_parser("demo", help="seed the example businesses and show the core at work").set_defaults(run=cmd_demo)
     p = sub.add_parser("serve", help="run the HTTP server: MCP at /mcp, voice webhooks, health")
     p.add_argument("--host", default="127.0.0.1")

@@ -446,3 +446,15 @@ class WebhookDelivery(Base):
     log: Mapped[list[Any]] = mapped_column(default=list)  # [{"at", "status_code", "error", "ms"}]
     created_at: Mapped[datetime] = _created()
     delivered_at: Mapped[datetime | None]
+
+
+class CalendarFeed(Base):
+    """A private ICS feed of a business's (or one resource's) bookings; only the token's hash is kept."""
+
+    __tablename__ = "calendar_feeds"
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    resource_id: Mapped[int | None] = mapped_column(Id, ForeignKey("resources.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = _created()
+    revoked_at: Mapped[datetime | None]

@@ -96,3 +96,15 @@ def test_webhook_registers_an_endpoint_and_refuses_bad_input(database_url, make_
                  ("no-such-business", "https://x.example")):
         refused = nextslot(database_url, "webhook", *args)
         assert refused.returncode == 2 and json.loads(refused.stderr)["error"], refused.stderr
+
+
+def test_ics_feed_prints_a_private_feed_url(database_url, make_business, session_factory):
+    from nextslot.storage.tables import Business
+
+    with session_factory() as s:
+        slug = s.get(Business, make_business("clinic")).slug
+    made = nextslot(database_url, "ics-feed", slug, "--resource", "dr-patel")
+    assert made.returncode == 0, made.stderr
+    url = made.stdout.strip()
+    assert url.startswith("http://127.0.0.1:8000/ics/") and url.endswith(".ics") and len(url) > 60
+    assert nextslot(database_url, "ics-feed", slug, "--resource", "dr-who").returncode == 2
