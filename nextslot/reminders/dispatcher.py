@@ -17,13 +17,23 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from nextslot.core.calendar_feeds import calendar, current_resources
 from nextslot.reminders.channels.base import Channel, OutgoingMessage, SendResult
 from nextslot.reminders.templates import render, spoken_when
-from nextslot.storage.tables import Booking, Business, Customer, DeliveryAttempt, Notification, Resource
+from nextslot.storage.tables import (
+    Booking,
+    BookingHistory,
+    Business,
+    Customer,
+    DeliveryAttempt,
+    Notification,
+    Resource,
+)
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 ACCEPTED = ("queued", "sent", "delivered", "read")
+CALENDAR_KINDS = ("confirmation", "rescheduled", "cancelled")  # customer messages that carry the .ics
 RANK = {"queued": 0, "accepted": 0, "sending": 0, "sent": 1, "delivered": 2, "read": 3, "undelivered": 2, "failed": 2}
 
 CLAIM = text("""
@@ -51,6 +61,7 @@ class Job:
     recipients: dict[str, str]  # channel -> address, in the customer's order, reachable ones only
     subject: str
     body: str
+    calendar: bytes | None = None
 
 
 class Dispatcher:
@@ -95,7 +106,7 @@ class Dispatcher:
         for channel_name, recipient in job.recipients.items():
             channel = self._channels[channel_name]
             reference = f"notification-{job.id}"
-            result = safe_send(channel, OutgoingMessage(recipient, job.body, job.subject, reference))
+            result = safe_send(channel, OutgoingMessage(recipient, job.body, job.subject, reference, job.calendar))
             if self._record(job, channel_name, recipient, result) != "next_channel":
                 return
         self._finish_without_channel(job)
@@ -223,7 +234,15 @@ class Dispatcher:
         message = render(n.kind, language, values, (business.details or {}).get("templates"))
         recipients = {c: addresses[c] for c in preferred
                       if c in self._channels and addresses.get(c) and c not in n.gave_up_on and c not in opted_out}
-        return Job(n.id, lease, n.kind, recipients, message.subject, message.body)
+        ics = booking_ics(s, business, booking, self._clock()) if n.kind in CALENDAR_KINDS else None
+        return Job(n.id, lease, n.kind, recipients, message.subject, message.body, ics)
+
+
+def booking_ics(s: Session, business: Business, booking: Booking, now: datetime) -> bytes:
+    """The booking as a one-event calendar, with the same UID and SEQUENCE as in the business's feeds."""
+    changes = s.scalar(select(func.count()).select_from(BookingHistory).where(BookingHistory.booking_id == booking.id))
+    resources = current_resources(s, [booking.id])
+    return calendar(business.name, business, [booking], resources, {booking.id: changes or 1}, now).to_ical()
 
 
 def attempts_on(s: Session, notification_id: int, channel: str) -> int:

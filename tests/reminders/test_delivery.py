@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx2
 from sqlalchemy import func, insert, select
+from icalendar import Calendar
 from twilio.request_validator import RequestValidator
 
 from nextslot.reminders.channels import build_channels
@@ -67,7 +68,10 @@ def test_whatsapp_refused_then_sms_undelivered_then_email_each_attempt_logged(
 
     dispatcher.dispatch_due()
     [email] = smtp_server.messages
-    assert email["To"] == "ann@example.com" and booking.code in email.get_content()
+    assert email["To"] == "ann@example.com" and booking.code in email.get_body(("plain",)).get_content()
+    [ics] = [part for part in email.iter_attachments() if part.get_content_type() == "text/calendar"]
+    [event] = Calendar.from_ical(ics.get_payload(decode=True)).walk("VEVENT")
+    assert event.decoded("dtstart") == booking.starts_at.utc and booking.code in str(event["description"])
     with session_factory() as s:
         notification = s.scalars(select(Notification).where(Notification.booking_id == booking.id,
                                                             Notification.kind == "confirmation")).one()

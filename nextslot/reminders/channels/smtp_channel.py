@@ -50,6 +50,8 @@ class SmtpEmailChannel:
         email["Message-ID"] = make_msgid(idstring=message.reference, domain=self.domain)
         email["X-Nextslot-Reference"] = message.reference
         email.set_content(message.body)
+        if message.calendar:  # calendar apps offer "add to calendar" for a text/calendar part
+            email.add_attachment(message.calendar, maintype="text", subtype="calendar", filename="appointment.ics")
         return email
 
     def _deliver(self, email: EmailMessage) -> None:
