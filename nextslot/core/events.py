@@ -8,13 +8,15 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nextslot.schemas.events import BookingEventData, Event
+from nextslot.schemas.events import BookingEventData, Event, NotificationSummary
 from nextslot.schemas.views import BookingView
-from nextslot.storage.tables import Business, WebhookDelivery, WebhookEndpoint
+from nextslot.core.planning import load_business
+from nextslot.core.views import booking_view
+from nextslot.storage.tables import Booking, Business, Notification, WebhookDelivery, WebhookEndpoint
 
 
 def emit(session: Session, business_id: int, event_type: str, booking: BookingView, now: datetime,
-         previous_starts_at: datetime | None = None) -> None:
+         previous_starts_at: datetime | None = None, notification: NotificationSummary | None = None) -> None:
     endpoints = [e for e in session.scalars(select(WebhookEndpoint).where(
         WebhookEndpoint.business_id == business_id, WebhookEndpoint.active)) if
         event_type in e.event_types or "*" in e.event_types]
@@ -22,8 +24,27 @@ def emit(session: Session, business_id: int, event_type: str, booking: BookingVi
         return
     event = Event(id=f"evt_{uuid.uuid4().hex}", type=event_type, created_at=now,
                   business=session.get(Business, business_id).slug,
-                  data=BookingEventData(booking=booking, previous_starts_at=previous_starts_at))
+                  data=BookingEventData(booking=booking, previous_starts_at=previous_starts_at,
+                                        notification=notification))
     body = event.model_dump_json()
     session.add_all(WebhookDelivery(business_id=business_id, endpoint_id=e.id, event_id=event.id,
                                     event_type=event_type, body=body, status="pending", attempts=0, due_at=now,
                                     created_at=now, log=[]) for e in endpoints)
+
+
+def emit_notification_outcome(session: Session, notification: Notification, channel: str | None,
+                              now: datetime) -> None:
+    """notification.delivered / notification.failed for endpoints that asked (no query when none did)."""
+    event_type = "notification.delivered" if notification.status == "delivered" else "notification.failed"
+    if not subscribed(session, notification.business_id, event_type) or notification.booking_id is None:
+        return
+    business = load_business(session, notification.business_id)
+    booking = booking_view(session, session.get(Booking, notification.booking_id), business)
+    summary = NotificationSummary(id=notification.id, kind=notification.kind, status=notification.status,
+                                  channel=channel, attempts=notification.attempts)
+    emit(session, notification.business_id, event_type, booking, now, notification=summary)
+
+
+def subscribed(session: Session, business_id: int, event_type: str) -> bool:
+    return any(event_type in e.event_types or "*" in e.event_types for e in session.scalars(
+        select(WebhookEndpoint).where(WebhookEndpoint.business_id == business_id, WebhookEndpoint.active)))

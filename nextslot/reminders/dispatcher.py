@@ -18,6 +18,7 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.core.calendar_feeds import calendar, current_resources
+from nextslot.core.events import emit_notification_outcome
 from nextslot.reminders.channels.base import Channel, OutgoingMessage, SendResult
 from nextslot.reminders.templates import render, spoken_when
 from nextslot.storage.tables import (
@@ -128,6 +129,8 @@ class Dispatcher:
             if result.accepted:
                 n.status = "delivered" if result.status in ("delivered", "read") else "sent"
                 n.sent_at, n.due_at, n.locked_until, n.last_error = now, now + self._receipt_timeout, None, None
+                if n.status == "delivered":
+                    emit_notification_outcome(s, n, channel, now)
                 outcome = "sent"
             elif result.transient and attempts_on(s, n.id, channel) <= self._max_retries:
                 n.status, n.due_at, n.locked_until = "pending", now + backoff(attempts_on(s, n.id, channel)), None
@@ -150,6 +153,7 @@ class Dispatcher:
                 n.status, n.locked_until = ("unconfirmed" if accepted else "failed"), None
                 n.last_error = n.last_error or "no channel can reach this customer"
                 log.warning("notification %s %s: %s", n.id, n.status, n.last_error)
+                emit_notification_outcome(s, n, n.gave_up_on[-1] if n.gave_up_on else None, self._clock())
             s.commit()
 
     # --- receipts ----------------------------------------------------------------------------------
@@ -177,6 +181,7 @@ class Dispatcher:
             latest = s.scalar(select(func.max(DeliveryAttempt.id)).where(DeliveryAttempt.notification_id == n.id))
             if status in ("delivered", "read") and n.status in ("sent", "unconfirmed", "pending"):
                 n.status, n.last_error = "delivered", None
+                emit_notification_outcome(s, n, attempt.channel, now)
             elif status in ("failed", "undelivered") and n.status == "sent" and latest == attempt.id:
                 n.gave_up_on = [*n.gave_up_on, attempt.channel]
                 n.status, n.due_at, n.last_error = "pending", now, f"{attempt.channel}: {status} {error_code or ''}"

@@ -13,13 +13,22 @@ from pydantic import BaseModel, Field
 from nextslot.schemas.views import BookingView
 
 EventType = Literal["booking.created", "booking.rescheduled", "booking.cancelled", "booking.confirmed",
-                    "booking.no_show"]
+                    "booking.no_show", "notification.delivered", "notification.failed"]
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
+
+
+class NotificationSummary(BaseModel):
+    id: int
+    kind: str = Field(description="confirmation, reminder, rescheduled, cancelled, staff_...")
+    status: str = Field(description="delivered, or failed / unconfirmed (accepted, never confirmed)")
+    channel: str | None = Field(description="the channel of the last attempt")
+    attempts: int
 
 
 class BookingEventData(BaseModel):
     booking: BookingView
     previous_starts_at: datetime | None = Field(None, description="booking.rescheduled: where it was before")
+    notification: NotificationSummary | None = Field(None, description="notification.*: the message concerned")
 
 
 class Event(BaseModel):

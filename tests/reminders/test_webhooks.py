@@ -172,3 +172,22 @@ def test_two_senders_deliver_each_event_once(service, clinic, session_factory, c
     with session_factory() as s:
         statuses = s.scalars(select(WebhookDelivery.status).where(WebhookDelivery.business_id == clinic)).all()
     assert set(statuses) == {"delivered"} and len(statuses) == len(ids)
+
+
+def test_message_outcomes_are_events_too(service, clinic, session_factory, clock, receiver):
+    from nextslot.reminders.dispatcher import Dispatcher
+    from tests.reminders.test_dispatcher import ScriptedChannel, refused
+
+    register(session_factory, clinic, f"{receiver.server.url}/hook", ["notification.delivered",
+                                                                        "notification.failed"])
+    booked = book(service, clinic).booking
+    failing = {"sms": ScriptedChannel("sms", refused("21211"))}
+    Dispatcher(session_factory, failing, clock=clock).dispatch_due()  # SMS only, refused: failed
+    service.book(clinic, BookingCreate(service="consultation", starts_at=TUESDAY_9 + timedelta(hours=3),
+                                       customer=CustomerIn(name="Bo", email="bo@example.com")))
+    Dispatcher(session_factory, {"email": ScriptedChannel("email")}, clock=clock).dispatch_due()
+    sender(session_factory, clock).send_due()
+    events = [Event.model_validate_json(body) for _, body in receiver.received]
+    assert [(e.type, e.data.notification.status, e.data.notification.channel) for e in events] == [
+        ("notification.failed", "failed", "sms"), ("notification.delivered", "delivered", "email")]
+    assert events[0].data.booking.code == booked.code and events[0].data.notification.kind == "confirmation"
