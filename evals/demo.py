@@ -111,7 +111,9 @@ def run_demo(settings: Settings) -> int:
         tally = Counter(type(r).__name__ for r in results)
         print(f"  {tyre[0].starts_at.spoken} (New York): {dict(tally)}")
 
-    print("\nDone. `make test` runs the test suite; `nextslot bench core` measures the core.")
+    print("\nDone. Next: `nextslot api-key riverside-clinic` and `nextslot serve` for agents (MCP at /mcp, "
+          "voice webhooks), `nextslot scheduler` for the messages; `make test` runs the tests, "
+          "`nextslot bench core|tools` measures.")
     engine.dispose()
     return 0
 
