@@ -35,3 +35,5 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
+    # staff members' CalDAV calendars: how often the scheduler reads them
+    calendar_sync_minutes: int = 5

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import logging
 import signal
-from datetime import UTC
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from nextslot.core.calendar_sync import SyncFailed, sync_all
 from nextslot.core.service import BookingService
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.reminders.webhooks import WebhookSender
@@ -35,6 +36,11 @@ def drain_webhooks(sender: WebhookSender) -> int:
     return total
 
 
+def sync_calendars(service: BookingService) -> int:
+    """Read every staff calendar; return how many failed (each failure is stored on its calendar row)."""
+    return sum(isinstance(r, SyncFailed) for r in sync_all(service.session_factory, service.now()))
+
+
 def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dispatcher) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone=UTC)
     every = dict(trigger="interval", max_instances=1, coalesce=True)
@@ -43,6 +49,8 @@ def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dis
                       seconds=settings.dispatch_interval_seconds, id="webhooks", **every)
     scheduler.add_job(dispatcher.give_up_waiting, seconds=30, id="receipts", **every)
     scheduler.add_job(service.expire_holds, seconds=60, id="holds", **every)
+    scheduler.add_job(sync_calendars, args=[service], minutes=settings.calendar_sync_minutes, id="calendars",
+                      next_run_time=datetime.now(UTC), **every)  # at start too: a restart may follow an outage
     return scheduler
 
 

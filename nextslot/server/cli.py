@@ -1,4 +1,5 @@
-"""The `nextslot` command: migrate, load-config, api-key, voice-secret, serve, mcp, demo, bench."""
+"""The `nextslot` command: migrate, load-config, api-key, voice-secret, webhook, ics-feed, caldav, serve, mcp, demo,
+bench."""
 from __future__ import annotations
 
 import argparse
@@ -138,6 +139,34 @@ def cmd_ics_feed(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_caldav(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from nextslot.core.calendar_sync import Synced, add_calendar, sync_calendar
+    from nextslot.core.results import Rejected
+    from nextslot.storage import queries
+    from nextslot.storage.engine import build_engine, build_session_factory
+    from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+    factory = build_session_factory(build_engine(settings))
+    with factory() as session:
+        business = queries.business_by_slug(session, args.slug)
+    if business is None:
+        print(json.dumps({"error": "unknown_business", "message": f"No business '{args.slug}'."}), file=sys.stderr)
+        return 2
+    added = add_calendar(SqlAlchemyUnitOfWork(factory), business.id, args.resource, args.url, args.username,
+                         args.password)
+    if isinstance(added, Rejected):
+        print(json.dumps({"error": added.code, "message": added.message, "field": added.field}), file=sys.stderr)
+        return 2
+    match sync_calendar(factory, added, datetime.now(UTC)):  # registered either way: the scheduler retries
+        case Synced(_, intervals):
+            print(json.dumps({"id": added, "synced": True, "busy_intervals": intervals}))
+        case failed:
+            print(json.dumps({"id": added, "synced": False, "error": failed.error}))
+    return 0
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from evals.demo import run_demo
 
@@ -199,6 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("slug")
     p.add_argument("--resource", help="a resource key: only its bookings")
     p.set_defaults(run=cmd_ics_feed)
+    p = sub.add_parser("caldav", help="read a staff member's CalDAV calendar: its busy time blocks their slots")
+    p.add_argument("slug")
+    p.add_argument("resource", help="the resource (staff member) key")
+    p.add_argument("url", help="the calendar's CalDAV URL")
+    p.add_argument("--username")
+    p.add_argument("--password")
+    p.set_defaults(run=cmd_caldav)
     sub.add_parser("demo", help="seed the example businesses and show the core at work").set_defaults(run=cmd_demo)
     p = sub.add_parser("serve", help="run the HTTP server: MCP at /mcp, voice webhooks, health")
     p.add_argument("--host", default="127.0.0.1")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, or_, select
+from sqlalchemy import Row, func, or_, select, union_all
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.orm import Session, joinedload
 
@@ -15,6 +15,7 @@ from nextslot.storage.tables import (
     Booking,
     Business,
     Claim,
+    ExternalBusy,
     Resource,
     Service,
     ServiceRequirement,
@@ -85,7 +86,7 @@ def busy_for(
     now: datetime,
     exclude_booking_id: int | None = None,
 ) -> dict[int, list[tuple[datetime, datetime]]]:
-    """Active claims over the window; claims of expired holds are ignored."""
+    """Active claims and external calendar busy time over the window; claims of expired holds are ignored."""
     # the bounds as two timestamps: psycopg parses range text in Python, timestamps in C
     query = select(Claim.resource_id, func.lower(Claim.during), func.upper(Claim.during)).where(
         Claim.resource_id.in_(resource_ids),
@@ -95,8 +96,12 @@ def busy_for(
     )
     if exclude_booking_id is not None:
         query = query.where(or_(Claim.booking_id.is_(None), Claim.booking_id != exclude_booking_id))
+    # time the resource's own calendar says is taken occupies it like a claim (see calendar_sync)
+    external = select(ExternalBusy.resource_id, func.lower(ExternalBusy.during), func.upper(ExternalBusy.during)).where(
+        ExternalBusy.resource_id.in_(resource_ids), ExternalBusy.during.overlaps(Range(*window))
+    )
     out: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    for rid, lower, upper in session.execute(query):
+    for rid, lower, upper in session.execute(union_all(query, external)):  # one round trip for both
         out[rid].append((lower, upper))
     return out
 

@@ -458,3 +458,40 @@ class CalendarFeed(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = _created()
     revoked_at: Mapped[datetime | None]
+
+
+class ExternalCalendar(Base):
+    """A staff member's own calendar (CalDAV), read by the scheduler; its busy time blocks their availability.
+
+    The password is kept in the clear: HTTP basic auth needs it.
+    """
+
+    __tablename__ = "external_calendars"
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    resource_id: Mapped[int] = mapped_column(Id, ForeignKey("resources.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    username: Mapped[str | None] = mapped_column(String(200))
+    password: Mapped[str | None] = mapped_column(String(200))
+    last_synced_at: Mapped[datetime | None]  # the last sync that succeeded
+    last_error: Mapped[str | None] = mapped_column(Text)  # the last failure, cleared by the next success
+    last_error_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()
+
+
+class ExternalBusy(Base):
+    """Time a resource's external calendar says is taken: counts as occupied, never becomes a booking.
+
+    Replaced whole by each successful sync of its calendar; a failed sync leaves the last known intervals.
+    """
+
+    __tablename__ = "external_busy"
+    __table_args__ = (
+        Index("external_busy_during", "resource_id", "during", postgresql_using="gist"),
+        CheckConstraint("not isempty(during) and not lower_inf(during) and not upper_inf(during)", name="bounded"),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    resource_id: Mapped[int] = mapped_column(Id, ForeignKey("resources.id"))
+    calendar_id: Mapped[int] = mapped_column(Id, ForeignKey("external_calendars.id", ondelete="CASCADE"), index=True)
+    during: Mapped[Range[datetime]] = mapped_column(TSTZRANGE)
