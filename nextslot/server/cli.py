@@ -48,26 +48,38 @@ def cmd_load_config(settings: Settings, args: argparse.Namespace) -> int:
     engine = build_engine(settings)
     result = apply_config(SqlAlchemyUnitOfWork(build_session_factory(engine)), config)
     if isinstance(result, Rejected):
-        print(json.dumps({"error": result.code, "message": result.message, "field": result.field}), file=sys.stderr)
-        return 2
+        return refuse(result.code, result.message, result.field)
     verb = "created" if result.created else "updated"
     print(f"{verb} {result.slug} (id {result.business_id}): {result.resources} resources, {result.services} services")
     return 0
 
 
-def cmd_api_key(settings: Settings, args: argparse.Namespace) -> int:
-    from nextslot.core.api_keys import create_api_key
+def refuse(code: str, message: str, field: str | None = None) -> int:
+    """A structured error on stderr and exit code 2, as for every refused command."""
+    print(json.dumps({"error": code, "message": message, "field": field}), file=sys.stderr)
+    return 2
+
+
+def business_named(settings: Settings, slug: str):
+    """(session factory, business id) for a slug, or None."""
     from nextslot.storage import queries
     from nextslot.storage.engine import build_engine, build_session_factory
-    from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
     factory = build_session_factory(build_engine(settings))
     with factory() as session:
-        business = queries.business_by_slug(session, args.slug)
-    if business is None:
-        print(json.dumps({"error": "unknown_business", "message": f"No business '{args.slug}'."}), file=sys.stderr)
-        return 2
-    print(create_api_key(SqlAlchemyUnitOfWork(factory), business.id, args.name))
+        business = queries.business_by_slug(session, slug)
+    return (factory, business.id) if business else None
+
+
+def cmd_api_key(settings: Settings, args: argparse.Namespace) -> int:
+    from nextslot.core.api_keys import create_api_key
+    from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+    found = business_named(settings, args.slug)
+    if found is None:
+        return refuse("unknown_business", f"No business '{args.slug}'.")
+    factory, business_id = found
+    print(create_api_key(SqlAlchemyUnitOfWork(factory), business_id, args.name))
     return 0
 
 
@@ -79,8 +91,7 @@ def cmd_voice_secret(settings: Settings, args: argparse.Namespace) -> int:
     uow = SqlAlchemyUnitOfWork(build_session_factory(build_engine(settings)))
     business = voice_business(uow, args.slug, args.platform)
     if business is None:
-        print(json.dumps({"error": "unknown_business", "message": f"No business '{args.slug}'."}), file=sys.stderr)
-        return 2
+        return refuse("unknown_business", f"No business '{args.slug}'.")
     secret = args.secret or business.secret or (new_secret() if args.platform == "vapi" else None)
     if secret is None:
         print(json.dumps({"error": "missing_secret", "message": "Retell signs with your Retell API key (the one "
@@ -99,21 +110,16 @@ def cmd_voice_secret(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_webhook(settings: Settings, args: argparse.Namespace) -> int:
     from nextslot.core.results import Rejected
     from nextslot.core.webhook_endpoints import add_endpoint
-    from nextslot.storage import queries
-    from nextslot.storage.engine import build_engine, build_session_factory
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
-    factory = build_session_factory(build_engine(settings))
-    with factory() as session:
-        business = queries.business_by_slug(session, args.slug)
-    if business is None:
-        print(json.dumps({"error": "unknown_business", "message": f"No business '{args.slug}'."}), file=sys.stderr)
-        return 2
+    found = business_named(settings, args.slug)
+    if found is None:
+        return refuse("unknown_business", f"No business '{args.slug}'.")
+    factory, business_id = found
     events = [e.strip() for e in args.events.split(",") if e.strip()] if args.events else None
-    result = add_endpoint(SqlAlchemyUnitOfWork(factory), business.id, args.url, events)
+    result = add_endpoint(SqlAlchemyUnitOfWork(factory), business_id, args.url, events)
     if isinstance(result, Rejected):
-        print(json.dumps({"error": result.code, "message": result.message, "field": result.field}), file=sys.stderr)
-        return 2
+        return refuse(result.code, result.message, result.field)
     print(json.dumps({"id": result.id, "secret": result.secret}))
     return 0
 
@@ -121,20 +127,15 @@ def cmd_webhook(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_ics_feed(settings: Settings, args: argparse.Namespace) -> int:
     from nextslot.core.calendar_feeds import create_feed
     from nextslot.core.results import Rejected
-    from nextslot.storage import queries
-    from nextslot.storage.engine import build_engine, build_session_factory
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
-    factory = build_session_factory(build_engine(settings))
-    with factory() as session:
-        business = queries.business_by_slug(session, args.slug)
-    if business is None:
-        print(json.dumps({"error": "unknown_business", "message": f"No business '{args.slug}'."}), file=sys.stderr)
-        return 2
-    token = create_feed(SqlAlchemyUnitOfWork(factory), business.id, args.resource)
+    found = business_named(settings, args.slug)
+    if found is None:
+        return refuse("unknown_business", f"No business '{args.slug}'.")
+    factory, business_id = found
+    token = create_feed(SqlAlchemyUnitOfWork(factory), business_id, args.resource)
     if isinstance(token, Rejected):
-        print(json.dumps({"error": token.code, "message": token.message, "field": token.field}), file=sys.stderr)
-        return 2
+        return refuse(token.code, token.message, token.field)
     print(f"{settings.public_url.rstrip('/')}/ics/{token}.ics")
     return 0
 
@@ -144,21 +145,16 @@ def cmd_caldav(settings: Settings, args: argparse.Namespace) -> int:
 
     from nextslot.core.calendar_sync import Synced, add_calendar, sync_calendar
     from nextslot.core.results import Rejected
-    from nextslot.storage import queries
-    from nextslot.storage.engine import build_engine, build_session_factory
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
-    factory = build_session_factory(build_engine(settings))
-    with factory() as session:
-        business = queries.business_by_slug(session, args.slug)
-    if business is None:
-        print(json.dumps({"error": "unknown_business", "message": f"No business '{args.slug}'."}), file=sys.stderr)
-        return 2
-    added = add_calendar(SqlAlchemyUnitOfWork(factory), business.id, args.resource, args.url, args.username,
+    found = business_named(settings, args.slug)
+    if found is None:
+        return refuse("unknown_business", f"No business '{args.slug}'.")
+    factory, business_id = found
+    added = add_calendar(SqlAlchemyUnitOfWork(factory), business_id, args.resource, args.url, args.username,
                          args.password)
     if isinstance(added, Rejected):
-        print(json.dumps({"error": added.code, "message": added.message, "field": added.field}), file=sys.stderr)
-        return 2
+        return refuse(added.code, added.message, added.field)
     match sync_calendar(factory, added, datetime.now(UTC)):  # registered either way: the scheduler retries
         case Synced(_, intervals):
             print(json.dumps({"id": added, "synced": True, "busy_intervals": intervals}))
