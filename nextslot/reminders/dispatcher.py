@@ -21,6 +21,7 @@ from nextslot.core.calendar_feeds import calendar, current_resources
 from nextslot.core.events import emit_notification_outcome
 from nextslot.reminders.channels.base import Channel, OutgoingMessage, SendResult
 from nextslot.reminders.templates import render, spoken_when
+from nextslot.storage.leases import claim_due
 from nextslot.storage.tables import (
     Booking,
     BookingHistory,
@@ -37,15 +38,6 @@ ACCEPTED = ("queued", "sent", "delivered", "read")
 CALENDAR_KINDS = ("confirmation", "rescheduled", "cancelled")  # customer messages that carry the .ics
 RANK = {"queued": 0, "accepted": 0, "sending": 0, "sent": 1, "delivered": 2, "read": 3, "undelivered": 2, "failed": 2}
 
-CLAIM = text("""
-    update notifications set status = 'sending', locked_until = :lease, attempts = attempts + 1
-    where id in (
-        select id from notifications
-        where (status = 'pending' and due_at <= :now) or (status = 'sending' and locked_until < :now)
-        order by due_at, id limit :batch
-        for update skip locked)
-    returning id
-""")
 
 
 def utcnow() -> datetime:
@@ -90,7 +82,7 @@ class Dispatcher:
         now = self._clock()
         lease = now + self._lease
         with self._session_factory() as s:
-            ids = list(s.scalars(CLAIM, {"now": now, "lease": lease, "batch": self._batch}))
+            ids = claim_due(s, "notifications", now, lease, self._batch)
             rows = self._load(s, ids)
             for n, *_, booking, _business in rows:
                 if n.kind == "reminder" and booking.starts_at <= now:  # the scheduler was down too long

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -21,17 +22,10 @@ from nextslot.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def drain(dispatcher: Dispatcher) -> int:
+def drain(send_due: Callable[[], int]) -> int:
     """Send everything due now, batch after batch, so a burst does not wait for the next tick."""
     total = 0
-    while (claimed := dispatcher.dispatch_due()) > 0:
-        total += claimed
-    return total
-
-
-def drain_webhooks(sender: WebhookSender) -> int:
-    total = 0
-    while (claimed := sender.send_due()) > 0:
+    while (claimed := send_due()) > 0:
         total += claimed
     return total
 
@@ -44,8 +38,9 @@ def sync_calendars(service: BookingService) -> int:
 def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dispatcher) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone=UTC)
     every = dict(trigger="interval", max_instances=1, coalesce=True)
-    scheduler.add_job(drain, args=[dispatcher], seconds=settings.dispatch_interval_seconds, id="dispatch", **every)
-    scheduler.add_job(drain_webhooks, args=[WebhookSender(service.session_factory)],
+    scheduler.add_job(drain, args=[dispatcher.dispatch_due], seconds=settings.dispatch_interval_seconds,
+                      id="dispatch", **every)
+    scheduler.add_job(drain, args=[WebhookSender(service.session_factory).send_due],
                       seconds=settings.dispatch_interval_seconds, id="webhooks", **every)
     scheduler.add_job(dispatcher.give_up_waiting, seconds=30, id="receipts", **every)
     scheduler.add_job(service.expire_holds, seconds=60, id="holds", **every)

@@ -15,24 +15,15 @@ from datetime import UTC, datetime, timedelta
 from time import perf_counter
 
 import httpx2
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from nextslot.storage.leases import claim_due
 from nextslot.storage.tables import WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 GIVE_UP_AFTER = timedelta(days=1)
 
-CLAIM = text("""
-    update webhook_deliveries set status = 'sending', locked_until = :lease, attempts = attempts + 1
-    where id in (
-        select id from webhook_deliveries
-        where (status = 'pending' and due_at <= :now) or (status = 'sending' and locked_until < :now)
-        order by due_at, id limit :batch
-        for update skip locked)
-    returning id
-""")
 
 
 def utcnow() -> datetime:
@@ -82,7 +73,7 @@ class WebhookSender:
         now = self._clock()
         lease = now + self._lease
         with self._session_factory() as s:
-            ids = sorted(s.scalars(CLAIM, {"now": now, "lease": lease, "batch": self._batch}))  # in event order
+            ids = claim_due(s, "webhook_deliveries", now, lease, self._batch)
             jobs = []
             for d in (s.get(WebhookDelivery, i) for i in ids):
                 e = s.get(WebhookEndpoint, d.endpoint_id)

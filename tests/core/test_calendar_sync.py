@@ -245,6 +245,9 @@ def test_the_scheduler_syncs_calendars_at_the_configured_interval(service):
     class Idle:  # the dispatcher's jobs are not under test here
         def give_up_waiting(self) -> None: ...
 
+        def dispatch_due(self) -> int:
+            return 0
+
     scheduler = build_scheduler(Settings(calendar_sync_minutes=7), service, Idle())
     job = scheduler.get_job("calendars")
     assert job.trigger.interval == timedelta(minutes=7)
