@@ -7,6 +7,7 @@ from nextslot.core.service import BookingService
 from nextslot.settings import Settings
 
 if TYPE_CHECKING:
+    from nextslot.core.links import Links
     from nextslot.reminders.dispatcher import Dispatcher
 
 
@@ -14,6 +15,12 @@ def build_service(settings: Settings) -> BookingService:
     from nextslot.storage.engine import build_engine, build_session_factory
 
     return BookingService(build_session_factory(build_engine(settings)), hold_minutes=settings.hold_minutes)
+
+
+def build_links(settings: Settings) -> Links:
+    from nextslot.core.links import Links, load_secret
+
+    return Links(load_secret(settings.secret_key, settings.data_dir), settings.public_url)
 
 
 def build_dispatcher(settings: Settings, service: BookingService) -> Dispatcher:

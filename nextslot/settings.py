@@ -37,3 +37,10 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     # staff members' CalDAV calendars: how often the scheduler reads them
     calendar_sync_minutes: int = 5
+    # signs customers' manage links and pay links; unset: a random key kept in data_dir/secret_key
+    secret_key: str | None = None
+    # deposits: "local" (a built-in checkout page, for the demo and tests) or "stripe" (Stripe Checkout)
+    payment_provider: str = "local"
+    stripe_api_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None  # instead of https://api.stripe.com, e.g. a local fake

@@ -52,6 +52,7 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApp
         details = dict(b.details)
         if b.reminder_offsets_minutes is not None:
             details["reminder_offsets_minutes"] = b.reminder_offsets_minutes
+        details["deposit_hold_minutes"] = b.deposit_hold_minutes
         business.details = details
         s.flush()
         zone = ZoneInfo(b.timezone)
@@ -104,6 +105,9 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApp
             service.buffer_before_minutes, service.buffer_after_minutes = sc.buffer_before, sc.buffer_after
             service.min_notice_minutes, service.horizon_days = sc.min_notice, sc.horizon_days
             service.reminder_offsets_minutes = sc.reminder_offsets_minutes
+            service.intake_questions = [q.model_dump(mode="json") for q in sc.intake]
+            service.deposit_minor = sc.deposit.amount_minor if sc.deposit else None
+            service.deposit_currency = sc.deposit.currency if sc.deposit else None
             service.requirements = [
                 ServiceRequirement(position=i, label=req.label, members=[
                     RequirementMember(resource_id=resources[key].id, position=j)

@@ -8,6 +8,8 @@ from sqlalchemy.orm import Session, joinedload
 
 from nextslot.core.availability import WeeklyHours, merge, open_intervals, wall_to_utc
 from nextslot.core.instants import load_zone
+from nextslot.core.money import money
+from nextslot.schemas.config import IntakeQuestion
 from nextslot.schemas.views import BusinessProfile, Closure, OpeningHours, ServiceView
 from nextslot.storage.tables import (
     AvailabilityException,
@@ -34,7 +36,9 @@ def list_services(session: Session, business_id: int) -> list[ServiceView]:
                  if m.resource.kind == "staff" and m.resource.active]
         views.append(ServiceView(key=s.key, name=s.name, description=s.description,
                                  duration_minutes=s.duration_minutes, needs=[r.label for r in s.requirements],
-                                 staff=list(dict.fromkeys(staff))))
+                                 staff=list(dict.fromkeys(staff)),
+                                 intake=[IntakeQuestion.model_validate(q) for q in s.intake_questions],
+                                 deposit=money(s.deposit_minor, s.deposit_currency) if s.deposit_minor else None))
     return views
 
 

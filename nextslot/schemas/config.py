@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -99,6 +100,37 @@ class RequirementConfig(Strict):
     one_of: list[str] = Field(min_length=1, description="resource keys, in the order they are picked")
 
 
+class IntakeQuestion(Strict):
+    """A question the customer answers when booking (the page shows it; agents and staff pass `intake`)."""
+
+    key: Key
+    label: str = Field(min_length=1, max_length=200)
+    type: Literal["text", "textarea", "number", "choice", "yes_no"] = "text"
+    required: bool = False
+    options: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=50, description="the answers to pick from (type choice)")
+    help: str = Field("", max_length=300)
+
+    @model_validator(mode="after")
+    def options_fit_type(self) -> IntakeQuestion:
+        if self.type == "choice" and not self.options:
+            raise ValueError(f"question {self.key} is a choice and needs options")
+        if self.type != "choice" and self.options:
+            raise ValueError(f"question {self.key} has options but is not a choice")
+        return self
+
+
+class DepositConfig(Strict):
+    """Paid when booking; until then the booking is held as pending payment."""
+
+    amount: Decimal = Field(gt=0, le=100_000, decimal_places=2, description="in the currency's main unit, e.g. 20.00")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217, e.g. GBP")
+
+    @property
+    def amount_minor(self) -> int:
+        return int(self.amount * 100)
+
+
 class ServiceConfig(Strict):
     key: Key
     name: str
@@ -112,6 +144,15 @@ class ServiceConfig(Strict):
     requires: list[RequirementConfig] = Field(min_length=1)
     reminder_offsets_minutes: ReminderOffsets | None = Field(
         None, description="this service's own reminders (minutes before the start); default: the business's")
+    intake: list[IntakeQuestion] = Field(default_factory=list, max_length=30)
+    deposit: DepositConfig | None = None
+
+    @model_validator(mode="after")
+    def intake_keys_unique(self) -> ServiceConfig:
+        keys = [q.key for q in self.intake]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"service {self.key} asks two intake questions with the same key")
+        return self
 
 
 class BusinessSection(Strict):
@@ -122,6 +163,7 @@ class BusinessSection(Strict):
     details: dict[str, Any] = Field(default_factory=dict, description="address, phone, policies")
     reminder_offsets_minutes: ReminderOffsets | None = Field(
         None, description="minutes before the start of each reminder; [] for none; default [1440, 120]")
+    deposit_hold_minutes: int = Field(30, ge=5, le=24 * 60, description="how long an unpaid deposit holds the slot")
 
     _zone = field_validator("timezone")(check_zone)
 

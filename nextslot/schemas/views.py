@@ -4,6 +4,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from nextslot.schemas.config import IntakeQuestion
 from nextslot.schemas.times import TimeView
 
 
@@ -29,6 +30,22 @@ class CustomerView(BaseModel):
     no_show_count: int
 
 
+class Money(BaseModel):
+    amount_minor: int  # in the currency's smallest unit: 2000 = 20.00
+    currency: str  # ISO 4217
+    display: str  # "GBP 20.00"
+
+
+class PaymentView(BaseModel):
+    """A deposit: pending until paid; an unpaid one expires at `expires_at` and frees the slot."""
+
+    status: str  # pending, paid, expired, refund_due
+    amount: Money
+    provider: str
+    expires_at: datetime
+    paid_at: datetime | None
+
+
 class BookingView(BaseModel):
     id: int
     code: str
@@ -42,6 +59,7 @@ class BookingView(BaseModel):
     resources: list[ResourceRef]
     source: str
     intake: dict[str, Any]
+    payment: PaymentView | None = None  # set when the booking needed a deposit
 
 
 class HoldView(BaseModel):
@@ -60,6 +78,8 @@ class ServiceView(BaseModel):
     duration_minutes: int
     needs: list[str]  # the requirement labels: "doctor", "room", ...
     staff: list[str]  # names of the people (staff resources) who can do it
+    intake: list[IntakeQuestion] = []  # what the customer is asked when booking
+    deposit: Money | None = None  # paid when booking, else the booking is not confirmed
 
 
 class OpeningHours(BaseModel):

@@ -164,6 +164,9 @@ class Service(Base):
     horizon_days: Mapped[int] = mapped_column(Integer, default=90)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     reminder_offsets_minutes: Mapped[list[Any] | None] = mapped_column(JSONB)  # None: the business's
+    intake_questions: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'::jsonb"))
+    deposit_minor: Mapped[int | None] = mapped_column(Integer)  # None: no deposit
+    deposit_currency: Mapped[str | None] = mapped_column(String(3))
 
     requirements: Mapped[list[ServiceRequirement]] = relationship(
         order_by="ServiceRequirement.position", cascade="all, delete-orphan"
@@ -221,7 +224,8 @@ class Booking(Base):
         Index("bookings_business_start", "business_id", "starts_at"),
         CheckConstraint("starts_at < ends_at", name="ordered"),
         CheckConstraint(
-            "status in ('booked', 'confirmed', 'cancelled', 'no_show', 'completed')", name="known_status"
+            "status in ('pending_payment', 'booked', 'confirmed', 'cancelled', 'no_show', 'completed', 'expired')",
+            name="known_status"
         ),
     )
     id: Mapped[int] = _id()
@@ -243,6 +247,30 @@ class Booking(Base):
     claims: Mapped[list[Claim]] = relationship(
         primaryjoin="and_(Claim.booking_id == Booking.id, Claim.active)", viewonly=True, order_by="Claim.resource_id"
     )
+
+
+class Payment(Base):
+    """A deposit for a booking: the booking waits as pending_payment until the provider says it is paid."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_ref"),
+        CheckConstraint("status in ('pending', 'paid', 'expired', 'refund_due', 'refunded')", name="known_status"),
+        CheckConstraint("amount_minor > 0", name="positive_amount"),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    booking_id: Mapped[int] = mapped_column(Id, ForeignKey("bookings.id"), unique=True)
+    amount_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    provider: Mapped[str] = mapped_column(String(16))  # stripe, local
+    provider_ref: Mapped[str | None] = mapped_column(String(200))  # the checkout session id
+    checkout_url: Mapped[str | None] = mapped_column(String(2000))
+    expires_at: Mapped[datetime]  # unpaid by then: the booking expires and frees its slot
+    paid_at: Mapped[datetime | None]
+    log: Mapped[list[Any]] = mapped_column(default=list)  # [{"at", "event", ...}] from the provider
+    created_at: Mapped[datetime] = _created()
 
 
 class Hold(Base):
