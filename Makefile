@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test test-storage bench install
+.PHONY: demo test test-storage bench install browser
 
 install: $(VENV)/.installed
 
@@ -16,8 +16,12 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(BIN)/nextslot demo
 
-test: install
+test: install browser
 	$(BIN)/pytest
+
+# the booking page's browser tests drive Debian's Chromium (Playwright downloads no browser here)
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 # the storage and race tests alone (CI runs them again on the machine's PostgreSQL 15)
 test-storage: install

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from nextslot.core.service import BookingService
-from nextslot.runtime import build_service
+from nextslot.runtime import build_links, build_service
 from nextslot.server import ics, mcp_http, twilio_webhooks, voice_webhooks
 from nextslot.settings import Settings
 
@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
             yield
 
     app = FastAPI(title="nextslot", lifespan=lifespan)
-    app.state.settings, app.state.service = settings, service
+    app.state.settings, app.state.service, app.state.links = settings, service, build_links(settings)
     app.include_router(voice_webhooks.router)
     app.include_router(twilio_webhooks.router)
     app.include_router(ics.router)
