@@ -8,19 +8,28 @@ from nextslot.settings import Settings
 
 if TYPE_CHECKING:
     from nextslot.core.links import Links
+    from nextslot.payments.base import PaymentProvider
     from nextslot.reminders.dispatcher import Dispatcher
 
 
 def build_service(settings: Settings) -> BookingService:
     from nextslot.storage.engine import build_engine, build_session_factory
 
-    return BookingService(build_session_factory(build_engine(settings)), hold_minutes=settings.hold_minutes)
+    return BookingService(build_session_factory(build_engine(settings)), hold_minutes=settings.hold_minutes,
+                          payment_provider=settings.payment_provider)
 
 
 def build_links(settings: Settings) -> Links:
     from nextslot.core.links import Links, load_secret
 
     return Links(load_secret(settings.secret_key, settings.data_dir), settings.public_url)
+
+
+def build_payment_provider(settings: Settings) -> PaymentProvider:
+    from nextslot.core.links import load_secret
+    from nextslot.payments.providers import build_provider
+
+    return build_provider(settings, load_secret(settings.secret_key, settings.data_dir))
 
 
 def build_dispatcher(settings: Settings, service: BookingService) -> Dispatcher:
@@ -30,4 +39,4 @@ def build_dispatcher(settings: Settings, service: BookingService) -> Dispatcher:
     from nextslot.reminders.dispatcher import Dispatcher
 
     return Dispatcher(service.session_factory, build_channels(settings),
-                      receipt_timeout=timedelta(minutes=settings.receipt_timeout_minutes))
+                      receipt_timeout=timedelta(minutes=settings.receipt_timeout_minutes), links=build_links(settings))

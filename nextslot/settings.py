@@ -1,5 +1,6 @@
 """Typed settings, read once from the environment (prefix NEXTSLOT_) and passed down."""
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -40,7 +41,7 @@ class Settings(BaseSettings):
     # signs customers' manage links and pay links; unset: a random key kept in data_dir/secret_key
     secret_key: str | None = None
     # deposits: "local" (a built-in checkout page, for the demo and tests) or "stripe" (Stripe Checkout)
-    payment_provider: str = "local"
+    payment_provider: Literal["local", "stripe"] = "local"
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None  # instead of https://api.stripe.com, e.g. a local fake

@@ -25,11 +25,14 @@ class BusinessInfo:
     zone: ZoneInfo
     country: str
     reminder_offsets: tuple[int, ...] | None
+    deposit_hold_minutes: int = 30
 
     @classmethod
     def of(cls, b: Business) -> BusinessInfo:
-        offsets = b.details.get("reminder_offsets_minutes") if b.details else None
-        return cls(b.id, b.slug, ZoneInfo(b.timezone), b.country, tuple(offsets) if offsets is not None else None)
+        details = b.details or {}
+        offsets = details.get("reminder_offsets_minutes")
+        return cls(b.id, b.slug, ZoneInfo(b.timezone), b.country, tuple(offsets) if offsets is not None else None,
+                   int(details.get("deposit_hold_minutes", 30)))
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class Plan:
     rules: ServiceRules
     groups: tuple[tuple[ResourceInfo, ...], ...]  # one pool per requirement, in pick order
     service_reminder_offsets: tuple[int, ...] | None = None  # None: the business's
+    intake_questions: tuple[dict, ...] = ()
+    deposit: tuple[int, str] | None = None  # (amount in minor units, currency): paid when booking
 
     @property
     def reminder_offsets(self) -> tuple[int, ...] | None:
@@ -122,7 +127,8 @@ def load_plan(
     rules = rules_of(service, business.zone)
     offsets = service.reminder_offsets_minutes
     return Plan(business, service.id, service.key, service.name, rules, tuple(pools),
-                tuple(offsets) if offsets is not None else None)
+                tuple(offsets) if offsets is not None else None, tuple(service.intake_questions or ()),
+                (service.deposit_minor, service.deposit_currency or "") if service.deposit_minor else None)
 
 
 def folded(text: str) -> str:

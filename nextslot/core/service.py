@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,10 +11,11 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from nextslot.core import catalog, events, idempotency, lookups, outbox, waitlist
+from nextslot.core import catalog, deposits, events, idempotency, lookups, outbox, waitlist
 from nextslot.core.availability import SlotProblem, check_slot, find_open_slots, nearest
 from nextslot.core.codes import new_code, normalize_code
 from nextslot.core.customers import find_or_create
+from nextslot.core.intake import check_answers
 from nextslot.core.instants import load_zone, resolve_instant, unknown_zone
 from nextslot.core.planning import Plan, load_business, load_plan, timelines, unknown_business
 from nextslot.core.results import (
@@ -39,7 +41,7 @@ from nextslot.schemas.commands import (
 )
 from nextslot.schemas.views import BookingView, BusinessProfile, HoldView, ServiceView, SlotView, WaitlistView
 from nextslot.storage import claims, queries
-from nextslot.storage.tables import Booking, BookingHistory, Claim, Hold
+from nextslot.storage.tables import Booking, BookingHistory, Claim, Hold, Payment
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 Clock = Callable[[], datetime]
@@ -56,15 +58,26 @@ PROBLEMS = {
 }
 
 
+@dataclass(frozen=True)
+class DepositDue:
+    booking: BookingView
+    payment_id: int
+    provider: str
+    provider_ref: str | None
+    checkout_url: str | None
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
 class BookingService:
-    def __init__(self, session_factory: sessionmaker[Session], clock: Clock = utcnow, hold_minutes: int = 5):
+    def __init__(self, session_factory: sessionmaker[Session], clock: Clock = utcnow, hold_minutes: int = 5,
+                 payment_provider: str = "local"):
         self._session_factory = session_factory
         self._clock = clock
         self._hold_minutes = hold_minutes
+        self._payment_provider = payment_provider  # recorded on deposits; the edge talks to the provider
 
     @property
     def session_factory(self) -> sessionmaker[Session]:
@@ -148,9 +161,13 @@ class BookingService:
                 return plan
             if cmd.idempotency_key and (first := idempotency.reserve(s, business_id, cmd.idempotency_key, "book", cmd)):
                 return replay(first)
+            answers = check_answers(list(plan.intake_questions), cmd.intake)
+            if isinstance(answers, Rejected):
+                return answers
             customer = find_or_create(s, business_id, plan.business.country, cmd.customer)
             if isinstance(customer, Rejected):
                 return customer
+            pay_by = deposits.deadline(plan, now) if plan.deposit else None
             hold = None
             if cmd.hold_id is not None:
                 hold = live_hold(s, business_id, cmd.hold_id, plan, start)
@@ -158,8 +175,8 @@ class BookingService:
                     return hold
             booking = Booking(
                 business_id=business_id, code="", service_id=plan.service_id, customer_id=customer.id,
-                status="booked", starts_at=start, ends_at=start + plan.rules.duration, source=cmd.source,
-                intake=cmd.intake, notes=cmd.notes, updated_at=now,
+                status="pending_payment" if pay_by else "booked", starts_at=start,
+                ends_at=start + plan.rules.duration, source=cmd.source, intake=answers, notes=cmd.notes, updated_at=now,
             )
             if hold is not None and hold.expires_at > now:
                 insert_with_code(s, booking)
@@ -178,12 +195,16 @@ class BookingService:
                 insert_with_code(s, booking)
                 resource_ids = checked.resource_ids
                 if not claims.claim_all(s, business_id, resource_ids, plan.rules.occupied(start), now,
-                                        booking_id=booking.id):
+                                        booking_id=booking.id, expires_at=pay_by):
                     return self._slot_taken(uow, plan, start, now, cmd.customer.timezone)
             record(s, booking, "created", cmd, now, after=snapshot(booking))
-            outbox.announce(s, booking, "confirmation", now)
-            outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)
-            view = new_booking_view(booking, plan, customer, resource_ids)
+            payment = None
+            if pay_by:  # confirmed, and reminded, once the deposit is paid
+                payment = deposits.require(s, booking, plan, self._payment_provider, pay_by)
+            else:
+                outbox.announce(s, booking, "confirmation", now)
+                outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)
+            view = new_booking_view(booking, plan, customer, resource_ids, payment)
             events.emit(s, business_id, "booking.created", view, now)
             if cmd.idempotency_key:
                 idempotency.remember(s, business_id, cmd.idempotency_key, booking.id,
@@ -326,6 +347,64 @@ class BookingService:
         """The customer did not come: counted against them for the no-show policy."""
         return self._change(business_id, cmd, "no_show", self._apply_no_show)
 
+    # --- deposits ----------------------------------------------------------------------------
+
+    def deposit_due(self, business_id: int, code: str) -> DepositDue | Rejected:
+        """What a pay link needs: the unpaid deposit of a booking, and any checkout already started."""
+        with self.uow() as uow:
+            s = uow.session
+            booking = queries.booking_by_code(s, business_id, normalize_code(code))
+            if booking is None:
+                return unknown_booking(code)
+            payment = s.scalars(select(Payment).where(Payment.booking_id == booking.id)).one_or_none()
+            if payment is None:
+                return Rejected("no_deposit", f"Booking {booking.code} needs no deposit.", "code")
+            view = booking_view(s, booking, load_business(s, business_id))
+            return DepositDue(view, payment.id, payment.provider, payment.provider_ref, payment.checkout_url)
+
+    def record_checkout(self, business_id: int, payment_id: int, provider: str, provider_ref: str,
+                        checkout_url: str) -> None:
+        """Remember the provider's checkout session, so the pay link reuses it and its webhook finds us."""
+        with self.uow() as uow:
+            payment = uow.session.scalars(select(Payment).where(
+                Payment.id == payment_id, Payment.business_id == business_id).with_for_update()).one()
+            payment.provider, payment.provider_ref, payment.checkout_url = provider, provider_ref, checkout_url
+            payment.log = [*payment.log, {"at": self._clock().isoformat(), "event": "checkout", "ref": provider_ref}]
+            uow.commit()
+
+    def settle_deposit(self, provider: str, provider_ref: str, amount_minor: int, currency: str,
+                       event: dict[str, Any]) -> deposits.Settled | Rejected:
+        """A provider says a checkout was paid (verified webhook): confirm the booking. Replays are harmless."""
+        now = self._clock()
+        with self.uow() as uow:
+            s = uow.session
+            payment = s.scalars(select(Payment).where(
+                Payment.provider == provider, Payment.provider_ref == provider_ref).with_for_update()).one_or_none()
+            if payment is None:
+                return Rejected("unknown_payment", f"No deposit with {provider} reference {provider_ref}.", "ref")
+            booking = s.scalars(select(Booking).where(Booking.id == payment.booking_id).with_for_update(of=Booking)).one()
+            plan = load_plan(s, booking.business_id, booking.service.key)
+            if isinstance(plan, Rejected):
+                return plan
+            settled = deposits.settle(s, payment, booking, plan, amount_minor, currency, now, event)
+            uow.commit()
+            return settled
+
+    def expire_unpaid(self) -> int:
+        """Bookings whose deposit deadline passed unpaid become expired and free their slot at once."""
+        now = self._clock()
+        with self.uow() as uow:
+            s = uow.session
+            expired = 0
+            for payment in deposits.overdue(s, now):
+                booking = s.scalars(select(Booking).where(Booking.id == payment.booking_id).with_for_update(of=Booking)).one()
+                if deposits.expire(s, payment, booking, now):
+                    expired += 1
+                    events.emit(s, booking.business_id, "booking.expired",
+                                booking_view(s, booking, load_business(s, booking.business_id)), now)
+            uow.commit()
+            return expired
+
     # --- internals ---------------------------------------------------------------------------
 
     def _change(
@@ -355,7 +434,7 @@ class BookingService:
 
     @staticmethod
     def _apply_cancel(s: Session, booking: Booking, now: datetime) -> Rejected | None:
-        if booking.status not in ACTIVE:
+        if booking.status not in (*ACTIVE, "pending_payment"):
             return not_active(booking)
         if booking.ends_at <= now:
             return Rejected("booking_in_past", "This appointment is already over; it cannot be cancelled.")

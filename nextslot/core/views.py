@@ -9,8 +9,9 @@ from nextslot.core.codes import spoken_code
 from nextslot.core.instants import load_zone
 from nextslot.core.planning import BusinessInfo, Plan, ResourceInfo
 from nextslot.schemas.times import TimeView
-from nextslot.schemas.views import BookingView, CustomerView, HoldView, ResourceRef, SlotView
-from nextslot.storage.tables import Booking, Claim, Customer, Hold, Resource
+from nextslot.core.money import money
+from nextslot.schemas.views import BookingView, CustomerView, HoldView, PaymentView, ResourceRef, SlotView
+from nextslot.storage.tables import Booking, Claim, Customer, Hold, Payment, Resource
 
 
 def resource_ref(r: ResourceInfo | Resource) -> ResourceRef:
@@ -44,19 +45,28 @@ def booked_resources(session: Session, booking_id: int) -> list[Resource]:
 def booking_view(session: Session, booking: Booking, business: BusinessInfo) -> BookingView:
     """The view of a stored booking (its resources looked up from its latest claims)."""
     resources = [resource_ref(r) for r in booked_resources(session, booking.id)]
+    payment = session.scalars(select(Payment).where(Payment.booking_id == booking.id)).one_or_none()
     return assemble_booking_view(booking, booking.service.key, booking.service.name, booking.customer, resources,
-                                 business)
+                                 business, payment)
 
 
-def new_booking_view(booking: Booking, plan: Plan, customer: Customer, resource_ids: tuple[int, ...]) -> BookingView:
+def new_booking_view(booking: Booking, plan: Plan, customer: Customer, resource_ids: tuple[int, ...],
+                     payment: Payment | None = None) -> BookingView:
     """The view of a booking just made, from what the transaction already knows: no extra queries."""
     known = plan.resources
     resources = [resource_ref(known[rid]) for rid in resource_ids]
-    return assemble_booking_view(booking, plan.service_key, plan.service_name, customer, resources, plan.business)
+    return assemble_booking_view(booking, plan.service_key, plan.service_name, customer, resources, plan.business,
+                                 payment)
+
+
+def payment_view(p: Payment) -> PaymentView:
+    return PaymentView(status=p.status, amount=money(p.amount_minor, p.currency), provider=p.provider,
+                       expires_at=p.expires_at, paid_at=p.paid_at)
 
 
 def assemble_booking_view(booking: Booking, service_key: str, service_name: str, customer: Customer,
-                          resources: list[ResourceRef], business: BusinessInfo) -> BookingView:
+                          resources: list[ResourceRef], business: BusinessInfo,
+                          payment: Payment | None = None) -> BookingView:
     return BookingView(
         id=booking.id,
         code=booking.code,
@@ -70,6 +80,7 @@ def assemble_booking_view(booking: Booking, service_key: str, service_name: str,
         resources=resources,
         source=booking.source,
         intake=booking.intake,
+        payment=payment_view(payment) if payment is not None else None,
     )
 
 

@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.core.calendar_feeds import calendar, current_resources
 from nextslot.core.events import emit_notification_outcome
+from nextslot.core.links import Links
+from nextslot.core.money import money
 from nextslot.reminders.channels.base import Channel, OutgoingMessage, SendResult
 from nextslot.reminders.templates import render, spoken_when
 from nextslot.storage.leases import claim_due
@@ -29,6 +31,7 @@ from nextslot.storage.tables import (
     Customer,
     DeliveryAttempt,
     Notification,
+    Payment,
     Resource,
 )
 
@@ -60,8 +63,10 @@ class Job:
 class Dispatcher:
     def __init__(self, session_factory: sessionmaker[Session], channels: dict[str, Channel], clock: Clock = utcnow,
                  lease: timedelta = timedelta(minutes=2), batch: int = 20,
-                 receipt_timeout: timedelta = timedelta(minutes=15), max_retries: int = 5):
+                 receipt_timeout: timedelta = timedelta(minutes=15), max_retries: int = 5,
+                 links: Links | None = None):
         self._session_factory = session_factory
+        self._links = links  # customers' manage and pay links in messages; None: messages carry none
         self._channels = channels
         self._clock = clock
         self._lease = lease
@@ -227,12 +232,26 @@ class Dispatcher:
             "name": name, "business": business.name, "service": booking.service.name, "code": booking.code,
             "customer": booking.customer.name, "when": spoken_when(booking.starts_at, zone, language),
             "previous_when": spoken_when(datetime.fromisoformat(previous), zone, language) if previous else "",
+            **self._link_values(s, n.kind, booking, zone, language),
         }
         message = render(n.kind, language, values, (business.details or {}).get("templates"))
         recipients = {c: addresses[c] for c in preferred
                       if c in self._channels and addresses.get(c) and c not in n.gave_up_on and c not in opted_out}
         ics = booking_ics(s, business, booking, self._clock()) if n.kind in CALENDAR_KINDS else None
         return Job(n.id, lease, n.kind, recipients, message.subject, message.body, ics)
+
+
+    def _link_values(self, s: Session, kind: str, booking: Booking, zone: ZoneInfo, language: str) -> dict[str, str]:
+        values = {"manage_url": "", "pay_url": "", "deposit": "", "pay_by": ""}
+        if self._links is None or kind.startswith("staff_"):
+            return values
+        values["manage_url"] = self._links.manage_url(booking.business_id, booking.code, booking.starts_at)
+        if kind == "deposit_requested":
+            payment = s.scalars(select(Payment).where(Payment.booking_id == booking.id)).one()
+            values["pay_url"] = self._links.pay_url(booking.business_id, booking.code, payment.expires_at)
+            values["deposit"] = money(payment.amount_minor, payment.currency).display
+            values["pay_by"] = spoken_when(payment.expires_at, zone, language)
+        return values
 
 
 def booking_ics(s: Session, business: Business, booking: Booking, now: datetime) -> bytes:

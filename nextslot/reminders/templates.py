@@ -31,11 +31,14 @@ WEEKDAYS = {
 DEFAULTS: dict[str, dict[str, str]] = {
     "en": {
         "confirmation": "Hi {{ name }}, you're booked for {{ service }} at {{ business }} on {{ when }}. "
-                        "Your code is {{ code }}. Reply C to confirm or X to cancel.",
+                        "Your code is {{ code }}. Reply C to confirm or X to cancel."
+                        "{% if manage_url %} Change, cancel or add to your calendar: {{ manage_url }}{% endif %}",
+        "deposit_requested": "Hi {{ name }}, to confirm {{ service }} at {{ business }} on {{ when }}, please pay "
+                             "the {{ deposit }} deposit by {{ pay_by }}: {{ pay_url }} (code {{ code }}).",
         "reminder": "Reminder: {{ service }} at {{ business }} on {{ when }} (code {{ code }}). "
                     "Reply C to confirm or X to cancel.",
         "rescheduled": "Your {{ service }} at {{ business }} has moved from {{ previous_when }} to {{ when }}. "
-                       "Code {{ code }}.",
+                       "Code {{ code }}.{% if manage_url %} Details: {{ manage_url }}{% endif %}",
         "cancelled": "Your {{ service }} at {{ business }} on {{ when }} is cancelled (code {{ code }}).",
         "staff_rescheduled": "{{ service }} with {{ customer }} (code {{ code }}) has moved from {{ previous_when }} "
                              "to {{ when }}.",
@@ -49,6 +52,8 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "rescheduled": "Tu cita de {{ service }} en {{ business }} pasa del {{ previous_when }} al {{ when }}. "
                        "Código {{ code }}.",
         "cancelled": "Tu cita de {{ service }} en {{ business }} del {{ when }} está cancelada (código {{ code }}).",
+        "deposit_requested": "Hola {{ name }}, para confirmar {{ service }} en {{ business }} el {{ when }}, paga "
+                             "la señal de {{ deposit }} antes del {{ pay_by }}: {{ pay_url }} (código {{ code }}).",
     },
     "fr": {
         "confirmation": "Bonjour {{ name }}, votre rendez-vous {{ service }} chez {{ business }} est le {{ when }}. "
@@ -58,6 +63,9 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "rescheduled": "Votre rendez-vous {{ service }} chez {{ business }} passe du {{ previous_when }} au "
                        "{{ when }}. Code {{ code }}.",
         "cancelled": "Votre rendez-vous {{ service }} chez {{ business }} du {{ when }} est annulé (code {{ code }}).",
+        "deposit_requested": "Bonjour {{ name }}, pour confirmer {{ service }} chez {{ business }} le {{ when }}, "
+                             "réglez l'acompte de {{ deposit }} avant le {{ pay_by }} : {{ pay_url }} "
+                             "(code {{ code }}).",
     },
     "de": {
         "confirmation": "Hallo {{ name }}, Ihr Termin {{ service }} bei {{ business }} ist am {{ when }}. "
@@ -67,10 +75,14 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "rescheduled": "Ihr Termin {{ service }} bei {{ business }} wurde vom {{ previous_when }} auf den "
                        "{{ when }} verschoben. Code {{ code }}.",
         "cancelled": "Ihr Termin {{ service }} bei {{ business }} am {{ when }} ist abgesagt (Code {{ code }}).",
+        "deposit_requested": "Hallo {{ name }}, um {{ service }} bei {{ business }} am {{ when }} zu bestätigen, "
+                             "zahlen Sie bitte die Anzahlung von {{ deposit }} bis {{ pay_by }}: {{ pay_url }} "
+                             "(Code {{ code }}).",
     },
 }
 SUBJECTS = {
     "en": {"confirmation": "Booking confirmed", "reminder": "Appointment reminder", "rescheduled": "Appointment moved",
+           "deposit_requested": "Deposit needed to confirm your booking",
            "cancelled": "Appointment cancelled", "staff_rescheduled": "Booking moved",
            "staff_cancelled": "Booking cancelled"},
     "es": {"confirmation": "Cita confirmada", "reminder": "Recordatorio de cita", "rescheduled": "Cita cambiada",

@@ -48,7 +48,7 @@ class TimeSlot(BaseModel):
 class Appointment(BaseModel):
     code: str
     code_spoken: str = Field(description="The code spaced for reading aloud")
-    status: Literal["booked", "confirmed", "cancelled", "no_show", "completed"]
+    status: Literal["pending_payment", "booked", "confirmed", "cancelled", "no_show", "completed", "expired"]
     service: str
     service_name: str
     starts_at: str
@@ -57,6 +57,9 @@ class Appointment(BaseModel):
     spoken: str
     with_: list[str] = Field(alias="with")
     customer_name: str
+    deposit_due: str | None = Field(None, description="Set while a deposit is unpaid, e.g. '$25.00': the booking "
+                                                      "is confirmed once paid (a pay link went to the caller)")
+    pay_by: str | None = Field(None, description="When an unpaid deposit lapses and the time is freed, spoken")
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
@@ -103,6 +106,11 @@ class HoldSlotIn(ToolInput):
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
 
 
+class IntakeAnswer(ToolInput):
+    question: str = Field(description="The question's key, from list_services")
+    answer: str = Field(max_length=2000, description="The caller's answer; for yes/no questions 'yes' or 'no'")
+
+
 class BookIn(ToolInput):
     service: str = Field(description="Service key or name")
     starts_at: dt.datetime = Field(description=STARTS_AT)
@@ -114,6 +122,8 @@ class BookIn(ToolInput):
     caller_timezone: str | None = Field(None, description=CALLER_TIMEZONE)
     staff: str | None = Field(None, description=STAFF)
     hold_id: int | None = Field(None, description="The hold_id from hold_slot, if you held this time")
+    answers: list[IntakeAnswer] | None = Field(None, description="Answers to the service's questions "
+                                                                 "(list_services shows them; ask the required ones)")
     notes: str | None = Field(None, max_length=2000, description="Anything the business should know, in brief")
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
 
@@ -157,6 +167,14 @@ class JoinWaitlistIn(ToolInput):
 # --- results ---------------------------------------------------------------------------------------
 
 
+class QuestionSummary(BaseModel):
+    key: str
+    question: str
+    required: bool
+    type: str = Field(description="text, textarea, number, choice or yes_no")
+    options: list[str] = Field(description="For choice questions: the answers allowed")
+
+
 class ServiceSummary(BaseModel):
     key: str
     name: str
@@ -164,6 +182,8 @@ class ServiceSummary(BaseModel):
     duration_minutes: int
     needs: list[str]
     staff: list[str]
+    questions: list[QuestionSummary] = Field(description="Ask these before booking; pass them as `answers`")
+    deposit: str | None = Field(description="Deposit paid when booking, e.g. '$25.00'; null: none")
 
 
 class ServicesOut(ToolOutput):

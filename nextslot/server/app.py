@@ -10,8 +10,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from nextslot.core.service import BookingService
-from nextslot.runtime import build_links, build_service
-from nextslot.server import ics, mcp_http, twilio_webhooks, voice_webhooks
+from nextslot.runtime import build_links, build_payment_provider, build_service
+from nextslot.server import ics, mcp_http, payments, twilio_webhooks, voice_webhooks
 from nextslot.settings import Settings
 
 
@@ -27,9 +27,11 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
 
     app = FastAPI(title="nextslot", lifespan=lifespan)
     app.state.settings, app.state.service, app.state.links = settings, service, build_links(settings)
+    app.state.payment_provider = build_payment_provider(settings)
     app.include_router(voice_webhooks.router)
     app.include_router(twilio_webhooks.router)
     app.include_router(ics.router)
+    app.include_router(payments.router)
 
     @app.get("/health")
     def health() -> dict[str, str]:

@@ -32,6 +32,7 @@ from nextslot.schemas.tools import (
     HoldSlotIn,
     JoinWaitlistIn,
     ListServicesIn,
+    QuestionSummary,
     RescheduleIn,
     ServicesOut,
     ServiceSummary,
@@ -41,11 +42,12 @@ from nextslot.schemas.tools import (
     ToolProblem,
     WaitlistOut,
 )
-from nextslot.schemas.views import SlotView
+from nextslot.schemas.views import ServiceView, SlotView
 from nextslot.tools.context import ToolContext
 from nextslot.tools.render import (
     appointment,
     booked_sentence,
+    deposit_sentence,
     join_or,
     problem,
     spoken_choices,
@@ -71,7 +73,16 @@ def key_for(ctx: ToolContext, given: str | None) -> str | None:
 def list_services(ctx: ToolContext, _: ListServicesIn) -> ServicesOut:
     services = ctx.service.list_services(ctx.business_id)
     names = join_or([s.name for s in services]) if services else "nothing bookable yet"
-    return ServicesOut(services=[ServiceSummary(**s.model_dump()) for s in services], say=f"We offer {names}.")
+    return ServicesOut(services=[service_summary(s) for s in services], say=f"We offer {names}.")
+
+
+def service_summary(s: ServiceView) -> ServiceSummary:
+    return ServiceSummary(
+        key=s.key, name=s.name, description=s.description, duration_minutes=s.duration_minutes, needs=s.needs,
+        staff=s.staff, deposit=s.deposit.display if s.deposit else None,
+        questions=[QuestionSummary(key=q.key, question=q.label, required=q.required, type=q.type, options=q.options)
+                   for q in s.intake],
+    )
 
 
 def get_business_info(ctx: ToolContext, _: BusinessInfoIn) -> BusinessInfoOut | ToolProblem:
@@ -166,7 +177,7 @@ def book_appointment(ctx: ToolContext, args: BookIn) -> BookingOut | ToolProblem
     result = ctx.service.book(ctx.business_id, BookingCreate(
         service=args.service, starts_at=args.starts_at, timezone=args.timezone, resources=resources,
         customer=CustomerIn(name=args.customer_name, phone=phone, email=args.email, timezone=args.caller_timezone),
-        hold_id=args.hold_id, notes=args.notes or "", idempotency_key=key_for(ctx, args.idempotency_key),
+        hold_id=args.hold_id, notes=args.notes or "", intake={a.question: a.answer for a in args.answers or ()}, idempotency_key=key_for(ctx, args.idempotency_key),
         source=ctx.channel, actor=ACTOR,
     ))
     return booking_out(result, "booked", args.caller_timezone)
@@ -187,8 +198,9 @@ def booking_out(result: Booked | SlotTaken | Rejected, verb: str, caller_zone: s
     match result:
         case Booked(view, replayed):
             a = appointment(view)
-            return BookingOut(outcome=verb, appointment=a, replayed=replayed,  # type: ignore[arg-type]
-                              say=booked_sentence(a, "booked" if verb == "booked" else "now booked"))
+            say = (deposit_sentence(a) if a.deposit_due
+                   else booked_sentence(a, "booked" if verb == "booked" else "now booked"))
+            return BookingOut(outcome=verb, appointment=a, replayed=replayed, say=say)  # type: ignore[arg-type]
         case SlotTaken(_, alternatives):
             shown = [time_slot(s, caller_zone) for s in alternatives]
             return BookingOut(outcome="slot_taken", alternatives=shown, say=taken_sentence(shown))

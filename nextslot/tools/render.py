@@ -35,6 +35,9 @@ def appointment(view: BookingView) -> Appointment:
         ends_at=view.ends_at.astimezone(zone).isoformat(), timezone=zone.key,
         spoken=spoken_time(view.starts_at.utc, zone), with_=[r.name for r in view.resources],
         customer_name=view.customer.name,
+        deposit_due=view.payment.amount.display if view.payment and view.payment.status == "pending" else None,
+        pay_by=spoken_time(view.payment.expires_at, zone) if view.payment and view.payment.status == "pending"
+        else None,
     )
 
 
@@ -64,6 +67,12 @@ def with_whom(names: list[str]) -> str:
 def booked_sentence(a: Appointment, verb: str = "booked") -> str:
     return (f"You're {verb} for {a.service_name}{with_whom(a.with_[:1])} on {a.spoken}. "
             f"Your booking code is {a.code_spoken}.")
+
+
+def deposit_sentence(a: Appointment) -> str:
+    return (f"I've reserved {a.service_name}{with_whom(a.with_[:1])} on {a.spoken}. It needs a {a.deposit_due} "
+            f"deposit to be confirmed: I've sent you a payment link. Please pay by {a.pay_by}, or the time is "
+            f"released. Your booking code is {a.code_spoken}.")
 
 
 def taken_sentence(alternatives: list[TimeSlot]) -> str:

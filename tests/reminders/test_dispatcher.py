@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import itertools
 from datetime import datetime, timedelta
+from urllib.parse import urlparse
 
 import pytest
 from sqlalchemy import select
 
+from nextslot.core.links import Links
 from nextslot.reminders.channels.base import OutgoingMessage, SendResult
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule, CustomerIn
-from nextslot.storage.tables import Customer, DeliveryAttempt, Notification
+from nextslot.storage.tables import Customer, DeliveryAttempt, Notification, Payment
 
 TUESDAY_9 = datetime.fromisoformat("2026-11-24T09:00:00+00:00")
 ids = itertools.count()
@@ -295,3 +297,33 @@ def test_a_reminder_found_after_the_start_is_dropped_not_sent(service, clinic, d
         late = s.scalars(select(Notification).where(Notification.business_id == clinic,
                                                     Notification.kind == "reminder")).all()
     assert {(n.status, n.last_error) for n in late} == {("void", "too late: the appointment had started")}
+
+
+def test_messages_carry_signed_links_a_deposit_request_its_pay_link_and_the_confirmation_a_manage_link(
+        session_factory, channels, clock, service, make_business):
+    links = Links("dispatch-test-secret", "https://book.example")
+    linked = Dispatcher(session_factory, channels, clock=clock, links=links)
+    garage = make_business("garage")
+    booking = service.book(garage, BookingCreate(
+        service="mobile-repair", starts_at=datetime.fromisoformat("2026-11-24T10:00:00-05:00"),
+        customer=CustomerIn(name="Ada", phone="+12125550177"), intake={"address": "1 Elm St", "problem": "Flat"},
+    )).booking
+    while linked.dispatch_due():
+        pass
+    [request] = [m for m in channels["whatsapp"].sent if booking.code in m.body]
+    assert "$25.00" in request.body and "Tuesday 24 November at 10 am" in request.body
+    pay_url = next(word for word in request.body.split() if word.startswith("https://book.example/pay/"))
+    target = links.read("pay", urlparse(pay_url).path.removeprefix("/pay/"), clock.now)
+    assert (target.business_id, target.code) == (garage, booking.code)
+
+    payment_ref = "cs_dispatch_" + booking.code
+    with session_factory() as s:
+        payment = s.scalars(select(Payment).where(Payment.booking_id == booking.id)).one()
+    service.record_checkout(garage, payment.id, "local", payment_ref, "https://pay.example")
+    service.settle_deposit("local", payment_ref, 2500, "USD", {"event": "paid"})
+    while linked.dispatch_due():
+        pass
+    confirmation = [m for m in channels["whatsapp"].sent if booking.code in m.body][-1]
+    assert "you're booked" in confirmation.body
+    manage_url = next(word for word in confirmation.body.split() if word.startswith("https://book.example/m/"))
+    assert links.read("manage", urlparse(manage_url).path.removeprefix("/m/"), clock.now).code == booking.code

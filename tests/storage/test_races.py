@@ -221,7 +221,8 @@ def assert_invariant(engine: Engine, business_id: int) -> None:
 def test_the_invariant_query_spots_an_overfull_resource_and_a_partial_booking(engine, make_business, service):
     garage = make_business("garage")
     made = service.book(garage, BookingCreate(service="oil-change", starts_at=GARAGE_MON_10,
-                                              customer=CustomerIn(phone="+12125550123")))
+                                              customer=CustomerIn(phone="+12125550123"),
+                                              intake={"vehicle": "Ford Focus", "registration": "ABC 123"}))
     assert isinstance(made, Booked)
     with engine.connect() as conn:
         assert invariant_violations(conn, garage) == []

@@ -207,3 +207,27 @@ def test_one_business_never_sees_another_business_bookings(ctx, service, make_bu
     assert error_code(execute("find_appointments", {"code": code}, garage)) == "unknown_booking"
     assert execute("find_appointments", {"phone": "+447911123456"}, garage).data["appointments"] == []
     assert call(ctx, "find_appointments", code=code).data["appointments"][0]["status"] == "booked"
+
+
+def test_agents_see_a_services_questions_and_deposit_and_book_with_answers_pending_payment(service, make_business):
+    garage = ToolContext(service=service, business_id=make_business("garage"), channel="test")
+    services = {s["key"]: s for s in call(garage, "list_services").data["services"]}
+    van = services["mobile-repair"]
+    assert van["deposit"] == "$25.00"
+    assert [(q["key"], q["required"]) for q in van["questions"]] == [
+        ("address", True), ("problem", True), ("drivable", False)]
+    assert services["oil-change"]["questions"][2]["options"] == ["Standard", "Synthetic blend", "Full synthetic"]
+
+    base = dict(service="mobile-repair", starts_at="2026-11-24T10:00:00-05:00", customer_name="Ada",
+                phone="+12125550190")
+    missing = call(garage, "book_appointment", **base, answers=[{"question": "address", "answer": "1 Elm St"}])
+    assert error_code(missing) == "intake_required" and missing.data["error"]["field"] == "intake.problem"
+    reply = call(garage, "book_appointment", **base, answers=[
+        {"question": "address", "answer": "1 Elm St"}, {"question": "problem", "answer": "Flat battery"},
+        {"question": "drivable", "answer": "no"}])
+    assert reply.ok, reply.data
+    appointment = reply.data["appointment"]
+    assert appointment["status"] == "pending_payment" and appointment["deposit_due"] == "$25.00"
+    assert "$25.00 deposit" in reply.data["say"] and "payment link" in reply.data["say"]
+    stored = service.get_booking(garage.business_id, appointment["code"])
+    assert stored.intake == {"address": "1 Elm St", "problem": "Flat battery", "drivable": False}

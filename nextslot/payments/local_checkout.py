@@ -1,0 +1,72 @@
+"""A checkout served by nextslot itself, for the demo and tests: no money moves.
+
+Paying on its page makes it send a webhook signed the way nextslot signs its own outgoing events
+(`t=<unix>,v1=<hmac>` over "t.body"), so the same verification and settlement path runs as for Stripe.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from nextslot.payments.base import Checkout, DepositCheckout, Paid, WebhookRefused
+from nextslot.reminders.webhooks import signature
+
+HEADER = "local-signature"
+TOLERANCE_SECONDS = 300
+
+
+class LocalCheckout:
+    name = "local"
+
+    def __init__(self, secret: str, public_url: str):
+        self._secret = f"local-payments:{secret}"
+        self._pages = URLSafeSerializer(secret, salt="nextslot-local-checkout")
+        self._public_url = public_url.rstrip("/")
+
+    def start_checkout(self, deposit: DepositCheckout) -> Checkout:
+        ref = f"lc_{secrets.token_hex(12)}"
+        page = self._pages.dumps({"ref": ref, "amount_minor": deposit.amount.amount_minor,
+                                  "currency": deposit.amount.currency, "display": deposit.amount.display,
+                                  "description": deposit.description, "success_url": deposit.success_url,
+                                  "cancel_url": deposit.cancel_url})
+        return Checkout(ref=ref, url=f"{self._public_url}/pay/local/{page}")
+
+    def read_page(self, token: str) -> dict[str, Any] | None:
+        """What the checkout page shows and charges; None if the page token was altered."""
+        try:
+            return self._pages.loads(token)
+        except BadSignature:
+            return None
+
+    def paid_event(self, page: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+        """The webhook the provider sends once the customer pays: body and signature header."""
+        body = json.dumps({"id": f"evt_{secrets.token_hex(8)}", "type": "payment.succeeded", "ref": page["ref"],
+                           "amount_minor": page["amount_minor"], "currency": page["currency"]})
+        now = int(time.time())
+        return body.encode(), {HEADER: signature(self._secret, now, body)}
+
+    def read_webhook(self, body: bytes, headers: Mapping[str, str]) -> Paid | None:
+        parts = dict(p.split("=", 1) for p in headers.get(HEADER, "").split(",") if "=" in p)
+        try:
+            stamp = int(parts.get("t", ""))
+        except ValueError:
+            raise WebhookRefused("missing or malformed Local-Signature header") from None
+        expected = signature(self._secret, stamp, body.decode("utf-8", "replace"))
+        if not hmac.compare_digest(expected, f"t={stamp},v1={parts.get('v1', '')}"):
+            raise WebhookRefused("signature does not match")
+        if abs(time.time() - stamp) > TOLERANCE_SECONDS:
+            raise WebhookRefused("signature timestamp is too old")
+        try:
+            event = json.loads(body)
+            if event["type"] != "payment.succeeded":
+                return None
+            return Paid(ref=str(event["ref"]), amount_minor=int(event["amount_minor"]),
+                        currency=str(event["currency"]).upper(), event_id=str(event["id"]))
+        except (ValueError, KeyError, TypeError):
+            raise WebhookRefused("malformed event body") from None

@@ -1,0 +1,150 @@
+"""Deposits: a booking waits as pending payment, holds its slot until the deadline, and is confirmed when paid."""
+from datetime import datetime, timedelta
+
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from nextslot.core.results import Booked, Changed, Rejected, Slots, SlotTaken
+from nextslot.schemas.commands import BookingChange, BookingCreate, CustomerIn, SlotQuery
+from nextslot.storage.tables import BookingHistory, Notification, Payment
+
+START = "2026-11-24T10:00:00-05:00"  # Tuesday, New York: the garage's van service
+ANSWERS = {"address": "12 Elm St", "problem": "Won't start", "drivable": "no"}
+
+
+@pytest.fixture
+def garage(make_business):
+    return make_business("garage")
+
+
+def book(service, garage, phone="+12125550100", starts_at=START, **kw):
+    return service.book(garage, BookingCreate(
+        service="mobile-repair", starts_at=datetime.fromisoformat(starts_at),
+        customer=CustomerIn(name="Ada", phone=phone), intake=ANSWERS, **kw))
+
+
+def provider_ref(session_factory, code_id):
+    with session_factory() as s:
+        return s.scalars(select(Payment).where(Payment.booking_id == code_id)).one()
+
+
+def pay(service, session_factory, booking_id, ref="cs", amount=2500, currency="USD"):
+    """Start a checkout (unique reference: tests share the database) and report it paid."""
+    payment = provider_ref(session_factory, booking_id)
+    ref = payment.provider_ref or f"{ref}_{uuid.uuid4().hex[:8]}"
+    service.record_checkout(payment.business_id, payment.id, "local", ref, f"https://pay.example/{ref}")
+    return service.settle_deposit("local", ref, amount, currency, {"event": "paid"})
+
+
+def slot_offered(service, garage, starts_at=START):
+    found = service.find_slots(garage, SlotQuery(service="mobile-repair",
+                                                 starts_from=datetime.fromisoformat("2026-11-24T08:00:00-05:00"),
+                                                 until=datetime.fromisoformat("2026-11-24T17:00:00-05:00")))
+    assert isinstance(found, Slots)
+    wanted = datetime.fromisoformat(starts_at)
+    return [s for s in found.slots if s.starts_at.utc == wanted and "van" in {r.key for r in s.resources}]
+
+
+def kinds(session_factory, booking_id):
+    with session_factory() as s:
+        return sorted(n.kind for n in s.scalars(select(Notification).where(
+            Notification.booking_id == booking_id, Notification.status != "void")))
+
+
+def test_a_deposit_service_books_pending_payment_holding_the_slot_without_confirming(
+        service, garage, session_factory):
+    result = book(service, garage)
+    assert isinstance(result, Booked)
+    view = result.booking
+    assert view.status == "pending_payment"
+    assert view.payment.status == "pending" and view.payment.amount.amount_minor == 2500
+    assert view.payment.amount.display == "$25.00"
+    assert view.payment.expires_at == service.now() + timedelta(minutes=30)
+    assert kinds(session_factory, view.id) == ["deposit_requested"]  # a pay link; no confirmation or reminders yet
+    assert slot_offered(service, garage) == []  # the van is held while the customer pays
+    other = book(service, garage, phone="+12125550101")
+    assert isinstance(other, SlotTaken) or other.booking.resources != view.resources
+
+
+def test_paying_confirms_the_booking_queues_its_messages_and_replays_harmlessly(service, garage, session_factory):
+    view = book(service, garage).booking
+    settled = pay(service, session_factory, view.id)
+    assert settled.outcome == "paid"
+    booking = service.get_booking(garage, view.code)
+    assert booking.status == "booked" and booking.payment.status == "paid"
+    assert booking.payment.paid_at == service.now()
+    assert kinds(session_factory, view.id) == ["confirmation", "reminder", "reminder"]  # the pay request voided
+    assert pay(service, session_factory, view.id).outcome == "already_paid"
+    assert kinds(session_factory, view.id) == ["confirmation", "reminder", "reminder"]
+    with session_factory() as s:
+        actions = [h.action for h in s.scalars(select(BookingHistory).where(BookingHistory.booking_id == view.id))]
+    assert actions == ["created", "deposit_paid"]
+
+
+def test_a_wrong_amount_or_unknown_reference_confirms_nothing(service, garage, session_factory):
+    view = book(service, garage).booking
+    assert pay(service, session_factory, view.id, amount=100).outcome == "mismatch"
+    assert service.get_booking(garage, view.code).status == "pending_payment"
+    unknown = service.settle_deposit("local", "cs_nobody", 2500, "USD", {})
+    assert isinstance(unknown, Rejected) and unknown.code == "unknown_payment"
+
+
+def test_an_unpaid_booking_stops_blocking_at_the_deadline_and_expires(service, garage, clock, session_factory):
+    view = book(service, garage).booking
+    clock.now += timedelta(minutes=31)
+    assert slot_offered(service, garage)  # free again before any sweep ran
+    assert service.expire_unpaid() >= 1
+    expired = service.get_booking(garage, view.code)
+    assert expired.status == "expired" and expired.payment.status == "expired"
+    assert service.expire_unpaid() == 0
+
+
+def test_a_late_payment_takes_the_slot_back_if_still_free_else_is_marked_for_refund(
+        service, garage, clock, session_factory):
+    first = book(service, garage).booking
+    second = book(service, garage, phone="+12125550102", starts_at="2026-11-24T13:00:00-05:00").booking
+    clock.now += timedelta(minutes=31)
+    service.expire_unpaid()
+    assert pay(service, session_factory, first.id, ref="cs_late").outcome == "paid"
+    assert service.get_booking(garage, first.code).status == "booked"
+    assert slot_offered(service, garage) == []
+
+    taken = [book(service, garage, phone=f"+1212555011{n}", starts_at="2026-11-24T13:00:00-05:00")
+             for n in range(2)]  # both van slots at 13:00 (one van: the second loses)
+    assert isinstance(taken[0], Booked)
+    if taken[0].booking.status == "pending_payment":
+        pay(service, session_factory, taken[0].booking.id, ref="cs_other")
+    settled = pay(service, session_factory, second.id, ref="cs_too_late")
+    assert settled.outcome == "refund_due"
+    late = service.get_booking(garage, second.code)
+    assert late.status == "expired" and late.payment.status == "refund_due"
+
+
+def test_a_pending_payment_booking_can_be_cancelled_and_a_later_payment_is_refund_due(
+        service, garage, session_factory):
+    view = book(service, garage).booking
+    cancelled = service.cancel(garage, BookingChange(code=view.code))
+    assert isinstance(cancelled, Changed) and cancelled.booking.status == "cancelled"
+    assert slot_offered(service, garage)
+    assert pay(service, session_factory, view.id, ref="cs_cancelled").outcome == "refund_due"
+
+
+def test_required_intake_answers_are_enforced_and_cleaned_on_every_booking(service, make_business):
+    garage = make_business("garage")
+    base = dict(service="oil-change", starts_at=datetime.fromisoformat("2026-11-24T10:00:00-05:00"),
+                customer=CustomerIn(name="Ada", phone="+12125550120"))
+    missing = service.book(garage, BookingCreate(**base, intake={"vehicle": "Honda Civic"}))
+    assert isinstance(missing, Rejected) and (missing.code, missing.field) == ("intake_required", "intake.registration")
+    unknown = service.book(garage, BookingCreate(**base, intake={"vehicle": "Civic", "registration": "AB1",
+                                                                   "colour": "red"}))
+    assert isinstance(unknown, Rejected) and unknown.field == "intake.colour" and "vehicle" in unknown.suggestions
+    bad_choice = service.book(garage, BookingCreate(**base, intake={"vehicle": "Civic", "registration": "AB1",
+                                                                      "oil": "olive"}))
+    assert isinstance(bad_choice, Rejected) and bad_choice.code == "intake_invalid"
+    assert "Full synthetic" in bad_choice.suggestions
+    booked = service.book(garage, BookingCreate(**base, intake={"vehicle": " Civic ", "registration": "AB1",
+                                                                  "oil": "full SYNTHETIC"}))
+    assert isinstance(booked, Booked)
+    assert booked.booking.intake == {"vehicle": "Civic", "registration": "AB1", "oil": "Full synthetic"}
