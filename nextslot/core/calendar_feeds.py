@@ -62,6 +62,23 @@ def feed_ics(uow: SqlAlchemyUnitOfWork, token: str, now: datetime) -> bytes | No
         return calendar(title, business, bookings, resources, changes, now).to_ical()
 
 
+def booking_ics(s: Session, business: Business, booking: Booking, now: datetime) -> bytes:
+    """The booking as a one-event calendar, with the same UID and SEQUENCE as in the business's feeds."""
+    changes = s.scalar(select(func.count()).select_from(BookingHistory).where(BookingHistory.booking_id == booking.id))
+    resources = current_resources(s, [booking.id])
+    return calendar(business.name, business, [booking], resources, {booking.id: changes or 1}, now).to_ical()
+
+
+def one_booking_ics(uow: SqlAlchemyUnitOfWork, business_id: int, code: str, now: datetime) -> bytes | None:
+    """The customer's own booking as an .ics (the link in SMS and WhatsApp confirmations)."""
+    with uow:
+        booking = uow.session.scalars(select(Booking).where(Booking.business_id == business_id,
+                                                            Booking.code == code)).unique().one_or_none()
+        if booking is None:
+            return None
+        return booking_ics(uow.session, uow.session.get(Business, business_id), booking, now)
+
+
 def current_resources(s: Session, booking_ids: list[int]) -> dict[int, list[Resource]]:
     """Each booking's resources from its latest claims (a moved booking's old resources no longer count)."""
     rows = s.execute(select(Claim.booking_id, Claim.created_at, Resource).join(Resource, Resource.id == Claim.resource_id)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from nextslot.core.calendar_feeds import calendar, current_resources
+from nextslot.core.calendar_feeds import booking_ics
 from nextslot.core.events import emit_notification_outcome
 from nextslot.core.links import Links
 from nextslot.core.money import money
@@ -26,7 +26,6 @@ from nextslot.reminders.templates import render, spoken_when
 from nextslot.storage.leases import claim_due
 from nextslot.storage.tables import (
     Booking,
-    BookingHistory,
     Business,
     Customer,
     DeliveryAttempt,
@@ -240,7 +239,6 @@ class Dispatcher:
         ics = booking_ics(s, business, booking, self._clock()) if n.kind in CALENDAR_KINDS else None
         return Job(n.id, lease, n.kind, recipients, message.subject, message.body, ics)
 
-
     def _link_values(self, s: Session, kind: str, booking: Booking, zone: ZoneInfo, language: str) -> dict[str, str]:
         values = {"manage_url": "", "pay_url": "", "deposit": "", "pay_by": ""}
         if self._links is None or kind.startswith("staff_"):
@@ -252,13 +250,6 @@ class Dispatcher:
             values["deposit"] = money(payment.amount_minor, payment.currency).display
             values["pay_by"] = spoken_when(payment.expires_at, zone, language)
         return values
-
-
-def booking_ics(s: Session, business: Business, booking: Booking, now: datetime) -> bytes:
-    """The booking as a one-event calendar, with the same UID and SEQUENCE as in the business's feeds."""
-    changes = s.scalar(select(func.count()).select_from(BookingHistory).where(BookingHistory.booking_id == booking.id))
-    resources = current_resources(s, [booking.id])
-    return calendar(business.name, business, [booking], resources, {booking.id: changes or 1}, now).to_ical()
 
 
 def attempts_on(s: Session, notification_id: int, channel: str) -> int:

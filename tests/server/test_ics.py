@@ -7,7 +7,9 @@ import httpx2
 from icalendar import Calendar
 
 from nextslot.core.calendar_feeds import create_feed
+from nextslot.core.links import Links
 from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule, CustomerIn
+from nextslot.settings import Settings
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 TUESDAY_9 = datetime(2026, 11, 24, 9, tzinfo=UTC)
@@ -60,3 +62,19 @@ def test_a_resource_feed_shows_only_that_resources_bookings_and_unknown_tokens_g
         assert [e["description"].split()[1] for e in shown.values()] == [okafor.code]
         assert patel.code not in str(shown)
         assert httpx2.get(f"{server.url}/ics/not-a-token.ics").status_code == 404
+
+
+def test_a_customer_gets_their_own_booking_as_ics_through_the_signed_link_and_nothing_else(
+        service, make_business, live_server):
+    clinic = make_business("clinic")
+    booking = book(service, clinic, TUESDAY_9, "+447911123601", ["dr-patel"])
+    links = Links("ics-link-secret", "http://unused")
+    token = links.token("manage", clinic, booking.code, TUESDAY_9)
+    with live_server(frozen=True, settings=Settings(secret_key="ics-link-secret")) as server:
+        response = httpx2.get(f"{server.url}/ics/booking/{token}.ics")
+        assert response.status_code == 200 and "attachment" in response.headers["content-disposition"]
+        [event] = Calendar.from_ical(response.content).walk("VEVENT")
+        assert event.decoded("dtstart") == TUESDAY_9 and booking.code in str(event["description"])
+        assert httpx2.get(f"{server.url}/ics/booking/{token[:-2]}xx.ics").status_code == 404
+        other = links.token("manage", clinic + 1000, booking.code, TUESDAY_9)  # a real code, another business
+        assert httpx2.get(f"{server.url}/ics/booking/{other}.ics").status_code == 404
