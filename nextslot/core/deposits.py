@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from nextslot.core import events, outbox
@@ -30,17 +30,37 @@ class Settled:
     code: str
 
 
+@dataclass(frozen=True)
+class DepositAsk:
+    amount_minor: int
+    currency: str
+    reason: str  # service: the service's own deposit; no_shows: the business's no-show policy
+
+
+def asked(s: Session, plan: Plan, customer_id: int, now: datetime) -> DepositAsk | None:
+    """The deposit this booking needs: the service's, else the no-show policy's if the customer crossed it."""
+    if plan.deposit is not None:
+        return DepositAsk(*plan.deposit, "service")
+    policy = plan.business.no_show_policy
+    if policy is not None and recent_no_shows(s, customer_id, now - timedelta(days=policy.within_days)) >= policy.after:
+        return DepositAsk(policy.deposit.amount_minor, policy.deposit.currency, "no_shows")
+    return None
+
+
+def recent_no_shows(s: Session, customer_id: int, since: datetime) -> int:
+    return s.scalar(select(func.count()).select_from(Booking).where(
+        Booking.customer_id == customer_id, Booking.status == "no_show", Booking.starts_at >= since)) or 0
+
+
 def deadline(plan: Plan, now: datetime) -> datetime:
     return now + timedelta(minutes=plan.business.deposit_hold_minutes)
 
 
-def require(s: Session, booking: Booking, plan: Plan, provider: str, until: datetime) -> Payment:
+def require(s: Session, booking: Booking, ask: DepositAsk, provider: str, until: datetime) -> Payment:
     """The booking's deposit, due by `until` (its claims were made with that expiry)."""
-    assert plan.deposit is not None
-    amount, currency = plan.deposit
     s.execute(update(Claim).where(Claim.booking_id == booking.id, Claim.active).values(expires_at=until))
-    payment = Payment(business_id=booking.business_id, booking_id=booking.id, amount_minor=amount,
-                      currency=currency, status="pending", provider=provider, expires_at=until,
+    payment = Payment(business_id=booking.business_id, booking_id=booking.id, amount_minor=ask.amount_minor,
+                      currency=ask.currency, reason=ask.reason, status="pending", provider=provider, expires_at=until,
                       log=[{"at": booking.updated_at.isoformat(), "event": "requested"}])
     s.add(payment)
     s.flush()

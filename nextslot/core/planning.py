@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from nextslot.core.availability import ResourceTimeline, ServiceRules, WeeklyHours, open_intervals
 from nextslot.core.results import Rejected
+from nextslot.schemas.config import NoShowPolicy
 from nextslot.storage import queries
 from nextslot.storage.tables import Business, Resource, Service
 
@@ -26,13 +27,15 @@ class BusinessInfo:
     country: str
     reminder_offsets: tuple[int, ...] | None
     deposit_hold_minutes: int = 30
+    no_show_policy: NoShowPolicy | None = None
 
     @classmethod
     def of(cls, b: Business) -> BusinessInfo:
         details = b.details or {}
         offsets = details.get("reminder_offsets_minutes")
+        policy = details.get("no_show_policy")
         return cls(b.id, b.slug, ZoneInfo(b.timezone), b.country, tuple(offsets) if offsets is not None else None,
-                   int(details.get("deposit_hold_minutes", 30)))
+                   int(details.get("deposit_hold_minutes", 30)), NoShowPolicy.model_validate(policy) if policy else None)
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,8 @@ class BookingService:
             customer = find_or_create(s, business_id, plan.business.country, cmd.customer)
             if isinstance(customer, Rejected):
                 return customer
-            pay_by = deposits.deadline(plan, now) if plan.deposit else None
+            deposit = deposits.asked(s, plan, customer.id, now)
+            pay_by = deposits.deadline(plan, now) if deposit else None
             hold = None
             if cmd.hold_id is not None:
                 hold = live_hold(s, business_id, cmd.hold_id, plan, start)
@@ -199,8 +200,8 @@ class BookingService:
                     return self._slot_taken(uow, plan, start, now, cmd.customer.timezone)
             record(s, booking, "created", cmd, now, after=snapshot(booking))
             payment = None
-            if pay_by:  # confirmed, and reminded, once the deposit is paid
-                payment = deposits.require(s, booking, plan, self._payment_provider, pay_by)
+            if deposit and pay_by:  # confirmed, and reminded, once the deposit is paid
+                payment = deposits.require(s, booking, deposit, self._payment_provider, pay_by)
             else:
                 outbox.announce(s, booking, "confirmation", now)
                 outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)

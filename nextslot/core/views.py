@@ -60,7 +60,7 @@ def new_booking_view(booking: Booking, plan: Plan, customer: Customer, resource_
 
 
 def payment_view(p: Payment) -> PaymentView:
-    return PaymentView(status=p.status, amount=money(p.amount_minor, p.currency), provider=p.provider,
+    return PaymentView(status=p.status, reason=p.reason, amount=money(p.amount_minor, p.currency), provider=p.provider,
                        expires_at=p.expires_at, paid_at=p.paid_at)
 
 

@@ -131,6 +131,14 @@ class DepositConfig(Strict):
         return int(self.amount * 100)
 
 
+class NoShowPolicy(Strict):
+    """'After 2 no-shows in 6 months, require a deposit': applied at the next booking on every channel."""
+
+    after: int = Field(2, ge=1, le=20, description="no-shows that trigger the deposit")
+    within_days: int = Field(180, ge=1, le=3 * 365)
+    deposit: DepositConfig = Field(description="asked when the service has no deposit of its own")
+
+
 class ServiceConfig(Strict):
     key: Key
     name: str
@@ -164,6 +172,7 @@ class BusinessSection(Strict):
     reminder_offsets_minutes: ReminderOffsets | None = Field(
         None, description="minutes before the start of each reminder; [] for none; default [1440, 120]")
     deposit_hold_minutes: int = Field(30, ge=5, le=24 * 60, description="how long an unpaid deposit holds the slot")
+    no_show_policy: NoShowPolicy | None = None
 
     _zone = field_validator("timezone")(check_zone)
 

@@ -60,6 +60,9 @@ class Appointment(BaseModel):
     deposit_due: str | None = Field(None, description="Set while a deposit is unpaid, e.g. '$25.00': the booking "
                                                       "is confirmed once paid (a pay link went to the caller)")
     pay_by: str | None = Field(None, description="When an unpaid deposit lapses and the time is freed, spoken")
+    deposit_reason: Literal["service", "no_shows"] | None = Field(
+        None, description="Why a deposit is asked: the service always needs one, or the caller missed "
+                          "appointments before (the business's no-show policy); explain it kindly")
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 

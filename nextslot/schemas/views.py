@@ -40,6 +40,7 @@ class PaymentView(BaseModel):
     """A deposit: pending until paid; an unpaid one expires at `expires_at` and frees the slot."""
 
     status: str  # pending, paid, expired, refund_due
+    reason: str  # service: the service asks one; no_shows: the customer's missed appointments (no-show policy)
     amount: Money
     provider: str
     expires_at: datetime

@@ -264,6 +264,7 @@ class Payment(Base):
     amount_minor: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str] = mapped_column(String(16))  # service (its price list) or no_shows (the policy)
     provider: Mapped[str] = mapped_column(String(16))  # stripe, local
     provider_ref: Mapped[str | None] = mapped_column(String(200))  # the checkout session id
     checkout_url: Mapped[str | None] = mapped_column(String(2000))

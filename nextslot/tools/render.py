@@ -38,6 +38,7 @@ def appointment(view: BookingView) -> Appointment:
         deposit_due=view.payment.amount.display if view.payment and view.payment.status == "pending" else None,
         pay_by=spoken_time(view.payment.expires_at, zone) if view.payment and view.payment.status == "pending"
         else None,
+        deposit_reason=view.payment.reason if view.payment else None,  # type: ignore[arg-type]
     )
 
 
@@ -70,7 +71,8 @@ def booked_sentence(a: Appointment, verb: str = "booked") -> str:
 
 
 def deposit_sentence(a: Appointment) -> str:
-    return (f"I've reserved {a.service_name}{with_whom(a.with_[:1])} on {a.spoken}. It needs a {a.deposit_due} "
+    needs = "Because of missed appointments before, it needs" if a.deposit_reason == "no_shows" else "It needs"
+    return (f"I've reserved {a.service_name}{with_whom(a.with_[:1])} on {a.spoken}. {needs} a {a.deposit_due} "
             f"deposit to be confirmed: I've sent you a payment link. Please pay by {a.pay_by}, or the time is "
             f"released. Your booking code is {a.code_spoken}.")
 

@@ -148,3 +148,29 @@ def test_required_intake_answers_are_enforced_and_cleaned_on_every_booking(servi
                                                                   "oil": "full SYNTHETIC"}))
     assert isinstance(booked, Booked)
     assert booked.booking.intake == {"vehicle": "Civic", "registration": "AB1", "oil": "Full synthetic"}
+
+
+def test_the_no_show_policy_asks_a_deposit_of_a_customer_who_missed_enough_appointments(
+        service, make_business, clock, session_factory):
+    clinic = make_business("clinic", no_show_policy={"after": 2, "within_days": 180,
+                                                     "deposit": {"amount": "15.00", "currency": "GBP"}})
+    phone = "+447911123777"
+
+    def consult(day: int):
+        return service.book(clinic, BookingCreate(
+            service="consultation", starts_at=datetime.fromisoformat(f"2026-11-{day}T09:00:00+00:00"),
+            customer=CustomerIn(name="Ned", phone=phone)))
+
+    missed = [consult(24).booking, consult(25).booking]
+    first_ok = consult(26)
+    assert first_ok.booking.status == "booked" and first_ok.booking.payment is None
+    clock.now = datetime.fromisoformat("2026-11-25T10:00:00+00:00")
+    for booking in missed:
+        assert isinstance(service.mark_no_show(clinic, BookingChange(code=booking.code)), Changed)
+    flagged = consult(27)
+    assert flagged.booking.status == "pending_payment"
+    assert (flagged.booking.payment.reason, flagged.booking.payment.amount.display) == ("no_shows", "£15.00")
+    other = service.book(clinic, BookingCreate(service="consultation",
+                                               starts_at=datetime.fromisoformat("2026-11-27T10:00:00+00:00"),
+                                               customer=CustomerIn(name="Kay", phone="+447911123778")))
+    assert other.booking.payment is None  # only the customer who missed appointments

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("amount_minor", sa.Integer(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("reason", sa.String(length=16), nullable=False),
         sa.Column("provider", sa.String(length=16), nullable=False),
         sa.Column("provider_ref", sa.String(length=200), nullable=True),
         sa.Column("checkout_url", sa.String(length=2000), nullable=True),
