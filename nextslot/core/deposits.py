@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from nextslot.core import events, outbox
+from nextslot.core import events, outbox, waitlist_offers
 from nextslot.core.planning import Plan
 from nextslot.core.views import booked_resources, booking_view
 from nextslot.storage import claims
@@ -125,6 +125,7 @@ def expire(s: Session, payment: Payment, booking: Booking, now: datetime) -> boo
     if booking.status != "pending_payment":
         return False
     claims.release(s, booking_id=booking.id)
+    waitlist_offers.note_freed(s, booking.business_id, (booking.starts_at, booking.ends_at), "expired", now)
     outbox.void_pending(s, booking.id)
     booking.status, booking.updated_at = "expired", now
     history(s, booking, "expired", now, "pending_payment")

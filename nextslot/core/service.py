@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from nextslot.core import catalog, deposits, events, idempotency, lookups, outbox, waitlist
+from nextslot.core import catalog, deposits, events, idempotency, lookups, outbox, waitlist, waitlist_offers
 from nextslot.core.availability import SlotProblem, check_slot, find_open_slots, nearest
 from nextslot.core.codes import new_code, normalize_code
 from nextslot.core.customers import find_or_create
@@ -35,13 +35,14 @@ from nextslot.schemas.commands import (
     BookingCreate,
     BookingReschedule,
     BookingSearch,
+    CustomerIn,
     HoldCreate,
     SlotQuery,
     WaitlistJoin,
 )
 from nextslot.schemas.views import BookingView, BusinessProfile, HoldView, ServiceView, SlotView, WaitlistView
 from nextslot.storage import claims, queries
-from nextslot.storage.tables import Booking, BookingHistory, Claim, Hold, Payment
+from nextslot.storage.tables import Booking, BookingHistory, Claim, Hold, Payment, WaitlistEntry, WaitlistOffer
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 Clock = Callable[[], datetime]
@@ -308,6 +309,7 @@ class BookingService:
             if not claims.claim_all(s, business_id, checked.resource_ids, plan.rules.occupied(start), now,
                                     booking_id=booking.id):
                 return self._slot_taken(uow, plan, start, now, customer_zone, exclude_booking_id=booking.id)
+            waitlist_offers.note_freed(s, business_id, (booking.starts_at, booking.ends_at), "rescheduled", now)
             booking.starts_at, booking.ends_at, booking.updated_at = start, start + plan.rules.duration, now
             s.flush()
             record(s, booking, "rescheduled", cmd, now, before=before, after=snapshot(booking))
@@ -406,6 +408,78 @@ class BookingService:
             uow.commit()
             return expired
 
+    # --- waitlist offers ----------------------------------------------------------------------
+
+    def offer_freed_capacity(self) -> int:
+        """Scheduler job: lapse unanswered offers, then offer freed time to the waitlist; returns offers made."""
+        now = self._clock()
+        with self.uow() as uow:
+            waitlist_offers.lapse_offers(uow.session, now)
+            uow.commit()
+        with self.uow() as uow:
+            made = sum(len(waitlist_offers.make_offers(uow.session, m, now))
+                       for m in waitlist_offers.claim_markers(uow.session, now))
+            uow.commit()
+            return made
+
+    def accept_offer(self, offer_id: int, source: str) -> BookingResult:
+        """A waiting customer said yes: book the offered time through `book` (race-free, idempotent per offer).
+
+        A yes after the offer lapsed, or after someone else took the time, gets the nearest openings.
+        """
+        now = self._clock()
+        with self.uow() as uow:
+            s = uow.session
+            offer = s.get(WaitlistOffer, offer_id, with_for_update=True)
+            if offer is None:
+                return Rejected("unknown_offer", f"There is no waitlist offer {offer_id}.", "offer")
+            if offer.status == "accepted" and offer.booking_id is not None:
+                booking = s.get(Booking, offer.booking_id)
+                return Booked(booking_view(s, booking, load_business(s, offer.business_id)), replayed=True)
+            facts = waitlist_offers.offer_facts(s, offer)
+            if offer.status != "open" or offer.expires_at <= now:
+                offer.answered_at, offer.answer = now, source
+                plan = load_plan(s, offer.business_id, facts["service"], facts["resources"])
+                uow.commit()
+                if isinstance(plan, Rejected):
+                    return plan
+                return SlotTaken(offer.starts_at, self._alternatives(s, plan, offer.starts_at, now,
+                                                                     facts["customer"]["timezone"], None))
+        result = self.book(facts["business_id"], BookingCreate(
+            service=facts["service"], starts_at=facts["starts_at"], resources=facts["resources"],
+            customer=CustomerIn(**facts["customer"]), idempotency_key=f"waitlist-offer-{offer_id}",
+            source=source, actor="customer"))
+        with self.uow() as uow:
+            s = uow.session
+            offer = s.get(WaitlistOffer, offer_id, with_for_update=True)
+            entry = s.get(WaitlistEntry, offer.entry_id)
+            offer.answered_at, offer.answer = now, source
+            if isinstance(result, Booked):
+                offer.status, offer.booking_id, entry.status = "accepted", result.booking.id, "booked"
+                events.emit(s, offer.business_id, "waitlist.offer_accepted", result.booking, now)
+            else:
+                offer.status, entry.status = "lost", "waiting"
+            uow.commit()
+        return result
+
+    def decline_offer(self, offer_id: int, source: str) -> bool:
+        """A waiting customer said no to this time: they keep waiting, and the time goes to the next person."""
+        now = self._clock()
+        with self.uow() as uow:
+            s = uow.session
+            offer = s.get(WaitlistOffer, offer_id, with_for_update=True)
+            if offer is None or offer.status != "open":
+                return False
+            offer.status, offer.answered_at, offer.answer = "declined", now, source
+            entry = s.get(WaitlistEntry, offer.entry_id)
+            entry.status = "waiting"
+            plan = waitlist_offers.entry_plan(s, entry)
+            if not isinstance(plan, Rejected):
+                waitlist_offers.note_freed(s, offer.business_id, (offer.starts_at, offer.starts_at + plan.rules.duration),
+                                           "offer_declined", now)
+            uow.commit()
+            return True
+
     # --- internals ---------------------------------------------------------------------------
 
     def _change(
@@ -441,6 +515,7 @@ class BookingService:
             return Rejected("booking_in_past", "This appointment is already over; it cannot be cancelled.")
         staff = booked_resources(s, booking.id)
         claims.release(s, booking_id=booking.id)
+        waitlist_offers.note_freed(s, booking.business_id, (booking.starts_at, booking.ends_at), "cancelled", now)
         outbox.void_pending(s, booking.id)
         outbox.announce(s, booking, "cancelled", now)
         outbox.announce_to_staff(s, booking, "cancelled", now, staff)

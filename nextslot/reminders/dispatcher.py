@@ -210,7 +210,7 @@ class Dispatcher:
             select(Notification, Customer, Resource, Booking, Business)
             .outerjoin(Customer, Customer.id == Notification.customer_id)
             .outerjoin(Resource, Resource.id == Notification.resource_id)
-            .join(Booking, Booking.id == Notification.booking_id)
+            .outerjoin(Booking, Booking.id == Notification.booking_id)  # none for a waitlist offer
             .join(Business, Business.id == Notification.business_id)
             .where(Notification.id.in_(ids), or_(Customer.id.is_not(None), Resource.id.is_not(None)))
             .order_by(Notification.due_at)
@@ -226,17 +226,22 @@ class Dispatcher:
             zone, language = ZoneInfo(customer.timezone or business.timezone), customer.language or "en"
             addresses = {"whatsapp": customer.phone, "sms": customer.phone, "email": customer.email}
             name, preferred, opted_out = customer.name or "there", customer.channels, customer.opted_out
-        previous = n.payload.get("previous_starts_at")
-        values = {
-            "name": name, "business": business.name, "service": booking.service.name, "code": booking.code,
-            "customer": booking.customer.name, "when": spoken_when(booking.starts_at, zone, language),
-            "previous_when": spoken_when(datetime.fromisoformat(previous), zone, language) if previous else "",
-            **self._link_values(s, n.kind, booking, zone, language),
-        }
+        if booking is None:  # a waitlist offer: a time, not yet a booking
+            values = {"name": name, "business": business.name, "service": n.payload["service"],
+                      "when": spoken_when(datetime.fromisoformat(n.payload["starts_at"]), zone, language),
+                      "minutes": str(n.payload["minutes"])}
+        else:
+            previous = n.payload.get("previous_starts_at")
+            values = {
+                "name": name, "business": business.name, "service": booking.service.name, "code": booking.code,
+                "customer": booking.customer.name, "when": spoken_when(booking.starts_at, zone, language),
+                "previous_when": spoken_when(datetime.fromisoformat(previous), zone, language) if previous else "",
+                **self._link_values(s, n.kind, booking, zone, language),
+            }
         message = render(n.kind, language, values, (business.details or {}).get("templates"))
         recipients = {c: addresses[c] for c in preferred
                       if c in self._channels and addresses.get(c) and c not in n.gave_up_on and c not in opted_out}
-        ics = booking_ics(s, business, booking, self._clock()) if n.kind in CALENDAR_KINDS else None
+        ics = booking_ics(s, business, booking, self._clock()) if booking and n.kind in CALENDAR_KINDS else None
         return Job(n.id, lease, n.kind, recipients, message.subject, message.body, ics)
 
     def _link_values(self, s: Session, kind: str, booking: Booking, zone: ZoneInfo, language: str) -> dict[str, str]:

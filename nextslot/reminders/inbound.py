@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from nextslot.core.results import Rejected
+from nextslot.core.results import Booked, Rejected, SlotTaken
+from nextslot.core.waitlist_offers import answerable_offer
 from nextslot.core.service import BookingService
 from nextslot.reminders.replies import Intent, Reply, parse_reply
 from nextslot.reminders.templates import spoken_when
 from nextslot.schemas.commands import BookingChange
-from nextslot.storage.tables import Booking, Business, Customer, InboundMessage, Service
+from nextslot.storage.tables import Booking, Business, Customer, InboundMessage, Service, WaitlistEntry
 
 ANSWERS = {
     "en": {
@@ -25,6 +26,11 @@ ANSWERS = {
         "refused": "We couldn't change your {service} on {when}: {reason} Please call us.",
         "stopped": "You won't get more messages here. Reply START to get them again.",
         "started": "You'll get messages here again.",
+        "offer_booked": "You're booked for {service} on {when}. Your code is {code}.",
+        "offer_gone": "Sorry, {service} on {when} has gone. {openings}",
+        "offer_declined": "No problem, we'll keep looking for another time for you.",
+        "openings": "Other openings: {times}. Book at any time by replying to us or on our booking page.",
+        "no_openings": "We'll let you know when another time opens up.",
     },
     "es": {
         "confirmed": "Gracias, tu cita de {service} el {when} está confirmada.",
@@ -35,6 +41,11 @@ ANSWERS = {
         "refused": "No pudimos cambiar tu cita de {service} el {when}: {reason} Llámanos, por favor.",
         "stopped": "No recibirás más mensajes aquí. Responde START para volver a recibirlos.",
         "started": "Volverás a recibir mensajes aquí.",
+        "offer_booked": "Reservado: {service} el {when}. Tu código es {code}.",
+        "offer_gone": "Lo sentimos, {service} el {when} ya no está libre. {openings}",
+        "offer_declined": "De acuerdo, seguiremos buscando otra hora para ti.",
+        "openings": "Otras horas libres: {times}.",
+        "no_openings": "Te avisaremos cuando se libere otra hora.",
     },
     "fr": {
         "confirmed": "Merci, votre rendez-vous {service} le {when} est confirmé.",
@@ -45,6 +56,11 @@ ANSWERS = {
         "refused": "Nous n'avons pas pu modifier votre rendez-vous {service} le {when} : {reason} Appelez-nous.",
         "stopped": "Vous ne recevrez plus de messages ici. Répondez START pour les recevoir à nouveau.",
         "started": "Vous recevrez à nouveau des messages ici.",
+        "offer_booked": "C'est réservé : {service} le {when}. Votre code est {code}.",
+        "offer_gone": "Désolé, {service} le {when} n'est plus libre. {openings}",
+        "offer_declined": "Entendu, nous continuons à chercher un autre créneau pour vous.",
+        "openings": "Autres créneaux libres : {times}.",
+        "no_openings": "Nous vous préviendrons dès qu'un autre créneau se libère.",
     },
     "de": {
         "confirmed": "Danke, Ihr Termin {service} am {when} ist bestätigt.",
@@ -55,6 +71,11 @@ ANSWERS = {
         "refused": "Ihr Termin {service} am {when} konnte nicht geändert werden: {reason} Bitte rufen Sie uns an.",
         "stopped": "Sie erhalten hier keine Nachrichten mehr. Antworten Sie START, um sie wieder zu erhalten.",
         "started": "Sie erhalten hier wieder Nachrichten.",
+        "offer_booked": "Gebucht: {service} am {when}. Ihr Code ist {code}.",
+        "offer_gone": "Leider ist {service} am {when} nicht mehr frei. {openings}",
+        "offer_declined": "Kein Problem, wir suchen weiter nach einem anderen Termin für Sie.",
+        "openings": "Andere freie Zeiten: {times}.",
+        "no_openings": "Wir melden uns, sobald ein anderer Termin frei wird.",
     },
 }
 
@@ -70,7 +91,7 @@ class Sender:
 class Target:
     """The booking a reply is about, as plain data (read in a transaction that is over)."""
 
-    booking_id: int
+    booking_id: int | None  # None: a waitlist offer, not a booking yet
     business_id: int
     customer_id: int
     code: str
@@ -101,6 +122,10 @@ def handle_reply(service: BookingService, channel: str, sender: str, body: str,
         set_opt_out(service, who.customer_ids, channel, stop)
         return store(service, record, words["stopped" if stop else "started"], "opted_out" if stop else "opted_in",
                      who)
+    if reply.intent in (Intent.CONFIRM, Intent.CANCEL) and not reply.codes:
+        offer = offer_answered(service, who.customer_ids)
+        if offer is not None:  # a yes or no right after a waitlist offer is about the offer
+            return answer_offer(service, record, who, offer, reply.intent is Intent.CONFIRM, channel)
     target = target_booking(service, who.customer_ids, reply, service.now())
     if target is None:
         return store(service, record, words["no_booking"], "no_booking", who)
@@ -116,6 +141,51 @@ def handle_reply(service: BookingService, channel: str, sender: str, body: str,
         return store(service, record, words["refused"].format(**details, reason=result.message), "refused", who,
                      target)
     return store(service, record, words[outcome].format(**details), outcome, who, target)
+
+
+@dataclass(frozen=True)
+class OfferTarget:
+    offer_id: int
+    business_id: int
+    customer_id: int
+    service_name: str
+    starts_at: datetime
+    zone: ZoneInfo
+
+
+def offer_answered(service: BookingService, customer_ids: list[int]) -> OfferTarget | None:
+    with service.uow() as uow:
+        offer = answerable_offer(uow.session, customer_ids, service.now())
+        if offer is None:
+            return None
+        facts = uow.session.execute(
+            select(Service.name, Customer.timezone, Business.timezone)
+            .join(WaitlistEntry, WaitlistEntry.service_id == Service.id).join(Customer, Customer.id == offer.customer_id)
+            .join(Business, Business.id == offer.business_id).where(WaitlistEntry.id == offer.entry_id)).one()
+        return OfferTarget(offer.id, offer.business_id, offer.customer_id, facts[0], offer.starts_at,
+                           ZoneInfo(facts[1] or facts[2]))
+
+
+def answer_offer(service: BookingService, record: dict, who: Sender, offer: OfferTarget, yes: bool,
+                 channel: str) -> str:
+    words = ANSWERS[who.language]
+    details = {"service": offer.service_name, "when": spoken_when(offer.starts_at, offer.zone, who.language)}
+    target = Target(None, offer.business_id, offer.customer_id, "", offer.service_name, offer.starts_at, offer.zone)
+    if not yes:
+        service.decline_offer(offer.offer_id, channel)
+        return store(service, record, words["offer_declined"], "offer_declined", who, target)
+    result = service.accept_offer(offer.offer_id, channel)
+    if isinstance(result, Booked):
+        booked = Target(result.booking.id, offer.business_id, offer.customer_id, result.booking.code,
+                        offer.service_name, offer.starts_at, offer.zone)
+        return store(service, record, words["offer_booked"].format(**details, code=result.booking.code_spoken),
+                     "offer_accepted", who, booked)
+    if isinstance(result, SlotTaken):
+        times = [spoken_when(a.starts_at.utc, offer.zone, who.language) for a in result.alternatives]
+        openings = words["openings"].format(times="; ".join(times)) if times else words["no_openings"]
+        return store(service, record, words["offer_gone"].format(**details, openings=openings), "offer_lost", who,
+                     target)
+    return store(service, record, words["refused"].format(**details, reason=result.message), "refused", who, target)
 
 
 def target_booking(service: BookingService, customer_ids: list[int], reply: Reply, now: datetime) -> Target | None:

@@ -45,6 +45,8 @@ def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dis
     scheduler.add_job(dispatcher.give_up_waiting, seconds=30, id="receipts", **every)
     scheduler.add_job(service.expire_holds, seconds=60, id="holds", **every)
     scheduler.add_job(service.expire_unpaid, seconds=60, id="deposits", **every)
+    scheduler.add_job(service.offer_freed_capacity, seconds=max(settings.dispatch_interval_seconds, 5),
+                      id="waitlist", **every)
     scheduler.add_job(sync_calendars, args=[service], minutes=settings.calendar_sync_minutes, id="calendars",
                       next_run_time=datetime.now(UTC), **every)  # at start too: a restart may follow an outage
     return scheduler

@@ -33,6 +33,8 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "confirmation": "Hi {{ name }}, you're booked for {{ service }} at {{ business }} on {{ when }}. "
                         "Your code is {{ code }}. Reply C to confirm or X to cancel."
                         "{% if manage_url %} Change, cancel or add to your calendar: {{ manage_url }}{% endif %}",
+        "waitlist_offer": "Good news, {{ name }}: {{ service }} at {{ business }} on {{ when }} has just opened up. "
+                          "Reply YES within {{ minutes }} minutes to book it, or NO to keep waiting for another time.",
         "deposit_requested": "Hi {{ name }}, to confirm {{ service }} at {{ business }} on {{ when }}, please pay "
                              "the {{ deposit }} deposit by {{ pay_by }}: {{ pay_url }} (code {{ code }}).",
         "reminder": "Reminder: {{ service }} at {{ business }} on {{ when }} (code {{ code }}). "
@@ -52,6 +54,8 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "rescheduled": "Tu cita de {{ service }} en {{ business }} pasa del {{ previous_when }} al {{ when }}. "
                        "Código {{ code }}.",
         "cancelled": "Tu cita de {{ service }} en {{ business }} del {{ when }} está cancelada (código {{ code }}).",
+        "waitlist_offer": "Buenas noticias, {{ name }}: se ha liberado {{ service }} en {{ business }} el {{ when }}. "
+                          "Responde SÍ en {{ minutes }} minutos para reservarlo, o NO para seguir esperando.",
         "deposit_requested": "Hola {{ name }}, para confirmar {{ service }} en {{ business }} el {{ when }}, paga "
                              "la señal de {{ deposit }} antes del {{ pay_by }}: {{ pay_url }} (código {{ code }}).",
     },
@@ -63,6 +67,9 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "rescheduled": "Votre rendez-vous {{ service }} chez {{ business }} passe du {{ previous_when }} au "
                        "{{ when }}. Code {{ code }}.",
         "cancelled": "Votre rendez-vous {{ service }} chez {{ business }} du {{ when }} est annulé (code {{ code }}).",
+        "waitlist_offer": "Bonne nouvelle, {{ name }} : {{ service }} chez {{ business }} le {{ when }} vient de se "
+                          "libérer. Répondez OUI dans les {{ minutes }} minutes pour le réserver, ou NON pour "
+                          "attendre un autre créneau.",
         "deposit_requested": "Bonjour {{ name }}, pour confirmer {{ service }} chez {{ business }} le {{ when }}, "
                              "réglez l'acompte de {{ deposit }} avant le {{ pay_by }} : {{ pay_url }} "
                              "(code {{ code }}).",
@@ -75,6 +82,9 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "rescheduled": "Ihr Termin {{ service }} bei {{ business }} wurde vom {{ previous_when }} auf den "
                        "{{ when }} verschoben. Code {{ code }}.",
         "cancelled": "Ihr Termin {{ service }} bei {{ business }} am {{ when }} ist abgesagt (Code {{ code }}).",
+        "waitlist_offer": "Gute Nachricht, {{ name }}: {{ service }} bei {{ business }} am {{ when }} ist frei "
+                          "geworden. Antworten Sie JA innerhalb von {{ minutes }} Minuten, um ihn zu buchen, oder "
+                          "NEIN, um weiter zu warten.",
         "deposit_requested": "Hallo {{ name }}, um {{ service }} bei {{ business }} am {{ when }} zu bestätigen, "
                              "zahlen Sie bitte die Anzahlung von {{ deposit }} bis {{ pay_by }}: {{ pay_url }} "
                              "(Code {{ code }}).",
@@ -82,7 +92,7 @@ DEFAULTS: dict[str, dict[str, str]] = {
 }
 SUBJECTS = {
     "en": {"confirmation": "Booking confirmed", "reminder": "Appointment reminder", "rescheduled": "Appointment moved",
-           "deposit_requested": "Deposit needed to confirm your booking",
+           "deposit_requested": "Deposit needed to confirm your booking", "waitlist_offer": "A time just opened up",
            "cancelled": "Appointment cancelled", "staff_rescheduled": "Booking moved",
            "staff_cancelled": "Booking cancelled"},
     "es": {"confirmation": "Cita confirmada", "reminder": "Recordatorio de cita", "rescheduled": "Cita cambiada",

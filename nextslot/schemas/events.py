@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field
 from nextslot.schemas.views import BookingView
 
 EventType = Literal["booking.created", "booking.rescheduled", "booking.cancelled", "booking.confirmed",
-                    "booking.no_show", "booking.expired", "deposit.paid", "notification.delivered",
+                    "booking.no_show", "booking.expired", "deposit.paid", "waitlist.offer_accepted",
+                    "notification.delivered",
                     "notification.failed"]
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
 

@@ -345,6 +345,43 @@ class WaitlistEntry(Base):
     created_at: Mapped[datetime] = _created()
 
 
+class FreedCapacity(Base):
+    """Time given back (cancel, move, unpaid deposit), written with the change: the scheduler offers it to the waitlist."""
+
+    __tablename__ = "freed_capacity"
+    __table_args__ = (Index("freed_capacity_unprocessed", "created_at", postgresql_where=text("processed_at is null")),)
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(String(32))  # cancelled, rescheduled, expired
+    processed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()
+
+
+class WaitlistOffer(Base):
+    """A freed slot offered to one waiting customer until `expires_at`; the first YES books it through the core."""
+
+    __tablename__ = "waitlist_offers"
+    __table_args__ = (
+        UniqueConstraint("entry_id", "starts_at"),  # the same slot is never offered twice to the same wish
+        Index("waitlist_offers_open", "expires_at", postgresql_where=text("status = 'open'")),
+        CheckConstraint("status in ('open', 'accepted', 'lost', 'declined', 'expired')", name="known_status"),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    entry_id: Mapped[int] = mapped_column(Id, ForeignKey("waitlist_entries.id"))
+    customer_id: Mapped[int] = mapped_column(Id, ForeignKey("customers.id"), index=True)
+    starts_at: Mapped[datetime]
+    resource_ids: Mapped[list[Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    expires_at: Mapped[datetime]
+    booking_id: Mapped[int | None] = mapped_column(Id, ForeignKey("bookings.id"))
+    answered_at: Mapped[datetime | None]
+    answer: Mapped[str | None] = mapped_column(String(32))  # the channel the answer came through
+    created_at: Mapped[datetime] = _created()
+
+
 class BookingHistory(Base):
     """Append-only: a trigger refuses UPDATE, DELETE and TRUNCATE."""
 
@@ -377,6 +414,7 @@ class Notification(Base):
     booking_id: Mapped[int | None] = mapped_column(Id, ForeignKey("bookings.id"), index=True)
     customer_id: Mapped[int | None] = mapped_column(Id, ForeignKey("customers.id"))
     resource_id: Mapped[int | None] = mapped_column(Id, ForeignKey("resources.id"))  # set: for that staff member
+    offer_id: Mapped[int | None] = mapped_column(Id, ForeignKey("waitlist_offers.id"))  # a waitlist offer, no booking
     kind: Mapped[str] = mapped_column(String(32))  # confirmation, reminder, rescheduled, cancelled
     # pending: due_at is when to send; sent: due_at is when to stop waiting for a delivery receipt
     due_at: Mapped[datetime]

@@ -1,0 +1,177 @@
+"""Freed time offered to the waitlist end to end on PostgreSQL: cancel by SMS -> offer -> YES books it."""
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import func, select
+
+from nextslot.reminders.dispatcher import Dispatcher
+from nextslot.reminders.inbound import handle_reply
+from nextslot.schemas.commands import BookingChange, BookingCreate, CustomerIn, WaitlistJoin
+from nextslot.storage.tables import Booking, Notification, WaitlistEntry, WaitlistOffer
+from tests.reminders.test_dispatcher import ScriptedChannel
+
+NINE = datetime(2026, 11, 24, 9, tzinfo=UTC)  # Tuesday; London is on UTC in November
+HOLDER = "+447911124000"
+
+
+def clinic_with(make_business, **waitlist) -> int:
+    return make_business("clinic", details={"waitlist": waitlist} if waitlist else {})
+
+
+def book_nine(service, clinic: int, phone: str = HOLDER):
+    return service.book(clinic, BookingCreate(service="consultation", starts_at=NINE, resources=["dr-patel"],
+                                              customer=CustomerIn(name="Holder", phone=phone))).booking
+
+
+def wait_for_nine(service, clinic: int, phone: str, name: str):
+    """A wish that only the 09:00 consultation with Dr Patel fits."""
+    return service.join_waitlist(clinic, WaitlistJoin(
+        service="consultation", customer=CustomerIn(name=name, phone=phone), earliest_date=date(2026, 11, 24),
+        latest_date=date(2026, 11, 24), day_start=time(9, 0), day_end=time(9, 20), resources=["dr-patel"]))
+
+
+def offers(session_factory, clinic: int) -> list[WaitlistOffer]:
+    with session_factory() as s:
+        return list(s.scalars(select(WaitlistOffer).where(WaitlistOffer.business_id == clinic)
+                              .order_by(WaitlistOffer.id)))
+
+
+def bookings_at_nine(session_factory, clinic: int) -> list[Booking]:
+    with session_factory() as s:
+        return list(s.scalars(select(Booking).where(Booking.business_id == clinic, Booking.starts_at == NINE,
+                                                    Booking.status == "booked")).unique())
+
+
+def test_a_cancellation_by_sms_is_offered_to_the_first_waiting_customer_whose_yes_books_it(
+        service, make_business, session_factory, clock):
+    clinic = clinic_with(make_business)
+    book_nine(service, clinic)
+    first = wait_for_nine(service, clinic, "+447911124001", "Wanda")
+    wait_for_nine(service, clinic, "+447911124002", "Walt")
+    assert service.offer_freed_capacity() == 0  # nothing freed yet
+
+    assert "cancelled" in handle_reply(service, "sms", HOLDER, "X", "SMwl1")
+    assert service.offer_freed_capacity() == 1
+    [offer] = offers(session_factory, clinic)
+    assert (offer.entry_id, offer.starts_at, offer.status) == (first.id, NINE, "open")
+    assert offer.expires_at == clock.now + timedelta(minutes=15)
+
+    sms = ScriptedChannel("sms")
+    Dispatcher(session_factory, {"sms": sms}, clock=clock).dispatch_due()
+    [message] = [m for m in sms.sent if m.to == "+447911124001"]
+    assert "GP consultation at Riverside Clinic on Tuesday 24 November at 9 am has just opened up" in message.body
+    assert "Reply YES within 15 minutes" in message.body
+
+    answer = handle_reply(service, "sms", "+447911124001", "yes", "SMwl2")
+    assert answer.startswith("You're booked for GP consultation on Tuesday 24 November at 9 am. Your code is")
+    [booked] = bookings_at_nine(session_factory, clinic)
+    assert booked.customer.phone == "+447911124001" and booked.source == "sms"
+    [offer] = offers(session_factory, clinic)
+    assert offer.status == "accepted" and offer.booking_id == booked.id
+    with session_factory() as s:
+        assert s.get(WaitlistEntry, first.id).status == "booked"
+    assert handle_reply(service, "sms", "+447911124001", "yes", "SMwl2") == answer  # Twilio's retry: answered once
+
+
+def test_two_waiting_customers_saying_yes_at_the_same_moment_one_gets_it_the_other_alternatives(
+        service, make_business, session_factory):
+    clinic = clinic_with(make_business, offers_at_once=2)
+    holder = book_nine(service, clinic, phone="+447911124010")
+    wait_for_nine(service, clinic, "+447911124011", "Ada")
+    wait_for_nine(service, clinic, "+447911124012", "Bea")
+    service.cancel(clinic, BookingChange(code=holder.code))
+    assert service.offer_freed_capacity() == 2
+
+    answers: dict[str, str] = {}
+    barrier = threading.Barrier(2)
+
+    def say_yes(phone: str) -> None:
+        barrier.wait()
+        answers[phone] = handle_reply(service, "whatsapp", f"whatsapp:{phone}", "YES", f"SM{phone}")
+
+    threads = [threading.Thread(target=say_yes, args=(p,)) for p in ("+447911124011", "+447911124012")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    won = [p for p, a in answers.items() if a.startswith("You're booked")]
+    lost = [p for p, a in answers.items() if "has gone" in a]
+    assert len(won) == 1 and len(lost) == 1, answers
+    assert "Other openings:" in answers[lost[0]]
+    assert len(bookings_at_nine(session_factory, clinic)) == 1
+    statuses = sorted(o.status for o in offers(session_factory, clinic))
+    assert statuses == ["accepted", "lost"]
+
+
+def test_an_unanswered_offer_lapses_to_the_next_person_and_a_late_yes_gets_openings(
+        service, make_business, session_factory, clock):
+    clinic = clinic_with(make_business, offer_minutes=10)
+    holder = book_nine(service, clinic, phone="+447911124020")
+    first = wait_for_nine(service, clinic, "+447911124021", "Cy")
+    second = wait_for_nine(service, clinic, "+447911124022", "Di")
+    service.cancel(clinic, BookingChange(code=holder.code))
+    service.offer_freed_capacity()
+    clock.now += timedelta(minutes=11)
+    assert service.offer_freed_capacity() == 1
+    expired, offered = offers(session_factory, clinic)
+    assert (expired.entry_id, expired.status) == (first.id, "expired")
+    assert (offered.entry_id, offered.status) == (second.id, "open")
+
+    late = handle_reply(service, "sms", "+447911124021", "yes", "SMlate")
+    assert "has gone" in late and bookings_at_nine(session_factory, clinic) == []
+    assert "booked" in handle_reply(service, "sms", "+447911124022", "si", "SMdi")
+    assert len(bookings_at_nine(session_factory, clinic)) == 1
+    with session_factory() as s:
+        assert s.get(WaitlistEntry, first.id).status == "waiting"  # still waiting for another time
+
+
+def test_no_means_keep_waiting_and_the_time_goes_to_the_next_person(service, make_business, session_factory):
+    clinic = clinic_with(make_business)
+    holder = book_nine(service, clinic, phone="+447911124030")
+    first = wait_for_nine(service, clinic, "+447911124031", "Ed")
+    second = wait_for_nine(service, clinic, "+447911124032", "Flo")
+    service.cancel(clinic, BookingChange(code=holder.code))
+    service.offer_freed_capacity()
+    assert "keep looking" in handle_reply(service, "sms", "+447911124031", "no", "SMno")
+    assert service.offer_freed_capacity() == 1
+    declined, offered = offers(session_factory, clinic)
+    assert (declined.entry_id, declined.status, offered.entry_id) == (first.id, "declined", second.id)
+
+
+def test_two_schedulers_offering_at_once_never_offer_or_send_the_same_thing_twice(
+        service, make_business, session_factory):
+    clinic = clinic_with(make_business)
+    holders = [service.book(clinic, BookingCreate(
+        service="consultation", starts_at=NINE + timedelta(minutes=30 * i), resources=["dr-patel"],
+        customer=CustomerIn(name="H", phone=f"+44791112405{i}"))).booking for i in range(4)]
+    for i in range(4):
+        service.join_waitlist(clinic, WaitlistJoin(
+            service="consultation", customer=CustomerIn(name="W", phone=f"+44791112406{i}"),
+            earliest_date=date(2026, 11, 24), latest_date=date(2026, 11, 24), day_start=time(9, 0),
+            day_end=time(11, 0), resources=["dr-patel"]))
+    for h in holders:
+        service.cancel(clinic, BookingChange(code=h.code))
+    made: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        barrier.wait()
+        for _ in range(3):
+            made.append(service.offer_freed_capacity())
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    all_offers = offers(session_factory, clinic)
+    assert sum(made) == len(all_offers) >= 1
+    assert len({(o.entry_id, o.starts_at) for o in all_offers}) == len(all_offers)
+    assert len({o.entry_id for o in all_offers if o.status == "open"}) == len(
+        [o for o in all_offers if o.status == "open"])  # one open offer per waiting customer
+    with session_factory() as s:
+        sent = s.scalar(select(func.count()).select_from(Notification).where(
+            Notification.business_id == clinic, Notification.kind == "waitlist_offer"))
+    assert sent == len(all_offers)
