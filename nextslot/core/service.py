@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from nextslot.core import catalog, deposits, events, idempotency, lookups, outbox, waitlist, waitlist_offers
+from nextslot.core import catalog, customer_history, deposits, events, idempotency, lookups, outbox, waitlist, waitlist_offers
 from nextslot.core.availability import SlotProblem, check_slot, find_open_slots, nearest
 from nextslot.core.codes import new_code, normalize_code
 from nextslot.core.customers import find_or_create
@@ -40,7 +40,7 @@ from nextslot.schemas.commands import (
     SlotQuery,
     WaitlistJoin,
 )
-from nextslot.schemas.views import BookingView, BusinessProfile, HoldView, ServiceView, SlotView, WaitlistView
+from nextslot.schemas.views import BookingView, BusinessProfile, CustomerHistory, HoldView, ServiceView, SlotView, WaitlistView
 from nextslot.storage import claims, queries
 from nextslot.storage.tables import Booking, BookingHistory, Claim, Hold, Payment, WaitlistEntry, WaitlistOffer
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
@@ -146,6 +146,12 @@ class BookingService:
                 return found
             bookings, near = found
             return [booking_view(uow.session, b, business) for b in bookings], near
+
+    def customer_history(self, business_id: int, phone: str | None = None, email: str | None = None,
+                         limit: int | None = None) -> CustomerHistory | Rejected:
+        """Everything that happened between the business and one customer, oldest first."""
+        with self.uow() as uow:
+            return customer_history.customer_history(uow.session, business_id, phone, email, limit)
 
     # --- writes ------------------------------------------------------------------------------
 

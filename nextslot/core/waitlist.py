@@ -62,7 +62,8 @@ def join(session: Session, business_id: int, plan: Plan, cmd: WaitlistJoin, now:
                                     WaitlistEntry.status.in_(("waiting", "offered")))
     ).first()
     if entry is None:
-        entry = WaitlistEntry(**values, preferred_resource_ids=preferred, status="waiting", source=cmd.source)
+        entry = WaitlistEntry(**values, preferred_resource_ids=preferred, status="waiting", source=cmd.source,
+                              created_at=now)
         session.add(entry)
         session.flush()
     return waitlist_view(session, entry, plan, customer)

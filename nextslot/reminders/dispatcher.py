@@ -116,7 +116,7 @@ class Dispatcher:
             s.add(DeliveryAttempt(
                 business_id=n.business_id, notification_id=n.id, channel=channel, recipient=recipient,
                 provider_id=result.provider_id, status=result.status, error_code=result.error_code,
-                error_message=result.error_message, updated_at=now,
+                error_message=result.error_message, created_at=now, updated_at=now,
                 history=[{"status": result.status, "at": now.isoformat(), "error_code": result.error_code}],
             ))
             if n.status != "sending" or n.locked_until != job.lease:  # voided, or taken over after our lease

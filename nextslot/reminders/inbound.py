@@ -224,7 +224,7 @@ def store(service: BookingService, record: dict, answer: str, outcome: str, who:
           target: Target | None = None) -> str:
     with service.uow() as uow:
         uow.session.add(InboundMessage(
-            **record, answer=answer, outcome=outcome,
+            **record, answer=answer, outcome=outcome, created_at=service.now(),
             customer_id=target.customer_id if target else (who.customer_ids[0] if who.customer_ids else None),
             business_id=target.business_id if target else who.business_id,
             booking_id=target.booking_id if target else None,

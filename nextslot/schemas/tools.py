@@ -155,6 +155,12 @@ class FindAppointmentsIn(ToolInput):
     include_past: bool | None = Field(None, description="Also list past appointments (default false)")
 
 
+class CustomerHistoryIn(ToolInput):
+    phone: str | None = Field(None, max_length=40, description="The customer's phone; null: the caller's number")
+    email: str | None = Field(None, max_length=320, description="The customer's email, if no phone")
+    limit: int | None = Field(None, ge=1, le=100, description="Only the latest events (default 20)")
+
+
 class JoinWaitlistIn(ToolInput):
     service: str = Field(description="Service key or name")
     customer_name: str = Field(min_length=1, max_length=200)
@@ -257,3 +263,17 @@ class WaitlistOut(ToolOutput):
     latest_date: str
     earliest_time: str
     latest_time: str
+
+
+class HistoryLine(BaseModel):
+    at: str = Field(description="ISO 8601")
+    what: str = Field(description="One line: what happened (times in the customer's zone)")
+    kind: str
+    code: str | None = Field(description="The booking it concerns, if any")
+
+
+class CustomerHistoryOut(ToolOutput):
+    customer_name: str
+    bookings: int
+    no_shows: int
+    events: list[HistoryLine] = Field(description="Oldest first")

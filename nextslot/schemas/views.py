@@ -117,3 +117,18 @@ class WaitlistView(BaseModel):
     day_end: str
     preferred: list[ResourceRef]
     customer: CustomerView
+
+
+class HistoryEvent(BaseModel):
+    at: datetime
+    kind: str  # booking.created ... booking.no_show, deposit.requested, message, reply, waitlist.*
+    booking_code: str | None
+    channel: str | None
+    summary: str  # one line a person can read, times in the customer's zone
+
+
+class CustomerHistory(BaseModel):
+    customer: CustomerView
+    bookings: int
+    no_shows: int
+    events: list[HistoryEvent]  # oldest first

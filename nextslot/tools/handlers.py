@@ -25,10 +25,13 @@ from nextslot.schemas.tools import (
     ChangeOut,
     ClosureSummary,
     ConfirmIn,
+    CustomerHistoryIn,
+    CustomerHistoryOut,
     DayHours,
     FindAppointmentsIn,
     FindSlotsIn,
     HoldOut,
+    HistoryLine,
     HoldSlotIn,
     JoinWaitlistIn,
     ListServicesIn,
@@ -56,6 +59,7 @@ from nextslot.tools.render import (
 )
 
 DEFAULT_SLOTS = 5
+DEFAULT_HISTORY = 20
 ACTOR = "agent"
 
 
@@ -248,6 +252,22 @@ def find_appointments(ctx: ToolContext, args: FindAppointmentsIn) -> Appointment
         count = len(live or shown)
         say = f"I found {count} appointment{'s' if count != 1 else ''}: {listed}."
     return AppointmentsOut(appointments=shown, near_codes=near, say=say)
+
+
+def customer_history(ctx: ToolContext, args: CustomerHistoryIn) -> CustomerHistoryOut | ToolProblem:
+    phone = args.phone or (None if args.email else ctx.caller_phone)
+    history = ctx.service.customer_history(ctx.business_id, phone, args.email, args.limit or DEFAULT_HISTORY)
+    if isinstance(history, Rejected):
+        return problem(history)
+    name = history.customer.name or "This customer"
+    missed = f", {history.no_shows} missed" if history.no_shows else ""
+    last = f" The latest: {history.events[-1].summary}." if history.events else ""
+    return CustomerHistoryOut(
+        customer_name=history.customer.name, bookings=history.bookings, no_shows=history.no_shows,
+        events=[HistoryLine(at=e.at.isoformat(), what=e.summary, kind=e.kind, code=e.booking_code)
+                for e in history.events],
+        say=f"{name} has {history.bookings} booking{'s' if history.bookings != 1 else ''} with us{missed}.{last}",
+    )
 
 
 def spoken_date(iso: str) -> str:

@@ -108,6 +108,13 @@ SPECS = (
         t.FindAppointmentsIn, t.AppointmentsOut, handlers.find_appointments, read_only=True,
     ),
     ToolSpec(
+        "customer_history",
+        "The caller's history with this business (by their phone, else the phone or email given): bookings, moves, "
+        "cancellations, no-shows, deposits, messages and replies, oldest first. Use it when the caller asks what "
+        "happened (\"did you get my cancellation?\") or why a deposit is asked.",
+        t.CustomerHistoryIn, t.CustomerHistoryOut, handlers.customer_history, read_only=True,
+    ),
+    ToolSpec(
         "join_waitlist",
         "Put the caller on the waitlist for a service when no offered time suits them: give the range of dates "
         "and, if they have one, times of day and a preferred staff member. They are messaged when a matching time "

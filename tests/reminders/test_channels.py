@@ -111,7 +111,7 @@ def test_email_is_received_with_subject_body_and_message_id(smtp_server):
     assert received["Subject"] == "Your appointment"
     assert received["To"] == "ada@example.com"
     assert received["From"] == "Nextslot <bookings@nextslot.test>"
-    assert received["Message-ID"] == result.provider_id
+    assert "".join(received["Message-ID"].split()) == result.provider_id  # long ids are folded in transit
     assert re.fullmatch(r"<.*notification-7-attempt-1@nextslot\.test>", result.provider_id)
     assert received["X-Nextslot-Reference"] == "notification-7-attempt-1"
     assert received.get_content().strip() == "See you tomorrow at 10:00."
