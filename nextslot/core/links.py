@@ -1,4 +1,5 @@
-"""Signed links a customer uses without an account: manage (reschedule, cancel) a booking, pay its deposit.
+"""Signed links a customer uses without an account: manage (reschedule, cancel) a booking, pay its deposit,
+take a waitlist offer.
 
 A link names the business and the booking code and carries its own expiry (the booking's start for a
 manage link, the payment deadline for a pay link); the signature covers all three, so none can be
@@ -25,7 +26,7 @@ class LinkTarget:
 
 
 class Links:
-    PURPOSES = ("manage", "pay")
+    PURPOSES = ("manage", "pay", "offer")
 
     def __init__(self, secret: str, public_url: str):
         self._signers = {p: URLSafeSerializer(secret, salt=f"nextslot-{p}") for p in self.PURPOSES}
@@ -39,6 +40,9 @@ class Links:
 
     def pay_url(self, business_id: int, code: str, expires_at: datetime) -> str:
         return f"{self.public_url}/pay/{self.token('pay', business_id, code, expires_at)}"
+
+    def offer_url(self, business_id: int, offer_id: int, expires_at: datetime) -> str:
+        return f"{self.public_url}/w/{self.token('offer', business_id, str(offer_id), expires_at)}"
 
     def read(self, purpose: str, token: str, now: datetime) -> LinkTarget | Rejected:
         """The booking a link points at, or why the link cannot be used."""

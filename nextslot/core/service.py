@@ -468,6 +468,11 @@ class BookingService:
             uow.commit()
         return result
 
+    def offer_summary(self, business_id: int, offer_id: int) -> dict[str, Any] | Rejected:
+        with self.uow() as uow:
+            summary = waitlist_offers.offer_summary(uow.session, business_id, offer_id)
+            return summary or Rejected("unknown_offer", "There is no such offer.", "offer")
+
     def decline_offer(self, offer_id: int, source: str) -> bool:
         """A waiting customer said no to this time: they keep waiting, and the time goes to the next person."""
         now = self._clock()

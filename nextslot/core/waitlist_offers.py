@@ -88,7 +88,8 @@ def make_offers(s: Session, marker: FreedCapacity, now: datetime) -> list[Waitli
         s.add(Notification(
             business_id=entry.business_id, customer_id=entry.customer_id, offer_id=offer.id, kind="waitlist_offer",
             due_at=now, status="pending", attempts=0,
-            payload={"starts_at": slot.starts_at.isoformat(), "service": plan.service_name, "minutes": minutes},
+            payload={"starts_at": slot.starts_at.isoformat(), "service": plan.service_name, "minutes": minutes,
+                     "expires_at": offer.expires_at.isoformat()},
         ))
         made.append(offer)
     return made
@@ -158,6 +159,20 @@ def answerable_offer(s: Session, customer_ids: list[int], now: datetime) -> Wait
                                     WaitlistOffer.expires_at > now - timedelta(days=1))
         .order_by(WaitlistOffer.created_at.desc()).limit(1)
     ).first()
+
+
+def offer_summary(s: Session, business_id: int, offer_id: int) -> dict[str, Any] | None:
+    """What an offer page shows; None if the offer is not this business's."""
+    offer = s.get(WaitlistOffer, offer_id)
+    if offer is None or offer.business_id != business_id:
+        return None
+    entry = s.get(WaitlistEntry, offer.entry_id)
+    business = s.get(Business, business_id)
+    zone = planning.BusinessInfo.of(business).zone
+    customer = s.get(Customer, offer.customer_id)
+    return {"business": business.name, "slug": business.slug, "service": s.get(Service, entry.service_id).name,
+            "starts_at": offer.starts_at, "zone": customer.timezone or zone.key, "status": offer.status,
+            "expires_at": offer.expires_at, "name": customer.name}
 
 
 def offer_facts(s: Session, offer: WaitlistOffer) -> dict[str, Any]:

@@ -227,9 +227,13 @@ class Dispatcher:
             addresses = {"whatsapp": customer.phone, "sms": customer.phone, "email": customer.email}
             name, preferred, opted_out = customer.name or "there", customer.channels, customer.opted_out
         if booking is None:  # a waitlist offer: a time, not yet a booking
+            offer_expires = datetime.fromisoformat(n.payload["expires_at"])
             values = {"name": name, "business": business.name, "service": n.payload["service"],
                       "when": spoken_when(datetime.fromisoformat(n.payload["starts_at"]), zone, language),
-                      "minutes": str(n.payload["minutes"])}
+                      "minutes": str(n.payload["minutes"]),
+                      # the link outlives the offer by a day: a late tap gets the openings, not a dead page
+                      "offer_url": self._links.offer_url(n.business_id, n.offer_id, offer_expires + timedelta(days=1))
+                      if self._links and n.offer_id else ""}
         else:
             previous = n.payload.get("previous_starts_at")
             values = {

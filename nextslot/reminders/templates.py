@@ -34,7 +34,8 @@ DEFAULTS: dict[str, dict[str, str]] = {
                         "Your code is {{ code }}. Reply C to confirm or X to cancel."
                         "{% if manage_url %} Change, cancel or add to your calendar: {{ manage_url }}{% endif %}",
         "waitlist_offer": "Good news, {{ name }}: {{ service }} at {{ business }} on {{ when }} has just opened up. "
-                          "Reply YES within {{ minutes }} minutes to book it, or NO to keep waiting for another time.",
+                          "Reply YES within {{ minutes }} minutes to book it{% if offer_url %} (or tap {{ offer_url }})"
+                          "{% endif %}, or NO to keep waiting for another time.",
         "deposit_requested": "Hi {{ name }}, to confirm {{ service }} at {{ business }} on {{ when }}, please pay "
                              "the {{ deposit }} deposit by {{ pay_by }}: {{ pay_url }} (code {{ code }}).",
         "reminder": "Reminder: {{ service }} at {{ business }} on {{ when }} (code {{ code }}). "

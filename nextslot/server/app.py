@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from nextslot.core.service import BookingService
 from nextslot.runtime import build_links, build_payment_provider, build_service
-from nextslot.server import ics, mcp_http, payments, twilio_webhooks, voice_webhooks
+from nextslot.server import ics, mcp_http, offer_links, payments, twilio_webhooks, voice_webhooks
 from nextslot.settings import Settings
 
 
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     app.include_router(twilio_webhooks.router)
     app.include_router(ics.router)
     app.include_router(payments.router)
+    app.include_router(offer_links.router)
 
     @app.get("/health")
     def health() -> dict[str, str]:

@@ -4,11 +4,15 @@ from __future__ import annotations
 import threading
 from datetime import UTC, date, datetime, time, timedelta
 
+import httpx2
 from sqlalchemy import func, select
+
+from nextslot.core.links import Links
 
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.reminders.inbound import handle_reply
 from nextslot.schemas.commands import BookingChange, BookingCreate, CustomerIn, WaitlistJoin
+from nextslot.settings import Settings
 from nextslot.storage.tables import Booking, Notification, WaitlistEntry, WaitlistOffer
 from tests.reminders.test_dispatcher import ScriptedChannel
 
@@ -175,3 +179,29 @@ def test_two_schedulers_offering_at_once_never_offer_or_send_the_same_thing_twic
         sent = s.scalar(select(func.count()).select_from(Notification).where(
             Notification.business_id == clinic, Notification.kind == "waitlist_offer"))
     assert sent == len(all_offers)
+
+
+def test_a_tap_on_the_offer_link_books_like_a_yes_and_a_second_tap_for_the_same_time_gets_openings(
+        service, make_business, session_factory, live_server, clock):
+    clinic = clinic_with(make_business, offers_at_once=2)
+    holder = book_nine(service, clinic, phone="+447911124070")
+    wait_for_nine(service, clinic, "+447911124071", "Gus")
+    wait_for_nine(service, clinic, "+447911124072", "Hal")
+    service.cancel(clinic, BookingChange(code=holder.code))
+    service.offer_freed_capacity()
+    links = Links("offer-link-secret", "http://unused")
+    first, second = [links.offer_url(clinic, o.id, o.expires_at + timedelta(days=1)).removeprefix("http://unused")
+                     for o in offers(session_factory, clinic)]
+    with live_server(frozen=True, settings=Settings(secret_key="offer-link-secret")) as server, \
+            httpx2.Client(base_url=server.url) as http:
+        shown = http.get(first)
+        assert shown.status_code == 200 and "Book this time" in shown.text and "9 am" in shown.text
+        taken = http.post(first)
+        assert taken.status_code == 303 and "/m/" in taken.headers["location"]
+        [booked] = bookings_at_nine(session_factory, clinic)
+        assert booked.customer.phone == "+447911124071" and booked.source == "link"
+        gone = http.post(second)
+        assert gone.status_code == 409 and "That time has gone" in gone.text and "<li>" in gone.text
+        assert http.get(first[:-4] + "AAAA").status_code == 403
+        assert http.get(links.offer_url(clinic + 1000, 1, clock.now + timedelta(days=1))
+                        .removeprefix("http://unused")).status_code == 404  # not this business's offer
