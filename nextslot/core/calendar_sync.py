@@ -1,40 +1,55 @@
 """Staff members' own calendars (CalDAV): read by the scheduler, their busy time blocks availability.
 
-A sync replaces one calendar's stored busy intervals in one transaction. A failed sync records the
-error on the calendar row and keeps the last known intervals: a broken feed never frees time.
-External busy time is a soft input: it is checked with the claims before a booking is claimed
-(`queries.busy_for`), but the database's exclusion constraint covers claims only.
+A sync asks the server for the collection's sync-token (RFC 6578) and ctag first: if the token (without one,
+the ctag) is the stored one, and so is the window, that one request is the whole sync. Otherwise it asks what changed
+since the stored sync-token, or, when the server offers no token, rejects it, or the window moved, lists the
+ETags of the events touching the window; either way it downloads only objects whose ETag differs from the stored
+one, then recomputes the calendar's merged busy time from the stored event texts (`external_events`).
+
+The window is whole UTC days, so it moves once a day, and the first sync of each day lists it in full: that
+brings in events the window now reaches (a recurring event's next occurrences are re-expanded from stored text),
+drops those it left, and bounds the damage of a server that failed to report a change to one day.
+
+One sync per calendar at a time, across any number of scheduler processes: a run leases the calendar row
+(`locked_until`, claimed with SKIP LOCKED), talks to the server with no transaction open, and writes in one short
+transaction only if the row still carries its lease; a run too slow to finish within its lease is dropped, so it
+cannot overwrite a newer result. A failed sync records the error and keeps the last known busy time: a broken
+feed never frees time. External busy time is a soft input: it is checked with the claims before a booking is
+claimed (`queries.busy_for`), but the database's exclusion constraint covers claims only.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
+from typing import Literal, Protocol
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-import recurring_ical_events
-from icalendar import Calendar
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import Range
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from nextslot.core.busy_time import Interval, busy_intervals
+from nextslot.core.caldav_reader import CalDavReader, Changes, CollectionState
 from nextslot.core.results import Rejected
-from nextslot.storage.tables import Business, ExternalBusy, ExternalCalendar, Resource
+from nextslot.storage.tables import Business, ExternalBusy, ExternalCalendar, ExternalEvent, Resource
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 log = logging.getLogger(__name__)
 
 PAST = timedelta(days=1)
 AHEAD = timedelta(days=90)  # time further ahead is not blocked until a later sync reads it
-
-Interval = tuple[datetime, datetime]
+SLACK = timedelta(days=1)  # the server reads floating and all-day times in its own zone, we in the resource's
+EVERY = timedelta(minutes=5)  # sync_all's default: a calendar read this recently is not due
+LEASE = timedelta(minutes=10)  # a run still going after this is taken for dead; its result will be dropped
 
 
 @dataclass(frozen=True)
 class CalendarSource:
-    """Where to read one calendar; plain data, so no transaction stays open during the network call."""
+    """Where to read one calendar; plain data, so no transaction stays open during the network calls."""
 
     id: int
     business_id: int
@@ -46,9 +61,22 @@ class CalendarSource:
 
 
 @dataclass(frozen=True)
+class Lease:
+    """One run's hold on a calendar, with the sync state stored when it was claimed."""
+
+    source: CalendarSource
+    until: datetime  # the fence: the result is written only while the row still says this
+    sync_token: str | None
+    ctag: str | None
+    window: Interval | None
+
+
+@dataclass(frozen=True)
 class Synced:
     calendar_id: int
     intervals: int
+    read: Literal["unchanged", "changes", "window"]  # how: state only, sync-collection, or the window's ETags
+    fetched: int  # event objects downloaded
 
 
 @dataclass(frozen=True)
@@ -57,17 +85,37 @@ class SyncFailed:
     error: str
 
 
-SyncResult = Synced | SyncFailed
-Fetch = Callable[[CalendarSource, datetime, datetime], list[str]]  # iCalendar texts of events in the window
+@dataclass(frozen=True)
+class AlreadySyncing:
+    """Another run holds the calendar's lease; this one did nothing."""
+
+    calendar_id: int
 
 
-def fetch_caldav(source: CalendarSource, start: datetime, end: datetime) -> list[str]:
-    """The iCalendar text of every event object on a CalDAV calendar touching the window."""
-    import caldav
+@dataclass(frozen=True)
+class Superseded:
+    """This run's lease ran out and another run took the calendar over: this run's result was dropped."""
 
-    with caldav.DAVClient(url=source.url, username=source.username, password=source.password, timeout=30) as client:
-        calendar = client.calendar(url=source.url)
-        return [obj.data for obj in calendar.search(start=start, end=end, event=True)]
+    calendar_id: int
+
+
+SyncResult = Synced | SyncFailed | AlreadySyncing | Superseded
+
+
+class CalendarReader(Protocol):
+    def __enter__(self) -> CalendarReader: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def state(self) -> CollectionState: ...
+    def changes(self, sync_token: str) -> Changes | None: ...
+    def listing(self, start: datetime, end: datetime) -> dict[str, str | None]: ...
+    def bodies(self, hrefs: Iterable[str]) -> dict[str, tuple[str | None, str | None]]: ...
+
+
+Connect = Callable[[CalendarSource], AbstractContextManager[CalendarReader]]
+
+
+def connect_caldav(source: CalendarSource) -> CalDavReader:
+    return CalDavReader(source.url, source.username, source.password)
 
 
 # --- registering ---------------------------------------------------------------------------------
@@ -95,101 +143,178 @@ def add_calendar(uow: SqlAlchemyUnitOfWork, business_id: int, resource_key: str,
 # --- syncing ---------------------------------------------------------------------------------------
 
 
-def sync_all(session_factory: sessionmaker[Session], now: datetime, fetch: Fetch = fetch_caldav) -> list[SyncResult]:
-    """Sync every registered calendar, one after another; a failure is recorded and the rest go on."""
-    with session_factory() as s:
-        ids = list(s.scalars(select(ExternalCalendar.id).order_by(ExternalCalendar.id)))
-    return [sync_calendar(session_factory, i, now, fetch) for i in ids]
+def sync_all(session_factory: sessionmaker[Session], now: datetime, every: timedelta = EVERY,
+             connect: Connect = connect_caldav) -> list[SyncResult]:
+    """Sync, one after another, every calendar not read for `every` that no other run holds."""
+    results: list[SyncResult] = []
+    done: list[int] = []
+    while (lease := claim(session_factory, now, due_before=now - every, skip=done)) is not None:
+        done.append(lease.source.id)
+        results.append(run(session_factory, lease, now, connect))
+    return results
 
 
 def sync_calendar(session_factory: sessionmaker[Session], calendar_id: int, now: datetime,
-                  fetch: Fetch = fetch_caldav) -> SyncResult:
-    """Read one calendar and replace its busy intervals; on any failure keep them and record the error."""
-    source = load_source(session_factory, calendar_id)
-    start, end = now - PAST, now + AHEAD
-    try:
-        intervals = busy_intervals(fetch(source, start, end), source.zone, (start, end))
-    except Exception as error:  # a remote calendar can fail in any way; none of them may free time
-        message = f"{type(error).__name__}: {error}"[:2000]
-        log.warning("calendar %s sync failed: %s", calendar_id, message)
-        with SqlAlchemyUnitOfWork(session_factory) as uow:
-            calendar = uow.session.get(ExternalCalendar, calendar_id, with_for_update=True)
-            calendar.last_error, calendar.last_error_at = message, now
-            uow.commit()
-        return SyncFailed(calendar_id, message)
+                  connect: Connect = connect_caldav) -> SyncResult:
+    """Sync one calendar now, due or not, unless another run holds it."""
+    lease = claim(session_factory, now, calendar_id=calendar_id)
+    if lease is None:
+        return AlreadySyncing(calendar_id)
+    return run(session_factory, lease, now, connect)
+
+
+def claim(session_factory: sessionmaker[Session], now: datetime, calendar_id: int | None = None,
+          due_before: datetime | None = None, skip: Collection[int] = ()) -> Lease | None:
+    """Lease one calendar (that one, or the longest unread of those due) that no live lease holds."""
+    free = aliased(ExternalCalendar)
+    candidate = select(free.id).where(or_(free.locked_until.is_(None), free.locked_until < now))
+    if calendar_id is not None:
+        candidate = candidate.where(free.id == calendar_id)
+    if due_before is not None:
+        last = func.greatest(free.last_synced_at, free.last_error_at)  # failing calendars wait their turn too
+        candidate = candidate.where(or_(last.is_(None), last <= due_before)).order_by(last.nulls_first(), free.id)
+    if skip:
+        candidate = candidate.where(free.id.not_in(skip))
+    until = now + LEASE
     with SqlAlchemyUnitOfWork(session_factory) as uow:
         s = uow.session
-        calendar = s.get(ExternalCalendar, calendar_id, with_for_update=True)  # concurrent syncs take turns
-        s.execute(delete(ExternalBusy).where(ExternalBusy.calendar_id == calendar_id))
-        s.add_all(ExternalBusy(business_id=source.business_id, resource_id=source.resource_id,
-                               calendar_id=calendar_id, during=Range(a, b)) for a, b in intervals)
-        calendar.last_synced_at, calendar.last_error, calendar.last_error_at = now, None, None
+        # SKIP LOCKED: a racing claimer passes over the row instead of waiting to find it leased
+        claimed = s.scalar(update(ExternalCalendar).where(
+            ExternalCalendar.id.in_(candidate.limit(1).with_for_update(skip_locked=True)))
+            .values(locked_until=until).returning(ExternalCalendar.id)
+            .execution_options(synchronize_session=False))
+        if claimed is None:
+            return None
+        calendar = s.get(ExternalCalendar, claimed)
+        zone = s.get(Resource, calendar.resource_id).timezone or s.get(Business, calendar.business_id).timezone
+        source = CalendarSource(calendar.id, calendar.business_id, calendar.resource_id, calendar.url,
+                                calendar.username, calendar.password, ZoneInfo(zone))
+        window = (calendar.window_start, calendar.window_end) if calendar.window_start else None
+        lease = Lease(source, until, calendar.sync_token, calendar.ctag, window)
         uow.commit()
-    return Synced(calendar_id, len(intervals))
+    return lease
 
 
-def load_source(session_factory: sessionmaker[Session], calendar_id: int) -> CalendarSource:
+def run(session_factory: sessionmaker[Session], lease: Lease, now: datetime, connect: Connect) -> SyncResult:
+    """Read the calendar under the lease and write what was learnt; on any failure keep the busy time."""
+    window = window_for(now)
+    try:
+        with connect(lease.source) as reader:
+            reading = read(reader, lease, window, lambda: stored_events(session_factory, lease.source.id))
+    except Exception as error:  # a remote calendar can fail in any way; none of them may free time
+        message = f"{type(error).__name__}: {error}"[:2000]
+        log.warning("calendar %s sync failed: %s", lease.source.id, message)
+        return record_failure(session_factory, lease, now, message)
+    return record(session_factory, lease, now, window, reading)
+
+
+def window_for(now: datetime) -> Interval:
+    """The window a sync at `now` reads: whole UTC days, covering PAST before to AHEAD after with SLACK to spare."""
+    day = datetime.combine(now.astimezone(UTC).date(), time(), UTC)
+    return day - PAST - SLACK, day + timedelta(days=1) + AHEAD + SLACK
+
+
+# --- deciding what to download (network, no transaction) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one run learnt from the server, not yet written."""
+
+    how: Literal["unchanged", "changes", "window"]
+    state: CollectionState  # the token and ctag the events below are as of
+    put: dict[str, tuple[str | None, str]]  # href -> (ETag, iCalendar text): new or changed objects
+    gone: set[str]  # stored hrefs to drop: deleted, or (window read) no longer touching the window
+    intervals: list[Interval] | None  # None: nothing changed, the stored busy time stands
+
+
+StoredEvents = dict[str, tuple[str | None, str]]  # href -> (ETag, iCalendar text)
+
+
+def read(reader: CalendarReader, lease: Lease, window: Interval, load: Callable[[], StoredEvents]) -> Reading:
+    state = reader.state()
+    same_window = lease.window == window
+    if same_window and unchanged(lease, state):
+        return Reading("unchanged", state, {}, set(), None)
+    stored = load()
+
+    def stale(href: str, etag: str | None) -> bool:
+        return etag is None or href not in stored or stored[href][0] != etag
+
+    changes = None
+    if same_window and state.sync_token and lease.sync_token:
+        changes = reader.changes(lease.sync_token)  # None: the server refused the token
+    if changes is not None:
+        how, state = "changes", CollectionState(changes.sync_token, state.ctag)
+        wanted = {h for h, etag in changes.changed.items() if stale(h, etag)}
+        gone = changes.deleted & stored.keys()
+    else:  # the token and ctag were read before the listing: a change in between is seen again next time
+        how, listed = "window", reader.listing(*window)
+        wanted = {h for h, etag in listed.items() if stale(h, etag)}
+        gone = stored.keys() - listed.keys()
+    fetched = reader.bodies(wanted) if wanted else {}
+    put = {h: (etag, data) for h, (etag, data) in fetched.items() if data is not None}
+    gone |= {h for h, (_, data) in fetched.items() if data is None} & stored.keys()
+    if same_window and not put and not gone:  # what was reported is already stored
+        return Reading(how, state, put, gone, None)
+    texts = [data for h, (_, data) in stored.items() if h not in gone and h not in put]
+    intervals = busy_intervals(texts + [data for _, data in put.values()], lease.source.zone, window)
+    return Reading(how, state, put, gone, intervals)
+
+
+def unchanged(lease: Lease, state: CollectionState) -> bool:
+    if state.sync_token is not None:
+        return state.sync_token == lease.sync_token
+    return state.ctag is not None and state.ctag == lease.ctag
+
+
+def stored_events(session_factory: sessionmaker[Session], calendar_id: int) -> StoredEvents:
     with session_factory() as s:
-        calendar = s.get(ExternalCalendar, calendar_id)
-        resource = s.get(Resource, calendar.resource_id)
-        zone = resource.timezone or s.get(Business, calendar.business_id).timezone
-        return CalendarSource(calendar.id, calendar.business_id, calendar.resource_id, calendar.url,
-                              calendar.username, calendar.password, ZoneInfo(zone))
+        rows = s.execute(select(ExternalEvent.href, ExternalEvent.etag, ExternalEvent.data)
+                         .where(ExternalEvent.calendar_id == calendar_id))
+        return {href: (etag, data) for href, etag, data in rows}
 
 
-# --- from events to busy time (pure) ---------------------------------------------------------------
+# --- writing (one short transaction, fenced by the lease) ------------------------------------------
 
 
-def busy_intervals(texts: Iterable[str], zone: ZoneInfo, window: Interval) -> list[Interval]:
-    """Merged busy intervals of the events in the window, recurring ones expanded.
-
-    Transparent ("free") and cancelled events block nothing; all-day events block the whole local day.
-    """
-    found: list[Interval] = []
-    for text in texts:
-        calendar = Calendar.from_ical(text)
-        for event in recurring_ical_events.of(calendar).between(*window):
-            if str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
-                continue
-            if str(event.get("STATUS", "")).upper() == "CANCELLED":
-                continue
-            interval = event_interval(event, zone)
-            if interval and interval[0] < window[1] and interval[1] > window[0]:
-                found.append(interval)
-    return merged(found)
-
-
-def event_interval(event, zone: ZoneInfo) -> Interval | None:
-    start = event.get("DTSTART")
-    if start is None:
-        return None
-    start = start.dt
-    end = event.get("DTEND")
-    if end is not None:
-        end = end.dt
-    elif event.get("DURATION") is not None:
-        end = start + event.get("DURATION").dt
-    else:  # RFC 5545: a date lasts one day, a date-time is an instant
-        end = start + timedelta(days=1) if not isinstance(start, datetime) else start
-    a, b = instant(start, zone), instant(end, zone)
-    return (a, b) if a < b else None
-
-
-def instant(value: date | datetime, zone: ZoneInfo) -> datetime:
-    """A date is the start of that local day; a floating time is local to the resource."""
-    if not isinstance(value, datetime):
-        value = datetime.combine(value, time())
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=zone)
-    return value
-
-
-def merged(intervals: list[Interval]) -> list[Interval]:
-    """Overlapping events are one busy stretch: a calendar occupies a resource at most once at a time."""
-    out: list[Interval] = []
-    for a, b in sorted(intervals):
-        if out and a <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], b))
+def record(session_factory: sessionmaker[Session], lease: Lease, now: datetime, window: Interval,
+           reading: Reading) -> Synced | Superseded:
+    source = lease.source
+    with SqlAlchemyUnitOfWork(session_factory) as uow:
+        s = uow.session
+        calendar = s.get(ExternalCalendar, source.id, with_for_update=True)
+        if calendar is None or calendar.locked_until != lease.until:
+            log.warning("calendar %s: lease lost during sync, result dropped", source.id)
+            return Superseded(source.id)
+        if reading.intervals is None:
+            intervals = s.scalar(select(func.count()).where(ExternalBusy.calendar_id == source.id))
         else:
-            out.append((a, b))
-    return out
+            if replaced := reading.gone | reading.put.keys():
+                s.execute(delete(ExternalEvent).where(ExternalEvent.calendar_id == source.id,
+                                                      ExternalEvent.href.in_(replaced)))
+            s.add_all(ExternalEvent(business_id=source.business_id, calendar_id=source.id, href=href, etag=etag,
+                                    data=data) for href, (etag, data) in reading.put.items())
+            s.execute(delete(ExternalBusy).where(ExternalBusy.calendar_id == source.id))
+            s.add_all(ExternalBusy(business_id=source.business_id, resource_id=source.resource_id,
+                                   calendar_id=source.id, during=Range(a, b)) for a, b in reading.intervals)
+            intervals = len(reading.intervals)
+        calendar.sync_token, calendar.ctag = reading.state.sync_token, reading.state.ctag
+        calendar.window_start, calendar.window_end = window
+        calendar.last_synced_at, calendar.last_error, calendar.last_error_at = now, None, None
+        calendar.locked_until = None
+        uow.commit()
+    log.info("calendar %s synced (%s, %d fetched, %d busy intervals)", source.id, reading.how, len(reading.put),
+             intervals)
+    return Synced(source.id, intervals, reading.how, len(reading.put))
+
+
+def record_failure(session_factory: sessionmaker[Session], lease: Lease, now: datetime,
+                   message: str) -> SyncFailed | Superseded:
+    with SqlAlchemyUnitOfWork(session_factory) as uow:
+        calendar = uow.session.get(ExternalCalendar, lease.source.id, with_for_update=True)
+        if calendar is None or calendar.locked_until != lease.until:
+            return Superseded(lease.source.id)
+        calendar.last_error, calendar.last_error_at, calendar.locked_until = message, now, None
+        uow.commit()
+    return SyncFailed(lease.source.id, message)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -30,9 +30,9 @@ def drain(send_due: Callable[[], int]) -> int:
     return total
 
 
-def sync_calendars(service: BookingService) -> int:
-    """Read every staff calendar; return how many failed (each failure is stored on its calendar row)."""
-    return sum(isinstance(r, SyncFailed) for r in sync_all(service.session_factory, service.now()))
+def sync_calendars(service: BookingService, every: timedelta) -> int:
+    """Sync the staff calendars not read for `every`; return how many failed (each failure is on its row)."""
+    return sum(isinstance(r, SyncFailed) for r in sync_all(service.session_factory, service.now(), every))
 
 
 def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dispatcher) -> BlockingScheduler:
@@ -47,8 +47,9 @@ def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dis
     scheduler.add_job(service.expire_unpaid, seconds=60, id="deposits", **every)
     scheduler.add_job(service.offer_freed_capacity, seconds=max(settings.dispatch_interval_seconds, 5),
                       id="waitlist", **every)
-    scheduler.add_job(sync_calendars, args=[service], minutes=settings.calendar_sync_minutes, id="calendars",
-                      next_run_time=datetime.now(UTC), **every)  # at start too: a restart may follow an outage
+    # each minute, but a calendar is due only `calendar_sync_minutes` after its last sync by any process
+    scheduler.add_job(sync_calendars, args=[service, timedelta(minutes=settings.calendar_sync_minutes)], minutes=1,
+                      id="calendars", next_run_time=datetime.now(UTC), **every)  # at start too: after an outage
     return scheduler
 
 

@@ -143,7 +143,7 @@ def cmd_ics_feed(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_caldav(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from nextslot.core.calendar_sync import Synced, add_calendar, sync_calendar
+    from nextslot.core.calendar_sync import SyncFailed, Synced, add_calendar, sync_calendar
     from nextslot.core.results import Rejected
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
@@ -156,10 +156,12 @@ def cmd_caldav(settings: Settings, args: argparse.Namespace) -> int:
     if isinstance(added, Rejected):
         return refuse(added.code, added.message, added.field)
     match sync_calendar(factory, added, datetime.now(UTC)):  # registered either way: the scheduler retries
-        case Synced(_, intervals):
-            print(json.dumps({"id": added, "synced": True, "busy_intervals": intervals}))
-        case failed:
-            print(json.dumps({"id": added, "synced": False, "error": failed.error}))
+        case Synced() as synced:
+            print(json.dumps({"id": added, "synced": True, "busy_intervals": synced.intervals}))
+        case SyncFailed(_, error):
+            print(json.dumps({"id": added, "synced": False, "error": error}))
+        case _:  # a scheduler picked it up at the same moment: it syncs it now
+            print(json.dumps({"id": added, "synced": False, "error": "being synced by the scheduler"}))
     return 0
 
 

@@ -530,7 +530,9 @@ class CalendarFeed(Base):
 class ExternalCalendar(Base):
     """A staff member's own calendar (CalDAV), read by the scheduler; its busy time blocks their availability.
 
-    The password is kept in the clear: HTTP basic auth needs it.
+    The password is kept in the clear: HTTP basic auth needs it. The sync state (`sync_token`, `ctag`, the window
+    its `external_events` cover) lets an unchanged calendar be checked with one request. One sync at a time: a run
+    leases the row until `locked_until` and writes its result only if the lease is still its own.
     """
 
     __tablename__ = "external_calendars"
@@ -543,13 +545,19 @@ class ExternalCalendar(Base):
     last_synced_at: Mapped[datetime | None]  # the last sync that succeeded
     last_error: Mapped[str | None] = mapped_column(Text)  # the last failure, cleared by the next success
     last_error_at: Mapped[datetime | None]
+    sync_token: Mapped[str | None] = mapped_column(Text)  # RFC 6578, as of the stored events; None: not offered
+    ctag: Mapped[str | None] = mapped_column(Text)  # CalendarServer's getctag, likewise
+    window_start: Mapped[datetime | None]  # the window the stored events and busy time were read for
+    window_end: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]  # set: a sync run holds the calendar until then
     created_at: Mapped[datetime] = _created()
 
 
 class ExternalBusy(Base):
     """Time a resource's external calendar says is taken: counts as occupied, never becomes a booking.
 
-    Replaced whole by each successful sync of its calendar; a failed sync leaves the last known intervals.
+    Merged intervals, recomputed from the calendar's `external_events` whenever a sync finds a change or the
+    window moves; a failed sync leaves the last known intervals.
     """
 
     __tablename__ = "external_busy"
@@ -562,3 +570,20 @@ class ExternalBusy(Base):
     resource_id: Mapped[int] = mapped_column(Id, ForeignKey("resources.id"))
     calendar_id: Mapped[int] = mapped_column(Id, ForeignKey("external_calendars.id", ondelete="CASCADE"), index=True)
     during: Mapped[Range[datetime]] = mapped_column(TSTZRANGE)
+
+
+class ExternalEvent(Base):
+    """One event object of an external calendar as last read: its ETag and iCalendar text.
+
+    A sync downloads only objects whose ETag changed and recomputes the busy time from these; objects that no
+    longer touch the sync window are dropped at the next full read of the window.
+    """
+
+    __tablename__ = "external_events"
+    __table_args__ = (UniqueConstraint("calendar_id", "href"),)
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    calendar_id: Mapped[int] = mapped_column(Id, ForeignKey("external_calendars.id", ondelete="CASCADE"))
+    href: Mapped[str] = mapped_column(String(2000))  # the server's path, unquoted
+    etag: Mapped[str | None] = mapped_column(String(500))
+    data: Mapped[str] = mapped_column(Text)
