@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from nextslot.core.service import BookingService
 from nextslot.runtime import build_links, build_payment_provider, build_service
 from nextslot.server import ics, mcp_http, offer_links, payments, twilio_webhooks, voice_webhooks
+from nextslot.server import staff_api
 from nextslot.settings import Settings
 
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     app.include_router(ics.router)
     app.include_router(payments.router)
     app.include_router(offer_links.router)
+    staff_api.install(app)
 
     @app.get("/health")
     def health() -> dict[str, str]:

@@ -1,0 +1,174 @@
+"""The stored business read back as its configuration, so an edit can go through `apply_config` like a file.
+
+Two things the file had are not stored and cannot come back: the business-wide default hours (each
+resource keeps its own copy, so every resource lists its hours and `hours` stays empty), and the form
+an exception was written in (it comes back as exact ranges in the resource's zone, adjacent days of
+one exception as one range). Applying the export again changes nothing anyone can book.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from nextslot.schemas.api import ExceptionView, ResourceEntry, ServiceEntry
+from nextslot.schemas.config import (
+    WEEKDAYS,
+    BusinessConfig,
+    BusinessSection,
+    DepositConfig,
+    ExceptionConfig,
+    IntakeQuestion,
+    RequirementConfig,
+    ResourceConfig,
+    ServiceConfig,
+    WeeklySpans,
+)
+from nextslot.storage.tables import (
+    AvailabilityException,
+    Business,
+    RequirementMember,
+    Resource,
+    Service,
+    ServiceRequirement,
+    WorkingHours,
+)
+
+# apply_config keeps these business settings in `details`; the config gives them as fields of their own
+OWN_DETAILS = set(BusinessSection.model_fields) - {"slug", "name", "timezone", "country", "details"}
+
+
+def export_config(session: Session, business_id: int) -> BusinessConfig | None:
+    """The business with its active resources and services, as a config `apply_config` accepts."""
+    business = session.get(Business, business_id)
+    if business is None:
+        return None
+    zone = ZoneInfo(business.timezone)
+    closures, per_resource = stored_exceptions(session, business_id)
+    # not validated as a whole here: an edit validates the changed config, and a stored business that no
+    # longer passes (no active service, say) must still read back
+    return BusinessConfig.model_construct(
+        business=business_section(business),
+        hours={},
+        closures=exception_configs(closures, zone),
+        resources=[resource_config(r, per_resource[r.id], zone) for r in stored_resources(session, business_id)
+                   if r.active],
+        services=[service_config(s) for s in stored_services(session, business_id) if s.active],
+    )
+
+
+def resource_entries(session: Session, business_id: int, key: str | None = None) -> list[ResourceEntry]:
+    """Every resource (or the one with `key`), active or not."""
+    business = session.get(Business, business_id)
+    zone = ZoneInfo(business.timezone)
+    _, per_resource = stored_exceptions(session, business_id)
+    return [ResourceEntry(**dict(resource_config(r, per_resource[r.id], zone)), active=r.active)
+            for r in stored_resources(session, business_id, key)]
+
+
+def service_entries(session: Session, business_id: int, key: str | None = None) -> list[ServiceEntry]:
+    """Every service (or the one with `key`), active or not."""
+    return [ServiceEntry(**dict(service_config(s)), active=s.active) for s in stored_services(session, business_id, key)]
+
+
+def exception_views(items: list[ExceptionConfig]) -> list[ExceptionView]:
+    """Exported exceptions (exact ranges) with ids that stay the same while the exception does."""
+    return [ExceptionView(id=exception_id(e), kind=e.kind, starts_at=e.starts_at, ends_at=e.ends_at, reason=e.reason)
+            for e in items if e.starts_at is not None and e.ends_at is not None]
+
+
+def exception_id(e: ExceptionConfig) -> str:
+    """Derived from the content: database ids change each time `apply_config` rewrites the exceptions."""
+    assert e.starts_at is not None and e.ends_at is not None
+    text = f"{e.kind}|{e.starts_at.timestamp()}|{e.ends_at.timestamp()}|{e.reason}"
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# --- rows -> config ----------------------------------------------------------------------------------
+
+
+def business_section(b: Business) -> BusinessSection:
+    details = b.details or {}
+    own = {k: v for k, v in details.items() if k in OWN_DETAILS and v is not None}
+    return BusinessSection(slug=b.slug, name=b.name, timezone=b.timezone, country=b.country,
+                           details={k: v for k, v in details.items() if k not in OWN_DETAILS}, **own)
+
+
+def resource_config(r: Resource, exceptions: list[AvailabilityException], business_zone: ZoneInfo) -> ResourceConfig:
+    zone = ZoneInfo(r.timezone) if r.timezone else business_zone
+    return ResourceConfig(key=r.key, name=r.name, kind=r.kind, capacity=r.capacity, timezone=r.timezone,
+                          hours=week(r.hours), exceptions=exception_configs(exceptions, zone),
+                          email=r.email, phone=r.phone)
+
+
+def service_config(s: Service) -> ServiceConfig:
+    return ServiceConfig(
+        key=s.key, name=s.name, description=s.description, duration=s.duration_minutes,
+        buffer_before=s.buffer_before_minutes, buffer_after=s.buffer_after_minutes, step=s.slot_step_minutes,
+        min_notice=s.min_notice_minutes, horizon_days=s.horizon_days,
+        requires=[RequirementConfig(label=r.label, one_of=[m.resource.key for m in r.members])
+                  for r in s.requirements],
+        reminder_offsets_minutes=s.reminder_offsets_minutes,
+        intake=[IntakeQuestion.model_validate(q) for q in s.intake_questions or []],
+        deposit=DepositConfig(amount=Decimal(s.deposit_minor).scaleb(-2), currency=s.deposit_currency or "")
+        if s.deposit_minor else None,
+    )
+
+
+def week(hours: list[WorkingHours]) -> WeeklySpans:
+    spans: WeeklySpans = {}
+    for h in hours:
+        spans.setdefault(WEEKDAYS[h.weekday], []).append(f"{clock(h.start_minute)}-{clock(h.end_minute)}")
+    return spans
+
+
+def clock(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def exception_configs(rows: list[AvailabilityException], zone: ZoneInfo) -> list[ExceptionConfig]:
+    """Exact local ranges, by start; touching ranges of the same kind and reason (one per day of a
+    multi-day exception) become one."""
+    merged: list[tuple[str, str, datetime, datetime]] = []  # kind, reason, start, end
+    for row in sorted(rows, key=lambda e: (e.kind, e.reason or "", e.starts_at)):
+        kind, reason = row.kind, row.reason or ""
+        if merged and merged[-1][:2] == (kind, reason) and row.starts_at <= merged[-1][3]:
+            merged[-1] = (kind, reason, merged[-1][2], max(merged[-1][3], row.ends_at))
+        else:
+            merged.append((kind, reason, row.starts_at, row.ends_at))
+    return [ExceptionConfig(kind=kind, starts_at=start.astimezone(zone), ends_at=end.astimezone(zone), reason=reason)
+            for kind, reason, start, end in sorted(merged, key=lambda m: (m[2], m[3]))]
+
+
+# --- queries -----------------------------------------------------------------------------------------
+
+
+def stored_resources(session: Session, business_id: int, key: str | None = None) -> list[Resource]:
+    query = select(Resource).where(Resource.business_id == business_id).options(selectinload(Resource.hours))
+    if key is not None:
+        query = query.where(Resource.key == key)
+    return list(session.scalars(query.order_by(Resource.id)))
+
+
+def stored_services(session: Session, business_id: int, key: str | None = None) -> list[Service]:
+    query = select(Service).where(Service.business_id == business_id).options(
+        selectinload(Service.requirements).selectinload(ServiceRequirement.members).joinedload(RequirementMember.resource))
+    if key is not None:
+        query = query.where(Service.key == key)
+    return list(session.scalars(query.order_by(Service.id)))
+
+
+def stored_exceptions(
+    session: Session, business_id: int
+) -> tuple[list[AvailabilityException], dict[int, list[AvailabilityException]]]:
+    """The business-wide closures, and each resource's own exceptions."""
+    closures: list[AvailabilityException] = []
+    per_resource: dict[int, list[AvailabilityException]] = defaultdict(list)
+    for e in session.scalars(select(AvailabilityException).where(AvailabilityException.business_id == business_id)):
+        (closures if e.resource_id is None else per_resource[e.resource_id]).append(e)
+    return closures, per_resource

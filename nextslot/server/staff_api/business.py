@@ -1,0 +1,49 @@
+"""/v1/config and /v1/closures: the business's whole configuration, and the days it is closed as a whole."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from nextslot.core import config_edits
+from nextslot.core.config_export import exception_views, export_config
+from nextslot.schemas.api import ConfigIn, ExceptionIn, ExceptionList
+from nextslot.schemas.config import BusinessConfig
+from nextslot.server.staff_api.deps import Caller, Core, ok, read
+from nextslot.server.staff_api.errors import documented
+
+router = APIRouter(prefix="/v1", tags=["business"], responses=documented(400, 401, 422))
+
+
+@router.get("/config")
+def get_config(caller: Caller, core: Core) -> BusinessConfig:
+    """The business as a config file (`nextslot load-config`) would give it: active resources and services,
+    each resource with its own hours, exceptions as exact ranges."""
+    config = read(core, export_config, caller.business_id)
+    assert config is not None  # the caller's key belongs to it
+    return config
+
+
+@router.put("/config", responses=documented(409))
+def put_config(body: ConfigIn, caller: Caller, core: Core) -> BusinessConfig:
+    """Apply a whole config to this business, as `nextslot load-config` does: what it lists is replaced,
+    resources and services it leaves out are left alone. `business.slug` must be this business's."""
+    ok(config_edits.replace_config(core.uow(), caller.business_id, body))
+    return get_config(caller, core)
+
+
+@router.get("/closures")
+def list_closures(caller: Caller, core: Core) -> ExceptionList:
+    """Business-wide time off (and extra hours), in the business's zone, with ids to delete them by."""
+    return ExceptionList(exceptions=exception_views(get_config(caller, core).closures))
+
+
+@router.post("/closures", status_code=201, responses=documented(409))
+def add_closure(body: ExceptionIn, caller: Caller, core: Core) -> ExceptionList:
+    """Close the whole business (`closed`), or open it for extra hours (`open`); answers with all closures."""
+    ok(config_edits.add_closure(core.uow(), caller.business_id, body))
+    return list_closures(caller, core)
+
+
+@router.delete("/closures/{exception_id}", responses=documented(404, 409))
+def delete_closure(exception_id: str, caller: Caller, core: Core) -> ExceptionList:
+    ok(config_edits.delete_closure(core.uow(), caller.business_id, exception_id))
+    return list_closures(caller, core)

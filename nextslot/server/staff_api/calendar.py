@@ -1,0 +1,23 @@
+"""/v1/calendar: a day (or up to a week) per resource: working time, time off, bookings, holds, outside busy time."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from nextslot.core.agenda import agenda
+from nextslot.core.results import Rejected
+from nextslot.schemas.api import CalendarQuery, CalendarView
+from nextslot.server.staff_api.deps import Caller, Core, read
+from nextslot.server.staff_api.errors import Refused, documented
+
+router = APIRouter(prefix="/v1", tags=["calendar"], responses=documented(400, 401, 422))
+
+
+@router.get("/calendar", responses=documented(404))
+def calendar(wanted: Annotated[CalendarQuery, Query()], caller: Caller, core: Core) -> CalendarView:
+    """Local days in the business's zone; every resource that is active, or the one asked for."""
+    view = read(core, agenda, caller.business_id, wanted.date, wanted.days, core.now(), wanted.resource)
+    if view is None:
+        raise Refused(Rejected("unknown_resource", f"No resource '{wanted.resource}' here.", "resource"))
+    return view
