@@ -46,7 +46,8 @@ def find_customer(s: Session, business: Business, phone: str | None, email: str 
                                                  func.lower(Customer.email) == normal.lower()).order_by(Customer.id))
     else:
         return Rejected("identifier_required", "Give the customer's phone number or email address.")
-    return found.first() or Rejected("unknown_customer", "No customer with that phone number or email here.")
+    return found.first() or Rejected("unknown_customer", "No customer with that phone number or email here.",
+                                     "phone" if phone else "email")
 
 
 def customer_history(s: Session, business_id: int, phone: str | None, email: str | None,

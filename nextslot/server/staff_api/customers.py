@@ -1,0 +1,62 @@
+"""/v1/customers, /v1/waitlist and /v1/slots: a customer's history, the waitlist, and open times to offer."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from nextslot.core.results import Slots
+from nextslot.schemas.commands import SlotQuery, WaitlistJoin
+from nextslot.schemas.views import CustomerHistory, SlotView, WaitlistView
+from nextslot.server.staff_api.deps import Caller, Core, ok
+from nextslot.server.staff_api.errors import documented
+
+router = APIRouter(prefix="/v1", responses=documented(400, 401, 422))
+
+
+class HistoryQuery(BaseModel):
+    phone: str | None = Field(None, max_length=40, description="The customer's phone (local format is fine)")
+    email: str | None = Field(None, max_length=320)
+    limit: int | None = Field(None, ge=1, le=1000, description="Only the latest events")
+
+
+@router.get("/customers/history", tags=["customers"], responses=documented(404))
+def customer_history(wanted: Annotated[HistoryQuery, Query()], caller: Caller, core: Core) -> CustomerHistory:
+    """Every booking, change, deposit, message attempt, reply and waitlist event of one customer, oldest first."""
+    return ok(core.customer_history(caller.business_id, wanted.phone, wanted.email, wanted.limit))
+
+
+class SlotsAnswer(BaseModel):
+    slots: list[SlotView]
+
+
+class SlotsQuery(BaseModel):
+    service: str = Field(max_length=64)
+    starts_from: datetime | None = None
+    until: datetime | None = None
+    customer_timezone: str | None = Field(None, max_length=64)
+    resource: str | None = Field(None, max_length=64, description="Only with this resource (key)")
+    limit: int = Field(50, ge=1, le=1000)
+
+
+@router.get("/slots", tags=["bookings"], responses=documented(404))
+def open_slots(wanted: Annotated[SlotsQuery, Query()], caller: Caller, core: Core) -> SlotsAnswer:
+    """Open start times for a service (default: the next 7 days), as every channel sees them."""
+    found = ok(core.find_slots(caller.business_id, SlotQuery(
+        service=wanted.service, starts_from=wanted.starts_from, until=wanted.until,
+        customer_timezone=wanted.customer_timezone, resources=[wanted.resource] if wanted.resource else [],
+        limit=wanted.limit)))
+    assert isinstance(found, Slots)
+    return SlotsAnswer(slots=found.slots)
+
+
+class StaffWaitlistJoin(WaitlistJoin):
+    source: str = Field("staff", max_length=32)
+
+
+@router.post("/waitlist", tags=["waitlist"], status_code=201, responses=documented(404))
+def join_waitlist(body: StaffWaitlistJoin, caller: Caller, core: Core) -> WaitlistView:
+    """Put a customer on the waitlist; they are offered freed times that fit (see the README)."""
+    return ok(core.join_waitlist(caller.business_id, body.model_copy(update={"actor": caller.name})))
