@@ -1,4 +1,5 @@
-"""The HTTP server: MCP over streamable HTTP at /mcp, voice-platform tool webhooks, health.
+"""The HTTP server: MCP over streamable HTTP at /mcp, the public booking page and its manage links, the staff
+API at /v1, voice-platform and Twilio webhooks, deposits and their payment webhooks, calendars, health.
 
 Built by `create_app(settings)`; tests pass their own BookingService (a frozen clock, a throwaway database).
 """
@@ -11,8 +12,18 @@ from fastapi import FastAPI
 
 from nextslot.core.service import BookingService
 from nextslot.runtime import build_links, build_payment_provider, build_service
-from nextslot.server import ics, mcp_http, offer_links, payments, twilio_webhooks, voice_webhooks
-from nextslot.server import staff_api
+from nextslot.server import (
+    booking_page,
+    ics,
+    manage_page,
+    mcp_http,
+    offer_links,
+    payments,
+    staff_api,
+    twilio_webhooks,
+    voice_webhooks,
+    widget,
+)
 from nextslot.settings import Settings
 
 
@@ -34,6 +45,9 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     app.include_router(ics.router)
     app.include_router(payments.router)
     app.include_router(offer_links.router)
+    app.include_router(widget.router)  # before booking_page: /b/{slug}/share and qr.* are not services
+    app.include_router(booking_page.router)
+    app.include_router(manage_page.router)
     staff_api.install(app)
 
     @app.get("/health")

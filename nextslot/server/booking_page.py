@@ -1,0 +1,175 @@
+"""The public booking page: pick a service, a free time and book, through the same core as every channel.
+
+GET  /b/{slug}                          the business and its services
+GET  /b/{slug}/{service}                free times, a few days at a time, in the visitor's zone
+GET  /b/{slug}/{service}/book?at=...    the details form (intake questions, name, phone, email)
+POST /b/{slug}/{service}/book           book (source "page"); a lost race offers the nearest times
+GET  /b/{slug}/booked/{token}           the confirmation, reached through the booking's signed manage link
+"""
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.responses import Response
+
+from nextslot.core.links import Links
+from nextslot.core.results import Booked, Rejected, SlotTaken
+from nextslot.core.service import BookingService
+from nextslot.schemas.times import spoken_time
+from nextslot.schemas.views import BookingView, ServiceView
+from nextslot.server.booking_form import (
+    BookingForm,
+    Problem,
+    booking_command,
+    field_ids,
+    intake_fields,
+    new_form_key,
+    read_form,
+)
+from nextslot.server.page_context import PageBusiness, Visitor, business_by_slug, visitor_of
+from nextslot.server.page_links import calendar_path, link_refused, manage_path, pay_path
+from nextslot.server.page_render import not_found, render
+from nextslot.server.page_times import alternatives, parse_slot_param
+from nextslot.server.rate_limit import RateLimitedRoute
+from nextslot.server.slot_grid import slot_grid
+from nextslot.tools.render import zone_of
+
+log = logging.getLogger(__name__)
+router = APIRouter(route_class=RateLimitedRoute, max_body_size=64_000, include_in_schema=False)
+
+
+@router.get("/b/{slug}")
+def business_page(slug: str, request: Request) -> Response:
+    service: BookingService = request.app.state.service
+    business = business_by_slug(service, slug)
+    if business is None:
+        return not_found(request, "business")
+    visitor = visitor_of(request, business.zone)
+    return render(request, "business.html", {
+        "business": business, "visitor": visitor, "detect_tz": not visitor.chosen,
+        "services": service.list_services(business.id),
+    })
+
+
+@router.get("/b/{slug}/{service_key}")
+def service_page(slug: str, service_key: str, request: Request) -> Response:
+    service: BookingService = request.app.state.service
+    found = business_and_service(service, slug, service_key)
+    if found is None:
+        return not_found(request, "service")
+    business, offered = found
+    visitor = visitor_of(request, business.zone)
+    grid = slot_grid(service, business.id, offered.key, visitor.zone, request.query_params.get("from"))
+    if isinstance(grid, Rejected):
+        return not_found(request, "service")
+    return render(request, "service.html", {
+        "business": business, "visitor": visitor, "detect_tz": not visitor.chosen, "offered": offered,
+        "grid": grid, "base": f"/b/{business.slug}/{offered.key}",
+    })
+
+
+@router.get("/b/{slug}/{service_key}/book")
+def booking_form(slug: str, service_key: str, request: Request) -> Response:
+    service: BookingService = request.app.state.service
+    found = business_and_service(service, slug, service_key)
+    if found is None:
+        return not_found(request, "service")
+    business, offered = found
+    visitor = visitor_of(request, business.zone)
+    at = parse_slot_param(request.query_params.get("at"))
+    if at is None:
+        return RedirectResponse(visitor.link(f"/b/{business.slug}/{offered.key}"), status_code=303)
+    return form_page(request, business, offered, visitor, BookingForm(at, new_form_key()), detect_tz=True)
+
+
+@router.post("/b/{slug}/{service_key}/book")
+async def submit_booking(slug: str, service_key: str, request: Request) -> Response:
+    posted = await request.form()
+    return await run_in_threadpool(book, request, slug, service_key, posted)
+
+
+def book(request: Request, slug: str, service_key: str, posted: FormData) -> Response:
+    """Book through the core; every outcome is a page, never an exception."""
+    service: BookingService = request.app.state.service
+    found = business_and_service(service, slug, service_key)
+    if found is None:
+        return not_found(request, "service")
+    business, offered = found
+    visitor = visitor_of(request, business.zone, posted)
+    form = read_form(posted, offered)
+    command = booking_command(form, offered, visitor.zone.key)
+    if isinstance(command, Problem):
+        return form_page(request, business, offered, visitor, renewed(form), problem=command, status=422)
+    match service.book(business.id, command):
+        case Booked(booking):
+            log.info("page booking %s for business %s: %s", booking.code, business.id, booking.status)
+            return RedirectResponse(after_booking(request.app.state.links, business, booking, visitor),
+                                    status_code=303)
+        case SlotTaken(_, nearest):
+            return form_page(request, business, offered, visitor, renewed(form),
+                             taken=alternatives(nearest, visitor.zone), status=409)
+        case Rejected(code, message, field):
+            return form_page(request, business, offered, visitor, renewed(form),
+                             problem=Problem(code, message, field), status=422)
+
+
+@router.get("/b/{slug}/booked/{token}")
+def confirmation(slug: str, token: str, request: Request) -> Response:
+    service: BookingService = request.app.state.service
+    links: Links = request.app.state.links
+    target = links.read("manage", token, service.now())
+    if isinstance(target, Rejected):
+        return link_refused(request, target, frameable=True)
+    business = business_by_slug(service, slug)
+    if business is None or business.id != target.business_id:
+        return not_found(request, "booking")
+    booking = service.get_booking(business.id, target.code)
+    if isinstance(booking, Rejected):
+        return not_found(request, "booking")
+    visitor = visitor_of(request, zone_of(booking.starts_at, booking.customer.timezone))
+    return render(request, "booked.html", {
+        "business": business, "visitor": visitor, "booking": booking,
+        "when": spoken_time(booking.starts_at.utc, visitor.zone),
+        "manage": manage_path(links, business.id, booking), "pay": pay_path(links, business.id, booking),
+        "calendar": calendar_path(token),
+    })
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def business_and_service(service: BookingService, slug: str, key: str) -> tuple[PageBusiness, ServiceView] | None:
+    business = business_by_slug(service, slug)
+    if business is None:
+        return None
+    offered = next((s for s in service.list_services(business.id) if s.key == key), None)
+    return (business, offered) if offered is not None else None
+
+
+def form_page(request: Request, business: PageBusiness, offered: ServiceView, visitor: Visitor, form: BookingForm,
+              *, problem: Problem | None = None, taken: list | None = None, status: int = 200,
+              detect_tz: bool = False) -> Response:
+    return render(request, "book_form.html", {
+        "business": business, "visitor": visitor, "offered": offered, "form": form,
+        "fields": (fields := intake_fields(offered)), "ids": field_ids(fields), "problem": problem, "taken": taken,
+        "detect_tz": detect_tz and not visitor.chosen,
+        "when": spoken_time(form.at, visitor.zone) if form.at else None,
+        "base": f"/b/{business.slug}/{offered.key}",
+    }, status=status)
+
+
+def renewed(form: BookingForm) -> BookingForm:
+    """The same answers under a fresh idempotency key: the next send is a new request."""
+    return BookingForm(form.at, new_form_key(), form.values)
+
+
+def after_booking(links: Links, business: PageBusiness, booking: BookingView, visitor: Visitor) -> str:
+    """Pay the deposit first when one is due; else the confirmation."""
+    if (pay := pay_path(links, business.id, booking)) is not None:
+        return pay
+    token = links.token("manage", business.id, booking.code, booking.starts_at.utc)  # the manage link's own
+    return visitor.link(f"/b/{business.slug}/booked/{token}")

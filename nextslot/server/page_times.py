@@ -1,0 +1,114 @@
+"""Times on the booking pages: in the visitor's own zone, grouped by day, short enough for a phone."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+from nextslot.core.instants import load_zone
+from nextslot.schemas.times import spoken_time
+from nextslot.schemas.views import SlotView
+
+# offered in the zone picker, besides the business's zone and the one in use (a detected zone is always kept)
+COMMON_ZONES = (
+    "UTC", "Pacific/Honolulu", "America/Anchorage", "America/Los_Angeles", "America/Vancouver", "America/Phoenix",
+    "America/Denver", "America/Chicago", "America/Mexico_City", "America/New_York", "America/Toronto",
+    "America/Bogota", "America/Lima", "America/Halifax", "America/St_Johns", "America/Sao_Paulo",
+    "America/Argentina/Buenos_Aires", "Atlantic/Reykjavik", "Europe/Lisbon", "Europe/London", "Europe/Dublin",
+    "Europe/Madrid", "Europe/Paris", "Europe/Brussels", "Europe/Amsterdam", "Europe/Berlin", "Europe/Zurich",
+    "Europe/Rome", "Europe/Stockholm", "Europe/Warsaw", "Europe/Athens", "Europe/Helsinki", "Europe/Kyiv",
+    "Europe/Istanbul", "Europe/Moscow", "Africa/Lagos", "Africa/Cairo", "Africa/Johannesburg", "Africa/Nairobi",
+    "Asia/Dubai", "Asia/Karachi", "Asia/Kolkata", "Asia/Dhaka", "Asia/Bangkok", "Asia/Jakarta", "Asia/Singapore",
+    "Asia/Hong_Kong", "Asia/Shanghai", "Asia/Manila", "Asia/Tokyo", "Asia/Seoul", "Australia/Perth",
+    "Australia/Adelaide", "Australia/Brisbane", "Australia/Sydney", "Pacific/Auckland",
+)
+
+
+@dataclass(frozen=True)
+class SlotChoice:
+    at: str  # the start in UTC, as the pages pass it around: 2026-11-24T14:30:00Z
+    clock: str  # "9:30 am"
+    label: str  # "9:30 am, Tuesday 24 November": the whole time, for screen readers
+
+
+@dataclass(frozen=True)
+class Day:
+    day: date
+    label: str  # "Tuesday 24 November"
+    slots: list[SlotChoice]
+
+
+def zone_choices(*keep: str) -> list[str]:
+    """The zone picker's options: the common zones plus the ones given (the business's, the visitor's)."""
+    extra = [z for z in keep if z and z not in COMMON_ZONES and load_zone(z)]
+    return sorted({*COMMON_ZONES, *extra}, key=lambda z: (z != "UTC", z))
+
+
+def day_label(day: date) -> str:
+    return f"{day:%A} {day.day} {day:%B}"
+
+
+def clock(local: datetime) -> str:
+    hour = local.hour % 12 or 12
+    minutes = "" if local.minute == 0 else f":{local.minute:02d}"
+    return f"{hour}{minutes} {'am' if local.hour < 12 else 'pm'}"
+
+
+def duration(minutes: int) -> str:
+    """45 -> '45 min', 90 -> '1 h 30 min'."""
+    hours, rest = divmod(minutes, 60)
+    return " ".join(part for part in (f"{hours} h" if hours else "", f"{rest} min" if rest else "") if part)
+
+
+def slot_param(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_slot_param(text: str | None) -> datetime | None:
+    """A start time sent back by a page: an instant with an offset, else nothing."""
+    if not text or len(text) > 40:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        return None
+    return value.astimezone(UTC)
+
+
+def parse_day(text: str | None) -> date | None:
+    if not text or len(text) != 10:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def local_midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+
+
+def by_day(slots: list[SlotView], zone: ZoneInfo) -> list[Day]:
+    """Slots grouped by the visitor's local day; a clock time the night repeats (DST) carries its zone name."""
+    days: dict[date, list[tuple[datetime, SlotView]]] = {}
+    for slot in slots:
+        local = slot.starts_at.utc.astimezone(zone)
+        days.setdefault(local.date(), []).append((local, slot))
+    grouped = []
+    for day, entries in days.items():
+        clocks = [clock(local) for local, _ in entries]
+        choices = []
+        for (local, slot), text in zip(entries, clocks):
+            shown = f"{text} {local:%Z}" if clocks.count(text) > 1 else text
+            choices.append(SlotChoice(slot_param(slot.starts_at.utc), shown, f"{shown}, {day_label(day)}"))
+        grouped.append(Day(day, day_label(day), choices))
+    return grouped
+
+
+def alternatives(slots: list[SlotView], zone: ZoneInfo) -> list[SlotChoice]:
+    """A lost race's nearest openings, each labelled with its day (they may fall on different days)."""
+    return [SlotChoice(slot_param(s.starts_at.utc), spoken_time(s.starts_at.utc, zone),
+                       spoken_time(s.starts_at.utc, zone)) for s in slots]
+

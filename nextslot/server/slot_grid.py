@@ -1,0 +1,55 @@
+"""The slot grid: a few days of genuinely free start times in the visitor's zone, and where to page next."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from nextslot.core.results import Rejected, Slots
+from nextslot.core.service import BookingService
+from nextslot.schemas.commands import SlotQuery
+from nextslot.server.page_times import Day, by_day, local_midnight, parse_day
+
+DAYS_SHOWN = 4  # a phone screen's worth
+FURTHEST = timedelta(days=366)
+LOOK_AHEAD = timedelta(days=31)  # the core's largest window: for "the next opening is ..."
+
+
+@dataclass(frozen=True)
+class SlotGrid:
+    days: list[Day]  # only days with openings
+    first_day: date
+    last_day: date
+    earlier: date | None  # None: the grid already starts today
+    later: date
+    next_opening: date | None  # set when the shown days have none
+
+
+def slot_grid(service: BookingService, business_id: int, service_key: str, zone: ZoneInfo,
+              from_param: str | None) -> SlotGrid | Rejected:
+    """Openings from the asked day (default today, never in the past) for DAYS_SHOWN days."""
+    now = service.now()
+    today = now.astimezone(zone).date()
+    first = min(max(parse_day(from_param) or today, today), today + FURTHEST)
+    last = first + timedelta(days=DAYS_SHOWN - 1)
+    start, end = max(now, local_midnight(first, zone)), local_midnight(last + timedelta(days=1), zone)
+    found = openings(service, business_id, service_key, zone, start, end, limit=1000)
+    if isinstance(found, Rejected):
+        return found
+    next_opening = None
+    if not found:
+        later = openings(service, business_id, service_key, zone, end, end + LOOK_AHEAD, limit=1)
+        if isinstance(later, list) and later:
+            next_opening = later[0].day
+    earlier = max(first - timedelta(days=DAYS_SHOWN), today) if first > today else None
+    return SlotGrid(found, first, last, earlier, last + timedelta(days=1), next_opening)
+
+
+def openings(service: BookingService, business_id: int, service_key: str, zone: ZoneInfo, start: datetime,
+             end: datetime, limit: int) -> list[Day] | Rejected:
+    result = service.find_slots(business_id, SlotQuery(service=service_key, starts_from=start, until=end,
+                                                       customer_timezone=zone.key, limit=limit))
+    if isinstance(result, Rejected):
+        return result
+    assert isinstance(result, Slots)
+    return by_day(result.slots, zone)

@@ -1,0 +1,61 @@
+"""The booking pages' pure helpers: times by the visitor's day, DST, parameters, branding contrast."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from nextslot.schemas.times import TimeView
+from nextslot.schemas.views import SlotView
+from nextslot.server.page_context import branding, contrast, visitor_for
+from nextslot.server.page_times import by_day, duration, parse_day, parse_slot_param, zone_choices
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def slot(instant: datetime) -> SlotView:
+    return SlotView(starts_at=TimeView.of(instant, NEW_YORK), ends_at=instant + timedelta(minutes=30), resources=[])
+
+
+def test_times_are_grouped_by_the_visitors_own_day():
+    late = datetime(2026, 11, 24, 3, 30, tzinfo=UTC)  # Monday 10:30 pm in New York, Tuesday in Tokyo
+    [monday] = by_day([slot(late)], NEW_YORK)
+    [tuesday] = by_day([slot(late)], ZoneInfo("Asia/Tokyo"))
+    assert (monday.label, monday.slots[0].clock) == ("Monday 23 November", "10:30 pm")
+    assert (tuesday.label, tuesday.slots[0].clock) == ("Tuesday 24 November", "12:30 pm")
+    assert monday.slots[0].at == "2026-11-24T03:30:00Z" and monday.slots[0].label == "10:30 pm, Monday 23 November"
+
+
+def test_a_clock_time_the_night_repeats_carries_its_zone_name():
+    first, second = datetime(2026, 11, 1, 5, 30, tzinfo=UTC), datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
+    [day] = by_day([slot(first), slot(second)], NEW_YORK)  # 1:30 am EDT, then 1:30 am EST
+    assert [s.clock for s in day.slots] == ["1:30 am EDT", "1:30 am EST"]
+
+
+def test_only_instants_with_an_offset_and_real_dates_are_accepted_back():
+    assert parse_slot_param("2026-11-24T15:00:00Z") == datetime(2026, 11, 24, 15, tzinfo=UTC)
+    assert parse_slot_param("2026-11-24T10:00:00-05:00") == datetime(2026, 11, 24, 15, tzinfo=UTC)
+    for bad in (None, "", "2026-11-24T15:00:00", "tomorrow", "9" * 50):
+        assert parse_slot_param(bad) is None
+    assert parse_day("2026-11-24") is not None and parse_day("2026-13-01") is None and parse_day("x") is None
+
+
+def test_durations_read_naturally():
+    assert [duration(m) for m in (30, 60, 90, 45)] == ["30 min", "1 h", "1 h 30 min", "45 min"]
+
+
+def test_the_zone_picker_keeps_the_visitors_zone_and_a_bad_zone_falls_back_to_the_default():
+    assert "America/Boise" in zone_choices("America/Boise") and zone_choices()[0] == "UTC"
+    assert "Not/AZone" not in zone_choices("Not/AZone")
+    assert visitor_for("Asia/Tokyo", None, None, NEW_YORK).zone.key == "Asia/Tokyo"
+    fallback = visitor_for("Europe", "../../etc/passwd", "1", NEW_YORK)
+    assert (fallback.zone, fallback.chosen, fallback.embed) == (NEW_YORK, False, True)
+    assert fallback.link("/b/x", at="1") == "/b/x?embed=1&at=1"
+
+
+def test_brand_colours_keep_text_and_slot_borders_readable():
+    dark, light = branding({"colour": "#0b3d91"}), branding({"color": "#fff3b0"})
+    assert (dark.on_colour, dark.line) == ("#ffffff", "#0b3d91")
+    assert (light.on_colour, light.line) == ("#111111", "#1a1a1a")
+    assert contrast(dark.colour, dark.on_colour) >= 4.5 and contrast(light.colour, light.on_colour) >= 4.5
+    assert branding({"colour": "blue"}).colour is None and branding({"logo_url": "http://x/logo.png"}).logo_url is None
+    assert branding("not a dict").colour is None
