@@ -105,18 +105,23 @@ def api_key(session_factory) -> Callable[[int], str]:
     return lambda business_id: create_api_key(SqlAlchemyUnitOfWork(session_factory), business_id, "test")
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class LiveServer:
     """The real app under uvicorn on a free loopback port, in a thread of the test process."""
 
-    def __init__(self, app: Any):
-        import socket
+    def __init__(self, app: Any, port: int | None = None):
         import threading
 
         import uvicorn
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                                     lifespan="on"))
@@ -140,11 +145,13 @@ class LiveServer:
 
 @pytest.fixture
 def live_server(session_factory, clock) -> Callable[..., LiveServer]:
-    """Start the app (real clock unless `frozen=True`) on loopback: `with live_server() as server: server.url`."""
+    """Start the app (real clock unless `frozen=True`) on loopback: `with live_server() as server: server.url`.
+
+    Give `port` (from `free_port()`) when the settings must know the server's own URL (`public_url`)."""
     from nextslot.server.app import create_app
 
-    def start(frozen: bool = False, settings: Settings | None = None) -> LiveServer:
+    def start(frozen: bool = False, settings: Settings | None = None, port: int | None = None) -> LiveServer:
         service = BookingService(session_factory, clock=clock) if frozen else BookingService(session_factory)
-        return LiveServer(create_app(settings or Settings(), service=service))
+        return LiveServer(create_app(settings or Settings(), service=service), port)
 
     return start

@@ -13,6 +13,7 @@ from playwright.sync_api import expect
 from nextslot.core.results import Booked
 from nextslot.schemas.commands import BookingCreate, BookingSearch, CustomerIn
 from nextslot.settings import Settings
+from tests.conftest import free_port
 from tests.server.test_booking_page import MONDAY_8AM, slug_of
 
 SETTINGS = dict(secret_key="browser-test-secret", public_url="https://book.example.com")
@@ -116,3 +117,34 @@ def test_the_embed_script_puts_the_page_in_an_iframe_that_fits_its_content(phone
         phone.wait_for_function("parseInt(document.querySelector('iframe').style.height) > 1000")
         shot(phone, "10-embedded-on-another-site")
         assert "embed=1" in phone.locator("iframe").get_attribute("src")
+
+
+def test_a_service_with_a_deposit_is_paid_through_the_local_checkout_and_then_confirmed(
+        phone, shot, live_server, service, make_business):
+    garage = make_business("garage")
+    slug = slug_of(service, garage)
+    port = free_port()  # the pay and manage links are absolute: the server must know its own URL
+    settings = Settings(secret_key="browser-test-secret", public_url=f"http://127.0.0.1:{port}")
+    with live_server(frozen=True, settings=settings, port=port) as server:
+        phone.goto(f"{server.url}/b/{slug}/mobile-repair/book?at=2026-11-23T13:30:00Z&tz=Europe/London")
+        phone.get_by_label("Your name").fill("Ada Lovelace")
+        phone.get_by_label("Mobile phone").fill("+12125550204")
+        phone.get_by_label("Where is the car?").fill("12 Elm St, Brooklyn")
+        phone.get_by_label("What is wrong with it?").fill("It will not start")
+        phone.locator("#book-button").tap()
+
+        phone.wait_for_url(re.compile(r"/pay/local/"))  # held as pending payment, sent to the checkout
+        expect(phone.get_by_role("heading", name="Pay your deposit")).to_be_visible()
+        expect(phone.locator(".amount")).to_have_text("$25.00")
+        [waiting] = service.find_bookings(garage, BookingSearch(phone="+12125550204"))[0]
+        assert waiting.status == "pending_payment" and waiting.payment.status == "pending"
+        shot(phone, "11-deposit-checkout")
+        phone.get_by_role("button", name="Pay $25.00").tap()
+
+        phone.wait_for_url(re.compile(r"/m/"))  # the provider's signed webhook confirmed it
+        expect(phone.locator(".payment")).to_contain_text("$25.00")
+        expect(phone.locator("body")).not_to_contain_text("Pay the $25.00 deposit")
+        shot(phone, "12-deposit-paid-booking-confirmed")
+    [paid] = service.find_bookings(garage, BookingSearch(phone="+12125550204"))[0]
+    assert paid.status == "booked" and paid.payment.status == "paid"
+    assert paid.intake["address"] == "12 Elm St, Brooklyn"
