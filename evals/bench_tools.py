@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import subprocess
+import tempfile
 import sys
 import time
 import uuid
@@ -110,8 +111,9 @@ def server_process(url: str) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "NEXTSLOT_DATABASE_URL": url}
+    errors = tempfile.TemporaryFile()  # a file, not a pipe: a pipe nobody reads would stall a chatty server
     proc = subprocess.Popen([sys.executable, "-m", "nextslot.server.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=errors)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -122,12 +124,20 @@ def server_process(url: str) -> Iterator[str]:
             except httpx2.TransportError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise BenchFailure(f"the server did not start: {proc.stderr.read().decode()[-2000:]}")
+                proc.kill()
+                proc.wait()
+                errors.seek(0)
+                raise BenchFailure(f"the server did not start: {errors.read().decode()[-2000:]}")
             time.sleep(0.1)
         yield base
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        errors.close()
 
 
 def phones() -> Iterator[str]:
