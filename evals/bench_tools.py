@@ -13,8 +13,8 @@ import json
 import os
 import socket
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
