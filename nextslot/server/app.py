@@ -22,6 +22,7 @@ from nextslot.server import (
     staff_api,
     twilio_webhooks,
     voice_webhooks,
+    waitlist_page,
     widget,
 )
 from nextslot.settings import Settings
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     app.include_router(payments.router)
     app.include_router(offer_links.router)
     app.include_router(widget.router)  # before booking_page: /b/{slug}/share and qr.* are not services
+    app.include_router(waitlist_page.router)
     app.include_router(booking_page.router)
     app.include_router(manage_page.router)
     staff_api.install(app)

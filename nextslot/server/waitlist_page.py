@@ -1,0 +1,76 @@
+"""`/b/{slug}/{service}/waitlist`: "no time suits? tell me when something opens", the same waitlist as
+every channel's (the scheduler offers freed time that fits, by message with a YES reply or a tap)."""
+from __future__ import annotations
+
+from datetime import date, time
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from nextslot.core.results import Rejected
+from nextslot.core.service import BookingService
+from nextslot.schemas.commands import CustomerIn, WaitlistJoin
+from nextslot.server.booking_form import Problem
+from nextslot.server.booking_page import business_and_service
+from nextslot.server.page_context import visitor_of
+from nextslot.server.page_render import not_found, render
+from nextslot.server.rate_limit import RateLimitedRoute
+
+router = APIRouter(route_class=RateLimitedRoute, max_body_size=16_000, include_in_schema=False)
+FIELDS = ("customer.name", "customer.phone", "customer.email", "earliest_date", "latest_date", "day_start",
+          "day_end")
+
+
+@router.get("/b/{slug}/{service_key}/waitlist")
+def waitlist_form(slug: str, service_key: str, request: Request) -> Response:
+    return form(request, slug, service_key, {}, None)
+
+
+@router.post("/b/{slug}/{service_key}/waitlist")
+async def join_waitlist(slug: str, service_key: str, request: Request) -> Response:
+    posted = await request.form()
+    values = {k: str(posted.get(k, "")).strip() for k in FIELDS}
+    return await run_in_threadpool(join, request, slug, service_key, values)
+
+
+def join(request: Request, slug: str, service_key: str, values: dict[str, str]) -> Response:
+    service: BookingService = request.app.state.service
+    found = business_and_service(service, slug, service_key)
+    if found is None:
+        return not_found(request, "service")
+    business, offered = found
+    visitor = visitor_of(request, business.zone)
+    try:
+        cmd = WaitlistJoin(
+            service=offered.key, source="page",
+            customer=CustomerIn(name=values["customer.name"], phone=values["customer.phone"] or None,
+                                email=values["customer.email"] or None, timezone=visitor.zone.key),
+            earliest_date=date.fromisoformat(values["earliest_date"]),
+            latest_date=date.fromisoformat(values["latest_date"] or values["earliest_date"]),
+            day_start=time.fromisoformat(values["day_start"] or "00:00"),
+            day_end=time.fromisoformat(values["day_end"]) if values["day_end"] else None)
+    except (ValueError, ValidationError):
+        problem = Problem("invalid_dates", "Give the first and last day that would suit you.", "earliest_date")
+        return form(request, slug, service_key, values, problem, status=422)
+    joined = service.join_waitlist(business.id, cmd)
+    if isinstance(joined, Rejected):
+        return form(request, slug, service_key, values, Problem(joined.code, joined.message, joined.field),
+                    status=422)
+    return render(request, "waitlist_joined.html", {"business": business, "visitor": visitor, "offered": offered,
+                                                    "entry": joined})
+
+
+def form(request: Request, slug: str, service_key: str, values: dict[str, str], problem: Problem | None,
+         status: int = 200) -> Response:
+    service: BookingService = request.app.state.service
+    found = business_and_service(service, slug, service_key)
+    if found is None:
+        return not_found(request, "service")
+    business, offered = found
+    visitor = visitor_of(request, business.zone)
+    return render(request, "waitlist.html", {
+        "business": business, "visitor": visitor, "offered": offered, "values": values, "problem": problem,
+        "base": f"/b/{business.slug}/{offered.key}", "today": service.now().astimezone(business.zone).date(),
+    }, status=status)
