@@ -1,6 +1,8 @@
 """Freed time offered to the waitlist end to end on PostgreSQL: cancel by SMS -> offer -> YES books it."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -205,3 +207,41 @@ def test_a_tap_on_the_offer_link_books_like_a_yes_and_a_second_tap_for_the_same_
         assert http.get(first[:-4] + "AAAA").status_code == 403
         assert http.get(links.offer_url(clinic + 1000, 1, clock.now + timedelta(days=1))
                         .removeprefix("http://unused")).status_code == 404  # not this business's offer
+
+
+OFFERING_PROCESS = """
+import sys
+from datetime import datetime
+from nextslot.core.service import BookingService
+from nextslot.storage.engine import build_session_factory, engine_for
+service = BookingService(build_session_factory(engine_for(sys.argv[1])), clock=lambda: datetime.fromisoformat(sys.argv[2]))
+print(sum(service.offer_freed_capacity() for _ in range(5)))
+"""
+
+
+def test_two_scheduler_processes_offer_each_freed_time_once(service, make_business, session_factory, database_url,
+                                                            clock):
+    clinic = clinic_with(make_business)
+    holders = [service.book(clinic, BookingCreate(
+        service="consultation", starts_at=NINE + timedelta(minutes=30 * i), resources=["dr-patel"],
+        customer=CustomerIn(name="H", phone=f"+44791112408{i}"))).booking for i in range(6)]
+    for i in range(6):
+        service.join_waitlist(clinic, WaitlistJoin(
+            service="consultation", customer=CustomerIn(name="W", phone=f"+44791112409{i}"),
+            earliest_date=date(2026, 11, 24), latest_date=date(2026, 11, 24), day_start=time(9, 0),
+            day_end=time(12, 0), resources=["dr-patel"]))
+    for h in holders:
+        service.cancel(clinic, BookingChange(code=h.code))
+    runs = [subprocess.Popen([sys.executable, "-c", OFFERING_PROCESS, database_url, clock.now.isoformat()],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert all(run.returncode == 0 for run in runs), outputs
+    made = sum(int(out.strip().splitlines()[-1]) for out, _ in outputs)
+    all_offers = offers(session_factory, clinic)
+    assert made == len(all_offers) >= 1
+    assert len({o.entry_id for o in all_offers}) == len(all_offers)  # one offer per waiting customer
+    assert len({o.starts_at for o in all_offers}) == len(all_offers)  # one person per freed time (at once: 1)
+    with session_factory() as s:
+        queued = s.scalar(select(func.count()).select_from(Notification).where(
+            Notification.business_id == clinic, Notification.kind == "waitlist_offer"))
+    assert queued == len(all_offers)  # and each goes out once: the outbox sends exactly once
