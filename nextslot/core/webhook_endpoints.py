@@ -1,13 +1,15 @@
-"""Registering a business's webhook endpoints (the staff API will call the same function)."""
+"""A business's webhook endpoints: registered, listed with why any was disabled, turned off and on again."""
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from sqlalchemy import func, select
+
 from nextslot.core.results import Rejected
 from nextslot.schemas.events import EVENT_TYPES
-from nextslot.storage.tables import WebhookEndpoint
+from nextslot.storage.tables import WebhookDelivery, WebhookEndpoint
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
@@ -38,3 +40,37 @@ def add_endpoint(uow: SqlAlchemyUnitOfWork, business_id: int, url: str,
         uow.session.flush()
         uow.commit()
         return Registered(endpoint.id, secret)
+
+
+@dataclass(frozen=True)
+class EndpointState:
+    id: int
+    url: str
+    event_types: list[str]
+    active: bool
+    disabled_reason: str | None  # why deliveries stopped (a day of failures), for the business to see
+    failing_deliveries: int  # pending deliveries that have failed at least once
+
+
+def list_endpoints(uow: SqlAlchemyUnitOfWork, business_id: int) -> list[EndpointState]:
+    with uow:
+        s = uow.session
+        failing = dict(s.execute(
+            select(WebhookDelivery.endpoint_id, func.count())
+            .where(WebhookDelivery.business_id == business_id, WebhookDelivery.status == "pending",
+                   WebhookDelivery.attempts > 0).group_by(WebhookDelivery.endpoint_id)).all())
+        return [EndpointState(e.id, e.url, list(e.event_types), e.active, e.disabled_reason, failing.get(e.id, 0))
+                for e in s.scalars(select(WebhookEndpoint).where(WebhookEndpoint.business_id == business_id)
+                                   .order_by(WebhookEndpoint.id))]
+
+
+def set_active(uow: SqlAlchemyUnitOfWork, business_id: int, endpoint_id: int, active: bool) -> EndpointState | Rejected:
+    """Turn an endpoint off, or back on after fixing the receiver (its reason is cleared)."""
+    with uow:
+        endpoint = uow.session.get(WebhookEndpoint, endpoint_id, with_for_update=True)
+        if endpoint is None or endpoint.business_id != business_id:
+            return Rejected("unknown_endpoint", f"No webhook endpoint {endpoint_id} here.", "endpoint_id")
+        endpoint.active = active
+        endpoint.disabled_reason = None if active else (endpoint.disabled_reason or "turned off by staff")
+        uow.commit()
+    return next(e for e in list_endpoints(uow, business_id) if e.id == endpoint_id)

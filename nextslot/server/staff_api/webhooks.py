@@ -1,0 +1,52 @@
+"""/v1/webhooks: where the business's booking events go; a disabled endpoint shows why, and can be re-enabled."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from nextslot.core.webhook_endpoints import add_endpoint, list_endpoints, set_active
+from nextslot.schemas.events import EventType
+from nextslot.server.staff_api.deps import Caller, Core, ok
+from nextslot.server.staff_api.errors import documented
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=documented(400, 401, 422))
+
+
+class EndpointIn(BaseModel):
+    url: str = Field(max_length=2000, description="http(s) URL that receives the signed POSTs")
+    event_types: list[EventType] | None = Field(None, description="Default: every event type")
+
+
+class EndpointOut(BaseModel):
+    id: int
+    url: str
+    event_types: list[str]
+    active: bool
+    disabled_reason: str | None = Field(description="Set when deliveries stopped after a day of failures")
+    failing_deliveries: int
+
+
+class Registered(BaseModel):
+    id: int
+    secret: str = Field(description="Shown once: check Nextslot-Signature with it (see the README)")
+
+
+class Switch(BaseModel):
+    active: bool
+
+
+@router.get("")
+def endpoints(caller: Caller, core: Core) -> list[EndpointOut]:
+    return [EndpointOut(**vars(e)) for e in list_endpoints(core.uow(), caller.business_id)]
+
+
+@router.post("", status_code=201)
+def register(body: EndpointIn, caller: Caller, core: Core) -> Registered:
+    added = ok(add_endpoint(core.uow(), caller.business_id, body.url, list(body.event_types or [])))
+    return Registered(id=added.id, secret=added.secret)
+
+
+@router.put("/{endpoint_id}", responses=documented(404))
+def switch(endpoint_id: int, body: Switch, caller: Caller, core: Core) -> EndpointOut:
+    """Turn an endpoint off, or on again once the receiver is fixed (deliveries resume with new events)."""
+    return EndpointOut(**vars(ok(set_active(core.uow(), caller.business_id, endpoint_id, body.active))))
