@@ -1,11 +1,13 @@
 """Outgoing webhooks to a real receiver on loopback: signed, retried on 500s and timeouts, one delivery per
-event with two senders, nothing for a rolled-back change, endpoints disabled after a day of failures."""
+event with two sender processes, nothing for a rolled-back change, endpoints disabled after a day of failures."""
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import hmac
 import json
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -157,16 +159,25 @@ def test_an_endpoint_failing_for_a_day_is_disabled_and_gets_nothing_more(
     assert hooks.send_due() == 0  # a disabled endpoint gets no new deliveries
 
 
-def test_two_senders_deliver_each_event_once(service, clinic, session_factory, clock, receiver):
+SENDING_PROCESS = """
+import sys
+from datetime import datetime
+from nextslot.reminders.webhooks import WebhookSender
+from nextslot.storage.engine import build_session_factory, engine_for
+sender = WebhookSender(build_session_factory(engine_for(sys.argv[1])), clock=lambda: datetime.fromisoformat(sys.argv[2]))
+print(sum(sender.send_due() for _ in range(4)))
+"""
+
+
+def test_two_sender_processes_deliver_each_event_once(service, clinic, session_factory, clock, receiver,
+                                                      database_url):
     register(session_factory, clinic, f"{receiver.server.url}/hook")
     for i in range(12):
         book(service, clinic, TUESDAY_9 + timedelta(minutes=30 * i), phone=f"+4479111235{i:02d}")
-    senders = [sender(session_factory, clock) for _ in range(2)]
-    threads = [threading.Thread(target=lambda s=s: [s.send_due() for _ in range(3)]) for s in senders]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    senders = [subprocess.Popen([sys.executable, "-c", SENDING_PROCESS, database_url, clock.now.isoformat()],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in senders]
+    assert all(p.returncode == 0 for p in senders), outputs
     ids = [json.loads(body)["id"] for _, body in receiver.received]
     assert len(ids) == len(set(ids)) > 0
     with session_factory() as s:
