@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 
 from nextslot.core.service import BookingService
 from nextslot.runtime import build_links, build_payment_provider, build_service
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
             yield
 
     app = FastAPI(title="nextslot", lifespan=lifespan)
+    app.add_middleware(GZipMiddleware, minimum_size=1000)  # a slot page shrinks 10x for a slow phone
     app.state.settings, app.state.service, app.state.links = settings, service, build_links(settings)
     app.state.payment_provider = build_payment_provider(settings)
     app.include_router(voice_webhooks.router)

@@ -72,3 +72,12 @@ def test_a_token_bucket_refills_with_time_and_keeps_clients_apart():
     now[0] += 2
     assert bucket.take("a") == 0 and bucket.take("a") > 0
     assert bucket.take("a", cost=3) > bucket.take("a", cost=1)  # a write waits longer
+
+
+def test_pages_are_compressed_for_slow_phones(live_server, service, make_business):
+    slug = slug_of(service, make_business("garage"))
+    with live_server(frozen=True, settings=settings()) as server:
+        page = httpx.get(f"{server.url}/b/{slug}/oil-change", params={"tz": "America/New_York"},
+                          headers={"Accept-Encoding": "gzip"})
+    assert page.status_code == 200 and page.headers["content-encoding"] == "gzip"
+    assert int(page.headers["content-length"]) * 4 < len(page.content)  # on the wire vs. unpacked
