@@ -272,13 +272,17 @@ class BookingService:
         """Mark holds past their expiry released and their claims inactive (they already block no one)."""
         now = self._clock()
         with self.uow() as uow:
-            expired = list(uow.session.scalars(
-                select(Hold.id).where(Hold.status == "active", Hold.expires_at <= now)
+            holds = list(uow.session.scalars(
+                select(Hold).where(Hold.status == "active", Hold.expires_at <= now)
                 .with_for_update(skip_locked=True)
             ))
+            expired = [h.id for h in holds]
             if expired:
                 uow.session.execute(update(Claim).where(Claim.hold_id.in_(expired), Claim.active).values(active=False))
                 uow.session.execute(update(Hold).where(Hold.id.in_(expired)).values(status="released"))
+            for hold in holds:  # a caller who held a time and hung up: someone waiting may want it
+                waitlist_offers.note_freed(uow.session, hold.business_id, (hold.starts_at, hold.ends_at),
+                                           "hold_expired", now)
             uow.commit()
             return len(expired)
 

@@ -13,7 +13,7 @@ from nextslot.core.links import Links
 
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.reminders.inbound import handle_reply
-from nextslot.schemas.commands import BookingChange, BookingCreate, CustomerIn, WaitlistJoin
+from nextslot.schemas.commands import BookingChange, BookingCreate, CustomerIn, HoldCreate, WaitlistJoin
 from nextslot.settings import Settings
 from nextslot.storage.tables import Booking, Notification, WaitlistEntry, WaitlistOffer
 from tests.reminders.test_dispatcher import ScriptedChannel
@@ -245,3 +245,14 @@ def test_two_scheduler_processes_offer_each_freed_time_once(service, make_busine
         queued = s.scalar(select(func.count()).select_from(Notification).where(
             Notification.business_id == clinic, Notification.kind == "waitlist_offer"))
     assert queued == len(all_offers)  # and each goes out once: the outbox sends exactly once
+
+
+def test_a_hold_that_lapses_unbooked_is_offered_to_the_waitlist(service, make_business, session_factory, clock):
+    clinic = clinic_with(make_business)
+    held = service.hold(clinic, HoldCreate(service="consultation", starts_at=NINE, resources=["dr-patel"]))
+    entry = wait_for_nine(service, clinic, "+447911124100", "Joy")
+    clock.now += timedelta(minutes=6)  # the caller hung up without booking
+    assert service.expire_holds() >= 1
+    assert service.offer_freed_capacity() == 1
+    [offer] = offers(session_factory, clinic)
+    assert (offer.entry_id, offer.starts_at) == (entry.id, held.hold.starts_at.utc)
