@@ -38,6 +38,10 @@ class Links:
     def manage_url(self, business_id: int, code: str, expires_at: datetime) -> str:
         return f"{self.public_url}/m/{self.token('manage', business_id, code, expires_at)}"
 
+    def calendar_url(self, business_id: int, code: str, expires_at: datetime) -> str:
+        """The booking as an .ics file (the manage token; served at /ics/booking/<token>.ics)."""
+        return f"{self.public_url}/ics/booking/{self.token('manage', business_id, code, expires_at)}.ics"
+
     def pay_url(self, business_id: int, code: str, expires_at: datetime) -> str:
         return f"{self.public_url}/pay/{self.token('pay', business_id, code, expires_at)}"
 

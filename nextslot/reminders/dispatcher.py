@@ -249,10 +249,11 @@ class Dispatcher:
         return Job(n.id, lease, n.kind, recipients, message.subject, message.body, ics)
 
     def _link_values(self, s: Session, kind: str, booking: Booking, zone: ZoneInfo, language: str) -> dict[str, str]:
-        values = {"manage_url": "", "pay_url": "", "deposit": "", "pay_by": ""}
+        values = {"manage_url": "", "calendar_url": "", "pay_url": "", "deposit": "", "pay_by": ""}
         if self._links is None or kind.startswith("staff_"):
             return values
         values["manage_url"] = self._links.manage_url(booking.business_id, booking.code, booking.starts_at)
+        values["calendar_url"] = self._links.calendar_url(booking.business_id, booking.code, booking.starts_at)
         if kind == "deposit_requested":
             payment = s.scalars(select(Payment).where(Payment.booking_id == booking.id)).one()
             values["pay_url"] = self._links.pay_url(booking.business_id, booking.code, payment.expires_at)

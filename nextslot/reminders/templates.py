@@ -32,7 +32,8 @@ DEFAULTS: dict[str, dict[str, str]] = {
     "en": {
         "confirmation": "Hi {{ name }}, you're booked for {{ service }} at {{ business }} on {{ when }}. "
                         "Your code is {{ code }}. Reply C to confirm or X to cancel."
-                        "{% if manage_url %} Change, cancel or add to your calendar: {{ manage_url }}{% endif %}",
+                        "{% if manage_url %} Change or cancel: {{ manage_url }} Add to your calendar: "
+                        "{{ calendar_url }}{% endif %}",
         "waitlist_offer": "Good news, {{ name }}: {{ service }} at {{ business }} on {{ when }} has just opened up. "
                           "Reply YES within {{ minutes }} minutes to book it{% if offer_url %} (or tap {{ offer_url }})"
                           "{% endif %}, or NO to keep waiting for another time.",
@@ -49,7 +50,9 @@ DEFAULTS: dict[str, dict[str, str]] = {
     },
     "es": {
         "confirmation": "Hola {{ name }}, tu cita de {{ service }} en {{ business }} es el {{ when }}. "
-                        "Código {{ code }}. Responde C para confirmar o X para cancelar.",
+                        "Código {{ code }}. Responde C para confirmar o X para cancelar."
+                        "{% if manage_url %} Cambiar o cancelar: {{ manage_url }} Añadir al calendario: "
+                        "{{ calendar_url }}{% endif %}",
         "reminder": "Recordatorio: {{ service }} en {{ business }} el {{ when }} (código {{ code }}). "
                     "Responde C para confirmar o X para cancelar.",
         "rescheduled": "Tu cita de {{ service }} en {{ business }} pasa del {{ previous_when }} al {{ when }}. "
@@ -62,7 +65,9 @@ DEFAULTS: dict[str, dict[str, str]] = {
     },
     "fr": {
         "confirmation": "Bonjour {{ name }}, votre rendez-vous {{ service }} chez {{ business }} est le {{ when }}. "
-                        "Code {{ code }}. Répondez C pour confirmer ou X pour annuler.",
+                        "Code {{ code }}. Répondez C pour confirmer ou X pour annuler."
+                        "{% if manage_url %} Modifier ou annuler : {{ manage_url }} Ajouter à l'agenda : "
+                        "{{ calendar_url }}{% endif %}",
         "reminder": "Rappel : {{ service }} chez {{ business }} le {{ when }} (code {{ code }}). "
                     "Répondez C pour confirmer ou X pour annuler.",
         "rescheduled": "Votre rendez-vous {{ service }} chez {{ business }} passe du {{ previous_when }} au "
@@ -77,7 +82,9 @@ DEFAULTS: dict[str, dict[str, str]] = {
     },
     "de": {
         "confirmation": "Hallo {{ name }}, Ihr Termin {{ service }} bei {{ business }} ist am {{ when }}. "
-                        "Code {{ code }}. Antworten Sie C zum Bestätigen oder X zum Absagen.",
+                        "Code {{ code }}. Antworten Sie C zum Bestätigen oder X zum Absagen."
+                        "{% if manage_url %} Ändern oder absagen: {{ manage_url }} In den Kalender: "
+                        "{{ calendar_url }}{% endif %}",
         "reminder": "Erinnerung: {{ service }} bei {{ business }} am {{ when }} (Code {{ code }}). "
                     "Antworten Sie C zum Bestätigen oder X zum Absagen.",
         "rescheduled": "Ihr Termin {{ service }} bei {{ business }} wurde vom {{ previous_when }} auf den "

@@ -327,3 +327,6 @@ def test_messages_carry_signed_links_a_deposit_request_its_pay_link_and_the_conf
     assert "you're booked" in confirmation.body
     manage_url = next(word for word in confirmation.body.split() if word.startswith("https://book.example/m/"))
     assert links.read("manage", urlparse(manage_url).path.removeprefix("/m/"), clock.now).code == booking.code
+    calendar_url = next(word for word in confirmation.body.split() if word.startswith("https://book.example/ics/"))
+    token = urlparse(calendar_url).path.removeprefix("/ics/booking/").removesuffix(".ics")
+    assert links.read("manage", token, clock.now).code == booking.code
