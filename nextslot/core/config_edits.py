@@ -68,16 +68,7 @@ def validated(config: BusinessConfig) -> BusinessConfig | Rejected:
         checked = BusinessConfig.model_validate(config.model_dump())
     except ValidationError as error:
         return invalid_config(error)
-    return doubled_pool_member(checked) or empty_exception(checked) or checked
-
-
-def doubled_pool_member(config: BusinessConfig) -> Rejected | None:
-    for i, service in enumerate(config.services):
-        for j, requirement in enumerate(service.requires):
-            if len(set(requirement.one_of)) != len(requirement.one_of):
-                return Rejected("invalid_config", f"Service {service.key} lists a resource twice in its "
-                                f"'{requirement.label}' requirement.", f"services.{i}.requires.{j}.one_of")
-    return None
+    return empty_exception(checked) or checked
 
 
 def empty_exception(config: BusinessConfig) -> Rejected | None:

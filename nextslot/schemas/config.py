@@ -36,6 +36,10 @@ def check_zone(name: str | None) -> str | None:
     return name
 
 
+MAX_EXCEPTION_DAYS = 366
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -61,7 +65,7 @@ class ExceptionConfig(Strict):
     hours: list[str] = Field(default_factory=list, description="spans on those dates; empty: the whole day")
     starts_at: dt.datetime | None = Field(None, description="local wall time in the resource's zone, or with offset")
     ends_at: dt.datetime | None = None
-    reason: str = ""
+    reason: str = Field("", max_length=200)
 
     @model_validator(mode="after")
     def one_form(self) -> ExceptionConfig:
@@ -71,8 +75,17 @@ class ExceptionConfig(Strict):
         ranged = self.starts_at is not None or self.ends_at is not None
         if dated == ranged:
             raise ValueError("give either date (with optional until and hours) or starts_at and ends_at")
-        if ranged and (self.starts_at is None or self.ends_at is None or self.starts_at >= self.ends_at):
+        if ranged and (self.starts_at is None or self.ends_at is None):
+            raise ValueError("give both starts_at and ends_at")
+        if ranged and (self.starts_at.tzinfo is None) != (self.ends_at.tzinfo is None):
+            raise ValueError("give starts_at and ends_at both with an offset or both as local times")
+        if ranged and self.starts_at >= self.ends_at:
             raise ValueError("starts_at must come before ends_at")
+        for day in (self.date, self.until, self.starts_at, self.ends_at):
+            if day is not None and not 2000 <= day.year <= 2199:
+                raise ValueError("dates must lie between the years 2000 and 2199")
+        if self.date is not None and self.until is not None and (self.until - self.date).days > MAX_EXCEPTION_DAYS:
+            raise ValueError(f"one exception covers at most {MAX_EXCEPTION_DAYS} days; split longer ones")
         if self.until is not None and self.date is not None and self.until < self.date:
             raise ValueError("until must not come before date")
         if self.kind == "open" and dated and not self.hours:
@@ -82,7 +95,7 @@ class ExceptionConfig(Strict):
 
 class ResourceConfig(Strict):
     key: Key
-    name: str
+    name: Name
     kind: Literal["staff", "room", "device"]
     capacity: int = Field(1, ge=1, le=1000, description="more than 1 only on purpose: a class, a bay, a lift")
     timezone: str | None = None
@@ -96,8 +109,14 @@ class ResourceConfig(Strict):
 
 
 class RequirementConfig(Strict):
-    label: str
-    one_of: list[str] = Field(min_length=1, description="resource keys, in the order they are picked")
+    label: str = Field(min_length=1, max_length=100)
+    one_of: list[str] = Field(min_length=1, max_length=100, description="resource keys, in the order they are picked")
+
+    @model_validator(mode="after")
+    def members_unique(self) -> RequirementConfig:
+        if len(set(self.one_of)) != len(self.one_of):
+            raise ValueError(f"requirement {self.label} lists a resource twice")
+        return self
 
 
 class IntakeQuestion(Strict):
@@ -141,8 +160,8 @@ class NoShowPolicy(Strict):
 
 class ServiceConfig(Strict):
     key: Key
-    name: str
-    description: str = ""
+    name: Name
+    description: str = Field("", max_length=2000)
     duration: int = Field(gt=0, le=24 * 60, description="minutes")
     buffer_before: int = Field(0, ge=0, le=24 * 60)
     buffer_after: int = Field(0, ge=0, le=24 * 60)
@@ -165,7 +184,7 @@ class ServiceConfig(Strict):
 
 class BusinessSection(Strict):
     slug: Key
-    name: str
+    name: Name
     timezone: str
     country: str = Field("US", pattern=r"^[A-Z]{2}$", description="for phone numbers given without +code")
     details: dict[str, Any] = Field(default_factory=dict, description="address, phone, policies")

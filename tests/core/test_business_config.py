@@ -11,7 +11,7 @@ from sqlalchemy import select
 from nextslot.core.business_config import apply_config
 from nextslot.core.results import Booked, Rejected
 from nextslot.schemas.commands import BookingCreate, CustomerIn, SlotQuery
-from nextslot.schemas.config import BusinessConfig
+from nextslot.schemas.config import BusinessConfig, ExceptionConfig, RequirementConfig
 from nextslot.storage.tables import AvailabilityException, Resource, Service, WorkingHours
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from tests.conftest import example
@@ -122,3 +122,18 @@ def test_invalid_configs_are_refused_with_a_clear_message(mutate, needle):
     with pytest.raises(ValidationError) as error:
         BusinessConfig.model_validate(data)
     assert needle in str(error.value)
+
+
+@pytest.mark.parametrize("broken, expected", [
+    ({"kind": "closed", "starts_at": "2026-12-01T09:00:00", "ends_at": "2026-12-01T10:00:00+00:00"}, "both with"),
+    ({"kind": "closed", "date": "2026-12-01", "until": "2029-12-01"}, "at most 366 days"),
+    ({"kind": "closed", "date": "9999-12-01"}, "between the years"),
+])
+def test_exceptions_that_would_break_later_are_refused_when_the_config_is_read(broken, expected):
+    with pytest.raises(ValidationError, match=expected):
+        ExceptionConfig.model_validate(broken)
+
+
+def test_a_requirement_listing_a_resource_twice_is_refused():
+    with pytest.raises(ValidationError, match="twice"):
+        RequirementConfig(label="doctor", one_of=["dr-a", "dr-a"])
