@@ -1,5 +1,5 @@
 """The `nextslot` command: migrate, load-config, api-key, voice-secret, webhook, ics-feed, caldav, serve, mcp, demo,
-bench."""
+bench, eval."""
 from __future__ import annotations
 
 import argparse
@@ -200,6 +200,18 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     return run_bench_core(settings, quick=args.quick)
 
 
+def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
+    if args.model or args.base_url:
+        return refuse("not_built", "The live-model mode (--model/--base-url) is not built yet; "
+                                   "`nextslot eval` runs the scripted agent.")
+    from evals.agent_evals import run_evals
+
+    try:
+        return run_evals(settings, only=args.only, json_path=Path(args.json) if args.json else None)
+    except LookupError as error:
+        return refuse("unknown_scenario", str(error))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nextslot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -249,6 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("suite", choices=["core", "tools"])
     p.add_argument("--quick", action="store_true", help="smaller data and fewer samples (a smoke run)")
     p.set_defaults(run=cmd_bench)
+    p = sub.add_parser("eval", help="agent scenario evals: scripted callers through the real tools, scored from "
+                                    "the database (a throwaway one)")
+    p.add_argument("--only", help="run one scenario, by name")
+    p.add_argument("--json", help="where to write the results (default: artifacts/agent_evals.json)")
+    p.add_argument("--model", help=argparse.SUPPRESS)  # the live-model mode: not built yet, refused
+    p.add_argument("--base-url", help=argparse.SUPPRESS)
+    p.set_defaults(run=cmd_eval)
     args = parser.parse_args(argv)
     return args.run(Settings(), args)
 
