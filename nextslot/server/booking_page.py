@@ -58,11 +58,10 @@ def business_page(slug: str, request: Request) -> Response:
 @router.get("/b/{slug}/{service_key}")
 def service_page(slug: str, service_key: str, request: Request) -> Response:
     service: BookingService = request.app.state.service
-    found = business_and_service(service, slug, service_key)
-    if found is None:
-        return not_found(request, "service")
-    business, offered = found
-    visitor = visitor_of(request, business.zone)
+    found = service_visit(request, slug, service_key)
+    if isinstance(found, Response):
+        return found
+    business, offered, visitor = found
     grid = slot_grid(service, business.id, offered.key, visitor.zone, request.query_params.get("from"))
     if isinstance(grid, Rejected):
         return not_found(request, "service")
@@ -74,12 +73,10 @@ def service_page(slug: str, service_key: str, request: Request) -> Response:
 
 @router.get("/b/{slug}/{service_key}/book")
 def booking_form(slug: str, service_key: str, request: Request) -> Response:
-    service: BookingService = request.app.state.service
-    found = business_and_service(service, slug, service_key)
-    if found is None:
-        return not_found(request, "service")
-    business, offered = found
-    visitor = visitor_of(request, business.zone)
+    found = service_visit(request, slug, service_key)
+    if isinstance(found, Response):
+        return found
+    business, offered, visitor = found
     at = parse_slot_param(request.query_params.get("at"))
     if at is None:
         return RedirectResponse(visitor.link(f"/b/{business.slug}/{offered.key}"), status_code=303)
@@ -95,11 +92,10 @@ async def submit_booking(slug: str, service_key: str, request: Request) -> Respo
 def book(request: Request, slug: str, service_key: str, posted: FormData) -> Response:
     """Book through the core; every outcome is a page, never an exception."""
     service: BookingService = request.app.state.service
-    found = business_and_service(service, slug, service_key)
-    if found is None:
-        return not_found(request, "service")
-    business, offered = found
-    visitor = visitor_of(request, business.zone, posted)
+    found = service_visit(request, slug, service_key, posted)
+    if isinstance(found, Response):
+        return found
+    business, offered, visitor = found
     form = read_form(posted, offered)
     command = booking_command(form, offered, visitor.zone.key)
     if isinstance(command, Problem):
@@ -140,6 +136,16 @@ def confirmation(slug: str, token: str, request: Request) -> Response:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def service_visit(request: Request, slug: str, key: str, posted: FormData | None = None
+                  ) -> tuple[PageBusiness, ServiceView, Visitor] | Response:
+    """The business and service a page's URL names and who is visiting, or the not-found page."""
+    found = business_and_service(request.app.state.service, slug, key)
+    if found is None:
+        return not_found(request, "service")
+    business, offered = found
+    return business, offered, visitor_of(request, business.zone, posted)
 
 
 def business_and_service(service: BookingService, slug: str, key: str) -> tuple[PageBusiness, ServiceView] | None:

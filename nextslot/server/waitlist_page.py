@@ -13,9 +13,10 @@ from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
 from nextslot.schemas.commands import CustomerIn, WaitlistJoin
 from nextslot.server.booking_form import Problem
-from nextslot.server.booking_page import business_and_service
-from nextslot.server.page_context import visitor_of
-from nextslot.server.page_render import not_found, render
+from nextslot.schemas.views import ServiceView
+from nextslot.server.booking_page import service_visit
+from nextslot.server.page_context import PageBusiness, Visitor
+from nextslot.server.page_render import render
 from nextslot.server.rate_limit import RateLimitedRoute
 
 router = APIRouter(route_class=RateLimitedRoute, max_body_size=16_000, include_in_schema=False)
@@ -25,23 +26,23 @@ FIELDS = ("customer.name", "customer.phone", "customer.email", "earliest_date", 
 
 @router.get("/b/{slug}/{service_key}/waitlist")
 def waitlist_form(slug: str, service_key: str, request: Request) -> Response:
-    return form(request, slug, service_key, {}, None)
+    found = service_visit(request, slug, service_key)
+    return found if isinstance(found, Response) else form(request, *found, {}, None)
 
 
 @router.post("/b/{slug}/{service_key}/waitlist")
 async def join_waitlist(slug: str, service_key: str, request: Request) -> Response:
     posted = await request.form()
+    found = await run_in_threadpool(service_visit, request, slug, service_key, posted)
+    if isinstance(found, Response):
+        return found
     values = {k: str(posted.get(k, "")).strip() for k in FIELDS}
-    return await run_in_threadpool(join, request, slug, service_key, values)
+    return await run_in_threadpool(join, request, *found, values)
 
 
-def join(request: Request, slug: str, service_key: str, values: dict[str, str]) -> Response:
+def join(request: Request, business: PageBusiness, offered: ServiceView, visitor: Visitor,
+         values: dict[str, str]) -> Response:
     service: BookingService = request.app.state.service
-    found = business_and_service(service, slug, service_key)
-    if found is None:
-        return not_found(request, "service")
-    business, offered = found
-    visitor = visitor_of(request, business.zone)
     try:
         cmd = WaitlistJoin(
             service=offered.key, source="page",
@@ -53,23 +54,18 @@ def join(request: Request, slug: str, service_key: str, values: dict[str, str]) 
             day_end=time.fromisoformat(values["day_end"]) if values["day_end"] else None)
     except (ValueError, ValidationError):
         problem = Problem("invalid_dates", "Give the first and last day that would suit you.", "earliest_date")
-        return form(request, slug, service_key, values, problem, status=422)
+        return form(request, business, offered, visitor, values, problem, status=422)
     joined = service.join_waitlist(business.id, cmd)
     if isinstance(joined, Rejected):
-        return form(request, slug, service_key, values, Problem(joined.code, joined.message, joined.field),
+        return form(request, business, offered, visitor, values, Problem(joined.code, joined.message, joined.field),
                     status=422)
     return render(request, "waitlist_joined.html", {"business": business, "visitor": visitor, "offered": offered,
                                                     "entry": joined})
 
 
-def form(request: Request, slug: str, service_key: str, values: dict[str, str], problem: Problem | None,
-         status: int = 200) -> Response:
+def form(request: Request, business: PageBusiness, offered: ServiceView, visitor: Visitor, values: dict[str, str],
+         problem: Problem | None, status: int = 200) -> Response:
     service: BookingService = request.app.state.service
-    found = business_and_service(service, slug, service_key)
-    if found is None:
-        return not_found(request, "service")
-    business, offered = found
-    visitor = visitor_of(request, business.zone)
     return render(request, "waitlist.html", {
         "business": business, "visitor": visitor, "offered": offered, "values": values, "problem": problem,
         "base": f"/b/{business.slug}/{offered.key}", "today": service.now().astimezone(business.zone).date(),
