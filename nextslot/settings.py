@@ -45,3 +45,5 @@ class Settings(BaseSettings):
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None  # instead of https://api.stripe.com, e.g. a local fake
+    # the staff console: how long a sign-in lasts (a shift), then the console asks again
+    console_session_hours: float = 12

@@ -57,6 +57,10 @@ def customer_history(s: Session, business_id: int, phone: str | None, email: str
     customer = find_customer(s, business, phone, email)
     if isinstance(customer, Rejected):
         return customer
+    return history_of(s, business, customer, limit)
+
+
+def history_of(s: Session, business: Business, customer: Customer, limit: int | None = None) -> CustomerHistory:
     zone = ZoneInfo(customer.timezone or business.timezone)
     events = (booking_events(s, customer, zone) + message_events(s, customer) + reply_events(s, customer)
               + waitlist_events(s, customer, zone) + deposit_events(s, customer))

@@ -143,3 +143,19 @@ def render(kind: str, language: str, values: dict[str, str], overrides: dict[str
             pass  # a broken business template must not stop the message: fall back to ours
     default = DEFAULTS[language].get(kind) or DEFAULTS["en"][kind]  # staff messages are in English for now
     return Rendered(subject, ENV.from_string(default).render(**values))
+
+
+EDITABLE = ("confirmation", "reminder", "rescheduled", "cancelled", "waitlist_offer", "deposit_requested")
+SAMPLE = {"name": "Ana", "service": "Check-up", "business": "Example", "when": "Tuesday 1 December at 9:30 am",
+          "previous_when": "Monday 30 November at 4:00 pm", "code": "KX7-42P", "manage_url": "https://example.com/m/x",
+          "calendar_url": "https://example.com/ics/x.ics", "offer_url": "https://example.com/w/x", "minutes": "30",
+          "deposit": "GBP 20.00", "pay_by": "9:00 am", "pay_url": "https://example.com/pay/x", "customer": "Ana"}
+
+
+def template_problem(text: str) -> str | None:
+    """Why a business's own template would not render (a typo, an unknown field), before it is saved."""
+    try:
+        ENV.from_string(text).render(**SAMPLE)
+    except TemplateError as error:
+        return str(error.message or error)
+    return None

@@ -1,5 +1,6 @@
 """The HTTP server: MCP over streamable HTTP at /mcp, the public booking page and its manage links, the staff
-API at /v1, voice-platform and Twilio webhooks, deposits and their payment webhooks, calendars, health.
+API at /v1, the staff console at /console, voice-platform and Twilio webhooks, deposits and their payment
+webhooks, calendars, health.
 
 Built by `create_app(settings)`; tests pass their own BookingService (a frozen clock, a throwaway database).
 """
@@ -15,6 +16,7 @@ from nextslot.core.service import BookingService
 from nextslot.runtime import build_links, build_payment_provider, build_service
 from nextslot.server import (
     booking_page,
+    console,
     ics,
     manage_page,
     mcp_http,
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     app.include_router(booking_page.router)
     app.include_router(manage_page.router)
     staff_api.install(app)
+    console.install(app)
 
     @app.get("/health")
     def health() -> dict[str, str]:

@@ -95,8 +95,10 @@ def read_form(posted: Mapping[str, Any], service: ServiceView) -> BookingForm:
     return BookingForm(at, str(posted.get("key", "")), values)
 
 
-def booking_command(form: BookingForm, service: ServiceView, zone: str) -> BookingCreate | Problem:
-    """The core's command for a posted form, or the first thing the page itself must refuse."""
+def booking_command(form: BookingForm, service: ServiceView, zone: str | None, source: str = "page",
+                    actor: str = "") -> BookingCreate | Problem:
+    """The core's command for a posted form (the public page's, or a walk-in typed in at the console), or the
+    first thing the page itself must refuse."""
     if form.at is None:
         return Problem("invalid_time", "Pick a time from the list.", "starts_at")
     if not FORM_KEY.match(form.key):
@@ -106,7 +108,8 @@ def booking_command(form: BookingForm, service: ServiceView, zone: str) -> Booki
     values = form.values
     try:  # validated as one document, so a problem names its whole path (customer.name)
         return BookingCreate.model_validate({
-            "service": service.key, "starts_at": form.at, "source": "page", "idempotency_key": f"page:{form.key}",
+            "service": service.key, "starts_at": form.at, "source": source, "actor": actor,
+            "idempotency_key": f"{source}:{form.key}",
             "customer": {"name": values.get("customer.name", ""), "phone": values.get("customer.phone") or None,
                          "email": values.get("customer.email") or None, "timezone": zone},
             "intake": {f.question.key: values.get(f.name, "") for f in intake_fields(service)},

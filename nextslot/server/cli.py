@@ -83,6 +83,29 @@ def cmd_api_key(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_staff_account(settings: Settings, args: argparse.Namespace) -> int:
+    """A console sign-in; the password comes from stdin (never the command line, where `ps` shows it) or is
+    made up and printed once."""
+    import secrets
+
+    from nextslot.core.results import Rejected
+    from nextslot.core.staff_accounts import create_account
+    from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+    found = business_named(settings, args.slug)
+    if found is None:
+        return refuse("unknown_business", f"No business '{args.slug}'.")
+    factory, business_id = found
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else secrets.token_urlsafe(12)
+    created = create_account(SqlAlchemyUnitOfWork(factory), business_id, args.email, args.name or args.email,
+                             args.role, password)
+    if isinstance(created, Rejected):
+        return refuse(created.code, created.message, created.field)
+    print(json.dumps({"email": args.email, "role": args.role, "console": f"{settings.public_url}/console/{args.slug}",
+                      **({} if args.password_stdin else {"password": password})}))
+    return 0
+
+
 def cmd_voice_secret(settings: Settings, args: argparse.Namespace) -> int:
     from nextslot.core.voice_secrets import new_secret, set_secret, voice_business
     from nextslot.storage.engine import build_engine, build_session_factory
@@ -223,6 +246,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("slug")
     p.add_argument("--name", default="default")
     p.set_defaults(run=cmd_api_key)
+    p = sub.add_parser("staff-account", help="create a staff console sign-in (owner or staff) for a business")
+    p.add_argument("slug")
+    p.add_argument("email")
+    p.add_argument("--name", default="")
+    p.add_argument("--role", choices=["owner", "staff"], default="staff")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin (else one is made "
+                                                                 "up and printed once)")
+    p.set_defaults(run=cmd_staff_account)
     p = sub.add_parser("voice-secret", help="set or show a business's Vapi secret or Retell API key for the "
                                             "voice webhooks (printed)")
     p.add_argument("slug")

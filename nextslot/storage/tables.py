@@ -587,3 +587,33 @@ class ExternalEvent(Base):
     href: Mapped[str] = mapped_column(String(2000))  # the server's path, unquoted
     etag: Mapped[str | None] = mapped_column(String(500))
     data: Mapped[str] = mapped_column(Text)
+
+
+class StaffAccount(Base):
+    """Someone who signs in to a business's console: an owner (may change settings) or staff (may not)."""
+
+    __tablename__ = "staff_accounts"
+    __table_args__ = (
+        Index("staff_accounts_email", "business_id", func.lower(text("email")), unique=True),
+        CheckConstraint("role in ('owner', 'staff')", name="known_role"),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(200))  # argon2id, with its own salt and parameters
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = _created()
+
+
+class StaffSession(Base):
+    """A signed-in browser: only the cookie's hash is kept; it ends at expires_at or at sign-out."""
+
+    __tablename__ = "staff_sessions"
+    id: Mapped[int] = _id()
+    account_id: Mapped[int] = mapped_column(Id, ForeignKey("staff_accounts.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _created()
+    expires_at: Mapped[datetime]

@@ -1,0 +1,47 @@
+"""The staff console: the business's own calendar in the browser, through the same core as every channel.
+
+Server-rendered pages under /console/{slug} with one small script for live updates; see session.py for
+sign-in, roles and CSRF.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from nextslot.server.console import booking_pages, calendar_pages, customer_pages, settings_pages, sign_in
+from nextslot.server.console.calendar_grid import placement_css
+from nextslot.server.console.session import ConsoleExit
+from nextslot.server.page_render import templates
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+ASSETS = {"console.css": ((STATIC / "console.css").read_text() + placement_css()).encode(),
+          "console.js": (STATIC / "console.js").read_bytes()}
+TYPES = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8"}
+VERSIONS = {name: hashlib.sha256(body).hexdigest()[:10] for name, body in ASSETS.items()}
+
+
+def console_asset(name: str) -> str:
+    return f"/static/console/{name}?v={VERSIONS[name]}"
+
+
+def install(app: FastAPI) -> None:
+    templates.env.globals["console_asset"] = console_asset
+
+    @app.exception_handler(ConsoleExit)
+    async def console_exit(request: Request, exit: ConsoleExit) -> Response:
+        return exit.response
+
+    @app.get("/static/console/{name}", include_in_schema=False)
+    def console_static(name: str, request: Request) -> Response:
+        if name not in ASSETS:
+            return Response(status_code=404)
+        current = request.query_params.get("v") == VERSIONS[name]
+        return Response(ASSETS[name], media_type=TYPES[name], headers={
+            "Cache-Control": "public, max-age=31536000, immutable" if current else "public, max-age=300",
+            "X-Content-Type-Options": "nosniff"})
+
+    for module in (sign_in, calendar_pages, booking_pages, customer_pages, settings_pages):
+        app.include_router(module.router)

@@ -1,0 +1,217 @@
+"""Bookings at the console, every write through the same BookingService as agents and the public page.
+
+GET  /console/{slug}/bookings/{code}                   detail: customer, intake, deposit, history, messages, replies
+POST /console/{slug}/bookings/{code}/{confirm|cancel|no-show}
+GET  /console/{slug}/bookings/{code}/move?from=DAY     free times for the same service; POST .../move takes one
+GET  /console/{slug}/book[/{service}[/details?at=]]    a walk-in or a phone call: service, time, details
+POST /console/{slug}/book/{service}                    book (source "console"); a lost race shows the nearest times
+
+Writes carry source "console" and the staff member's name as the actor, and an idempotency key per
+rendered form, so a double tap on a slow tablet changes nothing twice.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response
+
+from nextslot.core.booking_records import booking_history, notification_log
+from nextslot.core.results import Booked, ChangeResult, Rejected, SlotTaken
+from nextslot.core.service import BookingService
+from nextslot.core.staff_accounts import SignedIn
+from nextslot.schemas.commands import BookingChange, BookingReschedule
+from nextslot.schemas.views import ServiceView
+from nextslot.server.booking_form import (
+    FORM_KEY,
+    BookingForm,
+    Problem,
+    booking_command,
+    field_ids,
+    intake_fields,
+    new_form_key,
+    read_form,
+)
+from nextslot.server.console.session import Staff, checked_post, core, notice, render
+from nextslot.server.page_context import PageBusiness
+from nextslot.server.page_times import alternatives, parse_slot_param
+from nextslot.server.slot_grid import slot_grid
+
+router = APIRouter(include_in_schema=False)
+SOURCE = "console"
+ACTIONS: dict[str, tuple[Callable[[BookingService], Callable[..., ChangeResult]], str]] = {
+    "confirm": (lambda s: s.confirm, "Marked as confirmed."),
+    "cancel": (lambda s: s.cancel, "Cancelled. The time is free again and the customer is told."),
+    "no-show": (lambda s: s.mark_no_show, "Marked as a no-show."),
+}
+
+
+@router.get("/console/{slug}/bookings/{code}")
+async def booking_detail(code: str, request: Request, signed: Staff) -> Response:
+    return await run_in_threadpool(detail_page, request, *signed, code)
+
+
+def detail_page(request: Request, business: PageBusiness, staff: SignedIn, code: str,
+                problem: Problem | None = None, done: str | None = None, status: int = 200) -> Response:
+    service = core(request)
+    booking = service.get_booking(business.id, code)
+    if isinstance(booking, Rejected):
+        return notice(request, business, "Not found", f"There is no booking {code} here.", 404, staff=staff)
+    with service.uow() as uow:
+        history = booking_history(uow.session, business.id, booking.code)
+        messages = notification_log(uow.session, business.id, booking.code)
+    return render(request, "booking.html", {
+        "business": business, "staff": staff, "active": "calendar", "booking": booking, "history": history,
+        "messages": messages, "problem": problem, "done": done or request.query_params.get("done"),
+        "key": new_form_key(),
+    }, status)
+
+
+@router.post("/console/{slug}/bookings/{code}/{action}")
+async def change_booking(code: str, action: str, request: Request, signed: Staff) -> Response:
+    business, staff = signed
+    form = await checked_post(request, staff)
+    if action == "move":
+        return await run_in_threadpool(move, request, business, staff, code, form)
+    if action not in ACTIONS:
+        return notice(request, business, "Not found", "There is no such action.", 404, staff=staff)
+    return await run_in_threadpool(act, request, business, staff, code, action, form)
+
+
+def act(request: Request, business: PageBusiness, staff: SignedIn, code: str, action: str,
+        form: dict[str, str]) -> Response:
+    method, done = ACTIONS[action]
+    change = BookingChange(code=code, reason=form.get("reason", "")[:500], source=SOURCE, actor=staff.name,
+                           idempotency_key=form_key(form, action))
+    result = method(core(request))(business.id, change)
+    if isinstance(result, Rejected):
+        return detail_page(request, business, staff, code, Problem(result.code, result.message, result.field),
+                           status=409)
+    return RedirectResponse(f"/console/{business.slug}/bookings/{code}?done={action}", status_code=303)
+
+
+@router.get("/console/{slug}/bookings/{code}/move")
+async def move_page(code: str, request: Request, signed: Staff) -> Response:
+    return await run_in_threadpool(move_picker, request, *signed, code)
+
+
+def move_picker(request: Request, business: PageBusiness, staff: SignedIn, code: str,
+                taken: list | None = None, problem: Problem | None = None, status: int = 200) -> Response:
+    service = core(request)
+    booking = service.get_booking(business.id, code)
+    if isinstance(booking, Rejected):
+        return notice(request, business, "Not found", f"There is no booking {code} here.", 404, staff=staff)
+    grid = slot_grid(service, business.id, booking.service, business.zone, request.query_params.get("from"))
+    return render(request, "move.html", {
+        "business": business, "staff": staff, "active": "calendar", "booking": booking, "key": new_form_key(),
+        "grid": None if isinstance(grid, Rejected) else grid, "taken": taken, "problem": problem,
+        "base": f"/console/{business.slug}/bookings/{code}/move",
+    }, status)
+
+
+def move(request: Request, business: PageBusiness, staff: SignedIn, code: str, form: dict[str, str]) -> Response:
+    at = parse_slot_param(form.get("at"))
+    if at is None:
+        return move_picker(request, business, staff, code, problem=Problem("invalid_time", "Pick a time."),
+                           status=422)
+    result = core(request).reschedule(business.id, BookingReschedule(
+        code=code, starts_at=at, source=SOURCE, actor=staff.name, idempotency_key=form_key(form, "move")))
+    match result:
+        case Booked():
+            return RedirectResponse(f"/console/{business.slug}/bookings/{code}?done=moved", status_code=303)
+        case SlotTaken(_, nearest):
+            return move_picker(request, business, staff, code, taken=alternatives(nearest, business.zone),
+                               status=409)
+        case Rejected(code=refusal, message=message, field=field):
+            return move_picker(request, business, staff, code, problem=Problem(refusal, message, field), status=409)
+
+
+# --- a walk-in or a phone call ----------------------------------------------------------------------
+
+
+@router.get("/console/{slug}/book")
+def choose_service(request: Request, signed: Staff) -> Response:
+    business, staff = signed
+    return render(request, "book_service.html", {
+        "business": business, "staff": staff, "active": "book", "services": core(request).list_services(business.id)})
+
+
+@router.get("/console/{slug}/book/{service_key}")
+async def choose_time(service_key: str, request: Request, signed: Staff) -> Response:
+    return await run_in_threadpool(time_page, request, *signed, service_key)
+
+
+def time_page(request: Request, business: PageBusiness, staff: SignedIn, service_key: str) -> Response:
+    offered = offered_service(request, business, service_key)
+    grid = slot_grid(core(request), business.id, service_key, business.zone, request.query_params.get("from")) \
+        if offered else None
+    if offered is None or isinstance(grid, Rejected):
+        return notice(request, business, "Not found", "There is no such service here.", 404, staff=staff)
+    return render(request, "book_time.html", {
+        "business": business, "staff": staff, "active": "book", "offered": offered, "grid": grid,
+        "base": f"/console/{business.slug}/book/{service_key}",
+    })
+
+
+@router.get("/console/{slug}/book/{service_key}/details")
+def details_form(service_key: str, request: Request, signed: Staff) -> Response:
+    business, staff = signed
+    offered = offered_service(request, business, service_key)
+    at = parse_slot_param(request.query_params.get("at"))
+    if offered is None or at is None:
+        return RedirectResponse(f"/console/{business.slug}/book", status_code=303)
+    return form_page(request, business, staff, offered, BookingForm(at, new_form_key()))
+
+
+@router.post("/console/{slug}/book/{service_key}")
+async def book(service_key: str, request: Request, signed: Staff) -> Response:
+    business, staff = signed
+    posted = await checked_post(request, staff)
+    return await run_in_threadpool(book_walk_in, request, business, staff, service_key, posted)
+
+
+def book_walk_in(request: Request, business: PageBusiness, staff: SignedIn, service_key: str,
+                 posted: dict[str, str]) -> Response:
+    offered = offered_service(request, business, service_key)
+    if offered is None:
+        return notice(request, business, "Not found", "There is no such service here.", 404, staff=staff)
+    form = read_form(posted, offered)
+    command = booking_command(form, offered, None, SOURCE, staff.name)
+    if isinstance(command, Problem):
+        return form_page(request, business, staff, offered, renewed(form), problem=command, status=422)
+    match core(request).book(business.id, command):
+        case Booked(booking):
+            return RedirectResponse(f"/console/{business.slug}/bookings/{booking.code}?done=booked",
+                                    status_code=303)
+        case SlotTaken(_, nearest):
+            return form_page(request, business, staff, offered, renewed(form),
+                             taken=alternatives(nearest, business.zone), status=409)
+        case Rejected(code=refusal, message=message, field=field):
+            return form_page(request, business, staff, offered, renewed(form),
+                             problem=Problem(refusal, message, field), status=422)
+
+
+def form_page(request: Request, business: PageBusiness, staff: SignedIn, offered: ServiceView, form: BookingForm,
+              *, problem: Problem | None = None, taken: list | None = None, status: int = 200) -> Response:
+    fields = intake_fields(offered)
+    return render(request, "book_details.html", {
+        "business": business, "staff": staff, "active": "book", "offered": offered, "form": form,
+        "fields": fields, "ids": field_ids(fields), "problem": problem, "taken": taken,
+        "when": form.at.astimezone(business.zone) if form.at else None,
+    }, status)
+
+
+def offered_service(request: Request, business: PageBusiness, key: str) -> ServiceView | None:
+    return next((s for s in core(request).list_services(business.id) if s.key == key), None)
+
+
+def renewed(form: BookingForm) -> BookingForm:
+    return BookingForm(form.at, new_form_key(), form.values)
+
+
+def form_key(form: dict[str, Any], action: str) -> str | None:
+    """One write per rendered form: a second tap of the same button replays the first answer."""
+    key = str(form.get("key", ""))
+    return f"{SOURCE}:{action}:{key}" if FORM_KEY.match(key) else None

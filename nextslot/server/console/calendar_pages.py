@@ -1,0 +1,85 @@
+"""The console's calendar: today at the counter, any day or week, per resource or the whole business.
+
+GET /console/{slug}?date=2026-12-02&view=day|week&resource=dr-lee
+    ...&partial=1 answers only the calendar, with an ETag: the open page polls it every couple of seconds,
+    so a booking made by an agent or on the public page shows up without a reload (304 when nothing moved).
+"""
+from __future__ import annotations
+
+import hashlib
+from datetime import date, timedelta
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from nextslot.core.agenda import agenda
+from nextslot.core.booking_search import search_bookings
+from nextslot.core.results import Rejected
+from nextslot.core.staff_accounts import SignedIn
+from nextslot.schemas.api import BookingFilter
+from nextslot.server.console.calendar_grid import Grid, days_side_by_side, resources_side_by_side
+from nextslot.server.console.session import Staff, core, notice, render
+from nextslot.server.page_context import PageBusiness
+from nextslot.server.page_times import parse_day
+
+router = APIRouter(include_in_schema=False)
+POLL_SECONDS = 2
+
+
+@router.get("/console/{slug}")
+async def calendar_page(request: Request, signed: Staff) -> Response:
+    business, staff = signed
+    return await run_in_threadpool(calendar_response, request, business, staff)
+
+
+def calendar_response(request: Request, business: PageBusiness, staff: SignedIn) -> Response:
+    params = request.query_params
+    today = core(request).now().astimezone(business.zone).date()
+    day = parse_day(params.get("date")) or today
+    week = params.get("view") == "week"
+    first = day - timedelta(days=day.weekday()) if week else day
+    resource = params.get("resource") or None
+    service = core(request)
+    with service.uow() as uow:
+        view = agenda(uow.session, business.id, first, 7 if week else 1, service.now(), resource)
+        everyone = agenda(uow.session, business.id, first, 1, service.now()) if resource else view
+        listed = search_bookings(uow.session, business.id, BookingFilter(
+            date_from=first, date_to=first + timedelta(days=6 if week else 0), resource=resource, limit=200))
+    if view is None:
+        return notice(request, business, "Not found", f"There is no resource '{resource}' here.", 404, staff=staff)
+    grid = days_side_by_side(view) if week else resources_side_by_side(view)
+    context = {
+        "business": business, "staff": staff, "active": "calendar", "grid": grid, "view": view, "week": week,
+        "day": day, "today": today, "resource": resource, "poll_seconds": POLL_SECONDS,
+        "resources": everyone.resources if everyone else [],
+        "listed": [] if isinstance(listed, Rejected) else listed.bookings,
+        "nav": navigation(day, week, today), "query": query_of(day, week, resource),
+    }
+    if params.get("partial"):
+        return partial(request, context)
+    return render(request, "calendar.html", context)
+
+
+def partial(request: Request, context: dict) -> Response:
+    """The calendar alone, or 304 when it is what the page already shows."""
+    response = render(request, "_calendar.html", context)
+    tag = '"' + hashlib.sha256(response.body).hexdigest()[:20] + '"'
+    if request.headers.get("if-none-match") == tag:
+        return Response(status_code=304, headers={"ETag": tag, "Cache-Control": "no-store"})
+    response.headers["ETag"] = tag
+    return response
+
+
+def navigation(day: date, week: bool, today: date) -> dict[str, date]:
+    step = timedelta(days=7 if week else 1)
+    return {"previous": day - step, "next": day + step, "today": today}
+
+
+def query_of(day: date, week: bool, resource: str | None) -> str:
+    parts = [f"date={day.isoformat()}", f"view={'week' if week else 'day'}"]
+    if resource:
+        parts.append(f"resource={resource}")
+    return "&".join(parts)
+
+

@@ -1,0 +1,172 @@
+"""Business settings at the console: everyone may look, only an owner may change anything.
+
+GET  /console/{slug}/settings                  link, QR code, time off, reminders, branding, templates, config, staff
+POST /console/{slug}/settings/{section}        time-off, time-off-delete, reminders, branding, templates, config, staff
+
+Every change is a config edit through `edit_config` (the staff API's and `nextslot load-config`'s path):
+validated whole, applied in one transaction, refused with the field it is about.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import yaml
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response
+
+from nextslot.core import config_edits
+from nextslot.core.config_export import exception_views, export_config
+from nextslot.core.results import Rejected
+from nextslot.core.staff_accounts import SignedIn, create_account
+from nextslot.reminders.templates import DEFAULTS, EDITABLE, template_problem
+from nextslot.schemas.config import BusinessConfig, ExceptionConfig
+from nextslot.server.console.session import Staff, checked_post, core, owner_only, render
+from nextslot.server.page_context import PageBusiness
+from nextslot.storage.tables import StaffAccount
+
+router = APIRouter(include_in_schema=False)
+Edit = Callable[[BusinessConfig], BusinessConfig | Rejected]
+
+
+@router.get("/console/{slug}/settings")
+def settings_page(request: Request, signed: Staff) -> Response:
+    return settings_response(request, *signed)
+
+
+def settings_response(request: Request, business: PageBusiness, staff: SignedIn, problem: Rejected | None = None,
+                      section: str = "", typed: dict[str, str] | None = None, status: int = 200) -> Response:
+    with core(request).uow() as uow:
+        config = export_config(uow.session, business.id)
+        accounts = staff_accounts(uow.session, business.id) if staff.is_owner else []
+    details = config.business.details
+    page_url = str(request.base_url).rstrip("/") + f"/b/{business.slug}"
+    return render(request, "settings.html", {
+        "business": business, "staff": staff, "active": "settings", "config": config, "problem": problem,
+        "section": section, "typed": typed or {}, "accounts": accounts, "page_url": page_url,
+        "closures": exception_views(config.closures),
+        "resource_time_off": [(r, exception_views(r.exceptions)) for r in config.resources],
+        "offsets": ", ".join(str(m) for m in config.business.reminder_offsets_minutes or []),
+        "branding": details.get("page") if isinstance(details.get("page"), dict) else {},
+        "templates": {k: ((details.get("templates") or {}).get("en") or {}).get(k, "") for k in EDITABLE},
+        "defaults": DEFAULTS["en"], "config_yaml": yaml.safe_dump(config.model_dump(mode="json", exclude_none=True),
+                                                                 sort_keys=False, allow_unicode=True),
+    }, status)
+
+
+def staff_accounts(s: Session, business_id: int) -> list[dict[str, str]]:
+    return [{"name": a.name, "email": a.email, "role": a.role} for a in s.scalars(
+        select(StaffAccount).where(StaffAccount.business_id == business_id, StaffAccount.active)
+        .order_by(StaffAccount.role, StaffAccount.name))]
+
+
+@router.post("/console/{slug}/settings/{section}")
+async def change_settings(section: str, request: Request, signed: Staff) -> Response:
+    business, staff = signed
+    form = await checked_post(request, staff)
+    owner_only(request, business, staff)
+    change = CHANGES.get(section)
+    if change is None:
+        return settings_response(request, business, staff, Rejected("unknown_section", "No such settings."), status=404)
+    outcome = await run_in_threadpool(change, request, business, form)
+    if isinstance(outcome, Rejected):
+        return await run_in_threadpool(settings_response, request, business, staff, outcome, section, form, 422)
+    return RedirectResponse(f"/console/{business.slug}/settings?saved={section}#{section}", status_code=303)
+
+
+def edit(request: Request, business: PageBusiness, change: Edit) -> BusinessConfig | Rejected:
+    return config_edits.edit_config(core(request).uow(), business.id, lambda s, config: change(config))
+
+
+def add_time_off(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
+    try:
+        off = ExceptionConfig(kind="closed", starts_at=local_time(form.get("starts_at")),
+                              ends_at=local_time(form.get("ends_at")), reason=form.get("reason", ""))
+    except (ValueError, ValidationError):
+        return Rejected("invalid_time_off", "Give a start and an end, the end after the start.", "starts_at")
+    if off.ends_at <= off.starts_at:
+        return Rejected("invalid_time_off", "The end must come after the start.", "ends_at")
+    resource = form.get("resource", "")
+    if not resource:
+        return config_edits.add_closure(core(request).uow(), business.id, off)
+    return config_edits.add_exception(core(request).uow(), business.id, resource, off)
+
+
+def local_time(text: str | None) -> datetime:
+    return datetime.fromisoformat(str(text or ""))  # a datetime-local field: the business's wall time
+
+
+def delete_time_off(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
+    resource, exception_id = form.get("resource", ""), form.get("id", "")
+    if not resource:
+        return config_edits.delete_closure(core(request).uow(), business.id, exception_id)
+    return config_edits.delete_exception(core(request).uow(), business.id, resource, exception_id)
+
+
+def set_reminders(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
+    text = form.get("offsets", "").replace(" ", "")
+    try:
+        offsets = sorted({int(part) for part in text.split(",") if part}, reverse=True)
+    except ValueError:
+        return Rejected("invalid_offsets", "Minutes before the appointment, separated by commas: 1440, 120.", "offsets")
+    return edit(request, business, lambda c: with_business(c, reminder_offsets_minutes=offsets))
+
+
+def set_branding(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
+    page = {k: v.strip() for k in ("colour", "logo_url") if (v := form.get(k, "")).strip()}
+    if "colour" in page and not (len(page["colour"]) == 7 and page["colour"].startswith("#")):
+        return Rejected("invalid_colour", "A colour is #rrggbb, e.g. #0b5cad.", "colour")
+    if "logo_url" in page and not page["logo_url"].startswith("https://"):
+        return Rejected("invalid_logo", "A logo is an https:// address of an image.", "logo_url")
+    return edit(request, business, lambda c: with_details(c, page=page or None))
+
+
+def set_templates(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
+    mine = {k: text for k in EDITABLE if (text := form.get(f"template.{k}", "").strip())}
+    for kind, text in mine.items():
+        if problem := template_problem(text):
+            return Rejected("invalid_template", f"The {kind.replace('_', ' ')} message does not work: {problem}.",
+                            f"template.{kind}")
+    return edit(request, business, lambda c: with_details(c, templates=merged_templates(c, mine)))
+
+
+def merged_templates(config: BusinessConfig, english: dict[str, str]) -> dict[str, Any] | None:
+    """English edited here; other languages' texts (from the config file) kept as they are."""
+    current = dict(config.business.details.get("templates") or {})
+    current["en"] = english
+    return {lang: texts for lang, texts in current.items() if texts} or None
+
+
+def set_config(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
+    try:
+        given = BusinessConfig.model_validate(yaml.safe_load(form.get("config", "")))
+    except yaml.YAMLError as error:
+        return Rejected("invalid_yaml", f"That is not valid YAML: {error}.", "config")
+    except ValidationError as error:
+        return config_edits.invalid_config(error)
+    return config_edits.replace_config(core(request).uow(), business.id, given)
+
+
+def add_staff(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
+    return create_account(core(request).uow(), business.id, form.get("email", ""), form.get("name", ""),
+                          form.get("role", "staff"), form.get("password", ""))
+
+
+def with_business(config: BusinessConfig, **changes: Any) -> BusinessConfig:
+    return config.model_copy(update={"business": config.business.model_copy(update=changes)})
+
+
+def with_details(config: BusinessConfig, **changes: Any) -> BusinessConfig:
+    details = {**config.business.details, **changes}
+    return with_business(config, details={k: v for k, v in details.items() if v is not None})
+
+
+CHANGES: dict[str, Callable[[Request, PageBusiness, dict[str, str]], Any]] = {
+    "time-off": add_time_off, "time-off-delete": delete_time_off, "reminders": set_reminders,
+    "branding": set_branding, "templates": set_templates, "config": set_config, "staff": add_staff,
+}

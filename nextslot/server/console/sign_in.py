@@ -1,0 +1,97 @@
+"""Signing in to and out of a business's console.
+
+GET  /console/{slug}/login      the form
+POST /console/{slug}/login      email + password: a session cookie for this business, then where they were going
+POST /console/{slug}/logout     end the session now
+"""
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response
+
+from nextslot.core.results import Rejected
+from nextslot.core.staff_accounts import sign_in, sign_out
+from nextslot.server.console.session import (
+    COOKIE,
+    ConsoleExit,
+    Staff,
+    business_of,
+    checked_post,
+    core,
+    render,
+    same_origin,
+    set_session_cookie,
+)
+from nextslot.server.rate_limit import TokenBucket, client_key
+
+router = APIRouter(include_in_schema=False)
+
+
+def attempts(request: Request) -> TokenBucket:
+    """Ten tries at once per address, then one every six seconds: slow enough to stop guessing."""
+    state = request.app.state
+    if getattr(state, "console_sign_in_limit", None) is None:
+        state.console_sign_in_limit = TokenBucket(capacity=10, per_second=1 / 6)
+    return state.console_sign_in_limit
+
+
+def lifetime(request: Request) -> timedelta:
+    return timedelta(hours=request.app.state.settings.console_session_hours)
+
+
+def next_path(slug: str, wanted: str | None) -> str:
+    """Back to the console page they asked for; never off this business's console (no open redirect)."""
+    home = f"/console/{slug}"
+    if wanted and (wanted == home or wanted.startswith(home + "/") or wanted.startswith(home + "?")) \
+            and "//" not in wanted and "\\" not in wanted:
+        return wanted
+    return home
+
+
+@router.get("/console/{slug}/login")
+def login_form(slug: str, request: Request) -> Response:
+    business = business_of(request, slug)
+    return render(request, "login.html", {"business": business, "next": next_path(slug, request.query_params.get("next"))})
+
+
+@router.post("/console/{slug}/login")
+async def login(slug: str, request: Request) -> Response:
+    business = business_of(request, slug)
+    form = await request.form()
+    email, password = str(form.get("email", "")), str(form.get("password", ""))
+    wanted = next_path(slug, str(form.get("next", "")))
+    page = {"business": business, "next": wanted, "email": email}
+    wait = attempts(request).take(f"{client_key(request)}:{slug}")
+    if wait > 0:
+        response = render(request, "login.html", {**page, "problem": Rejected(
+            "too_many_attempts", f"Too many tries. Wait {math.ceil(wait)} seconds and try again.")}, 429)
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
+    if not same_origin(request):
+        return render(request, "login.html", {**page, "problem": Rejected(
+            "cross_site", "Sign in from this console's own page.")}, 403)
+    service = core(request)
+    result = await run_in_threadpool(sign_in, service.uow(), business.id, email, password, service.now(),
+                                     lifetime(request))
+    if isinstance(result, Rejected):
+        return render(request, "login.html", {**page, "problem": result}, 401)
+    token, _ = result
+    response = RedirectResponse(wanted, status_code=303)
+    set_session_cookie(request, response, slug, token, lifetime(request))
+    return response
+
+
+@router.post("/console/{slug}/logout")
+async def logout(request: Request, signed: Staff) -> Response:
+    business, staff = signed
+    await checked_post(request, staff)
+    await run_in_threadpool(sign_out, core(request).uow(), staff.session_id)
+    response = RedirectResponse(f"/console/{business.slug}/login", status_code=303)
+    response.delete_cookie(COOKIE, path=f"/console/{business.slug}")
+    return response
+
+
