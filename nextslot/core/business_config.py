@@ -54,6 +54,7 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApp
             details["reminder_offsets_minutes"] = b.reminder_offsets_minutes
         details["deposit_hold_minutes"] = b.deposit_hold_minutes
         details["no_show_policy"] = b.no_show_policy.model_dump(mode="json") if b.no_show_policy else None
+        details["email"] = b.email  # notices to the business itself go here
         business.details = details
         s.flush()
         zone = ZoneInfo(b.timezone)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from nextslot.schemas.api import ExceptionView, ResourceEntry, ServiceEntry
 from nextslot.schemas.config import (
+    OWN_DETAILS,
     WEEKDAYS,
     BusinessConfig,
     BusinessSection,
@@ -38,9 +39,6 @@ from nextslot.storage.tables import (
     ServiceRequirement,
     WorkingHours,
 )
-
-# apply_config keeps these business settings in `details`; the config gives them as fields of their own
-OWN_DETAILS = set(BusinessSection.model_fields) - {"slug", "name", "timezone", "country", "details"}
 
 
 def export_config(session: Session, business_id: int) -> BusinessConfig | None:

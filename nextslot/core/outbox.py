@@ -1,4 +1,4 @@
-"""Notification rows written in the same transaction as the booking change they announce."""
+"""Notification rows written in the same transaction as the change they announce."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -30,6 +30,14 @@ def announce_to_staff(session: Session, booking: Booking, kind: str, now: dateti
             kind=f"staff_{kind}", due_at=now, status="pending", attempts=0,
             payload={"code": booking.code, "starts_at": booking.starts_at.isoformat(), **details},
         ))
+
+
+def tell_business(session: Session, business_id: int, kind: str, now: datetime, **details: Any) -> None:
+    """Queue a notice to the business itself (no customer, booking or staff member) about its own set-up."""
+    session.add(Notification(
+        business_id=business_id, kind=f"business_{kind}", due_at=now, status="pending", attempts=0,
+        payload={"at": now.isoformat(), **details},
+    ))
 
 
 def schedule_reminders(session: Session, booking: Booking, now: datetime, offsets: tuple[int, ...] | None) -> None:

@@ -21,6 +21,13 @@ from nextslot.core.calendar_feeds import booking_ics
 from nextslot.core.events import emit_notification_outcome
 from nextslot.core.links import Links
 from nextslot.core.money import money
+from nextslot.reminders.business_notices import (
+    NOTICE_CHANNELS,
+    TO_BUSINESS,
+    UNREACHABLE,
+    business_addresses,
+    notice_values,
+)
 from nextslot.reminders.channels.base import Channel, OutgoingMessage, SendResult
 from nextslot.reminders.templates import render, spoken_when
 from nextslot.storage.leases import claim_due
@@ -53,7 +60,7 @@ class Job:
     id: int
     lease: datetime
     kind: str
-    recipients: dict[str, str]  # channel -> address, in the customer's order, reachable ones only
+    recipients: dict[str, str]  # channel -> address, in the addressee's order, reachable ones only
     subject: str
     body: str
     calendar: bytes | None = None
@@ -147,7 +154,8 @@ class Dispatcher:
                 accepted = s.scalar(select(func.count()).select_from(DeliveryAttempt).where(
                     DeliveryAttempt.notification_id == n.id, DeliveryAttempt.status.in_(ACCEPTED)))
                 n.status, n.locked_until = ("unconfirmed" if accepted else "failed"), None
-                n.last_error = n.last_error or "no channel can reach this customer"
+                n.last_error = n.last_error or (UNREACHABLE if n.kind.startswith(TO_BUSINESS)
+                                                else "no channel can reach this customer")
                 log.warning("notification %s %s: %s", n.id, n.status, n.last_error)
                 emit_notification_outcome(s, n, n.gave_up_on[-1] if n.gave_up_on else None, self._clock())
             s.commit()
@@ -212,13 +220,18 @@ class Dispatcher:
             .outerjoin(Resource, Resource.id == Notification.resource_id)
             .outerjoin(Booking, Booking.id == Notification.booking_id)  # none for a waitlist offer
             .join(Business, Business.id == Notification.business_id)
-            .where(Notification.id.in_(ids), or_(Customer.id.is_not(None), Resource.id.is_not(None)))
+            .where(Notification.id.in_(ids), or_(Customer.id.is_not(None), Resource.id.is_not(None),
+                                                 Notification.kind.startswith(TO_BUSINESS, autoescape=True)))
             .order_by(Notification.due_at)
         ))
 
     def _job(self, s: Session, row: Any, lease: datetime) -> Job:
         n, customer, staff, booking, business = row
-        if staff is not None:  # a message to the staff member, in the business's language and zone
+        to_business = n.kind.startswith(TO_BUSINESS)
+        if to_business:  # a notice to the business itself, about its own set-up
+            zone, language = ZoneInfo(business.timezone), "en"
+            addresses, preferred, opted_out = business_addresses(business), NOTICE_CHANNELS, []
+        elif staff is not None:  # a message to the staff member, in the business's language and zone
             zone, language = ZoneInfo(staff.timezone or business.timezone), "en"
             addresses = {"email": staff.email, "sms": staff.phone}
             name, preferred, opted_out = staff.name, ["email", "sms"], []
@@ -226,7 +239,9 @@ class Dispatcher:
             zone, language = ZoneInfo(customer.timezone or business.timezone), customer.language or "en"
             addresses = {"whatsapp": customer.phone, "sms": customer.phone, "email": customer.email}
             name, preferred, opted_out = customer.name or "there", customer.channels, customer.opted_out
-        if booking is None:  # a waitlist offer: a time, not yet a booking
+        if to_business:
+            values = notice_values(n.payload, business, zone)
+        elif booking is None:  # a waitlist offer: a time, not yet a booking
             offer_expires = datetime.fromisoformat(n.payload["expires_at"])
             values = {"name": name, "business": business.name, "service": n.payload["service"],
                       "when": spoken_when(datetime.fromisoformat(n.payload["starts_at"]), zone, language),

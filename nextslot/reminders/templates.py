@@ -47,6 +47,10 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "staff_rescheduled": "{{ service }} with {{ customer }} (code {{ code }}) has moved from {{ previous_when }} "
                              "to {{ when }}.",
         "staff_cancelled": "Cancelled: {{ service }} with {{ customer }} on {{ when }} (code {{ code }}).",
+        "business_webhook_disabled": "{{ business }}: your webhook endpoint {{ url }} (id {{ endpoint_id }}) was "
+                                     "turned off on {{ when }}: {{ reason }}. Booking events are no longer sent "
+                                     "to it. Once it answers again, turn it back on in the staff API: "
+                                     "{{ reenable }}. Events from then on are sent; the ones missed are not.",
     },
     "es": {
         "confirmation": "Hola {{ name }}, tu cita de {{ service }} en {{ business }} es el {{ when }}. "
@@ -102,7 +106,7 @@ SUBJECTS = {
     "en": {"confirmation": "Booking confirmed", "reminder": "Appointment reminder", "rescheduled": "Appointment moved",
            "deposit_requested": "Deposit needed to confirm your booking", "waitlist_offer": "A time just opened up",
            "cancelled": "Appointment cancelled", "staff_rescheduled": "Booking moved",
-           "staff_cancelled": "Booking cancelled"},
+           "staff_cancelled": "Booking cancelled", "business_webhook_disabled": "Webhook endpoint turned off"},
     "es": {"confirmation": "Cita confirmada", "reminder": "Recordatorio de cita", "rescheduled": "Cita cambiada",
            "cancelled": "Cita cancelada"},
     "fr": {"confirmation": "Rendez-vous confirmé", "reminder": "Rappel de rendez-vous",
@@ -141,7 +145,7 @@ def render(kind: str, language: str, values: dict[str, str], overrides: dict[str
             return Rendered(subject, ENV.from_string(mine).render(**values))
         except TemplateError:
             pass  # a broken business template must not stop the message: fall back to ours
-    default = DEFAULTS[language].get(kind) or DEFAULTS["en"][kind]  # staff messages are in English for now
+    default = DEFAULTS[language].get(kind) or DEFAULTS["en"][kind]  # staff and business notices: English for now
     return Rendered(subject, ENV.from_string(default).render(**values))
 
 

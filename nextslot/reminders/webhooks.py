@@ -2,7 +2,8 @@
 
 Claimed like notifications (SKIP LOCKED and a lease), so several scheduler processes never send one
 delivery twice at once; a receiver should still drop repeats by event id (a crash after the POST and
-before the record means one more try).
+before the record means one more try). An endpoint still failing after a day is turned off, and the
+business told by a notice in the outbox (sent by the dispatcher, email first).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from time import perf_counter
 import httpx2
 from sqlalchemy.orm import Session, sessionmaker
 
+from nextslot.core.outbox import tell_business
 from nextslot.storage.leases import claim_due
 from nextslot.storage.tables import WebhookDelivery, WebhookEndpoint
 
@@ -110,14 +112,20 @@ class WebhookSender:
             elif not job.live or now - d.created_at >= GIVE_UP_AFTER:
                 d.status = "failed"
                 if job.live:
-                    self._disable(s, d.endpoint_id, f"deliveries failed for a day; last: {error}")
+                    self._disable(s, d.endpoint_id, f"deliveries failed for a day; last: {error}", now)
             else:
                 d.status, d.due_at = "pending", now + backoff(d.attempts)
             s.commit()
 
     @staticmethod
-    def _disable(s: Session, endpoint_id: int, reason: str) -> None:
-        """An endpoint that keeps failing is switched off, with the reason kept for the business to see."""
+    def _disable(s: Session, endpoint_id: int, reason: str, now: datetime) -> None:
+        """An endpoint that keeps failing is switched off, with the reason kept, and the business told in the
+        same transaction. Once: its other deliveries failing at the same time (in this batch or another
+        process's) find it already off under the row lock, and leave the first reason standing."""
         endpoint = s.get(WebhookEndpoint, endpoint_id, with_for_update=True)
+        if not endpoint.active:
+            return
         endpoint.active, endpoint.disabled_reason = False, reason
+        tell_business(s, endpoint.business_id, "webhook_disabled", now, endpoint_id=endpoint.id, url=endpoint.url,
+                      reason=reason, reenable=f'PUT /v1/webhooks/{endpoint.id} with {{"active": true}}')
         log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)

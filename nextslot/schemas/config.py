@@ -188,12 +188,26 @@ class BusinessSection(Strict):
     timezone: str
     country: str = Field("US", pattern=r"^[A-Z]{2}$", description="for phone numbers given without +code")
     details: dict[str, Any] = Field(default_factory=dict, description="address, phone, policies")
+    email: EmailStr | None = Field(None, description="the business's own address: told when something needs "
+                                                     "its attention, e.g. a webhook endpoint turned off")
     reminder_offsets_minutes: ReminderOffsets | None = Field(
         None, description="minutes before the start of each reminder; [] for none; default [1440, 120]")
     deposit_hold_minutes: int = Field(30, ge=5, le=24 * 60, description="how long an unpaid deposit holds the slot")
     no_show_policy: NoShowPolicy | None = None
 
     _zone = field_validator("timezone")(check_zone)
+
+    @field_validator("details")
+    @classmethod
+    def no_checked_setting_in_details(cls, details: dict[str, Any]) -> dict[str, Any]:
+        """Settings of their own are checked there; in `details` they would be taken unchecked, then lost."""
+        if clash := sorted(set(details) & OWN_DETAILS):
+            raise ValueError(f"set {', '.join(clash)} on the business itself, where it is checked, not in details")
+        return details
+
+
+# apply_config keeps these business settings in `details`; the config gives them as fields of their own
+OWN_DETAILS = frozenset(BusinessSection.model_fields) - {"slug", "name", "timezone", "country", "details"}
 
 
 class BusinessConfig(Strict):

@@ -114,6 +114,8 @@ def test_resource_in_its_own_zone_is_open_in_its_local_hours(make_business, serv
         (lambda d: d["resources"].append(dict(d["resources"][0])), "unique"),
         (lambda d: d["closures"].append({"kind": "open", "date": "2026-12-20"}), "needs hours"),
         (lambda d: d["business"].update(slug="Bad Slug"), "pattern"),
+        (lambda d: d["business"].update(email="front desk@clinic"), "email"),
+        (lambda d: d["business"]["details"].update(email="desk@clinic.example"), "on the business itself"),
     ],
 )
 def test_invalid_configs_are_refused_with_a_clear_message(mutate, needle):

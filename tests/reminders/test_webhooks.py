@@ -1,5 +1,6 @@
 """Outgoing webhooks to a real receiver on loopback: signed, retried on 500s and timeouts, one delivery per
-event with two sender processes, nothing for a rolled-back change, endpoints disabled after a day of failures."""
+event with two sender processes, nothing for a rolled-back change, endpoints disabled after a day of failures
+and the business told once (email, else SMS; a business with no address gets a failed notice, logged)."""
 from __future__ import annotations
 
 import asyncio
@@ -21,12 +22,15 @@ from starlette.routing import Route
 
 from nextslot.core.results import Rejected
 from nextslot.core.webhook_endpoints import add_endpoint
+from nextslot.reminders.dispatcher import Dispatcher
+from nextslot.reminders.scheduler import drain
 from nextslot.reminders.webhooks import WebhookSender
 from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule, CustomerIn
 from nextslot.schemas.events import Event, event_json_schema
-from nextslot.storage.tables import WebhookDelivery, WebhookEndpoint
+from nextslot.storage.tables import Notification, WebhookDelivery, WebhookEndpoint
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from tests.conftest import LiveServer
+from tests.reminders.test_dispatcher import ScriptedChannel, refused
 
 TUESDAY_9 = datetime(2026, 11, 24, 9, tzinfo=UTC)
 
@@ -143,20 +147,79 @@ def test_500s_and_timeouts_are_retried_with_backoff_and_every_attempt_logged(
     assert "Timeout" in delivery.log[1]["error"]
 
 
-def test_an_endpoint_failing_for_a_day_is_disabled_and_gets_nothing_more(
-        service, clinic, session_factory, clock, receiver):
-    endpoint = register(session_factory, clinic, f"{receiver.server.url}/hook")
-    book(service, clinic)
+def fail_for_a_day(service, business: int, session_factory, clock, receiver, bookings: int = 1) -> WebhookSender:
+    """Register the receiver, book, and let every delivery fail until the endpoint is turned off."""
+    register(session_factory, business, f"{receiver.server.url}/hook")
+    for i in range(bookings):
+        book(service, business, TUESDAY_9 + timedelta(hours=i), phone=f"+44791112349{i}")
     receiver.failures = [503] * 100
     hooks = sender(session_factory, clock)
-    hooks.send_due()
+    drain(hooks.send_due)
     clock.now += timedelta(days=1)
-    hooks.send_due()
+    drain(hooks.send_due)
+    return hooks
+
+
+def notices(session_factory, business: int) -> list[Notification]:
     with session_factory() as s:
-        stored = s.get(WebhookEndpoint, endpoint.id)
+        return list(s.scalars(select(Notification).where(Notification.business_id == business,
+                                                         Notification.kind == "business_webhook_disabled")))
+
+
+def send_notices(session_factory, clock, receiver, **channels: ScriptedChannel) -> list:
+    """Run the dispatcher; return what it sent about this receiver (other tests' businesses share the outbox)."""
+    drain(Dispatcher(session_factory, channels, clock=clock).dispatch_due)
+    return [m for c in channels.values() for m in c.sent if receiver.server.url in m.body]
+
+
+def test_an_endpoint_failing_for_a_day_is_disabled_gets_nothing_more_and_the_business_is_told_once_by_email(
+        service, clinic, session_factory, clock, receiver):
+    hooks = fail_for_a_day(service, clinic, session_factory, clock, receiver, bookings=2)  # both fail together
+    with session_factory() as s:
+        [stored] = s.scalars(select(WebhookEndpoint).where(WebhookEndpoint.business_id == clinic)).all()
         assert stored.active is False and "failed for a day" in stored.disabled_reason
     book(service, clinic, TUESDAY_9 + timedelta(hours=3), phone="+447911123493")
     assert hooks.send_due() == 0  # a disabled endpoint gets no new deliveries
+
+    [notice] = notices(session_factory, clinic)
+    assert notice.customer_id is None and notice.booking_id is None and notice.resource_id is None
+    assert notice.payload["endpoint_id"] == stored.id and notice.payload["reason"] == stored.disabled_reason
+    sent = send_notices(session_factory, clock, receiver, email=ScriptedChannel("email"), sms=ScriptedChannel("sms"))
+    [message] = sent
+    assert message.to == "frontdesk@riverside-clinic.example"
+    assert message.subject == "Webhook endpoint turned off - Riverside Clinic"
+    assert f"{receiver.server.url}/hook" in message.body and "failed for a day; last: HTTP 503" in message.body
+    assert f'PUT /v1/webhooks/{stored.id} with {{"active": true}}' in message.body
+    assert "Tuesday 24 November at 8 am" in message.body  # when it was turned off, in the business's zone
+    assert [n.status for n in notices(session_factory, clinic)] == ["delivered"]
+    assert send_notices(session_factory, clock, receiver, email=ScriptedChannel("email")) == []
+
+
+def test_when_its_email_is_refused_the_business_is_told_by_sms_on_its_phone(
+        service, make_business, session_factory, clock, receiver):
+    business = make_business("clinic")
+    fail_for_a_day(service, business, session_factory, clock, receiver)
+    email, sms = ScriptedChannel("email", refused("550")), ScriptedChannel("sms")
+    sent = send_notices(session_factory, clock, receiver, email=email, sms=sms)
+    assert [(m.to, m.subject) for m in sent] == [
+        ("frontdesk@riverside-clinic.example", "Webhook endpoint turned off - Riverside Clinic"),
+        ("+442079460958", "Webhook endpoint turned off - Riverside Clinic")]  # the details' phone, as E.164
+    [notice] = notices(session_factory, business)
+    assert notice.status == "sent" and notice.gave_up_on == ["email"]
+
+
+def test_a_business_with_no_address_gets_a_failed_notice_logged_and_never_retried(
+        service, make_business, session_factory, clock, receiver, caplog):
+    business = make_business("clinic", email=None, details={})
+    fail_for_a_day(service, business, session_factory, clock, receiver)
+    channels = {name: ScriptedChannel(name) for name in ("whatsapp", "sms", "email")}
+    assert send_notices(session_factory, clock, receiver, **channels) == []
+    [notice] = notices(session_factory, business)
+    assert notice.status == "failed" and notice.last_error.startswith("no channel can reach the business")
+    assert f"notification {notice.id} failed: no channel can reach the business" in caplog.text
+    clock.now += timedelta(hours=1)
+    send_notices(session_factory, clock, receiver, **channels)
+    assert notices(session_factory, business)[0].status == "failed"  # terminal: not claimed again
 
 
 SENDING_PROCESS = """
@@ -164,9 +227,17 @@ import sys
 from datetime import datetime
 from nextslot.reminders.webhooks import WebhookSender
 from nextslot.storage.engine import build_session_factory, engine_for
-sender = WebhookSender(build_session_factory(engine_for(sys.argv[1])), clock=lambda: datetime.fromisoformat(sys.argv[2]))
+sender = WebhookSender(build_session_factory(engine_for(sys.argv[1])), clock=lambda: datetime.fromisoformat(sys.argv[2]),
+                       batch=int(sys.argv[3]))
 print(sum(sender.send_due() for _ in range(4)))
 """
+
+
+def run_two_senders(database_url: str, now: datetime, batch: int = 20) -> None:
+    senders = [subprocess.Popen([sys.executable, "-c", SENDING_PROCESS, database_url, now.isoformat(), str(batch)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in senders]
+    assert all(p.returncode == 0 for p in senders), outputs
 
 
 def test_two_sender_processes_deliver_each_event_once(service, clinic, session_factory, clock, receiver,
@@ -174,10 +245,7 @@ def test_two_sender_processes_deliver_each_event_once(service, clinic, session_f
     register(session_factory, clinic, f"{receiver.server.url}/hook")
     for i in range(12):
         book(service, clinic, TUESDAY_9 + timedelta(minutes=30 * i), phone=f"+4479111235{i:02d}")
-    senders = [subprocess.Popen([sys.executable, "-c", SENDING_PROCESS, database_url, clock.now.isoformat()],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    outputs = [p.communicate(timeout=120) for p in senders]
-    assert all(p.returncode == 0 for p in senders), outputs
+    run_two_senders(database_url, clock.now)
     ids = [json.loads(body)["id"] for _, body in receiver.received]
     assert len(ids) == len(set(ids)) > 0
     with session_factory() as s:
@@ -185,10 +253,19 @@ def test_two_sender_processes_deliver_each_event_once(service, clinic, session_f
     assert set(statuses) == {"delivered"} and len(statuses) == len(ids)
 
 
-def test_message_outcomes_are_events_too(service, clinic, session_factory, clock, receiver):
-    from nextslot.reminders.dispatcher import Dispatcher
-    from tests.reminders.test_dispatcher import ScriptedChannel, refused
+def test_two_sender_processes_failing_one_endpoint_at_once_tell_the_business_once(
+        service, clinic, session_factory, clock, receiver, database_url):
+    register(session_factory, clinic, f"{receiver.server.url}/hook")
+    for i in range(8):
+        book(service, clinic, TUESDAY_9 + timedelta(minutes=30 * i), phone=f"+4479111236{i:02d}")
+    receiver.failures = [503] * 100
+    run_two_senders(database_url, clock.now + timedelta(days=1), batch=2)  # small batches: both fail some at once
+    with session_factory() as s:
+        assert not s.scalars(select(WebhookEndpoint.active).where(WebhookEndpoint.business_id == clinic)).one()
+    assert len(notices(session_factory, clinic)) == 1
 
+
+def test_message_outcomes_are_events_too(service, clinic, session_factory, clock, receiver):
     register(session_factory, clinic, f"{receiver.server.url}/hook", ["notification.delivered",
                                                                         "notification.failed"])
     booked = book(service, clinic).booking

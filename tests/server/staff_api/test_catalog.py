@@ -147,6 +147,8 @@ def test_the_whole_config_round_trips_and_only_for_the_callers_own_business(api,
     http = api(clinic)
     config = http.get("/v1/config").json()
     assert config["hours"] == {} and all(r["hours"] is not None for r in config["resources"])
+    assert config["business"]["email"] == "frontdesk@riverside-clinic.example"  # its own field, not in details
+    assert "email" not in config["business"]["details"]
     config["business"]["name"] = "Riverside Clinic & Scans"
     applied = http.put("/v1/config", json=config)
     assert applied.status_code == 200 and applied.json() == config
