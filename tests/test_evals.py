@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from evals.agent_evals import load_scenarios, run_scenario, table, write_json
+from evals.agent_evals import load_scenarios, run_scenario
+from evals.eval_report import table, write_json
 
 SCENARIOS = load_scenarios()
 
