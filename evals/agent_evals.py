@@ -5,17 +5,15 @@ overrides), a setup (other callers' bookings, no-shows, waitlist wishes), the to
 agent makes (arguments may point at earlier results: `$find.slots[0].starts_at`, `$last.appointment.code`;
 a step may run only `if` an earlier result says so), and the end state expected in the database. The
 score comes from the database rows, never from the transcript: a booking the agent announced but that is
-not there fails.
+not there fails. A scenario's `says` lines are what the caller tells a live model (`evals/live_agent.py`).
 """
 from __future__ import annotations
 
 import copy
-import json
 import re
-import statistics
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from typing import Any
 import yaml
 from sqlalchemy.orm import Session, sessionmaker
 
+from evals.eval_report import ROOT, Call, ScenarioResult, record, run_suite, summarize
 from evals.eval_scoring import check_state
 from nextslot.core.business_config import apply_config
 from nextslot.core.results import Rejected
@@ -33,7 +32,6 @@ from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import execute
 
-ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 EXAMPLES = ROOT / "examples"
 DEFAULT_NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # a Monday morning, as in the tests
@@ -51,27 +49,15 @@ class FrozenClock:
 
 
 @dataclass
-class Call:
-    step: str
-    tool: str
-    ok: bool
-    error: str | None
-    expected_error: str | None
-    ms: float
-
-
-@dataclass
-class ScenarioResult:
-    name: str
-    passed: bool
-    tool_calls: int = 0
-    errors_expected: int = 0
-    errors_unexpected: int = 0
-    turns: int = 0
-    latency_ms_p50: float = 0.0
-    latency_ms_max: float = 0.0
-    failures: list[str] = field(default_factory=list)
-    calls: list[Call] = field(default_factory=list)
+class Stage:
+    """A scenario's world once set up, before the agent's first word."""
+    config: dict[str, Any]  # the business as loaded (example plus overrides)
+    business_id: int
+    service: BookingService
+    clock: FrozenClock
+    ctx: ToolContext  # the caller's side: channel and caller id
+    others: ToolContext  # staff and other callers
+    results: dict[str, Any]  # replies so far by step id (the setup's, then the agent's), `$last`
 
 
 # --- loading ---------------------------------------------------------------------------------------
@@ -102,11 +88,16 @@ def merged(base: Any, overrides: Any) -> Any:
     return copy.deepcopy(overrides)
 
 
-def create_business(session_factory: sessionmaker[Session], scenario: dict[str, Any]) -> int:
-    """Load the scenario's business (an example plus overrides) under a fresh slug; return its id."""
+def business_config(scenario: dict[str, Any]) -> dict[str, Any]:
+    """The scenario's business: an example plus overrides, under a fresh slug."""
     config = yaml.safe_load((EXAMPLES / f"{scenario['business']}.yaml").read_text())
     config = merged(config, scenario.get("overrides") or {})
     config["business"]["slug"] = f"{config['business']['slug']}-eval-{uuid.uuid4().hex[:8]}"
+    return config
+
+
+def create_business(session_factory: sessionmaker[Session], config: dict[str, Any]) -> int:
+    """Load the business; return its id."""
     result = apply_config(SqlAlchemyUnitOfWork(session_factory), BusinessConfig.model_validate(config))
     if isinstance(result, Rejected):
         raise ValueError(f"the business config was refused: {result}")
@@ -162,57 +153,69 @@ def condition_met(condition: dict[str, Any] | None, results: dict[str, Any]) -> 
 # --- running ---------------------------------------------------------------------------------------
 
 
-def run_scenario(scenario: dict[str, Any], session_factory: sessionmaker[Session],
-                 clock: FrozenClock) -> ScenarioResult:
-    """Play one scenario on a fresh business and score the database afterwards."""
+def stage(scenario: dict[str, Any], session_factory: sessionmaker[Session], clock: FrozenClock,
+          channel: str = "eval") -> Stage:
+    """Create the scenario's business, set its clock and play its setup (other callers, no-shows, time)."""
     clock.now = datetime.fromisoformat(scenario["now"]) if scenario.get("now") else DEFAULT_NOW
     service = BookingService(session_factory, clock=clock)
     caller = scenario.get("caller") or {}
+    config = business_config(scenario)
+    business_id = create_business(session_factory, config)
+    world = Stage(config, business_id, service, clock,
+                  ToolContext(service, business_id, caller.get("channel", channel), caller_phone=caller.get("caller_id")),
+                  ToolContext(service, business_id, "staff"), {})
+    for action in scenario.get("setup") or []:
+        background(action, world)
+    return world
+
+
+def score(scenario: dict[str, Any], world: Stage, session_factory: sessionmaker[Session],
+          result: ScenarioResult) -> None:
+    """Compare the database with the scenario's expected end state."""
+    result.failures += check_state(session_factory, world.business_id,
+                                   resolve(scenario.get("expect") or {}, world.results))
+
+
+def step_name(step: dict[str, Any], index: int) -> str:
+    return step.get("id", f"step{index}")
+
+
+def run_scenario(scenario: dict[str, Any], session_factory: sessionmaker[Session],
+                 clock: FrozenClock) -> ScenarioResult:
+    """Play one scenario on a fresh business and score the database afterwards."""
     result = ScenarioResult(scenario["name"], passed=False)
-    results: dict[str, Any] = {}
     try:
-        business_id = create_business(session_factory, scenario)
-        ctx = ToolContext(service, business_id, caller.get("channel", "eval"), caller_phone=caller.get("caller_id"))
-        others = ToolContext(service, business_id, "staff")
-        for action in scenario.get("setup") or []:
-            background(action, results, others, service, clock)
+        world = stage(scenario, session_factory, clock)
         for index, step in enumerate(scenario["steps"], 1):
             if "background" in step:
-                background(step["background"], results, others, service, clock)
+                background(step["background"], world)
                 continue
-            if not condition_met(step.get("if"), results):
+            if not condition_met(step.get("if"), world.results):
                 continue
             if step.get("caller") or not result.turns:
                 result.turns += 1
-            play(step, step.get("id", f"step{index}"), results, ctx, result)
-        result.failures += check_state(session_factory, business_id, resolve(scenario.get("expect") or {}, results))
+            play(step, step_name(step, index), world, result)
+        score(scenario, world, session_factory, result)
     except (LookupError, ValueError) as problem:
         result.failures.append(f"script broke: {problem}")
-    times = [c.ms for c in result.calls]
-    result.tool_calls = len(result.calls)
-    result.latency_ms_p50 = round(statistics.median(times), 2) if times else 0.0
-    result.latency_ms_max = round(max(times), 2) if times else 0.0
-    result.passed = not result.failures
-    return result
+    return summarize(result)
 
 
-def play(step: dict[str, Any], name: str, results: dict[str, Any], ctx: ToolContext, result: ScenarioResult) -> None:
+def play(step: dict[str, Any], name: str, world: Stage, result: ScenarioResult) -> None:
     """Make one tool call, time it, keep its reply as `$name` and `$last`, and note what was not as expected."""
+    results = world.results
     tool = resolve(step["tool"], results)
     args = resolve(step.get("args") or {}, results)
     started = time.perf_counter()
-    reply = execute(tool, args, ctx)
+    reply = execute(tool, args, world.ctx)
     ms = (time.perf_counter() - started) * 1000
     results[name] = results["last"] = reply.data
     expected = step.get("expect_error")
     got = None if reply.ok else reply.data["error"]["code"]
-    result.calls.append(Call(name, tool, reply.ok, got, expected, round(ms, 2)))
-    if got and got == expected:
-        result.errors_expected += 1
-    elif got:
-        result.errors_unexpected += 1
+    record(result, Call(name, tool, reply.ok, got, expected, round(ms, 2)))
+    if got and got != expected:
         result.failures.append(f"{name}: unexpected {got}: {reply.data['error']['message']}")
-    elif expected:
+    elif expected and not got:
         result.failures.append(f"{name}: expected error {expected}, got {reply.data.get('outcome', 'a result')}")
     for ref, wanted in resolve(step.get("expect") or {}, results).items():
         try:
@@ -223,17 +226,17 @@ def play(step: dict[str, Any], name: str, results: dict[str, Any], ctx: ToolCont
             result.failures.append(f"{name}: {ref} is {value!r}, expected {wanted!r}")
 
 
-def background(action: dict[str, Any], results: dict[str, Any], ctx: ToolContext, service: BookingService,
-               clock: FrozenClock) -> None:
+def background(action: dict[str, Any], world: Stage) -> None:
     """What happens around the agent: other callers book, customers miss appointments, time passes."""
     (kind, spec), = action.items()
-    spec = resolve(spec, results)
+    spec = resolve(spec, world.results)
+    clock = world.clock
     if kind == "no_show":  # staff mark it once it has started, at the booking's own time
         now = clock.now
-        booking = results[spec["booking"]]["appointment"]
+        booking = world.results[spec["booking"]]["appointment"]
         clock.now = datetime.fromisoformat(booking["starts_at"]) + timedelta(minutes=1)
         try:
-            marked = service.mark_no_show(ctx.business_id, BookingChange(code=booking["code"], source="staff"))
+            marked = world.service.mark_no_show(world.business_id, BookingChange(code=booking["code"], source="staff"))
         finally:
             clock.now = now
         if isinstance(marked, Rejected):
@@ -245,14 +248,11 @@ def background(action: dict[str, Any], results: dict[str, Any], ctx: ToolContext
     tool = {"book": "book_appointment", "waitlist": "join_waitlist", "cancel": "cancel_appointment",
             "hold": "hold_slot"}[kind]
     args = {k: v for k, v in spec.items() if k != "id"}
-    reply = execute(tool, args, ctx)
+    reply = execute(tool, args, world.others)
     if not reply.ok or reply.data.get("outcome") == "slot_taken":
         raise ValueError(f"setup {kind} {spec.get('id', '')} failed: {reply.data}")
     if "id" in spec:
-        results[spec["id"]] = reply.data
-
-
-# --- reporting -------------------------------------------------------------------------------------
+        world.results[spec["id"]] = reply.data
 
 
 def run_all(scenarios: list[dict[str, Any]], session_factory: sessionmaker[Session],
@@ -261,51 +261,12 @@ def run_all(scenarios: list[dict[str, Any]], session_factory: sessionmaker[Sessi
     return [run_scenario(s, session_factory, clock) for s in scenarios]
 
 
-def table(results: list[ScenarioResult]) -> str:
-    """The per-scenario table and a totals line."""
-    lines = [f"{'scenario':<40} {'result':<6} {'calls':>5} {'err ok':>6} {'err bad':>7} {'turns':>5} "
-             f"{'p50 ms':>7} {'max ms':>7}"]
-    for r in results:
-        lines.append(f"{r.name:<40} {'pass' if r.passed else 'FAIL':<6} {r.tool_calls:>5} {r.errors_expected:>6} "
-                     f"{r.errors_unexpected:>7} {r.turns:>5} {r.latency_ms_p50:>7.1f} {r.latency_ms_max:>7.1f}")
-        lines += [f"    - {f}" for f in r.failures]
-    times = [c.ms for r in results for c in r.calls]
-    passed = sum(r.passed for r in results)
-    lines.append(f"{passed}/{len(results)} scenarios passed; {len(times)} tool calls, "
-                 f"{sum(r.errors_expected for r in results)} expected and "
-                 f"{sum(r.errors_unexpected for r in results)} unexpected tool errors; tool latency p50 "
-                 f"{statistics.median(times) if times else 0:.1f} ms, max {max(times, default=0):.1f} ms")
-    return "\n".join(lines)
-
-
-def write_json(results: list[ScenarioResult], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"ran_at": datetime.now(UTC).isoformat(), "mode": "scripted",
-                                "passed": sum(r.passed for r in results), "total": len(results),
-                                "scenarios": [asdict(r) for r in results]}, indent=2))
-
-
 def run_evals(settings: Any, only: str | None = None, json_path: Path | None = None) -> int:
     """`nextslot eval`: every scenario (or one) on a throwaway database; exit 1 if any failed."""
-    from evals.bench_db import throwaway_database
-    from nextslot.storage.engine import build_session_factory, engine_for
-
-    scenarios = load_scenarios(only=only)
-    with throwaway_database(settings, "nextslot agent evals") as url:
-        engine = engine_for(url)
-        try:
-            started = time.perf_counter()
-            results = run_all(scenarios, build_session_factory(engine))
-            elapsed = time.perf_counter() - started
-        finally:
-            engine.dispose()
-    print(table(results))
-    print(f"ran {len(results)} scenarios in {elapsed:.1f} s (scripted agent, real tools, PostgreSQL)")
-    path = json_path or ROOT / "artifacts" / "agent_evals.json"
-    write_json(results, path)
-    print(f"results written to {path}")
-    return 0 if all(r.passed for r in results) else 1
+    clock = FrozenClock()
+    return run_suite(settings, load_scenarios(only=only), lambda s, factory: run_scenario(s, factory, clock),
+                     json_path or ROOT / "artifacts" / "agent_evals.json", "scripted", "scripted agent")
 
 
-__all__ = ["FrozenClock", "ScenarioResult", "load_scenarios", "run_scenario", "run_all", "table", "write_json",
+__all__ = ["FrozenClock", "Stage", "load_scenarios", "stage", "score", "run_scenario", "background", "run_all",
            "run_evals"]

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from evals.agent_evals import load_scenarios, run_scenario, table, write_json
+from evals.agent_evals import load_scenarios, run_scenario
+from evals.eval_report import table, write_json
 
 SCENARIOS = load_scenarios()
 
@@ -51,10 +52,10 @@ def test_a_booking_the_agent_never_made_fails_the_scenario(session_factory, cloc
     assert not result.passed and any("has 0 bookings" in f for f in result.failures)
 
 
-def test_the_eval_command_refuses_the_live_model_mode_and_unknown_scenarios(capsys):
+def test_the_eval_command_refuses_unknown_scenarios_and_a_live_run_without_a_model(capsys):
     from nextslot.server.cli import main
 
-    assert main(["eval", "--model", "gpt-4o"]) == 2
-    assert json.loads(capsys.readouterr().err)["error"] == "not_built"
     assert main(["eval", "--only", "no-such-scenario"]) == 2
     assert json.loads(capsys.readouterr().err)["error"] == "unknown_scenario"
+    assert main(["eval", "--base-url", "http://127.0.0.1:9/v1"]) == 2
+    assert json.loads(capsys.readouterr().err)["error"] == "missing_model"

@@ -224,13 +224,23 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
-    if args.model or args.base_url:
-        return refuse("not_built", "The live-model mode (--model/--base-url) is not built yet; "
-                                   "`nextslot eval` runs the scripted agent.")
-    from evals.agent_evals import run_evals
-
+    json_path = Path(args.json) if args.json else None
+    if (args.base_url or args.api_key) and not args.model:
+        return refuse("missing_model", "A live run needs --model (the name the endpoint knows the model by).",
+                      "model")
     try:
-        return run_evals(settings, only=args.only, json_path=Path(args.json) if args.json else None)
+        if args.model:
+            from evals.live_agent import Endpoint, EndpointError, run_live_evals
+
+            endpoint = Endpoint(args.model, args.base_url, args.api_key or os.environ.get("OPENAI_API_KEY"),
+                                timeout=args.timeout)
+            try:
+                return run_live_evals(settings, endpoint, only=args.only, json_path=json_path)
+            except EndpointError as error:
+                return refuse(error.code, error.message)
+        from evals.agent_evals import run_evals
+
+        return run_evals(settings, only=args.only, json_path=json_path)
     except LookupError as error:
         return refuse("unknown_scenario", str(error))
 
@@ -292,12 +302,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("suite", choices=["core", "tools"])
     p.add_argument("--quick", action="store_true", help="smaller data and fewer samples (a smoke run)")
     p.set_defaults(run=cmd_bench)
-    p = sub.add_parser("eval", help="agent scenario evals: scripted callers through the real tools, scored from "
-                                    "the database (a throwaway one)")
+    p = sub.add_parser("eval", help="agent scenario evals through the real tools, scored from the database (a "
+                                    "throwaway one): a scripted agent, or a live model with --model")
     p.add_argument("--only", help="run one scenario, by name")
-    p.add_argument("--json", help="where to write the results (default: artifacts/agent_evals.json)")
-    p.add_argument("--model", help=argparse.SUPPRESS)  # the live-model mode: not built yet, refused
-    p.add_argument("--base-url", help=argparse.SUPPRESS)
+    p.add_argument("--json", help="where to write the results (default: artifacts/agent_evals.json, "
+                                  "artifacts/agent_evals_live.json for a live model)")
+    p.add_argument("--model", help="play the agent with this model over an OpenAI-compatible chat completions "
+                                   "endpoint, letting it choose the tools")
+    p.add_argument("--base-url", help="the endpoint, e.g. http://127.0.0.1:11434/v1 (Ollama), "
+                                      "http://127.0.0.1:8000/v1 (vLLM) (default: $OPENAI_BASE_URL, else OpenAI)")
+    p.add_argument("--api-key", help="the endpoint's API key (default: $OPENAI_API_KEY; local servers need none)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one model reply (default 120)")
     p.set_defaults(run=cmd_eval)
     args = parser.parse_args(argv)
     return args.run(Settings(), args)

@@ -12,7 +12,7 @@ from typing import Any
 import openai
 
 from nextslot.tools.context import ToolContext
-from nextslot.tools.registry import TOOLS, execute
+from nextslot.tools.registry import TOOLS, ToolReply, execute
 
 
 def chat_tools() -> list[dict[str, Any]]:
@@ -40,9 +40,13 @@ def run_tool_calls(response: Any, ctx: ToolContext) -> list[dict[str, Any]]:
                  "output": execute(item.name, item.arguments, keyed(ctx, item.call_id)).text()}
                 for item in response.output if item.type == "function_call"]
     message = response.choices[0].message if hasattr(response, "choices") else response
-    return [{"role": "tool", "tool_call_id": call.id,
-             "content": execute(call.function.name, call.function.arguments, keyed(ctx, call.id)).text()}
+    return [{"role": "tool", "tool_call_id": call.id, "content": run_tool_call(call, ctx).text()}
             for call in message.tool_calls or [] if call.type == "function"]
+
+
+def run_tool_call(call: Any, ctx: ToolContext) -> ToolReply:
+    """Run one Chat Completions function call (its id is the idempotency key unless the model sent one)."""
+    return execute(call.function.name, call.function.arguments, keyed(ctx, call.id))
 
 
 def keyed(ctx: ToolContext, call_id: str) -> ToolContext:
