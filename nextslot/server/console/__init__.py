@@ -6,7 +6,9 @@ sign-in, roles and CSRF.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from starlette.responses import Response
@@ -27,8 +29,17 @@ def console_asset(name: str) -> str:
     return f"/static/console/{name}?v={VERSIONS[name]}"
 
 
+def wall(text: str, zone: ZoneInfo) -> str:
+    """An ISO instant from a booking's history as the staff read a clock: "Mon 23 Nov 11:00"."""
+    try:
+        return datetime.fromisoformat(text).astimezone(zone).strftime("%a %d %b %H:%M")
+    except (TypeError, ValueError):
+        return str(text)
+
+
 def install(app: FastAPI) -> None:
     templates.env.globals["console_asset"] = console_asset
+    templates.env.filters["wall"] = wall
 
     @app.exception_handler(ConsoleExit)
     async def console_exit(request: Request, exit: ConsoleExit) -> Response:

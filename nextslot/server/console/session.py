@@ -81,11 +81,12 @@ def set_session_cookie(request: Request, response: Response, slug: str, token: s
 
 
 def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
-    """A console page: never framed, never cached, no Referer (a booking's page names its code)."""
+    """A console page: never framed, never cached, no Referer to other sites (a booking's page names its code)."""
     nonce = secrets.token_urlsafe(12)
     page = {"business": None, "staff": None, "active": "", **context, "nonce": nonce}
-    return templates.TemplateResponse(request, f"console/{template}", page, status_code=status,
-                                      headers=security_headers(nonce, frameable=False))
+    # same-origin, not no-referrer: under no-referrer a browser sends `Origin: null`, which same_origin refuses
+    headers = {**security_headers(nonce, frameable=False), "Referrer-Policy": "same-origin"}
+    return templates.TemplateResponse(request, f"console/{template}", page, status_code=status, headers=headers)
 
 
 def notice(request: Request, business: PageBusiness | None, title: str, message: str, status: int,
