@@ -111,11 +111,29 @@ def run_demo(settings: Settings) -> int:
         tally = Counter(type(r).__name__ for r in results)
         print(f"  {tyre[0].starts_at.spoken} (New York): {dict(tally)}")
 
+    section("The staff console")
+    console_sign_in(factory, clinic, settings)
     print("\nDone. Next: `nextslot api-key riverside-clinic` and `nextslot serve` for agents (MCP at /mcp, "
-          "voice webhooks), `nextslot scheduler` for the messages; `make test` runs the tests, "
+          "voice webhooks) and the console, `nextslot scheduler` for the messages; `make test` runs the tests, "
           "`nextslot bench core|tools` measures.")
     engine.dispose()
     return 0
+
+
+def console_sign_in(factory, clinic: int, settings: Settings) -> None:
+    """An owner account for the clinic's console on the first run (its password is shown only then)."""
+    import secrets
+
+    from nextslot.core.staff_accounts import create_account
+
+    email, password = "owner@riverside-clinic.example", secrets.token_urlsafe(9)
+    created = create_account(SqlAlchemyUnitOfWork(factory), clinic, email, "Clinic owner", "owner", password)
+    print(f"  `nextslot serve`, then {settings.public_url}/console/riverside-clinic")
+    if isinstance(created, Rejected):
+        print(f"  sign in as {email} with the password an earlier run printed, or make another account: "
+              "`nextslot staff-account riverside-clinic you@example.com --role owner`")
+    else:
+        print(f"  sign in as {email}, password {password} (shown once)")
 
 
 def race(service, business_id, start, callers, service_key="consultation", pinned=("dr-patel", "room-1"),

@@ -108,3 +108,28 @@ def test_ics_feed_prints_a_private_feed_url(database_url, make_business, session
     url = made.stdout.strip()
     assert url.startswith("http://127.0.0.1:8000/ics/") and url.endswith(".ics") and len(url) > 60
     assert nextslot(database_url, "ics-feed", slug, "--resource", "dr-who").returncode == 2
+
+
+def test_staff_account_takes_the_password_from_stdin_or_makes_one_up(database_url, make_business, session_factory):
+    from datetime import UTC, datetime, timedelta
+
+    from nextslot.core.staff_accounts import sign_in
+    from nextslot.storage.tables import Business
+
+    business = make_business("clinic")
+    with session_factory() as s:
+        slug = s.get(Business, business).slug
+    env = {**os.environ, "NEXTSLOT_DATABASE_URL": database_url}
+    typed = subprocess.run([sys.executable, "-m", "nextslot.server.cli", "staff-account", slug, "boss@clinic.example",
+                            "--role", "owner", "--password-stdin"], input="a long secret phrase\n", env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert typed.returncode == 0, typed.stderr
+    assert "password" not in json.loads(typed.stdout)
+    made_up = json.loads(nextslot(database_url, "staff-account", slug, "desk@clinic.example").stdout)
+    now, shift = datetime.now(UTC), timedelta(hours=1)
+    uow = SqlAlchemyUnitOfWork(session_factory)
+    assert sign_in(uow, business, "boss@clinic.example", "a long secret phrase", now, shift)[1].role == "owner"
+    assert sign_in(uow, business, "desk@clinic.example", made_up["password"], now, shift)[1].role == "staff"
+    for args in (("no-such-business", "x@example.com"), (slug, "desk@clinic.example")):
+        refused = nextslot(database_url, "staff-account", *args)
+        assert refused.returncode == 2 and json.loads(refused.stderr)["error"] in ("unknown_business", "email_taken")
