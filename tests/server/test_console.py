@@ -278,3 +278,41 @@ def test_customers_show_no_shows_and_the_deposit_the_next_booking_will_ask(
     customer = re.search(r'/customers/(\d+)"', listing.text).group(1)
     detail = client.get(f"/console/{slug}/customers/{customer}")
     assert "Required" in detail.text and "Did not come to" in detail.text
+
+
+def test_an_owner_sets_hours_and_a_services_buffers_with_forms_and_availability_follows(
+        console, make_business, service):
+    from nextslot.schemas.commands import SlotQuery
+
+    clinic = make_business("clinic")
+    client, slug = console(clinic)
+    csrf = csrf_of(client.get(f"/console/{slug}/settings").text)
+    week = {f"hours.{d}": "" for d in ("mon", "wed", "thu", "fri", "sat", "sun")}
+    assert client.post(f"/console/{slug}/settings/hours", data={
+        "csrf": csrf, "resource": "dr-patel", **week, "hours.tue": "14:00-16:00"}).status_code == 303
+    bad = client.post(f"/console/{slug}/settings/hours", data={"csrf": csrf, "resource": "", "hours.tue": "25:00-26:00"})
+    assert bad.status_code == 422 and 'data-code="invalid_config"' in bad.text
+    changed = client.post(f"/console/{slug}/settings/service", data={
+        "csrf": csrf, "service": "consultation", "duration": "30", "buffer_before": "10", "buffer_after": "5",
+        "step": "15", "min_notice": "60", "horizon_days": "60", "offsets": "60"})
+    assert changed.status_code == 303
+    slots = service.find_slots(clinic, SlotQuery(service="consultation", starts_from="2026-11-24T00:00:00Z",
+                                                 until="2026-11-25T00:00:00Z", resources=["dr-patel"], limit=50))
+    starts = [s.starts_at.business_local.strftime("%H:%M") for s in slots.slots]
+    assert starts[0] == "14:15" and starts[-1] == "15:15"  # 10 minutes prep first; 30 + 5 must end by 16:00
+    [offered] = [s for s in service.list_services(clinic) if s.key == "consultation"]
+    assert offered.duration_minutes == 30
+    page = client.get(f"/console/{slug}/settings").text
+    assert 'value="14:00-16:00"' in page
+
+
+def test_a_live_hold_shows_on_the_calendar_as_held(console, make_business, service):
+    from nextslot.core.results import Held
+    from nextslot.schemas.commands import HoldCreate
+
+    clinic = make_business("clinic")
+    held = service.hold(clinic, HoldCreate(service="consultation", starts_at=TUESDAY_NINE, source="mcp"))
+    assert isinstance(held, Held)
+    client, slug = console(clinic)
+    calendar = client.get(f"/console/{slug}?date=2026-11-24").text
+    assert 'class="blk hold' in calendar and "Held" in calendar

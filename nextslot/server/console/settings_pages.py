@@ -32,6 +32,8 @@ from nextslot.storage.tables import StaffAccount
 
 router = APIRouter(include_in_schema=False)
 Edit = Callable[[BusinessConfig], BusinessConfig | Rejected]
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SERVICE_NUMBERS = ("duration", "buffer_before", "buffer_after", "step", "min_notice", "horizon_days")
 
 
 @router.get("/console/{slug}/settings")
@@ -49,7 +51,7 @@ def settings_response(request: Request, business: PageBusiness, staff: SignedIn,
     return render(request, "settings.html", {
         "business": business, "staff": staff, "active": "settings", "config": config, "problem": problem,
         "section": section, "typed": typed or {}, "accounts": accounts, "page_url": page_url,
-        "closures": exception_views(config.closures),
+        "closures": exception_views(config.closures), "days": DAYS,
         "resource_time_off": [(r, exception_views(r.exceptions)) for r in config.resources],
         "offsets": ", ".join(str(m) for m in config.business.reminder_offsets_minutes or []),
         "branding": details.get("page") if isinstance(details.get("page"), dict) else {},
@@ -109,12 +111,49 @@ def delete_time_off(request: Request, business: PageBusiness, form: dict[str, st
 
 
 def set_reminders(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
-    text = form.get("offsets", "").replace(" ", "")
+    offsets = offsets_from(form.get("offsets", ""))
+    if isinstance(offsets, Rejected):
+        return offsets
+    return edit(request, business, lambda c: with_business(c, reminder_offsets_minutes=offsets))
+
+
+def offsets_from(text: str) -> list[int] | Rejected:
     try:
-        offsets = sorted({int(part) for part in text.split(",") if part}, reverse=True)
+        return sorted({int(part) for part in text.replace(" ", "").split(",") if part}, reverse=True)
     except ValueError:
         return Rejected("invalid_offsets", "Minutes before the appointment, separated by commas: 1440, 120.", "offsets")
-    return edit(request, business, lambda c: with_business(c, reminder_offsets_minutes=offsets))
+
+
+def set_hours(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
+    """The business's default week, or one resource's own (or back to the business's)."""
+    week = {d: [p.strip() for p in text.split(",") if p.strip()] for d in DAYS if (text := form.get(f"hours.{d}", ""))}
+    week = {d: spans for d, spans in week.items() if spans}
+    resource = form.get("resource", "")
+    if not resource:
+        return edit(request, business, lambda c: c.model_copy(update={"hours": week}))
+    own = None if form.get("default") == "yes" else week
+    return config_edits.set_hours(core(request).uow(), business.id, resource, own)
+
+
+def set_service(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
+    """Length, buffers, start-time step, notice, horizon and reminders of one service."""
+    key = form.get("service", "")
+    try:
+        numbers = {name: int(form.get(name, "")) for name in SERVICE_NUMBERS}
+    except ValueError:
+        return Rejected("invalid_number", "Minutes and days are whole numbers.", "duration")
+    offsets = offsets_from(form.get("offsets", "")) if form.get("offsets", "").strip() else None
+    if isinstance(offsets, Rejected):
+        return offsets
+
+    def change(config: BusinessConfig) -> BusinessConfig | Rejected:
+        current = next((s for s in config.services if s.key == key), None)
+        if current is None:
+            return Rejected("unknown_service", f"No active service '{key}' here.", "service")
+        changed = current.model_copy(update={**numbers, "reminder_offsets_minutes": offsets})
+        return config_edits.with_item(config, "services", changed)
+
+    return edit(request, business, change)
 
 
 def set_branding(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
@@ -168,5 +207,5 @@ def with_details(config: BusinessConfig, **changes: Any) -> BusinessConfig:
 
 CHANGES: dict[str, Callable[[Request, PageBusiness, dict[str, str]], Any]] = {
     "time-off": add_time_off, "time-off-delete": delete_time_off, "reminders": set_reminders,
-    "branding": set_branding, "templates": set_templates, "config": set_config, "staff": add_staff,
+    "hours": set_hours, "service": set_service, "branding": set_branding, "templates": set_templates, "config": set_config, "staff": add_staff,
 }
