@@ -97,6 +97,23 @@ def test_the_front_desk_day_at_the_console(tablet, shot, live_server, service, m
         expect(page.locator("main")).to_contain_text("11:00")
         shot(page, "16-console-moved")
 
+        page.get_by_role("link", name=re.compile("Monday 23 November")).click()  # drag the walk-in from 9 to 12
+        walk_in_block = page.locator(f'.blk.booking[data-code="{walk_in}"]').first
+        page.once("dialog", lambda dialog: dialog.accept())
+        block, lane = walk_in_block.bounding_box(), page.locator(".lane-bg.c-1").bounding_box()
+        rows, first_hour = (int(page.locator(".grid").get_attribute(a)) for a in ("data-rows", "data-first-hour"))
+        noon = lane["y"] + (12 - first_hour) * 12 * lane["height"] / rows
+        page.mouse.move(block["x"] + 10, block["y"] + 3)
+        page.mouse.down()
+        page.mouse.move(block["x"] + 12, noon, steps=8)
+        page.mouse.move(block["x"] + 10, noon + 3, steps=2)
+        page.mouse.up()
+        expect(page.locator(".done")).to_contain_text("Moved")
+        expect(page.locator("main")).to_contain_text("12:00")
+        shot(page, "16b-console-moved-by-drag")
+        page.get_by_role("link", name=re.compile("Monday 23 November")).click()
+        page.locator(f'.blk.booking[data-code="{agent_code}"]').first.click()
+
         clock.now += timedelta(hours=3, minutes=30)  # 11:30: the appointment has started, nobody came
         page.get_by_role("button", name=re.compile("no-show")).click()
         expect(page.locator(".done")).to_have_text("Marked as a no-show.")

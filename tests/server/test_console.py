@@ -316,3 +316,21 @@ def test_a_live_hold_shows_on_the_calendar_as_held(console, make_business, servi
     client, slug = console(clinic)
     calendar = client.get(f"/console/{slug}?date=2026-11-24").text
     assert 'class="blk hold' in calendar and "Held" in calendar
+
+
+def test_a_drop_on_the_calendar_moves_by_wall_time_and_an_impossible_drop_offers_free_times(
+        console, make_business, service):
+    clinic = make_business("clinic")
+    code = book_by_agent(service, clinic)
+    client, slug = console(clinic)
+    page = client.get(f"/console/{slug}/bookings/{code}").text
+
+    def drop(local: str, key: str):
+        return client.post(f"/console/{slug}/bookings/{code}/move", data={"csrf": csrf_of(page), "key": key, "local": local})
+
+    assert drop("2026-11-24T14:00", "drop-key-0000000001").status_code == 303
+    assert service.get_booking(clinic, code).starts_at.business_local.strftime("%H:%M") == "14:00"
+    closed = drop("2026-11-24T22:00", "drop-key-0000000002")  # after hours
+    assert closed.status_code == 409 and ('data-code="slot_taken"' in closed.text or 'class="problem"' in closed.text)
+    assert drop("not a time", "drop-key-0000000003").status_code == 422
+    assert service.get_booking(clinic, code).starts_at.business_local.strftime("%H:%M") == "14:00"

@@ -3,6 +3,7 @@
 GET  /console/{slug}/bookings/{code}                   detail: customer, intake, deposit, history, messages, replies
 POST /console/{slug}/bookings/{code}/{confirm|cancel|no-show}
 GET  /console/{slug}/bookings/{code}/move?from=DAY     free times for the same service; POST .../move takes one
+                                                       (`at`, or `local`: a wall time a block was dragged to)
 GET  /console/{slug}/book[/{service}[/details?at=]]    a walk-in or a phone call: service, time, details
 POST /console/{slug}/book/{service}                    book (source "console"); a lost race shows the nearest times
 
@@ -12,12 +13,14 @@ rendered form, so a double tap on a slow tablet changes nothing twice.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from nextslot.core.availability import wall_to_utc
 from nextslot.core.booking_records import booking_history, notification_log
 from nextslot.core.results import Booked, ChangeResult, Rejected, SlotTaken
 from nextslot.core.service import BookingService
@@ -112,7 +115,7 @@ def move_picker(request: Request, business: PageBusiness, staff: SignedIn, code:
 
 
 def move(request: Request, business: PageBusiness, staff: SignedIn, code: str, form: dict[str, str]) -> Response:
-    at = parse_slot_param(form.get("at"))
+    at = parse_slot_param(form.get("at")) or dropped_at(form.get("local"), business)
     if at is None:
         return move_picker(request, business, staff, code, problem=Problem("invalid_time", "Pick a time."),
                            status=422)
@@ -126,6 +129,17 @@ def move(request: Request, business: PageBusiness, staff: SignedIn, code: str, f
                                status=409)
         case Rejected(code=refusal, message=message, field=field):
             return move_picker(request, business, staff, code, problem=Problem(refusal, message, field), status=409)
+
+
+def dropped_at(text: str | None, business: PageBusiness) -> datetime | None:
+    """Where a booking was dragged to: a wall time on the calendar, in the business's zone."""
+    try:
+        wall = datetime.fromisoformat(text or "")
+    except ValueError:
+        return None
+    if wall.tzinfo is not None:
+        return None
+    return wall_to_utc(wall.date(), wall.hour * 60 + wall.minute, business.zone)
 
 
 # --- a walk-in or a phone call ----------------------------------------------------------------------
