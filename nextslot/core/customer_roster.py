@@ -52,10 +52,11 @@ def customer_roster(s: Session, business_id: int, now: datetime, text: str = "",
         query = query.where(or_(func.lower(Customer.name).like(like), cast(Customer.phone, String).like(like),
                                 func.lower(Customer.email).like(like)))
     customers = list(s.scalars(query.order_by(Customer.no_show_count.desc(), Customer.name).limit(limit)))
+    ids = [c.id for c in customers]
     counts = dict(s.execute(select(Booking.customer_id, func.count()).where(
-        Booking.customer_id.in_([c.id for c in customers])).group_by(Booking.customer_id)).all())
+        Booking.customer_id.in_(ids)).group_by(Booking.customer_id)).all())
     last = dict(s.execute(select(Booking.customer_id, func.max(Booking.starts_at)).where(
-        Booking.customer_id.in_([c.id for c in customers]), Booking.starts_at <= now).group_by(Booking.customer_id)).all())
+        Booking.customer_id.in_(ids), Booking.starts_at <= now).group_by(Booking.customer_id)).all())
     policy = business.no_show_policy
     rows = []
     for c in customers:

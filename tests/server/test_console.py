@@ -143,13 +143,15 @@ def test_an_owner_changes_reminders_branding_and_templates_and_a_broken_template
     clinic = make_business("clinic")
     client, slug = console(clinic)
     csrf = csrf_of(client.get(f"/console/{slug}/settings").text)
-    assert client.post(f"/console/{slug}/settings/reminders", data={"csrf": csrf, "offsets": "120, 1440"}).status_code == 303
-    assert client.post(f"/console/{slug}/settings/branding", data={"csrf": csrf, "colour": "#7a1f5c"}).status_code == 303
-    broken = client.post(f"/console/{slug}/settings/templates", data={"csrf": csrf, "template.reminder": "See you {{ wen }}"})
+    def save(section: str, **fields: str):
+        return client.post(f"/console/{slug}/settings/{section}", data={"csrf": csrf, **fields})
+
+    assert save("reminders", offsets="120, 1440").status_code == 303
+    assert save("branding", colour="#7a1f5c").status_code == 303
+    broken = save("templates", **{"template.reminder": "See you {{ wen }}"})
     assert broken.status_code == 422 and 'data-code="invalid_template"' in broken.text
     ours = "Hi {{ name }}, see you {{ when }} ({{ code }})."
-    assert client.post(f"/console/{slug}/settings/templates",
-                       data={"csrf": csrf, "template.reminder": ours}).status_code == 303
+    assert save("templates", **{"template.reminder": ours}).status_code == 303
     with session_factory() as s:
         details = s.get(Business, clinic).details
     assert details["reminder_offsets_minutes"] == [1440, 120]
@@ -163,7 +165,8 @@ def test_time_off_added_at_the_console_blocks_booking_on_every_channel(console, 
     client, slug = console(clinic)
     csrf = csrf_of(client.get(f"/console/{slug}/settings").text)
     added = client.post(f"/console/{slug}/settings/time-off", data={
-        "csrf": csrf, "resource": "", "starts_at": "2026-11-24T08:00", "ends_at": "2026-11-24T13:00", "reason": "Training"})
+        "csrf": csrf, "resource": "", "starts_at": "2026-11-24T08:00", "ends_at": "2026-11-24T13:00",
+        "reason": "Training"})
     assert added.status_code == 303
     result = service.book(clinic, BookingCreate(service="consultation", starts_at=TUESDAY_NINE, source="mcp",
                                                 customer=CustomerIn(name="A", phone="+447900950222")))
@@ -193,7 +196,8 @@ def test_a_walk_in_is_booked_through_the_core_and_a_lost_race_offers_the_nearest
     booked = client.post(f"/console/{slug}/book/consultation", data=data)
     assert booked.status_code == 303
     code = booked.headers["location"].split("/")[-1].split("?")[0]
-    assert client.post(f"/console/{slug}/book/consultation", data=data).headers["location"] == booked.headers["location"]
+    again_the_same = client.post(f"/console/{slug}/book/consultation", data=data)  # a double tap
+    assert again_the_same.headers["location"] == booked.headers["location"]
     with session_factory() as s:
         booking = s.scalars(select(Booking).where(Booking.business_id == clinic, Booking.code == code)).one()
         history = s.scalars(select(BookingHistory).where(BookingHistory.booking_id == booking.id)).all()
@@ -204,7 +208,8 @@ def test_a_walk_in_is_booked_through_the_core_and_a_lost_race_offers_the_nearest
             customer=CustomerIn(name="x", phone=f"+4479009504{len(history):02d}"))), Booked):
         history.append(None)
     again = client.get(f"/console/{slug}/book/consultation/details?at={TUESDAY_NINE}")
-    lost = client.post(f"/console/{slug}/book/consultation", data={**data, "key": key_of(again.text), "customer.phone": "07900 950334"})
+    lost = client.post(f"/console/{slug}/book/consultation",
+                       data={**data, "key": key_of(again.text), "customer.phone": "07900 950334"})
     assert lost.status_code == 409 and 'data-code="slot_taken"' in lost.text and 'name="alt"' in lost.text
 
 
@@ -290,7 +295,8 @@ def test_an_owner_sets_hours_and_a_services_buffers_with_forms_and_availability_
     week = {f"hours.{d}": "" for d in ("mon", "wed", "thu", "fri", "sat", "sun")}
     assert client.post(f"/console/{slug}/settings/hours", data={
         "csrf": csrf, "resource": "dr-patel", **week, "hours.tue": "14:00-16:00"}).status_code == 303
-    bad = client.post(f"/console/{slug}/settings/hours", data={"csrf": csrf, "resource": "", "hours.tue": "25:00-26:00"})
+    bad = client.post(f"/console/{slug}/settings/hours",
+                      data={"csrf": csrf, "resource": "", "hours.tue": "25:00-26:00"})
     assert bad.status_code == 422 and 'data-code="invalid_config"' in bad.text
     changed = client.post(f"/console/{slug}/settings/service", data={
         "csrf": csrf, "service": "consultation", "duration": "30", "buffer_before": "10", "buffer_after": "5",
@@ -326,7 +332,8 @@ def test_a_drop_on_the_calendar_moves_by_wall_time_and_an_impossible_drop_offers
     page = client.get(f"/console/{slug}/bookings/{code}").text
 
     def drop(local: str, key: str):
-        return client.post(f"/console/{slug}/bookings/{code}/move", data={"csrf": csrf_of(page), "key": key, "local": local})
+        return client.post(f"/console/{slug}/bookings/{code}/move",
+                           data={"csrf": csrf_of(page), "key": key, "local": local})
 
     assert drop("2026-11-24T14:00", "drop-key-0000000001").status_code == 303
     assert service.get_booking(clinic, code).starts_at.business_local.strftime("%H:%M") == "14:00"

@@ -37,6 +37,7 @@ from nextslot.server.booking_form import (
     new_form_key,
     read_form,
 )
+from nextslot.server.booking_page import renewed
 from nextslot.server.console.session import Staff, checked_post, core, notice, render
 from nextslot.server.page_context import PageBusiness
 from nextslot.server.page_times import alternatives, parse_slot_param
@@ -219,10 +220,6 @@ def form_page(request: Request, business: PageBusiness, staff: SignedIn, offered
 
 def offered_service(request: Request, business: PageBusiness, key: str) -> ServiceView | None:
     return next((s for s in core(request).list_services(business.id) if s.key == key), None)
-
-
-def renewed(form: BookingForm) -> BookingForm:
-    return BookingForm(form.at, new_form_key(), form.values)
 
 
 def form_key(form: dict[str, Any], action: str) -> str | None:

@@ -18,7 +18,7 @@ from nextslot.core.booking_search import search_bookings
 from nextslot.core.results import Rejected
 from nextslot.core.staff_accounts import SignedIn
 from nextslot.schemas.api import BookingFilter
-from nextslot.server.console.calendar_grid import Grid, days_side_by_side, resources_side_by_side
+from nextslot.server.console.calendar_grid import days_side_by_side, resources_side_by_side
 from nextslot.server.console.session import Staff, core, notice, render
 from nextslot.server.page_context import PageBusiness
 from nextslot.server.page_times import parse_day

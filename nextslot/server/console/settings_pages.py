@@ -207,5 +207,6 @@ def with_details(config: BusinessConfig, **changes: Any) -> BusinessConfig:
 
 CHANGES: dict[str, Callable[[Request, PageBusiness, dict[str, str]], Any]] = {
     "time-off": add_time_off, "time-off-delete": delete_time_off, "reminders": set_reminders,
-    "hours": set_hours, "service": set_service, "branding": set_branding, "templates": set_templates, "config": set_config, "staff": add_staff,
+    "hours": set_hours, "service": set_service, "branding": set_branding, "templates": set_templates,
+    "config": set_config, "staff": add_staff,
 }

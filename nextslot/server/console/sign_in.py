@@ -17,7 +17,6 @@ from nextslot.core.results import Rejected
 from nextslot.core.staff_accounts import sign_in, sign_out
 from nextslot.server.console.session import (
     COOKIE,
-    ConsoleExit,
     Staff,
     business_of,
     checked_post,
@@ -55,7 +54,8 @@ def next_path(slug: str, wanted: str | None) -> str:
 @router.get("/console/{slug}/login")
 def login_form(slug: str, request: Request) -> Response:
     business = business_of(request, slug)
-    return render(request, "login.html", {"business": business, "next": next_path(slug, request.query_params.get("next"))})
+    wanted = next_path(slug, request.query_params.get("next"))
+    return render(request, "login.html", {"business": business, "next": wanted})
 
 
 @router.post("/console/{slug}/login")
