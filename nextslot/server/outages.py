@@ -8,7 +8,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from sqlalchemy.exc import DBAPIError
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nextslot.schemas.api import ErrorDetail
@@ -41,9 +41,19 @@ def unavailable() -> Response:
         headers={"Retry-After": RETRY_AFTER})
 
 
+def unavailable_rpc() -> Response:
+    """The 503 as MCP clients read it: the SDK's client hands a JSON-RPC error body to the caller as is, but
+    turns any other error status into a bare "Server returned an error response"."""
+    return JSONResponse({"jsonrpc": "2.0", "id": None, "error": {
+        "code": -32000, "message": "temporarily unavailable: the database connection was lost for a moment; "
+        "send the same request again (same idempotency_key for a write: nothing is done twice)",
+        "data": {"code": "temporarily_unavailable", "retry_after": int(RETRY_AFTER)}}},
+        status_code=503, headers={"Retry-After": RETRY_AFTER})
+
+
 class OutageMiddleware:
-    """The same 503 inside a mounted app whose own error handling would answer 500 first (MCP, whose bearer
-    check reads the API key from the database before any route runs)."""
+    """The same 503 inside the MCP app, whose own error handling would answer 500 first: its bearer check
+    reads the API key from the database before any tool runs (a tool's own outage is a tool error)."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -62,7 +72,7 @@ class OutageMiddleware:
             if scope["type"] != "http" or started or not database_unreachable(exc):
                 raise
             log.warning("%s: the database was unreachable; answered 503", scope.get("path"))
-            await unavailable()(scope, receive, send)
+            await unavailable_rpc()(scope, receive, send)
 
 
 def install(app: FastAPI) -> None:

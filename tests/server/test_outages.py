@@ -97,4 +97,5 @@ def test_mcp_answers_503_when_the_key_check_cannot_reach_the_database(client, mo
     answer = http.post("/mcp", headers={"Accept": "application/json, text/event-stream"}, json={
         "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
     assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
-    assert answer.json()["error"]["code"] == "temporarily_unavailable"
+    # a JSON-RPC error body: the SDK's client passes it on, where a bare status would read "error response"
+    assert answer.json()["error"]["data"]["code"] == "temporarily_unavailable"
