@@ -1,5 +1,5 @@
-"""The load test's clients, one kind per channel: AI agents over MCP streamable HTTP (the SDK's own client),
-booking-page visitors posting the page's real form, and staff tools on the /v1 API.
+"""The load test's clients, one kind per channel: AI agents over MCP streamable HTTP (the SDK's own client, in
+load_mcp.py), booking-page visitors posting the page's real form, and staff tools on the /v1 API.
 
 Each reaches the server processes through a client-side load balancer (round robin, skipping a server that
 just failed) and answers a booking attempt with a result, or raises `Retry` (a clear retryable error: the
@@ -10,25 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import unquote
 
 import httpx2
-from mcp.client.streamable_http import streamable_http_client
-from mcp import Client, MCPError
 
 from evals.load_plan import Offer, Wish
 
 ATTEMPT_TIMEOUT = 20.0  # seconds an attempt may take before the client gives up on it (and retries)
 DEADLINE = 45.0  # seconds a client keeps retrying one request before it reports the retryable error
 RETRYABLE_STATUS = {429, 502, 503, 504}
-RETRYABLE_TOOL_ERRORS = {"temporarily_unavailable"}
 SLOT_LINK = re.compile(r'/book\?at=([0-9A-Za-z%:.+-]+)')
 ERROR_CODE = re.compile(r'data-code="([a-z_]+)"')
 
@@ -214,102 +210,3 @@ class PageConversation:
             return "slot_taken", "slot_taken"
         found = ERROR_CODE.search(response.text)
         return "rejected", found.group(1) if found else str(response.status_code)
-
-
-# --- MCP ----------------------------------------------------------------------------------------------
-
-
-class McpConversation:
-    """An agent's call: one MCP session (initialize, then tool calls), opened on the next server.
-
-    The SDK's client runs in a task group that a failed connection tears down, so the session lives in a task
-    of its own: a call whose server vanished fails with Retry, and the next call opens a session elsewhere.
-    """
-
-    def __init__(self, http: httpx2.AsyncClient, balancer: Balancer):
-        self._http, self._balancer = http, balancer
-        self._requests: asyncio.Queue[tuple[str, dict[str, Any], asyncio.Future[Any]]] = asyncio.Queue()
-        self._session: asyncio.Task[None] | None = None
-        self._in_flight: asyncio.Future[Any] | None = None
-
-    async def __aenter__(self) -> McpConversation:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            self._session.cancel()
-            await asyncio.gather(self._session, return_exceptions=True)
-
-    async def find(self, offer: Offer, day: date) -> list[str]:
-        try:
-            found = tool_answer(await self._call("find_available_slots", {
-                "service": offer.service, "date": day.isoformat(), "limit": 20}))
-        except ToolRefusal:
-            return []
-        return [s["starts_at"] for s in found["slots"]]
-
-    async def book(self, wish: Wish) -> tuple[str, str]:
-        args = {"service": wish.offer.service, "starts_at": wish.starts_at, "customer_name": wish.name,
-                "phone": wish.phone, "email": wish.email, "idempotency_key": wish.key,
-                "answers": [{"question": q, "answer": a} for q, a in wish.offer.answers] or None}
-        try:
-            answer = tool_answer(await self._call("book_appointment", args))
-        except ToolRefusal as refusal:
-            return "rejected", refusal.code
-        return answer["outcome"], (answer.get("appointment") or {}).get("code", "")
-
-    async def _call(self, name: str, args: dict[str, Any]) -> Any:
-        if self._session is None or self._session.done():
-            self._session = asyncio.create_task(self._serve(self._balancer.pick()))
-        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self._requests.put((name, args, reply))
-        return await reply
-
-    async def _serve(self, base: str) -> None:
-        try:
-            async with Client(streamable_http_client(f"{base}/mcp", http_client=self._http)) as client:
-                while True:
-                    name, args, self._in_flight = await self._requests.get()
-                    try:
-                        self._in_flight.set_result(await client.call_tool(name, args))
-                    except MCPError as error:  # a JSON-RPC error answer: the session itself is fine
-                        self._in_flight.set_exception(Unclear(f"JSON-RPC error {error.code}: {error.message[:60]}"))
-        except Exception as crash:  # noqa: BLE001 - whatever ended the session, the waiting call hears of it
-            self._balancer.failed(base)
-            failure = session_failure(crash)
-            pending = [self._in_flight] + [self._requests.get_nowait()[2] for _ in range(self._requests.qsize())]
-            for reply in pending:
-                if reply is not None and not reply.done():
-                    reply.set_exception(failure)
-
-
-def session_failure(crash: BaseException) -> Exception:
-    """What a torn-down session means for the call: the first real error inside the SDK's exception groups."""
-    while isinstance(crash, BaseExceptionGroup):
-        crash = crash.exceptions[0]
-    if isinstance(crash, httpx2.HTTPStatusError):
-        status = crash.response.status_code
-        return Retry(str(status)) if status in RETRYABLE_STATUS else Unclear(f"HTTP {status}")
-    if isinstance(crash, httpx2.TransportError):
-        return Retry(type(crash).__name__)
-    return Unclear(f"{type(crash).__name__}: {crash}"[:120])
-
-
-class ToolRefusal(Exception):
-    def __init__(self, code: str):
-        super().__init__(code)
-        self.code = code
-
-
-def tool_answer(result: Any) -> dict[str, Any]:
-    """A tool's structured result; a tool error becomes Retry (if it says so), else ToolRefusal or Unclear."""
-    if not result.is_error:
-        return result.structured_content
-    text = result.content[0].text if result.content else ""
-    try:
-        code = json.loads(text)["error"]["code"]
-    except (ValueError, KeyError, TypeError):
-        raise Unclear(f"tool error: {text[:80]}") from None
-    if code in RETRYABLE_TOOL_ERRORS:
-        raise Retry(code, after=1.0)
-    raise ToolRefusal(code)

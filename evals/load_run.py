@@ -17,13 +17,13 @@ import httpx2
 from evals.load_channels import (
     ATTEMPT_TIMEOUT,
     Balancer,
-    McpConversation,
     Outcome,
     PageConversation,
     StaffConversation,
     book_with_retries,
     find_with_retries,
 )
+from evals.load_mcp import McpConversation
 from evals.load_plan import Offer, People, Wish, any_day, popular_days
 
 AGENTS, VISITORS, STAFF = "MCP agents", "page visitors", "staff API"
