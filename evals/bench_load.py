@@ -94,7 +94,7 @@ def run_load(url: str, scale: Scale, inject_faults: bool, servers: int, log_dir:
             faults = Faults(serving, twilio, dsn, scale.seconds) if inject_faults else None
             wall = asyncio.run(drive(run, faults, scale.seconds))
             drained, waited = wait_for_drain(dsn, DRAIN_TIMEOUT)
-            checks = [*check_invariants(dsn, run.outcomes, twilio, smtp, drained, waited),
+            checks = [*check_invariants(dsn, run.outcomes, run.unclear_reads, twilio, smtp, drained, waited),
                       processes_check([*serving, *sending])]
     bursts = [(offer.service, slot, booked, offer.parallel) for offer, slot, booked in run.burst_log]
     return LoadResult(scale, servers, wall, run.outcomes, run.reads, bursts, faults.log if faults else [], checks)

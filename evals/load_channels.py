@@ -107,13 +107,17 @@ async def book_with_retries(channel: str, conversation: Conversation, wish: Wish
         await asyncio.sleep(wait)
 
 
-async def find_with_retries(conversation: Conversation, offer: Offer, day: date) -> list[str]:
-    """Openings on a day; a read that keeps failing just finds nothing (the client looks at another day)."""
+async def find_with_retries(conversation: Conversation, offer: Offer, day: date, unclear: list[str]) -> list[str]:
+    """Openings on a day; a read that keeps failing just finds nothing (the client looks at another day).
+    Answers that were not a clear retryable error go to `unclear`."""
     for attempt in range(4):
         try:
             return await conversation.find(offer, day)
-        except (Retry, Unclear):
-            await asyncio.sleep(0.1 * 2 ** attempt)
+        except Retry:
+            pass
+        except Unclear as failed:
+            unclear.append(str(failed))
+        await asyncio.sleep(0.1 * 2 ** attempt)
     return []
 
 

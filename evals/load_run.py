@@ -57,6 +57,7 @@ class LoadRun:
         self.outcomes: list[Outcome] = []
         self.burst_log: list[tuple[Offer, str, int]] = []  # each burst's slot and how many of its clients booked it
         self.reads = dict.fromkeys(CHANNELS, 0)
+        self.unclear_reads: list[str] = []
         self._mcp: dict[str, httpx2.AsyncClient] = {}
         self._staff: httpx2.AsyncClient | None = None
 
@@ -99,7 +100,7 @@ class LoadRun:
             day: date = any_day(self.rng, self.hot[offer.service])
             async with self.conversation(channel, offer) as conversation:
                 self.reads[channel] += 1
-                starts = await find_with_retries(conversation, offer, day)
+                starts = await find_with_retries(conversation, offer, day, self.unclear_reads)
                 if starts:
                     wish = self.wish(channel, offer, self.rng.choice(starts))
                     self.outcomes.append(await book_with_retries(channel, conversation, wish))
