@@ -31,24 +31,24 @@ class Offer:
     business_id: int
     service: str
     answers: tuple[tuple[str, str], ...] = ()
-    parallel: int = 1  # how many bookings one start time can take (pools, capacity)
 
 
-# consultation: one of two doctors and two rooms; ultrasound: doctor, room and the one scanner;
-# tyre swap: the garage's three-lift bay (capacity 3, checked by the claim trigger, not the exclusion constraint)
+# consultation: one of two doctors and one of two rooms (up to two at a time); ultrasound: a doctor, a room
+# and the one scanner; tyre swap: the garage's three-lift bay (capacity 3, checked by the claim trigger, not the
+# exclusion constraint); oil change: a mechanic and the bay
 SERVICES = (
-    ("clinic", "consultation", (("reason", "Check-up"), ("first-visit", "no")), 2),
-    ("clinic", "ultrasound", (), 1),
-    ("garage", "tyre-swap", (), 3),
-    ("garage", "oil-change", (("vehicle", "Ford Focus"), ("registration", "BENCH 01")), 2),
+    ("clinic", "consultation", (("reason", "Check-up"), ("first-visit", "no"))),
+    ("clinic", "ultrasound", ()),
+    ("garage", "tyre-swap", ()),
+    ("garage", "oil-change", (("vehicle", "Ford Focus"), ("registration", "BENCH 01"))),
 )
 
 
 def seed_offers(url: str) -> list[Offer]:
     """Load the clinic and garage examples, each with an API key (MCP and the staff API)."""
     businesses: dict[str, Seeded] = {name: seed(url, EXAMPLES / f"{name}.yaml") for name in ("clinic", "garage")}
-    return [Offer(businesses[b].slug, businesses[b].api_key, businesses[b].business_id, service, answers, parallel)
-            for b, service, answers, parallel in SERVICES]
+    return [Offer(businesses[b].slug, businesses[b].api_key, businesses[b].business_id, service, answers)
+            for b, service, answers in SERVICES]
 
 
 @dataclass(frozen=True)

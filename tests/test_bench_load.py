@@ -19,5 +19,6 @@ def test_quick_load_with_faults_keeps_every_invariant(database_url, capsys, tmp_
     assert "FAIL" not in out
     results = json.loads((tmp_path / "load.json").read_text())
     assert all(check["ok"] for check in results["checks"]) and len(results["checks"]) == 8
-    assert {row["channel"] for row in results["channels"]} == {"MCP agents", "page visitors", "staff API", "all"}
+    assert {row["channel"].strip() for row in results["channels"]} == {
+        "MCP agents", "page visitors", "staff API", "all", "in bursts"}
     assert all(int(row["booked"].replace(",", "")) > 0 for row in results["channels"])
