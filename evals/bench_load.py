@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import secrets
 import sys
@@ -48,6 +49,7 @@ class LoadResult:
     scale: Scale
     servers: int
     wall: float
+    client_cpu: float  # seconds of CPU this process (the clients and the fakes) used during the load
     outcomes: list[Outcome]
     reads: dict[str, int]
     bursts: list[tuple[str, str, int, int]]  # service, slot, booked in the burst, bookings at that time in the end
@@ -94,13 +96,16 @@ def run_load(url: str, scale: Scale, inject_faults: bool, servers: int, log_dir:
         with fleet(servers, SCHEDULERS, server_env, scheduler_env, log_dir) as (serving, sending):
             run = LoadRun(offers, [s.base for s in serving], scale, targets, rng)
             faults = Faults(serving, twilio, dsn, scale.seconds) if inject_faults else None
+            cpu = time.process_time()
             wall = asyncio.run(drive(run, faults, scale.seconds))
+            cpu = time.process_time() - cpu
             drained, waited = wait_for_drain(dsn, DRAIN_TIMEOUT)
             checks = [*check_invariants(dsn, run.outcomes, run.unclear_reads, twilio, smtp, drained, waited),
                       processes_check([*serving, *sending])]
     bursts = [(offer.service, slot, booked, held) for (offer, slot, booked), held
               in zip(run.burst_log, bookings_at(dsn, [(offer.service, slot) for offer, slot, _ in run.burst_log]))]
-    return LoadResult(scale, servers, wall, run.outcomes, run.reads, bursts, faults.log if faults else [], checks)
+    return LoadResult(scale, servers, wall, cpu, run.outcomes, run.reads, bursts, faults.log if faults else [],
+                      checks)
 
 
 def bookings_at(dsn: str, slots: list[tuple[str, str]]) -> list[int]:
@@ -159,6 +164,9 @@ def print_report(result: LoadResult) -> None:
     print(f"{result.servers} `nextslot serve` and {SCHEDULERS} `nextslot scheduler` processes on one PostgreSQL; "
           f"clients in this process on the same cores: {clients} in closed loops, and {scale.bursts} bursts of "
           f"{scale.burst_size} clients at one popular slot each; {scale.seconds:g} s of load")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    print(f"the clients and the fakes used {result.client_cpu:.0f} s of CPU in {result.wall:.0f} s, "
+          f"{result.client_cpu / (result.wall * cores):.0%} of this machine's {cores} cores")
     if result.faults:
         print("faults injected:")
         for at, what in sorted(result.faults):
@@ -176,8 +184,8 @@ def print_report(result: LoadResult) -> None:
     print("latency: first attempt to final answer, retries included; reads (untimed): "
           + ", ".join(f"{n:,} {channel}" for channel, n in result.reads.items()))
     wins = ", ".join(f"{booked}/{held}" for _, _, booked, held in result.bursts)
-    print(f"bursts of {scale.burst_size} at one slot each, booked in the burst / bookings at that time in the end "
-          f"(a steady client may have come first): {wins}")
+    print(f"bursts, booked in the burst / bookings starting then in the end (a steady client's booking may have "
+          f"taken the slot, or part of it, first): {wins}")
     print()
     for check in result.checks:
         print(f"{'PASS' if check.ok else 'FAIL'} {check.name}: {check.detail}")
@@ -188,6 +196,7 @@ def as_json(result: LoadResult, machine_lines: list[str]) -> dict[str, Any]:
     return {
         "machine": machine_lines, "scale": asdict(result.scale), "servers": result.servers,
         "schedulers": SCHEDULERS, "wall_seconds": round(result.wall, 2),
+        "client_cpu_seconds": round(result.client_cpu, 2),
         "channels": [dict(zip(header, row)) for row in rows],
         "faults": [{"at": round(at, 2), "what": what} for at, what in sorted(result.faults)],
         "bursts": [{"service": s, "slot": slot, "booked_in_burst": b, "bookings_in_the_end": n}
