@@ -90,15 +90,20 @@ def latency_row(name: str, watch: Stopwatch, target_ms: float | None = None, not
                verdict(p99(samples), target_ms / 1000), note)
 
 
+def columns(lines: list[list[str]], align: str) -> list[str]:
+    """Cells as aligned text, a column per character of `align` ('<' left, '>' right)."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(align))]
+    return ["  ".join(f"{cell:{a}{w}}" for cell, a, w in zip(line, align, widths)).rstrip() for line in lines]
+
+
 def print_table(rows: list[Row]) -> None:
     lines = [["measurement", "n", "p50", "p99", "target", ""]]
     lines += [[r.name, f"{r.n:,}" if r.n else "", r.p50, r.p99, r.target, r.verdict] for r in rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(6)]
-    notes = [""] + [r.note for r in rows]
-    for line, note in zip(lines, notes):
-        print("  ".join(f"{cell:{align}{width}}" for cell, align, width in zip(line, "<>>><<", widths)).rstrip())
+    indent = max(len(line[0]) for line in lines) + 4
+    for text, note in zip(columns(lines, "<>>><<"), [""] + [r.note for r in rows]):
+        print(text)
         if note:
-            print(" " * (widths[0] + 4) + note)
+            print(" " * indent + note)
 
 
 def machine(dsn: str) -> list[str]:

@@ -10,15 +10,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +26,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from evals.bench_db import throwaway_database
 from evals.bench_figures import BenchFailure, Row, latency_row, machine, print_table
+from evals.bench_processes import server_process
 from nextslot.core.api_keys import create_api_key
 from nextslot.core.business_config import apply_config
 from nextslot.core.results import Rejected
@@ -40,7 +36,8 @@ from nextslot.settings import Settings
 from nextslot.storage.engine import build_session_factory, engine_for, libpq_dsn
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
-CLINIC = Path(__file__).resolve().parent.parent / "examples" / "clinic.yaml"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+CLINIC = EXAMPLES / "clinic.yaml"
 TARGET_MS = 50
 WARM_UP = 5
 
@@ -81,63 +78,29 @@ def run_bench_tools(settings: Settings, quick: bool = False) -> int:
 
 
 @dataclass(frozen=True)
-class Clinic:
+class Seeded:
     slug: str
     api_key: str
     vapi_secret: str
+    business_id: int
 
 
-def seed(url: str) -> Clinic:
-    """The clinic example, an API key for MCP and a Vapi secret for its webhook."""
+def seed(url: str, example: Path = CLINIC) -> Seeded:
+    """An example business (the clinic by default), an API key for MCP and the staff API, and a Vapi secret for
+    its webhook."""
     engine = engine_for(url, pool_size=1)
     try:
         factory = build_session_factory(engine)
-        config = BusinessConfig.model_validate(yaml.safe_load(CLINIC.read_text()))
+        config = BusinessConfig.model_validate(yaml.safe_load(example.read_text()))
         applied = apply_config(SqlAlchemyUnitOfWork(factory), config)
         if isinstance(applied, Rejected):
             raise BenchFailure(applied.message)
         secret = new_secret()
         set_secret(SqlAlchemyUnitOfWork(factory), applied.business_id, "vapi", secret)
         key = create_api_key(SqlAlchemyUnitOfWork(factory), applied.business_id, "bench")
-        return Clinic(config.business.slug, key, secret)
+        return Seeded(config.business.slug, key, secret, applied.business_id)
     finally:
         engine.dispose()
-
-
-@contextmanager
-def server_process(url: str) -> Iterator[str]:
-    """`nextslot serve` on a free loopback port, stopped at the end."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "NEXTSLOT_DATABASE_URL": url}
-    errors = tempfile.TemporaryFile()  # a file, not a pipe: a pipe nobody reads would stall a chatty server
-    proc = subprocess.Popen([sys.executable, "-m", "nextslot.server.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=errors)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx2.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                proc.wait()
-                errors.seek(0)
-                raise BenchFailure(f"the server did not start: {errors.read().decode()[-2000:]}")
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        errors.close()
 
 
 def phones() -> Iterator[str]:
@@ -150,7 +113,7 @@ def days_ahead(n: int, first: int) -> list[str]:
     return [(today + timedelta(days=first + i % 28)).isoformat() for i in range(n)]
 
 
-async def measure(base: str, clinic: Clinic, samples: int) -> list[Row] | BenchFailure:
+async def measure(base: str, clinic: Seeded, samples: int) -> list[Row] | BenchFailure:
     """Both channels, one after the other; a wrong answer comes back as the failure (not raised: the MCP
     client's task group would wrap it in exception groups)."""
     try:
@@ -162,7 +125,7 @@ async def measure(base: str, clinic: Clinic, samples: int) -> list[Row] | BenchF
     return failure
 
 
-async def measure_channels(base: str, clinic: Clinic, samples: int) -> list[Row]:
+async def measure_channels(base: str, clinic: Seeded, samples: int) -> list[Row]:
     numbers = phones()
     headers = {"Authorization": f"Bearer {clinic.api_key}"}
     async with httpx2.AsyncClient(headers=headers, timeout=30) as http, \

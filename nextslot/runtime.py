@@ -39,4 +39,5 @@ def build_dispatcher(settings: Settings, service: BookingService) -> Dispatcher:
     from nextslot.reminders.dispatcher import Dispatcher
 
     return Dispatcher(service.session_factory, build_channels(settings),
-                      receipt_timeout=timedelta(minutes=settings.receipt_timeout_minutes), links=build_links(settings))
+                      receipt_timeout=timedelta(minutes=settings.receipt_timeout_minutes), links=build_links(settings),
+                      retry_after=timedelta(seconds=settings.message_retry_seconds))

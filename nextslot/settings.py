@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     # reminders: how often the scheduler looks for due messages, how long a receipt may take
     dispatch_interval_seconds: float = 2.0
     receipt_timeout_minutes: int = 15
+    # after transient channel trouble (network, Twilio 5xx, SMTP 4xx) the first retry waits this long, then doubling
+    message_retry_seconds: float = 30.0
     # Twilio SMS and WhatsApp: each is built when the account and its from-number are set
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None

@@ -14,6 +14,7 @@ import yaml
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from evals.loopback import LiveServer, free_port  # noqa: F401 - tests import them from here
 from nextslot.core.business_config import apply_config
 from nextslot.core.service import BookingService
 from nextslot.schemas.config import BusinessConfig
@@ -103,44 +104,6 @@ def api_key(session_factory) -> Callable[[int], str]:
     from nextslot.core.api_keys import create_api_key
 
     return lambda business_id: create_api_key(SqlAlchemyUnitOfWork(session_factory), business_id, "test")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LiveServer:
-    """The real app under uvicorn on a free loopback port, in a thread of the test process."""
-
-    def __init__(self, app: Any, port: int | None = None):
-        import threading
-
-        import uvicorn
-
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> "LiveServer":
-        import time
-
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ Due rows are claimed in a short transaction with `FOR UPDATE SKIP LOCKED` and a 
 transaction open, then recorded in another short transaction fenced by the lease. Several dispatchers
 (scheduler processes) can run side by side: a row is only ever claimed by one; if its dispatcher dies
 between claim and send, the lease runs out and another takes it over (sent at least once, never lost).
+A dropped database connection costs no resend: a claim whose commit went unanswered is handed back, and a
+send is recorded on a fresh connection.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.core.calendar_feeds import booking_ics
@@ -31,6 +33,7 @@ from nextslot.reminders.business_notices import (
 from nextslot.reminders.channels.base import Channel, OutgoingMessage, SendResult
 from nextslot.reminders.templates import render, spoken_when
 from nextslot.storage.leases import claim_due
+from nextslot.storage.outage import database_unreachable, on_fresh_connection
 from nextslot.storage.tables import (
     Booking,
     Business,
@@ -70,7 +73,7 @@ class Dispatcher:
     def __init__(self, session_factory: sessionmaker[Session], channels: dict[str, Channel], clock: Clock = utcnow,
                  lease: timedelta = timedelta(minutes=2), batch: int = 20,
                  receipt_timeout: timedelta = timedelta(minutes=15), max_retries: int = 5,
-                 links: Links | None = None):
+                 links: Links | None = None, retry_after: timedelta = timedelta(seconds=30)):
         self._session_factory = session_factory
         self._links = links  # customers' manage and pay links in messages; None: messages carry none
         self._channels = channels
@@ -79,6 +82,7 @@ class Dispatcher:
         self._batch = batch
         self._receipt_timeout = receipt_timeout
         self._max_retries = max_retries
+        self._retry_after = retry_after  # the first retry on a channel after transient trouble; then doubling
 
     # --- sending -----------------------------------------------------------------------------------
 
@@ -92,6 +96,24 @@ class Dispatcher:
     def claim(self) -> list[Job]:
         now = self._clock()
         lease = now + self._lease
+        try:
+            return self._claim(now, lease)
+        except Exception as exc:
+            if not database_unreachable(exc):
+                raise
+            # the commit may have gone through with its answer lost: hand back what this lease took, or those
+            # rows would wait for it to run out (nothing was sent yet)
+            log.warning("claiming due notifications: the database connection dropped; handing the claim back")
+            on_fresh_connection(lambda: self._hand_back(lease))
+            return []
+
+    def _hand_back(self, lease: datetime) -> None:
+        with self._session_factory() as s:
+            s.execute(update(Notification).where(Notification.status == "sending", Notification.locked_until == lease)
+                      .values(status="pending", locked_until=None))
+            s.commit()
+
+    def _claim(self, now: datetime, lease: datetime) -> list[Job]:
         with self._session_factory() as s:
             ids = claim_due(s, "notifications", now, lease, self._batch)
             rows = self._load(s, ids)
@@ -116,10 +138,19 @@ class Dispatcher:
         self._finish_without_channel(job)
 
     def _record(self, job: Job, channel: str, recipient: str, result: SendResult) -> str:
-        """Store the attempt and move the notification on; the lease fences a dispatcher that was too slow."""
+        """Store the attempt and move the notification on; the lease fences a dispatcher that was too slow.
+
+        The message has gone out (or been refused): a dropped connection must not lose that, or the lease would
+        run out and the message go out twice, so the record is tried again on a fresh connection."""
+        return on_fresh_connection(lambda: self._record_once(job, channel, recipient, result))
+
+    def _record_once(self, job: Job, channel: str, recipient: str, result: SendResult) -> str:
         now = self._clock()
         with self._session_factory() as s:
             n = s.get(Notification, job.id, with_for_update=True)
+            if result.provider_id and s.scalar(select(DeliveryAttempt.id).where(
+                    DeliveryAttempt.provider_id == result.provider_id)):
+                return "sent"  # an earlier try committed, and only its answer was lost
             s.add(DeliveryAttempt(
                 business_id=n.business_id, notification_id=n.id, channel=channel, recipient=recipient,
                 provider_id=result.provider_id, status=result.status, error_code=result.error_code,
@@ -136,7 +167,8 @@ class Dispatcher:
                     emit_notification_outcome(s, n, channel, now)
                 outcome = "sent"
             elif result.transient and attempts_on(s, n.id, channel) <= self._max_retries:
-                n.status, n.due_at, n.locked_until = "pending", now + backoff(attempts_on(s, n.id, channel)), None
+                wait = backoff(attempts_on(s, n.id, channel), self._retry_after)
+                n.status, n.due_at, n.locked_until = "pending", now + wait, None
                 n.last_error = f"{channel}: {result.error_code} {result.error_message or ''}".strip()
                 outcome = "retry"
             else:
@@ -148,6 +180,9 @@ class Dispatcher:
 
     def _finish_without_channel(self, job: Job) -> None:
         """No channel left: 'unconfirmed' if some provider took it but never confirmed delivery, else 'failed'."""
+        on_fresh_connection(lambda: self._finish_once(job))
+
+    def _finish_once(self, job: Job) -> None:
         with self._session_factory() as s:
             n = s.get(Notification, job.id, with_for_update=True)
             if n.status == "sending" and n.locked_until == job.lease:
@@ -282,9 +317,9 @@ def attempts_on(s: Session, notification_id: int, channel: str) -> int:
         DeliveryAttempt.notification_id == notification_id, DeliveryAttempt.channel == channel)) or 0
 
 
-def backoff(tries: int) -> timedelta:
-    """30 s, 1 min, 2 min, ... capped at 30 min: transient provider trouble usually clears."""
-    return timedelta(seconds=min(30 * 2 ** max(tries - 1, 0), 1800))
+def backoff(tries: int, first: timedelta = timedelta(seconds=30)) -> timedelta:
+    """30 s, 1 min, 2 min, ... (from `first`) capped at 30 min: transient provider trouble usually clears."""
+    return min(first * 2 ** max(tries - 1, 0), timedelta(minutes=30))
 
 
 def safe_send(channel: Channel, message: OutgoingMessage) -> SendResult:

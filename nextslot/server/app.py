@@ -21,6 +21,7 @@ from nextslot.server import (
     manage_page,
     mcp_http,
     offer_links,
+    outages,
     payments,
     staff_api,
     twilio_webhooks,
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     app.include_router(manage_page.router)
     staff_api.install(app)
     console.install(app)
+    outages.install(app)
 
     @app.get("/health")
     def health() -> dict[str, str]:

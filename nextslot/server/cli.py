@@ -214,6 +214,15 @@ def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    if args.suite == "load":
+        try:
+            from evals.bench_load import run_bench_load
+        except ImportError as missing:  # its SMTP server (aiosmtpd) comes with the test extra
+            return refuse("missing_dependency", f"`nextslot bench load` needs {missing.name}: "
+                                                "pip install -e '.[test]'")
+        return run_bench_load(settings, quick=args.quick, faults=not args.no_faults, servers=args.servers,
+                              json_path=Path(args.json) if args.json else None,
+                              log_dir=Path(args.logs) if args.logs else None)
     if args.suite == "tools":
         from evals.bench_tools import run_bench_tools
 
@@ -299,8 +308,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("scheduler", help="send due confirmations and reminders, expire holds (run one or more)"
                    ).set_defaults(run=cmd_scheduler)
     p = sub.add_parser("bench", help="benchmarks")
-    p.add_argument("suite", choices=["core", "tools"])
+    p.add_argument("suite", choices=["core", "tools", "load"])
     p.add_argument("--quick", action="store_true", help="smaller data and fewer samples (a smoke run)")
+    p.add_argument("--no-faults", action="store_true", help="load: no killed server, dropped connections or "
+                                                            "Twilio trouble")
+    p.add_argument("--servers", type=int, default=2, choices=range(2, 9), metavar="N",
+                   help="load: how many `nextslot serve` processes (default 2)")
+    p.add_argument("--json", help="load: also write the results to this file")
+    p.add_argument("--logs", help="load: keep each server's and scheduler's output in this folder")
     p.set_defaults(run=cmd_bench)
     p = sub.add_parser("eval", help="agent scenario evals through the real tools, scored from the database (a "
                                     "throwaway one): a scripted agent, or a live model with --model")

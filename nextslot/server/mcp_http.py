@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from nextslot.core.api_keys import business_for_key
 from nextslot.core.service import BookingService
+from nextslot.server.outages import OutageMiddleware
 from nextslot.settings import Settings
 from nextslot.tools.mcp_server import build_server
 
@@ -66,6 +67,7 @@ def build(service: BookingService, settings: Settings) -> McpHttp:
         # only checked bearer tokens are used here: no OAuth server, so the issuer is just this server
         auth=AuthSettings(issuer_url=settings.public_url, resource_server_url=None, required_scopes=["bookings"]),
     )
+    app.add_middleware(OutageMiddleware)  # the key check reads the database: a blip there is a 503, not a 500
     return McpHttp(server, app)
 
 

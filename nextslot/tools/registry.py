@@ -11,8 +11,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from nextslot.schemas import tools as t
+from nextslot.storage.outage import database_unreachable
 from nextslot.tools import handlers
 from nextslot.tools.context import ToolContext
+
+UNAVAILABLE = ("The booking system lost its database connection for a moment. Call this tool again in a second "
+               "with the same arguments (and the same idempotency_key for a booking or change): nothing is done twice.")
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,8 @@ def invalid_arguments(spec: ToolSpec, exc: ValidationError) -> ToolReply:
 
 
 def execute(name: str, arguments: Mapping[str, Any] | str | None, ctx: ToolContext) -> ToolReply:
-    """Validate the arguments, run the tool, and answer with data: never an exception for bad input."""
+    """Validate the arguments, run the tool, and answer with data: never an exception for bad input, and a
+    retryable `temporarily_unavailable` error when the database was out of reach."""
     spec = TOOLS.get(name)
     if spec is None:
         close = difflib.get_close_matches(name, list(TOOLS), n=3)
@@ -165,7 +170,12 @@ def execute(name: str, arguments: Mapping[str, Any] | str | None, ctx: ToolConte
         args = spec.input_model.model_validate(dict(arguments))
     except ValidationError as exc:
         return invalid_arguments(spec, exc)
-    result = spec.handler(ctx, args)
+    try:
+        result = spec.handler(ctx, args)
+    except Exception as exc:
+        if not database_unreachable(exc):
+            raise
+        return error("temporarily_unavailable", UNAVAILABLE)  # a retry is safe: writes carry idempotency keys
     if isinstance(result, t.ToolProblem):
         return ToolReply(False, {"error": result.model_dump(mode="json")})
     return ToolReply(True, result.model_dump(mode="json", by_alias=True))

@@ -5,8 +5,8 @@ import pytest
 
 from sqlalchemy import update
 
+from evals.fakes import FakeSmtpServer, FakeTwilio
 from nextslot.storage.tables import Notification
-from tests.reminders.fakes import FakeSmtpServer, FakeTwilio
 
 
 @pytest.fixture(autouse=True)

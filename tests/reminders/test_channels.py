@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import socket
 
+from evals.fakes import FakeSmtpServer, FakeTwilio
+from evals.loopback import free_port
 from nextslot.reminders.channels import (OutgoingMessage, SmtpEmailChannel, TwilioSmsChannel, TwilioWhatsAppChannel,
                                          build_channels, twilio_client)
 from nextslot.settings import Settings
-from tests.reminders.fakes import FakeSmtpServer, FakeTwilio, unused_port
 
 CALLBACK = "https://book.example.com/webhooks/twilio/status"
 REMINDER = OutgoingMessage(to="+4915123456789", body="See you tomorrow at 10:00.", subject="Your appointment",
@@ -81,7 +82,7 @@ def test_wrong_credentials_are_permanent(fake_twilio):
 
 
 def test_twilio_unreachable_is_transient():
-    client = twilio_client(FakeTwilio.account_sid, FakeTwilio.auth_token, api_url=f"http://127.0.0.1:{unused_port()}")
+    client = twilio_client(FakeTwilio.account_sid, FakeTwilio.auth_token, api_url=f"http://127.0.0.1:{free_port()}")
 
     result = TwilioSmsChannel(client, FakeTwilio.sms_from).send(REMINDER)
 
@@ -151,7 +152,7 @@ def test_greylisting_451_is_transient(smtp_server):
 
 
 def test_smtp_connection_refused_is_transient():
-    result = SmtpEmailChannel("127.0.0.1", unused_port(), "bookings@nextslot.test").send(REMINDER)
+    result = SmtpEmailChannel("127.0.0.1", free_port(), "bookings@nextslot.test").send(REMINDER)
 
     assert (result.accepted, result.error_code, result.transient) == (False, "network", True)
 

@@ -8,8 +8,10 @@ import itertools
 from datetime import datetime, timedelta
 from urllib.parse import urlparse
 
+import psycopg
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from nextslot.core.links import Links
 from nextslot.reminders.channels.base import OutgoingMessage, SendResult
@@ -209,6 +211,53 @@ def test_a_slow_dispatcher_whose_lease_ran_out_does_not_overwrite_the_new_owner(
     slow.deliver(job)  # its attempt is logged, but the notification stays as the new owner left it
     after = only(session_factory, clinic, "confirmation")
     assert (after.status, after.sent_at) == (n.status, n.sent_at) and len(attempts(session_factory, n.id)) == 2
+
+
+class DroppingSessions:
+    """A session factory whose next `drops` commits lose their connection: before the commit reached the
+    database, or after it went through (only its answer lost)."""
+
+    def __init__(self, factory, went_through: bool):
+        self.factory, self.went_through, self.drops = factory, went_through, 0
+
+    def __call__(self):
+        session = self.factory()
+        if self.drops:
+            self.drops -= 1
+            commit = session.commit
+
+            def lost_commit() -> None:
+                commit() if self.went_through else session.rollback()
+                raise OperationalError("COMMIT", {}, psycopg.OperationalError("server closed the connection"))
+
+            session.commit = lost_commit
+        return session
+
+
+def test_a_claim_whose_commit_went_unanswered_is_handed_back_not_left_leased(
+        service, clinic, session_factory, clock, channels):
+    book(service, clinic)
+    sessions = DroppingSessions(session_factory, went_through=True)
+    dispatcher = Dispatcher(sessions, channels, clock=clock)
+    sessions.drops = 1
+    assert dispatcher.dispatch_due() == 0 and channels["whatsapp"].sent == []
+    assert only(session_factory, clinic, "confirmation").status == "pending"  # not waiting two minutes for a lease
+    assert dispatcher.dispatch_due() == 1 and len(channels["whatsapp"].sent) == 1
+
+
+@pytest.mark.parametrize("went_through", [False, True])
+def test_a_send_is_recorded_on_a_fresh_connection_when_the_first_drops_and_never_goes_out_twice(
+        service, clinic, session_factory, clock, channels, went_through):
+    book(service, clinic)
+    sessions = DroppingSessions(session_factory, went_through)
+    dispatcher = Dispatcher(sessions, channels, clock=clock)
+    [job] = dispatcher.claim()
+    sessions.drops = 1  # the record's commit
+    dispatcher.deliver(job)
+    n = only(session_factory, clinic, "confirmation")
+    assert n.status == "sent" and len(attempts(session_factory, n.id)) == 1
+    clock.now += timedelta(minutes=3)  # past the lease: had the record been lost, the message would go again
+    assert dispatcher.dispatch_due() == 0 and len(channels["whatsapp"].sent) == 1
 
 
 def test_a_reschedule_voids_old_messages_and_announces_the_move_a_cancel_announces_itself(

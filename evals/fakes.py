@@ -1,12 +1,15 @@
 """Small real servers on loopback for the message channels: a fake of Twilio's Messages API (Starlette under
-uvicorn) and a real SMTP server (aiosmtpd). Both keep what they receive and fail on demand."""
+uvicorn) and a real SMTP server (aiosmtpd). Both keep what they receive and fail on demand.
+
+Shared by the tests and `nextslot bench load` (aiosmtpd comes with the test extra: `pip install -e ".[test]"`).
+"""
 from __future__ import annotations
 
 import base64
 import email
 import email.policy
 import secrets
-import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,15 +27,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from twilio.rest import Client
 
+from evals.loopback import LiveServer, free_port
 from nextslot.reminders.channels import twilio_client
-from tests.conftest import LiveServer
-
-
-def unused_port() -> int:
-    """A loopback port nothing listens on (for 'connection refused')."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -46,7 +42,8 @@ class _Failure:
 
 class FakeTwilio:
     """Twilio's `POST /2010-04-01/Accounts/{sid}/Messages.json` on loopback: checks basic auth, records each
-    request's form in `requests`, answers 201 like Twilio, or the scripted error."""
+    request's form in `requests` (and each message it took in `accepted`, by SID), answers 201 like Twilio, or
+    the scripted error."""
 
     account_sid = "AC" + "0" * 32
     auth_token = "fake-auth-token"
@@ -55,9 +52,11 @@ class FakeTwilio:
 
     def __init__(self) -> None:
         self.requests: list[dict[str, str]] = []
+        self.accepted: dict[str, dict[str, str]] = {}  # SID -> form of each message taken (a real one goes out)
         self.url = ""
         self._failures: list[_Failure] = []
         self._hang_seconds = 0.0
+        self._outage: tuple[str, float, float] | None = None  # (kind, until on the monotonic clock, hang seconds)
         self._server = LiveServer(Starlette(routes=[
             Route("/2010-04-01/Accounts/{sid}/Messages.json", self._create_message, methods=["POST"])]))
 
@@ -76,9 +75,18 @@ class FakeTwilio:
 
     def fail_whatsapp(self, status: int = 400, code: int = 63016,
                       message: str = "Failed to send freeform message because you are outside the allowed window.",
-                      times: int | None = None) -> None:
-        """Refuse WhatsApp sends (all of them unless `times`); SMS still goes through."""
-        self._failures.append(_Failure(lambda got: got.startswith("whatsapp:"), status, code, message, times))
+                      times: int | None = None, numbers: Callable[[str], bool] | None = None) -> None:
+        """Refuse WhatsApp sends (all of them unless `times`, to every number unless `numbers` picks some);
+        SMS still goes through."""
+        self._failures.append(_Failure(
+            lambda got: got.startswith("whatsapp:") and (numbers is None or numbers(got.removeprefix("whatsapp:"))),
+            status, code, message, times))
+
+    def outage(self, kind: str, seconds: float, hang: float = 15.0) -> None:
+        """For the next `seconds`, answer every request with Twilio's 500 (`kind="errors"`), or hold it `hang`
+        seconds, longer than a client waits, and then refuse it with 503 (`kind="timeouts"`): either way
+        nothing is sent, so a retry is the only copy that goes out."""
+        self._outage = (kind, time.monotonic() + seconds, hang)
 
     def hang_next(self, seconds: float = 2.0) -> None:
         """Keep the next request waiting this long before answering, for client timeouts."""
@@ -97,6 +105,12 @@ class FakeTwilio:
     async def _create_message(self, request: Request) -> JSONResponse:
         form = dict(parse_qsl((await request.body()).decode()))
         self.requests.append(form)
+        if self._outage and time.monotonic() < self._outage[1]:
+            kind, _, hang = self._outage
+            if kind == "timeouts":
+                await anyio.sleep(hang)
+                return _twilio_error(503, 20503, "Service Unavailable")
+            return _twilio_error(500, 20500, "Internal Server Error")
         if self._hang_seconds:
             seconds, self._hang_seconds = self._hang_seconds, 0.0
             await anyio.sleep(seconds)
@@ -110,6 +124,7 @@ class FakeTwilio:
                     self._failures.remove(failure)
             return _twilio_error(failure.status, failure.code, failure.message)
         sid = "SM" + secrets.token_hex(16)
+        self.accepted[sid] = form
         now = format_datetime(datetime.now(UTC), usegmt=True)
         return JSONResponse(status_code=201, content={
             "account_sid": self.account_sid, "api_version": "2010-04-01", "body": form.get("Body"),
@@ -137,7 +152,7 @@ class FakeSmtpServer:
         self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TOs) of each accepted message
         self.logins: list[str] = []
         self._refusals: dict[str, str] = {}  # SMTP command -> reply, once
-        self.port = unused_port()
+        self.port = free_port()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port,
                                       authenticator=self._authenticate, auth_require_tls=False)
 

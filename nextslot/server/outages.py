@@ -1,0 +1,79 @@
+"""When the database was out of reach for a moment (a dropped connection, a restart, a failover), a request
+answers 503 with Retry-After instead of a bare 500, so every client knows to send it again: JSON in the API's
+error shape for /v1 and the webhooks, a short page for people. Writes carry idempotency keys (the booking
+form its own), so the retry never books twice."""
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from sqlalchemy.exc import DBAPIError
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from nextslot.schemas.api import ErrorDetail
+from nextslot.server.page_render import notice
+from nextslot.server.staff_api.errors import error_response
+from nextslot.storage.outage import database_unreachable
+
+log = logging.getLogger(__name__)
+RETRY_AFTER = "1"  # seconds: reconnecting takes a pool checkout, a failover a little longer
+MACHINE_PATHS = ("/v1", "/webhooks", "/mcp")  # answered in JSON; everything else is a page a person sees
+
+
+async def on_database_error(request: Request, exc: Exception) -> Response:
+    if not database_unreachable(exc):
+        raise exc  # a bug or bad data: the 500 it always was
+    log.warning("%s %s: the database was unreachable (%s); answered 503", request.method, request.url.path,
+                type(getattr(exc, "orig", exc)).__name__)
+    if request.url.path.startswith(MACHINE_PATHS):
+        return unavailable()
+    response = notice(request, "Please try again", "We could not reach the booking system for a moment. Go back "
+                      "and send it again: nothing will be booked twice.", 503)
+    response.headers["Retry-After"] = RETRY_AFTER
+    return response
+
+
+def unavailable() -> Response:
+    return error_response(503, ErrorDetail(
+        code="temporarily_unavailable", message="The database connection was lost for a moment; send the same "
+        "request again (with the same Idempotency-Key for a write: nothing is done twice)."),
+        headers={"Retry-After": RETRY_AFTER})
+
+
+def unavailable_rpc() -> Response:
+    """The 503 as MCP clients read it: the SDK's client hands a JSON-RPC error body to the caller as is, but
+    turns any other error status into a bare "Server returned an error response"."""
+    return JSONResponse({"jsonrpc": "2.0", "id": None, "error": {
+        "code": -32000, "message": "temporarily unavailable: the database connection was lost for a moment; "
+        "send the same request again (same idempotency_key for a write: nothing is done twice)",
+        "data": {"code": "temporarily_unavailable", "retry_after": int(RETRY_AFTER)}}},
+        status_code=503, headers={"Retry-After": RETRY_AFTER})
+
+
+class OutageMiddleware:
+    """The same 503 inside the MCP app, whose own error handling would answer 500 first: its bearer check
+    reads the API key from the database before any tool runs (a tool's own outage is a tool error)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if scope["type"] != "http" or started or not database_unreachable(exc):
+                raise
+            log.warning("%s: the database was unreachable; answered 503", scope.get("path"))
+            await unavailable_rpc()(scope, receive, send)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DBAPIError, on_database_error)

@@ -1,0 +1,45 @@
+"""Which database errors mean "out of reach for a moment, send it again", on real PostgreSQL connections."""
+from __future__ import annotations
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from nextslot.storage.outage import database_unreachable, on_fresh_connection
+
+pytestmark = pytest.mark.storage
+
+
+def dropped() -> OperationalError:
+    return OperationalError("COMMIT", {}, psycopg.OperationalError("server closed the connection unexpectedly"))
+
+
+def test_a_connection_terminated_by_the_server_is_unreachable_and_bad_data_is_not(engine):
+    with engine.connect() as victim:
+        pid = victim.execute(text("select pg_backend_pid()")).scalar()
+        with engine.connect() as admin:
+            admin.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(DBAPIError) as lost:
+            victim.execute(text("select 1"))
+    with engine.connect() as conn, pytest.raises(DBAPIError) as bad:
+        conn.execute(text("select 1 / 0"))
+
+    assert database_unreachable(lost.value)
+    assert not database_unreachable(bad.value) and not database_unreachable(ValueError("no database here"))
+
+
+def test_a_write_is_tried_again_after_a_dropped_connection_but_not_after_a_bug():
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise dropped()
+        return "recorded"
+
+    assert on_fresh_connection(flaky) == "recorded" and len(calls) == 3
+    with pytest.raises(ZeroDivisionError):
+        on_fresh_connection(lambda: 1 / 0)
+    with pytest.raises(OperationalError):
+        on_fresh_connection(lambda: (_ for _ in ()).throw(dropped()), tries=2)

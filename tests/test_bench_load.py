@@ -1,0 +1,24 @@
+"""`nextslot bench load --quick` end to end, faults included: two servers and two schedulers as real processes,
+every channel's clients, a server killed, connections dropped, Twilio failing; every invariant must hold."""
+from __future__ import annotations
+
+import json
+
+from evals.bench_load import run_bench_load
+from nextslot.settings import Settings
+
+
+def test_quick_load_with_faults_keeps_every_invariant(database_url, capsys, tmp_path):
+    # the bench makes (and drops) its own throwaway database on the server this URL points at
+    assert run_bench_load(Settings(database_url=database_url), quick=True, json_path=tmp_path / "load.json") == 0
+
+    out = capsys.readouterr().out
+    for heading in ("machine:", "faults injected:", "kill -9 server 1", "pg_terminate_backend", "fake Twilio",
+                    "MCP agents", "page visitors", "staff API", "p99", "dropped nextslot_bench_"):
+        assert heading in out, f"{heading!r} missing from:\n{out}"
+    assert "FAIL" not in out
+    results = json.loads((tmp_path / "load.json").read_text())
+    assert all(check["ok"] for check in results["checks"]) and len(results["checks"]) == 8
+    assert {row["channel"].strip() for row in results["channels"]} == {
+        "MCP agents", "page visitors", "staff API", "all", "in bursts"}
+    assert all(int(row["booked"].replace(",", "")) > 0 for row in results["channels"])
