@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.core.calendar_feeds import booking_ics
@@ -32,8 +32,8 @@ from nextslot.reminders.business_notices import (
 )
 from nextslot.reminders.channels.base import Channel, OutgoingMessage, SendResult
 from nextslot.reminders.templates import render, spoken_when
-from nextslot.storage.leases import claim_due
-from nextslot.storage.outage import database_unreachable, on_fresh_connection
+from nextslot.storage.leases import claim_due, claimed_or_handed_back
+from nextslot.storage.outage import on_fresh_connection
 from nextslot.storage.tables import (
     Booking,
     Business,
@@ -96,22 +96,8 @@ class Dispatcher:
     def claim(self) -> list[Job]:
         now = self._clock()
         lease = now + self._lease
-        try:
-            return self._claim(now, lease)
-        except Exception as exc:
-            if not database_unreachable(exc):
-                raise
-            # the commit may have gone through with its answer lost: hand back what this lease took, or those
-            # rows would wait for it to run out (nothing was sent yet)
-            log.warning("claiming due notifications: the database connection dropped; handing the claim back")
-            on_fresh_connection(lambda: self._hand_back(lease))
-            return []
-
-    def _hand_back(self, lease: datetime) -> None:
-        with self._session_factory() as s:
-            s.execute(update(Notification).where(Notification.status == "sending", Notification.locked_until == lease)
-                      .values(status="pending", locked_until=None))
-            s.commit()
+        return claimed_or_handed_back(self._session_factory, "notifications", lease,
+                                      lambda: self._claim(now, lease))
 
     def _claim(self, now: datetime, lease: datetime) -> list[Job]:
         with self._session_factory() as s:

@@ -1,7 +1,8 @@
 """Sends booking events to business endpoints: signed, retried with backoff for a day, logged per attempt.
 
-Claimed like notifications (SKIP LOCKED and a lease), so several scheduler processes never send one
-delivery twice at once; a receiver should still drop repeats by event id (a crash after the POST and
+Claimed like notifications (SKIP LOCKED and a lease, a claim handed back when the connection drops under
+it, the outcome recorded on a fresh connection), so several scheduler processes never send one delivery
+twice at once; a receiver should still drop repeats by event id (a crash after the POST and
 before the record means one more try). An endpoint still failing after a day is turned off, and the
 business told by a notice in the outbox (sent by the dispatcher, email first).
 """
@@ -19,7 +20,8 @@ import httpx2
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.core.outbox import tell_business
-from nextslot.storage.leases import claim_due
+from nextslot.storage.leases import claim_due, claimed_or_handed_back
+from nextslot.storage.outage import on_fresh_connection
 from nextslot.storage.tables import WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
@@ -74,6 +76,10 @@ class WebhookSender:
     def claim(self) -> list[Job]:
         now = self._clock()
         lease = now + self._lease
+        return claimed_or_handed_back(self._session_factory, "webhook_deliveries", lease,
+                                      lambda: self._claim(now, lease))
+
+    def _claim(self, now: datetime, lease: datetime) -> list[Job]:
         with self._session_factory() as s:
             ids = claim_due(s, "webhook_deliveries", now, lease, self._batch)
             jobs = []
@@ -99,10 +105,19 @@ class WebhookSender:
         self._record(job, code, error, (perf_counter() - started) * 1000)
 
     def _record(self, job: Job, code: int | None, error: str | None, ms: float) -> None:
-        now = self._clock()
+        """The POST has been made: a dropped connection must not lose its outcome (the lease would run out and
+        the event go again), so the record is tried again on a fresh connection; a try whose commit went
+        through with its answer lost is recognised by its log line."""
+        line = {"at": self._clock().isoformat(), "status_code": code, "error": error, "ms": round(ms, 1)}
+        on_fresh_connection(lambda: self._record_once(job, line, code, error))
+
+    def _record_once(self, job: Job, line: dict, code: int | None, error: str | None) -> None:
+        now = datetime.fromisoformat(line["at"])
         with self._session_factory() as s:
             d = s.get(WebhookDelivery, job.id, with_for_update=True)
-            d.log = [*d.log, {"at": now.isoformat(), "status_code": code, "error": error, "ms": round(ms, 1)}]
+            if line in d.log:
+                return  # an earlier try committed
+            d.log = [*d.log, line]
             if d.status != "sending" or d.locked_until != job.lease:
                 s.commit()  # a slower twin: keep the log line, leave the state to the new owner
                 return

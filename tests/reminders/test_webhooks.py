@@ -30,7 +30,7 @@ from nextslot.schemas.events import Event, event_json_schema
 from nextslot.storage.tables import Notification, WebhookDelivery, WebhookEndpoint
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from tests.conftest import LiveServer
-from tests.reminders.test_dispatcher import ScriptedChannel, refused
+from tests.reminders.test_dispatcher import DroppingSessions, ScriptedChannel, refused
 
 TUESDAY_9 = datetime(2026, 11, 24, 9, tzinfo=UTC)
 
@@ -279,3 +279,30 @@ def test_message_outcomes_are_events_too(service, clinic, session_factory, clock
     assert [(e.type, e.data.notification.status, e.data.notification.channel) for e in events] == [
         ("notification.failed", "failed", "sms"), ("notification.delivered", "delivered", "email")]
     assert events[0].data.booking.code == booked.code and events[0].data.notification.kind == "confirmation"
+
+
+def test_a_claim_whose_commit_went_unanswered_is_handed_back(service, clinic, session_factory, clock, receiver):
+    register(session_factory, clinic, f"{receiver.server.url}/hook", ["booking.created"])
+    book(service, clinic)
+    sessions = DroppingSessions(session_factory, went_through=True)
+    dropping = WebhookSender(sessions, httpx2.Client(timeout=5), clock=clock)
+    sessions.drops = 1
+    assert dropping.send_due() == 0 and receiver.received == []
+    assert dropping.send_due() == 1 and len(receiver.received) == 1  # no waiting for a lease to run out
+
+
+@pytest.mark.parametrize("went_through", [False, True])
+def test_a_delivery_is_recorded_on_a_fresh_connection_when_the_first_drops_and_never_goes_twice(
+        service, clinic, session_factory, clock, receiver, went_through):
+    register(session_factory, clinic, f"{receiver.server.url}/hook", ["booking.created"])
+    book(service, clinic)
+    sessions = DroppingSessions(session_factory, went_through)
+    dropping = WebhookSender(sessions, httpx2.Client(timeout=5), clock=clock)
+    [job] = dropping.claim()
+    sessions.drops = 1  # the record's commit
+    dropping.deliver(job)
+    with session_factory() as s:
+        delivery = s.get(WebhookDelivery, job.id)
+        assert delivery.status == "delivered" and len(delivery.log) == 1
+    clock.now += timedelta(minutes=3)  # past the lease: had the record been lost, the event would go again
+    assert dropping.send_due() == 0 and len(receiver.received) == 1
