@@ -128,6 +128,7 @@ def test_the_front_desk_day_at_the_console(tablet, shot, live_server, service, m
         page.get_by_role("link", name="Settings").click()
         expect(page.get_by_text("only an owner can change settings")).to_be_visible()
         expect(page.get_by_role("button", name="Save configuration")).to_have_count(0)
+        shot(page, "17b-console-settings-as-staff")
 
         page.set_viewport_size({"width": 390, "height": 844})  # the same day on a phone
         page.get_by_role("link", name="Calendar").click()
