@@ -26,7 +26,7 @@ from nextslot.core.results import Booked, ChangeResult, Rejected, SlotTaken
 from nextslot.core.service import BookingService
 from nextslot.core.staff_accounts import SignedIn
 from nextslot.schemas.commands import BookingChange, BookingReschedule
-from nextslot.schemas.views import ServiceView
+from nextslot.schemas.views import BookingView, ServiceView
 from nextslot.server.booking_form import (
     FORM_KEY,
     BookingForm,
@@ -45,30 +45,35 @@ from nextslot.server.slot_grid import slot_grid
 
 router = APIRouter(include_in_schema=False)
 SOURCE = "console"
-ACTIONS: dict[str, tuple[Callable[[BookingService], Callable[..., ChangeResult]], str]] = {
-    "confirm": (lambda s: s.confirm, "Marked as confirmed."),
-    "cancel": (lambda s: s.cancel, "Cancelled. The time is free again and the customer is told."),
-    "no-show": (lambda s: s.mark_no_show, "Marked as a no-show."),
-}
+ACTIONS: dict[str, Callable[[BookingService], Callable[..., ChangeResult]]] = {
+    "confirm": lambda s: s.confirm, "cancel": lambda s: s.cancel, "no-show": lambda s: s.mark_no_show}
 
 
 @router.get("/console/{slug}/bookings/{code}")
-async def booking_detail(code: str, request: Request, signed: Staff) -> Response:
-    return await run_in_threadpool(detail_page, request, *signed, code)
+def booking_detail(code: str, request: Request, signed: Staff) -> Response:
+    return detail_page(request, *signed, code)
+
+
+def booking_of(request: Request, business: PageBusiness, staff: SignedIn, code: str) -> BookingView | Response:
+    """The business's booking with this code, or the not-found page (another business's code included)."""
+    booking = core(request).get_booking(business.id, code)
+    if isinstance(booking, Rejected):
+        return notice(request, business, "Not found", f"There is no booking {code} here.", 404, staff=staff)
+    return booking
 
 
 def detail_page(request: Request, business: PageBusiness, staff: SignedIn, code: str,
-                problem: Problem | None = None, done: str | None = None, status: int = 200) -> Response:
+                problem: Problem | None = None, status: int = 200) -> Response:
     service = core(request)
-    booking = service.get_booking(business.id, code)
-    if isinstance(booking, Rejected):
-        return notice(request, business, "Not found", f"There is no booking {code} here.", 404, staff=staff)
+    booking = booking_of(request, business, staff, code)
+    if isinstance(booking, Response):
+        return booking
     with service.uow() as uow:
         history = booking_history(uow.session, business.id, booking.code)
         messages = notification_log(uow.session, business.id, booking.code)
     return render(request, "booking.html", {
         "business": business, "staff": staff, "active": "calendar", "booking": booking, "history": history,
-        "messages": messages, "problem": problem, "done": done or request.query_params.get("done"),
+        "messages": messages, "problem": problem, "done": request.query_params.get("done"),
         "key": new_form_key(),
     }, status)
 
@@ -86,10 +91,9 @@ async def change_booking(code: str, action: str, request: Request, signed: Staff
 
 def act(request: Request, business: PageBusiness, staff: SignedIn, code: str, action: str,
         form: dict[str, str]) -> Response:
-    method, done = ACTIONS[action]
     change = BookingChange(code=code, reason=form.get("reason", "")[:500], source=SOURCE, actor=staff.name,
                            idempotency_key=form_key(form, action))
-    result = method(core(request))(business.id, change)
+    result = ACTIONS[action](core(request))(business.id, change)
     if isinstance(result, Rejected):
         return detail_page(request, business, staff, code, Problem(result.code, result.message, result.field),
                            status=409)
@@ -97,16 +101,16 @@ def act(request: Request, business: PageBusiness, staff: SignedIn, code: str, ac
 
 
 @router.get("/console/{slug}/bookings/{code}/move")
-async def move_page(code: str, request: Request, signed: Staff) -> Response:
-    return await run_in_threadpool(move_picker, request, *signed, code)
+def move_page(code: str, request: Request, signed: Staff) -> Response:
+    return move_picker(request, *signed, code)
 
 
 def move_picker(request: Request, business: PageBusiness, staff: SignedIn, code: str,
                 taken: list | None = None, problem: Problem | None = None, status: int = 200) -> Response:
     service = core(request)
-    booking = service.get_booking(business.id, code)
-    if isinstance(booking, Rejected):
-        return notice(request, business, "Not found", f"There is no booking {code} here.", 404, staff=staff)
+    booking = booking_of(request, business, staff, code)
+    if isinstance(booking, Response):
+        return booking
     grid = slot_grid(service, business.id, booking.service, business.zone, request.query_params.get("from"))
     return render(request, "move.html", {
         "business": business, "staff": staff, "active": "calendar", "booking": booking, "key": new_form_key(),
@@ -154,8 +158,8 @@ def choose_service(request: Request, signed: Staff) -> Response:
 
 
 @router.get("/console/{slug}/book/{service_key}")
-async def choose_time(service_key: str, request: Request, signed: Staff) -> Response:
-    return await run_in_threadpool(time_page, request, *signed, service_key)
+def choose_time(service_key: str, request: Request, signed: Staff) -> Response:
+    return time_page(request, *signed, service_key)
 
 
 def time_page(request: Request, business: PageBusiness, staff: SignedIn, service_key: str) -> Response:

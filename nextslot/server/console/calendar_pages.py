@@ -10,7 +10,6 @@ import hashlib
 from datetime import date, timedelta
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from nextslot.core.agenda import agenda
@@ -28,9 +27,8 @@ POLL_SECONDS = 2
 
 
 @router.get("/console/{slug}")
-async def calendar_page(request: Request, signed: Staff) -> Response:
-    business, staff = signed
-    return await run_in_threadpool(calendar_response, request, business, staff)
+def calendar_page(request: Request, signed: Staff) -> Response:
+    return calendar_response(request, *signed)
 
 
 def calendar_response(request: Request, business: PageBusiness, staff: SignedIn) -> Response:
