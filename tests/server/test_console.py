@@ -310,6 +310,12 @@ def test_an_owner_sets_hours_and_a_services_buffers_with_forms_and_availability_
     assert offered.duration_minutes == 30
     page = client.get(f"/console/{slug}/settings").text
     assert 'value="14:00-16:00"' in page
+    assert client.post(f"/console/{slug}/settings/hours", data={  # every resource at once
+        "csrf": csrf, "resource": "", "hours.tue": "10:00-12:00"}).status_code == 303
+    slots = service.find_slots(clinic, SlotQuery(service="consultation", starts_from="2026-11-23T00:00:00Z",
+                                                 until="2026-11-27T00:00:00Z", limit=200))
+    assert {s.starts_at.business_local.strftime("%a") for s in slots.slots} == {"Tue"}
+    assert all("10:00" <= s.starts_at.business_local.strftime("%H:%M") < "12:00" for s in slots.slots)
 
 
 def test_a_live_hold_shows_on_the_calendar_as_held(console, make_business, service):

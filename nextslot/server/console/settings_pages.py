@@ -125,14 +125,15 @@ def offsets_from(text: str) -> list[int] | Rejected:
 
 
 def set_hours(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
-    """The business's default week, or one resource's own (or back to the business's)."""
+    """One resource's week, or every resource's at once (a business's default hours are not kept apart from
+    its resources' own: `load-config` copies them onto each)."""
     week = {d: [p.strip() for p in text.split(",") if p.strip()] for d in DAYS if (text := form.get(f"hours.{d}", ""))}
     week = {d: spans for d, spans in week.items() if spans}
     resource = form.get("resource", "")
-    if not resource:
-        return edit(request, business, lambda c: c.model_copy(update={"hours": week}))
-    own = None if form.get("default") == "yes" else week
-    return config_edits.set_hours(core(request).uow(), business.id, resource, own)
+    if resource:
+        return config_edits.set_hours(core(request).uow(), business.id, resource, week)
+    return edit(request, business, lambda c: c.model_copy(update={
+        "hours": week, "resources": [r.model_copy(update={"hours": week}) for r in c.resources]}))
 
 
 def set_service(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
