@@ -255,6 +255,9 @@ def test_week_view_and_one_resource(console, make_business, service):
     week = client.get(f"/console/{slug}?date=2026-11-25&view=week")
     assert week.status_code == 200 and "Week of Monday 23 November" in week.text and code in week.text
     assert client.get(f"/console/{slug}?resource=nobody").status_code == 404
+    one = client.get(f"/console/{slug}?date=2026-11-24&resource=dr-patel")
+    assert one.status_code == 200 and one.text.count('class="colhead') == 1
+    assert '<option value="dr-okafor">Dr Femi Okafor</option>' in one.text  # the others stay pickable
 
 
 def test_a_session_ends_after_its_shift_and_at_sign_out(console, make_business, clock):

@@ -10,6 +10,7 @@ import hashlib
 from datetime import date, timedelta
 
 from fastapi import APIRouter, Request
+from sqlalchemy import select
 from starlette.responses import Response
 
 from nextslot.core.agenda import agenda
@@ -21,6 +22,7 @@ from nextslot.server.console.calendar_grid import days_side_by_side, resources_s
 from nextslot.server.console.session import Staff, core, notice, render
 from nextslot.server.page_context import PageBusiness
 from nextslot.server.page_times import parse_day
+from nextslot.storage.tables import Resource
 
 router = APIRouter(include_in_schema=False)
 POLL_SECONDS = 2
@@ -41,7 +43,8 @@ def calendar_response(request: Request, business: PageBusiness, staff: SignedIn)
     service = core(request)
     with service.uow() as uow:
         view = agenda(uow.session, business.id, first, 7 if week else 1, service.now(), resource)
-        everyone = agenda(uow.session, business.id, first, 1, service.now()) if resource else view
+        resources = uow.session.execute(select(Resource.key, Resource.name).where(
+            Resource.business_id == business.id, Resource.active).order_by(Resource.id)).all()
         listed = search_bookings(uow.session, business.id, BookingFilter(
             date_from=first, date_to=first + timedelta(days=6 if week else 0), resource=resource, limit=200))
     if view is None:
@@ -50,7 +53,7 @@ def calendar_response(request: Request, business: PageBusiness, staff: SignedIn)
     context = {
         "business": business, "staff": staff, "active": "calendar", "grid": grid, "view": view, "week": week,
         "day": day, "today": today, "resource": resource, "poll_seconds": POLL_SECONDS,
-        "resources": everyone.resources if everyone else [],
+        "resources": resources,
         "listed": [] if isinstance(listed, Rejected) else listed.bookings,
         "nav": navigation(day, week, today), "query": query_of(day, week, resource),
     }
