@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.core import catalog, customer_history, deposits, events, idempotency, lookups, outbox, waitlist, waitlist_offers
 from nextslot.core.availability import SlotProblem, check_slot, find_open_slots, nearest
+from nextslot.core.claiming import claim_start
 from nextslot.core.codes import new_code, normalize_code
 from nextslot.core.customers import find_or_create
 from nextslot.core.intake import check_answers
@@ -194,16 +195,15 @@ class BookingService:
                 if hold is not None:  # expired: its claims go, and the slot is booked afresh
                     claims.release(s, hold_id=hold.id)
                     hold.status = "released"
-                groups = timelines(s, plan, (start, start), now)
-                checked = check_slot(plan.rules, groups, start, now)
+                checked = check_slot(plan.rules, timelines(s, plan, (start, start), now), start, now)
                 if checked is SlotProblem.TAKEN:
                     return self._slot_taken(uow, plan, start, now, cmd.customer.timezone)
                 if isinstance(checked, SlotProblem):
                     return slot_problem(checked, plan, start)
                 insert_with_code(s, booking)
-                resource_ids = checked.resource_ids
-                if not claims.claim_all(s, business_id, resource_ids, plan.rules.occupied(start), now,
-                                        booking_id=booking.id, expires_at=pay_by):
+                resource_ids = claim_start(s, plan, start, now, checked.resource_ids, booking_id=booking.id,
+                                           expires_at=pay_by)
+                if resource_ids is None:
                     return self._slot_taken(uow, plan, start, now, cmd.customer.timezone)
             record(s, booking, "created", cmd, now, after=snapshot(booking))
             payment = None
@@ -233,8 +233,7 @@ class BookingService:
                 return plan
             if cmd.idempotency_key and (first := idempotency.reserve(s, business_id, cmd.idempotency_key, "hold", cmd)):
                 return replay(first)
-            groups = timelines(s, plan, (start, start), now)
-            checked = check_slot(plan.rules, groups, start, now)
+            checked = check_slot(plan.rules, timelines(s, plan, (start, start), now), start, now)
             if checked is SlotProblem.TAKEN:
                 return self._slot_taken(uow, plan, start, now)
             if isinstance(checked, SlotProblem):
@@ -244,10 +243,10 @@ class BookingService:
                         ends_at=start + plan.rules.duration, expires_at=expires, status="active", source=cmd.source)
             s.add(hold)
             s.flush()
-            if not claims.claim_all(s, business_id, checked.resource_ids, plan.rules.occupied(start), now,
-                                    hold_id=hold.id, expires_at=expires):
+            resource_ids = claim_start(s, plan, start, now, checked.resource_ids, hold_id=hold.id, expires_at=expires)
+            if resource_ids is None:
                 return self._slot_taken(uow, plan, start, now)
-            view = hold_view(hold, plan, checked.resource_ids)
+            view = hold_view(hold, plan, resource_ids)
             if cmd.idempotency_key:
                 idempotency.remember(s, business_id, cmd.idempotency_key, None,
                                      {"kind": "hold", "view": view.model_dump(mode="json")})
@@ -316,8 +315,7 @@ class BookingService:
             before = snapshot(booking)
             staff_before = booked_resources(s, booking.id)
             claims.release(s, booking_id=booking.id)
-            if not claims.claim_all(s, business_id, checked.resource_ids, plan.rules.occupied(start), now,
-                                    booking_id=booking.id):
+            if claim_start(s, plan, start, now, checked.resource_ids, booking_id=booking.id) is None:
                 return self._slot_taken(uow, plan, start, now, customer_zone, exclude_booking_id=booking.id)
             waitlist_offers.note_freed(s, business_id, (booking.starts_at, booking.ends_at), "rescheduled", now)
             booking.starts_at, booking.ends_at, booking.updated_at = start, start + plan.rules.duration, now

@@ -174,3 +174,21 @@ def test_the_no_show_policy_asks_a_deposit_of_a_customer_who_missed_enough_appoi
                                                starts_at=datetime.fromisoformat("2026-11-27T10:00:00+00:00"),
                                                customer=CustomerIn(name="Kay", phone="+447911123778")))
     assert other.booking.payment is None  # only the customer who missed appointments
+
+
+def test_a_late_payment_whose_mechanic_was_taken_gets_a_colleague_free_at_that_time(
+        service, garage, clock, session_factory):
+    eleven = "2026-11-24T11:00:00-05:00"  # Jo (listed first) works from 10:00, travel included
+    first = book(service, garage, starts_at=eleven).booking
+    assert [r.key for r in first.resources] == ["jo", "van"]
+    clock.now += timedelta(minutes=31)
+    service.expire_unpaid()
+    other = service.book(garage, BookingCreate(  # Jo goes to an oil change across the van's time
+        service="oil-change", starts_at=datetime.fromisoformat(eleven), resources=["jo"],
+        customer=CustomerIn(name="Bo", phone="+12125550177"),
+        intake={"vehicle": "Ford Focus", "registration": "ABC 123"}))
+    assert isinstance(other, Booked) and "jo" in [r.key for r in other.booking.resources]
+
+    assert pay(service, session_factory, first.id, ref="cs_colleague").outcome == "paid"
+    paid = service.get_booking(garage, first.code)
+    assert paid.status == "booked" and sorted(r.key for r in paid.resources) == ["sam", "van"]

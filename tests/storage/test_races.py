@@ -56,7 +56,22 @@ def book_job(business: int, service: str, start: datetime, n: int, **extra: Any)
 
 
 def run_job(svc: BookingService, job: dict[str, Any]) -> list[dict[str, Any]]:
-    """Run one operation in a racer; return its outcomes as plain data."""
+    """Run one operation in a racer; return its outcomes as plain data.
+
+    A lost race also says whether the requested start was open right after the answer: in a race
+    where committed claims only grow, open then means it was open when "taken" was said.
+    """
+    outcomes = run_operation(svc, job)
+    for outcome in outcomes:
+        if outcome["type"] == "SlotTaken":
+            start = datetime.fromisoformat(outcome["requested"])
+            found = svc.find_slots(job["business"], SlotQuery(
+                service=job["service"], starts_from=start, until=start + timedelta(minutes=1)))
+            outcome["open_after"] = any(s.starts_at.utc == start for s in found.slots)
+    return outcomes
+
+
+def run_operation(svc: BookingService, job: dict[str, Any]) -> list[dict[str, Any]]:
     op, business = job["op"], job["business"]
     if op == "book":
         return [plain(svc.book(business, BookingCreate(
@@ -451,7 +466,7 @@ def test_a_claimer_caught_in_a_deadlock_over_the_exclusion_check_gets_slot_taken
     ids = resource_ids(engine, clinic)
     claim = text("insert into claims (business_id, resource_id, hold_id, during, active, exclusive) "
                  "values (:b, :r, :h, tstzrange(:s, :e), true, true)")
-    with engine.connect() as other, ThreadPoolExecutor(1) as pool:  # `other` is rolled back at the end
+    with engine.connect() as other, ThreadPoolExecutor(1) as pool:
         other.execute(text("set local deadlock_timeout = '10s'"))  # the booking's backend detects the deadlock
         hold = other.execute(text(
             "insert into holds (business_id, service_id, starts_at, ends_at, expires_at, status, source) "
@@ -472,8 +487,8 @@ def test_a_claimer_caught_in_a_deadlock_over_the_exclusion_check_gets_slot_taken
             else:
                 pytest.fail("the booking never waited on the raw claim")
         other.execute(claim, during | {"r": ids["dr-patel"]})  # closes the cycle; returns once broken
+        other.commit()  # the booking looks again, behind the raw claims: the only doctor at 9 is taken
         result = booking.result(timeout=30)
-        other.rollback()
     assert isinstance(result, SlotTaken) and result.alternatives, result
     assert_invariant(engine, clinic)
 
