@@ -278,7 +278,7 @@ class Dispatcher:
                 "previous_when": spoken_when(datetime.fromisoformat(previous), zone, language) if previous else "",
                 **self._link_values(s, n.kind, booking, zone, language),
             }
-        message = render(n.kind, language, values, (business.details or {}).get("templates"))
+        message = render(n.kind, language, values, (business.details or {}).get("templates"), business.id)
         recipients = {c: addresses[c] for c in preferred
                       if c in self._channels and addresses.get(c) and c not in n.gave_up_on and c not in opted_out}
         ics = booking_ics(s, business, booking, self._clock()) if booking and n.kind in CALENDAR_KINDS else None
