@@ -155,6 +155,48 @@ def test_templates_stored_in_a_shape_we_never_wrote_fall_back_to_ours(
     assert channels["whatsapp"].sent[0].body.startswith("Hi Ann Lee, you're booked for")
 
 
+def test_a_row_that_cannot_be_prepared_is_retried_then_failed_and_holds_up_no_other_row(
+        service, make_business, dispatcher, channels, session_factory, clock):
+    broken, other = make_business("clinic"), make_business("clinic")
+    book(service, broken, phone="+447911123401")
+    with session_factory() as s:  # bad data in one row: a time no one can read
+        n = s.scalars(select(Notification).where(Notification.business_id == broken,
+                                                 Notification.kind == "confirmation")).one()
+        n.kind, n.payload = "rescheduled", {"previous_starts_at": "not a time"}
+        s.commit()
+    book(service, other, phone="+447911123402")
+    assert dispatcher.dispatch_due() == 1  # the other row's job
+    assert [m.to for m in channels["whatsapp"].sent] == ["+447911123402"]
+    assert only(session_factory, other, "confirmation").status == "sent"
+    n = only(session_factory, broken, "rescheduled")
+    assert n.status == "pending" and n.due_at > clock.now and "ValueError" in n.last_error
+    for _ in range(10):  # retried like a transient failure, then given up
+        clock.now += timedelta(hours=1)
+        dispatcher.dispatch_due()
+    n = only(session_factory, broken, "rescheduled")
+    assert n.status == "failed" and n.locked_until is None and "could not prepare" in n.last_error
+    assert not any("moved" in m.body for m in channels["whatsapp"].sent)
+
+
+def test_a_row_whose_recording_fails_holds_up_no_other_row(
+        service, make_business, dispatcher, channels, session_factory, monkeypatch):
+    first, second = make_business("clinic"), make_business("clinic")
+    book(service, first, phone="+447911123401")
+    book(service, second, phone="+447911123402")
+    record = Dispatcher._record_once
+
+    def breaks_on_first(self, job, *args):
+        if job.recipients["whatsapp"] == "+447911123401":
+            raise TypeError("a bug")
+        return record(self, job, *args)
+
+    monkeypatch.setattr(Dispatcher, "_record_once", breaks_on_first)
+    assert dispatcher.dispatch_due() == 2
+    assert only(session_factory, second, "confirmation").status == "sent"
+    failed = only(session_factory, first, "confirmation")
+    assert failed.status == "pending" and failed.locked_until is None and "TypeError" in failed.last_error
+
+
 def test_a_refused_channel_falls_back_to_the_next_and_every_attempt_is_logged(
         service, clinic, dispatcher, channels, session_factory):
     channels["whatsapp"].script = [refused("63016")]  # outside WhatsApp's 24-hour window: permanent
