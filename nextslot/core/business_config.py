@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nextslot.core.availability import wall_to_utc
+from nextslot.core.message_templates import template_problems
 from nextslot.core.results import Rejected
 from nextslot.schemas.config import WEEKDAYS, BusinessConfig, ExceptionConfig, WeeklySpans, parse_span
 from nextslot.storage.tables import (
@@ -40,6 +41,9 @@ class ConfigApplied:
 
 
 def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApplied | Rejected:
+    details = config.business.details
+    if "templates" in details and (problems := template_problems(details["templates"])):
+        return refused_config(problems)  # every path that stores a config comes here: nothing is written
     with uow:
         s = uow.session
         b = config.business
@@ -119,6 +123,12 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApp
             ]
         uow.commit()
         return ConfigApplied(business.id, business.slug, created, len(config.resources), len(config.services))
+
+
+def refused_config(problems: list[tuple[str, str]]) -> Rejected:
+    message = "; ".join(f"{field}: {text}" if field else text for field, text in problems)
+    return Rejected("invalid_config", f"The configuration is not valid: {message}.", problems[0][0] or None,
+                    problems=tuple(problems))
 
 
 def weekly(week: WeeklySpans) -> list[tuple[int, int, int]]:

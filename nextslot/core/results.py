@@ -42,6 +42,7 @@ class Rejected:
     message: str  # a sentence a person (or a model) can act on
     field: str | None = None
     suggestions: tuple[str, ...] = ()  # real values close to what was given (service keys, names)
+    problems: tuple[tuple[str, str], ...] = ()  # (field, problem) for each of several wrong fields
 
 
 BookingResult = Booked | SlotTaken | Rejected

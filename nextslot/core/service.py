@@ -425,8 +425,7 @@ class BookingService:
             waitlist_offers.lapse_offers(uow.session, now)
             uow.commit()
         with self.uow() as uow:
-            made = sum(len(waitlist_offers.make_offers(uow.session, m, now))
-                       for m in waitlist_offers.claim_markers(uow.session, now))
+            made = waitlist_offers.offer_each(uow.session, waitlist_offers.claim_markers(uow.session, now), now)
             uow.commit()
             return made
 

@@ -9,6 +9,7 @@ one list of alternatives). An offer that lapses puts its slot back up for the ne
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from nextslot.core import planning
 from nextslot.core.availability import Slot, find_open_slots
 from nextslot.core.planning import Plan, load_plan, timelines
 from nextslot.core.results import Rejected
+from nextslot.storage.outage import database_unreachable
 from nextslot.storage.tables import (
     Business,
     Customer,
@@ -30,6 +32,7 @@ from nextslot.storage.tables import (
     WaitlistOffer,
 )
 
+log = logging.getLogger(__name__)
 OFFER_MINUTES = 15  # default: how long a waiting customer has to say yes
 MARKERS_PER_RUN = 50
 
@@ -55,6 +58,23 @@ def claim_markers(s: Session, now: datetime) -> list[FreedCapacity]:
         select(FreedCapacity).where(FreedCapacity.processed_at.is_(None)).order_by(FreedCapacity.id)
         .limit(MARKERS_PER_RUN).with_for_update(skip_locked=True)
     ))
+
+
+def offer_each(s: Session, markers: list[FreedCapacity], now: datetime) -> int:
+    """Offers for each marker in a savepoint of its own: one business's bad settings or data (an
+    `offer_minutes` that is not a number) close its marker unoffered, logged, and hold up no one else's."""
+    made = 0
+    for marker in markers:
+        try:
+            with s.begin_nested():
+                made += len(make_offers(s, marker, now))
+        except Exception as error:  # noqa: BLE001 - one business's trouble must not stop the run for all
+            if database_unreachable(error):
+                raise
+            log.error("freed time %s (business %s): no offers made (%s)", marker.id, marker.business_id,
+                      type(error).__name__)
+            marker.processed_at = now
+    return made
 
 
 def make_offers(s: Session, marker: FreedCapacity, now: datetime) -> list[WaitlistOffer]:

@@ -33,7 +33,7 @@ from nextslot.reminders.business_notices import (
 from nextslot.reminders.channels.base import Channel, OutgoingMessage, SendResult
 from nextslot.reminders.templates import render, spoken_when
 from nextslot.storage.leases import claim_due, claimed_or_handed_back
-from nextslot.storage.outage import on_fresh_connection
+from nextslot.storage.outage import database_unreachable, on_fresh_connection
 from nextslot.storage.tables import (
     Booking,
     Business,
@@ -90,7 +90,13 @@ class Dispatcher:
         """Claim due notifications and send each; return how many were claimed."""
         jobs = self.claim()
         for job in jobs:
-            self.deliver(job)
+            try:
+                self.deliver(job)
+            except Exception as error:  # one row's trouble must not hold up the rest of the batch
+                if database_unreachable(error):
+                    raise  # everyone's trouble: the leases hand the rows on
+                log.error("notification %s: recording it failed (%s)", job.id, type(error).__name__)
+                on_fresh_connection(lambda: self._give_up_once(job.id, job.lease, type(error).__name__))
         return len(jobs)
 
     def claim(self) -> list[Job]:
@@ -106,12 +112,49 @@ class Dispatcher:
             for n, *_, booking, _business in rows:
                 if n.kind == "reminder" and booking.starts_at <= now:  # the scheduler was down too long
                     n.status, n.locked_until, n.last_error = "void", None, "too late: the appointment had started"
-            jobs = [self._job(s, row, lease) for row in rows if row[0].status == "sending"]
+            jobs = [job for row in rows if row[0].status == "sending" and (job := self._prepared(s, row, lease))]
             for orphan in set(ids) - {row[0].id for row in rows}:  # no customer or booking: no one to tell
                 n = s.get(Notification, orphan)
                 n.status, n.locked_until, n.last_error = "failed", None, "no customer or booking to notify"
             s.commit()
         return jobs
+
+    def _prepared(self, s: Session, row: Any, lease: datetime) -> Job | None:
+        """The row's job; None if its data cannot make a message (that row alone is retried later, then failed)."""
+        n = row[0]
+        try:
+            with s.begin_nested():  # a failed query rolls back this row's work only
+                return self._job(s, row, lease)
+        except Exception as error:  # noqa: BLE001 - bad data or a bug in one row must not stop the batch
+            if database_unreachable(error):
+                raise
+            log.error("notification %s (business %s, %s): could not be prepared (%s)", n.id, n.business_id,
+                      n.kind, type(error).__name__)  # the type only: the error's text may quote the customer
+            self._retry_or_fail(s, n, f"could not prepare the message ({type(error).__name__})")
+            return None
+
+    def _retry_or_fail(self, s: Session, n: Notification, reason: str) -> None:
+        """Try again later like a transient failure, until the tries run out; then failed."""
+        now = self._clock()
+        n.locked_until, n.last_error = None, reason
+        if n.attempts <= self._max_retries:
+            n.status, n.due_at = "pending", now + backoff(n.attempts, self._retry_after)
+        else:
+            n.status = "failed"
+            try:
+                with s.begin_nested():
+                    emit_notification_outcome(s, n, None, now)
+            except Exception as error:  # noqa: BLE001 - the same bad data may break the event too
+                if database_unreachable(error):
+                    raise
+                log.error("notification %s: no notification.failed event (%s)", n.id, type(error).__name__)
+
+    def _give_up_once(self, notification_id: int, lease: datetime, error: str) -> None:
+        with self._session_factory() as s:
+            n = s.get(Notification, notification_id, with_for_update=True)
+            if n.status == "sending" and n.locked_until == lease:
+                self._retry_or_fail(s, n, f"could not record the message ({error})")
+            s.commit()
 
     def deliver(self, job: Job) -> None:
         """Try the customer's channels in order until one takes the message (or a retry is scheduled)."""
@@ -278,7 +321,7 @@ class Dispatcher:
                 "previous_when": spoken_when(datetime.fromisoformat(previous), zone, language) if previous else "",
                 **self._link_values(s, n.kind, booking, zone, language),
             }
-        message = render(n.kind, language, values, (business.details or {}).get("templates"))
+        message = render(n.kind, language, values, (business.details or {}).get("templates"), business.id)
         recipients = {c: addresses[c] for c in preferred
                       if c in self._channels and addresses.get(c) and c not in n.gave_up_on and c not in opted_out}
         ics = booking_ics(s, business, booking, self._clock()) if booking and n.kind in CALENDAR_KINDS else None

@@ -1,18 +1,19 @@
 """Message texts: defaults in English, Spanish, French and German, overridable per business.
 
-Templates are Jinja2 in a sandbox, because a business writes its own: they can use the booking's
-fields and nothing else. Times are rendered in the customer's zone (else the business's).
+Templates are Jinja2 in a bounded sandbox (core/message_templates.py), because a business writes its own:
+they can use the booking's fields and nothing else. Times are rendered in the customer's zone (else the
+business's).
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+from nextslot.core.message_templates import render_text
 
-ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True)
+log = logging.getLogger(__name__)
 
 MONTHS = {
     "es": ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
@@ -133,33 +134,21 @@ class Rendered:
     body: str
 
 
-def render(kind: str, language: str, values: dict[str, str], overrides: dict[str, dict[str, str]] | None = None
-           ) -> Rendered:
+def render(kind: str, language: str, values: dict[str, str], overrides: dict[str, dict[str, str]] | None = None,
+           business_id: int | None = None) -> Rendered:
     """The business's own template for this kind and language if it has one that renders, else ours."""
     language = language if language in DEFAULTS else "en"
-    mine = (overrides or {}).get(language, {}).get(kind)
     title = SUBJECTS[language].get(kind) or SUBJECTS["en"].get(kind, kind)
     subject = f"{title} - {values.get('business', '')}".strip(" -")
-    if mine:
-        try:
-            return Rendered(subject, ENV.from_string(mine).render(**values))
-        except TemplateError:
-            pass  # a broken business template must not stop the message: fall back to ours
+    try:  # stored templates were checked, but an older row (or a value unlike the samples) may still fail
+        mine = overrides.get(language, {}).get(kind) if overrides else None
+        if mine:
+            return Rendered(subject, render_text(mine, values))
+    except Exception as error:  # noqa: BLE001 - one business's template must not stop its message, nor others'
+        log.warning("business %s: its %s template (%s) failed (%s); sent ours instead", business_id, kind,
+                    language, type(error).__name__)  # the type only: the error's text may quote the customer
     default = DEFAULTS[language].get(kind) or DEFAULTS["en"][kind]  # staff and business notices: English for now
-    return Rendered(subject, ENV.from_string(default).render(**values))
+    return Rendered(subject, render_text(default, values))
 
 
 EDITABLE = ("confirmation", "reminder", "rescheduled", "cancelled", "waitlist_offer", "deposit_requested")
-SAMPLE = {"name": "Ana", "service": "Check-up", "business": "Example", "when": "Tuesday 1 December at 9:30 am",
-          "previous_when": "Monday 30 November at 4:00 pm", "code": "KX7-42P", "manage_url": "https://example.com/m/x",
-          "calendar_url": "https://example.com/ics/x.ics", "offer_url": "https://example.com/w/x", "minutes": "30",
-          "deposit": "GBP 20.00", "pay_by": "9:00 am", "pay_url": "https://example.com/pay/x", "customer": "Ana"}
-
-
-def template_problem(text: str) -> str | None:
-    """Why a business's own template would not render (a typo, an unknown field), before it is saved."""
-    try:
-        ENV.from_string(text).render(**SAMPLE)
-    except TemplateError as error:
-        return str(error.message or error)
-    return None

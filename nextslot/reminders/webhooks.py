@@ -102,6 +102,8 @@ class WebhookSender:
             code, error = response.status_code, None if response.is_success else f"HTTP {response.status_code}"
         except httpx2.HTTPError as exc:
             code, error = None, f"{type(exc).__name__}: {exc}"[:300]
+        except Exception as exc:  # noqa: BLE001 - an address no client can use (a bad host name) fails this row alone
+            code, error = None, f"{type(exc).__name__}: the request could not be made"
         self._record(job, code, error, (perf_counter() - started) * 1000)
 
     def _record(self, job: Job, code: int | None, error: str | None, ms: float) -> None:

@@ -48,15 +48,16 @@ def cmd_load_config(settings: Settings, args: argparse.Namespace) -> int:
     engine = build_engine(settings)
     result = apply_config(SqlAlchemyUnitOfWork(build_session_factory(engine)), config)
     if isinstance(result, Rejected):
-        return refuse(result.code, result.message, result.field)
+        return refuse(result.code, result.message, result.field, result.problems)
     verb = "created" if result.created else "updated"
     print(f"{verb} {result.slug} (id {result.business_id}): {result.resources} resources, {result.services} services")
     return 0
 
 
-def refuse(code: str, message: str, field: str | None = None) -> int:
+def refuse(code: str, message: str, field: str | None = None, problems: tuple[tuple[str, str], ...] = ()) -> int:
     """A structured error on stderr and exit code 2, as for every refused command."""
-    print(json.dumps({"error": code, "message": message, "field": field}), file=sys.stderr)
+    extra = {"problems": [{"field": f, "message": m} for f, m in problems]} if problems else {}
+    print(json.dumps({"error": code, "message": message, "field": field, **extra}), file=sys.stderr)
     return 2
 
 

@@ -5,6 +5,7 @@ Twilio API and a real SMTP server in test_channels.py and test_delivery.py)."""
 from __future__ import annotations
 
 import itertools
+import time
 from datetime import datetime, timedelta
 from urllib.parse import urlparse
 
@@ -17,7 +18,7 @@ from nextslot.core.links import Links
 from nextslot.reminders.channels.base import OutgoingMessage, SendResult
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule, CustomerIn
-from nextslot.storage.tables import Customer, DeliveryAttempt, Notification, Payment
+from nextslot.storage.tables import Business, Customer, DeliveryAttempt, Notification, Payment
 
 TUESDAY_9 = datetime.fromisoformat("2026-11-24T09:00:00+00:00")
 ids = itertools.count()
@@ -101,17 +102,99 @@ def test_texts_follow_the_customers_language_and_time_zone(service, clinic, disp
     assert "martes 24 noviembre a las 04:00" in channels["whatsapp"].sent[0].body
 
 
-def test_a_business_template_replaces_ours_and_a_broken_one_falls_back(
-        service, make_business, dispatcher, channels):
+def test_a_business_template_replaces_ours(service, make_business, dispatcher, channels):
     from tests.conftest import example
 
     config = example("clinic")
-    config["business"]["details"]["templates"] = {"en": {"confirmation": "{{ name }}: see you {{ when }}!",
-                                                         "reminder": "{{ no_such_field }}"}}
+    config["business"]["details"]["templates"] = {"en": {"confirmation": "{{ name }}: see you {{ when }}!"}}
     business = make_business(config)
     book(service, business)
     dispatcher.dispatch_due()
     assert channels["whatsapp"].sent[0].body == "Ann Lee: see you Tuesday 24 November at 9 am!"
+
+
+def smuggle_templates(session_factory, business: int, templates: dict) -> None:
+    """Store templates past every check, as a row written before templates were checked would hold them."""
+    with session_factory() as s:
+        row = s.get(Business, business)
+        row.details = {**row.details, "templates": templates}
+        s.commit()
+
+
+@pytest.mark.parametrize("template", [
+    "{{ 1/0 }}", "{{ name + 1 }}", "{{ no_such_field }}", "{{ 'x' * 10**9 }}",
+    "{% for i in range(10**9) %}{% for j in range(10**9) %}{% endfor %}{% endfor %}",
+    "{% for i in range(1000) %}{% for j in range(1000) %}{% for k in range(1000) %}{% endfor %}{% endfor %}"
+    "{% endfor %}",
+    "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
+])
+def test_a_stored_template_that_fails_falls_back_to_ours_and_holds_up_no_other_business(
+        service, make_business, dispatcher, channels, session_factory, template, caplog):
+    broken, other = make_business("clinic"), make_business("clinic")
+    smuggle_templates(session_factory, broken, {"en": {"confirmation": template}})
+    book(service, broken, phone="+447911123401")
+    book(service, other, phone="+447911123402")
+    started = time.perf_counter()
+    assert dispatcher.dispatch_due() == 2
+    assert time.perf_counter() - started < 5
+    bodies = {m.to: m.body for m in channels["whatsapp"].sent}
+    assert bodies["+447911123401"].startswith("Hi Ann Lee, you're booked for")  # ours
+    assert bodies["+447911123402"].startswith("Hi Ann Lee, you're booked for")
+    assert only(session_factory, broken, "confirmation").status == "sent"
+    assert only(session_factory, other, "confirmation").status == "sent"
+    assert f"business {broken}: its confirmation template (en) failed" in caplog.text
+    assert "Ann Lee" not in caplog.text and "+447911123401" not in caplog.text
+
+
+def test_templates_stored_in_a_shape_we_never_wrote_fall_back_to_ours(
+        service, make_business, dispatcher, channels, session_factory):
+    business = make_business("clinic")
+    smuggle_templates(session_factory, business, ["not", "a", "mapping"])
+    book(service, business)
+    dispatcher.dispatch_due()
+    assert channels["whatsapp"].sent[0].body.startswith("Hi Ann Lee, you're booked for")
+
+
+def test_a_row_that_cannot_be_prepared_is_retried_then_failed_and_holds_up_no_other_row(
+        service, make_business, dispatcher, channels, session_factory, clock):
+    broken, other = make_business("clinic"), make_business("clinic")
+    book(service, broken, phone="+447911123401")
+    with session_factory() as s:  # bad data in one row: a time no one can read
+        n = s.scalars(select(Notification).where(Notification.business_id == broken,
+                                                 Notification.kind == "confirmation")).one()
+        n.kind, n.payload = "rescheduled", {"previous_starts_at": "not a time"}
+        s.commit()
+    book(service, other, phone="+447911123402")
+    assert dispatcher.dispatch_due() == 1  # the other row's job
+    assert [m.to for m in channels["whatsapp"].sent] == ["+447911123402"]
+    assert only(session_factory, other, "confirmation").status == "sent"
+    n = only(session_factory, broken, "rescheduled")
+    assert n.status == "pending" and n.due_at > clock.now and "ValueError" in n.last_error
+    for _ in range(10):  # retried like a transient failure, then given up
+        clock.now += timedelta(hours=1)
+        dispatcher.dispatch_due()
+    n = only(session_factory, broken, "rescheduled")
+    assert n.status == "failed" and n.locked_until is None and "could not prepare" in n.last_error
+    assert not any("moved" in m.body for m in channels["whatsapp"].sent)
+
+
+def test_a_row_whose_recording_fails_holds_up_no_other_row(
+        service, make_business, dispatcher, channels, session_factory, monkeypatch):
+    first, second = make_business("clinic"), make_business("clinic")
+    book(service, first, phone="+447911123401")
+    book(service, second, phone="+447911123402")
+    record = Dispatcher._record_once
+
+    def breaks_on_first(self, job, *args):
+        if job.recipients["whatsapp"] == "+447911123401":
+            raise TypeError("a bug")
+        return record(self, job, *args)
+
+    monkeypatch.setattr(Dispatcher, "_record_once", breaks_on_first)
+    assert dispatcher.dispatch_due() == 2
+    assert only(session_factory, second, "confirmation").status == "sent"
+    failed = only(session_factory, first, "confirmation")
+    assert failed.status == "pending" and failed.locked_until is None and "TypeError" in failed.last_error
 
 
 def test_a_refused_channel_falls_back_to_the_next_and_every_attempt_is_logged(

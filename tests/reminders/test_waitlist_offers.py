@@ -256,3 +256,16 @@ def test_a_hold_that_lapses_unbooked_is_offered_to_the_waitlist(service, make_bu
     assert service.offer_freed_capacity() == 1
     [offer] = offers(session_factory, clinic)
     assert (offer.entry_id, offer.starts_at) == (entry.id, held.hold.starts_at.utc)
+
+
+def test_one_business_whose_waitlist_settings_cannot_be_read_holds_up_no_other_business(
+        service, make_business, session_factory):
+    broken = clinic_with(make_business, offer_minutes="ten")  # details are free-form: nothing checked this
+    fine = clinic_with(make_business)
+    for clinic, phone in ((broken, "+447911124091"), (fine, "+447911124092")):
+        holder = book_nine(service, clinic, phone=phone)
+        wait_for_nine(service, clinic, phone[:-1] + "8", "Wes")
+        service.cancel(clinic, BookingChange(code=holder.code))
+    assert service.offer_freed_capacity() == 1
+    assert offers(session_factory, broken) == [] and [o.status for o in offers(session_factory, fine)] == ["open"]
+    assert service.offer_freed_capacity() == 0  # the broken business's freed time is not tried on every run

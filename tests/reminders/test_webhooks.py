@@ -306,3 +306,19 @@ def test_a_delivery_is_recorded_on_a_fresh_connection_when_the_first_drops_and_n
         assert delivery.status == "delivered" and len(delivery.log) == 1
     clock.now += timedelta(minutes=3)  # past the lease: had the record been lost, the event would go again
     assert dropping.send_due() == 0 and len(receiver.received) == 1
+
+
+def test_an_endpoint_no_client_can_reach_fails_alone_and_other_businesses_events_go_out(
+        service, make_business, session_factory, clock, receiver):
+    broken, other = make_business("clinic"), make_business("clinic")
+    register(session_factory, broken, "http://" + "a" * 300 + ".example/hook")  # accepted, but no valid host name
+    register(session_factory, other, f"{receiver.server.url}/hook")
+    book(service, broken, phone="+447911123491")
+    book(service, other, phone="+447911123492")
+    assert sender(session_factory, clock).send_due() == 2
+    assert [json.loads(b)["type"] for _, b in receiver.received] == ["booking.created"]
+    with session_factory() as s:
+        [failed] = s.scalars(select(WebhookDelivery).where(WebhookDelivery.business_id == broken)).all()
+        [sent] = s.scalars(select(WebhookDelivery).where(WebhookDelivery.business_id == other)).all()
+    assert sent.status == "delivered"
+    assert failed.status == "pending" and failed.log[0]["error"] == "UnicodeError: the request could not be made"

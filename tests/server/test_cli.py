@@ -133,3 +133,19 @@ def test_staff_account_takes_the_password_from_stdin_or_makes_one_up(database_ur
     for args in (("no-such-business", "x@example.com"), (slug, "desk@clinic.example")):
         refused = nextslot(database_url, "staff-account", *args)
         assert refused.returncode == 2 and json.loads(refused.stderr)["error"] in ("unknown_business", "email_taken")
+
+
+def test_load_config_refuses_a_template_that_fails_to_render_and_writes_nothing(database_url, session_factory,
+                                                                                tmp_path):
+    data = yaml.safe_load((EXAMPLES / "clinic.yaml").read_text())
+    data["business"]["slug"] = "cli-bad-template"
+    data["business"]["details"]["templates"] = {"en": {"reminder": "{{ name|upper + 1 }}"}}
+    config = tmp_path / "clinic.yaml"
+    config.write_text(yaml.safe_dump(data))
+    result = nextslot(database_url, "load-config", str(config))
+    assert result.returncode == 2
+    error = json.loads(result.stderr)
+    assert error["error"] == "invalid_config" and error["problems"] == [
+        {"field": "business.details.templates.en.reminder", "message": "it fails when rendered (TypeError)"}]
+    with session_factory() as s:
+        assert queries.business_by_slug(s, "cli-bad-template") is None

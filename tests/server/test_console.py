@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -350,3 +351,21 @@ def test_a_drop_on_the_calendar_moves_by_wall_time_and_an_impossible_drop_offers
     assert closed.status_code == 409 and ('data-code="slot_taken"' in closed.text or 'class="problem"' in closed.text)
     assert drop("not a time", "drop-key-0000000003").status_code == 422
     assert service.get_booking(clinic, code).starts_at.business_local.strftime("%H:%M") == "14:00"
+
+
+def test_templates_that_fail_to_render_are_refused_from_the_form_and_from_the_yaml(
+        console, make_business, session_factory):
+    clinic = make_business("clinic")
+    client, slug = console(clinic)
+    page = client.get(f"/console/{slug}/settings").text
+    csrf = csrf_of(page)
+    form = client.post(f"/console/{slug}/settings/templates", data={"csrf": csrf, "template.reminder": "{{ 1/0 }}"})
+    assert form.status_code == 422 and 'data-code="invalid_template"' in form.text and "divides by zero" in form.text
+    config = yaml.safe_load(html.unescape(
+        re.search(r"<textarea id=\"config-yaml\"[^>]*>(.*?)</textarea>", page, re.S).group(1)))
+    config["business"]["details"]["templates"] = {"fr": {"cancelled": "{{ 'x' * 10**9 }}"}}
+    answer = client.post(f"/console/{slug}/settings/config", data={"csrf": csrf, "config": yaml.safe_dump(config)})
+    assert answer.status_code == 422 and 'data-code="invalid_config"' in answer.text
+    assert "business.details.templates.fr.cancelled" in html.unescape(answer.text)
+    with session_factory() as s:
+        assert "templates" not in s.get(Business, clinic).details

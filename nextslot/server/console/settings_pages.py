@@ -24,7 +24,8 @@ from nextslot.core import config_edits
 from nextslot.core.config_export import exception_views, export_config
 from nextslot.core.results import Rejected
 from nextslot.core.staff_accounts import SignedIn, create_account
-from nextslot.reminders.templates import DEFAULTS, EDITABLE, template_problem
+from nextslot.core.message_templates import template_problem
+from nextslot.reminders.templates import DEFAULTS, EDITABLE
 from nextslot.schemas.config import BusinessConfig, ExceptionConfig
 from nextslot.server.console.session import Staff, checked_post, core, owner_only, render
 from nextslot.server.page_context import PageBusiness
@@ -169,7 +170,7 @@ def set_branding(request: Request, business: PageBusiness, form: dict[str, str])
 def set_templates(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
     mine = {k: text for k in EDITABLE if (text := form.get(f"template.{k}", "").strip())}
     for kind, text in mine.items():
-        if problem := template_problem(text):
+        if problem := template_problem(kind, text):
             return Rejected("invalid_template", f"The {kind.replace('_', ' ')} message does not work: {problem}.",
                             f"template.{kind}")
     return edit(request, business, lambda c: with_details(c, templates=merged_templates(c, mine)))

@@ -66,7 +66,8 @@ def error_response(status: int, detail: ErrorDetail, extra: dict[str, Any] | Non
 
 def detail_of(rejected: Rejected) -> ErrorDetail:
     return ErrorDetail(code=rejected.code, message=rejected.message, field=rejected.field,
-                       suggestions=list(rejected.suggestions))
+                       suggestions=list(rejected.suggestions),
+                       problems=[Problem(field=field, message=text) for field, text in rejected.problems])
 
 
 async def on_refused(request: Request, exc: Exception) -> Response:

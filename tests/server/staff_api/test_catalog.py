@@ -157,3 +157,21 @@ def test_the_whole_config_round_trips_and_only_for_the_callers_own_business(api,
     refused = http.put("/v1/config", json=theirs)
     assert refused.status_code == 422 and refused.json()["error"]["code"] == "slug_mismatch"
     assert api(other).get("/v1/config").json() == theirs
+
+
+def test_a_config_whose_templates_fail_to_render_is_refused_with_every_problem_and_nothing_stored(api, clinic):
+    http = api(clinic)
+    before = http.get("/v1/config").json()
+    config = {**before, "business": {**before["business"], "name": "Renamed", "details": {
+        **before["business"]["details"],
+        "templates": {"en": {"confirmation": "{{ 1/0 }}", "reminder": "See you {{ when }}"},
+                      "es": {"reminder": "{% for i in range(10**9) %}{% for j in range(10**9) %}x{% endfor %}"
+                                         "{% endfor %}"}}}}}
+    answer = http.put("/v1/config", json=config)
+    assert answer.status_code == 422
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_config" and error["field"] == "business.details.templates.en.confirmation"
+    assert [p["field"] for p in error["problems"]] == ["business.details.templates.en.confirmation",
+                                                       "business.details.templates.es.reminder"]
+    assert "divides by zero" in error["problems"][0]["message"] and "Traceback" not in answer.text
+    assert http.get("/v1/config").json() == before
