@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from nextslot.core import events, outbox, waitlist_offers
+from nextslot.core.claiming import claim_start
 from nextslot.core.planning import Plan
 from nextslot.core.views import booked_resources, booking_view
 from nextslot.storage import claims
@@ -97,7 +98,11 @@ def settle(s: Session, payment: Payment, booking: Booking, plan: Plan, amount_mi
 
 
 def hold_slot_again(s: Session, booking: Booking, plan: Plan, now: datetime) -> bool:
-    """Keep the booking's claims for good: still live ones lose their expiry, lapsed ones are re-claimed."""
+    """Keep the booking's claims for good: still live ones lose their expiry, lapsed ones are re-claimed.
+
+    Re-claiming tries the same resources first; if one went to someone else meanwhile, a colleague
+    free at that time takes its place (the customer paid for the time) before the deposit is refunded.
+    """
     live = s.execute(
         update(Claim).where(Claim.booking_id == booking.id, Claim.active, Claim.expires_at > now)
         .values(expires_at=None).returning(Claim.id)
@@ -106,8 +111,7 @@ def hold_slot_again(s: Session, booking: Booking, plan: Plan, now: datetime) -> 
         return True
     resource_ids = [r.id for r in booked_resources(s, booking.id)]
     claims.release(s, booking_id=booking.id)
-    return claims.claim_all(s, booking.business_id, resource_ids, plan.rules.occupied(booking.starts_at), now,
-                            booking_id=booking.id)
+    return claim_start(s, plan, booking.starts_at, now, tuple(resource_ids), booking_id=booking.id) is not None
 
 
 def overdue(s: Session, now: datetime, limit: int = 100) -> list[Payment]:
