@@ -1,5 +1,5 @@
 """Local dates and wall times as instants in every zone: days whose midnight is skipped or repeated, 30- and
-45-minute offsets. Pure functions, no database.
+45-minute offsets, and times a fall-back night shows twice. Pure functions, no database.
 
 The default run samples zones and years; NEXTSLOT_LONG_TESTS=1 also sweeps every zone's clock changes of
 2020-2030 (a few minutes).
@@ -25,6 +25,8 @@ from nextslot.core.availability import (
     open_intervals,
 )
 from nextslot.core.instants import day_instants, first_instant, resolve_instant, wall_to_utc
+from nextslot.reminders.templates import spoken_when
+from nextslot.schemas.times import TimeView, spoken_time
 
 LONG = os.environ.get("NEXTSLOT_LONG_TESTS") == "1"
 ZONES = sorted(available_timezones())
@@ -85,13 +87,16 @@ def check_day(name: str, day: date, step: int, duration: int, customer: str) -> 
     grid = grid_starts(step, zone, start, end)
     minutes = (start + MINUTE * i for i in range(int((end - start) / MINUTE)))
     assert grid == [t for t in minutes if on_grid(t, step, zone)]
-    # open all day every day: every grid start that fits is a slot
+    # open all day every day: every grid start that fits is a slot, and no two are spoken alike
     rules = ServiceRules(timedelta(minutes=duration), timedelta(0), timedelta(0), step, timedelta(0),
                          timedelta(days=366 * 40), zone)
     opened = open_intervals(ALL_DAY, zone, (start, end))
     assert any(s <= start and end <= e for s, e in opened)
     slots = find_open_slots(rules, [[ResourceTimeline(1, 1, opened)]], (start, end), NOW)
     assert [s.starts_at for s in slots] == grid
+    for spoken_in in (zone, ZoneInfo(customer)):
+        phrases = [spoken_time(s.starts_at, spoken_in) for s in slots]
+        assert len(set(phrases)) == len(phrases), [p for p in phrases if phrases.count(p) > 1]
 
 
 @settings(max_examples=1500 if LONG else 60, deadline=None)
@@ -106,7 +111,7 @@ def check_day(name: str, day: date, step: int, duration: int, customer: str) -> 
 @example(case=("America/Sao_Paulo", date(2019, 2, 16)), step=15, duration=30, customer="America/Sao_Paulo")
 @example(case=("Australia/Lord_Howe", date(2026, 4, 5)), step=15, duration=30, customer="Australia/Lord_Howe")
 @example(case=("Pacific/Chatham", date(2026, 4, 5)), step=45, duration=30, customer="Asia/Kathmandu")
-def test_every_local_date_is_a_whole_day_of_grid_slots(case, step, duration, customer):
+def test_every_local_date_is_a_whole_day_of_grid_slots_spoken_distinctly(case, step, duration, customer):
     check_day(*case, step, duration, customer)
 
 
@@ -137,3 +142,13 @@ def test_a_wall_time_the_clocks_skip_starts_at_the_jump_and_one_they_repeat_at_i
     opened = open_intervals([WeeklyHours(6, 150, 300)], new_york, (utc(2027, 3, 14), utc(2027, 3, 15)))
     assert [s for s, _ in opened if s.date() == date(2027, 3, 14)] == [utc(2027, 3, 14, 7)]
 
+
+def test_the_two_showings_of_a_repeated_wall_time_are_said_differently_in_every_language():
+    new_york = ZoneInfo("America/New_York")
+    first, second = utc(2026, 11, 1, 5, 30), utc(2026, 11, 1, 6, 30)  # 1:30 am EDT, then 1:30 am EST
+    assert TimeView.of(first, new_york).spoken == "Sunday 1 November at 1:30 am before the clocks go back"
+    assert TimeView.of(second, new_york).spoken == "Sunday 1 November at 1:30 am after the clocks go back"
+    assert TimeView.of(utc(2026, 11, 1, 7, 30), new_york).spoken == "Sunday 1 November at 2:30 am"
+    for language in ("en", "es", "fr", "de"):
+        assert spoken_when(first, new_york, language) != spoken_when(second, new_york, language)
+    assert spoken_when(second, new_york, "de") == "Sonntag 1 November um 01:30 (nach der Zeitumstellung)"

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from nextslot.core.results import Booked
 from nextslot.core.staff_accounts import create_account
+from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.schemas.commands import BookingChange, BookingCreate, CustomerIn
 from nextslot.server.app import create_app
 from nextslot.settings import Settings
@@ -21,6 +22,7 @@ from nextslot.storage.tables import Business, WaitlistOffer
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import execute
+from tests.reminders.test_dispatcher import ScriptedChannel
 
 SKIPPED, REPEATED = "2026-03-08", "2026-11-01"  # Sundays: no midnight at all; midnight to 1 am twice
 WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -66,7 +68,7 @@ def book(service, business_id: int, at: datetime, phone: str, key: str = "cut") 
     return result.booking.code
 
 
-def test_the_agent_tool_reads_a_date_as_the_whole_local_day(service, salon):
+def test_the_agent_tool_reads_a_date_as_the_whole_local_day_and_says_each_time_distinctly(service, salon):
     ctx = ToolContext(service=service, business_id=salon, channel="test")
     skipped = execute("find_available_slots", {"service": "cut", "date": SKIPPED}, ctx)
     assert skipped.ok, skipped.data
@@ -85,6 +87,12 @@ def test_the_agent_tool_reads_a_date_as_the_whole_local_day(service, salon):
     assert [s["starts_at"] for s in slots] == [
         "2026-11-01T00:00:00-04:00", "2026-11-01T00:30:00-04:00", "2026-11-01T00:00:00-05:00",
         "2026-11-01T00:30:00-05:00", "2026-11-01T01:00:00-05:00", "2026-11-01T01:30:00-05:00"]
+    spoken = [s["spoken"] for s in slots]
+    assert len(set(spoken)) == len(spoken)
+    assert spoken[0] == "Sunday 1 November at 12 am before the clocks go back"
+    assert spoken[2] == "Sunday 1 November at 12 am after the clocks go back" and spoken[4] == "Sunday 1 November at 1 am"
+    assert repeated.say == ("I can offer Sunday 1 November at 12 am before the clocks go back, 12:30 am before the "
+                            "clocks go back or 12 am after the clocks go back.")
 
 
 def test_staff_ask_v1_slots_for_a_date_and_get_that_local_day(service, salon, api_key, http):
@@ -98,18 +106,28 @@ def test_staff_ask_v1_slots_for_a_date_and_get_that_local_day(service, salon, ap
     answer = http.get("/v1/slots", params={"service": "cut", "starts_from": REPEATED, "until": "2026-11-02",
                                            "limit": 1000}, headers=headers)
     assert answer.status_code == 200, answer.text
-    assert len(answer.json()["slots"]) == 50  # 25 hours
+    slots = answer.json()["slots"]
+    assert len(slots) == 50 and len({s["starts_at"]["spoken"] for s in slots}) == 50  # 25 hours, told apart
 
     bad = http.get("/v1/slots", params={"service": "cut", "starts_from": "2026-13-08"}, headers=headers)
     assert bad.status_code == 422 and bad.json()["error"]["field"].startswith("starts_from")
 
 
-def test_the_booking_page_shows_a_day_from_its_real_start(service, salon, session_factory, http):
+def test_the_booking_page_shows_each_day_from_its_real_start_and_tells_repeated_times_apart(
+        service, salon, session_factory, http, clock):
     slug = slug_of(session_factory, salon)
     page = http.get(f"/b/{slug}/cut", params={"from": SKIPPED})
     assert page.status_code == 200
     sunday = page.text[page.text.index(">Sunday 8 March</h3>"):]
     assert re.findall(r">([^<>]+)</a>", sunday)[:2] == ["1 am", "1:30 am"]
+
+    clock.now = utc(2026, 10, 25, 12)
+    page = http.get(f"/b/{slug}/cut", params={"from": REPEATED})
+    sunday = page.text[page.text.index(">Sunday 1 November</h3>"):page.text.index(">Monday 2 November</h3>")]
+    clocks = re.findall(r">([^<>]+)</a>", sunday)
+    assert clocks[:5] == ["12 am before the clocks go back", "12:30 am before the clocks go back",
+                          "12 am after the clocks go back", "12:30 am after the clocks go back", "1 am"]
+    assert len(clocks) == len(set(clocks)) == 50
 
 
 def test_the_console_draws_a_day_without_midnight_from_1_am_in_its_day_and_week(service, salon, session_factory,
@@ -148,3 +166,8 @@ def test_a_waitlist_wish_for_the_repeated_hour_is_offered_the_time_that_really_f
         [offer] = s.scalars(select(WaitlistOffer).where(WaitlistOffer.business_id == salon)).all()
     # 12:30 am (first showing) to 12:30 am (second) lies between that night's midnight and 1 am
     assert offer.starts_at == utc(2026, 11, 1, 4, 30)
+
+    sms = ScriptedChannel("sms")
+    Dispatcher(session_factory, {"sms": sms}, clock=clock).dispatch_due()
+    [message] = [m for m in sms.sent if m.to == "+12125550184"]
+    assert "Sunday 1 November at 12:30 am before the clocks go back has just opened up" in message.body
