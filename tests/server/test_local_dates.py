@@ -152,13 +152,14 @@ def test_the_console_draws_a_day_without_midnight_from_1_am_in_its_day_and_week(
 def test_a_waitlist_wish_for_the_repeated_hour_is_offered_the_time_that_really_fits(
         service, salon, session_factory, clock):
     clock.now = utc(2026, 10, 25, 12)
-    book(service, salon, utc(2026, 11, 1, 3, 30), "+12125550182", "colour")  # Sat 11:30 pm to 12:30 am (first)
     freed = book(service, salon, utc(2026, 11, 1, 4, 30), "+12125550183", "colour")  # 12:30 am first showing
     ctx = ToolContext(service=service, business_id=salon, channel="test")
-    wish = execute("join_waitlist", {"service": "colour", "customer_name": "Wanda", "phone": "+12125550184",
-                                     "earliest_date": REPEATED, "latest_date": REPEATED, "earliest_time": "00:00",
-                                     "latest_time": "01:00"}, ctx)
-    assert wish.ok and wish.data["outcome"] == "waitlisted", wish.data
+    wish = {"service": "colour", "customer_name": "Wanda", "phone": "+12125550184", "earliest_date": REPEATED,
+            "latest_date": REPEATED, "earliest_time": "00:30", "latest_time": "01:00"}  # 90 minutes that night
+    joined = execute("join_waitlist", wish, ctx)
+    assert joined.ok and joined.data["outcome"] == "waitlisted", joined.data
+    short = execute("join_waitlist", {**wish, "earliest_date": "2026-11-02", "latest_date": "2026-11-02"}, ctx)
+    assert short.data["error"]["code"] == "window_too_short"  # 30 minutes any other night
 
     service.cancel(salon, BookingChange(code=freed, source="test"))
     assert service.offer_freed_capacity() == 1
