@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from nextslot.core.availability import wall_to_utc
+from nextslot.core.instants import wall_to_utc
 from nextslot.schemas.config import BusinessConfig
 
 WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

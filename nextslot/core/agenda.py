@@ -6,14 +6,15 @@ time), so what the calendar shows as taken is what booking sees as taken.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.orm import Session
 
-from nextslot.core.availability import Interval, WeeklyHours, open_intervals, wall_to_utc
+from nextslot.core.availability import Interval, WeeklyHours, open_intervals
+from nextslot.core.instants import day_instants
 from nextslot.schemas.api import CalendarBooking, CalendarHold, CalendarView, ResourceDay, Span, TimeOff
 from nextslot.storage import queries
 from nextslot.storage.tables import AvailabilityException, Booking, Business, Claim, ExternalBusy, Hold, Resource, Service
@@ -24,7 +25,7 @@ def agenda(session: Session, business_id: int, day: date, days: int, now: dateti
     """The active resources' days (or one resource's, active or not); None when the business has no such resource."""
     business = session.get(Business, business_id)
     zone = ZoneInfo(business.timezone)
-    window = (wall_to_utc(day, 0, zone), wall_to_utc(day + timedelta(days=days), 0, zone))
+    window = day_instants(day, zone, days)
     query = select(Resource).where(Resource.business_id == business_id).order_by(Resource.id)
     query = query.where(Resource.key == resource_key) if resource_key else query.where(Resource.active)
     resources = list(session.scalars(query))

@@ -20,6 +20,8 @@ from enum import StrEnum
 from itertools import accumulate
 from zoneinfo import ZoneInfo
 
+from nextslot.core.instants import wall_exists, wall_to_utc
+
 Interval = tuple[datetime, datetime]
 
 
@@ -136,18 +138,6 @@ def subtract(intervals: list[Interval], holes: Iterable[Interval]) -> list[Inter
 
 
 # --- local wall time -> instants ------------------------------------------------------------
-
-
-def wall_to_utc(day: date, minute: int, zone: ZoneInfo, fold: int = 0) -> datetime:
-    """The instant of `minute` past local midnight on `day`; gap times move forward by the gap."""
-    wall = datetime.combine(day, time()) + timedelta(minutes=minute)
-    return wall.replace(tzinfo=zone, fold=fold).astimezone(UTC)
-
-
-def wall_exists(wall: datetime, zone: ZoneInfo) -> bool:
-    """False for a wall time skipped by a spring-forward change."""
-    aware = wall.replace(tzinfo=zone)
-    return aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == wall
 
 
 def local_days(start: datetime, end: datetime, zone: ZoneInfo) -> Iterator[date]:

@@ -6,9 +6,9 @@ from datetime import timedelta
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
-from nextslot.core.availability import wall_to_utc
 from nextslot.core.codes import normalize_code
 from nextslot.core.customers import normalize_email, normalize_phone
+from nextslot.core.instants import day_start
 from nextslot.core.planning import BusinessInfo, load_business
 from nextslot.core.results import Rejected
 from nextslot.core.views import booking_view
@@ -36,9 +36,9 @@ def matching(business: BusinessInfo, wanted: BookingFilter) -> Select | Rejected
     if wanted.date_from and wanted.date_to and wanted.date_to < wanted.date_from:
         return Rejected("window_reversed", "date_to comes before date_from.", "date_to")
     if wanted.date_from:
-        query = query.where(Booking.starts_at >= wall_to_utc(wanted.date_from, 0, business.zone))
+        query = query.where(Booking.starts_at >= day_start(wanted.date_from, business.zone))
     if wanted.date_to:
-        query = query.where(Booking.starts_at < wall_to_utc(wanted.date_to + timedelta(days=1), 0, business.zone))
+        query = query.where(Booking.starts_at < day_start(wanted.date_to + timedelta(days=1), business.zone))
     if wanted.status:
         query = query.where(Booking.status.in_(wanted.status))
     if wanted.code:

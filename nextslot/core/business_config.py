@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from nextslot.core.availability import wall_to_utc
+from nextslot.core.instants import first_instant, wall_to_utc
 from nextslot.core.message_templates import template_problems
 from nextslot.core.results import Rejected
 from nextslot.schemas.config import WEEKDAYS, BusinessConfig, ExceptionConfig, WeeklySpans, parse_span
@@ -150,7 +150,7 @@ def exception_intervals(ec: ExceptionConfig, zone: ZoneInfo) -> list[tuple[datet
 
 
 def local_instant(value: datetime, zone: ZoneInfo) -> datetime:
-    return (value if value.tzinfo else value.replace(tzinfo=zone)).astimezone(UTC)
+    return value.astimezone(UTC) if value.tzinfo else first_instant(value, zone)
 
 
 def add_exceptions(

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import recurring_ical_events
 from icalendar import Calendar
+
+from nextslot.core.instants import day_start, first_instant
 
 Interval = tuple[datetime, datetime]
 
@@ -49,10 +51,8 @@ def event_interval(event, zone: ZoneInfo) -> Interval | None:
 def instant(value: date | datetime, zone: ZoneInfo) -> datetime:
     """A date is the start of that local day; a floating time is local to the resource."""
     if not isinstance(value, datetime):
-        value = datetime.combine(value, time())
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=zone)
-    return value
+        return day_start(value, zone)
+    return value if value.tzinfo is not None else first_instant(value, zone)
 
 
 def merged(intervals: list[Interval]) -> list[Interval]:

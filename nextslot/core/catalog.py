@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from nextslot.core.availability import WeeklyHours, merge, open_intervals, wall_to_utc
-from nextslot.core.instants import load_zone
+from nextslot.core.availability import WeeklyHours, merge, open_intervals
+from nextslot.core.instants import day_instants, day_start, load_zone
 from nextslot.core.money import money
 from nextslot.schemas.config import IntakeQuestion
 from nextslot.schemas.views import BusinessProfile, Closure, OpeningHours, ServiceView
@@ -51,7 +51,7 @@ def opening_hours(session: Session, business: Business, now: datetime) -> list[O
     ).unique().all()
     today = now.astimezone(zone).date()
     week = [today + timedelta(days=i) for i in range(7)]
-    span = (wall_to_utc(week[0], 0, zone), wall_to_utc(week[-1] + timedelta(days=1), 0, zone))
+    span = day_instants(week[0], zone, len(week))
     intervals = merge(
         interval
         for r in resources
@@ -65,7 +65,8 @@ def opening_hours(session: Session, business: Business, now: datetime) -> list[O
         if not span[0] <= start < span[1]:  # whole local days around the window come back too
             continue
         local_start, local_end = start.astimezone(zone), end.astimezone(zone)
-        end_text = "24:00" if local_end.date() > local_start.date() and local_end.hour == 0 else f"{local_end:%H:%M}"
+        at_midnight = local_end.date() > local_start.date() and end == day_start(local_end.date(), zone)
+        end_text = "24:00" if at_midnight else f"{local_end:%H:%M}"
         by_day[local_start.weekday()].append(f"{local_start:%H:%M}-{end_text}")
     return [OpeningHours(day=DAYS[d], hours=by_day[d]) for d in range(7)]
 

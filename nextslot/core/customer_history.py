@@ -12,6 +12,7 @@ from nextslot.core.customers import normalize_email, normalize_phone
 from nextslot.core.money import money
 from nextslot.core.results import Rejected
 from nextslot.core.views import customer_view
+from nextslot.schemas.times import repeat_note
 from nextslot.schemas.views import CustomerHistory, HistoryEvent
 from nextslot.storage.tables import (
     Booking,
@@ -73,7 +74,8 @@ def history_of(s: Session, business: Business, customer: Customer, limit: int | 
 
 
 def when(instant: datetime, zone: ZoneInfo) -> str:
-    return instant.astimezone(zone).strftime("%a %d %b %Y %H:%M")
+    local = instant.astimezone(zone)
+    return f"{local:%a %d %b %Y %H:%M}{repeat_note(local)}"
 
 
 def booking_events(s: Session, customer: Customer, zone: ZoneInfo) -> list[HistoryEvent]:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nextslot.core.customers import find_or_create
+from nextslot.core.instants import wall_to_utc
 from nextslot.core.planning import Plan
 from nextslot.core.results import Rejected
 from nextslot.core.views import customer_view, resource_ref
@@ -36,8 +37,11 @@ def check_window(cmd: WaitlistJoin, plan: Plan, today: date) -> Rejected | None:
     if cmd.latest_date - today > MAX_WAIT or cmd.latest_date - today > plan.rules.horizon + timedelta(days=1):
         return Rejected("beyond_horizon", f"Bookings open {plan.rules.horizon.days} days ahead; pick an earlier"
                                           " latest_date.", "latest_date")
-    end = 1440 if cmd.day_end is None else minutes_of(cmd.day_end)
-    if end - minutes_of(cmd.day_start) < plan.rules.duration.total_seconds() // 60:
+    start, end = minutes_of(cmd.day_start), 1440 if cmd.day_end is None else minutes_of(cmd.day_end)
+    zone, first = plan.business.zone, max(cmd.earliest_date, today)
+    days = (first + timedelta(days=i) for i in range((cmd.latest_date - first).days + 1))
+    # too short on every day: a night the clocks go back has a longer stretch between the same wall times
+    if all(wall_to_utc(day, end, zone) - wall_to_utc(day, start, zone) < plan.rules.duration for day in days):
         return Rejected("window_too_short", f"{plan.service_name} takes {int(plan.rules.duration.total_seconds() // 60)}"
                                             " minutes; widen the times of day.", "day_end")
     return None

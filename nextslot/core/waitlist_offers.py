@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from nextslot.core import planning
 from nextslot.core.availability import Slot, find_open_slots
+from nextslot.core.instants import wall_to_utc
 from nextslot.core.planning import Plan, load_plan, timelines
 from nextslot.core.results import Rejected
 from nextslot.storage.outage import database_unreachable
@@ -130,13 +131,14 @@ def first_fitting_slot(s: Session, entry: WaitlistEntry, plan: Plan, marker: Fre
     window = (marker.starts_at - rules.duration - rules.buffer_before, marker.ends_at + rules.buffer_after)
     groups = timelines(s, plan, window, now)
     already = set(s.scalars(select(WaitlistOffer.starts_at).where(WaitlistOffer.entry_id == entry.id)))
+    zone = plan.business.zone
     for slot in find_open_slots(rules, groups, window, now):
-        local = slot.starts_at.astimezone(plan.business.zone)
-        minute = local.hour * 60 + local.minute
-        end_minute = minute + int(rules.duration.total_seconds() // 60)
-        if not (entry.earliest_date <= local.date() <= entry.latest_date):
+        day = slot.starts_at.astimezone(zone).date()
+        if not (entry.earliest_date <= day <= entry.latest_date):
             continue
-        if minute < entry.day_start_minute or end_minute > entry.day_end_minute or slot.starts_at in already:
+        # the wished times of day as that day's instants: on a night the clocks change, minutes are no guide
+        earliest, latest = (wall_to_utc(day, m, zone) for m in (entry.day_start_minute, entry.day_end_minute))
+        if slot.starts_at < earliest or slot.ends_at > latest or slot.starts_at in already:
             continue
         if open_offers_for(s, plan, slot.starts_at) >= at_once:
             continue

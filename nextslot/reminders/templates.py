@@ -12,6 +12,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from nextslot.core.message_templates import render_text
+from nextslot.schemas.times import repeat_note, spoken_time
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,11 @@ MONTHS = {
            "novembre", "décembre"),
     "de": ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
            "November", "Dezember"),
+}
+REPEATS = {  # the first and second showing of a wall time a fall-back night repeats
+    "es": (" (antes del cambio de hora)", " (después del cambio de hora)"),
+    "fr": (" (avant le changement d'heure)", " (après le changement d'heure)"),
+    "de": (" (vor der Zeitumstellung)", " (nach der Zeitumstellung)"),
 }
 WEEKDAYS = {
     "es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
@@ -118,14 +124,13 @@ SUBJECTS = {
 
 
 def spoken_when(instant: datetime, zone: ZoneInfo, language: str) -> str:
+    """The time in the customer's language; a wall time the clocks repeat says which of the two it is."""
     local = instant.astimezone(zone)
-    if language in WEEKDAYS:
-        day = f"{WEEKDAYS[language][local.weekday()]} {local.day} {MONTHS[language][local.month - 1]}"
-        joiner = {"es": "a las", "fr": "à", "de": "um"}[language]
-        return f"{day} {joiner} {local:%H:%M}"
-    hour = local.hour % 12 or 12
-    clock = f"{hour}" if local.minute == 0 else f"{hour}:{local.minute:02d}"
-    return f"{local:%A} {local.day} {local:%B} at {clock} {'am' if local.hour < 12 else 'pm'}"
+    if language not in WEEKDAYS:
+        return spoken_time(instant, zone)
+    day = f"{WEEKDAYS[language][local.weekday()]} {local.day} {MONTHS[language][local.month - 1]}"
+    joiner = {"es": "a las", "fr": "à", "de": "um"}[language]
+    return f"{day} {joiner} {local:%H:%M}{repeat_note(local, REPEATS[language])}"
 
 
 @dataclass(frozen=True)

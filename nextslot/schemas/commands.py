@@ -1,11 +1,13 @@
 """Write and query commands: what every edge (tools, page, staff API, CLI) hands to the core.
 
-Times may carry an offset, or be local wall times with `timezone` naming the IANA zone.
+Times may carry an offset, or be local wall times with `timezone` naming the IANA zone; a date is a whole
+local day.
 """
+from contextlib import suppress
 from datetime import date, datetime, time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 Channel = Literal["whatsapp", "sms", "email"]
 
@@ -23,10 +25,23 @@ class CustomerIn(Command):
     channels: list[Channel] | None = Field(None, description="Preferred channels, in fallback order")
 
 
+def day_or_instant(value: Any) -> Any:
+    """'2026-09-06' is a date (a whole local day), not its midnight: some zones skip or repeat midnight."""
+    if isinstance(value, str) and len(value.strip()) == 10:
+        with suppress(ValueError):  # not a real date: pydantic's own message says so
+            return date.fromisoformat(value.strip())
+    return value
+
+
+DayOrTime = Annotated[datetime | date, BeforeValidator(day_or_instant)]
+
+
 class SlotQuery(Command):
     service: str = Field(description="Service key")
-    starts_from: datetime | None = Field(None, description="Window start; default now")
-    until: datetime | None = Field(None, description="Window end; default 7 days after the start")
+    starts_from: DayOrTime | None = Field(None, description="Window start; a date: the first instant of that "
+                                                            "local day; default now")
+    until: DayOrTime | None = Field(None, description="Window end (exclusive); a date: the first instant of that "
+                                                      "local day; default 7 days after the start")
     timezone: str | None = Field(None, description="Zone for window times given without an offset")
     customer_timezone: str | None = None
     resources: list[str] = Field(default_factory=list, description="Only slots with these resources (keys)")

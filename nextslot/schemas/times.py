@@ -4,13 +4,27 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
+REPEATS = (" before the clocks go back", " after the clocks go back")  # the first and second showing
+
+
+def repeat_note(local: datetime, notes: tuple[str, str] = REPEATS) -> str:
+    """'' for most wall times; for one the clocks show twice (a fall-back night), which of the two it is."""
+    if local.replace(fold=1 - local.fold).utcoffset() == local.utcoffset():
+        return ""
+    return notes[local.fold]
+
+
+def clock_time(local: datetime) -> str:
+    """'9:30 am', '12 pm', or '1:30 am before the clocks go back': never the same words for two instants."""
+    hour = local.hour % 12 or 12
+    clock = f"{hour}" if local.minute == 0 else f"{hour}:{local.minute:02d}"
+    return f"{clock} {'am' if local.hour < 12 else 'pm'}{repeat_note(local)}"
+
 
 def spoken_time(instant: datetime, zone: ZoneInfo) -> str:
     """A phrase a voice agent can read aloud: 'Tuesday 25 November at 5:30 pm'."""
     local = instant.astimezone(zone)
-    hour = local.hour % 12 or 12
-    clock = f"{hour}" if local.minute == 0 else f"{hour}:{local.minute:02d}"
-    return f"{local:%A} {local.day} {local:%B} at {clock} {'am' if local.hour < 12 else 'pm'}"
+    return f"{local:%A} {local.day} {local:%B} at {clock_time(local)}"
 
 
 class TimeView(BaseModel):

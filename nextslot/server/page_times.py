@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import load_zone
-from nextslot.schemas.times import spoken_time
+from nextslot.schemas.times import clock_time, spoken_time
 from nextslot.schemas.views import SlotView
 
 # offered in the zone picker, besides the business's zone and the one in use (a detected zone is always kept)
@@ -48,12 +48,6 @@ def day_label(day: date) -> str:
     return f"{day:%A} {day.day} {day:%B}"
 
 
-def clock(local: datetime) -> str:
-    hour = local.hour % 12 or 12
-    minutes = "" if local.minute == 0 else f":{local.minute:02d}"
-    return f"{hour}{minutes} {'am' if local.hour < 12 else 'pm'}"
-
-
 def duration(minutes: int) -> str:
     """45 -> '45 min', 90 -> '1 h 30 min'."""
     hours, rest = divmod(minutes, 60)
@@ -86,25 +80,15 @@ def parse_day(text: str | None) -> date | None:
         return None
 
 
-def local_midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
-
-
 def by_day(slots: list[SlotView], zone: ZoneInfo) -> list[Day]:
-    """Slots grouped by the visitor's local day; a clock time the night repeats (DST) carries its zone name."""
-    days: dict[date, list[tuple[datetime, SlotView]]] = {}
+    """Slots grouped by the visitor's local day; a clock time the night repeats (DST) says which of the two."""
+    days: dict[date, list[SlotChoice]] = {}
     for slot in slots:
         local = slot.starts_at.utc.astimezone(zone)
-        days.setdefault(local.date(), []).append((local, slot))
-    grouped = []
-    for day, entries in days.items():
-        clocks = [clock(local) for local, _ in entries]
-        choices = []
-        for (local, slot), text in zip(entries, clocks):
-            shown = f"{text} {local:%Z}" if clocks.count(text) > 1 else text
-            choices.append(SlotChoice(slot_param(slot.starts_at.utc), shown, f"{shown}, {day_label(day)}"))
-        grouped.append(Day(day, day_label(day), choices))
-    return grouped
+        shown = clock_time(local)
+        days.setdefault(local.date(), []).append(
+            SlotChoice(slot_param(slot.starts_at.utc), shown, f"{shown}, {day_label(local.date())}"))
+    return [Day(day, day_label(day), choices) for day, choices in days.items()]
 
 
 def alternatives(slots: list[SlotView], zone: ZoneInfo) -> list[SlotChoice]:

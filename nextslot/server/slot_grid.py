@@ -5,10 +5,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from nextslot.core.instants import day_instants
 from nextslot.core.results import Rejected, Slots
 from nextslot.core.service import BookingService
 from nextslot.schemas.commands import SlotQuery
-from nextslot.server.page_times import Day, by_day, local_midnight, parse_day
+from nextslot.server.page_times import Day, by_day, parse_day
 
 DAYS_SHOWN = 4  # a phone screen's worth
 FURTHEST = timedelta(days=366)
@@ -32,8 +33,8 @@ def slot_grid(service: BookingService, business_id: int, service_key: str, zone:
     today = now.astimezone(zone).date()
     first = min(max(parse_day(from_param) or today, today), today + FURTHEST)
     last = first + timedelta(days=DAYS_SHOWN - 1)
-    start, end = max(now, local_midnight(first, zone)), local_midnight(last + timedelta(days=1), zone)
-    found = openings(service, business_id, service_key, zone, start, end, limit=1000)
+    start, end = day_instants(first, zone, DAYS_SHOWN)
+    found = openings(service, business_id, service_key, zone, max(now, start), end, limit=1000)
     if isinstance(found, Rejected):
         return found
     next_opening = None

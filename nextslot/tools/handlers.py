@@ -113,8 +113,8 @@ def find_available_slots(ctx: ToolContext, args: FindSlotsIn) -> SlotsOut | Tool
         return problem(resources)
     limit = args.limit or DEFAULT_SLOTS
     filtered = args.earliest_time is not None or args.latest_time is not None
-    # a date is a local day (in `timezone`, else the business's zone: the core reads it so)
-    starts_from = datetime.combine(args.date, time()) if args.date else ctx.service.now()
+    # a date is a whole local day (in `timezone`, else the business's zone: the core reads it so)
+    starts_from: date | datetime = args.date or ctx.service.now()
     until = starts_from + timedelta(days=args.days or (1 if args.date else 7))
     query = SlotQuery(service=args.service, starts_from=starts_from, until=until, timezone=args.timezone,
                       customer_timezone=args.caller_timezone, resources=resources, limit=1000 if filtered else limit)

@@ -25,10 +25,15 @@ def test_times_are_grouped_by_the_visitors_own_day():
     assert monday.slots[0].at == "2026-11-24T03:30:00Z" and monday.slots[0].label == "10:30 pm, Monday 23 November"
 
 
-def test_a_clock_time_the_night_repeats_carries_its_zone_name():
+def test_a_clock_time_the_night_repeats_says_which_of_the_two_it_is():
     first, second = datetime(2026, 11, 1, 5, 30, tzinfo=UTC), datetime(2026, 11, 1, 6, 30, tzinfo=UTC)
     [day] = by_day([slot(first), slot(second)], NEW_YORK)  # 1:30 am EDT, then 1:30 am EST
-    assert [s.clock for s in day.slots] == ["1:30 am EDT", "1:30 am EST"]
+    assert [s.clock for s in day.slots] == ["1:30 am before the clocks go back", "1:30 am after the clocks go back"]
+    santiago = ZoneInfo("America/Santiago")  # zone names there are "-03" and "-04": nothing to say aloud
+    first, second = datetime(2026, 4, 5, 2, 30, tzinfo=UTC), datetime(2026, 4, 5, 3, 30, tzinfo=UTC)
+    [day] = by_day([slot(first), slot(second)], santiago)
+    assert [s.label for s in day.slots] == ["11:30 pm before the clocks go back, Saturday 4 April",
+                                            "11:30 pm after the clocks go back, Saturday 4 April"]
 
 
 def test_only_instants_with_an_offset_and_real_dates_are_accepted_back():

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
+from nextslot.schemas.times import repeat_note
 from nextslot.server.console import booking_pages, calendar_pages, customer_pages, settings_pages, sign_in
 from nextslot.server.console.calendar_grid import placement_css
 from nextslot.server.console.session import ConsoleExit
@@ -32,9 +33,10 @@ def console_asset(name: str) -> str:
 def wall(text: str, zone: ZoneInfo) -> str:
     """An ISO instant from a booking's history as the staff read a clock: "Mon 23 Nov 11:00"."""
     try:
-        return datetime.fromisoformat(text).astimezone(zone).strftime("%a %d %b %H:%M")
+        local = datetime.fromisoformat(text).astimezone(zone)
     except (TypeError, ValueError):
         return str(text)
+    return f"{local:%a %d %b %H:%M}{repeat_note(local)}"
 
 
 def install(app: FastAPI) -> None:

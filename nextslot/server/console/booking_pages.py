@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from nextslot.core.availability import wall_to_utc
+from nextslot.core.instants import wall_to_utc
 from nextslot.core.booking_records import booking_history, notification_log
 from nextslot.core.results import Booked, ChangeResult, Rejected, SlotTaken
 from nextslot.core.service import BookingService

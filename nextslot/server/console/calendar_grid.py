@@ -8,9 +8,10 @@ HTML without new nonces.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from nextslot.core.instants import day_instants
 from nextslot.schemas.api import CalendarView, ResourceDay, Span
 
 MINUTES_PER_ROW = 5
@@ -127,24 +128,23 @@ def pairs(column: int, day: date, zone: ZoneInfo, occupied: Span, appointment: S
 
 
 def spans(column: int, day: date, items: list[Span], kind: str, zone: ZoneInfo) -> list[Block]:
-    """Blocks for the parts of these spans that fall on this local day (rows from midnight, for now)."""
-    midnight = datetime.combine(day, time(0), zone)
+    """Blocks for the parts of these spans that fall on this local day (its real instants, whatever midnight does)."""
+    day_first, next_first = day_instants(day, zone)
     blocks = []
     for item in items:
-        start = max(item.starts_at, midnight)
-        end = min(item.ends_at, midnight + timedelta(days=1))
+        start, end = max(item.starts_at, day_first), min(item.ends_at, next_first)
         if start >= end:
             continue
-        first = row_of(start, midnight, up=False)
-        last = max(row_of(end, midnight, up=True), first + 1)
+        first = row_of(start, day, zone, up=False)
+        last = max(row_of(end, day, zone, up=True), first + 1)
         blocks.append(Block(kind, column, first, last))
     return blocks
 
 
-def row_of(instant: datetime, midnight: datetime, up: bool) -> int:
+def row_of(instant: datetime, day: date, zone: ZoneInfo, up: bool) -> int:
     """The five-minute row of a local wall time (a DST day's wall clock, as the staff read it)."""
-    local = instant.astimezone(midnight.tzinfo)
-    minutes = (local.date() - midnight.date()).days * 24 * 60 + local.hour * 60 + local.minute
+    local = instant.astimezone(zone)
+    minutes = (local.date() - day).days * 24 * 60 + local.hour * 60 + local.minute
     rows, rest = divmod(minutes, MINUTES_PER_ROW)
     return min(rows + (1 if up and (rest or local.second) else 0), ROWS_PER_DAY)
 

@@ -1,14 +1,13 @@
 """/v1/customers, /v1/waitlist and /v1/slots: a customer's history, the waitlist, and open times to offer."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from nextslot.core.results import Slots
-from nextslot.schemas.commands import SlotQuery, WaitlistJoin
+from nextslot.schemas.commands import DayOrTime, SlotQuery, WaitlistJoin
 from nextslot.schemas.views import CustomerHistory, SlotView, WaitlistView
 from nextslot.server.staff_api.deps import Caller, Core, ok
 from nextslot.server.staff_api.errors import documented
@@ -34,8 +33,9 @@ class SlotsAnswer(BaseModel):
 
 class SlotsQuery(BaseModel):
     service: str = Field(max_length=64)
-    starts_from: datetime | None = None
-    until: datetime | None = None
+    starts_from: DayOrTime | None = Field(None, description="An instant, or a date: from the first instant of that "
+                                                            "local day in the business's zone")
+    until: DayOrTime | None = Field(None, description="Exclusive; a date: up to the first instant of that local day")
     customer_timezone: str | None = Field(None, max_length=64)
     resource: str | None = Field(None, max_length=64, description="Only with this resource (key)")
     limit: int = Field(50, ge=1, le=1000)
