@@ -16,6 +16,7 @@ from nextslot.core.service import BookingService
 from nextslot.runtime import build_links, build_payment_provider, build_service
 from nextslot.server import (
     booking_page,
+    body_limit,
     console,
     ics,
     manage_page,
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
 
     app = FastAPI(title="nextslot", lifespan=lifespan)
     app.add_middleware(GZipMiddleware, minimum_size=1000)  # a slot page shrinks 10x for a slow phone
+    app.add_middleware(body_limit.BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.state.settings, app.state.service, app.state.links = settings, service, build_links(settings)
     app.state.payment_provider = build_payment_provider(settings)
     app.include_router(voice_webhooks.router)

@@ -23,7 +23,11 @@ MACHINE_PATHS = ("/v1", "/webhooks", "/mcp")  # answered in JSON; everything els
 
 async def on_database_error(request: Request, exc: Exception) -> Response:
     if not database_unreachable(exc):
-        raise exc  # a bug or bad data: the 500 it always was
+        if not request.url.path.startswith(MACHINE_PATHS):
+            raise exc  # a bug or bad data: the 500 it always was, with the server's plain page
+        log.error("%s %s: database error", request.method, request.url.path, exc_info=exc)
+        return error_response(500, ErrorDetail(  # never the statement or its values: they may be a customer's
+            code="internal_error", message="Something went wrong on our side; it has been logged."))
     log.warning("%s %s: the database was unreachable (%s); answered 503", request.method, request.url.path,
                 type(getattr(exc, "orig", exc)).__name__)
     if request.url.path.startswith(MACHINE_PATHS):

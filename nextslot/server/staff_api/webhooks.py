@@ -6,10 +6,11 @@ from pydantic import BaseModel, Field
 
 from nextslot.core.webhook_endpoints import add_endpoint, list_endpoints, set_active
 from nextslot.schemas.events import EventType
-from nextslot.server.staff_api.deps import Caller, Core, ok
+from nextslot.server.staff_api.deps import Caller, Core, KeyCheckedRoute, ok
 from nextslot.server.staff_api.errors import documented
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=documented(400, 401, 422))
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=documented(400, 401, 422),
+                   route_class=KeyCheckedRoute)  # the key before the body
 
 
 class EndpointIn(BaseModel):
