@@ -51,3 +51,6 @@ class Settings(BaseSettings):
     console_session_hours: float = 12
     # the largest request body any route reads (pages, console, /v1, /mcp, webhooks); larger ones get 413
     max_body_bytes: int = 1_000_000
+    # webhook endpoints and CalDAV calendars on loopback, private or link-local addresses (a self-hosted
+    # receiver on the office network, the tests' fakes); off: such URLs are refused and never called
+    allow_private_targets: bool = False
