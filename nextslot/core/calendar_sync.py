@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from nextslot.core.busy_time import Interval, busy_intervals
 from nextslot.core.caldav_reader import CalDavReader, Changes, CollectionState
 from nextslot.core.outbound import url_problem
+from nextslot.redaction import redact_text
 from nextslot.core.results import Rejected
 from nextslot.storage.tables import Business, ExternalBusy, ExternalCalendar, ExternalEvent, Resource
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
@@ -203,7 +204,7 @@ def run(session_factory: sessionmaker[Session], lease: Lease, now: datetime, con
             reading = read(reader, lease, window, lambda: stored_events(session_factory, lease.source.id))
     except Exception as error:  # a remote calendar can fail in any way; none of them may free time
         message = f"{type(error).__name__}: {error}"[:2000]
-        log.warning("calendar %s sync failed: %s", lease.source.id, message)
+        log.warning("calendar %s sync failed: %s", lease.source.id, redact_text(message))
         return record_failure(session_factory, lease, now, message)
     return record(session_factory, lease, now, window, reading)
 
