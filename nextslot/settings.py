@@ -49,3 +49,8 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None  # instead of https://api.stripe.com, e.g. a local fake
     # the staff console: how long a sign-in lasts (a shift), then the console asks again
     console_session_hours: float = 12
+    # the largest request body any route reads (pages, console, /v1, /mcp, webhooks); larger ones get 413
+    max_body_bytes: int = 1_000_000
+    # webhook endpoints and CalDAV calendars on loopback, private or link-local addresses (a self-hosted
+    # receiver on the office network, the tests' fakes); off: such URLs are refused and never called
+    allow_private_targets: bool = False

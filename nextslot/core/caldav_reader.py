@@ -16,10 +16,13 @@ from typing import ClassVar
 from urllib.parse import quote, unquote, urlsplit
 
 import caldav
+import niquests
 from caldav.elements import cdav, dav
 from caldav.elements.base import BaseElement
 from caldav.lib import error
 from lxml import etree
+
+from nextslot.core.outbound import PublicOnlyResolver
 
 TIMEOUT = 30  # seconds per request
 PAGES = 20  # sync-collection replies a server may truncate before we read the window instead
@@ -48,10 +51,16 @@ class Changes:
 class CalDavReader:
     """One calendar collection on a CalDAV server; use as a context manager (it holds an HTTP session)."""
 
-    def __init__(self, url: str, username: str | None = None, password: str | None = None):
+    def __init__(self, url: str, username: str | None = None, password: str | None = None,
+                 allow_private: bool = False):
         self.url = url
         self.path = unquote(urlsplit(url).path).rstrip("/")
-        self.client = caldav.DAVClient(url=url, username=username, password=password, timeout=TIMEOUT)
+        # the collection's own URL: no RFC 6764 discovery, which would look elsewhere before our session is in
+        self.client = caldav.DAVClient(url=url, username=username, password=password, timeout=TIMEOUT,
+                                       enable_rfc6764=False)
+        if not allow_private:  # every connection, redirects included, goes through the checking resolver
+            self.client.session.close()
+            self.client.session = niquests.Session(resolver=PublicOnlyResolver())
 
     def __enter__(self) -> CalDavReader:
         return self

@@ -25,7 +25,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Literal, Protocol
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, or_, select, update
@@ -34,6 +33,8 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from nextslot.core.busy_time import Interval, busy_intervals
 from nextslot.core.caldav_reader import CalDavReader, Changes, CollectionState
+from nextslot.core.outbound import url_problem
+from nextslot.redaction import redact_text
 from nextslot.core.results import Rejected
 from nextslot.storage.tables import Business, ExternalBusy, ExternalCalendar, ExternalEvent, Resource
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
@@ -114,19 +115,19 @@ class CalendarReader(Protocol):
 Connect = Callable[[CalendarSource], AbstractContextManager[CalendarReader]]
 
 
-def connect_caldav(source: CalendarSource) -> CalDavReader:
-    return CalDavReader(source.url, source.username, source.password)
+def connect_caldav(source: CalendarSource, allow_private: bool = False) -> CalDavReader:
+    return CalDavReader(source.url, source.username, source.password, allow_private)
 
 
 # --- registering ---------------------------------------------------------------------------------
 
 
 def add_calendar(uow: SqlAlchemyUnitOfWork, business_id: int, resource_key: str, url: str,
-                 username: str | None = None, password: str | None = None) -> int | Rejected:
+                 username: str | None = None, password: str | None = None,
+                 allow_private: bool = False) -> int | Rejected:
     """Register a resource's CalDAV calendar; return its id (the scheduler syncs it from then on)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return Rejected("invalid_url", f"'{url}' is not an http(s) URL.", "url")
+    if problem := url_problem(url, allow_private):
+        return Rejected("invalid_url", problem, "url")
     with uow:
         resource_id = uow.session.scalar(select(Resource.id).where(Resource.business_id == business_id,
                                                                    Resource.key == resource_key))
@@ -203,7 +204,7 @@ def run(session_factory: sessionmaker[Session], lease: Lease, now: datetime, con
             reading = read(reader, lease, window, lambda: stored_events(session_factory, lease.source.id))
     except Exception as error:  # a remote calendar can fail in any way; none of them may free time
         message = f"{type(error).__name__}: {error}"[:2000]
-        log.warning("calendar %s sync failed: %s", lease.source.id, message)
+        log.warning("calendar %s sync failed: %s", lease.source.id, redact_text(message))
         return record_failure(session_factory, lease, now, message)
     return record(session_factory, lease, now, window, reading)
 

@@ -6,20 +6,29 @@ which emails have accounts.
 """
 from __future__ import annotations
 
+import logging
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
 
 from nextslot.core.api_keys import hash_key
+from nextslot.core.booking_records import mask
 from nextslot.core.results import Rejected
-from nextslot.storage.tables import StaffAccount, StaffSession
+from nextslot.storage.tables import SignInFailure, StaffAccount, StaffSession
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
+log = logging.getLogger(__name__)
 ROLES = ("owner", "staff")
+# per account (business and email), whatever the address: FREE_TRIES wrong ones, then growing waits
+FREE_TRIES, FIRST_LOCK, LONGEST_LOCK = 5, timedelta(seconds=30), timedelta(minutes=15)
+FORGET_AFTER = timedelta(hours=1)  # wrong tries this long ago count no more
 MIN_PASSWORD = 10
 hasher = PasswordHasher()
 UNKNOWN_HASH = hasher.hash(secrets.token_urlsafe(16))  # checked against when the email is unknown
@@ -72,15 +81,41 @@ def account_problem(email: str, role: str, password: str) -> Rejected | None:
     return None
 
 
+@dataclass(frozen=True)
+class Locked:
+    """Too many wrong tries for this email: no password is checked until the wait is over."""
+
+    wait_seconds: int
+
+
+def lockout(failures: int) -> timedelta:
+    """None for the first FREE_TRIES, then 30 s, doubling with each wrong try, at most LONGEST_LOCK: it always
+    ends, so an attacker slows the owner down but cannot lock them out for good."""
+    return min(FIRST_LOCK * 2 ** (failures - FREE_TRIES), LONGEST_LOCK) if failures >= FREE_TRIES else timedelta(0)
+
+
 def sign_in(uow: SqlAlchemyUnitOfWork, business_id: int, email: str, password: str, now: datetime,
-            lifetime: timedelta) -> tuple[str, SignedIn] | Rejected:
-    """A new session's cookie value and who it is for, or one refusal for every kind of wrong answer."""
+            lifetime: timedelta) -> tuple[str, SignedIn] | Locked | Rejected:
+    """A new session's cookie value and who it is for, one refusal for every kind of wrong answer, or Locked."""
+    key = email.strip().lower()[:320]
     with uow:
-        account = uow.session.scalars(select(StaffAccount).where(
-            StaffAccount.business_id == business_id, func.lower(StaffAccount.email) == email.strip().lower(),
+        s = uow.session
+        # the row lock queues tries at one account across every server process, so none slips past the count
+        failed = None
+        while failed is None:  # a sign-in that succeeded meanwhile may have deleted the row in between
+            s.execute(insert(SignInFailure).values(business_id=business_id, email=key, failures=0,
+                                                   last_failed_at=now).on_conflict_do_nothing())
+            failed = s.get(SignInFailure, (business_id, key), with_for_update=True, populate_existing=True)
+        if failed.locked_until is not None and failed.locked_until > now:
+            return Locked(math.ceil((failed.locked_until - now).total_seconds()))
+        account = s.scalars(select(StaffAccount).where(
+            StaffAccount.business_id == business_id, func.lower(StaffAccount.email) == key,
             StaffAccount.active)).one_or_none()
         if not password_matches(account.password_hash if account else UNKNOWN_HASH, password) or account is None:
+            count_failure(s, failed, now)
+            uow.commit()
             return Rejected("sign_in_failed", "That email and password do not match an account here.", "password")
+        s.delete(failed)
         if hasher.check_needs_rehash(account.password_hash):
             account.password_hash = hasher.hash(password)
         token = secrets.token_urlsafe(32)
@@ -93,6 +128,19 @@ def sign_in(uow: SqlAlchemyUnitOfWork, business_id: int, email: str, password: s
         signed_in = signed_in_as(session, account)
         uow.commit()
         return token, signed_in
+
+
+def count_failure(s: Session, failed: SignInFailure, now: datetime) -> None:
+    if now - failed.last_failed_at > FORGET_AFTER:
+        failed.failures = 0
+    failed.failures, failed.last_failed_at = failed.failures + 1, now
+    wait = lockout(failed.failures)
+    failed.locked_until = now + wait if wait else None
+    log.warning("console sign-in to business %s failed for %s: %d wrong in a row%s", failed.business_id,
+                mask(failed.email), failed.failures, f", locked for {wait}" if wait else "")  # never the password
+    s.execute(delete(SignInFailure).where(  # forget old tries of this business, known emails or not
+        SignInFailure.business_id == failed.business_id, SignInFailure.last_failed_at < now - FORGET_AFTER,
+        or_(SignInFailure.locked_until.is_(None), SignInFailure.locked_until < now)))
 
 
 def password_matches(stored_hash: str, password: str) -> bool:

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from urllib.parse import urlsplit
-
 from sqlalchemy import func, select
 
+from nextslot.core.outbound import url_problem
 from nextslot.core.results import Rejected
 from nextslot.schemas.events import EVENT_TYPES
 from nextslot.storage.tables import WebhookDelivery, WebhookEndpoint
@@ -24,10 +23,9 @@ class Registered:
 
 
 def add_endpoint(uow: SqlAlchemyUnitOfWork, business_id: int, url: str,
-                 event_types: list[str] | None = None) -> Registered | Rejected:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return Rejected("invalid_url", f"'{url}' is not an http(s) URL.", "url")
+                 event_types: list[str] | None = None, allow_private: bool = False) -> Registered | Rejected:
+    if problem := url_problem(url, allow_private):
+        return Rejected("invalid_url", problem, "url")
     wanted = event_types or ["*"]
     unknown = [t for t in wanted if t != "*" and t not in EVENT_TYPES]
     if unknown:

@@ -23,6 +23,7 @@ from nextslot.core.calendar_feeds import booking_ics
 from nextslot.core.events import emit_notification_outcome
 from nextslot.core.links import Links
 from nextslot.core.money import money
+from nextslot.redaction import redact_text
 from nextslot.reminders.business_notices import (
     NOTICE_CHANNELS,
     TO_BUSINESS,
@@ -220,7 +221,7 @@ class Dispatcher:
                 n.status, n.locked_until = ("unconfirmed" if accepted else "failed"), None
                 n.last_error = n.last_error or (UNREACHABLE if n.kind.startswith(TO_BUSINESS)
                                                 else "no channel can reach this customer")
-                log.warning("notification %s %s: %s", n.id, n.status, n.last_error)
+                log.warning("notification %s %s: %s", n.id, n.status, redact_text(n.last_error))  # may name a phone
                 emit_notification_outcome(s, n, n.gave_up_on[-1] if n.gave_up_on else None, self._clock())
             s.commit()
 

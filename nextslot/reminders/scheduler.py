@@ -9,10 +9,11 @@ import logging
 import signal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from nextslot.core.calendar_sync import SyncFailed, sync_all
+from nextslot.core.calendar_sync import SyncFailed, connect_caldav, sync_all
 from nextslot.core.service import BookingService
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.reminders.webhooks import WebhookSender
@@ -30,9 +31,10 @@ def drain(send_due: Callable[[], int]) -> int:
     return total
 
 
-def sync_calendars(service: BookingService, every: timedelta) -> int:
+def sync_calendars(service: BookingService, every: timedelta, allow_private: bool = False) -> int:
     """Sync the staff calendars not read for `every`; return how many failed (each failure is on its row)."""
-    return sum(isinstance(r, SyncFailed) for r in sync_all(service.session_factory, service.now(), every))
+    connect = partial(connect_caldav, allow_private=allow_private)
+    return sum(isinstance(r, SyncFailed) for r in sync_all(service.session_factory, service.now(), every, connect))
 
 
 def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dispatcher) -> BlockingScheduler:
@@ -40,7 +42,7 @@ def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dis
     every = dict(trigger="interval", max_instances=1, coalesce=True)
     scheduler.add_job(drain, args=[dispatcher.dispatch_due], seconds=settings.dispatch_interval_seconds,
                       id="dispatch", **every)
-    scheduler.add_job(drain, args=[WebhookSender(service.session_factory).send_due],
+    scheduler.add_job(drain, args=[WebhookSender(service.session_factory, settings.allow_private_targets).send_due],
                       seconds=settings.dispatch_interval_seconds, id="webhooks", **every)
     scheduler.add_job(dispatcher.give_up_waiting, seconds=30, id="receipts", **every)
     scheduler.add_job(service.expire_holds, seconds=60, id="holds", **every)
@@ -48,7 +50,8 @@ def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dis
     scheduler.add_job(service.offer_freed_capacity, seconds=max(settings.dispatch_interval_seconds, 5),
                       id="waitlist", **every)
     # each minute, but a calendar is due only `calendar_sync_minutes` after its last sync by any process
-    scheduler.add_job(sync_calendars, args=[service, timedelta(minutes=settings.calendar_sync_minutes)], minutes=1,
+    scheduler.add_job(sync_calendars, args=[service, timedelta(minutes=settings.calendar_sync_minutes),
+                                            settings.allow_private_targets], minutes=1,
                       id="calendars", next_run_time=datetime.now(UTC), **every)  # at start too: after an outage
     return scheduler
 

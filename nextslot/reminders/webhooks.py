@@ -19,6 +19,7 @@ from time import perf_counter
 import httpx2
 from sqlalchemy.orm import Session, sessionmaker
 
+from nextslot.core.outbound import http_client
 from nextslot.core.outbox import tell_business
 from nextslot.storage.leases import claim_due, claimed_or_handed_back
 from nextslot.storage.outage import on_fresh_connection
@@ -59,10 +60,10 @@ class Job:
 
 
 class WebhookSender:
-    def __init__(self, session_factory: sessionmaker[Session], http: httpx2.Client | None = None,
+    def __init__(self, session_factory: sessionmaker[Session], allow_private: bool = False, timeout: float = 10,
                  clock: Clock = utcnow, lease: timedelta = timedelta(minutes=2), batch: int = 20):
         self._session_factory = session_factory
-        self._http = http or httpx2.Client(timeout=10)
+        self._http = http_client(allow_private, timeout)  # public addresses only, checked on every connection
         self._clock = clock
         self._lease = lease
         self._batch = batch

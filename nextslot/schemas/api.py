@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field, create_model, field_validator, model_vali
 
 from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule, Command, Write
 from nextslot.schemas.config import (
+    MAX_EXCEPTIONS,
+    MAX_RESOURCES,
     BusinessConfig,
     ExceptionConfig,
     ResourceConfig,
@@ -93,7 +95,7 @@ class BookingFilter(BaseModel):
 
     date_from: dt.date | None = Field(None, description="first day, inclusive")
     date_to: dt.date | None = Field(None, description="last day, inclusive")
-    status: list[BookingStatus] = Field(default_factory=list, description="any of these statuses")
+    status: list[BookingStatus] = Field(default_factory=list, max_length=7, description="any of these statuses")
     resource: str | None = Field(None, max_length=64, description="resource key")
     service: str | None = Field(None, max_length=64, description="service key")
     phone: str | None = Field(None, max_length=40, description="the customer's phone, any common format")
@@ -197,15 +199,15 @@ class ResourceIn(ResourceConfig):
     """A resource as in the config file. Left out, `hours` and `exceptions` keep their current values
     (a new resource starts with none: it is closed until given hours)."""
 
-    exceptions: list[ExceptionIn] = Field(default_factory=list)
+    exceptions: list[ExceptionIn] = Field(default_factory=list, max_length=MAX_EXCEPTIONS)
 
 
 class ConfigIn(BusinessConfig):
     """The whole business config, as `nextslot load-config` reads it; resources and services it leaves out
     are left alone."""
 
-    closures: list[ExceptionIn] = Field(default_factory=list)
-    resources: list[ResourceIn] = Field(min_length=1)
+    closures: list[ExceptionIn] = Field(default_factory=list, max_length=MAX_EXCEPTIONS)
+    resources: list[ResourceIn] = Field(min_length=1, max_length=MAX_RESOURCES)
 
 
 class ResourceEntry(ResourceConfig):

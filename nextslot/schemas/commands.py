@@ -7,9 +7,15 @@ from contextlib import suppress
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 Channel = Literal["whatsapp", "sms", "email"]
+# Every list and string an edge hands in is bounded, so a huge input is refused (422) before it costs memory
+# or reaches the database (whose protocol takes at most 65535 parameters a statement).
+ServiceRef = Annotated[str, StringConstraints(max_length=200)]  # a service's key, or its name
+ZoneName = Annotated[str, StringConstraints(max_length=64)]  # IANA names are at most ~32 characters
+ResourceKeys = Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=20)]
+Intake = Annotated[dict[Annotated[str, StringConstraints(max_length=64)], Any], Field(max_length=50)]
 
 
 class Command(BaseModel):
@@ -20,9 +26,9 @@ class CustomerIn(Command):
     name: str = Field("", max_length=200)
     phone: str | None = Field(None, max_length=40, description="E.164, or local format in the business's country")
     email: str | None = Field(None, max_length=320)
-    timezone: str | None = Field(None, description="IANA zone of the customer, e.g. Europe/Paris")
+    timezone: ZoneName | None = Field(None, description="IANA zone of the customer, e.g. Europe/Paris")
     language: str = Field("en", max_length=8)
-    channels: list[Channel] | None = Field(None, description="Preferred channels, in fallback order")
+    channels: list[Channel] | None = Field(None, max_length=3, description="Preferred channels, in fallback order")
 
 
 def day_or_instant(value: Any) -> Any:
@@ -37,14 +43,14 @@ DayOrTime = Annotated[datetime | date, BeforeValidator(day_or_instant)]
 
 
 class SlotQuery(Command):
-    service: str = Field(description="Service key")
+    service: ServiceRef = Field(description="Service key")
     starts_from: DayOrTime | None = Field(None, description="Window start; a date: the first instant of that "
                                                             "local day; default now")
     until: DayOrTime | None = Field(None, description="Window end (exclusive); a date: the first instant of that "
                                                       "local day; default 7 days after the start")
-    timezone: str | None = Field(None, description="Zone for window times given without an offset")
-    customer_timezone: str | None = None
-    resources: list[str] = Field(default_factory=list, description="Only slots with these resources (keys)")
+    timezone: ZoneName | None = Field(None, description="Zone for window times given without an offset")
+    customer_timezone: ZoneName | None = None
+    resources: ResourceKeys = Field(default_factory=list, description="Only slots with these resources (keys)")
     limit: int = Field(50, ge=1, le=1000)
 
 
@@ -55,35 +61,35 @@ class Write(Command):
 
 
 class BookingCreate(Write):
-    service: str
+    service: ServiceRef
     starts_at: datetime
-    timezone: str | None = None
+    timezone: ZoneName | None = None
     customer: CustomerIn
-    resources: list[str] = Field(default_factory=list)
-    intake: dict[str, Any] = Field(default_factory=dict)
+    resources: ResourceKeys = Field(default_factory=list)
+    intake: Intake = Field(default_factory=dict)
     notes: str = Field("", max_length=2000)
     hold_id: int | None = Field(None, description="Convert this hold into the booking")
 
 
 class HoldCreate(Write):
-    service: str
+    service: ServiceRef
     starts_at: datetime
-    timezone: str | None = None
-    resources: list[str] = Field(default_factory=list)
+    timezone: ZoneName | None = None
+    resources: ResourceKeys = Field(default_factory=list)
     minutes: int | None = Field(None, ge=1, le=60, description="Hold length; default from settings")
 
 
 class BookingReschedule(Write):
-    code: str
+    code: str = Field(max_length=40)
     starts_at: datetime
-    timezone: str | None = None
-    resources: list[str] = Field(default_factory=list)
+    timezone: ZoneName | None = None
+    resources: ResourceKeys = Field(default_factory=list)
 
 
 class BookingChange(Write):
     """Cancel, confirm or mark a no-show."""
 
-    code: str
+    code: str = Field(max_length=40)
     reason: str = Field("", max_length=500)
 
 
@@ -98,10 +104,10 @@ class BookingSearch(Command):
 
 
 class WaitlistJoin(Write):
-    service: str
+    service: ServiceRef
     customer: CustomerIn
     earliest_date: date
     latest_date: date
     day_start: time = Field(time(0, 0), description="Earliest start, business-local")
     day_end: time | None = Field(None, description="Latest end, business-local; None: end of day")
-    resources: list[str] = Field(default_factory=list, description="Preferred resources (keys)")
+    resources: ResourceKeys = Field(default_factory=list, description="Preferred resources (keys)")

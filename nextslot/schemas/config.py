@@ -46,7 +46,10 @@ class Strict(BaseModel):
 
 # one reminder or several, from 5 minutes to 30 days before the start
 ReminderOffsets = Annotated[list[Annotated[int, Field(ge=5, le=30 * 24 * 60)]], Field(max_length=5)]
-WeeklySpans = dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], list[str]]
+Spans = Annotated[list[Annotated[str, StringConstraints(max_length=20)]], Field(max_length=24)]  # "09:00-12:30", ...
+WeeklySpans = dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], Spans]
+# far more than any business has, far less than what would hurt: bigger lists are refused whole
+MAX_RESOURCES, MAX_SERVICES, MAX_EXCEPTIONS = 500, 500, 1000
 
 
 def check_week(week: WeeklySpans | None) -> WeeklySpans | None:
@@ -62,7 +65,7 @@ class ExceptionConfig(Strict):
     kind: Literal["closed", "open"]
     date: dt.date | None = None
     until: dt.date | None = Field(None, description="last date of a multi-day exception, inclusive")
-    hours: list[str] = Field(default_factory=list, description="spans on those dates; empty: the whole day")
+    hours: Spans = Field(default_factory=list, description="spans on those dates; empty: the whole day")
     starts_at: dt.datetime | None = Field(None, description="local wall time in the resource's zone, or with offset")
     ends_at: dt.datetime | None = None
     reason: str = Field("", max_length=200)
@@ -98,9 +101,9 @@ class ResourceConfig(Strict):
     name: Name
     kind: Literal["staff", "room", "device"]
     capacity: int = Field(1, ge=1, le=1000, description="more than 1 only on purpose: a class, a bay, a lift")
-    timezone: str | None = None
+    timezone: str | None = Field(None, max_length=64)
     hours: WeeklySpans | None = Field(None, description="weekly hours; default: the business's hours")
-    exceptions: list[ExceptionConfig] = Field(default_factory=list)
+    exceptions: list[ExceptionConfig] = Field(default_factory=list, max_length=MAX_EXCEPTIONS)
     email: EmailStr | None = Field(None, description="staff: told by email when their bookings move or go")
     phone: str | None = Field(None, pattern=r"^\+[1-9]\d{6,14}$", description="staff: E.164 mobile, for SMS")
 
@@ -110,7 +113,7 @@ class ResourceConfig(Strict):
 
 class RequirementConfig(Strict):
     label: str = Field(min_length=1, max_length=100)
-    one_of: list[str] = Field(min_length=1, max_length=100, description="resource keys, in the order they are picked")
+    one_of: list[Key] = Field(min_length=1, max_length=100, description="resource keys, in the order they are picked")
 
     @model_validator(mode="after")
     def members_unique(self) -> RequirementConfig:
@@ -168,7 +171,7 @@ class ServiceConfig(Strict):
     step: int = Field(15, gt=0, le=24 * 60, description="minutes between possible start times")
     min_notice: int = Field(60, ge=0, description="minutes")
     horizon_days: int = Field(90, gt=0, le=3 * 365)
-    requires: list[RequirementConfig] = Field(min_length=1)
+    requires: list[RequirementConfig] = Field(min_length=1, max_length=20)
     reminder_offsets_minutes: ReminderOffsets | None = Field(
         None, description="this service's own reminders (minutes before the start); default: the business's")
     intake: list[IntakeQuestion] = Field(default_factory=list, max_length=30)
@@ -185,9 +188,9 @@ class ServiceConfig(Strict):
 class BusinessSection(Strict):
     slug: Key
     name: Name
-    timezone: str
+    timezone: str = Field(max_length=64)
     country: str = Field("US", pattern=r"^[A-Z]{2}$", description="for phone numbers given without +code")
-    details: dict[str, Any] = Field(default_factory=dict, description="address, phone, policies")
+    details: dict[str, Any] = Field(default_factory=dict, max_length=100, description="address, phone, policies")
     email: EmailStr | None = Field(None, description="the business's own address: told when something needs "
                                                      "its attention, e.g. a webhook endpoint turned off")
     reminder_offsets_minutes: ReminderOffsets | None = Field(
@@ -213,9 +216,10 @@ OWN_DETAILS = frozenset(BusinessSection.model_fields) - {"slug", "name", "timezo
 class BusinessConfig(Strict):
     business: BusinessSection
     hours: WeeklySpans = Field(default_factory=dict, description="default weekly hours for resources")
-    closures: list[ExceptionConfig] = Field(default_factory=list, description="business-wide exceptions")
-    resources: list[ResourceConfig] = Field(min_length=1)
-    services: list[ServiceConfig] = Field(min_length=1)
+    closures: list[ExceptionConfig] = Field(default_factory=list, max_length=MAX_EXCEPTIONS,
+                                            description="business-wide exceptions")
+    resources: list[ResourceConfig] = Field(min_length=1, max_length=MAX_RESOURCES)
+    services: list[ServiceConfig] = Field(min_length=1, max_length=MAX_SERVICES)
 
     _week = field_validator("hours")(check_week)
 

@@ -88,45 +88,46 @@ class BusinessInfoIn(ToolInput):
 
 
 class FindSlotsIn(ToolInput):
-    service: str = Field(description="Service key or name from list_services, e.g. 'consultation'")
+    service: str = Field(max_length=200, description="Service key or name from list_services, e.g. 'consultation'")
     date: dt.date | None = Field(None, description="A day to look at (YYYY-MM-DD, in `timezone` or the business's "
                                                     "zone). Null: from now on.")
     days: int | None = Field(None, ge=1, le=31, description="How many days to search. Default 1 with a date, else 7.")
     earliest_time: dt.time | None = Field(None, description="Only starts at or after this time of day (HH:MM)")
     latest_time: dt.time | None = Field(None, description="Only starts at or before this time of day (HH:MM)")
-    timezone: str | None = Field(None, description="IANA zone for `date` and the times of day. Null: the business's.")
-    caller_timezone: str | None = Field(None, description=CALLER_TIMEZONE)
-    staff: str | None = Field(None, description=STAFF)
+    timezone: str | None = Field(None, max_length=64,
+                                 description="IANA zone for `date` and the times of day. Null: the business's.")
+    caller_timezone: str | None = Field(None, max_length=64, description=CALLER_TIMEZONE)
+    staff: str | None = Field(None, max_length=200, description=STAFF)
     limit: int | None = Field(None, ge=1, le=20, description="How many openings to return (default 5)")
 
 
 class HoldSlotIn(ToolInput):
-    service: str = Field(description="Service key or name")
+    service: str = Field(max_length=200, description="Service key or name")
     starts_at: dt.datetime = Field(description=STARTS_AT)
-    timezone: str | None = Field(None, description=TIMEZONE)
-    caller_timezone: str | None = Field(None, description=CALLER_TIMEZONE)
-    staff: str | None = Field(None, description=STAFF)
+    timezone: str | None = Field(None, max_length=64, description=TIMEZONE)
+    caller_timezone: str | None = Field(None, max_length=64, description=CALLER_TIMEZONE)
+    staff: str | None = Field(None, max_length=200, description=STAFF)
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
 
 
 class IntakeAnswer(ToolInput):
-    question: str = Field(description="The question's key, from list_services")
+    question: str = Field(max_length=200, description="The question's key, from list_services")
     answer: str = Field(max_length=2000, description="The caller's answer; for yes/no questions 'yes' or 'no'")
 
 
 class BookIn(ToolInput):
-    service: str = Field(description="Service key or name")
+    service: str = Field(max_length=200, description="Service key or name")
     starts_at: dt.datetime = Field(description=STARTS_AT)
-    timezone: str | None = Field(None, description=TIMEZONE)
+    timezone: str | None = Field(None, max_length=64, description=TIMEZONE)
     customer_name: str = Field(min_length=1, max_length=200, description="The caller's full name")
     phone: str | None = Field(None, max_length=40, description="Mobile number; local format is fine "
                                                                "(read in the business's country)")
     email: str | None = Field(None, max_length=320, description="Email, if no phone or if the caller prefers it")
-    caller_timezone: str | None = Field(None, description=CALLER_TIMEZONE)
-    staff: str | None = Field(None, description=STAFF)
+    caller_timezone: str | None = Field(None, max_length=64, description=CALLER_TIMEZONE)
+    staff: str | None = Field(None, max_length=200, description=STAFF)
     hold_id: int | None = Field(None, description="The hold_id from hold_slot, if you held this time")
-    answers: list[IntakeAnswer] | None = Field(None, description="Answers to the service's questions "
-                                                                 "(list_services shows them; ask the required ones)")
+    answers: list[IntakeAnswer] | None = Field(None, max_length=30, description="Answers to the service's "
+                                               "questions (list_services shows them; ask the required ones)")
     notes: str | None = Field(None, max_length=2000, description="Anything the business should know, in brief")
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
 
@@ -134,8 +135,8 @@ class BookIn(ToolInput):
 class RescheduleIn(ToolInput):
     code: str = Field(max_length=40, description=CODE)
     new_starts_at: dt.datetime = Field(description=STARTS_AT)
-    timezone: str | None = Field(None, description=TIMEZONE)
-    staff: str | None = Field(None, description=STAFF)
+    timezone: str | None = Field(None, max_length=64, description=TIMEZONE)
+    staff: str | None = Field(None, max_length=200, description=STAFF)
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
 
 
@@ -162,7 +163,7 @@ class CustomerHistoryIn(ToolInput):
 
 
 class JoinWaitlistIn(ToolInput):
-    service: str = Field(description="Service key or name")
+    service: str = Field(max_length=200, description="Service key or name")
     customer_name: str = Field(min_length=1, max_length=200)
     phone: str | None = Field(None, max_length=40, description="How to reach them when a time frees up")
     email: str | None = Field(None, max_length=320)
@@ -170,7 +171,7 @@ class JoinWaitlistIn(ToolInput):
     latest_date: dt.date = Field(description="Last acceptable day")
     earliest_time: dt.time | None = Field(None, description="Earliest start time of day (HH:MM). Null: any.")
     latest_time: dt.time | None = Field(None, description="Latest end time of day (HH:MM). Null: any.")
-    staff: str | None = Field(None, description=STAFF)
+    staff: str | None = Field(None, max_length=200, description=STAFF)
 
 
 # --- results ---------------------------------------------------------------------------------------

@@ -13,9 +13,11 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
 from nextslot.core.service import BookingService
+from nextslot.redaction import redact_access_log
 from nextslot.runtime import build_links, build_payment_provider, build_service
 from nextslot.server import (
     booking_page,
+    body_limit,
     console,
     ics,
     manage_page,
@@ -43,7 +45,9 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
             yield
 
     app = FastAPI(title="nextslot", lifespan=lifespan)
+    redact_access_log()  # the links' tokens never reach uvicorn's access log
     app.add_middleware(GZipMiddleware, minimum_size=1000)  # a slot page shrinks 10x for a slow phone
+    app.add_middleware(body_limit.BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.state.settings, app.state.service, app.state.links = settings, service, build_links(settings)
     app.state.payment_provider = build_payment_provider(settings)
     app.include_router(voice_webhooks.router)

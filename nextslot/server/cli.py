@@ -141,7 +141,7 @@ def cmd_webhook(settings: Settings, args: argparse.Namespace) -> int:
         return refuse("unknown_business", f"No business '{args.slug}'.")
     factory, business_id = found
     events = [e.strip() for e in args.events.split(",") if e.strip()] if args.events else None
-    result = add_endpoint(SqlAlchemyUnitOfWork(factory), business_id, args.url, events)
+    result = add_endpoint(SqlAlchemyUnitOfWork(factory), business_id, args.url, events, settings.allow_private_targets)
     if isinstance(result, Rejected):
         return refuse(result.code, result.message, result.field)
     print(json.dumps({"id": result.id, "secret": result.secret}))
@@ -167,7 +167,9 @@ def cmd_ics_feed(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_caldav(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from nextslot.core.calendar_sync import SyncFailed, Synced, add_calendar, sync_calendar
+    from functools import partial
+
+    from nextslot.core.calendar_sync import SyncFailed, Synced, add_calendar, connect_caldav, sync_calendar
     from nextslot.core.results import Rejected
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
@@ -176,10 +178,11 @@ def cmd_caldav(settings: Settings, args: argparse.Namespace) -> int:
         return refuse("unknown_business", f"No business '{args.slug}'.")
     factory, business_id = found
     added = add_calendar(SqlAlchemyUnitOfWork(factory), business_id, args.resource, args.url, args.username,
-                         args.password)
+                         args.password, settings.allow_private_targets)
     if isinstance(added, Rejected):
         return refuse(added.code, added.message, added.field)
-    match sync_calendar(factory, added, datetime.now(UTC)):  # registered either way: the scheduler retries
+    connect = partial(connect_caldav, allow_private=settings.allow_private_targets)
+    match sync_calendar(factory, added, datetime.now(UTC), connect):  # registered either way: the scheduler retries
         case Synced() as synced:
             print(json.dumps({"id": added, "synced": True, "busy_intervals": synced.intervals}))
         case SyncFailed(_, error):

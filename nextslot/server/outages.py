@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from nextslot.redaction import redact_path
 from nextslot.schemas.api import ErrorDetail
 from nextslot.server.page_render import notice
 from nextslot.server.staff_api.errors import error_response
@@ -23,8 +24,12 @@ MACHINE_PATHS = ("/v1", "/webhooks", "/mcp")  # answered in JSON; everything els
 
 async def on_database_error(request: Request, exc: Exception) -> Response:
     if not database_unreachable(exc):
-        raise exc  # a bug or bad data: the 500 it always was
-    log.warning("%s %s: the database was unreachable (%s); answered 503", request.method, request.url.path,
+        if not request.url.path.startswith(MACHINE_PATHS):
+            raise exc  # a bug or bad data: the 500 it always was, with the server's plain page
+        log.error("%s %s: database error", request.method, redact_path(request.url.path), exc_info=exc)
+        return error_response(500, ErrorDetail(  # never the statement or its values: they may be a customer's
+            code="internal_error", message="Something went wrong on our side; it has been logged."))
+    log.warning("%s %s: the database was unreachable (%s); answered 503", request.method, redact_path(request.url.path),
                 type(getattr(exc, "orig", exc)).__name__)
     if request.url.path.startswith(MACHINE_PATHS):
         return unavailable()

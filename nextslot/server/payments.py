@@ -20,6 +20,7 @@ from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService, DepositDue
 from nextslot.payments.base import DepositCheckout, PaymentProvider, WebhookRefused
 from nextslot.payments.local_checkout import LocalCheckout
+from nextslot.redaction import shortened
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -84,10 +85,10 @@ def receive(service: BookingService, provider: PaymentProvider, body: bytes, hea
     settled = service.settle_deposit(provider.name, paid.ref, paid.amount_minor, paid.currency,
                                      {"event": "paid", "id": paid.event_id, "amount_minor": paid.amount_minor})
     if isinstance(settled, Rejected):
-        log.warning("payment webhook for a checkout we did not start: %s %s", provider.name, paid.ref)
+        log.warning("payment webhook for a checkout we did not start: %s %s", provider.name, shortened(paid.ref))
         return JSONResponse({"received": True, "outcome": "unknown_checkout"})
     if settled.outcome in ("mismatch", "refund_due"):
-        log.warning("deposit %s for booking %s: %s", paid.ref, settled.code, settled.outcome)
+        log.warning("deposit %s for booking %s: %s", shortened(paid.ref), settled.code, settled.outcome)
     return JSONResponse({"received": True, "outcome": settled.outcome})
 
 

@@ -19,9 +19,20 @@ def database_unreachable(error: BaseException) -> bool:
     data, which a retry would only repeat."""
     if not isinstance(error, DBAPIError):
         return False
-    # psycopg's OperationalError covers what is "not under the control of the programmer": disconnects,
-    # an administrator's shutdown, a refused connection
-    return error.connection_invalidated or isinstance(error.orig, (psycopg.OperationalError, psycopg.InterfaceError))
+    if error.connection_invalidated:  # SQLAlchemy saw the connection closed or broken under the statement
+        return True
+    cause = error.orig
+    if not isinstance(cause, (psycopg.OperationalError, psycopg.InterfaceError)):
+        return False
+    # not every OperationalError is an outage: psycopg also raises it for a statement it cannot send (more
+    # than 65535 parameters, from a huge input), which a retry would only repeat
+    if cause.sqlstate:
+        return cause.sqlstate.startswith("08") or cause.sqlstate in SERVER_GOING_AWAY
+    return cause.pgconn is not None and cause.pgconn.status != psycopg.pq.ConnStatus.OK  # a refused connect
+
+
+# admin shutdown, crash shutdown, starting up or shutting down, too many connections
+SERVER_GOING_AWAY = frozenset({"57P01", "57P02", "57P03", "53300"})
 
 
 def on_fresh_connection(write: Callable[[], T], tries: int = 5) -> T:

@@ -617,3 +617,15 @@ class StaffSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created()
     expires_at: Mapped[datetime]
+
+
+class SignInFailure(Base):
+    """Wrong sign-ins in a row for one email at one business (known account or not, alike), and until when
+    it is locked: shared by every server process, so many addresses get no more guesses than one."""
+
+    __tablename__ = "sign_in_failures"
+    business_id: Mapped[int] = mapped_column(Id, ForeignKey("businesses.id"), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)  # lower-cased
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]

@@ -311,7 +311,8 @@ class DroppingSessions:
 
             def lost_commit() -> None:
                 commit() if self.went_through else session.rollback()
-                raise OperationalError("COMMIT", {}, psycopg.OperationalError("server closed the connection"))
+                raise OperationalError("COMMIT", {}, psycopg.OperationalError("server closed the connection"),
+                                       connection_invalidated=True)  # as SQLAlchemy raises a dropped connection
 
             session.commit = lost_commit
         return session

@@ -7,19 +7,20 @@ import asyncio
 import hashlib
 import hmac
 import json
+import socket
 import subprocess
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
-import httpx2
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from nextslot.core import outbound
 from nextslot.core.results import Rejected
 from nextslot.core.webhook_endpoints import add_endpoint
 from nextslot.reminders.dispatcher import Dispatcher
@@ -70,13 +71,14 @@ def clinic(make_business) -> int:
 
 
 def register(session_factory, business: int, url: str, events: list[str] | None = None):
-    result = add_endpoint(SqlAlchemyUnitOfWork(session_factory), business, url, events)
+    result = add_endpoint(SqlAlchemyUnitOfWork(session_factory), business, url, events, allow_private=True)
     assert not isinstance(result, Rejected), result
     return result
 
 
 def sender(session_factory, clock, timeout: float = 5.0) -> WebhookSender:
-    return WebhookSender(session_factory, httpx2.Client(timeout=timeout), clock=clock)
+    """A sender allowed to call the loopback fakes (a real one only calls public addresses)."""
+    return WebhookSender(session_factory, allow_private=True, timeout=timeout, clock=clock)
 
 
 def book(service, business: int, start: datetime = TUESDAY_9, phone: str = "+447911123490"):
@@ -118,6 +120,49 @@ def test_endpoints_get_only_the_event_types_they_asked_for(service, clinic, sess
     assert isinstance(add_endpoint(SqlAlchemyUnitOfWork(session_factory), clinic, "ftp://x"), Rejected)
     assert add_endpoint(SqlAlchemyUnitOfWork(session_factory), clinic, "https://x.example/h",
                         ["booking.teleported"]).code == "unknown_event_type"
+
+
+def fake_dns(monkeypatch, answers: dict[str, str]) -> None:
+    """Names resolve to these addresses in the sender's checks (other names resolve as usual)."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        return real(answers.get(host, host), port, *args, **kwargs)
+
+    monkeypatch.setattr(outbound.socket, "getaddrinfo", getaddrinfo)
+
+
+def test_an_endpoint_whose_name_turns_internal_after_registration_is_not_called(
+        service, clinic, session_factory, clock, receiver, monkeypatch):
+    """DNS rebinding: a public address when registered, loopback (where something listens) when delivered."""
+    url = f"http://hooks.rebind.test:{receiver.server.port}/hook"
+    fake_dns(monkeypatch, {"hooks.rebind.test": "93.184.215.14"})
+    assert not isinstance(add_endpoint(SqlAlchemyUnitOfWork(session_factory), clinic, url), Rejected)
+    assert add_endpoint(SqlAlchemyUnitOfWork(session_factory), clinic, receiver.server.url).code == "invalid_url"
+    book(service, clinic)
+    fake_dns(monkeypatch, {"hooks.rebind.test": "127.0.0.1"})
+
+    WebhookSender(session_factory, clock=clock).send_due()  # the scheduler's sender: private targets not allowed
+
+    with session_factory() as s:
+        [delivery] = s.scalars(select(WebhookDelivery).where(WebhookDelivery.business_id == clinic)).all()
+    assert receiver.received == [] and delivery.status == "pending"
+    assert "internal address" in delivery.log[-1]["error"]
+    with session_factory() as s:  # out of the way of other tests' senders, which claim every business's
+        s.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery.id).values(status="failed"))
+        s.commit()
+
+
+def test_the_sender_connects_to_the_address_it_checked_and_keeps_the_name_in_host(
+        service, clinic, session_factory, clock, receiver, monkeypatch):
+    monkeypatch.setattr(outbound, "is_public", lambda address: address == "127.0.0.1")  # stands in for public
+    fake_dns(monkeypatch, {"hooks.pinned.test": "127.0.0.1"})
+    register(session_factory, clinic, f"http://hooks.pinned.test:{receiver.server.port}/hook", ["booking.created"])
+    book(service, clinic)
+
+    assert WebhookSender(session_factory, clock=clock).send_due() == 1
+    [(headers, _)] = receiver.received
+    assert headers["host"] == f"hooks.pinned.test:{receiver.server.port}"
 
 
 def test_a_lost_race_emits_nothing(service, clinic, session_factory, clock, receiver):
@@ -227,8 +272,8 @@ import sys
 from datetime import datetime
 from nextslot.reminders.webhooks import WebhookSender
 from nextslot.storage.engine import build_session_factory, engine_for
-sender = WebhookSender(build_session_factory(engine_for(sys.argv[1])), clock=lambda: datetime.fromisoformat(sys.argv[2]),
-                       batch=int(sys.argv[3]))
+sender = WebhookSender(build_session_factory(engine_for(sys.argv[1])), allow_private=True,
+                       clock=lambda: datetime.fromisoformat(sys.argv[2]), batch=int(sys.argv[3]))
 print(sum(sender.send_due() for _ in range(4)))
 """
 
@@ -285,7 +330,7 @@ def test_a_claim_whose_commit_went_unanswered_is_handed_back(service, clinic, se
     register(session_factory, clinic, f"{receiver.server.url}/hook", ["booking.created"])
     book(service, clinic)
     sessions = DroppingSessions(session_factory, went_through=True)
-    dropping = WebhookSender(sessions, httpx2.Client(timeout=5), clock=clock)
+    dropping = WebhookSender(sessions, allow_private=True, timeout=5, clock=clock)
     sessions.drops = 1
     assert dropping.send_due() == 0 and receiver.received == []
     assert dropping.send_due() == 1 and len(receiver.received) == 1  # no waiting for a lease to run out
@@ -297,7 +342,7 @@ def test_a_delivery_is_recorded_on_a_fresh_connection_when_the_first_drops_and_n
     register(session_factory, clinic, f"{receiver.server.url}/hook", ["booking.created"])
     book(service, clinic)
     sessions = DroppingSessions(session_factory, went_through)
-    dropping = WebhookSender(sessions, httpx2.Client(timeout=5), clock=clock)
+    dropping = WebhookSender(sessions, allow_private=True, timeout=5, clock=clock)
     [job] = dropping.claim()
     sessions.drops = 1  # the record's commit
     dropping.deliver(job)

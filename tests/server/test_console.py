@@ -80,6 +80,43 @@ def test_sign_in_refuses_a_wrong_password_and_an_unknown_email_alike(console, ma
     assert client.get(f"/console/{slug}").status_code == 303
 
 
+def test_wrong_passwords_from_many_addresses_lock_the_account_for_a_while_in_every_server_process(
+        console, make_business, service, clients, clock, caplog):
+    """Two apps stand for two server processes, each with its own per-address budget: the count is shared."""
+    clinic = make_business("clinic")
+    _, slug = console(clinic)
+    email = f"owner-{clinic}@example.com"
+    servers = []
+    for _ in range(2):
+        servers.append(TestClient(create_app(Settings(secret_key="console-tests"), service=service),
+                                  follow_redirects=False))
+        clients.append(servers[-1].__enter__())
+
+    def try_password(n: int, password: str, who: str = email):
+        return servers[n % 2].post(f"/console/{slug}/login", data={"email": who, "password": password})
+
+    wrong = [try_password(n, f"guess number {n}") for n in range(5)]
+    locked = try_password(5, PASSWORD)  # even the right password waits now
+    unknown = [try_password(n, f"guess number {n}", "nobody@example.com") for n in range(6)]
+    clock.now += timedelta(seconds=31)
+    after_the_wait = try_password(6, PASSWORD)
+
+    assert [w.status_code for w in wrong] == [401] * 5
+    assert locked.status_code == 429 and locked.headers["retry-after"] == "30"
+    assert 'data-code="too_many_attempts"' in locked.text
+    assert [u.status_code for u in unknown] == [401] * 5 + [429]  # an unknown email is locked alike
+    assert after_the_wait.status_code == 303  # the lock ends on its own, and the count starts again
+    logged = [r.getMessage() for r in caplog.records if r.name == "nextslot.core.staff_accounts"]
+    assert len(logged) == 10 and "5 wrong in a row, locked for 0:00:30" in logged[4]
+    assert not [line for line in logged if "guess number" in line or email in line]  # no password, a masked email
+
+
+def test_the_lock_grows_with_each_wrong_try_and_stops_at_fifteen_minutes():
+    from nextslot.core.staff_accounts import lockout
+
+    assert [lockout(n).total_seconds() for n in (1, 4, 5, 6, 7, 10, 30)] == [0, 0, 30, 60, 120, 900, 900]
+
+
 def test_a_signed_in_owner_sees_today_with_every_resource(console, make_business):
     clinic = make_business("clinic")
     client, slug = console(clinic)

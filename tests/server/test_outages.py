@@ -82,7 +82,9 @@ def test_agent_tools_answer_a_retryable_error_on_every_channel(failing, client):
 def test_a_database_error_that_is_a_bug_stays_a_500(failing, client):
     http, _, business = client
     failing.error = IntegrityError("INSERT", {}, psycopg.errors.UniqueViolation("duplicate key"))
-    assert http.get("/v1/slots", params={"service": "consultation"}).status_code == 500
+    answer = http.get("/v1/slots", params={"service": "consultation"})
+    assert answer.status_code == 500 and answer.json()["error"]["code"] == "internal_error"
+    assert "duplicate" not in answer.text and "INSERT" not in answer.text  # nothing of the statement or its error
     with pytest.raises(IntegrityError):
         execute("find_available_slots", {"service": "consultation"}, ToolContext(failing, business, "mcp"))
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, create_engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from nextslot.storage.outage import database_unreachable, on_fresh_connection
@@ -12,7 +12,9 @@ pytestmark = pytest.mark.storage
 
 
 def dropped() -> OperationalError:
-    return OperationalError("COMMIT", {}, psycopg.OperationalError("server closed the connection unexpectedly"))
+    """As SQLAlchemy raises it when the connection broke under a statement."""
+    return OperationalError("COMMIT", {}, psycopg.OperationalError("server closed the connection unexpectedly"),
+                            connection_invalidated=True)
 
 
 def test_a_connection_terminated_by_the_server_is_unreachable_and_bad_data_is_not(engine):
@@ -27,6 +29,19 @@ def test_a_connection_terminated_by_the_server_is_unreachable_and_bad_data_is_no
 
     assert database_unreachable(lost.value)
     assert not database_unreachable(bad.value) and not database_unreachable(ValueError("no database here"))
+
+
+def test_a_statement_psycopg_cannot_send_is_not_an_outage_but_a_refused_connection_is(engine):
+    """More parameters than the protocol allows (a huge list in the input) is an OperationalError too."""
+    with engine.connect() as conn, pytest.raises(DBAPIError) as too_many:
+        conn.execute(text("select 1 where 1 in :ids").bindparams(bindparam("ids", expanding=True)),
+                     {"ids": list(range(70_000))})
+    refused = create_engine(engine.url.set(port=1))  # nothing listens on port 1
+    with pytest.raises(DBAPIError) as unreachable:
+        refused.connect()
+
+    assert not database_unreachable(too_many.value)
+    assert database_unreachable(unreachable.value)
 
 
 def test_a_write_is_tried_again_after_a_dropped_connection_but_not_after_a_bug():

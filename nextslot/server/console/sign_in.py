@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from nextslot.core.results import Rejected
-from nextslot.core.staff_accounts import sign_in, sign_out
+from nextslot.core.staff_accounts import Locked, sign_in, sign_out
 from nextslot.server.console.session import (
     COOKIE,
     Staff,
@@ -31,7 +31,8 @@ router = APIRouter(include_in_schema=False)
 
 
 def attempts(request: Request) -> TokenBucket:
-    """Ten tries at once per address, then one every six seconds: slow enough to stop guessing."""
+    """Ten tries at once per address, then one every six seconds: slow enough to stop guessing from one address;
+    many addresses at one account meet the per-account lock in the core (kept in PostgreSQL)."""
     state = request.app.state
     if getattr(state, "console_sign_in_limit", None) is None:
         state.console_sign_in_limit = TokenBucket(capacity=10, per_second=1 / 6)
@@ -67,21 +68,27 @@ async def login(slug: str, request: Request) -> Response:
     page = {"business": business, "next": wanted, "email": email}
     wait = attempts(request).take(f"{client_key(request)}:{slug}")
     if wait > 0:
-        response = render(request, "login.html", {**page, "problem": Rejected(
-            "too_many_attempts", f"Too many tries. Wait {math.ceil(wait)} seconds and try again.")}, 429)
-        response.headers["Retry-After"] = str(math.ceil(wait))
-        return response
+        return too_many(request, page, math.ceil(wait), "from here")
     if not same_origin(request):
         return render(request, "login.html", {**page, "problem": Rejected(
             "cross_site", "Sign in from this console's own page.")}, 403)
     service = core(request)
     result = await run_in_threadpool(sign_in, service.uow(), business.id, email, password, service.now(),
                                      lifetime(request))
+    if isinstance(result, Locked):
+        return too_many(request, page, result.wait_seconds, "for this account")
     if isinstance(result, Rejected):
         return render(request, "login.html", {**page, "problem": result}, 401)
     token, _ = result
     response = RedirectResponse(wanted, status_code=303)
     set_session_cookie(request, response, slug, token, lifetime(request))
+    return response
+
+
+def too_many(request: Request, page: dict, wait: int, where: str) -> Response:
+    response = render(request, "login.html", {**page, "problem": Rejected(
+        "too_many_attempts", f"Too many tries {where}. Wait {wait} seconds and try again.")}, 429)
+    response.headers["Retry-After"] = str(wait)
     return response
 
 

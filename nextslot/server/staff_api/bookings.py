@@ -25,10 +25,11 @@ from nextslot.schemas.api import (
 )
 from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule
 from nextslot.schemas.views import BookingView
-from nextslot.server.staff_api.deps import Caller, Core, ok, read
+from nextslot.server.staff_api.deps import Caller, Core, KeyCheckedRoute, ok, read
 from nextslot.server.staff_api.errors import Refused, documented
 
-router = APIRouter(prefix="/v1/bookings", tags=["bookings"], responses=documented(400, 401, 422))
+router = APIRouter(prefix="/v1/bookings", tags=["bookings"], responses=documented(400, 401, 422),
+                   route_class=KeyCheckedRoute)  # the key before the body
 T = TypeVar("T")
 SOURCE = "staff"
 IdempotencyKey = Annotated[str | None, Header(

@@ -7,10 +7,11 @@ from nextslot.core import config_edits
 from nextslot.core.config_export import exception_views, export_config
 from nextslot.schemas.api import ConfigIn, ExceptionIn, ExceptionList
 from nextslot.schemas.config import BusinessConfig
-from nextslot.server.staff_api.deps import Caller, Core, ok, read
+from nextslot.server.staff_api.deps import Caller, Core, KeyCheckedRoute, ok, read
 from nextslot.server.staff_api.errors import documented
 
-router = APIRouter(prefix="/v1", tags=["business"], responses=documented(400, 401, 422))
+router = APIRouter(prefix="/v1", tags=["business"], responses=documented(400, 401, 422),
+                   route_class=KeyCheckedRoute)  # the key before the body
 
 
 @router.get("/config")

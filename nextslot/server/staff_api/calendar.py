@@ -8,10 +8,11 @@ from fastapi import APIRouter, Query
 from nextslot.core.agenda import agenda
 from nextslot.core.results import Rejected
 from nextslot.schemas.api import CalendarQuery, CalendarView
-from nextslot.server.staff_api.deps import Caller, Core, read
+from nextslot.server.staff_api.deps import Caller, Core, KeyCheckedRoute, read
 from nextslot.server.staff_api.errors import Refused, documented
 
-router = APIRouter(prefix="/v1", tags=["calendar"], responses=documented(400, 401, 422))
+router = APIRouter(prefix="/v1", tags=["calendar"], responses=documented(400, 401, 422),
+                   route_class=KeyCheckedRoute)  # the key before the body
 
 
 @router.get("/calendar", responses=documented(404))

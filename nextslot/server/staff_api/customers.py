@@ -9,10 +9,11 @@ from pydantic import BaseModel, Field
 from nextslot.core.results import Slots
 from nextslot.schemas.commands import DayOrTime, SlotQuery, WaitlistJoin
 from nextslot.schemas.views import CustomerHistory, SlotView, WaitlistView
-from nextslot.server.staff_api.deps import Caller, Core, ok
+from nextslot.server.staff_api.deps import Caller, Core, KeyCheckedRoute, ok
 from nextslot.server.staff_api.errors import documented
 
-router = APIRouter(prefix="/v1", responses=documented(400, 401, 422))
+router = APIRouter(prefix="/v1", responses=documented(400, 401, 422),
+                   route_class=KeyCheckedRoute)  # the key before the body
 
 
 class HistoryQuery(BaseModel):

@@ -2,11 +2,13 @@
 token) decides the business every query is scoped to."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from nextslot.core.key_holders import KeyHolder, key_holder
 from nextslot.core.results import Rejected
@@ -22,16 +24,33 @@ def booking_service(request: Request) -> BookingService:
     return request.app.state.service
 
 
-def calling_key(
-    service: Annotated[BookingService, Depends(booking_service)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> KeyHolder:
+def checked_key(request: Request) -> KeyHolder:
     """The live key's holder, or 401 (missing, unknown and revoked keys alike)."""
-    holder = key_holder(service.uow(), credentials.credentials) if credentials else None
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    holder = key_holder(booking_service(request).uow(), token.strip()) if scheme.lower() == "bearer" else None
     if holder is None:
         raise Refused(Rejected("unauthorized", "Send a live business API key: Authorization: Bearer nsk_..."),
                       401, headers={"WWW-Authenticate": "Bearer"})
     return holder
+
+
+class KeyCheckedRoute(APIRoute):
+    """A /v1 route that checks the API key before FastAPI reads the body (it reads bodies before it runs any
+    dependency): a caller without a key cannot make the server read and parse a large body first."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            request.state.caller = await run_in_threadpool(checked_key, request)
+            return await handler(request)
+
+        return checked
+
+
+def calling_key(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> KeyHolder:
+    """The holder KeyCheckedRoute found (the bearer dependency is there for the OpenAPI document)."""
+    return request.state.caller
 
 
 def read(service: BookingService, query: Callable[..., T], *args: Any) -> T:

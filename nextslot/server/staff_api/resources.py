@@ -10,10 +10,11 @@ from nextslot.core import config_edits
 from nextslot.core.config_export import exception_views, resource_entries
 from nextslot.core.results import Rejected
 from nextslot.schemas.api import ExceptionIn, ExceptionList, ResourceEntry, ResourceHours, ResourceIn, ResourceList
-from nextslot.server.staff_api.deps import Caller, Core, ok, read
+from nextslot.server.staff_api.deps import Caller, Core, KeyCheckedRoute, ok, read
 from nextslot.server.staff_api.errors import Refused, documented
 
-router = APIRouter(prefix="/v1/resources", tags=["resources"], responses=documented(400, 401, 422))
+router = APIRouter(prefix="/v1/resources", tags=["resources"], responses=documented(400, 401, 422),
+                   route_class=KeyCheckedRoute)  # the key before the body
 
 
 @router.get("")

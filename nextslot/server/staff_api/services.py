@@ -8,10 +8,11 @@ from nextslot.core.config_export import service_entries
 from nextslot.core.results import Rejected
 from nextslot.schemas.api import ServiceEntry, ServiceList
 from nextslot.schemas.config import ServiceConfig
-from nextslot.server.staff_api.deps import Caller, Core, ok, read
+from nextslot.server.staff_api.deps import Caller, Core, KeyCheckedRoute, ok, read
 from nextslot.server.staff_api.errors import Refused, documented
 
-router = APIRouter(prefix="/v1/services", tags=["services"], responses=documented(400, 401, 422))
+router = APIRouter(prefix="/v1/services", tags=["services"], responses=documented(400, 401, 422),
+                   route_class=KeyCheckedRoute)  # the key before the body
 
 
 @router.get("")

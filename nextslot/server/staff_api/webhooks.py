@@ -1,15 +1,16 @@
 """/v1/webhooks: where the business's booking events go; a disabled endpoint shows why, and can be re-enabled."""
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from nextslot.core.webhook_endpoints import add_endpoint, list_endpoints, set_active
 from nextslot.schemas.events import EventType
-from nextslot.server.staff_api.deps import Caller, Core, ok
+from nextslot.server.staff_api.deps import Caller, Core, KeyCheckedRoute, ok
 from nextslot.server.staff_api.errors import documented
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=documented(400, 401, 422))
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=documented(400, 401, 422),
+                   route_class=KeyCheckedRoute)  # the key before the body
 
 
 class EndpointIn(BaseModel):
@@ -41,8 +42,10 @@ def endpoints(caller: Caller, core: Core) -> list[EndpointOut]:
 
 
 @router.post("", status_code=201)
-def register(body: EndpointIn, caller: Caller, core: Core) -> Registered:
-    added = ok(add_endpoint(core.uow(), caller.business_id, body.url, list(body.event_types or [])))
+def register(body: EndpointIn, caller: Caller, core: Core, request: Request) -> Registered:
+    """Register an endpoint; one on an internal address (loopback, private, link-local) is refused (422)."""
+    added = ok(add_endpoint(core.uow(), caller.business_id, body.url, list(body.event_types or []),
+                            request.app.state.settings.allow_private_targets))
     return Registered(id=added.id, secret=added.secret)
 
 

@@ -30,3 +30,13 @@ def test_staff_register_endpoints_see_why_one_was_disabled_and_re_enable_it(api,
     bad = client.post("/v1/webhooks", json={"url": "https://crm.example/x", "event_types": ["booking.teleported"]})
     assert bad.status_code == 422 and bad.json()["error"]["code"]
     assert client.post("/v1/webhooks", json={"url": "ftp://crm.example"}).json()["error"]["code"] == "invalid_url"
+
+
+def test_an_endpoint_on_an_internal_address_is_refused(api, clinic):
+    client = api(clinic)
+    for url in ("http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:5432/", "http://[::ffff:10.0.0.1]/"):
+        refused = client.post("/v1/webhooks", json={"url": url})
+        assert refused.status_code == 422, url
+        assert refused.json()["error"] | {"message": None} == {
+            "code": "invalid_url", "field": "url", "message": None, "problems": [], "suggestions": []}
+    assert client.get("/v1/webhooks").json() == []
