@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import BaseModel, Field, model_validator
 
 Arguments = dict[str, Any] | str | None  # an object, or a JSON string of one
+MAX_VAPI_TOOL_CALLS = 10  # a turn's parallel calls are a few; more is a runaway model or a flood, refused unrun
 
 
 class VapiFunction(BaseModel):
@@ -41,7 +42,7 @@ class VapiCall(BaseModel):
 
 class VapiMessage(BaseModel):
     type: str
-    toolCallList: list[VapiToolCall] | None = None
+    toolCallList: list[VapiToolCall] | None = Field(None, max_length=MAX_VAPI_TOOL_CALLS)
     call: VapiCall | None = None
     customer: Customer | None = None
 
