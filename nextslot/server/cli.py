@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from nextslot.settings import Settings
 
@@ -330,7 +331,32 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one model reply (default 120)")
     p.set_defaults(run=cmd_eval)
     args = parser.parse_args(argv)
-    return args.run(Settings(), args)
+    settings = Settings()
+    try:
+        if args.run in NEEDS_SCHEMA and not schema_ready(settings):
+            return refuse("database_not_migrated", "The database is not at this version's schema: run "
+                                                   "`nextslot migrate` first.")
+        return args.run(settings, args)
+    except (OperationalError, InterfaceError) as error:  # down, refused, wrong password, no such database
+        first_line = str(error.orig or error).strip().splitlines()[0]
+        return refuse("database_unreachable", f"Cannot use the database: {first_line}")
+
+
+def schema_ready(settings: Settings) -> bool:
+    from nextslot.storage.engine import build_engine
+    from nextslot.storage.migrate import at_latest_schema
+
+    engine = build_engine(settings)
+    try:
+        return at_latest_schema(engine)
+    finally:
+        engine.dispose()
+
+
+# the commands that use the business tables of the configured database (migrate makes them; demo, bench and
+# eval make throwaway databases of their own)
+NEEDS_SCHEMA = {cmd_load_config, cmd_api_key, cmd_staff_account, cmd_voice_secret, cmd_webhook, cmd_ics_feed,
+                cmd_caldav, cmd_serve, cmd_mcp, cmd_scheduler}
 
 
 if __name__ == "__main__":

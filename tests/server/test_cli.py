@@ -6,18 +6,34 @@ import os
 import subprocess
 import sys
 
+import pytest
 import yaml
+from sqlalchemy.engine import make_url
+
 from nextslot.core.api_keys import business_for_key
 from nextslot.core.voice_secrets import voice_business
 from nextslot.storage import queries
+from nextslot.storage.engine import create_database, drop_database
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, free_port
 
 
-def nextslot(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def nextslot(database_url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NEXTSLOT_DATABASE_URL": database_url}
     return subprocess.run([sys.executable, "-m", "nextslot.server.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+# every command that opens the configured database; the long-running ones would otherwise start and fail later
+DATABASE_COMMANDS = [("mcp", "--business", "x"), ("serve", "--port", "0"), ("scheduler",), ("api-key", "x"),
+                     ("load-config", str(EXAMPLES / "garage.yaml")), ("voice-secret", "x", "vapi")]
+
+
+def refusal(result: subprocess.CompletedProcess[str]) -> dict:
+    """The one-line structured error of a refused command (no traceback), after checking the exit code."""
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    return json.loads(line)
 
 
 def test_migrate_is_idempotent(database_url):
@@ -133,3 +149,25 @@ def test_staff_account_takes_the_password_from_stdin_or_makes_one_up(database_ur
     for args in (("no-such-business", "x@example.com"), (slug, "desk@clinic.example")):
         refused = nextslot(database_url, "staff-account", *args)
         assert refused.returncode == 2 and json.loads(refused.stderr)["error"] in ("unknown_business", "email_taken")
+
+
+@pytest.mark.parametrize("args", [*DATABASE_COMMANDS, ("migrate",)], ids=lambda a: a[0])
+def test_a_database_that_cannot_be_reached_is_one_clear_line_and_exit_code_2(args):
+    down = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nextslot"
+    error = refusal(nextslot(down, *args, timeout=30))
+    assert error["error"] == "database_unreachable" and "Connection refused" in error["message"]
+
+
+@pytest.fixture(scope="module")
+def unmigrated_url(database_url):
+    url = make_url(database_url).set(database=make_url(database_url).database + "_blank")
+    url = url.render_as_string(hide_password=False)
+    create_database(url)
+    yield url
+    drop_database(url)
+
+
+@pytest.mark.parametrize("args", DATABASE_COMMANDS, ids=lambda a: a[0])
+def test_a_database_without_the_schema_says_to_migrate_and_exits_2(unmigrated_url, args):
+    error = refusal(nextslot(unmigrated_url, *args, timeout=30))
+    assert error["error"] == "database_not_migrated" and "nextslot migrate" in error["message"]
