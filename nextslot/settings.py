@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     # deposits: "local" (a built-in checkout page, for the demo and tests) or "stripe" (Stripe Checkout)
     payment_provider: Literal["local", "stripe"] = "local"
+    # `serve` refuses the local provider (no money taken) with deposits asked and a public URL off loopback,
+    # unless this says it is on purpose (a staging server); then it warns at every start
+    allow_local_payments: bool = False
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None  # instead of https://api.stripe.com, e.g. a local fake

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -13,6 +14,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from nextslot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def load_config_file(path: Path):
@@ -196,10 +199,31 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from nextslot.payments.providers import takes_no_money_in_public
     from nextslot.server.app import serve
 
+    if takes_no_money_in_public(settings) and deposits_asked(settings):
+        if not settings.allow_local_payments:
+            return refuse("local_payments_in_public", f"Deposits are asked, but the payment provider is `local`, "
+                          f"which takes no money, and NEXTSLOT_PUBLIC_URL ({settings.public_url}) is not loopback: "
+                          "set NEXTSLOT_PAYMENT_PROVIDER=stripe (or NEXTSLOT_ALLOW_LOCAL_PAYMENTS=true for a test "
+                          "server).")
+        log.warning("NEXTSLOT_ALLOW_LOCAL_PAYMENTS=true: deposits at %s are confirmed with NO MONEY TAKEN (payment "
+                    "provider `local`); never let real customers use this server", settings.public_url)
     serve(settings, args.host, args.port)
     return 0
+
+
+def deposits_asked(settings: Settings) -> bool:
+    from nextslot.storage import queries
+    from nextslot.storage.engine import build_engine, build_session_factory
+
+    engine = build_engine(settings)
+    try:
+        with build_session_factory(engine)() as session:
+            return queries.deposits_asked(session)
+    finally:
+        engine.dispose()
 
 
 def cmd_mcp(settings: Settings, args: argparse.Namespace) -> int:

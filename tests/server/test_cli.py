@@ -5,7 +5,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 
+import httpx2
 import pytest
 import yaml
 from sqlalchemy.engine import make_url
@@ -18,8 +20,8 @@ from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from tests.conftest import EXAMPLES, free_port
 
 
-def nextslot(database_url: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NEXTSLOT_DATABASE_URL": database_url}
+def nextslot(database_url: str, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NEXTSLOT_DATABASE_URL": database_url, **env}
     return subprocess.run([sys.executable, "-m", "nextslot.server.cli", *args], env=env, capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
@@ -171,3 +173,38 @@ def unmigrated_url(database_url):
 def test_a_database_without_the_schema_says_to_migrate_and_exits_2(unmigrated_url, args):
     error = refusal(nextslot(unmigrated_url, *args, timeout=30))
     assert error["error"] == "database_not_migrated" and "nextslot migrate" in error["message"]
+
+
+def test_serve_refuses_local_payments_with_deposits_on_a_public_url(database_url, make_business):
+    make_business("garage")  # its van hire asks a deposit
+    error = refusal(nextslot(database_url, "serve", "--port", str(free_port()), timeout=30,
+                             NEXTSLOT_PUBLIC_URL="https://book.example.com"))
+    assert error["error"] == "local_payments_in_public" and "NEXTSLOT_PAYMENT_PROVIDER=stripe" in error["message"]
+
+
+@pytest.mark.parametrize("public_url, allowed, warned", [
+    ("https://book.example.com", "true", True),  # said on purpose: it starts, and says loudly what it does
+    ("http://localhost:8000", "false", False),  # the demo and tests: nobody else can pay there
+])
+def test_serve_starts_with_local_payments_when_allowed_or_on_loopback(database_url, make_business, public_url,
+                                                                      allowed, warned):
+    make_business("garage")
+    port = free_port()
+    env = {**os.environ, "NEXTSLOT_DATABASE_URL": database_url, "NEXTSLOT_PUBLIC_URL": public_url,
+           "NEXTSLOT_ALLOW_LOCAL_PAYMENTS": allowed}
+    server = subprocess.Popen([sys.executable, "-m", "nextslot.server.cli", "serve", "--port", str(port)], env=env,
+                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        for _ in range(300):
+            assert server.poll() is None, server.stderr.read()
+            try:
+                if httpx2.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx2.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the server did not answer /health in 30 s")
+    finally:
+        server.terminate()
+        stderr = server.communicate(timeout=30)[1]
+    assert ("NO MONEY TAKEN" in stderr) is warned, stderr
