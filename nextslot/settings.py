@@ -16,8 +16,8 @@ class Settings(BaseSettings):
     hold_minutes: int = 5
     # where clients reach this server (MCP's auth metadata names it)
     public_url: str = "http://127.0.0.1:8000"
-    # DNS-rebinding protection for /mcp: Host and Origin values to accept, e.g. ["book.example.com"];
-    # empty turns the check off (behind a proxy that sets Host, or bearer-only API clients)
+    # DNS-rebinding protection for /mcp, always on: public_url's host and origin and loopback at the server's
+    # port are accepted; these add more, e.g. ["app:8000"] (a proxy's upstream name), ["https://app.example.com"]
     mcp_allowed_hosts: list[str] = []
     mcp_allowed_origins: list[str] = []
     # reminders: how often the scheduler looks for due messages, how long a receipt may take
