@@ -2,6 +2,8 @@
 from pathlib import Path
 from typing import Literal
 
+from limits import parse
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -50,5 +52,13 @@ class Settings(BaseSettings):
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None  # instead of https://api.stripe.com, e.g. a local fake
+    # /v1 and /mcp: requests per API key (or per address without one), in any `limits` notation ("100/second")
+    rate_limit_per_key: str = "600/minute"
     # the staff console: how long a sign-in lasts (a shift), then the console asks again
     console_session_hours: float = 12
+
+    @field_validator("rate_limit_per_key")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        parse(value)  # "600/minute"; a ValueError here names the setting at start, not on the first request
+        return value
