@@ -355,7 +355,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one model reply (default 120)")
     p.set_defaults(run=cmd_eval)
     args = parser.parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:  # a NEXTSLOT_ variable that cannot be read: name it, no traceback
+        wrong = "; ".join(f"NEXTSLOT_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                          for e in error.errors(include_url=False, include_input=False))
+        return refuse("invalid_settings", wrong)
     try:
         if args.run in NEEDS_SCHEMA and not schema_ready(settings):
             return refuse("database_not_migrated", "The database is not at this version's schema: run "

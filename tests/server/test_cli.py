@@ -208,3 +208,10 @@ def test_serve_starts_with_local_payments_when_allowed_or_on_loopback(database_u
         server.terminate()
         stderr = server.communicate(timeout=30)[1]
     assert ("NO MONEY TAKEN" in stderr) is warned, stderr
+
+
+def test_a_setting_that_cannot_be_read_is_one_clear_line_naming_it(database_url):
+    error = refusal(nextslot(database_url, "serve", timeout=30, NEXTSLOT_RATE_LIMIT_PER_KEY="lots",
+                             NEXTSLOT_POOL_SIZE="ten"))
+    assert error["error"] == "invalid_settings"
+    assert "NEXTSLOT_RATE_LIMIT_PER_KEY" in error["message"] and "NEXTSLOT_POOL_SIZE" in error["message"]
