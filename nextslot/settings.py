@@ -2,6 +2,8 @@
 from pathlib import Path
 from typing import Literal
 
+from limits import parse
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,8 +18,8 @@ class Settings(BaseSettings):
     hold_minutes: int = 5
     # where clients reach this server (MCP's auth metadata names it)
     public_url: str = "http://127.0.0.1:8000"
-    # DNS-rebinding protection for /mcp: Host and Origin values to accept, e.g. ["book.example.com"];
-    # empty turns the check off (behind a proxy that sets Host, or bearer-only API clients)
+    # DNS-rebinding protection for /mcp, always on: public_url's host and origin and loopback at the server's
+    # port are accepted; these add more, e.g. ["app:8000"] (a proxy's upstream name), ["https://app.example.com"]
     mcp_allowed_hosts: list[str] = []
     mcp_allowed_origins: list[str] = []
     # reminders: how often the scheduler looks for due messages, how long a receipt may take
@@ -44,9 +46,14 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     # deposits: "local" (a built-in checkout page, for the demo and tests) or "stripe" (Stripe Checkout)
     payment_provider: Literal["local", "stripe"] = "local"
+    # `serve` refuses the local provider (no money taken) with deposits asked and a public URL off loopback,
+    # unless this says it is on purpose (a staging server); then it warns at every start
+    allow_local_payments: bool = False
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None  # instead of https://api.stripe.com, e.g. a local fake
+    # /v1 and /mcp: requests per API key (or per address without one), in any `limits` notation ("100/second")
+    rate_limit_per_key: str = "600/minute"
     # the staff console: how long a sign-in lasts (a shift), then the console asks again
     console_session_hours: float = 12
     # the largest request body any route reads (pages, console, /v1, /mcp, webhooks); larger ones get 413
@@ -54,3 +61,9 @@ class Settings(BaseSettings):
     # webhook endpoints and CalDAV calendars on loopback, private or link-local addresses (a self-hosted
     # receiver on the office network, the tests' fakes); off: such URLs are refused and never called
     allow_private_targets: bool = False
+
+    @field_validator("rate_limit_per_key")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        parse(value)  # "600/minute"; a ValueError here names the setting at start, not on the first request
+        return value

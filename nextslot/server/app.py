@@ -25,6 +25,7 @@ from nextslot.server import (
     offer_links,
     outages,
     payments,
+    rate_limit,
     staff_api,
     twilio_webhooks,
     voice_webhooks,
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     staff_api.install(app)
     console.install(app)
     outages.install(app)
+    rate_limit.install(app, settings)
 
     @app.get("/health")
     def health() -> dict[str, str]:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from nextslot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def load_config_file(path: Path):
@@ -199,10 +203,31 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from nextslot.payments.providers import takes_no_money_in_public
     from nextslot.server.app import serve
 
+    if takes_no_money_in_public(settings) and deposits_asked(settings):
+        if not settings.allow_local_payments:
+            return refuse("local_payments_in_public", f"Deposits are asked, but the payment provider is `local`, "
+                          f"which takes no money, and NEXTSLOT_PUBLIC_URL ({settings.public_url}) is not loopback: "
+                          "set NEXTSLOT_PAYMENT_PROVIDER=stripe (or NEXTSLOT_ALLOW_LOCAL_PAYMENTS=true for a test "
+                          "server).")
+        log.warning("NEXTSLOT_ALLOW_LOCAL_PAYMENTS=true: deposits at %s are confirmed with NO MONEY TAKEN (payment "
+                    "provider `local`); never let real customers use this server", settings.public_url)
     serve(settings, args.host, args.port)
     return 0
+
+
+def deposits_asked(settings: Settings) -> bool:
+    from nextslot.storage import queries
+    from nextslot.storage.engine import build_engine, build_session_factory
+
+    engine = build_engine(settings)
+    try:
+        with build_session_factory(engine)() as session:
+            return queries.deposits_asked(session)
+    finally:
+        engine.dispose()
 
 
 def cmd_mcp(settings: Settings, args: argparse.Namespace) -> int:
@@ -334,7 +359,37 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for one model reply (default 120)")
     p.set_defaults(run=cmd_eval)
     args = parser.parse_args(argv)
-    return args.run(Settings(), args)
+    try:
+        settings = Settings()
+    except ValidationError as error:  # a NEXTSLOT_ variable that cannot be read: name it, no traceback
+        wrong = "; ".join(f"NEXTSLOT_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                          for e in error.errors(include_url=False, include_input=False))
+        return refuse("invalid_settings", wrong)
+    try:
+        if args.run in NEEDS_SCHEMA and not schema_ready(settings):
+            return refuse("database_not_migrated", "The database is not at this version's schema: run "
+                                                   "`nextslot migrate` first.")
+        return args.run(settings, args)
+    except (OperationalError, InterfaceError) as error:  # down, refused, wrong password, no such database
+        first_line = str(error.orig or error).strip().splitlines()[0]
+        return refuse("database_unreachable", f"Cannot use the database: {first_line}")
+
+
+def schema_ready(settings: Settings) -> bool:
+    from nextslot.storage.engine import build_engine
+    from nextslot.storage.migrate import at_latest_schema
+
+    engine = build_engine(settings)
+    try:
+        return at_latest_schema(engine)
+    finally:
+        engine.dispose()
+
+
+# the commands that use the business tables of the configured database (migrate makes them; demo, bench and
+# eval make throwaway databases of their own)
+NEEDS_SCHEMA = {cmd_load_config, cmd_api_key, cmd_staff_account, cmd_voice_secret, cmd_webhook, cmd_ics_feed,
+                cmd_caldav, cmd_serve, cmd_mcp, cmd_scheduler}
 
 
 if __name__ == "__main__":

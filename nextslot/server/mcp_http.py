@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 from fastapi import FastAPI
@@ -17,13 +18,15 @@ from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.lowlevel import Server
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from starlette.applications import Starlette
-from starlette.types import Receive, Scope, Send
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nextslot.core.api_keys import business_for_key
 from nextslot.core.service import BookingService
 from nextslot.server.outages import OutageMiddleware
+from nextslot.server.rpc_errors import rpc_error
 from nextslot.settings import Settings
 from nextslot.tools.mcp_server import build_server
 
@@ -54,20 +57,70 @@ class McpHttp:
     app: Starlette
 
 
+class OriginCheck:
+    """DNS-rebinding protection, always on (the MCP spec's MUST): the Host a request names and the Origin a
+    browser sends must be this server: NEXTSLOT_PUBLIC_URL's, loopback at the port it listens on, or one added
+    with NEXTSLOT_MCP_ALLOWED_HOSTS / _ORIGINS. No Origin (a server-side client) passes the Origin check.
+
+    The SDK's TransportSecuritySettings decide; this answers a refusal in JSON-RPC (the SDK's own is plain text,
+    which MCP clients cannot show).
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings):
+        self.app = app
+        host, origin = host_and_origin(settings.public_url)
+        self._hosts = [host, *settings.mcp_allowed_hosts]
+        self._origins = [origin, *settings.mcp_allowed_origins]
+        self._checks: dict[int | None, TransportSecurityMiddleware] = {}
+
+    def check_for(self, port: int | None) -> TransportSecurityMiddleware:
+        if port not in self._checks:
+            local = [f"{name}:{port}" for name in LOOPBACK_NAMES]
+            self._checks[port] = TransportSecurityMiddleware(TransportSecuritySettings(
+                enable_dns_rebinding_protection=True, allowed_hosts=[*self._hosts, *local],
+                allowed_origins=[*self._origins, *(f"http://{h}" for h in local)]))
+        return self._checks[port]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            port = (scope.get("server") or (None, None))[1]
+            refused = await self.check_for(port).validate_request(Request(scope))
+            if refused is not None:
+                which = "Origin" if refused.status_code == 403 else "Host"
+                answer = rpc_error(refused.status_code, f"{which.lower()}_not_allowed", f"This server does not "
+                                   f"answer requests with this {which} header (DNS-rebinding protection); its "
+                                   f"operator can allow it with NEXTSLOT_MCP_ALLOWED_{which.upper()}S.")
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def host_and_origin(url: str) -> tuple[str, str]:
+    """("book.example.com", "https://book.example.com") for https://book.example.com/ (or :443): what a client
+    sends as Host and a browser as Origin."""
+    parts = urlsplit(url)
+    name = parts.hostname or ""
+    name = f"[{name}]" if ":" in name else name
+    host = name if parts.port in (None, DEFAULT_PORTS.get(parts.scheme)) else f"{name}:{parts.port}"
+    return host, f"{parts.scheme}://{host}"
+
+
 def build(service: BookingService, settings: Settings) -> McpHttp:
     server = build_server(service, calling_business)
-    security = TransportSecuritySettings(
-        enable_dns_rebinding_protection=bool(settings.mcp_allowed_hosts),
-        allowed_hosts=settings.mcp_allowed_hosts,
-        allowed_origins=settings.mcp_allowed_origins,
-    )
     app = server.streamable_http_app(
-        streamable_http_path=PATH, stateless_http=True, json_response=True, transport_security=security,
+        streamable_http_path=PATH, stateless_http=True, json_response=True,
+        # OriginCheck (below) checks Host and Origin first and answers in JSON-RPC
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         token_verifier=ApiKeyVerifier(service),
         # only checked bearer tokens are used here: no OAuth server, so the issuer is just this server
         auth=AuthSettings(issuer_url=settings.public_url, resource_server_url=None, required_scopes=["bookings"]),
     )
     app.add_middleware(OutageMiddleware)  # the key check reads the database: a blip there is a 503, not a 500
+    app.add_middleware(OriginCheck, settings=settings)  # outermost: a foreign page gets nothing further
     return McpHttp(server, app)
 
 

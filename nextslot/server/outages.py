@@ -8,12 +8,13 @@ import logging
 
 from fastapi import FastAPI, Request
 from sqlalchemy.exc import DBAPIError
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nextslot.redaction import redact_path
 from nextslot.schemas.api import ErrorDetail
 from nextslot.server.page_render import notice
+from nextslot.server.rpc_errors import rpc_error
 from nextslot.server.staff_api.errors import error_response
 from nextslot.storage.outage import database_unreachable
 
@@ -47,13 +48,10 @@ def unavailable() -> Response:
 
 
 def unavailable_rpc() -> Response:
-    """The 503 as MCP clients read it: the SDK's client hands a JSON-RPC error body to the caller as is, but
-    turns any other error status into a bare "Server returned an error response"."""
-    return JSONResponse({"jsonrpc": "2.0", "id": None, "error": {
-        "code": -32000, "message": "temporarily unavailable: the database connection was lost for a moment; "
-        "send the same request again (same idempotency_key for a write: nothing is done twice)",
-        "data": {"code": "temporarily_unavailable", "retry_after": int(RETRY_AFTER)}}},
-        status_code=503, headers={"Retry-After": RETRY_AFTER})
+    """The 503 as MCP clients read it."""
+    return rpc_error(503, "temporarily_unavailable", "temporarily unavailable: the database connection was lost "
+                     "for a moment; send the same request again (same idempotency_key for a write: nothing is done "
+                     "twice)", headers={"Retry-After": RETRY_AFTER}, retry_after=int(RETRY_AFTER))
 
 
 class OutageMiddleware:

@@ -1,60 +1,67 @@
-"""Per-client token buckets for the public pages: a person booking never notices, a scraper slows down.
+"""Rate limits, one mechanism (the `limits` library, moving windows): per client address on the public pages
+and the console sign-in, per API key on /v1 and /mcp.
 
-In-process: each server process counts on its own, which is enough to blunt floods; a shared limit
-belongs in the proxy in front. The buckets live on the app (`app.state.page_rate_limit`), so tests and
-several apps in one process never share them.
+Counted in memory per process: N server processes allow N times a budget; a shared limit belongs in the proxy
+in front. The counters live on the app (`app.state.rate_limits`), so tests and several apps in one process
+never share them.
 """
 from __future__ import annotations
 
+import hashlib
 import math
-import threading
 import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage, Storage
+from limits.strategies import MovingWindowRateLimiter
+from starlette.datastructures import Headers
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from nextslot.schemas.api import ErrorDetail
 from nextslot.server.page_render import too_many_requests
+from nextslot.server.rpc_errors import rpc_error
+from nextslot.server.staff_api.errors import error_response
+from nextslot.settings import Settings
+
+API_PATHS = ("/v1", "/mcp")
 
 
-class TokenBucket:
-    """`capacity` requests at once per key, refilled at `per_second`; full buckets are forgotten."""
+class RateLimit:
+    """One rate, e.g. "600/minute", counted per identity."""
 
-    def __init__(self, capacity: float = 60, per_second: float = 1.0, clock: Callable[[], float] = time.monotonic,
-                 max_keys: int = 10_000):
-        self.capacity, self.per_second, self._clock, self._max_keys = capacity, per_second, clock, max_keys
-        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when counted)
-        self._lock = threading.Lock()
+    def __init__(self, rate: str, storage: Storage, name: str):
+        self.item: RateLimitItem = parse(rate)
+        self._name, self._window = name, MovingWindowRateLimiter(storage)
 
-    def take(self, key: str, cost: float = 1.0) -> float:
-        """0 if the request may go ahead (and pay), else the seconds until it could."""
-        with self._lock:
-            now = self._clock()
-            tokens, then = self._buckets.get(key, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - then) * self.per_second)
-            if tokens < cost:
-                self._buckets[key] = (tokens, now)
-                return (cost - tokens) / self.per_second
-            self._buckets[key] = (tokens - cost, now)
-            if len(self._buckets) > self._max_keys:
-                self._forget_full(now)
-            return 0.0
-
-    def _forget_full(self, now: float) -> None:
-        full = [k for k, (tokens, then) in self._buckets.items()
-                if tokens + (now - then) * self.per_second >= self.capacity]
-        for key in full:
-            del self._buckets[key]
+    def take(self, identity: str, cost: int = 1) -> int:
+        """0 if the request may go ahead (and is counted), else the whole seconds until it could."""
+        if self._window.hit(self.item, self._name, identity, cost=cost):
+            return 0
+        reset = self._window.get_window_stats(self.item, self._name, identity).reset_time
+        return max(1, math.ceil(reset - time.time()))
 
 
-def bucket_for(request: Request) -> TokenBucket:
-    state = request.app.state
-    bucket = getattr(state, "page_rate_limit", None)
-    if bucket is None:
-        bucket = state.page_rate_limit = TokenBucket()
-    return bucket
+@dataclass(frozen=True)
+class RateLimits:
+    pages: RateLimit  # a person booking never notices, a scraper slows down
+    sign_in: RateLimit  # slow enough to stop password guessing
+    api: RateLimit  # per key: one tenant's flood never slows another's
+
+    @classmethod
+    def of(cls, settings: Settings) -> RateLimits:
+        storage = MemoryStorage()
+        return cls(RateLimit("60/minute", storage, "pages"), RateLimit("10/minute", storage, "sign_in"),
+                   RateLimit(settings.rate_limit_per_key, storage, "api"))
+
+
+def rate_limits(request: Request) -> RateLimits:
+    return request.app.state.rate_limits
 
 
 def client_key(request: Request) -> str:
@@ -72,10 +79,48 @@ class RateLimitedRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def limited(request: Request) -> Response:
-            cost = 3.0 if request.method == "POST" else 1.0
-            wait = bucket_for(request).take(client_key(request), cost)
+            wait = rate_limits(request).pages.take(client_key(request), 3 if request.method == "POST" else 1)
             if wait > 0:
-                return too_many_requests(request, math.ceil(wait))
+                return too_many_requests(request, wait)
             return await handler(request)
 
         return limited
+
+
+class ApiRateLimit:
+    """/v1 and /mcp, per API key (the bearer token, hashed: counted before the database is asked about it);
+    requests without one count per client address. Over the limit: 429, Retry-After, and the error in the
+    channel's own shape (JSON-RPC on /mcp)."""
+
+    def __init__(self, app: ASGIApp, limit: RateLimit):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and any(path == p or path.startswith(p + "/") for p in API_PATHS):
+            wait = self.limit.take(caller(scope))
+            if wait > 0:
+                await too_many(path, wait, self.limit.item)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def caller(scope: Scope) -> str:
+    scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return "key:" + hashlib.sha256(token.strip().encode()).hexdigest()
+    client = scope.get("client")
+    return "address:" + (client[0] if client else "unknown")
+
+
+def too_many(path: str, wait: int, rate: RateLimitItem) -> Response:
+    message = f"Too many requests with this API key (at most {rate}); try again in {wait} seconds."
+    headers = {"Retry-After": str(wait)}
+    if path.startswith("/mcp"):
+        return rpc_error(429, "rate_limited", message, headers=headers, retry_after=wait)
+    return error_response(429, ErrorDetail(code="rate_limited", message=message), headers=headers)
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    app.state.rate_limits = RateLimits.of(settings)
+    app.add_middleware(ApiRateLimit, limit=app.state.rate_limits.api)

@@ -111,3 +111,11 @@ def booking_by_code(session: Session, business_id: int, code: str, for_update: b
     if for_update:
         query = query.with_for_update(of=Booking)
     return session.scalars(query).unique().one_or_none()
+
+
+def deposits_asked(session: Session) -> bool:
+    """Whether any business asks a deposit anywhere: an active service's price, or a no-show policy.
+    Installation-wide, for the start-up check of the payment provider."""
+    by_service = select(Service.id).where(Service.active, Service.deposit_minor.is_not(None)).exists()
+    by_policy = select(Business.id).where(Business.details["no_show_policy"].astext.is_not(None)).exists()
+    return bool(session.scalar(select(or_(by_service, by_policy))))

@@ -6,7 +6,6 @@ from urllib.parse import quote
 import httpx2 as httpx
 import pytest
 
-from nextslot.server.rate_limit import TokenBucket
 from tests.server.test_booking_page import settings, slug_of
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -61,17 +60,6 @@ def test_a_client_that_sends_too_many_requests_gets_429_with_retry_after(live_se
         assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
         assert "text/html" in limited.headers["content-type"] and "Please wait" in limited.text
         assert http.get("/health").status_code == 200  # only the public pages are limited
-
-
-def test_a_token_bucket_refills_with_time_and_keeps_clients_apart():
-    now = [0.0]
-    bucket = TokenBucket(capacity=3, per_second=0.5, clock=lambda: now[0])
-    assert [bucket.take("a") for _ in range(3)] == [0, 0, 0]
-    assert bucket.take("a") == pytest.approx(2.0)  # one token, at half a token a second
-    assert bucket.take("b") == 0  # another client has its own bucket
-    now[0] += 2
-    assert bucket.take("a") == 0 and bucket.take("a") > 0
-    assert bucket.take("a", cost=3) > bucket.take("a", cost=1)  # a write waits longer
 
 
 def test_pages_are_compressed_for_slow_phones(live_server, service, make_business):

@@ -5,19 +5,37 @@ import json
 import os
 import subprocess
 import sys
+import time
 
+import httpx2
+import pytest
 import yaml
+from sqlalchemy.engine import make_url
+
 from nextslot.core.api_keys import business_for_key
 from nextslot.core.voice_secrets import voice_business
 from nextslot.storage import queries
+from nextslot.storage.engine import create_database, drop_database
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, free_port
 
 
-def nextslot(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NEXTSLOT_DATABASE_URL": database_url}
+def nextslot(database_url: str, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NEXTSLOT_DATABASE_URL": database_url, **env}
     return subprocess.run([sys.executable, "-m", "nextslot.server.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+# every command that opens the configured database; the long-running ones would otherwise start and fail later
+DATABASE_COMMANDS = [("mcp", "--business", "x"), ("serve", "--port", "0"), ("scheduler",), ("api-key", "x"),
+                     ("load-config", str(EXAMPLES / "garage.yaml")), ("voice-secret", "x", "vapi")]
+
+
+def refusal(result: subprocess.CompletedProcess[str]) -> dict:
+    """The one-line structured error of a refused command (no traceback), after checking the exit code."""
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    return json.loads(line)
 
 
 def test_migrate_is_idempotent(database_url):
@@ -149,3 +167,67 @@ def test_load_config_refuses_a_template_that_fails_to_render_and_writes_nothing(
         {"field": "business.details.templates.en.reminder", "message": "it fails when rendered (TypeError)"}]
     with session_factory() as s:
         assert queries.business_by_slug(s, "cli-bad-template") is None
+
+
+@pytest.mark.parametrize("args", [*DATABASE_COMMANDS, ("migrate",)], ids=lambda a: a[0])
+def test_a_database_that_cannot_be_reached_is_one_clear_line_and_exit_code_2(args):
+    down = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nextslot"
+    error = refusal(nextslot(down, *args, timeout=30))
+    assert error["error"] == "database_unreachable" and "Connection refused" in error["message"]
+
+
+@pytest.fixture(scope="module")
+def unmigrated_url(database_url):
+    url = make_url(database_url).set(database=make_url(database_url).database + "_blank")
+    url = url.render_as_string(hide_password=False)
+    create_database(url)
+    yield url
+    drop_database(url)
+
+
+@pytest.mark.parametrize("args", DATABASE_COMMANDS, ids=lambda a: a[0])
+def test_a_database_without_the_schema_says_to_migrate_and_exits_2(unmigrated_url, args):
+    error = refusal(nextslot(unmigrated_url, *args, timeout=30))
+    assert error["error"] == "database_not_migrated" and "nextslot migrate" in error["message"]
+
+
+def test_serve_refuses_local_payments_with_deposits_on_a_public_url(database_url, make_business):
+    make_business("garage")  # its van hire asks a deposit
+    error = refusal(nextslot(database_url, "serve", "--port", str(free_port()), timeout=30,
+                             NEXTSLOT_PUBLIC_URL="https://book.example.com"))
+    assert error["error"] == "local_payments_in_public" and "NEXTSLOT_PAYMENT_PROVIDER=stripe" in error["message"]
+
+
+@pytest.mark.parametrize("public_url, allowed, warned", [
+    ("https://book.example.com", "true", True),  # said on purpose: it starts, and says loudly what it does
+    ("http://localhost:8000", "false", False),  # the demo and tests: nobody else can pay there
+])
+def test_serve_starts_with_local_payments_when_allowed_or_on_loopback(database_url, make_business, public_url,
+                                                                      allowed, warned):
+    make_business("garage")
+    port = free_port()
+    env = {**os.environ, "NEXTSLOT_DATABASE_URL": database_url, "NEXTSLOT_PUBLIC_URL": public_url,
+           "NEXTSLOT_ALLOW_LOCAL_PAYMENTS": allowed}
+    server = subprocess.Popen([sys.executable, "-m", "nextslot.server.cli", "serve", "--port", str(port)], env=env,
+                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        for _ in range(300):
+            assert server.poll() is None, server.stderr.read()
+            try:
+                if httpx2.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx2.TransportError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the server did not answer /health in 30 s")
+    finally:
+        server.terminate()
+        stderr = server.communicate(timeout=30)[1]
+    assert ("NO MONEY TAKEN" in stderr) is warned, stderr
+
+
+def test_a_setting_that_cannot_be_read_is_one_clear_line_naming_it(database_url):
+    error = refusal(nextslot(database_url, "serve", timeout=30, NEXTSLOT_RATE_LIMIT_PER_KEY="lots",
+                             NEXTSLOT_POOL_SIZE="ten"))
+    assert error["error"] == "invalid_settings"
+    assert "NEXTSLOT_RATE_LIMIT_PER_KEY" in error["message"] and "NEXTSLOT_POOL_SIZE" in error["message"]

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from nextslot.core.links import Links
 from nextslot.core.results import Booked
+from nextslot.payments.providers import takes_no_money_in_public
 from nextslot.schemas.commands import BookingCreate, CustomerIn
 from nextslot.settings import Settings
 from nextslot.storage.tables import Payment
@@ -161,3 +162,15 @@ def test_stripe_checkout_is_created_with_the_deposit_and_its_signed_webhook_conf
                               headers={"stripe-signature": stripe_signature(body, "whsec_test")})
             assert again.json()["outcome"] == "already_paid"  # Stripe retries: confirmed once
             assert service.get_booking(garage, booking.code).payment.status == "paid"
+
+
+@pytest.mark.parametrize("url, loopback", [
+    ("http://127.0.0.1:8000", True), ("http://localhost:8000", True), ("http://[::1]:8000", True),
+    ("http://127.0.0.2", True), ("http://app.localhost", True),
+    ("https://book.example.com", False), ("http://10.0.0.5:8000", False), ("http://127.0.0.1.nip.io", False),
+    ("http://0.0.0.0:8000", False),
+])
+def test_only_a_loopback_public_url_counts_as_safe_for_local_payments(url, loopback):
+    settings = Settings(public_url=url, payment_provider="local")
+    assert takes_no_money_in_public(settings) is not loopback
+    assert not takes_no_money_in_public(Settings(public_url=url, payment_provider="stripe"))

@@ -146,6 +146,17 @@ def test_vapi_bad_arguments_come_back_in_error_for_that_call_only(client, clinic
     assert "consultation" in c["result"]
 
 
+def test_more_than_ten_vapi_tool_calls_in_one_request_are_refused_and_none_runs(client, clinic, first_slot,
+                                                                                session_factory):
+    _, slug = clinic
+    ten = [{"id": f"l{i}", "name": "list_services"} for i in range(10)]
+    assert len(post_vapi(client, slug, vapi_message(*ten)).json()["results"]) == 10
+    reply = post_vapi(client, slug, vapi_message(vapi_book("b1", first_slot), *ten))
+    assert reply.status_code == 422 and reply.json()["error"]["code"] == "invalid_payload"
+    assert "message.toolCallList" in reply.json()["error"]["message"] and "at most 10" in reply.json()["error"]["message"]
+    assert bookings(session_factory, clinic[0]) == []
+
+
 def test_other_vapi_messages_are_acknowledged_with_an_empty_200(client, clinic):
     reply = post_vapi(client, clinic[1], {"message": {"type": "status-update", "status": "in-progress"}})
     assert reply.status_code == 200 and reply.content == b""

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import anyio
 import httpx2
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import func, select, update
 
@@ -161,20 +161,39 @@ async def test_requests_without_a_live_key_are_refused_before_any_tool_runs(
                     assert response.headers["www-authenticate"].startswith("Bearer")
 
 
-async def test_configured_hosts_turn_on_dns_rebinding_protection(live_server, make_business, api_key):
+async def test_dns_rebinding_protection_is_on_by_default_and_answers_in_json_rpc(live_server, make_business, api_key):
     key = api_key(make_business("clinic"))
-    settings = Settings(mcp_allowed_hosts=["127.0.0.1:*"], mcp_allowed_origins=["https://app.example.com"])
+    settings = Settings(public_url="https://book.example.com", mcp_allowed_origins=["https://app.example.com"])
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
     headers = {"Authorization": f"Bearer {key}", "Accept": "application/json, text/event-stream"}
     with live_server(settings=settings) as server:
+        port = server.url.rsplit(":", 1)[1]
         async with httpx2.AsyncClient(headers=headers) as http:
-            async def status(**extra: str) -> int:
-                return (await http.post(f"{server.url}/mcp", json=body, headers=extra)).status_code
+            async def answer(**extra: str) -> httpx2.Response:
+                return await http.post(f"{server.url}/mcp", json=body, headers=extra)
 
-            assert await status() == 200
-            assert await status(Origin="https://app.example.com") == 200
-            assert await status(Host="attacker.example") == 421
-            assert await status(Origin="https://attacker.example") == 403
+            assert (await answer()).status_code == 200  # a server-side client sends no Origin
+            for allowed in (f"http://127.0.0.1:{port}", f"http://localhost:{port}", "https://book.example.com",
+                            "https://app.example.com"):
+                assert (await answer(Origin=allowed)).status_code == 200, allowed
+            assert (await answer(Host="book.example.com")).status_code == 200
+            assert (await answer(Host=f"localhost:{port}")).status_code == 200
+            for foreign in ("https://attacker.example", "http://127.0.0.1:1", "http://book.example.com", "null"):
+                refused = await answer(Origin=foreign)
+                assert refused.status_code == 403, foreign
+                assert refused.json()["jsonrpc"] == "2.0" and refused.json()["error"]["data"]["code"] == \
+                    "origin_not_allowed"
+            for foreign in ("attacker.example", "127.0.0.1:1", f"book.example.com:{port}"):
+                refused = await answer(Host=foreign)
+                assert refused.status_code == 421 and refused.json()["error"]["data"]["code"] == "host_not_allowed"
+
+        async with http_client(server.url, key) as client:  # a real session, no Origin: works
+            assert len((await client.list_tools()).tools) == len(TOOLS)
+        foreign_page = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}", "Origin": "https://attacker.example"})
+        with pytest.raises(ExceptionGroup) as refused:  # the SDK's client shows our JSON-RPC error as is
+            async with Client(streamable_http_client(f"{server.url}/mcp", http_client=foreign_page)) as client:
+                await client.list_tools()
+        assert refused.group_contains(MCPError, match="DNS-rebinding protection")
 
 
 async def test_stdio_server_lists_tools_and_books_for_the_keys_business(database_url, make_business, api_key):

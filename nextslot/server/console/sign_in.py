@@ -25,18 +25,9 @@ from nextslot.server.console.session import (
     same_origin,
     set_session_cookie,
 )
-from nextslot.server.rate_limit import TokenBucket, client_key
+from nextslot.server.rate_limit import client_key, rate_limits
 
 router = APIRouter(include_in_schema=False)
-
-
-def attempts(request: Request) -> TokenBucket:
-    """Ten tries at once per address, then one every six seconds: slow enough to stop guessing from one address;
-    many addresses at one account meet the per-account lock in the core (kept in PostgreSQL)."""
-    state = request.app.state
-    if getattr(state, "console_sign_in_limit", None) is None:
-        state.console_sign_in_limit = TokenBucket(capacity=10, per_second=1 / 6)
-    return state.console_sign_in_limit
 
 
 def lifetime(request: Request) -> timedelta:
@@ -66,7 +57,7 @@ async def login(slug: str, request: Request) -> Response:
     email, password = str(form.get("email", "")), str(form.get("password", ""))
     wanted = next_path(slug, str(form.get("next", "")))
     page = {"business": business, "next": wanted, "email": email}
-    wait = attempts(request).take(f"{client_key(request)}:{slug}")
+    wait = rate_limits(request).sign_in.take(f"{client_key(request)}:{slug}")
     if wait > 0:
         return too_many(request, page, math.ceil(wait), "from here")
     if not same_origin(request):
