@@ -64,7 +64,9 @@ def run(app: FastAPI, *requests: tuple[str, str, list[bytes], dict[str, str]]) -
 
 @pytest.fixture
 def app(service) -> FastAPI:
-    return create_app(Settings(secret_key="body-limit-tests", max_body_bytes=LIMIT), service=service)
+    # TestClient's Host is "testserver": allowed like a deployment's own name behind a proxy
+    return create_app(Settings(secret_key="body-limit-tests", max_body_bytes=LIMIT, mcp_allowed_hosts=["testserver"]),
+                      service=service)
 
 
 @pytest.fixture
