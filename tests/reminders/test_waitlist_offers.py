@@ -260,8 +260,10 @@ def test_a_hold_that_lapses_unbooked_is_offered_to_the_waitlist(service, make_bu
 
 def test_one_business_whose_waitlist_settings_cannot_be_read_holds_up_no_other_business(
         service, make_business, session_factory):
-    broken = clinic_with(make_business, offer_minutes="ten")  # details are free-form: nothing checked this
-    fine = clinic_with(make_business)
+    from tests.core.test_deposits import corrupt_details
+
+    broken, fine = clinic_with(make_business), clinic_with(make_business)
+    corrupt_details(session_factory, broken, waitlist={"offer_minutes": "ten"})  # stored before it was checked
     for clinic, phone in ((broken, "+447911124091"), (fine, "+447911124092")):
         holder = book_nine(service, clinic, phone=phone)
         wait_for_nine(service, clinic, phone[:-1] + "8", "Wes")
