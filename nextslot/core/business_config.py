@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from psycopg.errors import ExclusionViolation
+from pydantic import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -18,7 +20,7 @@ from sqlalchemy.orm import Session
 from nextslot.core.instants import first_instant, wall_to_utc
 from nextslot.core.message_templates import template_problems
 from nextslot.core.results import Rejected
-from nextslot.schemas.config import WEEKDAYS, BusinessConfig, ExceptionConfig, WeeklySpans, parse_span
+from nextslot.schemas.config import WEEKDAYS, BusinessConfig, BusinessDetails, ExceptionConfig, WeeklySpans, parse_span
 from nextslot.storage.tables import (
     AvailabilityException,
     Business,
@@ -41,8 +43,7 @@ class ConfigApplied:
 
 
 def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApplied | Rejected:
-    details = config.business.details
-    if "templates" in details and (problems := template_problems(details["templates"])):
+    if problems := details_problems(config.business.details):
         return refused_config(problems)  # every path that stores a config comes here: nothing is written
     with uow:
         s = uow.session
@@ -123,6 +124,21 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApp
             ]
         uow.commit()
         return ConfigApplied(business.id, business.slug, created, len(config.resources), len(config.services))
+
+
+def details_problems(details: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, problem) for each setting in `details` the code could not read. Edits copy the config without
+    validating it again, so this is checked here rather than only when a file is parsed."""
+    try:
+        BusinessDetails.model_validate(details)
+        problems = []
+    except ValidationError as error:
+        problems = validation_problems(error, "business.details.")
+    return problems + (template_problems(details["templates"]) if "templates" in details else [])
+
+
+def validation_problems(error: ValidationError, where: str = "") -> list[tuple[str, str]]:
+    return [(where + ".".join(map(str, e["loc"])), e["msg"].removeprefix("Value error, ")) for e in error.errors()]
 
 
 def refused_config(problems: list[tuple[str, str]]) -> Rejected:

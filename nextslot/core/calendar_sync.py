@@ -34,8 +34,8 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from nextslot.core.busy_time import Interval, busy_intervals
 from nextslot.core.caldav_reader import CalDavReader, Changes, CollectionState
 from nextslot.core.outbound import url_problem
-from nextslot.redaction import redact_text
 from nextslot.core.results import Rejected
+from nextslot.storage.alone import Failed, alone, in_savepoint
 from nextslot.storage.tables import Business, ExternalBusy, ExternalCalendar, ExternalEvent, Resource
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
@@ -150,8 +150,9 @@ def sync_all(session_factory: sessionmaker[Session], now: datetime, every: timed
     results: list[SyncResult] = []
     done: list[int] = []
     while (lease := claim(session_factory, now, due_before=now - every, skip=done)) is not None:
-        done.append(lease.source.id)
-        results.append(run(session_factory, lease, now, connect))
+        result = lease if isinstance(lease, SyncFailed) else run(session_factory, lease, now, connect)
+        done.append(result.calendar_id)
+        results.append(result)
     return results
 
 
@@ -161,12 +162,13 @@ def sync_calendar(session_factory: sessionmaker[Session], calendar_id: int, now:
     lease = claim(session_factory, now, calendar_id=calendar_id)
     if lease is None:
         return AlreadySyncing(calendar_id)
-    return run(session_factory, lease, now, connect)
+    return lease if isinstance(lease, SyncFailed) else run(session_factory, lease, now, connect)
 
 
 def claim(session_factory: sessionmaker[Session], now: datetime, calendar_id: int | None = None,
-          due_before: datetime | None = None, skip: Collection[int] = ()) -> Lease | None:
-    """Lease one calendar (that one, or the longest unread of those due) that no live lease holds."""
+          due_before: datetime | None = None, skip: Collection[int] = ()) -> Lease | SyncFailed | None:
+    """Lease one calendar (that one, or the longest unread of those due) that no live lease holds; SyncFailed,
+    recorded on the row, if its own rows cannot say where to read it (e.g. a zone that is not one)."""
     free = aliased(ExternalCalendar)
     candidate = select(free.id).where(or_(free.locked_until.is_(None), free.locked_until < now))
     if calendar_id is not None:
@@ -187,13 +189,23 @@ def claim(session_factory: sessionmaker[Session], now: datetime, calendar_id: in
         if claimed is None:
             return None
         calendar = s.get(ExternalCalendar, claimed)
-        zone = s.get(Resource, calendar.resource_id).timezone or s.get(Business, calendar.business_id).timezone
-        source = CalendarSource(calendar.id, calendar.business_id, calendar.resource_id, calendar.url,
-                                calendar.username, calendar.password, ZoneInfo(zone))
-        window = (calendar.window_start, calendar.window_end) if calendar.window_start else None
-        lease = Lease(source, until, calendar.sync_token, calendar.ctag, window)
+        lease = in_savepoint(s, lambda: lease_of(s, calendar, until), "calendar %s (business %s): cannot be read",
+                             calendar.id, calendar.business_id)
+        if isinstance(lease, Failed):  # recorded like a failed sync: it waits its turn behind the others
+            failed = SyncFailed(calendar.id, f"{lease.error}: the calendar's settings cannot be read")
+            calendar.last_error, calendar.last_error_at, calendar.locked_until = failed.error, now, None
+            uow.commit()
+            return failed
         uow.commit()
     return lease
+
+
+def lease_of(s: Session, calendar: ExternalCalendar, until: datetime) -> Lease:
+    zone = s.get(Resource, calendar.resource_id).timezone or s.get(Business, calendar.business_id).timezone
+    source = CalendarSource(calendar.id, calendar.business_id, calendar.resource_id, calendar.url,
+                            calendar.username, calendar.password, ZoneInfo(zone))
+    window = (calendar.window_start, calendar.window_end) if calendar.window_start else None
+    return Lease(source, until, calendar.sync_token, calendar.ctag, window)
 
 
 def run(session_factory: sessionmaker[Session], lease: Lease, now: datetime, connect: Connect) -> SyncResult:
@@ -203,10 +215,15 @@ def run(session_factory: sessionmaker[Session], lease: Lease, now: datetime, con
         with connect(lease.source) as reader:
             reading = read(reader, lease, window, lambda: stored_events(session_factory, lease.source.id))
     except Exception as error:  # a remote calendar can fail in any way; none of them may free time
-        message = f"{type(error).__name__}: {error}"[:2000]
-        log.warning("calendar %s sync failed: %s", lease.source.id, redact_text(message))
-        return record_failure(session_factory, lease, now, message)
-    return record(session_factory, lease, now, window, reading)
+        message = f"{type(error).__name__}: {error}"[:2000].replace("\x00", "")  # kept for the business's staff
+        log.warning("calendar %s sync failed (%s)", lease.source.id, type(error).__name__)  # the text may quote
+        return record_failure(session_factory, lease, now, message)  # the server's URL or its events
+    recorded = alone(lambda: record(session_factory, lease, now, window, reading),
+                     "calendar %s (business %s): the result could not be stored", lease.source.id,
+                     lease.source.business_id)
+    if isinstance(recorded, Failed):  # what the server sent cannot be stored: the last busy time stands
+        return record_failure(session_factory, lease, now, f"{recorded.error}: the result could not be stored")
+    return recorded
 
 
 def window_for(now: datetime) -> Interval:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nextslot.core.business_config import apply_config, exception_intervals, refused_config
+from nextslot.core.business_config import apply_config, exception_intervals, refused_config, validation_problems
 from nextslot.core.config_export import exception_id as id_of, export_config, resource_entries
 from nextslot.core.planning import unknown_business
 from nextslot.core.results import Rejected
@@ -87,8 +87,7 @@ def empty_exception(config: BusinessConfig) -> Rejected | None:
 
 
 def invalid_config(error: ValidationError) -> Rejected:
-    return refused_config([(".".join(map(str, e["loc"])), e["msg"].removeprefix("Value error, "))
-                           for e in error.errors()])
+    return refused_config(validation_problems(error))
 
 
 # --- resources -----------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from nextslot.schemas.commands import (
 )
 from nextslot.schemas.views import BookingView, BusinessProfile, CustomerHistory, HoldView, ServiceView, SlotView, WaitlistView
 from nextslot.storage import claims, queries
+from nextslot.storage.alone import in_savepoint
 from nextslot.storage.tables import Booking, BookingHistory, Claim, Hold, Payment, WaitlistEntry, WaitlistOffer
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
@@ -406,15 +407,11 @@ class BookingService:
         now = self._clock()
         with self.uow() as uow:
             s = uow.session
-            expired = 0
-            for payment in deposits.overdue(s, now):
-                booking = s.scalars(select(Booking).where(Booking.id == payment.booking_id).with_for_update(of=Booking)).one()
-                if deposits.expire(s, payment, booking, now):
-                    expired += 1
-                    events.emit(s, booking.business_id, "booking.expired",
-                                booking_view(s, booking, load_business(s, booking.business_id)), now)
+            done = [in_savepoint(s, lambda: expire_one(s, payment, now), "deposit %s (business %s): not expired",
+                                 payment.id, payment.business_id)
+                    for payment in deposits.overdue(s, now)]  # a failed one is tried again next run
             uow.commit()
-            return expired
+            return sum(d is True for d in done)
 
     # --- waitlist offers ----------------------------------------------------------------------
 
@@ -575,6 +572,18 @@ class BookingService:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def expire_one(s: Session, payment: Payment, now: datetime) -> bool:
+    """Expire one unpaid booking; its event is built in a savepoint of its own, as the view reads the business's
+    settings: a business whose settings cannot be read loses the event, not the expiry."""
+    booking = s.scalars(select(Booking).where(Booking.id == payment.booking_id).with_for_update(of=Booking)).one()
+    if not deposits.expire(s, payment, booking, now):
+        return False
+    in_savepoint(s, lambda: events.emit(s, booking.business_id, "booking.expired",
+                                        booking_view(s, booking, load_business(s, booking.business_id)), now),
+                 "booking %s (business %s): no booking.expired event", booking.id, booking.business_id)
+    return True
 
 
 def slot_window(query: SlotQuery, plan: Plan, now: datetime) -> tuple[datetime, datetime] | Rejected:

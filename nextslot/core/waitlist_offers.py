@@ -9,7 +9,6 @@ one list of alternatives). An offer that lapses puts its slot back up for the ne
 """
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +20,7 @@ from nextslot.core.availability import Slot, find_open_slots
 from nextslot.core.instants import wall_to_utc
 from nextslot.core.planning import Plan, load_plan, timelines
 from nextslot.core.results import Rejected
-from nextslot.storage.outage import database_unreachable
+from nextslot.storage.alone import Failed, in_savepoint
 from nextslot.storage.tables import (
     Business,
     Customer,
@@ -33,7 +32,6 @@ from nextslot.storage.tables import (
     WaitlistOffer,
 )
 
-log = logging.getLogger(__name__)
 OFFER_MINUTES = 15  # default: how long a waiting customer has to say yes
 MARKERS_PER_RUN = 50
 
@@ -66,15 +64,12 @@ def offer_each(s: Session, markers: list[FreedCapacity], now: datetime) -> int:
     `offer_minutes` that is not a number) close its marker unoffered, logged, and hold up no one else's."""
     made = 0
     for marker in markers:
-        try:
-            with s.begin_nested():
-                made += len(make_offers(s, marker, now))
-        except Exception as error:  # noqa: BLE001 - one business's trouble must not stop the run for all
-            if database_unreachable(error):
-                raise
-            log.error("freed time %s (business %s): no offers made (%s)", marker.id, marker.business_id,
-                      type(error).__name__)
+        offers = in_savepoint(s, lambda: make_offers(s, marker, now),
+                              "freed time %s (business %s): no offers made", marker.id, marker.business_id)
+        if isinstance(offers, Failed):
             marker.processed_at = now
+        else:
+            made += len(offers)
     return made
 
 
@@ -163,11 +158,17 @@ def lapse_offers(s: Session, now: datetime) -> int:
         entry = s.get(WaitlistEntry, offer.entry_id)
         if entry.status == "offered":
             entry.status = "waiting"
-        plan = entry_plan(s, entry)
-        if not isinstance(plan, Rejected):
-            s.add(FreedCapacity(business_id=offer.business_id, starts_at=offer.starts_at,
-                                ends_at=offer.starts_at + plan.rules.duration, reason="offer_expired", created_at=now))
+        # reading the plan may fail on one business's bad data: that offer still lapses, its time is not re-offered
+        in_savepoint(s, lambda: free_again(s, offer, entry, now),
+                     "lapsed offer %s (business %s): its time was not offered again", offer.id, offer.business_id)
     return len(lapsed)
+
+
+def free_again(s: Session, offer: WaitlistOffer, entry: WaitlistEntry, now: datetime) -> None:
+    plan = entry_plan(s, entry)
+    if not isinstance(plan, Rejected):
+        s.add(FreedCapacity(business_id=offer.business_id, starts_at=offer.starts_at,
+                            ends_at=offer.starts_at + plan.rules.duration, reason="offer_expired", created_at=now))
 
 
 def answerable_offer(s: Session, customer_ids: list[int], now: datetime) -> WaitlistOffer | None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+
+import httpx2
 from sqlalchemy import func, select
 
 from nextslot.core.outbound import url_problem
@@ -26,6 +28,9 @@ def add_endpoint(uow: SqlAlchemyUnitOfWork, business_id: int, url: str,
                  event_types: list[str] | None = None, allow_private: bool = False) -> Registered | Rejected:
     if problem := url_problem(url, allow_private):
         return Rejected("invalid_url", problem, "url")
+    if not usable_host(url):
+        return Rejected("invalid_host", "The URL's host is not a valid host name: each dot-separated part 1-63 "
+                                        "characters, 253 in all, international names valid IDNA.", "url")
     wanted = event_types or ["*"]
     unknown = [t for t in wanted if t != "*" and t not in EVENT_TYPES]
     if unknown:
@@ -38,6 +43,17 @@ def add_endpoint(uow: SqlAlchemyUnitOfWork, business_id: int, url: str,
         uow.session.flush()
         uow.commit()
         return Registered(endpoint.id, secret)
+
+
+def usable_host(url: str) -> bool:
+    """Whether the HTTP client can connect to the URL's host; checked when registered, as a name it cannot
+    encode fails every delivery to the endpoint."""
+    try:
+        host = httpx2.URL(url).raw_host.decode("ascii")  # international names as IDNA (the client's conversion)
+        host.encode("idna")  # what the socket layer does with it: every label 1-63 characters
+    except (httpx2.InvalidURL, UnicodeError):
+        return False
+    return 0 < len(host.rstrip(".")) <= 253
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ from nextslot.reminders.business_notices import (
 from nextslot.reminders.channels.base import Channel, OutgoingMessage, SendResult
 from nextslot.reminders.templates import render, spoken_when
 from nextslot.storage.leases import claim_due, claimed_or_handed_back
-from nextslot.storage.outage import database_unreachable, on_fresh_connection
+from nextslot.storage.alone import Failed, alone, in_savepoint
+from nextslot.storage.outage import on_fresh_connection
 from nextslot.storage.tables import (
     Booking,
     Business,
@@ -91,13 +92,9 @@ class Dispatcher:
         """Claim due notifications and send each; return how many were claimed."""
         jobs = self.claim()
         for job in jobs:
-            try:
-                self.deliver(job)
-            except Exception as error:  # one row's trouble must not hold up the rest of the batch
-                if database_unreachable(error):
-                    raise  # everyone's trouble: the leases hand the rows on
-                log.error("notification %s: recording it failed (%s)", job.id, type(error).__name__)
-                on_fresh_connection(lambda: self._give_up_once(job.id, job.lease, type(error).__name__))
+            sent = alone(lambda: self.deliver(job), "notification %s: recording it failed", job.id)
+            if isinstance(sent, Failed):
+                on_fresh_connection(lambda: self._give_up_once(job.id, job.lease, sent.error))
         return len(jobs)
 
     def claim(self) -> list[Job]:
@@ -123,16 +120,12 @@ class Dispatcher:
     def _prepared(self, s: Session, row: Any, lease: datetime) -> Job | None:
         """The row's job; None if its data cannot make a message (that row alone is retried later, then failed)."""
         n = row[0]
-        try:
-            with s.begin_nested():  # a failed query rolls back this row's work only
-                return self._job(s, row, lease)
-        except Exception as error:  # noqa: BLE001 - bad data or a bug in one row must not stop the batch
-            if database_unreachable(error):
-                raise
-            log.error("notification %s (business %s, %s): could not be prepared (%s)", n.id, n.business_id,
-                      n.kind, type(error).__name__)  # the type only: the error's text may quote the customer
-            self._retry_or_fail(s, n, f"could not prepare the message ({type(error).__name__})")
+        job = in_savepoint(s, lambda: self._job(s, row, lease),
+                           "notification %s (business %s, %s): could not be prepared", n.id, n.business_id, n.kind)
+        if isinstance(job, Failed):
+            self._retry_or_fail(s, n, f"could not prepare the message ({job.error})")
             return None
+        return job
 
     def _retry_or_fail(self, s: Session, n: Notification, reason: str) -> None:
         """Try again later like a transient failure, until the tries run out; then failed."""
@@ -141,14 +134,9 @@ class Dispatcher:
         if n.attempts <= self._max_retries:
             n.status, n.due_at = "pending", now + backoff(n.attempts, self._retry_after)
         else:
-            n.status = "failed"
-            try:
-                with s.begin_nested():
-                    emit_notification_outcome(s, n, None, now)
-            except Exception as error:  # noqa: BLE001 - the same bad data may break the event too
-                if database_unreachable(error):
-                    raise
-                log.error("notification %s: no notification.failed event (%s)", n.id, type(error).__name__)
+            n.status = "failed"  # the same bad data may break the event too
+            in_savepoint(s, lambda: emit_notification_outcome(s, n, None, now),
+                         "notification %s: no notification.failed event", n.id)
 
     def _give_up_once(self, notification_id: int, lease: datetime, error: str) -> None:
         with self._session_factory() as s:

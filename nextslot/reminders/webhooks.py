@@ -86,6 +86,12 @@ class WebhookSender:
             jobs = []
             for d in (s.get(WebhookDelivery, i) for i in ids):
                 e = s.get(WebhookEndpoint, d.endpoint_id)
+                if e is None:  # a row the foreign key did not guard (old or hand-edited): no one to send it to
+                    log.error("webhook delivery %s (business %s): its endpoint is gone", d.id, d.business_id)
+                    d.status, d.locked_until = "failed", None
+                    d.log = [*d.log, {"at": now.isoformat(), "status_code": None, "error": "the endpoint is gone",
+                                      "ms": 0}]
+                    continue
                 jobs.append(Job(d.id, lease, e.url, e.secret, d.event_id, d.event_type, d.body, e.active))
             s.commit()
         return jobs

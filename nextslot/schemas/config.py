@@ -185,6 +185,25 @@ class ServiceConfig(Strict):
         return self
 
 
+class WaitlistSettings(Strict):
+    offers_at_once: int = Field(1, ge=1, le=20, description="waiting customers offered one freed slot at once")
+    offer_minutes: int = Field(15, ge=1, le=24 * 60, description="how long an offer stays open")
+
+
+class BusinessDetails(BaseModel):
+    """`business.details`: free-form information, with each key the code reads checked here (by `apply_config`,
+    the one door every stored config goes through); other keys are kept as given."""
+
+    model_config = ConfigDict(extra="allow")
+
+    address: str | None = Field(None, max_length=500)
+    phone: str | None = Field(None, max_length=50)
+    policies: str | None = Field(None, max_length=5000)
+    page: dict[str, Any] | None = Field(None, description="colour and logo_url; the page ignores what does not fit")
+    templates: Any = Field(None, description="message overrides, checked by rendering (message_templates)")
+    waitlist: WaitlistSettings | None = None
+
+
 class BusinessSection(Strict):
     slug: Key
     name: Name

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -139,3 +140,37 @@ def test_exceptions_that_would_break_later_are_refused_when_the_config_is_read(b
 def test_a_requirement_listing_a_resource_twice_is_refused():
     with pytest.raises(ValidationError, match="twice"):
         RequirementConfig(label="doctor", one_of=["dr-a", "dr-a"])
+
+
+@pytest.mark.parametrize("details, field", [
+    ({"waitlist": {"offer_minutes": "ten"}}, "business.details.waitlist.offer_minutes"),
+    ({"waitlist": {"offers_at_once": 0}}, "business.details.waitlist.offers_at_once"),
+    ({"waitlist": {"offer_minute": 10}}, "business.details.waitlist.offer_minute"),
+    ({"waitlist": 15}, "business.details.waitlist"),
+    ({"phone": 442079460958}, "business.details.phone"),
+    ({"address": ["12 Riverside Walk"]}, "business.details.address"),
+])
+def test_settings_in_details_the_code_cannot_read_are_refused_and_nothing_is_written(
+        session_factory, details, field):
+    from nextslot.storage.tables import Business
+
+    data = example("clinic")
+    data["business"]["details"].update(details)
+    data["business"]["slug"] = f"refused-{uuid.uuid4().hex[:8]}"
+    refused = apply_config(SqlAlchemyUnitOfWork(session_factory), BusinessConfig.model_validate(data))
+    assert isinstance(refused, Rejected) and refused.code == "invalid_config"
+    assert [p[0] for p in refused.problems] == [field]
+    with session_factory() as s:
+        assert s.scalars(select(Business).where(Business.slug == data["business"]["slug"])).all() == []
+
+
+def test_details_may_carry_free_form_information_and_checked_settings(make_business, session_factory):
+    from nextslot.storage.tables import Business
+
+    clinic = make_business({**example("clinic"), "business": {**example("clinic")["business"], "details": {
+        **example("clinic")["business"]["details"], "parking": "behind the building",
+        "waitlist": {"offer_minutes": 10, "offers_at_once": 2}}}})
+    with session_factory() as s:
+        details = s.get(Business, clinic).details
+    assert details["parking"] == "behind the building" and details["waitlist"] == {"offer_minutes": 10,
+                                                                                   "offers_at_once": 2}

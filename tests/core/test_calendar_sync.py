@@ -545,3 +545,56 @@ def test_the_scheduler_syncs_calendars_at_the_configured_interval(service):
     job = scheduler.get_job("calendars")
     # it looks each minute; a calendar is due 7 minutes after its last sync, by whichever process
     assert job.trigger.interval == timedelta(minutes=1) and job.args[1] == timedelta(minutes=7)
+
+
+class NulEtags(Wrapped):
+    """A server whose ETags carry a NUL byte, which no text column can store."""
+
+    def bodies(self, hrefs):
+        return {h: (f"{etag}\x00", data) for h, (etag, data) in self.reader.bodies(hrefs).items()}
+
+
+def test_a_calendar_whose_result_cannot_be_stored_fails_alone_and_waits_its_turn(
+    radicale, clinic, uow, session_factory, clock, caplog
+):
+    broken_cal, good_cal = (radicale.calendar("okafor", f"{name}-{uuid.uuid4().hex[:8]}") for name in ("nul", "ok"))
+    for calendar in (broken_cal, good_cal):
+        calendar.save_event(dtstart=at(11), dtend=at(12), summary="Dentist", uid="dentist")
+    broken, good = register(uow, clinic, broken_cal), register(uow, clinic, good_cal)
+
+    def connect(source):
+        return NulEtags(connect_caldav(source)) if source.id == broken else connect_caldav(source)
+
+    results = {r.calendar_id: r for r in sync_all(session_factory, clock.now, connect=connect)}
+
+    assert results[broken] == SyncFailed(broken, "DataError: the result could not be stored")
+    assert results[good] == Synced(good, 1, "window", 1)
+    calendar = stored(session_factory, broken)
+    assert (calendar.last_error_at, calendar.locked_until, calendar.last_synced_at) == (clock.now, None, None)
+    assert f"calendar {broken} (business {clinic}): the result could not be stored (DataError)" in caplog.text
+    assert "secret" not in caplog.text and "Dentist" not in caplog.text
+    later = sync_all(session_factory, clock.now + timedelta(minutes=1), connect=connect)
+    assert broken not in {r.calendar_id for r in later}  # not first again at the next tick: due like the rest
+
+
+def test_a_calendar_whose_settings_cannot_be_read_fails_alone_and_waits_its_turn(
+    clinic, work, uow, session_factory, clock, caplog
+):
+    from nextslot.storage.tables import Resource
+
+    broken = add_calendar(uow, clinic, "dr-patel", "https://caldav.example/patel/", "patel", "secret")
+    good = register(uow, clinic, work)
+    with session_factory() as s:  # stored past every check, as an old or hand-edited row would hold it
+        s.execute(update(Resource).where(Resource.business_id == clinic, Resource.key == "dr-patel")
+                  .values(timezone="Mars/Olympus_Mons"))
+        s.commit()
+
+    results = {r.calendar_id: r for r in sync_all(session_factory, clock.now)}
+
+    assert isinstance(results[broken], SyncFailed) and results[good] == Synced(good, 0, "window", 0)
+    calendar = stored(session_factory, broken)
+    assert (calendar.last_error, calendar.last_error_at, calendar.locked_until) == (
+        results[broken].error, clock.now, None)
+    assert f"calendar {broken} (business {clinic}): cannot be read (ZoneInfoNotFoundError)" in caplog.text
+    assert "secret" not in caplog.text
+    assert broken not in {r.calendar_id for r in sync_all(session_factory, clock.now + timedelta(minutes=1))}

@@ -192,3 +192,41 @@ def test_a_late_payment_whose_mechanic_was_taken_gets_a_colleague_free_at_that_t
     assert pay(service, session_factory, first.id, ref="cs_colleague").outcome == "paid"
     paid = service.get_booking(garage, first.code)
     assert paid.status == "booked" and sorted(r.key for r in paid.resources) == ["sam", "van"]
+
+
+def corrupt_details(session_factory, business_id, **details):
+    """Store settings past every check, as an old or hand-edited row would hold them."""
+    from nextslot.storage.tables import Business
+
+    with session_factory() as s:
+        row = s.get(Business, business_id)
+        row.details = {**row.details, **details}
+        s.commit()
+
+
+def test_one_business_whose_bookings_cannot_be_shown_holds_up_no_other_business_expiring_deposits(
+        service, make_business, clock, session_factory, caplog):
+    from nextslot.core.webhook_endpoints import add_endpoint
+    from nextslot.storage.tables import WebhookDelivery
+    from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+    broken, fine = make_business("garage"), make_business("garage")
+    for garage in (broken, fine):
+        add_endpoint(SqlAlchemyUnitOfWork(session_factory), garage, "https://hooks.example/in", ["booking.expired"])
+    unpaid = {garage: book(service, garage, phone=phone).booking
+              for garage, phone in ((broken, "+12125550181"), (fine, "+12125550182"))}
+    corrupt_details(session_factory, broken, deposit_hold_minutes="half an hour")  # its booking view raises
+    clock.now += timedelta(minutes=31)
+
+    assert service.expire_unpaid() >= 2
+    with session_factory() as s:
+        for garage, view in unpaid.items():
+            assert provider_ref(session_factory, view.id).status == "expired"
+            assert s.scalars(select(BookingHistory.action).where(BookingHistory.booking_id == view.id)
+                             ).all()[-1] == "expired"
+        sent = {d.business_id for d in s.scalars(select(WebhookDelivery).where(
+            WebhookDelivery.event_type == "booking.expired", WebhookDelivery.business_id.in_([broken, fine])))}
+    assert sent == {fine}  # the broken business loses the event, not the expiry
+    assert f"booking {unpaid[broken].id} (business {broken}): no booking.expired event (ValueError)" in caplog.text
+    assert "+12125550181" not in caplog.text and "Ada" not in caplog.text
+    assert service.expire_unpaid() == 0

@@ -260,8 +260,10 @@ def test_a_hold_that_lapses_unbooked_is_offered_to_the_waitlist(service, make_bu
 
 def test_one_business_whose_waitlist_settings_cannot_be_read_holds_up_no_other_business(
         service, make_business, session_factory):
-    broken = clinic_with(make_business, offer_minutes="ten")  # details are free-form: nothing checked this
-    fine = clinic_with(make_business)
+    from tests.core.test_deposits import corrupt_details
+
+    broken, fine = clinic_with(make_business), clinic_with(make_business)
+    corrupt_details(session_factory, broken, waitlist={"offer_minutes": "ten"})  # stored before it was checked
     for clinic, phone in ((broken, "+447911124091"), (fine, "+447911124092")):
         holder = book_nine(service, clinic, phone=phone)
         wait_for_nine(service, clinic, phone[:-1] + "8", "Wes")
@@ -269,3 +271,28 @@ def test_one_business_whose_waitlist_settings_cannot_be_read_holds_up_no_other_b
     assert service.offer_freed_capacity() == 1
     assert offers(session_factory, broken) == [] and [o.status for o in offers(session_factory, fine)] == ["open"]
     assert service.offer_freed_capacity() == 0  # the broken business's freed time is not tried on every run
+
+
+def test_an_offer_whose_business_settings_cannot_be_read_still_lapses_and_holds_up_no_other_business(
+        service, make_business, session_factory, clock, caplog):
+    from tests.core.test_deposits import corrupt_details
+
+    broken, fine = clinic_with(make_business), clinic_with(make_business)
+    for clinic, phone in ((broken, "+447911124061"), (fine, "+447911124071")):
+        holder = book_nine(service, clinic, phone=phone)
+        wait_for_nine(service, clinic, phone[:-1] + "2", "Cy")
+        wait_for_nine(service, clinic, phone[:-1] + "3", "Di")
+        service.cancel(clinic, BookingChange(code=holder.code))
+    assert service.offer_freed_capacity() >= 2
+    corrupt_details(session_factory, broken, deposit_hold_minutes="half an hour")  # its plan raises
+    clock.now += timedelta(minutes=16)
+
+    assert service.offer_freed_capacity() >= 1  # the fine business's slot goes to its next person (others' too)
+    assert [o.status for o in offers(session_factory, fine)] == ["expired", "open"]
+    [lapsed] = offers(session_factory, broken)
+    assert lapsed.status == "expired"  # lapsed all the same: not tried again on every run
+    with session_factory() as s:
+        assert s.get(WaitlistEntry, lapsed.entry_id).status == "waiting"
+    assert (f"lapsed offer {lapsed.id} (business {broken}): its time was not offered again (ValueError)"
+            in caplog.text)
+    assert "+447911124062" not in caplog.text

@@ -356,7 +356,10 @@ def test_a_delivery_is_recorded_on_a_fresh_connection_when_the_first_drops_and_n
 def test_an_endpoint_no_client_can_reach_fails_alone_and_other_businesses_events_go_out(
         service, make_business, session_factory, clock, receiver):
     broken, other = make_business("clinic"), make_business("clinic")
-    register(session_factory, broken, "http://" + "a" * 300 + ".example/hook")  # accepted, but no valid host name
+    bad = register(session_factory, broken, "https://hooks.example/in")
+    with session_factory() as s:  # stored before host names were checked
+        s.get(WebhookEndpoint, bad.id).url = "http://" + "a" * 300 + ".example/hook"
+        s.commit()
     register(session_factory, other, f"{receiver.server.url}/hook")
     book(service, broken, phone="+447911123491")
     book(service, other, phone="+447911123492")
@@ -367,3 +370,48 @@ def test_an_endpoint_no_client_can_reach_fails_alone_and_other_businesses_events
         [sent] = s.scalars(select(WebhookDelivery).where(WebhookDelivery.business_id == other)).all()
     assert sent.status == "delivered"
     assert failed.status == "pending" and failed.log[0]["error"] == "UnicodeError: the request could not be made"
+
+
+def test_a_delivery_whose_endpoint_is_gone_fails_alone_and_other_businesses_events_go_out(
+        service, make_business, session_factory, clock, receiver, caplog):
+    from sqlalchemy import delete, text
+
+    broken, other = make_business("clinic"), make_business("clinic")
+    gone = register(session_factory, broken, f"{receiver.server.url}/hook")
+    register(session_factory, other, f"{receiver.server.url}/hook")
+    book(service, broken, phone="+447911123493")
+    book(service, other, phone="+447911123494")
+    fk = "webhook_deliveries_endpoint_id_fkey"
+    with session_factory() as s:  # as a database restored without its foreign keys, or a hand edit, would leave it
+        s.execute(text(f"alter table webhook_deliveries drop constraint {fk}"))
+        s.execute(delete(WebhookEndpoint).where(WebhookEndpoint.id == gone.id))
+        s.commit()
+    try:
+        assert sender(session_factory, clock).send_due() >= 1
+        with session_factory() as s:
+            [failed] = s.scalars(select(WebhookDelivery).where(WebhookDelivery.business_id == broken)).all()
+            [sent] = s.scalars(select(WebhookDelivery).where(WebhookDelivery.business_id == other)).all()
+    finally:
+        with session_factory() as s:
+            s.execute(delete(WebhookDelivery).where(WebhookDelivery.business_id == broken))
+            s.execute(text(f"alter table webhook_deliveries add constraint {fk} foreign key (endpoint_id) "
+                           "references webhook_endpoints (id)"))
+            s.commit()
+    assert len(receiver.received) == 1
+    assert sent.status == "delivered"
+    assert (failed.status, failed.locked_until, failed.log[-1]["error"]) == ("failed", None, "the endpoint is gone")
+    assert f"webhook delivery {failed.id} (business {broken}): its endpoint is gone" in caplog.text
+
+
+@pytest.mark.parametrize("url", ["http://" + "a" * 300 + ".example/hook", "https://hooks..example/in",
+                                 "https://" + "abc." * 70 + "example/", "https://a\u00a0b.example/"])
+def test_a_host_name_no_client_can_use_is_refused_when_registered(session_factory, clinic, url):
+    refused = add_endpoint(SqlAlchemyUnitOfWork(session_factory), clinic, url)
+    assert isinstance(refused, Rejected) and (refused.code, refused.field) == ("invalid_host", "url")
+    with session_factory() as s:
+        assert s.scalars(select(WebhookEndpoint).where(WebhookEndpoint.business_id == clinic)).all() == []
+
+
+def test_international_and_numeric_hosts_are_registered(session_factory, clinic):
+    for url in ("https://bücher.example/hook", "http://127.0.0.1:8080/hook", "http://[::1]/hook"):
+        assert not isinstance(add_endpoint(SqlAlchemyUnitOfWork(session_factory), clinic, url), Rejected), url
