@@ -3,19 +3,21 @@
 Times may carry an offset, or be local wall times with `timezone` naming the IANA zone.
 """
 from datetime import date, datetime, time
-from typing import Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from nextslot.schemas.inputs import Input, PersonName, Scalar
 
 Channel = Literal["whatsapp", "sms", "email"]
 
 
-class Command(BaseModel):
+class Command(Input):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class CustomerIn(Command):
-    name: str = Field("", max_length=200)
+    name: PersonName
     phone: str | None = Field(None, max_length=40, description="E.164, or local format in the business's country")
     email: str | None = Field(None, max_length=320)
     timezone: str | None = Field(None, description="IANA zone of the customer, e.g. Europe/Paris")
@@ -45,7 +47,7 @@ class BookingCreate(Write):
     timezone: str | None = None
     customer: CustomerIn
     resources: list[str] = Field(default_factory=list)
-    intake: dict[str, Any] = Field(default_factory=dict)
+    intake: dict[Annotated[str, Field(max_length=64)], Scalar | None] = Field(default_factory=dict, max_length=50)
     notes: str = Field("", max_length=2000)
     hold_id: int | None = Field(None, description="Convert this hold into the booking")
 

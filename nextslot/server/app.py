@@ -17,6 +17,7 @@ from nextslot.runtime import build_links, build_payment_provider, build_service
 from nextslot.server import (
     booking_page,
     console,
+    failures,
     ics,
     manage_page,
     mcp_http,
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
 
     app = FastAPI(title="nextslot", lifespan=lifespan)
     app.add_middleware(GZipMiddleware, minimum_size=1000)  # a slot page shrinks 10x for a slow phone
+    app.add_middleware(failures.Failures)  # added last: outermost, so it sees every other error
     app.state.settings, app.state.service, app.state.links = settings, service, build_links(settings)
     app.state.payment_provider = build_payment_provider(settings)
     app.include_router(voice_webhooks.router)

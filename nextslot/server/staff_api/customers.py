@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from nextslot.core.results import Slots
 from nextslot.schemas.commands import SlotQuery, WaitlistJoin
+from nextslot.schemas.inputs import Input
 from nextslot.schemas.views import CustomerHistory, SlotView, WaitlistView
 from nextslot.server.staff_api.deps import Caller, Core, ok
 from nextslot.server.staff_api.errors import documented
@@ -16,7 +17,7 @@ from nextslot.server.staff_api.errors import documented
 router = APIRouter(prefix="/v1", responses=documented(400, 401, 422))
 
 
-class HistoryQuery(BaseModel):
+class HistoryQuery(Input):
     phone: str | None = Field(None, max_length=40, description="The customer's phone (local format is fine)")
     email: str | None = Field(None, max_length=320)
     limit: int | None = Field(None, ge=1, le=1000, description="Only the latest events")
@@ -32,7 +33,7 @@ class SlotsAnswer(BaseModel):
     slots: list[SlotView]
 
 
-class SlotsQuery(BaseModel):
+class SlotsQuery(Input):
     service: str = Field(max_length=64)
     starts_from: datetime | None = None
     until: datetime | None = None
