@@ -103,9 +103,10 @@ def test_the_console_calendar_and_a_drag_to_year_9999_do_not_overflow(http, clin
     email = f"owner-{uuid.uuid4().hex[:6]}@example.com"
     create_account(SqlAlchemyUnitOfWork(session_factory), business_id, email, "Sam", "owner", "correct horse 1")
     assert http.post(f"/console/{slug}/login", data={"email": email, "password": "correct horse 1"}).status_code == 303
-    for day in ("9999-12-31", "0001-01-01"):
+    for day in ("9999-12-31", "0001-01-01", "1970-01-01"):  # the week of 1 January 1970 begins in 1969
         for view in ("day", "week"):
             assert http.get(f"/console/{slug}", params={"date": day, "view": view}).status_code == 200
+    assert http.get(f"/console/{slug}", params={"resource": "r" * 100}).status_code == 404
 
 
 def test_voice_webhooks_refuse_a_nul_in_the_url_and_unreadable_numbers_without_internal_text(http, clinic,
