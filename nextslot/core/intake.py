@@ -1,10 +1,12 @@
 """Intake answers checked against the service's questions, the same way for every channel."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from nextslot.core.results import Rejected
 from nextslot.schemas.config import IntakeQuestion
+from nextslot.schemas.inputs import BIGINT
 
 YES = {"yes", "y", "true", "1", "on", "si", "sí", "oui", "ja"}
 NO = {"no", "n", "false", "0", "off", "non", "nein"}
@@ -48,6 +50,8 @@ def cleaned_answer(q: IntakeQuestion, value: Any) -> Any:
         try:
             number = float(str(value).replace(",", "."))
         except ValueError:
+            number = math.nan
+        if not (math.isfinite(number) and abs(number) <= BIGINT):  # 'nan', '1e400': nothing JSON can store
             return Rejected("intake_invalid", f"{q.label}: give a number.", field)
         return int(number) if number.is_integer() else number
     if q.type == "yes_no":

@@ -23,11 +23,9 @@ from nextslot.schemas.config import (
     WeeklySpans,
     check_week,
 )
+from nextslot.schemas.inputs import Input
 from nextslot.schemas.views import BookingView, SlotView
 
-# Far enough for any calendar, near enough that date arithmetic (buffers, zones, +1 day) never overflows.
-EARLIEST = dt.date(1970, 1, 1)
-LATEST = dt.date(2999, 12, 31)
 BookingStatus = Literal["pending_payment", "booked", "confirmed", "cancelled", "no_show", "completed", "expired"]
 
 
@@ -35,13 +33,6 @@ def iso_only(value: Any) -> Any:
     """Dates and times as ISO 8601 text, as documented: pydantic alone would read 317 as 317 s after 1970."""
     if isinstance(value, int | float) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):
         raise ValueError("give an ISO 8601 date or time, e.g. 2026-11-24 or 2026-11-24T09:00:00+00:00")
-    return value
-
-
-def within_range(value: dt.date | dt.datetime | None) -> Any:
-    day = value.date() if isinstance(value, dt.datetime) else value
-    if day is not None and not EARLIEST <= day <= LATEST:
-        raise ValueError(f"must lie between {EARLIEST} and {LATEST}")
     return value
 
 
@@ -77,11 +68,10 @@ class ConflictResponse(ErrorResponse):
 
 
 def edge_body(command: type[Write], name: str, *from_path: str, dated: tuple[str, ...] = ()) -> type[Command]:
-    """The command without the fields the edge fills in itself; `dated` fields take ISO 8601 text within range."""
+    """The command without the fields the edge fills in itself; `dated` fields take ISO 8601 text only."""
     skipped = {*Write.model_fields, *from_path}
     fields: dict[str, Any] = {n: (f.annotation, f) for n, f in command.model_fields.items() if n not in skipped}
-    validators = {f"{n}_{check.__name__}": field_validator(n, mode=mode)(check)
-                  for n in dated for check, mode in ((iso_only, "before"), (within_range, "after"))}
+    validators = {f"{n}_iso_only": field_validator(n, mode="before")(iso_only) for n in dated}
     return create_model(name, __base__=Command, __doc__=command.__doc__, __validators__=validators, **fields)
 
 
@@ -90,7 +80,7 @@ StaffReschedule = edge_body(BookingReschedule, "StaffReschedule", "code", dated=
 StaffChange = edge_body(BookingChange, "StaffChange", "code")
 
 
-class BookingFilter(BaseModel):
+class BookingFilter(Input):
     """Which bookings to list; every filter given must match. Dates are the business's local dates."""
 
     date_from: dt.date | None = Field(None, description="first day, inclusive")
@@ -105,7 +95,6 @@ class BookingFilter(BaseModel):
     offset: int = Field(0, ge=0, le=100_000)
 
     _iso = field_validator("date_from", "date_to", mode="before")(iso_only)
-    _dates = field_validator("date_from", "date_to")(within_range)
 
 
 class BookingPage(BaseModel):
@@ -177,7 +166,6 @@ class ExceptionIn(ExceptionConfig):
     """Time off ('closed') or extra hours ('open'): a whole date, a date with spans, or an exact range."""
 
     _iso = field_validator("date", "until", "starts_at", "ends_at", mode="before")(iso_only)
-    _dates = field_validator("date", "until", "starts_at", "ends_at")(within_range)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -286,13 +274,12 @@ class ResourceDay(BaseModel):
     external_busy: list[Span]  # from the resource's own calendar (CalDAV)
 
 
-class CalendarQuery(BaseModel):
+class CalendarQuery(Input):
     date: dt.date = Field(description="the first day, in the business's zone")
     days: int = Field(1, ge=1, le=7)
     resource: str | None = Field(None, max_length=64, description="only this resource (key), active or not")
 
     _iso = field_validator("date", mode="before")(iso_only)
-    _date = field_validator("date")(within_range)
 
 
 class CalendarView(BaseModel):

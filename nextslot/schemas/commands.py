@@ -7,7 +7,9 @@ from contextlib import suppress
 from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
+
+from nextslot.schemas.inputs import Input, PersonName, Scalar
 
 Channel = Literal["whatsapp", "sms", "email"]
 # Every list and string an edge hands in is bounded, so a huge input is refused (422) before it costs memory
@@ -15,15 +17,15 @@ Channel = Literal["whatsapp", "sms", "email"]
 ServiceRef = Annotated[str, StringConstraints(max_length=200)]  # a service's key, or its name
 ZoneName = Annotated[str, StringConstraints(max_length=64)]  # IANA names are at most ~32 characters
 ResourceKeys = Annotated[list[Annotated[str, StringConstraints(max_length=64)]], Field(max_length=20)]
-Intake = Annotated[dict[Annotated[str, StringConstraints(max_length=64)], Any], Field(max_length=50)]
+Intake = Annotated[dict[Annotated[str, StringConstraints(max_length=64)], Scalar | None], Field(max_length=50)]
 
 
-class Command(BaseModel):
+class Command(Input):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class CustomerIn(Command):
-    name: str = Field("", max_length=200)
+    name: PersonName
     phone: str | None = Field(None, max_length=40, description="E.164, or local format in the business's country")
     email: str | None = Field(None, max_length=320)
     timezone: ZoneName | None = Field(None, description="IANA zone of the customer, e.g. Europe/Paris")

@@ -11,8 +11,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nextslot.schemas.inputs import Input, PersonName
 
-class ToolInput(BaseModel):
+
+class ToolInput(Input):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -119,7 +121,7 @@ class BookIn(ToolInput):
     service: str = Field(max_length=200, description="Service key or name")
     starts_at: dt.datetime = Field(description=STARTS_AT)
     timezone: str | None = Field(None, max_length=64, description=TIMEZONE)
-    customer_name: str = Field(min_length=1, max_length=200, description="The caller's full name")
+    customer_name: PersonName = Field(description="The caller's full name")
     phone: str | None = Field(None, max_length=40, description="Mobile number; local format is fine "
                                                                "(read in the business's country)")
     email: str | None = Field(None, max_length=320, description="Email, if no phone or if the caller prefers it")
@@ -164,7 +166,7 @@ class CustomerHistoryIn(ToolInput):
 
 class JoinWaitlistIn(ToolInput):
     service: str = Field(max_length=200, description="Service key or name")
-    customer_name: str = Field(min_length=1, max_length=200)
+    customer_name: PersonName
     phone: str | None = Field(None, max_length=40, description="How to reach them when a time frees up")
     email: str | None = Field(None, max_length=320)
     earliest_date: dt.date = Field(description="First acceptable day (YYYY-MM-DD, business-local)")

@@ -1,20 +1,23 @@
-"""Voice platforms' tool-call requests, as they document them (unknown fields are ignored)."""
+"""Voice platforms' tool-call requests, as they document them (unknown fields are ignored; what is given is
+checked like any input, and a caller's number is no longer than a customer's phone may be)."""
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
+
+from nextslot.schemas.inputs import Input
 
 Arguments = dict[str, Any] | str | None  # an object, or a JSON string of one
 MAX_VAPI_TOOL_CALLS = 10  # a turn's parallel calls are a few; more is a runaway model or a flood, refused unrun
 
 
-class VapiFunction(BaseModel):
+class VapiFunction(Input):
     name: str
     arguments: Arguments = None
 
 
-class VapiToolCall(BaseModel):
+class VapiToolCall(Input):
     """One call of `toolCallList`: `name`/`arguments` at the top, or nested in `function` (both are sent)."""
 
     id: str = Field(min_length=1, max_length=150)
@@ -32,15 +35,15 @@ class VapiToolCall(BaseModel):
         return self
 
 
-class Customer(BaseModel):
-    number: str | None = None
+class Customer(Input):
+    number: str | None = Field(None, max_length=40)
 
 
-class VapiCall(BaseModel):
+class VapiCall(Input):
     customer: Customer | None = None
 
 
-class VapiMessage(BaseModel):
+class VapiMessage(Input):
     type: str
     toolCallList: list[VapiToolCall] | None = Field(None, max_length=MAX_VAPI_TOOL_CALLS)
     call: VapiCall | None = None
@@ -54,15 +57,15 @@ class VapiMessage(BaseModel):
         return None
 
 
-class VapiRequest(BaseModel):
+class VapiRequest(Input):
     message: VapiMessage
 
 
-class RetellCall(BaseModel):
-    call_id: str | None = None
+class RetellCall(Input):
+    call_id: str | None = Field(None, max_length=200)
     direction: str | None = None
-    from_number: str | None = None
-    to_number: str | None = None
+    from_number: str | None = Field(None, max_length=40)
+    to_number: str | None = Field(None, max_length=40)
 
     @property
     def caller_number(self) -> str | None:
@@ -70,9 +73,9 @@ class RetellCall(BaseModel):
         return self.to_number if self.direction == "outbound" else self.from_number
 
 
-class RetellRequest(BaseModel):
+class RetellRequest(Input):
     """A custom function call with the default payload (not "args only", which leaves out the name)."""
 
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=200)
     call: RetellCall = Field(default_factory=RetellCall)
     args: dict[str, Any] | None = None

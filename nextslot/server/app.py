@@ -19,6 +19,7 @@ from nextslot.server import (
     booking_page,
     body_limit,
     console,
+    failures,
     ics,
     manage_page,
     mcp_http,
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     redact_access_log()  # the links' tokens never reach uvicorn's access log
     app.add_middleware(GZipMiddleware, minimum_size=1000)  # a slot page shrinks 10x for a slow phone
     app.add_middleware(body_limit.BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(failures.Failures)  # added last: outermost, so it sees every other error
     app.state.settings, app.state.service, app.state.links = settings, service, build_links(settings)
     app.state.payment_provider = build_payment_provider(settings)
     app.include_router(voice_webhooks.router)

@@ -103,8 +103,6 @@ def booking_command(form: BookingForm, service: ServiceView, zone: str | None, s
         return Problem("invalid_time", "Pick a time from the list.", "starts_at")
     if not FORM_KEY.match(form.key):
         return Problem("form_expired", "This form has expired. Please check your details and send it again.")
-    if not form.values.get("customer.name", "").strip():
-        return Problem("name_required", "Please give your name.", "customer.name")
     values = form.values
     try:  # validated as one document, so a problem names its whole path (customer.name)
         return BookingCreate.model_validate({
@@ -122,4 +120,4 @@ def input_problem(invalid: ValidationError) -> Problem:
     error = invalid.errors()[0]
     path = ".".join(str(p) for p in error["loc"])
     label = LABELS.get(path, path)
-    return Problem("invalid_input", f"{label}: {error['msg']}.", path)
+    return Problem("invalid_input", f"{label}: {str(error['msg']).removeprefix('Value error, ')}.", path)

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import load_zone
+from nextslot.schemas.inputs import in_range
 from nextslot.schemas.times import clock_time, spoken_time
 from nextslot.schemas.views import SlotView
 
@@ -59,25 +60,29 @@ def slot_param(instant: datetime) -> str:
 
 
 def parse_slot_param(text: str | None) -> datetime | None:
-    """A start time sent back by a page: an instant with an offset, else nothing."""
+    """A start time sent back by a page: an instant with an offset, within the years any input may name, else
+    nothing."""
     if not text or len(text) > 40:
         return None
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
         return None
-    if value.tzinfo is None or value.utcoffset() is None:
+    if value.tzinfo is None or value.utcoffset() is None or not in_range(value):
         return None
     return value.astimezone(UTC)
 
 
 def parse_day(text: str | None) -> date | None:
+    """A day from a page's URL (`from=`, the console's `date=`), within the years any input may name, else
+    nothing."""
     if not text or len(text) != 10:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         return None
+    return day if in_range(day) else None
 
 
 def by_day(slots: list[SlotView], zone: ZoneInfo) -> list[Day]:

@@ -125,8 +125,10 @@ def retell_key(request: RetellRequest) -> str | None:
 def parse(model: type[Payload], body: bytes) -> Payload | Response:
     try:
         data = json.loads(body)
-    except ValueError as exc:
-        return problem(400, "invalid_json", f"The body is not valid JSON ({exc}).")
+    except json.JSONDecodeError as exc:
+        return problem(400, "invalid_json", f"The body is not valid JSON ({exc.msg} at {exc.pos}).")
+    except (ValueError, RecursionError):  # undecodable bytes, a number over 4,300 digits, nesting too deep
+        return problem(400, "invalid_json", "The body is not JSON this server can read.")
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -11,8 +11,8 @@ from starlette.responses import Response
 
 from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
-from nextslot.schemas.commands import CustomerIn, WaitlistJoin
-from nextslot.server.booking_form import Problem
+from nextslot.schemas.commands import WaitlistJoin
+from nextslot.server.booking_form import Problem, input_problem
 from nextslot.schemas.views import ServiceView
 from nextslot.server.booking_page import service_visit
 from nextslot.server.page_context import PageBusiness, Visitor
@@ -44,17 +44,21 @@ def join(request: Request, business: PageBusiness, offered: ServiceView, visitor
          values: dict[str, str]) -> Response:
     service: BookingService = request.app.state.service
     try:
-        cmd = WaitlistJoin(
-            service=offered.key, source="page",
-            customer=CustomerIn(name=values["customer.name"], phone=values["customer.phone"] or None,
-                                email=values["customer.email"] or None, timezone=visitor.zone.key),
-            earliest_date=date.fromisoformat(values["earliest_date"]),
-            latest_date=date.fromisoformat(values["latest_date"] or values["earliest_date"]),
-            day_start=time.fromisoformat(values["day_start"] or "00:00"),
-            day_end=time.fromisoformat(values["day_end"]) if values["day_end"] else None)
-    except (ValueError, ValidationError):
+        dates = (date.fromisoformat(values["earliest_date"]),
+                 date.fromisoformat(values["latest_date"] or values["earliest_date"]),
+                 time.fromisoformat(values["day_start"] or "00:00"),
+                 time.fromisoformat(values["day_end"]) if values["day_end"] else None)
+    except ValueError:
         problem = Problem("invalid_dates", "Give the first and last day that would suit you.", "earliest_date")
         return form(request, business, offered, visitor, values, problem, status=422)
+    try:
+        cmd = WaitlistJoin.model_validate({
+            "service": offered.key, "source": "page", "customer": {
+                "name": values["customer.name"], "phone": values["customer.phone"] or None,
+                "email": values["customer.email"] or None, "timezone": visitor.zone.key},
+            "earliest_date": dates[0], "latest_date": dates[1], "day_start": dates[2], "day_end": dates[3]})
+    except ValidationError as invalid:  # validated as one document, so a problem names its whole path
+        return form(request, business, offered, visitor, values, input_problem(invalid), status=422)
     joined = service.join_waitlist(business.id, cmd)
     if isinstance(joined, Rejected):
         return form(request, business, offered, visitor, values, Problem(joined.code, joined.message, joined.field),

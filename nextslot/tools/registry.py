@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from nextslot import incidents
 from nextslot.schemas import tools as t
 from nextslot.storage.outage import database_unreachable
 from nextslot.tools import handlers
@@ -145,14 +146,15 @@ def invalid_arguments(spec: ToolSpec, exc: ValidationError) -> ToolReply:
         elif e["type"] == "extra_forbidden":
             parts.append(f"{where} is not a parameter of {spec.name}")
         else:
-            parts.append(f"{where}: {e['msg']}")
+            parts.append(f"{where}: {str(e['msg']).removeprefix('Value error, ')}")
     allowed = ", ".join(spec.input_model.model_fields)
     return error("invalid_arguments", f"{'; '.join(parts)}. Parameters: {allowed}.", first)
 
 
 def execute(name: str, arguments: Mapping[str, Any] | str | None, ctx: ToolContext) -> ToolReply:
-    """Validate the arguments, run the tool, and answer with data: never an exception for bad input, and a
-    retryable `temporarily_unavailable` error when the database was out of reach."""
+    """Validate the arguments, run the tool, and answer with data, never an exception: a retryable
+    `temporarily_unavailable` error when the database was out of reach, and for a bug an `internal_error`
+    carrying only the reference under which the traceback was logged."""
     spec = TOOLS.get(name)
     if spec is None:
         close = difflib.get_close_matches(name, list(TOOLS), n=3)
@@ -162,6 +164,9 @@ def execute(name: str, arguments: Mapping[str, Any] | str | None, ctx: ToolConte
             arguments = json.loads(arguments) if arguments.strip() else {}
         except json.JSONDecodeError as exc:
             return error("invalid_json", f"The arguments are not valid JSON ({exc.msg} at {exc.pos}).")
+        except (ValueError, RecursionError):  # a number over 4,300 digits, nesting too deep
+            return error("invalid_json", "The arguments are JSON this server cannot read (a number too long, "
+                                         "or nesting too deep).")
     if arguments is None:
         arguments = {}
     if not isinstance(arguments, Mapping):
@@ -173,9 +178,9 @@ def execute(name: str, arguments: Mapping[str, Any] | str | None, ctx: ToolConte
     try:
         result = spec.handler(ctx, args)
     except Exception as exc:
-        if not database_unreachable(exc):
-            raise
-        return error("temporarily_unavailable", UNAVAILABLE)  # a retry is safe: writes carry idempotency keys
+        if database_unreachable(exc):
+            return error("temporarily_unavailable", UNAVAILABLE)  # a retry is safe: writes carry idempotency keys
+        return error("internal_error", incidents.message(incidents.report(exc, f"tool {name}")))
     if isinstance(result, t.ToolProblem):
         return ToolReply(False, {"error": result.model_dump(mode="json")})
     return ToolReply(True, result.model_dump(mode="json", by_alias=True))

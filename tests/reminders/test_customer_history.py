@@ -29,7 +29,7 @@ def test_bookings_changes_messages_replies_and_waitlist_come_back_in_order_and_o
     service.reschedule(clinic, BookingReschedule(code=booking.code, starts_at=datetime(2026, 11, 24, 10, tzinfo=UTC),
                                                  source="staff", actor="front desk"))
     clock.now += timedelta(minutes=1)
-    service.join_waitlist(clinic, WaitlistJoin(service="consultation", customer=CustomerIn(phone=PHONE),
+    service.join_waitlist(clinic, WaitlistJoin(service="consultation", customer=CustomerIn(name="Ann Lee", phone=PHONE),
                                                earliest_date=date(2026, 11, 30), latest_date=date(2026, 12, 4)))
 
     reply = execute("customer_history", {}, ToolContext(service, clinic, "test", caller_phone=PHONE))

@@ -194,7 +194,7 @@ def test_the_cores_refusal_is_shown_next_to_its_field_and_nothing_is_written(liv
         assert bad_choice.status_code == 422 and 'data-code="intake_invalid" data-field="intake.oil"' in bad_choice.text
 
         nameless = post(**{"customer.name": ""})
-        assert nameless.status_code == 422 and 'id="f-name-error" data-code="name_required"' in nameless.text
+        assert nameless.status_code == 422 and 'id="f-name-error" data-code="invalid_input"' in nameless.text
 
         keyless = post(key="")  # a form without its key (a hand-made post): refused, with a fresh key to resend
         assert keyless.status_code == 422 and 'data-code="form_expired"' in keyless.text and form_key(keyless.text)

@@ -236,7 +236,7 @@ def assert_invariant(engine: Engine, business_id: int) -> None:
 def test_the_invariant_query_spots_an_overfull_resource_and_a_partial_booking(engine, make_business, service):
     garage = make_business("garage")
     made = service.book(garage, BookingCreate(service="oil-change", starts_at=GARAGE_MON_10,
-                                              customer=CustomerIn(phone="+12125550123"),
+                                              customer=CustomerIn(name="Racer", phone="+12125550123"),
                                               intake={"vehicle": "Ford Focus", "registration": "ABC 123"}))
     assert isinstance(made, Booked)
     with engine.connect() as conn:
@@ -476,7 +476,7 @@ def test_a_claimer_caught_in_a_deadlock_over_the_exclusion_check_gets_slot_taken
         during = {"b": clinic, "h": hold, "s": MON_9, "e": MON_9 + timedelta(minutes=25)}
         other.execute(claim, during | {"r": ids["room-1"]})
         booking = pool.submit(service.book, clinic, BookingCreate(
-            service="consultation", starts_at=MON_9, customer=CustomerIn(phone=phone(1))))
+            service="consultation", starts_at=MON_9, customer=CustomerIn(name="Racer", phone=phone(1))))
         with engine.connect() as watcher:
             for _ in range(200):  # until the booking waits on the raw transaction's room-1 claim
                 if watcher.execute(text("select count(*) from pg_stat_activity where datname = current_database()"
@@ -588,7 +588,7 @@ def test_random_concurrent_operations_keep_every_resource_within_capacity(
     codes = []
     for n, (key, start, resources) in enumerate([*LAB_TARGETS, LAB_BLOCKER]):
         made = service.book(lab, BookingCreate(service=key, starts_at=start, resources=resources,
-                                               customer=CustomerIn(phone=phone(n))))
+                                               customer=CustomerIn(name=f"Racer {n}", phone=phone(n))))
         assert isinstance(made, Booked), made
         codes.append(made.booking.code)
     before = active_claims(engine, lab)

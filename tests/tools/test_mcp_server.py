@@ -217,3 +217,25 @@ def test_stdio_server_refuses_to_start_without_a_valid_key(database_url):
         done = subprocess.run([sys.executable, "-m", "nextslot.server.cli", "mcp", *args], env=env,
                               capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
         assert done.returncode == 2 and done.stderr.startswith("nextslot mcp:"), done.stderr
+
+
+async def test_a_raw_tools_call_hitting_the_database_with_bad_text_gets_no_sql_or_customer_data(
+        live_server, make_business, api_key, session_factory):
+    """Before: the SDK answered str(DataError), the INSERT statement with the customer's name and phone in it."""
+    business = make_business("clinic")
+    key = api_key(business)
+    with live_server() as server:
+        async with httpx2.AsyncClient(base_url=server.url, timeout=30) as http:
+            answer = await http.post("/mcp", headers={"Authorization": f"Bearer {key}",
+                                                      "Accept": "application/json, text/event-stream"}, json={
+                "jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "book_appointment", "arguments": {
+                    "service": "consultation", "starts_at": "2026-12-01T09:00:00+00:00",
+                    "customer_name": "Ann\u0000Lee", "phone": "+447911123456", "notes": "knee"}}})
+    body = answer.json()
+    assert answer.status_code == 200 and body["result"]["isError"] is True
+    text = body["result"]["content"][0]["text"]
+    assert json.loads(text)["error"]["field"] == "customer_name"
+    for leak in ("INSERT", "psycopg", "+447911123456", "knee"):
+        assert leak not in json.dumps(body)
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Booking).where(Booking.business_id == business)) == 0

@@ -231,3 +231,57 @@ def test_agents_see_a_services_questions_and_deposit_and_book_with_answers_pendi
     assert "$25.00 deposit" in reply.data["say"] and "payment link" in reply.data["say"]
     stored = service.get_booking(garage.business_id, appointment["code"])
     assert stored.intake == {"address": "1 Elm St", "problem": "Flat battery", "drivable": False}
+
+
+# --- bad input and bugs (issue 14): a structured error, nothing written, no internal text ------------------
+
+
+def bookings_of(session_factory, business_id: int) -> int:
+    with session_factory() as s:
+        return s.scalar(select(func.count()).select_from(Booking).where(Booking.business_id == business_id))
+
+
+@pytest.mark.parametrize("name, args, field", [
+    ("find_available_slots", {"service": "consultation", "date": "9999-12-31", "days": 31}, "date"),
+    ("find_available_slots", {"service": "consultation", "date": "0001-01-01"}, "date"),
+    ("find_available_slots", {"service": "consult\u0000ation"}, "service"),
+    ("hold_slot", {"service": "consultation", "starts_at": "9999-12-31T23:00:00+00:00"}, "starts_at"),
+    ("hold_slot", {"service": "consultation", "starts_at": "0001-01-01T00:00:00", "timezone": "America/New_York"},
+     "starts_at"),
+    ("book_appointment", {"service": "consultation", "starts_at": "2026-11-24T09:00:00+00:00",
+                          "customer_name": "Ann\u0000Lee", "phone": "07911 123456"}, "customer_name"),
+    ("book_appointment", {"service": "consultation", "starts_at": "2026-11-24T09:00:00+00:00",
+                          "customer_name": "Ann Lee", "phone": "07911 123456", "notes": "gate \u0000 code"}, "notes"),
+    ("book_appointment", {"service": "consultation", "starts_at": "2026-11-24T09:00:00+00:00",
+                          "customer_name": "Ann Lee", "phone": "07911 123456", "hold_id": 2**63}, "hold_id"),
+    ("book_appointment", {"service": "consultation", "starts_at": "2026-11-24T09:00:00+00:00",
+                          "customer_name": "Ann Lee", "phone": "07911 123456", "idempotency_key": "k\u0000"},
+     "idempotency_key"),
+    ("join_waitlist", {"service": "consultation", "customer_name": "Ann\u0000", "phone": "07911 123456",
+                       "earliest_date": TUESDAY, "latest_date": TUESDAY}, "customer_name"),
+])
+def test_out_of_range_years_nul_bytes_and_ids_beyond_bigint_are_invalid_arguments(ctx, session_factory, clinic,
+                                                                                  name, args, field):
+    reply = execute(name, args, ctx)  # before: OverflowError, or psycopg's DataError with the SQL in it
+    assert error_code(reply) == "invalid_arguments" and reply.data["error"]["field"] == field
+    assert bookings_of(session_factory, clinic) == 0
+
+
+def test_a_number_too_long_to_read_is_invalid_json_not_an_exception(ctx):
+    reply = execute("book_appointment", '{"hold_id": ' + "9" * 5000 + "}", ctx)
+    assert error_code(reply) == "invalid_json" and "set_int_max_str_digits" not in reply.text()
+
+
+def test_a_bug_in_a_tool_answers_a_reference_and_logs_the_traceback_under_it(ctx, monkeypatch, caplog):
+    from sqlalchemy.exc import DataError
+
+    def broken(*args, **kwargs):
+        raise DataError("SELECT * FROM customers WHERE phone = %(phone)s", {"phone": "+447911123456"}, Exception())
+
+    monkeypatch.setattr(ctx.service, "find_slots", broken)
+    reply = call(ctx, "find_available_slots", service="consultation")
+    assert error_code(reply) == "internal_error"
+    for secret in ("SELECT", "+447911123456", "DataError", "sqlalchemy"):
+        assert secret not in reply.text()
+    logged = [r for r in caplog.records if r.name == "nextslot.incidents"]
+    assert logged and logged[0].exc_info and logged[0].getMessage().split()[2] in reply.data["error"]["message"]

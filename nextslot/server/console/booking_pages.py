@@ -26,6 +26,7 @@ from nextslot.core.results import Booked, ChangeResult, Rejected, SlotTaken
 from nextslot.core.service import BookingService
 from nextslot.core.staff_accounts import SignedIn
 from nextslot.schemas.commands import BookingChange, BookingReschedule
+from nextslot.schemas.inputs import in_range
 from nextslot.schemas.views import BookingView, ServiceView
 from nextslot.server.booking_form import (
     FORM_KEY,
@@ -142,7 +143,7 @@ def dropped_at(text: str | None, business: PageBusiness) -> datetime | None:
         wall = datetime.fromisoformat(text or "")
     except ValueError:
         return None
-    if wall.tzinfo is not None:
+    if wall.tzinfo is not None or not in_range(wall):
         return None
     return wall_to_utc(wall.date(), wall.hour * 60 + wall.minute, business.zone)
 

@@ -18,9 +18,10 @@ from nextslot.core.booking_search import search_bookings
 from nextslot.core.results import Rejected
 from nextslot.core.staff_accounts import SignedIn
 from nextslot.schemas.api import BookingFilter
+from nextslot.schemas.inputs import in_range
 from nextslot.server.console.calendar_grid import days_side_by_side, resources_side_by_side
 from nextslot.server.console.session import Staff, core, notice, render
-from nextslot.server.page_context import PageBusiness
+from nextslot.server.page_context import KEY, PageBusiness
 from nextslot.server.page_times import parse_day
 from nextslot.storage.tables import Resource
 
@@ -39,7 +40,11 @@ def calendar_response(request: Request, business: PageBusiness, staff: SignedIn)
     day = parse_day(params.get("date")) or today
     week = params.get("view") == "week"
     first = day - timedelta(days=day.weekday()) if week else day
+    if not (in_range(first) and in_range(first + timedelta(days=6))):  # the week of 1 January 1970 begins in 1969
+        day = first = today - timedelta(days=today.weekday()) if week else today
     resource = params.get("resource") or None
+    if resource is not None and not KEY.match(resource):
+        return notice(request, business, "Not found", "There is no such resource here.", 404, staff=staff)
     service = core(request)
     with service.uow() as uow:
         view = agenda(uow.session, business.id, first, 7 if week else 1, service.now(), resource)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from nextslot.core.results import Slots
 from nextslot.schemas.commands import DayOrTime, SlotQuery, WaitlistJoin
+from nextslot.schemas.inputs import Input
 from nextslot.schemas.views import CustomerHistory, SlotView, WaitlistView
 from nextslot.server.staff_api.deps import Caller, Core, KeyCheckedRoute, ok
 from nextslot.server.staff_api.errors import documented
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/v1", responses=documented(400, 401, 422),
                    route_class=KeyCheckedRoute)  # the key before the body
 
 
-class HistoryQuery(BaseModel):
+class HistoryQuery(Input):
     phone: str | None = Field(None, max_length=40, description="The customer's phone (local format is fine)")
     email: str | None = Field(None, max_length=320)
     limit: int | None = Field(None, ge=1, le=1000, description="Only the latest events")
@@ -32,7 +33,7 @@ class SlotsAnswer(BaseModel):
     slots: list[SlotView]
 
 
-class SlotsQuery(BaseModel):
+class SlotsQuery(Input):
     service: str = Field(max_length=64)
     starts_from: DayOrTime | None = Field(None, description="An instant, or a date: from the first instant of that "
                                                             "local day in the business's zone")

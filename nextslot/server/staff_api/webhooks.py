@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from nextslot.core.webhook_endpoints import add_endpoint, list_endpoints, set_active
 from nextslot.schemas.events import EventType
+from nextslot.schemas.inputs import Input
 from nextslot.server.staff_api.deps import Caller, Core, KeyCheckedRoute, ok
 from nextslot.server.staff_api.errors import documented
 
@@ -13,7 +14,7 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=documente
                    route_class=KeyCheckedRoute)  # the key before the body
 
 
-class EndpointIn(BaseModel):
+class EndpointIn(Input):
     url: str = Field(max_length=2000, description="http(s) URL that receives the signed POSTs")
     event_types: list[EventType] | None = Field(None, description="Default: every event type")
 
@@ -32,7 +33,7 @@ class Registered(BaseModel):
     secret: str = Field(description="Shown once: check Nextslot-Signature with it (see the README)")
 
 
-class Switch(BaseModel):
+class Switch(Input):
     active: bool
 
 
