@@ -563,7 +563,7 @@ def test_a_calendar_whose_result_cannot_be_stored_fails_alone_and_waits_its_turn
     broken, good = register(uow, clinic, broken_cal), register(uow, clinic, good_cal)
 
     def connect(source):
-        return NulEtags(connect_caldav(source)) if source.id == broken else connect_caldav(source)
+        return NulEtags(trusted(source)) if source.id == broken else trusted(source)
 
     results = {r.calendar_id: r for r in sync_all(session_factory, clock.now, connect=connect)}
 
@@ -589,7 +589,7 @@ def test_a_calendar_whose_settings_cannot_be_read_fails_alone_and_waits_its_turn
                   .values(timezone="Mars/Olympus_Mons"))
         s.commit()
 
-    results = {r.calendar_id: r for r in sync_all(session_factory, clock.now)}
+    results = {r.calendar_id: r for r in sync_all(session_factory, clock.now, connect=trusted)}
 
     assert isinstance(results[broken], SyncFailed) and results[good] == Synced(good, 0, "window", 0)
     calendar = stored(session_factory, broken)
@@ -597,4 +597,5 @@ def test_a_calendar_whose_settings_cannot_be_read_fails_alone_and_waits_its_turn
         results[broken].error, clock.now, None)
     assert f"calendar {broken} (business {clinic}): cannot be read (ZoneInfoNotFoundError)" in caplog.text
     assert "secret" not in caplog.text
-    assert broken not in {r.calendar_id for r in sync_all(session_factory, clock.now + timedelta(minutes=1))}
+    assert broken not in {r.calendar_id for r in sync_all(session_factory, clock.now + timedelta(minutes=1),
+                                                          connect=trusted)}
