@@ -7,6 +7,7 @@ scopes) and call these methods for what only we know. /authorize hands the perso
 from __future__ import annotations
 
 import hmac
+import re
 from hashlib import sha256
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -29,6 +30,7 @@ from nextslot.core.service import BookingService
 from nextslot.oauth import grants
 
 REQUEST_MAX_AGE = 15 * 60  # seconds a person has to sign in and decide
+S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256 digest, unpadded
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -106,6 +108,8 @@ class NextslotOAuthProvider(OAuthAuthorizationServerProvider[GrantCode, GrantRef
         """Tokens are only ever for our /mcp (RFC 8707); then off to the consent page."""
         if params.resource is not None and not same_resource(params.resource, self.resource):
             raise AuthorizeError("invalid_target", f"This server only issues tokens for {self.resource}.")
+        if not S256_CHALLENGE.fullmatch(params.code_challenge):
+            raise AuthorizeError("invalid_request", "code_challenge must be an S256 challenge: 43 base64url characters.")
         request = self.requests.dumps({
             "client_id": client.client_id, "redirect_uri": str(params.redirect_uri),
             "explicit": params.redirect_uri_provided_explicitly, "state": params.state,

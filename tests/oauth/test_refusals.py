@@ -161,6 +161,15 @@ async def test_unregistered_redirect_uris_are_never_redirected_to(oauth_server):
         assert unknown.status_code == 400 and "location" not in unknown.headers
 
 
+async def test_only_s256_pkce_challenges_are_accepted(oauth_server):
+    with oauth_server() as server, httpx2.Client() as http:
+        client = http.post(f"{server.url}/register", json={"client_name": "X", "redirect_uris": [CALLBACK]}).json()
+        for extra in ({"code_challenge_method": "plain"}, {"code_challenge": ""}, {"code_challenge": "short"}):
+            answer = http.get(authorize_url(server.url, client["client_id"], pkce()[1], **extra))
+            assert answer.status_code == 302, extra  # the client and its redirect URI are known: told there
+            assert "error=invalid_request" in answer.headers["location"] and "code=" not in answer.headers["location"]
+
+
 async def test_a_token_for_another_resource_is_not_issued(oauth_server):
     with oauth_server() as server, httpx2.Client() as http:
         client = http.post(f"{server.url}/register", json={"client_name": "X", "redirect_uris": [CALLBACK]}).json()
