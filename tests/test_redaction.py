@@ -61,3 +61,11 @@ def test_free_text_for_a_log_loses_phones_emails_and_url_passwords():
                        "PROPFIND https://okafor:hunter2@dav.example/cal/ failed")
     assert "7911 123456" not in text and "ann.lee@example.com" not in text and "hunter2" not in text
     assert "21211" in text and "dav.example/cal/" in text
+
+
+def test_oauth_consent_requests_and_refresh_tokens_are_cut_short_in_access_logs():
+    from nextslot.redaction import redact_path
+
+    logged = redact_path("/console/acme/connect?request=eyJhbGciOiJsecretvalue&x=1")
+    assert logged == "/console/acme/connect?request=eyJh…&x=1"
+    assert "nsr_abcdefgh" not in redact_path("/token?refresh_token=nsr_abcdefgh")

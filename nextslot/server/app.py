@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
 from nextslot.core.service import BookingService
+from nextslot.oauth import install as oauth
 from nextslot.redaction import redact_access_log
 from nextslot.runtime import build_links, build_payment_provider, build_service
 from nextslot.server import (
@@ -39,7 +40,8 @@ from nextslot.settings import Settings
 def create_app(settings: Settings | None = None, service: BookingService | None = None) -> FastAPI:
     settings = settings or Settings()
     service = service or build_service(settings)
-    mcp = mcp_http.build(service, settings)
+    provider = oauth.build_provider(service, settings)
+    mcp = mcp_http.build(service, settings, provider)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     app.include_router(manage_page.router)
     staff_api.install(app)
     console.install(app)
+    oauth.install(app, provider)  # /.well-known/oauth-*, /authorize, /token, /register, /revoke, consent
     outages.install(app)
     rate_limit.install(app, settings)
 

@@ -1,8 +1,10 @@
-"""MCP over streamable HTTP at /mcp, authenticated with a business API key as the bearer token.
+"""MCP over streamable HTTP at /mcp, authenticated with a business API key or an OAuth access token as the
+bearer token.
 
 Stateless (every POST stands alone), so any server process behind a load balancer can answer any request.
-The key is checked by the SDK's bearer middleware before a tool runs; the business it belongs to rides in
-the access token, which the tool handler reads back.
+The token is checked by the SDK's bearer middleware before a tool runs (a 401 names our protected resource
+metadata, so OAuth clients can find the way in); the business and scopes it carries ride in the access
+token, which the tool handler reads back.
 """
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nextslot.core.api_keys import business_for_key
 from nextslot.core.service import BookingService
+from nextslot.oauth.provider import NextslotOAuthProvider
+from nextslot.oauth.verifier import BearerVerifier, business_of, scope_missing_for
 from nextslot.server.outages import OutageMiddleware
 from nextslot.server.rpc_errors import rpc_error
 from nextslot.settings import Settings
@@ -47,8 +51,11 @@ class ApiKeyVerifier:
 
 
 def calling_business() -> int | None:
-    token = get_access_token()
-    return int(token.client_id) if token else None
+    return business_of(get_access_token())
+
+
+def missing_scope(tool: str) -> str | None:
+    return scope_missing_for(get_access_token(), tool)
 
 
 @dataclass(frozen=True)
@@ -109,15 +116,15 @@ def host_and_origin(url: str) -> tuple[str, str]:
     return host, f"{parts.scheme}://{host}"
 
 
-def build(service: BookingService, settings: Settings) -> McpHttp:
-    server = build_server(service, calling_business)
+def build(service: BookingService, settings: Settings, oauth: NextslotOAuthProvider) -> McpHttp:
+    server = build_server(service, calling_business, missing_scope)
     app = server.streamable_http_app(
         streamable_http_path=PATH, stateless_http=True, json_response=True,
         # OriginCheck (below) checks Host and Origin first and answers in JSON-RPC
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-        token_verifier=ApiKeyVerifier(service),
-        # only checked bearer tokens are used here: no OAuth server, so the issuer is just this server
-        auth=AuthSettings(issuer_url=settings.public_url, resource_server_url=None, required_scopes=["bookings"]),
+        token_verifier=BearerVerifier(ApiKeyVerifier(service), oauth),
+        # the OAuth endpoints themselves are served by nextslot.oauth; tokens for another resource are refused
+        auth=AuthSettings(issuer_url=oauth.issuer, resource_server_url=oauth.resource, validate_token_resource=True),
     )
     app.add_middleware(OutageMiddleware)  # the key check reads the database: a blip there is a 503, not a 500
     app.add_middleware(OriginCheck, settings=settings)  # outermost: a foreign page gets nothing further

@@ -27,6 +27,7 @@ INSTRUCTIONS = (
 )
 
 BusinessOf = Callable[[], int | None]  # which business is calling: fixed for stdio, from the bearer key over HTTP
+MissingScope = Callable[[str], str | None]  # the permission the caller lacks for a tool (OAuth scopes over HTTP)
 
 
 def tool_list() -> list[types.Tool]:
@@ -52,7 +53,8 @@ def call_result(reply: ToolReply) -> types.CallToolResult:
     return types.CallToolResult(content=content, is_error=True)
 
 
-def build_server(service: BookingService, business_of: BusinessOf) -> Server[Any]:
+def build_server(service: BookingService, business_of: BusinessOf,
+                 missing_scope: MissingScope = lambda tool: None) -> Server[Any]:
     listed = types.ListToolsResult(tools=tool_list())
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
@@ -63,6 +65,11 @@ def build_server(service: BookingService, business_of: BusinessOf) -> Server[Any
         if business_id is None:  # the HTTP layer refuses unauthenticated requests first; this is a backstop
             return call_result(ToolReply(False, {"error": {"code": "unauthorized", "message": "No business API key.",
                                                            "field": None, "suggestions": []}}))
+        if params.name in TOOLS and (scope := missing_scope(params.name)):
+            return call_result(ToolReply(False, {"error": {
+                "code": "insufficient_scope", "field": None, "suggestions": [],
+                "message": f"This connection may not use {params.name}: it needs the '{scope}' permission, "
+                           "which was not granted. Ask the business to connect the app again and grant it."}}))
         tool_ctx = ToolContext(service, business_id, "mcp")
         reply = await anyio.to_thread.run_sync(execute, params.name, params.arguments or {}, tool_ctx)
         return call_result(reply)

@@ -1,0 +1,221 @@
+"""Clients, grants, codes and tokens over our tables: what the mcp package's provider protocol asks for,
+as plain functions over a unit of work (one transaction each). Every secret handed out is random and
+kept only as its SHA-256 hash; lookups are by hash."""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from nextslot.core.api_keys import hash_key
+from nextslot.oauth.tables import OAuthClient, OAuthCode, OAuthGrant, OAuthToken
+from nextslot.storage.tables import StaffAccount
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+ACCESS_LIFETIME = timedelta(hours=1)
+REFRESH_LIFETIME = timedelta(days=30)
+CODE_LIFETIME = timedelta(minutes=5)
+TOUCH_EVERY = timedelta(minutes=5)  # last_used_at is for people: no write on every tool call
+ACCESS_PREFIX, REFRESH_PREFIX, CODE_PREFIX = "nso_", "nsr_", "nsc_"  # API keys are nsk_
+
+
+def new_secret(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class Issued:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    scopes: list[str]
+
+
+@dataclass(frozen=True)
+class CodeRecord:
+    grant_id: int
+    client_id: str
+    scopes: list[str]
+    resource: str
+    code_challenge: str
+    redirect_uri: str
+    redirect_uri_explicit: bool
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A live access or refresh token: its grant, business, scopes and resource."""
+
+    grant_id: int
+    client_id: str
+    business_id: int
+    scopes: list[str]
+    resource: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ConnectedApp:
+    grant_id: int
+    client_name: str
+    redirect_hosts: list[str]
+    scopes: list[str]
+    granted_by: str
+    created_at: datetime
+    last_used_at: datetime | None
+    connected_until: datetime
+
+
+def save_client(uow: SqlAlchemyUnitOfWork, client_id: str, name: str, info: dict[str, Any]) -> None:
+    with uow:
+        uow.session.add(OAuthClient(client_id=client_id, name=name[:200], info=info))
+        uow.commit()
+
+
+def client_info(uow: SqlAlchemyUnitOfWork, client_id: str) -> dict[str, Any] | None:
+    with uow:
+        client = uow.session.get(OAuthClient, client_id[:64])
+        return dict(client.info) if client else None
+
+
+def approve(uow: SqlAlchemyUnitOfWork, *, client_id: str, business_id: int, account_id: int, scopes: list[str],
+            resource: str, code_challenge: str, redirect_uri: str, redirect_uri_explicit: bool,
+            now: datetime) -> str:
+    """Record the person's consent as a grant and return a fresh authorization code for it."""
+    code = new_secret(CODE_PREFIX)
+    with uow:
+        grant = OAuthGrant(client_id=client_id, business_id=business_id, account_id=account_id,
+                           scopes=" ".join(scopes), resource=resource)
+        uow.session.add(grant)
+        uow.session.flush()
+        uow.session.add(OAuthCode(code_hash=hash_key(code), grant_id=grant.id, code_challenge=code_challenge,
+                                  redirect_uri=redirect_uri, redirect_uri_explicit=redirect_uri_explicit,
+                                  expires_at=now + CODE_LIFETIME))
+        uow.commit()
+    return code
+
+
+def find_code(uow: SqlAlchemyUnitOfWork, code: str, now: datetime) -> CodeRecord | None:
+    """The code's record if it was never used; a used one is a replay, and its grant is revoked (RFC 6749
+    §4.1.2: tokens issued from a code presented twice should not live on)."""
+    with uow:
+        row = uow.session.execute(
+            select(OAuthCode, OAuthGrant).join(OAuthGrant, OAuthGrant.id == OAuthCode.grant_id)
+            .where(OAuthCode.code_hash == hash_key(code))).one_or_none()
+        if row is None:
+            return None
+        found, grant = row
+        if found.used_at is not None:
+            grant.revoked_at = grant.revoked_at or now
+            uow.commit()
+            return None
+        if grant.revoked_at is not None:
+            return None
+        return CodeRecord(grant.id, grant.client_id, grant.scopes.split(), grant.resource, found.code_challenge,
+                          found.redirect_uri, found.redirect_uri_explicit, found.expires_at)
+
+
+def redeem_code(uow: SqlAlchemyUnitOfWork, code: str, now: datetime) -> Issued | None:
+    """Use the code (once: of two racing requests one wins) and issue the grant's first tokens."""
+    with uow:
+        grant_id = uow.session.scalar(
+            update(OAuthCode).where(OAuthCode.code_hash == hash_key(code), OAuthCode.used_at.is_(None),
+                                    OAuthCode.expires_at > now)
+            .values(used_at=now).returning(OAuthCode.grant_id))
+        grant = uow.session.get(OAuthGrant, grant_id) if grant_id is not None else None
+        if grant is None or grant.revoked_at is not None:
+            uow.rollback()
+            return None
+        issued = issue(uow, grant, grant.scopes.split(), now)
+        uow.commit()
+        return issued
+
+
+def issue(uow: SqlAlchemyUnitOfWork, grant: OAuthGrant, scopes: list[str], now: datetime) -> Issued:
+    access, refresh = new_secret(ACCESS_PREFIX), new_secret(REFRESH_PREFIX)
+    joined = " ".join(scopes)
+    uow.session.add_all([
+        OAuthToken(token_hash=hash_key(access), grant_id=grant.id, kind="access", scopes=joined,
+                   expires_at=now + ACCESS_LIFETIME),
+        OAuthToken(token_hash=hash_key(refresh), grant_id=grant.id, kind="refresh", scopes=joined,
+                   expires_at=now + REFRESH_LIFETIME),
+    ])
+    grant.connected_until = now + REFRESH_LIFETIME
+    return Issued(access, refresh, int(ACCESS_LIFETIME.total_seconds()), scopes)
+
+
+def find_token(uow: SqlAlchemyUnitOfWork, token: str, kind: str, now: datetime) -> TokenRecord | None:
+    """A live token of this kind. A refresh token presented after it was used is a replay: its grant is
+    revoked, so the thief and the app alike must ask the person again."""
+    with uow:
+        row = uow.session.execute(
+            select(OAuthToken, OAuthGrant).join(OAuthGrant, OAuthGrant.id == OAuthToken.grant_id)
+            .where(OAuthToken.token_hash == hash_key(token), OAuthToken.kind == kind)).one_or_none()
+        if row is None:
+            return None
+        found, grant = row
+        if found.used_at is not None:
+            grant.revoked_at = grant.revoked_at or now
+            uow.commit()
+            return None
+        if grant.revoked_at is not None or found.expires_at <= now:
+            return None
+        if kind == "access" and (grant.last_used_at is None or grant.last_used_at < now - TOUCH_EVERY):
+            grant.last_used_at = now
+            uow.commit()
+        return TokenRecord(grant.id, grant.client_id, grant.business_id, found.scopes.split(), grant.resource,
+                           found.expires_at)
+
+
+def rotate(uow: SqlAlchemyUnitOfWork, refresh_token: str, scopes: list[str], now: datetime) -> Issued | None:
+    """Use the refresh token (once) and issue a new pair with at most its scopes; the old access tokens of
+    this grant stay valid until they expire (an hour at most)."""
+    with uow:
+        grant_id = uow.session.scalar(
+            update(OAuthToken).where(OAuthToken.token_hash == hash_key(refresh_token),
+                                     OAuthToken.kind == "refresh", OAuthToken.used_at.is_(None),
+                                     OAuthToken.expires_at > now)
+            .values(used_at=now).returning(OAuthToken.grant_id))
+        grant = uow.session.get(OAuthGrant, grant_id) if grant_id is not None else None
+        if grant is None or grant.revoked_at is not None:
+            uow.rollback()
+            return None
+        issued = issue(uow, grant, [s for s in scopes if s in grant.scopes.split()], now)
+        uow.commit()
+        return issued
+
+
+def revoke_grant(uow: SqlAlchemyUnitOfWork, grant_id: int, now: datetime, business_id: int | None = None) -> bool:
+    """End a grant and with it every token issued under it; with business_id, only that business's."""
+    with uow:
+        query = update(OAuthGrant).where(OAuthGrant.id == grant_id, OAuthGrant.revoked_at.is_(None))
+        if business_id is not None:
+            query = query.where(OAuthGrant.business_id == business_id)
+        done = uow.session.execute(query.values(revoked_at=now)).rowcount
+        uow.commit()
+        return bool(done)
+
+
+def connected_apps(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime) -> list[ConnectedApp]:
+    """The business's live grants, newest first, for the console's Settings."""
+    with uow:
+        rows = uow.session.execute(
+            select(OAuthGrant, OAuthClient, StaffAccount)
+            .join(OAuthClient, OAuthClient.client_id == OAuthGrant.client_id)
+            .join(StaffAccount, StaffAccount.id == OAuthGrant.account_id)
+            .where(OAuthGrant.business_id == business_id, OAuthGrant.revoked_at.is_(None),
+                   OAuthGrant.connected_until > now)
+            .order_by(OAuthGrant.created_at.desc(), OAuthGrant.id.desc())).all()
+        return [ConnectedApp(grant.id, client.name, redirect_hosts(client.info), grant.scopes.split(),
+                             account.name, grant.created_at, grant.last_used_at, grant.connected_until)
+                for grant, client, account in rows]
+
+
+def redirect_hosts(info: dict[str, Any]) -> list[str]:
+    from urllib.parse import urlsplit
+
+    return sorted({urlsplit(str(uri)).netloc for uri in info.get("redirect_uris") or []})
