@@ -95,7 +95,8 @@ def open_conversation(s: Session, business_id: int, message: Incoming, now: date
     if conversation is None:
         customer = s.execute(select(Customer.id, Customer.language).where(
             Customer.business_id == business_id, Customer.phone == message.phone)).first()
-        language = customer.language if customer and customer.language else guess_language(message.body)
+        # the words of the first message win over the stored language (which defaults to English)
+        language = guess_language(message.body, customer.language if customer and customer.language else "en")
         s.execute(insert(Conversation).values(
             business_id=business_id, customer_id=customer.id if customer else None, channel=message.channel,
             phone=message.phone, language=language, status="open", mode="model", state={}, model_calls=0,

@@ -289,7 +289,7 @@ class Dispatcher:
             .where(Notification.id.in_(ids), or_(Customer.id.is_not(None), Resource.id.is_not(None),
                                                  Notification.kind.startswith(TO_BUSINESS, autoescape=True),
                                                  Notification.kind == CONVERSATION_REPLY))
-            .order_by(Notification.due_at)
+            .order_by(Notification.due_at, Notification.id)  # a conversation's replies go out in order
         ))
 
     def _job(self, s: Session, row: Any, lease: datetime) -> Job:
