@@ -40,19 +40,20 @@ def has_open_conversation(service: BookingService, channel: str, phone: str, idl
 
 
 def business_for(session: Session, message: Incoming, now: datetime, idle: timedelta) -> int | None:
-    """Whose conversation this is: the open one's, else the business that gave out the number written to
-    (`details.conversations.numbers`), else the one the number last booked with, else the only business."""
+    """Whose conversation this is: the business that gave out the number written to
+    (`details.conversations.numbers`), else the open conversation's, else the one the number last booked with,
+    else the only business."""
+    if message.to:
+        owner = session.scalars(select(Business.id).where(
+            Business.details.contains({"conversations": {"numbers": [message.to]}})).order_by(Business.id)).first()
+        if owner:
+            return owner
     open_one = session.scalar(select(Conversation.business_id).where(
         Conversation.phone == message.phone, Conversation.channel == message.channel,
         Conversation.status == "open", Conversation.last_message_at > now - idle)
         .order_by(Conversation.last_message_at.desc()).limit(1))
     if open_one:
         return open_one
-    if message.to:
-        owner = session.scalars(select(Business.id).where(
-            Business.details.contains({"conversations": {"numbers": [message.to]}})).order_by(Business.id)).first()
-        if owner:
-            return owner
     booked_with = session.scalar(select(Booking.business_id).join(Customer, Customer.id == Booking.customer_id)
                                  .where(Customer.phone == message.phone).order_by(Booking.created_at.desc()).limit(1))
     if booked_with:
