@@ -111,6 +111,9 @@ def run_demo(settings: Settings) -> int:
         tally = Counter(type(r).__name__ for r in results)
         print(f"  {tyre[0].starts_at.spoken} (New York): {dict(tally)}")
 
+    section("A customer books by WhatsApp, no model needed: the guided flow (numbered choices)")
+    chat_demo(service, clinic, settings)
+
     section("The staff console")
     console_sign_in(factory, clinic, settings)
     print("\nDone. Next: `nextslot api-key riverside-clinic` and `nextslot serve` for agents (MCP at /mcp, "
@@ -118,6 +121,33 @@ def run_demo(settings: Settings) -> int:
           "`nextslot bench core|tools` measures.")
     engine.dispose()
     return 0
+
+
+def chat_demo(service: BookingService, clinic: int, settings: Settings) -> None:
+    """A short WhatsApp conversation through the conversation engine, as the webhook and a scheduler run it
+    (the replies are queued in the outbox; `nextslot scheduler` would send them through Twilio)."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from nextslot.conversations.engine import ConversationEngine
+    from nextslot.conversations.intake import Incoming, receive
+    from nextslot.storage.tables import Conversation, ConversationMessage
+
+    engine = ConversationEngine(service, settings.model_copy(update={"conversation_model": None}))
+    number, stamp = phone(), random.randrange(10**9)
+    for n, text in enumerate(("Hi! can I book an appointment?", "1", "1", "1", "1", "Sam Demo", "1")):
+        receive(service, Incoming("whatsapp", number, text, f"SMdemo{stamp}-{n}", to="+442079460958"),
+                timedelta(minutes=30))
+        engine.process_due()
+        with service.uow() as uow:
+            answer = uow.session.scalars(select(ConversationMessage.body).join(Conversation).where(
+                Conversation.phone == number, ConversationMessage.direction == "out")
+                .order_by(ConversationMessage.id.desc()).limit(1)).one()
+        print(f"  customer: {text}")
+        print("  clinic:   " + answer.replace("\n", "\n            "))
+        if "Nothing is free" in answer:
+            break
 
 
 def console_sign_in(factory, clinic: int, settings: Settings) -> None:

@@ -61,6 +61,17 @@ class Settings(BaseSettings):
     # webhook endpoints and CalDAV calendars on loopback, private or link-local addresses (a self-hosted
     # receiver on the office network, the tests' fakes); off: such URLs are refused and never called
     allow_private_targets: bool = False
+    # conversations over SMS and WhatsApp: the model behind any OpenAI-compatible endpoint (unset model: the
+    # guided flow with numbered choices answers everyone); a business can override model, base URL and the
+    # name of the environment variable holding its key in `details.conversations`
+    conversation_model: str | None = None
+    conversation_base_url: str | None = None
+    conversation_api_key: str | None = None
+    conversation_model_timeout_seconds: float = 12.0  # then the guided flow answers that message
+    conversation_max_model_calls: int = 40  # per conversation; then the guided flow, with a word why
+    conversation_daily_model_calls: int = 2000  # per business per day (UTC)
+    conversation_history_messages: int = 12  # texts in and out given to the model
+    conversation_idle_minutes: float = 30  # a conversation quiet this long is over; the next message starts anew
 
     @field_validator("rate_limit_per_key")
     @classmethod

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 ACCEPTED = ("queued", "sent", "delivered", "read")
 CALENDAR_KINDS = ("confirmation", "rescheduled", "cancelled")  # customer messages that carry the .ics
+CONVERSATION_REPLY = "conversation_reply"  # written by nextslot.conversations.engine
 RANK = {"queued": 0, "accepted": 0, "sending": 0, "sent": 1, "delivered": 2, "read": 3, "undelivered": 2, "failed": 2}
 
 
@@ -274,12 +275,15 @@ class Dispatcher:
             .outerjoin(Booking, Booking.id == Notification.booking_id)  # none for a waitlist offer
             .join(Business, Business.id == Notification.business_id)
             .where(Notification.id.in_(ids), or_(Customer.id.is_not(None), Resource.id.is_not(None),
-                                                 Notification.kind.startswith(TO_BUSINESS, autoescape=True)))
-            .order_by(Notification.due_at)
+                                                 Notification.kind.startswith(TO_BUSINESS, autoescape=True),
+                                                 Notification.kind == CONVERSATION_REPLY))
+            .order_by(Notification.due_at, Notification.id)  # a conversation's replies go out in order
         ))
 
     def _job(self, s: Session, row: Any, lease: datetime) -> Job:
         n, customer, staff, booking, business = row
+        if n.kind == CONVERSATION_REPLY:  # a chat answer: its text as written, on the conversation's channel first
+            return Job(n.id, lease, n.kind, reply_recipients(n, customer, self._channels), "", n.payload["text"])
         to_business = n.kind.startswith(TO_BUSINESS)
         if to_business:  # a notice to the business itself, about its own set-up
             zone, language = ZoneInfo(business.timezone), "en"
@@ -328,6 +332,14 @@ class Dispatcher:
             values["deposit"] = money(payment.amount_minor, payment.currency).display
             values["pay_by"] = spoken_when(payment.expires_at, zone, language)
         return values
+
+
+def reply_recipients(n: Notification, customer: Customer | None, channels: dict[str, Channel]) -> dict[str, str]:
+    """A conversation's reply goes back where the customer wrote; a failed WhatsApp message falls back to SMS."""
+    first = n.payload["channel"]
+    opted_out = customer.opted_out if customer is not None else []
+    return {c: n.payload["to"] for c in (first, "sms") if c in channels and c not in n.gave_up_on
+            and c not in opted_out}
 
 
 def attempts_on(s: Session, notification_id: int, channel: str) -> int:

@@ -2,13 +2,15 @@
 question back when the reply is not clear. Every reply is stored with what it was read as and answered."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from nextslot.conversations.intake import Incoming, already_received, has_open_conversation, receive
 from nextslot.core.results import Booked, Rejected, SlotTaken
 from nextslot.core.waitlist_offers import answerable_offer
 from nextslot.core.service import BookingService
@@ -81,6 +83,15 @@ ANSWERS = {
 
 
 @dataclass(frozen=True)
+class Conversations:
+    """The webhook's side of conversations: how long one lasts idle, the number written to, any media."""
+
+    idle: timedelta
+    to: str | None = None
+    media: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Sender:
     customer_ids: list[int]
     business_id: int | None  # of the first matching customer, for replies about no booking
@@ -101,19 +112,28 @@ class Target:
 
 
 def handle_reply(service: BookingService, channel: str, sender: str, body: str,
-                 provider_id: str | None = None) -> str:
+                 provider_id: str | None = None, conversations: Conversations | None = None) -> str | None:
     """Act on one inbound message and return the answer to send back (a retried message is answered again,
-    not acted on again)."""
+    not acted on again). With `conversations`, a message that is not a clear keyword answer, or comes in the
+    middle of a conversation, is stored for the conversation instead and None returned: answered later."""
     phone = sender.removeprefix("whatsapp:")
     with service.uow() as uow:
         if provider_id and (seen := uow.session.scalars(
                 select(InboundMessage.answer).where(InboundMessage.provider_id == provider_id)).one_or_none()):
             return seen
+        if conversations and already_received(uow.session, provider_id):
+            return None
         customers = uow.session.execute(select(Customer.id, Customer.business_id, Customer.language)
                                         .where(Customer.phone == phone).order_by(Customer.id)).all()
     who = Sender([c.id for c in customers], customers[0].business_id if customers else None,
                  next((c.language for c in customers if c.language in ANSWERS), "en"))
     reply = parse_reply(body)
+    if conversations and reply.intent not in (Intent.STOP, Intent.START) and (
+            reply.intent is Intent.UNCLEAR or conversations.media
+            or has_open_conversation(service, channel, phone, conversations.idle)):
+        incoming = Incoming(channel, phone, body, provider_id, conversations.to, conversations.media)
+        if receive(service, incoming, conversations.idle):
+            return None
     record = dict(channel=channel, sender=phone, provider_id=provider_id, body=body, intent=reply.intent.value)
     words = ANSWERS[who.language]
 

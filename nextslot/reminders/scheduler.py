@@ -13,6 +13,7 @@ from functools import partial
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from nextslot.conversations.engine import ConversationEngine
 from nextslot.core.calendar_sync import SyncFailed, connect_caldav, sync_all
 from nextslot.core.service import BookingService
 from nextslot.reminders.dispatcher import Dispatcher
@@ -31,6 +32,14 @@ def drain(send_due: Callable[[], int]) -> int:
     return total
 
 
+def converse(engine: ConversationEngine, dispatcher: Dispatcher) -> int:
+    """Answer the waiting messages, then send the answers at once rather than at the next dispatch tick."""
+    answered = drain(engine.process_due)
+    if answered:
+        drain(dispatcher.dispatch_due)
+    return answered
+
+
 def sync_calendars(service: BookingService, every: timedelta, allow_private: bool = False) -> int:
     """Sync the staff calendars not read for `every`; return how many failed (each failure is on its row)."""
     connect = partial(connect_caldav, allow_private=allow_private)
@@ -44,6 +53,10 @@ def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dis
                       id="dispatch", **every)
     scheduler.add_job(drain, args=[WebhookSender(service.session_factory, settings.allow_private_targets).send_due],
                       seconds=settings.dispatch_interval_seconds, id="webhooks", **every)
+    engine = ConversationEngine(service, settings)
+    scheduler.add_job(converse, args=[engine, dispatcher], seconds=min(settings.dispatch_interval_seconds, 1.0),
+                      id="conversations", **every)
+    scheduler.add_job(engine.close_idle, seconds=60, id="idle_conversations", **every)
     scheduler.add_job(dispatcher.give_up_waiting, seconds=30, id="receipts", **every)
     scheduler.add_job(service.expire_holds, seconds=60, id="holds", **every)
     scheduler.add_job(service.expire_unpaid, seconds=60, id="deposits", **every)

@@ -7,6 +7,8 @@ The signature covers the exact public URL Twilio called, so it is checked agains
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -15,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from twilio.twiml.messaging_response import MessagingResponse
 
 from nextslot.reminders.dispatcher import Dispatcher
-from nextslot.reminders.inbound import handle_reply
+from nextslot.reminders.inbound import Conversations, handle_reply
 from nextslot.reminders.twilio_signature import valid_twilio_request
 
 log = logging.getLogger(__name__)
@@ -44,16 +46,35 @@ async def twilio_inbound(request: Request) -> Response:
     form = await signed_form(request)
     if isinstance(form, Response):
         return form
-    sender, body = form.get("From"), form.get("Body")
-    if not sender or body is None:
+    sender, body, media = form.get("From"), form.get("Body"), media_of(form)
+    if not sender or (body is None and not media):
         return JSONResponse({"error": {"code": "invalid_payload", "message": "From and Body are required."}},
                             status_code=400)
     channel = "whatsapp" if sender.startswith("whatsapp:") else "sms"
-    answer = await run_in_threadpool(handle_reply, request.app.state.service, channel, sender, body,
-                                     form.get("MessageSid"))
+    settings = request.app.state.settings
+    conversations = Conversations(timedelta(minutes=settings.conversation_idle_minutes),
+                                  (form.get("To") or "").removeprefix("whatsapp:") or None, media)
+    answer = await run_in_threadpool(handle_reply, request.app.state.service, channel, sender, body or "",
+                                     form.get("MessageSid"), conversations)
     twiml = MessagingResponse()
-    twiml.message(answer)
+    if answer is not None:  # None: the conversation answers through the outbox in a moment
+        twiml.message(answer)
     return Response(str(twiml), media_type="application/xml")
+
+
+def media_of(form: dict[str, str]) -> dict[str, Any]:
+    """Photos, voice notes and files (NumMedia, MediaUrlN, MediaContentTypeN) or a shared WhatsApp location."""
+    try:
+        count = min(int(form.get("NumMedia") or 0), 10)
+    except ValueError:
+        count = 0
+    media: dict[str, Any] = {}
+    if count:
+        media["items"] = [{"url": form.get(f"MediaUrl{i}", ""), "type": form.get(f"MediaContentType{i}", "")}
+                          for i in range(count)]
+    if form.get("Latitude") and form.get("Longitude"):
+        media["location"] = {k.lower(): form[k] for k in ("Latitude", "Longitude", "Address", "Label") if form.get(k)}
+    return media
 
 
 @router.post("/status")

@@ -629,3 +629,87 @@ class SignInFailure(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failed_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]
+
+
+class Conversation(Base):
+    """A customer's chat with a business over SMS or WhatsApp: its guided-flow state and the lease of the
+    scheduler process answering it (one message at a time, in arrival order)."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        # one open conversation per number, business and channel: two webhooks at once meet here
+        Index("conversations_open", "business_id", "phone", "channel", unique=True,
+              postgresql_where=text("status = 'open'")),
+        Index("conversations_leased", "locked_until"),
+        CheckConstraint("status in ('open', 'closed')", name="known_status"),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    customer_id: Mapped[int | None] = mapped_column(Id, ForeignKey("customers.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    phone: Mapped[str] = mapped_column(String(20))  # E.164: the customer's identity in this conversation
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    mode: Mapped[str] = mapped_column(String(16), default="model")  # model, guided (no model, or it failed)
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the guided flow's step and choices
+    model_calls: Mapped[int] = mapped_column(Integer, default=0)
+    last_message_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()
+    closed_at: Mapped[datetime | None]
+
+
+class ConversationMessage(Base):
+    """One message in or out. Inbound ones wait (processed_at null) until the conversation's worker answers them;
+    MessageSid is unique, so a retried webhook stores nothing twice."""
+
+    __tablename__ = "conversation_messages"
+    __table_args__ = (
+        Index("conversation_messages_waiting", "conversation_id", "id",
+              postgresql_where=text("direction = 'in' and processed_at is null")),
+        CheckConstraint("direction in ('in', 'out')", name="known_direction"),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    conversation_id: Mapped[int] = mapped_column(Id, ForeignKey("conversations.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(3))
+    provider_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    body: Mapped[str] = mapped_column(Text, default="")
+    media: Mapped[dict[str, Any]] = mapped_column(default=dict)  # urls and types, or a location
+    answered_by: Mapped[str | None] = mapped_column(String(16))  # out: model, guided, notice
+    notification_id: Mapped[int | None] = mapped_column(Id, ForeignKey("notifications.id"))  # out: its outbox row
+    created_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+
+
+class ModelCall(Base):
+    """One request to the conversation's model: which, tokens, how long, and what went wrong."""
+
+    __tablename__ = "model_calls"
+    __table_args__ = (Index("model_calls_business_day", "business_id", "created_at"),)
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    conversation_id: Mapped[int] = mapped_column(Id, ForeignKey("conversations.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(Id, ForeignKey("conversation_messages.id"))
+    model: Mapped[str] = mapped_column(String(200))
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
+class ConversationToolCall(Base):
+    """One tool run for a conversation (by the model or the guided flow), with its arguments and result."""
+
+    __tablename__ = "conversation_tool_calls"
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    conversation_id: Mapped[int] = mapped_column(Id, ForeignKey("conversations.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(Id, ForeignKey("conversation_messages.id"))
+    tool: Mapped[str] = mapped_column(String(64))
+    arguments: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    result: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    by: Mapped[str] = mapped_column(String(16))  # model, guided
+    created_at: Mapped[datetime]

@@ -11,7 +11,8 @@ from twilio.request_validator import RequestValidator
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.schemas.commands import BookingCreate, CustomerIn
 from nextslot.settings import Settings
-from nextslot.storage.tables import Booking, Customer, InboundMessage, Notification
+from nextslot.storage.tables import (Booking, Conversation, ConversationMessage, Customer, InboundMessage,
+                                      Notification)
 
 PUBLIC_URL = "https://book.example.com"
 TOKEN = "twilio-auth-token"
@@ -68,12 +69,26 @@ def test_a_code_in_the_reply_picks_the_booking_and_cancel_frees_it_and_is_announ
     assert kinds == ["cancelled"]
 
 
-def test_an_unclear_reply_gets_a_question_and_changes_nothing(server, service, make_business, session_factory):
+def test_an_unclear_reply_goes_to_the_conversation_and_changes_nothing(server, service, make_business,
+                                                                       session_factory):
     clinic = make_business("clinic")
     booking = book(service, clinic, 9, phone="+447911123462", language="es")
     answer = post(server, "+447911123462", "yes but can I cancel?").text
-    assert "responde C para confirmar o X para cancelar" in answer and "martes 24 noviembre" in answer
+    assert answer.endswith("<Response />")  # acknowledged at once; the conversation answers through the outbox
     assert status(session_factory, booking) == "booked"
+    with session_factory() as s:
+        conversation = s.scalars(select(Conversation).where(Conversation.phone == "+447911123462")).one()
+        [waiting] = s.scalars(select(ConversationMessage).where(ConversationMessage.conversation_id == conversation.id))
+    assert (conversation.business_id, conversation.language, waiting.body) == (clinic, "es", "yes but can I cancel?")
+
+
+def test_without_conversations_an_unclear_reply_gets_a_question(service, make_business):
+    from nextslot.reminders.inbound import handle_reply
+
+    clinic = make_business("clinic")
+    book(service, clinic, 9, phone="+447911123467", language="es")
+    answer = handle_reply(service, "sms", "+447911123467", "yes but can I cancel?", "SMunclear1")
+    assert "responde C para confirmar o X para cancelar" in answer and "martes 24 noviembre" in answer
 
 
 def test_a_retried_message_is_answered_again_but_acted_on_once(server, service, make_business, session_factory):

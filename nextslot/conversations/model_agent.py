@@ -1,0 +1,133 @@
+"""The model path: a model behind any OpenAI-compatible endpoint answers one customer message, calling the
+registry's tools (as strict function tools) until it replies in words. Every request is recorded (model, tokens,
+latency, error); anything that goes wrong (error, timeout, no answer, too many tool rounds) is raised as
+ModelFailed so the guided flow answers that message instead."""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import openai
+
+from nextslot.settings import Settings
+from nextslot.tools.openai_tools import chat_tools
+from nextslot.tools.registry import ToolReply
+
+MAX_REQUESTS = 6  # per customer message: a model still calling tools after this many has lost its way
+LOCAL_API_KEY = "not-needed"  # local servers (vLLM, Ollama, llama.cpp) accept any key
+LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "fr": "French", "de": "German"}
+
+
+class ModelFailed(Exception):
+    """The model could not answer this message; `code` says why (stored, never shown to the customer)."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+class BudgetSpent(Exception):
+    """The conversation's or the business's day's model calls are used up."""
+
+
+@dataclass(frozen=True)
+class ModelEndpoint:
+    model: str
+    base_url: str | None
+    api_key: str | None
+    timeout: float
+
+    def client(self) -> openai.OpenAI:
+        return openai.OpenAI(api_key=self.api_key or LOCAL_API_KEY, base_url=self.base_url, timeout=self.timeout,
+                             max_retries=0)  # a retry is the guided flow's answer, not a second long wait
+
+
+def endpoint_for(settings: Settings, details: dict[str, Any]) -> ModelEndpoint | None:
+    """The deployment's model, or the business's own (`details.conversations`: model, base_url, api_key_env,
+    or `model: false` for none); None: the guided flow answers."""
+    own = (details or {}).get("conversations") or {}
+    if own.get("model") is False:
+        return None
+    model = own.get("model") or settings.conversation_model
+    if not model:
+        return None
+    key = os.environ.get(own["api_key_env"]) if own.get("api_key_env") else settings.conversation_api_key
+    return ModelEndpoint(str(model), own.get("base_url") or settings.conversation_base_url, key,
+                         settings.conversation_model_timeout_seconds)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    model: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_ms: int
+    error: str | None
+
+
+def system_prompt(business_name: str, zone: ZoneInfo, now: datetime, language: str, customer_name: str) -> str:
+    local = now.astimezone(zone)
+    lines = [
+        f"You are the booking assistant of {business_name}, chatting with a customer by text message.",
+        f"Its time zone is {zone.key}; it is now {local:%A} {local.day} {local:%B %Y, %H:%M} there.",
+        "Use the tools for everything about services, times and bookings. Never say something was booked, moved "
+        "or cancelled unless a tool result says so. The tools know the customer's phone number: bookings are "
+        "made for it and only its own bookings can be found, moved or cancelled.",
+        f"Reply in {LANGUAGE_NAMES.get(language, 'English')} unless the customer writes in another language; "
+        "plain text, short, no markdown. Offer two or three times at most.",
+    ]
+    if customer_name:
+        lines.append(f"The customer's name on file is {customer_name}.")
+    return "\n".join(lines)
+
+
+def reply_with_model(client: openai.OpenAI, model: str, messages: list[dict[str, Any]],
+                     run_tool: Callable[[str, str, str], ToolReply], record: Callable[[Recorded], None],
+                     spend: Callable[[], None], max_requests: int = MAX_REQUESTS) -> str:
+    """Let the model call tools until it answers in words; return its answer.
+
+    `spend` is called before each request and raises BudgetSpent when none is left; `run_tool(name, arguments,
+    call_id)` runs one call bound to the sender."""
+    messages = list(messages)
+    tools = chat_tools()
+    for _ in range(max_requests):
+        spend()
+        started = time.perf_counter()
+        try:
+            response = client.chat.completions.create(model=model, messages=messages, tools=tools)
+        except openai.APITimeoutError:
+            record(Recorded(model, None, None, elapsed_ms(started), "timeout"))
+            raise ModelFailed("timeout") from None
+        except openai.APIStatusError as error:
+            record(Recorded(model, None, None, elapsed_ms(started), f"status {error.status_code}"))
+            raise ModelFailed("endpoint_error") from None
+        except openai.OpenAIError as error:
+            record(Recorded(model, None, None, elapsed_ms(started), type(error).__name__[:200]))
+            raise ModelFailed("endpoint_error") from None
+        usage = getattr(response, "usage", None)
+        record(Recorded(model, getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None),
+                        elapsed_ms(started), None if response.choices else "no choices"))
+        if not response.choices:
+            raise ModelFailed("no_answer")
+        message = response.choices[0].message
+        calls = [c for c in message.tool_calls or [] if c.type == "function"]
+        if not calls:
+            if not (message.content or "").strip():
+                raise ModelFailed("empty_answer")
+            return message.content.strip()
+        messages.append({"role": "assistant", "content": message.content, "tool_calls": [
+            {"id": c.id, "type": "function", "function": {"name": c.function.name, "arguments": c.function.arguments}}
+            for c in calls]})
+        for call in calls:
+            reply = run_tool(call.function.name, call.function.arguments, call.id)
+            messages.append({"role": "tool", "tool_call_id": call.id, "content": reply.text()})
+    raise ModelFailed("tool_loop")
+
+
+def elapsed_ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)

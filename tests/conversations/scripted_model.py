@@ -1,0 +1,75 @@
+"""A scripted OpenAI-compatible model on loopback: each chat request takes the next step of a script (a tool
+call, words, a slow answer, an HTTP error, malformed arguments), so the real `openai` client meets each case."""
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from tests.conftest import LiveServer
+
+
+@dataclass
+class Step:
+    say: str | None = None  # an answer in words
+    call: tuple[str, dict[str, Any] | str] | None = None  # a tool call: name, arguments (a str is sent raw)
+    sleep: float = 0.0  # answer this late
+    status: int | None = None  # answer with this HTTP error
+
+
+@dataclass
+class ScriptedModel:
+    steps: list[Step]
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    base_url: str = ""
+    repeat_last: bool = False  # keep answering with the last step (a model stuck in a loop)
+
+
+def words(text: str) -> Step:
+    return Step(say=text)
+
+
+def call(tool: str, arguments: dict[str, Any] | str) -> Step:
+    return Step(call=(tool, arguments))
+
+
+@contextmanager
+def scripted_model(*steps: Step, repeat_last: bool = False) -> Iterator[ScriptedModel]:
+    model = ScriptedModel(list(steps), repeat_last=repeat_last)
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def complete(request: Request) -> Any:
+        body = await request.json()
+        model.requests.append(body)
+        index = len(model.requests) - 1
+        if index >= len(model.steps) and not model.repeat_last:
+            step = Step(say="(the script ran out)")
+        else:
+            step = model.steps[min(index, len(model.steps) - 1)]
+        if step.sleep:
+            await asyncio.sleep(step.sleep)
+        if step.status:
+            return JSONResponse({"error": {"message": "scripted failure", "type": "server_error"}},
+                                status_code=step.status)
+        if step.call:
+            name, args = step.call
+            message = {"role": "assistant", "content": None, "tool_calls": [
+                {"id": f"call_{index}", "type": "function",
+                 "function": {"name": name, "arguments": args if isinstance(args, str) else json.dumps(args)}}]}
+        else:
+            message = {"role": "assistant", "content": step.say}
+        return {"id": f"chatcmpl-{index}", "object": "chat.completion", "created": 0, "model": body["model"],
+                "choices": [{"index": 0, "message": message,
+                             "finish_reason": "tool_calls" if step.call else "stop"}],
+                "usage": {"prompt_tokens": 100 + index, "completion_tokens": 10, "total_tokens": 110 + index}}
+
+    with LiveServer(app) as server:
+        model.base_url = f"{server.url}/v1"
+        yield model
