@@ -1,7 +1,7 @@
 """conversations over SMS and WhatsApp: conversations, their messages, model calls and tool calls
 
 Revision ID: 0016_conversations
-Revises: 0014_sign_in_failures (0015_oauth is being added alongside: re-chain at merge)
+Revises: 0015_oauth
 """
 from alembic import op
 import sqlalchemy as sa
