@@ -31,7 +31,7 @@ class NextslotProcess:
         self.log = (log_dir / f"{name.replace(' ', '-')}.log").open("a+b") if log_dir else tempfile.TemporaryFile()
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "nextslot.server.cli", *self.args], env=self.env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "nextslot.cli", *self.args], env=self.env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
 
     @property

@@ -53,7 +53,7 @@ def test_a_booking_the_agent_never_made_fails_the_scenario(session_factory, cloc
 
 
 def test_the_eval_command_refuses_unknown_scenarios_and_a_live_run_without_a_model(capsys):
-    from nextslot.server.cli import main
+    from nextslot.cli import main
 
     assert main(["eval", "--only", "no-such-scenario"]) == 2
     assert json.loads(capsys.readouterr().err)["error"] == "unknown_scenario"

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from evals.agent_evals import FrozenClock, load_scenarios, resolve
 from evals.live_agent import Endpoint, run_live_scenario
-from nextslot.server.cli import main
+from nextslot.cli import main
 from nextslot.tools.registry import TOOLS
 from tests.conftest import LiveServer, free_port
 

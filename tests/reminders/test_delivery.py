@@ -97,7 +97,7 @@ def test_two_scheduler_processes_send_a_thousand_due_messages_exactly_once(
     env = {**os.environ, "NEXTSLOT_DATABASE_URL": database_url, "NEXTSLOT_DISPATCH_INTERVAL_SECONDS": "0.2",
            **{f"NEXTSLOT_{k.upper()}": str(v) for k, v in {**fake_twilio.settings(), **smtp_server.settings()}.items()}}
     logs = [tmp_path / f"scheduler-{i}.log" for i in range(2)]
-    schedulers = [subprocess.Popen([sys.executable, "-m", "nextslot.server.cli", "scheduler"], env=env,
+    schedulers = [subprocess.Popen([sys.executable, "-m", "nextslot.cli", "scheduler"], env=env,
                                    stdout=subprocess.DEVNULL, stderr=log.open("w")) for log in logs]
     try:
         deadline = time.monotonic() + 90  # correctness, not speed: `nextslot bench` measures speed

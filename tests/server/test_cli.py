@@ -22,7 +22,7 @@ from tests.conftest import EXAMPLES, free_port
 
 def nextslot(database_url: str, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NEXTSLOT_DATABASE_URL": database_url, **env}
-    return subprocess.run([sys.executable, "-m", "nextslot.server.cli", *args], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "nextslot.cli", *args], env=env, capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
@@ -138,7 +138,7 @@ def test_staff_account_takes_the_password_from_stdin_or_makes_one_up(database_ur
     with session_factory() as s:
         slug = s.get(Business, business).slug
     env = {**os.environ, "NEXTSLOT_DATABASE_URL": database_url}
-    typed = subprocess.run([sys.executable, "-m", "nextslot.server.cli", "staff-account", slug, "boss@clinic.example",
+    typed = subprocess.run([sys.executable, "-m", "nextslot.cli", "staff-account", slug, "boss@clinic.example",
                             "--role", "owner", "--password-stdin"], input="a long secret phrase\n", env=env,
                            capture_output=True, text=True, timeout=120)
     assert typed.returncode == 0, typed.stderr
@@ -208,7 +208,7 @@ def test_serve_starts_with_local_payments_when_allowed_or_on_loopback(database_u
     port = free_port()
     env = {**os.environ, "NEXTSLOT_DATABASE_URL": database_url, "NEXTSLOT_PUBLIC_URL": public_url,
            "NEXTSLOT_ALLOW_LOCAL_PAYMENTS": allowed}
-    server = subprocess.Popen([sys.executable, "-m", "nextslot.server.cli", "serve", "--port", str(port)], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "nextslot.cli", "serve", "--port", str(port)], env=env,
                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
         for _ in range(300):

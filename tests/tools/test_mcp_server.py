@@ -199,7 +199,7 @@ async def test_dns_rebinding_protection_is_on_by_default_and_answers_in_json_rpc
 async def test_stdio_server_lists_tools_and_books_for_the_keys_business(database_url, make_business, api_key):
     key = api_key(make_business("clinic"))
     env = {**os.environ, "NEXTSLOT_DATABASE_URL": database_url, "NEXTSLOT_API_KEY": key}
-    params = StdioServerParameters(command=sys.executable, args=["-m", "nextslot.server.cli", "mcp"], env=env)
+    params = StdioServerParameters(command=sys.executable, args=["-m", "nextslot.cli", "mcp"], env=env)
     async with Client(params) as c:
         assert {t.name for t in (await c.list_tools()).tools} == set(TOOLS)
         slots = (await call(c, "find_available_slots", service="consultation"))["slots"]  # the real clock
@@ -214,7 +214,7 @@ def test_stdio_server_refuses_to_start_without_a_valid_key(database_url):
     env = {**os.environ, "NEXTSLOT_DATABASE_URL": database_url}
     env.pop("NEXTSLOT_API_KEY", None)
     for args in ([], ["--api-key", "nsk_wrong"], ["--business", "no-such-business"]):
-        done = subprocess.run([sys.executable, "-m", "nextslot.server.cli", "mcp", *args], env=env,
+        done = subprocess.run([sys.executable, "-m", "nextslot.cli", "mcp", *args], env=env,
                               capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
         assert done.returncode == 2 and done.stderr.startswith("nextslot mcp:"), done.stderr
 

@@ -197,7 +197,7 @@ def cmd_caldav(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from evals.demo import run_demo
+    from nextslot.demo import run_demo
 
     return run_demo(settings)
 
@@ -242,7 +242,30 @@ def cmd_scheduler(settings: Settings, args: argparse.Namespace) -> int:
     return run_scheduler(settings)
 
 
+def source_checkout() -> bool:
+    """Make the checkout's `evals/` importable: benchmarks and scenario evals are not part of the installed package.
+
+    They live beside `nextslot/` in a git clone (an editable install); an installed wheel has no `evals/`.
+    """
+    try:
+        import evals  # noqa: F401 - already importable (tests, or run from the checkout's root)
+        return True
+    except ImportError:
+        root = Path(__file__).resolve().parent.parent
+        if not (root / "evals" / "__init__.py").is_file():
+            return False
+        sys.path.append(str(root))
+        return True
+
+
+def no_checkout(command: str) -> int:
+    return refuse("needs_source_checkout", f"`nextslot {command}` runs the benchmarks and evals kept in the source "
+                                           "checkout's evals/ folder (git clone, then pip install -e '.[test]').")
+
+
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    if not source_checkout():
+        return no_checkout("bench")
     if args.suite == "load":
         try:
             from evals.bench_load import run_bench_load
@@ -262,6 +285,8 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
+    if not source_checkout():
+        return no_checkout("eval")
     json_path = Path(args.json) if args.json else None
     if (args.base_url or args.api_key) and not args.model:
         return refuse("missing_model", "A live run needs --model (the name the endpoint knows the model by).",
