@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test test-storage bench install browser
+.PHONY: demo test test-storage bench install browser lint
 
 install: $(VENV)/.installed
 
@@ -29,3 +29,8 @@ test-storage: install
 
 bench: install
 	$(BIN)/nextslot bench core
+
+# static checks: ruff, and the layer order as import-linter contracts (pyproject.toml)
+lint: install
+	$(BIN)/ruff check nextslot evals tests
+	$(BIN)/lint-imports

@@ -1,7 +1,7 @@
 """initial schema: tables, btree_gist, and the database-level double-booking guards
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-25 04:35:03.432140
 """
 from alembic import op
