@@ -34,6 +34,7 @@ from nextslot.storage.tables import (
 
 OFFER_MINUTES = 15  # default: how long a waiting customer has to say yes
 MARKERS_PER_RUN = 50
+UNNAMED = "Waitlist customer"  # for a customer stored without a name, as the staff API once allowed
 
 
 def note_freed(s: Session, business_id: int, interval: tuple[datetime, datetime], reason: str,
@@ -206,6 +207,7 @@ def offer_facts(s: Session, offer: WaitlistOffer) -> dict[str, Any]:
         "business_id": offer.business_id, "service": s.get(Service, entry.service_id).key,
         "starts_at": offer.starts_at, "resources": list(s.scalars(select(Resource.key).where(
             Resource.id.in_(entry.preferred_resource_ids or [])))),
-        "customer": {"name": customer.name, "phone": customer.phone, "email": customer.email,
+        # a name is required now; customers the staff API once let in without one still get their booking
+        "customer": {"name": customer.name.strip() or UNNAMED, "phone": customer.phone, "email": customer.email,
                      "timezone": customer.timezone},
     }

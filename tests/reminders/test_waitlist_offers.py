@@ -296,3 +296,22 @@ def test_an_offer_whose_business_settings_cannot_be_read_still_lapses_and_holds_
     assert (f"lapsed offer {lapsed.id} (business {broken}): its time was not offered again (ValueError)"
             in caplog.text)
     assert "+447911124062" not in caplog.text
+
+
+def test_a_waiting_customer_stored_without_a_name_can_still_take_an_offer(service, make_business, session_factory):
+    # the staff API once let customers in without a name; a name is required now, so their yes must not fail
+    from nextslot.core.results import Booked
+    from nextslot.storage.tables import Customer
+
+    clinic = clinic_with(make_business)
+    holder = book_nine(service, clinic, phone="+447911124090")
+    wait_for_nine(service, clinic, "+447911124091", "Nell")
+    with session_factory() as s:
+        s.query(Customer).filter(Customer.business_id == clinic, Customer.phone == "+447911124091").update({"name": ""})
+        s.commit()
+    service.cancel(clinic, BookingChange(code=holder.code))
+    assert service.offer_freed_capacity() == 1
+    [offer] = offers(session_factory, clinic)
+    result = service.accept_offer(offer.id, "sms")
+    assert isinstance(result, Booked), result
+    assert result.booking.customer.phone == "+447911124091"
