@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from evals.fakes import FakeTwilio
@@ -18,8 +18,9 @@ from nextslot.conversations.engine import ConversationEngine
 from nextslot.reminders.channels import build_channels
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.settings import Settings
-from nextslot.storage.tables import Conversation, ConversationMessage, Notification
+from nextslot.storage.tables import Conversation, ConversationMessage
 from tests.conftest import example
+from tests.reminders.conftest import quiet_outbox  # noqa: F401 - the same autouse fixture here
 
 PUBLIC_URL = "https://book.example.com"
 TOKEN = FakeTwilio.auth_token  # signs the webhooks and lets the dispatcher send to the fake
@@ -90,15 +91,6 @@ class Chat:
         with self.session_factory() as s:
             return list(s.scalars(select(ConversationMessage).join(Conversation).where(Conversation.phone == phone)
                                   .order_by(ConversationMessage.id)))
-
-
-@pytest.fixture(autouse=True)
-def quiet_outbox(session_factory) -> None:
-    """The test database is shared by the whole run: earlier tests' messages must not be sent here."""
-    with session_factory() as s:
-        s.execute(update(Notification).where(Notification.status.in_(("pending", "sending", "sent")))
-                  .values(status="void"))
-        s.commit()
 
 
 @pytest.fixture

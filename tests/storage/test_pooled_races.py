@@ -105,42 +105,47 @@ def test_reschedules_into_a_pooled_start_take_the_pairs_still_free(engine, datab
     assert_invariant(engine, clinic)
 
 
+def racing(session_factory, engine: Engine, business_id: int, keys: list[str], call) -> Any:
+    """Run `call` while a racer holds `keys` for Monday 10:00, uncommitted, with the resource rows locked as
+    every claimer does; the racer commits once the call queues behind it. The call's result."""
+    ids = resource_ids(engine, business_id)
+    racer = session_factory()
+    with racer, ThreadPoolExecutor(1) as pool:
+        service_id = racer.execute(text("select id from services where business_id = :b and key = 'consultation'"),
+                                   {"b": business_id}).scalar_one()
+        hold = Hold(business_id=business_id, service_id=service_id, starts_at=MON_10,
+                    ends_at=MON_10 + timedelta(minutes=20), expires_at=NOW + timedelta(hours=1), status="active",
+                    source="test")
+        racer.add(hold)
+        racer.flush()
+        assert claims.claim_all(racer, business_id, [ids[k] for k in keys], (MON_10, MON_10 + timedelta(minutes=25)),
+                                NOW, hold_id=hold.id, expires_at=hold.expires_at)
+        answer = pool.submit(call)
+        wait_until_blocked(engine)
+        racer.commit()
+        return answer.result(timeout=30)
+
+
 @pytest.mark.parametrize("operation", ["book", "hold", "reschedule"])
 def test_a_claim_meeting_a_racers_committed_claim_takes_the_colleague_still_free(
     engine, session_factory, make_business, service, operation
 ):
-    # Stage the race exactly: a racer holds Dr Patel and room 1 for 10:00, uncommitted, with the
-    # resource rows locked as every claimer does. Our caller sees both free, picks them, queues on
-    # the locks; the racer commits. Dr Okafor and room 2 are still free, so the caller gets them.
+    # Stage the race exactly: a racer holds Dr Patel and room 1 for 10:00. Our caller sees both free, picks
+    # them, queues on the locks; the racer commits. Dr Okafor and room 2 are still free, so the caller gets them.
     clinic = make_business("clinic")
-    ids = resource_ids(engine, clinic)
     code = None
     if operation == "reschedule":
         made = service.book(clinic, BookingCreate(service="consultation", starts_at=MON_10 + timedelta(hours=5),
                                                   customer=CustomerIn(name="Mover", phone=phone(2))))
         code = made.booking.code
-    racer = session_factory()
-    with racer, ThreadPoolExecutor(1) as pool:
-        service_id = racer.execute(text("select id from services where business_id = :b and key = 'consultation'"),
-                                   {"b": clinic}).scalar_one()
-        hold = Hold(business_id=clinic, service_id=service_id, starts_at=MON_10, ends_at=MON_10 + timedelta(minutes=20),
-                    expires_at=NOW + timedelta(hours=1), status="active", source="test")
-        racer.add(hold)
-        racer.flush()
-        assert claims.claim_all(racer, clinic, [ids["dr-patel"], ids["room-1"]],
-                                (MON_10, MON_10 + timedelta(minutes=25)), NOW, hold_id=hold.id,
-                                expires_at=hold.expires_at)
-        customer = CustomerIn(name="Caller", phone=phone(1))
-        call = {
-            "book": lambda: service.book(clinic, BookingCreate(service="consultation", starts_at=MON_10,
-                                                               customer=customer)),
-            "hold": lambda: service.hold(clinic, HoldCreate(service="consultation", starts_at=MON_10)),
-            "reschedule": lambda: service.reschedule(clinic, BookingReschedule(code=code, starts_at=MON_10)),
-        }[operation]
-        answer = pool.submit(call)
-        wait_until_blocked(engine)
-        racer.commit()
-        result = answer.result(timeout=30)
+    customer = CustomerIn(name="Caller", phone=phone(1))
+    call = {
+        "book": lambda: service.book(clinic, BookingCreate(service="consultation", starts_at=MON_10,
+                                                           customer=customer)),
+        "hold": lambda: service.hold(clinic, HoldCreate(service="consultation", starts_at=MON_10)),
+        "reschedule": lambda: service.reschedule(clinic, BookingReschedule(code=code, starts_at=MON_10)),
+    }[operation]
+    result = racing(session_factory, engine, clinic, ["dr-patel", "room-1"], call)
     assert isinstance(result, Booked | Held), result
     view = result.booking if isinstance(result, Booked) else result.hold
     assert sorted(r.key for r in view.resources) == ["dr-okafor", "room-2"]
@@ -151,26 +156,11 @@ def test_a_claim_meeting_the_last_free_pair_taken_answers_taken_with_openings(
     engine, session_factory, make_business, service
 ):
     clinic = make_business("clinic")
-    ids = resource_ids(engine, clinic)
     first = service.book(clinic, BookingCreate(service="consultation", starts_at=MON_10,
                                                customer=CustomerIn(name="First", phone=phone(3))))
     assert sorted(r.key for r in first.booking.resources) == ["dr-patel", "room-1"]
-    racer = session_factory()
-    with racer, ThreadPoolExecutor(1) as pool:
-        service_id = racer.execute(text("select id from services where business_id = :b and key = 'consultation'"),
-                                   {"b": clinic}).scalar_one()
-        hold = Hold(business_id=clinic, service_id=service_id, starts_at=MON_10, ends_at=MON_10 + timedelta(minutes=20),
-                    expires_at=NOW + timedelta(hours=1), status="active", source="test")
-        racer.add(hold)
-        racer.flush()
-        assert claims.claim_all(racer, clinic, [ids["dr-okafor"], ids["room-2"]],
-                                (MON_10, MON_10 + timedelta(minutes=25)), NOW, hold_id=hold.id,
-                                expires_at=hold.expires_at)
-        answer = pool.submit(service.book, clinic, BookingCreate(service="consultation", starts_at=MON_10,
-                                                                 customer=CustomerIn(name="Late", phone=phone(4))))
-        wait_until_blocked(engine)
-        racer.commit()
-        result = answer.result(timeout=30)
+    result = racing(session_factory, engine, clinic, ["dr-okafor", "room-2"], lambda: service.book(
+        clinic, BookingCreate(service="consultation", starts_at=MON_10, customer=CustomerIn(name="Late", phone=phone(4)))))
     assert isinstance(result, SlotTaken) and result.alternatives, result
     assert not open_at(service, clinic, "consultation", MON_10)
     assert_invariant(engine, clinic)
