@@ -8,11 +8,12 @@ from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nextslot import incidents
 from nextslot.schemas.inputs import CONTROL
 from nextslot.server.page_render import notice
+from nextslot.server.response_watch import ResponseWatch
 
 JSON_PATHS = ("/v1", "/webhooks")  # the API's error shape; /mcp answers JSON-RPC; everything else is a page
 
@@ -48,18 +49,13 @@ class Failures:
             await answer(scope, 400, "invalid_url", "The address holds a control character (such as NUL), so it "
                          "names nothing here.", "Not found")(scope, receive, send)
             return
-        started = False
-
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        watch = ResponseWatch(send)
 
         try:
-            await self.app(scope, receive, watched)
+            await self.app(scope, receive, watch)
         except Exception as exc:
             ref = incidents.report(exc, f"{scope.get('method')} {scope.get('path')}")
-            if started:
+            if watch.started:
                 raise
             await answer(scope, 500, "internal_error", incidents.message(ref),
                          "Something went wrong")(scope, receive, send)

@@ -9,11 +9,12 @@ import logging
 from fastapi import FastAPI, Request
 from sqlalchemy.exc import DBAPIError
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from nextslot.redaction import redact_path
 from nextslot.schemas.api import ErrorDetail
 from nextslot.server.page_render import notice
+from nextslot.server.response_watch import ResponseWatch
 from nextslot.server.rpc_errors import rpc_error
 from nextslot.server.staff_api.errors import error_response
 from nextslot.storage.outage import database_unreachable
@@ -62,17 +63,12 @@ class OutageMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        watch = ResponseWatch(send)
 
         try:
-            await self.app(scope, receive, watched)
+            await self.app(scope, receive, watch)
         except Exception as exc:
-            if scope["type"] != "http" or started or not database_unreachable(exc):
+            if scope["type"] != "http" or watch.started or not database_unreachable(exc):
                 raise
             log.warning("%s: the database was unreachable; answered 503", scope.get("path"))
             await unavailable_rpc()(scope, receive, send)
