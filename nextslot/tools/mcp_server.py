@@ -7,7 +7,7 @@ normal structured result, a model's mistake an `is_error` result carrying a stru
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import anyio
@@ -17,9 +17,8 @@ from mcp.server.lowlevel import Server
 from nextslot.core.service import BookingService
 from nextslot.settings import Settings
 from nextslot.tools.context import ToolContext
-from nextslot.tools.registry import TOOLS, ToolReply, execute
+from nextslot.tools.registry import TOOLS, ToolReply, ToolSpec, execute
 
-DESTRUCTIVE = {"cancel_appointment"}
 INSTRUCTIONS = (
     "Booking tools for one business. Find openings with find_available_slots, offer two or three, then "
     "book_appointment with the chosen starts_at. Read each result's `say` to the person. A slot_taken outcome "
@@ -30,19 +29,17 @@ BusinessOf = Callable[[], int | None]  # which business is calling: fixed for st
 MissingScope = Callable[[str], str | None]  # the permission the caller lacks for a tool (OAuth scopes over HTTP)
 
 
-def tool_list() -> list[types.Tool]:
+def annotations(spec: ToolSpec) -> types.ToolAnnotations:
+    e = spec.effects
+    return types.ToolAnnotations(read_only_hint=e.read_only, destructive_hint=e.destructive,
+                                 idempotent_hint=e.idempotent, open_world_hint=e.open_world)
+
+
+def tool_list(names: Iterable[str] = TOOLS) -> list[types.Tool]:
     return [
-        types.Tool(
-            name=spec.name,
-            description=spec.description,
-            input_schema=spec.input_schema(),
-            output_schema=spec.output_schema(),
-            annotations=types.ToolAnnotations(
-                read_only_hint=spec.read_only, destructive_hint=spec.name in DESTRUCTIVE,
-                idempotent_hint=spec.read_only, open_world_hint=False,
-            ),
-        )
-        for spec in TOOLS.values()
+        types.Tool(name=spec.name, description=spec.description, input_schema=spec.input_schema(),
+                   output_schema=spec.output_schema(), annotations=annotations(spec))
+        for spec in (TOOLS[name] for name in names)
     ]
 
 

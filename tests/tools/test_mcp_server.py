@@ -57,6 +57,10 @@ async def test_tools_are_listed_with_their_schemas_and_annotations(live_server, 
         assert tool.input_schema == TOOLS[name].input_schema() and tool.input_schema["additionalProperties"] is False
         assert tool.output_schema == TOOLS[name].output_schema()
         assert tool.description == TOOLS[name].description
+        hints = tool.annotations
+        effects = TOOLS[name].effects
+        assert (hints.read_only_hint, hints.destructive_hint, hints.idempotent_hint, hints.open_world_hint) == (
+            effects.read_only, effects.destructive, effects.idempotent, effects.open_world), name
     assert tools["find_available_slots"].annotations.read_only_hint is True
     assert tools["cancel_appointment"].annotations.destructive_hint is True
     assert tools["book_appointment"].annotations.read_only_hint is False
