@@ -66,6 +66,44 @@ async def test_tools_are_listed_with_their_schemas_and_annotations(live_server, 
     assert tools["book_appointment"].annotations.read_only_hint is False
 
 
+async def briefing_of(client: Client) -> tuple[dict[str, dict], str]:
+    """Every resource read as JSON by URI, and the receptionist prompt's text."""
+    uris = [str(r.uri) for r in (await client.list_resources()).resources]
+    read = {uri: json.loads((await client.read_resource(uri)).contents[0].text) for uri in uris}
+    assert [p.name for p in (await client.list_prompts()).prompts] == ["receptionist"]
+    prompt = await client.get_prompt("receptionist")
+    assert [m.role for m in prompt.messages] == ["user"] and "Riverside Clinic" in prompt.description
+    return read, prompt.messages[0].content.text
+
+
+async def test_resources_and_the_receptionist_prompt_are_the_calling_businesss_own(live_server, make_business,
+                                                                                    api_key):
+    clinic_key, garage_key = api_key(make_business("clinic")), api_key(make_business("garage"))
+    with live_server() as server:
+        async with http_client(server.url, clinic_key) as c:
+            read, prompt = await briefing_of(c)
+            with pytest.raises(MCPError) as unknown:
+                await c.read_resource("nextslot://business/secrets")
+            assert unknown.value.code == -32002 and "nextslot://business/profile" in unknown.value.message
+            with pytest.raises(MCPError):
+                await c.get_prompt("pirate")
+        async with http_client(server.url, garage_key) as g:
+            garage = json.loads((await g.read_resource("nextslot://business/profile")).contents[0].text)
+    assert set(read) == {"nextslot://business/profile", "nextslot://business/services",
+                         "nextslot://business/opening-hours"}
+    profile, hours = read["nextslot://business/profile"], read["nextslot://business/opening-hours"]
+    assert profile["name"] == "Riverside Clinic" and profile["timezone"] == "Europe/London" and "say" not in profile
+    assert [s["key"] for s in read["nextslot://business/services"]["services"]] == ["consultation", "ultrasound"]
+    assert hours["opening_hours"] == profile["opening_hours"] and set(hours) == {"name", "timezone",
+                                                                                 "opening_hours", "closures"}
+    assert garage["name"] != "Riverside Clinic"
+    for needed in ("Riverside Clinic", "12 Riverside Walk", "Europe/London", "consultation: GP consultation",
+                   "Cancel at least 24 hours ahead", "find_available_slots", "book_appointment", "idempotency_key",
+                   "cancel_appointment"):
+        assert needed in prompt, needed
+    assert "may not use" not in prompt
+
+
 async def test_every_tool_over_http_from_finding_a_slot_to_cancelling(live_server, make_business, api_key):
     key = api_key(make_business("clinic"))
     with live_server(frozen=True) as server:
@@ -210,6 +248,8 @@ async def test_stdio_server_lists_tools_and_books_for_the_keys_business(database
         booked = await call(c, "book_appointment", service="consultation", starts_at=slots[0]["starts_at"],
                             customer_name="Stdio Caller", phone="07911123499")
         assert booked["outcome"] == "booked"
+        read, prompt = await briefing_of(c)
+        assert read["nextslot://business/profile"]["name"] == "Riverside Clinic" and "Europe/London" in prompt
 
 
 def test_stdio_server_refuses_to_start_without_a_valid_key(database_url):
