@@ -134,6 +134,38 @@ async def test_every_tool_over_http_from_finding_a_slot_to_cancelling(live_serve
                                 customer_name="X", phone="07911123456"))["code"] == "missing_timezone"
 
 
+async def test_openai_remote_mcp_callers_handshake_list_and_call_with_the_key_in_a_header(live_server, make_business,
+                                                                                         api_key):
+    """The requests OpenAI's Realtime and Responses `mcp` tools and the Agents SDK's MCPServerStreamableHttp send:
+    separate POSTs (initialize at the 2025-06-18 revision, initialized, tools/list, tools/call), the configured
+    `headers` on each, and the negotiated version in MCP-Protocol-Version after the handshake."""
+    key = api_key(make_business("clinic"))
+    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json, text/event-stream",
+               "Content-Type": "application/json"}
+    with live_server(frozen=True) as server:
+        async with httpx2.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
+            hello = await http.post("/mcp", json={"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "openai-mcp", "version": "1.0.0"}}})
+            assert hello.status_code == 200, hello.text
+            result = hello.json()["result"]
+            assert result["protocolVersion"] == "2025-06-18"
+            assert {"tools", "resources", "prompts"} <= set(result["capabilities"])
+            after = {"MCP-Protocol-Version": "2025-06-18"}
+            noted = await http.post("/mcp", headers=after, json={"jsonrpc": "2.0",
+                                                                 "method": "notifications/initialized"})
+            assert noted.status_code == 202
+            listed = (await http.post("/mcp", headers=after, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+            tools = {t["name"]: t for t in listed.json()["result"]["tools"]}
+            assert set(tools) == set(TOOLS) and tools["cancel_appointment"]["annotations"]["destructiveHint"] is True
+            called = await http.post("/mcp", headers=after, json={
+                "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                "params": {"name": "find_available_slots", "arguments": {"service": "consultation", "date": TUESDAY}}})
+    answer = called.json()["result"]
+    assert answer["isError"] is False and answer["structuredContent"]["slots"]
+    assert json.loads(answer["content"][0]["text"]) == answer["structuredContent"]
+
+
 async def test_thirty_concurrent_mcp_clients_race_for_one_slot_and_one_wins(
         live_server, make_business, api_key, session_factory):
     business = make_business("clinic")
