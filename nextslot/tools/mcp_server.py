@@ -31,6 +31,7 @@ INSTRUCTIONS = (
 
 BusinessOf = Callable[[], int | None]  # which business is calling: fixed for stdio, from the bearer key over HTTP
 MissingScope = Callable[[str], str | None]  # the permission the caller lacks for a tool (OAuth scopes over HTTP)
+BeforeCall = Callable[[str, dict[str, Any]], "dict[str, Any] | ToolReply"]  # the arguments to run, or a refusal
 
 
 def annotations(spec: ToolSpec) -> types.ToolAnnotations:
@@ -76,15 +77,17 @@ def refused(reply: ToolReply) -> MCPError:
 
 
 def build_server(service: BookingService, business_of: BusinessOf,
-                 missing_scope: MissingScope = lambda tool: None, tools: Iterable[str] = TOOLS) -> Server[Any]:
+                 missing_scope: MissingScope = lambda tool: None, tools: Iterable[str] = TOOLS,
+                 channel: str = "mcp", before_call: BeforeCall | None = None) -> Server[Any]:
     """The MCP server for the calling business: `tools` (all by default), the business's profile, services and
-    hours as resources, and the receptionist prompt."""
+    hours as resources, and the receptionist prompt. `before_call` may refuse a call or change its arguments
+    (the public endpoint's write budget and idempotency keys)."""
     offered = [name for name in TOOLS if name in set(tools)]
     listed = types.ListToolsResult(tools=tool_list(offered))
 
     def context() -> ToolContext | ToolReply:
         business_id = business_of()  # the HTTP layer refuses unauthenticated requests first; this is a backstop
-        return unauthorized() if business_id is None else ToolContext(service, business_id, "mcp")
+        return unauthorized() if business_id is None else ToolContext(service, business_id, channel)
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
         return listed
@@ -97,7 +100,12 @@ def build_server(service: BookingService, business_of: BusinessOf,
             return call_result(error("unknown_tool", f"There is no tool '{params.name}' here.", "name", offered))
         if params.name in TOOLS and (scope := missing_scope(params.name)):
             return call_result(no_permission(params.name, scope))
-        reply = await anyio.to_thread.run_sync(execute, params.name, params.arguments or {}, tool_ctx)
+        arguments: dict[str, Any] | ToolReply = params.arguments or {}
+        if before_call is not None and isinstance(arguments, dict):
+            arguments = before_call(params.name, arguments)
+            if isinstance(arguments, ToolReply):
+                return call_result(arguments)
+        reply = await anyio.to_thread.run_sync(execute, params.name, arguments, tool_ctx)
         return call_result(reply)
 
     async def list_resources(ctx: Any, params: Any) -> types.ListResourcesResult:
