@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from nextslot.core.service import BookingService
-from nextslot.core.voice_secrets import Platform, voice_business
+from nextslot.core.accounts.voice_secrets import Platform, voice_business
 from nextslot.schemas.voice import RetellRequest, VapiRequest
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import error, execute

@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from nextslot.core import events, outbox, waitlist_offers
-from nextslot.core.claiming import claim_start
+from nextslot.core import events, outbox
+from nextslot.core.waitlist import offers as waitlist_offers
+from nextslot.core.booking.claiming import claim_start
 from nextslot.core.planning import Plan
 from nextslot.core.views import booked_resources, booking_view
 from nextslot.storage import claims

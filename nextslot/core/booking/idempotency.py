@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from nextslot.core.results import Rejected
+from nextslot.core.results import Booked, Held, Rejected
+from nextslot.schemas.views import BookingView, HoldView
 from nextslot.storage.tables import IdempotencyKey
 
 
@@ -53,3 +54,12 @@ def remember(session: Session, business_id: int, key: str, booking_id: int | Non
     row = session.get(IdempotencyKey, (business_id, key))
     row.booking_id = booking_id
     row.result = result
+
+
+def replay(first: dict[str, Any] | Rejected) -> Booked | Held | Rejected:
+    """The first result stored under a key, as the answer to its retry."""
+    if isinstance(first, Rejected):
+        return first
+    if first.get("kind") == "hold":
+        return Held(HoldView.model_validate(first["view"]), replayed=True)
+    return Booked(BookingView.model_validate(first["view"]), replayed=True)

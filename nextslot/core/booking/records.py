@@ -6,7 +6,7 @@ from collections import defaultdict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nextslot.core.codes import normalize_code
+from nextslot.core.booking.codes import normalize_code
 from nextslot.schemas.api import (
     BookingHistory,
     DeliveryAttemptView,

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from nextslot.core.availability import assign
+from nextslot.core.booking.availability import assign
 from nextslot.core.planning import Plan, timelines
 from nextslot.storage import claims
 
