@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text
 
 from nextslot.core.results import Booked, Held, SlotTaken
 from nextslot.schemas.commands import BookingCreate, BookingReschedule, CustomerIn, HoldCreate, SlotQuery
-from nextslot.storage import claims
+from nextslot.storage.claims import ClaimRepository
 from nextslot.storage.tables import Hold
 from tests.storage.test_races import (
     MON_9,
@@ -127,9 +127,9 @@ def test_a_claim_meeting_a_racers_committed_claim_takes_the_colleague_still_free
                     expires_at=NOW + timedelta(hours=1), status="active", source="test")
         racer.add(hold)
         racer.flush()
-        assert claims.claim_all(racer, clinic, [ids["dr-patel"], ids["room-1"]],
-                                (MON_10, MON_10 + timedelta(minutes=25)), NOW, hold_id=hold.id,
-                                expires_at=hold.expires_at)
+        assert ClaimRepository(racer).claim_all(clinic, [ids["dr-patel"], ids["room-1"]],
+                                                 (MON_10, MON_10 + timedelta(minutes=25)), NOW,
+                                                 hold_id=hold.id, expires_at=hold.expires_at)
         customer = CustomerIn(name="Caller", phone=phone(1))
         call = {
             "book": lambda: service.book(clinic, BookingCreate(service="consultation", starts_at=MON_10,
@@ -163,9 +163,9 @@ def test_a_claim_meeting_the_last_free_pair_taken_answers_taken_with_openings(
                     expires_at=NOW + timedelta(hours=1), status="active", source="test")
         racer.add(hold)
         racer.flush()
-        assert claims.claim_all(racer, clinic, [ids["dr-okafor"], ids["room-2"]],
-                                (MON_10, MON_10 + timedelta(minutes=25)), NOW, hold_id=hold.id,
-                                expires_at=hold.expires_at)
+        assert ClaimRepository(racer).claim_all(clinic, [ids["dr-okafor"], ids["room-2"]],
+                                                 (MON_10, MON_10 + timedelta(minutes=25)), NOW,
+                                                 hold_id=hold.id, expires_at=hold.expires_at)
         answer = pool.submit(service.book, clinic, BookingCreate(service="consultation", starts_at=MON_10,
                                                                  customer=CustomerIn(name="Late", phone=phone(4))))
         wait_until_blocked(engine)

@@ -3,10 +3,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from psycopg.errors import UniqueViolation
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from nextslot.core import events, outbox
 from nextslot.core.booking import idempotency
@@ -24,7 +20,6 @@ from nextslot.core.planning import Plan, load_plan, timelines
 from nextslot.core.results import Booked, BookingResult, Rejected
 from nextslot.core.views import new_booking_view
 from nextslot.schemas.commands import BookingCreate
-from nextslot.storage import claims
 from nextslot.storage.tables import Booking, Hold
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
@@ -40,7 +35,7 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
         plan = load_plan(s, business_id, cmd.service, cmd.resources)
         if isinstance(plan, Rejected):
             return plan
-        if cmd.idempotency_key and (first := idempotency.reserve(s, business_id, cmd.idempotency_key, "book", cmd)):
+        if cmd.idempotency_key and (first := idempotency.reserve(uow, business_id, cmd.idempotency_key, "book", cmd)):
             return idempotency.replay(first)
         answers = check_answers(list(plan.intake_questions), cmd.intake)
         if isinstance(answers, Rejected):
@@ -52,7 +47,7 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
         pay_by = deposits.deadline(plan, now) if deposit else None
         hold = None
         if cmd.hold_id is not None:
-            hold = live_hold(s, business_id, cmd.hold_id, plan, start)
+            hold = live_hold(uow, business_id, cmd.hold_id, plan, start)
             if isinstance(hold, Rejected):
                 return hold
         booking = Booking(
@@ -61,20 +56,20 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
             ends_at=start + plan.rules.duration, source=cmd.source, intake=answers, notes=cmd.notes, updated_at=now,
         )
         if hold is not None and hold.expires_at > now:
-            insert_with_code(s, booking)
-            resource_ids = claims.attach_to_booking(s, hold.id, booking.id)
+            uow.bookings.add_with_code(booking, new_code)
+            resource_ids = uow.claims.attach_to_booking(hold.id, booking.id)
             hold.status, hold.booking_id = "converted", booking.id
         else:
             if hold is not None:  # expired: its claims go, and the slot is booked afresh
-                claims.release(s, hold_id=hold.id)
+                uow.claims.release(hold_id=hold.id)
                 hold.status = "released"
             checked = check_slot(plan.rules, timelines(s, plan, (start, start), now), start, now)
             if checked is SlotProblem.TAKEN:
                 return slot_taken(uow, plan, start, now, cmd.customer.timezone)
             if isinstance(checked, SlotProblem):
                 return slot_problem(checked, plan, start)
-            insert_with_code(s, booking)
-            resource_ids = claim_start(s, plan, start, now, checked.resource_ids, booking_id=booking.id,
+            uow.bookings.add_with_code(booking, new_code)
+            resource_ids = claim_start(uow, plan, start, now, checked.resource_ids, booking_id=booking.id,
                                        expires_at=pay_by)
             if resource_ids is None:
                 return slot_taken(uow, plan, start, now, cmd.customer.timezone)
@@ -88,31 +83,15 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
         view = new_booking_view(booking, plan, customer, resource_ids, payment)
         events.emit(s, business_id, "booking.created", view, now)
         if cmd.idempotency_key:
-            idempotency.remember(s, business_id, cmd.idempotency_key, booking.id,
-                                 {"kind": "booking", "view": view.model_dump(mode="json")})
+            uow.idempotency.remember(business_id, cmd.idempotency_key, booking.id,
+                                     {"kind": "booking", "view": view.model_dump(mode="json")})
         uow.commit()
     return Booked(view)
 
 
-def insert_with_code(s: Session, booking: Booking) -> None:
-    """Insert the booking with a fresh speakable code, drawing again on the rare collision."""
-    for _ in range(5):
-        booking.code = new_code()
-        try:
-            with s.begin_nested():
-                s.add(booking)
-                s.flush()
-            return
-        except IntegrityError as error:
-            if not isinstance(error.orig, UniqueViolation):
-                raise
-    raise RuntimeError("could not draw a free booking code in 5 tries")
-
-
-def live_hold(s: Session, business_id: int, hold_id: int, plan: Plan, start: datetime) -> Hold | Rejected:
-    hold = s.scalars(
-        select(Hold).where(Hold.id == hold_id, Hold.business_id == business_id).with_for_update()
-    ).one_or_none()
+def live_hold(uow: SqlAlchemyUnitOfWork, business_id: int, hold_id: int, plan: Plan,
+              start: datetime) -> Hold | Rejected:
+    hold = uow.holds.locked(business_id, hold_id)
     if hold is None:
         return Rejected("unknown_hold", f"There is no hold {hold_id}.", "hold_id")
     if hold.status != "active":

@@ -15,7 +15,7 @@ from nextslot.core.results import ChangeResult, Changed, Rejected
 from nextslot.core.views import booked_resources, booking_view
 from nextslot.core.waitlist import offers as waitlist_offers
 from nextslot.schemas.commands import BookingChange
-from nextslot.storage import claims, queries
+from nextslot.storage.claims import ClaimRepository
 from nextslot.storage.tables import Booking
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
@@ -43,7 +43,7 @@ def change(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange, now:
            apply: Apply) -> ChangeResult:
     with uow:
         s = uow.session
-        booking = queries.booking_by_code(s, business_id, normalize_code(cmd.code), for_update=True)
+        booking = uow.bookings.by_code(business_id, normalize_code(cmd.code), for_update=True)
         if booking is None:
             return unknown_booking(cmd.code)
         business = load_business(s, business_id)
@@ -54,7 +54,7 @@ def change(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange, now:
         if problem is not None:
             return problem
         booking.status, booking.updated_at = target, now
-        s.flush()
+        uow.bookings.saved(booking)
         record(s, booking, target, cmd, now, before=before, after=snapshot(booking))
         view = booking_view(s, booking, business)
         events.emit(s, business_id, f"booking.{target}", view, now)
@@ -68,7 +68,7 @@ def apply_cancel(s: Session, booking: Booking, now: datetime) -> Rejected | None
     if booking.ends_at <= now:
         return Rejected("booking_in_past", "This appointment is already over; it cannot be cancelled.")
     staff = booked_resources(s, booking.id)
-    claims.release(s, booking_id=booking.id)
+    ClaimRepository(s).release(booking_id=booking.id)
     waitlist_offers.note_freed(s, booking.business_id, (booking.starts_at, booking.ends_at), "cancelled", now)
     outbox.void_pending(s, booking.id)
     outbox.announce(s, booking, "cancelled", now)

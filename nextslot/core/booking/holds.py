@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
-
 from nextslot.core.booking import idempotency
 from nextslot.core.booking.alternatives import slot_taken
 from nextslot.core.booking.availability import SlotProblem, check_slot
@@ -16,8 +14,7 @@ from nextslot.core.results import Held, HoldResult, Rejected
 from nextslot.core.views import hold_view
 from nextslot.core.waitlist import offers as waitlist_offers
 from nextslot.schemas.commands import HoldCreate
-from nextslot.storage import claims
-from nextslot.storage.tables import Claim, Hold
+from nextslot.storage.tables import Hold
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
@@ -31,7 +28,7 @@ def hold(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: HoldCreate, now: date
         plan = load_plan(s, business_id, cmd.service, cmd.resources)
         if isinstance(plan, Rejected):
             return plan
-        if cmd.idempotency_key and (first := idempotency.reserve(s, business_id, cmd.idempotency_key, "hold", cmd)):
+        if cmd.idempotency_key and (first := idempotency.reserve(uow, business_id, cmd.idempotency_key, "hold", cmd)):
             return idempotency.replay(first)
         checked = check_slot(plan.rules, timelines(s, plan, (start, start), now), start, now)
         if checked is SlotProblem.TAKEN:
@@ -41,15 +38,14 @@ def hold(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: HoldCreate, now: date
         expires = now + timedelta(minutes=cmd.minutes or minutes)
         held = Hold(business_id=business_id, service_id=plan.service_id, starts_at=start,
                     ends_at=start + plan.rules.duration, expires_at=expires, status="active", source=cmd.source)
-        s.add(held)
-        s.flush()
-        resource_ids = claim_start(s, plan, start, now, checked.resource_ids, hold_id=held.id, expires_at=expires)
+        uow.holds.add(held)
+        resource_ids = claim_start(uow, plan, start, now, checked.resource_ids, hold_id=held.id, expires_at=expires)
         if resource_ids is None:
             return slot_taken(uow, plan, start, now)
         view = hold_view(held, plan, resource_ids)
         if cmd.idempotency_key:
-            idempotency.remember(s, business_id, cmd.idempotency_key, None,
-                                 {"kind": "hold", "view": view.model_dump(mode="json")})
+            uow.idempotency.remember(business_id, cmd.idempotency_key, None,
+                                     {"kind": "hold", "view": view.model_dump(mode="json")})
         uow.commit()
     return Held(view)
 
@@ -57,13 +53,10 @@ def hold(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: HoldCreate, now: date
 def release_hold(uow: SqlAlchemyUnitOfWork, business_id: int, hold_id: int) -> bool:
     """Let a hold go before it expires; False if there was no live hold with that id."""
     with uow:
-        held = uow.session.scalars(
-            select(Hold).where(Hold.id == hold_id, Hold.business_id == business_id, Hold.status == "active")
-            .with_for_update()
-        ).one_or_none()
+        held = uow.holds.locked(business_id, hold_id, active_only=True)
         if held is None:
             return False
-        claims.release(uow.session, hold_id=held.id)
+        uow.claims.release(hold_id=held.id)
         held.status = "released"
         uow.commit()
         return True
@@ -72,14 +65,11 @@ def release_hold(uow: SqlAlchemyUnitOfWork, business_id: int, hold_id: int) -> b
 def expire_holds(uow: SqlAlchemyUnitOfWork, now: datetime) -> int:
     """Mark holds past their expiry released and their claims inactive (they already block no one)."""
     with uow:
-        holds = list(uow.session.scalars(
-            select(Hold).where(Hold.status == "active", Hold.expires_at <= now)
-            .with_for_update(skip_locked=True)
-        ))
+        holds = uow.holds.lapsed(now)
         expired = [h.id for h in holds]
         if expired:
-            uow.session.execute(update(Claim).where(Claim.hold_id.in_(expired), Claim.active).values(active=False))
-            uow.session.execute(update(Hold).where(Hold.id.in_(expired)).values(status="released"))
+            uow.claims.release_holds(expired)
+            uow.holds.mark_released(expired)
         for held in holds:  # a caller who held a time and hung up: someone waiting may want it
             waitlist_offers.note_freed(uow.session, held.business_id, (held.starts_at, held.ends_at),
                                        "hold_expired", now)

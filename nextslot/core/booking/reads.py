@@ -13,7 +13,6 @@ from nextslot.core.results import Rejected, Slots
 from nextslot.core.views import booking_view, slot_view
 from nextslot.schemas.commands import BookingSearch, SlotQuery
 from nextslot.schemas.views import BookingView
-from nextslot.storage import queries
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 MAX_WINDOW = timedelta(days=31)
@@ -54,7 +53,7 @@ def slot_window(query: SlotQuery, plan: Plan, now: datetime) -> tuple[datetime, 
 
 def get_booking(uow: SqlAlchemyUnitOfWork, business_id: int, code: str) -> BookingView | Rejected:
     with uow:
-        booking = queries.booking_by_code(uow.session, business_id, normalize_code(code))
+        booking = uow.bookings.by_code(business_id, normalize_code(code))
         if booking is None:
             return unknown_booking(code)
         business = load_business(uow.session, business_id)

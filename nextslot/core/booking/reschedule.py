@@ -18,7 +18,6 @@ from nextslot.core.results import Booked, BookingResult, Rejected
 from nextslot.core.views import booked_resources, booking_view
 from nextslot.core.waitlist import offers as waitlist_offers
 from nextslot.schemas.commands import BookingReschedule
-from nextslot.storage import claims, queries
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
@@ -29,11 +28,11 @@ def reschedule(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingReschedu
         return start
     with uow:
         s = uow.session
-        booking = queries.booking_by_code(s, business_id, normalize_code(cmd.code), for_update=True)
+        booking = uow.bookings.by_code(business_id, normalize_code(cmd.code), for_update=True)
         if booking is None:
             return unknown_booking(cmd.code)
         if cmd.idempotency_key and (
-            first := idempotency.reserve(s, business_id, cmd.idempotency_key, "reschedule", cmd)
+            first := idempotency.reserve(uow, business_id, cmd.idempotency_key, "reschedule", cmd)
         ):
             return idempotency.replay(first)
         if booking.status not in ACTIVE:
@@ -50,12 +49,12 @@ def reschedule(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingReschedu
             return slot_problem(checked, plan, start)
         before = snapshot(booking)
         staff_before = booked_resources(s, booking.id)
-        claims.release(s, booking_id=booking.id)
-        if claim_start(s, plan, start, now, checked.resource_ids, booking_id=booking.id) is None:
+        uow.claims.release(booking_id=booking.id)
+        if claim_start(uow, plan, start, now, checked.resource_ids, booking_id=booking.id) is None:
             return slot_taken(uow, plan, start, now, customer_zone, exclude_booking_id=booking.id)
         waitlist_offers.note_freed(s, business_id, (booking.starts_at, booking.ends_at), "rescheduled", now)
         booking.starts_at, booking.ends_at, booking.updated_at = start, start + plan.rules.duration, now
-        s.flush()
+        uow.bookings.saved(booking)
         record(s, booking, "rescheduled", cmd, now, before=before, after=snapshot(booking))
         outbox.void_pending(s, booking.id)
         outbox.announce(s, booking, "rescheduled", now, previous_starts_at=before["starts_at"])
@@ -66,7 +65,7 @@ def reschedule(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingReschedu
         events.emit(s, business_id, "booking.rescheduled", view, now,
                     previous_starts_at=datetime.fromisoformat(before["starts_at"]))
         if cmd.idempotency_key:
-            idempotency.remember(s, business_id, cmd.idempotency_key, booking.id,
-                                 {"kind": "booking", "view": view.model_dump(mode="json")})
+            uow.idempotency.remember(business_id, cmd.idempotency_key, booking.id,
+                                     {"kind": "booking", "view": view.model_dump(mode="json")})
         uow.commit()
     return Booked(view)

@@ -16,7 +16,6 @@ from nextslot.core.planning import load_business, load_plan
 from nextslot.core.results import Rejected
 from nextslot.core.views import booking_view
 from nextslot.schemas.views import BookingView
-from nextslot.storage import queries
 from nextslot.storage.alone import in_savepoint
 from nextslot.storage.tables import Booking, Payment
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
@@ -35,7 +34,7 @@ def deposit_due(uow: SqlAlchemyUnitOfWork, business_id: int, code: str) -> Depos
     """What a pay link needs: the unpaid deposit of a booking, and any checkout already started."""
     with uow:
         s = uow.session
-        booking = queries.booking_by_code(s, business_id, normalize_code(code))
+        booking = uow.bookings.by_code(business_id, normalize_code(code))
         if booking is None:
             return unknown_booking(code)
         payment = s.scalars(select(Payment).where(Payment.booking_id == booking.id)).one_or_none()
@@ -69,7 +68,7 @@ def settle_deposit(uow: SqlAlchemyUnitOfWork, provider: str, provider_ref: str, 
         plan = load_plan(s, booking.business_id, booking.service.key)
         if isinstance(plan, Rejected):
             return plan
-        settled = rules.settle(s, payment, booking, plan, amount_minor, currency, now, event)
+        settled = rules.settle(uow, payment, booking, plan, amount_minor, currency, now, event)
         uow.commit()
         return settled
 
