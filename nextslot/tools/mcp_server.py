@@ -156,7 +156,7 @@ def build_server(service: BookingService, business_of: BusinessOf,
 
 def stdio_business(service: BookingService, api_key: str | None, slug: str | None) -> int | str:
     """The business a stdio server acts for, or the reason it cannot start."""
-    from nextslot.core.api_keys import business_for_key
+    from nextslot.core.accounts.api_keys import business_for_key
     from nextslot.storage import queries
 
     if api_key:

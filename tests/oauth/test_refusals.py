@@ -17,7 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import update
 
 from nextslot.oauth.tables import OAuthGrant, OAuthToken
-from nextslot.core.api_keys import hash_key
+from nextslot.core.accounts.api_keys import hash_key
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from tests.oauth.conftest import CALLBACK, Person, csrf_of, sign_in
 from tests.oauth.test_flow import bearer

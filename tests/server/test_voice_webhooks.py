@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from nextslot.core.voice_secrets import set_secret
+from nextslot.core.accounts.voice_secrets import set_secret
 from nextslot.server.app import create_app
 from nextslot.settings import Settings
 from nextslot.storage import queries

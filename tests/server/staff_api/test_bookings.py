@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from nextslot.core.api_keys import create_api_key
+from nextslot.core.accounts.api_keys import create_api_key
 from nextslot.reminders.channels.base import OutgoingMessage, SendResult
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.reminders.inbound import handle_reply

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from nextslot.core.availability import WeeklyHours, merge, open_intervals
+from nextslot.core.booking.availability import WeeklyHours, merge, open_intervals
 from nextslot.core.instants import day_instants, day_start, load_zone
 from nextslot.core.money import money
 from nextslot.schemas.config import IntakeQuestion

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from nextslot.core.api_keys import business_for_key, hash_key
+from nextslot.core.accounts.api_keys import business_for_key, hash_key
 from nextslot.storage.tables import ApiKey
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 

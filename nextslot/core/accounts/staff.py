@@ -18,8 +18,8 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from nextslot.core.api_keys import hash_key
-from nextslot.core.booking_records import mask
+from nextslot.core.accounts.api_keys import hash_key
+from nextslot.core.booking.records import mask
 from nextslot.core.results import Rejected
 from nextslot.storage.tables import SignInFailure, StaffAccount, StaffSession
 from nextslot.storage.uow import SqlAlchemyUnitOfWork

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nextslot.core import planning
-from nextslot.core.availability import Slot, find_open_slots
+from nextslot.core.booking.availability import Slot, find_open_slots
 from nextslot.core.instants import wall_to_utc
 from nextslot.core.planning import Plan, load_plan, timelines
 from nextslot.core.results import Rejected

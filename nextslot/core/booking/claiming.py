@@ -3,17 +3,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
-from nextslot.core.availability import assign
+from nextslot.core.booking.availability import assign
 from nextslot.core.planning import Plan, timelines
-from nextslot.storage import claims
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 MAX_CLAIM_TRIES = 20  # re-plans after lost claims; each one means a racer committed a claim in the way
 
 
 def claim_start(
-    s: Session, plan: Plan, start: datetime, now: datetime, first: tuple[int, ...], *,
+    uow: SqlAlchemyUnitOfWork, plan: Plan, start: datetime, now: datetime, first: tuple[int, ...], *,
     booking_id: int | None = None, hold_id: int | None = None, expires_at: datetime | None = None,
 ) -> tuple[int, ...] | None:
     """Claim one pool member per requirement for `start`, trying `first` first; the ids claimed, or None.
@@ -29,8 +27,8 @@ def claim_start(
     for _ in range(MAX_CLAIM_TRIES):
         if picked is None:
             return None  # what is committed now leaves no combination free at this start
-        if claims.claim_all(s, plan.business.id, picked, occupied, now,
-                            booking_id=booking_id, hold_id=hold_id, expires_at=expires_at):
+        if uow.claims.claim_all(plan.business.id, picked, occupied, now,
+                                booking_id=booking_id, hold_id=hold_id, expires_at=expires_at):
             return picked
-        picked = assign(timelines(s, plan, (start, start), now, exclude_booking_id=booking_id), occupied)
+        picked = assign(timelines(uow.session, plan, (start, start), now, exclude_booking_id=booking_id), occupied)
     return None

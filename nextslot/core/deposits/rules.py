@@ -14,12 +14,14 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from nextslot.core import events, outbox, waitlist_offers
-from nextslot.core.claiming import claim_start
+from nextslot.core import events, outbox
+from nextslot.core.waitlist import offers as waitlist_offers
+from nextslot.core.booking.claiming import claim_start
 from nextslot.core.planning import Plan
 from nextslot.core.views import booked_resources, booking_view
-from nextslot.storage import claims
+from nextslot.storage.claims import ClaimRepository
 from nextslot.storage.tables import Booking, BookingHistory, Claim, Payment
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
 @dataclass(frozen=True)
@@ -69,9 +71,10 @@ def require(s: Session, booking: Booking, ask: DepositAsk, provider: str, until:
     return payment
 
 
-def settle(s: Session, payment: Payment, booking: Booking, plan: Plan, amount_minor: int, currency: str,
-           now: datetime, event: dict[str, Any]) -> Settled:
+def settle(uow: SqlAlchemyUnitOfWork, payment: Payment, booking: Booking, plan: Plan, amount_minor: int,
+           currency: str, now: datetime, event: dict[str, Any]) -> Settled:
     """Mark the deposit paid and confirm the booking (taking the slot again if it lapsed meanwhile)."""
+    s = uow.session
     payment.log = [*payment.log, {"at": now.isoformat(), **event}]
     done = Settled("", booking.business_id, booking.code)
     if payment.status in ("paid", "refund_due", "refunded"):
@@ -79,7 +82,7 @@ def settle(s: Session, payment: Payment, booking: Booking, plan: Plan, amount_mi
     if amount_minor != payment.amount_minor or currency.upper() != payment.currency:
         return Settled("mismatch", done.business_id, done.code)
     payment.paid_at = now
-    if booking.status in ("pending_payment", "expired") and hold_slot_again(s, booking, plan, now):
+    if booking.status in ("pending_payment", "expired") and hold_slot_again(uow, booking, plan, now):
         payment.status = "paid"
         before = booking.status
         booking.status, booking.updated_at = "booked", now
@@ -97,12 +100,13 @@ def settle(s: Session, payment: Payment, booking: Booking, plan: Plan, amount_mi
     return Settled(outcome, done.business_id, done.code)
 
 
-def hold_slot_again(s: Session, booking: Booking, plan: Plan, now: datetime) -> bool:
+def hold_slot_again(uow: SqlAlchemyUnitOfWork, booking: Booking, plan: Plan, now: datetime) -> bool:
     """Keep the booking's claims for good: still live ones lose their expiry, lapsed ones are re-claimed.
 
     Re-claiming tries the same resources first; if one went to someone else meanwhile, a colleague
     free at that time takes its place (the customer paid for the time) before the deposit is refunded.
     """
+    s = uow.session
     live = s.execute(
         update(Claim).where(Claim.booking_id == booking.id, Claim.active, Claim.expires_at > now)
         .values(expires_at=None).returning(Claim.id)
@@ -110,8 +114,8 @@ def hold_slot_again(s: Session, booking: Booking, plan: Plan, now: datetime) -> 
     if live:
         return True
     resource_ids = [r.id for r in booked_resources(s, booking.id)]
-    claims.release(s, booking_id=booking.id)
-    return claim_start(s, plan, booking.starts_at, now, tuple(resource_ids), booking_id=booking.id) is not None
+    uow.claims.release(booking_id=booking.id)
+    return claim_start(uow, plan, booking.starts_at, now, tuple(resource_ids), booking_id=booking.id) is not None
 
 
 def overdue(s: Session, now: datetime, limit: int = 100) -> list[Payment]:
@@ -128,7 +132,7 @@ def expire(s: Session, payment: Payment, booking: Booking, now: datetime) -> boo
     payment.log = [*payment.log, {"at": now.isoformat(), "event": "expired"}]
     if booking.status != "pending_payment":
         return False
-    claims.release(s, booking_id=booking.id)
+    ClaimRepository(s).release(booking_id=booking.id)
     waitlist_offers.note_freed(s, booking.business_id, (booking.starts_at, booking.ends_at), "expired", now)
     outbox.void_pending(s, booking.id)
     booking.status, booking.updated_at = "expired", now

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nextslot.core.customers import normalize_email, normalize_phone
+from nextslot.core.customers.contacts import normalize_email, normalize_phone
 from nextslot.core.money import money
 from nextslot.core.results import Rejected
 from nextslot.core.views import customer_view

@@ -6,8 +6,8 @@ from datetime import timedelta
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
-from nextslot.core.codes import normalize_code
-from nextslot.core.customers import normalize_email, normalize_phone
+from nextslot.core.booking.codes import normalize_code
+from nextslot.core.customers.contacts import normalize_email, normalize_phone
 from nextslot.core.instants import day_start
 from nextslot.core.planning import BusinessInfo, load_business
 from nextslot.core.results import Rejected

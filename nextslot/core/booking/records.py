@@ -6,7 +6,7 @@ from collections import defaultdict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nextslot.core.codes import normalize_code
+from nextslot.core.booking.codes import normalize_code
 from nextslot.schemas.api import (
     BookingHistory,
     DeliveryAttemptView,
@@ -15,14 +15,14 @@ from nextslot.schemas.api import (
     NotificationLog,
     NotificationView,
 )
-from nextslot.storage import queries
+from nextslot.storage.bookings import BookingRepository
 from nextslot.storage.tables import BookingHistory as HistoryRow
 from nextslot.storage.tables import DeliveryAttempt, InboundMessage, Notification, Resource
 
 
 def booking_history(session: Session, business_id: int, code: str) -> BookingHistory | None:
     """Every change to the booking, oldest first; None when the business has no such booking."""
-    booking = queries.booking_by_code(session, business_id, normalize_code(code))
+    booking = BookingRepository(session).by_code(business_id, normalize_code(code))
     if booking is None:
         return None
     rows = session.scalars(select(HistoryRow).where(HistoryRow.booking_id == booking.id)
@@ -34,7 +34,7 @@ def booking_history(session: Session, business_id: int, code: str) -> BookingHis
 
 def notification_log(session: Session, business_id: int, code: str) -> NotificationLog | None:
     """Each notification with every delivery attempt, and the customer's replies; contacts masked."""
-    booking = queries.booking_by_code(session, business_id, normalize_code(code))
+    booking = BookingRepository(session).by_code(business_id, normalize_code(code))
     if booking is None:
         return None
     notifications = list(session.scalars(select(Notification).where(Notification.booking_id == booking.id)

@@ -6,8 +6,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nextslot.core.codes import ALPHABET, normalize_code
-from nextslot.core.customers import normalize_email, normalize_phone
+from nextslot.core.booking.codes import ALPHABET, normalize_code
+from nextslot.core.customers.contacts import normalize_email, normalize_phone
 from nextslot.core.results import Rejected
 from nextslot.schemas.commands import BookingSearch
 from nextslot.storage.tables import Booking, Customer

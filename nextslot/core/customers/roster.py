@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from nextslot.core.planning import BusinessInfo
 from nextslot.core.views import customer_view
-from nextslot.core.waitlist import clock_text
+from nextslot.core.waitlist.entries import clock_text
 from nextslot.schemas.views import CustomerView
 from nextslot.storage.tables import Booking, Business, Customer, Service, WaitlistEntry
 

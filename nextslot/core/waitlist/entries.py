@@ -9,14 +9,15 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nextslot.core.customers import find_or_create
+from nextslot.core.customers.contacts import find_or_create
 from nextslot.core.instants import wall_to_utc
-from nextslot.core.planning import Plan
+from nextslot.core.planning import Plan, load_plan
 from nextslot.core.results import Rejected
 from nextslot.core.views import customer_view, resource_ref
 from nextslot.schemas.commands import WaitlistJoin
 from nextslot.schemas.views import WaitlistView
 from nextslot.storage.tables import Customer, Resource, WaitlistEntry
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 MAX_WAIT = timedelta(days=366)
 
@@ -82,3 +83,15 @@ def waitlist_view(session: Session, entry: WaitlistEntry, plan: Plan, customer: 
         day_start=clock_text(entry.day_start_minute), day_end=clock_text(entry.day_end_minute),
         preferred=preferred, customer=customer_view(customer),
     )
+
+
+def join_waitlist(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: WaitlistJoin, now: datetime) -> WaitlistView | Rejected:
+    """Put a customer on the waitlist for a service within a window (the same wish twice is one entry)."""
+    with uow:
+        plan = load_plan(uow.session, business_id, cmd.service, cmd.resources)
+        if isinstance(plan, Rejected):
+            return plan
+        view = join(uow.session, business_id, plan, cmd, now)
+        if not isinstance(view, Rejected):
+            uow.commit()
+        return view
