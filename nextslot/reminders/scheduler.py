@@ -18,9 +18,9 @@ from nextslot.calendars.sync import SyncFailed, sync_all
 from nextslot.conversations.engine import ConversationEngine
 from nextslot.core.service import BookingService
 from nextslot.reminders.dispatcher import Dispatcher
-from nextslot.reminders.webhooks import WebhookSender
 from nextslot.runtime import build_dispatcher, build_service
 from nextslot.settings import Settings
+from nextslot.webhooks.delivery import WebhookSender
 
 log = logging.getLogger(__name__)
 

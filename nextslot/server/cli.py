@@ -137,7 +137,7 @@ def cmd_voice_secret(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_webhook(settings: Settings, args: argparse.Namespace) -> int:
     from nextslot.core.results import Rejected
-    from nextslot.core.webhook_endpoints import add_endpoint
+    from nextslot.webhooks.endpoints import add_endpoint
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
     found = business_named(settings, args.slug)

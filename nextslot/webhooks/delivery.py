@@ -8,8 +8,6 @@ business told by a notice in the outbox (sent by the dispatcher, email first).
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from nextslot.core.outbox import tell_business
 from nextslot.storage.leases import claim_due, claimed_or_handed_back
 from nextslot.storage.outage import on_fresh_connection
 from nextslot.storage.tables import WebhookDelivery, WebhookEndpoint
+from nextslot.webhooks.signing import signature
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -33,13 +32,6 @@ GIVE_UP_AFTER = timedelta(days=1)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def signature(secret: str, timestamp: int, body: str) -> str:
-    """`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`: the timestamp is signed too, so an old
-    request cannot be replayed with a fresh time."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
 
 
 def backoff(attempts: int) -> timedelta:
