@@ -51,7 +51,6 @@ Clock = Callable[[], datetime]
 ACCEPTED = ("queued", "sent", "delivered", "read")
 CALENDAR_KINDS = ("confirmation", "rescheduled", "cancelled")  # customer messages that carry the .ics
 CONVERSATION_REPLY = "conversation_reply"  # written by nextslot.conversations.engine
-RANK = {"queued": 0, "accepted": 0, "sending": 0, "sent": 1, "delivered": 2, "read": 3, "undelivered": 2, "failed": 2}
 
 
 
@@ -214,37 +213,7 @@ class Dispatcher:
                 emit_notification_outcome(s, n, n.gave_up_on[-1] if n.gave_up_on else None, self._clock())
             s.commit()
 
-    # --- receipts ----------------------------------------------------------------------------------
-
-    def record_receipt(self, provider_id: str, status: str, error_code: str | None = None) -> bool:
-        """Apply a provider's status report (idempotent: a repeated report changes nothing).
-
-        delivered/read settles the notification; failed/undelivered sends it on to the next channel.
-        Returns False for a message id we never sent.
-        """
-        now = self._clock()
-        with self._session_factory() as s:
-            attempt = s.scalars(select(DeliveryAttempt).where(DeliveryAttempt.provider_id == provider_id)
-                                .with_for_update()).one_or_none()
-            if attempt is None:
-                return False
-            if any(h["status"] == status for h in attempt.history):
-                return True
-            attempt.history = [*attempt.history, {"status": status, "at": now.isoformat(), "error_code": error_code}]
-            if RANK.get(status, 0) >= RANK.get(attempt.status, 0):
-                attempt.status, attempt.updated_at = status, now
-                if error_code:
-                    attempt.error_code = error_code
-            n = s.get(Notification, attempt.notification_id, with_for_update=True)
-            latest = s.scalar(select(func.max(DeliveryAttempt.id)).where(DeliveryAttempt.notification_id == n.id))
-            if status in ("delivered", "read") and n.status in ("sent", "unconfirmed", "pending"):
-                n.status, n.last_error = "delivered", None
-                emit_notification_outcome(s, n, attempt.channel, now)
-            elif status in ("failed", "undelivered") and n.status == "sent" and latest == attempt.id:
-                n.gave_up_on = [*n.gave_up_on, attempt.channel]
-                n.status, n.due_at, n.last_error = "pending", now, f"{attempt.channel}: {status} {error_code or ''}"
-            s.commit()
-            return True
+    # --- receipts that never come (those that do: `receipts.record_receipt`) ----------------------
 
     def give_up_waiting(self) -> int:
         """Messages accepted but with no receipt in time go out again on the next channel."""
