@@ -25,9 +25,9 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import Range
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.calendars import providers
 from nextslot.calendars.provider import (
@@ -39,6 +39,7 @@ from nextslot.calendars.provider import (
 )
 from nextslot.core.outbound import url_problem
 from nextslot.core.results import Rejected
+from nextslot.storage import leases
 from nextslot.storage.alone import Failed, alone, in_savepoint
 from nextslot.storage.tables import (
     Business,
@@ -151,34 +152,20 @@ def claim(session_factory: sessionmaker[Session], now: datetime, calendar_id: in
           due_before: datetime | None = None, skip: Collection[int] = ()) -> Lease | SyncFailed | None:
     """Lease one calendar (that one, or the longest unread of those due) that no live lease holds; SyncFailed,
     recorded on the row, if its own rows cannot say where to read it (e.g. a zone that is not one)."""
-    free = aliased(ExternalCalendar)
-    candidate = select(free.id).where(or_(free.locked_until.is_(None), free.locked_until < now))
-    if calendar_id is not None:
-        candidate = candidate.where(free.id == calendar_id)
-    if due_before is not None:
-        last = func.greatest(free.last_synced_at, free.last_error_at)  # failing calendars wait their turn too
-        candidate = candidate.where(or_(last.is_(None), last <= due_before)).order_by(last.nulls_first(), free.id)
-    if skip:
-        candidate = candidate.where(free.id.not_in(skip))
     until = now + LEASE
-    with SqlAlchemyUnitOfWork(session_factory) as uow:
-        s = uow.session
-        # SKIP LOCKED: a racing claimer passes over the row instead of waiting to find it leased
-        claimed = s.scalar(update(ExternalCalendar).where(
-            ExternalCalendar.id.in_(candidate.limit(1).with_for_update(skip_locked=True)))
-            .values(locked_until=until).returning(ExternalCalendar.id)
-            .execution_options(synchronize_session=False))
-        if claimed is None:
-            return None
-        calendar = s.get(ExternalCalendar, claimed)
-        lease = in_savepoint(s, lambda: lease_of(s, calendar, until), "calendar %s (business %s): cannot be read",
-                             calendar.id, calendar.business_id)
-        if isinstance(lease, Failed):  # recorded like a failed sync: it waits its turn behind the others
-            failed = SyncFailed(calendar.id, f"{lease.error}: the calendar's settings cannot be read")
-            calendar.last_error, calendar.last_error_at, calendar.locked_until = failed.error, now, None
-            uow.commit()
-            return failed
-        uow.commit()
+    return leases.claimed(session_factory, leases.CALENDARS, now, until, 1,
+                          lambda s, ids: lease_or_failure(s, ids[0], now, until) if ids else None,
+                          calendar_id=calendar_id, due_before=due_before, skip=list(skip))
+
+
+def lease_or_failure(s: Session, calendar_id: int, now: datetime, until: datetime) -> Lease | SyncFailed:
+    calendar = s.get(ExternalCalendar, calendar_id)
+    lease = in_savepoint(s, lambda: lease_of(s, calendar, until), "calendar %s (business %s): cannot be read",
+                         calendar.id, calendar.business_id)
+    if isinstance(lease, Failed):  # recorded like a failed sync: it waits its turn behind the others
+        failed = SyncFailed(calendar.id, f"{lease.error}: the calendar's settings cannot be read")
+        calendar.last_error, calendar.last_error_at, calendar.locked_until = failed.error, now, None
+        return failed
     return lease
 
 

@@ -33,7 +33,7 @@ from nextslot.reminders.business_notices import (
 )
 from nextslot.reminders.channels.base import Channel, OutgoingMessage, SendResult
 from nextslot.reminders.templates import render, spoken_when
-from nextslot.storage.leases import claim_due, claimed_or_handed_back
+from nextslot.storage import leases
 from nextslot.storage.alone import Failed, alone, in_savepoint
 from nextslot.storage.outage import on_fresh_connection
 from nextslot.storage.tables import (
@@ -100,21 +100,18 @@ class Dispatcher:
     def claim(self) -> list[Job]:
         now = self._clock()
         lease = now + self._lease
-        return claimed_or_handed_back(self._session_factory, "notifications", lease,
-                                      lambda: self._claim(now, lease))
+        return leases.claimed(self._session_factory, leases.NOTIFICATIONS, now, lease, self._batch,
+                              lambda s, ids: self._jobs(s, ids, now, lease)) or []
 
-    def _claim(self, now: datetime, lease: datetime) -> list[Job]:
-        with self._session_factory() as s:
-            ids = claim_due(s, "notifications", now, lease, self._batch)
-            rows = self._load(s, ids)
-            for n, *_, booking, _business in rows:
-                if n.kind == "reminder" and booking.starts_at <= now:  # the scheduler was down too long
-                    n.status, n.locked_until, n.last_error = "void", None, "too late: the appointment had started"
-            jobs = [job for row in rows if row[0].status == "sending" and (job := self._prepared(s, row, lease))]
-            for orphan in set(ids) - {row[0].id for row in rows}:  # no customer or booking: no one to tell
-                n = s.get(Notification, orphan)
-                n.status, n.locked_until, n.last_error = "failed", None, "no customer or booking to notify"
-            s.commit()
+    def _jobs(self, s: Session, ids: list[int], now: datetime, lease: datetime) -> list[Job]:
+        rows = self._load(s, ids)
+        for n, *_, booking, _business in rows:
+            if n.kind == "reminder" and booking.starts_at <= now:  # the scheduler was down too long
+                n.status, n.locked_until, n.last_error = "void", None, "too late: the appointment had started"
+        jobs = [job for row in rows if row[0].status == "sending" and (job := self._prepared(s, row, lease))]
+        for orphan in set(ids) - {row[0].id for row in rows}:  # no customer or booking: no one to tell
+            n = s.get(Notification, orphan)
+            n.status, n.locked_until, n.last_error = "failed", None, "no customer or booking to notify"
         return jobs
 
     def _prepared(self, s: Session, row: Any, lease: datetime) -> Job | None:
