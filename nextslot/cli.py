@@ -137,7 +137,7 @@ def cmd_voice_secret(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_webhook(settings: Settings, args: argparse.Namespace) -> int:
     from nextslot.core.results import Rejected
-    from nextslot.core.webhook_endpoints import add_endpoint
+    from nextslot.webhooks.endpoints import add_endpoint
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
     found = business_named(settings, args.slug)
@@ -153,7 +153,7 @@ def cmd_webhook(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_ics_feed(settings: Settings, args: argparse.Namespace) -> int:
-    from nextslot.core.calendar_feeds import create_feed
+    from nextslot.calendars.feeds import create_feed
     from nextslot.core.results import Rejected
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
@@ -173,7 +173,8 @@ def cmd_caldav(settings: Settings, args: argparse.Namespace) -> int:
 
     from functools import partial
 
-    from nextslot.core.calendar_sync import SyncFailed, Synced, add_calendar, connect_caldav, sync_calendar
+    from nextslot.calendars.caldav import connect_caldav
+    from nextslot.calendars.sync import SyncFailed, Synced, add_calendar, sync_calendar
     from nextslot.core.results import Rejected
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from nextslot.core.webhook_endpoints import add_endpoint, list_endpoints, set_active
 from nextslot.schemas.events import EventType
 from nextslot.schemas.inputs import Input
 from nextslot.server.staff_api.deps import Caller, BookingServiceDep, KeyCheckedRoute, ok
 from nextslot.server.staff_api.errors import documented
+from nextslot.webhooks.endpoints import add_endpoint, list_endpoints, set_active
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=documented(400, 401, 422),
                    route_class=KeyCheckedRoute)  # the key before the body

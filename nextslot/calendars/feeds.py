@@ -15,7 +15,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nextslot.core.results import Rejected
-from nextslot.storage.tables import Booking, BookingHistory, Business, CalendarFeed, Claim, Resource
+from nextslot.storage.tables import (
+    Booking,
+    BookingHistory,
+    Business,
+    CalendarFeed,
+    Claim,
+    Resource,
+)
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 PAST = timedelta(days=30)  # recent history stays visible; older events drop off the feed

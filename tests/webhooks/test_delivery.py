@@ -22,14 +22,14 @@ from starlette.routing import Route
 
 from nextslot.core import outbound
 from nextslot.core.results import Rejected
-from nextslot.core.webhook_endpoints import add_endpoint
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.reminders.scheduler import drain
-from nextslot.reminders.webhooks import WebhookSender
 from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule, CustomerIn
 from nextslot.schemas.events import Event, event_json_schema
 from nextslot.storage.tables import Notification, WebhookDelivery, WebhookEndpoint
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
+from nextslot.webhooks.delivery import WebhookSender
+from nextslot.webhooks.endpoints import add_endpoint
 from tests.conftest import LiveServer
 from tests.reminders.test_dispatcher import DroppingSessions, ScriptedChannel, refused
 
@@ -270,7 +270,7 @@ def test_a_business_with_no_address_gets_a_failed_notice_logged_and_never_retrie
 SENDING_PROCESS = """
 import sys
 from datetime import datetime
-from nextslot.reminders.webhooks import WebhookSender
+from nextslot.webhooks.delivery import WebhookSender
 from nextslot.storage.engine import build_session_factory, engine_for
 sender = WebhookSender(build_session_factory(engine_for(sys.argv[1])), allow_private=True,
                        clock=lambda: datetime.fromisoformat(sys.argv[2]), batch=int(sys.argv[3]))

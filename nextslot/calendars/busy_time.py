@@ -8,9 +8,8 @@ from zoneinfo import ZoneInfo
 import recurring_ical_events
 from icalendar import Calendar
 
+from nextslot.calendars.provider import Interval
 from nextslot.core.instants import day_start, first_instant
-
-Interval = tuple[datetime, datetime]
 
 
 def busy_intervals(texts: Iterable[str], zone: ZoneInfo, window: Interval) -> list[Interval]:

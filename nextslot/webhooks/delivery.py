@@ -8,8 +8,6 @@ business told by a notice in the outbox (sent by the dispatcher, email first).
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,9 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.core.outbound import http_client
 from nextslot.core.outbox import tell_business
-from nextslot.storage.leases import claim_due, claimed_or_handed_back
+from nextslot.storage import leases
 from nextslot.storage.outage import on_fresh_connection
 from nextslot.storage.tables import WebhookDelivery, WebhookEndpoint
+from nextslot.webhooks.signing import signature
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -33,13 +32,6 @@ GIVE_UP_AFTER = timedelta(days=1)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def signature(secret: str, timestamp: int, body: str) -> str:
-    """`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`: the timestamp is signed too, so an old
-    request cannot be replayed with a fresh time."""
-    digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
 
 
 def backoff(attempts: int) -> timedelta:
@@ -77,23 +69,21 @@ class WebhookSender:
     def claim(self) -> list[Job]:
         now = self._clock()
         lease = now + self._lease
-        return claimed_or_handed_back(self._session_factory, "webhook_deliveries", lease,
-                                      lambda: self._claim(now, lease))
+        return leases.claimed(self._session_factory, leases.WEBHOOK_DELIVERIES, now, lease, self._batch,
+                              lambda s, ids: self._jobs(s, ids, now, lease)) or []
 
-    def _claim(self, now: datetime, lease: datetime) -> list[Job]:
-        with self._session_factory() as s:
-            ids = claim_due(s, "webhook_deliveries", now, lease, self._batch)
-            jobs = []
-            for d in (s.get(WebhookDelivery, i) for i in ids):
-                e = s.get(WebhookEndpoint, d.endpoint_id)
-                if e is None:  # a row the foreign key did not guard (old or hand-edited): no one to send it to
-                    log.error("webhook delivery %s (business %s): its endpoint is gone", d.id, d.business_id)
-                    d.status, d.locked_until = "failed", None
-                    d.log = [*d.log, {"at": now.isoformat(), "status_code": None, "error": "the endpoint is gone",
-                                      "ms": 0}]
-                    continue
-                jobs.append(Job(d.id, lease, e.url, e.secret, d.event_id, d.event_type, d.body, e.active))
-            s.commit()
+    @staticmethod
+    def _jobs(s: Session, ids: list[int], now: datetime, lease: datetime) -> list[Job]:
+        jobs = []
+        for d in (s.get(WebhookDelivery, i) for i in ids):
+            e = s.get(WebhookEndpoint, d.endpoint_id)
+            if e is None:  # a row the foreign key did not guard (old or hand-edited): no one to send it to
+                log.error("webhook delivery %s (business %s): its endpoint is gone", d.id, d.business_id)
+                d.status, d.locked_until = "failed", None
+                d.log = [*d.log, {"at": now.isoformat(), "status_code": None, "error": "the endpoint is gone",
+                                  "ms": 0}]
+                continue
+            jobs.append(Job(d.id, lease, e.url, e.secret, d.event_id, d.event_type, d.body, e.active))
         return jobs
 
     def deliver(self, job: Job) -> None:

@@ -23,16 +23,15 @@ import caldav
 import pytest
 from sqlalchemy import func, select, update
 
-from nextslot.core.busy_time import busy_intervals
-from nextslot.core.caldav_reader import CollectionState
-from nextslot.core.calendar_sync import (
+from nextslot.calendars.busy_time import busy_intervals
+from nextslot.calendars.caldav import CollectionState, connect_caldav
+from nextslot.calendars.sync import (
     LEASE,
     AlreadySyncing,
     Superseded,
     Synced,
     SyncFailed,
     add_calendar,
-    connect_caldav,
     sync_all,
     sync_calendar,
     window_for,

@@ -1,10 +1,8 @@
-"""Staff members' own calendars (CalDAV): read by the scheduler, their busy time blocks availability.
+"""Staff members' own calendars: read by the scheduler, their busy time blocks availability.
 
-A sync asks the server for the collection's sync-token (RFC 6578) and ctag first: if the token (without one,
-the ctag) is the stored one, and so is the window, that one request is the whole sync. Otherwise it asks what changed
-since the stored sync-token, or, when the server offers no token, rejects it, or the window moved, lists the
-ETags of the events touching the window; either way it downloads only objects whose ETag differs from the stored
-one, then recomputes the calendar's merged busy time from the stored event texts (`external_events`).
+Each calendar is read by its row's provider (`providers.PROVIDERS`, CalDAV today), which reports what changed
+since the stored sync state and the window's busy time recomputed (see `provider.py`); the engine stores the
+events (`external_events`) and busy time (`external_busy`) it reports, and the state to start from next time.
 
 The window is whole UTC days, so it moves once a day, and the first sync of each day lists it in full: that
 brings in events the window now reaches (a recurring event's next occurrences are re-expanded from stored text),
@@ -20,23 +18,36 @@ claimed (`queries.busy_for`), but the database's exclusion constraint covers cla
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Literal, Protocol
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import Range
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
-from nextslot.core.busy_time import Interval, busy_intervals
-from nextslot.core.caldav_reader import CalDavReader, Changes, CollectionState
+from nextslot.calendars import providers
+from nextslot.calendars.provider import (
+    CalendarSource,
+    Interval,
+    Reading,
+    StoredEvents,
+    SyncState,
+)
 from nextslot.core.outbound import url_problem
 from nextslot.core.results import Rejected
+from nextslot.storage import leases
 from nextslot.storage.alone import Failed, alone, in_savepoint
-from nextslot.storage.tables import Business, ExternalBusy, ExternalCalendar, ExternalEvent, Resource
+from nextslot.storage.tables import (
+    Business,
+    ExternalBusy,
+    ExternalCalendar,
+    ExternalEvent,
+    Resource,
+)
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 log = logging.getLogger(__name__)
@@ -49,26 +60,12 @@ LEASE = timedelta(minutes=10)  # a run still going after this is taken for dead;
 
 
 @dataclass(frozen=True)
-class CalendarSource:
-    """Where to read one calendar; plain data, so no transaction stays open during the network calls."""
-
-    id: int
-    business_id: int
-    resource_id: int
-    url: str
-    username: str | None
-    password: str | None
-    zone: ZoneInfo  # the resource's: all-day and floating events are its local days and times
-
-
-@dataclass(frozen=True)
 class Lease:
     """One run's hold on a calendar, with the sync state stored when it was claimed."""
 
     source: CalendarSource
     until: datetime  # the fence: the result is written only while the row still says this
-    sync_token: str | None
-    ctag: str | None
+    state: SyncState
     window: Interval | None
 
 
@@ -76,7 +73,7 @@ class Lease:
 class Synced:
     calendar_id: int
     intervals: int
-    read: Literal["unchanged", "changes", "window"]  # how: state only, sync-collection, or the window's ETags
+    read: Literal["unchanged", "changes", "window"]  # how: state only, changes since the token, or the whole window
     fetched: int  # event objects downloaded
 
 
@@ -102,21 +99,7 @@ class Superseded:
 
 SyncResult = Synced | SyncFailed | AlreadySyncing | Superseded
 
-
-class CalendarReader(Protocol):
-    def __enter__(self) -> CalendarReader: ...
-    def __exit__(self, *exc: object) -> None: ...
-    def state(self) -> CollectionState: ...
-    def changes(self, sync_token: str) -> Changes | None: ...
-    def listing(self, start: datetime, end: datetime) -> dict[str, str | None]: ...
-    def bodies(self, hrefs: Iterable[str]) -> dict[str, tuple[str | None, str | None]]: ...
-
-
-Connect = Callable[[CalendarSource], AbstractContextManager[CalendarReader]]
-
-
-def connect_caldav(source: CalendarSource, allow_private: bool = False) -> CalDavReader:
-    return CalDavReader(source.url, source.username, source.password, allow_private)
+Connect = Callable[[CalendarSource], AbstractContextManager[Any]]
 
 
 # --- registering ---------------------------------------------------------------------------------
@@ -133,7 +116,7 @@ def add_calendar(uow: SqlAlchemyUnitOfWork, business_id: int, resource_key: str,
                                                                    Resource.key == resource_key))
         if resource_id is None:
             return Rejected("unknown_resource", f"No resource called {resource_key} here.", "resource")
-        calendar = ExternalCalendar(business_id=business_id, resource_id=resource_id, url=url,
+        calendar = ExternalCalendar(business_id=business_id, resource_id=resource_id, provider="caldav", url=url,
                                     username=username, password=password)
         uow.session.add(calendar)
         uow.session.flush()
@@ -145,7 +128,7 @@ def add_calendar(uow: SqlAlchemyUnitOfWork, business_id: int, resource_key: str,
 
 
 def sync_all(session_factory: sessionmaker[Session], now: datetime, every: timedelta = EVERY,
-             connect: Connect = connect_caldav) -> list[SyncResult]:
+             connect: Connect = providers.connect) -> list[SyncResult]:
     """Sync, one after another, every calendar not read for `every` that no other run holds."""
     results: list[SyncResult] = []
     done: list[int] = []
@@ -157,7 +140,7 @@ def sync_all(session_factory: sessionmaker[Session], now: datetime, every: timed
 
 
 def sync_calendar(session_factory: sessionmaker[Session], calendar_id: int, now: datetime,
-                  connect: Connect = connect_caldav) -> SyncResult:
+                  connect: Connect = providers.connect) -> SyncResult:
     """Sync one calendar now, due or not, unless another run holds it."""
     lease = claim(session_factory, now, calendar_id=calendar_id)
     if lease is None:
@@ -169,51 +152,41 @@ def claim(session_factory: sessionmaker[Session], now: datetime, calendar_id: in
           due_before: datetime | None = None, skip: Collection[int] = ()) -> Lease | SyncFailed | None:
     """Lease one calendar (that one, or the longest unread of those due) that no live lease holds; SyncFailed,
     recorded on the row, if its own rows cannot say where to read it (e.g. a zone that is not one)."""
-    free = aliased(ExternalCalendar)
-    candidate = select(free.id).where(or_(free.locked_until.is_(None), free.locked_until < now))
-    if calendar_id is not None:
-        candidate = candidate.where(free.id == calendar_id)
-    if due_before is not None:
-        last = func.greatest(free.last_synced_at, free.last_error_at)  # failing calendars wait their turn too
-        candidate = candidate.where(or_(last.is_(None), last <= due_before)).order_by(last.nulls_first(), free.id)
-    if skip:
-        candidate = candidate.where(free.id.not_in(skip))
     until = now + LEASE
-    with SqlAlchemyUnitOfWork(session_factory) as uow:
-        s = uow.session
-        # SKIP LOCKED: a racing claimer passes over the row instead of waiting to find it leased
-        claimed = s.scalar(update(ExternalCalendar).where(
-            ExternalCalendar.id.in_(candidate.limit(1).with_for_update(skip_locked=True)))
-            .values(locked_until=until).returning(ExternalCalendar.id)
-            .execution_options(synchronize_session=False))
-        if claimed is None:
-            return None
-        calendar = s.get(ExternalCalendar, claimed)
-        lease = in_savepoint(s, lambda: lease_of(s, calendar, until), "calendar %s (business %s): cannot be read",
-                             calendar.id, calendar.business_id)
-        if isinstance(lease, Failed):  # recorded like a failed sync: it waits its turn behind the others
-            failed = SyncFailed(calendar.id, f"{lease.error}: the calendar's settings cannot be read")
-            calendar.last_error, calendar.last_error_at, calendar.locked_until = failed.error, now, None
-            uow.commit()
-            return failed
-        uow.commit()
+    return leases.claimed(session_factory, leases.CALENDARS, now, until, 1,
+                          lambda s, ids: lease_or_failure(s, ids[0], now, until) if ids else None,
+                          calendar_id=calendar_id, due_before=due_before, skip=list(skip))
+
+
+def lease_or_failure(s: Session, calendar_id: int, now: datetime, until: datetime) -> Lease | SyncFailed:
+    calendar = s.get(ExternalCalendar, calendar_id)
+    lease = in_savepoint(s, lambda: lease_of(s, calendar, until), "calendar %s (business %s): cannot be read",
+                         calendar.id, calendar.business_id)
+    if isinstance(lease, Failed):  # recorded like a failed sync: it waits its turn behind the others
+        failed = SyncFailed(calendar.id, f"{lease.error}: the calendar's settings cannot be read")
+        calendar.last_error, calendar.last_error_at, calendar.locked_until = failed.error, now, None
+        return failed
     return lease
 
 
 def lease_of(s: Session, calendar: ExternalCalendar, until: datetime) -> Lease:
     zone = s.get(Resource, calendar.resource_id).timezone or s.get(Business, calendar.business_id).timezone
-    source = CalendarSource(calendar.id, calendar.business_id, calendar.resource_id, calendar.url,
-                            calendar.username, calendar.password, ZoneInfo(zone))
+    if calendar.provider not in providers.PROVIDERS:  # fails like a bad zone: recorded on the row
+        raise LookupError(f"no calendar provider called {calendar.provider!r}")
+    source = CalendarSource(calendar.id, calendar.business_id, calendar.resource_id, calendar.provider,
+                            calendar.url, calendar.username, calendar.password, ZoneInfo(zone))
     window = (calendar.window_start, calendar.window_end) if calendar.window_start else None
-    return Lease(source, until, calendar.sync_token, calendar.ctag, window)
+    return Lease(source, until, SyncState(calendar.sync_token, calendar.ctag), window)
 
 
 def run(session_factory: sessionmaker[Session], lease: Lease, now: datetime, connect: Connect) -> SyncResult:
     """Read the calendar under the lease and write what was learnt; on any failure keep the busy time."""
     window = window_for(now)
     try:
-        with connect(lease.source) as reader:
-            reading = read(reader, lease, window, lambda: stored_events(session_factory, lease.source.id))
+        with connect(lease.source) as connection:
+            reading = providers.PROVIDERS[lease.source.provider].read(
+                connection, lease.source, lease.state, lease.window, window,
+                lambda: stored_events(session_factory, lease.source.id))
     except Exception as error:  # a remote calendar can fail in any way; none of them may free time
         message = f"{type(error).__name__}: {error}"[:2000].replace("\x00", "")  # kept for the business's staff
         log.warning("calendar %s sync failed (%s)", lease.source.id, type(error).__name__)  # the text may quote
@@ -230,60 +203,6 @@ def window_for(now: datetime) -> Interval:
     """The window a sync at `now` reads: whole UTC days, covering PAST before to AHEAD after with SLACK to spare."""
     day = datetime.combine(now.astimezone(UTC).date(), time(), UTC)
     return day - PAST - SLACK, day + timedelta(days=1) + AHEAD + SLACK
-
-
-# --- deciding what to download (network, no transaction) -----------------------------------------
-
-
-@dataclass(frozen=True)
-class Reading:
-    """What one run learnt from the server, not yet written."""
-
-    how: Literal["unchanged", "changes", "window"]
-    state: CollectionState  # the token and ctag the events below are as of
-    put: dict[str, tuple[str | None, str]]  # href -> (ETag, iCalendar text): new or changed objects
-    gone: set[str]  # stored hrefs to drop: deleted, or (window read) no longer touching the window
-    intervals: list[Interval] | None  # None: nothing changed, the stored busy time stands
-
-
-StoredEvents = dict[str, tuple[str | None, str]]  # href -> (ETag, iCalendar text)
-
-
-def read(reader: CalendarReader, lease: Lease, window: Interval, load: Callable[[], StoredEvents]) -> Reading:
-    state = reader.state()
-    same_window = lease.window == window
-    if same_window and unchanged(lease, state):
-        return Reading("unchanged", state, {}, set(), None)
-    stored = load()
-
-    def stale(href: str, etag: str | None) -> bool:
-        return etag is None or href not in stored or stored[href][0] != etag
-
-    changes = None
-    if same_window and state.sync_token and lease.sync_token:
-        changes = reader.changes(lease.sync_token)  # None: the server refused the token
-    if changes is not None:
-        how, state = "changes", CollectionState(changes.sync_token, state.ctag)
-        wanted = {h for h, etag in changes.changed.items() if stale(h, etag)}
-        gone = changes.deleted & stored.keys()
-    else:  # the token and ctag were read before the listing: a change in between is seen again next time
-        how, listed = "window", reader.listing(*window)
-        wanted = {h for h, etag in listed.items() if stale(h, etag)}
-        gone = stored.keys() - listed.keys()
-    fetched = reader.bodies(wanted) if wanted else {}
-    put = {h: (etag, data) for h, (etag, data) in fetched.items() if data is not None}
-    gone |= {h for h, (_, data) in fetched.items() if data is None} & stored.keys()
-    if same_window and not put and not gone:  # what was reported is already stored
-        return Reading(how, state, put, gone, None)
-    texts = [data for h, (_, data) in stored.items() if h not in gone and h not in put]
-    intervals = busy_intervals(texts + [data for _, data in put.values()], lease.source.zone, window)
-    return Reading(how, state, put, gone, intervals)
-
-
-def unchanged(lease: Lease, state: CollectionState) -> bool:
-    if state.sync_token is not None:
-        return state.sync_token == lease.sync_token
-    return state.ctag is not None and state.ctag == lease.ctag
 
 
 def stored_events(session_factory: sessionmaker[Session], calendar_id: int) -> StoredEvents:

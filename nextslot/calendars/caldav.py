@@ -1,4 +1,10 @@
-"""Reading one CalDAV calendar collection in as few and as cheap requests as the server allows.
+"""CalDAV, the first calendar provider: reading one collection in as few and as cheap requests as the server allows.
+
+A sync asks the server for the collection's sync-token (RFC 6578) and ctag first: if the token (without one,
+the ctag) is the stored one, and so is the window, that one request is the whole sync. Otherwise it asks what changed
+since the stored sync-token, or, when the server offers no token, rejects it, or the window moved, lists the
+ETags of the events touching the window; either way it downloads only objects whose ETag differs from the stored
+one, then recomputes the calendar's merged busy time from the stored event texts.
 
 Four questions, one request each (the multiget in batches):
 - `state`: the collection's sync-token (RFC 6578) and ctag (CalendarServer's getctag), PROPFIND depth 0;
@@ -9,10 +15,10 @@ Hrefs are the server's paths, unquoted (as caldav's response parsers give them).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
 import caldav
@@ -22,6 +28,14 @@ from caldav.elements.base import BaseElement
 from caldav.lib import error
 from lxml import etree
 
+from nextslot.calendars.busy_time import busy_intervals
+from nextslot.calendars.provider import (
+    CalendarSource,
+    Interval,
+    Reading,
+    StoredEvents,
+    SyncState,
+)
 from nextslot.core.outbound import PublicOnlyResolver
 
 TIMEOUT = 30  # seconds per request
@@ -146,3 +160,69 @@ def xml(element: BaseElement) -> str:
 
 def text(value: object) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
+
+
+# --- the provider: deciding what to download (network, no transaction) -----------------------------------
+
+
+class CalDavConnection(Protocol):
+    def __enter__(self) -> CalDavConnection: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def state(self) -> CollectionState: ...
+    def changes(self, sync_token: str) -> Changes | None: ...
+    def listing(self, start: datetime, end: datetime) -> dict[str, str | None]: ...
+    def bodies(self, hrefs: Iterable[str]) -> dict[str, tuple[str | None, str | None]]: ...
+
+
+def connect_caldav(source: CalendarSource, allow_private: bool = False) -> CalDavReader:
+    return CalDavReader(source.url, source.username, source.password, allow_private)
+
+
+class CalDav:
+    """The CalDAV calendar provider."""
+
+    def connect(self, source: CalendarSource, allow_private: bool = False) -> CalDavReader:
+        return connect_caldav(source, allow_private)
+
+    def read(self, connection: CalDavConnection, source: CalendarSource, since: SyncState,
+             since_window: Interval | None, window: Interval, stored: Callable[[], StoredEvents]) -> Reading:
+        return read(connection, source, since, since_window, window, stored)
+
+
+def read(reader: CalDavConnection, source: CalendarSource, since: SyncState, since_window: Interval | None,
+         window: Interval, load: Callable[[], StoredEvents]) -> Reading:
+    asked = reader.state()
+    state = SyncState(asked.sync_token, asked.ctag)
+    same_window = since_window == window
+    if same_window and unchanged(since, state):
+        return Reading("unchanged", state, {}, set(), None)
+    stored = load()
+
+    def stale(href: str, etag: str | None) -> bool:
+        return etag is None or href not in stored or stored[href][0] != etag
+
+    changes = None
+    if same_window and state.sync_token and since.sync_token:
+        changes = reader.changes(since.sync_token)  # None: the server refused the token
+    if changes is not None:
+        how, state = "changes", SyncState(changes.sync_token, state.ctag)
+        wanted = {h for h, etag in changes.changed.items() if stale(h, etag)}
+        gone = changes.deleted & stored.keys()
+    else:  # the token and ctag were read before the listing: a change in between is seen again next time
+        how, listed = "window", reader.listing(*window)
+        wanted = {h for h, etag in listed.items() if stale(h, etag)}
+        gone = stored.keys() - listed.keys()
+    fetched = reader.bodies(wanted) if wanted else {}
+    put = {h: (etag, data) for h, (etag, data) in fetched.items() if data is not None}
+    gone |= {h for h, (_, data) in fetched.items() if data is None} & stored.keys()
+    if same_window and not put and not gone:  # what was reported is already stored
+        return Reading(how, state, put, gone, None)
+    texts = [data for h, (_, data) in stored.items() if h not in gone and h not in put]
+    intervals = busy_intervals(texts + [data for _, data in put.values()], source.zone, window)
+    return Reading(how, state, put, gone, intervals)
+
+
+def unchanged(since: SyncState, state: SyncState) -> bool:
+    if state.sync_token is not None:
+        return state.sync_token == since.sync_token
+    return state.ctag is not None and state.ctag == since.ctag
