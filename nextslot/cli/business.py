@@ -1,0 +1,129 @@
+"""Setting a business up: migrate, load-config, api-key, staff-account, voice-secret."""
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from nextslot.cli.common import add_command, on_business, refuse, refuse_rejected
+from nextslot.settings import Settings
+
+
+def load_config_file(path: Path):
+    """Parse and validate a YAML or JSON business config (JSON is valid YAML)."""
+    from nextslot.schemas.config import BusinessConfig
+
+    return BusinessConfig.model_validate(yaml.safe_load(path.read_text()))
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from nextslot.storage.engine import resolve_database_url
+    from nextslot.storage.migrate import upgrade
+
+    upgrade(resolve_database_url(settings))
+    print("database is at the latest schema")
+    return 0
+
+
+def cmd_load_config(settings: Settings, args: argparse.Namespace) -> int:
+    from nextslot.core.business.config import apply_config
+    from nextslot.core.results import Rejected
+    from nextslot.storage.engine import build_engine, build_session_factory
+    from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+    try:
+        config = load_config_file(Path(args.file))
+    except (OSError, yaml.YAMLError) as error:
+        print(json.dumps({"error": "unreadable_config", "message": str(error)}), file=sys.stderr)
+        return 2
+    except ValidationError as error:
+        problems = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in error.errors()]
+        print(json.dumps({"error": "invalid_config", "problems": problems}, indent=2), file=sys.stderr)
+        return 2
+    engine = build_engine(settings)
+    result = apply_config(SqlAlchemyUnitOfWork(build_session_factory(engine)), config)
+    if isinstance(result, Rejected):
+        return refuse_rejected(result)
+    verb = "created" if result.created else "updated"
+    print(f"{verb} {result.slug} (id {result.business_id}): {result.resources} resources, {result.services} services")
+    return 0
+
+
+@on_business
+def cmd_api_key(settings: Settings, args: argparse.Namespace, factory, business_id: int) -> int:
+    from nextslot.core.accounts.api_keys import create_api_key
+    from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+    print(create_api_key(SqlAlchemyUnitOfWork(factory), business_id, args.name))
+    return 0
+
+
+@on_business
+def cmd_staff_account(settings: Settings, args: argparse.Namespace, factory, business_id: int) -> int:
+    """A console sign-in; the password comes from stdin (never the command line, where `ps` shows it) or is
+    made up and printed once."""
+    from nextslot.core.accounts.staff import create_account
+    from nextslot.core.results import Rejected
+    from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else secrets.token_urlsafe(12)
+    created = create_account(SqlAlchemyUnitOfWork(factory), business_id, args.email, args.name or args.email,
+                             args.role, password)
+    if isinstance(created, Rejected):
+        return refuse_rejected(created)
+    print(json.dumps({"email": args.email, "role": args.role, "console": f"{settings.public_url}/console/{args.slug}",
+                      **({} if args.password_stdin else {"password": password})}))
+    return 0
+
+
+def cmd_voice_secret(settings: Settings, args: argparse.Namespace) -> int:
+    from nextslot.core.accounts.voice_secrets import new_secret, set_secret, voice_business
+    from nextslot.storage.engine import build_engine, build_session_factory
+    from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+    uow = SqlAlchemyUnitOfWork(build_session_factory(build_engine(settings)))
+    business = voice_business(uow, args.slug, args.platform)
+    if business is None:
+        return refuse("unknown_business", f"No business '{args.slug}'.")
+    secret = args.secret or business.secret or (new_secret() if args.platform == "vapi" else None)
+    if secret is None:
+        print(json.dumps({"error": "missing_secret", "message": "Retell signs with your Retell API key (the one "
+                          "with the webhook badge): pass it with --secret."}), file=sys.stderr)
+        return 2
+    if len(secret) > 200:
+        print(json.dumps({"error": "secret_too_long", "message": "Secrets are at most 200 characters."}),
+              file=sys.stderr)
+        return 2
+    if secret != business.secret:
+        set_secret(uow, business.business_id, args.platform, secret)
+    print(secret)
+    return 0
+
+
+def register(sub) -> None:
+    add_command(sub, "migrate", cmd_migrate, "bring the database to the latest schema", needs_schema=False)
+    p = add_command(sub, "load-config", cmd_load_config, "create or update a business from a YAML or JSON file",
+                    needs_schema=True)
+    p.add_argument("file")
+    p = add_command(sub, "api-key", cmd_api_key, "create an API key for a business (printed once)",
+                    needs_schema=True)
+    p.add_argument("slug")
+    p.add_argument("--name", default="default")
+    p = add_command(sub, "staff-account", cmd_staff_account, "create a staff console sign-in (owner or staff) for a "
+                    "business", needs_schema=True)
+    p.add_argument("slug")
+    p.add_argument("email")
+    p.add_argument("--name", default="")
+    p.add_argument("--role", choices=["owner", "staff"], default="staff")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin (else one is made "
+                                                                 "up and printed once)")
+    p = add_command(sub, "voice-secret", cmd_voice_secret, "set or show a business's Vapi secret or Retell API key "
+                    "for the voice webhooks (printed)", needs_schema=True)
+    p.add_argument("slug")
+    p.add_argument("platform", choices=["vapi", "retell"])
+    p.add_argument("--secret", help="the secret to use (default: the current one; a new one for vapi)")

@@ -1,0 +1,78 @@
+"""A business's connections to the outside: webhook endpoints, ICS feeds out, CalDAV calendars in."""
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from functools import partial
+
+from nextslot.cli.common import add_command, on_business, refuse_rejected
+from nextslot.settings import Settings
+
+
+@on_business
+def cmd_webhook(settings: Settings, args: argparse.Namespace, factory, business_id: int) -> int:
+    from nextslot.core.results import Rejected
+    from nextslot.storage.uow import SqlAlchemyUnitOfWork
+    from nextslot.webhooks.endpoints import add_endpoint
+
+    events = [e.strip() for e in args.events.split(",") if e.strip()] if args.events else None
+    result = add_endpoint(SqlAlchemyUnitOfWork(factory), business_id, args.url, events, settings.allow_private_targets)
+    if isinstance(result, Rejected):
+        return refuse_rejected(result)
+    print(json.dumps({"id": result.id, "secret": result.secret}))
+    return 0
+
+
+@on_business
+def cmd_ics_feed(settings: Settings, args: argparse.Namespace, factory, business_id: int) -> int:
+    from nextslot.calendars.feeds import create_feed
+    from nextslot.core.results import Rejected
+    from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+    token = create_feed(SqlAlchemyUnitOfWork(factory), business_id, args.resource)
+    if isinstance(token, Rejected):
+        return refuse_rejected(token)
+    print(f"{settings.public_url.rstrip('/')}/ics/{token}.ics")
+    return 0
+
+
+@on_business
+def cmd_caldav(settings: Settings, args: argparse.Namespace, factory, business_id: int) -> int:
+    from nextslot.calendars.caldav import connect_caldav
+    from nextslot.calendars.sync import SyncFailed, Synced, add_calendar, sync_calendar
+    from nextslot.core.results import Rejected
+    from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+    added = add_calendar(SqlAlchemyUnitOfWork(factory), business_id, args.resource, args.url, args.username,
+                         args.password, settings.allow_private_targets)
+    if isinstance(added, Rejected):
+        return refuse_rejected(added)
+    connect = partial(connect_caldav, allow_private=settings.allow_private_targets)
+    match sync_calendar(factory, added, datetime.now(UTC), connect):  # registered either way: the scheduler retries
+        case Synced() as synced:
+            print(json.dumps({"id": added, "synced": True, "busy_intervals": synced.intervals}))
+        case SyncFailed(_, error):
+            print(json.dumps({"id": added, "synced": False, "error": error}))
+        case _:  # a scheduler picked it up at the same moment: it syncs it now
+            print(json.dumps({"id": added, "synced": False, "error": "being synced by the scheduler"}))
+    return 0
+
+
+def register(sub) -> None:
+    p = add_command(sub, "webhook", cmd_webhook, "register a webhook endpoint for a business's booking events",
+                    needs_schema=True)
+    p.add_argument("slug")
+    p.add_argument("url")
+    p.add_argument("--events", help="comma-separated event types (default: all)")
+    p = add_command(sub, "ics-feed", cmd_ics_feed, "create a private ICS feed URL for a business or one resource",
+                    needs_schema=True)
+    p.add_argument("slug")
+    p.add_argument("--resource", help="a resource key: only its bookings")
+    p = add_command(sub, "caldav", cmd_caldav, "read a staff member's CalDAV calendar: its busy time blocks their "
+                    "slots", needs_schema=True)
+    p.add_argument("slug")
+    p.add_argument("resource", help="the resource (staff member) key")
+    p.add_argument("url", help="the calendar's CalDAV URL")
+    p.add_argument("--username")
+    p.add_argument("--password")
