@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import Header, Query, Response
 
 from nextslot.core.booking.records import booking_history, notification_log
 from nextslot.core.booking.search import search_bookings
@@ -25,11 +25,11 @@ from nextslot.schemas.api import (
 )
 from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule
 from nextslot.schemas.views import BookingView
-from nextslot.server.staff_api.deps import Caller, BookingServiceDep, KeyCheckedRoute, ok, read
+from nextslot.server.staff_api.deps import Caller, BookingServiceDep, ok, read
 from nextslot.server.staff_api.errors import Refused, documented
+from nextslot.server.staff_api.routers import staff_router
 
-router = APIRouter(prefix="/v1/bookings", tags=["bookings"], responses=documented(400, 401, 422),
-                   route_class=KeyCheckedRoute)  # the key before the body
+router = staff_router("/v1/bookings", "bookings")
 T = TypeVar("T")
 SOURCE = "staff"
 IdempotencyKey = Annotated[str | None, Header(

@@ -3,16 +3,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from nextslot.core.booking.agenda import agenda
 from nextslot.core.results import Rejected
 from nextslot.schemas.api import CalendarQuery, CalendarView
-from nextslot.server.staff_api.deps import Caller, BookingServiceDep, KeyCheckedRoute, read
+from nextslot.server.staff_api.deps import Caller, BookingServiceDep, read
 from nextslot.server.staff_api.errors import Refused, documented
+from nextslot.server.staff_api.routers import staff_router
 
-router = APIRouter(prefix="/v1", tags=["calendar"], responses=documented(400, 401, 422),
-                   route_class=KeyCheckedRoute)  # the key before the body
+router = staff_router("/v1", "calendar")
 
 
 @router.get("/calendar", responses=documented(404))

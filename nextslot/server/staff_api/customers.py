@@ -3,18 +3,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from nextslot.core.results import Slots
 from nextslot.schemas.commands import DayOrTime, SlotQuery, WaitlistJoin
 from nextslot.schemas.inputs import Input
 from nextslot.schemas.views import CustomerHistory, SlotView, WaitlistView
-from nextslot.server.staff_api.deps import Caller, BookingServiceDep, KeyCheckedRoute, ok
+from nextslot.server.staff_api.deps import Caller, BookingServiceDep, ok
 from nextslot.server.staff_api.errors import documented
+from nextslot.server.staff_api.routers import staff_router
 
-router = APIRouter(prefix="/v1", responses=documented(400, 401, 422),
-                   route_class=KeyCheckedRoute)  # the key before the body
+router = staff_router("/v1")
 
 
 class HistoryQuery(Input):

@@ -4,17 +4,17 @@ Every edit goes through the config (`booking_service.config_edits`): the same ch
 """
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from nextslot.core.business import config_edits
 from nextslot.core.business.config_export import exception_views, resource_entries
-from nextslot.core.results import Rejected
 from nextslot.schemas.api import ExceptionIn, ExceptionList, ResourceEntry, ResourceHours, ResourceIn, ResourceList
-from nextslot.server.staff_api.deps import Caller, BookingServiceDep, KeyCheckedRoute, ok, read
-from nextslot.server.staff_api.errors import Refused, documented
+from nextslot.server.staff_api.catalog_entries import find_entry, put_entry
+from nextslot.server.staff_api.deps import BookingServiceDep, Caller, ok, read
+from nextslot.server.staff_api.errors import documented
+from nextslot.server.staff_api.routers import staff_router
 
-router = APIRouter(prefix="/v1/resources", tags=["resources"], responses=documented(400, 401, 422),
-                   route_class=KeyCheckedRoute)  # the key before the body
+router = staff_router("/v1/resources", "resources")
 
 
 @router.get("")
@@ -33,10 +33,7 @@ def put_resource(key: str, body: ResourceIn, caller: Caller,
                  booking_service: BookingServiceDep, response: Response) -> ResourceEntry:
     """Create or replace a resource, and make it active. `hours` and `exceptions` left out are kept.
     Cutting the capacity below what is already booked is refused (409 `capacity_below_bookings`)."""
-    if body.key != key:
-        raise Refused(Rejected("key_mismatch", f"The body is for '{body.key}', the URL for '{key}'.", "key"))
-    if ok(config_edits.put_resource(booking_service.uow(), caller.business_id, body)):
-        response.status_code = 201
+    put_entry(config_edits.put_resource, booking_service, caller.business_id, key, body, response)
     return entry(booking_service, caller.business_id, key)
 
 
@@ -81,7 +78,4 @@ def delete_exception(key: str, exception_id: str, caller: Caller, booking_servic
 
 
 def entry(booking_service: BookingServiceDep, business_id: int, key: str) -> ResourceEntry:
-    found = read(booking_service, resource_entries, business_id, key)
-    if not found:
-        raise Refused(config_edits.unknown("resource", key))
-    return found[0]
+    return find_entry(booking_service, resource_entries, "resource", business_id, key)

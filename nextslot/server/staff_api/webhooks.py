@@ -1,17 +1,17 @@
 """/v1/webhooks: where the business's booking events go; a disabled endpoint shows why, and can be re-enabled."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import BaseModel, Field
 
 from nextslot.schemas.events import EventType
 from nextslot.schemas.inputs import Input
-from nextslot.server.staff_api.deps import Caller, BookingServiceDep, KeyCheckedRoute, ok
+from nextslot.server.staff_api.deps import Caller, BookingServiceDep, ok
 from nextslot.server.staff_api.errors import documented
+from nextslot.server.staff_api.routers import staff_router
 from nextslot.webhooks.endpoints import add_endpoint, list_endpoints, set_active
 
-router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=documented(400, 401, 422),
-                   route_class=KeyCheckedRoute)  # the key before the body
+router = staff_router("/v1/webhooks", "webhooks")
 
 
 class EndpointIn(Input):
