@@ -14,6 +14,7 @@ not be framed: a framed cancel button could be clicked for someone.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,14 +104,10 @@ def confirm_move(token: str, request: Request) -> Response:
 
 @router.post("/m/{token}/move")
 async def submit_move(token: str, request: Request) -> Response:
-    posted = await request.form()
-    return await run_in_threadpool(move, request, token, posted)
+    return await on_posted_link(move, request, token)
 
 
-def move(request: Request, token: str, posted: FormData) -> Response:
-    opened = open_link(request, token, posted)
-    if isinstance(opened, Response):
-        return opened
+def move(request: Request, opened: Opened, posted: FormData) -> Response:
     service: BookingService = request.app.state.service
     links: Links = request.app.state.links
     at = parse_slot_param(str(posted.get("at", "")))
@@ -143,14 +140,10 @@ def confirm_cancel(token: str, request: Request) -> Response:
 
 @router.post("/m/{token}/cancel")
 async def submit_cancel(token: str, request: Request) -> Response:
-    posted = await request.form()
-    return await run_in_threadpool(cancel, request, token, posted)
+    return await on_posted_link(cancel, request, token)
 
 
-def cancel(request: Request, token: str, posted: FormData) -> Response:
-    opened = open_link(request, token, posted)
-    if isinstance(opened, Response):
-        return opened
+def cancel(request: Request, opened: Opened, posted: FormData) -> Response:
     service: BookingService = request.app.state.service
     match service.cancel(opened.business.id, BookingChange(code=opened.booking.code, source="page")):
         case Changed(booking):
@@ -180,6 +173,17 @@ def open_link(request: Request, token: str, posted: FormData | None = None) -> O
                       frameable=False)
     visitor = visitor_of(request, zone_of(booking.starts_at, booking.customer.timezone), posted)
     return Opened(token, business, booking, visitor)
+
+
+async def on_posted_link(handle: Callable[[Request, Opened, FormData], Response], request: Request,
+                         token: str) -> Response:
+    """Read the posted form, then open the link and handle the post in a worker thread (the core is blocking)."""
+    posted = await request.form()
+
+    def opened_and_handled() -> Response:
+        opened = open_link(request, token, posted)
+        return opened if isinstance(opened, Response) else handle(request, opened, posted)
+    return await run_in_threadpool(opened_and_handled)
 
 
 def page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:

@@ -5,6 +5,7 @@ gets the nearest openings instead of a dead page.
 """
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -24,27 +25,23 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 @router.get("/w/{token}", response_class=HTMLResponse)
 async def show_offer(token: str, request: Request) -> Response:
-    target = read(request, token)
-    if isinstance(target, Response):
-        return target
+    return await on_offer(request, token, offer_page)
+
+
+@router.post("/w/{token}")
+async def take_offer(token: str, request: Request) -> Response:
+    return await on_offer(request, token, accept)
+
+
+async def offer_page(request: Request, token: str, target: LinkTarget, summary: dict) -> Response:
     service: BookingService = request.app.state.service
-    summary = await run_in_threadpool(service.offer_summary, target.business_id, int(target.code))
-    if isinstance(summary, Rejected):
-        return page(request, "offers/notice.html", 404, title="Offer not found", message=summary.message)
     return page(request, "offers/offer.html", 200, offer=summary, token=token,
                 when=spoken_when(summary["starts_at"], load_zone(summary["zone"]), "en"),
                 open=summary["status"] == "open" and summary["expires_at"] > service.now())
 
 
-@router.post("/w/{token}")
-async def take_offer(token: str, request: Request) -> Response:
-    target = read(request, token)
-    if isinstance(target, Response):
-        return target
+async def accept(request: Request, token: str, target: LinkTarget, summary: dict) -> Response:
     service: BookingService = request.app.state.service
-    summary = await run_in_threadpool(service.offer_summary, target.business_id, int(target.code))
-    if isinstance(summary, Rejected):
-        return page(request, "offers/notice.html", 404, title="Offer not found", message=summary.message)
     result = await run_in_threadpool(service.accept_offer, int(target.code), "link")
     zone = load_zone(summary["zone"])
     if isinstance(result, Booked):
@@ -57,6 +54,19 @@ async def take_offer(token: str, request: Request) -> Response:
                     when=spoken_when(summary["starts_at"], zone, "en"),
                     openings=[spoken_when(a.starts_at.utc, zone, "en") for a in result.alternatives])
     return page(request, "offers/notice.html", 422, title="We could not book it", message=result.message)
+
+
+async def on_offer(request: Request, token: str,
+                   handle: Callable[[Request, str, LinkTarget, dict], Awaitable[Response]]) -> Response:
+    """Handle the offer behind a link with its summary, or show the page saying why there is none."""
+    target = read(request, token)
+    if isinstance(target, Response):
+        return target
+    service: BookingService = request.app.state.service
+    summary = await run_in_threadpool(service.offer_summary, target.business_id, int(target.code))
+    if isinstance(summary, Rejected):
+        return page(request, "offers/notice.html", 404, title="Offer not found", message=summary.message)
+    return await handle(request, token, target, summary)
 
 
 def read(request: Request, token: str) -> LinkTarget | Response:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import load_zone
@@ -72,6 +73,16 @@ def staff_keys(ctx: ToolContext, staff: str | None) -> list[str] | Rejected:
 
 def key_for(ctx: ToolContext, given: str | None) -> str | None:
     return given or ctx.idempotency_key
+
+
+def write_fields(ctx: ToolContext, args: HoldSlotIn | BookIn | RescheduleIn) -> dict[str, Any] | Rejected:
+    """What every write command carries: the named staff member as a resource, the zone of the times, the
+    idempotency key (the tool's, else the request's), the channel and the actor."""
+    resources = staff_keys(ctx, args.staff)
+    if isinstance(resources, Rejected):
+        return resources
+    return {"timezone": args.timezone, "resources": resources, "idempotency_key": key_for(ctx, args.idempotency_key),
+            "source": ctx.channel, "actor": ACTOR}
 
 
 def list_services(ctx: ToolContext, _: ListServicesIn) -> ServicesOut:
@@ -150,13 +161,10 @@ def slots_sentence(shown: list[TimeSlot], later: list[TimeSlot]) -> str:
 
 
 def hold_slot(ctx: ToolContext, args: HoldSlotIn) -> HoldOut | ToolProblem:
-    resources = staff_keys(ctx, args.staff)
-    if isinstance(resources, Rejected):
-        return problem(resources)
-    result = ctx.service.hold(ctx.business_id, HoldCreate(
-        service=args.service, starts_at=args.starts_at, timezone=args.timezone, resources=resources,
-        idempotency_key=key_for(ctx, args.idempotency_key), source=ctx.channel, actor=ACTOR,
-    ))
+    fields = write_fields(ctx, args)
+    if isinstance(fields, Rejected):
+        return problem(fields)
+    result = ctx.service.hold(ctx.business_id, HoldCreate(service=args.service, starts_at=args.starts_at, **fields))
     match result:
         case Held(hold):
             seconds = max(0, int((hold.expires_at - ctx.service.now()).total_seconds()))
@@ -174,27 +182,25 @@ def hold_slot(ctx: ToolContext, args: HoldSlotIn) -> HoldOut | ToolProblem:
 
 
 def book_appointment(ctx: ToolContext, args: BookIn) -> BookingOut | ToolProblem:
-    resources = staff_keys(ctx, args.staff)
-    if isinstance(resources, Rejected):
-        return problem(resources)
+    fields = write_fields(ctx, args)
+    if isinstance(fields, Rejected):
+        return problem(fields)
     phone = args.phone or (None if args.email else ctx.caller_phone)
     result = ctx.service.book(ctx.business_id, BookingCreate(
-        service=args.service, starts_at=args.starts_at, timezone=args.timezone, resources=resources,
+        service=args.service, starts_at=args.starts_at,
         customer=CustomerIn(name=args.customer_name, phone=phone, email=args.email, timezone=args.caller_timezone),
-        hold_id=args.hold_id, notes=args.notes or "", intake={a.question: a.answer for a in args.answers or ()}, idempotency_key=key_for(ctx, args.idempotency_key),
-        source=ctx.channel, actor=ACTOR,
+        hold_id=args.hold_id, notes=args.notes or "", intake={a.question: a.answer for a in args.answers or ()},
+        **fields,
     ))
     return booking_out(result, "booked", args.caller_timezone)
 
 
 def reschedule_appointment(ctx: ToolContext, args: RescheduleIn) -> BookingOut | ToolProblem:
-    resources = staff_keys(ctx, args.staff)
-    if isinstance(resources, Rejected):
-        return problem(resources)
-    result = ctx.service.reschedule(ctx.business_id, BookingReschedule(
-        code=args.code, starts_at=args.new_starts_at, timezone=args.timezone, resources=resources,
-        idempotency_key=key_for(ctx, args.idempotency_key), source=ctx.channel, actor=ACTOR,
-    ))
+    fields = write_fields(ctx, args)
+    if isinstance(fields, Rejected):
+        return problem(fields)
+    result = ctx.service.reschedule(ctx.business_id, BookingReschedule(code=args.code, starts_at=args.new_starts_at,
+                                                                       **fields))
     return booking_out(result, "rescheduled", None)
 
 
