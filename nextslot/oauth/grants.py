@@ -4,11 +4,12 @@ kept only as its SHA-256 hash; lookups are by hash."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 
 from nextslot.core.accounts.api_keys import hash_key
 from nextslot.oauth.tables import OAuthClient, OAuthCode, OAuthGrant, OAuthToken
@@ -20,6 +21,7 @@ REFRESH_LIFETIME = timedelta(days=30)
 CODE_LIFETIME = timedelta(minutes=5)
 TOUCH_EVERY = timedelta(minutes=5)  # last_used_at is for people: no write on every tool call
 ACCESS_PREFIX, REFRESH_PREFIX, CODE_PREFIX = "nso_", "nsr_", "nsc_"  # API keys are nsk_
+Secret = TypeVar("Secret", OAuthCode, OAuthToken)
 
 
 def new_secret(prefix: str) -> str:
@@ -103,34 +105,51 @@ def find_code(uow: SqlAlchemyUnitOfWork, code: str, now: datetime) -> CodeRecord
     """The code's record if it was never used; a used one is a replay, and its grant is revoked (RFC 6749
     §4.1.2: tokens issued from a code presented twice should not live on)."""
     with uow:
-        row = uow.session.execute(
-            select(OAuthCode, OAuthGrant).join(OAuthGrant, OAuthGrant.id == OAuthCode.grant_id)
-            .where(OAuthCode.code_hash == hash_key(code))).one_or_none()
-        if row is None:
+        unused = unused_with_grant(uow, OAuthCode, now, OAuthCode.code_hash == hash_key(code))
+        if unused is None:
             return None
-        found, grant = row
-        if found.used_at is not None:
-            grant.revoked_at = grant.revoked_at or now
-            uow.commit()
-            return None
+        found, grant = unused
         if grant.revoked_at is not None:
             return None
         return CodeRecord(grant.id, grant.client_id, grant.scopes.split(), grant.resource, found.code_challenge,
                           found.redirect_uri, found.redirect_uri_explicit, found.expires_at)
 
 
+def unused_with_grant(uow: SqlAlchemyUnitOfWork, model: type[Secret], now: datetime,
+                      *where: ColumnElement[bool]) -> tuple[Secret, OAuthGrant] | None:
+    """The code or token found and its grant, or None: none found, or found used already, which is a replay,
+    so its grant is revoked (committed)."""
+    row = uow.session.execute(select(model, OAuthGrant).join(OAuthGrant, OAuthGrant.id == model.grant_id)
+                              .where(*where)).one_or_none()
+    if row is None:
+        return None
+    found, grant = row
+    if found.used_at is not None:
+        grant.revoked_at = grant.revoked_at or now
+        uow.commit()
+        return None
+    return found, grant
+
+
 def redeem_code(uow: SqlAlchemyUnitOfWork, code: str, now: datetime) -> Issued | None:
     """Use the code (once: of two racing requests one wins) and issue the grant's first tokens."""
+    return use_and_issue(uow, OAuthCode, now, lambda grant: grant.scopes.split(),
+                         OAuthCode.code_hash == hash_key(code))
+
+
+def use_and_issue(uow: SqlAlchemyUnitOfWork, model: type[Secret], now: datetime,
+                  scopes: Callable[[OAuthGrant], list[str]], *where: ColumnElement[bool]) -> Issued | None:
+    """Mark the live code or token used (once: of two racing requests one wins) and issue a new pair under its
+    grant, with the scopes chosen from the grant's; None when it is used, expired or its grant revoked."""
     with uow:
         grant_id = uow.session.scalar(
-            update(OAuthCode).where(OAuthCode.code_hash == hash_key(code), OAuthCode.used_at.is_(None),
-                                    OAuthCode.expires_at > now)
-            .values(used_at=now).returning(OAuthCode.grant_id))
+            update(model).where(*where, model.used_at.is_(None), model.expires_at > now)
+            .values(used_at=now).returning(model.grant_id))
         grant = uow.session.get(OAuthGrant, grant_id) if grant_id is not None else None
         if grant is None or grant.revoked_at is not None:
             uow.rollback()
             return None
-        issued = issue(uow, grant, grant.scopes.split(), now)
+        issued = issue(uow, grant, scopes(grant), now)
         uow.commit()
         return issued
 
@@ -152,16 +171,11 @@ def find_token(uow: SqlAlchemyUnitOfWork, token: str, kind: str, now: datetime) 
     """A live token of this kind. A refresh token presented after it was used is a replay: its grant is
     revoked, so the thief and the app alike must ask the person again."""
     with uow:
-        row = uow.session.execute(
-            select(OAuthToken, OAuthGrant).join(OAuthGrant, OAuthGrant.id == OAuthToken.grant_id)
-            .where(OAuthToken.token_hash == hash_key(token), OAuthToken.kind == kind)).one_or_none()
-        if row is None:
+        unused = unused_with_grant(uow, OAuthToken, now, OAuthToken.token_hash == hash_key(token),
+                                   OAuthToken.kind == kind)
+        if unused is None:
             return None
-        found, grant = row
-        if found.used_at is not None:
-            grant.revoked_at = grant.revoked_at or now
-            uow.commit()
-            return None
+        found, grant = unused
         if grant.revoked_at is not None or found.expires_at <= now:
             return None
         if kind == "access" and (grant.last_used_at is None or grant.last_used_at < now - TOUCH_EVERY):
@@ -174,19 +188,8 @@ def find_token(uow: SqlAlchemyUnitOfWork, token: str, kind: str, now: datetime) 
 def rotate(uow: SqlAlchemyUnitOfWork, refresh_token: str, scopes: list[str], now: datetime) -> Issued | None:
     """Use the refresh token (once) and issue a new pair with at most its scopes; the old access tokens of
     this grant stay valid until they expire (an hour at most)."""
-    with uow:
-        grant_id = uow.session.scalar(
-            update(OAuthToken).where(OAuthToken.token_hash == hash_key(refresh_token),
-                                     OAuthToken.kind == "refresh", OAuthToken.used_at.is_(None),
-                                     OAuthToken.expires_at > now)
-            .values(used_at=now).returning(OAuthToken.grant_id))
-        grant = uow.session.get(OAuthGrant, grant_id) if grant_id is not None else None
-        if grant is None or grant.revoked_at is not None:
-            uow.rollback()
-            return None
-        issued = issue(uow, grant, [s for s in scopes if s in grant.scopes.split()], now)
-        uow.commit()
-        return issued
+    return use_and_issue(uow, OAuthToken, now, lambda grant: [s for s in scopes if s in grant.scopes.split()],
+                         OAuthToken.token_hash == hash_key(refresh_token), OAuthToken.kind == "refresh")
 
 
 def revoke_grant(uow: SqlAlchemyUnitOfWork, grant_id: int, now: datetime, business_id: int | None = None) -> bool:
