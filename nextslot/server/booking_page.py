@@ -45,14 +45,20 @@ router = APIRouter(route_class=RateLimitedRoute, max_body_size=64_000, include_i
 @router.get("/b/{slug}")
 def business_page(slug: str, request: Request) -> Response:
     service: BookingService = request.app.state.service
-    business = business_by_slug(service, slug)
-    if business is None:
-        return not_found(request, "business")
+    business = page_business(request, slug)
+    if isinstance(business, Response):
+        return business
     visitor = visitor_of(request, business.zone)
     return render(request, "business.html", {
         "business": business, "visitor": visitor, "detect_tz": not visitor.chosen,
         "services": service.list_services(business.id),
     })
+
+
+def page_business(request: Request, slug: str) -> PageBusiness | Response:
+    """The business whose page this is, or the page saying there is none."""
+    business = business_by_slug(request.app.state.service, slug)
+    return not_found(request, "business") if business is None else business
 
 
 @router.get("/b/{slug}/{service_key}")

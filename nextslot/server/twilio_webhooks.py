@@ -7,6 +7,7 @@ The signature covers the exact public URL Twilio called, so it is checked agains
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -29,27 +30,31 @@ def public_url(request: Request) -> str:
     return f"{url}?{request.url.query}" if request.url.query else url
 
 
-async def signed_form(request: Request) -> dict[str, str] | Response:
-    """The posted form, if Twilio signed it for the URL it called; else the 403 to answer."""
+def refused(code: str, message: str, status: int = 400) -> Response:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+async def on_signed_form(request: Request, handle: Callable[[Request, dict[str, str]], Awaitable[Response]]
+                         ) -> Response:
+    """Handle the posted form if Twilio signed it for the URL it called; else answer 403."""
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     token = request.app.state.settings.twilio_auth_token
     if not token or not valid_twilio_request(token, public_url(request), form,
                                              request.headers.get("x-twilio-signature"), request.headers):
         log.warning("twilio webhook %s refused: bad or missing signature", request.url.path)
-        return JSONResponse({"error": {"code": "unauthorized", "message": "Bad or missing Twilio signature."}},
-                            status_code=403)
-    return form
+        return refused("unauthorized", "Bad or missing Twilio signature.", 403)
+    return await handle(request, form)
 
 
 @router.post("/inbound")
 async def twilio_inbound(request: Request) -> Response:
-    form = await signed_form(request)
-    if isinstance(form, Response):
-        return form
+    return await on_signed_form(request, inbound)
+
+
+async def inbound(request: Request, form: dict[str, str]) -> Response:
     sender, body, media = form.get("From"), form.get("Body"), media_of(form)
     if not sender or (body is None and not media):
-        return JSONResponse({"error": {"code": "invalid_payload", "message": "From and Body are required."}},
-                            status_code=400)
+        return refused("invalid_payload", "From and Body are required.")
     channel = "whatsapp" if sender.startswith("whatsapp:") else "sms"
     settings = request.app.state.settings
     conversations = Conversations(timedelta(minutes=settings.conversation_idle_minutes),
@@ -79,13 +84,13 @@ def media_of(form: dict[str, str]) -> dict[str, Any]:
 
 @router.post("/status")
 async def twilio_status(request: Request) -> Response:
-    form = await signed_form(request)
-    if isinstance(form, Response):
-        return form
+    return await on_signed_form(request, receipt)
+
+
+async def receipt(request: Request, form: dict[str, str]) -> Response:
     sid, status = form.get("MessageSid"), form.get("MessageStatus")
     if not sid or not status:
-        return JSONResponse({"error": {"code": "invalid_payload", "message": "MessageSid and MessageStatus are "
-                                                                           "required."}}, status_code=400)
+        return refused("invalid_payload", "MessageSid and MessageStatus are required.")
     service = request.app.state.service
     known = await run_in_threadpool(record_receipt, service.session_factory, service.now(), sid, status.lower(),
                                     form.get("ErrorCode") or None)

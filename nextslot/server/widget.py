@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from nextslot.core.service import BookingService
+from nextslot.server.booking_page import page_business
 from nextslot.server.page_context import PageBusiness, business_by_slug, visitor_of
 from nextslot.server.page_render import ASSETS, VERSIONS, not_found, render
 from nextslot.server.rate_limit import RateLimitedRoute
@@ -57,10 +58,9 @@ def qr_code(slug: str, kind: str, request: Request) -> Response:
 
 @router.get("/b/{slug}/share")
 def share_page(slug: str, request: Request) -> Response:
-    service: BookingService = request.app.state.service
-    business = business_by_slug(service, slug)
-    if business is None:
-        return not_found(request, "business")
+    business = page_business(request, slug)
+    if isinstance(business, Response):
+        return business
     url = page_url(request, business)
     origin = request.app.state.settings.public_url.rstrip("/")
     return render(request, "share.html", {
