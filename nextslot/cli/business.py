@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from nextslot.cli.common import add_command, on_business, refuse, refuse_rejected
+from nextslot.cli.common import add_business_command, add_command, on_business, refuse, refuse_rejected
 from nextslot.settings import Settings
 
 
@@ -110,20 +110,16 @@ def register(sub) -> None:
     p = add_command(sub, "load-config", cmd_load_config, "create or update a business from a YAML or JSON file",
                     needs_schema=True)
     p.add_argument("file")
-    p = add_command(sub, "api-key", cmd_api_key, "create an API key for a business (printed once)",
-                    needs_schema=True)
-    p.add_argument("slug")
+    p = add_business_command(sub, "api-key", cmd_api_key, "create an API key for a business (printed once)")
     p.add_argument("--name", default="default")
-    p = add_command(sub, "staff-account", cmd_staff_account, "create a staff console sign-in (owner or staff) for a "
-                    "business", needs_schema=True)
-    p.add_argument("slug")
+    p = add_business_command(sub, "staff-account", cmd_staff_account,
+                             "create a staff console sign-in (owner or staff) for a business")
     p.add_argument("email")
     p.add_argument("--name", default="")
     p.add_argument("--role", choices=["owner", "staff"], default="staff")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin (else one is made "
                                                                  "up and printed once)")
-    p = add_command(sub, "voice-secret", cmd_voice_secret, "set or show a business's Vapi secret or Retell API key "
-                    "for the voice webhooks (printed)", needs_schema=True)
-    p.add_argument("slug")
+    p = add_business_command(sub, "voice-secret", cmd_voice_secret,
+                             "set or show a business's Vapi secret or Retell API key for the voice webhooks (printed)")
     p.add_argument("platform", choices=["vapi", "retell"])
     p.add_argument("--secret", help="the secret to use (default: the current one; a new one for vapi)")

@@ -52,3 +52,10 @@ def add_command(sub, name: str, run: Command, help: str, *, needs_schema: bool) 
     parser = sub.add_parser(name, help=help)
     parser.set_defaults(run=run, needs_schema=needs_schema)
     return parser
+
+
+def add_business_command(sub, name: str, run: Command, help: str) -> argparse.ArgumentParser:
+    """A sub-command on one business of the configured database, named by its slug (the first argument)."""
+    parser = add_command(sub, name, run, help, needs_schema=True)
+    parser.add_argument("slug")
+    return parser

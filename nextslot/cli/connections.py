@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from functools import partial
 
-from nextslot.cli.common import add_command, on_business, refuse_rejected
+from nextslot.cli.common import add_business_command, on_business, refuse_rejected
 from nextslot.settings import Settings
 
 
@@ -60,18 +60,15 @@ def cmd_caldav(settings: Settings, args: argparse.Namespace, factory, business_i
 
 
 def register(sub) -> None:
-    p = add_command(sub, "webhook", cmd_webhook, "register a webhook endpoint for a business's booking events",
-                    needs_schema=True)
-    p.add_argument("slug")
+    p = add_business_command(sub, "webhook", cmd_webhook,
+                             "register a webhook endpoint for a business's booking events")
     p.add_argument("url")
     p.add_argument("--events", help="comma-separated event types (default: all)")
-    p = add_command(sub, "ics-feed", cmd_ics_feed, "create a private ICS feed URL for a business or one resource",
-                    needs_schema=True)
-    p.add_argument("slug")
+    p = add_business_command(sub, "ics-feed", cmd_ics_feed,
+                             "create a private ICS feed URL for a business or one resource")
     p.add_argument("--resource", help="a resource key: only its bookings")
-    p = add_command(sub, "caldav", cmd_caldav, "read a staff member's CalDAV calendar: its busy time blocks their "
-                    "slots", needs_schema=True)
-    p.add_argument("slug")
+    p = add_business_command(sub, "caldav", cmd_caldav,
+                             "read a staff member's CalDAV calendar: its busy time blocks their slots")
     p.add_argument("resource", help="the resource (staff member) key")
     p.add_argument("url", help="the calendar's CalDAV URL")
     p.add_argument("--username")
