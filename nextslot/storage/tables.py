@@ -632,14 +632,19 @@ class SignInFailure(Base):
 
 
 class Conversation(Base):
-    """A customer's chat with a business over SMS or WhatsApp: its guided-flow state and the lease of the
-    scheduler process answering it (one message at a time, in arrival order)."""
+    """A customer's chat with a business over SMS, WhatsApp or the booking page's chat panel (web): its
+    guided-flow state, the lease of the scheduler process answering it (one message at a time, in arrival order),
+    and whether it is handed off to a person (then the engine stores its messages and does not answer)."""
 
     __tablename__ = "conversations"
     __table_args__ = (
         # one open conversation per number, business and channel: two webhooks at once meet here
         Index("conversations_open", "business_id", "phone", "channel", unique=True,
-              postgresql_where=text("status = 'open'")),
+              postgresql_where=text("status = 'open' and channel <> 'web'")),
+        # a web chat is told apart by its visitor's key (a cookie's hash), not a phone
+        Index("conversations_open_web", "business_id", "visitor_key", unique=True,
+              postgresql_where=text("status = 'open' and channel = 'web'")),
+        Index("conversations_handoff", "business_id", "handoff_at", postgresql_where=text("handoff_at is not null")),
         Index("conversations_leased", "locked_until"),
         CheckConstraint("status in ('open', 'closed')", name="known_status"),
     )
@@ -647,7 +652,7 @@ class Conversation(Base):
     business_id: Mapped[int] = _business()
     customer_id: Mapped[int | None] = mapped_column(Id, ForeignKey("customers.id"))
     channel: Mapped[str] = mapped_column(String(16))
-    phone: Mapped[str] = mapped_column(String(20))  # E.164: the customer's identity in this conversation
+    phone: Mapped[str] = mapped_column(String(20))  # E.164: the customer's identity in this conversation ("" on web)
     language: Mapped[str] = mapped_column(String(8), default="en")
     status: Mapped[str] = mapped_column(String(16), default="open")
     mode: Mapped[str] = mapped_column(String(16), default="model")  # model, guided (no model, or it failed)
@@ -657,6 +662,11 @@ class Conversation(Base):
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created()
     closed_at: Mapped[datetime | None]
+    handoff_at: Mapped[datetime | None]  # set: a person answers it, the engine stays silent
+    handoff_reason: Mapped[str | None] = mapped_column(String(32))  # asked, menu, model, failures
+    visitor_key: Mapped[str | None] = mapped_column(String(64))  # web: sha256 of the chat cookie
+    # web: the name and phone it gave (to book with), a pending one-time code, the contact it proved
+    identity: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
 
 
 class ConversationMessage(Base):
@@ -676,7 +686,8 @@ class ConversationMessage(Base):
     provider_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     body: Mapped[str] = mapped_column(Text, default="")
     media: Mapped[dict[str, Any]] = mapped_column(default=dict)  # urls and types, or a location
-    answered_by: Mapped[str | None] = mapped_column(String(16))  # out: model, guided, notice
+    answered_by: Mapped[str | None] = mapped_column(String(16))  # out: model, guided, notice, handoff, staff
+    staff_name: Mapped[str | None] = mapped_column(String(200))  # out, answered_by staff: who wrote it
     notification_id: Mapped[int | None] = mapped_column(Id, ForeignKey("notifications.id"))  # out: its outbox row
     created_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
