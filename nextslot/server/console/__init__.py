@@ -37,10 +37,10 @@ def console_asset(name: str) -> str:
     return f"/static/console/{name}?v={VERSIONS[name]}"
 
 
-def wall(text: str, zone: ZoneInfo) -> str:
-    """An ISO instant from a booking's history as the staff read a clock: "Mon 23 Nov 11:00"."""
+def wall(text: str | datetime, zone: ZoneInfo) -> str:
+    """An instant (or one in ISO from a booking's history) as the staff read a clock: "Mon 23 Nov 11:00"."""
     try:
-        local = datetime.fromisoformat(text).astimezone(zone)
+        local = (text if isinstance(text, datetime) else datetime.fromisoformat(text)).astimezone(zone)
     except (TypeError, ValueError):
         return str(text)
     return f"{local:%a %d %b %H:%M}{repeat_note(local)}"
