@@ -14,6 +14,7 @@ from nextslot.core.staff_accounts import create_account
 from nextslot.settings import Settings
 from nextslot.storage.tables import Notification
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
+from tests.conversations.conftest import clinic_config
 from tests.browser.test_console import PASSWORD, tablet  # noqa: F401 - the counter tablet fixture
 from tests.server.test_booking_page import slug_of
 
@@ -22,14 +23,15 @@ PHONE = "+447911400001"
 
 def test_a_handoff_appears_in_the_inbox_live_and_staff_reply_and_hand_back(tablet, shot, live_server,  # noqa: F811
                                                                           service, make_business, session_factory):
-    clinic = make_business("clinic")
+    config = clinic_config()
+    clinic, line = make_business(config), config["business"]["details"]["conversations"]["numbers"][0]
     slug = slug_of(service, clinic)
     create_account(SqlAlchemyUnitOfWork(session_factory), clinic, "desk@clinic.example", "Robin", "staff", PASSWORD)
     settings = Settings(secret_key="inbox-browser")
     engine = ConversationEngine(service, settings)
 
     def customer_says(text: str, n: int) -> None:
-        assert receive(service, Incoming("whatsapp", PHONE, text, f"SMinbox{n}"), timedelta(minutes=30))
+        assert receive(service, Incoming("whatsapp", PHONE, text, f"SMinbox{n}", line), timedelta(minutes=30))
         while engine.process_due():
             pass
 
