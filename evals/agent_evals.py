@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from evals.eval_report import ROOT, Call, ScenarioResult, record, run_suite, summarize
 from evals.eval_scoring import check_state
-from nextslot.core.business_config import apply_config
+from nextslot.core.business.config import apply_config
 from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
 from nextslot.schemas.commands import BookingChange

@@ -34,7 +34,7 @@ from evals.bench_data import (
     writers_config,
 )
 from evals.bench_figures import BenchFailure, Row, Stopwatch, latency_row, machine, ms, p50, p99, print_table, verdict
-from nextslot.core.business_config import apply_config
+from nextslot.core.business.config import apply_config
 from nextslot.core.results import Booked, Rejected, Slots
 from nextslot.core.service import BookingService
 from nextslot.schemas.commands import BookingCreate, CustomerIn, SlotQuery

@@ -35,7 +35,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_load_config(settings: Settings, args: argparse.Namespace) -> int:
-    from nextslot.core.business_config import apply_config
+    from nextslot.core.business.config import apply_config
     from nextslot.core.results import Rejected
     from nextslot.storage.engine import build_engine, build_session_factory
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
@@ -77,7 +77,7 @@ def business_named(settings: Settings, slug: str):
 
 
 def cmd_api_key(settings: Settings, args: argparse.Namespace) -> int:
-    from nextslot.core.api_keys import create_api_key
+    from nextslot.core.accounts.api_keys import create_api_key
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
     found = business_named(settings, args.slug)
@@ -94,7 +94,7 @@ def cmd_staff_account(settings: Settings, args: argparse.Namespace) -> int:
     import secrets
 
     from nextslot.core.results import Rejected
-    from nextslot.core.staff_accounts import create_account
+    from nextslot.core.accounts.staff import create_account
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
     found = business_named(settings, args.slug)
@@ -112,7 +112,7 @@ def cmd_staff_account(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_voice_secret(settings: Settings, args: argparse.Namespace) -> int:
-    from nextslot.core.voice_secrets import new_secret, set_secret, voice_business
+    from nextslot.core.accounts.voice_secrets import new_secret, set_secret, voice_business
     from nextslot.storage.engine import build_engine, build_session_factory
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
@@ -137,7 +137,7 @@ def cmd_voice_secret(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_webhook(settings: Settings, args: argparse.Namespace) -> int:
     from nextslot.core.results import Rejected
-    from nextslot.core.webhook_endpoints import add_endpoint
+    from nextslot.webhooks.endpoints import add_endpoint
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
     found = business_named(settings, args.slug)
@@ -153,7 +153,7 @@ def cmd_webhook(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_ics_feed(settings: Settings, args: argparse.Namespace) -> int:
-    from nextslot.core.calendar_feeds import create_feed
+    from nextslot.calendars.feeds import create_feed
     from nextslot.core.results import Rejected
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
@@ -173,7 +173,8 @@ def cmd_caldav(settings: Settings, args: argparse.Namespace) -> int:
 
     from functools import partial
 
-    from nextslot.core.calendar_sync import SyncFailed, Synced, add_calendar, connect_caldav, sync_calendar
+    from nextslot.calendars.caldav import connect_caldav
+    from nextslot.calendars.sync import SyncFailed, Synced, add_calendar, sync_calendar
     from nextslot.core.results import Rejected
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import phonenumbers
 import yaml
 
-from nextslot.core.business_config import apply_config
+from nextslot.core.business.config import apply_config
 from nextslot.core.results import Booked, Held, Rejected, SlotTaken
 from nextslot.core.service import BookingService
 from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule, CustomerIn, HoldCreate, SlotQuery
@@ -154,7 +154,7 @@ def console_sign_in(factory, clinic: int, settings: Settings) -> None:
     """An owner account for the clinic's console on the first run (its password is shown only then)."""
     import secrets
 
-    from nextslot.core.staff_accounts import create_account
+    from nextslot.core.accounts.staff import create_account
 
     email, password = "owner@riverside-clinic.example", secrets.token_urlsafe(9)
     created = create_account(SqlAlchemyUnitOfWork(factory), clinic, email, "Clinic owner", "owner", password)

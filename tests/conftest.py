@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from evals.loopback import LiveServer, free_port  # noqa: F401 - tests import them from here
-from nextslot.core.business_config import apply_config
+from nextslot.core.business.config import apply_config
 from nextslot.core.service import BookingService
 from nextslot.schemas.config import BusinessConfig
 from nextslot.settings import Settings
@@ -101,7 +101,7 @@ def make_business(session_factory) -> Callable[..., int]:
 @pytest.fixture
 def api_key(session_factory) -> Callable[[int], str]:
     """Create an API key for a business."""
-    from nextslot.core.api_keys import create_api_key
+    from nextslot.core.accounts.api_keys import create_api_key
 
     return lambda business_id: create_api_key(SqlAlchemyUnitOfWork(session_factory), business_id, "test")
 

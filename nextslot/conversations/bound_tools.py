@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from nextslot.core.codes import normalize_code
+from nextslot.core.booking.codes import normalize_code
 from nextslot.storage.tables import Booking, Customer
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import ToolReply, error, execute

@@ -31,6 +31,7 @@ from nextslot.conversations.words import say
 from nextslot.core.service import BookingService
 from nextslot.reminders.dispatcher import CONVERSATION_REPLY  # the outbox row a reply is sent as
 from nextslot.settings import Settings
+from nextslot.storage import leases
 from nextslot.storage.tables import (
     Business,
     Conversation,
@@ -73,19 +74,8 @@ class ConversationEngine:
         """Claim conversations with messages waiting and answer them; return how many were claimed."""
         now = self._service.now()
         lease = now + self._lease
-        with self._service.session_factory() as s:
-            ids = sorted(s.scalars(text("""
-                update conversations set locked_until = :lease
-                where id in (
-                    select c.id from conversations c
-                    where (c.locked_until is null or c.locked_until < :now)
-                      and exists (select 1 from conversation_messages m where m.conversation_id = c.id
-                                  and m.direction = 'in' and m.processed_at is null)
-                    order by c.last_message_at limit :batch
-                    for update skip locked)
-                returning id
-            """), {"now": now, "lease": lease, "batch": self._batch}))
-            s.commit()
+        ids = leases.claimed(self._service.session_factory, leases.CONVERSATIONS, now, lease, self._batch,
+                             lambda s, ids: ids) or []
         for conversation_id in ids:
             try:
                 self.work_through(conversation_id, lease)

@@ -1,1 +1,1 @@
-"""The booking service: availability, book, hold, reschedule, cancel, confirm, no-show."""
+"""The core: the booking rules and the concerns around them, over storage through a unit of work."""

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from nextslot.core.availability import ResourceTimeline, ServiceRules, WeeklyHours, open_intervals
+from nextslot.core.booking.availability import ResourceTimeline, ServiceRules, WeeklyHours, open_intervals
 from nextslot.core.results import Rejected
 from nextslot.schemas.config import NoShowPolicy
 from nextslot.storage import queries

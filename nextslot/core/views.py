@@ -4,8 +4,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from nextslot.core.availability import Slot
-from nextslot.core.codes import spoken_code
+from nextslot.core.booking.availability import Slot
+from nextslot.core.booking.codes import spoken_code
 from nextslot.core.instants import load_zone
 from nextslot.core.planning import BusinessInfo, Plan, ResourceInfo
 from nextslot.schemas.times import TimeView

@@ -25,10 +25,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from nextslot.core.results import Rejected
-from nextslot.core.staff_accounts import SignedIn
+from nextslot.core.accounts.staff import SignedIn
 from nextslot.oauth import grants, scopes
 from nextslot.oauth.provider import NextslotOAuthProvider
-from nextslot.server.console.session import Staff, checked_post, core, notice, owner_only, render
+from nextslot.server.console.session import Staff, booking_service, checked_post, notice, owner_only, render
 from nextslot.server.page_context import PageBusiness, business_by_slug
 from nextslot.storage.tables import Business
 
@@ -51,7 +51,7 @@ async def pending_request(request: Request, raw: str | None) -> tuple[dict[str, 
 
 
 def only_business_slug(request: Request) -> str | None:
-    with core(request).uow() as uow:
+    with booking_service(request).uow() as uow:
         if uow.session.scalar(select(func.count()).select_from(Business)) != 1:
             return None
         return uow.session.scalar(select(Business.slug))
@@ -65,7 +65,7 @@ async def choose_business(request: Request) -> Response:
     _, client = found
     typed = request.query_params.get("business", "").strip().lower()
     wanted = typed or request.cookies.get(REMEMBER) or await run_in_threadpool(only_business_slug, request)
-    business = await run_in_threadpool(business_by_slug, core(request), wanted) if wanted else None
+    business = await run_in_threadpool(business_by_slug, booking_service(request), wanted) if wanted else None
     if business is None:
         problem = Rejected("unknown_business", "There is no business with that name here.", "business") if typed \
             else None
@@ -127,10 +127,10 @@ async def decide(request: Request, signed: Staff) -> Response:
             "no_scope", "Tick at least one thing the app may do, or choose Deny.", "scope"), 422)
     provider = provider_of(request)
     code = await run_in_threadpool(
-        grants.approve, core(request).uow(), client_id=client.client_id, business_id=business.id,
+        grants.approve, booking_service(request).uow(), client_id=client.client_id, business_id=business.id,
         account_id=staff.account_id, scopes=chosen, resource=provider.resource,
         code_challenge=pending["code_challenge"], redirect_uri=pending["redirect_uri"],
-        redirect_uri_explicit=pending["explicit"], now=core(request).now())
+        redirect_uri_explicit=pending["explicit"], now=booking_service(request).now())
     return RedirectResponse(construct_redirect_uri(pending["redirect_uri"], code=code, state=pending["state"]),
                             status_code=303, headers=back)
 
@@ -138,7 +138,8 @@ async def decide(request: Request, signed: Staff) -> Response:
 @router.get("/console/{slug}/settings/apps")
 async def connected_apps(request: Request, signed: Staff) -> Response:
     business, staff = signed
-    apps = await run_in_threadpool(grants.connected_apps, core(request).uow(), business.id, core(request).now())
+    service = booking_service(request)
+    apps = await run_in_threadpool(grants.connected_apps, service.uow(), business.id, service.now())
     return render(request, "connected_apps.html", {"business": business, "staff": staff, "active": "settings",
                                                    "apps": apps, "labels": scopes.SCOPES,
                                                    "revoked": request.query_params.get("revoked")})
@@ -149,8 +150,8 @@ async def revoke_app(request: Request, grant_id: int, signed: Staff) -> Response
     business, staff = signed
     await checked_post(request, staff)
     owner_only(request, business, staff)
-    done = await run_in_threadpool(grants.revoke_grant, core(request).uow(), grant_id, core(request).now(),
-                                   business.id)
+    service = booking_service(request)
+    done = await run_in_threadpool(grants.revoke_grant, service.uow(), grant_id, service.now(), business.id)
     if not done:
         return notice(request, business, "Not found", "That app is not connected (any more).", 404, staff=staff)
     return RedirectResponse(f"/console/{business.slug}/settings/apps?revoked=1", status_code=303)

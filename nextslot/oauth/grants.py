@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from nextslot.core.api_keys import hash_key
+from nextslot.core.accounts.api_keys import hash_key
 from nextslot.oauth.tables import OAuthClient, OAuthCode, OAuthGrant, OAuthToken
 from nextslot.storage.tables import StaffAccount
 from nextslot.storage.uow import SqlAlchemyUnitOfWork

@@ -5,7 +5,6 @@ Paying on its page makes it send a webhook signed the way nextslot signs its own
 """
 from __future__ import annotations
 
-import hmac
 import json
 import secrets
 import time
@@ -15,7 +14,7 @@ from typing import Any
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from nextslot.payments.base import Checkout, DepositCheckout, Paid, WebhookRefused
-from nextslot.reminders.webhooks import signature
+from nextslot.webhooks.signing import refusal, signature
 
 HEADER = "local-signature"
 TOLERANCE_SECONDS = 300
@@ -52,16 +51,9 @@ class LocalCheckout:
         return body.encode(), {HEADER: signature(self._secret, now, body)}
 
     def read_webhook(self, body: bytes, headers: Mapping[str, str]) -> Paid | None:
-        parts = dict(p.split("=", 1) for p in headers.get(HEADER, "").split(",") if "=" in p)
-        try:
-            stamp = int(parts.get("t", ""))
-        except ValueError:
-            raise WebhookRefused("missing or malformed Local-Signature header") from None
-        expected = signature(self._secret, stamp, body.decode("utf-8", "replace"))
-        if not hmac.compare_digest(expected, f"t={stamp},v1={parts.get('v1', '')}"):
-            raise WebhookRefused("signature does not match")
-        if abs(time.time() - stamp) > TOLERANCE_SECONDS:
-            raise WebhookRefused("signature timestamp is too old")
+        if problem := refusal(self._secret, headers.get(HEADER, ""), body.decode("utf-8", "replace"), time.time(),
+                              TOLERANCE_SECONDS, "Local-Signature"):
+            raise WebhookRefused(problem)
         try:
             event = json.loads(body)
             if event["type"] != "payment.succeeded":

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from nextslot.core.customers import normalize_phone
+from nextslot.core.customers.contacts import normalize_phone
 from nextslot.reminders.templates import spoken_when
 from nextslot.storage.tables import Business
 

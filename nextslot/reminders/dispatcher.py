@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from nextslot.core.calendar_feeds import booking_ics
+from nextslot.calendars.feeds import booking_ics
 from nextslot.core.events import emit_notification_outcome
 from nextslot.core.links import Links
 from nextslot.core.money import money
@@ -33,7 +33,7 @@ from nextslot.reminders.business_notices import (
 )
 from nextslot.reminders.channels.base import Channel, OutgoingMessage, SendResult
 from nextslot.reminders.templates import render, spoken_when
-from nextslot.storage.leases import claim_due, claimed_or_handed_back
+from nextslot.storage import leases
 from nextslot.storage.alone import Failed, alone, in_savepoint
 from nextslot.storage.outage import on_fresh_connection
 from nextslot.storage.tables import (
@@ -51,7 +51,6 @@ Clock = Callable[[], datetime]
 ACCEPTED = ("queued", "sent", "delivered", "read")
 CALENDAR_KINDS = ("confirmation", "rescheduled", "cancelled")  # customer messages that carry the .ics
 CONVERSATION_REPLY = "conversation_reply"  # written by nextslot.conversations.engine
-RANK = {"queued": 0, "accepted": 0, "sending": 0, "sent": 1, "delivered": 2, "read": 3, "undelivered": 2, "failed": 2}
 
 
 
@@ -101,21 +100,18 @@ class Dispatcher:
     def claim(self) -> list[Job]:
         now = self._clock()
         lease = now + self._lease
-        return claimed_or_handed_back(self._session_factory, "notifications", lease,
-                                      lambda: self._claim(now, lease))
+        return leases.claimed(self._session_factory, leases.NOTIFICATIONS, now, lease, self._batch,
+                              lambda s, ids: self._jobs(s, ids, now, lease)) or []
 
-    def _claim(self, now: datetime, lease: datetime) -> list[Job]:
-        with self._session_factory() as s:
-            ids = claim_due(s, "notifications", now, lease, self._batch)
-            rows = self._load(s, ids)
-            for n, *_, booking, _business in rows:
-                if n.kind == "reminder" and booking.starts_at <= now:  # the scheduler was down too long
-                    n.status, n.locked_until, n.last_error = "void", None, "too late: the appointment had started"
-            jobs = [job for row in rows if row[0].status == "sending" and (job := self._prepared(s, row, lease))]
-            for orphan in set(ids) - {row[0].id for row in rows}:  # no customer or booking: no one to tell
-                n = s.get(Notification, orphan)
-                n.status, n.locked_until, n.last_error = "failed", None, "no customer or booking to notify"
-            s.commit()
+    def _jobs(self, s: Session, ids: list[int], now: datetime, lease: datetime) -> list[Job]:
+        rows = self._load(s, ids)
+        for n, *_, booking, _business in rows:
+            if n.kind == "reminder" and booking.starts_at <= now:  # the scheduler was down too long
+                n.status, n.locked_until, n.last_error = "void", None, "too late: the appointment had started"
+        jobs = [job for row in rows if row[0].status == "sending" and (job := self._prepared(s, row, lease))]
+        for orphan in set(ids) - {row[0].id for row in rows}:  # no customer or booking: no one to tell
+            n = s.get(Notification, orphan)
+            n.status, n.locked_until, n.last_error = "failed", None, "no customer or booking to notify"
         return jobs
 
     def _prepared(self, s: Session, row: Any, lease: datetime) -> Job | None:
@@ -214,37 +210,7 @@ class Dispatcher:
                 emit_notification_outcome(s, n, n.gave_up_on[-1] if n.gave_up_on else None, self._clock())
             s.commit()
 
-    # --- receipts ----------------------------------------------------------------------------------
-
-    def record_receipt(self, provider_id: str, status: str, error_code: str | None = None) -> bool:
-        """Apply a provider's status report (idempotent: a repeated report changes nothing).
-
-        delivered/read settles the notification; failed/undelivered sends it on to the next channel.
-        Returns False for a message id we never sent.
-        """
-        now = self._clock()
-        with self._session_factory() as s:
-            attempt = s.scalars(select(DeliveryAttempt).where(DeliveryAttempt.provider_id == provider_id)
-                                .with_for_update()).one_or_none()
-            if attempt is None:
-                return False
-            if any(h["status"] == status for h in attempt.history):
-                return True
-            attempt.history = [*attempt.history, {"status": status, "at": now.isoformat(), "error_code": error_code}]
-            if RANK.get(status, 0) >= RANK.get(attempt.status, 0):
-                attempt.status, attempt.updated_at = status, now
-                if error_code:
-                    attempt.error_code = error_code
-            n = s.get(Notification, attempt.notification_id, with_for_update=True)
-            latest = s.scalar(select(func.max(DeliveryAttempt.id)).where(DeliveryAttempt.notification_id == n.id))
-            if status in ("delivered", "read") and n.status in ("sent", "unconfirmed", "pending"):
-                n.status, n.last_error = "delivered", None
-                emit_notification_outcome(s, n, attempt.channel, now)
-            elif status in ("failed", "undelivered") and n.status == "sent" and latest == attempt.id:
-                n.gave_up_on = [*n.gave_up_on, attempt.channel]
-                n.status, n.due_at, n.last_error = "pending", now, f"{attempt.channel}: {status} {error_code or ''}"
-            s.commit()
-            return True
+    # --- receipts that never come (those that do: `receipts.record_receipt`) ----------------------
 
     def give_up_waiting(self) -> int:
         """Messages accepted but with no receipt in time go out again on the next channel."""

@@ -10,7 +10,7 @@ import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
-from nextslot.core.codes import ALPHABET, LENGTH
+from nextslot.core.booking.codes import ALPHABET, LENGTH
 
 
 class Intent(StrEnum):

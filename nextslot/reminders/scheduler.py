@@ -13,13 +13,14 @@ from functools import partial
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from nextslot.calendars import providers
+from nextslot.calendars.sync import SyncFailed, sync_all
 from nextslot.conversations.engine import ConversationEngine
-from nextslot.core.calendar_sync import SyncFailed, connect_caldav, sync_all
 from nextslot.core.service import BookingService
 from nextslot.reminders.dispatcher import Dispatcher
-from nextslot.reminders.webhooks import WebhookSender
 from nextslot.runtime import build_dispatcher, build_service
 from nextslot.settings import Settings
+from nextslot.webhooks.delivery import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def converse(engine: ConversationEngine, dispatcher: Dispatcher) -> int:
 
 def sync_calendars(service: BookingService, every: timedelta, allow_private: bool = False) -> int:
     """Sync the staff calendars not read for `every`; return how many failed (each failure is on its row)."""
-    connect = partial(connect_caldav, allow_private=allow_private)
+    connect = partial(providers.connect, allow_private=allow_private)  # each calendar by its own provider
     return sum(isinstance(r, SyncFailed) for r in sync_all(service.session_factory, service.now(), every, connect))
 
 

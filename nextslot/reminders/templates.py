@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from nextslot.core.message_templates import render_text
+from nextslot.core.business.message_templates import render_text
 from nextslot.schemas.times import repeat_note, spoken_time
 
 log = logging.getLogger(__name__)

@@ -79,3 +79,23 @@ class RetellRequest(Input):
     name: str = Field(min_length=1, max_length=200)
     call: RetellCall = Field(default_factory=RetellCall)
     args: dict[str, Any] | None = None
+
+
+ELEVENLABS_FIELDS = {  # body properties an ElevenLabs tool fills from its system dynamic variables, not the model
+    "conversation_id": "conversation_id", "system__conversation_id": "conversation_id",
+    "caller_id": "caller_id", "system__caller_id": "caller_id",
+}
+
+
+class ElevenLabsCall(Input):
+    """What an ElevenLabs webhook tool says about the conversation, beside the arguments the model filled in:
+    the body properties set from `system__conversation_id` and `system__caller_id` (see the README)."""
+
+    conversation_id: str | None = Field(None, max_length=200)
+    caller_id: str | None = Field(None, max_length=40)
+
+    @classmethod
+    def split(cls, body: dict[str, Any]) -> tuple[ElevenLabsCall, dict[str, Any]]:
+        """(the conversation's details, the tool's arguments) from a request body."""
+        ours = {ELEVENLABS_FIELDS[k]: v for k, v in body.items() if k in ELEVENLABS_FIELDS and v not in ("", None)}
+        return cls.model_validate(ours), {k: v for k, v in body.items() if k not in ELEVENLABS_FIELDS}

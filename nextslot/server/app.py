@@ -25,6 +25,7 @@ from nextslot.server import (
     ics,
     manage_page,
     mcp_http,
+    public_mcp,
     offer_links,
     outages,
     payments,
@@ -43,10 +44,12 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     service = service or build_service(settings)
     provider = oauth.build_provider(service, settings)
     mcp = mcp_http.build(service, settings, provider)
+    public = public_mcp.PublicMcp(service, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with mcp_http.running(mcp):  # mounted apps' lifespans do not run on their own
+        # mounted apps' lifespans do not run on their own
+        async with mcp_http.running(mcp), public.server.session_manager.run():
             yield
 
     app = FastAPI(title="nextslot", lifespan=lifespan)
@@ -71,6 +74,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     oauth.install(app, provider)  # /.well-known/oauth-*, /authorize, /token, /register, /revoke, consent
     outages.install(app)
     rate_limit.install(app, settings)
+    app.add_middleware(public_mcp.PublicMcpRoute, public=public)  # /b/{slug}/mcp, before the page's routes
 
     @app.get("/health")
     def health() -> dict[str, str]:

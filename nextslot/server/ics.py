@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from nextslot.core.calendar_feeds import feed_ics, one_booking_ics
+from nextslot.calendars.feeds import feed_ics, one_booking_ics
 from nextslot.core.results import Rejected
 
 router = APIRouter()

@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from nextslot.core.api_keys import business_for_key
+from nextslot.core.accounts.api_keys import business_for_key
 from nextslot.core.service import BookingService
 from nextslot.oauth.provider import NextslotOAuthProvider
 from nextslot.oauth.verifier import BearerVerifier, business_of, scope_missing_for

@@ -17,7 +17,8 @@ from starlette.concurrency import run_in_threadpool
 
 from nextslot.core.links import LinkTarget, Links
 from nextslot.core.results import Rejected
-from nextslot.core.service import BookingService, DepositDue
+from nextslot.core.deposits.payments import DepositDue
+from nextslot.core.service import BookingService
 from nextslot.payments.base import DepositCheckout, PaymentProvider, WebhookRefused
 from nextslot.payments.local_checkout import LocalCheckout
 from nextslot.redaction import shortened

@@ -16,8 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from twilio.twiml.messaging_response import MessagingResponse
 
-from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.reminders.inbound import Conversations, handle_reply
+from nextslot.reminders.receipts import record_receipt
 from nextslot.reminders.twilio_signature import valid_twilio_request
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,8 @@ async def twilio_status(request: Request) -> Response:
         return JSONResponse({"error": {"code": "invalid_payload", "message": "MessageSid and MessageStatus are "
                                                                            "required."}}, status_code=400)
     service = request.app.state.service
-    dispatcher = Dispatcher(service.session_factory, channels={}, clock=service.now)
-    known = await run_in_threadpool(dispatcher.record_receipt, sid, status.lower(), form.get("ErrorCode") or None)
+    known = await run_in_threadpool(record_receipt, service.session_factory, service.now(), sid, status.lower(),
+                                    form.get("ErrorCode") or None)
     if not known:
         log.info("twilio status for a message we did not send: %s", sid)
     return Response(status_code=204)

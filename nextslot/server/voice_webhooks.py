@@ -1,10 +1,14 @@
-"""Vapi and Retell tool webhooks: a voice agent's tool calls run through the registry for one business.
+"""Vapi, Retell and ElevenLabs tool webhooks: a voice agent's tool calls run through the registry for one business.
 
 POST /webhooks/vapi/{slug}   Vapi "tool-calls" server messages; the business's shared secret in `x-vapi-secret`
                              (or `Authorization: Bearer`).
 POST /webhooks/retell/{slug} Retell custom functions, signed in `X-Retell-Signature` with the business's Retell
                              API key.
 Set either secret with `nextslot voice-secret SLUG vapi|retell`.
+POST /webhooks/elevenlabs/{slug}/{tool}
+                             ElevenLabs Agents webhook (server) tools, one URL per tool: the body is the tool's
+                             arguments; a business API key as `Authorization: Bearer` (a header ElevenLabs sends
+                             from a workspace secret).
 """
 from __future__ import annotations
 
@@ -15,16 +19,18 @@ import logging
 import re
 import time
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from nextslot.core.accounts.api_keys import business_for_key
 from nextslot.core.service import BookingService
-from nextslot.core.voice_secrets import Platform, voice_business
-from nextslot.schemas.voice import RetellRequest, VapiRequest
+from nextslot.core.accounts.voice_secrets import Platform, voice_business
+from nextslot.schemas.voice import ElevenLabsCall, RetellRequest, VapiRequest
+from nextslot.server.page_context import business_by_slug
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import error, execute
 
@@ -42,6 +48,12 @@ Payload = TypeVar("Payload", bound=BaseModel)
 async def vapi_webhook(slug: str, request: Request) -> Response:
     body = await request.body()
     return await run_in_threadpool(answer_vapi, request.app.state.service, slug, request.headers, body)
+
+
+@router.post("/elevenlabs/{slug}/{tool}")
+async def elevenlabs_webhook(slug: str, tool: str, request: Request) -> Response:
+    body = await request.body()
+    return await run_in_threadpool(answer_elevenlabs, request.app.state.service, slug, tool, request.headers, body)
 
 
 @router.post("/retell/{slug}")
@@ -96,11 +108,38 @@ def answer_retell(service: BookingService, slug: str, headers: Mapping[str, str]
     return Response(text, media_type="application/json")
 
 
+def answer_elevenlabs(service: BookingService, slug: str, tool: str, headers: Mapping[str, str],
+                      body: bytes) -> Response:
+    """Run one webhook tool call; its answer (result or error JSON) is the 200 body the agent reads."""
+    business = business_by_slug(service, slug)
+    if business is None:
+        return unknown_business(slug)
+    key = bearer(headers)
+    if key is None or business_for_key(service.uow(), key) != business.id:  # a key of another business: refused
+        return refused("elevenlabs", slug, "missing or wrong API key")
+    data = parse_json(body)
+    if isinstance(data, Response):
+        return data
+    if not isinstance(data, dict):
+        return problem(422, "invalid_payload", "The body must be a JSON object of the tool's parameters.")
+    try:
+        call, arguments = ElevenLabsCall.split(data)
+    except ValidationError as exc:
+        return invalid_payload(exc)
+    ctx = ToolContext(service, business.id, "elevenlabs", caller_phone=call.caller_id,
+                      idempotency_key=call_key("elevenlabs", call.conversation_id, tool, arguments))
+    return Response(execute(tool, arguments, ctx).text(), media_type="application/json")
+
+
+def bearer(headers: Mapping[str, str]) -> str | None:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
 def vapi_secret(headers: Mapping[str, str]) -> str | None:
     if (secret := headers.get("x-vapi-secret")) is not None:
         return secret
-    scheme, _, token = headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else None
+    return bearer(headers)
 
 
 def retell_signature_valid(body: bytes, api_key: str, header: str | None, now_ms: int) -> bool:
@@ -114,27 +153,42 @@ def retell_signature_valid(body: bytes, api_key: str, header: str | None, now_ms
 
 
 def retell_key(request: RetellRequest) -> str | None:
-    """Retell retries a failed call up to twice with the same body: the same call, function and arguments
-    give the same key, so a retry replays the first answer instead of writing again."""
-    if not request.call.call_id:
+    """Retell retries a failed call up to twice with the same body."""
+    return call_key("retell", request.call.call_id, request.name, request.args)
+
+
+def call_key(platform: str, call_id: str | None, tool: str, arguments: Any) -> str | None:
+    """A platform that retries resends the same call, tool and arguments: they give the same key, so a retry
+    replays the first answer instead of writing again. No call id, no key (the model may still send one)."""
+    if not call_id:
         return None
-    canonical = json.dumps([request.call.call_id, request.name, request.args], sort_keys=True, separators=(",", ":"))
-    return "retell:" + hashlib.sha256(canonical.encode()).hexdigest()
+    canonical = json.dumps([call_id, tool, arguments], sort_keys=True, separators=(",", ":"))
+    return f"{platform}:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def parse(model: type[Payload], body: bytes) -> Payload | Response:
+    data = parse_json(body)
+    if isinstance(data, Response):
+        return data
     try:
-        data = json.loads(body)
+        return model.model_validate(data)
+    except ValidationError as exc:
+        return invalid_payload(exc)
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
     except json.JSONDecodeError as exc:
         return problem(400, "invalid_json", f"The body is not valid JSON ({exc.msg} at {exc.pos}).")
     except (ValueError, RecursionError):  # undecodable bytes, a number over 4,300 digits, nesting too deep
         return problem(400, "invalid_json", "The body is not JSON this server can read.")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        wrong = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
-                          for e in exc.errors(include_url=False, include_input=False, include_context=False))
-        return problem(422, "invalid_payload", f"The body does not have the expected shape: {wrong}.")
+
+
+def invalid_payload(exc: ValidationError) -> Response:
+    wrong = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
+                      for e in exc.errors(include_url=False, include_input=False, include_context=False))
+    return problem(422, "invalid_payload", f"The body does not have the expected shape: {wrong}.")
 
 
 def problem(status: int, code: str, message: str) -> JSONResponse:
@@ -145,7 +199,7 @@ def unknown_business(slug: str) -> JSONResponse:
     return problem(404, "unknown_business", f"No business '{slug}'.")
 
 
-def refused(platform: Platform, slug: str, reason: str) -> JSONResponse:
+def refused(platform: Platform | Literal["elevenlabs"], slug: str, reason: str) -> JSONResponse:
     log.warning("%s webhook for business %r refused: %s", platform, slug, reason)  # never the body: customer data
     return problem(401, "unauthorized", f"The request is not authenticated for this business's {platform} "
                                         f"webhook ({reason}).")

@@ -1,14 +1,20 @@
-"""Claiming due outbox rows (notifications, webhook deliveries) for one worker at a time.
+"""The one lease mechanism of the scheduler's jobs: messages, webhook deliveries, calendar syncs, conversations.
 
-One short statement: rows due now, or whose lease ran out (their worker died), are leased to the
-caller; SKIP LOCKED lets several workers claim side by side without waiting on or taking each other's.
+A job leases due rows in one short statement, `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
+RETURNING id`: rows due now, or whose lease ran out (their worker died), are leased to the caller, and
+SKIP LOCKED lets several workers claim side by side without waiting on or taking each other's. What handling a
+row needs is read in the same transaction; the work is done with no transaction open; its outcome is written
+in another short transaction fenced by the lease (on a fresh connection when the database may have dropped one:
+`outage.on_fresh_connection`). Each job is a `Queue`: which rows are due, in what order, what a lease sets, and
+how an unanswered claim is handed back.
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,48 +22,85 @@ from sqlalchemy.orm import Session, sessionmaker
 from nextslot.storage.outage import database_unreachable, on_fresh_connection
 
 log = logging.getLogger(__name__)
-LEASED_TABLES = ("notifications", "webhook_deliveries")
-Table = Literal["notifications", "webhook_deliveries"]
 T = TypeVar("T")
 
 
-def claim_due(session: Session, table: Table, now: datetime, lease: datetime, batch: int) -> list[int]:
-    """Lease up to `batch` due rows until `lease`; return their ids, oldest due first."""
-    if table not in LEASED_TABLES:  # the name is spliced into the SQL: only our own tables
-        raise ValueError(table)
+@dataclass(frozen=True)
+class Queue:
+    """One job's rows, as SQL spliced into the claim (our own constants only, never input)."""
+
+    table: str
+    due: str  # which rows a claim at :now may take (and the job's own :parameters)
+    order: str  # which go first
+    lease: str  # what a claim sets (:lease is its end)
+    hand_back: str | None  # `set ... where ...` undoing a claim of :lease whose commit went unanswered; None: it
+    #                        runs out
+
+
+OUTBOX = dict(  # a row is sent once per claim: `attempts` counts the claims
+    due="(status = 'pending' and due_at <= :now) or (status = 'sending' and locked_until < :now)",
+    order="due_at, id",
+    lease="status = 'sending', locked_until = :lease, attempts = attempts + 1",
+    hand_back="status = 'pending', locked_until = null, attempts = greatest(attempts - 1, 0) "
+              "where status = 'sending' and locked_until = :lease",
+)
+NOTIFICATIONS = Queue("notifications", **OUTBOX)
+WEBHOOK_DELIVERIES = Queue("webhook_deliveries", **OUTBOX)
+CALENDARS = Queue(  # due: not read since :due_before (failing ones wait their turn too); or the one asked for
+    "external_calendars",
+    due="""(locked_until is null or locked_until < :now)
+           and (cast(:calendar_id as bigint) is null or id = cast(:calendar_id as bigint))
+           and (cast(:due_before as timestamptz) is null or greatest(last_synced_at, last_error_at) is null
+                or greatest(last_synced_at, last_error_at) <= cast(:due_before as timestamptz))
+           and not (id = any(cast(:skip as bigint[])))""",
+    order="greatest(last_synced_at, last_error_at) nulls first, id",
+    lease="locked_until = :lease",
+    hand_back=None,
+)
+CONVERSATIONS = Queue(  # due: a message waits
+    "conversations",
+    due="""(locked_until is null or locked_until < :now)
+           and exists (select 1 from conversation_messages m where m.conversation_id = conversations.id
+                       and m.direction = 'in' and m.processed_at is null)""",
+    order="last_message_at",
+    lease="locked_until = :lease",
+    hand_back=None,
+)
+
+
+def claim(session: Session, queue: Queue, now: datetime, lease: datetime, batch: int, **params: Any) -> list[int]:
+    """Lease up to `batch` due rows until `lease`; return their ids in creation order."""
     ids = session.scalars(text(f"""
-        update {table} set status = 'sending', locked_until = :lease, attempts = attempts + 1
+        update {queue.table} set {queue.lease}
         where id in (
-            select id from {table}
-            where (status = 'pending' and due_at <= :now) or (status = 'sending' and locked_until < :now)
-            order by due_at, id limit :batch
+            select id from {queue.table}
+            where {queue.due}
+            order by {queue.order} limit :batch
             for update skip locked)
         returning id
-    """), {"now": now, "lease": lease, "batch": batch})
+    """), {"now": now, "lease": lease, "batch": batch, **params})
     return sorted(ids)  # RETURNING keeps no order; ids follow creation order
 
 
-def claimed_or_handed_back(session_factory: sessionmaker[Session], table: Table, lease: datetime,
-                           claim: Callable[[], list[T]]) -> list[T]:
-    """Run a claim; if the database connection dropped under it, its commit may have gone through with the
-    answer lost: hand back what this lease took (nothing was sent yet), or those rows would wait for the
-    lease to run out."""
+def claimed(session_factory: sessionmaker[Session], queue: Queue, now: datetime, lease: datetime, batch: int,
+            load: Callable[[Session, list[int]], T], **params: Any) -> T | None:
+    """Lease due rows and `load` what handling them needs, in one transaction; None if the database connection
+    dropped under it: its commit may have gone through with the answer lost, so what this lease took is handed
+    back (nothing was done yet), or those rows would wait for the lease to run out."""
     try:
-        return claim()
+        with session_factory() as s:
+            jobs = load(s, claim(s, queue, now, lease, batch, **params))
+            s.commit()
+            return jobs
     except Exception as exc:
-        if not database_unreachable(exc):
+        if queue.hand_back is None or not database_unreachable(exc):
             raise
-        log.warning("claiming due %s: the database connection dropped; handing the claim back", table)
-        on_fresh_connection(lambda: hand_back(session_factory, table, lease))
-        return []
+        log.warning("claiming due %s: the database connection dropped; handing the claim back", queue.table)
+        on_fresh_connection(lambda: hand_back(session_factory, queue, lease))
+        return None
 
 
-def hand_back(session_factory: sessionmaker[Session], table: Table, lease: datetime) -> None:
-    if table not in LEASED_TABLES:
-        raise ValueError(table)
+def hand_back(session_factory: sessionmaker[Session], queue: Queue, lease: datetime) -> None:
     with session_factory() as s:
-        s.execute(text(f"""
-            update {table} set status = 'pending', locked_until = null, attempts = greatest(attempts - 1, 0)
-            where status = 'sending' and locked_until = :lease
-        """), {"lease": lease})
+        s.execute(text(f"update {queue.table} set {queue.hand_back}"), {"lease": lease})
         s.commit()

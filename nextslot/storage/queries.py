@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session, joinedload
 
 from nextslot.storage.tables import (
     AvailabilityException,
-    Booking,
     Business,
     Claim,
     ExternalBusy,
@@ -104,13 +103,6 @@ def busy_for(
     for rid, lower, upper in session.execute(union_all(query, external)):  # one round trip for both
         out[rid].append((lower, upper))
     return out
-
-
-def booking_by_code(session: Session, business_id: int, code: str, for_update: bool = False) -> Booking | None:
-    query = select(Booking).where(Booking.business_id == business_id, Booking.code == code)
-    if for_update:
-        query = query.with_for_update(of=Booking)
-    return session.scalars(query).unique().one_or_none()
 
 
 def deposits_asked(session: Session) -> bool:

@@ -528,7 +528,8 @@ class CalendarFeed(Base):
 
 
 class ExternalCalendar(Base):
-    """A staff member's own calendar (CalDAV), read by the scheduler; its busy time blocks their availability.
+    """A staff member's own calendar, read by the scheduler through its provider (CalDAV today); its busy time
+    blocks their availability.
 
     The password is kept in the clear: HTTP basic auth needs it. The sync state (`sync_token`, `ctag`, the window
     its `external_events` cover) lets an unchanged calendar be checked with one request. One sync at a time: a run
@@ -539,6 +540,7 @@ class ExternalCalendar(Base):
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
     resource_id: Mapped[int] = mapped_column(Id, ForeignKey("resources.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(20), server_default="caldav")  # nextslot.calendars.providers
     url: Mapped[str] = mapped_column(String(2000))
     username: Mapped[str | None] = mapped_column(String(200))
     password: Mapped[str | None] = mapped_column(String(200))

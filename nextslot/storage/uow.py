@@ -1,16 +1,32 @@
-"""Unit of work: one transaction per `with uow:`; commit explicitly, anything else rolls back."""
+"""Unit of work: one transaction per `with uow:`; commit explicitly, anything else rolls back.
+
+Inside the block the repositories (bookings, claims, holds, idempotency keys) share its session.
+"""
 from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
+
+from nextslot.storage.bookings import BookingRepository
+from nextslot.storage.claims import ClaimRepository
+from nextslot.storage.holds import HoldRepository
+from nextslot.storage.idempotency import IdempotencyRepository
 
 
 class SqlAlchemyUnitOfWork:
     def __init__(self, session_factory: sessionmaker[Session]):
         self._session_factory = session_factory
         self.session: Session
+        self.bookings: BookingRepository
+        self.claims: ClaimRepository
+        self.holds: HoldRepository
+        self.idempotency: IdempotencyRepository
 
     def __enter__(self) -> SqlAlchemyUnitOfWork:
         self.session = self._session_factory()
+        self.bookings = BookingRepository(self.session)
+        self.claims = ClaimRepository(self.session)
+        self.holds = HoldRepository(self.session)
+        self.idempotency = IdempotencyRepository(self.session)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,6 +10,6 @@ from nextslot.core.service import BookingService
 class ToolContext:
     service: BookingService
     business_id: int
-    channel: str  # mcp, openai, vapi, retell: recorded as the booking's source and in its history
+    channel: str  # mcp, openai, vapi, retell, elevenlabs: recorded as the booking's source and in its history
     caller_phone: str | None = None  # a voice platform's caller id, used when the model gives no phone
     idempotency_key: str | None = None  # a platform's own id for this tool call, used when the model gives none

@@ -21,13 +21,35 @@ UNAVAILABLE = ("The booking system lost its database connection for a moment. Ca
 
 
 @dataclass(frozen=True)
+class Effects:
+    """What calling a tool does, as the MCP tool annotations say it: a client may run reads without asking,
+    and should confirm a destructive call with the person first. Every tool states all four."""
+
+    read_only: bool  # changes nothing
+    destructive: bool  # may undo or replace what exists (a booking cancelled, a time given up)
+    idempotent: bool  # the same call again changes nothing more
+    open_world: bool  # reaches beyond this business's own book (none do: messages go out through the outbox)
+
+
+READS = Effects(read_only=True, destructive=False, idempotent=True, open_world=False)
+ADDS = Effects(read_only=False, destructive=False, idempotent=False, open_world=False)  # replayed only by key
+SETS = Effects(read_only=False, destructive=False, idempotent=True, open_world=False)  # again: "already", one entry
+REPLACES = Effects(read_only=False, destructive=True, idempotent=False, open_world=False)
+REMOVES = Effects(read_only=False, destructive=True, idempotent=True, open_world=False)
+
+
+@dataclass(frozen=True)
 class ToolSpec:
     name: str
     description: str  # written for a model: when to call it and what to tell the person
     input_model: type[t.ToolInput]
     output_model: type[t.ToolOutput]
     handler: Callable[[ToolContext, Any], t.ToolOutput | t.ToolProblem]
-    read_only: bool = False
+    effects: Effects
+
+    @property
+    def read_only(self) -> bool:
+        return self.effects.read_only
 
     def input_schema(self) -> dict[str, Any]:
         return self.input_model.model_json_schema()
@@ -56,13 +78,13 @@ SPECS = (
         "list_services",
         "List the services this business offers (key, name, duration, who can do it). Call it when the caller "
         "asks what is available or names a service you cannot match exactly.",
-        t.ListServicesIn, t.ServicesOut, handlers.list_services, read_only=True,
+        t.ListServicesIn, t.ServicesOut, handlers.list_services, READS,
     ),
     ToolSpec(
         "get_business_info",
         "Get the business's name, address, phone, opening hours by weekday, upcoming closures and policies "
         "(e.g. cancellation rules). Call it for questions about where, when open, or rules.",
-        t.BusinessInfoIn, t.BusinessInfoOut, handlers.get_business_info, read_only=True,
+        t.BusinessInfoIn, t.BusinessInfoOut, handlers.get_business_info, READS,
     ),
     ToolSpec(
         "find_available_slots",
@@ -70,14 +92,14 @@ SPECS = (
         "a time-of-day range and a staff member. Offer the caller two or three of the returned times, read from "
         "`spoken`; then pass the chosen slot's `starts_at` unchanged to hold_slot or book_appointment. If `slots` "
         "is empty, offer `next_openings` instead.",
-        t.FindSlotsIn, t.SlotsOut, handlers.find_available_slots, read_only=True,
+        t.FindSlotsIn, t.SlotsOut, handlers.find_available_slots, READS,
     ),
     ToolSpec(
         "hold_slot",
         "Hold a start time for a few minutes while you collect the caller's name and number, so nobody else takes "
         "it. Then call book_appointment with the returned hold_id. If outcome is slot_taken, offer the "
         "`alternatives` (someone else just took the time).",
-        t.HoldSlotIn, t.HoldOut, handlers.hold_slot,
+        t.HoldSlotIn, t.HoldOut, handlers.hold_slot, ADDS,
     ),
     ToolSpec(
         "book_appointment",
@@ -85,46 +107,46 @@ SPECS = (
         "is booked, read `say` (it includes the booking code, spaced for speaking). If outcome is slot_taken, "
         "the time was taken a moment ago: offer the `alternatives` and book the one they pick. Send an "
         "idempotency_key so a retry after a timeout can never book twice.",
-        t.BookIn, t.BookingOut, handlers.book_appointment,
+        t.BookIn, t.BookingOut, handlers.book_appointment, ADDS,
     ),
     ToolSpec(
         "reschedule_appointment",
         "Move an existing appointment (by its booking code) to a new start time, found with find_available_slots. "
         "The old time is only released if the new one is secured; if outcome is slot_taken, nothing changed and "
         "`alternatives` lists the nearest free times.",
-        t.RescheduleIn, t.BookingOut, handlers.reschedule_appointment,
+        t.RescheduleIn, t.BookingOut, handlers.reschedule_appointment, REPLACES,
     ),
     ToolSpec(
         "cancel_appointment",
         "Cancel an appointment by its booking code, once the caller has clearly asked to cancel. The time is "
         "freed at once. Cancelling something already cancelled is not an error (already=true).",
-        t.CancelIn, t.ChangeOut, handlers.cancel_appointment,
+        t.CancelIn, t.ChangeOut, handlers.cancel_appointment, REMOVES,
     ),
     ToolSpec(
         "confirm_appointment",
         "Record that the caller confirms they will attend an appointment (by booking code).",
-        t.ConfirmIn, t.ChangeOut, handlers.confirm_appointment,
+        t.ConfirmIn, t.ChangeOut, handlers.confirm_appointment, SETS,
     ),
     ToolSpec(
         "find_appointments",
         "Look up the caller's appointments by phone number, email or booking code (upcoming ones unless "
         "include_past). Use it before rescheduling or cancelling when the caller does not know their code, or to "
         "check a code. If the code matches nothing but the phone does, `near_codes` lists their similar codes.",
-        t.FindAppointmentsIn, t.AppointmentsOut, handlers.find_appointments, read_only=True,
+        t.FindAppointmentsIn, t.AppointmentsOut, handlers.find_appointments, READS,
     ),
     ToolSpec(
         "customer_history",
         "The caller's history with this business (by their phone, else the phone or email given): bookings, moves, "
         "cancellations, no-shows, deposits, messages and replies, oldest first. Use it when the caller asks what "
         "happened (\"did you get my cancellation?\") or why a deposit is asked.",
-        t.CustomerHistoryIn, t.CustomerHistoryOut, handlers.customer_history, read_only=True,
+        t.CustomerHistoryIn, t.CustomerHistoryOut, handlers.customer_history, READS,
     ),
     ToolSpec(
         "join_waitlist",
         "Put the caller on the waitlist for a service when no offered time suits them: give the range of dates "
         "and, if they have one, times of day and a preferred staff member. They are messaged when a matching time "
         "frees up.",
-        t.JoinWaitlistIn, t.WaitlistOut, handlers.join_waitlist,
+        t.JoinWaitlistIn, t.WaitlistOut, handlers.join_waitlist, SETS,
     ),
 )
 TOOLS: dict[str, ToolSpec] = {spec.name: spec for spec in SPECS}

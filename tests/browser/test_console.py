@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from nextslot.core.staff_accounts import create_account
+from nextslot.core.accounts.staff import create_account
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.settings import Settings
 from nextslot.storage.uow import SqlAlchemyUnitOfWork

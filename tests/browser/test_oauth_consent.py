@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from nextslot.core.staff_accounts import create_account
+from nextslot.core.accounts.staff import create_account
 from nextslot.settings import Settings
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from tests.conftest import LiveServer, free_port

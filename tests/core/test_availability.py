@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nextslot.core.availability import (
+from nextslot.core.booking.availability import (
     ResourceTimeline,
     ServiceRules,
     Slot,
@@ -19,7 +19,7 @@ from nextslot.core.availability import (
     nearest,
     open_intervals,
 )
-from nextslot.core.codes import ALPHABET, LENGTH, new_code, normalize_code, spoken_code
+from nextslot.core.booking.codes import ALPHABET, LENGTH, new_code, normalize_code, spoken_code
 from nextslot.core.instants import resolve_instant
 from nextslot.core.results import Rejected
 from nextslot.schemas.times import TimeView

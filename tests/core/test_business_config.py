@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from nextslot.core.business_config import apply_config
+from nextslot.core.business.config import apply_config
 from nextslot.core.results import Booked, Rejected
 from nextslot.schemas.commands import BookingCreate, CustomerIn, SlotQuery
 from nextslot.schemas.config import BusinessConfig, ExceptionConfig, RequirementConfig

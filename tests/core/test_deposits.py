@@ -206,7 +206,7 @@ def corrupt_details(session_factory, business_id, **details):
 
 def test_one_business_whose_bookings_cannot_be_shown_holds_up_no_other_business_expiring_deposits(
         service, make_business, clock, session_factory, caplog):
-    from nextslot.core.webhook_endpoints import add_endpoint
+    from nextslot.webhooks.endpoints import add_endpoint
     from nextslot.storage.tables import WebhookDelivery
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from nextslot.core.availability import (
+from nextslot.core.booking.availability import (
     ResourceTimeline,
     ServiceRules,
     WeeklyHours,

@@ -14,7 +14,7 @@ from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull,
 from pydantic import AnyUrl
 from sqlalchemy import select
 
-from nextslot.core.staff_accounts import create_account
+from nextslot.core.accounts.staff import create_account
 from nextslot.settings import Settings
 from nextslot.storage.tables import Business
 from nextslot.storage.uow import SqlAlchemyUnitOfWork

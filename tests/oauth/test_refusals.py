@@ -12,12 +12,12 @@ from urllib.parse import urlencode
 
 import httpx2
 import pytest
-from mcp import Client
+from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import update
 
 from nextslot.oauth.tables import OAuthGrant, OAuthToken
-from nextslot.core.api_keys import hash_key
+from nextslot.core.accounts.api_keys import hash_key
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from tests.oauth.conftest import CALLBACK, Person, csrf_of, sign_in
 from tests.oauth.test_flow import bearer
@@ -81,6 +81,25 @@ async def test_a_read_only_token_finds_times_but_may_not_book_or_cancel(oauth_se
             refused = await tool(server.url, token["access_token"], name, **args)
             assert refused["is_error"] and refused["error"]["code"] == "insufficient_scope"
             assert "bookings:" in refused["error"]["message"]
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=20)
+        async with Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client:
+            profile = await client.read_resource("nextslot://business/profile")  # reading needs availability:read
+            prompt = (await client.get_prompt("receptionist")).messages[0].content.text
+    assert json.loads(profile.contents[0].text)["timezone"] == "Europe/London"
+    assert "find_available_slots" in prompt and "may not use hold_slot, book_appointment" in prompt
+    assert "- Book with book_appointment" not in prompt
+
+
+async def test_a_token_without_availability_read_may_not_read_the_business_resources(oauth_server, shop):
+    place = shop()
+    with oauth_server() as server:
+        client, code, verifier = await approved(server.url, place, place.owner, ["bookings:manage"])
+        token = (await redeem(server.url, client, code, verifier)).json()["access_token"]
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=20)
+        async with Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as mcp:
+            with pytest.raises(MCPError) as refused:
+                await mcp.read_resource("nextslot://business/services")
+    assert refused.value.data == {"code": "insufficient_scope"} and "availability:read" in refused.value.message
 
 
 async def test_a_token_of_one_business_never_reaches_another_businesss_bookings(oauth_server, shop, api_key):

@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from nextslot.core.links import Links
 from nextslot.reminders.channels.base import OutgoingMessage, SendResult
 from nextslot.reminders.dispatcher import Dispatcher
+from nextslot.reminders.receipts import record_receipt
 from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule, CustomerIn
 from nextslot.storage.tables import Business, Customer, DeliveryAttempt, Notification, Payment
 
@@ -236,24 +237,24 @@ def test_a_transient_error_is_retried_on_the_same_channel_with_backoff(
 
 
 def test_receipts_settle_or_move_on_and_repeated_receipts_change_nothing(
-        service, clinic, dispatcher, channels, session_factory):
+        service, clinic, dispatcher, channels, session_factory, clock):
     book(service, clinic)
     dispatcher.dispatch_due()
     n = only(session_factory, clinic, "confirmation")
     [first] = attempts(session_factory, n.id)
     for _ in range(2):  # Twilio may post the same status twice
-        assert dispatcher.record_receipt(first.provider_id, "undelivered", "30003")
+        assert record_receipt(session_factory, clock(), first.provider_id, "undelivered", "30003")
     assert only(session_factory, clinic, "confirmation").status == "pending"
     dispatcher.dispatch_due()
     second = attempts(session_factory, n.id)[-1]
     assert second.channel == "sms" and len(attempts(session_factory, n.id)) == 2
     for status in ("sent", "delivered", "delivered"):
-        dispatcher.record_receipt(second.provider_id, status)
+        record_receipt(session_factory, clock(), second.provider_id, status)
     assert only(session_factory, clinic, "confirmation").status == "delivered"
     assert [h["status"] for h in attempts(session_factory, n.id)[-1].history] == ["queued", "sent", "delivered"]
     assert attempts(session_factory, n.id)[0].history[-1] == {
         "status": "undelivered", "at": attempts(session_factory, n.id)[0].history[-1]["at"], "error_code": "30003"}
-    assert dispatcher.record_receipt("SM-never-sent", "delivered") is False
+    assert record_receipt(session_factory, clock(), "SM-never-sent", "delivered") is False
 
 
 def test_no_receipt_in_time_moves_on_and_the_last_channel_ends_unconfirmed(

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
-from nextslot.core.api_keys import business_for_key
-from nextslot.core.voice_secrets import voice_business
+from nextslot.core.accounts.api_keys import business_for_key
+from nextslot.core.accounts.voice_secrets import voice_business
 from nextslot.storage import queries
 from nextslot.storage.engine import create_database, drop_database
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
@@ -131,7 +131,7 @@ def test_ics_feed_prints_a_private_feed_url(database_url, make_business, session
 def test_staff_account_takes_the_password_from_stdin_or_makes_one_up(database_url, make_business, session_factory):
     from datetime import UTC, datetime, timedelta
 
-    from nextslot.core.staff_accounts import sign_in
+    from nextslot.core.accounts.staff import sign_in
     from nextslot.storage.tables import Business
 
     business = make_business("clinic")

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from nextslot.core.results import Booked
-from nextslot.core.staff_accounts import create_account
+from nextslot.core.accounts.staff import create_account
 from nextslot.schemas.commands import BookingCreate, CustomerIn
 from nextslot.server.app import create_app
 from nextslot.settings import Settings
@@ -106,13 +106,13 @@ def test_wrong_passwords_from_many_addresses_lock_the_account_for_a_while_in_eve
     assert 'data-code="too_many_attempts"' in locked.text
     assert [u.status_code for u in unknown] == [401] * 5 + [429]  # an unknown email is locked alike
     assert after_the_wait.status_code == 303  # the lock ends on its own, and the count starts again
-    logged = [r.getMessage() for r in caplog.records if r.name == "nextslot.core.staff_accounts"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "nextslot.core.accounts.staff"]
     assert len(logged) == 10 and "5 wrong in a row, locked for 0:00:30" in logged[4]
     assert not [line for line in logged if "guess number" in line or email in line]  # no password, a masked email
 
 
 def test_the_lock_grows_with_each_wrong_try_and_stops_at_fifteen_minutes():
-    from nextslot.core.staff_accounts import lockout
+    from nextslot.core.accounts.staff import lockout
 
     assert [lockout(n).total_seconds() for n in (1, 4, 5, 6, 7, 10, 30)] == [0, 0, 30, 60, 120, 900, 900]
 

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from nextslot.core.staff_accounts import create_account
-from nextslot.core.voice_secrets import set_secret
+from nextslot.core.accounts.staff import create_account
+from nextslot.core.accounts.voice_secrets import set_secret
 from nextslot.server.app import create_app
 from nextslot.settings import Settings
 from nextslot.storage.tables import Booking, Business, WaitlistEntry

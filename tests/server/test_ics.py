@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import httpx2
 from icalendar import Calendar
 
-from nextslot.core.calendar_feeds import create_feed
+from nextslot.calendars.feeds import create_feed
 from nextslot.core.links import Links
 from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule, CustomerIn
 from nextslot.settings import Settings

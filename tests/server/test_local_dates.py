@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from nextslot.core.results import Booked
-from nextslot.core.staff_accounts import create_account
+from nextslot.core.accounts.staff import create_account
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.schemas.commands import BookingChange, BookingCreate, CustomerIn
 from nextslot.server.app import create_app

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from nextslot.core.voice_secrets import set_secret
+from nextslot.core.accounts.voice_secrets import set_secret
 from nextslot.server.app import create_app
 from nextslot.settings import Settings
 from nextslot.storage import queries
@@ -259,4 +259,79 @@ def test_a_missing_wrong_stale_or_tampered_retell_signature_is_refused(client, c
                                           (b'{"name": "list_services", "args": [1]}', 422)])
 def test_malformed_retell_bodies_get_a_clear_4xx(client, clinic, body, status):
     reply = post_retell(client, clinic[1], body)
+    assert reply.status_code == status and reply.json()["error"]["code"] in {"invalid_json", "invalid_payload"}
+
+
+# --- ElevenLabs --------------------------------------------------------------------------------------------
+
+
+def elevenlabs_body(args: dict[str, Any], conversation: str = "conv_01jx9b2k7f", caller: str = CALLER) -> dict:
+    """A webhook tool's body as ElevenLabs sends it: the properties the model filled in, beside two whose value
+    type is "Dynamic variable" (system__conversation_id, system__caller_id)."""
+    return {**args, "conversation_id": conversation, "caller_id": caller}
+
+
+def post_elevenlabs(client: TestClient, slug: str, tool: str, body: Any, key: str | None):
+    headers = {"content-type": "application/json", **({"authorization": f"Bearer {key}"} if key else {})}
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return client.post(f"/webhooks/elevenlabs/{slug}/{tool}", content=content, headers=headers)
+
+
+def test_elevenlabs_tools_find_and_book_with_the_callers_number_and_a_retry_books_once(
+        client, clinic, api_key, session_factory):
+    business_id, slug = clinic
+    key = api_key(business_id)
+    found = post_elevenlabs(client, slug, "find_available_slots",
+                            elevenlabs_body({"service": "consultation", "date": TUESDAY}), key)
+    assert found.status_code == 200
+    starts_at = found.json()["slots"][0]["starts_at"]
+    book = elevenlabs_body({"service": "consultation", "starts_at": starts_at, "customer_name": "Ann Lee"})
+    first, retry = (post_elevenlabs(client, slug, "book_appointment", book, key).json() for _ in range(2))
+    assert first["outcome"] == "booked" and retry["replayed"] is True
+    assert first["appointment"]["code"] == retry["appointment"]["code"]
+    [booking] = bookings(session_factory, business_id)
+    assert booking.source == "elevenlabs" and booking.customer.phone == CALLER
+    # the same words in another conversation are another booking (here: the time is gone)
+    other = post_elevenlabs(client, slug, "book_appointment", {**book, "conversation_id": "conv_other"}, key).json()
+    assert other["outcome"] == "slot_taken"
+
+
+def test_elevenlabs_system_variable_names_and_a_body_without_them_work(client, clinic, api_key):
+    business_id, slug = clinic
+    key = api_key(business_id)
+    listed = post_elevenlabs(client, slug, "list_services", {"system__conversation_id": "conv_2",
+                                                              "system__caller_id": CALLER}, key)
+    assert listed.status_code == 200 and "consultation" in listed.text
+    assert post_elevenlabs(client, slug, "get_business_info", {}, key).json()["timezone"] == "Europe/London"
+
+
+def test_elevenlabs_tool_errors_are_a_200_the_agent_can_read(client, clinic, api_key):
+    business_id, slug = clinic
+    key = api_key(business_id)
+    wrong = post_elevenlabs(client, slug, "find_available_slots", elevenlabs_body({"service": "massage"}), key)
+    assert wrong.status_code == 200 and wrong.json()["error"]["code"] == "unknown_service"
+    typo = post_elevenlabs(client, slug, "find_available_slot", elevenlabs_body({"service": "consultation"}), key)
+    assert typo.json()["error"]["code"] == "unknown_tool" and "find_available_slots" in typo.json()["error"]["suggestions"]
+    extra = post_elevenlabs(client, slug, "list_services", elevenlabs_body({"colour": "blue"}), key)
+    assert extra.json()["error"]["code"] == "invalid_arguments" and "colour" in extra.json()["error"]["message"]
+
+
+def test_elevenlabs_calls_without_this_businesss_live_key_are_refused(client, clinic, api_key, make_business,
+                                                                       first_slot, session_factory, caplog):
+    business_id, slug = clinic
+    book = elevenlabs_body({"service": "consultation", "starts_at": first_slot, "customer_name": "Ann Lee"})
+    other_key = api_key(make_business("garage"))
+    with caplog.at_level(logging.WARNING, logger="nextslot.server.voice_webhooks"):
+        for key in (None, "nsk_not-a-key", other_key, VAPI_SECRET):
+            reply = post_elevenlabs(client, slug, "book_appointment", book, key)
+            assert reply.status_code == 401 and reply.json()["error"]["code"] == "unauthorized", key
+    assert CALLER not in caplog.text and "Ann Lee" not in caplog.text
+    assert post_elevenlabs(client, "no-such-clinic", "list_services", {}, other_key).status_code == 404
+    assert bookings(session_factory, business_id) == []
+
+
+@pytest.mark.parametrize("body, status", [(b"{not json", 400), (b"[1, 2]", 422),
+                                          (b'{"caller_id": "' + b"1" * 41 + b'"}', 422)])
+def test_malformed_elevenlabs_bodies_get_a_clear_4xx(client, clinic, api_key, body, status):
+    reply = post_elevenlabs(client, clinic[1], "list_services", body, api_key(clinic[0]))
     assert reply.status_code == status and reply.json()["error"]["code"] in {"invalid_json", "invalid_payload"}

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, text
 
 from nextslot.core.results import Booked, Held, SlotTaken
 from nextslot.schemas.commands import BookingCreate, BookingReschedule, CustomerIn, HoldCreate, SlotQuery
-from nextslot.storage import claims
+from nextslot.storage.claims import ClaimRepository
 from nextslot.storage.tables import Hold
 from tests.storage.test_races import (
     MON_9,
@@ -118,8 +118,9 @@ def racing(session_factory, engine: Engine, business_id: int, keys: list[str], c
                     source="test")
         racer.add(hold)
         racer.flush()
-        assert claims.claim_all(racer, business_id, [ids[k] for k in keys], (MON_10, MON_10 + timedelta(minutes=25)),
-                                NOW, hold_id=hold.id, expires_at=hold.expires_at)
+        assert ClaimRepository(racer).claim_all(business_id, [ids[k] for k in keys],
+                                                 (MON_10, MON_10 + timedelta(minutes=25)), NOW, hold_id=hold.id,
+                                                 expires_at=hold.expires_at)
         answer = pool.submit(call)
         wait_until_blocked(engine)
         racer.commit()

@@ -57,9 +57,51 @@ async def test_tools_are_listed_with_their_schemas_and_annotations(live_server, 
         assert tool.input_schema == TOOLS[name].input_schema() and tool.input_schema["additionalProperties"] is False
         assert tool.output_schema == TOOLS[name].output_schema()
         assert tool.description == TOOLS[name].description
+        hints = tool.annotations
+        effects = TOOLS[name].effects
+        assert (hints.read_only_hint, hints.destructive_hint, hints.idempotent_hint, hints.open_world_hint) == (
+            effects.read_only, effects.destructive, effects.idempotent, effects.open_world), name
     assert tools["find_available_slots"].annotations.read_only_hint is True
     assert tools["cancel_appointment"].annotations.destructive_hint is True
     assert tools["book_appointment"].annotations.read_only_hint is False
+
+
+async def briefing_of(client: Client) -> tuple[dict[str, dict], str]:
+    """Every resource read as JSON by URI, and the receptionist prompt's text."""
+    uris = [str(r.uri) for r in (await client.list_resources()).resources]
+    read = {uri: json.loads((await client.read_resource(uri)).contents[0].text) for uri in uris}
+    assert [p.name for p in (await client.list_prompts()).prompts] == ["receptionist"]
+    prompt = await client.get_prompt("receptionist")
+    assert [m.role for m in prompt.messages] == ["user"] and "Riverside Clinic" in prompt.description
+    return read, prompt.messages[0].content.text
+
+
+async def test_resources_and_the_receptionist_prompt_are_the_calling_businesss_own(live_server, make_business,
+                                                                                    api_key):
+    clinic_key, garage_key = api_key(make_business("clinic")), api_key(make_business("garage"))
+    with live_server() as server:
+        async with http_client(server.url, clinic_key) as c:
+            read, prompt = await briefing_of(c)
+            with pytest.raises(MCPError) as unknown:
+                await c.read_resource("nextslot://business/secrets")
+            assert unknown.value.code == -32002 and "nextslot://business/profile" in unknown.value.message
+            with pytest.raises(MCPError):
+                await c.get_prompt("pirate")
+        async with http_client(server.url, garage_key) as g:
+            garage = json.loads((await g.read_resource("nextslot://business/profile")).contents[0].text)
+    assert set(read) == {"nextslot://business/profile", "nextslot://business/services",
+                         "nextslot://business/opening-hours"}
+    profile, hours = read["nextslot://business/profile"], read["nextslot://business/opening-hours"]
+    assert profile["name"] == "Riverside Clinic" and profile["timezone"] == "Europe/London" and "say" not in profile
+    assert [s["key"] for s in read["nextslot://business/services"]["services"]] == ["consultation", "ultrasound"]
+    assert hours["opening_hours"] == profile["opening_hours"] and set(hours) == {"name", "timezone",
+                                                                                 "opening_hours", "closures"}
+    assert garage["name"] != "Riverside Clinic"
+    for needed in ("Riverside Clinic", "12 Riverside Walk", "Europe/London", "consultation: GP consultation",
+                   "Cancel at least 24 hours ahead", "find_available_slots", "book_appointment", "idempotency_key",
+                   "cancel_appointment"):
+        assert needed in prompt, needed
+    assert "may not use" not in prompt
 
 
 async def test_every_tool_over_http_from_finding_a_slot_to_cancelling(live_server, make_business, api_key):
@@ -90,6 +132,38 @@ async def test_every_tool_over_http_from_finding_a_slot_to_cancelling(live_serve
             assert wrong["code"] == "unknown_service" and wrong["suggestions"] == ["consultation", "ultrasound"]
             assert (await fails(c, "book_appointment", service="consultation", starts_at="2026-11-24T10:00:00",
                                 customer_name="X", phone="07911123456"))["code"] == "missing_timezone"
+
+
+async def test_openai_remote_mcp_callers_handshake_list_and_call_with_the_key_in_a_header(live_server, make_business,
+                                                                                         api_key):
+    """The requests OpenAI's Realtime and Responses `mcp` tools and the Agents SDK's MCPServerStreamableHttp send:
+    separate POSTs (initialize at the 2025-06-18 revision, initialized, tools/list, tools/call), the configured
+    `headers` on each, and the negotiated version in MCP-Protocol-Version after the handshake."""
+    key = api_key(make_business("clinic"))
+    headers = {"Authorization": f"Bearer {key}", "Accept": "application/json, text/event-stream",
+               "Content-Type": "application/json"}
+    with live_server(frozen=True) as server:
+        async with httpx2.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
+            hello = await http.post("/mcp", json={"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "openai-mcp", "version": "1.0.0"}}})
+            assert hello.status_code == 200, hello.text
+            result = hello.json()["result"]
+            assert result["protocolVersion"] == "2025-06-18"
+            assert {"tools", "resources", "prompts"} <= set(result["capabilities"])
+            after = {"MCP-Protocol-Version": "2025-06-18"}
+            noted = await http.post("/mcp", headers=after, json={"jsonrpc": "2.0",
+                                                                 "method": "notifications/initialized"})
+            assert noted.status_code == 202
+            listed = (await http.post("/mcp", headers=after, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+            tools = {t["name"]: t for t in listed.json()["result"]["tools"]}
+            assert set(tools) == set(TOOLS) and tools["cancel_appointment"]["annotations"]["destructiveHint"] is True
+            called = await http.post("/mcp", headers=after, json={
+                "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                "params": {"name": "find_available_slots", "arguments": {"service": "consultation", "date": TUESDAY}}})
+    answer = called.json()["result"]
+    assert answer["isError"] is False and answer["structuredContent"]["slots"]
+    assert json.loads(answer["content"][0]["text"]) == answer["structuredContent"]
 
 
 async def test_thirty_concurrent_mcp_clients_race_for_one_slot_and_one_wins(
@@ -206,6 +280,8 @@ async def test_stdio_server_lists_tools_and_books_for_the_keys_business(database
         booked = await call(c, "book_appointment", service="consultation", starts_at=slots[0]["starts_at"],
                             customer_name="Stdio Caller", phone="07911123499")
         assert booked["outcome"] == "booked"
+        read, prompt = await briefing_of(c)
+        assert read["nextslot://business/profile"]["name"] == "Riverside Clinic" and "Europe/London" in prompt
 
 
 def test_stdio_server_refuses_to_start_without_a_valid_key(database_url):

@@ -51,6 +51,19 @@ def test_every_tool_has_a_strict_input_schema_an_output_schema_and_a_description
         assert len(spec.description) > 60
 
 
+def test_every_tool_declares_what_a_call_does_and_the_declarations_agree():
+    for spec in TOOLS.values():
+        e = spec.effects
+        assert all(isinstance(v, bool) for v in (e.read_only, e.destructive, e.idempotent, e.open_world)), spec.name
+        assert not (e.read_only and e.destructive) and (e.idempotent or not e.read_only), spec.name
+    reads = {name for name, spec in TOOLS.items() if spec.read_only}
+    assert reads == {"list_services", "get_business_info", "find_available_slots", "find_appointments",
+                     "customer_history"}
+    assert {name for name, spec in TOOLS.items() if spec.effects.destructive} == {
+        "cancel_appointment", "reschedule_appointment"}
+    assert not any(spec.effects.open_world for spec in TOOLS.values())
+
+
 def test_services_and_business_info_come_from_the_configuration(ctx):
     services = call(ctx, "list_services")
     assert [s["key"] for s in services.data["services"]] == ["consultation", "ultrasound"]

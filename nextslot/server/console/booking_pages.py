@@ -21,10 +21,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from nextslot.core.instants import wall_to_utc
-from nextslot.core.booking_records import booking_history, notification_log
+from nextslot.core.booking.records import booking_history, notification_log
 from nextslot.core.results import Booked, ChangeResult, Rejected, SlotTaken
 from nextslot.core.service import BookingService
-from nextslot.core.staff_accounts import SignedIn
+from nextslot.core.accounts.staff import SignedIn
 from nextslot.schemas.commands import BookingChange, BookingReschedule
 from nextslot.schemas.inputs import in_range
 from nextslot.schemas.views import BookingView, ServiceView
@@ -39,7 +39,7 @@ from nextslot.server.booking_form import (
     read_form,
 )
 from nextslot.server.booking_page import renewed
-from nextslot.server.console.session import Staff, checked_post, core, notice, render
+from nextslot.server.console.session import Staff, booking_service, checked_post, notice, render
 from nextslot.server.page_context import PageBusiness
 from nextslot.server.page_times import alternatives, parse_slot_param
 from nextslot.server.slot_grid import slot_grid
@@ -57,7 +57,7 @@ def booking_detail(code: str, request: Request, signed: Staff) -> Response:
 
 def booking_of(request: Request, business: PageBusiness, staff: SignedIn, code: str) -> BookingView | Response:
     """The business's booking with this code, or the not-found page (another business's code included)."""
-    booking = core(request).get_booking(business.id, code)
+    booking = booking_service(request).get_booking(business.id, code)
     if isinstance(booking, Rejected):
         return notice(request, business, "Not found", f"There is no booking {code} here.", 404, staff=staff)
     return booking
@@ -65,7 +65,7 @@ def booking_of(request: Request, business: PageBusiness, staff: SignedIn, code: 
 
 def detail_page(request: Request, business: PageBusiness, staff: SignedIn, code: str,
                 problem: Problem | None = None, status: int = 200) -> Response:
-    service = core(request)
+    service = booking_service(request)
     booking = booking_of(request, business, staff, code)
     if isinstance(booking, Response):
         return booking
@@ -94,7 +94,7 @@ def act(request: Request, business: PageBusiness, staff: SignedIn, code: str, ac
         form: dict[str, str]) -> Response:
     change = BookingChange(code=code, reason=form.get("reason", "")[:500], source=SOURCE, actor=staff.name,
                            idempotency_key=form_key(form, action))
-    result = ACTIONS[action](core(request))(business.id, change)
+    result = ACTIONS[action](booking_service(request))(business.id, change)
     if isinstance(result, Rejected):
         return detail_page(request, business, staff, code, Problem(result.code, result.message, result.field),
                            status=409)
@@ -108,7 +108,7 @@ def move_page(code: str, request: Request, signed: Staff) -> Response:
 
 def move_picker(request: Request, business: PageBusiness, staff: SignedIn, code: str,
                 taken: list | None = None, problem: Problem | None = None, status: int = 200) -> Response:
-    service = core(request)
+    service = booking_service(request)
     booking = booking_of(request, business, staff, code)
     if isinstance(booking, Response):
         return booking
@@ -125,7 +125,7 @@ def move(request: Request, business: PageBusiness, staff: SignedIn, code: str, f
     if at is None:
         return move_picker(request, business, staff, code, problem=Problem("invalid_time", "Pick a time."),
                            status=422)
-    result = core(request).reschedule(business.id, BookingReschedule(
+    result = booking_service(request).reschedule(business.id, BookingReschedule(
         code=code, starts_at=at, source=SOURCE, actor=staff.name, idempotency_key=form_key(form, "move")))
     match result:
         case Booked():
@@ -155,7 +155,8 @@ def dropped_at(text: str | None, business: PageBusiness) -> datetime | None:
 def choose_service(request: Request, signed: Staff) -> Response:
     business, staff = signed
     return render(request, "book_service.html", {
-        "business": business, "staff": staff, "active": "book", "services": core(request).list_services(business.id)})
+        "business": business, "staff": staff, "active": "book",
+        "services": booking_service(request).list_services(business.id)})
 
 
 @router.get("/console/{slug}/book/{service_key}")
@@ -165,8 +166,8 @@ def choose_time(service_key: str, request: Request, signed: Staff) -> Response:
 
 def time_page(request: Request, business: PageBusiness, staff: SignedIn, service_key: str) -> Response:
     offered = offered_service(request, business, service_key)
-    grid = slot_grid(core(request), business.id, service_key, business.zone, request.query_params.get("from")) \
-        if offered else None
+    grid = slot_grid(booking_service(request), business.id, service_key, business.zone,
+                     request.query_params.get("from")) if offered else None
     if offered is None or isinstance(grid, Rejected):
         return notice(request, business, "Not found", "There is no such service here.", 404, staff=staff)
     return render(request, "book_time.html", {
@@ -201,7 +202,7 @@ def book_walk_in(request: Request, business: PageBusiness, staff: SignedIn, serv
     command = booking_command(form, offered, None, SOURCE, staff.name)
     if isinstance(command, Problem):
         return form_page(request, business, staff, offered, renewed(form), problem=command, status=422)
-    match core(request).book(business.id, command):
+    match booking_service(request).book(business.id, command):
         case Booked(booking):
             return RedirectResponse(f"/console/{business.slug}/bookings/{booking.code}?done=booked",
                                     status_code=303)
@@ -224,7 +225,7 @@ def form_page(request: Request, business: PageBusiness, staff: SignedIn, offered
 
 
 def offered_service(request: Request, business: PageBusiness, key: str) -> ServiceView | None:
-    return next((s for s in core(request).list_services(business.id) if s.key == key), None)
+    return next((s for s in booking_service(request).list_services(business.id) if s.key == key), None)
 
 
 def form_key(form: dict[str, Any], action: str) -> str | None:

@@ -13,14 +13,14 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 from starlette.responses import Response
 
-from nextslot.core.agenda import agenda
-from nextslot.core.booking_search import search_bookings
+from nextslot.core.booking.agenda import agenda
+from nextslot.core.booking.search import search_bookings
 from nextslot.core.results import Rejected
-from nextslot.core.staff_accounts import SignedIn
+from nextslot.core.accounts.staff import SignedIn
 from nextslot.schemas.api import BookingFilter
 from nextslot.schemas.inputs import in_range
 from nextslot.server.console.calendar_grid import days_side_by_side, resources_side_by_side
-from nextslot.server.console.session import Staff, core, notice, render
+from nextslot.server.console.session import Staff, booking_service, notice, render
 from nextslot.server.page_context import KEY, PageBusiness
 from nextslot.server.page_times import parse_day
 from nextslot.storage.tables import Resource
@@ -36,7 +36,7 @@ def calendar_page(request: Request, signed: Staff) -> Response:
 
 def calendar_response(request: Request, business: PageBusiness, staff: SignedIn) -> Response:
     params = request.query_params
-    today = core(request).now().astimezone(business.zone).date()
+    today = booking_service(request).now().astimezone(business.zone).date()
     day = parse_day(params.get("date")) or today
     week = params.get("view") == "week"
     first = day - timedelta(days=day.weekday()) if week else day
@@ -45,7 +45,7 @@ def calendar_response(request: Request, business: PageBusiness, staff: SignedIn)
     resource = params.get("resource") or None
     if resource is not None and not KEY.match(resource):
         return notice(request, business, "Not found", "There is no such resource here.", 404, staff=staff)
-    service = core(request)
+    service = booking_service(request)
     with service.uow() as uow:
         view = agenda(uow.session, business.id, first, 7 if week else 1, service.now(), resource)
         resources = uow.session.execute(select(Resource.key, Resource.name).where(

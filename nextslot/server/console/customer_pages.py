@@ -9,10 +9,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from nextslot.core.customer_history import history_of
-from nextslot.core.customer_roster import customer_of, customer_roster, waiting_list
-from nextslot.core.staff_accounts import SignedIn
-from nextslot.server.console.session import Staff, core, notice, render
+from nextslot.core.customers.history import history_of
+from nextslot.core.customers.roster import customer_of, customer_roster, waiting_list
+from nextslot.core.accounts.staff import SignedIn
+from nextslot.server.console.session import Staff, booking_service, notice, render
 from nextslot.server.page_context import PageBusiness
 from nextslot.storage.tables import Business
 
@@ -23,7 +23,7 @@ router = APIRouter(include_in_schema=False)
 def customers(request: Request, signed: Staff) -> Response:
     business, staff = signed
     text = request.query_params.get("q", "")[:200]
-    service = core(request)
+    service = booking_service(request)
     with service.uow() as uow:
         rows = customer_roster(uow.session, business.id, service.now(), text)
     return render(request, "customers.html", {"business": business, "staff": staff, "active": "customers",
@@ -37,13 +37,13 @@ def customer_page(customer_id: int, request: Request, signed: Staff) -> Response
 
 
 def customer_detail(request: Request, business: PageBusiness, staff: SignedIn, customer_id: int) -> Response:
-    with core(request).uow() as uow:
+    with booking_service(request).uow() as uow:
         customer = customer_of(uow.session, business.id, customer_id)
         if customer is None:
             return notice(request, business, "Not found", "There is no such customer here.", 404, staff=staff)
         history = history_of(uow.session, uow.session.get(Business, business.id), customer)
         waiting = waiting_list(uow.session, business.id, customer.id, live_only=False)
-        row = customer_roster(uow.session, business.id, core(request).now(), customer_id=customer.id)[0]
+        row = customer_roster(uow.session, business.id, booking_service(request).now(), customer_id=customer.id)[0]
     return render(request, "customer.html", {"business": business, "staff": staff, "active": "customers",
                                              "history": history, "waiting": waiting, "row": row,
                                              "policy": no_show_policy(request, business)})
@@ -52,13 +52,13 @@ def customer_detail(request: Request, business: PageBusiness, staff: SignedIn, c
 @router.get("/console/{slug}/waitlist")
 def waitlist(request: Request, signed: Staff) -> Response:
     business, staff = signed
-    with core(request).uow() as uow:
+    with booking_service(request).uow() as uow:
         rows = waiting_list(uow.session, business.id)
     return render(request, "waitlist.html", {"business": business, "staff": staff, "active": "waitlist",
                                              "rows": rows})
 
 
 def no_show_policy(request: Request, business: PageBusiness):
-    with core(request).uow() as uow:
+    with booking_service(request).uow() as uow:
         details = uow.session.get(Business, business.id).details or {}
     return details.get("no_show_policy")

@@ -15,7 +15,7 @@ from fastapi import Depends, Request
 from starlette.responses import RedirectResponse, Response
 
 from nextslot.core.service import BookingService
-from nextslot.core.staff_accounts import SignedIn, csrf_matches, session_for
+from nextslot.core.accounts.staff import SignedIn, csrf_matches, session_for
 from nextslot.server.page_context import PageBusiness, business_by_slug
 from nextslot.server.page_render import security_headers, templates
 
@@ -29,12 +29,12 @@ class ConsoleExit(Exception):
         self.response = response
 
 
-def core(request: Request) -> BookingService:
+def booking_service(request: Request) -> BookingService:
     return request.app.state.service
 
 
 def business_of(request: Request, slug: str) -> PageBusiness:
-    business = business_by_slug(core(request), slug)
+    business = business_by_slug(booking_service(request), slug)
     if business is None:
         raise ConsoleExit(notice(request, None, "Not found", "There is no such business here.", 404))
     return business
@@ -44,7 +44,7 @@ def signed_in(request: Request, slug: str) -> tuple[PageBusiness, SignedIn]:
     """The business and its signed-in staff member; anyone else is sent to sign in (GET) or refused."""
     business = business_of(request, slug)
     token = request.cookies.get(COOKIE)
-    staff = session_for(core(request).uow(), token, core(request).now()) if token else None
+    staff = session_for(booking_service(request).uow(), token, booking_service(request).now()) if token else None
     if staff is None or staff.business_id != business.id:
         if request.method == "GET":
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

@@ -20,14 +20,14 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from nextslot.core import config_edits
-from nextslot.core.config_export import exception_views, export_config
+from nextslot.core.business import config_edits
+from nextslot.core.business.config_export import exception_views, export_config
 from nextslot.core.results import Rejected
-from nextslot.core.staff_accounts import SignedIn, create_account
-from nextslot.core.message_templates import template_problem
+from nextslot.core.accounts.staff import SignedIn, create_account
+from nextslot.core.business.message_templates import template_problem
 from nextslot.reminders.templates import DEFAULTS, EDITABLE
 from nextslot.schemas.config import BusinessConfig, ExceptionConfig
-from nextslot.server.console.session import Staff, checked_post, core, owner_only, render
+from nextslot.server.console.session import Staff, booking_service, checked_post, owner_only, render
 from nextslot.server.page_context import PageBusiness
 from nextslot.storage.tables import StaffAccount
 
@@ -44,7 +44,7 @@ def settings_page(request: Request, signed: Staff) -> Response:
 
 def settings_response(request: Request, business: PageBusiness, staff: SignedIn, problem: Rejected | None = None,
                       section: str = "", typed: dict[str, str] | None = None, status: int = 200) -> Response:
-    with core(request).uow() as uow:
+    with booking_service(request).uow() as uow:
         config = export_config(uow.session, business.id)
         accounts = staff_accounts(uow.session, business.id) if staff.is_owner else []
     details = config.business.details
@@ -83,7 +83,7 @@ async def change_settings(section: str, request: Request, signed: Staff) -> Resp
 
 
 def edit(request: Request, business: PageBusiness, change: Edit) -> BusinessConfig | Rejected:
-    return config_edits.edit_config(core(request).uow(), business.id, lambda s, config: change(config))
+    return config_edits.edit_config(booking_service(request).uow(), business.id, lambda s, config: change(config))
 
 
 def add_time_off(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
@@ -96,8 +96,8 @@ def add_time_off(request: Request, business: PageBusiness, form: dict[str, str])
         return Rejected("invalid_time_off", "The end must come after the start.", "ends_at")
     resource = form.get("resource", "")
     if not resource:
-        return config_edits.add_closure(core(request).uow(), business.id, off)
-    return config_edits.add_exception(core(request).uow(), business.id, resource, off)
+        return config_edits.add_closure(booking_service(request).uow(), business.id, off)
+    return config_edits.add_exception(booking_service(request).uow(), business.id, resource, off)
 
 
 def local_time(text: str | None) -> datetime:
@@ -107,8 +107,8 @@ def local_time(text: str | None) -> datetime:
 def delete_time_off(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
     resource, exception_id = form.get("resource", ""), form.get("id", "")
     if not resource:
-        return config_edits.delete_closure(core(request).uow(), business.id, exception_id)
-    return config_edits.delete_exception(core(request).uow(), business.id, resource, exception_id)
+        return config_edits.delete_closure(booking_service(request).uow(), business.id, exception_id)
+    return config_edits.delete_exception(booking_service(request).uow(), business.id, resource, exception_id)
 
 
 def set_reminders(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
@@ -132,7 +132,7 @@ def set_hours(request: Request, business: PageBusiness, form: dict[str, str]) ->
     week = {d: spans for d, spans in week.items() if spans}
     resource = form.get("resource", "")
     if resource:
-        return config_edits.set_hours(core(request).uow(), business.id, resource, week)
+        return config_edits.set_hours(booking_service(request).uow(), business.id, resource, week)
     return edit(request, business, lambda c: c.model_copy(update={
         "hours": week, "resources": [r.model_copy(update={"hours": week}) for r in c.resources]}))
 
@@ -190,11 +190,11 @@ def set_config(request: Request, business: PageBusiness, form: dict[str, str]) -
         return Rejected("invalid_yaml", f"That is not valid YAML: {error}.", "config")
     except ValidationError as error:
         return config_edits.invalid_config(error)
-    return config_edits.replace_config(core(request).uow(), business.id, given)
+    return config_edits.replace_config(booking_service(request).uow(), business.id, given)
 
 
 def add_staff(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
-    return create_account(core(request).uow(), business.id, form.get("email", ""), form.get("name", ""),
+    return create_account(booking_service(request).uow(), business.id, form.get("email", ""), form.get("name", ""),
                           form.get("role", "staff"), form.get("password", ""))
 
 

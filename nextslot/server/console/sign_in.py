@@ -14,13 +14,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from nextslot.core.results import Rejected
-from nextslot.core.staff_accounts import Locked, sign_in, sign_out
+from nextslot.core.accounts.staff import Locked, sign_in, sign_out
 from nextslot.server.console.session import (
     COOKIE,
     Staff,
     business_of,
+    booking_service,
     checked_post,
-    core,
     render,
     same_origin,
     set_session_cookie,
@@ -63,7 +63,7 @@ async def login(slug: str, request: Request) -> Response:
     if not same_origin(request):
         return render(request, "login.html", {**page, "problem": Rejected(
             "cross_site", "Sign in from this console's own page.")}, 403)
-    service = core(request)
+    service = booking_service(request)
     result = await run_in_threadpool(sign_in, service.uow(), business.id, email, password, service.now(),
                                      lifetime(request))
     if isinstance(result, Locked):
@@ -87,7 +87,7 @@ def too_many(request: Request, page: dict, wait: int, where: str) -> Response:
 async def logout(request: Request, signed: Staff) -> Response:
     business, staff = signed
     await checked_post(request, staff)
-    await run_in_threadpool(sign_out, core(request).uow(), staff.session_id)
+    await run_in_threadpool(sign_out, booking_service(request).uow(), staff.session_id)
     response = RedirectResponse(f"/console/{business.slug}/login", status_code=303)
     response.delete_cookie(COOKIE, path=f"/console/{business.slug}")
     return response

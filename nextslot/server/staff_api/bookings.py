@@ -10,10 +10,10 @@ from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Header, Query, Response
 
-from nextslot.core.booking_records import booking_history, notification_log
-from nextslot.core.booking_search import search_bookings
+from nextslot.core.booking.records import booking_history, notification_log
+from nextslot.core.booking.search import search_bookings
 from nextslot.core.results import Booked, BookingResult, ChangeResult, Rejected, SlotTaken
-from nextslot.core.service import unknown_booking
+from nextslot.core.booking.refusals import unknown_booking
 from nextslot.schemas.api import (
     BookingFilter,
     BookingHistory,
@@ -25,7 +25,7 @@ from nextslot.schemas.api import (
 )
 from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule
 from nextslot.schemas.views import BookingView
-from nextslot.server.staff_api.deps import Caller, Core, KeyCheckedRoute, ok, read
+from nextslot.server.staff_api.deps import Caller, BookingServiceDep, KeyCheckedRoute, ok, read
 from nextslot.server.staff_api.errors import Refused, documented
 
 router = APIRouter(prefix="/v1/bookings", tags=["bookings"], responses=documented(400, 401, 422),
@@ -39,64 +39,67 @@ REPLAYED = "Idempotent-Replayed"  # set on an answer replayed for a retry
 
 
 @router.get("")
-def list_bookings(wanted: Annotated[BookingFilter, Query()], caller: Caller, core: Core) -> BookingPage:
+def list_bookings(wanted: Annotated[BookingFilter, Query()], caller: Caller,
+                  booking_service: BookingServiceDep) -> BookingPage:
     """Bookings matching every filter given, soonest first, a page at a time."""
-    return ok(read(core, search_bookings, caller.business_id, wanted))
+    return ok(read(booking_service, search_bookings, caller.business_id, wanted))
 
 
 @router.post("", status_code=201, responses=documented(409))
-def create_booking(body: StaffBookingCreate, caller: Caller, core: Core, response: Response,
+def create_booking(body: StaffBookingCreate, caller: Caller, booking_service: BookingServiceDep, response: Response,
                    idempotency_key: IdempotencyKey = None) -> BookingView:
     """Book a slot for a customer (or convert a hold). A service with a deposit answers `pending_payment`."""
     cmd = BookingCreate(**body.model_dump(), source=SOURCE, actor=caller.name, idempotency_key=idempotency_key)
-    return booked(core.book(caller.business_id, cmd), response)
+    return booked(booking_service.book(caller.business_id, cmd), response)
 
 
 @router.get("/{code}", responses=documented(404))
-def get_booking(code: str, caller: Caller, core: Core) -> BookingView:
-    return ok(core.get_booking(caller.business_id, code))
+def get_booking(code: str, caller: Caller, booking_service: BookingServiceDep) -> BookingView:
+    return ok(booking_service.get_booking(caller.business_id, code))
 
 
 @router.post("/{code}/reschedule", responses=documented(404, 409))
-def reschedule_booking(code: str, body: StaffReschedule, caller: Caller, core: Core, response: Response,
+def reschedule_booking(code: str, body: StaffReschedule, caller: Caller,
+                       booking_service: BookingServiceDep, response: Response,
                        idempotency_key: IdempotencyKey = None) -> BookingView:
     """Move the booking; on a lost race it stays as it was and the nearest openings come back (409)."""
     cmd = BookingReschedule(code=code, **body.model_dump(), source=SOURCE, actor=caller.name,
                             idempotency_key=idempotency_key)
-    return booked(core.reschedule(caller.business_id, cmd), response)
+    return booked(booking_service.reschedule(caller.business_id, cmd), response)
 
 
 @router.post("/{code}/cancel", responses=documented(404, 409))
-def cancel_booking(code: str, caller: Caller, core: Core, body: StaffChange | None = None,
+def cancel_booking(code: str, caller: Caller, booking_service: BookingServiceDep, body: StaffChange | None = None,
                    idempotency_key: IdempotencyKey = None) -> BookingView:
     """Cancel and free the time at once; cancelling again answers the same."""
-    return changed(core.cancel(caller.business_id, change_of(code, body, caller.name, idempotency_key)))
+    return changed(booking_service.cancel(caller.business_id, change_of(code, body, caller.name, idempotency_key)))
 
 
 @router.post("/{code}/confirm", responses=documented(404, 409))
-def confirm_booking(code: str, caller: Caller, core: Core, body: StaffChange | None = None,
+def confirm_booking(code: str, caller: Caller, booking_service: BookingServiceDep, body: StaffChange | None = None,
                     idempotency_key: IdempotencyKey = None) -> BookingView:
     """Record that the customer confirmed they will come."""
-    return changed(core.confirm(caller.business_id, change_of(code, body, caller.name, idempotency_key)))
+    return changed(booking_service.confirm(caller.business_id, change_of(code, body, caller.name, idempotency_key)))
 
 
 @router.post("/{code}/no-show", responses=documented(404, 409))
-def mark_no_show(code: str, caller: Caller, core: Core, body: StaffChange | None = None,
+def mark_no_show(code: str, caller: Caller, booking_service: BookingServiceDep, body: StaffChange | None = None,
                  idempotency_key: IdempotencyKey = None) -> BookingView:
     """Record that the customer did not come (only once the appointment has started)."""
-    return changed(core.mark_no_show(caller.business_id, change_of(code, body, caller.name, idempotency_key)))
+    change = change_of(code, body, caller.name, idempotency_key)
+    return changed(booking_service.mark_no_show(caller.business_id, change))
 
 
 @router.get("/{code}/history", responses=documented(404))
-def get_history(code: str, caller: Caller, core: Core) -> BookingHistory:
+def get_history(code: str, caller: Caller, booking_service: BookingServiceDep) -> BookingHistory:
     """Every change, oldest first: who, when, through which channel, from what to what."""
-    return found(read(core, booking_history, caller.business_id, code), code)
+    return found(read(booking_service, booking_history, caller.business_id, code), code)
 
 
 @router.get("/{code}/notifications", responses=documented(404))
-def get_notifications(code: str, caller: Caller, core: Core) -> NotificationLog:
+def get_notifications(code: str, caller: Caller, booking_service: BookingServiceDep) -> NotificationLog:
     """Every message about the booking with each delivery attempt (contacts masked), and the customer's replies."""
-    return found(read(core, notification_log, caller.business_id, code), code)
+    return found(read(booking_service, notification_log, caller.business_id, code), code)
 
 
 def change_of(code: str, body: StaffChange | None, actor: str, idempotency_key: str | None) -> BookingChange:

@@ -5,10 +5,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from nextslot.core.agenda import agenda
+from nextslot.core.booking.agenda import agenda
 from nextslot.core.results import Rejected
 from nextslot.schemas.api import CalendarQuery, CalendarView
-from nextslot.server.staff_api.deps import Caller, Core, KeyCheckedRoute, read
+from nextslot.server.staff_api.deps import Caller, BookingServiceDep, KeyCheckedRoute, read
 from nextslot.server.staff_api.errors import Refused, documented
 
 router = APIRouter(prefix="/v1", tags=["calendar"], responses=documented(400, 401, 422),
@@ -16,9 +16,11 @@ router = APIRouter(prefix="/v1", tags=["calendar"], responses=documented(400, 40
 
 
 @router.get("/calendar", responses=documented(404))
-def calendar(wanted: Annotated[CalendarQuery, Query()], caller: Caller, core: Core) -> CalendarView:
+def calendar(wanted: Annotated[CalendarQuery, Query()], caller: Caller,
+             booking_service: BookingServiceDep) -> CalendarView:
     """Local days in the business's zone; every resource that is active, or the one asked for."""
-    view = read(core, agenda, caller.business_id, wanted.date, wanted.days, core.now(), wanted.resource)
+    view = read(booking_service, agenda, caller.business_id, wanted.date, wanted.days, booking_service.now(),
+                wanted.resource)
     if view is None:
         raise Refused(Rejected("unknown_resource", f"No resource '{wanted.resource}' here.", "resource"))
     return view

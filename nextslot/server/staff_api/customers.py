@@ -10,7 +10,7 @@ from nextslot.core.results import Slots
 from nextslot.schemas.commands import DayOrTime, SlotQuery, WaitlistJoin
 from nextslot.schemas.inputs import Input
 from nextslot.schemas.views import CustomerHistory, SlotView, WaitlistView
-from nextslot.server.staff_api.deps import Caller, Core, KeyCheckedRoute, ok
+from nextslot.server.staff_api.deps import Caller, BookingServiceDep, KeyCheckedRoute, ok
 from nextslot.server.staff_api.errors import documented
 
 router = APIRouter(prefix="/v1", responses=documented(400, 401, 422),
@@ -24,9 +24,10 @@ class HistoryQuery(Input):
 
 
 @router.get("/customers/history", tags=["customers"], responses=documented(404))
-def customer_history(wanted: Annotated[HistoryQuery, Query()], caller: Caller, core: Core) -> CustomerHistory:
+def customer_history(wanted: Annotated[HistoryQuery, Query()], caller: Caller,
+                     booking_service: BookingServiceDep) -> CustomerHistory:
     """Every booking, change, deposit, message attempt, reply and waitlist event of one customer, oldest first."""
-    return ok(core.customer_history(caller.business_id, wanted.phone, wanted.email, wanted.limit))
+    return ok(booking_service.customer_history(caller.business_id, wanted.phone, wanted.email, wanted.limit))
 
 
 class SlotsAnswer(BaseModel):
@@ -44,9 +45,10 @@ class SlotsQuery(Input):
 
 
 @router.get("/slots", tags=["bookings"], responses=documented(404))
-def open_slots(wanted: Annotated[SlotsQuery, Query()], caller: Caller, core: Core) -> SlotsAnswer:
+def open_slots(wanted: Annotated[SlotsQuery, Query()], caller: Caller,
+               booking_service: BookingServiceDep) -> SlotsAnswer:
     """Open start times for a service (default: the next 7 days), as every channel sees them."""
-    found = ok(core.find_slots(caller.business_id, SlotQuery(
+    found = ok(booking_service.find_slots(caller.business_id, SlotQuery(
         service=wanted.service, starts_from=wanted.starts_from, until=wanted.until,
         customer_timezone=wanted.customer_timezone, resources=[wanted.resource] if wanted.resource else [],
         limit=wanted.limit)))
@@ -59,6 +61,6 @@ class StaffWaitlistJoin(WaitlistJoin):
 
 
 @router.post("/waitlist", tags=["waitlist"], status_code=201, responses=documented(404))
-def join_waitlist(body: StaffWaitlistJoin, caller: Caller, core: Core) -> WaitlistView:
+def join_waitlist(body: StaffWaitlistJoin, caller: Caller, booking_service: BookingServiceDep) -> WaitlistView:
     """Put a customer on the waitlist; they are offered freed times that fit (see the README)."""
-    return ok(core.join_waitlist(caller.business_id, body.model_copy(update={"actor": caller.name})))
+    return ok(booking_service.join_waitlist(caller.business_id, body.model_copy(update={"actor": caller.name})))

@@ -10,7 +10,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from nextslot.core.key_holders import KeyHolder, key_holder
+from nextslot.core.accounts.key_holders import KeyHolder, key_holder
 from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
 from nextslot.server.staff_api.errors import Refused
@@ -66,5 +66,5 @@ def ok(result: T | Rejected) -> T:
     return result
 
 
-Core = Annotated[BookingService, Depends(booking_service)]  # the booking core, for short
+BookingServiceDep = Annotated[BookingService, Depends(booking_service)]
 Caller = Annotated[KeyHolder, Depends(calling_key)]

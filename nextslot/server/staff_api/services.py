@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from nextslot.core import config_edits
-from nextslot.core.config_export import service_entries
+from nextslot.core.business import config_edits
+from nextslot.core.business.config_export import service_entries
 from nextslot.core.results import Rejected
 from nextslot.schemas.api import ServiceEntry, ServiceList
 from nextslot.schemas.config import ServiceConfig
-from nextslot.server.staff_api.deps import Caller, Core, KeyCheckedRoute, ok, read
+from nextslot.server.staff_api.deps import Caller, BookingServiceDep, KeyCheckedRoute, ok, read
 from nextslot.server.staff_api.errors import Refused, documented
 
 router = APIRouter(prefix="/v1/services", tags=["services"], responses=documented(400, 401, 422),
@@ -16,36 +16,37 @@ router = APIRouter(prefix="/v1/services", tags=["services"], responses=documente
 
 
 @router.get("")
-def list_services(caller: Caller, core: Core) -> ServiceList:
-    """Every service, active or not."""
-    return ServiceList(services=read(core, service_entries, caller.business_id))
+def list_services(caller: Caller, booking_service: BookingServiceDep) -> ServiceList:
+    """Every booking_service, active or not."""
+    return ServiceList(services=read(booking_service, service_entries, caller.business_id))
 
 
 @router.get("/{key}", responses=documented(404))
-def get_service(key: str, caller: Caller, core: Core) -> ServiceEntry:
-    return entry(core, caller.business_id, key)
+def get_service(key: str, caller: Caller, booking_service: BookingServiceDep) -> ServiceEntry:
+    return entry(booking_service, caller.business_id, key)
 
 
 @router.put("/{key}", responses={201: {"model": ServiceEntry, "description": "Created"}, **documented(404, 409)})
-def put_service(key: str, body: ServiceConfig, caller: Caller, core: Core, response: Response) -> ServiceEntry:
+def put_service(key: str, body: ServiceConfig, caller: Caller,
+                booking_service: BookingServiceDep, response: Response) -> ServiceEntry:
     """Create or replace a service (requirements, intake questions, deposit), and make it active.
     Its requirements must name active resources."""
     if body.key != key:
         raise Refused(Rejected("key_mismatch", f"The body is for '{body.key}', the URL for '{key}'.", "key"))
-    if ok(config_edits.put_service(core.uow(), caller.business_id, body)):
+    if ok(config_edits.put_service(booking_service.uow(), caller.business_id, body)):
         response.status_code = 201
-    return entry(core, caller.business_id, key)
+    return entry(booking_service, caller.business_id, key)
 
 
 @router.post("/{key}/deactivate", responses=documented(404, 409))
-def deactivate_service(key: str, caller: Caller, core: Core) -> ServiceEntry:
+def deactivate_service(key: str, caller: Caller, booking_service: BookingServiceDep) -> ServiceEntry:
     """Stop offering the service; its bookings stay. PUT makes it active again."""
-    ok(config_edits.deactivate_service(core.uow(), caller.business_id, key))
-    return entry(core, caller.business_id, key)
+    ok(config_edits.deactivate_service(booking_service.uow(), caller.business_id, key))
+    return entry(booking_service, caller.business_id, key)
 
 
-def entry(core: Core, business_id: int, key: str) -> ServiceEntry:
-    found = read(core, service_entries, business_id, key)
+def entry(booking_service: BookingServiceDep, business_id: int, key: str) -> ServiceEntry:
+    found = read(booking_service, service_entries, business_id, key)
     if not found:
         raise Refused(config_edits.unknown("service", key))
     return found[0]

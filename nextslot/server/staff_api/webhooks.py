@@ -4,11 +4,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from nextslot.core.webhook_endpoints import add_endpoint, list_endpoints, set_active
 from nextslot.schemas.events import EventType
 from nextslot.schemas.inputs import Input
-from nextslot.server.staff_api.deps import Caller, Core, KeyCheckedRoute, ok
+from nextslot.server.staff_api.deps import Caller, BookingServiceDep, KeyCheckedRoute, ok
 from nextslot.server.staff_api.errors import documented
+from nextslot.webhooks.endpoints import add_endpoint, list_endpoints, set_active
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=documented(400, 401, 422),
                    route_class=KeyCheckedRoute)  # the key before the body
@@ -38,19 +38,19 @@ class Switch(Input):
 
 
 @router.get("")
-def endpoints(caller: Caller, core: Core) -> list[EndpointOut]:
-    return [EndpointOut(**vars(e)) for e in list_endpoints(core.uow(), caller.business_id)]
+def endpoints(caller: Caller, booking_service: BookingServiceDep) -> list[EndpointOut]:
+    return [EndpointOut(**vars(e)) for e in list_endpoints(booking_service.uow(), caller.business_id)]
 
 
 @router.post("", status_code=201)
-def register(body: EndpointIn, caller: Caller, core: Core, request: Request) -> Registered:
+def register(body: EndpointIn, caller: Caller, booking_service: BookingServiceDep, request: Request) -> Registered:
     """Register an endpoint; one on an internal address (loopback, private, link-local) is refused (422)."""
-    added = ok(add_endpoint(core.uow(), caller.business_id, body.url, list(body.event_types or []),
+    added = ok(add_endpoint(booking_service.uow(), caller.business_id, body.url, list(body.event_types or []),
                             request.app.state.settings.allow_private_targets))
     return Registered(id=added.id, secret=added.secret)
 
 
 @router.put("/{endpoint_id}", responses=documented(404))
-def switch(endpoint_id: int, body: Switch, caller: Caller, core: Core) -> EndpointOut:
+def switch(endpoint_id: int, body: Switch, caller: Caller, booking_service: BookingServiceDep) -> EndpointOut:
     """Turn an endpoint off, or on again once the receiver is fixed (deliveries resume with new events)."""
-    return EndpointOut(**vars(ok(set_active(core.uow(), caller.business_id, endpoint_id, body.active))))
+    return EndpointOut(**vars(ok(set_active(booking_service.uow(), caller.business_id, endpoint_id, body.active))))

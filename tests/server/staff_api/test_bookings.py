@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from nextslot.core.api_keys import create_api_key
+from nextslot.core.accounts.api_keys import create_api_key
 from nextslot.reminders.channels.base import OutgoingMessage, SendResult
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.reminders.inbound import handle_reply
+from nextslot.reminders.receipts import record_receipt
 from nextslot.storage.tables import Booking, Notification
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from tests.server.staff_api.conftest import TUESDAY, at, phone
@@ -159,7 +160,7 @@ def test_the_notification_log_shows_each_attempt_and_the_customers_reply(api, cl
     dispatcher = Dispatcher(session_factory, {"whatsapp": FakeChannel("whatsapp", refuse=True),
                                               "sms": FakeChannel("sms")}, clock=clock)
     assert dispatcher.dispatch_due() == 1
-    assert dispatcher.record_receipt("SM-staff-api-sms-1", "delivered")
+    assert record_receipt(session_factory, clock(), "SM-staff-api-sms-1", "delivered")
     handle_reply(service, "sms", phone(8), "C")
 
     log = http.get(f"/v1/bookings/{code}/notifications").json()

@@ -1,0 +1,1 @@
+"""Staff members' own calendars: providers (CalDAV today), the sync engine, busy time, ICS feeds out."""

@@ -1,0 +1,66 @@
+"""What the sync engine asks of a calendar provider (CalDAV today; Google and Microsoft next).
+
+A provider connects to one external calendar and reads it incrementally: from where the last sync left off
+(`SyncState`) it reports the events that changed or went, and the busy time of the whole window recomputed
+from them (free, tentative and cancelled events handled as the provider's data says). The engine stores what
+comes back, fenced by its lease; the provider never touches the database.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+from zoneinfo import ZoneInfo
+
+Interval = tuple[datetime, datetime]
+StoredEvents = dict[str, tuple[str | None, str]]  # event id (CalDAV: href) -> (version tag, provider's text)
+
+
+@dataclass(frozen=True)
+class CalendarSource:
+    """Where to read one calendar; plain data, so no transaction stays open during the network calls."""
+
+    id: int
+    business_id: int
+    resource_id: int
+    provider: str  # the key of its provider in `providers.PROVIDERS`
+    url: str
+    username: str | None
+    password: str | None
+    zone: ZoneInfo  # the resource's: all-day and floating events are its local days and times
+
+
+@dataclass(frozen=True)
+class SyncState:
+    """Where a calendar's events stand: a change token (CalDAV sync-token), and a cheaper marker that moves
+    with any change (CalDAV ctag); either may be None (not offered)."""
+
+    sync_token: str | None
+    ctag: str | None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one run learnt from the provider, not yet written."""
+
+    how: Literal["unchanged", "changes", "window"]  # state only, changes since the token, or the whole window
+    state: SyncState  # what the events below are as of
+    put: StoredEvents  # new or changed events
+    gone: set[str]  # stored events to drop: deleted, or (window read) no longer touching the window
+    intervals: list[Interval] | None  # the window's merged busy time; None: nothing changed, the stored one stands
+
+
+class CalendarProvider(Protocol):
+    """One kind of external calendar. Writing bookings back (by our booking's id) comes with issue 19."""
+
+    def connect(self, source: CalendarSource, allow_private: bool = False) -> AbstractContextManager[Any]:
+        """An open connection to the calendar (closed on exit); public addresses only unless allowed."""
+        ...
+
+    def read(self, connection: Any, source: CalendarSource, since: SyncState, since_window: Interval | None,
+             window: Interval, stored: Callable[[], StoredEvents]) -> Reading:
+        """Read what changed since the state stored with `since_window`, for `window`; `stored` loads the
+        stored events (only called when needed). Raises on any failure: the engine keeps the last busy time."""
+        ...

@@ -1,0 +1,257 @@
+"""Staff members' own calendars: read by the scheduler, their busy time blocks availability.
+
+Each calendar is read by its row's provider (`providers.PROVIDERS`, CalDAV today), which reports what changed
+since the stored sync state and the window's busy time recomputed (see `provider.py`); the engine stores the
+events (`external_events`) and busy time (`external_busy`) it reports, and the state to start from next time.
+
+The window is whole UTC days, so it moves once a day, and the first sync of each day lists it in full: that
+brings in events the window now reaches (a recurring event's next occurrences are re-expanded from stored text),
+drops those it left, and bounds the damage of a server that failed to report a change to one day.
+
+One sync per calendar at a time, across any number of scheduler processes: a run leases the calendar row
+(`locked_until`, claimed with SKIP LOCKED), talks to the server with no transaction open, and writes in one short
+transaction only if the row still carries its lease; a run too slow to finish within its lease is dropped, so it
+cannot overwrite a newer result. A failed sync records the error and keeps the last known busy time: a broken
+feed never frees time. External busy time is a soft input: it is checked with the claims before a booking is
+claimed (`queries.busy_for`), but the database's exclusion constraint covers claims only.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy.orm import Session, sessionmaker
+
+from nextslot.calendars import providers
+from nextslot.calendars.provider import (
+    CalendarSource,
+    Interval,
+    Reading,
+    StoredEvents,
+    SyncState,
+)
+from nextslot.core.outbound import url_problem
+from nextslot.core.results import Rejected
+from nextslot.storage import leases
+from nextslot.storage.alone import Failed, alone, in_savepoint
+from nextslot.storage.tables import (
+    Business,
+    ExternalBusy,
+    ExternalCalendar,
+    ExternalEvent,
+    Resource,
+)
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+log = logging.getLogger(__name__)
+
+PAST = timedelta(days=1)
+AHEAD = timedelta(days=90)  # time further ahead is not blocked until a later sync reads it
+SLACK = timedelta(days=1)  # the server reads floating and all-day times in its own zone, we in the resource's
+EVERY = timedelta(minutes=5)  # sync_all's default: a calendar read this recently is not due
+LEASE = timedelta(minutes=10)  # a run still going after this is taken for dead; its result will be dropped
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One run's hold on a calendar, with the sync state stored when it was claimed."""
+
+    source: CalendarSource
+    until: datetime  # the fence: the result is written only while the row still says this
+    state: SyncState
+    window: Interval | None
+
+
+@dataclass(frozen=True)
+class Synced:
+    calendar_id: int
+    intervals: int
+    read: Literal["unchanged", "changes", "window"]  # how: state only, changes since the token, or the whole window
+    fetched: int  # event objects downloaded
+
+
+@dataclass(frozen=True)
+class SyncFailed:
+    calendar_id: int
+    error: str
+
+
+@dataclass(frozen=True)
+class AlreadySyncing:
+    """Another run holds the calendar's lease; this one did nothing."""
+
+    calendar_id: int
+
+
+@dataclass(frozen=True)
+class Superseded:
+    """This run's lease ran out and another run took the calendar over: this run's result was dropped."""
+
+    calendar_id: int
+
+
+SyncResult = Synced | SyncFailed | AlreadySyncing | Superseded
+
+Connect = Callable[[CalendarSource], AbstractContextManager[Any]]
+
+
+# --- registering ---------------------------------------------------------------------------------
+
+
+def add_calendar(uow: SqlAlchemyUnitOfWork, business_id: int, resource_key: str, url: str,
+                 username: str | None = None, password: str | None = None,
+                 allow_private: bool = False) -> int | Rejected:
+    """Register a resource's CalDAV calendar; return its id (the scheduler syncs it from then on)."""
+    if problem := url_problem(url, allow_private):
+        return Rejected("invalid_url", problem, "url")
+    with uow:
+        resource_id = uow.session.scalar(select(Resource.id).where(Resource.business_id == business_id,
+                                                                   Resource.key == resource_key))
+        if resource_id is None:
+            return Rejected("unknown_resource", f"No resource called {resource_key} here.", "resource")
+        calendar = ExternalCalendar(business_id=business_id, resource_id=resource_id, provider="caldav", url=url,
+                                    username=username, password=password)
+        uow.session.add(calendar)
+        uow.session.flush()
+        uow.commit()
+        return calendar.id
+
+
+# --- syncing ---------------------------------------------------------------------------------------
+
+
+def sync_all(session_factory: sessionmaker[Session], now: datetime, every: timedelta = EVERY,
+             connect: Connect = providers.connect) -> list[SyncResult]:
+    """Sync, one after another, every calendar not read for `every` that no other run holds."""
+    results: list[SyncResult] = []
+    done: list[int] = []
+    while (lease := claim(session_factory, now, due_before=now - every, skip=done)) is not None:
+        result = lease if isinstance(lease, SyncFailed) else run(session_factory, lease, now, connect)
+        done.append(result.calendar_id)
+        results.append(result)
+    return results
+
+
+def sync_calendar(session_factory: sessionmaker[Session], calendar_id: int, now: datetime,
+                  connect: Connect = providers.connect) -> SyncResult:
+    """Sync one calendar now, due or not, unless another run holds it."""
+    lease = claim(session_factory, now, calendar_id=calendar_id)
+    if lease is None:
+        return AlreadySyncing(calendar_id)
+    return lease if isinstance(lease, SyncFailed) else run(session_factory, lease, now, connect)
+
+
+def claim(session_factory: sessionmaker[Session], now: datetime, calendar_id: int | None = None,
+          due_before: datetime | None = None, skip: Collection[int] = ()) -> Lease | SyncFailed | None:
+    """Lease one calendar (that one, or the longest unread of those due) that no live lease holds; SyncFailed,
+    recorded on the row, if its own rows cannot say where to read it (e.g. a zone that is not one)."""
+    until = now + LEASE
+    return leases.claimed(session_factory, leases.CALENDARS, now, until, 1,
+                          lambda s, ids: lease_or_failure(s, ids[0], now, until) if ids else None,
+                          calendar_id=calendar_id, due_before=due_before, skip=list(skip))
+
+
+def lease_or_failure(s: Session, calendar_id: int, now: datetime, until: datetime) -> Lease | SyncFailed:
+    calendar = s.get(ExternalCalendar, calendar_id)
+    lease = in_savepoint(s, lambda: lease_of(s, calendar, until), "calendar %s (business %s): cannot be read",
+                         calendar.id, calendar.business_id)
+    if isinstance(lease, Failed):  # recorded like a failed sync: it waits its turn behind the others
+        failed = SyncFailed(calendar.id, f"{lease.error}: the calendar's settings cannot be read")
+        calendar.last_error, calendar.last_error_at, calendar.locked_until = failed.error, now, None
+        return failed
+    return lease
+
+
+def lease_of(s: Session, calendar: ExternalCalendar, until: datetime) -> Lease:
+    zone = s.get(Resource, calendar.resource_id).timezone or s.get(Business, calendar.business_id).timezone
+    if calendar.provider not in providers.PROVIDERS:  # fails like a bad zone: recorded on the row
+        raise LookupError(f"no calendar provider called {calendar.provider!r}")
+    source = CalendarSource(calendar.id, calendar.business_id, calendar.resource_id, calendar.provider,
+                            calendar.url, calendar.username, calendar.password, ZoneInfo(zone))
+    window = (calendar.window_start, calendar.window_end) if calendar.window_start else None
+    return Lease(source, until, SyncState(calendar.sync_token, calendar.ctag), window)
+
+
+def run(session_factory: sessionmaker[Session], lease: Lease, now: datetime, connect: Connect) -> SyncResult:
+    """Read the calendar under the lease and write what was learnt; on any failure keep the busy time."""
+    window = window_for(now)
+    try:
+        with connect(lease.source) as connection:
+            reading = providers.PROVIDERS[lease.source.provider].read(
+                connection, lease.source, lease.state, lease.window, window,
+                lambda: stored_events(session_factory, lease.source.id))
+    except Exception as error:  # a remote calendar can fail in any way; none of them may free time
+        message = f"{type(error).__name__}: {error}"[:2000].replace("\x00", "")  # kept for the business's staff
+        log.warning("calendar %s sync failed (%s)", lease.source.id, type(error).__name__)  # the text may quote
+        return record_failure(session_factory, lease, now, message)  # the server's URL or its events
+    recorded = alone(lambda: record(session_factory, lease, now, window, reading),
+                     "calendar %s (business %s): the result could not be stored", lease.source.id,
+                     lease.source.business_id)
+    if isinstance(recorded, Failed):  # what the server sent cannot be stored: the last busy time stands
+        return record_failure(session_factory, lease, now, f"{recorded.error}: the result could not be stored")
+    return recorded
+
+
+def window_for(now: datetime) -> Interval:
+    """The window a sync at `now` reads: whole UTC days, covering PAST before to AHEAD after with SLACK to spare."""
+    day = datetime.combine(now.astimezone(UTC).date(), time(), UTC)
+    return day - PAST - SLACK, day + timedelta(days=1) + AHEAD + SLACK
+
+
+def stored_events(session_factory: sessionmaker[Session], calendar_id: int) -> StoredEvents:
+    with session_factory() as s:
+        rows = s.execute(select(ExternalEvent.href, ExternalEvent.etag, ExternalEvent.data)
+                         .where(ExternalEvent.calendar_id == calendar_id))
+        return {href: (etag, data) for href, etag, data in rows}
+
+
+# --- writing (one short transaction, fenced by the lease) ------------------------------------------
+
+
+def record(session_factory: sessionmaker[Session], lease: Lease, now: datetime, window: Interval,
+           reading: Reading) -> Synced | Superseded:
+    source = lease.source
+    with SqlAlchemyUnitOfWork(session_factory) as uow:
+        s = uow.session
+        calendar = s.get(ExternalCalendar, source.id, with_for_update=True)
+        if calendar is None or calendar.locked_until != lease.until:
+            log.warning("calendar %s: lease lost during sync, result dropped", source.id)
+            return Superseded(source.id)
+        if reading.intervals is None:
+            intervals = s.scalar(select(func.count()).where(ExternalBusy.calendar_id == source.id))
+        else:
+            if replaced := reading.gone | reading.put.keys():
+                s.execute(delete(ExternalEvent).where(ExternalEvent.calendar_id == source.id,
+                                                      ExternalEvent.href.in_(replaced)))
+            s.add_all(ExternalEvent(business_id=source.business_id, calendar_id=source.id, href=href, etag=etag,
+                                    data=data) for href, (etag, data) in reading.put.items())
+            s.execute(delete(ExternalBusy).where(ExternalBusy.calendar_id == source.id))
+            s.add_all(ExternalBusy(business_id=source.business_id, resource_id=source.resource_id,
+                                   calendar_id=source.id, during=Range(a, b)) for a, b in reading.intervals)
+            intervals = len(reading.intervals)
+        calendar.sync_token, calendar.ctag = reading.state.sync_token, reading.state.ctag
+        calendar.window_start, calendar.window_end = window
+        calendar.last_synced_at, calendar.last_error, calendar.last_error_at = now, None, None
+        calendar.locked_until = None
+        uow.commit()
+    log.info("calendar %s synced (%s, %d fetched, %d busy intervals)", source.id, reading.how, len(reading.put),
+             intervals)
+    return Synced(source.id, intervals, reading.how, len(reading.put))
+
+
+def record_failure(session_factory: sessionmaker[Session], lease: Lease, now: datetime,
+                   message: str) -> SyncFailed | Superseded:
+    with SqlAlchemyUnitOfWork(session_factory) as uow:
+        calendar = uow.session.get(ExternalCalendar, lease.source.id, with_for_update=True)
+        if calendar is None or calendar.locked_until != lease.until:
+            return Superseded(lease.source.id)
+        calendar.last_error, calendar.last_error_at, calendar.locked_until = message, now, None
+        uow.commit()
+    return SyncFailed(lease.source.id, message)

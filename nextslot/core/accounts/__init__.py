@@ -1,0 +1,1 @@
+"""Who may act: staff accounts and sessions, API keys, voice webhook secrets."""

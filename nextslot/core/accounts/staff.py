@@ -1,0 +1,175 @@
+"""Console sign-in: staff accounts with argon2id password hashes, and sessions kept as hashes of a cookie.
+
+A session ends at its expiry (a shift, by default) or at sign-out, and carries its own CSRF token. A wrong
+password and an unknown email take the same time and give the same answer, so sign-in does not tell
+which emails have accounts.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from nextslot.core.accounts.api_keys import hash_key
+from nextslot.core.booking.records import mask
+from nextslot.core.results import Rejected
+from nextslot.storage.tables import SignInFailure, StaffAccount, StaffSession
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+log = logging.getLogger(__name__)
+ROLES = ("owner", "staff")
+# per account (business and email), whatever the address: FREE_TRIES wrong ones, then growing waits
+FREE_TRIES, FIRST_LOCK, LONGEST_LOCK = 5, timedelta(seconds=30), timedelta(minutes=15)
+FORGET_AFTER = timedelta(hours=1)  # wrong tries this long ago count no more
+MIN_PASSWORD = 10
+hasher = PasswordHasher()
+UNKNOWN_HASH = hasher.hash(secrets.token_urlsafe(16))  # checked against when the email is unknown
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """Who a console request comes from: their business, name and role, and the session's CSRF token."""
+
+    session_id: int
+    account_id: int
+    business_id: int
+    name: str
+    email: str
+    role: str
+    csrf_token: str
+    expires_at: datetime
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == "owner"
+
+
+def create_account(uow: SqlAlchemyUnitOfWork, business_id: int, email: str, name: str, role: str,
+                   password: str) -> int | Rejected:
+    """A new account, or a refusal (weak password, unknown role, email taken at this business)."""
+    refused = account_problem(email, role, password)
+    if refused:
+        return refused
+    with uow:
+        taken = uow.session.scalar(select(StaffAccount.id).where(
+            StaffAccount.business_id == business_id, func.lower(StaffAccount.email) == email.strip().lower()))
+        if taken:
+            return Rejected("email_taken", f"{email} already has an account here.", "email")
+        account = StaffAccount(business_id=business_id, email=email.strip(), name=name.strip() or email.strip(),
+                               role=role, password_hash=hasher.hash(password), active=True)
+        uow.session.add(account)
+        uow.session.flush()
+        uow.commit()
+        return account.id
+
+
+def account_problem(email: str, role: str, password: str) -> Rejected | None:
+    if role not in ROLES:
+        return Rejected("invalid_role", f"A role is one of {', '.join(ROLES)}.", "role")
+    if "@" not in email or len(email) > 320:
+        return Rejected("invalid_email", "Give the email address the person signs in with.", "email")
+    if len(password) < MIN_PASSWORD:
+        return Rejected("weak_password", f"A password needs at least {MIN_PASSWORD} characters.", "password")
+    return None
+
+
+@dataclass(frozen=True)
+class Locked:
+    """Too many wrong tries for this email: no password is checked until the wait is over."""
+
+    wait_seconds: int
+
+
+def lockout(failures: int) -> timedelta:
+    """None for the first FREE_TRIES, then 30 s, doubling with each wrong try, at most LONGEST_LOCK: it always
+    ends, so an attacker slows the owner down but cannot lock them out for good."""
+    return min(FIRST_LOCK * 2 ** (failures - FREE_TRIES), LONGEST_LOCK) if failures >= FREE_TRIES else timedelta(0)
+
+
+def sign_in(uow: SqlAlchemyUnitOfWork, business_id: int, email: str, password: str, now: datetime,
+            lifetime: timedelta) -> tuple[str, SignedIn] | Locked | Rejected:
+    """A new session's cookie value and who it is for, one refusal for every kind of wrong answer, or Locked."""
+    key = email.strip().lower()[:320]
+    with uow:
+        s = uow.session
+        # the row lock queues tries at one account across every server process, so none slips past the count
+        failed = None
+        while failed is None:  # a sign-in that succeeded meanwhile may have deleted the row in between
+            s.execute(insert(SignInFailure).values(business_id=business_id, email=key, failures=0,
+                                                   last_failed_at=now).on_conflict_do_nothing())
+            failed = s.get(SignInFailure, (business_id, key), with_for_update=True, populate_existing=True)
+        if failed.locked_until is not None and failed.locked_until > now:
+            return Locked(math.ceil((failed.locked_until - now).total_seconds()))
+        account = s.scalars(select(StaffAccount).where(
+            StaffAccount.business_id == business_id, func.lower(StaffAccount.email) == key,
+            StaffAccount.active)).one_or_none()
+        if not password_matches(account.password_hash if account else UNKNOWN_HASH, password) or account is None:
+            count_failure(s, failed, now)
+            uow.commit()
+            return Rejected("sign_in_failed", "That email and password do not match an account here.", "password")
+        s.delete(failed)
+        if hasher.check_needs_rehash(account.password_hash):
+            account.password_hash = hasher.hash(password)
+        token = secrets.token_urlsafe(32)
+        session = StaffSession(account_id=account.id, token_hash=hash_key(token),
+                               csrf_token=secrets.token_urlsafe(24), expires_at=now + lifetime)
+        uow.session.add(session)
+        uow.session.execute(delete(StaffSession).where(StaffSession.account_id == account.id,
+                                                       StaffSession.expires_at <= now))
+        uow.session.flush()
+        signed_in = signed_in_as(session, account)
+        uow.commit()
+        return token, signed_in
+
+
+def count_failure(s: Session, failed: SignInFailure, now: datetime) -> None:
+    if now - failed.last_failed_at > FORGET_AFTER:
+        failed.failures = 0
+    failed.failures, failed.last_failed_at = failed.failures + 1, now
+    wait = lockout(failed.failures)
+    failed.locked_until = now + wait if wait else None
+    log.warning("console sign-in to business %s failed for %s: %d wrong in a row%s", failed.business_id,
+                mask(failed.email), failed.failures, f", locked for {wait}" if wait else "")  # never the password
+    s.execute(delete(SignInFailure).where(  # forget old tries of this business, known emails or not
+        SignInFailure.business_id == failed.business_id, SignInFailure.last_failed_at < now - FORGET_AFTER,
+        or_(SignInFailure.locked_until.is_(None), SignInFailure.locked_until < now)))
+
+
+def password_matches(stored_hash: str, password: str) -> bool:
+    try:
+        return hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def session_for(uow: SqlAlchemyUnitOfWork, token: str, now: datetime) -> SignedIn | None:
+    """The live session a cookie names, or None (unknown, expired, or its account switched off)."""
+    with uow:
+        row = uow.session.execute(
+            select(StaffSession, StaffAccount).join(StaffAccount, StaffAccount.id == StaffSession.account_id)
+            .where(StaffSession.token_hash == hash_key(token), StaffSession.expires_at > now, StaffAccount.active)
+        ).one_or_none()
+        return signed_in_as(*row) if row else None
+
+
+def sign_out(uow: SqlAlchemyUnitOfWork, session_id: int) -> None:
+    with uow:
+        uow.session.execute(delete(StaffSession).where(StaffSession.id == session_id))
+        uow.commit()
+
+
+def signed_in_as(session: StaffSession, account: StaffAccount) -> SignedIn:
+    return SignedIn(session.id, account.id, account.business_id, account.name, account.email, account.role,
+                    session.csrf_token, session.expires_at)
+
+
+def csrf_matches(expected: str, given: str | None) -> bool:
+    return bool(given) and secrets.compare_digest(expected.encode(), given.encode())

@@ -1,0 +1,1 @@
+"""The booking rules: availability, book, hold, reschedule, cancel, confirm, no-show, idempotency."""

@@ -1,0 +1,102 @@
+"""A staff calendar of one or more local days: per resource, when it works and what takes its time.
+
+Built from the same rows availability reads (weekly hours, exceptions, live claims, external busy
+time), so what the calendar shows as taken is what booking sees as taken.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy.orm import Session
+
+from nextslot.core.booking.availability import Interval, WeeklyHours, open_intervals
+from nextslot.core.instants import day_instants
+from nextslot.schemas.api import CalendarBooking, CalendarHold, CalendarView, ResourceDay, Span, TimeOff
+from nextslot.storage import queries
+from nextslot.storage.tables import AvailabilityException, Booking, Business, Claim, ExternalBusy, Hold, Resource, Service
+
+
+def agenda(session: Session, business_id: int, day: date, days: int, now: datetime,
+           resource_key: str | None = None) -> CalendarView | None:
+    """The active resources' days (or one resource's, active or not); None when the business has no such resource."""
+    business = session.get(Business, business_id)
+    zone = ZoneInfo(business.timezone)
+    window = day_instants(day, zone, days)
+    query = select(Resource).where(Resource.business_id == business_id).order_by(Resource.id)
+    query = query.where(Resource.key == resource_key) if resource_key else query.where(Resource.active)
+    resources = list(session.scalars(query))
+    if resource_key and not resources:
+        return None
+    ids = [r.id for r in resources]
+    hours = queries.hours_for(session, ids)
+    exceptions = exceptions_over(session, business_id, ids, window)
+    bookings, holds = claims_over(session, ids, window, now, zone)
+    busy = external_busy_over(session, ids, window, zone)
+    days_of = []
+    for r in resources:
+        mine = [e for e in exceptions if e.resource_id in (None, r.id)]
+        opened = open_intervals([WeeklyHours(h.weekday, h.start_minute, h.end_minute) for h in hours.get(r.id, ())],
+                                ZoneInfo(r.timezone) if r.timezone else zone, window,
+                                extra_open=[(e.starts_at, e.ends_at) for e in mine if e.kind == "open"],
+                                closed=[(e.starts_at, e.ends_at) for e in mine if e.kind == "closed"])
+        days_of.append(ResourceDay(
+            key=r.key, name=r.name, kind=r.kind, capacity=r.capacity, active=r.active,
+            working=[span(s, e, zone) for s, e in clipped(opened, window)],
+            time_off=[TimeOff(**dict(span(e.starts_at, e.ends_at, zone)), reason=e.reason or "",
+                              business_wide=e.resource_id is None) for e in mine if e.kind == "closed"],
+            bookings=bookings[r.id], holds=holds[r.id], external_busy=busy[r.id],
+        ))
+    return CalendarView(date=day, days=days, timezone=zone.key, resources=days_of)
+
+
+def span(start: datetime, end: datetime, zone: ZoneInfo) -> Span:
+    return Span(starts_at=start.astimezone(zone), ends_at=end.astimezone(zone))
+
+
+def clipped(intervals: list[Interval], window: Interval) -> list[Interval]:
+    return [(max(s, window[0]), min(e, window[1])) for s, e in intervals if s < window[1] and e > window[0]]
+
+
+def exceptions_over(session: Session, business_id: int, ids: list[int], window: Interval) -> list[AvailabilityException]:
+    return list(session.scalars(select(AvailabilityException).where(
+        AvailabilityException.business_id == business_id,
+        or_(AvailabilityException.resource_id.in_(ids), AvailabilityException.resource_id.is_(None)),
+        AvailabilityException.starts_at < window[1], AvailabilityException.ends_at > window[0],
+    ).order_by(AvailabilityException.starts_at)))
+
+
+def claims_over(session: Session, ids: list[int], window: Interval, now: datetime, zone: ZoneInfo
+                ) -> tuple[dict[int, list[CalendarBooking]], dict[int, list[CalendarHold]]]:
+    """Bookings and live holds taking each resource's time: the claims availability counts as busy."""
+    live = (Claim.resource_id.in_(ids), Claim.active, Claim.during.overlaps(Range(*window)),
+            or_(Claim.expires_at.is_(None), Claim.expires_at > now))
+    start, end = func.lower(Claim.during), func.upper(Claim.during)
+    bookings: dict[int, list[CalendarBooking]] = defaultdict(list)
+    for rid, lower, upper, b in session.execute(
+            select(Claim.resource_id, start, end, Booking).join(Booking, Booking.id == Claim.booking_id)
+            .where(*live).order_by(start)):
+        bookings[rid].append(CalendarBooking(
+            **dict(span(b.starts_at, b.ends_at, zone)), code=b.code, status=b.status, service=b.service.key,
+            service_name=b.service.name, customer_name=b.customer.name, occupied=span(lower, upper, zone)))
+    holds: dict[int, list[CalendarHold]] = defaultdict(list)
+    for rid, lower, upper, h, service_key in session.execute(
+            select(Claim.resource_id, start, end, Hold, Service.key).join(Hold, Hold.id == Claim.hold_id)
+            .join(Service, Service.id == Hold.service_id)
+            .where(*live, Claim.booking_id.is_(None), Hold.status == "active").order_by(start)):
+        holds[rid].append(CalendarHold(**dict(span(h.starts_at, h.ends_at, zone)), id=h.id, service=service_key,
+                                       expires_at=h.expires_at.astimezone(zone), occupied=span(lower, upper, zone)))
+    return bookings, holds
+
+
+def external_busy_over(session: Session, ids: list[int], window: Interval, zone: ZoneInfo) -> dict[int, list[Span]]:
+    busy: dict[int, list[Span]] = defaultdict(list)
+    start, end = func.lower(ExternalBusy.during), func.upper(ExternalBusy.during)
+    for rid, lower, upper in session.execute(
+            select(ExternalBusy.resource_id, start, end)
+            .where(ExternalBusy.resource_id.in_(ids), ExternalBusy.during.overlaps(Range(*window))).order_by(start)):
+        busy[rid].append(span(lower, upper, zone))
+    return busy

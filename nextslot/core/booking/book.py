@@ -1,0 +1,101 @@
+"""Booking a slot, or converting a hold: claims, history, messages and the event in one transaction."""
+from __future__ import annotations
+
+from datetime import datetime
+
+
+from nextslot.core import events, outbox
+from nextslot.core.booking import idempotency
+from nextslot.core.booking.alternatives import slot_taken
+from nextslot.core.booking.availability import SlotProblem, check_slot
+from nextslot.core.booking.claiming import claim_start
+from nextslot.core.booking.codes import new_code
+from nextslot.core.booking.history import record, snapshot
+from nextslot.core.booking.intake import check_answers
+from nextslot.core.booking.refusals import slot_problem
+from nextslot.core.customers.contacts import find_or_create
+from nextslot.core.deposits import rules as deposits
+from nextslot.core.instants import resolve_instant
+from nextslot.core.planning import Plan, load_plan, timelines
+from nextslot.core.results import Booked, BookingResult, Rejected
+from nextslot.core.views import new_booking_view
+from nextslot.schemas.commands import BookingCreate
+from nextslot.storage.tables import Booking, Hold
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+
+def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: datetime,
+         payment_provider: str) -> BookingResult:
+    """Book a slot (or convert a hold). A lost race answers with the nearest openings."""
+    start = resolve_instant(cmd.starts_at, cmd.timezone, "starts_at")
+    if isinstance(start, Rejected):
+        return start
+    with uow:
+        s = uow.session
+        plan = load_plan(s, business_id, cmd.service, cmd.resources)
+        if isinstance(plan, Rejected):
+            return plan
+        if cmd.idempotency_key and (first := idempotency.reserve(uow, business_id, cmd.idempotency_key, "book", cmd)):
+            return idempotency.replay(first)
+        answers = check_answers(list(plan.intake_questions), cmd.intake)
+        if isinstance(answers, Rejected):
+            return answers
+        customer = find_or_create(s, business_id, plan.business.country, cmd.customer)
+        if isinstance(customer, Rejected):
+            return customer
+        deposit = deposits.asked(s, plan, customer.id, now)
+        pay_by = deposits.deadline(plan, now) if deposit else None
+        hold = None
+        if cmd.hold_id is not None:
+            hold = live_hold(uow, business_id, cmd.hold_id, plan, start)
+            if isinstance(hold, Rejected):
+                return hold
+        booking = Booking(
+            business_id=business_id, code="", service_id=plan.service_id, customer_id=customer.id,
+            status="pending_payment" if pay_by else "booked", starts_at=start,
+            ends_at=start + plan.rules.duration, source=cmd.source, intake=answers, notes=cmd.notes, updated_at=now,
+        )
+        if hold is not None and hold.expires_at > now:
+            uow.bookings.add_with_code(booking, new_code)
+            resource_ids = uow.claims.attach_to_booking(hold.id, booking.id)
+            hold.status, hold.booking_id = "converted", booking.id
+        else:
+            if hold is not None:  # expired: its claims go, and the slot is booked afresh
+                uow.claims.release(hold_id=hold.id)
+                hold.status = "released"
+            checked = check_slot(plan.rules, timelines(s, plan, (start, start), now), start, now)
+            if checked is SlotProblem.TAKEN:
+                return slot_taken(uow, plan, start, now, cmd.customer.timezone)
+            if isinstance(checked, SlotProblem):
+                return slot_problem(checked, plan, start)
+            uow.bookings.add_with_code(booking, new_code)
+            resource_ids = claim_start(uow, plan, start, now, checked.resource_ids, booking_id=booking.id,
+                                       expires_at=pay_by)
+            if resource_ids is None:
+                return slot_taken(uow, plan, start, now, cmd.customer.timezone)
+        record(s, booking, "created", cmd, now, after=snapshot(booking))
+        payment = None
+        if deposit and pay_by:  # confirmed, and reminded, once the deposit is paid
+            payment = deposits.require(s, booking, deposit, payment_provider, pay_by)
+        else:
+            outbox.announce(s, booking, "confirmation", now)
+            outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)
+        view = new_booking_view(booking, plan, customer, resource_ids, payment)
+        events.emit(s, business_id, "booking.created", view, now)
+        if cmd.idempotency_key:
+            uow.idempotency.remember(business_id, cmd.idempotency_key, booking.id,
+                                     {"kind": "booking", "view": view.model_dump(mode="json")})
+        uow.commit()
+    return Booked(view)
+
+
+def live_hold(uow: SqlAlchemyUnitOfWork, business_id: int, hold_id: int, plan: Plan,
+              start: datetime) -> Hold | Rejected:
+    hold = uow.holds.locked(business_id, hold_id)
+    if hold is None:
+        return Rejected("unknown_hold", f"There is no hold {hold_id}.", "hold_id")
+    if hold.status != "active":
+        return Rejected("hold_used", f"Hold {hold_id} was already {hold.status}.", "hold_id")
+    if hold.service_id != plan.service_id or hold.starts_at != start:
+        return Rejected("hold_mismatch", "The hold is for a different service or time.", "hold_id")
+    return hold

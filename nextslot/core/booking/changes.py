@@ -1,0 +1,94 @@
+"""Changes of a booking's status: cancel (frees the time at once), confirm, no-show. Doing one twice is no error."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from nextslot.core import events, outbox
+from nextslot.core.booking.codes import normalize_code
+from nextslot.core.booking.history import record, snapshot
+from nextslot.core.booking.refusals import not_active, unknown_booking
+from nextslot.core.planning import load_business
+from nextslot.core.results import ChangeResult, Changed, Rejected
+from nextslot.core.views import booked_resources, booking_view
+from nextslot.core.waitlist import offers as waitlist_offers
+from nextslot.schemas.commands import BookingChange
+from nextslot.storage.claims import ClaimRepository
+from nextslot.storage.tables import Booking
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+ACTIVE = ("booked", "confirmed")
+
+Apply = Callable[[Session, Booking, datetime], Rejected | None]
+
+
+def cancel(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange, now: datetime) -> ChangeResult:
+    """Cancel and free the time at once; cancelling twice is not an error."""
+    return change(uow, business_id, cmd, now, "cancelled", apply_cancel)
+
+
+def confirm(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange, now: datetime) -> ChangeResult:
+    """The customer confirmed they will come."""
+    return change(uow, business_id, cmd, now, "confirmed", apply_confirm)
+
+
+def mark_no_show(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange, now: datetime) -> ChangeResult:
+    """The customer did not come: counted against them for the no-show policy."""
+    return change(uow, business_id, cmd, now, "no_show", apply_no_show)
+
+
+def change(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange, now: datetime, target: str,
+           apply: Apply) -> ChangeResult:
+    with uow:
+        s = uow.session
+        booking = uow.bookings.by_code(business_id, normalize_code(cmd.code), for_update=True)
+        if booking is None:
+            return unknown_booking(cmd.code)
+        business = load_business(s, business_id)
+        if booking.status == target:  # already done: same answer, no second history entry
+            return Changed(booking_view(s, booking, business), replayed=True)
+        before = snapshot(booking)
+        problem = apply(s, booking, now)
+        if problem is not None:
+            return problem
+        booking.status, booking.updated_at = target, now
+        uow.bookings.saved(booking)
+        record(s, booking, target, cmd, now, before=before, after=snapshot(booking))
+        view = booking_view(s, booking, business)
+        events.emit(s, business_id, f"booking.{target}", view, now)
+        uow.commit()
+    return Changed(view)
+
+
+def apply_cancel(s: Session, booking: Booking, now: datetime) -> Rejected | None:
+    if booking.status not in (*ACTIVE, "pending_payment"):
+        return not_active(booking)
+    if booking.ends_at <= now:
+        return Rejected("booking_in_past", "This appointment is already over; it cannot be cancelled.")
+    staff = booked_resources(s, booking.id)
+    ClaimRepository(s).release(booking_id=booking.id)
+    waitlist_offers.note_freed(s, booking.business_id, (booking.starts_at, booking.ends_at), "cancelled", now)
+    outbox.void_pending(s, booking.id)
+    outbox.announce(s, booking, "cancelled", now)
+    outbox.announce_to_staff(s, booking, "cancelled", now, staff)
+    return None
+
+
+def apply_confirm(s: Session, booking: Booking, now: datetime) -> Rejected | None:
+    if booking.status != "booked":
+        return not_active(booking)
+    if booking.ends_at <= now:
+        return Rejected("booking_in_past", "This appointment is already over.")
+    return None
+
+
+def apply_no_show(s: Session, booking: Booking, now: datetime) -> Rejected | None:
+    if booking.status not in ACTIVE:
+        return not_active(booking)
+    if booking.starts_at > now:
+        return Rejected("not_started", "A no-show can only be recorded once the appointment has started.")
+    booking.customer.no_show_count += 1
+    outbox.void_pending(s, booking.id)
+    return None

@@ -1,0 +1,34 @@
+"""Claiming a start for a pooled service: the first free combination, looked for again after a lost claim."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from nextslot.core.booking.availability import assign
+from nextslot.core.planning import Plan, timelines
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+MAX_CLAIM_TRIES = 20  # re-plans after lost claims; each one means a racer committed a claim in the way
+
+
+def claim_start(
+    uow: SqlAlchemyUnitOfWork, plan: Plan, start: datetime, now: datetime, first: tuple[int, ...], *,
+    booking_id: int | None = None, hold_id: int | None = None, expires_at: datetime | None = None,
+) -> tuple[int, ...] | None:
+    """Claim one pool member per requirement for `start`, trying `first` first; the ids claimed, or None.
+
+    None only when no combination of members is free any more. The first pick comes from what was
+    committed when the caller looked. When its claim meets a racer's claim, the racer has committed
+    by then (claimers queue on the resource rows), so look again at what is committed now and try
+    the members still free: a colleague free at that time is taken instead of answering "taken".
+    Each lost claim means another booking took time in the way, so a few tries settle it.
+    """
+    occupied = plan.rules.occupied(start)
+    picked: tuple[int, ...] | None = first
+    for _ in range(MAX_CLAIM_TRIES):
+        if picked is None:
+            return None  # what is committed now leaves no combination free at this start
+        if uow.claims.claim_all(plan.business.id, picked, occupied, now,
+                                booking_id=booking_id, hold_id=hold_id, expires_at=expires_at):
+            return picked
+        picked = assign(timelines(uow.session, plan, (start, start), now, exclude_booking_id=booking_id), occupied)
+    return None

@@ -1,0 +1,46 @@
+"""Idempotency keys: agents retry on timeouts; the same key returns the first result, never a second write."""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import BaseModel
+from nextslot.core.results import Booked, Held, Rejected
+from nextslot.schemas.views import BookingView, HoldView
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+
+def fingerprint(command: BaseModel) -> str:
+    body = command.model_dump(mode="json", exclude={"idempotency_key"})
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def reserve(
+    uow: SqlAlchemyUnitOfWork, business_id: int, key: str, operation: str, command: BaseModel
+) -> dict[str, Any] | Rejected | None:
+    """Take the key for this transaction. None: go ahead. A dict: the stored first result.
+
+    A concurrent holder of the same key makes this wait until it commits or rolls back,
+    so two retries in flight still produce one write.
+    """
+    digest = fingerprint(command)
+    first = uow.idempotency.take(business_id, key, operation, digest)
+    if first is None:
+        return None
+    if first.operation != operation or first.fingerprint != digest:
+        return Rejected(
+            "idempotency_key_reused",
+            "This idempotency key was already used for a different request; use a new key for a new request.",
+            "idempotency_key",
+        )
+    return first.result or {}
+
+
+def replay(first: dict[str, Any] | Rejected) -> Booked | Held | Rejected:
+    """The first result stored under a key, as the answer to its retry."""
+    if isinstance(first, Rejected):
+        return first
+    if first.get("kind") == "hold":
+        return Held(HoldView.model_validate(first["view"]), replayed=True)
+    return Booked(BookingView.model_validate(first["view"]), replayed=True)

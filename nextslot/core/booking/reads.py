@@ -1,0 +1,75 @@
+"""Reading the calendar: open slots in a window, one booking by its code, a customer's bookings."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from nextslot.core.booking import lookups
+from nextslot.core.booking.availability import find_open_slots
+from nextslot.core.booking.codes import normalize_code
+from nextslot.core.booking.refusals import unknown_booking
+from nextslot.core.instants import load_zone, resolve_instant, unknown_zone
+from nextslot.core.planning import Plan, load_business, load_plan, timelines
+from nextslot.core.results import Rejected, Slots
+from nextslot.core.views import booking_view, slot_view
+from nextslot.schemas.commands import BookingSearch, SlotQuery
+from nextslot.schemas.views import BookingView
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+MAX_WINDOW = timedelta(days=31)
+
+
+def find_slots(uow: SqlAlchemyUnitOfWork, business_id: int, query: SlotQuery, now: datetime) -> Slots | Rejected:
+    """Open start times for a service in a window, with the resources each would take."""
+    if query.customer_timezone and load_zone(query.customer_timezone) is None:
+        return unknown_zone(query.customer_timezone, "customer_timezone")
+    with uow:
+        plan = load_plan(uow.session, business_id, query.service, query.resources)
+        if isinstance(plan, Rejected):
+            return plan
+        window = slot_window(query, plan, now)
+        if isinstance(window, Rejected):
+            return window
+        start, end = window
+        groups = timelines(uow.session, plan, (start, end), now)
+        found = find_open_slots(plan.rules, groups, (start, end), now, query.limit)
+        return Slots([slot_view(s, plan, query.customer_timezone) for s in found])
+
+
+def slot_window(query: SlotQuery, plan: Plan, now: datetime) -> tuple[datetime, datetime] | Rejected:
+    """The search window in UTC; window times without an offset or zone are read in the business's zone."""
+    zone = query.timezone or plan.business.zone.key
+    start = resolve_instant(query.starts_from, zone, "starts_from") if query.starts_from else now
+    if isinstance(start, Rejected):
+        return start
+    end = resolve_instant(query.until, zone, "until") if query.until else start + timedelta(days=7)
+    if isinstance(end, Rejected):
+        return end
+    if end <= start:
+        return Rejected("window_reversed", "The window ends before it starts.", "until")
+    if end - start > MAX_WINDOW:
+        return Rejected("window_too_large", f"Ask for at most {MAX_WINDOW.days} days at a time.", "until")
+    return start, end
+
+
+def get_booking(uow: SqlAlchemyUnitOfWork, business_id: int, code: str) -> BookingView | Rejected:
+    with uow:
+        booking = uow.bookings.by_code(business_id, normalize_code(code))
+        if booking is None:
+            return unknown_booking(code)
+        business = load_business(uow.session, business_id)
+        return booking_view(uow.session, booking, business)
+
+
+def find_bookings(
+    uow: SqlAlchemyUnitOfWork, business_id: int, search: BookingSearch, now: datetime,
+) -> tuple[list[BookingView], list[str]] | Rejected:
+    """A customer's bookings (soonest first), plus codes close to a code that matched none of theirs."""
+    with uow:
+        business = load_business(uow.session, business_id)
+        if isinstance(business, Rejected):
+            return business
+        found = lookups.find_bookings(uow.session, business_id, business.country, search, now)
+        if isinstance(found, Rejected):
+            return found
+        bookings, near = found
+        return [booking_view(uow.session, b, business) for b in bookings], near

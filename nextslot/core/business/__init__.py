@@ -1,0 +1,1 @@
+"""What a business offers and how it is configured: catalog, configuration file, edits, message templates."""

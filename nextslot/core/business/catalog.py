@@ -1,0 +1,112 @@
+"""What a business offers and when it is open: services, opening hours, closures, contact details."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, joinedload
+
+from nextslot.core.booking.availability import WeeklyHours, merge, open_intervals
+from nextslot.core.instants import day_instants, day_start, load_zone
+from nextslot.core.money import money
+from nextslot.schemas.config import IntakeQuestion
+from nextslot.schemas.views import BusinessProfile, Closure, OpeningHours, ServiceView
+from nextslot.storage.tables import (
+    AvailabilityException,
+    Business,
+    RequirementMember,
+    Resource,
+    Service,
+    ServiceRequirement,
+)
+
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+CLOSURES_AHEAD = timedelta(days=60)
+
+
+def list_services(session: Session, business_id: int) -> list[ServiceView]:
+    services = session.scalars(
+        select(Service).where(Service.business_id == business_id, Service.active).order_by(Service.name)
+        .options(joinedload(Service.requirements).joinedload(ServiceRequirement.members)
+                 .joinedload(RequirementMember.resource))
+    ).unique()
+    views = []
+    for s in services:
+        staff = [m.resource.name for r in s.requirements for m in r.members
+                 if m.resource.kind == "staff" and m.resource.active]
+        views.append(ServiceView(key=s.key, name=s.name, description=s.description,
+                                 duration_minutes=s.duration_minutes, needs=[r.label for r in s.requirements],
+                                 staff=list(dict.fromkeys(staff)),
+                                 intake=[IntakeQuestion.model_validate(q) for q in s.intake_questions],
+                                 deposit=money(s.deposit_minor, s.deposit_currency) if s.deposit_minor else None))
+    return views
+
+
+def opening_hours(session: Session, business: Business, now: datetime) -> list[OpeningHours]:
+    """Per weekday, when at least one active resource works (their own zones read on real dates)."""
+    zone = load_zone(business.timezone)
+    resources = session.scalars(
+        select(Resource).where(Resource.business_id == business.id, Resource.active)
+        .options(joinedload(Resource.hours))
+    ).unique().all()
+    today = now.astimezone(zone).date()
+    week = [today + timedelta(days=i) for i in range(7)]
+    span = day_instants(week[0], zone, len(week))
+    intervals = merge(
+        interval
+        for r in resources
+        for interval in open_intervals(
+            [WeeklyHours(h.weekday, h.start_minute, h.end_minute) for h in r.hours],
+            load_zone(r.timezone) or zone, span,
+        )
+    )
+    by_day: dict[int, list[str]] = {d.weekday(): [] for d in week}
+    for start, end in intervals:
+        if not span[0] <= start < span[1]:  # whole local days around the window come back too
+            continue
+        local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+        at_midnight = local_end.date() > local_start.date() and end == day_start(local_end.date(), zone)
+        end_text = "24:00" if at_midnight else f"{local_end:%H:%M}"
+        by_day[local_start.weekday()].append(f"{local_start:%H:%M}-{end_text}")
+    return [OpeningHours(day=DAYS[d], hours=by_day[d]) for d in range(7)]
+
+
+def business_profile(session: Session, business_id: int, now: datetime) -> BusinessProfile | None:
+    business = session.get(Business, business_id)
+    if business is None:
+        return None
+    closures = session.scalars(
+        select(AvailabilityException).where(
+            AvailabilityException.business_id == business_id, AvailabilityException.resource_id.is_(None),
+            AvailabilityException.kind == "closed", AvailabilityException.ends_at > now,
+            AvailabilityException.starts_at < now + CLOSURES_AHEAD,
+        ).order_by(AvailabilityException.starts_at)
+    )
+    details = business.details or {}
+    return BusinessProfile(
+        name=business.name, timezone=business.timezone, country=business.country,
+        address=details.get("address"), phone=details.get("phone"), policies=details.get("policies"),
+        opening_hours=opening_hours(session, business, now),
+        closures=[Closure(starts_at=c.starts_at, ends_at=c.ends_at, reason=c.reason or "") for c in closures],
+        services=list_services(session, business_id),
+    )
+
+
+def match_resource(session: Session, business_id: int, text: str) -> str | None:
+    """A resource key from what a caller said: its key, its name, or a word of its name ('Patel')."""
+    wanted = " ".join(text.lower().replace("-", " ").replace(".", " ").split())
+    rows = session.execute(
+        select(Resource.key, Resource.name).where(Resource.business_id == business_id, Resource.active)
+    ).all()
+    for key, name in rows:
+        if wanted in (key, " ".join(key.split("-")), name.lower()):
+            return key
+    words = set(wanted.split()) - {"dr", "doctor", "mr", "mrs", "ms", "miss", "the"}
+    hits = [key for key, name in rows if words and words <= set(name.lower().replace(".", " ").split())]
+    return hits[0] if len(hits) == 1 else None
+
+
+def resource_names(session: Session, business_id: int) -> list[str]:
+    return list(session.scalars(
+        select(Resource.name).where(Resource.business_id == business_id, Resource.active).order_by(Resource.name)
+    ))

@@ -1,0 +1,178 @@
+"""Create or update a business from its configuration file, in one transaction.
+
+Declarative for what the file lists: the hours and exceptions of every listed resource, the
+business-wide closures and each listed service's requirements are replaced. Resources and
+services the file does not mention are left alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from psycopg.errors import ExclusionViolation
+from pydantic import ValidationError
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from nextslot.core.instants import first_instant, wall_to_utc
+from nextslot.core.business.message_templates import template_problems
+from nextslot.core.results import Rejected
+from nextslot.schemas.config import WEEKDAYS, BusinessConfig, BusinessDetails, ExceptionConfig, WeeklySpans, parse_span
+from nextslot.storage.tables import (
+    AvailabilityException,
+    Business,
+    RequirementMember,
+    Resource,
+    Service,
+    ServiceRequirement,
+    WorkingHours,
+)
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+
+@dataclass(frozen=True)
+class ConfigApplied:
+    business_id: int
+    slug: str
+    created: bool
+    resources: int
+    services: int
+
+
+def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApplied | Rejected:
+    if problems := details_problems(config.business.details):
+        return refused_config(problems)  # every path that stores a config comes here: nothing is written
+    with uow:
+        s = uow.session
+        b = config.business
+        business = s.scalars(select(Business).where(Business.slug == b.slug).with_for_update()).one_or_none()
+        created = business is None
+        if business is None:
+            business = Business(slug=b.slug)
+            s.add(business)
+        business.name, business.timezone, business.country = b.name, b.timezone, b.country
+        details = dict(b.details)
+        if b.reminder_offsets_minutes is not None:
+            details["reminder_offsets_minutes"] = b.reminder_offsets_minutes
+        details["deposit_hold_minutes"] = b.deposit_hold_minutes
+        details["no_show_policy"] = b.no_show_policy.model_dump(mode="json") if b.no_show_policy else None
+        details["email"] = b.email  # notices to the business itself go here
+        business.details = details
+        s.flush()
+        zone = ZoneInfo(b.timezone)
+
+        resources: dict[str, Resource] = {}
+        for rc in config.resources:
+            resource = s.scalars(
+                select(Resource).where(Resource.business_id == business.id, Resource.key == rc.key)
+            ).one_or_none()
+            if resource is None:
+                resource = Resource(business_id=business.id, key=rc.key)
+                s.add(resource)
+            resource.name, resource.kind, resource.timezone, resource.active = rc.name, rc.kind, rc.timezone, True
+            resource.capacity, resource.email, resource.phone = rc.capacity, rc.email, rc.phone
+            try:
+                with s.begin_nested():
+                    s.flush()  # a capacity cut below what is already booked is refused by the database
+            except IntegrityError as error:
+                if isinstance(error.orig, ExclusionViolation):
+                    return Rejected(
+                        "capacity_below_bookings",
+                        f"{rc.key} already has overlapping bookings beyond capacity {rc.capacity}; "
+                        "move or cancel them first.",
+                        "resources.capacity",
+                    )
+                raise
+            resources[rc.key] = resource
+            resource.hours = [
+                WorkingHours(weekday=day, start_minute=start, end_minute=end)
+                for day, start, end in weekly(rc.hours if rc.hours is not None else config.hours)
+            ]
+            s.execute(delete(AvailabilityException).where(AvailabilityException.resource_id == resource.id))
+            rzone = ZoneInfo(rc.timezone) if rc.timezone else zone
+            add_exceptions(s, business.id, resource.id, rc.exceptions, rzone)
+
+        s.execute(delete(AvailabilityException).where(
+            AvailabilityException.business_id == business.id, AvailabilityException.resource_id.is_(None)
+        ))
+        add_exceptions(s, business.id, None, config.closures, zone)
+
+        for sc in config.services:
+            service = s.scalars(
+                select(Service).where(Service.business_id == business.id, Service.key == sc.key)
+            ).one_or_none()
+            if service is None:
+                service = Service(business_id=business.id, key=sc.key)
+                s.add(service)
+            service.name, service.description, service.active = sc.name, sc.description, True
+            service.duration_minutes, service.slot_step_minutes = sc.duration, sc.step
+            service.buffer_before_minutes, service.buffer_after_minutes = sc.buffer_before, sc.buffer_after
+            service.min_notice_minutes, service.horizon_days = sc.min_notice, sc.horizon_days
+            service.reminder_offsets_minutes = sc.reminder_offsets_minutes
+            service.intake_questions = [q.model_dump(mode="json") for q in sc.intake]
+            service.deposit_minor = sc.deposit.amount_minor if sc.deposit else None
+            service.deposit_currency = sc.deposit.currency if sc.deposit else None
+            service.requirements = [
+                ServiceRequirement(position=i, label=req.label, members=[
+                    RequirementMember(resource_id=resources[key].id, position=j)
+                    for j, key in enumerate(req.one_of)
+                ])
+                for i, req in enumerate(sc.requires)
+            ]
+        uow.commit()
+        return ConfigApplied(business.id, business.slug, created, len(config.resources), len(config.services))
+
+
+def details_problems(details: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, problem) for each setting in `details` the code could not read. Edits copy the config without
+    validating it again, so this is checked here rather than only when a file is parsed."""
+    try:
+        BusinessDetails.model_validate(details)
+        problems = []
+    except ValidationError as error:
+        problems = validation_problems(error, "business.details.")
+    return problems + (template_problems(details["templates"]) if "templates" in details else [])
+
+
+def validation_problems(error: ValidationError, where: str = "") -> list[tuple[str, str]]:
+    return [(where + ".".join(map(str, e["loc"])), e["msg"].removeprefix("Value error, ")) for e in error.errors()]
+
+
+def refused_config(problems: list[tuple[str, str]]) -> Rejected:
+    message = "; ".join(f"{field}: {text}" if field else text for field, text in problems)
+    return Rejected("invalid_config", f"The configuration is not valid: {message}.", problems[0][0] or None,
+                    problems=tuple(problems))
+
+
+def weekly(week: WeeklySpans) -> list[tuple[int, int, int]]:
+    return [(WEEKDAYS.index(day), *parse_span(span)) for day, spans in week.items() for span in spans]
+
+
+def exception_intervals(ec: ExceptionConfig, zone: ZoneInfo) -> list[tuple[datetime, datetime]]:
+    """Instants covered by one exception, read in the resource's (or business's) zone."""
+    if ec.starts_at is not None and ec.ends_at is not None:
+        return [(local_instant(ec.starts_at, zone), local_instant(ec.ends_at, zone))]
+    assert ec.date is not None
+    spans = [parse_span(h) for h in ec.hours] or [(0, 1440)]
+    out = []
+    day = ec.date
+    while day <= (ec.until or ec.date):
+        out.extend((wall_to_utc(day, start, zone), wall_to_utc(day, end, zone)) for start, end in spans)
+        day += timedelta(days=1)
+    return out
+
+
+def local_instant(value: datetime, zone: ZoneInfo) -> datetime:
+    return value.astimezone(UTC) if value.tzinfo else first_instant(value, zone)
+
+
+def add_exceptions(
+    s: Session, business_id: int, resource_id: int | None, items: list[ExceptionConfig], zone: ZoneInfo
+) -> None:
+    for ec in items:
+        for start, end in exception_intervals(ec, zone):
+            s.add(AvailabilityException(business_id=business_id, resource_id=resource_id, kind=ec.kind,
+                                        starts_at=start, ends_at=end, reason=ec.reason))

@@ -1,0 +1,1 @@
+"""Customers: identity and contacts, their history with a business, the staff roster."""

@@ -1,0 +1,1 @@
+"""Deposits: asked at booking, paid through a provider, expired when unpaid."""

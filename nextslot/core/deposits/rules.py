@@ -1,0 +1,147 @@
+"""Deposits: a booking that needs one waits as pending_payment until the provider reports it paid.
+
+Its claims carry the payment deadline as their expiry, so an unpaid booking stops blocking the
+slot at the deadline exactly like an expired hold (availability ignores it, the next claimer sweeps
+it) even before the scheduler marks it expired. A payment that arrives late takes the slot again if
+it is still free; otherwise the money is marked for refund and staff see it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from nextslot.core import events, outbox
+from nextslot.core.waitlist import offers as waitlist_offers
+from nextslot.core.booking.claiming import claim_start
+from nextslot.core.planning import Plan
+from nextslot.core.views import booked_resources, booking_view
+from nextslot.storage.claims import ClaimRepository
+from nextslot.storage.tables import Booking, BookingHistory, Claim, Payment
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What a provider's 'paid' meant for the booking."""
+
+    outcome: str  # paid, already_paid, refund_due, mismatch
+    business_id: int
+    code: str
+
+
+@dataclass(frozen=True)
+class DepositAsk:
+    amount_minor: int
+    currency: str
+    reason: str  # service: the service's own deposit; no_shows: the business's no-show policy
+
+
+def asked(s: Session, plan: Plan, customer_id: int, now: datetime) -> DepositAsk | None:
+    """The deposit this booking needs: the service's, else the no-show policy's if the customer crossed it."""
+    if plan.deposit is not None:
+        return DepositAsk(*plan.deposit, "service")
+    policy = plan.business.no_show_policy
+    if policy is not None and recent_no_shows(s, customer_id, now - timedelta(days=policy.within_days)) >= policy.after:
+        return DepositAsk(policy.deposit.amount_minor, policy.deposit.currency, "no_shows")
+    return None
+
+
+def recent_no_shows(s: Session, customer_id: int, since: datetime) -> int:
+    return s.scalar(select(func.count()).select_from(Booking).where(
+        Booking.customer_id == customer_id, Booking.status == "no_show", Booking.starts_at >= since)) or 0
+
+
+def deadline(plan: Plan, now: datetime) -> datetime:
+    return now + timedelta(minutes=plan.business.deposit_hold_minutes)
+
+
+def require(s: Session, booking: Booking, ask: DepositAsk, provider: str, until: datetime) -> Payment:
+    """The booking's deposit, due by `until` (its claims were made with that expiry)."""
+    s.execute(update(Claim).where(Claim.booking_id == booking.id, Claim.active).values(expires_at=until))
+    payment = Payment(business_id=booking.business_id, booking_id=booking.id, amount_minor=ask.amount_minor,
+                      currency=ask.currency, reason=ask.reason, status="pending", provider=provider, expires_at=until,
+                      log=[{"at": booking.updated_at.isoformat(), "event": "requested"}])
+    s.add(payment)
+    s.flush()
+    outbox.announce(s, booking, "deposit_requested", booking.updated_at)  # the pay link, for callers and agents
+    return payment
+
+
+def settle(uow: SqlAlchemyUnitOfWork, payment: Payment, booking: Booking, plan: Plan, amount_minor: int,
+           currency: str, now: datetime, event: dict[str, Any]) -> Settled:
+    """Mark the deposit paid and confirm the booking (taking the slot again if it lapsed meanwhile)."""
+    s = uow.session
+    payment.log = [*payment.log, {"at": now.isoformat(), **event}]
+    done = Settled("", booking.business_id, booking.code)
+    if payment.status in ("paid", "refund_due", "refunded"):
+        return Settled("already_paid", done.business_id, done.code)
+    if amount_minor != payment.amount_minor or currency.upper() != payment.currency:
+        return Settled("mismatch", done.business_id, done.code)
+    payment.paid_at = now
+    if booking.status in ("pending_payment", "expired") and hold_slot_again(uow, booking, plan, now):
+        payment.status = "paid"
+        before = booking.status
+        booking.status, booking.updated_at = "booked", now
+        history(s, booking, "deposit_paid", now, before)
+        outbox.void_pending(s, booking.id)  # an unsent pay request is moot now
+        outbox.announce(s, booking, "confirmation", now)
+        outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)
+        outcome = "paid"
+    else:  # cancelled, or the slot went to someone else after the deadline
+        payment.status = "refund_due"
+        history(s, booking, "deposit_refund_due", now, booking.status)
+        outcome = "refund_due"
+    s.flush()
+    events.emit(s, booking.business_id, "deposit.paid", booking_view(s, booking, plan.business), now)
+    return Settled(outcome, done.business_id, done.code)
+
+
+def hold_slot_again(uow: SqlAlchemyUnitOfWork, booking: Booking, plan: Plan, now: datetime) -> bool:
+    """Keep the booking's claims for good: still live ones lose their expiry, lapsed ones are re-claimed.
+
+    Re-claiming tries the same resources first; if one went to someone else meanwhile, a colleague
+    free at that time takes its place (the customer paid for the time) before the deposit is refunded.
+    """
+    s = uow.session
+    live = s.execute(
+        update(Claim).where(Claim.booking_id == booking.id, Claim.active, Claim.expires_at > now)
+        .values(expires_at=None).returning(Claim.id)
+    ).all()
+    if live:
+        return True
+    resource_ids = [r.id for r in booked_resources(s, booking.id)]
+    uow.claims.release(booking_id=booking.id)
+    return claim_start(uow, plan, booking.starts_at, now, tuple(resource_ids), booking_id=booking.id) is not None
+
+
+def overdue(s: Session, now: datetime, limit: int = 100) -> list[Payment]:
+    """Unpaid deposits past their deadline, locked for this transaction (other schedulers skip them)."""
+    return list(s.scalars(
+        select(Payment).where(Payment.status == "pending", Payment.expires_at <= now)
+        .order_by(Payment.expires_at).limit(limit).with_for_update(skip_locked=True)
+    ))
+
+
+def expire(s: Session, payment: Payment, booking: Booking, now: datetime) -> bool:
+    """The deposit never came: the booking expires and its slot is free. False if it was no longer waiting."""
+    payment.status = "expired"
+    payment.log = [*payment.log, {"at": now.isoformat(), "event": "expired"}]
+    if booking.status != "pending_payment":
+        return False
+    ClaimRepository(s).release(booking_id=booking.id)
+    waitlist_offers.note_freed(s, booking.business_id, (booking.starts_at, booking.ends_at), "expired", now)
+    outbox.void_pending(s, booking.id)
+    booking.status, booking.updated_at = "expired", now
+    history(s, booking, "expired", now, "pending_payment")
+    return True
+
+
+def history(s: Session, booking: Booking, action: str, now: datetime, before_status: str) -> None:
+    s.add(BookingHistory(
+        business_id=booking.business_id, booking_id=booking.id, at=now, action=action, actor="payments",
+        channel="payments", before={"status": before_status}, after={"status": booking.status},
+    ))

@@ -1,0 +1,1 @@
+"""The waitlist: joining it, and offering freed time to the people on it."""

@@ -1,0 +1,92 @@
+"""Offers made and answered: the scheduler offers freed time; a waiting customer says yes (booked through `book`) or no."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from nextslot.core import events
+from nextslot.core.booking.alternatives import alternatives
+from nextslot.core.booking.book import book
+from nextslot.core.planning import load_business, load_plan
+from nextslot.core.results import Booked, BookingResult, Rejected, SlotTaken
+from nextslot.core.views import booking_view
+from nextslot.core.waitlist import offers
+from nextslot.schemas.commands import BookingCreate, CustomerIn
+from nextslot.storage.tables import Booking, WaitlistEntry, WaitlistOffer
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+
+def offer_freed_capacity(uow: SqlAlchemyUnitOfWork, now: datetime) -> int:
+    """Scheduler job: lapse unanswered offers, then offer freed time to the waitlist; returns offers made."""
+    with uow:
+        offers.lapse_offers(uow.session, now)
+        uow.commit()
+    with uow:
+        made = offers.offer_each(uow.session, offers.claim_markers(uow.session, now), now)
+        uow.commit()
+        return made
+
+
+def accept_offer(uow: SqlAlchemyUnitOfWork, offer_id: int, source: str, now: datetime,
+                 payment_provider: str) -> BookingResult:
+    """A waiting customer said yes: book the offered time through `book` (race-free, idempotent per offer).
+
+    A yes after the offer lapsed, or after someone else took the time, gets the nearest openings.
+    """
+    with uow:
+        s = uow.session
+        offer = s.get(WaitlistOffer, offer_id, with_for_update=True)
+        if offer is None:
+            return Rejected("unknown_offer", f"There is no waitlist offer {offer_id}.", "offer")
+        if offer.status == "accepted" and offer.booking_id is not None:
+            booking = s.get(Booking, offer.booking_id)
+            return Booked(booking_view(s, booking, load_business(s, offer.business_id)), replayed=True)
+        facts = offers.offer_facts(s, offer)
+        if offer.status != "open" or offer.expires_at <= now:
+            offer.answered_at, offer.answer = now, source
+            plan = load_plan(s, offer.business_id, facts["service"], facts["resources"])
+            uow.commit()
+            if isinstance(plan, Rejected):
+                return plan
+            return SlotTaken(offer.starts_at, alternatives(s, plan, offer.starts_at, now,
+                                                           facts["customer"]["timezone"], None))
+    result = book(uow, facts["business_id"], BookingCreate(
+        service=facts["service"], starts_at=facts["starts_at"], resources=facts["resources"],
+        customer=CustomerIn(**facts["customer"]), idempotency_key=f"waitlist-offer-{offer_id}",
+        source=source, actor="customer"), now, payment_provider)
+    with uow:
+        s = uow.session
+        offer = s.get(WaitlistOffer, offer_id, with_for_update=True)
+        entry = s.get(WaitlistEntry, offer.entry_id)
+        offer.answered_at, offer.answer = now, source
+        if isinstance(result, Booked):
+            offer.status, offer.booking_id, entry.status = "accepted", result.booking.id, "booked"
+            events.emit(s, offer.business_id, "waitlist.offer_accepted", result.booking, now)
+        else:
+            offer.status, entry.status = "lost", "waiting"
+        uow.commit()
+    return result
+
+
+def offer_summary(uow: SqlAlchemyUnitOfWork, business_id: int, offer_id: int) -> dict[str, Any] | Rejected:
+    with uow:
+        summary = offers.offer_summary(uow.session, business_id, offer_id)
+        return summary or Rejected("unknown_offer", "There is no such offer.", "offer")
+
+
+def decline_offer(uow: SqlAlchemyUnitOfWork, offer_id: int, source: str, now: datetime) -> bool:
+    """A waiting customer said no to this time: they keep waiting, and the time goes to the next person."""
+    with uow:
+        s = uow.session
+        offer = s.get(WaitlistOffer, offer_id, with_for_update=True)
+        if offer is None or offer.status != "open":
+            return False
+        offer.status, offer.answered_at, offer.answer = "declined", now, source
+        entry = s.get(WaitlistEntry, offer.entry_id)
+        entry.status = "waiting"
+        plan = offers.entry_plan(s, entry)
+        if not isinstance(plan, Rejected):
+            offers.note_freed(s, offer.business_id, (offer.starts_at, offer.starts_at + plan.rules.duration),
+                              "offer_declined", now)
+        uow.commit()
+        return True

@@ -1,0 +1,97 @@
+"""Joining the waitlist: a customer's wish for a service within a window of dates and times of day.
+
+Offers (when freed capacity matches) are made by the scheduler; this module only records the wish.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from nextslot.core.customers.contacts import find_or_create
+from nextslot.core.instants import wall_to_utc
+from nextslot.core.planning import Plan, load_plan
+from nextslot.core.results import Rejected
+from nextslot.core.views import customer_view, resource_ref
+from nextslot.schemas.commands import WaitlistJoin
+from nextslot.schemas.views import WaitlistView
+from nextslot.storage.tables import Customer, Resource, WaitlistEntry
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+MAX_WAIT = timedelta(days=366)
+
+
+def minutes_of(t) -> int:
+    return t.hour * 60 + t.minute
+
+
+def clock_text(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def check_window(cmd: WaitlistJoin, plan: Plan, today: date) -> Rejected | None:
+    if cmd.latest_date < cmd.earliest_date:
+        return Rejected("window_reversed", "latest_date comes before earliest_date.", "latest_date")
+    if cmd.latest_date < today:
+        return Rejected("window_in_past", "That window is already over.", "latest_date")
+    if cmd.latest_date - today > MAX_WAIT or cmd.latest_date - today > plan.rules.horizon + timedelta(days=1):
+        return Rejected("beyond_horizon", f"Bookings open {plan.rules.horizon.days} days ahead; pick an earlier"
+                                          " latest_date.", "latest_date")
+    start, end = minutes_of(cmd.day_start), 1440 if cmd.day_end is None else minutes_of(cmd.day_end)
+    zone, first = plan.business.zone, max(cmd.earliest_date, today)
+    days = (first + timedelta(days=i) for i in range((cmd.latest_date - first).days + 1))
+    # too short on every day: a night the clocks go back has a longer stretch between the same wall times
+    if all(wall_to_utc(day, end, zone) - wall_to_utc(day, start, zone) < plan.rules.duration for day in days):
+        return Rejected("window_too_short", f"{plan.service_name} takes {int(plan.rules.duration.total_seconds() // 60)}"
+                                            " minutes; widen the times of day.", "day_end")
+    return None
+
+
+def join(session: Session, business_id: int, plan: Plan, cmd: WaitlistJoin, now: datetime) -> WaitlistView | Rejected:
+    """Add (or, for the same customer, service and window, return) a waiting entry."""
+    problem = check_window(cmd, plan, now.astimezone(plan.business.zone).date())
+    if problem:
+        return problem
+    customer = find_or_create(session, business_id, plan.business.country, cmd.customer)
+    if isinstance(customer, Rejected):
+        return customer
+    preferred = sorted({r.id for group in plan.groups for r in group if r.key in cmd.resources})
+    values = dict(
+        business_id=business_id, service_id=plan.service_id, customer_id=customer.id,
+        earliest_date=max(cmd.earliest_date, now.astimezone(plan.business.zone).date()), latest_date=cmd.latest_date,
+        day_start_minute=minutes_of(cmd.day_start), day_end_minute=1440 if cmd.day_end is None else minutes_of(cmd.day_end),
+    )
+    entry = session.scalars(
+        select(WaitlistEntry).where(*(getattr(WaitlistEntry, k) == v for k, v in values.items()),
+                                    WaitlistEntry.status.in_(("waiting", "offered")))
+    ).first()
+    if entry is None:
+        entry = WaitlistEntry(**values, preferred_resource_ids=preferred, status="waiting", source=cmd.source,
+                              created_at=now)
+        session.add(entry)
+        session.flush()
+    return waitlist_view(session, entry, plan, customer)
+
+
+def waitlist_view(session: Session, entry: WaitlistEntry, plan: Plan, customer: Customer) -> WaitlistView:
+    preferred = [resource_ref(r) for r in session.scalars(
+        select(Resource).where(Resource.id.in_(entry.preferred_resource_ids or [])).order_by(Resource.id))]
+    return WaitlistView(
+        id=entry.id, status=entry.status, service=plan.service_key, service_name=plan.service_name,
+        earliest_date=entry.earliest_date.isoformat(), latest_date=entry.latest_date.isoformat(),
+        day_start=clock_text(entry.day_start_minute), day_end=clock_text(entry.day_end_minute),
+        preferred=preferred, customer=customer_view(customer),
+    )
+
+
+def join_waitlist(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: WaitlistJoin, now: datetime) -> WaitlistView | Rejected:
+    """Put a customer on the waitlist for a service within a window (the same wish twice is one entry)."""
+    with uow:
+        plan = load_plan(uow.session, business_id, cmd.service, cmd.resources)
+        if isinstance(plan, Rejected):
+            return plan
+        view = join(uow.session, business_id, plan, cmd, now)
+        if not isinstance(view, Rejected):
+            uow.commit()
+        return view

@@ -1,0 +1,38 @@
+"""Idempotency keys: taken in the writer's transaction, so a concurrent retry waits for the first result."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from nextslot.storage.tables import IdempotencyKey
+
+
+class IdempotencyRepository:
+    def __init__(self, session: Session):
+        self.session = session
+
+    def take(self, business_id: int, key: str, operation: str, fingerprint: str) -> IdempotencyKey | None:
+        """Take the key for this transaction: None when it was free, else the first taker's row.
+
+        A concurrent holder of the same key makes this wait until it commits or rolls back.
+        """
+        taken = self.session.execute(
+            insert(IdempotencyKey)
+            .values(business_id=business_id, key=key, operation=operation, fingerprint=fingerprint)
+            .on_conflict_do_nothing()
+            .returning(IdempotencyKey.key)
+        ).first()
+        if taken is not None:
+            return None
+        return self.session.scalars(
+            select(IdempotencyKey).where(IdempotencyKey.business_id == business_id, IdempotencyKey.key == key)
+            .execution_options(populate_existing=True)
+        ).one()
+
+    def remember(self, business_id: int, key: str, booking_id: int | None, result: dict[str, Any]) -> None:
+        row = self.session.get(IdempotencyKey, (business_id, key))
+        row.booking_id = booking_id
+        row.result = result

@@ -1,0 +1,145 @@
+"""Sends booking events to business endpoints: signed, retried with backoff for a day, logged per attempt.
+
+Claimed like notifications (SKIP LOCKED and a lease, a claim handed back when the connection drops under
+it, the outcome recorded on a fresh connection), so several scheduler processes never send one delivery
+twice at once; a receiver should still drop repeats by event id (a crash after the POST and
+before the record means one more try). An endpoint still failing after a day is turned off, and the
+business told by a notice in the outbox (sent by the dispatcher, email first).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from time import perf_counter
+
+import httpx2
+from sqlalchemy.orm import Session, sessionmaker
+
+from nextslot.core.outbound import http_client
+from nextslot.core.outbox import tell_business
+from nextslot.storage import leases
+from nextslot.storage.outage import on_fresh_connection
+from nextslot.storage.tables import WebhookDelivery, WebhookEndpoint
+from nextslot.webhooks.signing import signature
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+GIVE_UP_AFTER = timedelta(days=1)
+
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min ... capped at an hour: about 30 tries over the day before giving up."""
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 3600))
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    lease: datetime
+    url: str
+    secret: str
+    event_id: str
+    event_type: str
+    body: str
+    live: bool  # the endpoint is still active
+
+
+class WebhookSender:
+    def __init__(self, session_factory: sessionmaker[Session], allow_private: bool = False, timeout: float = 10,
+                 clock: Clock = utcnow, lease: timedelta = timedelta(minutes=2), batch: int = 20):
+        self._session_factory = session_factory
+        self._http = http_client(allow_private, timeout)  # public addresses only, checked on every connection
+        self._clock = clock
+        self._lease = lease
+        self._batch = batch
+
+    def send_due(self) -> int:
+        jobs = self.claim()
+        for job in jobs:
+            self.deliver(job)
+        return len(jobs)
+
+    def claim(self) -> list[Job]:
+        now = self._clock()
+        lease = now + self._lease
+        return leases.claimed(self._session_factory, leases.WEBHOOK_DELIVERIES, now, lease, self._batch,
+                              lambda s, ids: self._jobs(s, ids, now, lease)) or []
+
+    @staticmethod
+    def _jobs(s: Session, ids: list[int], now: datetime, lease: datetime) -> list[Job]:
+        jobs = []
+        for d in (s.get(WebhookDelivery, i) for i in ids):
+            e = s.get(WebhookEndpoint, d.endpoint_id)
+            if e is None:  # a row the foreign key did not guard (old or hand-edited): no one to send it to
+                log.error("webhook delivery %s (business %s): its endpoint is gone", d.id, d.business_id)
+                d.status, d.locked_until = "failed", None
+                d.log = [*d.log, {"at": now.isoformat(), "status_code": None, "error": "the endpoint is gone",
+                                  "ms": 0}]
+                continue
+            jobs.append(Job(d.id, lease, e.url, e.secret, d.event_id, d.event_type, d.body, e.active))
+        return jobs
+
+    def deliver(self, job: Job) -> None:
+        if not job.live:
+            self._record(job, None, "the endpoint was disabled", 0)
+            return
+        timestamp = int(self._clock().timestamp())
+        headers = {"Content-Type": "application/json", "Nextslot-Event": job.event_type,
+                   "Nextslot-Event-Id": job.event_id, "Nextslot-Signature": signature(job.secret, timestamp, job.body)}
+        started = perf_counter()
+        try:
+            response = self._http.post(job.url, content=job.body.encode(), headers=headers)
+            code, error = response.status_code, None if response.is_success else f"HTTP {response.status_code}"
+        except httpx2.HTTPError as exc:
+            code, error = None, f"{type(exc).__name__}: {exc}"[:300]
+        except Exception as exc:  # noqa: BLE001 - an address no client can use (a bad host name) fails this row alone
+            code, error = None, f"{type(exc).__name__}: the request could not be made"
+        self._record(job, code, error, (perf_counter() - started) * 1000)
+
+    def _record(self, job: Job, code: int | None, error: str | None, ms: float) -> None:
+        """The POST has been made: a dropped connection must not lose its outcome (the lease would run out and
+        the event go again), so the record is tried again on a fresh connection; a try whose commit went
+        through with its answer lost is recognised by its log line."""
+        line = {"at": self._clock().isoformat(), "status_code": code, "error": error, "ms": round(ms, 1)}
+        on_fresh_connection(lambda: self._record_once(job, line, code, error))
+
+    def _record_once(self, job: Job, line: dict, code: int | None, error: str | None) -> None:
+        now = datetime.fromisoformat(line["at"])
+        with self._session_factory() as s:
+            d = s.get(WebhookDelivery, job.id, with_for_update=True)
+            if line in d.log:
+                return  # an earlier try committed
+            d.log = [*d.log, line]
+            if d.status != "sending" or d.locked_until != job.lease:
+                s.commit()  # a slower twin: keep the log line, leave the state to the new owner
+                return
+            d.locked_until = None
+            if error is None:
+                d.status, d.delivered_at = "delivered", now
+            elif not job.live or now - d.created_at >= GIVE_UP_AFTER:
+                d.status = "failed"
+                if job.live:
+                    self._disable(s, d.endpoint_id, f"deliveries failed for a day; last: {error}", now)
+            else:
+                d.status, d.due_at = "pending", now + backoff(d.attempts)
+            s.commit()
+
+    @staticmethod
+    def _disable(s: Session, endpoint_id: int, reason: str, now: datetime) -> None:
+        """An endpoint that keeps failing is switched off, with the reason kept, and the business told in the
+        same transaction. Once: its other deliveries failing at the same time (in this batch or another
+        process's) find it already off under the row lock, and leave the first reason standing."""
+        endpoint = s.get(WebhookEndpoint, endpoint_id, with_for_update=True)
+        if not endpoint.active:
+            return
+        endpoint.active, endpoint.disabled_reason = False, reason
+        tell_business(s, endpoint.business_id, "webhook_disabled", now, endpoint_id=endpoint.id, url=endpoint.url,
+                      reason=reason, reenable=f'PUT /v1/webhooks/{endpoint.id} with {{"active": true}}')
+        log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
