@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from nextslot.conversations.words import guess_language, say
-from nextslot.core.customers import normalize_email, normalize_phone
+from nextslot.core.customers.contacts import normalize_email, normalize_phone
 from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
 from nextslot.reminders.dispatcher import CONVERSATION_REPLY  # a code goes out as a conversation's message does

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from nextslot.conversations.engine import ConversationEngine
 from nextslot.conversations.intake import Incoming, receive
-from nextslot.core.staff_accounts import create_account
+from nextslot.core.accounts.staff import create_account
 from nextslot.settings import Settings
 from nextslot.storage.tables import Notification
 from nextslot.storage.uow import SqlAlchemyUnitOfWork

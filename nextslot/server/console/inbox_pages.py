@@ -16,10 +16,10 @@ from starlette.responses import RedirectResponse, Response
 
 from nextslot.conversations.inbox import HandedBack, Replied, exchange, hand_back, inbox, staff_reply
 from nextslot.core.results import Rejected
-from nextslot.core.staff_accounts import SignedIn
+from nextslot.core.accounts.staff import SignedIn
 from nextslot.server.booking_form import Problem
 from nextslot.server.console.calendar_pages import POLL_SECONDS, partial
-from nextslot.server.console.session import Staff, checked_post, core, notice, render
+from nextslot.server.console.session import Staff, booking_service, checked_post, notice, render
 from nextslot.server.page_context import PageBusiness
 
 router = APIRouter(include_in_schema=False)
@@ -28,7 +28,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/console/{slug}/inbox")
 def inbox_page(request: Request, signed: Staff) -> Response:
     business, staff = signed
-    rows = inbox(core(request), business.id)
+    rows = inbox(booking_service(request), business.id)
     context = {"business": business, "staff": staff, "active": "inbox", "rows": rows,
                "waiting": sum(1 for r in rows if r.handoff_at and r.status == "open"), "poll_seconds": POLL_SECONDS}
     if request.query_params.get("partial"):
@@ -43,7 +43,7 @@ def conversation_page(conversation_id: int, request: Request, signed: Staff) -> 
 
 def exchange_page(request: Request, business: PageBusiness, staff: SignedIn, conversation_id: int,
                   problem: Problem | None = None, text: str = "", status: int = 200) -> Response:
-    seen = exchange(core(request), business.id, conversation_id)
+    seen = exchange(booking_service(request), business.id, conversation_id)
     if seen is None:
         return notice(request, business, "Not found", "There is no such conversation here.", 404, staff=staff)
     context = {"business": business, "staff": staff, "active": "inbox", "seen": seen, "problem": problem,
@@ -58,7 +58,7 @@ async def reply(conversation_id: int, request: Request, signed: Staff) -> Respon
     business, staff = signed
     form = await checked_post(request, staff)
     text = form.get("text", "")
-    result = await run_in_threadpool(staff_reply, core(request), business.id, conversation_id, text, staff.name)
+    result = await run_in_threadpool(staff_reply, booking_service(request), business.id, conversation_id, text, staff.name)
     match result:
         case Replied():
             return RedirectResponse(f"/console/{business.slug}/inbox/{conversation_id}?done=sent#reply",
@@ -72,7 +72,7 @@ async def reply(conversation_id: int, request: Request, signed: Staff) -> Respon
 async def give_back(conversation_id: int, request: Request, signed: Staff) -> Response:
     business, staff = signed
     await checked_post(request, staff)
-    match await run_in_threadpool(hand_back, core(request), business.id, conversation_id):
+    match await run_in_threadpool(hand_back, booking_service(request), business.id, conversation_id):
         case HandedBack():
             return RedirectResponse(f"/console/{business.slug}/inbox/{conversation_id}?done=handed_back",
                                     status_code=303)

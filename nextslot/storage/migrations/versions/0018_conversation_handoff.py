@@ -2,14 +2,14 @@
 and identity (stated contact, pending one-time code, verified contact)
 
 Revision ID: 0018_conversation_handoff
-Revises: 0016_conversations
+Revises: 0017_calendar_provider
 """
 from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = "0018_conversation_handoff"
-down_revision = "0016_conversations"
+down_revision = "0017_calendar_provider"
 branch_labels = None
 depends_on = None
 
