@@ -169,7 +169,8 @@ def send_code(service: BookingService, business_id: int, key: str, contact: str,
             s.add(Notification(business_id=business_id, customer_id=customer, kind=CONVERSATION_REPLY, due_at=now,
                                status="pending", attempts=0, payload={
                                    "text": say(c.language, "code", business=business.name, code=code),
-                                   "channel": "email" if "@" in address else "sms", "to": address}))
+                                   "channel": "email" if "@" in address else "sms", "to": address,
+                                   "subject": business.name}))
         uow.commit()
         return CodeSent()
 

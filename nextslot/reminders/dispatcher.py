@@ -249,7 +249,8 @@ class Dispatcher:
     def _job(self, s: Session, row: Any, lease: datetime) -> Job:
         n, customer, staff, booking, business = row
         if n.kind == CONVERSATION_REPLY:  # a chat answer: its text as written, on the conversation's channel first
-            return Job(n.id, lease, n.kind, reply_recipients(n, customer, self._channels), "", n.payload["text"])
+            return Job(n.id, lease, n.kind, reply_recipients(n, customer, self._channels),
+                       n.payload.get("subject", ""), n.payload["text"])
         to_business = n.kind.startswith(TO_BUSINESS)
         if to_business:  # a notice to the business itself, about its own set-up
             zone, language = ZoneInfo(business.timezone), "en"
@@ -301,11 +302,12 @@ class Dispatcher:
 
 
 def reply_recipients(n: Notification, customer: Customer | None, channels: dict[str, Channel]) -> dict[str, str]:
-    """A conversation's reply goes back where the customer wrote; a failed WhatsApp message falls back to SMS."""
+    """A conversation's reply goes back where the customer wrote; a failed WhatsApp message falls back to SMS
+    (the same number), an email to nothing else (an address is no number to text)."""
     first = n.payload["channel"]
     opted_out = customer.opted_out if customer is not None else []
-    return {c: n.payload["to"] for c in (first, "sms") if c in channels and c not in n.gave_up_on
-            and c not in opted_out}
+    order = (first, "sms") if first == "whatsapp" else (first,)
+    return {c: n.payload["to"] for c in order if c in channels and c not in n.gave_up_on and c not in opted_out}
 
 
 def attempts_on(s: Session, notification_id: int, channel: str) -> int:
