@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 
 from nextslot.conversations.words import choices, day_label, say, when
 from nextslot.reminders.replies import folded_words
+from nextslot.schemas.statuses import LIVE
 from nextslot.tools.registry import ToolReply
 
 State = dict[str, Any]
 DAYS_SHOWN, TIMES_SHOWN, SEARCH_DAYS = 7, 9, 14
-LIVE = ("booked", "confirmed", "pending_payment")
 MENU_WORDS = {"menu", "hi", "hello", "hola", "bonjour", "hallo", "inicio", "restart"}  # folded: "menü" is "menu"
 MENU = ("book", "mine", "person")  # the menu's choices, in order: 1, 2, 3
 NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")

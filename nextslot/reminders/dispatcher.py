@@ -10,9 +10,8 @@ send is recorded on a fresh connection.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +19,7 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.calendars.feeds import booking_ics
+from nextslot.core.clock import Clock, utcnow
 from nextslot.core.events import emit_notification_outcome
 from nextslot.core.links import Links
 from nextslot.core.money import money
@@ -47,15 +47,9 @@ from nextslot.storage.tables import (
 )
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 ACCEPTED = ("queued", "sent", "delivered", "read")
 CALENDAR_KINDS = ("confirmation", "rescheduled", "cancelled")  # customer messages that carry the .ics
 CONVERSATION_REPLY = "conversation_reply"  # written by nextslot.conversations.engine
-
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, TSTZRANGE, ExcludeConstraint, Range
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from nextslot.schemas.statuses import BookingStatus
+
 Id = BigInteger
 
 
@@ -223,17 +225,14 @@ class Booking(Base):
         UniqueConstraint("business_id", "code"),
         Index("bookings_business_start", "business_id", "starts_at"),
         CheckConstraint("starts_at < ends_at", name="ordered"),
-        CheckConstraint(
-            "status in ('pending_payment', 'booked', 'confirmed', 'cancelled', 'no_show', 'completed', 'expired')",
-            name="known_status"
-        ),
+        CheckConstraint(f"status in ({', '.join(repr(s.value) for s in BookingStatus)})", name="known_status"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
     code: Mapped[str] = mapped_column(String(16))
     service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id"))
     customer_id: Mapped[int] = mapped_column(Id, ForeignKey("customers.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="booked")
+    status: Mapped[str] = mapped_column(String(16), default=BookingStatus.BOOKED)
     starts_at: Mapped[datetime]  # the service itself, without buffers
     ends_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(32))  # channel it came through: agent, mcp, page, staff, ...
