@@ -30,7 +30,8 @@ test-storage: install
 bench: install
 	$(BIN)/nextslot bench core
 
-# static checks: ruff, and the layer order as import-linter contracts (pyproject.toml)
+# static checks: ruff, the layer order as import-linter contracts, mypy strict where it holds (pyproject.toml)
 lint: install
 	$(BIN)/ruff check nextslot evals tests
 	$(BIN)/lint-imports
+	$(BIN)/mypy nextslot/storage

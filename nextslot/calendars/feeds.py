@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nextslot.core.results import Rejected
+from nextslot.schemas.statuses import BookingStatus
 from nextslot.storage.tables import (
     Booking,
     BookingHistory,
@@ -122,6 +123,6 @@ def calendar(title: str, business: Business, bookings: list[Booking], resources:
                   (f"\nNotes: {b.notes}" if b.notes else ""))
         if address := (business.details or {}).get("address"):
             event.add("location", address)
-        event.add("status", "CANCELLED" if b.status == "cancelled" else "CONFIRMED")
+        event.add("status", "CANCELLED" if b.status == BookingStatus.CANCELLED else "CONFIRMED")
         cal.add_component(event)
     return cal

@@ -1,28 +1,53 @@
-"""The registry's tools bound to the person writing: in a conversation the phone number is the customer's
-identity, so lookups, moves, cancels and confirmations reach only that number's own bookings at this business,
-and bookings are made for that number. Enforced here, on the arguments and the database, never in a prompt:
-whatever a message talks the model into, a call about someone else's booking finds nothing."""
+"""The registry's tools bound to the person writing: in an SMS or WhatsApp conversation the phone number is the
+customer's identity, so lookups, moves, cancels and confirmations reach only that number's own bookings at this
+business, and bookings are made for that number. A web chat has proved nothing until it gives the one-time code
+sent to a booking's phone or email: until then it may browse and book (with the phone it gave, like the booking
+page), and every lookup or change answers `verify_first`; after, it is bound to the contact it proved. Enforced
+here, on the arguments and the database, never in a prompt: whatever a message talks the model into, a call
+about someone else's booking finds nothing."""
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from nextslot.core.booking.codes import normalize_code
 from nextslot.storage.tables import Booking, Customer
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import ToolReply, error, execute
 
-OWN_CONTACT = ("find_appointments", "customer_history", "book_appointment", "join_waitlist")  # phone = the sender's
+LOOKUPS = ("find_appointments", "customer_history")  # the proved contact's own, whatever the arguments say
+WRITES = ("book_appointment", "join_waitlist")  # made for the sender's contact
 BY_CODE = {"reschedule_appointment", "cancel_appointment", "confirm_appointment"}
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who the tools act for: a contact the conversation has proved (an SMS or WhatsApp number proves itself),
+    and on the web the phone it only said (good for booking, never for looking up)."""
+
+    phone: str | None = None  # proved
+    email: str | None = None  # proved
+    stated_phone: str | None = None
+
+    @property
+    def proved(self) -> bool:
+        return bool(self.phone or self.email)
 
 
 def execute_as_sender(name: str, arguments: Mapping[str, Any] | str | None, ctx: ToolContext) -> ToolReply:
     """Run a tool for the conversation's sender (`ctx.caller_phone`, E.164) and no one else."""
     if not ctx.caller_phone:
         raise ValueError("a conversation's tool context needs the sender's phone")
+    return execute_bound(name, arguments, ctx, Sender(phone=ctx.caller_phone))
+
+
+def execute_bound(name: str, arguments: Mapping[str, Any] | str | None, ctx: ToolContext,
+                  sender: Sender) -> ToolReply:
+    """Run a tool for `sender` and no one else."""
     args: Any = arguments
     if isinstance(arguments, str):
         try:
@@ -32,18 +57,32 @@ def execute_as_sender(name: str, arguments: Mapping[str, Any] | str | None, ctx:
     if not isinstance(args, Mapping):
         return execute(name, args, ctx)
     args = dict(args)
-    if name in OWN_CONTACT:
-        args["phone"], args["email"] = ctx.caller_phone, None  # another number or an email is someone else
-    if name in BY_CODE and isinstance(args.get("code"), str) and not owns(ctx, args["code"]):
-        return error("unknown_booking", f"No booking with code {args['code']} for the number writing to us. "
+    if name in LOOKUPS or name in BY_CODE:
+        if not sender.proved:
+            return error("verify_first", "This chat has not confirmed a phone number or email yet. Ask the "
+                                         "customer to use \"It's my booking\" below the chat to get a one-time "
+                                         "code; only then can their bookings be found or changed.")
+    if name in LOOKUPS:
+        args["phone"], args["email"] = sender.phone, sender.email  # another contact is someone else
+    if name in WRITES:
+        args["phone"], args["email"] = sender.phone or sender.stated_phone, sender.email
+    if name in BY_CODE and isinstance(args.get("code"), str) and not owns(ctx, sender, args["code"]):
+        return error("unknown_booking", f"No booking with code {args['code']} for the person writing to us. "
                                         "Use find_appointments to list this customer's own bookings.", "code")
     return execute(name, args, ctx)
 
 
-def owns(ctx: ToolContext, code: str) -> bool:
-    """Whether the booking with this code, at this business, belongs to the sender's number."""
+def owns(ctx: ToolContext, sender: Sender, code: str) -> bool:
+    """Whether the booking with this code, at this business, belongs to the sender's proved contact."""
+    mine = []
+    if sender.phone:
+        mine.append(Customer.phone == sender.phone)
+    if sender.email:
+        mine.append(func.lower(Customer.email) == sender.email.lower())
+    if not mine:
+        return False
     with ctx.service.uow() as uow:
         return uow.session.scalar(
             select(Booking.id).join(Customer, Customer.id == Booking.customer_id)
-            .where(Booking.business_id == ctx.business_id, Booking.code == normalize_code(code),
-                   Customer.phone == ctx.caller_phone)) is not None
+            .where(Booking.business_id == ctx.business_id, Booking.code == normalize_code(code), or_(*mine))
+        ) is not None

@@ -6,16 +6,18 @@ answers again with the same idempotency keys, so a booking is never made twice."
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import openai
 from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
 
 from nextslot.conversations import guided
-from nextslot.conversations.bound_tools import execute_as_sender
+from nextslot.conversations.bound_tools import Sender, execute_bound
+from nextslot.conversations.handoff import MAX_MISSES, PERSON_TOOL, wants_person
 from nextslot.conversations.model_agent import (
     BudgetSpent,
     ModelEndpoint,
@@ -43,6 +45,18 @@ from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import ToolReply
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one message is answered with: the text and who wrote it (None: stay silent, a person answers), the
+    conversation's mode and guided state after it, and why it goes to a person now (None: it does not)."""
+
+    text: str | None
+    by: str
+    mode: str
+    state: dict[str, Any]
+    handoff: str | None = None
 
 
 class ConversationEngine:
@@ -87,12 +101,13 @@ class ConversationEngine:
                 ConversationMessage.processed_at.is_(None)))
 
     def close_idle(self) -> int:
-        """End conversations quiet for the idle time with nothing waiting (the next message starts anew)."""
+        """End conversations quiet for the idle time with nothing waiting (the next message starts anew); one
+        handed to a person stays open until a person hands it back."""
         now = self._service.now()
         with self._service.session_factory() as s:
             closed = s.execute(text("""
                 update conversations c set status = 'closed', closed_at = :now
-                where c.status = 'open' and c.last_message_at <= :before
+                where c.status = 'open' and c.last_message_at <= :before and c.handoff_at is null
                   and (c.locked_until is null or c.locked_until < :now)
                   and not exists (select 1 from conversation_messages m where m.conversation_id = c.id
                                   and m.direction = 'in' and m.processed_at is null)
@@ -108,42 +123,60 @@ class ConversationEngine:
             c = s.get(Conversation, conversation_id)
             business = s.get(Business, c.business_id)
             m = s.get(ConversationMessage, message_id)
-            name = s.scalar(select(Customer.name).where(Customer.business_id == c.business_id,
-                                                        Customer.phone == c.phone)) or ""
+            identity = dict(c.identity or {})
+            sender = Sender(phone=c.phone) if c.channel != "web" else Sender(
+                phone=identity.get("proved_phone"), email=identity.get("proved_email"),
+                stated_phone=identity.get("phone"))
+            name = identity.get("name") if c.channel == "web" else s.scalar(select(Customer.name).where(
+                Customer.business_id == c.business_id, Customer.phone == c.phone))
             facts = dict(business_id=c.business_id, business_name=business.name, zone=ZoneInfo(business.timezone),
                          details=business.details or {}, phone=c.phone, channel=c.channel, language=c.language,
                          mode=c.mode, state=dict(c.state or {}), model_calls=c.model_calls, body=m.body,
-                         media=m.media or {}, customer_name=name)
+                         media=m.media or {}, customer_name=name or "", handed_off=c.handoff_at is not None,
+                         sender=sender)
+        if facts["handed_off"]:  # a person answers it: stored, not answered
+            return self.commit_answer(conversation_id, message_id, lease,
+                                      Answer(None, "staff", facts["mode"], facts["state"]))
         ctx = ToolContext(self._service, facts["business_id"], channel=f"{facts['channel']}_chat",
-                          caller_phone=facts["phone"])
-        reply, mode, state = self.reply_to(conversation_id, message_id, facts, ctx)
-        return self.commit_answer(conversation_id, message_id, lease, reply, mode, state)
+                          caller_phone=sender.phone or sender.stated_phone)
+        answer = self.reply_to(conversation_id, message_id, facts, ctx)
+        return self.commit_answer(conversation_id, message_id, lease, answer)
 
-    def reply_to(self, conversation_id: int, message_id: int, facts: dict[str, Any],
-                 ctx: ToolContext) -> tuple[tuple[str, str], str, dict[str, Any]]:
-        """(text, who answered), the conversation's mode after it, and the guided flow's state."""
+    def reply_to(self, conversation_id: int, message_id: int, facts: dict[str, Any], ctx: ToolContext) -> Answer:
+        """The answer to one message: by the model, the guided flow, or a hand-off to a person."""
         language, body = facts["language"], facts["body"].strip()
         if facts["media"] and not body:  # a photo, voice note or location with no words
-            return (say(language, "media"), "notice"), facts["mode"], facts["state"]
+            return Answer(say(language, "media"), "notice", facts["mode"], facts["state"])
+        handed = say(language, "handoff", business=facts["business_name"])
+        if wants_person(body):
+            return Answer(handed, "handoff", facts["mode"], {}, handoff="asked")
         turn = guided.Turn(facts["business_name"], facts["zone"], language, facts["customer_name"],
-                           lambda name, args: self.run_tool(ctx, conversation_id, message_id, name, args, "guided"),
+                           lambda name, args: self.run_tool(ctx, conversation_id, message_id, name, args, "guided",
+                                                            facts["sender"]),
                            f"conversation:{message_id}", self._service.now().astimezone(facts["zone"]).date())
         endpoint = endpoint_for(self._settings, facts["details"])
         if facts["mode"] == "guided" or endpoint is None:
             text, state = guided.answer(turn, facts["state"], body)
-            return (text, "guided"), facts["mode"], state
+            if state.get("handoff"):
+                return Answer(text, "handoff", facts["mode"], {}, handoff="menu")
+            if state.get("misses", 0) >= MAX_MISSES:  # the flow keeps not helping: a person will
+                return Answer(handed, "handoff", facts["mode"], {}, handoff="failures")
+            return Answer(text, "guided", facts["mode"], state)
         try:
-            text = self.ask_model(endpoint, conversation_id, message_id, facts, ctx)
-            return (text, "model"), "model", facts["state"]
+            text, person = self.ask_model(endpoint, conversation_id, message_id, facts, ctx)
+            if person:
+                return Answer(handed, "handoff", "model", facts["state"], handoff="model")
+            return Answer(text, "model", "model", facts["state"])
         except (ModelFailed, BudgetSpent) as why:
             note = "cap" if isinstance(why, BudgetSpent) else "model_down"
             log.warning("conversation %s: the guided flow answers (%s)", conversation_id,
                         getattr(why, "code", "budget spent"))
             text, state = guided.menu(turn, say(language, note))
-            return (text, "guided"), "guided", state
+            return Answer(text, "guided", "guided", state)
 
     def ask_model(self, endpoint: ModelEndpoint, conversation_id: int, message_id: int, facts: dict[str, Any],
-                  ctx: ToolContext) -> str:
+                  ctx: ToolContext) -> tuple[str, bool]:
+        """The model's answer, and whether it handed the conversation to a person."""
         client = self._clients.get((endpoint.base_url, endpoint.api_key))
         if client is None:
             client = self._clients[(endpoint.base_url, endpoint.api_key)] = endpoint.client()
@@ -166,11 +199,17 @@ class ConversationEngine:
         def spend() -> None:
             self.check_budget(conversation_id, facts)
 
-        def run_tool(name: str, arguments: str, call_id: str) -> ToolReply:
-            keyed = replace(ctx, idempotency_key=f"conversation:{message_id}:{call_id}")
-            return self.run_tool(keyed, conversation_id, message_id, name, arguments, "model")
+        person: list[str] = []
 
-        return reply_with_model(client, endpoint.model, messages, run_tool, record, spend)
+        def run_tool(name: str, arguments: str, call_id: str) -> ToolReply:
+            if name == PERSON_TOOL["function"]["name"]:
+                person.append(name)
+                return ToolReply(True, {"handed_off": True, "say": "A member of staff will answer the customer."})
+            keyed = replace(ctx, idempotency_key=f"conversation:{message_id}:{call_id}")
+            return self.run_tool(keyed, conversation_id, message_id, name, arguments, "model", facts["sender"])
+
+        text = reply_with_model(client, endpoint.model, messages, run_tool, record, spend, extra_tools=[PERSON_TOOL])
+        return text, bool(person)
 
     def check_budget(self, conversation_id: int, facts: dict[str, Any]) -> None:
         own = (facts["details"].get("conversations") or {})
@@ -194,9 +233,9 @@ class ConversationEngine:
         return [{"role": "user" if d == "in" else "assistant", "content": b} for d, b in reversed(rows)]
 
     def run_tool(self, ctx: ToolContext, conversation_id: int, message_id: int, name: str, arguments: Any,
-                 by: str) -> ToolReply:
+                 by: str, sender: Sender) -> ToolReply:
         """Run a tool bound to the sender and store the call with its result."""
-        reply = execute_as_sender(name, arguments, ctx)
+        reply = execute_bound(name, arguments, ctx, sender)
         stored = arguments if isinstance(arguments, dict) else {"raw": str(arguments)[:2000]}
         with self._service.session_factory() as s:
             s.add(ConversationToolCall(business_id=ctx.business_id, conversation_id=conversation_id,
@@ -205,9 +244,8 @@ class ConversationEngine:
             s.commit()
         return reply
 
-    def commit_answer(self, conversation_id: int, message_id: int, lease: datetime, reply: tuple[str, str],
-                      mode: str, state: dict[str, Any]) -> datetime | None:
-        text_, by = reply
+    def commit_answer(self, conversation_id: int, message_id: int, lease: datetime,
+                      answer: Answer) -> datetime | None:
         now = self._service.now()
         with self._service.session_factory() as s:
             c = s.get(Conversation, conversation_id, with_for_update=True)
@@ -215,17 +253,32 @@ class ConversationEngine:
                 log.warning("conversation %s: lease lost before answering message %s", conversation_id, message_id)
                 return None
             m = s.get(ConversationMessage, message_id)
-            notice = Notification(business_id=c.business_id, customer_id=c.customer_id, kind=CONVERSATION_REPLY, due_at=now,
-                                  status="pending", attempts=0,
-                                  payload={"text": text_, "channel": c.channel, "to": c.phone})
-            s.add(notice)
-            s.flush()
-            s.add(ConversationMessage(business_id=c.business_id, conversation_id=c.id, direction="out", body=text_,
-                                      media={}, answered_by=by, notification_id=notice.id, created_at=now,
-                                      processed_at=now))
+            if answer.text is not None:
+                add_reply(s, c, answer.text, answer.by, now)
+            if answer.handoff:
+                c.handoff_at, c.handoff_reason = now, answer.handoff
             m.processed_at = now
-            c.mode, c.state = mode, state
+            c.mode, c.state = answer.mode, answer.state
             c.locked_until = renewed = now + self._lease
             s.commit()
-        log.info("conversation %s: message %s answered by %s", conversation_id, message_id, by)
+        log.info("conversation %s: message %s answered by %s", conversation_id, message_id,
+                 answer.by if answer.text is not None else "no one (handed off)")
         return renewed
+
+
+def add_reply(s: Session, c: Conversation, text: str, by: str, now: datetime,
+              staff_name: str | None = None) -> ConversationMessage:
+    """Store a reply in the conversation; over SMS or WhatsApp queue it in the outbox too (receipts and fallback
+    apply), in the caller's transaction. A web chat's panel reads its replies from the conversation itself."""
+    notice = None
+    if c.channel != "web":
+        notice = Notification(business_id=c.business_id, customer_id=c.customer_id, kind=CONVERSATION_REPLY,
+                              due_at=now, status="pending", attempts=0,
+                              payload={"text": text, "channel": c.channel, "to": c.phone})
+        s.add(notice)
+        s.flush()
+    message = ConversationMessage(business_id=c.business_id, conversation_id=c.id, direction="out", body=text,
+                                  media={}, answered_by=by, staff_name=staff_name,
+                                  notification_id=notice.id if notice else None, created_at=now, processed_at=now)
+    s.add(message)
+    return message

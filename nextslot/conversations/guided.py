@@ -16,12 +16,13 @@ from zoneinfo import ZoneInfo
 
 from nextslot.conversations.words import choices, day_label, say, when
 from nextslot.reminders.replies import folded_words
+from nextslot.schemas.statuses import LIVE
 from nextslot.tools.registry import ToolReply
 
 State = dict[str, Any]
 DAYS_SHOWN, TIMES_SHOWN, SEARCH_DAYS = 7, 9, 14
-LIVE = ("booked", "confirmed", "pending_payment")
 MENU_WORDS = {"menu", "hi", "hello", "hola", "bonjour", "hallo", "inicio", "restart"}  # folded: "menü" is "menu"
+MENU = ("book", "mine", "person")  # the menu's choices, in order: 1, 2, 3
 NUMBER = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
 
 
@@ -45,7 +46,16 @@ class Turn:
 
 
 def answer(turn: Turn, state: State, text: str) -> tuple[str, State]:
-    """The reply to one message and the state after it."""
+    """The reply to one message and the state after it; `misses` counts answers in a row that could not help
+    (the engine hands the conversation to a person after a few), `handoff` says the customer chose a person."""
+    reply, after = step_answer(turn, state, text)
+    missed = (reply.startswith(turn.say("not_understood")) or turn.say("failed") in reply
+              or (state.get("step") == "menu" and number(text) is None  # words the menu cannot take, again
+                  and not set(folded_words(text)) & MENU_WORDS))
+    return reply, {**after, "misses": state.get("misses", 0) + 1 if missed else 0}
+
+
+def step_answer(turn: Turn, state: State, text: str) -> tuple[str, State]:
     step = state.get("step")
     picked = number(text)
     if step is None or picked == 0 or (picked is None and set(folded_words(text)) & MENU_WORDS):
@@ -74,7 +84,7 @@ def ask(state: State, question: str, options: list[str], values: list[Any], lang
 def menu(turn: Turn, prefix: str = "") -> tuple[str, State]:
     name = f" {turn.customer_name.split()[0]}" if turn.customer_name.strip() else ""
     text, state = ask({"step": "menu"}, turn.say("menu", name=name, business=turn.business_name),
-                      [turn.say("book"), turn.say("mine")], ["book", "mine"], turn.language)
+                      [turn.say(o) for o in MENU], list(MENU), turn.language)
     return (f"{prefix}\n{text}" if prefix else text), state
 
 
@@ -82,6 +92,8 @@ def menu(turn: Turn, prefix: str = "") -> tuple[str, State]:
 
 
 def on_menu(turn: Turn, state: State, _: str, picked: int) -> tuple[str, State]:
+    if state["options"][picked - 1] == "person":
+        return turn.say("handoff", business=turn.business_name), {"handoff": "menu"}
     if state["options"][picked - 1] == "mine":
         return my_bookings(turn)
     reply = turn.run("list_services", {})
@@ -207,7 +219,7 @@ def after_write(turn: Turn, state: State, reply: ToolReply, done: str) -> tuple[
     text = turn.say(done, service=a["service_name"], when=turn.when(a["starts_at"]), code=a["code"])
     if a.get("deposit_due"):
         text += " " + turn.say("deposit", amount=a["deposit_due"])
-    return text, {"step": "menu", "options": ["book", "mine"], "question": ""}
+    return text, {"step": "menu", "options": list(MENU), "question": ""}
 
 
 # --- the customer's own bookings ---------------------------------------------------------------------------------
@@ -215,9 +227,11 @@ def after_write(turn: Turn, state: State, reply: ToolReply, done: str) -> tuple[
 
 def my_bookings(turn: Turn) -> tuple[str, State]:
     reply = turn.run("find_appointments", {})
+    if not reply.ok and reply.data["error"]["code"] == "verify_first":  # a web chat that has not proved a contact
+        return turn.say("verify_first"), {"step": "menu", "options": list(MENU), "question": ""}
     found = [a for a in reply.data.get("appointments", []) if a["status"] in LIVE] if reply.ok else []
     if not found:
-        return turn.say("no_bookings"), {"step": "menu", "options": ["book", "mine"], "question": ""}
+        return turn.say("no_bookings"), {"step": "menu", "options": list(MENU), "question": ""}
     options = [f"{a['service_name']}: {turn.when(a['starts_at'])}" for a in found[:TIMES_SHOWN]]
     values = [{"code": a["code"], "service": a["service"], "service_name": a["service_name"],
                "starts_at": a["starts_at"]} for a in found[:TIMES_SHOWN]]
@@ -249,7 +263,7 @@ def on_cancel(turn: Turn, state: State, _: str, picked: int) -> tuple[str, State
         return menu(turn, turn.say("failed"))
     a = reply.data["appointment"]
     return (turn.say("cancelled", service=a["service_name"], when=turn.when(a["starts_at"])),
-            {"step": "menu", "options": ["book", "mine"], "question": ""})
+            {"step": "menu", "options": list(MENU), "question": ""})
 
 
 def move(turn: Turn, state: State) -> tuple[str, State]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select, text
+from sqlalchemy import exists, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -36,7 +36,7 @@ def has_open_conversation(service: BookingService, channel: str, phone: str, idl
     with service.uow() as uow:
         return bool(uow.session.scalar(select(exists().where(
             Conversation.phone == phone, Conversation.channel == channel, Conversation.status == "open",
-            Conversation.last_message_at > service.now() - idle))))
+            or_(Conversation.last_message_at > service.now() - idle, Conversation.handoff_at.is_not(None))))))
 
 
 def business_for(session: Session, message: Incoming, now: datetime, idle: timedelta) -> int | None:
@@ -89,7 +89,8 @@ def open_conversation(s: Session, business_id: int, message: Incoming, now: date
     """The number's open conversation, locked until commit (so its messages get ids in arrival order); an idle
     one with nothing waiting is closed and a new one begun."""
     conversation = locked_open(s, business_id, message)
-    if conversation is not None and conversation.last_message_at <= now - idle and not waiting(s, conversation.id):
+    if (conversation is not None and conversation.handoff_at is None and conversation.last_message_at <= now - idle
+            and not waiting(s, conversation.id)):
         conversation.status, conversation.closed_at = "closed", now
         s.flush()
         conversation = None
@@ -103,7 +104,7 @@ def open_conversation(s: Session, business_id: int, message: Incoming, now: date
             phone=message.phone, language=language, status="open", mode="model", state={}, model_calls=0,
             last_message_at=now,
         ).on_conflict_do_nothing(index_elements=["business_id", "phone", "channel"],
-                                 index_where=text("status = 'open'")))
+                                 index_where=text("status = 'open' and channel <> 'web'")))
         conversation = locked_open(s, business_id, message)  # ours, or the one a concurrent webhook just made
     assert conversation is not None
     return conversation

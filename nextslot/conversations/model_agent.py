@@ -88,13 +88,14 @@ def system_prompt(business_name: str, zone: ZoneInfo, now: datetime, language: s
 
 def reply_with_model(client: openai.OpenAI, model: str, messages: list[dict[str, Any]],
                      run_tool: Callable[[str, str, str], ToolReply], record: Callable[[Recorded], None],
-                     spend: Callable[[], None], max_requests: int = MAX_REQUESTS) -> str:
+                     spend: Callable[[], None], max_requests: int = MAX_REQUESTS,
+                     extra_tools: list[dict[str, Any]] | None = None) -> str:
     """Let the model call tools until it answers in words; return its answer.
 
     `spend` is called before each request and raises BudgetSpent when none is left; `run_tool(name, arguments,
     call_id)` runs one call bound to the sender."""
     messages = list(messages)
-    tools = chat_tools()
+    tools = [*chat_tools(), *(extra_tools or [])]
     for _ in range(max_requests):
         spend()
         started = time.perf_counter()

@@ -33,6 +33,11 @@ WORDS: dict[str, dict[str, str]] = {
         "media": "Thanks! We can only read text here: please write what you need.",
         "cap": "We can't chat freely any more for now, but these choices still work.",
         "model_down": "Our assistant is not available right now, but these choices work.",
+        "person": "Talk to a person",
+        "handoff": "Thanks, a person from {business} will answer you here as soon as they can.",
+        "verify_first": "To see or change a booking, first confirm it is yours: use \"It's my booking\" below "
+                        "the chat to get a code by text or email.",
+        "code": "Your {business} code is {code}. It is valid for 10 minutes. Never share it.",
     },
     "es": {
         "menu": "¡Hola{name}! Somos {business}. Responde con un número:",
@@ -56,6 +61,11 @@ WORDS: dict[str, dict[str, str]] = {
         "media": "¡Gracias! Aquí solo podemos leer texto: escríbenos qué necesitas.",
         "cap": "Ahora no podemos seguir chateando libremente, pero estas opciones siguen funcionando.",
         "model_down": "Nuestro asistente no está disponible ahora, pero estas opciones funcionan.",
+        "person": "Hablar con una persona",
+        "handoff": "Gracias, una persona de {business} te responderá aquí en cuanto pueda.",
+        "verify_first": "Para ver o cambiar una cita, confirma primero que es tuya: usa \"Es mi cita\" debajo del "
+                        "chat para recibir un código por SMS o correo.",
+        "code": "Tu código de {business} es {code}. Vale 10 minutos. No lo compartas.",
     },
     "fr": {
         "menu": "Bonjour{name} ! Ici {business}. Répondez par un numéro :",
@@ -79,6 +89,11 @@ WORDS: dict[str, dict[str, str]] = {
         "media": "Merci ! Nous ne lisons que le texte ici : écrivez-nous ce qu'il vous faut.",
         "cap": "Nous ne pouvons plus discuter librement pour le moment, mais ces choix fonctionnent.",
         "model_down": "Notre assistant n'est pas disponible pour le moment, mais ces choix fonctionnent.",
+        "person": "Parler à une personne",
+        "handoff": "Merci, une personne de {business} va vous répondre ici dès que possible.",
+        "verify_first": "Pour voir ou modifier un rendez-vous, confirmez d'abord qu'il est à vous : utilisez "
+                        "« C'est mon rendez-vous » sous la discussion pour recevoir un code par SMS ou e-mail.",
+        "code": "Votre code {business} est {code}. Il est valable 10 minutes. Ne le partagez pas.",
     },
     "de": {
         "menu": "Hallo{name}! Hier ist {business}. Antworten Sie mit einer Zahl:",
@@ -102,6 +117,11 @@ WORDS: dict[str, dict[str, str]] = {
         "media": "Danke! Wir können hier nur Text lesen: Schreiben Sie uns bitte, was Sie brauchen.",
         "cap": "Freies Chatten geht gerade nicht mehr, aber diese Auswahl funktioniert weiterhin.",
         "model_down": "Unser Assistent ist gerade nicht erreichbar, aber diese Auswahl funktioniert.",
+        "person": "Mit einer Person sprechen",
+        "handoff": "Danke, eine Person von {business} antwortet Ihnen hier, so bald sie kann.",
+        "verify_first": "Um einen Termin zu sehen oder zu ändern, bestätigen Sie zuerst, dass er Ihrer ist: "
+                        "Mit „Mein Termin“ unter dem Chat erhalten Sie einen Code per SMS oder E-Mail.",
+        "code": "Ihr Code für {business} ist {code}. Er gilt 10 Minuten. Geben Sie ihn nicht weiter.",
     },
 }
 

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.core.booking import changes, holds, reads
 from nextslot.core.booking.book import book
 from nextslot.core.booking.reschedule import reschedule
-from nextslot.core.business import catalog
+from nextslot.core.business import catalog, lookup
+from nextslot.core.business.lookup import BusinessRecord
 from nextslot.core.clock import Clock, utcnow
 from nextslot.core.customers import history
 from nextslot.core.deposits import payments
@@ -22,6 +24,8 @@ from nextslot.core.waitlist.entries import join_waitlist
 from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule, BookingSearch, HoldCreate, SlotQuery, WaitlistJoin
 from nextslot.schemas.views import BookingView, BusinessProfile, CustomerHistory, ServiceView, WaitlistView
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+T = TypeVar("T")
 
 
 class BookingService:
@@ -43,6 +47,17 @@ class BookingService:
         return SqlAlchemyUnitOfWork(self._session_factory)
 
     # --- reads -------------------------------------------------------------------------------
+
+    def read(self, query: Callable[..., T], *args: Any) -> T:
+        """Run a core read query (one taking a session first) in a transaction of its own."""
+        with self.uow() as uow:
+            return query(uow.session, *args)
+
+    def business_by_slug(self, slug: str) -> BusinessRecord | None:
+        return lookup.business_by_slug(self.uow(), slug)
+
+    def business_by_id(self, business_id: int) -> BusinessRecord | None:
+        return lookup.business_by_id(self.uow(), business_id)
 
     def find_slots(self, business_id: int, query: SlotQuery) -> Slots | Rejected:
         """Open start times for a service in a window, with the resources each would take."""

@@ -8,6 +8,7 @@ from nextslot.core.booking.availability import Slot
 from nextslot.core.booking.codes import spoken_code
 from nextslot.core.instants import load_zone
 from nextslot.core.planning import BusinessInfo, Plan, ResourceInfo
+from nextslot.schemas.statuses import BookingStatus
 from nextslot.schemas.times import TimeView
 from nextslot.core.money import money
 from nextslot.schemas.views import BookingView, CustomerView, HoldView, PaymentView, ResourceRef, SlotView
@@ -71,7 +72,7 @@ def assemble_booking_view(booking: Booking, service_key: str, service_name: str,
         id=booking.id,
         code=booking.code,
         code_spoken=spoken_code(booking.code),
-        status=booking.status,
+        status=BookingStatus(booking.status),
         service=service_key,
         service_name=service_name,
         starts_at=TimeView.of(booking.starts_at, business.zone, load_zone(customer.timezone)),

@@ -10,9 +10,8 @@ send is recorded on a fresh connection.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +19,7 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.calendars.feeds import booking_ics
+from nextslot.core.clock import Clock, utcnow
 from nextslot.core.events import emit_notification_outcome
 from nextslot.core.links import Links
 from nextslot.core.money import money
@@ -47,15 +47,9 @@ from nextslot.storage.tables import (
 )
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 ACCEPTED = ("queued", "sent", "delivered", "read")
 CALENDAR_KINDS = ("confirmation", "rescheduled", "cancelled")  # customer messages that carry the .ics
 CONVERSATION_REPLY = "conversation_reply"  # written by nextslot.conversations.engine
-
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -249,7 +243,8 @@ class Dispatcher:
     def _job(self, s: Session, row: Any, lease: datetime) -> Job:
         n, customer, staff, booking, business = row
         if n.kind == CONVERSATION_REPLY:  # a chat answer: its text as written, on the conversation's channel first
-            return Job(n.id, lease, n.kind, reply_recipients(n, customer, self._channels), "", n.payload["text"])
+            return Job(n.id, lease, n.kind, reply_recipients(n, customer, self._channels),
+                       n.payload.get("subject", ""), n.payload["text"])
         to_business = n.kind.startswith(TO_BUSINESS)
         if to_business:  # a notice to the business itself, about its own set-up
             zone, language = ZoneInfo(business.timezone), "en"
@@ -301,11 +296,12 @@ class Dispatcher:
 
 
 def reply_recipients(n: Notification, customer: Customer | None, channels: dict[str, Channel]) -> dict[str, str]:
-    """A conversation's reply goes back where the customer wrote; a failed WhatsApp message falls back to SMS."""
+    """A conversation's reply goes back where the customer wrote; a failed WhatsApp message falls back to SMS
+    (the same number), an email to nothing else (an address is no number to text)."""
     first = n.payload["channel"]
     opted_out = customer.opted_out if customer is not None else []
-    return {c: n.payload["to"] for c in (first, "sms") if c in channels and c not in n.gave_up_on
-            and c not in opted_out}
+    order = (first, "sms") if first == "whatsapp" else (first,)
+    return {c: n.payload["to"] for c in order if c in channels and c not in n.gave_up_on and c not in opted_out}
 
 
 def attempts_on(s: Session, notification_id: int, channel: str) -> int:

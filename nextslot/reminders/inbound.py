@@ -17,6 +17,7 @@ from nextslot.core.service import BookingService
 from nextslot.reminders.replies import Intent, Reply, parse_reply
 from nextslot.reminders.templates import spoken_when
 from nextslot.schemas.commands import BookingChange
+from nextslot.schemas.statuses import ACTIVE
 from nextslot.storage.tables import Booking, Business, Customer, InboundMessage, Service, WaitlistEntry
 
 ANSWERS = {
@@ -222,7 +223,7 @@ def target_booking(service: BookingService, customer_ids: list[int], reply: Repl
         if reply.codes:
             row = uow.session.execute(query.where(Booking.code.in_(reply.codes)).limit(1)).first()
         if row is None and not reply.names_a_code:
-            row = uow.session.execute(query.where(Booking.status.in_(("booked", "confirmed")), Booking.ends_at > now)
+            row = uow.session.execute(query.where(Booking.status.in_(ACTIVE), Booking.ends_at > now)
                                       .order_by(Booking.starts_at).limit(1)).first()
     if row is None:
         return None

@@ -24,10 +24,8 @@ from nextslot.schemas.config import (
     check_week,
 )
 from nextslot.schemas.inputs import Input
+from nextslot.schemas.statuses import BookingStatus
 from nextslot.schemas.views import BookingView, SlotView
-
-BookingStatus = Literal["pending_payment", "booked", "confirmed", "cancelled", "no_show", "completed", "expired"]
-
 
 def iso_only(value: Any) -> Any:
     """Dates and times as ISO 8601 text, as documented: pydantic alone would read 317 as 317 s after 1970."""

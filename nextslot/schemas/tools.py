@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from nextslot.schemas.inputs import Input, PersonName
+from nextslot.schemas.statuses import BookingStatus
 
 
 class ToolInput(Input):
@@ -50,7 +51,7 @@ class TimeSlot(BaseModel):
 class Appointment(BaseModel):
     code: str
     code_spoken: str = Field(description="The code spaced for reading aloud")
-    status: Literal["pending_payment", "booked", "confirmed", "cancelled", "no_show", "completed", "expired"]
+    status: BookingStatus
     service: str
     service_name: str
     starts_at: str

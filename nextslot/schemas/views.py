@@ -5,6 +5,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from nextslot.schemas.config import IntakeQuestion
+from nextslot.schemas.statuses import BookingStatus
 from nextslot.schemas.times import TimeView
 
 
@@ -51,7 +52,7 @@ class BookingView(BaseModel):
     id: int
     code: str
     code_spoken: str
-    status: str
+    status: BookingStatus
     service: str
     service_name: str
     starts_at: TimeView

@@ -19,6 +19,7 @@ from nextslot.runtime import build_links, build_payment_provider, build_service
 from nextslot.server import (
     booking_page,
     body_limit,
+    chat_page,
     console,
     failures,
     ics,
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     app.include_router(offer_links.router)
     app.include_router(widget.router)  # before booking_page: /b/{slug}/share and qr.* are not services
     app.include_router(waitlist_page.router)
+    app.include_router(chat_page.router)  # before booking_page: /b/{slug}/chat is not a service
     app.include_router(booking_page.router)
     app.include_router(manage_page.router)
     staff_api.install(app)

@@ -28,6 +28,7 @@ from nextslot.core.links import Links
 from nextslot.core.results import Booked, Changed, Rejected, SlotTaken
 from nextslot.core.service import BookingService
 from nextslot.schemas.commands import BookingChange, BookingReschedule
+from nextslot.schemas.statuses import ACTIVE, LIVE
 from nextslot.schemas.times import spoken_time
 from nextslot.schemas.views import BookingView
 from nextslot.server.booking_form import FORM_KEY, Problem, new_form_key
@@ -41,7 +42,6 @@ from nextslot.tools.render import zone_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(route_class=RateLimitedRoute, max_body_size=16_000, include_in_schema=False)
-CHANGEABLE = ("booked", "confirmed")
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,8 @@ def manage(token: str, request: Request) -> Response:
     upcoming = booking.starts_at.utc > service.now()
     return page(request, "manage.html", opened.context(
         done=request.query_params.get("done"), detect_tz=not opened.visitor.chosen,
-        can_move=upcoming and booking.status in CHANGEABLE,
-        can_cancel=upcoming and booking.status in (*CHANGEABLE, "pending_payment"),
+        can_move=upcoming and booking.status in ACTIVE,
+        can_cancel=upcoming and booking.status in LIVE,
         pay=pay_path(request.app.state.links, opened.business.id, booking), calendar=calendar_path(token),
     ))
 

@@ -8,10 +8,10 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from nextslot.core.business.lookup import BusinessRecord
 from nextslot.core.instants import load_zone
 from nextslot.core.service import BookingService
 from nextslot.server.page_render import TZ_COOKIE
-from nextslot.storage import queries
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")  # slugs and service keys, as the config allows them
 HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -41,20 +41,17 @@ def business_by_slug(service: BookingService, slug: str) -> PageBusiness | None:
     """The business a public URL names; None for an unknown or malformed slug (no query for the latter)."""
     if not KEY.match(slug):
         return None
-    # a read-only lookup the core does not offer yet (BookingService has no slug lookup): see the page notes
-    with service.uow() as uow:
-        business = queries.business_by_slug(uow.session, slug)
-        return page_business(business) if business is not None else None
+    business = service.business_by_slug(slug)
+    return page_business(business) if business is not None else None
 
 
 def business_by_id(service: BookingService, business_id: int) -> PageBusiness | None:
-    with service.uow() as uow:
-        business = queries.business(uow.session, business_id)
-        return page_business(business) if business is not None else None
+    business = service.business_by_id(business_id)
+    return page_business(business) if business is not None else None
 
 
-def page_business(b: Any) -> PageBusiness:
-    details = b.details or {}
+def page_business(b: BusinessRecord) -> PageBusiness:
+    details = b.details
     return PageBusiness(b.id, b.slug, b.name, ZoneInfo(b.timezone), text(details.get("address")),
                         text(details.get("phone")), text(details.get("policies")), branding(details.get("page")))
 

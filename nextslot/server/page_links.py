@@ -6,6 +6,7 @@ from starlette.responses import Response
 
 from nextslot.core.links import Links
 from nextslot.core.results import Rejected
+from nextslot.schemas.statuses import BookingStatus
 from nextslot.schemas.views import BookingView
 from nextslot.server.page_render import notice
 
@@ -28,7 +29,7 @@ def calendar_path(manage_token: str) -> str:
 def pay_path(links: Links, business_id: int, booking: BookingView) -> str | None:
     """The deposit's pay link while a deposit is still awaited, else None."""
     payment = booking.payment
-    if booking.status != "pending_payment" or payment is None or payment.status != "pending":
+    if booking.status != BookingStatus.PENDING_PAYMENT or payment is None or payment.status != "pending":
         return None
     return local_path(links, links.pay_url(business_id, booking.code, payment.expires_at))
 

@@ -14,6 +14,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
+from nextslot.schemas.statuses import ACTIVE, LIVE
 from nextslot.server.page_times import day_label, duration, zone_choices
 
 HERE = Path(__file__).parent
@@ -36,7 +37,7 @@ STATUS = {"booked": "Booked", "confirmed": "Confirmed", "pending_payment": "Awai
 PAYMENT = {"paid": "Deposit paid", "pending": "Awaiting deposit", "expired": "Deposit not paid in time",
            "refund_due": "Deposit paid; a refund is due"}
 
-templates.env.globals.update(asset=asset, zone_choices=zone_choices, day_label=day_label)
+templates.env.globals.update(asset=asset, zone_choices=zone_choices, day_label=day_label, ACTIVE=ACTIVE, LIVE=LIVE)
 templates.env.filters.update(duration=duration, status=lambda s: STATUS.get(s, s.replace("_", " ").capitalize()),
                              payment=lambda s: PAYMENT.get(s, s.replace("_", " ")))
 

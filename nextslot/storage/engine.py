@@ -45,8 +45,15 @@ def libpq_dsn(url: str, database: str | None = None) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def create_database(url: str, exist_ok: bool = False) -> None:
+def database_name(url: str) -> str:
     name = make_url(url).database
+    if not name:
+        raise ValueError(f"the database URL names no database: {make_url(url)!r}")
+    return name
+
+
+def create_database(url: str, exist_ok: bool = False) -> None:
+    name = database_name(url)
     with psycopg.connect(libpq_dsn(url, "postgres"), autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
         if exists and exist_ok:
@@ -55,6 +62,6 @@ def create_database(url: str, exist_ok: bool = False) -> None:
 
 
 def drop_database(url: str) -> None:
-    name = make_url(url).database
+    name = database_name(url)
     with psycopg.connect(libpq_dsn(url, "postgres"), autocommit=True) as conn:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))

@@ -33,6 +33,6 @@ class IdempotencyRepository:
         ).one()
 
     def remember(self, business_id: int, key: str, booking_id: int | None, result: dict[str, Any]) -> None:
-        row = self.session.get(IdempotencyKey, (business_id, key))
+        row = self.session.get_one(IdempotencyKey, (business_id, key))
         row.booking_id = booking_id
         row.result = result

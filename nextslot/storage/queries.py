@@ -51,9 +51,9 @@ def resources_by_keys(session: Session, business_id: int, keys: Sequence[str]) -
 
 
 
-def hours_for(session: Session, resource_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
+def hours_for(session: Session, resource_ids: Sequence[int]) -> dict[int, list[Row[int, int, int, int]]]:
     """Weekly hours per resource: rows of (resource_id, weekday, start_minute, end_minute)."""
-    out: dict[int, list[Row[Any]]] = defaultdict(list)
+    out: dict[int, list[Row[int, int, int, int]]] = defaultdict(list)
     for h in session.execute(
         select(WorkingHours.resource_id, WorkingHours.weekday, WorkingHours.start_minute, WorkingHours.end_minute)
         .where(WorkingHours.resource_id.in_(resource_ids))

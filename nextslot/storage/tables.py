@@ -23,6 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, TSTZRANGE, ExcludeConstraint, Range
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from nextslot.schemas.statuses import BookingStatus
+
 Id = BigInteger
 
 
@@ -223,17 +225,14 @@ class Booking(Base):
         UniqueConstraint("business_id", "code"),
         Index("bookings_business_start", "business_id", "starts_at"),
         CheckConstraint("starts_at < ends_at", name="ordered"),
-        CheckConstraint(
-            "status in ('pending_payment', 'booked', 'confirmed', 'cancelled', 'no_show', 'completed', 'expired')",
-            name="known_status"
-        ),
+        CheckConstraint(f"status in ({', '.join(repr(s.value) for s in BookingStatus)})", name="known_status"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
     code: Mapped[str] = mapped_column(String(16))
     service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id"))
     customer_id: Mapped[int] = mapped_column(Id, ForeignKey("customers.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="booked")
+    status: Mapped[str] = mapped_column(String(16), default=BookingStatus.BOOKED)
     starts_at: Mapped[datetime]  # the service itself, without buffers
     ends_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(32))  # channel it came through: agent, mcp, page, staff, ...
@@ -634,14 +633,19 @@ class SignInFailure(Base):
 
 
 class Conversation(Base):
-    """A customer's chat with a business over SMS or WhatsApp: its guided-flow state and the lease of the
-    scheduler process answering it (one message at a time, in arrival order)."""
+    """A customer's chat with a business over SMS, WhatsApp or the booking page's chat panel (web): its
+    guided-flow state, the lease of the scheduler process answering it (one message at a time, in arrival order),
+    and whether it is handed off to a person (then the engine stores its messages and does not answer)."""
 
     __tablename__ = "conversations"
     __table_args__ = (
         # one open conversation per number, business and channel: two webhooks at once meet here
         Index("conversations_open", "business_id", "phone", "channel", unique=True,
-              postgresql_where=text("status = 'open'")),
+              postgresql_where=text("status = 'open' and channel <> 'web'")),
+        # a web chat is told apart by its visitor's key (a cookie's hash), not a phone
+        Index("conversations_open_web", "business_id", "visitor_key", unique=True,
+              postgresql_where=text("status = 'open' and channel = 'web'")),
+        Index("conversations_handoff", "business_id", "handoff_at", postgresql_where=text("handoff_at is not null")),
         Index("conversations_leased", "locked_until"),
         CheckConstraint("status in ('open', 'closed')", name="known_status"),
     )
@@ -649,7 +653,7 @@ class Conversation(Base):
     business_id: Mapped[int] = _business()
     customer_id: Mapped[int | None] = mapped_column(Id, ForeignKey("customers.id"))
     channel: Mapped[str] = mapped_column(String(16))
-    phone: Mapped[str] = mapped_column(String(20))  # E.164: the customer's identity in this conversation
+    phone: Mapped[str] = mapped_column(String(20))  # E.164: the customer's identity in this conversation ("" on web)
     language: Mapped[str] = mapped_column(String(8), default="en")
     status: Mapped[str] = mapped_column(String(16), default="open")
     mode: Mapped[str] = mapped_column(String(16), default="model")  # model, guided (no model, or it failed)
@@ -659,6 +663,11 @@ class Conversation(Base):
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created()
     closed_at: Mapped[datetime | None]
+    handoff_at: Mapped[datetime | None]  # set: a person answers it, the engine stays silent
+    handoff_reason: Mapped[str | None] = mapped_column(String(32))  # asked, menu, model, failures
+    visitor_key: Mapped[str | None] = mapped_column(String(64))  # web: sha256 of the chat cookie
+    # web: the name and phone it gave (to book with), a pending one-time code, the contact it proved
+    identity: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
 
 
 class ConversationMessage(Base):
@@ -678,7 +687,8 @@ class ConversationMessage(Base):
     provider_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     body: Mapped[str] = mapped_column(Text, default="")
     media: Mapped[dict[str, Any]] = mapped_column(default=dict)  # urls and types, or a location
-    answered_by: Mapped[str | None] = mapped_column(String(16))  # out: model, guided, notice
+    answered_by: Mapped[str | None] = mapped_column(String(16))  # out: model, guided, notice, handoff, staff
+    staff_name: Mapped[str | None] = mapped_column(String(200))  # out, answered_by staff: who wrote it
     notification_id: Mapped[int | None] = mapped_column(Id, ForeignKey("notifications.id"))  # out: its outbox row
     created_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]

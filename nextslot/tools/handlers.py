@@ -46,6 +46,7 @@ from nextslot.schemas.tools import (
     ToolProblem,
     WaitlistOut,
 )
+from nextslot.schemas.statuses import ACTIVE
 from nextslot.schemas.views import ServiceView, SlotView
 from nextslot.tools.context import ToolContext
 from nextslot.tools.render import (
@@ -248,7 +249,7 @@ def find_appointments(ctx: ToolContext, args: FindAppointmentsIn) -> Appointment
         return problem(found)
     views, near = found
     shown = [appointment(v) for v in views]
-    live = [a for a in shown if a.status in ("booked", "confirmed")]
+    live = [a for a in shown if a.status in ACTIVE]
     if args.code and near:
         say = f"I couldn't find code {args.code}, but this caller has {', '.join(near)}: is that the one?"
     elif not shown:

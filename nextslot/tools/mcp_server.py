@@ -157,15 +157,13 @@ def build_server(service: BookingService, business_of: BusinessOf,
 def stdio_business(service: BookingService, api_key: str | None, slug: str | None) -> int | str:
     """The business a stdio server acts for, or the reason it cannot start."""
     from nextslot.core.accounts.api_keys import business_for_key
-    from nextslot.storage import queries
 
     if api_key:
         business_id = business_for_key(service.uow(), api_key)
         return business_id if business_id is not None else "that API key is unknown or revoked"
     if slug:
-        with service.uow() as uow:
-            business = queries.business_by_slug(uow.session, slug)
-            return business.id if business else f"there is no business '{slug}'"
+        business = service.business_by_slug(slug)
+        return business.id if business else f"there is no business '{slug}'"
     return "give --api-key (or set NEXTSLOT_API_KEY) or --business SLUG"
 
 

@@ -9,14 +9,14 @@ business told by a notice in the outbox (sent by the dispatcher, email first).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from time import perf_counter
 
 import httpx2
 from sqlalchemy.orm import Session, sessionmaker
 
+from nextslot.core.clock import Clock, utcnow
 from nextslot.core.outbound import http_client
 from nextslot.core.outbox import tell_business
 from nextslot.storage import leases
@@ -25,13 +25,7 @@ from nextslot.storage.tables import WebhookDelivery, WebhookEndpoint
 from nextslot.webhooks.signing import signature
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 GIVE_UP_AFTER = timedelta(days=1)
-
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def backoff(attempts: int) -> timedelta:

@@ -464,3 +464,18 @@ def test_messages_carry_signed_links_a_deposit_request_its_pay_link_and_the_conf
     calendar_url = next(word for word in confirmation.body.split() if word.startswith("https://book.example/ics/"))
     token = urlparse(calendar_url).path.removeprefix("/ics/booking/").removesuffix(".ics")
     assert links.read("manage", token, clock.now).code == booking.code
+
+
+def test_a_chat_code_sent_by_email_carries_a_subject_and_never_falls_back_to_texting_the_address(
+        clinic, dispatcher, channels, session_factory, clock):
+    channels["email"].script = [refused("550")]
+    with session_factory() as s:
+        s.add(Notification(business_id=clinic, kind="conversation_reply", due_at=clock.now, status="pending",
+                           attempts=0, payload={"text": "Your code is 123456", "channel": "email",
+                                                "to": "ann@example.com", "subject": "Riverside Clinic"}))
+        s.commit()
+    dispatcher.dispatch_due()
+    [message] = channels["email"].sent
+    assert message.subject == "Riverside Clinic" and message.to == "ann@example.com"
+    assert channels["sms"].sent == [] and channels["whatsapp"].sent == []
+    assert only(session_factory, clinic, "conversation_reply").status == "failed"

@@ -20,6 +20,7 @@ from nextslot.core.planning import Plan, load_plan, timelines
 from nextslot.core.results import Booked, BookingResult, Rejected
 from nextslot.core.views import new_booking_view
 from nextslot.schemas.commands import BookingCreate
+from nextslot.schemas.statuses import BookingStatus
 from nextslot.storage.tables import Booking, Hold
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
@@ -52,7 +53,7 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
                 return hold
         booking = Booking(
             business_id=business_id, code="", service_id=plan.service_id, customer_id=customer.id,
-            status="pending_payment" if pay_by else "booked", starts_at=start,
+            status=BookingStatus.PENDING_PAYMENT if pay_by else BookingStatus.BOOKED, starts_at=start,
             ends_at=start + plan.rules.duration, source=cmd.source, intake=answers, notes=cmd.notes, updated_at=now,
         )
         if hold is not None and hold.expires_at > now:

@@ -15,31 +15,30 @@ from nextslot.core.results import ChangeResult, Changed, Rejected
 from nextslot.core.views import booked_resources, booking_view
 from nextslot.core.waitlist import offers as waitlist_offers
 from nextslot.schemas.commands import BookingChange
+from nextslot.schemas.statuses import ACTIVE, LIVE, BookingStatus
 from nextslot.storage.claims import ClaimRepository
 from nextslot.storage.tables import Booking
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
-
-ACTIVE = ("booked", "confirmed")
 
 Apply = Callable[[Session, Booking, datetime], Rejected | None]
 
 
 def cancel(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange, now: datetime) -> ChangeResult:
     """Cancel and free the time at once; cancelling twice is not an error."""
-    return change(uow, business_id, cmd, now, "cancelled", apply_cancel)
+    return change(uow, business_id, cmd, now, BookingStatus.CANCELLED, apply_cancel)
 
 
 def confirm(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange, now: datetime) -> ChangeResult:
     """The customer confirmed they will come."""
-    return change(uow, business_id, cmd, now, "confirmed", apply_confirm)
+    return change(uow, business_id, cmd, now, BookingStatus.CONFIRMED, apply_confirm)
 
 
 def mark_no_show(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange, now: datetime) -> ChangeResult:
     """The customer did not come: counted against them for the no-show policy."""
-    return change(uow, business_id, cmd, now, "no_show", apply_no_show)
+    return change(uow, business_id, cmd, now, BookingStatus.NO_SHOW, apply_no_show)
 
 
-def change(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange, now: datetime, target: str,
+def change(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange, now: datetime, target: BookingStatus,
            apply: Apply) -> ChangeResult:
     with uow:
         s = uow.session
@@ -63,7 +62,7 @@ def change(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange, now:
 
 
 def apply_cancel(s: Session, booking: Booking, now: datetime) -> Rejected | None:
-    if booking.status not in (*ACTIVE, "pending_payment"):
+    if booking.status not in LIVE:
         return not_active(booking)
     if booking.ends_at <= now:
         return Rejected("booking_in_past", "This appointment is already over; it cannot be cancelled.")
@@ -77,7 +76,7 @@ def apply_cancel(s: Session, booking: Booking, now: datetime) -> Rejected | None
 
 
 def apply_confirm(s: Session, booking: Booking, now: datetime) -> Rejected | None:
-    if booking.status != "booked":
+    if booking.status != BookingStatus.BOOKED:
         return not_active(booking)
     if booking.ends_at <= now:
         return Rejected("booking_in_past", "This appointment is already over.")

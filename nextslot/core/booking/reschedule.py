@@ -7,7 +7,6 @@ from nextslot.core import events, outbox
 from nextslot.core.booking import idempotency
 from nextslot.core.booking.alternatives import slot_taken
 from nextslot.core.booking.availability import SlotProblem, check_slot
-from nextslot.core.booking.changes import ACTIVE
 from nextslot.core.booking.claiming import claim_start
 from nextslot.core.booking.codes import normalize_code
 from nextslot.core.booking.history import record, snapshot
@@ -18,6 +17,7 @@ from nextslot.core.results import Booked, BookingResult, Rejected
 from nextslot.core.views import booked_resources, booking_view
 from nextslot.core.waitlist import offers as waitlist_offers
 from nextslot.schemas.commands import BookingReschedule
+from nextslot.schemas.statuses import ACTIVE
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 

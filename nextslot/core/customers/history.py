@@ -12,6 +12,7 @@ from nextslot.core.customers.contacts import normalize_email, normalize_phone
 from nextslot.core.money import money
 from nextslot.core.results import Rejected
 from nextslot.core.views import customer_view
+from nextslot.schemas.statuses import BookingStatus
 from nextslot.schemas.times import repeat_note
 from nextslot.schemas.views import CustomerHistory, HistoryEvent
 from nextslot.storage.tables import (
@@ -68,7 +69,7 @@ def history_of(s: Session, business: Business, customer: Customer, limit: int | 
     events.sort(key=lambda e: e.at)
     bookings = s.scalar(select(func.count()).select_from(Booking).where(Booking.customer_id == customer.id)) or 0
     no_shows = s.scalar(select(func.count()).select_from(Booking).where(
-        Booking.customer_id == customer.id, Booking.status == "no_show")) or 0
+        Booking.customer_id == customer.id, Booking.status == BookingStatus.NO_SHOW)) or 0
     return CustomerHistory(customer=customer_view(customer), bookings=bookings, no_shows=no_shows,
                            events=events[-limit:] if limit else events)
 

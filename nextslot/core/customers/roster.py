@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from nextslot.core.planning import BusinessInfo
 from nextslot.core.views import customer_view
 from nextslot.core.waitlist.entries import clock_text
+from nextslot.schemas.statuses import BookingStatus
 from nextslot.schemas.views import CustomerView
 from nextslot.storage.tables import Booking, Business, Customer, Service, WaitlistEntry
 
@@ -59,7 +60,7 @@ def customer_roster(s: Session, business_id: int, now: datetime, text: str = "",
     policy = business.no_show_policy
     since = now - timedelta(days=policy.within_days) if policy else datetime.min.replace(tzinfo=now.tzinfo)
     recent = dict(s.execute(select(Booking.customer_id, func.count()).where(  # as deposits.recent_no_shows counts
-        Booking.customer_id.in_(ids), Booking.status == "no_show", Booking.starts_at >= since)
+        Booking.customer_id.in_(ids), Booking.status == BookingStatus.NO_SHOW, Booking.starts_at >= since)
         .group_by(Booking.customer_id)).all())
     return [CustomerRow(customer_view(c), counts.get(c.id, 0), c.no_show_count, recent.get(c.id, 0),
                         policy is not None and recent.get(c.id, 0) >= policy.after,

@@ -19,6 +19,7 @@ from nextslot.core.waitlist import offers as waitlist_offers
 from nextslot.core.booking.claiming import claim_start
 from nextslot.core.planning import Plan
 from nextslot.core.views import booked_resources, booking_view
+from nextslot.schemas.statuses import BookingStatus
 from nextslot.storage.claims import ClaimRepository
 from nextslot.storage.tables import Booking, BookingHistory, Claim, Payment
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
@@ -52,7 +53,7 @@ def asked(s: Session, plan: Plan, customer_id: int, now: datetime) -> DepositAsk
 
 def recent_no_shows(s: Session, customer_id: int, since: datetime) -> int:
     return s.scalar(select(func.count()).select_from(Booking).where(
-        Booking.customer_id == customer_id, Booking.status == "no_show", Booking.starts_at >= since)) or 0
+        Booking.customer_id == customer_id, Booking.status == BookingStatus.NO_SHOW, Booking.starts_at >= since)) or 0
 
 
 def deadline(plan: Plan, now: datetime) -> datetime:
@@ -82,10 +83,10 @@ def settle(uow: SqlAlchemyUnitOfWork, payment: Payment, booking: Booking, plan: 
     if amount_minor != payment.amount_minor or currency.upper() != payment.currency:
         return Settled("mismatch", done.business_id, done.code)
     payment.paid_at = now
-    if booking.status in ("pending_payment", "expired") and hold_slot_again(uow, booking, plan, now):
+    if booking.status in (BookingStatus.PENDING_PAYMENT, BookingStatus.EXPIRED) and hold_slot_again(uow, booking, plan, now):
         payment.status = "paid"
         before = booking.status
-        booking.status, booking.updated_at = "booked", now
+        booking.status, booking.updated_at = BookingStatus.BOOKED, now
         history(s, booking, "deposit_paid", now, before)
         outbox.void_pending(s, booking.id)  # an unsent pay request is moot now
         outbox.announce(s, booking, "confirmation", now)
@@ -130,13 +131,13 @@ def expire(s: Session, payment: Payment, booking: Booking, now: datetime) -> boo
     """The deposit never came: the booking expires and its slot is free. False if it was no longer waiting."""
     payment.status = "expired"
     payment.log = [*payment.log, {"at": now.isoformat(), "event": "expired"}]
-    if booking.status != "pending_payment":
+    if booking.status != BookingStatus.PENDING_PAYMENT:
         return False
     ClaimRepository(s).release(booking_id=booking.id)
     waitlist_offers.note_freed(s, booking.business_id, (booking.starts_at, booking.ends_at), "expired", now)
     outbox.void_pending(s, booking.id)
-    booking.status, booking.updated_at = "expired", now
-    history(s, booking, "expired", now, "pending_payment")
+    booking.status, booking.updated_at = BookingStatus.EXPIRED, now
+    history(s, booking, "expired", now, BookingStatus.PENDING_PAYMENT)
     return True
 
 

@@ -14,7 +14,14 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from nextslot.schemas.times import repeat_note
-from nextslot.server.console import booking_pages, calendar_pages, customer_pages, settings_pages, sign_in
+from nextslot.server.console import (
+    booking_pages,
+    calendar_pages,
+    customer_pages,
+    inbox_pages,
+    settings_pages,
+    sign_in,
+)
 from nextslot.server.console.calendar_grid import placement_css
 from nextslot.server.console.session import ConsoleExit
 from nextslot.server.page_render import templates
@@ -30,10 +37,10 @@ def console_asset(name: str) -> str:
     return f"/static/console/{name}?v={VERSIONS[name]}"
 
 
-def wall(text: str, zone: ZoneInfo) -> str:
-    """An ISO instant from a booking's history as the staff read a clock: "Mon 23 Nov 11:00"."""
+def wall(text: str | datetime, zone: ZoneInfo) -> str:
+    """An instant (or one in ISO from a booking's history) as the staff read a clock: "Mon 23 Nov 11:00"."""
     try:
-        local = datetime.fromisoformat(text).astimezone(zone)
+        local = (text if isinstance(text, datetime) else datetime.fromisoformat(text)).astimezone(zone)
     except (TypeError, ValueError):
         return str(text)
     return f"{local:%a %d %b %H:%M}{repeat_note(local)}"
@@ -56,5 +63,5 @@ def install(app: FastAPI) -> None:
             "Cache-Control": "public, max-age=31536000, immutable" if current else "public, max-age=300",
             "X-Content-Type-Options": "nosniff"})
 
-    for module in (sign_in, calendar_pages, booking_pages, customer_pages, settings_pages):
+    for module in (sign_in, calendar_pages, booking_pages, customer_pages, inbox_pages, settings_pages):
         app.include_router(module.router)

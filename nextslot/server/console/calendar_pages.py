@@ -67,9 +67,9 @@ def calendar_response(request: Request, business: PageBusiness, staff: SignedIn)
     return render(request, "calendar.html", context)
 
 
-def partial(request: Request, context: dict) -> Response:
-    """The calendar alone, or 304 when it is what the page already shows."""
-    response = render(request, "_calendar.html", context)
+def partial(request: Request, context: dict, template: str = "_calendar.html") -> Response:
+    """A live part of a page alone (the calendar, the inbox), or 304 when it is what the page already shows."""
+    response = render(request, template, context)
     tag = '"' + hashlib.sha256(response.body).hexdigest()[:20] + '"'
     if request.headers.get("if-none-match") == tag:
         return Response(status_code=304, headers={"ETag": tag, "Cache-Control": "no-store"})

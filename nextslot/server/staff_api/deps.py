@@ -55,8 +55,7 @@ def calling_key(request: Request, _: Annotated[HTTPAuthorizationCredentials | No
 
 def read(service: BookingService, query: Callable[..., T], *args: Any) -> T:
     """Run a core read query in a transaction of its own."""
-    with service.uow() as uow:
-        return query(uow.session, *args)
+    return service.read(query, *args)
 
 
 def ok(result: T | Rejected) -> T:

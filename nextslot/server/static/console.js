@@ -1,8 +1,9 @@
-/* nextslot console: keep the calendar live. Every few seconds ask for it again; the server answers 304
-   when nothing moved, so an open console costs little and shows an agent's booking within seconds. */
+/* nextslot console: keep the calendar (and the inbox, and an open conversation) live. Every few seconds ask
+   for it again; the server answers 304 when nothing moved, so an open console costs little and shows an
+   agent's booking or a customer's message within seconds. */
 (function () {
   "use strict";
-  var box = document.getElementById("calendar");
+  var box = document.querySelector("[data-poll]");
   if (!box || !window.fetch) { return; }
   var url = box.getAttribute("data-poll");
   var every = (parseFloat(box.getAttribute("data-poll-seconds")) || 2) * 1000;

@@ -58,3 +58,23 @@
     report();
   }
 })();
+
+// The chat: ask for its messages every couple of seconds (304 when nothing is new) to show the answer.
+(function () {
+  "use strict";
+  var box = document.getElementById("chat");
+  var url = box && box.getAttribute("data-chat-poll");
+  if (!url || !window.fetch) return;
+  var tag = null;
+  function poll() {
+    if (document.hidden) return;
+    fetch(url, { headers: tag ? { "If-None-Match": tag } : {}, credentials: "same-origin", cache: "no-store" })
+      .then(function (r) {
+        if (r.status !== 200) return;
+        var fresh = r.headers.get("ETag");
+        return r.text().then(function (html) { if (tag !== null) box.innerHTML = html; tag = fresh; });
+      }).catch(function () { /* offline for a moment */ });
+  }
+  poll();
+  window.setInterval(poll, (parseFloat(box.getAttribute("data-poll-seconds")) || 2) * 1000);
+}());

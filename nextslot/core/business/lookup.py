@@ -1,0 +1,32 @@
+"""Finding a business by its id or the slug in its public URLs, as a plain value the edges can keep."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nextslot.storage import queries
+from nextslot.storage.tables import Business
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+
+@dataclass(frozen=True)
+class BusinessRecord:
+    id: int
+    slug: str
+    name: str
+    timezone: str
+    details: dict[str, Any] = field(default_factory=dict)  # free-form: address, phone, policies, page branding
+
+
+def business_by_slug(uow: SqlAlchemyUnitOfWork, slug: str) -> BusinessRecord | None:
+    with uow:
+        return record(queries.business_by_slug(uow.session, slug))
+
+
+def business_by_id(uow: SqlAlchemyUnitOfWork, business_id: int) -> BusinessRecord | None:
+    with uow:
+        return record(queries.business(uow.session, business_id))
+
+
+def record(b: Business | None) -> BusinessRecord | None:
+    return None if b is None else BusinessRecord(b.id, b.slug, b.name, b.timezone, dict(b.details or {}))
