@@ -22,7 +22,6 @@ import psycopg
 import sqlalchemy
 
 from evals.bench_children import Workload, free_connections, run_children
-from evals.bench_db import throwaway_database
 from evals.bench_data import (
     BUFFER,
     SEED_DAYS,
@@ -33,6 +32,7 @@ from evals.bench_data import (
     team_service,
     writers_config,
 )
+from evals.bench_db import throwaway_database
 from evals.bench_figures import BenchFailure, Row, Stopwatch, latency_row, machine, ms, p50, p99, print_table, verdict
 from nextslot.core.business.config import apply_config
 from nextslot.core.results import Booked, Rejected, Slots

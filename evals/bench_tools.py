@@ -28,9 +28,9 @@ from evals.bench_db import throwaway_database
 from evals.bench_figures import BenchFailure, Row, latency_row, machine, print_table
 from evals.bench_processes import server_process
 from nextslot.core.accounts.api_keys import create_api_key
+from nextslot.core.accounts.voice_secrets import new_secret, set_secret
 from nextslot.core.business.config import apply_config
 from nextslot.core.results import Rejected
-from nextslot.core.accounts.voice_secrets import new_secret, set_secret
 from nextslot.schemas.config import BusinessConfig
 from nextslot.settings import Settings
 from nextslot.storage.engine import build_session_factory, engine_for, libpq_dsn

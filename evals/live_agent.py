@@ -21,8 +21,7 @@ from zoneinfo import ZoneInfo
 import openai
 from sqlalchemy.orm import Session, sessionmaker
 
-from evals.agent_evals import (FrozenClock, Stage, background, load_scenarios, lookup, resolve, score, stage,
-                               step_name)
+from evals.agent_evals import FrozenClock, Stage, background, load_scenarios, lookup, resolve, score, stage, step_name
 from evals.eval_report import ROOT, Call, ScenarioResult, record, run_suite, summarize
 from nextslot.tools.openai_tools import chat_tools, run_tool_call
 from nextslot.tools.registry import TOOLS, execute

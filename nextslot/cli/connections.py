@@ -40,7 +40,7 @@ def cmd_ics_feed(settings: Settings, args: argparse.Namespace, factory, business
 @on_business
 def cmd_caldav(settings: Settings, args: argparse.Namespace, factory, business_id: int) -> int:
     from nextslot.calendars.caldav import connect_caldav
-    from nextslot.calendars.sync import SyncFailed, Synced, add_calendar, sync_calendar
+    from nextslot.calendars.sync import Synced, SyncFailed, add_calendar, sync_calendar
     from nextslot.core.results import Rejected
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 

@@ -8,10 +8,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nextslot.schemas.events import BookingEventData, Event, NotificationSummary
-from nextslot.schemas.views import BookingView
 from nextslot.core.planning import load_business
 from nextslot.core.views import booking_view
+from nextslot.schemas.events import BookingEventData, Event, NotificationSummary
+from nextslot.schemas.views import BookingView
 from nextslot.storage.tables import Booking, Business, Notification, WebhookDelivery, WebhookEndpoint
 
 

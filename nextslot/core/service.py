@@ -1,8 +1,8 @@
 """The booking service: the one facade every edge calls; each method is one core function over a unit of work."""
 from __future__ import annotations
 
-from datetime import datetime
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +21,15 @@ from nextslot.core.planning import unknown_business
 from nextslot.core.results import BookingResult, ChangeResult, HoldResult, Rejected, Slots
 from nextslot.core.waitlist import answers
 from nextslot.core.waitlist.entries import join_waitlist
-from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule, BookingSearch, HoldCreate, SlotQuery, WaitlistJoin
+from nextslot.schemas.commands import (
+    BookingChange,
+    BookingCreate,
+    BookingReschedule,
+    BookingSearch,
+    HoldCreate,
+    SlotQuery,
+    WaitlistJoin,
+)
 from nextslot.schemas.views import BookingView, BusinessProfile, CustomerHistory, ServiceView, WaitlistView
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 

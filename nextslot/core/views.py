@@ -7,10 +7,10 @@ from sqlalchemy.orm import Session
 from nextslot.core.booking.availability import Slot
 from nextslot.core.booking.codes import spoken_code
 from nextslot.core.instants import load_zone
+from nextslot.core.money import money
 from nextslot.core.planning import BusinessInfo, Plan, ResourceInfo
 from nextslot.schemas.statuses import BookingStatus
 from nextslot.schemas.times import TimeView
-from nextslot.core.money import money
 from nextslot.schemas.views import BookingView, CustomerView, HoldView, PaymentView, ResourceRef, SlotView
 from nextslot.storage.tables import Booking, Claim, Customer, Hold, Payment, Resource
 

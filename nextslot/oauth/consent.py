@@ -24,8 +24,8 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from nextslot.core.results import Rejected
 from nextslot.core.accounts.staff import SignedIn
+from nextslot.core.results import Rejected
 from nextslot.oauth import grants, scopes
 from nextslot.oauth.provider import NextslotOAuthProvider
 from nextslot.server.console.session import Staff, booking_service, checked_post, notice, owner_only, render

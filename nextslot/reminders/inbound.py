@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 
 from nextslot.conversations.intake import Incoming, already_received, has_open_conversation, receive
 from nextslot.core.results import Booked, Rejected, SlotTaken
-from nextslot.core.waitlist.offers import answerable_offer
 from nextslot.core.service import BookingService
+from nextslot.core.waitlist.offers import answerable_offer
 from nextslot.reminders.replies import Intent, Reply, parse_reply
 from nextslot.reminders.templates import spoken_when
 from nextslot.schemas.commands import BookingChange

@@ -27,6 +27,7 @@ from nextslot.schemas.inputs import Input
 from nextslot.schemas.statuses import BookingStatus
 from nextslot.schemas.views import BookingView, SlotView
 
+
 def iso_only(value: Any) -> Any:
     """Dates and times as ISO 8601 text, as documented: pydantic alone would read 317 as 317 s after 1970."""
     if isinstance(value, int | float) or (isinstance(value, str) and value.strip().lstrip("-").isdigit()):

@@ -1,8 +1,8 @@
 """The business configuration file read by `nextslot load-config` (YAML or JSON)."""
 from __future__ import annotations
 
-import re
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError

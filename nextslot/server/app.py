@@ -17,18 +17,18 @@ from nextslot.oauth import install as oauth
 from nextslot.redaction import redact_access_log
 from nextslot.runtime import build_links, build_payment_provider, build_service
 from nextslot.server import (
-    booking_page,
     body_limit,
+    booking_page,
     chat_page,
     console,
     failures,
     ics,
     manage_page,
     mcp_http,
-    public_mcp,
     offer_links,
     outages,
     payments,
+    public_mcp,
     rate_limit,
     staff_api,
     twilio_webhooks,

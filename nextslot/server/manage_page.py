@@ -32,8 +32,8 @@ from nextslot.schemas.statuses import ACTIVE, LIVE
 from nextslot.schemas.times import spoken_time
 from nextslot.schemas.views import BookingView
 from nextslot.server.booking_form import FORM_KEY, Problem, new_form_key
-from nextslot.server.page_links import calendar_path, link_refused, manage_path, pay_path
 from nextslot.server.page_context import PageBusiness, Visitor, business_by_id, visitor_of
+from nextslot.server.page_links import calendar_path, link_refused, manage_path, pay_path
 from nextslot.server.page_render import not_found, render
 from nextslot.server.page_times import alternatives, parse_slot_param, slot_param
 from nextslot.server.rate_limit import RateLimitedRoute

@@ -15,14 +15,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from nextslot.core.links import LinkTarget, Links
-from nextslot.core.results import Rejected
 from nextslot.core.deposits.payments import DepositDue
+from nextslot.core.links import Links, LinkTarget
+from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
-from nextslot.schemas.statuses import BookingStatus
 from nextslot.payments.base import DepositCheckout, PaymentProvider, WebhookRefused
 from nextslot.payments.local_checkout import LocalCheckout
 from nextslot.redaction import shortened
+from nextslot.schemas.statuses import BookingStatus
 
 log = logging.getLogger(__name__)
 router = APIRouter()

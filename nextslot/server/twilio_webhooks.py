@@ -14,7 +14,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
-
 from twilio.twiml.messaging_response import MessagingResponse
 
 from nextslot.reminders.inbound import Conversations, handle_reply

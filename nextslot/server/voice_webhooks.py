@@ -27,8 +27,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from nextslot.core.accounts.api_keys import business_for_key
-from nextslot.core.service import BookingService
 from nextslot.core.accounts.voice_secrets import Platform, voice_business
+from nextslot.core.service import BookingService
 from nextslot.schemas.voice import ElevenLabsCall, RetellRequest, VapiRequest
 from nextslot.server.page_context import business_by_slug
 from nextslot.tools.context import ToolContext

@@ -12,8 +12,8 @@ from starlette.responses import Response
 from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
 from nextslot.schemas.commands import WaitlistJoin
-from nextslot.server.booking_form import Problem, input_problem
 from nextslot.schemas.views import ServiceView
+from nextslot.server.booking_form import Problem, input_problem
 from nextslot.server.booking_page import service_visit
 from nextslot.server.page_context import PageBusiness, Visitor
 from nextslot.server.page_render import render

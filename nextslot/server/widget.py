@@ -8,8 +8,8 @@ GET /static/page/{name}       the pages' one stylesheet and one script, cached f
 from __future__ import annotations
 
 import io
-from html import escape
 from functools import lru_cache
+from html import escape
 from urllib.parse import quote
 
 import segno

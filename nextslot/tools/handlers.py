@@ -17,7 +17,9 @@ from nextslot.schemas.commands import (
     SlotQuery,
     WaitlistJoin,
 )
+from nextslot.schemas.statuses import ACTIVE
 from nextslot.schemas.tools import (
+    AppointmentsOut,
     BookIn,
     BookingOut,
     BusinessInfoIn,
@@ -31,8 +33,8 @@ from nextslot.schemas.tools import (
     DayHours,
     FindAppointmentsIn,
     FindSlotsIn,
-    HoldOut,
     HistoryLine,
+    HoldOut,
     HoldSlotIn,
     JoinWaitlistIn,
     ListServicesIn,
@@ -41,12 +43,10 @@ from nextslot.schemas.tools import (
     ServicesOut,
     ServiceSummary,
     SlotsOut,
-    AppointmentsOut,
     TimeSlot,
     ToolProblem,
     WaitlistOut,
 )
-from nextslot.schemas.statuses import ACTIVE
 from nextslot.schemas.views import ServiceView, SlotView
 from nextslot.tools.context import ToolContext
 from nextslot.tools.render import (

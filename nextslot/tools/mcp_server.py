@@ -17,8 +17,8 @@ from mcp.server.lowlevel import Server
 
 from nextslot.core.service import BookingService
 from nextslot.settings import Settings
-from nextslot.tools.context import ToolContext
 from nextslot.tools import briefing
+from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import TOOLS, ToolReply, ToolSpec, error, execute
 
 RESOURCE_NOT_FOUND = -32002  # the MCP spec's code for an unknown resource URI

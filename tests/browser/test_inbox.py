@@ -14,8 +14,8 @@ from nextslot.core.accounts.staff import create_account
 from nextslot.settings import Settings
 from nextslot.storage.tables import Notification
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
-from tests.conversations.conftest import clinic_config
 from tests.browser.test_console import PASSWORD, tablet  # noqa: F401 - the counter tablet fixture
+from tests.conversations.conftest import clinic_config
 from tests.server.test_booking_page import slug_of
 
 PHONE = "+447911400001"

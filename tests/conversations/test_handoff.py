@@ -13,7 +13,6 @@ from tests.conversations.scripted_model import call, scripted_model, words
 from tests.server.test_console import clients, console, csrf_of  # noqa: F401 - the signed-in console fixture
 
 
-
 @pytest.fixture
 def desk(console):  # noqa: F811 - the imported fixture, by name
     """`client, slug = desk(business_id, role)`: a signed-in console client (the console tests' fixture)."""

@@ -1,7 +1,6 @@
 """Deposits: a booking waits as pending payment, holds its slot until the deadline, and is confirmed when paid."""
-from datetime import datetime, timedelta
-
 import uuid
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -206,9 +205,9 @@ def corrupt_details(session_factory, business_id, **details):
 
 def test_one_business_whose_bookings_cannot_be_shown_holds_up_no_other_business_expiring_deposits(
         service, make_business, clock, session_factory, caplog):
-    from nextslot.webhooks.endpoints import add_endpoint
     from nextslot.storage.tables import WebhookDelivery
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
+    from nextslot.webhooks.endpoints import add_endpoint
 
     broken, fine = make_business("garage"), make_business("garage")
     for garage in (broken, fine):

@@ -7,7 +7,13 @@ import time
 import pytest
 from jinja2 import TemplateError
 
-from nextslot.core.business.message_templates import LANGUAGES, SAMPLES, render_text, template_problem, template_problems
+from nextslot.core.business.message_templates import (
+    LANGUAGES,
+    SAMPLES,
+    render_text,
+    template_problem,
+    template_problems,
+)
 from nextslot.reminders.templates import DEFAULTS
 
 

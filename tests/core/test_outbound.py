@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from nextslot.core import outbound
 from nextslot.calendars.caldav import CalDavReader
+from nextslot.core import outbound
 from nextslot.core.outbound import is_public, url_problem
 
 INTERNAL = ["127.0.0.1", "127.8.9.10", "10.0.0.5", "172.16.3.4", "192.168.1.1", "169.254.169.254", "0.0.0.0",

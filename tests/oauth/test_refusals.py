@@ -16,8 +16,8 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import update
 
-from nextslot.oauth.tables import OAuthGrant, OAuthToken
 from nextslot.core.accounts.api_keys import hash_key
+from nextslot.oauth.tables import OAuthGrant, OAuthToken
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from tests.oauth.conftest import CALLBACK, Person, csrf_of, sign_in
 from tests.oauth.test_flow import bearer

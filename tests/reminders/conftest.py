@@ -2,7 +2,6 @@
 from collections.abc import Iterator
 
 import pytest
-
 from sqlalchemy import update
 
 from evals.fakes import FakeSmtpServer, FakeTwilio

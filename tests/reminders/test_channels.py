@@ -7,8 +7,14 @@ import socket
 
 from evals.fakes import FakeSmtpServer, FakeTwilio
 from evals.loopback import free_port
-from nextslot.reminders.channels import (OutgoingMessage, SmtpEmailChannel, TwilioSmsChannel, TwilioWhatsAppChannel,
-                                         build_channels, twilio_client)
+from nextslot.reminders.channels import (
+    OutgoingMessage,
+    SmtpEmailChannel,
+    TwilioSmsChannel,
+    TwilioWhatsAppChannel,
+    build_channels,
+    twilio_client,
+)
 from nextslot.settings import Settings
 
 CALLBACK = "https://book.example.com/webhooks/twilio/status"

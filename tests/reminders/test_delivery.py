@@ -9,8 +9,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import httpx2
-from sqlalchemy import func, insert, select
 from icalendar import Calendar
+from sqlalchemy import func, insert, select
 from twilio.request_validator import RequestValidator
 
 from nextslot.reminders.channels import build_channels

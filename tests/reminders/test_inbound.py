@@ -11,8 +11,7 @@ from twilio.request_validator import RequestValidator
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.schemas.commands import BookingCreate, CustomerIn
 from nextslot.settings import Settings
-from nextslot.storage.tables import (Booking, Conversation, ConversationMessage, Customer, InboundMessage,
-                                      Notification)
+from nextslot.storage.tables import Booking, Conversation, ConversationMessage, Customer, InboundMessage, Notification
 
 PUBLIC_URL = "https://book.example.com"
 TOKEN = "twilio-auth-token"

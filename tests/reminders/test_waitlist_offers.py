@@ -10,7 +10,6 @@ import httpx2
 from sqlalchemy import func, select
 
 from nextslot.core.links import Links
-
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.reminders.inbound import handle_reply
 from nextslot.schemas.commands import BookingChange, BookingCreate, CustomerIn, HoldCreate, WaitlistJoin

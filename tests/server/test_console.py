@@ -12,12 +12,12 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from nextslot.core.results import Booked
 from nextslot.core.accounts.staff import create_account
+from nextslot.core.results import Booked
 from nextslot.schemas.commands import BookingCreate, CustomerIn
 from nextslot.server.app import create_app
 from nextslot.settings import Settings
-from nextslot.storage.tables import Booking, Business, BookingHistory
+from nextslot.storage.tables import Booking, BookingHistory, Business
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 PASSWORD = "correct horse battery"

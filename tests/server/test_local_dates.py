@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from nextslot.core.results import Booked
 from nextslot.core.accounts.staff import create_account
+from nextslot.core.results import Booked
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.schemas.commands import BookingChange, BookingCreate, CustomerIn
 from nextslot.server.app import create_app

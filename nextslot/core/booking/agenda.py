@@ -17,7 +17,16 @@ from nextslot.core.booking.availability import Interval, WeeklyHours, open_inter
 from nextslot.core.instants import day_instants
 from nextslot.schemas.api import CalendarBooking, CalendarHold, CalendarView, ResourceDay, Span, TimeOff
 from nextslot.storage import queries
-from nextslot.storage.tables import AvailabilityException, Booking, Business, Claim, ExternalBusy, Hold, Resource, Service
+from nextslot.storage.tables import (
+    AvailabilityException,
+    Booking,
+    Business,
+    Claim,
+    ExternalBusy,
+    Hold,
+    Resource,
+    Service,
+)
 
 
 def agenda(session: Session, business_id: int, day: date, days: int, now: datetime,

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-
 from nextslot.core import events, outbox
 from nextslot.core.booking import idempotency
 from nextslot.core.booking.alternatives import slot_taken

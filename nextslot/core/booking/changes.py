@@ -11,7 +11,7 @@ from nextslot.core.booking.codes import normalize_code
 from nextslot.core.booking.history import record, snapshot
 from nextslot.core.booking.refusals import not_active, unknown_booking
 from nextslot.core.planning import load_business
-from nextslot.core.results import ChangeResult, Changed, Rejected
+from nextslot.core.results import Changed, ChangeResult, Rejected
 from nextslot.core.views import booked_resources, booking_view
 from nextslot.core.waitlist import offers as waitlist_offers
 from nextslot.schemas.commands import BookingChange

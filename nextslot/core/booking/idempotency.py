@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from pydantic import BaseModel
+
 from nextslot.core.results import Booked, Held, Rejected
 from nextslot.schemas.views import BookingView, HoldView
 from nextslot.storage.uow import SqlAlchemyUnitOfWork

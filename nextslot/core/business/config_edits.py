@@ -16,7 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nextslot.core.business.config import apply_config, exception_intervals, refused_config, validation_problems
-from nextslot.core.business.config_export import exception_id as id_of, export_config, resource_entries
+from nextslot.core.business.config_export import exception_id as id_of
+from nextslot.core.business.config_export import export_config, resource_entries
 from nextslot.core.planning import unknown_business
 from nextslot.core.results import Rejected
 from nextslot.schemas.config import BusinessConfig, ExceptionConfig, ResourceConfig, ServiceConfig, WeeklySpans

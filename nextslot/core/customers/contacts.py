@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
-from sqlalchemy import text
 
 from nextslot.core.instants import load_zone, unknown_zone
 from nextslot.core.results import Rejected

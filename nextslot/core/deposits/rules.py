@@ -15,10 +15,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from nextslot.core import events, outbox
-from nextslot.core.waitlist import offers as waitlist_offers
 from nextslot.core.booking.claiming import claim_start
 from nextslot.core.planning import Plan
 from nextslot.core.views import booked_resources, booking_view
+from nextslot.core.waitlist import offers as waitlist_offers
 from nextslot.schemas.statuses import BookingStatus
 from nextslot.storage.claims import ClaimRepository
 from nextslot.storage.tables import Booking, BookingHistory, Claim, Payment

@@ -20,11 +20,11 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from nextslot.core.instants import wall_to_utc
+from nextslot.core.accounts.staff import SignedIn
 from nextslot.core.booking.records import booking_history, notification_log
+from nextslot.core.instants import wall_to_utc
 from nextslot.core.results import Booked, ChangeResult, Rejected, SlotTaken
 from nextslot.core.service import BookingService
-from nextslot.core.accounts.staff import SignedIn
 from nextslot.schemas.commands import BookingChange, BookingReschedule
 from nextslot.schemas.inputs import in_range
 from nextslot.schemas.views import BookingView, ServiceView

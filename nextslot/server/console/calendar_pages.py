@@ -13,10 +13,10 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 from starlette.responses import Response
 
+from nextslot.core.accounts.staff import SignedIn
 from nextslot.core.booking.agenda import agenda
 from nextslot.core.booking.search import search_bookings
 from nextslot.core.results import Rejected
-from nextslot.core.accounts.staff import SignedIn
 from nextslot.schemas.api import BookingFilter
 from nextslot.schemas.inputs import in_range
 from nextslot.server.console.calendar_grid import days_side_by_side, resources_side_by_side

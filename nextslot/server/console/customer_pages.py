@@ -9,9 +9,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from nextslot.core.accounts.staff import SignedIn
 from nextslot.core.customers.history import history_of
 from nextslot.core.customers.roster import customer_of, customer_roster, waiting_list
-from nextslot.core.accounts.staff import SignedIn
 from nextslot.server.console.session import Staff, booking_service, notice, render
 from nextslot.server.page_context import PageBusiness
 from nextslot.storage.tables import Business

@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from nextslot.conversations.inbox import HandedBack, Replied, exchange, hand_back, inbox, staff_reply
-from nextslot.core.results import Rejected
 from nextslot.core.accounts.staff import SignedIn
+from nextslot.core.results import Rejected
 from nextslot.server.booking_form import Problem
 from nextslot.server.console.calendar_pages import POLL_SECONDS, partial
 from nextslot.server.console.session import Staff, booking_service, checked_post, notice, render

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from nextslot.core.service import BookingService
 from nextslot.core.accounts.staff import SignedIn, csrf_matches, session_for
+from nextslot.core.service import BookingService
 from nextslot.server.page_context import PageBusiness, business_by_slug
 from nextslot.server.page_render import security_headers, templates
 

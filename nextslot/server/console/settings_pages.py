@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from nextslot.core.accounts.staff import SignedIn, create_account
 from nextslot.core.business import config_edits
 from nextslot.core.business.config_export import exception_views, export_config
-from nextslot.core.results import Rejected
-from nextslot.core.accounts.staff import SignedIn, create_account
 from nextslot.core.business.message_templates import template_problem
+from nextslot.core.results import Rejected
 from nextslot.reminders.templates import DEFAULTS, EDITABLE
 from nextslot.schemas.config import BusinessConfig, ExceptionConfig
 from nextslot.server.console.session import Staff, booking_service, checked_post, owner_only, render

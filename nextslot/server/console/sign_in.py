@@ -13,13 +13,13 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from nextslot.core.results import Rejected
 from nextslot.core.accounts.staff import Locked, sign_in, sign_out
+from nextslot.core.results import Rejected
 from nextslot.server.console.session import (
     COOKIE,
     Staff,
-    business_of,
     booking_service,
+    business_of,
     checked_post,
     render,
     same_origin,

@@ -11,9 +11,9 @@ from typing import Annotated, TypeVar
 from fastapi import Header, Query, Response
 
 from nextslot.core.booking.records import booking_history, notification_log
+from nextslot.core.booking.refusals import unknown_booking
 from nextslot.core.booking.search import search_bookings
 from nextslot.core.results import Booked, BookingResult, ChangeResult, Rejected, SlotTaken
-from nextslot.core.booking.refusals import unknown_booking
 from nextslot.schemas.api import (
     BookingFilter,
     BookingHistory,
@@ -25,7 +25,7 @@ from nextslot.schemas.api import (
 )
 from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule
 from nextslot.schemas.views import BookingView
-from nextslot.server.staff_api.deps import Caller, BookingServiceDep, ok, read
+from nextslot.server.staff_api.deps import BookingServiceDep, Caller, ok, read
 from nextslot.server.staff_api.errors import Refused, documented
 from nextslot.server.staff_api.routers import staff_router
 

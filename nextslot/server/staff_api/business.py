@@ -1,12 +1,11 @@
 """/v1/config and /v1/closures: the business's whole configuration, and the days it is closed as a whole."""
 from __future__ import annotations
 
-
 from nextslot.core.business import config_edits
 from nextslot.core.business.config_export import exception_views, export_config
 from nextslot.schemas.api import ConfigIn, ExceptionIn, ExceptionList
 from nextslot.schemas.config import BusinessConfig
-from nextslot.server.staff_api.deps import Caller, BookingServiceDep, ok, read
+from nextslot.server.staff_api.deps import BookingServiceDep, Caller, ok, read
 from nextslot.server.staff_api.errors import documented
 from nextslot.server.staff_api.routers import staff_router
 

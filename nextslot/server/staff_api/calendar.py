@@ -8,7 +8,7 @@ from fastapi import Query
 from nextslot.core.booking.agenda import agenda
 from nextslot.core.results import Rejected
 from nextslot.schemas.api import CalendarQuery, CalendarView
-from nextslot.server.staff_api.deps import Caller, BookingServiceDep, read
+from nextslot.server.staff_api.deps import BookingServiceDep, Caller, read
 from nextslot.server.staff_api.errors import Refused, documented
 from nextslot.server.staff_api.routers import staff_router
 

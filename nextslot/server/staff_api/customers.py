@@ -10,7 +10,7 @@ from nextslot.core.results import Slots
 from nextslot.schemas.commands import DayOrTime, SlotQuery, WaitlistJoin
 from nextslot.schemas.inputs import Input
 from nextslot.schemas.views import CustomerHistory, SlotView, WaitlistView
-from nextslot.server.staff_api.deps import Caller, BookingServiceDep, ok
+from nextslot.server.staff_api.deps import BookingServiceDep, Caller, ok
 from nextslot.server.staff_api.errors import documented
 from nextslot.server.staff_api.routers import staff_router
 

@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from nextslot.schemas.events import EventType
 from nextslot.schemas.inputs import Input
-from nextslot.server.staff_api.deps import Caller, BookingServiceDep, ok
+from nextslot.server.staff_api.deps import BookingServiceDep, Caller, ok
 from nextslot.server.staff_api.errors import documented
 from nextslot.server.staff_api.routers import staff_router
 from nextslot.webhooks.endpoints import add_endpoint, list_endpoints, set_active

@@ -3,8 +3,8 @@
 Revision ID: 0014_sign_in_failures
 Revises: 0013
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0014_sign_in_failures"
 down_revision = "0013"

@@ -3,8 +3,8 @@
 Revision ID: 0015_oauth
 Revises: 0014_sign_in_failures
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0015_oauth"

@@ -3,8 +3,8 @@
 Revision ID: 0016_conversations
 Revises: 0015_oauth
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0016_conversations"

@@ -3,8 +3,8 @@
 Revision ID: 0017_calendar_provider
 Revises: 0016_conversations
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 revision = "0017_calendar_provider"
 down_revision = "0016_conversations"

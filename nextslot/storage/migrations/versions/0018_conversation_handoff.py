@@ -4,8 +4,8 @@ and identity (stated contact, pending one-time code, verified contact)
 Revision ID: 0018_conversation_handoff
 Revises: 0017_calendar_provider
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0018_conversation_handoff"
