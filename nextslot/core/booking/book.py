@@ -15,7 +15,7 @@ from nextslot.core.booking.refusals import slot_problem
 from nextslot.core.customers.contacts import find_or_create
 from nextslot.core.deposits import rules as deposits
 from nextslot.core.instants import resolve_instant
-from nextslot.core.planning import Plan, load_plan, timelines
+from nextslot.core.planning import Plan, timelines
 from nextslot.core.results import Booked, BookingResult, Rejected
 from nextslot.core.views import new_booking_view
 from nextslot.schemas.commands import BookingCreate
@@ -32,11 +32,9 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
         return start
     with uow:
         s = uow.session
-        plan = load_plan(s, business_id, cmd.service, cmd.resources)
-        if isinstance(plan, Rejected):
+        plan = idempotency.plan_or_replay(uow, business_id, cmd, "book")
+        if not isinstance(plan, Plan):
             return plan
-        if cmd.idempotency_key and (first := idempotency.reserve(uow, business_id, cmd.idempotency_key, "book", cmd)):
-            return idempotency.replay(first)
         answers = check_answers(list(plan.intake_questions), cmd.intake)
         if isinstance(answers, Rejected):
             return answers

@@ -9,7 +9,7 @@ from nextslot.core.booking.availability import SlotProblem, check_slot
 from nextslot.core.booking.claiming import claim_start
 from nextslot.core.booking.refusals import slot_problem
 from nextslot.core.instants import resolve_instant
-from nextslot.core.planning import load_plan, timelines
+from nextslot.core.planning import Plan, timelines
 from nextslot.core.results import Held, HoldResult, Rejected
 from nextslot.core.views import hold_view
 from nextslot.core.waitlist import offers as waitlist_offers
@@ -25,11 +25,9 @@ def hold(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: HoldCreate, now: date
         return start
     with uow:
         s = uow.session
-        plan = load_plan(s, business_id, cmd.service, cmd.resources)
-        if isinstance(plan, Rejected):
+        plan = idempotency.plan_or_replay(uow, business_id, cmd, "hold")
+        if not isinstance(plan, Plan):
             return plan
-        if cmd.idempotency_key and (first := idempotency.reserve(uow, business_id, cmd.idempotency_key, "hold", cmd)):
-            return idempotency.replay(first)
         checked = check_slot(plan.rules, timelines(s, plan, (start, start), now), start, now)
         if checked is SlotProblem.TAKEN:
             return slot_taken(uow, plan, start, now)

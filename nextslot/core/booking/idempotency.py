@@ -7,7 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from nextslot.core.planning import Plan, load_plan
 from nextslot.core.results import Booked, Held, Rejected
+from nextslot.schemas.commands import BookingCreate, HoldCreate
 from nextslot.schemas.views import BookingView, HoldView
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
@@ -45,3 +47,15 @@ def replay(first: dict[str, Any] | Rejected) -> Booked | Held | Rejected:
     if first.get("kind") == "hold":
         return Held(HoldView.model_validate(first["view"]), replayed=True)
     return Booked(BookingView.model_validate(first["view"]), replayed=True)
+
+
+def plan_or_replay(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate | HoldCreate,
+                   operation: str) -> Plan | Booked | Held | Rejected:
+    """How a new booking or hold starts: the service's plan, or the answer already due (an unknown service,
+    the first result for a retried idempotency key, or a key reused for another request)."""
+    plan = load_plan(uow.session, business_id, cmd.service, cmd.resources)
+    if isinstance(plan, Rejected):
+        return plan
+    if cmd.idempotency_key and (first := reserve(uow, business_id, cmd.idempotency_key, operation, cmd)):
+        return replay(first)
+    return plan
