@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
@@ -19,6 +20,11 @@ from nextslot.storage.tables import (
     Service,
     ServiceRequirement,
 )
+
+class ResourceChoice(NamedTuple):
+    key: str
+    name: str
+
 
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 CLOSURES_AHEAD = timedelta(days=60)
@@ -110,3 +116,16 @@ def resource_names(session: Session, business_id: int) -> list[str]:
     return list(session.scalars(
         select(Resource.name).where(Resource.business_id == business_id, Resource.active).order_by(Resource.name)
     ))
+
+
+def resource_choices(session: Session, business_id: int) -> list[ResourceChoice]:
+    """The active resources in the order they were made: the console's resource picker."""
+    return [ResourceChoice(key, name) for key, name in session.execute(
+        select(Resource.key, Resource.name).where(Resource.business_id == business_id, Resource.active)
+        .order_by(Resource.id))]
+
+
+def business_details(session: Session, business_id: int) -> dict:
+    """The business's free-form settings (branding, policies, templates); empty when none or no such business."""
+    business = session.get(Business, business_id)
+    return dict(business.details or {}) if business is not None else {}

@@ -62,6 +62,11 @@ def customer_history(s: Session, business_id: int, phone: str | None, email: str
     return history_of(s, business, customer, limit)
 
 
+def history_for(s: Session, business_id: int, customer: Customer) -> CustomerHistory:
+    """A known customer's whole history, in the business's zone unless the customer has their own."""
+    return history_of(s, s.get(Business, business_id), customer)
+
+
 def history_of(s: Session, business: Business, customer: Customer, limit: int | None = None) -> CustomerHistory:
     zone = ZoneInfo(customer.timezone or business.timezone)
     events = (booking_events(s, customer, zone) + message_events(s, customer) + reply_events(s, customer)
