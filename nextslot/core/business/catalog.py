@@ -21,6 +21,7 @@ from nextslot.storage.tables import (
     ServiceRequirement,
 )
 
+
 class ResourceChoice(NamedTuple):
     key: str
     name: str
