@@ -34,4 +34,4 @@ bench: install
 lint: install
 	$(BIN)/ruff check nextslot evals tests
 	$(BIN)/lint-imports
-	$(BIN)/mypy nextslot/storage
+	$(BIN)/mypy nextslot/storage nextslot/core nextslot/schemas

@@ -8,6 +8,7 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -61,7 +62,7 @@ class Plan:
     rules: ServiceRules
     groups: tuple[tuple[ResourceInfo, ...], ...]  # one pool per requirement, in pick order
     service_reminder_offsets: tuple[int, ...] | None = None  # None: the business's
-    intake_questions: tuple[dict, ...] = ()
+    intake_questions: tuple[dict[str, Any], ...] = ()
     deposit: tuple[int, str] | None = None  # (amount in minor units, currency): paid when booking
 
     @property
@@ -90,6 +91,11 @@ def rules_of(service: Service, zone: ZoneInfo) -> ServiceRules:
 
 def unknown_business(business_id: int) -> Rejected:
     return Rejected("unknown_business", f"There is no business with id {business_id}.")
+
+
+def business_info(session: Session, business_id: int) -> BusinessInfo:
+    """The business of a row already read (a booking, an offer): it exists."""
+    return BusinessInfo.of(queries.known_business(session, business_id))
 
 
 def load_business(session: Session, business_id: int) -> BusinessInfo | Rejected:

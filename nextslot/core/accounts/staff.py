@@ -172,7 +172,7 @@ def signed_in_as(session: StaffSession, account: StaffAccount) -> SignedIn:
 
 
 def csrf_matches(expected: str, given: str | None) -> bool:
-    return bool(given) and secrets.compare_digest(expected.encode(), given.encode())
+    return given is not None and given != "" and secrets.compare_digest(expected.encode(), given.encode())
 
 
 def staff_accounts(s: Session, business_id: int) -> list[dict[str, str]]:
