@@ -86,13 +86,15 @@ class Chat:
 
     def conversation(self, phone: str) -> Conversation:
         with self.session_factory() as s:
-            return s.scalars(select(Conversation).where(Conversation.phone == phone)
+            return s.scalars(select(Conversation).where(Conversation.phone == phone,
+                                                        Conversation.business_id == self.business_id)
                              .order_by(Conversation.id.desc())).first()
 
     def messages(self, phone: str) -> list[ConversationMessage]:
         with self.session_factory() as s:
-            return list(s.scalars(select(ConversationMessage).join(Conversation).where(Conversation.phone == phone)
-                                  .order_by(ConversationMessage.id)))
+            return list(s.scalars(select(ConversationMessage).join(Conversation).where(  # this business's only
+                Conversation.phone == phone, Conversation.business_id == self.business_id)
+                .order_by(ConversationMessage.id)))
 
 
 @pytest.fixture
