@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     conversation_model_timeout_seconds: float = 12.0  # then the guided flow answers that message
     conversation_max_model_calls: int = 40  # per conversation; then the guided flow, with a word why
     conversation_daily_model_calls: int = 2000  # per business per day (UTC)
+    conversation_max_tokens: int = 200_000  # the model's tokens (prompt and completion) per conversation
+    conversation_daily_tokens: int = 5_000_000  # per business per day (UTC)
+    conversation_messages_per_number: int = 30  # inbound per number and business per hour; past it, not answered
+    conversation_message_attempts: int = 3  # tries at answering one message; then a person takes the conversation
+    conversation_retry_seconds: float = 10  # before the next try at a message whose answering failed
     conversation_history_messages: int = 12  # texts in and out given to the model
     conversation_idle_minutes: float = 30  # a conversation quiet this long is over; the next message starts anew
 

@@ -194,6 +194,23 @@ class WaitlistSettings(Strict):
     offer_minutes: int = Field(15, ge=1, le=24 * 60, description="how long an offer stays open")
 
 
+MessageKind = Literal["confirmation", "reminder", "rescheduled", "cancelled", "waitlist_offer", "deposit_requested"]
+ValueName = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")]
+
+
+class WhatsAppTemplate(Strict):
+    """A WhatsApp template approved in Twilio's Content API: its SID, and the message's values that fill its
+    placeholders {{1}}, {{2}}, ... in order (e.g. [name, service, when])."""
+
+    content_sid: str = Field(pattern=r"^HX[0-9a-fA-F]{32}$", description="the Content SID, HX + 32 hex digits")
+    variables: list[ValueName] = Field(default_factory=list, max_length=10,
+                                       description="values for {{1}}, {{2}}, ...: name, service, when, code, ...")
+
+
+# per language, per kind of message: what WhatsApp takes outside its 24-hour window
+WhatsAppTemplates = dict[Literal["en", "es", "fr", "de"], dict[MessageKind, WhatsAppTemplate]]
+
+
 class BusinessDetails(BaseModel):
     """`business.details`: free-form information, with each key the code reads checked here (by `apply_config`,
     the one door every stored config goes through); other keys are kept as given."""
@@ -206,6 +223,8 @@ class BusinessDetails(BaseModel):
     page: dict[str, Any] | None = Field(None, description="colour and logo_url; the page ignores what does not fit")
     templates: Any = Field(None, description="message overrides, checked by rendering (message_templates)")
     waitlist: WaitlistSettings | None = None
+    whatsapp_templates: WhatsAppTemplates | None = Field(
+        None, description="approved WhatsApp templates per language and kind, sent outside the 24-hour window")
 
 
 class BusinessSection(Strict):

@@ -659,6 +659,7 @@ class Conversation(Base):
     mode: Mapped[str] = mapped_column(String(16), default="model")  # model, guided (no model, or it failed)
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the guided flow's step and choices
     model_calls: Mapped[int] = mapped_column(Integer, default=0)
+    tokens: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))  # the model's, in and out
     last_message_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created()
@@ -692,6 +693,9 @@ class ConversationMessage(Base):
     notification_id: Mapped[int | None] = mapped_column(Id, ForeignKey("notifications.id"))  # out: its outbox row
     created_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
+    # in: tries at answering it; after the last, processed with `error` set and the conversation handed to a person
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    error: Mapped[str | None] = mapped_column(String(64))
 
 
 class ModelCall(Base):
@@ -725,3 +729,15 @@ class ConversationToolCall(Base):
     ok: Mapped[bool] = mapped_column(Boolean)
     by: Mapped[str] = mapped_column(String(16))  # model, guided
     created_at: Mapped[datetime]
+
+
+class WhatsAppWindow(Base):
+    """When a customer last wrote to a business on WhatsApp: for 24 hours after, WhatsApp takes free-form text from
+    the business; outside that window only an approved template goes through."""
+
+    __tablename__ = "whatsapp_windows"
+    __table_args__ = (UniqueConstraint("business_id", "phone"),)
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    phone: Mapped[str] = mapped_column(String(20))  # E.164, without "whatsapp:"
+    last_inbound_at: Mapped[datetime]

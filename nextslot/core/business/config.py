@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from nextslot.core.business.message_templates import template_problems
+from nextslot.core.business.message_templates import template_problems, whatsapp_template_problems
 from nextslot.core.instants import first_instant, wall_to_utc
 from nextslot.core.results import Rejected
 from nextslot.schemas.config import WEEKDAYS, BusinessConfig, BusinessDetails, ExceptionConfig, WeeklySpans, parse_span
@@ -145,6 +145,7 @@ def details_problems(details: dict[str, Any]) -> list[tuple[str, str]]:
         problems = []
     except ValidationError as error:
         problems = validation_problems(error, "business.details.")
+    problems += whatsapp_template_problems(details.get("whatsapp_templates")) if not problems else []
     return problems + (template_problems(details["templates"]) if "templates" in details else [])
 
 

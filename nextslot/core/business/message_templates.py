@@ -259,3 +259,17 @@ def template_problems(templates: Any) -> list[tuple[str, str]]:
                 elif problem := template_problem(kind, text):
                     problems.append((field_name, problem))
     return problems
+
+
+def whatsapp_template_problems(templates: Any) -> list[tuple[str, str]]:
+    """(field, problem) for each WhatsApp template variable that is not a value its kind of message has (the
+    shape itself is checked by `BusinessDetails`)."""
+    problems = []
+    for language, kinds in (templates or {}).items() if isinstance(templates, dict) else ():
+        for kind, template in (kinds or {}).items() if isinstance(kinds, dict) else ():
+            names = (template or {}).get("variables") or [] if isinstance(template, dict) else []
+            for i, name in enumerate(names):
+                if kind in SAMPLES and isinstance(name, str) and name not in SAMPLES[kind]:
+                    problems.append((f"business.details.whatsapp_templates.{language}.{kind}.variables.{i}",
+                                     f"not a value of this message ({', '.join(sorted(SAMPLES[kind]))})"))
+    return problems

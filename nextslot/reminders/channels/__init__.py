@@ -1,10 +1,10 @@
 """Message channels for confirmations and reminders, and the factory that builds the configured ones."""
-from nextslot.reminders.channels.base import Channel, ChannelName, OutgoingMessage, SendResult
+from nextslot.reminders.channels.base import Channel, ChannelName, Content, OutgoingMessage, SendResult
 from nextslot.reminders.channels.smtp_channel import SmtpEmailChannel
 from nextslot.reminders.channels.twilio_channels import TwilioSmsChannel, TwilioWhatsAppChannel, twilio_client
 from nextslot.settings import Settings
 
-__all__ = ["Channel", "ChannelName", "OutgoingMessage", "SendResult", "SmtpEmailChannel", "TwilioSmsChannel",
+__all__ = ["Channel", "ChannelName", "Content", "OutgoingMessage", "SendResult", "SmtpEmailChannel", "TwilioSmsChannel",
            "TwilioWhatsAppChannel", "build_channels", "twilio_client"]
 
 
