@@ -249,3 +249,13 @@ async def test_an_owner_sees_connected_apps_and_disconnecting_one_stops_its_toke
             assert (await bearer(server.url, access)).status_code == 401
             after = (await http.get(server.url + done.headers["location"])).text
             assert "Probe" not in after and "Disconnected" in after
+
+
+async def test_an_address_may_register_twenty_clients_an_hour(oauth_server):
+    with oauth_server() as server:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            answers = [await http.post(f"{server.url}/register", json={"client_name": f"Probe {n}",
+                                                                        "redirect_uris": [CALLBACK]})
+                       for n in range(21)]
+    assert [a.status_code for a in answers] == [201] * 20 + [429]
+    assert answers[-1].json()["error"] == "too_many_requests" and int(answers[-1].headers["retry-after"]) > 0

@@ -75,7 +75,7 @@ async def test_a_proved_customer_finds_moves_and_cancels_their_own_bookings_and_
             bob = await book(c, WEDNESDAY, "Bob Ray", phone=BOB, email="bob@example.com")
 
             ok, sent = await call(c, "request_code", contact="07911 123456")  # local format, read as the business's
-            assert ok and sent["sent_by"] == "sms" and sent["challenge"].startswith("nsc_")
+            assert ok and sent["sent_by"] == "sms" and sent["challenge"].startswith("nsv_")
             [code] = codes_sent(session_factory, clinic, ANN)
             ok, wrong = await call(c, "verify_code", challenge=sent["challenge"], code=f"{(int(code) + 1) % 10**6:06d}")
             assert not ok and wrong["error"]["code"] == "wrong_code" and "4 tries left" in wrong["error"]["message"]

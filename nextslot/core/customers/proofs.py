@@ -24,7 +24,7 @@ from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 CODE_MINUTES, CODE_TRIES, PROOF_MINUTES = 10, 5, 30
 CODES_PER_CONTACT, CODES_WINDOW = 3, timedelta(hours=1)
-CHALLENGE_PREFIX, PROOF_PREFIX = "nsc_", "nsp_"
+CHALLENGE_PREFIX, PROOF_PREFIX = "nsv_", "nsp_"  # OAuth codes are nsc_
 OUTBOX_KIND = "conversation_reply"  # sent as written, to payload["to"] on payload["channel"] (the dispatcher's)
 
 

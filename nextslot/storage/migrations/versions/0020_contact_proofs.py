@@ -31,8 +31,13 @@ def upgrade() -> None:
         sa.Column("created_at", TZ, nullable=False),
     )
     op.create_index("contact_proofs_contact", "contact_proofs", ["business_id", "contact", "created_at"])
+    for table in ("oauth_clients", "oauth_grants"):
+        op.alter_column(table, "client_id", type_=sa.String(2048), existing_type=sa.String(64), existing_nullable=False)
 
 
 def downgrade() -> None:
+    op.execute("delete from oauth_clients where length(client_id) > 64")  # document clients, and their grants
+    for table in ("oauth_grants", "oauth_clients"):
+        op.alter_column(table, "client_id", type_=sa.String(64), existing_type=sa.String(2048), existing_nullable=False)
     op.drop_index("contact_proofs_contact", table_name="contact_proofs")
     op.drop_table("contact_proofs")
