@@ -72,7 +72,8 @@ class ApiKey(Base):
 
 
 class VoiceIntegration(Base):
-    """A business's secret for a voice platform: Vapi's shared secret, or the Retell API key that signs requests.
+    """A business's secret for a voice platform: Vapi's or ElevenLabs' shared secret, or the Retell API key that
+    signs requests.
 
     Kept in the clear because Retell's HMAC needs the key itself.
     """
@@ -80,7 +81,7 @@ class VoiceIntegration(Base):
     __tablename__ = "voice_integrations"
     __table_args__ = (
         UniqueConstraint("business_id", "platform"),
-        CheckConstraint("platform in ('vapi', 'retell')", name="known_platform"),
+        CheckConstraint("platform in ('vapi', 'retell', 'elevenlabs')", name="known_platform"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()

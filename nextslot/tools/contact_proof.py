@@ -60,7 +60,7 @@ NEEDS_PROOF = ("find_appointments", "reschedule_appointment", "cancel_appointmen
 
 def with_proof(spec: ToolSpec) -> ToolSpec:
     """The registry's tool as the public endpoint offers it: the same, plus a required `proof`."""
-    model: Any = create_model(  # type: ignore[call-overload]
+    model: Any = create_model(
         spec.input_model.__name__.removesuffix("In") + "WithProofIn", __base__=spec.input_model,
         proof=(str, Field(min_length=8, max_length=100, description=t.PROOF)))
     extra = (" On this public endpoint it needs the `proof` from verify_code and only reaches the bookings of the "

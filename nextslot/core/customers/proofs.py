@@ -137,4 +137,4 @@ def proven_contact(uow: SqlAlchemyUnitOfWork, business_id: int, proof: str, now:
         if row.proof_expires_at is None or row.proof_expires_at <= now:
             return Rejected("proof_expired", f"That proof has expired (they last {PROOF_MINUTES} minutes); call "
                                              "request_code again.", "proof")
-        return row.contact
+        return str(row.contact)

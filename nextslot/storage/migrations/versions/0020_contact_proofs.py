@@ -1,5 +1,5 @@
-"""contact proofs for the public MCP endpoint (a one-time code, then a short-lived proof, kept as hashes), and
-OAuth client ids long enough for client ID metadata documents (an HTTPS URL)
+"""contact proofs for the public MCP endpoint (a one-time code, then a short-lived proof, kept as hashes),
+OAuth client ids long enough for client ID metadata documents (an HTTPS URL), and an ElevenLabs voice secret
 
 Revision ID: 0020_contact_proofs
 Revises: 0018_conversation_handoff
@@ -33,9 +33,14 @@ def upgrade() -> None:
     op.create_index("contact_proofs_contact", "contact_proofs", ["business_id", "contact", "created_at"])
     for table in ("oauth_clients", "oauth_grants"):
         op.alter_column(table, "client_id", type_=sa.String(2048), existing_type=sa.String(64), existing_nullable=False)
+    op.drop_constraint("known_platform", "voice_integrations", type_="check")
+    op.create_check_constraint("known_platform", "voice_integrations", "platform in ('vapi', 'retell', 'elevenlabs')")
 
 
 def downgrade() -> None:
+    op.execute("delete from voice_integrations where platform = 'elevenlabs'")
+    op.drop_constraint("known_platform", "voice_integrations", type_="check")
+    op.create_check_constraint("known_platform", "voice_integrations", "platform in ('vapi', 'retell')")
     op.execute("delete from oauth_clients where length(client_id) > 64")  # document clients, and their grants
     for table in ("oauth_grants", "oauth_clients"):
         op.alter_column(table, "client_id", type_=sa.String(64), existing_type=sa.String(2048), existing_nullable=False)
