@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     # port are accepted; these add more, e.g. ["app:8000"] (a proxy's upstream name), ["https://app.example.com"]
     mcp_allowed_hosts: list[str] = []
     mcp_allowed_origins: list[str] = []
+    # OAuth clients identified by a metadata document's URL: hosts whose documents may be fetched although they
+    # resolve to a private address (an in-house app); every other host must resolve to public addresses only
+    oauth_trusted_client_hosts: list[str] = []
     # reminders: how often the scheduler looks for due messages, how long a receipt may take
     dispatch_interval_seconds: float = 2.0
     receipt_timeout_minutes: int = 15

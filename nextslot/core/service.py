@@ -13,7 +13,7 @@ from nextslot.core.booking.reschedule import reschedule
 from nextslot.core.business import catalog, lookup
 from nextslot.core.business.lookup import BusinessRecord
 from nextslot.core.clock import Clock, utcnow
-from nextslot.core.customers import history
+from nextslot.core.customers import history, proofs
 from nextslot.core.deposits import payments
 from nextslot.core.deposits.payments import DepositDue
 from nextslot.core.deposits.rules import Settled
@@ -101,6 +101,19 @@ class BookingService:
         """Everything that happened between the business and one customer, oldest first."""
         with self.uow() as uow:
             return history.customer_history(uow.session, business_id, phone, email, limit)
+
+    # --- a customer proving a contact (the public endpoint) -------------------------------------
+
+    def request_contact_code(self, business_id: int, contact: str) -> proofs.CodeRequested | Rejected:
+        """Send a one-time code to a customer's phone or email (if it books here; answered alike if not)."""
+        return proofs.request_code(self.uow(), business_id, contact, self._clock())
+
+    def verify_contact_code(self, business_id: int, challenge: str, code: str) -> proofs.ContactProved | Rejected:
+        """A short-lived proof of the contact the code went to, if the code is right."""
+        return proofs.verify_code(self.uow(), business_id, challenge, code, self._clock())
+
+    def proven_contact(self, business_id: int, proof: str) -> str | Rejected:
+        return proofs.proven_contact(self.uow(), business_id, proof, self._clock())
 
     # --- writes ------------------------------------------------------------------------------
 

@@ -72,7 +72,8 @@ class ApiKey(Base):
 
 
 class VoiceIntegration(Base):
-    """A business's secret for a voice platform: Vapi's shared secret, or the Retell API key that signs requests.
+    """A business's secret for a voice platform: Vapi's or ElevenLabs' shared secret, or the Retell API key that
+    signs requests.
 
     Kept in the clear because Retell's HMAC needs the key itself.
     """
@@ -80,7 +81,7 @@ class VoiceIntegration(Base):
     __tablename__ = "voice_integrations"
     __table_args__ = (
         UniqueConstraint("business_id", "platform"),
-        CheckConstraint("platform in ('vapi', 'retell')", name="known_platform"),
+        CheckConstraint("platform in ('vapi', 'retell', 'elevenlabs')", name="known_platform"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
@@ -741,3 +742,24 @@ class WhatsAppWindow(Base):
     business_id: Mapped[int] = _business()
     phone: Mapped[str] = mapped_column(String(20))  # E.164, without "whatsapp:"
     last_inbound_at: Mapped[datetime]
+
+
+class ContactProof(Base):
+    """A customer proving a phone or email to a business's public endpoint: a one-time code sent there, then,
+    once it is given back, a short-lived proof an assistant presents to find, move or cancel that contact's own
+    bookings. Only hashes are kept: of the challenge the requester holds, of the code (keyed with the challenge,
+    so a copy of the database cannot try the million codes), and of the proof."""
+
+    __tablename__ = "contact_proofs"
+    __table_args__ = (Index("contact_proofs_contact", "business_id", "contact", "created_at"),)
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    contact: Mapped[str] = mapped_column(String(320))  # E.164 phone or lower-cased email
+    known: Mapped[bool] = mapped_column(Boolean)  # a customer of the business: only then was a code sent
+    challenge_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    tries: Mapped[int] = mapped_column(SmallInteger, default=0)
+    code_expires_at: Mapped[datetime]
+    proof_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    proof_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]

@@ -181,6 +181,12 @@ def execute(name: str, arguments: Mapping[str, Any] | str | None, ctx: ToolConte
     if spec is None:
         close = difflib.get_close_matches(name, list(TOOLS), n=3)
         return error("unknown_tool", f"There is no tool '{name}'.", "name", close or list(TOOLS))
+    return execute_spec(spec, arguments, ctx)
+
+
+def execute_spec(spec: ToolSpec, arguments: Mapping[str, Any] | str | None, ctx: ToolContext) -> ToolReply:
+    """`execute` for a tool given by its spec (the public endpoint's own tools are not in the registry)."""
+    name = spec.name
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments) if arguments.strip() else {}
