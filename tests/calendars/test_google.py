@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
+import httpx2
 import pytest
 from sqlalchemy import select, update
 
@@ -19,6 +20,7 @@ from nextslot.calendars.tokens import TokenBox
 from nextslot.settings import Settings
 from nextslot.storage.tables import CalendarGrant, ExternalCalendar, Notification, Resource
 from tests.calendars.test_sync import MON, at, busy, okafor_starts
+from tests.conftest import free_port
 
 SECRET = "test-secret-key-for-calendar-grants"
 
@@ -253,3 +255,51 @@ def test_google_times_are_read_as_instants(google, registry, session_factory, cl
     sync_calendar(session_factory, calendar_id, clock(), registry=registry)
     assert busy(session_factory, calendar_id) == [(datetime(2026, 11, 23, 11, tzinfo=UTC),
                                                    datetime(2026, 11, 23, 12, tzinfo=UTC))]
+
+
+# --- push: watch channels -------------------------------------------------------------------------
+
+
+def test_a_push_makes_the_calendar_due_at_once_and_forged_or_unknown_ones_are_refused(
+        google, session_factory, clinic, clock, live_server):
+    port = free_port()
+    settings = settings_for(google, public_url=f"http://127.0.0.1:{port}")
+    registry = build_registry(settings, SECRET)
+    with live_server(frozen=True, settings=settings, port=port):
+        calendar_id = connect(google, registry, session_factory, clinic, clock())
+        assert isinstance(sync_calendar(session_factory, calendar_id, clock(), registry=registry), Synced)
+        [channel] = google.channels.values()
+        assert channel["address"] == f"http://127.0.0.1:{port}/webhooks/calendars/google"
+        row = calendar(session_factory, calendar_id)
+        assert row.channel_id == channel["id"] and row.channel_secret_hash != channel["token"]  # a hash only
+        assert sync_all(session_factory, clock(), registry=registry, pushed_only=True) == []  # nothing pushed yet
+
+        assert google.notify(token="not-the-channel-token") == [403]
+        assert calendar(session_factory, calendar_id).pushed_at is None
+        unknown = httpx2.post(f"http://127.0.0.1:{port}/webhooks/calendars/google", timeout=10,
+                              headers={"X-Goog-Channel-ID": "someone-elses", "X-Goog-Channel-Token": "x",
+                                       "X-Goog-Resource-State": "exists"})
+        assert unknown.status_code == 404
+
+        google.add("Dentist", at(11), at(12))  # pushes
+        assert google.notifications[-1] == 200
+        assert calendar(session_factory, calendar_id).pushed_at is not None
+        results = sync_all(session_factory, clock(), registry=registry, pushed_only=True)
+        assert [r.calendar_id for r in results] == [calendar_id] and results[0].read == "changes"
+        assert busy(session_factory, calendar_id) == [(at(11), at(12))]
+        assert calendar(session_factory, calendar_id).pushed_at is None
+
+
+def test_a_channel_about_to_run_out_is_renewed_and_the_old_one_stopped(google, session_factory, clinic, clock):
+    registry = build_registry(settings_for(google, public_url="https://nextslot.example"), SECRET)
+    calendar_id = connect(google, registry, session_factory, clinic, clock())
+    sync_calendar(session_factory, calendar_id, clock(), registry=registry)
+    first = calendar(session_factory, calendar_id)
+    assert first.channel_id in google.channels
+    sync_calendar(session_factory, calendar_id, clock(), registry=registry)
+    assert calendar(session_factory, calendar_id).channel_id == first.channel_id  # a week left: kept
+    later = first.channel_expires_at - timedelta(hours=12)
+    assert isinstance(sync_calendar(session_factory, calendar_id, later, registry=registry), Synced)
+    renewed = calendar(session_factory, calendar_id)
+    assert renewed.channel_id != first.channel_id and list(google.channels) == [renewed.channel_id]
+    assert renewed.channel_expires_at > first.channel_expires_at
