@@ -43,8 +43,26 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
-    # staff members' CalDAV calendars: how often the scheduler reads them
+    # staff members' calendars (CalDAV, Google, Microsoft 365): how often the scheduler reads them; with push on,
+    # Google and Microsoft are asked to call public_url's /webhooks/calendars/... on a change (https only, unless
+    # allow_private_targets), and such a calendar is read within seconds
     calendar_sync_minutes: int = 5
+    calendar_push: bool = True
+    # Google Calendar: an OAuth client (web application) of a Google Cloud project with the Calendar API on;
+    # the URLs are Google's unless a test points them at a fake
+    google_client_id: str | None = None
+    google_client_secret: str | None = None
+    google_auth_url: str = "https://accounts.google.com/o/oauth2/auth"
+    google_token_url: str = "https://oauth2.googleapis.com/token"
+    google_revoke_url: str = "https://oauth2.googleapis.com/revoke"
+    google_calendar_api_url: str = "https://www.googleapis.com/calendar/v3/"
+    # Microsoft 365: an app registration in Microsoft Entra ID (delegated Calendars.ReadWrite); tenant "common"
+    # takes work, school and personal accounts
+    microsoft_client_id: str | None = None
+    microsoft_client_secret: str | None = None
+    microsoft_tenant: str = "common"
+    microsoft_login_url: str = "https://login.microsoftonline.com"
+    microsoft_graph_url: str = "https://graph.microsoft.com/v1.0"
     # signs customers' manage links and pay links; unset: a random key kept in data_dir/secret_key
     secret_key: str | None = None
     # deposits: "local" (a built-in checkout page, for the demo and tests) or "stripe" (Stripe Checkout)

@@ -527,21 +527,65 @@ class CalendarFeed(Base):
     revoked_at: Mapped[datetime | None]
 
 
-class ExternalCalendar(Base):
-    """A staff member's own calendar, read by the scheduler through its provider (CalDAV today); its busy time
-    blocks their availability.
+class CalendarGrant(Base):
+    """A staff member's consent (OAuth) for nextslot to read and write their Google or Microsoft 365 calendar.
 
-    The password is kept in the clear: HTTP basic auth needs it. The sync state (`sync_token`, `ctag`, the window
-    its `external_events` cover) lets an unchanged calendar be checked with one request. One sync at a time: a run
-    leases the row until `locked_until` and writes its result only if the lease is still its own.
+    Both tokens are encrypted (`nextslot.calendars.tokens`, keys derived from the secret key); the access token
+    is refreshed before `expires_at`. A grant the provider refuses (revoked, expired) turns `needs_reconnect`:
+    its calendars stop syncing and keep their last busy time, and the business is told once.
+    """
+
+    __tablename__ = "calendar_grants"
+    __table_args__ = (
+        UniqueConstraint("resource_id", "provider", name="calendar_grants_resource_provider"),
+        CheckConstraint("status in ('active', 'needs_reconnect')", name="known_status"),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    resource_id: Mapped[int] = mapped_column(Id, ForeignKey("resources.id"))
+    provider: Mapped[str] = mapped_column(String(20))  # google, microsoft
+    account: Mapped[str | None] = mapped_column(String(320))  # the connected account's address, for people
+    scopes: Mapped[str] = mapped_column(Text, server_default="")
+    access_token: Mapped[str] = mapped_column(Text)  # encrypted
+    refresh_token: Mapped[str | None] = mapped_column(Text)  # encrypted
+    expires_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), server_default="active")
+    problem: Mapped[str | None] = mapped_column(Text)  # why it needs reconnecting (the provider's error code)
+    problem_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class ExternalCalendar(Base):
+    """A staff member's own calendar, read by the scheduler through its provider (CalDAV, Google, Microsoft);
+    its busy time blocks their availability, and bookings are written into it (`calendar_writes`).
+
+    A CalDAV password is kept in the clear: HTTP basic auth needs it; Google and Microsoft calendars read through
+    their grant's encrypted tokens. The sync state (`sync_token`: CalDAV's sync-token, Google's syncToken, Graph's
+    deltaLink; `ctag`; the window its `external_events` cover) lets an unchanged calendar be checked with one
+    request. One sync at a time: a run leases the row until `locked_until` and writes its result only if the lease
+    is still its own. A push channel (`channel_*`, only the secret's hash kept) marks it `pushed_at`: due at once.
     """
 
     __tablename__ = "external_calendars"
+    __table_args__ = (
+        CheckConstraint("status in ('active', 'needs_reconnect')", name="known_status"),
+        Index("external_calendars_channel", "channel_id", unique=True, postgresql_where=text("channel_id is not null")),
+    )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
     resource_id: Mapped[int] = mapped_column(Id, ForeignKey("resources.id"), index=True)
     provider: Mapped[str] = mapped_column(String(20), server_default="caldav")  # nextslot.calendars.providers
     url: Mapped[str] = mapped_column(String(2000))
+    grant_id: Mapped[int | None] = mapped_column(Id, ForeignKey("calendar_grants.id", ondelete="CASCADE"))
+    calendar_ref: Mapped[str | None] = mapped_column(String(1000))  # the provider's calendar id (Google: primary)
+    status: Mapped[str] = mapped_column(String(20), server_default="active")  # needs_reconnect: its grant failed
+    write_back: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))  # bookings go into it
+    pushed_at: Mapped[datetime | None]  # a push said it changed: sync it now (cleared by the sync that follows)
+    channel_id: Mapped[str | None] = mapped_column(String(200))  # Google channel id / Graph subscription id
+    channel_resource: Mapped[str | None] = mapped_column(String(1000))  # Google's resourceId (to stop the channel)
+    channel_secret_hash: Mapped[str | None] = mapped_column(String(64))  # sha256 of the channel token/clientState
+    channel_expires_at: Mapped[datetime | None]
     username: Mapped[str | None] = mapped_column(String(200))
     password: Mapped[str | None] = mapped_column(String(200))
     last_synced_at: Mapped[datetime | None]  # the last sync that succeeded
@@ -589,6 +633,36 @@ class ExternalEvent(Base):
     href: Mapped[str] = mapped_column(String(2000))  # the server's path, unquoted
     etag: Mapped[str | None] = mapped_column(String(500))
     data: Mapped[str] = mapped_column(Text)
+
+
+class CalendarWrite(Base):
+    """A booking as it should stand in one external calendar: the queue the scheduler drains into the provider.
+
+    One row per (calendar, booking). Every change of the booking bumps `version` and makes the row due; a run
+    leases it, writes the booking's state at that moment (created, moved, or removed when cancelled) under an id
+    derived from our booking's id, and marks `written_version`: a retry, a crash between the provider's answer and
+    our record, or a second scheduler finds the same event instead of adding one.
+    """
+
+    __tablename__ = "calendar_writes"
+    __table_args__ = (
+        UniqueConstraint("calendar_id", "booking_id", name="calendar_writes_one_per_booking"),
+        Index("calendar_writes_due", "due_at", postgresql_where=text("status in ('pending', 'sending')")),
+        CheckConstraint("status in ('pending', 'sending', 'done', 'failed')", name="known_status"),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    calendar_id: Mapped[int] = mapped_column(Id, ForeignKey("external_calendars.id", ondelete="CASCADE"))
+    booking_id: Mapped[int] = mapped_column(Id, ForeignKey("bookings.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    written_version: Mapped[int] = mapped_column(Integer, server_default="0")
+    remote_id: Mapped[str | None] = mapped_column(String(1024))  # the provider's event id (CalDAV: href)
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    due_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _created()
 
 
 class StaffAccount(Base):
