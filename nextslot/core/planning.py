@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from nextslot.core.booking.availability import ResourceTimeline, ServiceRules, WeeklyHours, open_intervals
 from nextslot.core.results import Rejected
-from nextslot.schemas.config import NoShowPolicy
+from nextslot.schemas.config import CancellationPolicy, NoShowPolicy
 from nextslot.storage import queries
 from nextslot.storage.tables import Business, Resource, Service
 
@@ -28,14 +28,19 @@ class BusinessInfo:
     reminder_offsets: tuple[int, ...] | None
     deposit_hold_minutes: int = 30
     no_show_policy: NoShowPolicy | None = None
+    cancellation: CancellationPolicy | None = None
+    phone: str | None = None  # said when a customer is sent to staff (a cancel past the cutoff)
 
     @classmethod
     def of(cls, b: Business) -> BusinessInfo:
         details = b.details or {}
         offsets = details.get("reminder_offsets_minutes")
         policy = details.get("no_show_policy")
+        cancellation = details.get("cancellation")
         return cls(b.id, b.slug, ZoneInfo(b.timezone), b.country, tuple(offsets) if offsets is not None else None,
-                   int(details.get("deposit_hold_minutes", 30)), NoShowPolicy.model_validate(policy) if policy else None)
+                   int(details.get("deposit_hold_minutes", 30)), NoShowPolicy.model_validate(policy) if policy else None,
+                   CancellationPolicy.model_validate(cancellation) if cancellation else None,
+                   str(details["phone"]) if details.get("phone") else None)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from nextslot.schemas.config import (
     WEEKDAYS,
     BusinessConfig,
     BusinessSection,
+    CancellationPolicy,
     DepositConfig,
     ExceptionConfig,
     IntakeQuestion,
@@ -115,6 +116,7 @@ def service_config(s: Service) -> ServiceConfig:
         intake=[IntakeQuestion.model_validate(q) for q in s.intake_questions or []],
         deposit=DepositConfig(amount=Decimal(s.deposit_minor).scaleb(-2), currency=s.deposit_currency or "")
         if s.deposit_minor else None,
+        cancellation=CancellationPolicy.model_validate(s.cancellation) if s.cancellation else None,
     )
 
 
