@@ -188,6 +188,23 @@ class CancellationPolicy(Strict):
         return self.cutoff_hours if self.move_cutoff_hours is None else self.move_cutoff_hours
 
 
+class AssignmentConfig(Strict):
+    """How a pooled requirement ("any free stylist") picks among its free members."""
+
+    strategy: Literal["first_free", "least_booked_day", "least_booked_week", "round_robin", "weighted"] = Field(
+        "first_free", description="first_free: listed order; least_booked_day / least_booked_week: fewest "
+                                  "bookings that local day or week; round_robin: given the service longest ago; "
+                                  "weighted: fewest bookings that week per unit of weight")
+    weights: dict[Key, Annotated[int, Field(ge=1, le=100)]] = Field(
+        default_factory=dict, max_length=100, description="weighted: resource key -> weight (default 1)")
+
+    @model_validator(mode="after")
+    def weights_only_when_weighted(self) -> AssignmentConfig:
+        if self.weights and self.strategy != "weighted":
+            raise ValueError("weights are only read by the weighted strategy")
+        return self
+
+
 class ServiceConfig(Strict):
     key: Key
     name: Name
@@ -204,6 +221,8 @@ class ServiceConfig(Strict):
     intake: list[IntakeQuestion] = Field(default_factory=list, max_length=30)
     deposit: DepositConfig | None = None
     cancellation: CancellationPolicy | None = Field(None, description="this service's own; default: the business's")
+    assignment: AssignmentConfig | None = Field(None, description="how pooled members are picked; default first "
+                                                                  "free in listed order")
 
     @model_validator(mode="after")
     def intake_keys_unique(self) -> ServiceConfig:
@@ -284,4 +303,7 @@ class BusinessConfig(Strict):
                 unknown = [k for k in req.one_of if k not in keys]
                 if unknown:
                     raise ValueError(f"service {service.key} requires unknown resource(s) {', '.join(unknown)}")
+            pooled = {k for req in service.requires for k in req.one_of}
+            if service.assignment and (stray := sorted(set(service.assignment.weights) - pooled)):
+                raise ValueError(f"service {service.key} weighs resource(s) it does not use: {', '.join(stray)}")
         return self

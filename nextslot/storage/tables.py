@@ -170,6 +170,7 @@ class Service(Base):
     deposit_minor: Mapped[int | None] = mapped_column(Integer)  # None: no deposit
     deposit_currency: Mapped[str | None] = mapped_column(String(3))
     cancellation: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # CancellationPolicy; None: the business's
+    assignment: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # AssignmentConfig; None: first free
 
     requirements: Mapped[list[ServiceRequirement]] = relationship(
         order_by="ServiceRequirement.position", cascade="all, delete-orphan"

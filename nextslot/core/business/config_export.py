@@ -20,6 +20,7 @@ from nextslot.schemas.api import ExceptionView, ResourceEntry, ServiceEntry
 from nextslot.schemas.config import (
     OWN_DETAILS,
     WEEKDAYS,
+    AssignmentConfig,
     BusinessConfig,
     BusinessSection,
     CancellationPolicy,
@@ -117,6 +118,7 @@ def service_config(s: Service) -> ServiceConfig:
         deposit=DepositConfig(amount=Decimal(s.deposit_minor).scaleb(-2), currency=s.deposit_currency or "")
         if s.deposit_minor else None,
         cancellation=CancellationPolicy.model_validate(s.cancellation) if s.cancellation else None,
+        assignment=AssignmentConfig.model_validate(s.assignment) if s.assignment else None,
     )
 
 

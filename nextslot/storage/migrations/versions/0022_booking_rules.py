@@ -1,5 +1,5 @@
 """booking rules: cancellation cutoffs and late fees (a policy per service, fees recorded per booking, a deposit
-that can be kept, the saved payment method a deposit leaves)
+that can be kept, the saved payment method a deposit leaves); fair assignment per service
 
 Revision ID: 0022_booking_rules
 Revises: 0018_conversation_handoff
@@ -20,6 +20,7 @@ PAYMENT_STATUSES_NOW = "('pending', 'paid', 'expired', 'refund_due', 'refunded',
 
 def upgrade() -> None:
     op.add_column("services", sa.Column("cancellation", postgresql.JSONB(), nullable=True))  # None: the business's
+    op.add_column("services", sa.Column("assignment", postgresql.JSONB(), nullable=True))  # None: first free
     # a deposit paid through a provider that can charge again later (Stripe: the customer and the payment)
     op.add_column("payments", sa.Column("payer_ref", sa.String(200), nullable=True))
     op.add_column("payments", sa.Column("payment_ref", sa.String(200), nullable=True))
@@ -61,4 +62,5 @@ def downgrade() -> None:
     op.create_check_constraint("known_status", "payments", f"status in {PAYMENT_STATUSES}")
     op.drop_column("payments", "payment_ref")
     op.drop_column("payments", "payer_ref")
+    op.drop_column("services", "assignment")
     op.drop_column("services", "cancellation")
