@@ -14,7 +14,8 @@ from nextslot.core.business import catalog, lookup
 from nextslot.core.business.lookup import BusinessRecord
 from nextslot.core.clock import Clock, utcnow
 from nextslot.core.customers import history, proofs
-from nextslot.core.deposits import payments
+from nextslot.core.deposits import fees, payments
+from nextslot.core.deposits.fees import FeeToCharge
 from nextslot.core.deposits.payments import DepositDue
 from nextslot.core.deposits.rules import Settled
 from nextslot.core.planning import unknown_business
@@ -166,10 +167,20 @@ class BookingService:
                                  self._clock())
 
     def settle_deposit(self, provider: str, provider_ref: str, amount_minor: int, currency: str,
-                       event: dict[str, Any]) -> Settled | Rejected:
+                       event: dict[str, Any], payer_ref: str | None = None,
+                       payment_ref: str | None = None) -> Settled | Rejected:
         """A provider says a checkout was paid (verified webhook): confirm the booking. Replays are harmless."""
         return payments.settle_deposit(self.uow(), provider, provider_ref, amount_minor, currency, event,
-                                       self._clock())
+                                       self._clock(), payer_ref, payment_ref)
+
+    def lease_due_fees(self, limit: int = 20) -> list[FeeToCharge]:
+        """Late-cancel and no-show fees to charge now, leased to the caller for a few minutes."""
+        return fees.lease_due_fees(self.uow(), self._clock(), limit)
+
+    def record_fee_charge(self, fee_id: int, charged: bool, provider_ref: str | None, problem: str | None,
+                          retry: bool = False) -> None:
+        """What the provider answered for a leased fee."""
+        fees.record_fee_charge(self.uow(), fee_id, charged, provider_ref, problem, self._clock(), retry)
 
     def expire_unpaid(self) -> int:
         """Bookings whose deposit deadline passed unpaid become expired and free their slot at once."""

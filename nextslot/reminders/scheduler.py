@@ -17,8 +17,9 @@ from nextslot.calendars.sync import SyncFailed, sync_all
 from nextslot.conversations.engine import ConversationEngine
 from nextslot.core.links import load_secret
 from nextslot.core.service import BookingService
+from nextslot.payments.fees import charge_due_fees
 from nextslot.reminders.dispatcher import Dispatcher
-from nextslot.runtime import build_dispatcher, build_service
+from nextslot.runtime import build_dispatcher, build_payment_provider, build_service
 from nextslot.settings import Settings
 from nextslot.webhooks.delivery import WebhookSender
 
@@ -62,6 +63,8 @@ def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dis
     scheduler.add_job(dispatcher.give_up_waiting, seconds=30, id="receipts", **every)
     scheduler.add_job(service.expire_holds, seconds=60, id="holds", **every)
     scheduler.add_job(service.expire_unpaid, seconds=60, id="deposits", **every)
+    scheduler.add_job(charge_due_fees, args=[service, build_payment_provider(settings)], seconds=60, id="fees",
+                      **every)
     scheduler.add_job(service.offer_freed_capacity, seconds=max(settings.dispatch_interval_seconds, 5),
                       id="waitlist", **every)
     # each minute, but a calendar is due only `calendar_sync_minutes` after its last sync by any process

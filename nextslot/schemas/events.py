@@ -14,6 +14,7 @@ from nextslot.schemas.views import BookingView
 
 EventType = Literal["booking.created", "booking.rescheduled", "booking.cancelled", "booking.confirmed",
                     "booking.no_show", "booking.expired", "deposit.paid", "waitlist.offer_accepted",
+                    "fee.charged", "fee.failed",
                     "notification.delivered",
                     "notification.failed"]
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]

@@ -146,6 +146,9 @@ class RescheduleIn(ToolInput):
 class CancelIn(ToolInput):
     code: str = Field(max_length=40, description=CODE)
     reason: str | None = Field(None, max_length=500, description="Why, in the caller's words (optional)")
+    accept_late_terms: bool | None = Field(
+        None, description="Set true only after a previous call answered outcome=needs_agreement and the caller "
+                          "agreed to the late-cancel cost it stated. Null: not agreed (yet).")
 
 
 class ConfirmIn(ToolInput):
@@ -262,9 +265,14 @@ class BookingOut(ToolOutput):
 
 
 class ChangeOut(ToolOutput):
-    outcome: Literal["cancelled", "confirmed"]
-    appointment: Appointment
-    already: bool = Field(description="It was already in that state; nothing changed")
+    outcome: Literal["cancelled", "confirmed", "needs_agreement"]
+    appointment: Appointment | None = Field(None, description="Null only when outcome is needs_agreement")
+    already: bool = Field(False, description="It was already in that state; nothing changed")
+    reason_code: str | None = Field(None, description="needs_agreement: why (late_terms_not_accepted: inside the "
+                                                      "cancellation cutoff, it costs something)")
+    acknowledge_with: str | None = Field(None, description="needs_agreement: the argument to set to true in the "
+                                                           "same call once the caller agrees (nothing changed yet)")
+    fee: str | None = Field(None, description="What this change cost, e.g. 'the $20.00 deposit is kept'")
 
 
 class AppointmentsOut(ToolOutput):

@@ -170,6 +170,8 @@ class Service(Base):
     intake_questions: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'::jsonb"))
     deposit_minor: Mapped[int | None] = mapped_column(Integer)  # None: no deposit
     deposit_currency: Mapped[str | None] = mapped_column(String(3))
+    cancellation: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # CancellationPolicy; None: the business's
+    assignment: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # AssignmentConfig; None: first free
 
     requirements: Mapped[list[ServiceRequirement]] = relationship(
         order_by="ServiceRequirement.position", cascade="all, delete-orphan"
@@ -255,7 +257,8 @@ class Payment(Base):
     __tablename__ = "payments"
     __table_args__ = (
         UniqueConstraint("provider", "provider_ref"),
-        CheckConstraint("status in ('pending', 'paid', 'expired', 'refund_due', 'refunded')", name="known_status"),
+        CheckConstraint("status in ('pending', 'paid', 'expired', 'refund_due', 'refunded', 'kept')",
+                        name="known_status"),
         CheckConstraint("amount_minor > 0", name="positive_amount"),
     )
     id: Mapped[int] = _id()
@@ -271,7 +274,39 @@ class Payment(Base):
     expires_at: Mapped[datetime]  # unpaid by then: the booking expires and frees its slot
     paid_at: Mapped[datetime | None]
     log: Mapped[list[Any]] = mapped_column(default=list)  # [{"at", "event", ...}] from the provider
+    payer_ref: Mapped[str | None] = mapped_column(String(200))  # the provider's customer, for a later fee
+    payment_ref: Mapped[str | None] = mapped_column(String(200))  # the provider's payment (Stripe: PaymentIntent)
     created_at: Mapped[datetime] = _created()
+
+
+class BookingFee(Base):
+    """A late cancel's or a no-show's cost: a kept deposit, or a fee charged off-session through the provider.
+
+    One per booking and kind, so a retried cancel or a second no-show mark never charges twice."""
+
+    __tablename__ = "booking_fees"
+    __table_args__ = (
+        UniqueConstraint("booking_id", "kind"),
+        CheckConstraint("kind in ('late_cancel', 'no_show')", name="known_kind"),
+        CheckConstraint("status in ('deposit_kept', 'due', 'charging', 'charged', 'failed', 'no_payment_method')",
+                        name="known_status"),
+        CheckConstraint("amount_minor > 0", name="positive_amount"),
+        Index("booking_fees_due", "status", postgresql_where=text("status in ('due', 'charging')")),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    booking_id: Mapped[int] = mapped_column(Id, ForeignKey("bookings.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(24))
+    provider: Mapped[str | None] = mapped_column(String(16))
+    provider_ref: Mapped[str | None] = mapped_column(String(200))  # the provider's charge (Stripe: PaymentIntent)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]  # a charger's lease: past it, another scheduler may retry (same key)
+    log: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
 
 
 class Hold(Base):

@@ -119,7 +119,9 @@ SPECS = (
     ToolSpec(
         "cancel_appointment",
         "Cancel an appointment by its booking code, once the caller has clearly asked to cancel. The time is "
-        "freed at once. Cancelling something already cancelled is not an error (already=true).",
+        "freed at once. Cancelling something already cancelled is not an error (already=true). If outcome is "
+        "needs_agreement, it is late and costs something: read `say` (it asks whether to still cancel) and, only "
+        "if the caller agrees, call again with accept_late_terms=true.",
         t.CancelIn, t.ChangeOut, handlers.cancel_appointment, REMOVES,
     ),
     ToolSpec(

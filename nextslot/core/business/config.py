@@ -70,6 +70,7 @@ def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Re
             details["reminder_offsets_minutes"] = b.reminder_offsets_minutes
         details["deposit_hold_minutes"] = b.deposit_hold_minutes
         details["no_show_policy"] = b.no_show_policy.model_dump(mode="json") if b.no_show_policy else None
+        details["cancellation"] = b.cancellation.model_dump(mode="json") if b.cancellation else None
         details["email"] = b.email  # notices to the business itself go here
         business.details = details
         s.flush()
@@ -126,6 +127,8 @@ def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Re
             service.intake_questions = [q.model_dump(mode="json") for q in sc.intake]
             service.deposit_minor = sc.deposit.amount_minor if sc.deposit else None
             service.deposit_currency = sc.deposit.currency if sc.deposit else None
+            service.cancellation = sc.cancellation.model_dump(mode="json") if sc.cancellation else None
+            service.assignment = sc.assignment.model_dump(mode="json") if sc.assignment else None
             service.requirements = [
                 ServiceRequirement(position=i, label=req.label, members=[
                     RequirementMember(resource_id=resources[key].id, position=j)

@@ -21,8 +21,10 @@ from nextslot.schemas.api import ExceptionView, ResourceEntry, ServiceEntry
 from nextslot.schemas.config import (
     OWN_DETAILS,
     WEEKDAYS,
+    AssignmentConfig,
     BusinessConfig,
     BusinessSection,
+    CancellationPolicy,
     DepositConfig,
     ExceptionConfig,
     IntakeQuestion,
@@ -118,6 +120,8 @@ def service_config(s: Service) -> ServiceConfig:
         intake=[IntakeQuestion.model_validate(q) for q in s.intake_questions or []],
         deposit=DepositConfig(amount=Decimal(s.deposit_minor).scaleb(-2), currency=s.deposit_currency or "")
         if s.deposit_minor else None,
+        cancellation=CancellationPolicy.model_validate(s.cancellation) if s.cancellation else None,
+        assignment=AssignmentConfig.model_validate(s.assignment) if s.assignment else None,
     )
 
 
