@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
+    # a channel not configured above writes its messages to data_dir/outbox.jsonl instead, shown at /outbox to
+    # loopback clients: for a developer's machine (`nextslot up` turns it on when no Twilio or SMTP is set)
+    local_outbox: bool = False
     # staff members' CalDAV calendars: how often the scheduler reads them
     calendar_sync_minutes: int = 5
     # signs customers' manage links and pay links; unset: a random key kept in data_dir/secret_key

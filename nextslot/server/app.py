@@ -27,6 +27,7 @@ from nextslot.server import (
     mcp_http,
     offer_links,
     outages,
+    outbox_page,
     payments,
     public_mcp,
     rate_limit,
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     console.install(app)
     oauth.install(app, provider)  # /.well-known/oauth-*, /authorize, /token, /register, /revoke, consent
     outages.install(app)
+    outbox_page.install(app)
     rate_limit.install(app, settings)
     app.add_middleware(public_mcp.PublicMcpRoute, public=public)  # /b/{slug}/mcp, before the page's routes
 
