@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     conversation_history_messages: int = 12  # texts in and out given to the model
     conversation_idle_minutes: float = 30  # a conversation quiet this long is over; the next message starts anew
 
+    # Prometheus /metrics: on the app's own port behind `Authorization: Bearer <metrics_token>`, and/or on a port of
+    # its own (metrics_port, bound to metrics_host; the token is asked there too when set). Neither set: no /metrics.
+    # The scheduler has no HTTP server: it serves metrics on metrics_port only.
+    metrics_token: str | None = None
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+
     @field_validator("rate_limit_per_key")
     @classmethod
     def _a_rate(cls, value: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -39,9 +40,12 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         return setup
     public_url = os.environ.get("NEXTSLOT_PUBLIC_URL") or f"http://{args.host}:{args.port}"
     local_outbox = not (settings.twilio_account_sid or settings.smtp_host) or settings.local_outbox
+    metrics_token = settings.metrics_token or secrets.token_urlsafe(24)
     env = {**os.environ, "NEXTSLOT_DATABASE_URL": url, "NEXTSLOT_PUBLIC_URL": public_url,
            "NEXTSLOT_DATA_DIR": str(Path(settings.data_dir).resolve()),
-           "NEXTSLOT_LOCAL_OUTBOX": "true" if local_outbox else "false"}
+           "NEXTSLOT_LOCAL_OUTBOX": "true" if local_outbox else "false", "NEXTSLOT_METRICS_TOKEN": metrics_token,
+           # one /metrics for both processes: each writes its samples here, the server reports them all
+           "PROMETHEUS_MULTIPROC_DIR": str(fresh_folder(Path(settings.data_dir).resolve() / "metrics"))}
     children = Children(env)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -55,7 +59,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             print(json.dumps({"error": "server_not_started", "message": "The server did not answer /health; "
                               "its output is above."}), file=sys.stderr)
             return 1
-        print(banner(settings, url, public_url, setup, local_outbox), flush=True)
+        print(banner(settings, url, public_url, setup, local_outbox, metrics_token), flush=True)
         while not stop.wait(0.5):
             if (gone := children.exited()) is not None:
                 print(json.dumps({"error": "process_exited", "message": f"The {gone} stopped on its own; stopping "
@@ -123,7 +127,17 @@ def prepare(settings: Settings, url: str, examples: Path | None) -> Setup | int:
         engine.dispose()
 
 
-def banner(settings: Settings, url: str, public_url: str, setup: Setup, local_outbox: bool) -> str:
+def fresh_folder(path: Path) -> Path:
+    """An empty folder (the last run's metric files would add up with this run's)."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def banner(settings: Settings, url: str, public_url: str, setup: Setup, local_outbox: bool,
+           metrics_token: str) -> str:
     from sqlalchemy.engine import make_url
 
     base = public_url.rstrip("/")
@@ -144,6 +158,7 @@ def banner(settings: Settings, url: str, public_url: str, setup: Setup, local_ou
             f"  MCP (HTTP):    {base}/mcp  with the header  Authorization: Bearer {setup.key}\n"
             f"  messages:      {messages}\n"
             f"  health:        {base}/health, {base}/ready\n"
+            f"  metrics:       {base}/metrics  with the header  Authorization: Bearer {metrics_token}\n"
             f"\nclaude_desktop_config.json (MCP over stdio, for {setup.name}; the key is new for this run):\n"
             f"{json.dumps(desktop, indent=2)}\n")
 

@@ -20,6 +20,7 @@ from nextslot.core.service import BookingService
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.runtime import build_dispatcher, build_service
 from nextslot.settings import Settings
+from nextslot.telemetry import metrics
 from nextslot.webhooks.delivery import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,10 @@ def converse(engine: ConversationEngine, dispatcher: Dispatcher) -> int:
 def sync_calendars(service: BookingService, every: timedelta, allow_private: bool = False) -> int:
     """Sync the staff calendars not read for `every`; return how many failed (each failure is on its row)."""
     connect = partial(providers.connect, allow_private=allow_private)  # each calendar by its own provider
-    return sum(isinstance(r, SyncFailed) for r in sync_all(service.session_factory, service.now(), every, connect))
+    results = sync_all(service.session_factory, service.now(), every, connect)
+    for result in results:
+        metrics.CALENDAR_SYNCS.labels("failed" if isinstance(result, SyncFailed) else "synced").inc()
+    return sum(isinstance(r, SyncFailed) for r in results)
 
 
 def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dispatcher) -> BlockingScheduler:
@@ -77,6 +81,11 @@ def run_scheduler(settings: Settings) -> int:
     service = build_service(settings)
     dispatcher = build_dispatcher(settings, service)
     scheduler = build_scheduler(settings, service, dispatcher)
+    if settings.metrics_port:  # no HTTP server here: the scheduler's metrics have a port of their own
+        from nextslot.telemetry.collectors import database_registry
+
+        metrics.serve_metrics(settings.metrics_port, settings.metrics_host,
+                              (database_registry(service.session_factory),), settings.metrics_token)
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
     log.info("scheduler started: dispatch every %ss", settings.dispatch_interval_seconds)
     try:
