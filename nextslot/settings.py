@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
+    # a channel not configured above writes its messages to data_dir/outbox.jsonl instead, shown at /outbox to
+    # loopback clients: for a developer's machine (`nextslot up` turns it on when no Twilio or SMTP is set)
+    local_outbox: bool = False
     # staff members' calendars (CalDAV, Google, Microsoft 365): how often the scheduler reads them; with push on,
     # Google and Microsoft are asked to call public_url's /webhooks/calendars/... on a change (https only, unless
     # allow_private_targets), and such a calendar is read within seconds
@@ -98,6 +101,13 @@ class Settings(BaseSettings):
     conversation_retry_seconds: float = 10  # before the next try at a message whose answering failed
     conversation_history_messages: int = 12  # texts in and out given to the model
     conversation_idle_minutes: float = 30  # a conversation quiet this long is over; the next message starts anew
+
+    # Prometheus /metrics: on the app's own port behind `Authorization: Bearer <metrics_token>`, and/or on a port of
+    # its own (metrics_port, bound to metrics_host; the token is asked there too when set). Neither set: no /metrics.
+    # The scheduler has no HTTP server: it serves metrics on metrics_port only.
+    metrics_token: str | None = None
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     @field_validator("rate_limit_per_key")
     @classmethod

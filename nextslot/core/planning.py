@@ -148,7 +148,7 @@ def load_plan(
                 assignment_of(service.assignment, pools))
 
 
-def assignment_of(stored: dict | None, pools: Sequence[tuple[ResourceInfo, ...]]) -> Assignment | None:
+def assignment_of(stored: dict[str, Any] | None, pools: Sequence[tuple[ResourceInfo, ...]]) -> Assignment | None:
     """The service's fair-assignment setting with its weights by resource id; None for first free."""
     if not stored or stored.get("strategy", "first_free") == "first_free":
         return None
@@ -184,7 +184,7 @@ def timelines(
     window: tuple[datetime, datetime],
     now: datetime,
     exclude_booking_id: int | None = None,
-) -> list[list[ResourceTimeline]]:
+) -> Sequence[Sequence[ResourceTimeline]]:
     """Each requirement's pool as timelines covering every start in the window (buffers included)."""
     rules = plan.rules
     span = (window[0] - rules.buffer_before, window[1] + rules.duration + rules.buffer_after)

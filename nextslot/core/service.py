@@ -33,6 +33,7 @@ from nextslot.schemas.commands import (
 )
 from nextslot.schemas.views import BookingView, BusinessProfile, CustomerHistory, ServiceView, WaitlistView
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
+from nextslot.telemetry import metrics
 
 T = TypeVar("T")
 
@@ -120,11 +121,15 @@ class BookingService:
 
     def book(self, business_id: int, cmd: BookingCreate) -> BookingResult:
         """Book a slot (or convert a hold). A lost race answers with the nearest openings."""
-        return book(self.uow(), business_id, cmd, self._clock(), self._payment_provider)
+        result = book(self.uow(), business_id, cmd, self._clock(), self._payment_provider)
+        metrics.observe_booking("book", result)
+        return result
 
     def hold(self, business_id: int, cmd: HoldCreate) -> HoldResult:
         """Keep a slot for a few minutes while the caller gives their details."""
-        return holds.hold(self.uow(), business_id, cmd, self._clock(), self._hold_minutes)
+        result = holds.hold(self.uow(), business_id, cmd, self._clock(), self._hold_minutes)
+        metrics.observe_hold(result)
+        return result
 
     def release_hold(self, business_id: int, hold_id: int) -> bool:
         """Let a hold go before it expires; False if there was no live hold with that id."""
@@ -132,11 +137,15 @@ class BookingService:
 
     def expire_holds(self) -> int:
         """Mark holds past their expiry released and their claims inactive (they already block no one)."""
-        return holds.expire_holds(self.uow(), self._clock())
+        expired = holds.expire_holds(self.uow(), self._clock())
+        metrics.HOLDS_EXPIRED.inc(expired)
+        return expired
 
     def reschedule(self, business_id: int, cmd: BookingReschedule) -> BookingResult:
         """Move a booking: release and re-claim in one transaction; on conflict nothing changes."""
-        return reschedule(self.uow(), business_id, cmd, self._clock())
+        result = reschedule(self.uow(), business_id, cmd, self._clock())
+        metrics.observe_booking("reschedule", result)
+        return result
 
     def join_waitlist(self, business_id: int, cmd: WaitlistJoin) -> WaitlistView | Rejected:
         """Put a customer on the waitlist for a service within a window (the same wish twice is one entry)."""

@@ -21,6 +21,7 @@ from nextslot.payments.fees import charge_due_fees
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.runtime import build_dispatcher, build_payment_provider, build_service
 from nextslot.settings import Settings
+from nextslot.telemetry import metrics
 from nextslot.webhooks.delivery import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ def sync_calendars(service: BookingService, every: timedelta, registry: Registry
     """Sync the staff calendars not read for `every` (or only those a provider pushed a change for); return how
     many failed (each failure is on its row)."""
     results = sync_all(service.session_factory, service.now(), every, registry=registry, pushed_only=pushed_only)
+    for result in results:
+        metrics.CALENDAR_SYNCS.labels("failed" if isinstance(result, SyncFailed) else "synced").inc()
     return sum(isinstance(r, SyncFailed) for r in results)
 
 
@@ -85,6 +88,11 @@ def run_scheduler(settings: Settings) -> int:
     service = build_service(settings)
     dispatcher = build_dispatcher(settings, service)
     scheduler = build_scheduler(settings, service, dispatcher)
+    if settings.metrics_port:  # no HTTP server here: the scheduler's metrics have a port of their own
+        from nextslot.telemetry.collectors import database_registry
+
+        metrics.serve_metrics(settings.metrics_port, settings.metrics_host,
+                              (database_registry(service.session_factory),), settings.metrics_token)
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
     log.info("scheduler started: dispatch every %ss", settings.dispatch_interval_seconds)
     try:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from nextslot import incidents
 from nextslot.schemas import tools as t
 from nextslot.storage.outage import database_unreachable
+from nextslot.telemetry import metrics
 from nextslot.tools import handlers
 from nextslot.tools.context import ToolContext
 
@@ -176,6 +177,15 @@ def invalid_arguments(spec: ToolSpec, exc: ValidationError) -> ToolReply:
 
 
 def execute(name: str, arguments: Mapping[str, Any] | str | None, ctx: ToolContext) -> ToolReply:
+    """Run a tool (below), timed per channel, tool and outcome."""
+    with metrics.Timer() as timer:
+        reply = run(name, arguments, ctx)
+    outcome = "ok" if reply.ok else str((reply.data.get("error") or {}).get("code", "error"))[:40]
+    metrics.TOOL_CALLS.labels(ctx.channel, name if name in TOOLS else "unknown", outcome).observe(timer.seconds)
+    return reply
+
+
+def run(name: str, arguments: Mapping[str, Any] | str | None, ctx: ToolContext) -> ToolReply:
     """Validate the arguments, run the tool, and answer with data, never an exception: a retryable
     `temporarily_unavailable` error when the database was out of reach, and for a bug an `internal_error`
     carrying only the reference under which the traceback was logged."""

@@ -71,6 +71,22 @@ def create_account(uow: SqlAlchemyUnitOfWork, business_id: int, email: str, name
         return account.id
 
 
+def reset_password(uow: SqlAlchemyUnitOfWork, business_id: int, email: str, password: str) -> bool:
+    """Give an existing account a new password and end its sessions; False when there is no such account."""
+    if account_problem(email, "owner", password):
+        raise ValueError("a password given to reset_password must be a valid one")
+    with uow:
+        account = uow.session.scalars(select(StaffAccount).where(
+            StaffAccount.business_id == business_id, func.lower(StaffAccount.email) == email.strip().lower())
+        ).one_or_none()
+        if account is None:
+            return False
+        account.password_hash, account.active = hasher.hash(password), True
+        uow.session.execute(delete(StaffSession).where(StaffSession.account_id == account.id))
+        uow.commit()
+        return True
+
+
 def account_problem(email: str, role: str, password: str) -> Rejected | None:
     if role not in ROLES:
         return Rejected("invalid_role", f"A role is one of {', '.join(ROLES)}.", "role")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from itertools import accumulate
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import wall_exists, wall_to_utc
@@ -90,12 +91,12 @@ class ResourceTimeline:
         return self.load(start, end) < self.capacity
 
 
-class Pools(list):
+class Pools(list[Sequence[ResourceTimeline]]):
     """Each requirement's pool of timelines. With a `rank` (fair assignment), the pools are ordered afresh for
     each start, fairest member first; without one, listed order holds."""
 
     def __init__(self, groups: Iterable[Sequence[ResourceTimeline]],
-                 rank: Callable[[datetime, int], tuple] | None = None):
+                 rank: Callable[[datetime, int], tuple[Any, ...]] | None = None):
         super().__init__(groups)
         self.rank = rank
 

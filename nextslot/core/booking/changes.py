@@ -11,7 +11,7 @@ from nextslot.core.booking.codes import normalize_code
 from nextslot.core.booking.cutoffs import cancel_terms, no_show_cost, refund_deposit, settle_cost
 from nextslot.core.booking.history import record, snapshot
 from nextslot.core.booking.refusals import not_active, unknown_booking
-from nextslot.core.planning import business_info
+from nextslot.core.planning import BusinessInfo, business_info
 from nextslot.core.results import Changed, ChangeResult, Rejected
 from nextslot.core.views import booked_resources, booking_view
 from nextslot.core.waitlist import offers as waitlist_offers

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020_contact_proofs"
-down_revision = "0018_conversation_handoff"
+down_revision = "0019_whatsapp_windows"
 branch_labels = None
 depends_on = None
 
