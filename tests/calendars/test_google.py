@@ -3,7 +3,6 @@ against a loopback fake of Google's OAuth endpoints and Calendar API, with the r
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
@@ -23,25 +22,6 @@ from tests.calendars.test_sync import MON, at, busy, okafor_starts
 from tests.conftest import free_port
 
 SECRET = "test-secret-key-for-calendar-grants"
-
-
-@pytest.fixture(scope="module")
-def google() -> Iterator[FakeGoogle]:
-    with FakeGoogle() as fake:
-        yield fake
-
-
-@pytest.fixture(autouse=True)
-def fresh(google, monkeypatch) -> None:
-    """Each test starts from an empty fake calendar (one server for the module: it takes a moment to start)."""
-    with google.lock:
-        google.events.clear()
-        google.changed.clear()
-        google.channels.clear()
-        google.requests.clear()
-        google.token_requests.clear()
-        google.down = False
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the fake's token endpoint is http on loopback
 
 
 def settings_for(google: FakeGoogle, **more) -> Settings:
