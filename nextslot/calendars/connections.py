@@ -98,7 +98,7 @@ def disconnect(session_factory: sessionmaker[Session], registry: Registry, busin
     with session_factory() as s:
         calendar = s.get(ExternalCalendar, calendar_id)
         if calendar is None or calendar.business_id != business_id:
-            return Rejected("unknown_calendar", "There is no such calendar here.", "calendar")
+            return Rejected("unknown_calendar", "There is no such calendar here.", "calendar_id")
         person = s.get(Resource, calendar.resource_id)
         if not may_manage(person, is_owner, email):
             return Rejected("not_allowed", "Only an owner, or the staff member themselves, can disconnect this "

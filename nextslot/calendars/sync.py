@@ -129,8 +129,9 @@ Connect = Callable[[CalendarSource], AbstractContextManager[Any]]
 
 def add_calendar(uow: SqlAlchemyUnitOfWork, business_id: int, resource_key: str, url: str,
                  username: str | None = None, password: str | None = None,
-                 allow_private: bool = False) -> int | Rejected:
-    """Register a resource's CalDAV calendar; return its id (the scheduler syncs it from then on)."""
+                 allow_private: bool = False, write_back: bool = True) -> int | Rejected:
+    """Register a resource's CalDAV calendar; return its id (the scheduler syncs it from then on, and writes the
+    resource's bookings into it unless `write_back` is off: a read-only feed or account)."""
     if problem := url_problem(url, allow_private):
         return Rejected("invalid_url", problem, "url")
     with uow:
@@ -139,7 +140,7 @@ def add_calendar(uow: SqlAlchemyUnitOfWork, business_id: int, resource_key: str,
         if resource_id is None:
             return Rejected("unknown_resource", f"No resource called {resource_key} here.", "resource")
         calendar = ExternalCalendar(business_id=business_id, resource_id=resource_id, provider="caldav", url=url,
-                                    username=username, password=password)
+                                    username=username, password=password, write_back=write_back)
         uow.session.add(calendar)
         uow.session.flush()
         uow.commit()

@@ -45,7 +45,7 @@ def cmd_caldav(settings: Settings, args: argparse.Namespace, factory, business_i
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
     added = add_calendar(SqlAlchemyUnitOfWork(factory), business_id, args.resource, args.url, args.username,
-                         args.password, settings.allow_private_targets)
+                         args.password, settings.allow_private_targets, write_back=not args.read_only)
     if isinstance(added, Rejected):
         return refuse_rejected(added)
     connect = partial(connect_caldav, allow_private=settings.allow_private_targets)
@@ -68,8 +68,11 @@ def register(sub) -> None:
                              "create a private ICS feed URL for a business or one resource")
     p.add_argument("--resource", help="a resource key: only its bookings")
     p = add_business_command(sub, "caldav", cmd_caldav,
-                             "read a staff member's CalDAV calendar: its busy time blocks their slots")
+                             "connect a staff member's CalDAV calendar: its busy time blocks their slots, and "
+                             "their bookings are written into it")
     p.add_argument("resource", help="the resource (staff member) key")
     p.add_argument("url", help="the calendar's CalDAV URL")
     p.add_argument("--username")
     p.add_argument("--password")
+    p.add_argument("--read-only", action="store_true",
+                   help="only read busy time: do not write the staff member's bookings into this calendar")
