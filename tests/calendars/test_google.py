@@ -283,3 +283,55 @@ def test_a_channel_about_to_run_out_is_renewed_and_the_old_one_stopped(google, s
     renewed = calendar(session_factory, calendar_id)
     assert renewed.channel_id != first.channel_id and list(google.channels) == [renewed.channel_id]
     assert renewed.channel_expires_at > first.channel_expires_at
+
+
+def test_a_pushed_change_blocks_the_slot_within_seconds_through_the_schedulers_job(
+        google, session_factory, service, clinic, clock, live_server):
+    """The scheduler's pushed-calendars job at its default interval (2 s) against the live webhook: from the
+    moment Google calls us to the slot being gone from find_slots."""
+    import threading
+    import time
+
+    from nextslot.reminders.scheduler import sync_calendars
+
+    port = free_port()
+    settings = settings_for(google, public_url=f"http://127.0.0.1:{port}")
+    registry = build_registry(settings, SECRET)
+    with live_server(frozen=True, settings=settings, port=port):
+        calendar_id = connect(google, registry, session_factory, clinic, clock())
+        assert isinstance(sync_calendar(session_factory, calendar_id, clock(), registry=registry), Synced)
+        stop = threading.Event()
+
+        def job() -> None:  # what APScheduler runs every dispatch_interval_seconds
+            while not stop.wait(settings.dispatch_interval_seconds):
+                sync_calendars(service, timedelta(minutes=5), registry, pushed_only=True)
+
+        worker = threading.Thread(target=job, daemon=True)
+        worker.start()
+        try:
+            pushed = time.monotonic()
+            google.add("Dentist", at(11), at(12))
+            while at(11) in okafor_starts(service, clinic):
+                assert time.monotonic() - pushed < 20, "the pushed change was not read"
+                time.sleep(0.1)
+            blocked_after = time.monotonic() - pushed
+        finally:
+            stop.set()
+            worker.join(10)
+    print(f"pushed change blocked the slot after {blocked_after:.2f} s")
+    assert blocked_after < settings.dispatch_interval_seconds + 5
+
+
+def test_the_scheduler_reads_pushed_calendars_and_writes_bookings_at_the_dispatch_interval(service):
+    from nextslot.reminders.scheduler import build_scheduler
+
+    class Idle:
+        def give_up_waiting(self) -> None: ...
+
+        def dispatch_due(self) -> int:
+            return 0
+
+    scheduler = build_scheduler(Settings(dispatch_interval_seconds=2), service, Idle())
+    pushed, writes = scheduler.get_job("pushed_calendars"), scheduler.get_job("calendar_writes")
+    assert pushed.trigger.interval == writes.trigger.interval == timedelta(seconds=2)
+    assert pushed.args[3] is True  # pushed calendars only: the minute job reads the rest
