@@ -18,9 +18,11 @@ from nextslot.calendars.writes import CalendarWriter
 from nextslot.conversations.engine import ConversationEngine
 from nextslot.core.links import load_secret
 from nextslot.core.service import BookingService
+from nextslot.payments.fees import charge_due_fees
 from nextslot.reminders.dispatcher import Dispatcher
-from nextslot.runtime import build_dispatcher, build_service
+from nextslot.runtime import build_dispatcher, build_payment_provider, build_service
 from nextslot.settings import Settings
+from nextslot.telemetry import metrics
 from nextslot.webhooks.delivery import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,8 @@ def sync_calendars(service: BookingService, every: timedelta, registry: Registry
     """Sync the staff calendars not read for `every` (or only those a provider pushed a change for); return how
     many failed (each failure is on its row)."""
     results = sync_all(service.session_factory, service.now(), every, registry=registry, pushed_only=pushed_only)
+    for result in results:
+        metrics.CALENDAR_SYNCS.labels("failed" if isinstance(result, SyncFailed) else "synced").inc()
     return sum(isinstance(r, SyncFailed) for r in results)
 
 
@@ -63,6 +67,8 @@ def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dis
     scheduler.add_job(dispatcher.give_up_waiting, seconds=30, id="receipts", **every)
     scheduler.add_job(service.expire_holds, seconds=60, id="holds", **every)
     scheduler.add_job(service.expire_unpaid, seconds=60, id="deposits", **every)
+    scheduler.add_job(charge_due_fees, args=[service, build_payment_provider(settings)], seconds=60, id="fees",
+                      **every)
     scheduler.add_job(service.offer_freed_capacity, seconds=max(settings.dispatch_interval_seconds, 5),
                       id="waitlist", **every)
     # each minute, but a calendar is due only `calendar_sync_minutes` after its last sync by any process
@@ -86,6 +92,11 @@ def run_scheduler(settings: Settings) -> int:
     service = build_service(settings)
     dispatcher = build_dispatcher(settings, service)
     scheduler = build_scheduler(settings, service, dispatcher)
+    if settings.metrics_port:  # no HTTP server here: the scheduler's metrics have a port of their own
+        from nextslot.telemetry.collectors import database_registry
+
+        metrics.serve_metrics(settings.metrics_port, settings.metrics_host,
+                              (database_registry(service.session_factory),), settings.metrics_token)
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
     log.info("scheduler started: dispatch every %ss", settings.dispatch_interval_seconds)
     try:

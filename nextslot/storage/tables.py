@@ -72,7 +72,8 @@ class ApiKey(Base):
 
 
 class VoiceIntegration(Base):
-    """A business's secret for a voice platform: Vapi's shared secret, or the Retell API key that signs requests.
+    """A business's secret for a voice platform: Vapi's or ElevenLabs' shared secret, or the Retell API key that
+    signs requests.
 
     Kept in the clear because Retell's HMAC needs the key itself.
     """
@@ -80,7 +81,7 @@ class VoiceIntegration(Base):
     __tablename__ = "voice_integrations"
     __table_args__ = (
         UniqueConstraint("business_id", "platform"),
-        CheckConstraint("platform in ('vapi', 'retell')", name="known_platform"),
+        CheckConstraint("platform in ('vapi', 'retell', 'elevenlabs')", name="known_platform"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
@@ -169,6 +170,8 @@ class Service(Base):
     intake_questions: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'::jsonb"))
     deposit_minor: Mapped[int | None] = mapped_column(Integer)  # None: no deposit
     deposit_currency: Mapped[str | None] = mapped_column(String(3))
+    cancellation: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # CancellationPolicy; None: the business's
+    assignment: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # AssignmentConfig; None: first free
 
     requirements: Mapped[list[ServiceRequirement]] = relationship(
         order_by="ServiceRequirement.position", cascade="all, delete-orphan"
@@ -254,7 +257,8 @@ class Payment(Base):
     __tablename__ = "payments"
     __table_args__ = (
         UniqueConstraint("provider", "provider_ref"),
-        CheckConstraint("status in ('pending', 'paid', 'expired', 'refund_due', 'refunded')", name="known_status"),
+        CheckConstraint("status in ('pending', 'paid', 'expired', 'refund_due', 'refunded', 'kept')",
+                        name="known_status"),
         CheckConstraint("amount_minor > 0", name="positive_amount"),
     )
     id: Mapped[int] = _id()
@@ -270,7 +274,39 @@ class Payment(Base):
     expires_at: Mapped[datetime]  # unpaid by then: the booking expires and frees its slot
     paid_at: Mapped[datetime | None]
     log: Mapped[list[Any]] = mapped_column(default=list)  # [{"at", "event", ...}] from the provider
+    payer_ref: Mapped[str | None] = mapped_column(String(200))  # the provider's customer, for a later fee
+    payment_ref: Mapped[str | None] = mapped_column(String(200))  # the provider's payment (Stripe: PaymentIntent)
     created_at: Mapped[datetime] = _created()
+
+
+class BookingFee(Base):
+    """A late cancel's or a no-show's cost: a kept deposit, or a fee charged off-session through the provider.
+
+    One per booking and kind, so a retried cancel or a second no-show mark never charges twice."""
+
+    __tablename__ = "booking_fees"
+    __table_args__ = (
+        UniqueConstraint("booking_id", "kind"),
+        CheckConstraint("kind in ('late_cancel', 'no_show')", name="known_kind"),
+        CheckConstraint("status in ('deposit_kept', 'due', 'charging', 'charged', 'failed', 'no_payment_method')",
+                        name="known_status"),
+        CheckConstraint("amount_minor > 0", name="positive_amount"),
+        Index("booking_fees_due", "status", postgresql_where=text("status in ('due', 'charging')")),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    booking_id: Mapped[int] = mapped_column(Id, ForeignKey("bookings.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount_minor: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(24))
+    provider: Mapped[str | None] = mapped_column(String(16))
+    provider_ref: Mapped[str | None] = mapped_column(String(200))  # the provider's charge (Stripe: PaymentIntent)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]  # a charger's lease: past it, another scheduler may retry (same key)
+    log: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
 
 
 class Hold(Base):
@@ -733,6 +769,7 @@ class Conversation(Base):
     mode: Mapped[str] = mapped_column(String(16), default="model")  # model, guided (no model, or it failed)
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the guided flow's step and choices
     model_calls: Mapped[int] = mapped_column(Integer, default=0)
+    tokens: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))  # the model's, in and out
     last_message_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created()
@@ -766,6 +803,9 @@ class ConversationMessage(Base):
     notification_id: Mapped[int | None] = mapped_column(Id, ForeignKey("notifications.id"))  # out: its outbox row
     created_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
+    # in: tries at answering it; after the last, processed with `error` set and the conversation handed to a person
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    error: Mapped[str | None] = mapped_column(String(64))
 
 
 class ModelCall(Base):
@@ -798,4 +838,37 @@ class ConversationToolCall(Base):
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ok: Mapped[bool] = mapped_column(Boolean)
     by: Mapped[str] = mapped_column(String(16))  # model, guided
+    created_at: Mapped[datetime]
+
+
+class WhatsAppWindow(Base):
+    """When a customer last wrote to a business on WhatsApp: for 24 hours after, WhatsApp takes free-form text from
+    the business; outside that window only an approved template goes through."""
+
+    __tablename__ = "whatsapp_windows"
+    __table_args__ = (UniqueConstraint("business_id", "phone"),)
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    phone: Mapped[str] = mapped_column(String(20))  # E.164, without "whatsapp:"
+    last_inbound_at: Mapped[datetime]
+
+
+class ContactProof(Base):
+    """A customer proving a phone or email to a business's public endpoint: a one-time code sent there, then,
+    once it is given back, a short-lived proof an assistant presents to find, move or cancel that contact's own
+    bookings. Only hashes are kept: of the challenge the requester holds, of the code (keyed with the challenge,
+    so a copy of the database cannot try the million codes), and of the proof."""
+
+    __tablename__ = "contact_proofs"
+    __table_args__ = (Index("contact_proofs_contact", "business_id", "contact", "created_at"),)
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    contact: Mapped[str] = mapped_column(String(320))  # E.164 phone or lower-cased email
+    known: Mapped[bool] = mapped_column(Boolean)  # a customer of the business: only then was a code sent
+    challenge_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    tries: Mapped[int] = mapped_column(SmallInteger, default=0)
+    code_expires_at: Mapped[datetime]
+    proof_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    proof_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime]

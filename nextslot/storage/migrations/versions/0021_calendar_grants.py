@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0021_calendar_grants"
-down_revision = "0018_conversation_handoff"
+down_revision = "0020_contact_proofs"
 branch_labels = None
 depends_on = None
 
