@@ -2,7 +2,7 @@
 push channels, a calendar's need for reconnection, and the queue writing bookings into staff calendars
 
 Revision ID: 0021_calendar_grants
-Revises: 0018_conversation_handoff
+Revises: 0020_contact_proofs
 """
 import sqlalchemy as sa
 from alembic import op
