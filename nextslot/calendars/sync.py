@@ -48,6 +48,8 @@ from nextslot.calendars.provider import (
 )
 from nextslot.calendars.providers import DEFAULT, Registry
 from nextslot.calendars.tokens import secret_hash
+from nextslot.core.calendar_writes import queue_future_bookings
+from nextslot.core.clock import utcnow
 from nextslot.core.outbound import url_problem
 from nextslot.core.results import Rejected
 from nextslot.storage import leases
@@ -129,7 +131,7 @@ Connect = Callable[[CalendarSource], AbstractContextManager[Any]]
 
 def add_calendar(uow: SqlAlchemyUnitOfWork, business_id: int, resource_key: str, url: str,
                  username: str | None = None, password: str | None = None,
-                 allow_private: bool = False, write_back: bool = True) -> int | Rejected:
+                 allow_private: bool = False, write_back: bool = True, now: datetime | None = None) -> int | Rejected:
     """Register a resource's CalDAV calendar; return its id (the scheduler syncs it from then on, and writes the
     resource's bookings into it unless `write_back` is off: a read-only feed or account)."""
     if problem := url_problem(url, allow_private):
@@ -143,6 +145,7 @@ def add_calendar(uow: SqlAlchemyUnitOfWork, business_id: int, resource_key: str,
                                     username=username, password=password, write_back=write_back)
         uow.session.add(calendar)
         uow.session.flush()
+        queue_future_bookings(uow.session, calendar, now or utcnow())  # bookings already made go into it too
         uow.commit()
         return calendar.id
 

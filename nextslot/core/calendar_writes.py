@@ -15,6 +15,7 @@ from sqlalchemy import case, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from nextslot.schemas.statuses import LIVE
 from nextslot.storage.tables import Booking, CalendarWrite, Claim, ExternalCalendar
 
 
@@ -35,3 +36,19 @@ def queue_calendar_writes(session: Session, booking: Booking, now: datetime) -> 
               "last_error": None,
               # a row being written stays its writer's: it finds the new version when it records
               "status": case((CalendarWrite.status == "sending", "sending"), else_="pending")}))
+
+
+def queue_future_bookings(session: Session, calendar: ExternalCalendar, now: datetime) -> None:
+    """A newly connected calendar gets the resource's bookings still to come, not only later changes."""
+    if not calendar.write_back:
+        return
+    session.flush()
+    bookings = (select(literal(calendar.business_id), literal(calendar.id), Booking.id, literal(now), literal(now))
+                .where(Booking.business_id == calendar.business_id, Booking.status.in_([str(s) for s in LIVE]),
+                       Booking.ends_at > now,
+                       Booking.id.in_(select(Claim.booking_id).where(Claim.resource_id == calendar.resource_id,
+                                                                     Claim.active, Claim.booking_id.is_not(None))))
+                .distinct())
+    session.execute(insert(CalendarWrite).from_select(
+        ["business_id", "calendar_id", "booking_id", "due_at", "updated_at"], bookings)
+        .on_conflict_do_nothing(constraint="calendar_writes_one_per_booking"))

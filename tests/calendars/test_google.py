@@ -254,6 +254,8 @@ def test_a_push_makes_the_calendar_due_at_once_and_forged_or_unknown_ones_are_re
         assert row.channel_id == channel["id"] and row.channel_secret_hash != channel["token"]  # a hash only
         assert sync_all(session_factory, clock(), registry=registry, pushed_only=True) == []  # nothing pushed yet
 
+        assert google.notify(state="sync") == [200]  # Google confirming the new channel: nothing changed
+        assert calendar(session_factory, calendar_id).pushed_at is None
         assert google.notify(token="not-the-channel-token") == [403]
         assert calendar(session_factory, calendar_id).pushed_at is None
         unknown = httpx2.post(f"http://127.0.0.1:{port}/webhooks/calendars/google", timeout=10,

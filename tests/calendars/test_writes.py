@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from nextslot.calendars.caldav import CalDav
 from nextslot.calendars.providers import Registry, build_registry
-from nextslot.calendars.sync import Synced, sync_calendar
+from nextslot.calendars.sync import Synced, add_calendar, sync_calendar
 from nextslot.calendars.writes import CalendarWriter, booking_key, writes_of
 from nextslot.core.results import Booked
 from nextslot.schemas.commands import BookingChange, BookingReschedule
@@ -236,3 +236,21 @@ def test_a_booking_reaches_microsoft_365_and_a_lost_answer_finds_the_event_by_ou
     service.cancel(clinic, BookingChange(code=code))
     drain(writer)
     assert microsoft.live() == []
+
+
+def test_a_newly_connected_calendar_gets_the_bookings_already_made(
+        google, google_registry, radicale, service, session_factory, clinic, uow, clock):
+    past = clock.now
+    code, _ = booked(service, clinic, at(10))
+    booked(service, clinic, at(14))
+    service.cancel(clinic, BookingChange(code=code))  # a cancelled one is not written
+    connect_google(google, google_registry, session_factory, clinic, clock())
+    writer = CalendarWriter(session_factory, google_registry, clock)
+    assert drain(writer) == 1
+    [event] = google.live()
+    assert event["start"]["dateTime"].startswith("2026-11-23T14:00")
+
+    work = radicale.calendar("okafor", f"work-{uuid.uuid4().hex[:8]}")
+    assert isinstance(add_calendar(uow, clinic, "dr-okafor", str(work.url), allow_private=True, now=past), int)
+    caldav = CalendarWriter(session_factory, Registry({"caldav": CalDav()}, allow_private=True), clock)
+    assert drain(caldav) == 1 and len(work.events()) == 1
