@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -254,3 +254,31 @@ def test_a_newly_connected_calendar_gets_the_bookings_already_made(
     assert isinstance(add_calendar(uow, clinic, "dr-okafor", str(work.url), allow_private=True, now=past), int)
     caldav = CalendarWriter(session_factory, Registry({"caldav": CalDav()}, allow_private=True), clock)
     assert drain(caldav) == 1 and len(work.events()) == 1
+
+
+def test_the_cli_connects_a_caldav_calendar_with_its_password_encrypted_and_syncs_it(
+        radicale, database_url, session_factory, clinic, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from nextslot.storage.tables import Business, ExternalCalendar
+
+    work = radicale.calendar("okafor", f"work-{uuid.uuid4().hex[:8]}")
+    soon = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)  # the CLI's clock is real
+    work.save_event(dtstart=soon, dtend=soon + timedelta(hours=1), summary="Dentist", uid="dentist")
+    with session_factory() as s:
+        slug = s.get(Business, clinic).slug
+    env = {**os.environ, "NEXTSLOT_DATABASE_URL": database_url, "NEXTSLOT_SECRET_KEY": "cli-calendar-secret",
+           "NEXTSLOT_ALLOW_PRIVATE_TARGETS": "true", "NEXTSLOT_DATA_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "nextslot.cli", "caldav", slug, "dr-okafor", str(work.url),
+                           "--username", "okafor", "--password", "cli-password-7", "--read-only"], env=env,
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["synced"] is True and answer["busy_intervals"] == 1
+    with session_factory() as s:
+        row = s.get(ExternalCalendar, answer["id"])
+        assert row.password.startswith("enc:v1:") and "cli-password-7" not in row.password
+        assert row.write_back is False

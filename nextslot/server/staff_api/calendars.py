@@ -58,7 +58,8 @@ def add_caldav(body: CalDavIn, caller: Caller, booking_service: BookingServiceDe
     """Connect a CalDAV calendar; the scheduler reads it within its sync interval. An internal address
     (loopback, private, link-local) is refused (422) unless the server allows private targets."""
     added = ok(add_calendar(booking_service.uow(), caller.business_id, body.resource, body.url, body.username,
-                            body.password, request.app.state.settings.allow_private_targets, body.write_back))
+                            body.password, request.app.state.settings.allow_private_targets, body.write_back,
+                            box=request.app.state.calendars.box))
     return Added(id=added)
 
 

@@ -1,8 +1,16 @@
 """/v1/calendars: connect a CalDAV calendar, list calendars (no password ever answered back), disconnect."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
 from sqlalchemy import select
 
+from nextslot.calendars.providers import build_registry
+from nextslot.calendars.sync import opened, source_of
+from nextslot.calendars.tokens import Undecryptable
+from nextslot.settings import Settings
 from nextslot.storage.tables import ExternalCalendar
 
 
@@ -20,7 +28,14 @@ def test_staff_connect_a_caldav_calendar_list_it_and_disconnect_it(api, clinic, 
         "id": calendar_id, "resource": "dr-okafor", "provider": "caldav", "account": "okafor", "status": "active",
         "last_synced_at": None, "last_error": None, "writes_waiting": 0, "writes_failed": 0, "push": False}
     with session_factory() as s:
-        assert s.get(ExternalCalendar, calendar_id).write_back is False
+        row = s.get(ExternalCalendar, calendar_id)
+        assert row.write_back is False
+        assert row.password.startswith("enc:v1:") and "app-password-1" not in row.password  # encrypted at rest
+        source = source_of(s, row, ZoneInfo("UTC"))
+    registry = build_registry(Settings(secret_key="staff-api-tests"), "staff-api-tests")
+    assert opened(session_factory, registry, source, datetime.now(UTC)).password == "app-password-1"
+    with pytest.raises(Undecryptable):  # another server's key opens nothing
+        opened(session_factory, build_registry(Settings(), "another-key"), source, datetime.now(UTC))
 
     other = api(make_business("clinic"))
     assert other.get("/v1/calendars").json() == []
