@@ -337,3 +337,23 @@ def test_the_scheduler_reads_pushed_calendars_and_writes_bookings_at_the_dispatc
     pushed, writes = scheduler.get_job("pushed_calendars"), scheduler.get_job("calendar_writes")
     assert pushed.trigger.interval == writes.trigger.interval == timedelta(seconds=2)
     assert pushed.args[3] is True  # pushed calendars only: the minute job reads the rest
+
+
+def test_the_business_is_emailed_once_that_a_calendar_needs_reconnecting(
+        google, registry, session_factory, clinic, clock):
+    from nextslot.reminders.dispatcher import Dispatcher
+    from nextslot.reminders.scheduler import drain as drain_all
+    from tests.reminders.test_dispatcher import ScriptedChannel
+
+    calendar_id = connect(google, registry, session_factory, clinic, clock())
+    grant = grant_of(session_factory, calendar_id)
+    assert needs_reconnect(session_factory, grant.id, "invalid_grant", clock()) is True
+    assert needs_reconnect(session_factory, grant.id, "invalid_grant", clock()) is False
+    email = ScriptedChannel("email")
+    drain_all(Dispatcher(session_factory, {"email": email}, clock=clock).dispatch_due)
+    [message] = [m for m in email.sent if "okafor@example.com" in m.body]
+    assert message.to == "frontdesk@riverside-clinic.example"
+    assert message.subject == "A staff calendar needs reconnecting - Riverside Clinic"
+    assert "Dr Femi Okafor's Google calendar (okafor@example.com) refused" in message.body
+    assert "invalid_grant" in message.body and "still blocks bookings" in message.body
+    assert all(t not in message.body for t in google.refresh_tokens)  # no token in the message
