@@ -357,3 +357,21 @@ def test_the_business_is_emailed_once_that_a_calendar_needs_reconnecting(
     assert "Dr Femi Okafor's Google calendar (okafor@example.com) refused" in message.body
     assert "invalid_grant" in message.body and "still blocks bookings" in message.body
     assert all(t not in message.body for t in google.refresh_tokens)  # no token in the message
+
+
+def test_two_workers_refreshing_one_grant_at_once_both_get_a_working_token(
+        google, registry, session_factory, clinic, clock):
+    from concurrent.futures import ThreadPoolExecutor
+
+    calendar_id = connect(google, registry, session_factory, clinic, clock())
+    grant = grant_of(session_factory, calendar_id)
+    with session_factory() as s:
+        s.execute(update(CalendarGrant).where(CalendarGrant.id == grant.id).values(expires_at=clock()))
+        s.commit()
+    refresh = registry.providers["google"].oauth.refresh
+    with ThreadPoolExecutor(2) as pool:
+        tokens = list(pool.map(lambda _: access_token(session_factory, registry.box, grant.id, refresh, clock()),
+                               range(2)))
+    assert all(t in google.access_tokens for t in tokens)  # each caller got a token Google takes
+    stored = TokenBox(SECRET).open(grant_of(session_factory, calendar_id).access_token)
+    assert stored in tokens and grant_of(session_factory, calendar_id).status == "active"
