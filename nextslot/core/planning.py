@@ -5,9 +5,11 @@ Plans are plain data so they survive a rolled-back transaction (a lost race stil
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from threading import Lock
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -71,6 +73,7 @@ class Plan:
     intake_questions: tuple[dict[str, Any], ...] = ()
     deposit: tuple[int, str] | None = None  # (amount in minor units, currency): paid when booking
     assignment: Assignment | None = None  # how pooled members are picked; None: first free in listed order
+    weekly: Mapping[int, tuple[WeeklyHours, ...]] | None = None  # each resource's weekly hours; None: read them
 
     @property
     def reminder_offsets(self) -> tuple[int, ...] | None:
@@ -110,13 +113,70 @@ def load_business(session: Session, business_id: int) -> BusinessInfo | Rejected
     return BusinessInfo.of(business) if business else unknown_business(business_id)
 
 
+class PlanCache:
+    """This process's plans, each valid while its business's config_version is the one it was built at.
+
+    The version moves in the same transaction as every edit of what a plan is made of (database triggers,
+    migration 0024), so a plan is never used after its configuration changed, whichever process changed it.
+    """
+
+    def __init__(self, size: int = 1024):
+        self.size = size
+        self._plans: OrderedDict[tuple[Any, ...], tuple[int, Plan]] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, key: tuple[Any, ...], version: int) -> Plan | None:
+        with self._lock:
+            found = self._plans.get(key)
+            if found is None or found[0] != version:
+                return None
+            self._plans.move_to_end(key)
+            return found[1]
+
+    def put(self, key: tuple[Any, ...], version: int, plan: Plan) -> None:
+        with self._lock:
+            self._plans[key] = (version, plan)
+            self._plans.move_to_end(key)
+            while len(self._plans) > self.size:
+                self._plans.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._plans.clear()
+
+
+PLANS = PlanCache()
+
+
 def load_plan(
     session: Session,
     business_id: int,
     service_key: str,
     resource_keys: Sequence[str] = (),
 ) -> Plan | Rejected:
-    """The service's rules and resource pools, narrowed to the preferred resources if any."""
+    """The service's rules and resource pools, narrowed to the preferred resources if any.
+
+    One cheap read of the business's config version when this process already built the plan."""
+    version = queries.config_version(session, business_id)  # read first: a plan is never newer than its label
+    if version is None:
+        return unknown_business(business_id)
+    key = (queries.database_of(session), business_id, service_key, tuple(resource_keys))
+    cached = PLANS.get(key, version)
+    if cached is not None:
+        return cached
+    plan = build_plan(session, business_id, service_key, resource_keys)
+    if isinstance(plan, Plan):
+        PLANS.put(key, version, plan)
+    return plan
+
+
+def build_plan(
+    session: Session,
+    business_id: int,
+    service_key: str,
+    resource_keys: Sequence[str] = (),
+) -> Plan | Rejected:
+    """The plan as stored now (no cache)."""
     business = load_business(session, business_id)
     if isinstance(business, Rejected):
         return business
@@ -142,10 +202,13 @@ def load_plan(
         pools = [tuple(m for m in p if m.id in wanted_ids) or p for p in pools]
     rules = rules_of(service, business.zone)
     offsets = service.reminder_offsets_minutes
+    hours = queries.hours_for(session, [r.id for pool in pools for r in pool])
+    weekly = {rid: tuple(WeeklyHours(h.weekday, h.start_minute, h.end_minute) for h in rows)
+              for rid, rows in hours.items()}
     return Plan(business, service.id, service.key, service.name, rules, tuple(pools),
                 tuple(offsets) if offsets is not None else None, tuple(service.intake_questions or ()),
                 (service.deposit_minor, service.deposit_currency or "") if service.deposit_minor else None,
-                assignment_of(service.assignment, pools))
+                assignment_of(service.assignment, pools), weekly)
 
 
 def assignment_of(stored: dict[str, Any] | None, pools: Sequence[tuple[ResourceInfo, ...]]) -> Assignment | None:
@@ -190,15 +253,18 @@ def timelines(
     span = (window[0] - rules.buffer_before, window[1] + rules.duration + rules.buffer_after)
     resources = plan.resources
     ids = list(resources)
-    hours = queries.hours_for(session, ids)
+    weekly_of = plan.weekly
+    if weekly_of is None:
+        hours = queries.hours_for(session, ids)
+        weekly_of = {rid: tuple(WeeklyHours(h.weekday, h.start_minute, h.end_minute) for h in rows)
+                     for rid, rows in hours.items()}
     exceptions = queries.exceptions_for(session, plan.business.id, ids, span)
     busy = queries.busy_for(session, ids, span, now, exclude_booking_id)
     built: dict[int, ResourceTimeline] = {}
     for rid, info in resources.items():
         mine = [e for e in exceptions if e.resource_id in (None, rid)]
-        weekly = [WeeklyHours(h.weekday, h.start_minute, h.end_minute) for h in hours.get(rid, ())]
         opened = open_intervals(
-            weekly,
+            list(weekly_of.get(rid, ())),
             info.zone,
             span,
             extra_open=[(e.starts_at, e.ends_at) for e in mine if e.kind == "open"],

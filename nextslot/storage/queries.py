@@ -27,6 +27,16 @@ def business(session: Session, business_id: int) -> Business | None:
     return session.get(Business, business_id)
 
 
+def config_version(session: Session, business_id: int) -> int | None:
+    """The business's configuration version (None: no such business): one primary-key read."""
+    return session.scalar(select(Business.config_version).where(Business.id == business_id))
+
+
+def database_of(session: Session) -> str:
+    """Which database the session reads: cached plans from one never answer for another."""
+    return str(session.get_bind().engine.url)
+
+
 def known_business(session: Session, business_id: int) -> Business:
     """A business the caller already holds a row of (a booking's, a signed-in staff's): missing is a bug, not an answer."""
     found = session.get(Business, business_id)
