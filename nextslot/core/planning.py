@@ -258,8 +258,7 @@ def timelines(
         hours = queries.hours_for(session, ids)
         weekly_of = {rid: tuple(WeeklyHours(h.weekday, h.start_minute, h.end_minute) for h in rows)
                      for rid, rows in hours.items()}
-    exceptions = queries.exceptions_for(session, plan.business.id, ids, span)
-    busy = queries.busy_for(session, ids, span, now, exclude_booking_id)
+    exceptions, busy = queries.calendar_for(session, plan.business.id, ids, span, now, exclude_booking_id)
     built: dict[int, ResourceTimeline] = {}
     for rid, info in resources.items():
         mine = [e for e in exceptions if e.resource_id in (None, rid)]
