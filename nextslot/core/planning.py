@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from threading import Lock
-from typing import Any
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -21,6 +21,8 @@ from nextslot.core.results import Rejected
 from nextslot.schemas.config import CancellationPolicy, NoShowPolicy
 from nextslot.storage import queries
 from nextslot.storage.tables import Business, Resource, Service
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -113,39 +115,54 @@ def load_business(session: Session, business_id: int) -> BusinessInfo | Rejected
     return BusinessInfo.of(business) if business else unknown_business(business_id)
 
 
-class PlanCache:
-    """This process's plans, each valid while its business's config_version is the one it was built at.
+class VersionedCache(Generic[T]):
+    """This process's copies of what a business's configuration makes (plans, webhook endpoints), each valid
+    while the business's config_version is the one it was built at.
 
-    The version moves in the same transaction as every edit of what a plan is made of (database triggers,
-    migration 0024), so a plan is never used after its configuration changed, whichever process changed it.
+    The version moves in the same transaction as every edit of what they are made of (database triggers,
+    migration 0024), so a copy is never used after its configuration changed, whichever process changed it.
     """
 
     def __init__(self, size: int = 1024):
         self.size = size
-        self._plans: OrderedDict[tuple[Any, ...], tuple[int, Plan]] = OrderedDict()
+        self._items: OrderedDict[tuple[Any, ...], tuple[int, T]] = OrderedDict()
         self._lock = Lock()
 
-    def get(self, key: tuple[Any, ...], version: int) -> Plan | None:
+    def get(self, key: tuple[Any, ...], version: int) -> T | None:
         with self._lock:
-            found = self._plans.get(key)
+            found = self._items.get(key)
             if found is None or found[0] != version:
                 return None
-            self._plans.move_to_end(key)
+            self._items.move_to_end(key)
             return found[1]
 
-    def put(self, key: tuple[Any, ...], version: int, plan: Plan) -> None:
+    def put(self, key: tuple[Any, ...], version: int, item: T) -> None:
         with self._lock:
-            self._plans[key] = (version, plan)
-            self._plans.move_to_end(key)
-            while len(self._plans) > self.size:
-                self._plans.popitem(last=False)
+            self._items[key] = (version, item)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
 
     def clear(self) -> None:
         with self._lock:
-            self._plans.clear()
+            self._items.clear()
 
 
-PLANS = PlanCache()
+PLANS: VersionedCache[Plan] = VersionedCache()
+
+
+def read_version(session: Session, business_id: int) -> int | None:
+    """The business's config version, remembered for the rest of the session (None: no such business)."""
+    version = queries.config_version(session, business_id)
+    if version is not None:
+        session.info.setdefault("config_versions", {})[business_id] = version
+    return version
+
+
+def known_version(session: Session, business_id: int) -> int | None:
+    """The config version this session already read for the business, if it did."""
+    versions: dict[int, int] = session.info.get("config_versions", {})
+    return versions.get(business_id)
 
 
 def load_plan(
@@ -157,7 +174,7 @@ def load_plan(
     """The service's rules and resource pools, narrowed to the preferred resources if any.
 
     One cheap read of the business's config version when this process already built the plan."""
-    version = queries.config_version(session, business_id)  # read first: a plan is never newer than its label
+    version = read_version(session, business_id)  # read first: a plan is never newer than its label
     if version is None:
         return unknown_business(business_id)
     key = (queries.database_of(session), business_id, service_key, tuple(resource_keys))

@@ -58,8 +58,8 @@ class Business(Base):
     # address, phone, policies, reminder offsets: free-form business details
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = _created()
-    # moved by triggers with every edit of the business, its resources, hours, services and requirements
-    # (the editing transaction's id): a process's cached plans are checked against it (core/planning.py)
+    # moved by triggers with every edit of the business, its resources, hours, services, requirements and webhook
+    # endpoints (the editing transaction's id): a process's cached plans are checked against it (core/planning.py)
     config_version: Mapped[int] = mapped_column(BigInteger, server_default=text("txid_current()"))
 
 

@@ -2,10 +2,17 @@
 (the version moves in the editing transaction itself, by database triggers)."""
 from __future__ import annotations
 
-from sqlalchemy import event, text
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import event, func, select, text
 
 from nextslot.core.booking.availability import WeeklyHours
 from nextslot.core.planning import PLANS, Plan, load_plan
+from nextslot.core.results import Booked
+from nextslot.schemas.commands import BookingCreate, CustomerIn
+from nextslot.storage.tables import WebhookDelivery
+
+MON_9 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # the clinic's (London) Monday; the test clock is 08:00
 
 
 def plan_of(session_factory, business_id: int, service: str = "consultation", resources=()) -> Plan:
@@ -95,3 +102,23 @@ def test_the_cache_forgets_the_least_recently_used_plans_beyond_its_size(make_bu
         assert plan_of(session_factory, clinic, "consultation") is not consult
     finally:
         PLANS.size = size
+
+
+def test_an_endpoint_added_or_stopped_elsewhere_gets_the_next_booking_events_or_not(make_business, service,
+                                                                                    session_factory):
+    clinic = make_business("clinic")
+
+    def book(n: int) -> int:
+        result = service.book(clinic, BookingCreate(service="consultation", starts_at=MON_9 + timedelta(hours=n + 2),
+                                                    customer=CustomerIn(name="Ann Lee", phone="+447911123401")))
+        assert isinstance(result, Booked), result
+        with session_factory() as s:
+            return s.scalar(select(func.count()).select_from(WebhookDelivery).where(
+                WebhookDelivery.business_id == clinic, WebhookDelivery.event_type == "booking.created"))
+
+    assert book(0) == 0  # no endpoint yet: this process now remembers that
+    edit(session_factory, "insert into webhook_endpoints (business_id, url, secret, event_types, active)"
+                          " values (:b, 'https://example.test/hook', 's3cret', '[\"*\"]', true)", b=clinic)
+    assert book(1) == 1
+    edit(session_factory, "update webhook_endpoints set active = false where business_id = :b", b=clinic)
+    assert book(2) == 1

@@ -1,5 +1,5 @@
 """Plan cache: businesses.config_version, moved by triggers in the same transaction as every edit of what a
-booking plan is made of (the business row, resources, working hours, services, requirements and their members),
+booking plan is made of (the business row, resources, working hours, services, requirements and their members, webhook endpoints),
 so a process may keep plans in memory and check them with one cheap read.
 
 The version is the editing transaction's id (txid_current()): it only grows within a PostgreSQL cluster and is
@@ -24,6 +24,7 @@ CONFIG_TABLES = (
     ("working_hours", "(select business_id from resources where id = r.resource_id)"),
     ("service_requirements", "(select business_id from services where id = r.service_id)"),
     ("requirement_members", "(select business_id from resources where id = r.resource_id)"),
+    ("webhook_endpoints", "r.business_id"),
 )
 
 
