@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
 
+    # `serve` and `scheduler` log to stderr: one JSON object a line with the request id (json), or plain text
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # OpenTelemetry traces over OTLP/HTTP to this collector (e.g. http://otel-collector:4318); unset: no tracing
+    otel_endpoint: str | None = None
+    otel_service_name: str = "nextslot"
+
     @field_validator("rate_limit_per_key")
     @classmethod
     def _a_rate(cls, value: str) -> str:

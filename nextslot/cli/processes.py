@@ -20,7 +20,9 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from nextslot.payments.providers import takes_no_money_in_public
     from nextslot.server.app import serve
+    from nextslot.telemetry.logs import configure_logging
 
+    configure_logging(settings.log_level, settings.log_format)
     if takes_no_money_in_public(settings) and deposits_asked(settings):
         if not settings.allow_local_payments:
             return refuse("local_payments_in_public", f"Deposits are asked, but the payment provider is `local`, "

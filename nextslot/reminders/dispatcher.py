@@ -46,6 +46,8 @@ from nextslot.storage.tables import (
     Resource,
 )
 from nextslot.telemetry import metrics
+from nextslot.telemetry.context import bound_request_id
+from nextslot.telemetry.tracing import span
 
 log = logging.getLogger(__name__)
 ACCEPTED = ("queued", "sent", "delivered", "read")
@@ -64,6 +66,7 @@ class Job:
     subject: str
     body: str
     calendar: bytes | None = None
+    request_id: str | None = None  # the request that wrote the row: bound while it is sent
 
 
 class Dispatcher:
@@ -87,9 +90,10 @@ class Dispatcher:
         """Claim due notifications and send each; return how many were claimed."""
         jobs = self.claim()
         for job in jobs:
-            sent = alone(lambda: self.deliver(job), "notification %s: recording it failed", job.id)
-            if isinstance(sent, Failed):
-                on_fresh_connection(lambda: self._give_up_once(job.id, job.lease, sent.error))
+            with bound_request_id(job.request_id), span("send notification", notification_id=job.id, kind=job.kind):
+                sent = alone(lambda: self.deliver(job), "notification %s: recording it failed", job.id)
+                if isinstance(sent, Failed):
+                    on_fresh_connection(lambda: self._give_up_once(job.id, job.lease, sent.error))
         return len(jobs)
 
     def claim(self) -> list[Job]:
@@ -153,6 +157,9 @@ class Dispatcher:
         The message has gone out (or been refused): a dropped connection must not lose that, or the lease would
         run out and the message go out twice, so the record is tried again on a fresh connection."""
         outcome = on_fresh_connection(lambda: self._record_once(job, channel, recipient, result))
+        log.info("notification %s (%s) on %s: %s", job.id, job.kind, channel, outcome,
+                 extra={"notification_id": job.id, "kind": job.kind, "channel": channel, "outcome": outcome,
+                        "provider_status": result.status, "error_code": result.error_code})
         metrics.DELIVERIES.labels(channel, "accepted" if result.accepted else outcome).inc()
         if outcome == "next_channel":
             metrics.FALLBACKS.labels(channel).inc()
@@ -250,7 +257,7 @@ class Dispatcher:
         n, customer, staff, booking, business = row
         if n.kind == CONVERSATION_REPLY:  # a chat answer: its text as written, on the conversation's channel first
             return Job(n.id, lease, n.kind, reply_recipients(n, customer, self._channels),
-                       n.payload.get("subject", ""), n.payload["text"])
+                       n.payload.get("subject", ""), n.payload["text"], request_id=n.request_id)
         to_business = n.kind.startswith(TO_BUSINESS)
         if to_business:  # a notice to the business itself, about its own set-up
             zone, language = ZoneInfo(business.timezone), "en"
@@ -285,7 +292,7 @@ class Dispatcher:
         recipients = {c: addresses[c] for c in preferred
                       if c in self._channels and addresses.get(c) and c not in n.gave_up_on and c not in opted_out}
         ics = booking_ics(s, business, booking, self._clock()) if booking and n.kind in CALENDAR_KINDS else None
-        return Job(n.id, lease, n.kind, recipients, message.subject, message.body, ics)
+        return Job(n.id, lease, n.kind, recipients, message.subject, message.body, ics, n.request_id)
 
     def _link_values(self, s: Session, kind: str, booking: Booking, zone: ZoneInfo, language: str) -> dict[str, str]:
         values = {"manage_url": "", "calendar_url": "", "pay_url": "", "deposit": "", "pay_by": ""}

@@ -10,6 +10,7 @@ import signal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Any
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -75,12 +76,19 @@ def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dis
 
 
 def run_scheduler(settings: Settings) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # it logs every request: customer data
-    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)  # a line per run, every 2 s
+    from nextslot.telemetry.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)  # quiets twilio's per-request lines (customer data)
+    from nextslot.telemetry.tracing import start_tracing, trace_engine
+
     service = build_service(settings)
     dispatcher = build_dispatcher(settings, service)
     scheduler = build_scheduler(settings, service, dispatcher)
+    provider = start_tracing(settings.otel_endpoint, settings.otel_service_name, "scheduler")
+    if provider is not None:
+        trace_engine(service.session_factory.kw["bind"], provider)
+        for job in scheduler.get_jobs():  # one trace per run of a job, its SQL and sends inside
+            job.modify(func=partial(in_span, job.id, job.func))
     if settings.metrics_port:  # no HTTP server here: the scheduler's metrics have a port of their own
         from nextslot.telemetry.collectors import database_registry
 
@@ -92,4 +100,14 @@ def run_scheduler(settings: Settings) -> int:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         pass
+    finally:
+        if provider is not None:
+            provider.shutdown()  # the last spans go out
     return 0
+
+
+def in_span(name: str, run: Callable[..., Any], *args: Any) -> Any:
+    from nextslot.telemetry.tracing import span
+
+    with span(f"scheduler {name}"):
+        return run(*args)

@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB, TSTZRANGE, ExcludeConstraint, 
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from nextslot.schemas.statuses import BookingStatus
+from nextslot.telemetry.context import current_request_id
 
 Id = BigInteger
 
@@ -425,6 +426,8 @@ class Notification(Base):
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     gave_up_on: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'::jsonb"))  # channels
+    # the request it was written under (the HTTP request's id), bound again while the scheduler sends it
+    request_id: Mapped[str | None] = mapped_column(String(64), default=current_request_id)
 
 
 class DeliveryAttempt(Base):
@@ -512,6 +515,7 @@ class WebhookDelivery(Base):
     log: Mapped[list[Any]] = mapped_column(default=list)  # [{"at", "status_code", "error", "ms"}]
     created_at: Mapped[datetime] = _created()
     delivered_at: Mapped[datetime | None]
+    request_id: Mapped[str | None] = mapped_column(String(64), default=current_request_id)  # as on notifications
 
 
 class CalendarFeed(Base):
