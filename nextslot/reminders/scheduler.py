@@ -72,7 +72,20 @@ def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dis
     scheduler.add_job(sync_calendars, args=[service, timedelta(minutes=settings.calendar_sync_minutes),
                                             settings.allow_private_targets], minutes=1,
                       id="calendars", next_run_time=datetime.now(UTC), **every)  # at start too: after an outage
+    if settings.retention_message_days is not None or settings.retention_conversation_days is not None:
+        scheduler.add_job(purge, args=[service, settings], hours=24, id="retention", next_run_time=datetime.now(UTC),
+                          **every)
     return scheduler
+
+
+def purge(service: BookingService, settings: Settings) -> dict[str, int]:
+    """The retention purge (see `core.customers.data_rights.purge_expired`)."""
+    from nextslot.core.customers.data_rights import purge_expired
+
+    purged = purge_expired(service.uow(), service.now(), settings.retention_message_days,
+                           settings.retention_conversation_days)
+    log.info("retention: purged %s", purged, extra={f"purged_{k}": v for k, v in purged.items()})
+    return purged
 
 
 def run_scheduler(settings: Settings) -> int:

@@ -218,6 +218,7 @@ class Customer(Base):
     opted_out: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'::jsonb"))  # said STOP
     no_show_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = _created()
+    erased_at: Mapped[datetime | None]  # set: personal data removed on request (the bookings stay, anonymous)
 
 
 class Booking(Base):
@@ -729,3 +730,19 @@ class ConversationToolCall(Base):
     ok: Mapped[bool] = mapped_column(Boolean)
     by: Mapped[str] = mapped_column(String(16))  # model, guided
     created_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """One configuration or account change: who, when, through which channel, what changed. Append-only."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("audit_log_business_at", "business_id", "id"),)
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = mapped_column(Id, ForeignKey("businesses.id"))
+    at: Mapped[datetime] = _created()
+    actor: Mapped[str] = mapped_column(String(200))  # "owner@example.com", "api key nsk_AbCd", "cli (root)"
+    channel: Mapped[str] = mapped_column(String(32))  # console, api, cli, oauth
+    action: Mapped[str] = mapped_column(String(64))  # config.updated, api_key.created, customer.erased ...
+    target: Mapped[str] = mapped_column(String(200), server_default="")
+    changes: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))  # {"path": [before, after]}
+    request_id: Mapped[str | None] = mapped_column(String(64), default=current_request_id)

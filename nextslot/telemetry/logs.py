@@ -20,7 +20,8 @@ from nextslot.telemetry.tracing import trace_id
 E164 = re.compile(r"\+\d{8,15}\b")
 SECRET = re.compile(r"\b(nsk_|whsec_|Bearer\s+)([A-Za-z0-9._~+/=-]{6,})")
 PATHS = re.compile(r"(?<![\w/])(/[\w./{}-]*(?:\?[^\s\"']*)?)")
-STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName",
+                                                                       "color_message"}  # uvicorn's ANSI twin
 
 
 def scrub(text: str) -> str:
@@ -60,5 +61,6 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for noisy in ("twilio.http_client", "apscheduler.executors", "httpx", "httpx2", "httpcore", "httpcore2"):
+    for noisy in ("twilio.http_client", "apscheduler.executors", "apscheduler.scheduler", "httpx", "httpx2",
+                  "httpcore", "httpcore2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)  # a line per request or run: customer data, noise
