@@ -79,8 +79,10 @@ class RequestObserver:
                 channel = channel_of(scope["path"])
                 route = route_of(scope, channel)
                 metrics.HTTP_REQUESTS.labels(channel, route, scope["method"], str(status)).observe(seconds)
-                # the path without its query (which may carry a phone or an email), link tokens shortened
-                log.info("%s %s %s", scope["method"], redact_path(scope["path"]), status, extra={"channel": channel, "route": route, "status": status,
+                # the path without its query (which may carry a phone or an email), link tokens shortened; probes
+                # and scrapes (every few seconds) only at debug
+                level = logging.DEBUG if channel == "ops" and status < 400 else logging.INFO
+                log.log(level, "%s %s %s", scope["method"], redact_path(scope["path"]), status, extra={"channel": channel, "route": route, "status": status,
                                         "ms": round(seconds * 1000, 1)})
 
 

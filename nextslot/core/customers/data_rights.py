@@ -128,6 +128,9 @@ def erase_customer(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime, c
             codes = [] if isinstance(customer, Rejected) else list(uow.session.scalars(select(Booking.code).where(
                 Booking.business_id == business_id, Booking.customer_id == customer.id, Booking.status.in_(LIVE),
                 Booking.ends_at > now)))
+            if codes:  # first off the waitlist: the time their cancellations free must not be offered to them
+                withdraw_from_waitlist(uow.session, business_id, customer.id)
+                uow.commit()
         actor, channel = audit.ACTOR.get()
         for code in codes:
             result = cancel(uow, business_id, BookingChange(code=code, reason="the customer's data was erased",
@@ -156,6 +159,7 @@ def erase_now(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime, **who:
                             "cancel_upcoming.", "cancel_upcoming")
         if customer.erased_at is not None:
             return Erased(customer.id, len(bookings), 0, 0, 0, already=True)
+        withdraw_from_waitlist(s, business_id, customer.id)
         booking_ids = [b.id for b in bookings]
         for b in bookings:
             b.intake, b.notes = {}, ""
@@ -194,6 +198,15 @@ def erase_now(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime, **who:
                      {"bookings": [None, len(bookings)]})
         uow.commit()
         return Erased(customer.id, len(bookings), 0, messages, len(conversation_ids))
+
+
+def withdraw_from_waitlist(s: Session, business_id: int, customer_id: int) -> None:
+    """No more offers for an erased customer: their wishes withdrawn, their open offers ended."""
+    s.execute(update(WaitlistEntry).where(WaitlistEntry.business_id == business_id, WaitlistEntry.customer_id ==
+                                          customer_id, WaitlistEntry.status.in_(("waiting", "offered")))
+              .values(status="withdrawn"))
+    s.execute(update(WaitlistOffer).where(WaitlistOffer.business_id == business_id, WaitlistOffer.customer_id ==
+                                          customer_id, WaitlistOffer.status == "open").values(status="expired"))
 
 
 def purge_expired(uow: SqlAlchemyUnitOfWork, now: datetime, message_days: int | None,

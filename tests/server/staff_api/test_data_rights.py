@@ -12,7 +12,15 @@ from nextslot.core.customers.data_rights import purge_expired
 from nextslot.core.operations import check_invariants
 from nextslot.reminders.channels.local_outbox import LocalOutboxChannel
 from nextslot.reminders.dispatcher import Dispatcher
-from nextslot.storage.tables import Booking, BookingHistory, Claim, Customer, InboundMessage
+from nextslot.storage.tables import (
+    Booking,
+    BookingHistory,
+    Claim,
+    Customer,
+    InboundMessage,
+    WaitlistEntry,
+    WaitlistOffer,
+)
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from tests.server.staff_api.conftest import at, phone
 
@@ -84,6 +92,12 @@ def test_a_customer_is_exported_whole_then_erased_with_the_books_kept_consistent
             BookingHistory.booking_id == kept[upcoming.json()["code"]].id).order_by(BookingHistory.id)))
         assert actions == ["created", "cancelled", "customer_erased"]  # appended; nothing before it changed
     assert all(c["holds"] for c in check_invariants(service)), check_invariants(service)
+    with session_factory() as s:  # off the waitlist: the time their cancellation freed is offered to no one
+        assert set(s.scalars(select(WaitlistEntry.status).where(WaitlistEntry.customer_id == customer_id))) \
+            == {"withdrawn"}
+    service.offer_freed_capacity()
+    with session_factory() as s:
+        assert not s.scalar(select(WaitlistOffer.id).where(WaitlistOffer.customer_id == customer_id))
     again = client.post("/v1/customers/erase", json={"id": customer_id})
     assert again.status_code == 200 and again.json()["already"] is True
     after = client.get("/v1/customers/export", params={"id": customer_id}).json()
