@@ -48,4 +48,4 @@ helm: .tools/helm
 lint: install
 	$(BIN)/ruff check nextslot evals tests
 	$(BIN)/lint-imports
-	$(BIN)/mypy nextslot/storage
+	$(BIN)/mypy nextslot/storage nextslot/core nextslot/schemas

@@ -19,6 +19,7 @@ from nextslot.runtime import build_links, build_payment_provider, build_service
 from nextslot.server import (
     body_limit,
     booking_page,
+    calendar_webhooks,
     chat_page,
     console,
     failures,
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     app.state.payment_provider = build_payment_provider(settings)
     app.include_router(voice_webhooks.router)
     app.include_router(twilio_webhooks.router)
+    app.include_router(calendar_webhooks.router)
     app.include_router(ics.router)
     app.include_router(payments.router)
     app.include_router(offer_links.router)

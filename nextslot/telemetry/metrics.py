@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from time import perf_counter
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -104,7 +106,7 @@ def exposition(*extra: CollectorRegistry) -> tuple[bytes, str]:
         from prometheus_client import multiprocess as mp
 
         registry = CollectorRegistry()
-        mp.MultiProcessCollector(registry)
+        mp.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = REGISTRY
     return b"".join([generate_latest(registry), *(generate_latest(r) for r in extra)]), CONTENT_TYPE_LATEST
@@ -117,7 +119,7 @@ def token_matches(expected: str | None, authorization: str | None) -> bool:
     return secrets.compare_digest(expected.encode(), authorization.removeprefix("Bearer ").strip().encode())
 
 
-def serve_metrics(port: int, host: str, extra: tuple[CollectorRegistry, ...] = (), token: str | None = None):
+def serve_metrics(port: int, host: str, extra: tuple[CollectorRegistry, ...] = (), token: str | None = None) -> Any:
     """/metrics on a port of its own (NEXTSLOT_METRICS_PORT), in a daemon thread; the token, when set, is asked
     there too. Return the WSGI server (`.shutdown()` stops it)."""
     import threading
@@ -125,7 +127,7 @@ def serve_metrics(port: int, host: str, extra: tuple[CollectorRegistry, ...] = (
 
     from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler
 
-    def app(environ, start_response):
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         if token and not token_matches(token, environ.get("HTTP_AUTHORIZATION")):
             start_response("401 Unauthorized", [("Content-Type", "text/plain"), ("WWW-Authenticate", "Bearer")])
             return [b"a metrics token is needed\n"]

@@ -120,7 +120,9 @@ SPECS = (
     ToolSpec(
         "cancel_appointment",
         "Cancel an appointment by its booking code, once the caller has clearly asked to cancel. The time is "
-        "freed at once. Cancelling something already cancelled is not an error (already=true).",
+        "freed at once. Cancelling something already cancelled is not an error (already=true). If outcome is "
+        "needs_agreement, it is late and costs something: read `say` (it asks whether to still cancel) and, only "
+        "if the caller agrees, call again with accept_late_terms=true.",
         t.CancelIn, t.ChangeOut, handlers.cancel_appointment, REMOVES,
     ),
     ToolSpec(
@@ -191,6 +193,12 @@ def run(name: str, arguments: Mapping[str, Any] | str | None, ctx: ToolContext) 
     if spec is None:
         close = difflib.get_close_matches(name, list(TOOLS), n=3)
         return error("unknown_tool", f"There is no tool '{name}'.", "name", close or list(TOOLS))
+    return execute_spec(spec, arguments, ctx)
+
+
+def execute_spec(spec: ToolSpec, arguments: Mapping[str, Any] | str | None, ctx: ToolContext) -> ToolReply:
+    """`execute` for a tool given by its spec (the public endpoint's own tools are not in the registry)."""
+    name = spec.name
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments) if arguments.strip() else {}

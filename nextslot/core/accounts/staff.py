@@ -191,4 +191,11 @@ def signed_in_as(session: StaffSession, account: StaffAccount) -> SignedIn:
 
 
 def csrf_matches(expected: str, given: str | None) -> bool:
-    return bool(given) and secrets.compare_digest(expected.encode(), given.encode())
+    return given is not None and given != "" and secrets.compare_digest(expected.encode(), given.encode())
+
+
+def staff_accounts(s: Session, business_id: int) -> list[dict[str, str]]:
+    """The active accounts, owners first: who can sign in to the console."""
+    return [{"name": a.name, "email": a.email, "role": a.role} for a in s.scalars(
+        select(StaffAccount).where(StaffAccount.business_id == business_id, StaffAccount.active)
+        .order_by(StaffAccount.role, StaffAccount.name))]

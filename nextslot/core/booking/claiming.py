@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from nextslot.core.booking.availability import assign
+from nextslot.core.booking.availability import assign, ordered
 from nextslot.core.planning import Plan, timelines
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from nextslot.telemetry import metrics
@@ -33,6 +33,7 @@ def claim_start(
                                 booking_id=booking_id, hold_id=hold_id, expires_at=expires_at):
             return picked
         metrics.LOST_CLAIMS.inc()
-        picked = assign(timelines(uow.session, plan, (start, start), now, exclude_booking_id=booking_id), occupied)
+        groups = timelines(uow.session, plan, (start, start), now, exclude_booking_id=booking_id)
+        picked = assign(ordered(groups, start), occupied)  # the fairest member still free, as committed now
     metrics.LOST_RACES.labels("hold" if hold_id is not None else "book").inc()
     return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from psycopg.errors import ExclusionViolation
@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nextslot.core import audit
-from nextslot.core.business.message_templates import template_problems
+from nextslot.core.business.message_templates import template_problems, whatsapp_template_problems
 from nextslot.core.instants import first_instant, wall_to_utc
 from nextslot.core.results import Rejected
 from nextslot.schemas.config import WEEKDAYS, BusinessConfig, BusinessDetails, ExceptionConfig, WeeklySpans, parse_span
@@ -31,7 +31,6 @@ from nextslot.storage.tables import (
     ServiceRequirement,
     WorkingHours,
 )
-from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,19 @@ class ConfigApplied:
     services: int
 
 
-def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApplied | Rejected:
+class Transaction(Protocol):
+    """A unit of work, or a caller's open transaction lent to `apply_config`."""
+
+    session: Session
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Rejected:
     if problems := details_problems(config.business.details):
         return refused_config(problems)  # every path that stores a config comes here: nothing is written
     with uow:
@@ -51,7 +62,7 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApp
         b = config.business
         business = s.scalars(select(Business).where(Business.slug == b.slug).with_for_update()).one_or_none()
         created = business is None
-        before = {} if created else config_document(s, business.id)
+        before = config_document(s, business.id) if business is not None else {}
         if business is None:
             business = Business(slug=b.slug)
             s.add(business)
@@ -61,6 +72,7 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApp
             details["reminder_offsets_minutes"] = b.reminder_offsets_minutes
         details["deposit_hold_minutes"] = b.deposit_hold_minutes
         details["no_show_policy"] = b.no_show_policy.model_dump(mode="json") if b.no_show_policy else None
+        details["cancellation"] = b.cancellation.model_dump(mode="json") if b.cancellation else None
         details["email"] = b.email  # notices to the business itself go here
         business.details = details
         s.flush()
@@ -117,6 +129,8 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApp
             service.intake_questions = [q.model_dump(mode="json") for q in sc.intake]
             service.deposit_minor = sc.deposit.amount_minor if sc.deposit else None
             service.deposit_currency = sc.deposit.currency if sc.deposit else None
+            service.cancellation = sc.cancellation.model_dump(mode="json") if sc.cancellation else None
+            service.assignment = sc.assignment.model_dump(mode="json") if sc.assignment else None
             service.requirements = [
                 ServiceRequirement(position=i, label=req.label, members=[
                     RequirementMember(resource_id=resources[key].id, position=j)
@@ -149,6 +163,7 @@ def details_problems(details: dict[str, Any]) -> list[tuple[str, str]]:
         problems = []
     except ValidationError as error:
         problems = validation_problems(error, "business.details.")
+    problems += whatsapp_template_problems(details.get("whatsapp_templates")) if not problems else []
     return problems + (template_problems(details["templates"]) if "templates" in details else [])
 
 
@@ -172,7 +187,7 @@ def exception_intervals(ec: ExceptionConfig, zone: ZoneInfo) -> list[tuple[datet
         return [(local_instant(ec.starts_at, zone), local_instant(ec.ends_at, zone))]
     assert ec.date is not None
     spans = [parse_span(h) for h in ec.hours] or [(0, 1440)]
-    out = []
+    out: list[tuple[datetime, datetime]] = []
     day = ec.date
     while day <= (ec.until or ec.date):
         out.extend((wall_to_utc(day, start, zone), wall_to_utc(day, end, zone)) for start, end in spans)

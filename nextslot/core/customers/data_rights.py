@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import CursorResult, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from nextslot.core import audit
@@ -125,12 +125,14 @@ def erase_customer(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime, c
     if cancel_upcoming:
         with uow:
             customer = find(uow.session, business_id, **who)
-            codes = [] if isinstance(customer, Rejected) else list(uow.session.scalars(select(Booking.code).where(
-                Booking.business_id == business_id, Booking.customer_id == customer.id, Booking.status.in_(LIVE),
-                Booking.ends_at > now)))
-            if codes:  # first off the waitlist: the time their cancellations free must not be offered to them
-                withdraw_from_waitlist(uow.session, business_id, customer.id)
-                uow.commit()
+            codes: list[str] = []
+            if not isinstance(customer, Rejected):
+                codes = list(uow.session.scalars(select(Booking.code).where(
+                    Booking.business_id == business_id, Booking.customer_id == customer.id, Booking.status.in_(LIVE),
+                    Booking.ends_at > now)))
+                if codes:  # first off the waitlist: the time their cancellations free must not be offered to them
+                    withdraw_from_waitlist(uow.session, business_id, customer.id)
+                    uow.commit()
         actor, channel = audit.ACTOR.get()
         for code in codes:
             result = cancel(uow, business_id, BookingChange(code=code, reason="the customer's data was erased",
@@ -167,28 +169,28 @@ def erase_now(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime, **who:
                                  actor=audit.ACTOR.get()[0][:100], channel=audit.ACTOR.get()[1], note=""))
         notifications = select(Notification.id).where(Notification.business_id == business_id, or_(
             Notification.customer_id == customer.id, Notification.booking_id.in_(booking_ids)))
-        s.execute(update(Notification).where(Notification.id.in_(notifications), Notification.status.in_(
+        changed(s, update(Notification).where(Notification.id.in_(notifications), Notification.status.in_(
             ("pending", "sending", "sent"))).values(status="void", locked_until=None,
                                                    last_error="the customer's data was erased"))
-        messages = s.execute(update(Notification).where(Notification.id.in_(notifications)).values(
-            payload={}, last_error=None)).rowcount
-        s.execute(update(DeliveryAttempt).where(DeliveryAttempt.notification_id.in_(notifications)).values(
+        messages = changed(s, update(Notification).where(Notification.id.in_(notifications)).values(
+            payload={}, last_error=None))
+        changed(s, update(DeliveryAttempt).where(DeliveryAttempt.notification_id.in_(notifications)).values(
             recipient=ERASED, error_message=None))
-        s.execute(update(InboundMessage).where(InboundMessage.business_id == business_id, or_(
+        changed(s, update(InboundMessage).where(InboundMessage.business_id == business_id, or_(
             InboundMessage.customer_id == customer.id, InboundMessage.booking_id.in_(booking_ids),
             *([InboundMessage.sender == customer.phone] if customer.phone else []))).values(
             sender=ERASED, body="", answer=""))
         conversation_ids = list(s.scalars(select(Conversation.id).where(
             Conversation.business_id == business_id, conversation_of(customer))))
-        s.execute(update(ConversationMessage).where(ConversationMessage.conversation_id.in_(conversation_ids))
+        changed(s, update(ConversationMessage).where(ConversationMessage.conversation_id.in_(conversation_ids))
                   .values(body="", media={}, staff_name=None))
-        s.execute(update(ConversationToolCall).where(ConversationToolCall.conversation_id.in_(conversation_ids))
+        changed(s, update(ConversationToolCall).where(ConversationToolCall.conversation_id.in_(conversation_ids))
                   .values(arguments={}, result={}))
-        s.execute(update(Conversation).where(Conversation.id.in_(conversation_ids)).values(
+        changed(s, update(Conversation).where(Conversation.id.in_(conversation_ids)).values(
             phone="", identity={}, state={}, visitor_key=None, status="closed",
             closed_at=func.coalesce(Conversation.closed_at, now), handoff_at=None, customer_id=customer.id))
         for code in (b.code for b in bookings):  # the events already sent or given up on carried their contact
-            s.execute(update(WebhookDelivery).where(
+            changed(s, update(WebhookDelivery).where(
                 WebhookDelivery.business_id == business_id, WebhookDelivery.status.in_(("delivered", "failed")),
                 WebhookDelivery.body.contains(f'"code":"{code}"') | WebhookDelivery.body.contains(f'"code": "{code}"'))
                 .values(body='{"erased": true}'))
@@ -200,12 +202,18 @@ def erase_now(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime, **who:
         return Erased(customer.id, len(bookings), 0, messages, len(conversation_ids))
 
 
+def changed(s: Session, statement: Any) -> int:
+    """Run an UPDATE or DELETE; how many rows it touched."""
+    result: CursorResult[Any] = s.execute(statement)  # type: ignore[assignment]
+    return result.rowcount
+
+
 def withdraw_from_waitlist(s: Session, business_id: int, customer_id: int) -> None:
     """No more offers for an erased customer: their wishes withdrawn, their open offers ended."""
-    s.execute(update(WaitlistEntry).where(WaitlistEntry.business_id == business_id, WaitlistEntry.customer_id ==
+    changed(s, update(WaitlistEntry).where(WaitlistEntry.business_id == business_id, WaitlistEntry.customer_id ==
                                           customer_id, WaitlistEntry.status.in_(("waiting", "offered")))
               .values(status="withdrawn"))
-    s.execute(update(WaitlistOffer).where(WaitlistOffer.business_id == business_id, WaitlistOffer.customer_id ==
+    changed(s, update(WaitlistOffer).where(WaitlistOffer.business_id == business_id, WaitlistOffer.customer_id ==
                                           customer_id, WaitlistOffer.status == "open").values(status="expired"))
 
 
@@ -218,22 +226,22 @@ def purge_expired(uow: SqlAlchemyUnitOfWork, now: datetime, message_days: int | 
         s = uow.session
         if message_days is not None:
             before = now - timedelta(days=message_days)
-            purged["messages"] = s.execute(update(Notification).where(
+            purged["messages"] = changed(s, update(Notification).where(
                 Notification.created_at < before, Notification.status.not_in(("pending", "sending")),
-                Notification.payload != {}).values(payload={})).rowcount
-            purged["replies"] = s.execute(update(InboundMessage).where(
+                Notification.payload != {}).values(payload={}))
+            purged["replies"] = changed(s, update(InboundMessage).where(
                 InboundMessage.created_at < before, or_(InboundMessage.body != "", InboundMessage.answer != ""))
-                .values(body="", answer="")).rowcount
-            purged["conversation_messages"] = s.execute(update(ConversationMessage).where(
+                .values(body="", answer=""))
+            purged["conversation_messages"] = changed(s, update(ConversationMessage).where(
                 ConversationMessage.created_at < before, ConversationMessage.processed_at.is_not(None),
-                ConversationMessage.body != "").values(body="", media={})).rowcount
+                ConversationMessage.body != "").values(body="", media={}))
         if conversation_days is not None:
             old = select(Conversation.id).where(Conversation.status == "closed",
                                                 Conversation.closed_at < now - timedelta(days=conversation_days))
-            s.execute(delete(ConversationToolCall).where(ConversationToolCall.conversation_id.in_(old)))
-            s.execute(delete(ModelCall).where(ModelCall.conversation_id.in_(old)))
-            s.execute(delete(ConversationMessage).where(ConversationMessage.conversation_id.in_(old)))
-            purged["conversations"] = s.execute(delete(Conversation).where(Conversation.id.in_(old))).rowcount
+            changed(s, delete(ConversationToolCall).where(ConversationToolCall.conversation_id.in_(old)))
+            changed(s, delete(ModelCall).where(ModelCall.conversation_id.in_(old)))
+            changed(s, delete(ConversationMessage).where(ConversationMessage.conversation_id.in_(old)))
+            purged["conversations"] = changed(s, delete(Conversation).where(Conversation.id.in_(old)))
         uow.commit()
     return purged
 

@@ -1,12 +1,12 @@
 """Message channels for confirmations and reminders, and the factory that builds the configured ones."""
-from nextslot.reminders.channels.base import Channel, ChannelName, OutgoingMessage, SendResult
+from nextslot.reminders.channels.base import Channel, ChannelName, Content, OutgoingMessage, SendResult
 from nextslot.reminders.channels.local_outbox import LocalOutboxChannel, outbox_file
 from nextslot.reminders.channels.smtp_channel import SmtpEmailChannel
 from nextslot.reminders.channels.twilio_channels import TwilioSmsChannel, TwilioWhatsAppChannel, twilio_client
 from nextslot.settings import Settings
 
-__all__ = ["Channel", "ChannelName", "LocalOutboxChannel", "OutgoingMessage", "SendResult", "SmtpEmailChannel",
-           "TwilioSmsChannel", "TwilioWhatsAppChannel", "build_channels", "twilio_client"]
+__all__ = ["Channel", "ChannelName", "Content", "LocalOutboxChannel", "OutgoingMessage", "SendResult",
+           "SmtpEmailChannel", "TwilioSmsChannel", "TwilioWhatsAppChannel", "build_channels", "twilio_client"]
 
 
 def build_channels(settings: Settings) -> dict[str, Channel]:

@@ -3,14 +3,14 @@ HTTP request to the messages the scheduler sends); the audit log of configuratio
 customer was erased
 
 Revision ID: 0023_operations
-Revises: 0018_conversation_handoff
+Revises: 0022_booking_rules
 """
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0023_operations"
-down_revision = "0018_conversation_handoff"
+down_revision = "0022_booking_rules"
 branch_labels = None
 depends_on = None
 
