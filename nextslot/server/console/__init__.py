@@ -22,6 +22,7 @@ from nextslot.server.console import (
     inbox_pages,
     settings_pages,
     sign_in,
+    staff_calendar_pages,
 )
 from nextslot.server.console.calendar_grid import placement_css
 from nextslot.server.console.session import ConsoleExit
@@ -65,5 +66,6 @@ def install(app: FastAPI) -> None:
             "X-Content-Type-Options": "nosniff"})
 
     # data_pages first: /customers/{id}/export is not a customer page
-    for module in (sign_in, calendar_pages, booking_pages, data_pages, customer_pages, inbox_pages, settings_pages):
+    for module in (sign_in, calendar_pages, booking_pages, data_pages, customer_pages, inbox_pages, settings_pages,
+                   staff_calendar_pages):
         app.include_router(module.router)
