@@ -31,8 +31,22 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                           "server).")
         log.warning("NEXTSLOT_ALLOW_LOCAL_PAYMENTS=true: deposits at %s are confirmed with NO MONEY TAKEN (payment "
                     "provider `local`); never let real customers use this server", settings.public_url)
+    if settings.local_outbox and not loopback_url(settings.public_url):
+        log.warning("NEXTSLOT_LOCAL_OUTBOX=true with a public URL (%s): messages are NOT sent to customers but kept "
+                    "in the local outbox; meant for a developer's machine", settings.public_url)
     serve(settings, args.host, args.port)
     return 0
+
+
+def loopback_url(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlparse
+
+    host = urlparse(url).hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def deposits_asked(settings: Settings) -> bool:

@@ -37,10 +37,12 @@ def acting_as(actor: str, channel: str) -> Iterator[None]:
         ACTOR.reset(token)
 
 
-def record(s: Session, business_id: int, action: str, target: str = "",
-           changes: dict[str, Any] | None = None) -> None:
-    """Append an entry in the caller's transaction (so it exists exactly when the change does)."""
-    actor, channel = ACTOR.get()
+def record(s: Session, business_id: int, action: str, target: str = "", changes: dict[str, Any] | None = None,
+           actor: str | None = None, channel: str | None = None) -> None:
+    """Append an entry in the caller's transaction (so it exists exactly when the change does); `actor` and
+    `channel` when the caller knows better than what is bound."""
+    bound_actor, bound_channel = ACTOR.get()
+    actor, channel = (actor or bound_actor)[:200], (channel or bound_channel)[:32]
     s.add(AuditEntry(business_id=business_id, actor=actor, channel=channel, action=action, target=target[:200],
                      changes=changes or {}))
 

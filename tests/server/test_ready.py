@@ -34,3 +34,17 @@ def test_a_request_id_is_the_callers_when_it_looks_like_one_else_a_new_one(live_
     with live_server() as server:
         assert httpx2.get(f"{server.url}/health", headers={"X-Request-ID": "mine-1"}, timeout=30
                           ).headers["x-request-id"] == "mine-1"
+
+
+def test_the_local_outbox_answers_loopback_clients_only_and_not_through_a_proxy(live_server, tmp_path):
+    from nextslot.reminders.channels.base import OutgoingMessage
+    from nextslot.reminders.channels.local_outbox import LocalOutboxChannel, outbox_file
+
+    LocalOutboxChannel("sms", outbox_file(tmp_path)).send(OutgoingMessage("+447911123000", "Booked: X1", "", "n-1"))
+    with live_server(settings=Settings(local_outbox=True, data_dir=tmp_path)) as server:
+        shown = httpx2.get(f"{server.url}/outbox.json", timeout=30)
+        assert shown.status_code == 200 and shown.json()["messages"][0]["body"] == "Booked: X1"
+        proxied = httpx2.get(f"{server.url}/outbox", headers={"X-Forwarded-For": "203.0.113.9"}, timeout=30)
+        assert proxied.status_code == 403 and "Booked" not in proxied.text
+    with live_server(settings=Settings(data_dir=tmp_path)) as server:  # not turned on: no such page
+        assert httpx2.get(f"{server.url}/outbox", timeout=30).status_code == 404
