@@ -6,6 +6,7 @@ answers again with the same idempotency keys, so a booking is never made twice."
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -278,12 +279,14 @@ class ConversationEngine:
     def run_tool(self, ctx: ToolContext, conversation_id: int, message_id: int, name: str, arguments: Any,
                  by: str, sender: Sender) -> ToolReply:
         """Run a tool bound to the sender and store the call with its result."""
+        started = time.perf_counter()
         reply = execute_bound(name, arguments, ctx, sender)
+        took = int((time.perf_counter() - started) * 1000)
         stored = arguments if isinstance(arguments, dict) else {"raw": str(arguments)[:2000]}
         with self._service.session_factory() as s:
             s.add(ConversationToolCall(business_id=ctx.business_id, conversation_id=conversation_id,
                                        message_id=message_id, tool=name[:64], arguments=stored, result=reply.data,
-                                       ok=reply.ok, by=by, created_at=self._service.now()))
+                                       ok=reply.ok, by=by, latency_ms=took, created_at=self._service.now()))
             s.commit()
         return reply
 

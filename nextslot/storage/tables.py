@@ -728,6 +728,7 @@ class ConversationToolCall(Base):
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ok: Mapped[bool] = mapped_column(Boolean)
     by: Mapped[str] = mapped_column(String(16))  # model, guided
+    latency_ms: Mapped[int | None] = mapped_column(Integer)  # how long the tool took
     created_at: Mapped[datetime]
 
 

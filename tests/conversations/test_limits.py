@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from evals.scripted_model import scripted_model, words
 from nextslot.conversations.engine import ConversationEngine
 from nextslot.storage.tables import Conversation, ConversationMessage, ConversationToolCall, ModelCall
 from tests.conversations.conftest import clinic_config
-from tests.conversations.scripted_model import scripted_model, words
 from tests.conversations.test_model import model_settings, stored
 
 CAPPED = "We can't chat freely any more for now, but these choices still work."
