@@ -63,6 +63,7 @@ class FakeTwilio:
     def __init__(self, clock: Callable[[], datetime] | None = None, whatsapp_window: bool = True) -> None:
         self.requests: list[dict[str, str]] = []
         self.accepted: dict[str, dict[str, str]] = {}  # SID -> form of each message taken (a real one goes out)
+        self.accepted_at: dict[str, float] = {}  # SID -> when it was taken (time.monotonic), for latency figures
         self.templates: dict[str, str] = {}  # approved ContentSid -> its text with {{1}}, {{2}} ...
         self.last_inbound: dict[str, datetime] = {}  # customer's number (E.164) -> when they last wrote on WhatsApp
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -158,6 +159,7 @@ class FakeTwilio:
             form = {**form, "Body": re.sub(r"\{\{(\d+)\}\}", lambda m: str(variables.get(m.group(1), m.group(0))),
                                             self.templates[form["ContentSid"]])}
         sid = "SM" + secrets.token_hex(16)
+        self.accepted_at[sid] = time.monotonic()
         self.accepted[sid] = form
         now = format_datetime(datetime.now(UTC), usegmt=True)
         return JSONResponse(status_code=201, content={

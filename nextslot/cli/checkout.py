@@ -43,6 +43,10 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         return run_bench_load(settings, quick=args.quick, faults=not args.no_faults, servers=args.servers,
                               json_path=Path(args.json) if args.json else None,
                               log_dir=Path(args.logs) if args.logs else None)
+    if args.suite == "chat":
+        from evals.bench_chat import run_bench_chat
+
+        return run_bench_chat(settings, quick=args.quick)
     if args.suite == "tools":
         from evals.bench_tools import run_bench_tools
 
@@ -85,7 +89,7 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
 def register(sub) -> None:
     # both make throwaway databases of their own
     p = add_command(sub, "bench", cmd_bench, "benchmarks", needs_schema=False)
-    p.add_argument("suite", choices=["core", "tools", "load"])
+    p.add_argument("suite", choices=["core", "tools", "load", "chat"])
     p.add_argument("--quick", action="store_true", help="smaller data and fewer samples (a smoke run)")
     p.add_argument("--no-faults", action="store_true", help="load: no killed server, dropped connections or "
                                                             "Twilio trouble")

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from nextslot.conversations.words import guess_language
 from nextslot.core.service import BookingService
+from nextslot.storage import wakeups
 from nextslot.storage.tables import Booking, Business, Conversation, ConversationMessage, Customer
 
 
@@ -80,6 +81,7 @@ def receive(service: BookingService, message: Incoming, idle: timedelta) -> bool
         ).on_conflict_do_nothing(index_elements=["provider_id"]).returning(ConversationMessage.id)).scalar()
         if stored is not None:
             conversation.last_message_at = now
+            wakeups.notify(s, wakeups.CONVERSATIONS)  # a scheduler process answers it now, not at its next poll
         uow.commit()
     return True
 
