@@ -43,6 +43,7 @@ from nextslot.storage.tables import (
     ModelCall,
     Notification,
 )
+from nextslot.telemetry import metrics
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import ToolReply
 
@@ -241,6 +242,7 @@ class ConversationEngine:
 
         def record(r: Recorded) -> None:
             spent.add((r.prompt_tokens or 0) + (r.completion_tokens or 0))
+            metrics.MODEL_CALLS.labels("error" if r.error else "ok").observe(r.latency_ms / 1000)
             with self._service.session_factory() as s:
                 s.add(ModelCall(business_id=facts["business_id"], conversation_id=conversation_id,
                                 message_id=message_id, model=r.model[:200], prompt_tokens=r.prompt_tokens,
@@ -323,6 +325,7 @@ def add_reply(s: Session, c: Conversation, text: str, by: str, now: datetime,
                               payload={"text": text, "channel": c.channel, "to": c.phone})
         s.add(notice)
         s.flush()
+    metrics.CONVERSATION_ANSWERS.labels(by).inc()
     message = ConversationMessage(business_id=c.business_id, conversation_id=c.id, direction="out", body=text,
                                   media={}, answered_by=by, staff_name=staff_name,
                                   notification_id=notice.id if notice else None, created_at=now, processed_at=now)

@@ -8,13 +8,15 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from nextslot.core.booking.availability import ResourceTimeline, ServiceRules, WeeklyHours, open_intervals
+from nextslot.core.booking.assignment import Assignment, Workload, fair_order
+from nextslot.core.booking.availability import Pools, ResourceTimeline, ServiceRules, WeeklyHours, open_intervals
 from nextslot.core.results import Rejected
-from nextslot.schemas.config import NoShowPolicy
+from nextslot.schemas.config import CancellationPolicy, NoShowPolicy
 from nextslot.storage import queries
 from nextslot.storage.tables import Business, Resource, Service
 
@@ -28,14 +30,19 @@ class BusinessInfo:
     reminder_offsets: tuple[int, ...] | None
     deposit_hold_minutes: int = 30
     no_show_policy: NoShowPolicy | None = None
+    cancellation: CancellationPolicy | None = None
+    phone: str | None = None  # said when a customer is sent to staff (a cancel past the cutoff)
 
     @classmethod
     def of(cls, b: Business) -> BusinessInfo:
         details = b.details or {}
         offsets = details.get("reminder_offsets_minutes")
         policy = details.get("no_show_policy")
+        cancellation = details.get("cancellation")
         return cls(b.id, b.slug, ZoneInfo(b.timezone), b.country, tuple(offsets) if offsets is not None else None,
-                   int(details.get("deposit_hold_minutes", 30)), NoShowPolicy.model_validate(policy) if policy else None)
+                   int(details.get("deposit_hold_minutes", 30)), NoShowPolicy.model_validate(policy) if policy else None,
+                   CancellationPolicy.model_validate(cancellation) if cancellation else None,
+                   str(details["phone"]) if details.get("phone") else None)
 
 
 @dataclass(frozen=True)
@@ -61,8 +68,9 @@ class Plan:
     rules: ServiceRules
     groups: tuple[tuple[ResourceInfo, ...], ...]  # one pool per requirement, in pick order
     service_reminder_offsets: tuple[int, ...] | None = None  # None: the business's
-    intake_questions: tuple[dict, ...] = ()
+    intake_questions: tuple[dict[str, Any], ...] = ()
     deposit: tuple[int, str] | None = None  # (amount in minor units, currency): paid when booking
+    assignment: Assignment | None = None  # how pooled members are picked; None: first free in listed order
 
     @property
     def reminder_offsets(self) -> tuple[int, ...] | None:
@@ -90,6 +98,11 @@ def rules_of(service: Service, zone: ZoneInfo) -> ServiceRules:
 
 def unknown_business(business_id: int) -> Rejected:
     return Rejected("unknown_business", f"There is no business with id {business_id}.")
+
+
+def business_info(session: Session, business_id: int) -> BusinessInfo:
+    """The business of a row already read (a booking, an offer): it exists."""
+    return BusinessInfo.of(queries.known_business(session, business_id))
 
 
 def load_business(session: Session, business_id: int) -> BusinessInfo | Rejected:
@@ -131,7 +144,17 @@ def load_plan(
     offsets = service.reminder_offsets_minutes
     return Plan(business, service.id, service.key, service.name, rules, tuple(pools),
                 tuple(offsets) if offsets is not None else None, tuple(service.intake_questions or ()),
-                (service.deposit_minor, service.deposit_currency or "") if service.deposit_minor else None)
+                (service.deposit_minor, service.deposit_currency or "") if service.deposit_minor else None,
+                assignment_of(service.assignment, pools))
+
+
+def assignment_of(stored: dict[str, Any] | None, pools: Sequence[tuple[ResourceInfo, ...]]) -> Assignment | None:
+    """The service's fair-assignment setting with its weights by resource id; None for first free."""
+    if not stored or stored.get("strategy", "first_free") == "first_free":
+        return None
+    ids = {r.key: r.id for pool in pools for r in pool}
+    weights = {ids[k]: int(w) for k, w in (stored.get("weights") or {}).items() if k in ids}
+    return Assignment(stored["strategy"], weights)
 
 
 def folded(text: str) -> str:
@@ -161,7 +184,7 @@ def timelines(
     window: tuple[datetime, datetime],
     now: datetime,
     exclude_booking_id: int | None = None,
-) -> list[list[ResourceTimeline]]:
+) -> Sequence[Sequence[ResourceTimeline]]:
     """Each requirement's pool as timelines covering every start in the window (buffers included)."""
     rules = plan.rules
     span = (window[0] - rules.buffer_before, window[1] + rules.duration + rules.buffer_after)
@@ -182,4 +205,17 @@ def timelines(
             closed=[(e.starts_at, e.ends_at) for e in mine if e.kind == "closed"],
         )
         built[rid] = ResourceTimeline(rid, info.capacity, opened, busy.get(rid, []))
-    return [[built[r.id] for r in group] for group in plan.groups]
+    groups = [[built[r.id] for r in group] for group in plan.groups]
+    if plan.assignment is None:
+        return groups
+    return Pools(groups, fair_order(plan.assignment, workload(session, plan, window), plan.business.zone))
+
+
+def workload(session: Session, plan: Plan, window: tuple[datetime, datetime]) -> Workload:
+    """What fair assignment measures, as committed now: pooled members' bookings in the weeks around the window
+    (a week either side covers every local day and week a start in it falls in), and who last got the service."""
+    pooled = sorted({r.id for group in plan.groups if len(group) > 1 for r in group})
+    span = (window[0] - timedelta(days=8), window[1] + timedelta(days=8))
+    last = queries.last_given(session, pooled, plan.service_id) if plan.assignment and \
+        plan.assignment.strategy == "round_robin" else {}
+    return Workload(queries.booking_starts(session, pooled, span), last)

@@ -13,8 +13,9 @@ from nextslot.core.booking.reschedule import reschedule
 from nextslot.core.business import catalog, lookup
 from nextslot.core.business.lookup import BusinessRecord
 from nextslot.core.clock import Clock, utcnow
-from nextslot.core.customers import history
-from nextslot.core.deposits import payments
+from nextslot.core.customers import history, proofs
+from nextslot.core.deposits import fees, payments
+from nextslot.core.deposits.fees import FeeToCharge
 from nextslot.core.deposits.payments import DepositDue
 from nextslot.core.deposits.rules import Settled
 from nextslot.core.planning import unknown_business
@@ -32,6 +33,7 @@ from nextslot.schemas.commands import (
 )
 from nextslot.schemas.views import BookingView, BusinessProfile, CustomerHistory, ServiceView, WaitlistView
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
+from nextslot.telemetry import metrics
 
 T = TypeVar("T")
 
@@ -102,15 +104,32 @@ class BookingService:
         with self.uow() as uow:
             return history.customer_history(uow.session, business_id, phone, email, limit)
 
+    # --- a customer proving a contact (the public endpoint) -------------------------------------
+
+    def request_contact_code(self, business_id: int, contact: str) -> proofs.CodeRequested | Rejected:
+        """Send a one-time code to a customer's phone or email (if it books here; answered alike if not)."""
+        return proofs.request_code(self.uow(), business_id, contact, self._clock())
+
+    def verify_contact_code(self, business_id: int, challenge: str, code: str) -> proofs.ContactProved | Rejected:
+        """A short-lived proof of the contact the code went to, if the code is right."""
+        return proofs.verify_code(self.uow(), business_id, challenge, code, self._clock())
+
+    def proven_contact(self, business_id: int, proof: str) -> str | Rejected:
+        return proofs.proven_contact(self.uow(), business_id, proof, self._clock())
+
     # --- writes ------------------------------------------------------------------------------
 
     def book(self, business_id: int, cmd: BookingCreate) -> BookingResult:
         """Book a slot (or convert a hold). A lost race answers with the nearest openings."""
-        return book(self.uow(), business_id, cmd, self._clock(), self._payment_provider)
+        result = book(self.uow(), business_id, cmd, self._clock(), self._payment_provider)
+        metrics.observe_booking("book", result)
+        return result
 
     def hold(self, business_id: int, cmd: HoldCreate) -> HoldResult:
         """Keep a slot for a few minutes while the caller gives their details."""
-        return holds.hold(self.uow(), business_id, cmd, self._clock(), self._hold_minutes)
+        result = holds.hold(self.uow(), business_id, cmd, self._clock(), self._hold_minutes)
+        metrics.observe_hold(result)
+        return result
 
     def release_hold(self, business_id: int, hold_id: int) -> bool:
         """Let a hold go before it expires; False if there was no live hold with that id."""
@@ -118,11 +137,15 @@ class BookingService:
 
     def expire_holds(self) -> int:
         """Mark holds past their expiry released and their claims inactive (they already block no one)."""
-        return holds.expire_holds(self.uow(), self._clock())
+        expired = holds.expire_holds(self.uow(), self._clock())
+        metrics.HOLDS_EXPIRED.inc(expired)
+        return expired
 
     def reschedule(self, business_id: int, cmd: BookingReschedule) -> BookingResult:
         """Move a booking: release and re-claim in one transaction; on conflict nothing changes."""
-        return reschedule(self.uow(), business_id, cmd, self._clock())
+        result = reschedule(self.uow(), business_id, cmd, self._clock())
+        metrics.observe_booking("reschedule", result)
+        return result
 
     def join_waitlist(self, business_id: int, cmd: WaitlistJoin) -> WaitlistView | Rejected:
         """Put a customer on the waitlist for a service within a window (the same wish twice is one entry)."""
@@ -153,10 +176,20 @@ class BookingService:
                                  self._clock())
 
     def settle_deposit(self, provider: str, provider_ref: str, amount_minor: int, currency: str,
-                       event: dict[str, Any]) -> Settled | Rejected:
+                       event: dict[str, Any], payer_ref: str | None = None,
+                       payment_ref: str | None = None) -> Settled | Rejected:
         """A provider says a checkout was paid (verified webhook): confirm the booking. Replays are harmless."""
         return payments.settle_deposit(self.uow(), provider, provider_ref, amount_minor, currency, event,
-                                       self._clock())
+                                       self._clock(), payer_ref, payment_ref)
+
+    def lease_due_fees(self, limit: int = 20) -> list[FeeToCharge]:
+        """Late-cancel and no-show fees to charge now, leased to the caller for a few minutes."""
+        return fees.lease_due_fees(self.uow(), self._clock(), limit)
+
+    def record_fee_charge(self, fee_id: int, charged: bool, provider_ref: str | None, problem: str | None,
+                          retry: bool = False) -> None:
+        """What the provider answered for a leased fee."""
+        fees.record_fee_charge(self.uow(), fee_id, charged, provider_ref, problem, self._clock(), retry)
 
     def expire_unpaid(self) -> int:
         """Bookings whose deposit deadline passed unpaid become expired and free their slot at once."""

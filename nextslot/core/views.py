@@ -11,8 +11,8 @@ from nextslot.core.money import money
 from nextslot.core.planning import BusinessInfo, Plan, ResourceInfo
 from nextslot.schemas.statuses import BookingStatus
 from nextslot.schemas.times import TimeView
-from nextslot.schemas.views import BookingView, CustomerView, HoldView, PaymentView, ResourceRef, SlotView
-from nextslot.storage.tables import Booking, Claim, Customer, Hold, Payment, Resource
+from nextslot.schemas.views import BookingView, CustomerView, FeeView, HoldView, PaymentView, ResourceRef, SlotView
+from nextslot.storage.tables import Booking, BookingFee, Claim, Customer, Hold, Payment, Resource
 
 
 def resource_ref(r: ResourceInfo | Resource) -> ResourceRef:
@@ -47,8 +47,11 @@ def booking_view(session: Session, booking: Booking, business: BusinessInfo) -> 
     """The view of a stored booking (its resources looked up from its latest claims)."""
     resources = [resource_ref(r) for r in booked_resources(session, booking.id)]
     payment = session.scalars(select(Payment).where(Payment.booking_id == booking.id)).one_or_none()
-    return assemble_booking_view(booking, booking.service.key, booking.service.name, booking.customer, resources,
+    fees = session.scalars(select(BookingFee).where(BookingFee.booking_id == booking.id).order_by(BookingFee.id))
+    view = assemble_booking_view(booking, booking.service.key, booking.service.name, booking.customer, resources,
                                  business, payment)
+    view.fees = [FeeView(kind=f.kind, amount=money(f.amount_minor, f.currency), status=f.status) for f in fees]
+    return view
 
 
 def new_booking_view(booking: Booking, plan: Plan, customer: Customer, resource_ids: tuple[int, ...],

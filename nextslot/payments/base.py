@@ -20,6 +20,7 @@ class DepositCheckout:
     pay_by: datetime
     success_url: str
     cancel_url: str
+    save_card: bool = False  # keep the card for a later off-session charge (a late cancel's or no-show's fee)
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,28 @@ class Paid:
     amount_minor: int
     currency: str
     event_id: str
+    payer_ref: str | None = None  # the provider's customer (Stripe: cus_...), when the card was saved
+    payment_ref: str | None = None  # the provider's payment (Stripe: pi_...), whose card a fee is charged to
+
+
+@dataclass(frozen=True)
+class FeeCharge:
+    """A fee charged off-session to the card a deposit was paid with."""
+
+    amount: Money
+    description: str
+    payer_ref: str
+    payment_ref: str
+    idempotency_key: str  # the same on every retry of this fee: the provider charges once
+    metadata: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ChargeOutcome:
+    charged: bool
+    ref: str | None = None  # the provider's charge id
+    problem: str | None = None  # why not: card_declined, authentication_required, ...
+    retry: bool = False  # the provider could not be reached: try again later with the same key
 
 
 class WebhookRefused(Exception):
@@ -46,6 +69,10 @@ class PaymentProvider(Protocol):
     name: str
 
     def start_checkout(self, deposit: DepositCheckout) -> Checkout: ...
+
+    def charge_saved(self, charge: FeeCharge) -> ChargeOutcome:
+        """Charge a saved card without the customer present; a decline is an outcome, not an exception."""
+        ...
 
     def read_webhook(self, body: bytes, headers: Mapping[str, str]) -> Paid | None:
         """The payment a verified webhook reports, None for events that are not a completed payment."""

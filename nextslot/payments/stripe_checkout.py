@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import stripe
 
-from nextslot.payments.base import Checkout, DepositCheckout, Paid, WebhookRefused
+from nextslot.payments.base import ChargeOutcome, Checkout, DepositCheckout, FeeCharge, Paid, WebhookRefused
 
 PAID_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
 # Stripe accepts a session expiry between 30 minutes and 24 hours ahead
@@ -32,6 +32,9 @@ class StripeCheckout:
             "client_reference_id": deposit.code,
             "metadata": {"business_id": str(deposit.business_id), "booking_code": deposit.code},
         }
+        if deposit.save_card:  # a late cancel or a no-show may cost a fee: keep the card for an off-session charge
+            params["customer_creation"] = "always"
+            params["payment_intent_data"] = {"setup_future_usage": "off_session"}
         ahead = deposit.pay_by - datetime.now(UTC)
         if MIN_EXPIRY <= ahead <= MAX_EXPIRY:  # else Stripe's default; a late payment is handled on our side
             params["expires_at"] = int(deposit.pay_by.timestamp())
@@ -49,4 +52,37 @@ class StripeCheckout:
         if session.get("payment_status") != "paid":  # e.g. a bank debit still clearing
             return None
         return Paid(ref=session["id"], amount_minor=int(session["amount_total"]),
-                    currency=str(session["currency"]).upper(), event_id=event.id)
+                    currency=str(session["currency"]).upper(), event_id=event.id,
+                    payer_ref=text_or_none(session.get("customer")), payment_ref=text_or_none(session.get("payment_intent")))
+
+    def charge_saved(self, charge: FeeCharge) -> ChargeOutcome:
+        """A PaymentIntent confirmed off-session with the deposit's card; Stripe's idempotency key makes a retry
+        return the first charge."""
+        try:
+            deposit = self._client.v1.payment_intents.retrieve(charge.payment_ref)
+            method = deposit.payment_method
+            if not method:
+                return ChargeOutcome(False, problem="no_payment_method")
+            intent = self._client.v1.payment_intents.create(params={
+                "amount": charge.amount.amount_minor, "currency": charge.amount.currency.lower(),
+                "customer": charge.payer_ref, "payment_method": method if isinstance(method, str) else method.id,
+                "off_session": True, "confirm": True, "description": charge.description,
+                "metadata": charge.metadata,
+            }, options={"idempotency_key": charge.idempotency_key})
+        except stripe.CardError as error:  # declined, or the bank wants the customer present
+            return ChargeOutcome(False, problem=error.code or "card_declined")
+        except (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError):
+            return ChargeOutcome(False, problem="provider_unavailable", retry=True)
+        except stripe.StripeError as error:
+            return ChargeOutcome(False, problem=error.code or "refused")
+        if intent.status == "succeeded":
+            return ChargeOutcome(True, ref=intent.id)
+        return ChargeOutcome(False, ref=intent.id, problem=intent.status)
+
+
+def text_or_none(value: object) -> str | None:
+    """A Stripe id given as a string (or an expanded object's id)."""
+    if isinstance(value, str):
+        return value or None
+    found = getattr(value, "id", None) or (value.get("id") if isinstance(value, dict) else None)
+    return str(found) if found else None

@@ -46,6 +46,7 @@ from nextslot.storage.tables import (
     Payment,
     Resource,
 )
+from nextslot.telemetry import metrics
 
 log = logging.getLogger(__name__)
 ACCEPTED = ("queued", "sent", "delivered", "read")
@@ -155,7 +156,11 @@ class Dispatcher:
 
         The message has gone out (or been refused): a dropped connection must not lose that, or the lease would
         run out and the message go out twice, so the record is tried again on a fresh connection."""
-        return on_fresh_connection(lambda: self._record_once(job, channel, recipient, result))
+        outcome = on_fresh_connection(lambda: self._record_once(job, channel, recipient, result))
+        metrics.DELIVERIES.labels(channel, "accepted" if result.accepted else outcome).inc()
+        if outcome == "next_channel":
+            metrics.FALLBACKS.labels(channel).inc()
+        return outcome
 
     def _record_once(self, job: Job, channel: str, recipient: str, result: SendResult) -> str:
         now = self._clock()
@@ -205,6 +210,7 @@ class Dispatcher:
                 n.last_error = n.last_error or (UNREACHABLE if n.kind.startswith(TO_BUSINESS)
                                                 else "no channel can reach this customer")
                 log.warning("notification %s %s: %s", n.id, n.status, redact_text(n.last_error))  # may name a phone
+                metrics.MESSAGES_FINISHED.labels(n.status).inc()
                 emit_notification_outcome(s, n, n.gave_up_on[-1] if n.gave_up_on else None, self._clock())
             s.commit()
 

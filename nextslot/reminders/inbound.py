@@ -23,6 +23,7 @@ from nextslot.storage.tables import Booking, Business, Customer, InboundMessage,
 
 ANSWERS = {
     "en": {
+        "late_terms": "{reason} Reply X again within the hour to cancel anyway.",
         "confirmed": "Thanks, your {service} on {when} is confirmed.",
         "cancelled": "Your {service} on {when} is cancelled.",
         "unclear": "Sorry, I didn't catch that. For your {service} on {when}, reply C to confirm or X to cancel.",
@@ -37,6 +38,7 @@ ANSWERS = {
         "no_openings": "We'll let you know when another time opens up.",
     },
     "es": {
+        "late_terms": "{reason} Responde X de nuevo en la próxima hora para cancelar igualmente.",
         "confirmed": "Gracias, tu cita de {service} el {when} está confirmada.",
         "cancelled": "Tu cita de {service} el {when} está cancelada.",
         "unclear": "Perdona, no lo he entendido. Para tu cita de {service} el {when}, responde C para confirmar o "
@@ -52,6 +54,7 @@ ANSWERS = {
         "no_openings": "Te avisaremos cuando se libere otra hora.",
     },
     "fr": {
+        "late_terms": "{reason} Répondez X à nouveau dans l'heure pour annuler quand même.",
         "confirmed": "Merci, votre rendez-vous {service} le {when} est confirmé.",
         "cancelled": "Votre rendez-vous {service} le {when} est annulé.",
         "unclear": "Désolé, je n'ai pas compris. Pour votre rendez-vous {service} le {when}, répondez C pour "
@@ -67,6 +70,7 @@ ANSWERS = {
         "no_openings": "Nous vous préviendrons dès qu'un autre créneau se libère.",
     },
     "de": {
+        "late_terms": "{reason} Antworten Sie innerhalb einer Stunde erneut X, um trotzdem abzusagen.",
         "confirmed": "Danke, Ihr Termin {service} am {when} ist bestätigt.",
         "cancelled": "Ihr Termin {service} am {when} ist abgesagt.",
         "unclear": "Entschuldigung, das habe ich nicht verstanden. Für Ihren Termin {service} am {when}: antworten "
@@ -163,11 +167,28 @@ def handle_reply(service: BookingService, channel: str, sender: str, body: str,
     if reply.intent is Intent.CONFIRM:
         result, outcome = service.confirm(target.business_id, change), "confirmed"
     else:
+        if asked_late_terms(service, target):  # a second cancel within the hour of being told the cost accepts it
+            change = change.model_copy(update={"late_terms": "accept"})
         result, outcome = service.cancel(target.business_id, change), "cancelled"
+    if isinstance(result, Rejected) and result.code == "late_terms_not_accepted":
+        return store(service, record, words["late_terms"].format(reason=result.message), "late_terms_asked", who,
+                     target)
     if isinstance(result, Rejected):
         return store(service, record, words["refused"].format(**details, reason=result.message), "refused", who,
                      target)
     return store(service, record, words[outcome].format(**details), outcome, who, target)
+
+
+LATE_TERMS_ANSWER = timedelta(hours=1)
+
+
+def asked_late_terms(service: BookingService, target: Target) -> bool:
+    """Whether this customer was told, within the hour, what cancelling this booking late costs."""
+    with service.uow() as uow:
+        return uow.session.scalar(select(InboundMessage.id).where(
+            InboundMessage.booking_id == target.booking_id, InboundMessage.customer_id == target.customer_id,
+            InboundMessage.outcome == "late_terms_asked",
+            InboundMessage.created_at > service.now() - LATE_TERMS_ANSWER).limit(1)) is not None
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,19 @@ from functools import partial
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from nextslot.calendars import providers
+from nextslot.calendars.providers import Registry, build_registry
 from nextslot.calendars.sync import SyncFailed, sync_all
 from nextslot.conversations.engine import ConversationEngine
+from nextslot.core.links import load_secret
 from nextslot.core.service import BookingService
+from nextslot.payments.fees import charge_due_fees
 from nextslot.reminders.dispatcher import Dispatcher
-from nextslot.runtime import build_dispatcher, build_service
+from nextslot.runtime import build_dispatcher, build_payment_provider, build_service
 from nextslot.settings import Settings
 from nextslot.storage import wakeups
 from nextslot.storage.engine import libpq_dsn
 from nextslot.storage.wakeups import Coalesced, start_listening
+from nextslot.telemetry import metrics
 from nextslot.webhooks.delivery import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -44,10 +47,13 @@ def converse(engine: ConversationEngine, dispatcher: Dispatcher) -> int:
     return answered
 
 
-def sync_calendars(service: BookingService, every: timedelta, allow_private: bool = False) -> int:
-    """Sync the staff calendars not read for `every`; return how many failed (each failure is on its row)."""
-    connect = partial(providers.connect, allow_private=allow_private)  # each calendar by its own provider
-    return sum(isinstance(r, SyncFailed) for r in sync_all(service.session_factory, service.now(), every, connect))
+def sync_calendars(service: BookingService, every: timedelta, registry: Registry, pushed_only: bool = False) -> int:
+    """Sync the staff calendars not read for `every` (or only those a provider pushed a change for); return how
+    many failed (each failure is on its row)."""
+    results = sync_all(service.session_factory, service.now(), every, registry=registry, pushed_only=pushed_only)
+    for result in results:
+        metrics.CALENDAR_SYNCS.labels("failed" if isinstance(result, SyncFailed) else "synced").inc()
+    return sum(isinstance(r, SyncFailed) for r in results)
 
 
 def session_dsn(service: BookingService) -> str:
@@ -71,12 +77,18 @@ def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dis
     scheduler.add_job(dispatcher.give_up_waiting, seconds=30, id="receipts", **every)
     scheduler.add_job(service.expire_holds, seconds=60, id="holds", **every)
     scheduler.add_job(service.expire_unpaid, seconds=60, id="deposits", **every)
+    scheduler.add_job(charge_due_fees, args=[service, build_payment_provider(settings)], seconds=60, id="fees",
+                      **every)
     scheduler.add_job(service.offer_freed_capacity, seconds=max(settings.dispatch_interval_seconds, 5),
                       id="waitlist", **every)
     # each minute, but a calendar is due only `calendar_sync_minutes` after its last sync by any process
-    scheduler.add_job(sync_calendars, args=[service, timedelta(minutes=settings.calendar_sync_minutes),
-                                            settings.allow_private_targets], minutes=1,
+    registry = build_registry(settings, load_secret(settings.secret_key, settings.data_dir))
+    sync_every = timedelta(minutes=settings.calendar_sync_minutes)
+    scheduler.add_job(sync_calendars, args=[service, sync_every, registry], minutes=1,
                       id="calendars", next_run_time=datetime.now(UTC), **every)  # at start too: after an outage
+    # a calendar its provider said changed is read within seconds
+    scheduler.add_job(sync_calendars, args=[service, sync_every, registry, True],
+                      seconds=settings.dispatch_interval_seconds, id="pushed_calendars", **every)
     return scheduler
 
 
@@ -87,6 +99,11 @@ def run_scheduler(settings: Settings) -> int:
     service = build_service(settings)
     dispatcher = build_dispatcher(settings, service)
     scheduler = build_scheduler(settings, service, dispatcher)
+    if settings.metrics_port:  # no HTTP server here: the scheduler's metrics have a port of their own
+        from nextslot.telemetry.collectors import database_registry
+
+        metrics.serve_metrics(settings.metrics_port, settings.metrics_host,
+                              (database_registry(service.session_factory),), settings.metrics_token)
     # a customer's message wakes the conversations job at once (LISTEN/NOTIFY); its poll is the fallback
     listening = start_listening(session_dsn(service), wakeups.CONVERSATIONS, scheduler.get_job("conversations").func)
     signal.signal(signal.SIGTERM, lambda *_: (listening.set(), scheduler.shutdown(wait=False)))

@@ -93,6 +93,9 @@ class BookingChange(Write):
 
     code: str = Field(max_length=40)
     reason: str = Field("", max_length=500)
+    late_terms: Literal["accept", "waive"] | None = Field(
+        None, description="accept: the customer agreed to what a late cancel costs (self-service needs it inside "
+                          "the cutoff; staff set it to charge the cost); waive: staff let a no-show off its cost")
 
 
 class BookingSearch(Command):

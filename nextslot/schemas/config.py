@@ -49,7 +49,8 @@ class Strict(Input):
 # one reminder or several, from 5 minutes to 30 days before the start
 ReminderOffsets = Annotated[list[Annotated[int, Field(ge=5, le=30 * 24 * 60)]], Field(max_length=5)]
 Spans = Annotated[list[Annotated[str, StringConstraints(max_length=20)]], Field(max_length=24)]  # "09:00-12:30", ...
-WeeklySpans = dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], Spans]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WeeklySpans = dict[Weekday, Spans]
 # far more than any business has, far less than what would hurt: bigger lists are refused whole
 MAX_RESOURCES, MAX_SERVICES, MAX_EXCEPTIONS = 500, 500, 1000
 
@@ -82,10 +83,11 @@ class ExceptionConfig(Strict):
             raise ValueError("give either date (with optional until and hours) or starts_at and ends_at")
         if ranged and (self.starts_at is None or self.ends_at is None):
             raise ValueError("give both starts_at and ends_at")
-        if ranged and (self.starts_at.tzinfo is None) != (self.ends_at.tzinfo is None):
-            raise ValueError("give starts_at and ends_at both with an offset or both as local times")
-        if ranged and self.starts_at >= self.ends_at:
-            raise ValueError("starts_at must come before ends_at")
+        if self.starts_at is not None and self.ends_at is not None:
+            if (self.starts_at.tzinfo is None) != (self.ends_at.tzinfo is None):
+                raise ValueError("give starts_at and ends_at both with an offset or both as local times")
+            if self.starts_at >= self.ends_at:
+                raise ValueError("starts_at must come before ends_at")
         for day in (self.date, self.until, self.starts_at, self.ends_at):
             if day is not None and not 2000 <= day.year <= 2199:
                 raise ValueError("dates must lie between the years 2000 and 2199")
@@ -163,6 +165,48 @@ class NoShowPolicy(Strict):
     deposit: DepositConfig = Field(description="asked when the service has no deposit of its own")
 
 
+class CancellationPolicy(Strict):
+    """Cutoffs for self-service cancels and moves, and what a late cancel or a no-show costs.
+
+    Self-service channels (agent tools, booking and manage pages, replies, chats) cannot move a booking
+    within `move_cutoff_hours` of its start, nor cancel within `cutoff_hours` unless `late_cancel` is
+    `allow` and the customer accepts the terms first. Staff (staff API, console, CLI) always can."""
+
+    cutoff_hours: int = Field(24, ge=0, le=24 * 60, description="self-service cancels this close to the start "
+                                                                 "are late")
+    move_cutoff_hours: int | None = Field(None, ge=0, le=24 * 60, description="self-service moves stop this "
+                                                                              "close to the start; default "
+                                                                              "cutoff_hours")
+    late_cancel: Literal["allow", "refuse"] = Field(
+        "allow", description="allow: a late self-service cancel goes through once the customer accepts the cost; "
+                             "refuse: only staff can cancel that late")
+    keep_deposit: bool = Field(True, description="a paid deposit is kept on a late cancel or a no-show "
+                                                 "(refund due when cancelled in time)")
+    late_fee: DepositConfig | None = Field(None, description="charged for a late cancel when no deposit is kept")
+    no_show_fee: DepositConfig | None = Field(None, description="charged for a no-show when no deposit is kept")
+
+    @property
+    def move_cutoff(self) -> int:
+        return self.cutoff_hours if self.move_cutoff_hours is None else self.move_cutoff_hours
+
+
+class AssignmentConfig(Strict):
+    """How a pooled requirement ("any free stylist") picks among its free members."""
+
+    strategy: Literal["first_free", "least_booked_day", "least_booked_week", "round_robin", "weighted"] = Field(
+        "first_free", description="first_free: listed order; least_booked_day / least_booked_week: fewest "
+                                  "bookings that local day or week; round_robin: given the service longest ago; "
+                                  "weighted: fewest bookings that week per unit of weight")
+    weights: dict[Key, Annotated[int, Field(ge=1, le=100)]] = Field(
+        default_factory=dict, max_length=100, description="weighted: resource key -> weight (default 1)")
+
+    @model_validator(mode="after")
+    def weights_only_when_weighted(self) -> AssignmentConfig:
+        if self.weights and self.strategy != "weighted":
+            raise ValueError("weights are only read by the weighted strategy")
+        return self
+
+
 class ServiceConfig(Strict):
     key: Key
     name: Name
@@ -178,6 +222,9 @@ class ServiceConfig(Strict):
         None, description="this service's own reminders (minutes before the start); default: the business's")
     intake: list[IntakeQuestion] = Field(default_factory=list, max_length=30)
     deposit: DepositConfig | None = None
+    cancellation: CancellationPolicy | None = Field(None, description="this service's own; default: the business's")
+    assignment: AssignmentConfig | None = Field(None, description="how pooled members are picked; default first "
+                                                                  "free in listed order")
 
     @model_validator(mode="after")
     def intake_keys_unique(self) -> ServiceConfig:
@@ -237,6 +284,8 @@ class BusinessSection(Strict):
         None, description="minutes before the start of each reminder; [] for none; default [1440, 120]")
     deposit_hold_minutes: int = Field(30, ge=5, le=24 * 60, description="how long an unpaid deposit holds the slot")
     no_show_policy: NoShowPolicy | None = None
+    cancellation: CancellationPolicy | None = Field(None, description="cutoffs and late fees of every service "
+                                                                      "without its own")
 
     _zone = field_validator("timezone")(check_zone)
 
@@ -275,4 +324,7 @@ class BusinessConfig(Strict):
                 unknown = [k for k in req.one_of if k not in keys]
                 if unknown:
                     raise ValueError(f"service {service.key} requires unknown resource(s) {', '.join(unknown)}")
+            pooled = {k for req in service.requires for k in req.one_of}
+            if service.assignment and (stray := sorted(set(service.assignment.weights) - pooled)):
+                raise ValueError(f"service {service.key} weighs resource(s) it does not use: {', '.join(stray)}")
         return self

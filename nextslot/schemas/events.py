@@ -6,7 +6,7 @@ HMAC-SHA256(endpoint secret, f"{t}.{raw body}") and reject a t more than five mi
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -14,6 +14,7 @@ from nextslot.schemas.views import BookingView
 
 EventType = Literal["booking.created", "booking.rescheduled", "booking.cancelled", "booking.confirmed",
                     "booking.no_show", "booking.expired", "deposit.paid", "waitlist.offer_accepted",
+                    "fee.charged", "fee.failed",
                     "notification.delivered",
                     "notification.failed"]
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
@@ -42,5 +43,5 @@ class Event(BaseModel):
     data: BookingEventData
 
 
-def event_json_schema() -> dict:
+def event_json_schema() -> dict[str, Any]:
     return Event.model_json_schema()

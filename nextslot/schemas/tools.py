@@ -146,6 +146,9 @@ class RescheduleIn(ToolInput):
 class CancelIn(ToolInput):
     code: str = Field(max_length=40, description=CODE)
     reason: str | None = Field(None, max_length=500, description="Why, in the caller's words (optional)")
+    accept_late_terms: bool | None = Field(
+        None, description="Set true only after a previous call answered outcome=needs_agreement and the caller "
+                          "agreed to the late-cancel cost it stated. Null: not agreed (yet).")
 
 
 class ConfirmIn(ToolInput):
@@ -175,6 +178,20 @@ class JoinWaitlistIn(ToolInput):
     earliest_time: dt.time | None = Field(None, description="Earliest start time of day (HH:MM). Null: any.")
     latest_time: dt.time | None = Field(None, description="Latest end time of day (HH:MM). Null: any.")
     staff: str | None = Field(None, max_length=200, description=STAFF)
+
+
+PROOF = ("The proof verify_code returned for the customer's phone or email (it lasts 30 minutes). Only that "
+         "contact's own bookings are found or changed with it.")
+
+
+class RequestCodeIn(ToolInput):
+    contact: str = Field(min_length=3, max_length=320, description="The phone number or email the customer booked "
+                                                                   "with, as they say it")
+
+
+class VerifyCodeIn(ToolInput):
+    challenge: str = Field(min_length=8, max_length=100, description="The challenge request_code returned")
+    code: str = Field(min_length=1, max_length=20, description="The code the customer received, as they read it")
 
 
 # --- results ---------------------------------------------------------------------------------------
@@ -248,9 +265,14 @@ class BookingOut(ToolOutput):
 
 
 class ChangeOut(ToolOutput):
-    outcome: Literal["cancelled", "confirmed"]
-    appointment: Appointment
-    already: bool = Field(description="It was already in that state; nothing changed")
+    outcome: Literal["cancelled", "confirmed", "needs_agreement"]
+    appointment: Appointment | None = Field(None, description="Null only when outcome is needs_agreement")
+    already: bool = Field(False, description="It was already in that state; nothing changed")
+    reason_code: str | None = Field(None, description="needs_agreement: why (late_terms_not_accepted: inside the "
+                                                      "cancellation cutoff, it costs something)")
+    acknowledge_with: str | None = Field(None, description="needs_agreement: the argument to set to true in the "
+                                                           "same call once the caller agrees (nothing changed yet)")
+    fee: str | None = Field(None, description="What this change cost, e.g. 'the $20.00 deposit is kept'")
 
 
 class AppointmentsOut(ToolOutput):
@@ -281,3 +303,17 @@ class CustomerHistoryOut(ToolOutput):
     bookings: int
     no_shows: int
     events: list[HistoryLine] = Field(description="Oldest first")
+
+
+class CodeSentOut(ToolOutput):
+    outcome: Literal["code_sent"]
+    challenge: str = Field(description="Send it back to verify_code with the code the customer reads out")
+    expires_at: str = Field(description="ISO 8601: when the code stops working")
+    sent_by: Literal["sms", "email"] = Field(description="Where the code goes, if the contact books here")
+
+
+class ContactProvedOut(ToolOutput):
+    outcome: Literal["proved"]
+    proof: str = Field(description="Pass it as `proof` to find_appointments, reschedule_appointment and "
+                                   "cancel_appointment")
+    expires_at: str = Field(description="ISO 8601: when the proof stops working (30 minutes)")

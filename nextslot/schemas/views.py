@@ -40,12 +40,20 @@ class Money(BaseModel):
 class PaymentView(BaseModel):
     """A deposit: pending until paid; an unpaid one expires at `expires_at` and frees the slot."""
 
-    status: str  # pending, paid, expired, refund_due
+    status: str  # pending, paid, expired, refund_due, kept (a late cancel's or a no-show's cost)
     reason: str  # service: the service asks one; no_shows: the customer's missed appointments (no-show policy)
     amount: Money
     provider: str
     expires_at: datetime
     paid_at: datetime | None
+
+
+class FeeView(BaseModel):
+    """What a late cancel or a no-show cost: the deposit kept, or a fee charged to the card on file."""
+
+    kind: str  # late_cancel, no_show
+    amount: Money
+    status: str  # deposit_kept; due, charging, charged, failed; no_payment_method (owed in person)
 
 
 class BookingView(BaseModel):
@@ -62,6 +70,7 @@ class BookingView(BaseModel):
     source: str
     intake: dict[str, Any]
     payment: PaymentView | None = None  # set when the booking needed a deposit
+    fees: list[FeeView] = []  # a late cancel's or a no-show's cost, once one applied
 
 
 class HoldView(BaseModel):

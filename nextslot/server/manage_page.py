@@ -145,10 +145,14 @@ async def submit_cancel(token: str, request: Request) -> Response:
 
 def cancel(request: Request, opened: Opened, posted: FormData) -> Response:
     service: BookingService = request.app.state.service
-    match service.cancel(opened.business.id, BookingChange(code=opened.booking.code, source="page")):
+    accepted = "accept" if posted.get("late_terms") == "accept" else None
+    match service.cancel(opened.business.id, BookingChange(code=opened.booking.code, source="page",
+                                                           late_terms=accepted)):
         case Changed(booking):
             log.info("page cancel of %s for business %s", booking.code, opened.business.id)
             return RedirectResponse(opened.visitor.link(opened.base, done="cancelled"), status_code=303)
+        case Rejected("late_terms_not_accepted", message):  # late: say what it costs, and ask again
+            return page(request, "cancel.html", opened.context(late_terms=message), status=409)
         case Rejected(code, message, field):
             return page(request, "cancel.html", opened.context(problem=Problem(code, message, field)), status=422)
 

@@ -35,7 +35,7 @@ def asset(name: str) -> str:
 STATUS = {"booked": "Booked", "confirmed": "Confirmed", "pending_payment": "Awaiting deposit",
           "cancelled": "Cancelled", "expired": "Expired: the deposit was not paid in time", "no_show": "Missed"}
 PAYMENT = {"paid": "Deposit paid", "pending": "Awaiting deposit", "expired": "Deposit not paid in time",
-           "refund_due": "Deposit paid; a refund is due"}
+           "refund_due": "Deposit paid; a refund is due", "kept": "Deposit kept (late cancel or missed appointment)"}
 
 templates.env.globals.update(asset=asset, zone_choices=zone_choices, day_label=day_label, ACTIVE=ACTIVE, LIVE=LIVE)
 templates.env.filters.update(duration=duration, status=lambda s: STATUS.get(s, s.replace("_", " ").capitalize()),

@@ -63,7 +63,7 @@ def deposit_checkout(target: LinkTarget, due: DepositDue, manage_url: str) -> De
         business_id=target.business_id, code=booking.code,
         description=f"Deposit for {booking.service_name}, {booking.starts_at.spoken} (booking {booking.code})",
         amount=booking.payment.amount, pay_by=booking.payment.expires_at,
-        success_url=manage_url, cancel_url=manage_url,
+        success_url=manage_url, cancel_url=manage_url, save_card=due.save_card,
     )
 
 
@@ -85,7 +85,8 @@ def receive(service: BookingService, provider: PaymentProvider, body: bytes, hea
     if paid is None:
         return JSONResponse({"received": True, "outcome": "ignored"})
     settled = service.settle_deposit(provider.name, paid.ref, paid.amount_minor, paid.currency,
-                                     {"event": "paid", "id": paid.event_id, "amount_minor": paid.amount_minor})
+                                     {"event": "paid", "id": paid.event_id, "amount_minor": paid.amount_minor},
+                                     paid.payer_ref, paid.payment_ref)
     if isinstance(settled, Rejected):
         log.warning("payment webhook for a checkout we did not start: %s %s", provider.name, shortened(paid.ref))
         return JSONResponse({"received": True, "outcome": "unknown_checkout"})

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from nextslot.storage.tables import (
     AvailabilityException,
+    Booking,
     Business,
     Claim,
     ExternalBusy,
@@ -24,6 +25,14 @@ from nextslot.storage.tables import (
 
 def business(session: Session, business_id: int) -> Business | None:
     return session.get(Business, business_id)
+
+
+def known_business(session: Session, business_id: int) -> Business:
+    """A business the caller already holds a row of (a booking's, a signed-in staff's): missing is a bug, not an answer."""
+    found = session.get(Business, business_id)
+    if found is None:
+        raise LookupError(f"business {business_id} does not exist")
+    return found
 
 
 def business_by_slug(session: Session, slug: str) -> Business | None:
@@ -76,6 +85,28 @@ def exceptions_for(
             AvailabilityException.ends_at > window[0],
         )
     ))
+
+
+def booking_starts(session: Session, resource_ids: Sequence[int],
+                   window: tuple[datetime, datetime]) -> dict[int, list[datetime]]:
+    """Starts of the live bookings each resource takes part in (active claims of bookings, not holds)."""
+    out: dict[int, list[datetime]] = defaultdict(list)
+    for rid, start in session.execute(
+        select(Claim.resource_id, Booking.starts_at).join(Booking, Booking.id == Claim.booking_id)
+        .where(Claim.resource_id.in_(resource_ids), Claim.active, Booking.starts_at >= window[0],
+               Booking.starts_at < window[1])
+    ):
+        out[rid].append(start)
+    return out
+
+
+def last_given(session: Session, resource_ids: Sequence[int], service_id: int) -> dict[int, datetime]:
+    """When each resource last took a booking of the service (its latest claim for one, live or not)."""
+    return dict(session.execute(
+        select(Claim.resource_id, func.max(Claim.created_at)).join(Booking, Booking.id == Claim.booking_id)
+        .where(Claim.resource_id.in_(resource_ids), Booking.service_id == service_id)
+        .group_by(Claim.resource_id)
+    ).all())
 
 
 def busy_for(

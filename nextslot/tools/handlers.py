@@ -53,6 +53,7 @@ from nextslot.tools.render import (
     appointment,
     booked_sentence,
     deposit_sentence,
+    fee_phrase,
     join_or,
     problem,
     spoken_choices,
@@ -221,8 +222,12 @@ def booking_out(result: Booked | SlotTaken | Rejected, verb: str, caller_zone: s
 
 
 def cancel_appointment(ctx: ToolContext, args: CancelIn) -> ChangeOut | ToolProblem:
-    result = ctx.service.cancel(ctx.business_id, BookingChange(code=args.code, reason=args.reason or "",
-                                                               source=ctx.channel, actor=ACTOR))
+    result = ctx.service.cancel(ctx.business_id, BookingChange(
+        code=args.code, reason=args.reason or "", source=ctx.channel, actor=ACTOR,
+        late_terms="accept" if args.accept_late_terms else None))
+    if isinstance(result, Rejected) and result.code == "late_terms_not_accepted":  # a question for the caller
+        return ChangeOut(outcome="needs_agreement", reason_code=result.code, acknowledge_with="accept_late_terms",
+                         say=result.message)
     return change_out(result, "cancelled")
 
 
@@ -238,7 +243,10 @@ def change_out(result: Changed | Rejected, verb: str) -> ChangeOut | ToolProblem
     say = f"Your {a.service_name} on {a.spoken} is {verb}."
     if verb == "confirmed" and not result.replayed:
         say = f"Thank you. {say} See you then."
-    return ChangeOut(outcome=verb, appointment=a, already=result.replayed, say=say)  # type: ignore[arg-type]
+    cost = fee_phrase(result.booking.fees[-1]) if result.booking.fees else None
+    if cost and verb == "cancelled":
+        say += f" As it was late, {cost}."
+    return ChangeOut(outcome=verb, appointment=a, already=result.replayed, say=say, fee=cost)  # type: ignore[arg-type]
 
 
 def find_appointments(ctx: ToolContext, args: FindAppointmentsIn) -> AppointmentsOut | ToolProblem:

@@ -7,7 +7,7 @@ from nextslot.core.instants import load_zone
 from nextslot.core.results import Rejected
 from nextslot.schemas.times import TimeView, spoken_time
 from nextslot.schemas.tools import Appointment, TimeSlot, ToolProblem
-from nextslot.schemas.views import BookingView, SlotView
+from nextslot.schemas.views import BookingView, FeeView, SlotView
 
 
 def zone_of(time: TimeView, caller_zone: str | None) -> ZoneInfo:
@@ -81,3 +81,13 @@ def taken_sentence(alternatives: list[TimeSlot]) -> str:
     if not alternatives:
         return "Sorry, that time has just been taken and I can't see another opening nearby."
     return f"Sorry, that time has just been taken. The nearest openings are {spoken_choices(alternatives)}."
+
+
+def fee_phrase(fee: FeeView) -> str:
+    """'the $20.00 deposit is kept', 'a $20.00 late-cancellation fee is charged to your card'."""
+    if fee.status == "deposit_kept":
+        return f"the {fee.amount.display} deposit is kept"
+    what = "late-cancellation" if fee.kind == "late_cancel" else "missed-appointment"
+    if fee.status == "no_payment_method":
+        return f"a {fee.amount.display} {what} fee is due"
+    return f"a {fee.amount.display} {what} fee is charged to your card"

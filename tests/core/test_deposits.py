@@ -78,7 +78,8 @@ def test_paying_confirms_the_booking_queues_its_messages_and_replays_harmlessly(
     assert pay(service, session_factory, view.id).outcome == "already_paid"
     assert kinds(session_factory, view.id) == ["confirmation", "reminder", "reminder"]
     with session_factory() as s:
-        actions = [h.action for h in s.scalars(select(BookingHistory).where(BookingHistory.booking_id == view.id))]
+        actions = [h.action for h in s.scalars(select(BookingHistory).where(BookingHistory.booking_id == view.id)
+                                               .order_by(BookingHistory.id))]
     assert actions == ["created", "deposit_paid"]
 
 

@@ -8,16 +8,18 @@ Conventions (documented in the README):
   zone. Wall times skipped by a spring-forward change do not exist; wall times repeated by a
   fall-back change exist twice (both instants are offered).
 - Pooled requirements ("Dr A or Dr B") take the first free member in the order the service lists
-  them; one resource never fills two requirements of the same booking.
+  them, or in the service's fair order (`Pools.rank`, see assignment.py); one resource never fills
+  two requirements of the same booking.
 """
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from itertools import accumulate
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import wall_exists, wall_to_utc
@@ -87,6 +89,26 @@ class ResourceTimeline:
         if self.capacity == 1:  # the common case, and the hot path of find_slots
             return not self.overlaps(start, end)
         return self.load(start, end) < self.capacity
+
+
+class Pools(list[Sequence[ResourceTimeline]]):
+    """Each requirement's pool of timelines. With a `rank` (fair assignment), the pools are ordered afresh for
+    each start, fairest member first; without one, listed order holds."""
+
+    def __init__(self, groups: Iterable[Sequence[ResourceTimeline]],
+                 rank: Callable[[datetime, int], tuple[Any, ...]] | None = None):
+        super().__init__(groups)
+        self.rank = rank
+
+    def at(self, start: datetime) -> Sequence[Sequence[ResourceTimeline]]:
+        if self.rank is None:
+            return self
+        rank = self.rank
+        return [sorted(group, key=lambda r: rank(start, r.id)) for group in self]  # stable: ties keep list order
+
+
+def ordered(groups: Sequence[Sequence[ResourceTimeline]], start: datetime) -> Sequence[Sequence[ResourceTimeline]]:
+    return groups.at(start) if isinstance(groups, Pools) else groups
 
 
 @dataclass(frozen=True)
@@ -259,7 +281,7 @@ def find_open_slots(
     if start >= end:
         return slots
     for s in grid_starts(rules.step_minutes, rules.zone, start, end):
-        picked = assign(groups, rules.occupied(s))
+        picked = assign(ordered(groups, s), rules.occupied(s))
         if picked is not None:
             slots.append(Slot(s, s + rules.duration, picked))
             if limit is not None and len(slots) >= limit:
@@ -283,7 +305,7 @@ def check_slot(
     occupied = rules.occupied(start)
     if not all(any(r.is_open(*occupied) for r in group) for group in groups):
         return SlotProblem.OUTSIDE_HOURS
-    picked = assign(groups, occupied)
+    picked = assign(ordered(groups, start), occupied)
     if picked is None:
         return SlotProblem.TAKEN
     return Slot(start, start + rules.duration, picked)

@@ -8,9 +8,10 @@ from sqlalchemy.orm import Session
 
 from nextslot.core import events, outbox
 from nextslot.core.booking.codes import normalize_code
+from nextslot.core.booking.cutoffs import cancel_terms, no_show_cost, refund_deposit, settle_cost
 from nextslot.core.booking.history import record, snapshot
 from nextslot.core.booking.refusals import not_active, unknown_booking
-from nextslot.core.planning import load_business
+from nextslot.core.planning import BusinessInfo, business_info
 from nextslot.core.results import Changed, ChangeResult, Rejected
 from nextslot.core.views import booked_resources, booking_view
 from nextslot.core.waitlist import offers as waitlist_offers
@@ -20,7 +21,7 @@ from nextslot.storage.claims import ClaimRepository
 from nextslot.storage.tables import Booking
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
-Apply = Callable[[Session, Booking, datetime], Rejected | None]
+Apply = Callable[[Session, Booking, datetime, BookingChange, BusinessInfo], Rejected | None]
 
 
 def cancel(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange, now: datetime) -> ChangeResult:
@@ -45,11 +46,11 @@ def change(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange, now:
         booking = uow.bookings.by_code(business_id, normalize_code(cmd.code), for_update=True)
         if booking is None:
             return unknown_booking(cmd.code)
-        business = load_business(s, business_id)
+        business = business_info(s, business_id)
         if booking.status == target:  # already done: same answer, no second history entry
             return Changed(booking_view(s, booking, business), replayed=True)
         before = snapshot(booking)
-        problem = apply(s, booking, now)
+        problem = apply(s, booking, now, cmd, business)
         if problem is not None:
             return problem
         booking.status, booking.updated_at = target, now
@@ -61,11 +62,19 @@ def change(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange, now:
     return Changed(view)
 
 
-def apply_cancel(s: Session, booking: Booking, now: datetime) -> Rejected | None:
+def apply_cancel(s: Session, booking: Booking, now: datetime, cmd: BookingChange,
+                 business: BusinessInfo) -> Rejected | None:
     if booking.status not in LIVE:
         return not_active(booking)
     if booking.ends_at <= now:
         return Rejected("booking_in_past", "This appointment is already over; it cannot be cancelled.")
+    late = cancel_terms(s, booking, business, cmd.source, cmd.late_terms, now)
+    if isinstance(late, Rejected):
+        return late
+    if late is not None:
+        settle_cost(s, booking, late, now, cmd.source, cmd.actor)
+    if late is None or late.deposit is None:  # a deposit not kept is due back (a fee, if any, is charged apart)
+        refund_deposit(s, booking, business, now, cmd.source, cmd.actor)
     staff = booked_resources(s, booking.id)
     ClaimRepository(s).release(booking_id=booking.id)
     waitlist_offers.note_freed(s, booking.business_id, (booking.starts_at, booking.ends_at), "cancelled", now)
@@ -75,7 +84,8 @@ def apply_cancel(s: Session, booking: Booking, now: datetime) -> Rejected | None
     return None
 
 
-def apply_confirm(s: Session, booking: Booking, now: datetime) -> Rejected | None:
+def apply_confirm(s: Session, booking: Booking, now: datetime, cmd: BookingChange,
+                  business: BusinessInfo) -> Rejected | None:
     if booking.status != BookingStatus.BOOKED:
         return not_active(booking)
     if booking.ends_at <= now:
@@ -83,11 +93,14 @@ def apply_confirm(s: Session, booking: Booking, now: datetime) -> Rejected | Non
     return None
 
 
-def apply_no_show(s: Session, booking: Booking, now: datetime) -> Rejected | None:
+def apply_no_show(s: Session, booking: Booking, now: datetime, cmd: BookingChange,
+                  business: BusinessInfo) -> Rejected | None:
     if booking.status not in ACTIVE:
         return not_active(booking)
     if booking.starts_at > now:
         return Rejected("not_started", "A no-show can only be recorded once the appointment has started.")
+    if (cost := no_show_cost(s, booking, business, cmd.late_terms)) is not None:
+        settle_cost(s, booking, cost, now, cmd.source, cmd.actor)
     booking.customer.no_show_count += 1
     outbox.void_pending(s, booking.id)
     return None

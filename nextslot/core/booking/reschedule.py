@@ -9,6 +9,7 @@ from nextslot.core.booking.alternatives import slot_taken
 from nextslot.core.booking.availability import SlotProblem, check_slot
 from nextslot.core.booking.claiming import claim_start
 from nextslot.core.booking.codes import normalize_code
+from nextslot.core.booking.cutoffs import move_refusal
 from nextslot.core.booking.history import record, snapshot
 from nextslot.core.booking.refusals import not_active, slot_problem, unknown_booking
 from nextslot.core.instants import resolve_instant
@@ -34,12 +35,14 @@ def reschedule(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingReschedu
         if cmd.idempotency_key and (
             first := idempotency.reserve(uow, business_id, cmd.idempotency_key, "reschedule", cmd)
         ):
-            return idempotency.replay(first)
+            return idempotency.replayed_booking(first)
         if booking.status not in ACTIVE:
             return not_active(booking)
         plan = load_plan(s, business_id, booking.service.key, cmd.resources)
         if isinstance(plan, Rejected):
             return plan
+        if refused := move_refusal(booking, plan.business, cmd.source, now):
+            return refused
         groups = timelines(s, plan, (start, start), now, exclude_booking_id=booking.id)
         checked = check_slot(plan.rules, groups, start, now)
         customer_zone = booking.customer.timezone

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from psycopg.errors import ExclusionViolation
@@ -30,7 +30,6 @@ from nextslot.storage.tables import (
     ServiceRequirement,
     WorkingHours,
 )
-from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,19 @@ class ConfigApplied:
     services: int
 
 
-def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApplied | Rejected:
+class Transaction(Protocol):
+    """A unit of work, or a caller's open transaction lent to `apply_config`."""
+
+    session: Session
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Rejected:
     if problems := details_problems(config.business.details):
         return refused_config(problems)  # every path that stores a config comes here: nothing is written
     with uow:
@@ -59,6 +70,7 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApp
             details["reminder_offsets_minutes"] = b.reminder_offsets_minutes
         details["deposit_hold_minutes"] = b.deposit_hold_minutes
         details["no_show_policy"] = b.no_show_policy.model_dump(mode="json") if b.no_show_policy else None
+        details["cancellation"] = b.cancellation.model_dump(mode="json") if b.cancellation else None
         details["email"] = b.email  # notices to the business itself go here
         business.details = details
         s.flush()
@@ -115,6 +127,8 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApp
             service.intake_questions = [q.model_dump(mode="json") for q in sc.intake]
             service.deposit_minor = sc.deposit.amount_minor if sc.deposit else None
             service.deposit_currency = sc.deposit.currency if sc.deposit else None
+            service.cancellation = sc.cancellation.model_dump(mode="json") if sc.cancellation else None
+            service.assignment = sc.assignment.model_dump(mode="json") if sc.assignment else None
             service.requirements = [
                 ServiceRequirement(position=i, label=req.label, members=[
                     RequirementMember(resource_id=resources[key].id, position=j)
@@ -158,7 +172,7 @@ def exception_intervals(ec: ExceptionConfig, zone: ZoneInfo) -> list[tuple[datet
         return [(local_instant(ec.starts_at, zone), local_instant(ec.ends_at, zone))]
     assert ec.date is not None
     spans = [parse_span(h) for h in ec.hours] or [(0, 1440)]
-    out = []
+    out: list[tuple[datetime, datetime]] = []
     day = ec.date
     while day <= (ec.until or ec.date):
         out.extend((wall_to_utc(day, start, zone), wall_to_utc(day, end, zone)) for start, end in spans)

@@ -11,6 +11,7 @@ import hashlib
 from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -20,16 +21,20 @@ from nextslot.schemas.api import ExceptionView, ResourceEntry, ServiceEntry
 from nextslot.schemas.config import (
     OWN_DETAILS,
     WEEKDAYS,
+    AssignmentConfig,
     BusinessConfig,
     BusinessSection,
+    CancellationPolicy,
     DepositConfig,
     ExceptionConfig,
     IntakeQuestion,
     RequirementConfig,
     ResourceConfig,
     ServiceConfig,
+    Weekday,
     WeeklySpans,
 )
+from nextslot.storage import queries
 from nextslot.storage.tables import (
     AvailabilityException,
     Business,
@@ -62,7 +67,7 @@ def export_config(session: Session, business_id: int) -> BusinessConfig | None:
 
 def resource_entries(session: Session, business_id: int, key: str | None = None) -> list[ResourceEntry]:
     """Every resource (or the one with `key`), active or not."""
-    business = session.get(Business, business_id)
+    business = queries.known_business(session, business_id)
     zone = ZoneInfo(business.timezone)
     _, per_resource = stored_exceptions(session, business_id)
     return [ResourceEntry(**dict(resource_config(r, per_resource[r.id], zone)), active=r.active)
@@ -115,13 +120,15 @@ def service_config(s: Service) -> ServiceConfig:
         intake=[IntakeQuestion.model_validate(q) for q in s.intake_questions or []],
         deposit=DepositConfig(amount=Decimal(s.deposit_minor).scaleb(-2), currency=s.deposit_currency or "")
         if s.deposit_minor else None,
+        cancellation=CancellationPolicy.model_validate(s.cancellation) if s.cancellation else None,
+        assignment=AssignmentConfig.model_validate(s.assignment) if s.assignment else None,
     )
 
 
 def week(hours: list[WorkingHours]) -> WeeklySpans:
     spans: WeeklySpans = {}
     for h in hours:
-        spans.setdefault(WEEKDAYS[h.weekday], []).append(f"{clock(h.start_minute)}-{clock(h.end_minute)}")
+        spans.setdefault(cast(Weekday, WEEKDAYS[h.weekday]), []).append(f"{clock(h.start_minute)}-{clock(h.end_minute)}")
     return spans
 
 

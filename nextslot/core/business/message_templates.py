@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import StrictUndefined, TemplateError, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
 MAX_SOURCE = 5_000  # characters of one template
@@ -136,7 +137,7 @@ class MessageSandbox(ImmutableSandboxedEnvironment):
         self.filters["replace"] = counted(checked_replace)
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        return Steps().visit(super()._parse(source, name, filename))
+        return cast(nodes.Template, Steps().visit(super()._parse(source, name, filename)))
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         return attr not in AMPLIFYING and super().is_safe_attribute(obj, attr, value)

@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 
 from nextslot.core import events
 from nextslot.core.booking.codes import normalize_code
+from nextslot.core.booking.cutoffs import policy_of
 from nextslot.core.booking.refusals import unknown_booking
 from nextslot.core.deposits import rules
-from nextslot.core.planning import load_business, load_plan
+from nextslot.core.planning import business_info, load_plan
 from nextslot.core.results import Rejected
 from nextslot.core.views import booking_view
 from nextslot.schemas.views import BookingView
@@ -28,6 +29,7 @@ class DepositDue:
     provider: str
     provider_ref: str | None
     checkout_url: str | None
+    save_card: bool = False  # a late cancel or a no-show may cost a fee: keep the card for an off-session charge
 
 
 def deposit_due(uow: SqlAlchemyUnitOfWork, business_id: int, code: str) -> DepositDue | Rejected:
@@ -40,8 +42,11 @@ def deposit_due(uow: SqlAlchemyUnitOfWork, business_id: int, code: str) -> Depos
         payment = s.scalars(select(Payment).where(Payment.booking_id == booking.id)).one_or_none()
         if payment is None:
             return Rejected("no_deposit", f"Booking {booking.code} needs no deposit.", "code")
-        view = booking_view(s, booking, load_business(s, business_id))
-        return DepositDue(view, payment.id, payment.provider, payment.provider_ref, payment.checkout_url)
+        business = business_info(s, business_id)
+        view = booking_view(s, booking, business)
+        policy = policy_of(booking, business)
+        save_card = policy is not None and bool(policy.late_fee or policy.no_show_fee)
+        return DepositDue(view, payment.id, payment.provider, payment.provider_ref, payment.checkout_url, save_card)
 
 
 def record_checkout(uow: SqlAlchemyUnitOfWork, business_id: int, payment_id: int, provider: str, provider_ref: str,
@@ -56,8 +61,12 @@ def record_checkout(uow: SqlAlchemyUnitOfWork, business_id: int, payment_id: int
 
 
 def settle_deposit(uow: SqlAlchemyUnitOfWork, provider: str, provider_ref: str, amount_minor: int, currency: str,
-                   event: dict[str, Any], now: datetime) -> rules.Settled | Rejected:
-    """A provider says a checkout was paid (verified webhook): confirm the booking. Replays are harmless."""
+                   event: dict[str, Any], now: datetime, payer_ref: str | None = None,
+                   payment_ref: str | None = None) -> rules.Settled | Rejected:
+    """A provider says a checkout was paid (verified webhook): confirm the booking. Replays are harmless.
+
+    `payer_ref` and `payment_ref` are the provider's customer and payment, kept so that a late cancel's or a
+    no-show's fee can be charged to the same card later (off-session)."""
     with uow:
         s = uow.session
         payment = s.scalars(select(Payment).where(
@@ -68,6 +77,8 @@ def settle_deposit(uow: SqlAlchemyUnitOfWork, provider: str, provider_ref: str, 
         plan = load_plan(s, booking.business_id, booking.service.key)
         if isinstance(plan, Rejected):
             return plan
+        payment.payer_ref = payer_ref or payment.payer_ref
+        payment.payment_ref = payment_ref or payment.payment_ref
         settled = rules.settle(uow, payment, booking, plan, amount_minor, currency, now, event)
         uow.commit()
         return settled
@@ -91,6 +102,6 @@ def expire_one(s: Session, payment: Payment, now: datetime) -> bool:
     if not rules.expire(s, payment, booking, now):
         return False
     in_savepoint(s, lambda: events.emit(s, booking.business_id, "booking.expired",
-                                        booking_view(s, booking, load_business(s, booking.business_id)), now),
+                                        booking_view(s, booking, business_info(s, booking.business_id)), now),
                  "booking %s (business %s): no booking.expired event", booking.id, booking.business_id)
     return True

@@ -92,8 +92,10 @@ async def change_booking(code: str, action: str, request: Request, signed: Staff
 
 def act(request: Request, business: PageBusiness, staff: SignedIn, code: str, action: str,
         form: dict[str, str]) -> Response:
+    terms = form.get("late_terms")
     change = BookingChange(code=code, reason=form.get("reason", "")[:500], source=SOURCE, actor=staff.name,
-                           idempotency_key=form_key(form, action))
+                           idempotency_key=form_key(form, action),
+                           late_terms=terms if terms in ("accept", "waive") else None)
     result = ACTIONS[action](booking_service(request))(business.id, change)
     if isinstance(result, Rejected):
         return detail_page(request, business, staff, code, Problem(result.code, result.message, result.field),
