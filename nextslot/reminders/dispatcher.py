@@ -314,6 +314,8 @@ class Dispatcher:
                               error_code=OUTSIDE, error_message=why, created_at=now, updated_at=now,
                               history=[{"status": "skipped", "at": now.isoformat(), "error_code": OUTSIDE}]))
         n.gave_up_on, n.last_error = [*n.gave_up_on, "whatsapp"], f"whatsapp: {why}"
+        metrics.DELIVERIES.labels("whatsapp", "skipped_outside_window").inc()
+        metrics.FALLBACKS.labels("whatsapp").inc()
         return None
 
     def _link_values(self, s: Session, kind: str, booking: Booking, zone: ZoneInfo, language: str) -> dict[str, str]:

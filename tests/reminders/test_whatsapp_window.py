@@ -15,6 +15,7 @@ from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
 from nextslot.conversations.engine import add_reply
+from nextslot.conversations.inbox import exchange
 from nextslot.core.business.config import apply_config
 from nextslot.reminders.channels import build_channels
 from nextslot.reminders.dispatcher import Dispatcher
@@ -184,6 +185,8 @@ def test_a_staff_reply_a_day_after_the_customer_wrote_goes_by_sms_not_as_refused
                                         "Body": "Sorry for the wait, we can see you Friday."}
     assert tries(session_factory, business, "conversation_reply") == [("whatsapp", "skipped", "outside_window"),
                                                                        ("sms", "queued", None)]
+    [line] = [line for line in exchange(service, business, conversation.id).lines if line.by == "staff: Sam"]
+    assert line.delivery == "sent by sms"  # the inbox shows the reply went by SMS, not WhatsApp
 
 
 @pytest.mark.parametrize(("template", "field"), [
