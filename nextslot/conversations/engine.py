@@ -322,7 +322,8 @@ def add_reply(s: Session, c: Conversation, text: str, by: str, now: datetime,
     if c.channel != "web":
         notice = Notification(business_id=c.business_id, customer_id=c.customer_id, kind=CONVERSATION_REPLY,
                               due_at=now, status="pending", attempts=0,
-                              payload={"text": text, "channel": c.channel, "to": c.phone})
+                              payload={"text": text, "channel": c.channel, "to": c.phone,
+                                       "from": (c.identity or {}).get("to")})
         s.add(notice)
         s.flush()
     metrics.CONVERSATION_ANSWERS.labels(by).inc()

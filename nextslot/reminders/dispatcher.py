@@ -66,6 +66,7 @@ class Job:
     body: str
     calendar: bytes | None = None
     content: Content | None = None  # WhatsApp outside its window: the approved template sent instead of the body
+    sender: tuple[str, str] | None = None  # (channel, number): a chat reply goes out from the number written to
 
 
 class Dispatcher:
@@ -145,8 +146,9 @@ class Dispatcher:
             channel = self._channels[channel_name]
             reference = f"notification-{job.id}"
             content = job.content if channel_name == "whatsapp" else None
+            sender = job.sender[1] if job.sender and job.sender[0] == channel_name else None  # not on a fallback
             result = safe_send(channel, OutgoingMessage(recipient, job.body, job.subject, reference, job.calendar,
-                                                        content))
+                                                        content, sender))
             if self._record(job, channel_name, recipient, result) != "next_channel":
                 return
         self._finish_without_channel(job)
@@ -255,7 +257,9 @@ class Dispatcher:
         if n.kind == CONVERSATION_REPLY:  # a chat answer: its text as written, on the conversation's channel first
             recipients = reply_recipients(n, customer, self._channels)
             self._within_whatsapp_window(s, n, recipients, None)  # free text only: no template says it
-            return Job(n.id, lease, n.kind, recipients, n.payload.get("subject", ""), n.payload["text"])
+            sender = (n.payload["channel"], n.payload["from"]) if n.payload.get("from") else None
+            return Job(n.id, lease, n.kind, recipients, n.payload.get("subject", ""), n.payload["text"],
+                       sender=sender)
         to_business = n.kind.startswith(TO_BUSINESS)
         if to_business:  # a notice to the business itself, about its own set-up
             zone, language = ZoneInfo(business.timezone), "en"

@@ -777,7 +777,8 @@ class Conversation(Base):
     handoff_at: Mapped[datetime | None]  # set: a person answers it, the engine stays silent
     handoff_reason: Mapped[str | None] = mapped_column(String(32))  # asked, menu, model, failures
     visitor_key: Mapped[str | None] = mapped_column(String(64))  # web: sha256 of the chat cookie
-    # web: the name and phone it gave (to book with), a pending one-time code, the contact it proved
+    # web: the name and phone it gave (to book with), a pending one-time code, the contact it proved;
+    # SMS and WhatsApp: the number the customer wrote to ("to"), which replies are sent from
     identity: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
 
 

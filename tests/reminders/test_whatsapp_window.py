@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from nextslot.conversations.engine import add_reply
+from nextslot.conversations.engine import ConversationEngine, add_reply
 from nextslot.conversations.inbox import exchange
 from nextslot.core.business.config import apply_config
 from nextslot.reminders.channels import build_channels
@@ -171,8 +171,14 @@ def test_a_staff_reply_a_day_after_the_customer_wrote_goes_by_sms_not_as_refused
         fake_twilio, wired, service, make_business, session_factory, clock):
     server, dispatcher = wired
     business = make_business(clinic(fake_twilio))
-    phone = "+447911123605"
-    assert write(server, fake_twilio, phone, number_of(session_factory, business), "agent").status_code == 200
+    phone, to = "+447911123605", number_of(session_factory, business)
+    assert write(server, fake_twilio, phone, to, "agent").status_code == 200
+    engine = ConversationEngine(service, Settings())
+    while engine.process_due():  # "a person will answer you": inside the window
+        pass
+    dispatcher.dispatch_due()
+    [told] = [r for r in fake_twilio.requests if r["To"] == f"whatsapp:{phone}"]
+    assert (told["To"], told["From"]) == (f"whatsapp:{phone}", f"whatsapp:{to}")  # from the number written to
     clock.now += timedelta(hours=25)
     with session_factory() as s:
         conversation = s.scalars(select(Conversation).where(Conversation.business_id == business)).one()
@@ -181,10 +187,11 @@ def test_a_staff_reply_a_day_after_the_customer_wrote_goes_by_sms_not_as_refused
 
     dispatcher.dispatch_due()
 
-    assert fake_twilio.requests[-1] == {**fake_twilio.requests[-1], "To": phone,
-                                        "Body": "Sorry for the wait, we can see you Friday."}
-    assert tries(session_factory, business, "conversation_reply") == [("whatsapp", "skipped", "outside_window"),
-                                                                       ("sms", "queued", None)]
+    assert fake_twilio.requests[-1] == {**fake_twilio.requests[-1], "To": phone, "From": fake_twilio.sms_from,
+                                        "Body": "Sorry for the wait, we can see you Friday."}  # SMS: our SMS number
+    assert tries(session_factory, business, "conversation_reply") == [
+        ("whatsapp", "queued", None),  # the engine's answer, at once
+        ("whatsapp", "skipped", "outside_window"), ("sms", "queued", None)]  # the staff reply, a day later
     [line] = [line for line in exchange(service, business, conversation.id).lines if line.by == "staff: Sam"]
     assert line.delivery == "sent by sms"  # the inbox shows the reply went by SMS, not WhatsApp
 
