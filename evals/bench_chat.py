@@ -159,7 +159,7 @@ async def chat(http: httpx2.AsyncClient, twilio: FakeTwilio, to: str, turns: lis
                 "MessageSid": f"SM{uuid.uuid4().hex}"}
         signature = validator.compute_signature(f"{PUBLIC_URL}/webhooks/twilio/inbound", form)
         seen = len(sent_to(twilio, phone))
-        twilio.customer_wrote(phone)
+        twilio.customer_wrote(phone, to)
         started = time.monotonic()
         response = await http.post("/webhooks/twilio/inbound", data=form, headers={"X-Twilio-Signature": signature})
         acks.samples.append(time.monotonic() - started)

@@ -103,7 +103,7 @@ class Chat:
         """The customer's message, handled as the webhook handles it; the fast path's answer, if it gave one."""
         self.last_sid = sid or f"SMchat{next(SIDS):026d}{uuid.uuid4().hex[:4]}"
         if channel == "whatsapp":
-            self.twilio.customer_wrote(phone)  # Twilio relayed it: WhatsApp's window opens there too
+            self.twilio.customer_wrote(phone, self.number)  # Twilio relayed it: WhatsApp's window opens there too
         sender = f"whatsapp:{phone}" if channel == "whatsapp" else phone
         return handle_reply(self.service, channel, sender, body, self.last_sid,
                             Conversations(self.idle, self.number, media or {}))

@@ -303,11 +303,14 @@ class Dispatcher:
         """WhatsApp's rule: free text within its window of the customer's last message, else the approved template;
         with none, WhatsApp is skipped for the next channel and the reason stored as an attempt. Return the
         template to send on WhatsApp (None: the free text)."""
-        window = getattr(self._channels.get("whatsapp"), "session_window", None)
+        channel = self._channels.get("whatsapp")
+        window = getattr(channel, "session_window", None)
         if "whatsapp" not in recipients or window is None:
             return None
         now = self._clock()
-        if window_open(s, n.business_id, recipients["whatsapp"], now, window):
+        sender = (n.payload.get("from") if n.kind == CONVERSATION_REPLY and n.payload.get("channel") == "whatsapp"
+                  else None) or getattr(channel, "from_number", "")  # the number it will go out from
+        if window_open(s, n.business_id, recipients["whatsapp"], sender, now, window):
             return None
         if template is not None:
             return template

@@ -844,14 +844,15 @@ class ConversationToolCall(Base):
 
 
 class WhatsAppWindow(Base):
-    """When a customer last wrote to a business on WhatsApp: for 24 hours after, WhatsApp takes free-form text from
-    the business; outside that window only an approved template goes through."""
+    """When a customer last wrote to a business on WhatsApp, and to which of our numbers: for 24 hours after, WhatsApp
+    takes free-form text from that number; outside that window only an approved template goes through."""
 
     __tablename__ = "whatsapp_windows"
-    __table_args__ = (UniqueConstraint("business_id", "phone"),)
+    __table_args__ = (UniqueConstraint("business_id", "phone", "number"),)
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    phone: Mapped[str] = mapped_column(String(20))  # E.164, without "whatsapp:"
+    phone: Mapped[str] = mapped_column(String(20))  # the customer's, E.164, without "whatsapp:"
+    number: Mapped[str] = mapped_column(String(20), server_default=text("''"))  # ours they wrote to ("": not said)
     last_inbound_at: Mapped[datetime]
 
 

@@ -51,7 +51,7 @@ def wired(fake_twilio, live_server, session_factory, clock):
 
 def write(server, fake_twilio, phone: str, to: str, body: str) -> httpx2.Response:
     """The customer sends a WhatsApp message to the business's number: Twilio relays and signs it."""
-    fake_twilio.customer_wrote(phone)
+    fake_twilio.customer_wrote(phone, to)
     form = {"From": f"whatsapp:{phone}", "To": f"whatsapp:{to}", "Body": body,
             "MessageSid": f"SM{uuid.uuid4().hex}"}
     signature = RequestValidator(fake_twilio.auth_token).compute_signature(f"{PUBLIC_URL}/webhooks/twilio/inbound",
@@ -127,12 +127,12 @@ def test_a_customer_who_wrote_gets_free_text_for_a_day_then_a_template_in_their_
     sid = fake_twilio.approve_template("Hola {{1}}: tu cita es ahora el {{2}}.")
     business = make_business(clinic(fake_twilio, {"es": {"rescheduled": {"content_sid": sid,
                                                                            "variables": ["name", "when"]}}}))
-    phone, to = "+34612555103", number_of(session_factory, business)
+    phone, ours = "+34612555103", fake_twilio.whatsapp_from  # the number confirmations and reminders come from
     booking = book(service, business, phone, language="es")
-    assert write(server, fake_twilio, phone, to, "Sí").status_code == 200  # confirms, and opens the window
+    assert write(server, fake_twilio, phone, ours, "Sí").status_code == 200  # confirms, and opens its window
     with session_factory() as s:
-        assert s.scalars(select(WhatsAppWindow.last_inbound_at).where(
-            WhatsAppWindow.business_id == business, WhatsAppWindow.phone == phone)).one() == clock()
+        assert s.execute(select(WhatsAppWindow.number, WhatsAppWindow.last_inbound_at).where(
+            WhatsAppWindow.business_id == business, WhatsAppWindow.phone == phone)).one() == (ours, clock())
 
     dispatcher.dispatch_due()  # the confirmation: free text, the customer wrote a moment ago
     assert fake_twilio.requests[-1]["To"] == f"whatsapp:{phone}" and booking.code in fake_twilio.requests[-1]["Body"]
@@ -148,6 +148,20 @@ def test_a_customer_who_wrote_gets_free_text_for_a_day_then_a_template_in_their_
     assert last["ContentSid"] == sid and json.loads(last["ContentVariables"])["1"] == "Ana Ruiz"
     assert fake_twilio.whatsapp_texts(phone)[-1].startswith("Hola Ana Ruiz: tu cita es ahora el jueves 26 noviembre")
     assert [t[1] for t in tries(session_factory, business, "rescheduled")] == ["queued", "queued"]
+
+
+def test_writing_to_the_business_own_number_opens_that_numbers_window_not_the_one_reminders_come_from(
+        fake_twilio, wired, service, make_business, session_factory):
+    server, dispatcher = wired
+    business = make_business(clinic(fake_twilio))
+    phone = "+447911123606"
+    book(service, business, phone)
+    assert write(server, fake_twilio, phone, number_of(session_factory, business), "hello").status_code == 200
+
+    dispatcher.dispatch_due()  # the confirmation comes from our WhatsApp number, which the customer never wrote to
+
+    assert tries(session_factory, business, "confirmation") == [("whatsapp", "skipped", "outside_window"),
+                                                                 ("sms", "queued", None)]
 
 
 def test_a_window_is_the_business_the_customer_wrote_to_not_another(

@@ -21,8 +21,9 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger(), primary_key=True, autoincrement=True),
         sa.Column("business_id", sa.BigInteger(), sa.ForeignKey("businesses.id"), nullable=False, index=True),
         sa.Column("phone", sa.String(20), nullable=False),
+        sa.Column("number", sa.String(20), server_default="", nullable=False),
         sa.Column("last_inbound_at", TZ, nullable=False),
-        sa.UniqueConstraint("business_id", "phone"),
+        sa.UniqueConstraint("business_id", "phone", "number"),
     )
     op.add_column("conversations", sa.Column("tokens", sa.Integer(), server_default="0", nullable=False))
     op.add_column("conversation_messages", sa.Column("attempts", sa.Integer(), server_default="0", nullable=False))
