@@ -69,6 +69,7 @@ class Job:
     calendar: bytes | None = None
     content: Content | None = None  # WhatsApp outside its window: the approved template sent instead of the body
     request_id: str | None = None  # the request that wrote the row: bound while it is sent
+    sender: tuple[str, str] | None = None  # (channel, number): a chat reply goes out from the number written to
 
 
 class Dispatcher:
@@ -149,8 +150,9 @@ class Dispatcher:
             channel = self._channels[channel_name]
             reference = f"notification-{job.id}"
             content = job.content if channel_name == "whatsapp" else None
+            sender = job.sender[1] if job.sender and job.sender[0] == channel_name else None  # not on a fallback
             result = safe_send(channel, OutgoingMessage(recipient, job.body, job.subject, reference, job.calendar,
-                                                        content))
+                                                        content, sender))
             if self._record(job, channel_name, recipient, result) != "next_channel":
                 return
         self._finish_without_channel(job)
@@ -262,8 +264,9 @@ class Dispatcher:
         if n.kind == CONVERSATION_REPLY:  # a chat answer: its text as written, on the conversation's channel first
             recipients = reply_recipients(n, customer, self._channels)
             self._within_whatsapp_window(s, n, recipients, None)  # free text only: no template says it
+            sender = (n.payload["channel"], n.payload["from"]) if n.payload.get("from") else None
             return Job(n.id, lease, n.kind, recipients, n.payload.get("subject", ""), n.payload["text"],
-                       request_id=n.request_id)
+                       request_id=n.request_id, sender=sender)
         to_business = n.kind.startswith(TO_BUSINESS)
         if to_business:  # a notice to the business itself, about its own set-up
             zone, language = ZoneInfo(business.timezone), "en"
@@ -307,11 +310,14 @@ class Dispatcher:
         """WhatsApp's rule: free text within its window of the customer's last message, else the approved template;
         with none, WhatsApp is skipped for the next channel and the reason stored as an attempt. Return the
         template to send on WhatsApp (None: the free text)."""
-        window = getattr(self._channels.get("whatsapp"), "session_window", None)
+        channel = self._channels.get("whatsapp")
+        window = getattr(channel, "session_window", None)
         if "whatsapp" not in recipients or window is None:
             return None
         now = self._clock()
-        if window_open(s, n.business_id, recipients["whatsapp"], now, window):
+        sender = (n.payload.get("from") if n.kind == CONVERSATION_REPLY and n.payload.get("channel") == "whatsapp"
+                  else None) or getattr(channel, "from_number", "")  # the number it will go out from
+        if window_open(s, n.business_id, recipients["whatsapp"], sender, now, window):
             return None
         if template is not None:
             return template
@@ -322,6 +328,8 @@ class Dispatcher:
                               error_code=OUTSIDE, error_message=why, created_at=now, updated_at=now,
                               history=[{"status": "skipped", "at": now.isoformat(), "error_code": OUTSIDE}]))
         n.gave_up_on, n.last_error = [*n.gave_up_on, "whatsapp"], f"whatsapp: {why}"
+        metrics.DELIVERIES.labels("whatsapp", "skipped_outside_window").inc()
+        metrics.FALLBACKS.labels("whatsapp").inc()
         return None
 
     def _link_values(self, s: Session, kind: str, booking: Booking, zone: ZoneInfo, language: str) -> dict[str, str]:

@@ -24,6 +24,9 @@ from nextslot.payments.fees import charge_due_fees
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.runtime import build_dispatcher, build_payment_provider, build_service
 from nextslot.settings import Settings
+from nextslot.storage import wakeups
+from nextslot.storage.engine import libpq_dsn
+from nextslot.storage.wakeups import Coalesced, start_listening
 from nextslot.telemetry import metrics
 from nextslot.webhooks.delivery import WebhookSender
 
@@ -55,6 +58,12 @@ def sync_calendars(service: BookingService, every: timedelta, registry: Registry
     return sum(isinstance(r, SyncFailed) for r in results)
 
 
+def session_dsn(service: BookingService) -> str:
+    """The libpq connection string of the service's database (for LISTEN, which needs its own connection)."""
+    url = service.session_factory.kw["bind"].url
+    return libpq_dsn(url.render_as_string(hide_password=False))
+
+
 def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dispatcher) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone=UTC)
     every = dict(trigger="interval", max_instances=1, coalesce=True)
@@ -63,8 +72,9 @@ def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dis
     scheduler.add_job(drain, args=[WebhookSender(service.session_factory, settings.allow_private_targets).send_due],
                       seconds=settings.dispatch_interval_seconds, id="webhooks", **every)
     engine = ConversationEngine(service, settings)
-    scheduler.add_job(converse, args=[engine, dispatcher], seconds=min(settings.dispatch_interval_seconds, 1.0),
-                      id="conversations", **every)
+    # polled, and woken at once by a message posted to any server (see run_scheduler); never two runs at once
+    answer = Coalesced(partial(converse, engine, dispatcher))
+    scheduler.add_job(answer, seconds=min(settings.dispatch_interval_seconds, 1.0), id="conversations", **every)
     scheduler.add_job(engine.close_idle, seconds=60, id="idle_conversations", **every)
     scheduler.add_job(dispatcher.give_up_waiting, seconds=30, id="receipts", **every)
     scheduler.add_job(service.expire_holds, seconds=60, id="holds", **every)
@@ -119,7 +129,9 @@ def run_scheduler(settings: Settings) -> int:
 
         metrics.serve_metrics(settings.metrics_port, settings.metrics_host,
                               (database_registry(service.session_factory),), settings.metrics_token)
-    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    # a customer's message wakes the conversations job at once (LISTEN/NOTIFY); its poll is the fallback
+    listening = start_listening(session_dsn(service), wakeups.CONVERSATIONS, scheduler.get_job("conversations").func)
+    signal.signal(signal.SIGTERM, lambda *_: (listening.set(), scheduler.shutdown(wait=False)))
     log.info("scheduler started: dispatch every %ss", settings.dispatch_interval_seconds)
     try:
         scheduler.start()

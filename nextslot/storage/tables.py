@@ -782,7 +782,8 @@ class Conversation(Base):
     handoff_at: Mapped[datetime | None]  # set: a person answers it, the engine stays silent
     handoff_reason: Mapped[str | None] = mapped_column(String(32))  # asked, menu, model, failures
     visitor_key: Mapped[str | None] = mapped_column(String(64))  # web: sha256 of the chat cookie
-    # web: the name and phone it gave (to book with), a pending one-time code, the contact it proved
+    # web: the name and phone it gave (to book with), a pending one-time code, the contact it proved;
+    # SMS and WhatsApp: the number the customer wrote to ("to"), which replies are sent from
     identity: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
 
 
@@ -843,18 +844,20 @@ class ConversationToolCall(Base):
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ok: Mapped[bool] = mapped_column(Boolean)
     by: Mapped[str] = mapped_column(String(16))  # model, guided
+    latency_ms: Mapped[int | None] = mapped_column(Integer)  # how long the tool took
     created_at: Mapped[datetime]
 
 
 class WhatsAppWindow(Base):
-    """When a customer last wrote to a business on WhatsApp: for 24 hours after, WhatsApp takes free-form text from
-    the business; outside that window only an approved template goes through."""
+    """When a customer last wrote to a business on WhatsApp, and to which of our numbers: for 24 hours after, WhatsApp
+    takes free-form text from that number; outside that window only an approved template goes through."""
 
     __tablename__ = "whatsapp_windows"
-    __table_args__ = (UniqueConstraint("business_id", "phone"),)
+    __table_args__ = (UniqueConstraint("business_id", "phone", "number"),)
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    phone: Mapped[str] = mapped_column(String(20))  # E.164, without "whatsapp:"
+    phone: Mapped[str] = mapped_column(String(20))  # the customer's, E.164, without "whatsapp:"
+    number: Mapped[str] = mapped_column(String(20), server_default=text("''"))  # ours they wrote to ("": not said)
     last_inbound_at: Mapped[datetime]
 
 
