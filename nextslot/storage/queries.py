@@ -94,7 +94,7 @@ def booking_starts(session: Session, resource_ids: Sequence[int],
 
 def last_given(session: Session, resource_ids: Sequence[int], service_id: int) -> dict[int, datetime]:
     """When each resource last took a booking of the service (its latest claim for one, live or not)."""
-    return dict(session.execute(  # type: ignore[arg-type]
+    return dict(session.execute(
         select(Claim.resource_id, func.max(Claim.created_at)).join(Booking, Booking.id == Claim.booking_id)
         .where(Claim.resource_id.in_(resource_ids), Booking.service_id == service_id)
         .group_by(Claim.resource_id)
