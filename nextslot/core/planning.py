@@ -70,6 +70,23 @@ class Plan:
     intake_questions: tuple[dict, ...] = ()
     deposit: tuple[int, str] | None = None  # (amount in minor units, currency): paid when booking
     assignment: Assignment | None = None  # how pooled members are picked; None: first free in listed order
+    party_max: int = 1  # the largest party one booking may be for
+    per_person: tuple[bool, ...] = ()  # per requirement: taken once per person of a party
+
+    def seats(self, resource_ids: tuple[int, ...], party: int) -> dict[int, int]:
+        """Places each claimed resource gives a party: all of them at a roomy member of a per-person pool."""
+        if party == 1:
+            return {}
+        roomy = {r.id for i, group in enumerate(self.groups) if i < len(self.per_person) and self.per_person[i]
+                 for r in group if r.capacity > 1}
+        return {rid: party for rid in resource_ids if rid in roomy}
+
+    def party_problem(self, party: int) -> Rejected | None:
+        if party <= self.party_max:
+            return None
+        most = f"at most {self.party_max} people" if self.party_max > 1 else "one person"
+        return Rejected("party_too_large", f"{self.service_name} takes {most} a booking; {party} asked.",
+                        "party_size")
 
     @property
     def reminder_offsets(self) -> tuple[int, ...] | None:
@@ -139,7 +156,13 @@ def load_plan(
     return Plan(business, service.id, service.key, service.name, rules, tuple(pools),
                 tuple(offsets) if offsets is not None else None, tuple(service.intake_questions or ()),
                 (service.deposit_minor, service.deposit_currency or "") if service.deposit_minor else None,
-                assignment_of(service.assignment, pools))
+                assignment_of(service.assignment, pools), *party_of(service))
+
+
+def party_of(service: Service) -> tuple[int, tuple[bool, ...]]:
+    party = service.party or {}
+    wanted = set(party.get("per_person") or ())
+    return int(party.get("max", 1)), tuple(r.label in wanted for r in service.requirements)
 
 
 def assignment_of(stored: dict | None, pools: Sequence[tuple[ResourceInfo, ...]]) -> Assignment | None:
@@ -178,8 +201,10 @@ def timelines(
     window: tuple[datetime, datetime],
     now: datetime,
     exclude_booking_id: int | None = None,
+    party: int = 1,
 ) -> list[list[ResourceTimeline]]:
-    """Each requirement's pool as timelines covering every start in the window (buffers included)."""
+    """Each requirement's pool as timelines covering every start in the window (buffers included), ready to
+    assign a party of `party` people in the service's fair order."""
     rules = plan.rules
     span = (window[0] - rules.buffer_before, window[1] + rules.duration + rules.buffer_after)
     resources = plan.resources
@@ -200,9 +225,11 @@ def timelines(
         )
         built[rid] = ResourceTimeline(rid, info.capacity, opened, busy.get(rid, []))
     groups = [[built[r.id] for r in group] for group in plan.groups]
-    if plan.assignment is None:
+    if plan.assignment is None and party == 1 and not any(plan.per_person):
         return groups
-    return Pools(groups, fair_order(plan.assignment, workload(session, plan, window), plan.business.zone))
+    rank = fair_order(plan.assignment, workload(session, plan, window), plan.business.zone) if plan.assignment \
+        else None
+    return Pools(groups, rank, party, plan.per_person)
 
 
 def workload(session: Session, plan: Plan, window: tuple[datetime, datetime]) -> Workload:

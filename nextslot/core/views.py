@@ -25,6 +25,7 @@ def slot_view(slot: Slot, plan: Plan, customer_zone: str | None = None) -> SlotV
         starts_at=TimeView.of(slot.starts_at, plan.business.zone, load_zone(customer_zone)),
         ends_at=slot.ends_at,
         resources=[resource_ref(resources[rid]) for rid in slot.resource_ids],
+        seats_left=slot.seats_left,
     )
 
 
@@ -84,6 +85,7 @@ def assemble_booking_view(booking: Booking, service_key: str, service_name: str,
         resources=resources,
         source=booking.source,
         intake=booking.intake,
+        party_size=booking.party_size or 1,
         payment=payment_view(payment) if payment is not None else None,
     )
 

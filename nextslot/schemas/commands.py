@@ -54,6 +54,7 @@ class SlotQuery(Command):
     customer_timezone: ZoneName | None = None
     resources: ResourceKeys = Field(default_factory=list, description="Only slots with these resources (keys)")
     limit: int = Field(50, ge=1, le=1000)
+    party_size: int = Field(1, ge=1, le=100, description="People in one booking (a service with party settings)")
 
 
 class Write(Command):
@@ -71,6 +72,7 @@ class BookingCreate(Write):
     intake: Intake = Field(default_factory=dict)
     notes: str = Field("", max_length=2000)
     hold_id: int | None = Field(None, description="Convert this hold into the booking")
+    party_size: int = Field(1, ge=1, le=100, description="People in one booking (a service with party settings)")
 
 
 class HoldCreate(Write):
@@ -79,6 +81,7 @@ class HoldCreate(Write):
     timezone: ZoneName | None = None
     resources: ResourceKeys = Field(default_factory=list)
     minutes: int | None = Field(None, ge=1, le=60, description="Hold length; default from settings")
+    party_size: int = Field(1, ge=1, le=100, description="People in one booking (a service with party settings)")
 
 
 class BookingReschedule(Write):

@@ -205,6 +205,15 @@ class AssignmentConfig(Strict):
         return self
 
 
+class PartyConfig(Strict):
+    """One booking for several people: for each requirement in `per_person`, a party of k takes k places of one
+    member with room for them (a class, a capacity > 1 resource) or k different members (two stylists)."""
+
+    max: int = Field(ge=1, le=100, description="the largest party one booking may be for")
+    per_person: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = Field(
+        min_length=1, max_length=20, description="labels of the requirements taken once per person")
+
+
 class ServiceConfig(Strict):
     key: Key
     name: Name
@@ -223,6 +232,7 @@ class ServiceConfig(Strict):
     cancellation: CancellationPolicy | None = Field(None, description="this service's own; default: the business's")
     assignment: AssignmentConfig | None = Field(None, description="how pooled members are picked; default first "
                                                                   "free in listed order")
+    party: PartyConfig | None = Field(None, description="bookings for several people at once; default one person")
 
     @model_validator(mode="after")
     def intake_keys_unique(self) -> ServiceConfig:
@@ -303,6 +313,8 @@ class BusinessConfig(Strict):
                 unknown = [k for k in req.one_of if k not in keys]
                 if unknown:
                     raise ValueError(f"service {service.key} requires unknown resource(s) {', '.join(unknown)}")
+            if service.party and (stray := sorted(set(service.party.per_person) - {r.label for r in service.requires})):
+                raise ValueError(f"service {service.key} party.per_person names no requirement: {', '.join(stray)}")
             pooled = {k for req in service.requires for k in req.one_of}
             if service.assignment and (stray := sorted(set(service.assignment.weights) - pooled)):
                 raise ValueError(f"service {service.key} weighs resource(s) it does not use: {', '.join(stray)}")

@@ -34,6 +34,8 @@ CALLER_TIMEZONE = ("The caller's IANA time zone if they are elsewhere (e.g. Amer
 STAFF = "A person or resource the caller asked for, by name (e.g. 'Dr Patel') or key. Null: anyone free."
 IDEMPOTENCY = ("A unique id for this request (e.g. a UUID you generate once). If you retry after a timeout, send "
                "the same id: it never books twice. Null: no retry protection.")
+PARTY = ("How many people the booking is for (a class seat each, or a member of staff each, as the service says). "
+         "Null: one.")
 CODE = "The booking code the caller gives, e.g. 'K7M 4PX' (spaces, dashes and case do not matter)."
 
 
@@ -44,6 +46,7 @@ class TimeSlot(BaseModel):
     spoken: str = Field(description="e.g. 'Tuesday 25 November at 5:30 pm'")
     with_: list[str] = Field(alias="with", description="Names of the people/rooms/devices it takes")
     resources: list[str] = Field(description="Their keys")
+    seats_left: int | None = Field(None, description="A class: places still free at that time")
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
@@ -102,6 +105,7 @@ class FindSlotsIn(ToolInput):
     caller_timezone: str | None = Field(None, max_length=64, description=CALLER_TIMEZONE)
     staff: str | None = Field(None, max_length=200, description=STAFF)
     limit: int | None = Field(None, ge=1, le=20, description="How many openings to return (default 5)")
+    party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
 
 
 class HoldSlotIn(ToolInput):
@@ -111,6 +115,7 @@ class HoldSlotIn(ToolInput):
     caller_timezone: str | None = Field(None, max_length=64, description=CALLER_TIMEZONE)
     staff: str | None = Field(None, max_length=200, description=STAFF)
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
+    party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
 
 
 class IntakeAnswer(ToolInput):
@@ -133,6 +138,7 @@ class BookIn(ToolInput):
                                                "questions (list_services shows them; ask the required ones)")
     notes: str | None = Field(None, max_length=2000, description="Anything the business should know, in brief")
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
+    party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
 
 
 class RescheduleIn(ToolInput):

@@ -20,6 +20,7 @@ class SlotView(BaseModel):
     starts_at: TimeView
     ends_at: datetime
     resources: list[ResourceRef]
+    seats_left: int | None = None  # a class (capacity > 1): places still free before this booking
 
 
 class CustomerView(BaseModel):
@@ -69,6 +70,7 @@ class BookingView(BaseModel):
     resources: list[ResourceRef]
     source: str
     intake: dict[str, Any]
+    party_size: int = 1
     payment: PaymentView | None = None  # set when the booking needed a deposit
     fees: list[FeeView] = []  # a late cancel's or a no-show's cost, once one applied
 

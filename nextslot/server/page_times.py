@@ -30,6 +30,7 @@ class SlotChoice:
     at: str  # the start in UTC, as the pages pass it around: 2026-11-24T14:30:00Z
     clock: str  # "9:30 am"
     label: str  # "9:30 am, Tuesday 24 November": the whole time, for screen readers
+    seats_left: int | None = None  # a class: places still free
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,11 @@ def by_day(slots: list[SlotView], zone: ZoneInfo) -> list[Day]:
     for slot in slots:
         local = slot.starts_at.utc.astimezone(zone)
         shown = clock_time(local)
+        left = f", {slot.seats_left} place{'s' if slot.seats_left != 1 else ''} left" \
+            if slot.seats_left is not None else ""
         days.setdefault(local.date(), []).append(
-            SlotChoice(slot_param(slot.starts_at.utc), shown, f"{shown}, {day_label(local.date())}"))
+            SlotChoice(slot_param(slot.starts_at.utc), shown, f"{shown}, {day_label(local.date())}{left}",
+                       slot.seats_left))
     return [Day(day, day_label(day), choices) for day, choices in days.items()]
 
 

@@ -171,6 +171,7 @@ class Service(Base):
     deposit_currency: Mapped[str | None] = mapped_column(String(3))
     cancellation: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # CancellationPolicy; None: the business's
     assignment: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # AssignmentConfig; None: first free
+    party: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # PartyConfig; None: one person a booking
 
     requirements: Mapped[list[ServiceRequirement]] = relationship(
         order_by="ServiceRequirement.position", cascade="all, delete-orphan"
@@ -238,6 +239,7 @@ class Booking(Base):
     starts_at: Mapped[datetime]  # the service itself, without buffers
     ends_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(32))  # channel it came through: agent, mcp, page, staff, ...
+    party_size: Mapped[int] = mapped_column(SmallInteger, default=1, server_default=text("1"))
     intake: Mapped[dict[str, Any]] = mapped_column(default=dict)
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = _created()
@@ -324,6 +326,7 @@ class Hold(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     booking_id: Mapped[int | None] = mapped_column(Id, ForeignKey("bookings.id"))
     source: Mapped[str] = mapped_column(String(32))
+    party_size: Mapped[int] = mapped_column(SmallInteger, default=1, server_default=text("1"))
     created_at: Mapped[datetime] = _created()
 
 
@@ -347,6 +350,7 @@ class Claim(Base):
         Index("claims_active_during", "resource_id", "during", postgresql_using="gist", postgresql_where=text("active")),
         CheckConstraint("booking_id is not null or hold_id is not null", name="owned"),
         CheckConstraint("not isempty(during) and not lower_inf(during) and not upper_inf(during)", name="bounded"),
+        CheckConstraint("seats >= 1", name="positive_seats"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
@@ -357,6 +361,7 @@ class Claim(Base):
     expires_at: Mapped[datetime | None]  # set while the claim belongs to an unconverted hold
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     exclusive: Mapped[bool] = mapped_column(Boolean, default=True)  # overwritten by the guard trigger
+    seats: Mapped[int] = mapped_column(SmallInteger, default=1, server_default=text("1"))  # places of the resource
     created_at: Mapped[datetime] = _created()
 
 
@@ -600,6 +605,7 @@ class ExternalBusy(Base):
     __table_args__ = (
         Index("external_busy_during", "resource_id", "during", postgresql_using="gist"),
         CheckConstraint("not isempty(during) and not lower_inf(during) and not upper_inf(during)", name="bounded"),
+        CheckConstraint("seats >= 1", name="positive_seats"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()

@@ -83,8 +83,11 @@ def write_fields(ctx: ToolContext, args: HoldSlotIn | BookIn | RescheduleIn) -> 
     resources = staff_keys(ctx, args.staff)
     if isinstance(resources, Rejected):
         return resources
-    return {"timezone": args.timezone, "resources": resources, "idempotency_key": key_for(ctx, args.idempotency_key),
-            "source": ctx.channel, "actor": ACTOR}
+    fields: dict[str, Any] = {"timezone": args.timezone, "resources": resources, "source": ctx.channel,
+                              "idempotency_key": key_for(ctx, args.idempotency_key), "actor": ACTOR}
+    if not isinstance(args, RescheduleIn):
+        fields["party_size"] = args.party_size or 1
+    return fields
 
 
 def list_services(ctx: ToolContext, _: ListServicesIn) -> ServicesOut:
@@ -130,7 +133,8 @@ def find_available_slots(ctx: ToolContext, args: FindSlotsIn) -> SlotsOut | Tool
     starts_from: date | datetime = args.date or ctx.service.now()
     until = starts_from + timedelta(days=args.days or (1 if args.date else 7))
     query = SlotQuery(service=args.service, starts_from=starts_from, until=until, timezone=args.timezone,
-                      customer_timezone=args.caller_timezone, resources=resources, limit=1000 if filtered else limit)
+                      customer_timezone=args.caller_timezone, resources=resources, limit=1000 if filtered else limit,
+                      party_size=args.party_size or 1)
     found = ctx.service.find_slots(ctx.business_id, query)
     if isinstance(found, Rejected):
         return problem(found)

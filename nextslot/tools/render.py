@@ -24,6 +24,7 @@ def time_slot(slot: SlotView, caller_zone: str | None) -> TimeSlot:
         spoken=spoken_time(slot.starts_at.utc, zone),
         with_=[r.name for r in slot.resources],
         resources=[r.key for r in slot.resources],
+        seats_left=slot.seats_left,
     )
 
 
@@ -52,6 +53,8 @@ def spoken_choices(slots: list[TimeSlot]) -> str:
     days: dict[str, list[str]] = {}
     for slot in slots:
         day, _, clock = slot.spoken.partition(" at ")
+        if slot.seats_left is not None:  # a class: how many places are left is part of the offer
+            clock += f" ({slot.seats_left} place{'s' if slot.seats_left != 1 else ''} left)"
         days.setdefault(day, []).append(clock)
     parts = [f"{day} at {join_or(clocks)}" for day, clocks in days.items()]
     return ", or ".join(parts)

@@ -77,6 +77,7 @@ def run_operation(svc: BookingService, job: dict[str, Any]) -> list[dict[str, An
         return [plain(svc.book(business, BookingCreate(
             service=job["service"], starts_at=job["starts_at"], resources=job.get("resources", []),
             customer=CustomerIn(name=f"Racer {job['phone'][-4:]}", phone=job["phone"]),
+            party_size=job.get("party_size", 1),
         )), job)]
     if op in ("hold", "hold_then_book"):
         held = plain(svc.hold(business, HoldCreate(service=job["service"], starts_at=job["starts_at"])), job)
@@ -172,7 +173,7 @@ OVER_CAPACITY = text("""
     select c.id, r.key, r.capacity, load.n, c.during::text
       from claims c
       join resources r on r.id = c.resource_id
-     cross join lateral (select count(*) as n from claims c2
+     cross join lateral (select sum(c2.seats) as n from claims c2  -- places taken, a party's claim counting each
                           where c2.resource_id = c.resource_id and c2.active
                             and c2.during @> lower(c.during)) as load
      where c.active and c.business_id = :b and load.n > r.capacity

@@ -26,11 +26,13 @@ def find_slots(uow: SqlAlchemyUnitOfWork, business_id: int, query: SlotQuery, no
         plan = load_plan(uow.session, business_id, query.service, query.resources)
         if isinstance(plan, Rejected):
             return plan
+        if problem := plan.party_problem(query.party_size):
+            return problem
         window = slot_window(query, plan, now)
         if isinstance(window, Rejected):
             return window
         start, end = window
-        groups = timelines(uow.session, plan, (start, end), now)
+        groups = timelines(uow.session, plan, (start, end), now, party=query.party_size)
         found = find_open_slots(plan.rules, groups, (start, end), now, query.limit)
         return Slots([slot_view(s, plan, query.customer_timezone) for s in found])
 

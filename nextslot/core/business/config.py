@@ -118,6 +118,7 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApp
             service.deposit_currency = sc.deposit.currency if sc.deposit else None
             service.cancellation = sc.cancellation.model_dump(mode="json") if sc.cancellation else None
             service.assignment = sc.assignment.model_dump(mode="json") if sc.assignment else None
+            service.party = sc.party.model_dump(mode="json") if sc.party else None
             service.requirements = [
                 ServiceRequirement(position=i, label=req.label, members=[
                     RequirementMember(resource_id=resources[key].id, position=j)

@@ -27,6 +27,7 @@ from nextslot.schemas.config import (
     DepositConfig,
     ExceptionConfig,
     IntakeQuestion,
+    PartyConfig,
     RequirementConfig,
     ResourceConfig,
     ServiceConfig,
@@ -119,6 +120,7 @@ def service_config(s: Service) -> ServiceConfig:
         if s.deposit_minor else None,
         cancellation=CancellationPolicy.model_validate(s.cancellation) if s.cancellation else None,
         assignment=AssignmentConfig.model_validate(s.assignment) if s.assignment else None,
+        party=PartyConfig.model_validate(s.party) if s.party else None,
     )
 
 
