@@ -86,6 +86,7 @@ def assemble_booking_view(booking: Booking, service_key: str, service_name: str,
         source=booking.source,
         intake=booking.intake,
         party_size=booking.party_size or 1,
+        series_id=booking.series_id,
         payment=payment_view(payment) if payment is not None else None,
     )
 

@@ -75,6 +75,32 @@ class BookingCreate(Write):
     party_size: int = Field(1, ge=1, le=100, description="People in one booking (a service with party settings)")
 
 
+class SeriesRule(Command):
+    """'Every Tuesday at 10 for 6 weeks': the first start's local wall time, repeated."""
+
+    every: Literal["day", "week"] = "week"
+    interval: int = Field(1, ge=1, le=8, description="every 2 weeks: 2")
+    count: int = Field(ge=2, le=52, description="occurrences, the first included")
+
+
+class SeriesCreate(Write):
+    """A recurring series in one request; each occurrence becomes a normal booking with its own reminders."""
+
+    service: ServiceRef
+    starts_at: datetime = Field(description="the first occurrence; the others keep its local wall time")
+    timezone: ZoneName | None = None
+    customer: CustomerIn
+    resources: ResourceKeys = Field(default_factory=list)
+    intake: Intake = Field(default_factory=dict)
+    notes: str = Field("", max_length=2000)
+    party_size: int = Field(1, ge=1, le=100)
+    repeat: SeriesRule
+    mode: Literal["all_or_none", "skip_taken", "nearest_free"] = Field(
+        "all_or_none", description="all_or_none: book every occurrence or none; skip_taken: book the free ones; "
+                                   "nearest_free: book the free ones and, for each taken one, the nearest free "
+                                   "time (within a day of it)")
+
+
 class HoldCreate(Write):
     service: ServiceRef
     starts_at: datetime

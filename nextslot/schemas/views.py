@@ -71,8 +71,27 @@ class BookingView(BaseModel):
     source: str
     intake: dict[str, Any]
     party_size: int = 1
+    series_id: int | None = None  # an occurrence of a recurring series
     payment: PaymentView | None = None  # set when the booking needed a deposit
     fees: list[FeeView] = []  # a late cancel's or a no-show's cost, once one applied
+
+
+class OccurrenceView(BaseModel):
+    """One occurrence of a recurring series: booked as asked, booked at the nearest free time, or not."""
+
+    requested: TimeView
+    outcome: str  # booked, moved (booked at the nearest free time), taken, refused, not_booked (all-or-none)
+    booking: BookingView | None = None
+    alternatives: list[SlotView] = []  # taken: the nearest openings
+    problem_code: str | None = None  # refused: why (outside_hours, too_soon, ...)
+    problem: str | None = None
+
+
+class SeriesView(BaseModel):
+    series_id: int | None  # None: nothing was booked
+    mode: str
+    complete: bool  # every occurrence booked (some perhaps at the nearest free time)
+    occurrences: list[OccurrenceView]
 
 
 class HoldView(BaseModel):

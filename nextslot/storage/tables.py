@@ -240,6 +240,7 @@ class Booking(Base):
     ends_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(32))  # channel it came through: agent, mcp, page, staff, ...
     party_size: Mapped[int] = mapped_column(SmallInteger, default=1, server_default=text("1"))
+    series_id: Mapped[int | None] = mapped_column(Id, ForeignKey("booking_series.id"), index=True)
     intake: Mapped[dict[str, Any]] = mapped_column(default=dict)
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = _created()
@@ -250,6 +251,19 @@ class Booking(Base):
     claims: Mapped[list[Claim]] = relationship(
         primaryjoin="and_(Claim.booking_id == Booking.id, Claim.active)", viewonly=True, order_by="Claim.resource_id"
     )
+
+
+class BookingSeries(Base):
+    """A recurring series ("every Tuesday at 10 for 6 weeks"): its occurrences are bookings with its id."""
+
+    __tablename__ = "booking_series"
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id"))
+    customer_id: Mapped[int] = mapped_column(Id, ForeignKey("customers.id"))
+    rule: Mapped[dict[str, Any]] = mapped_column(JSONB)  # every, interval, count, mode
+    source: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _created()
 
 
 class Payment(Base):

@@ -1,6 +1,7 @@
 """booking rules: cancellation cutoffs and late fees (a policy per service, fees recorded per booking, a deposit
 that can be kept, the saved payment method a deposit leaves); fair assignment per service; seats: a claim takes
-one or more places of a resource (a party of k in a class), and the claim guard counts places, not claims
+one or more places of a resource (a party of k in a class), and the claim guard counts places, not claims;
+recurring series (bookings.series_id)
 
 Revision ID: 0022_booking_rules
 Revises: 0018_conversation_handoff
@@ -125,6 +126,21 @@ def upgrade() -> None:
     op.add_column("bookings", sa.Column("party_size", sa.SmallInteger(), server_default="1", nullable=False))
     op.add_column("holds", sa.Column("party_size", sa.SmallInteger(), server_default="1", nullable=False))
     op.add_column("services", sa.Column("party", postgresql.JSONB(), nullable=True))  # None: one person a booking
+    op.create_table(
+        "booking_series",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("business_id", sa.BigInteger(), sa.ForeignKey("businesses.id"), nullable=False),
+        sa.Column("service_id", sa.BigInteger(), sa.ForeignKey("services.id"), nullable=False),
+        sa.Column("customer_id", sa.BigInteger(), sa.ForeignKey("customers.id"), nullable=False),
+        sa.Column("rule", postgresql.JSONB(), nullable=False),
+        sa.Column("source", sa.String(32), nullable=False),
+        sa.Column("created_at", TZ, server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index(op.f("ix_booking_series_business_id"), "booking_series", ["business_id"])
+    op.add_column("bookings", sa.Column("series_id", sa.BigInteger(), sa.ForeignKey("booking_series.id"),
+                                        nullable=True))
+    op.create_index(op.f("ix_bookings_series_id"), "bookings", ["series_id"])
     op.execute(CLAIM_GUARD)
     op.execute(CAPACITY_GUARD)
     op.execute("DROP TRIGGER IF EXISTS claims_guard ON claims")
@@ -146,6 +162,10 @@ def downgrade() -> None:
     op.execute(initial.CAPACITY_GUARD)
     op.execute("CREATE TRIGGER claims_guard BEFORE INSERT OR UPDATE OF active, during, resource_id ON claims "
                "FOR EACH ROW EXECUTE FUNCTION nextslot_claim_guard()")
+    op.drop_index(op.f("ix_bookings_series_id"), table_name="bookings")
+    op.drop_column("bookings", "series_id")
+    op.drop_index(op.f("ix_booking_series_business_id"), table_name="booking_series")
+    op.drop_table("booking_series")
     op.drop_column("services", "party")
     op.drop_column("holds", "party_size")
     op.drop_column("bookings", "party_size")
