@@ -141,12 +141,35 @@ class BookIn(ToolInput):
     party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
 
 
+class BookSeriesIn(ToolInput):
+    service: str = Field(max_length=200, description="Service key or name")
+    first_starts_at: dt.datetime = Field(description="The first occurrence, found with find_available_slots. " + STARTS_AT)
+    timezone: str | None = Field(None, max_length=64, description=TIMEZONE)
+    every: Literal["day", "week"] = Field("week", description="How often it repeats")
+    interval: int | None = Field(None, ge=1, le=8, description="Every 2 weeks: 2. Null: 1")
+    count: int = Field(ge=2, le=52, description="How many occurrences, the first included ('for 6 weeks': 6)")
+    mode: Literal["all_or_none", "skip_taken", "nearest_free"] = Field(
+        "all_or_none", description="Ask the caller: all_or_none books every occurrence or none; skip_taken books "
+                                   "the free ones; nearest_free also books the nearest free time (within a day) "
+                                   "for each taken one")
+    customer_name: PersonName = Field(description="The caller's full name")
+    phone: str | None = Field(None, max_length=40, description="Mobile number; local format is fine")
+    email: str | None = Field(None, max_length=320, description="Email, if no phone or if the caller prefers it")
+    caller_timezone: str | None = Field(None, max_length=64, description=CALLER_TIMEZONE)
+    staff: str | None = Field(None, max_length=200, description=STAFF)
+    notes: str | None = Field(None, max_length=2000, description="Anything the business should know, in brief")
+    idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
+    party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
+
+
 class RescheduleIn(ToolInput):
     code: str = Field(max_length=40, description=CODE)
     new_starts_at: dt.datetime = Field(description=STARTS_AT)
     timezone: str | None = Field(None, max_length=64, description=TIMEZONE)
     staff: str | None = Field(None, max_length=200, description=STAFF)
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
+    and_later: bool | None = Field(None, description="True: move every later occurrence the same way of its recurring "
+                                                     "series (an appointment booked with book_series)")
 
 
 class CancelIn(ToolInput):
@@ -155,6 +178,8 @@ class CancelIn(ToolInput):
     accept_late_terms: bool | None = Field(
         None, description="Set true only after a previous call answered outcome=needs_agreement and the caller "
                           "agreed to the late-cancel cost it stated. Null: not agreed (yet).")
+    and_later: bool | None = Field(None, description="True: also every later occurrence of its recurring "
+                                                     "series (an appointment booked with book_series)")
 
 
 class ConfirmIn(ToolInput):
@@ -254,6 +279,22 @@ class BookingOut(ToolOutput):
     appointment: Appointment | None = None
     alternatives: list[TimeSlot] = Field(default_factory=list, description="Nearest openings when the time was taken")
     replayed: bool = Field(False, description="True: a retry with the same idempotency_key; nothing new was booked")
+    later: list[Appointment] = Field(default_factory=list, description="and_later: the later occurrences moved too")
+
+
+class OccurrenceLine(BaseModel):
+    requested: str = Field(description="The asked time, spoken")
+    outcome: Literal["booked", "moved", "taken", "refused", "not_booked"]
+    appointment: Appointment | None = Field(None, description="booked or moved: the booking (moved: at another time)")
+    alternatives: list[TimeSlot] = Field(default_factory=list, description="taken: the nearest openings")
+    problem: str | None = Field(None, description="refused: why")
+
+
+class SeriesOut(ToolOutput):
+    outcome: Literal["booked", "partly_booked", "not_booked"]
+    series_id: int | None = None
+    occurrences: list[OccurrenceLine]
+    replayed: bool = False
 
 
 class ChangeOut(ToolOutput):
@@ -265,6 +306,8 @@ class ChangeOut(ToolOutput):
     acknowledge_with: str | None = Field(None, description="needs_agreement: the argument to set to true in the "
                                                            "same call once the caller agrees (nothing changed yet)")
     fee: str | None = Field(None, description="What this change cost, e.g. 'the $20.00 deposit is kept'")
+    later: list[Appointment] = Field(default_factory=list, description="and_later: the later occurrences changed "
+                                                                       "too")
 
 
 class AppointmentsOut(ToolOutput):

@@ -6,7 +6,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import load_zone
-from nextslot.core.results import Booked, Changed, Held, Rejected, SlotTaken
+from nextslot.core.results import Booked, Changed, Held, Rejected, SeriesChanged, SlotTaken
 from nextslot.schemas.commands import (
     BookingChange,
     BookingCreate,
@@ -14,14 +14,18 @@ from nextslot.schemas.commands import (
     BookingSearch,
     CustomerIn,
     HoldCreate,
+    SeriesCreate,
+    SeriesRule,
     SlotQuery,
     WaitlistJoin,
 )
 from nextslot.schemas.statuses import ACTIVE
+from nextslot.schemas.times import spoken_time
 from nextslot.schemas.tools import (
     AppointmentsOut,
     BookIn,
     BookingOut,
+    BookSeriesIn,
     BusinessInfoIn,
     BusinessInfoOut,
     CancelIn,
@@ -38,8 +42,10 @@ from nextslot.schemas.tools import (
     HoldSlotIn,
     JoinWaitlistIn,
     ListServicesIn,
+    OccurrenceLine,
     QuestionSummary,
     RescheduleIn,
+    SeriesOut,
     ServicesOut,
     ServiceSummary,
     SlotsOut,
@@ -59,6 +65,7 @@ from nextslot.tools.render import (
     spoken_choices,
     taken_sentence,
     time_slot,
+    zone_of,
 )
 
 DEFAULT_SLOTS = 5
@@ -205,9 +212,17 @@ def reschedule_appointment(ctx: ToolContext, args: RescheduleIn) -> BookingOut |
     fields = write_fields(ctx, args)
     if isinstance(fields, Rejected):
         return problem(fields)
-    result = ctx.service.reschedule(ctx.business_id, BookingReschedule(code=args.code, starts_at=args.new_starts_at,
-                                                                       **fields))
-    return booking_out(result, "rescheduled", None)
+    cmd = BookingReschedule(code=args.code, starts_at=args.new_starts_at, **fields)
+    if args.and_later:
+        moved = ctx.service.move_series(ctx.business_id, cmd)
+        if not isinstance(moved, SeriesChanged):
+            return booking_out(moved, "rescheduled", None)
+        first, *later = (appointment(v) for v in moved.bookings)
+        tail = f" and the {len(later)} after it" if later else ""
+        return BookingOut(outcome="rescheduled", appointment=first, later=later,
+                          say=f"Done: your {first.service_name} is now on {first.spoken}{tail}, at the same time "
+                              f"each {'time' if not later else 'occurrence'}. Your first code is {first.code_spoken}.")
+    return booking_out(ctx.service.reschedule(ctx.business_id, cmd), "rescheduled", None)
 
 
 def booking_out(result: Booked | SlotTaken | Rejected, verb: str, caller_zone: str | None) -> BookingOut | ToolProblem:
@@ -226,9 +241,18 @@ def booking_out(result: Booked | SlotTaken | Rejected, verb: str, caller_zone: s
 
 
 def cancel_appointment(ctx: ToolContext, args: CancelIn) -> ChangeOut | ToolProblem:
-    result = ctx.service.cancel(ctx.business_id, BookingChange(
-        code=args.code, reason=args.reason or "", source=ctx.channel, actor=ACTOR,
-        late_terms="accept" if args.accept_late_terms else None))
+    cmd = BookingChange(code=args.code, reason=args.reason or "", source=ctx.channel, actor=ACTOR,
+                        late_terms="accept" if args.accept_late_terms else None)
+    if args.and_later:
+        series = ctx.service.cancel_series(ctx.business_id, cmd)
+        if isinstance(series, SeriesChanged):
+            first, *later = (appointment(v) for v in series.bookings)
+            tail = f" and the {len(later)} after it are" if later else " is"
+            return ChangeOut(outcome="cancelled", appointment=first, later=later,
+                             say=f"Your {first.service_name} on {first.spoken}{tail} cancelled.")
+        result: Changed | Rejected = series
+    else:
+        result = ctx.service.cancel(ctx.business_id, cmd)
     if isinstance(result, Rejected) and result.code == "late_terms_not_accepted":  # a question for the caller
         return ChangeOut(outcome="needs_agreement", reason_code=result.code, acknowledge_with="accept_late_terms",
                          say=result.message)
@@ -251,6 +275,51 @@ def change_out(result: Changed | Rejected, verb: str) -> ChangeOut | ToolProblem
     if cost and verb == "cancelled":
         say += f" As it was late, {cost}."
     return ChangeOut(outcome=verb, appointment=a, already=result.replayed, say=say, fee=cost)  # type: ignore[arg-type]
+
+
+def book_series(ctx: ToolContext, args: BookSeriesIn) -> SeriesOut | ToolProblem:
+    resources = staff_keys(ctx, args.staff)
+    if isinstance(resources, Rejected):
+        return problem(resources)
+    phone = args.phone or (None if args.email else ctx.caller_phone)
+    result = ctx.service.book_series(ctx.business_id, SeriesCreate(
+        service=args.service, starts_at=args.first_starts_at, timezone=args.timezone, resources=resources,
+        customer=CustomerIn(name=args.customer_name, phone=phone, email=args.email, timezone=args.caller_timezone),
+        repeat=SeriesRule(every=args.every, interval=args.interval or 1, count=args.count), mode=args.mode,
+        notes=args.notes or "", party_size=args.party_size or 1, source=ctx.channel, actor=ACTOR,
+        idempotency_key=key_for(ctx, args.idempotency_key)))
+    if isinstance(result, Rejected):
+        return problem(result)
+    view, zone = result.series, args.caller_timezone
+    lines = [OccurrenceLine(
+        requested=spoken_time(o.requested.utc, zone_of(o.requested, zone)), outcome=o.outcome,  # type: ignore[arg-type]
+        appointment=appointment(o.booking) if o.booking else None,
+        alternatives=[time_slot(a, zone) for a in o.alternatives][:3], problem=o.problem) for o in view.occurrences]
+    made = [line for line in lines if line.appointment]
+    missed = [line.requested for line in lines if line.outcome in ("taken", "refused")]
+    if view.series_id is None:
+        which = join_and(missed) if len(missed) <= 3 else f"{len(missed)} of the dates"
+        say = (f"I couldn't book the series: {which} {'is' if len(missed) == 1 else 'are'} not free, so nothing "
+               "was booked. Shall I book the free dates only, or take the nearest free time instead?")
+        outcome = "not_booked"
+    else:
+        first = made[0].appointment
+        assert first is not None
+        say = f"You're booked for {len(made)} {first.service_name} appointments, starting {first.spoken}."
+        moved = [line for line in lines if line.outcome == "moved" and line.appointment]
+        if moved:
+            say += " " + "; ".join(f"{m.requested} was taken, so that one is {m.appointment.spoken}"
+                                   for m in moved if m.appointment) + "."
+        if missed:
+            say += f" {join_and(missed)} {'was' if len(missed) == 1 else 'were'} not free and not booked."
+        say += f" Your first code is {first.code_spoken}."
+        outcome = "booked" if view.complete else "partly_booked"
+    return SeriesOut(outcome=outcome, series_id=view.series_id, occurrences=lines, replayed=result.replayed,  # type: ignore[arg-type]
+                     say=say)
+
+
+def join_and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def find_appointments(ctx: ToolContext, args: FindAppointmentsIn) -> AppointmentsOut | ToolProblem:

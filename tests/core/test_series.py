@@ -151,3 +151,28 @@ def test_racing_all_or_none_series_leave_one_whole_series_and_no_partial_one(
         counts = conn.execute(text("select series_id, count(*) from bookings where business_id = :b "
                                    "group by series_id"), {"b": business}).all()
     assert [n for _, n in counts] == [4]
+
+
+def test_agents_book_a_series_and_cancel_or_move_it_from_one_occurrence_onwards(service, make_business):
+    from nextslot.tools.context import ToolContext
+    from nextslot.tools.registry import execute
+    business = make_business(salon())
+    block(service, business, TUESDAY_10 + timedelta(weeks=1), 7)
+    ctx = ToolContext(service=service, business_id=business, channel="vapi", caller_phone="+447911140700")
+    asked = {"service": "cut", "first_starts_at": TUESDAY_10.isoformat(), "count": 3, "customer_name": "Gil"}
+    none = execute("book_series", asked, ctx)
+    assert none.ok and none.data["outcome"] == "not_booked" and none.data["series_id"] is None
+    assert none.data["say"].startswith("I couldn't book the series: Tuesday 1 December at 10 am is not free, so "
+                                       "nothing was booked.")
+    made = execute("book_series", asked | {"mode": "nearest_free"}, ctx)
+    assert made.ok and made.data["outcome"] == "booked", made.data
+    assert "Tuesday 1 December at 10 am was taken, so that one is Tuesday 1 December at 10:30 am" in made.data["say"]
+    codes = [o["appointment"]["code"] for o in made.data["occurrences"]]
+    moved = execute("reschedule_appointment", {"code": codes[1], "new_starts_at": "2026-12-02T11:00:00+00:00",
+                                               "and_later": True}, ctx)
+    assert moved.ok and moved.data["outcome"] == "rescheduled" and len(moved.data["later"]) == 1
+    assert moved.data["later"][0]["starts_at"] == "2026-12-09T11:00:00+00:00"
+    cancelled = execute("cancel_appointment", {"code": codes[1], "and_later": True}, ctx)
+    assert cancelled.ok and cancelled.data["say"] == ("Your Cut on Wednesday 2 December at 11 am and the 1 after it "
+                                                      "are cancelled.")
+    assert service.get_booking(business, codes[0]).status == "booked"
