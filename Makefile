@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test test-storage bench install browser lint
+.PHONY: demo up test test-storage bench install browser lint
 
 install: $(VENV)/.installed
 
@@ -13,8 +13,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e ".[test]"
 	touch $@
 
+# the walk-through of the core (slots, a race, hold, reschedule, chat), then everything running until Ctrl-C
 demo: install
 	$(BIN)/nextslot demo
+	$(BIN)/nextslot up
+
+up: install
+	$(BIN)/nextslot up
 
 test: install browser
 	$(BIN)/pytest
@@ -34,4 +39,4 @@ bench: install
 lint: install
 	$(BIN)/ruff check nextslot evals tests
 	$(BIN)/lint-imports
-	$(BIN)/mypy nextslot/storage
+	$(BIN)/mypy nextslot/storage nextslot/core nextslot/schemas

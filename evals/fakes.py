@@ -8,11 +8,13 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import json
+import re
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
@@ -40,19 +42,31 @@ class _Failure:
     times: int | None  # None: every matching request
 
 
+WHATSAPP_WINDOW = timedelta(hours=24)
+
+
 class FakeTwilio:
     """Twilio's `POST /2010-04-01/Accounts/{sid}/Messages.json` on loopback: checks basic auth, records each
     request's form in `requests` (and each message it took in `accepted`, by SID), answers 201 like Twilio, or
-    the scripted error."""
+    the scripted error.
+
+    WhatsApp's rules as Twilio applies them: free text (`Body`) only within 24 hours of the customer's last message
+    (`customer_wrote`, which Twilio would know from relaying it; the fake's `clock` can be a test's), else 63016;
+    an approved template (`ContentSid` from `approve_template`, `ContentVariables` a JSON object) at any time, its
+    placeholders filled in (the text is kept as the accepted message's `Body`)."""
 
     account_sid = "AC" + "0" * 32
     auth_token = "fake-auth-token"
     sms_from = "+15005550006"
     whatsapp_from = "+14155238886"
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], datetime] | None = None, whatsapp_window: bool = True) -> None:
         self.requests: list[dict[str, str]] = []
         self.accepted: dict[str, dict[str, str]] = {}  # SID -> form of each message taken (a real one goes out)
+        self.templates: dict[str, str] = {}  # approved ContentSid -> its text with {{1}}, {{2}} ...
+        self.last_inbound: dict[str, datetime] = {}  # customer's number (E.164) -> when they last wrote on WhatsApp
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.whatsapp_window = whatsapp_window  # False: free text to WhatsApp at any time (not like the real one)
         self.url = ""
         self._failures: list[_Failure] = []
         self._hang_seconds = 0.0
@@ -81,6 +95,20 @@ class FakeTwilio:
         self._failures.append(_Failure(
             lambda got: got.startswith("whatsapp:") and (numbers is None or numbers(got.removeprefix("whatsapp:"))),
             status, code, message, times))
+
+    def customer_wrote(self, phone: str, at: datetime | None = None) -> None:
+        """The customer sent us a WhatsApp message (now, or `at`): free text reaches them for 24 hours."""
+        self.last_inbound[phone.removeprefix("whatsapp:")] = at or self.clock()
+
+    def approve_template(self, text: str) -> str:
+        """Approve a WhatsApp template (placeholders {{1}}, {{2}} ...); return its ContentSid."""
+        sid = "HX" + secrets.token_hex(16)
+        self.templates[sid] = text
+        return sid
+
+    def whatsapp_texts(self, phone: str) -> list[str]:
+        """What the customer would read on WhatsApp, in order: free text as given, templates filled in."""
+        return [form.get("Body", "") for form in self.accepted.values() if form.get("To") == f"whatsapp:{phone}"]
 
     def outage(self, kind: str, seconds: float, hang: float = 15.0) -> None:
         """For the next `seconds`, answer every request with Twilio's 500 (`kind="errors"`), or hold it `hang`
@@ -123,6 +151,12 @@ class FakeTwilio:
                 if failure.times == 0:
                     self._failures.remove(failure)
             return _twilio_error(failure.status, failure.code, failure.message)
+        if (refusal := self._whatsapp_refusal(form)) is not None:
+            return refusal
+        if form.get("ContentSid"):  # what the customer gets is the template, filled in
+            variables = json.loads(form.get("ContentVariables") or "{}")
+            form = {**form, "Body": re.sub(r"\{\{(\d+)\}\}", lambda m: str(variables.get(m.group(1), m.group(0))),
+                                            self.templates[form["ContentSid"]])}
         sid = "SM" + secrets.token_hex(16)
         self.accepted[sid] = form
         now = format_datetime(datetime.now(UTC), usegmt=True)
@@ -133,6 +167,29 @@ class FakeTwilio:
             "num_media": "0", "num_segments": "1", "price": None, "price_unit": "USD", "sid": sid,
             "status": "queued", "to": form.get("To"),
             "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json"})
+
+
+    def _whatsapp_refusal(self, form: dict[str, str]) -> JSONResponse | None:
+        """Twilio's answer to a template it does not know or variables it cannot read, and WhatsApp's to free
+        text outside the window; None: the message goes out."""
+        if sid := form.get("ContentSid"):
+            if sid not in self.templates:
+                return _twilio_error(400, 21655, "The ContentSid is Invalid")
+            try:
+                variables = json.loads(form.get("ContentVariables") or "{}")
+            except ValueError:
+                variables = None
+            if not isinstance(variables, dict) or not all(isinstance(v, str) and v for v in variables.values()):
+                return _twilio_error(400, 21656, "The ContentVariables Parameter is invalid")
+            return None
+        to = form.get("To", "")
+        if self.whatsapp_window and to.startswith("whatsapp:"):
+            last = self.last_inbound.get(to.removeprefix("whatsapp:"))
+            if last is None or self.clock() >= last + WHATSAPP_WINDOW:
+                return _twilio_error(400, 63016, "Failed to send freeform message because you are outside the "
+                                                 "allowed window. If you are using WhatsApp, please use a Message "
+                                                 "Template.")
+        return None
 
 
 def _twilio_error(status: int, code: int, message: str) -> JSONResponse:

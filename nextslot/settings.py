@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     # port are accepted; these add more, e.g. ["app:8000"] (a proxy's upstream name), ["https://app.example.com"]
     mcp_allowed_hosts: list[str] = []
     mcp_allowed_origins: list[str] = []
+    # OAuth clients identified by a metadata document's URL: hosts whose documents may be fetched although they
+    # resolve to a private address (an in-house app); every other host must resolve to public addresses only
+    oauth_trusted_client_hosts: list[str] = []
     # reminders: how often the scheduler looks for due messages, how long a receipt may take
     dispatch_interval_seconds: float = 2.0
     receipt_timeout_minutes: int = 15
@@ -40,8 +43,29 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
-    # staff members' CalDAV calendars: how often the scheduler reads them
+    # a channel not configured above writes its messages to data_dir/outbox.jsonl instead, shown at /outbox to
+    # loopback clients: for a developer's machine (`nextslot up` turns it on when no Twilio or SMTP is set)
+    local_outbox: bool = False
+    # staff members' calendars (CalDAV, Google, Microsoft 365): how often the scheduler reads them; with push on,
+    # Google and Microsoft are asked to call public_url's /webhooks/calendars/... on a change (https only, unless
+    # allow_private_targets), and such a calendar is read within seconds
     calendar_sync_minutes: int = 5
+    calendar_push: bool = True
+    # Google Calendar: an OAuth client (web application) of a Google Cloud project with the Calendar API on;
+    # the URLs are Google's unless a test points them at a fake
+    google_client_id: str | None = None
+    google_client_secret: str | None = None
+    google_auth_url: str = "https://accounts.google.com/o/oauth2/auth"
+    google_token_url: str = "https://oauth2.googleapis.com/token"
+    google_revoke_url: str = "https://oauth2.googleapis.com/revoke"
+    google_calendar_api_url: str = "https://www.googleapis.com/calendar/v3/"
+    # Microsoft 365: an app registration in Microsoft Entra ID (delegated Calendars.ReadWrite); tenant "common"
+    # takes work, school and personal accounts
+    microsoft_client_id: str | None = None
+    microsoft_client_secret: str | None = None
+    microsoft_tenant: str = "common"
+    microsoft_login_url: str = "https://login.microsoftonline.com"
+    microsoft_graph_url: str = "https://graph.microsoft.com/v1.0"
     # signs customers' manage links and pay links; unset: a random key kept in data_dir/secret_key
     secret_key: str | None = None
     # deposits: "local" (a built-in checkout page, for the demo and tests) or "stripe" (Stripe Checkout)
@@ -70,8 +94,20 @@ class Settings(BaseSettings):
     conversation_model_timeout_seconds: float = 12.0  # then the guided flow answers that message
     conversation_max_model_calls: int = 40  # per conversation; then the guided flow, with a word why
     conversation_daily_model_calls: int = 2000  # per business per day (UTC)
+    conversation_max_tokens: int = 200_000  # the model's tokens (prompt and completion) per conversation
+    conversation_daily_tokens: int = 5_000_000  # per business per day (UTC)
+    conversation_messages_per_number: int = 30  # inbound per number and business per hour; past it, not answered
+    conversation_message_attempts: int = 3  # tries at answering one message; then a person takes the conversation
+    conversation_retry_seconds: float = 10  # before the next try at a message whose answering failed
     conversation_history_messages: int = 12  # texts in and out given to the model
     conversation_idle_minutes: float = 30  # a conversation quiet this long is over; the next message starts anew
+
+    # Prometheus /metrics: on the app's own port behind `Authorization: Bearer <metrics_token>`, and/or on a port of
+    # its own (metrics_port, bound to metrics_host; the token is asked there too when set). Neither set: no /metrics.
+    # The scheduler has no HTTP server: it serves metrics on metrics_port only.
+    metrics_token: str | None = None
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     @field_validator("rate_limit_per_key")
     @classmethod

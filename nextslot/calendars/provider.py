@@ -1,9 +1,13 @@
-"""What the sync engine asks of a calendar provider (CalDAV today; Google and Microsoft next).
+"""What the sync engine and the write-back queue ask of a calendar provider (CalDAV, Google, Microsoft).
 
 A provider connects to one external calendar and reads it incrementally: from where the last sync left off
 (`SyncState`) it reports the events that changed or went, and the busy time of the whole window recomputed
 from them (free, tentative and cancelled events handled as the provider's data says). The engine stores what
 comes back, fenced by its lease; the provider never touches the database.
+
+Writing back: `put` makes our booking's event stand in the calendar as given, found by our booking's key (a
+Google event id and private extended property, a Graph single-value extended property, a CalDAV UID and href),
+so a retry updates instead of adding; `remove` takes it out. Events carrying our key are never read as busy.
 """
 from __future__ import annotations
 
@@ -30,6 +34,35 @@ class CalendarSource:
     username: str | None
     password: str | None
     zone: ZoneInfo  # the resource's: all-day and floating events are its local days and times
+    grant_id: int | None = None  # Google, Microsoft: the OAuth grant it is read with
+    calendar_ref: str | None = None  # the provider's id of the calendar (Google: "primary")
+    access_token: str | None = None  # filled in just before connecting, fresh
+    own: frozenset[str] = frozenset()  # ids of the events nextslot wrote there: never busy time
+
+
+class TokenRejected(Exception):
+    """The provider refused the access token (HTTP 401): refresh it before the next try."""
+
+
+@dataclass(frozen=True)
+class BookingEvent:
+    """One booking as it should appear in a staff member's calendar."""
+
+    key: str  # our booking's stable key: the provider finds the event by it
+    summary: str
+    description: str
+    starts_at: datetime
+    ends_at: datetime
+    zone: str  # IANA name: the calendar shows it in the resource's zone
+
+
+@dataclass(frozen=True)
+class Channel:
+    """A push channel (Google watch channel, Graph subscription) as the provider confirmed it."""
+
+    id: str
+    resource: str | None  # Google's resourceId
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -53,7 +86,10 @@ class Reading:
 
 
 class CalendarProvider(Protocol):
-    """One kind of external calendar. Writing bookings back (by our booking's id) comes with issue 19."""
+    """One kind of external calendar."""
+
+    oauth: Any  # Google, Microsoft: the OAuth client its grants are refreshed with; CalDAV: None
+    pushes: bool  # it can tell us about changes (watch channels, subscriptions)
 
     def connect(self, source: CalendarSource, allow_private: bool = False) -> AbstractContextManager[Any]:
         """An open connection to the calendar (closed on exit); public addresses only unless allowed."""
@@ -63,4 +99,12 @@ class CalendarProvider(Protocol):
              window: Interval, stored: Callable[[], StoredEvents]) -> Reading:
         """Read what changed since the state stored with `since_window`, for `window`; `stored` loads the
         stored events (only called when needed). Raises on any failure: the engine keeps the last busy time."""
+        ...
+
+    def put(self, connection: Any, source: CalendarSource, event: BookingEvent, remote_id: str | None) -> str:
+        """Create or update our booking's event (found by `event.key`, or `remote_id`); return its id there."""
+        ...
+
+    def remove(self, connection: Any, source: CalendarSource, key: str, remote_id: str | None) -> None:
+        """Take our booking's event out of the calendar; one already gone is fine."""
         ...

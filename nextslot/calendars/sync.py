@@ -1,6 +1,6 @@
 """Staff members' own calendars: read by the scheduler, their busy time blocks availability.
 
-Each calendar is read by its row's provider (`providers.PROVIDERS`, CalDAV today), which reports what changed
+Each calendar is read by its row's provider (`providers.Registry`: CalDAV, Google, Microsoft), which reports what changed
 since the stored sync state and the window's busy time recomputed (see `provider.py`); the engine stores the
 events (`external_events`) and busy time (`external_busy`) it reports, and the state to start from next time.
 
@@ -14,10 +14,17 @@ transaction only if the row still carries its lease; a run too slow to finish wi
 cannot overwrite a newer result. A failed sync records the error and keeps the last known busy time: a broken
 feed never frees time. External busy time is a soft input: it is checked with the claims before a booking is
 claimed (`queries.busy_for`), but the database's exclusion constraint covers claims only.
+
+Google and Microsoft calendars are read with their grant's access token, refreshed first when it is about to
+expire; a grant the provider refuses marks the calendar `needs_reconnect` (not due again until reconnected) and
+its busy time stays. A push from the provider (`pushed_at`) makes a calendar due at once, and each sync of such a
+calendar renews its push channel a day before it runs out.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
+import secrets
 from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -25,24 +32,30 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.orm import Session, sessionmaker
 
-from nextslot.calendars import providers
+from nextslot.calendars import grants
 from nextslot.calendars.provider import (
     CalendarSource,
+    Channel,
     Interval,
     Reading,
     StoredEvents,
     SyncState,
+    TokenRejected,
 )
+from nextslot.calendars.providers import DEFAULT, Registry
+from nextslot.calendars.tokens import secret_hash
 from nextslot.core.outbound import url_problem
 from nextslot.core.results import Rejected
 from nextslot.storage import leases
 from nextslot.storage.alone import Failed, alone, in_savepoint
 from nextslot.storage.tables import (
     Business,
+    CalendarGrant,
+    CalendarWrite,
     ExternalBusy,
     ExternalCalendar,
     ExternalEvent,
@@ -57,6 +70,7 @@ AHEAD = timedelta(days=90)  # time further ahead is not blocked until a later sy
 SLACK = timedelta(days=1)  # the server reads floating and all-day times in its own zone, we in the resource's
 EVERY = timedelta(minutes=5)  # sync_all's default: a calendar read this recently is not due
 LEASE = timedelta(minutes=10)  # a run still going after this is taken for dead; its result will be dropped
+RENEW = timedelta(days=1)  # a push channel running out within this is replaced by the sync
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,8 @@ class Lease:
     until: datetime  # the fence: the result is written only while the row still says this
     state: SyncState
     window: Interval | None
+    claimed_at: datetime | None = None  # a push after this makes the calendar due again
+    channel: Channel | None = None  # its push channel, if it has one
 
 
 @dataclass(frozen=True)
@@ -99,6 +115,12 @@ class Superseded:
 
 SyncResult = Synced | SyncFailed | AlreadySyncing | Superseded
 
+
+@dataclass(frozen=True)
+class NewChannel:
+    channel: Channel
+    secret_hash: str  # what the row keeps of the secret the provider sends back with each notification
+
 Connect = Callable[[CalendarSource], AbstractContextManager[Any]]
 
 
@@ -128,34 +150,39 @@ def add_calendar(uow: SqlAlchemyUnitOfWork, business_id: int, resource_key: str,
 
 
 def sync_all(session_factory: sessionmaker[Session], now: datetime, every: timedelta = EVERY,
-             connect: Connect = providers.connect) -> list[SyncResult]:
-    """Sync, one after another, every calendar not read for `every` that no other run holds."""
+             connect: Connect | None = None, registry: Registry = DEFAULT,
+             pushed_only: bool = False) -> list[SyncResult]:
+    """Sync, one after another, every calendar not read for `every` (or pushed) that no other run holds;
+    `pushed_only`: just those a provider said changed."""
     results: list[SyncResult] = []
     done: list[int] = []
-    while (lease := claim(session_factory, now, due_before=now - every, skip=done)) is not None:
-        result = lease if isinstance(lease, SyncFailed) else run(session_factory, lease, now, connect)
+    due_before = None if pushed_only else now - every
+    while (lease := claim(session_factory, now, due_before=due_before, skip=done, pushed=pushed_only)) is not None:
+        result = lease if isinstance(lease, SyncFailed) else run(session_factory, lease, now, connect, registry)
         done.append(result.calendar_id)
         results.append(result)
     return results
 
 
 def sync_calendar(session_factory: sessionmaker[Session], calendar_id: int, now: datetime,
-                  connect: Connect = providers.connect) -> SyncResult:
+                  connect: Connect | None = None, registry: Registry = DEFAULT) -> SyncResult:
     """Sync one calendar now, due or not, unless another run holds it."""
     lease = claim(session_factory, now, calendar_id=calendar_id)
     if lease is None:
         return AlreadySyncing(calendar_id)
-    return lease if isinstance(lease, SyncFailed) else run(session_factory, lease, now, connect)
+    return lease if isinstance(lease, SyncFailed) else run(session_factory, lease, now, connect, registry)
 
 
 def claim(session_factory: sessionmaker[Session], now: datetime, calendar_id: int | None = None,
-          due_before: datetime | None = None, skip: Collection[int] = ()) -> Lease | SyncFailed | None:
-    """Lease one calendar (that one, or the longest unread of those due) that no live lease holds; SyncFailed,
-    recorded on the row, if its own rows cannot say where to read it (e.g. a zone that is not one)."""
+          due_before: datetime | None = None, skip: Collection[int] = (),
+          pushed: bool = False) -> Lease | SyncFailed | None:
+    """Lease one calendar (that one, or the pushed and then the longest unread of those due) that no live lease
+    holds; SyncFailed, recorded on the row, if its own rows cannot say where to read it (e.g. a zone that is not
+    one). A calendar needing reconnection is never due."""
     until = now + LEASE
     return leases.claimed(session_factory, leases.CALENDARS, now, until, 1,
                           lambda s, ids: lease_or_failure(s, ids[0], now, until) if ids else None,
-                          calendar_id=calendar_id, due_before=due_before, skip=list(skip))
+                          calendar_id=calendar_id, due_before=due_before, skip=list(skip), pushed=pushed)
 
 
 def lease_or_failure(s: Session, calendar_id: int, now: datetime, until: datetime) -> Lease | SyncFailed:
@@ -171,32 +198,94 @@ def lease_or_failure(s: Session, calendar_id: int, now: datetime, until: datetim
 
 def lease_of(s: Session, calendar: ExternalCalendar, until: datetime) -> Lease:
     zone = s.get(Resource, calendar.resource_id).timezone or s.get(Business, calendar.business_id).timezone
-    if calendar.provider not in providers.PROVIDERS:  # fails like a bad zone: recorded on the row
-        raise LookupError(f"no calendar provider called {calendar.provider!r}")
-    source = CalendarSource(calendar.id, calendar.business_id, calendar.resource_id, calendar.provider,
-                            calendar.url, calendar.username, calendar.password, ZoneInfo(zone))
+    source = source_of(s, calendar, ZoneInfo(zone))
     window = (calendar.window_start, calendar.window_end) if calendar.window_start else None
-    return Lease(source, until, SyncState(calendar.sync_token, calendar.ctag), window)
+    channel = Channel(calendar.channel_id, calendar.channel_resource, calendar.channel_expires_at) \
+        if calendar.channel_id and calendar.channel_expires_at else None
+    return Lease(source, until, SyncState(calendar.sync_token, calendar.ctag), window, until - LEASE, channel)
 
 
-def run(session_factory: sessionmaker[Session], lease: Lease, now: datetime, connect: Connect) -> SyncResult:
+def source_of(s: Session, calendar: ExternalCalendar, zone: ZoneInfo) -> CalendarSource:
+    """Where to read the calendar, with the ids of the events nextslot wrote into it (never busy time)."""
+    own = frozenset(s.scalars(select(CalendarWrite.remote_id).where(CalendarWrite.calendar_id == calendar.id,
+                                                                    CalendarWrite.remote_id.is_not(None))))
+    return CalendarSource(calendar.id, calendar.business_id, calendar.resource_id, calendar.provider,
+                          calendar.url, calendar.username, calendar.password, zone, calendar.grant_id,
+                          calendar.calendar_ref, None, own)
+
+
+def opened(session_factory: sessionmaker[Session], registry: Registry, source: CalendarSource,
+           now: datetime) -> CalendarSource:
+    """The source with a fresh access token, for a provider that needs one (raises GrantRefused, LookupError)."""
+    provider = registry.providers.get(source.provider)
+    if provider is None:
+        raise LookupError(f"no calendar provider called {source.provider!r} is configured")
+    if source.grant_id is None:
+        return source
+    if registry.box is None or provider.oauth is None:
+        raise LookupError(f"{source.provider} calendars are not configured on this server")
+    token = grants.access_token(session_factory, registry.box, source.grant_id, provider.oauth.refresh, now)
+    return dataclasses.replace(source, access_token=token)
+
+
+def token_rejected(session_factory: sessionmaker[Session], source: CalendarSource, now: datetime) -> None:
+    """The provider refused an access token we took for valid: the next use refreshes it (and learns whether
+    the grant itself is gone)."""
+    if source.grant_id is not None:
+        with session_factory() as s:
+            s.execute(update(CalendarGrant).where(CalendarGrant.id == source.grant_id)
+                      .values(expires_at=now))
+            s.commit()
+
+
+def run(session_factory: sessionmaker[Session], lease: Lease, now: datetime, connect: Connect | None = None,
+        registry: Registry = DEFAULT) -> SyncResult:
     """Read the calendar under the lease and write what was learnt; on any failure keep the busy time."""
     window = window_for(now)
+    channel: NewChannel | None = None
     try:
-        with connect(lease.source) as connection:
-            reading = providers.PROVIDERS[lease.source.provider].read(
-                connection, lease.source, lease.state, lease.window, window,
-                lambda: stored_events(session_factory, lease.source.id))
+        source = opened(session_factory, registry, lease.source, now)
+        provider = registry.providers[source.provider]
+        with (connect or registry.connect)(source) as connection:
+            reading = provider.read(connection, source, lease.state, lease.window, window,
+                                    lambda: stored_events(session_factory, lease.source.id))
+            channel = renewed_channel(provider, connection, source, lease, registry, now)
     except Exception as error:  # a remote calendar can fail in any way; none of them may free time
+        if isinstance(error, TokenRejected):
+            token_rejected(session_factory, lease.source, now)
         message = f"{type(error).__name__}: {error}"[:2000].replace("\x00", "")  # kept for the business's staff
         log.warning("calendar %s sync failed (%s)", lease.source.id, type(error).__name__)  # the text may quote
         return record_failure(session_factory, lease, now, message)  # the server's URL or its events
-    recorded = alone(lambda: record(session_factory, lease, now, window, reading),
+    recorded = alone(lambda: record(session_factory, lease, now, window, reading, channel),
                      "calendar %s (business %s): the result could not be stored", lease.source.id,
                      lease.source.business_id)
     if isinstance(recorded, Failed):  # what the server sent cannot be stored: the last busy time stands
         return record_failure(session_factory, lease, now, f"{recorded.error}: the result could not be stored")
     return recorded
+
+
+def renewed_channel(provider: Any, connection: Any, source: CalendarSource, lease: Lease, registry: Registry,
+                    now: datetime) -> NewChannel | None:
+    """A new push channel (with its secret's hash) if the calendar's runs out within RENEW (or it has none); None: keep the one it has.
+    A failure here costs the push only: the periodic sync still reads the calendar."""
+    address = registry.push_address(source.provider)
+    if not getattr(provider, "pushes", False) or address is None:
+        return None
+    if lease.channel is not None and lease.channel.expires_at - RENEW > now:
+        return None
+    secret = secrets.token_urlsafe(32)
+    try:
+        made = provider.watch(connection, source, address, f"nextslot-{source.id}-{secrets.token_hex(8)}", secret,
+                              now)
+    except Exception as error:  # noqa: BLE001 - the sync itself went well
+        log.warning("calendar %s: push channel not made (%s)", source.id, type(error).__name__)
+        return None
+    if lease.channel is not None:
+        try:  # the old channel would keep calling until it runs out: stop it
+            provider.unwatch(connection, source, lease.channel.id, lease.channel.resource)
+        except Exception as error:  # noqa: BLE001 - its calls are refused by id from now on anyway
+            log.info("calendar %s: old push channel not stopped (%s)", source.id, type(error).__name__)
+    return NewChannel(made, secret_hash(secret))
 
 
 def window_for(now: datetime) -> Interval:
@@ -216,7 +305,7 @@ def stored_events(session_factory: sessionmaker[Session], calendar_id: int) -> S
 
 
 def record(session_factory: sessionmaker[Session], lease: Lease, now: datetime, window: Interval,
-           reading: Reading) -> Synced | Superseded:
+           reading: Reading, channel: NewChannel | None = None) -> Synced | Superseded:
     source = lease.source
     with SqlAlchemyUnitOfWork(session_factory) as uow:
         s = uow.session
@@ -240,6 +329,12 @@ def record(session_factory: sessionmaker[Session], lease: Lease, now: datetime, 
         calendar.window_start, calendar.window_end = window
         calendar.last_synced_at, calendar.last_error, calendar.last_error_at = now, None, None
         calendar.locked_until = None
+        if calendar.pushed_at is not None and lease.claimed_at is not None and calendar.pushed_at <= lease.claimed_at:
+            calendar.pushed_at = None  # read after the push: done (a later push leaves it due again)
+        if channel is not None:
+            made = channel.channel
+            calendar.channel_id, calendar.channel_resource = made.id, made.resource
+            calendar.channel_secret_hash, calendar.channel_expires_at = channel.secret_hash, made.expires_at
         uow.commit()
     log.info("calendar %s synced (%s, %d fetched, %d busy intervals)", source.id, reading.how, len(reading.put),
              intervals)
@@ -253,5 +348,7 @@ def record_failure(session_factory: sessionmaker[Session], lease: Lease, now: da
         if calendar is None or calendar.locked_until != lease.until:
             return Superseded(lease.source.id)
         calendar.last_error, calendar.last_error_at, calendar.locked_until = message, now, None
+        if calendar.pushed_at is not None and lease.claimed_at is not None and calendar.pushed_at <= lease.claimed_at:
+            calendar.pushed_at = None  # the periodic sync tries again; a push must not retry in a tight loop
         uow.commit()
     return SyncFailed(lease.source.id, message)

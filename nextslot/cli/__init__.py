@@ -1,5 +1,5 @@
 """The `nextslot` command: migrate, load-config, api-key, staff-account, voice-secret, webhook, ics-feed, caldav,
-serve, mcp, scheduler, demo, bench, eval.
+serve, mcp, scheduler, up, demo, bench, eval.
 
 One module a group of commands (business, connections, processes, checkout), each registering its own
 sub-commands; this module parses, reads the settings once and turns an unreachable or unmigrated database
@@ -12,7 +12,7 @@ import argparse
 from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from nextslot.cli import business, checkout, connections, processes
+from nextslot.cli import business, checkout, connections, processes, up
 from nextslot.cli.common import refuse
 from nextslot.settings import Settings
 
@@ -20,7 +20,7 @@ from nextslot.settings import Settings
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nextslot", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (business, connections, processes, checkout):
+    for group in (business, connections, processes, checkout, up):
         group.register(sub)
     args = parser.parse_args(argv)
     try:

@@ -90,7 +90,7 @@ def cmd_voice_secret(settings: Settings, args: argparse.Namespace) -> int:
     business = voice_business(uow, args.slug, args.platform)
     if business is None:
         return refuse("unknown_business", f"No business '{args.slug}'.")
-    secret = args.secret or business.secret or (new_secret() if args.platform == "vapi" else None)
+    secret = args.secret or business.secret or (new_secret() if args.platform != "retell" else None)
     if secret is None:
         print(json.dumps({"error": "missing_secret", "message": "Retell signs with your Retell API key (the one "
                           "with the webhook badge): pass it with --secret."}), file=sys.stderr)
@@ -120,6 +120,7 @@ def register(sub) -> None:
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin (else one is made "
                                                                  "up and printed once)")
     p = add_business_command(sub, "voice-secret", cmd_voice_secret,
-                             "set or show a business's Vapi secret or Retell API key for the voice webhooks (printed)")
-    p.add_argument("platform", choices=["vapi", "retell"])
-    p.add_argument("--secret", help="the secret to use (default: the current one; a new one for vapi)")
+                             "set or show a business's Vapi or ElevenLabs secret or Retell API key for the voice webhooks "
+                             "(printed)")
+    p.add_argument("platform", choices=["vapi", "retell", "elevenlabs"])
+    p.add_argument("--secret", help="the secret to use (default: the current one; a new one for vapi and elevenlabs)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from nextslot.conversations import guided
 from nextslot.conversations.bound_tools import Sender, execute_bound
 from nextslot.conversations.handoff import MAX_MISSES, PERSON_TOOL, wants_person
+from nextslot.conversations.limits import cap_reached, caps_for, messages_this_hour
 from nextslot.conversations.model_agent import (
     BudgetSpent,
     ModelEndpoint,
@@ -41,6 +42,7 @@ from nextslot.storage.tables import (
     ModelCall,
     Notification,
 )
+from nextslot.telemetry import metrics
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import ToolReply
 
@@ -57,6 +59,7 @@ class Answer:
     mode: str
     state: dict[str, Any]
     handoff: str | None = None
+    error: str | None = None  # stored on the message: rate_limited, gave_up
 
 
 class ConversationEngine:
@@ -86,13 +89,41 @@ class ConversationEngine:
     def work_through(self, conversation_id: int, lease: datetime) -> None:
         """Answer the conversation's waiting messages, oldest first, then hand the lease back."""
         while (message_id := self.next_waiting(conversation_id)) is not None:
-            lease = self.answer(conversation_id, message_id, lease)
-            if lease is None:
+            try:
+                renewed = self.answer(conversation_id, message_id, lease)
+            except Exception as error:  # tried again shortly; after the last try a person takes over
+                log.error("conversation %s: answering message %s failed (%s)", conversation_id, message_id,
+                          type(error).__name__)
+                self.retry_later(conversation_id, lease)
+                return
+            if renewed is None:
                 return  # another process holds the conversation now
+            lease = renewed
         with self._service.session_factory() as s:
             s.execute(update(Conversation).where(Conversation.id == conversation_id,
                                                  Conversation.locked_until == lease).values(locked_until=None))
             s.commit()
+
+    def retry_later(self, conversation_id: int, lease: datetime) -> None:
+        """Keep the conversation leased a little longer, so it is taken up again soon (not when the lease ends)."""
+        with self._service.session_factory() as s:
+            s.execute(update(Conversation).where(Conversation.id == conversation_id, Conversation.locked_until == lease)
+                      .values(locked_until=self._service.now()
+                              + timedelta(seconds=self._settings.conversation_retry_seconds)))
+            s.commit()
+
+    def count_try(self, conversation_id: int, message_id: int, lease: datetime) -> int | None:
+        """Count a try at answering the message before making it (so a process that dies mid-answer counts too);
+        None if our lease ran out."""
+        with self._service.session_factory() as s:
+            c = s.get(Conversation, conversation_id, with_for_update=True)
+            if c is None or c.locked_until != lease:
+                return None
+            m = s.get(ConversationMessage, message_id)
+            m.attempts += 1
+            tries = m.attempts
+            s.commit()
+        return tries
 
     def next_waiting(self, conversation_id: int) -> int | None:
         with self._service.session_factory() as s:
@@ -119,6 +150,9 @@ class ConversationEngine:
 
     def answer(self, conversation_id: int, message_id: int, lease: datetime) -> datetime | None:
         """Answer one message and commit it with its reply; the new lease, or None if ours ran out."""
+        tries = self.count_try(conversation_id, message_id, lease)
+        if tries is None:
+            return None
         with self._service.session_factory() as s:
             c = s.get(Conversation, conversation_id)
             business = s.get(Business, c.business_id)
@@ -133,10 +167,24 @@ class ConversationEngine:
                          details=business.details or {}, phone=c.phone, channel=c.channel, language=c.language,
                          mode=c.mode, state=dict(c.state or {}), model_calls=c.model_calls, body=m.body,
                          media=m.media or {}, customer_name=name or "", handed_off=c.handoff_at is not None,
-                         sender=sender)
+                         sender=sender, this_hour=messages_this_hour(s, c, m))
+        if tries > self._settings.conversation_message_attempts:  # it keeps failing: a person takes over
+            log.error("conversation %s: message %s failed %s times; handed to a person", conversation_id,
+                      message_id, tries - 1)
+            handed = say(facts["language"], "handoff", business=facts["business_name"])
+            return self.commit_answer(conversation_id, message_id, lease, Answer(
+                None if facts["handed_off"] else handed, "handoff", facts["mode"], {},
+                handoff=None if facts["handed_off"] else "errors", error="gave_up"))
         if facts["handed_off"]:  # a person answers it: stored, not answered
             return self.commit_answer(conversation_id, message_id, lease,
                                       Answer(None, "staff", facts["mode"], facts["state"]))
+        limit = self._settings.conversation_messages_per_number
+        if facts["this_hour"] > limit:  # flooding: one word about it, then silence; no model, no tools
+            log.warning("conversation %s: message %s over %s an hour, not answered", conversation_id, message_id,
+                        limit)
+            return self.commit_answer(conversation_id, message_id, lease, Answer(
+                say(facts["language"], "slow_down") if facts["this_hour"] == limit + 1 else None, "notice",
+                facts["mode"], facts["state"], error="rate_limited"))
         ctx = ToolContext(self._service, facts["business_id"], channel=f"{facts['channel']}_chat",
                           caller_phone=sender.phone or sender.stated_phone)
         answer = self.reply_to(conversation_id, message_id, facts, ctx)
@@ -169,8 +217,7 @@ class ConversationEngine:
             return Answer(text, "model", "model", facts["state"])
         except (ModelFailed, BudgetSpent) as why:
             note = "cap" if isinstance(why, BudgetSpent) else "model_down"
-            log.warning("conversation %s: the guided flow answers (%s)", conversation_id,
-                        getattr(why, "code", "budget spent"))
+            log.warning("conversation %s: the guided flow answers (%s)", conversation_id, why.code)
             text, state = guided.menu(turn, say(language, note))
             return Answer(text, "guided", "guided", state)
 
@@ -187,13 +234,15 @@ class ConversationEngine:
                     *self.history(conversation_id, message_id)]
 
         def record(r: Recorded) -> None:
+            metrics.MODEL_CALLS.labels("error" if r.error else "ok").observe(r.latency_ms / 1000)
             with self._service.session_factory() as s:
                 s.add(ModelCall(business_id=facts["business_id"], conversation_id=conversation_id,
                                 message_id=message_id, model=r.model[:200], prompt_tokens=r.prompt_tokens,
                                 completion_tokens=r.completion_tokens, latency_ms=r.latency_ms, error=r.error,
                                 created_at=self._service.now()))
-                s.execute(update(Conversation).where(Conversation.id == conversation_id)
-                          .values(model_calls=Conversation.model_calls + 1))
+                s.execute(update(Conversation).where(Conversation.id == conversation_id).values(
+                    model_calls=Conversation.model_calls + 1,
+                    tokens=Conversation.tokens + (r.prompt_tokens or 0) + (r.completion_tokens or 0)))
                 s.commit()
 
         def spend() -> None:
@@ -212,16 +261,12 @@ class ConversationEngine:
         return text, bool(person)
 
     def check_budget(self, conversation_id: int, facts: dict[str, Any]) -> None:
-        own = (facts["details"].get("conversations") or {})
-        daily = int(own.get("daily_model_calls") or self._settings.conversation_daily_model_calls)
-        now = self._service.now()
-        midnight = datetime(now.year, now.month, now.day, tzinfo=UTC)
+        """Raise BudgetSpent if the next model request would pass a cap of the conversation or the business's day."""
         with self._service.session_factory() as s:
-            spent = s.scalar(select(Conversation.model_calls).where(Conversation.id == conversation_id)) or 0
-            today = s.scalar(select(func.count()).select_from(ModelCall).where(
-                ModelCall.business_id == facts["business_id"], ModelCall.created_at >= midnight)) or 0
-        if spent >= self._settings.conversation_max_model_calls or today >= daily:
-            raise BudgetSpent()
+            reached = cap_reached(s, conversation_id, facts["business_id"],
+                                  caps_for(self._settings, facts["details"]), self._service.now())
+        if reached:
+            raise BudgetSpent(reached)
 
     def history(self, conversation_id: int, up_to: int) -> list[dict[str, str]]:
         """The latest texts in and out, oldest first, ending with the message being answered (bounded)."""
@@ -257,12 +302,12 @@ class ConversationEngine:
                 add_reply(s, c, answer.text, answer.by, now)
             if answer.handoff:
                 c.handoff_at, c.handoff_reason = now, answer.handoff
-            m.processed_at = now
+            m.processed_at, m.error = now, answer.error
             c.mode, c.state = answer.mode, answer.state
             c.locked_until = renewed = now + self._lease
             s.commit()
         log.info("conversation %s: message %s answered by %s", conversation_id, message_id,
-                 answer.by if answer.text is not None else "no one (handed off)")
+                 answer.by if answer.text is not None else f"no one ({answer.error or 'handed off'})")
         return renewed
 
 
@@ -277,6 +322,7 @@ def add_reply(s: Session, c: Conversation, text: str, by: str, now: datetime,
                               payload={"text": text, "channel": c.channel, "to": c.phone})
         s.add(notice)
         s.flush()
+    metrics.CONVERSATION_ANSWERS.labels(by).inc()
     message = ConversationMessage(business_id=c.business_id, conversation_id=c.id, direction="out", body=text,
                                   media={}, answered_by=by, staff_name=staff_name,
                                   notification_id=notice.id if notice else None, created_at=now, processed_at=now)

@@ -32,7 +32,11 @@ class ModelFailed(Exception):
 
 
 class BudgetSpent(Exception):
-    """The conversation's or the business's day's model calls are used up."""
+    """The conversation's or the business's day's model calls or tokens are used up; `code` says which."""
+
+    def __init__(self, code: str = "budget_spent"):
+        super().__init__(code)
+        self.code = code
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ WORDS: dict[str, dict[str, str]] = {
         "failed": "Sorry, we couldn't do that. Reply 0 for the menu, or call us.",
         "media": "Thanks! We can only read text here: please write what you need.",
         "cap": "We can't chat freely any more for now, but these choices still work.",
+        "slow_down": "You're sending messages faster than we can answer. Please wait a little and write again.",
         "model_down": "Our assistant is not available right now, but these choices work.",
         "person": "Talk to a person",
         "handoff": "Thanks, a person from {business} will answer you here as soon as they can.",
@@ -60,6 +61,7 @@ WORDS: dict[str, dict[str, str]] = {
         "failed": "Lo sentimos, no ha sido posible. Responde 0 para el menú o llámanos.",
         "media": "¡Gracias! Aquí solo podemos leer texto: escríbenos qué necesitas.",
         "cap": "Ahora no podemos seguir chateando libremente, pero estas opciones siguen funcionando.",
+        "slow_down": "Nos envías mensajes más rápido de lo que podemos responder. Espera un poco y vuelve a escribir.",
         "model_down": "Nuestro asistente no está disponible ahora, pero estas opciones funcionan.",
         "person": "Hablar con una persona",
         "handoff": "Gracias, una persona de {business} te responderá aquí en cuanto pueda.",
@@ -88,6 +90,8 @@ WORDS: dict[str, dict[str, str]] = {
         "failed": "Désolé, cela n'a pas marché. Répondez 0 pour le menu, ou appelez-nous.",
         "media": "Merci ! Nous ne lisons que le texte ici : écrivez-nous ce qu'il vous faut.",
         "cap": "Nous ne pouvons plus discuter librement pour le moment, mais ces choix fonctionnent.",
+        "slow_down": "Vous envoyez des messages plus vite que nous ne pouvons répondre. Patientez un peu, puis "
+                     "réécrivez-nous.",
         "model_down": "Notre assistant n'est pas disponible pour le moment, mais ces choix fonctionnent.",
         "person": "Parler à une personne",
         "handoff": "Merci, une personne de {business} va vous répondre ici dès que possible.",
@@ -116,6 +120,8 @@ WORDS: dict[str, dict[str, str]] = {
         "failed": "Das hat leider nicht geklappt. Antworten Sie 0 für das Menü oder rufen Sie uns an.",
         "media": "Danke! Wir können hier nur Text lesen: Schreiben Sie uns bitte, was Sie brauchen.",
         "cap": "Freies Chatten geht gerade nicht mehr, aber diese Auswahl funktioniert weiterhin.",
+        "slow_down": "Sie senden Nachrichten schneller, als wir antworten können. Bitte warten Sie kurz und "
+                     "schreiben Sie dann erneut.",
         "model_down": "Unser Assistent ist gerade nicht erreichbar, aber diese Auswahl funktioniert.",
         "person": "Mit einer Person sprechen",
         "handoff": "Danke, eine Person von {business} antwortet Ihnen hier, so bald sie kann.",

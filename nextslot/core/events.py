@@ -8,11 +8,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nextslot.core.planning import load_business
+from nextslot.core.planning import business_info
 from nextslot.core.views import booking_view
 from nextslot.schemas.events import BookingEventData, Event, NotificationSummary
 from nextslot.schemas.views import BookingView
-from nextslot.storage.tables import Booking, Business, Notification, WebhookDelivery, WebhookEndpoint
+from nextslot.storage import queries
+from nextslot.storage.tables import Booking, Notification, WebhookDelivery, WebhookEndpoint
 
 
 def emit(session: Session, business_id: int, event_type: str, booking: BookingView, now: datetime,
@@ -23,7 +24,7 @@ def emit(session: Session, business_id: int, event_type: str, booking: BookingVi
     if not endpoints:
         return
     event = Event(id=f"evt_{uuid.uuid4().hex}", type=event_type, created_at=now,
-                  business=session.get(Business, business_id).slug,
+                  business=queries.known_business(session, business_id).slug,
                   data=BookingEventData(booking=booking, previous_starts_at=previous_starts_at,
                                         notification=notification))
     body = event.model_dump_json()
@@ -38,8 +39,8 @@ def emit_notification_outcome(session: Session, notification: Notification, chan
     event_type = "notification.delivered" if notification.status == "delivered" else "notification.failed"
     if not subscribed(session, notification.business_id, event_type) or notification.booking_id is None:
         return
-    business = load_business(session, notification.business_id)
-    booking = booking_view(session, session.get(Booking, notification.booking_id), business)
+    business = business_info(session, notification.business_id)
+    booking = booking_view(session, session.get_one(Booking, notification.booking_id), business)
     summary = NotificationSummary(id=notification.id, kind=notification.kind, status=notification.status,
                                   channel=channel, attempts=notification.attempts)
     emit(session, notification.business_id, event_type, booking, now, notification=summary)

@@ -103,7 +103,7 @@ def http_client(allow_private: bool, timeout: float) -> httpx2.Client:
     return httpx2.Client(timeout=timeout, transport=transport, trust_env=False)
 
 
-class PublicOnlyResolver(SystemResolver):
+class PublicOnlyResolver(SystemResolver):  # type: ignore[misc]  # niquests ships no types for it
     """The resolver niquests (the CalDAV client's HTTP library) connects through: the same check, and the
     connection goes to the addresses returned here, so what was checked is what is called."""
 

@@ -8,6 +8,7 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -67,7 +68,7 @@ class Plan:
     rules: ServiceRules
     groups: tuple[tuple[ResourceInfo, ...], ...]  # one pool per requirement, in pick order
     service_reminder_offsets: tuple[int, ...] | None = None  # None: the business's
-    intake_questions: tuple[dict, ...] = ()
+    intake_questions: tuple[dict[str, Any], ...] = ()
     deposit: tuple[int, str] | None = None  # (amount in minor units, currency): paid when booking
     assignment: Assignment | None = None  # how pooled members are picked; None: first free in listed order
     party_max: int = 1  # the largest party one booking may be for
@@ -114,6 +115,11 @@ def rules_of(service: Service, zone: ZoneInfo) -> ServiceRules:
 
 def unknown_business(business_id: int) -> Rejected:
     return Rejected("unknown_business", f"There is no business with id {business_id}.")
+
+
+def business_info(session: Session, business_id: int) -> BusinessInfo:
+    """The business of a row already read (a booking, an offer): it exists."""
+    return BusinessInfo.of(queries.known_business(session, business_id))
 
 
 def load_business(session: Session, business_id: int) -> BusinessInfo | Rejected:
@@ -165,7 +171,7 @@ def party_of(service: Service) -> tuple[int, tuple[bool, ...]]:
     return int(party.get("max", 1)), tuple(r.label in wanted for r in service.requirements)
 
 
-def assignment_of(stored: dict | None, pools: Sequence[tuple[ResourceInfo, ...]]) -> Assignment | None:
+def assignment_of(stored: dict[str, Any] | None, pools: Sequence[tuple[ResourceInfo, ...]]) -> Assignment | None:
     """The service's fair-assignment setting with its weights by resource id; None for first free."""
     if not stored or stored.get("strategy", "first_free") == "first_free":
         return None
@@ -202,7 +208,7 @@ def timelines(
     now: datetime,
     exclude_booking_id: int | None = None,
     party: int = 1,
-) -> list[list[ResourceTimeline]]:
+) -> Sequence[Sequence[ResourceTimeline]]:
     """Each requirement's pool as timelines covering every start in the window (buffers included), ready to
     assign a party of `party` people in the service's fair order."""
     rules = plan.rules

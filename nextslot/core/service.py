@@ -13,7 +13,7 @@ from nextslot.core.booking.reschedule import reschedule
 from nextslot.core.business import catalog, lookup
 from nextslot.core.business.lookup import BusinessRecord
 from nextslot.core.clock import Clock, utcnow
-from nextslot.core.customers import history
+from nextslot.core.customers import history, proofs
 from nextslot.core.deposits import fees, payments
 from nextslot.core.deposits.fees import FeeToCharge
 from nextslot.core.deposits.payments import DepositDue
@@ -43,6 +43,7 @@ from nextslot.schemas.commands import (
 )
 from nextslot.schemas.views import BookingView, BusinessProfile, CustomerHistory, ServiceView, WaitlistView
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
+from nextslot.telemetry import metrics
 
 T = TypeVar("T")
 
@@ -113,11 +114,26 @@ class BookingService:
         with self.uow() as uow:
             return history.customer_history(uow.session, business_id, phone, email, limit)
 
+    # --- a customer proving a contact (the public endpoint) -------------------------------------
+
+    def request_contact_code(self, business_id: int, contact: str) -> proofs.CodeRequested | Rejected:
+        """Send a one-time code to a customer's phone or email (if it books here; answered alike if not)."""
+        return proofs.request_code(self.uow(), business_id, contact, self._clock())
+
+    def verify_contact_code(self, business_id: int, challenge: str, code: str) -> proofs.ContactProved | Rejected:
+        """A short-lived proof of the contact the code went to, if the code is right."""
+        return proofs.verify_code(self.uow(), business_id, challenge, code, self._clock())
+
+    def proven_contact(self, business_id: int, proof: str) -> str | Rejected:
+        return proofs.proven_contact(self.uow(), business_id, proof, self._clock())
+
     # --- writes ------------------------------------------------------------------------------
 
     def book(self, business_id: int, cmd: BookingCreate) -> BookingResult:
         """Book a slot (or convert a hold). A lost race answers with the nearest openings."""
-        return book(self.uow(), business_id, cmd, self._clock(), self._payment_provider)
+        result = book(self.uow(), business_id, cmd, self._clock(), self._payment_provider)
+        metrics.observe_booking("book", result)
+        return result
 
     def book_series(self, business_id: int, cmd: SeriesCreate) -> SeriesBooked | Rejected:
         """Book a recurring series in one request: all or none, or each occurrence on its own (see cmd.mode)."""
@@ -133,7 +149,9 @@ class BookingService:
 
     def hold(self, business_id: int, cmd: HoldCreate) -> HoldResult:
         """Keep a slot for a few minutes while the caller gives their details."""
-        return holds.hold(self.uow(), business_id, cmd, self._clock(), self._hold_minutes)
+        result = holds.hold(self.uow(), business_id, cmd, self._clock(), self._hold_minutes)
+        metrics.observe_hold(result)
+        return result
 
     def release_hold(self, business_id: int, hold_id: int) -> bool:
         """Let a hold go before it expires; False if there was no live hold with that id."""
@@ -141,11 +159,15 @@ class BookingService:
 
     def expire_holds(self) -> int:
         """Mark holds past their expiry released and their claims inactive (they already block no one)."""
-        return holds.expire_holds(self.uow(), self._clock())
+        expired = holds.expire_holds(self.uow(), self._clock())
+        metrics.HOLDS_EXPIRED.inc(expired)
+        return expired
 
     def reschedule(self, business_id: int, cmd: BookingReschedule) -> BookingResult:
         """Move a booking: release and re-claim in one transaction; on conflict nothing changes."""
-        return reschedule(self.uow(), business_id, cmd, self._clock())
+        result = reschedule(self.uow(), business_id, cmd, self._clock())
+        metrics.observe_booking("reschedule", result)
+        return result
 
     def join_waitlist(self, business_id: int, cmd: WaitlistJoin) -> WaitlistView | Rejected:
         """Put a customer on the waitlist for a service within a window (the same wish twice is one entry)."""

@@ -27,6 +27,7 @@ from starlette.responses import RedirectResponse, Response
 from nextslot.core.accounts.staff import SignedIn
 from nextslot.core.results import Rejected
 from nextslot.oauth import grants, scopes
+from nextslot.oauth.client_documents import is_document_id
 from nextslot.oauth.provider import NextslotOAuthProvider
 from nextslot.server.console.session import Staff, booking_service, checked_post, notice, owner_only, render
 from nextslot.server.page_context import PageBusiness, business_by_slug
@@ -92,6 +93,8 @@ def consent_page(request: Request, business: PageBusiness, staff: SignedIn, pend
     return render(request, "oauth_consent.html", {
         "business": business, "staff": staff, "client_name": client.client_name or "An unnamed app",
         "redirect_host": urlsplit(pending["redirect_uri"]).netloc, "scope_rows": rows, "request_token": raw,
+        # a client known from its metadata document is vouched for by the site that serves it
+        "client_site": urlsplit(client.client_id).netloc if is_document_id(client.client_id) else None,
         "problem": problem}, status)
 
 

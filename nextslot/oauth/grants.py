@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.dialects.postgresql import insert
 
 from nextslot.core.accounts.api_keys import hash_key
 from nextslot.oauth.tables import OAuthClient, OAuthCode, OAuthGrant, OAuthToken
@@ -19,6 +20,7 @@ from nextslot.storage.uow import SqlAlchemyUnitOfWork
 ACCESS_LIFETIME = timedelta(hours=1)
 REFRESH_LIFETIME = timedelta(days=30)
 CODE_LIFETIME = timedelta(minutes=5)
+MAX_CLIENT_ID = 2048  # a registered client's id is short; a metadata document's is its URL
 TOUCH_EVERY = timedelta(minutes=5)  # last_used_at is for people: no write on every tool call
 ACCESS_PREFIX, REFRESH_PREFIX, CODE_PREFIX = "nso_", "nsr_", "nsc_"  # API keys are nsk_
 Secret = TypeVar("Secret", OAuthCode, OAuthToken)
@@ -78,9 +80,20 @@ def save_client(uow: SqlAlchemyUnitOfWork, client_id: str, name: str, info: dict
         uow.commit()
 
 
-def client_info(uow: SqlAlchemyUnitOfWork, client_id: str) -> dict[str, Any] | None:
+def remember_client(uow: SqlAlchemyUnitOfWork, client_id: str, name: str, info: dict[str, Any]) -> None:
+    """Record (or refresh) a client known from its metadata document, so grants can name it."""
     with uow:
-        client = uow.session.get(OAuthClient, client_id[:64])
+        uow.session.execute(insert(OAuthClient).values(client_id=client_id, name=name[:200], info=info)
+                            .on_conflict_do_update(index_elements=["client_id"],
+                                                   set_={"name": name[:200], "info": info}))
+        uow.commit()
+
+
+def client_info(uow: SqlAlchemyUnitOfWork, client_id: str) -> dict[str, Any] | None:
+    if len(client_id) > MAX_CLIENT_ID:
+        return None
+    with uow:
+        client = uow.session.get(OAuthClient, client_id)
         return dict(client.info) if client else None
 
 

@@ -10,7 +10,7 @@ import hmac
 import re
 from hashlib import sha256
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import anyio
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -27,11 +27,12 @@ from mcp.server.auth.provider import (
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
 from nextslot.core.service import BookingService
-from nextslot.oauth import grants
+from nextslot.oauth import grants, scopes
+from nextslot.oauth.client_documents import ClientDocuments, is_document_id
+from nextslot.oauth.redirects import redirect_uri_problem
 
 REQUEST_MAX_AGE = 15 * 60  # seconds a person has to sign in and decide
 S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256 digest, unpadded
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 class GrantCode(AuthorizationCode):
@@ -53,23 +54,11 @@ def same_resource(a: str, b: str) -> bool:
     return a.rstrip("/") == b.rstrip("/")
 
 
-def redirect_uri_problem(uri: str) -> str | None:
-    """Redirect targets must be https, or http on this machine (native apps, RFC 8252); no fragments."""
-    parts = urlsplit(uri)
-    if parts.fragment:
-        return "A redirect URI may not have a fragment."
-    if parts.username is not None or parts.password is not None:
-        return "A redirect URI may not carry a user name or password."
-    if parts.scheme == "https" and parts.hostname:
-        return None
-    if parts.scheme == "http" and parts.hostname in LOOPBACK:
-        return None
-    return "Redirect URIs must be https, or http on localhost."
-
-
 class NextslotOAuthProvider(OAuthAuthorizationServerProvider[GrantCode, GrantRefresh, BusinessAccess]):
-    def __init__(self, service: BookingService, secret_key: str, public_url: str):
+    def __init__(self, service: BookingService, secret_key: str, public_url: str,
+                 documents: ClientDocuments | None = None):
         self.service = service
+        self.documents = documents or ClientDocuments()
         self.issuer = public_url.rstrip("/")
         self.resource = self.issuer + "/mcp"
         self._secret = secret_key.encode()
@@ -82,6 +71,18 @@ class NextslotOAuthProvider(OAuthAuthorizationServerProvider[GrantCode, GrantRef
         return hmac.new(self._secret, b"oauth-client-secret:" + client_id.encode(), sha256).hexdigest()
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
+        """A registered client, or one described by the metadata document its client_id points at."""
+        if is_document_id(client_id):
+            fetched = await self.documents.client(client_id)
+            if fetched.client is not None and fetched.fresh:  # its grants need a row to belong to
+                info = fetched.client.model_dump(mode="json", exclude_none=True)
+                name = (fetched.client.client_name or "").strip() or "An unnamed app"
+                await anyio.to_thread.run_sync(grants.remember_client, self.service.uow(), client_id, name, info)
+            if fetched.client is None or fetched.client.scope is not None:
+                return fetched.client
+            # a document naming no scope may ask for any (as a registration naming none gets all): the person
+            # consenting still picks
+            return fetched.client.model_copy(update={"scope": " ".join(scopes.ALL)})
         info = await anyio.to_thread.run_sync(grants.client_info, self.service.uow(), client_id)
         if info is None:
             return None

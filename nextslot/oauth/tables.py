@@ -16,7 +16,7 @@ class OAuthClient(Base):
     server's secret key, so a copy of the database holds no client credentials."""
 
     __tablename__ = "oauth_clients"
-    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(2048), primary_key=True)  # a metadata document's: its URL
     name: Mapped[str] = mapped_column(String(200))
     info: Mapped[dict[str, Any]]  # the registered metadata, without the secret
     created_at: Mapped[datetime] = _created()
@@ -28,7 +28,7 @@ class OAuthGrant(Base):
 
     __tablename__ = "oauth_grants"
     id: Mapped[int] = _id()
-    client_id: Mapped[str] = mapped_column(String(64), ForeignKey("oauth_clients.client_id", ondelete="CASCADE"),
+    client_id: Mapped[str] = mapped_column(String(2048), ForeignKey("oauth_clients.client_id", ondelete="CASCADE"),
                                            index=True)
     business_id: Mapped[int] = _business()
     account_id: Mapped[int] = mapped_column(Id, ForeignKey("staff_accounts.id", ondelete="CASCADE"))

@@ -31,8 +31,9 @@ from nextslot.reminders.business_notices import (
     business_addresses,
     notice_values,
 )
-from nextslot.reminders.channels.base import Channel, OutgoingMessage, SendResult
+from nextslot.reminders.channels.base import Channel, Content, OutgoingMessage, SendResult
 from nextslot.reminders.templates import render, spoken_when
+from nextslot.reminders.whatsapp_window import OUTSIDE, approved_content, window_open
 from nextslot.storage import leases
 from nextslot.storage.alone import Failed, alone, in_savepoint
 from nextslot.storage.outage import on_fresh_connection
@@ -45,6 +46,7 @@ from nextslot.storage.tables import (
     Payment,
     Resource,
 )
+from nextslot.telemetry import metrics
 
 log = logging.getLogger(__name__)
 ACCEPTED = ("queued", "sent", "delivered", "read")
@@ -63,6 +65,7 @@ class Job:
     subject: str
     body: str
     calendar: bytes | None = None
+    content: Content | None = None  # WhatsApp outside its window: the approved template sent instead of the body
 
 
 class Dispatcher:
@@ -141,7 +144,9 @@ class Dispatcher:
         for channel_name, recipient in job.recipients.items():
             channel = self._channels[channel_name]
             reference = f"notification-{job.id}"
-            result = safe_send(channel, OutgoingMessage(recipient, job.body, job.subject, reference, job.calendar))
+            content = job.content if channel_name == "whatsapp" else None
+            result = safe_send(channel, OutgoingMessage(recipient, job.body, job.subject, reference, job.calendar,
+                                                        content))
             if self._record(job, channel_name, recipient, result) != "next_channel":
                 return
         self._finish_without_channel(job)
@@ -151,7 +156,11 @@ class Dispatcher:
 
         The message has gone out (or been refused): a dropped connection must not lose that, or the lease would
         run out and the message go out twice, so the record is tried again on a fresh connection."""
-        return on_fresh_connection(lambda: self._record_once(job, channel, recipient, result))
+        outcome = on_fresh_connection(lambda: self._record_once(job, channel, recipient, result))
+        metrics.DELIVERIES.labels(channel, "accepted" if result.accepted else outcome).inc()
+        if outcome == "next_channel":
+            metrics.FALLBACKS.labels(channel).inc()
+        return outcome
 
     def _record_once(self, job: Job, channel: str, recipient: str, result: SendResult) -> str:
         now = self._clock()
@@ -201,6 +210,7 @@ class Dispatcher:
                 n.last_error = n.last_error or (UNREACHABLE if n.kind.startswith(TO_BUSINESS)
                                                 else "no channel can reach this customer")
                 log.warning("notification %s %s: %s", n.id, n.status, redact_text(n.last_error))  # may name a phone
+                metrics.MESSAGES_FINISHED.labels(n.status).inc()
                 emit_notification_outcome(s, n, n.gave_up_on[-1] if n.gave_up_on else None, self._clock())
             s.commit()
 
@@ -243,8 +253,9 @@ class Dispatcher:
     def _job(self, s: Session, row: Any, lease: datetime) -> Job:
         n, customer, staff, booking, business = row
         if n.kind == CONVERSATION_REPLY:  # a chat answer: its text as written, on the conversation's channel first
-            return Job(n.id, lease, n.kind, reply_recipients(n, customer, self._channels),
-                       n.payload.get("subject", ""), n.payload["text"])
+            recipients = reply_recipients(n, customer, self._channels)
+            self._within_whatsapp_window(s, n, recipients, None)  # free text only: no template says it
+            return Job(n.id, lease, n.kind, recipients, n.payload.get("subject", ""), n.payload["text"])
         to_business = n.kind.startswith(TO_BUSINESS)
         if to_business:  # a notice to the business itself, about its own set-up
             zone, language = ZoneInfo(business.timezone), "en"
@@ -279,7 +290,31 @@ class Dispatcher:
         recipients = {c: addresses[c] for c in preferred
                       if c in self._channels and addresses.get(c) and c not in n.gave_up_on and c not in opted_out}
         ics = booking_ics(s, business, booking, self._clock()) if booking and n.kind in CALENDAR_KINDS else None
-        return Job(n.id, lease, n.kind, recipients, message.subject, message.body, ics)
+        content = None if to_business or staff is not None else self._within_whatsapp_window(
+            s, n, recipients, approved_content(business.details or {}, language, n.kind, values))
+        return Job(n.id, lease, n.kind, recipients, message.subject, message.body, ics, content)
+
+    def _within_whatsapp_window(self, s: Session, n: Notification, recipients: dict[str, str],
+                                template: Content | None) -> Content | None:
+        """WhatsApp's rule: free text within its window of the customer's last message, else the approved template;
+        with none, WhatsApp is skipped for the next channel and the reason stored as an attempt. Return the
+        template to send on WhatsApp (None: the free text)."""
+        window = getattr(self._channels.get("whatsapp"), "session_window", None)
+        if "whatsapp" not in recipients or window is None:
+            return None
+        now = self._clock()
+        if window_open(s, n.business_id, recipients["whatsapp"], now, window):
+            return None
+        if template is not None:
+            return template
+        why = (f"outside WhatsApp's {window.total_seconds() / 3600:g}-hour window of the customer's last message, "
+               f"and no approved template for {n.kind}" + ("" if n.kind == CONVERSATION_REPLY else " in their language"))
+        s.add(DeliveryAttempt(business_id=n.business_id, notification_id=n.id, channel="whatsapp",
+                              recipient=recipients.pop("whatsapp"), provider_id=None, status="skipped",
+                              error_code=OUTSIDE, error_message=why, created_at=now, updated_at=now,
+                              history=[{"status": "skipped", "at": now.isoformat(), "error_code": OUTSIDE}]))
+        n.gave_up_on, n.last_error = [*n.gave_up_on, "whatsapp"], f"whatsapp: {why}"
+        return None
 
     def _link_values(self, s: Session, kind: str, booking: Booking, zone: ZoneInfo, language: str) -> dict[str, str]:
         values = {"manage_url": "", "calendar_url": "", "pay_url": "", "deposit": "", "pay_by": ""}

@@ -16,6 +16,7 @@ from nextslot.core.service import BookingService
 from nextslot.core.waitlist.offers import answerable_offer
 from nextslot.reminders.replies import Intent, Reply, parse_reply
 from nextslot.reminders.templates import spoken_when
+from nextslot.reminders.whatsapp_window import record_inbound
 from nextslot.schemas.commands import BookingChange
 from nextslot.schemas.statuses import ACTIVE
 from nextslot.storage.tables import Booking, Business, Customer, InboundMessage, Service, WaitlistEntry
@@ -122,6 +123,11 @@ def handle_reply(service: BookingService, channel: str, sender: str, body: str,
     not acted on again). With `conversations`, a message that is not a clear keyword answer, or comes in the
     middle of a conversation, is stored for the conversation instead and None returned: answered later."""
     phone = sender.removeprefix("whatsapp:")
+    if channel == "whatsapp":  # the customer wrote: WhatsApp takes free text from us for the next 24 hours
+        with service.uow() as uow:
+            record_inbound(uow.session, phone, conversations.to if conversations else None, service.now(),
+                           conversations.idle if conversations else timedelta(minutes=30))
+            uow.commit()
     with service.uow() as uow:
         if provider_id and (seen := uow.session.scalars(
                 select(InboundMessage.answer).where(InboundMessage.provider_id == provider_id)).one_or_none()):

@@ -9,18 +9,19 @@ import logging
 import signal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from nextslot.calendars import providers
+from nextslot.calendars.providers import Registry, build_registry
 from nextslot.calendars.sync import SyncFailed, sync_all
 from nextslot.conversations.engine import ConversationEngine
+from nextslot.core.links import load_secret
 from nextslot.core.service import BookingService
 from nextslot.payments.fees import charge_due_fees
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.runtime import build_dispatcher, build_payment_provider, build_service
 from nextslot.settings import Settings
+from nextslot.telemetry import metrics
 from nextslot.webhooks.delivery import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,13 @@ def converse(engine: ConversationEngine, dispatcher: Dispatcher) -> int:
     return answered
 
 
-def sync_calendars(service: BookingService, every: timedelta, allow_private: bool = False) -> int:
-    """Sync the staff calendars not read for `every`; return how many failed (each failure is on its row)."""
-    connect = partial(providers.connect, allow_private=allow_private)  # each calendar by its own provider
-    return sum(isinstance(r, SyncFailed) for r in sync_all(service.session_factory, service.now(), every, connect))
+def sync_calendars(service: BookingService, every: timedelta, registry: Registry, pushed_only: bool = False) -> int:
+    """Sync the staff calendars not read for `every` (or only those a provider pushed a change for); return how
+    many failed (each failure is on its row)."""
+    results = sync_all(service.session_factory, service.now(), every, registry=registry, pushed_only=pushed_only)
+    for result in results:
+        metrics.CALENDAR_SYNCS.labels("failed" if isinstance(result, SyncFailed) else "synced").inc()
+    return sum(isinstance(r, SyncFailed) for r in results)
 
 
 def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dispatcher) -> BlockingScheduler:
@@ -67,9 +71,13 @@ def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dis
     scheduler.add_job(service.offer_freed_capacity, seconds=max(settings.dispatch_interval_seconds, 5),
                       id="waitlist", **every)
     # each minute, but a calendar is due only `calendar_sync_minutes` after its last sync by any process
-    scheduler.add_job(sync_calendars, args=[service, timedelta(minutes=settings.calendar_sync_minutes),
-                                            settings.allow_private_targets], minutes=1,
+    registry = build_registry(settings, load_secret(settings.secret_key, settings.data_dir))
+    sync_every = timedelta(minutes=settings.calendar_sync_minutes)
+    scheduler.add_job(sync_calendars, args=[service, sync_every, registry], minutes=1,
                       id="calendars", next_run_time=datetime.now(UTC), **every)  # at start too: after an outage
+    # a calendar its provider said changed is read within seconds
+    scheduler.add_job(sync_calendars, args=[service, sync_every, registry, True],
+                      seconds=settings.dispatch_interval_seconds, id="pushed_calendars", **every)
     return scheduler
 
 
@@ -80,6 +88,11 @@ def run_scheduler(settings: Settings) -> int:
     service = build_service(settings)
     dispatcher = build_dispatcher(settings, service)
     scheduler = build_scheduler(settings, service, dispatcher)
+    if settings.metrics_port:  # no HTTP server here: the scheduler's metrics have a port of their own
+        from nextslot.telemetry.collectors import database_registry
+
+        metrics.serve_metrics(settings.metrics_port, settings.metrics_host,
+                              (database_registry(service.session_factory),), settings.metrics_token)
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
     log.info("scheduler started: dispatch every %ss", settings.dispatch_interval_seconds)
     try:

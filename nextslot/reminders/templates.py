@@ -58,6 +58,11 @@ DEFAULTS: dict[str, dict[str, str]] = {
                                      "turned off on {{ when }}: {{ reason }}. Booking events are no longer sent "
                                      "to it. Once it answers again, turn it back on in the staff API: "
                                      "{{ reenable }}. Events from then on are sent; the ones missed are not.",
+        "business_calendar_reconnect": "{{ business }}: {{ staff }}'s {{ provider }} calendar{% if account %} "
+                                       "({{ account }}){% endif %} refused nextslot's connection on {{ when }} "
+                                       "({{ reason }}). Until it is connected again, new events in it are not "
+                                       "seen and bookings are not written into it; the busy time last read from "
+                                       "it still blocks bookings. To reconnect: {{ reconnect }}.",
     },
     "es": {
         "confirmation": "Hola {{ name }}, tu cita de {{ service }} en {{ business }} es el {{ when }}. "
@@ -113,7 +118,8 @@ SUBJECTS = {
     "en": {"confirmation": "Booking confirmed", "reminder": "Appointment reminder", "rescheduled": "Appointment moved",
            "deposit_requested": "Deposit needed to confirm your booking", "waitlist_offer": "A time just opened up",
            "cancelled": "Appointment cancelled", "staff_rescheduled": "Booking moved",
-           "staff_cancelled": "Booking cancelled", "business_webhook_disabled": "Webhook endpoint turned off"},
+           "staff_cancelled": "Booking cancelled", "business_webhook_disabled": "Webhook endpoint turned off",
+           "business_calendar_reconnect": "A staff calendar needs reconnecting"},
     "es": {"confirmation": "Cita confirmada", "reminder": "Recordatorio de cita", "rescheduled": "Cita cambiada",
            "cancelled": "Cita cancelada"},
     "fr": {"confirmation": "Rendez-vous confirmé", "reminder": "Rappel de rendez-vous",

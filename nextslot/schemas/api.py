@@ -187,15 +187,15 @@ class ResourceIn(ResourceConfig):
     """A resource as in the config file. Left out, `hours` and `exceptions` keep their current values
     (a new resource starts with none: it is closed until given hours)."""
 
-    exceptions: list[ExceptionIn] = Field(default_factory=list, max_length=MAX_EXCEPTIONS)
+    exceptions: list[ExceptionIn] = Field(default_factory=list, max_length=MAX_EXCEPTIONS)  # type: ignore[assignment]  # pydantic narrows a field in a subclass
 
 
 class ConfigIn(BusinessConfig):
     """The whole business config, as `nextslot load-config` reads it; resources and services it leaves out
     are left alone."""
 
-    closures: list[ExceptionIn] = Field(default_factory=list, max_length=MAX_EXCEPTIONS)
-    resources: list[ResourceIn] = Field(min_length=1, max_length=MAX_RESOURCES)
+    closures: list[ExceptionIn] = Field(default_factory=list, max_length=MAX_EXCEPTIONS)  # type: ignore[assignment]
+    resources: list[ResourceIn] = Field(min_length=1, max_length=MAX_RESOURCES)  # type: ignore[assignment]
 
 
 class ResourceEntry(ResourceConfig):

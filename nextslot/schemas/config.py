@@ -49,7 +49,8 @@ class Strict(Input):
 # one reminder or several, from 5 minutes to 30 days before the start
 ReminderOffsets = Annotated[list[Annotated[int, Field(ge=5, le=30 * 24 * 60)]], Field(max_length=5)]
 Spans = Annotated[list[Annotated[str, StringConstraints(max_length=20)]], Field(max_length=24)]  # "09:00-12:30", ...
-WeeklySpans = dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], Spans]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WeeklySpans = dict[Weekday, Spans]
 # far more than any business has, far less than what would hurt: bigger lists are refused whole
 MAX_RESOURCES, MAX_SERVICES, MAX_EXCEPTIONS = 500, 500, 1000
 
@@ -82,10 +83,11 @@ class ExceptionConfig(Strict):
             raise ValueError("give either date (with optional until and hours) or starts_at and ends_at")
         if ranged and (self.starts_at is None or self.ends_at is None):
             raise ValueError("give both starts_at and ends_at")
-        if ranged and (self.starts_at.tzinfo is None) != (self.ends_at.tzinfo is None):
-            raise ValueError("give starts_at and ends_at both with an offset or both as local times")
-        if ranged and self.starts_at >= self.ends_at:
-            raise ValueError("starts_at must come before ends_at")
+        if self.starts_at is not None and self.ends_at is not None:
+            if (self.starts_at.tzinfo is None) != (self.ends_at.tzinfo is None):
+                raise ValueError("give starts_at and ends_at both with an offset or both as local times")
+            if self.starts_at >= self.ends_at:
+                raise ValueError("starts_at must come before ends_at")
         for day in (self.date, self.until, self.starts_at, self.ends_at):
             if day is not None and not 2000 <= day.year <= 2199:
                 raise ValueError("dates must lie between the years 2000 and 2199")
@@ -247,6 +249,23 @@ class WaitlistSettings(Strict):
     offer_minutes: int = Field(15, ge=1, le=24 * 60, description="how long an offer stays open")
 
 
+MessageKind = Literal["confirmation", "reminder", "rescheduled", "cancelled", "waitlist_offer", "deposit_requested"]
+ValueName = Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,32}$")]
+
+
+class WhatsAppTemplate(Strict):
+    """A WhatsApp template approved in Twilio's Content API: its SID, and the message's values that fill its
+    placeholders {{1}}, {{2}}, ... in order (e.g. [name, service, when])."""
+
+    content_sid: str = Field(pattern=r"^HX[0-9a-fA-F]{32}$", description="the Content SID, HX + 32 hex digits")
+    variables: list[ValueName] = Field(default_factory=list, max_length=10,
+                                       description="values for {{1}}, {{2}}, ...: name, service, when, code, ...")
+
+
+# per language, per kind of message: what WhatsApp takes outside its 24-hour window
+WhatsAppTemplates = dict[Literal["en", "es", "fr", "de"], dict[MessageKind, WhatsAppTemplate]]
+
+
 class BusinessDetails(BaseModel):
     """`business.details`: free-form information, with each key the code reads checked here (by `apply_config`,
     the one door every stored config goes through); other keys are kept as given."""
@@ -259,6 +278,8 @@ class BusinessDetails(BaseModel):
     page: dict[str, Any] | None = Field(None, description="colour and logo_url; the page ignores what does not fit")
     templates: Any = Field(None, description="message overrides, checked by rendering (message_templates)")
     waitlist: WaitlistSettings | None = None
+    whatsapp_templates: WhatsAppTemplates | None = Field(
+        None, description="approved WhatsApp templates per language and kind, sent outside the 24-hour window")
 
 
 class BusinessSection(Strict):

@@ -6,7 +6,7 @@ HMAC-SHA256(endpoint secret, f"{t}.{raw body}") and reject a t more than five mi
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -43,5 +43,5 @@ class Event(BaseModel):
     data: BookingEventData
 
 
-def event_json_schema() -> dict:
+def event_json_schema() -> dict[str, Any]:
     return Event.model_json_schema()

@@ -211,6 +211,20 @@ class JoinWaitlistIn(ToolInput):
     staff: str | None = Field(None, max_length=200, description=STAFF)
 
 
+PROOF = ("The proof verify_code returned for the customer's phone or email (it lasts 30 minutes). Only that "
+         "contact's own bookings are found or changed with it.")
+
+
+class RequestCodeIn(ToolInput):
+    contact: str = Field(min_length=3, max_length=320, description="The phone number or email the customer booked "
+                                                                   "with, as they say it")
+
+
+class VerifyCodeIn(ToolInput):
+    challenge: str = Field(min_length=8, max_length=100, description="The challenge request_code returned")
+    code: str = Field(min_length=1, max_length=20, description="The code the customer received, as they read it")
+
+
 # --- results ---------------------------------------------------------------------------------------
 
 
@@ -338,3 +352,17 @@ class CustomerHistoryOut(ToolOutput):
     bookings: int
     no_shows: int
     events: list[HistoryLine] = Field(description="Oldest first")
+
+
+class CodeSentOut(ToolOutput):
+    outcome: Literal["code_sent"]
+    challenge: str = Field(description="Send it back to verify_code with the code the customer reads out")
+    expires_at: str = Field(description="ISO 8601: when the code stops working")
+    sent_by: Literal["sms", "email"] = Field(description="Where the code goes, if the contact books here")
+
+
+class ContactProvedOut(ToolOutput):
+    outcome: Literal["proved"]
+    proof: str = Field(description="Pass it as `proof` to find_appointments, reschedule_appointment and "
+                                   "cancel_appointment")
+    expires_at: str = Field(description="ISO 8601: when the proof stops working (30 minutes)")

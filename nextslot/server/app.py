@@ -19,14 +19,17 @@ from nextslot.runtime import build_links, build_payment_provider, build_service
 from nextslot.server import (
     body_limit,
     booking_page,
+    calendar_webhooks,
     chat_page,
     console,
     failures,
     ics,
     manage_page,
     mcp_http,
+    observability,
     offer_links,
     outages,
+    outbox_page,
     payments,
     public_mcp,
     rate_limit,
@@ -61,6 +64,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     app.state.payment_provider = build_payment_provider(settings)
     app.include_router(voice_webhooks.router)
     app.include_router(twilio_webhooks.router)
+    app.include_router(calendar_webhooks.router)
     app.include_router(ics.router)
     app.include_router(payments.router)
     app.include_router(offer_links.router)
@@ -73,8 +77,11 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     console.install(app)
     oauth.install(app, provider)  # /.well-known/oauth-*, /authorize, /token, /register, /revoke, consent
     outages.install(app)
+    outbox_page.install(app)
     rate_limit.install(app, settings)
     app.add_middleware(public_mcp.PublicMcpRoute, public=public)  # /b/{slug}/mcp, before the page's routes
+
+    observability.install(app, service)  # /ready, /metrics (with a token), request latency
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -87,4 +94,10 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
 def serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    app = create_app(settings)
+    if settings.metrics_port:
+        from nextslot.telemetry.metrics import serve_metrics
+
+        serve_metrics(settings.metrics_port, settings.metrics_host, (app.state.database_metrics,),
+                      settings.metrics_token)
+    uvicorn.run(app, host=host, port=port, log_level="info")

@@ -52,12 +52,17 @@ class RateLimits:
     pages: RateLimit  # a person booking never notices, a scraper slows down
     sign_in: RateLimit  # slow enough to stop password guessing
     api: RateLimit  # per key: one tenant's flood never slows another's
+    codes: RateLimit  # one-time codes asked for by one address: each is a message sent to someone
+    code_checks: RateLimit  # codes tried by one address, whichever contact they are for
+    registrations: RateLimit  # OAuth clients registered from one address: each is a row that stays
 
     @classmethod
     def of(cls, settings: Settings) -> RateLimits:
         storage = MemoryStorage()
         return cls(RateLimit("60/minute", storage, "pages"), RateLimit("10/minute", storage, "sign_in"),
-                   RateLimit(settings.rate_limit_per_key, storage, "api"))
+                   RateLimit(settings.rate_limit_per_key, storage, "api"), RateLimit("10/hour", storage, "codes"),
+                   RateLimit("30/hour", storage, "code_checks"),
+                   RateLimit("20/hour", storage, "registrations"))
 
 
 def rate_limits(request: Request) -> RateLimits:

@@ -7,8 +7,9 @@ POST /webhooks/retell/{slug} Retell custom functions, signed in `X-Retell-Signat
 Set either secret with `nextslot voice-secret SLUG vapi|retell`.
 POST /webhooks/elevenlabs/{slug}/{tool}
                              ElevenLabs Agents webhook (server) tools, one URL per tool: the body is the tool's
-                             arguments; a business API key as `Authorization: Bearer` (a header ElevenLabs sends
-                             from a workspace secret).
+                             arguments; the business's ElevenLabs secret (`nextslot voice-secret SLUG elevenlabs`)
+                             as `Authorization: Bearer`, a header ElevenLabs sends from a workspace secret (a
+                             business API key is still accepted).
 """
 from __future__ import annotations
 
@@ -19,18 +20,18 @@ import logging
 import re
 import time
 from collections.abc import Mapping
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from nextslot.core.accounts.api_keys import PREFIX as API_KEY_PREFIX
 from nextslot.core.accounts.api_keys import business_for_key
-from nextslot.core.accounts.voice_secrets import Platform, voice_business
+from nextslot.core.accounts.voice_secrets import Platform, VoiceBusiness, voice_business
 from nextslot.core.service import BookingService
 from nextslot.schemas.voice import ElevenLabsCall, RetellRequest, VapiRequest
-from nextslot.server.page_context import business_by_slug
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import error, execute
 
@@ -111,12 +112,11 @@ def answer_retell(service: BookingService, slug: str, headers: Mapping[str, str]
 def answer_elevenlabs(service: BookingService, slug: str, tool: str, headers: Mapping[str, str],
                       body: bytes) -> Response:
     """Run one webhook tool call; its answer (result or error JSON) is the 200 body the agent reads."""
-    business = business_by_slug(service, slug)
+    business = voice_business(service.uow(), slug, "elevenlabs")
     if business is None:
         return unknown_business(slug)
-    key = bearer(headers)
-    if key is None or business_for_key(service.uow(), key) != business.id:  # a key of another business: refused
-        return refused("elevenlabs", slug, "missing or wrong API key")
+    if not elevenlabs_authenticated(service, business, bearer(headers)):
+        return refused("elevenlabs", slug, "missing or wrong secret")
     data = parse_json(body)
     if isinstance(data, Response):
         return data
@@ -126,9 +126,19 @@ def answer_elevenlabs(service: BookingService, slug: str, tool: str, headers: Ma
         call, arguments = ElevenLabsCall.split(data)
     except ValidationError as exc:
         return invalid_payload(exc)
-    ctx = ToolContext(service, business.id, "elevenlabs", caller_phone=call.caller_id,
+    ctx = ToolContext(service, business.business_id, "elevenlabs", caller_phone=call.caller_id,
                       idempotency_key=call_key("elevenlabs", call.conversation_id, tool, arguments))
     return Response(execute(tool, arguments, ctx).text(), media_type="application/json")
+
+
+def elevenlabs_authenticated(service: BookingService, business: VoiceBusiness, given: str | None) -> bool:
+    """The business's ElevenLabs secret (`nextslot voice-secret SLUG elevenlabs`: it opens the tool webhooks and
+    nothing else), or, as before there was one, a live API key of this business."""
+    if given is None:
+        return False
+    if business.secret is not None and hmac.compare_digest(given.encode(), business.secret.encode()):
+        return True
+    return given.startswith(API_KEY_PREFIX) and business_for_key(service.uow(), given) == business.business_id
 
 
 def bearer(headers: Mapping[str, str]) -> str | None:
@@ -199,7 +209,7 @@ def unknown_business(slug: str) -> JSONResponse:
     return problem(404, "unknown_business", f"No business '{slug}'.")
 
 
-def refused(platform: Platform | Literal["elevenlabs"], slug: str, reason: str) -> JSONResponse:
+def refused(platform: Platform, slug: str, reason: str) -> JSONResponse:
     log.warning("%s webhook for business %r refused: %s", platform, slug, reason)  # never the body: customer data
     return problem(401, "unauthorized", f"The request is not authenticated for this business's {platform} "
                                         f"webhook ({reason}).")

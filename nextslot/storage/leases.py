@@ -46,14 +46,15 @@ OUTBOX = dict(  # a row is sent once per claim: `attempts` counts the claims
 )
 NOTIFICATIONS = Queue("notifications", **OUTBOX)
 WEBHOOK_DELIVERIES = Queue("webhook_deliveries", **OUTBOX)
-CALENDARS = Queue(  # due: not read since :due_before (failing ones wait their turn too); or the one asked for
-    "external_calendars",
-    due="""(locked_until is null or locked_until < :now)
+CALENDARS = Queue(  # due: pushed, or not read since :due_before (failing ones wait their turn too); or the one
+    "external_calendars",  # asked for; never one whose grant needs reconnecting
+    due="""(locked_until is null or locked_until < :now) and status = 'active'
            and (cast(:calendar_id as bigint) is null or id = cast(:calendar_id as bigint))
-           and (cast(:due_before as timestamptz) is null or greatest(last_synced_at, last_error_at) is null
-                or greatest(last_synced_at, last_error_at) <= cast(:due_before as timestamptz))
+           and (pushed_at is not null or (not :pushed and (cast(:due_before as timestamptz) is null
+                or greatest(last_synced_at, last_error_at) is null
+                or greatest(last_synced_at, last_error_at) <= cast(:due_before as timestamptz))))
            and not (id = any(cast(:skip as bigint[])))""",
-    order="greatest(last_synced_at, last_error_at) nulls first, id",
+    order="pushed_at nulls last, greatest(last_synced_at, last_error_at) nulls first, id",
     lease="locked_until = :lease",
     hand_back=None,
 )

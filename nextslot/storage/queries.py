@@ -27,6 +27,14 @@ def business(session: Session, business_id: int) -> Business | None:
     return session.get(Business, business_id)
 
 
+def known_business(session: Session, business_id: int) -> Business:
+    """A business the caller already holds a row of (a booking's, a signed-in staff's): missing is a bug, not an answer."""
+    found = session.get(Business, business_id)
+    if found is None:
+        raise LookupError(f"business {business_id} does not exist")
+    return found
+
+
 def business_by_slug(session: Session, slug: str) -> Business | None:
     return session.scalars(select(Business).where(Business.slug == slug)).one_or_none()
 

@@ -72,7 +72,8 @@ class ApiKey(Base):
 
 
 class VoiceIntegration(Base):
-    """A business's secret for a voice platform: Vapi's shared secret, or the Retell API key that signs requests.
+    """A business's secret for a voice platform: Vapi's or ElevenLabs' shared secret, or the Retell API key that
+    signs requests.
 
     Kept in the clear because Retell's HMAC needs the key itself.
     """
@@ -80,7 +81,7 @@ class VoiceIntegration(Base):
     __tablename__ = "voice_integrations"
     __table_args__ = (
         UniqueConstraint("business_id", "platform"),
-        CheckConstraint("platform in ('vapi', 'retell')", name="known_platform"),
+        CheckConstraint("platform in ('vapi', 'retell', 'elevenlabs')", name="known_platform"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
@@ -580,21 +581,65 @@ class CalendarFeed(Base):
     revoked_at: Mapped[datetime | None]
 
 
-class ExternalCalendar(Base):
-    """A staff member's own calendar, read by the scheduler through its provider (CalDAV today); its busy time
-    blocks their availability.
+class CalendarGrant(Base):
+    """A staff member's consent (OAuth) for nextslot to read and write their Google or Microsoft 365 calendar.
 
-    The password is kept in the clear: HTTP basic auth needs it. The sync state (`sync_token`, `ctag`, the window
-    its `external_events` cover) lets an unchanged calendar be checked with one request. One sync at a time: a run
-    leases the row until `locked_until` and writes its result only if the lease is still its own.
+    Both tokens are encrypted (`nextslot.calendars.tokens`, keys derived from the secret key); the access token
+    is refreshed before `expires_at`. A grant the provider refuses (revoked, expired) turns `needs_reconnect`:
+    its calendars stop syncing and keep their last busy time, and the business is told once.
+    """
+
+    __tablename__ = "calendar_grants"
+    __table_args__ = (
+        UniqueConstraint("resource_id", "provider", name="calendar_grants_resource_provider"),
+        CheckConstraint("status in ('active', 'needs_reconnect')", name="known_status"),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    resource_id: Mapped[int] = mapped_column(Id, ForeignKey("resources.id"))
+    provider: Mapped[str] = mapped_column(String(20))  # google, microsoft
+    account: Mapped[str | None] = mapped_column(String(320))  # the connected account's address, for people
+    scopes: Mapped[str] = mapped_column(Text, server_default="")
+    access_token: Mapped[str] = mapped_column(Text)  # encrypted
+    refresh_token: Mapped[str | None] = mapped_column(Text)  # encrypted
+    expires_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), server_default="active")
+    problem: Mapped[str | None] = mapped_column(Text)  # why it needs reconnecting (the provider's error code)
+    problem_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+class ExternalCalendar(Base):
+    """A staff member's own calendar, read by the scheduler through its provider (CalDAV, Google, Microsoft);
+    its busy time blocks their availability, and bookings are written into it (`calendar_writes`).
+
+    A CalDAV password is kept in the clear: HTTP basic auth needs it; Google and Microsoft calendars read through
+    their grant's encrypted tokens. The sync state (`sync_token`: CalDAV's sync-token, Google's syncToken, Graph's
+    deltaLink; `ctag`; the window its `external_events` cover) lets an unchanged calendar be checked with one
+    request. One sync at a time: a run leases the row until `locked_until` and writes its result only if the lease
+    is still its own. A push channel (`channel_*`, only the secret's hash kept) marks it `pushed_at`: due at once.
     """
 
     __tablename__ = "external_calendars"
+    __table_args__ = (
+        CheckConstraint("status in ('active', 'needs_reconnect')", name="known_status"),
+        Index("external_calendars_channel", "channel_id", unique=True, postgresql_where=text("channel_id is not null")),
+    )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
     resource_id: Mapped[int] = mapped_column(Id, ForeignKey("resources.id"), index=True)
     provider: Mapped[str] = mapped_column(String(20), server_default="caldav")  # nextslot.calendars.providers
     url: Mapped[str] = mapped_column(String(2000))
+    grant_id: Mapped[int | None] = mapped_column(Id, ForeignKey("calendar_grants.id", ondelete="CASCADE"))
+    calendar_ref: Mapped[str | None] = mapped_column(String(1000))  # the provider's calendar id (Google: primary)
+    status: Mapped[str] = mapped_column(String(20), server_default="active")  # needs_reconnect: its grant failed
+    write_back: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))  # bookings go into it
+    pushed_at: Mapped[datetime | None]  # a push said it changed: sync it now (cleared by the sync that follows)
+    channel_id: Mapped[str | None] = mapped_column(String(200))  # Google channel id / Graph subscription id
+    channel_resource: Mapped[str | None] = mapped_column(String(1000))  # Google's resourceId (to stop the channel)
+    channel_secret_hash: Mapped[str | None] = mapped_column(String(64))  # sha256 of the channel token/clientState
+    channel_expires_at: Mapped[datetime | None]
     username: Mapped[str | None] = mapped_column(String(200))
     password: Mapped[str | None] = mapped_column(String(200))
     last_synced_at: Mapped[datetime | None]  # the last sync that succeeded
@@ -643,6 +688,36 @@ class ExternalEvent(Base):
     href: Mapped[str] = mapped_column(String(2000))  # the server's path, unquoted
     etag: Mapped[str | None] = mapped_column(String(500))
     data: Mapped[str] = mapped_column(Text)
+
+
+class CalendarWrite(Base):
+    """A booking as it should stand in one external calendar: the queue the scheduler drains into the provider.
+
+    One row per (calendar, booking). Every change of the booking bumps `version` and makes the row due; a run
+    leases it, writes the booking's state at that moment (created, moved, or removed when cancelled) under an id
+    derived from our booking's id, and marks `written_version`: a retry, a crash between the provider's answer and
+    our record, or a second scheduler finds the same event instead of adding one.
+    """
+
+    __tablename__ = "calendar_writes"
+    __table_args__ = (
+        UniqueConstraint("calendar_id", "booking_id", name="calendar_writes_one_per_booking"),
+        Index("calendar_writes_due", "due_at", postgresql_where=text("status in ('pending', 'sending')")),
+        CheckConstraint("status in ('pending', 'sending', 'done', 'failed')", name="known_status"),
+    )
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    calendar_id: Mapped[int] = mapped_column(Id, ForeignKey("external_calendars.id", ondelete="CASCADE"))
+    booking_id: Mapped[int] = mapped_column(Id, ForeignKey("bookings.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
+    written_version: Mapped[int] = mapped_column(Integer, server_default="0")
+    remote_id: Mapped[str | None] = mapped_column(String(1024))  # the provider's event id (CalDAV: href)
+    status: Mapped[str] = mapped_column(String(16), server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    due_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = _created()
 
 
 class StaffAccount(Base):
@@ -714,6 +789,7 @@ class Conversation(Base):
     mode: Mapped[str] = mapped_column(String(16), default="model")  # model, guided (no model, or it failed)
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the guided flow's step and choices
     model_calls: Mapped[int] = mapped_column(Integer, default=0)
+    tokens: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))  # the model's, in and out
     last_message_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = _created()
@@ -747,6 +823,9 @@ class ConversationMessage(Base):
     notification_id: Mapped[int | None] = mapped_column(Id, ForeignKey("notifications.id"))  # out: its outbox row
     created_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
+    # in: tries at answering it; after the last, processed with `error` set and the conversation handed to a person
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    error: Mapped[str | None] = mapped_column(String(64))
 
 
 class ModelCall(Base):
@@ -779,4 +858,37 @@ class ConversationToolCall(Base):
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ok: Mapped[bool] = mapped_column(Boolean)
     by: Mapped[str] = mapped_column(String(16))  # model, guided
+    created_at: Mapped[datetime]
+
+
+class WhatsAppWindow(Base):
+    """When a customer last wrote to a business on WhatsApp: for 24 hours after, WhatsApp takes free-form text from
+    the business; outside that window only an approved template goes through."""
+
+    __tablename__ = "whatsapp_windows"
+    __table_args__ = (UniqueConstraint("business_id", "phone"),)
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    phone: Mapped[str] = mapped_column(String(20))  # E.164, without "whatsapp:"
+    last_inbound_at: Mapped[datetime]
+
+
+class ContactProof(Base):
+    """A customer proving a phone or email to a business's public endpoint: a one-time code sent there, then,
+    once it is given back, a short-lived proof an assistant presents to find, move or cancel that contact's own
+    bookings. Only hashes are kept: of the challenge the requester holds, of the code (keyed with the challenge,
+    so a copy of the database cannot try the million codes), and of the proof."""
+
+    __tablename__ = "contact_proofs"
+    __table_args__ = (Index("contact_proofs_contact", "business_id", "contact", "created_at"),)
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    contact: Mapped[str] = mapped_column(String(320))  # E.164 phone or lower-cased email
+    known: Mapped[bool] = mapped_column(Boolean)  # a customer of the business: only then was a code sent
+    challenge_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    tries: Mapped[int] = mapped_column(SmallInteger, default=0)
+    code_expires_at: Mapped[datetime]
+    proof_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    proof_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime]

@@ -106,6 +106,9 @@ STEPS = (  # (tool, the instruction that uses it): only the tools a connection m
                     "whether to book only if every date is free, to skip taken dates, or to take the nearest free "
                     "time for them."),
     ("join_waitlist", "- When no offered time suits, join_waitlist puts them on the waitlist for a date range."),
+    ("request_code", "- Before an existing appointment can be found, moved or cancelled, the person proves it is "
+                     "theirs: request_code with the phone or email they booked with, then verify_code with the "
+                     "code they read to you and the `challenge`; pass the returned `proof` to those tools."),
     ("find_appointments", "- To look after an existing appointment, find it with find_appointments (their phone, "
                           "email or booking code)."),
     ("reschedule_appointment", "- reschedule_appointment moves it to a new free time; the old time is kept if the "

@@ -7,7 +7,7 @@ normal structured result, a model's mistake an `is_error` result carrying a stru
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import anyio
@@ -19,7 +19,7 @@ from nextslot.core.service import BookingService
 from nextslot.settings import Settings
 from nextslot.tools import briefing
 from nextslot.tools.context import ToolContext
-from nextslot.tools.registry import TOOLS, ToolReply, ToolSpec, error, execute
+from nextslot.tools.registry import SPECS, TOOLS, ToolReply, ToolSpec, error, execute
 
 RESOURCE_NOT_FOUND = -32002  # the MCP spec's code for an unknown resource URI
 INSTRUCTIONS = (
@@ -32,6 +32,7 @@ INSTRUCTIONS = (
 BusinessOf = Callable[[], int | None]  # which business is calling: fixed for stdio, from the bearer key over HTTP
 MissingScope = Callable[[str], str | None]  # the permission the caller lacks for a tool (OAuth scopes over HTTP)
 BeforeCall = Callable[[str, dict[str, Any]], "dict[str, Any] | ToolReply"]  # the arguments to run, or a refusal
+Runner = Callable[[str, Mapping[str, Any], ToolContext], ToolReply]  # runs a call (in a worker thread)
 
 
 def annotations(spec: ToolSpec) -> types.ToolAnnotations:
@@ -40,11 +41,11 @@ def annotations(spec: ToolSpec) -> types.ToolAnnotations:
                                  idempotent_hint=e.idempotent, open_world_hint=e.open_world)
 
 
-def tool_list(names: Iterable[str] = TOOLS) -> list[types.Tool]:
+def tool_list(specs: Iterable[ToolSpec] = SPECS) -> list[types.Tool]:
     return [
         types.Tool(name=spec.name, description=spec.description, input_schema=spec.input_schema(),
                    output_schema=spec.output_schema(), annotations=annotations(spec))
-        for spec in (TOOLS[name] for name in names)
+        for spec in specs
     ]
 
 
@@ -77,20 +78,22 @@ def refused(reply: ToolReply) -> MCPError:
 
 
 def build_server(service: BookingService, business_of: BusinessOf,
-                 missing_scope: MissingScope = lambda tool: None, tools: Iterable[str] = TOOLS,
-                 channel: str = "mcp", before_call: BeforeCall | None = None) -> Server[Any]:
-    """The MCP server for the calling business: `tools` (all by default), the business's profile, services and
-    hours as resources, and the receptionist prompt. `before_call` may refuse a call or change its arguments
-    (the public endpoint's write budget and idempotency keys)."""
-    offered = [name for name in TOOLS if name in set(tools)]
-    listed = types.ListToolsResult(tools=tool_list(offered))
+                 missing_scope: MissingScope = lambda tool: None, tools: Iterable[ToolSpec] = SPECS,
+                 channel: str = "mcp", before_call: BeforeCall | None = None, run: Runner = execute) -> Server[Any]:
+    """The MCP server for the calling business: `tools` (the registry's by default), the business's profile,
+    services and hours as resources, and the receptionist prompt. `tools/list` shows only the tools the caller
+    may use (an OAuth token's scopes). `before_call` may refuse a call or change its arguments (the public
+    endpoint's budgets); `run` runs it (the registry's `execute`, or the public endpoint's bound tools)."""
+    specs = list(tools)
+    offered = [spec.name for spec in specs]
+    listed = tool_list(specs)
 
     def context() -> ToolContext | ToolReply:
         business_id = business_of()  # the HTTP layer refuses unauthenticated requests first; this is a backstop
         return unauthorized() if business_id is None else ToolContext(service, business_id, channel)
 
     async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
-        return listed
+        return types.ListToolsResult(tools=[tool for tool in listed if not missing_scope(tool.name)])
 
     async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         tool_ctx = context()
@@ -105,7 +108,7 @@ def build_server(service: BookingService, business_of: BusinessOf,
             arguments = before_call(params.name, arguments)
             if isinstance(arguments, ToolReply):
                 return call_result(arguments)
-        reply = await anyio.to_thread.run_sync(execute, params.name, arguments, tool_ctx)
+        reply = await anyio.to_thread.run_sync(run, params.name, arguments, tool_ctx)
         return call_result(reply)
 
     async def list_resources(ctx: Any, params: Any) -> types.ListResourcesResult:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from nextslot import incidents
 from nextslot.schemas import tools as t
 from nextslot.storage.outage import database_unreachable
+from nextslot.telemetry import metrics
 from nextslot.tools import handlers
 from nextslot.tools.context import ToolContext
 
@@ -186,6 +187,15 @@ def invalid_arguments(spec: ToolSpec, exc: ValidationError) -> ToolReply:
 
 
 def execute(name: str, arguments: Mapping[str, Any] | str | None, ctx: ToolContext) -> ToolReply:
+    """Run a tool (below), timed per channel, tool and outcome."""
+    with metrics.Timer() as timer:
+        reply = run(name, arguments, ctx)
+    outcome = "ok" if reply.ok else str((reply.data.get("error") or {}).get("code", "error"))[:40]
+    metrics.TOOL_CALLS.labels(ctx.channel, name if name in TOOLS else "unknown", outcome).observe(timer.seconds)
+    return reply
+
+
+def run(name: str, arguments: Mapping[str, Any] | str | None, ctx: ToolContext) -> ToolReply:
     """Validate the arguments, run the tool, and answer with data, never an exception: a retryable
     `temporarily_unavailable` error when the database was out of reach, and for a bug an `internal_error`
     carrying only the reference under which the traceback was logged."""
@@ -193,6 +203,12 @@ def execute(name: str, arguments: Mapping[str, Any] | str | None, ctx: ToolConte
     if spec is None:
         close = difflib.get_close_matches(name, list(TOOLS), n=3)
         return error("unknown_tool", f"There is no tool '{name}'.", "name", close or list(TOOLS))
+    return execute_spec(spec, arguments, ctx)
+
+
+def execute_spec(spec: ToolSpec, arguments: Mapping[str, Any] | str | None, ctx: ToolContext) -> ToolReply:
+    """`execute` for a tool given by its spec (the public endpoint's own tools are not in the registry)."""
+    name = spec.name
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments) if arguments.strip() else {}

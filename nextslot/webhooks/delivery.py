@@ -22,6 +22,7 @@ from nextslot.core.outbox import tell_business
 from nextslot.storage import leases
 from nextslot.storage.outage import on_fresh_connection
 from nextslot.storage.tables import WebhookDelivery, WebhookEndpoint
+from nextslot.telemetry import metrics
 from nextslot.webhooks.signing import signature
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,9 @@ class WebhookSender:
             code, error = None, f"{type(exc).__name__}: {exc}"[:300]
         except Exception as exc:  # noqa: BLE001 - an address no client can use (a bad host name) fails this row alone
             code, error = None, f"{type(exc).__name__}: the request could not be made"
-        self._record(job, code, error, (perf_counter() - started) * 1000)
+        seconds = perf_counter() - started
+        metrics.WEBHOOK_LATENCY.observe(seconds)
+        self._record(job, code, error, seconds * 1000)
 
     def _record(self, job: Job, code: int | None, error: str | None, ms: float) -> None:
         """The POST has been made: a dropped connection must not lose its outcome (the lease would run out and
@@ -103,6 +106,7 @@ class WebhookSender:
         through with its answer lost is recognised by its log line."""
         line = {"at": self._clock().isoformat(), "status_code": code, "error": error, "ms": round(ms, 1)}
         on_fresh_connection(lambda: self._record_once(job, line, code, error))
+        metrics.WEBHOOKS.labels("delivered" if error is None else "failed" if not job.live else "retry").inc()
 
     def _record_once(self, job: Job, line: dict, code: int | None, error: str | None) -> None:
         now = datetime.fromisoformat(line["at"])

@@ -50,6 +50,8 @@ class Chat:
     def send(self, phone: str, body: str, sid: str | None = None, channel: str = "whatsapp",
              **more: str) -> httpx2.Response:
         prefix = "whatsapp:" if channel == "whatsapp" else ""
+        if channel == "whatsapp":  # Twilio relays it, so WhatsApp's 24-hour window opens there too
+            self.twilio.customer_wrote(phone)
         form = {"From": f"{prefix}{phone}", "To": f"{prefix}{self.to}", "Body": body,
                 "MessageSid": sid or f"SM{next(SIDS):032d}", **more}
         signature = RequestValidator(TOKEN).compute_signature(f"{PUBLIC_URL}/webhooks/twilio/inbound", form)
@@ -80,17 +82,19 @@ class Chat:
         return [m.body for m in self.messages(phone) if m.direction == "out"]
 
     def replies(self, phone: str) -> list[str]:
-        return [r["Body"] for r in self.twilio.requests if r["To"].removeprefix("whatsapp:") == phone]
+        return [r.get("Body", "") for r in self.twilio.requests if r["To"].removeprefix("whatsapp:") == phone]
 
     def conversation(self, phone: str) -> Conversation:
         with self.session_factory() as s:
-            return s.scalars(select(Conversation).where(Conversation.phone == phone)
+            return s.scalars(select(Conversation).where(Conversation.phone == phone,
+                                                        Conversation.business_id == self.business_id)
                              .order_by(Conversation.id.desc())).first()
 
     def messages(self, phone: str) -> list[ConversationMessage]:
         with self.session_factory() as s:
-            return list(s.scalars(select(ConversationMessage).join(Conversation).where(Conversation.phone == phone)
-                                  .order_by(ConversationMessage.id)))
+            return list(s.scalars(select(ConversationMessage).join(Conversation).where(  # this business's only
+                Conversation.phone == phone, Conversation.business_id == self.business_id)
+                .order_by(ConversationMessage.id)))
 
 
 @pytest.fixture
@@ -104,7 +108,7 @@ def chat_for(live_server, service, make_business, session_factory, clock):
         with session_factory() as s:
             from nextslot.storage.tables import Business
             to = s.get(Business, business).details["conversations"]["numbers"][0]
-        with FakeTwilio() as twilio:
+        with FakeTwilio(clock=clock) as twilio:
             both = Settings(public_url=PUBLIC_URL, **twilio.settings(), **settings)
             with live_server(frozen=True, settings=both) as server:
                 dispatcher = Dispatcher(session_factory, build_channels(both), clock=clock)

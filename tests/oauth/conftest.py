@@ -106,6 +106,7 @@ class Person:
         async with httpx2.AsyncClient() as http:
             step = await http.get(authorize_url)
             assert step.status_code == 302, step.text
+            assert step.headers["location"].startswith(f"{self.base}/oauth/connect?"), step.headers["location"]
             choose = step.headers["location"] + f"&business={self.shop.slug}"
             step = await http.get(choose)
             assert step.status_code == 303, step.text

@@ -17,6 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import update
 
 from nextslot.core.accounts.api_keys import hash_key
+from nextslot.oauth import scopes
 from nextslot.oauth.tables import OAuthGrant, OAuthToken
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from tests.oauth.conftest import CALLBACK, Person, csrf_of, sign_in
@@ -67,7 +68,7 @@ async def tool(base: str, token: str, name: str, **args) -> dict:
     return {"is_error": result.is_error, **data}
 
 
-async def test_a_read_only_token_finds_times_but_may_not_book_or_cancel(oauth_server, shop):
+async def test_a_read_only_token_lists_and_calls_only_the_reads(oauth_server, shop, api_key):
     place = shop()
     with oauth_server() as server:
         client, code, verifier = await approved(server.url, place, place.owner, ["availability:read"])
@@ -83,8 +84,14 @@ async def test_a_read_only_token_finds_times_but_may_not_book_or_cancel(oauth_se
             assert "bookings:" in refused["error"]["message"]
         http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=20)
         async with Client(streamable_http_client(f"{server.url}/mcp", http_client=http)) as client:
+            listed = {t.name for t in (await client.list_tools()).tools}  # only what the token may call
             profile = await client.read_resource("nextslot://business/profile")  # reading needs availability:read
             prompt = (await client.get_prompt("receptionist")).messages[0].content.text
+        async with Client(streamable_http_client(f"{server.url}/mcp", http_client=httpx2.AsyncClient(
+                headers={"Authorization": f"Bearer {api_key(place.id)}"}, timeout=20))) as client:
+            with_key = {t.name for t in (await client.list_tools()).tools}
+    assert listed == {"list_services", "get_business_info", "find_available_slots"}
+    assert with_key == set(scopes.TOOL_SCOPES)  # an API key: every tool
     assert json.loads(profile.contents[0].text)["timezone"] == "Europe/London"
     assert "find_available_slots" in prompt and "may not use hold_slot, book_appointment" in prompt
     assert "- Book with book_appointment" not in prompt
@@ -242,3 +249,13 @@ async def test_an_owner_sees_connected_apps_and_disconnecting_one_stops_its_toke
             assert (await bearer(server.url, access)).status_code == 401
             after = (await http.get(server.url + done.headers["location"])).text
             assert "Probe" not in after and "Disconnected" in after
+
+
+async def test_an_address_may_register_twenty_clients_an_hour(oauth_server):
+    with oauth_server() as server:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            answers = [await http.post(f"{server.url}/register", json={"client_name": f"Probe {n}",
+                                                                        "redirect_uris": [CALLBACK]})
+                       for n in range(21)]
+    assert [a.status_code for a in answers] == [201] * 20 + [429]
+    assert answers[-1].json()["error"] == "too_many_requests" and int(answers[-1].headers["retry-after"]) > 0

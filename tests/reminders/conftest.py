@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import update
 
 from evals.fakes import FakeSmtpServer, FakeTwilio
-from nextslot.storage.tables import Notification
+from nextslot.storage.tables import Notification, WhatsAppWindow
 
 
 @pytest.fixture(autouse=True)
@@ -17,10 +17,17 @@ def quiet_outbox(session_factory) -> None:
         s.commit()
 
 
+def whatsapp_window(session_factory, business_id: int, phone: str, at) -> None:
+    """The customer wrote to the business on WhatsApp at `at` (as the inbound webhook records it)."""
+    with session_factory() as s:
+        s.add(WhatsAppWindow(business_id=business_id, phone=phone, last_inbound_at=at))
+        s.commit()
+
+
 @pytest.fixture
-def fake_twilio() -> Iterator[FakeTwilio]:
+def fake_twilio(clock) -> Iterator[FakeTwilio]:
     """Twilio's Messages API faked on loopback: `fake_twilio.client()`, `.requests`, `.fail_next(...)`."""
-    with FakeTwilio() as fake:
+    with FakeTwilio(clock=clock) as fake:
         yield fake
 
 

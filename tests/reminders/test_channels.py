@@ -2,12 +2,15 @@
 smtplib talking to a real SMTP server (aiosmtpd)."""
 from __future__ import annotations
 
+import json
 import re
 import socket
+from dataclasses import replace
 
 from evals.fakes import FakeSmtpServer, FakeTwilio
 from evals.loopback import free_port
 from nextslot.reminders.channels import (
+    Content,
     OutgoingMessage,
     SmtpEmailChannel,
     TwilioSmsChannel,
@@ -37,6 +40,7 @@ def test_sms_is_sent_with_from_body_and_status_callback(fake_twilio):
 
 def test_whatsapp_numbers_carry_the_whatsapp_prefix(fake_twilio):
     channel = TwilioWhatsAppChannel(fake_twilio.client(), "whatsapp:" + fake_twilio.whatsapp_from, CALLBACK)
+    fake_twilio.customer_wrote(REMINDER.to)  # within WhatsApp's 24-hour window: free text goes
 
     result = channel.send(REMINDER)
 
@@ -64,6 +68,28 @@ def test_whatsapp_refusal_leaves_sms_working(fake_twilio):
     assert whatsapp.send(REMINDER).error_code == "63016"
     assert whatsapp.send(REMINDER).error_code == "63016"
     assert sms(fake_twilio).send(REMINDER).accepted
+
+
+def test_whatsapp_free_text_outside_the_window_is_refused_and_a_template_goes_with_its_variables(fake_twilio):
+    whatsapp = TwilioWhatsAppChannel(fake_twilio.client(), fake_twilio.whatsapp_from, CALLBACK)
+    sid = fake_twilio.approve_template("Hi {{1}}, see you {{2}}.")
+    templated = replace(REMINDER, content=Content(sid, {"1": "Ana", "2": "Tuesday at 9:30 — ¿vale?"}))
+
+    refused = whatsapp.send(REMINDER)  # the customer never wrote: WhatsApp takes no free text
+    assert (refused.accepted, refused.error_code, refused.transient) == (False, "63016", False)
+    sent = whatsapp.send(templated)
+    assert sent.accepted
+    request = fake_twilio.requests[-1]
+    assert request["ContentSid"] == sid and "Body" not in request
+    assert json.loads(request["ContentVariables"]) == {"1": "Ana", "2": "Tuesday at 9:30 — ¿vale?"}
+    assert fake_twilio.whatsapp_texts(REMINDER.to) == ["Hi Ana, see you Tuesday at 9:30 — ¿vale?."]
+    unknown = whatsapp.send(replace(REMINDER, content=Content("HX" + "0" * 32, {"1": "Ana"})))
+    assert (unknown.accepted, unknown.error_code) == (False, "21655")
+    assert sms(fake_twilio).send(templated).accepted  # SMS has no templates: the free text goes
+    assert fake_twilio.requests[-1]["Body"] == REMINDER.body and "ContentSid" not in fake_twilio.requests[-1]
+
+    fake_twilio.customer_wrote(REMINDER.to)  # now inside the window: free text goes
+    assert whatsapp.send(REMINDER).accepted
 
 
 def test_twilio_server_errors_and_rate_limits_are_transient(fake_twilio):
@@ -181,6 +207,7 @@ def test_build_channels_builds_only_configured_channels(fake_twilio, smtp_server
     assert {name: channel.name for name, channel in everything.items()} == {
         "sms": "sms", "whatsapp": "whatsapp", "email": "email"}
 
+    fake_twilio.customer_wrote(REMINDER.to)
     assert everything["whatsapp"].send(REMINDER).accepted
     assert everything["email"].send(REMINDER).accepted
     assert fake_twilio.requests[0]["StatusCallback"] == CALLBACK

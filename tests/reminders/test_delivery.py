@@ -18,6 +18,7 @@ from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.schemas.commands import BookingCreate, CustomerIn
 from nextslot.settings import Settings
 from nextslot.storage.tables import Booking, DeliveryAttempt, Notification
+from tests.reminders.conftest import whatsapp_window
 
 PUBLIC_URL = "https://book.example.com"  # what Twilio calls; the test server sits behind it, as behind a proxy
 
@@ -47,7 +48,9 @@ def test_whatsapp_refused_then_sms_undelivered_then_email_each_attempt_logged(
     dispatcher = Dispatcher(session_factory, channels, clock=clock)
     clinic = make_business("clinic")
     booking = book(service, clinic, datetime(2026, 11, 24, 9, tzinfo=UTC))
-    fake_twilio.fail_whatsapp(code=63016)
+    whatsapp_window(session_factory, clinic, "+447911123456", clock())  # free text may go: WhatsApp is tried
+    fake_twilio.customer_wrote("+447911123456")
+    fake_twilio.fail_whatsapp(code=63003, message="Channel could not find To address")  # not on WhatsApp
 
     dispatcher.dispatch_due()
     whatsapp, sms = fake_twilio.requests
@@ -79,7 +82,7 @@ def test_whatsapp_refused_then_sms_undelivered_then_email_each_attempt_logged(
                           .order_by(DeliveryAttempt.id)).all()
     assert notification.status == "delivered" and notification.gave_up_on == ["whatsapp", "sms"]
     assert [(a.channel, a.status, a.error_code) for a in tried] == [
-        ("whatsapp", "failed", "63016"), ("sms", "undelivered", "30003"), ("email", "delivered", None)]
+        ("whatsapp", "failed", "63003"), ("sms", "undelivered", "30003"), ("email", "delivered", None)]
     assert [h["status"] for h in tried[1].history] == ["queued", "undelivered"]
 
 
@@ -88,6 +91,8 @@ def test_two_scheduler_processes_send_a_thousand_due_messages_exactly_once(
     clinic = make_business("clinic")
     booking = book(service, clinic, datetime(2026, 11, 24, 10, tzinfo=UTC), phone="+447911123499")
     now = datetime.now(UTC)
+    whatsapp_window(session_factory, clinic, "+447911123499", now)  # the customer just wrote: free text on WhatsApp
+    fake_twilio.customer_wrote("+447911123499")
     with session_factory() as s:
         s.execute(insert(Notification), [
             {"business_id": clinic, "booking_id": booking.id, "customer_id": booking.customer.id, "kind": "confirmation",

@@ -83,7 +83,7 @@ def test_missing_file_and_unknown_business_are_clear_errors(database_url, tmp_pa
     assert unknown.returncode == 2 and json.loads(unknown.stderr)["error"] == "unknown_business"
 
 
-def test_voice_secret_generates_a_vapi_secret_once_and_needs_the_retell_key(database_url, make_business,
+def test_voice_secret_generates_vapi_and_elevenlabs_secrets_once_and_needs_the_retell_key(database_url, make_business,
                                                                            session_factory):
     with session_factory() as s:
         slug = queries.business(s, make_business("clinic")).slug
@@ -95,6 +95,9 @@ def test_voice_secret_generates_a_vapi_secret_once_and_needs_the_retell_key(data
     assert missing.returncode == 2 and json.loads(missing.stderr)["error"] == "missing_secret"
     assert nextslot(database_url, "voice-secret", slug, "retell", "--secret", "key_abc").stdout.strip() == "key_abc"
     assert voice_business(SqlAlchemyUnitOfWork(session_factory), slug, "vapi").secret == "mine"
+    eleven = nextslot(database_url, "voice-secret", slug, "elevenlabs")
+    assert eleven.returncode == 0 and len(eleven.stdout.strip()) > 30 and eleven.stdout != made.stdout
+    assert voice_business(SqlAlchemyUnitOfWork(session_factory), slug, "elevenlabs").secret == eleven.stdout.strip()
 
 
 def test_webhook_registers_an_endpoint_and_refuses_bad_input(database_url, make_business, session_factory):

@@ -49,7 +49,7 @@ async def test_a_customers_assistant_books_without_a_key_with_the_customer_facin
             profile = json.loads((await c.read_resource("nextslot://business/profile")).contents[0].text)
             assert profile["name"] == "Riverside Clinic"
             prompt = (await c.get_prompt("receptionist")).messages[0].content.text
-            assert "may not use" in prompt and "cancel_appointment" in prompt
+            assert "may not use" in prompt and "customer_history" in prompt and "request_code" in prompt
             ok, slots = await call(c, "find_available_slots", service="consultation", date=TUESDAY)
             ok, booked = await call(c, "book_appointment", service="consultation",
                                     starts_at=slots["slots"][0]["starts_at"], customer_name="Ann Lee",
@@ -58,6 +58,9 @@ async def test_a_customers_assistant_books_without_a_key_with_the_customer_facin
             for name, args in (("find_appointments", {"phone": "07911123456"}),
                                ("cancel_appointment", {"code": booked["appointment"]["code"]})):
                 ok, refused = await call(c, name, **args)
+                assert not ok and refused["error"]["code"] == "proof_required"  # nobody proved the phone
+            for name in ("confirm_appointment", "customer_history", "join_waitlist"):
+                ok, refused = await call(c, name, code=booked["appointment"]["code"])
                 assert not ok and refused["error"]["code"] == "unknown_tool"
     with session_factory() as s:
         [booking] = s.scalars(select(Booking).where(Booking.business_id == clinic))

@@ -330,6 +330,22 @@ def test_elevenlabs_calls_without_this_businesss_live_key_are_refused(client, cl
     assert bookings(session_factory, business_id) == []
 
 
+def test_elevenlabs_tools_open_with_the_businesss_own_elevenlabs_secret_and_no_other(
+        client, clinic, make_business, session_factory, first_slot):
+    business_id, slug = clinic
+    uow = lambda: SqlAlchemyUnitOfWork(session_factory)  # noqa: E731
+    set_secret(uow(), business_id, "elevenlabs", "el-secret-of-the-clinic")
+    garage = make_business("garage")
+    set_secret(uow(), garage, "elevenlabs", "el-secret-of-the-garage")
+    book = elevenlabs_body({"service": "consultation", "starts_at": first_slot, "customer_name": "Ann Lee"})
+    for wrong in ("el-secret-of-the-garage", VAPI_SECRET, RETELL_KEY, "el-secret-of-the-clinic "[:-2]):
+        assert post_elevenlabs(client, slug, "book_appointment", book, wrong).status_code == 401, wrong
+    booked = post_elevenlabs(client, slug, "book_appointment", book, "el-secret-of-the-clinic")
+    assert booked.status_code == 200 and booked.json()["outcome"] == "booked"
+    [booking] = bookings(session_factory, business_id)
+    assert booking.source == "elevenlabs"
+
+
 @pytest.mark.parametrize("body, status", [(b"{not json", 400), (b"[1, 2]", 422),
                                           (b'{"caller_id": "' + b"1" * 41 + b'"}', 422)])
 def test_malformed_elevenlabs_bodies_get_a_clear_4xx(client, clinic, api_key, body, status):

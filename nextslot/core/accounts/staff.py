@@ -71,6 +71,22 @@ def create_account(uow: SqlAlchemyUnitOfWork, business_id: int, email: str, name
         return account.id
 
 
+def reset_password(uow: SqlAlchemyUnitOfWork, business_id: int, email: str, password: str) -> bool:
+    """Give an existing account a new password and end its sessions; False when there is no such account."""
+    if account_problem(email, "owner", password):
+        raise ValueError("a password given to reset_password must be a valid one")
+    with uow:
+        account = uow.session.scalars(select(StaffAccount).where(
+            StaffAccount.business_id == business_id, func.lower(StaffAccount.email) == email.strip().lower())
+        ).one_or_none()
+        if account is None:
+            return False
+        account.password_hash, account.active = hasher.hash(password), True
+        uow.session.execute(delete(StaffSession).where(StaffSession.account_id == account.id))
+        uow.commit()
+        return True
+
+
 def account_problem(email: str, role: str, password: str) -> Rejected | None:
     if role not in ROLES:
         return Rejected("invalid_role", f"A role is one of {', '.join(ROLES)}.", "role")
@@ -172,4 +188,11 @@ def signed_in_as(session: StaffSession, account: StaffAccount) -> SignedIn:
 
 
 def csrf_matches(expected: str, given: str | None) -> bool:
-    return bool(given) and secrets.compare_digest(expected.encode(), given.encode())
+    return given is not None and given != "" and secrets.compare_digest(expected.encode(), given.encode())
+
+
+def staff_accounts(s: Session, business_id: int) -> list[dict[str, str]]:
+    """The active accounts, owners first: who can sign in to the console."""
+    return [{"name": a.name, "email": a.email, "role": a.role} for a in s.scalars(
+        select(StaffAccount).where(StaffAccount.business_id == business_id, StaffAccount.active)
+        .order_by(StaffAccount.role, StaffAccount.name))]

@@ -1,5 +1,5 @@
-"""Per-business secrets for the voice webhooks: Vapi sends a shared secret, Retell signs with the business's
-Retell API key. Both are set with `nextslot voice-secret` and looked up by business slug."""
+"""Per-business secrets for the voice webhooks: Vapi and ElevenLabs send a shared secret, Retell signs with the
+business's Retell API key. Each is set with `nextslot voice-secret` and looked up by business slug."""
 from __future__ import annotations
 
 import secrets
@@ -13,7 +13,7 @@ from nextslot.storage import queries
 from nextslot.storage.tables import VoiceIntegration
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
-Platform = Literal["vapi", "retell"]
+Platform = Literal["vapi", "retell", "elevenlabs"]
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class VoiceBusiness:
 
 
 def new_secret() -> str:
-    """A random Vapi secret: Vapi sends whatever we choose, Retell's key comes from Retell."""
+    """A random shared secret (Vapi, ElevenLabs send whatever we choose); Retell's key comes from Retell."""
     return secrets.token_urlsafe(32)
 
 

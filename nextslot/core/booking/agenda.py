@@ -20,7 +20,6 @@ from nextslot.storage import queries
 from nextslot.storage.tables import (
     AvailabilityException,
     Booking,
-    Business,
     Claim,
     ExternalBusy,
     Hold,
@@ -32,7 +31,7 @@ from nextslot.storage.tables import (
 def agenda(session: Session, business_id: int, day: date, days: int, now: datetime,
            resource_key: str | None = None) -> CalendarView | None:
     """The active resources' days (or one resource's, active or not); None when the business has no such resource."""
-    business = session.get(Business, business_id)
+    business = queries.known_business(session, business_id)
     zone = ZoneInfo(business.timezone)
     window = day_instants(day, zone, days)
     query = select(Resource).where(Resource.business_id == business_id).order_by(Resource.id)

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 STRATEGIES = ("first_free", "least_booked_day", "least_booked_week", "round_robin", "weighted")
@@ -38,12 +39,12 @@ def week_of(day: date) -> tuple[int, int]:
     return iso.year, iso.week
 
 
-def fair_order(assignment: Assignment, work: Workload, zone: ZoneInfo) -> Callable[[datetime, int], tuple]:
+def fair_order(assignment: Assignment, work: Workload, zone: ZoneInfo) -> Callable[[datetime, int], tuple[Any, ...]]:
     """A sort key for a member (resource id) at a start: lower goes first."""
     days = {rid: Counter(s.astimezone(zone).date() for s in starts) for rid, starts in work.starts.items()}
     weeks = {rid: Counter(week_of(d) for d in c.elements()) for rid, c in days.items()}
 
-    def key(start: datetime, rid: int) -> tuple:
+    def key(start: datetime, rid: int) -> tuple[Any, ...]:
         local = start.astimezone(zone).date()
         match assignment.strategy:
             case "least_booked_day":

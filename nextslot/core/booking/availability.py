@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from itertools import accumulate
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import wall_exists, wall_to_utc
@@ -90,14 +91,14 @@ class ResourceTimeline:
         return self.load(start, end) + seats <= self.capacity
 
 
-class Pools(list):
+class Pools(list[Sequence[ResourceTimeline]]):
     """Each requirement's pool of timelines. With a `rank` (fair assignment), the pools are ordered afresh for
     each start, fairest member first; without one, listed order holds. A `party` of several people takes, for
     each requirement marked `per_person`, that many places of one member with room for them (a class), or
     that many different members when every member takes one person at a time (two stylists)."""
 
     def __init__(self, groups: Iterable[Sequence[ResourceTimeline]],
-                 rank: Callable[[datetime, int], tuple] | None = None, party: int = 1,
+                 rank: Callable[[datetime, int], tuple[Any, ...]] | None = None, party: int = 1,
                  per_person: Sequence[bool] = ()):
         super().__init__(groups)
         self.rank, self.party, self.per_person = rank, party, tuple(per_person)

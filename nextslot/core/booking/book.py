@@ -32,7 +32,7 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
         return start
     with uow:
         s = uow.session
-        plan = idempotency.plan_or_replay(uow, business_id, cmd, "book")
+        plan = idempotency.booking_plan(uow, business_id, cmd)
         if not isinstance(plan, Plan):
             return plan
         if problem := plan.party_problem(cmd.party_size):
@@ -46,11 +46,12 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
             return customer
         deposit = deposits.asked(s, plan, customer.id, now)
         pay_by = deposits.deadline(plan, now) if deposit else None
-        hold = None
+        hold: Hold | None = None
         if cmd.hold_id is not None:
-            hold = live_hold(uow, business_id, cmd.hold_id, plan, start, party)
-            if isinstance(hold, Rejected):
-                return hold
+            found = live_hold(uow, business_id, cmd.hold_id, plan, start, party)
+            if isinstance(found, Rejected):
+                return found
+            hold = found
         booking = Booking(
             business_id=business_id, code="", service_id=plan.service_id, customer_id=customer.id,
             status=BookingStatus.PENDING_PAYMENT if pay_by else BookingStatus.BOOKED, starts_at=start,
@@ -71,10 +72,11 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
             if isinstance(checked, SlotProblem):
                 return slot_problem(checked, plan, start)
             uow.bookings.add_with_code(booking, new_code)
-            resource_ids = claim_start(uow, plan, start, now, checked.resource_ids, booking_id=booking.id,
-                                       expires_at=pay_by, party=party)
-            if resource_ids is None:
+            claimed = claim_start(uow, plan, start, now, checked.resource_ids, booking_id=booking.id,
+                                  expires_at=pay_by, party=party)
+            if claimed is None:
                 return slot_taken(uow, plan, start, now, cmd.customer.timezone, party=party)
+            resource_ids = claimed
         record(s, booking, "created", cmd, now, after=snapshot(booking))
         payment = None
         if deposit and pay_by:  # confirmed, and reminded, once the deposit is paid

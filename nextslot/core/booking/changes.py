@@ -11,7 +11,7 @@ from nextslot.core.booking.codes import normalize_code
 from nextslot.core.booking.cutoffs import cancel_terms, no_show_cost, refund_deposit, settle_cost
 from nextslot.core.booking.history import record, snapshot
 from nextslot.core.booking.refusals import not_active, unknown_booking
-from nextslot.core.planning import BusinessInfo, load_business
+from nextslot.core.planning import BusinessInfo, business_info
 from nextslot.core.results import Changed, ChangeResult, Rejected
 from nextslot.core.views import booked_resources, booking_view
 from nextslot.core.waitlist import offers as waitlist_offers
@@ -46,8 +46,7 @@ def change(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange, now:
         booking = uow.bookings.by_code(business_id, normalize_code(cmd.code), for_update=True)
         if booking is None:
             return unknown_booking(cmd.code)
-        business = load_business(s, business_id)
-        assert isinstance(business, BusinessInfo)  # the booking's business exists
+        business = business_info(s, business_id)
         if booking.status == target:  # already done: same answer, no second history entry
             return Changed(booking_view(s, booking, business), replayed=True)
         before = snapshot(booking)

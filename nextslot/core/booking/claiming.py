@@ -6,6 +6,7 @@ from datetime import datetime
 from nextslot.core.booking.availability import assign, ordered
 from nextslot.core.planning import Plan, timelines
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
+from nextslot.telemetry import metrics
 
 MAX_CLAIM_TRIES = 20  # re-plans after lost claims; each one means a racer committed a claim in the way
 
@@ -26,10 +27,13 @@ def claim_start(
     picked: tuple[int, ...] | None = first
     for _ in range(MAX_CLAIM_TRIES):
         if picked is None:
+            metrics.LOST_RACES.labels("hold" if hold_id is not None else "book").inc()
             return None  # what is committed now leaves no combination free at this start
         if uow.claims.claim_all(plan.business.id, picked, occupied, now, booking_id=booking_id, hold_id=hold_id,
                                 expires_at=expires_at, seats=plan.seats(picked, party)):
             return picked
+        metrics.LOST_CLAIMS.inc()
         groups = timelines(uow.session, plan, (start, start), now, exclude_booking_id=booking_id, party=party)
         picked = assign(ordered(groups, start), occupied)  # the fairest member still free, as committed now
+    metrics.LOST_RACES.labels("hold" if hold_id is not None else "book").inc()
     return None

@@ -25,7 +25,7 @@ def hold(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: HoldCreate, now: date
         return start
     with uow:
         s = uow.session
-        plan = idempotency.plan_or_replay(uow, business_id, cmd, "hold")
+        plan = idempotency.hold_plan(uow, business_id, cmd)
         if not isinstance(plan, Plan):
             return plan
         if problem := plan.party_problem(cmd.party_size):

@@ -40,22 +40,36 @@ def reserve(
     return first.result or {}
 
 
-def replay(first: dict[str, Any] | Rejected) -> Booked | Held | Rejected:
-    """The first result stored under a key, as the answer to its retry."""
+def replayed_booking(first: dict[str, Any] | Rejected) -> Booked | Rejected:
+    """The first result stored under a booking's key, as the answer to its retry."""
     if isinstance(first, Rejected):
         return first
-    if first.get("kind") == "hold":
-        return Held(HoldView.model_validate(first["view"]), replayed=True)
     return Booked(BookingView.model_validate(first["view"]), replayed=True)
 
 
-def plan_or_replay(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate | HoldCreate,
-                   operation: str) -> Plan | Booked | Held | Rejected:
-    """How a new booking or hold starts: the service's plan, or the answer already due (an unknown service,
-    the first result for a retried idempotency key, or a key reused for another request)."""
+def replayed_hold(first: dict[str, Any] | Rejected) -> Held | Rejected:
+    if isinstance(first, Rejected):
+        return first
+    return Held(HoldView.model_validate(first["view"]), replayed=True)
+
+
+def booking_plan(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate) -> Plan | Booked | Rejected:
+    """How a new booking starts: the service's plan, or the answer already due (an unknown service, the first
+    result for a retried idempotency key, or a key reused for another request)."""
+    first = plan_or_first(uow, business_id, cmd, "book")
+    return first if isinstance(first, Plan) else replayed_booking(first)
+
+
+def hold_plan(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: HoldCreate) -> Plan | Held | Rejected:
+    first = plan_or_first(uow, business_id, cmd, "hold")
+    return first if isinstance(first, Plan) else replayed_hold(first)
+
+
+def plan_or_first(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate | HoldCreate,
+                  operation: str) -> Plan | dict[str, Any] | Rejected:
     plan = load_plan(uow.session, business_id, cmd.service, cmd.resources)
     if isinstance(plan, Rejected):
         return plan
     if cmd.idempotency_key and (first := reserve(uow, business_id, cmd.idempotency_key, operation, cmd)):
-        return replay(first)
+        return first
     return plan

@@ -8,7 +8,7 @@ from nextslot.core.booking.availability import find_open_slots
 from nextslot.core.booking.codes import normalize_code
 from nextslot.core.booking.refusals import unknown_booking
 from nextslot.core.instants import load_zone, resolve_instant, unknown_zone
-from nextslot.core.planning import Plan, load_business, load_plan, timelines
+from nextslot.core.planning import Plan, business_info, load_business, load_plan, timelines
 from nextslot.core.results import Rejected, Slots
 from nextslot.core.views import booking_view, slot_view
 from nextslot.schemas.commands import BookingSearch, SlotQuery
@@ -58,7 +58,7 @@ def get_booking(uow: SqlAlchemyUnitOfWork, business_id: int, code: str) -> Booki
         booking = uow.bookings.by_code(business_id, normalize_code(code))
         if booking is None:
             return unknown_booking(code)
-        business = load_business(uow.session, business_id)
+        business = business_info(uow.session, business_id)
         return booking_view(uow.session, booking, business)
 
 

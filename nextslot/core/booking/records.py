@@ -55,7 +55,7 @@ def notification_log(session: Session, business_id: int, code: str) -> Notificat
     return NotificationLog(
         code=booking.code,
         notifications=[NotificationView(
-            id=n.id, kind=n.kind, audience="staff" if n.resource_id else "customer", staff=staff.get(n.resource_id),
+            id=n.id, kind=n.kind, audience="staff" if n.resource_id else "customer", staff=staff.get(n.resource_id) if n.resource_id else None,
             status=n.status, due_at=n.due_at, sent_at=n.sent_at, last_error=n.last_error, gave_up_on=n.gave_up_on,
             attempts=attempts[n.id]) for n in notifications],
         inbound=[InboundMessageView(channel=m.channel, sender=mask(m.sender), body=m.body, intent=m.intent,

@@ -35,7 +35,7 @@ def reschedule(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingReschedu
         if cmd.idempotency_key and (
             first := idempotency.reserve(uow, business_id, cmd.idempotency_key, "reschedule", cmd)
         ):
-            return idempotency.replay(first)
+            return idempotency.replayed_booking(first)
         if booking.status not in ACTIVE:
             return not_active(booking)
         plan = load_plan(s, business_id, booking.service.key, cmd.resources)

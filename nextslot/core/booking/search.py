@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, aliased
 
 from nextslot.core.booking.codes import normalize_code
@@ -31,7 +32,7 @@ def search_bookings(session: Session, business_id: int, wanted: BookingFilter) -
     return BookingPage(bookings=bookings, total=total, next_offset=after if after < total else None)
 
 
-def matching(business: BusinessInfo, wanted: BookingFilter) -> Select | Rejected:
+def matching(business: BusinessInfo, wanted: BookingFilter) -> Select[Any] | Rejected:
     query = select(Booking).where(Booking.business_id == business.id)
     if wanted.date_from and wanted.date_to and wanted.date_to < wanted.date_from:
         return Rejected("window_reversed", "date_to comes before date_from.", "date_to")
@@ -62,11 +63,11 @@ def matching(business: BusinessInfo, wanted: BookingFilter) -> Select | Rejected
     return query
 
 
-def customers(business_id: int, condition) -> Select:
+def customers(business_id: int, condition: ColumnElement[bool]) -> Select[Any]:
     return select(Customer.id).where(Customer.business_id == business_id, condition)
 
 
-def last_claimed_on(business_id: int, resource_key: str) -> Select:
+def last_claimed_on(business_id: int, resource_key: str) -> Select[Any]:
     """Bookings whose latest claims (still listed after a cancel) include the resource, as `booked_resources`."""
     latest = aliased(Claim)
     newest = select(func.max(latest.created_at)).where(latest.booking_id == Claim.booking_id).scalar_subquery()

@@ -9,6 +9,7 @@ as for a single booking.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -89,7 +90,9 @@ def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, 
         if not booked:
             uow.rollback()
             return SeriesBooked(SeriesView(series_id=None, mode=cmd.mode, complete=False, occurrences=outcomes))
-        first_booked = s.get(Booking, booked[0].booking.id)
+        first_view = booked[0].booking
+        assert first_view is not None
+        first_booked = s.get(Booking, first_view.id)
         assert first_booked is not None
         outbox.announce(s, first_booked, "confirmation", now, series=len(booked))  # one message for the series
         view = SeriesView(series_id=series.id, mode=cmd.mode, complete=len(booked) == len(outcomes),
@@ -102,7 +105,7 @@ def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, 
 
 
 def place_occurrence(uow: SqlAlchemyUnitOfWork, plan: Plan, cmd: SeriesCreate, customer: Customer,
-                     answers: dict, series_id: int, start: datetime, now: datetime) -> OccurrenceView:
+                     answers: dict[str, Any], series_id: int, start: datetime, now: datetime) -> OccurrenceView:
     """Book one occurrence in a savepoint of its own; on a taken time, the nearest free one if asked."""
     requested = TimeView.of(start, plan.business.zone)
     made = try_start(uow, plan, cmd, customer, answers, series_id, start, now)
@@ -123,7 +126,7 @@ def place_occurrence(uow: SqlAlchemyUnitOfWork, plan: Plan, cmd: SeriesCreate, c
     return OccurrenceView(requested=requested, outcome="taken", alternatives=nearby)
 
 
-def try_start(uow: SqlAlchemyUnitOfWork, plan: Plan, cmd: SeriesCreate, customer: Customer, answers: dict,
+def try_start(uow: SqlAlchemyUnitOfWork, plan: Plan, cmd: SeriesCreate, customer: Customer, answers: dict[str, Any],
               series_id: int, start: datetime, now: datetime) -> BookingView | SlotProblem:
     s = uow.session
     party = cmd.party_size

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
@@ -19,6 +21,12 @@ from nextslot.storage.tables import (
     Service,
     ServiceRequirement,
 )
+
+
+class ResourceChoice(NamedTuple):
+    key: str
+    name: str
+
 
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 CLOSURES_AHEAD = timedelta(days=60)
@@ -38,13 +46,13 @@ def list_services(session: Session, business_id: int) -> list[ServiceView]:
                                  duration_minutes=s.duration_minutes, needs=[r.label for r in s.requirements],
                                  staff=list(dict.fromkeys(staff)),
                                  intake=[IntakeQuestion.model_validate(q) for q in s.intake_questions],
-                                 deposit=money(s.deposit_minor, s.deposit_currency) if s.deposit_minor else None))
+                                 deposit=money(s.deposit_minor, s.deposit_currency or "") if s.deposit_minor else None))
     return views
 
 
 def opening_hours(session: Session, business: Business, now: datetime) -> list[OpeningHours]:
     """Per weekday, when at least one active resource works (their own zones read on real dates)."""
-    zone = load_zone(business.timezone)
+    zone = ZoneInfo(business.timezone)
     resources = session.scalars(
         select(Resource).where(Resource.business_id == business.id, Resource.active)
         .options(joinedload(Resource.hours))
@@ -110,3 +118,16 @@ def resource_names(session: Session, business_id: int) -> list[str]:
     return list(session.scalars(
         select(Resource.name).where(Resource.business_id == business_id, Resource.active).order_by(Resource.name)
     ))
+
+
+def resource_choices(session: Session, business_id: int) -> list[ResourceChoice]:
+    """The active resources in the order they were made: the console's resource picker."""
+    return [ResourceChoice(key, name) for key, name in session.execute(
+        select(Resource.key, Resource.name).where(Resource.business_id == business_id, Resource.active)
+        .order_by(Resource.id))]
+
+
+def business_details(session: Session, business_id: int) -> dict[str, Any]:
+    """The business's free-form settings (branding, policies, templates); empty when none or no such business."""
+    business = session.get(Business, business_id)
+    return dict(business.details or {}) if business is not None else {}

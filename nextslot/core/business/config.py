@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from psycopg.errors import ExclusionViolation
@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from nextslot.core.business.message_templates import template_problems
+from nextslot.core.business.message_templates import template_problems, whatsapp_template_problems
 from nextslot.core.instants import first_instant, wall_to_utc
 from nextslot.core.results import Rejected
 from nextslot.schemas.config import WEEKDAYS, BusinessConfig, BusinessDetails, ExceptionConfig, WeeklySpans, parse_span
@@ -30,7 +30,6 @@ from nextslot.storage.tables import (
     ServiceRequirement,
     WorkingHours,
 )
-from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
 @dataclass(frozen=True)
@@ -42,7 +41,19 @@ class ConfigApplied:
     services: int
 
 
-def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApplied | Rejected:
+class Transaction(Protocol):
+    """A unit of work, or a caller's open transaction lent to `apply_config`."""
+
+    session: Session
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Rejected:
     if problems := details_problems(config.business.details):
         return refused_config(problems)  # every path that stores a config comes here: nothing is written
     with uow:
@@ -138,6 +149,7 @@ def details_problems(details: dict[str, Any]) -> list[tuple[str, str]]:
         problems = []
     except ValidationError as error:
         problems = validation_problems(error, "business.details.")
+    problems += whatsapp_template_problems(details.get("whatsapp_templates")) if not problems else []
     return problems + (template_problems(details["templates"]) if "templates" in details else [])
 
 
@@ -161,7 +173,7 @@ def exception_intervals(ec: ExceptionConfig, zone: ZoneInfo) -> list[tuple[datet
         return [(local_instant(ec.starts_at, zone), local_instant(ec.ends_at, zone))]
     assert ec.date is not None
     spans = [parse_span(h) for h in ec.hours] or [(0, 1440)]
-    out = []
+    out: list[tuple[datetime, datetime]] = []
     day = ec.date
     while day <= (ec.until or ec.date):
         out.extend((wall_to_utc(day, start, zone), wall_to_utc(day, end, zone)) for start, end in spans)

@@ -52,7 +52,10 @@ def edit_config(uow: SqlAlchemyUnitOfWork, business_id: int, change: Change) -> 
         s = uow.session
         if s.scalars(select(Business.id).where(Business.id == business_id).with_for_update()).one_or_none() is None:
             return unknown_business(business_id)
-        changed = change(s, export_config(s, business_id))
+        stored = export_config(s, business_id)
+        if stored is None:
+            return unknown_business(business_id)
+        changed = change(s, stored)
         if isinstance(changed, Rejected):
             return changed
         config = validated(changed)

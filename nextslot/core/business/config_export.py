@@ -11,6 +11,7 @@ import hashlib
 from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -31,8 +32,10 @@ from nextslot.schemas.config import (
     RequirementConfig,
     ResourceConfig,
     ServiceConfig,
+    Weekday,
     WeeklySpans,
 )
+from nextslot.storage import queries
 from nextslot.storage.tables import (
     AvailabilityException,
     Business,
@@ -65,7 +68,7 @@ def export_config(session: Session, business_id: int) -> BusinessConfig | None:
 
 def resource_entries(session: Session, business_id: int, key: str | None = None) -> list[ResourceEntry]:
     """Every resource (or the one with `key`), active or not."""
-    business = session.get(Business, business_id)
+    business = queries.known_business(session, business_id)
     zone = ZoneInfo(business.timezone)
     _, per_resource = stored_exceptions(session, business_id)
     return [ResourceEntry(**dict(resource_config(r, per_resource[r.id], zone)), active=r.active)
@@ -127,7 +130,7 @@ def service_config(s: Service) -> ServiceConfig:
 def week(hours: list[WorkingHours]) -> WeeklySpans:
     spans: WeeklySpans = {}
     for h in hours:
-        spans.setdefault(WEEKDAYS[h.weekday], []).append(f"{clock(h.start_minute)}-{clock(h.end_minute)}")
+        spans.setdefault(cast(Weekday, WEEKDAYS[h.weekday]), []).append(f"{clock(h.start_minute)}-{clock(h.end_minute)}")
     return spans
 
 

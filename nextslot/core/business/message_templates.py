@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import StrictUndefined, TemplateError, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
 MAX_SOURCE = 5_000  # characters of one template
@@ -136,7 +137,7 @@ class MessageSandbox(ImmutableSandboxedEnvironment):
         self.filters["replace"] = counted(checked_replace)
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        return Steps().visit(super()._parse(source, name, filename))
+        return cast(nodes.Template, Steps().visit(super()._parse(source, name, filename)))
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         return attr not in AMPLIFYING and super().is_safe_attribute(obj, attr, value)
@@ -257,4 +258,18 @@ def template_problems(templates: Any) -> list[tuple[str, str]]:
                     problems.append((field_name, "a template is text"))
                 elif problem := template_problem(kind, text):
                     problems.append((field_name, problem))
+    return problems
+
+
+def whatsapp_template_problems(templates: Any) -> list[tuple[str, str]]:
+    """(field, problem) for each WhatsApp template variable that is not a value its kind of message has (the
+    shape itself is checked by `BusinessDetails`)."""
+    problems = []
+    for language, kinds in (templates or {}).items() if isinstance(templates, dict) else ():
+        for kind, template in (kinds or {}).items() if isinstance(kinds, dict) else ():
+            names = (template or {}).get("variables") or [] if isinstance(template, dict) else []
+            for i, name in enumerate(names):
+                if kind in SAMPLES and isinstance(name, str) and name not in SAMPLES[kind]:
+                    problems.append((f"business.details.whatsapp_templates.{language}.{kind}.variables.{i}",
+                                     f"not a value of this message ({', '.join(sorted(SAMPLES[kind]))})"))
     return problems

@@ -39,15 +39,15 @@ def find_or_create(session: Session, business_id: int, region: str, given: Custo
     """The business's customer with this phone (else email), created or updated from what was given."""
     phone = normalize_phone(given.phone, region) if given.phone else None
     email = normalize_email(given.email) if given.email else None
-    for value in (phone, email):
-        if isinstance(value, Rejected):
-            return value
+    if isinstance(phone, Rejected):
+        return phone
+    if isinstance(email, Rejected):
+        return email
     if not phone and not email:
         return Rejected("contact_required", "Give the customer's phone number or email address.", "customer")
     if given.timezone and load_zone(given.timezone) is None:
         return unknown_zone(given.timezone, "customer.timezone")
 
-    customer = None
     if phone:
         # concurrent first bookings by one new customer: the unique index picks one row
         session.execute(
@@ -62,11 +62,14 @@ def find_or_create(session: Session, business_id: int, region: str, given: Custo
             .execution_options(populate_existing=True)
         ).one()
     else:
-        customer = session.scalars(
+        assert email is not None  # one of the two was given
+        found = session.scalars(
             select(Customer).where(Customer.business_id == business_id, func.lower(Customer.email) == email.lower())
             .order_by(Customer.id).limit(1)
         ).first()
-        if customer is None:
+        if found is not None:
+            customer = found
+        else:
             customer = Customer(business_id=business_id, email=email, name=given.name, timezone=given.timezone,
                                 language=given.language, channels=given.channels or ["email"], no_show_count=0)
             session.add(customer)

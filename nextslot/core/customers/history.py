@@ -15,6 +15,7 @@ from nextslot.core.views import customer_view
 from nextslot.schemas.statuses import BookingStatus
 from nextslot.schemas.times import repeat_note
 from nextslot.schemas.views import CustomerHistory, HistoryEvent
+from nextslot.storage import queries
 from nextslot.storage.tables import (
     Booking,
     BookingHistory,
@@ -55,11 +56,16 @@ def find_customer(s: Session, business: Business, phone: str | None, email: str 
 def customer_history(s: Session, business_id: int, phone: str | None, email: str | None,
                      limit: int | None = None) -> CustomerHistory | Rejected:
     """The customer's events, oldest first (the latest `limit` when given)."""
-    business = s.get(Business, business_id)
+    business = queries.known_business(s, business_id)
     customer = find_customer(s, business, phone, email)
     if isinstance(customer, Rejected):
         return customer
     return history_of(s, business, customer, limit)
+
+
+def history_for(s: Session, business_id: int, customer: Customer) -> CustomerHistory:
+    """A known customer's whole history, in the business's zone unless the customer has their own."""
+    return history_of(s, queries.known_business(s, business_id), customer)
 
 
 def history_of(s: Session, business: Business, customer: Customer, limit: int | None = None) -> CustomerHistory:

@@ -16,7 +16,8 @@ from nextslot.core.views import customer_view
 from nextslot.core.waitlist.entries import clock_text
 from nextslot.schemas.statuses import BookingStatus
 from nextslot.schemas.views import CustomerView
-from nextslot.storage.tables import Booking, Business, Customer, Service, WaitlistEntry
+from nextslot.storage import queries
+from nextslot.storage.tables import Booking, Customer, Service, WaitlistEntry
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class WaitingRow:
 def customer_roster(s: Session, business_id: int, now: datetime, text: str = "", customer_id: int | None = None,
                     limit: int = 100) -> list[CustomerRow]:
     """Customers whose name, phone or email contains the text (all when empty), the most missed first."""
-    business = BusinessInfo.of(s.get(Business, business_id))
+    business = BusinessInfo.of(queries.known_business(s, business_id))
     query = select(Customer).where(Customer.business_id == business_id)
     if customer_id is not None:
         query = query.where(Customer.id == customer_id)

@@ -13,7 +13,7 @@ from nextslot.core.booking.codes import normalize_code
 from nextslot.core.booking.cutoffs import policy_of
 from nextslot.core.booking.refusals import unknown_booking
 from nextslot.core.deposits import rules
-from nextslot.core.planning import load_business, load_plan
+from nextslot.core.planning import business_info, load_plan
 from nextslot.core.results import Rejected
 from nextslot.core.views import booking_view
 from nextslot.schemas.views import BookingView
@@ -42,8 +42,7 @@ def deposit_due(uow: SqlAlchemyUnitOfWork, business_id: int, code: str) -> Depos
         payment = s.scalars(select(Payment).where(Payment.booking_id == booking.id)).one_or_none()
         if payment is None:
             return Rejected("no_deposit", f"Booking {booking.code} needs no deposit.", "code")
-        business = load_business(s, business_id)
-        assert not isinstance(business, Rejected)  # the booking's business exists
+        business = business_info(s, business_id)
         view = booking_view(s, booking, business)
         policy = policy_of(booking, business)
         save_card = policy is not None and bool(policy.late_fee or policy.no_show_fee)
@@ -103,6 +102,6 @@ def expire_one(s: Session, payment: Payment, now: datetime) -> bool:
     if not rules.expire(s, payment, booking, now):
         return False
     in_savepoint(s, lambda: events.emit(s, booking.business_id, "booking.expired",
-                                        booking_view(s, booking, load_business(s, booking.business_id)), now),
+                                        booking_view(s, booking, business_info(s, booking.business_id)), now),
                  "booking %s (business %s): no booking.expired event", booking.id, booking.business_id)
     return True

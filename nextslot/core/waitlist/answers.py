@@ -7,7 +7,7 @@ from typing import Any
 from nextslot.core import events
 from nextslot.core.booking.alternatives import alternatives
 from nextslot.core.booking.book import book
-from nextslot.core.planning import load_business, load_plan
+from nextslot.core.planning import business_info, load_plan
 from nextslot.core.results import Booked, BookingResult, Rejected, SlotTaken
 from nextslot.core.views import booking_view
 from nextslot.core.waitlist import offers
@@ -39,8 +39,8 @@ def accept_offer(uow: SqlAlchemyUnitOfWork, offer_id: int, source: str, now: dat
         if offer is None:
             return Rejected("unknown_offer", f"There is no waitlist offer {offer_id}.", "offer")
         if offer.status == "accepted" and offer.booking_id is not None:
-            booking = s.get(Booking, offer.booking_id)
-            return Booked(booking_view(s, booking, load_business(s, offer.business_id)), replayed=True)
+            booking = s.get_one(Booking, offer.booking_id)
+            return Booked(booking_view(s, booking, business_info(s, offer.business_id)), replayed=True)
         facts = offers.offer_facts(s, offer)
         if offer.status != "open" or offer.expires_at <= now:
             offer.answered_at, offer.answer = now, source
@@ -56,8 +56,8 @@ def accept_offer(uow: SqlAlchemyUnitOfWork, offer_id: int, source: str, now: dat
         source=source, actor="customer"), now, payment_provider)
     with uow:
         s = uow.session
-        offer = s.get(WaitlistOffer, offer_id, with_for_update=True)
-        entry = s.get(WaitlistEntry, offer.entry_id)
+        offer = s.get_one(WaitlistOffer, offer_id, with_for_update=True)
+        entry = s.get_one(WaitlistEntry, offer.entry_id)
         offer.answered_at, offer.answer = now, source
         if isinstance(result, Booked):
             offer.status, offer.booking_id, entry.status = "accepted", result.booking.id, "booked"
@@ -82,7 +82,7 @@ def decline_offer(uow: SqlAlchemyUnitOfWork, offer_id: int, source: str, now: da
         if offer is None or offer.status != "open":
             return False
         offer.status, offer.answered_at, offer.answer = "declined", now, source
-        entry = s.get(WaitlistEntry, offer.entry_id)
+        entry = s.get_one(WaitlistEntry, offer.entry_id)
         entry.status = "waiting"
         plan = offers.entry_plan(s, entry)
         if not isinstance(plan, Rejected):

@@ -4,7 +4,7 @@ Offers (when freed capacity matches) are made by the scheduler; this module only
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,7 +22,7 @@ from nextslot.storage.uow import SqlAlchemyUnitOfWork
 MAX_WAIT = timedelta(days=366)
 
 
-def minutes_of(t) -> int:
+def minutes_of(t: time) -> int:
     return t.hour * 60 + t.minute
 
 

@@ -77,7 +77,7 @@ def offer_each(s: Session, markers: list[FreedCapacity], now: datetime) -> int:
 def make_offers(s: Session, marker: FreedCapacity, now: datetime) -> list[WaitlistOffer]:
     """Offers for the freed interval to the waiting customers it suits, oldest wish first."""
     marker.processed_at = now
-    business = s.get(Business, marker.business_id)
+    business = s.get_one(Business, marker.business_id)
     at_once, minutes = offer_settings(business)
     zone = planning.BusinessInfo.of(business).zone
     first_day = marker.starts_at.astimezone(zone).date()
@@ -156,7 +156,7 @@ def lapse_offers(s: Session, now: datetime) -> int:
                             .with_for_update(skip_locked=True)))
     for offer in lapsed:
         offer.status = "expired"
-        entry = s.get(WaitlistEntry, offer.entry_id)
+        entry = s.get_one(WaitlistEntry, offer.entry_id)
         if entry.status == "offered":
             entry.status = "waiting"
         # reading the plan may fail on one business's bad data: that offer still lapses, its time is not re-offered
@@ -190,21 +190,21 @@ def offer_summary(s: Session, business_id: int, offer_id: int) -> dict[str, Any]
     offer = s.get(WaitlistOffer, offer_id)
     if offer is None or offer.business_id != business_id:
         return None
-    entry = s.get(WaitlistEntry, offer.entry_id)
-    business = s.get(Business, business_id)
+    entry = s.get_one(WaitlistEntry, offer.entry_id)
+    business = s.get_one(Business, business_id)
     zone = planning.BusinessInfo.of(business).zone
-    customer = s.get(Customer, offer.customer_id)
-    return {"business": business.name, "slug": business.slug, "service": s.get(Service, entry.service_id).name,
+    customer = s.get_one(Customer, offer.customer_id)
+    return {"business": business.name, "slug": business.slug, "service": s.get_one(Service, entry.service_id).name,
             "starts_at": offer.starts_at, "zone": customer.timezone or zone.key, "status": offer.status,
             "expires_at": offer.expires_at, "name": customer.name}
 
 
 def offer_facts(s: Session, offer: WaitlistOffer) -> dict[str, Any]:
     """What booking an offer needs, as plain data (the booking runs in its own transaction)."""
-    entry = s.get(WaitlistEntry, offer.entry_id)
-    customer = s.get(Customer, offer.customer_id)
+    entry = s.get_one(WaitlistEntry, offer.entry_id)
+    customer = s.get_one(Customer, offer.customer_id)
     return {
-        "business_id": offer.business_id, "service": s.get(Service, entry.service_id).key,
+        "business_id": offer.business_id, "service": s.get_one(Service, entry.service_id).key,
         "starts_at": offer.starts_at, "resources": list(s.scalars(select(Resource.key).where(
             Resource.id.in_(entry.preferred_resource_ids or [])))),
         # a name is required now; customers the staff API once let in without one still get their booking

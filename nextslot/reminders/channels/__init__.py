@@ -1,11 +1,12 @@
 """Message channels for confirmations and reminders, and the factory that builds the configured ones."""
-from nextslot.reminders.channels.base import Channel, ChannelName, OutgoingMessage, SendResult
+from nextslot.reminders.channels.base import Channel, ChannelName, Content, OutgoingMessage, SendResult
+from nextslot.reminders.channels.local_outbox import LocalOutboxChannel, outbox_file
 from nextslot.reminders.channels.smtp_channel import SmtpEmailChannel
 from nextslot.reminders.channels.twilio_channels import TwilioSmsChannel, TwilioWhatsAppChannel, twilio_client
 from nextslot.settings import Settings
 
-__all__ = ["Channel", "ChannelName", "OutgoingMessage", "SendResult", "SmtpEmailChannel", "TwilioSmsChannel",
-           "TwilioWhatsAppChannel", "build_channels", "twilio_client"]
+__all__ = ["Channel", "ChannelName", "Content", "LocalOutboxChannel", "OutgoingMessage", "SendResult",
+           "SmtpEmailChannel", "TwilioSmsChannel", "TwilioWhatsAppChannel", "build_channels", "twilio_client"]
 
 
 def build_channels(settings: Settings) -> dict[str, Channel]:
@@ -21,4 +22,7 @@ def build_channels(settings: Settings) -> dict[str, Channel]:
     if settings.smtp_host and settings.smtp_sender:
         channels["email"] = SmtpEmailChannel(settings.smtp_host, settings.smtp_port, settings.smtp_sender,
                                              settings.smtp_username, settings.smtp_password, settings.smtp_starttls)
+    if settings.local_outbox:  # `nextslot up` with nothing configured: what is missing goes to the local outbox
+        for name in ("whatsapp", "sms", "email"):
+            channels.setdefault(name, LocalOutboxChannel(name, outbox_file(settings.data_dir)))
     return channels

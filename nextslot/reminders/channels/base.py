@@ -6,12 +6,21 @@ ChannelName = Literal["whatsapp", "sms", "email"]
 
 
 @dataclass(frozen=True)
+class Content:
+    """An approved WhatsApp template to send instead of the free text: Twilio's ContentSid and ContentVariables."""
+
+    sid: str
+    variables: dict[str, str]  # "1" -> value, "2" -> value, ...
+
+
+@dataclass(frozen=True)
 class OutgoingMessage:
     to: str  # E.164 phone for sms/whatsapp (without the "whatsapp:" prefix), or an email address
     body: str
     subject: str  # email only
     reference: str  # e.g. "notification-123": in logs, the Message-ID and headers; never customer data
     calendar: bytes | None = None  # the booking as .ics: attached to emails, ignored by text channels
+    content: Content | None = None  # WhatsApp outside its 24-hour window: this template, not the body
 
 
 @dataclass(frozen=True)

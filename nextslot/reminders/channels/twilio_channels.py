@@ -1,7 +1,10 @@
 """SMS and WhatsApp through Twilio's Messages API; delivery receipts arrive later at the status callback."""
 from __future__ import annotations
 
+import json
 import logging
+from datetime import timedelta
+from typing import Any
 
 import requests
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
@@ -26,6 +29,7 @@ class TwilioSmsChannel:
 
     name: ChannelName = "sms"
     prefix = ""
+    session_window: timedelta | None = None  # SMS takes free text at any time
 
     def __init__(self, client: Client, from_number: str, status_callback: str | None = None):
         self.client = client
@@ -34,9 +38,13 @@ class TwilioSmsChannel:
 
     def send(self, message: OutgoingMessage) -> SendResult:
         """Hand the message to Twilio; a refusal or a network failure is a result, not an exception."""
+        text: dict[str, Any] = {"body": message.body}
+        if message.content is not None and self.session_window is not None:
+            text = {"content_sid": message.content.sid,
+                    "content_variables": json.dumps(message.content.variables, ensure_ascii=False)}
         try:
             sent = self.client.messages.create(to=self.prefix + message.to, from_=self.prefix + self.from_number,
-                                               body=message.body, status_callback=self.status_callback)
+                                               status_callback=self.status_callback, **text)
         except TwilioRestException as exc:
             return self._refused(message, exc.status, exc.code, exc.msg)
         except TwilioServiceException as exc:  # the RFC 9457 error shape of Twilio's newer APIs
@@ -58,3 +66,5 @@ class TwilioWhatsAppChannel(TwilioSmsChannel):
 
     name: ChannelName = "whatsapp"
     prefix = "whatsapp:"
+    # WhatsApp takes a business's free text only this long after the customer's last message; else a template
+    session_window: timedelta | None = timedelta(hours=24)

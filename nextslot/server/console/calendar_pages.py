@@ -10,12 +10,12 @@ import hashlib
 from datetime import date, timedelta
 
 from fastapi import APIRouter, Request
-from sqlalchemy import select
 from starlette.responses import Response
 
 from nextslot.core.accounts.staff import SignedIn
 from nextslot.core.booking.agenda import agenda
 from nextslot.core.booking.search import search_bookings
+from nextslot.core.business.catalog import resource_choices
 from nextslot.core.results import Rejected
 from nextslot.schemas.api import BookingFilter
 from nextslot.schemas.inputs import in_range
@@ -23,7 +23,6 @@ from nextslot.server.console.calendar_grid import days_side_by_side, resources_s
 from nextslot.server.console.session import Staff, booking_service, notice, render
 from nextslot.server.page_context import KEY, PageBusiness
 from nextslot.server.page_times import parse_day
-from nextslot.storage.tables import Resource
 
 router = APIRouter(include_in_schema=False)
 POLL_SECONDS = 2
@@ -48,8 +47,7 @@ def calendar_response(request: Request, business: PageBusiness, staff: SignedIn)
     service = booking_service(request)
     with service.uow() as uow:
         view = agenda(uow.session, business.id, first, 7 if week else 1, service.now(), resource)
-        resources = uow.session.execute(select(Resource.key, Resource.name).where(
-            Resource.business_id == business.id, Resource.active).order_by(Resource.id)).all()
+        resources = resource_choices(uow.session, business.id)
         listed = search_bookings(uow.session, business.id, BookingFilter(
             date_from=first, date_to=first + timedelta(days=6 if week else 0), resource=resource, limit=200))
     if view is None:

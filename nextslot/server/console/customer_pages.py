@@ -10,11 +10,11 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from nextslot.core.accounts.staff import SignedIn
-from nextslot.core.customers.history import history_of
+from nextslot.core.business.catalog import business_details
+from nextslot.core.customers.history import history_for
 from nextslot.core.customers.roster import customer_of, customer_roster, waiting_list
 from nextslot.server.console.session import Staff, booking_service, notice, render
 from nextslot.server.page_context import PageBusiness
-from nextslot.storage.tables import Business
 
 router = APIRouter(include_in_schema=False)
 
@@ -41,7 +41,7 @@ def customer_detail(request: Request, business: PageBusiness, staff: SignedIn, c
         customer = customer_of(uow.session, business.id, customer_id)
         if customer is None:
             return notice(request, business, "Not found", "There is no such customer here.", 404, staff=staff)
-        history = history_of(uow.session, uow.session.get(Business, business.id), customer)
+        history = history_for(uow.session, business.id, customer)
         waiting = waiting_list(uow.session, business.id, customer.id, live_only=False)
         row = customer_roster(uow.session, business.id, booking_service(request).now(), customer_id=customer.id)[0]
     return render(request, "customer.html", {"business": business, "staff": staff, "active": "customers",
@@ -60,5 +60,5 @@ def waitlist(request: Request, signed: Staff) -> Response:
 
 def no_show_policy(request: Request, business: PageBusiness):
     with booking_service(request).uow() as uow:
-        details = uow.session.get(Business, business.id).details or {}
+        details = business_details(uow.session, business.id)
     return details.get("no_show_policy")

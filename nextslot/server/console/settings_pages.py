@@ -15,12 +15,10 @@ from typing import Any
 import yaml
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from nextslot.core.accounts.staff import SignedIn, create_account
+from nextslot.core.accounts.staff import SignedIn, create_account, staff_accounts
 from nextslot.core.business import config_edits
 from nextslot.core.business.config_export import exception_views, export_config
 from nextslot.core.business.message_templates import template_problem
@@ -29,7 +27,6 @@ from nextslot.reminders.templates import DEFAULTS, EDITABLE
 from nextslot.schemas.config import AssignmentConfig, BusinessConfig, CancellationPolicy, ExceptionConfig
 from nextslot.server.console.session import Staff, booking_service, checked_post, owner_only, render
 from nextslot.server.page_context import PageBusiness
-from nextslot.storage.tables import StaffAccount
 
 router = APIRouter(include_in_schema=False)
 Edit = Callable[[BusinessConfig], BusinessConfig | Rejected]
@@ -61,11 +58,6 @@ def settings_response(request: Request, business: PageBusiness, staff: SignedIn,
                                                                  sort_keys=False, allow_unicode=True),
     }, status)
 
-
-def staff_accounts(s: Session, business_id: int) -> list[dict[str, str]]:
-    return [{"name": a.name, "email": a.email, "role": a.role} for a in s.scalars(
-        select(StaffAccount).where(StaffAccount.business_id == business_id, StaffAccount.active)
-        .order_by(StaffAccount.role, StaffAccount.name))]
 
 
 @router.post("/console/{slug}/settings/{section}")

@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0022_booking_rules"
-down_revision = "0018_conversation_handoff"
+down_revision = "0021_calendar_grants"
 branch_labels = None
 depends_on = None
 

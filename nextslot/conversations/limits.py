@@ -1,0 +1,72 @@
+"""What a conversation may spend and how fast a number may write: model calls and tokens per conversation and per
+business per UTC day (then the guided flow answers, with a word why), inbound messages per number per hour (past
+it, one polite word and then silence, nothing spent), and tries at answering one message (then a person)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from nextslot.settings import Settings
+from nextslot.storage.tables import Conversation, ConversationMessage, ModelCall
+
+RATE_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Caps:
+    model_calls: int  # per conversation
+    tokens: int  # per conversation, prompt and completion
+    daily_model_calls: int  # per business per UTC day
+    daily_tokens: int
+
+
+def caps_for(settings: Settings, details: dict[str, Any]) -> Caps:
+    """The deployment's caps; a business may set its own daily ones (`details.conversations.daily_model_calls`,
+    `daily_tokens`)."""
+    own = (details or {}).get("conversations") or {}
+    return Caps(settings.conversation_max_model_calls, settings.conversation_max_tokens,
+                positive(own.get("daily_model_calls")) or settings.conversation_daily_model_calls,
+                positive(own.get("daily_tokens")) or settings.conversation_daily_tokens)
+
+
+def positive(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def cap_reached(s: Session, conversation_id: int, business_id: int, caps: Caps, now: datetime) -> str | None:
+    """Which cap this conversation's next model request would pass, or None."""
+    calls, tokens = s.execute(select(Conversation.model_calls, Conversation.tokens)
+                              .where(Conversation.id == conversation_id)).one()
+    if calls >= caps.model_calls:
+        return "conversation_model_calls"
+    if tokens >= caps.tokens:
+        return "conversation_tokens"
+    midnight = datetime(now.year, now.month, now.day, tzinfo=UTC)
+    today_calls, today_tokens = s.execute(
+        select(func.count(), func.coalesce(func.sum(func.coalesce(ModelCall.prompt_tokens, 0)
+                                                    + func.coalesce(ModelCall.completion_tokens, 0)), 0))
+        .where(ModelCall.business_id == business_id, ModelCall.created_at >= midnight)).one()
+    if today_calls >= caps.daily_model_calls:
+        return "daily_model_calls"
+    if today_tokens >= caps.daily_tokens:
+        return "daily_tokens"
+    return None
+
+
+def messages_this_hour(s: Session, conversation: Conversation, message: ConversationMessage) -> int:
+    """Inbound messages from this number to this business (a web chat: in this chat) in the hour up to and with
+    this one."""
+    query = (select(func.count()).select_from(ConversationMessage)
+             .join(Conversation, Conversation.id == ConversationMessage.conversation_id)
+             .where(ConversationMessage.business_id == conversation.business_id,
+                    ConversationMessage.direction == "in", ConversationMessage.id <= message.id,
+                    ConversationMessage.created_at > message.created_at - RATE_WINDOW))
+    if conversation.channel == "web":
+        query = query.where(Conversation.id == conversation.id)
+    else:
+        query = query.where(Conversation.phone == conversation.phone, Conversation.channel == conversation.channel)
+    return s.scalar(query) or 0
