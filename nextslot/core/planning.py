@@ -46,6 +46,14 @@ class BusinessInfo:
 
 
 @dataclass(frozen=True)
+class LocationInfo:
+    id: int
+    key: str
+    name: str
+    address: str | None
+
+
+@dataclass(frozen=True)
 class ResourceInfo:
     id: int
     key: str
@@ -53,10 +61,14 @@ class ResourceInfo:
     kind: str
     capacity: int
     zone: ZoneInfo
+    location: LocationInfo | None = None  # None: shared by every branch
 
     @classmethod
     def of(cls, r: Resource, business_zone: ZoneInfo) -> ResourceInfo:
-        return cls(r.id, r.key, r.name, r.kind, r.capacity, ZoneInfo(r.timezone) if r.timezone else business_zone)
+        place = r.location
+        own = r.timezone or (place.timezone if place else None)
+        return cls(r.id, r.key, r.name, r.kind, r.capacity, ZoneInfo(own) if own else business_zone,
+                   LocationInfo(place.id, place.key, place.name, place.address) if place else None)
 
 
 @dataclass(frozen=True)
@@ -97,6 +109,11 @@ class Plan:
         return self.business.reminder_offsets
 
     @property
+    def locations(self) -> list[str]:
+        """The branches the service's resources are at, in listed order (empty: no branches)."""
+        return list(dict.fromkeys(r.location.key for group in self.groups for r in group if r.location))
+
+    @property
     def resources(self) -> dict[int, ResourceInfo]:
         return {r.id: r for group in self.groups for r in group}
 
@@ -132,8 +149,9 @@ def load_plan(
     business_id: int,
     service_key: str,
     resource_keys: Sequence[str] = (),
+    location: str | None = None,
 ) -> Plan | Rejected:
-    """The service's rules and resource pools, narrowed to the preferred resources if any."""
+    """The service's rules and resource pools, narrowed to the preferred resources and the branch if any."""
     business = load_business(session, business_id)
     if isinstance(business, Rejected):
         return business
@@ -157,6 +175,17 @@ def load_plan(
                 "resource_not_used", f"{', '.join(unused)} does not take part in {service.name}.", "resources"
             )
         pools = [tuple(m for m in p if m.id in wanted_ids) or p for p in pools]
+    if location:
+        places = {m.location.key: m.location.name for p in pools for m in p if m.location}
+        place = next((k for k, n in places.items() if folded(location) in (folded(k), folded(n))), None)
+        if place is None:
+            there = f" It is offered at {', '.join(sorted(places.values()))}." if places else ""
+            return Rejected("not_at_location", f"{service.name} is not offered at '{location}'.{there}", "location",
+                            tuple(sorted(places)))
+        location = place
+        pools = [tuple(m for m in p if m.location is None or m.location.key == place) for p in pools]
+        if not all(pools):
+            return Rejected("not_at_location", f"{service.name} cannot be booked at {places[location]}.", "location")
     rules = rules_of(service, business.zone)
     offsets = service.reminder_offsets_minutes
     return Plan(business, service.id, service.key, service.name, rules, tuple(pools),
@@ -229,7 +258,8 @@ def timelines(
             extra_open=[(e.starts_at, e.ends_at) for e in mine if e.kind == "open"],
             closed=[(e.starts_at, e.ends_at) for e in mine if e.kind == "closed"],
         )
-        built[rid] = ResourceTimeline(rid, info.capacity, opened, busy.get(rid, []))
+        built[rid] = ResourceTimeline(rid, info.capacity, opened, busy.get(rid, []),
+                                      info.location.id if info.location else None)
     groups = [[built[r.id] for r in group] for group in plan.groups]
     if plan.assignment is None and party == 1 and not any(plan.per_person):
         return groups

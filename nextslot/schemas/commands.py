@@ -53,6 +53,7 @@ class SlotQuery(Command):
     timezone: ZoneName | None = Field(None, description="Zone for window times given without an offset")
     customer_timezone: ZoneName | None = None
     resources: ResourceKeys = Field(default_factory=list, description="Only slots with these resources (keys)")
+    location: str | None = Field(None, max_length=64, description="A branch's key; None: any branch")
     limit: int = Field(50, ge=1, le=1000)
     party_size: int = Field(1, ge=1, le=100, description="People in one booking (a service with party settings)")
 
@@ -72,6 +73,7 @@ class BookingCreate(Write):
     intake: Intake = Field(default_factory=dict)
     notes: str = Field("", max_length=2000)
     hold_id: int | None = Field(None, description="Convert this hold into the booking")
+    location: str | None = Field(None, max_length=64, description="A branch's key; None: any branch")
     party_size: int = Field(1, ge=1, le=100, description="People in one booking (a service with party settings)")
 
 
@@ -94,6 +96,7 @@ class SeriesCreate(Write):
     intake: Intake = Field(default_factory=dict)
     notes: str = Field("", max_length=2000)
     party_size: int = Field(1, ge=1, le=100)
+    location: str | None = Field(None, max_length=64, description="A branch's key; None: any branch")
     repeat: SeriesRule
     mode: Literal["all_or_none", "skip_taken", "nearest_free"] = Field(
         "all_or_none", description="all_or_none: book every occurrence or none; skip_taken: book the free ones; "
@@ -107,6 +110,7 @@ class HoldCreate(Write):
     timezone: ZoneName | None = None
     resources: ResourceKeys = Field(default_factory=list)
     minutes: int | None = Field(None, ge=1, le=60, description="Hold length; default from settings")
+    location: str | None = Field(None, max_length=64, description="A branch's key; None: any branch")
     party_size: int = Field(1, ge=1, le=100, description="People in one booking (a service with party settings)")
 
 
@@ -115,6 +119,7 @@ class BookingReschedule(Write):
     starts_at: datetime
     timezone: ZoneName | None = None
     resources: ResourceKeys = Field(default_factory=list)
+    location: str | None = Field(None, max_length=64, description="Move to this branch; None: the same one")
 
 
 class BookingChange(Write):

@@ -34,6 +34,8 @@ CALLER_TIMEZONE = ("The caller's IANA time zone if they are elsewhere (e.g. Amer
 STAFF = "A person or resource the caller asked for, by name (e.g. 'Dr Patel') or key. Null: anyone free."
 IDEMPOTENCY = ("A unique id for this request (e.g. a UUID you generate once). If you retry after a timeout, send "
                "the same id: it never books twice. Null: no retry protection.")
+LOCATION = ("A branch the caller wants, by name or key (get_business_info lists them). Null: any branch; each "
+            "time then says where.")
 PARTY = ("How many people the booking is for (a class seat each, or a member of staff each, as the service says). "
          "Null: one.")
 CODE = "The booking code the caller gives, e.g. 'K7M 4PX' (spaces, dashes and case do not matter)."
@@ -47,6 +49,7 @@ class TimeSlot(BaseModel):
     with_: list[str] = Field(alias="with", description="Names of the people/rooms/devices it takes")
     resources: list[str] = Field(description="Their keys")
     seats_left: int | None = Field(None, description="A class: places still free at that time")
+    location: str | None = Field(None, description="The branch it is at, for a business with several")
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
@@ -63,6 +66,7 @@ class Appointment(BaseModel):
     spoken: str
     with_: list[str] = Field(alias="with")
     customer_name: str
+    location: str | None = Field(None, description="The branch, for a business with several")
     deposit_due: str | None = Field(None, description="Set while a deposit is unpaid, e.g. '$25.00': the booking "
                                                       "is confirmed once paid (a pay link went to the caller)")
     pay_by: str | None = Field(None, description="When an unpaid deposit lapses and the time is freed, spoken")
@@ -105,6 +109,7 @@ class FindSlotsIn(ToolInput):
     caller_timezone: str | None = Field(None, max_length=64, description=CALLER_TIMEZONE)
     staff: str | None = Field(None, max_length=200, description=STAFF)
     limit: int | None = Field(None, ge=1, le=20, description="How many openings to return (default 5)")
+    location: str | None = Field(None, max_length=200, description=LOCATION)
     party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
 
 
@@ -116,6 +121,7 @@ class HoldSlotIn(ToolInput):
     staff: str | None = Field(None, max_length=200, description=STAFF)
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
     party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
+    location: str | None = Field(None, max_length=200, description=LOCATION)
 
 
 class IntakeAnswer(ToolInput):
@@ -139,6 +145,7 @@ class BookIn(ToolInput):
     notes: str | None = Field(None, max_length=2000, description="Anything the business should know, in brief")
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
     party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
+    location: str | None = Field(None, max_length=200, description=LOCATION)
 
 
 class BookSeriesIn(ToolInput):
@@ -160,6 +167,7 @@ class BookSeriesIn(ToolInput):
     notes: str | None = Field(None, max_length=2000, description="Anything the business should know, in brief")
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
     party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
+    location: str | None = Field(None, max_length=200, description=LOCATION)
 
 
 class RescheduleIn(ToolInput):
@@ -167,6 +175,8 @@ class RescheduleIn(ToolInput):
     new_starts_at: dt.datetime = Field(description=STARTS_AT)
     timezone: str | None = Field(None, max_length=64, description=TIMEZONE)
     staff: str | None = Field(None, max_length=200, description=STAFF)
+    location: str | None = Field(None, max_length=200, description="Move to this branch (by name or key). "
+                                                                   "Null: the same branch")
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
     and_later: bool | None = Field(None, description="True: move every later occurrence the same way of its recurring "
                                                      "series (an appointment booked with book_series)")
@@ -271,6 +281,7 @@ class BusinessInfoOut(ToolOutput):
     opening_hours: list[DayHours]
     closures: list[ClosureSummary]
     services: list[str] = Field(description="Service names; call list_services for details")
+    locations: list[str] = Field(default_factory=list, description="Branches, for a business with several")
 
 
 class SlotsOut(ToolOutput):

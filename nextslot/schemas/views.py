@@ -16,11 +16,18 @@ class ResourceRef(BaseModel):
     kind: str
 
 
+class LocationRef(BaseModel):
+    key: str
+    name: str
+    address: str | None = None
+
+
 class SlotView(BaseModel):
     starts_at: TimeView
     ends_at: datetime
     resources: list[ResourceRef]
     seats_left: int | None = None  # a class (capacity > 1): places still free before this booking
+    location: LocationRef | None = None  # the branch, for a business with several
 
 
 class CustomerView(BaseModel):
@@ -72,6 +79,7 @@ class BookingView(BaseModel):
     intake: dict[str, Any]
     party_size: int = 1
     series_id: int | None = None  # an occurrence of a recurring series
+    location: LocationRef | None = None  # the branch, for a business with several
     payment: PaymentView | None = None  # set when the booking needed a deposit
     fees: list[FeeView] = []  # a late cancel's or a no-show's cost, once one applied
 
@@ -135,6 +143,7 @@ class BusinessProfile(BaseModel):
     opening_hours: list[OpeningHours]  # when at least one resource works, in the business's zone
     closures: list[Closure]  # business-wide closures in the next 60 days
     services: list[ServiceView]
+    locations: list[LocationRef] = []  # branches, for a business with several
 
 
 class WaitlistView(BaseModel):

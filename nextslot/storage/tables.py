@@ -90,6 +90,21 @@ class VoiceIntegration(Base):
     created_at: Mapped[datetime] = _created()
 
 
+class Location(Base):
+    """A branch: its own address, zone and hours; its resources book only with each other (or shared ones)."""
+
+    __tablename__ = "locations"
+    __table_args__ = (UniqueConstraint("business_id", "key"),)
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    key: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(500))
+    timezone: Mapped[str | None] = mapped_column(String(64))  # None: the business's zone
+    phone: Mapped[str | None] = mapped_column(String(50))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
 class Resource(Base):
     __tablename__ = "resources"
     __table_args__ = (
@@ -107,7 +122,9 @@ class Resource(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     email: Mapped[str | None] = mapped_column(String(320))  # staff: told when their bookings move or go
     phone: Mapped[str | None] = mapped_column(String(20))  # E.164
+    location_id: Mapped[int | None] = mapped_column(Id, ForeignKey("locations.id"), index=True)  # None: shared
 
+    location: Mapped[Location | None] = relationship(lazy="joined")
     hours: Mapped[list[WorkingHours]] = relationship(
         order_by="(WorkingHours.weekday, WorkingHours.start_minute)", cascade="all, delete-orphan"
     )

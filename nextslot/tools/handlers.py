@@ -94,6 +94,7 @@ def write_fields(ctx: ToolContext, args: HoldSlotIn | BookIn | RescheduleIn) -> 
                               "idempotency_key": key_for(ctx, args.idempotency_key), "actor": ACTOR}
     if not isinstance(args, RescheduleIn):
         fields["party_size"] = args.party_size or 1
+    fields["location"] = args.location
     return fields
 
 
@@ -119,6 +120,9 @@ def get_business_info(ctx: ToolContext, _: BusinessInfoIn) -> BusinessInfoOut | 
     open_days = [f"{d.day} {', '.join(h.replace('-', ' to ') for h in d.hours)}" for d in profile.opening_hours
                  if d.hours]
     say = f"{profile.name}" + (f", {profile.address}" if profile.address else "") + "."
+    if len(profile.locations) > 1:
+        say += " Branches: " + "; ".join(p.name + (f", {p.address}" if p.address else "")
+                                          for p in profile.locations) + "."
     if open_days:
         say += f" Open {'; '.join(open_days)}."
     return BusinessInfoOut(
@@ -127,6 +131,7 @@ def get_business_info(ctx: ToolContext, _: BusinessInfoIn) -> BusinessInfoOut | 
         closures=[ClosureSummary(starts_at=c.starts_at.isoformat(), ends_at=c.ends_at.isoformat(), reason=c.reason)
                   for c in profile.closures],
         services=[s.name for s in profile.services], say=say,
+        locations=[p.name for p in profile.locations],
     )
 
 
@@ -141,7 +146,7 @@ def find_available_slots(ctx: ToolContext, args: FindSlotsIn) -> SlotsOut | Tool
     until = starts_from + timedelta(days=args.days or (1 if args.date else 7))
     query = SlotQuery(service=args.service, starts_from=starts_from, until=until, timezone=args.timezone,
                       customer_timezone=args.caller_timezone, resources=resources, limit=1000 if filtered else limit,
-                      party_size=args.party_size or 1)
+                      party_size=args.party_size or 1, location=args.location)
     found = ctx.service.find_slots(ctx.business_id, query)
     if isinstance(found, Rejected):
         return problem(found)
@@ -286,7 +291,8 @@ def book_series(ctx: ToolContext, args: BookSeriesIn) -> SeriesOut | ToolProblem
         service=args.service, starts_at=args.first_starts_at, timezone=args.timezone, resources=resources,
         customer=CustomerIn(name=args.customer_name, phone=phone, email=args.email, timezone=args.caller_timezone),
         repeat=SeriesRule(every=args.every, interval=args.interval or 1, count=args.count), mode=args.mode,
-        notes=args.notes or "", party_size=args.party_size or 1, source=ctx.channel, actor=ACTOR,
+        notes=args.notes or "", party_size=args.party_size or 1, location=args.location, source=ctx.channel,
+        actor=ACTOR,
         idempotency_key=key_for(ctx, args.idempotency_key)))
     if isinstance(result, Rejected):
         return problem(result)

@@ -25,6 +25,7 @@ def time_slot(slot: SlotView, caller_zone: str | None) -> TimeSlot:
         with_=[r.name for r in slot.resources],
         resources=[r.key for r in slot.resources],
         seats_left=slot.seats_left,
+        location=slot.location.name if slot.location else None,
     )
 
 
@@ -35,7 +36,7 @@ def appointment(view: BookingView) -> Appointment:
         service_name=view.service_name, starts_at=view.starts_at.utc.astimezone(zone).isoformat(),
         ends_at=view.ends_at.astimezone(zone).isoformat(), timezone=zone.key,
         spoken=spoken_time(view.starts_at.utc, zone), with_=[r.name for r in view.resources],
-        customer_name=view.customer.name,
+        customer_name=view.customer.name, location=view.location.name if view.location else None,
         deposit_due=view.payment.amount.display if view.payment and view.payment.status == "pending" else None,
         pay_by=spoken_time(view.payment.expires_at, zone) if view.payment and view.payment.status == "pending"
         else None,
@@ -53,6 +54,8 @@ def spoken_choices(slots: list[TimeSlot]) -> str:
     days: dict[str, list[str]] = {}
     for slot in slots:
         day, _, clock = slot.spoken.partition(" at ")
+        if slot.location:  # several branches: where is part of the offer
+            clock += f" at {slot.location}"
         if slot.seats_left is not None:  # a class: how many places are left is part of the offer
             clock += f" ({slot.seats_left} place{'s' if slot.seats_left != 1 else ''} left)"
         days.setdefault(day, []).append(clock)
@@ -69,7 +72,8 @@ def with_whom(names: list[str]) -> str:
 
 
 def booked_sentence(a: Appointment, verb: str = "booked") -> str:
-    return (f"You're {verb} for {a.service_name}{with_whom(a.with_[:1])} on {a.spoken}. "
+    where = f" at {a.location}" if a.location else ""
+    return (f"You're {verb} for {a.service_name}{with_whom(a.with_[:1])}{where} on {a.spoken}. "
             f"Your booking code is {a.code_spoken}.")
 
 

@@ -56,6 +56,7 @@ class ResourceTimeline:
     capacity: int
     open: list[Interval]  # merged, sorted
     busy: list[Interval] = field(default_factory=list)  # active claims, any order
+    location: int | None = None  # its branch: one booking's members are all at one (or shared, None)
 
     def __post_init__(self) -> None:
         self.busy.sort()
@@ -272,16 +273,19 @@ def assign(groups: Sequence[Sequence[ResourceTimeline]], occupied: Interval) -> 
     if not all(any(is_free(r, seats) for r in group) for group, seats in needs):  # the common "no", no search
         return None
 
-    def pick(i: int, chosen: tuple[int, ...]) -> tuple[int, ...] | None:
+    def pick(i: int, chosen: tuple[int, ...], place: int | None) -> tuple[int, ...] | None:
         if i == len(needs):
             return chosen
         group, seats = needs[i]
         for r in group:
-            if r.id not in chosen and is_free(r, seats) and (found := pick(i + 1, (*chosen, r.id))) is not None:
+            if r.location is not None and place is not None and r.location != place:
+                continue  # one booking never spans two branches
+            if r.id not in chosen and is_free(r, seats) and (
+                    found := pick(i + 1, (*chosen, r.id), place if place is not None else r.location)) is not None:
                 return found
         return None
 
-    return pick(0, ())
+    return pick(0, (), None)
 
 
 def seats_left(groups: Sequence[Sequence[ResourceTimeline]], picked: tuple[int, ...],

@@ -15,7 +15,7 @@ from nextslot.core.booking.refusals import not_active, slot_problem, unknown_boo
 from nextslot.core.instants import resolve_instant
 from nextslot.core.planning import load_plan, timelines
 from nextslot.core.results import Booked, BookingResult, Rejected
-from nextslot.core.views import booked_resources, booking_view
+from nextslot.core.views import booked_resources, booking_view, branch_of
 from nextslot.core.waitlist import offers as waitlist_offers
 from nextslot.schemas.commands import BookingReschedule
 from nextslot.schemas.statuses import ACTIVE
@@ -38,7 +38,8 @@ def reschedule(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingReschedu
             return idempotency.replayed_booking(first)
         if booking.status not in ACTIVE:
             return not_active(booking)
-        plan = load_plan(s, business_id, booking.service.key, cmd.resources)
+        plan = load_plan(s, business_id, booking.service.key, cmd.resources,
+                         cmd.location or branch_of(s, booking.id))  # a move stays at its branch unless told
         if isinstance(plan, Rejected):
             return plan
         if refused := move_refusal(booking, plan.business, cmd.source, now):

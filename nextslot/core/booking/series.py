@@ -29,7 +29,7 @@ from nextslot.core.deposits import rules as deposits
 from nextslot.core.instants import resolve_instant, wall_to_utc
 from nextslot.core.planning import BusinessInfo, Plan, load_business, load_plan, timelines
 from nextslot.core.results import Rejected, SeriesBooked, SeriesChanged, SlotTaken
-from nextslot.core.views import booking_view, new_booking_view
+from nextslot.core.views import booking_view, branch_of, new_booking_view
 from nextslot.schemas.commands import BookingChange, BookingReschedule, SeriesCreate, SeriesRule
 from nextslot.schemas.statuses import ACTIVE, BookingStatus
 from nextslot.schemas.times import TimeView
@@ -56,7 +56,7 @@ def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, 
         return first
     with uow:
         s = uow.session
-        plan = load_plan(s, business_id, cmd.service, cmd.resources)
+        plan = load_plan(s, business_id, cmd.service, cmd.resources, cmd.location)
         if isinstance(plan, Rejected):
             return plan
         if cmd.idempotency_key and (first_result := idempotency.reserve(uow, business_id, cmd.idempotency_key,
@@ -232,7 +232,8 @@ def move_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingResched
         found = later_occurrences(uow, business_id, cmd.code)
         if isinstance(found, Rejected):
             return found
-        plan = load_plan(s, business_id, found[0].service.key, cmd.resources)
+        plan = load_plan(s, business_id, found[0].service.key, cmd.resources,
+                         cmd.location or branch_of(s, found[0].id))
         if isinstance(plan, Rejected):
             return plan
         if refused := move_refusal(found[0], plan.business, cmd.source, now):

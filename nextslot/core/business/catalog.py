@@ -12,10 +12,11 @@ from nextslot.core.booking.availability import WeeklyHours, merge, open_interval
 from nextslot.core.instants import day_instants, day_start, load_zone
 from nextslot.core.money import money
 from nextslot.schemas.config import IntakeQuestion
-from nextslot.schemas.views import BusinessProfile, Closure, OpeningHours, ServiceView
+from nextslot.schemas.views import BusinessProfile, Closure, LocationRef, OpeningHours, ServiceView
 from nextslot.storage.tables import (
     AvailabilityException,
     Business,
+    Location,
     RequirementMember,
     Resource,
     Service,
@@ -97,6 +98,8 @@ def business_profile(session: Session, business_id: int, now: datetime) -> Busin
         opening_hours=opening_hours(session, business, now),
         closures=[Closure(starts_at=c.starts_at, ends_at=c.ends_at, reason=c.reason or "") for c in closures],
         services=list_services(session, business_id),
+        locations=[LocationRef(key=p.key, name=p.name, address=p.address) for p in session.scalars(
+            select(Location).where(Location.business_id == business_id, Location.active).order_by(Location.id))],
     )
 
 

@@ -1,7 +1,7 @@
 """booking rules: cancellation cutoffs and late fees (a policy per service, fees recorded per booking, a deposit
 that can be kept, the saved payment method a deposit leaves); fair assignment per service; seats: a claim takes
 one or more places of a resource (a party of k in a class), and the claim guard counts places, not claims;
-recurring series (bookings.series_id)
+recurring series (bookings.series_id); locations (branches) and each resource's
 
 Revision ID: 0022_booking_rules
 Revises: 0018_conversation_handoff
@@ -141,6 +141,24 @@ def upgrade() -> None:
     op.add_column("bookings", sa.Column("series_id", sa.BigInteger(), sa.ForeignKey("booking_series.id"),
                                         nullable=True))
     op.create_index(op.f("ix_bookings_series_id"), "bookings", ["series_id"])
+    # locations: branches with their own address, zone and hours; a resource belongs to one (or is shared)
+    op.create_table(
+        "locations",
+        sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),
+        sa.Column("business_id", sa.BigInteger(), sa.ForeignKey("businesses.id"), nullable=False),
+        sa.Column("key", sa.String(64), nullable=False),
+        sa.Column("name", sa.String(200), nullable=False),
+        sa.Column("address", sa.String(500), nullable=True),
+        sa.Column("timezone", sa.String(64), nullable=True),
+        sa.Column("phone", sa.String(50), nullable=True),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("business_id", "key"),
+    )
+    op.create_index(op.f("ix_locations_business_id"), "locations", ["business_id"])
+    op.add_column("resources", sa.Column("location_id", sa.BigInteger(), sa.ForeignKey("locations.id"),
+                                         nullable=True))
+    op.create_index(op.f("ix_resources_location_id"), "resources", ["location_id"])
     op.execute(CLAIM_GUARD)
     op.execute(CAPACITY_GUARD)
     op.execute("DROP TRIGGER IF EXISTS claims_guard ON claims")
@@ -162,6 +180,10 @@ def downgrade() -> None:
     op.execute(initial.CAPACITY_GUARD)
     op.execute("CREATE TRIGGER claims_guard BEFORE INSERT OR UPDATE OF active, during, resource_id ON claims "
                "FOR EACH ROW EXECUTE FUNCTION nextslot_claim_guard()")
+    op.drop_index(op.f("ix_resources_location_id"), table_name="resources")
+    op.drop_column("resources", "location_id")
+    op.drop_index(op.f("ix_locations_business_id"), table_name="locations")
+    op.drop_table("locations")
     op.drop_index(op.f("ix_bookings_series_id"), table_name="bookings")
     op.drop_column("bookings", "series_id")
     op.drop_index(op.f("ix_booking_series_business_id"), table_name="booking_series")
