@@ -120,6 +120,7 @@ class ServiceView(BaseModel):
     staff: list[str]  # names of the people (staff resources) who can do it
     intake: list[IntakeQuestion] = []  # what the customer is asked when booking
     deposit: Money | None = None  # paid when booking, else the booking is not confirmed
+    locations: list[LocationRef] = []  # the branches it is offered at (empty: a business without branches)
 
 
 class OpeningHours(BaseModel):

@@ -96,7 +96,7 @@ def read_form(posted: Mapping[str, Any], service: ServiceView) -> BookingForm:
 
 
 def booking_command(form: BookingForm, service: ServiceView, zone: str | None, source: str = "page",
-                    actor: str = "") -> BookingCreate | Problem:
+                    actor: str = "", location: str | None = None) -> BookingCreate | Problem:
     """The core's command for a posted form (the public page's, or a walk-in typed in at the console), or the
     first thing the page itself must refuse."""
     if form.at is None:
@@ -107,7 +107,7 @@ def booking_command(form: BookingForm, service: ServiceView, zone: str | None, s
     try:  # validated as one document, so a problem names its whole path (customer.name)
         return BookingCreate.model_validate({
             "service": service.key, "starts_at": form.at, "source": source, "actor": actor,
-            "idempotency_key": f"{source}:{form.key}",
+            "idempotency_key": f"{source}:{form.key}", "location": location,
             "customer": {"name": values.get("customer.name", ""), "phone": values.get("customer.phone") or None,
                          "email": values.get("customer.email") or None, "timezone": zone},
             "intake": {f.question.key: values.get(f.name, "") for f in intake_fields(service)},

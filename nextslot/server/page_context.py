@@ -95,12 +95,15 @@ class Visitor:
     zone: ZoneInfo
     chosen: bool  # the visitor picked the zone (or their browser did); else it is a default
     embed: bool
+    place: str | None = None  # the branch picked, for a business with several
 
     def params(self, **extra: Any) -> dict[str, str]:
-        """Query parameters that keep the visitor's zone and the embedded look from page to page."""
+        """Query parameters that keep the visitor's zone, branch and the embedded look from page to page."""
         found = {"tz": self.zone.key} if self.chosen else {}
         if self.embed:
             found["embed"] = "1"
+        if self.place:
+            found["location"] = self.place
         found.update({k: str(v) for k, v in extra.items() if v is not None})
         return found
 
@@ -109,16 +112,19 @@ class Visitor:
         return f"{path}?{query}" if query else path
 
 
-def visitor_for(tz: str | None, cookie: str | None, embed: str | None, fallback: ZoneInfo) -> Visitor:
+def visitor_for(tz: str | None, cookie: str | None, embed: str | None, fallback: ZoneInfo,
+                place: str | None = None) -> Visitor:
     """The zone from the page's own parameter, else the remembered one, else the fallback (not 'chosen')."""
+    branch = place if place and KEY.match(place) else None  # a key; the core says whether it exists
     for name in (tz, cookie):
         zone = load_zone(name) if name and len(name) <= 64 else None
         if zone is not None:
-            return Visitor(zone, True, embed == "1")
-    return Visitor(fallback, False, embed == "1")
+            return Visitor(zone, True, embed == "1", branch)
+    return Visitor(fallback, False, embed == "1", branch)
 
 
 def visitor_of(request: Any, fallback: ZoneInfo, form: Any = None) -> Visitor:
     """The visitor of a GET (query string) or of a POST (its form's hidden fields)."""
     source = form if form is not None else request.query_params
-    return visitor_for(source.get("tz"), request.cookies.get(TZ_COOKIE), source.get("embed"), fallback)
+    return visitor_for(source.get("tz"), request.cookies.get(TZ_COOKIE), source.get("embed"), fallback,
+                       source.get("location"))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from nextslot.core.business.config_export import export_config
 from nextslot.core.results import Booked, Rejected, SlotTaken
-from nextslot.schemas.commands import BookingCreate, BookingReschedule, CustomerIn, SlotQuery
+from nextslot.schemas.commands import BookingCreate, BookingReschedule, BookingSearch, CustomerIn, SlotQuery
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import execute
 
@@ -91,3 +91,29 @@ def test_agents_hear_where_each_time_is_and_the_config_round_trips(service, make
         config = export_config(s, business)
     assert [p.key for p in config.locations] == ["london", "paris"]
     assert {r.key: r.location for r in config.resources}["ben"] == "paris"
+
+
+def test_the_page_asks_for_a_branch_then_shows_and_books_its_times(service, make_business, live_server):
+    import re
+
+    import httpx2 as httpx
+    business = make_business(two_branches())
+    slug = service.business_by_id(business).slug
+    with live_server(frozen=True) as server, httpx.Client(base_url=server.url) as http:
+        pick = http.get(f"/b/{slug}/cut", params={"tz": "Europe/London"})
+        assert pick.status_code == 200 and "Pick a branch" in pick.text and "Paris Marais" in pick.text
+        assert "location=paris" in pick.text
+        page = http.get(f"/b/{slug}/cut", params={"tz": "Europe/London", "location": "paris", "from": "2026-11-24"})
+        assert "At Paris Marais, 2 rue des Archives" in page.text
+        shown = re.findall(r'href="(/b/[^"]+/book\\?[^"]+)"', page.text)
+        assert shown and all("location=paris" in link for link in shown)
+        form = http.get(shown[0].replace("&amp;", "&"))
+        assert 'name="location" value="paris"' in form.text
+        key = re.search(r'name="key" value="([^"]+)"', form.text).group(1)
+        at = re.search(r'name="at" value="([^"]+)"', form.text).group(1)
+        done = http.post(f"/b/{slug}/cut/book", data={"at": at, "key": key, "tz": "Europe/London",
+                                                      "location": "paris", "customer.name": "Zoe",
+                                                      "customer.phone": "+447911160001"})
+        assert done.status_code == 303, done.text
+    [mine] = service.find_bookings(business, BookingSearch(phone="+447911160001"))[0]
+    assert mine.location.key == "paris"

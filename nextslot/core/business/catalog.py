@@ -43,11 +43,15 @@ def list_services(session: Session, business_id: int) -> list[ServiceView]:
     for s in services:
         staff = [m.resource.name for r in s.requirements for m in r.members
                  if m.resource.kind == "staff" and m.resource.active]
+        places = {m.resource.location.key: m.resource.location for r in s.requirements for m in r.members
+                  if m.resource.active and m.resource.location is not None and m.resource.location.active}
         views.append(ServiceView(key=s.key, name=s.name, description=s.description,
                                  duration_minutes=s.duration_minutes, needs=[r.label for r in s.requirements],
                                  staff=list(dict.fromkeys(staff)),
                                  intake=[IntakeQuestion.model_validate(q) for q in s.intake_questions],
-                                 deposit=money(s.deposit_minor, s.deposit_currency or "") if s.deposit_minor else None))
+                                 deposit=money(s.deposit_minor, s.deposit_currency or "") if s.deposit_minor else None,
+                                 locations=[LocationRef(key=p.key, name=p.name, address=p.address)
+                                            for p in places.values()]))
     return views
 
 
