@@ -43,6 +43,7 @@ class Rejected:
     field: str | None = None
     suggestions: tuple[str, ...] = ()  # real values close to what was given (service keys, names)
     problems: tuple[tuple[str, str], ...] = ()  # (field, problem) for each of several wrong fields
+    details: tuple[tuple[str, str], ...] = ()  # values the sentence was made of, for an edge to say it otherwise
 
 
 @dataclass(frozen=True)

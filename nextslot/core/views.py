@@ -51,7 +51,7 @@ def location_of(resources: Iterable[ResourceInfo | Resource]) -> LocationRef | N
 
 def customer_view(c: Customer) -> CustomerView:
     return CustomerView(id=c.id, name=c.name, phone=c.phone, email=c.email, timezone=c.timezone,
-                        no_show_count=c.no_show_count)
+                        no_show_count=c.no_show_count, language=c.language or "en")
 
 
 def booked_resources(session: Session, booking_id: int) -> list[Resource]:

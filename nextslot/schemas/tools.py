@@ -36,6 +36,9 @@ IDEMPOTENCY = ("A unique id for this request (e.g. a UUID you generate once). If
                "the same id: it never books twice. Null: no retry protection.")
 LOCATION = ("A branch the caller wants, by name or key (get_business_info lists them). Null: any branch; each "
             "time then says where.")
+LANGUAGE = ("The caller's language for `say`: en, es, fr or de (dates and times are said the local way). Null: the "
+            "customer's own language when known, else English.")
+Language = Literal["en", "es", "fr", "de"]
 PARTY = ("How many people the booking is for (a class seat each, or a member of staff each, as the service says). "
          "Null: one.")
 CODE = "The booking code the caller gives, e.g. 'K7M 4PX' (spaces, dashes and case do not matter)."
@@ -111,6 +114,7 @@ class FindSlotsIn(ToolInput):
     limit: int | None = Field(None, ge=1, le=20, description="How many openings to return (default 5)")
     location: str | None = Field(None, max_length=200, description=LOCATION)
     party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
+    language: Language | None = Field(None, description=LANGUAGE)
 
 
 class HoldSlotIn(ToolInput):
@@ -122,6 +126,7 @@ class HoldSlotIn(ToolInput):
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
     party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
     location: str | None = Field(None, max_length=200, description=LOCATION)
+    language: Language | None = Field(None, description=LANGUAGE)
 
 
 class IntakeAnswer(ToolInput):
@@ -146,6 +151,7 @@ class BookIn(ToolInput):
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
     party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
     location: str | None = Field(None, max_length=200, description=LOCATION)
+    language: Language | None = Field(None, description=LANGUAGE)
 
 
 class BookSeriesIn(ToolInput):
@@ -168,6 +174,7 @@ class BookSeriesIn(ToolInput):
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
     party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
     location: str | None = Field(None, max_length=200, description=LOCATION)
+    language: Language | None = Field(None, description=LANGUAGE)
 
 
 class RescheduleIn(ToolInput):
@@ -180,6 +187,7 @@ class RescheduleIn(ToolInput):
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
     and_later: bool | None = Field(None, description="True: move every later occurrence the same way of its recurring "
                                                      "series (an appointment booked with book_series)")
+    language: Language | None = Field(None, description=LANGUAGE)
 
 
 class CancelIn(ToolInput):
@@ -190,10 +198,12 @@ class CancelIn(ToolInput):
                           "agreed to the late-cancel cost it stated. Null: not agreed (yet).")
     and_later: bool | None = Field(None, description="True: also every later occurrence of its recurring "
                                                      "series (an appointment booked with book_series)")
+    language: Language | None = Field(None, description=LANGUAGE)
 
 
 class ConfirmIn(ToolInput):
     code: str = Field(max_length=40, description=CODE)
+    language: Language | None = Field(None, description=LANGUAGE)
 
 
 class FindAppointmentsIn(ToolInput):

@@ -37,6 +37,7 @@ class CustomerView(BaseModel):
     email: str | None
     timezone: str | None
     no_show_count: int
+    language: str = "en"  # what they are spoken to in (messages, the tools' say)
 
 
 class Money(BaseModel):

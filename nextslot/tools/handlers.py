@@ -19,6 +19,7 @@ from nextslot.schemas.commands import (
     SlotQuery,
     WaitlistJoin,
 )
+from nextslot.schemas.spoken import language_of
 from nextslot.schemas.statuses import ACTIVE
 from nextslot.schemas.times import spoken_time
 from nextslot.schemas.tools import (
@@ -55,6 +56,7 @@ from nextslot.schemas.tools import (
 )
 from nextslot.schemas.views import ServiceView, SlotView
 from nextslot.tools.context import ToolContext
+from nextslot.tools.phrases import cost_phrase, phrase
 from nextslot.tools.render import (
     appointment,
     booked_sentence,
@@ -150,14 +152,16 @@ def find_available_slots(ctx: ToolContext, args: FindSlotsIn) -> SlotsOut | Tool
     found = ctx.service.find_slots(ctx.business_id, query)
     if isinstance(found, Rejected):
         return problem(found)
-    shown = [time_slot(s, args.caller_timezone) for s in found.slots if in_day_window(s, args)][:limit]
+    lang = args.language
+    shown = [time_slot(s, args.caller_timezone, lang) for s in found.slots if in_day_window(s, args)][:limit]
     later: list[TimeSlot] = []
     if not shown:  # nothing in the asked window: the first openings in the month after it
         after = ctx.service.find_slots(ctx.business_id, query.model_copy(
             update={"starts_from": until, "until": until + timedelta(days=31)}))
         if not isinstance(after, Rejected):
-            later = [time_slot(s, args.caller_timezone) for s in after.slots if in_day_window(s, args)][:3]
-    return SlotsOut(service=args.service, slots=shown, next_openings=later, say=slots_sentence(shown, later))
+            later = [time_slot(s, args.caller_timezone, lang) for s in after.slots if in_day_window(s, args)][:3]
+    return SlotsOut(service=args.service, slots=shown, next_openings=later,
+                    say=slots_sentence(shown, later, lang))
 
 
 def in_day_window(slot: SlotView, args: FindSlotsIn) -> bool:
@@ -170,12 +174,12 @@ def in_day_window(slot: SlotView, args: FindSlotsIn) -> bool:
         args.latest_time is None or local <= args.latest_time)
 
 
-def slots_sentence(shown: list[TimeSlot], later: list[TimeSlot]) -> str:
+def slots_sentence(shown: list[TimeSlot], later: list[TimeSlot], language: str | None = None) -> str:
     if shown:
-        return f"I can offer {spoken_choices(shown[:3])}."
+        return phrase("offer", language, choices=spoken_choices(shown[:3], language))
     if later:
-        return f"Nothing is free then. The next openings are {spoken_choices(later)}."
-    return "Nothing is free then, nor in the month after."
+        return phrase("offer_later", language, choices=spoken_choices(later, language))
+    return phrase("offer_none", language)
 
 
 def hold_slot(ctx: ToolContext, args: HoldSlotIn) -> HoldOut | ToolProblem:
@@ -192,8 +196,8 @@ def hold_slot(ctx: ToolContext, args: HoldSlotIn) -> HoldOut | ToolProblem:
                            expires_in_seconds=seconds, slot=slot,
                            say=f"I'm holding {slot.spoken} for you while we finish.")
         case SlotTaken(_, alternatives):
-            shown = [time_slot(s, args.caller_timezone) for s in alternatives]
-            return HoldOut(outcome="slot_taken", alternatives=shown, say=taken_sentence(shown))
+            shown = [time_slot(s, args.caller_timezone, args.language) for s in alternatives]
+            return HoldOut(outcome="slot_taken", alternatives=shown, say=taken_sentence(shown, args.language))
         case Rejected() as rejected:
             return problem(rejected)
     raise AssertionError(result)
@@ -206,11 +210,12 @@ def book_appointment(ctx: ToolContext, args: BookIn) -> BookingOut | ToolProblem
     phone = args.phone or (None if args.email else ctx.caller_phone)
     result = ctx.service.book(ctx.business_id, BookingCreate(
         service=args.service, starts_at=args.starts_at,
-        customer=CustomerIn(name=args.customer_name, phone=phone, email=args.email, timezone=args.caller_timezone),
+        customer=CustomerIn(name=args.customer_name, phone=phone, email=args.email, timezone=args.caller_timezone,
+                            language=args.language or "en"),
         hold_id=args.hold_id, notes=args.notes or "", intake={a.question: a.answer for a in args.answers or ()},
         **fields,
     ))
-    return booking_out(result, "booked", args.caller_timezone)
+    return booking_out(result, "booked", args.caller_timezone, args.language)
 
 
 def reschedule_appointment(ctx: ToolContext, args: RescheduleIn) -> BookingOut | ToolProblem:
@@ -221,25 +226,27 @@ def reschedule_appointment(ctx: ToolContext, args: RescheduleIn) -> BookingOut |
     if args.and_later:
         moved = ctx.service.move_series(ctx.business_id, cmd)
         if not isinstance(moved, SeriesChanged):
-            return booking_out(moved, "rescheduled", None)
-        first, *later = (appointment(v) for v in moved.bookings)
+            return booking_out(moved, "rescheduled", None, args.language)
+        first, *later = (appointment(v, args.language) for v in moved.bookings)
         tail = f" and the {len(later)} after it" if later else ""
         return BookingOut(outcome="rescheduled", appointment=first, later=later,
                           say=f"Done: your {first.service_name} is now on {first.spoken}{tail}, at the same time "
                               f"each {'time' if not later else 'occurrence'}. Your first code is {first.code_spoken}.")
-    return booking_out(ctx.service.reschedule(ctx.business_id, cmd), "rescheduled", None)
+    return booking_out(ctx.service.reschedule(ctx.business_id, cmd), "rescheduled", None, args.language)
 
 
-def booking_out(result: Booked | SlotTaken | Rejected, verb: str, caller_zone: str | None) -> BookingOut | ToolProblem:
+def booking_out(result: Booked | SlotTaken | Rejected, verb: str, caller_zone: str | None,
+                language: str | None = None) -> BookingOut | ToolProblem:
     match result:
         case Booked(view, replayed):
-            a = appointment(view)
+            a = appointment(view, language)
+            lang = language or view.customer.language
             say = (deposit_sentence(a) if a.deposit_due
-                   else booked_sentence(a, "booked" if verb == "booked" else "now booked"))
+                   else booked_sentence(a, "booked" if verb == "booked" else "now booked", lang))
             return BookingOut(outcome=verb, appointment=a, replayed=replayed, say=say)  # type: ignore[arg-type]
         case SlotTaken(_, alternatives):
-            shown = [time_slot(s, caller_zone) for s in alternatives]
-            return BookingOut(outcome="slot_taken", alternatives=shown, say=taken_sentence(shown))
+            shown = [time_slot(s, caller_zone, language) for s in alternatives]
+            return BookingOut(outcome="slot_taken", alternatives=shown, say=taken_sentence(shown, language))
         case Rejected() as rejected:
             return problem(rejected)
     raise AssertionError(result)
@@ -251,7 +258,7 @@ def cancel_appointment(ctx: ToolContext, args: CancelIn) -> ChangeOut | ToolProb
     if args.and_later:
         series = ctx.service.cancel_series(ctx.business_id, cmd)
         if isinstance(series, SeriesChanged):
-            first, *later = (appointment(v) for v in series.bookings)
+            first, *later = (appointment(v, args.language) for v in series.bookings)
             tail = f" and the {len(later)} after it are" if later else " is"
             return ChangeOut(outcome="cancelled", appointment=first, later=later,
                              say=f"Your {first.service_name} on {first.spoken}{tail} cancelled.")
@@ -260,25 +267,38 @@ def cancel_appointment(ctx: ToolContext, args: CancelIn) -> ChangeOut | ToolProb
         result = ctx.service.cancel(ctx.business_id, cmd)
     if isinstance(result, Rejected) and result.code == "late_terms_not_accepted":  # a question for the caller
         return ChangeOut(outcome="needs_agreement", reason_code=result.code, acknowledge_with="accept_late_terms",
-                         say=result.message)
-    return change_out(result, "cancelled")
+                         say=late_terms_sentence(ctx, args, result))
+    return change_out(result, "cancelled", args.language)
+
+
+def late_terms_sentence(ctx: ToolContext, args: CancelIn, asked: Rejected) -> str:
+    """The core's question, in the caller's language (else the customer's own)."""
+    language = args.language
+    if language is None:
+        booking = ctx.service.get_booking(ctx.business_id, args.code)
+        language = booking.customer.language if not isinstance(booking, Rejected) else "en"
+    facts = dict(asked.details)
+    if language_of(language) == "en" or not facts:
+        return asked.message
+    return phrase("late_terms", language, hours=facts["hours"],
+                  cost=cost_phrase(facts["cost"], facts["amount"], facts["kind"], language))
 
 
 def confirm_appointment(ctx: ToolContext, args: ConfirmIn) -> ChangeOut | ToolProblem:
     result = ctx.service.confirm(ctx.business_id, BookingChange(code=args.code, source=ctx.channel, actor=ACTOR))
-    return change_out(result, "confirmed")
+    return change_out(result, "confirmed", args.language)
 
 
-def change_out(result: Changed | Rejected, verb: str) -> ChangeOut | ToolProblem:
+def change_out(result: Changed | Rejected, verb: str, language: str | None = None) -> ChangeOut | ToolProblem:
     if isinstance(result, Rejected):
         return problem(result)
-    a = appointment(result.booking)
-    say = f"Your {a.service_name} on {a.spoken} is {verb}."
-    if verb == "confirmed" and not result.replayed:
-        say = f"Thank you. {say} See you then."
-    cost = fee_phrase(result.booking.fees[-1]) if result.booking.fees else None
+    lang = language or result.booking.customer.language
+    a = appointment(result.booking, lang)
+    key = verb if verb == "cancelled" or not result.replayed else "already_confirmed"
+    say = phrase(key, lang, service=a.service_name, when=a.spoken)
+    cost = fee_phrase(result.booking.fees[-1], lang) if result.booking.fees else None
     if cost and verb == "cancelled":
-        say += f" As it was late, {cost}."
+        say += phrase("late_after", lang, cost=cost)
     return ChangeOut(outcome=verb, appointment=a, already=result.replayed, say=say, fee=cost)  # type: ignore[arg-type]
 
 
@@ -299,8 +319,9 @@ def book_series(ctx: ToolContext, args: BookSeriesIn) -> SeriesOut | ToolProblem
     view, zone = result.series, args.caller_timezone
     lines = [OccurrenceLine(
         requested=spoken_time(o.requested.utc, zone_of(o.requested, zone)), outcome=o.outcome,  # type: ignore[arg-type]
-        appointment=appointment(o.booking) if o.booking else None,
-        alternatives=[time_slot(a, zone) for a in o.alternatives][:3], problem=o.problem) for o in view.occurrences]
+        appointment=appointment(o.booking, args.language) if o.booking else None,
+        alternatives=[time_slot(a, zone, args.language) for a in o.alternatives][:3], problem=o.problem)
+        for o in view.occurrences]
     made = [line for line in lines if line.appointment]
     missed = [line.requested for line in lines if line.outcome in ("taken", "refused")]
     if view.series_id is None:
