@@ -122,6 +122,7 @@ class ServiceView(BaseModel):
     intake: list[IntakeQuestion] = []  # what the customer is asked when booking
     deposit: Money | None = None  # paid when booking, else the booking is not confirmed
     locations: list[LocationRef] = []  # the branches it is offered at (empty: a business without branches)
+    party_max: int = 1  # the largest party one booking may be for
 
 
 class OpeningHours(BaseModel):

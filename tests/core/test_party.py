@@ -168,3 +168,29 @@ def test_agents_and_the_page_see_places_left_and_book_for_a_party(service, make_
     with live_server(frozen=True) as server, httpx.Client(base_url=server.url) as http:
         page = http.get(f"/b/{slug}/yoga", params={"tz": "Europe/London", "from": "2026-11-24"})
         assert page.status_code == 200 and '<small class="seats">7 left</small>' in page.text
+
+
+def test_the_booking_page_books_a_party_with_its_size(service, make_business, live_server):
+    import re
+
+    import httpx2 as httpx
+
+    from nextslot.schemas.commands import BookingSearch
+    business = make_business(studio())
+    slug = service.business_by_id(business).slug
+    at = "2026-11-24T18:00:00Z"
+    with live_server(frozen=True) as server, httpx.Client(base_url=server.url) as http:
+        form = http.get(f"/b/{slug}/yoga/book", params={"at": at, "tz": "Europe/London"})
+        assert '<select id="f-party" name="party_size">' in form.text and '<option value="6"' in form.text
+        key = re.search(r'name="key" value="([^"]+)"', form.text).group(1)
+        done = http.post(f"/b/{slug}/yoga/book", data={"at": at, "key": key, "tz": "Europe/London",
+                                                       "party_size": "3", "customer.name": "Una",
+                                                       "customer.phone": "+447911138000"})
+        assert done.status_code == 303, done.text
+        too_many = http.post(f"/b/{slug}/yoga/book", data={"at": at, "key": key + "x", "tz": "Europe/London",
+                                                           "party_size": "60", "customer.name": "Vic",
+                                                           "customer.phone": "+447911138001"})
+        assert too_many.status_code == 422 and "party" in too_many.text.lower()
+    [mine] = service.find_bookings(business, BookingSearch(phone="+447911138000"))[0]
+    assert mine.party_size == 3
+    assert places_left(service, business, CLASS) == 7

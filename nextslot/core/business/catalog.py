@@ -51,7 +51,8 @@ def list_services(session: Session, business_id: int) -> list[ServiceView]:
                                  intake=[IntakeQuestion.model_validate(q) for q in s.intake_questions],
                                  deposit=money(s.deposit_minor, s.deposit_currency or "") if s.deposit_minor else None,
                                  locations=[LocationRef(key=p.key, name=p.name, address=p.address)
-                                            for p in places.values()]))
+                                            for p in places.values()],
+                                 party_max=int((s.party or {}).get("max", 1))))
     return views
 
 
