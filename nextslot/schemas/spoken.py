@@ -3,7 +3,7 @@
 'Tuesday 25 November at 5:30 pm', 'martes 25 de noviembre a las 17:30', 'mardi 25 novembre à 17h30',
 'Dienstag, 25. November um 17:30'; a wall time a fall-back night shows twice says which of the two it is.
 """
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from nextslot.schemas.times import repeat_note, spoken_time
@@ -36,7 +36,7 @@ def language_of(given: str | None) -> str:
     return short if short in LANGUAGES else "en"
 
 
-def spoken_day(local: datetime, language: str) -> str:
+def spoken_day(local: date, language: str) -> str:
     weekday, month = WEEKDAYS[language][local.weekday()], MONTHS[language][local.month - 1]
     return {"es": f"{weekday} {local.day} de {month}", "fr": f"{weekday} {local.day} {month}",
             "de": f"{weekday}, {local.day}. {month}"}[language]
