@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo up test test-storage bench install browser lint
+.PHONY: demo up test test-storage bench install browser lint mcp-tools test-mcp-tools
 
 install: $(VENV)/.installed
 
@@ -40,3 +40,14 @@ lint: install
 	$(BIN)/ruff check nextslot evals tests
 	$(BIN)/lint-imports
 	$(BIN)/mypy nextslot/storage nextslot/core nextslot/schemas
+
+# optional: the MCP project's conformance suite and Inspector CLI (Node 22 from npm, pinned) in .mcp-tools/, and the
+# tests that drive them against a running server (tests/oauth/test_node_clients.py; skipped without them)
+NODE_ARCH = $(subst x86_64,x64,$(subst aarch64,arm64,$(shell uname -m)))
+mcp-tools:
+	mkdir -p .mcp-tools
+	cd .mcp-tools && npm install --no-audit --no-fund --prefix . node-linux-$(NODE_ARCH)@22 \
+		@modelcontextprotocol/conformance@0.1.16 @modelcontextprotocol/inspector-cli@1.0.3
+
+test-mcp-tools: install mcp-tools
+	NEXTSLOT_MCP_TOOLS=.mcp-tools $(BIN)/pytest tests/oauth/test_node_clients.py

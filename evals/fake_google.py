@@ -129,14 +129,14 @@ class FakeGoogle:
         with self.lock:
             return [dict(e) for e in self.events.values() if e.get("status") != "cancelled"]
 
-    def notify(self, channel_id: str | None = None, token: str | None = None) -> list[int]:
+    def notify(self, channel_id: str | None = None, token: str | None = None, state: str = "exists") -> list[int]:
         """Call each live channel's address like Google does; return the status codes answered."""
         answers = []
         with self.lock:
             channels = [dict(c) for c in self.channels.values() if channel_id in (None, c["id"])]
         for c in channels:
             headers = {"X-Goog-Channel-ID": c["id"], "X-Goog-Channel-Token": token or c.get("token") or "",
-                       "X-Goog-Resource-ID": c["resourceId"], "X-Goog-Resource-State": "exists",
+                       "X-Goog-Resource-ID": c["resourceId"], "X-Goog-Resource-State": state,
                        "X-Goog-Message-Number": str(next(self.seq)), "X-Goog-Resource-URI": "events"}
             try:
                 answers.append(httpx2.post(c["address"], headers=headers, timeout=10).status_code)

@@ -11,11 +11,14 @@ from icalendar import Calendar
 from nextslot.calendars.provider import Interval
 from nextslot.core.instants import day_start, first_instant
 
+OURS = "X-NEXTSLOT-BOOKING"  # the property marking the events we write (the booking's key)
+
 
 def busy_intervals(texts: Iterable[str], zone: ZoneInfo, window: Interval) -> list[Interval]:
     """Merged busy intervals of the events in the window, recurring ones expanded.
 
-    Transparent ("free") and cancelled events block nothing; all-day events block the whole local day.
+    Transparent ("free") and cancelled events, and those nextslot wrote, block nothing; all-day events block the
+    whole local day.
     """
     found: list[Interval] = []
     for text in texts:
@@ -24,6 +27,8 @@ def busy_intervals(texts: Iterable[str], zone: ZoneInfo, window: Interval) -> li
             if str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
                 continue
             if str(event.get("STATUS", "")).upper() == "CANCELLED":
+                continue
+            if event.get(OURS) is not None:  # a booking nextslot wrote: its claim already occupies the time
                 continue
             interval = event_interval(event, zone)
             if interval and interval[0] < window[1] and interval[1] > window[0]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import ClassVar, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
@@ -26,10 +26,12 @@ import niquests
 from caldav.elements import cdav, dav
 from caldav.elements.base import BaseElement
 from caldav.lib import error
+from icalendar import Calendar, Event
 from lxml import etree
 
-from nextslot.calendars.busy_time import busy_intervals
+from nextslot.calendars.busy_time import OURS, busy_intervals
 from nextslot.calendars.provider import (
+    BookingEvent,
     CalendarSource,
     Interval,
     Reading,
@@ -153,6 +155,19 @@ class CalDavReader:
     def is_member(self, href: str) -> bool:
         return href.rstrip("/") != self.path  # some servers list the collection itself
 
+    def put(self, name: str, ics: str) -> str:
+        """Store an event object under the collection (replacing it if there); return its href."""
+        url = f"{self.url.rstrip('/')}/{quote(name, safe='@')}"
+        response = self.client.put(url, ics, {"Content-Type": "text/calendar; charset=utf-8"})
+        if response.status not in (200, 201, 204):
+            raise error.PutError(f"PUT: HTTP {response.status}")
+        return f"{self.path}/{name}"
+
+    def delete(self, name: str) -> None:
+        response = self.client.delete(f"{self.url.rstrip('/')}/{quote(name, safe='@')}")
+        if response.status not in (200, 204, 404):  # 404: gone already
+            raise error.DeleteError(f"DELETE: HTTP {response.status}")
+
 
 def xml(element: BaseElement) -> str:
     return etree.tostring(element.xmlelement(), encoding="utf-8", xml_declaration=True).decode()
@@ -179,7 +194,17 @@ def connect_caldav(source: CalendarSource, allow_private: bool = False) -> CalDa
 
 
 class CalDav:
-    """The CalDAV calendar provider."""
+    """The CalDAV calendar provider: our bookings are event objects named and UID'd by the booking's key."""
+
+    oauth = None
+    pushes = False
+
+    def put(self, connection: CalDavReader, source: CalendarSource, event: BookingEvent,
+            remote_id: str | None) -> str:
+        return connection.put(object_name(event.key), booking_ics(event))
+
+    def remove(self, connection: CalDavReader, source: CalendarSource, key: str, remote_id: str | None) -> None:
+        connection.delete(object_name(key))
 
     def connect(self, source: CalendarSource, allow_private: bool = False) -> CalDavReader:
         return connect_caldav(source, allow_private)
@@ -187,6 +212,28 @@ class CalDav:
     def read(self, connection: CalDavConnection, source: CalendarSource, since: SyncState,
              since_window: Interval | None, window: Interval, stored: Callable[[], StoredEvents]) -> Reading:
         return read(connection, source, since, since_window, window, stored)
+
+
+def object_name(key: str) -> str:
+    return f"{key}.ics"
+
+
+def booking_ics(event: BookingEvent) -> str:
+    """Our booking as one VEVENT: its UID is the booking's key, and X-NEXTSLOT-BOOKING marks it as ours."""
+    calendar = Calendar()
+    calendar.add("prodid", "-//nextslot//bookings//EN")
+    calendar.add("version", "2.0")
+    vevent = Event()
+    vevent.add("uid", event.key)
+    vevent.add("dtstamp", datetime.now(UTC))
+    vevent.add("dtstart", event.starts_at.astimezone(UTC))
+    vevent.add("dtend", event.ends_at.astimezone(UTC))
+    vevent.add("summary", event.summary)
+    vevent.add("description", event.description)
+    vevent.add("transp", "OPAQUE")
+    vevent.add(OURS, event.key)
+    calendar.add_component(vevent)
+    return calendar.to_ical().decode()
 
 
 def read(reader: CalDavConnection, source: CalendarSource, since: SyncState, since_window: Interval | None,
@@ -217,8 +264,9 @@ def read(reader: CalDavConnection, source: CalendarSource, since: SyncState, sin
     gone |= {h for h, (_, data) in fetched.items() if data is None} & stored.keys()
     if same_window and not put and not gone:  # what was reported is already stored
         return Reading(how, state, put, gone, None)
-    texts = [data for h, (_, data) in stored.items() if h not in gone and h not in put]
-    intervals = busy_intervals(texts + [data for _, data in put.values()], source.zone, window)
+    texts = [data for h, (_, data) in stored.items() if h not in gone and h not in put and h not in source.own]
+    intervals = busy_intervals(texts + [data for h, (_, data) in put.items() if h not in source.own], source.zone,
+                               window)
     return Reading(how, state, put, gone, intervals)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.calendars.tokens import TokenBox, Undecryptable
+from nextslot.core.calendar_writes import queue_future_bookings
 from nextslot.core.outbox import tell_business
 from nextslot.storage.tables import CalendarGrant, ExternalCalendar, Resource
 
@@ -70,8 +71,10 @@ def save_grant(session_factory: sessionmaker[Session], box: TokenBox, business_i
         calendar = s.scalar(select(ExternalCalendar).where(ExternalCalendar.grant_id == grant.id))
         if calendar is None:
             calendar = ExternalCalendar(business_id=business_id, resource_id=resource_id, provider=provider,
-                                        url=url, grant_id=grant.id, calendar_ref=calendar_ref)
+                                        url=url, grant_id=grant.id, calendar_ref=calendar_ref, write_back=True)
             s.add(calendar)
+            s.flush()
+            queue_future_bookings(s, calendar, now)  # the bookings already made go into it too
         calendar.status, calendar.last_error, calendar.last_error_at = "active", None, None
         calendar.pushed_at = None
         s.flush()

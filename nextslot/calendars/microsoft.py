@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,6 +46,7 @@ from nextslot.calendars.provider import (
 LOGIN = "https://login.microsoftonline.com"
 SCOPES = ["Calendars.ReadWrite"]  # msal adds openid, profile and offline_access (the refresh token) itself
 PROPERTY = "String {2f1c7ad6-1c1e-4d8e-9b43-5d1f3c2b6e10} Name nextslotBooking"
+MARK = "nextslot:"  # our events' transactionId starts so: read back, they are not busy time
 TIMEOUT = 30
 SUBSCRIPTION = timedelta(minutes=4200)  # Graph allows at most 4230 minutes for events
 REFUSED = ("invalid_grant", "interaction_required", "consent_required", "invalid_client", "unauthorized_client")
@@ -190,7 +190,7 @@ class MicrosoftCalendar:
             if answer.status_code != 404:
                 return str(checked(answer).json()["id"])
         created = {**body, "singleValueExtendedProperties": [{"id": PROPERTY, "value": event.key}],
-                   "transactionId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"nextslot:{event.key}"))}
+                   "transactionId": f"{MARK}{event.key}"}  # Graph drops a repeated POST; delta shows it
         return str(checked(client.post("me/events", json=created)).json()["id"])
 
     def remove(self, client: httpx2.Client, source: CalendarSource, key: str, remote_id: str | None) -> None:
@@ -274,7 +274,8 @@ def kept(item: dict[str, Any]) -> dict[str, Any]:
     return {"id": item["id"], "start": (item.get("start") or {}).get("dateTime"),
             "end": (item.get("end") or {}).get("dateTime"), "showAs": item.get("showAs", "busy"),
             "isAllDay": bool(item.get("isAllDay")), "isCancelled": bool(item.get("isCancelled")),
-            "declined": (item.get("responseStatus") or {}).get("response") == "declined"}
+            "declined": (item.get("responseStatus") or {}).get("response") == "declined",
+            "ours": str(item.get("transactionId") or "").startswith(MARK)}
 
 
 def busy_intervals(texts: list[str], zone: ZoneInfo, window: Interval, own: frozenset[str]) -> list[Interval]:
@@ -282,7 +283,7 @@ def busy_intervals(texts: list[str], zone: ZoneInfo, window: Interval, own: froz
     for text in texts:
         event = json.loads(text)
         if (event["showAs"] in ("free", "workingElsewhere") or event["isCancelled"] or event["declined"]
-                or event["id"] in own or not event["start"] or not event["end"]):
+                or event.get("ours") or event["id"] in own or not event["start"] or not event["end"]):
             continue
         if event["isAllDay"]:  # whole days, whatever zone the client wrote them in
             start = instant(date.fromisoformat(event["start"][:10]), zone)

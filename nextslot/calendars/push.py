@@ -24,8 +24,9 @@ Outcome = Literal["accepted", "unknown", "forged"]
 
 
 def notified(session_factory: sessionmaker[Session], provider: str, channel_id: str, secret: str,
-             now: datetime) -> Outcome:
-    """Mark the calendar behind this channel as changed, if the channel is ours and the secret is its own."""
+             now: datetime, changed: bool = True) -> Outcome:
+    """Mark the calendar behind this channel as changed, if the channel is ours and the secret is its own
+    (`changed` False: only check, e.g. Google's "sync" message confirming a new channel)."""
     if not channel_id or len(channel_id) > 200:
         return "unknown"
     with session_factory() as s:
@@ -40,6 +41,8 @@ def notified(session_factory: sessionmaker[Session], provider: str, channel_id: 
             log.warning("%s push for calendar %s (business %s) with a wrong secret: ignored", provider, calendar_id,
                         business_id)
             return "forged"
+        if not changed:
+            return "accepted"
         s.execute(update(ExternalCalendar).where(ExternalCalendar.id == calendar_id, ExternalCalendar.status ==
                                                  "active", ExternalCalendar.pushed_at.is_(None)).values(pushed_at=now))
         s.commit()

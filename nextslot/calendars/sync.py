@@ -47,7 +47,9 @@ from nextslot.calendars.provider import (
     TokenRejected,
 )
 from nextslot.calendars.providers import DEFAULT, Registry
-from nextslot.calendars.tokens import secret_hash
+from nextslot.calendars.tokens import TokenBox, open_secret, seal_secret, secret_hash
+from nextslot.core.calendar_writes import queue_future_bookings
+from nextslot.core.clock import utcnow
 from nextslot.core.outbound import url_problem
 from nextslot.core.results import Rejected
 from nextslot.storage import leases
@@ -129,8 +131,11 @@ Connect = Callable[[CalendarSource], AbstractContextManager[Any]]
 
 def add_calendar(uow: SqlAlchemyUnitOfWork, business_id: int, resource_key: str, url: str,
                  username: str | None = None, password: str | None = None,
-                 allow_private: bool = False) -> int | Rejected:
-    """Register a resource's CalDAV calendar; return its id (the scheduler syncs it from then on)."""
+                 allow_private: bool = False, write_back: bool = True, now: datetime | None = None,
+                 box: TokenBox | None = None) -> int | Rejected:
+    """Register a resource's CalDAV calendar; return its id (the scheduler syncs it from then on, and writes the
+    resource's bookings into it unless `write_back` is off: a read-only feed or account). With a `box`, the
+    password is stored encrypted."""
     if problem := url_problem(url, allow_private):
         return Rejected("invalid_url", problem, "url")
     with uow:
@@ -139,9 +144,11 @@ def add_calendar(uow: SqlAlchemyUnitOfWork, business_id: int, resource_key: str,
         if resource_id is None:
             return Rejected("unknown_resource", f"No resource called {resource_key} here.", "resource")
         calendar = ExternalCalendar(business_id=business_id, resource_id=resource_id, provider="caldav", url=url,
-                                    username=username, password=password)
+                                    username=username, write_back=write_back,
+                                    password=seal_secret(box, password) if box and password else password)
         uow.session.add(calendar)
         uow.session.flush()
+        queue_future_bookings(uow.session, calendar, now or utcnow())  # bookings already made go into it too
         uow.commit()
         return calendar.id
 
@@ -220,6 +227,8 @@ def opened(session_factory: sessionmaker[Session], registry: Registry, source: C
     provider = registry.providers.get(source.provider)
     if provider is None:
         raise LookupError(f"no calendar provider called {source.provider!r} is configured")
+    if source.password:  # a CalDAV password, stored encrypted (or, from before, in the clear)
+        source = dataclasses.replace(source, password=open_secret(registry.box, source.password))
     if source.grant_id is None:
         return source
     if registry.box is None or provider.oauth is None:

@@ -44,6 +44,22 @@ class TokenBox:
             raise Undecryptable("the stored value does not decrypt with this server's key") from error
 
 
+SEALED = "enc:v1:"  # a stored secret that starts so is encrypted; older rows may hold one in the clear
+
+
+def seal_secret(box: TokenBox, plain: str) -> str:
+    return SEALED + box.seal(plain)
+
+
+def open_secret(box: TokenBox | None, stored: str) -> str:
+    """A stored secret in the clear: opened if sealed (raises Undecryptable without the right box)."""
+    if not stored.startswith(SEALED):
+        return stored
+    if box is None:
+        raise Undecryptable("this process has no key to open the stored secret with")
+    return box.open(stored[len(SEALED):])
+
+
 def secret_hash(secret: str) -> str:
     """What is kept of a push channel's secret: enough to check one, useless to forge one."""
     return hashlib.sha256(secret.encode()).hexdigest()

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import UTC, datetime
-from functools import partial
 
 from nextslot.cli.common import add_business_command, on_business, refuse_rejected
 from nextslot.settings import Settings
@@ -39,17 +38,19 @@ def cmd_ics_feed(settings: Settings, args: argparse.Namespace, factory, business
 
 @on_business
 def cmd_caldav(settings: Settings, args: argparse.Namespace, factory, business_id: int) -> int:
-    from nextslot.calendars.caldav import connect_caldav
+    from nextslot.calendars.providers import build_registry
     from nextslot.calendars.sync import Synced, SyncFailed, add_calendar, sync_calendar
+    from nextslot.core.links import load_secret
     from nextslot.core.results import Rejected
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
+    registry = build_registry(settings, load_secret(settings.secret_key, settings.data_dir))
     added = add_calendar(SqlAlchemyUnitOfWork(factory), business_id, args.resource, args.url, args.username,
-                         args.password, settings.allow_private_targets)
+                         args.password, settings.allow_private_targets, write_back=not args.read_only,
+                         box=registry.box)
     if isinstance(added, Rejected):
         return refuse_rejected(added)
-    connect = partial(connect_caldav, allow_private=settings.allow_private_targets)
-    match sync_calendar(factory, added, datetime.now(UTC), connect):  # registered either way: the scheduler retries
+    match sync_calendar(factory, added, datetime.now(UTC), registry=registry):  # registered either way: the scheduler retries
         case Synced() as synced:
             print(json.dumps({"id": added, "synced": True, "busy_intervals": synced.intervals}))
         case SyncFailed(_, error):
@@ -68,8 +69,11 @@ def register(sub) -> None:
                              "create a private ICS feed URL for a business or one resource")
     p.add_argument("--resource", help="a resource key: only its bookings")
     p = add_business_command(sub, "caldav", cmd_caldav,
-                             "read a staff member's CalDAV calendar: its busy time blocks their slots")
+                             "connect a staff member's CalDAV calendar: its busy time blocks their slots, and "
+                             "their bookings are written into it")
     p.add_argument("resource", help="the resource (staff member) key")
     p.add_argument("url", help="the calendar's CalDAV URL")
     p.add_argument("--username")
     p.add_argument("--password")
+    p.add_argument("--read-only", action="store_true",
+                   help="only read busy time: do not write the staff member's bookings into this calendar")

@@ -14,6 +14,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from nextslot.calendars.providers import Registry, build_registry
 from nextslot.calendars.sync import SyncFailed, sync_all
+from nextslot.calendars.writes import CalendarWriter
 from nextslot.conversations.engine import ConversationEngine
 from nextslot.core.links import load_secret
 from nextslot.core.service import BookingService
@@ -75,6 +76,9 @@ def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dis
     sync_every = timedelta(minutes=settings.calendar_sync_minutes)
     scheduler.add_job(sync_calendars, args=[service, sync_every, registry], minutes=1,
                       id="calendars", next_run_time=datetime.now(UTC), **every)  # at start too: after an outage
+    # bookings into the staff calendars connected for writing
+    scheduler.add_job(drain, args=[CalendarWriter(service.session_factory, registry).write_due],
+                      seconds=settings.dispatch_interval_seconds, id="calendar_writes", **every)
     # a calendar its provider said changed is read within seconds
     scheduler.add_job(sync_calendars, args=[service, sync_every, registry, True],
                       seconds=settings.dispatch_interval_seconds, id="pushed_calendars", **every)

@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
+from nextslot.calendars.providers import build_registry
+from nextslot.core.links import load_secret
 from nextslot.core.service import BookingService
 from nextslot.oauth import install as oauth
 from nextslot.redaction import redact_access_log
@@ -62,6 +64,8 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     app.add_middleware(failures.Failures)  # added last: outermost, so it sees every other error
     app.state.settings, app.state.service, app.state.links = settings, service, build_links(settings)
     app.state.payment_provider = build_payment_provider(settings)
+    app.state.secret_key = load_secret(settings.secret_key, settings.data_dir)
+    app.state.calendars = build_registry(settings, app.state.secret_key)  # staff calendars to connect
     app.include_router(voice_webhooks.router)
     app.include_router(twilio_webhooks.router)
     app.include_router(calendar_webhooks.router)

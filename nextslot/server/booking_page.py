@@ -52,6 +52,8 @@ def business_page(slug: str, request: Request) -> Response:
     return render(request, "business.html", {
         "business": business, "visitor": visitor, "detect_tz": not visitor.chosen,
         "services": service.list_services(business.id),
+        # its MCP twin, for the customer's own assistant (server/public_mcp.py)
+        "assistant_url": f"{request.app.state.settings.public_url.rstrip('/')}/b/{business.slug}/mcp",
     })
 
 

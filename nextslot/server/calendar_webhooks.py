@@ -32,8 +32,9 @@ async def google_push(request: Request) -> Response:
     token = request.headers.get("x-goog-channel-token", "")
     state = request.headers.get("x-goog-resource-state", "")
     service = request.app.state.service
-    outcome = await run_in_threadpool(notified, service.session_factory, "google", channel, token, service.now())
-    if outcome == "accepted" or state == "sync":
+    outcome = await run_in_threadpool(notified, service.session_factory, "google", channel, token, service.now(),
+                                      state != "sync")
+    if outcome == "accepted":
         return Response(status_code=200)
     return refused(f"channel_{outcome}", "Not a channel of this server." if outcome == "unknown" else
                    "The channel's token does not match.", STATUS[outcome])
@@ -45,7 +46,7 @@ async def microsoft_push(request: Request) -> Response:
     after that it posts change notifications, each with the clientState we gave the subscription."""
     token = request.query_params.get("validationToken")
     if token is not None:
-        return PlainTextResponse(token[:1024], status_code=200)
+        return PlainTextResponse(token[:4096], status_code=200, headers={"X-Content-Type-Options": "nosniff"})
     try:
         body = json.loads(await request.body())
         items = body["value"] if isinstance(body, dict) and isinstance(body.get("value"), list) else None

@@ -1,4 +1,5 @@
-"""The one lease mechanism of the scheduler's jobs: messages, webhook deliveries, calendar syncs, conversations.
+"""The one lease mechanism of the scheduler's jobs: messages, webhook deliveries, calendar syncs and writes,
+conversations.
 
 A job leases due rows in one short statement, `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)
 RETURNING id`: rows due now, or whose lease ran out (their worker died), are leased to the caller, and
@@ -57,6 +58,15 @@ CALENDARS = Queue(  # due: pushed, or not read since :due_before (failing ones w
     order="pushed_at nulls last, greatest(last_synced_at, last_error_at) nulls first, id",
     lease="locked_until = :lease",
     hand_back=None,
+)
+CALENDAR_WRITES = Queue(  # bookings into staff calendars: not while the calendar needs reconnecting
+    "calendar_writes",
+    due="""((status = 'pending' and due_at <= :now) or (status = 'sending' and locked_until < :now))
+           and calendar_id in (select id from external_calendars where status = 'active')""",
+    order="due_at, id",
+    lease="status = 'sending', locked_until = :lease, attempts = attempts + 1",
+    hand_back="status = 'pending', locked_until = null, attempts = greatest(attempts - 1, 0) "
+              "where status = 'sending' and locked_until = :lease",
 )
 CONVERSATIONS = Queue(  # due: a message waits
     "conversations",

@@ -631,8 +631,8 @@ class ExternalCalendar(Base):
     """A staff member's own calendar, read by the scheduler through its provider (CalDAV, Google, Microsoft);
     its busy time blocks their availability, and bookings are written into it (`calendar_writes`).
 
-    A CalDAV password is kept in the clear: HTTP basic auth needs it; Google and Microsoft calendars read through
-    their grant's encrypted tokens. The sync state (`sync_token`: CalDAV's sync-token, Google's syncToken, Graph's
+    A CalDAV password is stored encrypted like the grants' tokens (`enc:v1:` + Fernet; rows from before
+    encryption may hold one in the clear); Google and Microsoft calendars read through their grant's tokens. The sync state (`sync_token`: CalDAV's sync-token, Google's syncToken, Graph's
     deltaLink; `ctag`; the window its `external_events` cover) lets an unchanged calendar be checked with one
     request. One sync at a time: a run leases the row until `locked_until` and writes its result only if the lease
     is still its own. A push channel (`channel_*`, only the secret's hash kept) marks it `pushed_at`: due at once.
@@ -658,7 +658,7 @@ class ExternalCalendar(Base):
     channel_secret_hash: Mapped[str | None] = mapped_column(String(64))  # sha256 of the channel token/clientState
     channel_expires_at: Mapped[datetime | None]
     username: Mapped[str | None] = mapped_column(String(200))
-    password: Mapped[str | None] = mapped_column(String(200))
+    password: Mapped[str | None] = mapped_column(Text)  # encrypted: see above
     last_synced_at: Mapped[datetime | None]  # the last sync that succeeded
     last_error: Mapped[str | None] = mapped_column(Text)  # the last failure, cleared by the next success
     last_error_at: Mapped[datetime | None]

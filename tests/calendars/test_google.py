@@ -3,7 +3,7 @@ against a loopback fake of Google's OAuth endpoints and Calendar API, with the r
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
@@ -23,25 +23,6 @@ from tests.calendars.test_sync import MON, at, busy, okafor_starts
 from tests.conftest import free_port
 
 SECRET = "test-secret-key-for-calendar-grants"
-
-
-@pytest.fixture(scope="module")
-def google() -> Iterator[FakeGoogle]:
-    with FakeGoogle() as fake:
-        yield fake
-
-
-@pytest.fixture(autouse=True)
-def fresh(google, monkeypatch) -> None:
-    """Each test starts from an empty fake calendar (one server for the module: it takes a moment to start)."""
-    with google.lock:
-        google.events.clear()
-        google.changed.clear()
-        google.channels.clear()
-        google.requests.clear()
-        google.token_requests.clear()
-        google.down = False
-    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the fake's token endpoint is http on loopback
 
 
 def settings_for(google: FakeGoogle, **more) -> Settings:
@@ -274,6 +255,8 @@ def test_a_push_makes_the_calendar_due_at_once_and_forged_or_unknown_ones_are_re
         assert row.channel_id == channel["id"] and row.channel_secret_hash != channel["token"]  # a hash only
         assert sync_all(session_factory, clock(), registry=registry, pushed_only=True) == []  # nothing pushed yet
 
+        assert google.notify(state="sync") == [200]  # Google confirming the new channel: nothing changed
+        assert calendar(session_factory, calendar_id).pushed_at is None
         assert google.notify(token="not-the-channel-token") == [403]
         assert calendar(session_factory, calendar_id).pushed_at is None
         unknown = httpx2.post(f"http://127.0.0.1:{port}/webhooks/calendars/google", timeout=10,
@@ -303,3 +286,94 @@ def test_a_channel_about_to_run_out_is_renewed_and_the_old_one_stopped(google, s
     renewed = calendar(session_factory, calendar_id)
     assert renewed.channel_id != first.channel_id and list(google.channels) == [renewed.channel_id]
     assert renewed.channel_expires_at > first.channel_expires_at
+
+
+def test_a_pushed_change_blocks_the_slot_within_seconds_through_the_schedulers_job(
+        google, session_factory, service, clinic, clock, live_server):
+    """The scheduler's pushed-calendars job at its default interval (2 s) against the live webhook: from the
+    moment Google calls us to the slot being gone from find_slots."""
+    import threading
+    import time
+
+    from nextslot.reminders.scheduler import sync_calendars
+
+    port = free_port()
+    settings = settings_for(google, public_url=f"http://127.0.0.1:{port}")
+    registry = build_registry(settings, SECRET)
+    with live_server(frozen=True, settings=settings, port=port):
+        calendar_id = connect(google, registry, session_factory, clinic, clock())
+        assert isinstance(sync_calendar(session_factory, calendar_id, clock(), registry=registry), Synced)
+        stop = threading.Event()
+
+        def job() -> None:  # what APScheduler runs every dispatch_interval_seconds
+            while not stop.wait(settings.dispatch_interval_seconds):
+                sync_calendars(service, timedelta(minutes=5), registry, pushed_only=True)
+
+        worker = threading.Thread(target=job, daemon=True)
+        worker.start()
+        try:
+            pushed = time.monotonic()
+            google.add("Dentist", at(11), at(12))
+            while at(11) in okafor_starts(service, clinic):
+                assert time.monotonic() - pushed < 20, "the pushed change was not read"
+                time.sleep(0.1)
+            blocked_after = time.monotonic() - pushed
+        finally:
+            stop.set()
+            worker.join(10)
+    print(f"pushed change blocked the slot after {blocked_after:.2f} s")
+    assert blocked_after < settings.dispatch_interval_seconds + 5
+
+
+def test_the_scheduler_reads_pushed_calendars_and_writes_bookings_at_the_dispatch_interval(service):
+    from nextslot.reminders.scheduler import build_scheduler
+
+    class Idle:
+        def give_up_waiting(self) -> None: ...
+
+        def dispatch_due(self) -> int:
+            return 0
+
+    scheduler = build_scheduler(Settings(dispatch_interval_seconds=2), service, Idle())
+    pushed, writes = scheduler.get_job("pushed_calendars"), scheduler.get_job("calendar_writes")
+    assert pushed.trigger.interval == writes.trigger.interval == timedelta(seconds=2)
+    assert pushed.args[3] is True  # pushed calendars only: the minute job reads the rest
+
+
+def test_the_business_is_emailed_once_that_a_calendar_needs_reconnecting(
+        google, registry, session_factory, make_business, clock):
+    from nextslot.reminders.dispatcher import Dispatcher
+    from nextslot.reminders.scheduler import drain as drain_all
+    from tests.reminders.test_dispatcher import ScriptedChannel
+
+    inbox = f"frontdesk-{uuid.uuid4().hex[:8]}@riverside-clinic.example"  # other tests' notices share the outbox
+    clinic = make_business("clinic", email=inbox)
+    calendar_id = connect(google, registry, session_factory, clinic, clock())
+    grant = grant_of(session_factory, calendar_id)
+    assert needs_reconnect(session_factory, grant.id, "invalid_grant", clock()) is True
+    assert needs_reconnect(session_factory, grant.id, "invalid_grant", clock()) is False
+    email = ScriptedChannel("email")
+    drain_all(Dispatcher(session_factory, {"email": email}, clock=clock).dispatch_due)
+    [message] = [m for m in email.sent if m.to == inbox]
+    assert message.subject == "A staff calendar needs reconnecting - Riverside Clinic"
+    assert "Dr Femi Okafor's Google calendar (okafor@example.com) refused" in message.body
+    assert "invalid_grant" in message.body and "still blocks bookings" in message.body
+    assert all(t not in message.body for t in google.refresh_tokens)  # no token in the message
+
+
+def test_two_workers_refreshing_one_grant_at_once_both_get_a_working_token(
+        google, registry, session_factory, clinic, clock):
+    from concurrent.futures import ThreadPoolExecutor
+
+    calendar_id = connect(google, registry, session_factory, clinic, clock())
+    grant = grant_of(session_factory, calendar_id)
+    with session_factory() as s:
+        s.execute(update(CalendarGrant).where(CalendarGrant.id == grant.id).values(expires_at=clock()))
+        s.commit()
+    refresh = registry.providers["google"].oauth.refresh
+    with ThreadPoolExecutor(2) as pool:
+        tokens = list(pool.map(lambda _: access_token(session_factory, registry.box, grant.id, refresh, clock()),
+                               range(2)))
+    assert all(t in google.access_tokens for t in tokens)  # each caller got a token Google takes
+    stored = TokenBox(SECRET).open(grant_of(session_factory, calendar_id).access_token)
+    assert stored in tokens and grant_of(session_factory, calendar_id).status == "active"

@@ -2,7 +2,6 @@
 identity and Microsoft Graph, with the real booking service on PostgreSQL."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlsplit
 
@@ -22,23 +21,6 @@ from tests.calendars.test_sync import MON, at, busy, okafor_starts
 from tests.conftest import free_port
 
 SECRET = "test-secret-key-for-microsoft-grants"
-
-
-@pytest.fixture(scope="module")
-def microsoft() -> Iterator[FakeMicrosoft]:
-    with FakeMicrosoft() as fake:
-        yield fake
-
-
-@pytest.fixture(autouse=True)
-def fresh(microsoft) -> None:
-    with microsoft.lock:
-        microsoft.events.clear()
-        microsoft.changed.clear()
-        microsoft.subscriptions.clear()
-        microsoft.requests.clear()
-        microsoft.token_requests.clear()
-        microsoft.down = False
 
 
 def settings_for(microsoft: FakeMicrosoft, **more) -> Settings:

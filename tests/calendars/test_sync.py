@@ -89,15 +89,6 @@ class Radicale:
         self.process.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def radicale(tmp_path_factory) -> Iterator[Radicale]:
-    """One server for the module (it takes a second to start); each test gets its own calendar on it."""
-    server = Radicale(tmp_path_factory.mktemp("radicale"))
-    yield server
-    if server.process.poll() is None:
-        server.stop()
-
-
 @pytest.fixture
 def own_radicale(tmp_path) -> Iterator[Radicale]:
     """A server this test may stop."""

@@ -23,3 +23,12 @@ def test_a_challenge_of_another_business_is_unknown_here(service, make_business)
     refused = service.verify_contact_code(other, sent.challenge, "000000")
     assert isinstance(refused, Rejected) and refused.code == "unknown_challenge"
     assert service.proven_contact(clinic, "nsp_nothing").code == "proof_required"
+
+
+def test_concurrent_guesses_at_one_code_get_five_tries_between_them(service, make_business):
+    clinic = make_business("clinic")
+    sent = service.request_contact_code(clinic, "+447911123456")
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda n: service.verify_contact_code(clinic, sent.challenge, f"{n:06d}"), range(12)))
+    codes = sorted(r.code for r in results)
+    assert codes.count("wrong_code") == 5 and codes.count("code_expired") == 7, codes

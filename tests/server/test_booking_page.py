@@ -71,6 +71,7 @@ def test_the_page_lists_the_services_and_only_genuinely_free_times(live_server, 
         for name in ("Oil change", "Seasonal tyre swap", "Mobile repair at your address"):
             assert name in home.text
         assert f'href="/b/{slug}/oil-change"' in home.text and "$25.00 deposit" in home.text
+        assert f"<code>{settings().public_url.rstrip('/')}/b/{slug}/mcp</code>" in home.text  # its MCP twin
 
         page = http.get(f"/b/{slug}/oil-change")
         assert page.status_code == 200

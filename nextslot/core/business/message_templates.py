@@ -48,6 +48,10 @@ SAMPLES: dict[str, dict[str, str]] = {
                                   "reason": "deliveries failed for a day; last: HTTP 500",
                                   "reenable": 'PUT /v1/webhooks/7 with {"active": true}',
                                   "at": "2026-12-01T09:30:00+00:00", "when": "Tuesday 1 December at 9:30 am"},
+    "business_calendar_reconnect": {"business": "Example", "staff": "Dr Okafor", "provider": "Google",
+                                    "account": "okafor@example.com", "reason": "invalid_grant",
+                                    "reconnect": "the console's Calendars page, Dr Okafor: Connect again",
+                                    "at": "2026-12-01T09:30:00+00:00", "when": "Tuesday 1 December at 9:30 am"},
 }
 
 

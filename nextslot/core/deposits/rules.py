@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from nextslot.core import events, outbox
 from nextslot.core.booking.claiming import claim_start
+from nextslot.core.calendar_writes import queue_calendar_writes
 from nextslot.core.planning import Plan
 from nextslot.core.views import booked_resources, booking_view
 from nextslot.core.waitlist import offers as waitlist_offers
@@ -147,3 +148,4 @@ def history(s: Session, booking: Booking, action: str, now: datetime, before_sta
         business_id=booking.business_id, booking_id=booking.id, at=now, action=action, actor="payments",
         channel="payments", before={"status": before_status}, after={"status": booking.status},
     ))
+    queue_calendar_writes(s, booking, now)

@@ -21,6 +21,7 @@ from nextslot.server.console import (
     inbox_pages,
     settings_pages,
     sign_in,
+    staff_calendar_pages,
 )
 from nextslot.server.console.calendar_grid import placement_css
 from nextslot.server.console.session import ConsoleExit
@@ -63,5 +64,6 @@ def install(app: FastAPI) -> None:
             "Cache-Control": "public, max-age=31536000, immutable" if current else "public, max-age=300",
             "X-Content-Type-Options": "nosniff"})
 
-    for module in (sign_in, calendar_pages, booking_pages, customer_pages, inbox_pages, settings_pages):
+    for module in (sign_in, calendar_pages, booking_pages, customer_pages, inbox_pages, settings_pages,
+                   staff_calendar_pages):
         app.include_router(module.router)

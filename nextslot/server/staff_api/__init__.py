@@ -7,11 +7,21 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from nextslot.server.staff_api import bookings, business, calendar, customers, errors, resources, services, webhooks
+from nextslot.server.staff_api import (
+    bookings,
+    business,
+    calendar,
+    calendars,
+    customers,
+    errors,
+    resources,
+    services,
+    webhooks,
+)
 from nextslot.server.staff_api.fallback import fallback_router
 
-ROUTERS = [bookings.router, calendar.router, customers.router, resources.router, services.router, business.router,
-           webhooks.router]
+ROUTERS = [bookings.router, calendar.router, calendars.router, customers.router, resources.router, services.router,
+           business.router, webhooks.router]
 
 
 def install(app: FastAPI) -> None:

@@ -33,7 +33,8 @@ CONFIG = {"generation": {"with-security-parameters": False}}
 
 
 def test_generated_requests_get_documented_answers_and_never_a_server_error(service, make_business, api_key):
-    # every operation's generated requests share one key: the per-key budget is not what is tested here
+    # one key sends every generated request within a minute or two: more than the default per-key rate limit
+    # (tested on its own in test_rate_limit), which would answer 429 to the last operations
     app = create_app(Settings(secret_key="staff-api-tests", rate_limit_per_key="100000/minute"), service=service)
     auth = {"Authorization": f"Bearer {api_key(make_business('clinic'))}"}  # a clinic of its own to change at will
     schema = schemathesis.openapi.from_dict(app.openapi(), config=schemathesis.Config.from_dict(CONFIG))

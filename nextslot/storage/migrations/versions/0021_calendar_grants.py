@@ -2,7 +2,7 @@
 push channels, a calendar's need for reconnection, and the queue writing bookings into staff calendars
 
 Revision ID: 0021_calendar_grants
-Revises: 0018_conversation_handoff
+Revises: 0020_contact_proofs
 """
 import sqlalchemy as sa
 from alembic import op
@@ -42,6 +42,8 @@ def upgrade() -> None:
     op.add_column("external_calendars", sa.Column("grant_id", sa.BigInteger(), nullable=True))
     op.create_foreign_key("external_calendars_grant_id_fkey", "external_calendars", "calendar_grants",
                           ["grant_id"], ["id"], ondelete="CASCADE")
+    # CalDAV passwords are stored encrypted from now on: longer than the 200 characters the column allowed
+    op.alter_column("external_calendars", "password", type_=sa.Text(), existing_type=sa.String(200))
     op.add_column("external_calendars", sa.Column("calendar_ref", sa.String(1000), nullable=True))
     op.add_column("external_calendars", sa.Column("status", sa.String(20), server_default="active", nullable=False))
     op.add_column("external_calendars", sa.Column("write_back", sa.Boolean(), server_default=sa.true(),
@@ -93,6 +95,7 @@ def downgrade() -> None:
                    "write_back", "status", "calendar_ref"):
         op.drop_column("external_calendars", column)
     op.drop_constraint("external_calendars_grant_id_fkey", "external_calendars", type_="foreignkey")
+    op.alter_column("external_calendars", "password", type_=sa.String(200), existing_type=sa.Text())
     op.drop_column("external_calendars", "grant_id")
     op.drop_index(op.f("ix_calendar_grants_business_id"), table_name="calendar_grants")
     op.drop_table("calendar_grants")

@@ -1,0 +1,156 @@
+"""The scheduler's side of writing bookings into staff calendars: drain `calendar_writes`.
+
+Each due row is leased (SKIP LOCKED, so any number of schedulers share the queue and never take the same row),
+the booking's state at that moment is read in the same short transaction, the provider is called with no
+transaction open, and the outcome is written fenced by the lease. The provider finds our event by the booking's
+key, so a retry after a lost answer, or after a lease that ran out mid-write, updates the one event instead of
+adding another. A booking that is cancelled or expired, or no longer claims the calendar's resource (moved to a
+colleague), is removed from the calendar.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from nextslot.calendars.grants import GrantRefused
+from nextslot.calendars.provider import BookingEvent, CalendarSource, TokenRejected
+from nextslot.calendars.providers import DEFAULT, Registry
+from nextslot.calendars.sync import opened, source_of, token_rejected
+from nextslot.core.clock import utcnow
+from nextslot.core.views import booked_resources
+from nextslot.schemas.statuses import BookingStatus
+from nextslot.storage import leases
+from nextslot.storage.alone import alone
+from nextslot.storage.outage import on_fresh_connection
+from nextslot.storage.tables import Booking, Business, CalendarWrite, ExternalCalendar, Resource
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)
+GIVE_UP_AFTER = 10  # attempts (about a day with the backoff below); then the row says failed, with its error
+GONE = (BookingStatus.CANCELLED, BookingStatus.EXPIRED)
+
+
+@dataclass(frozen=True)
+class WriteJob:
+    id: int
+    lease: datetime
+    version: int
+    attempts: int
+    remote_id: str | None
+    source: CalendarSource
+    key: str
+    event: BookingEvent | None  # None: take it out of the calendar
+
+
+def booking_key(booking: Booking) -> str:
+    """Our booking's handle in every calendar: stable across moves, unique across businesses."""
+    return f"nextslot-{booking.business_id}-{booking.id}-{booking.code}".lower()
+
+
+def event_of(s: Session, booking: Booking, resource: Resource, business: Business) -> BookingEvent:
+    customer = booking.customer.name or "a customer"
+    waiting = " (deposit not paid yet)" if booking.status == BookingStatus.PENDING_PAYMENT else ""
+    return BookingEvent(
+        key=booking_key(booking), summary=f"{booking.service.name}: {customer}{waiting}",
+        description=f"Booked with {business.name} through nextslot. Booking code {booking.code}.",
+        starts_at=booking.starts_at, ends_at=booking.ends_at, zone=resource.timezone or business.timezone)
+
+
+class CalendarWriter:
+    """Writes due bookings into staff calendars; `write_due` is the scheduler's job."""
+
+    def __init__(self, session_factory: sessionmaker[Session], registry: Registry = DEFAULT,
+                 clock: Callable[[], datetime] = utcnow, batch: int = 20):
+        self._session_factory, self._registry, self._clock, self._batch = session_factory, registry, clock, batch
+
+    def write_due(self) -> int:
+        """Write one batch of due rows; return how many were claimed."""
+        now = self._clock()
+        lease = now + LEASE
+        jobs = leases.claimed(self._session_factory, leases.CALENDAR_WRITES, now, lease, self._batch,
+                              lambda s, ids: [self._job(s, i, lease) for i in ids])
+        for job in jobs or []:
+            self._write(job)
+        return len(jobs or [])
+
+    def _job(self, s: Session, write_id: int, lease: datetime) -> WriteJob:
+        row = s.get(CalendarWrite, write_id)
+        calendar = s.get(ExternalCalendar, row.calendar_id)
+        booking = s.get(Booking, row.booking_id)
+        business = s.get(Business, booking.business_id)
+        resource = s.get(Resource, calendar.resource_id)
+        source = source_of(s, calendar, ZoneInfo(resource.timezone or business.timezone))
+        present = booking.status not in GONE and resource.id in {r.id for r in booked_resources(s, booking.id)}
+        return WriteJob(row.id, lease, row.version, row.attempts, row.remote_id, source, booking_key(booking),
+                        event_of(s, booking, resource, business) if present else None)
+
+    def _write(self, job: WriteJob) -> None:
+        now = self._clock()
+        try:
+            source = opened(self._session_factory, self._registry, job.source, now)
+            provider = self._registry.providers[source.provider]
+            with self._registry.connect(source) as connection:
+                if job.event is not None:
+                    remote_id: str | None = provider.put(connection, source, job.event, job.remote_id)
+                else:
+                    provider.remove(connection, source, job.key, job.remote_id)
+                    remote_id = job.remote_id
+        except Exception as error:  # a calendar can fail in any way: the row is retried, then given up on
+            if isinstance(error, TokenRejected):
+                token_rejected(self._session_factory, job.source, now)
+            if not isinstance(error, GrantRefused):  # a refused grant waits for reconnecting, not for backoff
+                log.warning("calendar write %s (calendar %s) failed (%s)", job.id, job.source.id,
+                            type(error).__name__)
+            message = f"{type(error).__name__}: {error}"[:1000].replace("\x00", "")
+            self._record(job, None, message, now, isinstance(error, GrantRefused))
+            return
+        self._record(job, remote_id, None, now)
+
+    def _record(self, job: WriteJob, remote_id: str | None, error: str | None, now: datetime,
+                refused: bool = False) -> None:
+        # if even this fails, the lease runs out and the row is written again: the same event, found by its key
+        alone(lambda: on_fresh_connection(lambda: self._record_once(job, remote_id, error, now, refused)),
+              "calendar write %s: the outcome could not be stored", job.id)
+
+    def _record_once(self, job: WriteJob, remote_id: str | None, error: str | None, now: datetime,
+                     refused: bool) -> None:
+        with self._session_factory() as s:
+            row = s.get(CalendarWrite, job.id, with_for_update=True)
+            if row is None:
+                return  # the calendar was disconnected meanwhile
+            if remote_id and row.remote_id != remote_id:
+                row.remote_id = remote_id  # learnt whoever holds the row now: it is never busy time
+            if row.status != "sending" or row.locked_until != job.lease:
+                s.commit()  # a slower twin: the row's new owner writes the newest state
+                return
+            row.locked_until, row.updated_at = None, now
+            if error is None and row.version == job.version:
+                row.status, row.written_version, row.last_error = "done", job.version, None
+            elif error is None:  # the booking changed while we wrote: write it again now
+                row.status, row.due_at = "pending", now
+            elif refused:  # due again as soon as the calendar is reconnected (not claimed before)
+                row.status, row.last_error, row.due_at = "pending", error, now
+            elif job.attempts >= GIVE_UP_AFTER and row.version == job.version:
+                row.status, row.last_error = "failed", error
+            else:
+                row.status, row.last_error = "pending", error
+                row.due_at = now + backoff(job.attempts) if row.version == job.version else now
+            s.commit()
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(timedelta(seconds=30) * 2 ** max(attempts - 1, 0), timedelta(hours=3))
+
+
+def writes_of(session_factory: sessionmaker[Session], booking_id: int) -> list[CalendarWrite]:
+    """The booking's rows, for the console and tests."""
+    with session_factory() as s:
+        return list(s.scalars(select(CalendarWrite).where(CalendarWrite.booking_id == booking_id)
+                              .order_by(CalendarWrite.calendar_id)))
