@@ -34,6 +34,13 @@ CALLER_TIMEZONE = ("The caller's IANA time zone if they are elsewhere (e.g. Amer
 STAFF = "A person or resource the caller asked for, by name (e.g. 'Dr Patel') or key. Null: anyone free."
 IDEMPOTENCY = ("A unique id for this request (e.g. a UUID you generate once). If you retry after a timeout, send "
                "the same id: it never books twice. Null: no retry protection.")
+LOCATION = ("A branch the caller wants, by name or key (get_business_info lists them). Null: any branch; each "
+            "time then says where.")
+LANGUAGE = ("The caller's language for `say`: en, es, fr or de (dates and times are said the local way). Null: the "
+            "customer's own language when known, else English.")
+Language = Literal["en", "es", "fr", "de"]
+PARTY = ("How many people the booking is for (a class seat each, or a member of staff each, as the service says). "
+         "Null: one.")
 CODE = "The booking code the caller gives, e.g. 'K7M 4PX' (spaces, dashes and case do not matter)."
 
 
@@ -44,6 +51,8 @@ class TimeSlot(BaseModel):
     spoken: str = Field(description="e.g. 'Tuesday 25 November at 5:30 pm'")
     with_: list[str] = Field(alias="with", description="Names of the people/rooms/devices it takes")
     resources: list[str] = Field(description="Their keys")
+    seats_left: int | None = Field(None, description="A class: places still free at that time")
+    location: str | None = Field(None, description="The branch it is at, for a business with several")
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
@@ -60,6 +69,7 @@ class Appointment(BaseModel):
     spoken: str
     with_: list[str] = Field(alias="with")
     customer_name: str
+    location: str | None = Field(None, description="The branch, for a business with several")
     deposit_due: str | None = Field(None, description="Set while a deposit is unpaid, e.g. '$25.00': the booking "
                                                       "is confirmed once paid (a pay link went to the caller)")
     pay_by: str | None = Field(None, description="When an unpaid deposit lapses and the time is freed, spoken")
@@ -102,6 +112,9 @@ class FindSlotsIn(ToolInput):
     caller_timezone: str | None = Field(None, max_length=64, description=CALLER_TIMEZONE)
     staff: str | None = Field(None, max_length=200, description=STAFF)
     limit: int | None = Field(None, ge=1, le=20, description="How many openings to return (default 5)")
+    location: str | None = Field(None, max_length=200, description=LOCATION)
+    party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
+    language: Language | None = Field(None, description=LANGUAGE)
 
 
 class HoldSlotIn(ToolInput):
@@ -111,6 +124,9 @@ class HoldSlotIn(ToolInput):
     caller_timezone: str | None = Field(None, max_length=64, description=CALLER_TIMEZONE)
     staff: str | None = Field(None, max_length=200, description=STAFF)
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
+    party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
+    location: str | None = Field(None, max_length=200, description=LOCATION)
+    language: Language | None = Field(None, description=LANGUAGE)
 
 
 class IntakeAnswer(ToolInput):
@@ -133,6 +149,32 @@ class BookIn(ToolInput):
                                                "questions (list_services shows them; ask the required ones)")
     notes: str | None = Field(None, max_length=2000, description="Anything the business should know, in brief")
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
+    party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
+    location: str | None = Field(None, max_length=200, description=LOCATION)
+    language: Language | None = Field(None, description=LANGUAGE)
+
+
+class BookSeriesIn(ToolInput):
+    service: str = Field(max_length=200, description="Service key or name")
+    first_starts_at: dt.datetime = Field(description="The first occurrence, found with find_available_slots. " + STARTS_AT)
+    timezone: str | None = Field(None, max_length=64, description=TIMEZONE)
+    every: Literal["day", "week"] = Field("week", description="How often it repeats")
+    interval: int | None = Field(None, ge=1, le=8, description="Every 2 weeks: 2. Null: 1")
+    count: int = Field(ge=2, le=52, description="How many occurrences, the first included ('for 6 weeks': 6)")
+    mode: Literal["all_or_none", "skip_taken", "nearest_free"] = Field(
+        "all_or_none", description="Ask the caller: all_or_none books every occurrence or none; skip_taken books "
+                                   "the free ones; nearest_free also books the nearest free time (within a day) "
+                                   "for each taken one")
+    customer_name: PersonName = Field(description="The caller's full name")
+    phone: str | None = Field(None, max_length=40, description="Mobile number; local format is fine")
+    email: str | None = Field(None, max_length=320, description="Email, if no phone or if the caller prefers it")
+    caller_timezone: str | None = Field(None, max_length=64, description=CALLER_TIMEZONE)
+    staff: str | None = Field(None, max_length=200, description=STAFF)
+    notes: str | None = Field(None, max_length=2000, description="Anything the business should know, in brief")
+    idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
+    party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
+    location: str | None = Field(None, max_length=200, description=LOCATION)
+    language: Language | None = Field(None, description=LANGUAGE)
 
 
 class RescheduleIn(ToolInput):
@@ -140,7 +182,12 @@ class RescheduleIn(ToolInput):
     new_starts_at: dt.datetime = Field(description=STARTS_AT)
     timezone: str | None = Field(None, max_length=64, description=TIMEZONE)
     staff: str | None = Field(None, max_length=200, description=STAFF)
+    location: str | None = Field(None, max_length=200, description="Move to this branch (by name or key). "
+                                                                   "Null: the same branch")
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
+    and_later: bool | None = Field(None, description="True: move every later occurrence the same way of its recurring "
+                                                     "series (an appointment booked with book_series)")
+    language: Language | None = Field(None, description=LANGUAGE)
 
 
 class CancelIn(ToolInput):
@@ -149,10 +196,14 @@ class CancelIn(ToolInput):
     accept_late_terms: bool | None = Field(
         None, description="Set true only after a previous call answered outcome=needs_agreement and the caller "
                           "agreed to the late-cancel cost it stated. Null: not agreed (yet).")
+    and_later: bool | None = Field(None, description="True: also every later occurrence of its recurring "
+                                                     "series (an appointment booked with book_series)")
+    language: Language | None = Field(None, description=LANGUAGE)
 
 
 class ConfirmIn(ToolInput):
     code: str = Field(max_length=40, description=CODE)
+    language: Language | None = Field(None, description=LANGUAGE)
 
 
 class FindAppointmentsIn(ToolInput):
@@ -240,6 +291,7 @@ class BusinessInfoOut(ToolOutput):
     opening_hours: list[DayHours]
     closures: list[ClosureSummary]
     services: list[str] = Field(description="Service names; call list_services for details")
+    locations: list[str] = Field(default_factory=list, description="Branches, for a business with several")
 
 
 class SlotsOut(ToolOutput):
@@ -262,6 +314,22 @@ class BookingOut(ToolOutput):
     appointment: Appointment | None = None
     alternatives: list[TimeSlot] = Field(default_factory=list, description="Nearest openings when the time was taken")
     replayed: bool = Field(False, description="True: a retry with the same idempotency_key; nothing new was booked")
+    later: list[Appointment] = Field(default_factory=list, description="and_later: the later occurrences moved too")
+
+
+class OccurrenceLine(BaseModel):
+    requested: str = Field(description="The asked time, spoken")
+    outcome: Literal["booked", "moved", "taken", "refused", "not_booked"]
+    appointment: Appointment | None = Field(None, description="booked or moved: the booking (moved: at another time)")
+    alternatives: list[TimeSlot] = Field(default_factory=list, description="taken: the nearest openings")
+    problem: str | None = Field(None, description="refused: why")
+
+
+class SeriesOut(ToolOutput):
+    outcome: Literal["booked", "partly_booked", "not_booked"]
+    series_id: int | None = None
+    occurrences: list[OccurrenceLine]
+    replayed: bool = False
 
 
 class ChangeOut(ToolOutput):
@@ -273,6 +341,8 @@ class ChangeOut(ToolOutput):
     acknowledge_with: str | None = Field(None, description="needs_agreement: the argument to set to true in the "
                                                            "same call once the caller agrees (nothing changed yet)")
     fee: str | None = Field(None, description="What this change cost, e.g. 'the $20.00 deposit is kept'")
+    later: list[Appointment] = Field(default_factory=list, description="and_later: the later occurrences changed "
+                                                                       "too")
 
 
 class AppointmentsOut(ToolOutput):

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from nextslot.core.links import Links
 from nextslot.core.results import Booked, Rejected, SlotTaken
 from nextslot.core.service import BookingService
-from nextslot.schemas.times import spoken_time
+from nextslot.schemas.spoken import spoken_in
 from nextslot.schemas.views import BookingView, ServiceView
 from nextslot.server.booking_form import (
     BookingForm,
@@ -70,12 +70,20 @@ def service_page(slug: str, service_key: str, request: Request) -> Response:
     if isinstance(found, Response):
         return found
     business, offered, visitor = found
-    grid = slot_grid(service, business.id, offered.key, visitor.zone, request.query_params.get("from"))
+    base = f"/b/{business.slug}/{offered.key}"
+    places = offered.locations
+    if len(places) > 1 and visitor.place not in {p.key for p in places}:  # several branches: which one first
+        return render(request, "service.html", {
+            "business": business, "visitor": visitor, "detect_tz": not visitor.chosen, "offered": offered,
+            "grid": None, "places": places, "base": base})
+    grid = slot_grid(service, business.id, offered.key, visitor.zone, request.query_params.get("from"),
+                     visitor.place if len(places) > 1 else None, visitor.lang)
     if isinstance(grid, Rejected):
         return not_found(request, "service")
     return render(request, "service.html", {
         "business": business, "visitor": visitor, "detect_tz": not visitor.chosen, "offered": offered,
-        "grid": grid, "base": f"/b/{business.slug}/{offered.key}",
+        "grid": grid, "base": base, "places": places,
+        "place": next((p for p in places if p.key == visitor.place), None),
     })
 
 
@@ -105,7 +113,7 @@ def book(request: Request, slug: str, service_key: str, posted: FormData) -> Res
         return found
     business, offered, visitor = found
     form = read_form(posted, offered)
-    command = booking_command(form, offered, visitor.zone.key)
+    command = booking_command(form, offered, visitor.zone.key, location=visitor.place)
     if isinstance(command, Problem):
         return form_page(request, business, offered, visitor, renewed(form), problem=command, status=422)
     match service.book(business.id, command):
@@ -115,7 +123,7 @@ def book(request: Request, slug: str, service_key: str, posted: FormData) -> Res
                                     status_code=303)
         case SlotTaken(_, nearest):
             return form_page(request, business, offered, visitor, renewed(form),
-                             taken=alternatives(nearest, visitor.zone), status=409)
+                             taken=alternatives(nearest, visitor.zone, visitor.lang), status=409)
         case Rejected(code, message, field):
             return form_page(request, business, offered, visitor, renewed(form),
                              problem=Problem(code, message, field), status=422)
@@ -137,7 +145,7 @@ def confirmation(slug: str, token: str, request: Request) -> Response:
     visitor = visitor_of(request, zone_of(booking.starts_at, booking.customer.timezone))
     return render(request, "booked.html", {
         "business": business, "visitor": visitor, "booking": booking,
-        "when": spoken_time(booking.starts_at.utc, visitor.zone),
+        "when": spoken_in(booking.starts_at.utc, visitor.zone, visitor.lang),
         "manage": manage_path(links, business.id, booking), "pay": pay_path(links, business.id, booking),
         "calendar": calendar_path(token),
     })
@@ -171,7 +179,7 @@ def form_page(request: Request, business: PageBusiness, offered: ServiceView, vi
         "business": business, "visitor": visitor, "offered": offered, "form": form,
         "fields": (fields := intake_fields(offered)), "ids": field_ids(fields), "problem": problem, "taken": taken,
         "detect_tz": detect_tz and not visitor.chosen,
-        "when": spoken_time(form.at, visitor.zone) if form.at else None,
+        "when": spoken_in(form.at, visitor.zone, visitor.lang) if form.at else None,
         "base": f"/b/{business.slug}/{offered.key}",
     }, status=status)
 

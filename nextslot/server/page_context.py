@@ -12,6 +12,7 @@ from nextslot.core.business.lookup import BusinessRecord
 from nextslot.core.instants import load_zone
 from nextslot.core.service import BookingService
 from nextslot.server.page_render import TZ_COOKIE
+from nextslot.server.page_words import page_language
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")  # slugs and service keys, as the config allows them
 HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -95,12 +96,20 @@ class Visitor:
     zone: ZoneInfo
     chosen: bool  # the visitor picked the zone (or their browser did); else it is a default
     embed: bool
+    place: str | None = None  # the branch picked, for a business with several
+    lang: str = "en"  # the pages' language: en, es, fr, de
+    lang_chosen: bool = False  # picked with ?lang= (kept in links), not only the browser's
 
     def params(self, **extra: Any) -> dict[str, str]:
-        """Query parameters that keep the visitor's zone and the embedded look from page to page."""
+        """Query parameters that keep the visitor's zone, branch, language and the embedded look from page to
+        page."""
         found = {"tz": self.zone.key} if self.chosen else {}
         if self.embed:
             found["embed"] = "1"
+        if self.place:
+            found["location"] = self.place
+        if self.lang_chosen:
+            found["lang"] = self.lang
         found.update({k: str(v) for k, v in extra.items() if v is not None})
         return found
 
@@ -109,16 +118,20 @@ class Visitor:
         return f"{path}?{query}" if query else path
 
 
-def visitor_for(tz: str | None, cookie: str | None, embed: str | None, fallback: ZoneInfo) -> Visitor:
+def visitor_for(tz: str | None, cookie: str | None, embed: str | None, fallback: ZoneInfo,
+                place: str | None = None, lang: str | None = None, accept_language: str | None = None) -> Visitor:
     """The zone from the page's own parameter, else the remembered one, else the fallback (not 'chosen')."""
+    branch = place if place and KEY.match(place) else None  # a key; the core says whether it exists
+    language, chosen = page_language(lang, accept_language)
     for name in (tz, cookie):
         zone = load_zone(name) if name and len(name) <= 64 else None
         if zone is not None:
-            return Visitor(zone, True, embed == "1")
-    return Visitor(fallback, False, embed == "1")
+            return Visitor(zone, True, embed == "1", branch, language, chosen)
+    return Visitor(fallback, False, embed == "1", branch, language, chosen)
 
 
 def visitor_of(request: Any, fallback: ZoneInfo, form: Any = None) -> Visitor:
     """The visitor of a GET (query string) or of a POST (its form's hidden fields)."""
     source = form if form is not None else request.query_params
-    return visitor_for(source.get("tz"), request.cookies.get(TZ_COOKIE), source.get("embed"), fallback)
+    return visitor_for(source.get("tz"), request.cookies.get(TZ_COOKIE), source.get("embed"), fallback,
+                       source.get("location"), source.get("lang"), request.headers.get("accept-language"))

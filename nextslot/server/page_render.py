@@ -12,10 +12,13 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from markupsafe import Markup
 from starlette.responses import Response
 
 from nextslot.schemas.statuses import ACTIVE, LIVE
 from nextslot.server.page_times import day_label, duration, zone_choices
+from nextslot.server.page_words import tr
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -37,7 +40,22 @@ STATUS = {"booked": "Booked", "confirmed": "Confirmed", "pending_payment": "Awai
 PAYMENT = {"paid": "Deposit paid", "pending": "Awaiting deposit", "expired": "Deposit not paid in time",
            "refund_due": "Deposit paid; a refund is due", "kept": "Deposit kept (late cancel or missed appointment)"}
 
-templates.env.globals.update(asset=asset, zone_choices=zone_choices, day_label=day_label, ACTIVE=ACTIVE, LIVE=LIVE)
+@pass_context
+def translated(context: Any, text: str, **values: Any) -> Markup:
+    """`t("Pick a time")` in a page: the text in the visitor's language (page_words.py)."""
+    visitor = context.get("visitor")
+    # the texts are ours, the values are not: Markup.format escapes each value and keeps the text as it is
+    return Markup(tr(visitor.lang if visitor is not None else "en", text)).format(**values)
+
+
+@pass_context
+def day_named(context: Any, day: Any) -> str:
+    visitor = context.get("visitor")
+    return day_label(day, visitor.lang if visitor is not None else "en")
+
+
+templates.env.globals.update(asset=asset, zone_choices=zone_choices, day_label=day_named, ACTIVE=ACTIVE, LIVE=LIVE,
+                             t=translated)
 templates.env.filters.update(duration=duration, status=lambda s: STATUS.get(s, s.replace("_", " ").capitalize()),
                              payment=lambda s: PAYMENT.get(s, s.replace("_", " ")))
 

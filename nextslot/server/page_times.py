@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import load_zone
 from nextslot.schemas.inputs import in_range
-from nextslot.schemas.times import clock_time, spoken_time
+from nextslot.schemas.spoken import spoken_clock, spoken_day, spoken_in
+from nextslot.schemas.times import clock_time
 from nextslot.schemas.views import SlotView
 
 # offered in the zone picker, besides the business's zone and the one in use (a detected zone is always kept)
@@ -30,6 +31,7 @@ class SlotChoice:
     at: str  # the start in UTC, as the pages pass it around: 2026-11-24T14:30:00Z
     clock: str  # "9:30 am"
     label: str  # "9:30 am, Tuesday 24 November": the whole time, for screen readers
+    seats_left: int | None = None  # a class: places still free
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,13 @@ def zone_choices(*keep: str) -> list[str]:
     return sorted({*COMMON_ZONES, *extra}, key=lambda z: (z != "UTC", z))
 
 
-def day_label(day: date) -> str:
-    return f"{day:%A} {day.day} {day:%B}"
+def day_label(day: date, language: str = "en") -> str:
+    """'Tuesday 24 November', 'martes 24 de noviembre', 'mardi 24 novembre', 'Dienstag, 24. November'."""
+    return f"{day:%A} {day.day} {day:%B}" if language == "en" else spoken_day(day, language)
+
+
+def shown_clock(local: datetime, language: str = "en") -> str:
+    return clock_time(local) if language == "en" else spoken_clock(local, language)
 
 
 def duration(minutes: int) -> str:
@@ -85,19 +92,22 @@ def parse_day(text: str | None) -> date | None:
     return day if in_range(day) else None
 
 
-def by_day(slots: list[SlotView], zone: ZoneInfo) -> list[Day]:
+def by_day(slots: list[SlotView], zone: ZoneInfo, language: str = "en") -> list[Day]:
     """Slots grouped by the visitor's local day; a clock time the night repeats (DST) says which of the two."""
     days: dict[date, list[SlotChoice]] = {}
     for slot in slots:
         local = slot.starts_at.utc.astimezone(zone)
-        shown = clock_time(local)
+        shown = shown_clock(local, language)
+        left = f", {slot.seats_left} place{'s' if slot.seats_left != 1 else ''} left" \
+            if slot.seats_left is not None else ""
         days.setdefault(local.date(), []).append(
-            SlotChoice(slot_param(slot.starts_at.utc), shown, f"{shown}, {day_label(local.date())}"))
-    return [Day(day, day_label(day), choices) for day, choices in days.items()]
+            SlotChoice(slot_param(slot.starts_at.utc), shown, f"{shown}, {day_label(local.date(), language)}{left}",
+                       slot.seats_left))
+    return [Day(day, day_label(day, language), choices) for day, choices in days.items()]
 
 
-def alternatives(slots: list[SlotView], zone: ZoneInfo) -> list[SlotChoice]:
+def alternatives(slots: list[SlotView], zone: ZoneInfo, language: str = "en") -> list[SlotChoice]:
     """A lost race's nearest openings, each labelled with its day (they may fall on different days)."""
-    return [SlotChoice(slot_param(s.starts_at.utc), spoken_time(s.starts_at.utc, zone),
-                       spoken_time(s.starts_at.utc, zone)) for s in slots]
+    return [SlotChoice(slot_param(s.starts_at.utc), spoken_in(s.starts_at.utc, zone, language),
+                       spoken_in(s.starts_at.utc, zone, language)) for s in slots]
 

@@ -5,11 +5,11 @@ by the claim guard trigger (row lock + peak overlap). Never check-then-insert wi
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from psycopg.errors import DeadlockDetected, ExclusionViolation
-from sqlalchemy import BigInteger, DateTime, Executable, func, insert, literal, select, true, update
+from sqlalchemy import BigInteger, DateTime, Executable, SmallInteger, func, insert, literal, select, true, update
 from sqlalchemy.dialects.postgresql import ARRAY, TSTZRANGE, Range
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -31,15 +31,18 @@ class ClaimRepository:
         booking_id: int | None = None,
         hold_id: int | None = None,
         expires_at: datetime | None = None,
+        seats: Mapping[int, int] | None = None,
     ) -> bool:
-        """Claim every resource for the interval, all or none. False: another claim won the race.
+        """Claim every resource for the interval (`seats` places of those named, else one), all or none.
+        False: another claim won the race.
 
         One statement when nothing is in the way. Expired holds are let go only when a claim meets one
         (an expired hold never blocks anyone), which is rare, so the common path skips that sweep.
         """
         ids = sorted(set(resource_ids))  # always in id order, so racers never deadlock
         during = Range(*occupied)
-        statement = self.claim_statement(business_id, ids, during, booking_id, hold_id, expires_at)
+        places = [(seats or {}).get(rid, 1) for rid in ids]
+        statement = self.claim_statement(business_id, ids, places, during, booking_id, hold_id, expires_at)
         if self.try_claim(statement):
             return True
         if not self.release_expired_holds(ids, during, now):
@@ -48,24 +51,25 @@ class ClaimRepository:
 
     @staticmethod
     def claim_statement(
-        business_id: int, ids: list[int], during: Range[datetime], booking_id: int | None, hold_id: int | None,
-        expires_at: datetime | None,
+        business_id: int, ids: list[int], places: list[int], during: Range[datetime], booking_id: int | None,
+        hold_id: int | None, expires_at: datetime | None,
     ) -> Executable:
         # queue behind other claimers of these resources, in id order (the lock is taken in the statement's
         # first step, before any row goes in): the loser then meets the winner's committed claim instead of a
         # deadlock over two uncommitted ones; rows go in in list order, so their locks are taken in id order too
         locked = (select(Resource.id).where(Resource.id.in_(ids)).order_by(Resource.id)
                   .with_for_update(key_share=True).cte("locked"))
-        members = func.unnest(literal(ids, ARRAY(BigInteger))).table_valued("rid", with_ordinality="n").render_derived(name="members")
+        members = (func.unnest(literal(ids, ARRAY(BigInteger)), literal(places, ARRAY(SmallInteger)))
+                   .table_valued("rid", "seats", with_ordinality="n").render_derived(name="members"))
         rows = (
             select(literal(business_id, BigInteger), members.c.rid, literal(booking_id, BigInteger),
                    literal(hold_id, BigInteger), literal(during, TSTZRANGE), literal(expires_at, DateTime(timezone=True)),
-                   true())
+                   true(), members.c.seats)
             .where(select(func.count()).select_from(locked).scalar_subquery() >= 0)  # runs the lock first
             .order_by(members.c.n)
         )
         return insert(Claim).from_select(
-            ["business_id", "resource_id", "booking_id", "hold_id", "during", "expires_at", "active"], rows)
+            ["business_id", "resource_id", "booking_id", "hold_id", "during", "expires_at", "active", "seats"], rows)
 
     def try_claim(self, statement: Executable) -> bool:
         session = self.session

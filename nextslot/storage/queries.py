@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Row, func, literal, or_, select, union_all
+from sqlalchemy import Row, SmallInteger, func, literal, or_, select, union_all
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.orm import Session, joinedload
 
@@ -122,7 +122,9 @@ def calendar_for(
 ) -> tuple[list[DatedException], dict[int, list[tuple[datetime, datetime]]]]:
     """In one round trip: the dated exceptions touching the window, and each resource's busy time in it (active
     claims, expired holds' ignored, and time its own calendar says is taken, which occupies it like a claim)."""
-    claims = select(Claim.resource_id, literal("busy"), func.lower(Claim.during), func.upper(Claim.during)).where(
+    # the bounds as two timestamps: psycopg parses range text in Python, timestamps in C
+    claims = select(Claim.resource_id, literal("busy"), func.lower(Claim.during), func.upper(Claim.during),
+                    Claim.seats).where(
         Claim.resource_id.in_(resource_ids),
         Claim.active,
         Claim.during.overlaps(Range(*window)),
@@ -131,10 +133,10 @@ def calendar_for(
     if exclude_booking_id is not None:
         claims = claims.where(or_(Claim.booking_id.is_(None), Claim.booking_id != exclude_booking_id))
     external = select(ExternalBusy.resource_id, literal("busy"), func.lower(ExternalBusy.during),
-                      func.upper(ExternalBusy.during)).where(
+                      func.upper(ExternalBusy.during), literal(1, SmallInteger)).where(
         ExternalBusy.resource_id.in_(resource_ids), ExternalBusy.during.overlaps(Range(*window)))
     exceptions = select(AvailabilityException.resource_id, AvailabilityException.kind,
-                        AvailabilityException.starts_at, AvailabilityException.ends_at).where(
+                        AvailabilityException.starts_at, AvailabilityException.ends_at, literal(1, SmallInteger)).where(
         AvailabilityException.business_id == business_id,
         or_(AvailabilityException.resource_id.in_(resource_ids), AvailabilityException.resource_id.is_(None)),
         AvailabilityException.starts_at < window[1],
@@ -142,9 +144,9 @@ def calendar_for(
     )
     found: list[DatedException] = []
     busy: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    for rid, kind, lower, upper in session.execute(union_all(claims, external, exceptions)):
+    for rid, kind, lower, upper, seats in session.execute(union_all(claims, external, exceptions)):
         if kind == "busy":
-            busy[rid].append((lower, upper))
+            busy[rid].extend([(lower, upper)] * seats)  # a party's claim takes its places: counted once each
         else:
             found.append(DatedException(rid, kind, lower, upper))
     return found, busy

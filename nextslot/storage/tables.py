@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB, TSTZRANGE, ExcludeConstraint, 
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from nextslot.schemas.statuses import BookingStatus
+from nextslot.telemetry.context import current_request_id
 
 Id = BigInteger
 
@@ -93,6 +94,21 @@ class VoiceIntegration(Base):
     created_at: Mapped[datetime] = _created()
 
 
+class Location(Base):
+    """A branch: its own address, zone and hours; its resources book only with each other (or shared ones)."""
+
+    __tablename__ = "locations"
+    __table_args__ = (UniqueConstraint("business_id", "key"),)
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    key: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(500))
+    timezone: Mapped[str | None] = mapped_column(String(64))  # None: the business's zone
+    phone: Mapped[str | None] = mapped_column(String(50))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
 class Resource(Base):
     __tablename__ = "resources"
     __table_args__ = (
@@ -110,7 +126,9 @@ class Resource(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     email: Mapped[str | None] = mapped_column(String(320))  # staff: told when their bookings move or go
     phone: Mapped[str | None] = mapped_column(String(20))  # E.164
+    location_id: Mapped[int | None] = mapped_column(Id, ForeignKey("locations.id"), index=True)  # None: shared
 
+    location: Mapped[Location | None] = relationship(lazy="joined")
     hours: Mapped[list[WorkingHours]] = relationship(
         order_by="(WorkingHours.weekday, WorkingHours.start_minute)", cascade="all, delete-orphan"
     )
@@ -175,6 +193,7 @@ class Service(Base):
     deposit_currency: Mapped[str | None] = mapped_column(String(3))
     cancellation: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # CancellationPolicy; None: the business's
     assignment: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # AssignmentConfig; None: first free
+    party: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # PartyConfig; None: one person a booking
 
     requirements: Mapped[list[ServiceRequirement]] = relationship(
         order_by="ServiceRequirement.position", cascade="all, delete-orphan"
@@ -223,6 +242,7 @@ class Customer(Base):
     opted_out: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'::jsonb"))  # said STOP
     no_show_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = _created()
+    erased_at: Mapped[datetime | None]  # set: personal data removed on request (the bookings stay, anonymous)
 
 
 class Booking(Base):
@@ -242,6 +262,8 @@ class Booking(Base):
     starts_at: Mapped[datetime]  # the service itself, without buffers
     ends_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(32))  # channel it came through: agent, mcp, page, staff, ...
+    party_size: Mapped[int] = mapped_column(SmallInteger, default=1, server_default=text("1"))
+    series_id: Mapped[int | None] = mapped_column(Id, ForeignKey("booking_series.id"), index=True)
     intake: Mapped[dict[str, Any]] = mapped_column(default=dict)
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = _created()
@@ -252,6 +274,19 @@ class Booking(Base):
     claims: Mapped[list[Claim]] = relationship(
         primaryjoin="and_(Claim.booking_id == Booking.id, Claim.active)", viewonly=True, order_by="Claim.resource_id"
     )
+
+
+class BookingSeries(Base):
+    """A recurring series ("every Tuesday at 10 for 6 weeks"): its occurrences are bookings with its id."""
+
+    __tablename__ = "booking_series"
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id"))
+    customer_id: Mapped[int] = mapped_column(Id, ForeignKey("customers.id"))
+    rule: Mapped[dict[str, Any]] = mapped_column(JSONB)  # every, interval, count, mode
+    source: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _created()
 
 
 class Payment(Base):
@@ -328,6 +363,7 @@ class Hold(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     booking_id: Mapped[int | None] = mapped_column(Id, ForeignKey("bookings.id"))
     source: Mapped[str] = mapped_column(String(32))
+    party_size: Mapped[int] = mapped_column(SmallInteger, default=1, server_default=text("1"))
     created_at: Mapped[datetime] = _created()
 
 
@@ -351,6 +387,7 @@ class Claim(Base):
         Index("claims_active_during", "resource_id", "during", postgresql_using="gist", postgresql_where=text("active")),
         CheckConstraint("booking_id is not null or hold_id is not null", name="owned"),
         CheckConstraint("not isempty(during) and not lower_inf(during) and not upper_inf(during)", name="bounded"),
+        CheckConstraint("seats >= 1", name="positive_seats"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
@@ -361,6 +398,7 @@ class Claim(Base):
     expires_at: Mapped[datetime | None]  # set while the claim belongs to an unconverted hold
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     exclusive: Mapped[bool] = mapped_column(Boolean, default=True)  # overwritten by the guard trigger
+    seats: Mapped[int] = mapped_column(SmallInteger, default=1, server_default=text("1"))  # places of the resource
     created_at: Mapped[datetime] = _created()
 
 
@@ -464,6 +502,8 @@ class Notification(Base):
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     gave_up_on: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'::jsonb"))  # channels
+    # the request it was written under (the HTTP request's id), bound again while the scheduler sends it
+    request_id: Mapped[str | None] = mapped_column(String(64), default=current_request_id)
 
 
 class DeliveryAttempt(Base):
@@ -551,6 +591,7 @@ class WebhookDelivery(Base):
     log: Mapped[list[Any]] = mapped_column(default=list)  # [{"at", "status_code", "error", "ms"}]
     created_at: Mapped[datetime] = _created()
     delivered_at: Mapped[datetime | None]
+    request_id: Mapped[str | None] = mapped_column(String(64), default=current_request_id)  # as on notifications
 
 
 class CalendarFeed(Base):
@@ -648,6 +689,7 @@ class ExternalBusy(Base):
     __table_args__ = (
         Index("external_busy_during", "resource_id", "during", postgresql_using="gist"),
         CheckConstraint("not isempty(during) and not lower_inf(during) and not upper_inf(during)", name="bounded"),
+        CheckConstraint("seats >= 1", name="positive_seats"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
@@ -780,7 +822,8 @@ class Conversation(Base):
     handoff_at: Mapped[datetime | None]  # set: a person answers it, the engine stays silent
     handoff_reason: Mapped[str | None] = mapped_column(String(32))  # asked, menu, model, failures
     visitor_key: Mapped[str | None] = mapped_column(String(64))  # web: sha256 of the chat cookie
-    # web: the name and phone it gave (to book with), a pending one-time code, the contact it proved
+    # web: the name and phone it gave (to book with), a pending one-time code, the contact it proved;
+    # SMS and WhatsApp: the number the customer wrote to ("to"), which replies are sent from
     identity: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
 
 
@@ -841,18 +884,20 @@ class ConversationToolCall(Base):
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ok: Mapped[bool] = mapped_column(Boolean)
     by: Mapped[str] = mapped_column(String(16))  # model, guided
+    latency_ms: Mapped[int | None] = mapped_column(Integer)  # how long the tool took
     created_at: Mapped[datetime]
 
 
 class WhatsAppWindow(Base):
-    """When a customer last wrote to a business on WhatsApp: for 24 hours after, WhatsApp takes free-form text from
-    the business; outside that window only an approved template goes through."""
+    """When a customer last wrote to a business on WhatsApp, and to which of our numbers: for 24 hours after, WhatsApp
+    takes free-form text from that number; outside that window only an approved template goes through."""
 
     __tablename__ = "whatsapp_windows"
-    __table_args__ = (UniqueConstraint("business_id", "phone"),)
+    __table_args__ = (UniqueConstraint("business_id", "phone", "number"),)
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    phone: Mapped[str] = mapped_column(String(20))  # E.164, without "whatsapp:"
+    phone: Mapped[str] = mapped_column(String(20))  # the customer's, E.164, without "whatsapp:"
+    number: Mapped[str] = mapped_column(String(20), server_default=text("''"))  # ours they wrote to ("": not said)
     last_inbound_at: Mapped[datetime]
 
 
@@ -875,3 +920,19 @@ class ContactProof(Base):
     proof_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     proof_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """One configuration or account change: who, when, through which channel, what changed. Append-only."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("audit_log_business_at", "business_id", "id"),)
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = mapped_column(Id, ForeignKey("businesses.id"))
+    at: Mapped[datetime] = _created()
+    actor: Mapped[str] = mapped_column(String(200))  # "owner@example.com", "api key nsk_AbCd", "cli (root)"
+    channel: Mapped[str] = mapped_column(String(32))  # console, api, cli, oauth
+    action: Mapped[str] = mapped_column(String(64))  # config.updated, api_key.created, customer.erased ...
+    target: Mapped[str] = mapped_column(String(200), server_default="")
+    changes: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))  # {"path": [before, after]}
+    request_id: Mapped[str | None] = mapped_column(String(64), default=current_request_id)

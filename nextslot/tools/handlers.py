@@ -6,7 +6,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import load_zone
-from nextslot.core.results import Booked, Changed, Held, Rejected, SlotTaken
+from nextslot.core.results import Booked, Changed, Held, Rejected, SeriesChanged, SlotTaken
 from nextslot.schemas.commands import (
     BookingChange,
     BookingCreate,
@@ -14,14 +14,19 @@ from nextslot.schemas.commands import (
     BookingSearch,
     CustomerIn,
     HoldCreate,
+    SeriesCreate,
+    SeriesRule,
     SlotQuery,
     WaitlistJoin,
 )
+from nextslot.schemas.spoken import language_of
 from nextslot.schemas.statuses import ACTIVE
+from nextslot.schemas.times import spoken_time
 from nextslot.schemas.tools import (
     AppointmentsOut,
     BookIn,
     BookingOut,
+    BookSeriesIn,
     BusinessInfoIn,
     BusinessInfoOut,
     CancelIn,
@@ -38,8 +43,10 @@ from nextslot.schemas.tools import (
     HoldSlotIn,
     JoinWaitlistIn,
     ListServicesIn,
+    OccurrenceLine,
     QuestionSummary,
     RescheduleIn,
+    SeriesOut,
     ServicesOut,
     ServiceSummary,
     SlotsOut,
@@ -49,6 +56,7 @@ from nextslot.schemas.tools import (
 )
 from nextslot.schemas.views import ServiceView, SlotView
 from nextslot.tools.context import ToolContext
+from nextslot.tools.phrases import cost_phrase, phrase
 from nextslot.tools.render import (
     appointment,
     booked_sentence,
@@ -59,6 +67,7 @@ from nextslot.tools.render import (
     spoken_choices,
     taken_sentence,
     time_slot,
+    zone_of,
 )
 
 DEFAULT_SLOTS = 5
@@ -83,8 +92,12 @@ def write_fields(ctx: ToolContext, args: HoldSlotIn | BookIn | RescheduleIn) -> 
     resources = staff_keys(ctx, args.staff)
     if isinstance(resources, Rejected):
         return resources
-    return {"timezone": args.timezone, "resources": resources, "idempotency_key": key_for(ctx, args.idempotency_key),
-            "source": ctx.channel, "actor": ACTOR}
+    fields: dict[str, Any] = {"timezone": args.timezone, "resources": resources, "source": ctx.channel,
+                              "idempotency_key": key_for(ctx, args.idempotency_key), "actor": ACTOR}
+    if not isinstance(args, RescheduleIn):
+        fields["party_size"] = args.party_size or 1
+    fields["location"] = args.location
+    return fields
 
 
 def list_services(ctx: ToolContext, _: ListServicesIn) -> ServicesOut:
@@ -109,6 +122,9 @@ def get_business_info(ctx: ToolContext, _: BusinessInfoIn) -> BusinessInfoOut | 
     open_days = [f"{d.day} {', '.join(h.replace('-', ' to ') for h in d.hours)}" for d in profile.opening_hours
                  if d.hours]
     say = f"{profile.name}" + (f", {profile.address}" if profile.address else "") + "."
+    if len(profile.locations) > 1:
+        say += " Branches: " + "; ".join(p.name + (f", {p.address}" if p.address else "")
+                                          for p in profile.locations) + "."
     if open_days:
         say += f" Open {'; '.join(open_days)}."
     return BusinessInfoOut(
@@ -117,6 +133,7 @@ def get_business_info(ctx: ToolContext, _: BusinessInfoIn) -> BusinessInfoOut | 
         closures=[ClosureSummary(starts_at=c.starts_at.isoformat(), ends_at=c.ends_at.isoformat(), reason=c.reason)
                   for c in profile.closures],
         services=[s.name for s in profile.services], say=say,
+        locations=[p.name for p in profile.locations],
     )
 
 
@@ -130,18 +147,21 @@ def find_available_slots(ctx: ToolContext, args: FindSlotsIn) -> SlotsOut | Tool
     starts_from: date | datetime = args.date or ctx.service.now()
     until = starts_from + timedelta(days=args.days or (1 if args.date else 7))
     query = SlotQuery(service=args.service, starts_from=starts_from, until=until, timezone=args.timezone,
-                      customer_timezone=args.caller_timezone, resources=resources, limit=1000 if filtered else limit)
+                      customer_timezone=args.caller_timezone, resources=resources, limit=1000 if filtered else limit,
+                      party_size=args.party_size or 1, location=args.location)
     found = ctx.service.find_slots(ctx.business_id, query)
     if isinstance(found, Rejected):
         return problem(found)
-    shown = [time_slot(s, args.caller_timezone) for s in found.slots if in_day_window(s, args)][:limit]
+    lang = args.language
+    shown = [time_slot(s, args.caller_timezone, lang) for s in found.slots if in_day_window(s, args)][:limit]
     later: list[TimeSlot] = []
     if not shown:  # nothing in the asked window: the first openings in the month after it
         after = ctx.service.find_slots(ctx.business_id, query.model_copy(
             update={"starts_from": until, "until": until + timedelta(days=31)}))
         if not isinstance(after, Rejected):
-            later = [time_slot(s, args.caller_timezone) for s in after.slots if in_day_window(s, args)][:3]
-    return SlotsOut(service=args.service, slots=shown, next_openings=later, say=slots_sentence(shown, later))
+            later = [time_slot(s, args.caller_timezone, lang) for s in after.slots if in_day_window(s, args)][:3]
+    return SlotsOut(service=args.service, slots=shown, next_openings=later,
+                    say=slots_sentence(shown, later, lang))
 
 
 def in_day_window(slot: SlotView, args: FindSlotsIn) -> bool:
@@ -154,12 +174,12 @@ def in_day_window(slot: SlotView, args: FindSlotsIn) -> bool:
         args.latest_time is None or local <= args.latest_time)
 
 
-def slots_sentence(shown: list[TimeSlot], later: list[TimeSlot]) -> str:
+def slots_sentence(shown: list[TimeSlot], later: list[TimeSlot], language: str | None = None) -> str:
     if shown:
-        return f"I can offer {spoken_choices(shown[:3])}."
+        return phrase("offer", language, choices=spoken_choices(shown[:3], language))
     if later:
-        return f"Nothing is free then. The next openings are {spoken_choices(later)}."
-    return "Nothing is free then, nor in the month after."
+        return phrase("offer_later", language, choices=spoken_choices(later, language))
+    return phrase("offer_none", language)
 
 
 def hold_slot(ctx: ToolContext, args: HoldSlotIn) -> HoldOut | ToolProblem:
@@ -176,8 +196,8 @@ def hold_slot(ctx: ToolContext, args: HoldSlotIn) -> HoldOut | ToolProblem:
                            expires_in_seconds=seconds, slot=slot,
                            say=f"I'm holding {slot.spoken} for you while we finish.")
         case SlotTaken(_, alternatives):
-            shown = [time_slot(s, args.caller_timezone) for s in alternatives]
-            return HoldOut(outcome="slot_taken", alternatives=shown, say=taken_sentence(shown))
+            shown = [time_slot(s, args.caller_timezone, args.language) for s in alternatives]
+            return HoldOut(outcome="slot_taken", alternatives=shown, say=taken_sentence(shown, args.language))
         case Rejected() as rejected:
             return problem(rejected)
     raise AssertionError(result)
@@ -190,63 +210,143 @@ def book_appointment(ctx: ToolContext, args: BookIn) -> BookingOut | ToolProblem
     phone = args.phone or (None if args.email else ctx.caller_phone)
     result = ctx.service.book(ctx.business_id, BookingCreate(
         service=args.service, starts_at=args.starts_at,
-        customer=CustomerIn(name=args.customer_name, phone=phone, email=args.email, timezone=args.caller_timezone),
+        customer=CustomerIn(name=args.customer_name, phone=phone, email=args.email, timezone=args.caller_timezone,
+                            language=args.language or "en"),
         hold_id=args.hold_id, notes=args.notes or "", intake={a.question: a.answer for a in args.answers or ()},
         **fields,
     ))
-    return booking_out(result, "booked", args.caller_timezone)
+    return booking_out(result, "booked", args.caller_timezone, args.language)
 
 
 def reschedule_appointment(ctx: ToolContext, args: RescheduleIn) -> BookingOut | ToolProblem:
     fields = write_fields(ctx, args)
     if isinstance(fields, Rejected):
         return problem(fields)
-    result = ctx.service.reschedule(ctx.business_id, BookingReschedule(code=args.code, starts_at=args.new_starts_at,
-                                                                       **fields))
-    return booking_out(result, "rescheduled", None)
+    cmd = BookingReschedule(code=args.code, starts_at=args.new_starts_at, **fields)
+    if args.and_later:
+        moved = ctx.service.move_series(ctx.business_id, cmd)
+        if not isinstance(moved, SeriesChanged):
+            return booking_out(moved, "rescheduled", None, args.language)
+        first, *later = (appointment(v, args.language) for v in moved.bookings)
+        tail = f" and the {len(later)} after it" if later else ""
+        return BookingOut(outcome="rescheduled", appointment=first, later=later,
+                          say=f"Done: your {first.service_name} is now on {first.spoken}{tail}, at the same time "
+                              f"each {'time' if not later else 'occurrence'}. Your first code is {first.code_spoken}.")
+    return booking_out(ctx.service.reschedule(ctx.business_id, cmd), "rescheduled", None, args.language)
 
 
-def booking_out(result: Booked | SlotTaken | Rejected, verb: str, caller_zone: str | None) -> BookingOut | ToolProblem:
+def booking_out(result: Booked | SlotTaken | Rejected, verb: str, caller_zone: str | None,
+                language: str | None = None) -> BookingOut | ToolProblem:
     match result:
         case Booked(view, replayed):
-            a = appointment(view)
+            a = appointment(view, language)
+            lang = language or view.customer.language
             say = (deposit_sentence(a) if a.deposit_due
-                   else booked_sentence(a, "booked" if verb == "booked" else "now booked"))
+                   else booked_sentence(a, "booked" if verb == "booked" else "now booked", lang))
             return BookingOut(outcome=verb, appointment=a, replayed=replayed, say=say)  # type: ignore[arg-type]
         case SlotTaken(_, alternatives):
-            shown = [time_slot(s, caller_zone) for s in alternatives]
-            return BookingOut(outcome="slot_taken", alternatives=shown, say=taken_sentence(shown))
+            shown = [time_slot(s, caller_zone, language) for s in alternatives]
+            return BookingOut(outcome="slot_taken", alternatives=shown, say=taken_sentence(shown, language))
         case Rejected() as rejected:
             return problem(rejected)
     raise AssertionError(result)
 
 
 def cancel_appointment(ctx: ToolContext, args: CancelIn) -> ChangeOut | ToolProblem:
-    result = ctx.service.cancel(ctx.business_id, BookingChange(
-        code=args.code, reason=args.reason or "", source=ctx.channel, actor=ACTOR,
-        late_terms="accept" if args.accept_late_terms else None))
+    cmd = BookingChange(code=args.code, reason=args.reason or "", source=ctx.channel, actor=ACTOR,
+                        late_terms="accept" if args.accept_late_terms else None)
+    if args.and_later:
+        series = ctx.service.cancel_series(ctx.business_id, cmd)
+        if isinstance(series, SeriesChanged):
+            first, *later = (appointment(v, args.language) for v in series.bookings)
+            tail = f" and the {len(later)} after it are" if later else " is"
+            return ChangeOut(outcome="cancelled", appointment=first, later=later,
+                             say=f"Your {first.service_name} on {first.spoken}{tail} cancelled.")
+        result: Changed | Rejected = series
+    else:
+        result = ctx.service.cancel(ctx.business_id, cmd)
     if isinstance(result, Rejected) and result.code == "late_terms_not_accepted":  # a question for the caller
         return ChangeOut(outcome="needs_agreement", reason_code=result.code, acknowledge_with="accept_late_terms",
-                         say=result.message)
-    return change_out(result, "cancelled")
+                         say=late_terms_sentence(ctx, args, result))
+    return change_out(result, "cancelled", args.language)
+
+
+def late_terms_sentence(ctx: ToolContext, args: CancelIn, asked: Rejected) -> str:
+    """The core's question, in the caller's language (else the customer's own)."""
+    language = args.language
+    if language is None:
+        booking = ctx.service.get_booking(ctx.business_id, args.code)
+        language = booking.customer.language if not isinstance(booking, Rejected) else "en"
+    facts = dict(asked.details)
+    if language_of(language) == "en" or not facts:
+        return asked.message
+    return phrase("late_terms", language, hours=facts["hours"],
+                  cost=cost_phrase(facts["cost"], facts["amount"], facts["kind"], language))
 
 
 def confirm_appointment(ctx: ToolContext, args: ConfirmIn) -> ChangeOut | ToolProblem:
     result = ctx.service.confirm(ctx.business_id, BookingChange(code=args.code, source=ctx.channel, actor=ACTOR))
-    return change_out(result, "confirmed")
+    return change_out(result, "confirmed", args.language)
 
 
-def change_out(result: Changed | Rejected, verb: str) -> ChangeOut | ToolProblem:
+def change_out(result: Changed | Rejected, verb: str, language: str | None = None) -> ChangeOut | ToolProblem:
     if isinstance(result, Rejected):
         return problem(result)
-    a = appointment(result.booking)
-    say = f"Your {a.service_name} on {a.spoken} is {verb}."
-    if verb == "confirmed" and not result.replayed:
-        say = f"Thank you. {say} See you then."
-    cost = fee_phrase(result.booking.fees[-1]) if result.booking.fees else None
+    lang = language or result.booking.customer.language
+    a = appointment(result.booking, lang)
+    key = verb if verb == "cancelled" or not result.replayed else "already_confirmed"
+    say = phrase(key, lang, service=a.service_name, when=a.spoken)
+    cost = fee_phrase(result.booking.fees[-1], lang) if result.booking.fees else None
     if cost and verb == "cancelled":
-        say += f" As it was late, {cost}."
+        say += phrase("late_after", lang, cost=cost)
     return ChangeOut(outcome=verb, appointment=a, already=result.replayed, say=say, fee=cost)  # type: ignore[arg-type]
+
+
+def book_series(ctx: ToolContext, args: BookSeriesIn) -> SeriesOut | ToolProblem:
+    resources = staff_keys(ctx, args.staff)
+    if isinstance(resources, Rejected):
+        return problem(resources)
+    phone = args.phone or (None if args.email else ctx.caller_phone)
+    result = ctx.service.book_series(ctx.business_id, SeriesCreate(
+        service=args.service, starts_at=args.first_starts_at, timezone=args.timezone, resources=resources,
+        customer=CustomerIn(name=args.customer_name, phone=phone, email=args.email, timezone=args.caller_timezone),
+        repeat=SeriesRule(every=args.every, interval=args.interval or 1, count=args.count), mode=args.mode,
+        notes=args.notes or "", party_size=args.party_size or 1, location=args.location, source=ctx.channel,
+        actor=ACTOR,
+        idempotency_key=key_for(ctx, args.idempotency_key)))
+    if isinstance(result, Rejected):
+        return problem(result)
+    view, zone = result.series, args.caller_timezone
+    lines = [OccurrenceLine(
+        requested=spoken_time(o.requested.utc, zone_of(o.requested, zone)), outcome=o.outcome,  # type: ignore[arg-type]
+        appointment=appointment(o.booking, args.language) if o.booking else None,
+        alternatives=[time_slot(a, zone, args.language) for a in o.alternatives][:3], problem=o.problem)
+        for o in view.occurrences]
+    made = [line for line in lines if line.appointment]
+    missed = [line.requested for line in lines if line.outcome in ("taken", "refused")]
+    if view.series_id is None:
+        which = join_and(missed) if len(missed) <= 3 else f"{len(missed)} of the dates"
+        say = (f"I couldn't book the series: {which} {'is' if len(missed) == 1 else 'are'} not free, so nothing "
+               "was booked. Shall I book the free dates only, or take the nearest free time instead?")
+        outcome = "not_booked"
+    else:
+        first = made[0].appointment
+        assert first is not None
+        say = f"You're booked for {len(made)} {first.service_name} appointments, starting {first.spoken}."
+        moved = [line for line in lines if line.outcome == "moved" and line.appointment]
+        if moved:
+            say += " " + "; ".join(f"{m.requested} was taken, so that one is {m.appointment.spoken}"
+                                   for m in moved if m.appointment) + "."
+        if missed:
+            say += f" {join_and(missed)} {'was' if len(missed) == 1 else 'were'} not free and not booked."
+        say += f" Your first code is {first.code_spoken}."
+        outcome = "booked" if view.complete else "partly_booked"
+    return SeriesOut(outcome=outcome, series_id=view.series_id, occurrences=lines, replayed=result.replayed,  # type: ignore[arg-type]
+                     say=say)
+
+
+def join_and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def find_appointments(ctx: ToolContext, args: FindAppointmentsIn) -> AppointmentsOut | ToolProblem:

@@ -5,9 +5,11 @@ from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import load_zone
 from nextslot.core.results import Rejected
+from nextslot.schemas.spoken import AT, language_of, spoken_in
 from nextslot.schemas.times import TimeView, spoken_time
 from nextslot.schemas.tools import Appointment, TimeSlot, ToolProblem
 from nextslot.schemas.views import BookingView, FeeView, SlotView
+from nextslot.tools.phrases import cost_phrase, phrase
 
 
 def zone_of(time: TimeView, caller_zone: str | None) -> ZoneInfo:
@@ -15,26 +17,30 @@ def zone_of(time: TimeView, caller_zone: str | None) -> ZoneInfo:
     return load_zone(caller_zone) or ZoneInfo(time.business_timezone)
 
 
-def time_slot(slot: SlotView, caller_zone: str | None) -> TimeSlot:
+def time_slot(slot: SlotView, caller_zone: str | None, language: str | None = None) -> TimeSlot:
     zone = zone_of(slot.starts_at, caller_zone)
     return TimeSlot(
         starts_at=slot.starts_at.utc.astimezone(zone).isoformat(),
         ends_at=slot.ends_at.astimezone(zone).isoformat(),
         timezone=zone.key,
-        spoken=spoken_time(slot.starts_at.utc, zone),
+        spoken=spoken_in(slot.starts_at.utc, zone, language_of(language)),
         with_=[r.name for r in slot.resources],
         resources=[r.key for r in slot.resources],
+        seats_left=slot.seats_left,
+        location=slot.location.name if slot.location else None,
     )
 
 
-def appointment(view: BookingView) -> Appointment:
+def appointment(view: BookingView, language: str | None = None) -> Appointment:
+    """The booking for the caller: times in their zone, spoken in `language` (else the customer's own)."""
     zone = zone_of(view.starts_at, view.customer.timezone)
+    spoken_language = language_of(language or view.customer.language)
     return Appointment(
         code=view.code, code_spoken=view.code_spoken, status=view.status, service=view.service,
         service_name=view.service_name, starts_at=view.starts_at.utc.astimezone(zone).isoformat(),
         ends_at=view.ends_at.astimezone(zone).isoformat(), timezone=zone.key,
-        spoken=spoken_time(view.starts_at.utc, zone), with_=[r.name for r in view.resources],
-        customer_name=view.customer.name,
+        spoken=spoken_in(view.starts_at.utc, zone, spoken_language), with_=[r.name for r in view.resources],
+        customer_name=view.customer.name, location=view.location.name if view.location else None,
         deposit_due=view.payment.amount.display if view.payment and view.payment.status == "pending" else None,
         pay_by=spoken_time(view.payment.expires_at, zone) if view.payment and view.payment.status == "pending"
         else None,
@@ -47,27 +53,38 @@ def problem(rejected: Rejected) -> ToolProblem:
                        suggestions=list(rejected.suggestions))
 
 
-def spoken_choices(slots: list[TimeSlot]) -> str:
-    """'Tuesday 25 November at 9 am or 9:30 am, or Wednesday 26 November at 10 am'."""
+def spoken_choices(slots: list[TimeSlot], language: str | None = None) -> str:
+    """'Tuesday 25 November at 9 am or 9:30 am, or Wednesday 26 November at 10 am' (spoken in `language`,
+    as `time_slot` made them)."""
+    lang = language_of(language)
     days: dict[str, list[str]] = {}
     for slot in slots:
-        day, _, clock = slot.spoken.partition(" at ")
+        day, _, clock = slot.spoken.partition(AT[lang])
+        if slot.location:  # several branches: where is part of the offer
+            clock += phrase("at_place", lang, place=slot.location)
+        if slot.seats_left is not None:  # a class: how many places are left is part of the offer
+            left = phrase("place_left", lang) if slot.seats_left == 1 else phrase("places_left", lang,
+                                                                                  n=slot.seats_left)
+            clock += f" ({left})"
         days.setdefault(day, []).append(clock)
-    parts = [f"{day} at {join_or(clocks)}" for day, clocks in days.items()]
-    return ", or ".join(parts)
+    parts = [f"{day}{AT[lang]}{join_or(clocks, lang)}" for day, clocks in days.items()]
+    return ("," + phrase("or", lang)).join(parts)
 
 
-def join_or(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
+def join_or(items: list[str], language: str | None = None) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])}{phrase('or', language)}{items[-1]}"
 
 
 def with_whom(names: list[str]) -> str:
     return f" with {' and '.join(names)}" if names else ""
 
 
-def booked_sentence(a: Appointment, verb: str = "booked") -> str:
-    return (f"You're {verb} for {a.service_name}{with_whom(a.with_[:1])} on {a.spoken}. "
-            f"Your booking code is {a.code_spoken}.")
+def booked_sentence(a: Appointment, verb: str = "booked", language: str | None = None) -> str:
+    """'You're booked for ... on .... Your booking code is K 7 M, 4 P X.' (verb 'now booked': a move)."""
+    return phrase("moved" if verb == "now booked" else "booked", language, service=a.service_name,
+                  with_=phrase("with", language, name=a.with_[0]) if a.with_ else "",
+                  where=phrase("at_place", language, place=a.location) if a.location else "",
+                  when=a.spoken, code=a.code_spoken)
 
 
 def deposit_sentence(a: Appointment) -> str:
@@ -77,17 +94,14 @@ def deposit_sentence(a: Appointment) -> str:
             f"released. Your booking code is {a.code_spoken}.")
 
 
-def taken_sentence(alternatives: list[TimeSlot]) -> str:
+def taken_sentence(alternatives: list[TimeSlot], language: str | None = None) -> str:
     if not alternatives:
-        return "Sorry, that time has just been taken and I can't see another opening nearby."
-    return f"Sorry, that time has just been taken. The nearest openings are {spoken_choices(alternatives)}."
+        return phrase("taken_none", language)
+    return phrase("taken", language, choices=spoken_choices(alternatives, language))
 
 
-def fee_phrase(fee: FeeView) -> str:
-    """'the $20.00 deposit is kept', 'a $20.00 late-cancellation fee is charged to your card'."""
-    if fee.status == "deposit_kept":
-        return f"the {fee.amount.display} deposit is kept"
-    what = "late-cancellation" if fee.kind == "late_cancel" else "missed-appointment"
-    if fee.status == "no_payment_method":
-        return f"a {fee.amount.display} {what} fee is due"
-    return f"a {fee.amount.display} {what} fee is charged to your card"
+def fee_phrase(fee: FeeView, language: str | None = None) -> str:
+    """'the $20.00 deposit is kept', 'a $20.00 late-cancellation fee applies' (no card on file), 'a $20.00
+    late-cancellation fee is charged to the card used for the deposit'."""
+    cost = {"deposit_kept": "deposit_kept", "no_payment_method": "fee_due"}.get(fee.status, "fee_charged")
+    return cost_phrase(cost, fee.amount.display, fee.kind, language)

@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from nextslot.core import audit
 from nextslot.core.business.message_templates import template_problems, whatsapp_template_problems
 from nextslot.core.instants import first_instant, wall_to_utc
 from nextslot.core.results import Rejected
@@ -24,6 +25,7 @@ from nextslot.schemas.config import WEEKDAYS, BusinessConfig, BusinessDetails, E
 from nextslot.storage.tables import (
     AvailabilityException,
     Business,
+    Location,
     RequirementMember,
     Resource,
     Service,
@@ -61,6 +63,7 @@ def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Re
         b = config.business
         business = s.scalars(select(Business).where(Business.slug == b.slug).with_for_update()).one_or_none()
         created = business is None
+        before = config_document(s, business.id) if business is not None else {}
         if business is None:
             business = Business(slug=b.slug)
             s.add(business)
@@ -76,6 +79,19 @@ def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Re
         s.flush()
         zone = ZoneInfo(b.timezone)
 
+        places: dict[str, Location] = {}
+        for lc in config.locations:
+            place = s.scalars(select(Location).where(Location.business_id == business.id,
+                                                     Location.key == lc.key)).one_or_none()
+            if place is None:
+                place = Location(business_id=business.id, key=lc.key)
+                s.add(place)
+            place.name, place.address, place.timezone, place.phone = lc.name, lc.address, lc.timezone, lc.phone
+            place.active = True
+            places[lc.key] = place
+        s.flush()
+        place_hours = {lc.key: lc.hours for lc in config.locations if lc.hours is not None}
+
         resources: dict[str, Resource] = {}
         for rc in config.resources:
             resource = s.scalars(
@@ -86,6 +102,7 @@ def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Re
                 s.add(resource)
             resource.name, resource.kind, resource.timezone, resource.active = rc.name, rc.kind, rc.timezone, True
             resource.capacity, resource.email, resource.phone = rc.capacity, rc.email, rc.phone
+            resource.location_id = places[rc.location].id if rc.location else None
             try:
                 with s.begin_nested():
                     s.flush()  # a capacity cut below what is already booked is refused by the database
@@ -101,10 +118,12 @@ def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Re
             resources[rc.key] = resource
             resource.hours = [
                 WorkingHours(weekday=day, start_minute=start, end_minute=end)
-                for day, start, end in weekly(rc.hours if rc.hours is not None else config.hours)
+                for day, start, end in weekly(rc.hours if rc.hours is not None
+                                              else place_hours.get(rc.location or "", config.hours))
             ]
             s.execute(delete(AvailabilityException).where(AvailabilityException.resource_id == resource.id))
-            rzone = ZoneInfo(rc.timezone) if rc.timezone else zone
+            own = rc.timezone or (places[rc.location].timezone if rc.location else None)
+            rzone = ZoneInfo(own) if own else zone
             add_exceptions(s, business.id, resource.id, rc.exceptions, rzone)
 
         s.execute(delete(AvailabilityException).where(
@@ -129,6 +148,7 @@ def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Re
             service.deposit_currency = sc.deposit.currency if sc.deposit else None
             service.cancellation = sc.cancellation.model_dump(mode="json") if sc.cancellation else None
             service.assignment = sc.assignment.model_dump(mode="json") if sc.assignment else None
+            service.party = sc.party.model_dump(mode="json") if sc.party else None
             service.requirements = [
                 ServiceRequirement(position=i, label=req.label, members=[
                     RequirementMember(resource_id=resources[key].id, position=j)
@@ -136,8 +156,21 @@ def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Re
                 ])
                 for i, req in enumerate(sc.requires)
             ]
+        s.flush()
+        if changes := audit.diff(before, config_document(s, business.id)):
+            audit.record(s, business.id, "config.created" if created else "config.updated", business.slug,
+                         {} if created else changes)
         uow.commit()
         return ConfigApplied(business.id, business.slug, created, len(config.resources), len(config.services))
+
+
+def config_document(s: Session, business_id: int) -> dict[str, Any]:
+    """The stored config as JSON, to compare before and after a change."""
+    from nextslot.core.business.config_export import export_config
+
+    s.expire_all()  # read what is stored now, not what this session cached before the change
+    config = export_config(s, business_id)
+    return config.model_dump(mode="json") if config else {}
 
 
 def details_problems(details: dict[str, Any]) -> list[tuple[str, str]]:

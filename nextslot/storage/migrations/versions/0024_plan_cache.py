@@ -1,24 +1,25 @@
 """Plan cache: businesses.config_version, moved by triggers in the same transaction as every edit of what a
-booking plan is made of (the business row, resources, working hours, services, requirements and their members, webhook endpoints),
-so a process may keep plans in memory and check them with one cheap read.
+booking plan is made of (the business row, locations, resources, working hours, services, requirements and their
+members, webhook endpoints), so a process may keep plans in memory and check them with one cheap read.
 
 The version is the editing transaction's id (txid_current()): it only grows within a PostgreSQL cluster and is
 never reused, even by a database dropped and created again under the same name, so a cached plan can never be
 mistaken for a fresh one.
 
 Revision ID: 0024_plan_cache
-Revises: 0022_booking_rules
+Revises: 0023_operations
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0024_plan_cache"
-down_revision = "0022_booking_rules"
+down_revision = "0023_operations"
 branch_labels = None
 depends_on = None
 
 # (table, how to find the business of a row r); each row change moves its business's version
 CONFIG_TABLES = (
+    ("locations", "r.business_id"),
     ("resources", "r.business_id"),
     ("services", "r.business_id"),
     ("working_hours", "(select business_id from resources where id = r.resource_id)"),
