@@ -186,16 +186,25 @@ PLANS: VersionedCache[Plan] = VersionedCache()
 
 
 def read_version(session: Session, business_id: int) -> int | None:
-    """The business's config version, remembered for the rest of the session (None: no such business)."""
+    """The business's config version, remembered for the rest of the transaction (None: no such business)."""
     version = queries.config_version(session, business_id)
     if version is not None:
-        session.info.setdefault("config_versions", {})[business_id] = version
+        transaction = session.get_transaction()
+        remembered = session.info.get("config_versions")
+        if remembered is None or remembered[0] is not transaction:
+            fresh: dict[int, int] = {}
+            remembered = session.info["config_versions"] = (transaction, fresh)
+        remembered[1][business_id] = version
     return version
 
 
 def known_version(session: Session, business_id: int) -> int | None:
-    """The config version this session already read for the business, if it did."""
-    versions: dict[int, int] = session.info.get("config_versions", {})
+    """The config version this transaction already read for the business, if it did (a later transaction of the
+    same session reads it again)."""
+    remembered = session.info.get("config_versions")
+    if remembered is None or remembered[0] is not session.get_transaction():
+        return None
+    versions: dict[int, int] = remembered[1]
     return versions.get(business_id)
 
 

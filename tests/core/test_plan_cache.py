@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import event, func, select, text
 
 from nextslot.core.booking.availability import WeeklyHours
-from nextslot.core.planning import PLANS, Plan, load_plan
+from nextslot.core.planning import PLANS, Plan, known_version, load_plan
 from nextslot.core.results import Booked
 from nextslot.schemas.commands import BookingCreate, CustomerIn
 from nextslot.storage.tables import WebhookDelivery
@@ -122,3 +122,12 @@ def test_an_endpoint_added_or_stopped_elsewhere_gets_the_next_booking_events_or_
     assert book(1) == 1
     edit(session_factory, "update webhook_endpoints set active = false where business_id = :b", b=clinic)
     assert book(2) == 1
+
+
+def test_a_version_read_is_trusted_only_in_its_own_transaction(make_business, session_factory):
+    clinic = make_business("clinic")
+    with session_factory() as s:
+        assert isinstance(load_plan(s, clinic, "consultation"), Plan)
+        assert known_version(s, clinic) is not None
+        s.commit()  # a later transaction of this session must read the version again
+        assert known_version(s, clinic) is None
