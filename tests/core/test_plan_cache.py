@@ -131,3 +131,15 @@ def test_a_version_read_is_trusted_only_in_its_own_transaction(make_business, se
         assert known_version(s, clinic) is not None
         s.commit()  # a later transaction of this session must read the version again
         assert known_version(s, clinic) is None
+
+
+def test_a_branch_edit_reaches_the_plans_of_its_resources(make_business, session_factory):
+    clinic = make_business("clinic")
+    patel = plan_of(session_factory, clinic).groups[0][0]
+    edit(session_factory, "insert into locations (business_id, key, name, timezone, active)"
+                          " values (:b, 'north', 'North branch', 'Europe/Dublin', true)", b=clinic)
+    edit(session_factory, "update resources set location_id = (select id from locations where business_id = :b)"
+                          " where id = :r", b=clinic, r=patel.id)
+    assert plan_of(session_factory, clinic).resources[patel.id].zone.key == "Europe/Dublin"
+    edit(session_factory, "update locations set timezone = 'Europe/Lisbon' where business_id = :b", b=clinic)
+    assert plan_of(session_factory, clinic).resources[patel.id].zone.key == "Europe/Lisbon"
