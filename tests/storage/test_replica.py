@@ -195,3 +195,15 @@ def test_slot_searches_read_the_replica_and_a_stale_slot_is_refused_by_the_prima
     fresh = service.find_slots(business, query)
     assert isinstance(fresh, Slots)
     assert not {s.starts_at.utc for s in fresh.slots} & {taken.starts_at.utc, also_taken.starts_at.utc}
+
+
+def test_the_read_engine_refuses_writes_even_when_its_url_names_the_primary(engine):
+    """Its transactions are READ ONLY: a read path that wrote by mistake fails at once, not only on a replica."""
+    from sqlalchemy.exc import DBAPIError
+
+    from nextslot.storage.engine import read_only
+
+    with read_only(engine).connect() as conn:
+        assert conn.execute(text("show transaction_read_only")).scalar() == "on"
+        with pytest.raises(DBAPIError, match="read-only transaction"):
+            conn.execute(text("update businesses set name = name"))
