@@ -10,7 +10,7 @@ Revises: 0023_operations
 from alembic import op
 
 revision = "0025_tenant_keys"
-down_revision = "0023_operations"
+down_revision = "0024_plan_cache"
 branch_labels = None
 depends_on = None
 
