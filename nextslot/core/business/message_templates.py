@@ -25,7 +25,7 @@ MAX_RANGE = 1_000  # items of one range()
 MAX_STEPS = 50_000  # calls, operators, filters and loop steps in one rendering
 MAX_DEPTH = 20  # nested calls (macros calling macros)
 MAX_BITS = 10_000  # of an integer made by * or **
-MAX_SECONDS = 0.5
+MAX_SECONDS = 2.0  # a backstop behind MAX_STEPS: wide enough that a loaded machine (a GC pause) never refuses a default
 # str methods whose result can be far longer than what they are given; the filters below do the useful ones
 AMPLIFYING = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs", "format", "format_map", "join",
                         "replace", "translate"})
