@@ -30,7 +30,7 @@ def slot_view(slot: Slot, plan: Plan, customer_zone: str | None = None) -> SlotV
 
 def customer_view(c: Customer) -> CustomerView:
     return CustomerView(id=c.id, name=c.name, phone=c.phone, email=c.email, timezone=c.timezone,
-                        no_show_count=c.no_show_count)
+                        no_show_count=c.no_show_count, language=c.language or "en")
 
 
 def booked_resources(session: Session, booking_id: int) -> list[Resource]:

@@ -29,6 +29,7 @@ class CustomerView(BaseModel):
     email: str | None
     timezone: str | None
     no_show_count: int
+    language: str = "en"  # what their messages are written in; pages and agents speak it too
 
 
 class Money(BaseModel):

@@ -32,6 +32,7 @@ class Problem:
     code: str
     message: str
     field: str | None = None
+    error_type: str | None = None  # pydantic's, when the form's own check refused a field
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def read_form(posted: Mapping[str, Any], service: ServiceView) -> BookingForm:
 
 
 def booking_command(form: BookingForm, service: ServiceView, zone: str | None, source: str = "page",
-                    actor: str = "") -> BookingCreate | Problem:
+                    actor: str = "", language: str = "en") -> BookingCreate | Problem:
     """The core's command for a posted form (the public page's, or a walk-in typed in at the console), or the
     first thing the page itself must refuse."""
     if form.at is None:
@@ -109,7 +110,8 @@ def booking_command(form: BookingForm, service: ServiceView, zone: str | None, s
             "service": service.key, "starts_at": form.at, "source": source, "actor": actor,
             "idempotency_key": f"{source}:{form.key}",
             "customer": {"name": values.get("customer.name", ""), "phone": values.get("customer.phone") or None,
-                         "email": values.get("customer.email") or None, "timezone": zone},
+                         "email": values.get("customer.email") or None, "timezone": zone,
+                         "language": language},  # their messages then come in the page's language
             "intake": {f.question.key: values.get(f.name, "") for f in intake_fields(service)},
         })
     except ValidationError as invalid:
@@ -120,4 +122,5 @@ def input_problem(invalid: ValidationError) -> Problem:
     error = invalid.errors()[0]
     path = ".".join(str(p) for p in error["loc"])
     label = LABELS.get(path, path)
-    return Problem("invalid_input", f"{label}: {str(error['msg']).removeprefix('Value error, ')}.", path)
+    return Problem("invalid_input", f"{label}: {str(error['msg']).removeprefix('Value error, ')}.", path,
+                   str(error["type"]))

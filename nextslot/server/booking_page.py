@@ -19,7 +19,7 @@ from starlette.responses import Response
 from nextslot.core.links import Links
 from nextslot.core.results import Booked, Rejected, SlotTaken
 from nextslot.core.service import BookingService
-from nextslot.schemas.times import spoken_time
+from nextslot.languages import local_when
 from nextslot.schemas.views import BookingView, ServiceView
 from nextslot.server.booking_form import (
     BookingForm,
@@ -48,7 +48,7 @@ def business_page(slug: str, request: Request) -> Response:
     business = page_business(request, slug)
     if isinstance(business, Response):
         return business
-    visitor = visitor_of(request, business.zone)
+    visitor = visitor_of(request, business.zone, language=business.language)
     return render(request, "business.html", {
         "business": business, "visitor": visitor, "detect_tz": not visitor.chosen,
         "services": service.list_services(business.id),
@@ -70,7 +70,8 @@ def service_page(slug: str, service_key: str, request: Request) -> Response:
     if isinstance(found, Response):
         return found
     business, offered, visitor = found
-    grid = slot_grid(service, business.id, offered.key, visitor.zone, request.query_params.get("from"))
+    grid = slot_grid(service, business.id, offered.key, visitor.zone, request.query_params.get("from"),
+                     visitor.language)
     if isinstance(grid, Rejected):
         return not_found(request, "service")
     return render(request, "service.html", {
@@ -105,7 +106,7 @@ def book(request: Request, slug: str, service_key: str, posted: FormData) -> Res
         return found
     business, offered, visitor = found
     form = read_form(posted, offered)
-    command = booking_command(form, offered, visitor.zone.key)
+    command = booking_command(form, offered, visitor.zone.key, language=visitor.language)
     if isinstance(command, Problem):
         return form_page(request, business, offered, visitor, renewed(form), problem=command, status=422)
     match service.book(business.id, command):
@@ -115,7 +116,7 @@ def book(request: Request, slug: str, service_key: str, posted: FormData) -> Res
                                     status_code=303)
         case SlotTaken(_, nearest):
             return form_page(request, business, offered, visitor, renewed(form),
-                             taken=alternatives(nearest, visitor.zone), status=409)
+                             taken=alternatives(nearest, visitor.zone, visitor.language), status=409)
         case Rejected(code, message, field):
             return form_page(request, business, offered, visitor, renewed(form),
                              problem=Problem(code, message, field), status=422)
@@ -134,10 +135,11 @@ def confirmation(slug: str, token: str, request: Request) -> Response:
     booking = service.get_booking(business.id, target.code)
     if isinstance(booking, Rejected):
         return not_found(request, "booking")
-    visitor = visitor_of(request, zone_of(booking.starts_at, booking.customer.timezone))
+    visitor = visitor_of(request, zone_of(booking.starts_at, booking.customer.timezone), language=business.language,
+                         record=booking.customer.language)
     return render(request, "booked.html", {
         "business": business, "visitor": visitor, "booking": booking,
-        "when": spoken_time(booking.starts_at.utc, visitor.zone),
+        "when": local_when(booking.starts_at.utc, visitor.zone, visitor.language),
         "manage": manage_path(links, business.id, booking), "pay": pay_path(links, business.id, booking),
         "calendar": calendar_path(token),
     })
@@ -153,7 +155,7 @@ def service_visit(request: Request, slug: str, key: str, posted: FormData | None
     if found is None:
         return not_found(request, "service")
     business, offered = found
-    return business, offered, visitor_of(request, business.zone, posted)
+    return business, offered, visitor_of(request, business.zone, posted, language=business.language)
 
 
 def business_and_service(service: BookingService, slug: str, key: str) -> tuple[PageBusiness, ServiceView] | None:
@@ -171,7 +173,7 @@ def form_page(request: Request, business: PageBusiness, offered: ServiceView, vi
         "business": business, "visitor": visitor, "offered": offered, "form": form,
         "fields": (fields := intake_fields(offered)), "ids": field_ids(fields), "problem": problem, "taken": taken,
         "detect_tz": detect_tz and not visitor.chosen,
-        "when": spoken_time(form.at, visitor.zone) if form.at else None,
+        "when": local_when(form.at, visitor.zone, visitor.language) if form.at else None,
         "base": f"/b/{business.slug}/{offered.key}",
     }, status=status)
 

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import load_zone
+from nextslot.languages import local_clock, local_day, local_when
 from nextslot.schemas.inputs import in_range
-from nextslot.schemas.times import clock_time, spoken_time
 from nextslot.schemas.views import SlotView
 
 # offered in the zone picker, besides the business's zone and the one in use (a detected zone is always kept)
@@ -45,8 +45,8 @@ def zone_choices(*keep: str) -> list[str]:
     return sorted({*COMMON_ZONES, *extra}, key=lambda z: (z != "UTC", z))
 
 
-def day_label(day: date) -> str:
-    return f"{day:%A} {day.day} {day:%B}"
+def day_label(day: date, language: str = "en") -> str:
+    return local_day(day, language)
 
 
 def duration(minutes: int) -> str:
@@ -85,19 +85,19 @@ def parse_day(text: str | None) -> date | None:
     return day if in_range(day) else None
 
 
-def by_day(slots: list[SlotView], zone: ZoneInfo) -> list[Day]:
+def by_day(slots: list[SlotView], zone: ZoneInfo, language: str = "en") -> list[Day]:
     """Slots grouped by the visitor's local day; a clock time the night repeats (DST) says which of the two."""
     days: dict[date, list[SlotChoice]] = {}
     for slot in slots:
         local = slot.starts_at.utc.astimezone(zone)
-        shown = clock_time(local)
+        shown = local_clock(local, language)
         days.setdefault(local.date(), []).append(
-            SlotChoice(slot_param(slot.starts_at.utc), shown, f"{shown}, {day_label(local.date())}"))
-    return [Day(day, day_label(day), choices) for day, choices in days.items()]
+            SlotChoice(slot_param(slot.starts_at.utc), shown, f"{shown}, {day_label(local.date(), language)}"))
+    return [Day(day, day_label(day, language), choices) for day, choices in days.items()]
 
 
-def alternatives(slots: list[SlotView], zone: ZoneInfo) -> list[SlotChoice]:
+def alternatives(slots: list[SlotView], zone: ZoneInfo, language: str = "en") -> list[SlotChoice]:
     """A lost race's nearest openings, each labelled with its day (they may fall on different days)."""
-    return [SlotChoice(slot_param(s.starts_at.utc), spoken_time(s.starts_at.utc, zone),
-                       spoken_time(s.starts_at.utc, zone)) for s in slots]
+    return [SlotChoice(slot_param(s.starts_at.utc), local_when(s.starts_at.utc, zone, language),
+                       local_when(s.starts_at.utc, zone, language)) for s in slots]
 

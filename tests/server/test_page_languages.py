@@ -1,0 +1,163 @@
+"""The public pages in the visitor's language over real HTTP: chosen by `lang=`, then the customer's record,
+then the browser's Accept-Language, then the business's default; every page in Spanish, French and German
+shows no English sentence of ours, and dates read the local way."""
+from __future__ import annotations
+
+import re
+from html import unescape
+
+import httpx2 as httpx
+import pytest
+from babel.messages.pofile import read_po
+
+from nextslot.core.results import Booked
+from nextslot.languages.catalogs import catalog_path
+from nextslot.schemas.commands import BookingCreate, CustomerIn
+from tests.server.test_booking_page import MONDAY_8AM, OIL_ANSWERS, book_directly, form_key, settings, slug_of
+from tests.server.test_booking_page_manage import manage_path
+
+TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]+>", re.S)
+DATES = {"es": "lunes, 23 de noviembre", "fr": "lundi 23 novembre", "de": "Montag, 23. November"}
+MONDAY = {"es": "lunes, 23 de noviembre, 8:00", "fr": "lundi 23 novembre à 08:00",
+          "de": "Montag, 23. November, 08:00 Uhr"}
+
+
+def visible(html: str) -> str:
+    """What a reader sees or hears: the text, and the labels that are read out (aria-label, alt, title)."""
+    said = " ".join(re.findall(r'(?:aria-label|alt)="([^"]*)"', html))
+    return unescape(TAGS.sub(" ", html) + " " + said)
+
+
+def english_fragments(language: str) -> list[str]:
+    """Every English sentence piece (around its placeholders) whose translation differs from it."""
+    with catalog_path(language).open("rb") as po:
+        catalog = read_po(po, locale=language)
+    pieces = set()
+    for message in catalog:
+        if not message.id or message.string == message.id:
+            continue
+        for piece in re.split(r"%\(\w+\)s", message.id if isinstance(message.id, str) else message.id[0]):
+            piece = piece.strip(" .,:;?()")
+            if len(piece) >= 10:
+                pieces.add(piece)
+    return sorted(pieces)
+
+
+def assert_no_english(html: str, language: str, page: str) -> None:
+    text = visible(html)
+    left = [piece for piece in english_fragments(language) if piece in text]
+    assert not left, f"{page} in {language} still says: {left}"
+    assert f'<html lang="{language}"' in html, page
+
+
+@pytest.fixture
+def garage(make_business):
+    return make_business("garage")
+
+
+@pytest.mark.parametrize("language", ["es", "fr", "de"])
+def test_every_public_page_speaks_the_chosen_language(live_server, service, garage, language):
+    slug = slug_of(service, garage)
+    booking = book_directly(service, garage, MONDAY_8AM, "+12125550601")
+    manage = manage_path(garage, booking)
+    q = {"lang": language, "tz": "America/New_York"}
+    with live_server(frozen=True, settings=settings()) as server, httpx.Client(base_url=server.url) as http:
+        pages = {
+            "business": http.get(f"/b/{slug}", params=q),
+            "service": http.get(f"/b/{slug}/oil-change", params=q),
+            "later days": http.get(f"/b/{slug}/oil-change", params={**q, "from": "2027-06-01"}),
+            "form": http.get(f"/b/{slug}/oil-change/book", params={**q, "at": "2026-11-24T15:00:00Z"}),
+            "share": http.get(f"/b/{slug}/share", params=q),
+            "waitlist": http.get(f"/b/{slug}/oil-change/waitlist", params=q),
+            "chat": http.get(f"/b/{slug}/chat", params=q),
+            "manage": http.get(manage, params=q),
+            "move": http.get(f"{manage}/move", params=q),
+            "move confirm": http.get(f"{manage}/move/confirm", params={**q, "at": "2026-11-24T15:00:00Z"}),
+            "cancel": http.get(f"{manage}/cancel", params=q),
+            "unknown business": http.get("/b/no-such-business", params=q),
+            "bad link": http.get("/m/not-a-token", params=q),
+        }
+        for name, page in pages.items():
+            assert page.status_code in (200, 403, 404), (name, page.status_code)
+            assert_no_english(page.text, language, name)
+            assert page.headers["content-language"] == language
+
+        assert MONDAY[language] in visible(pages["manage"].text)
+        assert DATES[language] in visible(pages["move"].text)
+        for name in ("service", "move", "move confirm", "manage", "cancel"):
+            said = visible(pages[name].text)
+            assert not re.search(r"\b(Monday|Tuesday|Wednesday|Thursday|Friday|\d (?:am|pm))\b", said), (name, said)
+
+        # the form refuses in the language, keeps it through the post, and the booking remembers it
+        form = pages["form"].text
+        assert f'name="lang" value="{language}"' in form
+        refused = http.post(f"/b/{slug}/oil-change/book", data={
+            "at": "2026-11-24T15:00:00Z", "key": form_key(form), "tz": "America/New_York", "lang": language,
+            "customer.name": "Ada", **OIL_ANSWERS})  # no phone nor email
+        assert refused.status_code == 422
+        assert_no_english(refused.text, language, "refused form")
+        booked = http.post(f"/b/{slug}/oil-change/book", data={
+            "at": "2026-11-24T15:00:00Z", "key": form_key(refused.text), "tz": "America/New_York",
+            "lang": language, "customer.name": "Ada", "customer.phone": "+12125550602", **OIL_ANSWERS})
+        assert booked.status_code == 303
+        confirmation = http.get(booked.headers["location"])
+        assert_no_english(confirmation.text, language, "confirmation")
+        code = re.search(r'class="code"[^>]*>(\w+) (\w+)<', confirmation.text)
+        made = service.get_booking(garage, code.group(1) + code.group(2))
+        assert made.customer.language == language  # so are its confirmation and reminders
+
+        joined = http.post(f"/b/{slug}/oil-change/waitlist", data={
+            "lang": language, "tz": "America/New_York", "customer.name": "Ada", "customer.phone": "+12125550603",
+            "earliest_date": "2026-11-25", "latest_date": "2026-11-27"})
+        assert joined.status_code == 200
+        assert_no_english(joined.text, language, "waitlist joined")
+
+
+def test_the_language_follows_the_browser_then_the_business_default(live_server, service, make_business):
+    garage = make_business("garage")
+    slug = slug_of(service, garage)
+    with live_server(frozen=True, settings=settings()) as server, httpx.Client(base_url=server.url) as http:
+        def lang_of(**headers: str) -> str:
+            return re.search(r'<html lang="([^"]+)"', http.get(f"/b/{slug}", headers=headers).text).group(1)
+
+        assert lang_of() == "en"
+        assert lang_of(**{"accept-language": "de-CH,de;q=0.9,en;q=0.8"}) == "de"
+        assert lang_of(**{"accept-language": "ja,fr;q=0.4,es;q=0.6"}) == "es"
+        assert lang_of(**{"accept-language": "ja,zh;q=0.9"}) == "en"
+        page = http.get(f"/b/{slug}", headers={"accept-language": "de"}, params={"lang": "fr"})
+        assert '<html lang="fr"' in page.text  # the switcher's choice beats the browser
+        assert "Réserver chez" in page.text
+        # the switcher: this page in every language, the current one marked
+        assert re.search(r'<a href="/b/%s\?lang=es" hreflang="es" lang="es">Español</a>' % slug, page.text)
+        assert '<span aria-current="true" lang="fr">Français</span>' in page.text
+        # and the business's own default when the browser names none of ours
+    spanish = make_business("garage", details={"language": "es"})
+    with live_server(frozen=True, settings=settings()) as server, httpx.Client(base_url=server.url) as http:
+        page = http.get(f"/b/{slug_of(service, spanish)}", headers={"accept-language": "ja"})
+        assert '<html lang="es"' in page.text
+        assert '<html lang="en"' in http.get(f"/b/{slug_of(service, spanish)}",
+                                             headers={"accept-language": "en"}).text
+
+
+@pytest.mark.parametrize("hostile", ["x" * 5000, "es\x00", "<script>alert(1)</script>", "es' OR '1'='1",
+                                     "\"><img src=x onerror=alert(1)>", "../../../etc/passwd"])
+def test_hostile_lang_values_fall_back_and_are_never_echoed(live_server, service, garage, hostile):
+    slug = slug_of(service, garage)
+    with live_server(frozen=True, settings=settings()) as server, httpx.Client(base_url=server.url) as http:
+        header = hostile[:900] if hostile.isprintable() else "es\\x00"  # a client sends no raw NUL in a header
+        page = http.get(f"/b/{slug}", params={"lang": hostile}, headers={"accept-language": header})
+        assert page.status_code in (200, 400)
+        if page.status_code == 200:
+            assert '<html lang="en"' in page.text and hostile not in page.text
+            assert "onerror=alert" not in page.text and "<script>alert" not in page.text
+
+
+def test_a_manage_page_speaks_the_customers_recorded_language(live_server, service, garage):
+    result = service.book(garage, BookingCreate(
+        service="tyre-swap", starts_at="2026-11-24T15:00:00Z",
+        customer=CustomerIn(name="Hans", phone="+4915123456789", language="de")))
+    assert isinstance(result, Booked), result
+    with live_server(frozen=True, settings=settings()) as server, httpx.Client(base_url=server.url) as http:
+        page = http.get(manage_path(garage, result.booking), headers={"accept-language": "en-US"})
+        assert '<html lang="de"' in page.text and "Ihr Termin" in page.text
+        assert '<html lang="fr"' in http.get(manage_path(garage, result.booking), params={"lang": "fr"}).text
