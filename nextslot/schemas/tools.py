@@ -34,6 +34,10 @@ CALLER_TIMEZONE = ("The caller's IANA time zone if they are elsewhere (e.g. Amer
 STAFF = "A person or resource the caller asked for, by name (e.g. 'Dr Patel') or key. Null: anyone free."
 IDEMPOTENCY = ("A unique id for this request (e.g. a UUID you generate once). If you retry after a timeout, send "
                "the same id: it never books twice. Null: no retry protection.")
+LANGUAGE = ("The language the caller speaks, as a tag such as 'es', 'fr', 'de' or 'es-MX': `say` and the spoken "
+            "times come in it (English, Spanish, French and German; others: English). Null: the customer's own "
+            "language when the booking is known, else English.")
+LANGUAGE_TAG = r"^[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*$"
 CODE = "The booking code the caller gives, e.g. 'K7M 4PX' (spaces, dashes and case do not matter)."
 
 
@@ -83,11 +87,11 @@ class ToolProblem(BaseModel):
 
 
 class ListServicesIn(ToolInput):
-    pass
+    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
 
 
 class BusinessInfoIn(ToolInput):
-    pass
+    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
 
 
 class FindSlotsIn(ToolInput):
@@ -102,6 +106,7 @@ class FindSlotsIn(ToolInput):
     caller_timezone: str | None = Field(None, max_length=64, description=CALLER_TIMEZONE)
     staff: str | None = Field(None, max_length=200, description=STAFF)
     limit: int | None = Field(None, ge=1, le=20, description="How many openings to return (default 5)")
+    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
 
 
 class HoldSlotIn(ToolInput):
@@ -111,6 +116,7 @@ class HoldSlotIn(ToolInput):
     caller_timezone: str | None = Field(None, max_length=64, description=CALLER_TIMEZONE)
     staff: str | None = Field(None, max_length=200, description=STAFF)
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
+    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
 
 
 class IntakeAnswer(ToolInput):
@@ -133,6 +139,7 @@ class BookIn(ToolInput):
                                                "questions (list_services shows them; ask the required ones)")
     notes: str | None = Field(None, max_length=2000, description="Anything the business should know, in brief")
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
+    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
 
 
 class RescheduleIn(ToolInput):
@@ -141,6 +148,7 @@ class RescheduleIn(ToolInput):
     timezone: str | None = Field(None, max_length=64, description=TIMEZONE)
     staff: str | None = Field(None, max_length=200, description=STAFF)
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
+    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
 
 
 class CancelIn(ToolInput):
@@ -149,10 +157,12 @@ class CancelIn(ToolInput):
     accept_late_terms: bool | None = Field(
         None, description="Set true only after a previous call answered outcome=needs_agreement and the caller "
                           "agreed to the late-cancel cost it stated. Null: not agreed (yet).")
+    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
 
 
 class ConfirmIn(ToolInput):
     code: str = Field(max_length=40, description=CODE)
+    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
 
 
 class FindAppointmentsIn(ToolInput):
@@ -160,6 +170,7 @@ class FindAppointmentsIn(ToolInput):
     email: str | None = Field(None, max_length=320, description="The caller's email")
     code: str | None = Field(None, max_length=40, description=CODE)
     include_past: bool | None = Field(None, description="Also list past appointments (default false)")
+    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
 
 
 class CustomerHistoryIn(ToolInput):
@@ -178,6 +189,7 @@ class JoinWaitlistIn(ToolInput):
     earliest_time: dt.time | None = Field(None, description="Earliest start time of day (HH:MM). Null: any.")
     latest_time: dt.time | None = Field(None, description="Latest end time of day (HH:MM). Null: any.")
     staff: str | None = Field(None, max_length=200, description=STAFF)
+    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
 
 
 PROOF = ("The proof verify_code returned for the customer's phone or email (it lasts 30 minutes). Only that "
@@ -187,11 +199,13 @@ PROOF = ("The proof verify_code returned for the customer's phone or email (it l
 class RequestCodeIn(ToolInput):
     contact: str = Field(min_length=3, max_length=320, description="The phone number or email the customer booked "
                                                                    "with, as they say it")
+    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
 
 
 class VerifyCodeIn(ToolInput):
     challenge: str = Field(min_length=8, max_length=100, description="The challenge request_code returned")
     code: str = Field(min_length=1, max_length=20, description="The code the customer received, as they read it")
+    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
 
 
 # --- results ---------------------------------------------------------------------------------------
