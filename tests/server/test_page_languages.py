@@ -15,6 +15,7 @@ from nextslot.languages.catalogs import catalog_path
 from nextslot.schemas.commands import BookingCreate, CustomerIn
 from tests.server.test_booking_page import MONDAY_8AM, OIL_ANSWERS, book_directly, form_key, settings, slug_of
 from tests.server.test_booking_page_manage import manage_path
+from tests.server.test_console import clients, console, csrf_of  # noqa: F401 - the console's fixtures
 
 TAGS = re.compile(r"<(script|style)\b.*?</\1>|<[^>]+>", re.S)
 DATES = {"es": "lunes, 23 de noviembre", "fr": "lundi 23 novembre", "de": "Montag, 23. November"}
@@ -161,3 +162,33 @@ def test_a_manage_page_speaks_the_customers_recorded_language(live_server, servi
         page = http.get(manage_path(garage, result.booking), headers={"accept-language": "en-US"})
         assert '<html lang="de"' in page.text and "Ihr Termin" in page.text
         assert '<html lang="fr"' in http.get(manage_path(garage, result.booking), params={"lang": "fr"}).text
+
+
+def test_the_owner_sets_the_pages_default_language_at_the_console_and_a_bad_one_is_refused(
+        console, make_business, session_factory):  # noqa: F811 - the fixture imported above
+    from sqlalchemy import select
+
+    from nextslot.storage.tables import Business
+
+    clinic = make_business("clinic")
+    client, slug = console(clinic)
+    settings_page = client.get(f"/console/{slug}/settings").text
+    assert '<select id="page-language" name="language">' in settings_page
+    csrf = csrf_of(settings_page)
+    bad = client.post(f"/console/{slug}/settings/branding", data={"csrf": csrf, "language": "xx"})
+    assert bad.status_code == 422 and 'data-code="invalid_language"' in bad.text
+    assert client.post(f"/console/{slug}/settings/branding", data={"csrf": csrf, "language": "fr"}).status_code == 303
+    with session_factory() as s:
+        assert s.scalar(select(Business.details).where(Business.id == clinic))["language"] == "fr"
+    page = client.get(f"/b/{slug}", headers={"accept-language": "ja"})
+    assert '<html lang="fr"' in page.text and "Choisissez un service" in page.text
+    assert client.post(f"/console/{slug}/settings/branding", data={"csrf": csrf, "language": ""}).status_code == 303
+    assert '<html lang="en"' in client.get(f"/b/{slug}", headers={"accept-language": "ja"}).text
+
+
+def test_a_config_naming_a_language_we_do_not_have_is_refused(make_business):
+    from nextslot.schemas.config import BusinessDetails
+
+    assert BusinessDetails.model_validate({"language": "de"}).language == "de"
+    with pytest.raises(ValueError, match="language"):
+        BusinessDetails.model_validate({"language": "xx"})
