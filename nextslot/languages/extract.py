@@ -15,13 +15,15 @@ from nextslot.languages.catalogs import LANGUAGES, catalog_path
 PACKAGE = Path(__file__).resolve().parent.parent
 # where customer-facing text lives: the public pages and their Python, the agent tools, these modules
 SOURCES = (
-    ("server", [("templates/page/**.html", "jinja2.ext:babel_extract"), ("*.py", "python")]),
+    ("server", [("templates/page/**.html", "jinja2.ext:babel_extract"),
+                ("templates/offers/**.html", "jinja2.ext:babel_extract"), ("*.py", "python")]),
     ("tools", [("*.py", "python")]),
     ("languages", [("*.py", "python")]),
 )
 # `gettext(language, message)` and `ngettext(language, singular, plural, n)` take the language first
 KEYWORDS = {"_": None, "N_": None, "gettext": (2,), "ngettext": (2, 3)}
-OPTIONS = {"templates/page/**.html": {"extensions": "jinja2.ext.i18n", "trimmed": "true"}}
+JINJA = {"extensions": "jinja2.ext.i18n", "trimmed": "true"}
+OPTIONS = {"templates/page/**.html": JINJA, "templates/offers/**.html": JINJA}
 
 
 def found() -> Iterator[tuple[str | tuple[str, ...], str]]:

@@ -192,3 +192,38 @@ def test_a_config_naming_a_language_we_do_not_have_is_refused(make_business):
     assert BusinessDetails.model_validate({"language": "de"}).language == "de"
     with pytest.raises(ValueError, match="language"):
         BusinessDetails.model_validate({"language": "xx"})
+
+
+def test_a_waitlist_offer_page_speaks_the_customers_language_or_the_asked_one(service, make_business,
+                                                                             session_factory, live_server, clock):
+    from datetime import timedelta
+
+    from nextslot.core.links import Links
+    from nextslot.schemas.commands import BookingChange
+    from nextslot.settings import Settings
+    from tests.reminders.test_waitlist_offers import book_nine, clinic_with, offers, wait_for_nine
+
+    clinic = clinic_with(make_business, offers_at_once=2)
+    holder = book_nine(service, clinic, phone="+447911124170")
+    wait_for_nine(service, clinic, "+447911124171", "Gus")
+    wait_for_nine(service, clinic, "+447911124172", "Hal")
+    service.cancel(clinic, BookingChange(code=holder.code))
+    service.offer_freed_capacity()
+    links = Links("offer-link-secret", "http://unused")
+    first, second = [links.offer_url(clinic, o.id, o.expires_at + timedelta(days=1)).removeprefix("http://unused")
+                     for o in offers(session_factory, clinic)]
+    with live_server(frozen=True, settings=Settings(secret_key="offer-link-secret")) as server, \
+            httpx.Client(base_url=server.url) as http:
+        spanish = http.get(first, params={"lang": "es"})
+        assert spanish.status_code == 200 and "Reservar esta hora" in spanish.text
+        assert "martes, 24 de noviembre, 9:00" in unescape(spanish.text)
+        assert_no_english(spanish.text, "es", "offer")
+        french = http.get(first, headers={"accept-language": "fr-FR,fr;q=0.9"})
+        assert_no_english(french.text, "fr", "offer")
+        assert "mardi 24 novembre à 09:00" in unescape(french.text)
+        assert http.post(first).status_code == 303
+        gone = http.post(second + "?lang=de")
+        assert gone.status_code == 409 and "Dieser Termin ist vergeben" in gone.text
+        assert_no_english(gone.text, "de", "offer gone")
+        refused = http.get(first[:-4] + "AAAA", headers={"accept-language": "de"})
+        assert refused.status_code == 403 and "Dieser Link kann nicht verwendet werden" in refused.text
