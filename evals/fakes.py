@@ -50,8 +50,9 @@ class FakeTwilio:
     request's form in `requests` (and each message it took in `accepted`, by SID), answers 201 like Twilio, or
     the scripted error.
 
-    WhatsApp's rules as Twilio applies them: free text (`Body`) only within 24 hours of the customer's last message
-    (`customer_wrote`, which Twilio would know from relaying it; the fake's `clock` can be a test's), else 63016;
+    WhatsApp's rules as Twilio applies them: free text (`Body`) from a number only within 24 hours of the customer's
+    last message to that number (`customer_wrote`, which Twilio would know from relaying it; the fake's `clock` can
+    be a test's), else 63016;
     an approved template (`ContentSid` from `approve_template`, `ContentVariables` a JSON object) at any time, its
     placeholders filled in (the text is kept as the accepted message's `Body`)."""
 
@@ -63,8 +64,10 @@ class FakeTwilio:
     def __init__(self, clock: Callable[[], datetime] | None = None, whatsapp_window: bool = True) -> None:
         self.requests: list[dict[str, str]] = []
         self.accepted: dict[str, dict[str, str]] = {}  # SID -> form of each message taken (a real one goes out)
+        self.accepted_at: dict[str, float] = {}  # SID -> when it was taken (time.monotonic), for latency figures
         self.templates: dict[str, str] = {}  # approved ContentSid -> its text with {{1}}, {{2}} ...
-        self.last_inbound: dict[str, datetime] = {}  # customer's number (E.164) -> when they last wrote on WhatsApp
+        # (customer's number, our number they wrote to), E.164 -> when they last wrote on WhatsApp
+        self.last_inbound: dict[tuple[str, str], datetime] = {}
         self.clock = clock or (lambda: datetime.now(UTC))
         self.whatsapp_window = whatsapp_window  # False: free text to WhatsApp at any time (not like the real one)
         self.url = ""
@@ -96,9 +99,11 @@ class FakeTwilio:
             lambda got: got.startswith("whatsapp:") and (numbers is None or numbers(got.removeprefix("whatsapp:"))),
             status, code, message, times))
 
-    def customer_wrote(self, phone: str, at: datetime | None = None) -> None:
-        """The customer sent us a WhatsApp message (now, or `at`): free text reaches them for 24 hours."""
-        self.last_inbound[phone.removeprefix("whatsapp:")] = at or self.clock()
+    def customer_wrote(self, phone: str, to: str | None = None, at: datetime | None = None) -> None:
+        """The customer sent a WhatsApp message to `to` (default: our WhatsApp number), now or `at`: free text from
+        that number reaches them for 24 hours."""
+        key = (phone.removeprefix("whatsapp:"), (to or self.whatsapp_from).removeprefix("whatsapp:"))
+        self.last_inbound[key] = at or self.clock()
 
     def approve_template(self, text: str) -> str:
         """Approve a WhatsApp template (placeholders {{1}}, {{2}} ...); return its ContentSid."""
@@ -158,6 +163,7 @@ class FakeTwilio:
             form = {**form, "Body": re.sub(r"\{\{(\d+)\}\}", lambda m: str(variables.get(m.group(1), m.group(0))),
                                             self.templates[form["ContentSid"]])}
         sid = "SM" + secrets.token_hex(16)
+        self.accepted_at[sid] = time.monotonic()
         self.accepted[sid] = form
         now = format_datetime(datetime.now(UTC), usegmt=True)
         return JSONResponse(status_code=201, content={
@@ -184,7 +190,7 @@ class FakeTwilio:
             return None
         to = form.get("To", "")
         if self.whatsapp_window and to.startswith("whatsapp:"):
-            last = self.last_inbound.get(to.removeprefix("whatsapp:"))
+            last = self.last_inbound.get((to.removeprefix("whatsapp:"), form.get("From", "").removeprefix("whatsapp:")))
             if last is None or self.clock() >= last + WHATSAPP_WINDOW:
                 return _twilio_error(400, 63016, "Failed to send freeform message because you are outside the "
                                                  "allowed window. If you are using WhatsApp, please use a Message "

@@ -109,6 +109,17 @@ class Settings(BaseSettings):
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
 
+    # retention, applied daily by the scheduler (and `nextslot retention`): message texts (sent messages, replies,
+    # conversation messages) emptied after this many days, closed conversations deleted after this many; unset: kept
+    retention_message_days: int | None = None
+    retention_conversation_days: int | None = None
+    # `serve` and `scheduler` log to stderr: one JSON object a line with the request id (json), or plain text
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # OpenTelemetry traces over OTLP/HTTP to this collector (e.g. http://otel-collector:4318); unset: no tracing
+    otel_endpoint: str | None = None
+    otel_service_name: str = "nextslot"
+
     @field_validator("rate_limit_per_key")
     @classmethod
     def _a_rate(cls, value: str) -> str:

@@ -26,3 +26,15 @@ def test_quick_tools_bench_runs_a_real_server_and_prints_every_figure(database_u
                     "Vapi webhook: find_available_slots", "Vapi webhook: book_appointment", "30 booked, 0 slot_taken",
                     "dropped nextslot_bench_"):
         assert heading in out, f"{heading!r} missing from:\n{out}"
+
+
+def test_quick_chat_bench_answers_every_message_through_real_processes(database_url, capsys):
+    from evals.bench_chat import run_bench_chat
+
+    assert run_bench_chat(Settings(database_url=database_url), quick=True) == 0
+    out = capsys.readouterr().out
+    for heading in ("machine:", "message to reply taken by Twilio, guided flow",
+                    "message to reply taken by Twilio, model (instant)", "a burst: guided flow", "a second by two",
+                    "the webhook's answer to Twilio", "60 messages answered", "dropped nextslot_bench_"):
+        assert heading in out, f"{heading!r} missing from:\n{out}"
+    assert "FAIL" not in out

@@ -43,6 +43,10 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         return run_bench_load(settings, quick=args.quick, faults=not args.no_faults, servers=args.servers,
                               json_path=Path(args.json) if args.json else None,
                               log_dir=Path(args.logs) if args.logs else None)
+    if args.suite == "chat":
+        from evals.bench_chat import run_bench_chat
+
+        return run_bench_chat(settings, quick=args.quick)
     if args.suite == "tools":
         from evals.bench_tools import run_bench_tools
 
@@ -60,6 +64,12 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
         return refuse("missing_model", "A live run needs --model (the name the endpoint knows the model by).",
                       "model")
     try:
+        if args.chats:
+            from evals.chat_evals import LiveModel, run_chat_evals
+
+            live = LiveModel(args.model, args.base_url or os.environ.get("OPENAI_BASE_URL"),
+                             args.api_key or os.environ.get("OPENAI_API_KEY"), args.timeout) if args.model else None
+            return run_chat_evals(settings, only=args.only, json_path=json_path, live=live)
         if args.model:
             from evals.live_agent import Endpoint, EndpointError, run_live_evals
 
@@ -79,7 +89,7 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
 def register(sub) -> None:
     # both make throwaway databases of their own
     p = add_command(sub, "bench", cmd_bench, "benchmarks", needs_schema=False)
-    p.add_argument("suite", choices=["core", "tools", "load"])
+    p.add_argument("suite", choices=["core", "tools", "load", "chat"])
     p.add_argument("--quick", action="store_true", help="smaller data and fewer samples (a smoke run)")
     p.add_argument("--no-faults", action="store_true", help="load: no killed server, dropped connections or "
                                                             "Twilio trouble")
@@ -90,6 +100,8 @@ def register(sub) -> None:
     p = add_command(sub, "eval", cmd_eval, "agent scenario evals through the real tools, scored from the database "
                     "(a throwaway one): a scripted agent, or a live model with --model", needs_schema=False)
     p.add_argument("--only", help="run one scenario, by name")
+    p.add_argument("--chats", action="store_true", help="the conversation scenarios (evals/chats): chats over "
+                                                        "WhatsApp and SMS through the engine and the outbox")
     p.add_argument("--json", help="where to write the results (default: artifacts/agent_evals.json, "
                                   "artifacts/agent_evals_live.json for a live model)")
     p.add_argument("--model", help="play the agent with this model over an OpenAI-compatible chat completions "

@@ -20,7 +20,9 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from nextslot.payments.providers import takes_no_money_in_public
     from nextslot.server.app import serve
+    from nextslot.telemetry.logs import configure_logging
 
+    configure_logging(settings.log_level, settings.log_format)
     if takes_no_money_in_public(settings) and deposits_asked(settings):
         if not settings.allow_local_payments:
             return refuse("local_payments_in_public", f"Deposits are asked, but the payment provider is `local`, "
@@ -29,8 +31,22 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                           "server).")
         log.warning("NEXTSLOT_ALLOW_LOCAL_PAYMENTS=true: deposits at %s are confirmed with NO MONEY TAKEN (payment "
                     "provider `local`); never let real customers use this server", settings.public_url)
+    if settings.local_outbox and not loopback_url(settings.public_url):
+        log.warning("NEXTSLOT_LOCAL_OUTBOX=true with a public URL (%s): messages are NOT sent to customers but kept "
+                    "in the local outbox; meant for a developer's machine", settings.public_url)
     serve(settings, args.host, args.port)
     return 0
+
+
+def loopback_url(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlparse
+
+    host = urlparse(url).hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def deposits_asked(settings: Settings) -> bool:

@@ -44,6 +44,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     env = {**os.environ, "NEXTSLOT_DATABASE_URL": url, "NEXTSLOT_PUBLIC_URL": public_url,
            "NEXTSLOT_DATA_DIR": str(Path(settings.data_dir).resolve()),
            "NEXTSLOT_LOCAL_OUTBOX": "true" if local_outbox else "false", "NEXTSLOT_METRICS_TOKEN": metrics_token,
+           "NEXTSLOT_LOG_FORMAT": os.environ.get("NEXTSLOT_LOG_FORMAT", "text"),  # a terminal, not a log shipper
            # one /metrics for both processes: each writes its samples here, the server reports them all
            "PROMETHEUS_MULTIPROC_DIR": str(fresh_folder(Path(settings.data_dir).resolve() / "metrics"))}
     children = Children(env)

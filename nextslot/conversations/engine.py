@@ -6,6 +6,7 @@ answers again with the same idempotency keys, so a booking is never made twice."
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from nextslot.conversations import guided
 from nextslot.conversations.bound_tools import Sender, execute_bound
 from nextslot.conversations.handoff import MAX_MISSES, PERSON_TOOL, wants_person
-from nextslot.conversations.limits import cap_reached, caps_for, messages_this_hour
+from nextslot.conversations.limits import caps_for, messages_this_hour, spent_so_far
 from nextslot.conversations.model_agent import (
     BudgetSpent,
     ModelEndpoint,
@@ -64,10 +65,12 @@ class Answer:
 
 class ConversationEngine:
     def __init__(self, service: BookingService, settings: Settings, lease: timedelta = timedelta(minutes=3),
-                 batch: int = 10):
+                 batch: int = 1):
         self._service = service
         self._settings = settings
         self._lease = lease  # longer than a message's worst case: model requests time out well before
+        # one conversation a claim: a process takes no more than it is answering, so another process (or this one
+        # at its next claim) takes the next conversation rather than waiting behind a batch held by one
         self._batch = batch
         self._clients: dict[tuple[str | None, str | None], openai.OpenAI] = {}
 
@@ -233,7 +236,12 @@ class ConversationEngine:
                                                                 facts["customer_name"])},
                     *self.history(conversation_id, message_id)]
 
+        caps = caps_for(self._settings, facts["details"])
+        with self._service.session_factory() as s:
+            spent = spent_so_far(s, conversation_id, facts["business_id"], self._service.now())
+
         def record(r: Recorded) -> None:
+            spent.add((r.prompt_tokens or 0) + (r.completion_tokens or 0))
             metrics.MODEL_CALLS.labels("error" if r.error else "ok").observe(r.latency_ms / 1000)
             with self._service.session_factory() as s:
                 s.add(ModelCall(business_id=facts["business_id"], conversation_id=conversation_id,
@@ -245,8 +253,9 @@ class ConversationEngine:
                     tokens=Conversation.tokens + (r.prompt_tokens or 0) + (r.completion_tokens or 0)))
                 s.commit()
 
-        def spend() -> None:
-            self.check_budget(conversation_id, facts)
+        def spend() -> None:  # before each request
+            if reached := spent.cap_reached(caps):
+                raise BudgetSpent(reached)
 
         person: list[str] = []
 
@@ -260,14 +269,6 @@ class ConversationEngine:
         text = reply_with_model(client, endpoint.model, messages, run_tool, record, spend, extra_tools=[PERSON_TOOL])
         return text, bool(person)
 
-    def check_budget(self, conversation_id: int, facts: dict[str, Any]) -> None:
-        """Raise BudgetSpent if the next model request would pass a cap of the conversation or the business's day."""
-        with self._service.session_factory() as s:
-            reached = cap_reached(s, conversation_id, facts["business_id"],
-                                  caps_for(self._settings, facts["details"]), self._service.now())
-        if reached:
-            raise BudgetSpent(reached)
-
     def history(self, conversation_id: int, up_to: int) -> list[dict[str, str]]:
         """The latest texts in and out, oldest first, ending with the message being answered (bounded)."""
         with self._service.session_factory() as s:
@@ -280,12 +281,14 @@ class ConversationEngine:
     def run_tool(self, ctx: ToolContext, conversation_id: int, message_id: int, name: str, arguments: Any,
                  by: str, sender: Sender) -> ToolReply:
         """Run a tool bound to the sender and store the call with its result."""
+        started = time.perf_counter()
         reply = execute_bound(name, arguments, ctx, sender)
+        took = int((time.perf_counter() - started) * 1000)
         stored = arguments if isinstance(arguments, dict) else {"raw": str(arguments)[:2000]}
         with self._service.session_factory() as s:
             s.add(ConversationToolCall(business_id=ctx.business_id, conversation_id=conversation_id,
                                        message_id=message_id, tool=name[:64], arguments=stored, result=reply.data,
-                                       ok=reply.ok, by=by, created_at=self._service.now()))
+                                       ok=reply.ok, by=by, latency_ms=took, created_at=self._service.now()))
             s.commit()
         return reply
 
@@ -319,7 +322,8 @@ def add_reply(s: Session, c: Conversation, text: str, by: str, now: datetime,
     if c.channel != "web":
         notice = Notification(business_id=c.business_id, customer_id=c.customer_id, kind=CONVERSATION_REPLY,
                               due_at=now, status="pending", attempts=0,
-                              payload={"text": text, "channel": c.channel, "to": c.phone})
+                              payload={"text": text, "channel": c.channel, "to": c.phone,
+                                       "from": (c.identity or {}).get("to")})
         s.add(notice)
         s.flush()
     metrics.CONVERSATION_ANSWERS.labels(by).inc()

@@ -12,7 +12,14 @@ from sqlalchemy import select
 from nextslot.conversations.engine import add_reply
 from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
-from nextslot.storage.tables import Conversation, ConversationMessage, ConversationToolCall, Customer, Notification
+from nextslot.storage.tables import (
+    Conversation,
+    ConversationMessage,
+    ConversationToolCall,
+    Customer,
+    DeliveryAttempt,
+    Notification,
+)
 
 RECENT = 50
 WRITES = ("book_appointment", "reschedule_appointment", "cancel_appointment", "confirm_appointment",
@@ -41,7 +48,8 @@ class Line:
     kind: str  # in, out, action
     text: str
     by: str | None = None  # out: model, guided, notice, handoff, staff (and the staff member's name)
-    delivery: str | None = None  # out over SMS/WhatsApp: the outbox row's status
+    delivery: str | None = None  # out over SMS/WhatsApp: the outbox row's status (and the channel, if another)
+    note: str | None = None  # in: why it was not answered (too many messages, answering kept failing)
 
 
 @dataclass(frozen=True)
@@ -95,8 +103,14 @@ def exchange(service: BookingService, business_id: int, conversation_id: int) ->
                              .outerjoin(Notification, Notification.id == ConversationMessage.notification_id)
                              .where(ConversationMessage.conversation_id == c.id)
                              .order_by(ConversationMessage.id)).all()
+        went = dict(s.execute(  # the channel each reply last went out on (WhatsApp outside its window: SMS)
+            select(DeliveryAttempt.notification_id, DeliveryAttempt.channel)
+            .where(DeliveryAttempt.notification_id.in_([m.notification_id for m, _ in messages if m.notification_id]),
+                   DeliveryAttempt.status != "skipped").order_by(DeliveryAttempt.id)).all())
         lines = [Line(m.created_at, m.direction, m.body or media_note(m.media),
-                      (f"staff: {m.staff_name}" if m.staff_name else m.answered_by), status)
+                      (f"staff: {m.staff_name}" if m.staff_name else m.answered_by),
+                      f"{status} by {went[m.notification_id]}" if status and went.get(m.notification_id, c.channel)
+                      != c.channel else status, NOT_ANSWERED.get(m.error or ""))
                  for m, status in messages]
         actions = s.scalars(select(ConversationToolCall).where(
             ConversationToolCall.conversation_id == c.id, ConversationToolCall.tool.in_(WRITES))
@@ -104,6 +118,10 @@ def exchange(service: BookingService, business_id: int, conversation_id: int) ->
         lines += [Line(a.created_at, "action", action_note(a), a.by) for a in actions]
         lines.sort(key=lambda line: line.at)  # stable: an action sits after the message it answered
         return Exchange(row_of(s, c), c.language, lines)
+
+
+NOT_ANSWERED = {"rate_limited": "not answered: too many messages this hour",
+                "gave_up": "answering it kept failing: handed to staff"}
 
 
 def media_note(media: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from nextslot.conversations.words import guess_language
 from nextslot.core.service import BookingService
+from nextslot.storage import wakeups
 from nextslot.storage.tables import Booking, Business, Conversation, ConversationMessage, Customer
 
 
@@ -80,6 +81,7 @@ def receive(service: BookingService, message: Incoming, idle: timedelta) -> bool
         ).on_conflict_do_nothing(index_elements=["provider_id"]).returning(ConversationMessage.id)).scalar()
         if stored is not None:
             conversation.last_message_at = now
+            wakeups.notify(s, wakeups.CONVERSATIONS)  # a scheduler process answers it now, not at its next poll
         uow.commit()
     return True
 
@@ -102,7 +104,7 @@ def open_conversation(s: Session, business_id: int, message: Incoming, now: date
         s.execute(insert(Conversation).values(
             business_id=business_id, customer_id=customer.id if customer else None, channel=message.channel,
             phone=message.phone, language=language, status="open", mode="model", state={}, model_calls=0,
-            last_message_at=now,
+            last_message_at=now, identity={"to": message.to} if message.to else {},  # replies go out from it
         ).on_conflict_do_nothing(index_elements=["business_id", "phone", "channel"],
                                  index_where=text("status = 'open' and channel <> 'web'")))
         conversation = locked_open(s, business_id, message)  # ours, or the one a concurrent webhook just made

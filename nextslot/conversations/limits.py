@@ -37,24 +37,43 @@ def positive(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def cap_reached(s: Session, conversation_id: int, business_id: int, caps: Caps, now: datetime) -> str | None:
-    """Which cap this conversation's next model request would pass, or None."""
+@dataclass
+class Spent:
+    """What the conversation and its business's day have used: read once a message, then counted as it goes."""
+
+    calls: int
+    tokens: int
+    day_calls: int
+    day_tokens: int
+
+    def add(self, tokens: int) -> None:
+        self.calls, self.day_calls = self.calls + 1, self.day_calls + 1
+        self.tokens, self.day_tokens = self.tokens + tokens, self.day_tokens + tokens
+
+    def cap_reached(self, caps: Caps) -> str | None:
+        """Which cap the next model request would pass, or None."""
+        if self.calls >= caps.model_calls:
+            return "conversation_model_calls"
+        if self.tokens >= caps.tokens:
+            return "conversation_tokens"
+        if self.day_calls >= caps.daily_model_calls:
+            return "daily_model_calls"
+        if self.day_tokens >= caps.daily_tokens:
+            return "daily_tokens"
+        return None
+
+
+def spent_so_far(s: Session, conversation_id: int, business_id: int, now: datetime) -> Spent:
+    """The conversation's model calls and tokens, and its business's since midnight UTC (other processes' calls
+    during this message are not seen: a cap may be passed by a request or two, never by a loop)."""
     calls, tokens = s.execute(select(Conversation.model_calls, Conversation.tokens)
                               .where(Conversation.id == conversation_id)).one()
-    if calls >= caps.model_calls:
-        return "conversation_model_calls"
-    if tokens >= caps.tokens:
-        return "conversation_tokens"
     midnight = datetime(now.year, now.month, now.day, tzinfo=UTC)
-    today_calls, today_tokens = s.execute(
+    day_calls, day_tokens = s.execute(
         select(func.count(), func.coalesce(func.sum(func.coalesce(ModelCall.prompt_tokens, 0)
                                                     + func.coalesce(ModelCall.completion_tokens, 0)), 0))
         .where(ModelCall.business_id == business_id, ModelCall.created_at >= midnight)).one()
-    if today_calls >= caps.daily_model_calls:
-        return "daily_model_calls"
-    if today_tokens >= caps.daily_tokens:
-        return "daily_tokens"
-    return None
+    return Spent(calls, tokens, day_calls, int(day_tokens))
 
 
 def messages_this_hour(s: Session, conversation: Conversation, message: ConversationMessage) -> int:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -99,7 +100,7 @@ def reply_with_model(client: openai.OpenAI, model: str, messages: list[dict[str,
     `spend` is called before each request and raises BudgetSpent when none is left; `run_tool(name, arguments,
     call_id)` runs one call bound to the sender."""
     messages = list(messages)
-    tools = [*chat_tools(), *(extra_tools or [])]
+    tools = [*registry_tools(), *(extra_tools or [])]
     for _ in range(max_requests):
         spend()
         started = time.perf_counter()
@@ -132,6 +133,12 @@ def reply_with_model(client: openai.OpenAI, model: str, messages: list[dict[str,
             reply = run_tool(call.function.name, call.function.arguments, call.id)
             messages.append({"role": "tool", "tool_call_id": call.id, "content": reply.text()})
     raise ModelFailed("tool_loop")
+
+
+@cache
+def registry_tools() -> tuple[dict[str, Any], ...]:
+    """The registry's tools as strict functions, built once (their schemas are fixed; ~20 ms a build)."""
+    return tuple(chat_tools())
 
 
 def elapsed_ms(started: float) -> int:

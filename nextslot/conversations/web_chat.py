@@ -24,6 +24,7 @@ from nextslot.core.customers.contacts import normalize_email, normalize_phone
 from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
 from nextslot.reminders.dispatcher import CONVERSATION_REPLY  # a code goes out as a conversation's message does
+from nextslot.storage import wakeups
 from nextslot.storage.tables import Business, Conversation, ConversationMessage, Customer, Notification
 
 CODE_MINUTES, CODE_TRIES, CODES_PER_CHAT = 10, 5, 3
@@ -118,6 +119,7 @@ def receive_web(service: BookingService, business_id: int, key: str, body: str, 
         s.add(ConversationMessage(business_id=business_id, conversation_id=c.id, direction="in", body=body,
                                   media={}, created_at=now))
         c.last_message_at = now
+        wakeups.notify(s, wakeups.CONVERSATIONS)  # answered now, not at the next poll
         uow.commit()
         return Received(c.id)
 

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from nextslot.core import audit
 from nextslot.core.accounts.api_keys import hash_key
 from nextslot.oauth.tables import OAuthClient, OAuthCode, OAuthGrant, OAuthToken
 from nextslot.storage.tables import StaffAccount
@@ -110,6 +111,9 @@ def approve(uow: SqlAlchemyUnitOfWork, *, client_id: str, business_id: int, acco
         uow.session.add(OAuthCode(code_hash=hash_key(code), grant_id=grant.id, code_challenge=code_challenge,
                                   redirect_uri=redirect_uri, redirect_uri_explicit=redirect_uri_explicit,
                                   expires_at=now + CODE_LIFETIME))
+        who = uow.session.scalar(select(StaffAccount.email).where(StaffAccount.id == account_id))
+        audit.record(uow.session, business_id, "oauth.connected", f"{client_id} (grant {grant.id})",
+                     {"scopes": [None, scopes]}, actor=who or f"account {account_id}", channel="console")
         uow.commit()
     return code
 
@@ -211,9 +215,13 @@ def revoke_grant(uow: SqlAlchemyUnitOfWork, grant_id: int, now: datetime, busine
         query = update(OAuthGrant).where(OAuthGrant.id == grant_id, OAuthGrant.revoked_at.is_(None))
         if business_id is not None:
             query = query.where(OAuthGrant.business_id == business_id)
-        done = uow.session.execute(query.values(revoked_at=now)).rowcount
+        ended = uow.session.execute(query.values(revoked_at=now).returning(OAuthGrant.business_id,
+                                                                           OAuthGrant.client_id)).first()
+        if ended is not None:  # by staff (Disconnect, business_id given) or by the app itself (/revoke)
+            audit.record(uow.session, ended.business_id, "oauth.disconnected", f"{ended.client_id} (grant {grant_id})",
+                         **({} if business_id is not None else {"actor": "the app (/revoke)", "channel": "oauth"}))
         uow.commit()
-        return bool(done)
+        return ended is not None
 
 
 def connected_apps(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime) -> list[ConnectedApp]:

@@ -47,6 +47,8 @@ from nextslot.storage.tables import (
     Resource,
 )
 from nextslot.telemetry import metrics
+from nextslot.telemetry.context import bound_request_id
+from nextslot.telemetry.tracing import span
 
 log = logging.getLogger(__name__)
 ACCEPTED = ("queued", "sent", "delivered", "read")
@@ -66,6 +68,8 @@ class Job:
     body: str
     calendar: bytes | None = None
     content: Content | None = None  # WhatsApp outside its window: the approved template sent instead of the body
+    request_id: str | None = None  # the request that wrote the row: bound while it is sent
+    sender: tuple[str, str] | None = None  # (channel, number): a chat reply goes out from the number written to
 
 
 class Dispatcher:
@@ -89,9 +93,10 @@ class Dispatcher:
         """Claim due notifications and send each; return how many were claimed."""
         jobs = self.claim()
         for job in jobs:
-            sent = alone(lambda: self.deliver(job), "notification %s: recording it failed", job.id)
-            if isinstance(sent, Failed):
-                on_fresh_connection(lambda: self._give_up_once(job.id, job.lease, sent.error))
+            with bound_request_id(job.request_id), span("send notification", notification_id=job.id, kind=job.kind):
+                sent = alone(lambda: self.deliver(job), "notification %s: recording it failed", job.id)
+                if isinstance(sent, Failed):
+                    on_fresh_connection(lambda: self._give_up_once(job.id, job.lease, sent.error))
         return len(jobs)
 
     def claim(self) -> list[Job]:
@@ -145,8 +150,9 @@ class Dispatcher:
             channel = self._channels[channel_name]
             reference = f"notification-{job.id}"
             content = job.content if channel_name == "whatsapp" else None
+            sender = job.sender[1] if job.sender and job.sender[0] == channel_name else None  # not on a fallback
             result = safe_send(channel, OutgoingMessage(recipient, job.body, job.subject, reference, job.calendar,
-                                                        content))
+                                                        content, sender))
             if self._record(job, channel_name, recipient, result) != "next_channel":
                 return
         self._finish_without_channel(job)
@@ -157,6 +163,9 @@ class Dispatcher:
         The message has gone out (or been refused): a dropped connection must not lose that, or the lease would
         run out and the message go out twice, so the record is tried again on a fresh connection."""
         outcome = on_fresh_connection(lambda: self._record_once(job, channel, recipient, result))
+        log.info("notification %s (%s) on %s: %s", job.id, job.kind, channel, outcome,
+                 extra={"notification_id": job.id, "kind": job.kind, "channel": channel, "outcome": outcome,
+                        "provider_status": result.status, "error_code": result.error_code})
         metrics.DELIVERIES.labels(channel, "accepted" if result.accepted else outcome).inc()
         if outcome == "next_channel":
             metrics.FALLBACKS.labels(channel).inc()
@@ -255,7 +264,9 @@ class Dispatcher:
         if n.kind == CONVERSATION_REPLY:  # a chat answer: its text as written, on the conversation's channel first
             recipients = reply_recipients(n, customer, self._channels)
             self._within_whatsapp_window(s, n, recipients, None)  # free text only: no template says it
-            return Job(n.id, lease, n.kind, recipients, n.payload.get("subject", ""), n.payload["text"])
+            sender = (n.payload["channel"], n.payload["from"]) if n.payload.get("from") else None
+            return Job(n.id, lease, n.kind, recipients, n.payload.get("subject", ""), n.payload["text"],
+                       request_id=n.request_id, sender=sender)
         to_business = n.kind.startswith(TO_BUSINESS)
         if to_business:  # a notice to the business itself, about its own set-up
             zone, language = ZoneInfo(business.timezone), "en"
@@ -292,18 +303,21 @@ class Dispatcher:
         ics = booking_ics(s, business, booking, self._clock()) if booking and n.kind in CALENDAR_KINDS else None
         content = None if to_business or staff is not None else self._within_whatsapp_window(
             s, n, recipients, approved_content(business.details or {}, language, n.kind, values))
-        return Job(n.id, lease, n.kind, recipients, message.subject, message.body, ics, content)
+        return Job(n.id, lease, n.kind, recipients, message.subject, message.body, ics, content, n.request_id)
 
     def _within_whatsapp_window(self, s: Session, n: Notification, recipients: dict[str, str],
                                 template: Content | None) -> Content | None:
         """WhatsApp's rule: free text within its window of the customer's last message, else the approved template;
         with none, WhatsApp is skipped for the next channel and the reason stored as an attempt. Return the
         template to send on WhatsApp (None: the free text)."""
-        window = getattr(self._channels.get("whatsapp"), "session_window", None)
+        channel = self._channels.get("whatsapp")
+        window = getattr(channel, "session_window", None)
         if "whatsapp" not in recipients or window is None:
             return None
         now = self._clock()
-        if window_open(s, n.business_id, recipients["whatsapp"], now, window):
+        sender = (n.payload.get("from") if n.kind == CONVERSATION_REPLY and n.payload.get("channel") == "whatsapp"
+                  else None) or getattr(channel, "from_number", "")  # the number it will go out from
+        if window_open(s, n.business_id, recipients["whatsapp"], sender, now, window):
             return None
         if template is not None:
             return template
@@ -314,6 +328,8 @@ class Dispatcher:
                               error_code=OUTSIDE, error_message=why, created_at=now, updated_at=now,
                               history=[{"status": "skipped", "at": now.isoformat(), "error_code": OUTSIDE}]))
         n.gave_up_on, n.last_error = [*n.gave_up_on, "whatsapp"], f"whatsapp: {why}"
+        metrics.DELIVERIES.labels("whatsapp", "skipped_outside_window").inc()
+        metrics.FALLBACKS.labels("whatsapp").inc()
         return None
 
     def _link_values(self, s: Session, kind: str, booking: Booking, zone: ZoneInfo, language: str) -> dict[str, str]:

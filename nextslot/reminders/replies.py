@@ -35,6 +35,13 @@ CANCEL = {
 }
 STOP = {"stop", "stopall", "unsubscribe", "end", "quit", "baja", "alto", "arret", "stopp"}
 START = {"start", "unstop", "alta"}
+# a yes or no that goes on to ask for something else ("yes but can we make it 4 pm instead") is a conversation
+CHANGE = {
+    "but", "instead", "rather", "move", "change", "reschedule", "earlier", "later", "another", "different",  # en
+    "pero", "mejor", "cambiar", "cambiarla", "mover", "otra", "otro", "antes", "despues",  # es
+    "mais", "plutot", "changer", "deplacer", "autre", "avancer", "reporter", "tard", "tot",  # fr
+    "aber", "lieber", "verschieben", "andern", "anderen", "andere", "spater", "fruher", "stattdessen",  # de
+}
 CONFIRM_EMOJI = ("👍", "✅", "👌", "✔")
 CANCEL_EMOJI = ("👎", "❌", "✖")
 CODE = re.compile(rf"\b([{ALPHABET}{ALPHABET.lower()}](?:[\s-]?[{ALPHABET}{ALPHABET.lower()}]){{{LENGTH - 1}}})\b")
@@ -77,5 +84,8 @@ def parse_reply(text: str) -> Reply:
     confirm = any(w in CONFIRM for w in words) or any(e in text for e in CONFIRM_EMOJI)
     cancel = any(w in CANCEL for w in words) or any(e in text for e in CANCEL_EMOJI)
     if confirm == cancel or len(words) > 6:  # both, neither, or a whole sentence: ask, don't guess
+        return Reply(Intent.UNCLEAR, codes)
+    # a change of mind, or a time or day beside the yes ("sí, pero a las 4", "ja, 16 Uhr?"): not a plain answer
+    if any(w in CHANGE for w in words) or (len(words) > 1 and any(any(ch.isdigit() for ch in w) for w in words)):
         return Reply(Intent.UNCLEAR, codes)
     return Reply(Intent.CONFIRM if confirm else Intent.CANCEL, codes)

@@ -9,6 +9,8 @@ import logging
 import signal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -22,6 +24,9 @@ from nextslot.payments.fees import charge_due_fees
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.runtime import build_dispatcher, build_payment_provider, build_service
 from nextslot.settings import Settings
+from nextslot.storage import wakeups
+from nextslot.storage.engine import libpq_dsn
+from nextslot.storage.wakeups import Coalesced, start_listening
 from nextslot.telemetry import metrics
 from nextslot.webhooks.delivery import WebhookSender
 
@@ -53,6 +58,12 @@ def sync_calendars(service: BookingService, every: timedelta, registry: Registry
     return sum(isinstance(r, SyncFailed) for r in results)
 
 
+def session_dsn(service: BookingService) -> str:
+    """The libpq connection string of the service's database (for LISTEN, which needs its own connection)."""
+    url = service.session_factory.kw["bind"].url
+    return libpq_dsn(url.render_as_string(hide_password=False))
+
+
 def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dispatcher) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone=UTC)
     every = dict(trigger="interval", max_instances=1, coalesce=True)
@@ -61,8 +72,9 @@ def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dis
     scheduler.add_job(drain, args=[WebhookSender(service.session_factory, settings.allow_private_targets).send_due],
                       seconds=settings.dispatch_interval_seconds, id="webhooks", **every)
     engine = ConversationEngine(service, settings)
-    scheduler.add_job(converse, args=[engine, dispatcher], seconds=min(settings.dispatch_interval_seconds, 1.0),
-                      id="conversations", **every)
+    # polled, and woken at once by a message posted to any server (see run_scheduler); never two runs at once
+    answer = Coalesced(partial(converse, engine, dispatcher))
+    scheduler.add_job(answer, seconds=min(settings.dispatch_interval_seconds, 1.0), id="conversations", **every)
     scheduler.add_job(engine.close_idle, seconds=60, id="idle_conversations", **every)
     scheduler.add_job(dispatcher.give_up_waiting, seconds=30, id="receipts", **every)
     scheduler.add_job(service.expire_holds, seconds=60, id="holds", **every)
@@ -82,25 +94,57 @@ def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dis
     # a calendar its provider said changed is read within seconds
     scheduler.add_job(sync_calendars, args=[service, sync_every, registry, True],
                       seconds=settings.dispatch_interval_seconds, id="pushed_calendars", **every)
+    if settings.retention_message_days is not None or settings.retention_conversation_days is not None:
+        scheduler.add_job(purge, args=[service, settings], hours=24, id="retention", next_run_time=datetime.now(UTC),
+                          **every)
     return scheduler
 
 
+def purge(service: BookingService, settings: Settings) -> dict[str, int]:
+    """The retention purge (see `core.customers.data_rights.purge_expired`)."""
+    from nextslot.core.customers.data_rights import purge_expired
+
+    purged = purge_expired(service.uow(), service.now(), settings.retention_message_days,
+                           settings.retention_conversation_days)
+    log.info("retention: purged %s", purged, extra={f"purged_{k}": v for k, v in purged.items()})
+    return purged
+
+
 def run_scheduler(settings: Settings) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)  # it logs every request: customer data
-    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)  # a line per run, every 2 s
+    from nextslot.telemetry.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)  # quiets twilio's per-request lines (customer data)
+    from nextslot.telemetry.tracing import start_tracing, trace_engine
+
     service = build_service(settings)
     dispatcher = build_dispatcher(settings, service)
     scheduler = build_scheduler(settings, service, dispatcher)
+    provider = start_tracing(settings.otel_endpoint, settings.otel_service_name, "scheduler")
+    if provider is not None:
+        trace_engine(service.session_factory.kw["bind"], provider)
+        for job in scheduler.get_jobs():  # one trace per run of a job, its SQL and sends inside
+            job.modify(func=partial(in_span, job.id, job.func))
     if settings.metrics_port:  # no HTTP server here: the scheduler's metrics have a port of their own
         from nextslot.telemetry.collectors import database_registry
 
         metrics.serve_metrics(settings.metrics_port, settings.metrics_host,
                               (database_registry(service.session_factory),), settings.metrics_token)
-    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    # a customer's message wakes the conversations job at once (LISTEN/NOTIFY); its poll is the fallback
+    listening = start_listening(session_dsn(service), wakeups.CONVERSATIONS, scheduler.get_job("conversations").func)
+    signal.signal(signal.SIGTERM, lambda *_: (listening.set(), scheduler.shutdown(wait=False)))
     log.info("scheduler started: dispatch every %ss", settings.dispatch_interval_seconds)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         pass
+    finally:
+        if provider is not None:
+            provider.shutdown()  # the last spans go out
     return 0
+
+
+def in_span(name: str, run: Callable[..., Any], *args: Any) -> Any:
+    from nextslot.telemetry.tracing import span
+
+    with span(f"scheduler {name}"):
+        return run(*args)

@@ -1,6 +1,6 @@
-"""WhatsApp's customer service window: for 24 hours after a customer's last message, a business may write to them
-freely; outside it WhatsApp refuses free-form text (Twilio error 63016) and takes only an approved template. We
-track the window per customer and business from the inbound webhook, send a business's approved template (Twilio's
+"""WhatsApp's customer service window: for 24 hours after a customer's last message to one of our numbers, that
+number may write to them freely; outside it WhatsApp refuses free-form text (Twilio error 63016) and takes only an
+approved template. We track the window per customer, business and number from the inbound webhook, send a business's approved template (Twilio's
 Content API: a content SID and its variables) outside it, and without one skip WhatsApp for the next channel."""
 from __future__ import annotations
 
@@ -33,17 +33,21 @@ def record_inbound(s: Session, phone: str, to: str | None, now: datetime, idle: 
         if (talking := business_for(s, Incoming("whatsapp", phone, "", to=to), now, idle)) is not None:
             businesses.add(talking)
     for business_id in sorted(businesses):  # in id order: two webhooks at once never wait on each other in a cycle
-        statement = insert(WhatsAppWindow).values(business_id=business_id, phone=phone, last_inbound_at=now)
+        statement = insert(WhatsAppWindow).values(business_id=business_id, phone=phone, number=to or "",
+                                                  last_inbound_at=now)
         s.execute(statement.on_conflict_do_update(
-            index_elements=["business_id", "phone"],
+            index_elements=["business_id", "phone", "number"],
             set_={"last_inbound_at": func.greatest(WhatsAppWindow.last_inbound_at, statement.excluded.last_inbound_at)}))
     return sorted(businesses)
 
 
-def window_open(s: Session, business_id: int, phone: str, now: datetime, length: timedelta = WINDOW) -> bool:
-    """Whether the customer wrote to this business on WhatsApp recently enough for free text to reach them."""
-    last = s.scalar(select(WhatsAppWindow.last_inbound_at).where(WhatsAppWindow.business_id == business_id,
-                                                                 WhatsAppWindow.phone == phone))
+def window_open(s: Session, business_id: int, phone: str, number: str, now: datetime,
+                length: timedelta = WINDOW) -> bool:
+    """Whether the customer wrote to this business's `number` on WhatsApp recently enough for free text from it to
+    reach them (a message whose number Twilio did not say counts for any)."""
+    last = s.scalar(select(func.max(WhatsAppWindow.last_inbound_at)).where(
+        WhatsAppWindow.business_id == business_id, WhatsAppWindow.phone == phone,
+        WhatsAppWindow.number.in_((number.removeprefix("whatsapp:"), ""))))
     return last is not None and now < last + length - MARGIN
 
 

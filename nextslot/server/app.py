@@ -98,10 +98,21 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
 def serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
+    from nextslot.telemetry.tracing import start_tracing, trace_app, trace_engine
+
     app = create_app(settings)
+    provider = start_tracing(settings.otel_endpoint, settings.otel_service_name, "server")
+    if provider is not None:
+        trace_app(app, provider)
+        trace_engine(app.state.service.session_factory.kw["bind"], provider)
     if settings.metrics_port:
         from nextslot.telemetry.metrics import serve_metrics
 
         serve_metrics(settings.metrics_port, settings.metrics_host, (app.state.database_metrics,),
                       settings.metrics_token)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # uvicorn's loggers go through ours (JSON with the request id); our middleware logs each request itself
+    try:
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, log_level=settings.log_level)
+    finally:
+        if provider is not None:
+            provider.shutdown()  # the last spans go out

@@ -1,4 +1,5 @@
-"""What an operator watches: request latency per channel (a middleware), `/metrics` behind a token, `/ready`.
+"""What an operator watches: every request's id, log line and latency per channel (one middleware), `/metrics`
+behind a token, `/ready`.
 
 The channel is read from the path's first segments (a bounded set), the route from the matched route's template
 (`/v1/bookings/{code}`, never the code itself); unmatched paths are one `unmatched` route.
@@ -6,6 +7,7 @@ The channel is read from the path's first segments (a bounded set), the route fr
 from __future__ import annotations
 
 import asyncio
+import logging
 from time import perf_counter
 
 from fastapi import FastAPI, Request
@@ -13,9 +15,13 @@ from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nextslot.core.service import BookingService
+from nextslot.redaction import redact_path
 from nextslot.telemetry import metrics
 from nextslot.telemetry.collectors import database_registry
+from nextslot.telemetry.context import bound_request_id, request_id_from
+from nextslot.telemetry.tracing import tag_request
 
+log = logging.getLogger("nextslot.http")
 # (path prefix, channel): the first that matches wins
 CHANNELS = (
     ("/mcp", "mcp"), ("/v1/", "api"), ("/console/", "console"), ("/webhooks/vapi/", "vapi"),
@@ -41,8 +47,10 @@ def route_of(scope: Scope, channel: str) -> str:
     return f"/{channel}" if channel in ("mcp", "public_mcp") else "unmatched"
 
 
-class RequestMetrics:
-    """Time every HTTP request, from the first byte in to the last byte out."""
+class RequestObserver:
+    """Give every HTTP request an id (the caller's `X-Request-ID` when it looks like one), bound while it is
+    served and sent back in the response; log one line for it and time it, from the first byte in to the last
+    byte out."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -51,20 +59,31 @@ class RequestMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = dict(scope.get("headers") or [])
+        request_id = request_id_from(headers.get(b"x-request-id", b"").decode("latin-1"))
         started, status = perf_counter(), 500
 
         async def sending(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
-        try:
-            await self.app(scope, receive, sending)
-        finally:
-            channel = channel_of(scope["path"])
-            metrics.HTTP_REQUESTS.labels(channel, route_of(scope, channel), scope["method"], str(status)).observe(
-                perf_counter() - started)
+        with bound_request_id(request_id):
+            tag_request(request_id)
+            try:
+                await self.app(scope, receive, sending)
+            finally:
+                seconds = perf_counter() - started
+                channel = channel_of(scope["path"])
+                route = route_of(scope, channel)
+                metrics.HTTP_REQUESTS.labels(channel, route, scope["method"], str(status)).observe(seconds)
+                # the path without its query (which may carry a phone or an email), link tokens shortened; probes
+                # and scrapes (every few seconds) only at debug
+                level = logging.DEBUG if channel == "ops" and status < 400 else logging.INFO
+                log.log(level, "%s %s %s", scope["method"], redact_path(scope["path"]), status, extra={"channel": channel, "route": route, "status": status,
+                                        "ms": round(seconds * 1000, 1)})
 
 
 def install(app: FastAPI, service: BookingService) -> None:
@@ -90,7 +109,7 @@ def install(app: FastAPI, service: BookingService) -> None:
             body, content_type = await asyncio.to_thread(metrics.exposition, app.state.database_metrics)
             return Response(body, media_type=content_type)
 
-    app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestObserver)
 
 
 def database_answers(service: BookingService) -> None:

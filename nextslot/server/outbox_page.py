@@ -16,7 +16,13 @@ from nextslot.reminders.channels.local_outbox import outbox_file, read_outbox
 router = APIRouter(include_in_schema=False)
 
 
+PROXIED = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
 def from_loopback(request: Request) -> bool:
+    """A client on this machine, not a proxy on it relaying someone else."""
+    if any(h in request.headers for h in PROXIED):
+        return False
     host = request.client.host if request.client else ""
     try:
         return ipaddress.ip_address(host).is_loopback

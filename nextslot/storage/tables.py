@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB, TSTZRANGE, ExcludeConstraint, 
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from nextslot.schemas.statuses import BookingStatus
+from nextslot.telemetry.context import current_request_id
 
 Id = BigInteger
 
@@ -220,6 +221,7 @@ class Customer(Base):
     opted_out: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'::jsonb"))  # said STOP
     no_show_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = _created()
+    erased_at: Mapped[datetime | None]  # set: personal data removed on request (the bookings stay, anonymous)
 
 
 class Booking(Base):
@@ -461,6 +463,8 @@ class Notification(Base):
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     gave_up_on: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'::jsonb"))  # channels
+    # the request it was written under (the HTTP request's id), bound again while the scheduler sends it
+    request_id: Mapped[str | None] = mapped_column(String(64), default=current_request_id)
 
 
 class DeliveryAttempt(Base):
@@ -548,6 +552,7 @@ class WebhookDelivery(Base):
     log: Mapped[list[Any]] = mapped_column(default=list)  # [{"at", "status_code", "error", "ms"}]
     created_at: Mapped[datetime] = _created()
     delivered_at: Mapped[datetime | None]
+    request_id: Mapped[str | None] = mapped_column(String(64), default=current_request_id)  # as on notifications
 
 
 class CalendarFeed(Base):
@@ -777,7 +782,8 @@ class Conversation(Base):
     handoff_at: Mapped[datetime | None]  # set: a person answers it, the engine stays silent
     handoff_reason: Mapped[str | None] = mapped_column(String(32))  # asked, menu, model, failures
     visitor_key: Mapped[str | None] = mapped_column(String(64))  # web: sha256 of the chat cookie
-    # web: the name and phone it gave (to book with), a pending one-time code, the contact it proved
+    # web: the name and phone it gave (to book with), a pending one-time code, the contact it proved;
+    # SMS and WhatsApp: the number the customer wrote to ("to"), which replies are sent from
     identity: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
 
 
@@ -838,18 +844,20 @@ class ConversationToolCall(Base):
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ok: Mapped[bool] = mapped_column(Boolean)
     by: Mapped[str] = mapped_column(String(16))  # model, guided
+    latency_ms: Mapped[int | None] = mapped_column(Integer)  # how long the tool took
     created_at: Mapped[datetime]
 
 
 class WhatsAppWindow(Base):
-    """When a customer last wrote to a business on WhatsApp: for 24 hours after, WhatsApp takes free-form text from
-    the business; outside that window only an approved template goes through."""
+    """When a customer last wrote to a business on WhatsApp, and to which of our numbers: for 24 hours after, WhatsApp
+    takes free-form text from that number; outside that window only an approved template goes through."""
 
     __tablename__ = "whatsapp_windows"
-    __table_args__ = (UniqueConstraint("business_id", "phone"),)
+    __table_args__ = (UniqueConstraint("business_id", "phone", "number"),)
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    phone: Mapped[str] = mapped_column(String(20))  # E.164, without "whatsapp:"
+    phone: Mapped[str] = mapped_column(String(20))  # the customer's, E.164, without "whatsapp:"
+    number: Mapped[str] = mapped_column(String(20), server_default=text("''"))  # ours they wrote to ("": not said)
     last_inbound_at: Mapped[datetime]
 
 
@@ -872,3 +880,19 @@ class ContactProof(Base):
     proof_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     proof_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """One configuration or account change: who, when, through which channel, what changed. Append-only."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("audit_log_business_at", "business_id", "id"),)
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = mapped_column(Id, ForeignKey("businesses.id"))
+    at: Mapped[datetime] = _created()
+    actor: Mapped[str] = mapped_column(String(200))  # "owner@example.com", "api key nsk_AbCd", "cli (root)"
+    channel: Mapped[str] = mapped_column(String(32))  # console, api, cli, oauth
+    action: Mapped[str] = mapped_column(String(64))  # config.updated, api_key.created, customer.erased ...
+    target: Mapped[str] = mapped_column(String(200), server_default="")
+    changes: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))  # {"path": [before, after]}
+    request_id: Mapped[str | None] = mapped_column(String(64), default=current_request_id)

@@ -49,7 +49,8 @@ DELIVERIES = Counter(
 FALLBACKS = Counter("nextslot_message_fallbacks", "Messages moved on from a channel to the next", ["from_channel"])
 MESSAGES_FINISHED = Counter(
     "nextslot_messages_finished", "Messages that ended with no channel left, by final status", ["status"])
-WEBHOOKS = Counter("nextslot_webhook_deliveries", "Webhook POSTs by outcome (delivered, retry, failed)", ["outcome"])
+WEBHOOKS = Counter("nextslot_webhook_deliveries", "Webhook deliveries by outcome (delivered, error: retried "
+                   "later or given up after a day, endpoint_disabled)", ["outcome"])
 WEBHOOK_LATENCY = Histogram("nextslot_webhook_delivery_duration_seconds", "Webhook POST round trips",
                             buckets=LATENCY_BUCKETS)
 CALENDAR_SYNCS = Counter("nextslot_calendar_syncs", "Calendar sync runs by outcome (synced, failed)", ["outcome"])

@@ -23,6 +23,8 @@ from nextslot.storage import leases
 from nextslot.storage.outage import on_fresh_connection
 from nextslot.storage.tables import WebhookDelivery, WebhookEndpoint
 from nextslot.telemetry import metrics
+from nextslot.telemetry.context import bound_request_id
+from nextslot.telemetry.tracing import span
 from nextslot.webhooks.signing import signature
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,7 @@ class Job:
     event_type: str
     body: str
     live: bool  # the endpoint is still active
+    request_id: str | None = None  # the request that wrote the event: bound while it is sent, and sent along
 
 
 class WebhookSender:
@@ -58,7 +61,8 @@ class WebhookSender:
     def send_due(self) -> int:
         jobs = self.claim()
         for job in jobs:
-            self.deliver(job)
+            with bound_request_id(job.request_id), span("send webhook", delivery_id=job.id, event=job.event_type):
+                self.deliver(job)
         return len(jobs)
 
     def claim(self) -> list[Job]:
@@ -78,7 +82,7 @@ class WebhookSender:
                 d.log = [*d.log, {"at": now.isoformat(), "status_code": None, "error": "the endpoint is gone",
                                   "ms": 0}]
                 continue
-            jobs.append(Job(d.id, lease, e.url, e.secret, d.event_id, d.event_type, d.body, e.active))
+            jobs.append(Job(d.id, lease, e.url, e.secret, d.event_id, d.event_type, d.body, e.active, d.request_id))
         return jobs
 
     def deliver(self, job: Job) -> None:
@@ -88,6 +92,8 @@ class WebhookSender:
         timestamp = int(self._clock().timestamp())
         headers = {"Content-Type": "application/json", "Nextslot-Event": job.event_type,
                    "Nextslot-Event-Id": job.event_id, "Nextslot-Signature": signature(job.secret, timestamp, job.body)}
+        if job.request_id:
+            headers["X-Request-ID"] = job.request_id
         started = perf_counter()
         try:
             response = self._http.post(job.url, content=job.body.encode(), headers=headers)
@@ -106,7 +112,10 @@ class WebhookSender:
         through with its answer lost is recognised by its log line."""
         line = {"at": self._clock().isoformat(), "status_code": code, "error": error, "ms": round(ms, 1)}
         on_fresh_connection(lambda: self._record_once(job, line, code, error))
-        metrics.WEBHOOKS.labels("delivered" if error is None else "failed" if not job.live else "retry").inc()
+        outcome = "delivered" if error is None else "endpoint_disabled" if not job.live else "error"
+        metrics.WEBHOOKS.labels(outcome).inc()
+        log.info("webhook delivery %s (%s): %s", job.id, job.event_type, outcome,
+                 extra={"delivery_id": job.id, "event_type": job.event_type, "outcome": outcome, "status_code": code})
 
     def _record_once(self, job: Job, line: dict, code: int | None, error: str | None) -> None:
         now = datetime.fromisoformat(line["at"])

@@ -66,7 +66,7 @@ def test_a_handoff_appears_in_the_inbox_live_and_staff_reply_and_hand_back(table
                                                         Notification.kind == "conversation_reply")
                              .order_by(Notification.id.desc())).first()
         assert sent.payload == {"text": "Hi, Robin here: I'll refund the second charge today.",
-                                "channel": "whatsapp", "to": PHONE}
+                                "channel": "whatsapp", "to": PHONE, "from": line}  # from the number written to
 
         page.get_by_role("button", name="Hand back to the agent").click()
         expect(page.locator(".done")).to_contain_text("Handed back")

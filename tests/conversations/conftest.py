@@ -51,12 +51,12 @@ class Chat:
              **more: str) -> httpx2.Response:
         prefix = "whatsapp:" if channel == "whatsapp" else ""
         if channel == "whatsapp":  # Twilio relays it, so WhatsApp's 24-hour window opens there too
-            self.twilio.customer_wrote(phone)
+            self.twilio.customer_wrote(phone, self.to)
         form = {"From": f"{prefix}{phone}", "To": f"{prefix}{self.to}", "Body": body,
                 "MessageSid": sid or f"SM{next(SIDS):032d}", **more}
         signature = RequestValidator(TOKEN).compute_signature(f"{PUBLIC_URL}/webhooks/twilio/inbound", form)
         return httpx2.post(f"{self.server.url}/webhooks/twilio/inbound", data=form,
-                           headers={"X-Twilio-Signature": signature})
+                           headers={"X-Twilio-Signature": signature}, timeout=30)  # a loaded machine
 
     def run(self) -> int:
         answered = 0

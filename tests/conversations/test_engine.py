@@ -46,3 +46,25 @@ def test_two_scheduler_processes_answer_each_message_once_and_in_order(chat_for,
                 assert replies == ["Hi! This is Riverside Clinic. Reply with a number:",
                                    "You have no upcoming bookings with us. Reply 1 to book one.",
                                    "Hi! This is Riverside Clinic. Reply with a number:"], (phone, rows)
+
+
+def test_messages_posted_at_once_from_one_number_and_retried_are_stored_once_and_each_answered_once(chat_for):
+    from concurrent.futures import ThreadPoolExecutor
+
+    phone = "+447911200501"
+    with chat_for() as chat:
+        sids = [f"SMconcurrent{phone[1:]}{n:02d}" for n in range(8)]
+        posts = [*sids, *sids[:4]]  # Twilio retries four of them while the first tries are still in flight
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            answers = list(pool.map(lambda sid: chat.send(phone, "0", sid=sid), posts))
+        assert [a.status_code for a in answers] == [200] * 12
+        chat.run()
+        messages = chat.messages(phone)
+        incoming = [m for m in messages if m.direction == "in"]
+        assert sorted(m.provider_id for m in incoming) == sorted(sids)  # each stored once, in one conversation
+        assert len({m.conversation_id for m in messages}) == 1
+        assert all(m.processed_at is not None and m.attempts == 1 for m in incoming)
+        replies = [m for m in messages if m.direction == "out"]
+        assert len(replies) == 8 and all(r.body.startswith("Hi! This is Riverside Clinic.") for r in replies)
+        assert len(chat.replies(phone)) == 8  # Twilio was asked to deliver each answer once
+        assert [m.direction for m in messages] == ["in"] * 8 + ["out"] * 8  # all stored before any was answered

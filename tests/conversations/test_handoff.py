@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from evals.scripted_model import call, scripted_model, words
 from nextslot.conversations.handoff import wants_person
 from nextslot.conversations.inbox import Replied, hand_back, staff_reply
 from nextslot.storage.tables import ConversationMessage, Notification
-from tests.conversations.scripted_model import call, scripted_model, words
 from tests.server.test_console import clients, console, csrf_of  # noqa: F401 - the signed-in console fixture
 
 

@@ -6,10 +6,11 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from evals.scripted_model import scripted_model, words
 from nextslot.conversations.engine import ConversationEngine
+from nextslot.conversations.inbox import exchange
 from nextslot.storage.tables import Conversation, ConversationMessage, ConversationToolCall, ModelCall
 from tests.conversations.conftest import clinic_config
-from tests.conversations.scripted_model import scripted_model, words
 from tests.conversations.test_model import model_settings, stored
 
 CAPPED = "We can't chat freely any more for now, but these choices still work."
@@ -38,7 +39,7 @@ def test_a_business_past_its_days_tokens_answers_every_number_by_the_guided_flow
 
 
 def test_a_number_writing_too_fast_gets_one_word_about_it_then_silence_and_costs_nothing(chat_for, session_factory,
-                                                                                        clock):
+                                                                                        clock, service):
     with scripted_model(words("Happy to help."), repeat_last=True) as model:
         with chat_for(**model_settings(model, conversation_messages_per_number=3)) as chat:
             phone = "+447911200404"
@@ -52,6 +53,9 @@ def test_a_number_writing_too_fast_gets_one_word_about_it_then_silence_and_costs
             errors = [m.error for m in chat.messages(phone) if m.direction == "in"]
             assert errors == [None] * 3 + ["rate_limited"] * 3
             assert stored(session_factory, chat.business_id, ConversationToolCall) == []
+            notes = [line.note for line in exchange(service, chat.business_id, chat.conversation(phone).id).lines
+                     if line.kind == "in"]
+            assert notes == [None] * 3 + ["not answered: too many messages this hour"] * 3  # what staff see
 
             clock.now += timedelta(hours=1, minutes=1)  # an hour on, answered again
             assert chat.say(phone, "sorry, one more question") == "Happy to help."

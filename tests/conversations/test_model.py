@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from evals.scripted_model import Step, call, scripted_model, words
 from nextslot.storage.tables import Booking, ConversationToolCall, ModelCall
-from tests.conversations.scripted_model import Step, call, scripted_model, words
 from tests.conversations.test_guided import book_for
 
 TUESDAY_9 = "2026-11-24T09:00:00+00:00"

@@ -17,10 +17,10 @@ def quiet_outbox(session_factory) -> None:
         s.commit()
 
 
-def whatsapp_window(session_factory, business_id: int, phone: str, at) -> None:
-    """The customer wrote to the business on WhatsApp at `at` (as the inbound webhook records it)."""
+def whatsapp_window(session_factory, business_id: int, phone: str, at, number: str = FakeTwilio.whatsapp_from) -> None:
+    """The customer wrote to the business's `number` (ours) on WhatsApp at `at`, as the inbound webhook records it."""
     with session_factory() as s:
-        s.add(WhatsAppWindow(business_id=business_id, phone=phone, last_inbound_at=at))
+        s.add(WhatsAppWindow(business_id=business_id, phone=phone, number=number, last_inbound_at=at))
         s.commit()
 
 

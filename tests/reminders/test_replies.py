@@ -11,7 +11,11 @@ CASES = {
     Intent.STOP: ["STOP", "stop", "Unsubscribe", "baja", "arrêt", "stopp"],
     Intent.START: ["START", "unstop"],
     Intent.UNCLEAR: ["", "yes cancel", "no yes", "can I move it to Friday?", "maybe", "👍 ❌",
-                     "I will be there yes thank you so much for the reminder"],
+                     "I will be there yes thank you so much for the reminder",
+                     # a yes or no that asks for another time is for the conversation, not the fast path
+                     "yes but can we make it 4 pm instead", "yes, 4pm?", "Sí, pero mejor a las 4",
+                     "oui mais plutôt 16h", "ja aber lieber um 16 Uhr", "no, move it", "nein, verschieben",
+                     "non, plus tard ?", "no, otra hora"],
 }
 
 

@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from nextslot.conversations.engine import add_reply
+from nextslot.conversations.engine import ConversationEngine, add_reply
+from nextslot.conversations.inbox import exchange
 from nextslot.core.business.config import apply_config
 from nextslot.reminders.channels import build_channels
 from nextslot.reminders.dispatcher import Dispatcher
@@ -50,7 +51,7 @@ def wired(fake_twilio, live_server, session_factory, clock):
 
 def write(server, fake_twilio, phone: str, to: str, body: str) -> httpx2.Response:
     """The customer sends a WhatsApp message to the business's number: Twilio relays and signs it."""
-    fake_twilio.customer_wrote(phone)
+    fake_twilio.customer_wrote(phone, to)
     form = {"From": f"whatsapp:{phone}", "To": f"whatsapp:{to}", "Body": body,
             "MessageSid": f"SM{uuid.uuid4().hex}"}
     signature = RequestValidator(fake_twilio.auth_token).compute_signature(f"{PUBLIC_URL}/webhooks/twilio/inbound",
@@ -126,12 +127,12 @@ def test_a_customer_who_wrote_gets_free_text_for_a_day_then_a_template_in_their_
     sid = fake_twilio.approve_template("Hola {{1}}: tu cita es ahora el {{2}}.")
     business = make_business(clinic(fake_twilio, {"es": {"rescheduled": {"content_sid": sid,
                                                                            "variables": ["name", "when"]}}}))
-    phone, to = "+34612555103", number_of(session_factory, business)
+    phone, ours = "+34612555103", fake_twilio.whatsapp_from  # the number confirmations and reminders come from
     booking = book(service, business, phone, language="es")
-    assert write(server, fake_twilio, phone, to, "Sí").status_code == 200  # confirms, and opens the window
+    assert write(server, fake_twilio, phone, ours, "Sí").status_code == 200  # confirms, and opens its window
     with session_factory() as s:
-        assert s.scalars(select(WhatsAppWindow.last_inbound_at).where(
-            WhatsAppWindow.business_id == business, WhatsAppWindow.phone == phone)).one() == clock()
+        assert s.execute(select(WhatsAppWindow.number, WhatsAppWindow.last_inbound_at).where(
+            WhatsAppWindow.business_id == business, WhatsAppWindow.phone == phone)).one() == (ours, clock())
 
     dispatcher.dispatch_due()  # the confirmation: free text, the customer wrote a moment ago
     assert fake_twilio.requests[-1]["To"] == f"whatsapp:{phone}" and booking.code in fake_twilio.requests[-1]["Body"]
@@ -147,6 +148,20 @@ def test_a_customer_who_wrote_gets_free_text_for_a_day_then_a_template_in_their_
     assert last["ContentSid"] == sid and json.loads(last["ContentVariables"])["1"] == "Ana Ruiz"
     assert fake_twilio.whatsapp_texts(phone)[-1].startswith("Hola Ana Ruiz: tu cita es ahora el jueves 26 noviembre")
     assert [t[1] for t in tries(session_factory, business, "rescheduled")] == ["queued", "queued"]
+
+
+def test_writing_to_the_business_own_number_opens_that_numbers_window_not_the_one_reminders_come_from(
+        fake_twilio, wired, service, make_business, session_factory):
+    server, dispatcher = wired
+    business = make_business(clinic(fake_twilio))
+    phone = "+447911123606"
+    book(service, business, phone)
+    assert write(server, fake_twilio, phone, number_of(session_factory, business), "hello").status_code == 200
+
+    dispatcher.dispatch_due()  # the confirmation comes from our WhatsApp number, which the customer never wrote to
+
+    assert tries(session_factory, business, "confirmation") == [("whatsapp", "skipped", "outside_window"),
+                                                                 ("sms", "queued", None)]
 
 
 def test_a_window_is_the_business_the_customer_wrote_to_not_another(
@@ -170,8 +185,14 @@ def test_a_staff_reply_a_day_after_the_customer_wrote_goes_by_sms_not_as_refused
         fake_twilio, wired, service, make_business, session_factory, clock):
     server, dispatcher = wired
     business = make_business(clinic(fake_twilio))
-    phone = "+447911123605"
-    assert write(server, fake_twilio, phone, number_of(session_factory, business), "agent").status_code == 200
+    phone, to = "+447911123605", number_of(session_factory, business)
+    assert write(server, fake_twilio, phone, to, "agent").status_code == 200
+    engine = ConversationEngine(service, Settings())
+    while engine.process_due():  # "a person will answer you": inside the window
+        pass
+    dispatcher.dispatch_due()
+    [told] = [r for r in fake_twilio.requests if r["To"] == f"whatsapp:{phone}"]
+    assert (told["To"], told["From"]) == (f"whatsapp:{phone}", f"whatsapp:{to}")  # from the number written to
     clock.now += timedelta(hours=25)
     with session_factory() as s:
         conversation = s.scalars(select(Conversation).where(Conversation.business_id == business)).one()
@@ -180,10 +201,13 @@ def test_a_staff_reply_a_day_after_the_customer_wrote_goes_by_sms_not_as_refused
 
     dispatcher.dispatch_due()
 
-    assert fake_twilio.requests[-1] == {**fake_twilio.requests[-1], "To": phone,
-                                        "Body": "Sorry for the wait, we can see you Friday."}
-    assert tries(session_factory, business, "conversation_reply") == [("whatsapp", "skipped", "outside_window"),
-                                                                       ("sms", "queued", None)]
+    assert fake_twilio.requests[-1] == {**fake_twilio.requests[-1], "To": phone, "From": fake_twilio.sms_from,
+                                        "Body": "Sorry for the wait, we can see you Friday."}  # SMS: our SMS number
+    assert tries(session_factory, business, "conversation_reply") == [
+        ("whatsapp", "queued", None),  # the engine's answer, at once
+        ("whatsapp", "skipped", "outside_window"), ("sms", "queued", None)]  # the staff reply, a day later
+    [line] = [line for line in exchange(service, business, conversation.id).lines if line.by == "staff: Sam"]
+    assert line.delivery == "sent by sms"  # the inbox shows the reply went by SMS, not WhatsApp
 
 
 @pytest.mark.parametrize(("template", "field"), [

@@ -73,7 +73,7 @@ async def test_up_runs_a_server_and_a_scheduler_that_send_a_booking_confirmation
     for name in ("NEXTSLOT_TWILIO_ACCOUNT_SID", "NEXTSLOT_SMTP_HOST", "NEXTSLOT_PUBLIC_URL"):
         env.pop(name, None)
     log = tmp_path / "up.log"
-    with log.open("w") as out:
+    with log.open("a") as out:  # O_APPEND: the three processes' lines never overwrite each other
         up = subprocess.Popen([sys.executable, "-m", "nextslot.cli", "up", "--port", str(port)], env=env,
                               stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
@@ -83,7 +83,8 @@ async def test_up_runs_a_server_and_a_scheduler_that_send_a_booking_confirmation
         assert f"{base}/b/riverside-clinic" in banner and f"{base}/outbox" in banner
         key = re.search(r"Authorization: Bearer (nsk_\S+)", banner).group(1)
         email, password = re.search(r"sign in as (\S+) / (\S+)", banner).groups()
-        desktop = json.loads(banner[banner.index("\n{") + 1:])
+        snippet = banner[banner.index("claude_desktop_config.json"):]
+        desktop = json.loads(snippet[snippet.index("\n{") + 1:])
         assert desktop["mcpServers"]["riverside-clinic"]["env"]["NEXTSLOT_API_KEY"] == key
         server, scheduler = children_of(up.pid)
 

@@ -18,6 +18,7 @@ from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from nextslot.core import audit
 from nextslot.core.accounts.api_keys import hash_key
 from nextslot.core.booking.records import mask
 from nextslot.core.results import Rejected
@@ -67,6 +68,7 @@ def create_account(uow: SqlAlchemyUnitOfWork, business_id: int, email: str, name
                                role=role, password_hash=hasher.hash(password), active=True)
         uow.session.add(account)
         uow.session.flush()
+        audit.record(uow.session, business_id, "staff_account.created", account.email, {"role": [None, role]})
         uow.commit()
         return account.id
 
@@ -83,6 +85,7 @@ def reset_password(uow: SqlAlchemyUnitOfWork, business_id: int, email: str, pass
             return False
         account.password_hash, account.active = hasher.hash(password), True
         uow.session.execute(delete(StaffSession).where(StaffSession.account_id == account.id))
+        audit.record(uow.session, business_id, "staff_account.password_reset", account.email)
         uow.commit()
         return True
 

@@ -9,6 +9,7 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
+from nextslot.core import audit
 from nextslot.storage import queries
 from nextslot.storage.tables import VoiceIntegration
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
@@ -36,6 +37,7 @@ def set_secret(uow: SqlAlchemyUnitOfWork, business_id: int, platform: Platform, 
             .on_conflict_do_update(index_elements=["business_id", "platform"],
                                    set_={"secret": secret, "created_at": func.now()})
         )
+        audit.record(uow.session, business_id, "voice_secret.set", platform)  # never the secret itself
         uow.commit()
 
 

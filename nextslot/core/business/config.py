@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from nextslot.core import audit
 from nextslot.core.business.message_templates import template_problems, whatsapp_template_problems
 from nextslot.core.instants import first_instant, wall_to_utc
 from nextslot.core.results import Rejected
@@ -61,6 +62,7 @@ def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Re
         b = config.business
         business = s.scalars(select(Business).where(Business.slug == b.slug).with_for_update()).one_or_none()
         created = business is None
+        before = config_document(s, business.id) if business is not None else {}
         if business is None:
             business = Business(slug=b.slug)
             s.add(business)
@@ -136,8 +138,21 @@ def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Re
                 ])
                 for i, req in enumerate(sc.requires)
             ]
+        s.flush()
+        if changes := audit.diff(before, config_document(s, business.id)):
+            audit.record(s, business.id, "config.created" if created else "config.updated", business.slug,
+                         {} if created else changes)
         uow.commit()
         return ConfigApplied(business.id, business.slug, created, len(config.resources), len(config.services))
+
+
+def config_document(s: Session, business_id: int) -> dict[str, Any]:
+    """The stored config as JSON, to compare before and after a change."""
+    from nextslot.core.business.config_export import export_config
+
+    s.expire_all()  # read what is stored now, not what this session cached before the change
+    config = export_config(s, business_id)
+    return config.model_dump(mode="json") if config else {}
 
 
 def details_problems(details: dict[str, Any]) -> list[tuple[str, str]]:

@@ -21,6 +21,7 @@ class OutgoingMessage:
     reference: str  # e.g. "notification-123": in logs, the Message-ID and headers; never customer data
     calendar: bytes | None = None  # the booking as .ics: attached to emails, ignored by text channels
     content: Content | None = None  # WhatsApp outside its 24-hour window: this template, not the body
+    sender: str | None = None  # E.164: send from this number of the account, not the channel's own
 
 
 @dataclass(frozen=True)

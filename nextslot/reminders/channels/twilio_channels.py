@@ -43,7 +43,8 @@ class TwilioSmsChannel:
             text = {"content_sid": message.content.sid,
                     "content_variables": json.dumps(message.content.variables, ensure_ascii=False)}
         try:
-            sent = self.client.messages.create(to=self.prefix + message.to, from_=self.prefix + self.from_number,
+            sender = (message.sender or self.from_number).removeprefix(self.prefix)
+            sent = self.client.messages.create(to=self.prefix + message.to, from_=self.prefix + sender,
                                                status_callback=self.status_callback, **text)
         except TwilioRestException as exc:
             return self._refused(message, exc.status, exc.code, exc.msg)

@@ -18,6 +18,7 @@ from nextslot.server.console import (
     booking_pages,
     calendar_pages,
     customer_pages,
+    data_pages,
     inbox_pages,
     settings_pages,
     sign_in,
@@ -64,6 +65,7 @@ def install(app: FastAPI) -> None:
             "Cache-Control": "public, max-age=31536000, immutable" if current else "public, max-age=300",
             "X-Content-Type-Options": "nosniff"})
 
-    for module in (sign_in, calendar_pages, booking_pages, customer_pages, inbox_pages, settings_pages,
+    # data_pages first: /customers/{id}/export is not a customer page
+    for module in (sign_in, calendar_pages, booking_pages, data_pages, customer_pages, inbox_pages, settings_pages,
                    staff_calendar_pages):
         app.include_router(module.router)

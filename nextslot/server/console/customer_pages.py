@@ -44,8 +44,10 @@ def customer_detail(request: Request, business: PageBusiness, staff: SignedIn, c
         history = history_for(uow.session, business.id, customer)
         waiting = waiting_list(uow.session, business.id, customer.id, live_only=False)
         row = customer_roster(uow.session, business.id, booking_service(request).now(), customer_id=customer.id)[0]
+        erased = customer.erased_at is not None
     return render(request, "customer.html", {"business": business, "staff": staff, "active": "customers",
                                              "history": history, "waiting": waiting, "row": row,
+                                             "customer_id": customer_id, "erased": erased,
                                              "policy": no_show_policy(request, business)})
 
 

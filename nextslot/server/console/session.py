@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request
 from starlette.responses import RedirectResponse, Response
 
+from nextslot.core import audit
 from nextslot.core.accounts.staff import SignedIn, csrf_matches, session_for
 from nextslot.core.service import BookingService
 from nextslot.server.page_context import PageBusiness, business_by_slug
@@ -51,6 +52,7 @@ def signed_in(request: Request, slug: str) -> tuple[PageBusiness, SignedIn]:
             raise ConsoleExit(RedirectResponse(f"/console/{slug}/login?next={target}", status_code=303))
         raise ConsoleExit(notice(request, business, "Signed out",
                                  "Your session has ended. Sign in again and repeat what you were doing.", 401))
+    audit.act_as(staff.email, "console")  # for this request: the audit log names who changed what
     return business, staff
 
 

@@ -13,6 +13,7 @@ from nextslot.server.staff_api import (
     calendar,
     calendars,
     customers,
+    data_rights,
     errors,
     resources,
     services,
@@ -20,8 +21,8 @@ from nextslot.server.staff_api import (
 )
 from nextslot.server.staff_api.fallback import fallback_router
 
-ROUTERS = [bookings.router, calendar.router, calendars.router, customers.router, resources.router, services.router,
-           business.router, webhooks.router]
+ROUTERS = [bookings.router, calendar.router, calendars.router, data_rights.router, customers.router, resources.router,
+           services.router, business.router, webhooks.router]
 
 
 def install(app: FastAPI) -> None:

@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from nextslot.core import audit
 from nextslot.core.accounts.key_holders import KeyHolder, key_holder
 from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
@@ -43,6 +44,7 @@ class KeyCheckedRoute(APIRoute):
 
         async def checked(request: Request) -> Response:
             request.state.caller = await run_in_threadpool(checked_key, request)
+            audit.act_as(f"api key {request.state.caller.name}", "api")  # the endpoint runs in this context
             return await handler(request)
 
         return checked

@@ -1,5 +1,6 @@
 """A scripted OpenAI-compatible model on loopback: each chat request takes the next step of a script (a tool
-call, words, a slow answer, an HTTP error, malformed arguments), so the real `openai` client meets each case."""
+call, words, a slow answer, an HTTP error, malformed arguments), so the real `openai` client meets each case.
+Shared by the tests and the conversation evals (`evals/chat_evals.py`)."""
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from tests.conftest import LiveServer
+from evals.loopback import LiveServer
 
 
 @dataclass
@@ -37,6 +38,16 @@ def words(text: str) -> Step:
 
 def call(tool: str, arguments: dict[str, Any] | str) -> Step:
     return Step(call=(tool, arguments))
+
+
+def step_of(data: dict[str, Any]) -> Step:
+    """A step written as data: {say: ...}, {call: [tool, arguments]}, {sleep: seconds, ...}, {status: 500}."""
+    unknown = set(data) - {"say", "call", "sleep", "status"}
+    if unknown:
+        raise ValueError(f"a model step has say, call, sleep or status, not {sorted(unknown)}")
+    called = data.get("call")
+    return Step(say=data.get("say"), call=(called[0], called[1]) if called else None,
+                sleep=float(data.get("sleep") or 0), status=data.get("status"))
 
 
 @contextmanager
