@@ -97,7 +97,7 @@ def read_form(posted: Mapping[str, Any], service: ServiceView) -> BookingForm:
 
 
 def booking_command(form: BookingForm, service: ServiceView, zone: str | None, source: str = "page",
-                    actor: str = "", language: str = "en") -> BookingCreate | Problem:
+                    actor: str = "", language: str | None = None) -> BookingCreate | Problem:
     """The core's command for a posted form (the public page's, or a walk-in typed in at the console), or the
     first thing the page itself must refuse."""
     if form.at is None:
@@ -111,7 +111,8 @@ def booking_command(form: BookingForm, service: ServiceView, zone: str | None, s
             "idempotency_key": f"{source}:{form.key}",
             "customer": {"name": values.get("customer.name", ""), "phone": values.get("customer.phone") or None,
                          "email": values.get("customer.email") or None, "timezone": zone,
-                         "language": language},  # their messages then come in the page's language
+                         # the page's language, so their messages come in it too (a walk-in: none stated)
+                         **({"language": language} if language else {})},
             "intake": {f.question.key: values.get(f.name, "") for f in intake_fields(service)},
         })
     except ValidationError as invalid:

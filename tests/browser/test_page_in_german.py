@@ -41,7 +41,7 @@ def test_a_german_browser_gets_the_page_in_german_and_books(german_phone, shot, 
         expect(phone.locator(".when")).to_contain_text("Montag, 23. November, 14:00 Uhr")
         assert phone.evaluate(UNLABELLED) == []
         phone.get_by_label("Ihr Name").fill("Anna Schmidt")
-        phone.get_by_label("Mobiltelefon").fill("+4915123456790")
+        phone.get_by_label("Mobiltelefon").fill("+4915123459782")
         phone.get_by_label("Vehicle make and model").fill("VW Golf")
         phone.get_by_label("Licence plate").fill("B-AS 123")
         shot(phone, "de-02-details")

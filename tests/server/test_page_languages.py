@@ -59,7 +59,7 @@ def garage(make_business):
 @pytest.mark.parametrize("language", ["es", "fr", "de"])
 def test_every_public_page_speaks_the_chosen_language(live_server, service, garage, language):
     slug = slug_of(service, garage)
-    booking = book_directly(service, garage, MONDAY_8AM, "+12125550601")
+    booking = book_directly(service, garage, MONDAY_8AM, "+12125550971")
     manage = manage_path(garage, booking)
     q = {"lang": language, "tz": "America/New_York"}
     with live_server(frozen=True, settings=settings()) as server, httpx.Client(base_url=server.url) as http:
@@ -99,16 +99,17 @@ def test_every_public_page_speaks_the_chosen_language(live_server, service, gara
         assert_no_english(refused.text, language, "refused form")
         booked = http.post(f"/b/{slug}/oil-change/book", data={
             "at": "2026-11-24T15:00:00Z", "key": form_key(refused.text), "tz": "America/New_York",
-            "lang": language, "customer.name": "Ada", "customer.phone": "+12125550602", **OIL_ANSWERS})
+            "lang": language, "customer.name": "Ada", "customer.phone": "+12125550971", **OIL_ANSWERS})
         assert booked.status_code == 303
         confirmation = http.get(booked.headers["location"])
         assert_no_english(confirmation.text, language, "confirmation")
         code = re.search(r'class="code"[^>]*>(\w+) (\w+)<', confirmation.text)
         made = service.get_booking(garage, code.group(1) + code.group(2))
-        assert made.customer.language == language  # so are its confirmation and reminders
+        # the customer (booked before in English) now reads this language: so do the confirmation and reminders
+        assert made.customer.phone == "+12125550971" and made.customer.language == language
 
         joined = http.post(f"/b/{slug}/oil-change/waitlist", data={
-            "lang": language, "tz": "America/New_York", "customer.name": "Ada", "customer.phone": "+12125550603",
+            "lang": language, "tz": "America/New_York", "customer.name": "Ada", "customer.phone": "+12125550973",
             "earliest_date": "2026-11-25", "latest_date": "2026-11-27"})
         assert joined.status_code == 200
         assert_no_english(joined.text, language, "waitlist joined")
@@ -156,7 +157,7 @@ def test_hostile_lang_values_fall_back_and_are_never_echoed(live_server, service
 def test_a_manage_page_speaks_the_customers_recorded_language(live_server, service, garage):
     result = service.book(garage, BookingCreate(
         service="tyre-swap", starts_at="2026-11-24T15:00:00Z",
-        customer=CustomerIn(name="Hans", phone="+4915123456789", language="de")))
+        customer=CustomerIn(name="Hans", phone="+4915123459781", language="de")))
     assert isinstance(result, Booked), result
     with live_server(frozen=True, settings=settings()) as server, httpx.Client(base_url=server.url) as http:
         page = http.get(manage_path(garage, result.booking), headers={"accept-language": "en-US"})

@@ -48,7 +48,7 @@ async def test_every_tool_says_its_sentence_in_the_callers_language(live_server,
             assert found["slots"][0]["spoken"].startswith(DAY[language])
             slots = found["slots"]
             booked = await call(c, "book_appointment", service="consultation", starts_at=slots[0]["starts_at"],
-                                customer_name="Ana Ruiz", phone="07911 123460", language=language)
+                                customer_name="Ana Ruiz", phone="07911 129460", language=language)
             assert next(words) in booked["say"] and booked["appointment"]["code_spoken"] in booked["say"]
             assert DAY[language] in booked["say"]
             code = booked["appointment"]["code"]
@@ -61,11 +61,11 @@ async def test_every_tool_says_its_sentence_in_the_callers_language(live_server,
             cancelled = await call(c, "cancel_appointment", code=code)
             assert next(words) in cancelled["say"]
             again = await call(c, "book_appointment", service="consultation", starts_at=slots[1]["starts_at"],
-                               customer_name="Ana Ruiz", phone="07911 123460")
-            mine = await call(c, "find_appointments", phone="+447911123460")
+                               customer_name="Ana Ruiz", phone="07911 129460")
+            mine = await call(c, "find_appointments", phone="+447911129460")
             assert next(words) in mine["say"] and mine["appointments"][0]["spoken"].startswith(DAY[language])
             waiting = await call(c, "join_waitlist", service="ultrasound", customer_name="Ana Ruiz",
-                                 phone="07911123460", earliest_date="2026-11-24", latest_date="2026-11-27",
+                                 phone="07911129460", earliest_date="2027-01-12", latest_date="2027-01-14",
                                  language=language)
             assert next(words) in waiting["say"]
             wednesday = (await call(c, "find_available_slots", service="consultation", date="2026-11-25"))["slots"]
@@ -74,7 +74,7 @@ async def test_every_tool_says_its_sentence_in_the_callers_language(live_server,
             assert next(words) in moved["say"]
             # a lost race: the nearest openings, in the language
             taken = await call(c, "book_appointment", service="consultation", starts_at=wednesday[0]["starts_at"],
-                               customer_name="Bo Li", phone="07911 123461", staff=moved["appointment"]["with"][0],
+                               customer_name="Bo Li", phone="07911 129461", staff=moved["appointment"]["with"][0],
                                language=language)
             assert taken["outcome"] == "slot_taken" and next(words) in taken["say"]
             said += [services["say"], found["say"], booked["say"], held["say"], confirmed["say"], cancelled["say"],

@@ -83,4 +83,6 @@ def find_or_create(session: Session, business_id: int, region: str, given: Custo
         customer.timezone = given.timezone
     if given.channels:
         customer.channels = list(given.channels)
+    if "language" in given.model_fields_set:  # stated (a page's, a caller's), not the schema's default
+        customer.language = given.language
     return customer
