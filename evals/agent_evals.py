@@ -82,10 +82,20 @@ def load_scenarios(directory: Path = SCENARIOS, only: str | None = None) -> list
 
 
 def merged(base: Any, overrides: Any) -> Any:
-    """Overrides win; mappings merge key by key, anything else is replaced."""
+    """Overrides win; mappings merge key by key, lists of entries with a `key` (services, resources) entry by
+    entry (an unknown key is added), anything else is replaced."""
     if isinstance(base, dict) and isinstance(overrides, dict):
         return {**base, **{k: merged(base.get(k), v) for k, v in overrides.items()}}
+    if keyed(base) and keyed(overrides):
+        given = {o["key"]: o for o in overrides}
+        known = {b["key"] for b in base}
+        return [merged(b, given[b["key"]]) if b["key"] in given else copy.deepcopy(b) for b in base] + [
+            copy.deepcopy(o) for o in overrides if o["key"] not in known]
     return copy.deepcopy(overrides)
+
+
+def keyed(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) and "key" in v for v in value)
 
 
 def business_config(scenario: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from nextslot.storage.tables import Booking, Claim, Customer, Payment, Resource, Service, WaitlistEntry
+from nextslot.storage.tables import (
+    Booking,
+    BookingFee,
+    Claim,
+    Customer,
+    Payment,
+    Resource,
+    Service,
+    WaitlistEntry,
+)
 
 
 def check_state(session_factory: sessionmaker[Session], business_id: int, expect: dict[str, Any]) -> list[str]:
@@ -66,7 +75,10 @@ def bookings_of(s: Session, business_id: int, contact: str) -> list[dict[str, An
                       "customer_name": customer.name, "customer_timezone": customer.timezone,
                       "customer_language": customer.language,
                       "payment": payment.status if payment else None,
-                      "deposit_reason": payment.reason if payment else None})
+                      "deposit_reason": payment.reason if payment else None, "party_size": b.party_size,
+                      "series": b.series_id is not None,
+                      "fees": [[f.kind, f.status] for f in s.scalars(
+                          select(BookingFee).where(BookingFee.booking_id == b.id).order_by(BookingFee.id))]})
     return found
 
 

@@ -20,7 +20,7 @@ from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import TOOLS, ToolReply, error, execute
 
 LOOKUPS = ("find_appointments", "customer_history")  # the proved contact's own, whatever the arguments say
-WRITES = ("book_appointment", "join_waitlist")  # made for the sender's contact
+WRITES = ("book_appointment", "book_series", "join_waitlist")  # made for the sender's contact
 BY_CODE = {"reschedule_appointment", "cancel_appointment", "confirm_appointment"}
 
 

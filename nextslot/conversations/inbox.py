@@ -22,7 +22,7 @@ from nextslot.storage.tables import (
 )
 
 RECENT = 50
-WRITES = ("book_appointment", "reschedule_appointment", "cancel_appointment", "confirm_appointment",
+WRITES = ("book_appointment", "book_series", "reschedule_appointment", "cancel_appointment", "confirm_appointment",
           "join_waitlist")
 MAX_REPLY = 1500  # ten SMS segments: a staff reply is a message, not a letter
 

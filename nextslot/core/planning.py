@@ -46,6 +46,14 @@ class BusinessInfo:
 
 
 @dataclass(frozen=True)
+class LocationInfo:
+    id: int
+    key: str
+    name: str
+    address: str | None
+
+
+@dataclass(frozen=True)
 class ResourceInfo:
     id: int
     key: str
@@ -53,10 +61,14 @@ class ResourceInfo:
     kind: str
     capacity: int
     zone: ZoneInfo
+    location: LocationInfo | None = None  # None: shared by every branch
 
     @classmethod
     def of(cls, r: Resource, business_zone: ZoneInfo) -> ResourceInfo:
-        return cls(r.id, r.key, r.name, r.kind, r.capacity, ZoneInfo(r.timezone) if r.timezone else business_zone)
+        place = r.location
+        own = r.timezone or (place.timezone if place else None)
+        return cls(r.id, r.key, r.name, r.kind, r.capacity, ZoneInfo(own) if own else business_zone,
+                   LocationInfo(place.id, place.key, place.name, place.address) if place else None)
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,23 @@ class Plan:
     intake_questions: tuple[dict[str, Any], ...] = ()
     deposit: tuple[int, str] | None = None  # (amount in minor units, currency): paid when booking
     assignment: Assignment | None = None  # how pooled members are picked; None: first free in listed order
+    party_max: int = 1  # the largest party one booking may be for
+    per_person: tuple[bool, ...] = ()  # per requirement: taken once per person of a party
+
+    def seats(self, resource_ids: tuple[int, ...], party: int) -> dict[int, int]:
+        """Places each claimed resource gives a party: all of them at a roomy member of a per-person pool."""
+        if party == 1:
+            return {}
+        roomy = {r.id for i, group in enumerate(self.groups) if i < len(self.per_person) and self.per_person[i]
+                 for r in group if r.capacity > 1}
+        return {rid: party for rid in resource_ids if rid in roomy}
+
+    def party_problem(self, party: int) -> Rejected | None:
+        if party <= self.party_max:
+            return None
+        most = f"at most {self.party_max} people" if self.party_max > 1 else "one person"
+        return Rejected("party_too_large", f"{self.service_name} takes {most} a booking; {party} asked.",
+                        "party_size")
 
     @property
     def reminder_offsets(self) -> tuple[int, ...] | None:
@@ -78,6 +107,11 @@ class Plan:
         if self.service_reminder_offsets is not None:
             return self.service_reminder_offsets
         return self.business.reminder_offsets
+
+    @property
+    def locations(self) -> list[str]:
+        """The branches the service's resources are at, in listed order (empty: no branches)."""
+        return list(dict.fromkeys(r.location.key for group in self.groups for r in group if r.location))
 
     @property
     def resources(self) -> dict[int, ResourceInfo]:
@@ -115,8 +149,9 @@ def load_plan(
     business_id: int,
     service_key: str,
     resource_keys: Sequence[str] = (),
+    location: str | None = None,
 ) -> Plan | Rejected:
-    """The service's rules and resource pools, narrowed to the preferred resources if any."""
+    """The service's rules and resource pools, narrowed to the preferred resources and the branch if any."""
     business = load_business(session, business_id)
     if isinstance(business, Rejected):
         return business
@@ -140,12 +175,29 @@ def load_plan(
                 "resource_not_used", f"{', '.join(unused)} does not take part in {service.name}.", "resources"
             )
         pools = [tuple(m for m in p if m.id in wanted_ids) or p for p in pools]
+    if location:
+        places = {m.location.key: m.location.name for p in pools for m in p if m.location}
+        place = next((k for k, n in places.items() if folded(location) in (folded(k), folded(n))), None)
+        if place is None:
+            there = f" It is offered at {', '.join(sorted(places.values()))}." if places else ""
+            return Rejected("not_at_location", f"{service.name} is not offered at '{location}'.{there}", "location",
+                            tuple(sorted(places)))
+        location = place
+        pools = [tuple(m for m in p if m.location is None or m.location.key == place) for p in pools]
+        if not all(pools):
+            return Rejected("not_at_location", f"{service.name} cannot be booked at {places[location]}.", "location")
     rules = rules_of(service, business.zone)
     offsets = service.reminder_offsets_minutes
     return Plan(business, service.id, service.key, service.name, rules, tuple(pools),
                 tuple(offsets) if offsets is not None else None, tuple(service.intake_questions or ()),
                 (service.deposit_minor, service.deposit_currency or "") if service.deposit_minor else None,
-                assignment_of(service.assignment, pools))
+                assignment_of(service.assignment, pools), *party_of(service))
+
+
+def party_of(service: Service) -> tuple[int, tuple[bool, ...]]:
+    party = service.party or {}
+    wanted = set(party.get("per_person") or ())
+    return int(party.get("max", 1)), tuple(r.label in wanted for r in service.requirements)
 
 
 def assignment_of(stored: dict[str, Any] | None, pools: Sequence[tuple[ResourceInfo, ...]]) -> Assignment | None:
@@ -184,8 +236,10 @@ def timelines(
     window: tuple[datetime, datetime],
     now: datetime,
     exclude_booking_id: int | None = None,
+    party: int = 1,
 ) -> Sequence[Sequence[ResourceTimeline]]:
-    """Each requirement's pool as timelines covering every start in the window (buffers included)."""
+    """Each requirement's pool as timelines covering every start in the window (buffers included), ready to
+    assign a party of `party` people in the service's fair order."""
     rules = plan.rules
     span = (window[0] - rules.buffer_before, window[1] + rules.duration + rules.buffer_after)
     resources = plan.resources
@@ -204,11 +258,14 @@ def timelines(
             extra_open=[(e.starts_at, e.ends_at) for e in mine if e.kind == "open"],
             closed=[(e.starts_at, e.ends_at) for e in mine if e.kind == "closed"],
         )
-        built[rid] = ResourceTimeline(rid, info.capacity, opened, busy.get(rid, []))
+        built[rid] = ResourceTimeline(rid, info.capacity, opened, busy.get(rid, []),
+                                      info.location.id if info.location else None)
     groups = [[built[r.id] for r in group] for group in plan.groups]
-    if plan.assignment is None:
+    if plan.assignment is None and party == 1 and not any(plan.per_person):
         return groups
-    return Pools(groups, fair_order(plan.assignment, workload(session, plan, window), plan.business.zone))
+    rank = fair_order(plan.assignment, workload(session, plan, window), plan.business.zone) if plan.assignment \
+        else None
+    return Pools(groups, rank, party, plan.per_person)
 
 
 def workload(session: Session, plan: Plan, window: tuple[datetime, datetime]) -> Workload:

@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from nextslot.schemas.views import BookingView, HoldView, SlotView
+from nextslot.schemas.views import BookingView, HoldView, SeriesView, SlotView
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,22 @@ class Rejected:
     field: str | None = None
     suggestions: tuple[str, ...] = ()  # real values close to what was given (service keys, names)
     problems: tuple[tuple[str, str], ...] = ()  # (field, problem) for each of several wrong fields
+    details: tuple[tuple[str, str], ...] = ()  # values the sentence was made of, for an edge to say it otherwise
+
+
+@dataclass(frozen=True)
+class SeriesBooked:
+    """A recurring series' outcome, occurrence by occurrence (all-or-none that lost one booked nothing)."""
+
+    series: SeriesView
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class SeriesChanged:
+    """A series cancelled or moved from one occurrence onwards: the bookings changed, in time order."""
+
+    bookings: list[BookingView]
 
 
 BookingResult = Booked | SlotTaken | Rejected

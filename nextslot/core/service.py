@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from nextslot.core.booking import changes, holds, reads
+from nextslot.core.booking import changes, holds, reads, series
 from nextslot.core.booking.book import book
 from nextslot.core.booking.reschedule import reschedule
 from nextslot.core.business import catalog, lookup
@@ -19,7 +19,16 @@ from nextslot.core.deposits.fees import FeeToCharge
 from nextslot.core.deposits.payments import DepositDue
 from nextslot.core.deposits.rules import Settled
 from nextslot.core.planning import unknown_business
-from nextslot.core.results import BookingResult, ChangeResult, HoldResult, Rejected, Slots
+from nextslot.core.results import (
+    BookingResult,
+    ChangeResult,
+    HoldResult,
+    Rejected,
+    SeriesBooked,
+    SeriesChanged,
+    Slots,
+    SlotTaken,
+)
 from nextslot.core.waitlist import answers
 from nextslot.core.waitlist.entries import join_waitlist
 from nextslot.schemas.commands import (
@@ -28,6 +37,7 @@ from nextslot.schemas.commands import (
     BookingReschedule,
     BookingSearch,
     HoldCreate,
+    SeriesCreate,
     SlotQuery,
     WaitlistJoin,
 )
@@ -124,6 +134,18 @@ class BookingService:
         result = book(self.uow(), business_id, cmd, self._clock(), self._payment_provider)
         metrics.observe_booking("book", result)
         return result
+
+    def book_series(self, business_id: int, cmd: SeriesCreate) -> SeriesBooked | Rejected:
+        """Book a recurring series in one request: all or none, or each occurrence on its own (see cmd.mode)."""
+        return series.book_series(self.uow(), business_id, cmd, self._clock())
+
+    def cancel_series(self, business_id: int, cmd: BookingChange) -> SeriesChanged | Rejected:
+        """Cancel an occurrence of a series and every later one."""
+        return series.cancel_series(self.uow(), business_id, cmd, self._clock())
+
+    def move_series(self, business_id: int, cmd: BookingReschedule) -> SeriesChanged | SlotTaken | Rejected:
+        """Move an occurrence of a series and every later one by the same change of day and time, all or none."""
+        return series.move_series(self.uow(), business_id, cmd, self._clock())
 
     def hold(self, business_id: int, cmd: HoldCreate) -> HoldResult:
         """Keep a slot for a few minutes while the caller gives their details."""

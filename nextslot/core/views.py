@@ -1,6 +1,8 @@
 """Build the public views of bookings, holds and slots from stored rows."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -11,7 +13,16 @@ from nextslot.core.money import money
 from nextslot.core.planning import BusinessInfo, Plan, ResourceInfo
 from nextslot.schemas.statuses import BookingStatus
 from nextslot.schemas.times import TimeView
-from nextslot.schemas.views import BookingView, CustomerView, FeeView, HoldView, PaymentView, ResourceRef, SlotView
+from nextslot.schemas.views import (
+    BookingView,
+    CustomerView,
+    FeeView,
+    HoldView,
+    LocationRef,
+    PaymentView,
+    ResourceRef,
+    SlotView,
+)
 from nextslot.storage.tables import Booking, BookingFee, Claim, Customer, Hold, Payment, Resource
 
 
@@ -25,7 +36,17 @@ def slot_view(slot: Slot, plan: Plan, customer_zone: str | None = None) -> SlotV
         starts_at=TimeView.of(slot.starts_at, plan.business.zone, load_zone(customer_zone)),
         ends_at=slot.ends_at,
         resources=[resource_ref(resources[rid]) for rid in slot.resource_ids],
+        seats_left=slot.seats_left,
+        location=location_of(resources[rid] for rid in slot.resource_ids),
     )
+
+
+def location_of(resources: Iterable[ResourceInfo | Resource]) -> LocationRef | None:
+    """The branch of a booking's resources (shared ones have none)."""
+    for r in resources:
+        if r.location is not None:
+            return LocationRef(key=r.location.key, name=r.location.name, address=r.location.address)
+    return None
 
 
 def customer_view(c: Customer) -> CustomerView:
@@ -43,14 +64,22 @@ def booked_resources(session: Session, booking_id: int) -> list[Resource]:
     ))
 
 
+def branch_of(session: Session, booking_id: int) -> str | None:
+    """The key of the branch a booking's resources are at (None: a business without branches)."""
+    found = location_of(booked_resources(session, booking_id))
+    return found.key if found else None
+
+
 def booking_view(session: Session, booking: Booking, business: BusinessInfo) -> BookingView:
     """The view of a stored booking (its resources looked up from its latest claims)."""
-    resources = [resource_ref(r) for r in booked_resources(session, booking.id)]
+    booked = booked_resources(session, booking.id)
+    resources = [resource_ref(r) for r in booked]
     payment = session.scalars(select(Payment).where(Payment.booking_id == booking.id)).one_or_none()
     fees = session.scalars(select(BookingFee).where(BookingFee.booking_id == booking.id).order_by(BookingFee.id))
     view = assemble_booking_view(booking, booking.service.key, booking.service.name, booking.customer, resources,
                                  business, payment)
     view.fees = [FeeView(kind=f.kind, amount=money(f.amount_minor, f.currency), status=f.status) for f in fees]
+    view.location = location_of(booked)
     return view
 
 
@@ -59,8 +88,10 @@ def new_booking_view(booking: Booking, plan: Plan, customer: Customer, resource_
     """The view of a booking just made, from what the transaction already knows: no extra queries."""
     known = plan.resources
     resources = [resource_ref(known[rid]) for rid in resource_ids]
-    return assemble_booking_view(booking, plan.service_key, plan.service_name, customer, resources, plan.business,
+    view = assemble_booking_view(booking, plan.service_key, plan.service_name, customer, resources, plan.business,
                                  payment)
+    view.location = location_of(known[rid] for rid in resource_ids)
+    return view
 
 
 def payment_view(p: Payment) -> PaymentView:
@@ -84,6 +115,8 @@ def assemble_booking_view(booking: Booking, service_key: str, service_name: str,
         resources=resources,
         source=booking.source,
         intake=booking.intake,
+        party_size=booking.party_size or 1,
+        series_id=booking.series_id,
         payment=payment_view(payment) if payment is not None else None,
     )
 

@@ -25,6 +25,7 @@ TOOL_SCOPES: dict[str, str] = {
     "find_available_slots": AVAILABILITY_READ,
     "hold_slot": BOOKINGS_WRITE,
     "book_appointment": BOOKINGS_WRITE,
+    "book_series": BOOKINGS_WRITE,
     "join_waitlist": BOOKINGS_WRITE,
     "find_appointments": BOOKINGS_MANAGE,
     "reschedule_appointment": BOOKINGS_MANAGE,

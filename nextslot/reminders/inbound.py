@@ -20,6 +20,7 @@ from nextslot.reminders.whatsapp_window import record_inbound
 from nextslot.schemas.commands import BookingChange
 from nextslot.schemas.statuses import ACTIVE
 from nextslot.storage.tables import Booking, Business, Customer, InboundMessage, Service, WaitlistEntry
+from nextslot.tools.phrases import cost_phrase, phrase
 
 ANSWERS = {
     "en": {
@@ -171,7 +172,11 @@ def handle_reply(service: BookingService, channel: str, sender: str, body: str,
             change = change.model_copy(update={"late_terms": "accept"})
         result, outcome = service.cancel(target.business_id, change), "cancelled"
     if isinstance(result, Rejected) and result.code == "late_terms_not_accepted":
-        return store(service, record, words["late_terms"].format(reason=result.message), "late_terms_asked", who,
+        facts = dict(result.details)
+        question = result.message if who.language == "en" or not facts else phrase(
+            "late_terms", who.language, hours=facts["hours"],
+            cost=cost_phrase(facts["cost"], facts["amount"], facts["kind"], who.language))
+        return store(service, record, words["late_terms"].format(reason=question), "late_terms_asked", who,
                      target)
     if isinstance(result, Rejected):
         return store(service, record, words["refused"].format(**details, reason=result.message), "refused", who,

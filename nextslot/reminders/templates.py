@@ -12,28 +12,10 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from nextslot.core.business.message_templates import render_text
+from nextslot.schemas.spoken import MONTHS, REPEATS, WEEKDAYS  # shared with the tools' spoken times
 from nextslot.schemas.times import repeat_note, spoken_time
 
 log = logging.getLogger(__name__)
-
-MONTHS = {
-    "es": ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
-           "noviembre", "diciembre"),
-    "fr": ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-           "novembre", "décembre"),
-    "de": ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
-           "November", "Dezember"),
-}
-REPEATS = {  # the first and second showing of a wall time a fall-back night repeats
-    "es": (" (antes del cambio de hora)", " (después del cambio de hora)"),
-    "fr": (" (avant le changement d'heure)", " (après le changement d'heure)"),
-    "de": (" (vor der Zeitumstellung)", " (nach der Zeitumstellung)"),
-}
-WEEKDAYS = {
-    "es": ("lunes", "martes", "miércoles", "jueves", "viernes", "sábado", "domingo"),
-    "fr": ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche"),
-    "de": ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"),
-}
 
 DEFAULTS: dict[str, dict[str, str]] = {
     "en": {

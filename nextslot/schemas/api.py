@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model, field_validator, model_validator
 
-from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule, Command, Write
+from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule, Command, SeriesCreate, Write
 from nextslot.schemas.config import (
     MAX_EXCEPTIONS,
     MAX_RESOURCES,
@@ -77,6 +77,7 @@ def edge_body(command: type[Write], name: str, *from_path: str, dated: tuple[str
 StaffBookingCreate = edge_body(BookingCreate, "StaffBookingCreate", dated=("starts_at",))
 StaffReschedule = edge_body(BookingReschedule, "StaffReschedule", "code", dated=("starts_at",))
 StaffChange = edge_body(BookingChange, "StaffChange", "code")
+StaffSeriesCreate = edge_body(SeriesCreate, "StaffSeriesCreate", dated=("starts_at",))
 
 
 class BookingFilter(Input):

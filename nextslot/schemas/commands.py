@@ -53,7 +53,9 @@ class SlotQuery(Command):
     timezone: ZoneName | None = Field(None, description="Zone for window times given without an offset")
     customer_timezone: ZoneName | None = None
     resources: ResourceKeys = Field(default_factory=list, description="Only slots with these resources (keys)")
+    location: str | None = Field(None, max_length=64, description="A branch's key; None: any branch")
     limit: int = Field(50, ge=1, le=1000)
+    party_size: int = Field(1, ge=1, le=100, description="People in one booking (a service with party settings)")
 
 
 class Write(Command):
@@ -71,6 +73,35 @@ class BookingCreate(Write):
     intake: Intake = Field(default_factory=dict)
     notes: str = Field("", max_length=2000)
     hold_id: int | None = Field(None, description="Convert this hold into the booking")
+    location: str | None = Field(None, max_length=64, description="A branch's key; None: any branch")
+    party_size: int = Field(1, ge=1, le=100, description="People in one booking (a service with party settings)")
+
+
+class SeriesRule(Command):
+    """'Every Tuesday at 10 for 6 weeks': the first start's local wall time, repeated."""
+
+    every: Literal["day", "week"] = "week"
+    interval: int = Field(1, ge=1, le=8, description="every 2 weeks: 2")
+    count: int = Field(ge=2, le=52, description="occurrences, the first included")
+
+
+class SeriesCreate(Write):
+    """A recurring series in one request; each occurrence becomes a normal booking with its own reminders."""
+
+    service: ServiceRef
+    starts_at: datetime = Field(description="the first occurrence; the others keep its local wall time")
+    timezone: ZoneName | None = None
+    customer: CustomerIn
+    resources: ResourceKeys = Field(default_factory=list)
+    intake: Intake = Field(default_factory=dict)
+    notes: str = Field("", max_length=2000)
+    party_size: int = Field(1, ge=1, le=100)
+    location: str | None = Field(None, max_length=64, description="A branch's key; None: any branch")
+    repeat: SeriesRule
+    mode: Literal["all_or_none", "skip_taken", "nearest_free"] = Field(
+        "all_or_none", description="all_or_none: book every occurrence or none; skip_taken: book the free ones; "
+                                   "nearest_free: book the free ones and, for each taken one, the nearest free "
+                                   "time (within a day of it)")
 
 
 class HoldCreate(Write):
@@ -79,6 +110,8 @@ class HoldCreate(Write):
     timezone: ZoneName | None = None
     resources: ResourceKeys = Field(default_factory=list)
     minutes: int | None = Field(None, ge=1, le=60, description="Hold length; default from settings")
+    location: str | None = Field(None, max_length=64, description="A branch's key; None: any branch")
+    party_size: int = Field(1, ge=1, le=100, description="People in one booking (a service with party settings)")
 
 
 class BookingReschedule(Write):
@@ -86,6 +119,7 @@ class BookingReschedule(Write):
     starts_at: datetime
     timezone: ZoneName | None = None
     resources: ResourceKeys = Field(default_factory=list)
+    location: str | None = Field(None, max_length=64, description="Move to this branch; None: the same one")
 
 
 class BookingChange(Write):

@@ -100,6 +100,21 @@ class ExceptionConfig(Strict):
         return self
 
 
+class LocationConfig(Strict):
+    """A branch: its own address, zone and default hours. Its resources are booked only together (a resource
+    with no location is shared by every branch, e.g. a phone line)."""
+
+    key: Key
+    name: Name
+    address: str | None = Field(None, max_length=500)
+    timezone: str | None = Field(None, max_length=64, description="default: the business's")
+    phone: str | None = Field(None, max_length=50)
+    hours: WeeklySpans | None = Field(None, description="default hours of its resources; default: the business's")
+
+    _zone = field_validator("timezone")(check_zone)
+    _week = field_validator("hours")(check_week)
+
+
 class ResourceConfig(Strict):
     key: Key
     name: Name
@@ -110,6 +125,7 @@ class ResourceConfig(Strict):
     exceptions: list[ExceptionConfig] = Field(default_factory=list, max_length=MAX_EXCEPTIONS)
     email: EmailStr | None = Field(None, description="staff: told by email when their bookings move or go")
     phone: str | None = Field(None, pattern=r"^\+[1-9]\d{6,14}$", description="staff: E.164 mobile, for SMS")
+    location: Key | None = Field(None, description="the branch (a location key) it belongs to; None: shared")
 
     _zone = field_validator("timezone")(check_zone)
     _week = field_validator("hours")(check_week)
@@ -207,6 +223,15 @@ class AssignmentConfig(Strict):
         return self
 
 
+class PartyConfig(Strict):
+    """One booking for several people: for each requirement in `per_person`, a party of k takes k places of one
+    member with room for them (a class, a capacity > 1 resource) or k different members (two stylists)."""
+
+    max: int = Field(ge=1, le=100, description="the largest party one booking may be for")
+    per_person: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = Field(
+        min_length=1, max_length=20, description="labels of the requirements taken once per person")
+
+
 class ServiceConfig(Strict):
     key: Key
     name: Name
@@ -225,6 +250,7 @@ class ServiceConfig(Strict):
     cancellation: CancellationPolicy | None = Field(None, description="this service's own; default: the business's")
     assignment: AssignmentConfig | None = Field(None, description="how pooled members are picked; default first "
                                                                   "free in listed order")
+    party: PartyConfig | None = Field(None, description="bookings for several people at once; default one person")
 
     @model_validator(mode="after")
     def intake_keys_unique(self) -> ServiceConfig:
@@ -309,6 +335,8 @@ class BusinessConfig(Strict):
     hours: WeeklySpans = Field(default_factory=dict, description="default weekly hours for resources")
     closures: list[ExceptionConfig] = Field(default_factory=list, max_length=MAX_EXCEPTIONS,
                                             description="business-wide exceptions")
+    locations: list[LocationConfig] = Field(default_factory=list, max_length=100,
+                                            description="branches; none: one place, the business's")
     resources: list[ResourceConfig] = Field(min_length=1, max_length=MAX_RESOURCES)
     services: list[ServiceConfig] = Field(min_length=1, max_length=MAX_SERVICES)
 
@@ -321,11 +349,18 @@ class BusinessConfig(Strict):
             raise ValueError("resource keys must be unique")
         if len({s.key for s in self.services}) != len(self.services):
             raise ValueError("service keys must be unique")
+        places = [loc.key for loc in self.locations]
+        if len(set(places)) != len(places):
+            raise ValueError("location keys must be unique")
+        if stray := sorted({r.location for r in self.resources if r.location and r.location not in places}):
+            raise ValueError(f"resource(s) at unknown location(s): {', '.join(stray)}")
         for service in self.services:
             for req in service.requires:
                 unknown = [k for k in req.one_of if k not in keys]
                 if unknown:
                     raise ValueError(f"service {service.key} requires unknown resource(s) {', '.join(unknown)}")
+            if service.party and (stray := sorted(set(service.party.per_person) - {r.label for r in service.requires})):
+                raise ValueError(f"service {service.key} party.per_person names no requirement: {', '.join(stray)}")
             pooled = {k for req in service.requires for k in req.one_of}
             if service.assignment and (stray := sorted(set(service.assignment.weights) - pooled)):
                 raise ValueError(f"service {service.key} weighs resource(s) it does not use: {', '.join(stray)}")

@@ -34,10 +34,13 @@ CALLER_TIMEZONE = ("The caller's IANA time zone if they are elsewhere (e.g. Amer
 STAFF = "A person or resource the caller asked for, by name (e.g. 'Dr Patel') or key. Null: anyone free."
 IDEMPOTENCY = ("A unique id for this request (e.g. a UUID you generate once). If you retry after a timeout, send "
                "the same id: it never books twice. Null: no retry protection.")
-LANGUAGE = ("The language the caller speaks, as a tag such as 'es', 'fr', 'de' or 'es-MX': `say` and the spoken "
-            "times come in it (English, Spanish, French and German; others: English). Null: the customer's own "
-            "language when the booking is known, else English.")
-LANGUAGE_TAG = r"^[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8})*$"
+LOCATION = ("A branch the caller wants, by name or key (get_business_info lists them). Null: any branch; each "
+            "time then says where.")
+LANGUAGE = ("The caller's language for `say`: en, es, fr or de (dates and times are said the local way). Null: the "
+            "customer's own language when known, else English.")
+Language = Literal["en", "es", "fr", "de"]
+PARTY = ("How many people the booking is for (a class seat each, or a member of staff each, as the service says). "
+         "Null: one.")
 CODE = "The booking code the caller gives, e.g. 'K7M 4PX' (spaces, dashes and case do not matter)."
 
 
@@ -48,6 +51,8 @@ class TimeSlot(BaseModel):
     spoken: str = Field(description="e.g. 'Tuesday 25 November at 5:30 pm'")
     with_: list[str] = Field(alias="with", description="Names of the people/rooms/devices it takes")
     resources: list[str] = Field(description="Their keys")
+    seats_left: int | None = Field(None, description="A class: places still free at that time")
+    location: str | None = Field(None, description="The branch it is at, for a business with several")
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
@@ -64,6 +69,7 @@ class Appointment(BaseModel):
     spoken: str
     with_: list[str] = Field(alias="with")
     customer_name: str
+    location: str | None = Field(None, description="The branch, for a business with several")
     deposit_due: str | None = Field(None, description="Set while a deposit is unpaid, e.g. '$25.00': the booking "
                                                       "is confirmed once paid (a pay link went to the caller)")
     pay_by: str | None = Field(None, description="When an unpaid deposit lapses and the time is freed, spoken")
@@ -87,11 +93,11 @@ class ToolProblem(BaseModel):
 
 
 class ListServicesIn(ToolInput):
-    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
+    pass
 
 
 class BusinessInfoIn(ToolInput):
-    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
+    pass
 
 
 class FindSlotsIn(ToolInput):
@@ -106,7 +112,9 @@ class FindSlotsIn(ToolInput):
     caller_timezone: str | None = Field(None, max_length=64, description=CALLER_TIMEZONE)
     staff: str | None = Field(None, max_length=200, description=STAFF)
     limit: int | None = Field(None, ge=1, le=20, description="How many openings to return (default 5)")
-    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
+    location: str | None = Field(None, max_length=200, description=LOCATION)
+    party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
+    language: Language | None = Field(None, description=LANGUAGE)
 
 
 class HoldSlotIn(ToolInput):
@@ -116,7 +124,9 @@ class HoldSlotIn(ToolInput):
     caller_timezone: str | None = Field(None, max_length=64, description=CALLER_TIMEZONE)
     staff: str | None = Field(None, max_length=200, description=STAFF)
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
-    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
+    party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
+    location: str | None = Field(None, max_length=200, description=LOCATION)
+    language: Language | None = Field(None, description=LANGUAGE)
 
 
 class IntakeAnswer(ToolInput):
@@ -139,7 +149,32 @@ class BookIn(ToolInput):
                                                "questions (list_services shows them; ask the required ones)")
     notes: str | None = Field(None, max_length=2000, description="Anything the business should know, in brief")
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
-    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
+    party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
+    location: str | None = Field(None, max_length=200, description=LOCATION)
+    language: Language | None = Field(None, description=LANGUAGE)
+
+
+class BookSeriesIn(ToolInput):
+    service: str = Field(max_length=200, description="Service key or name")
+    first_starts_at: dt.datetime = Field(description="The first occurrence, found with find_available_slots. " + STARTS_AT)
+    timezone: str | None = Field(None, max_length=64, description=TIMEZONE)
+    every: Literal["day", "week"] = Field("week", description="How often it repeats")
+    interval: int | None = Field(None, ge=1, le=8, description="Every 2 weeks: 2. Null: 1")
+    count: int = Field(ge=2, le=52, description="How many occurrences, the first included ('for 6 weeks': 6)")
+    mode: Literal["all_or_none", "skip_taken", "nearest_free"] = Field(
+        "all_or_none", description="Ask the caller: all_or_none books every occurrence or none; skip_taken books "
+                                   "the free ones; nearest_free also books the nearest free time (within a day) "
+                                   "for each taken one")
+    customer_name: PersonName = Field(description="The caller's full name")
+    phone: str | None = Field(None, max_length=40, description="Mobile number; local format is fine")
+    email: str | None = Field(None, max_length=320, description="Email, if no phone or if the caller prefers it")
+    caller_timezone: str | None = Field(None, max_length=64, description=CALLER_TIMEZONE)
+    staff: str | None = Field(None, max_length=200, description=STAFF)
+    notes: str | None = Field(None, max_length=2000, description="Anything the business should know, in brief")
+    idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
+    party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
+    location: str | None = Field(None, max_length=200, description=LOCATION)
+    language: Language | None = Field(None, description=LANGUAGE)
 
 
 class RescheduleIn(ToolInput):
@@ -147,8 +182,12 @@ class RescheduleIn(ToolInput):
     new_starts_at: dt.datetime = Field(description=STARTS_AT)
     timezone: str | None = Field(None, max_length=64, description=TIMEZONE)
     staff: str | None = Field(None, max_length=200, description=STAFF)
+    location: str | None = Field(None, max_length=200, description="Move to this branch (by name or key). "
+                                                                   "Null: the same branch")
     idempotency_key: str | None = Field(None, max_length=200, description=IDEMPOTENCY)
-    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
+    and_later: bool | None = Field(None, description="True: move every later occurrence the same way of its recurring "
+                                                     "series (an appointment booked with book_series)")
+    language: Language | None = Field(None, description=LANGUAGE)
 
 
 class CancelIn(ToolInput):
@@ -157,12 +196,14 @@ class CancelIn(ToolInput):
     accept_late_terms: bool | None = Field(
         None, description="Set true only after a previous call answered outcome=needs_agreement and the caller "
                           "agreed to the late-cancel cost it stated. Null: not agreed (yet).")
-    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
+    and_later: bool | None = Field(None, description="True: also every later occurrence of its recurring "
+                                                     "series (an appointment booked with book_series)")
+    language: Language | None = Field(None, description=LANGUAGE)
 
 
 class ConfirmIn(ToolInput):
     code: str = Field(max_length=40, description=CODE)
-    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
+    language: Language | None = Field(None, description=LANGUAGE)
 
 
 class FindAppointmentsIn(ToolInput):
@@ -170,7 +211,6 @@ class FindAppointmentsIn(ToolInput):
     email: str | None = Field(None, max_length=320, description="The caller's email")
     code: str | None = Field(None, max_length=40, description=CODE)
     include_past: bool | None = Field(None, description="Also list past appointments (default false)")
-    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
 
 
 class CustomerHistoryIn(ToolInput):
@@ -189,7 +229,6 @@ class JoinWaitlistIn(ToolInput):
     earliest_time: dt.time | None = Field(None, description="Earliest start time of day (HH:MM). Null: any.")
     latest_time: dt.time | None = Field(None, description="Latest end time of day (HH:MM). Null: any.")
     staff: str | None = Field(None, max_length=200, description=STAFF)
-    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
 
 
 PROOF = ("The proof verify_code returned for the customer's phone or email (it lasts 30 minutes). Only that "
@@ -199,13 +238,11 @@ PROOF = ("The proof verify_code returned for the customer's phone or email (it l
 class RequestCodeIn(ToolInput):
     contact: str = Field(min_length=3, max_length=320, description="The phone number or email the customer booked "
                                                                    "with, as they say it")
-    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
 
 
 class VerifyCodeIn(ToolInput):
     challenge: str = Field(min_length=8, max_length=100, description="The challenge request_code returned")
     code: str = Field(min_length=1, max_length=20, description="The code the customer received, as they read it")
-    language: str | None = Field(None, max_length=35, pattern=LANGUAGE_TAG, description=LANGUAGE)
 
 
 # --- results ---------------------------------------------------------------------------------------
@@ -254,6 +291,7 @@ class BusinessInfoOut(ToolOutput):
     opening_hours: list[DayHours]
     closures: list[ClosureSummary]
     services: list[str] = Field(description="Service names; call list_services for details")
+    locations: list[str] = Field(default_factory=list, description="Branches, for a business with several")
 
 
 class SlotsOut(ToolOutput):
@@ -276,6 +314,22 @@ class BookingOut(ToolOutput):
     appointment: Appointment | None = None
     alternatives: list[TimeSlot] = Field(default_factory=list, description="Nearest openings when the time was taken")
     replayed: bool = Field(False, description="True: a retry with the same idempotency_key; nothing new was booked")
+    later: list[Appointment] = Field(default_factory=list, description="and_later: the later occurrences moved too")
+
+
+class OccurrenceLine(BaseModel):
+    requested: str = Field(description="The asked time, spoken")
+    outcome: Literal["booked", "moved", "taken", "refused", "not_booked"]
+    appointment: Appointment | None = Field(None, description="booked or moved: the booking (moved: at another time)")
+    alternatives: list[TimeSlot] = Field(default_factory=list, description="taken: the nearest openings")
+    problem: str | None = Field(None, description="refused: why")
+
+
+class SeriesOut(ToolOutput):
+    outcome: Literal["booked", "partly_booked", "not_booked"]
+    series_id: int | None = None
+    occurrences: list[OccurrenceLine]
+    replayed: bool = False
 
 
 class ChangeOut(ToolOutput):
@@ -287,6 +341,8 @@ class ChangeOut(ToolOutput):
     acknowledge_with: str | None = Field(None, description="needs_agreement: the argument to set to true in the "
                                                            "same call once the caller agrees (nothing changed yet)")
     fee: str | None = Field(None, description="What this change cost, e.g. 'the $20.00 deposit is kept'")
+    later: list[Appointment] = Field(default_factory=list, description="and_later: the later occurrences changed "
+                                                                       "too")
 
 
 class AppointmentsOut(ToolOutput):

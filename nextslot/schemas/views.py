@@ -16,10 +16,18 @@ class ResourceRef(BaseModel):
     kind: str
 
 
+class LocationRef(BaseModel):
+    key: str
+    name: str
+    address: str | None = None
+
+
 class SlotView(BaseModel):
     starts_at: TimeView
     ends_at: datetime
     resources: list[ResourceRef]
+    seats_left: int | None = None  # a class (capacity > 1): places still free before this booking
+    location: LocationRef | None = None  # the branch, for a business with several
 
 
 class CustomerView(BaseModel):
@@ -29,7 +37,7 @@ class CustomerView(BaseModel):
     email: str | None
     timezone: str | None
     no_show_count: int
-    language: str = "en"  # what their messages are written in; pages and agents speak it too
+    language: str = "en"  # what they are spoken to in (messages, the tools' say)
 
 
 class Money(BaseModel):
@@ -70,8 +78,29 @@ class BookingView(BaseModel):
     resources: list[ResourceRef]
     source: str
     intake: dict[str, Any]
+    party_size: int = 1
+    series_id: int | None = None  # an occurrence of a recurring series
+    location: LocationRef | None = None  # the branch, for a business with several
     payment: PaymentView | None = None  # set when the booking needed a deposit
     fees: list[FeeView] = []  # a late cancel's or a no-show's cost, once one applied
+
+
+class OccurrenceView(BaseModel):
+    """One occurrence of a recurring series: booked as asked, booked at the nearest free time, or not."""
+
+    requested: TimeView
+    outcome: str  # booked, moved (booked at the nearest free time), taken, refused, not_booked (all-or-none)
+    booking: BookingView | None = None
+    alternatives: list[SlotView] = []  # taken: the nearest openings
+    problem_code: str | None = None  # refused: why (outside_hours, too_soon, ...)
+    problem: str | None = None
+
+
+class SeriesView(BaseModel):
+    series_id: int | None  # None: nothing was booked
+    mode: str
+    complete: bool  # every occurrence booked (some perhaps at the nearest free time)
+    occurrences: list[OccurrenceView]
 
 
 class HoldView(BaseModel):
@@ -92,6 +121,8 @@ class ServiceView(BaseModel):
     staff: list[str]  # names of the people (staff resources) who can do it
     intake: list[IntakeQuestion] = []  # what the customer is asked when booking
     deposit: Money | None = None  # paid when booking, else the booking is not confirmed
+    locations: list[LocationRef] = []  # the branches it is offered at (empty: a business without branches)
+    party_max: int = 1  # the largest party one booking may be for
 
 
 class OpeningHours(BaseModel):
@@ -115,6 +146,7 @@ class BusinessProfile(BaseModel):
     opening_hours: list[OpeningHours]  # when at least one resource works, in the business's zone
     closures: list[Closure]  # business-wide closures in the next 60 days
     services: list[ServiceView]
+    locations: list[LocationRef] = []  # branches, for a business with several
 
 
 class WaitlistView(BaseModel):

@@ -90,14 +90,16 @@ def field_ids(fields: list[IntakeField]) -> dict[str, str]:
 
 def read_form(posted: Mapping[str, Any], service: ServiceView) -> BookingForm:
     """The posted fields this service asks for (nothing else is kept), with the chosen start."""
-    names = [*CUSTOMER_FIELDS, *(f.name for f in intake_fields(service))]
+    names = [*CUSTOMER_FIELDS, *(f.name for f in intake_fields(service)), *(["party_size"] if service.party_max > 1
+                                                                           else [])]
     values = {n: str(posted.get(n, "")) for n in names if isinstance(posted.get(n, ""), str)}
     at = parse_slot_param(str(posted.get("alt") or posted.get("at") or ""))
     return BookingForm(at, str(posted.get("key", "")), values)
 
 
 def booking_command(form: BookingForm, service: ServiceView, zone: str | None, source: str = "page",
-                    actor: str = "", language: str | None = None) -> BookingCreate | Problem:
+                    actor: str = "", language: str | None = None,
+                    location: str | None = None) -> BookingCreate | Problem:
     """The core's command for a posted form (the public page's, or a walk-in typed in at the console), or the
     first thing the page itself must refuse."""
     if form.at is None:
@@ -108,12 +110,13 @@ def booking_command(form: BookingForm, service: ServiceView, zone: str | None, s
     try:  # validated as one document, so a problem names its whole path (customer.name)
         return BookingCreate.model_validate({
             "service": service.key, "starts_at": form.at, "source": source, "actor": actor,
-            "idempotency_key": f"{source}:{form.key}",
+            "idempotency_key": f"{source}:{form.key}", "location": location,
             "customer": {"name": values.get("customer.name", ""), "phone": values.get("customer.phone") or None,
                          "email": values.get("customer.email") or None, "timezone": zone,
                          # the page's language, so their messages come in it too (a walk-in: none stated)
                          **({"language": language} if language else {})},
             "intake": {f.question.key: values.get(f.name, "") for f in intake_fields(service)},
+            **({"party_size": values["party_size"]} if values.get("party_size") else {}),
         })
     except ValidationError as invalid:
         return input_problem(invalid)

@@ -70,13 +70,20 @@ def service_page(slug: str, service_key: str, request: Request) -> Response:
     if isinstance(found, Response):
         return found
     business, offered, visitor = found
+    base = f"/b/{business.slug}/{offered.key}"
+    places = offered.locations
+    if len(places) > 1 and visitor.place not in {p.key for p in places}:  # several branches: which one first
+        return render(request, "service.html", {
+            "business": business, "visitor": visitor, "detect_tz": not visitor.chosen, "offered": offered,
+            "grid": None, "places": places, "base": base})
     grid = slot_grid(service, business.id, offered.key, visitor.zone, request.query_params.get("from"),
-                     visitor.language)
+                     visitor.language, visitor.place if len(places) > 1 else None)
     if isinstance(grid, Rejected):
         return not_found(request, "service")
     return render(request, "service.html", {
         "business": business, "visitor": visitor, "detect_tz": not visitor.chosen, "offered": offered,
-        "grid": grid, "base": f"/b/{business.slug}/{offered.key}",
+        "grid": grid, "base": base, "places": places,
+        "place": next((p for p in places if p.key == visitor.place), None),
     })
 
 
@@ -106,7 +113,7 @@ def book(request: Request, slug: str, service_key: str, posted: FormData) -> Res
         return found
     business, offered, visitor = found
     form = read_form(posted, offered)
-    command = booking_command(form, offered, visitor.zone.key, language=visitor.language)
+    command = booking_command(form, offered, visitor.zone.key, language=visitor.language, location=visitor.place)
     if isinstance(command, Problem):
         return form_page(request, business, offered, visitor, renewed(form), problem=command, status=422)
     match service.book(business.id, command):

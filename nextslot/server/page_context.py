@@ -100,6 +100,7 @@ class Visitor:
     embed: bool
     language: str = "en"
     language_chosen: bool = False  # picked on the page (`lang=`): kept in its links, as the zone is
+    place: str | None = None  # the branch picked, for a business with several
 
     def params(self, **extra: Any) -> dict[str, str]:
         """Query parameters that keep the visitor's zone, language and the embedded look from page to page."""
@@ -108,6 +109,8 @@ class Visitor:
             found["lang"] = self.language
         if self.embed:
             found["embed"] = "1"
+        if self.place:
+            found["location"] = self.place
         found.update({k: str(v) for k, v in extra.items() if v is not None})
         return found
 
@@ -116,13 +119,15 @@ class Visitor:
         return f"{path}?{query}" if query else path
 
 
-def visitor_for(tz: str | None, cookie: str | None, embed: str | None, fallback: ZoneInfo) -> Visitor:
+def visitor_for(tz: str | None, cookie: str | None, embed: str | None, fallback: ZoneInfo,
+                place: str | None = None) -> Visitor:
     """The zone from the page's own parameter, else the remembered one, else the fallback (not 'chosen')."""
+    branch = place if place and KEY.match(place) else None  # a key; the core says whether it exists
     for name in (tz, cookie):
         zone = load_zone(name) if name and len(name) <= 64 else None
         if zone is not None:
-            return Visitor(zone, True, embed == "1")
-    return Visitor(fallback, False, embed == "1")
+            return Visitor(zone, True, embed == "1", place=branch)
+    return Visitor(fallback, False, embed == "1", place=branch)
 
 
 def visitor_of(request: Any, fallback: ZoneInfo, form: Any = None, *, language: str = "en",
@@ -131,8 +136,9 @@ def visitor_of(request: Any, fallback: ZoneInfo, form: Any = None, *, language: 
     picked on the page (`lang=`), else the customer record's (a manage page; English is the record's default,
     so it says nothing), else the browser's Accept-Language, else the business's (`language`)."""
     source = form if form is not None else request.query_params
-    visitor = visitor_for(source.get("tz"), request.cookies.get(TZ_COOKIE), source.get("embed"), fallback)
+    visitor = visitor_for(source.get("tz"), request.cookies.get(TZ_COOKIE), source.get("embed"), fallback,
+                          source.get("location"))
     stated = known(source.get("lang"))
     spoken = choose(stated, record if record != "en" else None,
                     from_accept_language(request.headers.get("accept-language")), default=language)
-    return Visitor(visitor.zone, visitor.chosen, visitor.embed, spoken, stated is not None)
+    return Visitor(visitor.zone, visitor.chosen, visitor.embed, spoken, stated is not None, visitor.place)

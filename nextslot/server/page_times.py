@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import load_zone
-from nextslot.languages import local_clock, local_day, local_when
+from nextslot.languages import local_clock, local_day, local_when, ngettext
 from nextslot.schemas.inputs import in_range
 from nextslot.schemas.views import SlotView
 
@@ -30,6 +30,8 @@ class SlotChoice:
     at: str  # the start in UTC, as the pages pass it around: 2026-11-24T14:30:00Z
     clock: str  # "9:30 am"
     label: str  # "9:30 am, Tuesday 24 November": the whole time, for screen readers
+    seats_left: int | None = None  # a class: places still free
+    seats: str = ""  # "3 left", in the visitor's language
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,12 @@ def by_day(slots: list[SlotView], zone: ZoneInfo, language: str = "en") -> list[
     for slot in slots:
         local = slot.starts_at.utc.astimezone(zone)
         shown = local_clock(local, language)
+        left = "" if slot.seats_left is None else ", " + ngettext(
+            language, "%(num)s place left", "%(num)s places left", slot.seats_left)
         days.setdefault(local.date(), []).append(
-            SlotChoice(slot_param(slot.starts_at.utc), shown, f"{shown}, {day_label(local.date(), language)}"))
+            SlotChoice(slot_param(slot.starts_at.utc), shown, f"{shown}, {day_label(local.date(), language)}{left}",
+                       slot.seats_left, "" if slot.seats_left is None
+                       else ngettext(language, "%(num)s left", "%(num)s left", slot.seats_left)))
     return [Day(day, day_label(day, language), choices) for day, choices in days.items()]
 
 

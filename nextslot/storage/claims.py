@@ -5,7 +5,7 @@ by the claim guard trigger (row lock + peak overlap). Never check-then-insert wi
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from psycopg.errors import DeadlockDetected, ExclusionViolation
@@ -31,8 +31,10 @@ class ClaimRepository:
         booking_id: int | None = None,
         hold_id: int | None = None,
         expires_at: datetime | None = None,
+        seats: Mapping[int, int] | None = None,
     ) -> bool:
-        """Claim every resource for the interval, all or none. False: another claim won the race."""
+        """Claim every resource for the interval (`seats` places of those named, else one), all or none.
+        False: another claim won the race."""
         session = self.session
         ids = sorted(set(resource_ids))  # always in id order, so racers never deadlock
         during = Range(*occupied)
@@ -48,7 +50,7 @@ class ClaimRepository:
                 # one multi-row INSERT: rows go in in list order, so locks are taken in id order
                 session.execute(insert(Claim).values([
                     dict(business_id=business_id, resource_id=rid, booking_id=booking_id, hold_id=hold_id,
-                         during=during, expires_at=expires_at, active=True)
+                         during=during, expires_at=expires_at, active=True, seats=(seats or {}).get(rid, 1))
                     for rid in ids
                 ]))
             return True

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, or_, select, union_all
+from sqlalchemy import Row, SmallInteger, func, literal, or_, select, union_all
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.orm import Session, joinedload
 
@@ -118,7 +118,7 @@ def busy_for(
 ) -> dict[int, list[tuple[datetime, datetime]]]:
     """Active claims and external calendar busy time over the window; claims of expired holds are ignored."""
     # the bounds as two timestamps: psycopg parses range text in Python, timestamps in C
-    query = select(Claim.resource_id, func.lower(Claim.during), func.upper(Claim.during)).where(
+    query = select(Claim.resource_id, func.lower(Claim.during), func.upper(Claim.during), Claim.seats).where(
         Claim.resource_id.in_(resource_ids),
         Claim.active,
         Claim.during.overlaps(Range(*window)),
@@ -127,12 +127,13 @@ def busy_for(
     if exclude_booking_id is not None:
         query = query.where(or_(Claim.booking_id.is_(None), Claim.booking_id != exclude_booking_id))
     # time the resource's own calendar says is taken occupies it like a claim (see calendar_sync)
-    external = select(ExternalBusy.resource_id, func.lower(ExternalBusy.during), func.upper(ExternalBusy.during)).where(
+    external = select(ExternalBusy.resource_id, func.lower(ExternalBusy.during), func.upper(ExternalBusy.during),
+                      literal(1, SmallInteger)).where(
         ExternalBusy.resource_id.in_(resource_ids), ExternalBusy.during.overlaps(Range(*window))
     )
     out: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    for rid, lower, upper in session.execute(union_all(query, external)):  # one round trip for both
-        out[rid].append((lower, upper))
+    for rid, lower, upper, seats in session.execute(union_all(query, external)):  # one round trip for both
+        out[rid].extend([(lower, upper)] * seats)  # a party's claim takes its places: counted once each
     return out
 
 

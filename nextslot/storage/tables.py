@@ -91,6 +91,21 @@ class VoiceIntegration(Base):
     created_at: Mapped[datetime] = _created()
 
 
+class Location(Base):
+    """A branch: its own address, zone and hours; its resources book only with each other (or shared ones)."""
+
+    __tablename__ = "locations"
+    __table_args__ = (UniqueConstraint("business_id", "key"),)
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    key: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(500))
+    timezone: Mapped[str | None] = mapped_column(String(64))  # None: the business's zone
+    phone: Mapped[str | None] = mapped_column(String(50))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
 class Resource(Base):
     __tablename__ = "resources"
     __table_args__ = (
@@ -108,7 +123,9 @@ class Resource(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     email: Mapped[str | None] = mapped_column(String(320))  # staff: told when their bookings move or go
     phone: Mapped[str | None] = mapped_column(String(20))  # E.164
+    location_id: Mapped[int | None] = mapped_column(Id, ForeignKey("locations.id"), index=True)  # None: shared
 
+    location: Mapped[Location | None] = relationship(lazy="joined")
     hours: Mapped[list[WorkingHours]] = relationship(
         order_by="(WorkingHours.weekday, WorkingHours.start_minute)", cascade="all, delete-orphan"
     )
@@ -173,6 +190,7 @@ class Service(Base):
     deposit_currency: Mapped[str | None] = mapped_column(String(3))
     cancellation: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # CancellationPolicy; None: the business's
     assignment: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # AssignmentConfig; None: first free
+    party: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # PartyConfig; None: one person a booking
 
     requirements: Mapped[list[ServiceRequirement]] = relationship(
         order_by="ServiceRequirement.position", cascade="all, delete-orphan"
@@ -241,6 +259,8 @@ class Booking(Base):
     starts_at: Mapped[datetime]  # the service itself, without buffers
     ends_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(32))  # channel it came through: agent, mcp, page, staff, ...
+    party_size: Mapped[int] = mapped_column(SmallInteger, default=1, server_default=text("1"))
+    series_id: Mapped[int | None] = mapped_column(Id, ForeignKey("booking_series.id"), index=True)
     intake: Mapped[dict[str, Any]] = mapped_column(default=dict)
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = _created()
@@ -251,6 +271,19 @@ class Booking(Base):
     claims: Mapped[list[Claim]] = relationship(
         primaryjoin="and_(Claim.booking_id == Booking.id, Claim.active)", viewonly=True, order_by="Claim.resource_id"
     )
+
+
+class BookingSeries(Base):
+    """A recurring series ("every Tuesday at 10 for 6 weeks"): its occurrences are bookings with its id."""
+
+    __tablename__ = "booking_series"
+    id: Mapped[int] = _id()
+    business_id: Mapped[int] = _business()
+    service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id"))
+    customer_id: Mapped[int] = mapped_column(Id, ForeignKey("customers.id"))
+    rule: Mapped[dict[str, Any]] = mapped_column(JSONB)  # every, interval, count, mode
+    source: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _created()
 
 
 class Payment(Base):
@@ -327,6 +360,7 @@ class Hold(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     booking_id: Mapped[int | None] = mapped_column(Id, ForeignKey("bookings.id"))
     source: Mapped[str] = mapped_column(String(32))
+    party_size: Mapped[int] = mapped_column(SmallInteger, default=1, server_default=text("1"))
     created_at: Mapped[datetime] = _created()
 
 
@@ -350,6 +384,7 @@ class Claim(Base):
         Index("claims_active_during", "resource_id", "during", postgresql_using="gist", postgresql_where=text("active")),
         CheckConstraint("booking_id is not null or hold_id is not null", name="owned"),
         CheckConstraint("not isempty(during) and not lower_inf(during) and not upper_inf(during)", name="bounded"),
+        CheckConstraint("seats >= 1", name="positive_seats"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
@@ -360,6 +395,7 @@ class Claim(Base):
     expires_at: Mapped[datetime | None]  # set while the claim belongs to an unconverted hold
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     exclusive: Mapped[bool] = mapped_column(Boolean, default=True)  # overwritten by the guard trigger
+    seats: Mapped[int] = mapped_column(SmallInteger, default=1, server_default=text("1"))  # places of the resource
     created_at: Mapped[datetime] = _created()
 
 
@@ -650,6 +686,7 @@ class ExternalBusy(Base):
     __table_args__ = (
         Index("external_busy_during", "resource_id", "during", postgresql_using="gist"),
         CheckConstraint("not isempty(during) and not lower_inf(during) and not upper_inf(during)", name="bounded"),
+        CheckConstraint("seats >= 1", name="positive_seats"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()

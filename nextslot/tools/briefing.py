@@ -102,6 +102,9 @@ STEPS = (  # (tool, the instruction that uses it): only the tools a connection m
                          "name and a phone number or email, answers to the service's questions, and an "
                          "idempotency_key of your own so a retry never books twice. Tell them the booking code. "
                          "outcome slot_taken means someone else just took the time: offer the `alternatives`."),
+    ("book_series", "- For a regular appointment (\"every Tuesday at 10 for 6 weeks\") use book_series once; ask "
+                    "whether to book only if every date is free, to skip taken dates, or to take the nearest free "
+                    "time for them."),
     ("join_waitlist", "- When no offered time suits, join_waitlist puts them on the waitlist for a date range."),
     ("request_code", "- Before an existing appointment can be found, moved or cancelled, the person proves it is "
                      "theirs: request_code with the phone or email they booked with, then verify_code with the "
@@ -111,7 +114,9 @@ STEPS = (  # (tool, the instruction that uses it): only the tools a connection m
     ("reschedule_appointment", "- reschedule_appointment moves it to a new free time; the old time is kept if the "
                                "new one cannot be had. Confirm the new time with the person before calling."),
     ("cancel_appointment", "- cancel_appointment only once the person has clearly asked to cancel; read back "
-                           "which appointment first."),
+                           "which appointment first. If it answers needs_agreement, read its `say` (what "
+                           "cancelling this late costs) and call again with accept_late_terms=true only if they "
+                           "agree."),
     ("confirm_appointment", "- confirm_appointment records that they will come."),
     ("customer_history", "- customer_history tells what happened before (moves, cancellations, no-shows, "
                          "deposits, messages) when they ask."),

@@ -11,11 +11,10 @@ from pydantic import Field, create_model
 
 from nextslot.core.customers.proofs import CODE_MINUTES, PROOF_MINUTES
 from nextslot.core.results import Rejected
-from nextslot.languages import gettext
 from nextslot.schemas import tools as t
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import TOOLS, Effects, ToolSpec
-from nextslot.tools.render import problem, speaking
+from nextslot.tools.render import problem
 
 SENDS = Effects(read_only=False, destructive=False, idempotent=False, open_world=True)  # a message goes out
 CHECKS = Effects(read_only=False, destructive=False, idempotent=False, open_world=False)  # spends a try
@@ -25,13 +24,11 @@ def request_code(ctx: ToolContext, args: t.RequestCodeIn) -> t.CodeSentOut | t.T
     sent = ctx.service.request_contact_code(ctx.business_id, args.contact)
     if isinstance(sent, Rejected):
         return problem(sent)
-    language = speaking(args.language)
-    by = gettext(language, "a text message") if sent.channel == "sms" else gettext(language, "email")
+    by = "a text message" if sent.channel == "sms" else "email"
     return t.CodeSentOut(outcome="code_sent", challenge=sent.challenge, expires_at=sent.expires_at.isoformat(),
                          sent_by=sent.channel,  # type: ignore[arg-type]
-                         say=gettext(language, "If that is the contact you booked with, a six-digit code is on its "
-                                               "way by %(by)s. It works for %(minutes)s minutes: please read it to "
-                                               "me.", by=by, minutes=CODE_MINUTES))
+                         say=f"If that is the contact you booked with, a six-digit code is on its way by {by}. "
+                             f"It works for {CODE_MINUTES} minutes: please read it to me.")
 
 
 def verify_code(ctx: ToolContext, args: t.VerifyCodeIn) -> t.ContactProvedOut | t.ToolProblem:
@@ -39,8 +36,7 @@ def verify_code(ctx: ToolContext, args: t.VerifyCodeIn) -> t.ContactProvedOut | 
     if isinstance(proved, Rejected):
         return problem(proved)
     return t.ContactProvedOut(outcome="proved", proof=proved.proof, expires_at=proved.expires_at.isoformat(),
-                              say=gettext(speaking(args.language), "Thank you, that's the right code. I can look "
-                                                                   "up and change your bookings now."))
+                              say="Thank you, that's the right code. I can look up and change your bookings now.")
 
 
 PROOF_SPECS = (

@@ -5,11 +5,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import get_day_names
-
 from nextslot.core.instants import load_zone
-from nextslot.core.results import Booked, Changed, Held, Rejected, SlotTaken
-from nextslot.languages import gettext, known, local_day, ngettext
+from nextslot.core.results import Booked, Changed, Held, Rejected, SeriesChanged, SlotTaken
 from nextslot.schemas.commands import (
     BookingChange,
     BookingCreate,
@@ -17,14 +14,19 @@ from nextslot.schemas.commands import (
     BookingSearch,
     CustomerIn,
     HoldCreate,
+    SeriesCreate,
+    SeriesRule,
     SlotQuery,
     WaitlistJoin,
 )
+from nextslot.schemas.spoken import language_of
 from nextslot.schemas.statuses import ACTIVE
+from nextslot.schemas.times import spoken_time
 from nextslot.schemas.tools import (
     AppointmentsOut,
     BookIn,
     BookingOut,
+    BookSeriesIn,
     BusinessInfoIn,
     BusinessInfoOut,
     CancelIn,
@@ -41,8 +43,10 @@ from nextslot.schemas.tools import (
     HoldSlotIn,
     JoinWaitlistIn,
     ListServicesIn,
+    OccurrenceLine,
     QuestionSummary,
     RescheduleIn,
+    SeriesOut,
     ServicesOut,
     ServiceSummary,
     SlotsOut,
@@ -52,22 +56,21 @@ from nextslot.schemas.tools import (
 )
 from nextslot.schemas.views import ServiceView, SlotView
 from nextslot.tools.context import ToolContext
+from nextslot.tools.phrases import cost_phrase, phrase
 from nextslot.tools.render import (
     appointment,
     booked_sentence,
     deposit_sentence,
     fee_phrase,
-    join_and,
     join_or,
     problem,
-    speaking,
     spoken_choices,
     taken_sentence,
     time_slot,
+    zone_of,
 )
 
 DEFAULT_SLOTS = 5
-DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")  # CLDR: 0 is Monday
 DEFAULT_HISTORY = 20
 ACTOR = "agent"
 
@@ -89,16 +92,18 @@ def write_fields(ctx: ToolContext, args: HoldSlotIn | BookIn | RescheduleIn) -> 
     resources = staff_keys(ctx, args.staff)
     if isinstance(resources, Rejected):
         return resources
-    return {"timezone": args.timezone, "resources": resources, "idempotency_key": key_for(ctx, args.idempotency_key),
-            "source": ctx.channel, "actor": ACTOR}
+    fields: dict[str, Any] = {"timezone": args.timezone, "resources": resources, "source": ctx.channel,
+                              "idempotency_key": key_for(ctx, args.idempotency_key), "actor": ACTOR}
+    if not isinstance(args, RescheduleIn):
+        fields["party_size"] = args.party_size or 1
+    fields["location"] = args.location
+    return fields
 
 
-def list_services(ctx: ToolContext, args: ListServicesIn) -> ServicesOut:
+def list_services(ctx: ToolContext, _: ListServicesIn) -> ServicesOut:
     services = ctx.service.list_services(ctx.business_id)
-    language = speaking(args.language)
-    say = (gettext(language, "We offer %(names)s.", names=join_or([s.name for s in services], language)) if services
-           else gettext(language, "We offer nothing bookable yet."))
-    return ServicesOut(services=[service_summary(s) for s in services], say=say)
+    names = join_or([s.name for s in services]) if services else "nothing bookable yet"
+    return ServicesOut(services=[service_summary(s) for s in services], say=f"We offer {names}.")
 
 
 def service_summary(s: ServiceView) -> ServiceSummary:
@@ -110,22 +115,25 @@ def service_summary(s: ServiceView) -> ServiceSummary:
     )
 
 
-def get_business_info(ctx: ToolContext, args: BusinessInfoIn) -> BusinessInfoOut | ToolProblem:
+def get_business_info(ctx: ToolContext, _: BusinessInfoIn) -> BusinessInfoOut | ToolProblem:
     profile = ctx.service.business_profile(ctx.business_id)
     if isinstance(profile, Rejected):
         return problem(profile)
-    language = speaking(args.language)
-    open_days = [f"{day_name(d.day, language)} "
-                 + join_and([span(h, language) for h in d.hours], language) for d in profile.opening_hours if d.hours]
+    open_days = [f"{d.day} {', '.join(h.replace('-', ' to ') for h in d.hours)}" for d in profile.opening_hours
+                 if d.hours]
     say = f"{profile.name}" + (f", {profile.address}" if profile.address else "") + "."
+    if len(profile.locations) > 1:
+        say += " Branches: " + "; ".join(p.name + (f", {p.address}" if p.address else "")
+                                          for p in profile.locations) + "."
     if open_days:
-        say += " " + gettext(language, "Open %(days)s.", days="; ".join(open_days))
+        say += f" Open {'; '.join(open_days)}."
     return BusinessInfoOut(
         name=profile.name, timezone=profile.timezone, address=profile.address, phone=profile.phone,
         policies=profile.policies, opening_hours=[DayHours(day=d.day, hours=d.hours) for d in profile.opening_hours],
         closures=[ClosureSummary(starts_at=c.starts_at.isoformat(), ends_at=c.ends_at.isoformat(), reason=c.reason)
                   for c in profile.closures],
         services=[s.name for s in profile.services], say=say,
+        locations=[p.name for p in profile.locations],
     )
 
 
@@ -139,33 +147,21 @@ def find_available_slots(ctx: ToolContext, args: FindSlotsIn) -> SlotsOut | Tool
     starts_from: date | datetime = args.date or ctx.service.now()
     until = starts_from + timedelta(days=args.days or (1 if args.date else 7))
     query = SlotQuery(service=args.service, starts_from=starts_from, until=until, timezone=args.timezone,
-                      customer_timezone=args.caller_timezone, resources=resources, limit=1000 if filtered else limit)
+                      customer_timezone=args.caller_timezone, resources=resources, limit=1000 if filtered else limit,
+                      party_size=args.party_size or 1, location=args.location)
     found = ctx.service.find_slots(ctx.business_id, query)
     if isinstance(found, Rejected):
         return problem(found)
-    language = speaking(args.language)
-    shown = [time_slot(s, args.caller_timezone, language) for s in found.slots if in_day_window(s, args)][:limit]
+    lang = args.language
+    shown = [time_slot(s, args.caller_timezone, lang) for s in found.slots if in_day_window(s, args)][:limit]
     later: list[TimeSlot] = []
     if not shown:  # nothing in the asked window: the first openings in the month after it
         after = ctx.service.find_slots(ctx.business_id, query.model_copy(
             update={"starts_from": until, "until": until + timedelta(days=31)}))
         if not isinstance(after, Rejected):
-            later = [time_slot(s, args.caller_timezone, language) for s in after.slots if in_day_window(s, args)][:3]
+            later = [time_slot(s, args.caller_timezone, lang) for s in after.slots if in_day_window(s, args)][:3]
     return SlotsOut(service=args.service, slots=shown, next_openings=later,
-                    say=slots_sentence(shown, later, language))
-
-
-def day_name(english: str, language: str) -> str:
-    """'Monday' (the core's day names) in the language, from CLDR."""
-    if language == "en" or english not in DAY_NAMES:
-        return english
-    return str(get_day_names("wide", locale=language)[DAY_NAMES.index(english)])
-
-
-def span(hours: str, language: str) -> str:
-    """'09:00-17:00' as said: '09:00 to 17:00', 'de 09:00 a 17:00'."""
-    start, _, end = hours.partition("-")
-    return gettext(language, "%(start)s to %(end)s", start=start, end=end)
+                    say=slots_sentence(shown, later, lang))
 
 
 def in_day_window(slot: SlotView, args: FindSlotsIn) -> bool:
@@ -178,13 +174,12 @@ def in_day_window(slot: SlotView, args: FindSlotsIn) -> bool:
         args.latest_time is None or local <= args.latest_time)
 
 
-def slots_sentence(shown: list[TimeSlot], later: list[TimeSlot], language: str = "en") -> str:
+def slots_sentence(shown: list[TimeSlot], later: list[TimeSlot], language: str | None = None) -> str:
     if shown:
-        return gettext(language, "I can offer %(choices)s.", choices=spoken_choices(shown[:3], language))
+        return phrase("offer", language, choices=spoken_choices(shown[:3], language))
     if later:
-        return gettext(language, "Nothing is free then. The next openings are %(choices)s.",
-                       choices=spoken_choices(later, language))
-    return gettext(language, "Nothing is free then, nor in the month after.")
+        return phrase("offer_later", language, choices=spoken_choices(later, language))
+    return phrase("offer_none", language)
 
 
 def hold_slot(ctx: ToolContext, args: HoldSlotIn) -> HoldOut | ToolProblem:
@@ -192,18 +187,17 @@ def hold_slot(ctx: ToolContext, args: HoldSlotIn) -> HoldOut | ToolProblem:
     if isinstance(fields, Rejected):
         return problem(fields)
     result = ctx.service.hold(ctx.business_id, HoldCreate(service=args.service, starts_at=args.starts_at, **fields))
-    language = speaking(args.language)
     match result:
         case Held(hold):
             seconds = max(0, int((hold.expires_at - ctx.service.now()).total_seconds()))
             slot = time_slot(SlotView(starts_at=hold.starts_at, ends_at=hold.ends_at, resources=hold.resources),
-                             args.caller_timezone, language)
+                             args.caller_timezone)
             return HoldOut(outcome="held", hold_id=hold.id, expires_at=hold.expires_at.isoformat(),
                            expires_in_seconds=seconds, slot=slot,
-                           say=gettext(language, "I'm holding %(when)s for you while we finish.", when=slot.spoken))
+                           say=f"I'm holding {slot.spoken} for you while we finish.")
         case SlotTaken(_, alternatives):
-            shown = [time_slot(s, args.caller_timezone, language) for s in alternatives]
-            return HoldOut(outcome="slot_taken", alternatives=shown, say=taken_sentence(shown, language))
+            shown = [time_slot(s, args.caller_timezone, args.language) for s in alternatives]
+            return HoldOut(outcome="slot_taken", alternatives=shown, say=taken_sentence(shown, args.language))
         case Rejected() as rejected:
             return problem(rejected)
     raise AssertionError(result)
@@ -217,7 +211,7 @@ def book_appointment(ctx: ToolContext, args: BookIn) -> BookingOut | ToolProblem
     result = ctx.service.book(ctx.business_id, BookingCreate(
         service=args.service, starts_at=args.starts_at,
         customer=CustomerIn(name=args.customer_name, phone=phone, email=args.email, timezone=args.caller_timezone,
-                            **language_of(args.language)),
+                            language=args.language or "en"),
         hold_id=args.hold_id, notes=args.notes or "", intake={a.question: a.answer for a in args.answers or ()},
         **fields,
     ))
@@ -228,28 +222,29 @@ def reschedule_appointment(ctx: ToolContext, args: RescheduleIn) -> BookingOut |
     fields = write_fields(ctx, args)
     if isinstance(fields, Rejected):
         return problem(fields)
-    result = ctx.service.reschedule(ctx.business_id, BookingReschedule(code=args.code, starts_at=args.new_starts_at,
-                                                                       **fields))
-    return booking_out(result, "rescheduled", None, args.language)
-
-
-def language_of(stated: str | None) -> dict[str, str]:
-    """The customer record's language when the caller stated one of ours (else the record keeps its own)."""
-    ours = known(stated)
-    return {"language": ours} if ours else {}
+    cmd = BookingReschedule(code=args.code, starts_at=args.new_starts_at, **fields)
+    if args.and_later:
+        moved = ctx.service.move_series(ctx.business_id, cmd)
+        if not isinstance(moved, SeriesChanged):
+            return booking_out(moved, "rescheduled", None, args.language)
+        first, *later = (appointment(v, args.language) for v in moved.bookings)
+        tail = f" and the {len(later)} after it" if later else ""
+        return BookingOut(outcome="rescheduled", appointment=first, later=later,
+                          say=f"Done: your {first.service_name} is now on {first.spoken}{tail}, at the same time "
+                              f"each {'time' if not later else 'occurrence'}. Your first code is {first.code_spoken}.")
+    return booking_out(ctx.service.reschedule(ctx.business_id, cmd), "rescheduled", None, args.language)
 
 
 def booking_out(result: Booked | SlotTaken | Rejected, verb: str, caller_zone: str | None,
-                stated: str | None = None) -> BookingOut | ToolProblem:
+                language: str | None = None) -> BookingOut | ToolProblem:
     match result:
         case Booked(view, replayed):
-            language = speaking(stated, view.customer.language)
             a = appointment(view, language)
-            say = (deposit_sentence(a, language) if a.deposit_due
-                   else booked_sentence(a, "booked" if verb == "booked" else "now booked", language))
+            lang = language or view.customer.language
+            say = (deposit_sentence(a) if a.deposit_due
+                   else booked_sentence(a, "booked" if verb == "booked" else "now booked", lang))
             return BookingOut(outcome=verb, appointment=a, replayed=replayed, say=say)  # type: ignore[arg-type]
         case SlotTaken(_, alternatives):
-            language = speaking(stated)
             shown = [time_slot(s, caller_zone, language) for s in alternatives]
             return BookingOut(outcome="slot_taken", alternatives=shown, say=taken_sentence(shown, language))
         case Rejected() as rejected:
@@ -258,13 +253,35 @@ def booking_out(result: Booked | SlotTaken | Rejected, verb: str, caller_zone: s
 
 
 def cancel_appointment(ctx: ToolContext, args: CancelIn) -> ChangeOut | ToolProblem:
-    result = ctx.service.cancel(ctx.business_id, BookingChange(
-        code=args.code, reason=args.reason or "", source=ctx.channel, actor=ACTOR,
-        late_terms="accept" if args.accept_late_terms else None))
+    cmd = BookingChange(code=args.code, reason=args.reason or "", source=ctx.channel, actor=ACTOR,
+                        late_terms="accept" if args.accept_late_terms else None)
+    if args.and_later:
+        series = ctx.service.cancel_series(ctx.business_id, cmd)
+        if isinstance(series, SeriesChanged):
+            first, *later = (appointment(v, args.language) for v in series.bookings)
+            tail = f" and the {len(later)} after it are" if later else " is"
+            return ChangeOut(outcome="cancelled", appointment=first, later=later,
+                             say=f"Your {first.service_name} on {first.spoken}{tail} cancelled.")
+        result: Changed | Rejected = series
+    else:
+        result = ctx.service.cancel(ctx.business_id, cmd)
     if isinstance(result, Rejected) and result.code == "late_terms_not_accepted":  # a question for the caller
         return ChangeOut(outcome="needs_agreement", reason_code=result.code, acknowledge_with="accept_late_terms",
-                         say=result.message)
+                         say=late_terms_sentence(ctx, args, result))
     return change_out(result, "cancelled", args.language)
+
+
+def late_terms_sentence(ctx: ToolContext, args: CancelIn, asked: Rejected) -> str:
+    """The core's question, in the caller's language (else the customer's own)."""
+    language = args.language
+    if language is None:
+        booking = ctx.service.get_booking(ctx.business_id, args.code)
+        language = booking.customer.language if not isinstance(booking, Rejected) else "en"
+    facts = dict(asked.details)
+    if language_of(language) == "en" or not facts:
+        return asked.message
+    return phrase("late_terms", language, hours=facts["hours"],
+                  cost=cost_phrase(facts["cost"], facts["amount"], facts["kind"], language))
 
 
 def confirm_appointment(ctx: ToolContext, args: ConfirmIn) -> ChangeOut | ToolProblem:
@@ -272,22 +289,64 @@ def confirm_appointment(ctx: ToolContext, args: ConfirmIn) -> ChangeOut | ToolPr
     return change_out(result, "confirmed", args.language)
 
 
-def change_out(result: Changed | Rejected, verb: str, stated: str | None = None) -> ChangeOut | ToolProblem:
+def change_out(result: Changed | Rejected, verb: str, language: str | None = None) -> ChangeOut | ToolProblem:
     if isinstance(result, Rejected):
         return problem(result)
-    language = speaking(stated, result.booking.customer.language)
-    a = appointment(result.booking, language)
-    values = {"service": a.service_name, "when": a.spoken}
-    if verb == "cancelled":
-        say = gettext(language, "Your %(service)s on %(when)s is cancelled.", **values)
-    elif result.replayed:
-        say = gettext(language, "Your %(service)s on %(when)s is confirmed.", **values)
-    else:
-        say = gettext(language, "Thank you. Your %(service)s on %(when)s is confirmed. See you then.", **values)
-    cost = fee_phrase(result.booking.fees[-1], language) if result.booking.fees else None
+    lang = language or result.booking.customer.language
+    a = appointment(result.booking, lang)
+    key = verb if verb == "cancelled" or not result.replayed else "already_confirmed"
+    say = phrase(key, lang, service=a.service_name, when=a.spoken)
+    cost = fee_phrase(result.booking.fees[-1], lang) if result.booking.fees else None
     if cost and verb == "cancelled":
-        say += " " + gettext(language, "As it was late, %(cost)s.", cost=cost)
+        say += phrase("late_after", lang, cost=cost)
     return ChangeOut(outcome=verb, appointment=a, already=result.replayed, say=say, fee=cost)  # type: ignore[arg-type]
+
+
+def book_series(ctx: ToolContext, args: BookSeriesIn) -> SeriesOut | ToolProblem:
+    resources = staff_keys(ctx, args.staff)
+    if isinstance(resources, Rejected):
+        return problem(resources)
+    phone = args.phone or (None if args.email else ctx.caller_phone)
+    result = ctx.service.book_series(ctx.business_id, SeriesCreate(
+        service=args.service, starts_at=args.first_starts_at, timezone=args.timezone, resources=resources,
+        customer=CustomerIn(name=args.customer_name, phone=phone, email=args.email, timezone=args.caller_timezone),
+        repeat=SeriesRule(every=args.every, interval=args.interval or 1, count=args.count), mode=args.mode,
+        notes=args.notes or "", party_size=args.party_size or 1, location=args.location, source=ctx.channel,
+        actor=ACTOR,
+        idempotency_key=key_for(ctx, args.idempotency_key)))
+    if isinstance(result, Rejected):
+        return problem(result)
+    view, zone = result.series, args.caller_timezone
+    lines = [OccurrenceLine(
+        requested=spoken_time(o.requested.utc, zone_of(o.requested, zone)), outcome=o.outcome,  # type: ignore[arg-type]
+        appointment=appointment(o.booking, args.language) if o.booking else None,
+        alternatives=[time_slot(a, zone, args.language) for a in o.alternatives][:3], problem=o.problem)
+        for o in view.occurrences]
+    made = [line for line in lines if line.appointment]
+    missed = [line.requested for line in lines if line.outcome in ("taken", "refused")]
+    if view.series_id is None:
+        which = join_and(missed) if len(missed) <= 3 else f"{len(missed)} of the dates"
+        say = (f"I couldn't book the series: {which} {'is' if len(missed) == 1 else 'are'} not free, so nothing "
+               "was booked. Shall I book the free dates only, or take the nearest free time instead?")
+        outcome = "not_booked"
+    else:
+        first = made[0].appointment
+        assert first is not None
+        say = f"You're booked for {len(made)} {first.service_name} appointments, starting {first.spoken}."
+        moved = [line for line in lines if line.outcome == "moved" and line.appointment]
+        if moved:
+            say += " " + "; ".join(f"{m.requested} was taken, so that one is {m.appointment.spoken}"
+                                   for m in moved if m.appointment) + "."
+        if missed:
+            say += f" {join_and(missed)} {'was' if len(missed) == 1 else 'were'} not free and not booked."
+        say += f" Your first code is {first.code_spoken}."
+        outcome = "booked" if view.complete else "partly_booked"
+    return SeriesOut(outcome=outcome, series_id=view.series_id, occurrences=lines, replayed=result.replayed,  # type: ignore[arg-type]
+                     say=say)
+
+
+def join_and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def find_appointments(ctx: ToolContext, args: FindAppointmentsIn) -> AppointmentsOut | ToolProblem:
@@ -297,19 +356,16 @@ def find_appointments(ctx: ToolContext, args: FindAppointmentsIn) -> Appointment
     if isinstance(found, Rejected):
         return problem(found)
     views, near = found
-    language = speaking(args.language, views[0].customer.language if views else None)
-    shown = [appointment(v, language) for v in views]
+    shown = [appointment(v) for v in views]
     live = [a for a in shown if a.status in ACTIVE]
     if args.code and near:
-        say = gettext(language, "I couldn't find code %(code)s, but this caller has %(near)s: is that the one?",
-                      code=args.code, near=", ".join(near))
+        say = f"I couldn't find code {args.code}, but this caller has {', '.join(near)}: is that the one?"
     elif not shown:
-        say = gettext(language, "I can't find any upcoming appointments for those details.")
+        say = "I can't find any upcoming appointments for those details."
     else:
-        listed = "; ".join(gettext(language, "%(service)s on %(when)s, code %(code)s", service=a.service_name,
-                                   when=a.spoken, code=a.code_spoken) for a in (live or shown)[:3])
-        say = ngettext(language, "I found %(num)d appointment: %(listed)s.", "I found %(num)d appointments: "
-                       "%(listed)s.", len(live or shown), listed=listed)
+        listed = "; ".join(f"{a.service_name} on {a.spoken}, code {a.code_spoken}" for a in (live or shown)[:3])
+        count = len(live or shown)
+        say = f"I found {count} appointment{'s' if count != 1 else ''}: {listed}."
     return AppointmentsOut(appointments=shown, near_codes=near, say=say)
 
 
@@ -329,8 +385,9 @@ def customer_history(ctx: ToolContext, args: CustomerHistoryIn) -> CustomerHisto
     )
 
 
-def spoken_date(iso: str, language: str = "en") -> str:
-    return local_day(date.fromisoformat(iso), language)
+def spoken_date(iso: str) -> str:
+    day = date.fromisoformat(iso)
+    return f"{day:%A} {day.day} {day:%B}"
 
 
 def join_waitlist(ctx: ToolContext, args: JoinWaitlistIn) -> WaitlistOut | ToolProblem:
@@ -339,24 +396,17 @@ def join_waitlist(ctx: ToolContext, args: JoinWaitlistIn) -> WaitlistOut | ToolP
         return problem(resources)
     phone = args.phone or (None if args.email else ctx.caller_phone)
     result = ctx.service.join_waitlist(ctx.business_id, WaitlistJoin(
-        service=args.service, customer=CustomerIn(name=args.customer_name, phone=phone, email=args.email,
-                                                  **language_of(args.language)),
+        service=args.service, customer=CustomerIn(name=args.customer_name, phone=phone, email=args.email),
         earliest_date=args.earliest_date, latest_date=args.latest_date, day_start=args.earliest_time or time(0),
         day_end=args.latest_time, resources=resources, source=ctx.channel, actor=ACTOR,
     ))
     if isinstance(result, Rejected):
         return problem(result)
-    language = speaking(args.language, result.customer.language)
-    first, last = (spoken_date(d, language) for d in (result.earliest_date, result.latest_date))
-    if first != last:
-        say = gettext(language, "You're on the waitlist for %(service)s between %(first)s and %(last)s. We'll "
-                                "message you as soon as a time opens up.", service=result.service_name,
-                      first=first, last=last)
-    else:
-        say = gettext(language, "You're on the waitlist for %(service)s on %(first)s. We'll message you as soon "
-                                "as a time opens up.", service=result.service_name, first=first)
+    first, last = (spoken_date(d) for d in (result.earliest_date, result.latest_date))
+    window = f"between {first} and {last}" if first != last else f"on {first}"
     return WaitlistOut(
         outcome="waitlisted", waitlist_id=result.id, service=result.service, earliest_date=result.earliest_date,
         latest_date=result.latest_date, earliest_time=result.day_start, latest_time=result.day_end,
-        say=say,
+        say=f"You're on the waitlist for {result.service_name} {window}. "
+            "We'll message you as soon as a time opens up.",
     )

@@ -111,16 +111,26 @@ SPECS = (
         t.BookIn, t.BookingOut, handlers.book_appointment, ADDS,
     ),
     ToolSpec(
+        "book_series",
+        "Book a recurring series in one call (\"every Tuesday at 10 for 6 weeks\"): the first time (from "
+        "find_available_slots), how often and how many. Ask the caller what to do if some dates are taken: mode "
+        "all_or_none books every one or none, skip_taken books the free ones, nearest_free books the nearest free "
+        "time within a day for each taken one. Read `say`; `occurrences` lists each date's outcome.",
+        t.BookSeriesIn, t.SeriesOut, handlers.book_series, ADDS,
+    ),
+    ToolSpec(
         "reschedule_appointment",
         "Move an existing appointment (by its booking code) to a new start time, found with find_available_slots. "
         "The old time is only released if the new one is secured; if outcome is slot_taken, nothing changed and "
-        "`alternatives` lists the nearest free times.",
+        "`alternatives` lists the nearest free times. For a recurring series, and_later=true moves this and every "
+        "later occurrence by the same change of day and time, all or none.",
         t.RescheduleIn, t.BookingOut, handlers.reschedule_appointment, REPLACES,
     ),
     ToolSpec(
         "cancel_appointment",
         "Cancel an appointment by its booking code, once the caller has clearly asked to cancel. The time is "
-        "freed at once. Cancelling something already cancelled is not an error (already=true). If outcome is "
+        "freed at once. Cancelling something already cancelled is not an error (already=true). and_later=true "
+        "also cancels every later occurrence of a recurring series. If outcome is "
         "needs_agreement, it is late and costs something: read `say` (it asks whether to still cancel) and, only "
         "if the caller agrees, call again with accept_late_terms=true.",
         t.CancelIn, t.ChangeOut, handlers.cancel_appointment, REMOVES,

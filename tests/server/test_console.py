@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from nextslot.core.accounts.staff import create_account
 from nextslot.core.results import Booked
-from nextslot.schemas.commands import BookingCreate, CustomerIn
+from nextslot.schemas.commands import BookingChange, BookingCreate, CustomerIn
 from nextslot.server.app import create_app
 from nextslot.settings import Settings
 from nextslot.storage.tables import Booking, BookingHistory, Business
@@ -406,3 +406,31 @@ def test_templates_that_fail_to_render_are_refused_from_the_form_and_from_the_ya
     assert "business.details.templates.fr.cancelled" in html.unescape(answer.text)
     with session_factory() as s:
         assert "templates" not in s.get(Business, clinic).details
+
+
+def test_an_owner_sets_the_cancellation_policy_and_fair_assignment_and_every_channel_follows(
+        console, make_business, service, clock):
+    from nextslot.core.results import Rejected
+
+    clinic = make_business("clinic")
+    client, slug = console(clinic)
+    csrf = csrf_of(client.get(f"/console/{slug}/settings").text)
+    bad = client.post(f"/console/{slug}/settings/cancellation", data={
+        "csrf": csrf, "cutoff_hours": "24", "late_fee": "-5", "currency": "GBP"})
+    assert bad.status_code == 422 and 'data-code="invalid_config"' in bad.text
+    saved = client.post(f"/console/{slug}/settings/cancellation", data={
+        "csrf": csrf, "cutoff_hours": "48", "late_cancel": "refuse", "keep_deposit": "yes"})
+    assert saved.status_code == 303
+    page = client.get(f"/console/{slug}/settings").text
+    assert 'name="cutoff_hours" type="number" min="0" value="48"' in page
+    code = book_by_agent(service, clinic)
+    refused = service.cancel(clinic, BookingChange(code=code, source="sms"))
+    assert isinstance(refused, Rejected) and refused.code == "cancel_cutoff"
+    assert client.post(f"/console/{slug}/settings/assignment", data={
+        "csrf": csrf, "service": "consultation", "strategy": "round_robin"}).status_code == 303
+    assert 'value="round_robin" selected' in client.get(f"/console/{slug}/settings").text
+    assert client.post(f"/console/{slug}/settings/assignment", data={
+        "csrf": csrf, "service": "consultation", "strategy": "sideways"}).status_code == 422
+    cleared = client.post(f"/console/{slug}/settings/cancellation", data={"csrf": csrf, "cutoff_hours": ""})
+    assert cleared.status_code == 303
+    assert service.cancel(clinic, BookingChange(code=code, source="sms")).booking.status == "cancelled"

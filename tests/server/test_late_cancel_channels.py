@@ -193,3 +193,18 @@ def test_a_checkout_for_a_policy_with_fees_saves_the_card_for_later(service, mak
     saved, plain = fake.sessions[-2:]
     assert saved["payment_intent_data[setup_future_usage]"] == "off_session" and saved["customer_creation"] == "always"
     assert "payment_intent_data[setup_future_usage]" not in plain and "customer_creation" not in plain
+
+
+def test_a_spanish_customer_is_told_the_late_cost_in_spanish_by_text(service, garage, session_factory, clock):
+    from nextslot.core.results import Booked
+    from nextslot.schemas.commands import BookingCreate, CustomerIn
+    made = service.book(garage, BookingCreate(
+        service="mobile-repair", starts_at=datetime.fromisoformat("2026-11-24T10:00:00-05:00"),
+        customer=CustomerIn(name="Ana", phone="+12125550609", language="es"),
+        intake={"address": "12 Elm St", "problem": "Won't start"}))
+    assert isinstance(made, Booked)
+    pay(service, session_factory, made.booking)
+    clock.now = LATE_NOW
+    asked = handle_reply(service, "sms", "+12125550609", "X", f"SM{uuid.uuid4().hex}")
+    assert asked.startswith("Faltan menos de 24 horas para la cita, así que se retiene el depósito de $25.00.")
+    assert "Responde X de nuevo" in asked

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, text
 
-from nextslot.core.results import Booked, Changed, Held, Rejected, SlotTaken
+from nextslot.core.results import Booked, Changed, Held, Rejected, SeriesBooked, SlotTaken
 from nextslot.core.service import BookingService
 from nextslot.schemas.commands import (
     BookingChange,
@@ -29,6 +29,8 @@ from nextslot.schemas.commands import (
     BookingReschedule,
     CustomerIn,
     HoldCreate,
+    SeriesCreate,
+    SeriesRule,
     SlotQuery,
 )
 from nextslot.storage.engine import build_session_factory, engine_for
@@ -77,6 +79,7 @@ def run_operation(svc: BookingService, job: dict[str, Any]) -> list[dict[str, An
         return [plain(svc.book(business, BookingCreate(
             service=job["service"], starts_at=job["starts_at"], resources=job.get("resources", []),
             customer=CustomerIn(name=f"Racer {job['phone'][-4:]}", phone=job["phone"]),
+            party_size=job.get("party_size", 1),
         )), job)]
     if op in ("hold", "hold_then_book"):
         held = plain(svc.hold(business, HoldCreate(service=job["service"], starts_at=job["starts_at"])), job)
@@ -87,6 +90,11 @@ def run_operation(svc: BookingService, job: dict[str, Any]) -> list[dict[str, An
             customer=CustomerIn(name="Holder", phone=job["phone"]),
         ))
         return [held, plain(booked, job | {"op": "convert"})]
+    if op == "series":
+        return [plain(svc.book_series(business, SeriesCreate(
+            service=job["service"], starts_at=job["starts_at"], mode=job["mode"], repeat=SeriesRule(count=job["count"]),
+            customer=CustomerIn(name=f"Racer {job['phone'][-4:]}", phone=job["phone"]),
+        )), job)]
     if op == "reschedule":
         return [plain(svc.reschedule(business, BookingReschedule(code=job["code"], starts_at=job["starts_at"])), job)]
     if op == "cancel":
@@ -110,6 +118,11 @@ def plain(result: object, job: dict[str, Any]) -> dict[str, Any]:
                 for a in alternatives]}
         case Changed(booking=b, replayed=replayed):
             return base | {"type": "Changed", "code": b.code, "status": b.status, "replayed": replayed}
+        case SeriesBooked(series=series):
+            return base | {"type": "SeriesBooked", "series_id": series.series_id, "complete": series.complete,
+                           "outcomes": [o.outcome for o in series.occurrences],
+                           "starts": [o.booking.starts_at.utc.isoformat() if o.booking else None
+                                      for o in series.occurrences]}
         case Rejected(code=code, message=message):
             return base | {"type": "Rejected", "code": code, "message": message}
     raise TypeError(f"unexpected result {result!r}")
@@ -172,7 +185,7 @@ OVER_CAPACITY = text("""
     select c.id, r.key, r.capacity, load.n, c.during::text
       from claims c
       join resources r on r.id = c.resource_id
-     cross join lateral (select count(*) as n from claims c2
+     cross join lateral (select sum(c2.seats) as n from claims c2  -- places taken, a party's claim counting each
                           where c2.resource_id = c.resource_id and c2.active
                             and c2.during @> lower(c.during)) as load
      where c.active and c.business_id = :b and load.n > r.capacity

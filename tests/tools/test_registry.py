@@ -43,7 +43,7 @@ def error_code(reply) -> str:
 
 def test_every_tool_has_a_strict_input_schema_an_output_schema_and_a_description():
     assert set(TOOLS) == {"list_services", "get_business_info", "find_available_slots", "hold_slot",
-                          "book_appointment", "reschedule_appointment", "cancel_appointment",
+                          "book_appointment", "book_series", "reschedule_appointment", "cancel_appointment",
                           "confirm_appointment", "find_appointments", "join_waitlist", "customer_history"}
     for spec in TOOLS.values():
         assert spec.input_schema()["additionalProperties"] is False

@@ -56,6 +56,7 @@ class ResourceTimeline:
     capacity: int
     open: list[Interval]  # merged, sorted
     busy: list[Interval] = field(default_factory=list)  # active claims, any order
+    location: int | None = None  # its branch: one booking's members are all at one (or shared, None)
 
     def __post_init__(self) -> None:
         self.busy.sort()
@@ -69,7 +70,7 @@ class ResourceTimeline:
         return i >= 0 and self.open[i][1] >= end
 
     def load(self, start: datetime, end: datetime) -> int:
-        """Peak number of claims overlapping [start, end)."""
+        """Peak number of places taken over [start, end) (a claim of k seats is in `busy` k times)."""
         lo = bisect_left(self._busy_starts, start - self._longest)
         hi = bisect_left(self._busy_starts, end)
         overlapping = [(s, e) for s, e in self.busy[lo:hi] if e > start]
@@ -83,28 +84,46 @@ class ResourceTimeline:
         i = bisect_left(self._busy_starts, end)
         return i > 0 and self._latest_ends[i - 1] > start
 
-    def fits(self, start: datetime, end: datetime) -> bool:
-        if not self.is_open(start, end):
+    def fits(self, start: datetime, end: datetime, seats: int = 1) -> bool:
+        if not self.is_open(start, end) or seats > self.capacity:
             return False
         if self.capacity == 1:  # the common case, and the hot path of find_slots
             return not self.overlaps(start, end)
-        return self.load(start, end) < self.capacity
+        return self.load(start, end) + seats <= self.capacity
 
 
 class Pools(list[Sequence[ResourceTimeline]]):
     """Each requirement's pool of timelines. With a `rank` (fair assignment), the pools are ordered afresh for
-    each start, fairest member first; without one, listed order holds."""
+    each start, fairest member first; without one, listed order holds. A `party` of several people takes, for
+    each requirement marked `per_person`, that many places of one member with room for them (a class), or
+    that many different members when every member takes one person at a time (two stylists)."""
 
     def __init__(self, groups: Iterable[Sequence[ResourceTimeline]],
-                 rank: Callable[[datetime, int], tuple[Any, ...]] | None = None):
+                 rank: Callable[[datetime, int], tuple[Any, ...]] | None = None, party: int = 1,
+                 per_person: Sequence[bool] = ()):
         super().__init__(groups)
-        self.rank = rank
+        self.rank, self.party, self.per_person = rank, party, tuple(per_person)
 
-    def at(self, start: datetime) -> Sequence[Sequence[ResourceTimeline]]:
+    def at(self, start: datetime) -> Pools:
         if self.rank is None:
             return self
         rank = self.rank
-        return [sorted(group, key=lambda r: rank(start, r.id)) for group in self]  # stable: ties keep list order
+        return Pools([sorted(group, key=lambda r: rank(start, r.id)) for group in self],  # stable: ties in order
+                     None, self.party, self.per_person)
+
+    def needs(self) -> list[tuple[Sequence[ResourceTimeline], int]]:
+        """(pool, places) per member to pick: a party repeats a pool of one-person members, or asks a roomy
+        member for several places."""
+        out: list[tuple[Sequence[ResourceTimeline], int]] = []
+        for i, group in enumerate(self):
+            if self.party > 1 and i < len(self.per_person) and self.per_person[i]:
+                if any(r.capacity > 1 for r in group):
+                    out.append((group, self.party))
+                else:
+                    out.extend([(group, 1)] * self.party)
+            else:
+                out.append((group, 1))
+        return out
 
 
 def ordered(groups: Sequence[Sequence[ResourceTimeline]], start: datetime) -> Sequence[Sequence[ResourceTimeline]]:
@@ -115,7 +134,8 @@ def ordered(groups: Sequence[Sequence[ResourceTimeline]], start: datetime) -> Se
 class Slot:
     starts_at: datetime
     ends_at: datetime
-    resource_ids: tuple[int, ...]  # one per requirement, in requirement order
+    resource_ids: tuple[int, ...]  # one per requirement (a party: one per person of a per-person one), in order
+    seats_left: int | None = None  # places still free at the roomiest-constrained member (a class), else None
 
 
 class SlotProblem(StrEnum):
@@ -240,26 +260,45 @@ def assign(groups: Sequence[Sequence[ResourceTimeline]], occupied: Interval) -> 
 
     Listed order decides only among complete assignments: with pools [A or B] and [A], the first
     pool takes B so the second can have A, rather than taking A and leaving the second empty.
+    A party (see `Pools`) needs a member per person, or several places of one member.
     """
-    free: dict[int, bool] = {}
+    needs = groups.needs() if isinstance(groups, Pools) else [(group, 1) for group in groups]
+    free: dict[tuple[int, int], bool] = {}
 
-    def is_free(r: ResourceTimeline) -> bool:
-        if r.id not in free:
-            free[r.id] = r.fits(*occupied)
-        return free[r.id]
+    def is_free(r: ResourceTimeline, seats: int) -> bool:
+        if (r.id, seats) not in free:
+            free[r.id, seats] = r.fits(*occupied, seats)
+        return free[r.id, seats]
 
-    if not all(any(is_free(r) for r in group) for group in groups):  # the common "no" answer, without search
+    if not all(any(is_free(r, seats) for r in group) for group, seats in needs):  # the common "no", no search
         return None
 
-    def pick(i: int, chosen: tuple[int, ...]) -> tuple[int, ...] | None:
-        if i == len(groups):
+    def pick(i: int, chosen: tuple[int, ...], place: int | None) -> tuple[int, ...] | None:
+        if i == len(needs):
             return chosen
-        for r in groups[i]:
-            if r.id not in chosen and is_free(r) and (found := pick(i + 1, (*chosen, r.id))) is not None:
+        group, seats = needs[i]
+        for r in group:
+            if r.location is not None and place is not None and r.location != place:
+                continue  # one booking never spans two branches
+            if r.id not in chosen and is_free(r, seats) and (
+                    found := pick(i + 1, (*chosen, r.id), place if place is not None else r.location)) is not None:
                 return found
         return None
 
-    return pick(0, ())
+    return pick(0, (), None)
+
+
+def seats_left(groups: Sequence[Sequence[ResourceTimeline]], picked: tuple[int, ...],
+               occupied: Interval) -> int | None:
+    """Places still free (before this booking) at the picked members of per-person pools with room for several
+    (a class), the fewest; None for other services (a three-lift bay has room for three, but sells no seats)."""
+    if not isinstance(groups, Pools):
+        return None
+    flags = groups.per_person
+    roomy = {r.id: r for i, group in enumerate(groups) if i < len(flags) and flags[i] for r in group
+             if r.capacity > 1}
+    left = [roomy[rid].capacity - roomy[rid].load(*occupied) for rid in picked if rid in roomy]
+    return min(left) if left else None
 
 
 def bookable_window(rules: ServiceRules, now: datetime) -> Interval:
@@ -283,7 +322,7 @@ def find_open_slots(
     for s in grid_starts(rules.step_minutes, rules.zone, start, end):
         picked = assign(ordered(groups, s), rules.occupied(s))
         if picked is not None:
-            slots.append(Slot(s, s + rules.duration, picked))
+            slots.append(Slot(s, s + rules.duration, picked, seats_left(groups, picked, rules.occupied(s))))
             if limit is not None and len(slots) >= limit:
                 break
     return slots

@@ -35,6 +35,9 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
         plan = idempotency.booking_plan(uow, business_id, cmd)
         if not isinstance(plan, Plan):
             return plan
+        if problem := plan.party_problem(cmd.party_size):
+            return problem
+        party = cmd.party_size
         answers = check_answers(list(plan.intake_questions), cmd.intake)
         if isinstance(answers, Rejected):
             return answers
@@ -45,7 +48,7 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
         pay_by = deposits.deadline(plan, now) if deposit else None
         hold: Hold | None = None
         if cmd.hold_id is not None:
-            found = live_hold(uow, business_id, cmd.hold_id, plan, start)
+            found = live_hold(uow, business_id, cmd.hold_id, plan, start, party)
             if isinstance(found, Rejected):
                 return found
             hold = found
@@ -53,6 +56,7 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
             business_id=business_id, code="", service_id=plan.service_id, customer_id=customer.id,
             status=BookingStatus.PENDING_PAYMENT if pay_by else BookingStatus.BOOKED, starts_at=start,
             ends_at=start + plan.rules.duration, source=cmd.source, intake=answers, notes=cmd.notes, updated_at=now,
+            party_size=party,
         )
         if hold is not None and hold.expires_at > now:
             uow.bookings.add_with_code(booking, new_code)
@@ -62,16 +66,16 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
             if hold is not None:  # expired: its claims go, and the slot is booked afresh
                 uow.claims.release(hold_id=hold.id)
                 hold.status = "released"
-            checked = check_slot(plan.rules, timelines(s, plan, (start, start), now), start, now)
+            checked = check_slot(plan.rules, timelines(s, plan, (start, start), now, party=party), start, now)
             if checked is SlotProblem.TAKEN:
-                return slot_taken(uow, plan, start, now, cmd.customer.timezone)
+                return slot_taken(uow, plan, start, now, cmd.customer.timezone, party=party)
             if isinstance(checked, SlotProblem):
                 return slot_problem(checked, plan, start)
             uow.bookings.add_with_code(booking, new_code)
             claimed = claim_start(uow, plan, start, now, checked.resource_ids, booking_id=booking.id,
-                                  expires_at=pay_by)
+                                  expires_at=pay_by, party=party)
             if claimed is None:
-                return slot_taken(uow, plan, start, now, cmd.customer.timezone)
+                return slot_taken(uow, plan, start, now, cmd.customer.timezone, party=party)
             resource_ids = claimed
         record(s, booking, "created", cmd, now, after=snapshot(booking))
         payment = None
@@ -90,7 +94,7 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
 
 
 def live_hold(uow: SqlAlchemyUnitOfWork, business_id: int, hold_id: int, plan: Plan,
-              start: datetime) -> Hold | Rejected:
+              start: datetime, party: int = 1) -> Hold | Rejected:
     hold = uow.holds.locked(business_id, hold_id)
     if hold is None:
         return Rejected("unknown_hold", f"There is no hold {hold_id}.", "hold_id")
@@ -98,4 +102,6 @@ def live_hold(uow: SqlAlchemyUnitOfWork, business_id: int, hold_id: int, plan: P
         return Rejected("hold_used", f"Hold {hold_id} was already {hold.status}.", "hold_id")
     if hold.service_id != plan.service_id or hold.starts_at != start:
         return Rejected("hold_mismatch", "The hold is for a different service or time.", "hold_id")
+    if hold.party_size != party:
+        return Rejected("hold_mismatch", f"The hold is for a party of {hold.party_size}, not {party}.", "party_size")
     return hold

@@ -13,7 +13,7 @@ MAX_CLAIM_TRIES = 20  # re-plans after lost claims; each one means a racer commi
 
 def claim_start(
     uow: SqlAlchemyUnitOfWork, plan: Plan, start: datetime, now: datetime, first: tuple[int, ...], *,
-    booking_id: int | None = None, hold_id: int | None = None, expires_at: datetime | None = None,
+    booking_id: int | None = None, hold_id: int | None = None, expires_at: datetime | None = None, party: int = 1,
 ) -> tuple[int, ...] | None:
     """Claim one pool member per requirement for `start`, trying `first` first; the ids claimed, or None.
 
@@ -29,11 +29,11 @@ def claim_start(
         if picked is None:
             metrics.LOST_RACES.labels("hold" if hold_id is not None else "book").inc()
             return None  # what is committed now leaves no combination free at this start
-        if uow.claims.claim_all(plan.business.id, picked, occupied, now,
-                                booking_id=booking_id, hold_id=hold_id, expires_at=expires_at):
+        if uow.claims.claim_all(plan.business.id, picked, occupied, now, booking_id=booking_id, hold_id=hold_id,
+                                expires_at=expires_at, seats=plan.seats(picked, party)):
             return picked
         metrics.LOST_CLAIMS.inc()
-        groups = timelines(uow.session, plan, (start, start), now, exclude_booking_id=booking_id)
+        groups = timelines(uow.session, plan, (start, start), now, exclude_booking_id=booking_id, party=party)
         picked = assign(ordered(groups, start), occupied)  # the fairest member still free, as committed now
     metrics.LOST_RACES.labels("hold" if hold_id is not None else "book").inc()
     return None

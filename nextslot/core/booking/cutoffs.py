@@ -52,6 +52,11 @@ class LateCost:
         assert self.fee is not None
         return self.fee
 
+    @property
+    def what(self) -> str:
+        """deposit_kept, fee_charged (to the deposit's card) or fee_due."""
+        return "deposit_kept" if self.deposit is not None else "fee_charged" if self.card_on_file else "fee_due"
+
     def phrase(self) -> str:
         """'the $20.00 deposit is kept' / 'a $20.00 late-cancellation fee is charged to the card on file'."""
         shown = money(*self.amount).display
@@ -99,7 +104,9 @@ def cancel_terms(s: Session, booking: Booking, business: BusinessInfo, source: s
     if late is None or late_terms == "accept":
         return late
     return Rejected("late_terms_not_accepted", f"It's within {hours} of the appointment, so {late.phrase()}. "
-                                               "Shall I still cancel?", LATE_TERMS)
+                                               "Shall I still cancel?", LATE_TERMS,
+                    details=(("hours", str(policy.cutoff_hours)), ("cost", late.what), ("kind", late.kind),
+                             ("amount", money(*late.amount).display)))
 
 
 def move_refusal(booking: Booking, business: BusinessInfo, source: str, now: datetime) -> Rejected | None:

@@ -28,18 +28,23 @@ def hold(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: HoldCreate, now: date
         plan = idempotency.hold_plan(uow, business_id, cmd)
         if not isinstance(plan, Plan):
             return plan
-        checked = check_slot(plan.rules, timelines(s, plan, (start, start), now), start, now)
+        if problem := plan.party_problem(cmd.party_size):
+            return problem
+        party = cmd.party_size
+        checked = check_slot(plan.rules, timelines(s, plan, (start, start), now, party=party), start, now)
         if checked is SlotProblem.TAKEN:
-            return slot_taken(uow, plan, start, now)
+            return slot_taken(uow, plan, start, now, party=party)
         if isinstance(checked, SlotProblem):
             return slot_problem(checked, plan, start)
         expires = now + timedelta(minutes=cmd.minutes or minutes)
         held = Hold(business_id=business_id, service_id=plan.service_id, starts_at=start,
-                    ends_at=start + plan.rules.duration, expires_at=expires, status="active", source=cmd.source)
+                    ends_at=start + plan.rules.duration, expires_at=expires, status="active", source=cmd.source,
+                    party_size=party)
         uow.holds.add(held)
-        resource_ids = claim_start(uow, plan, start, now, checked.resource_ids, hold_id=held.id, expires_at=expires)
+        resource_ids = claim_start(uow, plan, start, now, checked.resource_ids, hold_id=held.id, expires_at=expires,
+                                   party=party)
         if resource_ids is None:
-            return slot_taken(uow, plan, start, now)
+            return slot_taken(uow, plan, start, now, party=party)
         view = hold_view(held, plan, resource_ids)
         if cmd.idempotency_key:
             uow.idempotency.remember(business_id, cmd.idempotency_key, None,

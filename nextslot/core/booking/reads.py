@@ -23,16 +23,26 @@ def find_slots(uow: SqlAlchemyUnitOfWork, business_id: int, query: SlotQuery, no
     if query.customer_timezone and load_zone(query.customer_timezone) is None:
         return unknown_zone(query.customer_timezone, "customer_timezone")
     with uow:
-        plan = load_plan(uow.session, business_id, query.service, query.resources)
+        plan = load_plan(uow.session, business_id, query.service, query.resources, query.location)
         if isinstance(plan, Rejected):
             return plan
+        if problem := plan.party_problem(query.party_size):
+            return problem
         window = slot_window(query, plan, now)
         if isinstance(window, Rejected):
             return window
         start, end = window
-        groups = timelines(uow.session, plan, (start, end), now)
-        found = find_open_slots(plan.rules, groups, (start, end), now, query.limit)
-        return Slots([slot_view(s, plan, query.customer_timezone) for s in found])
+        plans = [plan]
+        if query.location is None and len(plan.locations) > 1:  # every branch's openings, not one per start
+            plans = [p for place in plan.locations
+                     if isinstance(p := load_plan(uow.session, business_id, query.service, query.resources, place),
+                                   Plan)]
+        found = []
+        for one in plans:
+            groups = timelines(uow.session, one, (start, end), now, party=query.party_size)
+            found += [(s, one) for s in find_open_slots(one.rules, groups, (start, end), now, query.limit)]
+        found.sort(key=lambda pair: pair[0].starts_at)  # stable: branches in listed order at one start
+        return Slots([slot_view(s, one, query.customer_timezone) for s, one in found[:query.limit]])
 
 
 def slot_window(query: SlotQuery, plan: Plan, now: datetime) -> tuple[datetime, datetime] | Rejected:

@@ -15,7 +15,7 @@ from nextslot.core.booking.refusals import not_active, slot_problem, unknown_boo
 from nextslot.core.instants import resolve_instant
 from nextslot.core.planning import load_plan, timelines
 from nextslot.core.results import Booked, BookingResult, Rejected
-from nextslot.core.views import booked_resources, booking_view
+from nextslot.core.views import booked_resources, booking_view, branch_of
 from nextslot.core.waitlist import offers as waitlist_offers
 from nextslot.schemas.commands import BookingReschedule
 from nextslot.schemas.statuses import ACTIVE
@@ -38,23 +38,25 @@ def reschedule(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingReschedu
             return idempotency.replayed_booking(first)
         if booking.status not in ACTIVE:
             return not_active(booking)
-        plan = load_plan(s, business_id, booking.service.key, cmd.resources)
+        plan = load_plan(s, business_id, booking.service.key, cmd.resources,
+                         cmd.location or branch_of(s, booking.id))  # a move stays at its branch unless told
         if isinstance(plan, Rejected):
             return plan
         if refused := move_refusal(booking, plan.business, cmd.source, now):
             return refused
-        groups = timelines(s, plan, (start, start), now, exclude_booking_id=booking.id)
+        party = booking.party_size
+        groups = timelines(s, plan, (start, start), now, exclude_booking_id=booking.id, party=party)
         checked = check_slot(plan.rules, groups, start, now)
         customer_zone = booking.customer.timezone
         if checked is SlotProblem.TAKEN:
-            return slot_taken(uow, plan, start, now, customer_zone, exclude_booking_id=booking.id)
+            return slot_taken(uow, plan, start, now, customer_zone, exclude_booking_id=booking.id, party=party)
         if isinstance(checked, SlotProblem):
             return slot_problem(checked, plan, start)
         before = snapshot(booking)
         staff_before = booked_resources(s, booking.id)
         uow.claims.release(booking_id=booking.id)
-        if claim_start(uow, plan, start, now, checked.resource_ids, booking_id=booking.id) is None:
-            return slot_taken(uow, plan, start, now, customer_zone, exclude_booking_id=booking.id)
+        if claim_start(uow, plan, start, now, checked.resource_ids, booking_id=booking.id, party=party) is None:
+            return slot_taken(uow, plan, start, now, customer_zone, exclude_booking_id=booking.id, party=party)
         waitlist_offers.note_freed(s, business_id, (booking.starts_at, booking.ends_at), "rescheduled", now)
         booking.starts_at, booking.ends_at, booking.updated_at = start, start + plan.rules.duration, now
         uow.bookings.saved(booking)

@@ -12,10 +12,11 @@ from nextslot.core.booking.availability import WeeklyHours, merge, open_interval
 from nextslot.core.instants import day_instants, day_start, load_zone
 from nextslot.core.money import money
 from nextslot.schemas.config import IntakeQuestion
-from nextslot.schemas.views import BusinessProfile, Closure, OpeningHours, ServiceView
+from nextslot.schemas.views import BusinessProfile, Closure, LocationRef, OpeningHours, ServiceView
 from nextslot.storage.tables import (
     AvailabilityException,
     Business,
+    Location,
     RequirementMember,
     Resource,
     Service,
@@ -42,11 +43,16 @@ def list_services(session: Session, business_id: int) -> list[ServiceView]:
     for s in services:
         staff = [m.resource.name for r in s.requirements for m in r.members
                  if m.resource.kind == "staff" and m.resource.active]
+        places = {m.resource.location.key: m.resource.location for r in s.requirements for m in r.members
+                  if m.resource.active and m.resource.location is not None and m.resource.location.active}
         views.append(ServiceView(key=s.key, name=s.name, description=s.description,
                                  duration_minutes=s.duration_minutes, needs=[r.label for r in s.requirements],
                                  staff=list(dict.fromkeys(staff)),
                                  intake=[IntakeQuestion.model_validate(q) for q in s.intake_questions],
-                                 deposit=money(s.deposit_minor, s.deposit_currency or "") if s.deposit_minor else None))
+                                 deposit=money(s.deposit_minor, s.deposit_currency or "") if s.deposit_minor else None,
+                                 locations=[LocationRef(key=p.key, name=p.name, address=p.address)
+                                            for p in places.values()],
+                                 party_max=int((s.party or {}).get("max", 1))))
     return views
 
 
@@ -97,6 +103,8 @@ def business_profile(session: Session, business_id: int, now: datetime) -> Busin
         opening_hours=opening_hours(session, business, now),
         closures=[Closure(starts_at=c.starts_at, ends_at=c.ends_at, reason=c.reason or "") for c in closures],
         services=list_services(session, business_id),
+        locations=[LocationRef(key=p.key, name=p.name, address=p.address) for p in session.scalars(
+            select(Location).where(Location.business_id == business_id, Location.active).order_by(Location.id))],
     )
 
 

@@ -25,6 +25,7 @@ from nextslot.schemas.config import WEEKDAYS, BusinessConfig, BusinessDetails, E
 from nextslot.storage.tables import (
     AvailabilityException,
     Business,
+    Location,
     RequirementMember,
     Resource,
     Service,
@@ -78,6 +79,19 @@ def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Re
         s.flush()
         zone = ZoneInfo(b.timezone)
 
+        places: dict[str, Location] = {}
+        for lc in config.locations:
+            place = s.scalars(select(Location).where(Location.business_id == business.id,
+                                                     Location.key == lc.key)).one_or_none()
+            if place is None:
+                place = Location(business_id=business.id, key=lc.key)
+                s.add(place)
+            place.name, place.address, place.timezone, place.phone = lc.name, lc.address, lc.timezone, lc.phone
+            place.active = True
+            places[lc.key] = place
+        s.flush()
+        place_hours = {lc.key: lc.hours for lc in config.locations if lc.hours is not None}
+
         resources: dict[str, Resource] = {}
         for rc in config.resources:
             resource = s.scalars(
@@ -88,6 +102,7 @@ def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Re
                 s.add(resource)
             resource.name, resource.kind, resource.timezone, resource.active = rc.name, rc.kind, rc.timezone, True
             resource.capacity, resource.email, resource.phone = rc.capacity, rc.email, rc.phone
+            resource.location_id = places[rc.location].id if rc.location else None
             try:
                 with s.begin_nested():
                     s.flush()  # a capacity cut below what is already booked is refused by the database
@@ -103,10 +118,12 @@ def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Re
             resources[rc.key] = resource
             resource.hours = [
                 WorkingHours(weekday=day, start_minute=start, end_minute=end)
-                for day, start, end in weekly(rc.hours if rc.hours is not None else config.hours)
+                for day, start, end in weekly(rc.hours if rc.hours is not None
+                                              else place_hours.get(rc.location or "", config.hours))
             ]
             s.execute(delete(AvailabilityException).where(AvailabilityException.resource_id == resource.id))
-            rzone = ZoneInfo(rc.timezone) if rc.timezone else zone
+            own = rc.timezone or (places[rc.location].timezone if rc.location else None)
+            rzone = ZoneInfo(own) if own else zone
             add_exceptions(s, business.id, resource.id, rc.exceptions, rzone)
 
         s.execute(delete(AvailabilityException).where(
@@ -131,6 +148,7 @@ def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Re
             service.deposit_currency = sc.deposit.currency if sc.deposit else None
             service.cancellation = sc.cancellation.model_dump(mode="json") if sc.cancellation else None
             service.assignment = sc.assignment.model_dump(mode="json") if sc.assignment else None
+            service.party = sc.party.model_dump(mode="json") if sc.party else None
             service.requirements = [
                 ServiceRequirement(position=i, label=req.label, members=[
                     RequirementMember(resource_id=resources[key].id, position=j)

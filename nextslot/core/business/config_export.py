@@ -28,6 +28,8 @@ from nextslot.schemas.config import (
     DepositConfig,
     ExceptionConfig,
     IntakeQuestion,
+    LocationConfig,
+    PartyConfig,
     RequirementConfig,
     ResourceConfig,
     ServiceConfig,
@@ -38,6 +40,7 @@ from nextslot.storage import queries
 from nextslot.storage.tables import (
     AvailabilityException,
     Business,
+    Location,
     RequirementMember,
     Resource,
     Service,
@@ -59,6 +62,7 @@ def export_config(session: Session, business_id: int) -> BusinessConfig | None:
         business=business_section(business),
         hours={},
         closures=exception_configs(closures, zone),
+        locations=[location_config(p) for p in stored_locations(session, business_id)],
         resources=[resource_config(r, per_resource[r.id], zone) for r in stored_resources(session, business_id)
                    if r.active],
         services=[service_config(s) for s in stored_services(session, business_id) if s.active],
@@ -103,10 +107,21 @@ def business_section(b: Business) -> BusinessSection:
 
 
 def resource_config(r: Resource, exceptions: list[AvailabilityException], business_zone: ZoneInfo) -> ResourceConfig:
-    zone = ZoneInfo(r.timezone) if r.timezone else business_zone
+    own = r.timezone or (r.location.timezone if r.location else None)
+    zone = ZoneInfo(own) if own else business_zone
     return ResourceConfig(key=r.key, name=r.name, kind=r.kind, capacity=r.capacity, timezone=r.timezone,
                           hours=week(r.hours), exceptions=exception_configs(exceptions, zone),
-                          email=r.email, phone=r.phone)
+                          email=r.email, phone=r.phone, location=r.location.key if r.location else None)
+
+
+def location_config(p: Location) -> LocationConfig:
+    """A branch as given; its default hours are each resource's own copy by now (see the module's note)."""
+    return LocationConfig(key=p.key, name=p.name, address=p.address, timezone=p.timezone, phone=p.phone)
+
+
+def stored_locations(session: Session, business_id: int) -> list[Location]:
+    return list(session.scalars(select(Location).where(Location.business_id == business_id, Location.active)
+                                .order_by(Location.id)))
 
 
 def service_config(s: Service) -> ServiceConfig:
@@ -122,6 +137,7 @@ def service_config(s: Service) -> ServiceConfig:
         if s.deposit_minor else None,
         cancellation=CancellationPolicy.model_validate(s.cancellation) if s.cancellation else None,
         assignment=AssignmentConfig.model_validate(s.assignment) if s.assignment else None,
+        party=PartyConfig.model_validate(s.party) if s.party else None,
     )
 
 

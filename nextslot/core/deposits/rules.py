@@ -117,7 +117,8 @@ def hold_slot_again(uow: SqlAlchemyUnitOfWork, booking: Booking, plan: Plan, now
         return True
     resource_ids = [r.id for r in booked_resources(s, booking.id)]
     uow.claims.release(booking_id=booking.id)
-    return claim_start(uow, plan, booking.starts_at, now, tuple(resource_ids), booking_id=booking.id) is not None
+    return claim_start(uow, plan, booking.starts_at, now, tuple(resource_ids), booking_id=booking.id,
+                       party=booking.party_size) is not None
 
 
 def overdue(s: Session, now: datetime, limit: int = 100) -> list[Payment]:

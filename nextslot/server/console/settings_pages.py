@@ -25,7 +25,7 @@ from nextslot.core.business.message_templates import template_problem
 from nextslot.core.results import Rejected
 from nextslot.languages.catalogs import LANGUAGES, NAMES
 from nextslot.reminders.templates import DEFAULTS, EDITABLE
-from nextslot.schemas.config import BusinessConfig, ExceptionConfig
+from nextslot.schemas.config import AssignmentConfig, BusinessConfig, CancellationPolicy, ExceptionConfig
 from nextslot.server.console.session import Staff, booking_service, checked_post, owner_only, render
 from nextslot.server.page_context import PageBusiness
 
@@ -152,6 +152,46 @@ def set_service(request: Request, business: PageBusiness, form: dict[str, str]) 
     return edit(request, business, change)
 
 
+def set_cancellation(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
+    """The business's cancellation policy: cutoffs for customers' own channels, and late costs. An empty cutoff
+    removes the policy (customers cancel and move freely)."""
+    if not form.get("cutoff_hours", "").strip():
+        return edit(request, business, lambda c: with_business(c, cancellation=None))
+    currency = form.get("currency", "").strip().upper()
+    given: dict[str, Any] = {
+        "cutoff_hours": form.get("cutoff_hours", "").strip(), "late_cancel": form.get("late_cancel", "allow"),
+        "keep_deposit": form.get("keep_deposit") == "yes",
+        **({"move_cutoff_hours": form["move_cutoff_hours"].strip()} if form.get("move_cutoff_hours", "").strip()
+           else {}),
+        **{name: {"amount": form[name].strip(), "currency": currency}
+           for name in ("late_fee", "no_show_fee") if form.get(name, "").strip()},
+    }
+    try:
+        policy = CancellationPolicy.model_validate(given)
+    except ValidationError as error:
+        return config_edits.invalid_config(error)
+    return edit(request, business, lambda c: with_business(c, cancellation=policy))
+
+
+def set_assignment(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
+    """How one service picks among its pooled staff (weights stay as the configuration gives them)."""
+    key, strategy = form.get("service", ""), form.get("strategy", "first_free")
+
+    def change(config: BusinessConfig) -> BusinessConfig | Rejected:
+        current = next((s for s in config.services if s.key == key), None)
+        if current is None:
+            return Rejected("unknown_service", f"No active service '{key}' here.", "service")
+        weights = current.assignment.weights if current.assignment and strategy == "weighted" else {}
+        try:
+            chosen = AssignmentConfig(strategy=strategy, weights=weights)  # type: ignore[arg-type]
+        except ValidationError as error:
+            return config_edits.invalid_config(error)
+        return config_edits.with_item(config, "services", current.model_copy(update={
+            "assignment": None if chosen.strategy == "first_free" else chosen}))
+
+    return edit(request, business, change)
+
+
 def set_branding(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
     page = {k: v.strip() for k in ("colour", "logo_url") if (v := form.get(k, "")).strip()}
     if "colour" in page and not (len(page["colour"]) == 7 and page["colour"].startswith("#")):
@@ -209,5 +249,5 @@ def with_details(config: BusinessConfig, **changes: Any) -> BusinessConfig:
 CHANGES: dict[str, Callable[[Request, PageBusiness, dict[str, str]], Any]] = {
     "time-off": add_time_off, "time-off-delete": delete_time_off, "reminders": set_reminders,
     "hours": set_hours, "service": set_service, "branding": set_branding, "templates": set_templates,
-    "config": set_config, "staff": add_staff,
+    "config": set_config, "staff": add_staff, "cancellation": set_cancellation, "assignment": set_assignment,
 }

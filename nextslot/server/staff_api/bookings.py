@@ -22,9 +22,10 @@ from nextslot.schemas.api import (
     StaffBookingCreate,
     StaffChange,
     StaffReschedule,
+    StaffSeriesCreate,
 )
-from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule
-from nextslot.schemas.views import BookingView
+from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule, SeriesCreate
+from nextslot.schemas.views import BookingView, SeriesView
 from nextslot.server.staff_api.deps import BookingServiceDep, Caller, ok, read
 from nextslot.server.staff_api.errors import Refused, documented
 from nextslot.server.staff_api.routers import staff_router
@@ -51,6 +52,40 @@ def create_booking(body: StaffBookingCreate, caller: Caller, booking_service: Bo
     """Book a slot for a customer (or convert a hold). A service with a deposit answers `pending_payment`."""
     cmd = BookingCreate(**body.model_dump(), source=SOURCE, actor=caller.name, idempotency_key=idempotency_key)
     return booked(booking_service.book(caller.business_id, cmd), response)
+
+
+@router.post("/series", status_code=201, responses=documented(409))
+def create_series(body: StaffSeriesCreate, caller: Caller, booking_service: BookingServiceDep, response: Response,
+                  idempotency_key: IdempotencyKey = None) -> SeriesView:
+    """Book a recurring series ("every Tuesday at 10 for 6 weeks"): `mode` all_or_none, skip_taken or
+    nearest_free. Each occurrence says what became of it; 200 with `series_id` null when nothing was booked."""
+    cmd = SeriesCreate(**body.model_dump(), source=SOURCE, actor=caller.name, idempotency_key=idempotency_key)
+    made = ok(booking_service.book_series(caller.business_id, cmd))
+    if made.replayed:
+        response.headers[REPLAYED] = "true"
+    if made.series.series_id is None:
+        response.status_code = 200
+    return made.series
+
+
+@router.post("/{code}/cancel-series", responses=documented(404, 409))
+def cancel_series(code: str, caller: Caller, booking_service: BookingServiceDep, body: StaffChange | None = None,
+                  idempotency_key: IdempotencyKey = None) -> list[BookingView]:
+    """Cancel this occurrence of a series and every later one, in one transaction."""
+    return ok(booking_service.cancel_series(caller.business_id, change_of(code, body, caller.name,
+                                                                          idempotency_key))).bookings
+
+
+@router.post("/{code}/reschedule-series", responses=documented(404, 409))
+def reschedule_series(code: str, body: StaffReschedule, caller: Caller, booking_service: BookingServiceDep,
+                      idempotency_key: IdempotencyKey = None) -> list[BookingView]:
+    """Move this occurrence to `starts_at` and every later one by the same change of day and time, all or none."""
+    cmd = BookingReschedule(code=code, **body.model_dump(), source=SOURCE, actor=caller.name,
+                            idempotency_key=idempotency_key)
+    result = booking_service.move_series(caller.business_id, cmd)
+    if isinstance(result, SlotTaken):
+        taken(result)
+    return ok(result).bookings
 
 
 @router.get("/{code}", responses=documented(404))
@@ -113,12 +148,16 @@ def booked(result: BookingResult, response: Response) -> BookingView:
             if replayed:
                 response.headers[REPLAYED] = "true"
             return view
-        case SlotTaken(requested, alternatives):
-            raise Refused(Rejected("slot_taken", "That time has just been taken; `alternatives` lists the nearest "
-                                                 "openings.", "starts_at"), 409,
-                          {"requested": requested.isoformat(),
-                           "alternatives": [a.model_dump(mode="json") for a in alternatives]})
+        case SlotTaken() as lost:
+            taken(lost)
     return ok(result)
+
+
+def taken(lost: SlotTaken) -> None:
+    raise Refused(Rejected("slot_taken", "That time has just been taken; `alternatives` lists the nearest "
+                                         "openings.", "starts_at"), 409,
+                  {"requested": lost.requested.isoformat(),
+                   "alternatives": [a.model_dump(mode="json") for a in lost.alternatives]})
 
 
 def changed(result: ChangeResult) -> BookingView:

@@ -1,0 +1,273 @@
+"""Recurring series: "every Tuesday at 10 for 6 weeks" in one request, and changes from one occurrence onwards.
+
+Each occurrence is a normal booking (claims, history, reminders, events) carrying the series' id. All of a
+series is made in one transaction: `all_or_none` keeps every occurrence or none; `skip_taken` and
+`nearest_free` place each occurrence in a savepoint of its own, so a taken one is undone alone (and, for
+`nearest_free`, the nearest free time within a day of it is tried instead). The claims decide races exactly
+as for a single booking.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from nextslot.core import events, outbox
+from nextslot.core.booking import idempotency
+from nextslot.core.booking.alternatives import alternatives
+from nextslot.core.booking.availability import SlotProblem, check_slot
+from nextslot.core.booking.changes import apply_cancel
+from nextslot.core.booking.claiming import claim_start
+from nextslot.core.booking.codes import new_code, normalize_code
+from nextslot.core.booking.cutoffs import move_refusal
+from nextslot.core.booking.history import record, snapshot
+from nextslot.core.booking.intake import check_answers
+from nextslot.core.booking.refusals import not_active, slot_problem, unknown_booking
+from nextslot.core.customers.contacts import find_or_create
+from nextslot.core.deposits import rules as deposits
+from nextslot.core.instants import resolve_instant, wall_to_utc
+from nextslot.core.planning import BusinessInfo, Plan, load_business, load_plan, timelines
+from nextslot.core.results import Rejected, SeriesBooked, SeriesChanged, SlotTaken
+from nextslot.core.views import booking_view, branch_of, new_booking_view
+from nextslot.schemas.commands import BookingChange, BookingReschedule, SeriesCreate, SeriesRule
+from nextslot.schemas.statuses import ACTIVE, BookingStatus
+from nextslot.schemas.times import TimeView
+from nextslot.schemas.views import BookingView, OccurrenceView, SeriesView
+from nextslot.storage.tables import Booking, BookingSeries, Customer
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+NEAREST_WITHIN = timedelta(days=1)  # nearest_free takes another time only this close to the asked one
+
+
+def occurrence_starts(first: datetime, rule: SeriesRule, plan: Plan) -> list[datetime]:
+    """The first start's local wall time on every day the rule names (a DST change keeps the wall time)."""
+    zone = plan.business.zone
+    local = first.astimezone(zone)
+    minute = local.hour * 60 + local.minute
+    step = timedelta(days=rule.interval * (7 if rule.every == "week" else 1))
+    return [first] + [wall_to_utc(local.date() + step * i, minute, zone) for i in range(1, rule.count)]
+
+
+def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, now: datetime) -> SeriesBooked | Rejected:
+    """Book every occurrence of a series in one transaction, as `cmd.mode` says."""
+    first = resolve_instant(cmd.starts_at, cmd.timezone, "starts_at")
+    if isinstance(first, Rejected):
+        return first
+    with uow:
+        s = uow.session
+        plan = load_plan(s, business_id, cmd.service, cmd.resources, cmd.location)
+        if isinstance(plan, Rejected):
+            return plan
+        if cmd.idempotency_key and (first_result := idempotency.reserve(uow, business_id, cmd.idempotency_key,
+                                                                        "series", cmd)):
+            if isinstance(first_result, Rejected):
+                return first_result
+            return SeriesBooked(SeriesView.model_validate(first_result["view"]), replayed=True)
+        if problem := plan.party_problem(cmd.party_size):
+            return problem
+        answers = check_answers(list(plan.intake_questions), cmd.intake)
+        if isinstance(answers, Rejected):
+            return answers
+        customer = find_or_create(s, business_id, plan.business.country, cmd.customer)
+        if isinstance(customer, Rejected):
+            return customer
+        if deposits.asked(s, plan, customer.id, now):
+            return Rejected("series_needs_deposit", f"{plan.service_name} needs a deposit for each booking; book "
+                                                    "the occurrences one at a time.", "service")
+        series = BookingSeries(business_id=business_id, service_id=plan.service_id, customer_id=customer.id,
+                               rule={**cmd.repeat.model_dump(), "mode": cmd.mode}, source=cmd.source)
+        s.add(series)
+        s.flush()
+        outcomes = [place_occurrence(uow, plan, cmd, customer, answers, series.id, start, now)
+                    for start in occurrence_starts(first, cmd.repeat, plan)]
+        booked = [o for o in outcomes if o.booking is not None]
+        if cmd.mode == "all_or_none" and len(booked) < len(outcomes):
+            uow.rollback()  # one occurrence could not be booked: none is
+            outcomes = [o if o.booking is None else OccurrenceView(requested=o.requested, outcome="not_booked")
+                        for o in outcomes]
+            return SeriesBooked(SeriesView(series_id=None, mode=cmd.mode, complete=False, occurrences=outcomes))
+        if not booked:
+            uow.rollback()
+            return SeriesBooked(SeriesView(series_id=None, mode=cmd.mode, complete=False, occurrences=outcomes))
+        first_view = booked[0].booking
+        assert first_view is not None
+        first_booked = s.get(Booking, first_view.id)
+        assert first_booked is not None
+        outbox.announce(s, first_booked, "confirmation", now, series=len(booked))  # one message for the series
+        view = SeriesView(series_id=series.id, mode=cmd.mode, complete=len(booked) == len(outcomes),
+                          occurrences=outcomes)
+        if cmd.idempotency_key:
+            uow.idempotency.remember(business_id, cmd.idempotency_key, first_booked.id,
+                                     {"kind": "series", "view": view.model_dump(mode="json")})
+        uow.commit()
+    return SeriesBooked(view)
+
+
+def place_occurrence(uow: SqlAlchemyUnitOfWork, plan: Plan, cmd: SeriesCreate, customer: Customer,
+                     answers: dict[str, Any], series_id: int, start: datetime, now: datetime) -> OccurrenceView:
+    """Book one occurrence in a savepoint of its own; on a taken time, the nearest free one if asked."""
+    requested = TimeView.of(start, plan.business.zone)
+    made = try_start(uow, plan, cmd, customer, answers, series_id, start, now)
+    if isinstance(made, BookingView):
+        return OccurrenceView(requested=requested, outcome="booked", booking=made)
+    if made is not SlotProblem.TAKEN:
+        refused = slot_problem(made, plan, start)
+        return OccurrenceView(requested=requested, outcome="refused", problem_code=refused.code,
+                              problem=refused.message)
+    nearby = alternatives(uow.session, plan, start, now, cmd.customer.timezone, None, cmd.party_size)
+    if cmd.mode == "nearest_free":
+        for slot in sorted(nearby, key=lambda a: (abs(a.starts_at.utc - start), a.starts_at.utc < start)):  # later wins a tie
+            if abs(slot.starts_at.utc - start) > NEAREST_WITHIN:
+                break
+            moved = try_start(uow, plan, cmd, customer, answers, series_id, slot.starts_at.utc, now)
+            if isinstance(moved, BookingView):
+                return OccurrenceView(requested=requested, outcome="moved", booking=moved, alternatives=nearby)
+    return OccurrenceView(requested=requested, outcome="taken", alternatives=nearby)
+
+
+def try_start(uow: SqlAlchemyUnitOfWork, plan: Plan, cmd: SeriesCreate, customer: Customer, answers: dict[str, Any],
+              series_id: int, start: datetime, now: datetime) -> BookingView | SlotProblem:
+    s = uow.session
+    party = cmd.party_size
+    checked = check_slot(plan.rules, timelines(s, plan, (start, start), now, party=party), start, now)
+    if isinstance(checked, SlotProblem):
+        return checked
+    savepoint = s.begin_nested()
+    booking = Booking(business_id=plan.business.id, code="", service_id=plan.service_id, customer_id=customer.id,
+                      status=BookingStatus.BOOKED, starts_at=start, ends_at=start + plan.rules.duration,
+                      source=cmd.source, intake=answers, notes=cmd.notes, updated_at=now, party_size=party,
+                      series_id=series_id)
+    uow.bookings.add_with_code(booking, new_code)
+    resource_ids = claim_start(uow, plan, start, now, checked.resource_ids, booking_id=booking.id, party=party)
+    if resource_ids is None:
+        savepoint.rollback()  # this occurrence only
+        return SlotProblem.TAKEN
+    savepoint.commit()
+    record(s, booking, "created", cmd, now, after=snapshot(booking))
+    outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)
+    view = new_booking_view(booking, plan, customer, resource_ids)
+    events.emit(s, plan.business.id, "booking.created", view, now)
+    return view
+
+
+def later_occurrences(uow: SqlAlchemyUnitOfWork, business_id: int, code: str) -> list[Booking] | Rejected:
+    """The occurrence with this code and every later live one of its series, locked, in time order."""
+    booking = uow.bookings.by_code(business_id, normalize_code(code), for_update=True)
+    if booking is None:
+        return unknown_booking(code)
+    if booking.series_id is None:
+        return Rejected("not_a_series", f"Booking {booking.code} is not part of a recurring series.", "code")
+    if booking.status not in ACTIVE:
+        return not_active(booking)
+    return list(uow.session.scalars(
+        select(Booking).where(Booking.business_id == business_id, Booking.series_id == booking.series_id,
+                              Booking.starts_at >= booking.starts_at, Booking.status.in_(list(ACTIVE)))
+        .order_by(Booking.starts_at, Booking.id).with_for_update(of=Booking)))
+
+
+def taken_in_series(uow: SqlAlchemyUnitOfWork, plan: Plan, start: datetime, now: datetime,
+                    customer_zone: str | None, party: int) -> SlotTaken:
+    uow.rollback()
+    return SlotTaken(start, alternatives(uow.session, plan, start, now, customer_zone, None, party))
+
+
+def replayed_change(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange | BookingReschedule,
+                    operation: str) -> SeriesChanged | Rejected | None:
+    if not cmd.idempotency_key:
+        return None
+    first = idempotency.reserve(uow, business_id, cmd.idempotency_key, operation, cmd)
+    if first is None or isinstance(first, Rejected):
+        return first
+    return SeriesChanged([BookingView.model_validate(v) for v in first["views"]])
+
+
+def remember_change(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange | BookingReschedule,
+                    views: list[BookingView]) -> None:
+    if cmd.idempotency_key:
+        uow.idempotency.remember(business_id, cmd.idempotency_key, views[0].id,
+                                 {"kind": "series_changed", "views": [v.model_dump(mode="json") for v in views]})
+
+
+def cancel_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange,
+                  now: datetime) -> SeriesChanged | Rejected:
+    """Cancel the occurrence with `cmd.code` and every later one of its series, in one transaction. Each goes
+    through the same cancel rules (cutoff and late terms apply to the ones that are late)."""
+    with uow:
+        s = uow.session
+        if (replay := replayed_change(uow, business_id, cmd, "series_cancel")) is not None:
+            return replay
+        found = later_occurrences(uow, business_id, cmd.code)
+        if isinstance(found, Rejected):
+            return found
+        business = load_business(s, business_id)
+        assert isinstance(business, BusinessInfo)
+        views = []
+        for booking in found:
+            before = snapshot(booking)
+            if (problem := apply_cancel(s, booking, now, cmd, business)) is not None:
+                uow.rollback()
+                return problem
+            booking.status, booking.updated_at = BookingStatus.CANCELLED, now
+            uow.bookings.saved(booking)
+            record(s, booking, "cancelled", cmd, now, before=before, after=snapshot(booking))
+            views.append(booking_view(s, booking, business))
+            events.emit(s, business_id, "booking.cancelled", views[-1], now)
+        remember_change(uow, business_id, cmd, views)
+        uow.commit()
+    return SeriesChanged(views)
+
+
+def move_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingReschedule,
+                now: datetime) -> SeriesChanged | SlotTaken | Rejected:
+    """Move the occurrence with `cmd.code` to `cmd.starts_at`, and every later one of its series by the same
+    change of local day and wall time, all or none: a taken one leaves the whole series as it was."""
+    start = resolve_instant(cmd.starts_at, cmd.timezone, "starts_at")
+    if isinstance(start, Rejected):
+        return start
+    with uow:
+        s = uow.session
+        if (replay := replayed_change(uow, business_id, cmd, "series_move")) is not None:
+            return replay
+        found = later_occurrences(uow, business_id, cmd.code)
+        if isinstance(found, Rejected):
+            return found
+        plan = load_plan(s, business_id, found[0].service.key, cmd.resources,
+                         cmd.location or branch_of(s, found[0].id))
+        if isinstance(plan, Rejected):
+            return plan
+        if refused := move_refusal(found[0], plan.business, cmd.source, now):
+            return refused
+        zone = plan.business.zone
+        old, new = found[0].starts_at.astimezone(zone), start.astimezone(zone)
+        days, minute = new.date() - old.date(), new.hour * 60 + new.minute
+        targets = [start] + [wall_to_utc(b.starts_at.astimezone(zone).date() + days, minute, zone) for b in found[1:]]
+        befores = [snapshot(b) for b in found]
+        for booking in found:  # the series' own times never stand in its way
+            uow.claims.release(booking_id=booking.id)
+        customer_zone = found[0].customer.timezone
+        for booking, target in zip(found, targets, strict=True):
+            party = booking.party_size
+            checked = check_slot(plan.rules, timelines(s, plan, (target, target), now, booking.id, party), target, now)
+            if checked is SlotProblem.TAKEN:
+                return taken_in_series(uow, plan, target, now, customer_zone, party)
+            if isinstance(checked, SlotProblem):
+                uow.rollback()
+                return slot_problem(checked, plan, target)
+            if claim_start(uow, plan, target, now, checked.resource_ids, booking_id=booking.id, party=party) is None:
+                return taken_in_series(uow, plan, target, now, customer_zone, party)
+            booking.starts_at, booking.ends_at, booking.updated_at = target, target + plan.rules.duration, now
+            uow.bookings.saved(booking)
+        views = []
+        for booking, before in zip(found, befores, strict=True):
+            record(s, booking, "rescheduled", cmd, now, before=before, after=snapshot(booking))
+            outbox.void_pending(s, booking.id)
+            outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)
+            views.append(booking_view(s, booking, plan.business))
+            events.emit(s, business_id, "booking.rescheduled", views[-1], now,
+                        previous_starts_at=datetime.fromisoformat(before["starts_at"]))
+        outbox.announce(s, found[0], "rescheduled", now, previous_starts_at=befores[0]["starts_at"],
+                        series=len(found))  # one message for the series
+        remember_change(uow, business_id, cmd, views)
+        uow.commit()
+    return SeriesChanged(views)

@@ -1,0 +1,119 @@
+"""Locations: branches with their own address, zone and hours; availability across them or at one; a booking
+never spans two branches, and a move stays at its branch unless told otherwise."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from nextslot.core.business.config_export import export_config
+from nextslot.core.results import Booked, Rejected, SlotTaken
+from nextslot.schemas.commands import BookingCreate, BookingReschedule, BookingSearch, CustomerIn, SlotQuery
+from nextslot.tools.context import ToolContext
+from nextslot.tools.registry import execute
+
+TUESDAY = datetime(2026, 11, 24, tzinfo=UTC)
+
+
+def two_branches() -> dict:
+    return {
+        "business": {"slug": "cuts", "name": "Cuts", "timezone": "Europe/London", "country": "GB"},
+        "hours": {d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
+        "locations": [
+            {"key": "london", "name": "London Bridge", "address": "1 Bridge St, London"},
+            {"key": "paris", "name": "Paris Marais", "address": "2 rue des Archives, Paris",
+             "timezone": "Europe/Paris", "hours": {"tue": ["10:00-12:00"]}},
+        ],
+        "resources": [
+            {"key": "ana", "name": "Ana", "kind": "staff", "location": "london"},
+            {"key": "ben", "name": "Ben", "kind": "staff", "location": "paris"},
+            {"key": "chair-london", "name": "London chair", "kind": "room", "location": "london"},
+            {"key": "chair-paris", "name": "Paris chair", "kind": "room", "location": "paris"},
+        ],
+        "services": [{"key": "cut", "name": "Cut", "duration": 60, "step": 60, "min_notice": 0,
+                      "requires": [{"label": "stylist", "one_of": ["ana", "ben"]},
+                                   {"label": "chair", "one_of": ["chair-paris", "chair-london"]}]}],
+    }
+
+
+def slots(service, business, location=None):
+    found = service.find_slots(business, SlotQuery(service="cut", starts_from=TUESDAY, until=TUESDAY + timedelta(days=1),
+                                                   location=location))
+    return found if isinstance(found, Rejected) else [
+        (s.starts_at.utc.hour, s.location.key, [r.key for r in s.resources]) for s in found.slots]
+
+
+def book(service, business, hour, n, location=None):
+    return service.book(business, BookingCreate(service="cut", starts_at=TUESDAY + timedelta(hours=hour),
+                                                location=location,
+                                                customer=CustomerIn(name=f"Guest {n}", phone=f"+44791116{n:04d}")))
+
+
+def test_availability_searches_every_branch_in_its_own_zone_and_hours_or_one_branch(service, make_business):
+    business = make_business(two_branches())
+    everywhere = slots(service, business)
+    assert (9, "paris", ["ben", "chair-paris"]) in everywhere  # 10:00 in Paris is 09:00 UTC
+    assert (9, "london", ["ana", "chair-london"]) in everywhere
+    assert {h for h, place, _ in everywhere if place == "paris"} == {9, 10}
+    assert all(place == "paris" for _, place, _ in slots(service, business, "Paris Marais"))
+    refused = slots(service, business, "berlin")
+    assert isinstance(refused, Rejected) and refused.code == "not_at_location"
+    assert "London Bridge, Paris Marais" in refused.message
+
+
+def test_a_booking_never_spans_two_branches_and_a_move_stays_at_its_branch(service, make_business):
+    business = make_business(two_branches())
+    first = book(service, business, 9, 1)
+    assert isinstance(first, Booked) and [r.key for r in first.booking.resources] == ["ana", "chair-london"]
+    second = book(service, business, 9, 2)  # the Paris chair is listed first, but ana's chair is in London
+    assert [r.key for r in second.booking.resources] == ["ben", "chair-paris"]  # never ben with a London chair
+    assert second.booking.location.key == "paris"
+    assert isinstance(book(service, business, 9, 3), SlotTaken)
+    at_noon = TUESDAY + timedelta(hours=12)  # Paris is closed then: the move stays in Paris, so it is refused
+    moved = service.reschedule(business, BookingReschedule(code=second.booking.code, starts_at=at_noon))
+    assert isinstance(moved, Rejected) and moved.code == "outside_hours"
+    elsewhere = service.reschedule(business, BookingReschedule(code=second.booking.code, starts_at=at_noon,
+                                                               location="london"))
+    assert isinstance(elsewhere, Booked) and elsewhere.booking.location.name == "London Bridge"
+
+
+def test_agents_hear_where_each_time_is_and_the_config_round_trips(service, make_business, session_factory):
+    business = make_business(two_branches())
+    ctx = ToolContext(service=service, business_id=business, channel="mcp")
+    info = execute("get_business_info", {}, ctx)
+    assert info.data["locations"] == ["London Bridge", "Paris Marais"] and "Branches: London Bridge" in info.data["say"]
+    found = execute("find_available_slots", {"service": "cut", "date": "2026-11-24", "location": "Paris Marais"}, ctx)
+    assert found.data["slots"][0]["location"] == "Paris Marais"
+    assert found.data["say"].startswith("I can offer Tuesday 24 November at 9 am at Paris Marais")
+    booked = execute("book_appointment", {"service": "cut", "starts_at": found.data["slots"][0]["starts_at"],
+                                          "customer_name": "Eve", "phone": "+447911169999",
+                                          "location": "paris"}, ctx)
+    assert booked.ok and " at Paris Marais on " in booked.data["say"]
+    with session_factory() as s:
+        config = export_config(s, business)
+    assert [p.key for p in config.locations] == ["london", "paris"]
+    assert {r.key: r.location for r in config.resources}["ben"] == "paris"
+
+
+def test_the_page_asks_for_a_branch_then_shows_and_books_its_times(service, make_business, live_server):
+    import re
+
+    import httpx2 as httpx
+    business = make_business(two_branches())
+    slug = service.business_by_id(business).slug
+    with live_server(frozen=True) as server, httpx.Client(base_url=server.url) as http:
+        pick = http.get(f"/b/{slug}/cut", params={"tz": "Europe/London"})
+        assert pick.status_code == 200 and "Pick a branch" in pick.text and "Paris Marais" in pick.text
+        assert "location=paris" in pick.text
+        page = http.get(f"/b/{slug}/cut", params={"tz": "Europe/London", "location": "paris", "from": "2026-11-24"})
+        assert "At Paris Marais, 2 rue des Archives" in page.text
+        shown = re.findall(r'href="(/b/[^"]+/book\\?[^"]+)"', page.text)
+        assert shown and all("location=paris" in link for link in shown)
+        form = http.get(shown[0].replace("&amp;", "&"))
+        assert 'name="location" value="paris"' in form.text
+        key = re.search(r'name="key" value="([^"]+)"', form.text).group(1)
+        at = re.search(r'name="at" value="([^"]+)"', form.text).group(1)
+        done = http.post(f"/b/{slug}/cut/book", data={"at": at, "key": key, "tz": "Europe/London",
+                                                      "location": "paris", "customer.name": "Zoe",
+                                                      "customer.phone": "+447911160001"})
+        assert done.status_code == 303, done.text
+    [mine] = service.find_bookings(business, BookingSearch(phone="+447911160001"))[0]
+    assert mine.location.key == "paris"
