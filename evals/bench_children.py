@@ -16,16 +16,18 @@ from typing import Any
 
 import psycopg
 
+from evals.bench_bare import BareBooking, book_bare
 from evals.bench_figures import BenchFailure
 from nextslot.core.results import Booked
 from nextslot.core.service import BookingService
 from nextslot.schemas.commands import BookingCreate
-from nextslot.storage.engine import build_session_factory, engine_for
+from nextslot.storage.engine import build_session_factory, engine_for, libpq_dsn
 
 READY_TIMEOUT = 180  # seconds for every child to connect and warm up, or to finish
 RELEASE_AHEAD = 0.25  # seconds from the last child being ready to the release: all are asleep by then
 
-Workload = tuple[list[BookingCreate], list[BookingCreate]]  # (warm-up, timed)
+Task = BookingCreate | BareBooking  # a booking through the core, or the same in bare SQL
+Workload = tuple[list[Task], list[Task]]  # (warm-up, timed)
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,23 @@ class Release:
 def booker(url: str, business_id: int, go: Any, messages: Any, index: int, work: Workload) -> None:
     """A child process: its own engine and connection; warm up, report ready, book at the release."""
     engine = None
+    conn = None
     try:
         engine = engine_for(url, pool_size=1)
         svc = BookingService(build_session_factory(engine))
         warm_up, timed = work
-        for cmd in warm_up:  # compiled statements and the connection are ready before the race
-            if not isinstance(result := svc.book(business_id, cmd), Booked):
+        if any(isinstance(task, BareBooking) for task in warm_up + timed):
+            conn = psycopg.connect(libpq_dsn(url), autocommit=True, options="-c timezone=UTC")
+
+        def book(task: Task) -> object:
+            if isinstance(task, BareBooking):
+                assert conn is not None
+                book_bare(conn, task)
+                return Booked  # bare_book raises when the slot was taken
+            return svc.book(business_id, task)
+
+        for task in warm_up:  # compiled statements and the connection are ready before the race
+            if not isinstance(result := book(task), Booked) and result is not Booked:
                 raise BenchFailure(f"warm-up booking answered {result}")
         messages.put(("ready", index, None))
         instant = wait_for_release(go)
@@ -76,14 +89,16 @@ def booker(url: str, business_id: int, go: Any, messages: Any, index: int, work:
         sleep(max(0.0, instant - perf_counter()))
         started, cpu = perf_counter(), process_time()
         outcomes = []
-        for cmd in timed:
+        for task in timed:
             t0 = perf_counter()
-            result = svc.book(business_id, cmd)
-            outcomes.append((type(result).__name__, perf_counter() - t0))
+            result = book(task)
+            outcomes.append(("Booked" if result is Booked else type(result).__name__, perf_counter() - t0))
         messages.put(("done", index, ChildReport(started, perf_counter(), outcomes, process_time() - cpu)))
     except BaseException:
         messages.put(("error", index, traceback.format_exc()))
     finally:
+        if conn is not None:
+            conn.close()
         if engine is not None:
             engine.dispose()
 

@@ -12,6 +12,7 @@ import random
 import statistics
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -21,6 +22,7 @@ from typing import Any
 import psycopg
 import sqlalchemy
 
+from evals.bench_bare import BareBooking, OpenSlot, bare_book
 from evals.bench_children import Workload, free_connections, run_children
 from evals.bench_data import (
     BUFFER,
@@ -88,9 +90,10 @@ def run_suite(url: str, scale: Scale) -> int:
               f"in {perf_counter() - started:.1f} s")
 
         rows = [measure_find_slots(svc, busy, scale.find_samples)]
-        rows += measure_book_against_bare_sql(svc, dsn, busy, scale.book_samples, phones)
+        rows += measure_book_against_bare_sql(svc, engine, dsn, busy, scale.book_samples, phones)
         storm_work = plan_storm(svc, storm, scale.racers, phones)
         writer_work = plan_writers(svc, writers, scale.writers, scale.writer_bookings, phones)
+        bare_work = plan_bare_writers(svc, dsn, writers, scale.writers, scale.writer_bookings)
     finally:
         engine.dispose()  # no pooled connection of the parent may leak into a child
 
@@ -102,7 +105,10 @@ def run_suite(url: str, scale: Scale) -> int:
               f"{scale.racers} (raise max_connections for the full storm)")
     storm_row, storm_ok = measure_storm(url, storm, storm_work[:racers])
     rows.append(storm_row)
-    rows.append(measure_writers(url, writers, writer_work))
+    app_row, app_rate = measure_writers(url, writers, writer_work, "concurrent writers, own resources")
+    bare_row, bare_rate = measure_writers(url, writers, bare_work, "bare SQL writers (psycopg, no app code)")
+    rows += [app_row, bare_row, Row("  writers' rate / bare SQL's rate", p50=f"{app_rate / bare_rate:.0%}",
+                                    target=">= 30%", verdict="ok" if app_rate >= 0.3 * bare_rate else "UNDER")]
     print()
     print_table(rows)
     if not storm_ok:
@@ -134,12 +140,13 @@ def measure_find_slots(svc: BookingService, business_id: int, samples: int) -> R
 
 
 def measure_book_against_bare_sql(
-    svc: BookingService, dsn: str, business_id: int, samples: int, phones: Iterator[str]
+    svc: BookingService, engine: sqlalchemy.Engine, dsn: str, business_id: int, samples: int, phones: Iterator[str]
 ) -> list[Row]:
     """`book` on open slots, interleaved with the same booking done in bare SQL, on a twin team."""
     app_slots = open_slots(svc, business_id, team_service(0), samples + WARM_UP)
     bare_slots = open_slots(svc, business_id, team_service(1), samples + WARM_UP)
     app, bare = Stopwatch(), Stopwatch()
+    counts: list[int] = []
     with psycopg.connect(dsn, autocommit=True, options="-c timezone=UTC") as conn:
         service_id, customer_id = conn.execute(
             "select (select id from services where business_id = %(b)s and key = %(k)s),"
@@ -155,7 +162,9 @@ def measure_book_against_bare_sql(
                 result = book()
                 raw()
             else:
-                result = app.time(book)
+                with counting(engine) as statements:
+                    result = app.time(book)
+                counts.append(len(statements))
                 bare.time(raw)
             if not isinstance(result, Booked):
                 raise BenchFailure(f"book of an open slot at {mine.start} answered {result}")
@@ -163,43 +172,12 @@ def measure_book_against_bare_sql(
                 p99=f"{p99(app.samples) / p99(bare.samples):.1f}x")
     return [
         latency_row("book: uncontended, new customer", app, target_ms=15,
-                    note="a practitioner + a room, history, 3 outbox rows, the booking view"),
+                    note=f"a practitioner + a room, history, 3 outbox rows, the booking view; "
+                         f"{statistics.median(counts):.0f} SQL statements (+ begin, commit)"),
         latency_row("bare SQL booking (psycopg, no app code)", bare,
                     note="lock 2 resources, overlap check, insert booking + 2 claims"),
         ratio,
     ]
-
-
-BARE_SQL = {
-    "lock": "select id from resources where id = any(%s::bigint[]) order by id for no key update",
-    "overlap": "select 1 from claims where resource_id = any(%s::bigint[]) and active and during && tstzrange(%s, %s)"
-               " and (expires_at is null or expires_at > now()) limit 1",
-    "booking": "insert into bookings (business_id, code, service_id, customer_id, status, starts_at, ends_at, source,"
-               " intake, notes) values (%s, %s, %s, %s, 'booked', %s, %s, 'bench', '{}', '') returning id",
-    "claims": "insert into claims (business_id, resource_id, booking_id, during, active, exclusive)"
-              " select %s, unnest(%s::bigint[]), %s, tstzrange(%s, %s), true, true",
-}
-
-
-@dataclass(frozen=True)
-class OpenSlot:
-    start: datetime
-    end: datetime  # of the service, without buffers
-    occupied: tuple[datetime, datetime]
-    resource_ids: tuple[int, ...]
-
-
-def bare_book(conn: psycopg.Connection, business_id: int, service_id: int, customer_id: int, slot: OpenSlot,
-              code: str) -> None:
-    """The least a race-free booking costs: one transaction, resources locked in id order."""
-    ids = sorted(slot.resource_ids)
-    with conn.transaction():
-        conn.execute(BARE_SQL["lock"], (ids,))
-        if conn.execute(BARE_SQL["overlap"], (ids, *slot.occupied)).fetchone():
-            raise BenchFailure(f"bare SQL found {slot.start} taken")
-        booking_id = conn.execute(BARE_SQL["booking"], (business_id, code, service_id, customer_id, slot.start,
-                                                        slot.end)).fetchone()[0]
-        conn.execute(BARE_SQL["claims"], (business_id, ids, booking_id, *slot.occupied))
 
 
 def open_slots(svc: BookingService, business_id: int, service: str, count: int) -> list[OpenSlot]:
@@ -266,19 +244,57 @@ def measure_storm(url: str, business_id: int, work: list[Workload]) -> tuple[Row
                "all < 1 s", verdict(release.wall, 1.0), note), ok
 
 
-def measure_writers(url: str, business_id: int, work: list[Workload]) -> Row:
+def plan_bare_writers(svc: BookingService, dsn: str, business_id: int, writers: int, each: int) -> list[Workload]:
+    """The writers' work in bare SQL: each client on its own desk, in weeks the core's writers leave alone."""
+    later = datetime.now(UTC) + timedelta(days=20)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        customer_id = conn.execute(
+            "insert into customers (business_id, name, phone, language, channels, no_show_count)"
+            " values (%s, 'Bare SQL caller', '+447700900999', 'en', '[\"sms\"]', 0) returning id", (business_id,)
+        ).fetchone()[0]
+        services = dict(conn.execute("select key, id from services where business_id = %s", (business_id,)).fetchall())
+    work = []
+    for w in range(writers):
+        query = SlotQuery(service=f"lane-{w}", starts_from=later, until=later + timedelta(days=14), limit=each + 1)
+        slots = only_slots(svc.find_slots(business_id, query))
+        if len(slots) < each + 1:
+            raise BenchFailure(f"only {len(slots)} open slots for bare SQL writer {w}")
+        tasks = [BareBooking(business_id, services[f"lane-{w}"], customer_id,
+                             OpenSlot(s.starts_at.utc, s.ends_at, (s.starts_at.utc, s.ends_at),
+                                      tuple(r.id for r in s.resources)), f"W{w}-{i}")
+                 for i, s in enumerate(slots)]
+        work.append((tasks[:1], tasks[1:]))
+    return work
+
+
+def measure_writers(url: str, business_id: int, work: list[Workload], title: str) -> tuple[Row, float]:
     """Writers on separate resources never contend: throughput is what the machine can do."""
     release = run_children(url, business_id, work)
     outcomes = Counter(kind for c in release.children for kind, _ in c.outcomes)
     if set(outcomes) != {"Booked"}:
         raise BenchFailure(f"concurrent writers on their own desks got {dict(outcomes)}")
     timings = [took for c in release.children for _, took in c.outcomes]
-    return Row(f"{len(work)} concurrent writers, own resources", len(timings), ms(p50(timings)), ms(p99(timings)),
-               note=f"{len(timings) / release.wall:.0f} bookings/s in total "
-                    f"({len(timings)} in {release.wall:.2f} s)")
+    rate = len(timings) / release.wall
+    return Row(f"{len(work)} {title}", len(timings), ms(p50(timings)), ms(p99(timings)),
+               note=f"{rate:.0f} bookings/s in total ({len(timings)} in {release.wall:.2f} s)"), rate
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+@contextmanager
+def counting(engine: sqlalchemy.Engine) -> Iterator[list[str]]:
+    """The SQL statements the engine sends inside the block (savepoints included)."""
+    sent: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    sqlalchemy.event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", note)
 
 
 def load(engine: sqlalchemy.Engine, config: BusinessConfig) -> int:

@@ -13,10 +13,12 @@ if TYPE_CHECKING:
 
 
 def build_service(settings: Settings) -> BookingService:
-    from nextslot.storage.engine import build_engine, build_session_factory
+    from nextslot.storage.engine import build_engine, build_read_engine, build_session_factory
 
+    replica = build_read_engine(settings)
     return BookingService(build_session_factory(build_engine(settings)), hold_minutes=settings.hold_minutes,
-                          payment_provider=settings.payment_provider)
+                          payment_provider=settings.payment_provider,
+                          read_session_factory=build_session_factory(replica) if replica is not None else None)
 
 
 def build_links(settings: Settings) -> Links:

@@ -14,6 +14,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     data_dir: Path = Path(".nextslot")
     database_name: str = "nextslot"
+    # a streaming replica of database_url: availability reads (slot searches, the public slot grid, calendars)
+    # go there; every write and every check inside a write stay on the primary. Unset: all on the primary
+    read_database_url: str | None = None
     pool_size: int = 10
     hold_minutes: int = 5
     # where clients reach this server (MCP's auth metadata names it)

@@ -12,7 +12,8 @@ def test_quick_core_bench_runs_in_its_own_database_and_prints_every_figure(datab
     out = capsys.readouterr().out
     for heading in ("machine:", "PostgreSQL", "seeded", "measurement", "find_slots: a week",
                     "book: uncontended", "bare SQL booking", "application overhead", "racers for one slot",
-                    "concurrent writers", "bookings/s", "dropped nextslot_bench_"):
+                    "concurrent writers", "bare SQL writers", "rate / bare SQL's rate", "SQL statements",
+                    "bookings/s", "dropped nextslot_bench_"):
         assert heading in out, f"{heading!r} missing from:\n{out}"
     assert "FAIL" not in out
 

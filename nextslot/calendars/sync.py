@@ -13,7 +13,7 @@ One sync per calendar at a time, across any number of scheduler processes: a run
 transaction only if the row still carries its lease; a run too slow to finish within its lease is dropped, so it
 cannot overwrite a newer result. A failed sync records the error and keeps the last known busy time: a broken
 feed never frees time. External busy time is a soft input: it is checked with the claims before a booking is
-claimed (`queries.busy_for`), but the database's exclusion constraint covers claims only.
+claimed (`queries.calendar_for`), but the database's exclusion constraint covers claims only.
 
 Google and Microsoft calendars are read with their grant's access token, refreshed first when it is about to
 expire; a grant the provider refuses marks the calendar `needs_reconnect` (not due again until reconnected) and

@@ -8,19 +8,34 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nextslot.core.planning import business_info
+from nextslot.core.planning import VersionedCache, business_info, known_version
 from nextslot.core.views import booking_view
 from nextslot.schemas.events import BookingEventData, Event, NotificationSummary
 from nextslot.schemas.views import BookingView
 from nextslot.storage import queries
 from nextslot.storage.tables import Booking, Notification, WebhookDelivery, WebhookEndpoint
 
+# each business's active endpoints as (id, event types), checked against the config version the session read
+ENDPOINTS: VersionedCache[tuple[tuple[int, tuple[str, ...]], ...]] = VersionedCache()
+
+
+def active_endpoints(session: Session, business_id: int) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    """The business's active endpoints: no query when this session read its config version (a booking's plan
+    did) and this process has them for that version."""
+    version = known_version(session, business_id)
+    key = (queries.database_of(session), business_id)
+    if version is not None and (cached := ENDPOINTS.get(key, version)) is not None:
+        return cached
+    found = tuple((e.id, tuple(e.event_types)) for e in session.scalars(select(WebhookEndpoint).where(
+        WebhookEndpoint.business_id == business_id, WebhookEndpoint.active)))
+    if version is not None:
+        ENDPOINTS.put(key, version, found)
+    return found
+
 
 def emit(session: Session, business_id: int, event_type: str, booking: BookingView, now: datetime,
          previous_starts_at: datetime | None = None, notification: NotificationSummary | None = None) -> None:
-    endpoints = [e for e in session.scalars(select(WebhookEndpoint).where(
-        WebhookEndpoint.business_id == business_id, WebhookEndpoint.active)) if
-        event_type in e.event_types or "*" in e.event_types]
+    endpoints = [e for e, types in active_endpoints(session, business_id) if event_type in types or "*" in types]
     if not endpoints:
         return
     event = Event(id=f"evt_{uuid.uuid4().hex}", type=event_type, created_at=now,
@@ -28,7 +43,7 @@ def emit(session: Session, business_id: int, event_type: str, booking: BookingVi
                   data=BookingEventData(booking=booking, previous_starts_at=previous_starts_at,
                                         notification=notification))
     body = event.model_dump_json()
-    session.add_all(WebhookDelivery(business_id=business_id, endpoint_id=e.id, event_id=event.id,
+    session.add_all(WebhookDelivery(business_id=business_id, endpoint_id=e, event_id=event.id,
                                     event_type=event_type, body=body, status="pending", attempts=0, due_at=now,
                                     created_at=now, log=[]) for e in endpoints)
 

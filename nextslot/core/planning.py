@@ -5,10 +5,12 @@ Plans are plain data so they survive a rolled-back transaction (a lost race stil
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from threading import Lock
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -19,6 +21,8 @@ from nextslot.core.results import Rejected
 from nextslot.schemas.config import CancellationPolicy, NoShowPolicy
 from nextslot.storage import queries
 from nextslot.storage.tables import Business, Resource, Service
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class Plan:
     assignment: Assignment | None = None  # how pooled members are picked; None: first free in listed order
     party_max: int = 1  # the largest party one booking may be for
     per_person: tuple[bool, ...] = ()  # per requirement: taken once per person of a party
+    weekly: Mapping[int, tuple[WeeklyHours, ...]] | None = None  # each resource's weekly hours; None: read them
 
     def seats(self, resource_ids: tuple[int, ...], party: int) -> dict[int, int]:
         """Places each claimed resource gives a party: all of them at a roomy member of a per-person pool."""
@@ -144,6 +149,65 @@ def load_business(session: Session, business_id: int) -> BusinessInfo | Rejected
     return BusinessInfo.of(business) if business else unknown_business(business_id)
 
 
+class VersionedCache(Generic[T]):
+    """This process's copies of what a business's configuration makes (plans, webhook endpoints), each valid
+    while the business's config_version is the one it was built at.
+
+    The version moves in the same transaction as every edit of what they are made of (database triggers,
+    migration 0024), so a copy is never used after its configuration changed, whichever process changed it.
+    """
+
+    def __init__(self, size: int = 1024):
+        self.size = size
+        self._items: OrderedDict[tuple[Any, ...], tuple[int, T]] = OrderedDict()
+        self._lock = Lock()
+
+    def get(self, key: tuple[Any, ...], version: int) -> T | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None or found[0] != version:
+                return None
+            self._items.move_to_end(key)
+            return found[1]
+
+    def put(self, key: tuple[Any, ...], version: int, item: T) -> None:
+        with self._lock:
+            self._items[key] = (version, item)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+PLANS: VersionedCache[Plan] = VersionedCache()
+
+
+def read_version(session: Session, business_id: int) -> int | None:
+    """The business's config version, remembered for the rest of the transaction (None: no such business)."""
+    version = queries.config_version(session, business_id)
+    if version is not None:
+        transaction = session.get_transaction()
+        remembered = session.info.get("config_versions")
+        if remembered is None or remembered[0] is not transaction:
+            fresh: dict[int, int] = {}
+            remembered = session.info["config_versions"] = (transaction, fresh)
+        remembered[1][business_id] = version
+    return version
+
+
+def known_version(session: Session, business_id: int) -> int | None:
+    """The config version this transaction already read for the business, if it did (a later transaction of the
+    same session reads it again)."""
+    remembered = session.info.get("config_versions")
+    if remembered is None or remembered[0] is not session.get_transaction():
+        return None
+    versions: dict[int, int] = remembered[1]
+    return versions.get(business_id)
+
+
 def load_plan(
     session: Session,
     business_id: int,
@@ -151,7 +215,30 @@ def load_plan(
     resource_keys: Sequence[str] = (),
     location: str | None = None,
 ) -> Plan | Rejected:
-    """The service's rules and resource pools, narrowed to the preferred resources and the branch if any."""
+    """The service's rules and resource pools, narrowed to the preferred resources and the branch if any.
+
+    One cheap read of the business's config version when this process already built the plan."""
+    version = read_version(session, business_id)  # read first: a plan is never newer than its label
+    if version is None:
+        return unknown_business(business_id)
+    key = (queries.database_of(session), business_id, service_key, tuple(resource_keys), location)
+    cached = PLANS.get(key, version)
+    if cached is not None:
+        return cached
+    plan = build_plan(session, business_id, service_key, resource_keys, location)
+    if isinstance(plan, Plan):
+        PLANS.put(key, version, plan)
+    return plan
+
+
+def build_plan(
+    session: Session,
+    business_id: int,
+    service_key: str,
+    resource_keys: Sequence[str] = (),
+    location: str | None = None,
+) -> Plan | Rejected:
+    """The plan as stored now (no cache)."""
     business = load_business(session, business_id)
     if isinstance(business, Rejected):
         return business
@@ -188,10 +275,13 @@ def load_plan(
             return Rejected("not_at_location", f"{service.name} cannot be booked at {places[location]}.", "location")
     rules = rules_of(service, business.zone)
     offsets = service.reminder_offsets_minutes
+    hours = queries.hours_for(session, [r.id for pool in pools for r in pool])
+    weekly = {rid: tuple(WeeklyHours(h.weekday, h.start_minute, h.end_minute) for h in rows)
+              for rid, rows in hours.items()}
     return Plan(business, service.id, service.key, service.name, rules, tuple(pools),
                 tuple(offsets) if offsets is not None else None, tuple(service.intake_questions or ()),
                 (service.deposit_minor, service.deposit_currency or "") if service.deposit_minor else None,
-                assignment_of(service.assignment, pools), *party_of(service))
+                assignment_of(service.assignment, pools), *party_of(service), weekly=weekly)
 
 
 def party_of(service: Service) -> tuple[int, tuple[bool, ...]]:
@@ -244,15 +334,17 @@ def timelines(
     span = (window[0] - rules.buffer_before, window[1] + rules.duration + rules.buffer_after)
     resources = plan.resources
     ids = list(resources)
-    hours = queries.hours_for(session, ids)
-    exceptions = queries.exceptions_for(session, plan.business.id, ids, span)
-    busy = queries.busy_for(session, ids, span, now, exclude_booking_id)
+    weekly_of = plan.weekly
+    if weekly_of is None:
+        hours = queries.hours_for(session, ids)
+        weekly_of = {rid: tuple(WeeklyHours(h.weekday, h.start_minute, h.end_minute) for h in rows)
+                     for rid, rows in hours.items()}
+    exceptions, busy = queries.calendar_for(session, plan.business.id, ids, span, now, exclude_booking_id)
     built: dict[int, ResourceTimeline] = {}
     for rid, info in resources.items():
         mine = [e for e in exceptions if e.resource_id in (None, rid)]
-        weekly = [WeeklyHours(h.weekday, h.start_minute, h.end_minute) for h in hours.get(rid, ())]
         opened = open_intervals(
-            weekly,
+            list(weekly_of.get(rid, ())),
             info.zone,
             span,
             extra_open=[(e.starts_at, e.ends_at) for e in mine if e.kind == "open"],

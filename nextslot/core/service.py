@@ -50,8 +50,11 @@ T = TypeVar("T")
 
 class BookingService:
     def __init__(self, session_factory: sessionmaker[Session], clock: Clock = utcnow, hold_minutes: int = 5,
-                 payment_provider: str = "local"):
+                 payment_provider: str = "local", read_session_factory: sessionmaker[Session] | None = None):
         self._session_factory = session_factory
+        # availability reads only (slot searches, calendars): a replica may lag, so nothing that decides a write
+        # reads through it; a booking's own checks and a lost race's alternatives use the primary's session
+        self._read_session_factory = read_session_factory or session_factory
         self._clock = clock
         self._hold_minutes = hold_minutes
         self._payment_provider = payment_provider  # recorded on deposits; the edge talks to the provider
@@ -66,11 +69,20 @@ class BookingService:
     def uow(self) -> SqlAlchemyUnitOfWork:
         return SqlAlchemyUnitOfWork(self._session_factory)
 
+    def replica_uow(self) -> SqlAlchemyUnitOfWork:
+        """A read-only unit of work on the read replica (the primary when none is configured); may lag."""
+        return SqlAlchemyUnitOfWork(self._read_session_factory)
+
     # --- reads -------------------------------------------------------------------------------
 
     def read(self, query: Callable[..., T], *args: Any) -> T:
         """Run a core read query (one taking a session first) in a transaction of its own."""
         with self.uow() as uow:
+            return query(uow.session, *args)
+
+    def read_availability(self, query: Callable[..., T], *args: Any) -> T:
+        """Like `read`, on the read replica: for views of availability that may be a moment behind."""
+        with self.replica_uow() as uow:
             return query(uow.session, *args)
 
     def business_by_slug(self, slug: str) -> BusinessRecord | None:
@@ -80,8 +92,8 @@ class BookingService:
         return lookup.business_by_id(self.uow(), business_id)
 
     def find_slots(self, business_id: int, query: SlotQuery) -> Slots | Rejected:
-        """Open start times for a service in a window, with the resources each would take."""
-        return reads.find_slots(self.uow(), business_id, query, self._clock())
+        """Open start times for a service in a window, with the resources each would take (from the replica)."""
+        return reads.find_slots(self.replica_uow(), business_id, query, self._clock())
 
     def get_booking(self, business_id: int, code: str) -> BookingView | Rejected:
         return reads.get_booking(self.uow(), business_id, code)

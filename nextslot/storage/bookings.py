@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from psycopg.errors import UniqueViolation
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import inspect, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from nextslot.storage.tables import Booking, BookingHistory
 
@@ -24,17 +23,26 @@ class BookingRepository:
         return self.session.scalars(query).unique().one_or_none()
 
     def add_with_code(self, booking: Booking, new_code: Callable[[], str]) -> None:
-        """Insert the booking under a fresh code from `new_code`, drawing again on the rare collision."""
+        """Insert the booking under a fresh code from `new_code`, drawing again on the rare collision.
+
+        One statement, no savepoint: a code already taken inserts nothing (ON CONFLICT DO NOTHING) and the
+        next draw goes; the row written comes back (RETURNING) and the booking object becomes it.
+        """
+        columns = inspect(Booking).column_attrs
         for _ in range(CODE_TRIES):
             booking.code = new_code()
-            try:
-                with self.session.begin_nested():
-                    self.session.add(booking)
-                    self.session.flush()
+            given = {a.key: getattr(booking, a.key) for a in columns if getattr(booking, a.key) is not None}
+            written = self.session.execute(
+                insert(Booking).values(given)
+                .on_conflict_do_nothing(index_elements=["business_id", "code"])
+                .returning(*(a.columns[0] for a in columns))
+            ).first()
+            if written is not None:
+                for a, value in zip(columns, written):
+                    setattr(booking, a.key, value)
+                make_transient_to_detached(booking)  # what it holds is what the row holds
+                self.session.add(booking)
                 return
-            except IntegrityError as error:
-                if not isinstance(error.orig, UniqueViolation):
-                    raise
         raise RuntimeError(f"could not draw a free booking code in {CODE_TRIES} tries")
 
     def saved(self, booking: Booking) -> None:

@@ -9,8 +9,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from psycopg.errors import DeadlockDetected, ExclusionViolation
-from sqlalchemy import insert, select, update
-from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy import BigInteger, DateTime, Executable, SmallInteger, func, insert, literal, select, true, update
+from sqlalchemy.dialects.postgresql import ARRAY, TSTZRANGE, Range
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -34,26 +34,49 @@ class ClaimRepository:
         seats: Mapping[int, int] | None = None,
     ) -> bool:
         """Claim every resource for the interval (`seats` places of those named, else one), all or none.
-        False: another claim won the race."""
-        session = self.session
+        False: another claim won the race.
+
+        One statement when nothing is in the way. Expired holds are let go only when a claim meets one
+        (an expired hold never blocks anyone), which is rare, so the common path skips that sweep.
+        """
         ids = sorted(set(resource_ids))  # always in id order, so racers never deadlock
         during = Range(*occupied)
+        places = [(seats or {}).get(rid, 1) for rid in ids]
+        statement = self.claim_statement(business_id, ids, places, during, booking_id, hold_id, expires_at)
+        if self.try_claim(statement):
+            return True
+        if not self.release_expired_holds(ids, during, now):
+            return False
+        return self.try_claim(statement)
+
+    @staticmethod
+    def claim_statement(
+        business_id: int, ids: list[int], places: list[int], during: Range[datetime], booking_id: int | None,
+        hold_id: int | None, expires_at: datetime | None,
+    ) -> Executable:
+        # queue behind other claimers of these resources, in id order (the lock is taken in the statement's
+        # first step, before any row goes in): the loser then meets the winner's committed claim instead of a
+        # deadlock over two uncommitted ones; rows go in in list order, so their locks are taken in id order too
+        locked = (select(Resource.id).where(Resource.id.in_(ids)).order_by(Resource.id)
+                  .with_for_update(key_share=True).cte("locked"))
+        members = (func.unnest(literal(ids, ARRAY(BigInteger)), literal(places, ARRAY(SmallInteger)))
+                   .table_valued("rid", "seats", with_ordinality="n").render_derived(name="members"))
+        rows = (
+            select(literal(business_id, BigInteger), members.c.rid, literal(booking_id, BigInteger),
+                   literal(hold_id, BigInteger), literal(during, TSTZRANGE), literal(expires_at, DateTime(timezone=True)),
+                   true(), members.c.seats)
+            .where(select(func.count()).select_from(locked).scalar_subquery() >= 0)  # runs the lock first
+            .order_by(members.c.n)
+        )
+        return insert(Claim).from_select(
+            ["business_id", "resource_id", "booking_id", "hold_id", "during", "expires_at", "active", "seats"], rows)
+
+    def try_claim(self, statement: Executable) -> bool:
+        session = self.session
         try:
             with session.begin_nested():
-                # queue behind other claimers of these resources, in id order: the loser then meets the
-                # winner's committed claim instead of a deadlock over two uncommitted ones
-                session.execute(
-                    select(Resource.id).where(Resource.id.in_(ids)).order_by(Resource.id)
-                    .with_for_update(key_share=True)
-                )
-                self.release_expired_holds(ids, during, now)
-                # one multi-row INSERT: rows go in in list order, so locks are taken in id order
-                session.execute(insert(Claim).values([
-                    dict(business_id=business_id, resource_id=rid, booking_id=booking_id, hold_id=hold_id,
-                         during=during, expires_at=expires_at, active=True, seats=(seats or {}).get(rid, 1))
-                    for rid in ids
-                ]))
-            return True
+                inserted = session.execute(statement)
+            return bool(inserted.rowcount)  # type: ignore[attr-defined]
         except IntegrityError as error:
             if isinstance(error.orig, ExclusionViolation):
                 return False
@@ -65,8 +88,8 @@ class ClaimRepository:
                 return False
             raise
 
-    def release_expired_holds(self, resource_ids: list[int], during: Range[datetime], now: datetime) -> None:
-        """Deactivate expired hold claims in the way: an expired hold never blocks anyone."""
+    def release_expired_holds(self, resource_ids: list[int], during: Range[datetime], now: datetime) -> int:
+        """Deactivate expired hold claims in the way: an expired hold never blocks anyone. How many went."""
         expired = (
             select(Claim.id)
             .where(Claim.resource_id.in_(resource_ids), Claim.active, Claim.expires_at <= now,
@@ -74,7 +97,9 @@ class ClaimRepository:
             .order_by(Claim.id)
             .with_for_update()
         )
-        self.session.execute(update(Claim).where(Claim.id.in_(expired.scalar_subquery())).values(active=False))
+        released = self.session.execute(
+            update(Claim).where(Claim.id.in_(expired.scalar_subquery())).values(active=False))
+        return int(released.rowcount)  # type: ignore[attr-defined]
 
     def release(self, *, booking_id: int | None = None, hold_id: int | None = None) -> None:
         """Free a booking's or a hold's claims at once."""

@@ -24,6 +24,18 @@ def build_engine(settings: Settings) -> Engine:
     return engine_for(resolve_database_url(settings), pool_size=settings.pool_size)
 
 
+def build_read_engine(settings: Settings) -> Engine | None:
+    """An engine on the read replica, when one is configured; its transactions are read-only."""
+    if not settings.read_database_url:
+        return None
+    return read_only(engine_for(settings.read_database_url, pool_size=settings.pool_size))
+
+
+def read_only(engine: Engine) -> Engine:
+    # BEGIN ... READ ONLY: a replica refuses writes anyway; this also holds if the URL names a primary by mistake
+    return engine.execution_options(postgresql_readonly=True)
+
+
 def engine_for(url: str, pool_size: int = 5) -> Engine:
     # sessions in UTC: instants come back as UTC datetimes whatever the server default is
     return create_engine(

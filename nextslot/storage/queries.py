@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
 from sqlalchemy import Row, SmallInteger, func, literal, or_, select, union_all
 from sqlalchemy.dialects.postgresql import Range
@@ -25,6 +25,16 @@ from nextslot.storage.tables import (
 
 def business(session: Session, business_id: int) -> Business | None:
     return session.get(Business, business_id)
+
+
+def config_version(session: Session, business_id: int) -> int | None:
+    """The business's configuration version (None: no such business): one primary-key read."""
+    return session.scalar(select(Business.config_version).where(Business.id == business_id))
+
+
+def database_of(session: Session) -> str:
+    """Which database the session reads: cached plans from one never answer for another."""
+    return str(session.get_bind().engine.url)
 
 
 def known_business(session: Session, business_id: int) -> Business:
@@ -71,22 +81,6 @@ def hours_for(session: Session, resource_ids: Sequence[int]) -> dict[int, list[R
     return out
 
 
-def exceptions_for(
-    session: Session, business_id: int, resource_ids: Sequence[int], window: tuple[datetime, datetime]
-) -> list[Row[Any]]:
-    """Exceptions touching the window: rows of (resource_id, kind, starts_at, ends_at)."""
-    return list(session.execute(
-        select(AvailabilityException.resource_id, AvailabilityException.kind, AvailabilityException.starts_at,
-               AvailabilityException.ends_at)
-        .where(
-            AvailabilityException.business_id == business_id,
-            or_(AvailabilityException.resource_id.in_(resource_ids), AvailabilityException.resource_id.is_(None)),
-            AvailabilityException.starts_at < window[1],
-            AvailabilityException.ends_at > window[0],
-        )
-    ))
-
-
 def booking_starts(session: Session, resource_ids: Sequence[int],
                    window: tuple[datetime, datetime]) -> dict[int, list[datetime]]:
     """Starts of the live bookings each resource takes part in (active claims of bookings, not holds)."""
@@ -109,32 +103,53 @@ def last_given(session: Session, resource_ids: Sequence[int], service_id: int) -
     ).all())
 
 
-def busy_for(
+class DatedException(NamedTuple):
+    """Dated time off ('closed') or extra hours ('open'); resource_id None: the whole business."""
+
+    resource_id: int | None
+    kind: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+def calendar_for(
     session: Session,
+    business_id: int,
     resource_ids: Sequence[int],
     window: tuple[datetime, datetime],
     now: datetime,
     exclude_booking_id: int | None = None,
-) -> dict[int, list[tuple[datetime, datetime]]]:
-    """Active claims and external calendar busy time over the window; claims of expired holds are ignored."""
+) -> tuple[list[DatedException], dict[int, list[tuple[datetime, datetime]]]]:
+    """In one round trip: the dated exceptions touching the window, and each resource's busy time in it (active
+    claims, expired holds' ignored, and time its own calendar says is taken, which occupies it like a claim)."""
     # the bounds as two timestamps: psycopg parses range text in Python, timestamps in C
-    query = select(Claim.resource_id, func.lower(Claim.during), func.upper(Claim.during), Claim.seats).where(
+    claims = select(Claim.resource_id, literal("busy"), func.lower(Claim.during), func.upper(Claim.during),
+                    Claim.seats).where(
         Claim.resource_id.in_(resource_ids),
         Claim.active,
         Claim.during.overlaps(Range(*window)),
         or_(Claim.expires_at.is_(None), Claim.expires_at > now),
     )
     if exclude_booking_id is not None:
-        query = query.where(or_(Claim.booking_id.is_(None), Claim.booking_id != exclude_booking_id))
-    # time the resource's own calendar says is taken occupies it like a claim (see calendar_sync)
-    external = select(ExternalBusy.resource_id, func.lower(ExternalBusy.during), func.upper(ExternalBusy.during),
-                      literal(1, SmallInteger)).where(
-        ExternalBusy.resource_id.in_(resource_ids), ExternalBusy.during.overlaps(Range(*window))
+        claims = claims.where(or_(Claim.booking_id.is_(None), Claim.booking_id != exclude_booking_id))
+    external = select(ExternalBusy.resource_id, literal("busy"), func.lower(ExternalBusy.during),
+                      func.upper(ExternalBusy.during), literal(1, SmallInteger)).where(
+        ExternalBusy.resource_id.in_(resource_ids), ExternalBusy.during.overlaps(Range(*window)))
+    exceptions = select(AvailabilityException.resource_id, AvailabilityException.kind,
+                        AvailabilityException.starts_at, AvailabilityException.ends_at, literal(1, SmallInteger)).where(
+        AvailabilityException.business_id == business_id,
+        or_(AvailabilityException.resource_id.in_(resource_ids), AvailabilityException.resource_id.is_(None)),
+        AvailabilityException.starts_at < window[1],
+        AvailabilityException.ends_at > window[0],
     )
-    out: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    for rid, lower, upper, seats in session.execute(union_all(query, external)):  # one round trip for both
-        out[rid].extend([(lower, upper)] * seats)  # a party's claim takes its places: counted once each
-    return out
+    found: list[DatedException] = []
+    busy: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for rid, kind, lower, upper, seats in session.execute(union_all(claims, external, exceptions)):
+        if kind == "busy":
+            busy[rid].extend([(lower, upper)] * seats)  # a party's claim takes its places: counted once each
+        else:
+            found.append(DatedException(rid, kind, lower, upper))
+    return found, busy
 
 
 def deposits_asked(session: Session) -> bool:

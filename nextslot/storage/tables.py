@@ -59,6 +59,9 @@ class Business(Base):
     # address, phone, policies, reminder offsets: free-form business details
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = _created()
+    # moved by triggers with every edit of the business, its resources, hours, services, requirements and webhook
+    # endpoints (the editing transaction's id): a process's cached plans are checked against it (core/planning.py)
+    config_version: Mapped[int] = mapped_column(BigInteger, server_default=text("txid_current()"))
 
 
 class ApiKey(Base):
@@ -292,13 +295,14 @@ class Payment(Base):
     __tablename__ = "payments"
     __table_args__ = (
         UniqueConstraint("provider", "provider_ref"),
+        UniqueConstraint("booking_id", "business_id", name="payments_booking_id_key"),
         CheckConstraint("status in ('pending', 'paid', 'expired', 'refund_due', 'refunded', 'kept')",
                         name="known_status"),
         CheckConstraint("amount_minor > 0", name="positive_amount"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    booking_id: Mapped[int] = mapped_column(Id, ForeignKey("bookings.id"), unique=True)
+    booking_id: Mapped[int] = mapped_column(Id, ForeignKey("bookings.id"))
     amount_minor: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="pending")
@@ -321,7 +325,7 @@ class BookingFee(Base):
 
     __tablename__ = "booking_fees"
     __table_args__ = (
-        UniqueConstraint("booking_id", "kind"),
+        UniqueConstraint("booking_id", "kind", "business_id", name="booking_fees_booking_id_kind_key"),
         CheckConstraint("kind in ('late_cancel', 'no_show')", name="known_kind"),
         CheckConstraint("status in ('deposit_kept', 'due', 'charging', 'charged', 'failed', 'no_payment_method')",
                         name="known_status"),
@@ -377,6 +381,7 @@ class Claim(Base):
         ExcludeConstraint(
             (text("resource_id"), "="),
             (text("during"), "&&"),
+            (text("business_id"), "="),
             using="gist",
             where=text("active and exclusive"),
             name="claims_no_double_booking",
@@ -437,7 +442,7 @@ class WaitlistOffer(Base):
 
     __tablename__ = "waitlist_offers"
     __table_args__ = (
-        UniqueConstraint("entry_id", "starts_at"),  # the same slot is never offered twice to the same wish
+        UniqueConstraint("entry_id", "starts_at", "business_id", name="waitlist_offers_entry_id_starts_at_key"),  # the same slot is never offered twice to the same wish
         Index("waitlist_offers_open", "expires_at", postgresql_where=text("status = 'open'")),
         CheckConstraint("status in ('open', 'accepted', 'lost', 'declined', 'expired')", name="known_status"),
     )
@@ -613,7 +618,7 @@ class CalendarGrant(Base):
 
     __tablename__ = "calendar_grants"
     __table_args__ = (
-        UniqueConstraint("resource_id", "provider", name="calendar_grants_resource_provider"),
+        UniqueConstraint("resource_id", "provider", "business_id", name="calendar_grants_resource_provider"),
         CheckConstraint("status in ('active', 'needs_reconnect')", name="known_status"),
     )
     id: Mapped[int] = _id()
@@ -703,7 +708,8 @@ class ExternalEvent(Base):
     """
 
     __tablename__ = "external_events"
-    __table_args__ = (UniqueConstraint("calendar_id", "href"),)
+    __table_args__ = (UniqueConstraint("calendar_id", "href", "business_id",
+                                       name="external_events_calendar_id_href_key"),)
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
     calendar_id: Mapped[int] = mapped_column(Id, ForeignKey("external_calendars.id", ondelete="CASCADE"))
@@ -723,7 +729,7 @@ class CalendarWrite(Base):
 
     __tablename__ = "calendar_writes"
     __table_args__ = (
-        UniqueConstraint("calendar_id", "booking_id", name="calendar_writes_one_per_booking"),
+        UniqueConstraint("calendar_id", "booking_id", "business_id", name="calendar_writes_one_per_booking"),
         Index("calendar_writes_due", "due_at", postgresql_where=text("status in ('pending', 'sending')")),
         CheckConstraint("status in ('pending', 'sending', 'done', 'failed')", name="known_status"),
     )

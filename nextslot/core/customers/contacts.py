@@ -49,17 +49,19 @@ def find_or_create(session: Session, business_id: int, region: str, given: Custo
         return unknown_zone(given.timezone, "customer.timezone")
 
     if phone:
-        # concurrent first bookings by one new customer: the unique index picks one row
-        session.execute(
-            insert(Customer)
-            .values(business_id=business_id, phone=phone, name=given.name, email=email,
-                    timezone=given.timezone, language=given.language,
-                    channels=given.channels or ["whatsapp", "sms", "email"], no_show_count=0)
-            .on_conflict_do_nothing(index_elements=["business_id", "phone"], index_where=text("phone is not null"))
-        )
-        customer = session.scalars(
-            select(Customer).where(Customer.business_id == business_id, Customer.phone == phone)
-            .execution_options(populate_existing=True)
+        # one round trip: concurrent first bookings by one new customer meet on the unique index, one row
+        # is made, and what the caller just told us (the freshest truth) is written over what was stored
+        fresh = {"name": given.name, "email": email, "timezone": given.timezone,
+                 "channels": list(given.channels) if given.channels else None}
+        insert_row = insert(Customer).values(
+            business_id=business_id, phone=phone, name=given.name, email=email, timezone=given.timezone,
+            language=given.language, channels=given.channels or ["whatsapp", "sms", "email"], no_show_count=0)
+        return session.scalars(
+            insert_row.on_conflict_do_update(
+                index_elements=["business_id", "phone"], index_where=text("phone is not null"),
+                set_={k: getattr(insert_row.excluded, k) for k, v in fresh.items() if v})
+            .returning(Customer),
+            execution_options={"populate_existing": True},
         ).one()
     else:
         assert email is not None  # one of the two was given

@@ -45,7 +45,7 @@ def calendar_response(request: Request, business: PageBusiness, staff: SignedIn)
     if resource is not None and not KEY.match(resource):
         return notice(request, business, "Not found", "There is no such resource here.", 404, staff=staff)
     service = booking_service(request)
-    with service.uow() as uow:
+    with service.replica_uow() as uow:  # a view that may lag a moment (it polls); writes go to the primary
         view = agenda(uow.session, business.id, first, 7 if week else 1, service.now(), resource)
         resources = resource_choices(uow.session, business.id)
         listed = search_bookings(uow.session, business.id, BookingFilter(

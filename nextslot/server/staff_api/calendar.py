@@ -8,7 +8,7 @@ from fastapi import Query
 from nextslot.core.booking.agenda import agenda
 from nextslot.core.results import Rejected
 from nextslot.schemas.api import CalendarQuery, CalendarView
-from nextslot.server.staff_api.deps import BookingServiceDep, Caller, read
+from nextslot.server.staff_api.deps import BookingServiceDep, Caller
 from nextslot.server.staff_api.errors import Refused, documented
 from nextslot.server.staff_api.routers import staff_router
 
@@ -19,8 +19,8 @@ router = staff_router("/v1", "calendar")
 def calendar(wanted: Annotated[CalendarQuery, Query()], caller: Caller,
              booking_service: BookingServiceDep) -> CalendarView:
     """Local days in the business's zone; every resource that is active, or the one asked for."""
-    view = read(booking_service, agenda, caller.business_id, wanted.date, wanted.days, booking_service.now(),
-                wanted.resource)
+    view = booking_service.read_availability(agenda, caller.business_id, wanted.date, wanted.days,
+                                             booking_service.now(), wanted.resource)
     if view is None:
         raise Refused(Rejected("unknown_resource", f"No resource '{wanted.resource}' here.", "resource"))
     return view
