@@ -73,6 +73,7 @@ def bookings_of(s: Session, business_id: int, contact: str) -> list[dict[str, An
         found.append({"code": b.code, "service": b.service.key, "starts_at": b.starts_at, "status": b.status,
                       "resources": sorted(resources), "intake": b.intake, "source": b.source,
                       "customer_name": customer.name, "customer_timezone": customer.timezone,
+                      "customer_language": customer.language,
                       "payment": payment.status if payment else None,
                       "deposit_reason": payment.reason if payment else None, "party_size": b.party_size,
                       "series": b.series_id is not None,

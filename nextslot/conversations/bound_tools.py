@@ -17,7 +17,7 @@ from sqlalchemy import func, or_, select
 from nextslot.core.booking.codes import normalize_code
 from nextslot.storage.tables import Booking, Customer
 from nextslot.tools.context import ToolContext
-from nextslot.tools.registry import ToolReply, error, execute
+from nextslot.tools.registry import TOOLS, ToolReply, error, execute
 
 LOOKUPS = ("find_appointments", "customer_history")  # the proved contact's own, whatever the arguments say
 WRITES = ("book_appointment", "book_series", "join_waitlist")  # made for the sender's contact
@@ -57,6 +57,9 @@ def execute_bound(name: str, arguments: Mapping[str, Any] | str | None, ctx: Too
     if not isinstance(args, Mapping):
         return execute(name, args, ctx)
     args = dict(args)
+    spec = TOOLS.get(name)
+    if ctx.language and spec is not None and "language" in spec.input_model.model_fields and not args.get("language"):
+        args["language"] = ctx.language  # the tool's sentences in the conversation's language
     if name in LOOKUPS or name in BY_CODE:
         if not sender.proved:
             return error("verify_first", "This chat has not confirmed a phone number or email yet. Ask the "

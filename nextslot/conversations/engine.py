@@ -189,7 +189,7 @@ class ConversationEngine:
                 say(facts["language"], "slow_down") if facts["this_hour"] == limit + 1 else None, "notice",
                 facts["mode"], facts["state"], error="rate_limited"))
         ctx = ToolContext(self._service, facts["business_id"], channel=f"{facts['channel']}_chat",
-                          caller_phone=sender.phone or sender.stated_phone)
+                          caller_phone=sender.phone or sender.stated_phone, language=facts["language"])
         answer = self.reply_to(conversation_id, message_id, facts, ctx)
         return self.commit_answer(conversation_id, message_id, lease, answer)
 

@@ -292,6 +292,8 @@ class BusinessDetails(BaseModel):
     phone: str | None = Field(None, max_length=50)
     policies: str | None = Field(None, max_length=5000)
     page: dict[str, Any] | None = Field(None, description="colour and logo_url; the page ignores what does not fit")
+    language: Literal["en", "es", "fr", "de"] | None = Field(
+        None, description="the booking page's language when the visitor's browser asks for none of ours")
     templates: Any = Field(None, description="message overrides, checked by rendering (message_templates)")
     waitlist: WaitlistSettings | None = None
     whatsapp_templates: WhatsAppTemplates | None = Field(

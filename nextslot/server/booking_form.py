@@ -32,6 +32,7 @@ class Problem:
     code: str
     message: str
     field: str | None = None
+    error_type: str | None = None  # pydantic's, when the form's own check refused a field
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,8 @@ def read_form(posted: Mapping[str, Any], service: ServiceView) -> BookingForm:
 
 
 def booking_command(form: BookingForm, service: ServiceView, zone: str | None, source: str = "page",
-                    actor: str = "", location: str | None = None) -> BookingCreate | Problem:
+                    actor: str = "", language: str | None = None,
+                    location: str | None = None) -> BookingCreate | Problem:
     """The core's command for a posted form (the public page's, or a walk-in typed in at the console), or the
     first thing the page itself must refuse."""
     if form.at is None:
@@ -110,7 +112,9 @@ def booking_command(form: BookingForm, service: ServiceView, zone: str | None, s
             "service": service.key, "starts_at": form.at, "source": source, "actor": actor,
             "idempotency_key": f"{source}:{form.key}", "location": location,
             "customer": {"name": values.get("customer.name", ""), "phone": values.get("customer.phone") or None,
-                         "email": values.get("customer.email") or None, "timezone": zone},
+                         "email": values.get("customer.email") or None, "timezone": zone,
+                         # the page's language, so their messages come in it too (a walk-in: none stated)
+                         **({"language": language} if language else {})},
             "intake": {f.question.key: values.get(f.name, "") for f in intake_fields(service)},
             **({"party_size": values["party_size"]} if values.get("party_size") else {}),
         })
@@ -122,4 +126,5 @@ def input_problem(invalid: ValidationError) -> Problem:
     error = invalid.errors()[0]
     path = ".".join(str(p) for p in error["loc"])
     label = LABELS.get(path, path)
-    return Problem("invalid_input", f"{label}: {str(error['msg']).removeprefix('Value error, ')}.", path)
+    return Problem("invalid_input", f"{label}: {str(error['msg']).removeprefix('Value error, ')}.", path,
+                   str(error["type"]))

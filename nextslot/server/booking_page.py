@@ -19,7 +19,7 @@ from starlette.responses import Response
 from nextslot.core.links import Links
 from nextslot.core.results import Booked, Rejected, SlotTaken
 from nextslot.core.service import BookingService
-from nextslot.schemas.spoken import spoken_in
+from nextslot.languages import local_when
 from nextslot.schemas.views import BookingView, ServiceView
 from nextslot.server.booking_form import (
     BookingForm,
@@ -48,7 +48,7 @@ def business_page(slug: str, request: Request) -> Response:
     business = page_business(request, slug)
     if isinstance(business, Response):
         return business
-    visitor = visitor_of(request, business.zone)
+    visitor = visitor_of(request, business.zone, language=business.language)
     return render(request, "business.html", {
         "business": business, "visitor": visitor, "detect_tz": not visitor.chosen,
         "services": service.list_services(business.id),
@@ -77,7 +77,7 @@ def service_page(slug: str, service_key: str, request: Request) -> Response:
             "business": business, "visitor": visitor, "detect_tz": not visitor.chosen, "offered": offered,
             "grid": None, "places": places, "base": base})
     grid = slot_grid(service, business.id, offered.key, visitor.zone, request.query_params.get("from"),
-                     visitor.place if len(places) > 1 else None, visitor.lang)
+                     visitor.language, visitor.place if len(places) > 1 else None)
     if isinstance(grid, Rejected):
         return not_found(request, "service")
     return render(request, "service.html", {
@@ -113,7 +113,7 @@ def book(request: Request, slug: str, service_key: str, posted: FormData) -> Res
         return found
     business, offered, visitor = found
     form = read_form(posted, offered)
-    command = booking_command(form, offered, visitor.zone.key, location=visitor.place)
+    command = booking_command(form, offered, visitor.zone.key, language=visitor.language, location=visitor.place)
     if isinstance(command, Problem):
         return form_page(request, business, offered, visitor, renewed(form), problem=command, status=422)
     match service.book(business.id, command):
@@ -123,7 +123,7 @@ def book(request: Request, slug: str, service_key: str, posted: FormData) -> Res
                                     status_code=303)
         case SlotTaken(_, nearest):
             return form_page(request, business, offered, visitor, renewed(form),
-                             taken=alternatives(nearest, visitor.zone, visitor.lang), status=409)
+                             taken=alternatives(nearest, visitor.zone, visitor.language), status=409)
         case Rejected(code, message, field):
             return form_page(request, business, offered, visitor, renewed(form),
                              problem=Problem(code, message, field), status=422)
@@ -142,10 +142,11 @@ def confirmation(slug: str, token: str, request: Request) -> Response:
     booking = service.get_booking(business.id, target.code)
     if isinstance(booking, Rejected):
         return not_found(request, "booking")
-    visitor = visitor_of(request, zone_of(booking.starts_at, booking.customer.timezone))
+    visitor = visitor_of(request, zone_of(booking.starts_at, booking.customer.timezone), language=business.language,
+                         record=booking.customer.language)
     return render(request, "booked.html", {
         "business": business, "visitor": visitor, "booking": booking,
-        "when": spoken_in(booking.starts_at.utc, visitor.zone, visitor.lang),
+        "when": local_when(booking.starts_at.utc, visitor.zone, visitor.language),
         "manage": manage_path(links, business.id, booking), "pay": pay_path(links, business.id, booking),
         "calendar": calendar_path(token),
     })
@@ -161,7 +162,7 @@ def service_visit(request: Request, slug: str, key: str, posted: FormData | None
     if found is None:
         return not_found(request, "service")
     business, offered = found
-    return business, offered, visitor_of(request, business.zone, posted)
+    return business, offered, visitor_of(request, business.zone, posted, language=business.language)
 
 
 def business_and_service(service: BookingService, slug: str, key: str) -> tuple[PageBusiness, ServiceView] | None:
@@ -179,7 +180,7 @@ def form_page(request: Request, business: PageBusiness, offered: ServiceView, vi
         "business": business, "visitor": visitor, "offered": offered, "form": form,
         "fields": (fields := intake_fields(offered)), "ids": field_ids(fields), "problem": problem, "taken": taken,
         "detect_tz": detect_tz and not visitor.chosen,
-        "when": spoken_in(form.at, visitor.zone, visitor.lang) if form.at else None,
+        "when": local_when(form.at, visitor.zone, visitor.language) if form.at else None,
         "base": f"/b/{business.slug}/{offered.key}",
     }, status=status)
 

@@ -33,6 +33,7 @@ from nextslot.conversations.web_chat import (
     visitor_key,
 )
 from nextslot.core.results import Rejected
+from nextslot.languages.catalogs import N_
 from nextslot.server.booking_form import Problem
 from nextslot.server.page_context import PageBusiness, business_by_slug, visitor_of
 from nextslot.server.page_render import not_found, notice, render
@@ -59,8 +60,8 @@ def chat_response(request: Request, business: PageBusiness, problem: Problem | N
                   form: dict[str, str] | None = None, status: int = 200, token: str | None = None) -> Response:
     token = token or request.cookies.get(COOKIE) or secrets.token_urlsafe(24)
     view = chat_view(request.app.state.service, business.id, visitor_key(token), idle_of(request))
-    context = {"business": business, "visitor": visitor_of(request, business.zone), "chat": view,
-               "ticket": form_ticket(token), "problem": problem, "form": form or {},
+    context = {"business": business, "visitor": visitor_of(request, business.zone, language=business.language),
+               "chat": view, "ticket": form_ticket(token), "problem": problem, "form": form or {},
                "done": request.query_params.get("done"), "poll_seconds": POLL_SECONDS,
                "base": f"/b/{business.slug}/chat"}
     if request.query_params.get("partial"):
@@ -91,8 +92,8 @@ async def posted(request: Request, slug: str) -> tuple[PageBusiness, str, dict[s
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     token = request.cookies.get(COOKIE)
     if not token or not secrets.compare_digest(form_ticket(token), form.get("ticket", "")):
-        return notice(request, "Chat expired", "This chat form is too old or was not sent from our page. Reload "
-                                               "the page and write again.", 403)
+        return notice(request, N_("Chat expired"), N_("This chat form is too old or was not sent from our page. "
+                                                      "Reload the page and write again."), 403)
     return business, token, form
 
 
@@ -136,7 +137,7 @@ def after(request: Request, business: PageBusiness, token: str, form: dict[str, 
     if isinstance(result, Rejected):
         return chat_response(request, business, Problem(result.code, result.message, result.field), form,
                              status=422, token=token)
-    visitor = visitor_of(request, business.zone, form)
+    visitor = visitor_of(request, business.zone, form, language=business.language)
     response = RedirectResponse(visitor.link(f"/b/{business.slug}/chat", done=done[type(result)]) + "#last",
                                 status_code=303)
     if request.cookies.get(COOKIE) != token:

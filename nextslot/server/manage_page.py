@@ -27,8 +27,8 @@ from starlette.responses import Response
 from nextslot.core.links import Links
 from nextslot.core.results import Booked, Changed, Rejected, SlotTaken
 from nextslot.core.service import BookingService
+from nextslot.languages import local_when
 from nextslot.schemas.commands import BookingChange, BookingReschedule
-from nextslot.schemas.spoken import spoken_in
 from nextslot.schemas.statuses import ACTIVE, LIVE
 from nextslot.schemas.views import BookingView
 from nextslot.server.booking_form import FORM_KEY, Problem, new_form_key
@@ -59,7 +59,7 @@ class Opened:
 
     def context(self, **extra: Any) -> dict[str, Any]:
         return {"business": self.business, "visitor": self.visitor, "booking": self.booking, "base": self.base,
-                "when": spoken_in(self.booking.starts_at.utc, self.visitor.zone, self.visitor.lang), **extra}
+                "when": local_when(self.booking.starts_at.utc, self.visitor.zone, self.visitor.language), **extra}
 
 
 @router.get("/m/{token}")
@@ -85,7 +85,7 @@ def move_times(token: str, request: Request) -> Response:
         return opened
     service: BookingService = request.app.state.service
     grid = slot_grid(service, opened.business.id, opened.booking.service, opened.visitor.zone,
-                     request.query_params.get("from"), language=opened.visitor.lang)
+                     request.query_params.get("from"), opened.visitor.language)
     if isinstance(grid, Rejected):
         return not_found(request, "service")
     return page(request, "move.html", opened.context(grid=grid, detect_tz=not opened.visitor.chosen))
@@ -99,7 +99,7 @@ def confirm_move(token: str, request: Request) -> Response:
     at = parse_slot_param(request.query_params.get("at"))
     if at is None:
         return RedirectResponse(opened.visitor.link(f"{opened.base}/move"), status_code=303)
-    return move_page(request, opened, slot_param(at), spoken_in(at, opened.visitor.zone, opened.visitor.lang))
+    return move_page(request, opened, slot_param(at), local_when(at, opened.visitor.zone, opened.visitor.language))
 
 
 @router.post("/m/{token}/move")
@@ -114,7 +114,7 @@ def move(request: Request, opened: Opened, posted: FormData) -> Response:
     key = str(posted.get("key", ""))
     if at is None or not FORM_KEY.match(key):
         return RedirectResponse(opened.visitor.link(f"{opened.base}/move"), status_code=303)
-    when = spoken_in(at, opened.visitor.zone, opened.visitor.lang)
+    when = local_when(at, opened.visitor.zone, opened.visitor.language)
     command = BookingReschedule(code=opened.booking.code, starts_at=at, source="page",
                                 idempotency_key=f"page:{key}")
     match service.reschedule(opened.business.id, command):
@@ -123,7 +123,8 @@ def move(request: Request, opened: Opened, posted: FormData) -> Response:
             moved = manage_path(links, opened.business.id, booking)  # a new link: it expires at the new time
             return RedirectResponse(opened.visitor.link(moved, done="moved"), status_code=303)
         case SlotTaken(_, nearest):
-            return move_page(request, opened, slot_param(at), when, taken=alternatives(nearest, opened.visitor.zone, opened.visitor.lang),
+            return move_page(request, opened, slot_param(at), when, taken=alternatives(nearest, opened.visitor.zone,
+                                                                                    opened.visitor.language),
                              status=409)
         case Rejected(code, message, field):
             return move_page(request, opened, slot_param(at), when, problem=Problem(code, message, field),
@@ -175,7 +176,8 @@ def open_link(request: Request, token: str, posted: FormData | None = None) -> O
         return render(request, "notice.html", {"title": "Booking not found",
                                                "message": "This booking no longer exists."}, status=404,
                       frameable=False)
-    visitor = visitor_of(request, zone_of(booking.starts_at, booking.customer.timezone), posted)
+    visitor = visitor_of(request, zone_of(booking.starts_at, booking.customer.timezone), posted,
+                         language=business.language, record=booking.customer.language)
     return Opened(token, business, booking, visitor)
 
 

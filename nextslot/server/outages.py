@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from nextslot.languages.catalogs import N_
 from nextslot.redaction import redact_path
 from nextslot.schemas.api import ErrorDetail
 from nextslot.server.page_render import notice
@@ -35,8 +36,8 @@ async def on_database_error(request: Request, exc: Exception) -> Response:
                 type(getattr(exc, "orig", exc)).__name__)
     if request.url.path.startswith(MACHINE_PATHS):
         return unavailable()
-    response = notice(request, "Please try again", "We could not reach the booking system for a moment. Go back "
-                      "and send it again: nothing will be booked twice.", 503)
+    response = notice(request, N_("Please try again"), N_("We could not reach the booking system for a moment. Go "
+                                                          "back and send it again: nothing will be booked twice."), 503)
     response.headers["Retry-After"] = RETRY_AFTER
     return response
 

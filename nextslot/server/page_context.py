@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 from nextslot.core.business.lookup import BusinessRecord
 from nextslot.core.instants import load_zone
 from nextslot.core.service import BookingService
+from nextslot.languages import choose, from_accept_language, known
 from nextslot.server.page_render import TZ_COOKIE
-from nextslot.server.page_words import page_language
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")  # slugs and service keys, as the config allows them
 HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -36,6 +36,7 @@ class PageBusiness:
     phone: str | None
     policies: str | None
     branding: Branding
+    language: str = "en"  # the page's language when nothing says which the visitor reads
 
 
 def business_by_slug(service: BookingService, slug: str) -> PageBusiness | None:
@@ -54,7 +55,8 @@ def business_by_id(service: BookingService, business_id: int) -> PageBusiness | 
 def page_business(b: BusinessRecord) -> PageBusiness:
     details = b.details
     return PageBusiness(b.id, b.slug, b.name, ZoneInfo(b.timezone), text(details.get("address")),
-                        text(details.get("phone")), text(details.get("policies")), branding(details.get("page")))
+                        text(details.get("phone")), text(details.get("policies")), branding(details.get("page")),
+                        choose(details.get("language")))
 
 
 def text(value: Any) -> str | None:
@@ -96,20 +98,19 @@ class Visitor:
     zone: ZoneInfo
     chosen: bool  # the visitor picked the zone (or their browser did); else it is a default
     embed: bool
+    language: str = "en"
+    language_chosen: bool = False  # picked on the page (`lang=`): kept in its links, as the zone is
     place: str | None = None  # the branch picked, for a business with several
-    lang: str = "en"  # the pages' language: en, es, fr, de
-    lang_chosen: bool = False  # picked with ?lang= (kept in links), not only the browser's
 
     def params(self, **extra: Any) -> dict[str, str]:
-        """Query parameters that keep the visitor's zone, branch, language and the embedded look from page to
-        page."""
+        """Query parameters that keep the visitor's zone, language and the embedded look from page to page."""
         found = {"tz": self.zone.key} if self.chosen else {}
+        if self.language_chosen:
+            found["lang"] = self.language
         if self.embed:
             found["embed"] = "1"
         if self.place:
             found["location"] = self.place
-        if self.lang_chosen:
-            found["lang"] = self.lang
         found.update({k: str(v) for k, v in extra.items() if v is not None})
         return found
 
@@ -119,19 +120,25 @@ class Visitor:
 
 
 def visitor_for(tz: str | None, cookie: str | None, embed: str | None, fallback: ZoneInfo,
-                place: str | None = None, lang: str | None = None, accept_language: str | None = None) -> Visitor:
+                place: str | None = None) -> Visitor:
     """The zone from the page's own parameter, else the remembered one, else the fallback (not 'chosen')."""
     branch = place if place and KEY.match(place) else None  # a key; the core says whether it exists
-    language, chosen = page_language(lang, accept_language)
     for name in (tz, cookie):
         zone = load_zone(name) if name and len(name) <= 64 else None
         if zone is not None:
-            return Visitor(zone, True, embed == "1", branch, language, chosen)
-    return Visitor(fallback, False, embed == "1", branch, language, chosen)
+            return Visitor(zone, True, embed == "1", place=branch)
+    return Visitor(fallback, False, embed == "1", place=branch)
 
 
-def visitor_of(request: Any, fallback: ZoneInfo, form: Any = None) -> Visitor:
-    """The visitor of a GET (query string) or of a POST (its form's hidden fields)."""
+def visitor_of(request: Any, fallback: ZoneInfo, form: Any = None, *, language: str = "en",
+               record: str | None = None) -> Visitor:
+    """The visitor of a GET (query string) or of a POST (its form's hidden fields). Their language: the one
+    picked on the page (`lang=`), else the customer record's (a manage page; English is the record's default,
+    so it says nothing), else the browser's Accept-Language, else the business's (`language`)."""
     source = form if form is not None else request.query_params
-    return visitor_for(source.get("tz"), request.cookies.get(TZ_COOKIE), source.get("embed"), fallback,
-                       source.get("location"), source.get("lang"), request.headers.get("accept-language"))
+    visitor = visitor_for(source.get("tz"), request.cookies.get(TZ_COOKIE), source.get("embed"), fallback,
+                          source.get("location"))
+    stated = known(source.get("lang"))
+    spoken = choose(stated, record if record != "en" else None,
+                    from_accept_language(request.headers.get("accept-language")), default=language)
+    return Visitor(visitor.zone, visitor.chosen, visitor.embed, spoken, stated is not None, visitor.place)

@@ -6,6 +6,7 @@ from starlette.responses import Response
 
 from nextslot.core.links import Links
 from nextslot.core.results import Rejected
+from nextslot.languages.catalogs import N_
 from nextslot.schemas.statuses import BookingStatus
 from nextslot.schemas.views import BookingView
 from nextslot.server.page_render import notice
@@ -36,7 +37,8 @@ def pay_path(links: Links, business_id: int, booking: BookingView) -> str | None
 
 def link_refused(request: Request, refused: Rejected, *, frameable: bool) -> Response:
     if refused.code == "link_expired":
-        return notice(request, "This link has expired",
-                      "Links to a booking stop working when the appointment starts. "
-                      "Contact the business if you need to change it.", 410, frameable=frameable)
-    return notice(request, "This link is not valid", refused.message, 403, frameable=frameable)
+        return notice(request, N_("This link has expired"),
+                      N_("Links to a booking stop working when the appointment starts. "
+                         "Contact the business if you need to change it."), 410, frameable=frameable)
+    return notice(request, N_("This link is not valid"), N_("This link is not valid. Use the link from your "
+                                                             "confirmation."), 403, frameable=frameable)

@@ -6,9 +6,8 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import load_zone
+from nextslot.languages import local_clock, local_day, local_when, ngettext
 from nextslot.schemas.inputs import in_range
-from nextslot.schemas.spoken import spoken_clock, spoken_day, spoken_in
-from nextslot.schemas.times import clock_time
 from nextslot.schemas.views import SlotView
 
 # offered in the zone picker, besides the business's zone and the one in use (a detected zone is always kept)
@@ -32,6 +31,7 @@ class SlotChoice:
     clock: str  # "9:30 am"
     label: str  # "9:30 am, Tuesday 24 November": the whole time, for screen readers
     seats_left: int | None = None  # a class: places still free
+    seats: str = ""  # "3 left", in the visitor's language
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,7 @@ def zone_choices(*keep: str) -> list[str]:
 
 
 def day_label(day: date, language: str = "en") -> str:
-    """'Tuesday 24 November', 'martes 24 de noviembre', 'mardi 24 novembre', 'Dienstag, 24. November'."""
-    return f"{day:%A} {day.day} {day:%B}" if language == "en" else spoken_day(day, language)
-
-
-def shown_clock(local: datetime, language: str = "en") -> str:
-    return clock_time(local) if language == "en" else spoken_clock(local, language)
+    return local_day(day, language)
 
 
 def duration(minutes: int) -> str:
@@ -97,17 +92,18 @@ def by_day(slots: list[SlotView], zone: ZoneInfo, language: str = "en") -> list[
     days: dict[date, list[SlotChoice]] = {}
     for slot in slots:
         local = slot.starts_at.utc.astimezone(zone)
-        shown = shown_clock(local, language)
-        left = f", {slot.seats_left} place{'s' if slot.seats_left != 1 else ''} left" \
-            if slot.seats_left is not None else ""
+        shown = local_clock(local, language)
+        left = "" if slot.seats_left is None else ", " + ngettext(
+            language, "%(num)s place left", "%(num)s places left", slot.seats_left)
         days.setdefault(local.date(), []).append(
             SlotChoice(slot_param(slot.starts_at.utc), shown, f"{shown}, {day_label(local.date(), language)}{left}",
-                       slot.seats_left))
+                       slot.seats_left, "" if slot.seats_left is None
+                       else ngettext(language, "%(num)s left", "%(num)s left", slot.seats_left)))
     return [Day(day, day_label(day, language), choices) for day, choices in days.items()]
 
 
 def alternatives(slots: list[SlotView], zone: ZoneInfo, language: str = "en") -> list[SlotChoice]:
     """A lost race's nearest openings, each labelled with its day (they may fall on different days)."""
-    return [SlotChoice(slot_param(s.starts_at.utc), spoken_in(s.starts_at.utc, zone, language),
-                       spoken_in(s.starts_at.utc, zone, language)) for s in slots]
+    return [SlotChoice(slot_param(s.starts_at.utc), local_when(s.starts_at.utc, zone, language),
+                       local_when(s.starts_at.utc, zone, language)) for s in slots]
 

@@ -27,15 +27,15 @@ class SlotGrid:
 
 
 def slot_grid(service: BookingService, business_id: int, service_key: str, zone: ZoneInfo,
-              from_param: str | None, location: str | None = None, language: str = "en") -> SlotGrid | Rejected:
+              from_param: str | None, language: str = "en", location: str | None = None) -> SlotGrid | Rejected:
     """Openings from the asked day (default today, never in the past) for DAYS_SHOWN days."""
     now = service.now()
     today = now.astimezone(zone).date()
     first = min(max(parse_day(from_param) or today, today), today + FURTHEST)
     last = first + timedelta(days=DAYS_SHOWN - 1)
     start, end = day_instants(first, zone, DAYS_SHOWN)
-    found = openings(service, business_id, service_key, zone, max(now, start), end, limit=1000, location=location,
-                     language=language)
+    found = openings(service, business_id, service_key, zone, max(now, start), end, limit=1000, language=language,
+                     location=location)
     if isinstance(found, Rejected):
         return found
     next_opening = None
@@ -48,7 +48,7 @@ def slot_grid(service: BookingService, business_id: int, service_key: str, zone:
 
 
 def openings(service: BookingService, business_id: int, service_key: str, zone: ZoneInfo, start: datetime,
-             end: datetime, limit: int, location: str | None = None, language: str = "en") -> list[Day] | Rejected:
+             end: datetime, limit: int, language: str = "en", location: str | None = None) -> list[Day] | Rejected:
     result = service.find_slots(business_id, SlotQuery(service=service_key, starts_from=start, until=end,
                                                        customer_timezone=zone.key, limit=limit, location=location))
     if isinstance(result, Rejected):

@@ -55,7 +55,8 @@ def join(request: Request, business: PageBusiness, offered: ServiceView, visitor
         cmd = WaitlistJoin.model_validate({
             "service": offered.key, "source": "page", "customer": {
                 "name": values["customer.name"], "phone": values["customer.phone"] or None,
-                "email": values["customer.email"] or None, "timezone": visitor.zone.key},
+                "email": values["customer.email"] or None, "timezone": visitor.zone.key,
+                "language": visitor.language},
             "earliest_date": dates[0], "latest_date": dates[1], "day_start": dates[2], "day_end": dates[3]})
     except ValidationError as invalid:  # validated as one document, so a problem names its whole path
         return form(request, business, offered, visitor, values, input_problem(invalid), status=422)

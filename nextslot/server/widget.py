@@ -64,7 +64,7 @@ def share_page(slug: str, request: Request) -> Response:
     url = page_url(request, business)
     origin = request.app.state.settings.public_url.rstrip("/")
     return render(request, "share.html", {
-        "business": business, "visitor": visitor_of(request, business.zone), "url": url,
+        "business": business, "visitor": visitor_of(request, business.zone, language=business.language), "url": url,
         "whatsapp": "https://wa.me/?text=" + quote(f"Book with {business.name}: {url}"),
         "script_snippet": f'<script src="{origin}/embed.js" data-business="{business.slug}" async></script>',
         "iframe_snippet": (f'<iframe src="{url}?embed=1" title="Book with {escape(business.name)}" loading="lazy" '

@@ -88,7 +88,7 @@ def receptionist(ctx: ToolContext, usable: Iterable[str] = TOOLS) -> tuple[str, 
         lines.append(f"This connection may not use {', '.join(missing)}: if the person needs that, say the "
                      "business will help them directly.")
     lines += ["Only offer times a tool returned, never invent one. Read each result's `say` to the person as it "
-              "is. An `error` names what to fix: fix it and call again once, else apologise and offer the "
+              "is; if they speak Spanish, French or German, pass `language` (es, fr, de) and it comes in theirs. An `error` names what to fix: fix it and call again once, else apologise and offer the "
               "business's phone number."]
     return f"Receptionist for {b['name']}: its hours, services, policies and how to book", "\n".join(lines)
 

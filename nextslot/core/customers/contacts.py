@@ -52,7 +52,9 @@ def find_or_create(session: Session, business_id: int, region: str, given: Custo
         # one round trip: concurrent first bookings by one new customer meet on the unique index, one row
         # is made, and what the caller just told us (the freshest truth) is written over what was stored
         fresh = {"name": given.name, "email": email, "timezone": given.timezone,
-                 "channels": list(given.channels) if given.channels else None}
+                 "channels": list(given.channels) if given.channels else None,
+                 # a language the caller stated (a page's, a tool's), never the schema's default
+                 "language": given.language if "language" in given.model_fields_set else None}
         insert_row = insert(Customer).values(
             business_id=business_id, phone=phone, name=given.name, email=email, timezone=given.timezone,
             language=given.language, channels=given.channels or ["whatsapp", "sms", "email"], no_show_count=0)
@@ -85,4 +87,6 @@ def find_or_create(session: Session, business_id: int, region: str, given: Custo
         customer.timezone = given.timezone
     if given.channels:
         customer.channels = list(given.channels)
+    if "language" in given.model_fields_set:  # stated (a page's, a caller's), not the schema's default
+        customer.language = given.language
     return customer

@@ -196,7 +196,7 @@ def offer_summary(s: Session, business_id: int, offer_id: int) -> dict[str, Any]
     customer = s.get_one(Customer, offer.customer_id)
     return {"business": business.name, "slug": business.slug, "service": s.get_one(Service, entry.service_id).name,
             "starts_at": offer.starts_at, "zone": customer.timezone or zone.key, "status": offer.status,
-            "expires_at": offer.expires_at, "name": customer.name}
+            "expires_at": offer.expires_at, "name": customer.name, "language": customer.language or "en"}
 
 
 def offer_facts(s: Session, offer: WaitlistOffer) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from nextslot.core.business import config_edits
 from nextslot.core.business.config_export import exception_views, export_config
 from nextslot.core.business.message_templates import template_problem
 from nextslot.core.results import Rejected
+from nextslot.languages.catalogs import LANGUAGES, NAMES
 from nextslot.reminders.templates import DEFAULTS, EDITABLE
 from nextslot.schemas.config import AssignmentConfig, BusinessConfig, CancellationPolicy, ExceptionConfig
 from nextslot.server.console.session import Staff, booking_service, checked_post, owner_only, render
@@ -53,6 +54,7 @@ def settings_response(request: Request, business: PageBusiness, staff: SignedIn,
         "resource_time_off": [(r, exception_views(r.exceptions)) for r in config.resources],
         "offsets": ", ".join(str(m) for m in config.business.reminder_offsets_minutes or []),
         "branding": details.get("page") if isinstance(details.get("page"), dict) else {},
+        "page_language": details.get("language") or "", "languages": NAMES,
         "templates": {k: ((details.get("templates") or {}).get("en") or {}).get(k, "") for k in EDITABLE},
         "defaults": DEFAULTS["en"], "config_yaml": yaml.safe_dump(config.model_dump(mode="json", exclude_none=True),
                                                                  sort_keys=False, allow_unicode=True),
@@ -196,7 +198,12 @@ def set_branding(request: Request, business: PageBusiness, form: dict[str, str])
         return Rejected("invalid_colour", "A colour is #rrggbb, e.g. #0b5cad.", "colour")
     if "logo_url" in page and not page["logo_url"].startswith("https://"):
         return Rejected("invalid_logo", "A logo is an https:// address of an image.", "logo_url")
-    return edit(request, business, lambda c: with_details(c, page=page or None))
+    if "language" not in form:  # an older form: the page's language stays as it is
+        return edit(request, business, lambda c: with_details(c, page=page or None))
+    language = form["language"]
+    if language and language not in LANGUAGES:
+        return Rejected("invalid_language", f"The page's language is one of {', '.join(LANGUAGES)}.", "language")
+    return edit(request, business, lambda c: with_details(c, page=page or None, language=language or None))
 
 
 def set_templates(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
