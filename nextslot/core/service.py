@@ -91,6 +91,9 @@ class BookingService:
     def business_by_id(self, business_id: int) -> BusinessRecord | None:
         return lookup.business_by_id(self.uow(), business_id)
 
+    def sole_business_slug(self) -> str | None:
+        return lookup.sole_business_slug(self.uow())
+
     def find_slots(self, business_id: int, query: SlotQuery) -> Slots | Rejected:
         """Open start times for a service in a window, with the resources each would take (from the replica)."""
         return reads.find_slots(self.replica_uow(), business_id, query, self._clock())

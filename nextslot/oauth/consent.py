@@ -20,7 +20,6 @@ from urllib.parse import urlencode, urlsplit
 from fastapi import APIRouter, Request
 from mcp.server.auth.provider import construct_redirect_uri
 from mcp.shared.auth import OAuthClientInformationFull
-from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
@@ -31,7 +30,6 @@ from nextslot.oauth.client_documents import is_document_id
 from nextslot.oauth.provider import NextslotOAuthProvider
 from nextslot.server.console.session import Staff, booking_service, checked_post, notice, owner_only, render
 from nextslot.server.page_context import PageBusiness, business_by_slug
-from nextslot.storage.tables import Business
 
 router = APIRouter(include_in_schema=False)
 REMEMBER = "nextslot_oauth_business"  # the business chosen last time, for the next app connected from here
@@ -52,10 +50,7 @@ async def pending_request(request: Request, raw: str | None) -> tuple[dict[str, 
 
 
 def only_business_slug(request: Request) -> str | None:
-    with booking_service(request).uow() as uow:
-        if uow.session.scalar(select(func.count()).select_from(Business)) != 1:
-            return None
-        return uow.session.scalar(select(Business.slug))
+    return booking_service(request).sole_business_slug()
 
 
 @router.get("/oauth/connect")

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+
 from nextslot.storage import queries
 from nextslot.storage.tables import Business
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
@@ -26,6 +28,13 @@ def business_by_slug(uow: SqlAlchemyUnitOfWork, slug: str) -> BusinessRecord | N
 def business_by_id(uow: SqlAlchemyUnitOfWork, business_id: int) -> BusinessRecord | None:
     with uow:
         return record(queries.business(uow.session, business_id))
+
+
+def sole_business_slug(uow: SqlAlchemyUnitOfWork) -> str | None:
+    """The slug of the only business on this server, or None when there are none or several."""
+    with uow:
+        slugs = uow.session.scalars(select(Business.slug).limit(2)).all()
+        return slugs[0] if len(slugs) == 1 else None
 
 
 def record(b: Business | None) -> BusinessRecord | None:

@@ -11,11 +11,12 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session
 
+from nextslot.core.customers.history import history_for
 from nextslot.core.planning import BusinessInfo
 from nextslot.core.views import customer_view
 from nextslot.core.waitlist.entries import clock_text
 from nextslot.schemas.statuses import BookingStatus
-from nextslot.schemas.views import CustomerView
+from nextslot.schemas.views import CustomerHistory, CustomerView
 from nextslot.storage import queries
 from nextslot.storage.tables import Booking, Customer, Service, WaitlistEntry
 
@@ -67,6 +68,25 @@ def customer_roster(s: Session, business_id: int, now: datetime, text: str = "",
                         policy is not None and recent.get(c.id, 0) >= policy.after,
                         last[c.id].astimezone(business.zone).date() if c.id in last else None)
             for c in customers]
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    history: CustomerHistory
+    waiting: list[WaitingRow]
+    row: CustomerRow
+    erased: bool
+
+
+def customer_page_view(s: Session, business_id: int, customer_id: int, now: datetime) -> CustomerPage | None:
+    """Everything the console shows of one customer, read in one transaction; None if not this business's."""
+    customer = customer_of(s, business_id, customer_id)
+    if customer is None:
+        return None
+    return CustomerPage(history_for(s, business_id, customer),
+                        waiting_list(s, business_id, customer.id, live_only=False),
+                        customer_roster(s, business_id, now, customer_id=customer.id)[0],
+                        customer.erased_at is not None)
 
 
 def customer_of(s: Session, business_id: int, customer_id: int) -> Customer | None:

@@ -69,9 +69,8 @@ def detail_page(request: Request, business: PageBusiness, staff: SignedIn, code:
     booking = booking_of(request, business, staff, code)
     if isinstance(booking, Response):
         return booking
-    with service.uow() as uow:
-        history = booking_history(uow.session, business.id, booking.code)
-        messages = notification_log(uow.session, business.id, booking.code)
+    history = service.read(booking_history, business.id, booking.code)
+    messages = service.read(notification_log, business.id, booking.code)
     return render(request, "booking.html", {
         "business": business, "staff": staff, "active": "calendar", "booking": booking, "history": history,
         "messages": messages, "problem": problem, "done": request.query_params.get("done"),

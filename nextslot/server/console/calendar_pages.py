@@ -45,11 +45,11 @@ def calendar_response(request: Request, business: PageBusiness, staff: SignedIn)
     if resource is not None and not KEY.match(resource):
         return notice(request, business, "Not found", "There is no such resource here.", 404, staff=staff)
     service = booking_service(request)
-    with service.replica_uow() as uow:  # a view that may lag a moment (it polls); writes go to the primary
-        view = agenda(uow.session, business.id, first, 7 if week else 1, service.now(), resource)
-        resources = resource_choices(uow.session, business.id)
-        listed = search_bookings(uow.session, business.id, BookingFilter(
-            date_from=first, date_to=first + timedelta(days=6 if week else 0), resource=resource, limit=200))
+    # a view that may lag a moment (it polls) is read from the replica; writes go to the primary
+    view = service.read_availability(agenda, business.id, first, 7 if week else 1, service.now(), resource)
+    resources = service.read_availability(resource_choices, business.id)
+    listed = service.read_availability(search_bookings, business.id, BookingFilter(
+        date_from=first, date_to=first + timedelta(days=6 if week else 0), resource=resource, limit=200))
     if view is None:
         return notice(request, business, "Not found", f"There is no resource '{resource}' here.", 404, staff=staff)
     grid = days_side_by_side(view) if week else resources_side_by_side(view)

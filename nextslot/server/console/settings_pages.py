@@ -42,9 +42,9 @@ def settings_page(request: Request, signed: Staff) -> Response:
 
 def settings_response(request: Request, business: PageBusiness, staff: SignedIn, problem: Rejected | None = None,
                       section: str = "", typed: dict[str, str] | None = None, status: int = 200) -> Response:
-    with booking_service(request).uow() as uow:
-        config = export_config(uow.session, business.id)
-        accounts = staff_accounts(uow.session, business.id) if staff.is_owner else []
+    service = booking_service(request)
+    config = service.read(export_config, business.id)
+    accounts = service.read(staff_accounts, business.id) if staff.is_owner else []
     details = config.business.details
     page_url = str(request.base_url).rstrip("/") + f"/b/{business.slug}"
     return render(request, "settings.html", {

@@ -1,0 +1,68 @@
+"""What we answer a reply with, per language (the same four as the messages)."""
+from __future__ import annotations
+
+ANSWERS = {
+    "en": {
+        "late_terms": "{reason} Reply X again within the hour to cancel anyway.",
+        "confirmed": "Thanks, your {service} on {when} is confirmed.",
+        "cancelled": "Your {service} on {when} is cancelled.",
+        "unclear": "Sorry, I didn't catch that. For your {service} on {when}, reply C to confirm or X to cancel.",
+        "no_booking": "We couldn't find an upcoming appointment for this number.",
+        "refused": "We couldn't change your {service} on {when}: {reason} Please call us.",
+        "stopped": "You won't get more messages here. Reply START to get them again.",
+        "started": "You'll get messages here again.",
+        "offer_booked": "You're booked for {service} on {when}. Your code is {code}.",
+        "offer_gone": "Sorry, {service} on {when} has gone. {openings}",
+        "offer_declined": "No problem, we'll keep looking for another time for you.",
+        "openings": "Other openings: {times}. Book at any time by replying to us or on our booking page.",
+        "no_openings": "We'll let you know when another time opens up.",
+    },
+    "es": {
+        "late_terms": "{reason} Responde X de nuevo en la próxima hora para cancelar igualmente.",
+        "confirmed": "Gracias, tu cita de {service} el {when} está confirmada.",
+        "cancelled": "Tu cita de {service} el {when} está cancelada.",
+        "unclear": "Perdona, no lo he entendido. Para tu cita de {service} el {when}, responde C para confirmar o "
+                   "X para cancelar.",
+        "no_booking": "No encontramos ninguna cita próxima para este número.",
+        "refused": "No pudimos cambiar tu cita de {service} el {when}: {reason} Llámanos, por favor.",
+        "stopped": "No recibirás más mensajes aquí. Responde START para volver a recibirlos.",
+        "started": "Volverás a recibir mensajes aquí.",
+        "offer_booked": "Reservado: {service} el {when}. Tu código es {code}.",
+        "offer_gone": "Lo sentimos, {service} el {when} ya no está libre. {openings}",
+        "offer_declined": "De acuerdo, seguiremos buscando otra hora para ti.",
+        "openings": "Otras horas libres: {times}.",
+        "no_openings": "Te avisaremos cuando se libere otra hora.",
+    },
+    "fr": {
+        "late_terms": "{reason} Répondez X à nouveau dans l'heure pour annuler quand même.",
+        "confirmed": "Merci, votre rendez-vous {service} le {when} est confirmé.",
+        "cancelled": "Votre rendez-vous {service} le {when} est annulé.",
+        "unclear": "Désolé, je n'ai pas compris. Pour votre rendez-vous {service} le {when}, répondez C pour "
+                   "confirmer ou X pour annuler.",
+        "no_booking": "Nous n'avons trouvé aucun rendez-vous à venir pour ce numéro.",
+        "refused": "Nous n'avons pas pu modifier votre rendez-vous {service} le {when} : {reason} Appelez-nous.",
+        "stopped": "Vous ne recevrez plus de messages ici. Répondez START pour les recevoir à nouveau.",
+        "started": "Vous recevrez à nouveau des messages ici.",
+        "offer_booked": "C'est réservé : {service} le {when}. Votre code est {code}.",
+        "offer_gone": "Désolé, {service} le {when} n'est plus libre. {openings}",
+        "offer_declined": "Entendu, nous continuons à chercher un autre créneau pour vous.",
+        "openings": "Autres créneaux libres : {times}.",
+        "no_openings": "Nous vous préviendrons dès qu'un autre créneau se libère.",
+    },
+    "de": {
+        "late_terms": "{reason} Antworten Sie innerhalb einer Stunde erneut X, um trotzdem abzusagen.",
+        "confirmed": "Danke, Ihr Termin {service} am {when} ist bestätigt.",
+        "cancelled": "Ihr Termin {service} am {when} ist abgesagt.",
+        "unclear": "Entschuldigung, das habe ich nicht verstanden. Für Ihren Termin {service} am {when}: antworten "
+                   "Sie C zum Bestätigen oder X zum Absagen.",
+        "no_booking": "Wir haben keinen anstehenden Termin für diese Nummer gefunden.",
+        "refused": "Ihr Termin {service} am {when} konnte nicht geändert werden: {reason} Bitte rufen Sie uns an.",
+        "stopped": "Sie erhalten hier keine Nachrichten mehr. Antworten Sie START, um sie wieder zu erhalten.",
+        "started": "Sie erhalten hier wieder Nachrichten.",
+        "offer_booked": "Gebucht: {service} am {when}. Ihr Code ist {code}.",
+        "offer_gone": "Leider ist {service} am {when} nicht mehr frei. {openings}",
+        "offer_declined": "Kein Problem, wir suchen weiter nach einem anderen Termin für Sie.",
+        "openings": "Andere freie Zeiten: {times}.",
+        "no_openings": "Wir melden uns, sobald ein anderer Termin frei wird.",
+    },
+}
