@@ -31,7 +31,7 @@ from nextslot.conversations.model_agent import (
 )
 from nextslot.conversations.words import say
 from nextslot.core.service import BookingService
-from nextslot.reminders.dispatcher import CONVERSATION_REPLY  # the outbox row a reply is sent as
+from nextslot.reminders.jobs import CONVERSATION_REPLY  # the outbox row a reply is sent as
 from nextslot.settings import Settings
 from nextslot.storage import leases
 from nextslot.storage.tables import (

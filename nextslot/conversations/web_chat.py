@@ -23,7 +23,7 @@ from nextslot.conversations.words import guess_language, say
 from nextslot.core.customers.contacts import normalize_email, normalize_phone
 from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
-from nextslot.reminders.dispatcher import CONVERSATION_REPLY  # a code goes out as a conversation's message does
+from nextslot.reminders.jobs import CONVERSATION_REPLY  # a code goes out as a conversation's message does
 from nextslot.storage import wakeups
 from nextslot.storage.tables import Business, Conversation, ConversationMessage, Customer, Notification
 
