@@ -1,6 +1,6 @@
 """A business's staff calendars as people manage them: who has which calendar connected, in what state, who may
 connect or disconnect one, and disconnecting (stop the push channel, revoke the grant where the provider can,
-forget the tokens, the stored events and their busy time)."""
+forget the tokens, the stored events and their busy time); and registering a CalDAV calendar by its URL."""
 from __future__ import annotations
 
 import logging
@@ -14,8 +14,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from nextslot.calendars.grants import PROVIDER_NAMES
 from nextslot.calendars.providers import Registry
 from nextslot.calendars.sync import opened, source_of
+from nextslot.calendars.tokens import TokenBox, seal_secret
+from nextslot.core.calendar_writes import queue_future_bookings
+from nextslot.core.clock import utcnow
+from nextslot.core.outbound import url_problem
 from nextslot.core.results import Rejected
 from nextslot.storage.tables import CalendarGrant, CalendarWrite, ExternalCalendar, Resource
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -131,3 +136,26 @@ def disconnect(session_factory: sessionmaker[Session], registry: Registry, busin
     log.info("calendar %s (business %s) disconnected", calendar_id, business_id)
     return name
 
+
+def add_calendar(uow: SqlAlchemyUnitOfWork, business_id: int, resource_key: str, url: str,
+                 username: str | None = None, password: str | None = None,
+                 allow_private: bool = False, write_back: bool = True, now: datetime | None = None,
+                 box: TokenBox | None = None) -> int | Rejected:
+    """Register a resource's CalDAV calendar; return its id (the scheduler syncs it from then on, and writes the
+    resource's bookings into it unless `write_back` is off: a read-only feed or account). With a `box`, the
+    password is stored encrypted."""
+    if problem := url_problem(url, allow_private):
+        return Rejected("invalid_url", problem, "url")
+    with uow:
+        resource_id = uow.session.scalar(select(Resource.id).where(Resource.business_id == business_id,
+                                                                   Resource.key == resource_key))
+        if resource_id is None:
+            return Rejected("unknown_resource", f"No resource called {resource_key} here.", "resource")
+        calendar = ExternalCalendar(business_id=business_id, resource_id=resource_id, provider="caldav", url=url,
+                                    username=username, write_back=write_back,
+                                    password=seal_secret(box, password) if box and password else password)
+        uow.session.add(calendar)
+        uow.session.flush()
+        queue_future_bookings(uow.session, calendar, now or utcnow())  # bookings already made go into it too
+        uow.commit()
+        return calendar.id

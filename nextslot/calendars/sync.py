@@ -47,11 +47,7 @@ from nextslot.calendars.provider import (
     TokenRejected,
 )
 from nextslot.calendars.providers import DEFAULT, Registry
-from nextslot.calendars.tokens import TokenBox, open_secret, seal_secret, secret_hash
-from nextslot.core.calendar_writes import queue_future_bookings
-from nextslot.core.clock import utcnow
-from nextslot.core.outbound import url_problem
-from nextslot.core.results import Rejected
+from nextslot.calendars.tokens import open_secret, secret_hash
 from nextslot.storage import leases
 from nextslot.storage.alone import Failed, alone, in_savepoint
 from nextslot.storage.tables import (
@@ -124,33 +120,6 @@ class NewChannel:
     secret_hash: str  # what the row keeps of the secret the provider sends back with each notification
 
 Connect = Callable[[CalendarSource], AbstractContextManager[Any]]
-
-
-# --- registering ---------------------------------------------------------------------------------
-
-
-def add_calendar(uow: SqlAlchemyUnitOfWork, business_id: int, resource_key: str, url: str,
-                 username: str | None = None, password: str | None = None,
-                 allow_private: bool = False, write_back: bool = True, now: datetime | None = None,
-                 box: TokenBox | None = None) -> int | Rejected:
-    """Register a resource's CalDAV calendar; return its id (the scheduler syncs it from then on, and writes the
-    resource's bookings into it unless `write_back` is off: a read-only feed or account). With a `box`, the
-    password is stored encrypted."""
-    if problem := url_problem(url, allow_private):
-        return Rejected("invalid_url", problem, "url")
-    with uow:
-        resource_id = uow.session.scalar(select(Resource.id).where(Resource.business_id == business_id,
-                                                                   Resource.key == resource_key))
-        if resource_id is None:
-            return Rejected("unknown_resource", f"No resource called {resource_key} here.", "resource")
-        calendar = ExternalCalendar(business_id=business_id, resource_id=resource_id, provider="caldav", url=url,
-                                    username=username, write_back=write_back,
-                                    password=seal_secret(box, password) if box and password else password)
-        uow.session.add(calendar)
-        uow.session.flush()
-        queue_future_bookings(uow.session, calendar, now or utcnow())  # bookings already made go into it too
-        uow.commit()
-        return calendar.id
 
 
 # --- syncing ---------------------------------------------------------------------------------------

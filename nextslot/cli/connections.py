@@ -38,8 +38,9 @@ def cmd_ics_feed(settings: Settings, args: argparse.Namespace, factory, business
 
 @on_business
 def cmd_caldav(settings: Settings, args: argparse.Namespace, factory, business_id: int) -> int:
+    from nextslot.calendars.connections import add_calendar
     from nextslot.calendars.providers import build_registry
-    from nextslot.calendars.sync import Synced, SyncFailed, add_calendar, sync_calendar
+    from nextslot.calendars.sync import Synced, SyncFailed, sync_calendar
     from nextslot.core.links import load_secret
     from nextslot.core.results import Rejected
     from nextslot.storage.uow import SqlAlchemyUnitOfWork

@@ -25,13 +25,13 @@ from sqlalchemy import func, select, update
 
 from nextslot.calendars.busy_time import busy_intervals
 from nextslot.calendars.caldav import CollectionState, connect_caldav
+from nextslot.calendars.connections import add_calendar
 from nextslot.calendars.sync import (
     LEASE,
     AlreadySyncing,
     Superseded,
     Synced,
     SyncFailed,
-    add_calendar,
     sync_all,
     sync_calendar,
     window_for,

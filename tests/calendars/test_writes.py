@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import select, update
 
 from nextslot.calendars.caldav import CalDav
+from nextslot.calendars.connections import add_calendar
 from nextslot.calendars.providers import Registry, build_registry
-from nextslot.calendars.sync import Synced, add_calendar, sync_calendar
+from nextslot.calendars.sync import Synced, sync_calendar
 from nextslot.calendars.writes import CalendarWriter, booking_key, writes_of
 from nextslot.core.results import Booked
 from nextslot.schemas.commands import BookingChange, BookingReschedule

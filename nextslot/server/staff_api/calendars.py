@@ -8,8 +8,7 @@ from fastapi import Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from nextslot.calendars.connections import disconnect, staff_calendars
-from nextslot.calendars.sync import add_calendar
+from nextslot.calendars.connections import add_calendar, disconnect, staff_calendars
 from nextslot.schemas.inputs import Input
 from nextslot.server.staff_api.deps import BookingServiceDep, Caller, ok
 from nextslot.server.staff_api.errors import documented

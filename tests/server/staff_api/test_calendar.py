@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.dialects.postgresql import Range
 
-from nextslot.calendars.sync import add_calendar
+from nextslot.calendars.connections import add_calendar
 from nextslot.core.results import Held
 from nextslot.schemas.commands import HoldCreate
 from nextslot.storage.tables import ExternalBusy, Resource
