@@ -11,10 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from psycopg.errors import ExclusionViolation
 from pydantic import ValidationError
 from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from nextslot.core import audit
@@ -22,6 +20,7 @@ from nextslot.core.business.message_templates import template_problems, whatsapp
 from nextslot.core.instants import first_instant, wall_to_utc
 from nextslot.core.results import Rejected
 from nextslot.schemas.config import WEEKDAYS, BusinessConfig, BusinessDetails, ExceptionConfig, WeeklySpans, parse_span
+from nextslot.storage.refusals import flushed_within_exclusions
 from nextslot.storage.tables import (
     AvailabilityException,
     Business,
@@ -103,18 +102,10 @@ def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Re
             resource.name, resource.kind, resource.timezone, resource.active = rc.name, rc.kind, rc.timezone, True
             resource.capacity, resource.email, resource.phone = rc.capacity, rc.email, rc.phone
             resource.location_id = places[rc.location].id if rc.location else None
-            try:
-                with s.begin_nested():
-                    s.flush()  # a capacity cut below what is already booked is refused by the database
-            except IntegrityError as error:
-                if isinstance(error.orig, ExclusionViolation):
-                    return Rejected(
-                        "capacity_below_bookings",
-                        f"{rc.key} already has overlapping bookings beyond capacity {rc.capacity}; "
-                        "move or cancel them first.",
-                        "resources.capacity",
-                    )
-                raise
+            if not flushed_within_exclusions(s):  # a capacity cut below what is already booked
+                return Rejected("capacity_below_bookings",
+                                f"{rc.key} already has overlapping bookings beyond capacity {rc.capacity}; "
+                                "move or cancel them first.", "resources.capacity")
             resources[rc.key] = resource
             resource.hours = [
                 WorkingHours(weekday=day, start_minute=start, end_minute=end)

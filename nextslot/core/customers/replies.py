@@ -11,10 +11,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from nextslot.core.waitlist.offers import answerable_offer
 from nextslot.schemas.statuses import ACTIVE
+from nextslot.storage.refusals import committed_once
 from nextslot.storage.tables import Booking, Business, Customer, InboundMessage, Service, WaitlistEntry
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
@@ -136,7 +136,4 @@ def store_reply(uow: SqlAlchemyUnitOfWork, record: dict[str, Any], answer: str, 
             business_id=target.business_id if target else who.business_id,
             booking_id=target.booking_id if target else None,
         ))
-        try:
-            uow.commit()
-        except IntegrityError:  # the same message, retried by Twilio while we were answering it
-            pass
+        committed_once(uow.session)  # not again: the same message, retried by Twilio while we were answering it
