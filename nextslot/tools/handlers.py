@@ -11,42 +11,29 @@ from nextslot.schemas.commands import (
     BookingChange,
     BookingCreate,
     BookingReschedule,
-    BookingSearch,
     CustomerIn,
     HoldCreate,
-    SeriesCreate,
-    SeriesRule,
     SlotQuery,
     WaitlistJoin,
 )
 from nextslot.schemas.spoken import language_of
-from nextslot.schemas.statuses import ACTIVE
-from nextslot.schemas.times import spoken_time
 from nextslot.schemas.tools import (
-    AppointmentsOut,
     BookIn,
     BookingOut,
-    BookSeriesIn,
     BusinessInfoIn,
     BusinessInfoOut,
     CancelIn,
     ChangeOut,
     ClosureSummary,
     ConfirmIn,
-    CustomerHistoryIn,
-    CustomerHistoryOut,
     DayHours,
-    FindAppointmentsIn,
     FindSlotsIn,
-    HistoryLine,
     HoldOut,
     HoldSlotIn,
     JoinWaitlistIn,
     ListServicesIn,
-    OccurrenceLine,
     QuestionSummary,
     RescheduleIn,
-    SeriesOut,
     ServicesOut,
     ServiceSummary,
     SlotsOut,
@@ -67,11 +54,9 @@ from nextslot.tools.render import (
     spoken_choices,
     taken_sentence,
     time_slot,
-    zone_of,
 )
 
 DEFAULT_SLOTS = 5
-DEFAULT_HISTORY = 20
 ACTOR = "agent"
 
 
@@ -300,89 +285,6 @@ def change_out(result: Changed | Rejected, verb: str, language: str | None = Non
     if cost and verb == "cancelled":
         say += phrase("late_after", lang, cost=cost)
     return ChangeOut(outcome=verb, appointment=a, already=result.replayed, say=say, fee=cost)  # type: ignore[arg-type]
-
-
-def book_series(ctx: ToolContext, args: BookSeriesIn) -> SeriesOut | ToolProblem:
-    resources = staff_keys(ctx, args.staff)
-    if isinstance(resources, Rejected):
-        return problem(resources)
-    phone = args.phone or (None if args.email else ctx.caller_phone)
-    result = ctx.service.book_series(ctx.business_id, SeriesCreate(
-        service=args.service, starts_at=args.first_starts_at, timezone=args.timezone, resources=resources,
-        customer=CustomerIn(name=args.customer_name, phone=phone, email=args.email, timezone=args.caller_timezone),
-        repeat=SeriesRule(every=args.every, interval=args.interval or 1, count=args.count), mode=args.mode,
-        notes=args.notes or "", party_size=args.party_size or 1, location=args.location, source=ctx.channel,
-        actor=ACTOR,
-        idempotency_key=key_for(ctx, args.idempotency_key)))
-    if isinstance(result, Rejected):
-        return problem(result)
-    view, zone = result.series, args.caller_timezone
-    lines = [OccurrenceLine(
-        requested=spoken_time(o.requested.utc, zone_of(o.requested, zone)), outcome=o.outcome,  # type: ignore[arg-type]
-        appointment=appointment(o.booking, args.language) if o.booking else None,
-        alternatives=[time_slot(a, zone, args.language) for a in o.alternatives][:3], problem=o.problem)
-        for o in view.occurrences]
-    made = [line for line in lines if line.appointment]
-    missed = [line.requested for line in lines if line.outcome in ("taken", "refused")]
-    if view.series_id is None:
-        which = join_and(missed) if len(missed) <= 3 else f"{len(missed)} of the dates"
-        say = (f"I couldn't book the series: {which} {'is' if len(missed) == 1 else 'are'} not free, so nothing "
-               "was booked. Shall I book the free dates only, or take the nearest free time instead?")
-        outcome = "not_booked"
-    else:
-        first = made[0].appointment
-        assert first is not None
-        say = f"You're booked for {len(made)} {first.service_name} appointments, starting {first.spoken}."
-        moved = [line for line in lines if line.outcome == "moved" and line.appointment]
-        if moved:
-            say += " " + "; ".join(f"{m.requested} was taken, so that one is {m.appointment.spoken}"
-                                   for m in moved if m.appointment) + "."
-        if missed:
-            say += f" {join_and(missed)} {'was' if len(missed) == 1 else 'were'} not free and not booked."
-        say += f" Your first code is {first.code_spoken}."
-        outcome = "booked" if view.complete else "partly_booked"
-    return SeriesOut(outcome=outcome, series_id=view.series_id, occurrences=lines, replayed=result.replayed,  # type: ignore[arg-type]
-                     say=say)
-
-
-def join_and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
-
-
-def find_appointments(ctx: ToolContext, args: FindAppointmentsIn) -> AppointmentsOut | ToolProblem:
-    phone = args.phone or (None if (args.email or args.code) else ctx.caller_phone)
-    found = ctx.service.find_bookings(ctx.business_id, BookingSearch(
-        phone=phone, email=args.email, code=args.code, include_past=bool(args.include_past)))
-    if isinstance(found, Rejected):
-        return problem(found)
-    views, near = found
-    shown = [appointment(v) for v in views]
-    live = [a for a in shown if a.status in ACTIVE]
-    if args.code and near:
-        say = f"I couldn't find code {args.code}, but this caller has {', '.join(near)}: is that the one?"
-    elif not shown:
-        say = "I can't find any upcoming appointments for those details."
-    else:
-        listed = "; ".join(f"{a.service_name} on {a.spoken}, code {a.code_spoken}" for a in (live or shown)[:3])
-        count = len(live or shown)
-        say = f"I found {count} appointment{'s' if count != 1 else ''}: {listed}."
-    return AppointmentsOut(appointments=shown, near_codes=near, say=say)
-
-
-def customer_history(ctx: ToolContext, args: CustomerHistoryIn) -> CustomerHistoryOut | ToolProblem:
-    phone = args.phone or (None if args.email else ctx.caller_phone)
-    history = ctx.service.customer_history(ctx.business_id, phone, args.email, args.limit or DEFAULT_HISTORY)
-    if isinstance(history, Rejected):
-        return problem(history)
-    name = history.customer.name or "This customer"
-    missed = f", {history.no_shows} missed" if history.no_shows else ""
-    last = f" The latest: {history.events[-1].summary}." if history.events else ""
-    return CustomerHistoryOut(
-        customer_name=history.customer.name, bookings=history.bookings, no_shows=history.no_shows,
-        events=[HistoryLine(at=e.at.isoformat(), what=e.summary, kind=e.kind, code=e.booking_code)
-                for e in history.events],
-        say=f"{name} has {history.bookings} booking{'s' if history.bookings != 1 else ''} with us{missed}.{last}",
-    )
 
 
 def spoken_date(iso: str) -> str:

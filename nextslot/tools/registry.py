@@ -14,7 +14,7 @@ from nextslot import incidents
 from nextslot.schemas import tools as t
 from nextslot.storage.outage import database_unreachable
 from nextslot.telemetry import metrics
-from nextslot.tools import handlers
+from nextslot.tools import customer_handlers, handlers, series_handler
 from nextslot.tools.context import ToolContext
 
 UNAVAILABLE = ("The booking system lost its database connection for a moment. Call this tool again in a second "
@@ -116,7 +116,7 @@ SPECS = (
         "find_available_slots), how often and how many. Ask the caller what to do if some dates are taken: mode "
         "all_or_none books every one or none, skip_taken books the free ones, nearest_free books the nearest free "
         "time within a day for each taken one. Read `say`; `occurrences` lists each date's outcome.",
-        t.BookSeriesIn, t.SeriesOut, handlers.book_series, ADDS,
+        t.BookSeriesIn, t.SeriesOut, series_handler.book_series, ADDS,
     ),
     ToolSpec(
         "reschedule_appointment",
@@ -145,14 +145,14 @@ SPECS = (
         "Look up the caller's appointments by phone number, email or booking code (upcoming ones unless "
         "include_past). Use it before rescheduling or cancelling when the caller does not know their code, or to "
         "check a code. If the code matches nothing but the phone does, `near_codes` lists their similar codes.",
-        t.FindAppointmentsIn, t.AppointmentsOut, handlers.find_appointments, READS,
+        t.FindAppointmentsIn, t.AppointmentsOut, customer_handlers.find_appointments, READS,
     ),
     ToolSpec(
         "customer_history",
         "The caller's history with this business (by their phone, else the phone or email given): bookings, moves, "
         "cancellations, no-shows, deposits, messages and replies, oldest first. Use it when the caller asks what "
         "happened (\"did you get my cancellation?\") or why a deposit is asked.",
-        t.CustomerHistoryIn, t.CustomerHistoryOut, handlers.customer_history, READS,
+        t.CustomerHistoryIn, t.CustomerHistoryOut, customer_handlers.customer_history, READS,
     ),
     ToolSpec(
         "join_waitlist",
