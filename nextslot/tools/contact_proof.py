@@ -11,6 +11,7 @@ from pydantic import Field, create_model
 
 from nextslot.core.customers.proofs import CODE_MINUTES, PROOF_MINUTES
 from nextslot.core.results import Rejected
+from nextslot.schemas import tool_results as r
 from nextslot.schemas import tools as t
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import TOOLS, Effects, ToolSpec
@@ -20,22 +21,22 @@ SENDS = Effects(read_only=False, destructive=False, idempotent=False, open_world
 CHECKS = Effects(read_only=False, destructive=False, idempotent=False, open_world=False)  # spends a try
 
 
-def request_code(ctx: ToolContext, args: t.RequestCodeIn) -> t.CodeSentOut | t.ToolProblem:
+def request_code(ctx: ToolContext, args: t.RequestCodeIn) -> r.CodeSentOut | r.ToolProblem:
     sent = ctx.service.request_contact_code(ctx.business_id, args.contact)
     if isinstance(sent, Rejected):
         return problem(sent)
     by = "a text message" if sent.channel == "sms" else "email"
-    return t.CodeSentOut(outcome="code_sent", challenge=sent.challenge, expires_at=sent.expires_at.isoformat(),
+    return r.CodeSentOut(outcome="code_sent", challenge=sent.challenge, expires_at=sent.expires_at.isoformat(),
                          sent_by=sent.channel,  # type: ignore[arg-type]
                          say=f"If that is the contact you booked with, a six-digit code is on its way by {by}. "
                              f"It works for {CODE_MINUTES} minutes: please read it to me.")
 
 
-def verify_code(ctx: ToolContext, args: t.VerifyCodeIn) -> t.ContactProvedOut | t.ToolProblem:
+def verify_code(ctx: ToolContext, args: t.VerifyCodeIn) -> r.ContactProvedOut | r.ToolProblem:
     proved = ctx.service.verify_contact_code(ctx.business_id, args.challenge, args.code)
     if isinstance(proved, Rejected):
         return problem(proved)
-    return t.ContactProvedOut(outcome="proved", proof=proved.proof, expires_at=proved.expires_at.isoformat(),
+    return r.ContactProvedOut(outcome="proved", proof=proved.proof, expires_at=proved.expires_at.isoformat(),
                               say="Thank you, that's the right code. I can look up and change your bookings now.")
 
 
@@ -45,14 +46,14 @@ PROOF_SPECS = (
         "Start here when the customer wants to find, move or cancel a booking they already have: send a one-time "
         "code to the phone number or email they booked with. Then ask them for the code and call verify_code "
         "with it and the returned `challenge`. The answer is the same whether or not the contact has bookings.",
-        t.RequestCodeIn, t.CodeSentOut, request_code, SENDS,
+        t.RequestCodeIn, r.CodeSentOut, request_code, SENDS,
     ),
     ToolSpec(
         "verify_code",
         "Check the code the customer received (with the `challenge` from request_code). The returned `proof` "
         f"lets find_appointments, reschedule_appointment and cancel_appointment act on that contact's own "
         f"bookings for {PROOF_MINUTES} minutes. Five wrong tries end a code.",
-        t.VerifyCodeIn, t.ContactProvedOut, verify_code, CHECKS,
+        t.VerifyCodeIn, r.ContactProvedOut, verify_code, CHECKS,
     ),
 )
 NEEDS_PROOF = ("find_appointments", "reschedule_appointment", "cancel_appointment")

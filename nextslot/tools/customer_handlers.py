@@ -4,14 +4,8 @@ from __future__ import annotations
 from nextslot.core.results import Rejected
 from nextslot.schemas.commands import BookingSearch
 from nextslot.schemas.statuses import ACTIVE
-from nextslot.schemas.tools import (
-    AppointmentsOut,
-    CustomerHistoryIn,
-    CustomerHistoryOut,
-    FindAppointmentsIn,
-    HistoryLine,
-    ToolProblem,
-)
+from nextslot.schemas.tool_results import AppointmentsOut, CustomerHistoryOut, HistoryLine, ToolProblem
+from nextslot.schemas.tools import CustomerHistoryIn, FindAppointmentsIn
 from nextslot.tools.context import ToolContext
 from nextslot.tools.render import appointment, problem
 

@@ -17,29 +17,31 @@ from nextslot.schemas.commands import (
     WaitlistJoin,
 )
 from nextslot.schemas.spoken import language_of
-from nextslot.schemas.tools import (
-    BookIn,
+from nextslot.schemas.tool_results import (
     BookingOut,
-    BusinessInfoIn,
     BusinessInfoOut,
-    CancelIn,
     ChangeOut,
     ClosureSummary,
-    ConfirmIn,
     DayHours,
-    FindSlotsIn,
     HoldOut,
-    HoldSlotIn,
-    JoinWaitlistIn,
-    ListServicesIn,
     QuestionSummary,
-    RescheduleIn,
     ServicesOut,
     ServiceSummary,
     SlotsOut,
     TimeSlot,
     ToolProblem,
     WaitlistOut,
+)
+from nextslot.schemas.tools import (
+    BookIn,
+    BusinessInfoIn,
+    CancelIn,
+    ConfirmIn,
+    FindSlotsIn,
+    HoldSlotIn,
+    JoinWaitlistIn,
+    ListServicesIn,
+    RescheduleIn,
 )
 from nextslot.schemas.views import ServiceView, SlotView
 from nextslot.tools.context import ToolContext

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from nextslot import incidents
+from nextslot.schemas import tool_results as r
 from nextslot.schemas import tools as t
 from nextslot.storage.outage import database_unreachable
 from nextslot.telemetry import metrics
@@ -44,8 +45,8 @@ class ToolSpec:
     name: str
     description: str  # written for a model: when to call it and what to tell the person
     input_model: type[t.ToolInput]
-    output_model: type[t.ToolOutput]
-    handler: Callable[[ToolContext, Any], t.ToolOutput | t.ToolProblem]
+    output_model: type[r.ToolOutput]
+    handler: Callable[[ToolContext, Any], r.ToolOutput | r.ToolProblem]
     effects: Effects
 
     @property
@@ -79,13 +80,13 @@ SPECS = (
         "list_services",
         "List the services this business offers (key, name, duration, who can do it). Call it when the caller "
         "asks what is available or names a service you cannot match exactly.",
-        t.ListServicesIn, t.ServicesOut, handlers.list_services, READS,
+        t.ListServicesIn, r.ServicesOut, handlers.list_services, READS,
     ),
     ToolSpec(
         "get_business_info",
         "Get the business's name, address, phone, opening hours by weekday, upcoming closures and policies "
         "(e.g. cancellation rules). Call it for questions about where, when open, or rules.",
-        t.BusinessInfoIn, t.BusinessInfoOut, handlers.get_business_info, READS,
+        t.BusinessInfoIn, r.BusinessInfoOut, handlers.get_business_info, READS,
     ),
     ToolSpec(
         "find_available_slots",
@@ -93,14 +94,14 @@ SPECS = (
         "a time-of-day range and a staff member. Offer the caller two or three of the returned times, read from "
         "`spoken`; then pass the chosen slot's `starts_at` unchanged to hold_slot or book_appointment. If `slots` "
         "is empty, offer `next_openings` instead.",
-        t.FindSlotsIn, t.SlotsOut, handlers.find_available_slots, READS,
+        t.FindSlotsIn, r.SlotsOut, handlers.find_available_slots, READS,
     ),
     ToolSpec(
         "hold_slot",
         "Hold a start time for a few minutes while you collect the caller's name and number, so nobody else takes "
         "it. Then call book_appointment with the returned hold_id. If outcome is slot_taken, offer the "
         "`alternatives` (someone else just took the time).",
-        t.HoldSlotIn, t.HoldOut, handlers.hold_slot, ADDS,
+        t.HoldSlotIn, r.HoldOut, handlers.hold_slot, ADDS,
     ),
     ToolSpec(
         "book_appointment",
@@ -108,7 +109,7 @@ SPECS = (
         "is booked, read `say` (it includes the booking code, spaced for speaking). If outcome is slot_taken, "
         "the time was taken a moment ago: offer the `alternatives` and book the one they pick. Send an "
         "idempotency_key so a retry after a timeout can never book twice.",
-        t.BookIn, t.BookingOut, handlers.book_appointment, ADDS,
+        t.BookIn, r.BookingOut, handlers.book_appointment, ADDS,
     ),
     ToolSpec(
         "book_series",
@@ -116,7 +117,7 @@ SPECS = (
         "find_available_slots), how often and how many. Ask the caller what to do if some dates are taken: mode "
         "all_or_none books every one or none, skip_taken books the free ones, nearest_free books the nearest free "
         "time within a day for each taken one. Read `say`; `occurrences` lists each date's outcome.",
-        t.BookSeriesIn, t.SeriesOut, series_handler.book_series, ADDS,
+        t.BookSeriesIn, r.SeriesOut, series_handler.book_series, ADDS,
     ),
     ToolSpec(
         "reschedule_appointment",
@@ -124,7 +125,7 @@ SPECS = (
         "The old time is only released if the new one is secured; if outcome is slot_taken, nothing changed and "
         "`alternatives` lists the nearest free times. For a recurring series, and_later=true moves this and every "
         "later occurrence by the same change of day and time, all or none.",
-        t.RescheduleIn, t.BookingOut, handlers.reschedule_appointment, REPLACES,
+        t.RescheduleIn, r.BookingOut, handlers.reschedule_appointment, REPLACES,
     ),
     ToolSpec(
         "cancel_appointment",
@@ -133,40 +134,40 @@ SPECS = (
         "also cancels every later occurrence of a recurring series. If outcome is "
         "needs_agreement, it is late and costs something: read `say` (it asks whether to still cancel) and, only "
         "if the caller agrees, call again with accept_late_terms=true.",
-        t.CancelIn, t.ChangeOut, handlers.cancel_appointment, REMOVES,
+        t.CancelIn, r.ChangeOut, handlers.cancel_appointment, REMOVES,
     ),
     ToolSpec(
         "confirm_appointment",
         "Record that the caller confirms they will attend an appointment (by booking code).",
-        t.ConfirmIn, t.ChangeOut, handlers.confirm_appointment, SETS,
+        t.ConfirmIn, r.ChangeOut, handlers.confirm_appointment, SETS,
     ),
     ToolSpec(
         "find_appointments",
         "Look up the caller's appointments by phone number, email or booking code (upcoming ones unless "
         "include_past). Use it before rescheduling or cancelling when the caller does not know their code, or to "
         "check a code. If the code matches nothing but the phone does, `near_codes` lists their similar codes.",
-        t.FindAppointmentsIn, t.AppointmentsOut, customer_handlers.find_appointments, READS,
+        t.FindAppointmentsIn, r.AppointmentsOut, customer_handlers.find_appointments, READS,
     ),
     ToolSpec(
         "customer_history",
         "The caller's history with this business (by their phone, else the phone or email given): bookings, moves, "
         "cancellations, no-shows, deposits, messages and replies, oldest first. Use it when the caller asks what "
         "happened (\"did you get my cancellation?\") or why a deposit is asked.",
-        t.CustomerHistoryIn, t.CustomerHistoryOut, customer_handlers.customer_history, READS,
+        t.CustomerHistoryIn, r.CustomerHistoryOut, customer_handlers.customer_history, READS,
     ),
     ToolSpec(
         "join_waitlist",
         "Put the caller on the waitlist for a service when no offered time suits them: give the range of dates "
         "and, if they have one, times of day and a preferred staff member. They are messaged when a matching time "
         "frees up.",
-        t.JoinWaitlistIn, t.WaitlistOut, handlers.join_waitlist, SETS,
+        t.JoinWaitlistIn, r.WaitlistOut, handlers.join_waitlist, SETS,
     ),
 )
 TOOLS: dict[str, ToolSpec] = {spec.name: spec for spec in SPECS}
 
 
 def error(code: str, message: str, field: str | None = None, suggestions: list[str] | None = None) -> ToolReply:
-    problem = t.ToolProblem(code=code, message=message, field=field, suggestions=suggestions or [])
+    problem = r.ToolProblem(code=code, message=message, field=field, suggestions=suggestions or [])
     return ToolReply(False, {"error": problem.model_dump(mode="json")})
 
 
@@ -231,6 +232,6 @@ def execute_spec(spec: ToolSpec, arguments: Mapping[str, Any] | str | None, ctx:
         if database_unreachable(exc):
             return error("temporarily_unavailable", UNAVAILABLE)  # a retry is safe: writes carry idempotency keys
         return error("internal_error", incidents.message(incidents.report(exc, f"tool {name}")))
-    if isinstance(result, t.ToolProblem):
+    if isinstance(result, r.ToolProblem):
         return ToolReply(False, {"error": result.model_dump(mode="json")})
     return ToolReply(True, result.model_dump(mode="json", by_alias=True))

@@ -7,7 +7,7 @@ from nextslot.core.instants import load_zone
 from nextslot.core.results import Rejected
 from nextslot.schemas.spoken import AT, language_of, spoken_in
 from nextslot.schemas.times import TimeView, spoken_time
-from nextslot.schemas.tools import Appointment, TimeSlot, ToolProblem
+from nextslot.schemas.tool_results import Appointment, TimeSlot, ToolProblem
 from nextslot.schemas.views import BookingView, FeeView, SlotView
 from nextslot.tools.phrases import cost_phrase, phrase
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from nextslot.core.results import Rejected
 from nextslot.schemas.commands import CustomerIn, SeriesCreate, SeriesRule
 from nextslot.schemas.times import spoken_time
-from nextslot.schemas.tools import BookSeriesIn, OccurrenceLine, SeriesOut, ToolProblem
+from nextslot.schemas.tool_results import OccurrenceLine, SeriesOut, ToolProblem
+from nextslot.schemas.tools import BookSeriesIn
 from nextslot.tools.context import ToolContext
 from nextslot.tools.handlers import ACTOR, key_for, staff_keys
 from nextslot.tools.render import appointment, problem, time_slot, zone_of
