@@ -91,10 +91,12 @@ def field_ids(fields: list[IntakeField]) -> dict[str, str]:
             "mode": "f-mode-0", **{f.name: f.target for f in fields}}
 
 
-def read_form(posted: Mapping[str, Any], service: ServiceView) -> BookingForm:
-    """The posted fields this service asks for (nothing else is kept), with the chosen start."""
+def read_form(posted: Mapping[str, Any], service: ServiceView, *, repeat: bool = True) -> BookingForm:
+    """The posted fields this service asks for (nothing else is kept), with the chosen start; `repeat=False`
+    for a form that offers no series."""
     names = [*CUSTOMER_FIELDS, *(f.name for f in intake_fields(service)),
-             *(["party_size"] if service.party_max > 1 else []), *(REPEAT_FIELDS if service.series_max > 1 else [])]
+             *(["party_size"] if service.party_max > 1 else []),
+             *(REPEAT_FIELDS if repeat and service.series_max > 1 else [])]
     values = {n: str(posted.get(n, "")) for n in names if isinstance(posted.get(n, ""), str)}
     at = parse_slot_param(str(posted.get("alt") or posted.get("at") or ""))
     return BookingForm(at, str(posted.get("key", "")), values)
