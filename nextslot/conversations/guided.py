@@ -18,6 +18,7 @@ from nextslot.conversations.words import choices, day_label, say, when
 from nextslot.reminders.replies import folded_words
 from nextslot.schemas.statuses import LIVE
 from nextslot.tools.registry import ToolReply
+from nextslot.tools.render import CUTOFFS
 
 State = dict[str, Any]
 DAYS_SHOWN, TIMES_SHOWN, SEARCH_DAYS = 7, 9, 14
@@ -209,7 +210,7 @@ def on_confirm(turn: Turn, state: State, _: str, picked: int) -> tuple[str, Stat
 def after_write(turn: Turn, state: State, reply: ToolReply, done: str) -> tuple[str, State]:
     """Booked or moved: say so; a lost race: the nearest free times as the next choices; else: sorry."""
     if not reply.ok:
-        return menu(turn, turn.say("failed"))
+        return menu(turn, refused(turn, reply))
     if reply.data["outcome"] == "slot_taken":
         times = [a["starts_at"] for a in reply.data["alternatives"]][:TIMES_SHOWN]
         if not times:
@@ -260,10 +261,16 @@ def on_cancel(turn: Turn, state: State, _: str, picked: int) -> tuple[str, State
         return menu(turn, turn.say("kept"))
     reply = turn.run("cancel_appointment", {"code": state["booking"]["code"]})
     if not reply.ok:
-        return menu(turn, turn.say("failed"))
+        return menu(turn, refused(turn, reply))
     a = reply.data["appointment"]
     return (turn.say("cancelled", service=a["service_name"], when=turn.when(a["starts_at"])),
             {"step": "menu", "options": list(MENU), "question": ""})
+
+
+def refused(turn: Turn, reply: ToolReply) -> str:
+    """Why a change was refused when the customer can act on it (too close to the start: call), else sorry."""
+    error = reply.data.get("error") or {}
+    return str(error["message"]) if error.get("code") in CUTOFFS else turn.say("failed")
 
 
 def move(turn: Turn, state: State) -> tuple[str, State]:

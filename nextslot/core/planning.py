@@ -90,6 +90,7 @@ class Plan:
     party_max: int = 1  # the largest party one booking may be for
     per_person: tuple[bool, ...] = ()  # per requirement: taken once per person of a party
     weekly: Mapping[int, tuple[WeeklyHours, ...]] | None = None  # each resource's weekly hours; None: read them
+    series_max: int = 52  # the most occurrences of a recurring series; 0: booked one at a time only
 
     def seats(self, resource_ids: tuple[int, ...], party: int) -> dict[int, int]:
         """Places each claimed resource gives a party: all of them at a roomy member of a per-person pool."""
@@ -281,7 +282,14 @@ def build_plan(
     return Plan(business, service.id, service.key, service.name, rules, tuple(pools),
                 tuple(offsets) if offsets is not None else None, tuple(service.intake_questions or ()),
                 (service.deposit_minor, service.deposit_currency or "") if service.deposit_minor else None,
-                assignment_of(service.assignment, pools), *party_of(service), weekly=weekly)
+                assignment_of(service.assignment, pools), *party_of(service), weekly=weekly,
+                series_max=series_max(service.series))
+
+
+def series_max(stored: dict[str, Any] | None) -> int:
+    """The most occurrences a series of the service may have (0: series are not allowed)."""
+    series = stored or {}
+    return int(series.get("max_count", 52)) if series.get("allowed", True) else 0
 
 
 def party_of(service: Service) -> tuple[int, tuple[bool, ...]]:

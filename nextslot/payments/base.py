@@ -21,6 +21,7 @@ class DepositCheckout:
     success_url: str
     cancel_url: str
     save_card: bool = False  # keep the card for a later off-session charge (a late cancel's or no-show's fee)
+    language: str = "en"  # the customer's: the checkout page speaks it (Stripe: its `locale`)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ class LocalCheckout:
         page = self._pages.dumps({"ref": ref, "amount_minor": deposit.amount.amount_minor,
                                   "currency": deposit.amount.currency, "display": deposit.amount.display,
                                   "description": deposit.description, "success_url": deposit.success_url,
-                                  "cancel_url": deposit.cancel_url})
+                                  "cancel_url": deposit.cancel_url, "language": deposit.language})
         return Checkout(ref=ref, url=f"{self._public_url}/pay/local/{page}")
 
     def charge_saved(self, charge: FeeCharge) -> ChargeOutcome:

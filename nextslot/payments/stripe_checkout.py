@@ -31,6 +31,7 @@ class StripeCheckout:
             "cancel_url": deposit.cancel_url,
             "client_reference_id": deposit.code,
             "metadata": {"business_id": str(deposit.business_id), "booking_code": deposit.code},
+            "locale": deposit.language,  # en, es, fr, de: all Stripe Checkout locales
         }
         if deposit.save_card:  # a late cancel or a no-show may cost a fee: keep the card for an off-session charge
             params["customer_creation"] = "always"

@@ -232,6 +232,13 @@ class PartyConfig(Strict):
         min_length=1, max_length=20, description="labels of the requirements taken once per person")
 
 
+class SeriesConfig(Strict):
+    """Whether customers may book the service as a recurring series ("every Tuesday for 6 weeks"), and how long."""
+
+    allowed: bool = Field(True, description="false: every occurrence is booked on its own, on every channel")
+    max_count: int = Field(52, ge=2, le=52, description="the most occurrences one series may have")
+
+
 class ServiceConfig(Strict):
     key: Key
     name: Name
@@ -251,6 +258,7 @@ class ServiceConfig(Strict):
     assignment: AssignmentConfig | None = Field(None, description="how pooled members are picked; default first "
                                                                   "free in listed order")
     party: PartyConfig | None = Field(None, description="bookings for several people at once; default one person")
+    series: SeriesConfig | None = Field(None, description="recurring series; default allowed, up to 52 occurrences")
 
     @model_validator(mode="after")
     def intake_keys_unique(self) -> ServiceConfig:

@@ -123,6 +123,7 @@ class ServiceView(BaseModel):
     deposit: Money | None = None  # paid when booking, else the booking is not confirmed
     locations: list[LocationRef] = []  # the branches it is offered at (empty: a business without branches)
     party_max: int = 1  # the largest party one booking may be for
+    series_max: int = 52  # the most occurrences of a recurring series; 0: not bookable as a series
 
 
 class OpeningHours(BaseModel):

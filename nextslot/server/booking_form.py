@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from nextslot.schemas.commands import BookingCreate
+from nextslot.schemas.commands import BookingCreate, SeriesCreate
 from nextslot.schemas.config import IntakeQuestion
 from nextslot.schemas.views import ServiceView
 from nextslot.server.page_times import parse_slot_param, slot_param
@@ -22,7 +22,9 @@ from nextslot.server.page_times import parse_slot_param, slot_param
 CUSTOMER_FIELDS = ("customer.name", "customer.phone", "customer.email")
 FORM_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 RADIO_LIMIT = 4  # a choice with more options than this becomes a select
-LABELS = {"customer.name": "Your name", "customer.phone": "Phone", "customer.email": "Email"}
+LABELS = {"customer.name": "Your name", "customer.phone": "Phone", "customer.email": "Email",
+          "repeat.count": "How many times in all", "repeat.interval": "Repeat", "mode": "If a time is taken"}
+REPEAT_FIELDS = ("repeat", "repeat_count", "repeat_mode")  # every N weeks (empty: once), occurrences, series mode
 
 
 @dataclass(frozen=True)
@@ -85,13 +87,16 @@ def intake_fields(service: ServiceView) -> list[IntakeField]:
 def field_ids(fields: list[IntakeField]) -> dict[str, str]:
     """Field path -> the id of the control to focus for it (contact problems go to the phone field)."""
     return {"customer.name": "f-name", "customer.phone": "f-phone", "customer.email": "f-email",
-            "customer": "f-phone", **{f.name: f.target for f in fields}}
+            "customer": "f-phone", "repeat": "f-repeat", "repeat.interval": "f-repeat", "repeat.count": "f-repeat-count",
+            "mode": "f-mode-0", **{f.name: f.target for f in fields}}
 
 
-def read_form(posted: Mapping[str, Any], service: ServiceView) -> BookingForm:
-    """The posted fields this service asks for (nothing else is kept), with the chosen start."""
-    names = [*CUSTOMER_FIELDS, *(f.name for f in intake_fields(service)), *(["party_size"] if service.party_max > 1
-                                                                           else [])]
+def read_form(posted: Mapping[str, Any], service: ServiceView, *, repeat: bool = True) -> BookingForm:
+    """The posted fields this service asks for (nothing else is kept), with the chosen start; `repeat=False`
+    for a form that offers no series."""
+    names = [*CUSTOMER_FIELDS, *(f.name for f in intake_fields(service)),
+             *(["party_size"] if service.party_max > 1 else []),
+             *(REPEAT_FIELDS if repeat and service.series_max > 1 else [])]
     values = {n: str(posted.get(n, "")) for n in names if isinstance(posted.get(n, ""), str)}
     at = parse_slot_param(str(posted.get("alt") or posted.get("at") or ""))
     return BookingForm(at, str(posted.get("key", "")), values)
@@ -99,16 +104,21 @@ def read_form(posted: Mapping[str, Any], service: ServiceView) -> BookingForm:
 
 def booking_command(form: BookingForm, service: ServiceView, zone: str | None, source: str = "page",
                     actor: str = "", language: str | None = None,
-                    location: str | None = None) -> BookingCreate | Problem:
-    """The core's command for a posted form (the public page's, or a walk-in typed in at the console), or the
-    first thing the page itself must refuse."""
+                    location: str | None = None) -> BookingCreate | SeriesCreate | Problem:
+    """The core's command for a posted form (the public page's, or a walk-in typed in at the console): one
+    booking, or a recurring series when the visitor chose to repeat it; else the first thing the page itself
+    must refuse."""
     if form.at is None:
         return Problem("invalid_time", "Pick a time from the list.", "starts_at")
     if not FORM_KEY.match(form.key):
         return Problem("form_expired", "This form has expired. Please check your details and send it again.")
     values = form.values
+    repeat = values.get("repeat", "")
+    command = SeriesCreate if repeat else BookingCreate
+    series = {"repeat": {"every": "week", "interval": repeat, "count": values.get("repeat_count", "")},
+              "mode": values.get("repeat_mode") or "all_or_none"} if repeat else {}
     try:  # validated as one document, so a problem names its whole path (customer.name)
-        return BookingCreate.model_validate({
+        return command.model_validate({
             "service": service.key, "starts_at": form.at, "source": source, "actor": actor,
             "idempotency_key": f"{source}:{form.key}", "location": location,
             "customer": {"name": values.get("customer.name", ""), "phone": values.get("customer.phone") or None,
@@ -116,7 +126,7 @@ def booking_command(form: BookingForm, service: ServiceView, zone: str | None, s
                          # the page's language, so their messages come in it too (a walk-in: none stated)
                          **({"language": language} if language else {})},
             "intake": {f.question.key: values.get(f.name, "") for f in intake_fields(service)},
-            **({"party_size": values["party_size"]} if values.get("party_size") else {}),
+            **({"party_size": values["party_size"]} if values.get("party_size") else {}), **series,
         })
     except ValidationError as invalid:
         return input_problem(invalid)

@@ -2,8 +2,9 @@
 
 GET  /b/{slug}                          the business and its services
 GET  /b/{slug}/{service}                free times, a few days at a time, in the visitor's zone
-GET  /b/{slug}/{service}/book?at=...    the details form (intake questions, name, phone, email)
-POST /b/{slug}/{service}/book           book (source "page"); a lost race offers the nearest times
+GET  /b/{slug}/{service}/book?at=...    the details form (intake questions, name, phone, email, repeat)
+POST /b/{slug}/{service}/book           book (source "page"), or a recurring series (series_page.py); a lost
+                                        race offers the nearest times
 GET  /b/{slug}/booked/{token}           the confirmation, reached through the booking's signed manage link
 """
 from __future__ import annotations
@@ -17,9 +18,10 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from nextslot.core.links import Links
-from nextslot.core.results import Booked, Rejected, SlotTaken
+from nextslot.core.results import Booked, Rejected, SeriesBooked, SlotTaken
 from nextslot.core.service import BookingService
 from nextslot.languages import local_when
+from nextslot.schemas.commands import SeriesCreate
 from nextslot.schemas.views import BookingView, ServiceView
 from nextslot.server.booking_form import (
     BookingForm,
@@ -35,6 +37,7 @@ from nextslot.server.page_links import calendar_path, link_refused, manage_path,
 from nextslot.server.page_render import not_found, render
 from nextslot.server.page_times import alternatives, parse_slot_param
 from nextslot.server.rate_limit import RateLimitedRoute
+from nextslot.server.series_page import series_page
 from nextslot.server.slot_grid import slot_grid
 from nextslot.tools.render import zone_of
 
@@ -116,7 +119,13 @@ def book(request: Request, slug: str, service_key: str, posted: FormData) -> Res
     command = booking_command(form, offered, visitor.zone.key, language=visitor.language, location=visitor.place)
     if isinstance(command, Problem):
         return form_page(request, business, offered, visitor, renewed(form), problem=command, status=422)
-    match service.book(business.id, command):
+    if isinstance(command, SeriesCreate):  # "repeat every week, 6 times": the tools' and /v1's own series
+        result: Booked | SlotTaken | Rejected | SeriesBooked = service.book_series(business.id, command)
+    else:
+        result = service.book(business.id, command)
+    match result:
+        case SeriesBooked(series):
+            return series_page(request, business, offered, visitor, series)
         case Booked(booking):
             log.info("page booking %s for business %s: %s", booking.code, business.id, booking.status)
             return RedirectResponse(after_booking(request.app.state.links, business, booking, visitor),

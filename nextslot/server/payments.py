@@ -8,25 +8,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from nextslot.core.deposits.payments import DepositDue
 from nextslot.core.links import Links, LinkTarget
 from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
+from nextslot.languages import gettext, known, local_when
+from nextslot.languages.catalogs import N_
 from nextslot.payments.base import DepositCheckout, PaymentProvider, WebhookRefused
 from nextslot.payments.local_checkout import LocalCheckout
 from nextslot.redaction import shortened
 from nextslot.schemas.statuses import BookingStatus
+from nextslot.server.page_context import Visitor, business_by_id, visitor_of
+from nextslot.server.page_render import notice as page_notice
+from nextslot.server.page_render import render
+from nextslot.tools.render import zone_of
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 
 @router.get("/pay/{token}", response_class=HTMLResponse)
@@ -35,35 +40,44 @@ async def pay(token: str, request: Request) -> Response:
     links: Links = request.app.state.links
     target = links.read("pay", token, service.now())
     if isinstance(target, Rejected):
-        return notice(request, "This payment link cannot be used", target.message, 410 if "expired" in target.code else 403)
+        expired = "expired" in target.code
+        why = (N_("This payment link has expired. Book again from the booking page.") if expired
+               else N_("This payment link is not valid. Use the link from your booking."))
+        return notice(request, N_("This payment link cannot be used"), why, 410 if expired else 403)
+    business = await run_in_threadpool(business_by_id, service, target.business_id)
     due = await run_in_threadpool(service.deposit_due, target.business_id, target.code)
-    if isinstance(due, Rejected):
-        return notice(request, "Nothing to pay", due.message, 404)
+    if isinstance(due, Rejected) or business is None:
+        return notice(request, N_("Nothing to pay"), N_("There is no deposit to pay for this booking."), 404,
+                      business=business)
     payment, booking = due.booking.payment, due.booking
+    visitor = visitor_of(request, zone_of(booking.starts_at, booking.customer.timezone), language=business.language,
+                         record=booking.customer.language)
     manage = links.manage_url(target.business_id, booking.code, booking.starts_at.utc)
     if payment is not None and payment.status == "paid":
         return RedirectResponse(manage, status_code=303)
     if booking.status != BookingStatus.PENDING_PAYMENT or payment is None or payment.status != "pending":
-        return notice(request, "This booking is no longer waiting for a deposit",
-                      f"Booking {booking.code_spoken} is {booking.status.replace('_', ' ')}. "
-                      "Book again from the booking page.", 410)
+        return notice(request, N_("This booking is no longer waiting for a deposit"),
+                      N_("Booking %(code)s can no longer be paid for. Book again from the booking page."), 410,
+                      values={"code": booking.code_spoken}, business=business, visitor=visitor)
     provider: PaymentProvider = request.app.state.payment_provider
     if due.checkout_url and due.provider == provider.name:
         return RedirectResponse(due.checkout_url, status_code=303)
-    checkout = await run_in_threadpool(provider.start_checkout, deposit_checkout(target, due, manage))
+    checkout = await run_in_threadpool(provider.start_checkout, deposit_checkout(target, due, manage, visitor))
     await run_in_threadpool(service.record_checkout, target.business_id, due.payment_id, provider.name,
                             checkout.ref, checkout.url)
     return RedirectResponse(checkout.url, status_code=303)
 
 
-def deposit_checkout(target: LinkTarget, due: DepositDue, manage_url: str) -> DepositCheckout:
-    booking = due.booking
+def deposit_checkout(target: LinkTarget, due: DepositDue, manage_url: str, visitor: Visitor) -> DepositCheckout:
+    booking, language = due.booking, visitor.language
     assert booking.payment is not None
     return DepositCheckout(
         business_id=target.business_id, code=booking.code,
-        description=f"Deposit for {booking.service_name}, {booking.starts_at.spoken} (booking {booking.code})",
+        description=gettext(language, "Deposit for %(service)s, %(when)s (booking %(code)s)",
+                            service=booking.service_name, when=local_when(booking.starts_at.utc, visitor.zone, language),
+                            code=booking.code),
         amount=booking.payment.amount, pay_by=booking.payment.expires_at,
-        success_url=manage_url, cancel_url=manage_url, save_card=due.save_card,
+        success_url=manage_url, cancel_url=manage_url, save_card=due.save_card, language=language,
     )
 
 
@@ -99,8 +113,9 @@ def receive(service: BookingService, provider: PaymentProvider, body: bytes, hea
 async def local_checkout(page: str, request: Request) -> Response:
     details = local_page(request, page)
     if details is None:
-        return notice(request, "Checkout not found", "This checkout link is not valid.", 404)
-    return templates.TemplateResponse(request, "payments/local_checkout.html", {"page": details, "token": page})
+        return notice(request, N_("Checkout not found"), N_("This checkout link is not valid."), 404)
+    return render(request, "local_checkout.html", {"page": details, "token": page,
+                                                   "visitor": checkout_visitor(request, details)}, frameable=False)
 
 
 @router.post("/pay/local/{page}")
@@ -108,12 +123,13 @@ async def local_pay(page: str, request: Request) -> Response:
     """The built-in provider takes the 'payment' and reports it exactly like a real provider would."""
     details = local_page(request, page)
     if details is None:
-        return notice(request, "Checkout not found", "This checkout link is not valid.", 404)
+        return notice(request, N_("Checkout not found"), N_("This checkout link is not valid."), 404)
     provider: LocalCheckout = request.app.state.payment_provider
     body, headers = provider.paid_event(details)
     answer = await run_in_threadpool(receive, request.app.state.service, provider, body, headers)
     if answer.status_code != 200:
-        return notice(request, "Payment not taken", "Something went wrong; you were not charged.", 502)
+        return notice(request, N_("Payment not taken"), N_("Something went wrong; you were not charged."), 502,
+                      visitor=checkout_visitor(request, details))
     return RedirectResponse(details["success_url"], status_code=303)
 
 
@@ -122,9 +138,15 @@ def local_page(request: Request, page: str) -> dict | None:
     return provider.read_page(page) if isinstance(provider, LocalCheckout) else None
 
 
-def notice(request: Request, title: str, message: str, status: int) -> Response:
-    return templates.TemplateResponse(request, "payments/notice.html", {"title": title, "message": message},
-                                      status_code=status)
+def checkout_visitor(request: Request, details: dict) -> Visitor:
+    """The checkout speaks the language picked on it, else the one the pay link was opened in."""
+    picked = known(request.query_params.get("lang"))
+    return Visitor(ZoneInfo("UTC"), False, False, picked or known(details.get("language")) or "en", picked is not None)
+
+
+def notice(request: Request, title: str, message: str, status: int, **context: Any) -> Response:
+    """A pay page that explains itself, in the customer's language (never framed: it leads to a payment)."""
+    return page_notice(request, title, message, status, frameable=False, **context)
 
 
 def problem(status: int, code: str, message: str) -> JSONResponse:

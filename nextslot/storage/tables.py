@@ -194,6 +194,7 @@ class Service(Base):
     cancellation: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # CancellationPolicy; None: the business's
     assignment: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # AssignmentConfig; None: first free
     party: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # PartyConfig; None: one person a booking
+    series: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # SeriesConfig; None: allowed, up to 52
 
     requirements: Mapped[list[ServiceRequirement]] = relationship(
         order_by="ServiceRequirement.position", cascade="all, delete-orphan"

@@ -235,7 +235,7 @@ def booking_out(result: Booked | SlotTaken | Rejected, verb: str, caller_zone: s
             shown = [time_slot(s, caller_zone, language) for s in alternatives]
             return BookingOut(outcome="slot_taken", alternatives=shown, say=taken_sentence(shown, language))
         case Rejected() as rejected:
-            return problem(rejected)
+            return problem(rejected, language)
     raise AssertionError(result)
 
 
@@ -278,7 +278,7 @@ def confirm_appointment(ctx: ToolContext, args: ConfirmIn) -> ChangeOut | ToolPr
 
 def change_out(result: Changed | Rejected, verb: str, language: str | None = None) -> ChangeOut | ToolProblem:
     if isinstance(result, Rejected):
-        return problem(result)
+        return problem(result, language)
     lang = language or result.booking.customer.language
     a = appointment(result.booking, lang)
     key = verb if verb == "cancelled" or not result.replayed else "already_confirmed"

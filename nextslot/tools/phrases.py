@@ -50,6 +50,23 @@ PHRASES: dict[str, dict[str, str]] = {
                    "es": "Faltan menos de {hours} horas para la cita, así que {cost}. ¿La cancelo de todos modos?",
                    "fr": "Le rendez-vous est dans moins de {hours} heures, donc {cost}. Dois-je quand même annuler ?",
                    "de": "Der Termin ist in weniger als {hours} Stunden: {Cost}. Soll ich trotzdem absagen?"},
+    "move_cutoff": {"en": "It's within {hours} hours of the appointment, so it can no longer be moved here; please "
+                          "call us{call} to change it.",
+                    "es": "Faltan menos de {hours} horas para la cita, así que ya no se puede cambiar por aquí; "
+                          "llámenos{call} para cambiarla.",
+                    "fr": "Le rendez-vous est dans moins de {hours} heures, il ne peut donc plus être déplacé ici ; "
+                          "appelez-nous{call} pour le changer.",
+                    "de": "Der Termin ist in weniger als {hours} Stunden, daher kann er hier nicht mehr verschoben "
+                          "werden; bitte rufen Sie uns{call} an, um ihn zu ändern."},
+    "cancel_cutoff": {"en": "It's within {hours} hours of the appointment, so it can no longer be cancelled here; "
+                            "please call us{call} to cancel.",
+                      "es": "Faltan menos de {hours} horas para la cita, así que ya no se puede cancelar por aquí; "
+                            "llámenos{call} para cancelarla.",
+                      "fr": "Le rendez-vous est dans moins de {hours} heures, il ne peut donc plus être annulé ici ; "
+                            "appelez-nous{call} pour l'annuler.",
+                      "de": "Der Termin ist in weniger als {hours} Stunden, daher kann er hier nicht mehr abgesagt "
+                            "werden; bitte rufen Sie uns{call} an, um ihn abzusagen."},
+    "call_on": {"en": " on {phone}", "es": " al {phone}", "fr": " au {phone}", "de": " unter {phone}"},
     "late_after": {"en": " As it was late, {cost}.", "es": " Como fue con poca antelación, {cost}.",
                    "fr": " Comme c'était tardif, {cost}.", "de": " Wegen der kurzfristigen Absage: {Cost}."},
     "deposit_kept": {"en": "the {amount} deposit is kept", "es": "se retiene el depósito de {amount}",

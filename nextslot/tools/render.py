@@ -48,8 +48,17 @@ def appointment(view: BookingView, language: str | None = None) -> Appointment:
     )
 
 
-def problem(rejected: Rejected) -> ToolProblem:
-    return ToolProblem(code=rejected.code, message=rejected.message, field=rejected.field,
+CUTOFFS = ("move_cutoff", "cancel_cutoff")  # refusals an agent says to the customer as they are
+
+
+def problem(rejected: Rejected, language: str | None = None) -> ToolProblem:
+    """The refusal for the agent; a cutoff's sentence in the caller's language, ready to say."""
+    message = rejected.message
+    facts = dict(rejected.details)
+    if rejected.code in CUTOFFS and language_of(language) != "en" and "hours" in facts:
+        call = phrase("call_on", language, phone=facts["phone"]) if facts.get("phone") else ""
+        message = phrase(rejected.code, language, hours=facts["hours"], call=call)
+    return ToolProblem(code=rejected.code, message=message, field=rejected.field,
                        suggestions=list(rejected.suggestions))
 
 

@@ -127,3 +127,28 @@ def test_an_idle_conversation_ends_and_the_next_message_starts_anew(chat_for, cl
         assert chat.engine.close_idle() >= 1
         assert "1 Book an appointment" in chat.say(phone, "anything free?")  # the menu again, not a stale step
         assert chat.conversation(phone).id != first.id
+
+
+def test_a_chat_is_told_why_a_late_move_is_refused(chat_for, service):
+    from datetime import datetime
+
+    from nextslot.schemas.commands import BookingCreate, CustomerIn
+    from tests.conversations.conftest import clinic_config
+
+    config = clinic_config()
+    config["business"] = {**config["business"], "cancellation": {"cutoff_hours": 48}}
+    phone = "+447911200071"
+    with chat_for(config) as chat:
+        service.book(chat.business_id, BookingCreate(
+            service="consultation", starts_at=datetime.fromisoformat("2026-11-24T12:00:00+00:00"),
+            customer=CustomerIn(name="Eva Sol", phone=phone)))
+        chat.send(phone, "hi")
+        chat.run()
+        chat.say(phone, "2")  # my bookings
+        chat.say(phone, "1")  # that one
+        chat.say(phone, "1")  # move it
+        chat.say(phone, "2")  # Tuesday
+        refused = chat.say(phone, "1")
+        assert "within 48 hours of the appointment, so it can no longer be moved here" in refused
+    with chat.session_factory() as s:
+        assert s.scalars(select(Booking.starts_at).where(Booking.business_id == chat.business_id)).one().hour == 12

@@ -99,7 +99,8 @@ def cancel_terms(s: Session, booking: Booking, business: BusinessInfo, source: s
     if policy.late_cancel == "refuse":
         call = f" on {business.phone}" if business.phone else ""
         return Rejected("cancel_cutoff", f"It's within {hours} of the appointment, so it can no longer be "
-                                         f"cancelled here; please call us{call} to cancel.", "code")
+                                         f"cancelled here; please call us{call} to cancel.", "code",
+                        details=cutoff_facts(policy.cutoff_hours, business))
     late = cost(s, booking, policy, "late_cancel")
     if late is None or late_terms == "accept":
         return late
@@ -116,7 +117,13 @@ def move_refusal(booking: Booking, business: BusinessInfo, source: str, now: dat
         return None
     call = f" on {business.phone}" if business.phone else ""
     return Rejected("move_cutoff", f"It's within {hours_phrase(policy.move_cutoff)} of the appointment, so it can "
-                                   f"no longer be moved here; please call us{call} to change it.", "code")
+                                   f"no longer be moved here; please call us{call} to change it.", "code",
+                    details=cutoff_facts(policy.move_cutoff, business))
+
+
+def cutoff_facts(hours: int, business: BusinessInfo) -> tuple[tuple[str, str], ...]:
+    """What an edge needs to say a cutoff refusal in the customer's language."""
+    return (("hours", str(hours)), ("phone", business.phone or ""))
 
 
 def no_show_cost(s: Session, booking: Booking, business: BusinessInfo, late_terms: str | None) -> LateCost | None:

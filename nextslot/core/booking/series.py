@@ -64,7 +64,7 @@ def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, 
             if isinstance(first_result, Rejected):
                 return first_result
             return SeriesBooked(SeriesView.model_validate(first_result["view"]), replayed=True)
-        if problem := plan.party_problem(cmd.party_size):
+        if problem := plan.party_problem(cmd.party_size) or series_problem(plan, cmd.repeat):
             return problem
         answers = check_answers(list(plan.intake_questions), cmd.intake)
         if isinstance(answers, Rejected):
@@ -102,6 +102,17 @@ def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, 
                                      {"kind": "series", "view": view.model_dump(mode="json")})
         uow.commit()
     return SeriesBooked(view)
+
+
+def series_problem(plan: Plan, rule: SeriesRule) -> Rejected | None:
+    """The service's own limit on series: none at all, or at most so many occurrences."""
+    if plan.series_max == 0:
+        return Rejected("series_not_allowed", f"{plan.service_name} cannot be booked as a recurring series; book "
+                                              "each appointment on its own.", "repeat")
+    if rule.count > plan.series_max:
+        return Rejected("series_too_long", f"A series of {plan.service_name} has at most {plan.series_max} "
+                                           f"appointments; {rule.count} asked.", "repeat.count")
+    return None
 
 
 def place_occurrence(uow: SqlAlchemyUnitOfWork, plan: Plan, cmd: SeriesCreate, customer: Customer,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, joinedload
 from nextslot.core.booking.availability import WeeklyHours, merge, open_intervals
 from nextslot.core.instants import day_instants, day_start, load_zone
 from nextslot.core.money import money
+from nextslot.core.planning import series_max
 from nextslot.schemas.config import IntakeQuestion
 from nextslot.schemas.views import BusinessProfile, Closure, LocationRef, OpeningHours, ServiceView
 from nextslot.storage.tables import (
@@ -52,7 +53,7 @@ def list_services(session: Session, business_id: int) -> list[ServiceView]:
                                  deposit=money(s.deposit_minor, s.deposit_currency or "") if s.deposit_minor else None,
                                  locations=[LocationRef(key=p.key, name=p.name, address=p.address)
                                             for p in places.values()],
-                                 party_max=int((s.party or {}).get("max", 1))))
+                                 party_max=int((s.party or {}).get("max", 1)), series_max=series_max(s.series)))
     return views
 
 

@@ -140,6 +140,7 @@ def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Re
             service.cancellation = sc.cancellation.model_dump(mode="json") if sc.cancellation else None
             service.assignment = sc.assignment.model_dump(mode="json") if sc.assignment else None
             service.party = sc.party.model_dump(mode="json") if sc.party else None
+            service.series = sc.series.model_dump(mode="json") if sc.series else None
             service.requirements = [
                 ServiceRequirement(position=i, label=req.label, members=[
                     RequirementMember(resource_id=resources[key].id, position=j)

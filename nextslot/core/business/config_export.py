@@ -32,6 +32,7 @@ from nextslot.schemas.config import (
     PartyConfig,
     RequirementConfig,
     ResourceConfig,
+    SeriesConfig,
     ServiceConfig,
     Weekday,
     WeeklySpans,
@@ -138,6 +139,7 @@ def service_config(s: Service) -> ServiceConfig:
         cancellation=CancellationPolicy.model_validate(s.cancellation) if s.cancellation else None,
         assignment=AssignmentConfig.model_validate(s.assignment) if s.assignment else None,
         party=PartyConfig.model_validate(s.party) if s.party else None,
+        series=SeriesConfig.model_validate(s.series) if s.series else None,
     )
 
 

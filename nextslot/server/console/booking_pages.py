@@ -4,7 +4,8 @@ GET  /console/{slug}/bookings/{code}                   detail: customer, intake,
 POST /console/{slug}/bookings/{code}/{confirm|cancel|no-show}
 GET  /console/{slug}/bookings/{code}/move?from=DAY     free times for the same service; POST .../move takes one
                                                        (`at`, or `local`: a wall time a block was dragged to)
-GET  /console/{slug}/book[/{service}[/details?at=]]    a walk-in or a phone call: service, time, details
+GET  /console/{slug}/book[/{service}[/details?at=]]    a walk-in or a phone call: service, branch (when it is
+                                                       offered at several: `location=`), time, details, party size
 POST /console/{slug}/book/{service}                    book (source "console"); a lost race shows the nearest times
 
 Writes carry source "console" and the staff member's name as the actor, and an idempotency key per
@@ -25,7 +26,7 @@ from nextslot.core.booking.records import booking_history, notification_log
 from nextslot.core.instants import wall_to_utc
 from nextslot.core.results import Booked, ChangeResult, Rejected, SlotTaken
 from nextslot.core.service import BookingService
-from nextslot.schemas.commands import BookingChange, BookingReschedule
+from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule
 from nextslot.schemas.inputs import in_range
 from nextslot.schemas.views import BookingView, ServiceView
 from nextslot.server.booking_form import (
@@ -167,14 +168,28 @@ def choose_time(service_key: str, request: Request, signed: Staff) -> Response:
 
 def time_page(request: Request, business: PageBusiness, staff: SignedIn, service_key: str) -> Response:
     offered = offered_service(request, business, service_key)
+    places = offered.locations if offered else []
+    place = branch(request.query_params.get("location"), offered)
+    base = f"/console/{business.slug}/book/{service_key}"
+    if offered is not None and len(places) > 1 and place is None:  # several branches: which one first
+        return render(request, "book_time.html", {
+            "business": business, "staff": staff, "active": "book", "offered": offered, "grid": None,
+            "places": places, "base": base})
     grid = slot_grid(booking_service(request), business.id, service_key, business.zone,
-                     request.query_params.get("from")) if offered else None
+                     request.query_params.get("from"), location=place) if offered else None
     if offered is None or isinstance(grid, Rejected):
         return notice(request, business, "Not found", "There is no such service here.", 404, staff=staff)
     return render(request, "book_time.html", {
         "business": business, "staff": staff, "active": "book", "offered": offered, "grid": grid,
-        "base": f"/console/{business.slug}/book/{service_key}",
+        "base": base, "places": places, "place": next((p for p in places if p.key == place), None),
     })
+
+
+def branch(key: str | None, offered: ServiceView | None) -> str | None:
+    """The branch picked for a service offered at several (None: it is not, or none was picked)."""
+    if offered is None or len(offered.locations) < 2:
+        return None
+    return key if key in {p.key for p in offered.locations} else None
 
 
 @router.get("/console/{slug}/book/{service_key}/details")
@@ -184,7 +199,8 @@ def details_form(service_key: str, request: Request, signed: Staff) -> Response:
     at = parse_slot_param(request.query_params.get("at"))
     if offered is None or at is None:
         return RedirectResponse(f"/console/{business.slug}/book", status_code=303)
-    return form_page(request, business, staff, offered, BookingForm(at, new_form_key()))
+    return form_page(request, business, staff, offered, BookingForm(at, new_form_key()),
+                     place=branch(request.query_params.get("location"), offered))
 
 
 @router.post("/console/{slug}/book/{service_key}")
@@ -199,29 +215,33 @@ def book_walk_in(request: Request, business: PageBusiness, staff: SignedIn, serv
     offered = offered_service(request, business, service_key)
     if offered is None:
         return notice(request, business, "Not found", "There is no such service here.", 404, staff=staff)
-    form = read_form(posted, offered)
-    command = booking_command(form, offered, None, SOURCE, staff.name)
+    form = read_form(posted, offered, repeat=False)
+    place = branch(posted.get("location"), offered)
+    command = booking_command(form, offered, None, SOURCE, staff.name, location=place)
     if isinstance(command, Problem):
-        return form_page(request, business, staff, offered, renewed(form), problem=command, status=422)
+        return form_page(request, business, staff, offered, renewed(form), problem=command, status=422, place=place)
+    assert isinstance(command, BookingCreate)  # no repeat was read
     match booking_service(request).book(business.id, command):
         case Booked(booking):
             return RedirectResponse(f"/console/{business.slug}/bookings/{booking.code}?done=booked",
                                     status_code=303)
         case SlotTaken(_, nearest):
             return form_page(request, business, staff, offered, renewed(form),
-                             taken=alternatives(nearest, business.zone), status=409)
+                             taken=alternatives(nearest, business.zone), status=409, place=place)
         case Rejected(code=refusal, message=message, field=field):
             return form_page(request, business, staff, offered, renewed(form),
-                             problem=Problem(refusal, message, field), status=422)
+                             problem=Problem(refusal, message, field), status=422, place=place)
 
 
 def form_page(request: Request, business: PageBusiness, staff: SignedIn, offered: ServiceView, form: BookingForm,
-              *, problem: Problem | None = None, taken: list | None = None, status: int = 200) -> Response:
+              *, problem: Problem | None = None, taken: list | None = None, status: int = 200,
+              place: str | None = None) -> Response:
     fields = intake_fields(offered)
     return render(request, "book_details.html", {
         "business": business, "staff": staff, "active": "book", "offered": offered, "form": form,
         "fields": fields, "ids": field_ids(fields), "problem": problem, "taken": taken,
         "when": form.at.astimezone(business.zone) if form.at else None,
+        "place": next((p for p in offered.locations if p.key == place), None),
     }, status)
 
 

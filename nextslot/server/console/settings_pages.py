@@ -25,7 +25,15 @@ from nextslot.core.business.message_templates import template_problem
 from nextslot.core.results import Rejected
 from nextslot.languages.catalogs import LANGUAGES, NAMES
 from nextslot.reminders.templates import DEFAULTS, EDITABLE
-from nextslot.schemas.config import AssignmentConfig, BusinessConfig, CancellationPolicy, ExceptionConfig
+from nextslot.schemas.config import (
+    AssignmentConfig,
+    BusinessConfig,
+    CancellationPolicy,
+    ExceptionConfig,
+    PartyConfig,
+    SeriesConfig,
+    ServiceConfig,
+)
 from nextslot.server.console.session import Staff, booking_service, checked_post, owner_only, render
 from nextslot.server.page_context import PageBusiness
 
@@ -132,7 +140,7 @@ def set_hours(request: Request, business: PageBusiness, form: dict[str, str]) ->
 
 
 def set_service(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
-    """Length, buffers, start-time step, notice, horizon and reminders of one service."""
+    """Length, buffers, start-time step, notice, horizon, reminders, party size and series of one service."""
     key = form.get("service", "")
     try:
         numbers = {name: int(form.get(name, "")) for name in SERVICE_NUMBERS}
@@ -146,10 +154,34 @@ def set_service(request: Request, business: PageBusiness, form: dict[str, str]) 
         current = next((s for s in config.services if s.key == key), None)
         if current is None:
             return Rejected("unknown_service", f"No active service '{key}' here.", "service")
-        changed = current.model_copy(update={**numbers, "reminder_offsets_minutes": offsets})
+        rules = party_and_series(current, form)
+        if isinstance(rules, Rejected):
+            return rules
+        changed = current.model_copy(update={**numbers, "reminder_offsets_minutes": offsets, **rules})
         return config_edits.with_item(config, "services", changed)
 
     return edit(request, business, change)
+
+
+def party_and_series(current: ServiceConfig, form: dict[str, str]) -> dict[str, Any] | Rejected:
+    """The largest party a booking may be for (1: one person; the people take places of the service's first
+    requirement unless the configuration says which) and how many times a series may repeat (0: no series).
+    A field the form did not send leaves the setting as it is."""
+    changes: dict[str, Any] = {}
+    try:
+        if (party := form.get("party_max", "").strip()):
+            most = int(party)
+            per_person = current.party.per_person if current.party else [current.requires[0].label]
+            changes["party"] = None if most == 1 else PartyConfig(max=most, per_person=per_person)
+        if (series := form.get("series_max", "").strip()):
+            most = int(series)
+            changes["series"] = (SeriesConfig(allowed=False) if most == 0 else None if most == 52
+                                 else SeriesConfig(max_count=most))
+    except ValueError:
+        return Rejected("invalid_number", "People and times are whole numbers.", "party_max")
+    except ValidationError as error:
+        return config_edits.invalid_config(error)
+    return changes
 
 
 def set_cancellation(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
