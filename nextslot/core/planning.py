@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from nextslot.core.booking.assignment import Assignment, Workload, fair_order
 from nextslot.core.booking.availability import Pools, ResourceTimeline, ServiceRules, WeeklyHours, open_intervals
 from nextslot.core.results import Rejected
-from nextslot.schemas.config import CancellationPolicy, NoShowPolicy
+from nextslot.schemas.service_rules import CancellationPolicy, NoShowPolicy
 from nextslot.storage import queries
 from nextslot.storage.tables import Business, Resource, Service
 

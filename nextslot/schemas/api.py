@@ -13,16 +13,12 @@ from pydantic import BaseModel, Field, create_model, field_validator, model_vali
 
 from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule, Command, SeriesCreate, Write
 from nextslot.schemas.config import (
-    MAX_EXCEPTIONS,
-    MAX_RESOURCES,
     BusinessConfig,
     ExceptionConfig,
     ResourceConfig,
     ServiceConfig,
-    Strict,
-    WeeklySpans,
-    check_week,
 )
+from nextslot.schemas.config_fields import MAX_EXCEPTIONS, MAX_RESOURCES, Strict, WeeklySpans, check_week
 from nextslot.schemas.inputs import Input
 from nextslot.schemas.statuses import BookingStatus
 from nextslot.schemas.views import BookingView, SlotView

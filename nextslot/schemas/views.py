@@ -4,7 +4,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from nextslot.schemas.config import IntakeQuestion
+from nextslot.schemas.service_rules import IntakeQuestion
 from nextslot.schemas.statuses import BookingStatus
 from nextslot.schemas.times import TimeView
 

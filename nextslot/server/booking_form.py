@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from nextslot.schemas.commands import BookingCreate, SeriesCreate
-from nextslot.schemas.config import IntakeQuestion
+from nextslot.schemas.service_rules import IntakeQuestion
 from nextslot.schemas.views import ServiceView
 from nextslot.server.page_times import parse_slot_param, slot_param
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from nextslot.core.money import money
 from nextslot.core.planning import BusinessInfo
 from nextslot.core.results import Rejected
-from nextslot.schemas.config import CancellationPolicy
+from nextslot.schemas.service_rules import CancellationPolicy
 from nextslot.storage.tables import Booking, BookingFee, BookingHistory, Payment
 
 STAFF_CHANNELS = frozenset({"staff", "console", "cli", "demo"})

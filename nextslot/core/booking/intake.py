@@ -5,8 +5,8 @@ import math
 from typing import Any
 
 from nextslot.core.results import Rejected
-from nextslot.schemas.config import IntakeQuestion
 from nextslot.schemas.inputs import BIGINT
+from nextslot.schemas.service_rules import IntakeQuestion
 
 YES = {"yes", "y", "true", "1", "on", "si", "sí", "oui", "ja"}
 NO = {"no", "n", "false", "0", "off", "non", "nein"}

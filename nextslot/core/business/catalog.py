@@ -12,7 +12,7 @@ from nextslot.core.booking.availability import WeeklyHours, merge, open_interval
 from nextslot.core.instants import day_instants, day_start, load_zone
 from nextslot.core.money import money
 from nextslot.core.planning import series_max
-from nextslot.schemas.config import IntakeQuestion
+from nextslot.schemas.service_rules import IntakeQuestion
 from nextslot.schemas.views import BusinessProfile, Closure, LocationRef, OpeningHours, ServiceView
 from nextslot.storage.tables import (
     AvailabilityException,

@@ -19,7 +19,8 @@ from nextslot.core import audit
 from nextslot.core.business.message_templates import template_problems, whatsapp_template_problems
 from nextslot.core.instants import first_instant, wall_to_utc
 from nextslot.core.results import Rejected
-from nextslot.schemas.config import WEEKDAYS, BusinessConfig, BusinessDetails, ExceptionConfig, WeeklySpans, parse_span
+from nextslot.schemas.config import BusinessConfig, BusinessDetails, ExceptionConfig
+from nextslot.schemas.config_fields import WEEKDAYS, WeeklySpans, parse_span
 from nextslot.storage.refusals import flushed_within_exclusions
 from nextslot.storage.tables import (
     AvailabilityException,

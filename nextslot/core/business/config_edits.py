@@ -20,7 +20,8 @@ from nextslot.core.business.config_export import exception_id as id_of
 from nextslot.core.business.config_export import export_config, resource_entries
 from nextslot.core.planning import unknown_business
 from nextslot.core.results import Rejected
-from nextslot.schemas.config import BusinessConfig, ExceptionConfig, ResourceConfig, ServiceConfig, WeeklySpans
+from nextslot.schemas.config import BusinessConfig, ExceptionConfig, ResourceConfig, ServiceConfig
+from nextslot.schemas.config_fields import WeeklySpans
 from nextslot.storage.tables import Business, Resource, Service
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 

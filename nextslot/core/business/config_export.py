@@ -20,22 +20,22 @@ from sqlalchemy.orm import Session, selectinload
 from nextslot.schemas.api import ExceptionView, ResourceEntry, ServiceEntry
 from nextslot.schemas.config import (
     OWN_DETAILS,
-    WEEKDAYS,
-    AssignmentConfig,
     BusinessConfig,
     BusinessSection,
-    CancellationPolicy,
-    DepositConfig,
     ExceptionConfig,
-    IntakeQuestion,
     LocationConfig,
-    PartyConfig,
     RequirementConfig,
     ResourceConfig,
-    SeriesConfig,
     ServiceConfig,
-    Weekday,
-    WeeklySpans,
+)
+from nextslot.schemas.config_fields import WEEKDAYS, Weekday, WeeklySpans
+from nextslot.schemas.service_rules import (
+    AssignmentConfig,
+    CancellationPolicy,
+    DepositConfig,
+    IntakeQuestion,
+    PartyConfig,
+    SeriesConfig,
 )
 from nextslot.storage import queries
 from nextslot.storage.tables import (

@@ -25,15 +25,8 @@ from nextslot.core.business.message_templates import template_problem
 from nextslot.core.results import Rejected
 from nextslot.languages.catalogs import LANGUAGES, NAMES
 from nextslot.reminders.templates import DEFAULTS, EDITABLE
-from nextslot.schemas.config import (
-    AssignmentConfig,
-    BusinessConfig,
-    CancellationPolicy,
-    ExceptionConfig,
-    PartyConfig,
-    SeriesConfig,
-    ServiceConfig,
-)
+from nextslot.schemas.config import BusinessConfig, ExceptionConfig, ServiceConfig
+from nextslot.schemas.service_rules import AssignmentConfig, CancellationPolicy, PartyConfig, SeriesConfig
 from nextslot.server.console.session import Staff, booking_service, checked_post, owner_only, render
 from nextslot.server.page_context import PageBusiness
 
