@@ -12,7 +12,6 @@ derived from it, which another site cannot read. Rate-limited per client address
 """
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -35,13 +34,13 @@ from nextslot.conversations.web_chat import (
 from nextslot.core.results import Rejected
 from nextslot.languages.catalogs import N_
 from nextslot.server.booking_form import Problem
+from nextslot.server.live_parts import live_page
 from nextslot.server.page_context import PageBusiness, business_by_slug, visitor_of
 from nextslot.server.page_render import not_found, notice, render
 from nextslot.server.rate_limit import RateLimitedRoute
 
 router = APIRouter(route_class=RateLimitedRoute, max_body_size=16_000, include_in_schema=False)
 COOKIE = "nextslot_chat"
-POLL_SECONDS = 2
 
 
 def idle_of(request: Request) -> timedelta:
@@ -62,17 +61,10 @@ def chat_response(request: Request, business: PageBusiness, problem: Problem | N
     view = chat_view(request.app.state.service, business.id, visitor_key(token), idle_of(request))
     context = {"business": business, "visitor": visitor_of(request, business.zone, language=business.language),
                "chat": view, "ticket": form_ticket(token), "problem": problem, "form": form or {},
-               "done": request.query_params.get("done"), "poll_seconds": POLL_SECONDS,
+               "done": request.query_params.get("done"),
                "base": f"/b/{business.slug}/chat"}
-    if request.query_params.get("partial"):
-        response = render(request, "_chat.html", context)
-        tag = '"' + hashlib.sha256(response.body).hexdigest()[:20] + '"'
-        if request.headers.get("if-none-match") == tag:
-            return Response(status_code=304, headers={"ETag": tag, "Cache-Control": "no-store"})
-        response.headers["ETag"] = tag
-        return response
-    response = render(request, "chat.html", context, status=status)
-    if request.cookies.get(COOKIE) != token:
+    response = live_page(request, render, "chat.html", "_chat.html", context, status)
+    if not request.query_params.get("partial") and request.cookies.get(COOKIE) != token:
         keep(request, response, business.slug, token)
     return response
 

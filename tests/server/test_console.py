@@ -286,6 +286,19 @@ def test_the_calendar_fragment_changes_when_an_agent_books_and_answers_304_other
     assert after.status_code == 200 and f'data-code="{code}"' in after.text
 
 
+def test_the_page_carries_the_tag_it_was_rendered_with_so_a_booking_made_before_the_first_poll_shows(
+        console, make_business, service):
+    clinic = make_business("clinic")
+    client, slug = console(clinic)
+    page = client.get(f"/console/{slug}?date=2026-11-24&view=day")
+    tag = re.search(r'data-etag="([^"]*)"', page.text)[1].replace("&#34;", '"')
+    url = f"/console/{slug}?date=2026-11-24&view=day&partial=1"
+    assert client.get(url, headers={"If-None-Match": tag}).status_code == 304  # unchanged: the page is left alone
+    code = book_by_agent(service, clinic)  # between the render and the first poll
+    after = client.get(url, headers={"If-None-Match": tag})
+    assert after.status_code == 200 and f'data-code="{code}"' in after.text
+
+
 def test_week_view_and_one_resource(console, make_business, service):
     clinic = make_business("clinic")
     code = book_by_agent(service, clinic)

@@ -6,7 +6,6 @@ GET /console/{slug}?date=2026-12-02&view=day|week&resource=dr-lee
 """
 from __future__ import annotations
 
-import hashlib
 from datetime import date, timedelta
 
 from fastapi import APIRouter, Request
@@ -21,11 +20,11 @@ from nextslot.schemas.api import BookingFilter
 from nextslot.schemas.inputs import in_range
 from nextslot.server.console.calendar_grid import days_side_by_side, resources_side_by_side
 from nextslot.server.console.session import Staff, booking_service, notice, render
+from nextslot.server.live_parts import live_page
 from nextslot.server.page_context import KEY, PageBusiness
 from nextslot.server.page_times import parse_day
 
 router = APIRouter(include_in_schema=False)
-POLL_SECONDS = 2
 
 
 @router.get("/console/{slug}")
@@ -55,24 +54,12 @@ def calendar_response(request: Request, business: PageBusiness, staff: SignedIn)
     grid = days_side_by_side(view) if week else resources_side_by_side(view)
     context = {
         "business": business, "staff": staff, "active": "calendar", "grid": grid, "view": view, "week": week,
-        "day": day, "today": today, "resource": resource, "poll_seconds": POLL_SECONDS,
+        "day": day, "today": today, "resource": resource,
         "resources": resources,
         "listed": [] if isinstance(listed, Rejected) else listed.bookings,
         "nav": navigation(day, week, today), "query": query_of(day, week, resource),
     }
-    if params.get("partial"):
-        return partial(request, context)
-    return render(request, "calendar.html", context)
-
-
-def partial(request: Request, context: dict, template: str = "_calendar.html") -> Response:
-    """A live part of a page alone (the calendar, the inbox), or 304 when it is what the page already shows."""
-    response = render(request, template, context)
-    tag = '"' + hashlib.sha256(response.body).hexdigest()[:20] + '"'
-    if request.headers.get("if-none-match") == tag:
-        return Response(status_code=304, headers={"ETag": tag, "Cache-Control": "no-store"})
-    response.headers["ETag"] = tag
-    return response
+    return live_page(request, render, "calendar.html", "_calendar.html", context)
 
 
 def navigation(day: date, week: bool, today: date) -> dict[str, date]:

@@ -18,8 +18,8 @@ from nextslot.conversations.inbox import HandedBack, Replied, exchange, hand_bac
 from nextslot.core.accounts.staff import SignedIn
 from nextslot.core.results import Rejected
 from nextslot.server.booking_form import Problem
-from nextslot.server.console.calendar_pages import POLL_SECONDS, partial
 from nextslot.server.console.session import Staff, booking_service, checked_post, notice, render
+from nextslot.server.live_parts import live_page
 from nextslot.server.page_context import PageBusiness
 
 router = APIRouter(include_in_schema=False)
@@ -30,10 +30,8 @@ def inbox_page(request: Request, signed: Staff) -> Response:
     business, staff = signed
     rows = inbox(booking_service(request), business.id)
     context = {"business": business, "staff": staff, "active": "inbox", "rows": rows,
-               "waiting": sum(1 for r in rows if r.handoff_at and r.status == "open"), "poll_seconds": POLL_SECONDS}
-    if request.query_params.get("partial"):
-        return partial(request, context, "_inbox.html")
-    return render(request, "inbox.html", context)
+               "waiting": sum(1 for r in rows if r.handoff_at and r.status == "open")}
+    return live_page(request, render, "inbox.html", "_inbox.html", context)
 
 
 @router.get("/console/{slug}/inbox/{conversation_id}")
@@ -47,10 +45,8 @@ def exchange_page(request: Request, business: PageBusiness, staff: SignedIn, con
     if seen is None:
         return notice(request, business, "Not found", "There is no such conversation here.", 404, staff=staff)
     context = {"business": business, "staff": staff, "active": "inbox", "seen": seen, "problem": problem,
-               "text": text, "done": request.query_params.get("done"), "poll_seconds": POLL_SECONDS}
-    if request.query_params.get("partial"):
-        return partial(request, context, "_exchange.html")
-    return render(request, "conversation.html", context, status)
+               "text": text, "done": request.query_params.get("done")}
+    return live_page(request, render, "conversation.html", "_exchange.html", context, status)
 
 
 @router.post("/console/{slug}/inbox/{conversation_id}/reply")

@@ -7,7 +7,7 @@
   if (!box || !window.fetch) { return; }
   var url = box.getAttribute("data-poll");
   var every = (parseFloat(box.getAttribute("data-poll-seconds")) || 2) * 1000;
-  var tag = null;
+  var tag = box.getAttribute("data-etag");  // the part as rendered: the first poll asks what changed since
   var busy = false;
 
   function poll() {
@@ -18,7 +18,8 @@
       if (r.status === 200) {
         var fresh = r.headers.get("ETag");
         return r.text().then(function (html) {
-          if (tag !== null) { box.innerHTML = html; box.setAttribute("data-updated", String(Date.now())); }
+          box.innerHTML = html;
+          box.setAttribute("data-updated", String(Date.now()));
           tag = fresh;
         });
       }

@@ -65,14 +65,14 @@
   var box = document.getElementById("chat");
   var url = box && box.getAttribute("data-chat-poll");
   if (!url || !window.fetch) return;
-  var tag = null;
+  var tag = box.getAttribute("data-etag");  // the messages as rendered: the first poll asks what is new since
   function poll() {
     if (document.hidden) return;
     fetch(url, { headers: tag ? { "If-None-Match": tag } : {}, credentials: "same-origin", cache: "no-store" })
       .then(function (r) {
         if (r.status !== 200) return;
         var fresh = r.headers.get("ETag");
-        return r.text().then(function (html) { if (tag !== null) box.innerHTML = html; tag = fresh; });
+        return r.text().then(function (html) { box.innerHTML = html; tag = fresh; });
       }).catch(function () { /* offline for a moment */ });
   }
   poll();
