@@ -1,11 +1,13 @@
 """Core results as tool results: times in the caller's zone, short sentences an agent can say."""
 from __future__ import annotations
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import load_zone
 from nextslot.core.results import Rejected
-from nextslot.schemas.spoken import AT, language_of, spoken_in
+from nextslot.languages import gettext, local_clock, local_day, local_when
+from nextslot.schemas.spoken import language_of
 from nextslot.schemas.times import TimeView, spoken_time
 from nextslot.schemas.tool_results import Appointment, TimeSlot, ToolProblem
 from nextslot.schemas.views import BookingView, FeeView, SlotView
@@ -23,7 +25,7 @@ def time_slot(slot: SlotView, caller_zone: str | None, language: str | None = No
         starts_at=slot.starts_at.utc.astimezone(zone).isoformat(),
         ends_at=slot.ends_at.astimezone(zone).isoformat(),
         timezone=zone.key,
-        spoken=spoken_in(slot.starts_at.utc, zone, language_of(language)),
+        spoken=local_when(slot.starts_at.utc, zone, language_of(language)),
         with_=[r.name for r in slot.resources],
         resources=[r.key for r in slot.resources],
         seats_left=slot.seats_left,
@@ -39,7 +41,7 @@ def appointment(view: BookingView, language: str | None = None) -> Appointment:
         code=view.code, code_spoken=view.code_spoken, status=view.status, service=view.service,
         service_name=view.service_name, starts_at=view.starts_at.utc.astimezone(zone).isoformat(),
         ends_at=view.ends_at.astimezone(zone).isoformat(), timezone=zone.key,
-        spoken=spoken_in(view.starts_at.utc, zone, spoken_language), with_=[r.name for r in view.resources],
+        spoken=local_when(view.starts_at.utc, zone, spoken_language), with_=[r.name for r in view.resources],
         customer_name=view.customer.name, location=view.location.name if view.location else None,
         deposit_due=view.payment.amount.display if view.payment and view.payment.status == "pending" else None,
         pay_by=spoken_time(view.payment.expires_at, zone) if view.payment and view.payment.status == "pending"
@@ -63,20 +65,21 @@ def problem(rejected: Rejected, language: str | None = None) -> ToolProblem:
 
 
 def spoken_choices(slots: list[TimeSlot], language: str | None = None) -> str:
-    """'Tuesday 25 November at 9 am or 9:30 am, or Wednesday 26 November at 10 am' (spoken in `language`,
-    as `time_slot` made them)."""
+    """'Tuesday 25 November at 9 am or 9:30 am, or Wednesday 26 November at 10 am': days and times said the
+    local way by the pages' own function (languages/local_times.py), grouped by day."""
     lang = language_of(language)
     days: dict[str, list[str]] = {}
     for slot in slots:
-        day, _, clock = slot.spoken.partition(AT[lang])
+        local = datetime.fromisoformat(slot.starts_at).astimezone(ZoneInfo(slot.timezone))
+        clock = local_clock(local, lang)
         if slot.location:  # several branches: where is part of the offer
             clock += phrase("at_place", lang, place=slot.location)
         if slot.seats_left is not None:  # a class: how many places are left is part of the offer
             left = phrase("place_left", lang) if slot.seats_left == 1 else phrase("places_left", lang,
                                                                                   n=slot.seats_left)
             clock += f" ({left})"
-        days.setdefault(day, []).append(clock)
-    parts = [f"{day}{AT[lang]}{join_or(clocks, lang)}" for day, clocks in days.items()]
+        days.setdefault(local_day(local.date(), lang), []).append(clock)
+    parts = [gettext(lang, "%(day)s at %(time)s", day=day, time=join_or(clocks, lang)) for day, clocks in days.items()]
     return ("," + phrase("or", lang)).join(parts)
 
 

@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from nextslot.schemas.spoken import language_of, spoken_in
+from nextslot.languages import local_when
+from nextslot.schemas.spoken import language_of
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import execute
 from tests.core.test_cutoffs import garage_with
@@ -18,17 +19,21 @@ LONDON = ZoneInfo("Europe/London")
 
 @pytest.mark.parametrize("language, said", [
     ("en", "Tuesday 24 November at 5:30 pm"),
-    ("es", "martes 24 de noviembre a las 17:30"),
-    ("fr", "mardi 24 novembre à 17h30"),
-    ("de", "Dienstag, 24. November um 17:30"),
+    ("es", "martes, 24 de noviembre, 17:30"),
+    ("fr", "mardi 24 novembre à 17:30"),
+    ("de", "Dienstag, 24. November, 17:30 Uhr"),
 ])
-def test_times_are_said_the_local_way(language, said):
-    assert spoken_in(TUESDAY_1730, LONDON, language) == said
+def test_times_are_said_the_local_way_by_the_pages_own_function(language, said, ctx):
+    assert local_when(TUESDAY_1730, LONDON, language) == said
+    found = execute("find_available_slots", {"service": "consultation", "date": "2026-11-24", "limit": 1,
+                                             "language": language, "caller_timezone": "Europe/London"}, ctx)
+    first = datetime.fromisoformat(found.data["slots"][0]["starts_at"])
+    assert found.data["slots"][0]["spoken"] == local_when(first, LONDON, language)  # one source for both
 
 
 def test_a_repeated_wall_time_says_which_of_the_two_and_unknown_languages_are_english():
     first = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 1:30 am in London, the first time round
-    assert spoken_in(first, LONDON, "es") == "domingo 25 de octubre a las 1:30 (antes del cambio de hora)"
+    assert local_when(first, LONDON, "es") == "domingo, 25 de octubre, 1:30 (antes del cambio de hora)"
     assert language_of("es-MX") == "es" and language_of("pt") == "en" and language_of(None) == "en"
 
 
@@ -40,19 +45,19 @@ def ctx(service, make_business):
 def test_slots_and_bookings_are_offered_and_confirmed_in_the_callers_language(ctx):
     found = execute("find_available_slots", {"service": "consultation", "date": "2026-11-24", "limit": 2,
                                              "language": "es"}, ctx)
-    assert found.data["say"] == "Puedo ofrecerle martes 24 de noviembre a las 8:30 o 8:45."
-    assert found.data["slots"][0]["spoken"] == "martes 24 de noviembre a las 8:30"
+    assert found.data["say"] == "Puedo ofrecerle martes, 24 de noviembre, 8:30 o 8:45."
+    assert found.data["slots"][0]["spoken"] == "martes, 24 de noviembre, 8:30"
     booked = execute("book_appointment", {"service": "consultation", "starts_at": found.data["slots"][0]["starts_at"],
                                           "customer_name": "Lea Roux", "phone": "+447911170001", "language": "fr"},
                      ctx)
     assert booked.data["say"].startswith("C'est réservé : GP consultation avec Dr Asha Patel le mardi 24 novembre "
-                                         "à 8h30. Votre code de réservation est ")
+                                         "à 08:30. Votre code de réservation est ")
     code = booked.data["appointment"]["code"]
     confirmed = execute("confirm_appointment", {"code": code}, ctx)  # no language given: the customer's own
-    assert confirmed.data["say"] == ("Merci. Votre rendez-vous GP consultation le mardi 24 novembre à 8h30 est "
+    assert confirmed.data["say"] == ("Merci. Votre rendez-vous GP consultation le mardi 24 novembre à 08:30 est "
                                      "confirmé. À bientôt.")
     cancelled = execute("cancel_appointment", {"code": code, "language": "de"}, ctx)
-    assert cancelled.data["say"] == "Ihr Termin GP consultation am Dienstag, 24. November um 8:30 ist abgesagt."
+    assert cancelled.data["say"] == "Ihr Termin GP consultation am Dienstag, 24. November, 08:30 Uhr ist abgesagt."
 
 
 def test_the_late_cancel_question_is_asked_in_the_customers_language(service, make_business, clock):
