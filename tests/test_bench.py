@@ -39,3 +39,15 @@ def test_quick_chat_bench_answers_every_message_through_real_processes(database_
                     "the webhook's answer to Twilio", "60 messages answered", "dropped nextslot_bench_"):
         assert heading in out, f"{heading!r} missing from:\n{out}"
     assert "FAIL" not in out
+
+
+def test_quick_capacity_bench_prints_every_figure_beside_bare_sql(database_url, capsys):
+    from evals.bench_capacity import run_bench_capacity
+
+    assert run_bench_capacity(Settings(database_url=database_url), quick=True) == 0
+    out = capsys.readouterr().out
+    for heading in ("machine:", "load average", "find_slots: a week", "book: new customer", "bare SQL booking",
+                    "slot searches / s per server core", "bookings / s per database core", "writers on this machine",
+                    "stored per booking", "dropped nextslot_bench_"):
+        assert heading in out, f"{heading!r} missing from:\n{out}"
+    assert "FAIL" not in out

@@ -51,6 +51,10 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         from evals.bench_tools import run_bench_tools
 
         return run_bench_tools(settings, quick=args.quick)
+    if args.suite == "capacity":
+        from evals.bench_capacity import run_bench_capacity
+
+        return run_bench_capacity(settings, quick=args.quick)
     from evals.bench_core import run_bench_core
 
     return run_bench_core(settings, quick=args.quick)
@@ -89,7 +93,7 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
 def register(sub) -> None:
     # both make throwaway databases of their own
     p = add_command(sub, "bench", cmd_bench, "benchmarks", needs_schema=False)
-    p.add_argument("suite", choices=["core", "tools", "load", "chat"])
+    p.add_argument("suite", choices=["core", "tools", "load", "chat", "capacity"])
     p.add_argument("--quick", action="store_true", help="smaller data and fewer samples (a smoke run)")
     p.add_argument("--no-faults", action="store_true", help="load: no killed server, dropped connections or "
                                                             "Twilio trouble")

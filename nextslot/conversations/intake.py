@@ -78,7 +78,7 @@ def receive(service: BookingService, message: Incoming, idle: timedelta) -> bool
         stored = s.execute(insert(ConversationMessage).values(
             business_id=business_id, conversation_id=conversation.id, direction="in",
             provider_id=message.provider_id, body=message.body[:5000], media=message.media, created_at=now,
-        ).on_conflict_do_nothing(index_elements=["provider_id"]).returning(ConversationMessage.id)).scalar()
+        ).on_conflict_do_nothing(index_elements=["provider_id", "business_id"]).returning(ConversationMessage.id)).scalar()
         if stored is not None:
             conversation.last_message_at = now
             wakeups.notify(s, wakeups.CONVERSATIONS)  # a scheduler process answers it now, not at its next poll

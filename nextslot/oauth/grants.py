@@ -108,7 +108,7 @@ def approve(uow: SqlAlchemyUnitOfWork, *, client_id: str, business_id: int, acco
                            scopes=" ".join(scopes), resource=resource)
         uow.session.add(grant)
         uow.session.flush()
-        uow.session.add(OAuthCode(code_hash=hash_key(code), grant_id=grant.id, code_challenge=code_challenge,
+        uow.session.add(OAuthCode(code_hash=hash_key(code), grant_id=grant.id, business_id=business_id, code_challenge=code_challenge,
                                   redirect_uri=redirect_uri, redirect_uri_explicit=redirect_uri_explicit,
                                   expires_at=now + CODE_LIFETIME))
         who = uow.session.scalar(select(StaffAccount.email).where(StaffAccount.id == account_id))
@@ -175,9 +175,9 @@ def issue(uow: SqlAlchemyUnitOfWork, grant: OAuthGrant, scopes: list[str], now: 
     access, refresh = new_secret(ACCESS_PREFIX), new_secret(REFRESH_PREFIX)
     joined = " ".join(scopes)
     uow.session.add_all([
-        OAuthToken(token_hash=hash_key(access), grant_id=grant.id, kind="access", scopes=joined,
+        OAuthToken(token_hash=hash_key(access), grant_id=grant.id, business_id=grant.business_id, kind="access", scopes=joined,
                    expires_at=now + ACCESS_LIFETIME),
-        OAuthToken(token_hash=hash_key(refresh), grant_id=grant.id, kind="refresh", scopes=joined,
+        OAuthToken(token_hash=hash_key(refresh), grant_id=grant.id, business_id=grant.business_id, kind="refresh", scopes=joined,
                    expires_at=now + REFRESH_LIFETIME),
     ])
     grant.connected_until = now + REFRESH_LIFETIME

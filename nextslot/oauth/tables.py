@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from nextslot.storage.tables import Base, Id, _business, _created, _id
+from nextslot.storage.tables import Base, Id, _business, _created, _id, _parent
 
 
 class OAuthClient(Base):
@@ -27,11 +27,12 @@ class OAuthGrant(Base):
     ends every token issued under it at once."""
 
     __tablename__ = "oauth_grants"
+    __table_args__ = (_parent("account_id", "staff_accounts", cascade=True),)
     id: Mapped[int] = _id()
     client_id: Mapped[str] = mapped_column(String(2048), ForeignKey("oauth_clients.client_id", ondelete="CASCADE"),
                                            index=True)
     business_id: Mapped[int] = _business()
-    account_id: Mapped[int] = mapped_column(Id, ForeignKey("staff_accounts.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(Id)
     scopes: Mapped[str] = mapped_column(Text)  # space-separated, as OAuth writes them
     resource: Mapped[str] = mapped_column(Text)  # RFC 8707: the /mcp URL its tokens are for
     created_at: Mapped[datetime] = _created()
@@ -44,8 +45,10 @@ class OAuthCode(Base):
     """An authorization code: five minutes, once. A second try at a used code revokes its grant."""
 
     __tablename__ = "oauth_codes"
+    __table_args__ = (_parent("grant_id", "oauth_grants", cascade=True),)
     code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    grant_id: Mapped[int] = mapped_column(Id, ForeignKey("oauth_grants.id", ondelete="CASCADE"), index=True)
+    business_id: Mapped[int] = mapped_column(Id, ForeignKey("businesses.id"), primary_key=True)  # the grant's
+    grant_id: Mapped[int] = mapped_column(Id, index=True)
     code_challenge: Mapped[str] = mapped_column(String(128))
     redirect_uri: Mapped[str] = mapped_column(Text)
     redirect_uri_explicit: Mapped[bool] = mapped_column(Boolean)
@@ -58,8 +61,10 @@ class OAuthToken(Base):
     the grant, since one of the two presenters has stolen it."""
 
     __tablename__ = "oauth_tokens"
+    __table_args__ = (_parent("grant_id", "oauth_grants", cascade=True),)
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    grant_id: Mapped[int] = mapped_column(Id, ForeignKey("oauth_grants.id", ondelete="CASCADE"), index=True)
+    business_id: Mapped[int] = mapped_column(Id, ForeignKey("businesses.id"), primary_key=True)  # the grant's
+    grant_id: Mapped[int] = mapped_column(Id, index=True)
     kind: Mapped[str] = mapped_column(String(8))  # access | refresh
     scopes: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[datetime]

@@ -11,8 +11,10 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
+    MetaData,
     SmallInteger,
     String,
     Text,
@@ -21,7 +23,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, TSTZRANGE, ExcludeConstraint, Range
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
 
 from nextslot.schemas.statuses import BookingStatus
 from nextslot.telemetry.context import current_request_id
@@ -35,6 +37,15 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSONB,
         list[Any]: JSONB,
     }
+    # PostgreSQL's own names, which the migrations kept: a composite reference is named by its first column
+    metadata = MetaData(naming_convention={"ix": "ix_%(column_0_label)s",
+                                           "fk": "%(table_name)s_%(column_0_name)s_fkey"})
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        # a tenant's row is keyed (id, business_id) in the database, so the tables can be distributed by business
+        # (migration 0026); ids come from one sequence and are unique alone, so the session knows a row by its id
+        return {"primary_key": ["id"]} if "id" in cls.__dict__ else {}
 
 
 def _id() -> Mapped[int]:
@@ -42,7 +53,20 @@ def _id() -> Mapped[int]:
 
 
 def _business() -> Mapped[int]:
-    return mapped_column(Id, ForeignKey("businesses.id"), index=True)
+    return mapped_column(Id, ForeignKey("businesses.id"), primary_key=True, index=True)
+
+
+def _unique(table: str, *columns: str) -> UniqueConstraint:
+    """Unique within a business, the value first so that a lookup by the value alone (a key's hash, a provider's
+    id, before the business is known) still walks the index; the value is random or the provider's, so it is
+    unique across businesses anyway (tests/storage/test_tenant_keys.py)."""
+    return UniqueConstraint(*columns, "business_id", name=f"{table}_{'_'.join(columns)}_key")
+
+
+def _parent(column: str, parent: str, cascade: bool = False) -> ForeignKeyConstraint:
+    """A reference to another row of the same business: (column, business_id) -> parent (id, business_id)."""
+    return ForeignKeyConstraint([column, "business_id"], [f"{parent}.id", f"{parent}.business_id"],
+                                ondelete="CASCADE" if cascade else None)
 
 
 def _created() -> Mapped[datetime]:
@@ -66,11 +90,12 @@ class Business(Base):
 
 class ApiKey(Base):
     __tablename__ = "api_keys"
+    __table_args__ = (_unique("api_keys", "key_hash"),)
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
     name: Mapped[str] = mapped_column(String(100))
     prefix: Mapped[str] = mapped_column(String(16), index=True)
-    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the whole key
+    key_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the whole key
     created_at: Mapped[datetime] = _created()
     revoked_at: Mapped[datetime | None]
 
@@ -112,6 +137,7 @@ class Location(Base):
 class Resource(Base):
     __tablename__ = "resources"
     __table_args__ = (
+        _parent("location_id", "locations"),
         UniqueConstraint("business_id", "key"),
         CheckConstraint("capacity >= 1", name="capacity_at_least_one"),
         CheckConstraint("kind in ('staff', 'room', 'device')", name="known_kind"),
@@ -126,7 +152,7 @@ class Resource(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     email: Mapped[str | None] = mapped_column(String(320))  # staff: told when their bookings move or go
     phone: Mapped[str | None] = mapped_column(String(20))  # E.164
-    location_id: Mapped[int | None] = mapped_column(Id, ForeignKey("locations.id"), index=True)  # None: shared
+    location_id: Mapped[int | None] = mapped_column(Id, index=True)  # None: shared
 
     location: Mapped[Location | None] = relationship(lazy="joined")
     hours: Mapped[list[WorkingHours]] = relationship(
@@ -139,11 +165,13 @@ class WorkingHours(Base):
 
     __tablename__ = "working_hours"
     __table_args__ = (
+        _parent("resource_id", "resources", cascade=True),
         CheckConstraint("weekday between 0 and 6", name="weekday_range"),
         CheckConstraint("0 <= start_minute and start_minute < end_minute and end_minute <= 1440", name="minutes_range"),
     )
     id: Mapped[int] = _id()
-    resource_id: Mapped[int] = mapped_column(Id, ForeignKey("resources.id", ondelete="CASCADE"), index=True)
+    business_id: Mapped[int] = _business()
+    resource_id: Mapped[int] = mapped_column(Id, index=True)
     weekday: Mapped[int] = mapped_column(SmallInteger)  # 0 = Monday
     start_minute: Mapped[int] = mapped_column(SmallInteger)
     end_minute: Mapped[int] = mapped_column(SmallInteger)
@@ -154,12 +182,13 @@ class AvailabilityException(Base):
 
     __tablename__ = "availability_exceptions"
     __table_args__ = (
+        _parent("resource_id", "resources", cascade=True),
         CheckConstraint("starts_at < ends_at", name="ordered"),
         CheckConstraint("kind in ('closed', 'open')", name="known_kind"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    resource_id: Mapped[int | None] = mapped_column(Id, ForeignKey("resources.id", ondelete="CASCADE"), index=True)
+    resource_id: Mapped[int | None] = mapped_column(Id, index=True)
     kind: Mapped[str] = mapped_column(String(8))
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
@@ -205,8 +234,10 @@ class ServiceRequirement(Base):
     """One resource the service needs, chosen from a pool ("Dr A or Dr B")."""
 
     __tablename__ = "service_requirements"
+    __table_args__ = (_parent("service_id", "services", cascade=True),)
     id: Mapped[int] = _id()
-    service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id", ondelete="CASCADE"), index=True)
+    business_id: Mapped[int] = _business()
+    service_id: Mapped[int] = mapped_column(Id, index=True)
     position: Mapped[int] = mapped_column(SmallInteger)
     label: Mapped[str] = mapped_column(String(100))
 
@@ -217,13 +248,15 @@ class ServiceRequirement(Base):
 
 class RequirementMember(Base):
     __tablename__ = "requirement_members"
-    requirement_id: Mapped[int] = mapped_column(
-        Id, ForeignKey("service_requirements.id", ondelete="CASCADE"), primary_key=True
+    __table_args__ = (
+        _parent("requirement_id", "service_requirements", cascade=True), _parent("resource_id", "resources"),
     )
-    resource_id: Mapped[int] = mapped_column(Id, ForeignKey("resources.id"), primary_key=True)
+    requirement_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    resource_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    business_id: Mapped[int] = mapped_column(Id, ForeignKey("businesses.id"), primary_key=True)  # the requirement's
     position: Mapped[int] = mapped_column(SmallInteger)  # pooled picks take the first free member
 
-    resource: Mapped[Resource] = relationship(lazy="joined")
+    resource: Mapped[Resource] = relationship(lazy="joined", viewonly=True)  # business_id is the requirement's
 
 
 class Customer(Base):
@@ -249,6 +282,7 @@ class Customer(Base):
 class Booking(Base):
     __tablename__ = "bookings"
     __table_args__ = (
+        _parent("service_id", "services"), _parent("customer_id", "customers"), _parent("series_id", "booking_series"),
         UniqueConstraint("business_id", "code"),
         Index("bookings_business_start", "business_id", "starts_at"),
         CheckConstraint("starts_at < ends_at", name="ordered"),
@@ -257,21 +291,22 @@ class Booking(Base):
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
     code: Mapped[str] = mapped_column(String(16))
-    service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id"))
-    customer_id: Mapped[int] = mapped_column(Id, ForeignKey("customers.id"), index=True)
+    service_id: Mapped[int] = mapped_column(Id)
+    customer_id: Mapped[int] = mapped_column(Id, index=True)
     status: Mapped[str] = mapped_column(String(16), default=BookingStatus.BOOKED)
     starts_at: Mapped[datetime]  # the service itself, without buffers
     ends_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(32))  # channel it came through: agent, mcp, page, staff, ...
     party_size: Mapped[int] = mapped_column(SmallInteger, default=1, server_default=text("1"))
-    series_id: Mapped[int | None] = mapped_column(Id, ForeignKey("booking_series.id"), index=True)
+    series_id: Mapped[int | None] = mapped_column(Id, index=True)
     intake: Mapped[dict[str, Any]] = mapped_column(default=dict)
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
 
-    service: Mapped[Service] = relationship(lazy="joined")
-    customer: Mapped[Customer] = relationship(lazy="joined")
+    # read only: the booking's ids are set, and two writers of its business_id would overlap
+    service: Mapped[Service] = relationship(lazy="joined", viewonly=True)
+    customer: Mapped[Customer] = relationship(lazy="joined", viewonly=True)
     claims: Mapped[list[Claim]] = relationship(
         primaryjoin="and_(Claim.booking_id == Booking.id, Claim.active)", viewonly=True, order_by="Claim.resource_id"
     )
@@ -281,10 +316,11 @@ class BookingSeries(Base):
     """A recurring series ("every Tuesday at 10 for 6 weeks"): its occurrences are bookings with its id."""
 
     __tablename__ = "booking_series"
+    __table_args__ = (_parent("service_id", "services"), _parent("customer_id", "customers"))
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id"))
-    customer_id: Mapped[int] = mapped_column(Id, ForeignKey("customers.id"))
+    service_id: Mapped[int] = mapped_column(Id)
+    customer_id: Mapped[int] = mapped_column(Id)
     rule: Mapped[dict[str, Any]] = mapped_column(JSONB)  # every, interval, count, mode
     source: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = _created()
@@ -295,7 +331,8 @@ class Payment(Base):
 
     __tablename__ = "payments"
     __table_args__ = (
-        UniqueConstraint("provider", "provider_ref"),
+        _parent("booking_id", "bookings"),
+        _unique("payments", "provider", "provider_ref"),
         UniqueConstraint("booking_id", "business_id", name="payments_booking_id_key"),
         CheckConstraint("status in ('pending', 'paid', 'expired', 'refund_due', 'refunded', 'kept')",
                         name="known_status"),
@@ -303,7 +340,7 @@ class Payment(Base):
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    booking_id: Mapped[int] = mapped_column(Id, ForeignKey("bookings.id"))
+    booking_id: Mapped[int] = mapped_column(Id)
     amount_minor: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="pending")
@@ -326,6 +363,7 @@ class BookingFee(Base):
 
     __tablename__ = "booking_fees"
     __table_args__ = (
+        _parent("booking_id", "bookings"),
         UniqueConstraint("booking_id", "kind", "business_id", name="booking_fees_booking_id_kind_key"),
         CheckConstraint("kind in ('late_cancel', 'no_show')", name="known_kind"),
         CheckConstraint("status in ('deposit_kept', 'due', 'charging', 'charged', 'failed', 'no_payment_method')",
@@ -335,7 +373,7 @@ class BookingFee(Base):
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    booking_id: Mapped[int] = mapped_column(Id, ForeignKey("bookings.id"))
+    booking_id: Mapped[int] = mapped_column(Id)
     kind: Mapped[str] = mapped_column(String(16))
     amount_minor: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
@@ -354,16 +392,17 @@ class Hold(Base):
 
     __tablename__ = "holds"
     __table_args__ = (
+        _parent("service_id", "services"), _parent("booking_id", "bookings"),
         CheckConstraint("status in ('active', 'converted', 'released')", name="known_status"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id"))
+    service_id: Mapped[int] = mapped_column(Id)
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(16), default="active")
-    booking_id: Mapped[int | None] = mapped_column(Id, ForeignKey("bookings.id"))
+    booking_id: Mapped[int | None] = mapped_column(Id)
     source: Mapped[str] = mapped_column(String(32))
     party_size: Mapped[int] = mapped_column(SmallInteger, default=1, server_default=text("1"))
     created_at: Mapped[datetime] = _created()
@@ -379,6 +418,7 @@ class Claim(Base):
 
     __tablename__ = "claims"
     __table_args__ = (
+        _parent("resource_id", "resources"), _parent("booking_id", "bookings"), _parent("hold_id", "holds"),
         ExcludeConstraint(
             (text("resource_id"), "="),
             (text("during"), "&&"),
@@ -394,9 +434,9 @@ class Claim(Base):
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    resource_id: Mapped[int] = mapped_column(Id, ForeignKey("resources.id"))
-    booking_id: Mapped[int | None] = mapped_column(Id, ForeignKey("bookings.id"), index=True)
-    hold_id: Mapped[int | None] = mapped_column(Id, ForeignKey("holds.id"), index=True)
+    resource_id: Mapped[int] = mapped_column(Id)
+    booking_id: Mapped[int | None] = mapped_column(Id, index=True)
+    hold_id: Mapped[int | None] = mapped_column(Id, index=True)
     during: Mapped[Range[datetime]] = mapped_column(TSTZRANGE)
     expires_at: Mapped[datetime | None]  # set while the claim belongs to an unconverted hold
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -408,12 +448,13 @@ class Claim(Base):
 class WaitlistEntry(Base):
     __tablename__ = "waitlist_entries"
     __table_args__ = (
+        _parent("service_id", "services"), _parent("customer_id", "customers"),
         CheckConstraint("status in ('waiting', 'offered', 'booked', 'expired', 'withdrawn')", name="known_status"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id"))
-    customer_id: Mapped[int] = mapped_column(Id, ForeignKey("customers.id"))
+    service_id: Mapped[int] = mapped_column(Id)
+    customer_id: Mapped[int] = mapped_column(Id)
     earliest_date: Mapped[date] = mapped_column(Date)
     latest_date: Mapped[date] = mapped_column(Date)
     day_start_minute: Mapped[int] = mapped_column(SmallInteger, default=0)
@@ -443,19 +484,20 @@ class WaitlistOffer(Base):
 
     __tablename__ = "waitlist_offers"
     __table_args__ = (
+        _parent("entry_id", "waitlist_entries"), _parent("customer_id", "customers"), _parent("booking_id", "bookings"),
         UniqueConstraint("entry_id", "starts_at", "business_id", name="waitlist_offers_entry_id_starts_at_key"),  # the same slot is never offered twice to the same wish
         Index("waitlist_offers_open", "expires_at", postgresql_where=text("status = 'open'")),
         CheckConstraint("status in ('open', 'accepted', 'lost', 'declined', 'expired')", name="known_status"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    entry_id: Mapped[int] = mapped_column(Id, ForeignKey("waitlist_entries.id"))
-    customer_id: Mapped[int] = mapped_column(Id, ForeignKey("customers.id"), index=True)
+    entry_id: Mapped[int] = mapped_column(Id)
+    customer_id: Mapped[int] = mapped_column(Id, index=True)
     starts_at: Mapped[datetime]
     resource_ids: Mapped[list[Any]] = mapped_column()
     status: Mapped[str] = mapped_column(String(16), default="open")
     expires_at: Mapped[datetime]
-    booking_id: Mapped[int | None] = mapped_column(Id, ForeignKey("bookings.id"))
+    booking_id: Mapped[int | None] = mapped_column(Id)
     answered_at: Mapped[datetime | None]
     answer: Mapped[str | None] = mapped_column(String(32))  # the channel the answer came through
     created_at: Mapped[datetime] = _created()
@@ -465,9 +507,10 @@ class BookingHistory(Base):
     """Append-only: a trigger refuses UPDATE, DELETE and TRUNCATE."""
 
     __tablename__ = "booking_history"
+    __table_args__ = (_parent("booking_id", "bookings"),)
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    booking_id: Mapped[int] = mapped_column(Id, ForeignKey("bookings.id"), index=True)
+    booking_id: Mapped[int] = mapped_column(Id, index=True)
     at: Mapped[datetime] = _created()
     action: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(100))
@@ -482,6 +525,8 @@ class Notification(Base):
 
     __tablename__ = "notifications"
     __table_args__ = (
+        _parent("booking_id", "bookings"), _parent("customer_id", "customers"), _parent("resource_id", "resources"),
+        _parent("offer_id", "waitlist_offers"),
         Index("notifications_due", "due_at", postgresql_where=text("status = 'pending'")),
         Index("notifications_leased", "locked_until", postgresql_where=text("status = 'sending'")),
         Index("notifications_awaiting_receipt", "due_at", postgresql_where=text("status = 'sent'")),
@@ -490,10 +535,10 @@ class Notification(Base):
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    booking_id: Mapped[int | None] = mapped_column(Id, ForeignKey("bookings.id"), index=True)
-    customer_id: Mapped[int | None] = mapped_column(Id, ForeignKey("customers.id"))
-    resource_id: Mapped[int | None] = mapped_column(Id, ForeignKey("resources.id"))  # set: for that staff member
-    offer_id: Mapped[int | None] = mapped_column(Id, ForeignKey("waitlist_offers.id"))  # a waitlist offer, no booking
+    booking_id: Mapped[int | None] = mapped_column(Id, index=True)
+    customer_id: Mapped[int | None] = mapped_column(Id)
+    resource_id: Mapped[int | None] = mapped_column(Id)  # set: for that staff member
+    offer_id: Mapped[int | None] = mapped_column(Id)  # a waitlist offer, no booking
     kind: Mapped[str] = mapped_column(String(32))  # confirmation, reminder, rescheduled, cancelled
     # pending: due_at is when to send; sent: due_at is when to stop waiting for a delivery receipt
     due_at: Mapped[datetime]
@@ -513,13 +558,16 @@ class DeliveryAttempt(Base):
     """One try on one channel: the provider's id, every status it reported, and why it failed."""
 
     __tablename__ = "delivery_attempts"
-    __table_args__ = (CheckConstraint("channel in ('whatsapp', 'sms', 'email')", name="known_channel"),)
+    __table_args__ = (
+        _parent("notification_id", "notifications"), _unique("delivery_attempts", "provider_id"),
+        CheckConstraint("channel in ('whatsapp', 'sms', 'email')", name="known_channel"),
+    )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    notification_id: Mapped[int] = mapped_column(Id, ForeignKey("notifications.id"), index=True)
+    notification_id: Mapped[int] = mapped_column(Id, index=True)
     channel: Mapped[str] = mapped_column(String(16))
     recipient: Mapped[str] = mapped_column(String(320))
-    provider_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    provider_id: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16))  # queued, sent, delivered, read, undelivered, failed
     error_code: Mapped[str | None] = mapped_column(String(32))
     error_message: Mapped[str | None] = mapped_column(Text)
@@ -532,11 +580,12 @@ class IdempotencyKey(Base):
     """The first result of a write, replayed for any retry with the same key."""
 
     __tablename__ = "idempotency_keys"
+    __table_args__ = (_parent("booking_id", "bookings"),)
     business_id: Mapped[int] = mapped_column(Id, ForeignKey("businesses.id"), primary_key=True)
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     operation: Mapped[str] = mapped_column(String(32))
     fingerprint: Mapped[str] = mapped_column(String(64))
-    booking_id: Mapped[int | None] = mapped_column(Id, ForeignKey("bookings.id"))
+    booking_id: Mapped[int | None] = mapped_column(Id)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _created()
 
@@ -545,10 +594,11 @@ class InboundMessage(Base):
     """A customer's reply, as received, what it was read as, and what was done and answered."""
 
     __tablename__ = "inbound_messages"
+    __table_args__ = (_parent("customer_id", "customers"), _parent("booking_id", "bookings"))
     id: Mapped[int] = _id()
     business_id: Mapped[int | None] = mapped_column(Id, ForeignKey("businesses.id"), index=True)
-    customer_id: Mapped[int | None] = mapped_column(Id, ForeignKey("customers.id"))
-    booking_id: Mapped[int | None] = mapped_column(Id, ForeignKey("bookings.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(Id)
+    booking_id: Mapped[int | None] = mapped_column(Id, index=True)
     channel: Mapped[str] = mapped_column(String(16))
     sender: Mapped[str] = mapped_column(String(40))
     provider_id: Mapped[str | None] = mapped_column(String(200), unique=True)  # Twilio retries: answered once
@@ -578,12 +628,13 @@ class WebhookDelivery(Base):
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
+        _parent("endpoint_id", "webhook_endpoints"),
         Index("webhook_deliveries_due", "due_at", postgresql_where=text("status in ('pending', 'sending')")),
         CheckConstraint("status in ('pending', 'sending', 'delivered', 'failed')", name="known_status"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    endpoint_id: Mapped[int] = mapped_column(Id, ForeignKey("webhook_endpoints.id"), index=True)
+    endpoint_id: Mapped[int] = mapped_column(Id, index=True)
     event_id: Mapped[str] = mapped_column(String(40))
     event_type: Mapped[str] = mapped_column(String(40))
     body: Mapped[str] = mapped_column(Text)  # the exact bytes signed and sent, the same on every retry
@@ -601,10 +652,11 @@ class CalendarFeed(Base):
     """A private ICS feed of a business's (or one resource's) bookings; only the token's hash is kept."""
 
     __tablename__ = "calendar_feeds"
+    __table_args__ = (_parent("resource_id", "resources"), _unique("calendar_feeds", "token_hash"))
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    resource_id: Mapped[int | None] = mapped_column(Id, ForeignKey("resources.id"))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    resource_id: Mapped[int | None] = mapped_column(Id)
+    token_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created()
     revoked_at: Mapped[datetime | None]
 
@@ -619,12 +671,13 @@ class CalendarGrant(Base):
 
     __tablename__ = "calendar_grants"
     __table_args__ = (
+        _parent("resource_id", "resources"),
         UniqueConstraint("resource_id", "provider", "business_id", name="calendar_grants_resource_provider"),
         CheckConstraint("status in ('active', 'needs_reconnect')", name="known_status"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    resource_id: Mapped[int] = mapped_column(Id, ForeignKey("resources.id"))
+    resource_id: Mapped[int] = mapped_column(Id)
     provider: Mapped[str] = mapped_column(String(20))  # google, microsoft
     account: Mapped[str | None] = mapped_column(String(320))  # the connected account's address, for people
     scopes: Mapped[str] = mapped_column(Text, server_default="")
@@ -651,15 +704,17 @@ class ExternalCalendar(Base):
 
     __tablename__ = "external_calendars"
     __table_args__ = (
+        _parent("resource_id", "resources"), _parent("grant_id", "calendar_grants", cascade=True),
         CheckConstraint("status in ('active', 'needs_reconnect')", name="known_status"),
-        Index("external_calendars_channel", "channel_id", unique=True, postgresql_where=text("channel_id is not null")),
+        Index("external_calendars_channel", "channel_id", "business_id", unique=True,
+              postgresql_where=text("channel_id is not null")),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    resource_id: Mapped[int] = mapped_column(Id, ForeignKey("resources.id"), index=True)
+    resource_id: Mapped[int] = mapped_column(Id, index=True)
     provider: Mapped[str] = mapped_column(String(20), server_default="caldav")  # nextslot.calendars.providers
     url: Mapped[str] = mapped_column(String(2000))
-    grant_id: Mapped[int | None] = mapped_column(Id, ForeignKey("calendar_grants.id", ondelete="CASCADE"))
+    grant_id: Mapped[int | None] = mapped_column(Id)
     calendar_ref: Mapped[str | None] = mapped_column(String(1000))  # the provider's calendar id (Google: primary)
     status: Mapped[str] = mapped_column(String(20), server_default="active")  # needs_reconnect: its grant failed
     write_back: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))  # bookings go into it
@@ -690,14 +745,15 @@ class ExternalBusy(Base):
 
     __tablename__ = "external_busy"
     __table_args__ = (
+        _parent("resource_id", "resources"), _parent("calendar_id", "external_calendars", cascade=True),
         Index("external_busy_during", "resource_id", "during", postgresql_using="gist"),
         CheckConstraint("not isempty(during) and not lower_inf(during) and not upper_inf(during)", name="bounded"),
         CheckConstraint("seats >= 1", name="positive_seats"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    resource_id: Mapped[int] = mapped_column(Id, ForeignKey("resources.id"))
-    calendar_id: Mapped[int] = mapped_column(Id, ForeignKey("external_calendars.id", ondelete="CASCADE"), index=True)
+    resource_id: Mapped[int] = mapped_column(Id)
+    calendar_id: Mapped[int] = mapped_column(Id, index=True)
     during: Mapped[Range[datetime]] = mapped_column(TSTZRANGE)
 
 
@@ -709,11 +765,12 @@ class ExternalEvent(Base):
     """
 
     __tablename__ = "external_events"
-    __table_args__ = (UniqueConstraint("calendar_id", "href", "business_id",
+    __table_args__ = (
+        _parent("calendar_id", "external_calendars", cascade=True), UniqueConstraint("calendar_id", "href", "business_id",
                                        name="external_events_calendar_id_href_key"),)
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    calendar_id: Mapped[int] = mapped_column(Id, ForeignKey("external_calendars.id", ondelete="CASCADE"))
+    calendar_id: Mapped[int] = mapped_column(Id)
     href: Mapped[str] = mapped_column(String(2000))  # the server's path, unquoted
     etag: Mapped[str | None] = mapped_column(String(500))
     data: Mapped[str] = mapped_column(Text)
@@ -730,14 +787,15 @@ class CalendarWrite(Base):
 
     __tablename__ = "calendar_writes"
     __table_args__ = (
+        _parent("calendar_id", "external_calendars", cascade=True), _parent("booking_id", "bookings"),
         UniqueConstraint("calendar_id", "booking_id", "business_id", name="calendar_writes_one_per_booking"),
         Index("calendar_writes_due", "due_at", postgresql_where=text("status in ('pending', 'sending')")),
         CheckConstraint("status in ('pending', 'sending', 'done', 'failed')", name="known_status"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    calendar_id: Mapped[int] = mapped_column(Id, ForeignKey("external_calendars.id", ondelete="CASCADE"))
-    booking_id: Mapped[int] = mapped_column(Id, ForeignKey("bookings.id"), index=True)
+    calendar_id: Mapped[int] = mapped_column(Id)
+    booking_id: Mapped[int] = mapped_column(Id, index=True)
     version: Mapped[int] = mapped_column(Integer, server_default="1")
     written_version: Mapped[int] = mapped_column(Integer, server_default="0")
     remote_id: Mapped[str | None] = mapped_column(String(1024))  # the provider's event id (CalDAV: href)
@@ -771,9 +829,11 @@ class StaffSession(Base):
     """A signed-in browser: only the cookie's hash is kept; it ends at expires_at or at sign-out."""
 
     __tablename__ = "staff_sessions"
+    __table_args__ = (_parent("account_id", "staff_accounts", cascade=True), _unique("staff_sessions", "token_hash"))
     id: Mapped[int] = _id()
-    account_id: Mapped[int] = mapped_column(Id, ForeignKey("staff_accounts.id", ondelete="CASCADE"), index=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    business_id: Mapped[int] = _business()  # the account's
+    account_id: Mapped[int] = mapped_column(Id, index=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = _created()
     expires_at: Mapped[datetime]
@@ -798,6 +858,7 @@ class Conversation(Base):
 
     __tablename__ = "conversations"
     __table_args__ = (
+        _parent("customer_id", "customers"),
         # one open conversation per number, business and channel: two webhooks at once meet here
         Index("conversations_open", "business_id", "phone", "channel", unique=True,
               postgresql_where=text("status = 'open' and channel <> 'web'")),
@@ -810,7 +871,7 @@ class Conversation(Base):
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    customer_id: Mapped[int | None] = mapped_column(Id, ForeignKey("customers.id"))
+    customer_id: Mapped[int | None] = mapped_column(Id)
     channel: Mapped[str] = mapped_column(String(16))
     phone: Mapped[str] = mapped_column(String(20))  # E.164: the customer's identity in this conversation ("" on web)
     language: Mapped[str] = mapped_column(String(8), default="en")
@@ -837,20 +898,22 @@ class ConversationMessage(Base):
 
     __tablename__ = "conversation_messages"
     __table_args__ = (
+        _parent("conversation_id", "conversations"), _parent("notification_id", "notifications"),
+        _unique("conversation_messages", "provider_id"),
         Index("conversation_messages_waiting", "conversation_id", "id",
               postgresql_where=text("direction = 'in' and processed_at is null")),
         CheckConstraint("direction in ('in', 'out')", name="known_direction"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    conversation_id: Mapped[int] = mapped_column(Id, ForeignKey("conversations.id"), index=True)
+    conversation_id: Mapped[int] = mapped_column(Id, index=True)
     direction: Mapped[str] = mapped_column(String(3))
-    provider_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    provider_id: Mapped[str | None] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text, default="")
     media: Mapped[dict[str, Any]] = mapped_column(default=dict)  # urls and types, or a location
     answered_by: Mapped[str | None] = mapped_column(String(16))  # out: model, guided, notice, handoff, staff
     staff_name: Mapped[str | None] = mapped_column(String(200))  # out, answered_by staff: who wrote it
-    notification_id: Mapped[int | None] = mapped_column(Id, ForeignKey("notifications.id"))  # out: its outbox row
+    notification_id: Mapped[int | None] = mapped_column(Id)  # out: its outbox row
     created_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
     # in: tries at answering it; after the last, processed with `error` set and the conversation handed to a person
@@ -862,11 +925,14 @@ class ModelCall(Base):
     """One request to the conversation's model: which, tokens, how long, and what went wrong."""
 
     __tablename__ = "model_calls"
-    __table_args__ = (Index("model_calls_business_day", "business_id", "created_at"),)
+    __table_args__ = (
+        _parent("conversation_id", "conversations"), _parent("message_id", "conversation_messages"),
+        Index("model_calls_business_day", "business_id", "created_at"),
+    )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    conversation_id: Mapped[int] = mapped_column(Id, ForeignKey("conversations.id"), index=True)
-    message_id: Mapped[int | None] = mapped_column(Id, ForeignKey("conversation_messages.id"))
+    conversation_id: Mapped[int] = mapped_column(Id, index=True)
+    message_id: Mapped[int | None] = mapped_column(Id)
     model: Mapped[str] = mapped_column(String(200))
     prompt_tokens: Mapped[int | None] = mapped_column(Integer)
     completion_tokens: Mapped[int | None] = mapped_column(Integer)
@@ -879,10 +945,11 @@ class ConversationToolCall(Base):
     """One tool run for a conversation (by the model or the guided flow), with its arguments and result."""
 
     __tablename__ = "conversation_tool_calls"
+    __table_args__ = (_parent("conversation_id", "conversations"), _parent("message_id", "conversation_messages"))
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
-    conversation_id: Mapped[int] = mapped_column(Id, ForeignKey("conversations.id"), index=True)
-    message_id: Mapped[int | None] = mapped_column(Id, ForeignKey("conversation_messages.id"))
+    conversation_id: Mapped[int] = mapped_column(Id, index=True)
+    message_id: Mapped[int | None] = mapped_column(Id)
     tool: Mapped[str] = mapped_column(String(64))
     arguments: Mapped[dict[str, Any]] = mapped_column(default=dict)
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -912,16 +979,19 @@ class ContactProof(Base):
     so a copy of the database cannot try the million codes), and of the proof."""
 
     __tablename__ = "contact_proofs"
-    __table_args__ = (Index("contact_proofs_contact", "business_id", "contact", "created_at"),)
+    __table_args__ = (
+        Index("contact_proofs_contact", "business_id", "contact", "created_at"),
+        _unique("contact_proofs", "challenge_hash"), _unique("contact_proofs", "proof_hash"),
+    )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
     contact: Mapped[str] = mapped_column(String(320))  # E.164 phone or lower-cased email
     known: Mapped[bool] = mapped_column(Boolean)  # a customer of the business: only then was a code sent
-    challenge_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    challenge_hash: Mapped[str] = mapped_column(String(64))
     code_hash: Mapped[str] = mapped_column(String(64))
     tries: Mapped[int] = mapped_column(SmallInteger, default=0)
     code_expires_at: Mapped[datetime]
-    proof_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    proof_hash: Mapped[str | None] = mapped_column(String(64))
     proof_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
 
@@ -932,7 +1002,7 @@ class AuditEntry(Base):
     __tablename__ = "audit_log"
     __table_args__ = (Index("audit_log_business_at", "business_id", "id"),)
     id: Mapped[int] = _id()
-    business_id: Mapped[int] = mapped_column(Id, ForeignKey("businesses.id"))
+    business_id: Mapped[int] = mapped_column(Id, ForeignKey("businesses.id"), primary_key=True)
     at: Mapped[datetime] = _created()
     actor: Mapped[str] = mapped_column(String(200))  # "owner@example.com", "api key nsk_AbCd", "cli (root)"
     channel: Mapped[str] = mapped_column(String(32))  # console, api, cli, oauth

@@ -57,8 +57,8 @@ def test_every_kind_of_configuration_edit_reaches_the_next_plan(make_business, s
 
     patel = before.groups[0][0]
     edit(session_factory, "delete from working_hours where resource_id = :r", r=patel.id)
-    edit(session_factory, "insert into working_hours (resource_id, weekday, start_minute, end_minute)"
-                          " values (:r, 2, 600, 660)", r=patel.id)
+    edit(session_factory, "insert into working_hours (business_id, resource_id, weekday, start_minute, end_minute)"
+                          " values (:b, :r, 2, 600, 660)", b=clinic, r=patel.id)
     assert plan_of(session_factory, clinic).weekly[patel.id] == (WeeklyHours(2, 600, 660),)
 
     edit(session_factory, "update resources set capacity = 2 where id = :r", r=patel.id)

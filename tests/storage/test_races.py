@@ -225,7 +225,7 @@ BAD_HOLD_CLAIMS = text("""
       from holds h
       left join claims c on c.hold_id = h.id and c.active and c.booking_id is null
      where h.business_id = :b
-     group by h.id
+     group by h.id, h.business_id
     having count(c.id) <> case when h.status = 'active'
                                then (select count(*) from service_requirements q where q.service_id = h.service_id)
                                else 0 end

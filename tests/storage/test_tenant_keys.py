@@ -2,13 +2,17 @@
 
 Citus needs every primary key, unique and exclusion constraint of a distributed table to include the distribution
 column, and a foreign key between distributed tables to include it on both sides. This lists every constraint (and
-unique index) of the migrated schema that does not include business_id, and compares it with the known exceptions
-below: a new one fails here until it carries business_id or is added to the list with its reason.
+unique index) of the migrated schema that does not include business_id: since migration 0026 only the reference
+tables and the shared inbox below, each with its reason. A new key without business_id fails here.
+
+Primary keys are (id, business_id) and references (parent_id, business_id) -> parent (id, business_id): id first,
+so a lookup by id alone still uses the key's index; Citus asks only that business_id be in the key.
 """
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 
 pytestmark = pytest.mark.storage
 
@@ -42,59 +46,29 @@ def without_business_id(conn: Connection) -> list[tuple[str, str, str, bool]]:
     return [(r.tbl, r.name, r.kind, r.table_has_it) for r in conn.execute(CATALOG)]
 
 
-# Tables with business_id whose primary key is a surrogate `id` alone. Citus: (business_id, id) as the key, and every
-# foreign key below pointing at (business_id, id); the code mostly filters by business_id already.
-SURROGATE_KEYS = {f"{table}_pkey" for table in (
-    "api_keys", "audit_log", "availability_exceptions", "booking_fees", "booking_history", "booking_series",
-    "bookings", "calendar_feeds", "calendar_grants", "calendar_writes", "claims", "contact_proofs",
-    "conversation_messages", "conversation_tool_calls", "conversations", "customers", "delivery_attempts",
-    "external_busy", "external_calendars", "external_events", "freed_capacity", "holds", "inbound_messages",
-    "locations", "model_calls", "notifications", "oauth_grants", "payments", "resources", "services",
-    "staff_accounts", "voice_integrations", "waitlist_entries", "waitlist_offers", "webhook_deliveries",
-    "webhook_endpoints", "whatsapp_windows")}
+# Citus reference tables (copied whole to every node, no distribution column). businesses: the tenants themselves,
+# whose slug (the booking page's address) is unique across all of them; oauth_clients: the apps every business shares.
+# A distributed table may reference a reference table, so a grant's reference to its client stays as it is.
+REFERENCE_TABLES = {"businesses_pkey", "businesses_slug_key", "oauth_clients_pkey", "oauth_grants_client_id_fkey"}
 
-# Foreign keys by a parent's id alone (both rows carry business_id, always the same). Citus: composite foreign keys
-# (business_id, parent_id) -> parent (business_id, id), after the keys above are composite.
-PARENT_ID_KEYS = {
-    "availability_exceptions_resource_id_fkey", "booking_fees_booking_id_fkey", "booking_history_booking_id_fkey",
-    "booking_series_customer_id_fkey", "booking_series_service_id_fkey", "bookings_customer_id_fkey",
-    "bookings_series_id_fkey", "bookings_service_id_fkey", "calendar_feeds_resource_id_fkey",
-    "calendar_grants_resource_id_fkey", "calendar_writes_booking_id_fkey", "calendar_writes_calendar_id_fkey",
-    "claims_booking_id_fkey", "claims_hold_id_fkey", "claims_resource_id_fkey",
-    "conversation_messages_conversation_id_fkey", "conversation_messages_notification_id_fkey",
-    "conversation_tool_calls_conversation_id_fkey", "conversation_tool_calls_message_id_fkey",
-    "conversations_customer_id_fkey", "delivery_attempts_notification_id_fkey", "external_busy_calendar_id_fkey",
-    "external_busy_resource_id_fkey", "external_calendars_grant_id_fkey", "external_calendars_resource_id_fkey",
-    "external_events_calendar_id_fkey", "holds_booking_id_fkey", "holds_service_id_fkey",
-    "idempotency_keys_booking_id_fkey", "inbound_messages_booking_id_fkey", "inbound_messages_customer_id_fkey",
-    "model_calls_conversation_id_fkey", "model_calls_message_id_fkey", "notifications_booking_id_fkey",
-    "notifications_customer_id_fkey", "notifications_offer_id_fkey", "notifications_resource_id_fkey",
-    "oauth_grants_account_id_fkey", "payments_booking_id_fkey", "resources_location_id_fkey",
-    "waitlist_entries_customer_id_fkey", "waitlist_entries_service_id_fkey", "waitlist_offers_booking_id_fkey",
-    "waitlist_offers_customer_id_fkey", "waitlist_offers_entry_id_fkey", "webhook_deliveries_endpoint_id_fkey",
-    # to oauth_clients, which has no business (see below)
-    "oauth_grants_client_id_fkey",
-}
+# The shared numbers' inbox of replies: a stranger's text has no business (business_id null), and a retried webhook
+# is recognised by the provider's id before any business is known. Citus: a local table on the coordinator; its
+# references to customers and bookings (composite here, checked whenever the business is known) are kept by the code.
+SHARED_INBOX = {"inbound_messages_pkey", "inbound_messages_provider_id_key"}
 
-# Unique across all businesses on purpose: a token, key hash or provider's id is looked up before the business is
-# known (a request's bearer key, a feed or proof token, a provider's webhook). Citus: keep them in a small reference
-# or lookup table (value -> business_id), or give up global uniqueness for a per-business one.
-GLOBAL_LOOKUPS = {
-    "api_keys_key_hash_key", "calendar_feeds_token_hash_key", "contact_proofs_challenge_hash_key",
-    "contact_proofs_proof_hash_key", "conversation_messages_provider_id_key", "delivery_attempts_provider_id_key",
-    "external_calendars_channel", "inbound_messages_provider_id_key", "payments_provider_provider_ref_key",
-}
-
-# Tables without a business_id column. businesses is the tenant table itself (Citus: distributed by id, or a
-# reference table; its slug stays globally unique). oauth_clients are shared by every business (a reference table).
-# The others reach their business through a parent and would need a business_id column first.
-NO_TENANT_COLUMN = {
-    "businesses_pkey", "businesses_slug_key", "oauth_clients_pkey",
-    "oauth_codes_grant_id_fkey", "oauth_codes_pkey", "oauth_tokens_grant_id_fkey", "oauth_tokens_pkey",
-    "requirement_members_pkey", "requirement_members_requirement_id_fkey", "requirement_members_resource_id_fkey",
-    "service_requirements_pkey", "service_requirements_service_id_fkey",
-    "staff_sessions_account_id_fkey", "staff_sessions_pkey", "staff_sessions_token_hash_key",
-    "working_hours_pkey", "working_hours_resource_id_fkey",
+# Unique values found before the business is known: an API key's, a feed token's, a session cookie's or a contact
+# proof's hash, a provider's message or payment id, a calendar's push channel. Unique per business since migration
+# 0026 (Citus needs business_id in every unique constraint), with the value leading so the lookup by value alone
+# still walks the index. Global uniqueness is kept by the values themselves: the hashes are of 256-bit random
+# secrets, the providers issue unique ids, and a retried webhook is stored under the same business as the first,
+# so it still meets the constraint. Under Citus the lookup by value alone asks every shard (one index probe each);
+# a reference table value -> business_id is the step after, if that fan-out ever shows on the request path.
+LOOKUPS = {
+    "api_keys_key_hash_key": "key_hash", "calendar_feeds_token_hash_key": "token_hash",
+    "contact_proofs_challenge_hash_key": "challenge_hash", "contact_proofs_proof_hash_key": "proof_hash",
+    "conversation_messages_provider_id_key": "provider_id", "delivery_attempts_provider_id_key": "provider_id",
+    "external_calendars_channel": "channel_id", "payments_provider_provider_ref_key": "provider, provider_ref",
+    "staff_sessions_token_hash_key": "token_hash",
 }
 
 # made tenant-scoped by migration 0025: must not come back without business_id
@@ -105,17 +79,37 @@ TENANT_SCOPED = {
 }
 
 
-def test_every_key_without_business_id_is_a_known_exception(engine):
+def test_only_reference_tables_and_the_shared_inbox_have_keys_without_business_id(engine):
     with engine.connect() as conn:
         found = without_business_id(conn)
-    names = {name for _, name, _, _ in found}
 
-    assert not names & TENANT_SCOPED
-    assert not [name for _, name, kind, _ in found if kind == "x"]  # no exclusion constraint spans businesses
-    assert {name for _, name, _, has_column in found if not has_column} == NO_TENANT_COLUMN
-    assert {name for _, name, kind, has_column in found if has_column and kind == "p"} == SURROGATE_KEYS
-    assert {name for _, name, kind, has_column in found if has_column and kind == "f"} == PARENT_ID_KEYS
-    assert {name for _, name, kind, has_column in found if has_column and kind in "ui"} == GLOBAL_LOOKUPS
+    assert {name for _, name, _, _ in found} == REFERENCE_TABLES | SHARED_INBOX
+
+
+def test_lookup_values_lead_their_per_business_unique_keys(engine):
+    with engine.connect() as conn:
+        defined = dict(conn.execute(text(
+            "select i.relname, pg_get_indexdef(i.oid) from pg_class i where i.relname = any (:names)"),
+            {"names": list(LOOKUPS)}).all())
+    assert {name: definition.split("(", 1)[1].split(")")[0] for name, definition in defined.items()} == {
+        name: f"{columns}, business_id" for name, columns in LOOKUPS.items()}
+
+
+def test_a_row_cannot_point_at_another_business_s_row(engine):
+    with engine.connect() as conn, conn.begin():
+        first, second = (conn.execute(text(
+            "insert into businesses (slug, name, timezone, country, details) "
+            "values (:slug, 'Shop', 'UTC', 'US', '{}') returning id"), {"slug": f"tenant-keys-{n}"}).scalar()
+            for n in (1, 2))
+        resource = conn.execute(text(
+            "insert into resources (business_id, key, name, kind, capacity, active) "
+            "values (:b, 'chair', 'Chair', 'room', 1, true) returning id"), {"b": second}).scalar()
+        hours = "insert into working_hours (business_id, resource_id, weekday, start_minute, end_minute) " \
+                "values (:b, :r, 0, 540, 1020)"
+        conn.execute(text(hours), {"b": second, "r": resource})
+        with pytest.raises(IntegrityError, match="working_hours_resource_id_fkey"), conn.begin_nested():
+            conn.execute(text(hours), {"b": first, "r": resource})
+        conn.rollback()
 
 
 def test_the_tenant_scoped_constraints_exist_with_business_id(engine):

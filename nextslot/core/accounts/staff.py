@@ -138,7 +138,7 @@ def sign_in(uow: SqlAlchemyUnitOfWork, business_id: int, email: str, password: s
         if hasher.check_needs_rehash(account.password_hash):
             account.password_hash = hasher.hash(password)
         token = secrets.token_urlsafe(32)
-        session = StaffSession(account_id=account.id, token_hash=hash_key(token),
+        session = StaffSession(account_id=account.id, business_id=account.business_id, token_hash=hash_key(token),
                                csrf_token=secrets.token_urlsafe(24), expires_at=now + lifetime)
         uow.session.add(session)
         uow.session.execute(delete(StaffSession).where(StaffSession.account_id == account.id,
