@@ -11,13 +11,13 @@ distributed by business_id (Citus) without changing what any constraint means.
   issued unique by the provider, and a retried webhook is stored under the same business, so nothing that clashed
   before passes now (tests/storage/test_tenant_keys.py says why, and what stays global).
 
-Revision ID: 0026_citus_keys
-Revises: 0025_tenant_keys
+Revision ID: 0027_citus_keys
+Revises: 0026_service_series
 """
 from alembic import op
 
-revision = "0026_citus_keys"
-down_revision = "0025_tenant_keys"
+revision = "0027_citus_keys"
+down_revision = "0026_service_series"
 branch_labels = None
 depends_on = None
 
