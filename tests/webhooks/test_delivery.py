@@ -383,6 +383,8 @@ def test_a_delivery_whose_endpoint_is_gone_fails_alone_and_other_businesses_even
     book(service, other, phone="+447911123494")
     fk = "webhook_deliveries_endpoint_id_fkey"
     with session_factory() as s:  # as a database restored without its foreign keys, or a hand edit, would leave it
+        definition = s.scalar(text("select pg_get_constraintdef(oid) from pg_constraint where conname = :fk"),
+                               {"fk": fk})
         s.execute(text(f"alter table webhook_deliveries drop constraint {fk}"))
         s.execute(delete(WebhookEndpoint).where(WebhookEndpoint.id == gone.id))
         s.commit()
@@ -394,8 +396,7 @@ def test_a_delivery_whose_endpoint_is_gone_fails_alone_and_other_businesses_even
     finally:
         with session_factory() as s:
             s.execute(delete(WebhookDelivery).where(WebhookDelivery.business_id == broken))
-            s.execute(text(f"alter table webhook_deliveries add constraint {fk} foreign key (endpoint_id) "
-                           "references webhook_endpoints (id)"))
+            s.execute(text(f"alter table webhook_deliveries add constraint {fk} {definition}"))
             s.commit()
     assert len(receiver.received) == 1
     assert sent.status == "delivered"
