@@ -341,16 +341,15 @@ def timelines(
                      for rid, rows in hours.items()}
     exceptions, busy = queries.calendar_for(session, plan.business.id, ids, span, now, exclude_booking_id)
     built: dict[int, ResourceTimeline] = {}
+    opening: dict[tuple[Any, ...], list[tuple[datetime, datetime]]] = {}  # resources on the same hours share one
     for rid, info in resources.items():
         mine = [e for e in exceptions if e.resource_id in (None, rid)]
-        opened = open_intervals(
-            list(weekly_of.get(rid, ())),
-            info.zone,
-            span,
-            extra_open=[(e.starts_at, e.ends_at) for e in mine if e.kind == "open"],
-            closed=[(e.starts_at, e.ends_at) for e in mine if e.kind == "closed"],
-        )
-        built[rid] = ResourceTimeline(rid, info.capacity, opened, busy.get(rid, []),
+        extra = tuple((e.starts_at, e.ends_at) for e in mine if e.kind == "open")
+        closed = tuple((e.starts_at, e.ends_at) for e in mine if e.kind == "closed")
+        hours = tuple(weekly_of.get(rid, ()))
+        if (same := (hours, info.zone, extra, closed)) not in opening:
+            opening[same] = open_intervals(hours, info.zone, span, extra_open=extra, closed=closed)
+        built[rid] = ResourceTimeline(rid, info.capacity, list(opening[same]), busy.get(rid, []),
                                       info.location.id if info.location else None)
     groups = [[built[r.id] for r in group] for group in plan.groups]
     if plan.assignment is None and party == 1 and not any(plan.per_person):
