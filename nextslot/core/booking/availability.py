@@ -359,7 +359,7 @@ def first_free_by_start(rules: ServiceRules, groups: Sequence[Sequence[ResourceT
                     if first[i] is None:
                         first[i] = r.id
         firsts.append(first)
-    return [None if None in picked else picked for picked in zip(*firsts)]  # type: ignore[misc]
+    return [None if None in picked else picked for picked in zip(*firsts)]
 
 
 def subtract_sorted(intervals: Sequence[Interval], holes: Sequence[Interval]) -> list[Interval]:
