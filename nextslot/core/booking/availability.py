@@ -217,12 +217,14 @@ def open_intervals(
 def grid_starts(step_minutes: int, zone: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
     """Grid start times in [start, end): every `step` minutes from local midnight, DST-aware."""
     out: set[datetime] = set()
+    step, per_day = timedelta(minutes=step_minutes), len(range(0, 1440, step_minutes))
     for day in local_days(start, end, zone):
         midnight = datetime.combine(day, time())
         if steady_day(midnight, zone):  # most days: plain arithmetic from midnight, no conversion per start
             first = midnight.replace(tzinfo=zone).astimezone(UTC)
-            out.update(s for s in (first + timedelta(minutes=m) for m in range(0, 1440, step_minutes))
-                       if start <= s < end)
+            # the day's starts in [start, end): the k-th is first + k * step, k from ceil((start - first) / step)
+            lo, hi = max(0, -((first - start) // step)), min(per_day, -((first - end) // step))
+            out.update(first + k * step for k in range(lo, hi))
             continue
         for minute in range(0, 1440, step_minutes):
             wall = midnight + timedelta(minutes=minute)
@@ -319,13 +321,63 @@ def find_open_slots(
     slots: list[Slot] = []
     if start >= end:
         return slots
-    for s in grid_starts(rules.step_minutes, rules.zone, start, end):
+    starts = grid_starts(rules.step_minutes, rules.zone, start, end)
+    if (picks := first_free_by_start(rules, groups, starts)) is not None:
+        slots = [Slot(s, s + rules.duration, picked) for s, picked in zip(starts, picks) if picked is not None]
+        return slots[:limit] if limit is not None else slots
+    for s in starts:
         picked = assign(ordered(groups, s), rules.occupied(s))
         if picked is not None:
             slots.append(Slot(s, s + rules.duration, picked, seats_left(groups, picked, rules.occupied(s))))
             if limit is not None and len(slots) >= limit:
                 break
     return slots
+
+
+def first_free_by_start(rules: ServiceRules, groups: Sequence[Sequence[ResourceTimeline]],
+                        starts: Sequence[datetime]) -> list[tuple[int, ...] | None] | None:
+    """What `assign` picks at each start, by interval arithmetic over the whole grid at once; None when the
+    service is not the plain case this covers (one place per member, no member in two pools, one branch, listed
+    order), and `assign` decides start by start instead.
+
+    A member is free at a start when its occupied interval lies inside one of the member's free intervals (open
+    time minus claims): each free interval [a, b) admits the grid starts in [a + buffer_before, b - duration -
+    buffer_after], found by bisection, so a week costs a few bisections per member, not a check per start.
+    """
+    members = [r for group in groups for r in group]
+    lead, tail = rules.buffer_before, rules.duration + rules.buffer_after
+    if (not groups or isinstance(groups, Pools) or lead + tail <= timedelta(0) or any(r.capacity != 1 for r in members)
+            or len({r.id for r in members}) != len(members)
+            or len({r.location for r in members if r.location is not None}) > 1):
+        return None
+    firsts = []
+    for group in groups:
+        first: list[int | None] = [None] * len(starts)
+        for r in group:  # listed order: an earlier member keeps the starts it is free at
+            for a, b in subtract_sorted(r.open, merge(r.busy)):
+                for i in range(bisect_left(starts, a + lead), bisect_right(starts, b - tail)):
+                    if first[i] is None:
+                        first[i] = r.id
+        firsts.append(first)
+    return [None if None in picked else picked for picked in zip(*firsts)]
+
+
+def subtract_sorted(intervals: Sequence[Interval], holes: Sequence[Interval]) -> list[Interval]:
+    """Sorted intervals minus sorted, merged holes, in one pass."""
+    out: list[Interval] = []
+    j = 0
+    for s, e in intervals:
+        while j < len(holes) and holes[j][1] <= s:
+            j += 1
+        cursor, k = s, j
+        while k < len(holes) and holes[k][0] < e:
+            if holes[k][0] > cursor:
+                out.append((cursor, holes[k][0]))
+            cursor = max(cursor, holes[k][1])
+            k += 1
+        if cursor < e:
+            out.append((cursor, e))
+    return out
 
 
 def check_slot(
