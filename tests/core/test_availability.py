@@ -17,11 +17,11 @@ from nextslot.core.booking.availability import (
     check_slot,
     find_open_slots,
     first_free_by_start,
-    grid_starts,
     nearest,
     open_intervals,
 )
 from nextslot.core.booking.codes import ALPHABET, LENGTH, new_code, normalize_code, spoken_code
+from nextslot.core.booking.grid import grid_starts
 from nextslot.core.instants import resolve_instant
 from nextslot.core.results import Rejected
 from nextslot.schemas.times import TimeView

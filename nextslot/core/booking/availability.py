@@ -14,17 +14,17 @@ Conventions (documented in the README):
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import accumulate
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from nextslot.core.instants import wall_exists, wall_to_utc
-
-Interval = tuple[datetime, datetime]
+from nextslot.core.booking.grid import grid_starts, local_days, on_grid
+from nextslot.core.booking.intervals import Interval, merge, subtract, subtract_sorted
+from nextslot.core.instants import wall_to_utc
 
 
 @dataclass(frozen=True)
@@ -149,48 +149,6 @@ class SlotProblem(StrEnum):
     TAKEN = "taken"
 
 
-# --- intervals ---------------------------------------------------------------------------
-
-
-def merge(intervals: Iterable[Interval]) -> list[Interval]:
-    out: list[Interval] = []
-    for s, e in sorted(intervals):
-        if out and s <= out[-1][1]:
-            if e > out[-1][1]:
-                out[-1] = (out[-1][0], e)
-        else:
-            out.append((s, e))
-    return out
-
-
-def subtract(intervals: list[Interval], holes: Iterable[Interval]) -> list[Interval]:
-    result = intervals
-    for hs, he in holes:
-        nxt: list[Interval] = []
-        for s, e in result:
-            if he <= s or hs >= e:
-                nxt.append((s, e))
-                continue
-            if s < hs:
-                nxt.append((s, hs))
-            if he < e:
-                nxt.append((he, e))
-        result = nxt
-    return result
-
-
-# --- local wall time -> instants ------------------------------------------------------------
-
-
-def local_days(start: datetime, end: datetime, zone: ZoneInfo) -> Iterator[date]:
-    """Every local date touched by [start, end), with one day of margin on each side."""
-    day = start.astimezone(zone).date() - timedelta(days=1)
-    last = end.astimezone(zone).date() + timedelta(days=1)
-    while day <= last:
-        yield day
-        day += timedelta(days=1)
-
-
 def open_intervals(
     hours: Sequence[WeeklyHours],
     zone: ZoneInfo,
@@ -209,49 +167,6 @@ def open_intervals(
     intervals.extend(extra_open)
     merged = merge(i for i in intervals if i[0] < i[1])
     return subtract(merged, merge(closed))
-
-
-# --- the slot grid ---------------------------------------------------------------------------
-
-
-def grid_starts(step_minutes: int, zone: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
-    """Grid start times in [start, end): every `step` minutes from local midnight, DST-aware."""
-    out: set[datetime] = set()
-    step, per_day = timedelta(minutes=step_minutes), len(range(0, 1440, step_minutes))
-    for day in local_days(start, end, zone):
-        midnight = datetime.combine(day, time())
-        if steady_day(midnight, zone):  # most days: plain arithmetic from midnight, no conversion per start
-            first = midnight.replace(tzinfo=zone).astimezone(UTC)
-            # the day's starts in [start, end): the k-th is first + k * step, k from ceil((start - first) / step)
-            lo, hi = max(0, -((first - start) // step)), min(per_day, -((first - end) // step))
-            out.update(first + k * step for k in range(lo, hi))
-            continue
-        for minute in range(0, 1440, step_minutes):
-            wall = midnight + timedelta(minutes=minute)
-            if not wall_exists(wall, zone):
-                continue
-            for fold in (0, 1):  # a repeated wall time is two instants
-                instant = wall.replace(tzinfo=zone, fold=fold).astimezone(UTC)
-                if start <= instant < end:
-                    out.add(instant)
-    return sorted(out)
-
-
-def steady_day(midnight: datetime, zone: ZoneInfo) -> bool:
-    """True when the zone keeps one UTC offset from this local midnight to the next (no DST change).
-
-    Equal unambiguous offsets at both midnights mean no change in between: tzdata has no two
-    changes within a day (checked for every zone since 1970), so a change would show at one end.
-    """
-    ends = (midnight.replace(tzinfo=zone), (midnight + timedelta(days=1)).replace(tzinfo=zone))
-    offsets = {t.replace(fold=fold).utcoffset() for t in ends for fold in (0, 1)}
-    return len(offsets) == 1
-
-
-def on_grid(instant: datetime, step_minutes: int, zone: ZoneInfo) -> bool:
-    local = instant.astimezone(zone)
-    minutes = local.hour * 60 + local.minute
-    return local.second == 0 and local.microsecond == 0 and minutes % step_minutes == 0
 
 
 # --- assignment ------------------------------------------------------------------------------
@@ -360,24 +275,6 @@ def first_free_by_start(rules: ServiceRules, groups: Sequence[Sequence[ResourceT
                         first[i] = r.id
         firsts.append(first)
     return [None if None in picked else picked for picked in zip(*firsts)]
-
-
-def subtract_sorted(intervals: Sequence[Interval], holes: Sequence[Interval]) -> list[Interval]:
-    """Sorted intervals minus sorted, merged holes, in one pass."""
-    out: list[Interval] = []
-    j = 0
-    for s, e in intervals:
-        while j < len(holes) and holes[j][1] <= s:
-            j += 1
-        cursor, k = s, j
-        while k < len(holes) and holes[k][0] < e:
-            if holes[k][0] > cursor:
-                out.append((cursor, holes[k][0]))
-            cursor = max(cursor, holes[k][1])
-            k += 1
-        if cursor < e:
-            out.append((cursor, e))
-    return out
 
 
 def check_slot(
