@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from nextslot.core.planning import VersionedCache, business_info, known_version
+from nextslot.core.config_versions import VersionedCache, known_version
+from nextslot.core.planning import business_info
 from nextslot.core.views import booking_view
 from nextslot.schemas.events import BookingEventData, Event, NotificationSummary
 from nextslot.schemas.views import BookingView

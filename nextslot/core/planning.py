@@ -5,24 +5,21 @@ Plans are plain data so they survive a rolled-back transaction (a lost race stil
 from __future__ import annotations
 
 import difflib
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from threading import Lock
-from typing import Any, Generic, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from nextslot.core.booking.assignment import Assignment, Workload, fair_order
 from nextslot.core.booking.availability import Pools, ResourceTimeline, ServiceRules, WeeklyHours, open_intervals
+from nextslot.core.config_versions import VersionedCache, read_version
 from nextslot.core.results import Rejected
 from nextslot.schemas.service_rules import CancellationPolicy, NoShowPolicy
 from nextslot.storage import queries
 from nextslot.storage.tables import Business, Resource, Service
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -150,63 +147,7 @@ def load_business(session: Session, business_id: int) -> BusinessInfo | Rejected
     return BusinessInfo.of(business) if business else unknown_business(business_id)
 
 
-class VersionedCache(Generic[T]):
-    """This process's copies of what a business's configuration makes (plans, webhook endpoints), each valid
-    while the business's config_version is the one it was built at.
-
-    The version moves in the same transaction as every edit of what they are made of (database triggers,
-    migration 0024), so a copy is never used after its configuration changed, whichever process changed it.
-    """
-
-    def __init__(self, size: int = 1024):
-        self.size = size
-        self._items: OrderedDict[tuple[Any, ...], tuple[int, T]] = OrderedDict()
-        self._lock = Lock()
-
-    def get(self, key: tuple[Any, ...], version: int) -> T | None:
-        with self._lock:
-            found = self._items.get(key)
-            if found is None or found[0] != version:
-                return None
-            self._items.move_to_end(key)
-            return found[1]
-
-    def put(self, key: tuple[Any, ...], version: int, item: T) -> None:
-        with self._lock:
-            self._items[key] = (version, item)
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
 PLANS: VersionedCache[Plan] = VersionedCache()
-
-
-def read_version(session: Session, business_id: int) -> int | None:
-    """The business's config version, remembered for the rest of the transaction (None: no such business)."""
-    version = queries.config_version(session, business_id)
-    if version is not None:
-        transaction = session.get_transaction()
-        remembered = session.info.get("config_versions")
-        if remembered is None or remembered[0] is not transaction:
-            fresh: dict[int, int] = {}
-            remembered = session.info["config_versions"] = (transaction, fresh)
-        remembered[1][business_id] = version
-    return version
-
-
-def known_version(session: Session, business_id: int) -> int | None:
-    """The config version this transaction already read for the business, if it did (a later transaction of the
-    same session reads it again)."""
-    remembered = session.info.get("config_versions")
-    if remembered is None or remembered[0] is not session.get_transaction():
-        return None
-    versions: dict[int, int] = remembered[1]
-    return versions.get(business_id)
 
 
 def load_plan(
@@ -328,6 +269,29 @@ def unknown_service(session: Session, business_id: int, key: str) -> Rejected:
                     tuple(close or sorted(names)))
 
 
+@dataclass(frozen=True)
+class Committed:
+    """What a plan's timelines are built from, as committed when read: dated exceptions, busy time, and for fair
+    assignment the members' workload. Equal reads build equal timelines."""
+
+    span: tuple[datetime, datetime]
+    exceptions: list[queries.DatedException]
+    busy: dict[int, list[tuple[datetime, datetime]]]
+    work: Workload | None = None
+
+
+def read_committed(
+    session: Session, plan: Plan, window: tuple[datetime, datetime], now: datetime,
+    exclude_booking_id: int | None = None,
+) -> Committed:
+    """One read (two for fair assignment) of what every start in the window depends on, buffers included."""
+    rules = plan.rules
+    span = (window[0] - rules.buffer_before, window[1] + rules.duration + rules.buffer_after)
+    exceptions, busy = queries.calendar_for(session, plan.business.id, list(plan.resources), span, now,
+                                            exclude_booking_id)
+    return Committed(span, exceptions, busy, workload(session, plan, window) if plan.assignment else None)
+
+
 def timelines(
     session: Session,
     plan: Plan,
@@ -338,33 +302,35 @@ def timelines(
 ) -> Sequence[Sequence[ResourceTimeline]]:
     """Each requirement's pool as timelines covering every start in the window (buffers included), ready to
     assign a party of `party` people in the service's fair order."""
-    rules = plan.rules
-    span = (window[0] - rules.buffer_before, window[1] + rules.duration + rules.buffer_after)
+    return build_timelines(session, plan, read_committed(session, plan, window, now, exclude_booking_id), party)
+
+
+def build_timelines(session: Session, plan: Plan, committed: Committed,
+                    party: int = 1) -> Sequence[Sequence[ResourceTimeline]]:
+    """The timelines of a committed read (no I/O when the plan carries its weekly hours)."""
     resources = plan.resources
-    ids = list(resources)
     weekly_of = plan.weekly
     if weekly_of is None:
-        hours = queries.hours_for(session, ids)
+        hours = queries.hours_for(session, list(resources))
         weekly_of = {rid: tuple(WeeklyHours(h.weekday, h.start_minute, h.end_minute) for h in rows)
                      for rid, rows in hours.items()}
-    exceptions, busy = queries.calendar_for(session, plan.business.id, ids, span, now, exclude_booking_id)
+    span, exceptions, busy = committed.span, committed.exceptions, committed.busy
     built: dict[int, ResourceTimeline] = {}
+    opening: dict[tuple[Any, ...], list[tuple[datetime, datetime]]] = {}  # resources on the same hours share one
     for rid, info in resources.items():
         mine = [e for e in exceptions if e.resource_id in (None, rid)]
-        opened = open_intervals(
-            list(weekly_of.get(rid, ())),
-            info.zone,
-            span,
-            extra_open=[(e.starts_at, e.ends_at) for e in mine if e.kind == "open"],
-            closed=[(e.starts_at, e.ends_at) for e in mine if e.kind == "closed"],
-        )
-        built[rid] = ResourceTimeline(rid, info.capacity, opened, busy.get(rid, []),
+        extra = tuple((e.starts_at, e.ends_at) for e in mine if e.kind == "open")
+        closed = tuple((e.starts_at, e.ends_at) for e in mine if e.kind == "closed")
+        weekly = tuple(weekly_of.get(rid, ()))
+        if (same := (weekly, info.zone, extra, closed)) not in opening:
+            opening[same] = open_intervals(weekly, info.zone, span, extra_open=extra, closed=closed)
+        built[rid] = ResourceTimeline(rid, info.capacity, list(opening[same]), list(busy.get(rid, ())),
                                       info.location.id if info.location else None)
     groups = [[built[r.id] for r in group] for group in plan.groups]
     if plan.assignment is None and party == 1 and not any(plan.per_person):
         return groups
-    rank = fair_order(plan.assignment, workload(session, plan, window), plan.business.zone) if plan.assignment \
-        else None
+    rank = fair_order(plan.assignment, committed.work, plan.business.zone) \
+        if plan.assignment and committed.work else None
     return Pools(groups, rank, party, plan.per_person)
 
 

@@ -22,7 +22,7 @@ from nextslot.core.links import load_secret
 from nextslot.core.service import BookingService
 from nextslot.payments.fees import charge_due_fees
 from nextslot.reminders.dispatcher import Dispatcher
-from nextslot.runtime import build_dispatcher, build_payment_provider, build_service
+from nextslot.runtime import build_dispatcher, build_payment_provider, build_service, settle_after_start_up
 from nextslot.settings import Settings
 from nextslot.storage import wakeups
 from nextslot.storage.engine import libpq_dsn
@@ -133,6 +133,7 @@ def run_scheduler(settings: Settings) -> int:
     listening = start_listening(session_dsn(service), wakeups.CONVERSATIONS, scheduler.get_job("conversations").func)
     signal.signal(signal.SIGTERM, lambda *_: (listening.set(), scheduler.shutdown(wait=False)))
     log.info("scheduler started: dispatch every %ss", settings.dispatch_interval_seconds)
+    settle_after_start_up()
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

@@ -17,7 +17,7 @@ from nextslot.core.links import load_secret
 from nextslot.core.service import BookingService
 from nextslot.oauth import install as oauth
 from nextslot.redaction import redact_access_log
-from nextslot.runtime import build_links, build_payment_provider, build_service
+from nextslot.runtime import build_links, build_payment_provider, build_service, settle_after_start_up
 from nextslot.server import (
     body_limit,
     booking_page,
@@ -110,6 +110,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
         serve_metrics(settings.metrics_port, settings.metrics_host, (app.state.database_metrics,),
                       settings.metrics_token)
+    settle_after_start_up()
     # uvicorn's loggers go through ours (JSON with the request id); our middleware logs each request itself
     try:
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, log_level=settings.log_level)

@@ -32,20 +32,22 @@ class ClaimRepository:
         hold_id: int | None = None,
         expires_at: datetime | None = None,
         seats: Mapping[int, int] | None = None,
+        sweep: bool = True,
     ) -> bool:
         """Claim every resource for the interval (`seats` places of those named, else one), all or none.
         False: another claim won the race.
 
         One statement when nothing is in the way. Expired holds are let go only when a claim meets one
-        (an expired hold never blocks anyone), which is rare, so the common path skips that sweep.
+        (an expired hold never blocks anyone), which is rare, so the common path skips that sweep. With
+        `sweep=False` a claim in the way answers False at once: the caller, who reads what is committed
+        anyway after a lost claim, sweeps only when that read shows nothing in the way but an expired hold.
         """
         ids = sorted(set(resource_ids))  # always in id order, so racers never deadlock
-        during = Range(*occupied)
         places = [(seats or {}).get(rid, 1) for rid in ids]
-        statement = self.claim_statement(business_id, ids, places, during, booking_id, hold_id, expires_at)
+        statement = self.claim_statement(business_id, ids, places, Range(*occupied), booking_id, hold_id, expires_at)
         if self.try_claim(statement):
             return True
-        if not self.release_expired_holds(ids, during, now):
+        if not sweep or not self.release_expired_holds(ids, occupied, now):
             return False
         return self.try_claim(statement)
 
@@ -88,11 +90,13 @@ class ClaimRepository:
                 return False
             raise
 
-    def release_expired_holds(self, resource_ids: list[int], during: Range[datetime], now: datetime) -> int:
+    def release_expired_holds(self, resource_ids: Iterable[int], occupied: tuple[datetime, datetime],
+                              now: datetime) -> int:
         """Deactivate expired hold claims in the way: an expired hold never blocks anyone. How many went."""
+        during = Range(*occupied)
         expired = (
             select(Claim.id)
-            .where(Claim.resource_id.in_(resource_ids), Claim.active, Claim.expires_at <= now,
+            .where(Claim.resource_id.in_(sorted(resource_ids)), Claim.active, Claim.expires_at <= now,
                    Claim.during.overlaps(during))
             .order_by(Claim.id)
             .with_for_update()

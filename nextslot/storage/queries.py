@@ -6,16 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Row, SmallInteger, func, literal, or_, select, union_all
-from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy import Row, func, or_, select, text
 from sqlalchemy.orm import Session, joinedload
 
 from nextslot.storage.tables import (
-    AvailabilityException,
     Booking,
     Business,
     Claim,
-    ExternalBusy,
     Resource,
     Service,
     ServiceRequirement,
@@ -112,6 +109,23 @@ class DatedException(NamedTuple):
     ends_at: datetime
 
 
+# Prebuilt once: the hot path of every booking and slot search, so no statement is built, compiled or keyed per call,
+# and the bounds come back as two timestamps (psycopg parses range text in Python, timestamps in C).
+CALENDAR = text("""
+select resource_id, 'busy', lower(during), upper(during), seats from claims
+ where resource_id = any(cast(:ids as bigint[])) and active and during && tstzrange(:lo, :hi)
+   and (expires_at is null or expires_at > :now)
+   and (cast(:exclude as bigint) is null or booking_id is null or booking_id <> cast(:exclude as bigint))
+union all
+select resource_id, 'busy', lower(during), upper(during), 1 from external_busy
+ where resource_id = any(cast(:ids as bigint[])) and during && tstzrange(:lo, :hi)
+union all
+select resource_id, kind, starts_at, ends_at, 1 from availability_exceptions
+ where business_id = :business and (resource_id = any(cast(:ids as bigint[])) or resource_id is null)
+   and starts_at < :hi and ends_at > :lo
+""")
+
+
 def calendar_for(
     session: Session,
     business_id: int,
@@ -122,31 +136,16 @@ def calendar_for(
 ) -> tuple[list[DatedException], dict[int, list[tuple[datetime, datetime]]]]:
     """In one round trip: the dated exceptions touching the window, and each resource's busy time in it (active
     claims, expired holds' ignored, and time its own calendar says is taken, which occupies it like a claim)."""
-    # the bounds as two timestamps: psycopg parses range text in Python, timestamps in C
-    claims = select(Claim.resource_id, literal("busy"), func.lower(Claim.during), func.upper(Claim.during),
-                    Claim.seats).where(
-        Claim.resource_id.in_(resource_ids),
-        Claim.active,
-        Claim.during.overlaps(Range(*window)),
-        or_(Claim.expires_at.is_(None), Claim.expires_at > now),
-    )
-    if exclude_booking_id is not None:
-        claims = claims.where(or_(Claim.booking_id.is_(None), Claim.booking_id != exclude_booking_id))
-    external = select(ExternalBusy.resource_id, literal("busy"), func.lower(ExternalBusy.during),
-                      func.upper(ExternalBusy.during), literal(1, SmallInteger)).where(
-        ExternalBusy.resource_id.in_(resource_ids), ExternalBusy.during.overlaps(Range(*window)))
-    exceptions = select(AvailabilityException.resource_id, AvailabilityException.kind,
-                        AvailabilityException.starts_at, AvailabilityException.ends_at, literal(1, SmallInteger)).where(
-        AvailabilityException.business_id == business_id,
-        or_(AvailabilityException.resource_id.in_(resource_ids), AvailabilityException.resource_id.is_(None)),
-        AvailabilityException.starts_at < window[1],
-        AvailabilityException.ends_at > window[0],
-    )
     found: list[DatedException] = []
     busy: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    for rid, kind, lower, upper, seats in session.execute(union_all(claims, external, exceptions)):
+    rows = session.execute(CALENDAR, {"ids": list(resource_ids), "lo": window[0], "hi": window[1], "now": now,
+                                      "exclude": exclude_booking_id, "business": business_id}).all()
+    for rid, kind, lower, upper, seats in rows:
         if kind == "busy":
-            busy[rid].extend([(lower, upper)] * seats)  # a party's claim takes its places: counted once each
+            if seats == 1:
+                busy[rid].append((lower, upper))
+            else:
+                busy[rid].extend([(lower, upper)] * seats)  # a party's claim takes its places: counted once each
         else:
             found.append(DatedException(rid, kind, lower, upper))
     return found, busy

@@ -13,13 +13,15 @@ from nextslot.core.booking.availability import (
     Slot,
     SlotProblem,
     WeeklyHours,
+    assign,
     check_slot,
     find_open_slots,
-    grid_starts,
+    first_free_by_start,
     nearest,
     open_intervals,
 )
 from nextslot.core.booking.codes import ALPHABET, LENGTH, new_code, normalize_code, spoken_code
+from nextslot.core.booking.grid import grid_starts
 from nextslot.core.instants import resolve_instant
 from nextslot.core.results import Rejected
 from nextslot.schemas.times import TimeView
@@ -208,6 +210,25 @@ def test_a_multi_resource_slot_needs_every_requirement_free():
     r = rules(duration=30, step=30)
     offered = starts(day_slots(r, [[doctor], [room]], date(2026, 6, 3)))
     assert "09:00" not in offered and "09:30" not in offered and "10:00" in offered
+
+
+busy_minutes = st.lists(st.tuples(st.integers(0, 2000), st.integers(1, 120)).map(lambda t: (t[0], t[0] + t[1])),
+                       max_size=10)
+
+
+@given(pools=st.lists(st.lists(busy_minutes, min_size=1, max_size=3), min_size=1, max_size=3),
+       duration=st.integers(5, 90), before=st.integers(0, 20), after=st.integers(0, 20),
+       step=st.sampled_from([5, 15, 30, 45]), zone=st.sampled_from([LONDON, NEW_YORK, TOKYO]))
+def test_the_whole_grid_at_once_picks_what_assign_picks_start_by_start(pools, duration, before, after, step, zone):
+    base = utc(2026, 3, 27)  # across London's and New York's DST weeks
+    at = lambda m: base + timedelta(minutes=m)  # noqa: E731
+    window = (base, base + timedelta(days=3))
+    ids = iter(range(1, 100))
+    groups = [[timeline(rid=next(ids), zone=zone, busy=[(at(a), at(b)) for a, b in claims], window=window)
+               for claims in pool] for pool in pools]
+    r = rules(duration=duration, before=before, after=after, step=step, zone=zone)
+    grid = grid_starts(step, zone, *window)
+    assert first_free_by_start(r, groups, grid) == [assign(groups, r.occupied(s)) for s in grid]
 
 
 def test_check_slot_names_each_problem():

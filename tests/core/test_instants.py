@@ -20,10 +20,9 @@ from nextslot.core.booking.availability import (
     ServiceRules,
     WeeklyHours,
     find_open_slots,
-    grid_starts,
-    on_grid,
     open_intervals,
 )
+from nextslot.core.booking.grid import grid_starts, on_grid
 from nextslot.core.instants import day_instants, first_instant, resolve_instant, wall_to_utc
 from nextslot.reminders.templates import spoken_when
 from nextslot.schemas.times import TimeView, spoken_time

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import event, func, select, text
 
 from nextslot.core.booking.availability import WeeklyHours
-from nextslot.core.planning import PLANS, Plan, known_version, load_plan
+from nextslot.core.config_versions import known_version
+from nextslot.core.planning import PLANS, Plan, load_plan
 from nextslot.core.results import Booked
 from nextslot.schemas.commands import BookingCreate, CustomerIn
 from nextslot.storage.tables import WebhookDelivery

@@ -13,7 +13,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.orm import Session
 
-from nextslot.core.booking.availability import Interval, WeeklyHours, open_intervals
+from nextslot.core.booking.availability import WeeklyHours, open_intervals
+from nextslot.core.booking.intervals import Interval
 from nextslot.core.instants import day_instants
 from nextslot.schemas.api import CalendarBooking, CalendarHold, CalendarView, ResourceDay, Span, TimeOff
 from nextslot.storage import queries

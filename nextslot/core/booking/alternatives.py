@@ -1,18 +1,30 @@
-"""The answer to a lost race or a taken time: the openings nearest the requested start, as committed now."""
+"""The answer to a lost race or a taken time: the openings nearest the requested start, as committed now.
+
+A storm of callers for one slot loses together: each loser reads what is committed (one statement), and when that
+read equals the one an answer in this process was built from moments ago, the answer is reused instead of built
+again (`BURSTS`). The read is always fresh, so an alternative is never one that was taken when the answer was made.
+"""
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from threading import Lock
+from time import monotonic
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from nextslot.core.booking.availability import find_open_slots, nearest
-from nextslot.core.planning import Plan, timelines
+from nextslot.core.booking.availability import bookable_window, find_open_slots, nearest
+from nextslot.core.planning import Committed, Plan, build_timelines, read_committed
 from nextslot.core.results import SlotTaken
 from nextslot.core.views import slot_view
 from nextslot.schemas.views import SlotView
+from nextslot.storage import queries
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 ALTERNATIVES = 3
+BURST_SECONDS = 2.0  # how long an answer may be reused while what it was built from is unchanged
 
 
 def slot_taken(
@@ -24,15 +36,80 @@ def slot_taken(
     return SlotTaken(start, alternatives(uow.session, plan, start, now, customer_zone, exclude_booking_id, party))
 
 
+def windows(target: datetime) -> tuple[tuple[datetime, datetime], ...]:
+    """Where alternatives are looked for: a day either side, then two weeks ahead when that has too few."""
+    return ((target - timedelta(days=1), target + timedelta(days=1)),
+            (target - timedelta(days=1), target + timedelta(days=14)))
+
+
 def alternatives(
     s: Session, plan: Plan, target: datetime, now: datetime,
     customer_zone: str | None, exclude_booking_id: int | None, party: int = 1,
 ) -> list[SlotView]:
+    key = (queries.database_of(s), plan.business.id, plan.service_id, target, party, customer_zone, exclude_booking_id)
     found = []
-    for window in ((target - timedelta(days=1), target + timedelta(days=1)),
-                   (target - timedelta(days=1), target + timedelta(days=14))):
-        groups = timelines(s, plan, window, now, exclude_booking_id, party)
+    for window in windows(target):
+        committed = fresh_read(s, plan, target, window, now, exclude_booking_id)
+        if (answer := BURSTS.reuse(key, plan, committed, now)) is not None:
+            return answer
+        groups = build_timelines(s, plan, committed, party)
         found = [x for x in find_open_slots(plan.rules, groups, window, now) if x.starts_at != target]
         if len(found) >= ALTERNATIVES:
             break
-    return [slot_view(x, plan, customer_zone) for x in nearest(found, target, ALTERNATIVES)]
+    answer = [slot_view(x, plan, customer_zone) for x in nearest(found, target, ALTERNATIVES)]
+    BURSTS.keep(key, plan, committed, answer)
+    return answer
+
+
+def remember_read(s: Session, plan: Plan, target: datetime, now: datetime, exclude_booking_id: int | None,
+                  committed: Committed) -> None:
+    """Keep a read of the first window, made after a lost claim, for the alternatives the loser is about to need:
+    read once the winner had committed, it is as fresh as one made after the rollback."""
+    s.info["lost_claim_read"] = ((plan, target, now, exclude_booking_id), committed)
+
+
+def fresh_read(s: Session, plan: Plan, target: datetime, window: tuple[datetime, datetime], now: datetime,
+               exclude_booking_id: int | None) -> Committed:
+    kept = s.info.pop("lost_claim_read", None)
+    if kept is not None and kept[0] == (plan, target, now, exclude_booking_id) and window == windows(target)[0]:
+        committed: Committed = kept[1]
+        return committed
+    return read_committed(s, plan, window, now, exclude_booking_id)
+
+
+@dataclass(frozen=True)
+class Answer:
+    plan: Plan
+    committed: Committed
+    made: float  # monotonic seconds
+    slots: list[SlotView]
+
+
+class Bursts:
+    """This process's recent answers to lost races, each with the committed read it was built from."""
+
+    def __init__(self, size: int = 256):
+        self.size = size
+        self._answers: OrderedDict[tuple[Any, ...], Answer] = OrderedDict()
+        self._lock = Lock()
+
+    def reuse(self, key: tuple[Any, ...], plan: Plan, committed: Committed, now: datetime) -> list[SlotView] | None:
+        """The answer built from exactly this read, if one was made moments ago and every slot is still bookable."""
+        with self._lock:
+            answer = self._answers.get(key)
+        if answer is None or answer.plan is not plan or monotonic() - answer.made > BURST_SECONDS:
+            return None
+        earliest, latest = bookable_window(plan.rules, now)
+        if answer.committed != committed or any(not earliest <= a.starts_at.utc <= latest for a in answer.slots):
+            return None
+        return list(answer.slots)
+
+    def keep(self, key: tuple[Any, ...], plan: Plan, committed: Committed, slots: list[SlotView]) -> None:
+        with self._lock:
+            self._answers[key] = Answer(plan, committed, monotonic(), slots)
+            self._answers.move_to_end(key)
+            while len(self._answers) > self.size:
+                self._answers.popitem(last=False)
+
+
+BURSTS = Bursts()

@@ -14,17 +14,17 @@ Conventions (documented in the README):
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import accumulate
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from nextslot.core.instants import wall_exists, wall_to_utc
-
-Interval = tuple[datetime, datetime]
+from nextslot.core.booking.grid import grid_starts, local_days, on_grid
+from nextslot.core.booking.intervals import Interval, merge, subtract, subtract_sorted
+from nextslot.core.instants import wall_to_utc
 
 
 @dataclass(frozen=True)
@@ -149,48 +149,6 @@ class SlotProblem(StrEnum):
     TAKEN = "taken"
 
 
-# --- intervals ---------------------------------------------------------------------------
-
-
-def merge(intervals: Iterable[Interval]) -> list[Interval]:
-    out: list[Interval] = []
-    for s, e in sorted(intervals):
-        if out and s <= out[-1][1]:
-            if e > out[-1][1]:
-                out[-1] = (out[-1][0], e)
-        else:
-            out.append((s, e))
-    return out
-
-
-def subtract(intervals: list[Interval], holes: Iterable[Interval]) -> list[Interval]:
-    result = intervals
-    for hs, he in holes:
-        nxt: list[Interval] = []
-        for s, e in result:
-            if he <= s or hs >= e:
-                nxt.append((s, e))
-                continue
-            if s < hs:
-                nxt.append((s, hs))
-            if he < e:
-                nxt.append((he, e))
-        result = nxt
-    return result
-
-
-# --- local wall time -> instants ------------------------------------------------------------
-
-
-def local_days(start: datetime, end: datetime, zone: ZoneInfo) -> Iterator[date]:
-    """Every local date touched by [start, end), with one day of margin on each side."""
-    day = start.astimezone(zone).date() - timedelta(days=1)
-    last = end.astimezone(zone).date() + timedelta(days=1)
-    while day <= last:
-        yield day
-        day += timedelta(days=1)
-
-
 def open_intervals(
     hours: Sequence[WeeklyHours],
     zone: ZoneInfo,
@@ -209,47 +167,6 @@ def open_intervals(
     intervals.extend(extra_open)
     merged = merge(i for i in intervals if i[0] < i[1])
     return subtract(merged, merge(closed))
-
-
-# --- the slot grid ---------------------------------------------------------------------------
-
-
-def grid_starts(step_minutes: int, zone: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
-    """Grid start times in [start, end): every `step` minutes from local midnight, DST-aware."""
-    out: set[datetime] = set()
-    for day in local_days(start, end, zone):
-        midnight = datetime.combine(day, time())
-        if steady_day(midnight, zone):  # most days: plain arithmetic from midnight, no conversion per start
-            first = midnight.replace(tzinfo=zone).astimezone(UTC)
-            out.update(s for s in (first + timedelta(minutes=m) for m in range(0, 1440, step_minutes))
-                       if start <= s < end)
-            continue
-        for minute in range(0, 1440, step_minutes):
-            wall = midnight + timedelta(minutes=minute)
-            if not wall_exists(wall, zone):
-                continue
-            for fold in (0, 1):  # a repeated wall time is two instants
-                instant = wall.replace(tzinfo=zone, fold=fold).astimezone(UTC)
-                if start <= instant < end:
-                    out.add(instant)
-    return sorted(out)
-
-
-def steady_day(midnight: datetime, zone: ZoneInfo) -> bool:
-    """True when the zone keeps one UTC offset from this local midnight to the next (no DST change).
-
-    Equal unambiguous offsets at both midnights mean no change in between: tzdata has no two
-    changes within a day (checked for every zone since 1970), so a change would show at one end.
-    """
-    ends = (midnight.replace(tzinfo=zone), (midnight + timedelta(days=1)).replace(tzinfo=zone))
-    offsets = {t.replace(fold=fold).utcoffset() for t in ends for fold in (0, 1)}
-    return len(offsets) == 1
-
-
-def on_grid(instant: datetime, step_minutes: int, zone: ZoneInfo) -> bool:
-    local = instant.astimezone(zone)
-    minutes = local.hour * 60 + local.minute
-    return local.second == 0 and local.microsecond == 0 and minutes % step_minutes == 0
 
 
 # --- assignment ------------------------------------------------------------------------------
@@ -319,13 +236,45 @@ def find_open_slots(
     slots: list[Slot] = []
     if start >= end:
         return slots
-    for s in grid_starts(rules.step_minutes, rules.zone, start, end):
+    starts = grid_starts(rules.step_minutes, rules.zone, start, end)
+    if (picks := first_free_by_start(rules, groups, starts)) is not None:
+        slots = [Slot(s, s + rules.duration, picked) for s, picked in zip(starts, picks) if picked is not None]
+        return slots[:limit] if limit is not None else slots
+    for s in starts:
         picked = assign(ordered(groups, s), rules.occupied(s))
         if picked is not None:
             slots.append(Slot(s, s + rules.duration, picked, seats_left(groups, picked, rules.occupied(s))))
             if limit is not None and len(slots) >= limit:
                 break
     return slots
+
+
+def first_free_by_start(rules: ServiceRules, groups: Sequence[Sequence[ResourceTimeline]],
+                        starts: Sequence[datetime]) -> list[tuple[int, ...] | None] | None:
+    """What `assign` picks at each start, by interval arithmetic over the whole grid at once; None when the
+    service is not the plain case this covers (one place per member, no member in two pools, one branch, listed
+    order), and `assign` decides start by start instead.
+
+    A member is free at a start when its occupied interval lies inside one of the member's free intervals (open
+    time minus claims): each free interval [a, b) admits the grid starts in [a + buffer_before, b - duration -
+    buffer_after], found by bisection, so a week costs a few bisections per member, not a check per start.
+    """
+    members = [r for group in groups for r in group]
+    lead, tail = rules.buffer_before, rules.duration + rules.buffer_after
+    if (not groups or isinstance(groups, Pools) or lead + tail <= timedelta(0) or any(r.capacity != 1 for r in members)
+            or len({r.id for r in members}) != len(members)
+            or len({r.location for r in members if r.location is not None}) > 1):
+        return None
+    firsts = []
+    for group in groups:
+        first: list[int | None] = [None] * len(starts)
+        for r in group:  # listed order: an earlier member keeps the starts it is free at
+            for a, b in subtract_sorted(r.open, merge(r.busy)):
+                for i in range(bisect_left(starts, a + lead), bisect_right(starts, b - tail)):
+                    if first[i] is None:
+                        first[i] = r.id
+        firsts.append(first)
+    return [None if None in picked else picked for picked in zip(*firsts)]
 
 
 def check_slot(

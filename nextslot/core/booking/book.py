@@ -41,6 +41,13 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
         answers = check_answers(list(plan.intake_questions), cmd.intake)
         if isinstance(answers, Rejected):
             return answers
+        checked = None
+        if cmd.hold_id is None:  # a taken or wrong time is answered before anything is written
+            checked = check_slot(plan.rules, timelines(s, plan, (start, start), now, party=party), start, now)
+            if checked is SlotProblem.TAKEN:
+                return slot_taken(uow, plan, start, now, cmd.customer.timezone, party=party)
+            if isinstance(checked, SlotProblem):
+                return slot_problem(checked, plan, start)
         customer = find_or_create(s, business_id, plan.business.country, cmd.customer)
         if isinstance(customer, Rejected):
             return customer
@@ -66,7 +73,8 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
             if hold is not None:  # expired: its claims go, and the slot is booked afresh
                 uow.claims.release(hold_id=hold.id)
                 hold.status = "released"
-            checked = check_slot(plan.rules, timelines(s, plan, (start, start), now, party=party), start, now)
+            if checked is None:
+                checked = check_slot(plan.rules, timelines(s, plan, (start, start), now, party=party), start, now)
             if checked is SlotProblem.TAKEN:
                 return slot_taken(uow, plan, start, now, cmd.customer.timezone, party=party)
             if isinstance(checked, SlotProblem):
@@ -74,8 +82,8 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
             uow.bookings.add_with_code(booking, new_code)
             claimed = claim_start(uow, plan, start, now, checked.resource_ids, booking_id=booking.id,
                                   expires_at=pay_by, party=party)
-            if claimed is None:
-                return slot_taken(uow, plan, start, now, cmd.customer.timezone, party=party)
+            if claimed is None:  # its booking is rolled back: excluding it changes nothing but reuses claim_start's read
+                return slot_taken(uow, plan, start, now, cmd.customer.timezone, booking.id, party)
             resource_ids = claimed
         record(s, booking, "created", cmd, now, after=snapshot(booking))
         payment = None

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from nextslot.core.booking.alternatives import remember_read, windows
 from nextslot.core.booking.availability import assign, ordered
-from nextslot.core.planning import Plan, timelines
+from nextslot.core.planning import Plan, build_timelines, read_committed
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from nextslot.telemetry import metrics
 
@@ -21,7 +22,8 @@ def claim_start(
     committed when the caller looked. When its claim meets a racer's claim, the racer has committed
     by then (claimers queue on the resource rows), so look again at what is committed now and try
     the members still free: a colleague free at that time is taken instead of answering "taken".
-    Each lost claim means another booking took time in the way, so a few tries settle it.
+    Each lost claim means another booking took time in the way, so a few tries settle it. The look
+    covers the day either side, so a loser's alternatives are built from it without reading again.
     """
     occupied = plan.rules.occupied(start)
     picked: tuple[int, ...] | None = first
@@ -30,10 +32,14 @@ def claim_start(
             metrics.LOST_RACES.labels("hold" if hold_id is not None else "book").inc()
             return None  # what is committed now leaves no combination free at this start
         if uow.claims.claim_all(plan.business.id, picked, occupied, now, booking_id=booking_id, hold_id=hold_id,
-                                expires_at=expires_at, seats=plan.seats(picked, party)):
+                                expires_at=expires_at, seats=plan.seats(picked, party), sweep=False):
             return picked
         metrics.LOST_CLAIMS.inc()
-        groups = timelines(uow.session, plan, (start, start), now, exclude_booking_id=booking_id, party=party)
-        picked = assign(ordered(groups, start), occupied)  # the fairest member still free, as committed now
+        committed = read_committed(uow.session, plan, windows(start)[0], now, exclude_booking_id=booking_id)
+        remember_read(uow.session, plan, start, now, booking_id, committed)
+        again = assign(ordered(build_timelines(uow.session, plan, committed, party), start), occupied)
+        if again == picked:  # free as committed: what was in the way is an expired hold (never counted) or gone
+            uow.claims.release_expired_holds(picked, occupied, now)
+        picked = again  # the fairest members still free, as committed now
     metrics.LOST_RACES.labels("hold" if hold_id is not None else "book").inc()
     return None

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from nextslot.core.booking.availability import WeeklyHours, merge, open_intervals
+from nextslot.core.booking.availability import WeeklyHours, open_intervals
+from nextslot.core.booking.intervals import merge
 from nextslot.core.instants import day_instants, day_start, load_zone
 from nextslot.core.money import money
 from nextslot.core.planning import series_max
