@@ -37,7 +37,7 @@ def test_generated_chat_messages_codes_and_forged_tickets(service, make_business
                  "contact": st.sampled_from(["+12125550170", "ann@example.com"]), "code": st.just("123456")}
 
         @given(data=st.data(), path=st.sampled_from(sorted(CHAT)), own=st.integers(0, 4), page=st.booleans())
-        @examples(200)
+        @examples(150)
         def run(data, path, own, page):
             slug = slugs[0] if own else data.draw(st.sampled_from([slugs[1], "no-such-business"]))
             if page:
@@ -85,7 +85,7 @@ def test_generated_manage_link_requests(service, make_business, session_factory)
         unlimited(app)
 
         @given(data=st.data(), route=st.sampled_from(["", "/move", "/move/confirm", "/cancel"]), post=st.booleans())
-        @examples(250)
+        @examples(150)
         def run(data, route, post):
             token = data.draw(hostile_tokens)
             fields = {k: text_of(v) for k, v in data.draw(arguments(MANAGE_FIELDS)).items()}

@@ -107,7 +107,7 @@ def test_generated_payment_webhooks_and_pay_links(service, make_business, sessio
         unlimited(stripe_app), unlimited(local_app)
 
         @given(data=st.data(), which=st.sampled_from(["stripe", "local", "pay"]), signing=st.integers(0, 3))
-        @examples(300)
+        @examples(200)
         def run(data, which, signing):
             if which == "pay":
                 token = data.draw(st.one_of(st.sampled_from(tokens), scalars().map(text_of),
