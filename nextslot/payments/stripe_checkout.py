@@ -42,8 +42,11 @@ class StripeCheckout:
         return Checkout(ref=session.id, url=session.url)
 
     def read_webhook(self, body: bytes, headers: Mapping[str, str]) -> Paid | None:
+        header = headers.get("stripe-signature", "")
+        if not header.isascii():  # the library compares it as text, which a non-ASCII one makes a TypeError
+            raise WebhookRefused("malformed Stripe-Signature header")
         try:
-            event = self._client.construct_event(body, headers.get("stripe-signature", ""), self._webhook_secret)
+            event = self._client.construct_event(body, header, self._webhook_secret)
         except (stripe.SignatureVerificationError, ValueError) as error:
             raise WebhookRefused(str(error)) from None
         except (AttributeError, RecursionError):  # signed, but not an event object (a list, nested too deep)
