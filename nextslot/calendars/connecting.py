@@ -61,8 +61,8 @@ def finish(registry: Registry, secret_key: str, session_factory: sessionmaker[Se
         flow: dict[str, Any] = json.loads(TokenBox(secret_key, CONNECT).open(sealed or "", FLOW_SECONDS))
     except (Undecryptable, ValueError):
         return Rejected("connect_expired", "This connection attempt has expired. Start again.", "state")
-    if not hmac.compare_digest(flow["binding"], binding) or not hmac.compare_digest(
-            flow["state"], query.get("state", "")):
+    if not hmac.compare_digest(flow["binding"].encode(), binding.encode()) or not hmac.compare_digest(
+            flow["state"].encode(), query.get("state", "").encode()):
         return Rejected("connect_mismatch", "This answer is not for the connection started here. Start again.",
                         "state")
     if query.get("error"):  # the person said no on the consent page

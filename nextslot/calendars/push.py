@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.calendars.tokens import secret_hash
+from nextslot.schemas.inputs import CONTROL
 from nextslot.storage.tables import ExternalCalendar
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ def notified(session_factory: sessionmaker[Session], provider: str, channel_id: 
              now: datetime, changed: bool = True) -> Outcome:
     """Mark the calendar behind this channel as changed, if the channel is ours and the secret is its own
     (`changed` False: only check, e.g. Google's "sync" message confirming a new channel)."""
-    if not channel_id or len(channel_id) > 200:
+    if not channel_id or len(channel_id) > 200 or CONTROL.search(channel_id):  # no channel of ours is named so
         return "unknown"
     with session_factory() as s:
         row = s.execute(select(ExternalCalendar.id, ExternalCalendar.channel_secret_hash, ExternalCalendar.business_id)

@@ -24,6 +24,7 @@ from nextslot.core.customers.contacts import normalize_email, normalize_phone
 from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
 from nextslot.reminders.jobs import CONVERSATION_REPLY  # a code goes out as a conversation's message does
+from nextslot.schemas.inputs import CONTROL
 from nextslot.storage import wakeups
 from nextslot.storage.tables import Business, Conversation, ConversationMessage, Customer, Notification
 
@@ -95,6 +96,9 @@ def receive_web(service: BookingService, business_id: int, key: str, body: str, 
     body = body.strip()[:MAX_TEXT]
     if not body:
         return Rejected("empty", "Write a message first.", "text")
+    for field, value in (("text", body), ("customer.name", name)):
+        if CONTROL.search(value):  # a NUL, an escape: nothing a person types, and PostgreSQL stores no NUL
+            return Rejected("invalid_text", "This holds a control character; write it without.", field)
     now = service.now()
     with service.uow() as uow:
         s = uow.session

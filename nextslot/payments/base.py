@@ -1,12 +1,16 @@
 """What every payment provider offers: a hosted checkout for one deposit, and verified 'paid' webhooks."""
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from nextslot.schemas.inputs import BIGINT
 from nextslot.schemas.views import Money
+
+PROVIDER_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")  # cs_..., evt_..., pi_..., lc_...
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,19 @@ class Paid:
     event_id: str
     payer_ref: str | None = None  # the provider's customer (Stripe: cus_...), when the card was saved
     payment_ref: str | None = None  # the provider's payment (Stripe: pi_...), whose card a fee is charged to
+
+    @classmethod
+    def read(cls, ref: Any, amount_minor: Any, currency: Any, event_id: Any, payer_ref: Any = None,
+             payment_ref: Any = None) -> Paid:
+        """The report from an event's fields as sent; WebhookRefused if one is not what a provider sends (a signed
+        body is still checked: a NaN id or a huge amount must not reach the database)."""
+        ids_ok = all(isinstance(v, str) and PROVIDER_ID.fullmatch(v) for v in (ref, event_id)) and all(
+            v is None or (isinstance(v, str) and PROVIDER_ID.fullmatch(v)) for v in (payer_ref, payment_ref))
+        amount_ok = isinstance(amount_minor, int) and not isinstance(amount_minor, bool) and \
+            0 <= amount_minor <= BIGINT
+        if not (ids_ok and amount_ok and isinstance(currency, str) and re.fullmatch(r"[A-Za-z]{3}", currency)):
+            raise WebhookRefused("malformed event body")
+        return cls(ref, amount_minor, currency.upper(), event_id, payer_ref, payment_ref)
 
 
 @dataclass(frozen=True)

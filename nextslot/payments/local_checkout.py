@@ -68,8 +68,7 @@ class LocalCheckout:
             event = json.loads(body)
             if event["type"] != "payment.succeeded":
                 return None
-            return Paid(ref=str(event["ref"]), amount_minor=int(event["amount_minor"]),
-                        currency=str(event["currency"]).upper(), event_id=str(event["id"]),
-                        payer_ref=event.get("payer"), payment_ref=event.get("payment"))
-        except (ValueError, KeyError, TypeError):
+            return Paid.read(event["ref"], event["amount_minor"], event["currency"], event["id"], event.get("payer"),
+                             event.get("payment"))
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise WebhookRefused("malformed event body") from None

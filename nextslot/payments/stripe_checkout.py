@@ -43,18 +43,26 @@ class StripeCheckout:
         return Checkout(ref=session.id, url=session.url)
 
     def read_webhook(self, body: bytes, headers: Mapping[str, str]) -> Paid | None:
+        header = headers.get("stripe-signature", "")
+        if not header.isascii():  # the library compares it as text, which a non-ASCII one makes a TypeError
+            raise WebhookRefused("malformed Stripe-Signature header")
         try:
-            event = self._client.construct_event(body, headers.get("stripe-signature", ""), self._webhook_secret)
+            event = self._client.construct_event(body, header, self._webhook_secret)
         except (stripe.SignatureVerificationError, ValueError) as error:
             raise WebhookRefused(str(error)) from None
-        if event.type not in PAID_EVENTS:
+        except (AttributeError, RecursionError):  # signed, but not an event object (a list, nested too deep)
+            raise WebhookRefused("malformed event body") from None
+        fields = event.to_dict()
+        if fields.get("type") not in PAID_EVENTS:
             return None
-        session = event.data.object.to_dict()
+        data = fields.get("data")
+        session = data.get("object") if isinstance(data, dict) else None
+        if not isinstance(session, dict):
+            raise WebhookRefused("malformed event body")
         if session.get("payment_status") != "paid":  # e.g. a bank debit still clearing
             return None
-        return Paid(ref=session["id"], amount_minor=int(session["amount_total"]),
-                    currency=str(session["currency"]).upper(), event_id=event.id,
-                    payer_ref=text_or_none(session.get("customer")), payment_ref=text_or_none(session.get("payment_intent")))
+        return Paid.read(session.get("id"), session.get("amount_total"), session.get("currency"), fields.get("id"),
+                         text_or_none(session.get("customer")), text_or_none(session.get("payment_intent")))
 
     def charge_saved(self, charge: FeeCharge) -> ChargeOutcome:
         """A PaymentIntent confirmed off-session with the deposit's card; Stripe's idempotency key makes a retry

@@ -50,7 +50,7 @@ async def microsoft_push(request: Request) -> Response:
     try:
         body = json.loads(await request.body())
         items = body["value"] if isinstance(body, dict) and isinstance(body.get("value"), list) else None
-    except ValueError:
+    except (ValueError, RecursionError):  # undecodable bytes, a number over 4,300 digits, nesting too deep
         items = None
     if items is None:
         return refused("invalid_notification", "Expected Graph's change notification JSON.", 400)

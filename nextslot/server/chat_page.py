@@ -83,7 +83,7 @@ async def posted(request: Request, slug: str) -> tuple[PageBusiness, str, dict[s
         return not_found(request, "business")
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     token = request.cookies.get(COOKIE)
-    if not token or not secrets.compare_digest(form_ticket(token), form.get("ticket", "")):
+    if not token or not secrets.compare_digest(form_ticket(token).encode(), form.get("ticket", "").encode()):
         return notice(request, N_("Chat expired"), N_("This chat form is too old or was not sent from our page. "
                                                       "Reload the page and write again."), 403)
     return business, token, form

@@ -19,6 +19,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 from nextslot.reminders.inbound import Conversations, handle_reply
 from nextslot.reminders.receipts import record_receipt
 from nextslot.reminders.twilio_signature import valid_twilio_request
+from nextslot.schemas.inputs import CONTROL
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks/twilio")
@@ -42,7 +43,14 @@ async def on_signed_form(request: Request, handle: Callable[[Request, dict[str, 
                                              request.headers.get("x-twilio-signature"), request.headers):
         log.warning("twilio webhook %s refused: bad or missing signature", request.url.path)
         return refused("unauthorized", "Bad or missing Twilio signature.", 403)
-    return await handle(request, form)
+    # signed, so Twilio's; but a control character (NUL, ...) means nothing in a message and PostgreSQL stores none
+    return await handle(request, {k: CONTROL.sub("", v) for k, v in form.items()})
+
+
+def too_long(form: dict[str, str], limits: dict[str, int]) -> Response | None:
+    """400 for a field longer than any Twilio sends (and than its column): a phone number, a SID, a status."""
+    over = [name for name, most in limits.items() if len((form.get(name) or "").removeprefix("whatsapp:")) > most]
+    return refused("invalid_payload", f"{', '.join(over)} too long.") if over else None
 
 
 @router.post("/inbound")
@@ -54,6 +62,8 @@ async def inbound(request: Request, form: dict[str, str]) -> Response:
     sender, body, media = form.get("From"), form.get("Body"), media_of(form)
     if not sender or (body is None and not media):
         return refused("invalid_payload", "From and Body are required.")
+    if (problem := too_long(form, {"From": 20, "To": 20, "MessageSid": 200})) is not None:
+        return problem
     channel = "whatsapp" if sender.startswith("whatsapp:") else "sms"
     settings = request.app.state.settings
     conversations = Conversations(timedelta(minutes=settings.conversation_idle_minutes),
@@ -90,6 +100,8 @@ async def receipt(request: Request, form: dict[str, str]) -> Response:
     sid, status = form.get("MessageSid"), form.get("MessageStatus")
     if not sid or not status:
         return refused("invalid_payload", "MessageSid and MessageStatus are required.")
+    if (problem := too_long(form, {"MessageSid": 200, "MessageStatus": 16, "ErrorCode": 32})) is not None:
+        return problem
     service = request.app.state.service
     known = await run_in_threadpool(record_receipt, service.session_factory, service.now(), sid, status.lower(),
                                     form.get("ErrorCode") or None)

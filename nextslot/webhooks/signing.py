@@ -22,7 +22,8 @@ def refusal(secret: str, header: str, body: str, now: float, tolerance: float, n
         stamp = int(parts.get("t", ""))
     except ValueError:
         return f"missing or malformed {name} header"
-    if not hmac.compare_digest(signature(secret, stamp, body), f"t={stamp},v1={parts.get('v1', '')}"):
+    if not hmac.compare_digest(signature(secret, stamp, body).encode(),
+                               f"t={stamp},v1={parts.get('v1', '')}".encode()):
         return "signature does not match"
     if abs(now - stamp) > tolerance:
         return "signature timestamp is too old"
