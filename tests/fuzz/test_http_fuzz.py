@@ -89,7 +89,8 @@ def test_generated_staff_api_requests_with_hostile_values(app, make_business, ap
 
 
 BOOKING_FIELDS = ["customer.name", "customer.phone", "customer.email", "intake.vehicle", "intake.registration",
-                  "intake.oil", "at", "alt", "key", "tz", "embed"]
+                  "intake.oil", "at", "alt", "key", "tz", "embed", "repeat", "repeat_count", "repeat_mode",
+                  "party_size", "location"]
 WAITLIST_FIELDS = ["customer.name", "customer.phone", "customer.email", "earliest_date", "latest_date", "day_start",
                    "day_end", "tz"]
 
