@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from nextslot.storage.booking_writes import Message
 from nextslot.storage.tables import Booking, Notification, Resource
 
 DEFAULT_REMINDER_OFFSETS = (24 * 60, 120)  # minutes before the start: the day before, a nudge
@@ -42,15 +43,29 @@ def tell_business(session: Session, business_id: int, kind: str, now: datetime, 
 
 def schedule_reminders(session: Session, booking: Booking, now: datetime, offsets: tuple[int, ...] | None) -> None:
     """Queue the reminders still in the future for this booking's start."""
+    for message in reminders(booking.code, booking.starts_at, now, offsets):
+        session.add(Notification(
+            business_id=booking.business_id, booking_id=booking.id, customer_id=booking.customer_id,
+            kind=message.kind, due_at=message.due_at, status="pending", attempts=0, payload=message.payload,
+        ))
+
+
+def reminders(code: str, starts_at: datetime, now: datetime, offsets: tuple[int, ...] | None) -> list[Message]:
+    """The reminders still in the future for a booking's start, earliest offset first as listed."""
+    found = []
     for minutes in DEFAULT_REMINDER_OFFSETS if offsets is None else offsets:
-        due = booking.starts_at - timedelta(minutes=minutes)
+        due = starts_at - timedelta(minutes=minutes)
         if due > now:
-            session.add(Notification(
-                business_id=booking.business_id, booking_id=booking.id, customer_id=booking.customer_id,
-                kind="reminder", due_at=due, status="pending", attempts=0,
-                payload={"code": booking.code, "starts_at": booking.starts_at.isoformat(),
-                         "minutes_before": minutes},
-            ))
+            found.append(Message("reminder", due, {"code": code, "starts_at": starts_at.isoformat(),
+                                                    "minutes_before": minutes}))
+    return found
+
+
+def confirmed(code: str, starts_at: datetime, now: datetime, offsets: tuple[int, ...] | None) -> list[Message]:
+    """What a new confirmed booking queues: its confirmation now, then its reminders (as `announce` and
+    `schedule_reminders` would)."""
+    return [Message("confirmation", now, {"code": code, "starts_at": starts_at.isoformat()}),
+            *reminders(code, starts_at, now, offsets)]
 
 
 def void_pending(session: Session, booking_id: int) -> None:

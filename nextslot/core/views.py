@@ -23,6 +23,8 @@ from nextslot.schemas.views import (
     ResourceRef,
     SlotView,
 )
+from nextslot.storage.booking_writes import NewBooking
+from nextslot.storage.customers import StoredCustomer
 from nextslot.storage.tables import Booking, BookingFee, Claim, Customer, Hold, Payment, Resource
 
 
@@ -49,7 +51,7 @@ def location_of(resources: Iterable[ResourceInfo | Resource]) -> LocationRef | N
     return None
 
 
-def customer_view(c: Customer) -> CustomerView:
+def customer_view(c: Customer | StoredCustomer) -> CustomerView:
     return CustomerView(id=c.id, name=c.name, phone=c.phone, email=c.email, timezone=c.timezone,
                         no_show_count=c.no_show_count, language=c.language or "en")
 
@@ -83,7 +85,7 @@ def booking_view(session: Session, booking: Booking, business: BusinessInfo) -> 
     return view
 
 
-def new_booking_view(booking: Booking, plan: Plan, customer: Customer, resource_ids: tuple[int, ...],
+def new_booking_view(booking: Booking | NewBooking, plan: Plan, customer: Customer | StoredCustomer, resource_ids: tuple[int, ...],
                      payment: Payment | None = None) -> BookingView:
     """The view of a booking just made, from what the transaction already knows: no extra queries."""
     known = plan.resources
@@ -99,7 +101,8 @@ def payment_view(p: Payment) -> PaymentView:
                        expires_at=p.expires_at, paid_at=p.paid_at)
 
 
-def assemble_booking_view(booking: Booking, service_key: str, service_name: str, customer: Customer,
+def assemble_booking_view(booking: Booking | NewBooking, service_key: str, service_name: str,
+                          customer: Customer | StoredCustomer,
                           resources: list[ResourceRef], business: BusinessInfo,
                           payment: Payment | None = None) -> BookingView:
     return BookingView(

@@ -12,6 +12,7 @@ from nextslot.core.booking.codes import new_code
 from nextslot.core.booking.history import record, snapshot
 from nextslot.core.booking.intake import check_answers
 from nextslot.core.booking.refusals import slot_problem
+from nextslot.core.booking.writing import OneStatementBooking, TransactionLost, one_statement_fits
 from nextslot.core.customers.contacts import find_or_create
 from nextslot.core.deposits import rules as deposits
 from nextslot.core.instants import resolve_instant
@@ -24,12 +25,25 @@ from nextslot.storage.tables import Booking, Hold
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
+RESTARTS = 3  # a transaction lost to a rare refusal (see TransactionLost) is started again, at most this often
+
+
 def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: datetime,
          payment_provider: str) -> BookingResult:
     """Book a slot (or convert a hold). A lost race answers with the nearest openings."""
     start = resolve_instant(cmd.starts_at, cmd.timezone, "starts_at")
     if isinstance(start, Rejected):
         return start
+    for _ in range(RESTARTS):
+        try:
+            return book_at(uow, business_id, cmd, start, now, payment_provider)
+        except TransactionLost:
+            continue  # rolled back as the block was left: nothing of it stays
+    return book_at(uow, business_id, cmd, start, now, payment_provider)
+
+
+def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, start: datetime, now: datetime,
+            payment_provider: str) -> BookingResult:
     with uow:
         s = uow.session
         plan = idempotency.booking_plan(uow, business_id, cmd)
@@ -53,6 +67,15 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
             return customer
         deposit = deposits.asked(s, plan, customer.id, now)
         pay_by = deposits.deadline(plan, now) if deposit else None
+        if checked is not None and one_statement_fits(plan, cmd.hold_id, deposit):
+            if isinstance(checked, SlotProblem):
+                return slot_problem(checked, plan, start)
+            writer = OneStatementBooking(uow, plan, cmd, customer, start, answers, now)
+            if (view := writer.place(checked.resource_ids)) is None:
+                return slot_taken(uow, plan, start, now, cmd.customer.timezone, writer.booking_id(), party)
+            events.emit(s, business_id, "booking.created", view, now)
+            uow.commit()
+            return Booked(view)
         hold: Hold | None = None
         if cmd.hold_id is not None:
             found = live_hold(uow, business_id, cmd.hold_id, plan, start, party)

@@ -1,6 +1,7 @@
 """Claiming a start for a pooled service: the first free combination, looked for again after a lost claim."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from nextslot.core.booking.alternatives import remember_read, windows
@@ -25,21 +26,35 @@ def claim_start(
     Each lost claim means another booking took time in the way, so a few tries settle it. The look
     covers the day either side, so a loser's alternatives are built from it without reading again.
     """
+    def claim(picked: tuple[int, ...]) -> bool:
+        return uow.claims.claim_all(plan.business.id, picked, plan.rules.occupied(start), now, booking_id=booking_id,
+                                    hold_id=hold_id, expires_at=expires_at, seats=plan.seats(picked, party),
+                                    sweep=False)
+
+    return first_free(uow, plan, start, now, first, claim, lambda: booking_id,
+                      "hold" if hold_id is not None else "book", party)
+
+
+def first_free(
+    uow: SqlAlchemyUnitOfWork, plan: Plan, start: datetime, now: datetime, first: tuple[int, ...],
+    claim: Callable[[tuple[int, ...]], bool], booking_id: Callable[[], int | None], kind: str, party: int = 1,
+) -> tuple[int, ...] | None:
+    """`claim_start`'s loop for any way of claiming: `claim(members)` True when every claim went in; `booking_id()`
+    the booking whose own claims the look again leaves out (its latest row, when each try writes one)."""
     occupied = plan.rules.occupied(start)
     picked: tuple[int, ...] | None = first
     for _ in range(MAX_CLAIM_TRIES):
         if picked is None:
-            metrics.LOST_RACES.labels("hold" if hold_id is not None else "book").inc()
+            metrics.LOST_RACES.labels(kind).inc()
             return None  # what is committed now leaves no combination free at this start
-        if uow.claims.claim_all(plan.business.id, picked, occupied, now, booking_id=booking_id, hold_id=hold_id,
-                                expires_at=expires_at, seats=plan.seats(picked, party), sweep=False):
+        if claim(picked):
             return picked
         metrics.LOST_CLAIMS.inc()
-        committed = read_committed(uow.session, plan, windows(start)[0], now, exclude_booking_id=booking_id)
-        remember_read(uow.session, plan, start, now, booking_id, committed)
+        committed = read_committed(uow.session, plan, windows(start)[0], now, exclude_booking_id=booking_id())
+        remember_read(uow.session, plan, start, now, booking_id(), committed)
         again = assign(ordered(build_timelines(uow.session, plan, committed, party), start), occupied)
         if again == picked:  # free as committed: what was in the way is an expired hold (never counted) or gone
             uow.claims.release_expired_holds(picked, occupied, now)
         picked = again  # the fairest members still free, as committed now
-    metrics.LOST_RACES.labels("hold" if hold_id is not None else "book").inc()
+    metrics.LOST_RACES.labels(kind).inc()
     return None

@@ -34,7 +34,8 @@ from nextslot.schemas.commands import BookingChange, BookingReschedule, SeriesCr
 from nextslot.schemas.statuses import ACTIVE, BookingStatus
 from nextslot.schemas.times import TimeView
 from nextslot.schemas.views import BookingView, OccurrenceView, SeriesView
-from nextslot.storage.tables import Booking, BookingSeries, Customer
+from nextslot.storage.customers import StoredCustomer
+from nextslot.storage.tables import Booking, BookingSeries
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 NEAREST_WITHIN = timedelta(days=1)  # nearest_free takes another time only this close to the asked one
@@ -115,7 +116,7 @@ def series_problem(plan: Plan, rule: SeriesRule) -> Rejected | None:
     return None
 
 
-def place_occurrence(uow: SqlAlchemyUnitOfWork, plan: Plan, cmd: SeriesCreate, customer: Customer,
+def place_occurrence(uow: SqlAlchemyUnitOfWork, plan: Plan, cmd: SeriesCreate, customer: StoredCustomer,
                      answers: dict[str, Any], series_id: int, start: datetime, now: datetime) -> OccurrenceView:
     """Book one occurrence in a savepoint of its own; on a taken time, the nearest free one if asked."""
     requested = TimeView.of(start, plan.business.zone)
@@ -137,8 +138,8 @@ def place_occurrence(uow: SqlAlchemyUnitOfWork, plan: Plan, cmd: SeriesCreate, c
     return OccurrenceView(requested=requested, outcome="taken", alternatives=nearby)
 
 
-def try_start(uow: SqlAlchemyUnitOfWork, plan: Plan, cmd: SeriesCreate, customer: Customer, answers: dict[str, Any],
-              series_id: int, start: datetime, now: datetime) -> BookingView | SlotProblem:
+def try_start(uow: SqlAlchemyUnitOfWork, plan: Plan, cmd: SeriesCreate, customer: StoredCustomer,
+              answers: dict[str, Any], series_id: int, start: datetime, now: datetime) -> BookingView | SlotProblem:
     s = uow.session
     party = cmd.party_size
     checked = check_slot(plan.rules, timelines(s, plan, (start, start), now, party=party), start, now)

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from nextslot.core.instants import load_zone, unknown_zone
 from nextslot.core.results import Rejected
 from nextslot.schemas.commands import CustomerIn
+from nextslot.storage.customers import Contact, CustomerRepository, StoredCustomer
 from nextslot.storage.tables import Customer
 
 
@@ -35,8 +35,9 @@ def normalize_email(raw: str) -> str | Rejected:
         return Rejected("invalid_email", f"'{raw}' is not a valid email address: {error}", "customer.email")
 
 
-def find_or_create(session: Session, business_id: int, region: str, given: CustomerIn) -> Customer | Rejected:
-    """The business's customer with this phone (else email), created or updated from what was given."""
+def find_or_create(session: Session, business_id: int, region: str, given: CustomerIn) -> StoredCustomer | Rejected:
+    """The business's customer with this phone (else email), created or updated from what was given (its row as
+    it stands now, as plain values)."""
     phone = normalize_phone(given.phone, region) if given.phone else None
     email = normalize_email(given.email) if given.email else None
     if isinstance(phone, Rejected):
@@ -49,22 +50,10 @@ def find_or_create(session: Session, business_id: int, region: str, given: Custo
         return unknown_zone(given.timezone, "customer.timezone")
 
     if phone:
-        # one round trip: concurrent first bookings by one new customer meet on the unique index, one row
-        # is made, and what the caller just told us (the freshest truth) is written over what was stored
-        fresh = {"name": given.name, "email": email, "timezone": given.timezone,
-                 "channels": list(given.channels) if given.channels else None,
-                 # a language the caller stated (a page's, a tool's), never the schema's default
-                 "language": given.language if "language" in given.model_fields_set else None}
-        insert_row = insert(Customer).values(
-            business_id=business_id, phone=phone, name=given.name, email=email, timezone=given.timezone,
-            language=given.language, channels=given.channels or ["whatsapp", "sms", "email"], no_show_count=0)
-        return session.scalars(
-            insert_row.on_conflict_do_update(
-                index_elements=["business_id", "phone"], index_where=text("phone is not null"),
-                set_={k: getattr(insert_row.excluded, k) for k, v in fresh.items() if v})
-            .returning(Customer),
-            execution_options={"populate_existing": True},
-        ).one()
+        contact = Contact(given.name, email, given.timezone, given.language,
+                          [str(c) for c in given.channels] if given.channels else None,
+                          "language" in given.model_fields_set)
+        return CustomerRepository(session).upsert_by_phone(business_id, phone, contact)
     else:
         assert email is not None  # one of the two was given
         found = session.scalars(
@@ -89,4 +78,4 @@ def find_or_create(session: Session, business_id: int, region: str, given: Custo
         customer.channels = list(given.channels)
     if "language" in given.model_fields_set:  # stated (a page's, a caller's), not the schema's default
         customer.language = given.language
-    return customer
+    return StoredCustomer.of(customer)

@@ -16,7 +16,8 @@ from nextslot.core.results import Rejected
 from nextslot.core.views import customer_view, resource_ref
 from nextslot.schemas.commands import WaitlistJoin
 from nextslot.schemas.views import WaitlistView
-from nextslot.storage.tables import Customer, Resource, WaitlistEntry
+from nextslot.storage.customers import StoredCustomer
+from nextslot.storage.tables import Resource, WaitlistEntry
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 MAX_WAIT = timedelta(days=366)
@@ -74,7 +75,7 @@ def join(session: Session, business_id: int, plan: Plan, cmd: WaitlistJoin, now:
     return waitlist_view(session, entry, plan, customer)
 
 
-def waitlist_view(session: Session, entry: WaitlistEntry, plan: Plan, customer: Customer) -> WaitlistView:
+def waitlist_view(session: Session, entry: WaitlistEntry, plan: Plan, customer: StoredCustomer) -> WaitlistView:
     preferred = [resource_ref(r) for r in session.scalars(
         select(Resource).where(Resource.id.in_(entry.preferred_resource_ids or [])).order_by(Resource.id))]
     return WaitlistView(
