@@ -24,7 +24,6 @@ from nextslot.schemas.statuses import BookingStatus
 from nextslot.storage.tables import Booking, Hold
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
-
 RESTARTS = 3  # a transaction lost to a rare refusal (see TransactionLost) is started again, at most this often
 
 

@@ -18,8 +18,8 @@ from nextslot.core.views import new_booking_view
 from nextslot.schemas.commands import BookingCreate
 from nextslot.schemas.statuses import BookingStatus
 from nextslot.schemas.views import BookingView
-from nextslot.storage.bookings import CODE_TRIES
 from nextslot.storage.booking_writes import NewBooking, Written
+from nextslot.storage.bookings import CODE_TRIES
 from nextslot.storage.customers import StoredCustomer
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
