@@ -1,9 +1,13 @@
 """Engine and session factory. PostgreSQL only: embedded by default, a server when configured."""
 from __future__ import annotations
 
+import select
+from typing import Any
+
 import psycopg
 from psycopg import sql
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,10 +42,26 @@ def read_only(engine: Engine) -> Engine:
 
 def engine_for(url: str, pool_size: int = 5) -> Engine:
     # sessions in UTC: instants come back as UTC datetimes whatever the server default is
-    return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-        connect_args={"options": "-c timezone=UTC"},
+    engine = create_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, connect_args={"options": "-c timezone=UTC"},
     )
+    event.listen(engine, "checkout", closed_while_pooled)
+    return engine
+
+
+def closed_while_pooled(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """Hand out no connection the server dropped while it sat in the pool (a restart, a failover, a terminated
+    backend), without a round trip: an idle connection has nothing to read unless the server said goodbye (it
+    sends a FATAL error and closes), so a readable socket means dead. The pool then connects afresh. What this
+    cannot see (a connection cut silently mid-route) fails its statement, which `outage.py` calls unreachable and
+    retries, as it did when a ping did this job for one round trip per checkout."""
+    pgconn = dbapi_connection.pgconn
+    if pgconn.status != psycopg.pq.ConnStatus.OK or dbapi_connection.closed:
+        raise DisconnectionError("the database connection was closed while pooled")
+    idle = select.poll()
+    idle.register(pgconn.socket, select.POLLIN | select.POLLERR | select.POLLHUP)
+    if idle.poll(0):
+        raise DisconnectionError("the server closed the database connection while it was pooled")
 
 
 def build_session_factory(engine: Engine) -> sessionmaker[Session]:

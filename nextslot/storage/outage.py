@@ -36,8 +36,8 @@ SERVER_GOING_AWAY = frozenset({"57P01", "57P02", "57P03", "53300"})
 
 
 def on_fresh_connection(write: Callable[[], T], tries: int = 5) -> T:
-    """Run a short transaction, again if the database connection dropped under it (the pool's pre-ping gives
-    the next try a new connection): 0.2, 0.4, 0.8 and 1.6 s apart, then the error stands. For writes that must
+    """Run a short transaction, again if the database connection dropped under it (the pool's check at
+    checkout, `engine.closed_while_pooled`, gives the next try a new connection): 0.2, 0.4, 0.8 and 1.6 s apart, then the error stands. For writes that must
     not be lost and are safe to repeat."""
     for attempt in range(tries - 1):
         try:

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import bindparam, create_engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from nextslot.storage.engine import engine_for
 from nextslot.storage.outage import database_unreachable, on_fresh_connection
 
 pytestmark = pytest.mark.storage
@@ -58,3 +59,16 @@ def test_a_write_is_tried_again_after_a_dropped_connection_but_not_after_a_bug()
         on_fresh_connection(lambda: 1 / 0)
     with pytest.raises(OperationalError):
         on_fresh_connection(lambda: (_ for _ in ()).throw(dropped()), tries=2)
+
+
+def test_a_pooled_connection_the_server_dropped_is_replaced_at_checkout_without_a_round_trip(engine):
+    pooled = engine_for(engine.url.render_as_string(hide_password=False), pool_size=1)
+    try:
+        with pooled.connect() as conn:
+            pid = conn.execute(text("select pg_backend_pid()")).scalar()
+        with engine.connect() as admin:  # the idle pooled connection's backend goes, as in a restart
+            admin.execute(text("select pg_terminate_backend(:pid, 5000)"), {"pid": pid})
+        with pooled.connect() as conn:
+            assert conn.execute(text("select pg_backend_pid()")).scalar() != pid
+    finally:
+        pooled.dispose()
