@@ -7,8 +7,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.settings import Settings
