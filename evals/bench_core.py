@@ -168,10 +168,12 @@ def measure_book_against_bare_sql(
                 bare.time(raw)
             if not isinstance(result, Booked):
                 raise BenchFailure(f"book of an open slot at {mine.start} answered {result}")
-    ratio = Row("  application overhead (book / bare)", p50=f"{p50(app.samples) / p50(bare.samples):.1f}x",
-                p99=f"{p99(app.samples) / p99(bare.samples):.1f}x")
+    overhead = p50(app.samples) / p50(bare.samples)
+    ratio = Row("  application overhead (book / bare)", p50=f"{overhead:.1f}x",
+                p99=f"{p99(app.samples) / p99(bare.samples):.1f}x", target="p50 <= 3x",
+                verdict="ok" if overhead <= 3 else "OVER")
     return [
-        latency_row("book: uncontended, new customer", app, target_ms=15,
+        latency_row("book: uncontended, new customer", app, target_ms=10,
                     note=f"a practitioner + a room, history, 3 outbox rows, the booking view; "
                          f"{statistics.median(counts):.0f} SQL statements (+ begin, commit)"),
         latency_row("bare SQL booking (psycopg, no app code)", bare,
