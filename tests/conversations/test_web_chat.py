@@ -76,7 +76,8 @@ def test_a_visitor_books_through_the_chat_panel(web_chat, session_factory):
     booked = web_chat.say("1")
     assert booked.startswith("Booked: GP consultation on Tuesday 24 November at 8:30 am.")
     with session_factory() as s:
-        booking = s.scalars(select(Booking).join(Customer).where(Customer.phone == "+447911123501")).one()
+        booking = s.scalars(select(Booking).join(Customer).join(Business, Business.id == Booking.business_id)
+                            .where(Customer.phone == "+447911123501", Business.slug == web_chat.slug)).one()
         assert (booking.source, booking.customer.name) == ("web_chat", "Web Wanda")
         assert s.scalar(select(Notification.id).where(Notification.kind == "conversation_reply",
                                                       Notification.payload["channel"].astext == "web")) is None
