@@ -96,7 +96,7 @@ def test_mcp_answers_503_when_the_key_check_cannot_reach_the_database(client, mo
     def key_check_fails(*args):
         raise dropped()
 
-    monkeypatch.setattr("nextslot.server.mcp_http.business_for_key", key_check_fails)
+    monkeypatch.setattr("nextslot.core.accounts.key_cache.live_key", key_check_fails)  # a key not yet remembered
     answer = http.post("http://127.0.0.1:8000/mcp", headers={"Accept": "application/json, text/event-stream"}, json={
         "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
     assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
