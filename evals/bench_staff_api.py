@@ -33,10 +33,10 @@ RACE_TARGET_MS = 150  # from the release to the last answer
 WARM_UP = 5
 
 
-def clinic_copy() -> BusinessConfig:
+def clinic_copy(slug: str) -> BusinessConfig:
     """The clinic again under another slug: a calendar the tool channels leave alone."""
     config = yaml.safe_load(CLINIC.read_text())
-    config["business"]["slug"] = "riverside-clinic-staff-api"
+    config["business"]["slug"] = slug
     config["business"]["details"].pop("conversations", None)  # its numbers belong to the first clinic
     return BusinessConfig.model_validate(config)
 
@@ -49,32 +49,33 @@ def seed_business(url: str, config: BusinessConfig) -> Seeded:
 
 
 async def measure_staff_api(base: str, url: str, samples: int, racers: int, numbers: Iterator[str]) -> list[Row]:
-    clinic = seed_business(url, clinic_copy())
+    clinic, twin = (seed_business(url, clinic_copy(slug)) for slug in ("clinic-staff-api", "clinic-bare-sql"))
     desk = seed_business(url, storm_config())
-    return [*await measure_bookings(base, url, clinic, samples, numbers),
+    return [*await measure_bookings(base, url, clinic, twin, samples, numbers),
             await measure_race(base, desk, racers, numbers)]
 
 
-async def measure_bookings(base: str, url: str, clinic: Seeded, samples: int, numbers: Iterator[str]) -> list[Row]:
-    """`POST /v1/bookings` on open slots, each followed by a bare-SQL booking of another open slot of the same
-    clinic: both feel the same machine at the same moments."""
+async def measure_bookings(base: str, url: str, clinic: Seeded, twin: Seeded, samples: int,
+                           numbers: Iterator[str]) -> list[Row]:
+    """`POST /v1/bookings` on open slots of the clinic, each followed by a bare-SQL booking of an open slot of its
+    twin: both feel the same machine at the same moments."""
     engine = engine_for(url, pool_size=1)
     try:
-        slots = open_slots(BookingService(build_session_factory(engine)), clinic.business_id, "consultation",
-                           2 * (samples + WARM_UP))
+        svc = BookingService(build_session_factory(engine))
+        mine, theirs = (open_slots(svc, business.business_id, "consultation", samples + WARM_UP)
+                        for business in (clinic, twin))
     finally:
         engine.dispose()
-    mine, theirs = slots[0::2], slots[1::2]
     api, bare = AsyncStopwatch(), Stopwatch()
     with psycopg.connect(libpq_dsn(url), autocommit=True, options="-c timezone=UTC") as conn:
         service_id, customer_id = conn.execute(
             "select (select id from services where business_id = %(b)s and key = 'consultation'),"
-            " (select min(id) from customers where business_id = %(b)s)", {"b": clinic.business_id}).fetchone()
+            " (select min(id) from customers where business_id = %(b)s)", {"b": twin.business_id}).fetchone()
         if customer_id is None:
             customer_id = conn.execute(
                 "insert into customers (business_id, name, phone, language, channels, no_show_count) values"
                 " (%s, 'Bare SQL caller', '+447700900999', 'en', '[\"sms\"]', 0) returning id",
-                (clinic.business_id,)).fetchone()[0]
+                (twin.business_id,)).fetchone()[0]
         async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {clinic.api_key}"}, timeout=30) as http:
             for i, (slot, other) in enumerate(zip(mine, theirs)):
                 body = {"service": "consultation", "starts_at": slot.start.isoformat(),
@@ -84,7 +85,7 @@ async def measure_bookings(base: str, url: str, clinic: Seeded, samples: int, nu
                 if answer.status_code != 201:
                     raise BenchFailure(f"POST /v1/bookings of an open slot answered {answer.status_code}: "
                                        f"{answer.text[:300]}")
-                args = (conn, clinic.business_id, service_id, customer_id, other, f"B{i}")
+                args = (conn, twin.business_id, service_id, customer_id, other, f"B{i}")
                 if i < WARM_UP:
                     bare_book(*args)
                 else:
