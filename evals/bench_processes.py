@@ -94,9 +94,10 @@ def start_servers(servers: list[ServerProcess]) -> None:
 
 
 @contextmanager
-def server_process(url: str) -> Iterator[str]:
-    """`nextslot serve` on a free loopback port, stopped at the end; yields its base URL."""
-    server = ServerProcess("the server", {"NEXTSLOT_DATABASE_URL": url})
+def server_process(url: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """`nextslot serve` on a free loopback port (with `env`'s settings besides the database), stopped at the end;
+    yields its base URL."""
+    server = ServerProcess("the server", {**(env or {}), "NEXTSLOT_DATABASE_URL": url})
     with closing_all([server]):
         start_servers([server])
         yield server.base

@@ -3,7 +3,7 @@ from pathlib import Path
 from typing import Literal
 
 from limits import parse
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None  # instead of https://api.stripe.com, e.g. a local fake
     # /v1 and /mcp: requests per API key (or per address without one), in any `limits` notation ("100/second")
     rate_limit_per_key: str = "600/minute"
+    # how long a server process trusts that an API key it checked is still live (0: ask the database every time);
+    # a key revoked in the database is refused by every process at most this long after
+    api_key_cache_seconds: float = Field(5.0, ge=0, le=60)
     # the staff console: how long a sign-in lasts (a shift), then the console asks again
     console_session_hours: float = 12
     # the largest request body any route reads (pages, console, /v1, /mcp, webhooks); larger ones get 413

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
 from nextslot.calendars.providers import build_registry
+from nextslot.core.accounts.key_cache import ApiKeyCache
 from nextslot.core.links import load_secret
 from nextslot.core.service import BookingService
 from nextslot.oauth import install as oauth
@@ -48,7 +49,8 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     settings = settings or Settings()
     service = service or build_service(settings)
     provider = oauth.build_provider(service, settings)
-    mcp = mcp_http.build(service, settings, provider)
+    api_keys = ApiKeyCache(settings.api_key_cache_seconds)  # this app's memory of live keys: /mcp and /v1 share it
+    mcp = mcp_http.build(service, settings, provider, api_keys)
     public = public_mcp.PublicMcp(service, settings)
 
     @asynccontextmanager
@@ -63,6 +65,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     app.add_middleware(body_limit.BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(failures.Failures)  # added last: outermost, so it sees every other error
     app.state.settings, app.state.service, app.state.links = settings, service, build_links(settings)
+    app.state.api_keys = api_keys
     app.state.payment_provider = build_payment_provider(settings)
     app.state.secret_key = load_secret(settings.secret_key, settings.data_dir)
     app.state.calendars = build_registry(settings, app.state.secret_key)  # staff calendars to connect

@@ -90,14 +90,16 @@ def test_a_database_error_that_is_a_bug_stays_a_500_without_its_text(failing, cl
         assert "INSERT" not in text and "Ann" not in text and "UniqueViolation" not in text
 
 
-def test_mcp_answers_503_when_the_key_check_cannot_reach_the_database(client, monkeypatch):
-    http, _, _ = client
+def test_mcp_answers_503_when_the_key_check_cannot_reach_the_database(client, api_key, monkeypatch):
+    http, _, business = client
+    fresh = api_key(business)  # not yet remembered: this request must ask the database
 
     def key_check_fails(*args):
         raise dropped()
 
-    monkeypatch.setattr("nextslot.server.mcp_http.business_for_key", key_check_fails)
-    answer = http.post("http://127.0.0.1:8000/mcp", headers={"Accept": "application/json, text/event-stream"}, json={
+    monkeypatch.setattr("nextslot.core.accounts.key_cache.live_key", key_check_fails)
+    answer = http.post("http://127.0.0.1:8000/mcp", headers={"Accept": "application/json, text/event-stream",
+                                                             "Authorization": f"Bearer {fresh}"}, json={
         "jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
     assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
     # a JSON-RPC error body: the SDK's client passes it on, where a bare status would read "error response"

@@ -1,12 +1,16 @@
 """Who may call /v1, what another business's objects look like (exactly like nothing), and the error shape."""
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from nextslot.core.accounts import key_cache
+from nextslot.server.app import create_app
+from nextslot.settings import Settings
 from nextslot.storage.tables import ApiKey
 from tests.server.staff_api.conftest import at, phone
 
@@ -19,16 +23,50 @@ def test_a_missing_or_wrong_key_is_refused_with_401(app, headers):
     assert answer.json()["error"]["code"] == "unauthorized"
 
 
-def test_a_revoked_key_is_refused_with_401(app, clinic, api_key, session_factory):
-    key = api_key(clinic)
-    http = TestClient(app, headers={"Authorization": f"Bearer {key}"})
-    assert http.get("/v1/resources").status_code == 200
+def revoke(session_factory, business_id: int, when: datetime) -> None:
     with session_factory() as s:
-        s.execute(update(ApiKey).where(ApiKey.business_id == clinic)
-                  .values(revoked_at=datetime.now(UTC) - timedelta(minutes=1)))
+        s.execute(update(ApiKey).where(ApiKey.business_id == business_id).values(revoked_at=when))
         s.commit()
+
+
+def test_a_revoked_key_is_refused_with_401_once_the_servers_memory_of_it_lapses(
+        service, clinic, api_key, session_factory, monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(key_cache, "monotonic", lambda: now[0])
+    app = create_app(Settings(secret_key="staff-api-tests", api_key_cache_seconds=5), service=service)
+    http = TestClient(app, headers={"Authorization": f"Bearer {api_key(clinic)}"})
+    assert http.get("/v1/resources").status_code == 200
+    revoke(session_factory, clinic, datetime.now(UTC) - timedelta(minutes=1))  # by another process, say
+    now[0] += 4.9
+    assert http.get("/v1/resources").status_code == 200  # still remembered as live
+    now[0] += 0.1
     assert http.get("/v1/resources").status_code == 401
     assert http.post("/v1/bookings/ABCDEF/cancel").status_code == 401
+
+
+def test_a_revoked_key_is_refused_at_once_when_the_server_remembers_no_keys(
+        service, clinic, api_key, session_factory):
+    app = create_app(Settings(secret_key="staff-api-tests", api_key_cache_seconds=0), service=service)
+    http = TestClient(app, headers={"Authorization": f"Bearer {api_key(clinic)}"})
+    assert http.get("/v1/resources").status_code == 200
+    revoke(session_factory, clinic, datetime.now(UTC) - timedelta(minutes=1))
+    assert http.get("/v1/resources").status_code == 401
+
+
+def test_a_revocation_set_ahead_takes_effect_at_its_moment_even_while_the_key_is_remembered(
+        app, clinic, api_key, session_factory):
+    http = TestClient(app, headers={"Authorization": f"Bearer {api_key(clinic)}"})
+    revoke(session_factory, clinic, datetime.now(UTC) + timedelta(seconds=1))
+    assert http.get("/v1/resources").status_code == 200  # remembered, with its revocation time
+    time.sleep(1.1)
+    assert http.get("/v1/resources").status_code == 401
+
+
+def test_a_new_key_works_at_once_and_unknown_keys_are_never_remembered(app, clinic, api_key):
+    unknown = TestClient(app, headers={"Authorization": "Bearer nsk_not-a-key-yet"})
+    assert unknown.get("/v1/resources").status_code == 401
+    assert TestClient(app, headers={"Authorization": f"Bearer {api_key(clinic)}"}).get("/v1/resources").status_code == 200
+    assert app.state.api_keys.remembered("nsk_not-a-key-yet") is None
 
 
 def test_another_business_objects_look_exactly_like_missing_ones(api, clinic, make_business):
