@@ -43,7 +43,7 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
             return answers
         checked = None
         if cmd.hold_id is None:  # a taken or wrong time is answered before anything is written
-            checked = check_slot(plan.rules, timelines(s, plan, (start, start), now, party=party), start, now)
+            checked = check_slot(plan.rules, timelines(uow, plan, (start, start), now, party=party), start, now)
             if checked is SlotProblem.TAKEN:
                 return slot_taken(uow, plan, start, now, cmd.customer.timezone, party=party)
             if isinstance(checked, SlotProblem):
@@ -51,7 +51,7 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
         customer = find_or_create(s, business_id, plan.business.country, cmd.customer)
         if isinstance(customer, Rejected):
             return customer
-        deposit = deposits.asked(s, plan, customer.id, now)
+        deposit = deposits.asked(uow, plan, customer.id, now)
         pay_by = deposits.deadline(plan, now) if deposit else None
         hold: Hold | None = None
         if cmd.hold_id is not None:
@@ -74,7 +74,7 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
                 uow.claims.release(hold_id=hold.id)
                 hold.status = "released"
             if checked is None:
-                checked = check_slot(plan.rules, timelines(s, plan, (start, start), now, party=party), start, now)
+                checked = check_slot(plan.rules, timelines(uow, plan, (start, start), now, party=party), start, now)
             if checked is SlotProblem.TAKEN:
                 return slot_taken(uow, plan, start, now, cmd.customer.timezone, party=party)
             if isinstance(checked, SlotProblem):
@@ -88,7 +88,7 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
         record(s, booking, "created", cmd, now, after=snapshot(booking))
         payment = None
         if deposit and pay_by:  # confirmed, and reminded, once the deposit is paid
-            payment = deposits.require(s, booking, deposit, payment_provider, pay_by)
+            payment = deposits.require(uow, booking, deposit, payment_provider, pay_by)
         else:
             outbox.announce(s, booking, "confirmation", now)
             outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)
