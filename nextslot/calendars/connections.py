@@ -156,6 +156,6 @@ def add_calendar(uow: SqlAlchemyUnitOfWork, business_id: int, resource_key: str,
                                     password=seal_secret(box, password) if box and password else password)
         uow.session.add(calendar)
         uow.session.flush()
-        queue_future_bookings(uow.session, calendar, now or utcnow())  # bookings already made go into it too
+        queue_future_bookings(uow, calendar, now or utcnow())  # bookings already made go into it too
         uow.commit()
         return calendar.id

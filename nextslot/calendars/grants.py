@@ -20,6 +20,7 @@ from nextslot.calendars.tokens import TokenBox, Undecryptable
 from nextslot.core.calendar_writes import queue_future_bookings
 from nextslot.core.outbox import tell_business
 from nextslot.storage.tables import CalendarGrant, ExternalCalendar, Resource
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ def save_grant(session_factory: sessionmaker[Session], box: TokenBox, business_i
 
     Reconnecting keeps the calendar row, its stored events and busy time, and its write queue: the next sync
     carries on from there."""
-    with session_factory() as s:
+    with SqlAlchemyUnitOfWork(session_factory) as uow:
+        s = uow.session
         grant = s.scalar(select(CalendarGrant).where(CalendarGrant.resource_id == resource_id,
                                                      CalendarGrant.provider == provider).with_for_update())
         if grant is None:
@@ -74,12 +76,12 @@ def save_grant(session_factory: sessionmaker[Session], box: TokenBox, business_i
                                         url=url, grant_id=grant.id, calendar_ref=calendar_ref, write_back=True)
             s.add(calendar)
             s.flush()
-            queue_future_bookings(s, calendar, now)  # the bookings already made go into it too
+            queue_future_bookings(uow, calendar, now)  # the bookings already made go into it too
         calendar.status, calendar.last_error, calendar.last_error_at = "active", None, None
         calendar.pushed_at = None
         s.flush()
         calendar_id = calendar.id
-        s.commit()
+        uow.commit()
     return calendar_id
 
 

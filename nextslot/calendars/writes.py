@@ -23,6 +23,7 @@ from nextslot.calendars.provider import BookingEvent, CalendarSource, TokenRejec
 from nextslot.calendars.providers import DEFAULT, Registry
 from nextslot.calendars.sync import opened, source_of, token_rejected
 from nextslot.core.clock import utcnow
+from nextslot.core.lent import lent
 from nextslot.core.views import booked_resources
 from nextslot.schemas.statuses import BookingStatus
 from nextslot.storage import leases
@@ -87,7 +88,7 @@ class CalendarWriter:
         business = s.get(Business, booking.business_id)
         resource = s.get(Resource, calendar.resource_id)
         source = source_of(s, calendar, ZoneInfo(resource.timezone or business.timezone))
-        present = booking.status not in GONE and resource.id in {r.id for r in booked_resources(s, booking.id)}
+        present = booking.status not in GONE and resource.id in {r.id for r in booked_resources(lent(s), booking.id)}
         return WriteJob(row.id, lease, row.version, row.attempts, row.remote_id, source, booking_key(booking),
                         event_of(s, booking, resource, business) if present else None)
 

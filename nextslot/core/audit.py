@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from nextslot.storage.tables import AuditEntry
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
@@ -37,14 +36,14 @@ def acting_as(actor: str, channel: str) -> Iterator[None]:
         ACTOR.reset(token)
 
 
-def record(s: Session, business_id: int, action: str, target: str = "", changes: dict[str, Any] | None = None,
-           actor: str | None = None, channel: str | None = None) -> None:
+def record(uow: SqlAlchemyUnitOfWork, business_id: int, action: str, target: str = "",
+           changes: dict[str, Any] | None = None, actor: str | None = None, channel: str | None = None) -> None:
     """Append an entry in the caller's transaction (so it exists exactly when the change does); `actor` and
     `channel` when the caller knows better than what is bound."""
     bound_actor, bound_channel = ACTOR.get()
     actor, channel = (actor or bound_actor)[:200], (channel or bound_channel)[:32]
-    s.add(AuditEntry(business_id=business_id, actor=actor, channel=channel, action=action, target=target[:200],
-                     changes=changes or {}))
+    uow.session.add(AuditEntry(business_id=business_id, actor=actor, channel=channel, action=action,
+                               target=target[:200], changes=changes or {}))
 
 
 def diff(before: Any, after: Any, path: str = "") -> dict[str, list[Any]]:

@@ -13,15 +13,15 @@ from datetime import datetime
 
 from sqlalchemy import case, literal, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
 
 from nextslot.schemas.statuses import LIVE
 from nextslot.storage.tables import Booking, CalendarWrite, Claim, ExternalCalendar
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
-def queue_calendar_writes(session: Session, booking: Booking, now: datetime) -> None:
+def queue_calendar_writes(uow: SqlAlchemyUnitOfWork, booking: Booking, now: datetime) -> None:
     """Queue the booking's state for every calendar that should show it, or did."""
-    session.flush()  # the claims this change made or released are what the select sees
+    uow.session.flush()  # the claims this change made or released are what the select sees
     calendars = (select(literal(booking.business_id), ExternalCalendar.id, literal(booking.id), literal(now),
                         literal(now))
                  .where(ExternalCalendar.business_id == booking.business_id, ExternalCalendar.write_back,
@@ -30,7 +30,7 @@ def queue_calendar_writes(session: Session, booking: Booking, now: datetime) -> 
                  .distinct())
     statement = insert(CalendarWrite).from_select(
         ["business_id", "calendar_id", "booking_id", "due_at", "updated_at"], calendars)
-    session.execute(statement.on_conflict_do_update(
+    uow.session.execute(statement.on_conflict_do_update(
         constraint="calendar_writes_one_per_booking",
         set_={"version": CalendarWrite.version + 1, "due_at": now, "updated_at": now, "attempts": 0,
               "last_error": None,
@@ -38,17 +38,17 @@ def queue_calendar_writes(session: Session, booking: Booking, now: datetime) -> 
               "status": case((CalendarWrite.status == "sending", "sending"), else_="pending")}))
 
 
-def queue_future_bookings(session: Session, calendar: ExternalCalendar, now: datetime) -> None:
+def queue_future_bookings(uow: SqlAlchemyUnitOfWork, calendar: ExternalCalendar, now: datetime) -> None:
     """A newly connected calendar gets the resource's bookings still to come, not only later changes."""
     if not calendar.write_back:
         return
-    session.flush()
+    uow.session.flush()
     bookings = (select(literal(calendar.business_id), literal(calendar.id), Booking.id, literal(now), literal(now))
                 .where(Booking.business_id == calendar.business_id, Booking.status.in_([str(s) for s in LIVE]),
                        Booking.ends_at > now,
                        Booking.id.in_(select(Claim.booking_id).where(Claim.resource_id == calendar.resource_id,
                                                                      Claim.active, Claim.booking_id.is_not(None))))
                 .distinct())
-    session.execute(insert(CalendarWrite).from_select(
+    uow.session.execute(insert(CalendarWrite).from_select(
         ["business_id", "calendar_id", "booking_id", "due_at", "updated_at"], bookings)
         .on_conflict_do_nothing(constraint="calendar_writes_one_per_booking"))

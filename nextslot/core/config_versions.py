@@ -6,9 +6,8 @@ from collections import OrderedDict
 from threading import Lock
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy.orm import Session
-
 from nextslot.storage import queries
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 T = TypeVar("T")
 
@@ -46,24 +45,24 @@ class VersionedCache(Generic[T]):
             self._items.clear()
 
 
-def read_version(session: Session, business_id: int) -> int | None:
+def read_version(uow: SqlAlchemyUnitOfWork, business_id: int) -> int | None:
     """The business's config version, remembered for the rest of the transaction (None: no such business)."""
-    version = queries.config_version(session, business_id)
+    version = queries.config_version(uow.session, business_id)
     if version is not None:
-        transaction = session.get_transaction()
-        remembered = session.info.get("config_versions")
+        transaction = uow.session.get_transaction()
+        remembered = uow.session.info.get("config_versions")
         if remembered is None or remembered[0] is not transaction:
             fresh: dict[int, int] = {}
-            remembered = session.info["config_versions"] = (transaction, fresh)
+            remembered = uow.session.info["config_versions"] = (transaction, fresh)
         remembered[1][business_id] = version
     return version
 
 
-def known_version(session: Session, business_id: int) -> int | None:
+def known_version(uow: SqlAlchemyUnitOfWork, business_id: int) -> int | None:
     """The config version this transaction already read for the business, if it did (a later transaction of the
     same session reads it again)."""
-    remembered = session.info.get("config_versions")
-    if remembered is None or remembered[0] is not session.get_transaction():
+    remembered = uow.session.info.get("config_versions")
+    if remembered is None or remembered[0] is not uow.session.get_transaction():
         return None
     versions: dict[int, int] = remembered[1]
     return versions.get(business_id)

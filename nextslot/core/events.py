@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nextslot.core.config_versions import VersionedCache, known_version
+from nextslot.core.lent import lent
 from nextslot.core.planning import business_info
 from nextslot.core.views import booking_view
 from nextslot.schemas.events import BookingEventData, Event, NotificationSummary
@@ -23,7 +24,7 @@ ENDPOINTS: VersionedCache[tuple[tuple[int, tuple[str, ...]], ...]] = VersionedCa
 def active_endpoints(session: Session, business_id: int) -> tuple[tuple[int, tuple[str, ...]], ...]:
     """The business's active endpoints: no query when this session read its config version (a booking's plan
     did) and this process has them for that version."""
-    version = known_version(session, business_id)
+    version = known_version(lent(session), business_id)
     key = (queries.database_of(session), business_id)
     if version is not None and (cached := ENDPOINTS.get(key, version)) is not None:
         return cached
@@ -55,8 +56,8 @@ def emit_notification_outcome(session: Session, notification: Notification, chan
     event_type = "notification.delivered" if notification.status == "delivered" else "notification.failed"
     if not subscribed(session, notification.business_id, event_type) or notification.booking_id is None:
         return
-    business = business_info(session, notification.business_id)
-    booking = booking_view(session, session.get_one(Booking, notification.booking_id), business)
+    business = business_info(lent(session), notification.business_id)
+    booking = booking_view(lent(session), session.get_one(Booking, notification.booking_id), business)
     summary = NotificationSummary(id=notification.id, kind=notification.kind, status=notification.status,
                                   channel=channel, attempts=notification.attempts)
     emit(session, notification.business_id, event_type, booking, now, notification=summary)

@@ -11,8 +11,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm import Session
-
 from nextslot.core.booking.assignment import Assignment, Workload, fair_order
 from nextslot.core.booking.availability import Pools, ResourceTimeline, ServiceRules, WeeklyHours, open_intervals
 from nextslot.core.config_versions import VersionedCache, read_version
@@ -20,6 +18,7 @@ from nextslot.core.results import Rejected
 from nextslot.schemas.service_rules import CancellationPolicy, NoShowPolicy
 from nextslot.storage import queries
 from nextslot.storage.tables import Business, Resource, Service
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
 @dataclass(frozen=True)
@@ -137,13 +136,13 @@ def unknown_business(business_id: int) -> Rejected:
     return Rejected("unknown_business", f"There is no business with id {business_id}.")
 
 
-def business_info(session: Session, business_id: int) -> BusinessInfo:
+def business_info(uow: SqlAlchemyUnitOfWork, business_id: int) -> BusinessInfo:
     """The business of a row already read (a booking, an offer): it exists."""
-    return BusinessInfo.of(queries.known_business(session, business_id))
+    return BusinessInfo.of(queries.known_business(uow.session, business_id))
 
 
-def load_business(session: Session, business_id: int) -> BusinessInfo | Rejected:
-    business = queries.business(session, business_id)
+def load_business(uow: SqlAlchemyUnitOfWork, business_id: int) -> BusinessInfo | Rejected:
+    business = queries.business(uow.session, business_id)
     return BusinessInfo.of(business) if business else unknown_business(business_id)
 
 
@@ -151,7 +150,7 @@ PLANS: VersionedCache[Plan] = VersionedCache()
 
 
 def load_plan(
-    session: Session,
+    uow: SqlAlchemyUnitOfWork,
     business_id: int,
     service_key: str,
     resource_keys: Sequence[str] = (),
@@ -160,40 +159,40 @@ def load_plan(
     """The service's rules and resource pools, narrowed to the preferred resources and the branch if any.
 
     One cheap read of the business's config version when this process already built the plan."""
-    version = read_version(session, business_id)  # read first: a plan is never newer than its label
+    version = read_version(uow, business_id)  # read first: a plan is never newer than its label
     if version is None:
         return unknown_business(business_id)
-    key = (queries.database_of(session), business_id, service_key, tuple(resource_keys), location)
+    key = (queries.database_of(uow.session), business_id, service_key, tuple(resource_keys), location)
     cached = PLANS.get(key, version)
     if cached is not None:
         return cached
-    plan = build_plan(session, business_id, service_key, resource_keys, location)
+    plan = build_plan(uow, business_id, service_key, resource_keys, location)
     if isinstance(plan, Plan):
         PLANS.put(key, version, plan)
     return plan
 
 
 def build_plan(
-    session: Session,
+    uow: SqlAlchemyUnitOfWork,
     business_id: int,
     service_key: str,
     resource_keys: Sequence[str] = (),
     location: str | None = None,
 ) -> Plan | Rejected:
     """The plan as stored now (no cache)."""
-    business = load_business(session, business_id)
+    business = load_business(uow, business_id)
     if isinstance(business, Rejected):
         return business
-    service = queries.service_by_key(session, business_id, service_key)
-    if service is None and (key := service_named(session, business_id, service_key)):
-        service = queries.service_by_key(session, business_id, key)
+    service = queries.service_by_key(uow.session, business_id, service_key)
+    if service is None and (key := service_named(uow, business_id, service_key)):
+        service = queries.service_by_key(uow.session, business_id, key)
     if service is None:
-        return unknown_service(session, business_id, service_key)
+        return unknown_service(uow, business_id, service_key)
     pools = []
     for requirement in service.requirements:
         pools.append(tuple(ResourceInfo.of(m.resource, business.zone) for m in requirement.members if m.resource.active))
     if resource_keys:
-        wanted = queries.resources_by_keys(session, business_id, resource_keys)
+        wanted = queries.resources_by_keys(uow.session, business_id, resource_keys)
         missing = [k for k in resource_keys if k not in wanted]
         if missing:
             return Rejected("unknown_resource", f"No resource called {', '.join(missing)} here.", "resources")
@@ -217,7 +216,7 @@ def build_plan(
             return Rejected("not_at_location", f"{service.name} cannot be booked at {places[location]}.", "location")
     rules = rules_of(service, business.zone)
     offsets = service.reminder_offsets_minutes
-    hours = queries.hours_for(session, [r.id for pool in pools for r in pool])
+    hours = queries.hours_for(uow.session, [r.id for pool in pools for r in pool])
     weekly = {rid: tuple(WeeklyHours(h.weekday, h.start_minute, h.end_minute) for h in rows)
               for rid, rows in hours.items()}
     return Plan(business, service.id, service.key, service.name, rules, tuple(pools),
@@ -252,14 +251,15 @@ def folded(text: str) -> str:
     return " ".join(text.lower().replace("-", " ").replace("_", " ").split())
 
 
-def service_named(session: Session, business_id: int, text: str) -> str | None:
+def service_named(uow: SqlAlchemyUnitOfWork, business_id: int, text: str) -> str | None:
     """The key of the service whose key or name this is, ignoring case, dashes and spacing."""
     wanted = folded(text)
-    return next((k for k, n in queries.service_keys(session, business_id) if wanted in (folded(k), folded(n))), None)
+    keys = queries.service_keys(uow.session, business_id)
+    return next((k for k, n in keys if wanted in (folded(k), folded(n))), None)
 
 
-def unknown_service(session: Session, business_id: int, key: str) -> Rejected:
-    names = dict(queries.service_keys(session, business_id))
+def unknown_service(uow: SqlAlchemyUnitOfWork, business_id: int, key: str) -> Rejected:
+    names = dict(queries.service_keys(uow.session, business_id))
     by_folded = {folded(k): k for k in names} | {folded(n): k for k, n in names.items()}
     candidates = difflib.get_close_matches(folded(key), list(by_folded), n=3)
     candidates += [f for f in by_folded if folded(key) in f or any(w in f.split() for w in folded(key).split())]
@@ -281,19 +281,19 @@ class Committed:
 
 
 def read_committed(
-    session: Session, plan: Plan, window: tuple[datetime, datetime], now: datetime,
+    uow: SqlAlchemyUnitOfWork, plan: Plan, window: tuple[datetime, datetime], now: datetime,
     exclude_booking_id: int | None = None,
 ) -> Committed:
     """One read (two for fair assignment) of what every start in the window depends on, buffers included."""
     rules = plan.rules
     span = (window[0] - rules.buffer_before, window[1] + rules.duration + rules.buffer_after)
-    exceptions, busy = queries.calendar_for(session, plan.business.id, list(plan.resources), span, now,
+    exceptions, busy = queries.calendar_for(uow.session, plan.business.id, list(plan.resources), span, now,
                                             exclude_booking_id)
-    return Committed(span, exceptions, busy, workload(session, plan, window) if plan.assignment else None)
+    return Committed(span, exceptions, busy, workload(uow, plan, window) if plan.assignment else None)
 
 
 def timelines(
-    session: Session,
+    uow: SqlAlchemyUnitOfWork,
     plan: Plan,
     window: tuple[datetime, datetime],
     now: datetime,
@@ -302,16 +302,16 @@ def timelines(
 ) -> Sequence[Sequence[ResourceTimeline]]:
     """Each requirement's pool as timelines covering every start in the window (buffers included), ready to
     assign a party of `party` people in the service's fair order."""
-    return build_timelines(session, plan, read_committed(session, plan, window, now, exclude_booking_id), party)
+    return build_timelines(uow, plan, read_committed(uow, plan, window, now, exclude_booking_id), party)
 
 
-def build_timelines(session: Session, plan: Plan, committed: Committed,
+def build_timelines(uow: SqlAlchemyUnitOfWork, plan: Plan, committed: Committed,
                     party: int = 1) -> Sequence[Sequence[ResourceTimeline]]:
     """The timelines of a committed read (no I/O when the plan carries its weekly hours)."""
     resources = plan.resources
     weekly_of = plan.weekly
     if weekly_of is None:
-        hours = queries.hours_for(session, list(resources))
+        hours = queries.hours_for(uow.session, list(resources))
         weekly_of = {rid: tuple(WeeklyHours(h.weekday, h.start_minute, h.end_minute) for h in rows)
                      for rid, rows in hours.items()}
     span, exceptions, busy = committed.span, committed.exceptions, committed.busy
@@ -334,11 +334,11 @@ def build_timelines(session: Session, plan: Plan, committed: Committed,
     return Pools(groups, rank, party, plan.per_person)
 
 
-def workload(session: Session, plan: Plan, window: tuple[datetime, datetime]) -> Workload:
+def workload(uow: SqlAlchemyUnitOfWork, plan: Plan, window: tuple[datetime, datetime]) -> Workload:
     """What fair assignment measures, as committed now: pooled members' bookings in the weeks around the window
     (a week either side covers every local day and week a start in it falls in), and who last got the service."""
     pooled = sorted({r.id for group in plan.groups if len(group) > 1 for r in group})
     span = (window[0] - timedelta(days=8), window[1] + timedelta(days=8))
-    last = queries.last_given(session, pooled, plan.service_id) if plan.assignment and \
+    last = queries.last_given(uow.session, pooled, plan.service_id) if plan.assignment and \
         plan.assignment.strategy == "round_robin" else {}
-    return Workload(queries.booking_starts(session, pooled, span), last)
+    return Workload(queries.booking_starts(uow.session, pooled, span), last)

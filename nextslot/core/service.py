@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from nextslot.core.booking import changes, holds, reads, series
+from nextslot.core.booking import changes, holds, reads, records, series
 from nextslot.core.booking.book import book
 from nextslot.core.booking.reschedule import reschedule
 from nextslot.core.business import catalog, lookup
@@ -31,6 +31,7 @@ from nextslot.core.results import (
 )
 from nextslot.core.waitlist import answers
 from nextslot.core.waitlist.entries import join_waitlist
+from nextslot.schemas.api import BookingHistory, NotificationLog
 from nextslot.schemas.commands import (
     BookingChange,
     BookingCreate,
@@ -76,14 +77,24 @@ class BookingService:
     # --- reads -------------------------------------------------------------------------------
 
     def read(self, query: Callable[..., T], *args: Any) -> T:
-        """Run a core read query (one taking a session first) in a transaction of its own."""
+        """Run a core read query (one taking the unit of work first) in a transaction of its own."""
         with self.uow() as uow:
-            return query(uow.session, *args)
+            return query(uow, *args)
 
     def read_availability(self, query: Callable[..., T], *args: Any) -> T:
         """Like `read`, on the read replica: for views of availability that may be a moment behind."""
         with self.replica_uow() as uow:
-            return query(uow.session, *args)
+            return query(uow, *args)
+
+    def booking_history(self, business_id: int, code: str) -> BookingHistory | None:
+        """Every change of a booking, oldest first (None: no such booking here)."""
+        with self.uow() as uow:
+            return records.booking_history(uow.session, business_id, code)
+
+    def notification_log(self, business_id: int, code: str) -> NotificationLog | None:
+        """Every message sent about a booking, with its delivery attempts (None: no such booking here)."""
+        with self.uow() as uow:
+            return records.notification_log(uow.session, business_id, code)
 
     def business_by_slug(self, slug: str) -> BusinessRecord | None:
         return lookup.business_by_slug(self.uow(), slug)
@@ -107,18 +118,18 @@ class BookingService:
 
     def list_services(self, business_id: int) -> list[ServiceView]:
         with self.uow() as uow:
-            return catalog.list_services(uow.session, business_id)
+            return catalog.list_services(uow, business_id)
 
     def business_profile(self, business_id: int) -> BusinessProfile | Rejected:
         with self.uow() as uow:
-            return catalog.business_profile(uow.session, business_id, self._clock()) or unknown_business(business_id)
+            return catalog.business_profile(uow, business_id, self._clock()) or unknown_business(business_id)
 
     def resource_key(self, business_id: int, text: str) -> str | Rejected:
         """The key of the resource a caller means ('Dr Patel', 'dr-patel'), or a rejection listing them."""
         with self.uow() as uow:
-            key = catalog.match_resource(uow.session, business_id, text)
+            key = catalog.match_resource(uow, business_id, text)
             if key is None:
-                names = catalog.resource_names(uow.session, business_id)
+                names = catalog.resource_names(uow, business_id)
                 return Rejected("unknown_resource", f"No one or nothing called '{text}' here. Choose from: "
                                                     f"{', '.join(names)}.", "staff")
             return key
@@ -127,7 +138,7 @@ class BookingService:
                          limit: int | None = None) -> CustomerHistory | Rejected:
         """Everything that happened between the business and one customer, oldest first."""
         with self.uow() as uow:
-            return history.customer_history(uow.session, business_id, phone, email, limit)
+            return history.customer_history(uow, business_id, phone, email, limit)
 
     # --- a customer proving a contact (the public endpoint) -------------------------------------
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from nextslot.core.booking.availability import Slot
 from nextslot.core.booking.codes import spoken_code
@@ -26,6 +25,7 @@ from nextslot.schemas.views import (
 from nextslot.storage.booking_writes import NewBooking
 from nextslot.storage.customers import StoredCustomer
 from nextslot.storage.tables import Booking, BookingFee, Claim, Customer, Hold, Payment, Resource
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
 def resource_ref(r: ResourceInfo | Resource) -> ResourceRef:
@@ -56,28 +56,28 @@ def customer_view(c: Customer | StoredCustomer) -> CustomerView:
                         no_show_count=c.no_show_count, language=c.language or "en")
 
 
-def booked_resources(session: Session, booking_id: int) -> list[Resource]:
+def booked_resources(uow: SqlAlchemyUnitOfWork, booking_id: int) -> list[Resource]:
     """The resources of the booking's latest claims (still listed after a cancel)."""
     latest = select(func.max(Claim.id)).where(Claim.booking_id == booking_id).scalar_subquery()
     latest_time = select(Claim.created_at).where(Claim.id == latest).scalar_subquery()
-    return list(session.scalars(
+    return list(uow.session.scalars(
         select(Resource).join(Claim, Claim.resource_id == Resource.id)
         .where(Claim.booking_id == booking_id, Claim.created_at == latest_time).order_by(Resource.id)
     ))
 
 
-def branch_of(session: Session, booking_id: int) -> str | None:
+def branch_of(uow: SqlAlchemyUnitOfWork, booking_id: int) -> str | None:
     """The key of the branch a booking's resources are at (None: a business without branches)."""
-    found = location_of(booked_resources(session, booking_id))
+    found = location_of(booked_resources(uow, booking_id))
     return found.key if found else None
 
 
-def booking_view(session: Session, booking: Booking, business: BusinessInfo) -> BookingView:
+def booking_view(uow: SqlAlchemyUnitOfWork, booking: Booking, business: BusinessInfo) -> BookingView:
     """The view of a stored booking (its resources looked up from its latest claims)."""
-    booked = booked_resources(session, booking.id)
+    booked = booked_resources(uow, booking.id)
     resources = [resource_ref(r) for r in booked]
-    payment = session.scalars(select(Payment).where(Payment.booking_id == booking.id)).one_or_none()
-    fees = session.scalars(select(BookingFee).where(BookingFee.booking_id == booking.id).order_by(BookingFee.id))
+    payment = uow.session.scalars(select(Payment).where(Payment.booking_id == booking.id)).one_or_none()
+    fees = uow.session.scalars(select(BookingFee).where(BookingFee.booking_id == booking.id).order_by(BookingFee.id))
     view = assemble_booking_view(booking, booking.service.key, booking.service.name, booking.customer, resources,
                                  business, payment)
     view.fees = [FeeView(kind=f.kind, amount=money(f.amount_minor, f.currency), status=f.status) for f in fees]

@@ -112,7 +112,7 @@ def approve(uow: SqlAlchemyUnitOfWork, *, client_id: str, business_id: int, acco
                                   redirect_uri=redirect_uri, redirect_uri_explicit=redirect_uri_explicit,
                                   expires_at=now + CODE_LIFETIME))
         who = uow.session.scalar(select(StaffAccount.email).where(StaffAccount.id == account_id))
-        audit.record(uow.session, business_id, "oauth.connected", f"{client_id} (grant {grant.id})",
+        audit.record(uow, business_id, "oauth.connected", f"{client_id} (grant {grant.id})",
                      {"scopes": [None, scopes]}, actor=who or f"account {account_id}", channel="console")
         uow.commit()
     return code
@@ -218,7 +218,7 @@ def revoke_grant(uow: SqlAlchemyUnitOfWork, grant_id: int, now: datetime, busine
         ended = uow.session.execute(query.values(revoked_at=now).returning(OAuthGrant.business_id,
                                                                            OAuthGrant.client_id)).first()
         if ended is not None:  # by staff (Disconnect, business_id given) or by the app itself (/revoke)
-            audit.record(uow.session, ended.business_id, "oauth.disconnected", f"{ended.client_id} (grant {grant_id})",
+            audit.record(uow, ended.business_id, "oauth.disconnected", f"{ended.client_id} (grant {grant_id})",
                          **({} if business_id is not None else {"actor": "the app (/revoke)", "channel": "oauth"}))
         uow.commit()
         return ended is not None

@@ -42,7 +42,7 @@ def add_endpoint(uow: SqlAlchemyUnitOfWork, business_id: int, url: str,
         endpoint = WebhookEndpoint(business_id=business_id, url=url, secret=secret, event_types=wanted, active=True)
         uow.session.add(endpoint)
         uow.session.flush()
-        audit.record(uow.session, business_id, "webhook.created", f"endpoint {endpoint.id}",
+        audit.record(uow, business_id, "webhook.created", f"endpoint {endpoint.id}",
                      {"url": [None, url], "event_types": [None, wanted]})
         uow.commit()
         return Registered(endpoint.id, secret)
@@ -88,7 +88,7 @@ def set_active(uow: SqlAlchemyUnitOfWork, business_id: int, endpoint_id: int, ac
         if endpoint is None or endpoint.business_id != business_id:
             return Rejected("unknown_endpoint", f"No webhook endpoint {endpoint_id} here.", "endpoint_id")
         if endpoint.active != active:
-            audit.record(uow.session, business_id, "webhook.enabled" if active else "webhook.disabled",
+            audit.record(uow, business_id, "webhook.enabled" if active else "webhook.disabled",
                          f"endpoint {endpoint.id}", {"active": [endpoint.active, active]})
         endpoint.active = active
         endpoint.disabled_reason = None if active else (endpoint.disabled_reason or "turned off by staff")

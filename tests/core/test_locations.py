@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from nextslot.core.business.config_export import export_config
 from nextslot.core.results import Booked, Rejected, SlotTaken
 from nextslot.schemas.commands import BookingCreate, BookingReschedule, BookingSearch, CustomerIn, SlotQuery
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import execute
 
@@ -87,8 +88,8 @@ def test_agents_hear_where_each_time_is_and_the_config_round_trips(service, make
                                           "customer_name": "Eve", "phone": "+447911169999",
                                           "location": "paris"}, ctx)
     assert booked.ok and " at Paris Marais on " in booked.data["say"]
-    with session_factory() as s:
-        config = export_config(s, business)
+    with SqlAlchemyUnitOfWork(session_factory) as uow:
+        config = export_config(uow, business)
     assert [p.key for p in config.locations] == ["london", "paris"]
     assert {r.key: r.location for r in config.resources}["ben"] == "paris"
 

@@ -12,13 +12,14 @@ from nextslot.core.planning import PLANS, Plan, load_plan
 from nextslot.core.results import Booked
 from nextslot.schemas.commands import BookingCreate, CustomerIn
 from nextslot.storage.tables import WebhookDelivery
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 MON_9 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # the clinic's (London) Monday; the test clock is 08:00
 
 
 def plan_of(session_factory, business_id: int, service: str = "consultation", resources=()) -> Plan:
-    with session_factory() as s:
-        plan = load_plan(s, business_id, service, resources)
+    with SqlAlchemyUnitOfWork(session_factory) as uow:
+        plan = load_plan(uow, business_id, service, resources)
     assert isinstance(plan, Plan), plan
     return plan
 
@@ -127,11 +128,11 @@ def test_an_endpoint_added_or_stopped_elsewhere_gets_the_next_booking_events_or_
 
 def test_a_version_read_is_trusted_only_in_its_own_transaction(make_business, session_factory):
     clinic = make_business("clinic")
-    with session_factory() as s:
-        assert isinstance(load_plan(s, clinic, "consultation"), Plan)
-        assert known_version(s, clinic) is not None
-        s.commit()  # a later transaction of this session must read the version again
-        assert known_version(s, clinic) is None
+    with SqlAlchemyUnitOfWork(session_factory) as uow:
+        assert isinstance(load_plan(uow, clinic, "consultation"), Plan)
+        assert known_version(uow, clinic) is not None
+        uow.commit()  # a later transaction of this session must read the version again
+        assert known_version(uow, clinic) is None
 
 
 def test_a_branch_edit_reaches_the_plans_of_its_resources(make_business, session_factory):

@@ -7,6 +7,7 @@ from datetime import timedelta
 from nextslot.core.business.config_export import export_config
 from nextslot.core.results import Rejected
 from nextslot.schemas.commands import BookingSearch
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from tests.core.test_locations import TUESDAY, two_branches
 from tests.core.test_party import CLASS, places_left, studio
 from tests.core.test_series import series
@@ -75,8 +76,8 @@ def test_an_owner_sets_party_size_and_series_per_service_and_every_channel_follo
     assert bad.status_code == 422
     assert client.post(f"/console/{slug}/settings/service", data={
         "csrf": csrf_of(page), "service": "cut", **numbers, "series_max": "4", "party_max": "2"}).status_code == 303
-    with session_factory() as s:
-        cut = export_config(s, business).services[0]
+    with SqlAlchemyUnitOfWork(session_factory) as uow:
+        cut = export_config(uow, business).services[0]
     assert cut.series is not None and cut.series.max_count == 4 and cut.series.allowed
     assert cut.party is not None and cut.party.max == 2 and cut.party.per_person == ["stylist"]
     assert series(service, business, count=4).series.complete

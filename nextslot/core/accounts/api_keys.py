@@ -23,7 +23,7 @@ def create_api_key(uow: SqlAlchemyUnitOfWork, business_id: int, name: str) -> st
     key = PREFIX + secrets.token_urlsafe(32)
     with uow:
         uow.session.add(ApiKey(business_id=business_id, name=name, prefix=key[:12], key_hash=hash_key(key)))
-        audit.record(uow.session, business_id, "api_key.created", f"{name} ({key[:8]}…)")
+        audit.record(uow, business_id, "api_key.created", f"{name} ({key[:8]}…)")
         uow.commit()
     return key
 

@@ -16,7 +16,6 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
 
 from nextslot.core import audit
 from nextslot.core.accounts.api_keys import hash_key
@@ -68,7 +67,7 @@ def create_account(uow: SqlAlchemyUnitOfWork, business_id: int, email: str, name
                                role=role, password_hash=hasher.hash(password), active=True)
         uow.session.add(account)
         uow.session.flush()
-        audit.record(uow.session, business_id, "staff_account.created", account.email, {"role": [None, role]})
+        audit.record(uow, business_id, "staff_account.created", account.email, {"role": [None, role]})
         uow.commit()
         return account.id
 
@@ -85,7 +84,7 @@ def reset_password(uow: SqlAlchemyUnitOfWork, business_id: int, email: str, pass
             return False
         account.password_hash, account.active = hasher.hash(password), True
         uow.session.execute(delete(StaffSession).where(StaffSession.account_id == account.id))
-        audit.record(uow.session, business_id, "staff_account.password_reset", account.email)
+        audit.record(uow, business_id, "staff_account.password_reset", account.email)
         uow.commit()
         return True
 
@@ -131,7 +130,7 @@ def sign_in(uow: SqlAlchemyUnitOfWork, business_id: int, email: str, password: s
             StaffAccount.business_id == business_id, func.lower(StaffAccount.email) == key,
             StaffAccount.active)).one_or_none()
         if not password_matches(account.password_hash if account else UNKNOWN_HASH, password) or account is None:
-            count_failure(s, failed, now)
+            count_failure(uow, failed, now)
             uow.commit()
             return Rejected("sign_in_failed", "That email and password do not match an account here.", "password")
         s.delete(failed)
@@ -149,7 +148,7 @@ def sign_in(uow: SqlAlchemyUnitOfWork, business_id: int, email: str, password: s
         return token, signed_in
 
 
-def count_failure(s: Session, failed: SignInFailure, now: datetime) -> None:
+def count_failure(uow: SqlAlchemyUnitOfWork, failed: SignInFailure, now: datetime) -> None:
     if now - failed.last_failed_at > FORGET_AFTER:
         failed.failures = 0
     failed.failures, failed.last_failed_at = failed.failures + 1, now
@@ -157,7 +156,7 @@ def count_failure(s: Session, failed: SignInFailure, now: datetime) -> None:
     failed.locked_until = now + wait if wait else None
     log.warning("console sign-in to business %s failed for %s: %d wrong in a row%s", failed.business_id,
                 mask(failed.email), failed.failures, f", locked for {wait}" if wait else "")  # never the password
-    s.execute(delete(SignInFailure).where(  # forget old tries of this business, known emails or not
+    uow.session.execute(delete(SignInFailure).where(  # forget old tries of this business, known emails or not
         SignInFailure.business_id == failed.business_id, SignInFailure.last_failed_at < now - FORGET_AFTER,
         or_(SignInFailure.locked_until.is_(None), SignInFailure.locked_until < now)))
 
@@ -185,17 +184,17 @@ def sign_out(uow: SqlAlchemyUnitOfWork, session_id: int) -> None:
         uow.commit()
 
 
-def signed_in_as(session: StaffSession, account: StaffAccount) -> SignedIn:
-    return SignedIn(session.id, account.id, account.business_id, account.name, account.email, account.role,
-                    session.csrf_token, session.expires_at)
+def signed_in_as(signed_in: StaffSession, account: StaffAccount) -> SignedIn:
+    return SignedIn(signed_in.id, account.id, account.business_id, account.name, account.email, account.role,
+                    signed_in.csrf_token, signed_in.expires_at)
 
 
 def csrf_matches(expected: str, given: str | None) -> bool:
     return given is not None and given != "" and secrets.compare_digest(expected.encode(), given.encode())
 
 
-def staff_accounts(s: Session, business_id: int) -> list[dict[str, str]]:
+def staff_accounts(uow: SqlAlchemyUnitOfWork, business_id: int) -> list[dict[str, str]]:
     """The active accounts, owners first: who can sign in to the console."""
-    return [{"name": a.name, "email": a.email, "role": a.role} for a in s.scalars(
+    return [{"name": a.name, "email": a.email, "role": a.role} for a in uow.session.scalars(
         select(StaffAccount).where(StaffAccount.business_id == business_id, StaffAccount.active)
         .order_by(StaffAccount.role, StaffAccount.name))]

@@ -37,7 +37,7 @@ def set_secret(uow: SqlAlchemyUnitOfWork, business_id: int, platform: Platform, 
             .on_conflict_do_update(index_elements=["business_id", "platform"],
                                    set_={"secret": secret, "created_at": func.now()})
         )
-        audit.record(uow.session, business_id, "voice_secret.set", platform)  # never the secret itself
+        audit.record(uow, business_id, "voice_secret.set", platform)  # never the secret itself
         uow.commit()
 
 

@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import Range
-from sqlalchemy.orm import Session
 
 from nextslot.core.booking.availability import WeeklyHours, open_intervals
 from nextslot.core.booking.intervals import Interval
@@ -27,24 +26,25 @@ from nextslot.storage.tables import (
     Resource,
     Service,
 )
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
-def agenda(session: Session, business_id: int, day: date, days: int, now: datetime,
+def agenda(uow: SqlAlchemyUnitOfWork, business_id: int, day: date, days: int, now: datetime,
            resource_key: str | None = None) -> CalendarView | None:
     """The active resources' days (or one resource's, active or not); None when the business has no such resource."""
-    business = queries.known_business(session, business_id)
+    business = queries.known_business(uow.session, business_id)
     zone = ZoneInfo(business.timezone)
     window = day_instants(day, zone, days)
     query = select(Resource).where(Resource.business_id == business_id).order_by(Resource.id)
     query = query.where(Resource.key == resource_key) if resource_key else query.where(Resource.active)
-    resources = list(session.scalars(query))
+    resources = list(uow.session.scalars(query))
     if resource_key and not resources:
         return None
     ids = [r.id for r in resources]
-    hours = queries.hours_for(session, ids)
-    exceptions = exceptions_over(session, business_id, ids, window)
-    bookings, holds = claims_over(session, ids, window, now, zone)
-    busy = external_busy_over(session, ids, window, zone)
+    hours = queries.hours_for(uow.session, ids)
+    exceptions = exceptions_over(uow, business_id, ids, window)
+    bookings, holds = claims_over(uow, ids, window, now, zone)
+    busy = external_busy_over(uow, ids, window, zone)
     days_of = []
     for r in resources:
         mine = [e for e in exceptions if e.resource_id in (None, r.id)]
@@ -70,29 +70,30 @@ def clipped(intervals: list[Interval], window: Interval) -> list[Interval]:
     return [(max(s, window[0]), min(e, window[1])) for s, e in intervals if s < window[1] and e > window[0]]
 
 
-def exceptions_over(session: Session, business_id: int, ids: list[int], window: Interval) -> list[AvailabilityException]:
-    return list(session.scalars(select(AvailabilityException).where(
+def exceptions_over(uow: SqlAlchemyUnitOfWork, business_id: int, ids: list[int],
+                    window: Interval) -> list[AvailabilityException]:
+    return list(uow.session.scalars(select(AvailabilityException).where(
         AvailabilityException.business_id == business_id,
         or_(AvailabilityException.resource_id.in_(ids), AvailabilityException.resource_id.is_(None)),
         AvailabilityException.starts_at < window[1], AvailabilityException.ends_at > window[0],
     ).order_by(AvailabilityException.starts_at)))
 
 
-def claims_over(session: Session, ids: list[int], window: Interval, now: datetime, zone: ZoneInfo
+def claims_over(uow: SqlAlchemyUnitOfWork, ids: list[int], window: Interval, now: datetime, zone: ZoneInfo
                 ) -> tuple[dict[int, list[CalendarBooking]], dict[int, list[CalendarHold]]]:
     """Bookings and live holds taking each resource's time: the claims availability counts as busy."""
     live = (Claim.resource_id.in_(ids), Claim.active, Claim.during.overlaps(Range(*window)),
             or_(Claim.expires_at.is_(None), Claim.expires_at > now))
     start, end = func.lower(Claim.during), func.upper(Claim.during)
     bookings: dict[int, list[CalendarBooking]] = defaultdict(list)
-    for rid, lower, upper, b in session.execute(
+    for rid, lower, upper, b in uow.session.execute(
             select(Claim.resource_id, start, end, Booking).join(Booking, Booking.id == Claim.booking_id)
             .where(*live).order_by(start)):
         bookings[rid].append(CalendarBooking(
             **dict(span(b.starts_at, b.ends_at, zone)), code=b.code, status=b.status, service=b.service.key,
             service_name=b.service.name, customer_name=b.customer.name, occupied=span(lower, upper, zone)))
     holds: dict[int, list[CalendarHold]] = defaultdict(list)
-    for rid, lower, upper, h, service_key in session.execute(
+    for rid, lower, upper, h, service_key in uow.session.execute(
             select(Claim.resource_id, start, end, Hold, Service.key).join(Hold, Hold.id == Claim.hold_id)
             .join(Service, Service.id == Hold.service_id)
             .where(*live, Claim.booking_id.is_(None), Hold.status == "active").order_by(start)):
@@ -101,10 +102,11 @@ def claims_over(session: Session, ids: list[int], window: Interval, now: datetim
     return bookings, holds
 
 
-def external_busy_over(session: Session, ids: list[int], window: Interval, zone: ZoneInfo) -> dict[int, list[Span]]:
+def external_busy_over(uow: SqlAlchemyUnitOfWork, ids: list[int], window: Interval,
+                       zone: ZoneInfo) -> dict[int, list[Span]]:
     busy: dict[int, list[Span]] = defaultdict(list)
     start, end = func.lower(ExternalBusy.during), func.upper(ExternalBusy.during)
-    for rid, lower, upper in session.execute(
+    for rid, lower, upper in uow.session.execute(
             select(ExternalBusy.resource_id, start, end)
             .where(ExternalBusy.resource_id.in_(ids), ExternalBusy.during.overlaps(Range(*window))).order_by(start)):
         busy[rid].append(span(lower, upper, zone))

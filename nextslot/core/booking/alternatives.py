@@ -13,8 +13,6 @@ from threading import Lock
 from time import monotonic
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from nextslot.core.booking.availability import bookable_window, find_open_slots, nearest
 from nextslot.core.planning import Committed, Plan, build_timelines, read_committed
 from nextslot.core.results import SlotTaken
@@ -33,7 +31,7 @@ def slot_taken(
 ) -> SlotTaken:
     """Roll back, then offer the openings nearest the requested time (for the same party), as committed now."""
     uow.rollback()
-    return SlotTaken(start, alternatives(uow.session, plan, start, now, customer_zone, exclude_booking_id, party))
+    return SlotTaken(start, alternatives(uow, plan, start, now, customer_zone, exclude_booking_id, party))
 
 
 def windows(target: datetime) -> tuple[tuple[datetime, datetime], ...]:
@@ -43,16 +41,17 @@ def windows(target: datetime) -> tuple[tuple[datetime, datetime], ...]:
 
 
 def alternatives(
-    s: Session, plan: Plan, target: datetime, now: datetime,
+    uow: SqlAlchemyUnitOfWork, plan: Plan, target: datetime, now: datetime,
     customer_zone: str | None, exclude_booking_id: int | None, party: int = 1,
 ) -> list[SlotView]:
-    key = (queries.database_of(s), plan.business.id, plan.service_id, target, party, customer_zone, exclude_booking_id)
+    key = (queries.database_of(uow.session), plan.business.id, plan.service_id, target, party, customer_zone,
+           exclude_booking_id)
     found = []
     for window in windows(target):
-        committed = fresh_read(s, plan, target, window, now, exclude_booking_id)
+        committed = fresh_read(uow, plan, target, window, now, exclude_booking_id)
         if (answer := BURSTS.reuse(key, plan, committed, now)) is not None:
             return answer
-        groups = build_timelines(s, plan, committed, party)
+        groups = build_timelines(uow, plan, committed, party)
         found = [x for x in find_open_slots(plan.rules, groups, window, now) if x.starts_at != target]
         if len(found) >= ALTERNATIVES:
             break
@@ -61,20 +60,20 @@ def alternatives(
     return answer
 
 
-def remember_read(s: Session, plan: Plan, target: datetime, now: datetime, exclude_booking_id: int | None,
-                  committed: Committed) -> None:
+def remember_read(uow: SqlAlchemyUnitOfWork, plan: Plan, target: datetime, now: datetime,
+                  exclude_booking_id: int | None, committed: Committed) -> None:
     """Keep a read of the first window, made after a lost claim, for the alternatives the loser is about to need:
     read once the winner had committed, it is as fresh as one made after the rollback."""
-    s.info["lost_claim_read"] = ((plan, target, now, exclude_booking_id), committed)
+    uow.session.info["lost_claim_read"] = ((plan, target, now, exclude_booking_id), committed)
 
 
-def fresh_read(s: Session, plan: Plan, target: datetime, window: tuple[datetime, datetime], now: datetime,
-               exclude_booking_id: int | None) -> Committed:
-    kept = s.info.pop("lost_claim_read", None)
+def fresh_read(uow: SqlAlchemyUnitOfWork, plan: Plan, target: datetime, window: tuple[datetime, datetime],
+               now: datetime, exclude_booking_id: int | None) -> Committed:
+    kept = uow.session.info.pop("lost_claim_read", None)
     if kept is not None and kept[0] == (plan, target, now, exclude_booking_id) and window == windows(target)[0]:
         committed: Committed = kept[1]
         return committed
-    return read_committed(s, plan, window, now, exclude_booking_id)
+    return read_committed(uow, plan, window, now, exclude_booking_id)
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
             return answers
         checked = None
         if cmd.hold_id is None:  # a taken or wrong time is answered before anything is written
-            checked = check_slot(plan.rules, timelines(s, plan, (start, start), now, party=party), start, now)
+            checked = check_slot(plan.rules, timelines(uow, plan, (start, start), now, party=party), start, now)
             if checked is SlotProblem.TAKEN:
                 return slot_taken(uow, plan, start, now, cmd.customer.timezone, party=party)
             if isinstance(checked, SlotProblem):
@@ -64,7 +64,7 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
         customer = find_or_create(s, business_id, plan.business.country, cmd.customer)
         if isinstance(customer, Rejected):
             return customer
-        deposit = deposits.asked(s, plan, customer.id, now)
+        deposit = deposits.asked(uow, plan, customer.id, now)
         pay_by = deposits.deadline(plan, now) if deposit else None
         if checked is not None and one_statement_fits(plan, cmd.hold_id, deposit):
             if isinstance(checked, SlotProblem):
@@ -96,7 +96,7 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
                 uow.claims.release(hold_id=hold.id)
                 hold.status = "released"
             if checked is None:
-                checked = check_slot(plan.rules, timelines(s, plan, (start, start), now, party=party), start, now)
+                checked = check_slot(plan.rules, timelines(uow, plan, (start, start), now, party=party), start, now)
             if checked is SlotProblem.TAKEN:
                 return slot_taken(uow, plan, start, now, cmd.customer.timezone, party=party)
             if isinstance(checked, SlotProblem):
@@ -110,7 +110,7 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
         record(s, booking, "created", cmd, now, after=snapshot(booking))
         payment = None
         if deposit and pay_by:  # confirmed, and reminded, once the deposit is paid
-            payment = deposits.require(s, booking, deposit, payment_provider, pay_by)
+            payment = deposits.require(uow, booking, deposit, payment_provider, pay_by)
         else:
             outbox.announce(s, booking, "confirmation", now)
             outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)

@@ -4,8 +4,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from nextslot.core import events, outbox
 from nextslot.core.booking.codes import normalize_code
 from nextslot.core.booking.cutoffs import cancel_terms, no_show_cost, refund_deposit, settle_cost
@@ -21,7 +19,7 @@ from nextslot.storage.claims import ClaimRepository
 from nextslot.storage.tables import Booking
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
-Apply = Callable[[Session, Booking, datetime, BookingChange, BusinessInfo], Rejected | None]
+Apply = Callable[[SqlAlchemyUnitOfWork, Booking, datetime, BookingChange, BusinessInfo], Rejected | None]
 
 
 def cancel(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange, now: datetime) -> ChangeResult:
@@ -46,45 +44,45 @@ def change(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange, now:
         booking = uow.bookings.by_code(business_id, normalize_code(cmd.code), for_update=True)
         if booking is None:
             return unknown_booking(cmd.code)
-        business = business_info(s, business_id)
+        business = business_info(uow, business_id)
         if booking.status == target:  # already done: same answer, no second history entry
-            return Changed(booking_view(s, booking, business), replayed=True)
+            return Changed(booking_view(uow, booking, business), replayed=True)
         before = snapshot(booking)
-        problem = apply(s, booking, now, cmd, business)
+        problem = apply(uow, booking, now, cmd, business)
         if problem is not None:
             return problem
         booking.status, booking.updated_at = target, now
         uow.bookings.saved(booking)
         record(s, booking, target, cmd, now, before=before, after=snapshot(booking))
-        view = booking_view(s, booking, business)
+        view = booking_view(uow, booking, business)
         events.emit(s, business_id, f"booking.{target}", view, now)
         uow.commit()
     return Changed(view)
 
 
-def apply_cancel(s: Session, booking: Booking, now: datetime, cmd: BookingChange,
+def apply_cancel(uow: SqlAlchemyUnitOfWork, booking: Booking, now: datetime, cmd: BookingChange,
                  business: BusinessInfo) -> Rejected | None:
     if booking.status not in LIVE:
         return not_active(booking)
     if booking.ends_at <= now:
         return Rejected("booking_in_past", "This appointment is already over; it cannot be cancelled.")
-    late = cancel_terms(s, booking, business, cmd.source, cmd.late_terms, now)
+    late = cancel_terms(uow, booking, business, cmd.source, cmd.late_terms, now)
     if isinstance(late, Rejected):
         return late
     if late is not None:
-        settle_cost(s, booking, late, now, cmd.source, cmd.actor)
+        settle_cost(uow, booking, late, now, cmd.source, cmd.actor)
     if late is None or late.deposit is None:  # a deposit not kept is due back (a fee, if any, is charged apart)
-        refund_deposit(s, booking, business, now, cmd.source, cmd.actor)
-    staff = booked_resources(s, booking.id)
-    ClaimRepository(s).release(booking_id=booking.id)
-    waitlist_offers.note_freed(s, booking.business_id, (booking.starts_at, booking.ends_at), "cancelled", now)
-    outbox.void_pending(s, booking.id)
-    outbox.announce(s, booking, "cancelled", now)
-    outbox.announce_to_staff(s, booking, "cancelled", now, staff)
+        refund_deposit(uow, booking, business, now, cmd.source, cmd.actor)
+    staff = booked_resources(uow, booking.id)
+    ClaimRepository(uow.session).release(booking_id=booking.id)
+    waitlist_offers.note_freed(uow, booking.business_id, (booking.starts_at, booking.ends_at), "cancelled", now)
+    outbox.void_pending(uow.session, booking.id)
+    outbox.announce(uow.session, booking, "cancelled", now)
+    outbox.announce_to_staff(uow.session, booking, "cancelled", now, staff)
     return None
 
 
-def apply_confirm(s: Session, booking: Booking, now: datetime, cmd: BookingChange,
+def apply_confirm(uow: SqlAlchemyUnitOfWork, booking: Booking, now: datetime, cmd: BookingChange,
                   business: BusinessInfo) -> Rejected | None:
     if booking.status != BookingStatus.BOOKED:
         return not_active(booking)
@@ -93,14 +91,14 @@ def apply_confirm(s: Session, booking: Booking, now: datetime, cmd: BookingChang
     return None
 
 
-def apply_no_show(s: Session, booking: Booking, now: datetime, cmd: BookingChange,
+def apply_no_show(uow: SqlAlchemyUnitOfWork, booking: Booking, now: datetime, cmd: BookingChange,
                   business: BusinessInfo) -> Rejected | None:
     if booking.status not in ACTIVE:
         return not_active(booking)
     if booking.starts_at > now:
         return Rejected("not_started", "A no-show can only be recorded once the appointment has started.")
-    if (cost := no_show_cost(s, booking, business, cmd.late_terms)) is not None:
-        settle_cost(s, booking, cost, now, cmd.source, cmd.actor)
+    if (cost := no_show_cost(uow, booking, business, cmd.late_terms)) is not None:
+        settle_cost(uow, booking, cost, now, cmd.source, cmd.actor)
     booking.customer.no_show_count += 1
-    outbox.void_pending(s, booking.id)
+    outbox.void_pending(uow.session, booking.id)
     return None

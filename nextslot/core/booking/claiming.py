@@ -50,9 +50,9 @@ def first_free(
         if claim(picked):
             return picked
         metrics.LOST_CLAIMS.inc()
-        committed = read_committed(uow.session, plan, windows(start)[0], now, exclude_booking_id=booking_id())
-        remember_read(uow.session, plan, start, now, booking_id(), committed)
-        again = assign(ordered(build_timelines(uow.session, plan, committed, party), start), occupied)
+        committed = read_committed(uow, plan, windows(start)[0], now, exclude_booking_id=booking_id())
+        remember_read(uow, plan, start, now, booking_id(), committed)
+        again = assign(ordered(build_timelines(uow, plan, committed, party), start), occupied)
         if again == picked:  # free as committed: what was in the way is an expired hold (never counted) or gone
             uow.claims.release_expired_holds(picked, occupied, now)
         picked = again  # the fairest members still free, as committed now

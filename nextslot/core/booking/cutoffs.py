@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from nextslot.core.money import money
 from nextslot.core.planning import BusinessInfo
 from nextslot.core.results import Rejected
 from nextslot.schemas.service_rules import CancellationPolicy
 from nextslot.storage.tables import Booking, BookingFee, BookingHistory, Payment
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 STAFF_CHANNELS = frozenset({"staff", "console", "cli", "demo"})
 LATE_TERMS = "late_terms"  # the field a caller sets to "accept" once the customer agreed to the cost
@@ -67,8 +67,8 @@ class LateCost:
                                            else "applies")
 
 
-def cost(s: Session, booking: Booking, policy: CancellationPolicy, kind: str) -> LateCost | None:
-    payment = paid_deposit(s, booking)
+def cost(uow: SqlAlchemyUnitOfWork, booking: Booking, policy: CancellationPolicy, kind: str) -> LateCost | None:
+    payment = paid_deposit(uow, booking)
     if payment is not None and policy.keep_deposit:
         return LateCost(kind, payment, None, True)
     fee = policy.late_fee if kind == "late_cancel" else policy.no_show_fee
@@ -77,17 +77,17 @@ def cost(s: Session, booking: Booking, policy: CancellationPolicy, kind: str) ->
     return LateCost(kind, None, (fee.amount_minor, fee.currency), bool(payment and payment.payment_ref))
 
 
-def paid_deposit(s: Session, booking: Booking) -> Payment | None:
-    return s.scalars(select(Payment).where(Payment.booking_id == booking.id, Payment.status == "paid")
-                     .with_for_update()).one_or_none()
+def paid_deposit(uow: SqlAlchemyUnitOfWork, booking: Booking) -> Payment | None:
+    return uow.session.scalars(select(Payment).where(Payment.booking_id == booking.id, Payment.status == "paid")
+                               .with_for_update()).one_or_none()
 
 
 def hours_phrase(hours: int) -> str:
     return f"{hours} hour{'s' if hours != 1 else ''}"
 
 
-def cancel_terms(s: Session, booking: Booking, business: BusinessInfo, source: str, late_terms: str | None,
-                 now: datetime) -> LateCost | Rejected | None:
+def cancel_terms(uow: SqlAlchemyUnitOfWork, booking: Booking, business: BusinessInfo, source: str,
+                 late_terms: str | None, now: datetime) -> LateCost | Rejected | None:
     """What cancelling now means: None (free), a LateCost to apply, or a refusal (past the cutoff for this
     channel, or the customer has not accepted the cost yet: `late_terms_not_accepted` with the sentence)."""
     policy = policy_of(booking, business)
@@ -95,13 +95,13 @@ def cancel_terms(s: Session, booking: Booking, business: BusinessInfo, source: s
         return None
     hours = hours_phrase(policy.cutoff_hours)
     if not self_service(source):  # staff cancel late: the cost applies only when they say the customer pays
-        return cost(s, booking, policy, "late_cancel") if late_terms == "accept" else None
+        return cost(uow, booking, policy, "late_cancel") if late_terms == "accept" else None
     if policy.late_cancel == "refuse":
         call = f" on {business.phone}" if business.phone else ""
         return Rejected("cancel_cutoff", f"It's within {hours} of the appointment, so it can no longer be "
                                          f"cancelled here; please call us{call} to cancel.", "code",
                         details=cutoff_facts(policy.cutoff_hours, business))
-    late = cost(s, booking, policy, "late_cancel")
+    late = cost(uow, booking, policy, "late_cancel")
     if late is None or late_terms == "accept":
         return late
     return Rejected("late_terms_not_accepted", f"It's within {hours} of the appointment, so {late.phrase()}. "
@@ -126,19 +126,21 @@ def cutoff_facts(hours: int, business: BusinessInfo) -> tuple[tuple[str, str], .
     return (("hours", str(hours)), ("phone", business.phone or ""))
 
 
-def no_show_cost(s: Session, booking: Booking, business: BusinessInfo, late_terms: str | None) -> LateCost | None:
+def no_show_cost(uow: SqlAlchemyUnitOfWork, booking: Booking, business: BusinessInfo,
+                 late_terms: str | None) -> LateCost | None:
     """A no-show's cost under the policy, unless staff waive it."""
     policy = policy_of(booking, business)
     if policy is None or late_terms == "waive":
         return None
-    return cost(s, booking, policy, "no_show")
+    return cost(uow, booking, policy, "no_show")
 
 
-def settle_cost(s: Session, booking: Booking, late: LateCost, now: datetime, channel: str, actor: str) -> BookingFee:
+def settle_cost(uow: SqlAlchemyUnitOfWork, booking: Booking, late: LateCost, now: datetime, channel: str,
+                actor: str) -> BookingFee:
     """Record the cost on the booking and in its history: the deposit kept at once, a fee due for the charger
     (or owed in person when no card is on file). One per booking and kind: a replay finds the first."""
-    existing = s.scalars(select(BookingFee).where(BookingFee.booking_id == booking.id,
-                                                  BookingFee.kind == late.kind)).one_or_none()
+    existing = uow.session.scalars(select(BookingFee).where(BookingFee.booking_id == booking.id,
+                                                            BookingFee.kind == late.kind)).one_or_none()
     if existing is not None:
         return existing
     amount, currency = late.amount
@@ -151,22 +153,24 @@ def settle_cost(s: Session, booking: Booking, late: LateCost, now: datetime, cha
     fee = BookingFee(business_id=booking.business_id, booking_id=booking.id, kind=late.kind, amount_minor=amount,
                      currency=currency, status=status, log=[{"at": now.isoformat(), "event": status}],
                      updated_at=now)
-    s.add(fee)
-    s.add(BookingHistory(business_id=booking.business_id, booking_id=booking.id, at=now, action=action,
-                         actor=actor or channel, channel=channel, before=None,
-                         after={"kind": late.kind, "amount_minor": amount, "currency": currency, "status": status},
-                         note=late.phrase()))
-    s.flush()
+    uow.session.add(fee)
+    uow.session.add(BookingHistory(
+        business_id=booking.business_id, booking_id=booking.id, at=now, action=action, actor=actor or channel,
+        channel=channel, before=None, after={"kind": late.kind, "amount_minor": amount, "currency": currency,
+                                             "status": status},
+        note=late.phrase()))
+    uow.session.flush()
     return fee
 
 
-def refund_deposit(s: Session, booking: Booking, business: BusinessInfo, now: datetime, channel: str,
+def refund_deposit(uow: SqlAlchemyUnitOfWork, booking: Booking, business: BusinessInfo, now: datetime, channel: str,
                    actor: str) -> None:
     """Cancelled under a policy without keeping the deposit: a paid deposit is due back to the customer."""
-    if policy_of(booking, business) is None or (payment := paid_deposit(s, booking)) is None:
+    if policy_of(booking, business) is None or (payment := paid_deposit(uow, booking)) is None:
         return
     payment.status = "refund_due"
     payment.log = [*payment.log, {"at": now.isoformat(), "event": "refund_due", "for": "cancelled"}]
-    s.add(BookingHistory(business_id=booking.business_id, booking_id=booking.id, at=now, action="deposit_refund_due",
-                         actor=actor or channel, channel=channel, before={"status": "paid"},
-                         after={"status": "refund_due"}, note="cancelled; the deposit is not kept"))
+    uow.session.add(BookingHistory(
+        business_id=booking.business_id, booking_id=booking.id, at=now, action="deposit_refund_due",
+        actor=actor or channel, channel=channel, before={"status": "paid"}, after={"status": "refund_due"},
+        note="cancelled; the deposit is not kept"))

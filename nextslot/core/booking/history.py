@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from nextslot.core.calendar_writes import queue_calendar_writes
+from nextslot.core.lent import lent
 from nextslot.storage.tables import Booking, BookingHistory
 
 
@@ -22,4 +23,4 @@ def record(s: Session, booking: Booking, action: str, cmd: Any, now: datetime,
         actor=cmd.actor or cmd.source, channel=cmd.source, before=before, after=after,
         note=getattr(cmd, "reason", "") or "",
     ))
-    queue_calendar_writes(s, booking, now)  # every recorded change reaches the staff calendars too
+    queue_calendar_writes(lent(s), booking, now)  # every recorded change reaches the staff calendars too

@@ -24,14 +24,13 @@ def hold(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: HoldCreate, now: date
     if isinstance(start, Rejected):
         return start
     with uow:
-        s = uow.session
         plan = idempotency.hold_plan(uow, business_id, cmd)
         if not isinstance(plan, Plan):
             return plan
         if problem := plan.party_problem(cmd.party_size):
             return problem
         party = cmd.party_size
-        checked = check_slot(plan.rules, timelines(s, plan, (start, start), now, party=party), start, now)
+        checked = check_slot(plan.rules, timelines(uow, plan, (start, start), now, party=party), start, now)
         if checked is SlotProblem.TAKEN:
             return slot_taken(uow, plan, start, now, party=party)
         if isinstance(checked, SlotProblem):
@@ -74,7 +73,7 @@ def expire_holds(uow: SqlAlchemyUnitOfWork, now: datetime) -> int:
             uow.claims.release_holds(expired)
             uow.holds.mark_released(expired)
         for held in holds:  # a caller who held a time and hung up: someone waiting may want it
-            waitlist_offers.note_freed(uow.session, held.business_id, (held.starts_at, held.ends_at),
+            waitlist_offers.note_freed(uow, held.business_id, (held.starts_at, held.ends_at),
                                        "hold_expired", now)
         uow.commit()
         return len(expired)

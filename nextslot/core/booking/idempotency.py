@@ -67,7 +67,7 @@ def hold_plan(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: HoldCreate) -> P
 
 def plan_or_first(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate | HoldCreate,
                   operation: str) -> Plan | dict[str, Any] | Rejected:
-    plan = load_plan(uow.session, business_id, cmd.service, cmd.resources, cmd.location)
+    plan = load_plan(uow, business_id, cmd.service, cmd.resources, cmd.location)
     if isinstance(plan, Rejected):
         return plan
     if cmd.idempotency_key and (first := reserve(uow, business_id, cmd.idempotency_key, operation, cmd)):

@@ -4,13 +4,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from nextslot.core.booking.codes import ALPHABET, normalize_code
 from nextslot.core.customers.contacts import normalize_email, normalize_phone
 from nextslot.core.results import Rejected
 from nextslot.schemas.commands import BookingSearch
 from nextslot.storage.tables import Booking, Customer
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
 def near_codes(wanted: str, candidates: list[str]) -> list[str]:
@@ -26,7 +26,7 @@ def code_hint(code: str) -> str:
     return " Ask the caller to spell it again, or look the booking up by their phone number or email."
 
 
-def find_bookings(session: Session, business_id: int, region: str, search: BookingSearch,
+def find_bookings(uow: SqlAlchemyUnitOfWork, business_id: int, region: str, search: BookingSearch,
                   now: datetime) -> tuple[list[Booking], list[str]] | Rejected:
     """The matching bookings, soonest first, and any codes close to a code that matched nothing.
 
@@ -48,7 +48,7 @@ def find_bookings(session: Session, business_id: int, region: str, search: Booki
             if isinstance(email, Rejected):
                 return Rejected(email.code, email.message, "email")
             conditions.append(func.lower(Customer.email) == email.lower())
-        customer_ids = list(session.scalars(
+        customer_ids = list(uow.session.scalars(
             select(Customer.id).where(Customer.business_id == business_id, *conditions)
         ))
     query = select(Booking).where(Booking.business_id == business_id).order_by(Booking.starts_at)
@@ -58,12 +58,12 @@ def find_bookings(session: Session, business_id: int, region: str, search: Booki
         query = query.where(Booking.ends_at > now)
     if search.code:
         code = normalize_code(search.code)
-        exact = [b for b in session.scalars(query.where(Booking.code == code)).unique()]
+        exact = [b for b in uow.session.scalars(query.where(Booking.code == code)).unique()]
         if exact or customer_ids is None:
             if not exact:
                 return Rejected("unknown_booking", f"No booking with code '{search.code}'." + code_hint(code),
                                 "code")
             return exact, []
-        theirs = list(session.scalars(query.limit(search.limit)).unique())
+        theirs = list(uow.session.scalars(query.limit(search.limit)).unique())
         return theirs, near_codes(code, [b.code for b in theirs])
-    return list(session.scalars(query.limit(search.limit)).unique()), []
+    return list(uow.session.scalars(query.limit(search.limit)).unique()), []

@@ -23,7 +23,7 @@ def find_slots(uow: SqlAlchemyUnitOfWork, business_id: int, query: SlotQuery, no
     if query.customer_timezone and load_zone(query.customer_timezone) is None:
         return unknown_zone(query.customer_timezone, "customer_timezone")
     with uow:
-        plan = load_plan(uow.session, business_id, query.service, query.resources, query.location)
+        plan = load_plan(uow, business_id, query.service, query.resources, query.location)
         if isinstance(plan, Rejected):
             return plan
         if problem := plan.party_problem(query.party_size):
@@ -35,11 +35,11 @@ def find_slots(uow: SqlAlchemyUnitOfWork, business_id: int, query: SlotQuery, no
         plans = [plan]
         if query.location is None and len(plan.locations) > 1:  # every branch's openings, not one per start
             plans = [p for place in plan.locations
-                     if isinstance(p := load_plan(uow.session, business_id, query.service, query.resources, place),
+                     if isinstance(p := load_plan(uow, business_id, query.service, query.resources, place),
                                    Plan)]
         found = []
         for one in plans:
-            groups = timelines(uow.session, one, (start, end), now, party=query.party_size)
+            groups = timelines(uow, one, (start, end), now, party=query.party_size)
             found += [(s, one) for s in find_open_slots(one.rules, groups, (start, end), now, query.limit)]
         found.sort(key=lambda pair: pair[0].starts_at)  # stable: branches in listed order at one start
         return Slots([slot_view(s, one, query.customer_timezone) for s, one in found[:query.limit]])
@@ -66,8 +66,8 @@ def get_booking(uow: SqlAlchemyUnitOfWork, business_id: int, code: str) -> Booki
         booking = uow.bookings.by_code(business_id, normalize_code(code))
         if booking is None:
             return unknown_booking(code)
-        business = business_info(uow.session, business_id)
-        return booking_view(uow.session, booking, business)
+        business = business_info(uow, business_id)
+        return booking_view(uow, booking, business)
 
 
 def find_bookings(
@@ -75,11 +75,11 @@ def find_bookings(
 ) -> tuple[list[BookingView], list[str]] | Rejected:
     """A customer's bookings (soonest first), plus codes close to a code that matched none of theirs."""
     with uow:
-        business = load_business(uow.session, business_id)
+        business = load_business(uow, business_id)
         if isinstance(business, Rejected):
             return business
-        found = lookups.find_bookings(uow.session, business_id, business.country, search, now)
+        found = lookups.find_bookings(uow, business_id, business.country, search, now)
         if isinstance(found, Rejected):
             return found
         bookings, near = found
-        return [booking_view(uow.session, b, business) for b in bookings], near
+        return [booking_view(uow, b, business) for b in bookings], near

@@ -38,14 +38,14 @@ def reschedule(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingReschedu
             return idempotency.replayed_booking(first)
         if booking.status not in ACTIVE:
             return not_active(booking)
-        plan = load_plan(s, business_id, booking.service.key, cmd.resources,
-                         cmd.location or branch_of(s, booking.id))  # a move stays at its branch unless told
+        plan = load_plan(uow, business_id, booking.service.key, cmd.resources,
+                         cmd.location or branch_of(uow, booking.id))  # a move stays at its branch unless told
         if isinstance(plan, Rejected):
             return plan
         if refused := move_refusal(booking, plan.business, cmd.source, now):
             return refused
         party = booking.party_size
-        groups = timelines(s, plan, (start, start), now, exclude_booking_id=booking.id, party=party)
+        groups = timelines(uow, plan, (start, start), now, exclude_booking_id=booking.id, party=party)
         checked = check_slot(plan.rules, groups, start, now)
         customer_zone = booking.customer.timezone
         if checked is SlotProblem.TAKEN:
@@ -53,20 +53,20 @@ def reschedule(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingReschedu
         if isinstance(checked, SlotProblem):
             return slot_problem(checked, plan, start)
         before = snapshot(booking)
-        staff_before = booked_resources(s, booking.id)
+        staff_before = booked_resources(uow, booking.id)
         uow.claims.release(booking_id=booking.id)
         if claim_start(uow, plan, start, now, checked.resource_ids, booking_id=booking.id, party=party) is None:
             return slot_taken(uow, plan, start, now, customer_zone, exclude_booking_id=booking.id, party=party)
-        waitlist_offers.note_freed(s, business_id, (booking.starts_at, booking.ends_at), "rescheduled", now)
+        waitlist_offers.note_freed(uow, business_id, (booking.starts_at, booking.ends_at), "rescheduled", now)
         booking.starts_at, booking.ends_at, booking.updated_at = start, start + plan.rules.duration, now
         uow.bookings.saved(booking)
         record(s, booking, "rescheduled", cmd, now, before=before, after=snapshot(booking))
         outbox.void_pending(s, booking.id)
         outbox.announce(s, booking, "rescheduled", now, previous_starts_at=before["starts_at"])
-        outbox.announce_to_staff(s, booking, "rescheduled", now, staff_before + booked_resources(s, booking.id),
+        outbox.announce_to_staff(s, booking, "rescheduled", now, staff_before + booked_resources(uow, booking.id),
                                  previous_starts_at=before["starts_at"])
         outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)
-        view = booking_view(s, booking, plan.business)
+        view = booking_view(uow, booking, plan.business)
         events.emit(s, business_id, "booking.rescheduled", view, now,
                     previous_starts_at=datetime.fromisoformat(before["starts_at"]))
         if cmd.idempotency_key:

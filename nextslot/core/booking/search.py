@@ -5,7 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import aliased
 
 from nextslot.core.booking.codes import normalize_code
 from nextslot.core.customers.contacts import normalize_email, normalize_phone
@@ -15,19 +15,20 @@ from nextslot.core.results import Rejected
 from nextslot.core.views import booking_view
 from nextslot.schemas.api import BookingFilter, BookingPage
 from nextslot.storage.tables import Booking, Claim, Customer, Resource, Service
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
-def search_bookings(session: Session, business_id: int, wanted: BookingFilter) -> BookingPage | Rejected:
+def search_bookings(uow: SqlAlchemyUnitOfWork, business_id: int, wanted: BookingFilter) -> BookingPage | Rejected:
     """One page of the bookings matching every filter given."""
-    business = load_business(session, business_id)
+    business = load_business(uow, business_id)
     if isinstance(business, Rejected):
         return business
     query = matching(business, wanted)
     if isinstance(query, Rejected):
         return query
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = session.scalars(query.order_by(Booking.starts_at, Booking.id).offset(wanted.offset).limit(wanted.limit))
-    bookings = [booking_view(session, b, business) for b in page.unique()]
+    total = uow.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = uow.session.scalars(query.order_by(Booking.starts_at, Booking.id).offset(wanted.offset).limit(wanted.limit))
+    bookings = [booking_view(uow, b, business) for b in page.unique()]
     after = wanted.offset + len(bookings)
     return BookingPage(bookings=bookings, total=total, next_offset=after if after < total else None)
 

@@ -57,7 +57,7 @@ def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, 
         return first
     with uow:
         s = uow.session
-        plan = load_plan(s, business_id, cmd.service, cmd.resources, cmd.location)
+        plan = load_plan(uow, business_id, cmd.service, cmd.resources, cmd.location)
         if isinstance(plan, Rejected):
             return plan
         if cmd.idempotency_key and (first_result := idempotency.reserve(uow, business_id, cmd.idempotency_key,
@@ -73,7 +73,7 @@ def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, 
         customer = find_or_create(s, business_id, plan.business.country, cmd.customer)
         if isinstance(customer, Rejected):
             return customer
-        if deposits.asked(s, plan, customer.id, now):
+        if deposits.asked(uow, plan, customer.id, now):
             return Rejected("series_needs_deposit", f"{plan.service_name} needs a deposit for each booking; book "
                                                     "the occurrences one at a time.", "service")
         series = BookingSeries(business_id=business_id, service_id=plan.service_id, customer_id=customer.id,
@@ -127,7 +127,7 @@ def place_occurrence(uow: SqlAlchemyUnitOfWork, plan: Plan, cmd: SeriesCreate, c
         refused = slot_problem(made, plan, start)
         return OccurrenceView(requested=requested, outcome="refused", problem_code=refused.code,
                               problem=refused.message)
-    nearby = alternatives(uow.session, plan, start, now, cmd.customer.timezone, None, cmd.party_size)
+    nearby = alternatives(uow, plan, start, now, cmd.customer.timezone, None, cmd.party_size)
     if cmd.mode == "nearest_free":
         for slot in sorted(nearby, key=lambda a: (abs(a.starts_at.utc - start), a.starts_at.utc < start)):  # later wins a tie
             if abs(slot.starts_at.utc - start) > NEAREST_WITHIN:
@@ -142,7 +142,7 @@ def try_start(uow: SqlAlchemyUnitOfWork, plan: Plan, cmd: SeriesCreate, customer
               answers: dict[str, Any], series_id: int, start: datetime, now: datetime) -> BookingView | SlotProblem:
     s = uow.session
     party = cmd.party_size
-    checked = check_slot(plan.rules, timelines(s, plan, (start, start), now, party=party), start, now)
+    checked = check_slot(plan.rules, timelines(uow, plan, (start, start), now, party=party), start, now)
     if isinstance(checked, SlotProblem):
         return checked
     savepoint = s.begin_nested()
@@ -181,7 +181,7 @@ def later_occurrences(uow: SqlAlchemyUnitOfWork, business_id: int, code: str) ->
 def taken_in_series(uow: SqlAlchemyUnitOfWork, plan: Plan, start: datetime, now: datetime,
                     customer_zone: str | None, party: int) -> SlotTaken:
     uow.rollback()
-    return SlotTaken(start, alternatives(uow.session, plan, start, now, customer_zone, None, party))
+    return SlotTaken(start, alternatives(uow, plan, start, now, customer_zone, None, party))
 
 
 def replayed_change(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange | BookingReschedule,
@@ -212,18 +212,18 @@ def cancel_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChang
         found = later_occurrences(uow, business_id, cmd.code)
         if isinstance(found, Rejected):
             return found
-        business = load_business(s, business_id)
+        business = load_business(uow, business_id)
         assert isinstance(business, BusinessInfo)
         views = []
         for booking in found:
             before = snapshot(booking)
-            if (problem := apply_cancel(s, booking, now, cmd, business)) is not None:
+            if (problem := apply_cancel(uow, booking, now, cmd, business)) is not None:
                 uow.rollback()
                 return problem
             booking.status, booking.updated_at = BookingStatus.CANCELLED, now
             uow.bookings.saved(booking)
             record(s, booking, "cancelled", cmd, now, before=before, after=snapshot(booking))
-            views.append(booking_view(s, booking, business))
+            views.append(booking_view(uow, booking, business))
             events.emit(s, business_id, "booking.cancelled", views[-1], now)
         remember_change(uow, business_id, cmd, views)
         uow.commit()
@@ -244,8 +244,8 @@ def move_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingResched
         found = later_occurrences(uow, business_id, cmd.code)
         if isinstance(found, Rejected):
             return found
-        plan = load_plan(s, business_id, found[0].service.key, cmd.resources,
-                         cmd.location or branch_of(s, found[0].id))
+        plan = load_plan(uow, business_id, found[0].service.key, cmd.resources,
+                         cmd.location or branch_of(uow, found[0].id))
         if isinstance(plan, Rejected):
             return plan
         if refused := move_refusal(found[0], plan.business, cmd.source, now):
@@ -260,7 +260,8 @@ def move_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingResched
         customer_zone = found[0].customer.timezone
         for booking, target in zip(found, targets, strict=True):
             party = booking.party_size
-            checked = check_slot(plan.rules, timelines(s, plan, (target, target), now, booking.id, party), target, now)
+            checked = check_slot(plan.rules, timelines(uow, plan, (target, target), now, booking.id, party),
+                                 target, now)
             if checked is SlotProblem.TAKEN:
                 return taken_in_series(uow, plan, target, now, customer_zone, party)
             if isinstance(checked, SlotProblem):
@@ -275,7 +276,7 @@ def move_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingResched
             record(s, booking, "rescheduled", cmd, now, before=before, after=snapshot(booking))
             outbox.void_pending(s, booking.id)
             outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)
-            views.append(booking_view(s, booking, plan.business))
+            views.append(booking_view(uow, booking, plan.business))
             events.emit(s, business_id, "booking.rescheduled", views[-1], now,
                         previous_starts_at=datetime.fromisoformat(before["starts_at"]))
         outbox.announce(s, found[0], "rescheduled", now, previous_starts_at=befores[0]["starts_at"],

@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import joinedload
 
 from nextslot.core.booking.availability import WeeklyHours, open_intervals
 from nextslot.core.booking.intervals import merge
@@ -24,6 +24,7 @@ from nextslot.storage.tables import (
     Service,
     ServiceRequirement,
 )
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
 class ResourceChoice(NamedTuple):
@@ -35,8 +36,8 @@ DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sun
 CLOSURES_AHEAD = timedelta(days=60)
 
 
-def list_services(session: Session, business_id: int) -> list[ServiceView]:
-    services = session.scalars(
+def list_services(uow: SqlAlchemyUnitOfWork, business_id: int) -> list[ServiceView]:
+    services = uow.session.scalars(
         select(Service).where(Service.business_id == business_id, Service.active).order_by(Service.name)
         .options(joinedload(Service.requirements).joinedload(ServiceRequirement.members)
                  .joinedload(RequirementMember.resource))
@@ -58,10 +59,10 @@ def list_services(session: Session, business_id: int) -> list[ServiceView]:
     return views
 
 
-def opening_hours(session: Session, business: Business, now: datetime) -> list[OpeningHours]:
+def opening_hours(uow: SqlAlchemyUnitOfWork, business: Business, now: datetime) -> list[OpeningHours]:
     """Per weekday, when at least one active resource works (their own zones read on real dates)."""
     zone = ZoneInfo(business.timezone)
-    resources = session.scalars(
+    resources = uow.session.scalars(
         select(Resource).where(Resource.business_id == business.id, Resource.active)
         .options(joinedload(Resource.hours))
     ).unique().all()
@@ -87,11 +88,11 @@ def opening_hours(session: Session, business: Business, now: datetime) -> list[O
     return [OpeningHours(day=DAYS[d], hours=by_day[d]) for d in range(7)]
 
 
-def business_profile(session: Session, business_id: int, now: datetime) -> BusinessProfile | None:
-    business = session.get(Business, business_id)
+def business_profile(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime) -> BusinessProfile | None:
+    business = uow.session.get(Business, business_id)
     if business is None:
         return None
-    closures = session.scalars(
+    closures = uow.session.scalars(
         select(AvailabilityException).where(
             AvailabilityException.business_id == business_id, AvailabilityException.resource_id.is_(None),
             AvailabilityException.kind == "closed", AvailabilityException.ends_at > now,
@@ -102,18 +103,18 @@ def business_profile(session: Session, business_id: int, now: datetime) -> Busin
     return BusinessProfile(
         name=business.name, timezone=business.timezone, country=business.country,
         address=details.get("address"), phone=details.get("phone"), policies=details.get("policies"),
-        opening_hours=opening_hours(session, business, now),
+        opening_hours=opening_hours(uow, business, now),
         closures=[Closure(starts_at=c.starts_at, ends_at=c.ends_at, reason=c.reason or "") for c in closures],
-        services=list_services(session, business_id),
-        locations=[LocationRef(key=p.key, name=p.name, address=p.address) for p in session.scalars(
+        services=list_services(uow, business_id),
+        locations=[LocationRef(key=p.key, name=p.name, address=p.address) for p in uow.session.scalars(
             select(Location).where(Location.business_id == business_id, Location.active).order_by(Location.id))],
     )
 
 
-def match_resource(session: Session, business_id: int, text: str) -> str | None:
+def match_resource(uow: SqlAlchemyUnitOfWork, business_id: int, text: str) -> str | None:
     """A resource key from what a caller said: its key, its name, or a word of its name ('Patel')."""
     wanted = " ".join(text.lower().replace("-", " ").replace(".", " ").split())
-    rows = session.execute(
+    rows = uow.session.execute(
         select(Resource.key, Resource.name).where(Resource.business_id == business_id, Resource.active)
     ).all()
     for key, name in rows:
@@ -124,20 +125,20 @@ def match_resource(session: Session, business_id: int, text: str) -> str | None:
     return hits[0] if len(hits) == 1 else None
 
 
-def resource_names(session: Session, business_id: int) -> list[str]:
-    return list(session.scalars(
+def resource_names(uow: SqlAlchemyUnitOfWork, business_id: int) -> list[str]:
+    return list(uow.session.scalars(
         select(Resource.name).where(Resource.business_id == business_id, Resource.active).order_by(Resource.name)
     ))
 
 
-def resource_choices(session: Session, business_id: int) -> list[ResourceChoice]:
+def resource_choices(uow: SqlAlchemyUnitOfWork, business_id: int) -> list[ResourceChoice]:
     """The active resources in the order they were made: the console's resource picker."""
-    return [ResourceChoice(key, name) for key, name in session.execute(
+    return [ResourceChoice(key, name) for key, name in uow.session.execute(
         select(Resource.key, Resource.name).where(Resource.business_id == business_id, Resource.active)
         .order_by(Resource.id))]
 
 
-def business_details(session: Session, business_id: int) -> dict[str, Any]:
+def business_details(uow: SqlAlchemyUnitOfWork, business_id: int) -> dict[str, Any]:
     """The business's free-form settings (branding, policies, templates); empty when none or no such business."""
-    business = session.get(Business, business_id)
+    business = uow.session.get(Business, business_id)
     return dict(business.details or {}) if business is not None else {}

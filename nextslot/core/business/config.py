@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
 
 from nextslot.core import audit
 from nextslot.core.business.message_templates import template_problems, whatsapp_template_problems
@@ -32,6 +31,7 @@ from nextslot.storage.tables import (
     ServiceRequirement,
     WorkingHours,
 )
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
 @dataclass(frozen=True)
@@ -43,19 +43,7 @@ class ConfigApplied:
     services: int
 
 
-class Transaction(Protocol):
-    """A unit of work, or a caller's open transaction lent to `apply_config`."""
-
-    session: Session
-
-    def __enter__(self) -> Any: ...
-
-    def __exit__(self, *exc: object) -> None: ...
-
-    def commit(self) -> None: ...
-
-
-def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Rejected:
+def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApplied | Rejected:
     if problems := details_problems(config.business.details):
         return refused_config(problems)  # every path that stores a config comes here: nothing is written
     with uow:
@@ -63,7 +51,7 @@ def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Re
         b = config.business
         business = s.scalars(select(Business).where(Business.slug == b.slug).with_for_update()).one_or_none()
         created = business is None
-        before = config_document(s, business.id) if business is not None else {}
+        before = config_document(uow, business.id) if business is not None else {}
         if business is None:
             business = Business(slug=b.slug)
             s.add(business)
@@ -116,12 +104,12 @@ def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Re
             s.execute(delete(AvailabilityException).where(AvailabilityException.resource_id == resource.id))
             own = rc.timezone or (places[rc.location].timezone if rc.location else None)
             rzone = ZoneInfo(own) if own else zone
-            add_exceptions(s, business.id, resource.id, rc.exceptions, rzone)
+            add_exceptions(uow, business.id, resource.id, rc.exceptions, rzone)
 
         s.execute(delete(AvailabilityException).where(
             AvailabilityException.business_id == business.id, AvailabilityException.resource_id.is_(None)
         ))
-        add_exceptions(s, business.id, None, config.closures, zone)
+        add_exceptions(uow, business.id, None, config.closures, zone)
 
         for sc in config.services:
             service = s.scalars(
@@ -150,19 +138,19 @@ def apply_config(uow: Transaction, config: BusinessConfig) -> ConfigApplied | Re
                 for i, req in enumerate(sc.requires)
             ]
         s.flush()
-        if changes := audit.diff(before, config_document(s, business.id)):
-            audit.record(s, business.id, "config.created" if created else "config.updated", business.slug,
+        if changes := audit.diff(before, config_document(uow, business.id)):
+            audit.record(uow, business.id, "config.created" if created else "config.updated", business.slug,
                          {} if created else changes)
         uow.commit()
         return ConfigApplied(business.id, business.slug, created, len(config.resources), len(config.services))
 
 
-def config_document(s: Session, business_id: int) -> dict[str, Any]:
+def config_document(uow: SqlAlchemyUnitOfWork, business_id: int) -> dict[str, Any]:
     """The stored config as JSON, to compare before and after a change."""
     from nextslot.core.business.config_export import export_config
 
-    s.expire_all()  # read what is stored now, not what this session cached before the change
-    config = export_config(s, business_id)
+    uow.session.expire_all()  # read what is stored now, not what this session cached before the change
+    config = export_config(uow, business_id)
     return config.model_dump(mode="json") if config else {}
 
 
@@ -211,9 +199,9 @@ def local_instant(value: datetime, zone: ZoneInfo) -> datetime:
 
 
 def add_exceptions(
-    s: Session, business_id: int, resource_id: int | None, items: list[ExceptionConfig], zone: ZoneInfo
+    uow: SqlAlchemyUnitOfWork, business_id: int, resource_id: int | None, items: list[ExceptionConfig], zone: ZoneInfo
 ) -> None:
     for ec in items:
         for start, end in exception_intervals(ec, zone):
-            s.add(AvailabilityException(business_id=business_id, resource_id=resource_id, kind=ec.kind,
-                                        starts_at=start, ends_at=end, reason=ec.reason))
+            uow.session.add(AvailabilityException(business_id=business_id, resource_id=resource_id, kind=ec.kind,
+                                                  starts_at=start, ends_at=end, reason=ec.reason))

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from nextslot.core.business.config import apply_config, exception_intervals, refused_config, validation_problems
 from nextslot.core.business.config_export import exception_id as id_of
@@ -25,14 +24,14 @@ from nextslot.schemas.config_fields import WeeklySpans
 from nextslot.storage.tables import Business, Resource, Service
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
-Change = Callable[[Session, BusinessConfig], BusinessConfig | Rejected]
+Change = Callable[[SqlAlchemyUnitOfWork, BusinessConfig], BusinessConfig | Rejected]
 
 
-class OpenUnitOfWork:
-    """The caller's open transaction lent to `apply_config`: its `with` neither starts nor ends one."""
+class OpenUnitOfWork(SqlAlchemyUnitOfWork):
+    """The caller's open unit of work lent to `apply_config`: its `with` neither starts nor ends a transaction."""
 
-    def __init__(self, session: Session):
-        self.session = session
+    def __init__(self, uow: SqlAlchemyUnitOfWork):
+        vars(self).update(vars(uow))  # the same session and repositories, whichever the unit of work has
 
     def __enter__(self) -> OpenUnitOfWork:
         return self
@@ -40,29 +39,23 @@ class OpenUnitOfWork:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def commit(self) -> None:
-        self.session.commit()
-
-    def rollback(self) -> None:
-        self.session.rollback()
-
 
 def edit_config(uow: SqlAlchemyUnitOfWork, business_id: int, change: Change) -> BusinessConfig | Rejected:
     """Apply `change` to the stored config in one transaction; nothing is written unless all of it holds."""
     with uow:
-        s = uow.session
-        if s.scalars(select(Business.id).where(Business.id == business_id).with_for_update()).one_or_none() is None:
+        locked = select(Business.id).where(Business.id == business_id).with_for_update()
+        if uow.session.scalars(locked).one_or_none() is None:
             return unknown_business(business_id)
-        stored = export_config(s, business_id)
+        stored = export_config(uow, business_id)
         if stored is None:
             return unknown_business(business_id)
-        changed = change(s, stored)
+        changed = change(uow, stored)
         if isinstance(changed, Rejected):
             return changed
         config = validated(changed)
         if isinstance(config, Rejected):
             return config
-        applied = apply_config(OpenUnitOfWork(s), config)  # commits
+        applied = apply_config(OpenUnitOfWork(uow), config)  # commits
         return applied if isinstance(applied, Rejected) else config
 
 
@@ -103,9 +96,9 @@ def put_resource(uow: SqlAlchemyUnitOfWork, business_id: int, given: ResourceCon
     out of `given` are kept."""
     created = False
 
-    def change(s: Session, config: BusinessConfig) -> BusinessConfig:
+    def change(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> BusinessConfig:
         nonlocal created
-        stored = resource_entries(s, business_id, given.key)
+        stored = resource_entries(uow, business_id, given.key)
         created = not stored
         kept = {f: getattr(stored[0], f) for f in ("hours", "exceptions") if stored and f not in given.model_fields_set}
         return with_item(config, "resources", given.model_copy(update=kept))
@@ -117,8 +110,9 @@ def put_resource(uow: SqlAlchemyUnitOfWork, business_id: int, given: ResourceCon
 def deactivate_resource(uow: SqlAlchemyUnitOfWork, business_id: int, key: str) -> BusinessConfig | Rejected:
     """Offer the resource to no one from now on (its bookings stay); refused while an active service needs it."""
 
-    def change(s: Session, config: BusinessConfig) -> BusinessConfig | Rejected:
-        row = s.scalars(select(Resource).where(Resource.business_id == business_id, Resource.key == key)).one_or_none()
+    def change(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> BusinessConfig | Rejected:
+        row = uow.session.scalars(select(Resource).where(Resource.business_id == business_id,
+                                                         Resource.key == key)).one_or_none()
         if row is None:
             return unknown("resource", key)
         users = [sv.key for sv in config.services if any(key in r.one_of for r in sv.requires)]
@@ -154,10 +148,10 @@ def edit_resource(uow: SqlAlchemyUnitOfWork, business_id: int, key: str,
                   change: Callable[[ResourceConfig], ResourceConfig | Rejected]) -> BusinessConfig | Rejected:
     """Change one active resource; an inactive one must be made active (PUT) before its hours change."""
 
-    def change_config(s: Session, config: BusinessConfig) -> BusinessConfig | Rejected:
+    def change_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> BusinessConfig | Rejected:
         current = next((r for r in config.resources if r.key == key), None)
         if current is None:
-            if resource_entries(s, business_id, key):
+            if resource_entries(uow, business_id, key):
                 return Rejected("resource_inactive", f"{key} is inactive: PUT it to make it active again first.", "key")
             return unknown("resource", key)
         changed = change(current)
@@ -170,11 +164,11 @@ def edit_resource(uow: SqlAlchemyUnitOfWork, business_id: int, key: str,
 
 
 def add_closure(uow: SqlAlchemyUnitOfWork, business_id: int, closure: ExceptionConfig) -> BusinessConfig | Rejected:
-    return edit_config(uow, business_id, lambda s, c: c.model_copy(update={"closures": [*c.closures, closure]}))
+    return edit_config(uow, business_id, lambda _, c: c.model_copy(update={"closures": [*c.closures, closure]}))
 
 
 def delete_closure(uow: SqlAlchemyUnitOfWork, business_id: int, exception_id: str) -> BusinessConfig | Rejected:
-    def change(s: Session, config: BusinessConfig) -> BusinessConfig | Rejected:
+    def change(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> BusinessConfig | Rejected:
         kept = without_exception(config.closures, exception_id)
         return kept if isinstance(kept, Rejected) else config.model_copy(update={"closures": kept})
 
@@ -185,9 +179,9 @@ def put_service(uow: SqlAlchemyUnitOfWork, business_id: int, given: ServiceConfi
     """Create or replace a service (and make it active); True when it is new."""
     created = False
 
-    def change(s: Session, config: BusinessConfig) -> BusinessConfig:
+    def change(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> BusinessConfig:
         nonlocal created
-        created = stored_service(s, business_id, given.key) is None
+        created = stored_service(uow, business_id, given.key) is None
         return with_item(config, "services", given)
 
     result = edit_config(uow, business_id, change)
@@ -197,8 +191,8 @@ def put_service(uow: SqlAlchemyUnitOfWork, business_id: int, given: ServiceConfi
 def deactivate_service(uow: SqlAlchemyUnitOfWork, business_id: int, key: str) -> BusinessConfig | Rejected:
     """Stop offering the service (its bookings stay); a business keeps at least one active service."""
 
-    def change(s: Session, config: BusinessConfig) -> BusinessConfig | Rejected:
-        row = stored_service(s, business_id, key)
+    def change(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> BusinessConfig | Rejected:
+        row = stored_service(uow, business_id, key)
         if row is None:
             return unknown("service", key)
         remaining = [sv for sv in config.services if sv.key != key]
@@ -214,7 +208,7 @@ def deactivate_service(uow: SqlAlchemyUnitOfWork, business_id: int, key: str) ->
 def replace_config(uow: SqlAlchemyUnitOfWork, business_id: int, given: BusinessConfig) -> BusinessConfig | Rejected:
     """Apply a whole config to the caller's own business, exactly as `nextslot load-config` would."""
 
-    def change(s: Session, config: BusinessConfig) -> BusinessConfig | Rejected:
+    def change(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> BusinessConfig | Rejected:
         if given.business.slug != config.business.slug:
             return Rejected("slug_mismatch", f"This API key belongs to '{config.business.slug}', not "
                                              f"'{given.business.slug}'.", "business.slug")
@@ -242,8 +236,9 @@ def without_exception(items: list[ExceptionConfig], exception_id: str) -> list[E
     return kept
 
 
-def stored_service(s: Session, business_id: int, key: str) -> Service | None:
-    return s.scalars(select(Service).where(Service.business_id == business_id, Service.key == key)).one_or_none()
+def stored_service(uow: SqlAlchemyUnitOfWork, business_id: int, key: str) -> Service | None:
+    return uow.session.scalars(select(Service).where(Service.business_id == business_id,
+                                                     Service.key == key)).one_or_none()
 
 
 def unknown(kind: str, key: str) -> Rejected:

@@ -15,7 +15,7 @@ from typing import cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import selectinload
 
 from nextslot.schemas.api import ExceptionView, ResourceEntry, ServiceEntry
 from nextslot.schemas.config import (
@@ -48,40 +48,41 @@ from nextslot.storage.tables import (
     ServiceRequirement,
     WorkingHours,
 )
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
-def export_config(session: Session, business_id: int) -> BusinessConfig | None:
+def export_config(uow: SqlAlchemyUnitOfWork, business_id: int) -> BusinessConfig | None:
     """The business with its active resources and services, as a config `apply_config` accepts."""
-    business = session.get(Business, business_id)
+    business = uow.session.get(Business, business_id)
     if business is None:
         return None
     zone = ZoneInfo(business.timezone)
-    closures, per_resource = stored_exceptions(session, business_id)
+    closures, per_resource = stored_exceptions(uow, business_id)
     # not validated as a whole here: an edit validates the changed config, and a stored business that no
     # longer passes (no active service, say) must still read back
     return BusinessConfig.model_construct(
         business=business_section(business),
         hours={},
         closures=exception_configs(closures, zone),
-        locations=[location_config(p) for p in stored_locations(session, business_id)],
-        resources=[resource_config(r, per_resource[r.id], zone) for r in stored_resources(session, business_id)
+        locations=[location_config(p) for p in stored_locations(uow, business_id)],
+        resources=[resource_config(r, per_resource[r.id], zone) for r in stored_resources(uow, business_id)
                    if r.active],
-        services=[service_config(s) for s in stored_services(session, business_id) if s.active],
+        services=[service_config(s) for s in stored_services(uow, business_id) if s.active],
     )
 
 
-def resource_entries(session: Session, business_id: int, key: str | None = None) -> list[ResourceEntry]:
+def resource_entries(uow: SqlAlchemyUnitOfWork, business_id: int, key: str | None = None) -> list[ResourceEntry]:
     """Every resource (or the one with `key`), active or not."""
-    business = queries.known_business(session, business_id)
+    business = queries.known_business(uow.session, business_id)
     zone = ZoneInfo(business.timezone)
-    _, per_resource = stored_exceptions(session, business_id)
+    _, per_resource = stored_exceptions(uow, business_id)
     return [ResourceEntry(**dict(resource_config(r, per_resource[r.id], zone)), active=r.active)
-            for r in stored_resources(session, business_id, key)]
+            for r in stored_resources(uow, business_id, key)]
 
 
-def service_entries(session: Session, business_id: int, key: str | None = None) -> list[ServiceEntry]:
+def service_entries(uow: SqlAlchemyUnitOfWork, business_id: int, key: str | None = None) -> list[ServiceEntry]:
     """Every service (or the one with `key`), active or not."""
-    return [ServiceEntry(**dict(service_config(s)), active=s.active) for s in stored_services(session, business_id, key)]
+    return [ServiceEntry(**dict(service_config(s)), active=s.active) for s in stored_services(uow, business_id, key)]
 
 
 def exception_views(items: list[ExceptionConfig]) -> list[ExceptionView]:
@@ -120,9 +121,9 @@ def location_config(p: Location) -> LocationConfig:
     return LocationConfig(key=p.key, name=p.name, address=p.address, timezone=p.timezone, phone=p.phone)
 
 
-def stored_locations(session: Session, business_id: int) -> list[Location]:
-    return list(session.scalars(select(Location).where(Location.business_id == business_id, Location.active)
-                                .order_by(Location.id)))
+def stored_locations(uow: SqlAlchemyUnitOfWork, business_id: int) -> list[Location]:
+    return list(uow.session.scalars(select(Location).where(Location.business_id == business_id, Location.active)
+                                    .order_by(Location.id)))
 
 
 def service_config(s: Service) -> ServiceConfig:
@@ -171,27 +172,27 @@ def exception_configs(rows: list[AvailabilityException], zone: ZoneInfo) -> list
 # --- queries -----------------------------------------------------------------------------------------
 
 
-def stored_resources(session: Session, business_id: int, key: str | None = None) -> list[Resource]:
+def stored_resources(uow: SqlAlchemyUnitOfWork, business_id: int, key: str | None = None) -> list[Resource]:
     query = select(Resource).where(Resource.business_id == business_id).options(selectinload(Resource.hours))
     if key is not None:
         query = query.where(Resource.key == key)
-    return list(session.scalars(query.order_by(Resource.id)))
+    return list(uow.session.scalars(query.order_by(Resource.id)))
 
 
-def stored_services(session: Session, business_id: int, key: str | None = None) -> list[Service]:
+def stored_services(uow: SqlAlchemyUnitOfWork, business_id: int, key: str | None = None) -> list[Service]:
     query = select(Service).where(Service.business_id == business_id).options(
         selectinload(Service.requirements).selectinload(ServiceRequirement.members).joinedload(RequirementMember.resource))
     if key is not None:
         query = query.where(Service.key == key)
-    return list(session.scalars(query.order_by(Service.id)))
+    return list(uow.session.scalars(query.order_by(Service.id)))
 
 
 def stored_exceptions(
-    session: Session, business_id: int
+    uow: SqlAlchemyUnitOfWork, business_id: int
 ) -> tuple[list[AvailabilityException], dict[int, list[AvailabilityException]]]:
     """The business-wide closures, and each resource's own exceptions."""
     closures: list[AvailabilityException] = []
     per_resource: dict[int, list[AvailabilityException]] = defaultdict(list)
-    for e in session.scalars(select(AvailabilityException).where(AvailabilityException.business_id == business_id)):
+    for e in uow.session.scalars(select(AvailabilityException).where(AvailabilityException.business_id == business_id)):
         (closures if e.resource_id is None else per_resource[e.resource_id]).append(e)
     return closures, per_resource

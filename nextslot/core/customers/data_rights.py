@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import CursorResult, delete, func, or_, select, update
-from sqlalchemy.orm import Session
 
 from nextslot.core import audit
 from nextslot.core.booking.changes import cancel
@@ -59,14 +58,14 @@ class Erased:
     already: bool = False
 
 
-def find(s: Session, business_id: int, customer_id: int | None = None, phone: str | None = None,
+def find(uow: SqlAlchemyUnitOfWork, business_id: int, customer_id: int | None = None, phone: str | None = None,
          email: str | None = None) -> Customer | Rejected:
     """The business's customer by id, phone (any format the business's country reads) or email."""
     query = select(Customer).where(Customer.business_id == business_id)
     if customer_id is not None:
         query = query.where(Customer.id == customer_id)
     elif phone:
-        country = s.scalar(select(Business.country).where(Business.id == business_id)) or "GB"
+        country = uow.session.scalar(select(Business.country).where(Business.id == business_id)) or "GB"
         normal = normalize_phone(phone, country)
         if isinstance(normal, Rejected):
             return Rejected(normal.code, normal.message, "phone")
@@ -78,7 +77,7 @@ def find(s: Session, business_id: int, customer_id: int | None = None, phone: st
         query = query.where(func.lower(Customer.email) == normal.lower())
     else:
         return Rejected("identifier_required", "Give the customer's id, phone number or email address.")
-    return s.scalars(query.order_by(Customer.id).limit(1)).first() or Rejected(
+    return uow.session.scalars(query.order_by(Customer.id).limit(1)).first() or Rejected(
         "unknown_customer", "No customer with that id, phone number or email here.")
 
 
@@ -86,7 +85,7 @@ def export_customer(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime, 
     """Everything stored about one customer, as JSON-ready data (the export is audited)."""
     with uow:
         s = uow.session
-        customer = find(s, business_id, **who)
+        customer = find(uow, business_id, **who)
         if isinstance(customer, Rejected):
             return customer
         bookings = list(s.scalars(select(Booking).where(Booking.business_id == business_id,
@@ -97,20 +96,20 @@ def export_customer(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime, 
             "exported_at": now.isoformat(),
             "customer": row(customer, ("id", "name", "phone", "email", "timezone", "language", "channels",
                                        "opted_out", "no_show_count", "created_at", "erased_at")),
-            "bookings": [booking_document(s, b) for b in bookings],
-            "messages": [message_document(s, n) for n in s.scalars(select(Notification).where(
+            "bookings": [booking_document(uow, b) for b in bookings],
+            "messages": [message_document(uow, n) for n in s.scalars(select(Notification).where(
                 Notification.business_id == business_id, Notification.customer_id == customer.id,
                 Notification.booking_id.is_(None)).order_by(Notification.id))],  # waitlist offers, chat replies
             "replies": [row(m, ("id", "channel", "sender", "body", "intent", "outcome", "answer", "created_at"))
                         for m in s.scalars(select(InboundMessage).where(
                             InboundMessage.business_id == business_id, InboundMessage.customer_id == customer.id)
                             .order_by(InboundMessage.id))],
-            "waitlist": [waitlist_document(s, e) for e in s.scalars(select(WaitlistEntry).where(
+            "waitlist": [waitlist_document(uow, e) for e in s.scalars(select(WaitlistEntry).where(
                 WaitlistEntry.business_id == business_id, WaitlistEntry.customer_id == customer.id)
                 .order_by(WaitlistEntry.id))],
-            "conversations": [conversation_document(s, c) for c in conversations],
+            "conversations": [conversation_document(uow, c) for c in conversations],
         }
-        audit.record(s, business_id, "customer.exported", f"customer {customer.id}")
+        audit.record(uow, business_id, "customer.exported", f"customer {customer.id}")
         uow.commit()
         return document
 
@@ -124,14 +123,14 @@ def erase_customer(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime, c
     cancelled = 0
     if cancel_upcoming:
         with uow:
-            customer = find(uow.session, business_id, **who)
+            customer = find(uow, business_id, **who)
             codes: list[str] = []
             if not isinstance(customer, Rejected):
                 codes = list(uow.session.scalars(select(Booking.code).where(
                     Booking.business_id == business_id, Booking.customer_id == customer.id, Booking.status.in_(LIVE),
                     Booking.ends_at > now)))
                 if codes:  # first off the waitlist: the time their cancellations free must not be offered to them
-                    withdraw_from_waitlist(uow.session, business_id, customer.id)
+                    withdraw_from_waitlist(uow, business_id, customer.id)
                     uow.commit()
         actor, channel = audit.ACTOR.get()
         for code in codes:
@@ -147,7 +146,7 @@ def erase_customer(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime, c
 def erase_now(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime, **who: Any) -> Erased | Rejected:
     with uow:
         s = uow.session
-        customer = find(s, business_id, **who)
+        customer = find(uow, business_id, **who)
         if isinstance(customer, Rejected):
             return customer
         s.execute(select(Customer.id).where(Customer.id == customer.id).with_for_update())
@@ -161,7 +160,7 @@ def erase_now(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime, **who:
                             "cancel_upcoming.", "cancel_upcoming")
         if customer.erased_at is not None:
             return Erased(customer.id, len(bookings), 0, 0, 0, already=True)
-        withdraw_from_waitlist(s, business_id, customer.id)
+        withdraw_from_waitlist(uow, business_id, customer.id)
         booking_ids = [b.id for b in bookings]
         for b in bookings:
             b.intake, b.notes = {}, ""
@@ -169,51 +168,51 @@ def erase_now(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime, **who:
                                  actor=audit.ACTOR.get()[0][:100], channel=audit.ACTOR.get()[1], note=""))
         notifications = select(Notification.id).where(Notification.business_id == business_id, or_(
             Notification.customer_id == customer.id, Notification.booking_id.in_(booking_ids)))
-        changed(s, update(Notification).where(Notification.id.in_(notifications), Notification.status.in_(
+        changed(uow, update(Notification).where(Notification.id.in_(notifications), Notification.status.in_(
             ("pending", "sending", "sent"))).values(status="void", locked_until=None,
                                                    last_error="the customer's data was erased"))
-        messages = changed(s, update(Notification).where(Notification.id.in_(notifications)).values(
+        messages = changed(uow, update(Notification).where(Notification.id.in_(notifications)).values(
             payload={}, last_error=None))
-        changed(s, update(DeliveryAttempt).where(DeliveryAttempt.notification_id.in_(notifications)).values(
+        changed(uow, update(DeliveryAttempt).where(DeliveryAttempt.notification_id.in_(notifications)).values(
             recipient=ERASED, error_message=None))
-        changed(s, update(InboundMessage).where(InboundMessage.business_id == business_id, or_(
+        changed(uow, update(InboundMessage).where(InboundMessage.business_id == business_id, or_(
             InboundMessage.customer_id == customer.id, InboundMessage.booking_id.in_(booking_ids),
             *([InboundMessage.sender == customer.phone] if customer.phone else []))).values(
             sender=ERASED, body="", answer=""))
         conversation_ids = list(s.scalars(select(Conversation.id).where(
             Conversation.business_id == business_id, conversation_of(customer))))
-        changed(s, update(ConversationMessage).where(ConversationMessage.conversation_id.in_(conversation_ids))
-                  .values(body="", media={}, staff_name=None))
-        changed(s, update(ConversationToolCall).where(ConversationToolCall.conversation_id.in_(conversation_ids))
-                  .values(arguments={}, result={}))
-        changed(s, update(Conversation).where(Conversation.id.in_(conversation_ids)).values(
+        changed(uow, update(ConversationMessage).where(ConversationMessage.conversation_id.in_(conversation_ids))
+                .values(body="", media={}, staff_name=None))
+        changed(uow, update(ConversationToolCall).where(ConversationToolCall.conversation_id.in_(conversation_ids))
+                .values(arguments={}, result={}))
+        changed(uow, update(Conversation).where(Conversation.id.in_(conversation_ids)).values(
             phone="", identity={}, state={}, visitor_key=None, status="closed",
             closed_at=func.coalesce(Conversation.closed_at, now), handoff_at=None, customer_id=customer.id))
         for code in (b.code for b in bookings):  # the events already sent or given up on carried their contact
-            changed(s, update(WebhookDelivery).where(
+            changed(uow, update(WebhookDelivery).where(
                 WebhookDelivery.business_id == business_id, WebhookDelivery.status.in_(("delivered", "failed")),
                 WebhookDelivery.body.contains(f'"code":"{code}"') | WebhookDelivery.body.contains(f'"code": "{code}"'))
                 .values(body='{"erased": true}'))
         customer.name, customer.phone, customer.email = ERASED_NAME, None, None
         customer.timezone, customer.channels, customer.opted_out, customer.erased_at = None, [], [], now
-        audit.record(s, business_id, "customer.erased", f"customer {customer.id}",
+        audit.record(uow, business_id, "customer.erased", f"customer {customer.id}",
                      {"bookings": [None, len(bookings)]})
         uow.commit()
         return Erased(customer.id, len(bookings), 0, messages, len(conversation_ids))
 
 
-def changed(s: Session, statement: Any) -> int:
+def changed(uow: SqlAlchemyUnitOfWork, statement: Any) -> int:
     """Run an UPDATE or DELETE; how many rows it touched."""
-    result: CursorResult[Any] = s.execute(statement)  # type: ignore[assignment]
+    result: CursorResult[Any] = uow.session.execute(statement)  # type: ignore[assignment]
     return result.rowcount
 
 
-def withdraw_from_waitlist(s: Session, business_id: int, customer_id: int) -> None:
+def withdraw_from_waitlist(uow: SqlAlchemyUnitOfWork, business_id: int, customer_id: int) -> None:
     """No more offers for an erased customer: their wishes withdrawn, their open offers ended."""
-    changed(s, update(WaitlistEntry).where(WaitlistEntry.business_id == business_id, WaitlistEntry.customer_id ==
+    changed(uow, update(WaitlistEntry).where(WaitlistEntry.business_id == business_id, WaitlistEntry.customer_id ==
                                           customer_id, WaitlistEntry.status.in_(("waiting", "offered")))
               .values(status="withdrawn"))
-    changed(s, update(WaitlistOffer).where(WaitlistOffer.business_id == business_id, WaitlistOffer.customer_id ==
+    changed(uow, update(WaitlistOffer).where(WaitlistOffer.business_id == business_id, WaitlistOffer.customer_id ==
                                           customer_id, WaitlistOffer.status == "open").values(status="expired"))
 
 
@@ -223,25 +222,24 @@ def purge_expired(uow: SqlAlchemyUnitOfWork, now: datetime, message_days: int | 
     conversations closed more than `conversation_days` ago deleted with their messages, tool and model calls."""
     purged = {"messages": 0, "replies": 0, "conversation_messages": 0, "conversations": 0}
     with uow:
-        s = uow.session
         if message_days is not None:
             before = now - timedelta(days=message_days)
-            purged["messages"] = changed(s, update(Notification).where(
+            purged["messages"] = changed(uow, update(Notification).where(
                 Notification.created_at < before, Notification.status.not_in(("pending", "sending")),
                 Notification.payload != {}).values(payload={}))
-            purged["replies"] = changed(s, update(InboundMessage).where(
+            purged["replies"] = changed(uow, update(InboundMessage).where(
                 InboundMessage.created_at < before, or_(InboundMessage.body != "", InboundMessage.answer != ""))
                 .values(body="", answer=""))
-            purged["conversation_messages"] = changed(s, update(ConversationMessage).where(
+            purged["conversation_messages"] = changed(uow, update(ConversationMessage).where(
                 ConversationMessage.created_at < before, ConversationMessage.processed_at.is_not(None),
                 ConversationMessage.body != "").values(body="", media={}))
         if conversation_days is not None:
             old = select(Conversation.id).where(Conversation.status == "closed",
                                                 Conversation.closed_at < now - timedelta(days=conversation_days))
-            changed(s, delete(ConversationToolCall).where(ConversationToolCall.conversation_id.in_(old)))
-            changed(s, delete(ModelCall).where(ModelCall.conversation_id.in_(old)))
-            changed(s, delete(ConversationMessage).where(ConversationMessage.conversation_id.in_(old)))
-            purged["conversations"] = changed(s, delete(Conversation).where(Conversation.id.in_(old)))
+            changed(uow, delete(ConversationToolCall).where(ConversationToolCall.conversation_id.in_(old)))
+            changed(uow, delete(ModelCall).where(ModelCall.conversation_id.in_(old)))
+            changed(uow, delete(ConversationMessage).where(ConversationMessage.conversation_id.in_(old)))
+            purged["conversations"] = changed(uow, delete(Conversation).where(Conversation.id.in_(old)))
         uow.commit()
     return purged
 
@@ -268,46 +266,46 @@ def plain(value: Any) -> Any:
     return value
 
 
-def booking_document(s: Session, b: Booking) -> dict[str, Any]:
+def booking_document(uow: SqlAlchemyUnitOfWork, b: Booking) -> dict[str, Any]:
     document = row(b, ("id", "code", "status", "starts_at", "ends_at", "source", "intake", "notes", "created_at",
                        "updated_at"))
-    document["service"] = s.scalar(select(Service.key).where(Service.id == b.service_id))
+    document["service"] = uow.session.scalar(select(Service.key).where(Service.id == b.service_id))
     document["history"] = [row(h, ("at", "action", "actor", "channel", "before", "after", "note"))
-                           for h in s.scalars(select(BookingHistory).where(BookingHistory.booking_id == b.id)
-                                              .order_by(BookingHistory.id))]
-    document["messages"] = [message_document(s, n) for n in s.scalars(
+                           for h in uow.session.scalars(select(BookingHistory).where(BookingHistory.booking_id == b.id)
+                                                        .order_by(BookingHistory.id))]
+    document["messages"] = [message_document(uow, n) for n in uow.session.scalars(
         select(Notification).where(Notification.booking_id == b.id, Notification.resource_id.is_(None),
                                    ~Notification.kind.startswith("staff_")).order_by(Notification.id))]
-    payment = s.scalars(select(Payment).where(Payment.booking_id == b.id)).one_or_none()
+    payment = uow.session.scalars(select(Payment).where(Payment.booking_id == b.id)).one_or_none()
     document["deposit"] = row(payment, ("amount_minor", "currency", "status", "reason", "provider", "expires_at",
                                         "paid_at", "created_at")) if payment else None
     return document
 
 
-def message_document(s: Session, n: Notification) -> dict[str, Any]:
+def message_document(uow: SqlAlchemyUnitOfWork, n: Notification) -> dict[str, Any]:
     document = row(n, ("id", "kind", "status", "due_at", "sent_at", "created_at", "payload"))
     document["attempts"] = [row(a, ("channel", "recipient", "provider_id", "status", "error_code", "history",
-                                    "created_at")) for a in s.scalars(select(DeliveryAttempt).where(
+                                    "created_at")) for a in uow.session.scalars(select(DeliveryAttempt).where(
                                         DeliveryAttempt.notification_id == n.id).order_by(DeliveryAttempt.id))]
     return document
 
 
-def waitlist_document(s: Session, e: WaitlistEntry) -> dict[str, Any]:
+def waitlist_document(uow: SqlAlchemyUnitOfWork, e: WaitlistEntry) -> dict[str, Any]:
     document = row(e, ("id", "earliest_date", "latest_date", "status", "source", "created_at"))
     document["earliest_date"], document["latest_date"] = e.earliest_date.isoformat(), e.latest_date.isoformat()
-    document["service"] = s.scalar(select(Service.key).where(Service.id == e.service_id))
+    document["service"] = uow.session.scalar(select(Service.key).where(Service.id == e.service_id))
     document["offers"] = [row(o, ("starts_at", "status", "expires_at", "answered_at", "answer", "created_at"))
-                          for o in s.scalars(select(WaitlistOffer).where(WaitlistOffer.entry_id == e.id)
-                                             .order_by(WaitlistOffer.id))]
+                          for o in uow.session.scalars(select(WaitlistOffer).where(WaitlistOffer.entry_id == e.id)
+                                                       .order_by(WaitlistOffer.id))]
     return document
 
 
-def conversation_document(s: Session, c: Conversation) -> dict[str, Any]:
+def conversation_document(uow: SqlAlchemyUnitOfWork, c: Conversation) -> dict[str, Any]:
     document = row(c, ("id", "channel", "status", "language", "created_at", "closed_at"))
-    document["messages"] = [row(m, ("direction", "body", "answered_by", "created_at")) for m in s.scalars(
+    document["messages"] = [row(m, ("direction", "body", "answered_by", "created_at")) for m in uow.session.scalars(
         select(ConversationMessage).where(ConversationMessage.conversation_id == c.id)
         .order_by(ConversationMessage.id))]
-    document["tool_calls"] = [row(t, ("tool", "arguments", "result", "ok", "by", "created_at")) for t in s.scalars(
-        select(ConversationToolCall).where(ConversationToolCall.conversation_id == c.id)
-        .order_by(ConversationToolCall.id))]
+    document["tool_calls"] = [row(t, ("tool", "arguments", "result", "ok", "by", "created_at"))
+                              for t in uow.session.scalars(select(ConversationToolCall).where(
+                                  ConversationToolCall.conversation_id == c.id).order_by(ConversationToolCall.id))]
     return document

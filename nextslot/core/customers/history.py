@@ -6,7 +6,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from nextslot.core.customers.contacts import normalize_email, normalize_phone
 from nextslot.core.money import money
@@ -29,52 +28,57 @@ from nextslot.storage.tables import (
     WaitlistEntry,
     WaitlistOffer,
 )
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 ACTIONS = {"created": "Booked", "rescheduled": "Moved", "cancelled": "Cancelled", "confirmed": "Confirmed",
            "no_show": "Did not come to", "deposit_paid": "Paid the deposit for", "expired": "Deposit not paid for",
            "deposit_refund_due": "Paid too late (refund due) for"}
 
 
-def find_customer(s: Session, business: Business, phone: str | None, email: str | None) -> Customer | Rejected:
+def find_customer(uow: SqlAlchemyUnitOfWork, business: Business, phone: str | None,
+                  email: str | None) -> Customer | Rejected:
     if phone:
         normal = normalize_phone(phone, business.country)
         if isinstance(normal, Rejected):
             return Rejected(normal.code, normal.message, "phone")
-        found = s.scalars(select(Customer).where(Customer.business_id == business.id, Customer.phone == normal))
+        found = uow.session.scalars(select(Customer).where(Customer.business_id == business.id,
+                                                           Customer.phone == normal))
     elif email:
         normal = normalize_email(email)
         if isinstance(normal, Rejected):
             return Rejected(normal.code, normal.message, "email")
-        found = s.scalars(select(Customer).where(Customer.business_id == business.id,
-                                                 func.lower(Customer.email) == normal.lower()).order_by(Customer.id))
+        found = uow.session.scalars(select(Customer).where(
+            Customer.business_id == business.id, func.lower(Customer.email) == normal.lower()).order_by(Customer.id))
     else:
         return Rejected("identifier_required", "Give the customer's phone number or email address.")
     return found.first() or Rejected("unknown_customer", "No customer with that phone number or email here.",
                                      "phone" if phone else "email")
 
 
-def customer_history(s: Session, business_id: int, phone: str | None, email: str | None,
+def customer_history(uow: SqlAlchemyUnitOfWork, business_id: int, phone: str | None, email: str | None,
                      limit: int | None = None) -> CustomerHistory | Rejected:
     """The customer's events, oldest first (the latest `limit` when given)."""
-    business = queries.known_business(s, business_id)
-    customer = find_customer(s, business, phone, email)
+    business = queries.known_business(uow.session, business_id)
+    customer = find_customer(uow, business, phone, email)
     if isinstance(customer, Rejected):
         return customer
-    return history_of(s, business, customer, limit)
+    return history_of(uow, business, customer, limit)
 
 
-def history_for(s: Session, business_id: int, customer: Customer) -> CustomerHistory:
+def history_for(uow: SqlAlchemyUnitOfWork, business_id: int, customer: Customer) -> CustomerHistory:
     """A known customer's whole history, in the business's zone unless the customer has their own."""
-    return history_of(s, queries.known_business(s, business_id), customer)
+    return history_of(uow, queries.known_business(uow.session, business_id), customer)
 
 
-def history_of(s: Session, business: Business, customer: Customer, limit: int | None = None) -> CustomerHistory:
+def history_of(uow: SqlAlchemyUnitOfWork, business: Business, customer: Customer,
+               limit: int | None = None) -> CustomerHistory:
     zone = ZoneInfo(customer.timezone or business.timezone)
-    events = (booking_events(s, customer, zone) + message_events(s, customer) + reply_events(s, customer)
-              + waitlist_events(s, customer, zone) + deposit_events(s, customer))
+    events = (booking_events(uow, customer, zone) + message_events(uow, customer) + reply_events(uow, customer)
+              + waitlist_events(uow, customer, zone) + deposit_events(uow, customer))
     events.sort(key=lambda e: e.at)
-    bookings = s.scalar(select(func.count()).select_from(Booking).where(Booking.customer_id == customer.id)) or 0
-    no_shows = s.scalar(select(func.count()).select_from(Booking).where(
+    bookings = uow.session.scalar(select(func.count()).select_from(Booking).where(
+        Booking.customer_id == customer.id)) or 0
+    no_shows = uow.session.scalar(select(func.count()).select_from(Booking).where(
         Booking.customer_id == customer.id, Booking.status == BookingStatus.NO_SHOW)) or 0
     return CustomerHistory(customer=customer_view(customer), bookings=bookings, no_shows=no_shows,
                            events=events[-limit:] if limit else events)
@@ -85,8 +89,8 @@ def when(instant: datetime, zone: ZoneInfo) -> str:
     return f"{local:%a %d %b %Y %H:%M}{repeat_note(local)}"
 
 
-def booking_events(s: Session, customer: Customer, zone: ZoneInfo) -> list[HistoryEvent]:
-    rows = s.execute(
+def booking_events(uow: SqlAlchemyUnitOfWork, customer: Customer, zone: ZoneInfo) -> list[HistoryEvent]:
+    rows = uow.session.execute(
         select(BookingHistory, Booking.code, Service.name)
         .join(Booking, Booking.id == BookingHistory.booking_id).join(Service, Service.id == Booking.service_id)
         .where(Booking.customer_id == customer.id))
@@ -102,8 +106,8 @@ def booking_events(s: Session, customer: Customer, zone: ZoneInfo) -> list[Histo
     return events
 
 
-def message_events(s: Session, customer: Customer) -> list[HistoryEvent]:
-    rows = s.execute(
+def message_events(uow: SqlAlchemyUnitOfWork, customer: Customer) -> list[HistoryEvent]:
+    rows = uow.session.execute(
         select(DeliveryAttempt, Notification.kind, Booking.code)
         .join(Notification, Notification.id == DeliveryAttempt.notification_id)
         .outerjoin(Booking, Booking.id == Notification.booking_id)
@@ -114,23 +118,24 @@ def message_events(s: Session, customer: Customer) -> list[HistoryEvent]:
             for a, kind, code in rows]
 
 
-def reply_events(s: Session, customer: Customer) -> list[HistoryEvent]:
-    rows = s.execute(select(InboundMessage, Booking.code).outerjoin(Booking, Booking.id == InboundMessage.booking_id)
-                     .where(InboundMessage.customer_id == customer.id))
+def reply_events(uow: SqlAlchemyUnitOfWork, customer: Customer) -> list[HistoryEvent]:
+    rows = uow.session.execute(select(InboundMessage, Booking.code)
+                               .outerjoin(Booking, Booking.id == InboundMessage.booking_id)
+                               .where(InboundMessage.customer_id == customer.id))
     return [HistoryEvent(at=m.created_at, kind="reply", booking_code=code, channel=m.channel,
                          summary=f'Replied "{m.body[:160]}": {m.outcome.replace("_", " ")}') for m, code in rows]
 
 
-def waitlist_events(s: Session, customer: Customer, zone: ZoneInfo) -> list[HistoryEvent]:
+def waitlist_events(uow: SqlAlchemyUnitOfWork, customer: Customer, zone: ZoneInfo) -> list[HistoryEvent]:
     events = [HistoryEvent(at=e.created_at, kind="waitlist.joined", booking_code=None, channel=e.source,
                            summary=f"Joined the waitlist for {service} between {e.earliest_date} and {e.latest_date}")
-              for e, service in s.execute(select(WaitlistEntry, Service.name)
-                                          .join(Service, Service.id == WaitlistEntry.service_id)
-                                          .where(WaitlistEntry.customer_id == customer.id))]
-    for offer, service in s.execute(select(WaitlistOffer, Service.name)
-                                    .join(WaitlistEntry, WaitlistEntry.id == WaitlistOffer.entry_id)
-                                    .join(Service, Service.id == WaitlistEntry.service_id)
-                                    .where(WaitlistOffer.customer_id == customer.id)):
+              for e, service in uow.session.execute(select(WaitlistEntry, Service.name)
+                                                    .join(Service, Service.id == WaitlistEntry.service_id)
+                                                    .where(WaitlistEntry.customer_id == customer.id))]
+    for offer, service in uow.session.execute(select(WaitlistOffer, Service.name)
+                                              .join(WaitlistEntry, WaitlistEntry.id == WaitlistOffer.entry_id)
+                                              .join(Service, Service.id == WaitlistEntry.service_id)
+                                              .where(WaitlistOffer.customer_id == customer.id)):
         events.append(HistoryEvent(at=offer.created_at, kind="waitlist.offered", booking_code=None, channel=None,
                                    summary=f"Offered {service} on {when(offer.starts_at, zone)}"))
         if offer.answered_at is not None:
@@ -140,9 +145,9 @@ def waitlist_events(s: Session, customer: Customer, zone: ZoneInfo) -> list[Hist
     return events
 
 
-def deposit_events(s: Session, customer: Customer) -> list[HistoryEvent]:
-    rows = s.execute(select(Payment, Booking.code).join(Booking, Booking.id == Payment.booking_id)
-                     .where(Booking.customer_id == customer.id))
+def deposit_events(uow: SqlAlchemyUnitOfWork, customer: Customer) -> list[HistoryEvent]:
+    rows = uow.session.execute(select(Payment, Booking.code).join(Booking, Booking.id == Payment.booking_id)
+                               .where(Booking.customer_id == customer.id))
     return [HistoryEvent(at=p.created_at, kind="deposit.requested", booking_code=code, channel=None,
                          summary=f"Deposit of {money(p.amount_minor, p.currency).display} asked "
                                  f"({'no-show policy' if p.reason == 'no_shows' else 'service'}); now {p.status}")

@@ -81,7 +81,7 @@ def asked_late_terms(uow: SqlAlchemyUnitOfWork, target: Target, now: datetime) -
 def offer_answered(uow: SqlAlchemyUnitOfWork, customer_ids: list[int], now: datetime) -> OfferTarget | None:
     """The waitlist offer a bare yes or no from these customers answers, if one is open."""
     with uow:
-        offer = answerable_offer(uow.session, customer_ids, now)
+        offer = answerable_offer(uow, customer_ids, now)
         if offer is None:
             return None
         facts = uow.session.execute(

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import String, cast, func, or_, select
-from sqlalchemy.orm import Session
 
 from nextslot.core.customers.history import history_for
 from nextslot.core.planning import BusinessInfo
@@ -19,6 +18,7 @@ from nextslot.schemas.statuses import BookingStatus
 from nextslot.schemas.views import CustomerHistory, CustomerView
 from nextslot.storage import queries
 from nextslot.storage.tables import Booking, Customer, Service, WaitlistEntry
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,10 @@ class WaitingRow:
     joined_at: datetime
 
 
-def customer_roster(s: Session, business_id: int, now: datetime, text: str = "", customer_id: int | None = None,
-                    limit: int = 100) -> list[CustomerRow]:
+def customer_roster(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime, text: str = "",
+                    customer_id: int | None = None, limit: int = 100) -> list[CustomerRow]:
     """Customers whose name, phone or email contains the text (all when empty), the most missed first."""
-    business = BusinessInfo.of(queries.known_business(s, business_id))
+    business = BusinessInfo.of(queries.known_business(uow.session, business_id))
     query = select(Customer).where(Customer.business_id == business_id)
     if customer_id is not None:
         query = query.where(Customer.id == customer_id)
@@ -53,15 +53,16 @@ def customer_roster(s: Session, business_id: int, now: datetime, text: str = "",
         like = f"%{text.strip().lower()}%"
         query = query.where(or_(func.lower(Customer.name).like(like), cast(Customer.phone, String).like(like),
                                 func.lower(Customer.email).like(like)))
-    customers = list(s.scalars(query.order_by(Customer.no_show_count.desc(), Customer.name).limit(limit)))
+    customers = list(uow.session.scalars(query.order_by(Customer.no_show_count.desc(), Customer.name).limit(limit)))
     ids = [c.id for c in customers]
-    counts = dict(s.execute(select(Booking.customer_id, func.count()).where(
+    counts = dict(uow.session.execute(select(Booking.customer_id, func.count()).where(
         Booking.customer_id.in_(ids)).group_by(Booking.customer_id)).all())
-    last = dict(s.execute(select(Booking.customer_id, func.max(Booking.starts_at)).where(
+    last = dict(uow.session.execute(select(Booking.customer_id, func.max(Booking.starts_at)).where(
         Booking.customer_id.in_(ids), Booking.starts_at <= now).group_by(Booking.customer_id)).all())
     policy = business.no_show_policy
     since = now - timedelta(days=policy.within_days) if policy else datetime.min.replace(tzinfo=now.tzinfo)
-    recent = dict(s.execute(select(Booking.customer_id, func.count()).where(  # as deposits.recent_no_shows counts
+    # as deposits.recent_no_shows counts
+    recent = dict(uow.session.execute(select(Booking.customer_id, func.count()).where(
         Booking.customer_id.in_(ids), Booking.status == BookingStatus.NO_SHOW, Booking.starts_at >= since)
         .group_by(Booking.customer_id)).all())
     return [CustomerRow(customer_view(c), counts.get(c.id, 0), c.no_show_count, recent.get(c.id, 0),
@@ -78,23 +79,24 @@ class CustomerPage:
     erased: bool
 
 
-def customer_page_view(s: Session, business_id: int, customer_id: int, now: datetime) -> CustomerPage | None:
+def customer_page_view(uow: SqlAlchemyUnitOfWork, business_id: int, customer_id: int,
+                       now: datetime) -> CustomerPage | None:
     """Everything the console shows of one customer, read in one transaction; None if not this business's."""
-    customer = customer_of(s, business_id, customer_id)
+    customer = customer_of(uow, business_id, customer_id)
     if customer is None:
         return None
-    return CustomerPage(history_for(s, business_id, customer),
-                        waiting_list(s, business_id, customer.id, live_only=False),
-                        customer_roster(s, business_id, now, customer_id=customer.id)[0],
+    return CustomerPage(history_for(uow, business_id, customer),
+                        waiting_list(uow, business_id, customer.id, live_only=False),
+                        customer_roster(uow, business_id, now, customer_id=customer.id)[0],
                         customer.erased_at is not None)
 
 
-def customer_of(s: Session, business_id: int, customer_id: int) -> Customer | None:
-    customer = s.get(Customer, customer_id)
+def customer_of(uow: SqlAlchemyUnitOfWork, business_id: int, customer_id: int) -> Customer | None:
+    customer = uow.session.get(Customer, customer_id)
     return customer if customer is not None and customer.business_id == business_id else None
 
 
-def waiting_list(s: Session, business_id: int, customer_id: int | None = None,
+def waiting_list(uow: SqlAlchemyUnitOfWork, business_id: int, customer_id: int | None = None,
                  live_only: bool = True) -> list[WaitingRow]:
     """Waitlist entries, first come first served (the order offers go out in)."""
     query = (select(WaitlistEntry, Customer, Service.name)
@@ -106,7 +108,7 @@ def waiting_list(s: Session, business_id: int, customer_id: int | None = None,
     if live_only:
         query = query.where(WaitlistEntry.status.in_(("waiting", "offered")))
     return [WaitingRow(e.id, customer_view(c), service_name, window_text(e), e.status, e.source, e.created_at)
-            for e, c, service_name in s.execute(query.limit(500))]
+            for e, c, service_name in uow.session.execute(query.limit(500))]
 
 
 def window_text(e: WaitlistEntry) -> str:

@@ -87,7 +87,7 @@ def record_fee_charge(uow: SqlAlchemyUnitOfWork, fee_id: int, charged: bool, pro
                                  action=f"fee_{fee.status}", actor="payments", channel="payments", before=None,
                                  after={"kind": fee.kind, "amount_minor": fee.amount_minor, "currency": fee.currency,
                                         "status": fee.status}, note=problem or ""))
-            business = load_business(s, booking.business_id)
+            business = load_business(uow, booking.business_id)
             if not isinstance(business, Rejected):
-                events.emit(s, booking.business_id, f"fee.{fee.status}", booking_view(s, booking, business), now)
+                events.emit(s, booking.business_id, f"fee.{fee.status}", booking_view(uow, booking, business), now)
         uow.commit()

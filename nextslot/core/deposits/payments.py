@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from nextslot.core import events
 from nextslot.core.booking.codes import normalize_code
@@ -42,8 +41,8 @@ def deposit_due(uow: SqlAlchemyUnitOfWork, business_id: int, code: str) -> Depos
         payment = s.scalars(select(Payment).where(Payment.booking_id == booking.id)).one_or_none()
         if payment is None:
             return Rejected("no_deposit", f"Booking {booking.code} needs no deposit.", "code")
-        business = business_info(s, business_id)
-        view = booking_view(s, booking, business)
+        business = business_info(uow, business_id)
+        view = booking_view(uow, booking, business)
         policy = policy_of(booking, business)
         save_card = policy is not None and bool(policy.late_fee or policy.no_show_fee)
         return DepositDue(view, payment.id, payment.provider, payment.provider_ref, payment.checkout_url, save_card)
@@ -74,7 +73,7 @@ def settle_deposit(uow: SqlAlchemyUnitOfWork, provider: str, provider_ref: str, 
         if payment is None:
             return Rejected("unknown_payment", f"No deposit with {provider} reference {provider_ref}.", "ref")
         booking = s.scalars(select(Booking).where(Booking.id == payment.booking_id).with_for_update(of=Booking)).one()
-        plan = load_plan(s, booking.business_id, booking.service.key)
+        plan = load_plan(uow, booking.business_id, booking.service.key)
         if isinstance(plan, Rejected):
             return plan
         payment.payer_ref = payer_ref or payment.payer_ref
@@ -88,20 +87,22 @@ def expire_unpaid(uow: SqlAlchemyUnitOfWork, now: datetime) -> int:
     """Bookings whose deposit deadline passed unpaid become expired and free their slot at once."""
     with uow:
         s = uow.session
-        done = [in_savepoint(s, lambda: expire_one(s, payment, now), "deposit %s (business %s): not expired",
+        done = [in_savepoint(s, lambda: expire_one(uow, payment, now), "deposit %s (business %s): not expired",
                              payment.id, payment.business_id)
-                for payment in rules.overdue(s, now)]  # a failed one is tried again next run
+                for payment in rules.overdue(uow, now)]  # a failed one is tried again next run
         uow.commit()
         return sum(d is True for d in done)
 
 
-def expire_one(s: Session, payment: Payment, now: datetime) -> bool:
+def expire_one(uow: SqlAlchemyUnitOfWork, payment: Payment, now: datetime) -> bool:
     """Expire one unpaid booking; its event is built in a savepoint of its own, as the view reads the business's
     settings: a business whose settings cannot be read loses the event, not the expiry."""
-    booking = s.scalars(select(Booking).where(Booking.id == payment.booking_id).with_for_update(of=Booking)).one()
-    if not rules.expire(s, payment, booking, now):
+    booking = uow.session.scalars(select(Booking).where(Booking.id == payment.booking_id)
+                                  .with_for_update(of=Booking)).one()
+    if not rules.expire(uow, payment, booking, now):
         return False
-    in_savepoint(s, lambda: events.emit(s, booking.business_id, "booking.expired",
-                                        booking_view(s, booking, business_info(s, booking.business_id)), now),
+    in_savepoint(uow.session, lambda: events.emit(uow.session, booking.business_id, "booking.expired",
+                                                  booking_view(uow, booking, business_info(uow, booking.business_id)),
+                                                  now),
                  "booking %s (business %s): no booking.expired event", booking.id, booking.business_id)
     return True

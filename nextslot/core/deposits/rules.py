@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
 
 from nextslot.core import events, outbox
 from nextslot.core.booking.claiming import claim_start
@@ -42,18 +41,19 @@ class DepositAsk:
     reason: str  # service: the service's own deposit; no_shows: the business's no-show policy
 
 
-def asked(s: Session, plan: Plan, customer_id: int, now: datetime) -> DepositAsk | None:
+def asked(uow: SqlAlchemyUnitOfWork, plan: Plan, customer_id: int, now: datetime) -> DepositAsk | None:
     """The deposit this booking needs: the service's, else the no-show policy's if the customer crossed it."""
     if plan.deposit is not None:
         return DepositAsk(*plan.deposit, "service")
     policy = plan.business.no_show_policy
-    if policy is not None and recent_no_shows(s, customer_id, now - timedelta(days=policy.within_days)) >= policy.after:
+    if policy is not None and \
+            recent_no_shows(uow, customer_id, now - timedelta(days=policy.within_days)) >= policy.after:
         return DepositAsk(policy.deposit.amount_minor, policy.deposit.currency, "no_shows")
     return None
 
 
-def recent_no_shows(s: Session, customer_id: int, since: datetime) -> int:
-    return s.scalar(select(func.count()).select_from(Booking).where(
+def recent_no_shows(uow: SqlAlchemyUnitOfWork, customer_id: int, since: datetime) -> int:
+    return uow.session.scalar(select(func.count()).select_from(Booking).where(
         Booking.customer_id == customer_id, Booking.status == BookingStatus.NO_SHOW, Booking.starts_at >= since)) or 0
 
 
@@ -61,15 +61,16 @@ def deadline(plan: Plan, now: datetime) -> datetime:
     return now + timedelta(minutes=plan.business.deposit_hold_minutes)
 
 
-def require(s: Session, booking: Booking, ask: DepositAsk, provider: str, until: datetime) -> Payment:
+def require(uow: SqlAlchemyUnitOfWork, booking: Booking, ask: DepositAsk, provider: str, until: datetime) -> Payment:
     """The booking's deposit, due by `until` (its claims were made with that expiry)."""
-    s.execute(update(Claim).where(Claim.booking_id == booking.id, Claim.active).values(expires_at=until))
+    uow.session.execute(update(Claim).where(Claim.booking_id == booking.id, Claim.active).values(expires_at=until))
     payment = Payment(business_id=booking.business_id, booking_id=booking.id, amount_minor=ask.amount_minor,
                       currency=ask.currency, reason=ask.reason, status="pending", provider=provider, expires_at=until,
                       log=[{"at": booking.updated_at.isoformat(), "event": "requested"}])
-    s.add(payment)
-    s.flush()
-    outbox.announce(s, booking, "deposit_requested", booking.updated_at)  # the pay link, for callers and agents
+    uow.session.add(payment)
+    uow.session.flush()
+    # the pay link, for callers and agents
+    outbox.announce(uow.session, booking, "deposit_requested", booking.updated_at)
     return payment
 
 
@@ -88,17 +89,17 @@ def settle(uow: SqlAlchemyUnitOfWork, payment: Payment, booking: Booking, plan: 
         payment.status = "paid"
         before = booking.status
         booking.status, booking.updated_at = BookingStatus.BOOKED, now
-        history(s, booking, "deposit_paid", now, before)
+        history(uow, booking, "deposit_paid", now, before)
         outbox.void_pending(s, booking.id)  # an unsent pay request is moot now
         outbox.announce(s, booking, "confirmation", now)
         outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)
         outcome = "paid"
     else:  # cancelled, or the slot went to someone else after the deadline
         payment.status = "refund_due"
-        history(s, booking, "deposit_refund_due", now, booking.status)
+        history(uow, booking, "deposit_refund_due", now, booking.status)
         outcome = "refund_due"
     s.flush()
-    events.emit(s, booking.business_id, "deposit.paid", booking_view(s, booking, plan.business), now)
+    events.emit(s, booking.business_id, "deposit.paid", booking_view(uow, booking, plan.business), now)
     return Settled(outcome, done.business_id, done.code)
 
 
@@ -115,37 +116,37 @@ def hold_slot_again(uow: SqlAlchemyUnitOfWork, booking: Booking, plan: Plan, now
     ).all()
     if live:
         return True
-    resource_ids = [r.id for r in booked_resources(s, booking.id)]
+    resource_ids = [r.id for r in booked_resources(uow, booking.id)]
     uow.claims.release(booking_id=booking.id)
     return claim_start(uow, plan, booking.starts_at, now, tuple(resource_ids), booking_id=booking.id,
                        party=booking.party_size) is not None
 
 
-def overdue(s: Session, now: datetime, limit: int = 100) -> list[Payment]:
+def overdue(uow: SqlAlchemyUnitOfWork, now: datetime, limit: int = 100) -> list[Payment]:
     """Unpaid deposits past their deadline, locked for this transaction (other schedulers skip them)."""
-    return list(s.scalars(
+    return list(uow.session.scalars(
         select(Payment).where(Payment.status == "pending", Payment.expires_at <= now)
         .order_by(Payment.expires_at).limit(limit).with_for_update(skip_locked=True)
     ))
 
 
-def expire(s: Session, payment: Payment, booking: Booking, now: datetime) -> bool:
+def expire(uow: SqlAlchemyUnitOfWork, payment: Payment, booking: Booking, now: datetime) -> bool:
     """The deposit never came: the booking expires and its slot is free. False if it was no longer waiting."""
     payment.status = "expired"
     payment.log = [*payment.log, {"at": now.isoformat(), "event": "expired"}]
     if booking.status != BookingStatus.PENDING_PAYMENT:
         return False
-    ClaimRepository(s).release(booking_id=booking.id)
-    waitlist_offers.note_freed(s, booking.business_id, (booking.starts_at, booking.ends_at), "expired", now)
-    outbox.void_pending(s, booking.id)
+    ClaimRepository(uow.session).release(booking_id=booking.id)
+    waitlist_offers.note_freed(uow, booking.business_id, (booking.starts_at, booking.ends_at), "expired", now)
+    outbox.void_pending(uow.session, booking.id)
     booking.status, booking.updated_at = BookingStatus.EXPIRED, now
-    history(s, booking, "expired", now, BookingStatus.PENDING_PAYMENT)
+    history(uow, booking, "expired", now, BookingStatus.PENDING_PAYMENT)
     return True
 
 
-def history(s: Session, booking: Booking, action: str, now: datetime, before_status: str) -> None:
-    s.add(BookingHistory(
+def history(uow: SqlAlchemyUnitOfWork, booking: Booking, action: str, now: datetime, before_status: str) -> None:
+    uow.session.add(BookingHistory(
         business_id=booking.business_id, booking_id=booking.id, at=now, action=action, actor="payments",
         channel="payments", before={"status": before_status}, after={"status": booking.status},
     ))
-    queue_calendar_writes(s, booking, now)
+    queue_calendar_writes(uow, booking, now)

@@ -19,10 +19,10 @@ from nextslot.storage.uow import SqlAlchemyUnitOfWork
 def offer_freed_capacity(uow: SqlAlchemyUnitOfWork, now: datetime) -> int:
     """Scheduler job: lapse unanswered offers, then offer freed time to the waitlist; returns offers made."""
     with uow:
-        offers.lapse_offers(uow.session, now)
+        offers.lapse_offers(uow, now)
         uow.commit()
     with uow:
-        made = offers.offer_each(uow.session, offers.claim_markers(uow.session, now), now)
+        made = offers.offer_each(uow, offers.claim_markers(uow, now), now)
         uow.commit()
         return made
 
@@ -40,15 +40,15 @@ def accept_offer(uow: SqlAlchemyUnitOfWork, offer_id: int, source: str, now: dat
             return Rejected("unknown_offer", f"There is no waitlist offer {offer_id}.", "offer")
         if offer.status == "accepted" and offer.booking_id is not None:
             booking = s.get_one(Booking, offer.booking_id)
-            return Booked(booking_view(s, booking, business_info(s, offer.business_id)), replayed=True)
-        facts = offers.offer_facts(s, offer)
+            return Booked(booking_view(uow, booking, business_info(uow, offer.business_id)), replayed=True)
+        facts = offers.offer_facts(uow, offer)
         if offer.status != "open" or offer.expires_at <= now:
             offer.answered_at, offer.answer = now, source
-            plan = load_plan(s, offer.business_id, facts["service"], facts["resources"])
+            plan = load_plan(uow, offer.business_id, facts["service"], facts["resources"])
             uow.commit()
             if isinstance(plan, Rejected):
                 return plan
-            return SlotTaken(offer.starts_at, alternatives(s, plan, offer.starts_at, now,
+            return SlotTaken(offer.starts_at, alternatives(uow, plan, offer.starts_at, now,
                                                            facts["customer"]["timezone"], None))
     result = book(uow, facts["business_id"], BookingCreate(
         service=facts["service"], starts_at=facts["starts_at"], resources=facts["resources"],
@@ -70,7 +70,7 @@ def accept_offer(uow: SqlAlchemyUnitOfWork, offer_id: int, source: str, now: dat
 
 def offer_summary(uow: SqlAlchemyUnitOfWork, business_id: int, offer_id: int) -> dict[str, Any] | Rejected:
     with uow:
-        summary = offers.offer_summary(uow.session, business_id, offer_id)
+        summary = offers.offer_summary(uow, business_id, offer_id)
         return summary or Rejected("unknown_offer", "There is no such offer.", "offer")
 
 
@@ -84,9 +84,9 @@ def decline_offer(uow: SqlAlchemyUnitOfWork, offer_id: int, source: str, now: da
         offer.status, offer.answered_at, offer.answer = "declined", now, source
         entry = s.get_one(WaitlistEntry, offer.entry_id)
         entry.status = "waiting"
-        plan = offers.entry_plan(s, entry)
+        plan = offers.entry_plan(uow, entry)
         if not isinstance(plan, Rejected):
-            offers.note_freed(s, offer.business_id, (offer.starts_at, offer.starts_at + plan.rules.duration),
+            offers.note_freed(uow, offer.business_id, (offer.starts_at, offer.starts_at + plan.rules.duration),
                               "offer_declined", now)
         uow.commit()
         return True

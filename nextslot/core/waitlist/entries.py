@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from nextslot.core.customers.contacts import find_or_create
 from nextslot.core.instants import wall_to_utc
@@ -49,12 +48,13 @@ def check_window(cmd: WaitlistJoin, plan: Plan, today: date) -> Rejected | None:
     return None
 
 
-def join(session: Session, business_id: int, plan: Plan, cmd: WaitlistJoin, now: datetime) -> WaitlistView | Rejected:
+def join(uow: SqlAlchemyUnitOfWork, business_id: int, plan: Plan, cmd: WaitlistJoin,
+         now: datetime) -> WaitlistView | Rejected:
     """Add (or, for the same customer, service and window, return) a waiting entry."""
     problem = check_window(cmd, plan, now.astimezone(plan.business.zone).date())
     if problem:
         return problem
-    customer = find_or_create(session, business_id, plan.business.country, cmd.customer)
+    customer = find_or_create(uow.session, business_id, plan.business.country, cmd.customer)
     if isinstance(customer, Rejected):
         return customer
     preferred = sorted({r.id for group in plan.groups for r in group if r.key in cmd.resources})
@@ -63,20 +63,21 @@ def join(session: Session, business_id: int, plan: Plan, cmd: WaitlistJoin, now:
         earliest_date=max(cmd.earliest_date, now.astimezone(plan.business.zone).date()), latest_date=cmd.latest_date,
         day_start_minute=minutes_of(cmd.day_start), day_end_minute=1440 if cmd.day_end is None else minutes_of(cmd.day_end),
     )
-    entry = session.scalars(
+    entry = uow.session.scalars(
         select(WaitlistEntry).where(*(getattr(WaitlistEntry, k) == v for k, v in values.items()),
                                     WaitlistEntry.status.in_(("waiting", "offered")))
     ).first()
     if entry is None:
         entry = WaitlistEntry(**values, preferred_resource_ids=preferred, status="waiting", source=cmd.source,
                               created_at=now)
-        session.add(entry)
-        session.flush()
-    return waitlist_view(session, entry, plan, customer)
+        uow.session.add(entry)
+        uow.session.flush()
+    return waitlist_view(uow, entry, plan, customer)
 
 
-def waitlist_view(session: Session, entry: WaitlistEntry, plan: Plan, customer: StoredCustomer) -> WaitlistView:
-    preferred = [resource_ref(r) for r in session.scalars(
+def waitlist_view(uow: SqlAlchemyUnitOfWork, entry: WaitlistEntry, plan: Plan,
+                  customer: StoredCustomer) -> WaitlistView:
+    preferred = [resource_ref(r) for r in uow.session.scalars(
         select(Resource).where(Resource.id.in_(entry.preferred_resource_ids or [])).order_by(Resource.id))]
     return WaitlistView(
         id=entry.id, status=entry.status, service=plan.service_key, service_name=plan.service_name,
@@ -89,10 +90,10 @@ def waitlist_view(session: Session, entry: WaitlistEntry, plan: Plan, customer: 
 def join_waitlist(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: WaitlistJoin, now: datetime) -> WaitlistView | Rejected:
     """Put a customer on the waitlist for a service within a window (the same wish twice is one entry)."""
     with uow:
-        plan = load_plan(uow.session, business_id, cmd.service, cmd.resources)
+        plan = load_plan(uow, business_id, cmd.service, cmd.resources)
         if isinstance(plan, Rejected):
             return plan
-        view = join(uow.session, business_id, plan, cmd, now)
+        view = join(uow, business_id, plan, cmd, now)
         if not isinstance(view, Rejected):
             uow.commit()
         return view

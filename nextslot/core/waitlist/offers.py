@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from nextslot.core import planning
 from nextslot.core.booking.availability import Slot, find_open_slots
@@ -31,20 +30,21 @@ from nextslot.storage.tables import (
     WaitlistEntry,
     WaitlistOffer,
 )
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 OFFER_MINUTES = 15  # default: how long a waiting customer has to say yes
 MARKERS_PER_RUN = 50
 UNNAMED = "Waitlist customer"  # for a customer stored without a name, as the staff API once allowed
 
 
-def note_freed(s: Session, business_id: int, interval: tuple[datetime, datetime], reason: str,
+def note_freed(uow: SqlAlchemyUnitOfWork, business_id: int, interval: tuple[datetime, datetime], reason: str,
                now: datetime) -> None:
     """Record time given back, if anyone in this business is waiting (nothing to do otherwise)."""
-    waiting = s.scalar(select(WaitlistEntry.id).where(WaitlistEntry.business_id == business_id,
-                                                      WaitlistEntry.status == "waiting").limit(1))
+    waiting = uow.session.scalar(select(WaitlistEntry.id).where(WaitlistEntry.business_id == business_id,
+                                                                WaitlistEntry.status == "waiting").limit(1))
     if waiting is not None and interval[1] > now:
-        s.add(FreedCapacity(business_id=business_id, starts_at=interval[0], ends_at=interval[1], reason=reason,
-                            created_at=now))
+        uow.session.add(FreedCapacity(business_id=business_id, starts_at=interval[0], ends_at=interval[1],
+                                      reason=reason, created_at=now))
 
 
 def offer_settings(business: Business) -> tuple[int, int]:
@@ -53,19 +53,19 @@ def offer_settings(business: Business) -> tuple[int, int]:
     return int(details.get("offers_at_once", 1)), int(details.get("offer_minutes", OFFER_MINUTES))
 
 
-def claim_markers(s: Session, now: datetime) -> list[FreedCapacity]:
-    return list(s.scalars(
+def claim_markers(uow: SqlAlchemyUnitOfWork, now: datetime) -> list[FreedCapacity]:
+    return list(uow.session.scalars(
         select(FreedCapacity).where(FreedCapacity.processed_at.is_(None)).order_by(FreedCapacity.id)
         .limit(MARKERS_PER_RUN).with_for_update(skip_locked=True)
     ))
 
 
-def offer_each(s: Session, markers: list[FreedCapacity], now: datetime) -> int:
+def offer_each(uow: SqlAlchemyUnitOfWork, markers: list[FreedCapacity], now: datetime) -> int:
     """Offers for each marker in a savepoint of its own: one business's bad settings or data (an
     `offer_minutes` that is not a number) close its marker unoffered, logged, and hold up no one else's."""
     made = 0
     for marker in markers:
-        offers = in_savepoint(s, lambda: make_offers(s, marker, now),
+        offers = in_savepoint(uow.session, lambda: make_offers(uow, marker, now),
                               "freed time %s (business %s): no offers made", marker.id, marker.business_id)
         if isinstance(offers, Failed):
             marker.processed_at = now
@@ -74,15 +74,15 @@ def offer_each(s: Session, markers: list[FreedCapacity], now: datetime) -> int:
     return made
 
 
-def make_offers(s: Session, marker: FreedCapacity, now: datetime) -> list[WaitlistOffer]:
+def make_offers(uow: SqlAlchemyUnitOfWork, marker: FreedCapacity, now: datetime) -> list[WaitlistOffer]:
     """Offers for the freed interval to the waiting customers it suits, oldest wish first."""
     marker.processed_at = now
-    business = s.get_one(Business, marker.business_id)
+    business = uow.session.get_one(Business, marker.business_id)
     at_once, minutes = offer_settings(business)
     zone = planning.BusinessInfo.of(business).zone
     first_day = marker.starts_at.astimezone(zone).date()
     last_day = marker.ends_at.astimezone(zone).date()
-    entries = list(s.scalars(
+    entries = list(uow.session.scalars(
         select(WaitlistEntry).where(
             WaitlistEntry.business_id == marker.business_id, WaitlistEntry.status == "waiting",
             WaitlistEntry.earliest_date <= last_day, WaitlistEntry.latest_date >= first_day)
@@ -90,19 +90,19 @@ def make_offers(s: Session, marker: FreedCapacity, now: datetime) -> list[Waitli
     ))
     made: list[WaitlistOffer] = []
     for entry in entries:
-        plan = entry_plan(s, entry)
+        plan = entry_plan(uow, entry)
         if isinstance(plan, Rejected):
             continue
-        slot = first_fitting_slot(s, entry, plan, marker, now, at_once)
+        slot = first_fitting_slot(uow, entry, plan, marker, now, at_once)
         if slot is None:
             continue
         offer = WaitlistOffer(business_id=entry.business_id, entry_id=entry.id, customer_id=entry.customer_id,
                               starts_at=slot.starts_at, resource_ids=list(slot.resource_ids), status="open",
                               expires_at=now + timedelta(minutes=minutes), created_at=now)
-        s.add(offer)
+        uow.session.add(offer)
         entry.status = "offered"
-        s.flush()
-        s.add(Notification(
+        uow.session.flush()
+        uow.session.add(Notification(
             business_id=entry.business_id, customer_id=entry.customer_id, offer_id=offer.id, kind="waitlist_offer",
             due_at=now, status="pending", attempts=0,
             payload={"starts_at": slot.starts_at.isoformat(), "service": plan.service_name, "minutes": minutes,
@@ -112,21 +112,22 @@ def make_offers(s: Session, marker: FreedCapacity, now: datetime) -> list[Waitli
     return made
 
 
-def entry_plan(s: Session, entry: WaitlistEntry) -> Plan | Rejected:
-    service_key = s.scalar(select(Service.key).where(Service.id == entry.service_id, Service.active))
+def entry_plan(uow: SqlAlchemyUnitOfWork, entry: WaitlistEntry) -> Plan | Rejected:
+    service_key = uow.session.scalar(select(Service.key).where(Service.id == entry.service_id, Service.active))
     if service_key is None:
         return Rejected("unknown_service", "The service is no longer offered.")
-    preferred = list(s.scalars(select(Resource.key).where(Resource.id.in_(entry.preferred_resource_ids or []))))
-    return load_plan(s, entry.business_id, service_key, preferred)
+    preferred = list(uow.session.scalars(select(Resource.key).where(
+        Resource.id.in_(entry.preferred_resource_ids or []))))
+    return load_plan(uow, entry.business_id, service_key, preferred)
 
 
-def first_fitting_slot(s: Session, entry: WaitlistEntry, plan: Plan, marker: FreedCapacity, now: datetime,
-                       at_once: int) -> Slot | None:
+def first_fitting_slot(uow: SqlAlchemyUnitOfWork, entry: WaitlistEntry, plan: Plan, marker: FreedCapacity,
+                       now: datetime, at_once: int) -> Slot | None:
     """The earliest open slot touching the freed time that fits the wish and is not over-offered."""
     rules = plan.rules
     window = (marker.starts_at - rules.duration - rules.buffer_before, marker.ends_at + rules.buffer_after)
-    groups = timelines(s, plan, window, now)
-    already = set(s.scalars(select(WaitlistOffer.starts_at).where(WaitlistOffer.entry_id == entry.id)))
+    groups = timelines(uow, plan, window, now)
+    already = set(uow.session.scalars(select(WaitlistOffer.starts_at).where(WaitlistOffer.entry_id == entry.id)))
     zone = plan.business.zone
     for slot in find_open_slots(rules, groups, window, now):
         day = slot.starts_at.astimezone(zone).date()
@@ -136,47 +137,48 @@ def first_fitting_slot(s: Session, entry: WaitlistEntry, plan: Plan, marker: Fre
         earliest, latest = (wall_to_utc(day, m, zone) for m in (entry.day_start_minute, entry.day_end_minute))
         if slot.starts_at < earliest or slot.ends_at > latest or slot.starts_at in already:
             continue
-        if open_offers_for(s, plan, slot.starts_at) >= at_once:
+        if open_offers_for(uow, plan, slot.starts_at) >= at_once:
             continue
         return slot
     return None
 
 
-def open_offers_for(s: Session, plan: Plan, starts_at: datetime) -> int:
-    return s.scalar(select(func.count()).select_from(WaitlistOffer)
-                    .join(WaitlistEntry, WaitlistEntry.id == WaitlistOffer.entry_id)
-                    .where(WaitlistEntry.service_id == plan.service_id, WaitlistOffer.starts_at == starts_at,
-                           WaitlistOffer.status == "open")) or 0
+def open_offers_for(uow: SqlAlchemyUnitOfWork, plan: Plan, starts_at: datetime) -> int:
+    return uow.session.scalar(select(func.count()).select_from(WaitlistOffer)
+                              .join(WaitlistEntry, WaitlistEntry.id == WaitlistOffer.entry_id)
+                              .where(WaitlistEntry.service_id == plan.service_id, WaitlistOffer.starts_at == starts_at,
+                                     WaitlistOffer.status == "open")) or 0
 
 
-def lapse_offers(s: Session, now: datetime) -> int:
+def lapse_offers(uow: SqlAlchemyUnitOfWork, now: datetime) -> int:
     """Offers nobody answered in time: the wish waits again and the slot goes to the next person."""
-    lapsed = list(s.scalars(select(WaitlistOffer).where(WaitlistOffer.status == "open",
+    lapsed = list(uow.session.scalars(select(WaitlistOffer).where(WaitlistOffer.status == "open",
                                                          WaitlistOffer.expires_at <= now)
-                            .with_for_update(skip_locked=True)))
+                                      .with_for_update(skip_locked=True)))
     for offer in lapsed:
         offer.status = "expired"
-        entry = s.get_one(WaitlistEntry, offer.entry_id)
+        entry = uow.session.get_one(WaitlistEntry, offer.entry_id)
         if entry.status == "offered":
             entry.status = "waiting"
         # reading the plan may fail on one business's bad data: that offer still lapses, its time is not re-offered
-        in_savepoint(s, lambda: free_again(s, offer, entry, now),
+        in_savepoint(uow.session, lambda: free_again(uow, offer, entry, now),
                      "lapsed offer %s (business %s): its time was not offered again", offer.id, offer.business_id)
     return len(lapsed)
 
 
-def free_again(s: Session, offer: WaitlistOffer, entry: WaitlistEntry, now: datetime) -> None:
-    plan = entry_plan(s, entry)
+def free_again(uow: SqlAlchemyUnitOfWork, offer: WaitlistOffer, entry: WaitlistEntry, now: datetime) -> None:
+    plan = entry_plan(uow, entry)
     if not isinstance(plan, Rejected):
-        s.add(FreedCapacity(business_id=offer.business_id, starts_at=offer.starts_at,
-                            ends_at=offer.starts_at + plan.rules.duration, reason="offer_expired", created_at=now))
+        uow.session.add(FreedCapacity(business_id=offer.business_id, starts_at=offer.starts_at,
+                                      ends_at=offer.starts_at + plan.rules.duration, reason="offer_expired",
+                                      created_at=now))
 
 
-def answerable_offer(s: Session, customer_ids: list[int], now: datetime) -> WaitlistOffer | None:
+def answerable_offer(uow: SqlAlchemyUnitOfWork, customer_ids: list[int], now: datetime) -> WaitlistOffer | None:
     """The offer a YES or NO from these customers answers: the latest one still open, or lapsed within a day."""
     if not customer_ids:
         return None
-    return s.scalars(
+    return uow.session.scalars(
         select(WaitlistOffer).where(WaitlistOffer.customer_id.in_(customer_ids),
                                     WaitlistOffer.status.in_(("open", "expired")),
                                     WaitlistOffer.answered_at.is_(None),
@@ -185,27 +187,28 @@ def answerable_offer(s: Session, customer_ids: list[int], now: datetime) -> Wait
     ).first()
 
 
-def offer_summary(s: Session, business_id: int, offer_id: int) -> dict[str, Any] | None:
+def offer_summary(uow: SqlAlchemyUnitOfWork, business_id: int, offer_id: int) -> dict[str, Any] | None:
     """What an offer page shows; None if the offer is not this business's."""
-    offer = s.get(WaitlistOffer, offer_id)
+    offer = uow.session.get(WaitlistOffer, offer_id)
     if offer is None or offer.business_id != business_id:
         return None
-    entry = s.get_one(WaitlistEntry, offer.entry_id)
-    business = s.get_one(Business, business_id)
+    entry = uow.session.get_one(WaitlistEntry, offer.entry_id)
+    business = uow.session.get_one(Business, business_id)
     zone = planning.BusinessInfo.of(business).zone
-    customer = s.get_one(Customer, offer.customer_id)
-    return {"business": business.name, "slug": business.slug, "service": s.get_one(Service, entry.service_id).name,
+    customer = uow.session.get_one(Customer, offer.customer_id)
+    service = uow.session.get_one(Service, entry.service_id)
+    return {"business": business.name, "slug": business.slug, "service": service.name,
             "starts_at": offer.starts_at, "zone": customer.timezone or zone.key, "status": offer.status,
             "expires_at": offer.expires_at, "name": customer.name, "language": customer.language or "en"}
 
 
-def offer_facts(s: Session, offer: WaitlistOffer) -> dict[str, Any]:
+def offer_facts(uow: SqlAlchemyUnitOfWork, offer: WaitlistOffer) -> dict[str, Any]:
     """What booking an offer needs, as plain data (the booking runs in its own transaction)."""
-    entry = s.get_one(WaitlistEntry, offer.entry_id)
-    customer = s.get_one(Customer, offer.customer_id)
+    entry = uow.session.get_one(WaitlistEntry, offer.entry_id)
+    customer = uow.session.get_one(Customer, offer.customer_id)
     return {
-        "business_id": offer.business_id, "service": s.get_one(Service, entry.service_id).key,
-        "starts_at": offer.starts_at, "resources": list(s.scalars(select(Resource.key).where(
+        "business_id": offer.business_id, "service": uow.session.get_one(Service, entry.service_id).key,
+        "starts_at": offer.starts_at, "resources": list(uow.session.scalars(select(Resource.key).where(
             Resource.id.in_(entry.preferred_resource_ids or [])))),
         # a name is required now; customers the staff API once let in without one still get their booking
         "customer": {"name": customer.name.strip() or UNNAMED, "phone": customer.phone, "email": customer.email,

@@ -22,7 +22,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from nextslot.core.accounts.staff import SignedIn
-from nextslot.core.booking.records import booking_history, notification_log
 from nextslot.core.instants import wall_to_utc
 from nextslot.core.results import Booked, ChangeResult, Rejected, SlotTaken
 from nextslot.core.service import BookingService
@@ -70,8 +69,8 @@ def detail_page(request: Request, business: PageBusiness, staff: SignedIn, code:
     booking = booking_of(request, business, staff, code)
     if isinstance(booking, Response):
         return booking
-    history = service.read(booking_history, business.id, booking.code)
-    messages = service.read(notification_log, business.id, booking.code)
+    history = service.booking_history(business.id, booking.code)
+    messages = service.notification_log(business.id, booking.code)
     return render(request, "booking.html", {
         "business": business, "staff": staff, "active": "calendar", "booking": booking, "history": history,
         "messages": messages, "problem": problem, "done": request.query_params.get("done"),

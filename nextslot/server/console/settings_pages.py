@@ -78,7 +78,7 @@ async def change_settings(section: str, request: Request, signed: Staff) -> Resp
 
 
 def edit(request: Request, business: PageBusiness, change: Edit) -> BusinessConfig | Rejected:
-    return config_edits.edit_config(booking_service(request).uow(), business.id, lambda s, config: change(config))
+    return config_edits.edit_config(booking_service(request).uow(), business.id, lambda _, config: change(config))
 
 
 def add_time_off(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:

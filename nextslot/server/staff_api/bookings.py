@@ -10,7 +10,6 @@ from typing import Annotated, TypeVar
 
 from fastapi import Header, Query, Response
 
-from nextslot.core.booking.records import booking_history, notification_log
 from nextslot.core.booking.refusals import unknown_booking
 from nextslot.core.booking.search import search_bookings
 from nextslot.core.results import Booked, BookingResult, ChangeResult, Rejected, SlotTaken
@@ -128,13 +127,13 @@ def mark_no_show(code: str, caller: Caller, booking_service: BookingServiceDep, 
 @router.get("/{code}/history", responses=documented(404))
 def get_history(code: str, caller: Caller, booking_service: BookingServiceDep) -> BookingHistory:
     """Every change, oldest first: who, when, through which channel, from what to what."""
-    return found(read(booking_service, booking_history, caller.business_id, code), code)
+    return found(booking_service.booking_history(caller.business_id, code), code)
 
 
 @router.get("/{code}/notifications", responses=documented(404))
 def get_notifications(code: str, caller: Caller, booking_service: BookingServiceDep) -> NotificationLog:
     """Every message about the booking with each delivery attempt (contacts masked), and the customer's replies."""
-    return found(read(booking_service, notification_log, caller.business_id, code), code)
+    return found(booking_service.notification_log(caller.business_id, code), code)
 
 
 def change_of(code: str, body: StaffChange | None, actor: str, idempotency_key: str | None) -> BookingChange:
