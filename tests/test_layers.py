@@ -55,10 +55,7 @@ def test_the_check_sees_a_session_and_a_query():
 # --- the core takes the unit of work, never a session ---------------------------------------------------------
 
 CORE = PACKAGE / "core"
-# the hot-path rewrite converts these
-HOT_PATH = {"booking/book.py", "booking/claiming.py", "booking/records.py", "booking/history.py",
-            "booking/idempotency.py", "outbox.py", "events.py", "customers/contacts.py"}
-# the bridge those modules (and the lease loop's callbacks) reach the converted helpers through: goes with them
+# the bridge from a capability's own session (the lease loop's callbacks) to the core's functions
 BRIDGE = {("lent.py", "lent")}
 # the facade is built from the session factory its units of work open, which the edges' workers share
 FACADE = {("service.py", "BookingService.__init__")}
@@ -91,8 +88,6 @@ def session_parameters(tree: ast.AST) -> list[str]:
 @pytest.mark.parametrize("path", sorted(CORE.rglob("*.py")), ids=lambda p: str(p.relative_to(CORE)))
 def test_a_core_function_takes_the_unit_of_work_never_a_session(path: Path):
     where = str(path.relative_to(CORE))
-    if where in HOT_PATH:
-        pytest.skip("the hot-path rewrite converts this module")
     allowed = {name for file, name in BRIDGE | FACADE if file == where}
     found = [f for f in session_parameters(ast.parse(path.read_text(), str(path))) if f.split("(")[0] not in allowed]
     assert found == [], f"core/{where} takes a session, not the unit of work: {found}"

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.calendars.tokens import TokenBox, Undecryptable
 from nextslot.core.calendar_writes import queue_future_bookings
+from nextslot.core.lent import lent
 from nextslot.core.outbox import tell_business
 from nextslot.storage.tables import CalendarGrant, ExternalCalendar, Resource
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
@@ -135,7 +136,7 @@ def needs_reconnect(session_factory: sessionmaker[Session], grant_id: int, reaso
                           f"connection was refused ({reason[:200]}): connect the calendar again",
                           last_error_at=now))
         staff = s.get(Resource, grant.resource_id)
-        tell_business(s, grant.business_id, "calendar_reconnect", now, provider=PROVIDER_NAMES.get(grant.provider),
+        tell_business(lent(s), grant.business_id, "calendar_reconnect", now, provider=PROVIDER_NAMES.get(grant.provider),
                       staff=staff.name, account=grant.account or "", reason=reason[:200],
                       reconnect=f"the console's Calendars page, {staff.name}: Connect again")
         s.commit()

@@ -1,8 +1,8 @@
 """A session a caller already holds, lent to helpers that take the unit of work.
 
-The bridge for the modules the hot-path rewrite is converting (`booking/history.py`, `events.py`), which are
-still handed a session and call helpers that now take the unit of work, and for the lease loop's callbacks
-(`storage/leases.py` hands them a session; `calendars/writes.py`). It goes when they take the unit of work too.
+For the capability packages that own their tables and hold their own session (the lease loop's callbacks in
+`reminders/`, `webhooks/` and `calendars/`: `storage/leases.py` hands them a session) when, inside that
+transaction, they ask the core something (an event about a delivery, a notice to the business).
 """
 from __future__ import annotations
 

@@ -89,12 +89,12 @@ class BookingService:
     def booking_history(self, business_id: int, code: str) -> BookingHistory | None:
         """Every change of a booking, oldest first (None: no such booking here)."""
         with self.uow() as uow:
-            return records.booking_history(uow.session, business_id, code)
+            return records.booking_history(uow, business_id, code)
 
     def notification_log(self, business_id: int, code: str) -> NotificationLog | None:
         """Every message sent about a booking, with its delivery attempts (None: no such booking here)."""
         with self.uow() as uow:
-            return records.notification_log(uow.session, business_id, code)
+            return records.notification_log(uow, business_id, code)
 
     def business_by_slug(self, slug: str) -> BusinessRecord | None:
         return lookup.business_by_slug(self.uow(), slug)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.core.clock import Clock, utcnow
 from nextslot.core.events import emit_notification_outcome
+from nextslot.core.lent import lent
 from nextslot.core.links import Links
 from nextslot.redaction import redact_text
 from nextslot.reminders.business_notices import (
@@ -103,7 +104,7 @@ class Dispatcher:
             n.status, n.due_at = "pending", now + backoff(n.attempts, self._retry_after)
         else:
             n.status = "failed"  # the same bad data may break the event too
-            in_savepoint(s, lambda: emit_notification_outcome(s, n, None, now),
+            in_savepoint(s, lambda: emit_notification_outcome(lent(s), n, None, now),
                          "notification %s: no notification.failed event", n.id)
 
     def _give_up_once(self, notification_id: int, lease: datetime, error: str) -> None:
@@ -160,7 +161,7 @@ class Dispatcher:
                 n.status = "delivered" if result.status in ("delivered", "read") else "sent"
                 n.sent_at, n.due_at, n.locked_until, n.last_error = now, now + self._receipt_timeout, None, None
                 if n.status == "delivered":
-                    emit_notification_outcome(s, n, channel, now)
+                    emit_notification_outcome(lent(s), n, channel, now)
                 outcome = "sent"
             elif result.transient and attempts_on(s, n.id, channel) <= self._max_retries:
                 wait = backoff(attempts_on(s, n.id, channel), self._retry_after)
@@ -189,7 +190,7 @@ class Dispatcher:
                                                 else "no channel can reach this customer")
                 log.warning("notification %s %s: %s", n.id, n.status, redact_text(n.last_error))  # may name a phone
                 metrics.MESSAGES_FINISHED.labels(n.status).inc()
-                emit_notification_outcome(s, n, n.gave_up_on[-1] if n.gave_up_on else None, self._clock())
+                emit_notification_outcome(lent(s), n, n.gave_up_on[-1] if n.gave_up_on else None, self._clock())
             s.commit()
 
     # --- receipts that never come (those that do: `receipts.record_receipt`) ----------------------

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.core.events import emit_notification_outcome
+from nextslot.core.lent import lent
 from nextslot.storage.tables import DeliveryAttempt, Notification
 
 RANK = {"queued": 0, "accepted": 0, "sending": 0, "sent": 1, "delivered": 2, "read": 3, "undelivered": 2, "failed": 2}
@@ -35,7 +36,7 @@ def record_receipt(session_factory: sessionmaker[Session], now: datetime, provid
         latest = s.scalar(select(func.max(DeliveryAttempt.id)).where(DeliveryAttempt.notification_id == n.id))
         if status in ("delivered", "read") and n.status in ("sent", "unconfirmed", "pending"):
             n.status, n.last_error = "delivered", None
-            emit_notification_outcome(s, n, attempt.channel, now)
+            emit_notification_outcome(lent(s), n, attempt.channel, now)
         elif status in ("failed", "undelivered") and n.status == "sent" and latest == attempt.id:
             n.gave_up_on = [*n.gave_up_on, attempt.channel]
             n.status, n.due_at, n.last_error = "pending", now, f"{attempt.channel}: {status} {error_code or ''}"

@@ -17,6 +17,7 @@ import httpx2
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.core.clock import Clock, utcnow
+from nextslot.core.lent import lent
 from nextslot.core.outbound import http_client
 from nextslot.core.outbox import tell_business
 from nextslot.storage import leases
@@ -147,6 +148,6 @@ class WebhookSender:
         if not endpoint.active:
             return
         endpoint.active, endpoint.disabled_reason = False, reason
-        tell_business(s, endpoint.business_id, "webhook_disabled", now, endpoint_id=endpoint.id, url=endpoint.url,
+        tell_business(lent(s), endpoint.business_id, "webhook_disabled", now, endpoint_id=endpoint.id, url=endpoint.url,
                       reason=reason, reenable=f'PUT /v1/webhooks/{endpoint.id} with {{"active": true}}')
         log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)

@@ -44,7 +44,6 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
 def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, start: datetime, now: datetime,
             payment_provider: str) -> BookingResult:
     with uow:
-        s = uow.session
         plan = idempotency.booking_plan(uow, business_id, cmd)
         if not isinstance(plan, Plan):
             return plan
@@ -61,7 +60,7 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
                 return slot_taken(uow, plan, start, now, cmd.customer.timezone, party=party)
             if isinstance(checked, SlotProblem):
                 return slot_problem(checked, plan, start)
-        customer = find_or_create(s, business_id, plan.business.country, cmd.customer)
+        customer = find_or_create(uow, business_id, plan.business.country, cmd.customer)
         if isinstance(customer, Rejected):
             return customer
         deposit = deposits.asked(uow, plan, customer.id, now)
@@ -72,7 +71,7 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
             writer = OneStatementBooking(uow, plan, cmd, customer, start, answers, now)
             if (view := writer.place(checked.resource_ids)) is None:
                 return slot_taken(uow, plan, start, now, cmd.customer.timezone, writer.booking_id(), party)
-            events.emit(s, business_id, "booking.created", view, now)
+            events.emit(uow, business_id, "booking.created", view, now)
             uow.commit()
             return Booked(view)
         hold: Hold | None = None
@@ -107,15 +106,15 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
             if claimed is None:  # its booking is rolled back: excluding it changes nothing but reuses claim_start's read
                 return slot_taken(uow, plan, start, now, cmd.customer.timezone, booking.id, party)
             resource_ids = claimed
-        record(s, booking, "created", cmd, now, after=snapshot(booking))
+        record(uow, booking, "created", cmd, now, after=snapshot(booking))
         payment = None
         if deposit and pay_by:  # confirmed, and reminded, once the deposit is paid
             payment = deposits.require(uow, booking, deposit, payment_provider, pay_by)
         else:
-            outbox.announce(s, booking, "confirmation", now)
-            outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)
+            outbox.announce(uow, booking, "confirmation", now)
+            outbox.schedule_reminders(uow, booking, now, plan.reminder_offsets)
         view = new_booking_view(booking, plan, customer, resource_ids, payment)
-        events.emit(s, business_id, "booking.created", view, now)
+        events.emit(uow, business_id, "booking.created", view, now)
         if cmd.idempotency_key:
             uow.idempotency.remember(business_id, cmd.idempotency_key, booking.id,
                                      {"kind": "booking", "view": view.model_dump(mode="json")})

@@ -40,7 +40,6 @@ def mark_no_show(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange
 def change(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange, now: datetime, target: BookingStatus,
            apply: Apply) -> ChangeResult:
     with uow:
-        s = uow.session
         booking = uow.bookings.by_code(business_id, normalize_code(cmd.code), for_update=True)
         if booking is None:
             return unknown_booking(cmd.code)
@@ -53,9 +52,9 @@ def change(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChange, now:
             return problem
         booking.status, booking.updated_at = target, now
         uow.bookings.saved(booking)
-        record(s, booking, target, cmd, now, before=before, after=snapshot(booking))
+        record(uow, booking, target, cmd, now, before=before, after=snapshot(booking))
         view = booking_view(uow, booking, business)
-        events.emit(s, business_id, f"booking.{target}", view, now)
+        events.emit(uow, business_id, f"booking.{target}", view, now)
         uow.commit()
     return Changed(view)
 
@@ -76,9 +75,9 @@ def apply_cancel(uow: SqlAlchemyUnitOfWork, booking: Booking, now: datetime, cmd
     staff = booked_resources(uow, booking.id)
     ClaimRepository(uow.session).release(booking_id=booking.id)
     waitlist_offers.note_freed(uow, booking.business_id, (booking.starts_at, booking.ends_at), "cancelled", now)
-    outbox.void_pending(uow.session, booking.id)
-    outbox.announce(uow.session, booking, "cancelled", now)
-    outbox.announce_to_staff(uow.session, booking, "cancelled", now, staff)
+    outbox.void_pending(uow, booking.id)
+    outbox.announce(uow, booking, "cancelled", now)
+    outbox.announce_to_staff(uow, booking, "cancelled", now, staff)
     return None
 
 
@@ -100,5 +99,5 @@ def apply_no_show(uow: SqlAlchemyUnitOfWork, booking: Booking, now: datetime, cm
     if (cost := no_show_cost(uow, booking, business, cmd.late_terms)) is not None:
         settle_cost(uow, booking, cost, now, cmd.source, cmd.actor)
     booking.customer.no_show_count += 1
-    outbox.void_pending(uow.session, booking.id)
+    outbox.void_pending(uow, booking.id)
     return None

@@ -4,7 +4,6 @@ from __future__ import annotations
 from collections import defaultdict
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from nextslot.core.booking.codes import normalize_code
 from nextslot.schemas.api import (
@@ -15,41 +14,41 @@ from nextslot.schemas.api import (
     NotificationLog,
     NotificationView,
 )
-from nextslot.storage.bookings import BookingRepository
 from nextslot.storage.tables import BookingHistory as HistoryRow
 from nextslot.storage.tables import DeliveryAttempt, InboundMessage, Notification, Resource
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
-def booking_history(session: Session, business_id: int, code: str) -> BookingHistory | None:
+def booking_history(uow: SqlAlchemyUnitOfWork, business_id: int, code: str) -> BookingHistory | None:
     """Every change to the booking, oldest first; None when the business has no such booking."""
-    booking = BookingRepository(session).by_code(business_id, normalize_code(code))
+    booking = uow.bookings.by_code(business_id, normalize_code(code))
     if booking is None:
         return None
-    rows = session.scalars(select(HistoryRow).where(HistoryRow.booking_id == booking.id)
+    rows = uow.session.scalars(select(HistoryRow).where(HistoryRow.booking_id == booking.id)
                            .order_by(HistoryRow.at, HistoryRow.id))
     return BookingHistory(code=booking.code, entries=[
         HistoryEntry(at=h.at, action=h.action, actor=h.actor, channel=h.channel, before=h.before, after=h.after,
                      note=h.note) for h in rows])
 
 
-def notification_log(session: Session, business_id: int, code: str) -> NotificationLog | None:
+def notification_log(uow: SqlAlchemyUnitOfWork, business_id: int, code: str) -> NotificationLog | None:
     """Each notification with every delivery attempt, and the customer's replies; contacts masked."""
-    booking = BookingRepository(session).by_code(business_id, normalize_code(code))
+    booking = uow.bookings.by_code(business_id, normalize_code(code))
     if booking is None:
         return None
-    notifications = list(session.scalars(select(Notification).where(Notification.booking_id == booking.id)
+    notifications = list(uow.session.scalars(select(Notification).where(Notification.booking_id == booking.id)
                                          .order_by(Notification.created_at, Notification.id)))
     attempts = defaultdict(list)
-    for a in session.scalars(select(DeliveryAttempt).where(
+    for a in uow.session.scalars(select(DeliveryAttempt).where(
             DeliveryAttempt.notification_id.in_([n.id for n in notifications]))
             .order_by(DeliveryAttempt.created_at, DeliveryAttempt.id)):
         attempts[a.notification_id].append(DeliveryAttemptView(
             channel=a.channel, recipient=mask(a.recipient), provider_id=a.provider_id, status=a.status,
             history=a.history, error_code=a.error_code, error_message=a.error_message,
             created_at=a.created_at, updated_at=a.updated_at))
-    staff = dict(session.execute(select(Resource.id, Resource.key).where(
+    staff = dict(uow.session.execute(select(Resource.id, Resource.key).where(
         Resource.id.in_({n.resource_id for n in notifications if n.resource_id is not None}))).all())
-    inbound = session.scalars(select(InboundMessage).where(
+    inbound = uow.session.scalars(select(InboundMessage).where(
         InboundMessage.booking_id == booking.id, InboundMessage.business_id == business_id)
         .order_by(InboundMessage.created_at, InboundMessage.id))
     return NotificationLog(

@@ -28,7 +28,6 @@ def reschedule(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingReschedu
     if isinstance(start, Rejected):
         return start
     with uow:
-        s = uow.session
         booking = uow.bookings.by_code(business_id, normalize_code(cmd.code), for_update=True)
         if booking is None:
             return unknown_booking(cmd.code)
@@ -60,14 +59,14 @@ def reschedule(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingReschedu
         waitlist_offers.note_freed(uow, business_id, (booking.starts_at, booking.ends_at), "rescheduled", now)
         booking.starts_at, booking.ends_at, booking.updated_at = start, start + plan.rules.duration, now
         uow.bookings.saved(booking)
-        record(s, booking, "rescheduled", cmd, now, before=before, after=snapshot(booking))
-        outbox.void_pending(s, booking.id)
-        outbox.announce(s, booking, "rescheduled", now, previous_starts_at=before["starts_at"])
-        outbox.announce_to_staff(s, booking, "rescheduled", now, staff_before + booked_resources(uow, booking.id),
+        record(uow, booking, "rescheduled", cmd, now, before=before, after=snapshot(booking))
+        outbox.void_pending(uow, booking.id)
+        outbox.announce(uow, booking, "rescheduled", now, previous_starts_at=before["starts_at"])
+        outbox.announce_to_staff(uow, booking, "rescheduled", now, staff_before + booked_resources(uow, booking.id),
                                  previous_starts_at=before["starts_at"])
-        outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)
+        outbox.schedule_reminders(uow, booking, now, plan.reminder_offsets)
         view = booking_view(uow, booking, plan.business)
-        events.emit(s, business_id, "booking.rescheduled", view, now,
+        events.emit(uow, business_id, "booking.rescheduled", view, now,
                     previous_starts_at=datetime.fromisoformat(before["starts_at"]))
         if cmd.idempotency_key:
             uow.idempotency.remember(business_id, cmd.idempotency_key, booking.id,

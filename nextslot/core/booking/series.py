@@ -70,7 +70,7 @@ def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, 
         answers = check_answers(list(plan.intake_questions), cmd.intake)
         if isinstance(answers, Rejected):
             return answers
-        customer = find_or_create(s, business_id, plan.business.country, cmd.customer)
+        customer = find_or_create(uow, business_id, plan.business.country, cmd.customer)
         if isinstance(customer, Rejected):
             return customer
         if deposits.asked(uow, plan, customer.id, now):
@@ -95,7 +95,7 @@ def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, 
         assert first_view is not None
         first_booked = s.get(Booking, first_view.id)
         assert first_booked is not None
-        outbox.announce(s, first_booked, "confirmation", now, series=len(booked))  # one message for the series
+        outbox.announce(uow, first_booked, "confirmation", now, series=len(booked))  # one message for the series
         view = SeriesView(series_id=series.id, mode=cmd.mode, complete=len(booked) == len(outcomes),
                           occurrences=outcomes)
         if cmd.idempotency_key:
@@ -156,10 +156,10 @@ def try_start(uow: SqlAlchemyUnitOfWork, plan: Plan, cmd: SeriesCreate, customer
         savepoint.rollback()  # this occurrence only
         return SlotProblem.TAKEN
     savepoint.commit()
-    record(s, booking, "created", cmd, now, after=snapshot(booking))
-    outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)
+    record(uow, booking, "created", cmd, now, after=snapshot(booking))
+    outbox.schedule_reminders(uow, booking, now, plan.reminder_offsets)
     view = new_booking_view(booking, plan, customer, resource_ids)
-    events.emit(s, plan.business.id, "booking.created", view, now)
+    events.emit(uow, plan.business.id, "booking.created", view, now)
     return view
 
 
@@ -206,7 +206,6 @@ def cancel_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChang
     """Cancel the occurrence with `cmd.code` and every later one of its series, in one transaction. Each goes
     through the same cancel rules (cutoff and late terms apply to the ones that are late)."""
     with uow:
-        s = uow.session
         if (replay := replayed_change(uow, business_id, cmd, "series_cancel")) is not None:
             return replay
         found = later_occurrences(uow, business_id, cmd.code)
@@ -222,9 +221,9 @@ def cancel_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingChang
                 return problem
             booking.status, booking.updated_at = BookingStatus.CANCELLED, now
             uow.bookings.saved(booking)
-            record(s, booking, "cancelled", cmd, now, before=before, after=snapshot(booking))
+            record(uow, booking, "cancelled", cmd, now, before=before, after=snapshot(booking))
             views.append(booking_view(uow, booking, business))
-            events.emit(s, business_id, "booking.cancelled", views[-1], now)
+            events.emit(uow, business_id, "booking.cancelled", views[-1], now)
         remember_change(uow, business_id, cmd, views)
         uow.commit()
     return SeriesChanged(views)
@@ -238,7 +237,6 @@ def move_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingResched
     if isinstance(start, Rejected):
         return start
     with uow:
-        s = uow.session
         if (replay := replayed_change(uow, business_id, cmd, "series_move")) is not None:
             return replay
         found = later_occurrences(uow, business_id, cmd.code)
@@ -273,13 +271,13 @@ def move_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingResched
             uow.bookings.saved(booking)
         views = []
         for booking, before in zip(found, befores, strict=True):
-            record(s, booking, "rescheduled", cmd, now, before=before, after=snapshot(booking))
-            outbox.void_pending(s, booking.id)
-            outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)
+            record(uow, booking, "rescheduled", cmd, now, before=before, after=snapshot(booking))
+            outbox.void_pending(uow, booking.id)
+            outbox.schedule_reminders(uow, booking, now, plan.reminder_offsets)
             views.append(booking_view(uow, booking, plan.business))
-            events.emit(s, business_id, "booking.rescheduled", views[-1], now,
+            events.emit(uow, business_id, "booking.rescheduled", views[-1], now,
                         previous_starts_at=datetime.fromisoformat(before["starts_at"]))
-        outbox.announce(s, found[0], "rescheduled", now, previous_starts_at=befores[0]["starts_at"],
+        outbox.announce(uow, found[0], "rescheduled", now, previous_starts_at=befores[0]["starts_at"],
                         series=len(found))  # one message for the series
         remember_change(uow, business_id, cmd, views)
         uow.commit()

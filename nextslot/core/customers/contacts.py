@@ -4,13 +4,13 @@ from __future__ import annotations
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from nextslot.core.instants import load_zone, unknown_zone
 from nextslot.core.results import Rejected
 from nextslot.schemas.commands import CustomerIn
-from nextslot.storage.customers import Contact, CustomerRepository, StoredCustomer
+from nextslot.storage.customers import Contact, StoredCustomer
 from nextslot.storage.tables import Customer
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
 def normalize_phone(raw: str, region: str) -> str | Rejected:
@@ -35,7 +35,8 @@ def normalize_email(raw: str) -> str | Rejected:
         return Rejected("invalid_email", f"'{raw}' is not a valid email address: {error}", "customer.email")
 
 
-def find_or_create(session: Session, business_id: int, region: str, given: CustomerIn) -> StoredCustomer | Rejected:
+def find_or_create(uow: SqlAlchemyUnitOfWork, business_id: int, region: str,
+                   given: CustomerIn) -> StoredCustomer | Rejected:
     """The business's customer with this phone (else email), created or updated from what was given (its row as
     it stands now, as plain values)."""
     phone = normalize_phone(given.phone, region) if given.phone else None
@@ -53,10 +54,10 @@ def find_or_create(session: Session, business_id: int, region: str, given: Custo
         contact = Contact(given.name, email, given.timezone, given.language,
                           [str(c) for c in given.channels] if given.channels else None,
                           "language" in given.model_fields_set)
-        return CustomerRepository(session).upsert_by_phone(business_id, phone, contact)
+        return uow.customers.upsert_by_phone(business_id, phone, contact)
     else:
         assert email is not None  # one of the two was given
-        found = session.scalars(
+        found = uow.session.scalars(
             select(Customer).where(Customer.business_id == business_id, func.lower(Customer.email) == email.lower())
             .order_by(Customer.id).limit(1)
         ).first()
@@ -65,8 +66,8 @@ def find_or_create(session: Session, business_id: int, region: str, given: Custo
         else:
             customer = Customer(business_id=business_id, email=email, name=given.name, timezone=given.timezone,
                                 language=given.language, channels=given.channels or ["email"], no_show_count=0)
-            session.add(customer)
-            session.flush()
+            uow.session.add(customer)
+            uow.session.flush()
     # what the caller just told us is the freshest truth
     if given.name:
         customer.name = given.name

@@ -89,5 +89,5 @@ def record_fee_charge(uow: SqlAlchemyUnitOfWork, fee_id: int, charged: bool, pro
                                         "status": fee.status}, note=problem or ""))
             business = load_business(uow, booking.business_id)
             if not isinstance(business, Rejected):
-                events.emit(s, booking.business_id, f"fee.{fee.status}", booking_view(uow, booking, business), now)
+                events.emit(uow, booking.business_id, f"fee.{fee.status}", booking_view(uow, booking, business), now)
         uow.commit()

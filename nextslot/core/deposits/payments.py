@@ -101,7 +101,7 @@ def expire_one(uow: SqlAlchemyUnitOfWork, payment: Payment, now: datetime) -> bo
                                   .with_for_update(of=Booking)).one()
     if not rules.expire(uow, payment, booking, now):
         return False
-    in_savepoint(uow.session, lambda: events.emit(uow.session, booking.business_id, "booking.expired",
+    in_savepoint(uow.session, lambda: events.emit(uow, booking.business_id, "booking.expired",
                                                   booking_view(uow, booking, business_info(uow, booking.business_id)),
                                                   now),
                  "booking %s (business %s): no booking.expired event", booking.id, booking.business_id)

@@ -70,7 +70,7 @@ def require(uow: SqlAlchemyUnitOfWork, booking: Booking, ask: DepositAsk, provid
     uow.session.add(payment)
     uow.session.flush()
     # the pay link, for callers and agents
-    outbox.announce(uow.session, booking, "deposit_requested", booking.updated_at)
+    outbox.announce(uow, booking, "deposit_requested", booking.updated_at)
     return payment
 
 
@@ -90,16 +90,16 @@ def settle(uow: SqlAlchemyUnitOfWork, payment: Payment, booking: Booking, plan: 
         before = booking.status
         booking.status, booking.updated_at = BookingStatus.BOOKED, now
         history(uow, booking, "deposit_paid", now, before)
-        outbox.void_pending(s, booking.id)  # an unsent pay request is moot now
-        outbox.announce(s, booking, "confirmation", now)
-        outbox.schedule_reminders(s, booking, now, plan.reminder_offsets)
+        outbox.void_pending(uow, booking.id)  # an unsent pay request is moot now
+        outbox.announce(uow, booking, "confirmation", now)
+        outbox.schedule_reminders(uow, booking, now, plan.reminder_offsets)
         outcome = "paid"
     else:  # cancelled, or the slot went to someone else after the deadline
         payment.status = "refund_due"
         history(uow, booking, "deposit_refund_due", now, booking.status)
         outcome = "refund_due"
     s.flush()
-    events.emit(s, booking.business_id, "deposit.paid", booking_view(uow, booking, plan.business), now)
+    events.emit(uow, booking.business_id, "deposit.paid", booking_view(uow, booking, plan.business), now)
     return Settled(outcome, done.business_id, done.code)
 
 
@@ -138,7 +138,7 @@ def expire(uow: SqlAlchemyUnitOfWork, payment: Payment, booking: Booking, now: d
         return False
     ClaimRepository(uow.session).release(booking_id=booking.id)
     waitlist_offers.note_freed(uow, booking.business_id, (booking.starts_at, booking.ends_at), "expired", now)
-    outbox.void_pending(uow.session, booking.id)
+    outbox.void_pending(uow, booking.id)
     booking.status, booking.updated_at = BookingStatus.EXPIRED, now
     history(uow, booking, "expired", now, BookingStatus.PENDING_PAYMENT)
     return True

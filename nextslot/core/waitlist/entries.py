@@ -54,7 +54,7 @@ def join(uow: SqlAlchemyUnitOfWork, business_id: int, plan: Plan, cmd: WaitlistJ
     problem = check_window(cmd, plan, now.astimezone(plan.business.zone).date())
     if problem:
         return problem
-    customer = find_or_create(uow.session, business_id, plan.business.country, cmd.customer)
+    customer = find_or_create(uow, business_id, plan.business.country, cmd.customer)
     if isinstance(customer, Rejected):
         return customer
     preferred = sorted({r.id for group in plan.groups for r in group if r.key in cmd.resources})
