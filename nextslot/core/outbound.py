@@ -16,8 +16,6 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import httpcore2
-import httpx2
 from niquests.packages.urllib3.contrib.resolver.system import SystemResolver
 
 AddrInfo = tuple[Any, ...]  # as socket.getaddrinfo returns them
@@ -87,7 +85,7 @@ def public_addresses(host: str, port: int | None, records: Iterable[AddrInfo]) -
         if not is_public(str(sockaddr[0])):
             raise PrivateTarget(f"{host} resolves to {sockaddr[0]}, an internal address this server does not call")
     if not records:
-        raise PrivateTarget(f"{host} did not resolve")
+        raise socket.gaierror(socket.EAI_NONAME, f"{host} did not resolve")
     return records
 
 
@@ -122,36 +120,6 @@ def url_problem(url: str, allow_private: bool) -> str | None:
     except (OSError, UnicodeError, ValueError):
         return None
     return None
-
-
-class PublicOnlyBackend(httpcore2.SyncBackend):
-    """httpcore's network layer, resolving the name itself and connecting only to an address it checked;
-    TLS (SNI and the certificate check) and the Host header still use the name, above this layer."""
-
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Iterable[Any] | None = None) -> httpcore2.NetworkStream:
-        try:
-            records = resolve(host, port)
-        except OSError as exc:
-            raise httpcore2.ConnectError(str(exc)) from exc
-        last: Exception | None = None
-        for *_, sockaddr in records:
-            try:
-                return super().connect_tcp(str(sockaddr[0]), port, timeout, local_address, socket_options)
-            except httpcore2.ConnectError as exc:  # the next checked address, as create_connection would
-                last = exc
-        raise last or httpcore2.ConnectError(f"could not connect to {host}")
-
-
-def http_client(allow_private: bool, timeout: float) -> httpx2.Client:
-    """An HTTP client that calls public addresses only (unless allowed), and never follows redirects."""
-    if allow_private:
-        return httpx2.Client(timeout=timeout)
-    transport = httpx2.HTTPTransport()
-    # httpx takes no network backend of its own; its pool does, so the transport gets a pool built with ours
-    transport._pool = httpcore2.ConnectionPool(ssl_context=httpx2.create_ssl_context(),
-                                               network_backend=PublicOnlyBackend())
-    return httpx2.Client(timeout=timeout, transport=transport, trust_env=False)
 
 
 class PublicOnlyResolver(SystemResolver):  # type: ignore[misc]  # niquests ships no types for it

@@ -13,7 +13,8 @@ import pytest
 from nextslot.calendars.caldav import CalDavReader
 from nextslot.calendars.connections import add_calendar
 from nextslot.core import outbound
-from nextslot.core.outbound import http_client, is_public, url_problem
+from nextslot.core.outbound import is_public, url_problem
+from nextslot.core.outbound_http import http_client
 from nextslot.core.results import Rejected
 from nextslot.oauth.client_documents import ClientDocuments
 from nextslot.settings import Settings
