@@ -1,10 +1,13 @@
-"""Requests to URLs a business gave us (webhook endpoints, CalDAV calendars) go to public addresses only.
+"""Requests to URLs a business or a stranger gave us (webhook endpoints, CalDAV calendars, OAuth client metadata
+documents) go to public addresses only: the one guard all three use.
 
 Otherwise a business could make the server call what only the server can reach: the cloud metadata service
 (169.254.169.254), the database, an admin port on loopback. Checked twice: when the URL is registered, and on
 every connection, after DNS resolution and against the very address then connected to, so a name that
 resolves to a public address at registration and to 127.0.0.1 later (DNS rebinding) is still refused. Each
-hop of a redirect is a new connection, checked the same way. `allow_private` (the `allow_private_targets`
+hop of a redirect is a new connection, checked the same way (the webhook client follows none). Every spelling
+counts: decimal, octal and hex IPv4, scoped IPv6 literals, and IPv6 forms that carry an IPv4 address (mapped,
+compatible, NAT64, SIIT, 6to4, Teredo). `allow_private` (the `allow_private_targets`
 setting) lifts the rule for self-hosted setups whose receivers live on the private network.
 """
 from __future__ import annotations
@@ -15,8 +18,6 @@ import socket
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote, urlsplit
-
-from niquests.packages.urllib3.contrib.resolver.system import SystemResolver
 
 AddrInfo = tuple[Any, ...]  # as socket.getaddrinfo returns them
 
@@ -120,15 +121,3 @@ def url_problem(url: str, allow_private: bool) -> str | None:
     except (OSError, UnicodeError, ValueError):
         return None
     return None
-
-
-class PublicOnlyResolver(SystemResolver):  # type: ignore[misc]  # niquests ships no types for it
-    """The resolver niquests (the CalDAV client's HTTP library) connects through: the same check, and the
-    connection goes to the addresses returned here, so what was checked is what is called."""
-
-    def getaddrinfo(self, host: Any, port: Any, family: Any, type: Any, proto: int = 0, flags: int = 0, *,
-                    quic_upgrade_via_dns_rr: bool = False) -> list[AddrInfo]:
-        name = host.decode("ascii") if isinstance(host, bytes) else str(host)
-        records = super().getaddrinfo(host, port, family, type, proto, flags,
-                                      quic_upgrade_via_dns_rr=quic_upgrade_via_dns_rr)
-        return public_addresses(name, port, records)

@@ -52,10 +52,23 @@ class HostileServer:
                     if not chunk:
                         return
                     head += chunk
+                self.read_body(conn, head)
                 self.behaviour(conn, self)
                 self.finished.set()
             except OSError:
                 return  # the caller hung up: what a bounded caller does
+
+    @staticmethod
+    def read_body(conn: socket.socket, head: bytes) -> None:
+        """Take the request's body too: closing with unread bytes would reset the connection and lose the answer."""
+        top, _, body = head.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":", 1)[1]) for line in top.split(b"\r\n")[1:]
+                       if line.lower().startswith(b"content-length:")), 0)
+        while len(body) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return
+            body += chunk
 
     def send(self, conn: socket.socket, data: bytes) -> None:
         conn.sendall(data)
@@ -92,3 +105,11 @@ def answer(status: int, headers: dict[str, str] | None = None, body: bytes = b""
                  *(f"{k}: {v}" for k, v in (headers or {}).items())]
         server.send(conn, ("\r\n".join(lines) + "\r\n\r\n").encode() + body)
     return behave
+
+
+def pour_chunked(conn: socket.socket, server: HostileServer, total: int = 1 << 30) -> None:
+    """A 200 with no length at all: chunk after chunk until the caller hangs up."""
+    server.send(conn, b"HTTP/1.1 207 Multi-Status\r\nContent-Type: application/xml\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"10000\r\n" + b"<" * 65536 + b"\r\n"
+    while server.sent < total and not server.stopping.is_set():
+        server.send(conn, chunk)
