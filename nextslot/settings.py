@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None  # instead of https://api.stripe.com, e.g. a local fake
     # /v1 and /mcp: requests per API key (or per address without one), in any `limits` notation ("100/second")
     rate_limit_per_key: str = "600/minute"
+    # slot searches per business, whichever way they come (agents' tools, voice, /v1, the booking pages, chats),
+    # so one business hammering availability cannot slow the others; past it, `rate_limited` with a wait
+    rate_limit_slot_searches_per_business: str = "600/minute"
     # the staff console: how long a sign-in lasts (a shift), then the console asks again
     console_session_hours: float = 12
     # the largest request body any route reads (pages, console, /v1, /mcp, webhooks); larger ones get 413
@@ -123,7 +126,7 @@ class Settings(BaseSettings):
     otel_endpoint: str | None = None
     otel_service_name: str = "nextslot"
 
-    @field_validator("rate_limit_per_key")
+    @field_validator("rate_limit_per_key", "rate_limit_slot_searches_per_business")
     @classmethod
     def _a_rate(cls, value: str) -> str:
         parse(value)  # "600/minute"; a ValueError here names the setting at start, not on the first request
