@@ -19,7 +19,8 @@ def build_service(settings: Settings) -> BookingService:
     replica = build_read_engine(settings)
     return BookingService(build_session_factory(build_engine(settings)), hold_minutes=settings.hold_minutes,
                           payment_provider=settings.payment_provider,
-                          read_session_factory=build_session_factory(replica) if replica is not None else None)
+                          read_session_factory=build_session_factory(replica) if replica is not None else None,
+                          slot_searches_per_business=settings.rate_limit_slot_searches_per_business)
 
 
 def build_links(settings: Settings) -> Links:

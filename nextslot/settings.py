@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # how long a server process trusts that an API key it checked is still live (0: ask the database every time);
     # a key revoked in the database is refused by every process at most this long after
     api_key_cache_seconds: float = Field(5.0, ge=0, le=60)
+    # slot searches per business, whichever way they come (agents' tools, voice, /v1, the booking pages, chats),
+    # so one business hammering availability cannot slow the others; past it, `rate_limited` with a wait
+    rate_limit_slot_searches_per_business: str = "600/minute"
     # the staff console: how long a sign-in lasts (a shift), then the console asks again
     console_session_hours: float = 12
     # the largest request body any route reads (pages, console, /v1, /mcp, webhooks); larger ones get 413
@@ -126,7 +129,7 @@ class Settings(BaseSettings):
     otel_endpoint: str | None = None
     otel_service_name: str = "nextslot"
 
-    @field_validator("rate_limit_per_key")
+    @field_validator("rate_limit_per_key", "rate_limit_slot_searches_per_business")
     @classmethod
     def _a_rate(cls, value: str) -> str:
         parse(value)  # "600/minute"; a ValueError here names the setting at start, not on the first request

@@ -22,13 +22,13 @@ from typing import ClassVar, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
 import caldav
-import niquests
 from caldav.elements import cdav, dav
 from caldav.elements.base import BaseElement
 from caldav.lib import error
 from icalendar import Calendar, Event
 from lxml import etree
 
+from nextslot.calendars.bounded_session import MAX_ANSWER_BYTES, TIME_LIMIT, BoundedSession
 from nextslot.calendars.busy_time import OURS, busy_intervals
 from nextslot.calendars.provider import (
     BookingEvent,
@@ -38,7 +38,6 @@ from nextslot.calendars.provider import (
     StoredEvents,
     SyncState,
 )
-from nextslot.core.outbound import PublicOnlyResolver
 
 TIMEOUT = 30  # seconds per request
 PAGES = 20  # sync-collection replies a server may truncate before we read the window instead
@@ -68,15 +67,15 @@ class CalDavReader:
     """One calendar collection on a CalDAV server; use as a context manager (it holds an HTTP session)."""
 
     def __init__(self, url: str, username: str | None = None, password: str | None = None,
-                 allow_private: bool = False):
+                 allow_private: bool = False, time_limit: float = TIME_LIMIT, max_bytes: int = MAX_ANSWER_BYTES):
         self.url = url
         self.path = unquote(urlsplit(url).path).rstrip("/")
         # the collection's own URL: no RFC 6764 discovery, which would look elsewhere before our session is in
         self.client = caldav.DAVClient(url=url, username=username, password=password, timeout=TIMEOUT,
                                        enable_rfc6764=False)
-        if not allow_private:  # every connection, redirects included, goes through the checking resolver
-            self.client.session.close()
-            self.client.session = niquests.Session(resolver=PublicOnlyResolver())
+        # every connection, redirects included, goes through the checking resolver, within one time limit
+        self.client.session.close()
+        self.client.session = BoundedSession(allow_private, time_limit, max_bytes)
 
     def __enter__(self) -> CalDavReader:
         return self

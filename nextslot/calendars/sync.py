@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.calendars import grants
+from nextslot.calendars.bounded_session import calendar_failure
 from nextslot.calendars.provider import (
     CalendarSource,
     Channel,
@@ -231,7 +232,7 @@ def run(session_factory: sessionmaker[Session], lease: Lease, now: datetime, con
     except Exception as error:  # a remote calendar can fail in any way; none of them may free time
         if isinstance(error, TokenRejected):
             token_rejected(session_factory, lease.source, now)
-        message = f"{type(error).__name__}: {error}"[:2000].replace("\x00", "")  # kept for the business's staff
+        message = calendar_failure(error)[:2000].replace("\x00", "")  # kept for the business's staff
         log.warning("calendar %s sync failed (%s)", lease.source.id, type(error).__name__)  # the text may quote
         return record_failure(session_factory, lease, now, message)  # the server's URL or its events
     recorded = alone(lambda: record(session_factory, lease, now, window, reading, channel),

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from nextslot.calendars.bounded_session import calendar_failure
 from nextslot.calendars.grants import GrantRefused
 from nextslot.calendars.provider import BookingEvent, CalendarSource, TokenRejected
 from nextslot.calendars.providers import DEFAULT, Registry
@@ -109,7 +110,7 @@ class CalendarWriter:
             if not isinstance(error, GrantRefused):  # a refused grant waits for reconnecting, not for backoff
                 log.warning("calendar write %s (calendar %s) failed (%s)", job.id, job.source.id,
                             type(error).__name__)
-            message = f"{type(error).__name__}: {error}"[:1000].replace("\x00", "")
+            message = calendar_failure(error)[:1000].replace("\x00", "")
             self._record(job, None, message, now, isinstance(error, GrantRefused))
             return
         self._record(job, remote_id, None, now)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from nextslot.core.booking import changes, holds, reads, records, series
 from nextslot.core.booking.book import book
 from nextslot.core.booking.reschedule import reschedule
+from nextslot.core.booking.search_budget import SlotSearchBudget
 from nextslot.core.business import catalog, lookup
 from nextslot.core.business.lookup import BusinessRecord
 from nextslot.core.clock import Clock, utcnow
@@ -51,8 +52,11 @@ T = TypeVar("T")
 
 class BookingService:
     def __init__(self, session_factory: sessionmaker[Session], clock: Clock = utcnow, hold_minutes: int = 5,
-                 payment_provider: str = "local", read_session_factory: sessionmaker[Session] | None = None):
+                 payment_provider: str = "local", read_session_factory: sessionmaker[Session] | None = None,
+                 slot_searches_per_business: str | None = None):
         self._session_factory = session_factory
+        # None: unlimited (tests, the demo); servers pass the rate_limit_slot_searches_per_business setting
+        self._search_budget = SlotSearchBudget(slot_searches_per_business) if slot_searches_per_business else None
         # availability reads only (slot searches, calendars): a replica may lag, so nothing that decides a write
         # reads through it; a booking's own checks and a lost race's alternatives use the primary's session
         self._read_session_factory = read_session_factory or session_factory
@@ -106,7 +110,10 @@ class BookingService:
         return lookup.sole_business_slug(self.uow())
 
     def find_slots(self, business_id: int, query: SlotQuery) -> Slots | Rejected:
-        """Open start times for a service in a window, with the resources each would take (from the replica)."""
+        """Open start times for a service in a window, with the resources each would take (from the replica);
+        `rate_limited` once the business has used up its budget of searches."""
+        if self._search_budget is not None and (refused := self._search_budget.refusal(business_id)):
+            return refused
         return reads.find_slots(self.replica_uow(), business_id, query, self._clock())
 
     def get_booking(self, business_id: int, code: str) -> BookingView | Rejected:

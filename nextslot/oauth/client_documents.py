@@ -12,7 +12,6 @@ a failure for a minute), so a client cannot make us fetch on every request.
 """
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import re
@@ -29,6 +28,7 @@ import httpx2
 from mcp.shared.auth import OAuthClientInformationFull
 from pydantic import ValidationError
 
+from nextslot.core.outbound import is_public, literal  # the one guard webhooks and CalDAV use too
 from nextslot.oauth.redirects import redirect_uri_problem  # the same rules as for registered clients
 
 log = logging.getLogger(__name__)
@@ -61,13 +61,6 @@ def is_document_id(client_id: str) -> bool:
 async def system_resolver(host: str, port: int) -> list[str]:
     found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(str(info[4][0]) for info in found))
-
-
-def public_address(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
 
 
 @dataclass(frozen=True)
@@ -123,14 +116,16 @@ class ClientDocuments:
             return failed("the client_id is not an https URL with a path")
         parts = urlsplit(client_id)
         host, port = (parts.hostname or "").lower(), parts.port or 443
+        trusted = host in self._trusted
+        if not trusted and (written := literal(host)) is not None and not is_public(written):
+            return failed("the client's host resolves to an address that is not public")
         try:
             addresses = await self._resolve(host, port)
         except OSError:
             return failed("the client's host name does not resolve")
         if not addresses:
             return failed("the client's host name does not resolve")
-        trusted = host in self._trusted
-        if not trusted and not all(public_address(a) for a in addresses):
+        if not trusted and not all(is_public(a) for a in addresses):
             return failed("the client's host resolves to an address that is not public")
         address = addresses[0]
         target = f"[{address}]" if ":" in address else address

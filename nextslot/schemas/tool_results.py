@@ -55,6 +55,7 @@ class ToolProblem(BaseModel):
     message: str = Field(description="What was wrong and how to fix it in the next call")
     field: str | None = None
     suggestions: list[str] = Field(default_factory=list, description="Real values close to what was given")
+    retry_after: int | None = Field(None, description="rate_limited: the seconds to wait before trying again")
 
 
 # --- results ---------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from nextslot.core.booking.search_budget import retry_after
 from nextslot.core.links import Links
 from nextslot.core.results import Booked, Rejected, SeriesBooked, SlotTaken
 from nextslot.core.service import BookingService
@@ -34,7 +35,7 @@ from nextslot.server.booking_form import (
 )
 from nextslot.server.page_context import PageBusiness, Visitor, business_by_slug, visitor_of
 from nextslot.server.page_links import calendar_path, link_refused, manage_path, pay_path
-from nextslot.server.page_render import not_found, render
+from nextslot.server.page_render import not_found, render, too_many_requests
 from nextslot.server.page_times import alternatives, parse_slot_param
 from nextslot.server.rate_limit import RateLimitedRoute
 from nextslot.server.series_page import series_page
@@ -82,6 +83,8 @@ def service_page(slug: str, service_key: str, request: Request) -> Response:
     grid = slot_grid(service, business.id, offered.key, visitor.zone, request.query_params.get("from"),
                      visitor.language, visitor.place if len(places) > 1 else None)
     if isinstance(grid, Rejected):
+        if (wait := retry_after(grid)) is not None:  # the business's slot searches are spent for now
+            return too_many_requests(request, wait)
         return not_found(request, "service")
     return render(request, "service.html", {
         "business": business, "visitor": visitor, "detect_tz": not visitor.chosen, "offered": offered,

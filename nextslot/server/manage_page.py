@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from nextslot.core.booking.search_budget import retry_after
 from nextslot.core.links import Links
 from nextslot.core.results import Booked, Changed, Rejected, SlotTaken
 from nextslot.core.service import BookingService
@@ -34,7 +35,7 @@ from nextslot.schemas.views import BookingView
 from nextslot.server.booking_form import FORM_KEY, Problem, new_form_key
 from nextslot.server.page_context import PageBusiness, Visitor, business_by_id, visitor_of
 from nextslot.server.page_links import calendar_path, link_refused, manage_path, pay_path
-from nextslot.server.page_render import not_found, render
+from nextslot.server.page_render import not_found, render, too_many_requests
 from nextslot.server.page_times import alternatives, parse_slot_param, slot_param
 from nextslot.server.rate_limit import RateLimitedRoute
 from nextslot.server.slot_grid import slot_grid
@@ -87,6 +88,8 @@ def move_times(token: str, request: Request) -> Response:
     grid = slot_grid(service, opened.business.id, opened.booking.service, opened.visitor.zone,
                      request.query_params.get("from"), opened.visitor.language)
     if isinstance(grid, Rejected):
+        if (wait := retry_after(grid)) is not None:  # the business's slot searches are spent for now
+            return too_many_requests(request, wait)
         return not_found(request, "service")
     return page(request, "move.html", opened.context(grid=grid, detect_tz=not opened.visitor.chosen))
 

@@ -33,7 +33,7 @@ from nextslot.core.accounts.voice_secrets import Platform, VoiceBusiness, voice_
 from nextslot.core.service import BookingService
 from nextslot.schemas.voice import ElevenLabsCall, RetellRequest, VapiRequest
 from nextslot.tools.context import ToolContext
-from nextslot.tools.registry import error, execute
+from nextslot.tools.registry import ToolReply, error, execute
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks")
@@ -79,14 +79,15 @@ def answer_vapi(service: BookingService, slug: str, headers: Mapping[str, str], 
         return Response(status_code=200)
     if message.toolCallList is None:
         return problem(422, "invalid_payload", "A tool-calls message needs message.toolCallList.")
-    results = []
+    results, replies = [], []
     for call in message.toolCallList:
         # Vapi resends a timed-out call with the same id: the key makes the retry replay the first answer
         ctx = ToolContext(service, business.business_id, "vapi", caller_phone=message.caller_number,
                           idempotency_key=f"vapi:{call.id}")
         reply = execute(call.name, call.arguments, ctx)
+        replies.append(reply)
         results.append({"name": call.name, "toolCallId": call.id, ("result" if reply.ok else "error"): reply.text()})
-    return JSONResponse({"results": results})
+    return JSONResponse({"results": results}, **over_budget(*replies))
 
 
 def answer_retell(service: BookingService, slug: str, headers: Mapping[str, str], body: bytes) -> Response:
@@ -102,11 +103,12 @@ def answer_retell(service: BookingService, slug: str, headers: Mapping[str, str]
         return request
     ctx = ToolContext(service, business.business_id, "retell", caller_phone=request.call.caller_number,
                       idempotency_key=retell_key(request))
-    text = execute(request.name, request.args, ctx).text()
+    reply = execute(request.name, request.args, ctx)
+    text = reply.text()
     if len(text) > RETELL_MAX_CHARS:
         text = error("result_too_long", "The answer is too long to pass on; ask for less "
                                         "(a shorter date range or a smaller limit).").text()
-    return Response(text, media_type="application/json")
+    return Response(text, media_type="application/json", **over_budget(reply))
 
 
 def answer_elevenlabs(service: BookingService, slug: str, tool: str, headers: Mapping[str, str],
@@ -128,7 +130,18 @@ def answer_elevenlabs(service: BookingService, slug: str, tool: str, headers: Ma
         return invalid_payload(exc)
     ctx = ToolContext(service, business.business_id, "elevenlabs", caller_phone=call.caller_id,
                       idempotency_key=call_key("elevenlabs", call.conversation_id, tool, arguments))
-    return Response(execute(tool, arguments, ctx).text(), media_type="application/json")
+    reply = execute(tool, arguments, ctx)
+    return Response(reply.text(), media_type="application/json", **over_budget(reply))
+
+
+def over_budget(*replies: ToolReply) -> dict[str, Any]:
+    """429 with Retry-After when a call was refused for the business's spent budget (the body still says so in
+    the platform's shape); nothing otherwise, for the usual 200."""
+    for reply in replies:
+        error = reply.data.get("error") if not reply.ok else None
+        if isinstance(error, dict) and error.get("code") == "rate_limited":
+            return {"status_code": 429, "headers": {"Retry-After": str(error.get("retry_after") or 60)}}
+    return {}
 
 
 def elevenlabs_authenticated(service: BookingService, business: VoiceBusiness, given: str | None) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from nextslot.core.booking.search_budget import retry_after
 from nextslot.core.instants import load_zone
 from nextslot.core.results import Rejected
 from nextslot.languages import gettext, local_clock, local_day, local_when
@@ -61,7 +62,7 @@ def problem(rejected: Rejected, language: str | None = None) -> ToolProblem:
         call = phrase("call_on", language, phone=facts["phone"]) if facts.get("phone") else ""
         message = phrase(rejected.code, language, hours=facts["hours"], call=call)
     return ToolProblem(code=rejected.code, message=message, field=rejected.field,
-                       suggestions=list(rejected.suggestions))
+                       suggestions=list(rejected.suggestions), retry_after=retry_after(rejected))
 
 
 def spoken_choices(slots: list[TimeSlot], language: str | None = None) -> str:

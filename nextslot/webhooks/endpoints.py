@@ -27,11 +27,11 @@ class Registered:
 
 def add_endpoint(uow: SqlAlchemyUnitOfWork, business_id: int, url: str,
                  event_types: list[str] | None = None, allow_private: bool = False) -> Registered | Rejected:
-    if problem := url_problem(url, allow_private):
-        return Rejected("invalid_url", problem, "url")
     if not usable_host(url):
         return Rejected("invalid_host", "The URL's host is not a valid host name: each dot-separated part 1-63 "
                                         "characters, 253 in all, international names valid IDNA.", "url")
+    if problem := url_problem(url, allow_private):
+        return Rejected("invalid_url", problem, "url")
     wanted = event_types or ["*"]
     unknown = [t for t in wanted if t != "*" and t not in EVENT_TYPES]
     if unknown:

@@ -147,7 +147,7 @@ def test_an_endpoint_whose_name_turns_internal_after_registration_is_not_called(
     with session_factory() as s:
         [delivery] = s.scalars(select(WebhookDelivery).where(WebhookDelivery.business_id == clinic)).all()
     assert receiver.received == [] and delivery.status == "pending"
-    assert "internal address" in delivery.log[-1]["error"]
+    assert delivery.log[-1]["error"] == "refused: internal address"
     with session_factory() as s:  # out of the way of other tests' senders, which claim every business's
         s.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery.id).values(status="failed"))
         s.commit()
@@ -189,7 +189,7 @@ def test_500s_and_timeouts_are_retried_with_backoff_and_every_attempt_logged(
         [delivery] = s.scalars(select(WebhookDelivery).where(WebhookDelivery.business_id == clinic)).all()
     assert delivery.status == "delivered" and delivery.attempts == 3
     assert [entry["status_code"] for entry in delivery.log] == [500, None, 204]
-    assert "Timeout" in delivery.log[1]["error"]
+    assert delivery.log[1]["error"] == "timeout"
 
 
 def fail_for_a_day(service, business: int, session_factory, clock, receiver, bookings: int = 1) -> WebhookSender:
@@ -369,7 +369,7 @@ def test_an_endpoint_no_client_can_reach_fails_alone_and_other_businesses_events
         [failed] = s.scalars(select(WebhookDelivery).where(WebhookDelivery.business_id == broken)).all()
         [sent] = s.scalars(select(WebhookDelivery).where(WebhookDelivery.business_id == other)).all()
     assert sent.status == "delivered"
-    assert failed.status == "pending" and failed.log[0]["error"] == "UnicodeError: the request could not be made"
+    assert failed.status == "pending" and failed.log[0]["error"] == "invalid url"
 
 
 def test_a_delivery_whose_endpoint_is_gone_fails_alone_and_other_businesses_events_go_out(

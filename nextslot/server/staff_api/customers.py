@@ -44,7 +44,7 @@ class SlotsQuery(Input):
     limit: int = Field(50, ge=1, le=1000)
 
 
-@router.get("/slots", tags=["bookings"], responses=documented(404))
+@router.get("/slots", tags=["bookings"], responses=documented(404, 429))
 def open_slots(wanted: Annotated[SlotsQuery, Query()], caller: Caller,
                booking_service: BookingServiceDep) -> SlotsAnswer:
     """Open start times for a service (default: the next 7 days), as every channel sees them."""

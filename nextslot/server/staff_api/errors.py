@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 
+from nextslot.core.booking.search_budget import RATE_LIMITED, retry_after
 from nextslot.core.results import Rejected
 from nextslot.schemas.api import ConflictResponse, ErrorDetail, ErrorResponse, Problem
 
@@ -31,6 +32,7 @@ DESCRIPTIONS = {
     404: "Not found for this business.",
     409: "Conflicts with the current state. `slot_taken` (a lost race) carries `alternatives`.",
     422: "Invalid input; `problems` lists every wrong field of a malformed request.",
+    429: "Over a rate limit (the key's, or the business's slot searches); `Retry-After` says when to try again.",
 }
 
 
@@ -50,7 +52,10 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def status_for(rejected: Rejected, request: Request) -> int:
-    """A reference in the URL that matches nothing is 404; one in the body is 422 (the body must change)."""
+    """A reference in the URL that matches nothing is 404; one in the body is 422 (the body must change); a
+    spent budget is 429."""
+    if rejected.code == RATE_LIMITED:
+        return 429
     if rejected.code in CONFLICTS:
         return 409
     if rejected.code.startswith("unknown_") and rejected.field in {*request.path_params, *request.query_params}:
@@ -73,7 +78,10 @@ def detail_of(rejected: Rejected) -> ErrorDetail:
 async def on_refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Refused)
     status = exc.status or status_for(exc.rejected, request)
-    return error_response(status, detail_of(exc.rejected), exc.extra, exc.headers)
+    headers = exc.headers
+    if (wait := retry_after(exc.rejected)) is not None:
+        headers = {**(headers or {}), "Retry-After": str(wait)}
+    return error_response(status, detail_of(exc.rejected), exc.extra, headers)
 
 
 def on_invalid_request(request: Request, exc: RequestValidationError) -> Response:
