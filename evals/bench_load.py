@@ -55,6 +55,10 @@ class LoadResult:
     bursts: list[tuple[str, str, int, int]]  # service, slot, booked in the burst, bookings at that time in the end
     faults: list[tuple[float, str]]
     checks: list[Check]
+    server_memory: list[tuple[str, float | None]]  # each server's resident MB after the load and the drain
+
+
+SERVER_MEMORY_TARGET_MB = 250
 
 
 def run_bench_load(settings: Settings, quick: bool = False, faults: bool = True, json_path: Path | None = None,
@@ -100,12 +104,13 @@ def run_load(url: str, scale: Scale, inject_faults: bool, servers: int, log_dir:
             wall = asyncio.run(drive(run, faults, scale.seconds))
             cpu = time.process_time() - cpu
             drained, waited = wait_for_drain(dsn, DRAIN_TIMEOUT)
+            memory = [(s.name, s.resident_mb) for s in serving]
             checks = [*check_invariants(dsn, run.outcomes, run.unclear_reads, twilio, smtp, drained, waited),
                       processes_check([*serving, *sending])]
     bursts = [(offer.service, slot, booked, held) for (offer, slot, booked), held
               in zip(run.burst_log, bookings_at(dsn, [(offer.service, slot) for offer, slot, _ in run.burst_log]))]
     return LoadResult(scale, servers, wall, cpu, run.outcomes, run.reads, bursts, faults.log if faults else [],
-                      checks)
+                      checks, memory)
 
 
 def bookings_at(dsn: str, slots: list[tuple[str, str]]) -> list[int]:
@@ -188,6 +193,10 @@ def print_report(result: LoadResult) -> None:
     wins = ", ".join(f"{booked}/{held}" for _, _, booked, held in result.bursts)
     print(f"bursts, booked in the burst / bookings starting then in the end (a steady client's booking may have "
           f"taken the slot, or part of it, first): {wins}")
+    sizes = ", ".join(f"{name} {'?' if mb is None else f'{mb:.0f}'} MB" for name, mb in result.server_memory)
+    over = [mb for _, mb in result.server_memory if mb is None or mb >= SERVER_MEMORY_TARGET_MB]
+    print(f"server memory after the load (resident): {sizes}; target < {SERVER_MEMORY_TARGET_MB} MB per server "
+          f"{'OVER' if over else 'ok'}")
     print()
     for check in result.checks:
         print(f"{'PASS' if check.ok else 'FAIL'} {check.name}: {check.detail}")
@@ -204,6 +213,7 @@ def as_json(result: LoadResult, machine_lines: list[str]) -> dict[str, Any]:
         "bursts": [{"service": s, "slot": slot, "booked_in_burst": b, "bookings_in_the_end": n}
                    for s, slot, b, n in result.bursts],
         "checks": [asdict(c) for c in result.checks],
+        "server_memory_mb": {name: None if mb is None else round(mb, 1) for name, mb in result.server_memory},
     }
 
 

@@ -38,6 +38,16 @@ class NextslotProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def resident_mb(self) -> float | None:
+        """The process's resident memory (VmRSS) now, in MB; None when it is not running or not on Linux."""
+        try:
+            status = Path(f"/proc/{self.proc.pid}/status").read_text() if self.alive and self.proc else ""
+        except OSError:
+            return None
+        kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), None)
+        return None if kb is None else kb / 1024
+
     def kill(self) -> None:
         """kill -9: no shutdown, no goodbye, as when a machine dies."""
         if self.alive:
