@@ -29,7 +29,12 @@ from mcp.shared.auth import OAuthClientInformationFull
 from pydantic import ValidationError
 
 from nextslot.core.outbound import is_public, literal  # the one guard webhooks and CalDAV use too
-from nextslot.oauth.redirects import redirect_uri_problem  # the same rules as for registered clients
+from nextslot.oauth.redirects import (  # the same rules as for registered clients
+    GRANT_TYPES,
+    RESPONSE_TYPES,
+    grant_problem,
+    redirect_uri_problem,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +71,12 @@ async def system_resolver(host: str, port: int) -> list[str]:
 @dataclass(frozen=True)
 class Fetched:
     client: OAuthClientInformationFull | None
-    problem: str | None
+    problem: str | None  # a sentence for the log and the people connecting the app
     until: float
     fresh: bool = True
+    # RFC 7591's codes for what the document says (invalid_client_metadata, invalid_redirect_uri);
+    # invalid_client when it could not be fetched at all
+    error: str | None = None
 
 
 class ClientDocuments:
@@ -88,20 +96,21 @@ class ClientDocuments:
         now = self._clock()
         cached = self._cache.get(client_id)
         if cached is not None and cached.until > now:
-            return Fetched(cached.client, cached.problem, cached.until, fresh=False)
+            return Fetched(cached.client, cached.problem, cached.until, False, cached.error)
         lock = self._locks.setdefault(client_id, anyio.Lock())
         async with lock:  # one fetch per document at a time, however many requests wait for it
             cached = self._cache.get(client_id)
             if cached is not None and cached.until > self._clock():
-                return Fetched(cached.client, cached.problem, cached.until, fresh=False)
+                return Fetched(cached.client, cached.problem, cached.until, False, cached.error)
             try:
                 with anyio.fail_after(self._timeout):
                     client, problem, ttl = await self._fetch(client_id)
             except TimeoutError:
                 client, problem, ttl = None, "the client's metadata document took too long to fetch", FAILURE_TTL
+            error = None if problem is None else problem.error if isinstance(problem, Problem) else "invalid_client"
             if problem:
-                log.warning("client metadata document %s refused: %s", client_id, problem)
-            fetched = Fetched(client, problem, self._clock() + ttl)
+                log.warning("client metadata document %s refused (%s): %s", client_id, error, problem)
+            fetched = Fetched(client, str(problem) if problem else None, self._clock() + ttl, True, error)
             if len(self._cache) >= MAX_CACHED:
                 self._cache.clear()  # a flood of made-up ids: start over rather than grow
                 self._locks = {client_id: lock}
@@ -109,7 +118,7 @@ class ClientDocuments:
             return fetched
 
     async def _fetch(self, client_id: str) -> tuple[OAuthClientInformationFull | None, str | None, int]:
-        def failed(problem: str) -> tuple[None, str, int]:
+        def failed(problem: str) -> tuple[None, str, int]:  # a Problem from the document, else a fetch failure
             return None, problem, FAILURE_TTL
 
         if not is_document_id(client_id):
@@ -158,30 +167,46 @@ def ttl_of(cache_control: str) -> int:
     return min(MAX_TTL, max(MIN_TTL, int(found[1]))) if found else DEFAULT_TTL
 
 
-def parse_document(client_id: str, body: bytes) -> tuple[OAuthClientInformationFull | None, str | None]:
-    """The client a document describes, checked as the specification asks: the same client_id, redirect URIs,
-    a public client (no secret: it could not be kept secret in a document anyone can read)."""
+class Problem(str):
+    """What is wrong with a document, with its RFC 7591 error code."""
+
+    error: str
+
+    def __new__(cls, message: str, error: str = "invalid_client_metadata") -> Problem:
+        made = super().__new__(cls, message)
+        made.error = error
+        return made
+
+
+def parse_document(client_id: str, body: bytes) -> tuple[OAuthClientInformationFull | None, Problem | None]:
+    """The client a document describes, checked as the specification asks: the same client_id, redirect URIs
+    (https, or http on loopback for a native app), a public client (no secret: it could not be kept secret in a
+    document anyone can read), and only the grant and response types this server has (the code flow)."""
     try:
         document: Any = json.loads(body)
     except (ValueError, RecursionError):
-        return None, "the client's metadata document is not JSON"
+        return None, Problem("the client's metadata document is not JSON")
     if not isinstance(document, dict):
-        return None, "the client's metadata document is not a JSON object"
+        return None, Problem("the client's metadata document is not a JSON object")
     if document.get("client_id") != client_id:
-        return None, "the client's metadata document names another client_id"
+        return None, Problem("the client's metadata document names another client_id")
     if "client_secret" in document or "client_secret_expires_at" in document:
-        return None, "a client metadata document may not carry a client secret"
+        return None, Problem("a client metadata document may not carry a client secret")
     method = document.get("token_endpoint_auth_method", "none")
     if method != "none":
-        return None, f"token_endpoint_auth_method {method!r} is not supported here (only 'none')"
+        return None, Problem(f"token_endpoint_auth_method {str(method)[:40]!r} is not supported here (only 'none')")
+    if problem := grant_problem(document.get("grant_types", list(GRANT_TYPES)),
+                                document.get("response_types", list(RESPONSE_TYPES))):
+        return None, Problem(problem)
     uris = document.get("redirect_uris")
     if not isinstance(uris, list) or not 1 <= len(uris) <= 10 or not all(isinstance(u, str) for u in uris):
-        return None, "the client's metadata document needs between one and ten redirect_uris"
+        return None, Problem("the client's metadata document needs between one and ten redirect_uris",
+                             "invalid_redirect_uri")
     for uri in uris:
         if problem := redirect_uri_problem(uri):
-            return None, problem
+            return None, Problem(problem, "invalid_redirect_uri")
     try:
         client = OAuthClientInformationFull.model_validate({**document, "token_endpoint_auth_method": "none"})
     except ValidationError:
-        return None, "the client's metadata document has fields of the wrong type"
+        return None, Problem("the client's metadata document has fields of the wrong type")
     return client, None

@@ -29,7 +29,7 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from nextslot.core.service import BookingService
 from nextslot.oauth import grants, scopes
 from nextslot.oauth.client_documents import ClientDocuments, is_document_id
-from nextslot.oauth.redirects import redirect_uri_problem
+from nextslot.oauth.redirects import grant_problem, redirect_uri_problem
 
 REQUEST_MAX_AGE = 15 * 60  # seconds a person has to sign in and decide
 S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256 digest, unpadded
@@ -97,6 +97,8 @@ class NextslotOAuthProvider(OAuthAuthorizationServerProvider[GrantCode, GrantRef
         for uri in uris:
             if problem := redirect_uri_problem(uri):
                 raise RegistrationError("invalid_redirect_uri", problem)
+        if problem := grant_problem(list(client_info.grant_types), list(client_info.response_types)):
+            raise RegistrationError("invalid_client_metadata", problem)
         if client_info.client_secret is not None:  # the SDK made a random one: hand out ours instead
             client_info.client_secret = self.client_secret(client_info.client_id)
         info = client_info.model_dump(mode="json", exclude_none=True, exclude={"client_secret"})

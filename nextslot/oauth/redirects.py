@@ -1,20 +1,45 @@
-"""Which redirect URIs a client may use, registered or described by a metadata document."""
+"""What a client may declare, registered or described by a metadata document: its redirect URIs (https, or
+http on this machine for a native app, RFC 8252), and only the grant and response types this server has."""
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+GRANT_TYPES = ("authorization_code", "refresh_token")  # the code flow and its refresh; nothing else is served
+RESPONSE_TYPES = ("code",)
 
 
 def redirect_uri_problem(uri: str) -> str | None:
     """Redirect targets must be https, or http on this machine (native apps, RFC 8252); no fragments."""
-    parts = urlsplit(uri)
-    if parts.fragment:
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in uri) or len(uri) > 2048:
+        return "A redirect URI may not contain spaces or control characters, or be over 2048 characters."
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - raises on a port that is not one
+        host = parts.hostname
+    except ValueError:
+        return "A redirect URI must be a URL (this one cannot be read as one)."
+    if parts.fragment or "#" in uri:
         return "A redirect URI may not have a fragment."
     if parts.username is not None or parts.password is not None:
         return "A redirect URI may not carry a user name or password."
-    if parts.scheme == "https" and parts.hostname:
+    if parts.scheme == "https" and host:
         return None
-    if parts.scheme == "http" and parts.hostname in LOOPBACK:
+    if parts.scheme == "http" and host in LOOPBACK:
         return None
-    return "Redirect URIs must be https, or http on localhost."
+    return "Redirect URIs must be https, or http on localhost (127.0.0.1, [::1])."
+
+
+def grant_problem(grant_types: Any, response_types: Any) -> str | None:
+    """Why a client's declared grant or response types are not ones this server serves, or None."""
+    if not isinstance(grant_types, list) or not all(isinstance(g, str) for g in grant_types) or \
+            "authorization_code" not in grant_types:
+        return "grant_types must be a list including 'authorization_code'."
+    if unknown := [g for g in grant_types if g not in GRANT_TYPES]:
+        return (f"grant_types {', '.join(repr(g[:60]) for g in unknown[:3])} are not supported here "
+                f"(only {', '.join(GRANT_TYPES)}).")
+    if not isinstance(response_types, list) or not response_types or any(r not in RESPONSE_TYPES
+                                                                         for r in response_types):
+        return "response_types must be [\"code\"]: only the authorization code flow is supported here."
+    return None

@@ -41,9 +41,12 @@ def read_only(engine: Engine) -> Engine:
 
 
 def engine_for(url: str, pool_size: int = 5) -> Engine:
-    # sessions in UTC: instants come back as UTC datetimes whatever the server default is
+    # sessions in UTC: instants come back as UTC datetimes whatever the server default is. hide_parameters: a
+    # statement's values (webhook secrets, customers' contacts) stay out of SQL logging and of the text of a
+    # failed statement's exception, which reaches tracebacks and incident logs
     engine = create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, connect_args={"options": "-c timezone=UTC"},
+        url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True,
+        connect_args={"options": "-c timezone=UTC"},
     )
     event.listen(engine, "checkout", closed_while_pooled)
     return engine
