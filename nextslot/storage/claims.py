@@ -7,9 +7,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from psycopg.errors import DeadlockDetected, ExclusionViolation
-from sqlalchemy import BigInteger, DateTime, Executable, SmallInteger, func, insert, literal, select, true, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Executable,
+    SmallInteger,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, TSTZRANGE, Range
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -116,10 +129,28 @@ class ClaimRepository:
 
     def attach_to_booking(self, hold_id: int, booking_id: int) -> tuple[int, ...]:
         """Turn a live hold's claims into the booking's; returns the claimed resource ids."""
-        moved = self.session.scalars(
+        return self.change_live(Claim.hold_id == hold_id, booking_id=booking_id, expires_at=None)
+
+    def set_expiry(self, booking_id: int, until: datetime) -> None:
+        """Let a booking's live claims lapse at `until` (a deposit's deadline) unless kept before."""
+        self.change_live(Claim.booking_id == booking_id, expires_at=until)
+
+    def keep_unexpired(self, booking_id: int, now: datetime) -> bool:
+        """Keep a booking's claims for good if they have not lapsed yet; False: they had (or there were none)."""
+        return bool(self.change_live(Claim.booking_id == booking_id, Claim.expires_at > now, expires_at=None))
+
+    def change_live(self, *owner: ColumnElement[bool], **values: Any) -> tuple[int, ...]:
+        """Change live claims in place, after taking the resource row locks every claimer takes (id order).
+
+        PostgreSQL re-checks the exclusion constraint for an updated row's new version, so without those locks
+        the update and a racer's insert of a clashing claim could each wait for the other: a deadlock."""
+        chosen = (Claim.active, *owner)
+        locked = (select(Resource.id).where(Resource.id.in_(select(Claim.resource_id).where(*chosen)))
+                  .order_by(Resource.id).with_for_update(key_share=True).cte("locked"))
+        changed = self.session.scalars(
             update(Claim)
-            .where(Claim.hold_id == hold_id, Claim.active)
-            .values(booking_id=booking_id, expires_at=None)
+            .where(*chosen, select(func.count()).select_from(locked).scalar_subquery() >= 0)  # the locks first
+            .values(**values)
             .returning(Claim.resource_id)
         )
-        return tuple(sorted(moved))
+        return tuple(sorted(changed))

@@ -177,3 +177,28 @@ def wait_until_blocked(engine: Engine) -> None:
             watcher.rollback()
             time.sleep(0.05)
     pytest.fail("the caller never queued behind the racer's claim")
+
+
+def test_turning_a_hold_into_a_booking_queues_behind_a_claimer_of_its_resources(
+    engine, session_factory, make_business, service
+):
+    # Changing a live claim re-checks the exclusion constraint, as inserting one does: without the resource
+    # locks every claimer takes first, a conversion and a racer's clashing insert each waited for the other
+    # (PostgreSQL's deadlock detector then failed one of them with an error instead of an answer)
+    clinic = make_business("clinic")
+    held = service.hold(clinic, HoldCreate(service="consultation", starts_at=MON_10))
+    assert isinstance(held, Held), held
+    ids = resource_ids(engine, clinic)
+    racer = session_factory()
+    with racer, ThreadPoolExecutor(1) as pool:
+        racer.execute(text("select id from resources where id = any(:ids) order by id for no key update"),
+                      {"ids": [ids[r.key] for r in held.hold.resources]})
+        answer = pool.submit(lambda: service.book(clinic, BookingCreate(
+            service="consultation", starts_at=MON_10, hold_id=held.hold.id,
+            customer=CustomerIn(name="Holder", phone=phone(3)))))
+        wait_until_blocked(engine)
+        racer.commit()
+        booked = answer.result(timeout=30)
+    assert isinstance(booked, Booked), booked
+    assert sorted(r.key for r in booked.booking.resources) == sorted(r.key for r in held.hold.resources)
+    assert_invariant(engine, clinic)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from nextslot.core import events, outbox
 from nextslot.core.booking.claiming import claim_start
@@ -21,7 +21,7 @@ from nextslot.core.views import booked_resources, booking_view
 from nextslot.core.waitlist import offers as waitlist_offers
 from nextslot.schemas.statuses import BookingStatus
 from nextslot.storage.claims import ClaimRepository
-from nextslot.storage.tables import Booking, BookingHistory, Claim, Payment
+from nextslot.storage.tables import Booking, BookingHistory, Payment
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
@@ -63,7 +63,7 @@ def deadline(plan: Plan, now: datetime) -> datetime:
 
 def require(uow: SqlAlchemyUnitOfWork, booking: Booking, ask: DepositAsk, provider: str, until: datetime) -> Payment:
     """The booking's deposit, due by `until` (its claims were made with that expiry)."""
-    uow.session.execute(update(Claim).where(Claim.booking_id == booking.id, Claim.active).values(expires_at=until))
+    uow.claims.set_expiry(booking.id, until)
     payment = Payment(business_id=booking.business_id, booking_id=booking.id, amount_minor=ask.amount_minor,
                       currency=ask.currency, reason=ask.reason, status="pending", provider=provider, expires_at=until,
                       log=[{"at": booking.updated_at.isoformat(), "event": "requested"}])
@@ -109,12 +109,7 @@ def hold_slot_again(uow: SqlAlchemyUnitOfWork, booking: Booking, plan: Plan, now
     Re-claiming tries the same resources first; if one went to someone else meanwhile, a colleague
     free at that time takes its place (the customer paid for the time) before the deposit is refunded.
     """
-    s = uow.session
-    live = s.execute(
-        update(Claim).where(Claim.booking_id == booking.id, Claim.active, Claim.expires_at > now)
-        .values(expires_at=None).returning(Claim.id)
-    ).all()
-    if live:
+    if uow.claims.keep_unexpired(booking.id, now):
         return True
     resource_ids = [r.id for r in booked_resources(uow, booking.id)]
     uow.claims.release(booking_id=booking.id)
