@@ -18,6 +18,7 @@ import secrets
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,11 @@ import psycopg
 
 from evals.bench_db import throwaway_database
 from evals.bench_figures import BenchFailure, columns, machine, ms, p50, p99
-from evals.bench_processes import NextslotProcess, fleet
+from evals.bench_processes import NextslotProcess, ServerProcess, fleet
 from evals.fakes import FakeSmtpServer, FakeTwilio
 from evals.load_channels import Outcome
 from evals.load_checks import Check, check_invariants, wait_for_drain
+from evals.load_cpu import CpuSampler, postgres_pids
 from evals.load_faults import Faults
 from evals.load_plan import burst_targets, no_whatsapp, seed_offers
 from evals.load_run import AGENTS, CHANNELS, STAFF, VISITORS, LoadRun, Scale
@@ -49,7 +51,7 @@ class LoadResult:
     scale: Scale
     servers: int
     wall: float
-    client_cpu: float  # seconds of CPU this process (the clients and the fakes) used during the load
+    cpu: dict[str, float]  # CPU seconds used during the load: servers, schedulers, PostgreSQL, clients and fakes
     outcomes: list[Outcome]
     reads: dict[str, int]
     bursts: list[tuple[str, str, int, int]]  # service, slot, booked in the burst, bookings at that time in the end
@@ -100,17 +102,26 @@ def run_load(url: str, scale: Scale, inject_faults: bool, servers: int, log_dir:
         with fleet(servers, SCHEDULERS, server_env, scheduler_env, log_dir) as (serving, sending):
             run = LoadRun(offers, [s.base for s in serving], scale, targets, rng)
             faults = Faults(serving, twilio, dsn, scale.seconds) if inject_faults else None
-            cpu = time.process_time()
-            wall = asyncio.run(drive(run, faults, scale.seconds))
-            cpu = time.process_time() - cpu
+            with CpuSampler(cpu_groups(serving, sending, dsn)) as sampler:
+                wall = asyncio.run(drive(run, faults, scale.seconds))
+            cpu = sampler.seconds()
             drained, waited = wait_for_drain(dsn, DRAIN_TIMEOUT)
             memory = [(s.name, s.resident_mb) for s in serving]
             checks = [*check_invariants(dsn, run.outcomes, run.unclear_reads, twilio, smtp, drained, waited),
-                      processes_check([*serving, *sending])]
+                      processes_check([*serving, *sending], restarted=inject_faults)]
     bursts = [(offer.service, slot, booked, held) for (offer, slot, booked), held
               in zip(run.burst_log, bookings_at(dsn, [(offer.service, slot) for offer, slot, _ in run.burst_log]))]
     return LoadResult(scale, servers, wall, cpu, run.outcomes, run.reads, bursts, faults.log if faults else [],
                       checks, memory)
+
+
+def cpu_groups(serving: list[ServerProcess], sending: list[NextslotProcess],
+               dsn: str) -> dict[str, Callable[[], list[int]]]:
+    def pids(processes: list[ServerProcess] | list[NextslotProcess]) -> Callable[[], list[int]]:
+        return lambda: [p.proc.pid for p in processes if p.proc is not None]  # a restarted server's new pid too
+
+    return {"servers": pids(serving), "schedulers": pids(sending), "PostgreSQL": postgres_pids(dsn),
+            "clients and fakes": lambda: [os.getpid()]}
 
 
 def bookings_at(dsn: str, slots: list[tuple[str, str]]) -> list[int]:
@@ -139,13 +150,13 @@ async def drive(run: LoadRun, faults: Faults | None, seconds: float) -> float:
     return time.monotonic() - started
 
 
-def processes_check(processes: list[NextslotProcess]) -> Check:
+def processes_check(processes: list[NextslotProcess], restarted: bool) -> Check:
     down = [p for p in processes if not p.alive]
     name = "every server and scheduler process up at the end"
     if down:
         names = ", ".join(p.name for p in down)
         return Check(name, False, f"not running: {names}; {down[0].name}'s last output: {down[0].tail(500)}")
-    return Check(name, True, f"{len(processes)} processes (a killed server was started again)")
+    return Check(name, True, f"{len(processes)} processes{' (a killed server was started again)' if restarted else ''}")
 
 
 # --- the report ---------------------------------------------------------------------------------------
@@ -172,8 +183,11 @@ def print_report(result: LoadResult) -> None:
           f"clients in this process on the same cores: {clients} in closed loops, and {scale.bursts} bursts of "
           f"{scale.burst_size} clients at one popular slot each; {scale.seconds:g} s of load")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    print(f"the clients and the fakes used {result.client_cpu:.0f} s of CPU in {result.wall:.0f} s, "
-          f"{result.client_cpu / (result.wall * cores):.0%} of this machine's {cores} cores")
+    used = sum(result.cpu.values())
+    requests = len(result.outcomes) or 1
+    print(f"CPU used during the load: {used:.0f} s in {result.wall:.0f} s, {used / (result.wall * cores):.0%} of "
+          f"this machine's {cores} cores; per booking request (its slot search included): "
+          + ", ".join(f"{name} {seconds * 1000 / requests:.0f} ms" for name, seconds in result.cpu.items()))
     if result.faults:
         print("faults injected:")
         for at, what in sorted(result.faults):
@@ -207,7 +221,7 @@ def as_json(result: LoadResult, machine_lines: list[str]) -> dict[str, Any]:
     return {
         "machine": machine_lines, "scale": asdict(result.scale), "servers": result.servers,
         "schedulers": SCHEDULERS, "wall_seconds": round(result.wall, 2),
-        "client_cpu_seconds": round(result.client_cpu, 2),
+        "cpu_seconds": {name: round(seconds, 2) for name, seconds in result.cpu.items()},
         "channels": [dict(zip(header, row)) for row in rows],
         "faults": [{"at": round(at, 2), "what": what} for at, what in sorted(result.faults)],
         "bursts": [{"service": s, "slot": slot, "booked_in_burst": b, "bookings_in_the_end": n}

@@ -22,3 +22,7 @@ def test_quick_load_with_faults_keeps_every_invariant(database_url, capsys, tmp_
     assert {row["channel"].strip() for row in results["channels"]} == {
         "MCP agents", "page visitors", "staff API", "all", "in bursts"}
     assert all(int(row["booked"].replace(",", "")) > 0 for row in results["channels"])
+    # where the cores went: every part of the system did work while the load ran; each server's size is known
+    assert set(results["cpu_seconds"]) == {"servers", "schedulers", "PostgreSQL", "clients and fakes"}
+    assert all(seconds > 0 for seconds in results["cpu_seconds"].values()), results["cpu_seconds"]
+    assert all(mb and mb > 0 for mb in results["server_memory_mb"].values()), results["server_memory_mb"]
