@@ -136,8 +136,10 @@ def environments(url: str, twilio: FakeTwilio, smtp: FakeSmtpServer) -> tuple[di
     """Settings of the servers and the schedulers: one database and one secret (links signed by one process are
     read by another); the schedulers send to the fakes."""
     common = {"NEXTSLOT_DATABASE_URL": url, "NEXTSLOT_SECRET_KEY": secrets.token_urlsafe(32), "NEXTSLOT_POOL_SIZE": "5",
-              # one business's slot-search budget is for a hostile tenant; here every client is the benchmark's
-              "NEXTSLOT_RATE_LIMIT_SLOT_SEARCHES_PER_BUSINESS": "100000/minute"}
+              # one business's slot-search budget and an API key's rate are for a hostile tenant or a runaway
+              # agent; here every client is the benchmark's, and all of a business's agents share its one key
+              "NEXTSLOT_RATE_LIMIT_SLOT_SEARCHES_PER_BUSINESS": "100000/minute",
+              "NEXTSLOT_RATE_LIMIT_PER_KEY": "100000/minute"}
     fakes = {**twilio.settings(), **smtp.settings()}
     channels = {f"NEXTSLOT_{name.upper()}": str(value) for name, value in fakes.items()}
     return common, {**common, **channels, "NEXTSLOT_DISPATCH_INTERVAL_SECONDS": "0.5",

@@ -17,7 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 from evals.load_channels import RETRYABLE_STATUS, Balancer, Retry, Unclear
 from evals.load_plan import Offer, Wish
 
-RETRYABLE_TOOL_ERRORS = {"temporarily_unavailable"}
+RETRYABLE_TOOL_ERRORS = {"temporarily_unavailable", "rate_limited"}  # both say when to try again
 
 
 class McpConversation:
