@@ -18,7 +18,7 @@ import secrets
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -117,7 +117,7 @@ def run_load(url: str, scale: Scale, inject_faults: bool, servers: int, log_dir:
 
 def cpu_groups(serving: list[ServerProcess], sending: list[NextslotProcess],
                dsn: str) -> dict[str, Callable[[], list[int]]]:
-    def pids(processes: list[ServerProcess] | list[NextslotProcess]) -> Callable[[], list[int]]:
+    def pids(processes: Sequence[NextslotProcess]) -> Callable[[], list[int]]:
         return lambda: [p.proc.pid for p in processes if p.proc is not None]  # a restarted server's new pid too
 
     return {"servers": pids(serving), "schedulers": pids(sending), "PostgreSQL": postgres_pids(dsn),

@@ -71,11 +71,12 @@ def postgres_pids(dsn: str) -> Callable[[], list[int]]:
     """The database server's processes as it lists them (backends and its own background processes); asked
     again at most every few seconds, since backends come and go with the pools."""
     known: list[int] = []
-    asked = [0]
+    asked = 0
 
     def pids() -> list[int]:
-        asked[0] += 1
-        if asked[0] % 6 == 1:
+        nonlocal asked
+        asked += 1
+        if asked % 6 == 1:
             try:
                 with psycopg.connect(dsn, connect_timeout=2) as conn:
                     known[:] = [pid for (pid,) in conn.execute("select pid from pg_stat_activity")
