@@ -59,6 +59,7 @@ from nextslot.tools.render import (
 )
 
 DEFAULT_SLOTS = 5
+NEXT_OPENINGS = 3  # offered when the asked window has none
 ACTOR = "agent"
 
 
@@ -143,10 +144,11 @@ def find_available_slots(ctx: ToolContext, args: FindSlotsIn) -> SlotsOut | Tool
     shown = [time_slot(s, args.caller_timezone, lang) for s in found.slots if in_day_window(s, args)][:limit]
     later: list[TimeSlot] = []
     if not shown:  # nothing in the asked window: the first openings in the month after it
-        after = ctx.service.find_slots(ctx.business_id, query.model_copy(
-            update={"starts_from": until, "until": until + timedelta(days=31)}))
+        after = ctx.service.find_slots(ctx.business_id, query.model_copy(update={
+            "starts_from": until, "until": until + timedelta(days=31), "limit": 1000 if filtered else NEXT_OPENINGS}))
         if not isinstance(after, Rejected):
-            later = [time_slot(s, args.caller_timezone, lang) for s in after.slots if in_day_window(s, args)][:3]
+            later = [time_slot(s, args.caller_timezone, lang) for s in after.slots
+                     if in_day_window(s, args)][:NEXT_OPENINGS]
     return SlotsOut(service=args.service, slots=shown, next_openings=later,
                     say=slots_sentence(shown, later, lang))
 

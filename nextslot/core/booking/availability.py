@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from itertools import accumulate
+from itertools import accumulate, islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -238,8 +238,8 @@ def find_open_slots(
         return slots
     starts = grid_starts(rules.step_minutes, rules.zone, start, end)
     if (picks := first_free_by_start(rules, groups, starts)) is not None:
-        slots = [Slot(s, s + rules.duration, picked) for s, picked in zip(starts, picks) if picked is not None]
-        return slots[:limit] if limit is not None else slots
+        free = ((s, picked) for s, picked in zip(starts, picks) if picked is not None)
+        return [Slot(s, s + rules.duration, picked) for s, picked in islice(free, limit)]
     for s in starts:
         picked = assign(ordered(groups, s), rules.occupied(s))
         if picked is not None:

@@ -2,8 +2,10 @@
 (a skipped wall time does not exist, a repeated one exists twice); and the local days a window touches."""
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import wall_exists
@@ -20,25 +22,28 @@ def local_days(start: datetime, end: datetime, zone: ZoneInfo) -> Iterator[date]
 
 def grid_starts(step_minutes: int, zone: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
     """Grid start times in [start, end): every `step` minutes from local midnight, DST-aware."""
+    grids = [g for day in local_days(start, end, zone) if (g := day_grid(step_minutes, zone, day))]
+    starts = [s for grid in grids for s in grid]
+    if any(a[-1] >= b[0] for a, b in zip(grids, grids[1:])):  # a zone stepping back a whole day repeats a date's
+        starts = sorted(set(starts))  # instants in the next date's: in order and once each, as every day alone is
+    return starts[bisect_left(starts, start):bisect_left(starts, end)]
+
+
+@lru_cache(maxsize=1024)  # a day of 15-minute starts is about 5 KB: at most a few MB per process
+def day_grid(step_minutes: int, zone: ZoneInfo, day: date) -> tuple[datetime, ...]:
+    """The grid starts of one local date, in UTC and in order: the same for every search that touches the day."""
+    midnight = datetime.combine(day, time())
+    if steady_day(midnight, zone):  # most days: plain arithmetic from midnight, no conversion per start
+        first = midnight.replace(tzinfo=zone).astimezone(UTC)
+        return tuple(first + timedelta(minutes=minute) for minute in range(0, 1440, step_minutes))
     out: set[datetime] = set()
-    step, per_day = timedelta(minutes=step_minutes), len(range(0, 1440, step_minutes))
-    for day in local_days(start, end, zone):
-        midnight = datetime.combine(day, time())
-        if steady_day(midnight, zone):  # most days: plain arithmetic from midnight, no conversion per start
-            first = midnight.replace(tzinfo=zone).astimezone(UTC)
-            # the day's starts in [start, end): the k-th is first + k * step, k from ceil((start - first) / step)
-            lo, hi = max(0, -((first - start) // step)), min(per_day, -((first - end) // step))
-            out.update(first + k * step for k in range(lo, hi))
+    for minute in range(0, 1440, step_minutes):
+        wall = midnight + timedelta(minutes=minute)
+        if not wall_exists(wall, zone):
             continue
-        for minute in range(0, 1440, step_minutes):
-            wall = midnight + timedelta(minutes=minute)
-            if not wall_exists(wall, zone):
-                continue
-            for fold in (0, 1):  # a repeated wall time is two instants
-                instant = wall.replace(tzinfo=zone, fold=fold).astimezone(UTC)
-                if start <= instant < end:
-                    out.add(instant)
-    return sorted(out)
+        for fold in (0, 1):  # a repeated wall time is two instants
+            out.add(wall.replace(tzinfo=zone, fold=fold).astimezone(UTC))
+    return tuple(sorted(out))
 
 
 def steady_day(midnight: datetime, zone: ZoneInfo) -> bool:

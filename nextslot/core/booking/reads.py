@@ -1,10 +1,11 @@
 """Reading the calendar: open slots in a window, one booking by its code, a customer's bookings."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from nextslot.core.booking import lookups
-from nextslot.core.booking.availability import find_open_slots
+from nextslot.core.booking.availability import Slot, find_open_slots
 from nextslot.core.booking.codes import normalize_code
 from nextslot.core.booking.refusals import unknown_booking
 from nextslot.core.instants import load_zone, resolve_instant, unknown_zone
@@ -16,6 +17,7 @@ from nextslot.schemas.views import BookingView
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 MAX_WINDOW = timedelta(days=31)
+FIRST_PIECE = timedelta(days=7)  # a week or less (a day, a page of days) is read at once
 
 
 def find_slots(uow: SqlAlchemyUnitOfWork, business_id: int, query: SlotQuery, now: datetime) -> Slots | Rejected:
@@ -37,12 +39,25 @@ def find_slots(uow: SqlAlchemyUnitOfWork, business_id: int, query: SlotQuery, no
             plans = [p for place in plan.locations
                      if isinstance(p := load_plan(uow, business_id, query.service, query.resources, place),
                                    Plan)]
-        found = []
-        for one in plans:
-            groups = timelines(uow, one, (start, end), now, party=query.party_size)
-            found += [(s, one) for s in find_open_slots(one.rules, groups, (start, end), now, query.limit)]
+        found: list[tuple[Slot, Plan]] = []
+        for piece in pieces(start, end):
+            for one in plans:
+                groups = timelines(uow, one, piece, now, party=query.party_size)
+                found += [(s, one) for s in find_open_slots(one.rules, groups, piece, now, query.limit)]
+            if len(found) >= query.limit:
+                break
         found.sort(key=lambda pair: pair[0].starts_at)  # stable: branches in listed order at one start
         return Slots([slot_view(s, one, query.customer_timezone) for s, one in found[:query.limit]])
+
+
+def pieces(start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
+    """The window in pieces of 7, 14, 28 days, searched in turn until enough openings are found: "the next
+    openings" in a month usually lie in its first week, and a piece costs what its days cost (their claims
+    read, their grid checked). The pieces' openings together are the window's, in the same order."""
+    size = FIRST_PIECE
+    while start < end:
+        yield start, min(start + size, end)
+        start, size = start + size, size * 2
 
 
 def slot_window(query: SlotQuery, plan: Plan, now: datetime) -> tuple[datetime, datetime] | Rejected:
