@@ -2,7 +2,7 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from nextslot.schemas.service_rules import IntakeQuestion
 from nextslot.schemas.statuses import BookingStatus
@@ -113,6 +113,8 @@ class HoldView(BaseModel):
 
 
 class ServiceView(BaseModel):
+    model_config = ConfigDict(frozen=True)  # a process keeps them per configuration version (catalog.SERVICES)
+
     key: str
     name: str
     description: str

@@ -145,3 +145,22 @@ def test_a_branch_edit_reaches_the_plans_of_its_resources(make_business, session
     assert plan_of(session_factory, clinic).resources[patel.id].zone.key == "Europe/Dublin"
     edit(session_factory, "update locations set timezone = 'Europe/Lisbon' where business_id = :b", b=clinic)
     assert plan_of(session_factory, clinic).resources[patel.id].zone.key == "Europe/Lisbon"
+
+
+def test_the_kept_service_list_follows_every_edit_of_what_it_shows(make_business, session_factory, service):
+    """The booking pages' service list is kept per process like plans; an edit from anywhere shows at once."""
+    clinic = make_business("clinic")
+
+    def consultation():
+        return next(s for s in service.list_services(clinic) if s.key == "consultation")
+
+    assert consultation().staff == ["Dr Asha Patel", "Dr Femi Okafor"] and consultation() is consultation()
+    edit(session_factory, "update services set name = 'GP visit' where business_id = :b and key = 'consultation'",
+         b=clinic)
+    assert consultation().name == "GP visit"
+    edit(session_factory, "update resources set active = false where business_id = :b and key = 'dr-okafor'",
+         b=clinic)
+    assert consultation().staff == ["Dr Asha Patel"]
+    edit(session_factory, "update services set active = false where business_id = :b and key = 'ultrasound'",
+         b=clinic)
+    assert [s.key for s in service.list_services(clinic)] == ["consultation"]

@@ -10,11 +10,13 @@ from sqlalchemy.orm import joinedload
 
 from nextslot.core.booking.availability import WeeklyHours, open_intervals
 from nextslot.core.booking.intervals import merge
+from nextslot.core.config_versions import VersionedCache, read_version
 from nextslot.core.instants import day_instants, day_start, load_zone
 from nextslot.core.money import money
 from nextslot.core.planning import series_max
 from nextslot.schemas.service_rules import IntakeQuestion
 from nextslot.schemas.views import BusinessProfile, Closure, LocationRef, OpeningHours, ServiceView
+from nextslot.storage import queries
 from nextslot.storage.tables import (
     AvailabilityException,
     Business,
@@ -36,7 +38,23 @@ DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sun
 CLOSURES_AHEAD = timedelta(days=60)
 
 
+SERVICES: VersionedCache[tuple[ServiceView, ...]] = VersionedCache(256)
+
+
 def list_services(uow: SqlAlchemyUnitOfWork, business_id: int) -> list[ServiceView]:
+    """The active services, by name; kept per process while the business's configuration is unchanged (every
+    booking page view and form needs them)."""
+    version = read_version(uow, business_id)
+    if version is None:
+        return []
+    key = (queries.database_of(uow.session), business_id)
+    if (kept := SERVICES.get(key, version)) is None:
+        kept = tuple(service_views(uow, business_id))
+        SERVICES.put(key, version, kept)
+    return list(kept)  # the views are frozen: shared copies are safe to hand out
+
+
+def service_views(uow: SqlAlchemyUnitOfWork, business_id: int) -> list[ServiceView]:
     services = uow.session.scalars(
         select(Service).where(Service.business_id == business_id, Service.active).order_by(Service.name)
         .options(joinedload(Service.requirements).joinedload(ServiceRequirement.members)
