@@ -4,6 +4,7 @@ A local date is a whole local day: from its first instant to the first instant o
 without asking for an offset, because some zones skip or repeat midnight (America/Havana, Asia/Beirut...).
 """
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from nextslot.core.results import Rejected
@@ -49,6 +50,7 @@ def first_instant(wall: datetime, zone: ZoneInfo) -> datetime:
     return after
 
 
+@lru_cache(maxsize=8192)  # opening hours turn the same days' walls into instants on every slot search
 def wall_to_utc(day: date, minute: int, zone: ZoneInfo) -> datetime:
     """The first instant of `minute` past local midnight on `day` (minute 1440: the next day's start)."""
     return first_instant(datetime.combine(day, time()) + timedelta(minutes=minute), zone)
