@@ -5,7 +5,7 @@ by the claim guard trigger (row lock + peak overlap). Never check-then-insert wi
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     Executable,
+    Select,
     SmallInteger,
     func,
     insert,
@@ -69,18 +70,14 @@ class ClaimRepository:
         business_id: int, ids: list[int], places: list[int], during: Range[datetime], booking_id: int | None,
         hold_id: int | None, expires_at: datetime | None,
     ) -> Executable:
-        # queue behind other claimers of these resources, in id order (the lock is taken in the statement's
-        # first step, before any row goes in): the loser then meets the winner's committed claim instead of a
-        # deadlock over two uncommitted ones; rows go in in list order, so their locks are taken in id order too
-        locked = (select(Resource.id).where(Resource.id.in_(ids)).order_by(Resource.id)
-                  .with_for_update(key_share=True).cte("locked"))
+        # rows go in in list order, so their own locks are taken in id order too
         members = (func.unnest(literal(ids, ARRAY(BigInteger)), literal(places, ARRAY(SmallInteger)))
                    .table_valued("rid", "seats", with_ordinality="n").render_derived(name="members"))
         rows = (
             select(literal(business_id, BigInteger), members.c.rid, literal(booking_id, BigInteger),
                    literal(hold_id, BigInteger), literal(during, TSTZRANGE), literal(expires_at, DateTime(timezone=True)),
                    true(), members.c.seats)
-            .where(select(func.count()).select_from(locked).scalar_subquery() >= 0)  # runs the lock first
+            .where(resource_locks(ids))
             .order_by(members.c.n)
         )
         return insert(Claim).from_select(
@@ -145,12 +142,20 @@ class ClaimRepository:
         PostgreSQL re-checks the exclusion constraint for an updated row's new version, so without those locks
         the update and a racer's insert of a clashing claim could each wait for the other: a deadlock."""
         chosen = (Claim.active, *owner)
-        locked = (select(Resource.id).where(Resource.id.in_(select(Claim.resource_id).where(*chosen)))
-                  .order_by(Resource.id).with_for_update(key_share=True).cte("locked"))
         changed = self.session.scalars(
             update(Claim)
-            .where(*chosen, select(func.count()).select_from(locked).scalar_subquery() >= 0)  # the locks first
+            .where(*chosen, resource_locks(select(Claim.resource_id).where(*chosen)))
             .values(**values)
             .returning(Claim.resource_id)
         )
         return tuple(sorted(changed))
+
+
+def resource_locks(ids: Sequence[int] | Select[Any]) -> ColumnElement[bool]:
+    """A condition whose first step locks these resources' rows in id order, before the statement writes a row.
+
+    Every claimer takes them so: a loser queues behind the winner and then meets its committed claim, instead of
+    a deadlock over two uncommitted ones (the exclusion constraint is checked after a row goes in)."""
+    locked = (select(Resource.id).where(Resource.id.in_(ids)).order_by(Resource.id)
+              .with_for_update(key_share=True).cte("locked"))
+    return select(func.count()).select_from(locked).scalar_subquery() >= 0
