@@ -19,7 +19,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from nextslot.storage.engine import build_session_factory, engine_for, libpq_dsn
 FULL = Scale(seconds=60, clients={AGENTS: 12, VISITORS: 8, STAFF: 4}, bursts=10, burst_size=24)
 QUICK = Scale(seconds=12, clients={AGENTS: 3, VISITORS: 3, STAFF: 2}, bursts=3, burst_size=9)
 SCHEDULERS = 2
+CHANNEL_NAMES = {"mcp": AGENTS, "page": VISITORS, "staff": STAFF}
 DRAIN_TIMEOUT = 90  # seconds for the schedulers to send what is due after the load stops
 MESSAGE_RETRY_SECONDS = 2  # instead of 30: messages refused during the Twilio outage go again within the drain
 
@@ -64,10 +65,16 @@ SERVER_MEMORY_TARGET_MB = 250
 
 
 def run_bench_load(settings: Settings, quick: bool = False, faults: bool = True, json_path: Path | None = None,
-                   servers: int = 2, log_dir: Path | None = None) -> int:
-    """Run the load test in a throwaway database; 0 when every invariant held."""
+                   servers: int = 2, log_dir: Path | None = None, channel: str | None = None) -> int:
+    """Run the load test in a throwaway database; 0 when every invariant held. With a `channel` ("mcp", "page"
+    or "staff"), only that channel's steady clients run, 8 of them and no bursts: what one channel costs."""
     scale = QUICK if quick else FULL
-    title = f"nextslot load benchmark{' (quick)' if quick else ''}{'' if faults else ' without faults'}"
+    if channel is not None:
+        only = CHANNEL_NAMES[channel]
+        scale = replace(scale, clients={name: 8 if name == only else 0 for name in CHANNELS}, bursts=0,
+                        burst_size=0)
+    title = (f"nextslot load benchmark{' (quick)' if quick else ''}{'' if faults else ' without faults'}"
+             f"{f', {channel} only' if channel else ''}")
     with throwaway_database(settings, title) as url:
         lines = machine(libpq_dsn(url))
         for line in lines:
@@ -182,8 +189,9 @@ def print_report(result: LoadResult) -> None:
     scale = result.scale
     clients = ", ".join(f"{n} {name}" for name, n in scale.clients.items())
     print(f"{result.servers} `nextslot serve` and {SCHEDULERS} `nextslot scheduler` processes on one PostgreSQL; "
-          f"clients in this process on the same cores: {clients} in closed loops, and {scale.bursts} bursts of "
-          f"{scale.burst_size} clients at one popular slot each; {scale.seconds:g} s of load")
+          f"clients in this process on the same cores: {clients} in closed loops, and "
+          f"{f'{scale.bursts} bursts of {scale.burst_size} clients at one popular slot each' if scale.bursts else 'no bursts'}"
+          f"; {scale.seconds:g} s of load")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     used = sum(result.cpu.values())
     requests = len(result.outcomes) or 1
@@ -206,7 +214,7 @@ def print_report(result: LoadResult) -> None:
               + ", ".join(f"{reason} {n}" for reason, n in reasons.most_common()))
     print("latency: first attempt to final answer, retries included; reads (untimed): "
           + ", ".join(f"{n:,} {channel}" for channel, n in result.reads.items()))
-    wins = ", ".join(f"{booked}/{held}" for _, _, booked, held in result.bursts)
+    wins = ", ".join(f"{booked}/{held}" for _, _, booked, held in result.bursts) or "none"
     print(f"bursts, booked in the burst / bookings starting then in the end (a steady client's booking may have "
           f"taken the slot, or part of it, first): {wins}")
     sizes = ", ".join(f"{name} {'?' if mb is None else f'{mb:.0f}'} MB" for name, mb in result.server_memory)

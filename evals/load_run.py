@@ -70,7 +70,7 @@ class LoadRun:
             try:
                 steady = [self.steady(channel, until) for channel in CHANNELS
                           for _ in range(self.scale.clients[channel])]
-                gap = (until - started) / self.scale.bursts
+                gap = (until - started) / max(1, self.scale.bursts)
                 bursts = [self.burst(started + (k + 0.5) * gap, k) for k in range(self.scale.bursts)]
                 await asyncio.gather(*steady, *bursts)
             finally:

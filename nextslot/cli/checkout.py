@@ -42,7 +42,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
                                                 "pip install -e '.[test]'")
         return run_bench_load(settings, quick=args.quick, faults=not args.no_faults, servers=args.servers,
                               json_path=Path(args.json) if args.json else None,
-                              log_dir=Path(args.logs) if args.logs else None)
+                              log_dir=Path(args.logs) if args.logs else None, channel=args.channel)
     if args.suite == "chat":
         from evals.bench_chat import run_bench_chat
 
@@ -101,6 +101,8 @@ def register(sub) -> None:
                    help="load: how many `nextslot serve` processes (default 2)")
     p.add_argument("--json", help="load: also write the results to this file")
     p.add_argument("--logs", help="load: keep each server's and scheduler's output in this folder")
+    p.add_argument("--channel", choices=["mcp", "page", "staff"],
+                   help="load: only this channel's steady clients, no bursts (what one channel costs)")
     p = add_command(sub, "eval", cmd_eval, "agent scenario evals through the real tools, scored from the database "
                     "(a throwaway one): a scripted agent, or a live model with --model", needs_schema=False)
     p.add_argument("--only", help="run one scenario, by name")
