@@ -10,6 +10,7 @@ import pytest
 from nextslot.core.booking.reads import FIRST_PIECE, pieces
 from nextslot.core.results import Booked, Slots
 from nextslot.schemas.commands import BookingCreate, CustomerIn, SlotQuery
+from tests.core.test_assignment import salon
 from tests.core.test_locations import two_branches
 
 
@@ -48,9 +49,11 @@ def book_some(service, business: int, key: str, start: datetime, days: int, rng:
 
 
 @pytest.mark.parametrize("business_config, key, answers", [
-    ("clinic", "consultation", {"reason": "Check-up", "first-visit": "no"}),  # two pools, fair order
+    ("clinic", "consultation", {"reason": "Check-up", "first-visit": "no"}),  # two pools
     ("clinic", "ultrasound", {}),  # three pools
     (two_branches(), "cut", {}),  # branches in two zones
+    (salon("least_booked_week"), "cut", {}),  # fair order: each piece reads the workload around it
+    (salon("weighted", {"ana": 2}), "cut", {}),
 ])
 def test_the_first_openings_of_a_month_are_the_same_whatever_the_limit(service, make_business, clock,
                                                                         business_config, key, answers):
