@@ -44,8 +44,11 @@ def engine_for(url: str, pool_size: int = 5) -> Engine:
     # sessions in UTC: instants come back as UTC datetimes whatever the server default is. hide_parameters: a
     # statement's values (webhook secrets, customers' contacts) stay out of SQL logging and of the text of a
     # failed statement's exception, which reaches tracebacks and incident logs
+    # READ COMMITTED whatever the server's default (a managed PostgreSQL may set another): a claimer that waited
+    # for a lock must then see the winner's committed claim, and each statement reads what is committed when it
+    # starts, which the answer to a taken time relies on (alternatives.slot_taken)
     engine = create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True,
+        url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True, isolation_level="READ COMMITTED",
         connect_args={"options": "-c timezone=UTC"},
     )
     event.listen(engine, "checkout", closed_while_pooled)

@@ -27,10 +27,13 @@ BURST_SECONDS = 2.0  # how long an answer may be reused while what it was built 
 
 def slot_taken(
     uow: SqlAlchemyUnitOfWork, plan: Plan, start: datetime, now: datetime,
-    customer_zone: str | None = None, exclude_booking_id: int | None = None, party: int = 1,
+    customer_zone: str | None = None, exclude_booking_id: int | None = None, party: int = 1, wrote: bool = True,
 ) -> SlotTaken:
-    """Roll back, then offer the openings nearest the requested time (for the same party), as committed now."""
-    uow.rollback()
+    """Roll back what this try wrote, then offer the openings nearest the requested time (for the same party), as
+    committed now. A try that wrote nothing (the time was seen taken first) goes on in its transaction: at READ
+    COMMITTED every statement reads what is committed when it starts, so two round trips are saved."""
+    if wrote:
+        uow.rollback()
     return SlotTaken(start, alternatives(uow, plan, start, now, customer_zone, exclude_booking_id, party))
 
 

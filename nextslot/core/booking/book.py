@@ -56,8 +56,9 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
         checked = None
         if cmd.hold_id is None:  # a taken or wrong time is answered before anything is written
             checked = check_slot(plan.rules, timelines(uow, plan, (start, start), now, party=party), start, now)
-            if checked is SlotProblem.TAKEN:
-                return slot_taken(uow, plan, start, now, cmd.customer.timezone, party=party)
+            if checked is SlotProblem.TAKEN:  # nothing written yet but an idempotency key's reservation
+                return slot_taken(uow, plan, start, now, cmd.customer.timezone, party=party,
+                                  wrote=cmd.idempotency_key is not None)
             if isinstance(checked, SlotProblem):
                 return slot_problem(checked, plan, start)
         customer = find_or_create(uow, business_id, plan.business.country, cmd.customer)
