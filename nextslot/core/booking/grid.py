@@ -24,8 +24,9 @@ def grid_starts(step_minutes: int, zone: ZoneInfo, start: datetime, end: datetim
     """Grid start times in [start, end): every `step` minutes from local midnight, DST-aware."""
     grids = [g for day in local_days(start, end, zone) if (g := day_grid(step_minutes, zone, day))]
     starts = [s for grid in grids for s in grid]
-    if any(a[-1] >= b[0] for a, b in zip(grids, grids[1:])):  # a zone stepping back a whole day repeats a date's
-        starts = sorted(set(starts))  # instants in the next date's: in order and once each, as every day alone is
+    # each day's starts are in order and distinct; days overlap only where a zone's clocks went back a whole day
+    if any(a[-1] >= b[0] for a, b in zip(grids, grids[1:])):
+        starts = sorted(set(starts))
     return starts[bisect_left(starts, start):bisect_left(starts, end)]
 
 
