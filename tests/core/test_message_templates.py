@@ -53,6 +53,21 @@ def test_ordinary_templates_render_as_before():
         == "TUESDAY 1 a, b ~ ana"
 
 
+def test_a_template_compiled_once_renders_each_message_with_its_own_values_and_its_own_budget():
+    """Templates are compiled once per process and text: every message still gets its own values, an edited
+    text is compiled anew, and a hostile template is cut off on every render, not only the first."""
+    assert render_text("Hi {{ name }}", {"name": "Ana"}) == "Hi Ana"
+    assert render_text("Hi {{ name }}", {"name": "Ben"}) == "Hi Ben"
+    assert render_text("Hi {{ name }}!", {"name": "Ana"}) == "Hi Ana!"
+    slow = "{% for i in range(1000) %}{% for j in range(1000) %}{% for k in range(1000) %}{% endfor %}{% endfor %}" \
+           "{% endfor %}"
+    for _ in range(3):
+        started = time.perf_counter()
+        with pytest.raises(TemplateError, match="too long to render"):
+            render_text(slow, SAMPLES["reminder"])
+        assert time.perf_counter() - started < 2
+
+
 def test_a_template_that_raises_is_refused_with_a_reason_and_no_value_of_the_message():
     assert template_problem("confirmation", "{{ 1/0 }}") == "it divides by zero"
     assert template_problem("confirmation", "{{ name + 1 }}") == "it fails when rendered (TypeError)"
