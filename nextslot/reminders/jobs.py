@@ -117,7 +117,8 @@ class JobReader:
         message = render(n.kind, language, values, (business.details or {}).get("templates"), business.id)
         recipients = {c: addresses[c] for c in preferred
                       if c in self._channels and addresses.get(c) and c not in n.gave_up_on and c not in opted_out}
-        ics = booking_ics(s, business, booking, self._clock()) if booking and n.kind in CALENDAR_KINDS else None
+        ics = booking_ics(s, business, booking, self._clock()) \
+            if booking and n.kind in CALENDAR_KINDS and "email" in recipients else None  # only emails attach it
         content = None if to_business or staff is not None else self._within_whatsapp_window(
             s, n, recipients, approved_content(business.details or {}, language, n.kind, values))
         return Job(n.id, lease, n.kind, recipients, message.subject, message.body, ics, content, n.request_id)
