@@ -1,5 +1,6 @@
 """Instants as every audience needs them: UTC, business-local, customer-local, and spoken."""
 from datetime import UTC, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
@@ -21,6 +22,7 @@ def clock_time(local: datetime) -> str:
     return f"{clock} {'am' if local.hour < 12 else 'pm'}{repeat_note(local)}"
 
 
+@lru_cache(maxsize=8192)  # every slot search says the same starts again: a page of four days says 132 of them
 def spoken_time(instant: datetime, zone: ZoneInfo) -> str:
     """A phrase a voice agent can read aloud: 'Tuesday 25 November at 5:30 pm'."""
     local = instant.astimezone(zone)
