@@ -19,15 +19,17 @@ def starts(found: Slots) -> list[tuple[datetime, tuple[str, ...], str | None]]:
             for s in found.slots]
 
 
+def one_day(service, business: int, key: str, start: datetime) -> Slots:
+    """Every opening in the day from `start`."""
+    found = service.find_slots(business, SlotQuery(service=key, starts_from=start, until=start + timedelta(days=1),
+                                                   limit=1000))
+    assert isinstance(found, Slots)
+    return found
+
+
 def day_by_day(service, business: int, key: str, start: datetime, days: int) -> list:
     """Every opening of the window, found one day at a time: the reference the pieces must agree with."""
-    out: list = []
-    for d in range(days):
-        found = service.find_slots(business, SlotQuery(service=key, starts_from=start + timedelta(days=d),
-                                                       until=start + timedelta(days=d + 1), limit=1000))
-        assert isinstance(found, Slots)
-        out += starts(found)
-    return out
+    return [slot for d in range(days) for slot in starts(one_day(service, business, key, start + timedelta(days=d)))]
 
 
 def book_some(service, business: int, key: str, start: datetime, days: int, rng: random.Random,
@@ -36,10 +38,8 @@ def book_some(service, business: int, key: str, start: datetime, days: int, rng:
     weeks in), some of the rest."""
     booked = 0
     for d in range(days):
-        found = service.find_slots(business, SlotQuery(service=key, starts_from=start + timedelta(days=d),
-                                                       until=start + timedelta(days=d + 1), limit=1000))
         share = 0.1 if d in (6, 7, 20, 21) else 0.9 if d < 6 else 0.3
-        for slot in found.slots:
+        for slot in one_day(service, business, key, start + timedelta(days=d)).slots:
             if rng.random() < share:
                 result = service.book(business, BookingCreate(
                     service=key, starts_at=slot.starts_at.utc, intake=answers,
