@@ -24,9 +24,14 @@ def business(session: Session, business_id: int) -> Business | None:
     return session.get(Business, business_id)
 
 
+CONFIG_VERSION = text("select config_version from businesses where id = :business")
+
+
 def config_version(session: Session, business_id: int) -> int | None:
-    """The business's configuration version (None: no such business): one primary-key read."""
-    return session.scalar(select(Business.config_version).where(Business.id == business_id))
+    """The business's configuration version (None: no such business): one primary-key read, on every booking and
+    search. Plain SQL on the session's connection: an ORM select costs twice the CPU for a one-column read."""
+    version: int | None = session.connection().scalar(CONFIG_VERSION, {"business": business_id})
+    return version
 
 
 def database_of(session: Session) -> str:

@@ -22,7 +22,13 @@ bearer = HTTPBearer(auto_error=False, scheme_name="ApiKey",
                     description="A business API key, `nsk_...` (create one with `nextslot api-key SLUG`).")
 
 
-def booking_service(request: Request) -> BookingService:
+async def booking_service(request: Request) -> BookingService:
+    """Async, as every dependency here that does no I/O: FastAPI sends a plain `def` dependency to a worker thread,
+    a hop that costs more than the dependency itself."""
+    return service_of(request)
+
+
+def service_of(request: Request) -> BookingService:
     return request.app.state.service
 
 
@@ -33,7 +39,7 @@ async def checked_key(request: Request) -> KeyHolder:
     keys: ApiKeyCache = request.app.state.api_keys
     holder = None
     if scheme.lower() == "bearer" and (token := token.strip()):
-        holder = keys.remembered(token) or await run_in_threadpool(keys.look_up, booking_service(request).uow(), token)
+        holder = keys.remembered(token) or await run_in_threadpool(keys.look_up, service_of(request).uow(), token)
     if holder is None:
         raise Refused(Rejected("unauthorized", "Send a live business API key: Authorization: Bearer nsk_..."),
                       401, headers={"WWW-Authenticate": "Bearer"})
@@ -55,7 +61,8 @@ class KeyCheckedRoute(APIRoute):
         return checked
 
 
-def calling_key(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> KeyHolder:
+async def calling_key(request: Request,
+                      _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> KeyHolder:
     """The holder KeyCheckedRoute found (the bearer dependency is there for the OpenAPI document)."""
     return request.state.caller
 
