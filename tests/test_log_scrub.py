@@ -35,3 +35,24 @@ def test_a_record_is_one_json_object_with_the_request_id_and_its_extra_fields():
         failed = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
     line = json.loads(JsonFormatter().format(failed))
     assert line["error"] == "ValueError" and "ann@example.com" not in line["traceback"]
+
+
+def test_a_stateless_mcp_request_leaves_our_request_line_only(capsys):
+    """The MCP SDK says "Terminating session: None" at info after every stateless request: a second line per tool
+    call, and its formatting costs the server CPU on every call. Its warnings still show."""
+    from nextslot.telemetry.logs import configure_logging
+
+    root = logging.getLogger()
+    kept = (list(root.handlers), root.level)
+    try:
+        configure_logging("INFO", "json")
+        sdk = logging.getLogger("mcp.server.streamable_http")
+        sdk.info("Terminating session: %s", None)
+        sdk.warning("a real problem")
+        logging.getLogger("nextslot.http").info("POST /mcp 200")
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    finally:
+        root.handlers[:] = kept[0]
+        root.setLevel(kept[1])
+    assert [(line["logger"], line["message"]) for line in lines] == [
+        ("mcp.server.streamable_http", "a real problem"), ("nextslot.http", "POST /mcp 200")]

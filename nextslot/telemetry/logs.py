@@ -68,6 +68,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # a line per request or run: customer data, noise ("Terminating session: None" after every MCP call)
     for noisy in ("twilio.http_client", "apscheduler.executors", "apscheduler.scheduler", "httpx", "httpx2",
-                  "httpcore", "httpcore2"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)  # a line per request or run: customer data, noise
+                  "httpcore", "httpcore2", "mcp.server.streamable_http"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
