@@ -48,6 +48,16 @@ class NextslotProcess:
         kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), None)
         return None if kb is None else kb / 1024
 
+    @property
+    def cpu_seconds(self) -> float | None:
+        """The CPU time (user + system) the process has used so far; None when it is not running or not on Linux."""
+        try:
+            stat = Path(f"/proc/{self.proc.pid}/stat").read_text() if self.alive and self.proc else ""
+        except OSError:
+            return None
+        fields = stat.rpartition(")")[2].split()  # after the command's name, which may hold spaces
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if len(fields) > 12 else None
+
     def kill(self) -> None:
         """kill -9: no shutdown, no goodbye, as when a machine dies."""
         if self.alive:
@@ -104,13 +114,12 @@ def start_servers(servers: list[ServerProcess]) -> None:
 
 
 @contextmanager
-def server_process(url: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """`nextslot serve` on a free loopback port (with `env`'s settings besides the database), stopped at the end;
-    yields its base URL."""
+def server_process(url: str, env: Mapping[str, str] | None = None) -> Iterator[ServerProcess]:
+    """`nextslot serve` on a free loopback port (with `env`'s settings besides the database), stopped at the end."""
     server = ServerProcess("the server", {**(env or {}), "NEXTSLOT_DATABASE_URL": url})
     with closing_all([server]):
         start_servers([server])
-        yield server.base
+        yield server
 
 
 @contextmanager

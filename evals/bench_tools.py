@@ -28,7 +28,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from evals.bench_db import throwaway_database
 from evals.bench_figures import BenchFailure, Row, latency_row, machine, print_table
-from evals.bench_processes import server_process
+from evals.bench_processes import ServerProcess, server_process
 from nextslot.core.accounts.api_keys import create_api_key
 from nextslot.core.accounts.voice_secrets import new_secret, set_secret
 from nextslot.core.business.config import apply_config
@@ -74,8 +74,8 @@ def run_bench_tools(settings: Settings, quick: bool = False) -> int:
         # one key makes every call here, faster than the default per-key budget allows: latency is measured
         unlimited = {"NEXTSLOT_RATE_LIMIT_PER_KEY": "100000/minute",
                      "NEXTSLOT_RATE_LIMIT_SLOT_SEARCHES_PER_BUSINESS": "100000/minute"}
-        with server_process(url, unlimited) as base:
-            rows = asyncio.run(measure(base, url, clinic, samples))
+        with server_process(url, unlimited) as server:
+            rows = asyncio.run(measure(server, url, clinic, samples))
     if isinstance(rows, BenchFailure):
         print(f"FAIL {rows}")
         return 1
@@ -121,15 +121,15 @@ def days_ahead(n: int, first: int) -> list[str]:
     return [(today + timedelta(days=first + i % 28)).isoformat() for i in range(n)]
 
 
-async def measure(base: str, url: str, clinic: Seeded, samples: int) -> list[Row] | BenchFailure:
+async def measure(server: ServerProcess, url: str, clinic: Seeded, samples: int) -> list[Row] | BenchFailure:
     """Both channels, one after the other, then the staff API; a wrong answer comes back as the failure (not
     raised: the MCP client's task group would wrap it in exception groups)."""
     from evals.bench_staff_api import measure_staff_api  # it builds on this module's seeding and stopwatch
 
     try:
         numbers = phones()
-        rows = await measure_channels(base, clinic, samples, numbers)
-        return rows + await measure_staff_api(base, url, samples, RACERS, numbers)
+        rows = await measure_channels(server.base, clinic, samples, numbers)
+        return rows + await measure_staff_api(server, url, samples, RACERS, numbers)
     except* BenchFailure as group:
         failure = group
     while isinstance(failure, BaseExceptionGroup):
