@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx2
 
 from evals.bench_figures import BenchFailure
+from evals.load_cpu import cpu_seconds
 from evals.loopback import free_port
 
 START_TIMEOUT = 60  # seconds for a server to answer /health (a busy 2-core machine starts them slowly)
@@ -51,12 +52,7 @@ class NextslotProcess:
     @property
     def cpu_seconds(self) -> float | None:
         """The CPU time (user + system) the process has used so far; None when it is not running or not on Linux."""
-        try:
-            stat = Path(f"/proc/{self.proc.pid}/stat").read_text() if self.alive and self.proc else ""
-        except OSError:
-            return None
-        fields = stat.rpartition(")")[2].split()  # after the command's name, which may hold spaces
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if len(fields) > 12 else None
+        return cpu_seconds(self.proc.pid) if self.alive and self.proc else None
 
     def kill(self) -> None:
         """kill -9: no shutdown, no goodbye, as when a machine dies."""
