@@ -25,10 +25,6 @@ bearer = HTTPBearer(auto_error=False, scheme_name="ApiKey",
 async def booking_service(request: Request) -> BookingService:
     """Async, as every dependency here that does no I/O: FastAPI sends a plain `def` dependency to a worker thread,
     a hop that costs more than the dependency itself."""
-    return service_of(request)
-
-
-def service_of(request: Request) -> BookingService:
     return request.app.state.service
 
 
@@ -39,7 +35,7 @@ async def checked_key(request: Request) -> KeyHolder:
     keys: ApiKeyCache = request.app.state.api_keys
     holder = None
     if scheme.lower() == "bearer" and (token := token.strip()):
-        holder = keys.remembered(token) or await run_in_threadpool(keys.look_up, service_of(request).uow(), token)
+        holder = keys.remembered(token) or await run_in_threadpool(keys.look_up, request.app.state.service.uow(), token)
     if holder is None:
         raise Refused(Rejected("unauthorized", "Send a live business API key: Authorization: Bearer nsk_..."),
                       401, headers={"WWW-Authenticate": "Bearer"})
