@@ -76,7 +76,7 @@ class BookingService:
 
     def replica_uow(self) -> SqlAlchemyUnitOfWork:
         """A read-only unit of work on the read replica (the primary when none is configured); may lag."""
-        return SqlAlchemyUnitOfWork(self._read_session_factory)
+        return SqlAlchemyUnitOfWork(self._read_session_factory, statements_alone=True)
 
     # --- reads -------------------------------------------------------------------------------
 

@@ -32,27 +32,34 @@ def build_read_engine(settings: Settings) -> Engine | None:
     """An engine on the read replica, when one is configured; its transactions are read-only."""
     if not settings.read_database_url:
         return None
-    return read_only(engine_for(settings.read_database_url, pool_size=settings.pool_size))
+    return engine_for(settings.read_database_url, pool_size=settings.pool_size, read_only=True)
 
 
-def read_only(engine: Engine) -> Engine:
-    # BEGIN ... READ ONLY: a replica refuses writes anyway; this also holds if the URL names a primary by mistake
-    return engine.execution_options(postgresql_readonly=True)
-
-
-def engine_for(url: str, pool_size: int = 5) -> Engine:
+def engine_for(url: str, pool_size: int = 5, read_only: bool = False) -> Engine:
     # sessions in UTC: instants come back as UTC datetimes whatever the server default is. hide_parameters: a
     # statement's values (webhook secrets, customers' contacts) stay out of SQL logging and of the text of a
     # failed statement's exception, which reaches tracebacks and incident logs
     # READ COMMITTED whatever the server's default (a managed PostgreSQL may set another): a claimer that waited
     # for a lock must then see the winner's committed claim, and each statement reads what is committed when it
     # starts, which the answer to a taken time relies on (alternatives.slot_taken)
+    # read_only: every transaction of the connection is READ ONLY, a statement run on its own's too (a replica
+    # refuses writes anyway; this also holds if the URL names a primary by mistake)
+    options = "-c timezone=UTC" + (" -c default_transaction_read_only=on" if read_only else "")
     engine = create_engine(
         url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True, isolation_level="READ COMMITTED",
-        connect_args={"options": "-c timezone=UTC"},
+        connect_args={"options": options},
     )
     event.listen(engine, "checkout", closed_while_pooled)
+    event.listen(engine, "checkout", in_transaction_mode)
     return engine
+
+
+def in_transaction_mode(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """Hand out every connection in transaction mode, even one a unit of work left running its statements on their
+    own (`SqlAlchemyUnitOfWork.reads_first`) when an error cut its block short: whoever takes it next expects its
+    writes to commit or roll back together."""
+    if dbapi_connection.autocommit:
+        dbapi_connection.autocommit = False
 
 
 def closed_while_pooled(dbapi_connection: Any, record: Any, proxy: Any) -> None:

@@ -197,13 +197,23 @@ def test_slot_searches_read_the_replica_and_a_stale_slot_is_refused_by_the_prima
     assert not {s.starts_at.utc for s in fresh.slots} & {taken.starts_at.utc, also_taken.starts_at.utc}
 
 
-def test_the_read_engine_refuses_writes_even_when_its_url_names_the_primary(engine):
-    """Its transactions are READ ONLY: a read path that wrote by mistake fails at once, not only on a replica."""
+def test_the_read_engine_refuses_writes_even_when_its_url_names_the_primary(database_url):
+    """Its transactions are READ ONLY, a statement run on its own's too (as a reader's unit of work runs them): a
+    read path that wrote by mistake fails at once, not only on a replica."""
     from sqlalchemy.exc import DBAPIError
 
-    from nextslot.storage.engine import read_only
+    from nextslot.storage.engine import build_session_factory, engine_for
+    from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
-    with read_only(engine).connect() as conn:
-        assert conn.execute(text("show transaction_read_only")).scalar() == "on"
-        with pytest.raises(DBAPIError, match="read-only transaction"):
-            conn.execute(text("update businesses set name = name"))
+    engine = engine_for(database_url, pool_size=1, read_only=True)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("show transaction_read_only")).scalar() == "on"
+            with pytest.raises(DBAPIError, match="read-only transaction"):
+                conn.execute(text("update businesses set name = name"))
+        with SqlAlchemyUnitOfWork(build_session_factory(engine), statements_alone=True) as uow:
+            assert uow.session.connection().connection.dbapi_connection.autocommit is True
+            with pytest.raises(DBAPIError, match="read-only transaction"):
+                uow.session.execute(text("update businesses set name = name"))
+    finally:
+        engine.dispose()

@@ -44,6 +44,7 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
 def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, start: datetime, now: datetime,
             payment_provider: str) -> BookingResult:
     with uow:
+        uow.reads_first()  # a time seen taken is answered having written nothing: no BEGIN, no ROLLBACK
         plan = idempotency.booking_plan(uow, business_id, cmd)
         if not isinstance(plan, Plan):
             return plan
@@ -61,6 +62,7 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
                                   wrote=cmd.idempotency_key is not None)
             if isinstance(checked, SlotProblem):
                 return slot_problem(checked, plan, start)
+        uow.writes_next()
         customer = find_or_create(uow, business_id, plan.business.country, cmd.customer)
         if isinstance(customer, Rejected):
             return customer

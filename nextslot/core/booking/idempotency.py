@@ -70,6 +70,8 @@ def plan_or_first(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreat
     plan = load_plan(uow, business_id, cmd.service, cmd.resources, cmd.location)
     if isinstance(plan, Rejected):
         return plan
-    if cmd.idempotency_key and (first := reserve(uow, business_id, cmd.idempotency_key, operation, cmd)):
-        return first
+    if cmd.idempotency_key:
+        uow.writes_next()  # the key is taken in the transaction that writes the result
+        if first := reserve(uow, business_id, cmd.idempotency_key, operation, cmd):
+            return first
     return plan
