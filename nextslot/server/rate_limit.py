@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 import time
+import weakref
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +32,35 @@ from nextslot.server.staff_api.errors import error_response
 from nextslot.settings import Settings
 
 API_PATHS = ("/v1", "/mcp")
+SWEEP_SECONDS = 1.0
+
+
+class SweptMemoryStorage(MemoryStorage):
+    """`limits`' in-memory storage, its expired entries swept by one thread once a second. Left to itself it starts
+    a timer thread on every hit that comes 10 ms after the last sweep began: a thread per API request at our rates,
+    about 0.1 ms of CPU each. Counting ignores expired entries either way; the sweep only frees their memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timer = Sweeper(self)  # alive for good, so the storage never starts a timer of its own again
+        self.timer.start()
+
+
+class Sweeper(threading.Thread):
+    """Sweeps a storage until it is gone (the thread holds it weakly, so an app thrown away takes it along)."""
+
+    def __init__(self, storage: SweptMemoryStorage):
+        super().__init__(name="rate limit sweeper", daemon=True)
+        self._storage = weakref.ref(storage)
+
+    def run(self) -> None:
+        while True:
+            time.sleep(SWEEP_SECONDS)
+            storage = self._storage()
+            if storage is None:
+                return
+            storage._MemoryStorage__expire_events()  # type: ignore[attr-defined]  # what its own timer runs
+            del storage
 
 
 class RateLimit:
@@ -58,7 +89,7 @@ class RateLimits:
 
     @classmethod
     def of(cls, settings: Settings) -> RateLimits:
-        storage = MemoryStorage()
+        storage = SweptMemoryStorage()
         return cls(RateLimit("60/minute", storage, "pages"), RateLimit("10/minute", storage, "sign_in"),
                    RateLimit(settings.rate_limit_per_key, storage, "api"), RateLimit("10/hour", storage, "codes"),
                    RateLimit("30/hour", storage, "code_checks"),

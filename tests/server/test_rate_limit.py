@@ -1,6 +1,7 @@
 """Rate limits over real HTTP: per API key on /v1 and /mcp, each tenant on its own budget; the limiter itself."""
 from __future__ import annotations
 
+import threading
 import time
 
 import httpx2
@@ -9,7 +10,8 @@ from limits.storage import MemoryStorage
 from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 
-from nextslot.server.rate_limit import RateLimit
+from nextslot.server import rate_limit
+from nextslot.server.rate_limit import RateLimit, SweptMemoryStorage
 from nextslot.settings import Settings
 
 MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
@@ -24,6 +26,31 @@ def test_a_limit_keeps_identities_apart_charges_writes_more_and_frees_up_with_ti
     assert limit.take("c", cost=3) == 0 and limit.take("c") == 1
     time.sleep(1.05)
     assert limit.take("a") == 0
+
+
+def test_the_storage_starts_no_thread_per_hit_and_still_frees_expired_windows(monkeypatch):
+    monkeypatch.setattr(rate_limit, "SWEEP_SECONDS", 0.05)
+    started: list[threading.Thread] = []
+    start = threading.Thread.start
+
+    def counted(thread: threading.Thread) -> None:
+        started.append(thread)
+        start(thread)
+
+    storage = SweptMemoryStorage()
+    limit = RateLimit("1000/second", storage, "test")
+    monkeypatch.setattr(threading.Thread, "start", counted)
+    for i in range(200):  # spaced past the 10 ms after which limits' own storage would start a timer thread
+        assert limit.take(f"caller {i % 3}") == 0
+        if i % 20 == 0:
+            time.sleep(0.011)
+    assert started == []
+    assert limit.take("caller 0") == 0 and any(storage.events.values())  # counted
+    deadline = time.monotonic() + 5
+    while any(storage.events.values()) and time.monotonic() < deadline:  # a second on, the sweeper frees them
+        time.sleep(0.05)
+    assert not any(storage.events.values())
+    assert [limit.take("caller 0") for _ in range(2)] == [0, 0]  # and counting goes on
 
 
 def test_a_rate_that_cannot_be_read_is_refused_with_the_settings():
