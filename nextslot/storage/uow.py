@@ -67,7 +67,7 @@ class SqlAlchemyUnitOfWork:
     def writes_next(self) -> None:
         """From the next statement on, one transaction again: what follows commits or rolls back together."""
         connection, self._alone = self._alone, None
-        if connection is not None and not connection.closed:
+        if connection is not None and idle(connection):  # a lost connection is left as it is: the pool drops it
             connection.autocommit = False
 
     def commit(self) -> None:

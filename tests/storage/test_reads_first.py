@@ -7,13 +7,15 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, event, text
+from sqlalchemy.exc import OperationalError
 
 from nextslot.core.booking.writing import OneStatementBooking
 from nextslot.core.results import Booked, Slots, SlotTaken
 from nextslot.schemas.commands import BookingCreate, CustomerIn, SlotQuery
-from nextslot.storage.engine import build_session_factory, engine_for
+from nextslot.storage.engine import build_session_factory, engine_for, libpq_dsn
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from tests.conftest import example
 from tests.storage.test_pooled_races import MON_10
@@ -112,3 +114,20 @@ def test_reads_first_after_a_write_keeps_the_transaction(session_factory, make_b
         uow.session.execute(text("update businesses set name = 'Renamed' where id = :b"), {"b": clinic})
     with engine.connect() as conn:  # left without a commit: both updates rolled back
         assert conn.scalar(text("select name from businesses where id = :b"), {"b": clinic}) != "Renamed"
+
+
+def test_a_connection_lost_while_reading_on_its_own_fails_as_an_outage(database_url):
+    """The error is the database's (which callers answer as "try again"), not one from leaving the block."""
+    engine = engine_for(database_url, pool_size=1)
+    try:
+        with pytest.raises(OperationalError), SqlAlchemyUnitOfWork(build_session_factory(engine)) as uow:
+            uow.reads_first()
+            pid = uow.session.execute(text("select pg_backend_pid()")).scalar()
+            with psycopg.connect(libpq_dsn(database_url), autocommit=True) as admin:
+                admin.execute("select pg_terminate_backend(%s)", (pid,))
+            uow.session.execute(text("select 1"))
+        with SqlAlchemyUnitOfWork(build_session_factory(engine)) as uow:  # the pool hands out a live connection
+            assert uow.session.execute(text("select 1")).scalar() == 1
+            assert uow.session.connection().connection.dbapi_connection.autocommit is False
+    finally:
+        engine.dispose()
