@@ -1,15 +1,20 @@
 """The hot reads psycopg runs itself (`driver_rows`) answer as SQLAlchemy would, inside the session's transaction,
-and go through SQLAlchemy while a tracer listens, so each keeps its span."""
+and go through SQLAlchemy while a tracer listens, so each keeps its span; their failures are SQLAlchemy's errors,
+a lost connection invalidated."""
 from __future__ import annotations
 
 from datetime import timedelta
 
+import psycopg
 import pytest
 from sqlalchemy import event, select, text
+from sqlalchemy.exc import DBAPIError
 
 from nextslot.core.results import Booked
 from nextslot.schemas.commands import BookingCreate, CustomerIn
 from nextslot.storage import queries
+from nextslot.storage.engine import build_session_factory, engine_for, libpq_dsn
+from nextslot.storage.outage import database_unreachable
 from nextslot.storage.tables import Resource
 from tests.storage.test_pooled_races import MON_10
 from tests.storage.test_races import phone
@@ -53,3 +58,28 @@ def test_a_hot_read_sees_its_own_transactions_writes(make_business, session_fact
         session.rollback()
         assert queries.config_version(session, clinic) == before
         assert queries.config_version(session, -1) is None
+
+
+def test_a_connection_lost_under_a_hot_read_fails_as_an_outage(make_business, database_url):
+    """Raised as SQLAlchemy's error, the connection invalidated: a request answers 503 and the pool drops it."""
+    clinic = make_business("clinic")
+    engine = engine_for(database_url, pool_size=1)
+    try:
+        factory = build_session_factory(engine)
+        with factory() as session:
+            pid = session.execute(text("select pg_backend_pid()")).scalar()
+            with psycopg.connect(libpq_dsn(database_url), autocommit=True) as admin:
+                admin.execute("select pg_terminate_backend(%s)", (pid,))
+            with pytest.raises(DBAPIError) as raised:
+                queries.config_version(session, clinic)
+        assert raised.value.connection_invalidated and database_unreachable(raised.value)
+        with factory() as session:  # the pool hands out a live connection
+            assert queries.config_version(session, clinic) is not None
+    finally:
+        engine.dispose()
+
+
+def test_a_failing_hot_read_raises_sqlalchemys_error(session_factory):
+    with session_factory() as session, pytest.raises(DBAPIError) as raised:
+        queries.driver_rows(session, "select 1 / %(zero)s", {"zero": 0})
+    assert not raised.value.connection_invalidated and not database_unreachable(raised.value)
