@@ -15,9 +15,11 @@ if TYPE_CHECKING:
 
 def build_service(settings: Settings) -> BookingService:
     from nextslot.storage.engine import build_engine, build_read_engine, build_session_factory
+    from nextslot.storage.gate import DatabaseGate
 
     replica = build_read_engine(settings)
     return BookingService(build_session_factory(build_engine(settings)), hold_minutes=settings.hold_minutes,
+                          gate=DatabaseGate(settings.database_places()),
                           payment_provider=settings.payment_provider,
                           read_session_factory=build_session_factory(replica) if replica is not None else None,
                           slot_searches_per_business=settings.rate_limit_slot_searches_per_business)

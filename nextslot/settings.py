@@ -1,4 +1,5 @@
 """Typed settings, read once from the environment (prefix NEXTSLOT_) and passed down."""
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +19,10 @@ class Settings(BaseSettings):
     # go there; every write and every check inside a write stay on the primary. Unset: all on the primary
     read_database_url: str | None = None
     pool_size: int = 10
+    # units of work of one process at the database at once; the rest wait their turn (storage/gate.py). Unset:
+    # twice this machine's cores, at most pool_size: PostgreSQL gets the most done with about twice its cores busy
+    # (set it from the database server's cores when that is another machine)
+    database_concurrency: int | None = Field(None, ge=1)
     hold_minutes: int = 5
     # where clients reach this server (MCP's auth metadata names it)
     public_url: str = "http://127.0.0.1:8000"
@@ -128,6 +133,9 @@ class Settings(BaseSettings):
     # OpenTelemetry traces over OTLP/HTTP to this collector (e.g. http://otel-collector:4318); unset: no tracing
     otel_endpoint: str | None = None
     otel_service_name: str = "nextslot"
+
+    def database_places(self) -> int:
+        return self.database_concurrency or min(self.pool_size, 2 * (os.cpu_count() or 1))
 
     @field_validator("rate_limit_per_key", "rate_limit_slot_searches_per_business")
     @classmethod

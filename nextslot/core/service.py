@@ -44,6 +44,7 @@ from nextslot.schemas.commands import (
     WaitlistJoin,
 )
 from nextslot.schemas.views import BookingView, BusinessProfile, CustomerHistory, ServiceView, WaitlistView
+from nextslot.storage.gate import DatabaseGate
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from nextslot.telemetry import metrics
 
@@ -53,8 +54,9 @@ T = TypeVar("T")
 class BookingService:
     def __init__(self, session_factory: sessionmaker[Session], clock: Clock = utcnow, hold_minutes: int = 5,
                  payment_provider: str = "local", read_session_factory: sessionmaker[Session] | None = None,
-                 slot_searches_per_business: str | None = None):
+                 slot_searches_per_business: str | None = None, gate: DatabaseGate | None = None):
         self._session_factory = session_factory
+        self._gate = gate  # None: every unit of work goes straight to the pool (tests, the demo)
         # None: unlimited (tests, the demo); servers pass the rate_limit_slot_searches_per_business setting
         self._search_budget = SlotSearchBudget(slot_searches_per_business) if slot_searches_per_business else None
         # availability reads only (slot searches, calendars): a replica may lag, so nothing that decides a write
@@ -72,11 +74,11 @@ class BookingService:
         return self._clock()
 
     def uow(self) -> SqlAlchemyUnitOfWork:
-        return SqlAlchemyUnitOfWork(self._session_factory)
+        return SqlAlchemyUnitOfWork(self._session_factory, gate=self._gate)
 
     def replica_uow(self) -> SqlAlchemyUnitOfWork:
         """A read-only unit of work on the read replica (the primary when none is configured); may lag."""
-        return SqlAlchemyUnitOfWork(self._read_session_factory, statements_alone=True)
+        return SqlAlchemyUnitOfWork(self._read_session_factory, statements_alone=True, gate=self._gate)
 
     # --- reads -------------------------------------------------------------------------------
 

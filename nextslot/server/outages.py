@@ -8,6 +8,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -77,3 +78,4 @@ class OutageMiddleware:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, on_database_error)
+    app.add_exception_handler(PoolTimeout, on_database_error)  # no connection came free in time: busy, not broken

@@ -1,5 +1,6 @@
-"""Which errors mean the database was out of reach for a moment (a dropped connection, a restart, a failover),
-so the request itself is fine and may be sent again: with its idempotency key, a retry never writes twice."""
+"""Which errors mean the database was out of reach for a moment (a dropped connection, a restart, a failover, every
+connection busy past the wait), so the request itself is fine and may be sent again: with its idempotency key, a
+retry never writes twice."""
 from __future__ import annotations
 
 import logging
@@ -9,6 +10,7 @@ from typing import TypeVar
 
 import psycopg
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -17,6 +19,8 @@ T = TypeVar("T")
 def database_unreachable(error: BaseException) -> bool:
     """True for a lost or refused connection and the server's own operational trouble; False for a bug or bad
     data, which a retry would only repeat."""
+    if isinstance(error, PoolTimeout):  # every connection (or place at the gate) stayed busy: nothing was done
+        return True
     if not isinstance(error, DBAPIError):
         return False
     if error.connection_invalidated:  # SQLAlchemy saw the connection closed or broken under the statement

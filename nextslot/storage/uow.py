@@ -8,6 +8,8 @@ A block that reads before it knows whether it will write (a booking that may fin
 no BEGIN and no ROLLBACK. The connection runs at READ COMMITTED, where each statement reads what is committed
 when it starts, in a transaction or not: only row locks and writes need the transaction, and they come after
 `writes_next`. A reader's unit of work (`statements_alone`) runs every statement so.
+
+With a gate (`storage/gate.py`), a block first waits its turn among the process's units of work at the database.
 """
 from __future__ import annotations
 
@@ -20,13 +22,16 @@ from nextslot.storage.booking_writes import BookingWriteRepository
 from nextslot.storage.bookings import BookingRepository
 from nextslot.storage.claims import ClaimRepository
 from nextslot.storage.customers import CustomerRepository
+from nextslot.storage.gate import DatabaseGate
 from nextslot.storage.holds import HoldRepository
 from nextslot.storage.idempotency import IdempotencyRepository
 
 
 class SqlAlchemyUnitOfWork:
-    def __init__(self, session_factory: sessionmaker[Session], statements_alone: bool = False):
+    def __init__(self, session_factory: sessionmaker[Session], statements_alone: bool = False,
+                 gate: DatabaseGate | None = None):
         self._session_factory = session_factory
+        self._gate = gate
         self._statements_alone = statements_alone
         self._alone: Any = None  # the driver connection while its statements run on their own
         self.session: Session
@@ -38,6 +43,16 @@ class SqlAlchemyUnitOfWork:
         self.idempotency: IdempotencyRepository
 
     def __enter__(self) -> SqlAlchemyUnitOfWork:
+        if self._gate is not None:
+            self._gate.enter()
+        try:
+            self._open()
+        except BaseException:
+            self._close()
+            raise
+        return self
+
+    def _open(self) -> None:
         self.session = self._session_factory()
         self.bookings = BookingRepository(self.session)
         self.booking_writes = BookingWriteRepository(self.session)
@@ -47,14 +62,21 @@ class SqlAlchemyUnitOfWork:
         self.idempotency = IdempotencyRepository(self.session)
         if self._statements_alone:
             self.reads_first()
-        return self
 
     def __exit__(self, *exc: object) -> None:
         try:
             self.writes_next()
         finally:
-            self.session.rollback()
-            self.session.close()
+            self._close()
+
+    def _close(self) -> None:
+        try:
+            if hasattr(self, "session"):
+                self.session.rollback()
+                self.session.close()
+        finally:
+            if self._gate is not None:
+                self._gate.leave()
 
     def reads_first(self) -> None:
         """Run the next statements each on its own, until `writes_next`; only before this transaction wrote or

