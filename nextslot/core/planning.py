@@ -280,13 +280,18 @@ class Committed:
     work: Workload | None = None
 
 
+def span_of(plan: Plan, window: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
+    """What a read for starts in the window covers: buffers and the last start's whole service."""
+    rules = plan.rules
+    return window[0] - rules.buffer_before, window[1] + rules.duration + rules.buffer_after
+
+
 def read_committed(
     uow: SqlAlchemyUnitOfWork, plan: Plan, window: tuple[datetime, datetime], now: datetime,
     exclude_booking_id: int | None = None,
 ) -> Committed:
     """One read (two for fair assignment) of what every start in the window depends on, buffers included."""
-    rules = plan.rules
-    span = (window[0] - rules.buffer_before, window[1] + rules.duration + rules.buffer_after)
+    span = span_of(plan, window)
     exceptions, busy = queries.calendar_for(uow.session, plan.business.id, list(plan.resources), span, now,
                                             exclude_booking_id)
     return Committed(span, exceptions, busy, workload(uow, plan, window) if plan.assignment else None)

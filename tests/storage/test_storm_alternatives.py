@@ -11,8 +11,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from nextslot.core.results import Booked, SlotTaken
-from nextslot.schemas.commands import BookingCreate, CustomerIn
+from sqlalchemy import event
+
+from nextslot.core.results import Booked, Rejected, SlotTaken
+from nextslot.schemas.commands import BookingChange, BookingCreate, CustomerIn
 from tests.storage.test_races import MON_9, assert_invariant, assert_offered_slots_are_free_now, phone
 
 pytestmark = pytest.mark.storage
@@ -50,6 +52,38 @@ def test_a_loser_is_never_offered_a_slot_booked_since_the_last_answer(engine, ma
     assert isinstance(later, SlotTaken) and later.alternatives
     assert not [slot for slot in offered(later) if clashes(slot, booked)], (offered(later), booked)
     assert_offered_slots_are_free_now(service, engine, clinic, [plain(later)])
+
+
+def test_during_a_burst_a_loser_reads_the_calendar_once_and_is_answered_alike(engine, make_business, service):
+    clinic = make_business("clinic")
+    assert isinstance(ask(service, clinic, MON_9, 0), Booked)
+    first = ask(service, clinic, MON_9, 1)  # answered moments ago: a burst for 9:00 is on
+    sent: list[str] = []
+
+    def note(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        later = ask(service, clinic, MON_9, 2)
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert isinstance(later, SlotTaken) and offered(later) == offered(first)
+    assert len([s for s in sent if "from claims" in s]) == 1, sent  # its check's read served its answer too
+    assert_offered_slots_are_free_now(service, engine, clinic, [plain(later)])
+
+
+def test_a_time_freed_during_a_burst_is_booked_by_the_next_caller(engine, make_business, service):
+    clinic = make_business("clinic")
+    won = ask(service, clinic, MON_9, 0)
+    assert isinstance(won, Booked) and isinstance(ask(service, clinic, MON_9, 1), SlotTaken)
+    assert not isinstance(service.cancel(clinic, BookingChange(code=won.booking.code)), Rejected)
+    again = ask(service, clinic, MON_9, 2)  # checked with the burst's wider read: free, so booked
+    assert isinstance(again, Booked) and again.booking.starts_at.utc == MON_9
+    after = ask(service, clinic, MON_9, 3)
+    assert isinstance(after, SlotTaken) and MON_9 not in {a.starts_at.utc for a in after.alternatives}
+    assert_offered_slots_are_free_now(service, engine, clinic, [plain(after)])
+    assert_invariant(engine, clinic)
 
 
 def test_alternatives_in_a_storm_were_all_free_when_each_loser_asked(engine, make_business, service):

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from nextslot.core import events, outbox
 from nextslot.core.booking import idempotency
-from nextslot.core.booking.alternatives import slot_taken
+from nextslot.core.booking.alternatives import check_read, remember_read, slot_taken
 from nextslot.core.booking.availability import SlotProblem, check_slot
 from nextslot.core.booking.claiming import claim_start
 from nextslot.core.booking.codes import new_code
@@ -16,7 +16,7 @@ from nextslot.core.booking.writing import OneStatementBooking, TransactionLost, 
 from nextslot.core.customers.contacts import find_or_create
 from nextslot.core.deposits import rules as deposits
 from nextslot.core.instants import resolve_instant
-from nextslot.core.planning import Plan, timelines
+from nextslot.core.planning import Plan, build_timelines, timelines
 from nextslot.core.results import Booked, BookingResult, Rejected
 from nextslot.core.views import new_booking_view
 from nextslot.schemas.commands import BookingCreate
@@ -56,8 +56,10 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
             return answers
         checked = None
         if cmd.hold_id is None:  # a taken or wrong time is answered before anything is written
-            checked = check_slot(plan.rules, timelines(uow, plan, (start, start), now, party=party), start, now)
+            committed = check_read(uow, plan, start, now, party)
+            checked = check_slot(plan.rules, build_timelines(uow, plan, committed, party), start, now)
             if checked is SlotProblem.TAKEN:  # nothing written yet but an idempotency key's reservation
+                remember_read(uow, plan, start, now, None, committed)  # fresh: the answer may use it
                 return slot_taken(uow, plan, start, now, cmd.customer.timezone, party=party,
                                   wrote=cmd.idempotency_key is not None)
             if isinstance(checked, SlotProblem):
