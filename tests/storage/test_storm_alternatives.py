@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import pytest
-
 from sqlalchemy import event
 
 from nextslot.core.results import Booked, Rejected, SlotTaken
