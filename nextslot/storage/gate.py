@@ -6,10 +6,12 @@ racing for one slot cost this project's 2-core machine 340 ms of CPU with up to 
 with 4. So a unit of work waits here for one of `size` places before it takes a connection. The others wait in
 line, in the order they came, and cost nothing while they wait.
 
-A unit of work opened inside another on the same thread takes no place of its own: nesting cannot deadlock.
+A unit of work opened inside another on the same thread takes no place of its own: nesting cannot deadlock. One on
+a thread running an event loop takes none either: waiting there would stop every request of the process.
 """
 from __future__ import annotations
 
+import asyncio
 import threading
 
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -28,12 +30,20 @@ class DatabaseGate:
         """Take a place, or share this thread's: raises the pool's TimeoutError (answered 503, send again) when
         none came free in time."""
         depth = getattr(self._depth, "n", 0)
-        if depth == 0 and not self._places.acquire(timeout=self._timeout):
+        if depth == 0 and not on_event_loop() and not self._places.acquire(timeout=self._timeout):
             raise PoolTimeout(f"no database place came free within {self._timeout:g} s "
                               f"({self.size} units of work at the database)")
         self._depth.n = depth + 1
 
     def leave(self) -> None:
         self._depth.n -= 1
-        if self._depth.n == 0:
+        if self._depth.n == 0 and not on_event_loop():
             self._places.release()
+
+
+def on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

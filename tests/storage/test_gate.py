@@ -3,6 +3,7 @@ one shares its thread's place, and a place always comes back, whatever ends the 
 pool's timeout, which every channel answers as "busy, send it again"."""
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -96,3 +97,28 @@ def test_a_place_comes_back_after_an_error_inside_the_block_or_at_its_start(sess
 def test_a_gate_has_at_least_one_place():
     with pytest.raises(ValueError):
         DatabaseGate(0)
+
+
+def test_a_unit_of_work_on_an_event_loop_never_parks_the_loop(session_factory):
+    gate = DatabaseGate(1, timeout=0.2)
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with SqlAlchemyUnitOfWork(session_factory, gate=gate):
+            held.set()
+            done.wait(5)
+
+    async def on_the_loop() -> int:
+        with SqlAlchemyUnitOfWork(session_factory, gate=gate) as uow:  # blocking, but never waiting for a place
+            return int(uow.session.execute(text("select 1")).scalar_one())
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(5)
+    try:
+        assert asyncio.run(on_the_loop()) == 1
+    finally:
+        done.set()
+        holder.join(5)
+    with SqlAlchemyUnitOfWork(session_factory, gate=gate):  # the holder's place came back, none was taken twice
+        pass
