@@ -70,6 +70,10 @@ class BookingService:
     def session_factory(self) -> sessionmaker[Session]:
         return self._session_factory
 
+    @property
+    def gate(self) -> DatabaseGate | None:
+        return self._gate
+
     def now(self) -> datetime:
         return self._clock()
 

@@ -128,7 +128,7 @@ def run_scheduler(settings: Settings) -> int:
         from nextslot.telemetry.collectors import database_registry
 
         metrics.serve_metrics(settings.metrics_port, settings.metrics_host,
-                              (database_registry(service.session_factory),), settings.metrics_token)
+                              (database_registry(service.session_factory, service.gate),), settings.metrics_token)
     # a customer's message wakes the conversations job at once (LISTEN/NOTIFY); its poll is the fallback
     listening = start_listening(session_dsn(service), wakeups.CONVERSATIONS, scheduler.get_job("conversations").func)
     signal.signal(signal.SIGTERM, lambda *_: (listening.set(), scheduler.shutdown(wait=False)))

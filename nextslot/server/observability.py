@@ -88,7 +88,7 @@ class RequestObserver:
 
 def install(app: FastAPI, service: BookingService) -> None:
     settings = app.state.settings
-    app.state.database_metrics = database_registry(service.session_factory)
+    app.state.database_metrics = database_registry(service.session_factory, service.gate)
 
     @app.get("/ready", include_in_schema=False)
     async def ready() -> Response:

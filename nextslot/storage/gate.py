@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from time import perf_counter
 
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from nextslot.telemetry import metrics
 
 
 class DatabaseGate:
@@ -25,19 +28,39 @@ class DatabaseGate:
         self._places = threading.BoundedSemaphore(size)
         self._timeout = timeout  # as long as the pool waits for a free connection
         self._depth = threading.local()
+        self._counts = threading.Lock()
+        self.busy = 0  # places taken, and units of work waiting for one: this process's gauges
+        self.waiting = 0
 
     def enter(self) -> None:
         """Take a place, or share this thread's: raises the pool's TimeoutError (answered 503, send again) when
         none came free in time."""
         depth = getattr(self._depth, "n", 0)
-        if depth == 0 and not on_event_loop() and not self._places.acquire(timeout=self._timeout):
-            raise PoolTimeout(f"no database place came free within {self._timeout:g} s "
-                              f"({self.size} units of work at the database)")
+        if depth == 0 and not on_event_loop():
+            if not self._places.acquire(blocking=False):
+                self._wait()
+            with self._counts:
+                self.busy += 1
         self._depth.n = depth + 1
+
+    def _wait(self) -> None:
+        with self._counts:
+            self.waiting += 1
+        started = perf_counter()
+        try:
+            if not self._places.acquire(timeout=self._timeout):
+                raise PoolTimeout(f"no database place came free within {self._timeout:g} s "
+                                  f"({self.size} units of work at the database)")
+        finally:
+            metrics.DATABASE_WAITS.observe(perf_counter() - started)
+            with self._counts:
+                self.waiting -= 1
 
     def leave(self) -> None:
         self._depth.n -= 1
         if self._depth.n == 0 and not on_event_loop():
+            with self._counts:
+                self.busy -= 1
             self._places.release()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
@@ -42,10 +43,20 @@ CALENDARS = text("""
 """)
 
 
+class Places(Protocol):
+    """A process's places at the database (`storage.gate.DatabaseGate`), as the gauges read them."""
+
+    size: int
+    busy: int
+    waiting: int
+
+
 class DatabaseCollector(Collector):
-    def __init__(self, session_factory: sessionmaker[Session], engine: Engine | None = None):
+    def __init__(self, session_factory: sessionmaker[Session], engine: Engine | None = None,
+                 gate: Places | None = None):
         self.session_factory = session_factory
         self.engine = engine
+        self.gate = gate
 
     def describe(self) -> list:
         return []  # read at scrape time only: nothing is queried when the collector is registered
@@ -63,6 +74,7 @@ class DatabaseCollector(Collector):
         yield up
         yield from families
         yield from self._pool()
+        yield from self._gate()
 
     def _from_database(self) -> Iterator[GaugeMetricFamily]:
         depth = GaugeMetricFamily("nextslot_outbox_depth", "Rows due and not yet sent, by queue (messages, "
@@ -110,8 +122,22 @@ class DatabaseCollector(Collector):
         yield size
 
 
-def database_registry(session_factory: sessionmaker[Session]) -> CollectorRegistry:
+    def _gate(self) -> Iterator[GaugeMetricFamily]:
+        if self.gate is None:
+            return
+        places = GaugeMetricFamily("nextslot_db_gate_places", "This process's places at the database (units of "
+                                   "work at it at once), by state", labels=["state"])
+        busy = self.gate.busy
+        places.add_metric(["busy"], busy)
+        places.add_metric(["free"], max(self.gate.size - busy, 0))
+        waiting = GaugeMetricFamily("nextslot_db_gate_waiting", "This process's units of work waiting for a place")
+        waiting.add_metric([], self.gate.waiting)
+        yield places
+        yield waiting
+
+
+def database_registry(session_factory: sessionmaker[Session], gate: Places | None = None) -> CollectorRegistry:
     """A registry of its own for one process's database gauges (tests build many apps: no global state)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DatabaseCollector(session_factory, session_factory.kw.get("bind")))
+    registry.register(DatabaseCollector(session_factory, session_factory.kw.get("bind"), gate))
     return registry

@@ -54,6 +54,9 @@ WEBHOOKS = Counter("nextslot_webhook_deliveries", "Webhook deliveries by outcome
 WEBHOOK_LATENCY = Histogram("nextslot_webhook_delivery_duration_seconds", "Webhook POST round trips",
                             buckets=LATENCY_BUCKETS)
 CALENDAR_SYNCS = Counter("nextslot_calendar_syncs", "Calendar sync runs by outcome (synced, failed)", ["outcome"])
+DATABASE_WAITS = Histogram(
+    "nextslot_db_gate_wait_seconds", "Units of work that found every database place of their process taken, by how "
+    "long they waited for one (storage/gate.py)", buckets=(0.001, 0.0025, *LATENCY_BUCKETS))
 MODEL_CALLS = Histogram(
     "nextslot_model_call_duration_seconds", "Conversation model requests by outcome (ok, error)", ["outcome"],
     buckets=LATENCY_BUCKETS)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import anyio
@@ -9,7 +10,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
@@ -19,7 +20,9 @@ from nextslot.reminders.channels.local_outbox import LocalOutboxChannel
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.schemas.commands import BookingCreate, CustomerIn, SlotQuery
 from nextslot.settings import Settings
+from nextslot.storage.gate import DatabaseGate
 from nextslot.storage.tables import Notification
+from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from nextslot.telemetry.collectors import database_registry
 from nextslot.telemetry.metrics import serve_metrics
 from tests.conftest import free_port
@@ -167,7 +170,7 @@ def test_every_series_the_grafana_dashboard_plots_is_one_we_export(session_facto
     from prometheus_client import generate_latest
 
     dashboard = json.loads((Path(__file__).parents[2] / "deploy/grafana/nextslot-dashboard.json").read_text())
-    families = [family for registry in (REGISTRY, database_registry(session_factory))
+    families = [family for registry in (REGISTRY, database_registry(session_factory, DatabaseGate(2)))
                 for family in text_string_to_metric_families(generate_latest(registry).decode())]
     exported = {name for family in families for name in (family.name, *(s.name for s in family.samples))
                 if name.startswith("nextslot_")}
@@ -176,3 +179,42 @@ def test_every_series_the_grafana_dashboard_plots_is_one_we_export(session_facto
     plotted = {name for panel in dashboard["panels"] for target in panel["targets"]
                for name in re.findall(r"nextslot_\w+", target["expr"])}
     assert plotted and plotted <= exported, plotted - exported
+
+
+def test_the_database_gate_shows_its_busy_places_its_waiters_and_how_long_they_waited(session_factory):
+    gate = DatabaseGate(1, timeout=10)
+    registry = database_registry(session_factory, gate)
+    waits_before = value("nextslot_db_gate_wait_seconds_count")
+    held, release, entered = threading.Event(), threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with SqlAlchemyUnitOfWork(session_factory, gate=gate):
+            held.set()
+            release.wait(10)
+
+    def wait() -> None:
+        with SqlAlchemyUnitOfWork(session_factory, gate=gate):
+            entered.set()
+
+    holder, waiter = threading.Thread(target=hold), threading.Thread(target=wait)
+    holder.start()
+    held.wait(10)
+    waiter.start()
+    try:
+        for _ in range(100):  # until the waiter is in line
+            if gate.waiting:
+                break
+            time.sleep(0.01)
+        samples = parsed(generate_latest(registry).decode())
+        assert samples[("nextslot_db_gate_places", (("state", "busy"),))] == 1
+        assert samples[("nextslot_db_gate_places", (("state", "free"),))] == 0
+        assert samples[("nextslot_db_gate_waiting", ())] == 1
+    finally:
+        release.set()
+        holder.join(10)
+        waiter.join(10)
+    assert entered.is_set()
+    samples = parsed(generate_latest(registry).decode())
+    assert samples[("nextslot_db_gate_places", (("state", "busy"),))] == 0
+    assert samples[("nextslot_db_gate_waiting", ())] == 0
+    assert value("nextslot_db_gate_wait_seconds_count") == waits_before + 1  # the holder took its place at once
