@@ -176,6 +176,25 @@ def test_the_no_show_policy_asks_a_deposit_of_a_customer_who_missed_enough_appoi
     assert other.booking.payment is None  # only the customer who missed appointments
 
 
+
+def test_no_shows_older_than_the_policys_window_ask_no_deposit(service, make_business, clock):
+    clinic = make_business("clinic", no_show_policy={"after": 2, "within_days": 30,
+                                                     "deposit": {"amount": "15.00", "currency": "GBP"}})
+
+    def consult(when: str):
+        return service.book(clinic, BookingCreate(service="consultation", starts_at=datetime.fromisoformat(when),
+                                                  customer=CustomerIn(name="Ned", phone="+447911123779")))
+
+    missed = [consult("2026-11-24T09:00:00+00:00").booking, consult("2026-11-25T09:00:00+00:00").booking]
+    clock.now = datetime.fromisoformat("2026-11-25T10:00:00+00:00")
+    for booking in missed:
+        assert isinstance(service.mark_no_show(clinic, BookingChange(code=booking.code)), Changed)
+    assert consult("2026-11-27T09:00:00+00:00").booking.status == "pending_payment"  # two within 30 days
+    clock.now = datetime.fromisoformat("2027-01-10T10:00:00+00:00")  # both now older than 30 days
+    later = consult("2027-01-12T09:00:00+00:00")
+    assert later.booking.status == "booked" and later.booking.payment is None
+
+
 def test_a_late_payment_whose_mechanic_was_taken_gets_a_colleague_free_at_that_time(
         service, garage, clock, session_factory):
     eleven = "2026-11-24T11:00:00-05:00"  # Jo (listed first) works from 10:00, travel included

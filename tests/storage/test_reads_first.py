@@ -17,7 +17,6 @@ from nextslot.core.results import Booked, Slots, SlotTaken
 from nextslot.schemas.commands import BookingCreate, CustomerIn, SlotQuery
 from nextslot.storage.engine import build_session_factory, engine_for, libpq_dsn
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
-from tests.conftest import example
 from tests.storage.test_pooled_races import MON_10
 from tests.storage.test_races import phone
 
@@ -55,9 +54,7 @@ def test_a_booking_that_finds_its_time_taken_opens_no_transaction(make_business,
 
 
 def test_a_booking_reads_on_its_own_and_writes_in_one_transaction(make_business, service, engine):
-    config = example("clinic")
-    del config["business"]["no_show_policy"]  # a policy reads the customer's no-shows: one statement more
-    clinic = make_business(config)
+    clinic = make_business("clinic")  # its no-show policy counts no customer's no-shows: none has any yet
     service.book(clinic, booking(10, hours=3))  # the plan built and kept
     with in_transaction(engine) as sent:
         assert isinstance(service.book(clinic, booking(11, hours=1)), Booked)

@@ -68,7 +68,7 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
         customer = find_or_create(uow, business_id, plan.business.country, cmd.customer)
         if isinstance(customer, Rejected):
             return customer
-        deposit = deposits.asked(uow, plan, customer.id, now)
+        deposit = deposits.asked(uow, plan, customer, now)
         pay_by = deposits.deadline(plan, now) if deposit else None
         if checked is not None and one_statement_fits(plan, cmd.hold_id, deposit):
             if isinstance(checked, SlotProblem):

@@ -73,7 +73,7 @@ def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, 
         customer = find_or_create(uow, business_id, plan.business.country, cmd.customer)
         if isinstance(customer, Rejected):
             return customer
-        if deposits.asked(uow, plan, customer.id, now):
+        if deposits.asked(uow, plan, customer, now):
             return Rejected("series_needs_deposit", f"{plan.service_name} needs a deposit for each booking; book "
                                                     "the occurrences one at a time.", "service")
         series = BookingSeries(business_id=business_id, service_id=plan.service_id, customer_id=customer.id,

@@ -21,6 +21,7 @@ from nextslot.core.views import booked_resources, booking_view
 from nextslot.core.waitlist import offers as waitlist_offers
 from nextslot.schemas.statuses import BookingStatus
 from nextslot.storage.claims import ClaimRepository
+from nextslot.storage.customers import StoredCustomer
 from nextslot.storage.tables import Booking, BookingHistory, Payment
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
@@ -41,13 +42,15 @@ class DepositAsk:
     reason: str  # service: the service's own deposit; no_shows: the business's no-show policy
 
 
-def asked(uow: SqlAlchemyUnitOfWork, plan: Plan, customer_id: int, now: datetime) -> DepositAsk | None:
+def asked(uow: SqlAlchemyUnitOfWork, plan: Plan, customer: StoredCustomer, now: datetime) -> DepositAsk | None:
     """The deposit this booking needs: the service's, else the no-show policy's if the customer crossed it."""
     if plan.deposit is not None:
         return DepositAsk(*plan.deposit, "service")
     policy = plan.business.no_show_policy
-    if policy is not None and \
-            recent_no_shows(uow, customer_id, now - timedelta(days=policy.within_days)) >= policy.after:
+    # recent no-shows are never more than all of them, which the customer's row counts (every no-show adds one):
+    # only a customer with enough of those is counted again, for the policy's window
+    if policy is not None and customer.no_show_count >= policy.after and \
+            recent_no_shows(uow, customer.id, now - timedelta(days=policy.within_days)) >= policy.after:
         return DepositAsk(policy.deposit.amount_minor, policy.deposit.currency, "no_shows")
     return None
 
