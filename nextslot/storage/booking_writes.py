@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from nextslot.storage import queries
 from nextslot.telemetry.context import current_request_id
 
 
@@ -64,51 +65,56 @@ class Written:
     aborted: bool = False  # the database refused the statement outright: the transaction is lost, start again
 
 
-# Prebuilt once (nothing built, compiled or cache-keyed per call). The statement's CTEs all run; the ones after
-# `made` write only when every claim went in. `locked` is evaluated before any claim row is produced.
-WRITE_NEW_BOOKING = text("""
+# Plain SQL run by psycopg itself (`queries.driver_rows`): nothing built, compiled or cache-keyed per call, and no
+# SQLAlchemy result set-up. The statement's CTEs all run; the ones after `made` write only when every claim went in.
+# `locked` is evaluated before any claim row is produced.
+WRITE_NEW_BOOKING = """
 with locked as (
-  select id from resources where id = any(cast(:resource_ids as bigint[])) order by id for no key update
+  select id from resources where id = any(cast(%(resource_ids)s as bigint[])) order by id for no key update
 ), booking as (
   insert into bookings (business_id, code, service_id, customer_id, status, starts_at, ends_at, source, party_size,
                         intake, notes, updated_at)
-  values (:business_id, :code, :service_id, :customer_id, :status, :starts_at, :ends_at, :source, :party_size,
-          cast(:intake as jsonb), :notes, :updated_at)
+  values (%(business_id)s, %(code)s, %(service_id)s, %(customer_id)s, %(status)s, %(starts_at)s, %(ends_at)s,
+          %(source)s, %(party_size)s, cast(%(intake)s as jsonb), %(notes)s, %(updated_at)s)
   on conflict (business_id, code) do nothing
   returning id
 ), claimed as (
   insert into claims (business_id, resource_id, booking_id, during, expires_at, active, exclusive, seats)
-  select :business_id, m.rid, booking.id, tstzrange(:occupied_from, :occupied_to), cast(:expires_at as timestamptz),
-         true, true, m.seats
-    from booking, unnest(cast(:resource_ids as bigint[]), cast(:seats as smallint[])) with ordinality as m(rid, seats, n)
+  select %(business_id)s, m.rid, booking.id, tstzrange(%(occupied_from)s, %(occupied_to)s),
+         cast(%(expires_at)s as timestamptz), true, true, m.seats
+    from booking, unnest(cast(%(resource_ids)s as bigint[]), cast(%(seats)s as smallint[]))
+                  with ordinality as m(rid, seats, n)
    where (select count(*) from locked) >= 0
    order by m.n
   on conflict do nothing
   returning id
 ), made as (
-  select booking.id from booking where (select count(*) from claimed) = cardinality(cast(:resource_ids as bigint[]))
+  select booking.id from booking
+   where (select count(*) from claimed) = cardinality(cast(%(resource_ids)s as bigint[]))
 ), history as (
   insert into booking_history (business_id, booking_id, at, action, actor, channel, before, after, note)
-  select :business_id, made.id, :updated_at, 'created', :actor, :source, null, cast(:after as jsonb), '' from made
+  select %(business_id)s, made.id, %(updated_at)s, 'created', %(actor)s, %(source)s, null, cast(%(after)s as jsonb), ''
+    from made
 ), messages as (
   insert into notifications (business_id, booking_id, customer_id, kind, due_at, status, attempts, payload, request_id)
-  select :business_id, made.id, :customer_id, m.kind, m.due_at, 'pending', 0, m.payload, :request_id
-    from made, rows from (jsonb_to_recordset(cast(:messages as jsonb)) as (kind text, due_at timestamptz,
+  select %(business_id)s, made.id, %(customer_id)s, m.kind, m.due_at, 'pending', 0, m.payload, %(request_id)s
+    from made, rows from (jsonb_to_recordset(cast(%(messages)s as jsonb)) as (kind text, due_at timestamptz,
                                                                            payload jsonb))
                with ordinality as m(kind, due_at, payload, n)
    order by m.n
 ), calendars as (
   insert into calendar_writes (business_id, calendar_id, booking_id, due_at, updated_at)
-  select distinct :business_id, c.id, made.id, cast(:updated_at as timestamptz), cast(:updated_at as timestamptz)
+  select distinct %(business_id)s, c.id, made.id, cast(%(updated_at)s as timestamptz),
+         cast(%(updated_at)s as timestamptz)
     from made join external_calendars c
-      on c.business_id = :business_id and c.write_back and c.resource_id = any(cast(:resource_ids as bigint[]))
+      on c.business_id = %(business_id)s and c.write_back and c.resource_id = any(cast(%(resource_ids)s as bigint[]))
 ), remembered as (
   update idempotency_keys k set booking_id = made.id,
-         result = jsonb_set(cast(:result as jsonb), '{view,id}', to_jsonb(made.id))
-    from made where k.business_id = :business_id and k.key = :idempotency_key
+         result = jsonb_set(cast(%(result)s as jsonb), '{view,id}', to_jsonb(made.id))
+    from made where k.business_id = %(business_id)s and k.key = %(idempotency_key)s
 )
 select (select id from booking), array(select id from claimed), exists(select from made)
-""")
+"""
 
 UNDO = text("""
 with claims_gone as (delete from claims where id = any(cast(:claim_ids as bigint[])))
@@ -142,7 +148,7 @@ class BookingWriteRepository:
             "result": json.dumps(result) if result is not None else None,
         }
         try:
-            booking_id, claim_ids, won = self.session.execute(WRITE_NEW_BOOKING, params).one()
+            booking_id, claim_ids, won = queries.driver_rows(self.session, WRITE_NEW_BOOKING, params)[0]
         except DBAPIError as error:
             # a capacity raised meanwhile (the claim guard then checks places and raises), or a deadlock with a
             # writer that claims without the resource locks: the transaction is lost, but not the request

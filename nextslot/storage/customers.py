@@ -5,9 +5,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from nextslot.storage import queries
 from nextslot.storage.tables import Customer
 
 
@@ -40,17 +40,18 @@ class Contact:
     language_stated: bool  # the caller stated the language (a page's, a tool's), not the schema's default
 
 
-# Prebuilt once: concurrent first bookings by one new customer meet on the unique index and one row is made; what
-# the caller just told us (the freshest truth) is written over what was stored, and the row comes back.
-UPSERT_BY_PHONE = text("""
+# Plain SQL for psycopg (`queries.driver_rows`): concurrent first bookings by one new customer meet on the unique
+# index and one row is made; what the caller just told us (the freshest truth) is written over what was stored, and
+# the row comes back.
+UPSERT_BY_PHONE = """
 insert into customers as c (business_id, phone, name, email, timezone, language, channels, no_show_count)
-values (:business_id, :phone, :name, :email, :timezone, :language, cast(:channels as jsonb), 0)
+values (%(business_id)s, %(phone)s, %(name)s, %(email)s, %(timezone)s, %(language)s, cast(%(channels)s as jsonb), 0)
 on conflict (business_id, phone) where phone is not null do update set
-  name = coalesce(:fresh_name, c.name), email = coalesce(:fresh_email, c.email),
-  timezone = coalesce(:fresh_timezone, c.timezone), language = coalesce(:fresh_language, c.language),
-  channels = coalesce(cast(:fresh_channels as jsonb), c.channels)
+  name = coalesce(%(fresh_name)s, c.name), email = coalesce(%(fresh_email)s, c.email),
+  timezone = coalesce(%(fresh_timezone)s, c.timezone), language = coalesce(%(fresh_language)s, c.language),
+  channels = coalesce(cast(%(fresh_channels)s as jsonb), c.channels)
 returning id, name, phone, email, timezone, no_show_count, language
-""")
+"""
 
 DEFAULT_CHANNELS = ["whatsapp", "sms", "email"]
 
@@ -70,5 +71,5 @@ class CustomerRepository:
             "fresh_language": (given.language or None) if given.language_stated else None,
             "fresh_channels": json.dumps(given.channels) if given.channels else None,
         }
-        row = self.session.execute(UPSERT_BY_PHONE, params).one()
+        row = queries.driver_rows(self.session, UPSERT_BY_PHONE, params)[0]
         return StoredCustomer(*row)
