@@ -135,7 +135,10 @@ class Settings(BaseSettings):
     otel_service_name: str = "nextslot"
 
     def database_places(self) -> int:
-        return self.database_concurrency or min(self.pool_size, 2 * (os.cpu_count() or 1))
+        """database_concurrency, or twice the cores this process may run on (a container's CPU set, not the
+        host's count), at most pool_size."""
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return self.database_concurrency or min(self.pool_size, 2 * cores)
 
     @field_validator("rate_limit_per_key", "rate_limit_slot_searches_per_business")
     @classmethod

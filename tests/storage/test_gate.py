@@ -8,10 +8,12 @@ import threading
 import time
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from nextslot.settings import Settings
 from nextslot.storage.engine import build_session_factory, engine_for
 from nextslot.storage.gate import DatabaseGate
 from nextslot.storage.outage import database_unreachable
@@ -122,3 +124,12 @@ def test_a_unit_of_work_on_an_event_loop_never_parks_the_loop(session_factory):
         holder.join(5)
     with SqlAlchemyUnitOfWork(session_factory, gate=gate):  # the holder's place came back, none was taken twice
         pass
+
+
+def test_the_default_places_are_twice_the_cores_at_most_the_pool_and_a_setting_wins(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert Settings(pool_size=10).database_places() == 4
+    assert Settings(pool_size=3).database_places() == 3
+    assert Settings(pool_size=10, database_concurrency=7).database_places() == 7
+    with pytest.raises(ValidationError):
+        Settings(database_concurrency=0)
