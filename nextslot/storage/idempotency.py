@@ -4,10 +4,18 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from nextslot.storage import queries
 from nextslot.storage.tables import IdempotencyKey
+
+# run by psycopg itself (`queries.driver_rows`): every write that carries a key (each voice tool call does) sends it
+TAKE = """
+insert into idempotency_keys (business_id, key, operation, fingerprint)
+values (%(business)s, %(key)s, %(operation)s, %(fingerprint)s)
+on conflict do nothing
+returning key
+"""
 
 
 class IdempotencyRepository:
@@ -19,13 +27,9 @@ class IdempotencyRepository:
 
         A concurrent holder of the same key makes this wait until it commits or rolls back.
         """
-        taken = self.session.execute(
-            insert(IdempotencyKey)
-            .values(business_id=business_id, key=key, operation=operation, fingerprint=fingerprint)
-            .on_conflict_do_nothing()
-            .returning(IdempotencyKey.key)
-        ).first()
-        if taken is not None:
+        taken = queries.driver_rows(self.session, TAKE, {"business": business_id, "key": key, "operation": operation,
+                                                          "fingerprint": fingerprint})
+        if taken:
             return None
         return self.session.scalars(
             select(IdempotencyKey).where(IdempotencyKey.business_id == business_id, IdempotencyKey.key == key)

@@ -70,6 +70,20 @@ def known_business(session: Session, business_id: int) -> Business:
     return found
 
 
+VOICE_SECRET = """
+select b.id, v.secret from businesses b
+  left join voice_integrations v on v.business_id = b.id and v.platform = %(platform)s
+ where b.slug = %(slug)s
+"""
+
+
+def voice_secret(session: Session, slug: str, platform: str) -> tuple[int, str | None] | None:
+    """The business behind a voice webhook's path and its secret for the platform (None: not set up), in one
+    statement: every webhook call reads it before anything else."""
+    found = driver_rows(session, VOICE_SECRET, {"slug": slug, "platform": platform})
+    return (found[0][0], found[0][1]) if found else None
+
+
 def business_by_slug(session: Session, slug: str) -> Business | None:
     return session.scalars(select(Business).where(Business.slug == slug)).one_or_none()
 

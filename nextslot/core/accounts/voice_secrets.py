@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
 
 from nextslot.core import audit
@@ -44,9 +44,6 @@ def set_secret(uow: SqlAlchemyUnitOfWork, business_id: int, platform: Platform, 
 def voice_business(uow: SqlAlchemyUnitOfWork, slug: str, platform: Platform) -> VoiceBusiness | None:
     """The business behind a webhook path and its secret for the platform; None for an unknown slug."""
     with uow:
-        business = queries.business_by_slug(uow.session, slug)
-        if business is None:
-            return None
-        secret = uow.session.scalars(select(VoiceIntegration.secret).where(
-            VoiceIntegration.business_id == business.id, VoiceIntegration.platform == platform)).one_or_none()
-        return VoiceBusiness(business.id, secret)
+        uow.reads_first()  # one read: no transaction around it
+        found = queries.voice_secret(uow.session, slug, platform)
+    return VoiceBusiness(*found) if found is not None else None
