@@ -46,7 +46,10 @@ def driver_rows(session: Session, statement: str, params: Mapping[str, Any]) -> 
         lost = connection.dialect.is_disconnect(error, driver, None)  # type: ignore[arg-type]  # psycopg's own Error
         if lost:
             connection.invalidate(error)
+        # hide_parameters as the engine says: a statement's values (a customer's phone, a webhook secret) stay out
+        # of the error's text, which reaches tracebacks and incident logs
         raise DBAPIError.instance(statement, params, error, psycopg.Error, connection_invalidated=lost,
+                                  hide_parameters=connection.engine.hide_parameters,
                                   dialect=connection.dialect) from error
 
 

@@ -83,3 +83,10 @@ def test_a_failing_hot_read_raises_sqlalchemys_error(session_factory):
     with session_factory() as session, pytest.raises(DBAPIError) as raised:
         queries.driver_rows(session, "select 1 / %(zero)s", {"zero": 0})
     assert not raised.value.connection_invalidated and not database_unreachable(raised.value)
+
+
+def test_a_failing_statements_values_stay_out_of_its_error(session_factory):
+    # the customer upsert and the booking's statement run here too: a phone or a name must not reach a log
+    with session_factory() as session, pytest.raises(DBAPIError) as raised:
+        queries.driver_rows(session, "select cast(%(phone)s as text), 1 / 0", {"phone": "+447911123456"})
+    assert "+447911123456" not in str(raised.value) and "hidden" in str(raised.value)
