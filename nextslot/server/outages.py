@@ -45,16 +45,16 @@ async def on_database_error(request: Request, exc: Exception) -> Response:
 
 def unavailable() -> Response:
     return error_response(503, ErrorDetail(
-        code="temporarily_unavailable", message="The database connection was lost for a moment; send the same "
-        "request again (with the same Idempotency-Key for a write: nothing is done twice)."),
+        code="temporarily_unavailable", message="The database could not be reached, or was too busy, for a moment; "
+        "send the same request again (with the same Idempotency-Key for a write: nothing is done twice)."),
         headers={"Retry-After": RETRY_AFTER})
 
 
 def unavailable_rpc() -> Response:
     """The 503 as MCP clients read it."""
-    return rpc_error(503, "temporarily_unavailable", "temporarily unavailable: the database connection was lost "
-                     "for a moment; send the same request again (same idempotency_key for a write: nothing is done "
-                     "twice)", headers={"Retry-After": RETRY_AFTER}, retry_after=int(RETRY_AFTER))
+    return rpc_error(503, "temporarily_unavailable", "temporarily unavailable: the database could not be reached, or "
+                     "was too busy, for a moment; send the same request again (same idempotency_key for a write: "
+                     "nothing is done twice)", headers={"Retry-After": RETRY_AFTER}, retry_after=int(RETRY_AFTER))
 
 
 class OutageMiddleware:

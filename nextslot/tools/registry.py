@@ -18,8 +18,9 @@ from nextslot.telemetry import metrics
 from nextslot.tools import customer_handlers, handlers, series_handler
 from nextslot.tools.context import ToolContext
 
-UNAVAILABLE = ("The booking system lost its database connection for a moment. Call this tool again in a second "
-               "with the same arguments (and the same idempotency_key for a booking or change): nothing is done twice.")
+UNAVAILABLE = ("The booking system could not reach its database, or it was too busy, for a moment. Call this tool "
+               "again in a second with the same arguments (and the same idempotency_key for a booking or change): "
+               "nothing is done twice.")
 
 
 @dataclass(frozen=True)
