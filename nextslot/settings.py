@@ -20,8 +20,8 @@ class Settings(BaseSettings):
     read_database_url: str | None = None
     pool_size: int = 10
     # units of work of one process at the database at once; the rest wait their turn (storage/gate.py). Unset:
-    # twice this machine's cores, at most pool_size: PostgreSQL gets the most done with about twice its cores busy
-    # (set it from the database server's cores when that is another machine)
+    # twice the cores this process may run on, at most pool_size (`database_places`): PostgreSQL gets the most done
+    # with about twice its cores busy (set it from the database server's cores when that is another machine)
     database_concurrency: int | None = Field(None, ge=1)
     hold_minutes: int = 5
     # where clients reach this server (MCP's auth metadata names it)
