@@ -37,6 +37,14 @@ class Slots:
 
 
 @dataclass(frozen=True)
+class Opening:
+    """An open start time as a booking page's grid shows it: the instant, and the places left in a class."""
+
+    starts_at: datetime
+    seats_left: int | None = None
+
+
+@dataclass(frozen=True)
 class Rejected:
     code: str  # machine-readable reason
     message: str  # a sentence a person (or a model) can act on

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import load_zone
+from nextslot.core.results import Opening
 from nextslot.languages import local_clock, local_day, local_when, ngettext
 from nextslot.schemas.inputs import in_range
 from nextslot.schemas.views import SlotView
@@ -87,19 +88,21 @@ def parse_day(text: str | None) -> date | None:
     return day if in_range(day) else None
 
 
-def by_day(slots: list[SlotView], zone: ZoneInfo, language: str = "en") -> list[Day]:
-    """Slots grouped by the visitor's local day; a clock time the night repeats (DST) says which of the two."""
+def by_day(openings: list[Opening], zone: ZoneInfo, language: str = "en") -> list[Day]:
+    """Openings grouped by the visitor's local day; a clock time the night repeats (DST) says which of the two."""
     days: dict[date, list[SlotChoice]] = {}
-    for slot in slots:
-        local = slot.starts_at.utc.astimezone(zone)
+    labels: dict[date, str] = {}  # each day's name, worked out once for its ~25 times
+    for opening in openings:
+        local = opening.starts_at.astimezone(zone)
+        day = local.date()
+        label = labels.get(day) or labels.setdefault(day, day_label(day, language))
         shown = local_clock(local, language)
-        left = "" if slot.seats_left is None else ", " + ngettext(
-            language, "%(num)s place left", "%(num)s places left", slot.seats_left)
-        days.setdefault(local.date(), []).append(
-            SlotChoice(slot_param(slot.starts_at.utc), shown, f"{shown}, {day_label(local.date(), language)}{left}",
-                       slot.seats_left, "" if slot.seats_left is None
-                       else ngettext(language, "%(num)s left", "%(num)s left", slot.seats_left)))
-    return [Day(day, day_label(day, language), choices) for day, choices in days.items()]
+        seats = opening.seats_left
+        left = "" if seats is None else ", " + ngettext(language, "%(num)s place left", "%(num)s places left", seats)
+        days.setdefault(day, []).append(
+            SlotChoice(slot_param(opening.starts_at), shown, f"{shown}, {label}{left}", seats,
+                       "" if seats is None else ngettext(language, "%(num)s left", "%(num)s left", seats)))
+    return [Day(day, labels[day], choices) for day, choices in days.items()]
 
 
 def alternatives(slots: list[SlotView], zone: ZoneInfo, language: str = "en") -> list[SlotChoice]:

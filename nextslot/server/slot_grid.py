@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import day_instants
-from nextslot.core.results import Rejected, Slots
+from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
 from nextslot.schemas.commands import SlotQuery
 from nextslot.server.page_times import Day, by_day, parse_day
@@ -49,9 +49,6 @@ def slot_grid(service: BookingService, business_id: int, service_key: str, zone:
 
 def openings(service: BookingService, business_id: int, service_key: str, zone: ZoneInfo, start: datetime,
              end: datetime, limit: int, language: str = "en", location: str | None = None) -> list[Day] | Rejected:
-    result = service.find_slots(business_id, SlotQuery(service=service_key, starts_from=start, until=end,
-                                                       customer_timezone=zone.key, limit=limit, location=location))
-    if isinstance(result, Rejected):
-        return result
-    assert isinstance(result, Slots)
-    return by_day(result.slots, zone, language)
+    found = service.find_openings(business_id, SlotQuery(service=service_key, starts_from=start, until=end,
+                                                          limit=limit, location=location))
+    return found if isinstance(found, Rejected) else by_day(found, zone, language)

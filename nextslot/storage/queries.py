@@ -91,6 +91,16 @@ def business_by_slug(session: Session, slug: str) -> Business | None:
     return session.scalars(select(Business).where(Business.slug == slug)).one_or_none()
 
 
+BUSINESS_BY_SLUG = "select id, slug, name, timezone, details from businesses where slug = %(slug)s"
+
+
+def business_row_by_slug(session: Session, slug: str) -> tuple[int, str, str, str, dict[str, Any] | None] | None:
+    """A public page's business (id, slug, name, zone, details), in one plain statement: every page view, chat
+    turn and public MCP call reads it first."""
+    found = driver_rows(session, BUSINESS_BY_SLUG, {"slug": slug})
+    return (found[0][0], found[0][1], found[0][2], found[0][3], found[0][4]) if found else None
+
+
 def service_by_key(session: Session, business_id: int, key: str) -> Service | None:
     return session.scalars(
         select(Service)

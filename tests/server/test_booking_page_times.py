@@ -1,19 +1,19 @@
 """The booking pages' pure helpers: times by the visitor's day, DST, parameters, branding contrast."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from nextslot.schemas.times import TimeView
-from nextslot.schemas.views import SlotView
+from nextslot.core.results import Opening
 from nextslot.server.page_context import branding, contrast, visitor_for
 from nextslot.server.page_times import by_day, duration, parse_day, parse_slot_param, zone_choices
 
 NEW_YORK = ZoneInfo("America/New_York")
 
 
-def slot(instant: datetime) -> SlotView:
-    return SlotView(starts_at=TimeView.of(instant, NEW_YORK), ends_at=instant + timedelta(minutes=30), resources=[])
+def slot(instant: datetime) -> Opening:
+    return Opening(instant)
 
 
 def test_times_are_grouped_by_the_visitors_own_day():
@@ -55,6 +55,13 @@ def test_the_zone_picker_keeps_the_visitors_zone_and_a_bad_zone_falls_back_to_th
     fallback = visitor_for("Europe", "../../etc/passwd", "1", NEW_YORK)
     assert (fallback.zone, fallback.chosen, fallback.embed) == (NEW_YORK, False, True)
     assert fallback.link("/b/x", at="1") == "/b/x?embed=1&at=1"
+
+
+def test_a_grids_links_are_the_links_the_visitor_would_get_one_by_one():
+    at = "2026-11-24T15:00:00Z"
+    for visitor in (visitor_for(None, None, None, NEW_YORK), visitor_for("Asia/Tokyo", None, "1", NEW_YORK, "north"),
+                    replace(visitor_for("Europe/Paris", None, None, NEW_YORK), language="fr", language_chosen=True)):
+        assert visitor.link_each("/b/x/y/book", "at")(at) == visitor.link("/b/x/y/book", at=at)
 
 
 def test_brand_colours_keep_text_and_slot_borders_readable():

@@ -20,11 +20,15 @@ SLOT = "2026-11-24T09:00:00+00:00"
 
 
 class FailingService(BookingService):
-    """The real service, except that looking for slots and booking meet `error`."""
+    """The real service, except that looking for slots (with their views or as a page's bare openings) and
+    booking meet `error`."""
 
     error: Exception
 
     def find_slots(self, *args, **kwargs):
+        raise self.error
+
+    def find_openings(self, *args, **kwargs):
         raise self.error
 
     def book(self, *args, **kwargs):

@@ -10,7 +10,7 @@ from nextslot.core.booking.codes import normalize_code
 from nextslot.core.booking.refusals import unknown_booking
 from nextslot.core.instants import load_zone, resolve_instant, unknown_zone
 from nextslot.core.planning import Plan, business_info, load_business, load_plan, timelines
-from nextslot.core.results import Rejected, Slots
+from nextslot.core.results import Opening, Rejected, Slots
 from nextslot.core.views import booking_view, slot_view
 from nextslot.schemas.commands import BookingSearch, SlotQuery
 from nextslot.schemas.views import BookingView
@@ -22,6 +22,25 @@ FIRST_PIECE = timedelta(days=7)  # a week or less (a day, a page of days) is rea
 
 def find_slots(uow: SqlAlchemyUnitOfWork, business_id: int, query: SlotQuery, now: datetime) -> Slots | Rejected:
     """Open start times for a service in a window, with the resources each would take."""
+    found = open_slots(uow, business_id, query, now)
+    if isinstance(found, Rejected):
+        return found
+    return Slots([slot_view(s, one, query.customer_timezone) for s, one in found])
+
+
+def find_openings(uow: SqlAlchemyUnitOfWork, business_id: int, query: SlotQuery,
+                  now: datetime) -> list[Opening] | Rejected:
+    """The same open start times as bare instants: a page's grid shows no more, and each slot's full view (its
+    time in three zones and in words, its resources) cost more than the search itself (a page shows ~100)."""
+    found = open_slots(uow, business_id, query, now)
+    if isinstance(found, Rejected):
+        return found
+    return [Opening(s.starts_at, s.seats_left) for s, _ in found]
+
+
+def open_slots(uow: SqlAlchemyUnitOfWork, business_id: int, query: SlotQuery,
+               now: datetime) -> list[tuple[Slot, Plan]] | Rejected:
+    """The search itself: each open slot with the plan (the branch's) it was found in, at most `query.limit`."""
     if query.customer_timezone and load_zone(query.customer_timezone) is None:
         return unknown_zone(query.customer_timezone, "customer_timezone")
     with uow:
@@ -47,7 +66,7 @@ def find_slots(uow: SqlAlchemyUnitOfWork, business_id: int, query: SlotQuery, no
             if len(found) >= query.limit:
                 break
         found.sort(key=lambda pair: pair[0].starts_at)  # stable: branches in listed order at one start
-        return Slots([slot_view(s, one, query.customer_timezone) for s, one in found[:query.limit]])
+        return found[:query.limit]
 
 
 def pieces(start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:

@@ -22,7 +22,12 @@ class BusinessRecord:
 
 def business_by_slug(uow: SqlAlchemyUnitOfWork, slug: str) -> BusinessRecord | None:
     with uow:
-        return record(queries.business_by_slug(uow.session, slug))
+        uow.reads_first()  # one read: no transaction around it
+        found = queries.business_row_by_slug(uow.session, slug)
+    if found is None:
+        return None
+    business_id, found_slug, name, timezone, details = found
+    return BusinessRecord(business_id, found_slug, name, timezone, dict(details or {}))
 
 
 def business_by_id(uow: SqlAlchemyUnitOfWork, business_id: int) -> BusinessRecord | None:
