@@ -110,6 +110,10 @@ class BookingService:
     def business_by_slug(self, slug: str) -> BusinessRecord | None:
         return lookup.business_by_slug(self.uow(), slug)
 
+    def business_offer(self, slug: str) -> tuple[BusinessRecord, list[ServiceView]] | None:
+        """The business a public URL names, with its active services (None: no such business)."""
+        return catalog.business_offer(self.uow(), slug)
+
     def business_by_id(self, business_id: int) -> BusinessRecord | None:
         return lookup.business_by_id(self.uow(), business_id)
 

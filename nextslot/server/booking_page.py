@@ -33,7 +33,7 @@ from nextslot.server.booking_form import (
     new_form_key,
     read_form,
 )
-from nextslot.server.page_context import PageBusiness, Visitor, business_by_slug, visitor_of
+from nextslot.server.page_context import PageBusiness, Visitor, business_by_slug, business_offer, visitor_of
 from nextslot.server.page_links import calendar_path, link_refused, manage_path, pay_path
 from nextslot.server.page_render import not_found, render, too_many_requests
 from nextslot.server.page_times import alternatives, parse_slot_param
@@ -48,14 +48,13 @@ router = APIRouter(route_class=RateLimitedRoute, max_body_size=64_000, include_i
 
 @router.get("/b/{slug}")
 def business_page(slug: str, request: Request) -> Response:
-    service: BookingService = request.app.state.service
-    business = page_business(request, slug)
-    if isinstance(business, Response):
-        return business
+    found = business_offer(request.app.state.service, slug)
+    if found is None:
+        return not_found(request, "business")
+    business, services = found
     visitor = visitor_of(request, business.zone, language=business.language)
     return render(request, "business.html", {
-        "business": business, "visitor": visitor, "detect_tz": not visitor.chosen,
-        "services": service.list_services(business.id),
+        "business": business, "visitor": visitor, "detect_tz": not visitor.chosen, "services": services,
         # its MCP twin, for the customer's own assistant (server/public_mcp.py)
         "assistant_url": f"{request.app.state.settings.public_url.rstrip('/')}/b/{business.slug}/mcp",
     })
@@ -178,10 +177,11 @@ def service_visit(request: Request, slug: str, key: str, posted: FormData | None
 
 
 def business_and_service(service: BookingService, slug: str, key: str) -> tuple[PageBusiness, ServiceView] | None:
-    business = business_by_slug(service, slug)
-    if business is None:
+    found = business_offer(service, slug)
+    if found is None:
         return None
-    offered = next((s for s in service.list_services(business.id) if s.key == key), None)
+    business, services = found
+    offered = next((s for s in services if s.key == key), None)
     return (business, offered) if offered is not None else None
 
 

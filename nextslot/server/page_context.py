@@ -13,6 +13,7 @@ from nextslot.core.business.lookup import BusinessRecord
 from nextslot.core.instants import load_zone
 from nextslot.core.service import BookingService
 from nextslot.languages import choose, from_accept_language, known
+from nextslot.schemas.views import ServiceView
 from nextslot.server.page_render import TZ_COOKIE
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")  # slugs and service keys, as the config allows them
@@ -46,6 +47,14 @@ def business_by_slug(service: BookingService, slug: str) -> PageBusiness | None:
         return None
     business = service.business_by_slug(slug)
     return page_business(business) if business is not None else None
+
+
+def business_offer(service: BookingService, slug: str) -> tuple[PageBusiness, list[ServiceView]] | None:
+    """The business a public URL names and its services; None for an unknown or malformed slug."""
+    if not KEY.match(slug):
+        return None
+    found = service.business_offer(slug)
+    return (page_business(found[0]), found[1]) if found is not None else None
 
 
 def business_by_id(service: BookingService, business_id: int) -> PageBusiness | None:

@@ -91,14 +91,25 @@ def business_by_slug(session: Session, slug: str) -> Business | None:
     return session.scalars(select(Business).where(Business.slug == slug)).one_or_none()
 
 
-BUSINESS_BY_SLUG = "select id, slug, name, timezone, details from businesses where slug = %(slug)s"
+BUSINESS_BY_SLUG = """
+select id, slug, name, timezone, details, config_version from businesses where slug = %(slug)s
+"""
 
 
-def business_row_by_slug(session: Session, slug: str) -> tuple[int, str, str, str, dict[str, Any] | None] | None:
-    """A public page's business (id, slug, name, zone, details), in one plain statement: every page view, chat
-    turn and public MCP call reads it first."""
+class BusinessRow(NamedTuple):
+    id: int
+    slug: str
+    name: str
+    timezone: str
+    details: dict[str, Any] | None
+    config_version: int  # what the process's kept services and plans of the business are checked against
+
+
+def business_row_by_slug(session: Session, slug: str) -> BusinessRow | None:
+    """A public page's business, in one plain statement: every page view, chat turn and public MCP call reads it
+    first."""
     found = driver_rows(session, BUSINESS_BY_SLUG, {"slug": slug})
-    return (found[0][0], found[0][1], found[0][2], found[0][3], found[0][4]) if found else None
+    return BusinessRow(*found[0]) if found else None
 
 
 def service_by_key(session: Session, business_id: int, key: str) -> Service | None:

@@ -129,7 +129,7 @@ def test_a_bug_answers_a_generic_500_with_a_reference_that_the_log_carries(http,
     def broken(*args, **kwargs):
         raise RuntimeError("SELECT secret FROM customers WHERE phone = '+447911123456'")
 
-    monkeypatch.setattr(http.app.state.service, "list_services", broken)
+    monkeypatch.setattr(http.app.state.service, "business_offer", broken)
     monkeypatch.setattr(http.app.state.service, "find_slots", broken)
     with caplog.at_level(logging.ERROR, logger="nextslot.incidents"):
         page = http.get(f"/b/{slug}")

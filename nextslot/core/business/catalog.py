@@ -10,6 +10,7 @@ from sqlalchemy.orm import joinedload
 
 from nextslot.core.booking.availability import WeeklyHours, open_intervals
 from nextslot.core.booking.intervals import merge
+from nextslot.core.business.lookup import BusinessRecord, record_of_row
 from nextslot.core.config_versions import VersionedCache, read_version
 from nextslot.core.instants import day_instants, day_start, load_zone
 from nextslot.core.money import money
@@ -47,6 +48,23 @@ def list_services(uow: SqlAlchemyUnitOfWork, business_id: int) -> list[ServiceVi
     version = read_version(uow, business_id)
     if version is None:
         return []
+    return services_at(uow, business_id, version)
+
+
+def business_offer(uow: SqlAlchemyUnitOfWork, slug: str) -> tuple[BusinessRecord, list[ServiceView]] | None:
+    """The business a public URL names and its services, in one statement while they are kept: its row carries
+    the version they are kept under. Every booking page view and form needs both."""
+    with uow:
+        uow.reads_first()  # reads only: no transaction around them
+        found = queries.business_row_by_slug(uow.session, slug)
+        if found is None:
+            return None
+        return record_of_row(found), services_at(uow, found.id, found.config_version)
+
+
+def services_at(uow: SqlAlchemyUnitOfWork, business_id: int, version: int) -> list[ServiceView]:
+    """The services as of `version`, read when this process does not keep them for it. Read after the version
+    (its own statement or the same one), so what is kept is never older than the version it is kept under."""
     key = (queries.database_of(uow.session), business_id)
     if (kept := SERVICES.get(key, version)) is None:
         kept = tuple(service_views(uow, business_id))

@@ -24,10 +24,11 @@ def business_by_slug(uow: SqlAlchemyUnitOfWork, slug: str) -> BusinessRecord | N
     with uow:
         uow.reads_first()  # one read: no transaction around it
         found = queries.business_row_by_slug(uow.session, slug)
-    if found is None:
-        return None
-    business_id, found_slug, name, timezone, details = found
-    return BusinessRecord(business_id, found_slug, name, timezone, dict(details or {}))
+    return None if found is None else record_of_row(found)
+
+
+def record_of_row(row: queries.BusinessRow) -> BusinessRecord:
+    return BusinessRecord(row.id, row.slug, row.name, row.timezone, dict(row.details or {}))
 
 
 def business_by_id(uow: SqlAlchemyUnitOfWork, business_id: int) -> BusinessRecord | None:
