@@ -1,12 +1,15 @@
 """Every tool through `execute`, in-process: the one path every export (MCP, OpenAI, voice) shares."""
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 from sqlalchemy import func, select
 
 from nextslot.storage.tables import Booking, WaitlistEntry
 from nextslot.tools.context import ToolContext
-from nextslot.tools.registry import TOOLS, execute
+from nextslot.tools.registry import TOOLS, execute, untitled
 
 TUESDAY = "2026-11-24"  # the frozen clock stands on Monday 23 November 2026, 08:00 UTC
 
@@ -49,6 +52,30 @@ def test_every_tool_has_a_strict_input_schema_an_output_schema_and_a_description
         assert spec.input_schema()["additionalProperties"] is False
         assert "say" in spec.output_schema()["properties"]
         assert len(spec.description) > 60
+
+
+def test_published_schemas_carry_no_generated_titles_and_lose_nothing_else():
+    def titles(schema: Any) -> int:  # "title" keywords where a schema is, not a property or a value so named
+        if isinstance(schema, list):
+            return sum(titles(item) for item in schema)
+        if not isinstance(schema, dict):
+            return 0
+        return ("title" in schema) + sum(
+            sum(titles(sub) for sub in value.values()) if key in ("properties", "$defs") else titles(value)
+            for key, value in schema.items() if key not in ("default", "enum", "const", "examples"))
+
+    for spec in TOOLS.values():
+        for published, generated in ((spec.input_schema(), spec.input_model.model_json_schema()),
+                                     (spec.output_schema(), spec.output_model.model_json_schema(
+                                         by_alias=True, mode="serialization"))):
+            assert titles(generated) > 0 and titles(published) == 0, spec.name
+            assert set(published.get("properties", {})) == set(generated.get("properties", {}))
+            assert published.get("required") == generated.get("required")
+            assert len(json.dumps(published)) < len(json.dumps(generated))
+    kept = {"type": "object", "title": "Note", "properties": {"title": {"type": "string", "title": "Title"}},
+            "default": {"title": "Dr"}, "$defs": {"title": {"type": "string"}}}
+    assert untitled(kept) == {"type": "object", "properties": {"title": {"type": "string"}},
+                              "default": {"title": "Dr"}, "$defs": {"title": {"type": "string"}}}
 
 
 def test_every_tool_declares_what_a_call_does_and_the_declarations_agree():
