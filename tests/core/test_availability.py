@@ -22,6 +22,7 @@ from nextslot.core.booking.availability import (
 )
 from nextslot.core.booking.codes import ALPHABET, LENGTH, new_code, normalize_code, spoken_code
 from nextslot.core.booking.grid import grid_starts
+from nextslot.core.booking.intervals import crowded
 from nextslot.core.instants import resolve_instant
 from nextslot.core.results import Rejected
 from nextslot.schemas.times import TimeView
@@ -216,19 +217,33 @@ busy_minutes = st.lists(st.tuples(st.integers(0, 2000), st.integers(1, 120)).map
                        max_size=10)
 
 
-@given(pools=st.lists(st.lists(busy_minutes, min_size=1, max_size=3), min_size=1, max_size=3),
+@given(pools=st.lists(st.lists(st.tuples(busy_minutes, st.sampled_from([1, 1, 2, 3])), min_size=1, max_size=3),
+                      min_size=1, max_size=3),
        duration=st.integers(5, 90), before=st.integers(0, 20), after=st.integers(0, 20),
        step=st.sampled_from([5, 15, 30, 45]), zone=st.sampled_from([LONDON, NEW_YORK, TOKYO]))
 def test_the_whole_grid_at_once_picks_what_assign_picks_start_by_start(pools, duration, before, after, step, zone):
+    """Members with one place or several (a bay for three cars: free while fewer claims than places overlap)."""
     base = utc(2026, 3, 27)  # across London's and New York's DST weeks
     at = lambda m: base + timedelta(minutes=m)  # noqa: E731
     window = (base, base + timedelta(days=3))
     ids = iter(range(1, 100))
-    groups = [[timeline(rid=next(ids), zone=zone, busy=[(at(a), at(b)) for a, b in claims], window=window)
-               for claims in pool] for pool in pools]
+    groups = [[timeline(rid=next(ids), zone=zone, busy=[(at(a), at(b)) for a, b in claims], capacity=places,
+                        window=window) for claims, places in pool] for pool in pools]
     r = rules(duration=duration, before=before, after=after, step=step, zone=zone)
     grid = grid_starts(step, zone, *window)
     assert first_free_by_start(r, groups, grid) == [assign(groups, r.occupied(s)) for s in grid]
+
+
+@given(claims=st.lists(st.tuples(st.integers(0, 300), st.integers(1, 90)), max_size=12), depth=st.integers(1, 4))
+def test_crowded_times_are_where_that_many_claims_overlap(claims, depth):
+    at = lambda m: utc(2026, 6, 3) + timedelta(minutes=m)  # noqa: E731
+    busy = [(at(a), at(a + n)) for a, n in claims]
+    found = crowded(busy, depth)
+    assert all(s < e for s, e in found) and all(a[1] < b[0] for a, b in zip(found, found[1:]))  # merged, in order
+    for minute in range(0, 400):  # claims start and end on whole minutes: a minute's start says for all of it
+        t = at(minute)
+        inside = any(s <= t < e for s, e in found)
+        assert inside == (sum(s <= t < e for s, e in busy) >= depth), minute
 
 
 def test_check_slot_names_each_problem():

@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from nextslot.core.booking.grid import grid_starts, local_days, on_grid
-from nextslot.core.booking.intervals import Interval, merge, subtract, subtract_sorted
+from nextslot.core.booking.intervals import Interval, crowded, merge, subtract, subtract_sorted
 from nextslot.core.instants import wall_to_utc
 
 
@@ -252,16 +252,18 @@ def find_open_slots(
 def first_free_by_start(rules: ServiceRules, groups: Sequence[Sequence[ResourceTimeline]],
                         starts: Sequence[datetime]) -> list[tuple[int, ...] | None] | None:
     """What `assign` picks at each start, by interval arithmetic over the whole grid at once; None when the
-    service is not the plain case this covers (one place per member, no member in two pools, one branch, listed
+    service is not the plain case this covers (one place per booking, no member in two pools, one branch, listed
     order), and `assign` decides start by start instead.
 
     A member is free at a start when its occupied interval lies inside one of the member's free intervals (open
-    time minus claims): each free interval [a, b) admits the grid starts in [a + buffer_before, b - duration -
-    buffer_after], found by bisection, so a week costs a few bisections per member, not a check per start.
+    time minus the times it has no place left: any claim for a member with one place, as many overlapping claims
+    as it has places for a roomier one, such as a three-lift bay): each free interval [a, b) admits the grid
+    starts in [a + buffer_before, b - duration - buffer_after], found by bisection, so a week costs a few
+    bisections per member, not a check per start.
     """
     members = [r for group in groups for r in group]
     lead, tail = rules.buffer_before, rules.duration + rules.buffer_after
-    if (not groups or isinstance(groups, Pools) or lead + tail <= timedelta(0) or any(r.capacity != 1 for r in members)
+    if (not groups or isinstance(groups, Pools) or lead + tail <= timedelta(0) or any(r.capacity < 1 for r in members)
             or len({r.id for r in members}) != len(members)
             or len({r.location for r in members if r.location is not None}) > 1):
         return None
@@ -269,7 +271,7 @@ def first_free_by_start(rules: ServiceRules, groups: Sequence[Sequence[ResourceT
     for group in groups:
         first: list[int | None] = [None] * len(starts)
         for r in group:  # listed order: an earlier member keeps the starts it is free at
-            for a, b in subtract_sorted(r.open, merge(r.busy)):
+            for a, b in subtract_sorted(r.open, merge(r.busy) if r.capacity == 1 else crowded(r.busy, r.capacity)):
                 for i in range(bisect_left(starts, a + lead), bisect_right(starts, b - tail)):
                     if first[i] is None:
                         first[i] = r.id

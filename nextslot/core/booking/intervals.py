@@ -18,6 +18,26 @@ def merge(intervals: Iterable[Interval]) -> list[Interval]:
     return out
 
 
+def crowded(intervals: Iterable[Interval], depth: int) -> list[Interval]:
+    """Where at least `depth` of the intervals overlap, merged and in order (`merge` is depth 1): a sweep over
+    their ends, an end before a start at one instant, as [start, end) pairs meet without overlapping."""
+    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    out: list[Interval] = []
+    count, since = 0, None
+    for at, step in events:
+        count += step
+        if since is None and count >= depth:
+            since = at
+        elif since is not None and count < depth:
+            if since < at:
+                if out and out[-1][1] == since:  # a claim ended and another began at the same instant
+                    out[-1] = (out[-1][0], at)
+                else:
+                    out.append((since, at))
+            since = None
+    return out
+
+
 def subtract(intervals: list[Interval], holes: Iterable[Interval]) -> list[Interval]:
     result = intervals
     for hs, he in holes:
