@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -14,6 +15,13 @@ TAKE = """
 insert into idempotency_keys (business_id, key, operation, fingerprint)
 values (%(business)s, %(key)s, %(operation)s, %(fingerprint)s)
 on conflict do nothing
+returning key
+"""
+
+
+REMEMBER = """
+update idempotency_keys set booking_id = %(booking)s, result = %(result)s
+ where business_id = %(business)s and key = %(key)s
 returning key
 """
 
@@ -37,6 +45,9 @@ class IdempotencyRepository:
         ).one()
 
     def remember(self, business_id: int, key: str, booking_id: int | None, result: dict[str, Any]) -> None:
-        row = self.session.get_one(IdempotencyKey, (business_id, key))
-        row.booking_id = booking_id
-        row.result = result
+        """Keep the first result under the key this transaction took, in one statement (no row loaded first)."""
+        self.session.flush()  # the booking it names is written before it
+        stored = queries.driver_rows(self.session, REMEMBER, {"business": business_id, "key": key,
+                                                              "booking": booking_id, "result": Jsonb(result)})
+        if len(stored) != 1:
+            raise LookupError(f"idempotency key not taken in this transaction (business {business_id})")
