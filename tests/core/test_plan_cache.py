@@ -164,3 +164,28 @@ def test_the_kept_service_list_follows_every_edit_of_what_it_shows(make_business
     edit(session_factory, "update services set active = false where business_id = :b and key = 'ultrasound'",
          b=clinic)
     assert [s.key for s in service.list_services(clinic)] == ["consultation"]
+
+
+def test_a_pages_business_and_services_cost_one_statement_once_kept_and_follow_every_edit(
+        make_business, session_factory, service, engine):
+    """What a booking page reads first (`business_offer`): the business's row carries the version its services are
+    kept under, so a page view sends that one statement, outside a transaction, and still sees an edit at once."""
+    clinic = make_business("clinic")
+    slug = service.business_by_id(clinic).slug
+    business, services = service.business_offer(slug)
+    assert business.id == clinic and [s.key for s in services] == [s.key for s in service.list_services(clinic)]
+    seen: list[tuple[str, bool]] = []
+
+    def count(conn, cursor, statement, *args):
+        seen.append((statement, not conn.connection.dbapi_connection.autocommit))
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert service.business_offer(slug) == (business, services)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(seen) == 1 and "config_version" in seen[0][0] and not seen[0][1], seen
+    edit(session_factory, "update services set name = 'GP visit' where business_id = :b and key = 'consultation'",
+         b=clinic)
+    assert next(s for s in service.business_offer(slug)[1] if s.key == "consultation").name == "GP visit"
+    assert service.business_offer("no-such-business") is None
