@@ -14,7 +14,8 @@ def test_quick_load_with_faults_keeps_every_invariant(database_url, capsys, tmp_
 
     out = capsys.readouterr().out
     for heading in ("machine:", "faults injected:", "kill -9 server 1", "pg_terminate_backend", "fake Twilio",
-                    "MCP agents", "page visitors", "staff API", "p99", "dropped nextslot_bench_"):
+                    "MCP agents", "page visitors", "staff API", "p99", "the servers' per booking or read:",
+                    "dropped nextslot_bench_"):
         assert heading in out, f"{heading!r} missing from:\n{out}"
     assert "FAIL" not in out
     results = json.loads((tmp_path / "load.json").read_text())
