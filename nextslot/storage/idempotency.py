@@ -10,14 +10,14 @@ from sqlalchemy.orm import Session
 from nextslot.storage import queries
 from nextslot.storage.tables import IdempotencyKey
 
-# run by psycopg itself (`queries.driver_rows`): every write that carries a key (each voice tool call does) sends it
+# both run by psycopg itself (`queries.driver_rows`): every write that carries a key (each voice tool call, each
+# page form) takes it, and keeps its first result under it
 TAKE = """
 insert into idempotency_keys (business_id, key, operation, fingerprint)
 values (%(business)s, %(key)s, %(operation)s, %(fingerprint)s)
 on conflict do nothing
 returning key
 """
-
 
 REMEMBER = """
 update idempotency_keys set booking_id = %(booking)s, result = %(result)s
