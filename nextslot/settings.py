@@ -19,10 +19,14 @@ class Settings(BaseSettings):
     # go there; every write and every check inside a write stay on the primary. Unset: all on the primary
     read_database_url: str | None = None
     pool_size: int = 10
-    # units of work of one process at the database at once; the rest wait their turn (storage/gate.py). Unset:
-    # twice the cores this process may run on, at most pool_size (`database_places`): PostgreSQL gets the most done
-    # with about twice its cores busy (set it from the database server's cores when that is another machine)
+    # one tenant's units of work of one process at the database at once; the rest wait their turn, and one place
+    # more is kept for the other tenants (storage/gate.py). Unset: twice the cores this process may run on
+    # (`database_places`): PostgreSQL gets the most done with about twice its cores busy (set it from the database
+    # server's cores when that is another machine)
     database_concurrency: int | None = Field(None, ge=1)
+    # one tenant's requests in progress at once in one process (a business by its slug or API key, else a client
+    # address); the rest wait in line and another tenant's go first (server/admission.py)
+    tenant_concurrency: int = Field(10, ge=1)
     hold_minutes: int = 5
     # where clients reach this server (MCP's auth metadata names it)
     public_url: str = "http://127.0.0.1:8000"
@@ -135,10 +139,10 @@ class Settings(BaseSettings):
     otel_service_name: str = "nextslot"
 
     def database_places(self) -> int:
-        """database_concurrency, or twice the cores this process may run on (a container's CPU set, not the
-        host's count), at most pool_size."""
+        """One more than database_concurrency, or than twice the cores this process may run on (a container's CPU
+        set, not the host's count), at most pool_size: one tenant may hold all of them but one."""
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        return self.database_concurrency or min(self.pool_size, 2 * cores)
+        return min(self.pool_size, (self.database_concurrency or 2 * cores) + 1)
 
     @field_validator("rate_limit_per_key", "rate_limit_slot_searches_per_business")
     @classmethod

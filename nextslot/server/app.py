@@ -20,6 +20,7 @@ from nextslot.oauth import install as oauth
 from nextslot.redaction import redact_access_log
 from nextslot.runtime import build_links, build_payment_provider, build_service, settle_after_start_up
 from nextslot.server import (
+    admission,
     body_limit,
     booking_page,
     calendar_webhooks,
@@ -63,8 +64,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     redact_access_log()  # the links' tokens never reach uvicorn's access log
     # a slot page shrinks 10x for a slow phone; level 5 is within 5% of level 9 (the default) at a third of its CPU
     app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=5)
-    app.add_middleware(body_limit.BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(failures.Failures)  # added last: outermost, so it sees every other error
+    app.add_middleware(failures.Failures)  # around the routes: whatever error they raise gets the generic answer
     app.state.settings, app.state.service, app.state.links = settings, service, build_links(settings)
     app.state.api_keys = api_keys
     app.state.payment_provider = build_payment_provider(settings)
@@ -92,8 +92,10 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     oauth.install(app, provider)  # /.well-known/oauth-*, /authorize, /token, /register, /revoke, consent
     outages.install(app)
     outbox_page.install(app)
-    rate_limit.install(app, settings)
     app.add_middleware(public_mcp.PublicMcpRoute, public=public)  # /b/{slug}/mcp, before the page's routes
+    admission.install(app, settings.tenant_concurrency)  # before any thread: one tenant's burst waits in its line
+    app.add_middleware(body_limit.BodyLimitMiddleware, max_bytes=settings.max_body_bytes)  # outside the admission
+    rate_limit.install(app, settings)  # outside the admission: a request over its rate is refused without waiting
 
     observability.install(app, service)  # /ready, /metrics (with a token), request latency
 

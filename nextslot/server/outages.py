@@ -5,6 +5,7 @@ form its own), so the retry never books twice."""
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from sqlalchemy.exc import DBAPIError
@@ -24,6 +25,7 @@ from nextslot.storage.outage import database_unreachable
 log = logging.getLogger(__name__)
 RETRY_AFTER = "1"  # seconds: reconnecting takes a pool checkout, a failover a little longer
 MACHINE_PATHS = ("/v1", "/webhooks", "/mcp")  # answered in JSON; everything else is a page a person sees
+PUBLIC_MCP = re.compile(r"^/b/([^/]+)/mcp/?$")  # a customer's own assistant (public_mcp.py): JSON-RPC too
 
 
 async def on_database_error(request: Request, exc: Exception) -> Response:
@@ -35,7 +37,16 @@ async def on_database_error(request: Request, exc: Exception) -> Response:
             code="internal_error", message="Something went wrong on our side; it has been logged."))
     log.warning("%s %s: the database was unreachable (%s); answered 503", request.method, redact_path(request.url.path),
                 type(getattr(exc, "orig", exc)).__name__)
-    if request.url.path.startswith(MACHINE_PATHS):
+    return unavailable_to(request)
+
+
+def unavailable_to(request: Request) -> Response:
+    """The 503 in the shape the path's clients read: JSON-RPC for MCP, the API's JSON for machines, a page for
+    people."""
+    path = request.url.path
+    if path.startswith("/mcp") or PUBLIC_MCP.match(path):
+        return unavailable_rpc()
+    if path.startswith(MACHINE_PATHS):
         return unavailable()
     response = notice(request, N_("Please try again"), N_("We could not reach the booking system for a moment. Go "
                                                           "back and send it again: nothing will be booked twice."), 503)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from nextslot.conversations.bound_tools import Sender, execute_bound
 from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
 from nextslot.server.mcp_http import OriginCheck
-from nextslot.server.outages import OutageMiddleware
+from nextslot.server.outages import PUBLIC_MCP, OutageMiddleware
 from nextslot.server.page_context import business_by_slug
 from nextslot.server.rate_limit import RateLimits
 from nextslot.server.rpc_errors import rpc_error
@@ -50,7 +49,7 @@ PROVED = frozenset(spec.name for spec in PROVED_TOOLS)
 WRITES = frozenset({"hold_slot", "book_appointment", "reschedule_appointment", "cancel_appointment",
                     "request_code", "verify_code"})
 WRITE_EXTRA = 2
-PATH = re.compile(r"^/b/([^/]+)/mcp/?$")
+PATH = PUBLIC_MCP
 INNER = "/mcp"
 CHANNEL = "public_mcp"
 

@@ -1,10 +1,15 @@
-"""How many of a process's units of work are at the database at once.
+"""How many of a process's units of work are at the database at once, shared fairly between tenants.
 
 PostgreSQL gets the most done with about twice its cores' worth of busy connections. Beyond that, each one more
 adds lock waits, process switching and, past the pool's size, connections opened and closed again. 50 clients
 racing for one slot cost this project's 2-core machine 340 ms of CPU with up to 20 connections at work, and 215 ms
-with 4. So a unit of work waits here for one of `size` places before it takes a connection. The others wait in
-line, in the order they came, and cost nothing while they wait.
+with 4. So a unit of work waits here for one of `size` places before it takes a connection, and costs nothing
+while it waits.
+
+The places are shared by party (`PARTY`, the tenant the request is for, set by the server's admission): one party
+holds all but one of them at most, and a place that comes free goes to the waiting party that holds the fewest
+(`nextslot.fair_share`). A burst of one tenant's bookings waiting on each other's row locks therefore never keeps
+another tenant's unit of work from the database. Work with no party (the scheduler, the CLI) is one party.
 
 A unit of work opened inside another on the same thread takes no place of its own: nesting cannot deadlock. One on
 a thread running an event loop takes none either: waiting there would stop every request of the process.
@@ -13,11 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from contextvars import ContextVar
 from time import perf_counter
 
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from nextslot.fair_share import FairShare
 from nextslot.telemetry import metrics
+
+PARTY: ContextVar[str] = ContextVar("nextslot_database_party", default="")
 
 
 class DatabaseGate:
@@ -25,43 +34,54 @@ class DatabaseGate:
         if size < 1:
             raise ValueError("a database gate needs at least one place")
         self.size = size
-        self._places = threading.BoundedSemaphore(size)
+        self._share = FairShare(size, max(1, size - 1))
+        self._lock = threading.Lock()
         self._timeout = timeout  # as long as the pool waits for a free connection
-        self._depth = threading.local()
-        self._counts = threading.Lock()
-        self.busy = 0  # places taken, and units of work waiting for one: this process's gauges
-        self.waiting = 0
+        self._held = threading.local()  # this thread's nesting depth, and the party its place was taken for
+
+    @property
+    def busy(self) -> int:
+        """Places taken: this process's gauge."""
+        return self._share.busy
+
+    @property
+    def waiting(self) -> int:
+        return self._share.waiting
 
     def enter(self) -> None:
         """Take a place, or share this thread's: raises the pool's TimeoutError (answered 503, send again) when
         none came free in time."""
-        depth = getattr(self._depth, "n", 0)
+        depth = getattr(self._held, "depth", 0)
         if depth == 0 and not on_event_loop():
-            if not self._places.acquire(blocking=False):
-                self._wait()
-            with self._counts:
-                self.busy += 1
-        self._depth.n = depth + 1
+            party = PARTY.get()
+            with self._lock:
+                taken = self._share.take(party)
+            if not taken:
+                self._wait(party)
+            self._held.party = party
+        self._held.depth = depth + 1
 
-    def _wait(self) -> None:
-        with self._counts:
-            self.waiting += 1
+    def _wait(self, party: str) -> None:
+        came = threading.Event()
+        with self._lock:
+            waiter = self._share.join(party, came.set)
         started = perf_counter()
         try:
-            if not self._places.acquire(timeout=self._timeout):
-                raise PoolTimeout(f"no database place came free within {self._timeout:g} s "
-                                  f"({self.size} units of work at the database)")
+            came.wait(self._timeout)
         finally:
             metrics.DATABASE_WAITS.observe(perf_counter() - started)
-            with self._counts:
-                self.waiting -= 1
+            with self._lock:
+                granted = waiter.granted
+                self._share.leave_line(waiter)
+        if not granted:
+            raise PoolTimeout(f"no database place came free within {self._timeout:g} s "
+                              f"({self.size} units of work at the database)")
 
     def leave(self) -> None:
-        self._depth.n -= 1
-        if self._depth.n == 0 and not on_event_loop():
-            with self._counts:
-                self.busy -= 1
-            self._places.release()
+        self._held.depth -= 1
+        if self._held.depth == 0 and not on_event_loop():
+            with self._lock:
+                self._share.give_back(self._held.party)
 
 
 def on_event_loop() -> bool:

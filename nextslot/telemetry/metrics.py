@@ -57,6 +57,10 @@ CALENDAR_SYNCS = Counter("nextslot_calendar_syncs", "Calendar sync runs by outco
 DATABASE_WAITS = Histogram(
     "nextslot_db_gate_wait_seconds", "Units of work that found every database place of their process taken, by how "
     "long they waited for one (storage/gate.py)", buckets=(0.001, 0.0025, *LATENCY_BUCKETS))
+ADMISSION_WAITS = Histogram(
+    "nextslot_admission_wait_seconds", "Requests that waited to be admitted because their tenant (or the process) had "
+    "as many in progress as it may, by how long they waited (server/admission.py)",
+    buckets=(0.001, 0.0025, *LATENCY_BUCKETS))
 MODEL_CALLS = Histogram(
     "nextslot_model_call_duration_seconds", "Conversation model requests by outcome (ok, error)", ["outcome"],
     buckets=LATENCY_BUCKETS)
