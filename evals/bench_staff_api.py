@@ -51,10 +51,14 @@ def seed_business(url: str, config: BusinessConfig) -> Seeded:
 
 async def measure_staff_api(server: ServerProcess, url: str, samples: int, racers: int,
                             numbers: Iterator[str]) -> list[Row]:
-    clinic, twin = (seed_business(url, clinic_copy(slug)) for slug in ("clinic-staff-api", "clinic-bare-sql"))
+    from evals.bench_neighbours import measure_neighbours  # it builds on this module's answers
+
+    clinic, twin, neighbour = (seed_business(url, clinic_copy(slug))
+                               for slug in ("clinic-staff-api", "clinic-bare-sql", "clinic-neighbour"))
     desk = seed_business(url, storm_config())
     return [*await measure_bookings(server.base, url, clinic, twin, samples, numbers),
-            await measure_race(server, desk, racers, numbers)]
+            await measure_race(server, desk, racers, numbers),
+            *await measure_neighbours(server, url, neighbour, desk, min(40, samples), 2 * racers, numbers)]
 
 
 async def measure_bookings(base: str, url: str, clinic: Seeded, twin: Seeded, samples: int,

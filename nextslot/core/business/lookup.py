@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
@@ -27,13 +27,29 @@ def business_by_slug(uow: SqlAlchemyUnitOfWork, slug: str) -> BusinessRecord | N
     return None if found is None else record_of_row(found)
 
 
-def record_of_row(row: queries.BusinessRow) -> BusinessRecord:
+class BusinessFields(Protocol):
+    """A business as the ORM loads it or as a plain statement reads it (`queries.BusinessRow`)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def slug(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def details(self) -> dict[str, Any] | None: ...
+
+
+def record_of_row(row: BusinessFields) -> BusinessRecord:
     return BusinessRecord(row.id, row.slug, row.name, row.timezone, dict(row.details or {}))
 
 
 def business_by_id(uow: SqlAlchemyUnitOfWork, business_id: int) -> BusinessRecord | None:
     with uow:
-        return record(queries.business(uow.session, business_id))
+        found = queries.business(uow.session, business_id)
+        return None if found is None else record_of_row(found)
 
 
 def sole_business_slug(uow: SqlAlchemyUnitOfWork) -> str | None:
@@ -42,6 +58,3 @@ def sole_business_slug(uow: SqlAlchemyUnitOfWork) -> str | None:
         slugs = uow.session.scalars(select(Business.slug).limit(2)).all()
         return slugs[0] if len(slugs) == 1 else None
 
-
-def record(b: Business | None) -> BusinessRecord | None:
-    return None if b is None else BusinessRecord(b.id, b.slug, b.name, b.timezone, dict(b.details or {}))
