@@ -9,6 +9,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from nextslot.server.rpc_errors import speaks_json_rpc
+
 
 class BodyTooLarge(Exception):
     """Raised into the app's read of the body; the middleware answers 413 in its place."""
@@ -57,7 +59,7 @@ class BodyLimitMiddleware:
 
     async def too_large(self, scope: Scope, send: Send) -> None:
         message = f"The request body is larger than this server accepts ({self.max_bytes} bytes)."
-        if scope["path"].startswith("/mcp"):  # MCP clients read JSON-RPC errors, and little else
+        if speaks_json_rpc(scope["path"]):  # MCP clients read JSON-RPC errors, and little else
             body = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message,
                                                             "data": {"code": "body_too_large"}}}
         else:

@@ -14,13 +14,14 @@ from nextslot import incidents
 from nextslot.schemas.inputs import CONTROL
 from nextslot.server.page_render import notice
 from nextslot.server.response_watch import ResponseWatch
+from nextslot.server.rpc_errors import speaks_json_rpc
 
 JSON_PATHS = ("/v1", "/webhooks")  # the API's error shape; /mcp answers JSON-RPC; everything else is a page
 
 
 def answer(scope: Scope, status: int, code: str, message: str, title: str) -> Response:
     path = scope.get("path", "")
-    if path.startswith("/mcp"):
+    if speaks_json_rpc(path):
         return JSONResponse({"jsonrpc": "2.0", "id": None, "error": {
             "code": -32603 if status >= 500 else -32600, "message": message, "data": {"code": code}}},
             status_code=status)

@@ -5,7 +5,6 @@ form its own), so the retry never books twice."""
 from __future__ import annotations
 
 import logging
-import re
 
 from fastapi import FastAPI, Request
 from sqlalchemy.exc import DBAPIError
@@ -18,14 +17,13 @@ from nextslot.redaction import redact_path
 from nextslot.schemas.api import ErrorDetail
 from nextslot.server.page_render import notice
 from nextslot.server.response_watch import ResponseWatch
-from nextslot.server.rpc_errors import rpc_error
+from nextslot.server.rpc_errors import rpc_error, speaks_json_rpc
 from nextslot.server.staff_api.errors import error_response
 from nextslot.storage.outage import database_unreachable
 
 log = logging.getLogger(__name__)
 RETRY_AFTER = "1"  # seconds: reconnecting takes a pool checkout, a failover a little longer
 MACHINE_PATHS = ("/v1", "/webhooks", "/mcp")  # answered in JSON; everything else is a page a person sees
-PUBLIC_MCP = re.compile(r"^/b/([^/]+)/mcp/?$")  # a customer's own assistant (public_mcp.py): JSON-RPC too
 
 
 async def on_database_error(request: Request, exc: Exception) -> Response:
@@ -44,7 +42,7 @@ def unavailable_to(request: Request) -> Response:
     """The 503 in the shape the path's clients read: JSON-RPC for MCP, the API's JSON for machines, a page for
     people."""
     path = request.url.path
-    if path.startswith("/mcp") or PUBLIC_MCP.match(path):
+    if speaks_json_rpc(path):
         return unavailable_rpc()
     if path.startswith(MACHINE_PATHS):
         return unavailable()

@@ -31,10 +31,10 @@ from nextslot.conversations.bound_tools import Sender, execute_bound
 from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
 from nextslot.server.mcp_http import OriginCheck
-from nextslot.server.outages import PUBLIC_MCP, OutageMiddleware
+from nextslot.server.outages import OutageMiddleware
 from nextslot.server.page_context import business_by_slug
 from nextslot.server.rate_limit import RateLimits
-from nextslot.server.rpc_errors import rpc_error
+from nextslot.server.rpc_errors import PUBLIC_MCP, rpc_error
 from nextslot.settings import Settings
 from nextslot.tools.contact_proof import PROOF_SPECS, PROVED_TOOLS
 from nextslot.tools.context import ToolContext
