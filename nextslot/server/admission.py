@@ -3,8 +3,8 @@
 A process has one pool of worker threads (anyio's, 40) for every request's blocking work. Left alone, a burst from
 one business (a hundred agents calling at once, a page being scraped) takes every thread, and another business's
 request waits behind the whole burst before its work can even start. So each request is admitted here first, as
-the party it is for (`party_of`): a business by the slug in its path, an API key or access token (as the rate
-limits count it), anything else by the client's address. One party has at most `tenant_concurrency` requests in progress; the whole process at most as
+the party it is for (`party_of`): a business's public pages, console or voice agent by the slug in the path, an
+API key or access token (as the rate limits count it), anything else by the client's address. One party has at most `tenant_concurrency` requests in progress; the whole process at most as
 many as it has threads. When a request ends, the next one admitted is the first of the waiting party with the
 fewest in progress (`nextslot.fair_share`). A waiting request costs no thread and no connection; one left waiting
 longer than `timeout` is answered 503 with Retry-After, in its channel's shape.
@@ -35,7 +35,11 @@ from nextslot.storage.gate import PARTY
 from nextslot.telemetry import metrics
 
 NEVER_HELD = ("/health", "/ready", "/metrics", "/static/")  # no thread, or a probe that must answer in a flood
-SLUG_AFTER = {"b": 1, "console": 1, "webhooks": 2}  # /b/{slug}, /console/{slug}, /webhooks/vapi/{slug}
+# where a business's slug stands in a path, and whose requests those are: its public pages (and a customer's own
+# assistant), its staff at the console, its voice agent mid-call. Each is a party of its own, so a scraped page
+# never slows the business's own console or its phone line.
+SLUG_AFTER = {"b": (1, "page"), "console": (1, "console"), "webhooks": (2, "voice")}
+VOICE = ("vapi", "retell", "elevenlabs")
 KEYED = ("/v1", "/mcp")
 
 
@@ -138,13 +142,13 @@ def wake(came: asyncio.Future[None]) -> None:
 
 def party_of(scope: Scope) -> str:
     """Whose request this is, from what the request says before any thread or database is asked: the slug in the
-    path; on /v1 and /mcp the bearer token (hashed); else the client's address."""
+    path, by audience; on /v1 and /mcp the bearer token (hashed); else the client's address."""
     path: str = scope["path"]
     parts = path.split("/", 4)  # "", first, second, third, rest
     first = parts[1] if len(parts) > 1 else ""
-    at = SLUG_AFTER.get(first)
-    if at is not None and len(parts) > at + 1 and parts[at + 1] and (first != "webhooks" or parts[2] in VOICE):
-        return "slug:" + parts[at + 1]
+    at, audience = SLUG_AFTER.get(first, (0, ""))
+    if at and len(parts) > at + 1 and parts[at + 1] and (first != "webhooks" or parts[2] in VOICE):
+        return f"{audience}:{parts[at + 1]}"
     if path.startswith(KEYED):
         scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
         token = token.strip()
@@ -153,8 +157,6 @@ def party_of(scope: Scope) -> str:
     client = scope.get("client")
     return "address:" + (client[0] if client else "unknown")
 
-
-VOICE = ("vapi", "retell", "elevenlabs")
 
 
 def install(app: FastAPI, per_party: int) -> None:

@@ -25,18 +25,18 @@ def scope(path: str, token: str | None = None, client: str = "203.0.113.9") -> S
 
 
 def test_a_request_is_its_slug_s_its_token_s_or_its_address_s():
-    assert party_of(scope("/b/clinic-1/consultation")) == "slug:clinic-1"
-    assert party_of(scope("/b/clinic-1/mcp")) == party_of(scope("/b/clinic-1")) == "slug:clinic-1"
-    assert party_of(scope("/console/clinic-1/bookings/ABC/cancel")) == "slug:clinic-1"
-    assert party_of(scope("/webhooks/vapi/clinic-1")) == "slug:clinic-1"
-    assert party_of(scope("/webhooks/elevenlabs/clinic-1/book_appointment")) == "slug:clinic-1"
+    assert party_of(scope("/b/clinic-1/consultation")) == "page:clinic-1"
+    assert party_of(scope("/b/clinic-1/mcp")) == party_of(scope("/b/clinic-1")) == "page:clinic-1"
+    assert party_of(scope("/console/clinic-1/bookings/ABC/cancel")) == "console:clinic-1"  # staff: not the page's
+    assert party_of(scope("/webhooks/vapi/clinic-1")) == "voice:clinic-1"  # a caller mid-call: not the page's
+    assert party_of(scope("/webhooks/elevenlabs/clinic-1/book_appointment")) == "voice:clinic-1"
     key = party_of(scope("/v1/bookings", "nsk_one"))
     assert key.startswith("key:") and key == party_of(scope("/mcp", "nsk_one")) == party_of(scope("/mcp/", "nsk_one"))
     assert key != party_of(scope("/v1/bookings", "nsk_two"))
     assert "nsk_one" not in key  # the party shows in no log, but a token is never kept in clear
     for path in ("/v1/bookings", "/webhooks/twilio/inbound", "/m/some-token", "/b/", "/console", "/"):
         assert party_of(scope(path)) == "address:203.0.113.9", path
-    assert party_of(scope("/b/clinic-1", client="198.51.100.7")) == "slug:clinic-1"  # a slug is one party anywhere
+    assert party_of(scope("/b/clinic-1", client="198.51.100.7")) == "page:clinic-1"  # from any address
 
 
 class Held:
@@ -70,12 +70,12 @@ async def test_one_tenant_s_burst_waits_in_its_own_line_while_another_tenant_goe
         await until(lambda: admission.share is not None and admission.share.waiting == 4)
         assert [path for path, _ in held.seen] == ["/b/busy/0", "/b/busy/1"]
         other = await asyncio.wait_for(client.get("/b/other/quick"), 5)  # not behind the burst's four
-        assert other.text == "ok" and held.seen[-1] == ("/b/other/quick", "slug:other")
+        assert other.text == "ok" and held.seen[-1] == ("/b/other/quick", "page:other")
         held.let_go.set()
         answers = await asyncio.gather(*burst)
     assert [answer.text for answer in answers] == ["ok"] * 6
     assert [path for path, _ in held.seen if path.startswith("/b/busy")] == [f"/b/busy/{n}" for n in range(6)]
-    assert {party for path, party in held.seen if path.startswith("/b/busy")} == {"slug:busy"}
+    assert {party for path, party in held.seen if path.startswith("/b/busy")} == {"page:busy"}
     assert (admission.share.busy, admission.share.waiting) == (0, 0)
 
 
@@ -178,4 +178,4 @@ def test_the_tenant_rides_along_to_the_database_gate_on_every_channel(session_fa
         assert client.get(f"/b/{slug}").status_code == 200
         page = set(seen)
     assert api == mcp == {party_of(scope("/v1", key))}
-    assert page == {f"slug:{slug}"}
+    assert page == {f"page:{slug}"}
