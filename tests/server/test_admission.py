@@ -8,6 +8,7 @@ import asyncio
 import httpx2
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
@@ -65,6 +66,7 @@ async def until(condition) -> None:
 async def test_one_tenant_s_burst_waits_in_its_own_line_while_another_tenant_goes_ahead():
     held = Held()
     admission = Admission(held, per_party=2)
+    waited_before = REGISTRY.get_sample_value("nextslot_admission_wait_seconds_count") or 0
     async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=admission), base_url="http://t") as client:
         burst = [asyncio.create_task(client.get(f"/b/busy/{n}")) for n in range(6)]
         await until(lambda: admission.share is not None and admission.share.waiting == 4)
@@ -77,6 +79,7 @@ async def test_one_tenant_s_burst_waits_in_its_own_line_while_another_tenant_goe
     assert [path for path, _ in held.seen if path.startswith("/b/busy")] == [f"/b/busy/{n}" for n in range(6)]
     assert {party for path, party in held.seen if path.startswith("/b/busy")} == {"page:busy"}
     assert (admission.share.busy, admission.share.waiting) == (0, 0)
+    assert REGISTRY.get_sample_value("nextslot_admission_wait_seconds_count") == waited_before + 4  # the metric
 
 
 @pytest.mark.anyio
