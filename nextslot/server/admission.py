@@ -4,10 +4,11 @@ A process has one pool of worker threads (anyio's, 40) for every request's block
 one business (a hundred agents calling at once, a page being scraped) takes every thread, and another business's
 request waits behind the whole burst before its work can even start. So each request is admitted here first, as
 the party it is for (`party_of`): a business's public pages, console or voice agent by the slug in the path, an
-API key or access token (as the rate limits count it), anything else by the client's address. One party has at most `tenant_concurrency` requests in progress; the whole process at most as
-many as it has threads. When a request ends, the next one admitted is the first of the waiting party with the
-fewest in progress (`nextslot.fair_share`). A waiting request costs no thread and no connection; one left waiting
-longer than `timeout` is answered 503 with Retry-After, in its channel's shape.
+API key or access token (as the rate limits count it), anything else by the client's address. One party has at
+most `tenant_concurrency` requests in progress; the whole process at most as many as it has threads. When a
+request ends, the next one admitted is the first of the waiting party with the fewest in progress
+(`nextslot.fair_share`). A waiting request costs no thread and no connection; one left waiting longer than
+`timeout` is answered 503 with Retry-After, in its channel's shape.
 
 A place is held for the request's work only: not while its body trickles in (a page's or a webhook's body is read
 first; /v1 and /mcp check the key before they read one) and not while its answer goes out.
@@ -156,7 +157,6 @@ def party_of(scope: Scope) -> str:
             return "key:" + hashlib.sha256(token.encode()).hexdigest()[:32]
     client = scope.get("client")
     return "address:" + (client[0] if client else "unknown")
-
 
 
 def install(app: FastAPI, per_party: int) -> None:

@@ -23,7 +23,7 @@ from time import perf_counter
 
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from nextslot.fair_share import FairShare
+from nextslot.fair_share import FairShare, Waiter
 from nextslot.telemetry import metrics
 
 PARTY: ContextVar[str] = ContextVar("nextslot_database_party", default="")
@@ -53,18 +53,17 @@ class DatabaseGate:
         none came free in time."""
         depth = getattr(self._held, "depth", 0)
         if depth == 0 and not on_event_loop():
-            party = PARTY.get()
-            with self._lock:
-                taken = self._share.take(party)
-            if not taken:
-                self._wait(party)
+            party, waiter = PARTY.get(), None
+            with self._lock:  # a place, or a place in line: at once, so no place can come free in between
+                if not self._share.take(party):
+                    came = threading.Event()
+                    waiter = self._share.join(party, came.set)
+            if waiter is not None:
+                self._wait(waiter, came)
             self._held.party = party
         self._held.depth = depth + 1
 
-    def _wait(self, party: str) -> None:
-        came = threading.Event()
-        with self._lock:
-            waiter = self._share.join(party, came.set)
+    def _wait(self, waiter: Waiter, came: threading.Event) -> None:
         started = perf_counter()
         try:
             came.wait(self._timeout)
