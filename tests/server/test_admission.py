@@ -4,10 +4,14 @@ long is answered "busy, send it again" in its channel's shape, with nothing held
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 import httpx2
 import pytest
+from anyio.to_thread import current_default_thread_limiter
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
@@ -182,3 +186,44 @@ def test_the_tenant_rides_along_to_the_database_gate_on_every_channel(session_fa
         page = set(seen)
     assert api == mcp == {party_of(scope("/v1", key))}
     assert page == {f"page:{slug}"}
+
+
+REQUESTS = st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 3), st.booleans()), min_size=1, max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(requests=REQUESTS, threads=st.integers(2, 5), per_party=st.integers(1, 3))
+def test_in_any_order_of_arrivals_ends_and_clients_gone_no_party_and_no_process_is_ever_over_its_share(
+        requests, threads, per_party):
+    asyncio.run(admitted_in_random_order(requests, threads, per_party))
+
+
+async def admitted_in_random_order(requests, threads: int, per_party: int) -> None:
+    current_default_thread_limiter().total_tokens = threads  # this loop's own pool: the process's share
+    inside: Counter[str] = Counter()
+    most: Counter[str] = Counter()
+    most_in_all = 0
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal most_in_all
+        party = scope["path"].split("/")[2]
+        inside[party] += 1
+        most[party] = max(most[party], inside[party])
+        most_in_all = max(most_in_all, sum(inside.values()))
+        try:
+            await asyncio.sleep(int(scope["path"].split("/")[3]) / 1000)
+        finally:  # a client gone mid-request ends it here
+            inside[party] -= 1
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    admission = Admission(app, per_party=per_party)
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=admission), base_url="http://t") as client:
+        calls = [asyncio.create_task(client.get(f"/b/{party}/{ms}/{n}")) for n, (party, ms, _) in enumerate(requests)]
+        await asyncio.sleep(0)
+        for call, (_, _, gone) in zip(calls, requests, strict=True):
+            if gone:
+                call.cancel()
+        answers = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(answer.text == "ok" for answer in answers if not isinstance(answer, BaseException)), answers
+    assert all(count <= per_party for count in most.values()) and most_in_all <= threads, (most, most_in_all)
+    assert (admission.share.busy, admission.share.waiting) == (0, 0)
