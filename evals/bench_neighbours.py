@@ -14,13 +14,10 @@ from typing import Any
 
 import httpx2
 
-from evals.bench_core import open_slots
 from evals.bench_figures import BenchFailure, Row, ms, p50, p99
 from evals.bench_processes import ServerProcess
-from evals.bench_staff_api import outcome, slots_of
+from evals.bench_staff_api import independent_consultations, outcome, slots_of
 from evals.bench_tools import AsyncStopwatch, Seeded
-from nextslot.core.service import BookingService
-from nextslot.storage.engine import build_session_factory, engine_for
 
 PAUSE = 0.02  # between a neighbour's bookings: a person's pace is far slower, a storm's line far longer
 
@@ -28,12 +25,8 @@ PAUSE = 0.02  # between a neighbour's bookings: a person's pace is far slower, a
 async def measure_neighbours(server: ServerProcess, url: str, neighbour: Seeded, stormy: Seeded, samples: int,
                              racers: int, numbers: Iterator[str]) -> list[Row]:
     base = server.base
-    engine = engine_for(url, pool_size=1)
-    try:
-        starts = [slot.start.isoformat() for slot in open_slots(
-            BookingService(build_session_factory(engine)), neighbour.business_id, "consultation", 2 * samples)]
-    finally:
-        engine.dispose()
+    [slots] = independent_consultations(url, (neighbour,), 2 * samples)
+    starts = [slot.start.isoformat() for slot in slots]
     limits = httpx2.Limits(max_connections=racers + 4, max_keepalive_connections=racers + 4)
     async with httpx2.AsyncClient(timeout=60, limits=limits) as http:
         mine = {"Authorization": f"Bearer {neighbour.api_key}"}

@@ -19,7 +19,7 @@ import httpx2
 import psycopg
 import yaml
 
-from evals.bench_bare import bare_book
+from evals.bench_bare import OpenSlot, bare_book
 from evals.bench_core import open_slots
 from evals.bench_data import storm_config
 from evals.bench_figures import BenchFailure, Row, Stopwatch, ms, p50, p99
@@ -61,17 +61,21 @@ async def measure_staff_api(server: ServerProcess, url: str, samples: int, racer
             *await measure_neighbours(server, url, neighbour, desk, min(40, samples), 2 * racers, numbers)]
 
 
+def independent_consultations(url: str, businesses: tuple[Seeded, ...], count: int) -> list[list[OpenSlot]]:
+    """`count` open consultations of each business, none in another's way (`bench_core.open_slots`)."""
+    engine = engine_for(url, pool_size=1)
+    try:
+        svc = BookingService(build_session_factory(engine))
+        return [open_slots(svc, business.business_id, "consultation", count) for business in businesses]
+    finally:
+        engine.dispose()
+
+
 async def measure_bookings(base: str, url: str, clinic: Seeded, twin: Seeded, samples: int,
                            numbers: Iterator[str]) -> list[Row]:
     """`POST /v1/bookings` on open slots of the clinic, each followed by a bare-SQL booking of an open slot of its
     twin: both feel the same machine at the same moments."""
-    engine = engine_for(url, pool_size=1)
-    try:
-        svc = BookingService(build_session_factory(engine))
-        mine, theirs = (open_slots(svc, business.business_id, "consultation", samples + WARM_UP)
-                        for business in (clinic, twin))
-    finally:
-        engine.dispose()
+    mine, theirs = independent_consultations(url, (clinic, twin), samples + WARM_UP)
     api, bare = AsyncStopwatch(), Stopwatch()
     with psycopg.connect(libpq_dsn(url), autocommit=True, options="-c timezone=UTC") as conn:
         service_id, customer_id = conn.execute(

@@ -18,7 +18,6 @@ The party also rides along to the database gate (`storage.gate.PARTY`), which sh
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import threading
 from collections import deque
 from functools import partial
@@ -32,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nextslot.fair_share import FairShare, Waiter
 from nextslot.server.outages import unavailable_to
+from nextslot.server.rate_limit import address_of, caller
 from nextslot.storage.gate import PARTY
 from nextslot.telemetry import metrics
 
@@ -150,13 +150,7 @@ def party_of(scope: Scope) -> str:
     at, audience = SLUG_AFTER.get(first, (0, ""))
     if at and len(parts) > at + 1 and parts[at + 1] and (first != "webhooks" or parts[2] in VOICE):
         return f"{audience}:{parts[at + 1]}"
-    if path.startswith(KEYED):
-        scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() == "bearer" and token:
-            return "key:" + hashlib.sha256(token.encode()).hexdigest()[:32]
-    client = scope.get("client")
-    return "address:" + (client[0] if client else "unknown")
+    return caller(scope) if path.startswith(KEYED) else address_of(scope)  # as the API's rate limit counts
 
 
 def install(app: FastAPI, per_party: int) -> None:

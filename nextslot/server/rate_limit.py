@@ -142,9 +142,14 @@ class ApiRateLimit:
 
 
 def caller(scope: Scope) -> str:
+    """The bearer token (hashed: never kept in clear), else the client's address."""
     scheme, _, token = Headers(scope=scope).get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return "key:" + hashlib.sha256(token.strip().encode()).hexdigest()
+    return address_of(scope)
+
+
+def address_of(scope: Scope) -> str:
     client = scope.get("client")
     return "address:" + (client[0] if client else "unknown")
 
