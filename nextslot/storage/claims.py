@@ -124,17 +124,39 @@ class ClaimRepository:
         """Free the claims of several holds at once."""
         self.session.execute(update(Claim).where(Claim.hold_id.in_(hold_ids), Claim.active).values(active=False))
 
-    def attach_to_booking(self, hold_id: int, booking_id: int) -> tuple[int, ...]:
-        """Turn a live hold's claims into the booking's; returns the claimed resource ids."""
-        return self.change_live(Claim.hold_id == hold_id, booking_id=booking_id, expires_at=None)
+    def attach_to_booking(self, hold_id: int, booking_id: int) -> tuple[int, ...] | None:
+        """Turn a live hold's claims into the booking's, all or none; returns the claimed resource ids.
+
+        None: a racer whose clock had passed the hold's expiry let one of them go (an expired hold blocks no one)."""
+        return self.change_whole(Claim.hold_id == hold_id, booking_id=booking_id, expires_at=None)
 
     def set_expiry(self, booking_id: int, until: datetime) -> None:
         """Let a booking's live claims lapse at `until` (a deposit's deadline) unless kept before."""
         self.change_live(Claim.booking_id == booking_id, expires_at=until)
 
     def keep_unexpired(self, booking_id: int, now: datetime) -> bool:
-        """Keep a booking's claims for good if they have not lapsed yet; False: they had (or there were none)."""
-        return bool(self.change_live(Claim.booking_id == booking_id, Claim.expires_at > now, expires_at=None))
+        """Keep a booking's claims for good if none has lapsed yet, all or none; False: one had (or there were none)."""
+        return bool(self.change_whole(Claim.booking_id == booking_id, Claim.expires_at > now, expires_at=None))
+
+    def change_whole(self, owner: ColumnElement[bool], *live: ColumnElement[bool],
+                     **values: Any) -> tuple[int, ...] | None:
+        """`change_live` for every claim of the owner's latest set, or for none (None).
+
+        Each request judges an expiry by its own clock, so a racer a moment later may already have let one of these
+        claims go and taken its time. Changing the rest would leave a booking without all it needs."""
+        step = self.session.begin_nested()
+        changed = self.change_live(owner, *live, **values)
+        if changed and len(changed) == self.latest_count(owner):
+            step.commit()
+            return changed
+        step.rollback()
+        return None
+
+    def latest_count(self, owner: ColumnElement[bool]) -> int:
+        """How many claims the owner's latest claiming made (one transaction's claims share `created_at`)."""
+        latest = select(func.max(Claim.id)).where(owner).scalar_subquery()
+        made = select(Claim.created_at).where(Claim.id == latest).scalar_subquery()
+        return int(self.session.scalar(select(func.count()).where(owner, Claim.created_at == made)) or 0)
 
     def change_live(self, *owner: ColumnElement[bool], **values: Any) -> tuple[int, ...]:
         """Change live claims in place, after taking the resource row locks every claimer takes (id order).

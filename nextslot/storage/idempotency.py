@@ -44,6 +44,11 @@ class IdempotencyRepository:
             .execution_options(populate_existing=True)
         ).one()
 
+    def first_result(self, business_id: int, key: str) -> dict[str, Any] | None:
+        """The result kept under a key already used (None: no result, or no such key)."""
+        return self.session.scalar(select(IdempotencyKey.result).where(IdempotencyKey.business_id == business_id,
+                                                                       IdempotencyKey.key == key))
+
     def remember(self, business_id: int, key: str, booking_id: int | None, result: dict[str, Any]) -> None:
         """Keep the first result under the key this transaction took, in one statement (no row loaded first)."""
         self.session.flush()  # the booking it names is written before it

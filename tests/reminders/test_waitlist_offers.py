@@ -110,6 +110,37 @@ def test_two_waiting_customers_saying_yes_at_the_same_moment_one_gets_it_the_oth
     assert statuses == ["accepted", "lost"]
 
 
+def test_one_offer_answered_yes_by_sms_and_by_its_link_at_the_same_moment_books_once_and_stays_accepted(
+        service, make_business, session_factory):
+    from nextslot.core.results import Booked
+
+    for n in range(3):  # whichever channel's answer finishes first
+        clinic = clinic_with(make_business)
+        holder = book_nine(service, clinic, phone=f"+4479111241{n}0")
+        entry = wait_for_nine(service, clinic, f"+4479111241{n}1", "Ada")
+        service.cancel(clinic, BookingChange(code=holder.code))
+        assert service.offer_freed_capacity() == 1
+        [offer] = offers(session_factory, clinic)
+        answers: dict[str, object] = {}
+        barrier = threading.Barrier(2)
+
+        def say_yes(channel: str, offer_id: int = offer.id) -> None:
+            barrier.wait()
+            answers[channel] = service.accept_offer(offer_id, channel)
+
+        threads = [threading.Thread(target=say_yes, args=(c,)) for c in ("sms", "link")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        [booked] = bookings_at_nine(session_factory, clinic)
+        assert all(isinstance(a, Booked) and a.booking.code == booked.code for a in answers.values()), answers
+        [offer] = offers(session_factory, clinic)
+        with session_factory() as s:
+            assert (offer.status, offer.booking_id, s.get(WaitlistEntry, entry.id).status) == (
+                "accepted", booked.id, "booked")
+
+
 def test_an_unanswered_offer_lapses_to_the_next_person_and_a_late_yes_gets_openings(
         service, make_business, session_factory, clock):
     clinic = clinic_with(make_business, offer_minutes=10)

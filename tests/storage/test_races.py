@@ -206,7 +206,8 @@ BAD_BOOKING_CLAIMS = text("""
       join needed nd on nd.service_id = h.service_id
       left join claims c on c.booking_id = h.id and c.active
      group by h.id, h.code, h.status, h.service_id, h.occupied, nd.n
-    having case when h.status in ('booked', 'confirmed') then
+    having case when h.status in ('booked', 'confirmed')
+                  or (h.status = 'pending_payment' and count(c.id) > 0) then  -- until its deposit's deadline
                     count(c.id) <> nd.n
                  or count(distinct c.resource_id) <> nd.n
                  or bool_or(c.during <> h.occupied)

@@ -91,9 +91,10 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
             ends_at=start + plan.rules.duration, source=cmd.source, intake=answers, notes=cmd.notes, updated_at=now,
             party_size=party,
         )
-        if hold is not None and hold.expires_at > now:
-            uow.bookings.add_with_code(booking, new_code)
-            resource_ids = uow.claims.attach_to_booking(hold.id, booking.id)
+        uow.bookings.add_with_code(booking, new_code)
+        attached = uow.claims.attach_to_booking(hold.id, booking.id) if hold and hold.expires_at > now else None
+        if hold is not None and attached is not None:
+            resource_ids = attached
             hold.status, hold.booking_id = "converted", booking.id
         else:
             if hold is not None:  # expired: its claims go, and the slot is booked afresh
@@ -105,7 +106,6 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
                 return slot_taken(uow, plan, start, now, cmd.customer.timezone, party=party)
             if isinstance(checked, SlotProblem):
                 return slot_problem(checked, plan, start)
-            uow.bookings.add_with_code(booking, new_code)
             claimed = claim_start(uow, plan, start, now, checked.resource_ids, booking_id=booking.id,
                                   expires_at=pay_by, party=party)
             if claimed is None:  # its booking is rolled back: excluding it changes nothing but reuses claim_start's read

@@ -99,7 +99,11 @@ def settle(uow: SqlAlchemyUnitOfWork, payment: Payment, booking: Booking, plan: 
         outcome = "paid"
     else:  # cancelled, or the slot went to someone else after the deadline
         payment.status = "refund_due"
-        history(uow, booking, "deposit_refund_due", now, booking.status)
+        before = booking.status
+        if before == BookingStatus.PENDING_PAYMENT:  # lapsed and taken before the sweep expired it: it ends here
+            outbox.void_pending(uow, booking.id)
+            booking.status, booking.updated_at = BookingStatus.EXPIRED, now
+        history(uow, booking, "deposit_refund_due", now, before)
         outcome = "refund_due"
     s.flush()
     events.emit(uow, booking.business_id, "deposit.paid", booking_view(uow, booking, plan.business), now)

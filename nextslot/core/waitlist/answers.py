@@ -7,6 +7,7 @@ from typing import Any
 from nextslot.core import events
 from nextslot.core.booking.alternatives import alternatives
 from nextslot.core.booking.book import book
+from nextslot.core.booking.idempotency import replayed_booking
 from nextslot.core.planning import business_info, load_plan
 from nextslot.core.results import Booked, BookingResult, Rejected, SlotTaken
 from nextslot.core.views import booking_view
@@ -50,13 +51,19 @@ def accept_offer(uow: SqlAlchemyUnitOfWork, offer_id: int, source: str, now: dat
                 return plan
             return SlotTaken(offer.starts_at, alternatives(uow, plan, offer.starts_at, now,
                                                            facts["customer"]["timezone"], None))
+    key = f"waitlist-offer-{offer_id}"
     result = book(uow, facts["business_id"], BookingCreate(
         service=facts["service"], starts_at=facts["starts_at"], resources=facts["resources"],
-        customer=CustomerIn(**facts["customer"]), idempotency_key=f"waitlist-offer-{offer_id}",
-        source=source, actor="customer"), now, payment_provider)
+        customer=CustomerIn(**facts["customer"]), idempotency_key=key, source=source, actor="customer"),
+        now, payment_provider)
     with uow:
         s = uow.session
+        if isinstance(result, Rejected) and result.code == "idempotency_key_reused":
+            # the same yes, at the same moment, on another channel (the key's request names its channel): its booking
+            result = replayed_booking(uow.idempotency.first_result(facts["business_id"], key) or result)
         offer = s.get_one(WaitlistOffer, offer_id, with_for_update=True)
+        if offer.status == "accepted":  # the other channel's answer came first: the offer is settled
+            return result
         entry = s.get_one(WaitlistEntry, offer.entry_id)
         offer.answered_at, offer.answer = now, source
         if isinstance(result, Booked):
