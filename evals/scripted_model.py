@@ -28,6 +28,7 @@ class Step:
 class ScriptedModel:
     steps: list[Step]
     requests: list[dict[str, Any]] = field(default_factory=list)
+    keys: list[str | None] = field(default_factory=list)  # each request's Authorization header
     base_url: str = ""
     repeat_last: bool = False  # keep answering with the last step (a model stuck in a loop)
 
@@ -59,6 +60,7 @@ def scripted_model(*steps: Step, repeat_last: bool = False) -> Iterator[Scripted
     async def complete(request: Request) -> Any:
         body = await request.json()
         model.requests.append(body)
+        model.keys.append(request.headers.get("authorization"))
         index = len(model.requests) - 1
         if index >= len(model.steps) and not model.repeat_last:
             step = Step(say="(the script ran out)")

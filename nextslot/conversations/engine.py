@@ -166,8 +166,9 @@ class ConversationEngine:
                 stated_phone=identity.get("phone"))
             name = identity.get("name") if c.channel == "web" else s.scalar(select(Customer.name).where(
                 Customer.business_id == c.business_id, Customer.phone == c.phone))
-            facts = dict(business_id=c.business_id, business_name=business.name, zone=ZoneInfo(business.timezone),
-                         details=business.details or {}, phone=c.phone, channel=c.channel, language=c.language,
+            facts = dict(business_id=c.business_id, business_name=business.name, slug=business.slug,
+                         zone=ZoneInfo(business.timezone), details=business.details or {}, phone=c.phone,
+                         channel=c.channel, language=c.language,
                          mode=c.mode, state=dict(c.state or {}), model_calls=c.model_calls, body=m.body,
                          media=m.media or {}, customer_name=name or "", handed_off=c.handoff_at is not None,
                          sender=sender, this_hour=messages_this_hour(s, c, m))
@@ -205,7 +206,7 @@ class ConversationEngine:
                            lambda name, args: self.run_tool(ctx, conversation_id, message_id, name, args, "guided",
                                                             facts["sender"]),
                            f"conversation:{message_id}", self._service.now().astimezone(facts["zone"]).date())
-        endpoint = endpoint_for(self._settings, facts["details"])
+        endpoint = endpoint_for(self._settings, facts["details"], facts["slug"])
         if facts["mode"] == "guided" or endpoint is None:
             text, state = guided.answer(turn, facts["state"], body)
             if state.get("handoff"):
@@ -227,9 +228,10 @@ class ConversationEngine:
     def ask_model(self, endpoint: ModelEndpoint, conversation_id: int, message_id: int, facts: dict[str, Any],
                   ctx: ToolContext) -> tuple[str, bool]:
         """The model's answer, and whether it handed the conversation to a person."""
-        client = self._clients.get((endpoint.base_url, endpoint.api_key))
+        reach = (endpoint.base_url, endpoint.api_key, endpoint.guarded)
+        client = self._clients.get(reach)
         if client is None:
-            client = self._clients[(endpoint.base_url, endpoint.api_key)] = endpoint.client()
+            client = self._clients[reach] = endpoint.client()
         client = client.with_options(timeout=endpoint.timeout)
         messages = [{"role": "system", "content": system_prompt(facts["business_name"], facts["zone"],
                                                                 self._service.now(), facts["language"],

@@ -5,6 +5,7 @@ ModelFailed so the guided flow answers that message instead."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,12 +16,14 @@ from zoneinfo import ZoneInfo
 
 import openai
 
+from nextslot.core.outbound_http import http_client
 from nextslot.settings import Settings
 from nextslot.tools.openai_tools import chat_tools
 from nextslot.tools.registry import ToolReply
 
 MAX_REQUESTS = 6  # per customer message: a model still calling tools after this many has lost its way
 LOCAL_API_KEY = "not-needed"  # local servers (vLLM, Ollama, llama.cpp) accept any key
+OWN_KEY_PREFIX = "NEXTSLOT_MODEL_KEY_"
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "fr": "French", "de": "German"}
 
 
@@ -46,24 +49,39 @@ class ModelEndpoint:
     base_url: str | None
     api_key: str | None
     timeout: float
+    guarded: bool = False  # a business's own URL: public addresses only, no redirects
 
     def client(self) -> openai.OpenAI:
         return openai.OpenAI(api_key=self.api_key or LOCAL_API_KEY, base_url=self.base_url, timeout=self.timeout,
-                             max_retries=0)  # a retry is the guided flow's answer, not a second long wait
+                             max_retries=0,  # a retry is the guided flow's answer, not a second long wait
+                             http_client=http_client(False, self.timeout) if self.guarded else None)
 
 
-def endpoint_for(settings: Settings, details: dict[str, Any]) -> ModelEndpoint | None:
-    """The deployment's model, or the business's own (`details.conversations`: model, base_url, api_key_env,
-    or `model: false` for none); None: the guided flow answers."""
+def own_key_variable(slug: str) -> str:
+    """Where an operator puts a business's own model key: named after the business, so that no business's
+    settings can name another's key, or any other secret of the deployment."""
+    return OWN_KEY_PREFIX + re.sub(r"[^A-Z0-9]", "_", slug.upper())
+
+
+def endpoint_for(settings: Settings, details: dict[str, Any], slug: str) -> ModelEndpoint | None:
+    """The deployment's model, or the business's own (`details.conversations`: model, base_url, or `model: false`
+    for none); None: the guided flow answers.
+
+    The deployment's key goes only to the deployment's endpoint. A business's own URL, which its API key can set,
+    gets the key in the business's own variable, or none, and is called on public addresses only (unless the
+    deployment allows private targets)."""
     own = (details or {}).get("conversations") or {}
     if own.get("model") is False:
         return None
     model = own.get("model") or settings.conversation_model
     if not model:
         return None
-    key = os.environ.get(own["api_key_env"]) if own.get("api_key_env") else settings.conversation_api_key
-    return ModelEndpoint(str(model), own.get("base_url") or settings.conversation_base_url, key,
-                         settings.conversation_model_timeout_seconds)
+    timeout = settings.conversation_model_timeout_seconds
+    base_url = own.get("base_url")
+    if not base_url or base_url == settings.conversation_base_url:
+        return ModelEndpoint(str(model), settings.conversation_base_url, settings.conversation_api_key, timeout)
+    return ModelEndpoint(str(model), str(base_url), os.environ.get(own_key_variable(slug)), timeout,
+                         guarded=not settings.allow_private_targets)
 
 
 @dataclass(frozen=True)

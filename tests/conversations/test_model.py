@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from evals.scripted_model import Step, call, scripted_model, words
-from nextslot.storage.tables import Booking, ConversationToolCall, ModelCall
+from nextslot.storage.tables import Booking, Business, ConversationToolCall, ModelCall
 from tests.conversations.test_guided import book_for
 
 TUESDAY_9 = "2026-11-24T09:00:00+00:00"
@@ -109,12 +109,32 @@ def test_the_conversation_cap_is_met_with_a_graceful_message(chat_for, session_f
             assert len(model.requests) == 2
 
 
-def test_a_business_can_turn_the_model_off_or_name_its_own(chat_for, session_factory):
+def test_a_business_can_turn_the_model_off_or_name_its_own(chat_for, session_factory, monkeypatch):
     from tests.conversations.conftest import clinic_config
 
+    monkeypatch.setenv("NEXTSLOT_SECRET_KEY", "the-deployments-link-secret")
+    deployment = {"conversation_api_key": "the-deployments-model-key"}
     with scripted_model(words("from the business's own model")) as own, scripted_model(words("deployment's")) as dep:
-        with chat_for(clinic_config(model=False), **model_settings(dep)) as chat:
+        with chat_for(clinic_config(model=False), **model_settings(dep, **deployment)) as chat:
             assert "1 Book an appointment" in chat.say("+447911200107", "hi there")
-        with chat_for(clinic_config(model="own-model", base_url=own.base_url), **model_settings(dep)) as chat:
+        # its own URL (private targets allowed here: the fake is on loopback) with its own key, in the variable
+        # named after it; a variable it names itself is not read
+        config = clinic_config(model="own-model", base_url=own.base_url, api_key_env="NEXTSLOT_SECRET_KEY")
+        with chat_for(config, allow_private_targets=True, **model_settings(dep, **deployment)) as chat:
+            with session_factory() as s:
+                slug = s.get(Business, chat.business_id).slug
+            monkeypatch.setenv("NEXTSLOT_MODEL_KEY_" + slug.upper().replace("-", "_"), "its-own-key")
             assert chat.say("+447911200108", "hi there") == "from the business's own model"
     assert dep.requests == [] and own.requests[0]["model"] == "own-model"
+    assert own.keys == ["Bearer its-own-key"]
+
+
+def test_a_business_model_url_inside_the_network_is_never_called_nor_sent_the_deployments_key(chat_for):
+    from tests.conversations.conftest import clinic_config
+
+    with scripted_model(words("an inside service answered")) as inside, scripted_model(words("deployment's")) as dep:
+        config = clinic_config(model="own-model", base_url=inside.base_url)  # its API key can set this
+        with chat_for(config, **model_settings(dep, conversation_api_key="the-deployments-model-key")) as chat:
+            answer = chat.say("+447911200109", "I need an appointment")
+    assert answer.startswith("Our assistant is not available right now, but these choices work.")
+    assert inside.requests == [] and dep.requests == []
