@@ -103,6 +103,9 @@ def business_config(scenario: dict[str, Any]) -> dict[str, Any]:
     config = yaml.safe_load((EXAMPLES / f"{scenario['business']}.yaml").read_text())
     config = merged(config, scenario.get("overrides") or {})
     config["business"]["slug"] = f"{config['business']['slug']}-eval-{uuid.uuid4().hex[:8]}"
+    conversations = config["business"].get("details", {}).get("conversations")
+    if conversations and conversations.get("numbers"):  # a number names one business: each run's has its own
+        conversations["numbers"] = [f"+4420{uuid.uuid4().int % 10**8:08d}"]
     return config
 
 

@@ -83,13 +83,27 @@ def example(name: str) -> dict[str, Any]:
     return yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
 
 
+def own_numbers(business: dict[str, Any]) -> dict[str, Any]:
+    """The business with a number of its own for each example's conversation number: a number names one business."""
+    conversations = (business.get("details") or {}).get("conversations")
+    if not isinstance(conversations, dict) or not set(conversations.get("numbers") or ()) & EXAMPLE_NUMBERS:
+        return business
+    numbers = [f"+4420{uuid.uuid4().int % 10**8:08d}" if n in EXAMPLE_NUMBERS else n for n in conversations["numbers"]]
+    return {**business, "details": {**business["details"], "conversations": {**conversations, "numbers": numbers}}}
+
+
+EXAMPLE_NUMBERS = {n for path in EXAMPLES.glob("*.yaml") for n in (
+    (example(path.stem)["business"].get("details") or {}).get("conversations") or {}).get("numbers", [])}
+
+
 @pytest.fixture
 def make_business(session_factory) -> Callable[..., int]:
-    """Load a config (an example's name or a dict) as a fresh business with a unique slug; return its id."""
+    """Load a config (an example's name or a dict) as a fresh business with a unique slug (and conversation numbers
+    of its own instead of an example's); return its id."""
 
     def make(config: str | dict[str, Any], **business: Any) -> int:
         data = example(config) if isinstance(config, str) else config
-        data = {**data, "business": {**data["business"], **business,
+        data = {**data, "business": {**own_numbers(data["business"]), **business,
                                      "slug": f"{data['business']['slug']}-{uuid.uuid4().hex[:8]}"}}
         result = apply_config(SqlAlchemyUnitOfWork(session_factory), BusinessConfig.model_validate(data))
         assert not hasattr(result, "code"), result

@@ -163,6 +163,22 @@ class WhatsAppTemplate(Strict):
 WhatsAppTemplates = dict[Literal["en", "es", "fr", "de"], dict[MessageKind, WhatsAppTemplate]]
 
 
+class ConversationSettings(BaseModel):
+    """`business.details.conversations`: the numbers customers write to (a number names the business a message is
+    for, so no two businesses may list one) and the business's own model."""
+
+    model_config = ConfigDict(extra="allow")
+
+    numbers: list[Annotated[str, StringConstraints(min_length=3, max_length=40)]] = Field(
+        default_factory=list, max_length=20)
+    model: Literal[False] | Annotated[str, StringConstraints(max_length=100)] | None = Field(
+        None, description="the business's own model, or false for the guided flow only")
+    base_url: str | None = Field(None, max_length=500, pattern=r"^https?://",
+                                 description="its own OpenAI-compatible endpoint (public addresses only)")
+    daily_model_calls: int | None = Field(None, ge=1, le=10**9)
+    daily_tokens: int | None = Field(None, ge=1, le=10**12)
+
+
 class BusinessDetails(BaseModel):
     """`business.details`: free-form information, with each key the code reads checked here (by `apply_config`,
     the one door every stored config goes through); other keys are kept as given."""
@@ -177,6 +193,7 @@ class BusinessDetails(BaseModel):
         None, description="the booking page's language when the visitor's browser asks for none of ours")
     templates: Any = Field(None, description="message overrides, checked by rendering (message_templates)")
     waitlist: WaitlistSettings | None = None
+    conversations: ConversationSettings | None = None
     whatsapp_templates: WhatsAppTemplates | None = Field(
         None, description="approved WhatsApp templates per language and kind, sent outside the 24-hour window")
 

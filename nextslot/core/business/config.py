@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from nextslot.core import audit
 from nextslot.core.business.message_templates import template_problems, whatsapp_template_problems
@@ -65,6 +65,9 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApp
         details["email"] = b.email  # notices to the business itself go here
         business.details = details
         s.flush()
+        if taken := numbers_taken(uow, business.id, details):
+            return Rejected("number_in_use", f"{taken} is already another business's number for conversations; "
+                            "ask the operator if it is yours.", "business.details.conversations.numbers")
         zone = ZoneInfo(b.timezone)
 
         places: dict[str, Location] = {}
@@ -152,6 +155,23 @@ def config_document(uow: SqlAlchemyUnitOfWork, business_id: int) -> dict[str, An
     uow.session.expire_all()  # read what is stored now, not what this session cached before the change
     config = export_config(uow, business_id)
     return config.model_dump(mode="json") if config else {}
+
+
+NUMBERS_LOCK = 0x6E756D62  # one advisory lock for every config listing numbers: two at once cannot both take one
+
+
+def numbers_taken(uow: SqlAlchemyUnitOfWork, business_id: int, details: dict[str, Any]) -> str | None:
+    """The first of the business's conversation numbers another business already lists. A message written to a
+    number is that business's conversation, so a second business listing it would read its customers' messages."""
+    numbers = (details.get("conversations") or {}).get("numbers") or []
+    if not numbers:
+        return None
+    uow.session.execute(select(func.pg_advisory_xact_lock(NUMBERS_LOCK)))
+    for number in numbers:
+        if uow.session.scalar(select(Business.id).where(
+                Business.id != business_id, Business.details.contains({"conversations": {"numbers": [number]}}))):
+            return str(number)
+    return None
 
 
 def details_problems(details: dict[str, Any]) -> list[tuple[str, str]]:
