@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import recurring_ical_events
@@ -12,6 +12,8 @@ from nextslot.calendars.provider import Interval
 from nextslot.core.instants import day_start, first_instant
 
 OURS = "X-NEXTSLOT-BOOKING"  # the property marking the events we write (the booking's key)
+LENGTH = "X-NEXTSLOT-DURATION"  # an event's own DURATION, kept through expansion (which turns it into a DTEND)
+DAY = timedelta(days=1)
 
 
 def busy_intervals(texts: Iterable[str], zone: ZoneInfo, window: Interval) -> list[Interval]:
@@ -23,7 +25,12 @@ def busy_intervals(texts: Iterable[str], zone: ZoneInfo, window: Interval) -> li
     found: list[Interval] = []
     for text in texts:
         calendar = Calendar.from_ical(text)
-        for event in recurring_ical_events.of(calendar).between(*window):
+        for source in calendar.walk("VEVENT"):  # occurrences are copies: they carry it to `event_interval`
+            source.pop(LENGTH, None)
+            if source.get("DURATION") is not None and source.get("DTEND") is None:
+                source[LENGTH] = source["DURATION"]
+        # the expansion's ends can be a clock change out: a day's margin, then the real ends decide
+        for event in recurring_ical_events.of(calendar).between(window[0] - DAY, window[1] + DAY):
             if str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
                 continue
             if str(event.get("STATUS", "")).upper() == "CANCELLED":
@@ -42,14 +49,22 @@ def event_interval(event, zone: ZoneInfo) -> Interval | None:
         return None
     start = start.dt
     end = event.get("DTEND")
-    if end is not None:
+    duration = event.get(LENGTH, event.get("DURATION") if end is None else None)
+    if duration is not None:  # not the expansion's DTEND: start + duration on the wall clock
+        end = duration_end(start, duration.dt, zone)
+    elif end is not None:
         end = end.dt
-    elif event.get("DURATION") is not None:
-        end = start + event.get("DURATION").dt
     else:  # RFC 5545: a date lasts one day, a date-time is an instant
         end = start + timedelta(days=1) if not isinstance(start, datetime) else start
     a, b = instant(start, zone), instant(end, zone)
     return (a, b) if a < b else None
+
+
+def duration_end(start: date | datetime, duration: timedelta, zone: ZoneInfo) -> datetime:
+    """RFC 5545 3.3.6: a DURATION's days are nominal (the same wall time that many days on), the rest is
+    elapsed time; so across a clock change PT2H is two real hours, and P1D ends at the same wall time."""
+    days = timedelta(days=duration.days)
+    return instant(start + days, zone).astimezone(UTC) + (duration - days)
 
 
 def instant(value: date | datetime, zone: ZoneInfo) -> datetime:

@@ -521,6 +521,45 @@ def test_cancelled_and_transparent_events_block_nothing():
     assert found == []
 
 
+NEW_YORK = ZoneInfo("America/New_York")
+SPRING_FORWARD = (datetime(2026, 3, 7, tzinfo=UTC), datetime(2026, 3, 10, tzinfo=UTC))  # Sunday 8 March, 2 am
+FALL_BACK = (datetime(2026, 10, 31, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC))  # Sunday 1 November, 2 am
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+def test_hours_in_a_duration_are_real_hours_across_spring_forward_each_occurrence_and_at_the_window_edge():
+    """RFC 5545: PT2H is two elapsed hours; added to the wall clock (01:30 + 2h = 03:30 EDT) it is one."""
+    text = event("DTSTART;TZID=America/New_York:20260308T013000\r\nDURATION:PT2H\r\nRRULE:FREQ=DAILY;COUNT=2")
+    assert busy_intervals([text], NEW_YORK, SPRING_FORWARD) == [(utc(2026, 3, 8, 6, 30), utc(2026, 3, 8, 8, 30)),
+                                                                (utc(2026, 3, 9, 5, 30), utc(2026, 3, 9, 7, 30))]
+    # still busy after the wall-clock end: the window starts where the expansion alone would have dropped it
+    late = (utc(2026, 3, 8, 8), utc(2026, 3, 8, 12))
+    assert busy_intervals([text], NEW_YORK, late) == [(utc(2026, 3, 8, 6, 30), utc(2026, 3, 8, 8, 30))]
+
+
+def test_hours_in_a_duration_are_real_hours_across_fall_back():
+    text = event("DTSTART;TZID=America/New_York:20261101T003000\r\nDURATION:PT2H")  # 00:30 EDT
+    assert busy_intervals([text], NEW_YORK, FALL_BACK) == [(utc(2026, 11, 1, 4, 30), utc(2026, 11, 1, 6, 30))]
+
+
+def test_days_in_a_duration_end_at_the_same_wall_time_across_a_clock_change():
+    noon = event("DTSTART;TZID=America/New_York:20260307T120000\r\nDURATION:P1D")  # to noon EDT: 23 real hours
+    assert busy_intervals([noon], NEW_YORK, SPRING_FORWARD) == [(utc(2026, 3, 7, 17), utc(2026, 3, 8, 16))]
+    # the day first (01:00 EST on the 8th), then two real hours: 04:00 EDT
+    night = event("DTSTART;TZID=America/New_York:20260307T010000\r\nDURATION:P1DT2H")
+    assert busy_intervals([night], NEW_YORK, SPRING_FORWARD) == [(utc(2026, 3, 7, 6), utc(2026, 3, 8, 8))]
+    day = event("DTSTART;VALUE=DATE:20261101\r\nDURATION:P1D")  # a 25-hour local day
+    assert busy_intervals([day], NEW_YORK, FALL_BACK) == [(utc(2026, 11, 1, 4), utc(2026, 11, 2, 5))]
+
+
+def test_an_explicit_end_across_a_clock_change_is_kept_as_written():
+    text = event("DTSTART;TZID=America/New_York:20260308T013000\r\nDTEND;TZID=America/New_York:20260308T033000")
+    assert busy_intervals([text], NEW_YORK, SPRING_FORWARD) == [(utc(2026, 3, 8, 6, 30), utc(2026, 3, 8, 7, 30))]
+
+
 def test_the_scheduler_syncs_calendars_at_the_configured_interval(service):
     from nextslot.reminders.scheduler import build_scheduler
     from nextslot.settings import Settings

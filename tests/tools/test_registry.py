@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from nextslot.core.business.catalog import DAYS
 from nextslot.storage.tables import Booking, WaitlistEntry
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import TOOLS, execute, untitled
 
 TUESDAY = "2026-11-24"  # the frozen clock stands on Monday 23 November 2026, 08:00 UTC
+WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @pytest.fixture
@@ -100,6 +103,32 @@ def test_services_and_business_info_come_from_the_configuration(ctx):
     hours = {d["day"]: d["hours"] for d in info["opening_hours"]}
     assert hours["Thursday"] == ["08:30-20:00"] and hours["Sunday"] == []
     assert any(c["reason"] == "Christmas" for c in info["closures"])
+
+
+def opening_hours_of(service, make_business, hours: dict[str, list[str]]) -> dict[str, list[str]]:
+    """What get_business_info says of a one-person London business open at `hours`."""
+    business = make_business({
+        "business": {"slug": "hours", "name": "Hours", "timezone": "Europe/London", "country": "GB"},
+        "hours": hours, "resources": [{"key": "a", "name": "A", "kind": "staff"}],
+        "services": [{"key": "s", "name": "S", "duration": 30, "requires": [{"label": "x", "one_of": ["a"]}]}]})
+    info = call(ToolContext(service=service, business_id=business, channel="test"), "get_business_info").data
+    return {d["day"]: d["hours"] for d in info["opening_hours"]}
+
+
+def test_a_business_open_around_the_clock_is_open_all_day_every_day_even_across_a_clock_change(
+    service, make_business, clock
+):
+    clock.now = datetime(2026, 10, 22, 12, tzinfo=UTC)  # the week ahead has Sunday 25 October's 25 hours
+    shown = opening_hours_of(service, make_business, {d: ["00:00-24:00"] for d in WEEK})
+    assert shown == {day: ["00:00-24:00"] for day in DAYS}
+
+
+def test_each_day_shows_its_own_hours_when_one_day_runs_up_to_midnight_and_the_next_starts_there(
+    service, make_business
+):
+    shown = opening_hours_of(service, make_business, {"mon": ["18:00-24:00"], "tue": ["00:00-02:00", "09:00-12:00"]})
+    assert shown["Monday"] == ["18:00-24:00"] and shown["Tuesday"] == ["00:00-02:00", "09:00-12:00"]
+    assert not any(shown[day] for day in DAYS[2:])
 
 
 def test_a_booking_is_spoken_with_its_code_spaced_and_the_time_as_a_phrase(ctx):

@@ -12,7 +12,7 @@ from nextslot.core.booking.availability import WeeklyHours, open_intervals
 from nextslot.core.booking.intervals import merge
 from nextslot.core.business.lookup import BusinessRecord, record_of_row
 from nextslot.core.config_versions import VersionedCache, read_version
-from nextslot.core.instants import day_instants, day_start, load_zone
+from nextslot.core.instants import day_instants, load_zone
 from nextslot.core.money import money
 from nextslot.core.planning import series_max
 from nextslot.schemas.service_rules import IntakeQuestion
@@ -96,31 +96,29 @@ def service_views(uow: SqlAlchemyUnitOfWork, business_id: int) -> list[ServiceVi
 
 
 def opening_hours(uow: SqlAlchemyUnitOfWork, business: Business, now: datetime) -> list[OpeningHours]:
-    """Per weekday, when at least one active resource works (their own zones read on real dates)."""
+    """Per weekday, when at least one active resource works (their own zones read on real dates), cut at local
+    midnights so each day shows its own hours: open across midnight is on both days, all day is 00:00-24:00."""
     zone = ZoneInfo(business.timezone)
     resources = uow.session.scalars(
         select(Resource).where(Resource.business_id == business.id, Resource.active)
         .options(joinedload(Resource.hours))
     ).unique().all()
     today = now.astimezone(zone).date()
-    week = [today + timedelta(days=i) for i in range(7)]
-    span = day_instants(week[0], zone, len(week))
     intervals = merge(
         interval
         for r in resources
         for interval in open_intervals(
             [WeeklyHours(h.weekday, h.start_minute, h.end_minute) for h in r.hours],
-            load_zone(r.timezone) or zone, span,
+            load_zone(r.timezone) or zone, day_instants(today, zone, 7),
         )
     )
-    by_day: dict[int, list[str]] = {d.weekday(): [] for d in week}
-    for start, end in intervals:
-        if not span[0] <= start < span[1]:  # whole local days around the window come back too
-            continue
-        local_start, local_end = start.astimezone(zone), end.astimezone(zone)
-        at_midnight = local_end.date() > local_start.date() and end == day_start(local_end.date(), zone)
-        end_text = "24:00" if at_midnight else f"{local_end:%H:%M}"
-        by_day[local_start.weekday()].append(f"{local_start:%H:%M}-{end_text}")
+    by_day: dict[int, list[str]] = {}
+    for day in (today + timedelta(days=i) for i in range(7)):
+        first, last = day_instants(day, zone)
+        by_day[day.weekday()] = [
+            f"{max(start, first).astimezone(zone):%H:%M}-" + ("24:00" if end >= last else f"{end.astimezone(zone):%H:%M}")
+            for start, end in intervals if start < last and end > first
+        ]
     return [OpeningHours(day=DAYS[d], hours=by_day[d]) for d in range(7)]
 
 
