@@ -10,8 +10,9 @@ import logging
 import re
 
 KEEP = 4  # characters of a token left in the log
-# the routes whose path segment after the prefix is a secret token (manage, offer, pay, feeds, confirmation)
-TOKEN_PATH = re.compile(r"^(/(?:m|w|pay/local|pay|ics/booking|ics|b/[^/?]+/booked)/)([^/?.]+)")
+# the routes whose path segment after the prefix is a secret token (manage, offer, pay, feeds, confirmation): the
+# whole segment, since a signed link's token is `payload.signature` and the signature is its secret part
+TOKEN_PATH = re.compile(r"^(/(?:m|w|pay/local|pay|ics/booking|ics|b/[^/?]+/booked)/)([^/?]+)")
 TOKEN_QUERY = re.compile(  # `request`: a signed OAuth authorization request on its way to consent
     r"([?&](?:token|t|key|secret|signature|sig|session_id|api_key|code|request|refresh_token)=)([^&#]*)", re.I)
 PHONE = re.compile(r"\+?\d[\d ().-]{6,}\d")
