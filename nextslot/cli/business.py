@@ -7,7 +7,6 @@ import secrets
 import sys
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
 
 from nextslot.cli.common import add_business_command, add_command, on_business, refuse, refuse_rejected
@@ -17,8 +16,9 @@ from nextslot.settings import Settings
 def load_config_file(path: Path):
     """Parse and validate a YAML or JSON business config (JSON is valid YAML)."""
     from nextslot.schemas.config import BusinessConfig
+    from nextslot.schemas.config_text import read_config_text
 
-    return BusinessConfig.model_validate(yaml.safe_load(path.read_text()))
+    return BusinessConfig.model_validate(read_config_text(path.read_text()))
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -33,12 +33,13 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_load_config(settings: Settings, args: argparse.Namespace) -> int:
     from nextslot.core.business.config import apply_config
     from nextslot.core.results import Rejected
+    from nextslot.schemas.config_text import ConfigTextError
     from nextslot.storage.engine import build_engine, build_session_factory
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
     try:
         config = load_config_file(Path(args.file))
-    except (OSError, yaml.YAMLError) as error:
+    except (OSError, ConfigTextError) as error:
         print(json.dumps({"error": "unreadable_config", "message": str(error)}), file=sys.stderr)
         return 2
     except ValidationError as error:

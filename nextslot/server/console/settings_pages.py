@@ -26,6 +26,7 @@ from nextslot.core.results import Rejected
 from nextslot.languages.catalogs import LANGUAGES, NAMES
 from nextslot.reminders.templates import DEFAULTS, EDITABLE
 from nextslot.schemas.config import BusinessConfig, ExceptionConfig, ServiceConfig
+from nextslot.schemas.config_text import ConfigTextError, read_config_text
 from nextslot.schemas.service_rules import AssignmentConfig, CancellationPolicy, PartyConfig, SeriesConfig
 from nextslot.server.console.session import Staff, booking_service, checked_post, owner_only, render
 from nextslot.server.page_context import PageBusiness
@@ -249,9 +250,9 @@ def merged_templates(config: BusinessConfig, english: dict[str, str]) -> dict[st
 
 def set_config(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
     try:
-        given = BusinessConfig.model_validate(yaml.safe_load(form.get("config", "")))
-    except yaml.YAMLError as error:
-        return Rejected("invalid_yaml", f"That is not valid YAML: {error}.", "config")
+        given = BusinessConfig.model_validate(read_config_text(form.get("config", "")))
+    except ConfigTextError as error:
+        return Rejected("invalid_yaml", str(error), "config")
     except ValidationError as error:
         return config_edits.invalid_config(error)
     return config_edits.replace_config(booking_service(request).uow(), business.id, given)
