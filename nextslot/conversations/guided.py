@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from nextslot.conversations.words import choices, day_label, say, when
+from nextslot.languages.local_times import repeat_of
 from nextslot.reminders.replies import folded_words
 from nextslot.schemas.statuses import LIVE
 from nextslot.tools.registry import ToolReply
@@ -44,6 +45,12 @@ class Turn:
 
     def when(self, iso: str) -> str:
         return when(datetime.fromisoformat(iso), self.zone, self.language)
+
+    def clock(self, iso: str) -> str:
+        """'08:30'; on a fall-back night the twin 01:30s say which is which (read in the zone: the ISO offset
+        alone cannot tell)."""
+        local = datetime.fromisoformat(iso).astimezone(self.zone)
+        return f"{local:%H:%M}{repeat_of(local, self.language)}"
 
 
 def answer(turn: Turn, state: State, text: str) -> tuple[str, State]:
@@ -142,12 +149,8 @@ def on_day(turn: Turn, state: State, _: str, picked: int) -> tuple[str, State]:
     day = state["options"][picked - 1]
     times = state["slots"][day]
     label = day_label(date.fromisoformat(day), turn.language)
-    return ask({**state, "step": "time"}, turn.say("pick_time", day=label), [clock_time(t) for t in times], times,
+    return ask({**state, "step": "time"}, turn.say("pick_time", day=label), [turn.clock(t) for t in times], times,
                turn.language)
-
-
-def clock_time(iso: str) -> str:
-    return datetime.fromisoformat(iso).strftime("%H:%M")
 
 
 def on_time(turn: Turn, state: State, _: str, picked: int) -> tuple[str, State]:

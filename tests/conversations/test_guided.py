@@ -152,3 +152,33 @@ def test_a_chat_is_told_why_a_late_move_is_refused(chat_for, service):
         assert "within 48 hours of the appointment, so it can no longer be moved here" in refused
     with chat.session_factory() as s:
         assert s.scalars(select(Booking.starts_at).where(Booking.business_id == chat.business_id)).one().hour == 12
+
+
+def test_the_time_menu_tells_a_fall_back_nights_two_1_30s_apart_in_the_customers_language(make_business, service,
+                                                                                           clock):
+    from datetime import UTC, date, datetime
+    from zoneinfo import ZoneInfo
+
+    from nextslot.conversations import guided
+    from nextslot.tools.context import ToolContext
+    from nextslot.tools.registry import run
+
+    clock.now = datetime(2026, 10, 31, 20, 0, tzinfo=UTC)  # Saturday afternoon in New York
+    business = make_business({
+        "business": {"slug": "owl", "name": "Owl Laundry", "timezone": "America/New_York", "country": "US"},
+        "hours": {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+        "resources": [{"key": "m1", "name": "Machine", "kind": "device"}],
+        "services": [{"key": "wash", "name": "Wash", "duration": 30, "step": 30, "min_notice": 0, "horizon_days": 60,
+                      "requires": [{"label": "m", "one_of": ["m1"]}]}]})
+    ctx = ToolContext(service=service, business_id=business, channel="whatsapp_chat", caller_phone="+12125550100")
+    menus = {}
+    for language in ("en", "es"):
+        turn = guided.Turn("Owl Laundry", ZoneInfo("America/New_York"), language, "Ann",
+                           lambda name, args: run(name, args, ctx), "k1", today=date(2026, 11, 1))  # 1-2 am twice
+        _, state = guided.pick_day(turn, {"service": {"key": "wash", "name": "Wash", "questions": []}})
+        text, _ = guided.on_day(turn, state, "1", 1)
+        menus[language] = [line.split(" ", 1)[1] for line in text.splitlines() if line[:1].isdigit()][:7]
+    assert menus["en"] == ["00:00", "00:30", "01:00 (before the clocks go back)", "01:30 (before the clocks go back)",
+                           "01:00 (after the clocks go back)", "01:30 (after the clocks go back)", "02:00"]
+    assert menus["es"][3:6] == ["01:30 (antes del cambio de hora)", "01:00 (después del cambio de hora)",
+                                "01:30 (después del cambio de hora)"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
@@ -447,3 +447,27 @@ def test_an_owner_sets_the_cancellation_policy_and_fair_assignment_and_every_cha
     cleared = client.post(f"/console/{slug}/settings/cancellation", data={"csrf": csrf, "cutoff_hours": ""})
     assert cleared.status_code == 303
     assert service.cancel(clinic, BookingChange(code=code, source="sms")).booking.status == "cancelled"
+
+
+def test_the_console_tells_a_fall_back_nights_two_1_30s_apart_wherever_it_shows_them(
+        console, make_business, service, clock):
+    clock.now = datetime(2026, 10, 30, 12, tzinfo=UTC)
+    owl = make_business({
+        "business": {"slug": "owl", "name": "Owl Laundry", "timezone": "America/New_York", "country": "US"},
+        "hours": {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+        "resources": [{"key": "m1", "name": "Machine", "kind": "device"}],
+        "services": [{"key": "wash", "name": "Wash", "duration": 30, "step": 30, "min_notice": 0, "horizon_days": 60,
+                      "requires": [{"label": "m", "one_of": ["m1"]}]}]})
+    codes = [service.book(owl, BookingCreate(service="wash", starts_at=at, customer=CustomerIn(
+        name=f"N{i}", phone=f"+1212555010{i}"))).booking.code
+        for i, at in enumerate(("2026-11-01T05:30:00Z", "2026-11-01T06:30:00Z"))]  # 1:30 EDT, then 1:30 EST
+    client, slug = console(owl)
+    before, after = "Sun 01 Nov 01:30 before the clocks go back", "Sun 01 Nov 01:30 after the clocks go back"
+    day = client.get(f"/console/{slug}?date=2026-11-01&view=day").text
+    assert re.findall(r'<tr data-code="[^"]+">\s*<td>([^<]*)</td>', day) == [before, after]
+    first, second = (html.unescape(client.get(f"/console/{slug}/bookings/{c}").text) for c in codes)
+    assert f"<dt>When</dt><dd>{before}–Sun 01 Nov 01:00 after the clocks go back</dd>" in first  # not "01:30–01:00"
+    assert f"<dt>When</dt><dd>{after}–Sun 01 Nov 02:00</dd>" in second
+    assert f"Now: {after}." in html.unescape(client.get(f"/console/{slug}/bookings/{codes[1]}/move").text)
+    details = html.unescape(client.get(f"/console/{slug}/book/wash/details?at=2026-11-01T06:00:00Z").text)
+    assert '<p class="when">Sun 01 Nov 01:00 after the clocks go back</p>' in details
