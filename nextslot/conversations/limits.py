@@ -26,11 +26,17 @@ class Caps:
 
 def caps_for(settings: Settings, details: dict[str, Any]) -> Caps:
     """The deployment's caps; a business may set its own daily ones (`details.conversations.daily_model_calls`,
-    `daily_tokens`)."""
+    `daily_tokens`): any on its own endpoint, only lower ones on the deployment's (its key, its bill)."""
     own = (details or {}).get("conversations") or {}
+    on_its_own = bool(own.get("base_url")) and own.get("base_url") != settings.conversation_base_url
+
+    def daily(mine: Any, deployment: int) -> int:
+        chosen = positive(mine) or deployment
+        return chosen if on_its_own else min(chosen, deployment)
+
     return Caps(settings.conversation_max_model_calls, settings.conversation_max_tokens,
-                positive(own.get("daily_model_calls")) or settings.conversation_daily_model_calls,
-                positive(own.get("daily_tokens")) or settings.conversation_daily_tokens)
+                daily(own.get("daily_model_calls"), settings.conversation_daily_model_calls),
+                daily(own.get("daily_tokens"), settings.conversation_daily_tokens))
 
 
 def positive(value: Any) -> int | None:

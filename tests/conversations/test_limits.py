@@ -111,3 +111,18 @@ def test_a_message_whose_answering_fails_is_tried_again_soon_and_after_the_last_
             assert s.scalars(select(ConversationMessage.error).where(
                 ConversationMessage.conversation_id == conversation.id, ConversationMessage.direction == "in")
                 .order_by(ConversationMessage.id)).all() == [None, "gave_up", None]
+
+
+def test_a_business_can_lower_the_deployments_daily_caps_but_raise_them_only_on_its_own_endpoint():
+    from nextslot.conversations.limits import caps_for
+    from nextslot.settings import Settings
+
+    deployment = Settings(conversation_base_url="https://models.example/v1", conversation_daily_model_calls=2000,
+                          conversation_daily_tokens=5_000_000)
+    asked = {"daily_model_calls": 10**9, "daily_tokens": 10**12}
+    on_ours = caps_for(deployment, {"conversations": asked})
+    assert (on_ours.daily_model_calls, on_ours.daily_tokens) == (2000, 5_000_000)
+    lower = caps_for(deployment, {"conversations": {"daily_model_calls": 5, "daily_tokens": 100}})
+    assert (lower.daily_model_calls, lower.daily_tokens) == (5, 100)
+    on_its_own = caps_for(deployment, {"conversations": {**asked, "base_url": "https://own.example/v1"}})
+    assert (on_its_own.daily_model_calls, on_its_own.daily_tokens) == (10**9, 10**12)
