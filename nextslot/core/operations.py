@@ -22,10 +22,18 @@ INVARIANTS: tuple[tuple[str, str, str], ...] = (
         select count(*) from (
           select c.id from claims c join resources r on r.id = c.resource_id
             join claims d on d.resource_id = c.resource_id and d.active and d.during @> lower(c.during)
-           where c.active and r.capacity > 1 group by c.id, r.capacity having count(*) > r.capacity) over"""),
-    ("live_bookings_hold_time", "every booked, confirmed or pending-payment booking has active claims", """
-        select count(*) from bookings b where b.status in ('booked', 'confirmed', 'pending_payment')
+           where c.active and r.capacity > 1 group by c.id, r.capacity having sum(d.seats) > r.capacity) over"""),
+    ("live_bookings_hold_time", "every booked or confirmed booking, and every pending-payment one before its "
+     "deposit's deadline, has active claims", """
+        select count(*) from bookings b where (b.status in ('booked', 'confirmed') or b.status = 'pending_payment'
+           and exists (select 1 from payments p where p.booking_id = b.id and p.status = 'pending'
+                                                  and p.expires_at > now()))
            and not exists (select 1 from claims c where c.booking_id = b.id and c.active)"""),
+    ("bookings_whole", "a booking holding time holds one active claim per requirement of its service", """
+        select count(*) from bookings b
+         where b.status in ('booked', 'confirmed', 'pending_payment')
+           and (select count(*) from claims c where c.booking_id = b.id and c.active) not in (
+               0, (select count(*) from service_requirements q where q.service_id = b.service_id))"""),
     ("ended_bookings_free_time", "cancelled and expired bookings hold no active claim", """
         select count(*) from claims c join bookings b on b.id = c.booking_id
          where c.active and b.status in ('cancelled', 'expired')"""),

@@ -146,6 +146,13 @@ def test_check_names_a_broken_invariant_and_exits_1(fresh_database):
                                                     customer=CustomerIn(name="Checked", phone="+447911123450")))
         assert isinstance(booked, Booked)
         assert nextslot(url, "check").returncode == 0
+        with factory() as s:  # what no code path may do: a booking left with its doctor's claim but not its room's
+            s.execute(text("update claims set active = false where id = (select max(c.id) from claims c join "
+                           "bookings b on b.id = c.booking_id where b.code = :c)"), {"c": booked.booking.code})
+            s.commit()
+        partial = nextslot(url, "check")
+        assert partial.returncode == 1
+        assert [c["check"] for c in json.loads(partial.stdout)["checks"] if not c["holds"]] == ["bookings_whole"]
         with factory() as s:  # what no code path does: a live booking whose time was let go
             s.execute(text("update claims set active = false where booking_id = (select id from bookings "
                            "where code = :c)"), {"c": booked.booking.code})
