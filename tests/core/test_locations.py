@@ -3,6 +3,9 @@ never spans two branches, and a move stays at its branch unless told otherwise."
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from nextslot.core.business.config_export import export_config
 from nextslot.core.results import Booked, Rejected, SlotTaken
@@ -92,6 +95,27 @@ def test_agents_hear_where_each_time_is_and_the_config_round_trips(service, make
         config = export_config(uow, business)
     assert [p.key for p in config.locations] == ["london", "paris"]
     assert {r.key: r.location for r in config.resources}["ben"] == "paris"
+
+
+@pytest.mark.xfail(strict=True, reason="a business-wide closure is one row, read in the business's zone, that "
+                   "planning applies to every resource as is: reading it in each branch's zone needs planning "
+                   "(or storage) to keep the closure's date, not only config.py")
+def test_a_business_wide_closure_is_each_branchs_own_calendar_date(service, make_business):
+    """The README reads hours and exceptions in the resource's own zone: Christmas closes LA on LA's 25th."""
+    la = ZoneInfo("America/Los_Angeles")
+    business = make_business({
+        "business": {"slug": "bicoastal", "name": "Bicoastal", "timezone": "America/New_York", "country": "US"},
+        "hours": {d: ["06:00-23:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+        "closures": [{"kind": "closed", "date": "2026-12-25", "reason": "Christmas Day"}],
+        "locations": [{"key": "la", "name": "Los Angeles", "timezone": "America/Los_Angeles"}],
+        "resources": [{"key": "lee", "name": "Lee", "kind": "staff", "location": "la"}],
+        "services": [{"key": "cut", "name": "Cut", "duration": 60, "step": 60, "min_notice": 0, "horizon_days": 90,
+                      "requires": [{"label": "stylist", "one_of": ["lee"]}]}],
+    })
+    found = service.find_slots(business, SlotQuery(service="cut", starts_from=datetime(2026, 12, 24, 8, tzinfo=UTC),
+                                                   until=datetime(2026, 12, 26, 8, tzinfo=UTC), limit=100))
+    hours = [(t.day, t.hour) for t in (s.starts_at.utc.astimezone(la) for s in found.slots)]
+    assert hours == [(24, h) for h in range(6, 23)]  # the 24th whole in LA; nothing on LA's 25th
 
 
 def test_the_page_asks_for_a_branch_then_shows_and_books_its_times(service, make_business, live_server):

@@ -4,6 +4,7 @@ normal booking with its reminders; racing series never leave a partial all-or-no
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select, text
@@ -16,6 +17,7 @@ from nextslot.schemas.commands import (
     CustomerIn,
     SeriesCreate,
     SeriesRule,
+    SlotQuery,
 )
 from nextslot.storage.tables import Booking, Notification
 from tests.storage.test_races import assert_invariant, book_job, flat, race
@@ -95,6 +97,74 @@ def test_a_series_keeps_its_wall_time_across_the_clock_change(service, make_busi
     result = series(service, business, count=2, start=march)
     assert [o.booking.starts_at.business_local.hour for o in result.series.occurrences] == [10, 10]
     assert [o.booking.starts_at.utc.hour for o in result.series.occurrences] == [10, 9]
+
+
+def night_desk(zone: str, step: int) -> dict:
+    """Open around the clock, so only the clocks and the slot step decide where a series lands."""
+    return {
+        "business": {"slug": "night", "name": "Night desk", "timezone": zone, "country": "AU"},
+        "hours": {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+        "resources": [{"key": "ana", "name": "Ana", "kind": "staff"}],
+        "services": [{"key": "cut", "name": "Cut", "duration": step, "step": step, "min_notice": 0,
+                      "horizon_days": 200, "requires": [{"label": "stylist", "one_of": ["ana"]}]}],
+    }
+
+
+# (zone, step, a Sunday a week before the clocks skip the series' wall time, that wall time, where the grid
+# resumes after the jump): Lord Howe jumps 02:00 -> 02:30, Santiago skips midnight (00:00 -> 01:00)
+SKIPPED_WEEKLY = [
+    ("Australia/Lord_Howe", 60, datetime(2026, 9, 27), (2, 0), (3, 0)),
+    ("America/Santiago", 45, datetime(2026, 8, 30), (0, 0), (1, 30)),
+]
+
+
+@pytest.mark.parametrize(("zone", "step", "sunday", "wall", "resumes"), SKIPPED_WEEKLY)
+def test_a_week_whose_wall_time_the_clocks_skip_takes_the_next_start_on_the_grid(
+        service, make_business, clock, zone, step, sunday, wall, resumes):
+    here = ZoneInfo(zone)
+    clock.now = (sunday - timedelta(days=7)).replace(tzinfo=here)
+    business = make_business(night_desk(zone, step))
+    first = sunday.replace(hour=wall[0], minute=wall[1], tzinfo=here)
+    gap_day = (sunday + timedelta(weeks=1)).replace(tzinfo=here)
+    offered = service.find_slots(business, SlotQuery(service="cut", starts_from=gap_day,
+                                                     until=gap_day + timedelta(hours=4), limit=20)).slots
+    result = series(service, business, count=3, start=first)
+    assert result.series.complete, [(o.outcome, o.problem_code) for o in result.series.occurrences]
+    assert result.series.occurrences[1].booking.starts_at.utc in [o.starts_at.utc for o in offered]
+    local = [o.booking.starts_at.utc.astimezone(here) for o in result.series.occurrences]
+    assert [(t.day, t.hour, t.minute) for t in local] == [
+        (first.day, *wall), ((sunday + timedelta(weeks=1)).day, *resumes), ((sunday + timedelta(weeks=2)).day, *wall)]
+    assert [o.requested.utc for o in result.series.occurrences] == [o.booking.starts_at.utc
+                                                                    for o in result.series.occurrences]
+
+
+@pytest.mark.parametrize(("zone", "step", "sunday", "wall", "resumes"), SKIPPED_WEEKLY)
+def test_moving_a_series_onto_a_wall_time_the_clocks_skip_takes_the_next_start_on_the_grid(
+        service, make_business, clock, zone, step, sunday, wall, resumes):
+    here = ZoneInfo(zone)
+    clock.now = (sunday - timedelta(days=7)).replace(tzinfo=here)
+    business = make_business(night_desk(zone, step))
+    made = series(service, business, count=3, start=sunday.replace(hour=9, tzinfo=here))  # 09:00 is on both grids
+    codes = [o.booking.code for o in made.series.occurrences]
+    moved = service.move_series(business, BookingReschedule(
+        code=codes[0], starts_at=sunday.replace(hour=wall[0], minute=wall[1], tzinfo=here)))
+    assert isinstance(moved, SeriesChanged), moved
+    local = [v.starts_at.utc.astimezone(here) for v in moved.bookings]
+    assert [(t.hour, t.minute) for t in local] == [wall, resumes, wall]
+
+
+def test_a_week_with_no_start_left_after_the_jump_is_refused_like_any_other(service, make_business, clock):
+    sofia = ZoneInfo("Europe/Sofia")  # 1979-03-31 23:00 -> 1 April 00:00: the jump is the next day's midnight
+    clock.now = datetime(1979, 3, 20, tzinfo=sofia)
+    business = make_business(night_desk("Europe/Sofia", 60))
+    result = series(service, business, "skip_taken", count=3, start=datetime(1979, 3, 24, 23, tzinfo=sofia))
+    assert [o.outcome for o in result.series.occurrences] == ["booked", "refused", "booked"]
+    assert result.series.occurrences[1].problem_code == "nonexistent_local_time"
+    other = make_business(night_desk("Europe/Sofia", 60))
+    made = series(service, other, count=2, start=datetime(1979, 3, 24, 22, tzinfo=sofia))
+    moved = service.move_series(other, BookingReschedule(code=made.series.occurrences[0].booking.code,
+                                                         starts_at=datetime(1979, 3, 24, 23, tzinfo=sofia)))
+    assert isinstance(moved, Rejected) and moved.code == "nonexistent_local_time"
 
 
 def test_a_series_is_cancelled_from_one_occurrence_onwards(service, make_business):

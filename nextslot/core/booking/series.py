@@ -8,7 +8,7 @@ as for a single booking.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -21,12 +21,13 @@ from nextslot.core.booking.changes import apply_cancel
 from nextslot.core.booking.claiming import claim_start
 from nextslot.core.booking.codes import new_code, normalize_code
 from nextslot.core.booking.cutoffs import move_refusal
+from nextslot.core.booking.grid import day_grid
 from nextslot.core.booking.history import record, snapshot
 from nextslot.core.booking.intake import check_answers
 from nextslot.core.booking.refusals import not_active, slot_problem, unknown_booking
 from nextslot.core.customers.contacts import find_or_create
 from nextslot.core.deposits import rules as deposits
-from nextslot.core.instants import resolve_instant, wall_to_utc
+from nextslot.core.instants import resolve_instant, wall_exists, wall_to_utc
 from nextslot.core.planning import BusinessInfo, Plan, load_business, load_plan, timelines
 from nextslot.core.results import Rejected, SeriesBooked, SeriesChanged, SlotTaken
 from nextslot.core.views import booking_view, branch_of, new_booking_view
@@ -41,13 +42,34 @@ from nextslot.storage.uow import SqlAlchemyUnitOfWork
 NEAREST_WITHIN = timedelta(days=1)  # nearest_free takes another time only this close to the asked one
 
 
-def occurrence_starts(first: datetime, rule: SeriesRule, plan: Plan) -> list[datetime]:
-    """The first start's local wall time on every day the rule names (a DST change keeps the wall time)."""
+def occurrence_starts(first: datetime, rule: SeriesRule, plan: Plan) -> list[tuple[datetime, Rejected | None]]:
+    """The first start's local wall time on every day the rule names (a DST change keeps the wall time; see
+    `grid_start` for one the clocks skip), each with why it cannot be placed, if so."""
     zone = plan.business.zone
     local = first.astimezone(zone)
     minute = local.hour * 60 + local.minute
     step = timedelta(days=rule.interval * (7 if rule.every == "week" else 1))
-    return [first] + [wall_to_utc(local.date() + step * i, minute, zone) for i in range(1, rule.count)]
+    return [(first, None)] + [grid_start(local.date() + step * i, minute, plan) for i in range(1, rule.count)]
+
+
+def grid_start(day: date, minute: int, plan: Plan) -> tuple[datetime, Rejected | None]:
+    """`minute` past local midnight on `day`, as a start the slot search would offer.
+
+    A wall time the clocks skip becomes the day's first grid start after the jump (`day_grid`, as the search
+    lays it): the jump itself (02:30 at Lord Howe, 01:00 after a skipped midnight) is seldom on the grid, so
+    it would be refused as off the step. A day with no start left after the jump is refused, at the jump.
+    """
+    zone = plan.rules.zone
+    start = wall_to_utc(day, minute, zone)
+    wall = datetime.combine(day, time()) + timedelta(minutes=minute)
+    if wall_exists(wall, zone):
+        return start, None
+    later = [s for s in day_grid(plan.rules.step_minutes, zone, day) if s >= start]
+    if later:
+        return later[0], None
+    return start, Rejected("nonexistent_local_time", f"{wall:%Y-%m-%d %H:%M} does not exist in {zone.key}: the "
+                                                     "clocks skip it, and no start time follows it that day.",
+                           "starts_at")
 
 
 def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, now: datetime) -> SeriesBooked | Rejected:
@@ -80,8 +102,8 @@ def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, 
                                rule={**cmd.repeat.model_dump(), "mode": cmd.mode}, source=cmd.source)
         s.add(series)
         s.flush()
-        outcomes = [place_occurrence(uow, plan, cmd, customer, answers, series.id, start, now)
-                    for start in occurrence_starts(first, cmd.repeat, plan)]
+        outcomes = [place_occurrence(uow, plan, cmd, customer, answers, series.id, start, now, unplaced)
+                    for start, unplaced in occurrence_starts(first, cmd.repeat, plan)]
         booked = [o for o in outcomes if o.booking is not None]
         if cmd.mode == "all_or_none" and len(booked) < len(outcomes):
             uow.rollback()  # one occurrence could not be booked: none is
@@ -117,14 +139,16 @@ def series_problem(plan: Plan, rule: SeriesRule) -> Rejected | None:
 
 
 def place_occurrence(uow: SqlAlchemyUnitOfWork, plan: Plan, cmd: SeriesCreate, customer: StoredCustomer,
-                     answers: dict[str, Any], series_id: int, start: datetime, now: datetime) -> OccurrenceView:
-    """Book one occurrence in a savepoint of its own; on a taken time, the nearest free one if asked."""
+                     answers: dict[str, Any], series_id: int, start: datetime, now: datetime,
+                     unplaced: Rejected | None = None) -> OccurrenceView:
+    """Book one occurrence in a savepoint of its own; on a taken time, the nearest free one if asked. An
+    `unplaced` one (no start that day) is reported refused like any other start the rules refuse."""
     requested = TimeView.of(start, plan.business.zone)
-    made = try_start(uow, plan, cmd, customer, answers, series_id, start, now)
+    made = unplaced if unplaced is not None else try_start(uow, plan, cmd, customer, answers, series_id, start, now)
     if isinstance(made, BookingView):
         return OccurrenceView(requested=requested, outcome="booked", booking=made)
     if made is not SlotProblem.TAKEN:
-        refused = slot_problem(made, plan, start)
+        refused = made if isinstance(made, Rejected) else slot_problem(made, plan, start)
         return OccurrenceView(requested=requested, outcome="refused", problem_code=refused.code,
                               problem=refused.message)
     nearby = alternatives(uow, plan, start, now, cmd.customer.timezone, None, cmd.party_size)
@@ -251,7 +275,10 @@ def move_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingResched
         zone = plan.business.zone
         old, new = found[0].starts_at.astimezone(zone), start.astimezone(zone)
         days, minute = new.date() - old.date(), new.hour * 60 + new.minute
-        targets = [start] + [wall_to_utc(b.starts_at.astimezone(zone).date() + days, minute, zone) for b in found[1:]]
+        placed = [grid_start(b.starts_at.astimezone(zone).date() + days, minute, plan) for b in found[1:]]
+        if unplaced := next((why for _, why in placed if why is not None), None):
+            return unplaced
+        targets = [start] + [target for target, _ in placed]
         befores = [snapshot(b) for b in found]
         for booking in found:  # the series' own times never stand in its way
             uow.claims.release(booking_id=booking.id)
