@@ -162,7 +162,10 @@ def use_and_issue(uow: SqlAlchemyUnitOfWork, model: type[Secret], now: datetime,
         grant_id = uow.session.scalar(
             update(model).where(*where, model.used_at.is_(None), model.expires_at > now)
             .values(used_at=now).returning(model.grant_id))
-        grant = uow.session.get(OAuthGrant, grant_id) if grant_id is not None else None
+        if grant_id is None:  # used by a racing request a moment ago is a replay too: its grant is revoked
+            unused_with_grant(uow, model, now, *where)
+            return None
+        grant = uow.session.get(OAuthGrant, grant_id)
         if grant is None or grant.revoked_at is not None:
             uow.rollback()
             return None

@@ -38,7 +38,7 @@ from nextslot.tools.registry import ToolReply, error, execute
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks")
 
-RETELL_SIGNATURE = re.compile(r"v=(\d+),d=([0-9a-f]+)")
+RETELL_SIGNATURE = re.compile(r"v=(\d{1,16}),d=([0-9a-f]{1,128})")  # a time in ms; bounded, so int() never refuses
 RETELL_MAX_SKEW_MS = 5 * 60 * 1000  # as Retell's SDKs: a signature more than five minutes off is refused
 RETELL_MAX_CHARS = 15_000  # Retell's limit on a function result
 

@@ -385,6 +385,14 @@ def test_a_finished_booking_cannot_be_cancelled(service, clinic, clock):
     assert service.cancel(clinic, BookingChange(code=view.code)).code == "booking_in_past"
 
 
+def test_a_finished_booking_cannot_be_moved_out_of_the_record(service, clinic, clock):
+    view = book(service, clinic).booking
+    clock.now = MON_9 + timedelta(hours=5)  # over, and never marked a no-show
+    moved = service.reschedule(clinic, BookingReschedule(code=view.code, starts_at=MON_9 + timedelta(days=2)))
+    assert isinstance(moved, Rejected) and moved.code == "booking_in_past"
+    assert service.get_booking(clinic, view.code).starts_at.utc == view.starts_at.utc
+
+
 # --- tenancy -------------------------------------------------------------------------------------
 
 

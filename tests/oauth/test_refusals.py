@@ -259,3 +259,21 @@ async def test_an_address_may_register_twenty_clients_an_hour(oauth_server):
                        for n in range(21)]
     assert [a.status_code for a in answers] == [201] * 20 + [429]
     assert answers[-1].json()["error"] == "too_many_requests" and int(answers[-1].headers["retry-after"]) > 0
+
+
+async def test_a_refresh_token_sent_twice_at_once_is_a_replay_too_and_ends_the_grant(oauth_server, shop):
+    import asyncio
+
+    place = shop()
+    with oauth_server() as server:
+        for _ in range(3):  # whichever of the two the database takes first
+            client, code, verifier = await approved(server.url, place, place.owner)
+            refresh_token = (await redeem(server.url, client, code, verifier)).json()["refresh_token"]
+            form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client["client_id"],
+                    "client_secret": client["client_secret"]}
+            async with httpx2.AsyncClient() as http:
+                answers = await asyncio.gather(*(http.post(f"{server.url}/token", data=form) for _ in range(2)))
+            won = [a.json()["access_token"] for a in answers if a.status_code == 200]
+            assert sorted(a.status_code for a in answers) in ([200, 400], [400, 400])
+            for access_token in won:  # the pair the winner got goes with the grant
+                assert (await bearer(server.url, access_token)).status_code == 401

@@ -242,6 +242,7 @@ def test_retell_tool_errors_are_a_200_the_agent_can_read(client, clinic):
     lambda body: retell_signature(body, key="key_someone_else"),
     lambda body: retell_signature(body, at_ms=int(time.time() * 1000) - 10 * 60 * 1000),  # a replay
     lambda body: retell_signature(body.replace(b"Ann Lee", b"Eve Bad")),  # the signature of another body
+    lambda body: "v=" + "9" * 4301 + ",d=00",  # a time past int()'s digit limit: once a 500
 ])
 def test_a_missing_wrong_stale_or_tampered_retell_signature_is_refused(client, clinic, first_slot, forge,
                                                                        session_factory):

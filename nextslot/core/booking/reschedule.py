@@ -37,6 +37,8 @@ def reschedule(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingReschedu
             return idempotency.replayed_booking(first)
         if booking.status not in ACTIVE:
             return not_active(booking)
+        if booking.ends_at <= now:  # as for a cancel: a missed appointment is not quietly moved out of the record
+            return Rejected("booking_in_past", "This appointment is already over; it cannot be moved.")
         plan = load_plan(uow, business_id, booking.service.key, cmd.resources,
                          cmd.location or branch_of(uow, booking.id))  # a move stays at its branch unless told
         if isinstance(plan, Rejected):
