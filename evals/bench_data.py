@@ -16,6 +16,7 @@ import psycopg
 
 from nextslot.core.instants import wall_to_utc
 from nextslot.schemas.config import BusinessConfig
+from nextslot.schemas.config_fields import MAX_RESOURCES
 
 WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -88,6 +89,21 @@ def round_the_clock(slug: str, desks: list[str], services: dict[str, str]) -> Bu
 def storm_config() -> BusinessConfig:
     """One desk everyone fights for, and a spare one each racer books once to warm up."""
     return round_the_clock("bench-storm", ["desk", "spare"], {"storm": "desk", "warm-up": "spare"})
+
+
+def crowded_config(groups: int = 5) -> BusinessConfig:
+    """A business at the config's limit of resources: one service needs one of each group's hundred, 24/7 on a
+    5-minute step. Each search of it takes the server tens of ms of CPU, where the clinic's take a few."""
+    per = MAX_RESOURCES // groups
+    return BusinessConfig.model_validate({
+        "business": {"slug": "bench-crowded", "name": "Crowded", "timezone": "UTC", "country": "GB"},
+        "hours": {day: ["00:00-24:00"] for day in WEEK},
+        "resources": [{"key": f"r{g}-{i}", "name": f"R {g}-{i}", "kind": "staff"}
+                      for g in range(groups) for i in range(per)],
+        "services": [{"key": "team", "name": "Team", "duration": 5, "step": 5, "min_notice": 0, "horizon_days": 366,
+                      "requires": [{"label": f"g{g}", "one_of": [f"r{g}-{i}" for i in range(per)]}
+                                   for g in range(groups)]}],
+    })
 
 
 def writers_config(writers: int) -> BusinessConfig:

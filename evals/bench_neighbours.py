@@ -1,9 +1,11 @@
-"""The neighbours' rows of `nextslot bench tools`: one business's bookings through the staff API, one at a time,
-first alone and then while another business's clients storm its slots again and again (each storm `racers`
-clients at one slot, released together), against the real `nextslot serve` process.
+"""The neighbours' rows of `nextslot bench tools`, against the real `nextslot serve` process: one business's
+bookings through the staff API, one at a time, first alone and then while another business's clients storm its
+slots again and again (each storm `racers` clients at one slot, released together); and its slot searches alone
+and while a business at the config's limits has `FLOODERS` clients searching its costly calendar without a pause.
 
-What it shows is fairness between tenants (server/admission.py, storage/gate.py): a storm should cost its
-neighbour no more than a share of the machine, never a place in the storm's line.
+What it shows is fairness between tenants (server/admission.py, storage/gate.py, core/booking/search_budget.py,
+the thread switch of runtime.py): another tenant's storm or flood should cost a neighbour no more than a share of
+the machine, never a place in its line.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from evals.bench_staff_api import independent_consultations, outcome, slots_of
 from evals.bench_tools import AsyncStopwatch, Seeded
 
 PAUSE = 0.02  # between a neighbour's bookings: a person's pace is far slower, a storm's line far longer
+FLOODERS = 12  # the crowded business's clients searching at once, each again as soon as it is answered
 
 
 async def measure_neighbours(server: ServerProcess, url: str, neighbour: Seeded, stormy: Seeded, samples: int,
@@ -76,4 +79,49 @@ async def measure_neighbours(server: ServerProcess, url: str, neighbour: Seeded,
             ms(p99(during.samples)),
             note=f"the same bookings during {len(storms)} storms of {racers} clients at one slot each, one after "
                  "another; each storm 1 booked, the rest slot_taken with alternatives"),
+    ]
+
+
+async def measure_search_neighbour(server: ServerProcess, neighbour: Seeded, crowded: Seeded,
+                                   samples: int) -> list[Row]:
+    base = server.base
+    mine = {"Authorization": f"Bearer {neighbour.api_key}"}
+    theirs = {"Authorization": f"Bearer {crowded.api_key}"}
+    limits = httpx2.Limits(max_connections=FLOODERS + 4, max_keepalive_connections=FLOODERS + 4)
+    async with httpx2.AsyncClient(timeout=60, limits=limits) as http:
+        async def search_mine(watch: AsyncStopwatch) -> None:
+            answer = await watch.time(lambda: http.get(f"{base}/v1/slots", headers=mine,
+                                                       params={"service": "consultation", "limit": 20}))
+            if answer.status_code != 200:
+                raise BenchFailure(f"the neighbour's search answered {answer.status_code}: {answer.text[:300]}")
+            await asyncio.sleep(PAUSE)
+
+        alone, during = AsyncStopwatch(), AsyncStopwatch()
+        for _ in range(samples):
+            await search_mine(alone)
+        calm, answered = asyncio.Event(), Counter[int]()
+
+        async def flood() -> None:
+            while not calm.is_set():
+                answer = await http.get(f"{base}/v1/slots", headers=theirs, params={"service": "team", "limit": 50})
+                answered[answer.status_code] += 1
+
+        flooding = [asyncio.create_task(flood()) for _ in range(FLOODERS)]
+        try:
+            await asyncio.sleep(0.5)  # the flood is under way
+            for _ in range(samples):
+                await search_mine(during)
+        finally:
+            calm.set()
+            await asyncio.gather(*flooding)
+    if not answered[200]:
+        raise BenchFailure(f"the crowded business's searches answered {dict(answered)}")
+    told = ", ".join(f"{n} {status}" for status, n in sorted(answered.items()))
+    return [
+        Row("a neighbour's slot search, alone", len(alone.samples), ms(p50(alone.samples)), ms(p99(alone.samples)),
+            note="staff API GET /v1/slots, the clinic's consultations, 20 openings: the reference for the row below"),
+        Row(f"  while {FLOODERS} clients search a crowded business", len(during.samples), ms(p50(during.samples)),
+            ms(p99(during.samples)),
+            note=f"500 resources, one of each hundred needed; its answers meanwhile: {told}"
+                 + (" (429: its search budget spent)" if answered[429] else "")),
     ]

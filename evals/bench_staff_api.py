@@ -21,7 +21,7 @@ import yaml
 
 from evals.bench_bare import OpenSlot, bare_book
 from evals.bench_core import open_slots
-from evals.bench_data import storm_config
+from evals.bench_data import crowded_config, storm_config
 from evals.bench_figures import BenchFailure, Row, Stopwatch, ms, p50, p99
 from evals.bench_processes import ServerProcess
 from evals.bench_tools import CLINIC, AsyncStopwatch, Seeded, seed
@@ -51,14 +51,15 @@ def seed_business(url: str, config: BusinessConfig) -> Seeded:
 
 async def measure_staff_api(server: ServerProcess, url: str, samples: int, racers: int,
                             numbers: Iterator[str]) -> list[Row]:
-    from evals.bench_neighbours import measure_neighbours  # it builds on this module's answers
+    from evals.bench_neighbours import measure_neighbours, measure_search_neighbour  # they build on this module
 
     clinic, twin, neighbour = (seed_business(url, clinic_copy(slug))
                                for slug in ("clinic-staff-api", "clinic-bare-sql", "clinic-neighbour"))
-    desk = seed_business(url, storm_config())
+    desk, crowded = seed_business(url, storm_config()), seed_business(url, crowded_config())
     return [*await measure_bookings(server.base, url, clinic, twin, samples, numbers),
             await measure_race(server, desk, racers, numbers),
-            *await measure_neighbours(server, url, neighbour, desk, min(40, samples), 2 * racers, numbers)]
+            *await measure_neighbours(server, url, neighbour, desk, min(40, samples), 2 * racers, numbers),
+            *await measure_search_neighbour(server, neighbour, crowded, min(40, samples))]
 
 
 def independent_consultations(url: str, businesses: tuple[Seeded, ...], count: int) -> list[list[OpenSlot]]:

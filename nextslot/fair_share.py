@@ -5,11 +5,13 @@ finds one. And a place that comes free goes to the waiting party that holds the 
 waiters came first: a tenant with one request in line goes before a tenant with a hundred, after at most one place
 comes free. When only one party is busy, it gets its `most` places in arrival order, as a plain queue would.
 
-Bookkeeping only, not thread-safe: the database gate (threads) and the request admission (the event loop) each
-wrap it in a lock and their own way of waiting.
+`FairShare` is bookkeeping only, not thread-safe: the request admission (the event loop) wraps it in its own lock
+and way of waiting; `ThreadShare` does so for threads (the database gate, slot searches).
 """
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,3 +89,45 @@ class FairShare:
     def _grant(self, party: str) -> None:
         self.free -= 1
         self.held[party] += 1
+
+
+class ThreadShare:
+    """A FairShare for threads: `take` blocks until the party has a place, or gives up after `timeout`."""
+
+    def __init__(self, size: int, most: int):
+        self._share = FairShare(size, most)
+        self._lock = threading.Lock()
+
+    @property
+    def busy(self) -> int:
+        return self._share.busy
+
+    @property
+    def waiting(self) -> int:
+        return self._share.waiting
+
+    @property
+    def most(self) -> int:
+        return self._share.most
+
+    def take(self, party: str, timeout: float, waited: Callable[[float], None] | None = None) -> bool:
+        """A place for the party; False if none came within `timeout`. `waited(seconds)` hears any wait."""
+        with self._lock:  # a place, or a place in line: at once, so no place can come free in between
+            if self._share.take(party):
+                return True
+            came = threading.Event()
+            waiter = self._share.join(party, came.set)
+        started = time.perf_counter()
+        try:
+            came.wait(timeout)
+        finally:
+            if waited is not None:
+                waited(time.perf_counter() - started)
+            with self._lock:
+                granted = waiter.granted
+                self._share.leave_line(waiter)
+        return granted
+
+    def give_back(self, party: str) -> None:
+        with self._lock:
+            self._share.give_back(party)

@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     # one tenant's requests in progress at once in one process (a business by its slug or API key, else a client
     # address); the rest wait in line and another tenant's go first (server/admission.py)
     tenant_concurrency: int = Field(10, ge=1)
+    # how long a thread runs Python before another may (Python's default is 5 ms): a request waiting on the
+    # database wants the interpreter back for a moment after each answer, and behind another tenant's busy threads
+    # it waited up to this long each time (runtime.settle_after_start_up)
+    thread_switch_ms: float = Field(0.5, gt=0, le=100)
     hold_minutes: int = 5
     # where clients reach this server (MCP's auth metadata names it)
     public_url: str = "http://127.0.0.1:8000"

@@ -26,7 +26,8 @@ def test_quick_tools_bench_runs_a_real_server_and_prints_every_figure(database_u
     for heading in ("machine:", "MCP streamable HTTP: find_available_slots", "MCP streamable HTTP: book_appointment",
                     "Vapi webhook: find_available_slots", "Vapi webhook: book_appointment", "30 booked, 0 slot_taken",
                     "clients racing for one slot", "(its CPU meanwhile", "a neighbour's booking, alone",
-                    "while another business storms (100)", "dropped nextslot_bench_"):
+                    "while another business storms (100)", "a neighbour's slot search, alone",
+                    "clients search a crowded business", "dropped nextslot_bench_"):
         assert heading in out, f"{heading!r} missing from:\n{out}"
 
 

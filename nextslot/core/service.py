@@ -123,18 +123,16 @@ class BookingService:
     def find_slots(self, business_id: int, query: SlotQuery) -> Slots | Rejected:
         """Open start times for a service in a window, with the resources each would take (from the replica);
         `rate_limited` once the business has used up its budget of searches."""
-        if refused := self._over_search_budget(business_id):
-            return refused
-        return reads.find_slots(self.replica_uow(), business_id, query, self._clock())
+        return self._budgeted(business_id, lambda: reads.find_slots(self.replica_uow(), business_id, query,
+                                                                    self._clock()))
 
     def find_openings(self, business_id: int, query: SlotQuery) -> list[Opening] | Rejected:
         """`find_slots`' open start times without their views, for the booking pages' grids (the same budget)."""
-        if refused := self._over_search_budget(business_id):
-            return refused
-        return reads.find_openings(self.replica_uow(), business_id, query, self._clock())
+        return self._budgeted(business_id, lambda: reads.find_openings(self.replica_uow(), business_id, query,
+                                                                       self._clock()))
 
-    def _over_search_budget(self, business_id: int) -> Rejected | None:
-        return None if self._search_budget is None else self._search_budget.refusal(business_id)
+    def _budgeted(self, business_id: int, search: Callable[[], T]) -> T | Rejected:
+        return search() if self._search_budget is None else self._search_budget.run(business_id, search)
 
     def get_booking(self, business_id: int, code: str) -> BookingView | Rejected:
         return reads.get_booking(self.uow(), business_id, code)

@@ -133,7 +133,7 @@ def run_scheduler(settings: Settings) -> int:
     listening = start_listening(session_dsn(service), wakeups.CONVERSATIONS, scheduler.get_job("conversations").func)
     signal.signal(signal.SIGTERM, lambda *_: (listening.set(), scheduler.shutdown(wait=False)))
     log.info("scheduler started: dispatch every %ss", settings.dispatch_interval_seconds)
-    settle_after_start_up()
+    settle_after_start_up(settings.thread_switch_ms)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

@@ -118,7 +118,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
         serve_metrics(settings.metrics_port, settings.metrics_host, (app.state.database_metrics,),
                       settings.metrics_token)
-    settle_after_start_up()
+    settle_after_start_up(settings.thread_switch_ms)
     # uvicorn's loggers go through ours (JSON with the request id); our middleware logs each request itself
     try:
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, log_level=settings.log_level)

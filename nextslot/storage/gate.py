@@ -19,11 +19,10 @@ from __future__ import annotations
 import asyncio
 import threading
 from contextvars import ContextVar
-from time import perf_counter
 
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from nextslot.fair_share import FairShare, Waiter
+from nextslot.fair_share import ThreadShare
 from nextslot.telemetry import metrics
 
 PARTY: ContextVar[str] = ContextVar("nextslot_database_party", default="")
@@ -34,8 +33,7 @@ class DatabaseGate:
         if size < 1:
             raise ValueError("a database gate needs at least one place")
         self.size = size
-        self._share = FairShare(size, max(1, size - 1))
-        self._lock = threading.Lock()
+        self._share = ThreadShare(size, max(1, size - 1))
         self._timeout = timeout  # as long as the pool waits for a free connection
         self._held = threading.local()  # this thread's nesting depth, and the party its place was taken for
 
@@ -53,34 +51,17 @@ class DatabaseGate:
         none came free in time."""
         depth = getattr(self._held, "depth", 0)
         if depth == 0 and not on_event_loop():
-            party, waiter = PARTY.get(), None
-            with self._lock:  # a place, or a place in line: at once, so no place can come free in between
-                if not self._share.take(party):
-                    came = threading.Event()
-                    waiter = self._share.join(party, came.set)
-            if waiter is not None:
-                self._wait(waiter, came)
+            party = PARTY.get()
+            if not self._share.take(party, self._timeout, metrics.DATABASE_WAITS.observe):
+                raise PoolTimeout(f"no database place came free within {self._timeout:g} s "
+                                  f"({self.size} units of work at the database)")
             self._held.party = party
         self._held.depth = depth + 1
-
-    def _wait(self, waiter: Waiter, came: threading.Event) -> None:
-        started = perf_counter()
-        try:
-            came.wait(self._timeout)
-        finally:
-            metrics.DATABASE_WAITS.observe(perf_counter() - started)
-            with self._lock:
-                granted = waiter.granted
-                self._share.leave_line(waiter)
-        if not granted:
-            raise PoolTimeout(f"no database place came free within {self._timeout:g} s "
-                              f"({self.size} units of work at the database)")
 
     def leave(self) -> None:
         self._held.depth -= 1
         if self._held.depth == 0 and not on_event_loop():
-            with self._lock:
-                self._share.give_back(self._held.party)
+            self._share.give_back(self._held.party)
 
 
 def on_event_loop() -> bool:

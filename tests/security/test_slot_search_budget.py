@@ -98,3 +98,54 @@ def test_servers_get_the_budget_from_the_setting_600_a_minute_by_default(databas
     assert str(service._search_budget.item) == "7 per 1 second"
     with pytest.raises(ValueError):
         Settings(rate_limit_slot_searches_per_business="lots")
+
+
+def test_a_business_runs_two_searches_at_a_time_and_another_business_never_waits_behind_them():
+    import threading
+    import time
+
+    from nextslot.core.booking.search_budget import AT_ONCE, SlotSearchBudget
+
+    budget, release = SlotSearchBudget("10000/minute"), threading.Event()
+    running: dict[str, int] = {"a": 0, "most": 0}
+
+    def heavy() -> str:
+        running["a"] += 1
+        running["most"] = max(running["most"], running["a"])
+        release.wait(10)
+        running["a"] -= 1
+        return "a"
+
+    flood = [threading.Thread(target=budget.run, args=(1, heavy)) for _ in range(10)]
+    for thread in flood:
+        thread.start()
+    while running["a"] < AT_ONCE:
+        time.sleep(0.01)
+    time.sleep(0.1)  # the other eight have reached their business's turn and wait there
+    started = time.perf_counter()
+    assert budget.run(2, lambda: "b") == "b"  # another business: at once
+    assert time.perf_counter() - started < 0.05
+    assert running["a"] == AT_ONCE
+    release.set()
+    for thread in flood:
+        thread.join()
+    assert running["most"] == AT_ONCE
+
+
+def test_a_search_counts_once_for_each_50_ms_of_cpu_it_took():
+    import time
+
+    from nextslot.core.booking.search_budget import SlotSearchBudget
+
+    def burn(seconds: float) -> None:
+        until = time.thread_time() + seconds
+        while time.thread_time() < until:
+            pass
+
+    budget = SlotSearchBudget("10/minute")
+    assert budget.run(1, lambda: burn(0.22)) is None  # once, then four times more: 5 of 10
+    assert budget.run(1, lambda: burn(0.001)) is None  # a cheap one counts once: 6
+    assert budget.run(1, lambda: burn(0.5)) is None  # 7, then as many more as there is room for: 10
+    refused = budget.run(1, lambda: "never run")
+    assert refused.code == "rate_limited"
+    assert budget.run(2, lambda: "b") == "b"  # each business its own window
