@@ -28,7 +28,7 @@ from nextslot.core.results import Rejected
 from nextslot.oauth import grants, scopes
 from nextslot.oauth.client_documents import is_document_id
 from nextslot.oauth.provider import NextslotOAuthProvider
-from nextslot.server.console.session import Staff, booking_service, checked_post, notice, owner_only, render
+from nextslot.server.console.session import Id, Staff, booking_service, checked_post, notice, owner_only, render
 from nextslot.server.page_context import PageBusiness, business_by_slug
 
 router = APIRouter(include_in_schema=False)
@@ -144,7 +144,7 @@ async def connected_apps(request: Request, signed: Staff) -> Response:
 
 
 @router.post("/console/{slug}/settings/apps/{grant_id}/revoke")
-async def revoke_app(request: Request, grant_id: int, signed: Staff) -> Response:
+async def revoke_app(request: Request, grant_id: Id, signed: Staff) -> Response:
     business, staff = signed
     await checked_post(request, staff)
     owner_only(request, business, staff)

@@ -31,7 +31,7 @@ from nextslot.core.service import BookingService
 from nextslot.oauth.provider import NextslotOAuthProvider
 from nextslot.oauth.verifier import BearerVerifier, business_of, scope_missing_for
 from nextslot.server.outages import OutageMiddleware
-from nextslot.server.rpc_errors import rpc_error
+from nextslot.server.rpc_errors import TransportRefusals, rpc_error
 from nextslot.settings import Settings
 from nextslot.tools.mcp_server import build_server
 
@@ -129,9 +129,15 @@ def build(service: BookingService, settings: Settings, oauth: NextslotOAuthProvi
         # the OAuth endpoints themselves are served by nextslot.oauth; tokens for another resource are refused
         auth=AuthSettings(issuer_url=oauth.issuer, resource_server_url=oauth.resource, validate_token_resource=True),
     )
+    guard(app, settings, PATH)
+    return McpHttp(server, app)
+
+
+def guard(app: Starlette, settings: Settings, path: str) -> None:
+    """Our layers around an MCP app, /mcp and every public /b/{slug}/mcp alike (innermost first)."""
+    app.add_middleware(TransportRefusals, path=path)  # the SDK's refusals of a request as sent: JSON-RPC, our words
     app.add_middleware(OutageMiddleware)  # the key check reads the database: a blip there is a 503, not a 500
     app.add_middleware(OriginCheck, settings=settings)  # outermost: a foreign page gets nothing further
-    return McpHttp(server, app)
 
 
 @asynccontextmanager

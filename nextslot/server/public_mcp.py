@@ -30,8 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from nextslot.conversations.bound_tools import Sender, execute_bound
 from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
-from nextslot.server.mcp_http import OriginCheck
-from nextslot.server.outages import OutageMiddleware
+from nextslot.server.mcp_http import guard
 from nextslot.server.page_context import business_by_slug
 from nextslot.server.rate_limit import RateLimits
 from nextslot.server.rpc_errors import PUBLIC_MCP, rpc_error
@@ -122,8 +121,7 @@ class PublicMcp:
         app = self.server.streamable_http_app(
             streamable_http_path=INNER, stateless_http=True, json_response=True,
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))  # OriginCheck does
-        app.add_middleware(OutageMiddleware)
-        app.add_middleware(OriginCheck, settings=settings)
+        guard(app, settings, INNER)
         self.app = app
 
     async def handle(self, slug: str, scope: Scope, receive: Receive, send: Send) -> None:

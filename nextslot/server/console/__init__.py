@@ -20,6 +20,7 @@ from nextslot.server.console import (
     customer_pages,
     data_pages,
     inbox_pages,
+    refusals,
     settings_pages,
     sign_in,
     staff_calendar_pages,
@@ -55,6 +56,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ConsoleExit)
     async def console_exit(request: Request, exit: ConsoleExit) -> Response:
         return exit.response
+
+    refusals.install(app)  # an id that is not one, a value the database refuses: a page, not JSON or a 500
 
     @app.get("/static/console/{name}", include_in_schema=False)
     def console_static(name: str, request: Request) -> Response:

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from nextslot.core.accounts.staff import SignedIn
 from nextslot.core.business.catalog import business_details
 from nextslot.core.customers.roster import customer_page_view, customer_roster, waiting_list
-from nextslot.server.console.session import Staff, booking_service, notice, render
+from nextslot.server.console.session import Id, Staff, booking_service, notice, render
 from nextslot.server.page_context import PageBusiness
 
 router = APIRouter(include_in_schema=False)
@@ -29,7 +29,7 @@ def customers(request: Request, signed: Staff) -> Response:
 
 
 @router.get("/console/{slug}/customers/{customer_id}")
-def customer_page(customer_id: int, request: Request, signed: Staff) -> Response:
+def customer_page(customer_id: Id, request: Request, signed: Staff) -> Response:
     business, staff = signed
     return customer_detail(request, business, staff, customer_id)
 

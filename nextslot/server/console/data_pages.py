@@ -15,13 +15,22 @@ from starlette.responses import RedirectResponse, Response
 from nextslot.core import audit
 from nextslot.core.customers.data_rights import erase_customer, export_customer
 from nextslot.core.results import Rejected
-from nextslot.server.console.session import Staff, booking_service, checked_post, notice, owner_only, render
+from nextslot.server.console.session import (
+    Id,
+    Staff,
+    booking_service,
+    checked_post,
+    id_in,
+    notice,
+    owner_only,
+    render,
+)
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/console/{slug}/customers/{customer_id}/export")
-def export(customer_id: int, request: Request, signed: Staff) -> Response:
+def export(customer_id: Id, request: Request, signed: Staff) -> Response:
     business, staff = signed
     owner_only(request, business, staff)
     service = booking_service(request)
@@ -33,7 +42,7 @@ def export(customer_id: int, request: Request, signed: Staff) -> Response:
 
 
 @router.post("/console/{slug}/customers/{customer_id}/erase")
-async def erase(customer_id: int, request: Request, signed: Staff) -> Response:
+async def erase(customer_id: Id, request: Request, signed: Staff) -> Response:
     business, staff = signed
     owner_only(request, business, staff)
     form = await checked_post(request, staff)
@@ -53,8 +62,8 @@ async def erase(customer_id: int, request: Request, signed: Staff) -> Response:
 def audit_page(request: Request, signed: Staff) -> Response:
     business, staff = signed
     owner_only(request, business, staff)
-    before = request.query_params.get("before")
-    entries = audit.entries(booking_service(request).uow(), business.id, 100,
-                            int(before) if before and before.isdigit() else None)
+    # past every id (or not one): from the newest, as any id there can be is below it
+    before = id_in(request.query_params.get("before"))
+    entries = audit.entries(booking_service(request).uow(), business.id, 100, before)
     return render(request, "audit.html", {"business": business, "staff": staff, "active": "audit",
                                           "entries": entries})

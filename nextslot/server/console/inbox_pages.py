@@ -18,7 +18,7 @@ from nextslot.conversations.inbox import HandedBack, Replied, exchange, hand_bac
 from nextslot.core.accounts.staff import SignedIn
 from nextslot.core.results import Rejected
 from nextslot.server.booking_form import Problem
-from nextslot.server.console.session import Staff, booking_service, checked_post, notice, render
+from nextslot.server.console.session import Id, Staff, booking_service, checked_post, notice, render
 from nextslot.server.live_parts import live_page
 from nextslot.server.page_context import PageBusiness
 
@@ -35,7 +35,7 @@ def inbox_page(request: Request, signed: Staff) -> Response:
 
 
 @router.get("/console/{slug}/inbox/{conversation_id}")
-def conversation_page(conversation_id: int, request: Request, signed: Staff) -> Response:
+def conversation_page(conversation_id: Id, request: Request, signed: Staff) -> Response:
     return exchange_page(request, *signed, conversation_id)
 
 
@@ -50,7 +50,7 @@ def exchange_page(request: Request, business: PageBusiness, staff: SignedIn, con
 
 
 @router.post("/console/{slug}/inbox/{conversation_id}/reply")
-async def reply(conversation_id: int, request: Request, signed: Staff) -> Response:
+async def reply(conversation_id: Id, request: Request, signed: Staff) -> Response:
     business, staff = signed
     form = await checked_post(request, staff)
     text = form.get("text", "")
@@ -65,7 +65,7 @@ async def reply(conversation_id: int, request: Request, signed: Staff) -> Respon
 
 
 @router.post("/console/{slug}/inbox/{conversation_id}/hand-back")
-async def give_back(conversation_id: int, request: Request, signed: Staff) -> Response:
+async def give_back(conversation_id: Id, request: Request, signed: Staff) -> Response:
     business, staff = signed
     await checked_post(request, staff)
     match await run_in_threadpool(hand_back, booking_service(request), business.id, conversation_id):

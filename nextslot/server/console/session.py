@@ -11,16 +11,29 @@ from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from starlette.responses import RedirectResponse, Response
 
 from nextslot.core import audit
 from nextslot.core.accounts.staff import SignedIn, csrf_matches, session_for
 from nextslot.core.service import BookingService
+from nextslot.schemas.inputs import BIGINT
 from nextslot.server.page_context import PageBusiness, business_by_slug
 from nextslot.server.page_render import security_headers, templates
 
 COOKIE = "nextslot_console"
+# A row's id in a console URL (a customer, a conversation, a calendar, a connected app): a bigint column's, so one
+# past it names nothing and answers the "Not found" page (refusals.py), never a DataError from PostgreSQL
+Id = Annotated[int, Path(ge=1, le=BIGINT)]
+
+
+def id_in(text: str | None) -> int | None:
+    """An id typed by hand into a query (`?before=`): ASCII digits within a bigint, else None."""
+    digits = text.lstrip("0") if text and text.isascii() and text.isdigit() else ""
+    if not digits or len(digits) > len(str(BIGINT)):
+        return None
+    value = int(digits)
+    return value if value <= BIGINT else None
 
 
 class ConsoleExit(Exception):

@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from nextslot.calendars import connecting
 from nextslot.calendars.connections import disconnect, resource_to_connect, staff_calendars
 from nextslot.core.results import Rejected
-from nextslot.server.console.session import Staff, booking_service, business_of, checked_post, notice, render
+from nextslot.server.console.session import Id, Staff, booking_service, business_of, checked_post, notice, render
 
 router = APIRouter(include_in_schema=False)
 FLOW_COOKIE = "nextslot_calendar_connect"
@@ -87,7 +87,7 @@ async def connect_finish(request: Request, slug: str) -> Response:
 
 
 @router.post("/console/{slug}/calendars/{calendar_id}/disconnect")
-async def disconnect_calendar(request: Request, slug: str, calendar_id: int, signed: Staff) -> Response:
+async def disconnect_calendar(request: Request, slug: str, calendar_id: Id, signed: Staff) -> Response:
     business, staff = signed
     await checked_post(request, staff)
     service = booking_service(request)
