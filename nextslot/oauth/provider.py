@@ -25,11 +25,12 @@ from mcp.server.auth.provider import (
     TokenError,
 )
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+from pydantic import AnyUrl
 
 from nextslot.core.service import BookingService
 from nextslot.oauth import grants, scopes
 from nextslot.oauth.client_documents import ClientDocuments, is_document_id
-from nextslot.oauth.redirects import grant_problem, redirect_uri_problem
+from nextslot.oauth.redirects import grant_problem, redirect_uri_problem, same_but_loopback_port
 
 REQUEST_MAX_AGE = 15 * 60  # seconds a person has to sign in and decide
 S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256 digest, unpadded
@@ -71,6 +72,10 @@ class NextslotOAuthProvider(OAuthAuthorizationServerProvider[GrantCode, GrantRef
         return hmac.new(self._secret, b"oauth-client-secret:" + client_id.encode(), sha256).hexdigest()
 
     async def get_client(self, client_id: str) -> OAuthClientInformationFull | None:
+        client = await self.client_as_declared(client_id)
+        return None if client is None else NativeClient.model_validate(client.model_dump())
+
+    async def client_as_declared(self, client_id: str) -> OAuthClientInformationFull | None:
         """A registered client, or one described by the metadata document its client_id points at."""
         if is_document_id(client_id):
             fetched = await self.documents.client(client_id)
@@ -187,3 +192,13 @@ class NextslotOAuthProvider(OAuthAuthorizationServerProvider[GrantCode, GrantRef
 def token_response(issued: grants.Issued) -> OAuthToken:
     return OAuthToken(access_token=issued.access_token, expires_in=issued.expires_in,
                       scope=" ".join(issued.scopes), refresh_token=issued.refresh_token)
+
+
+class NativeClient(OAuthClientInformationFull):
+    """A client whose loopback redirect URI may name any port at request time (RFC 8252 7.3)."""
+
+    def validate_redirect_uri(self, redirect_uri: AnyUrl | None) -> AnyUrl:
+        if redirect_uri is not None and any(same_but_loopback_port(str(redirect_uri), str(known))
+                                            for known in self.redirect_uris or ()):
+            return redirect_uri
+        return super().validate_redirect_uri(redirect_uri)

@@ -31,6 +31,19 @@ def redirect_uri_problem(uri: str) -> str | None:
     return "Redirect URIs must be https, or http on localhost (127.0.0.1, [::1])."
 
 
+def same_but_loopback_port(requested: str, registered: str) -> bool:
+    """RFC 8252 7.3: a native app listens on a loopback port the system picks when it starts, so a registered
+    `http://127.0.0.1/callback` (or with any port) matches the same URL on any port; nothing else loosens."""
+    try:
+        asked, known = urlsplit(requested), urlsplit(registered)
+        asked.port, known.port  # noqa: B018 - raises on a port that is not one
+    except ValueError:
+        return False
+    return (asked.scheme == known.scheme == "http" and asked.hostname in LOOPBACK
+            and (asked.hostname, asked.path, asked.query, asked.username, asked.password, asked.fragment)
+            == (known.hostname, known.path, known.query, known.username, known.password, known.fragment))
+
+
 def grant_problem(grant_types: Any, response_types: Any) -> str | None:
     """Why a client's declared grant or response types are not ones this server serves, or None."""
     if not isinstance(grant_types, list) or not all(isinstance(g, str) for g in grant_types) or \

@@ -28,8 +28,11 @@ pytestmark = pytest.mark.anyio
 
 def pkce() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
-    return verifier, challenge
+    return verifier, pkce_challenge(verifier)
+
+
+def pkce_challenge(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
 
 
 async def register(http: httpx2.AsyncClient, base: str, **extra) -> dict:
@@ -185,6 +188,27 @@ async def test_unregistered_redirect_uris_are_never_redirected_to(oauth_server):
             assert answer.status_code == 400 and "location" not in answer.headers, uri
         unknown = http.get(authorize_url(server.url, "no-such-client", pkce()[1]))
         assert unknown.status_code == 400 and "location" not in unknown.headers
+
+
+async def test_a_native_apps_loopback_redirect_may_name_any_port_and_nothing_else_loosens(oauth_server, shop):
+    place = shop()  # registered with http://127.0.0.1:9/callback; the app listens where its system let it (RFC 8252)
+    with oauth_server() as server:
+        async with httpx2.AsyncClient() as http:
+            client = await register(http, server.url)
+            for uri in ("http://localhost:5555/callback", "http://127.0.0.1:5555/callback/more",
+                        "http://127.0.0.1:5555/callback?x=1", "https://127.0.0.1:5555/callback"):
+                answer = await http.get(authorize_url(server.url, client["client_id"], pkce()[1], redirect_uri=uri))
+                assert answer.status_code == 400 and "location" not in answer.headers, uri
+        elsewhere = "http://127.0.0.1:5555/callback"
+
+        async def code_for(verifier: str) -> str:
+            url = authorize_url(server.url, client["client_id"], pkce_challenge(verifier), redirect_uri=elsewhere)
+            return (await Person(server.url, place, place.owner).consent(url, callback=elsewhere))["code"][0]
+
+        verifier = pkce()[0]
+        assert (await redeem(server.url, client, await code_for(verifier), verifier, redirect_uri=elsewhere)).is_success
+        verifier = pkce()[0]  # the token asked with the registered URI, not the one the code was sent to: refused
+        assert (await redeem(server.url, client, await code_for(verifier), verifier)).status_code == 400
 
 
 async def test_only_s256_pkce_challenges_are_accepted(oauth_server):
