@@ -4,6 +4,9 @@ bug is a generic 500 carrying the reference under which its traceback was logged
 (which may hold SQL and a customer's data)."""
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote
 
 from starlette.requests import Request
@@ -60,3 +63,18 @@ class Failures:
                 raise
             await answer(scope, 500, "internal_error", incidents.message(ref),
                          "Something went wrong")(scope, receive, send)
+
+
+def for_paths(belongs: Callable[[str], bool], ours: Callable[[Request, Any], Response],
+              theirs: Callable[..., Any] | None) -> Callable[[Request, Exception], Any]:
+    """An exception handler answering with `ours` on the paths a part of the app owns (/v1, the console), and as
+    before (`theirs`, or re-raised) everywhere else."""
+    async def handle(request: Request, exc: Exception) -> Response:
+        if belongs(request.url.path):
+            return ours(request, exc)
+        if theirs is None:
+            raise exc
+        answer = theirs(request, exc)
+        return await answer if inspect.isawaitable(answer) else answer
+
+    return handle

@@ -11,9 +11,7 @@ Other paths keep the handlers they had (/v1 answers in the API's shape).
 """
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,6 +23,7 @@ from starlette.responses import Response
 from nextslot.redaction import redact_path
 from nextslot.schemas.inputs import BIGINT
 from nextslot.server.console.session import notice
+from nextslot.server.failures import for_paths
 
 log = logging.getLogger(__name__)
 PREFIX = "/console/"
@@ -66,16 +65,5 @@ def install(app: FastAPI) -> None:
     """After the API's handlers (staff_api.install): console paths are answered here, every other as before."""
     for kind, ours, default in ((RequestValidationError, on_invalid_request, request_validation_exception_handler),
                                 (DataError, on_data_error, None)):
-        app.add_exception_handler(kind, for_console(ours, app.exception_handlers.get(kind, default)))
-
-
-def for_console(ours: Callable[[Request, Any], Response], theirs: Callable[..., Any] | None):
-    async def handle(request: Request, exc: Exception) -> Response:
-        if request.url.path.startswith(PREFIX):
-            return ours(request, exc)
-        if theirs is None:
-            raise exc
-        answer = theirs(request, exc)
-        return await answer if inspect.isawaitable(answer) else answer
-
-    return handle
+        app.add_exception_handler(kind, for_paths(lambda path: path.startswith(PREFIX), ours,
+                                                  app.exception_handlers.get(kind, default)))

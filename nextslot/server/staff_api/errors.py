@@ -6,9 +6,7 @@ current state (a lost race carries the nearest openings). 422: anything else wro
 """
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,6 +19,7 @@ from starlette.exceptions import HTTPException
 from nextslot.core.booking.search_budget import RATE_LIMITED, retry_after
 from nextslot.core.results import Rejected
 from nextslot.schemas.api import ConflictResponse, ErrorDetail, ErrorResponse, Problem
+from nextslot.server.failures import for_paths
 
 log = logging.getLogger(__name__)
 PREFIX = "/v1"
@@ -123,16 +122,9 @@ def register(app: FastAPI) -> None:
     for kind, ours, default in ((RequestValidationError, on_invalid_request, request_validation_exception_handler),
                                 (HTTPException, on_http_error, http_exception_handler),
                                 (DataError, on_data_error, None)):
-        app.add_exception_handler(kind, for_api_paths(ours, app.exception_handlers.get(kind, default)))
+        app.add_exception_handler(kind, for_paths(api_path, ours, app.exception_handlers.get(kind, default)))
 
 
-def for_api_paths(ours: Callable[[Request, Any], Response], theirs: Callable[..., Any] | None):
-    async def handle(request: Request, exc: Exception) -> Response:
-        if request.url.path == PREFIX or request.url.path.startswith(PREFIX + "/"):
-            return ours(request, exc)
-        if theirs is None:
-            raise exc
-        answer = theirs(request, exc)
-        return await answer if inspect.isawaitable(answer) else answer
-
-    return handle
+def api_path(path: str) -> bool:
+    """/v1 and below, not /v1x."""
+    return path == PREFIX or path.startswith(PREFIX + "/")
