@@ -29,11 +29,14 @@ INVARIANTS: tuple[tuple[str, str, str], ...] = (
            and exists (select 1 from payments p where p.booking_id = b.id and p.status = 'pending'
                                                   and p.expires_at > now()))
            and not exists (select 1 from claims c where c.booking_id = b.id and c.active)"""),
-    ("bookings_whole", "a booking holding time holds one active claim per requirement of its service", """
-        select count(*) from bookings b
+    ("bookings_whole", "a booking holding time holds a place of each requirement of its service, one per person "
+     "of its party where the service takes one each", """
+        select count(*) from bookings b join services s on s.id = b.service_id
          where b.status in ('booked', 'confirmed', 'pending_payment')
-           and (select count(*) from claims c where c.booking_id = b.id and c.active) not in (
-               0, (select count(*) from service_requirements q where q.service_id = b.service_id))"""),
+           and (select coalesce(sum(c.seats), 0) from claims c where c.booking_id = b.id and c.active) not in (
+               0, (select sum(case when b.party_size > 1 and coalesce(s.party -> 'per_person', '[]')
+                                            @> jsonb_build_array(q.label) then b.party_size else 1 end)
+                     from service_requirements q where q.service_id = b.service_id))"""),
     ("ended_bookings_free_time", "cancelled and expired bookings hold no active claim", """
         select count(*) from claims c join bookings b on b.id = c.booking_id
          where c.active and b.status in ('cancelled', 'expired')"""),

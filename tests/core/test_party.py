@@ -194,3 +194,25 @@ def test_the_booking_page_books_a_party_with_its_size(service, make_business, li
     [mine] = service.find_bookings(business, BookingSearch(phone="+447911138000"))[0]
     assert mine.party_size == 3
     assert places_left(service, business, CLASS) == 7
+
+
+def test_a_party_that_loses_a_stylist_to_a_racer_between_look_and_claim_takes_two_others(service, make_business,
+                                                                                        monkeypatch, engine):
+    from nextslot.core.booking.writing import OneStatementBooking
+
+    business = make_business(studio())
+    ten = CLASS - timedelta(hours=8)
+    claim, raced = OneStatementBooking.claim, []
+
+    def racer_first(self, members):  # the party saw ana and ben free; a trim for ana commits before it claims
+        if not raced:
+            raced.append(None)  # once: the racer's own booking claims through here too
+            raced[0] = service.book(business, BookingCreate(service="trim", starts_at=ten, resources=["ana"],
+                                                            customer=CustomerIn(name="Racer", phone="+447911130099")))
+        return claim(self, members)
+
+    monkeypatch.setattr(OneStatementBooking, "claim", racer_first)
+    pair = book(service, business, "blow-dry", ten, 30, party=2)
+    assert isinstance(raced[0], Booked) and [r.key for r in raced[0].booking.resources] == ["ana"]
+    assert isinstance(pair, Booked) and sorted(r.key for r in pair.booking.resources) == ["ben", "cat"]
+    assert_invariant(engine, business)

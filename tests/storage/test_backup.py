@@ -26,6 +26,7 @@ from nextslot.storage.migrate import upgrade
 from nextslot.storage.tables import Booking, BookingHistory, Claim
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from tests.conftest import EXAMPLES
+from tests.core.test_party import studio as party_studio
 
 pytestmark = pytest.mark.storage
 
@@ -145,6 +146,11 @@ def test_check_names_a_broken_invariant_and_exits_1(fresh_database):
         booked = service.book(clinic, BookingCreate(service="consultation", starts_at=slot.starts_at.utc,
                                                     customer=CustomerIn(name="Checked", phone="+447911123450")))
         assert isinstance(booked, Booked)
+        studio = apply_config(SqlAlchemyUnitOfWork(factory), BusinessConfig.model_validate(party_studio())).business_id
+        two = service.find_slots(studio, SlotQuery(service="blow-dry", party_size=2, limit=1)).slots[0]
+        pair = service.book(studio, BookingCreate(service="blow-dry", starts_at=two.starts_at.utc, party_size=2,
+                                                  customer=CustomerIn(name="Pair", phone="+447911123451")))
+        assert isinstance(pair, Booked) and len(pair.booking.resources) == 2  # two stylists for a party of two
         assert nextslot(url, "check").returncode == 0
         with factory() as s:  # what no code path may do: a booking left with its doctor's claim but not its room's
             s.execute(text("update claims set active = false where id = (select max(c.id) from claims c join "

@@ -192,24 +192,27 @@ OVER_CAPACITY = text("""
 """)
 
 BAD_BOOKING_CLAIMS = text("""
-    with needed as (
-        select q.service_id, count(*) as n from service_requirements q group by q.service_id
-    ), held as (
-        select b.id, b.code, b.status, b.service_id,
+    with held as (
+        select b.id, b.code, b.status, b.service_id, b.party_size, s.party,
                tstzrange(b.starts_at - make_interval(mins => s.buffer_before_minutes),
                          b.ends_at + make_interval(mins => s.buffer_after_minutes)) as occupied
           from bookings b join services s on s.id = b.service_id
          where b.business_id = :b
+    ), needed as (  -- places: one of each requirement, or one per person of the party where the service says so
+        select h.id, sum(case when h.party_size > 1 and coalesce(h.party -> 'per_person', '[]')
+                                    @> jsonb_build_array(q.label) then h.party_size else 1 end) as n
+          from held h join service_requirements q on q.service_id = h.service_id
+         group by h.id
     )
     select h.code, h.status, count(c.id) as claims, count(distinct c.resource_id) as resources, nd.n as needed
       from held h
-      join needed nd on nd.service_id = h.service_id
+      join needed nd on nd.id = h.id
       left join claims c on c.booking_id = h.id and c.active
      group by h.id, h.code, h.status, h.service_id, h.occupied, nd.n
     having case when h.status in ('booked', 'confirmed')
                   or (h.status = 'pending_payment' and count(c.id) > 0) then  -- until its deposit's deadline
-                    count(c.id) <> nd.n
-                 or count(distinct c.resource_id) <> nd.n
+                    coalesce(sum(c.seats), 0) <> nd.n
+                 or count(distinct c.resource_id) <> count(c.id)
                  or bool_or(c.during <> h.occupied)
                  or exists (  -- every requirement met by one of the claimed resources
                         select 1 from service_requirements q

@@ -50,7 +50,8 @@ class OneStatementBooking:
 
     def place(self, first: tuple[int, ...]) -> BookingView | None:
         """The booking's view once written on the first free members, trying `first` first; None: taken."""
-        found = first_free(self.uow, self.plan, self.start, self.now, first, self.claim, self.booking_id, "book")
+        found = first_free(self.uow, self.plan, self.start, self.now, first, self.claim, self.booking_id, "book",
+                           self.cmd.party_size)  # a lost try looks again for the whole party
         return self.view if found is not None else None
 
     def claim(self, members: tuple[int, ...]) -> bool:
