@@ -38,7 +38,8 @@ def notified(session_factory: sessionmaker[Session], provider: str, channel_id: 
             log.info("%s push for an unknown channel", provider)
             return "unknown"
         calendar_id, hashed, business_id = row
-        if not hashed or not hmac.compare_digest(hashed, secret_hash(secret or "")):
+        if not hashed or not isinstance(secret, str) or CONTROL.search(secret) or not hmac.compare_digest(
+                hashed, secret_hash(secret)):  # a lone surrogate cannot even be hashed: no secret of ours holds one
             log.warning("%s push for calendar %s (business %s) with a wrong secret: ignored", provider, calendar_id,
                         business_id)
             return "forged"

@@ -48,8 +48,10 @@ class StripeCheckout:
             raise WebhookRefused("malformed Stripe-Signature header")
         try:
             event = self._client.construct_event(body, header, self._webhook_secret)
-        except (stripe.SignatureVerificationError, ValueError) as error:
-            raise WebhookRefused(str(error)) from None
+        except stripe.SignatureVerificationError:  # its text advises on the library, not the sender
+            raise WebhookRefused("the Stripe-Signature header is missing, malformed, too old or not for this body") from None
+        except ValueError:  # not UTF-8, not JSON: its text is the decoder's
+            raise WebhookRefused("malformed event body") from None
         except (AttributeError, RecursionError):  # signed, but not an event object (a list, nested too deep)
             raise WebhookRefused("malformed event body") from None
         fields = event.to_dict()

@@ -58,9 +58,12 @@ class ExceptionConfig(Strict):
                 raise ValueError("give starts_at and ends_at both with an offset or both as local times")
             if self.starts_at >= self.ends_at:
                 raise ValueError("starts_at must come before ends_at")
-        for day in (self.date, self.until, self.starts_at, self.ends_at):
+        for day in (self.date, self.until):
             if day is not None and not 2000 <= day.year <= 2199:
                 raise ValueError("dates must lie between the years 2000 and 2199")
+        for instant in (self.starts_at, self.ends_at):  # a stored day, read back in another zone, may cross a year
+            if instant is not None and not 1999 <= instant.year <= 2200:
+                raise ValueError("times must lie between the years 1999 and 2200")
         if self.date is not None and self.until is not None and (self.until - self.date).days > MAX_EXCEPTION_DAYS:
             raise ValueError(f"one exception covers at most {MAX_EXCEPTION_DAYS} days; split longer ones")
         if self.until is not None and self.date is not None and self.until < self.date:

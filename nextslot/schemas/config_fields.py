@@ -37,6 +37,9 @@ def check_zone(name: str | None) -> str | None:
 
 
 MAX_EXCEPTION_DAYS = 366
+# the stored spans of all of a config's exceptions together (a day's spans, each day of a range): one closure of
+# a year with 24 spans a day is 8,808 rows, and a thousand of them would be millions
+MAX_EXCEPTION_SPANS = 5000
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 

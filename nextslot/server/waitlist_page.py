@@ -36,7 +36,7 @@ async def join_waitlist(slug: str, service_key: str, request: Request) -> Respon
     found = await run_in_threadpool(service_visit, request, slug, service_key, posted)
     if isinstance(found, Response):
         return found
-    values = {k: str(posted.get(k, "")).strip() for k in FIELDS}
+    values = {k: v.strip() if isinstance(v := posted.get(k, ""), str) else "" for k in FIELDS}  # a file is no name
     return await run_in_threadpool(join, request, *found, values)
 
 

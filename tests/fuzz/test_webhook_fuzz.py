@@ -204,3 +204,26 @@ def test_a_stripe_signature_header_with_a_non_ascii_character_is_refused(service
         answer = http.post("/webhooks/payments/stripe", content=b"{}",
                            headers={"stripe-signature": f"t={int(time.time())},v1=\xe9".encode("latin-1")})
     assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_webhook"
+
+
+def test_a_graph_client_state_with_a_lone_surrogate_is_a_forgery_not_a_500(service, make_business, session_factory):
+    clinic = make_business("clinic")
+    a_calendar(session_factory, clinic, "microsoft", "sub-sur", "state")
+    with TestClient(create_app(Settings(secret_key=SECRET), service=service), raise_server_exceptions=False) as http:
+        answer = http.post("/webhooks/calendars/microsoft", content=(
+            '{"value": [{"subscriptionId": "sub-sur-%d", "clientState": "\\ud800"}]}' % clinic).encode())
+    assert answer.status_code == 403, answer.text
+
+
+def test_stripe_webhook_refusals_say_what_was_wrong_in_our_words_never_the_librarys(service):
+    app = create_app(Settings(secret_key=SECRET, payment_provider="stripe", stripe_api_key="sk_test_fuzz",
+                              stripe_webhook_secret="whsec_fuzz"), service=service)
+    with TestClient(app, raise_server_exceptions=False) as http:
+        for body, headers in ((b"\xff", {}), (b"{}", {}), (b"{}", {"stripe-signature": "garbage"}),
+                              (b"not json", {"stripe-signature": signed_stripe("not json")}),
+                              (b"\xff", {"stripe-signature": signed_stripe("\ufffd")})):
+            answer = http.post("/webhooks/payments/stripe", content=body, headers=headers)
+            assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_webhook", body
+            message = answer.json()["error"]["message"]
+            for library_words in ("codec", "Expecting value", "without_verification", "stripe.com", "line 1"):
+                assert library_words not in message, (body, message)

@@ -30,3 +30,17 @@ def test_a_visitor_joins_the_waitlist_from_the_service_page_and_bad_dates_are_ex
         entry = s.scalars(select(WaitlistEntry).join(Customer, Customer.id == WaitlistEntry.customer_id)
                           .where(Customer.phone == "+12125550301", WaitlistEntry.business_id == garage)).one()
     assert (entry.source, entry.status, entry.day_start_minute, entry.day_end_minute) == ("page", "waiting", 540, 720)
+
+
+def test_a_name_sent_as_a_file_is_no_name_and_is_never_stored_as_one(live_server, service, make_business,
+                                                                    session_factory):
+    garage = make_business("garage")
+    slug = slug_of(service, garage)
+    with live_server(frozen=True, settings=settings()) as server, httpx.Client(base_url=server.url) as http:
+        answer = http.post(f"/b/{slug}/oil-change/waitlist", files={"customer.name": ("x.txt", b"Ada", "text/plain")},
+                           data={"customer.phone": "+12125550302", "earliest_date": "2026-11-30",
+                                 "latest_date": "2026-12-04"})
+    assert answer.status_code == 422 and "UploadFile" not in answer.text
+    with session_factory() as s:
+        assert s.scalars(select(Customer.name).where(Customer.business_id == garage,
+                                                     Customer.phone == "+12125550302")).all() == []

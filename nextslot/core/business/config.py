@@ -19,7 +19,7 @@ from nextslot.core.business.message_templates import template_problems, whatsapp
 from nextslot.core.instants import first_instant, wall_to_utc
 from nextslot.core.results import Rejected
 from nextslot.schemas.config import BusinessConfig, BusinessDetails, ExceptionConfig
-from nextslot.schemas.config_fields import WEEKDAYS, WeeklySpans, parse_span
+from nextslot.schemas.config_fields import MAX_EXCEPTION_SPANS, WEEKDAYS, WeeklySpans, parse_span
 from nextslot.storage.refusals import flushed_within_exclusions
 from nextslot.storage.tables import (
     AvailabilityException,
@@ -44,7 +44,7 @@ class ConfigApplied:
 
 
 def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApplied | Rejected:
-    if problems := details_problems(config.business.details):
+    if problems := details_problems(config.business.details) + exception_problems(config):
         return refused_config(problems)  # every path that stores a config comes here: nothing is written
     with uow:
         s = uow.session
@@ -184,6 +184,22 @@ def details_problems(details: dict[str, Any]) -> list[tuple[str, str]]:
         problems = validation_problems(error, "business.details.")
     problems += whatsapp_template_problems(details.get("whatsapp_templates")) if not problems else []
     return problems + (template_problems(details["templates"]) if "templates" in details else [])
+
+
+def exception_problems(config: BusinessConfig) -> list[tuple[str, str]]:
+    """Too many stored spans for the closures and every resource's exceptions together (MAX_EXCEPTION_SPANS)."""
+    spans = sum(stored_spans(ec) for ec in config.closures) + sum(
+        stored_spans(ec) for rc in config.resources for ec in rc.exceptions)
+    if spans <= MAX_EXCEPTION_SPANS:
+        return []
+    return [("closures", f"the closures and time off come to {spans} spans of time (each day of a range counts, "
+                         f"and each span of its hours); at most {MAX_EXCEPTION_SPANS} are kept: give long or "
+                         "repeated ones as whole days or exact ranges")]
+
+
+def stored_spans(ec: ExceptionConfig) -> int:
+    days = (ec.until - ec.date).days + 1 if ec.date is not None and ec.until is not None else 1
+    return days * max(1, len(ec.hours))
 
 
 def validation_problems(error: ValidationError, where: str = "") -> list[tuple[str, str]]:

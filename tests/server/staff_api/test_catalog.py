@@ -175,3 +175,25 @@ def test_a_config_whose_templates_fail_to_render_is_refused_with_every_problem_a
                                                        "business.details.templates.es.reminder"]
     assert "divides by zero" in error["problems"][0]["message"] and "Traceback" not in answer.text
     assert http.get("/v1/config").json() == before
+
+
+def test_closures_at_the_edges_of_the_years_taken_are_stored_and_read_back(api, clinic):
+    http = api(clinic)  # read back in the clinic's zone, one ends in 2200 and another starts in 1999: once a 500
+    for url, body in (("/v1/closures", {"kind": "closed", "date": "2199-12-31"}),
+                      ("/v1/closures", {"kind": "closed", "starts_at": "2000-01-01T00:00:00+14:00",
+                                        "ends_at": "2000-01-01T10:00:00+14:00"}),
+                      ("/v1/resources/dr-patel/exceptions", {"kind": "closed", "date": "2199-12-31"})):
+        assert http.post(url, json=body).status_code == 201, (url, body)
+    assert http.get("/v1/config").status_code == 200
+
+
+def test_closures_that_would_store_too_many_spans_are_refused_before_anything_is_written(api, clinic):
+    http = api(clinic)
+    before = http.get("/v1/closures").json()
+    every_half_hour = [f"{h:02d}:{m:02d}-{h:02d}:{m + 15:02d}" for h in range(8, 20) for m in (0, 30)]
+    year = {"kind": "closed", "date": "2027-01-01", "until": "2027-12-31", "hours": every_half_hour}  # 8,760 spans
+    refused = http.post("/v1/closures", json=year)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_config"
+    assert "spans of time" in refused.json()["error"]["message"] and "at most 5000" in refused.json()["error"]["message"]
+    assert http.get("/v1/closures").json() == before
+    assert http.post("/v1/closures", json={**year, "until": "2027-01-31"}).status_code == 201  # a month: 744
