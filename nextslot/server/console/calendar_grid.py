@@ -8,7 +8,7 @@ HTML without new nonces.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import day_instants
@@ -129,10 +129,11 @@ def pairs(column: int, day: date, zone: ZoneInfo, occupied: Span, appointment: S
 
 def spans(column: int, day: date, items: list[Span], kind: str, zone: ZoneInfo) -> list[Block]:
     """Blocks for the parts of these spans that fall on this local day (its real instants, whatever midnight does)."""
-    day_first, next_first = day_instants(day, zone)
+    day_first, next_first = (instant.astimezone(UTC) for instant in day_instants(day, zone))
     blocks = []
-    for item in items:
-        start, end = max(item.starts_at, day_first), min(item.ends_at, next_first)
+    for item in items:  # compared in UTC: two local times in one zone compare by wall clock, so the two 01:30s of a
+        # fall-back night would be equal and a booking from one to the other empty
+        start, end = max(item.starts_at.astimezone(UTC), day_first), min(item.ends_at.astimezone(UTC), next_first)
         if start >= end:
             continue
         first = row_of(start, day, zone, up=False)
