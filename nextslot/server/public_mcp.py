@@ -1,7 +1,7 @@
 """A public MCP endpoint per business, /b/{slug}/mcp: what the booking page offers, for a customer's own
 assistant, and like the page it needs no key.
 
-The customer-facing tools (services, business information, free times, hold, book), and for a booking the customer
+The customer-facing tools (services, business information, free times, book), and for a booking the customer
 already has, find, move and cancel once they prove its phone or email: `request_code` sends a one-time code
 there through the outbox, `verify_code` turns the code into a proof (30 minutes), and the three tools take that
 proof and are bound to its contact (`conversations.bound_tools`, as an SMS conversation is to its number): no
@@ -40,13 +40,14 @@ from nextslot.tools.context import ToolContext
 from nextslot.tools.mcp_server import build_server
 from nextslot.tools.registry import TOOLS, ToolReply, error, execute, execute_spec
 
-OPEN_TOOLS = ("list_services", "get_business_info", "find_available_slots", "hold_slot", "book_appointment")
+# no holds: the page books at once, and an anonymous hold is a time anyone could keep from everyone (about a
+# hundred held for ever from one address) or, its id counting up, book with for themselves
+OPEN_TOOLS = ("list_services", "get_business_info", "find_available_slots", "book_appointment")
 SPECS = (*(TOOLS[name] for name in OPEN_TOOLS), *PROOF_SPECS, *PROVED_TOOLS)
 PUBLIC_TOOLS = tuple(spec.name for spec in SPECS)
 OWN = {spec.name: spec for spec in PROOF_SPECS}
 PROVED = frozenset(spec.name for spec in PROVED_TOOLS)
-WRITES = frozenset({"hold_slot", "book_appointment", "reschedule_appointment", "cancel_appointment",
-                    "request_code", "verify_code"})
+WRITES = frozenset({"book_appointment", "reschedule_appointment", "cancel_appointment", "request_code", "verify_code"})
 WRITE_EXTRA = 2
 PATH = PUBLIC_MCP
 INNER = "/mcp"
@@ -107,6 +108,8 @@ def run_public(name: str, arguments: Mapping[str, Any], ctx: ToolContext) -> Too
             return error(contact.code, contact.message, contact.field)
         sender = Sender(email=contact) if "@" in contact else Sender(phone=contact)
         return execute_bound(name, scoped_key(args, contact), ctx, sender)
+    if args.get("hold_id") is not None:  # another channel's hold, by a guessed id: never this caller's
+        return error("hold_not_offered", "Holds are not offered here: book the time itself.", "hold_id")
     whose = args.get("phone") or args.get("email") or (caller.address if caller else "")
     return execute(name, scoped_key(args, str(whose)), ctx)
 

@@ -101,7 +101,8 @@ async def test_a_deposit_service_booked_by_a_customers_assistant_waits_for_payme
 async def test_unknown_businesses_are_404_and_the_pages_budget_per_address_applies(
         live_server, make_business, session_factory):
     slug = slug_of(session_factory, make_business("clinic"))
-    write = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "hold_slot", "arguments": {}}}
+    write = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "book_appointment",
+                                                                            "arguments": {}}}
     with live_server() as server:
         async with httpx2.AsyncClient(base_url=server.url, headers=RPC_HEADERS, timeout=30) as http:
             unknown = await http.post("/b/no-such-business/mcp", json=write)
@@ -109,7 +110,7 @@ async def test_unknown_businesses_are_404_and_the_pages_budget_per_address_appli
             def text(answer: httpx2.Response) -> dict:
                 return json.loads(answer.json()["result"]["content"][0]["text"])
 
-            # 60 a minute per address, the 404 above counted: a request costs 1, a hold or booking 2 more
+            # 60 a minute per address, the 404 above counted: a request costs 1, a booking 2 more
             answers = [await http.post(f"/b/{slug}/mcp", json=write) for _ in range(20)]
             assert {text(a)["error"]["code"] for a in answers[:19]} == {"invalid_arguments"}
             assert text(answers[19])["error"]["code"] == "rate_limited"  # its extra 2 did not fit: refused unrun
@@ -118,3 +119,24 @@ async def test_unknown_businesses_are_404_and_the_pages_budget_per_address_appli
             over = await http.post(f"/b/{slug}/mcp", json=listing)
     assert over.status_code == 429 and over.headers["retry-after"] and over.json()["error"]["data"]["code"] == \
         "rate_limited"
+
+
+async def test_no_holds_here_and_another_channels_hold_cannot_be_booked_with(live_server, make_business,
+                                                                            session_factory, service):
+    from nextslot.core.results import Booked, Held
+    from nextslot.schemas.commands import BookingCreate, CustomerIn, HoldCreate
+
+    clinic = make_business("clinic")
+    slug = slug_of(session_factory, clinic)
+    start = "2026-11-24T09:00:00+00:00"
+    held = service.hold(clinic, HoldCreate(service="consultation", starts_at=start))  # a voice agent's caller
+    assert isinstance(held, Held)
+    with live_server(frozen=True) as server:
+        async with public_client(server.url, slug) as c:
+            assert "hold_slot" not in {t.name for t in (await c.list_tools()).tools}
+            ok, refused = await call(c, "book_appointment", service="consultation", starts_at=start,
+                                     customer_name="Mallory", phone="07911 123999", hold_id=held.hold.id)
+            assert not ok and refused["error"]["code"] == "hold_not_offered"
+    mine = service.book(clinic, BookingCreate(service="consultation", starts_at=start, hold_id=held.hold.id,
+                                              customer=CustomerIn(name="Alice", phone="+447911123998")))
+    assert isinstance(mine, Booked)  # the hold's own caller still books with it
