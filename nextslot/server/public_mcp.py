@@ -32,7 +32,7 @@ from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
 from nextslot.server.mcp_http import guard
 from nextslot.server.page_context import business_by_slug
-from nextslot.server.rate_limit import RateLimits
+from nextslot.server.rate_limit import RateLimits, network_of
 from nextslot.server.rpc_errors import PUBLIC_MCP, rpc_error
 from nextslot.settings import Settings
 from nextslot.tools.contact_proof import PROOF_SPECS, PROVED_TOOLS
@@ -129,7 +129,7 @@ class PublicMcp:
 
     async def handle(self, slug: str, scope: Scope, receive: Receive, send: Send) -> None:
         limits: RateLimits = scope["app"].state.rate_limits
-        address = scope["client"][0] if scope.get("client") else "unknown"
+        address = network_of(scope["client"][0] if scope.get("client") else "unknown")
         if (wait := limits.pages.take(address)) > 0:
             refusal = rpc_error(429, "rate_limited", f"Too many requests from this address; try again in {wait} "
                                 "seconds.", headers={"Retry-After": str(wait)}, retry_after=wait)

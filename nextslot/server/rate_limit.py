@@ -8,6 +8,7 @@ never share them.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import threading
 import time
@@ -102,7 +103,21 @@ def rate_limits(request: Request) -> RateLimits:
 
 def client_key(request: Request) -> str:
     # uvicorn already puts the real address here when the proxy in front is trusted (--forwarded-allow-ips)
-    return request.client.host if request.client else "unknown"
+    return network_of(request.client.host if request.client else "unknown")
+
+
+def network_of(host: str) -> str:
+    """Whom a budget counts by: an IPv4 address, or an IPv6 address's /64, which one household or one server
+    is given whole (counted by address, a /64 would be 2^64 clients)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 class RateLimitedRoute(APIRoute):
@@ -151,7 +166,7 @@ def caller(scope: Scope) -> str:
 
 def address_of(scope: Scope) -> str:
     client = scope.get("client")
-    return "address:" + (client[0] if client else "unknown")
+    return "address:" + network_of(client[0] if client else "unknown")
 
 
 def too_many(path: str, wait: int, rate: RateLimitItem) -> Response:

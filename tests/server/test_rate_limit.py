@@ -95,3 +95,24 @@ async def test_one_key_over_its_limit_gets_a_json_rpc_429_on_mcp_while_another_t
         other = httpx2.AsyncClient(headers={"Authorization": f"Bearer {second}"})
         async with Client(streamable_http_client(f"{server.url}/mcp", http_client=other)) as client:
             assert (await client.list_tools()).tools
+
+
+def test_an_ipv6_clients_whole_64_shares_one_page_budget(service, make_business, session_factory):
+    from starlette.testclient import TestClient
+
+    from nextslot.server.app import create_app
+    from nextslot.storage import queries
+
+    clinic = make_business("clinic")
+    with session_factory() as s:
+        slug = queries.business(s, clinic).slug
+    app = create_app(Settings(), service=service)
+    app.state.rate_limits.pages.take("2001:db8:abcd:12::/64", 59)  # a household's /64, one visit short of its 60
+
+    def page(address: str) -> int:  # one client per address, none of them starting the app's lifespan again
+        return TestClient(app, client=(address, 50000)).get(f"/b/{slug}").status_code
+
+    assert page("2001:db8:abcd:12::1") == 200
+    assert page("2001:db8:abcd:12::2") == 429  # another address of the same /64: the same budget, spent
+    assert page("2001:db8:abcd:13::1") == 200  # the next /64 is someone else
+    assert rate_limit.network_of("::ffff:192.0.2.7") == "192.0.2.7" == rate_limit.network_of("192.0.2.7")
