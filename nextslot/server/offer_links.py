@@ -5,6 +5,7 @@ gets the nearest openings instead of a dead page.
 """
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request
@@ -17,7 +18,7 @@ from nextslot.core.results import Booked, Rejected, SlotTaken
 from nextslot.core.service import BookingService
 from nextslot.languages import choose, from_accept_language, known, local_when
 from nextslot.languages.catalogs import N_
-from nextslot.server.page_render import templates
+from nextslot.server.page_render import security_headers, templates
 
 router = APIRouter()
 
@@ -95,7 +96,8 @@ def browser_language(request: Request) -> str:
 
 
 def page(request: Request, name: str, status: int, **context) -> Response:
-    response = templates.TemplateResponse(request, name, context, status_code=status,
-                                          headers={"Cache-Control": "no-store", "X-Frame-Options": "DENY"})
+    nonce = secrets.token_urlsafe(12)  # the pages' own headers: its address carries a signed token
+    response = templates.TemplateResponse(request, name, {**context, "nonce": nonce}, status_code=status,
+                                          headers=security_headers(nonce, frameable=False))
     response.headers["Content-Language"] = context.get("lang", "en")
     return response

@@ -20,12 +20,18 @@ PROXIED = ("x-forwarded-for", "forwarded", "x-real-ip")
 
 
 def from_loopback(request: Request) -> bool:
-    """A client on this machine, not a proxy on it relaying someone else."""
+    """A client on this machine, not a proxy on it relaying someone else, asking for this machine by a loopback
+    name: a page whose own domain was made to resolve to 127.0.0.1 (DNS rebinding) sends its domain as Host."""
     if any(h in request.headers for h in PROXIED):
         return False
-    host = request.client.host if request.client else ""
+    return loopback(request.client.host if request.client else "") and loopback(request.url.hostname or "")
+
+
+def loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 

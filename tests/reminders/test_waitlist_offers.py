@@ -228,6 +228,10 @@ def test_a_tap_on_the_offer_link_books_like_a_yes_and_a_second_tap_for_the_same_
             httpx2.Client(base_url=server.url) as http:
         shown = http.get(first)
         assert shown.status_code == 200 and "Book this time" in shown.text and "9 am" in shown.text
+        nonce = shown.headers["content-security-policy"].split("'nonce-")[1].split("'")[0]
+        assert "frame-ancestors 'none'" in shown.headers["content-security-policy"]  # as every page with a token
+        assert (shown.headers["x-content-type-options"], shown.headers["referrer-policy"]) == ("nosniff", "no-referrer")
+        assert f'<style nonce="{nonce}">' in shown.text
         taken = http.post(first)
         assert taken.status_code == 303 and "/m/" in taken.headers["location"]
         [booked] = bookings_at_nine(session_factory, clinic)
