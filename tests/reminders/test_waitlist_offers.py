@@ -7,6 +7,7 @@ import threading
 from datetime import UTC, date, datetime, time, timedelta
 
 import httpx2
+import pytest
 from sqlalchemy import func, select
 
 from nextslot.core.links import Links
@@ -349,3 +350,40 @@ def test_a_waiting_customer_stored_without_a_name_can_still_take_an_offer(servic
     result = service.accept_offer(offer.id, "sms")
     assert isinstance(result, Booked), result
     assert result.booking.customer.phone == "+447911124091"
+
+
+def test_a_yes_whose_booking_committed_but_whose_offer_step_failed_stays_booked_after_the_offer_lapses(
+        service, make_business, session_factory, clock, monkeypatch):
+    from nextslot.core.results import Booked
+    from nextslot.core.waitlist import answers
+
+    def failing_step(uow, business_id, kind, *args, **kwargs):  # the connection drops after the booking commits
+        if kind == "waitlist.offer_accepted":
+            raise ConnectionError("the database went away")
+        return emit(uow, business_id, kind, *args, **kwargs)
+
+    for late_step in ("the lapse job", "a second yes"):
+        clinic = clinic_with(make_business)
+        holder = book_nine(service, clinic, phone="+447911124200" if late_step == "a second yes" else "+447911124210")
+        entry = wait_for_nine(service, clinic, "+447911124201" if late_step == "a second yes" else "+447911124211",
+                              "Ida")
+        service.cancel(clinic, BookingChange(code=holder.code))
+        assert service.offer_freed_capacity() == 1
+        [offer] = offers(session_factory, clinic)
+        emit = answers.events.emit
+        monkeypatch.setattr(answers.events, "emit", failing_step)
+        with pytest.raises(ConnectionError):
+            service.accept_offer(offer.id, "link")
+        monkeypatch.setattr(answers.events, "emit", emit)
+        [booked] = bookings_at_nine(session_factory, clinic)
+        clock.now += timedelta(minutes=16)  # the offer's time to answer has passed
+        if late_step == "a second yes":
+            again = service.accept_offer(offer.id, "sms")
+            assert isinstance(again, Booked) and again.replayed and again.booking.code == booked.code
+        else:
+            service.offer_freed_capacity()  # lapses open offers first
+        [offer] = offers(session_factory, clinic)
+        with session_factory() as s:
+            assert (offer.status, offer.booking_id, s.get(WaitlistEntry, entry.id).status) == (
+                "accepted", booked.id, "booked"), late_step
+        clock.now -= timedelta(minutes=16)

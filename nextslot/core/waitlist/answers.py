@@ -43,6 +43,10 @@ def accept_offer(uow: SqlAlchemyUnitOfWork, offer_id: int, source: str, now: dat
             booking = s.get_one(Booking, offer.booking_id)
             return Booked(booking_view(uow, booking, business_info(uow, offer.business_id)), replayed=True)
         facts = offers.offer_facts(uow, offer)
+        if offer.status in ("open", "expired") and (booked := offers.booked_by_yes(uow, offer)) is not None:
+            offers.settle_accepted(uow, offer, booked["view"]["id"])  # a yes booked, then its own step failed
+            uow.commit()
+            return replayed_booking(booked)
         if offer.status != "open" or offer.expires_at <= now:
             offer.answered_at, offer.answer = now, source
             plan = load_plan(uow, offer.business_id, facts["service"], facts["resources"])
@@ -51,7 +55,7 @@ def accept_offer(uow: SqlAlchemyUnitOfWork, offer_id: int, source: str, now: dat
                 return plan
             return SlotTaken(offer.starts_at, alternatives(uow, plan, offer.starts_at, now,
                                                            facts["customer"]["timezone"], None))
-    key = f"waitlist-offer-{offer_id}"
+    key = offers.offer_key(offer_id)
     result = book(uow, facts["business_id"], BookingCreate(
         service=facts["service"], starts_at=facts["starts_at"], resources=facts["resources"],
         customer=CustomerIn(**facts["customer"]), idempotency_key=key, source=source, actor="customer"),

@@ -150,12 +150,32 @@ def open_offers_for(uow: SqlAlchemyUnitOfWork, plan: Plan, starts_at: datetime) 
                                      WaitlistOffer.status == "open")) or 0
 
 
+def offer_key(offer_id: int) -> str:
+    """The idempotency key a yes books under: every answer to one offer is the same request."""
+    return f"waitlist-offer-{offer_id}"
+
+
+def booked_by_yes(uow: SqlAlchemyUnitOfWork, offer: WaitlistOffer) -> dict[str, Any] | None:
+    """The booking a yes to this offer made, if its own step after the booking never ran (the connection dropped
+    between the two): the customer holds the time whatever the offer row still says."""
+    first = uow.idempotency.first_result(offer.business_id, offer_key(offer.id))
+    return first if first and first.get("kind") == "booking" else None
+
+
+def settle_accepted(uow: SqlAlchemyUnitOfWork, offer: WaitlistOffer, booking_id: int) -> None:
+    offer.status, offer.booking_id = "accepted", booking_id
+    uow.session.get_one(WaitlistEntry, offer.entry_id).status = "booked"
+
+
 def lapse_offers(uow: SqlAlchemyUnitOfWork, now: datetime) -> int:
     """Offers nobody answered in time: the wish waits again and the slot goes to the next person."""
     lapsed = list(uow.session.scalars(select(WaitlistOffer).where(WaitlistOffer.status == "open",
                                                          WaitlistOffer.expires_at <= now)
                                       .with_for_update(skip_locked=True)))
     for offer in lapsed:
+        if (booked := booked_by_yes(uow, offer)) is not None:
+            settle_accepted(uow, offer, booked["view"]["id"])
+            continue
         offer.status = "expired"
         entry = uow.session.get_one(WaitlistEntry, offer.entry_id)
         if entry.status == "offered":
