@@ -35,14 +35,18 @@ def database_unreachable(error: BaseException) -> bool:
     return cause.pgconn is not None and cause.pgconn.status != psycopg.pq.ConnStatus.OK  # a refused connect
 
 
-# admin shutdown, crash shutdown, starting up or shutting down, too many connections
-SERVER_GOING_AWAY = frozenset({"57P01", "57P02", "57P03", "53300"})
+# admin shutdown, crash shutdown, starting up or shutting down, too many connections; and too busy for now: a lock
+# or a statement past its timeout (a deployment's lock_timeout, statement_timeout), a deadlock or serialization
+# failure the database broke by ending this transaction. Each leaves nothing done, and the same request may come again.
+SERVER_GOING_AWAY = frozenset({"57P01", "57P02", "57P03", "53300", "55P03", "57014", "40P01", "40001"})
 
 
-def on_fresh_connection(write: Callable[[], T], tries: int = 5) -> T:
+def on_fresh_connection(write: Callable[[], T], tries: int = 9) -> T:
     """Run a short transaction, again if the database connection dropped under it (the pool's check at
-    checkout, `engine.closed_while_pooled`, gives the next try a new connection): 0.2, 0.4, 0.8 and 1.6 s apart, then the error stands. For writes that must
-    not be lost and are safe to repeat."""
+    checkout, `engine.closed_while_pooled`, gives the next try a new connection): 0.2, 0.4, 0.8 s apart and so on,
+    for 51 s in all (a failover's time, within the 2-minute lease of the work recorded), then the error stands. For
+    writes that must not be lost and are safe to repeat: a message a provider took, recorded too late, would be
+    sent again once its lease ran out."""
     for attempt in range(tries - 1):
         try:
             return write()

@@ -45,6 +45,24 @@ def test_a_statement_psycopg_cannot_send_is_not_an_outage_but_a_refused_connecti
     assert database_unreachable(unreachable.value)
 
 
+def test_a_lock_or_statement_past_its_timeout_is_too_busy_for_now_not_a_bug(engine):
+    """A deployment's lock_timeout or statement_timeout: nothing was done and the same request may come again (it
+    was a 500 with no Retry-After)."""
+    with engine.connect() as holder, engine.connect() as waiter:
+        holder.execute(text("create temporary table held (id int)"))
+        holder.execute(text("insert into held values (1)"))
+        holder.execute(text("select pg_advisory_lock(424242)"))
+        waiter.execute(text("set lock_timeout = '100ms'"))
+        with pytest.raises(DBAPIError) as locked:
+            waiter.execute(text("select pg_advisory_lock(424242)"))
+        waiter.rollback()
+        waiter.execute(text("set statement_timeout = '50ms'"))
+        with pytest.raises(DBAPIError) as slow:
+            waiter.execute(text("select pg_sleep(1)"))
+        holder.execute(text("select pg_advisory_unlock(424242)"))
+    assert database_unreachable(locked.value) and database_unreachable(slow.value)
+
+
 def test_a_write_is_tried_again_after_a_dropped_connection_but_not_after_a_bug():
     calls: list[int] = []
 
