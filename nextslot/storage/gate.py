@@ -28,23 +28,16 @@ from nextslot.telemetry import metrics
 PARTY: ContextVar[str] = ContextVar("nextslot_database_party", default="")
 
 
-class DatabaseGate:
+class DatabaseGate(ThreadShare):
+    """Fair places at the database (`busy` and `waiting` are this process's gauges), taken once per thread."""
+
     def __init__(self, size: int, timeout: float = 30.0):
         if size < 1:
             raise ValueError("a database gate needs at least one place")
+        super().__init__(size, max(1, size - 1))
         self.size = size
-        self._share = ThreadShare(size, max(1, size - 1))
         self._timeout = timeout  # as long as the pool waits for a free connection
         self._held = threading.local()  # this thread's nesting depth, and the party its place was taken for
-
-    @property
-    def busy(self) -> int:
-        """Places taken: this process's gauge."""
-        return self._share.busy
-
-    @property
-    def waiting(self) -> int:
-        return self._share.waiting
 
     def enter(self) -> None:
         """Take a place, or share this thread's: raises the pool's TimeoutError (answered 503, send again) when
@@ -52,7 +45,7 @@ class DatabaseGate:
         depth = getattr(self._held, "depth", 0)
         if depth == 0 and not on_event_loop():
             party = PARTY.get()
-            if not self._share.take(party, self._timeout, metrics.DATABASE_WAITS.observe):
+            if not self.take(party, self._timeout, metrics.DATABASE_WAITS.observe):
                 raise PoolTimeout(f"no database place came free within {self._timeout:g} s "
                                   f"({self.size} units of work at the database)")
             self._held.party = party
@@ -61,7 +54,7 @@ class DatabaseGate:
     def leave(self) -> None:
         self._held.depth -= 1
         if self._held.depth == 0 and not on_event_loop():
-            self._share.give_back(self._held.party)
+            self.give_back(self._held.party)
 
 
 def on_event_loop() -> bool:
