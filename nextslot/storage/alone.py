@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from nextslot.storage.outage import database_unreachable
+from nextslot.storage.outage import connection_lost
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -29,11 +29,11 @@ class Failed:
 
 def alone(work: Callable[[], T], what: str, *ids: object) -> T | Failed:
     """Run one row's work; on an error other than the database going away, log `what` (a %-format filled
-    with `ids`) and the error's type, and return Failed."""
+    with `ids`) and the error's type, and return Failed. A lock or statement past its timeout is one row's."""
     try:
         return work()
     except Exception as error:  # noqa: BLE001 - one row's trouble must not stop the run for all
-        if database_unreachable(error):
+        if connection_lost(error):
             raise
         log.error(what + " (%s)", *ids, type(error).__name__)
         return Failed(type(error).__name__)

@@ -31,14 +31,22 @@ def database_unreachable(error: BaseException) -> bool:
     # not every OperationalError is an outage: psycopg also raises it for a statement it cannot send (more
     # than 65535 parameters, from a huge input), which a retry would only repeat
     if cause.sqlstate:
-        return cause.sqlstate.startswith("08") or cause.sqlstate in SERVER_GOING_AWAY
+        return cause.sqlstate.startswith("08") or cause.sqlstate in SERVER_GOING_AWAY | TOO_BUSY
     return cause.pgconn is not None and cause.pgconn.status != psycopg.pq.ConnStatus.OK  # a refused connect
 
 
-# admin shutdown, crash shutdown, starting up or shutting down, too many connections; and too busy for now: a lock
-# or a statement past its timeout (a deployment's lock_timeout, statement_timeout), a deadlock or serialization
-# failure the database broke by ending this transaction. Each leaves nothing done, and the same request may come again.
-SERVER_GOING_AWAY = frozenset({"57P01", "57P02", "57P03", "53300", "55P03", "57014", "40P01", "40001"})
+def connection_lost(error: BaseException) -> bool:
+    """`database_unreachable`, but not a statement the database only turned down for now: inside a savepoint that
+    is one row's trouble, and the transaction goes on with the next."""
+    cause = getattr(error, "orig", None)
+    return database_unreachable(error) and getattr(cause, "sqlstate", None) not in TOO_BUSY
+
+
+# admin shutdown, crash shutdown, starting up or shutting down, too many connections
+SERVER_GOING_AWAY = frozenset({"57P01", "57P02", "57P03", "53300"})
+# too busy for now: a lock or a statement past its timeout (a deployment's lock_timeout, statement_timeout), a
+# deadlock or a serialization failure the database broke. Nothing was done, and the same request may come again.
+TOO_BUSY = frozenset({"55P03", "57014", "40P01", "40001"})
 
 
 def on_fresh_connection(write: Callable[[], T], tries: int = 9) -> T:

@@ -362,11 +362,11 @@ def test_a_yes_whose_booking_committed_but_whose_offer_step_failed_stays_booked_
             raise ConnectionError("the database went away")
         return emit(uow, business_id, kind, *args, **kwargs)
 
-    for late_step in ("the lapse job", "a second yes"):
+    for late_step in ("the lapse job", "a second yes", "a no"):
+        n = ("the lapse job", "a second yes", "a no").index(late_step)
         clinic = clinic_with(make_business)
-        holder = book_nine(service, clinic, phone="+447911124200" if late_step == "a second yes" else "+447911124210")
-        entry = wait_for_nine(service, clinic, "+447911124201" if late_step == "a second yes" else "+447911124211",
-                              "Ida")
+        holder = book_nine(service, clinic, phone=f"+4479111242{n}0")
+        entry = wait_for_nine(service, clinic, f"+4479111242{n}1", "Ida")
         service.cancel(clinic, BookingChange(code=holder.code))
         assert service.offer_freed_capacity() == 1
         [offer] = offers(session_factory, clinic)
@@ -376,11 +376,13 @@ def test_a_yes_whose_booking_committed_but_whose_offer_step_failed_stays_booked_
             service.accept_offer(offer.id, "link")
         monkeypatch.setattr(answers.events, "emit", emit)
         [booked] = bookings_at_nine(session_factory, clinic)
+        if late_step == "a no":  # within the offer's time: a no after the booked yes changes nothing
+            assert service.decline_offer(offer.id, "sms") is False
         clock.now += timedelta(minutes=16)  # the offer's time to answer has passed
         if late_step == "a second yes":
             again = service.accept_offer(offer.id, "sms")
             assert isinstance(again, Booked) and again.replayed and again.booking.code == booked.code
-        else:
+        elif late_step == "the lapse job":
             service.offer_freed_capacity()  # lapses open offers first
         [offer] = offers(session_factory, clinic)
         with session_factory() as s:

@@ -90,3 +90,18 @@ def test_a_pooled_connection_the_server_dropped_is_replaced_at_checkout_without_
             assert conn.execute(text("select pg_backend_pid()")).scalar() != pid
     finally:
         pooled.dispose()
+
+
+def test_a_rows_statement_past_its_timeout_fails_alone_and_the_run_goes_on(session_factory):
+    """A batch job's row that meets a lock or a statement timeout (too busy for now, a 503 to a client) is that row's
+    trouble: its savepoint rolls back and the next row runs. Only a lost connection ends the run."""
+    from nextslot.storage.alone import Failed, in_savepoint
+
+    with session_factory() as s:
+        s.execute(text("set local statement_timeout = '50ms'"))
+        slow = in_savepoint(s, lambda: s.execute(text("select pg_sleep(1)")), "row %s failed", "slow")
+        next_one = in_savepoint(s, lambda: s.execute(text("select 42")).scalar(), "row %s failed", "next")
+    assert isinstance(slow, Failed) and slow.error == "OperationalError"
+    assert next_one == 42
+    with pytest.raises(OperationalError):  # a dropped connection is everyone's trouble: it still ends the run
+        in_savepoint(session_factory(), lambda: (_ for _ in ()).throw(dropped()), "row %s failed", "gone")

@@ -92,6 +92,10 @@ def decline_offer(uow: SqlAlchemyUnitOfWork, offer_id: int, source: str, now: da
         offer = s.get(WaitlistOffer, offer_id, with_for_update=True)
         if offer is None or offer.status != "open":
             return False
+        if (booked := offers.booked_by_yes(uow, offer)) is not None:  # a yes booked first: the no comes too late
+            offers.settle_accepted(uow, offer, booked["view"]["id"])
+            uow.commit()
+            return False
         offer.status, offer.answered_at, offer.answer = "declined", now, source
         entry = s.get_one(WaitlistEntry, offer.entry_id)
         entry.status = "waiting"
