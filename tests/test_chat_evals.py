@@ -28,8 +28,10 @@ NEEDED = {"booking": ["guided-book-on-whatsapp", "model-books-for-the-sender-wha
           "hand-off": ["asking-for-a-human-hands-off-and-the-agent-goes-quiet"]}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def model() -> Iterator[ScriptedModel]:
+    """One per scenario: a slow answer still on its way from the scenario before (the suite's order varies with
+    its workers) would otherwise take this scenario's first step."""
     with scripted_model() as running:
         yield running
 
