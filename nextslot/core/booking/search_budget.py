@@ -48,15 +48,15 @@ class SlotSearchBudget:
         """The search's result, run in its business's turn and counted by the CPU it took; or `rate_limited`."""
         if refused := self.refusal(business_id):
             return refused
-        party = str(business_id)
-        if not on_event_loop() and not self._running.take(party, TURN_TIMEOUT):
+        party, turns = str(business_id), not on_event_loop()  # a turn is never waited for on the event loop
+        if turns and not self._running.take(party, TURN_TIMEOUT):
             return limited(f"Too many slot searches at once for this business (at most {self._running.most}); try "
                            "again in 1 seconds.", 1)
         started = time.thread_time()
         try:
             return search()
         finally:
-            if not on_event_loop():
+            if turns:
                 self._running.give_back(party)
             self.charge(business_id, time.thread_time() - started)
 
