@@ -38,6 +38,18 @@ def wait_for_nine(service, clinic: int, phone: str, name: str):
         latest_date=date(2026, 11, 24), day_start=time(9, 0), day_end=time(9, 20), resources=["dr-patel"]))
 
 
+def offered_nine(service, make_business, session_factory, phones: str, name: str):
+    """A clinic whose 09:00 was booked, then cancelled and offered to one waiting customer (numbers `phones`0/1):
+    the clinic, the waitlist entry and the open offer."""
+    clinic = clinic_with(make_business)
+    holder = book_nine(service, clinic, phone=f"{phones}0")
+    entry = wait_for_nine(service, clinic, f"{phones}1", name)
+    service.cancel(clinic, BookingChange(code=holder.code))
+    assert service.offer_freed_capacity() == 1
+    [offer] = offers(session_factory, clinic)
+    return clinic, entry, offer
+
+
 def offers(session_factory, clinic: int) -> list[WaitlistOffer]:
     with session_factory() as s:
         return list(s.scalars(select(WaitlistOffer).where(WaitlistOffer.business_id == clinic)
@@ -116,12 +128,7 @@ def test_one_offer_answered_yes_by_sms_and_by_its_link_at_the_same_moment_books_
     from nextslot.core.results import Booked
 
     for n in range(3):  # whichever channel's answer finishes first
-        clinic = clinic_with(make_business)
-        holder = book_nine(service, clinic, phone=f"+4479111241{n}0")
-        entry = wait_for_nine(service, clinic, f"+4479111241{n}1", "Ada")
-        service.cancel(clinic, BookingChange(code=holder.code))
-        assert service.offer_freed_capacity() == 1
-        [offer] = offers(session_factory, clinic)
+        clinic, entry, offer = offered_nine(service, make_business, session_factory, f"+4479111241{n}", "Ada")
         answers: dict[str, object] = {}
         barrier = threading.Barrier(2)
 
@@ -362,14 +369,8 @@ def test_a_yes_whose_booking_committed_but_whose_offer_step_failed_stays_booked_
             raise ConnectionError("the database went away")
         return emit(uow, business_id, kind, *args, **kwargs)
 
-    for late_step in ("the lapse job", "a second yes", "a no"):
-        n = ("the lapse job", "a second yes", "a no").index(late_step)
-        clinic = clinic_with(make_business)
-        holder = book_nine(service, clinic, phone=f"+4479111242{n}0")
-        entry = wait_for_nine(service, clinic, f"+4479111242{n}1", "Ida")
-        service.cancel(clinic, BookingChange(code=holder.code))
-        assert service.offer_freed_capacity() == 1
-        [offer] = offers(session_factory, clinic)
+    for n, late_step in enumerate(("the lapse job", "a second yes", "a no")):
+        clinic, entry, offer = offered_nine(service, make_business, session_factory, f"+4479111242{n}", "Ida")
         emit = answers.events.emit
         monkeypatch.setattr(answers.events, "emit", failing_step)
         with pytest.raises(ConnectionError):
