@@ -65,8 +65,7 @@ class ResourceInfo:
 
     @classmethod
     def of(cls, r: Resource, business_zone: ZoneInfo) -> ResourceInfo:
-        place = r.location
-        own = r.timezone or (place.timezone if place else None)
+        place, own = r.location, r.own_timezone
         return cls(r.id, r.key, r.name, r.kind, r.capacity, ZoneInfo(own) if own else business_zone,
                    LocationInfo(place.id, place.key, place.name, place.address) if place else None)
 
@@ -322,8 +321,10 @@ def build_timelines(uow: SqlAlchemyUnitOfWork, plan: Plan, committed: Committed,
     span, exceptions, busy = committed.span, committed.exceptions, committed.busy
     built: dict[int, ResourceTimeline] = {}
     opening: dict[tuple[Any, ...], list[tuple[datetime, datetime]]] = {}  # resources on the same hours share one
+    business_zone = plan.business.zone.key
     for rid, info in resources.items():
-        mine = [e for e in exceptions if e.resource_id in (None, rid)]
+        own = info.zone.key if info.zone.key != business_zone else None
+        mine = [e for e in exceptions if e.applies_to(rid, own)]
         extra = tuple((e.starts_at, e.ends_at) for e in mine if e.kind == "open")
         closed = tuple((e.starts_at, e.ends_at) for e in mine if e.kind == "closed")
         weekly = tuple(weekly_of.get(rid, ()))

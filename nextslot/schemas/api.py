@@ -18,7 +18,14 @@ from nextslot.schemas.config import (
     ResourceConfig,
     ServiceConfig,
 )
-from nextslot.schemas.config_fields import MAX_EXCEPTIONS, MAX_RESOURCES, Strict, WeeklySpans, check_week
+from nextslot.schemas.config_fields import (
+    MAX_EXCEPTIONS,
+    MAX_RESOURCES,
+    Strict,
+    WallOrInstant,
+    WeeklySpans,
+    check_week,
+)
 from nextslot.schemas.inputs import Input
 from nextslot.schemas.statuses import BookingStatus
 from nextslot.schemas.views import BookingView, SlotView
@@ -219,8 +226,8 @@ class ResourceHours(Strict):
 class ExceptionView(BaseModel):
     id: str  # stable while the exception is unchanged: pass it to DELETE
     kind: Literal["closed", "open"]
-    starts_at: dt.datetime  # in the resource's (closures: the business's) zone
-    ends_at: dt.datetime
+    starts_at: WallOrInstant  # in the resource's (closures: the business's) zone; a date's: without an offset
+    ends_at: WallOrInstant
     reason: str
 
 

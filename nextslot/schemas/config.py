@@ -16,6 +16,7 @@ from nextslot.schemas.config_fields import (
     ReminderOffsets,
     Spans,
     Strict,
+    WallOrInstant,
     WeeklySpans,
     check_week,
     check_zone,
@@ -39,8 +40,8 @@ class ExceptionConfig(Strict):
     date: dt.date | None = None
     until: dt.date | None = Field(None, description="last date of a multi-day exception, inclusive")
     hours: Spans = Field(default_factory=list, description="spans on those dates; empty: the whole day")
-    starts_at: dt.datetime | None = Field(None, description="local wall time in the resource's zone, or with offset")
-    ends_at: dt.datetime | None = None
+    starts_at: WallOrInstant | None = None
+    ends_at: WallOrInstant | None = None
     reason: str = Field("", max_length=200)
 
     @model_validator(mode="after")

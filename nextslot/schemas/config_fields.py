@@ -1,17 +1,24 @@
 """The building blocks of the configuration file: keys, names, opening-hours spans, zones, and their limits."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from nextslot.schemas.inputs import Input
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SPAN = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]  # lower-case, digits, dashes
+# JSON Schema's date-time wants an offset; an exception given as a date or as wall times is kept and shown without
+# one, since a branch in another zone reads it on its own calendar.
+WallOrInstant = Annotated[dt.datetime, WithJsonSchema({
+    "type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$",
+    "description": "ISO 8601 date and time: with an offset, that instant; without one, local wall time in the "
+                   "resource's zone (closures: in each branch's zone)"})]
 
 
 def parse_span(text: str) -> tuple[int, int]:

@@ -159,6 +159,11 @@ class Resource(Base):
         order_by="(WorkingHours.weekday, WorkingHours.start_minute)", cascade="all, delete-orphan"
     )
 
+    @property
+    def own_timezone(self) -> str | None:
+        """Its own zone, else its branch's; None: the business's. Its hours and dates are read there."""
+        return self.timezone or (self.location.timezone if self.location else None)
+
 
 class WorkingHours(Base):
     """A weekly opening interval in the resource's local time; several per day allowed."""
@@ -193,6 +198,10 @@ class AvailabilityException(Base):
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     reason: Mapped[str | None] = mapped_column(String(200))
+    # Given as wall times (a date, or times without an offset): a business-wide one is stored once per zone its
+    # resources keep, so a branch in another zone is closed on its own calendar date, not the business's.
+    local: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    zone: Mapped[str | None] = mapped_column(String(64))  # that copy's zone; NULL: the business's own
 
 
 class Service(Base):

@@ -2,14 +2,15 @@
 never spans two branches, and a move stays at its branch unless told otherwise."""
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-
+from nextslot.core.booking.agenda import agenda
+from nextslot.core.business import config_edits
 from nextslot.core.business.config_export import export_config
 from nextslot.core.results import Booked, Rejected, SlotTaken
 from nextslot.schemas.commands import BookingCreate, BookingReschedule, BookingSearch, CustomerIn, SlotQuery
+from nextslot.schemas.config import ExceptionConfig
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import execute
@@ -97,13 +98,8 @@ def test_agents_hear_where_each_time_is_and_the_config_round_trips(service, make
     assert {r.key: r.location for r in config.resources}["ben"] == "paris"
 
 
-@pytest.mark.xfail(strict=True, reason="a business-wide closure is one row, read in the business's zone, that "
-                   "planning applies to every resource as is: reading it in each branch's zone needs planning "
-                   "(or storage) to keep the closure's date, not only config.py")
-def test_a_business_wide_closure_is_each_branchs_own_calendar_date(service, make_business):
-    """The README reads hours and exceptions in the resource's own zone: Christmas closes LA on LA's 25th."""
-    la = ZoneInfo("America/Los_Angeles")
-    business = make_business({
+def bicoastal() -> dict:
+    return {
         "business": {"slug": "bicoastal", "name": "Bicoastal", "timezone": "America/New_York", "country": "US"},
         "hours": {d: ["06:00-23:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
         "closures": [{"kind": "closed", "date": "2026-12-25", "reason": "Christmas Day"}],
@@ -111,11 +107,39 @@ def test_a_business_wide_closure_is_each_branchs_own_calendar_date(service, make
         "resources": [{"key": "lee", "name": "Lee", "kind": "staff", "location": "la"}],
         "services": [{"key": "cut", "name": "Cut", "duration": 60, "step": 60, "min_notice": 0, "horizon_days": 90,
                       "requires": [{"label": "stylist", "one_of": ["lee"]}]}],
-    })
+    }
+
+
+def la_hours(service, business) -> list[tuple[int, int]]:
     found = service.find_slots(business, SlotQuery(service="cut", starts_from=datetime(2026, 12, 24, 8, tzinfo=UTC),
                                                    until=datetime(2026, 12, 26, 8, tzinfo=UTC), limit=100))
-    hours = [(t.day, t.hour) for t in (s.starts_at.utc.astimezone(la) for s in found.slots)]
-    assert hours == [(24, h) for h in range(6, 23)]  # the 24th whole in LA; nothing on LA's 25th
+    return [(t.day, t.hour) for t in (s.starts_at.utc.astimezone(LA) for s in found.slots)]
+
+
+LA = ZoneInfo("America/Los_Angeles")
+THE_24TH_WHOLE_IN_LA = [(24, h) for h in range(6, 23)]  # and nothing on LA's 25th
+
+
+def test_a_business_wide_closure_is_each_branchs_own_calendar_date(service, make_business, session_factory):
+    """The README reads hours and exceptions in the resource's own zone: Christmas closes LA on LA's 25th, through
+    an edit that exports the config and applies it again, and in the staff calendar."""
+    business = make_business(bicoastal())
+    assert la_hours(service, business) == THE_24TH_WHOLE_IN_LA
+    extra = ExceptionConfig(kind="closed", starts_at=datetime(2027, 1, 4, 12, tzinfo=UTC),
+                            ends_at=datetime(2027, 1, 4, 13, tzinfo=UTC), reason="Staff meeting")
+    assert not isinstance(config_edits.add_closure(SqlAlchemyUnitOfWork(session_factory), business, extra), Rejected)
+    assert la_hours(service, business) == THE_24TH_WHOLE_IN_LA
+    with SqlAlchemyUnitOfWork(session_factory) as uow:
+        christmas, meeting = export_config(uow, business).closures
+        day = agenda(uow, business, date(2026, 12, 25), 1, datetime(2026, 12, 1, tzinfo=UTC))
+        meeting_day = agenda(uow, business, date(2027, 1, 4), 1, datetime(2026, 12, 1, tzinfo=UTC))
+    assert (christmas.starts_at, christmas.ends_at) == (datetime(2026, 12, 25), datetime(2026, 12, 26))  # a date
+    assert meeting.starts_at == datetime(2027, 1, 4, 7, tzinfo=ZoneInfo("America/New_York"))  # an instant stays one
+    [lee] = day.resources  # New York's 25th in New York time: LA's evening of the 24th, then LA's 25th closed
+    assert [(w.starts_at.hour, w.ends_at.hour) for w in lee.working] == [(0, 2)]
+    assert [(t.starts_at.hour, t.ends_at.day, t.ends_at.hour) for t in lee.time_off] == [(3, 26, 3)]
+    [lee] = meeting_day.resources  # the meeting closes every branch at the same instant: 07:00-08:00 in New York
+    assert [(t.starts_at.hour, t.ends_at.hour) for t in lee.time_off] == [(7, 8)]
 
 
 def test_the_page_asks_for_a_branch_then_shows_and_books_its_times(service, make_business, live_server):

@@ -47,15 +47,16 @@ def agenda(uow: SqlAlchemyUnitOfWork, business_id: int, day: date, days: int, no
     busy = external_busy_over(uow, ids, window, zone)
     days_of = []
     for r in resources:
-        mine = [e for e in exceptions if e.resource_id in (None, r.id)]
+        own = r.own_timezone if r.own_timezone != business.timezone else None
+        mine = [e for e in exceptions if e.applies_to(r.id, own)]
         opened = open_intervals([WeeklyHours(h.weekday, h.start_minute, h.end_minute) for h in hours.get(r.id, ())],
-                                ZoneInfo(r.timezone) if r.timezone else zone, window,
+                                ZoneInfo(own) if own else zone, window,
                                 extra_open=[(e.starts_at, e.ends_at) for e in mine if e.kind == "open"],
                                 closed=[(e.starts_at, e.ends_at) for e in mine if e.kind == "closed"])
         days_of.append(ResourceDay(
             key=r.key, name=r.name, kind=r.kind, capacity=r.capacity, active=r.active,
             working=[span(s, e, zone) for s, e in clipped(opened, window)],
-            time_off=[TimeOff(**dict(span(e.starts_at, e.ends_at, zone)), reason=e.reason or "",
+            time_off=[TimeOff(**dict(span(e.starts_at, e.ends_at, zone)), reason=e.reason,
                               business_wide=e.resource_id is None) for e in mine if e.kind == "closed"],
             bookings=bookings[r.id], holds=holds[r.id], external_busy=busy[r.id],
         ))
@@ -71,12 +72,13 @@ def clipped(intervals: list[Interval], window: Interval) -> list[Interval]:
 
 
 def exceptions_over(uow: SqlAlchemyUnitOfWork, business_id: int, ids: list[int],
-                    window: Interval) -> list[AvailabilityException]:
-    return list(uow.session.scalars(select(AvailabilityException).where(
+                    window: Interval) -> list[queries.DatedException]:
+    return [queries.DatedException(e.resource_id, e.kind, e.starts_at, e.ends_at, e.local, e.zone, e.reason or "")
+            for e in uow.session.scalars(select(AvailabilityException).where(
         AvailabilityException.business_id == business_id,
         or_(AvailabilityException.resource_id.in_(ids), AvailabilityException.resource_id.is_(None)),
         AvailabilityException.starts_at < window[1], AvailabilityException.ends_at > window[0],
-    ).order_by(AvailabilityException.starts_at)))
+    ).order_by(AvailabilityException.starts_at))]
 
 
 def claims_over(uow: SqlAlchemyUnitOfWork, ids: list[int], window: Interval, now: datetime, zone: ZoneInfo

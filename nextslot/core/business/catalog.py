@@ -129,6 +129,7 @@ def business_profile(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime)
     closures = uow.session.scalars(
         select(AvailabilityException).where(
             AvailabilityException.business_id == business_id, AvailabilityException.resource_id.is_(None),
+            AvailabilityException.zone.is_(None),  # copies for branches in other zones repeat the same closure
             AvailabilityException.kind == "closed", AvailabilityException.ends_at > now,
             AvailabilityException.starts_at < now + CLOSURES_AHEAD,
         ).order_by(AvailabilityException.starts_at)

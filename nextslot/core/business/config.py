@@ -106,13 +106,15 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig) -> ConfigApp
             ]
             s.execute(delete(AvailabilityException).where(AvailabilityException.resource_id == resource.id))
             own = rc.timezone or (places[rc.location].timezone if rc.location else None)
-            rzone = ZoneInfo(own) if own else zone
-            add_exceptions(uow, business.id, resource.id, rc.exceptions, rzone)
+            add_exceptions(uow, business.id, resource.id, rc.exceptions, ZoneInfo(own) if own else zone)
 
         s.execute(delete(AvailabilityException).where(
             AvailabilityException.business_id == business.id, AvailabilityException.resource_id.is_(None)
         ))
         add_exceptions(uow, business.id, None, config.closures, zone)
+        for other in branch_zones(uow, business.id) - {b.timezone}:
+            add_exceptions(uow, business.id, None, [c for c in config.closures if given_local(c)], ZoneInfo(other),
+                           other)
 
         for sc in config.services:
             service = s.scalars(
@@ -187,8 +189,12 @@ def details_problems(details: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def exception_problems(config: BusinessConfig) -> list[tuple[str, str]]:
-    """Too many stored spans for the closures and every resource's exceptions together (MAX_EXCEPTION_SPANS)."""
-    spans = sum(stored_spans(ec) for ec in config.closures) + sum(
+    """Too many stored spans for the closures and every resource's exceptions together (MAX_EXCEPTION_SPANS); a
+    closure given as wall times counts once more for each other zone the file's branches and resources keep."""
+    places = {lc.key: lc.timezone for lc in config.locations}
+    zones = {rc.timezone or places.get(rc.location or "") for rc in config.resources}
+    copies = 1 + len(zones - {None, config.business.timezone})
+    spans = sum(stored_spans(ec) * (copies if given_local(ec) else 1) for ec in config.closures) + sum(
         stored_spans(ec) for rc in config.resources for ec in rc.exceptions)
     if spans <= MAX_EXCEPTION_SPANS:
         return []
@@ -235,9 +241,25 @@ def local_instant(value: datetime, zone: ZoneInfo) -> datetime:
 
 
 def add_exceptions(
-    uow: SqlAlchemyUnitOfWork, business_id: int, resource_id: int | None, items: list[ExceptionConfig], zone: ZoneInfo
+    uow: SqlAlchemyUnitOfWork, business_id: int, resource_id: int | None, items: list[ExceptionConfig], zone: ZoneInfo,
+    copy_for: str | None = None,
 ) -> None:
+    """Stores each exception's spans read in `zone`; `copy_for` names the branch zone of a closure's copy."""
     for ec in items:
         for start, end in exception_intervals(ec, zone):
             uow.session.add(AvailabilityException(business_id=business_id, resource_id=resource_id, kind=ec.kind,
-                                                  starts_at=start, ends_at=end, reason=ec.reason))
+                                                  starts_at=start, ends_at=end, reason=ec.reason,
+                                                  local=given_local(ec), zone=copy_for))
+
+
+def given_local(ec: ExceptionConfig) -> bool:
+    """A date, or times without an offset: wall times, which fall at other instants in another zone."""
+    return ec.starts_at is None or ec.starts_at.tzinfo is None
+
+
+def branch_zones(uow: SqlAlchemyUnitOfWork, business_id: int) -> set[str]:
+    """The zones the business's resources keep of their own or through their branch, listed in this config or not."""
+    return set(uow.session.scalars(
+        select(func.coalesce(Resource.timezone, Location.timezone)).outerjoin(Location, Location.id == Resource.location_id)
+        .where(Resource.business_id == business_id).distinct()
+    )) - {None}

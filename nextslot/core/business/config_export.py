@@ -94,8 +94,13 @@ def exception_views(items: list[ExceptionConfig]) -> list[ExceptionView]:
 def exception_id(e: ExceptionConfig) -> str:
     """Derived from the content: database ids change each time `apply_config` rewrites the exceptions."""
     assert e.starts_at is not None and e.ends_at is not None
-    text = f"{e.kind}|{e.starts_at.timestamp()}|{e.ends_at.timestamp()}|{e.reason}"
+    text = f"{e.kind}|{stamp(e.starts_at)}|{stamp(e.ends_at)}|{e.reason}"
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def stamp(at: datetime) -> str:
+    """An instant as its timestamp; wall times (a date's) as written, read in no machine's zone."""
+    return str(at.timestamp()) if at.tzinfo else at.isoformat()
 
 
 # --- rows -> config ----------------------------------------------------------------------------------
@@ -109,8 +114,7 @@ def business_section(b: Business) -> BusinessSection:
 
 
 def resource_config(r: Resource, exceptions: list[AvailabilityException], business_zone: ZoneInfo) -> ResourceConfig:
-    own = r.timezone or (r.location.timezone if r.location else None)
-    zone = ZoneInfo(own) if own else business_zone
+    zone = ZoneInfo(r.own_timezone) if r.own_timezone else business_zone
     return ResourceConfig(key=r.key, name=r.name, kind=r.kind, capacity=r.capacity, timezone=r.timezone,
                           hours=week(r.hours), exceptions=exception_configs(exceptions, zone),
                           email=r.email, phone=r.phone, location=r.location.key if r.location else None)
@@ -156,17 +160,24 @@ def clock(minute: int) -> str:
 
 
 def exception_configs(rows: list[AvailabilityException], zone: ZoneInfo) -> list[ExceptionConfig]:
-    """Exact local ranges, by start; touching ranges of the same kind and reason (one per day of a
-    multi-day exception) become one."""
-    merged: list[tuple[str, str, datetime, datetime]] = []  # kind, reason, start, end
-    for row in sorted(rows, key=lambda e: (e.kind, e.reason or "", e.starts_at)):
+    """Exact ranges, by start; touching ranges of the same kind and reason (one per day of a multi-day exception)
+    become one. One given as wall times (a date) stays wall times in `zone`, without an offset, so a branch in
+    another zone still reads it on its own calendar."""
+    merged: list[tuple[str, str, bool, datetime, datetime]] = []  # kind, reason, local, start, end
+    for row in sorted(rows, key=lambda e: (e.kind, e.reason or "", e.local, e.starts_at)):
         kind, reason = row.kind, row.reason or ""
-        if merged and merged[-1][:2] == (kind, reason) and row.starts_at <= merged[-1][3]:
-            merged[-1] = (kind, reason, merged[-1][2], max(merged[-1][3], row.ends_at))
+        if merged and merged[-1][:3] == (kind, reason, row.local) and row.starts_at <= merged[-1][4]:
+            merged[-1] = (kind, reason, row.local, merged[-1][3], max(merged[-1][4], row.ends_at))
         else:
-            merged.append((kind, reason, row.starts_at, row.ends_at))
-    return [ExceptionConfig(kind=kind, starts_at=start.astimezone(zone), ends_at=end.astimezone(zone), reason=reason)
-            for kind, reason, start, end in sorted(merged, key=lambda m: (m[2], m[3]))]
+            merged.append((kind, reason, row.local, row.starts_at, row.ends_at))
+    return [ExceptionConfig(kind=kind, starts_at=wall(start, zone, local), ends_at=wall(end, zone, local),
+                            reason=reason)
+            for kind, reason, local, start, end in sorted(merged, key=lambda m: (m[3], m[4]))]
+
+
+def wall(at: datetime, zone: ZoneInfo, local: bool) -> datetime:
+    shown = at.astimezone(zone)
+    return shown.replace(tzinfo=None) if local else shown
 
 
 # --- queries -----------------------------------------------------------------------------------------
@@ -193,6 +204,7 @@ def stored_exceptions(
     """The business-wide closures, and each resource's own exceptions."""
     closures: list[AvailabilityException] = []
     per_resource: dict[int, list[AvailabilityException]] = defaultdict(list)
-    for e in uow.session.scalars(select(AvailabilityException).where(AvailabilityException.business_id == business_id)):
+    for e in uow.session.scalars(select(AvailabilityException).where(AvailabilityException.business_id == business_id,
+                                                                      AvailabilityException.zone.is_(None))):
         (closures if e.resource_id is None else per_resource[e.resource_id]).append(e)
     return closures, per_resource

@@ -30,8 +30,8 @@ def test_resources_come_back_as_in_the_config_file_and_a_put_creates_then_replac
     okafor = http.get("/v1/resources/dr-okafor").json()
     assert okafor["hours"]["sat"] == ["09:00-13:00"] and okafor["active"] is True
     [leave] = http.get("/v1/resources/dr-okafor/exceptions").json()["exceptions"]  # five days: one period
-    assert (leave["kind"], leave["reason"]) == ("closed", "Annual leave")
-    assert (leave["starts_at"], leave["ends_at"]) == ("2026-12-14T00:00:00Z", "2026-12-19T00:00:00Z")
+    assert (leave["kind"], leave["reason"]) == ("closed", "Annual leave")  # dates: wall times, without an offset
+    assert (leave["starts_at"], leave["ends_at"]) == ("2026-12-14T00:00:00", "2026-12-19T00:00:00")
 
     nurse = {"key": "nurse-kim", "name": "Nurse Kim", "kind": "staff", "hours": {"tue": ["09:00-12:00"]}}
     created = http.put("/v1/resources/nurse-kim", json=nurse)
