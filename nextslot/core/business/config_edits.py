@@ -14,9 +14,10 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from nextslot.core.business.config import apply_config, exception_intervals, refused_config, validation_problems
+from nextslot.core.business.config import apply_config, refused_config, validation_problems
 from nextslot.core.business.config_export import exception_id as id_of
 from nextslot.core.business.config_export import export_config, resource_entries
+from nextslot.core.business.config_writes import exception_intervals
 from nextslot.core.planning import unknown_business
 from nextslot.core.results import Rejected
 from nextslot.schemas.config import BusinessConfig, ExceptionConfig, ResourceConfig, ServiceConfig
@@ -55,7 +56,9 @@ def edit_config(uow: SqlAlchemyUnitOfWork, business_id: int, change: Change) -> 
         config = validated(changed)
         if isinstance(config, Rejected):
             return config
-        applied = apply_config(OpenUnitOfWork(uow), config)  # commits
+        # what was just read is what is stored, unless `change` wrote rows itself (a deactivation)
+        wrote = uow.session.new or uow.session.dirty or uow.session.deleted
+        applied = apply_config(OpenUnitOfWork(uow), config, None if wrote else stored.model_dump(mode="json"))  # commits
         return applied if isinstance(applied, Rejected) else config
 
 
