@@ -121,8 +121,9 @@ def calendar(title: str, business: Business, bookings: list[Booking], resources:
         with_whom = ", ".join(r.name for r in resources.get(b.id, []))
         event.add("description", f"Booking {b.code}" + (f" with {with_whom}" if with_whom else "") +
                   (f"\nNotes: {b.notes}" if b.notes else ""))
-        if address := (business.details or {}).get("address"):
-            event.add("location", address)
+        branch = next((r.location for r in resources.get(b.id, []) if r.location is not None), None)
+        if address := (branch.address if branch else None) or (business.details or {}).get("address"):
+            event.add("location", address)  # the branch's, where the customer goes
         event.add("status", "CANCELLED" if b.status == BookingStatus.CANCELLED else "CONFIRMED")
         cal.add_component(event)
     return cal

@@ -174,7 +174,8 @@ def lease_or_failure(s: Session, calendar_id: int, now: datetime, until: datetim
 
 
 def lease_of(s: Session, calendar: ExternalCalendar, until: datetime) -> Lease:
-    zone = s.get(Resource, calendar.resource_id).timezone or s.get(Business, calendar.business_id).timezone
+    # all-day and floating times are the resource's own days: its branch's zone when it has no zone of its own
+    zone = s.get_one(Resource, calendar.resource_id).own_timezone or s.get_one(Business, calendar.business_id).timezone
     source = source_of(s, calendar, ZoneInfo(zone))
     window = (calendar.window_start, calendar.window_end) if calendar.window_start else None
     channel = Channel(calendar.channel_id, calendar.channel_resource, calendar.channel_expires_at) \

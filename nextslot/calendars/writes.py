@@ -62,7 +62,7 @@ def event_of(s: Session, booking: Booking, resource: Resource, business: Busines
     return BookingEvent(
         key=booking_key(booking), summary=f"{booking.service.name}: {customer}{waiting}",
         description=f"Booked with {business.name} through nextslot. Booking code {booking.code}.",
-        starts_at=booking.starts_at, ends_at=booking.ends_at, zone=resource.timezone or business.timezone)
+        starts_at=booking.starts_at, ends_at=booking.ends_at, zone=resource.own_timezone or business.timezone)
 
 
 class CalendarWriter:
@@ -88,7 +88,7 @@ class CalendarWriter:
         booking = s.get(Booking, row.booking_id)
         business = s.get(Business, booking.business_id)
         resource = s.get(Resource, calendar.resource_id)
-        source = source_of(s, calendar, ZoneInfo(resource.timezone or business.timezone))
+        source = source_of(s, calendar, ZoneInfo(resource.own_timezone or business.timezone))
         present = booking.status not in GONE and resource.id in {r.id for r in booked_resources(lent(s), booking.id)}
         return WriteJob(row.id, lease, row.version, row.attempts, row.remote_id, source, booking_key(booking),
                         event_of(s, booking, resource, business) if present else None)

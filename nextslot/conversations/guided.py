@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from nextslot.conversations.words import choices, day_label, say, when
+from nextslot.core.instants import load_zone
 from nextslot.languages.local_times import repeat_of
 from nextslot.reminders.replies import folded_words
 from nextslot.schemas.statuses import LIVE
@@ -43,13 +44,14 @@ class Turn:
     def say(self, key: str, **values: str) -> str:
         return say(self.language, key, **values)
 
-    def when(self, iso: str) -> str:
-        return when(datetime.fromisoformat(iso), self.zone, self.language)
+    def when(self, iso: str, zone: str | None = None) -> str:
+        """The time in `zone` (the tools' answer's: its branch's), else the business's."""
+        return when(datetime.fromisoformat(iso), load_zone(zone) or self.zone, self.language)
 
-    def clock(self, iso: str) -> str:
+    def clock(self, iso: str, zone: str | None = None) -> str:
         """'08:30'; on a fall-back night the twin 01:30s say which is which (read in the zone: the ISO offset
         alone cannot tell)."""
-        local = datetime.fromisoformat(iso).astimezone(self.zone)
+        local = datetime.fromisoformat(iso).astimezone(load_zone(zone) or self.zone)
         return f"{local:%H:%M}{repeat_of(local, self.language)}"
 
 
@@ -127,6 +129,7 @@ def pick_day(turn: Turn, chosen: State) -> tuple[str, State]:
     """The next days with free times for the chosen service."""
     service = chosen["service"]
     by_day: dict[str, list[str]] = {}
+    zones: dict[str, str] = {}  # each time's zone, as the tool gave it: its branch's
     today = datetime.now(turn.zone).date() if turn.today is None else turn.today
     for offset in range(SEARCH_DAYS):  # a day at a time: the tool returns at most 20 openings a call
         day = (today + timedelta(days=offset)).isoformat()
@@ -135,12 +138,13 @@ def pick_day(turn: Turn, chosen: State) -> tuple[str, State]:
             return menu(turn, turn.say("failed"))
         if reply.data["slots"]:
             by_day[day] = [slot["starts_at"] for slot in reply.data["slots"]]
+            zones.update({slot["starts_at"]: slot["timezone"] for slot in reply.data["slots"]})
         if len(by_day) == DAYS_SHOWN:
             break
     if not by_day:
         return menu(turn, turn.say("nothing_free", service=service["name"]))
     days = sorted(by_day)[:DAYS_SHOWN]
-    return ask({**chosen, "step": "day", "slots": {d: by_day[d][:TIMES_SHOWN] for d in days}},
+    return ask({**chosen, "step": "day", "slots": {d: by_day[d][:TIMES_SHOWN] for d in days}, "zones": zones},
                turn.say("pick_day", service=service["name"]),
                [day_label(date.fromisoformat(d), turn.language) for d in days], days, turn.language)
 
@@ -149,8 +153,9 @@ def on_day(turn: Turn, state: State, _: str, picked: int) -> tuple[str, State]:
     day = state["options"][picked - 1]
     times = state["slots"][day]
     label = day_label(date.fromisoformat(day), turn.language)
-    return ask({**state, "step": "time"}, turn.say("pick_time", day=label), [turn.clock(t) for t in times], times,
-               turn.language)
+    zones = state.get("zones", {})
+    return ask({**state, "step": "time"}, turn.say("pick_time", day=label), [turn.clock(t, zones.get(t)) for t in times],
+               times, turn.language)
 
 
 def on_time(turn: Turn, state: State, _: str, picked: int) -> tuple[str, State]:
@@ -182,7 +187,8 @@ def next_question(turn: Turn, state: State) -> tuple[str, State]:
             return ask({**state, "step": "question"}, q["question"], [turn.say("yes"), turn.say("no")],
                        ["yes", "no"], turn.language)
         return q["question"], {**state, "step": "question", "options": [], "question": q["question"]}
-    summary = turn.say("confirm", service=state["service"]["name"], when=turn.when(state["starts_at"]),
+    summary = turn.say("confirm", service=state["service"]["name"],
+                       when=turn.when(state["starts_at"], state.get("zones", {}).get(state["starts_at"])),
                        name=state["name"])
     return ask({**state, "step": "confirm"}, summary, [turn.say("yes"), turn.say("no")], ["yes", "no"], turn.language)
 
@@ -215,12 +221,15 @@ def after_write(turn: Turn, state: State, reply: ToolReply, done: str) -> tuple[
     if not reply.ok:
         return menu(turn, refused(turn, reply))
     if reply.data["outcome"] == "slot_taken":
-        times = [a["starts_at"] for a in reply.data["alternatives"]][:TIMES_SHOWN]
-        if not times:
+        nearest = reply.data["alternatives"][:TIMES_SHOWN]
+        if not nearest:
             return menu(turn, turn.say("nothing_free", service=state["service"]["name"]))
-        return ask({**state, "step": "time"}, turn.say("taken"), [turn.when(t) for t in times], times, turn.language)
+        zones = {**state.get("zones", {}), **{a["starts_at"]: a["timezone"] for a in nearest}}
+        return ask({**state, "step": "time", "zones": zones}, turn.say("taken"),
+                   [turn.when(a["starts_at"], a["timezone"]) for a in nearest], [a["starts_at"] for a in nearest],
+                   turn.language)
     a = reply.data["appointment"]
-    text = turn.say(done, service=a["service_name"], when=turn.when(a["starts_at"]), code=a["code"])
+    text = turn.say(done, service=a["service_name"], when=turn.when(a["starts_at"], a["timezone"]), code=a["code"])
     if a.get("deposit_due"):
         text += " " + turn.say("deposit", amount=a["deposit_due"])
     return text, {"step": "menu", "options": list(MENU), "question": ""}
@@ -236,15 +245,16 @@ def my_bookings(turn: Turn) -> tuple[str, State]:
     found = [a for a in reply.data.get("appointments", []) if a["status"] in LIVE] if reply.ok else []
     if not found:
         return turn.say("no_bookings"), {"step": "menu", "options": list(MENU), "question": ""}
-    options = [f"{a['service_name']}: {turn.when(a['starts_at'])}" for a in found[:TIMES_SHOWN]]
+    options = [f"{a['service_name']}: {turn.when(a['starts_at'], a['timezone'])}" for a in found[:TIMES_SHOWN]]
     values = [{"code": a["code"], "service": a["service"], "service_name": a["service_name"],
-               "starts_at": a["starts_at"]} for a in found[:TIMES_SHOWN]]
+               "starts_at": a["starts_at"], "timezone": a["timezone"]} for a in found[:TIMES_SHOWN]]
     return ask({"step": "bookings"}, turn.say("your_bookings"), options, values, turn.language)
 
 
 def on_bookings(turn: Turn, state: State, _: str, picked: int) -> tuple[str, State]:
     booking = state["options"][picked - 1]
-    question = turn.say("booking_action", service=booking["service_name"], when=turn.when(booking["starts_at"]))
+    question = turn.say("booking_action", service=booking["service_name"],
+                        when=turn.when(booking["starts_at"], booking.get("timezone")))
     return ask({"step": "action", "booking": booking}, question, [turn.say("move"), turn.say("cancel")],
                ["move", "cancel"], turn.language)
 
@@ -254,7 +264,8 @@ def on_action(turn: Turn, state: State, _: str, picked: int) -> tuple[str, State
     if state["options"][picked - 1] == "move":
         service = {"key": booking["service"], "name": booking["service_name"], "questions": []}
         return pick_day(turn, {"service": service, "code": booking["code"]})
-    question = turn.say("confirm_cancel", service=booking["service_name"], when=turn.when(booking["starts_at"]))
+    question = turn.say("confirm_cancel", service=booking["service_name"],
+                        when=turn.when(booking["starts_at"], booking.get("timezone")))
     return ask({**state, "step": "cancel"}, question, [turn.say("yes_cancel"), turn.say("keep")], ["yes", "no"],
                turn.language)
 
@@ -266,7 +277,7 @@ def on_cancel(turn: Turn, state: State, _: str, picked: int) -> tuple[str, State
     if not reply.ok:
         return menu(turn, refused(turn, reply))
     a = reply.data["appointment"]
-    return (turn.say("cancelled", service=a["service_name"], when=turn.when(a["starts_at"])),
+    return (turn.say("cancelled", service=a["service_name"], when=turn.when(a["starts_at"], a["timezone"])),
             {"step": "menu", "options": list(MENU), "question": ""})
 
 

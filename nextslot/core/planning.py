@@ -119,7 +119,7 @@ class Plan:
         return {r.id: r for group in self.groups for r in group}
 
 
-def rules_of(service: Service, zone: ZoneInfo) -> ServiceRules:
+def rules_of(service: Service, zone: ZoneInfo, also_on_grid: tuple[ZoneInfo, ...] = ()) -> ServiceRules:
     return ServiceRules(
         duration=timedelta(minutes=service.duration_minutes),
         buffer_before=timedelta(minutes=service.buffer_before_minutes),
@@ -128,7 +128,14 @@ def rules_of(service: Service, zone: ZoneInfo) -> ServiceRules:
         min_notice=timedelta(minutes=service.min_notice_minutes),
         horizon=timedelta(days=service.horizon_days),
         zone=zone,
+        also_on_grid=also_on_grid,
     )
+
+
+def place_zones(pools: Sequence[tuple[ResourceInfo, ...]], business_zone: ZoneInfo) -> list[ZoneInfo]:
+    """The zones of the branches these resources are at (or their own); shared ones with neither say nothing."""
+    keys = {m.zone.key for p in pools for m in p if m.location is not None or m.zone.key != business_zone.key}
+    return [ZoneInfo(k) for k in sorted(keys)]
 
 
 def unknown_business(business_id: int) -> Rejected:
@@ -213,7 +220,9 @@ def build_plan(
         pools = [tuple(m for m in p if m.location is None or m.location.key == place) for p in pools]
         if not all(pools):
             return Rejected("not_at_location", f"{service.name} cannot be booked at {places[location]}.", "location")
-    rules = rules_of(service, business.zone)
+    # a branch's grid and days are its own: 09:00 in Pune, not New York's hour laid over Pune's half-hour offset
+    zones = place_zones(pools, business.zone)
+    rules = rules_of(service, zones[0]) if len(zones) == 1 else rules_of(service, business.zone, tuple(zones))
     offsets = service.reminder_offsets_minutes
     hours = queries.hours_for(uow.session, [r.id for pool in pools for r in pool])
     weekly = {rid: tuple(WeeklyHours(h.weekday, h.start_minute, h.end_minute) for h in rows)
@@ -335,7 +344,7 @@ def build_timelines(uow: SqlAlchemyUnitOfWork, plan: Plan, committed: Committed,
     groups = [[built[r.id] for r in group] for group in plan.groups]
     if plan.assignment is None and party == 1 and not any(plan.per_person):
         return groups
-    rank = fair_order(plan.assignment, committed.work, plan.business.zone) \
+    rank = fair_order(plan.assignment, committed.work, plan.rules.zone) \
         if plan.assignment and committed.work else None
     return Pools(groups, rank, party, plan.per_person)
 

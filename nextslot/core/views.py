@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -34,13 +35,41 @@ def resource_ref(r: ResourceInfo | Resource) -> ResourceRef:
 
 def slot_view(slot: Slot, plan: Plan, customer_zone: str | None = None) -> SlotView:
     resources = plan.resources
+    zone = plan.business.zone
     return SlotView(
-        starts_at=TimeView.of(slot.starts_at, plan.business.zone, load_zone(customer_zone)),
+        starts_at=TimeView.of(slot.starts_at, zone, load_zone(customer_zone),
+                              place_zone((resources[rid] for rid in slot.resource_ids), zone)),
         ends_at=slot.ends_at,
         resources=[resource_ref(resources[rid]) for rid in slot.resource_ids],
         seats_left=slot.seats_left,
         location=location_of(resources[rid] for rid in slot.resource_ids),
     )
+
+
+def place_zone(resources: Iterable[ResourceInfo | Resource], business_zone: ZoneInfo) -> ZoneInfo:
+    """The zone a booking of these resources happens in: the one zone of those at a branch or in a zone of their own
+    (a branch's), else the business's. A shared resource (no branch, no zone) goes with any branch: it says nothing."""
+    zones = set()
+    for r in resources:
+        info = r if isinstance(r, ResourceInfo) else ResourceInfo.of(r, business_zone)
+        if info.location is not None or info.zone.key != business_zone.key:
+            zones.add(info.zone.key)
+    return ZoneInfo(zones.pop()) if len(zones) == 1 else business_zone
+
+
+def plan_zone(plan: Plan) -> ZoneInfo:
+    """The zone of the place a plan books at: its branch's when all its resources keep one, else the business's."""
+    return plan.rules.zone
+
+
+def booking_zone(uow: SqlAlchemyUnitOfWork, booking_id: int, business_zone: ZoneInfo) -> ZoneInfo:
+    """The zone a stored booking happens in (its branch's), for the messages and pages that say its time."""
+    return place_zone(booked_resources(uow, booking_id), business_zone)
+
+
+def resources_zone(uow: SqlAlchemyUnitOfWork, resource_ids: Iterable[int], business_zone: ZoneInfo) -> ZoneInfo:
+    """The zone a time on these resources happens in (a waitlist offer's), as `place_zone`."""
+    return place_zone(uow.session.scalars(select(Resource).where(Resource.id.in_(list(resource_ids)))), business_zone)
 
 
 def location_of(resources: Iterable[ResourceInfo | Resource]) -> LocationRef | None:
@@ -79,7 +108,7 @@ def booking_view(uow: SqlAlchemyUnitOfWork, booking: Booking, business: Business
     payment = uow.session.scalars(select(Payment).where(Payment.booking_id == booking.id)).one_or_none()
     fees = uow.session.scalars(select(BookingFee).where(BookingFee.booking_id == booking.id).order_by(BookingFee.id))
     view = assemble_booking_view(booking, booking.service.key, booking.service.name, booking.customer, resources,
-                                 business, payment)
+                                 business, payment, place_zone(booked, business.zone))
     view.fees = [FeeView(kind=f.kind, amount=money(f.amount_minor, f.currency), status=f.status) for f in fees]
     view.location = location_of(booked)
     return view
@@ -91,7 +120,7 @@ def new_booking_view(booking: Booking | NewBooking, plan: Plan, customer: Custom
     known = plan.resources
     resources = [resource_ref(known[rid]) for rid in resource_ids]
     view = assemble_booking_view(booking, plan.service_key, plan.service_name, customer, resources, plan.business,
-                                 payment)
+                                 payment, place_zone((known[rid] for rid in resource_ids), plan.business.zone))
     view.location = location_of(known[rid] for rid in resource_ids)
     return view
 
@@ -104,7 +133,7 @@ def payment_view(p: Payment) -> PaymentView:
 def assemble_booking_view(booking: Booking | NewBooking, service_key: str, service_name: str,
                           customer: Customer | StoredCustomer,
                           resources: list[ResourceRef], business: BusinessInfo,
-                          payment: Payment | None = None) -> BookingView:
+                          payment: Payment | None = None, zone: ZoneInfo | None = None) -> BookingView:
     return BookingView(
         id=booking.id,
         code=booking.code,
@@ -112,7 +141,7 @@ def assemble_booking_view(booking: Booking | NewBooking, service_key: str, servi
         status=BookingStatus(booking.status),
         service=service_key,
         service_name=service_name,
-        starts_at=TimeView.of(booking.starts_at, business.zone, load_zone(customer.timezone)),
+        starts_at=TimeView.of(booking.starts_at, business.zone, load_zone(customer.timezone), zone),
         ends_at=booking.ends_at,
         customer=customer_view(customer),
         resources=resources,
@@ -129,7 +158,8 @@ def hold_view(hold: Hold, plan: Plan, resource_ids: tuple[int, ...]) -> HoldView
     return HoldView(
         id=hold.id,
         service=plan.service_key,
-        starts_at=TimeView.of(hold.starts_at, plan.business.zone),
+        starts_at=TimeView.of(hold.starts_at, plan.business.zone,
+                              place_zone=place_zone((resources[rid] for rid in resource_ids), plan.business.zone)),
         ends_at=hold.ends_at,
         expires_at=hold.expires_at,
         resources=[resource_ref(resources[rid]) for rid in resource_ids],

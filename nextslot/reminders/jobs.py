@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 
 from nextslot.calendars.feeds import booking_ics
 from nextslot.core.clock import Clock
+from nextslot.core.lent import lent
 from nextslot.core.links import Links
 from nextslot.core.money import money
+from nextslot.core.views import booking_zone, resources_zone
 from nextslot.reminders.business_notices import (
     NOTICE_CHANNELS,
     TO_BUSINESS,
@@ -31,6 +33,7 @@ from nextslot.storage.tables import (
     Notification,
     Payment,
     Resource,
+    WaitlistOffer,
 )
 from nextslot.telemetry import metrics
 
@@ -88,12 +91,13 @@ class JobReader:
         if to_business:  # a notice to the business itself, about its own set-up
             zone, language = ZoneInfo(business.timezone), "en"
             addresses, preferred, opted_out = business_addresses(business), NOTICE_CHANNELS, []
-        elif staff is not None:  # a message to the staff member, in the business's language and zone
-            zone, language = ZoneInfo(staff.timezone or business.timezone), "en"
+        elif staff is not None:  # a message to the staff member, in the business's language and their own zone
+            zone, language = ZoneInfo(staff.own_timezone or business.timezone), "en"
             addresses = {"email": staff.email, "sms": staff.phone}
             name, preferred, opted_out = staff.name, ["email", "sms"], []
         else:
-            zone, language = ZoneInfo(customer.timezone or business.timezone), customer.language or "en"
+            zone = ZoneInfo(customer.timezone) if customer.timezone else place_zone(s, n, booking, business)
+            language = customer.language or "en"
             addresses = {"whatsapp": customer.phone, "sms": customer.phone, "email": customer.email}
             name, preferred, opted_out = customer.name or "there", customer.channels, customer.opted_out
         if to_business:
@@ -162,6 +166,16 @@ class JobReader:
             values["deposit"] = money(payment.amount_minor, payment.currency).display
             values["pay_by"] = spoken_when(payment.expires_at, zone, language)
         return values
+
+
+def place_zone(s: Session, n: Notification, booking: Booking | None, business: Business) -> ZoneInfo:
+    """Where the booking (or the offered time) is: its branch's zone, which a customer with no zone of their own
+    reads its time in (a Los Angeles branch's 9 am, not New York's 12 pm)."""
+    zone = ZoneInfo(business.timezone)
+    if booking is not None:
+        return booking_zone(lent(s), booking.id, zone)
+    offer = s.get(WaitlistOffer, n.offer_id) if n.offer_id is not None else None
+    return resources_zone(lent(s), offer.resource_ids or (), zone) if offer is not None else zone
 
 
 def reply_recipients(n: Notification, customer: Customer | None, channels: dict[str, Channel]) -> dict[str, str]:

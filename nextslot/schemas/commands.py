@@ -147,6 +147,6 @@ class WaitlistJoin(Write):
     customer: CustomerIn
     earliest_date: date
     latest_date: date
-    day_start: time = Field(time(0, 0), description="Earliest start, business-local")
-    day_end: time | None = Field(None, description="Latest end, business-local; None: end of day")
+    day_start: time = Field(time(0, 0), description="Earliest start, local to the service's branch (else the business)")
+    day_end: time | None = Field(None, description="Latest end, local as day_start; None: end of day")
     resources: ResourceKeys = Field(default_factory=list, description="Preferred resources (keys)")

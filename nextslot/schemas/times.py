@@ -34,14 +34,23 @@ class TimeView(BaseModel):
     business_timezone: str
     business_local: datetime
     customer_local: datetime | None = None
-    spoken: str  # in the customer's zone when known, else the business's
+    spoken: str  # in the customer's zone when known, else the place's
+    place_timezone: str | None = None  # where it happens, when not in the business's zone: a branch's (or resource's)
 
     @classmethod
-    def of(cls, instant: datetime, business_zone: ZoneInfo, customer_zone: ZoneInfo | None = None) -> "TimeView":
+    def of(cls, instant: datetime, business_zone: ZoneInfo, customer_zone: ZoneInfo | None = None,
+           place_zone: ZoneInfo | None = None) -> "TimeView":
+        place = place_zone if place_zone is not None and place_zone.key != business_zone.key else None
         return cls(
             utc=instant.astimezone(UTC),
             business_timezone=business_zone.key,
             business_local=instant.astimezone(business_zone),
             customer_local=instant.astimezone(customer_zone) if customer_zone else None,
-            spoken=spoken_time(instant, customer_zone or business_zone),
+            spoken=spoken_time(instant, customer_zone or place or business_zone),
+            place_timezone=place.key if place else None,
         )
+
+    @property
+    def place_zone(self) -> ZoneInfo:
+        """The zone of where it happens: a branch's own, else the business's. A customer there reads it so."""
+        return ZoneInfo(self.place_timezone or self.business_timezone)

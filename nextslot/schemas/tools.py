@@ -25,7 +25,7 @@ STARTS_AT = ("The start time the caller chose, ISO 8601, ideally exactly as retu
 TIMEZONE = ("IANA time zone of times given without an offset, e.g. Europe/London. "
             "Leave null when the times carry an offset.")
 CALLER_TIMEZONE = ("The caller's IANA time zone if they are elsewhere (e.g. America/New_York); answers then give "
-                   "times in their zone. Null: the business's zone.")
+                   "times in their zone. Null: the zone of the branch (else the business's).")
 STAFF = "A person or resource the caller asked for, by name (e.g. 'Dr Patel') or key. Null: anyone free."
 IDEMPOTENCY = ("A unique id for this request (e.g. a UUID you generate once). If you retry after a timeout, send "
                "the same id: it never books twice. Null: no retry protection.")
@@ -52,13 +52,14 @@ class BusinessInfoIn(ToolInput):
 
 class FindSlotsIn(ToolInput):
     service: str = Field(max_length=200, description="Service key or name from list_services, e.g. 'consultation'")
-    date: dt.date | None = Field(None, description="A day to look at (YYYY-MM-DD, in `timezone` or the business's "
-                                                    "zone). Null: from now on.")
+    date: dt.date | None = Field(None, description="A day to look at (YYYY-MM-DD, in `timezone`, else the branch's "
+                                                    "or the business's zone). Null: from now on.")
     days: int | None = Field(None, ge=1, le=31, description="How many days to search. Default 1 with a date, else 7.")
     earliest_time: dt.time | None = Field(None, description="Only starts at or after this time of day (HH:MM)")
     latest_time: dt.time | None = Field(None, description="Only starts at or before this time of day (HH:MM)")
     timezone: str | None = Field(None, max_length=64,
-                                 description="IANA zone for `date` and the times of day. Null: the business's.")
+                                 description="IANA zone for `date` and the times of day. Null: the branch's, else "
+                                             "the business's.")
     caller_timezone: str | None = Field(None, max_length=64, description=CALLER_TIMEZONE)
     staff: str | None = Field(None, max_length=200, description=STAFF)
     limit: int | None = Field(None, ge=1, le=20, description="How many openings to return (default 5)")
@@ -174,7 +175,7 @@ class JoinWaitlistIn(ToolInput):
     customer_name: PersonName
     phone: str | None = Field(None, max_length=40, description="How to reach them when a time frees up")
     email: str | None = Field(None, max_length=320)
-    earliest_date: dt.date = Field(description="First acceptable day (YYYY-MM-DD, business-local)")
+    earliest_date: dt.date = Field(description="First acceptable day (YYYY-MM-DD, local to the branch)")
     latest_date: dt.date = Field(description="Last acceptable day")
     earliest_time: dt.time | None = Field(None, description="Earliest start time of day (HH:MM). Null: any.")
     latest_time: dt.time | None = Field(None, description="Latest end time of day (HH:MM). Null: any.")

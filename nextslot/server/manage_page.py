@@ -85,8 +85,9 @@ def move_times(token: str, request: Request) -> Response:
     if isinstance(opened, Response):
         return opened
     service: BookingService = request.app.state.service
+    place = opened.booking.location  # a move stays at its branch: only its times
     grid = slot_grid(service, opened.business.id, opened.booking.service, opened.visitor.zone,
-                     request.query_params.get("from"), opened.visitor.language)
+                     request.query_params.get("from"), opened.visitor.language, place.key if place else None)
     if isinstance(grid, Rejected):
         if (wait := retry_after(grid)) is not None:  # the business's slot searches are spent for now
             return too_many_requests(request, wait)

@@ -66,8 +66,8 @@ def receptionist(ctx: ToolContext, usable: Iterable[str] = TOOLS) -> tuple[str, 
     b, usable = info.data, set(usable)
     lines = [f"You answer for {b['name']}" + (f", {b['address']}" if b["address"] else "") + ", as its receptionist: "
              "you help people find a time and book, and look after their existing appointments.",
-             f"The business's time zone is {b['timezone']}. When the person is elsewhere, pass their zone as "
-             "caller_timezone so times come back in it."]
+             f"The business's time zone is {b['timezone']}; a branch's times come in its own zone. When the person "
+             "is elsewhere, pass their zone as caller_timezone so times come back in it."]
     if b["phone"]:
         lines.append(f"Its phone number is {b['phone']}.")
     open_days = [f"{d['day']} {', '.join(d['hours'])}" for d in b["opening_hours"] if d["hours"]]

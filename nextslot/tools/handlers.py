@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import load_zone
 from nextslot.core.results import Booked, Changed, Held, Rejected, SeriesChanged, SlotTaken
@@ -131,7 +130,7 @@ def find_available_slots(ctx: ToolContext, args: FindSlotsIn) -> SlotsOut | Tool
         return problem(resources)
     limit = args.limit or DEFAULT_SLOTS
     filtered = args.earliest_time is not None or args.latest_time is not None
-    # a date is a whole local day (in `timezone`, else the business's zone: the core reads it so)
+    # a date is a whole local day (in `timezone`, else the branch's or the business's zone: the core reads it so)
     starts_from: date | datetime = args.date or ctx.service.now()
     until = starts_from + timedelta(days=args.days or (1 if args.date else 7))
     query = SlotQuery(service=args.service, starts_from=starts_from, until=until, timezone=args.timezone,
@@ -154,10 +153,11 @@ def find_available_slots(ctx: ToolContext, args: FindSlotsIn) -> SlotsOut | Tool
 
 
 def in_day_window(slot: SlotView, args: FindSlotsIn) -> bool:
-    """Whether the slot starts within the asked times of day (in `timezone`, else the business's zone)."""
+    """Whether the slot starts within the asked times of day (in `timezone`, else the zone of the slot's branch:
+    "mornings" at a branch are its own mornings)."""
     if args.earliest_time is None and args.latest_time is None:
         return True
-    zone = load_zone(args.timezone) or ZoneInfo(slot.starts_at.business_timezone)
+    zone = load_zone(args.timezone) or slot.starts_at.place_zone
     local = slot.starts_at.utc.astimezone(zone).time()
     return (args.earliest_time is None or local >= args.earliest_time) and (
         args.latest_time is None or local <= args.latest_time)

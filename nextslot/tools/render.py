@@ -16,8 +16,8 @@ from nextslot.tools.phrases import cost_phrase, phrase
 
 
 def zone_of(time: TimeView, caller_zone: str | None) -> ZoneInfo:
-    """The caller's zone when known and valid, else the business's."""
-    return load_zone(caller_zone) or ZoneInfo(time.business_timezone)
+    """The caller's zone when known and valid, else the place's: a branch's own zone, else the business's."""
+    return load_zone(caller_zone) or time.place_zone
 
 
 def time_slot(slot: SlotView, caller_zone: str | None, language: str | None = None) -> TimeSlot:

@@ -87,7 +87,7 @@ def test_agents_hear_where_each_time_is_and_the_config_round_trips(service, make
     assert info.data["locations"] == ["London Bridge", "Paris Marais"] and "Branches: London Bridge" in info.data["say"]
     found = execute("find_available_slots", {"service": "cut", "date": "2026-11-24", "location": "Paris Marais"}, ctx)
     assert found.data["slots"][0]["location"] == "Paris Marais"
-    assert found.data["say"].startswith("I can offer Tuesday 24 November at 9 am at Paris Marais")
+    assert found.data["say"].startswith("I can offer Tuesday 24 November at 10 am at Paris Marais")  # Paris time
     booked = execute("book_appointment", {"service": "cut", "starts_at": found.data["slots"][0]["starts_at"],
                                           "customer_name": "Eve", "phone": "+447911169999",
                                           "location": "paris"}, ctx)

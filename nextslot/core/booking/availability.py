@@ -42,7 +42,9 @@ class ServiceRules:
     step_minutes: int
     min_notice: timedelta
     horizon: timedelta
-    zone: ZoneInfo  # the business's zone: the slot grid is laid in it
+    zone: ZoneInfo  # where the plan books: its branch's zone when its resources keep one, else the business's
+    # the other branches' zones of a plan over several: a start on one of their grids is on this plan's too
+    also_on_grid: tuple[ZoneInfo, ...] = ()
 
     def occupied(self, start: datetime) -> Interval:
         return start - self.buffer_before, start + self.duration + self.buffer_after
@@ -283,7 +285,7 @@ def check_slot(
     rules: ServiceRules, groups: Sequence[Sequence[ResourceTimeline]], start: datetime, now: datetime
 ) -> Slot | SlotProblem:
     """Validate one requested start: bad input first, then whether it is still free."""
-    if not on_grid(start, rules.step_minutes, rules.zone):
+    if not any(on_grid(start, rules.step_minutes, zone) for zone in (rules.zone, *rules.also_on_grid)):
         return SlotProblem.OFF_GRID
     if start < now:
         return SlotProblem.IN_PAST

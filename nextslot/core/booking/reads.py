@@ -11,7 +11,7 @@ from nextslot.core.booking.refusals import unknown_booking
 from nextslot.core.instants import load_zone, resolve_instant, unknown_zone
 from nextslot.core.planning import Plan, business_info, load_business, load_plan, timelines
 from nextslot.core.results import Opening, Rejected, Slots
-from nextslot.core.views import booking_view, slot_view
+from nextslot.core.views import booking_view, plan_zone, slot_view
 from nextslot.schemas.commands import BookingSearch, SlotQuery
 from nextslot.schemas.views import BookingView
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
@@ -52,17 +52,21 @@ def open_slots(uow: SqlAlchemyUnitOfWork, business_id: int, query: SlotQuery,
         window = slot_window(query, plan, now)
         if isinstance(window, Rejected):
             return window
-        start, end = window
-        plans = [plan]
+        plans, windows = [plan], [window]
         if query.location is None and len(plan.locations) > 1:  # every branch's openings, not one per start
             plans = [p for place in plan.locations
                      if isinstance(p := load_plan(uow, business_id, query.service, query.resources, place),
                                    Plan)]
+            branch_windows = [slot_window(query, p, now) for p in plans]  # a date is each branch's own day
+            if refused := next((w for w in branch_windows if isinstance(w, Rejected)), None):
+                return refused
+            windows = [w for w in branch_windows if not isinstance(w, Rejected)]
         found: list[tuple[Slot, Plan]] = []
-        for piece in pieces(start, end):
-            for one in plans:
-                groups = timelines(uow, one, piece, now, party=query.party_size)
-                found += [(s, one) for s in find_open_slots(one.rules, groups, piece, now, query.limit)]
+        for piece in pieces(min(w[0] for w in windows), max(w[1] for w in windows)):
+            for one, (lo, hi) in zip(plans, windows, strict=True):
+                if (part := (max(piece[0], lo), min(piece[1], hi)))[0] < part[1]:
+                    groups = timelines(uow, one, part, now, party=query.party_size)
+                    found += [(s, one) for s in find_open_slots(one.rules, groups, part, now, query.limit)]
             if len(found) >= query.limit:
                 break
         found.sort(key=lambda pair: pair[0].starts_at)  # stable: branches in listed order at one start
@@ -80,8 +84,9 @@ def pieces(start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]
 
 
 def slot_window(query: SlotQuery, plan: Plan, now: datetime) -> tuple[datetime, datetime] | Rejected:
-    """The search window in UTC; window times without an offset or zone are read in the business's zone."""
-    zone = query.timezone or plan.business.zone.key
+    """The search window in UTC; window times without an offset or zone are read in the plan's place: a branch's
+    zone (its customers' dates and times of day), else the business's."""
+    zone = query.timezone or plan_zone(plan).key
     start = resolve_instant(query.starts_from, zone, "starts_from") if query.starts_from else now
     if isinstance(start, Rejected):
         return start

@@ -6,6 +6,7 @@ from datetime import datetime
 from nextslot.core.booking.availability import SlotProblem
 from nextslot.core.planning import Plan
 from nextslot.core.results import Rejected
+from nextslot.core.views import plan_zone
 from nextslot.storage.tables import Booking
 
 PROBLEMS = {
@@ -20,7 +21,7 @@ PROBLEMS = {
 def slot_problem(problem: SlotProblem, plan: Plan, start: datetime) -> Rejected:
     rules = plan.rules
     message = PROBLEMS[problem].format(
-        start=start.astimezone(plan.business.zone).strftime("%Y-%m-%d %H:%M %Z"),
+        start=start.astimezone(plan_zone(plan)).strftime("%Y-%m-%d %H:%M %Z"),  # as the branch's hours say it
         step=rules.step_minutes, notice=int(rules.min_notice.total_seconds() // 60), horizon=rules.horizon.days,
     )
     return Rejected(problem.value, message, "starts_at")

@@ -21,7 +21,7 @@ from nextslot.core.booking.changes import apply_cancel
 from nextslot.core.booking.claiming import claim_start
 from nextslot.core.booking.codes import new_code, normalize_code
 from nextslot.core.booking.cutoffs import move_refusal
-from nextslot.core.booking.grid import day_grid
+from nextslot.core.booking.grid import grid_starts
 from nextslot.core.booking.history import record, snapshot
 from nextslot.core.booking.intake import check_answers
 from nextslot.core.booking.refusals import not_active, slot_problem, unknown_booking
@@ -30,7 +30,7 @@ from nextslot.core.deposits import rules as deposits
 from nextslot.core.instants import resolve_instant, wall_exists, wall_to_utc
 from nextslot.core.planning import BusinessInfo, Plan, load_business, load_plan, timelines
 from nextslot.core.results import Rejected, SeriesBooked, SeriesChanged, SlotTaken
-from nextslot.core.views import booking_view, branch_of, new_booking_view
+from nextslot.core.views import booking_view, branch_of, new_booking_view, plan_zone
 from nextslot.schemas.commands import BookingChange, BookingReschedule, SeriesCreate, SeriesRule
 from nextslot.schemas.statuses import ACTIVE, BookingStatus
 from nextslot.schemas.times import TimeView
@@ -44,8 +44,9 @@ NEAREST_WITHIN = timedelta(days=1)  # nearest_free takes another time only this 
 
 def occurrence_starts(first: datetime, rule: SeriesRule, plan: Plan) -> list[tuple[datetime, Rejected | None]]:
     """The first start's local wall time on every day the rule names (a DST change keeps the wall time; see
-    `grid_start` for one the clocks skip), each with why it cannot be placed, if so."""
-    zone = plan.business.zone
+    `grid_start` for one the clocks skip), each with why it cannot be placed, if so. The wall time is the branch's:
+    "every Tuesday at 9" at a branch in another zone keeps its own 9 when the business's clocks change."""
+    zone = plan_zone(plan)
     local = first.astimezone(zone)
     minute = local.hour * 60 + local.minute
     step = timedelta(days=rule.interval * (7 if rule.every == "week" else 1))
@@ -55,16 +56,16 @@ def occurrence_starts(first: datetime, rule: SeriesRule, plan: Plan) -> list[tup
 def grid_start(day: date, minute: int, plan: Plan) -> tuple[datetime, Rejected | None]:
     """`minute` past local midnight on `day`, as a start the slot search would offer.
 
-    A wall time the clocks skip becomes the day's first grid start after the jump (`day_grid`, as the search
+    A wall time the clocks skip becomes the day's first grid start after the jump (`grid_starts`, as the search
     lays it): the jump itself (02:30 at Lord Howe, 01:00 after a skipped midnight) is seldom on the grid, so
     it would be refused as off the step. A day with no start left after the jump is refused, at the jump.
     """
-    zone = plan.rules.zone
+    zone = plan_zone(plan)
     start = wall_to_utc(day, minute, zone)
     wall = datetime.combine(day, time()) + timedelta(minutes=minute)
     if wall_exists(wall, zone):
         return start, None
-    later = [s for s in day_grid(plan.rules.step_minutes, zone, day) if s >= start]
+    later = grid_starts(plan.rules.step_minutes, plan.rules.zone, start, wall_to_utc(day, 1440, zone))
     if later:
         return later[0], None
     return start, Rejected("nonexistent_local_time", f"{wall:%Y-%m-%d %H:%M} does not exist in {zone.key}: the "
@@ -143,7 +144,7 @@ def place_occurrence(uow: SqlAlchemyUnitOfWork, plan: Plan, cmd: SeriesCreate, c
                      unplaced: Rejected | None = None) -> OccurrenceView:
     """Book one occurrence in a savepoint of its own; on a taken time, the nearest free one if asked. An
     `unplaced` one (no start that day) is reported refused like any other start the rules refuse."""
-    requested = TimeView.of(start, plan.business.zone)
+    requested = TimeView.of(start, plan.business.zone, place_zone=plan_zone(plan))
     made = unplaced if unplaced is not None else try_start(uow, plan, cmd, customer, answers, series_id, start, now)
     if isinstance(made, BookingView):
         return OccurrenceView(requested=requested, outcome="booked", booking=made)
@@ -272,7 +273,7 @@ def move_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingResched
             return plan
         if refused := move_refusal(found[0], plan.business, cmd.source, now):
             return refused
-        zone = plan.business.zone
+        zone = plan_zone(plan)  # the same change of the branch's own day and wall time
         old, new = found[0].starts_at.astimezone(zone), start.astimezone(zone)
         days, minute = new.date() - old.date(), new.hour * 60 + new.minute
         placed = [grid_start(b.starts_at.astimezone(zone).date() + days, minute, plan) for b in found[1:]]

@@ -109,7 +109,7 @@ def opening_hours(uow: SqlAlchemyUnitOfWork, business: Business, now: datetime) 
         for r in resources
         for interval in open_intervals(
             [WeeklyHours(h.weekday, h.start_minute, h.end_minute) for h in r.hours],
-            load_zone(r.timezone) or zone, day_instants(today, zone, 7),
+            load_zone(r.own_timezone) or zone, day_instants(today, zone, 7),  # a branch's hours are its own
         )
     )
     by_day: dict[int, list[str]] = {}

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from nextslot.core.customers.contacts import normalize_email, normalize_phone
 from nextslot.core.money import money
 from nextslot.core.results import Rejected
-from nextslot.core.views import customer_view
+from nextslot.core.views import booking_zone, customer_view, resources_zone
 from nextslot.schemas.statuses import BookingStatus
 from nextslot.schemas.times import repeat_note
 from nextslot.schemas.views import CustomerHistory, HistoryEvent
@@ -66,7 +66,8 @@ def customer_history(uow: SqlAlchemyUnitOfWork, business_id: int, phone: str | N
 
 
 def history_for(uow: SqlAlchemyUnitOfWork, business_id: int, customer: Customer) -> CustomerHistory:
-    """A known customer's whole history, in the business's zone unless the customer has their own."""
+    """A known customer's whole history, in the customer's zone, else each booking's branch's (else the
+    business's)."""
     return history_of(uow, queries.known_business(uow.session, business_id), customer)
 
 
@@ -95,11 +96,14 @@ def booking_events(uow: SqlAlchemyUnitOfWork, customer: Customer, zone: ZoneInfo
         .join(Booking, Booking.id == BookingHistory.booking_id).join(Service, Service.id == Booking.service_id)
         .where(Booking.customer_id == customer.id))
     events = []
+    zones: dict[int, ZoneInfo] = {}  # a customer with no zone of their own hears each booking's branch's time
     for h, code, service in rows:
+        if (here := zone if customer.timezone else zones.get(h.booking_id)) is None:
+            here = zones[h.booking_id] = booking_zone(uow, h.booking_id, zone)
         starts = (h.after or h.before or {}).get("starts_at")
-        moment = f" on {when(datetime.fromisoformat(starts), zone)}" if starts else ""
+        moment = f" on {when(datetime.fromisoformat(starts), here)}" if starts else ""
         moved_from = (h.before or {}).get("starts_at") if h.action == "rescheduled" else None
-        origin = f" (from {when(datetime.fromisoformat(moved_from), zone)})" if moved_from else ""
+        origin = f" (from {when(datetime.fromisoformat(moved_from), here)})" if moved_from else ""
         events.append(HistoryEvent(at=h.at, kind=f"booking.{h.action}", booking_code=code, channel=h.channel,
                                    summary=f"{ACTIONS.get(h.action, h.action)} {service}{moment}{origin}"
                                            + (f": {h.note}" if h.note else "")))
@@ -136,11 +140,12 @@ def waitlist_events(uow: SqlAlchemyUnitOfWork, customer: Customer, zone: ZoneInf
                                               .join(WaitlistEntry, WaitlistEntry.id == WaitlistOffer.entry_id)
                                               .join(Service, Service.id == WaitlistEntry.service_id)
                                               .where(WaitlistOffer.customer_id == customer.id)):
+        here = zone if customer.timezone else resources_zone(uow, offer.resource_ids or (), zone)
         events.append(HistoryEvent(at=offer.created_at, kind="waitlist.offered", booking_code=None, channel=None,
-                                   summary=f"Offered {service} on {when(offer.starts_at, zone)}"))
+                                   summary=f"Offered {service} on {when(offer.starts_at, here)}"))
         if offer.answered_at is not None:
             events.append(HistoryEvent(at=offer.answered_at, kind=f"waitlist.{offer.status}", booking_code=None,
-                                       channel=offer.answer, summary=f"Offer of {when(offer.starts_at, zone)}: "
+                                       channel=offer.answer, summary=f"Offer of {when(offer.starts_at, here)}: "
                                                                      f"{offer.status}"))
     return events
 

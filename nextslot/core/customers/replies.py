@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from nextslot.core.views import booking_zone, resources_zone
 from nextslot.core.waitlist.offers import answerable_offer
 from nextslot.schemas.statuses import ACTIVE
 from nextslot.storage.refusals import committed_once
@@ -88,8 +89,8 @@ def offer_answered(uow: SqlAlchemyUnitOfWork, customer_ids: list[int], now: date
             select(Service.name, Customer.timezone, Business.timezone)
             .join(WaitlistEntry, WaitlistEntry.service_id == Service.id).join(Customer, Customer.id == offer.customer_id)
             .join(Business, Business.id == offer.business_id).where(WaitlistEntry.id == offer.entry_id)).one()
-        return OfferTarget(offer.id, offer.business_id, offer.customer_id, facts[0], offer.starts_at,
-                           ZoneInfo(facts[1] or facts[2]))
+        zone = ZoneInfo(facts[1]) if facts[1] else resources_zone(uow, offer.resource_ids or (), ZoneInfo(facts[2]))
+        return OfferTarget(offer.id, offer.business_id, offer.customer_id, facts[0], offer.starts_at, zone)
 
 
 def target_booking(uow: SqlAlchemyUnitOfWork, customer_ids: list[int], codes: list[str], names_a_code: bool,
@@ -109,11 +110,12 @@ def target_booking(uow: SqlAlchemyUnitOfWork, customer_ids: list[int], codes: li
         if row is None and not names_a_code:
             row = uow.session.execute(query.where(Booking.status.in_(ACTIVE), Booking.ends_at > now)
                                       .order_by(Booking.starts_at).limit(1)).first()
-    if row is None:
-        return None
-    booking_id, business_id, customer_id, booking_code, service_name, starts_at, customer_zone, business_zone = row
-    return Target(booking_id, business_id, customer_id, booking_code, service_name, starts_at,
-                  ZoneInfo(customer_zone or business_zone))
+        if row is None:
+            return None
+        booking_id, business_id, customer_id, booking_code, service_name, starts_at, customer_zone, business_zone = row
+        # a customer with no zone of their own reads the time where the booking is: its branch's zone
+        zone = ZoneInfo(customer_zone) if customer_zone else booking_zone(uow, booking_id, ZoneInfo(business_zone))
+    return Target(booking_id, business_id, customer_id, booking_code, service_name, starts_at, zone)
 
 
 def set_opt_out(uow: SqlAlchemyUnitOfWork, customer_ids: list[int], channel: str, stop: bool) -> None:

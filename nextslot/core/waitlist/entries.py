@@ -12,7 +12,7 @@ from nextslot.core.customers.contacts import find_or_create
 from nextslot.core.instants import wall_to_utc
 from nextslot.core.planning import Plan, load_plan
 from nextslot.core.results import Rejected
-from nextslot.core.views import customer_view, resource_ref
+from nextslot.core.views import customer_view, plan_zone, resource_ref
 from nextslot.schemas.commands import WaitlistJoin
 from nextslot.schemas.views import WaitlistView
 from nextslot.storage.customers import StoredCustomer
@@ -39,7 +39,7 @@ def check_window(cmd: WaitlistJoin, plan: Plan, today: date) -> Rejected | None:
         return Rejected("beyond_horizon", f"Bookings open {plan.rules.horizon.days} days ahead; pick an earlier"
                                           " latest_date.", "latest_date")
     start, end = minutes_of(cmd.day_start), 1440 if cmd.day_end is None else minutes_of(cmd.day_end)
-    zone, first = plan.business.zone, max(cmd.earliest_date, today)
+    zone, first = plan_zone(plan), max(cmd.earliest_date, today)
     days = (first + timedelta(days=i) for i in range((cmd.latest_date - first).days + 1))
     # too short on every day: a night the clocks go back has a longer stretch between the same wall times
     if all(wall_to_utc(day, end, zone) - wall_to_utc(day, start, zone) < plan.rules.duration for day in days):
@@ -51,7 +51,8 @@ def check_window(cmd: WaitlistJoin, plan: Plan, today: date) -> Rejected | None:
 def join(uow: SqlAlchemyUnitOfWork, business_id: int, plan: Plan, cmd: WaitlistJoin,
          now: datetime) -> WaitlistView | Rejected:
     """Add (or, for the same customer, service and window, return) a waiting entry."""
-    problem = check_window(cmd, plan, now.astimezone(plan.business.zone).date())
+    today = now.astimezone(plan_zone(plan)).date()  # the dates wished are the branch's, as its offers read them
+    problem = check_window(cmd, plan, today)
     if problem:
         return problem
     customer = find_or_create(uow, business_id, plan.business.country, cmd.customer)
@@ -60,7 +61,7 @@ def join(uow: SqlAlchemyUnitOfWork, business_id: int, plan: Plan, cmd: WaitlistJ
     preferred = sorted({r.id for group in plan.groups for r in group if r.key in cmd.resources})
     values = dict(
         business_id=business_id, service_id=plan.service_id, customer_id=customer.id,
-        earliest_date=max(cmd.earliest_date, now.astimezone(plan.business.zone).date()), latest_date=cmd.latest_date,
+        earliest_date=max(cmd.earliest_date, today), latest_date=cmd.latest_date,
         day_start_minute=minutes_of(cmd.day_start), day_end_minute=1440 if cmd.day_end is None else minutes_of(cmd.day_end),
     )
     entry = uow.session.scalars(

@@ -19,6 +19,7 @@ from nextslot.core.booking.availability import Slot, find_open_slots
 from nextslot.core.instants import wall_to_utc
 from nextslot.core.planning import Plan, load_plan, timelines
 from nextslot.core.results import Rejected
+from nextslot.core.views import place_zone, resources_zone
 from nextslot.storage.alone import Failed, in_savepoint
 from nextslot.storage.tables import (
     Business,
@@ -80,8 +81,9 @@ def make_offers(uow: SqlAlchemyUnitOfWork, marker: FreedCapacity, now: datetime)
     business = uow.session.get_one(Business, marker.business_id)
     at_once, minutes = offer_settings(business)
     zone = planning.BusinessInfo.of(business).zone
-    first_day = marker.starts_at.astimezone(zone).date()
-    last_day = marker.ends_at.astimezone(zone).date()
+    # a day either side: a wish's dates are its branch's, whose date may not be the business's
+    first_day = marker.starts_at.astimezone(zone).date() - timedelta(days=1)
+    last_day = marker.ends_at.astimezone(zone).date() + timedelta(days=1)
     entries = list(uow.session.scalars(
         select(WaitlistEntry).where(
             WaitlistEntry.business_id == marker.business_id, WaitlistEntry.status == "waiting",
@@ -128,8 +130,10 @@ def first_fitting_slot(uow: SqlAlchemyUnitOfWork, entry: WaitlistEntry, plan: Pl
     window = (marker.starts_at - rules.duration - rules.buffer_before, marker.ends_at + rules.buffer_after)
     groups = timelines(uow, plan, window, now)
     already = set(uow.session.scalars(select(WaitlistOffer.starts_at).where(WaitlistOffer.entry_id == entry.id)))
-    zone = plan.business.zone
+    resources = plan.resources
     for slot in find_open_slots(rules, groups, window, now):
+        # the wished dates and times of day are the slot's branch's own: a Los Angeles morning, not New York's
+        zone = place_zone((resources[rid] for rid in slot.resource_ids), plan.business.zone)
         day = slot.starts_at.astimezone(zone).date()
         if not (entry.earliest_date <= day <= entry.latest_date):
             continue
@@ -217,8 +221,9 @@ def offer_summary(uow: SqlAlchemyUnitOfWork, business_id: int, offer_id: int) ->
     zone = planning.BusinessInfo.of(business).zone
     customer = uow.session.get_one(Customer, offer.customer_id)
     service = uow.session.get_one(Service, entry.service_id)
+    place = resources_zone(uow, offer.resource_ids or (), zone)  # the offered time's branch
     return {"business": business.name, "slug": business.slug, "service": service.name,
-            "starts_at": offer.starts_at, "zone": customer.timezone or zone.key, "status": offer.status,
+            "starts_at": offer.starts_at, "zone": customer.timezone or place.key, "status": offer.status,
             "expires_at": offer.expires_at, "name": customer.name, "language": customer.language or "en"}
 
 

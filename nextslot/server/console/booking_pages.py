@@ -113,7 +113,9 @@ def move_picker(request: Request, business: PageBusiness, staff: SignedIn, code:
     booking = booking_of(request, business, staff, code)
     if isinstance(booking, Response):
         return booking
-    grid = slot_grid(service, business.id, booking.service, business.zone, request.query_params.get("from"))
+    place = booking.location  # a move stays at its branch: only its times
+    grid = slot_grid(service, business.id, booking.service, business.zone, request.query_params.get("from"),
+                     location=place.key if place else None)
     return render(request, "move.html", {
         "business": business, "staff": staff, "active": "calendar", "booking": booking, "key": new_form_key(),
         "grid": None if isinstance(grid, Rejected) else grid, "taken": taken, "problem": problem,

@@ -37,7 +37,7 @@ class SlotsAnswer(BaseModel):
 class SlotsQuery(Input):
     service: str = Field(max_length=64)
     starts_from: DayOrTime | None = Field(None, description="An instant, or a date: from the first instant of that "
-                                                            "local day in the business's zone")
+                                                            "local day in the branch's zone, else the business's")
     until: DayOrTime | None = Field(None, description="Exclusive; a date: up to the first instant of that local day")
     customer_timezone: str | None = Field(None, max_length=64)
     resource: str | None = Field(None, max_length=64, description="Only with this resource (key)")
