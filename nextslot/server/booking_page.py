@@ -118,7 +118,10 @@ def book(request: Request, slug: str, service_key: str, posted: FormData) -> Res
         return found
     business, offered, visitor = found
     form = read_form(posted, offered)
-    command = booking_command(form, offered, visitor.zone.key, language=visitor.language, location=visitor.place)
+    # the visitor's zone only when they (or their browser) gave it: a default would make a branch's customer
+    # read every message in the business's zone, not the branch's
+    zone = visitor.zone.key if visitor.chosen else None
+    command = booking_command(form, offered, zone, language=visitor.language, location=visitor.place)
     if isinstance(command, Problem):
         return form_page(request, business, offered, visitor, renewed(form), problem=command, status=422)
     if isinstance(command, SeriesCreate):  # "repeat every week, 6 times": the tools' and /v1's own series

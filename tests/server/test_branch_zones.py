@@ -44,3 +44,21 @@ def test_the_console_says_the_branchs_time_and_moves_within_the_branch(console, 
                      r"America/Los Angeles time\)</small>", page)
     picker = client.get(f"/console/{slug}/bookings/{booking.code}/move", params={"from": "2026-11-25"}).text
     assert 'value="2026-11-25T17:00:00Z"' in picker and 'value="2026-11-25T14:00:00Z"' not in picker
+
+
+def test_a_page_booking_without_a_zone_stores_none_so_messages_say_the_branchs_time(live_server, service,
+                                                                                    make_business):
+    """A page without its script posts no `tz`: the business's zone it fell back to is not the customer's."""
+    from nextslot.schemas.commands import BookingSearch
+    business = make_business(coasts())
+    slug = service.business_by_id(business).slug
+    with live_server(frozen=True) as server, httpx.Client(base_url=server.url) as http:
+        form = http.get(f"/b/{slug}/colour/book", params={"at": "2026-11-25T17:00:00Z"})
+        assert form.status_code == 200, form.text
+        key = re.search(r'name="key" value="([^"]+)"', form.text).group(1)
+        done = http.post(f"/b/{slug}/colour/book", data={"at": "2026-11-25T17:00:00Z", "key": key,
+                                                         "customer.name": "Zoe", "customer.phone": "+12135550101"})
+        assert done.status_code == 303, done.text
+    [booked] = service.find_bookings(business, BookingSearch(phone="+12135550101"))[0]
+    assert booked.customer.timezone is None
+    assert booked.starts_at.spoken == "Wednesday 25 November at 9 am"  # Los Angeles, where the colour is done
