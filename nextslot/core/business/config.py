@@ -6,17 +6,22 @@ as the file says are kept as they are). Resources and services the file does not
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from nextslot.core import audit
 from nextslot.core.business.config_writes import (
+    branch_zones,
     by_key,
     capacity_cut_refused,
+    exception_intervals,
     given_local,
+    resource_zones,
     store_locations,
     store_resources,
     store_services,
@@ -43,7 +48,7 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig,
                  stored: dict[str, Any] | None = None) -> ConfigApplied | Rejected:
     """Store `config` whole; `stored` is the stored config's document when the caller has just read it in this
     transaction (an edit), so the audit's "before" is not read a second time."""
-    if problems := details_problems(config.business.details) + exception_problems(config):
+    if problems := details_problems(config.business.details) + exception_problems(config) + empty_exceptions(config):
         return refused_config(problems)  # every path that stores a config comes here: nothing is written
     with uow:
         s = uow.session
@@ -56,6 +61,7 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig,
             s.add(business)
         else:
             before = stored if stored is not None else config_document(uow, business.id)
+        was = {} if created else resource_zones(uow, business)
         business.name, business.timezone, business.country = b.name, b.timezone, b.country
         details = dict(b.details)
         if b.reminder_offsets_minutes is not None:
@@ -74,7 +80,10 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig,
         if refused := capacity_cut_refused(uow, config, resources):
             return refused
         store_resources(uow, business.id, config, places, resources)
-        store_times(uow, business, config, places, resources)
+        zones = branch_zones(uow, business.id)
+        if problems := exception_problems(config, zones):  # the zones of resources the file leaves out count too
+            return refused_config(problems)
+        store_times(uow, business, config, places, resources, zones, was)
         store_services(uow, business.id, config, resources)
         if changes := audit.diff(before, config_document(uow, business.id)):
             audit.record(uow, business.id, "config.created" if created else "config.updated", business.slug,
@@ -122,11 +131,12 @@ def details_problems(details: dict[str, Any]) -> list[tuple[str, str]]:
     return problems + (template_problems(details["templates"]) if "templates" in details else [])
 
 
-def exception_problems(config: BusinessConfig) -> list[tuple[str, str]]:
+def exception_problems(config: BusinessConfig, stored_zones: Iterable[str] = ()) -> list[tuple[str, str]]:
     """Too many stored spans for the closures and every resource's exceptions together (MAX_EXCEPTION_SPANS); a
-    closure given as wall times counts once more for each other zone the file's branches and resources keep."""
+    closure given as wall times counts once more for each other zone the file's branches and resources keep, and
+    the stored resources' (`stored_zones`): a partial file's closures are copied for those it leaves out too."""
     places = {lc.key: lc.timezone for lc in config.locations}
-    zones = {rc.timezone or places.get(rc.location or "") for rc in config.resources}
+    zones = {rc.timezone or places.get(rc.location or "") for rc in config.resources} | set(stored_zones)
     copies = 1 + len(zones - {None, config.business.timezone})
     spans = sum(stored_spans(ec) * (copies if given_local(ec) else 1) for ec in config.closures) + sum(
         stored_spans(ec) for rc in config.resources for ec in rc.exceptions)
@@ -135,6 +145,21 @@ def exception_problems(config: BusinessConfig) -> list[tuple[str, str]]:
     return [("closures", f"the closures and time off come to {spans} spans of time (each day of a range counts, "
                          f"and each span of its hours); at most {MAX_EXCEPTION_SPANS} are kept: give long or "
                          "repeated ones as whole days or exact ranges")]
+
+
+def empty_exceptions(config: BusinessConfig) -> list[tuple[str, str]]:
+    """The first exception that ends before it starts in the zone it is read in (the resource's own, its branch's,
+    else the business's): local times the clocks skip, or go back over, can make one."""
+    places = {lc.key: lc.timezone for lc in config.locations}
+    sections = [("closures", config.closures, config.business.timezone)] + [
+        (f"resources.{i}.exceptions", r.exceptions, r.timezone or places.get(r.location or "") or config.business.timezone)
+        for i, r in enumerate(config.resources)]
+    for where, exceptions, name in sections:
+        for j, exception in enumerate(exceptions):
+            if any(start >= end for start, end in exception_intervals(exception, ZoneInfo(name))):
+                return [(f"{where}.{j}", f"it covers no time in {name}: the clocks change within it; give starts_at "
+                                         "and ends_at with their UTC offsets")]
+    return []
 
 
 def stored_spans(ec: ExceptionConfig) -> int:

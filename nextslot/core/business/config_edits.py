@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -17,7 +16,6 @@ from sqlalchemy import select
 from nextslot.core.business.config import apply_config, refused_config, validation_problems
 from nextslot.core.business.config_export import exception_id as id_of
 from nextslot.core.business.config_export import export_config, resource_entries
-from nextslot.core.business.config_writes import exception_intervals
 from nextslot.core.planning import unknown_business
 from nextslot.core.results import Rejected
 from nextslot.schemas.config import BusinessConfig, ExceptionConfig, ResourceConfig, ServiceConfig
@@ -69,22 +67,7 @@ def validated(config: BusinessConfig) -> BusinessConfig | Rejected:
         checked = BusinessConfig.model_validate(config.model_dump())
     except ValidationError as error:
         return invalid_config(error)
-    return empty_exception(checked) or checked
-
-
-def empty_exception(config: BusinessConfig) -> Rejected | None:
-    """Local times the clocks skip (or go back over) can make an exception end before it starts."""
-    zone = ZoneInfo(config.business.timezone)
-    sections = [("closures", config.closures, zone)] + [
-        (f"resources.{i}.exceptions", r.exceptions, ZoneInfo(r.timezone) if r.timezone else zone)
-        for i, r in enumerate(config.resources)]
-    for where, exceptions, local in sections:
-        for j, exception in enumerate(exceptions):
-            if any(start >= end for start, end in exception_intervals(exception, local)):
-                return Rejected("invalid_config", f"{where}.{j} covers no time in {local.key}: the clocks change "
-                                                  "within it. Give starts_at and ends_at with their UTC offsets.",
-                                f"{where}.{j}")
-    return None
+    return checked
 
 
 def invalid_config(error: ValidationError) -> Rejected:

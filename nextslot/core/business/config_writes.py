@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, and_, delete, func, insert, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from nextslot.core.business.config_export import exception_configs
 from nextslot.core.instants import first_instant, wall_to_utc
 from nextslot.core.results import Rejected
 from nextslot.schemas.config import BusinessConfig, ExceptionConfig
@@ -102,9 +103,11 @@ def store_resources(uow: SqlAlchemyUnitOfWork, business_id: int, config: Busines
 
 
 def store_times(uow: SqlAlchemyUnitOfWork, business: Business, config: BusinessConfig, places: dict[str, Location],
-                resources: dict[str, Resource]) -> None:
+                resources: dict[str, Resource], zones: set[str], was: dict[int, str]) -> None:
     """The listed resources' hours and exceptions, and the business-wide closures (a copy of those given as wall
-    times for each other zone the business's resources keep, listed in this config or not)."""
+    times for each other zone in `zones`, the business's resources', listed in this config or not). A resource left
+    out whose zone moved (its branch's, or the business's) keeps its exceptions' wall times, as its hours do: `was`
+    is each resource's zone before the change."""
     zone = ZoneInfo(business.timezone)
     place_hours = {lc.key: lc.hours for lc in config.locations if lc.hours is not None}
     hours: dict[int | None, list[HoursRow]] = {}
@@ -115,12 +118,38 @@ def store_times(uow: SqlAlchemyUnitOfWork, business: Business, config: BusinessC
         hours[rid] = [HoursRow(*span) for span in weekly(week)]
         own = rc.timezone or (places[rc.location].timezone if rc.location else None)
         exceptions[rid] = exception_rows(rc.exceptions, ZoneInfo(own) if own else zone)
+    exceptions.update(moved_exceptions(uow, business, was, set(exceptions)))
     exceptions[None] = exception_rows(config.closures, zone)
     local = [c for c in config.closures if given_local(c)]
-    for other in branch_zones(uow, business.id) - {business.timezone}:
+    for other in zones - {business.timezone}:
         exceptions[None] += exception_rows(local, ZoneInfo(other), other)
     replace_changed(uow, business.id, WorkingHours, hours, HoursRow._fields)
     replace_changed(uow, business.id, AvailabilityException, exceptions, ExceptionRow._fields)
+
+
+def moved_exceptions(uow: SqlAlchemyUnitOfWork, business: Business, was: dict[int, str],
+                     listed: set[int | None]) -> dict[int | None, list[ExceptionRow]]:
+    """The exceptions of the resources not in `listed` whose zone is no longer the one in `was`, read back as an
+    export would in the old zone and stored again in the new one (only those given as wall times move)."""
+    now = resource_zones(uow, business)
+    moved = [rid for rid, old in was.items() if rid not in listed and now.get(rid, old) != old]
+    if not moved:
+        return {}
+    rows: defaultdict[int, list[AvailabilityException]] = defaultdict(list)
+    for e in uow.session.scalars(select(AvailabilityException).where(
+            AvailabilityException.business_id == business.id, AvailabilityException.resource_id.in_(moved))):
+        rows[e.resource_id].append(e)  # type: ignore[index]
+    return {rid: [row for row in exception_rows(exception_configs(rows[rid], ZoneInfo(was[rid])), ZoneInfo(now[rid]))
+                  if row.starts_at < row.ends_at]  # wall times the new zone's clocks skip cover no time there
+            for rid in moved}
+
+
+def resource_zones(uow: SqlAlchemyUnitOfWork, business: Business) -> dict[int, str]:
+    """Each resource's zone as stored now: its own, its branch's, else the business's."""
+    return dict(uow.session.execute(
+        select(Resource.id, func.coalesce(Resource.timezone, Location.timezone, business.timezone))
+        .outerjoin(Location, Location.id == Resource.location_id).where(Resource.business_id == business.id)
+    ).all())
 
 
 def store_services(uow: SqlAlchemyUnitOfWork, business_id: int, config: BusinessConfig,
@@ -236,9 +265,10 @@ def local_instant(value: datetime, zone: ZoneInfo) -> datetime:
 
 
 def exception_rows(items: list[ExceptionConfig], zone: ZoneInfo, copy_for: str | None = None) -> list[ExceptionRow]:
-    """Each exception's spans read in `zone`; `copy_for` names the branch zone of a closure's copy."""
+    """Each exception's spans read in `zone`; `copy_for` names the branch zone of a closure's copy, where a span the
+    clocks skip there (00:00-00:30 on a day Santiago starts at 01:00) covers no time and is left out."""
     return [ExceptionRow(ec.kind, start, end, ec.reason, given_local(ec), copy_for)
-            for ec in items for start, end in exception_intervals(ec, zone)]
+            for ec in items for start, end in exception_intervals(ec, zone) if copy_for is None or start < end]
 
 
 def given_local(ec: ExceptionConfig) -> bool:
