@@ -339,8 +339,9 @@ def build_timelines(uow: SqlAlchemyUnitOfWork, plan: Plan, committed: Committed,
         weekly = tuple(weekly_of.get(rid, ()))
         if (same := (weekly, info.zone, extra, closed)) not in opening:
             opening[same] = open_intervals(weekly, info.zone, span, extra_open=extra, closed=closed)
+        grid = info.zone if info.location is not None or info.zone.key != business_zone else None  # as place_zones
         built[rid] = ResourceTimeline(rid, info.capacity, list(opening[same]), list(busy.get(rid, ())),
-                                      info.location.id if info.location else None)
+                                      info.location.id if info.location else None, grid)
     groups = [[built[r.id] for r in group] for group in plan.groups]
     if plan.assignment is None and party == 1 and not any(plan.per_person):
         return groups

@@ -59,6 +59,7 @@ class ResourceTimeline:
     open: list[Interval]  # merged, sorted
     busy: list[Interval] = field(default_factory=list)  # active claims, any order
     location: int | None = None  # its branch: one booking's members are all at one (or shared, None)
+    grid: ZoneInfo | None = None  # the zone of its branch's grid in a plan over several; None: any (shared)
 
     def __post_init__(self) -> None:
         self.busy.sort()
@@ -287,6 +288,8 @@ def check_slot(
     """Validate one requested start: bad input first, then whether it is still free."""
     if not any(on_grid(start, rules.step_minutes, zone) for zone in (rules.zone, *rules.also_on_grid)):
         return SlotProblem.OFF_GRID
+    if rules.also_on_grid and not all(groups := on_their_grids(groups, start, rules.step_minutes)):
+        return SlotProblem.OFF_GRID
     if start < now:
         return SlotProblem.IN_PAST
     earliest, latest = bookable_window(rules, now)
@@ -301,6 +304,14 @@ def check_slot(
     if picked is None:
         return SlotProblem.TAKEN
     return Slot(start, start + rules.duration, picked)
+
+
+def on_their_grids(groups: Sequence[Sequence[ResourceTimeline]], start: datetime,
+                   step_minutes: int) -> Sequence[Sequence[ResourceTimeline]]:
+    """Each pool's members whose branch's grid `start` is on: a start on Pune's grid is not Manhattan's, and
+    booked there it would take two of Manhattan's starts."""
+    kept = [[r for r in group if r.grid is None or on_grid(start, step_minutes, r.grid)] for group in groups]
+    return Pools(kept, groups.rank, groups.party, groups.per_person) if isinstance(groups, Pools) else kept
 
 
 def nearest(slots: Sequence[Slot], target: datetime, count: int) -> list[Slot]:

@@ -62,11 +62,15 @@ def open_slots(uow: SqlAlchemyUnitOfWork, business_id: int, query: SlotQuery,
                 return refused
             windows = [w for w in branch_windows if not isinstance(w, Rejected)]
         found: list[tuple[Slot, Plan]] = []
+        seen: set[tuple[datetime, tuple[int, ...]]] = set()  # a shared resource is in every branch's plan: once
         for piece in pieces(min(w[0] for w in windows), max(w[1] for w in windows)):
             for one, (lo, hi) in zip(plans, windows, strict=True):
                 if (part := (max(piece[0], lo), min(piece[1], hi)))[0] < part[1]:
                     groups = timelines(uow, one, part, now, party=query.party_size)
-                    found += [(s, one) for s in find_open_slots(one.rules, groups, part, now, query.limit)]
+                    for s in find_open_slots(one.rules, groups, part, now, query.limit):
+                        if (s.starts_at, s.resource_ids) not in seen:
+                            seen.add((s.starts_at, s.resource_ids))
+                            found.append((s, one))
             if len(found) >= query.limit:
                 break
         found.sort(key=lambda pair: pair[0].starts_at)  # stable: branches in listed order at one start
