@@ -3,13 +3,17 @@ days a branch's clocks skip."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from nextslot.core.business.config import apply_config
 from nextslot.core.business.config_export import export_config
+from nextslot.core.instants import wall_to_utc
 from nextslot.core.results import Rejected
 from nextslot.schemas.commands import BookingCreate, CustomerIn, SlotQuery
 from nextslot.schemas.config import BusinessConfig
@@ -157,3 +161,34 @@ def test_time_off_its_branchs_clocks_skip_is_refused_whole_on_every_path(session
     refused = apply(session_factory, data)
     assert isinstance(refused, Rejected) and refused.code == "invalid_config"
     assert refused.field == "resources.1.exceptions.0" and "no time in America/Los_Angeles" in refused.message
+
+
+ZONES = sorted(available_timezones() - {"Factory", "localtime"})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(business_zone=st.sampled_from(ZONES), branch_zone=st.sampled_from(ZONES),
+       day=st.dates(date(2026, 1, 1), date(2029, 12, 31)))
+def test_a_dated_closure_is_each_zones_own_day_and_edits_keep_it_so(session_factory, business_zone, branch_zone,
+                                                                     day):
+    """Any two zones, any date of four years' clock changes: the branch's copy is the branch's own day, and applying
+    the export again stores the same rows."""
+    lee = {"key": "lee", "name": "Lee", "kind": "staff", "location": "far"}
+    business = applied(session_factory, shop(lee, timezone=business_zone,
+                                             locations=[{"key": "far", "name": "Far", "timezone": branch_zone}],
+                                             closures=[{"kind": "closed", "date": day.isoformat()}]))
+
+    def rows() -> set[tuple[Any, ...]]:
+        with session_factory() as s:
+            return {(e.zone, e.starts_at, e.ends_at, e.local) for e in s.scalars(
+                select(AvailabilityException).where(AvailabilityException.business_id == business))}
+
+    first = rows()
+    far = ZoneInfo(branch_zone)
+    mine = {(start, end) for zone, start, end, _ in first if zone == (None if branch_zone == business_zone else branch_zone)}
+    assert mine == {(wall_to_utc(day, 0, far), wall_to_utc(day, 1440, far))}
+    again = exported(session_factory, business)
+    assert [(c.starts_at, c.ends_at) for c in again.closures] == [
+        (datetime.combine(day, time()), datetime.combine(day + timedelta(days=1), time()))]  # wall times, no offset
+    assert not isinstance(apply_config(SqlAlchemyUnitOfWork(session_factory), again), Rejected)
+    assert rows() == first
