@@ -36,9 +36,11 @@ def resource_ref(r: ResourceInfo | Resource) -> ResourceRef:
 def slot_view(slot: Slot, plan: Plan, customer_zone: str | None = None) -> SlotView:
     resources = plan.resources
     zone = plan.business.zone
+    # a plan at one place says its zone (`rules.zone`); only one over branches in several zones asks the slot's
+    place = place_zone((resources[rid] for rid in slot.resource_ids), zone) if plan.rules.also_on_grid \
+        else plan.rules.zone
     return SlotView(
-        starts_at=TimeView.of(slot.starts_at, zone, load_zone(customer_zone),
-                              place_zone((resources[rid] for rid in slot.resource_ids), zone)),
+        starts_at=TimeView.of(slot.starts_at, zone, load_zone(customer_zone), place),
         ends_at=slot.ends_at,
         resources=[resource_ref(resources[rid]) for rid in slot.resource_ids],
         seats_left=slot.seats_left,

@@ -185,17 +185,19 @@ class DatedException(NamedTuple):
 
 
 # The hot path of every booking and slot search, plain SQL for psycopg (`driver_rows`); the bounds come back as two
-# timestamps (psycopg parses range text in Python, timestamps in C).
+# timestamps (psycopg parses range text in Python, timestamps in C). An exception given as wall times says so in its
+# kind ('closed@' and the zone of its copy): two more columns would be parsed on every one of thousands of claims.
 CALENDAR = """
-select resource_id, 'busy', lower(during), upper(during), seats, false, null from claims
+select resource_id, 'busy', lower(during), upper(during), seats from claims
  where resource_id = any(cast(%(ids)s as bigint[])) and active and during && tstzrange(%(lo)s, %(hi)s)
    and (expires_at is null or expires_at > %(now)s)
    and (cast(%(exclude)s as bigint) is null or booking_id is null or booking_id <> cast(%(exclude)s as bigint))
 union all
-select resource_id, 'busy', lower(during), upper(during), 1, false, null from external_busy
+select resource_id, 'busy', lower(during), upper(during), 1 from external_busy
  where resource_id = any(cast(%(ids)s as bigint[])) and during && tstzrange(%(lo)s, %(hi)s)
 union all
-select resource_id, kind, starts_at, ends_at, 1, local, zone from availability_exceptions
+select resource_id, case when local then kind || '@' || coalesce(zone, '') else kind end, starts_at, ends_at, 1
+  from availability_exceptions
  where business_id = %(business)s and (resource_id = any(cast(%(ids)s as bigint[])) or resource_id is null)
    and starts_at < %(hi)s and ends_at > %(lo)s
 """
@@ -215,14 +217,15 @@ def calendar_for(
     busy: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
     rows = driver_rows(session, CALENDAR, {"ids": list(resource_ids), "lo": window[0], "hi": window[1], "now": now,
                                            "exclude": exclude_booking_id, "business": business_id})
-    for rid, kind, lower, upper, seats, local, zone in rows:
+    for rid, kind, lower, upper, seats in rows:
         if kind == "busy":
             if seats == 1:
                 busy[rid].append((lower, upper))
             else:
                 busy[rid].extend([(lower, upper)] * seats)  # a party's claim takes its places: counted once each
         else:
-            found.append(DatedException(rid, kind, lower, upper, local, zone))
+            kind, local, zone = kind.partition("@")
+            found.append(DatedException(rid, kind, lower, upper, bool(local), zone or None))
     return found, busy
 
 
