@@ -132,10 +132,15 @@ def rules_of(service: Service, zone: ZoneInfo, also_on_grid: tuple[ZoneInfo, ...
     )
 
 
-def place_zones(pools: Sequence[tuple[ResourceInfo, ...]], business_zone: ZoneInfo) -> list[ZoneInfo]:
-    """The zones of the branches these resources are at (or their own); shared ones with neither say nothing."""
-    keys = {m.zone.key for p in pools for m in p if m.location is not None or m.zone.key != business_zone.key}
-    return [ZoneInfo(k) for k in sorted(keys)]
+def place_zones(pools: Sequence[Sequence[ResourceInfo]], business_zone: ZoneInfo) -> list[ZoneInfo]:
+    """The zones of the branches these resources are at (or their own)."""
+    return [ZoneInfo(k) for k in sorted({m.zone.key for p in pools for m in p if keeps_a_place(m, business_zone)})]
+
+
+def keeps_a_place(r: ResourceInfo, business_zone: ZoneInfo) -> bool:
+    """At a branch or in a zone of its own: it says where a booking happens (a shared one with neither says nothing,
+    and goes with any branch)."""
+    return r.location is not None or r.zone.key != business_zone.key
 
 
 def unknown_business(business_id: int) -> Rejected:
@@ -339,7 +344,7 @@ def build_timelines(uow: SqlAlchemyUnitOfWork, plan: Plan, committed: Committed,
         weekly = tuple(weekly_of.get(rid, ()))
         if (same := (weekly, info.zone, extra, closed)) not in opening:
             opening[same] = open_intervals(weekly, info.zone, span, extra_open=extra, closed=closed)
-        grid = info.zone if info.location is not None or info.zone.key != business_zone else None  # as place_zones
+        grid = info.zone if keeps_a_place(info, plan.business.zone) else None
         built[rid] = ResourceTimeline(rid, info.capacity, list(opening[same]), list(busy.get(rid, ())),
                                       info.location.id if info.location else None, grid)
     groups = [[built[r.id] for r in group] for group in plan.groups]

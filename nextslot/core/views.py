@@ -10,7 +10,7 @@ from nextslot.core.booking.availability import Slot
 from nextslot.core.booking.codes import spoken_code
 from nextslot.core.instants import load_zone
 from nextslot.core.money import money
-from nextslot.core.planning import BusinessInfo, Plan, ResourceInfo
+from nextslot.core.planning import BusinessInfo, Plan, ResourceInfo, place_zones
 from nextslot.schemas.statuses import BookingStatus
 from nextslot.schemas.times import TimeView
 from nextslot.schemas.views import (
@@ -51,12 +51,9 @@ def slot_view(slot: Slot, plan: Plan, customer_zone: str | None = None) -> SlotV
 def place_zone(resources: Iterable[ResourceInfo | Resource], business_zone: ZoneInfo) -> ZoneInfo:
     """The zone a booking of these resources happens in: the one zone of those at a branch or in a zone of their own
     (a branch's), else the business's. A shared resource (no branch, no zone) goes with any branch: it says nothing."""
-    zones = set()
-    for r in resources:
-        info = r if isinstance(r, ResourceInfo) else ResourceInfo.of(r, business_zone)
-        if info.location is not None or info.zone.key != business_zone.key:
-            zones.add(info.zone.key)
-    return ZoneInfo(zones.pop()) if len(zones) == 1 else business_zone
+    infos = [r if isinstance(r, ResourceInfo) else ResourceInfo.of(r, business_zone) for r in resources]
+    zones = place_zones([infos], business_zone)
+    return zones[0] if len(zones) == 1 else business_zone
 
 
 def plan_zone(plan: Plan) -> ZoneInfo:
