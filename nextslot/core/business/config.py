@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 
 from nextslot.core import audit
 from nextslot.core.business.config_writes import (
-    branch_zones,
     by_key,
     capacity_cut_refused,
     exception_intervals,
@@ -80,10 +79,10 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig,
         if refused := capacity_cut_refused(uow, config, resources):
             return refused
         store_resources(uow, business.id, config, places, resources)
-        zones = branch_zones(uow, business.id)
-        if problems := exception_problems(config, zones):  # the zones of resources the file leaves out count too
+        now = resource_zones(uow, business)
+        if problems := exception_problems(config, now.values()):  # the zones of resources the file leaves out count
             return refused_config(problems)
-        store_times(uow, business, config, places, resources, zones, was)
+        store_times(uow, business, config, places, resources, now, was)
         store_services(uow, business.id, config, resources)
         if changes := audit.diff(before, config_document(uow, business.id)):
             audit.record(uow, business.id, "config.created" if created else "config.updated", business.slug,

@@ -103,11 +103,11 @@ def store_resources(uow: SqlAlchemyUnitOfWork, business_id: int, config: Busines
 
 
 def store_times(uow: SqlAlchemyUnitOfWork, business: Business, config: BusinessConfig, places: dict[str, Location],
-                resources: dict[str, Resource], zones: set[str], was: dict[int, str]) -> None:
+                resources: dict[str, Resource], now: dict[int, str], was: dict[int, str]) -> None:
     """The listed resources' hours and exceptions, and the business-wide closures (a copy of those given as wall
-    times for each other zone in `zones`, the business's resources', listed in this config or not). A resource left
-    out whose zone moved (its branch's, or the business's) keeps its exceptions' wall times, as its hours do: `was`
-    is each resource's zone before the change."""
+    times for each other zone the business's resources keep, listed in this config or not). A resource left out
+    whose zone moved (its branch's, or the business's) keeps its exceptions' wall times, as its hours do: `was` and
+    `now` are each resource's zone before and after the change (`resource_zones`)."""
     zone = ZoneInfo(business.timezone)
     place_hours = {lc.key: lc.hours for lc in config.locations if lc.hours is not None}
     hours: dict[int | None, list[HoursRow]] = {}
@@ -118,26 +118,25 @@ def store_times(uow: SqlAlchemyUnitOfWork, business: Business, config: BusinessC
         hours[rid] = [HoursRow(*span) for span in weekly(week)]
         own = rc.timezone or (places[rc.location].timezone if rc.location else None)
         exceptions[rid] = exception_rows(rc.exceptions, ZoneInfo(own) if own else zone)
-    exceptions.update(moved_exceptions(uow, business, was, set(exceptions)))
+    exceptions.update(moved_exceptions(uow, business.id, was, now, set(exceptions)))
     exceptions[None] = exception_rows(config.closures, zone)
     local = [c for c in config.closures if given_local(c)]
-    for other in zones - {business.timezone}:
+    for other in set(now.values()) - {business.timezone}:
         exceptions[None] += exception_rows(local, ZoneInfo(other), other)
     replace_changed(uow, business.id, WorkingHours, hours, HoursRow._fields)
     replace_changed(uow, business.id, AvailabilityException, exceptions, ExceptionRow._fields)
 
 
-def moved_exceptions(uow: SqlAlchemyUnitOfWork, business: Business, was: dict[int, str],
+def moved_exceptions(uow: SqlAlchemyUnitOfWork, business_id: int, was: dict[int, str], now: dict[int, str],
                      listed: set[int | None]) -> dict[int | None, list[ExceptionRow]]:
     """The exceptions of the resources not in `listed` whose zone is no longer the one in `was`, read back as an
     export would in the old zone and stored again in the new one (only those given as wall times move)."""
-    now = resource_zones(uow, business)
     moved = [rid for rid, old in was.items() if rid not in listed and now.get(rid, old) != old]
     if not moved:
         return {}
     rows: defaultdict[int, list[AvailabilityException]] = defaultdict(list)
     for e in uow.session.scalars(select(AvailabilityException).where(
-            AvailabilityException.business_id == business.id, AvailabilityException.resource_id.in_(moved))):
+            AvailabilityException.business_id == business_id, AvailabilityException.resource_id.in_(moved))):
         rows[e.resource_id].append(e)  # type: ignore[index]
     return {rid: [row for row in exception_rows(exception_configs(rows[rid], ZoneInfo(was[rid])), ZoneInfo(now[rid]))
                   if row.starts_at < row.ends_at]  # wall times the new zone's clocks skip cover no time there
@@ -274,11 +273,3 @@ def exception_rows(items: list[ExceptionConfig], zone: ZoneInfo, copy_for: str |
 def given_local(ec: ExceptionConfig) -> bool:
     """A date, or times without an offset: wall times, which fall at other instants in another zone."""
     return ec.starts_at is None or ec.starts_at.tzinfo is None
-
-
-def branch_zones(uow: SqlAlchemyUnitOfWork, business_id: int) -> set[str]:
-    """The zones the business's resources keep of their own or through their branch, listed in this config or not."""
-    return set(uow.session.scalars(
-        select(func.coalesce(Resource.timezone, Location.timezone)).outerjoin(Location, Location.id == Resource.location_id)
-        .where(Resource.business_id == business_id).distinct()
-    )) - {None}
