@@ -84,12 +84,14 @@ StaffSeriesCreate = edge_body(SeriesCreate, "StaffSeriesCreate", dated=("starts_
 
 
 class BookingFilter(Input):
-    """Which bookings to list; every filter given must match. Dates are the business's local dates."""
+    """Which bookings to list; every filter given must match. Dates are the business's local dates, or the
+    branch's when `location` names one."""
 
     date_from: dt.date | None = Field(None, description="first day, inclusive")
     date_to: dt.date | None = Field(None, description="last day, inclusive")
     status: list[BookingStatus] = Field(default_factory=list, max_length=7, description="any of these statuses")
     resource: str | None = Field(None, max_length=64, description="resource key")
+    location: str | None = Field(None, max_length=64, description="branch key: bookings there, its dates")
     service: str | None = Field(None, max_length=64, description="service key")
     phone: str | None = Field(None, max_length=40, description="the customer's phone, any common format")
     email: str | None = Field(None, max_length=320)
@@ -278,9 +280,13 @@ class ResourceDay(BaseModel):
 
 
 class CalendarQuery(Input):
-    date: dt.date = Field(description="the first day, in the business's zone")
+    date: dt.date = Field(description="the first day, in the calendar's zone (`timezone` in the answer): a branch's "
+                                      "when `location` is given, the resource's own when `resource` is, else the "
+                                      "business's")
     days: int = Field(1, ge=1, le=7)
     resource: str | None = Field(None, max_length=64, description="only this resource (key), active or not")
+    location: str | None = Field(None, max_length=64, description="only this branch's resources (key) and the shared "
+                                                                  "ones, in the branch's zone")
 
     _iso = field_validator("date", mode="before")(iso_only)
 
@@ -288,5 +294,6 @@ class CalendarQuery(Input):
 class CalendarView(BaseModel):
     date: dt.date
     days: int
-    timezone: str
+    timezone: str  # the zone its days and times are read in
+    location: str | None = None  # the branch asked for
     resources: list[ResourceDay]

@@ -22,6 +22,12 @@ class LocationRef(BaseModel):
     address: str | None = None
 
 
+class Branch(LocationRef):
+    """A branch where a service is offered, with the zone its days are read in."""
+
+    timezone: str | None = None  # None: the business's
+
+
 class SlotView(BaseModel):
     starts_at: TimeView
     ends_at: datetime
@@ -123,7 +129,7 @@ class ServiceView(BaseModel):
     staff: list[str]  # names of the people (staff resources) who can do it
     intake: list[IntakeQuestion] = []  # what the customer is asked when booking
     deposit: Money | None = None  # paid when booking, else the booking is not confirmed
-    locations: list[LocationRef] = []  # the branches it is offered at (empty: a business without branches)
+    locations: list[Branch] = []  # the branches it is offered at (empty: a business without branches)
     party_max: int = 1  # the largest party one booking may be for
     series_max: int = 52  # the most occurrences of a recurring series; 0: not bookable as a series
 
@@ -149,7 +155,7 @@ class BusinessProfile(BaseModel):
     opening_hours: list[OpeningHours]  # when at least one resource works, in the business's zone
     closures: list[Closure]  # business-wide closures in the next 60 days
     services: list[ServiceView]
-    locations: list[LocationRef] = []  # branches, for a business with several
+    locations: list[Branch] = []  # branches, for a business with several
 
 
 class WaitlistView(BaseModel):

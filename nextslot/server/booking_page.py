@@ -33,7 +33,14 @@ from nextslot.server.booking_form import (
     new_form_key,
     read_form,
 )
-from nextslot.server.page_context import PageBusiness, Visitor, business_by_slug, business_offer, visitor_of
+from nextslot.server.page_context import (
+    PageBusiness,
+    Visitor,
+    branch_zone,
+    business_by_slug,
+    business_offer,
+    visitor_of,
+)
 from nextslot.server.page_links import calendar_path, link_refused, manage_path, pay_path
 from nextslot.server.page_render import not_found, render, too_many_requests
 from nextslot.server.page_times import alternatives, parse_slot_param
@@ -176,7 +183,9 @@ def service_visit(request: Request, slug: str, key: str, posted: FormData | None
     if found is None:
         return not_found(request, "service")
     business, offered = found
-    return business, offered, visitor_of(request, business.zone, posted, language=business.language)
+    place = (posted if posted is not None else request.query_params).get("location")
+    return business, offered, visitor_of(request, branch_zone(offered.locations, place, business.zone), posted,
+                                         language=business.language)
 
 
 def business_and_service(service: BookingService, slug: str, key: str) -> tuple[PageBusiness, ServiceView] | None:

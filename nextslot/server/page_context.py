@@ -13,7 +13,7 @@ from nextslot.core.business.lookup import BusinessRecord
 from nextslot.core.instants import load_zone
 from nextslot.core.service import BookingService
 from nextslot.languages import choose, from_accept_language, known
-from nextslot.schemas.views import ServiceView
+from nextslot.schemas.views import Branch, ServiceView
 from nextslot.server.page_render import TZ_COOKIE
 
 KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")  # slugs and service keys, as the config allows them
@@ -133,6 +133,13 @@ class Visitor:
         query = urlencode(self.params())
         start = f"{path}?{query}&{name}=" if query else f"{path}?{name}="
         return lambda value: start + quote_plus(value)
+
+
+def branch_zone(places: list[Branch], key: str | None, fallback: ZoneInfo) -> ZoneInfo:
+    """The zone a service's times are shown in when no one picked a zone: the picked branch's (or the one branch's
+    it is offered at), else the business's. A Pune branch's customer reads Pune's times, script or not."""
+    place = next((p for p in places if p.key == key), None) or (places[0] if len(places) == 1 else None)
+    return (load_zone(place.timezone) if place is not None else None) or fallback
 
 
 def visitor_for(tz: str | None, cookie: str | None, embed: str | None, fallback: ZoneInfo,

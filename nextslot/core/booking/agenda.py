@@ -6,6 +6,7 @@ time), so what the calendar shows as taken is what booking sees as taken.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,8 @@ from sqlalchemy.dialects.postgresql import Range
 
 from nextslot.core.booking.availability import WeeklyHours, open_intervals
 from nextslot.core.booking.intervals import Interval
-from nextslot.core.instants import day_instants
+from nextslot.core.instants import day_instants, load_zone
+from nextslot.core.results import Rejected
 from nextslot.schemas.api import CalendarBooking, CalendarHold, CalendarView, ResourceDay, Span, TimeOff
 from nextslot.storage import queries
 from nextslot.storage.tables import (
@@ -23,6 +25,7 @@ from nextslot.storage.tables import (
     Claim,
     ExternalBusy,
     Hold,
+    Location,
     Resource,
     Service,
 )
@@ -30,16 +33,15 @@ from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
 def agenda(uow: SqlAlchemyUnitOfWork, business_id: int, day: date, days: int, now: datetime,
-           resource_key: str | None = None) -> CalendarView | None:
-    """The active resources' days (or one resource's, active or not); None when the business has no such resource."""
+           resource_key: str | None = None, location_key: str | None = None) -> CalendarView | Rejected:
+    """The active resources' days (or one resource's, active or not; or one branch's with the shared ones), in the
+    zone they work in (`Scope.zone`)."""
     business = queries.known_business(uow.session, business_id)
-    zone = ZoneInfo(business.timezone)
+    scope = calendar_scope(uow, business_id, resource_key, location_key)
+    if isinstance(scope, Rejected):
+        return scope
+    resources, zone, place = scope.resources, scope.zone, scope.place
     window = day_instants(day, zone, days)
-    query = select(Resource).where(Resource.business_id == business_id).order_by(Resource.id)
-    query = query.where(Resource.key == resource_key) if resource_key else query.where(Resource.active)
-    resources = list(uow.session.scalars(query))
-    if resource_key and not resources:
-        return None
     ids = [r.id for r in resources]
     hours = queries.hours_for(uow.session, ids)
     exceptions = exceptions_over(uow, business_id, ids, window)
@@ -50,7 +52,7 @@ def agenda(uow: SqlAlchemyUnitOfWork, business_id: int, day: date, days: int, no
         own = r.own_timezone if r.own_timezone != business.timezone else None
         mine = [e for e in exceptions if e.applies_to(r.id, own)]
         opened = open_intervals([WeeklyHours(h.weekday, h.start_minute, h.end_minute) for h in hours.get(r.id, ())],
-                                ZoneInfo(own) if own else zone, window,
+                                ZoneInfo(own or business.timezone), window,
                                 extra_open=[(e.starts_at, e.ends_at) for e in mine if e.kind == "open"],
                                 closed=[(e.starts_at, e.ends_at) for e in mine if e.kind == "closed"])
         days_of.append(ResourceDay(
@@ -60,7 +62,50 @@ def agenda(uow: SqlAlchemyUnitOfWork, business_id: int, day: date, days: int, no
                               business_wide=e.resource_id is None) for e in mine if e.kind == "closed"],
             bookings=bookings[r.id], holds=holds[r.id], external_busy=busy[r.id],
         ))
-    return CalendarView(date=day, days=days, timezone=zone.key, resources=days_of)
+    return CalendarView(date=day, days=days, timezone=zone.key, location=place.key if place else None,
+                        resources=days_of)
+
+
+@dataclass(frozen=True)
+class Scope:
+    resources: list[Resource]
+    place: Location | None
+    zone: ZoneInfo
+
+
+def calendar_scope(uow: SqlAlchemyUnitOfWork, business_id: int, resource_key: str | None = None,
+                   location_key: str | None = None) -> Scope | Rejected:
+    """Whose days a calendar shows and in which zone: a branch's (its resources and the shared ones) in its zone,
+    one resource in its own (a stylist at a branch in another zone works its days there), else everyone in the
+    business's. Staff read their day as they live it."""
+    business = queries.known_business(uow.session, business_id)
+    zone = ZoneInfo(business.timezone)
+    place = None
+    if location_key:
+        place = uow.session.scalars(select(Location).where(
+            Location.business_id == business_id, Location.key == location_key, Location.active)).one_or_none()
+        if place is None:
+            return Rejected("unknown_location", f"No branch called {location_key} here.", "location")
+    query = select(Resource).where(Resource.business_id == business_id).order_by(Resource.id)
+    query = query.where(Resource.key == resource_key) if resource_key else query.where(Resource.active)
+    if place is not None:
+        query = query.where(or_(Resource.location_id == place.id, Resource.location_id.is_(None)))
+    resources = list(uow.session.scalars(query))
+    if resource_key and not resources:
+        where = f" at {place.name}" if place is not None else ""
+        return Rejected("unknown_resource", f"No resource called {resource_key}{where} here.", "resource")
+    if place is not None:
+        zone = load_zone(place.timezone) or zone
+    elif resource_key:
+        zone = load_zone(resources[0].own_timezone) or zone
+    return Scope(resources, place, zone)
+
+
+def calendar_zone(uow: SqlAlchemyUnitOfWork, business_id: int, resource_key: str | None = None,
+                  location_key: str | None = None) -> ZoneInfo | Rejected:
+    """The zone `agenda` reads these days in (the console's "today" is that zone's)."""
+    scope = calendar_scope(uow, business_id, resource_key, location_key)
+    return scope if isinstance(scope, Rejected) else scope.zone
 
 
 def span(start: datetime, end: datetime, zone: ZoneInfo) -> Span:

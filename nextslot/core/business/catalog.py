@@ -16,7 +16,7 @@ from nextslot.core.instants import day_instants, load_zone
 from nextslot.core.money import money
 from nextslot.core.planning import series_max
 from nextslot.schemas.service_rules import IntakeQuestion
-from nextslot.schemas.views import BusinessProfile, Closure, LocationRef, OpeningHours, ServiceView
+from nextslot.schemas.views import Branch, BusinessProfile, Closure, OpeningHours, ServiceView
 from nextslot.storage import queries
 from nextslot.storage.tables import (
     AvailabilityException,
@@ -30,7 +30,9 @@ from nextslot.storage.tables import (
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
-class ResourceChoice(NamedTuple):
+class Choice(NamedTuple):
+    """One entry of a console picker: a resource or a branch."""
+
     key: str
     name: str
 
@@ -89,10 +91,13 @@ def service_views(uow: SqlAlchemyUnitOfWork, business_id: int) -> list[ServiceVi
                                  staff=list(dict.fromkeys(staff)),
                                  intake=[IntakeQuestion.model_validate(q) for q in s.intake_questions],
                                  deposit=money(s.deposit_minor, s.deposit_currency or "") if s.deposit_minor else None,
-                                 locations=[LocationRef(key=p.key, name=p.name, address=p.address)
-                                            for p in places.values()],
+                                 locations=[branch(p) for p in places.values()],
                                  party_max=int((s.party or {}).get("max", 1)), series_max=series_max(s.series)))
     return views
+
+
+def branch(p: Location) -> Branch:
+    return Branch(key=p.key, name=p.name, address=p.address, timezone=p.timezone)
 
 
 def opening_hours(uow: SqlAlchemyUnitOfWork, business: Business, now: datetime) -> list[OpeningHours]:
@@ -141,7 +146,7 @@ def business_profile(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime)
         opening_hours=opening_hours(uow, business, now),
         closures=[Closure(starts_at=c.starts_at, ends_at=c.ends_at, reason=c.reason or "") for c in closures],
         services=list_services(uow, business_id),
-        locations=[LocationRef(key=p.key, name=p.name, address=p.address) for p in uow.session.scalars(
+        locations=[branch(p) for p in uow.session.scalars(
             select(Location).where(Location.business_id == business_id, Location.active).order_by(Location.id))],
     )
 
@@ -166,11 +171,18 @@ def resource_names(uow: SqlAlchemyUnitOfWork, business_id: int) -> list[str]:
     ))
 
 
-def resource_choices(uow: SqlAlchemyUnitOfWork, business_id: int) -> list[ResourceChoice]:
+def resource_choices(uow: SqlAlchemyUnitOfWork, business_id: int) -> list[Choice]:
     """The active resources in the order they were made: the console's resource picker."""
-    return [ResourceChoice(key, name) for key, name in uow.session.execute(
+    return [Choice(key, name) for key, name in uow.session.execute(
         select(Resource.key, Resource.name).where(Resource.business_id == business_id, Resource.active)
         .order_by(Resource.id))]
+
+
+def location_choices(uow: SqlAlchemyUnitOfWork, business_id: int) -> list[Choice]:
+    """The active branches in the order they were made: the console's branch picker (empty: no branches)."""
+    return [Choice(key, name) for key, name in uow.session.execute(
+        select(Location.key, Location.name).where(Location.business_id == business_id, Location.active)
+        .order_by(Location.id))]
 
 
 def business_details(uow: SqlAlchemyUnitOfWork, business_id: int) -> dict[str, Any]:

@@ -16,13 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from nextslot.core.accounts.staff import SignedIn
-from nextslot.core.instants import wall_to_utc
+from nextslot.core.instants import load_zone, wall_to_utc
 from nextslot.core.results import Booked, ChangeResult, Rejected, SlotTaken
 from nextslot.core.service import BookingService
 from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule
@@ -40,7 +41,7 @@ from nextslot.server.booking_form import (
 )
 from nextslot.server.booking_page import renewed
 from nextslot.server.console.session import Staff, booking_service, checked_post, notice, render
-from nextslot.server.page_context import PageBusiness
+from nextslot.server.page_context import PageBusiness, branch_zone
 from nextslot.server.page_times import alternatives, parse_slot_param
 from nextslot.server.slot_grid import slot_grid
 
@@ -113,18 +114,19 @@ def move_picker(request: Request, business: PageBusiness, staff: SignedIn, code:
     booking = booking_of(request, business, staff, code)
     if isinstance(booking, Response):
         return booking
-    place = booking.location  # a move stays at its branch: only its times
-    grid = slot_grid(service, business.id, booking.service, business.zone, request.query_params.get("from"),
+    place = booking.location  # a move stays at its branch: only its times, in its zone
+    zone = booking.starts_at.place_zone
+    grid = slot_grid(service, business.id, booking.service, zone, request.query_params.get("from"),
                      location=place.key if place else None)
     return render(request, "move.html", {
         "business": business, "staff": staff, "active": "calendar", "booking": booking, "key": new_form_key(),
-        "grid": None if isinstance(grid, Rejected) else grid, "taken": taken, "problem": problem,
+        "grid": None if isinstance(grid, Rejected) else grid, "taken": taken, "problem": problem, "zone": zone,
         "base": f"/console/{business.slug}/bookings/{code}/move",
     }, status)
 
 
 def move(request: Request, business: PageBusiness, staff: SignedIn, code: str, form: dict[str, str]) -> Response:
-    at = parse_slot_param(form.get("at")) or dropped_at(form.get("local"), business)
+    at = parse_slot_param(form.get("at")) or dropped_at(form.get("local"), load_zone(form.get("zone")) or business.zone)
     if at is None:
         return move_picker(request, business, staff, code, problem=Problem("invalid_time", "Pick a time."),
                            status=422)
@@ -134,21 +136,22 @@ def move(request: Request, business: PageBusiness, staff: SignedIn, code: str, f
         case Booked():
             return RedirectResponse(f"/console/{business.slug}/bookings/{code}?done=moved", status_code=303)
         case SlotTaken(_, nearest):
-            return move_picker(request, business, staff, code, taken=alternatives(nearest, business.zone),
-                               status=409)
+            zone = nearest[0].starts_at.place_zone if nearest else business.zone
+            return move_picker(request, business, staff, code, taken=alternatives(nearest, zone), status=409)
         case Rejected(code=refusal, message=message, field=field):
             return move_picker(request, business, staff, code, problem=Problem(refusal, message, field), status=409)
 
 
-def dropped_at(text: str | None, business: PageBusiness) -> datetime | None:
-    """Where a booking was dragged to: a wall time on the calendar, in the business's zone."""
+def dropped_at(text: str | None, zone: ZoneInfo) -> datetime | None:
+    """Where a booking was dragged to: a wall time on the calendar, in the zone it is drawn in (a branch's day in the
+    branch's; the business's by default)."""
     try:
         wall = datetime.fromisoformat(text or "")
     except ValueError:
         return None
     if wall.tzinfo is not None or not in_range(wall):
         return None
-    return wall_to_utc(wall.date(), wall.hour * 60 + wall.minute, business.zone)
+    return wall_to_utc(wall.date(), wall.hour * 60 + wall.minute, zone)
 
 
 # --- a walk-in or a phone call ----------------------------------------------------------------------
@@ -176,13 +179,15 @@ def time_page(request: Request, business: PageBusiness, staff: SignedIn, service
         return render(request, "book_time.html", {
             "business": business, "staff": staff, "active": "book", "offered": offered, "grid": None,
             "places": places, "base": base})
-    grid = slot_grid(booking_service(request), business.id, service_key, business.zone,
+    zone = branch_zone(places, place, business.zone)
+    grid = slot_grid(booking_service(request), business.id, service_key, zone,
                      request.query_params.get("from"), location=place) if offered else None
     if offered is None or isinstance(grid, Rejected):
         return notice(request, business, "Not found", "There is no such service here.", 404, staff=staff)
     return render(request, "book_time.html", {
         "business": business, "staff": staff, "active": "book", "offered": offered, "grid": grid,
         "base": base, "places": places, "place": next((p for p in places if p.key == place), None),
+        "zone": zone,
     })
 
 
@@ -228,7 +233,8 @@ def book_walk_in(request: Request, business: PageBusiness, staff: SignedIn, serv
                                     status_code=303)
         case SlotTaken(_, nearest):
             return form_page(request, business, staff, offered, renewed(form),
-                             taken=alternatives(nearest, business.zone), status=409, place=place)
+                             taken=alternatives(nearest, branch_zone(offered.locations, place, business.zone)),
+                             status=409, place=place)
         case Rejected(code=refusal, message=message, field=field):
             return form_page(request, business, staff, offered, renewed(form),
                              problem=Problem(refusal, message, field), status=422, place=place)
@@ -238,10 +244,11 @@ def form_page(request: Request, business: PageBusiness, staff: SignedIn, offered
               *, problem: Problem | None = None, taken: list | None = None, status: int = 200,
               place: str | None = None) -> Response:
     fields = intake_fields(offered)
+    zone = branch_zone(offered.locations, place, business.zone)
     return render(request, "book_details.html", {
         "business": business, "staff": staff, "active": "book", "offered": offered, "form": form,
         "fields": fields, "ids": field_ids(fields), "problem": problem, "taken": taken,
-        "when": form.at.astimezone(business.zone) if form.at else None,
+        "when": form.at.astimezone(zone) if form.at else None, "zone": zone,
         "place": next((p for p in offered.locations if p.key == place), None),
     }, status)
 

@@ -18,9 +18,9 @@ router = staff_router("/v1", "calendar")
 @router.get("/calendar", responses=documented(404))
 def calendar(wanted: Annotated[CalendarQuery, Query()], caller: Caller,
              booking_service: BookingServiceDep) -> CalendarView:
-    """Local days in the business's zone; every resource that is active, or the one asked for."""
+    """Local days of every active resource, of one branch's or of the one asked for, in the zone they work in."""
     view = booking_service.read_availability(agenda, caller.business_id, wanted.date, wanted.days,
-                                             booking_service.now(), wanted.resource)
-    if view is None:
-        raise Refused(Rejected("unknown_resource", f"No resource '{wanted.resource}' here.", "resource"))
+                                             booking_service.now(), wanted.resource, wanted.location)
+    if isinstance(view, Rejected):
+        raise Refused(view)
     return view

@@ -93,7 +93,8 @@
     var form = document.createElement("form");
     form.method = "post";
     form.action = target.getAttribute("data-move");
-    [["csrf", csrf.value], ["key", key()], ["local", when]].forEach(function (pair) {
+    var zone = lane.parentElement.getAttribute("data-zone");  /* the grid's own: a branch's day is drawn in its zone */
+    [["csrf", csrf.value], ["key", key()], ["local", when], ["zone", zone]].forEach(function (pair) {
       var input = document.createElement("input");
       input.type = "hidden";
       input.name = pair[0];
