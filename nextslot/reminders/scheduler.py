@@ -26,6 +26,7 @@ from nextslot.runtime import build_dispatcher, build_payment_provider, build_ser
 from nextslot.settings import Settings
 from nextslot.storage import wakeups
 from nextslot.storage.engine import libpq_dsn
+from nextslot.storage.outage import database_unreachable
 from nextslot.storage.wakeups import Coalesced, start_listening
 from nextslot.telemetry import metrics
 from nextslot.webhooks.delivery import WebhookSender
@@ -97,7 +98,22 @@ def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dis
     if settings.retention_message_days is not None or settings.retention_conversation_days is not None:
         scheduler.add_job(purge, args=[service, settings], hours=24, id="retention", next_run_time=datetime.now(UTC),
                           **every)
+    for job in scheduler.get_jobs():
+        job.modify(func=partial(through_outages, job.id, job.func))
     return scheduler
+
+
+def through_outages(name: str, run: Callable[..., Any], *args: Any) -> Any:
+    """Run a job; a database out of reach (a dropped connection, a failover) ends this run with a warning, since
+    the next run a moment later tries again and every job leaves its rows safe for it. Anything else is a bug and
+    goes on to the scheduler's error log."""
+    try:
+        return run(*args)
+    except Exception as exc:
+        if not database_unreachable(exc):
+            raise
+        log.warning("%s: the database is out of reach (%s); the next run tries again", name, type(exc).__name__)
+        return None
 
 
 def purge(service: BookingService, settings: Settings) -> dict[str, int]:
