@@ -22,7 +22,7 @@ class SlotGrid:
     first_day: date
     last_day: date
     earlier: date | None  # None: the grid already starts today
-    later: date
+    later: date | None  # None: the grid reaches the furthest day a visitor may page to
     next_opening: date | None  # set when the shown days have none
 
 
@@ -44,7 +44,8 @@ def slot_grid(service: BookingService, business_id: int, service_key: str, zone:
         if isinstance(later, list) and later:
             next_opening = later[0].day
     earlier = max(first - timedelta(days=DAYS_SHOWN), today) if first > today else None
-    return SlotGrid(found, first, last, earlier, last + timedelta(days=1), next_opening)
+    later = last + timedelta(days=1) if last < today + FURTHEST else None  # past it, "later" showed the same days
+    return SlotGrid(found, first, last, earlier, later, next_opening)
 
 
 def openings(service: BookingService, business_id: int, service_key: str, zone: ZoneInfo, start: datetime,

@@ -71,3 +71,17 @@ def test_brand_colours_keep_text_and_slot_borders_readable():
     assert contrast(dark.colour, dark.on_colour) >= 4.5 and contrast(light.colour, light.on_colour) >= 4.5
     assert branding({"colour": "blue"}).colour is None and branding({"logo_url": "http://x/logo.png"}).logo_url is None
     assert branding("not a dict").colour is None
+
+
+def test_the_grid_offers_later_days_only_up_to_the_furthest_day_a_visitor_may_page_to(service, make_business):
+    from datetime import timedelta
+
+    from nextslot.server.slot_grid import DAYS_SHOWN, FURTHEST, slot_grid
+    from tests.core.test_branch_zones import coasts
+
+    business = make_business(coasts())
+    today = service.now().astimezone(NEW_YORK).date()
+    first = slot_grid(service, business, "cut", NEW_YORK, None)
+    assert first.later == today + timedelta(days=DAYS_SHOWN)
+    furthest = slot_grid(service, business, "cut", NEW_YORK, "2999-01-01")  # clamped to the furthest day
+    assert furthest.first_day == today + FURTHEST and furthest.later is None  # it linked to the same days again
