@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from nextslot.core.booking.codes import normalize_code
-from nextslot.storage.tables import Booking, Customer
+from nextslot.storage.tables import Booking, ConversationToolCall, Customer
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import TOOLS, ToolReply, error, execute
 
@@ -32,6 +32,7 @@ class Sender:
     phone: str | None = None  # proved
     email: str | None = None  # proved
     stated_phone: str | None = None
+    conversation_id: int | None = None  # the chat: a hold it made itself is the only one it may book with
 
     @property
     def proved(self) -> bool:
@@ -69,10 +70,24 @@ def execute_bound(name: str, arguments: Mapping[str, Any] | str | None, ctx: Too
         args["phone"], args["email"] = sender.phone, sender.email  # another contact is someone else
     if name in WRITES:
         args["phone"], args["email"] = sender.phone or sender.stated_phone, sender.email
+    if name in WRITES and args.get("hold_id") is not None and not held_here(ctx, sender, args["hold_id"]):
+        return error("unknown_hold", f"No hold {args['hold_id']} was made in this conversation. Book the time "
+                                     "itself, or hold it first with hold_slot.", "hold_id")
     if name in BY_CODE and isinstance(args.get("code"), str) and not owns(ctx, sender, args["code"]):
         return error("unknown_booking", f"No booking with code {args['code']} for the person writing to us. "
                                         "Use find_appointments to list this customer's own bookings.", "code")
     return execute(name, args, ctx)
+
+
+def held_here(ctx: ToolContext, sender: Sender, hold_id: Any) -> bool:
+    """Whether this conversation made the hold (its hold_slot answered with the id): hold ids count up, so a
+    message could name another caller's, and book the time they are holding while they give their details."""
+    if sender.conversation_id is None or not isinstance(hold_id, int) or isinstance(hold_id, bool):
+        return False
+    with ctx.service.uow() as uow:
+        return uow.session.scalar(select(ConversationToolCall.id).where(
+            ConversationToolCall.conversation_id == sender.conversation_id, ConversationToolCall.tool == "hold_slot",
+            ConversationToolCall.ok, ConversationToolCall.result["hold_id"].as_integer() == hold_id).limit(1)) is not None
 
 
 def owns(ctx: ToolContext, sender: Sender, code: str) -> bool:

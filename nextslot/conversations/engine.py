@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,8 +40,10 @@ from nextslot.storage.tables import (
     ConversationMessage,
     ConversationToolCall,
     Customer,
+    Location,
     ModelCall,
     Notification,
+    Resource,
 )
 from nextslot.telemetry import metrics
 from nextslot.tools.context import ToolContext
@@ -161,9 +163,9 @@ class ConversationEngine:
             business = s.get(Business, c.business_id)
             m = s.get(ConversationMessage, message_id)
             identity = dict(c.identity or {})
-            sender = Sender(phone=c.phone) if c.channel != "web" else Sender(
+            sender = Sender(phone=c.phone, conversation_id=c.id) if c.channel != "web" else Sender(
                 phone=identity.get("proved_phone"), email=identity.get("proved_email"),
-                stated_phone=identity.get("phone"))
+                stated_phone=identity.get("phone"), conversation_id=c.id)
             name = identity.get("name") if c.channel == "web" else s.scalar(select(Customer.name).where(
                 Customer.business_id == c.business_id, Customer.phone == c.phone))
             facts = dict(business_id=c.business_id, business_name=business.name, slug=business.slug,
@@ -171,7 +173,9 @@ class ConversationEngine:
                          channel=c.channel, language=c.language,
                          mode=c.mode, state=dict(c.state or {}), model_calls=c.model_calls, body=m.body,
                          media=m.media or {}, customer_name=name or "", handed_off=c.handoff_at is not None,
-                         sender=sender, this_hour=messages_this_hour(s, c, m))
+                         sender=sender, this_hour=messages_this_hour(s, c, m),
+                         today=earliest_date(s, business, self._service.now()),
+                         branches=branches_elsewhere(s, business))
         if tries > self._settings.conversation_message_attempts:  # it keeps failing: a person takes over
             log.error("conversation %s: message %s failed %s times; handed to a person", conversation_id,
                       message_id, tries - 1)
@@ -205,7 +209,7 @@ class ConversationEngine:
         turn = guided.Turn(facts["business_name"], facts["zone"], language, facts["customer_name"],
                            lambda name, args: self.run_tool(ctx, conversation_id, message_id, name, args, "guided",
                                                             facts["sender"]),
-                           f"conversation:{message_id}", self._service.now().astimezone(facts["zone"]).date())
+                           f"conversation:{message_id}", facts["today"])
         endpoint = endpoint_for(self._settings, facts["details"], facts["slug"])
         if facts["mode"] == "guided" or endpoint is None:
             text, state = guided.answer(turn, facts["state"], body)
@@ -235,7 +239,7 @@ class ConversationEngine:
         client = client.with_options(timeout=endpoint.timeout)
         messages = [{"role": "system", "content": system_prompt(facts["business_name"], facts["zone"],
                                                                 self._service.now(), facts["language"],
-                                                                facts["customer_name"])},
+                                                                facts["customer_name"], facts["branches"])},
                     *self.history(conversation_id, message_id)]
 
         caps = caps_for(self._settings, facts["details"])
@@ -314,6 +318,25 @@ class ConversationEngine:
         log.info("conversation %s: message %s answered by %s", conversation_id, message_id,
                  answer.by if answer.text is not None else f"no one ({answer.error or 'handed off'})")
         return renewed
+
+
+def earliest_date(s: Session, business: Business, now: datetime) -> date:
+    """The date it is now at the business's place furthest behind: the guided chat's days start there, since a
+    branch behind the business (Los Angeles for London) is still on yesterday's date, with times left that day."""
+    zones = {business.timezone, *s.scalars(
+        select(func.coalesce(Resource.timezone, Location.timezone))
+        .outerjoin(Location, Location.id == Resource.location_id)
+        .where(Resource.business_id == business.id, Resource.active).distinct())}
+    return min(now.astimezone(ZoneInfo(zone)).date() for zone in zones if zone)
+
+
+def branches_elsewhere(s: Session, business: Business) -> list[tuple[str, ZoneInfo]]:
+    """The active branches in another zone than the business's, with their zones: the model hears their dates."""
+    return [(name, ZoneInfo(zone)) for name, zone in s.execute(
+        select(Location.name, Location.timezone).where(Location.business_id == business.id, Location.active,
+                                                       Location.timezone.is_not(None),
+                                                       Location.timezone != business.timezone)
+        .order_by(Location.id))]
 
 
 def add_reply(s: Session, c: Conversation, text: str, by: str, now: datetime,

@@ -39,7 +39,8 @@ class Turn:
     customer_name: str  # "" when the number is new
     run: Callable[[str, dict[str, Any]], ToolReply]
     write_key: str  # idempotency key for the one write a message may make: a redelivery replays it
-    today: date | None = None  # the business's date now (the service's clock); None: the wall clock's
+    today: date | None = None  # the first day to offer: the date now at its place furthest behind (a branch may be
+    # a day behind the business); None: the business's date by the wall clock
 
     def say(self, key: str, **values: str) -> str:
         return say(self.language, key, **values)

@@ -16,6 +16,8 @@ from nextslot.core.service import BookingService
 from nextslot.storage import wakeups
 from nextslot.storage.tables import Booking, Business, Conversation, ConversationMessage, Customer
 
+CHOICES_REMEMBERED = timedelta(days=1)  # how long a chat's numbered choices stay what a bare number answers
+
 
 @dataclass(frozen=True)
 class Incoming:
@@ -38,6 +40,16 @@ def has_open_conversation(service: BookingService, channel: str, phone: str, idl
         return bool(uow.session.scalar(select(exists().where(
             Conversation.phone == phone, Conversation.channel == channel, Conversation.status == "open",
             or_(Conversation.last_message_at > service.now() - idle, Conversation.handoff_at.is_not(None))))))
+
+
+def last_chatted(service: BookingService, channel: str, phone: str) -> datetime | None:
+    """When this number last wrote in a chat with us on this channel, if within CHOICES_REMEMBERED: a bare answer
+    then picks from the chat's choices ("2 My bookings", "no"), even after the chat went idle, unless a message
+    about a booking asked something since."""
+    with service.uow() as uow:
+        return uow.session.scalar(select(func.max(Conversation.last_message_at)).where(
+            Conversation.phone == phone, Conversation.channel == channel,
+            Conversation.last_message_at > service.now() - CHOICES_REMEMBERED))
 
 
 def business_for(session: Session, message: Incoming, now: datetime, idle: timedelta) -> int | None:

@@ -27,6 +27,7 @@ from nextslot.reminders.business_notices import (
 )
 from nextslot.reminders.channels.base import Channel, OutgoingMessage, SendResult
 from nextslot.reminders.jobs import Job, JobReader
+from nextslot.reminders.receipts import apply_early_receipts, one_at_a_time
 from nextslot.storage import leases
 from nextslot.storage.alone import Failed, alone, in_savepoint
 from nextslot.storage.outage import on_fresh_connection
@@ -144,17 +145,23 @@ class Dispatcher:
     def _record_once(self, job: Job, channel: str, recipient: str, result: SendResult) -> str:
         now = self._clock()
         with self._session_factory() as s:
+            if result.provider_id:  # its receipts wait for this record, or were kept for it
+                one_at_a_time(s, result.provider_id)
             n = s.get(Notification, job.id, with_for_update=True)
             if result.provider_id and s.scalar(select(DeliveryAttempt.id).where(
                     DeliveryAttempt.provider_id == result.provider_id)):
                 return "sent"  # an earlier try committed, and only its answer was lost
-            s.add(DeliveryAttempt(
+            attempt = DeliveryAttempt(
                 business_id=n.business_id, notification_id=n.id, channel=channel, recipient=recipient,
                 provider_id=result.provider_id, status=result.status, error_code=result.error_code,
                 error_message=result.error_message, created_at=now, updated_at=now,
                 history=[{"status": result.status, "at": now.isoformat(), "error_code": result.error_code}],
-            ))
+            )
+            s.add(attempt)
             if n.status != "sending" or n.locked_until != job.lease:  # voided, or taken over after our lease
+                s.flush()
+                if result.provider_id:
+                    apply_early_receipts(s, attempt, now)
                 s.commit()
                 return "not_ours"
             if result.accepted:
@@ -172,6 +179,9 @@ class Dispatcher:
                 n.gave_up_on = [*n.gave_up_on, channel]
                 n.last_error = f"{channel}: {result.error_code} {result.error_message or ''}".strip()
                 outcome = "next_channel"
+            if result.provider_id:  # the provider reported on it before this record: settle it now
+                s.flush()
+                apply_early_receipts(s, attempt, now)
             s.commit()
             return outcome
 

@@ -2,21 +2,30 @@
 question back when the reply is not clear. Every reply is stored with what it was read as and answered."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from nextslot.conversations.intake import Incoming, already_received, has_open_conversation, receive
+from nextslot.conversations.intake import (
+    Incoming,
+    already_received,
+    has_open_conversation,
+    last_chatted,
+    receive,
+)
 from nextslot.core.customers import replies
 from nextslot.core.customers.replies import OfferTarget, Sender, Target
 from nextslot.core.results import Booked, Rejected, SlotTaken
 from nextslot.core.service import BookingService
-from nextslot.reminders.replies import Intent, parse_reply
+from nextslot.reminders.replies import Intent, Reply, parse_reply
 from nextslot.reminders.reply_words import ANSWERS
 from nextslot.reminders.templates import spoken_when
 from nextslot.reminders.whatsapp_window import record_inbound
 from nextslot.schemas.commands import BookingChange
 from nextslot.tools.phrases import cost_phrase, phrase
+
+ANSWER_WAIT_SECONDS = 10.0  # within the 15 s Twilio waits for a webhook's answer
 
 
 @dataclass(frozen=True)
@@ -49,11 +58,14 @@ def handle_reply(service: BookingService, channel: str, sender: str, body: str,
     reply = parse_reply(body)
     if conversations and reply.intent not in (Intent.STOP, Intent.START) and (
             reply.intent is Intent.UNCLEAR or conversations.media
-            or has_open_conversation(service, channel, phone, conversations.idle)):
+            or has_open_conversation(service, channel, phone, conversations.idle)
+            or answers_the_chat(service, channel, phone, reply, who)):
         incoming = Incoming(channel, phone, body, provider_id, conversations.to, conversations.media)
         if receive(service, incoming, conversations.idle):
             return None
     record = dict(channel=channel, sender=phone, provider_id=provider_id, body=body, intent=reply.intent.value)
+    if not replies.claim_reply(service.uow(), record, service.now()):
+        return first_copys_answer(service, provider_id)  # Twilio sent it again while we were answering it
     words = ANSWERS[who.language]
 
     if reply.intent in (Intent.STOP, Intent.START):
@@ -61,6 +73,9 @@ def handle_reply(service: BookingService, channel: str, sender: str, body: str,
         replies.set_opt_out(service.uow(), who.customer_ids, channel, stop)
         return store(service, record, words["stopped" if stop else "started"], "opted_out" if stop else "opted_in",
                      who)
+    if conversations and (owner := replies.number_owner(service.uow(), conversations.to)) is not None:
+        # written to a business's own number: a yes or no is about that business's bookings, not another's
+        who = replies.sender(service.uow(), phone, tuple(ANSWERS), business_id=owner)
     if reply.intent in (Intent.CONFIRM, Intent.CANCEL) and not reply.codes:
         offer = replies.offer_answered(service.uow(), who.customer_ids, service.now())
         if offer is not None:  # a yes or no right after a waitlist offer is about the offer
@@ -90,6 +105,24 @@ def handle_reply(service: BookingService, channel: str, sender: str, body: str,
         return store(service, record, words["refused"].format(**details, reason=result.message), "refused", who,
                      target)
     return store(service, record, words[outcome].format(**details), outcome, who, target)
+
+
+def answers_the_chat(service: BookingService, channel: str, phone: str, reply: Reply, who: Sender) -> bool:
+    """Whether a bare answer ("2", "no") is to the number's chat that went idle, not a reminder's C or X (which
+    would cancel its next booking): it chatted lately, and no message of ours asked for a yes or no since."""
+    if reply.codes or (chatted := last_chatted(service, channel, phone)) is None:
+        return False
+    return not replies.asked_since(service.uow(), who.customer_ids, chatted)
+
+
+def first_copys_answer(service: BookingService, provider_id: str | None) -> str | None:
+    """The answer of the first copy of this message, still being acted on, once it is given; None if that takes
+    longer than Twilio waits for a webhook (the copy then acts on nothing: a second act could reach another
+    booking)."""
+    deadline = time.monotonic() + ANSWER_WAIT_SECONDS
+    while (seen := replies.answer_already_given(service.uow(), provider_id)) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return seen
 
 
 def answer_offer(service: BookingService, record: dict, who: Sender, offer: OfferTarget, yes: bool,

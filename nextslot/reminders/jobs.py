@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from nextslot.calendars.feeds import booking_ics
 from nextslot.core.clock import Clock
+from nextslot.core.customers.replies import opted_out_by_number
 from nextslot.core.lent import lent
 from nextslot.core.links import Links
 from nextslot.core.money import money
@@ -82,7 +83,7 @@ class JobReader:
     def job(self, s: Session, row: Any, lease: datetime) -> Job:
         n, customer, staff, booking, business = row
         if n.kind == CONVERSATION_REPLY:  # a chat answer: its text as written, on the conversation's channel first
-            recipients = reply_recipients(n, customer, self._channels)
+            recipients = reply_recipients(n, customer, self._channels, opted_out_by_number(lent(s), n.payload["to"]))
             self._within_whatsapp_window(s, n, recipients, None)  # free text only: no template says it
             sender = (n.payload["channel"], n.payload["from"]) if n.payload.get("from") else None
             return Job(n.id, lease, n.kind, recipients, n.payload.get("subject", ""), n.payload["text"],
@@ -99,7 +100,8 @@ class JobReader:
             zone = ZoneInfo(customer.timezone) if customer.timezone else place_zone(s, n, booking, business)
             language = customer.language or "en"
             addresses = {"whatsapp": customer.phone, "sms": customer.phone, "email": customer.email}
-            name, preferred, opted_out = customer.name or "there", customer.channels, customer.opted_out
+            name, preferred = customer.name or "there", customer.channels
+            opted_out = [*customer.opted_out, *opted_out_by_number(lent(s), customer.phone)]
         if to_business:
             values = notice_values(n.payload, business, zone)
         elif booking is None:  # a waitlist offer: a time, not yet a booking
@@ -178,11 +180,12 @@ def place_zone(s: Session, n: Notification, booking: Booking | None, business: B
     return resources_zone(lent(s), offer.resource_ids or (), zone) if offer is not None else zone
 
 
-def reply_recipients(n: Notification, customer: Customer | None, channels: dict[str, Channel]) -> dict[str, str]:
+def reply_recipients(n: Notification, customer: Customer | None, channels: dict[str, Channel],
+                     number_opted_out: list[str]) -> dict[str, str]:
     """A conversation's reply goes back where the customer wrote; a failed WhatsApp message falls back to SMS
     (the same number), an email to nothing else (an address is no number to text)."""
     first = n.payload["channel"]
-    opted_out = customer.opted_out if customer is not None else []
+    opted_out = [*(customer.opted_out if customer is not None else []), *number_opted_out]
     order = (first, "sms") if first == "whatsapp" else (first,)
     return {c: n.payload["to"] for c in order if c in channels and c not in n.gave_up_on and c not in opted_out}
 

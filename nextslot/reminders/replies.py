@@ -42,6 +42,11 @@ CHANGE = {
     "mais", "plutot", "changer", "deplacer", "autre", "avancer", "reporter", "tard", "tot",  # fr
     "aber", "lieber", "verschieben", "andern", "anderen", "andere", "spater", "fruher", "stattdessen",  # de
 }
+# "no" alone, or with thanks, is a cancel; with other words it begins many a yes ("no problem, see you then",
+# "no worries", "non, pas de souci", "nein, kein Problem"): those are asked about, never taken as a cancel
+PLAIN_NO = {"no", "n", "non", "nein"}
+COURTESY = {"thanks", "thank", "you", "thx", "ty", "please", "pls", "sorry", "gracias", "por", "favor", "lo",
+            "siento", "merci", "desole", "danke", "bitte", "leider"}
 CONFIRM_EMOJI = ("👍", "✅", "👌", "✔")
 CANCEL_EMOJI = ("👎", "❌", "✖")
 CODE = re.compile(rf"\b([{ALPHABET}{ALPHABET.lower()}](?:[\s-]?[{ALPHABET}{ALPHABET.lower()}]){{{LENGTH - 1}}})\b")
@@ -85,7 +90,12 @@ def parse_reply(text: str) -> Reply:
     cancel = any(w in CANCEL for w in words) or any(e in text for e in CANCEL_EMOJI)
     if confirm == cancel or len(words) > 6:  # both, neither, or a whole sentence: ask, don't guess
         return Reply(Intent.UNCLEAR, codes)
+    if "?" in text or "¿" in text:  # a question ("do I need to cancel?") is asked, not answered
+        return Reply(Intent.UNCLEAR, codes)
     # a change of mind, or a time or day beside the yes ("sí, pero a las 4", "ja, 16 Uhr?"): not a plain answer
     if any(w in CHANGE for w in words) or (len(words) > 1 and any(any(ch.isdigit() for ch in w) for w in words)):
         return Reply(Intent.UNCLEAR, codes)
+    if cancel and not any(e in text for e in CANCEL_EMOJI) and {w for w in words if w in CANCEL} <= PLAIN_NO \
+            and set(words) - PLAIN_NO - COURTESY:
+        return Reply(Intent.UNCLEAR, codes)  # "no problem": no cancel word but a "no" that starts a sentence
     return Reply(Intent.CONFIRM if confirm else Intent.CANCEL, codes)

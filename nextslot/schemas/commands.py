@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, ConfigDict, Field, StringConstraints
 
-from nextslot.schemas.inputs import Input, PersonName, Scalar
+from nextslot.schemas.inputs import Input, PersonName, Scalar, StartTime
 
 Channel = Literal["whatsapp", "sms", "email"]
 # Every list and string an edge hands in is bounded, so a huge input is refused (422) before it costs memory
@@ -66,7 +66,7 @@ class Write(Command):
 
 class BookingCreate(Write):
     service: ServiceRef
-    starts_at: datetime
+    starts_at: StartTime
     timezone: ZoneName | None = None
     customer: CustomerIn
     resources: ResourceKeys = Field(default_factory=list)
@@ -89,7 +89,7 @@ class SeriesCreate(Write):
     """A recurring series in one request; each occurrence becomes a normal booking with its own reminders."""
 
     service: ServiceRef
-    starts_at: datetime = Field(description="the first occurrence; the others keep its local wall time")
+    starts_at: StartTime = Field(description="the first occurrence; the others keep its local wall time")
     timezone: ZoneName | None = None
     customer: CustomerIn
     resources: ResourceKeys = Field(default_factory=list)
@@ -106,7 +106,7 @@ class SeriesCreate(Write):
 
 class HoldCreate(Write):
     service: ServiceRef
-    starts_at: datetime
+    starts_at: StartTime
     timezone: ZoneName | None = None
     resources: ResourceKeys = Field(default_factory=list)
     minutes: int | None = Field(None, ge=1, le=60, description="Hold length; default from settings")
@@ -116,7 +116,7 @@ class HoldCreate(Write):
 
 class BookingReschedule(Write):
     code: str = Field(max_length=40)
-    starts_at: datetime
+    starts_at: StartTime
     timezone: ZoneName | None = None
     resources: ResourceKeys = Field(default_factory=list)
     location: str | None = Field(None, max_length=64, description="Move to this branch; None: the same one")

@@ -13,7 +13,7 @@ import math
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, field_validator
 
 EARLIEST = dt.date(1970, 1, 1)
 LATEST = dt.date(2999, 12, 31)
@@ -23,6 +23,18 @@ MAX_DEPTH = 20  # lists and objects within each other
 # C0 and C1 controls but tab and line breaks, DEL, and lone surrogates (which cannot be encoded as UTF-8)
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
+DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
+
+
+def with_time_of_day(value: Any) -> Any:
+    """A start needs its time: pydantic reads a bare date as that date's midnight, which a business open at night
+    booked (and others refused as outside their hours, without a word about the missing time)."""
+    if (isinstance(value, str) and DATE_ONLY.match(value)) or type(value) is dt.date:
+        raise ValueError("needs a time of day, e.g. 2026-11-24T09:00:00+00:00: a date alone is no start time")
+    return value
+
+
+StartTime = Annotated[dt.datetime, BeforeValidator(with_time_of_day)]  # a booking's, a hold's, a move's start
 PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Scalar = Annotated[str, Field(max_length=2000)] | bool | int | float  # an intake answer: never an object or list
 

@@ -98,6 +98,9 @@ class ClosureSummary(BaseModel):
 class BusinessInfoOut(ToolOutput):
     name: str
     timezone: str
+    now: str = Field(description="The date and time at the business now, with its offset: 'today' and 'tomorrow' "
+                                 "count from its date, which may not be yours or the caller's")
+    today: str = Field(description="Its date in words, e.g. 'Tuesday 24 November 2026'")
     address: str | None
     phone: str | None
     policies: str | None

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from nextslot.schemas.inputs import Input, PersonName
+from nextslot.schemas.inputs import Input, PersonName, StartTime
 
 
 class ToolInput(Input):
@@ -70,7 +70,7 @@ class FindSlotsIn(ToolInput):
 
 class HoldSlotIn(ToolInput):
     service: str = Field(max_length=200, description="Service key or name")
-    starts_at: dt.datetime = Field(description=STARTS_AT)
+    starts_at: StartTime = Field(description=STARTS_AT)
     timezone: str | None = Field(None, max_length=64, description=TIMEZONE)
     caller_timezone: str | None = Field(None, max_length=64, description=CALLER_TIMEZONE)
     staff: str | None = Field(None, max_length=200, description=STAFF)
@@ -87,7 +87,7 @@ class IntakeAnswer(ToolInput):
 
 class BookIn(ToolInput):
     service: str = Field(max_length=200, description="Service key or name")
-    starts_at: dt.datetime = Field(description=STARTS_AT)
+    starts_at: StartTime = Field(description=STARTS_AT)
     timezone: str | None = Field(None, max_length=64, description=TIMEZONE)
     customer_name: PersonName = Field(description="The caller's full name")
     phone: str | None = Field(None, max_length=40, description="Mobile number; local format is fine "
@@ -107,7 +107,8 @@ class BookIn(ToolInput):
 
 class BookSeriesIn(ToolInput):
     service: str = Field(max_length=200, description="Service key or name")
-    first_starts_at: dt.datetime = Field(description="The first occurrence, found with find_available_slots. " + STARTS_AT)
+    first_starts_at: StartTime = Field(description="The first occurrence, found with find_available_slots. "
+                                                   + STARTS_AT)
     timezone: str | None = Field(None, max_length=64, description=TIMEZONE)
     every: Literal["day", "week"] = Field("week", description="How often it repeats")
     interval: int | None = Field(None, ge=1, le=8, description="Every 2 weeks: 2. Null: 1")
@@ -130,7 +131,7 @@ class BookSeriesIn(ToolInput):
 
 class RescheduleIn(ToolInput):
     code: str = Field(max_length=40, description=CODE)
-    new_starts_at: dt.datetime = Field(description=STARTS_AT)
+    new_starts_at: StartTime = Field(description=STARTS_AT)
     timezone: str | None = Field(None, max_length=64, description=TIMEZONE)
     staff: str | None = Field(None, max_length=200, description=STAFF)
     location: str | None = Field(None, max_length=200, description="Move to this branch (by name or key). "

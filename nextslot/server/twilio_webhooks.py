@@ -7,10 +7,12 @@ The signature covers the exact public URL Twilio called, so it is checked agains
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+import phonenumbers
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -67,13 +69,26 @@ async def inbound(request: Request, form: dict[str, str]) -> Response:
     channel = "whatsapp" if sender.startswith("whatsapp:") else "sms"
     settings = request.app.state.settings
     conversations = Conversations(timedelta(minutes=settings.conversation_idle_minutes),
-                                  (form.get("To") or "").removeprefix("whatsapp:") or None, media)
-    answer = await run_in_threadpool(handle_reply, request.app.state.service, channel, sender, body or "",
+                                  e164(form.get("To") or "") or None, media)
+    answer = await run_in_threadpool(handle_reply, request.app.state.service, channel, e164(sender), body or "",
                                      form.get("MessageSid"), conversations)
     twiml = MessagingResponse()
     if answer is not None:  # None: the conversation answers through the outbox in a moment
         twiml.message(answer)
     return Response(str(twiml), media_type="application/xml")
+
+
+def e164(number: str) -> str:
+    """A number as customer records and configs keep it (E.164), in whatever form it was given ("whatsapp:+44 7911
+    123456", "0044 7911 123456"); a sender that is no phone number (a short code, a name) as given."""
+    given = number.removeprefix("whatsapp:").strip()
+    plain = re.sub(r"[\s().-]", "", given)
+    try:
+        parsed = phonenumbers.parse("+" + plain[2:] if plain.startswith("00") else plain, None)
+    except phonenumbers.NumberParseException:
+        return given
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) \
+        if phonenumbers.is_possible_number(parsed) else given
 
 
 def media_of(form: dict[str, str]) -> dict[str, Any]:
@@ -106,5 +121,5 @@ async def receipt(request: Request, form: dict[str, str]) -> Response:
     known = await run_in_threadpool(record_receipt, service.session_factory, service.now(), sid, status.lower(),
                                     form.get("ErrorCode") or None)
     if not known:
-        log.info("twilio status for a message we did not send: %s", sid)
+        log.info("twilio status for a message whose send is not recorded (yet): %s, kept for it", sid)
     return Response(status_code=204)

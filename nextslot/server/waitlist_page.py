@@ -3,6 +3,7 @@ every channel's (the scheduler offers freed time that fits, by message with a YE
 from __future__ import annotations
 
 from datetime import date, time
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
@@ -71,7 +72,15 @@ def join(request: Request, business: PageBusiness, offered: ServiceView, visitor
 def form(request: Request, business: PageBusiness, offered: ServiceView, visitor: Visitor, values: dict[str, str],
          problem: Problem | None, status: int = 200) -> Response:
     service: BookingService = request.app.state.service
+    zone = wish_zone(offered, business.zone)
     return render(request, "waitlist.html", {
         "business": business, "visitor": visitor, "offered": offered, "values": values, "problem": problem,
-        "base": f"/b/{business.slug}/{offered.key}", "today": service.now().astimezone(business.zone).date(),
+        "base": f"/b/{business.slug}/{offered.key}", "today": service.now().astimezone(zone).date(), "zone": zone,
     }, status=status)
+
+
+def wish_zone(offered: ServiceView, business_zone: ZoneInfo) -> ZoneInfo:
+    """The zone a wish's dates and times of day are read in, as the core reads them: the branch's for a service
+    offered only in another zone (Los Angeles's 9 am for a London business), else the business's."""
+    zones = {place.timezone or business_zone.key for place in offered.locations}
+    return ZoneInfo(zones.pop()) if len(zones) == 1 else business_zone

@@ -603,7 +603,12 @@ class InboundMessage(Base):
     """A customer's reply, as received, what it was read as, and what was done and answered."""
 
     __tablename__ = "inbound_messages"
-    __table_args__ = (_parent("customer_id", "customers"), _parent("booking_id", "bookings"))
+    __table_args__ = (
+        _parent("customer_id", "customers"), _parent("booking_id", "bookings"),
+        # a number's STOP and START, found by the number (a customer record made after a STOP is opted out too)
+        Index("inbound_messages_opt_outs", "sender", "channel", "id",
+              postgresql_where=text("outcome in ('opted_out', 'opted_in')")),
+    )
     id: Mapped[int] = _id()
     business_id: Mapped[int | None] = mapped_column(Id, ForeignKey("businesses.id"), index=True)
     customer_id: Mapped[int | None] = mapped_column(Id)
@@ -616,6 +621,17 @@ class InboundMessage(Base):
     outcome: Mapped[str] = mapped_column(String(32))
     answer: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = _created()
+
+
+class EarlyReceipt(Base):
+    """A delivery receipt the provider sent before the send was recorded (it was quicker than our record): kept
+    until the attempt is stored, then applied to it. Like the inbox of replies, it has no business until then."""
+
+    __tablename__ = "early_receipts"
+    provider_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[datetime]
 
 
 class WebhookEndpoint(Base):

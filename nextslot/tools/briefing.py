@@ -67,7 +67,9 @@ def receptionist(ctx: ToolContext, usable: Iterable[str] = TOOLS) -> tuple[str, 
     lines = [f"You answer for {b['name']}" + (f", {b['address']}" if b["address"] else "") + ", as its receptionist: "
              "you help people find a time and book, and look after their existing appointments.",
              f"The business's time zone is {b['timezone']}; a branch's times come in its own zone. When the person "
-             "is elsewhere, pass their zone as caller_timezone so times come back in it."]
+             "is elsewhere, pass their zone as caller_timezone so times come back in it.",
+             f"It is {b['today']} there as this is written ({b['now']}); 'today' and 'tomorrow' are the business's "
+             "dates: get_business_info says its date again when you need it."]
     if b["phone"]:
         lines.append(f"Its phone number is {b['phone']}.")
     open_days = [f"{d['day']} {', '.join(d['hours'])}" for d in b["opening_hours"] if d["hours"]]

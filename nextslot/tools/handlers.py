@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from nextslot.core.instants import load_zone
 from nextslot.core.results import Booked, Changed, Held, Rejected, SeriesChanged, SlotTaken
@@ -114,8 +115,10 @@ def get_business_info(ctx: ToolContext, _: BusinessInfoIn) -> BusinessInfoOut | 
                                           for p in profile.locations) + "."
     if open_days:
         say += f" Open {'; '.join(open_days)}."
+    local = ctx.service.now().astimezone(ZoneInfo(profile.timezone))  # a +14 zone's date is a day ahead of UTC's
     return BusinessInfoOut(
-        name=profile.name, timezone=profile.timezone, address=profile.address, phone=profile.phone,
+        name=profile.name, timezone=profile.timezone, now=local.isoformat(timespec="seconds"),
+        today=f"{local:%A} {local.day} {local:%B %Y}", address=profile.address, phone=profile.phone,
         policies=profile.policies, opening_hours=[DayHours(day=d.day, hours=d.hours) for d in profile.opening_hours],
         closures=[ClosureSummary(starts_at=c.starts_at.isoformat(), ends_at=c.ends_at.isoformat(), reason=c.reason)
                   for c in profile.closures],

@@ -103,7 +103,8 @@ SPECS = (
     ToolSpec(
         "get_business_info",
         "Get the business's name, address, phone, opening hours by weekday, upcoming closures and policies "
-        "(e.g. cancellation rules). Call it for questions about where, when open, or rules.",
+        "(e.g. cancellation rules), and its date and time now. Call it for questions about where, when open, or "
+        "rules, and to know which date 'today' or 'tomorrow' is there.",
         t.BusinessInfoIn, r.BusinessInfoOut, handlers.get_business_info, READS,
     ),
     ToolSpec(

@@ -54,7 +54,9 @@ REFERENCE_TABLES = {"businesses_pkey", "businesses_slug_key", "oauth_clients_pke
 # The shared numbers' inbox of replies: a stranger's text has no business (business_id null), and a retried webhook
 # is recognised by the provider's id before any business is known. Citus: a local table on the coordinator; its
 # references to customers and bookings (composite here, checked whenever the business is known) are kept by the code.
-SHARED_INBOX = {"inbound_messages_pkey", "inbound_messages_provider_id_key"}
+SHARED_INBOX = {"inbound_messages_pkey", "inbound_messages_provider_id_key",
+                # a delivery receipt that came before its send was recorded: no business is known until it is
+                "early_receipts_pkey"}
 
 # Unique values found before the business is known: an API key's, a feed token's, a session cookie's or a contact
 # proof's hash, a provider's message or payment id, a calendar's push channel. Unique per business since migration

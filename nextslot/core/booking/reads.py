@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from nextslot.core.booking import lookups
 from nextslot.core.booking.availability import Slot, find_open_slots
@@ -99,9 +100,16 @@ def slot_window(query: SlotQuery, plan: Plan, now: datetime) -> tuple[datetime, 
         return end
     if end <= start:
         return Rejected("window_reversed", "The window ends before it starts.", "until")
-    if end - start > MAX_WINDOW:
+    if too_long(start, end, load_zone(zone)):
         return Rejected("window_too_large", f"Ask for at most {MAX_WINDOW.days} days at a time.", "until")
     return start, end
+
+
+def too_long(start: datetime, end: datetime, zone: ZoneInfo | None) -> bool:
+    """Longer than MAX_WINDOW in real time and on the zone's clocks: 31 local days across a night the clocks go
+    back are 31 days and an hour, and still the 31 days a caller may ask for."""
+    walls = end.astimezone(zone).replace(tzinfo=None) - start.astimezone(zone).replace(tzinfo=None) if zone else None
+    return end - start > MAX_WINDOW and (walls is None or walls > MAX_WINDOW)
 
 
 def get_booking(uow: SqlAlchemyUnitOfWork, business_id: int, code: str) -> BookingView | Rejected:

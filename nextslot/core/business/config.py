@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
@@ -47,7 +48,9 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig,
                  stored: dict[str, Any] | None = None) -> ConfigApplied | Rejected:
     """Store `config` whole; `stored` is the stored config's document when the caller has just read it in this
     transaction (an edit), so the audit's "before" is not read a second time."""
-    if problems := details_problems(config.business.details) + exception_problems(config) + empty_exceptions(config):
+    numbers, unreadable = conversation_numbers(config.business.details, config.business.country)
+    if problems := (details_problems(config.business.details) + unreadable + exception_problems(config)
+                    + empty_exceptions(config)):
         return refused_config(problems)  # every path that stores a config comes here: nothing is written
     with uow:
         s = uow.session
@@ -63,6 +66,8 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig,
         was = {} if created else resource_zones(uow, business)
         business.name, business.timezone, business.country = b.name, b.timezone, b.country
         details = dict(b.details)
+        if numbers:
+            details["conversations"] = {**details["conversations"], "numbers": numbers}
         if b.reminder_offsets_minutes is not None:
             details["reminder_offsets_minutes"] = b.reminder_offsets_minutes
         details["deposit_hold_minutes"] = b.deposit_hold_minutes
@@ -102,6 +107,30 @@ def config_document(uow: SqlAlchemyUnitOfWork, business_id: int) -> dict[str, An
 
 
 NUMBERS_LOCK = 0x6E756D62  # one advisory lock for every config listing numbers: two at once cannot both take one
+
+
+def conversation_numbers(details: dict[str, Any], country: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """The business's conversation numbers as Twilio names the number written to (E.164: "+44 20 7946 0958",
+    "0044 20 7946 0958" and "whatsapp:+442079460958" are all "+442079460958"), so that messages find the business
+    and no second business lists the number in another form; and a problem for each that is no phone number."""
+    numbers = ((details.get("conversations") or {}) if isinstance(details.get("conversations"), dict) else {}
+               ).get("numbers")
+    if not isinstance(numbers, list):
+        return [], []
+    found, problems = [], []
+    for raw in numbers:
+        text = str(raw).strip()
+        try:
+            number = phonenumbers.parse(text[9:] if text.lower().startswith("whatsapp:") else text, country)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_possible_number(number):
+            problems.append(("business.details.conversations.numbers",
+                             f"'{raw}' is not a phone number; give it with its country code, e.g. +44 20 7946 0958"))
+            continue
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        found += [e164] if e164 not in found else []
+    return found, problems
 
 
 def numbers_taken(uow: SqlAlchemyUnitOfWork, business_id: int, details: dict[str, Any]) -> str | None:

@@ -10,16 +10,28 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
 
 from nextslot.core.views import booking_zone, resources_zone
 from nextslot.core.waitlist.offers import answerable_offer
 from nextslot.schemas.statuses import ACTIVE
 from nextslot.storage.refusals import committed_once
-from nextslot.storage.tables import Booking, Business, Customer, InboundMessage, Service, WaitlistEntry
+from nextslot.storage.tables import (
+    Booking,
+    Business,
+    Customer,
+    InboundMessage,
+    Notification,
+    Service,
+    WaitlistEntry,
+    WaitlistOffer,
+)
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 LATE_TERMS_ANSWER = timedelta(hours=1)
+RECEIVED = "received"  # the outcome of a message claimed for acting on and not answered yet
+CLAIM_TIMEOUT = timedelta(minutes=2)  # longer than any answer takes: a claim this old lost its process
 
 
 @dataclass(frozen=True)
@@ -57,17 +69,49 @@ def answer_already_given(uow: SqlAlchemyUnitOfWork, provider_id: str | None) -> 
     if not provider_id:
         return None
     with uow:
-        return uow.session.scalars(select(InboundMessage.answer)
-                                   .where(InboundMessage.provider_id == provider_id)).one_or_none()
+        return uow.session.scalars(select(InboundMessage.answer).where(
+            InboundMessage.provider_id == provider_id, InboundMessage.outcome != RECEIVED)).one_or_none()
 
 
-def sender(uow: SqlAlchemyUnitOfWork, phone: str, languages: tuple[str, ...], default: str = "en") -> Sender:
-    """Every customer record with this number (one per business it booked at), oldest first."""
+def claim_reply(uow: SqlAlchemyUnitOfWork, record: dict[str, Any], now: datetime) -> bool:
+    """Take a message for acting on, before acting: a copy the provider sends while the first is still being
+    answered finds it taken and must not act (the number's next booking would by then be another one). False: it
+    is taken. A claim still unanswered after CLAIM_TIMEOUT (its process died) is taken over."""
+    if not record.get("provider_id"):
+        return True
     with uow:
-        customers = uow.session.execute(select(Customer.id, Customer.business_id, Customer.language)
-                                        .where(Customer.phone == phone).order_by(Customer.id)).all()
+        s = uow.session
+        taken = s.execute(insert(InboundMessage).values(**record, answer="", outcome=RECEIVED, created_at=now)
+                          .on_conflict_do_nothing(index_elements=["provider_id"]).returning(InboundMessage.id)).scalar()
+        if taken is None:
+            taken = s.execute(update(InboundMessage).where(
+                InboundMessage.provider_id == record["provider_id"], InboundMessage.outcome == RECEIVED,
+                InboundMessage.created_at < now - CLAIM_TIMEOUT).values(created_at=now)
+                .returning(InboundMessage.id)).scalar()
+        uow.commit()
+    return taken is not None
+
+
+def sender(uow: SqlAlchemyUnitOfWork, phone: str, languages: tuple[str, ...], default: str = "en",
+           business_id: int | None = None) -> Sender:
+    """Every customer record with this number (one per business it booked at, or only `business_id`'s),
+    oldest first."""
+    query = select(Customer.id, Customer.business_id, Customer.language).where(Customer.phone == phone)
+    if business_id is not None:
+        query = query.where(Customer.business_id == business_id)
+    with uow:
+        customers = uow.session.execute(query.order_by(Customer.id)).all()
     return Sender([c.id for c in customers], customers[0].business_id if customers else None,
                   next((c.language for c in customers if c.language in languages), default))
+
+
+def number_owner(uow: SqlAlchemyUnitOfWork, number: str | None) -> int | None:
+    """The business that gave out this number of ours (`details.conversations.numbers`), if one did."""
+    if not number:
+        return None
+    with uow:
+        return uow.session.scalars(select(Business.id).where(
+            Business.details.contains({"conversations": {"numbers": [number]}})).order_by(Business.id)).first()
 
 
 def asked_late_terms(uow: SqlAlchemyUnitOfWork, target: Target, now: datetime) -> bool:
@@ -83,7 +127,7 @@ def offer_answered(uow: SqlAlchemyUnitOfWork, customer_ids: list[int], now: date
     """The waitlist offer a bare yes or no from these customers answers, if one is open."""
     with uow:
         offer = answerable_offer(uow, customer_ids, now)
-        if offer is None:
+        if offer is None or booking_message_since(uow, customer_ids, offer.created_at):
             return None
         facts = uow.session.execute(
             select(Service.name, Customer.timezone, Business.timezone)
@@ -91,6 +135,26 @@ def offer_answered(uow: SqlAlchemyUnitOfWork, customer_ids: list[int], now: date
             .join(Business, Business.id == offer.business_id).where(WaitlistEntry.id == offer.entry_id)).one()
         zone = ZoneInfo(facts[1]) if facts[1] else resources_zone(uow, offer.resource_ids or (), ZoneInfo(facts[2]))
         return OfferTarget(offer.id, offer.business_id, offer.customer_id, facts[0], offer.starts_at, zone)
+
+
+def asked_since(uow: SqlAlchemyUnitOfWork, customer_ids: list[int], since: datetime) -> bool:
+    """Whether we asked these customers for a yes or no after `since`: a message about a booking (C or X) went
+    out, or a waitlist offer (YES or NO) was made. A bare answer then answers that, not a chat before it."""
+    if not customer_ids:
+        return False
+    with uow:
+        offered = uow.session.scalar(select(WaitlistOffer.id).where(
+            WaitlistOffer.customer_id.in_(customer_ids), WaitlistOffer.created_at > since).limit(1)) is not None
+        return offered or booking_message_since(uow, customer_ids, since)
+
+
+def booking_message_since(uow: SqlAlchemyUnitOfWork, customer_ids: list[int], since: datetime) -> bool:
+    """Whether a message about one of these customers' bookings (a reminder asking C or X, ...) went out after
+    `since`: a bare yes or no then answers that message, not an older offer."""
+    return bool(customer_ids) and uow.session.scalar(
+        select(Notification.id).join(Booking, Booking.id == Notification.booking_id).where(
+            Booking.customer_id.in_(customer_ids), Notification.customer_id.in_(customer_ids),
+            Notification.sent_at > since).limit(1)) is not None
 
 
 def target_booking(uow: SqlAlchemyUnitOfWork, customer_ids: list[int], codes: list[str], names_a_code: bool,
@@ -118,6 +182,20 @@ def target_booking(uow: SqlAlchemyUnitOfWork, customer_ids: list[int], codes: li
     return Target(booking_id, business_id, customer_id, booking_code, service_name, starts_at, zone)
 
 
+def opted_out_by_number(uow: SqlAlchemyUnitOfWork, phone: str | None) -> list[str]:
+    """The channels this number last said STOP on (and not START since), whichever business's customer it is or
+    becomes: our messages come from the same numbers for every business."""
+    if not phone:
+        return []
+    last: dict[str, str] = {}
+    for channel, outcome in uow.session.execute(
+            select(InboundMessage.channel, InboundMessage.outcome)
+            .where(InboundMessage.sender == phone, InboundMessage.outcome.in_(("opted_out", "opted_in")))
+            .order_by(InboundMessage.id.desc())):
+        last.setdefault(channel, outcome)
+    return [channel for channel, outcome in last.items() if outcome == "opted_out"]
+
+
 def set_opt_out(uow: SqlAlchemyUnitOfWork, customer_ids: list[int], channel: str, stop: bool) -> None:
     """STOP takes these customers off a channel (every business they booked at); START puts them back."""
     with uow:
@@ -130,12 +208,16 @@ def set_opt_out(uow: SqlAlchemyUnitOfWork, customer_ids: list[int], channel: str
 
 def store_reply(uow: SqlAlchemyUnitOfWork, record: dict[str, Any], answer: str, outcome: str, who: Sender,
                 now: datetime, target: Target | None = None) -> None:
-    """Keep a reply with what it was read as and answered; the same message retried is kept once."""
+    """Keep a reply with what it was read as and answered (in its claim); the same message retried is kept once."""
+    values = dict(**record, answer=answer, outcome=outcome, created_at=now,
+                  customer_id=target.customer_id if target else (who.customer_ids[0] if who.customer_ids else None),
+                  business_id=target.business_id if target else who.business_id,
+                  booking_id=target.booking_id if target else None)
     with uow:
-        uow.session.add(InboundMessage(
-            **record, answer=answer, outcome=outcome, created_at=now,
-            customer_id=target.customer_id if target else (who.customer_ids[0] if who.customer_ids else None),
-            business_id=target.business_id if target else who.business_id,
-            booking_id=target.booking_id if target else None,
-        ))
-        committed_once(uow.session)  # not again: the same message, retried by Twilio while we were answering it
+        if record.get("provider_id"):
+            uow.session.execute(update(InboundMessage).where(InboundMessage.provider_id == record["provider_id"])
+                                .values(**values))
+            uow.commit()
+            return
+        uow.session.add(InboundMessage(**values))
+        committed_once(uow.session)
