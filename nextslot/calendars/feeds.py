@@ -107,7 +107,7 @@ def calendar(title: str, business: Business, bookings: list[Booking], resources:
     cal.add("prodid", "-//nextslot//bookings//EN")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
-    cal.add("x-wr-calname", title)
+    cal.add("x-wr-calname", " ".join(title.split()))  # an X- property is written unescaped: one line or no calendar
     cal.add("x-wr-timezone", business.timezone)
     for b in bookings:
         event = Event()

@@ -6,12 +6,12 @@ not sent anywhere.
 A web chat proves nothing by itself: it gives a name and phone to book with (as the booking page asks), and to
 find, move or cancel a booking it must prove that booking's phone or email with a one-time code sent there
 through the outbox. Only then are the tools bound to that contact (bound_tools.Sender); until then they answer
-`verify_first`. A code lasts ten minutes and allows five tries; a chat may ask for three codes."""
+`verify_first`. A code lasts ten minutes and allows five tries; a chat may ask for three codes, and a
+contact gets three an hour whichever chats (or public assistants) ask."""
 from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,7 +20,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from nextslot.conversations.words import guess_language, say
-from nextslot.core.customers.contacts import normalize_email, normalize_phone
+from nextslot.core.customers.contacts import normalize_phone
+from nextslot.core.customers.proofs import issue_code, normalized_contact
 from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
 from nextslot.reminders.jobs import CONVERSATION_REPLY  # a code goes out as a conversation's message does
@@ -156,16 +157,20 @@ def send_code(service: BookingService, business_id: int, key: str, contact: str,
         if c is None:
             return Rejected("no_chat", "Start a chat first.")
         business = s.get(Business, business_id)
-        address = normalize_email(contact) if "@" in contact else normalize_phone(contact, business.country)
+        address = normalized_contact(contact, business.country)
         if isinstance(address, Rejected):
-            return Rejected(address.code, address.message, "contact")
+            return address
         identity = dict(c.identity or {})
         if identity.get("codes_sent", 0) >= CODES_PER_CHAT:
             return Rejected("too_many_codes", "No more codes for this chat; please call us instead.", "contact")
-        code = f"{secrets.randbelow(10**6):06d}"
         customer = s.scalar(select(Customer.id).where(
             Customer.business_id == business_id,
-            or_(Customer.phone == address, func.lower(Customer.email) == address.lower())).limit(1))
+            or_(Customer.phone == address, func.lower(Customer.email) == address)).limit(1))
+        # a new chat is only a new cookie: the contact's own limit, shared with the public endpoint, holds across them
+        issued = issue_code(uow, business_id, address, customer is not None, now)
+        if isinstance(issued, Rejected):
+            return issued
+        _, code = issued
         identity["codes_sent"] = identity.get("codes_sent", 0) + 1
         identity["pending"] = {"contact": address, "hash": code_hash(c.id, code), "tries": 0,
                                "expires_at": (now + timedelta(minutes=CODE_MINUTES)).isoformat(),
@@ -181,9 +186,11 @@ def send_code(service: BookingService, business_id: int, key: str, contact: str,
         return CodeSent()
 
 
-def check_code(service: BookingService, business_id: int, key: str, code: str,
-               idle: timedelta) -> Proved | Rejected:
-    """Bind the chat to the contact the code was sent to, if it is the code; five tries, ten minutes."""
+def check_code(service: BookingService, business_id: int, key: str, code: str, idle: timedelta,
+               new_key: str) -> Proved | Rejected:
+    """Bind the chat to the contact the code was sent to, if it is the code; five tries, ten minutes. A proved
+    chat is the visitor's under `new_key` (a new cookie): whoever held the old one (a shared computer's last
+    user, or one who planted it) gets nothing of the proof."""
     now = service.now()
     with service.uow() as uow:
         s = uow.session
@@ -208,7 +215,7 @@ def check_code(service: BookingService, business_id: int, key: str, code: str,
         contact = pending["contact"]
         identity.pop("pending")
         identity["proved_email" if "@" in contact else "proved_phone"] = contact
-        c.identity = identity
+        c.identity, c.visitor_key = identity, new_key
         uow.commit()
         return Proved(contact)
 

@@ -3,6 +3,7 @@ unchanged, and that version read once per transaction."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from threading import Lock
 from typing import Any, Generic, TypeVar
 
@@ -66,3 +67,30 @@ def known_version(uow: SqlAlchemyUnitOfWork, business_id: int) -> int | None:
         return None
     versions: dict[int, int] = remembered[1]
     return versions.get(business_id)
+
+
+class ConfigChanged(Exception):
+    """A config edit committed while a write was checking its time: the hours, pools and rules of its plan are not
+    the ones beside the time off and claims it read, so the write starts again with the new plan (`restarted`)."""
+
+
+def still_current(uow: SqlAlchemyUnitOfWork, business_id: int, version: int | None) -> None:
+    """Raise ConfigChanged unless `version` (read with a write's calendar) is the one this transaction took its plan
+    at. A plan carries weekly hours while dated time off is read fresh with the claims: an edit committed between
+    the two reads (mornings off one Monday -> afternoons only) would open a time neither config opens."""
+    known = known_version(uow, business_id)
+    if known is not None and version is not None and version != known:
+        raise ConfigChanged()
+
+
+RESTARTS = 3  # a write started again after a config edit, at most this often
+
+
+def restarted(write: Callable[[], T]) -> T:
+    """Run a write (one transaction), again when a config edit committed while it checked its time."""
+    for _ in range(RESTARTS):
+        try:
+            return write()
+        except ConfigChanged:
+            continue  # rolled back as its block was left: nothing of it stays
+    return write()

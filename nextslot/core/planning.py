@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from nextslot.core.booking.assignment import Assignment, Workload, fair_order
 from nextslot.core.booking.availability import Pools, ResourceTimeline, ServiceRules, WeeklyHours, open_intervals
-from nextslot.core.config_versions import VersionedCache, read_version
+from nextslot.core.config_versions import VersionedCache, read_version, still_current
 from nextslot.core.results import Rejected
 from nextslot.schemas.service_rules import CancellationPolicy, NoShowPolicy
 from nextslot.storage import queries
@@ -291,6 +291,7 @@ class Committed:
     exceptions: list[queries.DatedException]
     busy: dict[int, list[tuple[datetime, datetime]]]
     work: Workload | None = None
+    version: int | None = None  # the business's config version as of this read
 
 
 def span_of(plan: Plan, window: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
@@ -305,9 +306,15 @@ def read_committed(
 ) -> Committed:
     """One read (two for fair assignment) of what every start in the window depends on, buffers included."""
     span = span_of(plan, window)
-    exceptions, busy = queries.calendar_for(uow.session, plan.business.id, list(plan.resources), span, now,
-                                            exclude_booking_id)
-    return Committed(span, exceptions, busy, workload(uow, plan, window) if plan.assignment else None)
+    exceptions, busy, version = queries.calendar_for(uow.session, plan.business.id, list(plan.resources), span, now,
+                                                     exclude_booking_id)
+    return Committed(span, exceptions, busy, workload(uow, plan, window) if plan.assignment else None, version)
+
+
+def deciding(uow: SqlAlchemyUnitOfWork, plan: Plan, committed: Committed) -> Committed:
+    """`committed`, if read at the config version this transaction took its plan at (see `still_current`)."""
+    still_current(uow, plan.business.id, committed.version)
+    return committed
 
 
 def timelines(
@@ -317,10 +324,12 @@ def timelines(
     now: datetime,
     exclude_booking_id: int | None = None,
     party: int = 1,
+    decides: bool = False,
 ) -> Sequence[Sequence[ResourceTimeline]]:
     """Each requirement's pool as timelines covering every start in the window (buffers included), ready to
-    assign a party of `party` people in the service's fair order."""
-    return build_timelines(uow, plan, read_committed(uow, plan, window, now, exclude_booking_id), party)
+    assign a party of `party` people in the service's fair order. A write's check `decides`: see `deciding`."""
+    committed = read_committed(uow, plan, window, now, exclude_booking_id)
+    return build_timelines(uow, plan, deciding(uow, plan, committed) if decides else committed, party)
 
 
 def build_timelines(uow: SqlAlchemyUnitOfWork, plan: Plan, committed: Committed,

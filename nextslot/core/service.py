@@ -14,6 +14,7 @@ from nextslot.core.booking.search_budget import SlotSearchBudget
 from nextslot.core.business import catalog, lookup
 from nextslot.core.business.lookup import BusinessRecord
 from nextslot.core.clock import Clock, utcnow
+from nextslot.core.config_versions import restarted
 from nextslot.core.customers import history, proofs
 from nextslot.core.deposits import fees, payments
 from nextslot.core.deposits.fees import FeeToCharge
@@ -188,7 +189,8 @@ class BookingService:
 
     def book_series(self, business_id: int, cmd: SeriesCreate) -> SeriesBooked | Rejected:
         """Book a recurring series in one request: all or none, or each occurrence on its own (see cmd.mode)."""
-        return series.book_series(self.uow(), business_id, cmd, self._clock())
+        now = self._clock()
+        return restarted(lambda: series.book_series(self.uow(), business_id, cmd, now))
 
     def cancel_series(self, business_id: int, cmd: BookingChange) -> SeriesChanged | Rejected:
         """Cancel an occurrence of a series and every later one."""
@@ -196,11 +198,13 @@ class BookingService:
 
     def move_series(self, business_id: int, cmd: BookingReschedule) -> SeriesChanged | SlotTaken | Rejected:
         """Move an occurrence of a series and every later one by the same change of day and time, all or none."""
-        return series.move_series(self.uow(), business_id, cmd, self._clock())
+        now = self._clock()
+        return restarted(lambda: series.move_series(self.uow(), business_id, cmd, now))
 
     def hold(self, business_id: int, cmd: HoldCreate) -> HoldResult:
         """Keep a slot for a few minutes while the caller gives their details."""
-        result = holds.hold(self.uow(), business_id, cmd, self._clock(), self._hold_minutes)
+        now = self._clock()
+        result = restarted(lambda: holds.hold(self.uow(), business_id, cmd, now, self._hold_minutes))
         metrics.observe_hold(result)
         return result
 
@@ -216,7 +220,8 @@ class BookingService:
 
     def reschedule(self, business_id: int, cmd: BookingReschedule) -> BookingResult:
         """Move a booking: release and re-claim in one transaction; on conflict nothing changes."""
-        result = reschedule(self.uow(), business_id, cmd, self._clock())
+        now = self._clock()
+        result = restarted(lambda: reschedule(self.uow(), business_id, cmd, now))
         metrics.observe_booking("reschedule", result)
         return result
 
@@ -252,8 +257,9 @@ class BookingService:
                        event: dict[str, Any], payer_ref: str | None = None,
                        payment_ref: str | None = None) -> Settled | Rejected:
         """A provider says a checkout was paid (verified webhook): confirm the booking. Replays are harmless."""
-        return payments.settle_deposit(self.uow(), provider, provider_ref, amount_minor, currency, event,
-                                       self._clock(), payer_ref, payment_ref)
+        now = self._clock()
+        return restarted(lambda: payments.settle_deposit(self.uow(), provider, provider_ref, amount_minor, currency,
+                                                         event, now, payer_ref, payment_ref))
 
     def lease_due_fees(self, limit: int = 20) -> list[FeeToCharge]:
         """Late-cancel and no-show fees to charge now, leased to the caller for a few minutes."""

@@ -30,6 +30,7 @@ from nextslot.oauth.client_documents import is_document_id
 from nextslot.oauth.provider import NextslotOAuthProvider
 from nextslot.server.console.session import Id, Staff, booking_service, checked_post, notice, owner_only, render
 from nextslot.server.page_context import PageBusiness, business_by_slug
+from nextslot.server.page_render import over_https
 
 router = APIRouter(include_in_schema=False)
 REMEMBER = "nextslot_oauth_business"  # the business chosen last time, for the next app connected from here
@@ -72,7 +73,7 @@ async def choose_business(request: Request) -> Response:
     target = f"/console/{business.slug}/connect?" + urlencode({"request": request.query_params["request"]})
     response = RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
     response.set_cookie(REMEMBER, business.slug, max_age=90 * 24 * 3600, path="/oauth", httponly=True,
-                        samesite="lax", secure=request.url.scheme == "https")
+                        samesite="lax", secure=over_https(request))
     return response
 
 

@@ -8,7 +8,8 @@ POST /b/{slug}/chat/code            send a one-time code to a booking's phone or
 POST /b/{slug}/chat/verify          check it: the chat may then find, move and cancel that contact's bookings
 
 The visitor is a random cookie scoped to /b/{slug} (stored only as a hash); every form also carries a ticket
-derived from it, which another site cannot read. Rate-limited per client address like the rest of the page.
+derived from it, which another site cannot read. Rate-limited per client address like the rest of the page, and
+codes asked for and tried as on the public MCP endpoint (`RateLimits.codes`, `.code_checks`).
 """
 from __future__ import annotations
 
@@ -36,8 +37,8 @@ from nextslot.languages.catalogs import N_
 from nextslot.server.booking_form import Problem
 from nextslot.server.live_parts import live_page
 from nextslot.server.page_context import PageBusiness, business_by_slug, visitor_of
-from nextslot.server.page_render import not_found, notice, render
-from nextslot.server.rate_limit import RateLimitedRoute
+from nextslot.server.page_render import not_found, notice, over_https, render, too_many_requests
+from nextslot.server.rate_limit import RateLimit, RateLimitedRoute, client_key, rate_limits
 
 router = APIRouter(route_class=RateLimitedRoute, max_body_size=16_000, include_in_schema=False)
 COOKIE = "nextslot_chat"
@@ -71,13 +72,17 @@ def chat_response(request: Request, business: PageBusiness, problem: Problem | N
 
 def keep(request: Request, response: Response, slug: str, token: str) -> None:
     # the embed is a third-party frame: there only a SameSite=None (so Secure) cookie is sent back
-    secure = request.url.scheme == "https"
+    secure = over_https(request)
     response.set_cookie(COOKIE, token, max_age=7 * 24 * 3600, path=f"/b/{slug}", httponly=True,
                         samesite="none" if secure else "lax", secure=secure)
 
 
-async def posted(request: Request, slug: str) -> tuple[PageBusiness, str, dict[str, str]] | Response:
-    """The business, the visitor's token and the form, if the form carries the visitor's own ticket."""
+async def posted(request: Request, slug: str, budget: RateLimit | None = None
+                 ) -> tuple[PageBusiness, str, dict[str, str]] | Response:
+    """The business, the visitor's token and the form, if the form carries the visitor's own ticket; a code asked
+    for or tried also spends the client address's `budget` of those (a new chat is only a new cookie)."""
+    if budget is not None and (wait := budget.take(client_key(request))) > 0:
+        return too_many_requests(request, wait)
     business = business_by_slug(request.app.state.service, slug)
     if business is None:
         return not_found(request, "business")
@@ -103,7 +108,7 @@ async def say(slug: str, request: Request) -> Response:
 
 @router.post("/b/{slug}/chat/code")
 async def ask_code(slug: str, request: Request) -> Response:
-    got = await posted(request, slug)
+    got = await posted(request, slug, rate_limits(request).codes)
     if isinstance(got, Response):
         return got
     business, token, form = got
@@ -114,13 +119,14 @@ async def ask_code(slug: str, request: Request) -> Response:
 
 @router.post("/b/{slug}/chat/verify")
 async def verify(slug: str, request: Request) -> Response:
-    got = await posted(request, slug)
+    got = await posted(request, slug, rate_limits(request).code_checks)
     if isinstance(got, Response):
         return got
     business, token, form = got
+    fresh = secrets.token_urlsafe(24)  # a proof is the visitor's under a new cookie: no one else held this one
     result = await run_in_threadpool(check_code, request.app.state.service, business.id, visitor_key(token),
-                                     form.get("code", ""), idle_of(request))
-    return after(request, business, token, form, result)
+                                     form.get("code", ""), idle_of(request), visitor_key(fresh))
+    return after(request, business, fresh if isinstance(result, Proved) else token, form, result)
 
 
 def after(request: Request, business: PageBusiness, token: str, form: dict[str, str], result: Any) -> Response:

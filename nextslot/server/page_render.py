@@ -107,6 +107,12 @@ templates.env.filters.update(duration=duration, status=status_label, payment=pay
                              as_date=as_date)
 
 
+def over_https(request: Request) -> bool:
+    """Whether browsers reach us over HTTPS, so our cookies go Secure: this request came so, or the public address
+    says so (TLS ends at a proxy whose X-Forwarded-Proto uvicorn was not told to trust, and it sees http)."""
+    return request.url.scheme == "https" or request.app.state.settings.public_url.startswith("https://")
+
+
 def security_headers(nonce: str, frameable: bool) -> dict[str, str]:
     ancestors = "*" if frameable else "'none'"
     csp = ("default-src 'self'; img-src 'self' data: https:; script-src 'self'; "

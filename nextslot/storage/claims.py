@@ -100,6 +100,15 @@ class ClaimRepository:
                 return False
             raise
 
+    def lock_resources(self, resource_ids: Iterable[int]) -> None:
+        """Take the row locks of every resource the transaction may claim, in id order, before its first claim.
+
+        A transaction that claims in several statements (a series) keeps each one's locks to its end: taking them a
+        few at a time, two such transactions could each hold what the other waits for, and PostgreSQL would fail
+        one's claim as a deadlock, every second, which the claimer takes for a lost race."""
+        self.session.execute(select(Resource.id).where(Resource.id.in_(sorted(set(resource_ids))))
+                             .order_by(Resource.id).with_for_update(key_share=True))
+
     def release_expired_holds(self, resource_ids: Iterable[int], occupied: tuple[datetime, datetime],
                               now: datetime) -> int:
         """Deactivate expired hold claims in the way: an expired hold never blocks anyone. How many went."""

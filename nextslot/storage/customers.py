@@ -38,11 +38,15 @@ class Contact:
     language: str  # written for a new customer
     channels: list[str] | None  # None: the default channels for a new customer, the stored ones otherwise
     language_stated: bool  # the caller stated the language (a page's, a tool's), not the schema's default
+    # the business's own staff said so: only then may the email and zone replace (or fill in) a known customer's;
+    # anyone else's name a new customer only (a stranger booking with someone's phone must not tie her to their
+    # email, nor move the clock of her reminders)
+    vouched: bool
 
 
 # Plain SQL for psycopg (`queries.driver_rows`): concurrent first bookings by one new customer meet on the unique
-# index and one row is made; what the caller just told us (the freshest truth) is written over what was stored, and
-# the row comes back.
+# index and one row is made; what the caller just told us (the freshest truth) is written over what was stored (an
+# email and a zone only when vouched), and the row comes back.
 UPSERT_BY_PHONE = """
 insert into customers as c (business_id, phone, name, email, timezone, language, channels, no_show_count)
 values (%(business_id)s, %(phone)s, %(name)s, %(email)s, %(timezone)s, %(language)s, cast(%(channels)s as jsonb), 0)
@@ -66,8 +70,8 @@ class CustomerRepository:
             "business_id": business_id, "phone": phone, "name": given.name, "email": given.email,
             "timezone": given.timezone, "language": given.language,
             "channels": json.dumps(given.channels or DEFAULT_CHANNELS),
-            "fresh_name": given.name or None, "fresh_email": given.email or None,
-            "fresh_timezone": given.timezone or None,
+            "fresh_name": given.name or None, "fresh_email": (given.email or None) if given.vouched else None,
+            "fresh_timezone": (given.timezone or None) if given.vouched else None,
             "fresh_language": (given.language or None) if given.language_stated else None,
             "fresh_channels": json.dumps(given.channels) if given.channels else None,
         }

@@ -187,6 +187,8 @@ class DatedException(NamedTuple):
 # The hot path of every booking and slot search, plain SQL for psycopg (`driver_rows`); the bounds come back as two
 # timestamps (psycopg parses range text in Python, timestamps in C). An exception given as wall times says so in its
 # kind ('closed@' and the zone of its copy): two more columns would be parsed on every one of thousands of claims.
+# The last row is the business's config version in the same snapshot: the hours a plan carries are the ones beside
+# these exceptions only if it is the plan's.
 CALENDAR = """
 select resource_id, 'busy', lower(during), upper(during), seats from claims
  where resource_id = any(cast(%(ids)s as bigint[])) and active and during && tstzrange(%(lo)s, %(hi)s)
@@ -200,6 +202,8 @@ select resource_id, case when local then kind || '@' || coalesce(zone, '') else 
   from availability_exceptions
  where business_id = %(business)s and (resource_id = any(cast(%(ids)s as bigint[])) or resource_id is null)
    and starts_at < %(hi)s and ends_at > %(lo)s
+union all
+select null, 'version', null, null, config_version from businesses where id = %(business)s
 """
 
 
@@ -210,15 +214,19 @@ def calendar_for(
     window: tuple[datetime, datetime],
     now: datetime,
     exclude_booking_id: int | None = None,
-) -> tuple[list[DatedException], dict[int, list[tuple[datetime, datetime]]]]:
-    """In one round trip: the dated exceptions touching the window, and each resource's busy time in it (active
-    claims, expired holds' ignored, and time its own calendar says is taken, which occupies it like a claim)."""
+) -> tuple[list[DatedException], dict[int, list[tuple[datetime, datetime]]], int | None]:
+    """In one round trip: the dated exceptions touching the window, each resource's busy time in it (active
+    claims, expired holds' ignored, and time its own calendar says is taken, which occupies it like a claim), and
+    the business's config version as of that read."""
     found: list[DatedException] = []
     busy: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    version = None
     rows = driver_rows(session, CALENDAR, {"ids": list(resource_ids), "lo": window[0], "hi": window[1], "now": now,
                                            "exclude": exclude_booking_id, "business": business_id})
     for rid, kind, lower, upper, seats in rows:
-        if kind == "busy":
+        if kind == "version":
+            version = seats
+        elif kind == "busy":
             if seats == 1:
                 busy[rid].append((lower, upper))
             else:
@@ -226,7 +234,7 @@ def calendar_for(
         else:
             kind, local, zone = kind.partition("@")
             found.append(DatedException(rid, kind, lower, upper, bool(local), zone or None))
-    return found, busy
+    return found, busy, version
 
 
 def deposits_asked(session: Session) -> bool:

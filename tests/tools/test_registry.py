@@ -265,6 +265,8 @@ def test_joining_the_waitlist_twice_with_the_same_wish_is_one_entry(ctx, session
     assert error_code(call(ctx, "join_waitlist", **{**args, "latest_date": "2026-11-20"})) == "window_reversed"
     assert error_code(call(ctx, "join_waitlist", **{**args, "earliest_time": "12:00", "latest_time": "12:20"})) == \
         "window_too_short"
+    overnight = call(ctx, "join_waitlist", **{**args, "earliest_time": "22:00", "latest_time": "02:00"})
+    assert error_code(overnight) == "window_reversed" and "second wish" in overnight.data["error"]["message"]
 
 
 def test_one_business_never_sees_another_business_bookings(ctx, service, make_business):

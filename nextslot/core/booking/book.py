@@ -13,10 +13,11 @@ from nextslot.core.booking.history import record, snapshot
 from nextslot.core.booking.intake import check_answers
 from nextslot.core.booking.refusals import slot_problem
 from nextslot.core.booking.writing import OneStatementBooking, TransactionLost, one_statement_fits
+from nextslot.core.config_versions import ConfigChanged
 from nextslot.core.customers.contacts import find_or_create
 from nextslot.core.deposits import rules as deposits
 from nextslot.core.instants import resolve_instant
-from nextslot.core.planning import Plan, build_timelines, timelines
+from nextslot.core.planning import Plan, build_timelines, deciding, timelines
 from nextslot.core.results import Booked, BookingResult, Rejected
 from nextslot.core.views import new_booking_view
 from nextslot.schemas.commands import BookingCreate
@@ -36,7 +37,7 @@ def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: d
     for _ in range(RESTARTS):
         try:
             return book_at(uow, business_id, cmd, start, now, payment_provider)
-        except TransactionLost:
+        except (TransactionLost, ConfigChanged):
             continue  # rolled back as the block was left: nothing of it stays
     return book_at(uow, business_id, cmd, start, now, payment_provider)
 
@@ -56,7 +57,7 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
             return answers
         checked = None
         if cmd.hold_id is None:  # a taken or wrong time is answered before anything is written
-            committed = check_read(uow, plan, start, now, party)
+            committed = deciding(uow, plan, check_read(uow, plan, start, now, party))
             checked = check_slot(plan.rules, build_timelines(uow, plan, committed, party), start, now)
             if checked is SlotProblem.TAKEN:  # nothing written yet but an idempotency key's reservation
                 remember_read(uow, plan, start, now, None, committed)  # fresh: the answer may use it
@@ -65,7 +66,7 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
             if isinstance(checked, SlotProblem):
                 return slot_problem(checked, plan, start)
         uow.writes_next()
-        customer = find_or_create(uow, business_id, plan.business.country, cmd.customer)
+        customer = find_or_create(uow, business_id, plan.business.country, cmd.customer, cmd.source)
         if isinstance(customer, Rejected):
             return customer
         deposit = deposits.asked(uow, plan, customer, now)
@@ -101,7 +102,8 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
                 uow.claims.release(hold_id=hold.id)
                 hold.status = "released"
             if checked is None:
-                checked = check_slot(plan.rules, timelines(uow, plan, (start, start), now, party=party), start, now)
+                checked = check_slot(plan.rules, timelines(uow, plan, (start, start), now, party=party, decides=True),
+                                     start, now)
             if checked is SlotProblem.TAKEN:
                 return slot_taken(uow, plan, start, now, cmd.customer.timezone, party=party)
             if isinstance(checked, SlotProblem):

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from nextslot.core.booking.alternatives import remember_read, windows
 from nextslot.core.booking.availability import assign, ordered
-from nextslot.core.planning import Plan, build_timelines, read_committed
+from nextslot.core.planning import Plan, build_timelines, deciding, read_committed
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from nextslot.telemetry import metrics
 
@@ -50,7 +50,8 @@ def first_free(
         if claim(picked):
             return picked
         metrics.LOST_CLAIMS.inc()
-        committed = read_committed(uow, plan, windows(start)[0], now, exclude_booking_id=booking_id())
+        committed = deciding(uow, plan, read_committed(uow, plan, windows(start)[0], now,
+                                                        exclude_booking_id=booking_id()))
         remember_read(uow, plan, start, now, booking_id(), committed)
         again = assign(ordered(build_timelines(uow, plan, committed, party), start), occupied)
         if again == picked:  # free as committed: what was in the way is an expired hold (never counted) or gone

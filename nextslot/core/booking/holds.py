@@ -30,7 +30,8 @@ def hold(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: HoldCreate, now: date
         if problem := plan.party_problem(cmd.party_size):
             return problem
         party = cmd.party_size
-        checked = check_slot(plan.rules, timelines(uow, plan, (start, start), now, party=party), start, now)
+        checked = check_slot(plan.rules, timelines(uow, plan, (start, start), now, party=party, decides=True),
+                             start, now)
         if checked is SlotProblem.TAKEN:
             return slot_taken(uow, plan, start, now, party=party)
         if isinstance(checked, SlotProblem):

@@ -46,7 +46,7 @@ def reschedule(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingReschedu
         if refused := move_refusal(booking, plan.business, cmd.source, now):
             return refused
         party = booking.party_size
-        groups = timelines(uow, plan, (start, start), now, exclude_booking_id=booking.id, party=party)
+        groups = timelines(uow, plan, (start, start), now, exclude_booking_id=booking.id, party=party, decides=True)
         checked = check_slot(plan.rules, groups, start, now)
         customer_zone = booking.customer.timezone
         if checked is SlotProblem.TAKEN:

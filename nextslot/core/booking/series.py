@@ -93,12 +93,13 @@ def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, 
         answers = check_answers(list(plan.intake_questions), cmd.intake)
         if isinstance(answers, Rejected):
             return answers
-        customer = find_or_create(uow, business_id, plan.business.country, cmd.customer)
+        customer = find_or_create(uow, business_id, plan.business.country, cmd.customer, cmd.source)
         if isinstance(customer, Rejected):
             return customer
         if deposits.asked(uow, plan, customer, now):
             return Rejected("series_needs_deposit", f"{plan.service_name} needs a deposit for each booking; book "
                                                     "the occurrences one at a time.", "service")
+        uow.claims.lock_resources(plan.resources)  # its occurrences claim one after another: all locks first
         series = BookingSeries(business_id=business_id, service_id=plan.service_id, customer_id=customer.id,
                                rule={**cmd.repeat.model_dump(), "mode": cmd.mode}, source=cmd.source)
         s.add(series)
@@ -167,7 +168,8 @@ def try_start(uow: SqlAlchemyUnitOfWork, plan: Plan, cmd: SeriesCreate, customer
               answers: dict[str, Any], series_id: int, start: datetime, now: datetime) -> BookingView | SlotProblem:
     s = uow.session
     party = cmd.party_size
-    checked = check_slot(plan.rules, timelines(uow, plan, (start, start), now, party=party), start, now)
+    checked = check_slot(plan.rules, timelines(uow, plan, (start, start), now, party=party, decides=True),
+                         start, now)
     if isinstance(checked, SlotProblem):
         return checked
     savepoint = s.begin_nested()
@@ -281,13 +283,14 @@ def move_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingResched
             return unplaced
         targets = [start] + [target for target, _ in placed]
         befores = [snapshot(b) for b in found]
+        uow.claims.lock_resources(plan.resources)  # as for booking a series: every lock its claims take, at once
         for booking in found:  # the series' own times never stand in its way
             uow.claims.release(booking_id=booking.id)
         customer_zone = found[0].customer.timezone
         for booking, target in zip(found, targets, strict=True):
             party = booking.party_size
-            checked = check_slot(plan.rules, timelines(uow, plan, (target, target), now, booking.id, party),
-                                 target, now)
+            checked = check_slot(plan.rules, timelines(uow, plan, (target, target), now, booking.id, party,
+                                                       decides=True), target, now)
             if checked is SlotProblem.TAKEN:
                 return taken_in_series(uow, plan, target, now, customer_zone, party)
             if isinstance(checked, SlotProblem):

@@ -12,6 +12,8 @@ from nextslot.storage.customers import Contact, StoredCustomer
 from nextslot.storage.tables import Customer
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
+STAFF_SOURCES = frozenset({"staff", "console"})  # the business's own people (/v1, the console)
+
 
 def normalize_phone(raw: str, region: str) -> str | Rejected:
     """E.164 from any common format; local numbers are read in the business's country."""
@@ -35,10 +37,12 @@ def normalize_email(raw: str) -> str | Rejected:
         return Rejected("invalid_email", f"'{raw}' is not a valid email address: {error}", "customer.email")
 
 
-def find_or_create(uow: SqlAlchemyUnitOfWork, business_id: int, region: str,
-                   given: CustomerIn) -> StoredCustomer | Rejected:
+def find_or_create(uow: SqlAlchemyUnitOfWork, business_id: int, region: str, given: CustomerIn,
+                   source: str) -> StoredCustomer | Rejected:
     """The business's customer with this phone (else email), created or updated from what was given (its row as
-    it stands now, as plain values)."""
+    it stands now, as plain values). Only the business's staff (`source`) give a known customer another email or
+    zone: a proved email reaches every booking of its customers, so anyone else's would be a stranger's key to
+    them, and messages tell times in the customer's zone, so a stranger's would move every reminder's clock."""
     phone = normalize_phone(given.phone, region) if given.phone else None
     email = normalize_email(given.email) if given.email else None
     if isinstance(phone, Rejected):
@@ -53,13 +57,15 @@ def find_or_create(uow: SqlAlchemyUnitOfWork, business_id: int, region: str,
     if phone:
         contact = Contact(given.name, email, given.timezone, given.language,
                           [str(c) for c in given.channels] if given.channels else None,
-                          "language" in given.model_fields_set)
+                          "language" in given.model_fields_set, source in STAFF_SOURCES)
         return uow.customers.upsert_by_phone(business_id, phone, contact)
     else:
         assert email is not None  # one of the two was given
+        # locked, as the phone's upsert locks its row: an erasure committed meanwhile is waited for and its
+        # customer, left without an email, is not found; one waiting for us sees this booking and is refused
         found = uow.session.scalars(
             select(Customer).where(Customer.business_id == business_id, func.lower(Customer.email) == email.lower())
-            .order_by(Customer.id).limit(1)
+            .order_by(Customer.id).limit(1).with_for_update()
         ).first()
         if found is not None:
             customer = found
@@ -73,7 +79,7 @@ def find_or_create(uow: SqlAlchemyUnitOfWork, business_id: int, region: str,
         customer.name = given.name
     if email:
         customer.email = email
-    if given.timezone:
+    if given.timezone and source in STAFF_SOURCES:  # a new customer was made with it
         customer.timezone = given.timezone
     if given.channels:
         customer.channels = list(given.channels)

@@ -68,23 +68,14 @@ def request_code(uow: SqlAlchemyUnitOfWork, business_id: int, contact: str, now:
         address = normalized_contact(contact, business.country)
         if isinstance(address, Rejected):
             return address
-        # one at a time per contact, so racing requests cannot each see room for one more
-        s.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"proof:{business_id}:{address}", 0))))
-        recent = s.scalar(select(func.count()).select_from(ContactProof).where(
-            ContactProof.business_id == business_id, ContactProof.contact == address,
-            ContactProof.created_at > now - CODES_WINDOW)) or 0
-        if recent >= CODES_PER_CONTACT:
-            return Rejected("too_many_codes", f"No more codes for this contact for now (at most {CODES_PER_CONTACT} "
-                                              "an hour). Try again later, or use the link in a booking message.",
-                            "contact")
         customer = s.scalar(select(Customer.id).where(
             Customer.business_id == business_id,
             or_(Customer.phone == address, func.lower(Customer.email) == address)).limit(1))
-        challenge, code = CHALLENGE_PREFIX + secrets.token_urlsafe(24), f"{secrets.randbelow(10**6):06d}"
+        issued = issue_code(uow, business_id, address, customer is not None, now)
+        if isinstance(issued, Rejected):
+            return issued
+        challenge, code = issued
         expires = now + timedelta(minutes=CODE_MINUTES)
-        s.add(ContactProof(business_id=business_id, contact=address, known=customer is not None,
-                           challenge_hash=digest(challenge), code_hash=code_digest(challenge, code), tries=0,
-                           code_expires_at=expires, created_at=now))
         channel = "email" if "@" in address else "sms"
         if customer is not None:
             s.add(Notification(business_id=business_id, customer_id=customer, kind=OUTBOX_KIND, due_at=now,
@@ -94,6 +85,28 @@ def request_code(uow: SqlAlchemyUnitOfWork, business_id: int, contact: str, now:
                                    "channel": channel, "to": address, "subject": business.name}))
         uow.commit()
         return CodeRequested(challenge, expires, channel)
+
+
+def issue_code(uow: SqlAlchemyUnitOfWork, business_id: int, address: str, known: bool,
+               now: datetime) -> tuple[str, str] | Rejected:
+    """A one-time code for the contact and the challenge it is checked against, recorded whether or not the contact
+    books here: every code counts towards the contact's three an hour, whoever asks and through which door (this
+    endpoint, the booking page's chat)."""
+    s = uow.session
+    # one at a time per contact, so racing requests cannot each see room for one more
+    s.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(f"proof:{business_id}:{address}", 0))))
+    recent = s.scalar(select(func.count()).select_from(ContactProof).where(
+        ContactProof.business_id == business_id, ContactProof.contact == address,
+        ContactProof.created_at > now - CODES_WINDOW)) or 0
+    if recent >= CODES_PER_CONTACT:
+        return Rejected("too_many_codes", f"No more codes for this contact for now (at most {CODES_PER_CONTACT} "
+                                          "an hour). Try again later, or use the link in a booking message.",
+                        "contact")
+    challenge, code = CHALLENGE_PREFIX + secrets.token_urlsafe(24), f"{secrets.randbelow(10**6):06d}"
+    s.add(ContactProof(business_id=business_id, contact=address, known=known, challenge_hash=digest(challenge),
+                       code_hash=code_digest(challenge, code), tries=0,
+                       code_expires_at=now + timedelta(minutes=CODE_MINUTES), created_at=now))
+    return challenge, code
 
 
 def verify_code(uow: SqlAlchemyUnitOfWork, business_id: int, challenge: str, code: str,

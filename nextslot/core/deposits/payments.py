@@ -72,7 +72,10 @@ def settle_deposit(uow: SqlAlchemyUnitOfWork, provider: str, provider_ref: str, 
             Payment.provider == provider, Payment.provider_ref == provider_ref).with_for_update()).one_or_none()
         if payment is None:
             return Rejected("unknown_payment", f"No deposit with {provider} reference {provider_ref}.", "ref")
-        booking = s.scalars(select(Booking).where(Booking.id == payment.booking_id).with_for_update(of=Booking)).one()
+        booking_row = select(Booking).where(Booking.id == payment.booking_id)
+        if payment.status not in rules.SETTLED:  # a replay only notes itself, and must not wait for the booking: a
+            booking_row = booking_row.with_for_update(of=Booking)  # cancel holding it waits for this paid payment
+        booking = s.scalars(booking_row).one()
         plan = load_plan(uow, booking.business_id, booking.service.key)
         if isinstance(plan, Rejected):
             return plan

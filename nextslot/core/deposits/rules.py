@@ -25,6 +25,8 @@ from nextslot.storage.customers import StoredCustomer
 from nextslot.storage.tables import Booking, BookingHistory, Payment
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
+SETTLED = ("paid", "refund_due", "refunded", "kept")  # the provider's "paid" was heard: it is only noted again
+
 
 @dataclass(frozen=True)
 class Settled:
@@ -83,7 +85,7 @@ def settle(uow: SqlAlchemyUnitOfWork, payment: Payment, booking: Booking, plan: 
     s = uow.session
     payment.log = [*payment.log, {"at": now.isoformat(), **event}]
     done = Settled("", booking.business_id, booking.code)
-    if payment.status in ("paid", "refund_due", "refunded"):
+    if payment.status in SETTLED:  # a deposit a late cancel kept is not due back because the webhook came again
         return Settled("already_paid", done.business_id, done.code)
     if amount_minor != payment.amount_minor or currency.upper() != payment.currency:
         return Settled("mismatch", done.business_id, done.code)

@@ -39,6 +39,9 @@ def check_window(cmd: WaitlistJoin, plan: Plan, today: date) -> Rejected | None:
         return Rejected("beyond_horizon", f"Bookings open {plan.rules.horizon.days} days ahead; pick an earlier"
                                           " latest_date.", "latest_date")
     start, end = minutes_of(cmd.day_start), 1440 if cmd.day_end is None else minutes_of(cmd.day_end)
+    if end < start:  # "22:00-02:00": the wish's times of day are read within each day
+        return Rejected("window_reversed", "The latest time comes before the earliest: times of day are within one "
+                                           "day (22:00 to 24:00, then 00:00 to 02:00 as a second wish).", "day_end")
     zone, first = plan_zone(plan), max(cmd.earliest_date, today)
     days = (first + timedelta(days=i) for i in range((cmd.latest_date - first).days + 1))
     # too short on every day: a night the clocks go back has a longer stretch between the same wall times
@@ -55,7 +58,7 @@ def join(uow: SqlAlchemyUnitOfWork, business_id: int, plan: Plan, cmd: WaitlistJ
     problem = check_window(cmd, plan, today)
     if problem:
         return problem
-    customer = find_or_create(uow, business_id, plan.business.country, cmd.customer)
+    customer = find_or_create(uow, business_id, plan.business.country, cmd.customer, cmd.source)
     if isinstance(customer, Rejected):
         return customer
     preferred = sorted({r.id for group in plan.groups for r in group if r.key in cmd.resources})

@@ -46,7 +46,8 @@ class SmtpEmailChannel:
         email = EmailMessage()
         email["From"] = self.sender
         email["To"] = message.to
-        email["Subject"] = message.subject
+        # one line: a business's name may hold a line break, and a header with one is refused (the whole email)
+        email["Subject"] = " ".join(message.subject.split())
         email["Message-ID"] = make_msgid(idstring=message.reference, domain=self.domain)
         email["X-Nextslot-Reference"] = message.reference
         email.set_content(message.body)

@@ -19,7 +19,7 @@ from nextslot.core.accounts.staff import SignedIn, csrf_matches, session_for
 from nextslot.core.service import BookingService
 from nextslot.schemas.inputs import BIGINT
 from nextslot.server.page_context import PageBusiness, business_by_slug
-from nextslot.server.page_render import security_headers, templates
+from nextslot.server.page_render import over_https, security_headers, templates
 
 COOKIE = "nextslot_console"
 # A row's id in a console URL (a customer, a conversation, a calendar, a connected app): a bigint column's, so one
@@ -92,7 +92,7 @@ def owner_only(request: Request, business: PageBusiness, staff: SignedIn) -> Non
 
 def set_session_cookie(request: Request, response: Response, slug: str, token: str, lifetime: timedelta) -> None:
     response.set_cookie(COOKIE, token, max_age=int(lifetime.total_seconds()), path=f"/console/{slug}",
-                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
+                        httponly=True, samesite="strict", secure=over_https(request))
 
 
 def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:

@@ -48,7 +48,8 @@ def settings_response(request: Request, business: PageBusiness, staff: SignedIn,
     config = service.read(export_config, business.id)
     accounts = service.read(staff_accounts, business.id) if staff.is_owner else []
     details = config.business.details
-    page_url = str(request.base_url).rstrip("/") + f"/b/{business.slug}"
+    # the public address, as on the share page and in the QR code: the Host header is whatever the request said
+    page_url = request.app.state.settings.public_url.rstrip("/") + f"/b/{business.slug}"
     return render(request, "settings.html", {
         "business": business, "staff": staff, "active": "settings", "config": config, "problem": problem,
         "section": section, "typed": typed or {}, "accounts": accounts, "page_url": page_url,

@@ -21,6 +21,7 @@ from nextslot.calendars import connecting
 from nextslot.calendars.connections import disconnect, resource_to_connect, staff_calendars
 from nextslot.core.results import Rejected
 from nextslot.server.console.session import Id, Staff, booking_service, business_of, checked_post, notice, render
+from nextslot.server.page_render import over_https
 
 router = APIRouter(include_in_schema=False)
 FLOW_COOKIE = "nextslot_calendar_connect"
@@ -65,7 +66,7 @@ async def connect_start(request: Request, slug: str, provider: str, signed: Staf
         return calendars_response(request, business, staff, started, status=400)
     response = RedirectResponse(started.url, status_code=303)
     response.set_cookie(FLOW_COOKIE, started.sealed, max_age=connecting.FLOW_SECONDS, path=callback_path(slug),
-                        httponly=True, samesite="lax", secure=request.url.scheme == "https")
+                        httponly=True, samesite="lax", secure=over_https(request))
     return response
 
 
