@@ -510,13 +510,12 @@ def test_a_series_cancelled_while_its_occurrences_are_moved_leaves_each_whole(en
 # --- a waiting customer's yes while they are erased --------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="the yes books in a transaction of its own after its offer's is over: an "
-                                       "erasure between the two ends the offer, then the yes books anyway")
 def test_a_yes_to_an_offer_whose_customer_is_erased_meanwhile_books_nothing(
         engine, session_factory, make_business, service, monkeypatch):
     # The yes reads its offer (open) and lets it go; the erasure withdraws the wish, ends the offer and empties the
-    # customer; the yes then books with the name and number it read: a new customer made of the erased one's data,
-    # a live booking, and the offer the erasure ended marked accepted.
+    # customer; the yes then booked with the name and number it read: a new customer made of the erased one's data,
+    # a live booking, and the offer the erasure ended marked accepted. The erasure now takes the offer's booking key
+    # first, so the yes books nothing (and a yes already booking would make the erasure wait, then refuse).
     from nextslot.core.waitlist import answers
     from tests.reminders.test_waitlist_offers import NINE, offered_nine
 
@@ -547,4 +546,40 @@ def test_a_yes_to_an_offer_whose_customer_is_erased_meanwhile_books_nothing(
         again = conn.execute(text("select count(*) from customers where business_id = :b and phone = :p"),
                              {"b": clinic, "p": "+447911124501"}).scalar_one()
     assert (type(said["yes"]).__name__, live, again) == ("SlotTaken", 0, 0), said
+    assert broken_checks(service) == before
+
+
+def test_an_erasure_while_a_yes_to_the_customers_offer_is_booking_waits_and_is_refused(
+        engine, session_factory, make_business, service, monkeypatch):
+    """The other order: the yes has taken its offer's key and is booking; the erasure waits for that key, then sees
+    the booking and says the customer has an upcoming booking (nothing erased, nothing booked for a ghost)."""
+    from nextslot.storage.idempotency import IdempotencyRepository
+    from tests.reminders.test_waitlist_offers import offered_nine
+
+    before = broken_checks(service)
+    clinic, entry, offer = offered_nine(service, make_business, session_factory, "+44791112450", "Wanda")
+    go, read, erased = threading.Event(), threading.Event(), threading.Event()
+    real_take = IdempotencyRepository.take
+
+    def take_then_pause(self: IdempotencyRepository, *args: Any) -> Any:  # only the yes pauses, with its key taken
+        taken = real_take(self, *args)
+        if threading.current_thread().name == "yes":
+            read.set()
+            go.wait(60)
+        return taken
+
+    monkeypatch.setattr(IdempotencyRepository, "take", take_then_pause)
+    said: dict[str, Any] = {}
+
+    def yes() -> None:
+        threading.current_thread().name = "yes"
+        said["yes"] = service.accept_offer(offer.id, "sms")
+
+    def erasure() -> None:
+        said["erasure"] = erase_customer(SqlAlchemyUnitOfWork(session_factory), clinic, NOW, phone="+447911124501")
+        erased.set()
+
+    held_then(yes, erasure, read, erased, go, engine)
+    assert isinstance(said["yes"], Booked), said
+    assert isinstance(said["erasure"], Rejected) and said["erasure"].code == "upcoming_bookings", said
     assert broken_checks(service) == before

@@ -21,6 +21,7 @@ from nextslot.core import audit
 from nextslot.core.booking.changes import cancel
 from nextslot.core.customers.contacts import normalize_email, normalize_phone
 from nextslot.core.results import Rejected
+from nextslot.core.waitlist.offers import offer_key
 from nextslot.schemas.commands import BookingChange
 from nextslot.schemas.statuses import BookingStatus
 from nextslot.storage.tables import (
@@ -149,6 +150,7 @@ def erase_now(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime, **who:
         customer = find(uow, business_id, **who)
         if isinstance(customer, Rejected):
             return customer
+        hold_offer_keys(uow, business_id, customer.id)
         s.execute(select(Customer.id).where(Customer.id == customer.id).with_for_update())
         bookings = list(s.scalars(select(Booking).where(Booking.business_id == business_id,
                                                         Booking.customer_id == customer.id)
@@ -205,6 +207,16 @@ def changed(uow: SqlAlchemyUnitOfWork, statement: Any) -> int:
     """Run an UPDATE or DELETE; how many rows it touched."""
     result: CursorResult[Any] = uow.session.execute(statement)  # type: ignore[assignment]
     return result.rowcount
+
+
+def hold_offer_keys(uow: SqlAlchemyUnitOfWork, business_id: int, customer_id: int) -> None:
+    """Take the key a yes to each of the customer's unbooked offers books under, before the customer's row (the
+    order a booking takes them in). A yes booking meanwhile holds its key until it commits: the erasure waits, then
+    sees its booking and is refused; a yes after the erasure finds the key taken and books nothing."""
+    for offer_id in uow.session.scalars(select(WaitlistOffer.id).where(
+            WaitlistOffer.business_id == business_id, WaitlistOffer.customer_id == customer_id,
+            WaitlistOffer.booking_id.is_(None)).order_by(WaitlistOffer.id)):
+        uow.idempotency.take(business_id, offer_key(offer_id), "offer_withdrawn", "erased")
 
 
 def withdraw_from_waitlist(uow: SqlAlchemyUnitOfWork, business_id: int, customer_id: int) -> None:

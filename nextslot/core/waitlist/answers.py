@@ -69,6 +69,8 @@ def accept_offer(uow: SqlAlchemyUnitOfWork, offer_id: int, source: str, now: dat
         if offer.status == "accepted":  # the other channel's answer came first: the offer is settled
             return result
         entry = s.get_one(WaitlistEntry, offer.entry_id)
+        if not isinstance(result, Booked) and entry.status == "withdrawn":
+            return SlotTaken(offer.starts_at, [])  # erased meanwhile: its key was taken first, nothing was booked
         offer.answered_at, offer.answer = now, source
         if isinstance(result, Booked):
             offer.status, offer.booking_id, entry.status = "accepted", result.booking.id, "booked"
