@@ -13,7 +13,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.core.clock import Clock, utcnow
@@ -33,6 +33,7 @@ from nextslot.storage.alone import Failed, alone, in_savepoint
 from nextslot.storage.outage import on_fresh_connection
 from nextslot.storage.tables import (
     DeliveryAttempt,
+    EarlyReceipt,
     Notification,
 )
 from nextslot.telemetry import metrics
@@ -41,6 +42,7 @@ from nextslot.telemetry.tracing import span
 
 log = logging.getLogger(__name__)
 ACCEPTED = ("queued", "sent", "delivered", "read")
+EARLY_RECEIPTS_KEPT = timedelta(days=1)  # a send is recorded within seconds of its receipt, or never
 
 
 class Dispatcher:
@@ -206,9 +208,11 @@ class Dispatcher:
     # --- receipts that never come (those that do: `receipts.record_receipt`) ----------------------
 
     def give_up_waiting(self) -> int:
-        """Messages accepted but with no receipt in time go out again on the next channel."""
+        """Messages accepted but with no receipt in time go out again on the next channel; receipts kept for a send
+        never recorded (another deployment's message, a send lost with its process) are let go after a day."""
         now = self._clock()
         with self._session_factory() as s:
+            s.execute(delete(EarlyReceipt).where(EarlyReceipt.received_at < now - EARLY_RECEIPTS_KEPT))
             moved = s.execute(text("""
                 update notifications n
                 set status = 'pending', due_at = :now, last_error = 'no delivery receipt in time',

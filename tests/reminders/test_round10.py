@@ -266,3 +266,22 @@ def test_a_reply_from_the_customers_number_in_another_form_is_the_customers(serv
         assert "is confirmed" in answer, (written, answer)
         assert status(session_factory, booking) == "confirmed"
         service.cancel(clinic, BookingChange(code=booking.code))
+
+
+def test_a_receipt_kept_for_a_send_never_recorded_is_let_go_after_a_day(service, session_factory, clock):
+    """A receipt whose send is never recorded (another deployment's message, a send lost with its process) does not
+    stay for ever; one still waiting within the day does."""
+    from nextslot.reminders.receipts import record_receipt
+    from nextslot.storage.tables import EarlyReceipt
+
+    sid = f"SM{uuid.uuid4().hex}"
+    assert record_receipt(session_factory, clock.now, sid, "delivered", None) is False
+    dispatcher = Dispatcher(session_factory, {}, clock=clock)
+    clock.now += timedelta(hours=23)
+    dispatcher.give_up_waiting()
+    with session_factory() as s:
+        assert s.scalar(select(EarlyReceipt.status).where(EarlyReceipt.provider_id == sid)) == "delivered"
+    clock.now += timedelta(hours=2)
+    dispatcher.give_up_waiting()
+    with session_factory() as s:
+        assert s.scalar(select(EarlyReceipt.status).where(EarlyReceipt.provider_id == sid)) is None
