@@ -2,6 +2,7 @@
 or on the server named by NEXTSLOT_TEST_DATABASE_URL (CI also uses the machine's PostgreSQL 15)."""
 from __future__ import annotations
 
+import itertools
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -83,12 +84,17 @@ def example(name: str) -> dict[str, Any]:
     return yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
 
 
+# numbers counted up, not drawn: thousands of businesses per test database drew two alike now and then, and the
+# second was refused as another business's number
+NEXT_NUMBER = itertools.count(uuid.uuid4().int % (5 * 10**7))
+
+
 def own_numbers(business: dict[str, Any]) -> dict[str, Any]:
     """The business with a number of its own for each example's conversation number: a number names one business."""
     conversations = (business.get("details") or {}).get("conversations")
     if not isinstance(conversations, dict) or not set(conversations.get("numbers") or ()) & EXAMPLE_NUMBERS:
         return business
-    numbers = [f"+4420{uuid.uuid4().int % 10**8:08d}" if n in EXAMPLE_NUMBERS else n for n in conversations["numbers"]]
+    numbers = [f"+4420{next(NEXT_NUMBER):08d}" if n in EXAMPLE_NUMBERS else n for n in conversations["numbers"]]
     return {**business, "details": {**business["details"], "conversations": {**conversations, "numbers": numbers}}}
 
 
