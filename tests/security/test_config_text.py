@@ -19,6 +19,8 @@ def laughs(levels: int, fan: int = 10) -> str:
     return "business:\n  details:\n    junk:\n" + "\n".join("      " + line for line in lines)
 
 
+HANG_SECONDS = 30
+
 HOSTILE = {
     "aliases": laughs(9),
     "deep": "business: " + "[" * 5000 + "]" * 5000,
@@ -37,7 +39,9 @@ def test_hostile_text_is_refused_or_left_to_the_fields_at_once(name):
         assert str(error)
     else:  # the date stays text, for the config's own date field to refuse
         assert data == {"business": {"closures": [{"date": "2026-02-30"}]}}
-    assert time.monotonic() - started < 1
+    # a hang guard, not a timing claim: the aliases took minutes of CPU before; 5,000 brackets take about a second
+    # on a busy 2-core machine, so a tighter bound failed on noise
+    assert time.monotonic() - started < HANG_SECONDS
 
 
 def test_the_examples_and_any_config_within_the_limits_read_as_before():

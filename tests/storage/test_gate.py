@@ -90,10 +90,9 @@ def test_a_place_comes_back_after_an_error_inside_the_block_or_at_its_start(sess
                 pass
     finally:
         unreachable.dispose()
-    started = time.monotonic()
+    # every earlier block gave its place back: with the gate's one place lost, this would raise PoolTimeout
     with SqlAlchemyUnitOfWork(session_factory, gate=gate) as uow:
         assert uow.session.execute(text("select 1")).scalar() == 1
-    assert time.monotonic() - started < 0.2  # no wait: every earlier block gave its place back
 
 
 def test_another_party_finds_a_place_while_one_party_holds_its_most_and_goes_before_its_line(session_factory):
