@@ -136,10 +136,12 @@ class Visitor:
 
 
 def branch_zone(places: list[Branch], key: str | None, fallback: ZoneInfo) -> ZoneInfo:
-    """The zone a service's times are shown in when no one picked a zone: the picked branch's (or the one branch's
-    it is offered at), else the business's. A Pune branch's customer reads Pune's times, script or not."""
-    place = next((p for p in places if p.key == key), None) or (places[0] if len(places) == 1 else None)
-    return (load_zone(place.timezone) if place is not None else None) or fallback
+    """The zone a service's times are shown (and a wish's read) in when no one picked a zone: the picked branch's,
+    else the one zone all its branches keep, else the business's. A Pune branch's customer reads Pune's times,
+    script or not."""
+    picked = [p for p in places if p.key == key] or places
+    zones = {p.timezone or fallback.key for p in picked}
+    return (load_zone(zones.pop()) if len(zones) == 1 else None) or fallback
 
 
 def visitor_for(tz: str | None, cookie: str | None, embed: str | None, fallback: ZoneInfo,

@@ -3,7 +3,6 @@ every channel's (the scheduler offers freed time that fits, by message with a YE
 from __future__ import annotations
 
 from datetime import date, time
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
@@ -16,7 +15,7 @@ from nextslot.schemas.commands import WaitlistJoin
 from nextslot.schemas.views import ServiceView
 from nextslot.server.booking_form import Problem, input_problem
 from nextslot.server.booking_page import service_visit
-from nextslot.server.page_context import PageBusiness, Visitor
+from nextslot.server.page_context import PageBusiness, Visitor, branch_zone
 from nextslot.server.page_render import render
 from nextslot.server.rate_limit import RateLimitedRoute
 
@@ -72,15 +71,9 @@ def join(request: Request, business: PageBusiness, offered: ServiceView, visitor
 def form(request: Request, business: PageBusiness, offered: ServiceView, visitor: Visitor, values: dict[str, str],
          problem: Problem | None, status: int = 200) -> Response:
     service: BookingService = request.app.state.service
-    zone = wish_zone(offered, business.zone)
+    zone = branch_zone(offered.locations, None, business.zone)  # as the core reads the wish
     return render(request, "waitlist.html", {
         "business": business, "visitor": visitor, "offered": offered, "values": values, "problem": problem,
         "base": f"/b/{business.slug}/{offered.key}", "today": service.now().astimezone(zone).date(), "zone": zone,
     }, status=status)
 
-
-def wish_zone(offered: ServiceView, business_zone: ZoneInfo) -> ZoneInfo:
-    """The zone a wish's dates and times of day are read in, as the core reads them: the branch's for a service
-    offered only in another zone (Los Angeles's 9 am for a London business), else the business's."""
-    zones = {place.timezone or business_zone.key for place in offered.locations}
-    return ZoneInfo(zones.pop()) if len(zones) == 1 else business_zone
