@@ -187,6 +187,10 @@ class FakeTwilio:
                 variables = None
             if not isinstance(variables, dict) or not all(isinstance(v, str) and v for v in variables.values()):
                 return _twilio_error(400, 21656, "The ContentVariables Parameter is invalid")
+            if any(re.search(r"[\n\t]| {5}", v) for v in variables.values()):
+                # WhatsApp fails such a message after Twilio took it (Meta's 132018); the fake refuses it at once
+                return _twilio_error(400, 63049, "Template parameter format mismatch: new lines, tabs or more "
+                                                 "than 4 consecutive spaces")
             return None
         to = form.get("To", "")
         if self.whatsapp_window and to.startswith("whatsapp:"):

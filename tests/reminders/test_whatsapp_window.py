@@ -223,3 +223,23 @@ def test_a_template_that_cannot_be_sent_is_refused_with_the_config(session_facto
     result = apply_config(SqlAlchemyUnitOfWork(session_factory), BusinessConfig.model_validate(data))
     assert result.code == "invalid_config"
     assert any(f"business.details.{field}" in problem_field for problem_field, _ in result.problems), result
+
+
+def test_template_values_with_line_breaks_tabs_or_long_spaces_go_out_on_one_line(
+        fake_twilio, wired, service, make_business, session_factory):
+    """WhatsApp fails a template whose parameter holds a line break, a tab or more than four spaces in a row: a
+    customer's name typed with them (a pasted signature, a form's textarea) lost every reminder outside the window."""
+    _, dispatcher = wired
+    sid = fake_twilio.approve_template("Hi {{1}}, your {{2}} is booked for {{3}}.")
+    business = make_business(clinic(fake_twilio, {"en": {"confirmation": {
+        "content_sid": sid, "variables": ["name", "service", "when"]}}}))
+    result = service.book(business, BookingCreate(service="consultation", starts_at=THURSDAY_9, customer=CustomerIn(
+        name="Ana\n\tRuiz      Gómez\r\n", phone="+447911123604")))
+    assert hasattr(result, "booking"), result
+
+    dispatcher.dispatch_due()
+
+    [request] = fake_twilio.requests
+    assert request["ContentSid"] == sid and json.loads(request["ContentVariables"])["1"] == "Ana Ruiz Gómez"
+    assert fake_twilio.whatsapp_texts("+447911123604")[0].startswith("Hi Ana Ruiz Gómez, your ")
+    assert tries(session_factory, business, "confirmation") == [("whatsapp", "queued", None)]
