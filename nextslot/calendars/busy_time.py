@@ -1,8 +1,9 @@
 """From iCalendar events to the busy time they mean for one resource (pure: no I/O)."""
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import recurring_ical_events
@@ -14,33 +15,66 @@ from nextslot.core.instants import day_start, first_instant
 OURS = "X-NEXTSLOT-BOOKING"  # the property marking the events we write (the booking's key)
 LENGTH = "X-NEXTSLOT-DURATION"  # an event's own DURATION, kept through expansion (which turns it into a DTEND)
 DAY = timedelta(days=1)
+MOST = 5000  # occurrences of one series in the window (an hourly one, day and night, has 2,300)
+EARLIEST, LATEST = date.min + DAY, date.max - DAY  # the local dates whose midnight is an instant in any zone
 
 
 def busy_intervals(texts: Iterable[str], zone: ZoneInfo, window: Interval) -> list[Interval]:
     """Merged busy intervals of the events in the window, recurring ones expanded.
 
     Transparent ("free") and cancelled events, and those nextslot wrote, block nothing; all-day events block the
-    whole local day.
+    whole local day. An object a lenient server kept broken (no DTSTART, a bad rule or date) is read as far as it
+    can be, never failing the calendar's other events.
     """
     found: list[Interval] = []
     for text in texts:
-        calendar = Calendar.from_ical(text)
+        try:
+            calendar = Calendar.from_ical(text)
+        except ValueError:  # not iCalendar: nothing in it reads as time, and the calendar's other events still do
+            continue
         for source in calendar.walk("VEVENT"):  # occurrences are copies: they carry it to `event_interval`
             source.pop(LENGTH, None)
             if source.get("DURATION") is not None and source.get("DTEND") is None:
                 source[LENGTH] = source["DURATION"]
-        # the expansion's ends can be a clock change out: a day's margin, then the real ends decide
-        for event in recurring_ical_events.of(calendar).between(window[0] - DAY, window[1] + DAY):
+        try:
+            occurrences = expanded(calendar, zone, window)
+        except (OverflowError, ValueError, KeyError):  # a date at the ends of time (year 1, 9999), a broken rule or
+            occurrences = list(calendar.walk("VEVENT"))  # date: the events as they stand, rather than every sync failing
+        for event in occurrences:
             if str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
                 continue
             if str(event.get("STATUS", "")).upper() == "CANCELLED":
                 continue
             if event.get(OURS) is not None:  # a booking nextslot wrote: its claim already occupies the time
                 continue
-            interval = event_interval(event, zone)
+            try:
+                interval = event_interval(event, zone)
+            except ValueError:  # a broken date or duration: no time to read
+                continue
             if interval and interval[0] < window[1] and interval[1] > window[0]:
                 found.append(interval)
     return merged(found)
+
+
+def expanded(calendar: Calendar, zone: ZoneInfo, window: Interval) -> list:
+    """The occurrences of the calendar object's events in the window. A series with more than MOST of them (an
+    invitation every minute, forever) would hold the sync for minutes and store as many rows: it blocks from
+    its first occurrence to the window's end instead."""
+    query = recurring_ical_events.of(calendar)
+    # the expansion's ends can be a clock change out: a day's margin, then the real ends decide
+    start, stop = query.to_datetime(window[0] - DAY), query.to_datetime(window[1] + DAY)
+    found = []
+    for series in query.series:
+        some = [o.as_component(query.keep_recurrence_attributes)
+                for o in itertools.islice(series.between(start, stop), MOST + 1)]
+        if len(some) > MOST:
+            first = min(some, key=lambda event: instant(event["DTSTART"].dt, zone))
+            for name in ("DTEND", "DURATION", LENGTH):
+                first.pop(name, None)
+            first.add("DTEND", window[1])
+            some = [first]
+        found.extend(some)
+    return found
 
 
 def event_interval(event, zone: ZoneInfo) -> Interval | None:
@@ -68,10 +102,13 @@ def duration_end(start: date | datetime, duration: timedelta, zone: ZoneInfo) ->
 
 
 def instant(value: date | datetime, zone: ZoneInfo) -> datetime:
-    """A date is the start of that local day; a floating time is local to the resource."""
+    """A date is the start of that local day; a floating time is local to the resource. One at the ends of time
+    (year 1, 9999) is taken a day inside them, where every zone's offset still fits: the window is far from both."""
     if not isinstance(value, datetime):
-        return day_start(value, zone)
-    return value if value.tzinfo is not None else first_instant(value, zone)
+        return day_start(min(max(value, EARLIEST), LATEST), zone)
+    if value.tzinfo is not None:
+        return value
+    return first_instant(min(max(value, datetime.combine(EARLIEST, time())), datetime.combine(LATEST, time())), zone)
 
 
 def merged(intervals: list[Interval]) -> list[Interval]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.calendars.grants import PROVIDER_NAMES
@@ -47,6 +47,7 @@ class StaffCalendars:
     email: str | None
     calendars: list[ConnectedCalendar]
     may_manage: bool  # the one asking may connect and disconnect this person's calendars
+    connects: bool = True  # an active staff member, who can connect Google or Microsoft 365 (a room only CalDAV)
 
 
 def may_manage(resource: Resource, is_owner: bool, email: str) -> bool:
@@ -57,10 +58,12 @@ def may_manage(resource: Resource, is_owner: bool, email: str) -> bool:
 def staff_calendars(session_factory: sessionmaker[Session], business_id: int, is_owner: bool,
                     email: str) -> list[StaffCalendars]:
     with session_factory() as s:
-        people = s.scalars(select(Resource).where(Resource.business_id == business_id, Resource.kind == "staff",
-                                                  Resource.active).order_by(Resource.name)).all()
         calendars = s.scalars(select(ExternalCalendar).where(ExternalCalendar.business_id == business_id)
                               .order_by(ExternalCalendar.id)).all()
+        # every calendar is listed: a room's (CalDAV, from the API), an inactive staff member's (still read)
+        people = s.scalars(select(Resource).where(Resource.business_id == business_id, or_(
+            and_(Resource.kind == "staff", Resource.active), Resource.id.in_({c.resource_id for c in calendars})))
+            .order_by(Resource.name)).all()
         accounts = dict(s.execute(select(CalendarGrant.id, CalendarGrant.account).where(
             CalendarGrant.business_id == business_id)).all())
         counts = {(c, st): n for c, st, n in s.execute(
@@ -75,7 +78,7 @@ def staff_calendars(session_factory: sessionmaker[Session], business_id: int, is
                 counts.get((c.id, "pending"), 0) + counts.get((c.id, "sending"), 0), counts.get((c.id, "failed"), 0),
                 c.channel_id is not None) for c in calendars if c.resource_id == person.id]
             out.append(StaffCalendars(person.id, person.key, person.name, person.email, mine,
-                                      may_manage(person, is_owner, email)))
+                                      may_manage(person, is_owner, email), person.kind == "staff" and person.active))
         return out
 
 

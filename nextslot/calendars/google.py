@@ -44,11 +44,13 @@ from nextslot.calendars.provider import (
     SyncState,
     TokenRejected,
 )
+from nextslot.core.instants import load_zone
 
 SCOPES = ["https://www.googleapis.com/auth/calendar.events"]  # read and write events; nothing else
 KEY = "nextslotBooking"  # the private extended property our events carry
 TIMEOUT = 30
 PAGE = 2500  # the most events.list returns per page
+PAGES = 1000  # pages of one listing (2.5 million events): more is a server paging in circles
 
 
 class GoogleOAuth:
@@ -89,8 +91,11 @@ class GoogleOAuth:
             credentials.refresh(google.auth.transport.requests.Request(session))
         except RefreshError as error:
             data = error.args[1] if len(error.args) > 1 and isinstance(error.args[1], dict) else {}
-            if data.get("error") in ("invalid_grant", "unauthorized_client", "invalid_client"):
+            if data.get("error") in ("invalid_grant", "unauthorized_client"):
                 raise GrantRefused(str(data["error"])) from None
+            if data.get("error") == "invalid_client":  # our client id or secret: every grant stands, fix the settings
+                raise RuntimeError("Google refused this server's client credentials (invalid_client): "
+                                   "check NEXTSLOT_GOOGLE_CLIENT_ID and NEXTSLOT_GOOGLE_CLIENT_SECRET") from None
             raise  # Google is down or slow: try again later, the grant stands
         finally:
             session.close()
@@ -226,16 +231,22 @@ class GoogleCalendar:
 
 
 def listed(service: Any, source: CalendarSource, **query: Any) -> tuple[list[dict[str, Any]], str | None]:
-    """Every page of one events.list; the sync token comes with the last page."""
+    """Every page of one events.list; the sync token comes with the last page. A page token seen before would
+    page forever, so it fails the sync (the last busy time stands), as do more than PAGES pages."""
     items: list[dict[str, Any]] = []
     page_token = None
-    while True:
+    seen: set[str] = set()
+    for _ in range(PAGES):
         page = service.events().list(calendarId=source.calendar_ref or "primary", singleEvents=True,
                                      maxResults=PAGE, pageToken=page_token, **query).execute()
         items.extend(page.get("items", []))
         page_token = page.get("nextPageToken")
         if not page_token:
             return items, page.get("nextSyncToken")
+        if page_token in seen:
+            raise RuntimeError("Google Calendar sent the same page token twice")
+        seen.add(page_token)
+    raise RuntimeError("Google Calendar kept sending pages")
 
 
 def api_error(error: HttpError) -> Exception:
@@ -276,11 +287,15 @@ def busy_intervals(texts: list[str], zone: ZoneInfo, window: Interval, own: froz
 
 
 def moment(value: dict[str, Any] | None, zone: ZoneInfo) -> datetime | None:
-    """A dateTime is an instant; a date (all-day) is the start of that local day of the resource."""
+    """A dateTime is an instant (one without an offset is a wall time of the event's own `timeZone`, as Google
+    allows); a date (all-day) is the start of that local day of the resource."""
     if not value:
         return None
     if value.get("dateTime"):
-        return instant(datetime.fromisoformat(value["dateTime"].replace("Z", "+00:00")), zone)
+        at = datetime.fromisoformat(value["dateTime"].replace("Z", "+00:00"))
+        named = value.get("timeZone")
+        own = load_zone(named) if at.tzinfo is None and isinstance(named, str) else None
+        return instant(at, own or zone)
     if value.get("date"):
         return instant(date.fromisoformat(value["date"]), zone)
     return None

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import httpx2
 import msal
 import requests
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from nextslot.calendars.busy_time import instant, merged
 from nextslot.calendars.grants import GrantRefused, Tokens
@@ -42,6 +43,7 @@ from nextslot.calendars.provider import (
     SyncState,
     TokenRejected,
 )
+from nextslot.core.instants import load_zone
 
 LOGIN = "https://login.microsoftonline.com"
 SCOPES = ["Calendars.ReadWrite"]  # msal adds openid, profile and offline_access (the refresh token) itself
@@ -49,7 +51,9 @@ PROPERTY = "String {2f1c7ad6-1c1e-4d8e-9b43-5d1f3c2b6e10} Name nextslotBooking"
 MARK = "nextslot:"  # our events' transactionId starts so: read back, they are not busy time
 TIMEOUT = 30
 SUBSCRIPTION = timedelta(minutes=4200)  # Graph allows at most 4230 minutes for events
-REFUSED = ("invalid_grant", "interaction_required", "consent_required", "invalid_client", "unauthorized_client")
+# the grant's own refusals; `invalid_client` is this server's client secret (mistyped, or expired in Entra ID): every
+# grant stands once the setting is fixed, so it is an outage, not a reason to reconnect
+REFUSED = ("invalid_grant", "interaction_required", "consent_required", "unauthorized_client")
 
 
 class RedirectedSession(requests.Session):
@@ -231,13 +235,18 @@ class MicrosoftCalendar:
 
 
 def pages(client: httpx2.Client, url: str) -> tuple[list[dict[str, Any]], str | None]:
-    """Every page from `url` (a delta link or the first page), following nextLink up to the deltaLink."""
+    """Every page from `url` (a delta link or the first page), following nextLink up to the deltaLink; a link
+    seen before would page in circles: the sync fails at once (the last busy time stands)."""
     items: list[dict[str, Any]] = []
+    seen = {url}
     for _ in range(1000):
         page = checked(client.get(url, headers={"Prefer": 'outlook.timezone="UTC", odata.maxpagesize=200'})).json()
         items.extend(page.get("value", []))
         if page.get("@odata.nextLink"):
             url = page["@odata.nextLink"]
+            if url in seen:
+                raise RuntimeError("Microsoft Graph sent the same page link twice")
+            seen.add(url)
             continue
         return items, page.get("@odata.deltaLink")
     raise RuntimeError("Microsoft Graph kept sending pages")
@@ -263,16 +272,21 @@ def utc_text(moment: datetime, naive: bool = False) -> str:
 FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
-def graph_time(text: str) -> datetime:
-    """Graph's times have seven decimals and no offset when asked in UTC."""
+def graph_time(text: str, zone: str | None = None) -> datetime:
+    """Graph's times have seven decimals and no offset: wall times of their `timeZone`, UTC as we ask, but an
+    answer in another zone (a Windows name such as "Pacific Standard Time", or an IANA one) is read there."""
     parsed = datetime.fromisoformat(FRACTION.sub(r"\1", text.replace("Z", "+00:00")))
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is not None:
+        return parsed
+    named = load_zone(WINDOWS_TO_OLSON.get(zone, zone)) if isinstance(zone, str) and zone.upper() != "UTC" else None
+    return instant(parsed, named) if named is not None else parsed.replace(tzinfo=UTC)
 
 
 def kept(item: dict[str, Any]) -> dict[str, Any]:
     """What busy time needs of an event: no subject, body or attendees."""
-    return {"id": item["id"], "start": (item.get("start") or {}).get("dateTime"),
-            "end": (item.get("end") or {}).get("dateTime"), "showAs": item.get("showAs", "busy"),
+    start, end = item.get("start") or {}, item.get("end") or {}
+    return {"id": item["id"], "start": start.get("dateTime"), "end": end.get("dateTime"),
+            "zones": [start.get("timeZone"), end.get("timeZone")], "showAs": item.get("showAs", "busy"),
             "isAllDay": bool(item.get("isAllDay")), "isCancelled": bool(item.get("isCancelled")),
             "declined": (item.get("responseStatus") or {}).get("response") == "declined",
             "ours": str(item.get("transactionId") or "").startswith(MARK)}
@@ -289,7 +303,8 @@ def busy_intervals(texts: list[str], zone: ZoneInfo, window: Interval, own: froz
             start = instant(date.fromisoformat(event["start"][:10]), zone)
             end = instant(date.fromisoformat(event["end"][:10]), zone)
         else:
-            start, end = graph_time(event["start"]), graph_time(event["end"])
+            zones = event.get("zones") or [None, None]  # events stored before zones were kept are in UTC
+            start, end = graph_time(event["start"], zones[0]), graph_time(event["end"], zones[1])
         if start < end and start < window[1] and end > window[0]:
             found.append((start, end))
     return merged(found)

@@ -302,9 +302,10 @@ def record(session_factory: sessionmaker[Session], lease: Lease, now: datetime, 
             s.add_all(ExternalEvent(business_id=source.business_id, calendar_id=source.id, href=href, etag=etag,
                                     data=data) for href, (etag, data) in reading.put.items())
             s.execute(delete(ExternalBusy).where(ExternalBusy.calendar_id == source.id))
+            spans = within(reading.intervals, window)
             s.add_all(ExternalBusy(business_id=source.business_id, resource_id=source.resource_id,
-                                   calendar_id=source.id, during=Range(a, b)) for a, b in reading.intervals)
-            intervals = len(reading.intervals)
+                                   calendar_id=source.id, during=Range(a, b)) for a, b in spans)
+            intervals = len(spans)
         calendar.sync_token, calendar.ctag = reading.state.sync_token, reading.state.ctag
         calendar.window_start, calendar.window_end = window
         calendar.last_synced_at, calendar.last_error, calendar.last_error_at = now, None, None
@@ -319,6 +320,13 @@ def record(session_factory: sessionmaker[Session], lease: Lease, now: datetime, 
     log.info("calendar %s synced (%s, %d fetched, %d busy intervals)", source.id, reading.how, len(reading.put),
              intervals)
     return Synced(source.id, intervals, reading.how, len(reading.put))
+
+
+def within(intervals: list[Interval], window: Interval) -> list[Interval]:
+    """The busy time the window holds: an event from year 1 at +14:00 starts in 1 BC, which PostgreSQL stores
+    but Python cannot load back, and nothing outside the window is ever asked of it."""
+    clipped = ((max(a, window[0]), min(b, window[1])) for a, b in intervals)
+    return [(a, b) for a, b in clipped if a < b]
 
 
 def record_failure(session_factory: sessionmaker[Session], lease: Lease, now: datetime,

@@ -72,3 +72,6 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     for noisy in ("twilio.http_client", "apscheduler.executors", "apscheduler.scheduler", "httpx", "httpx2",
                   "httpcore", "httpcore2", "mcp.server.streamable_http"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # at DEBUG they write staff calendars' OAuth exchanges out whole: codes, PKCE verifiers, access and refresh tokens
+    for secretive in ("requests_oauthlib", "oauthlib"):
+        logging.getLogger(secretive).setLevel(logging.WARNING)
