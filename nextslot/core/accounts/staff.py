@@ -6,6 +6,8 @@ which emails have accounts.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import math
 import secrets
@@ -21,6 +23,7 @@ from nextslot.core import audit
 from nextslot.core.accounts.api_keys import hash_key
 from nextslot.core.booking.records import mask
 from nextslot.core.results import Rejected
+from nextslot.schemas.inputs import CONTROL
 from nextslot.storage.tables import SignInFailure, StaffAccount, StaffSession
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
@@ -30,6 +33,7 @@ ROLES = ("owner", "staff")
 FREE_TRIES, FIRST_LOCK, LONGEST_LOCK = 5, timedelta(seconds=30), timedelta(minutes=15)
 FORGET_AFTER = timedelta(hours=1)  # wrong tries this long ago count no more
 MIN_PASSWORD = 10
+MAX_NAME = 100  # the name is the actor (`Write.actor`, at most 100) in the history of every change the person makes
 hasher = PasswordHasher()
 UNKNOWN_HASH = hasher.hash(secrets.token_urlsafe(16))  # checked against when the email is unknown
 
@@ -55,7 +59,7 @@ class SignedIn:
 def create_account(uow: SqlAlchemyUnitOfWork, business_id: int, email: str, name: str, role: str,
                    password: str) -> int | Rejected:
     """A new account, or a refusal (weak password, unknown role, email taken at this business)."""
-    refused = account_problem(email, role, password)
+    refused = account_problem(email, role, password) or name_problem(name.strip() or email.strip())
     if refused:
         return refused
     with uow:
@@ -99,6 +103,15 @@ def account_problem(email: str, role: str, password: str) -> Rejected | None:
     return None
 
 
+def name_problem(name: str) -> Rejected | None:
+    """A name that cannot stand as the actor of a booking change (too long, a control character) is refused here,
+    when the account is made, not at each of its changes."""
+    if len(name) > MAX_NAME or CONTROL.search(name) or "\n" in name or "\r" in name:
+        return Rejected("invalid_name", f"Give the person's name on one line, at most {MAX_NAME} characters.",
+                        "name")
+    return None
+
+
 @dataclass(frozen=True)
 class Locked:
     """Too many wrong tries for this email: no password is checked until the wait is over."""
@@ -112,9 +125,30 @@ def lockout(failures: int) -> timedelta:
     return min(FIRST_LOCK * 2 ** (failures - FREE_TRIES), LONGEST_LOCK) if failures >= FREE_TRIES else timedelta(0)
 
 
+@dataclass(frozen=True)
+class Device:
+    """A browser's mark of an earlier sign-in to the account (a cookie that outlives sign-out), and the secret that
+    signs such marks."""
+
+    mark: str
+    secret: str
+
+
+def device_mark(secret: str, account: StaffAccount) -> str:
+    """The mark a browser keeps after signing in to this account: signed, so it cannot be made up, and over the
+    password's hash, so a new password (after a leak, or someone's leaving) ends every browser's."""
+    text = f"console-device:{account.id}:{account.password_hash}".encode()
+    return hmac.new(secret.encode(), text, hashlib.sha256).hexdigest()
+
+
 def sign_in(uow: SqlAlchemyUnitOfWork, business_id: int, email: str, password: str, now: datetime,
-            lifetime: timedelta) -> tuple[str, SignedIn] | Locked | Rejected:
-    """A new session's cookie value and who it is for, one refusal for every kind of wrong answer, or Locked."""
+            lifetime: timedelta, device: Device | None = None) -> tuple[str, SignedIn, str] | Locked | Rejected:
+    """A new session's cookie value, who it is for and the browser's new mark (when `device` gave the secret), one
+    refusal for every kind of wrong answer, or Locked.
+
+    The lock is for guesses from elsewhere: a browser whose mark says it signed in to this account before is not
+    stopped by it, or one wrong try every fifteen minutes from anywhere would keep the owner out for good (its
+    address still has the per-address budget)."""
     key = email.strip().lower()[:320]
     with uow:
         s = uow.session
@@ -124,16 +158,21 @@ def sign_in(uow: SqlAlchemyUnitOfWork, business_id: int, email: str, password: s
             s.execute(insert(SignInFailure).values(business_id=business_id, email=key, failures=0,
                                                    last_failed_at=now).on_conflict_do_nothing())
             failed = s.get(SignInFailure, (business_id, key), with_for_update=True, populate_existing=True)
-        if failed.locked_until is not None and failed.locked_until > now:
-            return Locked(math.ceil((failed.locked_until - now).total_seconds()))
         account = s.scalars(select(StaffAccount).where(
             StaffAccount.business_id == business_id, func.lower(StaffAccount.email) == key,
             StaffAccount.active)).one_or_none()
+        known = device is not None and account is not None and hmac.compare_digest(
+            device.mark.encode(), device_mark(device.secret, account).encode())
+        until = failed.locked_until if failed.locked_until is not None and failed.locked_until > now else None
+        locked = until is not None
+        if until is not None and not known:
+            return Locked(math.ceil((until - now).total_seconds()))
         if not password_matches(account.password_hash if account else UNKNOWN_HASH, password) or account is None:
             count_failure(uow, failed, now)
             uow.commit()
             return Rejected("sign_in_failed", "That email and password do not match an account here.", "password")
-        s.delete(failed)
+        if not locked:  # a lock someone else ran up stays theirs when the owner's own browser gets past it
+            s.delete(failed)
         if hasher.check_needs_rehash(account.password_hash):
             account.password_hash = hasher.hash(password)
         token = secrets.token_urlsafe(32)
@@ -144,8 +183,9 @@ def sign_in(uow: SqlAlchemyUnitOfWork, business_id: int, email: str, password: s
                                                        StaffSession.expires_at <= now))
         uow.session.flush()
         signed_in = signed_in_as(session, account)
+        mark = device_mark(device.secret, account) if device is not None else ""
         uow.commit()
-        return token, signed_in
+        return token, signed_in, mark
 
 
 def count_failure(uow: SqlAlchemyUnitOfWork, failed: SignInFailure, now: datetime) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
@@ -93,9 +94,12 @@ async def change_booking(code: str, action: str, request: Request, signed: Staff
 def act(request: Request, business: PageBusiness, staff: SignedIn, code: str, action: str,
         form: dict[str, str]) -> Response:
     terms = form.get("late_terms")
-    change = BookingChange(code=code, reason=form.get("reason", "")[:500], source=SOURCE, actor=staff.name,
-                           idempotency_key=form_key(form, action),
-                           late_terms=terms if terms in ("accept", "waive") else None)
+    try:
+        change = BookingChange(code=code, reason=form.get("reason", "")[:500], source=SOURCE, actor=staff.name,
+                               idempotency_key=form_key(form, action),
+                               late_terms=terms if terms in ("accept", "waive") else None)
+    except ValidationError as invalid:  # a code no booking has (too long), a reason with a control character
+        return detail_page(request, business, staff, code, not_sent(invalid), status=422)
     result = ACTIONS[action](booking_service(request))(business.id, change)
     if isinstance(result, Rejected):
         return detail_page(request, business, staff, code, Problem(result.code, result.message, result.field),
@@ -130,8 +134,12 @@ def move(request: Request, business: PageBusiness, staff: SignedIn, code: str, f
     if at is None:
         return move_picker(request, business, staff, code, problem=Problem("invalid_time", "Pick a time."),
                            status=422)
-    result = booking_service(request).reschedule(business.id, BookingReschedule(
-        code=code, starts_at=at, source=SOURCE, actor=staff.name, idempotency_key=form_key(form, "move")))
+    try:
+        command = BookingReschedule(code=code, starts_at=at, source=SOURCE, actor=staff.name,
+                                    idempotency_key=form_key(form, "move"))
+    except ValidationError as invalid:
+        return move_picker(request, business, staff, code, problem=not_sent(invalid), status=422)
+    result = booking_service(request).reschedule(business.id, command)
     match result:
         case Booked():
             return RedirectResponse(f"/console/{business.slug}/bookings/{code}?done=moved", status_code=303)
@@ -140,6 +148,14 @@ def move(request: Request, business: PageBusiness, staff: SignedIn, code: str, f
             return move_picker(request, business, staff, code, taken=alternatives(nearest, zone), status=409)
         case Rejected(code=refusal, message=message, field=field):
             return move_picker(request, business, staff, code, problem=Problem(refusal, message, field), status=409)
+
+
+def not_sent(invalid: ValidationError) -> Problem:
+    """What the console says for a change it cannot even put to the core (never the validator's own text)."""
+    field = str(invalid.errors()[0]["loc"][0]) if invalid.errors() and invalid.errors()[0]["loc"] else None
+    if field == "reason":
+        return Problem("invalid_reason", "A reason is plain text of at most 500 characters.", "reason")
+    return Problem("invalid_input", "This change cannot be made as sent. Reload the page and try again.", field)
 
 
 def dropped_at(text: str | None, zone: ZoneInfo) -> datetime | None:

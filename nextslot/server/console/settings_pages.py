@@ -29,7 +29,7 @@ from nextslot.schemas.config import BusinessConfig, ExceptionConfig, ServiceConf
 from nextslot.schemas.config_text import ConfigTextError, read_config_text
 from nextslot.schemas.service_rules import AssignmentConfig, CancellationPolicy, PartyConfig, SeriesConfig
 from nextslot.server.console.session import Staff, booking_service, checked_post, owner_only, render
-from nextslot.server.page_context import PageBusiness
+from nextslot.server.page_context import HEX_COLOUR, PageBusiness
 
 router = APIRouter(include_in_schema=False)
 Edit = Callable[[BusinessConfig], BusinessConfig | Rejected]
@@ -221,9 +221,9 @@ def set_assignment(request: Request, business: PageBusiness, form: dict[str, str
 
 def set_branding(request: Request, business: PageBusiness, form: dict[str, str]) -> Any:
     page = {k: v.strip() for k in ("colour", "logo_url") if (v := form.get(k, "")).strip()}
-    if "colour" in page and not (len(page["colour"]) == 7 and page["colour"].startswith("#")):
+    if "colour" in page and not HEX_COLOUR.match(page["colour"]):  # the page's own reading, or it is ignored there
         return Rejected("invalid_colour", "A colour is #rrggbb, e.g. #0b5cad.", "colour")
-    if "logo_url" in page and not page["logo_url"].startswith("https://"):
+    if "logo_url" in page and not (page["logo_url"].startswith("https://") and len(page["logo_url"]) <= 2000):
         return Rejected("invalid_logo", "A logo is an https:// address of an image.", "logo_url")
     if "language" not in form:  # an older form: the page's language stays as it is
         return edit(request, business, lambda c: with_details(c, page=page or None))

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from urllib.parse import unquote, urlsplit
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from nextslot.core.accounts.staff import Locked, sign_in, sign_out
+from nextslot.core.accounts.staff import Device, Locked, sign_in, sign_out
 from nextslot.core.results import Rejected
 from nextslot.server.console.session import (
     COOKIE,
@@ -25,9 +26,11 @@ from nextslot.server.console.session import (
     same_origin,
     set_session_cookie,
 )
+from nextslot.server.page_render import over_https
 from nextslot.server.rate_limit import client_key, rate_limits
 
 router = APIRouter(include_in_schema=False)
+DEVICE, DEVICE_DAYS = "nextslot_console_device", 180
 
 
 def lifetime(request: Request) -> timedelta:
@@ -35,12 +38,18 @@ def lifetime(request: Request) -> timedelta:
 
 
 def next_path(slug: str, wanted: str | None) -> str:
-    """Back to the console page they asked for; never off this business's console (no open redirect)."""
+    """Back to the console page they asked for; never off this business's console (no open redirect), nor out of
+    it by a dot segment: a browser reads `/console/{slug}/../../b/x` (or `%2e%2e`) as `/b/x`."""
     home = f"/console/{slug}"
     if wanted and (wanted == home or wanted.startswith(home + "/") or wanted.startswith(home + "?")) \
-            and "//" not in wanted and "\\" not in wanted:
+            and "//" not in wanted and "\\" not in wanted and not dot_segments(wanted):
         return wanted
     return home
+
+
+def dot_segments(target: str) -> bool:
+    segments = unquote(urlsplit(target).path).split("/")
+    return "." in segments or ".." in segments
 
 
 @router.get("/console/{slug}/login")
@@ -64,15 +73,18 @@ async def login(slug: str, request: Request) -> Response:
         return render(request, "login.html", {**page, "problem": Rejected(
             "cross_site", "Sign in from this console's own page.")}, 403)
     service = booking_service(request)
+    device = Device(request.cookies.get(DEVICE, ""), request.app.state.secret_key)
     result = await run_in_threadpool(sign_in, service.uow(), business.id, email, password, service.now(),
-                                     lifetime(request))
+                                     lifetime(request), device)
     if isinstance(result, Locked):
         return too_many(request, page, result.wait_seconds, "for this account")
     if isinstance(result, Rejected):
         return render(request, "login.html", {**page, "problem": result}, 401)
-    token, _ = result
+    token, _, mark = result
     response = RedirectResponse(wanted, status_code=303)
     set_session_cookie(request, response, slug, token, lifetime(request))
+    response.set_cookie(DEVICE, mark, max_age=DEVICE_DAYS * 24 * 3600, path=f"/console/{slug}", httponly=True,
+                        samesite="strict", secure=over_https(request))
     return response
 
 
