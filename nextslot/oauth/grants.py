@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from nextslot.core import audit
 from nextslot.core.accounts.api_keys import hash_key
 from nextslot.oauth.tables import OAuthClient, OAuthCode, OAuthGrant, OAuthToken
+from nextslot.schemas.inputs import CONTROL
 from nextslot.storage.tables import StaffAccount
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
@@ -91,7 +92,7 @@ def remember_client(uow: SqlAlchemyUnitOfWork, client_id: str, name: str, info: 
 
 
 def client_info(uow: SqlAlchemyUnitOfWork, client_id: str) -> dict[str, Any] | None:
-    if len(client_id) > MAX_CLIENT_ID:
+    if len(client_id) > MAX_CLIENT_ID or CONTROL.search(client_id):  # no such id; NUL the database refuses (a 500)
         return None
     with uow:
         client = uow.session.get(OAuthClient, client_id)

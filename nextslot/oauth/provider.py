@@ -30,7 +30,7 @@ from pydantic import AnyUrl
 from nextslot.core.service import BookingService
 from nextslot.oauth import grants, scopes
 from nextslot.oauth.client_documents import ClientDocuments, is_document_id
-from nextslot.oauth.redirects import grant_problem, redirect_uri_problem, same_but_loopback_port
+from nextslot.oauth.redirects import grant_problem, metadata_problem, redirect_uri_problem, same_but_loopback_port
 
 REQUEST_MAX_AGE = 15 * 60  # seconds a person has to sign in and decide
 S256_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256 digest, unpadded
@@ -107,6 +107,8 @@ class NextslotOAuthProvider(OAuthAuthorizationServerProvider[GrantCode, GrantRef
         if client_info.client_secret is not None:  # the SDK made a random one: hand out ours instead
             client_info.client_secret = self.client_secret(client_info.client_id)
         info = client_info.model_dump(mode="json", exclude_none=True, exclude={"client_secret"})
+        if problem := metadata_problem(info):
+            raise RegistrationError("invalid_client_metadata", problem)
         name = (client_info.client_name or "").strip() or "An unnamed app"
         await anyio.to_thread.run_sync(grants.save_client, self.service.uow(), client_info.client_id, name, info)
 

@@ -2,12 +2,16 @@
 http on this machine for a native app, RFC 8252), and only the grant and response types this server has."""
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlsplit
+
+from nextslot.schemas.inputs import checked
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 GRANT_TYPES = ("authorization_code", "refresh_token")  # the code flow and its refresh; nothing else is served
 RESPONSE_TYPES = ("code",)
+MAX_METADATA = 10 * 1024  # a client's metadata as stored (JSON): a few URIs, a name, contacts
 
 
 def redirect_uri_problem(uri: str) -> str | None:
@@ -55,4 +59,17 @@ def grant_problem(grant_types: Any, response_types: Any) -> str | None:
     if not isinstance(response_types, list) or not response_types or any(r not in RESPONSE_TYPES
                                                                          for r in response_types):
         return "response_types must be [\"code\"]: only the authorization code flow is supported here."
+    return None
+
+
+def metadata_problem(metadata: Any) -> str | None:
+    """Why a client's metadata cannot be kept, or None: a value with NUL or another control character (PostgreSQL
+    refuses NUL in text and JSON: the registration was a 500), nesting past the input rules' depth, or more than
+    10 KB in all (each registration is a row that stays)."""
+    try:
+        checked(metadata)
+    except ValueError as exc:
+        return f"A value of the client metadata {exc}."
+    if len(json.dumps(metadata, ensure_ascii=False)) > MAX_METADATA:
+        return f"The client metadata is over {MAX_METADATA // 1024} KB."
     return None

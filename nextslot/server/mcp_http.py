@@ -23,6 +23,7 @@ from mcp.server.lowlevel import Server
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -133,8 +134,25 @@ def build(service: BookingService, settings: Settings, oauth: NextslotOAuthProvi
     return McpHttp(server, app)
 
 
+class NoStream:
+    """Anything but a POST (or a CORS preflight) at an MCP endpoint is answered 405 at once: a GET as the spec allows
+    a server that offers no stream of its own. Stateless, there is nothing to send on one, yet the SDK held each GET
+    open for ever with a task behind it: at the keyless /b/{slug}/mcp anyone could pile up open connections until
+    the process ran out."""
+
+    def __init__(self, app: ASGIApp, path: str):
+        self.app, self.path = app, path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in ("POST", "OPTIONS") and scope["path"] == self.path:
+            await Response(status_code=405, headers={"Allow": "POST"})(scope, receive, send)  # worded outside
+            return
+        await self.app(scope, receive, send)
+
+
 def guard(app: Starlette, settings: Settings, path: str) -> None:
     """Our layers around an MCP app, /mcp and every public /b/{slug}/mcp alike (innermost first)."""
+    app.add_middleware(NoStream, path=path)  # no stream to offer: a GET would be held open for ever
     app.add_middleware(TransportRefusals, path=path)  # the SDK's refusals of a request as sent: JSON-RPC, our words
     app.add_middleware(OutageMiddleware)  # the key check reads the database: a blip there is a 503, not a 500
     app.add_middleware(OriginCheck, settings=settings)  # outermost: a foreign page gets nothing further

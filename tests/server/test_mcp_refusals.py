@@ -84,10 +84,12 @@ def test_a_wrong_accept_or_method_is_refused_in_json_rpc_keeping_allow(mcp, publ
     path, auth = list(endpoints.items())[public]
     error = ours(http.post(path, json=LIST, headers={**HEADERS, **auth, "Accept": "text/html"}), 406, INVALID_REQUEST)
     assert error["data"] == {"code": "not_acceptable"}
-    error = ours(http.get(path, headers={**auth, "Accept": "application/json"}), 406, INVALID_REQUEST)
+    # no stream is offered (stateless): a GET is a 405 whatever it accepts, and Allow names POST alone (round 11)
+    get = http.get(path, headers={**auth, "Accept": "application/json"})
+    assert ours(get, 405, INVALID_REQUEST)["data"] == {"code": "method_not_allowed"} and get.headers["allow"] == "POST"
     put = http.put(path, json=LIST, headers={**HEADERS, **auth})
     assert ours(put, 405, INVALID_REQUEST)["data"] == {"code": "method_not_allowed"}
-    assert put.headers["allow"] == "GET, POST, DELETE"
+    assert put.headers["allow"] == "POST"
     modern = http.get(path, headers={**HEADERS, **auth, "MCP-Protocol-Version": "2026-07-28"})
     assert ours(modern, 405, INVALID_REQUEST) and modern.headers["allow"] == "POST"  # the SDK's was an empty body
 
