@@ -124,6 +124,12 @@ class ClaimRepository:
             update(Claim).where(Claim.id.in_(expired.scalar_subquery())).values(active=False))
         return int(released.rowcount)  # type: ignore[attr-defined]
 
+    def release_lapsed(self, resource_id: int, now: datetime) -> None:
+        """Deactivate a resource's claims whose expiry passed (a hold's, an unpaid deposit's): they block no one, so
+        they must not stand in the way of a cut of its capacity either."""
+        self.session.execute(update(Claim).where(Claim.resource_id == resource_id, Claim.active,
+                                                 Claim.expires_at <= now).values(active=False))
+
     def release(self, *, booking_id: int | None = None, hold_id: int | None = None) -> None:
         """Free a booking's or a hold's claims at once."""
         owner = Claim.booking_id == booking_id if booking_id is not None else Claim.hold_id == hold_id

@@ -15,7 +15,7 @@ from nextslot.schemas.commands import BookingCreate, CustomerIn, SlotQuery
 from nextslot.schemas.config import BusinessConfig, ExceptionConfig, RequirementConfig
 from nextslot.storage.tables import AvailabilityException, Resource, Service, WorkingHours
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
-from tests.conftest import example
+from tests.conftest import example, own_numbers
 
 
 def test_both_examples_load_with_their_resources_and_services(make_business, session_factory):
@@ -32,6 +32,7 @@ def test_both_examples_load_with_their_resources_and_services(make_business, ses
 
 def test_reloading_a_config_updates_in_place_and_replaces_hours(make_business, session_factory):
     data = example("clinic")
+    data["business"] = own_numbers(data["business"])  # the example's conversation number: another business's
     data["business"]["slug"] = "reload-clinic"
     uow = SqlAlchemyUnitOfWork(session_factory)
     first = apply_config(uow, BusinessConfig.model_validate(data))

@@ -41,7 +41,7 @@ from nextslot.schemas.config import BusinessConfig
 from nextslot.storage import queries
 from nextslot.storage.engine import build_session_factory, engine_for
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
-from tests.conftest import example
+from tests.conftest import example, own_numbers
 from tests.storage.test_races import MON_9, NOW, assert_invariant, book_job, flat, phone, race
 
 pytestmark = pytest.mark.storage
@@ -178,8 +178,10 @@ MON_30_10 = MON_10 + WEEK  # Monday 30 November, 10:00 in London
 
 
 def mornings_off() -> dict[str, Any]:
-    """The clinic with Dr Patel off on the morning of Monday 30 November."""
+    """The clinic with Dr Patel off on the morning of Monday 30 November (and a conversation number of its own, which
+    the edit keeps: the example's is another business's in a shared test database)."""
     config = example("clinic")
+    config["business"] = own_numbers(config["business"])
     patel = next(r for r in config["resources"] if r["key"] == "dr-patel")
     patel["exceptions"] = [{"kind": "closed", "date": "2026-11-30", "hours": ["08:30-12:30"], "reason": "Training"}]
     return config

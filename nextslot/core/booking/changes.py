@@ -98,6 +98,9 @@ def apply_no_show(uow: SqlAlchemyUnitOfWork, booking: Booking, now: datetime, cm
         return Rejected("not_started", "A no-show can only be recorded once the appointment has started.")
     if (cost := no_show_cost(uow, booking, business, cmd.late_terms)) is not None:
         settle_cost(uow, booking, cost, now, cmd.source, cmd.actor)
+    # as for a cancel: a deposit the policy does not keep is due back (a fee, if any, is charged apart)
+    if cmd.late_terms != "waive" and (cost is None or cost.deposit is None):
+        refund_deposit(uow, booking, business, now, cmd.source, cmd.actor, "no_show")
     booking.customer.no_show_count += 1
     outbox.void_pending(uow, booking.id)
     return None

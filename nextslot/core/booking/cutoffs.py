@@ -15,6 +15,7 @@ from nextslot.core.money import money
 from nextslot.core.planning import BusinessInfo
 from nextslot.core.results import Rejected
 from nextslot.schemas.service_rules import CancellationPolicy
+from nextslot.schemas.statuses import BookingStatus
 from nextslot.storage.tables import Booking, BookingFee, BookingHistory, Payment
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
@@ -86,12 +87,18 @@ def hours_phrase(hours: int) -> str:
     return f"{hours} hour{'s' if hours != 1 else ''}"
 
 
+def unpaid(booking: Booking) -> bool:
+    """Still waiting for its deposit: never confirmed, and left alone it lapses at its deadline for nothing, so a
+    cancel costs nothing either (else letting it lapse would be the free way to cancel late)."""
+    return booking.status == BookingStatus.PENDING_PAYMENT
+
+
 def cancel_terms(uow: SqlAlchemyUnitOfWork, booking: Booking, business: BusinessInfo, source: str,
                  late_terms: str | None, now: datetime) -> LateCost | Rejected | None:
     """What cancelling now means: None (free), a LateCost to apply, or a refusal (past the cutoff for this
     channel, or the customer has not accepted the cost yet: `late_terms_not_accepted` with the sentence)."""
     policy = policy_of(booking, business)
-    if policy is None or not within(booking, policy.cutoff_hours, now):
+    if policy is None or unpaid(booking) or not within(booking, policy.cutoff_hours, now):
         return None
     hours = hours_phrase(policy.cutoff_hours)
     if not self_service(source):  # staff cancel late: the cost applies only when they say the customer pays
@@ -164,13 +171,13 @@ def settle_cost(uow: SqlAlchemyUnitOfWork, booking: Booking, late: LateCost, now
 
 
 def refund_deposit(uow: SqlAlchemyUnitOfWork, booking: Booking, business: BusinessInfo, now: datetime, channel: str,
-                   actor: str) -> None:
-    """Cancelled under a policy without keeping the deposit: a paid deposit is due back to the customer."""
+                   actor: str, why: str = "cancelled") -> None:
+    """Cancelled (or a no-show) under a policy without keeping the deposit: a paid deposit is due back."""
     if policy_of(booking, business) is None or (payment := paid_deposit(uow, booking)) is None:
         return
     payment.status = "refund_due"
-    payment.log = [*payment.log, {"at": now.isoformat(), "event": "refund_due", "for": "cancelled"}]
+    payment.log = [*payment.log, {"at": now.isoformat(), "event": "refund_due", "for": why}]
     uow.session.add(BookingHistory(
         business_id=booking.business_id, booking_id=booking.id, at=now, action="deposit_refund_due",
         actor=actor or channel, channel=channel, before={"status": "paid"}, after={"status": "refund_due"},
-        note="cancelled; the deposit is not kept"))
+        note=f"{why.replace('_', '-')}; the deposit is not kept"))

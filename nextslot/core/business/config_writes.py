@@ -81,6 +81,7 @@ def capacity_cut_refused(uow: SqlAlchemyUnitOfWork, config: BusinessConfig,
         resource = resources.get(rc.key)
         if resource is None or rc.capacity >= resource.capacity:
             continue
+        uow.claims.release_lapsed(resource.id, datetime.now(UTC))  # before the cut is flushed and checked
         resource.capacity = rc.capacity
         if not flushed_within_exclusions(uow.session):
             return Rejected("capacity_below_bookings",

@@ -117,11 +117,14 @@ def hold_slot_again(uow: SqlAlchemyUnitOfWork, booking: Booking, plan: Plan, now
 
     Re-claiming tries the same resources first; if one went to someone else meanwhile, a colleague
     free at that time takes its place (the customer paid for the time) before the deposit is refunded.
+    A time already begun is not taken back: its money is refunded.
     """
     if uow.claims.keep_unexpired(booking.id, now):
         return True
     resource_ids = [r.id for r in booked_resources(uow, booking.id)]
     uow.claims.release(booking_id=booking.id)
+    if booking.starts_at <= now:  # paid once the time had begun (a bank debit is reported days late)
+        return False
     return claim_start(uow, plan, booking.starts_at, now, tuple(resource_ids), booking_id=booking.id,
                        party=booking.party_size) is not None
 
