@@ -7,7 +7,9 @@ API. Each base URL is a setting, so tests point the real libraries at a loopback
 
 Reading: recurring events are expanded by Google (`singleEvents`), so every stored item is one occurrence with
 its own id. The first read of a window lists it (`timeMin`/`timeMax`) and keeps the `nextSyncToken`; later reads
-of the same window ask only what changed since (deleted and cancelled items come back as `status: cancelled`).
+of the same window ask only what changed since (deleted and cancelled items come back as `status: cancelled`;
+a series deleted as a whole may come back as the series' own id only, so its stored occurrences, which keep the
+series' id, go with it).
 A token Google no longer honours (410 Gone) means reading the window again. Transparent ("free") items, working
 locations, events the staff member declined, and the events we wrote block nothing; all-day events block the
 whole local day of the resource; tentative ones block, as over CalDAV.
@@ -166,6 +168,9 @@ class GoogleCalendar:
                 gone.discard(item["id"])
         if how == "window":
             gone |= known.keys() - put.keys()
+        if how == "changes" and (series := {i["id"] for i in items if i.get("status") == "cancelled"}):
+            # a series deleted as a whole may come back as its own id only, never one of its occurrences' ids
+            gone |= {k for k, (_, data) in known.items() if json.loads(data).get("series") in series}
         gone &= known.keys()
         put = {k: v for k, v in put.items() if known.get(k) != v}
         texts = [data for k, (_, data) in known.items() if k not in gone and k not in put]
@@ -266,7 +271,7 @@ def kept(item: dict[str, Any]) -> dict[str, Any]:
     mine = [a for a in item.get("attendees", []) if a.get("self")]
     return {"id": item["id"], "start": item.get("start"), "end": item.get("end"),
             "transparency": item.get("transparency", "opaque"), "eventType": item.get("eventType", "default"),
-            "status": item.get("status", "confirmed"),
+            "status": item.get("status", "confirmed"), "series": item.get("recurringEventId"),
             "ours": (item.get("extendedProperties") or {}).get("private", {}).get(KEY),
             "declined": bool(mine and mine[0].get("responseStatus") == "declined")}
 

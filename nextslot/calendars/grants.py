@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.calendars.tokens import TokenBox, Undecryptable
-from nextslot.core.calendar_writes import queue_future_bookings
+from nextslot.core.calendar_writes import queue_future_bookings, retry_given_up
 from nextslot.core.lent import lent
 from nextslot.core.outbox import tell_business
 from nextslot.storage.tables import CalendarGrant, ExternalCalendar, Resource
@@ -78,6 +78,8 @@ def save_grant(session_factory: sessionmaker[Session], box: TokenBox, business_i
             s.add(calendar)
             s.flush()
             queue_future_bookings(uow, calendar, now)  # the bookings already made go into it too
+        else:  # connected again: what could not be written before is tried again
+            retry_given_up(uow, calendar.id, now)
         calendar.status, calendar.last_error, calendar.last_error_at = "active", None, None
         calendar.pushed_at = None
         s.flush()

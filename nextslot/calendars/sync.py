@@ -49,6 +49,7 @@ from nextslot.calendars.provider import (
 )
 from nextslot.calendars.providers import DEFAULT, Registry
 from nextslot.calendars.tokens import open_secret, secret_hash
+from nextslot.core.calendar_writes import retry_given_up
 from nextslot.storage import leases
 from nextslot.storage.alone import Failed, alone, in_savepoint
 from nextslot.storage.tables import (
@@ -306,6 +307,8 @@ def record(session_factory: sessionmaker[Session], lease: Lease, now: datetime, 
             s.add_all(ExternalBusy(business_id=source.business_id, resource_id=source.resource_id,
                                    calendar_id=source.id, during=Range(a, b)) for a, b in spans)
             intervals = len(spans)
+        if calendar.last_error is not None:  # back from failing: the writes given up meanwhile are tried again
+            retry_given_up(uow, source.id, now)
         calendar.sync_token, calendar.ctag = reading.state.sync_token, reading.state.ctag
         calendar.window_start, calendar.window_end = window
         calendar.last_synced_at, calendar.last_error, calendar.last_error_at = now, None, None

@@ -35,7 +35,8 @@ from nextslot.storage.tables import Booking, Business, CalendarWrite, ExternalCa
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
-GIVE_UP_AFTER = 10  # attempts (about a day with the backoff below); then the row says failed, with its error
+GIVE_UP_AFTER = 10  # attempts (about 7 hours with the backoff below); then the row says failed, with its
+#                    error, until the calendar works again (`retry_given_up`)
 GONE = (BookingStatus.CANCELLED, BookingStatus.EXPIRED)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import case, literal, select
+from sqlalchemy import and_, case, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from nextslot.schemas.statuses import LIVE
@@ -52,3 +52,17 @@ def queue_future_bookings(uow: SqlAlchemyUnitOfWork, calendar: ExternalCalendar,
     uow.session.execute(insert(CalendarWrite).from_select(
         ["business_id", "calendar_id", "booking_id", "due_at", "updated_at"], bookings)
         .on_conflict_do_nothing(constraint="calendar_writes_one_per_booking"))
+
+
+def retry_given_up(uow: SqlAlchemyUnitOfWork, calendar_id: int, now: datetime) -> None:
+    """The calendar works again (a sync after failing ones, or a reconnect): its writes given up meanwhile, or
+    waiting out a long backoff, are due now, for bookings not over yet. Each writes the booking as it stands then,
+    found by the booking's key, so a write that had landed with its answer lost is not made twice."""
+    uow.session.execute(
+        update(CalendarWrite)
+        .where(CalendarWrite.calendar_id == calendar_id,
+               or_(CalendarWrite.status == "failed", and_(CalendarWrite.status == "pending",
+                                                         CalendarWrite.due_at > now)),
+               CalendarWrite.booking_id.in_(select(Booking.id).where(Booking.business_id == CalendarWrite.business_id,
+                                                                     Booking.ends_at > now)))
+        .values(status="pending", due_at=now, attempts=0, updated_at=now))
