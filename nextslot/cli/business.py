@@ -72,6 +72,8 @@ def cmd_staff_account(settings: Settings, args: argparse.Namespace, factory, bus
     from nextslot.core.results import Rejected
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
+    if args.off:
+        return switch_account_off(factory, business_id, args.email)
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else secrets.token_urlsafe(12)
     created = create_account(SqlAlchemyUnitOfWork(factory), business_id, args.email, args.name or args.email,
                              args.role, password)
@@ -79,6 +81,28 @@ def cmd_staff_account(settings: Settings, args: argparse.Namespace, factory, bus
         return refuse_rejected(created)
     print(json.dumps({"email": args.email, "role": args.role, "console": f"{settings.public_url}/console/{args.slug}",
                       **({} if args.password_stdin else {"password": password})}))
+    return 0
+
+
+def switch_account_off(factory, business_id: int, email: str) -> int:
+    """`staff-account SLUG EMAIL --off`: as an owner's Switch off at the console (sessions and apps' grants end)."""
+    from sqlalchemy import func, select
+
+    from nextslot.core.accounts.staff import switch_off
+    from nextslot.core.clock import utcnow
+    from nextslot.core.results import Rejected
+    from nextslot.oauth.grants import end_account_grants
+    from nextslot.storage.tables import StaffAccount
+    from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+    with factory() as s:
+        account = s.scalar(select(StaffAccount.id).where(StaffAccount.business_id == business_id,
+                                                         func.lower(StaffAccount.email) == email.strip().lower()))
+    done = switch_off(SqlAlchemyUnitOfWork(factory), business_id, account or 0, 0, utcnow())
+    if isinstance(done, Rejected):
+        return refuse_rejected(done)
+    apps = end_account_grants(SqlAlchemyUnitOfWork(factory), business_id, account, utcnow())
+    print(json.dumps({"email": done, "switched_off": True, "apps_disconnected": apps}))
     return 0
 
 
@@ -114,12 +138,14 @@ def register(sub) -> None:
     p = add_business_command(sub, "api-key", cmd_api_key, "create an API key for a business (printed once)")
     p.add_argument("--name", default="default")
     p = add_business_command(sub, "staff-account", cmd_staff_account,
-                             "create a staff console sign-in (owner or staff) for a business")
+                             "create a staff console sign-in (owner or staff) for a business, or switch one off")
     p.add_argument("email")
     p.add_argument("--name", default="")
     p.add_argument("--role", choices=["owner", "staff"], default="staff")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin (else one is made "
                                                                  "up and printed once)")
+    p.add_argument("--off", action="store_true", help="switch the account off instead: its sessions and the grants "
+                                                      "of apps it connected end")
     p = add_business_command(sub, "voice-secret", cmd_voice_secret,
                              "set or show a business's Vapi or ElevenLabs secret or Retell API key for the voice webhooks "
                              "(printed)")

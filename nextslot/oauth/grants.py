@@ -167,7 +167,7 @@ def use_and_issue(uow: SqlAlchemyUnitOfWork, model: type[Secret], now: datetime,
             unused_with_grant(uow, model, now, *where)
             return None
         grant = uow.session.get(OAuthGrant, grant_id)
-        if grant is None or grant.revoked_at is not None:
+        if grant is None or grant.revoked_at is not None or not approver_active(uow, grant):
             uow.rollback()
             return None
         issued = issue(uow, grant, scopes(grant), now)
@@ -197,7 +197,7 @@ def find_token(uow: SqlAlchemyUnitOfWork, token: str, kind: str, now: datetime) 
         if unused is None:
             return None
         found, grant = unused
-        if grant.revoked_at is not None or found.expires_at <= now:
+        if grant.revoked_at is not None or found.expires_at <= now or not approver_active(uow, grant):
             return None
         if kind == "access" and (grant.last_used_at is None or grant.last_used_at < now - TOUCH_EVERY):
             grant.last_used_at = now
@@ -211,6 +211,23 @@ def rotate(uow: SqlAlchemyUnitOfWork, refresh_token: str, scopes: list[str], now
     this grant stay valid until they expire (an hour at most)."""
     return use_and_issue(uow, OAuthToken, now, lambda grant: [s for s in scopes if s in grant.scopes.split()],
                          OAuthToken.token_hash == hash_key(refresh_token), OAuthToken.kind == "refresh")
+
+
+def approver_active(uow: SqlAlchemyUnitOfWork, grant: OAuthGrant) -> bool:
+    """An app acts for the person who approved it: once their account is switched off, it acts no more."""
+    return bool(uow.session.scalar(select(StaffAccount.active).where(StaffAccount.id == grant.account_id)))
+
+
+def end_account_grants(uow: SqlAlchemyUnitOfWork, business_id: int, account_id: int, now: datetime) -> int:
+    """End every grant the account approved (it was switched off); return how many."""
+    with uow:
+        ended = uow.session.scalars(update(OAuthGrant).where(
+            OAuthGrant.business_id == business_id, OAuthGrant.account_id == account_id,
+            OAuthGrant.revoked_at.is_(None)).values(revoked_at=now).returning(OAuthGrant.client_id)).all()
+        for client_id in ended:
+            audit.record(uow, business_id, "oauth.disconnected", f"{client_id} (its approver's account switched off)")
+        uow.commit()
+        return len(ended)
 
 
 def revoke_grant(uow: SqlAlchemyUnitOfWork, grant_id: int, now: datetime, business_id: int | None = None) -> bool:

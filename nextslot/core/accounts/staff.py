@@ -93,6 +93,33 @@ def reset_password(uow: SqlAlchemyUnitOfWork, business_id: int, email: str, pass
         return True
 
 
+def switch_off(uow: SqlAlchemyUnitOfWork, business_id: int, account_id: int, by_account_id: int,
+               now: datetime) -> str | Rejected:
+    """Someone has left: the account signs in no more and its sessions end at once (its apps' grants are the
+    OAuth side's to end). Return its email, or a refusal: not one of this business's live accounts, your own (an
+    owner cannot lock themselves out by a click), or the last owner (no one could manage the console again)."""
+    with uow:
+        s = uow.session
+        # the owners locked in id order: two owners switching each other off at once cannot both succeed
+        owners = list(s.scalars(select(StaffAccount).where(
+            StaffAccount.business_id == business_id, StaffAccount.role == "owner", StaffAccount.active)
+            .order_by(StaffAccount.id).with_for_update()))
+        account = s.scalars(select(StaffAccount).where(
+            StaffAccount.id == account_id, StaffAccount.business_id == business_id, StaffAccount.active)
+            .with_for_update()).one_or_none()
+        if account is None:
+            return Rejected("unknown_account", "No such account here (or it is already switched off).", "account")
+        if account.id == by_account_id:
+            return Rejected("own_account", "You cannot switch off your own account; another owner can.", "account")
+        if account.role == "owner" and len(owners) <= 1:
+            return Rejected("last_owner", "This is the last owner: add another owner first.", "account")
+        account.active = False
+        s.execute(delete(StaffSession).where(StaffSession.account_id == account.id))
+        audit.record(uow, business_id, "staff_account.switched_off", account.email)
+        uow.commit()
+        return account.email
+
+
 def account_problem(email: str, role: str, password: str) -> Rejected | None:
     if role not in ROLES:
         return Rejected("invalid_role", f"A role is one of {', '.join(ROLES)}.", "role")
@@ -235,6 +262,6 @@ def csrf_matches(expected: str, given: str | None) -> bool:
 
 def staff_accounts(uow: SqlAlchemyUnitOfWork, business_id: int) -> list[dict[str, str]]:
     """The active accounts, owners first: who can sign in to the console."""
-    return [{"name": a.name, "email": a.email, "role": a.role} for a in uow.session.scalars(
+    return [{"id": str(a.id), "name": a.name, "email": a.email, "role": a.role} for a in uow.session.scalars(
         select(StaffAccount).where(StaffAccount.business_id == business_id, StaffAccount.active)
         .order_by(StaffAccount.role, StaffAccount.name))]

@@ -2,6 +2,7 @@
 
 GET  /console/{slug}/settings                  link, QR code, time off, reminders, branding, templates, config, staff
 POST /console/{slug}/settings/{section}        time-off, time-off-delete, reminders, branding, templates, config, staff
+POST /console/{slug}/settings/staff/{id}/off   switch an account off: its sessions and its apps' grants end
 
 Every change is a config edit through `edit_config` (the staff API's and `nextslot load-config`'s path):
 validated whole, applied in one transaction, refused with the field it is about.
@@ -18,17 +19,18 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from nextslot.core.accounts.staff import SignedIn, create_account, staff_accounts
+from nextslot.core.accounts.staff import SignedIn, create_account, staff_accounts, switch_off
 from nextslot.core.business import config_edits
 from nextslot.core.business.config_export import exception_views, export_config
 from nextslot.core.business.message_templates import template_problem
 from nextslot.core.results import Rejected
 from nextslot.languages.catalogs import LANGUAGES, NAMES
+from nextslot.oauth.grants import end_account_grants
 from nextslot.reminders.templates import DEFAULTS, EDITABLE
 from nextslot.schemas.config import BusinessConfig, ExceptionConfig, ServiceConfig
 from nextslot.schemas.config_text import ConfigTextError, read_config_text
 from nextslot.schemas.service_rules import AssignmentConfig, CancellationPolicy, PartyConfig, SeriesConfig
-from nextslot.server.console.session import Staff, booking_service, checked_post, owner_only, render
+from nextslot.server.console.session import Id, Staff, booking_service, checked_post, owner_only, render
 from nextslot.server.page_context import HEX_COLOUR, PageBusiness
 
 router = APIRouter(include_in_schema=False)
@@ -77,6 +79,22 @@ async def change_settings(section: str, request: Request, signed: Staff) -> Resp
     if isinstance(outcome, Rejected):
         return await run_in_threadpool(settings_response, request, business, staff, outcome, section, form, 422)
     return RedirectResponse(f"/console/{business.slug}/settings?saved={section}#{section}", status_code=303)
+
+
+@router.post("/console/{slug}/settings/staff/{account_id}/off")
+async def switch_off_account(account_id: Id, request: Request, signed: Staff) -> Response:
+    """Someone left: they sign in no more, their open sessions end, and so do the grants of apps they connected
+    (claude.ai, ChatGPT...), which acted for them."""
+    business, staff = signed
+    form = await checked_post(request, staff)
+    owner_only(request, business, staff)
+    service = booking_service(request)
+    done = await run_in_threadpool(switch_off, service.uow(), business.id, account_id, staff.account_id,
+                                   service.now())
+    if isinstance(done, Rejected):
+        return await run_in_threadpool(settings_response, request, business, staff, done, "staff", form, 422)
+    await run_in_threadpool(end_account_grants, service.uow(), business.id, account_id, service.now())
+    return RedirectResponse(f"/console/{business.slug}/settings?saved=staff#staff", status_code=303)
 
 
 def edit(request: Request, business: PageBusiness, change: Edit) -> BusinessConfig | Rejected:
