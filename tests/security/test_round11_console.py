@@ -411,3 +411,25 @@ def test_a_new_password_ends_every_browsers_mark_so_a_leaver_cannot_guess_past_t
         assert answer.status_code == 401
     answer = client.post(f"/console/{slug}/login", data={"email": "owner@example.com", "password": "a brand new one!"})
     assert answer.status_code == 429  # its mark was for the old password: the lock holds it like any browser
+
+
+def test_signing_in_over_someone_elses_session_in_the_same_browser_ends_that_session(
+        console, make_business, session_factory):  # noqa: F811
+    """A shared front-desk tablet: the next person's sign-in replaced the cookie but left the first person's session
+    alive on the server, so a copy of the old cookie still acted as them until the shift ended."""
+    clinic = make_business("clinic")
+    tablet, slug = console(clinic, "staff", email="morning@example.com")
+    morning = tablet.cookies.get("nextslot_console")
+    create_account(SqlAlchemyUnitOfWork(session_factory), clinic, "evening@example.com", "Eve", "staff", PASSWORD)
+    assert tablet.post(f"/console/{slug}/login", data={"email": "evening@example.com",
+                                                       "password": PASSWORD}).status_code == 303
+    replay = TestClient(tablet.app, follow_redirects=False)
+    replay.cookies.set("nextslot_console", morning, path=f"/console/{slug}")
+    assert replay.get(f"/console/{slug}").status_code == 303  # sent to sign in: the morning's session is over
+    assert tablet.get(f"/console/{slug}").status_code == 200  # the evening's works
+
+
+def test_a_customer_export_is_never_sniffed_into_a_page(console, theirs):  # noqa: F811
+    client, slug = console(theirs.id, email="exporter@example.com")
+    answer = client.get(f"/console/{slug}/customers/{theirs.customer_id}/export")
+    assert answer.status_code == 200 and answer.headers["x-content-type-options"] == "nosniff"

@@ -38,7 +38,8 @@ def export(customer_id: Id, request: Request, signed: Staff) -> Response:
     if isinstance(document, Rejected):
         return notice(request, business, "Not found", "There is no such customer here.", 404, staff=staff)
     return Response(json.dumps(document, indent=2, ensure_ascii=False), media_type="application/json", headers={
-        "Content-Disposition": f'attachment; filename="customer-{customer_id}.json"', "Cache-Control": "no-store"})
+        "Content-Disposition": f'attachment; filename="customer-{customer_id}.json"', "Cache-Control": "no-store",
+        "X-Content-Type-Options": "nosniff"})
 
 
 @router.post("/console/{slug}/customers/{customer_id}/erase")

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from nextslot.core.accounts.staff import Device, Locked, sign_in, sign_out
+from nextslot.core.accounts.staff import Device, Locked, session_for, sign_in, sign_out
 from nextslot.core.results import Rejected
 from nextslot.server.console.session import (
     COOKIE,
@@ -81,11 +81,18 @@ async def login(slug: str, request: Request) -> Response:
     if isinstance(result, Rejected):
         return render(request, "login.html", {**page, "problem": result}, 401)
     token, _, mark = result
+    if previous := request.cookies.get(COOKIE):  # someone else's session in this browser ends, not just its cookie
+        await run_in_threadpool(end_session, service, previous)
     response = RedirectResponse(wanted, status_code=303)
     set_session_cookie(request, response, slug, token, lifetime(request))
     response.set_cookie(DEVICE, mark, max_age=DEVICE_DAYS * 24 * 3600, path=f"/console/{slug}", httponly=True,
                         samesite="strict", secure=over_https(request))
     return response
+
+
+def end_session(service, token: str) -> None:
+    if (earlier := session_for(service.uow(), token, service.now())) is not None:
+        sign_out(service.uow(), earlier.session_id)
 
 
 def too_many(request: Request, page: dict, wait: int, where: str) -> Response:
