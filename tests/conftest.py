@@ -55,6 +55,27 @@ def session_factory(engine: Engine):
     return build_session_factory(engine)
 
 
+@pytest.fixture(autouse=True)
+def quiet_queues(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test that used the database, nothing of it waits for the scheduler's jobs, which read every
+    business's queues a batch at a time (20 messages, 50 freed times): a test's unsent messages, unread freed time
+    and open offers (which lapse into new freed time) would be a later test's sends, offers and counts."""
+    uses_database = {"session_factory", "service", "make_business"} & set(request.fixturenames)
+    factory = request.getfixturevalue("session_factory") if uses_database else None
+    yield
+    if factory is None:
+        return
+    from sqlalchemy import func, update
+
+    from nextslot.storage.tables import FreedCapacity, Notification, WaitlistOffer
+
+    with factory() as s:
+        s.execute(update(Notification).where(Notification.status.in_(("pending", "sending"))).values(status="void"))
+        s.execute(update(WaitlistOffer).where(WaitlistOffer.status == "open").values(status="expired"))
+        s.execute(update(FreedCapacity).where(FreedCapacity.processed_at.is_(None)).values(processed_at=func.now()))
+        s.commit()
+
+
 @pytest.fixture
 def uow(session_factory) -> SqlAlchemyUnitOfWork:
     return SqlAlchemyUnitOfWork(session_factory)

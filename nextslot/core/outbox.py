@@ -53,7 +53,8 @@ def schedule_reminders(uow: SqlAlchemyUnitOfWork, booking: Booking, now: datetim
 def reminders(code: str, starts_at: datetime, now: datetime, offsets: tuple[int, ...] | None) -> list[Message]:
     """The reminders still in the future for a booking's start, earliest offset first as listed."""
     found = []
-    for minutes in DEFAULT_REMINDER_OFFSETS if offsets is None else offsets:
+    # one reminder per offset: a config listing one twice would remind twice at the same moment
+    for minutes in dict.fromkeys(DEFAULT_REMINDER_OFFSETS if offsets is None else offsets):
         due = starts_at - timedelta(minutes=minutes)
         if due > now:
             found.append(Message("reminder", due, {"code": code, "starts_at": starts_at.isoformat(),

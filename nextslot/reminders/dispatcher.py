@@ -26,7 +26,7 @@ from nextslot.reminders.business_notices import (
     UNREACHABLE,
 )
 from nextslot.reminders.channels.base import Channel, OutgoingMessage, SendResult
-from nextslot.reminders.jobs import Job, JobReader
+from nextslot.reminders.jobs import Job, JobReader, out_of_date, overtaken
 from nextslot.reminders.receipts import apply_early_receipts, one_at_a_time
 from nextslot.storage import leases
 from nextslot.storage.alone import Failed, alone, in_savepoint
@@ -83,6 +83,10 @@ class Dispatcher:
         for n, *_, booking, _business in rows:
             if n.kind == "reminder" and booking.starts_at <= now:  # the scheduler was down too long
                 n.status, n.locked_until, n.last_error = "void", None, "too late: the appointment had started"
+            elif out_of_date(s, n, booking, now):
+                n.status, n.locked_until, n.last_error = "void", None, "out of date: the time moved, ended or lapsed"
+            elif overtaken(s, n, now):
+                n.status, n.locked_until, n.last_error = "void", None, "overtaken: a later reminder is due too"
         jobs = [job for row in rows if row[0].status == "sending" and (job := self._prepared(s, row, lease))]
         for orphan in set(ids) - {row[0].id for row in rows}:  # no customer or booking: no one to tell
             n = s.get(Notification, orphan)

@@ -2,6 +2,7 @@
 language, the .ics, and WhatsApp's rule (free text within its window, else the approved template)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,8 +25,10 @@ from nextslot.reminders.business_notices import (
     notice_values,
 )
 from nextslot.reminders.channels.base import Channel, Content
-from nextslot.reminders.templates import render, spoken_when
+from nextslot.reminders.templates import plain_values, render, spoken_when
 from nextslot.reminders.whatsapp_window import OUTSIDE, approved_content, window_open
+from nextslot.schemas.spoken import language_of
+from nextslot.schemas.statuses import BookingStatus
 from nextslot.storage.tables import (
     Booking,
     Business,
@@ -39,6 +42,7 @@ from nextslot.storage.tables import (
 from nextslot.telemetry import metrics
 
 CALENDAR_KINDS = ("confirmation", "rescheduled", "cancelled")  # customer messages that carry the .ics
+ABOUT_ITS_TIME = ("confirmation", "reminder", "rescheduled")  # messages that ask the customer to come at a time
 CONVERSATION_REPLY = "conversation_reply"  # written by nextslot.conversations.engine
 
 
@@ -98,7 +102,7 @@ class JobReader:
             name, preferred, opted_out = staff.name, ["email", "sms"], []
         else:
             zone = ZoneInfo(customer.timezone) if customer.timezone else place_zone(s, n, booking, business)
-            language = customer.language or "en"
+            language = language_of(customer.language)  # 'es-MX' is Spanish, as the tools read it
             addresses = {"whatsapp": customer.phone, "sms": customer.phone, "email": customer.email}
             name, preferred = customer.name or "there", customer.channels
             opted_out = [*customer.opted_out, *opted_out_by_number(lent(s), customer.phone)]
@@ -108,7 +112,8 @@ class JobReader:
             offer_expires = datetime.fromisoformat(n.payload["expires_at"])
             values = {"name": name, "business": business.name, "service": n.payload["service"],
                       "when": spoken_when(datetime.fromisoformat(n.payload["starts_at"]), zone, language),
-                      "minutes": str(n.payload["minutes"]),
+                      "minutes": str(minutes_left(n.payload["minutes"], offer_expires, self._clock())),
+                      "party": str(n.payload.get("party_size", 1)),
                       # the link outlives the offer by a day: a late tap gets the openings, not a dead page
                       "offer_url": self._links.offer_url(n.business_id, n.offer_id, offer_expires + timedelta(days=1))
                       if self._links and n.offer_id else ""}
@@ -120,6 +125,7 @@ class JobReader:
                 "previous_when": spoken_when(datetime.fromisoformat(previous), zone, language) if previous else "",
                 **self._link_values(s, n.kind, booking, zone, language),
             }
+        values = plain_values(values)  # for the template and WhatsApp's approved one alike
         message = render(n.kind, language, values, (business.details or {}).get("templates"), business.id)
         recipients = {c: addresses[c] for c in preferred
                       if c in self._channels and addresses.get(c) and c not in n.gave_up_on and c not in opted_out}
@@ -168,6 +174,36 @@ class JobReader:
             values["deposit"] = money(payment.amount_minor, payment.currency).display
             values["pay_by"] = spoken_when(payment.expires_at, zone, language)
         return values
+
+
+def out_of_date(s: Session, n: Notification, booking: Booking | None, now: datetime) -> bool:
+    """Whether a message asking the customer to come is about a time the booking no longer has (cancelled, expired
+    or moved since it was written), or offers a time that is no longer on offer (answered, or lapsed). A move or
+    cancel voids pending ones; this catches one already sent whose receipt never came, which would otherwise go
+    out again on the next channel."""
+    if n.kind == "waitlist_offer" and n.offer_id is not None:
+        offer = s.get(WaitlistOffer, n.offer_id)
+        return offer is not None and (offer.status != "open" or offer.expires_at <= now)
+    if booking is None or n.kind not in ABOUT_ITS_TIME or n.booking_id is None:
+        return False
+    if booking.status in (BookingStatus.CANCELLED, BookingStatus.EXPIRED):
+        return True
+    written_for = n.payload.get("starts_at")
+    return written_for is not None and datetime.fromisoformat(written_for) != booking.starts_at
+
+
+def overtaken(s: Session, n: Notification, now: datetime) -> bool:
+    """Whether a later reminder of the same booking is due too (the scheduler was down): that one alone goes out,
+    not the same reminder twice in one minute."""
+    return n.kind == "reminder" and s.scalar(select(Notification.id).where(
+        Notification.booking_id == n.booking_id, Notification.kind == "reminder", Notification.id != n.id,
+        Notification.due_at > n.due_at, Notification.due_at <= now,
+        Notification.status.not_in(("void", "failed"))).limit(1)) is not None
+
+
+def minutes_left(minutes: int, expires_at: datetime, now: datetime) -> int:
+    """The offer's minutes still to run: a second try on another channel does not promise the first's again."""
+    return max(1, min(minutes, math.ceil((expires_at - now).total_seconds() / 60)))
 
 
 def place_zone(s: Session, n: Notification, booking: Booking | None, business: Business) -> ZoneInfo:

@@ -7,6 +7,7 @@ business's).
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -23,7 +24,8 @@ DEFAULTS: dict[str, dict[str, str]] = {
                         "Your code is {{ code }}. Reply C to confirm or X to cancel."
                         "{% if manage_url %} Change or cancel: {{ manage_url }} Add to your calendar: "
                         "{{ calendar_url }}{% endif %}",
-        "waitlist_offer": "Good news, {{ name }}: {{ service }} at {{ business }} on {{ when }} has just opened up. "
+        "waitlist_offer": "Good news, {{ name }}: {{ service }}{% if party | int > 1 %} for {{ party }} people{% endif %}"
+                          " at {{ business }} on {{ when }} has just opened up. "
                           "Reply YES within {{ minutes }} minutes to book it{% if offer_url %} (or tap {{ offer_url }})"
                           "{% endif %}, or NO to keep waiting for another time.",
         "deposit_requested": "Hi {{ name }}, to confirm {{ service }} at {{ business }} on {{ when }}, please pay "
@@ -54,9 +56,10 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "reminder": "Recordatorio: {{ service }} en {{ business }} el {{ when }} (código {{ code }}). "
                     "Responde C para confirmar o X para cancelar.",
         "rescheduled": "Tu cita de {{ service }} en {{ business }} pasa del {{ previous_when }} al {{ when }}. "
-                       "Código {{ code }}.",
+                       "Código {{ code }}.{% if manage_url %} Detalles: {{ manage_url }}{% endif %}",
         "cancelled": "Tu cita de {{ service }} en {{ business }} del {{ when }} está cancelada (código {{ code }}).",
-        "waitlist_offer": "Buenas noticias, {{ name }}: se ha liberado {{ service }} en {{ business }} el {{ when }}. "
+        "waitlist_offer": "Buenas noticias, {{ name }}: se ha liberado {{ service }}{% if party | int > 1 %} para "
+                          "{{ party }} personas{% endif %} en {{ business }} el {{ when }}. "
                           "Responde SÍ en {{ minutes }} minutos para reservarlo, o NO para seguir esperando.",
         "deposit_requested": "Hola {{ name }}, para confirmar {{ service }} en {{ business }} el {{ when }}, paga "
                              "la señal de {{ deposit }} antes del {{ pay_by }}: {{ pay_url }} (código {{ code }}).",
@@ -69,9 +72,10 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "reminder": "Rappel : {{ service }} chez {{ business }} le {{ when }} (code {{ code }}). "
                     "Répondez C pour confirmer ou X pour annuler.",
         "rescheduled": "Votre rendez-vous {{ service }} chez {{ business }} passe du {{ previous_when }} au "
-                       "{{ when }}. Code {{ code }}.",
+                       "{{ when }}. Code {{ code }}.{% if manage_url %} Détails : {{ manage_url }}{% endif %}",
         "cancelled": "Votre rendez-vous {{ service }} chez {{ business }} du {{ when }} est annulé (code {{ code }}).",
-        "waitlist_offer": "Bonne nouvelle, {{ name }} : {{ service }} chez {{ business }} le {{ when }} vient de se "
+        "waitlist_offer": "Bonne nouvelle, {{ name }} : {{ service }}{% if party | int > 1 %} pour {{ party }} "
+                          "personnes{% endif %} chez {{ business }} le {{ when }} vient de se "
                           "libérer. Répondez OUI dans les {{ minutes }} minutes pour le réserver, ou NON pour "
                           "attendre un autre créneau.",
         "deposit_requested": "Bonjour {{ name }}, pour confirmer {{ service }} chez {{ business }} le {{ when }}, "
@@ -86,9 +90,10 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "reminder": "Erinnerung: {{ service }} bei {{ business }} am {{ when }} (Code {{ code }}). "
                     "Antworten Sie C zum Bestätigen oder X zum Absagen.",
         "rescheduled": "Ihr Termin {{ service }} bei {{ business }} wurde vom {{ previous_when }} auf den "
-                       "{{ when }} verschoben. Code {{ code }}.",
+                       "{{ when }} verschoben. Code {{ code }}.{% if manage_url %} Details: {{ manage_url }}{% endif %}",
         "cancelled": "Ihr Termin {{ service }} bei {{ business }} am {{ when }} ist abgesagt (Code {{ code }}).",
-        "waitlist_offer": "Gute Nachricht, {{ name }}: {{ service }} bei {{ business }} am {{ when }} ist frei "
+        "waitlist_offer": "Gute Nachricht, {{ name }}: {{ service }}{% if party | int > 1 %} für {{ party }} "
+                          "Personen{% endif %} bei {{ business }} am {{ when }} ist frei "
                           "geworden. Antworten Sie JA innerhalb von {{ minutes }} Minuten, um ihn zu buchen, oder "
                           "NEIN, um weiter zu warten.",
         "deposit_requested": "Hallo {{ name }}, um {{ service }} bei {{ business }} am {{ when }} zu bestätigen, "
@@ -119,6 +124,16 @@ def spoken_when(instant: datetime, zone: ZoneInfo, language: str) -> str:
     day = f"{WEEKDAYS[language][local.weekday()]} {local.day} {MONTHS[language][local.month - 1]}"
     joiner = {"es": "a las", "fr": "à", "de": "um"}[language]
     return f"{day} {joiner} {local:%H:%M}{repeat_note(local, REPEATS[language])}"
+
+
+# embeddings, overrides and isolates (not the harmless marks LRM/RLM): one left open in a value turns the rest of
+# the text around, e.g. a customer named '\u202eAnn' shows the staff "from ma 9 ta ..." instead of their times
+DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def plain_values(values: dict[str, str]) -> dict[str, str]:
+    """The values without direction controls, so that none reaches past its place in the message."""
+    return {k: DIRECTION_CONTROLS.sub("", v) if isinstance(v, str) else v for k, v in values.items()}
 
 
 @dataclass(frozen=True)

@@ -150,3 +150,5 @@ class WaitlistJoin(Write):
     day_start: time = Field(time(0, 0), description="Earliest start, local to the service's branch (else the business)")
     day_end: time | None = Field(None, description="Latest end, local as day_start; None: end of day")
     resources: ResourceKeys = Field(default_factory=list, description="Preferred resources (keys)")
+    party_size: int = Field(1, ge=1, le=100, description="People waiting to be seated together (a service with "
+                                                         "party settings); offers go only to times with room for all")

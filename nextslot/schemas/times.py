@@ -22,9 +22,15 @@ def clock_time(local: datetime) -> str:
     return f"{clock} {'am' if local.hour < 12 else 'pm'}{repeat_note(local)}"
 
 
-@lru_cache(maxsize=8192)  # every slot search says the same starts again: a page of four days says 132 of them
 def spoken_time(instant: datetime, zone: ZoneInfo) -> str:
     """A phrase a voice agent can read aloud: 'Tuesday 25 November at 5:30 pm'."""
+    # keyed by the UTC instant: Python hashes and compares two datetimes of one tzinfo by wall time, fold ignored,
+    # so a cache keyed by a local 01:30 would say the fall-back night's first 01:30 for its second
+    return _spoken_utc(instant.astimezone(UTC), zone)
+
+
+@lru_cache(maxsize=8192)  # every slot search says the same starts again: a page of four days says 132 of them
+def _spoken_utc(instant: datetime, zone: ZoneInfo) -> str:
     local = instant.astimezone(zone)
     return f"{local:%A} {local.day} {local:%B} at {clock_time(local)}"
 

@@ -175,6 +175,7 @@ class WaitlistOut(ToolOutput):
     latest_date: str
     earliest_time: str
     latest_time: str
+    party_size: int = Field(1, description="People the wish is for: a time is offered only with room for all")
 
 
 class HistoryLine(BaseModel):

@@ -181,6 +181,7 @@ class JoinWaitlistIn(ToolInput):
     earliest_time: dt.time | None = Field(None, description="Earliest start time of day (HH:MM). Null: any.")
     latest_time: dt.time | None = Field(None, description="Latest end time of day (HH:MM). Null: any.")
     staff: str | None = Field(None, max_length=200, description=STAFF)
+    party_size: int | None = Field(None, ge=1, le=100, description=PARTY)
 
 
 PROOF = ("The proof verify_code returned for the customer's phone or email (it lasts 30 minutes). Only that "

@@ -169,6 +169,7 @@ class WaitlistView(BaseModel):
     day_end: str
     preferred: list[ResourceRef]
     customer: CustomerView
+    party_size: int = 1
 
 
 class HistoryEvent(BaseModel):

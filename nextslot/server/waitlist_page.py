@@ -21,7 +21,7 @@ from nextslot.server.rate_limit import RateLimitedRoute
 
 router = APIRouter(route_class=RateLimitedRoute, max_body_size=16_000, include_in_schema=False)
 FIELDS = ("customer.name", "customer.phone", "customer.email", "earliest_date", "latest_date", "day_start",
-          "day_end")
+          "day_end", "party_size")
 
 
 @router.get("/b/{slug}/{service_key}/waitlist")
@@ -57,7 +57,8 @@ def join(request: Request, business: PageBusiness, offered: ServiceView, visitor
                 "name": values["customer.name"], "phone": values["customer.phone"] or None,
                 "email": values["customer.email"] or None, "timezone": visitor.zone.key,
                 "language": visitor.language},
-            "earliest_date": dates[0], "latest_date": dates[1], "day_start": dates[2], "day_end": dates[3]})
+            "earliest_date": dates[0], "latest_date": dates[1], "day_start": dates[2], "day_end": dates[3],
+            **({"party_size": values["party_size"]} if values["party_size"] else {})})
     except ValidationError as invalid:  # validated as one document, so a problem names its whole path
         return form(request, business, offered, visitor, values, input_problem(invalid), status=422)
     joined = service.join_waitlist(business.id, cmd)

@@ -459,11 +459,13 @@ class WaitlistEntry(Base):
     __table_args__ = (
         _parent("service_id", "services"), _parent("customer_id", "customers"),
         CheckConstraint("status in ('waiting', 'offered', 'booked', 'expired', 'withdrawn')", name="known_status"),
+        CheckConstraint("party_size >= 1", name="party_size_positive"),
     )
     id: Mapped[int] = _id()
     business_id: Mapped[int] = _business()
     service_id: Mapped[int] = mapped_column(Id)
     customer_id: Mapped[int] = mapped_column(Id)
+    party_size: Mapped[int] = mapped_column(SmallInteger, default=1, server_default=text("1"))  # people to seat at once
     earliest_date: Mapped[date] = mapped_column(Date)
     latest_date: Mapped[date] = mapped_column(Date)
     day_start_minute: Mapped[int] = mapped_column(SmallInteger, default=0)

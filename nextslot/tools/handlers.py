@@ -307,15 +307,19 @@ def join_waitlist(ctx: ToolContext, args: JoinWaitlistIn) -> WaitlistOut | ToolP
     result = ctx.service.join_waitlist(ctx.business_id, WaitlistJoin(
         service=args.service, customer=CustomerIn(name=args.customer_name, phone=phone, email=args.email),
         earliest_date=args.earliest_date, latest_date=args.latest_date, day_start=args.earliest_time or time(0),
-        day_end=args.latest_time, resources=resources, source=ctx.channel, actor=ACTOR,
+        day_end=args.latest_time, resources=resources, party_size=args.party_size or 1, source=ctx.channel,
+        actor=ACTOR,
     ))
     if isinstance(result, Rejected):
         return problem(result)
     first, last = (spoken_date(d) for d in (result.earliest_date, result.latest_date))
     window = f"between {first} and {last}" if first != last else f"on {first}"
+    party = f" for {result.party_size} people" if result.party_size > 1 else ""
+    room = " with room for all of you" if result.party_size > 1 else ""
     return WaitlistOut(
         outcome="waitlisted", waitlist_id=result.id, service=result.service, earliest_date=result.earliest_date,
         latest_date=result.latest_date, earliest_time=result.day_start, latest_time=result.day_end,
-        say=f"You're on the waitlist for {result.service_name} {window}. "
-            "We'll message you as soon as a time opens up.",
+        party_size=result.party_size,
+        say=f"You're on the waitlist for {result.service_name}{party} {window}. "
+            f"We'll message you as soon as a time{room} opens up.",
     )

@@ -42,7 +42,7 @@ BOOKING = {"name": "Ana", "service": "Check-up", "business": "Example", "code": 
 SAMPLES: dict[str, dict[str, str]] = {
     **{kind: BOOKING for kind in ("confirmation", "reminder", "rescheduled", "cancelled", "deposit_requested",
                                   "staff_rescheduled", "staff_cancelled")},
-    "waitlist_offer": {"name": "Ana", "business": "Example", "service": "Check-up", "minutes": "30",
+    "waitlist_offer": {"name": "Ana", "business": "Example", "service": "Check-up", "minutes": "30", "party": "2",
                        "when": "Tuesday 1 December at 9:30 am", "offer_url": "https://example.com/w/x"},
     "business_webhook_disabled": {"business": "Example", "endpoint_id": "7", "url": "https://example.com/hook",
                                   "reason": "deliveries failed for a day; last: HTTP 500",

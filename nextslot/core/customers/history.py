@@ -132,7 +132,9 @@ def reply_events(uow: SqlAlchemyUnitOfWork, customer: Customer) -> list[HistoryE
 
 def waitlist_events(uow: SqlAlchemyUnitOfWork, customer: Customer, zone: ZoneInfo) -> list[HistoryEvent]:
     events = [HistoryEvent(at=e.created_at, kind="waitlist.joined", booking_code=None, channel=e.source,
-                           summary=f"Joined the waitlist for {service} between {e.earliest_date} and {e.latest_date}")
+                           summary=f"Joined the waitlist for {service}"
+                                   f"{f' (party of {e.party_size})' if e.party_size > 1 else ''}"
+                                   f" between {e.earliest_date} and {e.latest_date}")
               for e, service in uow.session.execute(select(WaitlistEntry, Service.name)
                                                     .join(Service, Service.id == WaitlistEntry.service_id)
                                                     .where(WaitlistEntry.customer_id == customer.id))]

@@ -102,7 +102,13 @@ def sender(uow: SqlAlchemyUnitOfWork, phone: str, languages: tuple[str, ...], de
     with uow:
         customers = uow.session.execute(query.order_by(Customer.id)).all()
     return Sender([c.id for c in customers], customers[0].business_id if customers else None,
-                  next((c.language for c in customers if c.language in languages), default))
+                  next((language_part(c.language) for c in customers if language_part(c.language) in languages),
+                       default))
+
+
+def language_part(tag: str | None) -> str:
+    """'es-MX' -> 'es': a regional tag the customer gave is still a language we speak."""
+    return (tag or "").strip().lower()[:2]
 
 
 def number_owner(uow: SqlAlchemyUnitOfWork, number: str | None) -> int | None:

@@ -40,6 +40,7 @@ class WaitingRow:
     status: str
     source: str
     joined_at: datetime
+    party_size: int = 1  # people the wish seats at once
 
 
 def customer_roster(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime, text: str = "",
@@ -107,7 +108,8 @@ def waiting_list(uow: SqlAlchemyUnitOfWork, business_id: int, customer_id: int |
         query = query.where(WaitlistEntry.customer_id == customer_id)
     if live_only:
         query = query.where(WaitlistEntry.status.in_(("waiting", "offered")))
-    return [WaitingRow(e.id, customer_view(c), service_name, window_text(e), e.status, e.source, e.created_at)
+    return [WaitingRow(e.id, customer_view(c), service_name, window_text(e), e.status, e.source, e.created_at,
+                       e.party_size)
             for e, c, service_name in uow.session.execute(query.limit(500))]
 
 

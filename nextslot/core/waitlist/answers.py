@@ -30,9 +30,11 @@ def offer_freed_capacity(uow: SqlAlchemyUnitOfWork, now: datetime) -> int:
 
 def accept_offer(uow: SqlAlchemyUnitOfWork, offer_id: int, source: str, now: datetime,
                  payment_provider: str) -> BookingResult:
-    """A waiting customer said yes: book the offered time through `book` (race-free, idempotent per offer).
+    """A waiting customer said yes: book the offered time through `book` (race-free, idempotent per offer), for the
+    wish's whole party in one booking.
 
-    A yes after the offer lapsed, or after someone else took the time, gets the nearest openings.
+    A yes after the offer lapsed, or after someone else took the time (or the places the party needs), gets the
+    nearest openings with room for the party.
     """
     with uow:
         s = uow.session
@@ -54,11 +56,12 @@ def accept_offer(uow: SqlAlchemyUnitOfWork, offer_id: int, source: str, now: dat
             if isinstance(plan, Rejected):
                 return plan
             return SlotTaken(offer.starts_at, alternatives(uow, plan, offer.starts_at, now,
-                                                           facts["customer"]["timezone"], None))
+                                                           facts["customer"]["timezone"], None, facts["party_size"]))
     key = offers.offer_key(offer_id)
     result = book(uow, facts["business_id"], BookingCreate(
         service=facts["service"], starts_at=facts["starts_at"], resources=facts["resources"],
-        customer=CustomerIn(**facts["customer"]), idempotency_key=key, source=source, actor="customer"),
+        party_size=facts["party_size"], customer=CustomerIn(**facts["customer"]), idempotency_key=key, source=source,
+        actor="customer"),
         now, payment_provider)
     with uow:
         s = uow.session

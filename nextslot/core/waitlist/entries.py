@@ -55,7 +55,8 @@ def join(uow: SqlAlchemyUnitOfWork, business_id: int, plan: Plan, cmd: WaitlistJ
          now: datetime) -> WaitlistView | Rejected:
     """Add (or, for the same customer, service and window, return) a waiting entry."""
     today = now.astimezone(plan_zone(plan)).date()  # the dates wished are the branch's, as its offers read them
-    problem = check_window(cmd, plan, today)
+    problem = plan.party_problem(cmd.party_size) or party_room_problem(plan, cmd.party_size) \
+        or check_window(cmd, plan, today)
     if problem:
         return problem
     customer = find_or_create(uow, business_id, plan.business.country, cmd.customer, cmd.source)
@@ -73,10 +74,23 @@ def join(uow: SqlAlchemyUnitOfWork, business_id: int, plan: Plan, cmd: WaitlistJ
     ).first()
     if entry is None:
         entry = WaitlistEntry(**values, preferred_resource_ids=preferred, status="waiting", source=cmd.source,
-                              created_at=now)
+                              party_size=cmd.party_size, created_at=now)
         uow.session.add(entry)
         uow.session.flush()
+    else:  # the same wish again: the party said last is the one to seat (an offer is booked for it, or refused)
+        entry.party_size = cmd.party_size
     return waitlist_view(uow, entry, plan, customer)
+
+
+def party_room_problem(plan: Plan, party: int) -> Rejected | None:
+    """A party the service could never seat at once (more than its largest class holds, or than it has staff for one
+    each) would wait for nothing: refused now, as `party_too_large`, not left waiting."""
+    rooms = [max((r.capacity for r in group if r.capacity > 1), default=len(group))
+             for i, group in enumerate(plan.groups) if i < len(plan.per_person) and plan.per_person[i]]
+    if party == 1 or not rooms or party <= min(rooms):
+        return None
+    return Rejected("party_too_large", f"{plan.service_name} has room for at most {min(rooms)} people at once; "
+                                       f"{party} asked.", "party_size")
 
 
 def waitlist_view(uow: SqlAlchemyUnitOfWork, entry: WaitlistEntry, plan: Plan,
@@ -87,7 +101,7 @@ def waitlist_view(uow: SqlAlchemyUnitOfWork, entry: WaitlistEntry, plan: Plan,
         id=entry.id, status=entry.status, service=plan.service_key, service_name=plan.service_name,
         earliest_date=entry.earliest_date.isoformat(), latest_date=entry.latest_date.isoformat(),
         day_start=clock_text(entry.day_start_minute), day_end=clock_text(entry.day_end_minute),
-        preferred=preferred, customer=customer_view(customer),
+        preferred=preferred, customer=customer_view(customer), party_size=entry.party_size,
     )
 
 

@@ -2,8 +2,10 @@
 
 A cancel, a move or an unpaid deposit writes a `freed_capacity` marker in its own transaction. The
 scheduler turns each marker into offers: waiting customers of that business whose wish (service,
-dates, times of day, preferred staff) fits a slot that is open now, first come first served, to as
-many people at once as the business allows (default one). An offer is a message with a short expiry;
+dates, times of day, preferred staff, party) fits a slot that is open now, first come first served, to as
+many people at once as the business allows (default one). A party is offered only a time with places for all of
+it; places of a class promised to open offers are kept for them, so a later party gets only the places left over
+(or competes for the same ones, within the business's offers at once). An offer is a message with a short expiry;
 the first YES books through the core like any other booking (so two YESes for one slot: one booking,
 one list of alternatives). An offer that lapses puts its slot back up for the next person.
 """
@@ -93,7 +95,7 @@ def make_offers(uow: SqlAlchemyUnitOfWork, marker: FreedCapacity, now: datetime)
     made: list[WaitlistOffer] = []
     for entry in entries:
         plan = entry_plan(uow, entry)
-        if isinstance(plan, Rejected):
+        if isinstance(plan, Rejected) or plan.party_problem(entry.party_size):
             continue
         slot = first_fitting_slot(uow, entry, plan, marker, now, at_once)
         if slot is None:
@@ -108,7 +110,7 @@ def make_offers(uow: SqlAlchemyUnitOfWork, marker: FreedCapacity, now: datetime)
             business_id=entry.business_id, customer_id=entry.customer_id, offer_id=offer.id, kind="waitlist_offer",
             due_at=now, status="pending", attempts=0,
             payload={"starts_at": slot.starts_at.isoformat(), "service": plan.service_name, "minutes": minutes,
-                     "expires_at": offer.expires_at.isoformat()},
+                     "expires_at": offer.expires_at.isoformat(), "party_size": entry.party_size},
         ))
         made.append(offer)
     return made
@@ -125,10 +127,11 @@ def entry_plan(uow: SqlAlchemyUnitOfWork, entry: WaitlistEntry) -> Plan | Reject
 
 def first_fitting_slot(uow: SqlAlchemyUnitOfWork, entry: WaitlistEntry, plan: Plan, marker: FreedCapacity,
                        now: datetime, at_once: int) -> Slot | None:
-    """The earliest open slot touching the freed time that fits the wish and is not over-offered."""
+    """The earliest open slot touching the freed time that fits the wish and its whole party, and is not
+    over-offered."""
     rules = plan.rules
     window = (marker.starts_at - rules.duration - rules.buffer_before, marker.ends_at + rules.buffer_after)
-    groups = timelines(uow, plan, window, now)
+    groups = timelines(uow, plan, window, now, party=entry.party_size)
     already = set(uow.session.scalars(select(WaitlistOffer.starts_at).where(WaitlistOffer.entry_id == entry.id)))
     resources = plan.resources
     for slot in find_open_slots(rules, groups, window, now):
@@ -141,17 +144,23 @@ def first_fitting_slot(uow: SqlAlchemyUnitOfWork, entry: WaitlistEntry, plan: Pl
         earliest, latest = (wall_to_utc(day, m, zone) for m in (entry.day_start_minute, entry.day_end_minute))
         if slot.starts_at < earliest or slot.ends_at > latest or slot.starts_at in already:
             continue
-        if open_offers_for(uow, plan, slot.starts_at) >= at_once:
+        offered, promised = open_offers_for(uow, plan, slot.starts_at)
+        # a class with places for this party besides those promised: no one competes; else first yes wins
+        room_for_all = slot.seats_left is not None and slot.seats_left >= promised + entry.party_size
+        if offered >= at_once and not (at_once > 0 and room_for_all):
             continue
         return slot
     return None
 
 
-def open_offers_for(uow: SqlAlchemyUnitOfWork, plan: Plan, starts_at: datetime) -> int:
-    return uow.session.scalar(select(func.count()).select_from(WaitlistOffer)
-                              .join(WaitlistEntry, WaitlistEntry.id == WaitlistOffer.entry_id)
-                              .where(WaitlistEntry.service_id == plan.service_id, WaitlistOffer.starts_at == starts_at,
-                                     WaitlistOffer.status == "open")) or 0
+def open_offers_for(uow: SqlAlchemyUnitOfWork, plan: Plan, starts_at: datetime) -> tuple[int, int]:
+    """(open offers of this service's time, the places their parties would take)."""
+    count, places = uow.session.execute(
+        select(func.count(), func.coalesce(func.sum(WaitlistEntry.party_size), 0)).select_from(WaitlistOffer)
+        .join(WaitlistEntry, WaitlistEntry.id == WaitlistOffer.entry_id)
+        .where(WaitlistEntry.service_id == plan.service_id, WaitlistOffer.starts_at == starts_at,
+               WaitlistOffer.status == "open")).one()
+    return int(count), int(places)
 
 
 def offer_key(offer_id: int) -> str:
@@ -224,7 +233,8 @@ def offer_summary(uow: SqlAlchemyUnitOfWork, business_id: int, offer_id: int) ->
     place = resources_zone(uow, offer.resource_ids or (), zone)  # the offered time's branch
     return {"business": business.name, "slug": business.slug, "service": service.name,
             "starts_at": offer.starts_at, "zone": customer.timezone or place.key, "status": offer.status,
-            "expires_at": offer.expires_at, "name": customer.name, "language": customer.language or "en"}
+            "expires_at": offer.expires_at, "name": customer.name, "language": customer.language or "en",
+            "party_size": entry.party_size}
 
 
 def offer_facts(uow: SqlAlchemyUnitOfWork, offer: WaitlistOffer) -> dict[str, Any]:
@@ -235,6 +245,7 @@ def offer_facts(uow: SqlAlchemyUnitOfWork, offer: WaitlistOffer) -> dict[str, An
         "business_id": offer.business_id, "service": uow.session.get_one(Service, entry.service_id).key,
         "starts_at": offer.starts_at, "resources": list(uow.session.scalars(select(Resource.key).where(
             Resource.id.in_(entry.preferred_resource_ids or [])))),
+        "party_size": entry.party_size,  # the whole party is booked at once, or none of it
         # a name is required now; customers the staff API once let in without one still get their booking
         "customer": {"name": customer.name.strip() or UNNAMED, "phone": customer.phone, "email": customer.email,
                      "timezone": customer.timezone},
