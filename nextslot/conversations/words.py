@@ -6,7 +6,8 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from nextslot.reminders.replies import folded_words
-from nextslot.reminders.templates import MONTHS, WEEKDAYS, spoken_when
+from nextslot.reminders.templates import WEEKDAYS, spoken_when
+from nextslot.schemas.spoken import spoken_day
 
 LANGUAGES = ("en", "es", "fr", "de")
 
@@ -160,7 +161,7 @@ def choices(question: str, options: list[str], language: str, back: bool = True)
 
 def day_label(day: date, language: str) -> str:
     if language in WEEKDAYS:
-        return f"{WEEKDAYS[language][day.weekday()]} {day.day} {MONTHS[language][day.month - 1]}"
+        return spoken_day(day.weekday(), day.day, day.month, language)
     return f"{day:%A} {day.day} {day:%B}"
 
 

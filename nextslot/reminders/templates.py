@@ -13,7 +13,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from nextslot.core.business.message_templates import render_text
-from nextslot.schemas.spoken import MONTHS, REPEATS, WEEKDAYS  # shared with the tools' spoken times
+from nextslot.schemas.spoken import REPEATS, WEEKDAYS, spoken_day  # shared with the chat
 from nextslot.schemas.times import repeat_note, spoken_time
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def spoken_when(instant: datetime, zone: ZoneInfo, language: str) -> str:
     local = instant.astimezone(zone)
     if language not in WEEKDAYS:
         return spoken_time(instant, zone)
-    day = f"{WEEKDAYS[language][local.weekday()]} {local.day} {MONTHS[language][local.month - 1]}"
+    day = spoken_day(local.weekday(), local.day, local.month, language)
     joiner = {"es": "a las", "fr": "à", "de": "um"}[language]
     return f"{day} {joiner} {local:%H:%M}{repeat_note(local, REPEATS[language])}"
 

@@ -23,6 +23,18 @@ WEEKDAYS = {
 }
 
 
+DAY_FORMS = {  # how each language writes a weekday, a day and a month: 'martes 24 de noviembre', 'Dienstag, 24. November'
+    "es": "{weekday} {day} de {month}",
+    "fr": "{weekday} {day} {month}",
+    "de": "{weekday}, {day}. {month}",
+}
+
+
+def spoken_day(weekday: int, day: int, month: int, language: str) -> str:
+    """A date as the messages and the guided chat say it in `language` (one of WEEKDAYS' languages)."""
+    return DAY_FORMS[language].format(weekday=WEEKDAYS[language][weekday], day=day, month=MONTHS[language][month - 1])
+
+
 def language_of(given: str | None) -> str:
     """One of LANGUAGES: 'es-MX' is Spanish; anything else unknown is English."""
     short = (given or "en").strip().lower()[:2]

@@ -68,17 +68,17 @@ def test_my_bookings_cancel_and_move_in_spanish(chat_for, service, session_facto
         chat.run()
         assert chat.answers(phone)[-1].startswith("¡Hola Eva! Somos Riverside Clinic.")  # her words' language
         mine = chat.say(phone, "2")
-        assert mine.startswith("Tus próximas citas:") and "1 GP consultation: martes 24 noviembre a las 10:00" in mine
+        assert mine.startswith("Tus próximas citas:") and "1 GP consultation: martes 24 de noviembre a las 10:00" in mine
         assert "1 Cambiarla" in chat.say(phone, "1")
         assert "¿Cancelar" in chat.say(phone, "2")
-        assert chat.say(phone, "1") == "Cancelada: GP consultation el martes 24 noviembre a las 10:00."
+        assert chat.say(phone, "1") == "Cancelada: GP consultation el martes 24 de noviembre a las 10:00."
         chat.say(phone, "2")  # my bookings: only the 12:00 one is left
         chat.say(phone, "1")
         days = chat.say(phone, "1")  # move it
         assert days.startswith("¿Qué día para GP consultation?")
         chat.say(phone, "2")  # Tuesday
         moved = chat.say(phone, "1")
-        assert moved.startswith("Cambiada: GP consultation ahora es el martes 24 noviembre a las 08:30.")
+        assert moved.startswith("Cambiada: GP consultation ahora es el martes 24 de noviembre a las 08:30.")
         assert second.code in moved
     with session_factory() as s:
         assert s.get(Booking, first.id).status == "cancelled"

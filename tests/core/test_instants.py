@@ -150,4 +150,4 @@ def test_the_two_showings_of_a_repeated_wall_time_are_said_differently_in_every_
     assert TimeView.of(utc(2026, 11, 1, 7, 30), new_york).spoken == "Sunday 1 November at 2:30 am"
     for language in ("en", "es", "fr", "de"):
         assert spoken_when(first, new_york, language) != spoken_when(second, new_york, language)
-    assert spoken_when(second, new_york, "de") == "Sonntag 1 November um 01:30 (nach der Zeitumstellung)"
+    assert spoken_when(second, new_york, "de") == "Sonntag, 1. November um 01:30 (nach der Zeitumstellung)"

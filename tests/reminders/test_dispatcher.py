@@ -100,7 +100,7 @@ def test_the_confirmation_goes_out_at_once_on_the_first_channel_and_reminders_wh
 def test_texts_follow_the_customers_language_and_time_zone(service, clinic, dispatcher, channels):
     book(service, clinic, phone="+447911123457", language="es", timezone="America/New_York")
     dispatcher.dispatch_due()
-    assert "martes 24 noviembre a las 04:00" in channels["whatsapp"].sent[0].body
+    assert "martes 24 de noviembre a las 04:00" in channels["whatsapp"].sent[0].body
 
 
 def test_a_business_template_replaces_ours(service, make_business, dispatcher, channels):

@@ -87,7 +87,7 @@ def test_without_conversations_an_unclear_reply_gets_a_question(service, make_bu
     clinic = make_business("clinic")
     book(service, clinic, 9, phone="+447911123467", language="es")
     answer = handle_reply(service, "sms", "+447911123467", "yes but can I cancel?", "SMunclear1")
-    assert "responde C para confirmar o X para cancelar" in answer and "martes 24 noviembre" in answer
+    assert "responde C para confirmar o X para cancelar" in answer and "martes 24 de noviembre" in answer
 
 
 def test_a_retried_message_is_answered_again_but_acted_on_once(server, service, make_business, session_factory):

@@ -81,7 +81,8 @@ def read_back(words: str, language: str, zone: ZoneInfo, year: int) -> datetime:
         hour = int(hour) % 12 + (12 if half == "pm" else 0)
     else:
         weekdays, months, repeats = WEEKDAYS[language], MONTHS[language], REPEATS[language]
-        m = re.fullmatch(r"(\w+) (\d+) (\w+) (?:a las|à|um) (\d\d):(\d\d)(.*)", words)
+        # 'martes 24 de noviembre a las 09:00', 'mardi 24 novembre à 09:00', 'Dienstag, 24. November um 09:00'
+        m = re.fullmatch(r"(\w+),? (\d+)\.? (?:de )?(\w+) (?:a las|à|um) (\d\d):(\d\d)(.*)", words)
         assert m, words
         weekday, day, month, hour, minute, note = m.groups()
     wall = datetime(year, months.index(month) + 1, int(day), int(hour), int(minute or 0))
@@ -162,9 +163,9 @@ def test_a_reminder_across_a_skipped_midnight_names_the_day_the_customer_lives(l
     assert read_back(words, language, zone, 2026) == start
     assert {
         "en": "Sunday 6 September",
-        "es": "domingo 6 septiembre",
+        "es": "domingo 6 de septiembre",
         "fr": "dimanche 6 septembre",
-        "de": "Sonntag 6 September",
+        "de": "Sonntag, 6. September",
     }[language] in words
     body = render("reminder", language, {"service": "Cut", "business": "Salon", "when": words, "code": "ABC"}).body
     assert words in body
@@ -385,7 +386,7 @@ def test_the_longest_names_a_customer_can_give_make_a_text_that_fits_one_sms_req
 
 @pytest.mark.parametrize(
     ("given", "words"),
-    [("es-MX", "martes 24 noviembre a las 09:00"), ("FR", "mardi 24 novembre à 09:00"), ("de-AT", "Dienstag 24")],
+    [("es-MX", "martes 24 de noviembre a las 09:00"), ("FR", "mardi 24 novembre à 09:00"), ("de-AT", "Dienstag, 24. November")],
 )
 def test_a_regional_or_capitalised_language_gets_its_language_not_english(
     given, words, service, clinic, dispatcher, channels
@@ -399,7 +400,7 @@ def test_a_regional_or_capitalised_language_gets_its_language_not_english(
 
 
 def test_a_reply_is_answered_in_the_regional_language_the_customer_gave(service, clinic, uow):
-    """The reply webhook's answer ('Gracias, tu cita ... el martes 24 noviembre a las 09:00 ...') took 'es-MX' for
+    """The reply webhook's answer ('Gracias, tu cita ... el martes 24 de noviembre a las 09:00 ...') took 'es-MX' for
     a language it does not speak, and answered in English."""
     from nextslot.core.customers.replies import sender
     from nextslot.reminders.reply_words import ANSWERS

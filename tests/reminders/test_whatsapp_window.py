@@ -146,7 +146,7 @@ def test_a_customer_who_wrote_gets_free_text_for_a_day_then_a_template_in_their_
     dispatcher.dispatch_due()
     last = fake_twilio.requests[-1]
     assert last["ContentSid"] == sid and json.loads(last["ContentVariables"])["1"] == "Ana Ruiz"
-    assert fake_twilio.whatsapp_texts(phone)[-1].startswith("Hola Ana Ruiz: tu cita es ahora el jueves 26 noviembre")
+    assert fake_twilio.whatsapp_texts(phone)[-1].startswith("Hola Ana Ruiz: tu cita es ahora el jueves 26 de noviembre")
     assert [t[1] for t in tries(session_factory, business, "rescheduled")] == ["queued", "queued"]
 
 
