@@ -55,3 +55,17 @@ def microsoft(microsoft_server) -> FakeMicrosoft:
         microsoft_server.token_requests.clear()
         microsoft_server.down = False
     return microsoft_server
+
+
+@pytest.fixture
+def clinic(make_business) -> int:
+    return make_business("clinic")
+
+
+@pytest.fixture
+def google_registry(google):
+    """The calendar registry pointed at the fake Google, push off."""
+    from nextslot.calendars.providers import build_registry
+    from tests.calendars import test_google
+
+    return build_registry(test_google.settings_for(google, calendar_push=False), test_google.SECRET)

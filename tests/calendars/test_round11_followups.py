@@ -31,16 +31,6 @@ from tests.conftest import free_port
 WED = MON + timedelta(days=2)  # Dr Okafor works Mondays, Wednesdays and Fridays
 
 
-@pytest.fixture
-def clinic(make_business) -> int:
-    return make_business("clinic")
-
-
-@pytest.fixture
-def google_registry(google):
-    return build_registry(test_google.settings_for(google, calendar_push=False), test_google.SECRET)
-
-
 # --- 1. writes given up during an outage ------------------------------------------------------------
 
 

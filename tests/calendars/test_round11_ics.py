@@ -25,22 +25,6 @@ HOSTILE_NAMES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def leave_no_message_due(session_factory):
-    """The test database is shared by the whole run: this file's unsent messages must not crowd a later test's
-    dispatcher batch (tests/reminders voids them before each of its tests; tests elsewhere do not)."""
-    yield
-    from sqlalchemy import update
-
-    from nextslot.storage.tables import Notification
-
-    with session_factory() as s:
-        s.execute(
-            update(Notification).where(Notification.status.in_(("pending", "sending", "sent"))).values(status="void")
-        )
-        s.commit()
-
-
 def physical_lines_are_rfc5545(raw: bytes) -> None:
     """CRLF only, no line over 75 octets, no line that splits a UTF-8 character."""
     assert raw.endswith(b"\r\n")

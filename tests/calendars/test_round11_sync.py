@@ -97,16 +97,6 @@ def hostile_google(google) -> Iterator[HostileGoogle]:
 
 
 @pytest.fixture
-def clinic(make_business) -> int:
-    return make_business("clinic")
-
-
-@pytest.fixture
-def google_registry(google):
-    return build_registry(test_google.settings_for(google, calendar_push=False), test_google.SECRET)
-
-
-@pytest.fixture
 def microsoft_registry(microsoft):
     return build_registry(test_microsoft.settings_for(microsoft, calendar_push=False), test_microsoft.SECRET)
 

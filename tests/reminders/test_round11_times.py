@@ -36,22 +36,6 @@ EN_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday
 EN_REPEATS = (" before the clocks go back", " after the clocks go back")
 
 
-@pytest.fixture(autouse=True)
-def leave_no_message_due(session_factory):
-    """The test database is shared by the whole run: this file's unsent messages must not crowd a later test's
-    dispatcher batch (tests/reminders voids them before each of its tests; tests elsewhere do not)."""
-    yield
-    from sqlalchemy import update
-
-    from nextslot.storage.tables import Notification
-
-    with session_factory() as s:
-        s.execute(
-            update(Notification).where(Notification.status.in_(("pending", "sending", "sent"))).values(status="void")
-        )
-        s.commit()
-
-
 @cache
 def transitions(key: str) -> tuple[datetime, ...]:
     """The zone's offset changes between 2026 and 2029: found a day at a time, then to the minute."""
