@@ -137,8 +137,10 @@ def unused_with_grant(uow: SqlAlchemyUnitOfWork, model: type[Secret], now: datet
                       *where: ColumnElement[bool]) -> tuple[Secret, OAuthGrant] | None:
     """The code or token found and its grant, or None: none found, or found used already, which is a replay,
     so its grant is revoked (committed)."""
+    # an app acts for the person who approved it: once their account is switched off, its codes and tokens are none
     row = uow.session.execute(select(model, OAuthGrant).join(OAuthGrant, OAuthGrant.id == model.grant_id)
-                              .where(*where)).one_or_none()
+                              .join(StaffAccount, StaffAccount.id == OAuthGrant.account_id)
+                              .where(*where, StaffAccount.active)).one_or_none()
     if row is None:
         return None
     found, grant = row
@@ -197,7 +199,7 @@ def find_token(uow: SqlAlchemyUnitOfWork, token: str, kind: str, now: datetime) 
         if unused is None:
             return None
         found, grant = unused
-        if grant.revoked_at is not None or found.expires_at <= now or not approver_active(uow, grant):
+        if grant.revoked_at is not None or found.expires_at <= now:
             return None
         if kind == "access" and (grant.last_used_at is None or grant.last_used_at < now - TOUCH_EVERY):
             grant.last_used_at = now
@@ -214,7 +216,8 @@ def rotate(uow: SqlAlchemyUnitOfWork, refresh_token: str, scopes: list[str], now
 
 
 def approver_active(uow: SqlAlchemyUnitOfWork, grant: OAuthGrant) -> bool:
-    """An app acts for the person who approved it: once their account is switched off, it acts no more."""
+    """An app acts for the person who approved it: once their account is switched off, it acts no more (a refresh
+    reads the grant by id; a token or code lookup joins the account instead)."""
     return bool(uow.session.scalar(select(StaffAccount.active).where(StaffAccount.id == grant.account_id)))
 
 

@@ -19,11 +19,11 @@ from sqlalchemy import func, select
 from nextslot.core.accounts.voice_secrets import set_secret
 from nextslot.server.public_mcp import OPEN_TOOLS, PUBLIC_TOOLS
 from nextslot.settings import Settings
-from nextslot.storage import queries
 from nextslot.storage.tables import Booking
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from nextslot.tools.registry import TOOLS
 from tests.fuzz.channels import unlimited
+from tests.server.test_public_mcp import slug_of
 
 pytestmark = pytest.mark.anyio
 TUESDAY = "2026-11-24"  # the frozen clock stands on Monday 23 November 2026, 08:00 UTC
@@ -37,11 +37,6 @@ HOSTILE = ([], True, "\x00", "x" * 20_000, 2**70, 1.5e308, "9999-12-31T23:59:59+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def slug_of(session_factory, business_id: int) -> str:
-    with session_factory() as session:
-        return queries.business(session, business_id).slug
 
 
 def client(url: str, key: str | None = None) -> Client:
