@@ -53,3 +53,23 @@ def test_quick_capacity_bench_prints_every_figure_beside_bare_sql(database_url, 
                     "stored per booking", "dropped nextslot_bench_"):
         assert heading in out, f"{heading!r} missing from:\n{out}"
     assert "FAIL" not in out
+
+
+def test_rival_bench_refuses_without_the_address_of_a_floyd_engine(capsys):
+    from nextslot.cli import main
+
+    assert main(["bench", "rival"]) == 2
+    assert '"error": "missing_floyd"' in capsys.readouterr().err
+
+
+def test_rival_bench_finds_the_process_serving_an_address_to_read_its_cpu():
+    import os
+
+    from fastapi import FastAPI
+
+    from evals.bench_rival import listening_pid
+    from evals.loopback import LiveServer, free_port
+
+    with LiveServer(FastAPI()) as server:  # served by this very process
+        assert listening_pid(server.url) == os.getpid()
+    assert listening_pid(f"http://127.0.0.1:{free_port()}") is None

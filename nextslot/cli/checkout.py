@@ -51,6 +51,13 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
         from evals.bench_tools import run_bench_tools
 
         return run_bench_tools(settings, quick=args.quick)
+    if args.suite == "rival":
+        if not args.floyd:
+            return refuse("missing_floyd", "`nextslot bench rival` needs --floyd URL: a Floyd Engine you started on "
+                                           "the same PostgreSQL server (see the README).", "floyd")
+        from evals.bench_rival import run_bench_rival
+
+        return run_bench_rival(settings, args.floyd, args.floyd_key, quick=args.quick)
     if args.suite == "capacity":
         from evals.bench_capacity import run_bench_capacity
 
@@ -93,7 +100,7 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
 def register(sub) -> None:
     # both make throwaway databases of their own
     p = add_command(sub, "bench", cmd_bench, "benchmarks", needs_schema=False)
-    p.add_argument("suite", choices=["core", "tools", "load", "chat", "capacity"])
+    p.add_argument("suite", choices=["core", "tools", "load", "chat", "capacity", "rival"])
     p.add_argument("--quick", action="store_true", help="smaller data and fewer samples (a smoke run)")
     p.add_argument("--no-faults", action="store_true", help="load: no killed server, dropped connections or "
                                                             "Twilio trouble")
@@ -103,6 +110,9 @@ def register(sub) -> None:
     p.add_argument("--logs", help="load: keep each server's and scheduler's output in this folder")
     p.add_argument("--channel", choices=["mcp", "page", "staff"],
                    help="load: only this channel's steady clients, no bursts (what one channel costs)")
+    p.add_argument("--floyd", help="rival: the address of a Floyd Engine running on this machine, e.g. "
+                                   "http://127.0.0.1:4000")
+    p.add_argument("--floyd-key", help="rival: its FLOYD_API_KEY, if it was started with one")
     p = add_command(sub, "eval", cmd_eval, "agent scenario evals through the real tools, scored from the database "
                     "(a throwaway one): a scripted agent, or a live model with --model", needs_schema=False)
     p.add_argument("--only", help="run one scenario, by name")
