@@ -353,4 +353,9 @@ async def race(warm_ups: list[Awaitable[httpx2.Response]], booking: Callable[[],
 
 
 def floyd_outcome(answer: httpx2.Response) -> str:
-    return {201: "booked", 409: "refused (409)"}.get(answer.status_code, f"{answer.status_code} {answer.text[:80]}")
+    """Booked, or refused because the slot overlaps the winner's (a 409 for any other reason is not a lost race)."""
+    if answer.status_code == 201:
+        return "booked"
+    if answer.status_code == 409 and answer.json().get("error", {}).get("code") == "allocation.overlap":
+        return "refused (409)"
+    return f"{answer.status_code} {answer.text[:80]}"
