@@ -54,7 +54,8 @@ class FakeTwilio:
     last message to that number (`customer_wrote`, which Twilio would know from relaying it; the fake's `clock` can
     be a test's), else 63016;
     an approved template (`ContentSid` from `approve_template`, `ContentVariables` a JSON object) at any time, its
-    placeholders filled in (the text is kept as the accepted message's `Body`)."""
+    placeholders filled in (the text is kept as the accepted message's `Body`).
+    A `Body` over 1,600 characters is refused with 21617, like Twilio does on every channel."""
 
     account_sid = "AC" + "0" * 32
     auth_token = "fake-auth-token"
@@ -156,6 +157,8 @@ class FakeTwilio:
                 if failure.times == 0:
                     self._failures.remove(failure)
             return _twilio_error(failure.status, failure.code, failure.message)
+        if len(form.get("Body", "").encode("utf-16-le")) // 2 > 1600:  # an emoji counts twice, as at Twilio
+            return _twilio_error(400, 21617, "The concatenated message body exceeds the 1600 character limit")
         if (refusal := self._whatsapp_refusal(form)) is not None:
             return refusal
         if form.get("ContentSid"):  # what the customer gets is the template, filled in

@@ -1,6 +1,7 @@
 """The person's side of /authorize: pick the business, sign in to its console, see who asks for what, decide.
 
-GET  /oauth/connect?request=R                     which business? (remembered; skipped when there is only one)
+GET  /oauth/connect?request=R                     which business? (the one last approved for here, or the only one;
+                                                  `choose=1`: ask anyway)
 GET  /console/{slug}/connect?request=R            the consent page, behind the console's own sign-in
 POST /console/{slug}/connect                      approve (a code to the app's redirect URI) or deny
 GET  /console/{slug}/settings/apps                connected apps (Settings)
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
+from itsdangerous import BadSignature, URLSafeSerializer
 from mcp.server.auth.provider import construct_redirect_uri
 from mcp.shared.auth import OAuthClientInformationFull
 from starlette.concurrency import run_in_threadpool
@@ -33,7 +35,12 @@ from nextslot.server.page_context import PageBusiness, business_by_slug
 from nextslot.server.page_render import over_https
 
 router = APIRouter(include_in_schema=False)
-REMEMBER = "nextslot_oauth_business"  # the business chosen last time, for the next app connected from here
+REMEMBER = "nextslot_oauth_business"  # the business an app was last approved for here, for the next one
+REMEMBERED_DAYS = 90
+# Which business an approval goes to is the person's choice alone. The choice is remembered only by the approval
+# itself (a same-origin POST with the console's CSRF token, signed in to that business), signed so that no other
+# response (a sibling subdomain's cookie) can plant one; a business named in a link from another site is shown to
+# confirm, not followed, and never remembered: a cross-site link must not decide where the next approval goes.
 
 
 def provider_of(request: Request) -> NextslotOAuthProvider:
@@ -54,6 +61,30 @@ def only_business_slug(request: Request) -> str | None:
     return booking_service(request).sole_business_slug()
 
 
+def signer(request: Request) -> URLSafeSerializer:
+    return URLSafeSerializer(request.app.state.secret_key, salt="nextslot-oauth-business")
+
+
+def remembered(request: Request) -> str | None:
+    """The business an app was last approved for in this browser, if the cookie is one we signed."""
+    try:
+        slug = signer(request).loads(request.cookies.get(REMEMBER, ""))
+    except BadSignature:
+        return None
+    return slug if isinstance(slug, str) else None
+
+
+def remember(request: Request, response: Response, slug: str) -> None:
+    response.set_cookie(REMEMBER, signer(request).dumps(slug), max_age=REMEMBERED_DAYS * 24 * 3600, path="/oauth",
+                        httponly=True, samesite="lax", secure=over_https(request))
+
+
+def from_another_site(request: Request) -> bool:
+    """A browser's navigation that another site started (a link, a form, a redirect chain from it): the Fetch
+    Metadata header says so. Clients that send none (not a browser) are taken at their word."""
+    return request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none")
+
+
 @router.get("/oauth/connect")
 async def choose_business(request: Request) -> Response:
     found = await pending_request(request, request.query_params.get("request"))
@@ -61,20 +92,21 @@ async def choose_business(request: Request) -> Response:
         return found
     _, client = found
     typed = request.query_params.get("business", "").strip().lower()
-    wanted = typed or request.cookies.get(REMEMBER) or await run_in_threadpool(only_business_slug, request)
+    confirm = bool(typed) and from_another_site(request)  # named by another site: the person confirms it here
+    if confirm or request.query_params.get("choose") == "1":  # or "another business" from the consent page
+        wanted = None
+    else:
+        wanted = typed or remembered(request) or await run_in_threadpool(only_business_slug, request)
     business = await run_in_threadpool(business_by_slug, booking_service(request), wanted) if wanted else None
     if business is None:
-        problem = Rejected("unknown_business", "There is no business with that name here.", "business") if typed \
-            else None
+        problem = Rejected("unknown_business", "There is no business with that name here.", "business") \
+            if typed and not confirm else None
         return render(request, "oauth_business.html", {"client_name": client.client_name or "An app",
                                                        "request_token": request.query_params["request"],
                                                        "typed": typed, "problem": problem},
                       404 if problem else 200)
     target = f"/console/{business.slug}/connect?" + urlencode({"request": request.query_params["request"]})
-    response = RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
-    response.set_cookie(REMEMBER, business.slug, max_age=90 * 24 * 3600, path="/oauth", httponly=True,
-                        samesite="lax", secure=over_https(request))
-    return response
+    return RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
 
 
 def consent_page(request: Request, business: PageBusiness, staff: SignedIn, pending: dict[str, Any],
@@ -130,8 +162,10 @@ async def decide(request: Request, signed: Staff) -> Response:
         account_id=staff.account_id, scopes=chosen, resource=provider.resource,
         code_challenge=pending["code_challenge"], redirect_uri=pending["redirect_uri"],
         redirect_uri_explicit=pending["explicit"], now=booking_service(request).now())
-    return RedirectResponse(construct_redirect_uri(pending["redirect_uri"], code=code, state=pending["state"]),
-                            status_code=303, headers=back)
+    response = RedirectResponse(construct_redirect_uri(pending["redirect_uri"], code=code, state=pending["state"]),
+                                status_code=303, headers=back)
+    remember(request, response, business.slug)  # approved, by a checked form: the next app starts here
+    return response
 
 
 @router.get("/console/{slug}/settings/apps")

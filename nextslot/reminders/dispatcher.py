@@ -42,6 +42,7 @@ from nextslot.telemetry.tracing import span
 
 log = logging.getLogger(__name__)
 ACCEPTED = ("queued", "sent", "delivered", "read")
+TEXT_CHANNELS = ("sms", "whatsapp")  # Twilio's: a body of at most 1,600 characters (Job.text)
 EARLY_RECEIPTS_KEPT = timedelta(days=1)  # a send is recorded within seconds of its receipt, or never
 
 
@@ -128,7 +129,8 @@ class Dispatcher:
             reference = f"notification-{job.id}"
             content = job.content if channel_name == "whatsapp" else None
             sender = job.sender[1] if job.sender and job.sender[0] == channel_name else None  # not on a fallback
-            result = safe_send(channel, OutgoingMessage(recipient, job.body, job.subject, reference, job.calendar,
+            body = job.text if job.text is not None and channel_name in TEXT_CHANNELS else job.body
+            result = safe_send(channel, OutgoingMessage(recipient, body, job.subject, reference, job.calendar,
                                                         content, sender))
             if self._record(job, channel_name, recipient, result) != "next_channel":
                 return

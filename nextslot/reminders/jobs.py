@@ -60,6 +60,7 @@ class Job:
     content: Content | None = None  # WhatsApp outside its window: the approved template sent instead of the body
     request_id: str | None = None  # the request that wrote the row: bound while it is sent
     sender: tuple[str, str] | None = None  # (channel, number): a chat reply goes out from the number written to
+    text: str | None = None  # the body for SMS and WhatsApp when `body` is longer than Twilio takes (None: `body`)
 
 
 class JobReader:
@@ -133,7 +134,8 @@ class JobReader:
             if booking and n.kind in CALENDAR_KINDS and "email" in recipients else None  # only emails attach it
         content = None if to_business or staff is not None else self._within_whatsapp_window(
             s, n, recipients, approved_content(business.details or {}, language, n.kind, values))
-        return Job(n.id, lease, n.kind, recipients, message.subject, message.body, ics, content, n.request_id)
+        return Job(n.id, lease, n.kind, recipients, message.subject, message.body, ics, content, n.request_id,
+                   text=message.text if message.text != message.body else None)
 
     def _within_whatsapp_window(self, s: Session, n: Notification, recipients: dict[str, str],
                                 template: Content | None) -> Content | None:

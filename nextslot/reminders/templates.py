@@ -13,7 +13,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from nextslot.core.business.message_templates import render_text
-from nextslot.schemas.spoken import REPEATS, WEEKDAYS, spoken_day  # shared with the chat
+from nextslot.reminders.text_fit import fits, fitted
+from nextslot.schemas.spoken import AT, REPEATS, WEEKDAYS, spoken_day  # shared with the chat
 from nextslot.schemas.times import repeat_note, spoken_time
 
 log = logging.getLogger(__name__)
@@ -122,8 +123,7 @@ def spoken_when(instant: datetime, zone: ZoneInfo, language: str) -> str:
     if language not in WEEKDAYS:
         return spoken_time(instant, zone)
     day = spoken_day(local.weekday(), local.day, local.month, language)
-    joiner = {"es": "a las", "fr": "à", "de": "um"}[language]
-    return f"{day} {joiner} {local:%H:%M}{repeat_note(local, REPEATS[language])}"
+    return f"{day} {AT[language]} {local:%H:%M}{repeat_note(local, REPEATS[language])}"
 
 
 # embeddings, overrides and isolates (not the harmless marks LRM/RLM): one left open in a value turns the rest of
@@ -140,23 +140,39 @@ def plain_values(values: dict[str, str]) -> dict[str, str]:
 class Rendered:
     subject: str
     body: str
+    text: str  # the body for SMS and WhatsApp: the same one, unless that is longer than Twilio takes
 
 
 def render(kind: str, language: str, values: dict[str, str], overrides: dict[str, dict[str, str]] | None = None,
            business_id: int | None = None) -> Rendered:
-    """The business's own template for this kind and language if it has one that renders, else ours."""
+    """The business's own template for this kind and language if it has one that renders, else ours; for a text
+    message, one that fits: the same with its names shortened, else ours (shortened too if need be)."""
     language = language if language in DEFAULTS else "en"
     title = SUBJECTS[language].get(kind) or SUBJECTS["en"].get(kind, kind)
     subject = f"{title} - {values.get('business', '')}".strip(" -")
+    default = DEFAULTS[language].get(kind) or DEFAULTS["en"][kind]  # staff and business notices: English for now
+    mine, body = None, None
     try:  # stored templates were checked, but an older row (or a value unlike the samples) may still fail
         mine = overrides.get(language, {}).get(kind) if overrides else None
         if mine:
-            return Rendered(subject, render_text(mine, values))
+            body = render_text(mine, values)
     except Exception as error:  # noqa: BLE001 - one business's template must not stop its message, nor others'
         log.warning("business %s: its %s template (%s) failed (%s); sent ours instead", business_id, kind,
                     language, type(error).__name__)  # the type only: the error's text may quote the customer
-    default = DEFAULTS[language].get(kind) or DEFAULTS["en"][kind]  # staff and business notices: English for now
-    return Rendered(subject, render_text(default, values))
+    if body is not None and (text := body if fits(body) else fitted(mine, values)) is not None:
+        if text != body:
+            log.warning("business %s: its %s message (%s) was too long for a text message; its names were "
+                        "shortened there", business_id, kind, language)
+        return Rendered(subject, body, text)
+    if body is not None:
+        log.warning("business %s: its %s template (%s) is too long for a text message even with the names "
+                    "shortened; ours went by SMS and WhatsApp", business_id, kind, language)
+    ours = render_text(default, values)
+    text = ours if fits(ours) else fitted(default, values)
+    if text != ours:
+        log.warning("business %s: the %s message (%s) was too long for a text message; its names were shortened "
+                    "there", business_id, kind, language)
+    return Rendered(subject, body if body is not None else ours, text or ours)  # none fits: the channel cuts it
 
 
 EDITABLE = ("confirmation", "reminder", "rescheduled", "cancelled", "waitlist_offer", "deposit_requested")

@@ -30,6 +30,9 @@ DAY_FORMS = {  # how each language writes a weekday, a day and a month: 'martes 
 }
 
 
+AT = {"es": "a las", "fr": "à", "de": "um"}  # the word between a day and its time: 'martes 24 de noviembre a las 09:00'
+
+
 def spoken_day(weekday: int, day: int, month: int, language: str) -> str:
     """A date as the messages and the guided chat say it in `language` (one of WEEKDAYS' languages)."""
     return DAY_FORMS[language].format(weekday=WEEKDAYS[language][weekday], day=day, month=MONTHS[language][month - 1])

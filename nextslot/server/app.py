@@ -39,6 +39,7 @@ from nextslot.server import (
     rate_limit,
     staff_api,
     twilio_webhooks,
+    unmatched,
     voice_webhooks,
     waitlist_page,
     widget,
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, service: BookingService | None 
     app.include_router(booking_page.router)
     app.include_router(manage_page.router)
     console.install(app)
+    unmatched.install(app)  # a console or page path no route takes: that part's own 404 or 405 page
     oauth.install(app, provider)  # /.well-known/oauth-*, /authorize, /token, /register, /revoke, consent
     outages.install(app)
     outbox_page.install(app)

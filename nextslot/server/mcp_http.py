@@ -33,6 +33,7 @@ from nextslot.oauth.provider import NextslotOAuthProvider
 from nextslot.oauth.verifier import BearerVerifier, business_of, scope_missing_for
 from nextslot.server.outages import OutageMiddleware
 from nextslot.server.rpc_errors import TransportRefusals, rpc_error
+from nextslot.server.unmatched import OutsidePages
 from nextslot.settings import Settings
 from nextslot.tools.mcp_server import build_server
 
@@ -184,4 +185,4 @@ def mount(app: FastAPI, mcp: McpHttp) -> None:
     route, so it only sees what nothing else answered."""
     endpoint = McpEndpoint(mcp.app)
     app.router.routes.insert(0, Route(PATH, endpoint, include_in_schema=False))
-    app.mount("/", endpoint)
+    app.router.routes.append(OutsidePages("/", endpoint))  # not the console's or the pages' paths: unmatched.py

@@ -19,6 +19,9 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
+from nextslot.core.business.longest_values import has_bound, longest_values
+from nextslot.core.sms_text import SMS_LIMIT, sms_length
+
 MAX_SOURCE = 5_000  # characters of one template
 MAX_TEXT = 10_000  # characters of the message, and the size of any value made on the way
 MAX_RANGE = 1_000  # items of one range()
@@ -234,11 +237,15 @@ def render_text(text: str, values: dict[str, str]) -> str:
         _budget.reset(token)
 
 
-def template_problem(kind: str, text: str) -> str | None:
+def template_problem(kind: str, text: str, language: str = "en") -> str | None:
     """Why a business's template for this kind would not render with the values it will be given, if it
-    would not: a typo, an unknown field, a division by zero, too much work."""
+    would not: a typo, an unknown field, a division by zero, too much work, or a text message longer than Twilio
+    takes when the values are as long as they can be."""
     try:
         render_text(text, SAMPLES[kind])
+        if has_bound(kind) and (length := sms_length(render_text(text, longest_values(kind, language)))) > SMS_LIMIT:
+            return (f"with the longest names, links and times it can be given it comes to {length} characters, and "
+                    f"a text message takes at most {SMS_LIMIT} (Twilio refuses longer ones): shorten it")
     except TemplateError as error:
         return str(error.message or error)
     except ZeroDivisionError:
@@ -267,7 +274,7 @@ def template_problems(templates: Any) -> list[tuple[str, str]]:
                     problems.append((field_name, f"not a kind of message ({', '.join(SAMPLES)})"))
                 elif not isinstance(text, str):
                     problems.append((field_name, "a template is text"))
-                elif problem := template_problem(kind, text):
+                elif problem := template_problem(kind, text, language):
                     problems.append((field_name, problem))
     return problems
 

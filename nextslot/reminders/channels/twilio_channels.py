@@ -11,6 +11,7 @@ from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from nextslot.core.sms_text import SMS_LIMIT, shortened, sms_length
 from nextslot.reminders.channels.base import ChannelName, OutgoingMessage, SendResult
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,16 @@ def twilio_client(account_sid: str, auth_token: str, api_url: str | None = None,
     if api_url:
         client.api.base_url = api_url  # twilio has no base-URL option; Messages live on the Api domain
     return client
+
+
+def within_limit(message: OutgoingMessage) -> str:
+    """The body, cut at Twilio's limit if it is longer (the last guard: the dispatcher already shortened a
+    templated message's names to fit, so this cuts only a text that has no names to shorten)."""
+    if sms_length(message.body) <= SMS_LIMIT:
+        return message.body
+    log.warning("%s: a body of %s characters was cut to Twilio's %s", message.reference, sms_length(message.body),
+                SMS_LIMIT)
+    return shortened(message.body, SMS_LIMIT)
 
 
 class TwilioSmsChannel:
@@ -38,7 +49,7 @@ class TwilioSmsChannel:
 
     def send(self, message: OutgoingMessage) -> SendResult:
         """Hand the message to Twilio; a refusal or a network failure is a result, not an exception."""
-        text: dict[str, Any] = {"body": message.body}
+        text: dict[str, Any] = {"body": within_limit(message)}
         if message.content is not None and self.session_window is not None:
             text = {"content_sid": message.content.sid,
                     "content_variables": json.dumps(message.content.variables, ensure_ascii=False)}
