@@ -15,9 +15,10 @@ Hrefs are the server's paths, unquoted (as caldav's response parsers give them).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
@@ -31,12 +32,14 @@ from lxml import etree
 from nextslot.calendars.bounded_session import MAX_ANSWER_BYTES, TIME_LIMIT, BoundedSession
 from nextslot.calendars.busy_time import OURS, busy_intervals
 from nextslot.calendars.provider import (
+    LONGEST_WAIT,
     BookingEvent,
     CalendarSource,
     Interval,
     Reading,
     StoredEvents,
     SyncState,
+    Throttled,
 )
 
 TIMEOUT = 30  # seconds per request
@@ -200,10 +203,12 @@ class CalDav:
 
     def put(self, connection: CalDavReader, source: CalendarSource, event: BookingEvent,
             remote_id: str | None) -> str:
-        return connection.put(object_name(event.key), booking_ics(event))
+        with throttled():
+            return connection.put(object_name(event.key), booking_ics(event))
 
     def remove(self, connection: CalDavReader, source: CalendarSource, key: str, remote_id: str | None) -> None:
-        connection.delete(object_name(key))
+        with throttled():
+            connection.delete(object_name(key))
 
     def connect(self, source: CalendarSource, allow_private: bool = False) -> CalDavReader:
         return connect_caldav(source, allow_private)
@@ -211,6 +216,17 @@ class CalDav:
     def read(self, connection: CalDavConnection, source: CalendarSource, since: SyncState,
              since_window: Interval | None, window: Interval, stored: Callable[[], StoredEvents]) -> Reading:
         return read(connection, source, since, since_window, window, stored)
+
+
+@contextmanager
+def throttled() -> Iterator[None]:
+    """A server's 429, or 503 with Retry-After (caldav's RateLimitError), asks us to wait before writing again."""
+    try:
+        yield
+    except error.RateLimitError as refused:
+        seconds = refused.retry_after_seconds
+        wait = timedelta(seconds=min(max(seconds, 0), LONGEST_WAIT.total_seconds())) if seconds is not None else None
+        raise Throttled(f"the CalDAV server answered HTTP {refused.status or 429} (slow down)", wait) from None
 
 
 def object_name(key: str) -> str:

@@ -8,12 +8,15 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from icalendar import Calendar, Event
+from icalendar import Calendar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from nextslot.calendars.ics_events import FeedEvent, calendar_with
+from nextslot.core import audit
 from nextslot.core.results import Rejected
 from nextslot.schemas.statuses import BookingStatus
 from nextslot.storage.tables import (
@@ -28,6 +31,10 @@ from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 PAST = timedelta(days=30)  # recent history stays visible; older events drop off the feed
 AHEAD = timedelta(days=366)
+# an unpaid booking may lapse, and one that lapsed no longer holds its time (someone else may have it): a firm
+# appointment in a subscriber's calendar is only a booked or confirmed one (or one that happened)
+FEED_STATUS = {BookingStatus.PENDING_PAYMENT: "TENTATIVE", BookingStatus.CANCELLED: "CANCELLED",
+               BookingStatus.EXPIRED: "CANCELLED"}
 
 
 def token_hash(token: str) -> str:
@@ -44,9 +51,44 @@ def create_feed(uow: SqlAlchemyUnitOfWork, business_id: int, resource_key: str |
                                                                        Resource.key == resource_key))
             if resource_id is None:
                 return Rejected("unknown_resource", f"No resource called {resource_key} here.", "resource")
-        uow.session.add(CalendarFeed(business_id=business_id, resource_id=resource_id, token_hash=token_hash(token)))
+        feed = CalendarFeed(business_id=business_id, resource_id=resource_id, token_hash=token_hash(token))
+        uow.session.add(feed)
+        uow.session.flush()
+        audit.record(uow, business_id, "ics_feed.created", f"feed {feed.id}", {"resource": [None, resource_key]})
         uow.commit()
     return token
+
+
+@dataclass(frozen=True)
+class FeedState:
+    id: int
+    resource: str | None  # the resource's key; None: the whole business
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def list_feeds(uow: SqlAlchemyUnitOfWork, business_id: int) -> list[FeedState]:
+    """The business's feeds (never their tokens, which only the subscriber holds), so one can be revoked."""
+    with uow:
+        rows = uow.session.execute(select(CalendarFeed, Resource.key).outerjoin(
+            Resource, Resource.id == CalendarFeed.resource_id).where(CalendarFeed.business_id == business_id)
+            .order_by(CalendarFeed.id)).all()
+        return [FeedState(f.id, key, f.created_at, f.revoked_at) for f, key in rows]
+
+
+def revoke_feed(uow: SqlAlchemyUnitOfWork, business_id: int, feed_id: int, now: datetime) -> FeedState | Rejected:
+    """End a feed: its URL answers 404 from now on (a subscribed calendar keeps what it last fetched). A shared or
+    leaked URL otherwise serves every customer's name and notes a year ahead for as long as the feed exists."""
+    with uow:
+        feed = uow.session.scalars(select(CalendarFeed).where(
+            CalendarFeed.id == feed_id, CalendarFeed.business_id == business_id).with_for_update()).one_or_none()
+        if feed is None:
+            return Rejected("unknown_feed", f"No calendar feed {feed_id} here.", "feed_id")
+        if feed.revoked_at is None or feed.revoked_at > now:
+            audit.record(uow, business_id, "ics_feed.revoked", f"feed {feed.id}")
+            feed.revoked_at = now
+        uow.commit()
+    return next(f for f in list_feeds(uow, business_id) if f.id == feed_id)
 
 
 def feed_ics(uow: SqlAlchemyUnitOfWork, token: str, now: datetime) -> bytes | None:
@@ -67,14 +109,16 @@ def feed_ics(uow: SqlAlchemyUnitOfWork, token: str, now: datetime) -> bytes | No
             BookingHistory.booking_id.in_([b.id for b in bookings])).group_by(BookingHistory.booking_id)).all())
         title = business.name if feed.resource_id is None else f"{s.get(Resource, feed.resource_id).name} - " \
                                                                f"{business.name}"
-        return calendar(title, business, bookings, resources, changes, now).to_ical()
+        return calendar(title, business, bookings, resources, changes, now)
 
 
 def booking_ics(s: Session, business: Business, booking: Booking, now: datetime) -> bytes:
-    """The booking as a one-event calendar, with the same UID and SEQUENCE as in the business's feeds."""
+    """The booking as a one-event calendar for its customer, with the same UID and SEQUENCE as in the business's
+    feeds. It names the booking as it was booked: its link is the manage link's, which whoever booked holds."""
     changes = s.scalar(select(func.count()).select_from(BookingHistory).where(BookingHistory.booking_id == booking.id))
     resources = current_resources(s, [booking.id])
-    return calendar(business.name, business, [booking], resources, {booking.id: changes or 1}, now).to_ical()
+    return calendar(business.name, business, [booking], resources, {booking.id: changes or 1}, now,
+                    as_booked=True)
 
 
 def one_booking_ics(uow: SqlAlchemyUnitOfWork, business_id: int, code: str, now: datetime) -> bytes | None:
@@ -102,28 +146,25 @@ def current_resources(s: Session, booking_ids: list[int]) -> dict[int, list[Reso
 
 
 def calendar(title: str, business: Business, bookings: list[Booking], resources: dict[int, list[Resource]],
-             changes: dict[int, int], now: datetime) -> Calendar:
+             changes: dict[int, int], now: datetime, as_booked: bool = False) -> bytes:
+    """The bookings as events: named by their customers' names (the business's feeds), or `as_booked` by the name
+    given for each (a customer's copy: a stranger may have booked with her phone)."""
     cal = Calendar()
     cal.add("prodid", "-//nextslot//bookings//EN")
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("x-wr-calname", " ".join(title.split()))  # an X- property is written unescaped: one line or no calendar
     cal.add("x-wr-timezone", business.timezone)
+    events = []
     for b in bookings:
-        event = Event()
-        event.add("uid", f"booking-{b.id}-{b.code}@nextslot")
-        event.add("sequence", max(changes.get(b.id, 1) - 1, 0))
-        event.add("dtstamp", now)
-        event.add("last-modified", b.updated_at)
-        event.add("dtstart", b.starts_at)
-        event.add("dtend", b.ends_at)
-        event.add("summary", f"{b.service.name}: {b.customer.name or 'customer'}")
+        name = (b.contact_name if as_booked else b.customer.name) or "customer"
         with_whom = ", ".join(r.name for r in resources.get(b.id, []))
-        event.add("description", f"Booking {b.code}" + (f" with {with_whom}" if with_whom else "") +
-                  (f"\nNotes: {b.notes}" if b.notes else ""))
         branch = next((r.location for r in resources.get(b.id, []) if r.location is not None), None)
-        if address := (branch.address if branch else None) or (business.details or {}).get("address"):
-            event.add("location", address)  # the branch's, where the customer goes
-        event.add("status", "CANCELLED" if b.status == BookingStatus.CANCELLED else "CONFIRMED")
-        cal.add_component(event)
-    return cal
+        address = (branch.address if branch else None) or (business.details or {}).get("address")  # where she goes
+        events.append(FeedEvent(
+            uid=f"booking-{b.id}-{b.code}@nextslot", sequence=max(changes.get(b.id, 1) - 1, 0), stamp=now,
+            modified=b.updated_at, starts_at=b.starts_at, ends_at=b.ends_at, summary=f"{b.service.name}: {name}",
+            description=f"Booking {b.code}" + (f" with {with_whom}" if with_whom else "") +
+                        (f"\nNotes: {b.notes}" if b.notes else ""),
+            location=address or None, status=FEED_STATUS.get(BookingStatus(b.status), "CONFIRMED")))
+    return calendar_with(cal, events)

@@ -5,7 +5,12 @@ used here).
 Reading: `calendarView/delta` for the window expands recurring series into occurrences and pages with
 `@odata.nextLink`; its last page's `@odata.deltaLink` is the sync state, and the next read of the same window
 follows it for what changed (removed items come as `@removed`). A delta link Graph no longer honours (410, or
-`SyncStateNotFound`/`resyncRequired`) means reading the window again. Times are asked in UTC
+`SyncStateNotFound`/`resyncRequired`) means reading the window again. A series comes as its master (its own
+properties, the first occurrence's times) and occurrences carrying only their times and `seriesMasterId`: each
+occurrence is read with its master's free/busy, answer, all-day flag and cancellation, and the master's own times
+block nothing. Graph may report a series deleted, moved, or short of an occurrence as a change to its master
+alone, without the occurrences that went, so such a change (and events stored before series ids were kept) is
+settled by reading the window again at once. Times are asked in UTC
 (`Prefer: outlook.timezone="UTC"`); all-day events are whole local days of the resource. Free and
 working-elsewhere events, cancelled ones, those the staff member declined, and the events we wrote block nothing;
 tentative and out-of-office ones block.
@@ -18,6 +23,7 @@ our URL echoes its validationToken) and replaced before they run out.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import warnings
 from collections.abc import Callable, Iterator
@@ -41,9 +47,13 @@ from nextslot.calendars.provider import (
     Reading,
     StoredEvents,
     SyncState,
+    Throttled,
     TokenRejected,
+    retry_after,
 )
 from nextslot.core.instants import load_zone
+
+log = logging.getLogger(__name__)
 
 LOGIN = "https://login.microsoftonline.com"
 SCOPES = ["Calendars.ReadWrite"]  # msal adds openid, profile and offline_access (the refresh token) itself
@@ -51,6 +61,8 @@ PROPERTY = "String {2f1c7ad6-1c1e-4d8e-9b43-5d1f3c2b6e10} Name nextslotBooking"
 MARK = "nextslot:"  # our events' transactionId starts so: read back, they are not busy time
 TIMEOUT = 30
 SUBSCRIPTION = timedelta(minutes=4200)  # Graph allows at most 4230 minutes for events
+MASTERS = 50  # series masters looked up in one sync (any more at the next)
+MASTER_FIELDS = "id,type,start,end,showAs,isAllDay,isCancelled,responseStatus,transactionId"
 # the grant's own refusals; `invalid_client` is this server's client secret (mistyped, or expired in Entra ID): every
 # grant stands once the setting is fixed, so it is an outage, not a reason to reconnect
 REFUSED = ("invalid_grant", "interaction_required", "consent_required", "unauthorized_client")
@@ -146,7 +158,7 @@ class MicrosoftCalendar:
 
     def read(self, client: httpx2.Client, source: CalendarSource, since: SyncState, since_window: Interval | None,
              window: Interval, stored: Callable[[], StoredEvents]) -> Reading:
-        items, link = None, None
+        items, link, known = None, None, None
         if since_window == window and since.sync_token:
             try:
                 items, link = pages(client, since.sync_token)
@@ -154,19 +166,21 @@ class MicrosoftCalendar:
                 if not (error.status == 410 or error.code in ("SyncStateNotFound", "resyncRequired",
                                                                "SyncStateInvalid")):
                     raise
+            if items == []:
+                return Reading("unchanged", SyncState(link, None), {}, set(), None)
+            if items is not None and not told_enough(items, known := stored()):
+                items = None  # a series changed as a whole: only the window says which occurrences it has now
         how = "changes" if items is not None else "window"
         if items is None:
             first = client.build_request("GET", "me/calendarView/delta", params={
                 "startDateTime": utc_text(window[0]), "endDateTime": utc_text(window[1])}).url
             items, link = pages(client, str(first))
         state = SyncState(link, None)
-        if how == "changes" and not items:
-            return Reading("unchanged", state, {}, set(), None)
-        known = stored()
+        known = stored() if known is None else known
         put: StoredEvents = {}
         gone: set[str] = set()
-        for item in items:
-            if "@removed" in item or item.get("isCancelled"):
+        for item in items:  # a cancelled master is kept: its occurrences, listed bare, are read with it
+            if "@removed" in item or (item.get("isCancelled") and item.get("type") != "seriesMaster"):
                 gone.add(item["id"])
                 put.pop(item["id"], None)
             else:
@@ -178,8 +192,30 @@ class MicrosoftCalendar:
         gone &= known.keys()
         put = {k: v for k, v in put.items() if known.get(k) != v}
         texts = [data for k, (_, data) in known.items() if k not in gone and k not in put]
+        if masters := self.masters(client, texts + [d for _, d in put.values()]):
+            put, gone = put | masters, gone - masters.keys()
+            texts = [data for k, (_, data) in known.items() if k not in gone and k not in put]
         return Reading(how, state, put, gone, busy_intervals(texts + [d for _, d in put.values()], source.zone,
                                                              window, source.own))
+
+    def masters(self, client: httpx2.Client, texts: list[str]) -> StoredEvents:
+        """The series masters of stored occurrences that Graph did not list (calendarView may list occurrences
+        only, e.g. of a series begun before the window), up to MASTERS a sync: what an occurrence does not say is
+        read from its master. One Graph will not give is left out: its occurrences block as they stand."""
+        rows = [json.loads(text) for text in texts]
+        have = {row["id"] for row in rows if row.get("type") == "seriesMaster"}
+        missing = sorted({row["series"] for row in rows if row.get("series")} - have)[:MASTERS]
+        found: StoredEvents = {}
+        for master in missing:
+            try:
+                item = checked(client.get(f"me/events/{master}", params={"$select": MASTER_FIELDS})).json()
+            except GraphError as error:  # gone (404) or not ours to read: the next full read settles it
+                log.info("Graph series master not read (HTTP %s)", error.status)
+                continue
+            if isinstance(item, dict) and item.get("id") == master and item.get("type") == "seriesMaster":
+                found[master] = (item.get("@odata.etag") or item.get("changeKey"), json.dumps(kept(item),
+                                                                                           sort_keys=True))
+        return found
 
     # --- writing ---------------------------------------------------------------------------------
 
@@ -234,6 +270,17 @@ class MicrosoftCalendar:
         return None  # the id token names the account (msal's preferred_username)
 
 
+def told_enough(items: list[dict[str, Any]], known: StoredEvents) -> bool:
+    """Whether the changes alone say what became of the stored events: not when a series master changed or went
+    (its occurrences that went need not be listed), nor while stored events carry no series id (stored before they
+    were kept: a series' master cannot be told apart from a single event)."""
+    rows = [json.loads(data) for _, data in known.values()]
+    if any("series" not in row for row in rows):
+        return False
+    masters = {row["id"] for row in rows if row.get("type") == "seriesMaster"}
+    return not any(item.get("type") == "seriesMaster" or item["id"] in masters for item in items)
+
+
 def pages(client: httpx2.Client, url: str) -> tuple[list[dict[str, Any]], str | None]:
     """Every page from `url` (a delta link or the first page), following nextLink up to the deltaLink; a link
     seen before would page in circles: the sync fails at once (the last busy time stands)."""
@@ -255,6 +302,10 @@ def pages(client: httpx2.Client, url: str) -> tuple[list[dict[str, Any]], str | 
 def checked(answer: httpx2.Response) -> httpx2.Response:
     if answer.status_code == 401:
         raise TokenRejected("Microsoft Graph refused the access token")
+    waited = answer.headers.get("Retry-After")
+    if answer.status_code == 429 or (answer.status_code in (503, 504) and waited):  # Graph's throttling
+        raise Throttled(f"Microsoft Graph answered HTTP {answer.status_code} (throttled)",
+                        retry_after(waited, datetime.now(UTC)))
     if answer.status_code >= 400:
         try:
             code = str(answer.json().get("error", {}).get("code", ""))[:100]
@@ -283,19 +334,27 @@ def graph_time(text: str, zone: str | None = None) -> datetime:
 
 
 def kept(item: dict[str, Any]) -> dict[str, Any]:
-    """What busy time needs of an event: no subject, body or attendees."""
+    """What busy time needs of an event: no subject, body or attendees. An occurrence comes with its times and
+    series only: what it does not say (None) is its master's."""
     start, end = item.get("start") or {}, item.get("end") or {}
+    answer = (item.get("responseStatus") or {}).get("response")
     return {"id": item["id"], "start": start.get("dateTime"), "end": end.get("dateTime"),
-            "zones": [start.get("timeZone"), end.get("timeZone")], "showAs": item.get("showAs", "busy"),
-            "isAllDay": bool(item.get("isAllDay")), "isCancelled": bool(item.get("isCancelled")),
-            "declined": (item.get("responseStatus") or {}).get("response") == "declined",
-            "ours": str(item.get("transactionId") or "").startswith(MARK)}
+            "zones": [start.get("timeZone"), end.get("timeZone")], "showAs": item.get("showAs"),
+            "isAllDay": item.get("isAllDay"), "isCancelled": item.get("isCancelled"),
+            "declined": None if answer is None else answer == "declined",
+            "ours": str(item.get("transactionId") or "").startswith(MARK), "type": item.get("type"),
+            "series": item.get("seriesMasterId")}
 
 
 def busy_intervals(texts: list[str], zone: ZoneInfo, window: Interval, own: frozenset[str]) -> list[Interval]:
+    events = [json.loads(text) for text in texts]
+    masters = {e["id"]: e for e in events if e.get("type") == "seriesMaster"}
     found: list[Interval] = []
-    for text in texts:
-        event = json.loads(text)
+    for own_fields in events:
+        if own_fields.get("type") == "seriesMaster":  # its times are its first occurrence's, listed on its own
+            continue
+        master = masters.get(own_fields.get("series")) or {}
+        event = {k: master.get(k) if v is None else v for k, v in own_fields.items()}
         if (event["showAs"] in ("free", "workingElsewhere") or event["isCancelled"] or event["declined"]
                 or event.get("ours") or event["id"] in own or not event["start"] or not event["end"]):
             continue

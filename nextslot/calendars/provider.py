@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
@@ -42,6 +43,34 @@ class CalendarSource:
 
 class TokenRejected(Exception):
     """The provider refused the access token (HTTP 401): refresh it before the next try."""
+
+
+class Throttled(Exception):
+    """The provider refused a call to slow us down (HTTP 429, Google's rate and quota limits, a 503 with
+    Retry-After) while the calendar itself is fine: nothing more is asked of it before `retry_after` has passed
+    (None: it did not say; our own backoff decides)."""
+
+    def __init__(self, message: str, retry_after: timedelta | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+LONGEST_WAIT = timedelta(days=1)  # a Retry-After further off than this is taken as this
+
+
+def retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """A Retry-After header (seconds, or an HTTP date: RFC 9110 10.2.3) as a wait of at most LONGEST_WAIT; None if
+    absent or unreadable."""
+    value = (value or "").strip()
+    if value.isascii() and value.isdigit():
+        return timedelta(seconds=min(int(value), int(LONGEST_WAIT.total_seconds())))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110: HTTP dates are GMT
+        return None
+    return min(max(when - now, timedelta(0)), LONGEST_WAIT)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,11 @@ transaction open, and the outcome is written fenced by the lease. The provider f
 key, so a retry after a lost answer, or after a lease that ran out mid-write, updates the one event instead of
 adding another. A booking that is cancelled or expired, or no longer claims the calendar's resource (moved to a
 colleague), is removed from the calendar.
+
+A failing write is tried again with backoff; after GIVE_UP_AFTER tries it says failed (the console shows it) and is
+still tried every RETRY_FAILED until its booking is over, through the same leased queue, so no two schedulers
+ever write one booking at once. A provider that asks us to slow down (`Throttled`: HTTP 429, a rate or quota
+limit) holds every write into that calendar until its Retry-After has passed, the rest of the batch included.
 """
 from __future__ import annotations
 
@@ -15,12 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.calendars.bounded_session import calendar_failure
 from nextslot.calendars.grants import GrantRefused
-from nextslot.calendars.provider import BookingEvent, CalendarSource, TokenRejected
+from nextslot.calendars.provider import BookingEvent, CalendarSource, Throttled, TokenRejected
 from nextslot.calendars.providers import DEFAULT, Registry
 from nextslot.calendars.sync import opened, source_of, token_rejected
 from nextslot.core.clock import utcnow
@@ -35,8 +40,9 @@ from nextslot.storage.tables import Booking, Business, CalendarWrite, ExternalCa
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=2)
-GIVE_UP_AFTER = 10  # attempts (about 7 hours with the backoff below); then the row says failed, with its
-#                    error, until the calendar works again (`retry_given_up`)
+GIVE_UP_AFTER = 10  # attempts (about 7 hours with the backoff below); then the row says failed, with its error
+RETRY_FAILED = timedelta(hours=3)  # a failed row is tried again this often until its booking is over (and at
+#                                    once when its calendar works again after failing: `retry_given_up`)
 GONE = (BookingStatus.CANCELLED, BookingStatus.EXPIRED)
 
 
@@ -50,6 +56,18 @@ class WriteJob:
     source: CalendarSource
     key: str
     event: BookingEvent | None  # None: take it out of the calendar
+    ends_at: datetime  # the booking's end: a failed write is not tried again after it
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one leased write."""
+
+    remote_id: str | None = None
+    error: str | None = None
+    refused: bool = False  # the grant is gone: due again as soon as the calendar is reconnected
+    not_before: datetime | None = None  # the provider asked us to wait (Throttled) until then
+    tried: bool = True  # False: not sent, its calendar was throttled earlier in the batch
 
 
 def booking_key(booking: Booking) -> str:
@@ -79,8 +97,12 @@ class CalendarWriter:
         lease = now + LEASE
         jobs = leases.claimed(self._session_factory, leases.CALENDAR_WRITES, now, lease, self._batch,
                               lambda s, ids: [self._job(s, i, lease) for i in ids])
+        held: dict[int, datetime] = {}  # calendars that asked us to slow down, until when
         for job in jobs or []:
-            self._write(job)
+            if job.source.id in held:  # asking again now would only prolong the provider's throttling
+                self._record(job, Outcome(not_before=held[job.source.id], tried=False), self._clock())
+            elif (until := self._write(job)) is not None:
+                held[job.source.id] = until
         return len(jobs or [])
 
     def _job(self, s: Session, write_id: int, lease: datetime) -> WriteJob:
@@ -92,9 +114,10 @@ class CalendarWriter:
         source = source_of(s, calendar, ZoneInfo(resource.own_timezone or business.timezone))
         present = booking.status not in GONE and resource.id in {r.id for r in booked_resources(lent(s), booking.id)}
         return WriteJob(row.id, lease, row.version, row.attempts, row.remote_id, source, booking_key(booking),
-                        event_of(s, booking, resource, business) if present else None)
+                        event_of(s, booking, resource, business) if present else None, booking.ends_at)
 
-    def _write(self, job: WriteJob) -> None:
+    def _write(self, job: WriteJob) -> datetime | None:
+        """Write one job; return until when its calendar asked us to wait, if it did."""
         now = self._clock()
         try:
             source = opened(self._session_factory, self._registry, job.source, now)
@@ -112,39 +135,67 @@ class CalendarWriter:
                 log.warning("calendar write %s (calendar %s) failed (%s)", job.id, job.source.id,
                             type(error).__name__)
             message = calendar_failure(error)[:1000].replace("\x00", "")
-            self._record(job, None, message, now, isinstance(error, GrantRefused))
-            return
-        self._record(job, remote_id, None, now)
+            until = None
+            if isinstance(error, Throttled):  # its own wait, or our backoff's, for every write into the calendar
+                until = now + (error.retry_after if error.retry_after is not None else backoff(job.attempts))
+                self._hold_calendar(job.source.id, until)
+            self._record(job, Outcome(error=message, refused=isinstance(error, GrantRefused), not_before=until),
+                         now)
+            return until
+        self._record(job, Outcome(remote_id=remote_id), now)
+        return None
 
-    def _record(self, job: WriteJob, remote_id: str | None, error: str | None, now: datetime,
-                refused: bool = False) -> None:
+    def _hold_calendar(self, calendar_id: int, until: datetime) -> None:
+        """No write into the calendar before `until`: those due sooner wait (rows being written are left to
+        their writers, which meet the same answer)."""
+        def hold() -> None:
+            with self._session_factory() as s:
+                s.execute(update(CalendarWrite).where(CalendarWrite.calendar_id == calendar_id,
+                                                      CalendarWrite.status == "pending", CalendarWrite.due_at < until)
+                          .values(due_at=until))
+                s.execute(update(CalendarWrite).where(CalendarWrite.calendar_id == calendar_id,
+                                                      CalendarWrite.status == "failed",
+                                                      CalendarWrite.locked_until < until)
+                          .values(locked_until=until))
+                s.commit()
+
+        alone(lambda: on_fresh_connection(hold), "calendar %s: its writes could not be held back", calendar_id)
+
+    def _record(self, job: WriteJob, outcome: Outcome, now: datetime) -> None:
         # if even this fails, the lease runs out and the row is written again: the same event, found by its key
-        alone(lambda: on_fresh_connection(lambda: self._record_once(job, remote_id, error, now, refused)),
+        alone(lambda: on_fresh_connection(lambda: self._record_once(job, outcome, now)),
               "calendar write %s: the outcome could not be stored", job.id)
 
-    def _record_once(self, job: WriteJob, remote_id: str | None, error: str | None, now: datetime,
-                     refused: bool) -> None:
+    def _record_once(self, job: WriteJob, outcome: Outcome, now: datetime) -> None:
         with self._session_factory() as s:
             row = s.get(CalendarWrite, job.id, with_for_update=True)
             if row is None:
                 return  # the calendar was disconnected meanwhile
-            if remote_id and row.remote_id != remote_id:
-                row.remote_id = remote_id  # learnt whoever holds the row now: it is never busy time
+            if outcome.remote_id and row.remote_id != outcome.remote_id:
+                row.remote_id = outcome.remote_id  # learnt whoever holds the row now: it is never busy time
             if row.status != "sending" or row.locked_until != job.lease:
                 s.commit()  # a slower twin: the row's new owner writes the newest state
                 return
             row.locked_until, row.updated_at = None, now
-            if error is None and row.version == job.version:
+            changed = row.version != job.version
+            waited = max(now, outcome.not_before or now)  # never before the provider said
+            if not outcome.tried:  # held back unsent: not a try
+                row.status, row.attempts, row.due_at = "pending", max(row.attempts - 1, 0), waited
+            elif outcome.error is None and not changed:
                 row.status, row.written_version, row.last_error = "done", job.version, None
-            elif error is None:  # the booking changed while we wrote: write it again now
+            elif outcome.error is None:  # the booking changed while we wrote: write it again now
                 row.status, row.due_at = "pending", now
-            elif refused:  # due again as soon as the calendar is reconnected (not claimed before)
-                row.status, row.last_error, row.due_at = "pending", error, now
-            elif job.attempts >= GIVE_UP_AFTER and row.version == job.version:
-                row.status, row.last_error = "failed", error
+            elif outcome.refused:  # due again as soon as the calendar is reconnected (not claimed before)
+                row.status, row.last_error, row.due_at = "pending", outcome.error, now
+            elif changed:  # the booking changed meanwhile: its new state is due (once the provider lets us)
+                row.status, row.last_error, row.due_at = "pending", outcome.error, waited
+            elif job.attempts >= GIVE_UP_AFTER:  # the console says failed; tried again while the booking is to come
+                retry = max(now + RETRY_FAILED, waited)
+                row.status, row.last_error = "failed", outcome.error
+                row.locked_until = retry if retry < job.ends_at else None
             else:
-                row.status, row.last_error = "pending", error
-                row.due_at = now + backoff(job.attempts) if row.version == job.version else now
+                row.status, row.last_error = "pending", outcome.error
+                row.due_at = max(now + backoff(job.attempts), waited)
             s.commit()
 
 

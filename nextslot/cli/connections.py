@@ -25,15 +25,30 @@ def cmd_webhook(settings: Settings, args: argparse.Namespace, factory, business_
 
 @on_business
 def cmd_ics_feed(settings: Settings, args: argparse.Namespace, factory, business_id: int) -> int:
-    from nextslot.calendars.feeds import create_feed
+    from nextslot.calendars.feeds import create_feed, list_feeds, revoke_feed
     from nextslot.core.results import Rejected
     from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
+    if args.list:
+        feeds = list_feeds(SqlAlchemyUnitOfWork(factory), business_id)
+        print(json.dumps({"feeds": [feed_json(f) for f in feeds]}))
+        return 0
+    if args.revoke is not None:
+        revoked = revoke_feed(SqlAlchemyUnitOfWork(factory), business_id, args.revoke, datetime.now(UTC))
+        if isinstance(revoked, Rejected):
+            return refuse_rejected(revoked)
+        print(json.dumps(feed_json(revoked)))
+        return 0
     token = create_feed(SqlAlchemyUnitOfWork(factory), business_id, args.resource)
     if isinstance(token, Rejected):
         return refuse_rejected(token)
     print(f"{settings.public_url.rstrip('/')}/ics/{token}.ics")
     return 0
+
+
+def feed_json(feed) -> dict:
+    return {"id": feed.id, "resource": feed.resource, "created_at": feed.created_at.isoformat(),
+            "revoked_at": feed.revoked_at.isoformat() if feed.revoked_at else None}
 
 
 @on_business
@@ -67,8 +82,11 @@ def register(sub) -> None:
     p.add_argument("url")
     p.add_argument("--events", help="comma-separated event types (default: all)")
     p = add_business_command(sub, "ics-feed", cmd_ics_feed,
-                             "create a private ICS feed URL for a business or one resource")
+                             "create a private ICS feed URL for a business or one resource; list or revoke feeds")
     p.add_argument("--resource", help="a resource key: only its bookings")
+    feeds = p.add_mutually_exclusive_group()
+    feeds.add_argument("--list", action="store_true", help="list the business's feeds (ids, not URLs) as JSON")
+    feeds.add_argument("--revoke", type=int, metavar="ID", help="revoke a feed by its id: its URL answers 404")
     p = add_business_command(sub, "caldav", cmd_caldav,
                              "connect a staff member's CalDAV calendar: its busy time blocks their slots, and "
                              "their bookings are written into it")

@@ -65,4 +65,15 @@ def retry_given_up(uow: SqlAlchemyUnitOfWork, calendar_id: int, now: datetime) -
                                                          CalendarWrite.due_at > now)),
                CalendarWrite.booking_id.in_(select(Booking.id).where(Booking.business_id == CalendarWrite.business_id,
                                                                      Booking.ends_at > now)))
-        .values(status="pending", due_at=now, attempts=0, updated_at=now))
+        .values(status="pending", due_at=now, attempts=0, locked_until=None, updated_at=now))
+
+
+def write_again(uow: SqlAlchemyUnitOfWork, business_id: int, booking_ids: list[int], now: datetime) -> None:
+    """Make the bookings' existing rows due again, for a change that is not the booking's own (its customer erased):
+    each calendar that shows a booking gets it as it stands now. No row is added for a calendar that never had it."""
+    if not booking_ids:
+        return
+    uow.session.execute(
+        update(CalendarWrite).where(CalendarWrite.business_id == business_id, CalendarWrite.booking_id.in_(booking_ids))
+        .values(version=CalendarWrite.version + 1, due_at=now, updated_at=now, attempts=0, last_error=None,
+                status=case((CalendarWrite.status == "sending", "sending"), else_="pending")))

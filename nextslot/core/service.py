@@ -248,10 +248,11 @@ class BookingService:
         return payments.deposit_due(self.uow(), business_id, code)
 
     def record_checkout(self, business_id: int, payment_id: int, provider: str, provider_ref: str,
-                        checkout_url: str) -> None:
-        """Remember the provider's checkout session, so the pay link reuses it and its webhook finds us."""
-        payments.record_checkout(self.uow(), business_id, payment_id, provider, provider_ref, checkout_url,
-                                 self._clock())
+                        checkout_url: str) -> tuple[str, str]:
+        """Remember the provider's checkout session, so the pay link reuses it and its webhook finds us; the
+        checkout to send the customer to (the first recorded, when two were started at once)."""
+        return payments.record_checkout(self.uow(), business_id, payment_id, provider, provider_ref, checkout_url,
+                                        self._clock())
 
     def settle_deposit(self, provider: str, provider_ref: str, amount_minor: int, currency: str,
                        event: dict[str, Any], payer_ref: str | None = None,

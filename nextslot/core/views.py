@@ -149,6 +149,7 @@ def assemble_booking_view(booking: Booking | NewBooking, service_key: str, servi
         party_size=booking.party_size or 1,
         series_id=booking.series_id,
         payment=payment_view(payment) if payment is not None else None,
+        contact_name=booking.contact_name,
     )
 
 

@@ -63,7 +63,14 @@ class StripeCheckout:
             raise WebhookRefused("malformed event body")
         if session.get("payment_status") != "paid":  # e.g. a bank debit still clearing
             return None
-        return Paid.read(session.get("id"), session.get("amount_total"), session.get("currency"), fields.get("id"),
+        amount, currency = session.get("amount_total"), session.get("currency")
+        if (conversion := session.get("currency_conversion")) is not None:
+            # Adaptive Pricing, before API version 2025-03-31: the session tells the customer's currency and amount,
+            # and the ones the checkout was made in (the deposit's) here
+            if not isinstance(conversion, dict):
+                raise WebhookRefused("malformed event body")
+            amount, currency = conversion.get("amount_total"), conversion.get("source_currency")
+        return Paid.read(session.get("id"), amount, currency, fields.get("id"),
                          text_or_none(session.get("customer")), text_or_none(session.get("payment_intent")))
 
     def charge_saved(self, charge: FeeCharge) -> ChargeOutcome:

@@ -36,7 +36,7 @@ class Appointment(BaseModel):
     timezone: str
     spoken: str
     with_: list[str] = Field(alias="with")
-    customer_name: str
+    customer_name: str = Field(description="The name given when it was booked")
     location: str | None = Field(None, description="The branch, for a business with several")
     deposit_due: str | None = Field(None, description="Set while a deposit is unpaid, e.g. '$25.00': the booking "
                                                       "is confirmed once paid (a pay link went to the caller)")

@@ -80,7 +80,7 @@ class BookingView(BaseModel):
     service_name: str
     starts_at: TimeView
     ends_at: datetime
-    customer: CustomerView
+    customer: CustomerView  # as stored: her own name and language, which her messages use (staff views show it)
     resources: list[ResourceRef]
     source: str
     intake: dict[str, Any]
@@ -89,6 +89,19 @@ class BookingView(BaseModel):
     location: LocationRef | None = None  # the branch, for a business with several
     payment: PaymentView | None = None  # set when the booking needed a deposit
     fees: list[FeeView] = []  # a late cancel's or a no-show's cost, once one applied
+    contact_name: str | None = None  # the name its caller gave for it; None: erased, or from before it was kept
+
+    @property
+    def name_given(self) -> str:
+        """The name whoever holds the booking's code is shown (a tool's reply, the page, the manage link): the one
+        given for it, never the customer's stored one, which anyone who knows her phone number could book with."""
+        return self.contact_name or ""
+
+    @property
+    def booked_as(self) -> str | None:
+        """For the staff: the name given for the booking, when it is not the customer's own."""
+        given = self.contact_name
+        return given if given and given != self.customer.name else None
 
 
 class OccurrenceView(BaseModel):

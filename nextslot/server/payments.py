@@ -63,9 +63,9 @@ async def pay(token: str, request: Request) -> Response:
     if due.checkout_url and due.provider == provider.name:
         return RedirectResponse(due.checkout_url, status_code=303)
     checkout = await run_in_threadpool(provider.start_checkout, deposit_checkout(target, due, manage, visitor))
-    await run_in_threadpool(service.record_checkout, target.business_id, due.payment_id, provider.name,
-                            checkout.ref, checkout.url)
-    return RedirectResponse(checkout.url, status_code=303)
+    _, url = await run_in_threadpool(service.record_checkout, target.business_id, due.payment_id, provider.name,
+                                     checkout.ref, checkout.url)  # another visit's, if it recorded one first
+    return RedirectResponse(url, status_code=303)
 
 
 def deposit_checkout(target: LinkTarget, due: DepositDue, manage_url: str, visitor: Visitor) -> DepositCheckout:
@@ -99,7 +99,8 @@ def receive(service: BookingService, provider: PaymentProvider, body: bytes, hea
     if paid is None:
         return JSONResponse({"received": True, "outcome": "ignored"})
     settled = service.settle_deposit(provider.name, paid.ref, paid.amount_minor, paid.currency,
-                                     {"event": "paid", "id": paid.event_id, "amount_minor": paid.amount_minor},
+                                     {"event": "paid", "id": paid.event_id, "amount_minor": paid.amount_minor,
+                                      "currency": paid.currency},
                                      paid.payer_ref, paid.payment_ref)
     if isinstance(settled, Rejected):
         log.warning("payment webhook for a checkout we did not start: %s %s", provider.name, shortened(paid.ref))

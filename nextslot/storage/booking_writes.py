@@ -42,6 +42,7 @@ class NewBooking:
     updated_at: datetime
     id: int = 0  # 0 until written
     series_id: int | None = None
+    contact_name: str | None = None  # the name its caller gave (storage/tables.py: Booking)
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,9 @@ with locked as (
   select id from resources where id = any(cast(%(resource_ids)s as bigint[])) order by id for no key update
 ), booking as (
   insert into bookings (business_id, code, service_id, customer_id, status, starts_at, ends_at, source, party_size,
-                        intake, notes, updated_at)
+                        intake, notes, updated_at, contact_name)
   values (%(business_id)s, %(code)s, %(service_id)s, %(customer_id)s, %(status)s, %(starts_at)s, %(ends_at)s,
-          %(source)s, %(party_size)s, cast(%(intake)s as jsonb), %(notes)s, %(updated_at)s)
+          %(source)s, %(party_size)s, cast(%(intake)s as jsonb), %(notes)s, %(updated_at)s, %(contact_name)s)
   on conflict (business_id, code) do nothing
   returning id
 ), claimed as (
@@ -140,6 +141,7 @@ class BookingWriteRepository:
             "customer_id": booking.customer_id, "status": booking.status, "starts_at": booking.starts_at,
             "ends_at": booking.ends_at, "source": booking.source, "party_size": booking.party_size,
             "intake": json.dumps(booking.intake), "notes": booking.notes, "updated_at": booking.updated_at,
+            "contact_name": booking.contact_name,
             "resource_ids": ids, "seats": [1] * len(ids), "occupied_from": occupied[0], "occupied_to": occupied[1],
             "expires_at": expires_at, "actor": actor, "after": json.dumps(after),
             "messages": json.dumps([{"kind": m.kind, "due_at": m.due_at.isoformat(), "payload": m.payload}

@@ -42,11 +42,15 @@ class Contact:
     # anyone else's name a new customer only (a stranger booking with someone's phone must not tie her to their
     # email, nor move the clock of her reminders)
     vouched: bool
+    # the staff, or the phone's owner herself (her own number wrote): only then may the name, language and channels
+    # replace a known customer's (a stranger's would rename her, and speak every reminder in another language)
+    owner: bool
 
 
 # Plain SQL for psycopg (`queries.driver_rows`): concurrent first bookings by one new customer meet on the unique
-# index and one row is made; what the caller just told us (the freshest truth) is written over what was stored (an
-# email and a zone only when vouched), and the row comes back.
+# index and one row is made; what the caller just told us is written over what was stored only when it is the
+# customer's own word (a name, language and channels: the owner's or the staff's; an email and a zone: vouched), and
+# the row comes back.
 UPSERT_BY_PHONE = """
 insert into customers as c (business_id, phone, name, email, timezone, language, channels, no_show_count)
 values (%(business_id)s, %(phone)s, %(name)s, %(email)s, %(timezone)s, %(language)s, cast(%(channels)s as jsonb), 0)
@@ -70,10 +74,11 @@ class CustomerRepository:
             "business_id": business_id, "phone": phone, "name": given.name, "email": given.email,
             "timezone": given.timezone, "language": given.language,
             "channels": json.dumps(given.channels or DEFAULT_CHANNELS),
-            "fresh_name": given.name or None, "fresh_email": (given.email or None) if given.vouched else None,
+            "fresh_name": (given.name or None) if given.owner else None,
+            "fresh_email": (given.email or None) if given.vouched else None,
             "fresh_timezone": (given.timezone or None) if given.vouched else None,
-            "fresh_language": (given.language or None) if given.language_stated else None,
-            "fresh_channels": json.dumps(given.channels) if given.channels else None,
+            "fresh_language": (given.language or None) if given.language_stated and given.owner else None,
+            "fresh_channels": json.dumps(given.channels) if given.channels and given.owner else None,
         }
         row = queries.driver_rows(self.session, UPSERT_BY_PHONE, params)[0]
         return StoredCustomer(*row)

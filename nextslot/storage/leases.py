@@ -59,9 +59,10 @@ CALENDARS = Queue(  # due: pushed, or not read since :due_before (failing ones w
     lease="locked_until = :lease",
     hand_back=None,
 )
-CALENDAR_WRITES = Queue(  # bookings into staff calendars: not while the calendar needs reconnecting
-    "calendar_writes",
-    due="""((status = 'pending' and due_at <= :now) or (status = 'sending' and locked_until < :now))
+CALENDAR_WRITES = Queue(  # bookings into staff calendars: not while the calendar needs reconnecting; a failed
+    "calendar_writes",     # row is tried again at its locked_until (none once its booking is over)
+    due="""((status = 'pending' and due_at <= :now) or (status = 'sending' and locked_until < :now)
+            or (status = 'failed' and locked_until <= :now))
            and calendar_id in (select id from external_calendars where status = 'active')""",
     order="due_at, id",
     lease="status = 'sending', locked_until = :lease, attempts = attempts + 1",

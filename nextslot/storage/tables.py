@@ -306,6 +306,9 @@ class Booking(Base):
     starts_at: Mapped[datetime]  # the service itself, without buffers
     ends_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(32))  # channel it came through: agent, mcp, page, staff, ...
+    # the name its caller gave: who holds its code is shown this, never the customer's own (a stranger may book with
+    # her phone). None: erased, or written by code older than the column
+    contact_name: Mapped[str | None] = mapped_column(String(200))
     party_size: Mapped[int] = mapped_column(SmallInteger, default=1, server_default=text("1"))
     series_id: Mapped[int | None] = mapped_column(Id, index=True)
     intake: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -809,7 +812,8 @@ class CalendarWrite(Base):
     One row per (calendar, booking). Every change of the booking bumps `version` and makes the row due; a run
     leases it, writes the booking's state at that moment (created, moved, or removed when cancelled) under an id
     derived from our booking's id, and marks `written_version`: a retry, a crash between the provider's answer and
-    our record, or a second scheduler finds the same event instead of adding one.
+    our record, or a second scheduler finds the same event instead of adding one. A row given up on (`failed`) is
+    tried again at its `locked_until` while its booking is to come (none after).
     """
 
     __tablename__ = "calendar_writes"
@@ -817,6 +821,7 @@ class CalendarWrite(Base):
         _parent("calendar_id", "external_calendars", cascade=True), _parent("booking_id", "bookings"),
         UniqueConstraint("calendar_id", "booking_id", "business_id", name="calendar_writes_one_per_booking"),
         Index("calendar_writes_due", "due_at", postgresql_where=text("status in ('pending', 'sending')")),
+        Index("calendar_writes_retry", "locked_until", postgresql_where=text("status = 'failed'")),
         CheckConstraint("status in ('pending', 'sending', 'done', 'failed')", name="known_status"),
     )
     id: Mapped[int] = _id()

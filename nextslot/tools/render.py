@@ -43,7 +43,7 @@ def appointment(view: BookingView, language: str | None = None) -> Appointment:
         service_name=view.service_name, starts_at=view.starts_at.utc.astimezone(zone).isoformat(),
         ends_at=view.ends_at.astimezone(zone).isoformat(), timezone=zone.key,
         spoken=local_when(view.starts_at.utc, zone, spoken_language), with_=[r.name for r in view.resources],
-        customer_name=view.customer.name, location=view.location.name if view.location else None,
+        customer_name=view.name_given, location=view.location.name if view.location else None,
         deposit_due=view.payment.amount.display if view.payment and view.payment.status == "pending" else None,
         pay_by=spoken_time(view.payment.expires_at, zone) if view.payment and view.payment.status == "pending"
         else None,

@@ -90,7 +90,7 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
             business_id=business_id, code="", service_id=plan.service_id, customer_id=customer.id,
             status=BookingStatus.PENDING_PAYMENT if pay_by else BookingStatus.BOOKED, starts_at=start,
             ends_at=start + plan.rules.duration, source=cmd.source, intake=answers, notes=cmd.notes, updated_at=now,
-            party_size=party,
+            party_size=party, contact_name=cmd.customer.name,
         )
         uow.bookings.add_with_code(booking, new_code)
         attached = uow.claims.attach_to_booking(hold.id, booking.id) if hold and hold.expires_at > now else None

@@ -176,7 +176,7 @@ def try_start(uow: SqlAlchemyUnitOfWork, plan: Plan, cmd: SeriesCreate, customer
     booking = Booking(business_id=plan.business.id, code="", service_id=plan.service_id, customer_id=customer.id,
                       status=BookingStatus.BOOKED, starts_at=start, ends_at=start + plan.rules.duration,
                       source=cmd.source, intake=answers, notes=cmd.notes, updated_at=now, party_size=party,
-                      series_id=series_id)
+                      series_id=series_id, contact_name=cmd.customer.name)
     uow.bookings.add_with_code(booking, new_code)
     resource_ids = claim_start(uow, plan, start, now, checked.resource_ids, booking_id=booking.id, party=party)
     if resource_ids is None:

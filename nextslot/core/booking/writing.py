@@ -83,4 +83,5 @@ class OneStatementBooking:
         return NewBooking(
             business_id=plan.business.id, code=code, service_id=plan.service_id, customer_id=self.customer.id,
             status=BookingStatus.BOOKED.value, starts_at=self.start, ends_at=self.start + plan.rules.duration,
-            source=cmd.source, intake=self.answers, notes=cmd.notes, party_size=cmd.party_size, updated_at=self.now)
+            source=cmd.source, intake=self.answers, notes=cmd.notes, party_size=cmd.party_size, updated_at=self.now,
+            contact_name=cmd.customer.name)

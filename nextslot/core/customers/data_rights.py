@@ -3,11 +3,12 @@
 Export is one JSON document: the customer, their bookings with each one's history, messages and every delivery
 attempt, replies, waitlist entries and offers, deposits, and conversations with their messages and tool calls.
 
-Erasure removes or anonymises the personal data (name, phone, email, intake answers, notes, message texts and
-recipients, replies, conversation texts and tool arguments) and keeps what the books need: the bookings (their
-times, service, status and code), their claims, payments' amounts and the append-only booking history, to which
-the erasure itself is appended (`customer_erased`), and an audit entry says who erased whom. A customer with
-upcoming bookings is refused unless they are cancelled in the same step. Erasing twice changes nothing more.
+Erasure removes or anonymises the personal data (name, phone, email, the names given for bookings, intake answers,
+notes, message texts and recipients, replies, conversation texts and tool arguments) and keeps what the books need:
+the bookings (their times, service, status and code), their claims, payments' amounts and the append-only booking
+history, to which the erasure itself is appended (`customer_erased`), and an audit entry says who erased whom. A
+customer with upcoming bookings is refused unless they are cancelled in the same step. Erasing twice changes nothing
+more.
 """
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from sqlalchemy import CursorResult, delete, func, or_, select, update
 
 from nextslot.core import audit
 from nextslot.core.booking.changes import cancel
+from nextslot.core.calendar_writes import write_again
 from nextslot.core.customers.contacts import normalize_email, normalize_phone
+from nextslot.core.customers.erasure_reach import forget_contact, scrub_waiting_events
 from nextslot.core.results import Rejected
 from nextslot.core.waitlist.offers import offer_key
 from nextslot.schemas.commands import BookingChange
@@ -45,6 +48,7 @@ from nextslot.storage.tables import (
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 ERASED_NAME = "Erased customer"
+SEVERAL = 10  # customers named in the refusal when an email address is more than one's
 ERASED = "[erased]"
 LIVE = (BookingStatus.BOOKED, BookingStatus.CONFIRMED, BookingStatus.PENDING_PAYMENT)
 
@@ -78,8 +82,12 @@ def find(uow: SqlAlchemyUnitOfWork, business_id: int, customer_id: int | None = 
         query = query.where(func.lower(Customer.email) == normal.lower())
     else:
         return Rejected("identifier_required", "Give the customer's id, phone number or email address.")
-    return uow.session.scalars(query.order_by(Customer.id).limit(1)).first() or Rejected(
-        "unknown_customer", "No customer with that id, phone number or email here.")
+    found = list(uow.session.scalars(query.order_by(Customer.id).limit(SEVERAL)))
+    if len(found) > 1:  # an email is no one's key (a family shares one): exporting or erasing one of them is a guess
+        return Rejected("several_customers", f"{'More than ' if len(found) == SEVERAL else ''}{len(found)} customers "
+                        f"here have that email address (ids {', '.join(str(c.id) for c in found)}): name the one "
+                        "meant by its id or phone number.", "email")
+    return found[0] if found else Rejected("unknown_customer", "No customer with that id, phone number or email here.")
 
 
 def export_customer(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime, **who: Any) -> dict[str, Any] | Rejected:
@@ -165,7 +173,7 @@ def erase_now(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime, **who:
         withdraw_from_waitlist(uow, business_id, customer.id)
         booking_ids = [b.id for b in bookings]
         for b in bookings:
-            b.intake, b.notes = {}, ""
+            b.intake, b.notes, b.contact_name = {}, "", None
             s.add(BookingHistory(business_id=business_id, booking_id=b.id, at=now, action="customer_erased",
                                  actor=audit.ACTOR.get()[0][:100], channel=audit.ACTOR.get()[1], note=""))
         notifications = select(Notification.id).where(Notification.business_id == business_id, or_(
@@ -195,8 +203,11 @@ def erase_now(uow: SqlAlchemyUnitOfWork, business_id: int, now: datetime, **who:
                 WebhookDelivery.business_id == business_id, WebhookDelivery.status.in_(("delivered", "failed")),
                 WebhookDelivery.body.contains(f'"code":"{code}"') | WebhookDelivery.body.contains(f'"code": "{code}"'))
                 .values(body='{"erased": true}'))
+        scrub_waiting_events(uow, business_id, customer.id, ERASED_NAME)
+        forget_contact(uow, business_id, customer)
         customer.name, customer.phone, customer.email = ERASED_NAME, None, None
         customer.timezone, customer.channels, customer.opted_out, customer.erased_at = None, [], [], now
+        write_again(uow, business_id, booking_ids, now)  # her name leaves the staff calendars her bookings are in
         audit.record(uow, business_id, "customer.erased", f"customer {customer.id}",
                      {"bookings": [None, len(bookings)]})
         uow.commit()
@@ -260,8 +271,16 @@ def purge_expired(uow: SqlAlchemyUnitOfWork, now: datetime, message_days: int | 
 
 
 def conversation_of(customer: Customer) -> Any:
-    ours = Conversation.customer_id == customer.id
-    return or_(ours, Conversation.phone == customer.phone) if customer.phone else ours
+    """Her conversations: linked to her, from her number, or a booking-page chat that gave or proved her number or
+    email (a web chat's own phone is empty: the visitor's contact is in its identity)."""
+    identity = Conversation.identity
+    ours = [Conversation.customer_id == customer.id]
+    if customer.phone:
+        ours += [Conversation.phone == customer.phone, identity["phone"].astext == customer.phone,
+                 identity["proved_phone"].astext == customer.phone]
+    if customer.email:
+        ours.append(identity["proved_email"].astext == customer.email.lower())
+    return or_(*ours)
 
 
 def row(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
@@ -279,8 +298,8 @@ def plain(value: Any) -> Any:
 
 
 def booking_document(uow: SqlAlchemyUnitOfWork, b: Booking) -> dict[str, Any]:
-    document = row(b, ("id", "code", "status", "starts_at", "ends_at", "source", "intake", "notes", "created_at",
-                       "updated_at"))
+    document = row(b, ("id", "code", "status", "starts_at", "ends_at", "source", "contact_name", "intake", "notes",
+                       "created_at", "updated_at"))
     document["service"] = uow.session.scalar(select(Service.key).where(Service.id == b.service_id))
     document["history"] = [row(h, ("at", "action", "actor", "channel", "before", "after", "note"))
                            for h in uow.session.scalars(select(BookingHistory).where(BookingHistory.booking_id == b.id)

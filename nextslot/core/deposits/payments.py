@@ -49,14 +49,25 @@ def deposit_due(uow: SqlAlchemyUnitOfWork, business_id: int, code: str) -> Depos
 
 
 def record_checkout(uow: SqlAlchemyUnitOfWork, business_id: int, payment_id: int, provider: str, provider_ref: str,
-                    checkout_url: str, now: datetime) -> None:
-    """Remember the provider's checkout session, so the pay link reuses it and its webhook finds us."""
+                    checkout_url: str, now: datetime) -> tuple[str, str]:
+    """Remember the provider's checkout session, so the pay link reuses it and its webhook finds us; return the
+    checkout (reference, URL) to send the customer to.
+
+    The first one recorded stays: a pay link opened twice at once (two tabs, a mail scanner's visit) starts two
+    checkouts, and a payment is found by its checkout's reference, so both visitors go to the one kept. The other
+    is noted in the log and left to expire at the provider unvisited."""
     with uow:
         payment = uow.session.scalars(select(Payment).where(
             Payment.id == payment_id, Payment.business_id == business_id).with_for_update()).one()
-        payment.provider, payment.provider_ref, payment.checkout_url = provider, provider_ref, checkout_url
-        payment.log = [*payment.log, {"at": now.isoformat(), "event": "checkout", "ref": provider_ref}]
+        if payment.provider == provider and payment.provider_ref and payment.checkout_url:
+            kept = payment.provider_ref, payment.checkout_url
+            payment.log = [*payment.log, {"at": now.isoformat(), "event": "checkout_unused", "ref": provider_ref}]
+        else:
+            kept = provider_ref, checkout_url
+            payment.provider, payment.provider_ref, payment.checkout_url = provider, provider_ref, checkout_url
+            payment.log = [*payment.log, {"at": now.isoformat(), "event": "checkout", "ref": provider_ref}]
         uow.commit()
+    return kept
 
 
 def settle_deposit(uow: SqlAlchemyUnitOfWork, provider: str, provider_ref: str, amount_minor: int, currency: str,

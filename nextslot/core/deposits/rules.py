@@ -88,6 +88,7 @@ def settle(uow: SqlAlchemyUnitOfWork, payment: Payment, booking: Booking, plan: 
     if payment.status in SETTLED:  # a deposit a late cancel kept is not due back because the webhook came again
         return Settled("already_paid", done.business_id, done.code)
     if amount_minor != payment.amount_minor or currency.upper() != payment.currency:
+        give_back(uow, payment, booking, plan, now)
         return Settled("mismatch", done.business_id, done.code)
     payment.paid_at = now
     if booking.status in (BookingStatus.PENDING_PAYMENT, BookingStatus.EXPIRED) and hold_slot_again(uow, booking, plan, now):
@@ -110,6 +111,22 @@ def settle(uow: SqlAlchemyUnitOfWork, payment: Payment, booking: Booking, plan: 
     s.flush()
     events.emit(uow, booking.business_id, "deposit.paid", booking_view(uow, booking, plan.business), now)
     return Settled(outcome, done.business_id, done.code)
+
+
+def give_back(uow: SqlAlchemyUnitOfWork, payment: Payment, booking: Booking, plan: Plan, now: datetime) -> None:
+    """Money of another amount or currency came in: it confirms nothing, and it is due back (the log keeps what came).
+    The checkout it came through cannot be paid again, so a booking still waiting for it ends now, its time free."""
+    payment.status, payment.paid_at = "refund_due", now
+    before = booking.status
+    if before == BookingStatus.PENDING_PAYMENT:
+        ClaimRepository(uow.session).release(booking_id=booking.id)
+        waitlist_offers.note_freed(uow, booking.business_id, (booking.starts_at, booking.ends_at), "expired", now)
+        outbox.void_pending(uow, booking.id)
+        booking.status, booking.updated_at = BookingStatus.EXPIRED, now
+    history(uow, booking, "deposit_refund_due", now, before)
+    if before == BookingStatus.PENDING_PAYMENT:
+        uow.session.flush()
+        events.emit(uow, booking.business_id, "booking.expired", booking_view(uow, booking, plan.business), now)
 
 
 def hold_slot_again(uow: SqlAlchemyUnitOfWork, booking: Booking, plan: Plan, now: datetime) -> bool:
