@@ -61,7 +61,8 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "cancelled": "Tu cita de {{ service }} en {{ business }} del {{ when }} está cancelada (código {{ code }}).",
         "waitlist_offer": "Buenas noticias, {{ name }}: se ha liberado {{ service }}{% if party | int > 1 %} para "
                           "{{ party }} personas{% endif %} en {{ business }} el {{ when }}. "
-                          "Responde SÍ en {{ minutes }} minutos para reservarlo, o NO para seguir esperando.",
+                          "Responde SÍ en {{ minutes }} minutos para reservarlo{% if offer_url %} (o toca {{ offer_url }}){% endif %}, "
+                          "o NO para seguir esperando.",
         "deposit_requested": "Hola {{ name }}, para confirmar {{ service }} en {{ business }} el {{ when }}, paga "
                              "la señal de {{ deposit }} antes del {{ pay_by }}: {{ pay_url }} (código {{ code }}).",
     },
@@ -77,8 +78,8 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "cancelled": "Votre rendez-vous {{ service }} chez {{ business }} du {{ when }} est annulé (code {{ code }}).",
         "waitlist_offer": "Bonne nouvelle, {{ name }} : {{ service }}{% if party | int > 1 %} pour {{ party }} "
                           "personnes{% endif %} chez {{ business }} le {{ when }} vient de se "
-                          "libérer. Répondez OUI dans les {{ minutes }} minutes pour le réserver, ou NON pour "
-                          "attendre un autre créneau.",
+                          "libérer. Répondez OUI dans les {{ minutes }} minutes pour le réserver{% if offer_url %} (ou touchez "
+                          "{{ offer_url }}){% endif %}, ou NON pour attendre un autre créneau.",
         "deposit_requested": "Bonjour {{ name }}, pour confirmer {{ service }} chez {{ business }} le {{ when }}, "
                              "réglez l'acompte de {{ deposit }} avant le {{ pay_by }} : {{ pay_url }} "
                              "(code {{ code }}).",
@@ -95,8 +96,8 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "cancelled": "Ihr Termin {{ service }} bei {{ business }} am {{ when }} ist abgesagt (Code {{ code }}).",
         "waitlist_offer": "Gute Nachricht, {{ name }}: {{ service }}{% if party | int > 1 %} für {{ party }} "
                           "Personen{% endif %} bei {{ business }} am {{ when }} ist frei "
-                          "geworden. Antworten Sie JA innerhalb von {{ minutes }} Minuten, um ihn zu buchen, oder "
-                          "NEIN, um weiter zu warten.",
+                          "geworden. Antworten Sie JA innerhalb von {{ minutes }} Minuten, um ihn zu buchen{% if offer_url %} "
+                          "(oder tippen Sie auf {{ offer_url }}){% endif %}, oder NEIN, um weiter zu warten.",
         "deposit_requested": "Hallo {{ name }}, um {{ service }} bei {{ business }} am {{ when }} zu bestätigen, "
                              "zahlen Sie bitte die Anzahlung von {{ deposit }} bis {{ pay_by }}: {{ pay_url }} "
                              "(Code {{ code }}).",

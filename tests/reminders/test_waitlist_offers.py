@@ -390,3 +390,15 @@ def test_a_yes_whose_booking_committed_but_whose_offer_step_failed_stays_booked_
             assert (offer.status, offer.booking_id, s.get(WaitlistEntry, entry.id).status) == (
                 "accepted", booked.id, "booked"), late_step
         clock.now -= timedelta(minutes=16)
+
+
+@pytest.mark.parametrize("language", ["en", "es", "fr", "de"])
+def test_an_offer_carries_its_link_in_every_language(language):
+    # an email-only customer cannot answer YES by text: the link is her only way to take the time
+    from nextslot.core.business.message_templates import SAMPLES
+    from nextslot.reminders.templates import render
+
+    offer = render("waitlist_offer", language, SAMPLES["waitlist_offer"])
+    assert SAMPLES["waitlist_offer"]["offer_url"] in offer.body
+    assert SAMPLES["waitlist_offer"]["offer_url"] not in render(
+        "waitlist_offer", language, {**SAMPLES["waitlist_offer"], "offer_url": ""}).body
