@@ -56,6 +56,7 @@ class ToolProblem(BaseModel):
     field: str | None = None
     suggestions: list[str] = Field(default_factory=list, description="Real values close to what was given")
     retry_after: int | None = Field(None, description="rate_limited: the seconds to wait before trying again")
+    say: str | None = Field(None, description="A sentence to speak to the caller as it is, when the refusal has one")
 
 
 # --- results ---------------------------------------------------------------------------------------

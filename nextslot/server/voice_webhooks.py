@@ -10,6 +10,8 @@ POST /webhooks/elevenlabs/{slug}/{tool}
                              arguments; the business's ElevenLabs secret (`nextslot voice-secret SLUG elevenlabs`)
                              as `Authorization: Bearer`, a header ElevenLabs sends from a workspace secret (a
                              business API key is still accepted).
+The caller is the public: lookups by contact reach only the caller id's bookings, or a contact proved in the call
+(the code tools are offered here too), never a number only said (`tools/voice_callers.py`).
 """
 from __future__ import annotations
 
@@ -33,7 +35,8 @@ from nextslot.core.accounts.voice_secrets import Platform, VoiceBusiness, voice_
 from nextslot.core.service import BookingService
 from nextslot.schemas.voice import ElevenLabsCall, RetellRequest, VapiRequest
 from nextslot.tools.context import ToolContext
-from nextslot.tools.registry import ToolReply, error, execute
+from nextslot.tools.registry import ToolReply, error
+from nextslot.tools.voice_callers import execute_for_caller
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks")
@@ -84,7 +87,7 @@ def answer_vapi(service: BookingService, slug: str, headers: Mapping[str, str], 
         # Vapi resends a timed-out call with the same id: the key makes the retry replay the first answer
         ctx = ToolContext(service, business.business_id, "vapi", caller_phone=message.caller_number,
                           idempotency_key=f"vapi:{call.id}")
-        reply = execute(call.name, call.arguments, ctx)
+        reply = execute_for_caller(call.name, call.arguments, ctx)
         replies.append(reply)
         results.append({"name": call.name, "toolCallId": call.id, ("result" if reply.ok else "error"): reply.text()})
     return JSONResponse({"results": results}, **over_budget(*replies))
@@ -103,7 +106,7 @@ def answer_retell(service: BookingService, slug: str, headers: Mapping[str, str]
         return request
     ctx = ToolContext(service, business.business_id, "retell", caller_phone=request.call.caller_number,
                       idempotency_key=retell_key(request))
-    reply = execute(request.name, request.args, ctx)
+    reply = execute_for_caller(request.name, request.args, ctx)
     text = reply.text()
     if len(text) > RETELL_MAX_CHARS:
         text = error("result_too_long", "The answer is too long to pass on; ask for less "
@@ -130,7 +133,7 @@ def answer_elevenlabs(service: BookingService, slug: str, tool: str, headers: Ma
         return invalid_payload(exc)
     ctx = ToolContext(service, business.business_id, "elevenlabs", caller_phone=call.caller_id,
                       idempotency_key=call_key("elevenlabs", call.conversation_id, tool, arguments))
-    reply = execute(tool, arguments, ctx)
+    reply = execute_for_caller(tool, arguments, ctx)
     return Response(reply.text(), media_type="application/json", **over_budget(reply))
 
 

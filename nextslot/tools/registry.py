@@ -90,7 +90,8 @@ class ToolReply:
 
     @property
     def say(self) -> str:
-        return self.data.get("say") or self.data.get("error", {}).get("message", "")
+        refusal = self.data.get("error") or {}
+        return self.data.get("say") or refusal.get("say") or refusal.get("message", "")
 
 
 SPECS = (
@@ -185,8 +186,9 @@ SPECS = (
 TOOLS: dict[str, ToolSpec] = {spec.name: spec for spec in SPECS}
 
 
-def error(code: str, message: str, field: str | None = None, suggestions: list[str] | None = None) -> ToolReply:
-    problem = r.ToolProblem(code=code, message=message, field=field, suggestions=suggestions or [])
+def error(code: str, message: str, field: str | None = None, suggestions: list[str] | None = None,
+          say: str | None = None) -> ToolReply:
+    problem = r.ToolProblem(code=code, message=message, field=field, suggestions=suggestions or [], say=say)
     return ToolReply(False, {"error": problem.model_dump(mode="json")})
 
 
