@@ -34,6 +34,7 @@ from nextslot.core.accounts.api_keys import business_for_key
 from nextslot.core.accounts.voice_secrets import Platform, VoiceBusiness, voice_business
 from nextslot.core.service import BookingService
 from nextslot.schemas.voice import ElevenLabsCall, RetellRequest, VapiRequest
+from nextslot.server.rate_limit import RateLimits
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import ToolReply, error
 from nextslot.tools.voice_callers import execute_for_caller
@@ -51,22 +52,26 @@ Payload = TypeVar("Payload", bound=BaseModel)
 @router.post("/vapi/{slug}")
 async def vapi_webhook(slug: str, request: Request) -> Response:
     body = await request.body()
-    return await run_in_threadpool(answer_vapi, request.app.state.service, slug, request.headers, body)
+    return await run_in_threadpool(answer_vapi, request.app.state.service, slug, request.headers, body,
+                                   request.app.state.rate_limits)
 
 
 @router.post("/elevenlabs/{slug}/{tool}")
 async def elevenlabs_webhook(slug: str, tool: str, request: Request) -> Response:
     body = await request.body()
-    return await run_in_threadpool(answer_elevenlabs, request.app.state.service, slug, tool, request.headers, body)
+    return await run_in_threadpool(answer_elevenlabs, request.app.state.service, slug, tool, request.headers, body,
+                                   request.app.state.rate_limits)
 
 
 @router.post("/retell/{slug}")
 async def retell_webhook(slug: str, request: Request) -> Response:
     body = await request.body()  # the signature covers the raw bytes
-    return await run_in_threadpool(answer_retell, request.app.state.service, slug, request.headers, body)
+    return await run_in_threadpool(answer_retell, request.app.state.service, slug, request.headers, body,
+                                   request.app.state.rate_limits)
 
 
-def answer_vapi(service: BookingService, slug: str, headers: Mapping[str, str], body: bytes) -> Response:
+def answer_vapi(service: BookingService, slug: str, headers: Mapping[str, str], body: bytes,
+                limits: RateLimits | None = None) -> Response:
     """Run every call of a tool-calls message; answer other messages (status updates, ...) with an empty 200."""
     business = voice_business(service.uow(), slug, "vapi")
     if business is None:
@@ -87,13 +92,14 @@ def answer_vapi(service: BookingService, slug: str, headers: Mapping[str, str], 
         # Vapi resends a timed-out call with the same id: the key makes the retry replay the first answer
         ctx = ToolContext(service, business.business_id, "vapi", caller_phone=message.caller_number,
                           idempotency_key=f"vapi:{call.id}")
-        reply = execute_for_caller(call.name, call.arguments, ctx)
+        reply = over_code_budget(limits, call.name, ctx) or execute_for_caller(call.name, call.arguments, ctx)
         replies.append(reply)
         results.append({"name": call.name, "toolCallId": call.id, ("result" if reply.ok else "error"): reply.text()})
     return JSONResponse({"results": results}, **over_budget(*replies))
 
 
-def answer_retell(service: BookingService, slug: str, headers: Mapping[str, str], body: bytes) -> Response:
+def answer_retell(service: BookingService, slug: str, headers: Mapping[str, str], body: bytes,
+                  limits: RateLimits | None = None) -> Response:
     """Run one custom function call; its answer (result or error JSON) is the 200 body the agent reads."""
     business = voice_business(service.uow(), slug, "retell")
     if business is None:
@@ -106,7 +112,7 @@ def answer_retell(service: BookingService, slug: str, headers: Mapping[str, str]
         return request
     ctx = ToolContext(service, business.business_id, "retell", caller_phone=request.call.caller_number,
                       idempotency_key=retell_key(request))
-    reply = execute_for_caller(request.name, request.args, ctx)
+    reply = over_code_budget(limits, request.name, ctx) or execute_for_caller(request.name, request.args, ctx)
     text = reply.text()
     if len(text) > RETELL_MAX_CHARS:
         text = error("result_too_long", "The answer is too long to pass on; ask for less "
@@ -115,7 +121,7 @@ def answer_retell(service: BookingService, slug: str, headers: Mapping[str, str]
 
 
 def answer_elevenlabs(service: BookingService, slug: str, tool: str, headers: Mapping[str, str],
-                      body: bytes) -> Response:
+                      body: bytes, limits: RateLimits | None = None) -> Response:
     """Run one webhook tool call; its answer (result or error JSON) is the 200 body the agent reads."""
     business = voice_business(service.uow(), slug, "elevenlabs")
     if business is None:
@@ -133,8 +139,24 @@ def answer_elevenlabs(service: BookingService, slug: str, tool: str, headers: Ma
         return invalid_payload(exc)
     ctx = ToolContext(service, business.business_id, "elevenlabs", caller_phone=call.caller_id,
                       idempotency_key=call_key("elevenlabs", call.conversation_id, tool, arguments))
-    reply = execute_for_caller(tool, arguments, ctx)
+    reply = over_code_budget(limits, tool, ctx) or execute_for_caller(tool, arguments, ctx)
     return Response(reply.text(), media_type="application/json", **over_budget(reply))
+
+
+def over_code_budget(limits: RateLimits | None, tool: str, ctx: ToolContext) -> ToolReply | None:
+    """A code asked for or tried, charged to the caller: each code asked for is a message sent to someone, and a
+    voice platform calls from the same few addresses for every caller, so the budget is the calling number's (one
+    shared by every withheld one) at this business, as the public endpoint's is an address's."""
+    budget = {"request_code": limits.codes, "verify_code": limits.code_checks}.get(tool) if limits else None
+    if budget is None:
+        return None
+    if (wait := budget.take(f"voice:{ctx.business_id}:{ctx.caller_phone or 'withheld'}")) == 0:
+        return None
+    asked = "asked for" if tool == "request_code" else "tried"
+    return error("too_many_codes", f"Too many codes {asked} on calls from this number; try again in "
+                                   f"{wait // 60 + 1} minutes, or look up by the booking code.",
+                 say="I can't send or check any more codes on this call. I can still look up your appointment "
+                     "by its booking code.")
 
 
 def over_budget(*replies: ToolReply) -> dict[str, Any]:

@@ -274,3 +274,19 @@ def test_asking_for_a_code_answers_alike_whether_or_not_the_number_books_here(cl
     unknown = ask(client, slug, "vapi", "request_code", {"contact": NOBODY}, caller=BOB)
     assert known["outcome"] == unknown["outcome"] == "code_sent" and known["say"] == unknown["say"]
     assert codes_sent(session_factory, clinic[0], NOBODY) == []  # nothing goes to a number that is no customer
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_a_caller_asking_for_code_after_code_is_stopped_and_others_are_not(
+        client, clinic, ann, session_factory, platform):
+    # each code asked for is a text message sent to someone, and the platform calls from the same addresses for
+    # every caller: without a budget of its own, one call could make the clinic text codes to number after number
+    slug = clinic[1]
+    for n in range(10):
+        asked = ask(client, slug, platform, "request_code", {"contact": f"+4479111230{n + 10:02d}"}, caller=BOB)
+        assert asked["outcome"] == "code_sent", asked
+    refused = ask(client, slug, platform, "request_code", {"contact": ANN}, caller=BOB)
+    assert refused["error"]["code"] == "too_many_codes" and refused["error"]["say"], refused
+    assert codes_sent(session_factory, clinic[0], ANN) == []
+    other = ask(client, slug, platform, "request_code", {"contact": ANN}, caller=NOBODY)
+    assert other["outcome"] == "code_sent" and len(codes_sent(session_factory, clinic[0], ANN)) == 1
