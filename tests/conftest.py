@@ -43,6 +43,24 @@ def database_url() -> Iterator[str]:
     drop_database(url)
 
 
+@pytest.fixture
+def database_at(database_url: str) -> Iterator[Callable[[str], str]]:
+    """`database_at(revision)`: the URL of a new database migrated up to `revision` only, on the tests' server, for a
+    migration's own test (rows written as the code before left them, then `upgrade(url)`); dropped at the end."""
+    made: list[str] = []
+
+    def at(revision: str) -> str:
+        url = make_url(database_url).set(database=f"nextslot_at_{uuid.uuid4().hex[:8]}")
+        made.append(url.render_as_string(hide_password=False))
+        create_database(made[-1])
+        upgrade(made[-1], revision)
+        return made[-1]
+
+    yield at
+    for url in made:
+        drop_database(url)
+
+
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
     engine = engine_for(database_url)

@@ -12,7 +12,6 @@ import pytest
 from alembic import command
 from caldav.lib import error as caldav_error
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -26,7 +25,7 @@ from nextslot.calendars.sync import Synced, sync_calendar
 from nextslot.calendars.writes import GIVE_UP_AFTER, RETRY_FAILED, CalendarWriter
 from nextslot.core.results import Booked
 from nextslot.schemas.commands import BookingChange, BookingReschedule
-from nextslot.storage.engine import create_database, drop_database, engine_for
+from nextslot.storage.engine import engine_for
 from nextslot.storage.migrate import alembic_config, upgrade
 from nextslot.storage.tables import CalendarWrite, ExternalCalendar
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
@@ -283,40 +282,34 @@ def test_round12_a_caldav_servers_429_is_a_throttle_with_its_retry_after():
 # --- the upgrade ---------------------------------------------------------------------------------------------
 
 
-def test_round12_writes_given_up_before_the_upgrade_are_tried_again_for_bookings_to_come(database_url):
-    url = make_url(database_url).set(database=f"nextslot_retries_{uuid.uuid4().hex[:8]}") \
-        .render_as_string(hide_password=False)
-    create_database(url)
+def test_round12_writes_given_up_before_the_upgrade_are_tried_again_for_bookings_to_come(database_at):
+    url = database_at("0031_booking_contact_name")
+    old = engine_for(url)
     try:
-        upgrade(url, "0031_booking_contact_name")
-        old = engine_for(url)
-        try:
-            with old.begin() as conn:  # rows as the code before left them (their other parents are not needed)
-                conn.execute(text("set local session_replication_role = replica"))
-                conn.execute(text(
-                    "insert into bookings (id, business_id, code, service_id, customer_id, status, starts_at, ends_at, "
-                    "source, intake, notes, created_at, updated_at) values "
-                    "(1, 1, 'AAAAAA', 1, 1, 'booked', now() + interval '1 day', now() + interval '25 hours', 'mcp', "
-                    "'{}', '', now(), now()), "
-                    "(2, 1, 'BBBBBB', 1, 1, 'booked', now() - interval '2 days', now() - interval '47 hours', 'mcp', "
-                    "'{}', '', now(), now())"))
-                conn.execute(text(
-                    "insert into calendar_writes (business_id, calendar_id, booking_id, status, attempts, due_at) "
-                    "values (1, 1, 1, 'failed', 10, now()), (1, 1, 2, 'failed', 10, now()), "
-                    "(1, 2, 1, 'done', 1, now())"))
-            upgrade(url)
-            with old.connect() as conn:
-                retried = dict(conn.execute(text(
-                    "select booking_id, locked_until is not null from calendar_writes where status = 'failed'")).all())
-                assert retried == {1: True, 2: False}
-            command.downgrade(alembic_config(url), "0031_booking_contact_name")
-            with old.connect() as conn:
-                assert conn.execute(text("select count(*) from calendar_writes where locked_until is not null")) \
-                    .scalar() == 0
-        finally:
-            old.dispose()
+        with old.begin() as conn:  # rows as the code before left them (their other parents are not needed)
+            conn.execute(text("set local session_replication_role = replica"))
+            conn.execute(text(
+                "insert into bookings (id, business_id, code, service_id, customer_id, status, starts_at, ends_at, "
+                "source, intake, notes, created_at, updated_at) values "
+                "(1, 1, 'AAAAAA', 1, 1, 'booked', now() + interval '1 day', now() + interval '25 hours', 'mcp', "
+                "'{}', '', now(), now()), "
+                "(2, 1, 'BBBBBB', 1, 1, 'booked', now() - interval '2 days', now() - interval '47 hours', 'mcp', "
+                "'{}', '', now(), now())"))
+            conn.execute(text(
+                "insert into calendar_writes (business_id, calendar_id, booking_id, status, attempts, due_at) "
+                "values (1, 1, 1, 'failed', 10, now()), (1, 1, 2, 'failed', 10, now()), "
+                "(1, 2, 1, 'done', 1, now())"))
+        upgrade(url)
+        with old.connect() as conn:
+            retried = dict(conn.execute(text(
+                "select booking_id, locked_until is not null from calendar_writes where status = 'failed'")).all())
+            assert retried == {1: True, 2: False}
+        command.downgrade(alembic_config(url), "0031_booking_contact_name")
+        with old.connect() as conn:
+            assert conn.execute(text("select count(*) from calendar_writes where locked_until is not null")) \
+                .scalar() == 0
     finally:
-        drop_database(url)
+        old.dispose()
 
 
 

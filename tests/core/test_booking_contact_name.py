@@ -7,13 +7,11 @@ Ann Lee (German) books first; Mallory, who knows Ann's number, books as "Mrs Idi
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
 from sqlalchemy import inspect, select, text
-from sqlalchemy.engine import make_url
 
 from nextslot.calendars.feeds import one_booking_ics
 from nextslot.conversations.bound_tools import execute_as_sender
@@ -21,7 +19,7 @@ from nextslot.core.customers.data_rights import erase_customer, export_customer
 from nextslot.core.results import Booked, SeriesBooked
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.schemas.commands import BookingCreate, CustomerIn, SeriesCreate, WaitlistJoin
-from nextslot.storage.engine import create_database, drop_database, engine_for
+from nextslot.storage.engine import engine_for
 from nextslot.storage.migrate import alembic_config, upgrade
 from nextslot.storage.tables import Booking, Customer
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
@@ -190,37 +188,31 @@ def test_erasing_her_removes_the_names_given_for_her_bookings_and_the_export_sho
     assert service.get_booking(clinic, mallory.code).name_given == ""
 
 
-def test_the_migration_names_existing_bookings_by_their_customers_name_and_goes_back(database_url):
-    url = make_url(database_url).set(database=f"nextslot_contact_{uuid.uuid4().hex[:8]}") \
-        .render_as_string(hide_password=False)
-    create_database(url)
+def test_the_migration_names_existing_bookings_by_their_customers_name_and_goes_back(database_at):
+    url = database_at("0030_waitlist_party")
+    old = engine_for(url)
     try:
-        upgrade(url, "0030_waitlist_party")
-        old = engine_for(url)
-        try:
-            with old.begin() as conn:  # rows as the code before stored them (their parents are not needed here)
-                conn.execute(text("set local session_replication_role = replica"))
-                conn.execute(text(
-                    "insert into customers (id, business_id, name, phone, language, channels, no_show_count, "
-                    "created_at, erased_at) values (1, 1, 'Ann Lee', '+447911123456', 'de', '[]', 0, now(), null), "
-                    "(2, 1, 'Erased customer', null, 'en', '[]', 0, now(), now())"))
-                conn.execute(text(
-                    "insert into bookings (id, business_id, code, service_id, customer_id, status, starts_at, ends_at, "
-                    "source, intake, notes, created_at, updated_at) values "
-                    "(1, 1, 'AAAAAA', 1, 1, 'booked', now(), now() + interval '1 hour', 'mcp', '{}', '', now(), now()), "
-                    "(2, 1, 'BBBBBB', 1, 2, 'booked', now(), now() + interval '1 hour', 'mcp', '{}', '', now(), now())"))
-            upgrade(url, "0031_booking_contact_name")
-            with old.connect() as conn:
-                assert dict(conn.execute(text("select id, contact_name from bookings")).all()) == {
-                    1: "Ann Lee", 2: None}
-            command.downgrade(alembic_config(url), "0030_waitlist_party")
-            with old.connect() as conn:
-                assert "contact_name" not in {c["name"] for c in inspect(conn).get_columns("bookings")}
-                assert conn.execute(text("select count(*) from bookings")).scalar() == 2
-            upgrade(url)
-            with old.connect() as conn:
-                assert conn.execute(text("select contact_name from bookings where id = 1")).scalar() == "Ann Lee"
-        finally:
-            old.dispose()
+        with old.begin() as conn:  # rows as the code before stored them (their parents are not needed here)
+            conn.execute(text("set local session_replication_role = replica"))
+            conn.execute(text(
+                "insert into customers (id, business_id, name, phone, language, channels, no_show_count, "
+                "created_at, erased_at) values (1, 1, 'Ann Lee', '+447911123456', 'de', '[]', 0, now(), null), "
+                "(2, 1, 'Erased customer', null, 'en', '[]', 0, now(), now())"))
+            conn.execute(text(
+                "insert into bookings (id, business_id, code, service_id, customer_id, status, starts_at, ends_at, "
+                "source, intake, notes, created_at, updated_at) values "
+                "(1, 1, 'AAAAAA', 1, 1, 'booked', now(), now() + interval '1 hour', 'mcp', '{}', '', now(), now()), "
+                "(2, 1, 'BBBBBB', 1, 2, 'booked', now(), now() + interval '1 hour', 'mcp', '{}', '', now(), now())"))
+        upgrade(url, "0031_booking_contact_name")
+        with old.connect() as conn:
+            assert dict(conn.execute(text("select id, contact_name from bookings")).all()) == {
+                1: "Ann Lee", 2: None}
+        command.downgrade(alembic_config(url), "0030_waitlist_party")
+        with old.connect() as conn:
+            assert "contact_name" not in {c["name"] for c in inspect(conn).get_columns("bookings")}
+            assert conn.execute(text("select count(*) from bookings")).scalar() == 2
+        upgrade(url)
+        with old.connect() as conn:
+            assert conn.execute(text("select contact_name from bookings where id = 1")).scalar() == "Ann Lee"
     finally:
-        drop_database(url)
+        old.dispose()

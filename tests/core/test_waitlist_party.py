@@ -5,13 +5,11 @@ two parties answering yes at the same moment never overfill the class."""
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import date
 
 import pytest
 from pydantic import ValidationError
 from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from nextslot.core.customers.roster import waiting_list
@@ -19,7 +17,7 @@ from nextslot.core.results import Booked, Rejected, SlotTaken
 from nextslot.core.service import BookingService
 from nextslot.reminders.dispatcher import Dispatcher
 from nextslot.schemas.commands import BookingChange, CustomerIn, WaitlistJoin
-from nextslot.storage.engine import build_session_factory, create_database, drop_database, engine_for
+from nextslot.storage.engine import build_session_factory, engine_for
 from nextslot.storage.migrate import upgrade
 from nextslot.storage.tables import Booking, WaitlistEntry, WaitlistOffer
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
@@ -295,7 +293,7 @@ def test_agents_join_for_a_party_and_hear_its_size_and_the_console_list_shows_it
 
 
 def test_existing_entries_wait_as_parties_of_one_after_the_migration_and_no_party_is_empty(
-    database_url, engine, service, make_business
+    database_at, engine, service, make_business
 ):
     business = make_business(studio())
     entry = wait(service, business, 60, party=2)
@@ -315,30 +313,21 @@ def test_existing_entries_wait_as_parties_of_one_after_the_migration_and_no_part
             conn.execute(text("update waitlist_entries set party_size = 0 where id = :id"), {"id": entry.id})
         conn.rollback()
 
-    url = (
-        make_url(database_url)
-        .set(database=f"nextslot_party_{uuid.uuid4().hex[:8]}")
-        .render_as_string(hide_password=False)
-    )
-    create_database(url)
+    url = database_at("0029_early_receipts")
+    old = engine_for(url)
     try:
-        upgrade(url, "0029_early_receipts")
-        old = engine_for(url)
-        try:
-            with old.begin() as conn:  # a wish stored before the migration (its parents are not needed here)
-                conn.execute(text("set local session_replication_role = replica"))
-                conn.execute(
-                    text(
-                        "insert into waitlist_entries (id, business_id, service_id, customer_id, earliest_date, "
-                        "latest_date, day_start_minute, day_end_minute, preferred_resource_ids, status, source, "
-                        "created_at) values (1, 1, 1, 1, '2026-11-24', '2026-11-25', 0, 1440, '[]', 'waiting', 'mcp', "
-                        "now())"
-                    )
+        with old.begin() as conn:  # a wish stored before the migration (its parents are not needed here)
+            conn.execute(text("set local session_replication_role = replica"))
+            conn.execute(
+                text(
+                    "insert into waitlist_entries (id, business_id, service_id, customer_id, earliest_date, "
+                    "latest_date, day_start_minute, day_end_minute, preferred_resource_ids, status, source, "
+                    "created_at) values (1, 1, 1, 1, '2026-11-24', '2026-11-25', 0, 1440, '[]', 'waiting', 'mcp', "
+                    "now())"
                 )
-            upgrade(url)
-            with old.connect() as conn:
-                assert conn.execute(text("select party_size from waitlist_entries where id = 1")).scalar() == 1
-        finally:
-            old.dispose()
+            )
+        upgrade(url)
+        with old.connect() as conn:
+            assert conn.execute(text("select party_size from waitlist_entries where id = 1")).scalar() == 1
     finally:
-        drop_database(url)
+        old.dispose()

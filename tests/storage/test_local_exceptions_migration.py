@@ -3,9 +3,8 @@ into each other zone the business's branches keep, at the same wall times."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, text
 
-from nextslot.storage.engine import create_database, drop_database
 from nextslot.storage.migrate import upgrade
 
 BEFORE = """
@@ -23,13 +22,8 @@ insert into availability_exceptions (business_id, resource_id, kind, starts_at, 
 
 
 @pytest.fixture()
-def url_at_0027(database_url):
-    url = make_url(database_url).set(database=make_url(database_url).database + "_0028")
-    url = url.render_as_string(hide_password=False)
-    create_database(url)
-    upgrade(url, "0027_citus_keys")
-    yield url
-    drop_database(url)
+def url_at_0027(database_at):
+    return database_at("0027_citus_keys")
 
 
 def test_whole_days_become_local_and_a_closure_is_copied_into_the_branchs_zone(url_at_0027):
