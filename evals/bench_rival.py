@@ -73,6 +73,9 @@ class Timed:
         return f"server CPU {ms(self.cpu / len(self.samples))} a request" if pid else "server CPU not readable"
 
 
+Call = tuple[Timed, int | None, Callable[[], Awaitable[httpx2.Response]]]  # where it is timed, whose CPU, the call
+
+
 def listening_pid(url: str) -> int | None:
     """The process listening on the URL's loopback port, from /proc (None off Linux, or if it is not here)."""
     port = httpx2.URL(url).port or 80
@@ -234,14 +237,13 @@ async def measure_bookings(http: httpx2.AsyncClient, ours: Nextslot, floyd: Floy
     theirs, mine, clinic = Timed(), Timed(), Timed()
     for i in range(samples + WARM_UP):
         start = slot(first, i)
-        calls: list[tuple[Timed, int | None, Callable[[], Awaitable[httpx2.Response]]]] = [
+        calls: list[Call] = [
             (theirs, floyd.pid, lambda: floyd.book(http, start, next(numbers))),
             (mine, ours.pid, lambda: ours.book(http, start, next(numbers))),
             (clinic, ours.pid, lambda: ours.book(http, consultations[i].start, next(numbers), "consultation",
                                                  ours.clinic)),
         ]
-        for watch, pid, call in calls[i % 3:] + calls[:i % 3]:
-            answer = await (call() if i < WARM_UP else watch.time(pid, call))
+        for answer in await in_turn(i, calls):
             if answer.status_code != 201:
                 raise BenchFailure(f"a booking of an open slot answered {answer.status_code}: {answer.text[:300]}")
     ratio = p50(mine.samples) / p50(theirs.samples)
@@ -258,6 +260,17 @@ async def measure_bookings(http: httpx2.AsyncClient, ours: Nextslot, floyd: Floy
     ]
 
 
+async def in_turn(i: int, calls: list[Call]) -> list[httpx2.Response]:
+    """The calls one after another, the i-th time starting from a different one (none always goes first), timed once
+    past the warm-up; their answers in the calls' order."""
+    order = [*range(i % len(calls), len(calls)), *range(i % len(calls))]
+    answers = {}
+    for n in order:
+        watch, pid, call = calls[n]
+        answers[n] = await (call() if i < WARM_UP else watch.time(pid, call))
+    return [answers[n] for n in range(len(calls))]
+
+
 async def measure_slots(http: httpx2.AsyncClient, ours: Nextslot, floyd: Floyd, first: datetime,
                         samples: int) -> list[Row]:
     """A day and a week of open slots on the desk both have booked alike; both must answer the same starts."""
@@ -266,16 +279,8 @@ async def measure_slots(http: httpx2.AsyncClient, ours: Nextslot, floyd: Floyd, 
         theirs, mine = Timed(), Timed()
         for i in range(samples + WARM_UP):
             day = (first + timedelta(days=i % 7)).replace(hour=0)
-            if i % 2:
-                a = await floyd.slots(http, day, days) if i < WARM_UP else await theirs.time(
-                    floyd.pid, lambda: floyd.slots(http, day, days))
-                b = await ours.slots(http, day, days) if i < WARM_UP else await mine.time(
-                    ours.pid, lambda: ours.slots(http, day, days))
-            else:
-                b = await ours.slots(http, day, days) if i < WARM_UP else await mine.time(
-                    ours.pid, lambda: ours.slots(http, day, days))
-                a = await floyd.slots(http, day, days) if i < WARM_UP else await theirs.time(
-                    floyd.pid, lambda: floyd.slots(http, day, days))
+            a, b = await in_turn(i, [(theirs, floyd.pid, lambda: floyd.slots(http, day, days)),
+                                     (mine, ours.pid, lambda: ours.slots(http, day, days))])
             their_starts, my_starts = Floyd.open_starts(a), [instant(s) for s in slots_of(b)]
             if sorted(their_starts) != sorted(my_starts):
                 only = sorted(set(their_starts) ^ set(my_starts))[:4]
