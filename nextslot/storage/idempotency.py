@@ -1,6 +1,12 @@
-"""Idempotency keys: taken in the writer's transaction, so a concurrent retry waits for the first result."""
+"""Idempotency keys: taken in the writer's transaction, so a concurrent retry waits for the first result.
+
+Taking a key also takes a transaction-level advisory lock named after it (`KEY_LOCKS`, the key's hash). A request
+that will write nothing (a booking whose time is seen taken) asks with `settled_unused` whether the key is free
+without writing: no transaction holds the lock, and then no committed row holds the key.
+"""
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -13,11 +19,18 @@ from nextslot.storage.tables import IdempotencyKey
 # both run by psycopg itself (`queries.driver_rows`): every write that carries a key (each voice tool call, each
 # page form) takes it, and keeps its first result under it
 TAKE = """
-insert into idempotency_keys (business_id, key, operation, fingerprint)
-values (%(business)s, %(key)s, %(operation)s, %(fingerprint)s)
-on conflict do nothing
-returning key
+with taken as (
+  insert into idempotency_keys (business_id, key, operation, fingerprint)
+  values (%(business)s, %(key)s, %(operation)s, %(fingerprint)s)
+  on conflict do nothing
+  returning key
+)
+select key from taken where pg_advisory_xact_lock(%(locks)s, %(lock)s) is not null
 """
+
+KEY_LOCKS = 0x1DE0  # the advisory locks' first number: a key's holder, for as long as its transaction runs
+HELD = "select not pg_try_advisory_xact_lock_shared(%(locks)s, %(lock)s)"
+KEPT = "select 1 from idempotency_keys where business_id = %(business)s and key = %(key)s"
 
 REMEMBER = """
 update idempotency_keys set booking_id = %(booking)s, result = %(result)s
@@ -36,13 +49,22 @@ class IdempotencyRepository:
         A concurrent holder of the same key makes this wait until it commits or rolls back.
         """
         taken = queries.driver_rows(self.session, TAKE, {"business": business_id, "key": key, "operation": operation,
-                                                          "fingerprint": fingerprint})
+                                                          "fingerprint": fingerprint, **key_lock(business_id, key)})
         if taken:
             return None
         return self.session.scalars(
             select(IdempotencyKey).where(IdempotencyKey.business_id == business_id, IdempotencyKey.key == key)
             .execution_options(populate_existing=True)
         ).one()
+
+    def settled_unused(self, business_id: int, key: str) -> bool:
+        """No request holds the key now, and none kept a result under it: a request that writes nothing may answer
+        as a first try. Two statements, in this order: a holder that commits after the first is seen by the second,
+        and one that takes the key after the first came later than this request (as if it had waited for it)."""
+        lock = key_lock(business_id, key)
+        if queries.driver_rows(self.session, HELD, lock)[0][0]:
+            return False
+        return not queries.driver_rows(self.session, KEPT, {"business": business_id, "key": key})
 
     def first_result(self, business_id: int, key: str) -> dict[str, Any] | None:
         """The result kept under a key already used (None: no result, or no such key)."""
@@ -56,3 +78,9 @@ class IdempotencyRepository:
                                                               "booking": booking_id, "result": Jsonb(result)})
         if len(stored) != 1:
             raise LookupError(f"idempotency key not taken in this transaction (business {business_id})")
+
+
+def key_lock(business_id: int, key: str) -> dict[str, int]:
+    """The advisory lock a key's taker holds (a hash: two keys sharing one only make a request take the slow path)."""
+    digest = hashlib.blake2b(f"{business_id}:{key}".encode(), digest_size=4).digest()
+    return {"locks": KEY_LOCKS, "lock": int.from_bytes(digest, "big", signed=True)}

@@ -79,7 +79,7 @@ def run_operation(svc: BookingService, job: dict[str, Any]) -> list[dict[str, An
         return [plain(svc.book(business, BookingCreate(
             service=job["service"], starts_at=job["starts_at"], resources=job.get("resources", []),
             customer=CustomerIn(name=f"Racer {job['phone'][-4:]}", phone=job["phone"]),
-            party_size=job.get("party_size", 1),
+            party_size=job.get("party_size", 1), idempotency_key=job.get("key"),
         )), job)]
     if op in ("hold", "hold_then_book"):
         held = plain(svc.hold(business, HoldCreate(service=job["service"], starts_at=job["starts_at"])), job)
@@ -108,7 +108,7 @@ def plain(result: object, job: dict[str, Any]) -> dict[str, Any]:
     match result:
         case Booked(booking=b):
             return base | {"type": "Booked", "id": b.id, "code": b.code, "starts_at": b.starts_at.utc.isoformat(),
-                           "resources": [r.key for r in b.resources]}
+                           "resources": [r.key for r in b.resources], "replayed": result.replayed}
         case Held(hold=h):
             return base | {"type": "Held", "hold_id": h.id, "starts_at": h.starts_at.utc.isoformat(),
                            "resources": [r.key for r in h.resources]}

@@ -59,12 +59,16 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
         if cmd.hold_id is None:  # a taken or wrong time is answered before anything is written
             committed = deciding(uow, plan, check_read(uow, plan, start, now, party))
             checked = check_slot(plan.rules, build_timelines(uow, plan, committed, party), start, now)
-            if checked is SlotProblem.TAKEN:  # nothing written yet but an idempotency key's reservation
-                remember_read(uow, plan, start, now, None, committed)  # fresh: the answer may use it
-                return slot_taken(uow, plan, start, now, cmd.customer.timezone, party=party,
-                                  wrote=cmd.idempotency_key is not None)
             if isinstance(checked, SlotProblem):
+                wrote = checked is not SlotProblem.TAKEN or not idempotency.may_refuse_unwritten(uow, business_id, cmd)
+                if wrote and (first := idempotency.first_booking(uow, business_id, cmd)):
+                    return first  # a retry: the first try's answer
+                if checked is SlotProblem.TAKEN:
+                    remember_read(uow, plan, start, now, None, committed)  # fresh: the answer may use it
+                    return slot_taken(uow, plan, start, now, cmd.customer.timezone, party=party, wrote=wrote)
                 return slot_problem(checked, plan, start)
+            if first := idempotency.first_booking(uow, business_id, cmd):
+                return first
         uow.writes_next()
         customer = find_or_create(uow, business_id, plan.business.country, cmd.customer, cmd.source)
         if isinstance(customer, Rejected):

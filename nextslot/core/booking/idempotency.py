@@ -54,10 +54,27 @@ def replayed_hold(first: dict[str, Any] | Rejected) -> Held | Rejected:
 
 
 def booking_plan(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate) -> Plan | Booked | Rejected:
-    """How a new booking starts: the service's plan, or the answer already due (an unknown service, the first
-    result for a retried idempotency key, or a key reused for another request)."""
+    """How a new booking starts: the service's plan, or the answer already due (an unknown service; for a hold's
+    conversion, the first result for a retried idempotency key, or a key reused for another request). A new slot's
+    key is taken once its time is checked (`first_booking`): a loser seen taken writes nothing."""
+    if cmd.hold_id is None:
+        return load_plan(uow, business_id, cmd.service, cmd.resources, cmd.location)
     first = plan_or_first(uow, business_id, cmd, "book")
     return first if isinstance(first, Plan) else replayed_booking(first)
+
+
+def first_booking(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate) -> Booked | Rejected | None:
+    """Take a new slot's key in the transaction about to write: None to go on, else the answer already due."""
+    uow.writes_next()
+    if cmd.idempotency_key and (first := reserve(uow, business_id, cmd.idempotency_key, "book", cmd)):
+        return replayed_booking(first)
+    return None
+
+
+def may_refuse_unwritten(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate) -> bool:
+    """A time seen taken may be refused without taking the key: there is none, or it is free and unused. Else the
+    key is taken as a write would (waiting for a try in flight), so a retry gets its first result."""
+    return not cmd.idempotency_key or uow.idempotency.settled_unused(business_id, cmd.idempotency_key)
 
 
 def hold_plan(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: HoldCreate) -> Plan | Held | Rejected:
