@@ -5,9 +5,10 @@ A provider connects to one external calendar and reads it incrementally: from wh
 from them (free, tentative and cancelled events handled as the provider's data says). The engine stores what
 comes back, fenced by its lease; the provider never touches the database.
 
-Writing back: `put` makes our booking's event stand in the calendar as given, found by our booking's key (a
-Google event id and private extended property, a Graph single-value extended property, a CalDAV UID and href),
-so a retry updates instead of adding; `remove` takes it out. Events carrying our key are never read as busy.
+Writing back: `put` makes our booking's event stand in the calendar as given, found by its key (the booking's and
+the staff member's: two sharing a calendar have one each) as a Google event id and private extended property, a
+Graph single-value extended property, a CalDAV UID and href, so a retry updates instead of adding; `remove` takes
+it out. Events carrying our key are never read as busy.
 """
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def retry_after(value: str | None, now: datetime) -> timedelta | None:
 class BookingEvent:
     """One booking as it should appear in a staff member's calendar."""
 
-    key: str  # our booking's stable key: the provider finds the event by it
+    key: str  # stable, one per booking and staff member (`writes.event_key`): the provider finds the event by it
     summary: str
     description: str
     starts_at: datetime

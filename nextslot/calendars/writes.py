@@ -2,10 +2,17 @@
 
 Each due row is leased (SKIP LOCKED, so any number of schedulers share the queue and never take the same row),
 the booking's state at that moment is read in the same short transaction, the provider is called with no
-transaction open, and the outcome is written fenced by the lease. The provider finds our event by the booking's
-key, so a retry after a lost answer, or after a lease that ran out mid-write, updates the one event instead of
-adding another. A booking that is cancelled or expired, or no longer claims the calendar's resource (moved to a
+transaction open, and the outcome is written fenced by the lease. The provider finds our event by its key, the
+booking's and the staff member's together (`event_key`), so a retry after a lost answer, or after a lease that ran
+out mid-write, updates the one event instead of adding another; and staff members who share one calendar (one
+Google calendar, one Microsoft 365 mailbox, one CalDAV collection) each have their own event there, so one's removal
+(the booking moved to a colleague, or a nurse replaced in a party booking) never takes out another's, whatever order
+the writes land in. A booking that is cancelled or expired, or no longer claims the calendar's resource (moved to a
 colleague), is removed from the calendar.
+
+Rows written before 0033 (`legacy_key`) hold their event under the booking's key alone, which colleagues sharing the
+calendar may hold too: their next write puts the event under its own key, takes the old one out, and makes the
+booking's other rows still on the old key due, so each puts its own back.
 
 A failing write is tried again with backoff; after GIVE_UP_AFTER tries it says failed (the console shows it) and is
 still tried every RETRY_FAILED until its booking is over, through the same leased queue, so no two schedulers
@@ -20,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from nextslot.calendars.bounded_session import calendar_failure
@@ -57,6 +64,7 @@ class WriteJob:
     key: str
     event: BookingEvent | None  # None: take it out of the calendar
     ends_at: datetime  # the booking's end: a failed write is not tried again after it
+    legacy: str | None  # the booking's own key, which the row's event was written under before 0033: taken out
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,7 @@ class Outcome:
     refused: bool = False  # the grant is gone: due again as soon as the calendar is reconnected
     not_before: datetime | None = None  # the provider asked us to wait (Throttled) until then
     tried: bool = True  # False: not sent, its calendar was throttled earlier in the batch
+    converted: bool = False  # the event under the booking's own key (before 0033) was taken out
 
 
 def booking_key(booking: Booking) -> str:
@@ -75,12 +84,19 @@ def booking_key(booking: Booking) -> str:
     return f"nextslot-{booking.business_id}-{booking.id}-{booking.code}".lower()
 
 
+def event_key(booking: Booking, resource_id: int) -> str:
+    """Our event's handle in a calendar: one per booking and staff member (or room), so two of them connected to one
+    calendar each keep their own event, and one's removal never takes out the other's."""
+    return f"{booking_key(booking)}-r{resource_id}"
+
+
 def event_of(s: Session, booking: Booking, resource: Resource, business: Business) -> BookingEvent:
     customer = booking.customer.name or "a customer"
     waiting = " (deposit not paid yet)" if booking.status == BookingStatus.PENDING_PAYMENT else ""
     return BookingEvent(
-        key=booking_key(booking), summary=f"{booking.service.name}: {customer}{waiting}",
-        description=f"Booked with {business.name} through nextslot. Booking code {booking.code}.",
+        key=event_key(booking, resource.id), summary=f"{booking.service.name}: {customer}{waiting}",
+        description=f"Booked with {business.name} through nextslot, for {resource.name}. "
+                    f"Booking code {booking.code}.",
         starts_at=booking.starts_at, ends_at=booking.ends_at, zone=resource.own_timezone or business.timezone)
 
 
@@ -113,8 +129,9 @@ class CalendarWriter:
         resource = s.get(Resource, calendar.resource_id)
         source = source_of(s, calendar, ZoneInfo(resource.own_timezone or business.timezone))
         present = booking.status not in GONE and resource.id in {r.id for r in booked_resources(lent(s), booking.id)}
-        return WriteJob(row.id, lease, row.version, row.attempts, row.remote_id, source, booking_key(booking),
-                        event_of(s, booking, resource, business) if present else None, booking.ends_at)
+        return WriteJob(row.id, lease, row.version, row.attempts, row.remote_id, source,
+                        event_key(booking, resource.id), event_of(s, booking, resource, business) if present else None,
+                        booking.ends_at, booking_key(booking) if row.legacy_key else None)
 
     def _write(self, job: WriteJob) -> datetime | None:
         """Write one job; return until when its calendar asked us to wait, if it did."""
@@ -122,12 +139,15 @@ class CalendarWriter:
         try:
             source = opened(self._session_factory, self._registry, job.source, now)
             provider = self._registry.providers[source.provider]
+            mine = job.remote_id if job.legacy is None else None  # before 0033 it named the event on the old key
             with self._registry.connect(source) as connection:
                 if job.event is not None:
-                    remote_id: str | None = provider.put(connection, source, job.event, job.remote_id)
+                    remote_id: str | None = provider.put(connection, source, job.event, mine)
                 else:
-                    provider.remove(connection, source, job.key, job.remote_id)
-                    remote_id = job.remote_id
+                    provider.remove(connection, source, job.key, mine)
+                    remote_id = mine
+                if job.legacy is not None:  # its own event stands (or is gone): the old shared one goes
+                    provider.remove(connection, source, job.legacy, job.remote_id)
         except Exception as error:  # a calendar can fail in any way: the row is retried, then given up on
             if isinstance(error, TokenRejected):
                 token_rejected(self._session_factory, job.source, now)
@@ -142,7 +162,7 @@ class CalendarWriter:
             self._record(job, Outcome(error=message, refused=isinstance(error, GrantRefused), not_before=until),
                          now)
             return until
-        self._record(job, Outcome(remote_id=remote_id), now)
+        self._record(job, Outcome(remote_id=remote_id, converted=job.legacy is not None), now)
         return None
 
     def _hold_calendar(self, calendar_id: int, until: datetime) -> None:
@@ -173,6 +193,9 @@ class CalendarWriter:
                 return  # the calendar was disconnected meanwhile
             if outcome.remote_id and row.remote_id != outcome.remote_id:
                 row.remote_id = outcome.remote_id  # learnt whoever holds the row now: it is never busy time
+            if outcome.converted and row.legacy_key:  # whoever holds the row: the old shared event is gone
+                row.legacy_key, row.remote_id = False, outcome.remote_id
+                self._rewrite_legacy_siblings(s, row, now)
             if row.status != "sending" or row.locked_until != job.lease:
                 s.commit()  # a slower twin: the row's new owner writes the newest state
                 return
@@ -197,6 +220,16 @@ class CalendarWriter:
                 row.status, row.last_error = "pending", outcome.error
                 row.due_at = max(now + backoff(job.attempts), waited)
             s.commit()
+
+    @staticmethod
+    def _rewrite_legacy_siblings(s: Session, row: CalendarWrite, now: datetime) -> None:
+        """The booking's other rows still on its own key may have shown their staff member through the event just
+        taken out (two of its staff sharing the calendar): each writes its own now, as after a change."""
+        s.execute(update(CalendarWrite).where(
+            CalendarWrite.business_id == row.business_id, CalendarWrite.booking_id == row.booking_id,
+            CalendarWrite.id != row.id, CalendarWrite.legacy_key)
+            .values(version=CalendarWrite.version + 1, due_at=now, updated_at=now, attempts=0, last_error=None,
+                    status=case((CalendarWrite.status == "sending", "sending"), else_="pending")))
 
 
 def backoff(attempts: int) -> timedelta:

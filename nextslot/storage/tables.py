@@ -811,9 +811,10 @@ class CalendarWrite(Base):
 
     One row per (calendar, booking). Every change of the booking bumps `version` and makes the row due; a run
     leases it, writes the booking's state at that moment (created, moved, or removed when cancelled) under an id
-    derived from our booking's id, and marks `written_version`: a retry, a crash between the provider's answer and
-    our record, or a second scheduler finds the same event instead of adding one. A row given up on (`failed`) is
-    tried again at its `locked_until` while its booking is to come (none after).
+    derived from our booking's id and the calendar's resource (so staff sharing one calendar each have their own),
+    and marks `written_version`: a retry, a crash between the provider's answer and our record, or a second
+    scheduler finds the same event instead of adding one. A row given up on (`failed`) is tried again at its
+    `locked_until` while its booking is to come (none after).
     """
 
     __tablename__ = "calendar_writes"
@@ -837,6 +838,9 @@ class CalendarWrite(Base):
     locked_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = _created()
+    # written before 0033 under the booking's own key, which staff sharing the calendar shared: moved to its own
+    # key (the booking's and the resource's) at its next write
+    legacy_key: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class StaffAccount(Base):

@@ -19,7 +19,7 @@ from evals.fake_google import FakeGoogle
 from nextslot.calendars.connections import staff_calendars
 from nextslot.calendars.providers import build_registry
 from nextslot.calendars.sync import Synced, SyncFailed, sync_calendar
-from nextslot.calendars.writes import GIVE_UP_AFTER, CalendarWriter, booking_key
+from nextslot.calendars.writes import GIVE_UP_AFTER, CalendarWriter, event_key
 from nextslot.core.results import Booked
 from nextslot.schemas.commands import BookingChange, BookingReschedule
 from nextslot.settings import Settings
@@ -76,8 +76,10 @@ def by_key(google: FakeGoogle) -> dict[str, str]:
 
 
 def key_of(session_factory, booking_id: int) -> str:
+    """Our key of the booking's event in Dr Okafor's calendar."""
     with session_factory() as s:
-        return booking_key(s.get(Booking, booking_id))
+        booking = s.get(Booking, booking_id)
+        return event_key(booking, test_google.okafor(session_factory, booking.business_id))
 
 
 def test_round11_writes_given_up_in_a_google_outage_are_written_once_the_calendar_syncs_again(

@@ -14,11 +14,11 @@ from nextslot.calendars.caldav import CalDav
 from nextslot.calendars.connections import add_calendar
 from nextslot.calendars.providers import Registry, build_registry
 from nextslot.calendars.sync import Synced, sync_calendar
-from nextslot.calendars.writes import CalendarWriter, booking_key, writes_of
+from nextslot.calendars.writes import CalendarWriter, event_key, writes_of
 from nextslot.core.results import Booked
 from nextslot.schemas.commands import BookingChange, BookingReschedule
 from nextslot.storage.tables import Booking, CalendarWrite
-from tests.calendars.test_google import SECRET
+from tests.calendars.test_google import SECRET, okafor
 from tests.calendars.test_google import connect as connect_google
 from tests.calendars.test_google import settings_for as google_settings
 from tests.calendars.test_microsoft import connect as connect_microsoft
@@ -41,8 +41,10 @@ def booked(service, clinic, start) -> tuple[str, int]:
 
 
 def key_of(session_factory, booking_id: int) -> str:
+    """Our key of the booking's event in Dr Okafor's calendar."""
     with session_factory() as s:
-        return booking_key(s.get(Booking, booking_id))
+        booking = s.get(Booking, booking_id)
+        return event_key(booking, okafor(session_factory, booking.business_id))
 
 
 def drain(writer: CalendarWriter) -> int:
