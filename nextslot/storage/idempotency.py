@@ -29,8 +29,7 @@ select key from taken where pg_advisory_xact_lock(%(locks)s, %(lock)s) is not nu
 """
 
 KEY_LOCKS = 0x1DE0  # the advisory locks' first number: a key's holder, for as long as its transaction runs
-HELD = "select not pg_try_advisory_xact_lock_shared(%(locks)s, %(lock)s)"
-KEPT = "select 1 from idempotency_keys where business_id = %(business)s and key = %(key)s"
+UNUSED = "select idempotency_key_unused(%(business)s, %(key)s, %(locks)s, %(lock)s)"  # migration 0034
 
 REMEMBER = """
 update idempotency_keys set booking_id = %(booking)s, result = %(result)s
@@ -59,12 +58,12 @@ class IdempotencyRepository:
 
     def settled_unused(self, business_id: int, key: str) -> bool:
         """No request holds the key now, and none kept a result under it: a request that writes nothing may answer
-        as a first try. Two statements, in this order: a holder that commits after the first is seen by the second,
-        and one that takes the key after the first came later than this request (as if it had waited for it)."""
-        lock = key_lock(business_id, key)
-        if queries.driver_rows(self.session, HELD, lock)[0][0]:
-            return False
-        return not queries.driver_rows(self.session, KEPT, {"business": business_id, "key": key})
+        as a first try. One statement (the function of migration 0034): the lock first, then the table in a snapshot
+        taken after it, so a holder that commits in between is seen, and one that takes the key after the lock was
+        free came later than this request (as if it had waited for it)."""
+        found = queries.driver_rows(self.session, UNUSED, {"business": business_id, "key": key,
+                                                           **key_lock(business_id, key)})
+        return bool(found[0][0])
 
     def first_result(self, business_id: int, key: str) -> dict[str, Any] | None:
         """The result kept under a key already used (None: no result, or no such key)."""
