@@ -174,8 +174,9 @@ def stage(scenario: dict[str, Any], session_factory: sessionmaker[Session], cloc
     caller = scenario.get("caller") or {}
     config = business_config(scenario)
     business_id = create_business(session_factory, config)
-    world = Stage(config, business_id, service, clock,
-                  ToolContext(service, business_id, caller.get("channel", channel), caller_phone=caller.get("caller_id")),
+    # a caller id is the caller's own number, proved as the voice webhooks prove it: its bookings answer as hers
+    caller_ctx = ToolContext(service, business_id, caller.get("channel", channel), caller_phone=caller.get("caller_id"))
+    world = Stage(config, business_id, service, clock, caller_ctx.proving(caller.get("caller_id")),
                   ToolContext(service, business_id, "staff"), {})
     for action in scenario.get("setup") or []:
         background(action, world)

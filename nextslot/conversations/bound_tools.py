@@ -48,7 +48,8 @@ def execute_as_sender(name: str, arguments: Mapping[str, Any] | str | None, ctx:
 
 def execute_bound(name: str, arguments: Mapping[str, Any] | str | None, ctx: ToolContext,
                   sender: Sender) -> ToolReply:
-    """Run a tool for `sender` and no one else."""
+    """Run a tool for `sender` and no one else; a booking of the contact it proved is answered as hers."""
+    ctx = ctx.proving(sender.phone, sender.email)
     args: Any = arguments
     if isinstance(arguments, str):
         try:

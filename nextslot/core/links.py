@@ -35,15 +35,17 @@ class Links:
     def token(self, purpose: str, business_id: int, code: str, expires_at: datetime) -> str:
         return self._signers[purpose].dumps([business_id, code, int(expires_at.timestamp())])
 
-    def manage_url(self, business_id: int, code: str, expires_at: datetime) -> str:
-        return f"{self.public_url}/m/{self.token('manage', business_id, code, expires_at)}"
+    def manage_url(self, business_id: int, code: str, expires_at: datetime, language: str | None = None) -> str:
+        """The manage page's link; `language` opens it in that language (the customer's, in her own messages: the
+        page never takes it from her record, as whoever booked with her number holds the link too)."""
+        return f"{self.public_url}/m/{self.token('manage', business_id, code, expires_at)}{in_language(language)}"
 
     def calendar_url(self, business_id: int, code: str, expires_at: datetime) -> str:
         """The booking as an .ics file (the manage token; served at /ics/booking/<token>.ics)."""
         return f"{self.public_url}/ics/booking/{self.token('manage', business_id, code, expires_at)}.ics"
 
-    def pay_url(self, business_id: int, code: str, expires_at: datetime) -> str:
-        return f"{self.public_url}/pay/{self.token('pay', business_id, code, expires_at)}"
+    def pay_url(self, business_id: int, code: str, expires_at: datetime, language: str | None = None) -> str:
+        return f"{self.public_url}/pay/{self.token('pay', business_id, code, expires_at)}{in_language(language)}"
 
     def offer_url(self, business_id: int, offer_id: int, expires_at: datetime) -> str:
         return f"{self.public_url}/w/{self.token('offer', business_id, str(offer_id), expires_at)}"
@@ -58,6 +60,10 @@ class Links:
         if now >= target.expires_at:
             return Rejected("link_expired", "This link has expired.", "token")
         return target
+
+
+def in_language(language: str | None) -> str:
+    return f"?lang={language}" if language else ""
 
 
 def load_secret(configured: str | None, data_dir: Path) -> str:

@@ -168,11 +168,13 @@ class JobReader:
         values = {"manage_url": "", "calendar_url": "", "pay_url": "", "deposit": "", "pay_by": ""}
         if self._links is None or kind.startswith("staff_"):
             return values
-        values["manage_url"] = self._links.manage_url(booking.business_id, booking.code, booking.starts_at)
+        # her pages open in her language: they never take it from her record, which a stranger's link would show
+        hers = language if language != "en" else None  # English is the record's default: the browser decides
+        values["manage_url"] = self._links.manage_url(booking.business_id, booking.code, booking.starts_at, hers)
         values["calendar_url"] = self._links.calendar_url(booking.business_id, booking.code, booking.starts_at)
         if kind == "deposit_requested":
             payment = s.scalars(select(Payment).where(Payment.booking_id == booking.id)).one()
-            values["pay_url"] = self._links.pay_url(booking.business_id, booking.code, payment.expires_at)
+            values["pay_url"] = self._links.pay_url(booking.business_id, booking.code, payment.expires_at, hers)
             values["deposit"] = money(payment.amount_minor, payment.currency).display
             values["pay_by"] = spoken_when(payment.expires_at, zone, language)
         return values

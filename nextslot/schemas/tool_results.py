@@ -43,7 +43,9 @@ class Appointment(BaseModel):
     pay_by: str | None = Field(None, description="When an unpaid deposit lapses and the time is freed, spoken")
     deposit_reason: Literal["service", "no_shows"] | None = Field(
         None, description="Why a deposit is asked: the service always needs one, or the caller missed "
-                          "appointments before (the business's no-show policy); explain it kindly")
+                          "appointments before (the business's no-show policy); explain it kindly. Null when the "
+                          "caller is not proved to be the customer (their own number, a proof): say only that a "
+                          "deposit is needed")
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 

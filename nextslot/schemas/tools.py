@@ -31,8 +31,9 @@ IDEMPOTENCY = ("A unique id for this request (e.g. a UUID you generate once). If
                "the same id: it never books twice. Null: no retry protection.")
 LOCATION = ("A branch the caller wants, by name or key (get_business_info lists them). Null: any branch; each "
             "time then says where.")
-LANGUAGE = ("The caller's language for `say`: en, es, fr or de (dates and times are said the local way). Null: the "
-            "customer's own language when known, else English.")
+LANGUAGE = ("The caller's language for `say`: en, es, fr or de (dates and times are said the local way). Null: about "
+            "a booking, the customer's own language if the caller is proved to be them (their own number, a proof), "
+            "else the business's; otherwise English.")
 Language = Literal["en", "es", "fr", "de"]
 PARTY = ("How many people the booking is for (a class seat each, or a member of staff each, as the service says). "
          "Null: one.")

@@ -163,12 +163,13 @@ def confirmation(slug: str, token: str, request: Request) -> Response:
     booking = service.get_booking(business.id, target.code)
     if isinstance(booking, Rejected):
         return not_found(request, "booking")
-    visitor = visitor_of(request, zone_of(booking.starts_at, booking.customer.timezone), language=business.language,
-                         record=booking.customer.language)
+    visitor = visitor_of(request, zone_of(booking.starts_at, booking.customer.timezone), language=business.language)
+    picked = visitor.language if visitor.language_chosen else None
     return render(request, "booked.html", {
         "business": business, "visitor": visitor, "booking": booking,
         "when": local_when(booking.starts_at.utc, visitor.zone, visitor.language),
-        "manage": manage_path(links, business.id, booking), "pay": pay_path(links, business.id, booking),
+        "manage": manage_path(links, business.id, booking, picked),
+        "pay": pay_path(links, business.id, booking, picked),
         "calendar": calendar_path(token),
     })
 
@@ -215,8 +216,8 @@ def renewed(form: BookingForm) -> BookingForm:
 
 
 def after_booking(links: Links, business: PageBusiness, booking: BookingView, visitor: Visitor) -> str:
-    """Pay the deposit first when one is due; else the confirmation."""
-    if (pay := pay_path(links, business.id, booking)) is not None:
+    """Pay the deposit first when one is due; else the confirmation (each in the language picked on the page)."""
+    if (pay := pay_path(links, business.id, booking, visitor.language if visitor.language_chosen else None)) is not None:
         return pay
     token = links.token("manage", business.id, booking.code, booking.starts_at.utc)  # the manage link's own
     return visitor.link(f"/b/{business.slug}/booked/{token}")

@@ -181,7 +181,7 @@ def open_link(request: Request, token: str, posted: FormData | None = None) -> O
                                                "message": "This booking no longer exists."}, status=404,
                       frameable=False)
     visitor = visitor_of(request, zone_of(booking.starts_at, booking.customer.timezone), posted,
-                         language=business.language, record=booking.customer.language)
+                         language=business.language)
     return Opened(token, business, booking, visitor)
 
 

@@ -49,7 +49,8 @@ async def accept(request: Request, token: str, target: LinkTarget, summary: dict
     if isinstance(result, Booked):
         booking = result.booking
         links = request.app.state.links
-        return RedirectResponse(links.manage_url(target.business_id, booking.code, booking.starts_at.utc),
+        # an offer goes to the waiting customer alone, so its page's language (hers) goes on to the booking's
+        return RedirectResponse(links.manage_url(target.business_id, booking.code, booking.starts_at.utc, language),
                                 status_code=303)
     if isinstance(result, SlotTaken):
         return page(request, "offers/gone.html", 409, offer=summary, lang=language,

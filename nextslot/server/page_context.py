@@ -155,15 +155,14 @@ def visitor_for(tz: str | None, cookie: str | None, embed: str | None, fallback:
     return Visitor(fallback, False, embed == "1", place=branch)
 
 
-def visitor_of(request: Any, fallback: ZoneInfo, form: Any = None, *, language: str = "en",
-               record: str | None = None) -> Visitor:
+def visitor_of(request: Any, fallback: ZoneInfo, form: Any = None, *, language: str = "en") -> Visitor:
     """The visitor of a GET (query string) or of a POST (its form's hidden fields). Their language: the one
-    picked on the page (`lang=`), else the customer record's (a manage page; English is the record's default,
-    so it says nothing), else the browser's Accept-Language, else the business's (`language`)."""
+    picked on the page (`lang=`), else the browser's Accept-Language, else the business's (`language`). Never the
+    customer record's: whoever booked with her number holds the booking's pages too; the links in her own messages
+    carry her language (`lang=`) instead."""
     source = form if form is not None else request.query_params
     visitor = visitor_for(source.get("tz"), request.cookies.get(TZ_COOKIE), source.get("embed"), fallback,
                           source.get("location"))
     stated = known(source.get("lang"))
-    spoken = choose(stated, record if record != "en" else None,
-                    from_accept_language(request.headers.get("accept-language")), default=language)
+    spoken = choose(stated, from_accept_language(request.headers.get("accept-language")), default=language)
     return Visitor(visitor.zone, visitor.chosen, visitor.embed, spoken, stated is not None, visitor.place)

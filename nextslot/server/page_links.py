@@ -17,9 +17,10 @@ def local_path(links: Links, url: str) -> str:
     return url.removeprefix(links.public_url)
 
 
-def manage_path(links: Links, business_id: int, booking: BookingView) -> str:
-    """The booking's manage link; it stops working when the appointment starts."""
-    return local_path(links, links.manage_url(business_id, booking.code, booking.starts_at.utc))
+def manage_path(links: Links, business_id: int, booking: BookingView, language: str | None = None) -> str:
+    """The booking's manage link (in `language`, when one was picked); it stops working when the appointment
+    starts."""
+    return local_path(links, links.manage_url(business_id, booking.code, booking.starts_at.utc, language))
 
 
 def calendar_path(manage_token: str) -> str:
@@ -27,12 +28,12 @@ def calendar_path(manage_token: str) -> str:
     return f"/ics/booking/{manage_token}.ics"
 
 
-def pay_path(links: Links, business_id: int, booking: BookingView) -> str | None:
-    """The deposit's pay link while a deposit is still awaited, else None."""
+def pay_path(links: Links, business_id: int, booking: BookingView, language: str | None = None) -> str | None:
+    """The deposit's pay link (in `language`, when one was picked) while a deposit is still awaited, else None."""
     payment = booking.payment
     if booking.status != BookingStatus.PENDING_PAYMENT or payment is None or payment.status != "pending":
         return None
-    return local_path(links, links.pay_url(business_id, booking.code, payment.expires_at))
+    return local_path(links, links.pay_url(business_id, booking.code, payment.expires_at, language))
 
 
 def link_refused(request: Request, refused: Rejected, *, frameable: bool) -> Response:

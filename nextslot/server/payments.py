@@ -50,9 +50,9 @@ async def pay(token: str, request: Request) -> Response:
         return notice(request, N_("Nothing to pay"), N_("There is no deposit to pay for this booking."), 404,
                       business=business)
     payment, booking = due.booking.payment, due.booking
-    visitor = visitor_of(request, zone_of(booking.starts_at, booking.customer.timezone), language=business.language,
-                         record=booking.customer.language)
-    manage = links.manage_url(target.business_id, booking.code, booking.starts_at.utc)
+    visitor = visitor_of(request, zone_of(booking.starts_at, booking.customer.timezone), language=business.language)
+    manage = links.manage_url(target.business_id, booking.code, booking.starts_at.utc,
+                              visitor.language if visitor.language_chosen else None)
     if payment is not None and payment.status == "paid":
         return RedirectResponse(manage, status_code=303)
     if booking.status != BookingStatus.PENDING_PAYMENT or payment is None or payment.status != "pending":

@@ -1,9 +1,17 @@
-"""Who is calling a tool: the business (from its API key), the channel, and what the platform knows."""
+"""Who is calling a tool: the business (from its API key), the channel, what the platform knows, and whether the
+caller is proved to be the customer a booking belongs to (anyone can say her phone number or read out a code)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 from nextslot.core.service import BookingService
+from nextslot.languages import choose
+from nextslot.schemas.views import CustomerView
+
+# the business's own agents, with its staff's reach: `/mcp` with its key or an app it approved (stdio too), and
+# OpenAI function calling, which its own code runs
+STAFF_CHANNELS = frozenset({"mcp", "openai"})
 
 
 @dataclass(frozen=True)
@@ -14,3 +22,33 @@ class ToolContext:
     caller_phone: str | None = None  # a voice platform's caller id, used when the model gives no phone
     idempotency_key: str | None = None  # a platform's own id for this tool call, used when the model gives none
     language: str | None = None  # the conversation's language: `say` comes in it when the call names none
+    proved: frozenset[str] = frozenset()  # contacts proved the caller's own in this call: E.164 phones, emails
+
+    def proving(self, *contacts: str | None) -> ToolContext:
+        """This context with more contacts proved (the caller id, a one-time code's contact, a texting number)."""
+        more = {c.lower() if "@" in c else c for c in contacts if c}
+        return replace(self, proved=self.proved | more) if more - self.proved else self
+
+    def answers_her(self, customer: CustomerView) -> bool:
+        """Whether the caller may be answered as this customer, in her own language and told why her deposit is
+        asked: the business's own agents, or a caller proved to be her (her number calling or writing, a contact
+        proved with a one-time code). Holding her number or her booking's code proves nothing."""
+        if self.channel in STAFF_CHANNELS:
+            return True
+        return bool(customer.phone and customer.phone in self.proved
+                    or customer.email and customer.email.lower() in self.proved)
+
+    def language_for(self, stated: str | None, customer: CustomerView) -> str:
+        """The language to answer about this customer's booking in: the one the call names, else the conversation's,
+        else hers if the caller is proved to be her, else the business's (the same for every number, known or not)."""
+        if stated or self.language:
+            return choose(stated, self.language)
+        if self.answers_her(customer):
+            return choose(customer.language)
+        return self.business_language
+
+    @cached_property
+    def business_language(self) -> str:
+        """The business's default language (its page's, `language` in its config), else English: read once."""
+        record = self.service.business_by_id(self.business_id)
+        return choose(record.details.get("language") if record is not None else None)

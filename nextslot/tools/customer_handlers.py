@@ -19,7 +19,7 @@ def find_appointments(ctx: ToolContext, args: FindAppointmentsIn) -> Appointment
     if isinstance(found, Rejected):
         return problem(found)
     views, near = found
-    shown = [appointment(v) for v in views]
+    shown = [appointment(v, ctx.language_for(None, v.customer), her_own=ctx.answers_her(v.customer)) for v in views]
     live = [a for a in shown if a.status in ACTIVE]
     if args.code and near:
         say = f"I couldn't find code {args.code}, but this caller has {', '.join(near)}: is that the one?"

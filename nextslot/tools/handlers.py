@@ -18,6 +18,7 @@ from nextslot.schemas.commands import (
 )
 from nextslot.schemas.spoken import language_of
 from nextslot.schemas.tool_results import (
+    Appointment,
     BookingOut,
     BusinessInfoOut,
     ChangeOut,
@@ -43,7 +44,7 @@ from nextslot.schemas.tools import (
     ListServicesIn,
     RescheduleIn,
 )
-from nextslot.schemas.views import ServiceView, SlotView
+from nextslot.schemas.views import BookingView, ServiceView, SlotView
 from nextslot.tools.context import ToolContext
 from nextslot.tools.phrases import cost_phrase, phrase
 from nextslot.tools.render import (
@@ -207,7 +208,7 @@ def book_appointment(ctx: ToolContext, args: BookIn) -> BookingOut | ToolProblem
         hold_id=args.hold_id, notes=args.notes or "", intake={a.question: a.answer for a in args.answers or ()},
         **fields,
     ))
-    return booking_out(result, "booked", args.caller_timezone, args.language)
+    return booking_out(ctx, result, "booked", args.caller_timezone, args.language)
 
 
 def reschedule_appointment(ctx: ToolContext, args: RescheduleIn) -> BookingOut | ToolProblem:
@@ -218,21 +219,27 @@ def reschedule_appointment(ctx: ToolContext, args: RescheduleIn) -> BookingOut |
     if args.and_later:
         moved = ctx.service.move_series(ctx.business_id, cmd)
         if not isinstance(moved, SeriesChanged):
-            return booking_out(moved, "rescheduled", None, args.language)
-        first, *later = (appointment(v, args.language) for v in moved.bookings)
+            return booking_out(ctx, moved, "rescheduled", None, args.language)
+        first, *later = (told(ctx, v, args.language) for v in moved.bookings)
         tail = f" and the {len(later)} after it" if later else ""
         return BookingOut(outcome="rescheduled", appointment=first, later=later,
                           say=f"Done: your {first.service_name} is now on {first.spoken}{tail}, at the same time "
                               f"each {'time' if not later else 'occurrence'}. Your first code is {first.code_spoken}.")
-    return booking_out(ctx.service.reschedule(ctx.business_id, cmd), "rescheduled", None, args.language)
+    return booking_out(ctx, ctx.service.reschedule(ctx.business_id, cmd), "rescheduled", None, args.language)
 
 
-def booking_out(result: Booked | SlotTaken | Rejected, verb: str, caller_zone: str | None,
+def told(ctx: ToolContext, view: BookingView, stated: str | None) -> Appointment:
+    """The booking as this caller is told it: in the language they named, else (ToolContext.language_for) the
+    customer's own only if they are proved to be her, else the business's; why a deposit is asked likewise."""
+    return appointment(view, ctx.language_for(stated, view.customer), her_own=ctx.answers_her(view.customer))
+
+
+def booking_out(ctx: ToolContext, result: Booked | SlotTaken | Rejected, verb: str, caller_zone: str | None,
                 language: str | None = None) -> BookingOut | ToolProblem:
     match result:
         case Booked(view, replayed):
-            a = appointment(view, language)
-            lang = language or view.customer.language
+            lang = ctx.language_for(language, view.customer)
+            a = told(ctx, view, lang)
             say = (deposit_sentence(a) if a.deposit_due
                    else booked_sentence(a, "booked" if verb == "booked" else "now booked", lang))
             return BookingOut(outcome=verb, appointment=a, replayed=replayed, say=say)  # type: ignore[arg-type]
@@ -250,7 +257,7 @@ def cancel_appointment(ctx: ToolContext, args: CancelIn) -> ChangeOut | ToolProb
     if args.and_later:
         series = ctx.service.cancel_series(ctx.business_id, cmd)
         if isinstance(series, SeriesChanged):
-            first, *later = (appointment(v, args.language) for v in series.bookings)
+            first, *later = (told(ctx, v, args.language) for v in series.bookings)
             tail = f" and the {len(later)} after it are" if later else " is"
             return ChangeOut(outcome="cancelled", appointment=first, later=later,
                              say=f"Your {first.service_name} on {first.spoken}{tail} cancelled.")
@@ -260,15 +267,15 @@ def cancel_appointment(ctx: ToolContext, args: CancelIn) -> ChangeOut | ToolProb
     if isinstance(result, Rejected) and result.code == "late_terms_not_accepted":  # a question for the caller
         return ChangeOut(outcome="needs_agreement", reason_code=result.code, acknowledge_with="accept_late_terms",
                          say=late_terms_sentence(ctx, args, result))
-    return change_out(result, "cancelled", args.language)
+    return change_out(ctx, result, "cancelled", args.language)
 
 
 def late_terms_sentence(ctx: ToolContext, args: CancelIn, asked: Rejected) -> str:
-    """The core's question, in the caller's language (else the customer's own)."""
-    language = args.language
+    """The core's question, in the caller's language (else the customer's own, to her: ToolContext.language_for)."""
+    language = args.language or ctx.language
     if language is None:
         booking = ctx.service.get_booking(ctx.business_id, args.code)
-        language = booking.customer.language if not isinstance(booking, Rejected) else "en"
+        language = ctx.language_for(None, booking.customer) if not isinstance(booking, Rejected) else "en"
     facts = dict(asked.details)
     if language_of(language) == "en" or not facts:
         return asked.message
@@ -278,14 +285,15 @@ def late_terms_sentence(ctx: ToolContext, args: CancelIn, asked: Rejected) -> st
 
 def confirm_appointment(ctx: ToolContext, args: ConfirmIn) -> ChangeOut | ToolProblem:
     result = ctx.service.confirm(ctx.business_id, BookingChange(code=args.code, source=ctx.channel, actor=ACTOR))
-    return change_out(result, "confirmed", args.language)
+    return change_out(ctx, result, "confirmed", args.language)
 
 
-def change_out(result: Changed | Rejected, verb: str, language: str | None = None) -> ChangeOut | ToolProblem:
+def change_out(ctx: ToolContext, result: Changed | Rejected, verb: str,
+               language: str | None = None) -> ChangeOut | ToolProblem:
     if isinstance(result, Rejected):
         return problem(result, language)
-    lang = language or result.booking.customer.language
-    a = appointment(result.booking, lang)
+    lang = ctx.language_for(language, result.booking.customer)
+    a = told(ctx, result.booking, lang)
     key = verb if verb == "cancelled" or not result.replayed else "already_confirmed"
     say = phrase(key, lang, service=a.service_name, when=a.spoken)
     cost = fee_phrase(result.booking.fees[-1], lang) if result.booking.fees else None

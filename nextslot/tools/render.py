@@ -34,10 +34,12 @@ def time_slot(slot: SlotView, caller_zone: str | None, language: str | None = No
     )
 
 
-def appointment(view: BookingView, language: str | None = None) -> Appointment:
-    """The booking for the caller: times in their zone, spoken in `language` (else the customer's own)."""
+def appointment(view: BookingView, language: str | None, *, her_own: bool) -> Appointment:
+    """The booking for the caller: times in their zone, spoken in `language` (ToolContext.language_for). Why a
+    deposit is asked only when it is `her_own` (ToolContext.answers_her): "because of missed appointments" would
+    tell anyone who booked with her number that she has missed some."""
     zone = zone_of(view.starts_at, view.customer.timezone)
-    spoken_language = language_of(language or view.customer.language)
+    spoken_language = language_of(language)
     return Appointment(
         code=view.code, code_spoken=view.code_spoken, status=view.status, service=view.service,
         service_name=view.service_name, starts_at=view.starts_at.utc.astimezone(zone).isoformat(),
@@ -47,7 +49,7 @@ def appointment(view: BookingView, language: str | None = None) -> Appointment:
         deposit_due=view.payment.amount.display if view.payment and view.payment.status == "pending" else None,
         pay_by=spoken_time(view.payment.expires_at, zone) if view.payment and view.payment.status == "pending"
         else None,
-        deposit_reason=view.payment.reason if view.payment else None,  # type: ignore[arg-type]
+        deposit_reason=view.payment.reason if view.payment and her_own else None,  # type: ignore[arg-type]
     )
 
 
@@ -101,6 +103,7 @@ def booked_sentence(a: Appointment, verb: str = "booked", language: str | None =
 
 
 def deposit_sentence(a: Appointment) -> str:
+    """The deposit asked, its amount and deadline; why only when the appointment tells (its `deposit_reason`)."""
     needs = "Because of missed appointments before, it needs" if a.deposit_reason == "no_shows" else "It needs"
     return (f"I've reserved {a.service_name}{with_whom(a.with_[:1])} on {a.spoken}. {needs} a {a.deposit_due} "
             f"deposit to be confirmed: I've sent you a payment link. Please pay by {a.pay_by}, or the time is "

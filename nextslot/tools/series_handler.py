@@ -7,8 +7,8 @@ from nextslot.schemas.times import spoken_time
 from nextslot.schemas.tool_results import OccurrenceLine, SeriesOut, ToolProblem
 from nextslot.schemas.tools import BookSeriesIn
 from nextslot.tools.context import ToolContext
-from nextslot.tools.handlers import ACTOR, key_for, staff_keys
-from nextslot.tools.render import appointment, problem, time_slot, zone_of
+from nextslot.tools.handlers import ACTOR, key_for, staff_keys, told
+from nextslot.tools.render import problem, time_slot, zone_of
 
 
 def book_series(ctx: ToolContext, args: BookSeriesIn) -> SeriesOut | ToolProblem:
@@ -28,7 +28,7 @@ def book_series(ctx: ToolContext, args: BookSeriesIn) -> SeriesOut | ToolProblem
     view, zone = result.series, args.caller_timezone
     lines = [OccurrenceLine(
         requested=spoken_time(o.requested.utc, zone_of(o.requested, zone)), outcome=o.outcome,  # type: ignore[arg-type]
-        appointment=appointment(o.booking, args.language) if o.booking else None,
+        appointment=told(ctx, o.booking, args.language) if o.booking else None,
         alternatives=[time_slot(a, zone, args.language) for a in o.alternatives][:3], problem=o.problem)
         for o in view.occurrences]
     made = [line for line in lines if line.appointment]

@@ -13,20 +13,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError, create_model
 
 from nextslot.core.customers.contacts import normalize_phone
 from nextslot.core.planning import load_business
 from nextslot.core.results import Rejected
+from nextslot.schemas import tools as t
 from nextslot.storage.outage import database_unreachable
 from nextslot.tools.contact_proof import PROOF_SPECS
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import (
+    SPECS,
     TOOLS,
     UNAVAILABLE,
     ToolReply,
+    ToolSpec,
     error,
     execute,
     execute_spec,
@@ -34,8 +38,22 @@ from nextslot.tools.registry import (
 )
 
 LOOKUPS = ("find_appointments", "customer_history")
+ANY_REGION = "ZZ"  # phonenumbers' "unknown region": a number written with its country code is read the same in any
 PROOF_TOOLS = {spec.name: spec for spec in PROOF_SPECS}
 TAKE_PROOF = frozenset({*LOOKUPS, "reschedule_appointment", "cancel_appointment", "confirm_appointment"})
+
+
+def with_optional_proof(spec: ToolSpec) -> ToolSpec:
+    """The registry's tool as a voice call takes it: the same, plus a `proof` it may pass (the caller's own number
+    and a booking code need none)."""
+    model: Any = create_model(
+        spec.input_model.__name__.removesuffix("In") + "OnCallIn", __base__=spec.input_model,
+        proof=(str | None, Field(None, min_length=8, max_length=100, description=t.PROOF)))
+    return replace(spec, input_model=model)
+
+
+# what a voice call offers, as `execute_for_caller` takes it: the voice tool definitions are generated from these
+VOICE_SPECS = (*PROOF_SPECS, *(with_optional_proof(spec) if spec.name in TAKE_PROOF else spec for spec in SPECS))
 
 NOT_PROVED = ("Only the number this call comes from, a phone or email proved in this call, or a booking code can "
               "be looked up here. Offer to look up by the booking code, or call request_code with the phone or "
@@ -47,15 +65,23 @@ SAY_WITHHELD = ("I can't see the number you're calling from, so I can look up ap
 
 
 def execute_for_caller(name: str, arguments: Mapping[str, Any] | str | None, ctx: ToolContext) -> ToolReply:
-    """Run a voice agent's tool call: the registry's tools, and the code tools, with lookups bound to the caller."""
+    """Run a voice agent's tool call: the registry's tools, and the code tools, with lookups bound to the caller.
+    The caller id is a contact proved: a booking of its own number is answered as hers (ToolContext.answers_her)."""
+    try:
+        ctx = ctx.proving(calling_number(ctx))
+    except Exception as exc:
+        if database_unreachable(exc):
+            return error("temporarily_unavailable", UNAVAILABLE)
+        raise
     if name in PROOF_TOOLS:
         return execute_spec(PROOF_TOOLS[name], arguments, ctx)
     args = arguments_of(arguments)
     if name not in TAKE_PROOF or args is None:
         return execute(name, arguments, ctx)  # the registry explains bad arguments
     proof = args.pop("proof", None)
-    if name not in LOOKUPS:
-        return execute(name, args, ctx)  # by code: a proof adds nothing to what the code already opens
+    if name not in LOOKUPS:  # by code: a proof opens nothing more, but the answer is then hers (her language)
+        proved = proof_contact(proof, ctx) if isinstance(proof, str) and proof.strip() else None
+        return execute(name, args, ctx.proving(proved))
     try:
         given = TOOLS[name].input_model.model_validate(args)
     except ValidationError as exc:
@@ -105,7 +131,27 @@ def as_proved(name: str, args: dict[str, Any], proof: Any, ctx: ToolContext) -> 
     if isinstance(contact, Rejected):
         return error(contact.code, contact.message, contact.field)
     phone, email = (None, contact) if "@" in contact else (contact, None)
-    return execute(name, {**args, "phone": phone, "email": email}, ctx)
+    return execute(name, {**args, "phone": phone, "email": email}, ctx.proving(contact))
+
+
+def proof_contact(proof: str, ctx: ToolContext) -> str | None:
+    """The contact a proof stands for; None for one that is not (any more) a proof, which changes nothing here."""
+    try:
+        contact = ctx.service.proven_contact(ctx.business_id, proof)
+    except Exception as exc:
+        if database_unreachable(exc):
+            return None  # the tool itself then answers temporarily_unavailable, or goes on as unproved
+        raise
+    return None if isinstance(contact, Rejected) else contact
+
+
+def calling_number(ctx: ToolContext) -> str | None:
+    """The caller id in E.164 (None: withheld, or no number); one with its country code needs no read of the
+    business's country."""
+    raw = (ctx.caller_phone or "").strip()
+    if not raw:
+        return None
+    return e164(raw, ANY_REGION if raw.startswith("+") else country_of(ctx))
 
 
 def country_of(ctx: ToolContext) -> str | None:

@@ -217,10 +217,11 @@ def typical_values(kind: str, language: str) -> dict[str, str]:
     """An ordinary booking: a short name, a real business and service, links with this public URL."""
     links, code, ends = Links(SECRET, PUBLIC_URL), "K7M4PX", datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
     when = spoken_when(ends, ZoneInfo("Europe/London"), language)
+    hers = language if language != "en" else None  # her pages' links carry her language, as the dispatcher's do
     return {"name": "Ana Ruiz", "business": "Riverside Clinic", "service": "GP consultation", "code": code,
             "customer": "Ana Ruiz", "when": when, "previous_when": when, "minutes": "15", "party": "1",
-            "manage_url": links.manage_url(4242, code, ends), "calendar_url": links.calendar_url(4242, code, ends),
-            "pay_url": links.pay_url(4242, code, ends), "deposit": "£15.00", "pay_by": when,
+            "manage_url": links.manage_url(4242, code, ends, hers), "calendar_url": links.calendar_url(4242, code, ends),
+            "pay_url": links.pay_url(4242, code, ends, hers), "deposit": "£15.00", "pay_by": when,
             "offer_url": links.offer_url(4242, 123456, ends)}
 
 

@@ -1,5 +1,5 @@
-"""The public pages in the visitor's language over real HTTP: chosen by `lang=`, then the customer's record,
-then the browser's Accept-Language, then the business's default; every page in Spanish, French and German
+"""The public pages in the visitor's language over real HTTP: chosen by `lang=` (the links in a customer's own
+messages carry hers), then the browser's Accept-Language, then the business's default; every page in Spanish, French and German
 shows no English sentence of ours, and dates read the local way."""
 from __future__ import annotations
 
@@ -156,14 +156,20 @@ def test_hostile_lang_values_fall_back_and_are_never_echoed(live_server, service
             assert "onerror=alert" not in page.text and "<script>alert" not in page.text
 
 
-def test_a_manage_page_speaks_the_customers_recorded_language(live_server, service, garage):
+def test_a_manage_page_speaks_the_language_its_link_carries_never_the_customers_record(live_server, service,
+                                                                                       garage):
     result = service.book(garage, BookingCreate(
         service="tyre-swap", starts_at="2026-11-24T15:00:00Z",
         customer=CustomerIn(name="Hans", phone="+4915123459781", language="de")))
     assert isinstance(result, Booked), result
     with live_server(frozen=True, settings=settings()) as server, httpx.Client(base_url=server.url) as http:
-        page = http.get(manage_path(garage, result.booking), headers={"accept-language": "en-US"})
+        # the link in his own messages carries his language (tests/security/test_stranger_leaks.py sends one)
+        page = http.get(manage_path(garage, result.booking), params={"lang": "de"},
+                        headers={"accept-language": "en-US"})
         assert '<html lang="de"' in page.text and "Ihr Termin" in page.text
+        # the same link without it, as whoever booked with his number holds it, tells nothing of his record
+        assert '<html lang="en"' in http.get(manage_path(garage, result.booking),
+                                             headers={"accept-language": "en-US"}).text
         assert '<html lang="fr"' in http.get(manage_path(garage, result.booking), params={"lang": "fr"}).text
 
 

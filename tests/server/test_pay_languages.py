@@ -1,5 +1,6 @@
-"""The pay pages speak the customer's language like the booking page: the one on their record, else their
-browser's; the checkout's description says the time the local way, and Stripe is told the locale."""
+"""The pay pages speak the customer's language like the booking page: the one her own messages' pay link carries
+(`lang=`), else the browser's, never her record's; the checkout's description says the time the local way, and
+Stripe is told the locale."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -24,7 +25,8 @@ def test_a_spanish_customer_pays_on_a_spanish_checkout_with_the_time_said_the_sp
         live_server, service, garage):  # noqa: F811
     booking = book_in(service, garage, "es", "+34612345678")
     with live_server(frozen=True, settings=settings_for()) as server, httpx.Client(base_url=server.url) as http:
-        checkout = httpx.URL(http.get(pay_link(booking, garage)).headers["location"]).path
+        # as her deposit message links it (reminders/jobs.py): her record's language is never read by the page
+        checkout = httpx.URL(http.get(pay_link(booking, garage) + "?lang=es").headers["location"]).path
         page = http.get(checkout)
         text = unescape(page.text)
         assert page.status_code == 200 and '<html lang="es"' in page.text

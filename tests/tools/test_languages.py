@@ -53,7 +53,8 @@ def test_slots_and_bookings_are_offered_and_confirmed_in_the_callers_language(ct
     assert booked.data["say"].startswith("C'est réservé : GP consultation avec Dr Asha Patel le mardi 24 novembre "
                                          "à 08:30. Votre code de réservation est ")
     code = booked.data["appointment"]["code"]
-    confirmed = execute("confirm_appointment", {"code": code}, ctx)  # no language given: the customer's own
+    her = ctx.proving("+447911170001")  # her own number calling: the voice webhooks prove the caller id so
+    confirmed = execute("confirm_appointment", {"code": code}, her)  # no language given: the customer's own, to her
     assert confirmed.data["say"] == ("Merci. Votre rendez-vous GP consultation le mardi 24 novembre à 08:30 est "
                                      "confirmé. À bientôt.")
     cancelled = execute("cancel_appointment", {"code": code, "language": "de"}, ctx)

@@ -49,13 +49,15 @@ def longest_values(kind: str, language: str) -> dict[str, str]:
     """The values a message of this kind gets, each as long as it can be (None: a kind with no such bound)."""
     links = Links("x", "https://" + "x" * (PUBLIC_URL_LENGTH - len("https://")))
     code, name, when = "X" * CODE_LENGTH, "N" * NAME_LENGTH, longest_when(language)
+    hers = language if language != "en" else None  # her pages' links carry her language (reminders/jobs.py)
     if kind == "waitlist_offer":
         return {"name": name, "business": name, "service": name, "when": when, "minutes": "1440", "party": "100",
                 "offer_url": links.offer_url(LARGEST_ID, LARGEST_ID, LAST_INSTANT)}
     return {"name": name, "service": name, "business": name, "code": code, "customer": name, "when": when,
-            "previous_when": when, "manage_url": links.manage_url(LARGEST_ID, code, LAST_INSTANT),
+            "previous_when": when, "manage_url": links.manage_url(LARGEST_ID, code, LAST_INSTANT, hers),
             "calendar_url": links.calendar_url(LARGEST_ID, code, LAST_INSTANT),
-            "pay_url": links.pay_url(LARGEST_ID, code, LAST_INSTANT), "deposit": LONGEST_DEPOSIT, "pay_by": when}
+            "pay_url": links.pay_url(LARGEST_ID, code, LAST_INSTANT, hers), "deposit": LONGEST_DEPOSIT,
+            "pay_by": when}
 
 
 def has_bound(kind: str) -> bool:
