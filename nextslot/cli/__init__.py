@@ -1,5 +1,5 @@
-"""The `nextslot` command: migrate, load-config, api-key, staff-account, voice-secret, webhook, ics-feed, caldav,
-serve, mcp, scheduler, up, customer, check, retention, demo, bench, eval.
+"""The `nextslot` command: migrate, load-config, api-key, staff-account, voice-secret, voice-tools, webhook, ics-feed,
+caldav, serve, mcp, scheduler, up, customer, check, retention, demo, bench, eval.
 
 One module a group of commands (business, connections, processes, checkout), each registering its own
 sub-commands; this module parses, reads the settings once and turns an unreachable or unmigrated database

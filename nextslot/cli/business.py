@@ -1,4 +1,4 @@
-"""Setting a business up: migrate, load-config, api-key, staff-account, voice-secret."""
+"""Setting a business up: migrate, load-config, api-key, staff-account, voice-secret, voice-tools."""
 from __future__ import annotations
 
 import argparse
@@ -6,10 +6,13 @@ import json
 import secrets
 import sys
 from pathlib import Path
+from typing import get_args
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from nextslot.cli.common import add_business_command, add_command, on_business, refuse, refuse_rejected
+from nextslot.schemas.tools import Language
 from nextslot.settings import Settings
 
 
@@ -130,6 +133,37 @@ def cmd_voice_secret(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_voice_tools(settings: Settings, args: argparse.Namespace) -> int:
+    """The voice tools in the platform's own format (stdout, JSON), generated from the tools' own input models;
+    what to fill in, never a secret itself, on stderr."""
+    from nextslot.core.accounts.voice_secrets import voice_business
+    from nextslot.storage.engine import build_engine, build_session_factory
+    from nextslot.storage.uow import SqlAlchemyUnitOfWork
+    from nextslot.tools.voice_tool_schemas import NO_ADAPTER, voice_tools
+
+    if args.platform in NO_ADAPTER:
+        return refuse("no_adapter", f"nextslot answers no {args.platform} webhook yet, so there are no "
+                                    f"{args.platform} tools to generate; a platform that can call a remote MCP "
+                                    "server with a header can use /mcp with an API key.", "platform")
+    server_url = (args.server_url or settings.public_url).rstrip("/")
+    parts = urlsplit(server_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        return refuse("invalid_server_url", "The server URL must be http(s)://host[:port][/path], as the platform "
+                                            "reaches this server.", "server_url")
+    business = voice_business(SqlAlchemyUnitOfWork(build_session_factory(build_engine(settings))), args.business,
+                              args.platform)
+    if business is None:
+        return refuse("unknown_business", f"No business '{args.business}'.", "business")
+    made = voice_tools(args.platform, server_url, args.business, args.language)
+    print(json.dumps(made.tools, indent=2, ensure_ascii=False))
+    for note in made.notes:
+        print(note, file=sys.stderr)
+    if business.secret is None:
+        print(f"{args.platform} is not set up for {args.business} yet: its webhook refuses every call until "
+              f"`nextslot voice-secret {args.business} {args.platform}` has been run.", file=sys.stderr)
+    return 0
+
+
 def register(sub) -> None:
     add_command(sub, "migrate", cmd_migrate, "bring the database to the latest schema", needs_schema=False)
     p = add_command(sub, "load-config", cmd_load_config, "create or update a business from a YAML or JSON file",
@@ -151,3 +185,10 @@ def register(sub) -> None:
                              "(printed)")
     p.add_argument("platform", choices=["vapi", "retell", "elevenlabs"])
     p.add_argument("--secret", help="the secret to use (default: the current one; a new one for vapi and elevenlabs)")
+    p = add_command(sub, "voice-tools", cmd_voice_tools, "print a business's voice tool definitions in a voice "
+                    "platform's own format (JSON), generated from the tools' input models", needs_schema=True)
+    p.add_argument("--platform", required=True, choices=["vapi", "retell", "elevenlabs", "bland", "synthflow"])
+    p.add_argument("--business", required=True, help="the business's slug")
+    p.add_argument("--server-url", help="where the platform reaches this server (default: NEXTSLOT_PUBLIC_URL)")
+    p.add_argument("--language", choices=get_args(Language),
+                   help="the language the agent speaks: every tool's `say` comes in it")

@@ -25,6 +25,7 @@ from nextslot.server.console.session import notice as console_notice
 CONSOLE = "/console"
 PAGES = ("/b/", "/m/", "/w/", "/pay/")  # the booking page (framable), manage, offer and payment links (not)
 ANSWERED = (404, 405)
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")  # the ones a 405's Allow may name
 
 
 def console_path(path: str) -> bool:
@@ -58,9 +59,17 @@ def unmatched(request: Request, exc: HTTPException) -> Response:
     else:  # a wrong method on a page is no page either, for a visitor: the words of a 404, the status of a 405
         response = page_render.notice(request, N_("Not found"), page_render.NOT_FOUND["page"], exc.status_code,
                                       frameable=path.startswith("/b/"))
-    if exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
-        response.headers["Allow"] = exc.headers["Allow"]
+    if exc.status_code == 405 and (allow := allowed(request) or (exc.headers or {}).get("Allow")):
+        response.headers["Allow"] = allow
     return response
+
+
+def allowed(request: Request) -> str:
+    """Every method some route takes at this path (the router's 405 names only the first route's: a page shown by
+    one route and posted to by another would say it takes GET alone)."""
+    probe = {"type": "http", "path": request.scope["path"], "root_path": request.scope.get("root_path", "")}
+    return ", ".join(method for method in METHODS if any(
+        route.matches({**probe, "method": method})[0] == Match.FULL for route in request.app.router.routes))
 
 
 def install(app: FastAPI) -> None:
