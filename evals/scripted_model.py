@@ -20,6 +20,7 @@ from evals.loopback import LiveServer
 class Step:
     say: str | None = None  # an answer in words
     call: tuple[str, dict[str, Any] | str] | None = None  # a tool call: name, arguments (a str is sent raw)
+    calls: list[tuple[str, dict[str, Any] | str]] | None = None  # several tool calls in one answer
     sleep: float = 0.0  # answer this late
     status: int | None = None  # answer with this HTTP error
 
@@ -39,6 +40,11 @@ def words(text: str) -> Step:
 
 def call(tool: str, arguments: dict[str, Any] | str) -> Step:
     return Step(call=(tool, arguments))
+
+
+def at_once(*calls: tuple[str, dict[str, Any] | str]) -> Step:
+    """One answer making several tool calls (name, arguments), as models do in parallel."""
+    return Step(calls=list(calls))
 
 
 def step_of(data: dict[str, Any]) -> Step:
@@ -71,16 +77,17 @@ def scripted_model(*steps: Step, repeat_last: bool = False) -> Iterator[Scripted
         if step.status:
             return JSONResponse({"error": {"message": "scripted failure", "type": "server_error"}},
                                 status_code=step.status)
-        if step.call:
-            name, args = step.call
+        if step.call or step.calls:
+            made = [step.call] if step.call else step.calls or []
             message = {"role": "assistant", "content": None, "tool_calls": [
-                {"id": f"call_{index}", "type": "function",
-                 "function": {"name": name, "arguments": args if isinstance(args, str) else json.dumps(args)}}]}
+                {"id": f"call_{index}" + (f"_{n}" if n else ""), "type": "function",
+                 "function": {"name": name, "arguments": args if isinstance(args, str) else json.dumps(args)}}
+                for n, (name, args) in enumerate(made)]}
         else:
             message = {"role": "assistant", "content": step.say}
         return {"id": f"chatcmpl-{index}", "object": "chat.completion", "created": 0, "model": body["model"],
                 "choices": [{"index": 0, "message": message,
-                             "finish_reason": "tool_calls" if step.call else "stop"}],
+                             "finish_reason": "tool_calls" if step.call or step.calls else "stop"}],
                 "usage": {"prompt_tokens": 100 + index, "completion_tokens": 10, "total_tokens": 110 + index}}
 
     with LiveServer(app) as server:

@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     conversation_max_tokens: int = 200_000  # the model's tokens (prompt and completion) per conversation
     conversation_daily_tokens: int = 5_000_000  # per business per day (UTC)
     conversation_messages_per_number: int = 30  # inbound per number and business per hour; past it, not answered
+    # bookings (a series once) and waitlist places, and holds, each, that one sender's chats make at a business a day
+    conversation_bookings_per_day: int = 5
     conversation_message_attempts: int = 3  # tries at answering one message; then a person takes the conversation
     conversation_retry_seconds: float = 10  # before the next try at a message whose answering failed
     conversation_history_messages: int = 12  # texts in and out given to the model

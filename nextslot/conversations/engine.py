@@ -19,15 +19,18 @@ from sqlalchemy.orm import Session
 from nextslot.conversations import guided
 from nextslot.conversations.bound_tools import Sender, execute_bound
 from nextslot.conversations.handoff import MAX_MISSES, PERSON_TOOL, wants_person
-from nextslot.conversations.limits import caps_for, messages_this_hour, spent_so_far
+from nextslot.conversations.limits import caps_for, chat_write_refused, messages_this_hour, spent_so_far
 from nextslot.conversations.model_agent import (
     BudgetSpent,
     ModelEndpoint,
     ModelFailed,
     Recorded,
+    call_key,
     endpoint_for,
+    readable_call,
     reply_with_model,
     system_prompt,
+    without_control,
 )
 from nextslot.conversations.words import say
 from nextslot.core.service import BookingService
@@ -269,7 +272,7 @@ class ConversationEngine:
             if name == PERSON_TOOL["function"]["name"]:
                 person.append(name)
                 return ToolReply(True, {"handed_off": True, "say": "A member of staff will answer the customer."})
-            keyed = replace(ctx, idempotency_key=f"conversation:{message_id}:{call_id}")
+            keyed = replace(ctx, idempotency_key=call_key(message_id, call_id))
             return self.run_tool(keyed, conversation_id, message_id, name, arguments, "model", facts["sender"])
 
         text = reply_with_model(client, endpoint.model, messages, run_tool, record, spend, extra_tools=[PERSON_TOOL])
@@ -286,11 +289,18 @@ class ConversationEngine:
 
     def run_tool(self, ctx: ToolContext, conversation_id: int, message_id: int, name: str, arguments: Any,
                  by: str, sender: Sender) -> ToolReply:
-        """Run a tool bound to the sender and store the call with its result."""
+        """Run a tool bound to the sender and store the call with its result; past the day's bookings or holds for
+        this sender, the call is refused before it runs."""
+        stored = {"raw": without_control(str(arguments))[:2000]} if not isinstance(arguments, dict) else None
+        name, arguments, refusal = readable_call(name, arguments)
+        stored = stored or arguments
         started = time.perf_counter()
-        reply = execute_bound(name, arguments, ctx, sender)
+        if refusal is None:
+            with self._service.session_factory() as s:
+                refusal = chat_write_refused(s, name, sender, ctx.channel == "web_chat", ctx.business_id,
+                                             self._service.now(), self._settings.conversation_bookings_per_day)
+        reply = refusal or execute_bound(name, arguments, ctx, sender)
         took = int((time.perf_counter() - started) * 1000)
-        stored = arguments if isinstance(arguments, dict) else {"raw": str(arguments)[:2000]}
         with self._service.session_factory() as s:
             s.add(ConversationToolCall(business_id=ctx.business_id, conversation_id=conversation_id,
                                        message_id=message_id, tool=name[:64], arguments=stored, result=reply.data,

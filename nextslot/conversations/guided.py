@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from nextslot.conversations.limits import CHAT_WRITE_CAPS
 from nextslot.conversations.words import choices, day_label, say, when
 from nextslot.core.instants import load_zone
 from nextslot.languages.local_times import repeat_of
@@ -285,6 +286,8 @@ def on_cancel(turn: Turn, state: State, _: str, picked: int) -> tuple[str, State
 def refused(turn: Turn, reply: ToolReply) -> str:
     """Why a change was refused when the customer can act on it (too close to the start: call), else sorry."""
     error = reply.data.get("error") or {}
+    if error.get("code") in CHAT_WRITE_CAPS.values():
+        return turn.say("too_many_bookings")
     return str(error["message"]) if error.get("code") in CUTOFFS else turn.say("failed")
 
 

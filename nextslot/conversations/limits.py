@@ -1,19 +1,28 @@
 """What a conversation may spend and how fast a number may write: model calls and tokens per conversation and per
 business per UTC day (then the guided flow answers, with a word why), inbound messages per number per hour (past
-it, one polite word and then silence, nothing spent), and tries at answering one message (then a person)."""
+it, one polite word and then silence, nothing spent), tries at answering one message (then a person), and the
+bookings and holds one sender's chats may make a day (past it, the tool answers `too_many_bookings`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from nextslot.conversations.bound_tools import Sender
 from nextslot.settings import Settings
-from nextslot.storage.tables import Conversation, ConversationMessage, ModelCall
+from nextslot.storage.tables import Conversation, ConversationMessage, ConversationToolCall, ModelCall
+from nextslot.tools.registry import ToolReply, error
 
 RATE_WINDOW = timedelta(hours=1)
+WRITES_WINDOW = timedelta(days=1)
+# the writes a chat could repeat until a business's calendar is full of one stranger's bookings, in two budgets
+CHAT_WRITES = {"book_appointment": "bookings", "book_series": "bookings", "join_waitlist": "bookings",
+               "hold_slot": "holds"}
+CHAT_WRITE_CAPS = {"bookings": "too_many_bookings", "holds": "too_many_holds"}
+MADE = ("booked", "partly_booked", "waitlisted", "held")  # what a write counts for when it made something
 
 
 @dataclass(frozen=True)
@@ -95,3 +104,35 @@ def messages_this_hour(s: Session, conversation: Conversation, message: Conversa
     else:
         query = query.where(Conversation.phone == conversation.phone, Conversation.channel == conversation.channel)
     return s.scalar(query) or 0
+
+
+def chat_write_refused(s: Session, tool: str, sender: Sender, web: bool, business_id: int, now: datetime,
+                       cap: int) -> ToolReply | None:
+    """The refusal for a booking, series, waitlist place or hold past what one sender's chats may make at this
+    business in a day, or None. The sender is an SMS or WhatsApp number (its chats on either), and on the web the
+    chat itself and every web chat that gave the same phone (a new chat is only a new cookie). Whatever a message
+    talks a model into, or however many calls it makes at once, a stranger cannot fill a calendar."""
+    budget = CHAT_WRITES.get(tool)
+    if budget is None or sender.conversation_id is None:
+        return None
+    tools = [name for name, kind in CHAT_WRITES.items() if kind == budget]
+    query = (select(func.count()).select_from(ConversationToolCall)
+             .join(Conversation, Conversation.id == ConversationToolCall.conversation_id)
+             .where(ConversationToolCall.business_id == business_id, Conversation.business_id == business_id,
+                    ConversationToolCall.tool.in_(tools), ConversationToolCall.ok,
+                    ConversationToolCall.result["outcome"].astext.in_(MADE),
+                    ConversationToolCall.created_at > now - WRITES_WINDOW))
+    if web:
+        same = [Conversation.id == sender.conversation_id]
+        if sender.stated_phone:
+            stated = Conversation.identity["phone"].astext == sender.stated_phone
+            same.append((Conversation.channel == "web") & stated)
+        query = query.where(or_(*same))
+    else:
+        query = query.where(Conversation.phone == sender.phone, Conversation.channel.in_(("sms", "whatsapp")))
+    if (s.scalar(query) or 0) < cap:
+        return None
+    what = "holds" if budget == "holds" else "bookings and waitlist places"
+    return error(CHAT_WRITE_CAPS[budget], f"This customer's chats have made {cap} {what} here today, the most a "
+                                          "chat may make. Do not try again: tell them, and offer a person from the "
+                                          "business (talk_to_a_person) to book more.")

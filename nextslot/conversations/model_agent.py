@@ -4,6 +4,7 @@ latency, error); anything that goes wrong (error, timeout, no answer, too many t
 ModelFailed so the guided flow answers that message instead."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -18,11 +19,16 @@ from zoneinfo import ZoneInfo
 import openai
 
 from nextslot.core.outbound_http import http_client
+from nextslot.schemas.inputs import CONTROL
 from nextslot.settings import Settings
 from nextslot.tools.openai_tools import chat_tools
 from nextslot.tools.registry import ToolReply
+from nextslot.tools.registry import error as tool_error
 
 MAX_REQUESTS = 6  # per customer message: a model still calling tools after this many has lost its way
+# tool calls of one model answer that are run: each is a search or a write, and a message that takes longer than its
+# lease to answer is answered again by another process; the rest are answered "not run" for the model to redo
+MAX_CALLS_AT_ONCE = 10
 LOCAL_API_KEY = "not-needed"  # local servers (vLLM, Ollama, llama.cpp) accept any key
 OWN_KEY_PREFIX = "NEXTSLOT_MODEL_KEY_"
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "fr": "French", "de": "German"}
@@ -151,16 +157,57 @@ def reply_with_model(client: openai.OpenAI, model: str, messages: list[dict[str,
         message = response.choices[0].message
         calls = [c for c in message.tool_calls or [] if c.type == "function"]
         if not calls:
-            if not (message.content or "").strip():
+            text = CONTROL.sub("", message.content or "").strip()  # a NUL would fail the answer's every store
+            if not text:
                 raise ModelFailed("empty_answer")
-            return message.content.strip()
+            return text
         messages.append({"role": "assistant", "content": message.content, "tool_calls": [
             {"id": c.id, "type": "function", "function": {"name": c.function.name, "arguments": c.function.arguments}}
             for c in calls]})
-        for call in calls:
-            reply = run_tool(call.function.name, call.function.arguments, call.id)
+        for n, call in enumerate(calls):
+            reply = run_tool(call.function.name, call.function.arguments, call.id) if n < MAX_CALLS_AT_ONCE else \
+                tool_error("too_many_calls", f"Not run: only the first {MAX_CALLS_AT_ONCE} tool calls of one answer "
+                                             "are run. Make this call again in your next answer if still needed.")
             messages.append({"role": "tool", "tool_call_id": call.id, "content": reply.text()})
     raise ModelFailed("tool_loop")
+
+
+def readable_call(name: str, arguments: Any) -> tuple[str, Any, ToolReply | None]:
+    """A tool call as the model wrote it, made safe to act on and store: its name and arguments without control
+    characters (a NUL or a lone surrogate, which PostgreSQL refuses: the message's answer would fail on every try),
+    and a refusal for arguments no JSON reader here can take (a number past Python's digit limit, nesting past its
+    recursion limit) where the registry would not be reached to explain them. Arguments that are not JSON at all
+    are left to the registry, which says why."""
+    name = CONTROL.sub("", name)
+    try:
+        if isinstance(arguments, str):
+            arguments = CONTROL.sub("", arguments)
+            try:
+                arguments = json.loads(arguments) if arguments.strip() else {}
+            except json.JSONDecodeError:
+                return name, arguments, None
+        return name, without_control(arguments), None
+    except (ValueError, RecursionError):
+        return name, {}, tool_error("invalid_json", "The arguments are JSON this server cannot read (a number too "
+                                                    "long, or nesting too deep).")
+
+
+def without_control(value: Any) -> Any:
+    if isinstance(value, str):
+        return CONTROL.sub("", value)
+    if isinstance(value, list):
+        return [without_control(v) for v in value]
+    if isinstance(value, dict):
+        return {without_control(k): without_control(v) for k, v in value.items()}
+    return value
+
+
+def call_key(message_id: int, call_id: str) -> str:
+    """The idempotency key of one tool call (the same on a retry of the message, so nothing is written twice); a
+    call id too long for the key's column, or with characters it cannot hold, is hashed."""
+    if len(call_id) <= 64 and not CONTROL.search(call_id):
+        return f"conversation:{message_id}:{call_id}"
+    return f"conversation:{message_id}:{hashlib.sha256(call_id.encode(errors='surrogatepass')).hexdigest()}"
 
 
 @cache

@@ -3,6 +3,7 @@ question back when the reply is not clear. Every reply is stored with what it wa
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from nextslot.conversations.intake import (
     last_chatted,
     receive,
 )
+from nextslot.conversations.words import say
 from nextslot.core.customers import replies
 from nextslot.core.customers.replies import OfferTarget, Sender, Target
 from nextslot.core.results import Booked, Rejected, SlotTaken
@@ -26,6 +28,8 @@ from nextslot.schemas.commands import BookingChange
 from nextslot.tools.phrases import cost_phrase, phrase
 
 ANSWER_WAIT_SECONDS = 10.0  # within the 15 s Twilio waits for a webhook's answer
+# a sending number's next keyword answer: "answer", "notice" (one word that it is past its budget) or "silent"
+Budget = Callable[[str], str]
 
 
 @dataclass(frozen=True)
@@ -38,10 +42,13 @@ class Conversations:
 
 
 def handle_reply(service: BookingService, channel: str, sender: str, body: str,
-                 provider_id: str | None = None, conversations: Conversations | None = None) -> str | None:
+                 provider_id: str | None = None, conversations: Conversations | None = None,
+                 budget: Budget | None = None) -> str | None:
     """Act on one inbound message and return the answer to send back (a retried message is answered again,
-    not acted on again). With `conversations`, a message that is not a clear keyword answer, or comes in the
-    middle of a conversation, is stored for the conversation instead and None returned: answered later."""
+    not acted on again; "" is no answer). With `conversations`, a message that is not a clear keyword answer, or
+    comes in the middle of a conversation, is stored for the conversation instead and None returned: answered
+    later. With `budget`, a number past its keyword answers gets one word about it, then silence: a STOP or START
+    is still kept, anything else is stored `rate_limited` and does nothing (each answer is a text we pay for)."""
     phone = sender.removeprefix("whatsapp:")
     if channel == "whatsapp":  # the customer wrote: WhatsApp takes free text from us for the next 24 hours
         with service.uow() as uow:
@@ -67,11 +74,15 @@ def handle_reply(service: BookingService, channel: str, sender: str, body: str,
     if not replies.claim_reply(service.uow(), record, service.now()):
         return first_copys_answer(service, provider_id)  # Twilio sent it again while we were answering it
     words = ANSWERS[who.language]
+    spent = budget(phone) if budget is not None else "answer"
 
     if reply.intent in (Intent.STOP, Intent.START):
         stop = reply.intent is Intent.STOP
         replies.set_opt_out(service.uow(), who.customer_ids, channel, stop)
-        return store(service, record, words["stopped" if stop else "started"], "opted_out" if stop else "opted_in",
+        return store(service, record, words["stopped" if stop else "started"] if spent == "answer" else "",
+                     "opted_out" if stop else "opted_in", who)
+    if spent != "answer":
+        return store(service, record, say(who.language, "slow_down") if spent == "notice" else "", "rate_limited",
                      who)
     if conversations and (owner := replies.number_owner(service.uow(), conversations.to)) is not None:
         # written to a business's own number: a yes or no is about that business's bookings, not another's

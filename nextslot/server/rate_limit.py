@@ -87,6 +87,8 @@ class RateLimits:
     codes: RateLimit  # one-time codes asked for by one address: each is a message sent to someone
     code_checks: RateLimit  # codes tried by one address, whichever contact they are for
     registrations: RateLimit  # OAuth clients registered from one address: each is a row that stays
+    replies: RateLimit  # keyword replies (YES, C, STOP) answered per sending number: each answer is a text we pay for
+    reply_notices: RateLimit  # the one "please wait" a number past its replies gets
 
     @classmethod
     def of(cls, settings: Settings) -> RateLimits:
@@ -94,7 +96,9 @@ class RateLimits:
         return cls(RateLimit("60/minute", storage, "pages"), RateLimit("10/minute", storage, "sign_in"),
                    RateLimit(settings.rate_limit_per_key, storage, "api"), RateLimit("10/hour", storage, "codes"),
                    RateLimit("30/hour", storage, "code_checks"),
-                   RateLimit("20/hour", storage, "registrations"))
+                   RateLimit("20/hour", storage, "registrations"),
+                   RateLimit(f"{max(1, settings.conversation_messages_per_number)}/hour", storage, "replies"),
+                   RateLimit("1/hour", storage, "reply_notices"))
 
 
 def rate_limits(request: Request) -> RateLimits:

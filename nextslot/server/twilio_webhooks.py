@@ -22,6 +22,7 @@ from nextslot.reminders.inbound import Conversations, handle_reply
 from nextslot.reminders.receipts import record_receipt
 from nextslot.reminders.twilio_signature import valid_twilio_request
 from nextslot.schemas.inputs import CONTROL
+from nextslot.server.rate_limit import rate_limits
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks/twilio")
@@ -71,11 +72,24 @@ async def inbound(request: Request, form: dict[str, str]) -> Response:
     conversations = Conversations(timedelta(minutes=settings.conversation_idle_minutes),
                                   e164(form.get("To") or "") or None, media)
     answer = await run_in_threadpool(handle_reply, request.app.state.service, channel, e164(sender), body or "",
-                                     form.get("MessageSid"), conversations)
+                                     form.get("MessageSid"), conversations, reply_budget(request))
     twiml = MessagingResponse()
-    if answer is not None:  # None: the conversation answers through the outbox in a moment
+    if answer:  # None: the conversation answers through the outbox in a moment; "": no answer (past its budget)
         twiml.message(answer)
     return Response(str(twiml), media_type="application/xml")
+
+
+def reply_budget(request: Request) -> Callable[[str], str]:
+    """A sending number's keyword answers, counted per process like the other rate limits: as many an hour as a
+    number's conversation messages (`NEXTSLOT_CONVERSATION_MESSAGES_PER_NUMBER`), then one word, then silence."""
+    limits = rate_limits(request)
+
+    def take(phone: str) -> str:
+        if limits.replies.take(phone) == 0:
+            return "answer"
+        return "notice" if limits.reply_notices.take(phone) == 0 else "silent"
+
+    return take
 
 
 def e164(number: str) -> str:

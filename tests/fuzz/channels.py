@@ -31,7 +31,8 @@ def unlimited(app: Any) -> None:
     """Budgets far beyond a fuzz run, for an app whose lifespan has started (it sets the real ones)."""
     storage = MemoryStorage()
     app.state.rate_limits = RateLimits(*(RateLimit("1000000/minute", storage, name) for name in
-                                         ("pages", "sign_in", "api", "codes", "code_checks", "registrations")))
+                                         ("pages", "sign_in", "api", "codes", "code_checks", "registrations",
+                                          "replies", "reply_notices")))
 
 
 def rows(session_factory) -> dict[str, int]:
