@@ -16,12 +16,9 @@ import jsonschema
 import pytest
 from starlette.testclient import TestClient
 
-from nextslot.core.accounts.voice_secrets import set_secret
 from nextslot.schemas import tools as t
-from nextslot.server.app import create_app
 from nextslot.settings import Settings
 from nextslot.storage import queries
-from nextslot.storage.uow import SqlAlchemyUnitOfWork
 from nextslot.tools.contact_proof import PROOF_SPECS
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import TOOLS, execute
@@ -29,7 +26,14 @@ from nextslot.tools.voice_callers import TAKE_PROOF
 from nextslot.tools.voice_tool_schemas import ELEVENLABS_DYNAMIC, PLATFORMS, voice_tools
 from tests.server.test_cli import nextslot, refusal
 from tests.server.test_voice_webhooks import RETELL_KEY, VAPI_SECRET, retell_signature
-from tests.tools.test_voice_contact_lookup import ANN, ELEVENLABS_SECRET, codes_sent
+from tests.tools.test_voice_contact_lookup import (  # noqa: F401  (fixtures: the clinic on all three platforms, Ann's bookings)
+    ANN,
+    ELEVENLABS_SECRET,
+    ann,
+    client,
+    clinic,
+    codes_sent,
+)
 
 TUESDAY, WEDNESDAY = "2026-11-24", "2026-11-25"  # the frozen clock stands on Monday 23 November 2026, 08:00 UTC
 SERVER = "http://testserver"
@@ -39,35 +43,6 @@ ORDER = ("request_code", "verify_code", "list_services", "get_business_info", "f
          "book_appointment", "book_series", "find_appointments", "customer_history", "confirm_appointment",
          "reschedule_appointment", "join_waitlist", "cancel_appointment")
 CALL_IDS = itertools.count(1)
-
-
-@pytest.fixture
-def clinic(make_business, session_factory) -> tuple[int, str]:
-    """A business with the three voice platforms set up: (id, slug)."""
-    business_id = make_business("clinic")
-    for platform, secret in SECRETS.items():
-        set_secret(SqlAlchemyUnitOfWork(session_factory), business_id, platform, secret)
-    with session_factory() as session:
-        return business_id, queries.business(session, business_id).slug
-
-
-@pytest.fixture
-def client(service) -> TestClient:
-    return TestClient(create_app(Settings(), service=service))
-
-
-@pytest.fixture
-def ann(service, clinic) -> list[str]:
-    """Two bookings of Ann's (made by the staff), their codes: the proof she gets in the call reaches them."""
-    staff = ToolContext(service, clinic[0], "test")
-    codes = []
-    for day in (TUESDAY, WEDNESDAY):
-        slots = execute("find_available_slots", {"service": "consultation", "date": day}, staff).data["slots"]
-        booked = execute("book_appointment", {"service": "consultation", "starts_at": slots[0]["starts_at"],
-                                              "customer_name": "Ann Lee", "phone": ANN}, staff)
-        assert booked.ok, booked.data
-        codes.append(booked.data["appointment"]["code"])
-    return codes
 
 
 def generated(database_url: str, platform: str, slug: str, *more: str) -> list[dict[str, Any]]:
@@ -150,7 +125,7 @@ def filled(headers: dict[str, Any], secret: str) -> dict[str, str]:
     return {name: secret if str(given).startswith("<") else given for name, given in headers.items()}
 
 
-def call(client: TestClient, platform: str, tool: dict[str, Any], args: dict[str, Any],
+def call(client: TestClient, platform: str, tool: dict[str, Any], args: dict[str, Any],  # noqa: F811
          caller: str) -> dict[str, Any]:
     """One call of a generated tool, as the platform sends it; the tool's answer (its JSON)."""
     call_id = f"call_{next(CALL_IDS)}"
@@ -191,7 +166,7 @@ def call(client: TestClient, platform: str, tool: dict[str, Any], args: dict[str
 
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_every_generated_tool_is_accepted_when_the_platform_calls_it_proof_included(
-        database_url, client, clinic, ann, service, session_factory, platform):
+        database_url, client, clinic, ann, service, session_factory, platform):  # noqa: F811
     business_id, slug = clinic
     tools = {name_of(tool): tool for tool in generated(database_url, platform, slug)}
     assert set(tools) == set(ORDER)
@@ -251,7 +226,7 @@ def test_the_generated_parameters_are_the_input_models_fields_with_their_descrip
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
-def test_a_language_makes_every_answer_come_in_it(database_url, client, clinic, platform):
+def test_a_language_makes_every_answer_come_in_it(database_url, client, clinic, platform):  # noqa: F811
     slug = clinic[1]
     tools = {name_of(tool): tool for tool in generated(database_url, platform, slug, "--language", "es")}
     find = tools["find_available_slots"]
@@ -268,7 +243,8 @@ def test_a_language_makes_every_answer_come_in_it(database_url, client, clinic, 
     assert answer["say"].startswith("Puedo ofrecerle "), answer
 
 
-def test_bland_and_synthflow_unknown_businesses_and_bad_urls_are_refused_with_a_reason(database_url, clinic):
+def test_bland_and_synthflow_unknown_businesses_and_bad_urls_are_refused_with_a_reason(
+        database_url, clinic):  # noqa: F811
     slug = clinic[1]
     for platform in ("bland", "synthflow"):
         refused = refusal(nextslot(database_url, "voice-tools", "--platform", platform, "--business", slug))
