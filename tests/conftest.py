@@ -76,8 +76,11 @@ def session_factory(engine: Engine):
 @pytest.fixture(autouse=True)
 def quiet_queues(request: pytest.FixtureRequest) -> Iterator[None]:
     """After a test that used the database, nothing of it waits for the scheduler's jobs, which read every
-    business's queues a batch at a time (20 messages, 50 freed times): a test's unsent messages, unread freed time
-    and open offers (which lapse into new freed time) would be a later test's sends, offers and counts."""
+    business's queues a batch at a time (20 messages, 50 freed times, 20 calendar writes, 20 webhook deliveries): a
+    test's unsent messages, unread freed time, open offers (which lapse into new freed time), calendar writes not done
+    (pending, or failed with a retry due at its locked_until, or woken again by a later sync of its calendar) and
+    webhook deliveries not sent would be a later test's sends, offers, writes and counts, once that test's clock
+    passes their time."""
     uses_database = {"session_factory", "service", "make_business"} & set(request.fixturenames)
     factory = request.getfixturevalue("session_factory") if uses_database else None
     yield
@@ -85,13 +88,17 @@ def quiet_queues(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     from sqlalchemy import func, update
 
-    from nextslot.storage.tables import FreedCapacity, Notification, WaitlistOffer
+    from nextslot.storage.tables import CalendarWrite, FreedCapacity, Notification, WaitlistOffer, WebhookDelivery
 
     with factory() as s:
         s.execute(update(Notification).where(Notification.status.in_(("pending", "sending", "sent")))
                   .values(status="void"))  # sent: its missing receipt would pass it to the next channel later
         s.execute(update(WaitlistOffer).where(WaitlistOffer.status == "open").values(status="expired"))
         s.execute(update(FreedCapacity).where(FreedCapacity.processed_at.is_(None)).values(processed_at=func.now()))
+        s.execute(update(CalendarWrite).where(CalendarWrite.status != "done")  # "failed" would wake at a sync
+                  .values(status="done", locked_until=None))
+        s.execute(update(WebhookDelivery).where(WebhookDelivery.status.in_(("pending", "sending")))
+                  .values(status="failed", locked_until=None))
         s.commit()
 
 

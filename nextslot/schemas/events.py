@@ -30,6 +30,11 @@ class NotificationSummary(BaseModel):
 
 class BookingEventData(BaseModel):
     booking: BookingView
+    booking_version: int = Field(description=(
+        "How many changes the booking's history holds as this event shows it (its .ics SEQUENCE is one less): "
+        "a later state of the booking has a higher one, so an event whose booking_version is lower than one "
+        "already applied for the same booking is stale; events about the same state (a message's outcome) share "
+        "it"))
     previous_starts_at: datetime | None = Field(None, description="booking.rescheduled: where it was before")
     notification: NotificationSummary | None = Field(None, description="notification.*: the message concerned")
 
@@ -38,6 +43,10 @@ class Event(BaseModel):
     id: str = Field(description="Unique per event; the same on every retry, so receivers can drop duplicates")
     type: EventType
     version: Literal[1] = 1
+    sequence: int = Field(ge=1, description=(
+        "This endpoint's event number: 1, 2, 3 ... in the order the events were committed, none skipped. An event "
+        "retried after a later one arrives with the lower number; a number not yet seen is an event still being "
+        "retried, or one given up on (the endpoint was turned off)"))
     created_at: datetime
     business: str = Field(description="The business's slug")
     data: BookingEventData

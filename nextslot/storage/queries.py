@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from nextslot.storage.tables import (
     Booking,
+    BookingHistory,
     Business,
     Claim,
     Resource,
@@ -243,3 +244,11 @@ def deposits_asked(session: Session) -> bool:
     by_service = select(Service.id).where(Service.active, Service.deposit_minor.is_not(None)).exists()
     by_policy = select(Business.id).where(Business.details["no_show_policy"].astext.is_not(None)).exists()
     return bool(session.scalar(select(or_(by_service, by_policy))))
+
+
+def booking_changes(session: Session, business_id: int, booking_id: int) -> int:
+    """How many changes the booking's history holds, this transaction's own included (its .ics SEQUENCE is one
+    less)."""
+    count: int = session.scalar(select(func.count()).select_from(BookingHistory).where(
+        BookingHistory.business_id == business_id, BookingHistory.booking_id == booking_id)) or 0
+    return count

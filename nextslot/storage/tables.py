@@ -653,6 +653,17 @@ class WebhookEndpoint(Base):
     created_at: Mapped[datetime] = _created()
 
 
+class WebhookSequence(Base):
+    """An endpoint's last event number: taken at the commit of each transaction with events for it, and held locked
+    until that commit, so its events are numbered 1, 2, 3 ... in the order they commit, none skipped."""
+
+    __tablename__ = "webhook_sequences"
+    __table_args__ = (_parent("endpoint_id", "webhook_endpoints", cascade=True),)
+    endpoint_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    business_id: Mapped[int] = _business()
+    last: Mapped[int] = mapped_column(BigInteger)
+
+
 class WebhookDelivery(Base):
     """One event for one endpoint: written with the change it reports, sent and retried by the scheduler."""
 

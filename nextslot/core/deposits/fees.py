@@ -12,6 +12,7 @@ from nextslot.core import events
 from nextslot.core.planning import load_business
 from nextslot.core.results import Rejected
 from nextslot.core.views import booking_view
+from nextslot.storage import queries
 from nextslot.storage.tables import Booking, BookingFee, BookingHistory, Payment
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
@@ -89,5 +90,10 @@ def record_fee_charge(uow: SqlAlchemyUnitOfWork, fee_id: int, charged: bool, pro
                                         "status": fee.status}, note=problem or ""))
             business = load_business(uow, booking.business_id)
             if not isinstance(business, Rejected):
-                events.emit(uow, booking.business_id, f"fee.{fee.status}", booking_view(uow, booking, business), now)
+                # this entry included; counted before the booking (not locked here) is read again, so a change
+                # committed meanwhile shows in the view, never a count newer than the state it shows
+                version = queries.booking_changes(s, booking.business_id, booking.id)
+                s.refresh(booking)
+                events.emit(uow, booking.business_id, f"fee.{fee.status}", booking_view(uow, booking, business), now,
+                            booking_version=version)
         uow.commit()

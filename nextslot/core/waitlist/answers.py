@@ -77,7 +77,8 @@ def accept_offer(uow: SqlAlchemyUnitOfWork, offer_id: int, source: str, now: dat
         offer.answered_at, offer.answer = now, source
         if isinstance(result, Booked):
             offer.status, offer.booking_id, entry.status = "accepted", result.booking.id, "booked"
-            events.emit(uow, offer.business_id, "waitlist.offer_accepted", result.booking, now)
+            events.emit(uow, offer.business_id, "waitlist.offer_accepted", result.booking, now,
+                        booking_version=events.CREATED)  # the view is the booking as it was made
         else:
             offer.status, entry.status = "lost", "waiting"
         uow.commit()
