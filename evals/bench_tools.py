@@ -153,7 +153,10 @@ async def measure_channels(base: str, clinic: Seeded, samples: int, numbers: Ite
     async with httpx2.AsyncClient(headers={"x-vapi-secret": clinic.vapi_secret}, timeout=30) as http:
 
         async def via_vapi(name: str, args: dict[str, Any]) -> dict[str, Any]:
-            message = {"type": "tool-calls", "call": {"id": "bench-call"},
+            # each booking a caller of its own, booking for the number they call from: one number's calls make only
+            # a day's bookings (NEXTSLOT_PUBLIC_BOOKINGS_PER_DAY), as one caller's would
+            call = {"id": "bench-call", **({"customer": {"number": args["phone"]}} if "phone" in args else {})}
+            message = {"type": "tool-calls", "call": call,
                        "toolCallList": [{"id": uuid.uuid4().hex, "name": name, "arguments": args}]}
             response = await http.post(f"{base}/webhooks/vapi/{clinic.slug}", json={"message": message})
             result = response.json()["results"][0] if response.status_code == 200 else {"error": response.text}

@@ -16,6 +16,7 @@ import yaml
 from nextslot.core.business.config import apply_config
 from nextslot.core.results import Booked, Held, Rejected, SlotTaken
 from nextslot.core.service import BookingService
+from nextslot.runtime import public_caps
 from nextslot.schemas.commands import BookingChange, BookingCreate, BookingReschedule, CustomerIn, HoldCreate, SlotQuery
 from nextslot.schemas.config import BusinessConfig
 from nextslot.settings import Settings
@@ -42,7 +43,7 @@ def run_demo(settings: Settings) -> int:
     upgrade(url)
     engine = engine_for(url, pool_size=25)
     factory = build_session_factory(engine)
-    service = BookingService(factory, hold_minutes=settings.hold_minutes)
+    service = BookingService(factory, hold_minutes=settings.hold_minutes, public_caps=public_caps(settings))
 
     ids = {}
     for name in ("clinic", "garage"):

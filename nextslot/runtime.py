@@ -9,6 +9,7 @@ from nextslot.core.service import BookingService
 from nextslot.settings import Settings
 
 if TYPE_CHECKING:
+    from nextslot.core.booking.public_caps import PublicCaps
     from nextslot.core.links import Links
     from nextslot.payments.base import PaymentProvider
     from nextslot.reminders.dispatcher import Dispatcher
@@ -23,7 +24,15 @@ def build_service(settings: Settings) -> BookingService:
                           gate=DatabaseGate(settings.database_places()),
                           payment_provider=settings.payment_provider,
                           read_session_factory=build_session_factory(replica) if replica is not None else None,
-                          slot_searches_per_business=settings.rate_limit_slot_searches_per_business)
+                          slot_searches_per_business=settings.rate_limit_slot_searches_per_business,
+                          public_caps=public_caps(settings))
+
+
+def public_caps(settings: Settings) -> PublicCaps:
+    """What the public ways in may book for one contact, and how long a series (core/booking/public_caps.py)."""
+    from nextslot.core.booking.public_caps import PublicCaps
+
+    return PublicCaps(per_contact=settings.public_bookings_per_contact, series_max=settings.public_series_max)
 
 
 def build_links(settings: Settings) -> Links:

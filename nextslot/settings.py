@@ -125,6 +125,17 @@ class Settings(BaseSettings):
     conversation_retry_seconds: float = 10  # before the next try at a message whose answering failed
     conversation_history_messages: int = 12  # texts in and out given to the model
     conversation_idle_minutes: float = 30  # a conversation quiet this long is over; the next message starts anew
+    # the public ways in (the booking page, /b/{slug}/mcp, the voice lines, the web chat), so one party cannot fill
+    # a calendar, a waitlist or the holds, or have many messages sent to numbers of its choosing:
+    # bookings (a series once) and waitlist places one sender makes at a business a day, and holds as many besides;
+    # the sender is the client's address (an IPv6 /64) on the page and /b/{slug}/mcp together, the caller id on
+    # the voice lines (withheld ones all together); counted per server process, like the other rate limits
+    public_bookings_per_day: int = Field(10, ge=1)
+    # bookings (a series once) and waitlist places one phone or email may have from those ways in that are still
+    # ahead or were made in the last 24 hours, whoever asks; counted in the database
+    public_bookings_per_contact: int = Field(5, ge=1)
+    # the most occurrences of a recurring series booked from those ways in (the service's own limit when lower)
+    public_series_max: int = Field(12, ge=1, le=52)
 
     # Prometheus /metrics: on the app's own port behind `Authorization: Bearer <metrics_token>`, and/or on a port of
     # its own (metrics_port, bound to metrics_host; the token is asked there too when set). Neither set: no /metrics.

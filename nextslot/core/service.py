@@ -7,8 +7,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from nextslot.core.booking import changes, holds, reads, records, series
+from nextslot.core.booking import changes, holds, idempotency, reads, records, series
 from nextslot.core.booking.book import book
+from nextslot.core.booking.public_caps import PublicCaps
 from nextslot.core.booking.reschedule import reschedule
 from nextslot.core.booking.search_budget import SlotSearchBudget
 from nextslot.core.business import catalog, lookup
@@ -56,7 +57,8 @@ T = TypeVar("T")
 class BookingService:
     def __init__(self, session_factory: sessionmaker[Session], clock: Clock = utcnow, hold_minutes: int = 5,
                  payment_provider: str = "local", read_session_factory: sessionmaker[Session] | None = None,
-                 slot_searches_per_business: str | None = None, gate: DatabaseGate | None = None):
+                 slot_searches_per_business: str | None = None, gate: DatabaseGate | None = None,
+                 public_caps: PublicCaps | None = None):
         self._session_factory = session_factory
         self._gate = gate  # None: every unit of work goes straight to the pool (tests, the demo)
         # None: unlimited (tests, the demo); servers pass the rate_limit_slot_searches_per_business setting
@@ -67,6 +69,9 @@ class BookingService:
         self._clock = clock
         self._hold_minutes = hold_minutes
         self._payment_provider = payment_provider  # recorded on deposits; the edge talks to the provider
+        # None: unlimited (tests, as the search budget); servers pass the public_bookings_per_contact and
+        # public_series_max settings
+        self._public_caps = public_caps
 
     @property
     def session_factory(self) -> sessionmaker[Session]:
@@ -179,18 +184,22 @@ class BookingService:
     def proven_contact(self, business_id: int, proof: str) -> str | Rejected:
         return proofs.proven_contact(self.uow(), business_id, proof, self._clock())
 
+    def answered(self, business_id: int, idempotency_key: str) -> bool:
+        """Whether a write under this idempotency key was already made (its retry gets the first answer)."""
+        return idempotency.answered(self.uow(), business_id, idempotency_key)
+
     # --- writes ------------------------------------------------------------------------------
 
     def book(self, business_id: int, cmd: BookingCreate) -> BookingResult:
         """Book a slot (or convert a hold). A lost race answers with the nearest openings."""
-        result = book(self.uow(), business_id, cmd, self._clock(), self._payment_provider)
+        result = book(self.uow(), business_id, cmd, self._clock(), self._payment_provider, self._public_caps)
         metrics.observe_booking("book", result)
         return result
 
     def book_series(self, business_id: int, cmd: SeriesCreate) -> SeriesBooked | Rejected:
         """Book a recurring series in one request: all or none, or each occurrence on its own (see cmd.mode)."""
         now = self._clock()
-        return restarted(lambda: series.book_series(self.uow(), business_id, cmd, now))
+        return restarted(lambda: series.book_series(self.uow(), business_id, cmd, now, self._public_caps))
 
     def cancel_series(self, business_id: int, cmd: BookingChange) -> SeriesChanged | Rejected:
         """Cancel an occurrence of a series and every later one."""
@@ -227,7 +236,7 @@ class BookingService:
 
     def join_waitlist(self, business_id: int, cmd: WaitlistJoin) -> WaitlistView | Rejected:
         """Put a customer on the waitlist for a service within a window (the same wish twice is one entry)."""
-        return join_waitlist(self.uow(), business_id, cmd, self._clock())
+        return join_waitlist(self.uow(), business_id, cmd, self._clock(), self._public_caps)
 
     def cancel(self, business_id: int, cmd: BookingChange) -> ChangeResult:
         """Cancel and free the time at once; cancelling twice is not an error."""

@@ -25,7 +25,8 @@ STARTS_AT = ("The start time the caller chose, ISO 8601, ideally exactly as retu
 TIMEZONE = ("IANA time zone of times given without an offset, e.g. Europe/London. "
             "Leave null when the times carry an offset.")
 CALLER_TIMEZONE = ("The caller's IANA time zone if they are elsewhere (e.g. America/New_York); answers then give "
-                   "times in their zone. Null: the zone of the branch (else the business's).")
+                   "times in their zone (a booking's in its customer's own, if the caller is proved to be them). "
+                   "Null: the zone of the branch (else the business's).")
 STAFF = "A person or resource the caller asked for, by name (e.g. 'Dr Patel') or key. Null: anyone free."
 IDEMPOTENCY = ("A unique id for this request (e.g. a UUID you generate once). If you retry after a timeout, send "
                "the same id: it never books twice. Null: no retry protection.")
@@ -133,7 +134,8 @@ class BookSeriesIn(ToolInput):
 class RescheduleIn(ToolInput):
     code: str = Field(max_length=40, description=CODE)
     new_starts_at: StartTime = Field(description=STARTS_AT)
-    timezone: str | None = Field(None, max_length=64, description=TIMEZONE)
+    timezone: str | None = Field(None, max_length=64, description=TIMEZONE + " The answer's times come in it too "
+                                 "(in the customer's own, if the caller is proved to be them).")
     staff: str | None = Field(None, max_length=200, description=STAFF)
     location: str | None = Field(None, max_length=200, description="Move to this branch (by name or key). "
                                                                    "Null: the same branch")

@@ -44,10 +44,10 @@ from nextslot.server.page_context import (
 from nextslot.server.page_links import calendar_path, link_refused, manage_path, pay_path
 from nextslot.server.page_render import not_found, render, too_many_requests
 from nextslot.server.page_times import alternatives, parse_slot_param
-from nextslot.server.rate_limit import RateLimitedRoute
+from nextslot.server.public_writes import PublicSender
+from nextslot.server.rate_limit import RateLimitedRoute, client_key
 from nextslot.server.series_page import series_page
 from nextslot.server.slot_grid import slot_grid
-from nextslot.tools.render import zone_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(route_class=RateLimitedRoute, max_body_size=64_000, include_in_schema=False)
@@ -131,10 +131,18 @@ def book(request: Request, slug: str, service_key: str, posted: FormData) -> Res
     command = booking_command(form, offered, zone, language=visitor.language, location=visitor.place)
     if isinstance(command, Problem):
         return form_page(request, business, offered, visitor, renewed(form), problem=command, status=422)
+    sender = PublicSender.at_address(request.app.state.rate_limits, service, business.id, client_key(request))
+    # this address's bookings today, whatever contacts it gave (a double submit of one of them: its first answer)
+    if refused := sender.refusal("bookings", command.idempotency_key):
+        return form_page(request, business, offered, visitor, renewed(form),
+                         problem=Problem(refused.code, refused.message), status=429)
     if isinstance(command, SeriesCreate):  # "repeat every week, 6 times": the tools' and /v1's own series
         result: Booked | SlotTaken | Rejected | SeriesBooked = service.book_series(business.id, command)
     else:
         result = service.book(business.id, command)
+    if (isinstance(result, Booked) or isinstance(result, SeriesBooked) and result.series.series_id is not None) \
+            and not result.replayed:
+        sender.made("bookings")
     match result:
         case SeriesBooked(series):
             return series_page(request, business, offered, visitor, series)
@@ -163,7 +171,7 @@ def confirmation(slug: str, token: str, request: Request) -> Response:
     booking = service.get_booking(business.id, target.code)
     if isinstance(booking, Rejected):
         return not_found(request, "booking")
-    visitor = visitor_of(request, zone_of(booking.starts_at, booking.customer.timezone), language=business.language)
+    visitor = visitor_of(request, booking.starts_at.place_zone, language=business.language)
     picked = visitor.language if visitor.language_chosen else None
     return render(request, "booked.html", {
         "business": business, "visitor": visitor, "booking": booking,
@@ -204,6 +212,8 @@ def form_page(request: Request, business: PageBusiness, offered: ServiceView, vi
     return render(request, "book_form.html", {
         "business": business, "visitor": visitor, "offered": offered, "form": form,
         "fields": (fields := intake_fields(offered)), "ids": field_ids(fields), "problem": problem, "taken": taken,
+        # the longest series this form may book: the service's, at most the public channels' (public_series_max)
+        "series_max": min(offered.series_max, request.app.state.settings.public_series_max),
         "detect_tz": detect_tz and not visitor.chosen,
         "when": local_when(form.at, visitor.zone, visitor.language) if form.at else None,
         "base": f"/b/{business.slug}/{offered.key}",

@@ -39,7 +39,6 @@ from nextslot.server.page_render import not_found, render, too_many_requests
 from nextslot.server.page_times import alternatives, parse_slot_param, slot_param
 from nextslot.server.rate_limit import RateLimitedRoute
 from nextslot.server.slot_grid import slot_grid
-from nextslot.tools.render import zone_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(route_class=RateLimitedRoute, max_body_size=16_000, include_in_schema=False)
@@ -180,8 +179,7 @@ def open_link(request: Request, token: str, posted: FormData | None = None) -> O
         return render(request, "notice.html", {"title": "Booking not found",
                                                "message": "This booking no longer exists."}, status=404,
                       frameable=False)
-    visitor = visitor_of(request, zone_of(booking.starts_at, booking.customer.timezone), posted,
-                         language=business.language)
+    visitor = visitor_of(request, booking.starts_at.place_zone, posted, language=business.language)
     return Opened(token, business, booking, visitor)
 
 

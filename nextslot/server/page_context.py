@@ -156,9 +156,11 @@ def visitor_for(tz: str | None, cookie: str | None, embed: str | None, fallback:
 
 
 def visitor_of(request: Any, fallback: ZoneInfo, form: Any = None, *, language: str = "en") -> Visitor:
-    """The visitor of a GET (query string) or of a POST (its form's hidden fields). Their language: the one
-    picked on the page (`lang=`), else the browser's Accept-Language, else the business's (`language`). Never the
-    customer record's: whoever booked with her number holds the booking's pages too; the links in her own messages
+    """The visitor of a GET (query string) or of a POST (its form's hidden fields). Their zone: the one picked
+    (`tz=`, the page's script says the browser's), else the remembered one, else `fallback` (a booking's pages: its
+    branch's, else the business's). Their language: the one picked on the page (`lang=`), else the browser's
+    Accept-Language, else the business's (`language`). Neither is ever the customer record's: whoever booked with
+    her number holds the booking's pages too, and her zone says where she lives; the links in her own messages
     carry her language (`lang=`) instead."""
     source = form if form is not None else request.query_params
     visitor = visitor_for(source.get("tz"), request.cookies.get(TZ_COOKIE), source.get("embed"), fallback,

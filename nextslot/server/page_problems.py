@@ -30,6 +30,8 @@ BY_CODE = {
     "window_reversed": N_("The last day comes before the first one."),
     "window_in_past": N_("Those days are already over."),
     "invalid_dates": N_("Give the first and last day that would suit you."),
+    "too_many_bookings": N_("No more bookings can be made online with these details for now. Please contact the "
+                            "business to book more."),
 }
 BY_ERROR = {  # pydantic's error types for a field of the form
     "missing": N_("%(field)s: please fill this in."),

@@ -28,7 +28,6 @@ from nextslot.schemas.statuses import BookingStatus
 from nextslot.server.page_context import Visitor, business_by_id, visitor_of
 from nextslot.server.page_render import notice as page_notice
 from nextslot.server.page_render import render
-from nextslot.tools.render import zone_of
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -50,7 +49,7 @@ async def pay(token: str, request: Request) -> Response:
         return notice(request, N_("Nothing to pay"), N_("There is no deposit to pay for this booking."), 404,
                       business=business)
     payment, booking = due.booking.payment, due.booking
-    visitor = visitor_of(request, zone_of(booking.starts_at, booking.customer.timezone), language=business.language)
+    visitor = visitor_of(request, booking.starts_at.place_zone, language=business.language)
     manage = links.manage_url(target.business_id, booking.code, booking.starts_at.utc,
                               visitor.language if visitor.language_chosen else None)
     if payment is not None and payment.status == "paid":

@@ -9,7 +9,8 @@ argument reaches another customer's booking. Bookings go through the same core a
 the no-show policy apply the same; the source recorded is "public_mcp".
 
 Budgets are the page's, per client address (`RateLimits.pages`): each request counts one, a write two more, as
-a page POST costs three. Codes have their own: per address (`RateLimits.codes`, `.code_checks`), per contact
+a page POST costs three; and the bookings an address makes in a day are the page's and this endpoint's together
+(`server/public_writes.py`). Codes have their own: per address (`RateLimits.codes`, `.code_checks`), per contact
 (three an hour, in the database, whoever asks) and per code (five tries). An assistant's own idempotency key is
 scoped to the customer it acts for (the proved contact, else the phone or email it books with, else the
 address), so two strangers' assistants that both send "booking-1" never receive each other's booking.
@@ -32,6 +33,7 @@ from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
 from nextslot.server.mcp_http import guard
 from nextslot.server.page_context import business_by_slug
+from nextslot.server.public_writes import PublicSender
 from nextslot.server.rate_limit import RateLimits, network_of
 from nextslot.server.rpc_errors import PUBLIC_MCP, rpc_error
 from nextslot.settings import Settings
@@ -111,7 +113,14 @@ def run_public(name: str, arguments: Mapping[str, Any], ctx: ToolContext) -> Too
     if args.get("hold_id") is not None:  # another channel's hold, by a guessed id: never this caller's
         return error("hold_not_offered", "Holds are not offered here: book the time itself.", "hold_id")
     whose = args.get("phone") or args.get("email") or (caller.address if caller else "")
-    return execute(name, scoped_key(args, str(whose)), ctx)
+    args = scoped_key(args, str(whose))
+    sender = PublicSender.at_address(caller.limits, ctx.service, ctx.business_id, caller.address) if caller else None
+    if sender is not None and (refused := sender.refused_call(name, args, ctx.idempotency_key)):
+        return refused  # this address's bookings today (a retry of one of them gets its first answer)
+    reply = execute(name, args, ctx)
+    if sender is not None:
+        sender.count_reply(name, reply)
+    return reply
 
 
 class PublicMcp:

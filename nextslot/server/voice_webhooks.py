@@ -34,10 +34,11 @@ from nextslot.core.accounts.api_keys import business_for_key
 from nextslot.core.accounts.voice_secrets import Platform, VoiceBusiness, voice_business
 from nextslot.core.service import BookingService
 from nextslot.schemas.voice import ElevenLabsCall, RetellRequest, VapiRequest
+from nextslot.server.public_writes import PublicSender
 from nextslot.server.rate_limit import RateLimits
 from nextslot.tools.context import ToolContext
 from nextslot.tools.registry import ToolReply, error
-from nextslot.tools.voice_callers import execute_for_caller
+from nextslot.tools.voice_callers import arguments_of, execute_for_caller
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks")
@@ -92,7 +93,7 @@ def answer_vapi(service: BookingService, slug: str, headers: Mapping[str, str], 
         # Vapi resends a timed-out call with the same id: the key makes the retry replay the first answer
         ctx = ToolContext(service, business.business_id, "vapi", caller_phone=message.caller_number,
                           idempotency_key=f"vapi:{call.id}")
-        reply = over_code_budget(limits, call.name, ctx) or execute_for_caller(call.name, call.arguments, ctx)
+        reply = answer_call(limits, call.name, call.arguments, ctx)
         replies.append(reply)
         results.append({"name": call.name, "toolCallId": call.id, ("result" if reply.ok else "error"): reply.text()})
     return JSONResponse({"results": results}, **over_budget(*replies))
@@ -112,7 +113,7 @@ def answer_retell(service: BookingService, slug: str, headers: Mapping[str, str]
         return request
     ctx = ToolContext(service, business.business_id, "retell", caller_phone=request.call.caller_number,
                       idempotency_key=retell_key(request))
-    reply = over_code_budget(limits, request.name, ctx) or execute_for_caller(request.name, request.args, ctx)
+    reply = answer_call(limits, request.name, request.args, ctx)
     text = reply.text()
     if len(text) > RETELL_MAX_CHARS:
         text = error("result_too_long", "The answer is too long to pass on; ask for less "
@@ -139,8 +140,23 @@ def answer_elevenlabs(service: BookingService, slug: str, tool: str, headers: Ma
         return invalid_payload(exc)
     ctx = ToolContext(service, business.business_id, "elevenlabs", caller_phone=call.caller_id,
                       idempotency_key=call_key("elevenlabs", call.conversation_id, tool, arguments))
-    reply = over_code_budget(limits, tool, ctx) or execute_for_caller(tool, arguments, ctx)
+    reply = answer_call(limits, tool, arguments, ctx)
     return Response(reply.text(), media_type="application/json", **over_budget(reply))
+
+
+def answer_call(limits: RateLimits | None, tool: str, arguments: Any, ctx: ToolContext) -> ToolReply:
+    """One tool call of the caller on the line, within the calling number's budgets: codes asked for and tried, and
+    the bookings, waitlist places and holds calls from it may make at this business a day (server/public_writes.py:
+    a caller can say any number, so the business's calendar and its texts are not left to one caller's word)."""
+    sender = PublicSender.on_call(limits, ctx.service, ctx.business_id, ctx.caller_phone) if limits else None
+    refused = over_code_budget(limits, tool, ctx) or (
+        sender.refused_call(tool, arguments_of(arguments), ctx.idempotency_key) if sender else None)
+    if refused is not None:
+        return refused
+    reply = execute_for_caller(tool, arguments, ctx)
+    if sender is not None:
+        sender.count_reply(tool, reply)
+    return reply
 
 
 def over_code_budget(limits: RateLimits | None, tool: str, ctx: ToolContext) -> ToolReply | None:

@@ -17,7 +17,8 @@ from nextslot.server.booking_form import Problem, input_problem
 from nextslot.server.booking_page import service_visit
 from nextslot.server.page_context import PageBusiness, Visitor, branch_zone
 from nextslot.server.page_render import render
-from nextslot.server.rate_limit import RateLimitedRoute
+from nextslot.server.public_writes import PublicSender
+from nextslot.server.rate_limit import RateLimitedRoute, client_key
 
 router = APIRouter(route_class=RateLimitedRoute, max_body_size=16_000, include_in_schema=False)
 FIELDS = ("customer.name", "customer.phone", "customer.email", "earliest_date", "latest_date", "day_start",
@@ -61,10 +62,14 @@ def join(request: Request, business: PageBusiness, offered: ServiceView, visitor
             **({"party_size": values["party_size"]} if values["party_size"] else {})})
     except ValidationError as invalid:  # validated as one document, so a problem names its whole path
         return form(request, business, offered, visitor, values, input_problem(invalid), status=422)
+    sender = PublicSender.at_address(request.app.state.rate_limits, service, business.id, client_key(request))
+    if refused := sender.refusal("bookings"):  # this address's places today, whatever contacts it gave
+        return form(request, business, offered, visitor, values, Problem(refused.code, refused.message), status=429)
     joined = service.join_waitlist(business.id, cmd)
     if isinstance(joined, Rejected):
         return form(request, business, offered, visitor, values, Problem(joined.code, joined.message, joined.field),
                     status=422)
+    sender.made("bookings")
     return render(request, "waitlist_joined.html", {"business": business, "visitor": visitor, "offered": offered,
                                                     "entry": joined})
 

@@ -30,13 +30,21 @@ class ToolContext:
         return replace(self, proved=self.proved | more) if more - self.proved else self
 
     def answers_her(self, customer: CustomerView) -> bool:
-        """Whether the caller may be answered as this customer, in her own language and told why her deposit is
-        asked: the business's own agents, or a caller proved to be her (her number calling or writing, a contact
+        """Whether the caller may be answered as this customer, in her own language and zone and told why her deposit
+        is asked: the business's own agents, or a caller proved to be her (her number calling or writing, a contact
         proved with a one-time code). Holding her number or her booking's code proves nothing."""
         if self.channel in STAFF_CHANNELS:
             return True
         return bool(customer.phone and customer.phone in self.proved
                     or customer.email and customer.email.lower() in self.proved)
+
+    def zone_for(self, stated: str | None, customer: CustomerView) -> str | None:
+        """The zone to give times of this customer's booking in: hers if the caller is proved to be her (else the one
+        the call names), else the one the call names; None: the place's (the branch's, else the business's). Her
+        stored zone says where she lives, so no one else hears it, whether or not the number is known."""
+        if customer.timezone and self.answers_her(customer):
+            return customer.timezone
+        return stated
 
     def language_for(self, stated: str | None, customer: CustomerView) -> str:
         """The language to answer about this customer's booking in: the one the call names, else the conversation's,

@@ -7,7 +7,8 @@ from nextslot.schemas.statuses import ACTIVE
 from nextslot.schemas.tool_results import AppointmentsOut, CustomerHistoryOut, HistoryLine, ToolProblem
 from nextslot.schemas.tools import CustomerHistoryIn, FindAppointmentsIn
 from nextslot.tools.context import ToolContext
-from nextslot.tools.render import appointment, problem
+from nextslot.tools.handlers import told
+from nextslot.tools.render import problem
 
 DEFAULT_HISTORY = 20
 
@@ -19,7 +20,7 @@ def find_appointments(ctx: ToolContext, args: FindAppointmentsIn) -> Appointment
     if isinstance(found, Rejected):
         return problem(found)
     views, near = found
-    shown = [appointment(v, ctx.language_for(None, v.customer), her_own=ctx.answers_her(v.customer)) for v in views]
+    shown = [told(ctx, v, None) for v in views]
     live = [a for a in shown if a.status in ACTIVE]
     if args.code and near:
         say = f"I couldn't find code {args.code}, but this caller has {', '.join(near)}: is that the one?"

@@ -219,19 +219,23 @@ def reschedule_appointment(ctx: ToolContext, args: RescheduleIn) -> BookingOut |
     if args.and_later:
         moved = ctx.service.move_series(ctx.business_id, cmd)
         if not isinstance(moved, SeriesChanged):
-            return booking_out(ctx, moved, "rescheduled", None, args.language)
-        first, *later = (told(ctx, v, args.language) for v in moved.bookings)
+            return booking_out(ctx, moved, "rescheduled", args.timezone, args.language)
+        first, *later = (told(ctx, v, args.language, args.timezone) for v in moved.bookings)
         tail = f" and the {len(later)} after it" if later else ""
         return BookingOut(outcome="rescheduled", appointment=first, later=later,
                           say=f"Done: your {first.service_name} is now on {first.spoken}{tail}, at the same time "
                               f"each {'time' if not later else 'occurrence'}. Your first code is {first.code_spoken}.")
-    return booking_out(ctx, ctx.service.reschedule(ctx.business_id, cmd), "rescheduled", None, args.language)
+    # the zone the caller said the new time in is theirs: the answer comes in it (ToolContext.zone_for)
+    return booking_out(ctx, ctx.service.reschedule(ctx.business_id, cmd), "rescheduled", args.timezone,
+                       args.language)
 
 
-def told(ctx: ToolContext, view: BookingView, stated: str | None) -> Appointment:
-    """The booking as this caller is told it: in the language they named, else (ToolContext.language_for) the
-    customer's own only if they are proved to be her, else the business's; why a deposit is asked likewise."""
-    return appointment(view, ctx.language_for(stated, view.customer), her_own=ctx.answers_her(view.customer))
+def told(ctx: ToolContext, view: BookingView, stated: str | None, zone: str | None = None) -> Appointment:
+    """The booking as this caller is told it: in the language and zone they named, else (ToolContext.language_for,
+    .zone_for) the customer's own only if they are proved to be her, else the business's language and the branch's
+    zone; why a deposit is asked likewise."""
+    return appointment(view, ctx.language_for(stated, view.customer), her_own=ctx.answers_her(view.customer),
+                       zone_name=ctx.zone_for(zone, view.customer))
 
 
 def booking_out(ctx: ToolContext, result: Booked | SlotTaken | Rejected, verb: str, caller_zone: str | None,
@@ -239,7 +243,7 @@ def booking_out(ctx: ToolContext, result: Booked | SlotTaken | Rejected, verb: s
     match result:
         case Booked(view, replayed):
             lang = ctx.language_for(language, view.customer)
-            a = told(ctx, view, lang)
+            a = told(ctx, view, lang, caller_zone)
             say = (deposit_sentence(a) if a.deposit_due
                    else booked_sentence(a, "booked" if verb == "booked" else "now booked", lang))
             return BookingOut(outcome=verb, appointment=a, replayed=replayed, say=say)  # type: ignore[arg-type]

@@ -83,6 +83,49 @@ PHRASES: dict[str, dict[str, str]] = {
     "places_left": {"en": "{n} places left", "es": "quedan {n} plazas", "fr": "{n} places restantes",
                     "de": "noch {n} Plätze"},
     "place_left": {"en": "1 place left", "es": "queda 1 plaza", "fr": "1 place restante", "de": "noch 1 Platz"},
+    # the public channels' caps (core/booking/public_caps.py, server/public_writes.py)
+    "too_many_contact": {"en": "I'm sorry, I can't book any more for that number or email: it already has as many "
+                               "bookings as can be made this way. Someone from the team can book more for you.",
+                         "es": "Lo siento, no puedo reservar nada más para ese número o correo: ya tiene todas las "
+                               "reservas que se pueden hacer por aquí. Alguien del equipo puede reservarle más.",
+                         "fr": "Désolé, je ne peux plus rien réserver pour ce numéro ou cet e-mail : il a déjà autant "
+                               "de réservations que possible par ce biais. Quelqu'un de l'équipe peut en réserver "
+                               "d'autres pour vous.",
+                         "de": "Leider kann ich für diese Nummer oder E-Mail nichts mehr buchen: Sie hat bereits so "
+                               "viele Buchungen, wie auf diesem Weg möglich sind. Jemand aus dem Team kann weitere "
+                               "für Sie buchen."},
+    "too_many_caller": {"en": "I'm sorry, I can't make any more bookings on calls from this number today. Someone "
+                              "from the team can book more for you.",
+                        "es": "Lo siento, hoy no puedo hacer más reservas en llamadas desde este número. Alguien "
+                              "del equipo puede reservarle más.",
+                        "fr": "Désolé, je ne peux plus faire de réservations aujourd'hui pour les appels de ce "
+                              "numéro. Quelqu'un de l'équipe peut en réserver d'autres pour vous.",
+                        "de": "Leider kann ich heute für Anrufe von dieser Nummer keine weiteren Buchungen "
+                              "vornehmen. Jemand aus dem Team kann weitere für Sie buchen."},
+    "too_many_address": {"en": "I'm sorry, no more bookings can be made from here today. Someone from the team can "
+                               "book more for you.",
+                         "es": "Lo siento, hoy no se pueden hacer más reservas desde aquí. Alguien del equipo puede "
+                               "reservarle más.",
+                         "fr": "Désolé, aucune autre réservation ne peut être faite d'ici aujourd'hui. Quelqu'un de "
+                               "l'équipe peut en réserver d'autres pour vous.",
+                         "de": "Leider können von hier aus heute keine weiteren Buchungen vorgenommen werden. Jemand "
+                               "aus dem Team kann weitere für Sie buchen."},
+    "too_many_holds": {"en": "I can't hold any more times on calls from this number today, but I can book the "
+                             "time for you straight away.",
+                       "es": "Hoy no puedo reservar provisionalmente más horas en llamadas desde este número, pero "
+                             "puedo hacerle la reserva ahora mismo.",
+                       "fr": "Je ne peux plus bloquer de créneaux aujourd'hui pour les appels de ce numéro, mais je "
+                             "peux réserver le créneau tout de suite.",
+                       "de": "Ich kann heute für Anrufe von dieser Nummer keine weiteren Termine vormerken, aber ich "
+                             "kann den Termin gleich für Sie buchen."},
+    "series_too_long": {"en": "I can book at most {max} appointments of a series at once. Shall I book the first "
+                              "{max}?",
+                        "es": "Puedo reservar como máximo {max} citas de una serie a la vez. ¿Reservo las primeras "
+                              "{max}?",
+                        "fr": "Je peux réserver au plus {max} rendez-vous d'une série à la fois. Dois-je réserver "
+                              "les {max} premiers ?",
+                        "de": "Ich kann höchstens {max} Termine einer Serie auf einmal buchen. Soll ich die ersten "
+                              "{max} buchen?"},
 }
 
 

@@ -34,11 +34,12 @@ def time_slot(slot: SlotView, caller_zone: str | None, language: str | None = No
     )
 
 
-def appointment(view: BookingView, language: str | None, *, her_own: bool) -> Appointment:
-    """The booking for the caller: times in their zone, spoken in `language` (ToolContext.language_for). Why a
-    deposit is asked only when it is `her_own` (ToolContext.answers_her): "because of missed appointments" would
-    tell anyone who booked with her number that she has missed some."""
-    zone = zone_of(view.starts_at, view.customer.timezone)
+def appointment(view: BookingView, language: str | None, *, her_own: bool, zone_name: str | None) -> Appointment:
+    """The booking for the caller: times in `zone_name` (ToolContext.zone_for: hers only to her) else the place's,
+    spoken in `language` (ToolContext.language_for). Why a deposit is asked only when it is `her_own`
+    (ToolContext.answers_her): "because of missed appointments" would tell anyone who booked with her number that
+    she has missed some."""
+    zone = zone_of(view.starts_at, zone_name)
     spoken_language = language_of(language)
     return Appointment(
         code=view.code, code_spoken=view.code_spoken, status=view.status, service=view.service,
@@ -64,7 +65,21 @@ def problem(rejected: Rejected, language: str | None = None) -> ToolProblem:
         call = phrase("call_on", language, phone=facts["phone"]) if facts.get("phone") else ""
         message = phrase(rejected.code, language, hours=facts["hours"], call=call)
     return ToolProblem(code=rejected.code, message=message, field=rejected.field,
-                       suggestions=list(rejected.suggestions), retry_after=retry_after(rejected))
+                       suggestions=list(rejected.suggestions), retry_after=retry_after(rejected),
+                       say=cap_sentence(rejected, language))
+
+
+def cap_sentence(rejected: Rejected, language: str | None) -> str | None:
+    """What a voice agent says for a public channel's cap (a contact's bookings, a sender's day, a series' length);
+    None for any other refusal."""
+    facts = dict(rejected.details)
+    if rejected.code == "too_many_bookings" and facts.get("who") in ("contact", "caller", "address"):
+        return phrase(f"too_many_{facts['who']}", language)
+    if rejected.code == "too_many_holds":
+        return phrase("too_many_holds", language)
+    if rejected.code == "series_too_long" and "max" in facts:
+        return phrase("series_too_long", language, max=facts["max"])
+    return None
 
 
 def spoken_choices(slots: list[TimeSlot], language: str | None = None) -> str:

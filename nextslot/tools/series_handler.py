@@ -28,7 +28,7 @@ def book_series(ctx: ToolContext, args: BookSeriesIn) -> SeriesOut | ToolProblem
     view, zone = result.series, args.caller_timezone
     lines = [OccurrenceLine(
         requested=spoken_time(o.requested.utc, zone_of(o.requested, zone)), outcome=o.outcome,  # type: ignore[arg-type]
-        appointment=told(ctx, o.booking, args.language) if o.booking else None,
+        appointment=told(ctx, o.booking, args.language, zone) if o.booking else None,
         alternatives=[time_slot(a, zone, args.language) for a in o.alternatives][:3], problem=o.problem)
         for o in view.occurrences]
     made = [line for line in lines if line.appointment]

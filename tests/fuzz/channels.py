@@ -3,6 +3,7 @@ answer 429 to most generated requests, which tests nothing), the check every ans
 refused request must leave as they were (the booking tables and the conversation and delivery ones)."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Iterator
@@ -30,9 +31,8 @@ SURROGATE = re.compile(r"[\ud800-\udfff]")
 def unlimited(app: Any) -> None:
     """Budgets far beyond a fuzz run, for an app whose lifespan has started (it sets the real ones)."""
     storage = MemoryStorage()
-    app.state.rate_limits = RateLimits(*(RateLimit("1000000/minute", storage, name) for name in
-                                         ("pages", "sign_in", "api", "codes", "code_checks", "registrations",
-                                          "replies", "reply_notices")))
+    app.state.rate_limits = RateLimits(*(RateLimit("1000000/minute", storage, budget.name)
+                                         for budget in dataclasses.fields(RateLimits)))
 
 
 def rows(session_factory) -> dict[str, int]:

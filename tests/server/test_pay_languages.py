@@ -1,6 +1,6 @@
 """The pay pages speak the customer's language like the booking page: the one her own messages' pay link carries
 (`lang=`), else the browser's, never her record's; the checkout's description says the time the local way, and
-Stripe is told the locale."""
+Stripe is told the locale. Times are in the visitor's zone, else the business's (never her record's either)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -31,7 +31,8 @@ def test_a_spanish_customer_pays_on_a_spanish_checkout_with_the_time_said_the_sp
         text = unescape(page.text)
         assert page.status_code == 200 and '<html lang="es"' in page.text
         assert "Pague su depósito" in text and "Pagar $25.00" in text
-        assert f"Depósito para Mobile repair at your address, martes, 24 de noviembre, 16:00 (reserva {booking.code})" in text
+        # in the garage's zone, not her stored one (Madrid's 16:00): whoever booked with her number opens it too
+        assert f"Depósito para Mobile repair at your address, martes, 24 de noviembre, 10:00 (reserva {booking.code})" in text
         assert page.headers["X-Frame-Options"] == "DENY"
 
 

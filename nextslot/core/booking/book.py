@@ -11,6 +11,7 @@ from nextslot.core.booking.claiming import claim_start
 from nextslot.core.booking.codes import new_code
 from nextslot.core.booking.history import record, snapshot
 from nextslot.core.booking.intake import check_answers
+from nextslot.core.booking.public_caps import PublicCaps, contact_refusal
 from nextslot.core.booking.refusals import slot_problem
 from nextslot.core.booking.writing import OneStatementBooking, TransactionLost, one_statement_fits
 from nextslot.core.config_versions import ConfigChanged
@@ -29,21 +30,22 @@ RESTARTS = 3  # a transaction lost to a rare refusal (see TransactionLost) is st
 
 
 def book(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, now: datetime,
-         payment_provider: str) -> BookingResult:
-    """Book a slot (or convert a hold). A lost race answers with the nearest openings."""
+         payment_provider: str, caps: PublicCaps | None = None) -> BookingResult:
+    """Book a slot (or convert a hold). A lost race answers with the nearest openings; a contact past what the
+    public channels may book for it (`caps`) is refused."""
     start = resolve_instant(cmd.starts_at, cmd.timezone, "starts_at")
     if isinstance(start, Rejected):
         return start
     for _ in range(RESTARTS):
         try:
-            return book_at(uow, business_id, cmd, start, now, payment_provider)
+            return book_at(uow, business_id, cmd, start, now, payment_provider, caps)
         except (TransactionLost, ConfigChanged):
             continue  # rolled back as the block was left: nothing of it stays
-    return book_at(uow, business_id, cmd, start, now, payment_provider)
+    return book_at(uow, business_id, cmd, start, now, payment_provider, caps)
 
 
 def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, start: datetime, now: datetime,
-            payment_provider: str) -> BookingResult:
+            payment_provider: str, caps: PublicCaps | None = None) -> BookingResult:
     with uow:
         uow.reads_first()  # a time seen taken is answered having written nothing: no BEGIN, no ROLLBACK
         plan = idempotency.booking_plan(uow, business_id, cmd)
@@ -73,6 +75,8 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
         customer = find_or_create(uow, business_id, plan.business.country, cmd.customer, cmd.source)
         if isinstance(customer, Rejected):
             return customer
+        if refused := contact_refusal(uow, caps, business_id, customer.id, cmd.source, now):
+            return refused  # its row is locked: a request at the same time waits, then counts this one's booking
         deposit = deposits.asked(uow, plan, customer, now)
         pay_by = deposits.deadline(plan, now) if deposit else None
         if checked is not None and one_statement_fits(plan, cmd.hold_id, deposit):

@@ -40,6 +40,13 @@ def reserve(
     return first.result or {}
 
 
+def answered(uow: SqlAlchemyUnitOfWork, business_id: int, key: str) -> bool:
+    """Whether a write under this key was already made: a retry of it gets its first answer, so a budget of what
+    was made (server/public_writes.py) lets it through."""
+    with uow:
+        return uow.idempotency.first_result(business_id, key) is not None
+
+
 def replayed_booking(first: dict[str, Any] | Rejected) -> Booked | Rejected:
     """The first result stored under a booking's key, as the answer to its retry."""
     if isinstance(first, Rejected):

@@ -24,6 +24,7 @@ from nextslot.core.booking.cutoffs import move_refusal
 from nextslot.core.booking.grid import grid_starts
 from nextslot.core.booking.history import record, snapshot
 from nextslot.core.booking.intake import check_answers
+from nextslot.core.booking.public_caps import PublicCaps, contact_refusal, series_limit
 from nextslot.core.booking.refusals import not_active, slot_problem, unknown_booking
 from nextslot.core.customers.contacts import find_or_create
 from nextslot.core.deposits import rules as deposits
@@ -73,8 +74,10 @@ def grid_start(day: date, minute: int, plan: Plan) -> tuple[datetime, Rejected |
                            "starts_at")
 
 
-def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, now: datetime) -> SeriesBooked | Rejected:
-    """Book every occurrence of a series in one transaction, as `cmd.mode` says."""
+def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, now: datetime,
+                caps: PublicCaps | None = None) -> SeriesBooked | Rejected:
+    """Book every occurrence of a series in one transaction, as `cmd.mode` says (from a public channel, as long a
+    series and for as few of a contact's bookings as `caps` allow)."""
     first = resolve_instant(cmd.starts_at, cmd.timezone, "starts_at")
     if isinstance(first, Rejected):
         return first
@@ -88,7 +91,8 @@ def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, 
             if isinstance(first_result, Rejected):
                 return first_result
             return SeriesBooked(SeriesView.model_validate(first_result["view"]), replayed=True)
-        if problem := plan.party_problem(cmd.party_size) or series_problem(plan, cmd.repeat):
+        most = series_limit(caps, cmd.source, plan.series_max)
+        if problem := plan.party_problem(cmd.party_size) or series_problem(plan, cmd.repeat, most):
             return problem
         answers = check_answers(list(plan.intake_questions), cmd.intake)
         if isinstance(answers, Rejected):
@@ -96,6 +100,8 @@ def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, 
         customer = find_or_create(uow, business_id, plan.business.country, cmd.customer, cmd.source)
         if isinstance(customer, Rejected):
             return customer
+        if refused := contact_refusal(uow, caps, business_id, customer.id, cmd.source, now):
+            return refused
         if deposits.asked(uow, plan, customer, now):
             return Rejected("series_needs_deposit", f"{plan.service_name} needs a deposit for each booking; book "
                                                     "the occurrences one at a time.", "service")
@@ -129,14 +135,17 @@ def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, 
     return SeriesBooked(view)
 
 
-def series_problem(plan: Plan, rule: SeriesRule) -> Rejected | None:
-    """The service's own limit on series: none at all, or at most so many occurrences."""
+def series_problem(plan: Plan, rule: SeriesRule, most: int | None = None) -> Rejected | None:
+    """The service's own limit on series: none at all, or at most so many occurrences (`most`: this channel's,
+    when lower)."""
+    most = plan.series_max if most is None else most
     if plan.series_max == 0:
         return Rejected("series_not_allowed", f"{plan.service_name} cannot be booked as a recurring series; book "
                                               "each appointment on its own.", "repeat")
-    if rule.count > plan.series_max:
-        return Rejected("series_too_long", f"A series of {plan.service_name} has at most {plan.series_max} "
-                                           f"appointments; {rule.count} asked.", "repeat.count")
+    if rule.count > most:
+        here = " booked this way" if most < plan.series_max else ""
+        return Rejected("series_too_long", f"A series of {plan.service_name} has at most {most} appointments{here}; "
+                                           f"{rule.count} asked.", "repeat.count", details=(("max", str(most)),))
     return None
 
 

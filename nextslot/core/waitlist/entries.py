@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 
+from nextslot.core.booking.public_caps import PublicCaps, contact_refusal
 from nextslot.core.customers.contacts import find_or_create
 from nextslot.core.instants import wall_to_utc
 from nextslot.core.planning import Plan, load_plan
@@ -52,8 +53,9 @@ def check_window(cmd: WaitlistJoin, plan: Plan, today: date) -> Rejected | None:
 
 
 def join(uow: SqlAlchemyUnitOfWork, business_id: int, plan: Plan, cmd: WaitlistJoin,
-         now: datetime) -> WaitlistView | Rejected:
-    """Add (or, for the same customer, service and window, return) a waiting entry."""
+         now: datetime, caps: PublicCaps | None = None) -> WaitlistView | Rejected:
+    """Add (or, for the same customer, service and window, return) a waiting entry; a new one from a public channel
+    only while the contact has room (`caps`)."""
     today = now.astimezone(plan_zone(plan)).date()  # the dates wished are the branch's, as its offers read them
     problem = plan.party_problem(cmd.party_size) or party_room_problem(plan, cmd.party_size) \
         or check_window(cmd, plan, today)
@@ -73,6 +75,8 @@ def join(uow: SqlAlchemyUnitOfWork, business_id: int, plan: Plan, cmd: WaitlistJ
                                     WaitlistEntry.status.in_(("waiting", "offered")))
     ).first()
     if entry is None:
+        if refused := contact_refusal(uow, caps, business_id, customer.id, cmd.source, now):
+            return refused
         entry = WaitlistEntry(**values, preferred_resource_ids=preferred, status="waiting", source=cmd.source,
                               party_size=cmd.party_size, created_at=now)
         uow.session.add(entry)
@@ -105,13 +109,14 @@ def waitlist_view(uow: SqlAlchemyUnitOfWork, entry: WaitlistEntry, plan: Plan,
     )
 
 
-def join_waitlist(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: WaitlistJoin, now: datetime) -> WaitlistView | Rejected:
+def join_waitlist(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: WaitlistJoin, now: datetime,
+                  caps: PublicCaps | None = None) -> WaitlistView | Rejected:
     """Put a customer on the waitlist for a service within a window (the same wish twice is one entry)."""
     with uow:
         plan = load_plan(uow, business_id, cmd.service, cmd.resources)
         if isinstance(plan, Rejected):
             return plan
-        view = join(uow, business_id, plan, cmd, now)
+        view = join(uow, business_id, plan, cmd, now, caps)
         if not isinstance(view, Rejected):
             uow.commit()
         return view
