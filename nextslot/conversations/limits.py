@@ -14,15 +14,12 @@ from sqlalchemy.orm import Session
 from nextslot.conversations.bound_tools import Sender
 from nextslot.settings import Settings
 from nextslot.storage.tables import Conversation, ConversationMessage, ConversationToolCall, ModelCall
-from nextslot.tools.registry import ToolReply, error
+from nextslot.tools.registry import MADE, WRITE_BUDGETS, ToolReply, error
 
 RATE_WINDOW = timedelta(hours=1)
 WRITES_WINDOW = timedelta(days=1)
-# the writes a chat could repeat until a business's calendar is full of one stranger's bookings, in two budgets
-CHAT_WRITES = {"book_appointment": "bookings", "book_series": "bookings", "join_waitlist": "bookings",
-               "hold_slot": "holds"}
+# what a chat past its day's budget of writes (`WRITE_BUDGETS`) is answered
 CHAT_WRITE_CAPS = {"bookings": "too_many_bookings", "holds": "too_many_holds"}
-MADE = ("booked", "partly_booked", "waitlisted", "held")  # what a write counts for when it made something
 
 
 @dataclass(frozen=True)
@@ -112,10 +109,10 @@ def chat_write_refused(s: Session, tool: str, sender: Sender, web: bool, busines
     business in a day, or None. The sender is an SMS or WhatsApp number (its chats on either), and on the web the
     chat itself and every web chat that gave the same phone (a new chat is only a new cookie). Whatever a message
     talks a model into, or however many calls it makes at once, a stranger cannot fill a calendar."""
-    budget = CHAT_WRITES.get(tool)
+    budget = WRITE_BUDGETS.get(tool)
     if budget is None or sender.conversation_id is None:
         return None
-    tools = [name for name, kind in CHAT_WRITES.items() if kind == budget]
+    tools = [name for name, kind in WRITE_BUDGETS.items() if kind == budget]
     query = (select(func.count()).select_from(ConversationToolCall)
              .join(Conversation, Conversation.id == ConversationToolCall.conversation_id)
              .where(ConversationToolCall.business_id == business_id, Conversation.business_id == business_id,

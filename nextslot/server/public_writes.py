@@ -19,13 +19,9 @@ from typing import Any, Literal
 from nextslot.core.results import Rejected
 from nextslot.core.service import BookingService
 from nextslot.server.rate_limit import RateLimit, RateLimits
-from nextslot.tools.registry import ToolReply
+from nextslot.tools.registry import MADE, WRITE_BUDGETS, ToolReply, WriteBudget
 from nextslot.tools.render import problem
 
-Budget = Literal["bookings", "holds"]
-TOOL_BUDGETS: dict[str, Budget] = {"book_appointment": "bookings", "book_series": "bookings",
-                                   "join_waitlist": "bookings", "hold_slot": "holds"}
-MADE = ("booked", "partly_booked", "waitlisted", "held")  # a tool's outcome when it made something
 NOT_DIALLED = re.compile(r"[^0-9+]")
 
 
@@ -52,10 +48,10 @@ class PublicSender:
         number = NOT_DIALLED.sub("", caller_phone or "") or "withheld"
         return cls(limits, service, business_id, f"{business_id}:caller:{number}", "caller")
 
-    def budget(self, kind: Budget) -> RateLimit:
+    def budget(self, kind: WriteBudget) -> RateLimit:
         return self.limits.public_holds if kind == "holds" else self.limits.public_bookings
 
-    def refusal(self, kind: Budget, key: str | None = None) -> Rejected | None:
+    def refusal(self, kind: WriteBudget, key: str | None = None) -> Rejected | None:
         """The answer when this sender has made its day's bookings (holds) and this is not a retry of one of them
         (`key`: the write's idempotency key), else None."""
         budget = self.budget(kind)
@@ -72,7 +68,7 @@ class PublicSender:
                                              "business's staff can book more.",
                         details=(("cap", str(cap)), ("who", self.who)))
 
-    def made(self, kind: Budget) -> None:
+    def made(self, kind: WriteBudget) -> None:
         self.budget(kind).count(self.identity)
 
     # --- the agent tools (/b/{slug}/mcp, the voice lines) ---------------------------------------------------------
@@ -81,7 +77,7 @@ class PublicSender:
         """A booking, series, waitlist place or hold past this sender's day, answered as the tools answer a refusal
         (with a sentence to say, in the language the call names); None for any other call, and for a retry (the
         call's idempotency key, else the request's: `request_key`) of one that was made."""
-        kind = TOOL_BUDGETS.get(tool)
+        kind = WRITE_BUDGETS.get(tool)
         if kind is None:
             return None
         given = arguments.get("idempotency_key") if isinstance(arguments, dict) else None
@@ -94,6 +90,6 @@ class PublicSender:
 
     def count_reply(self, tool: str, reply: ToolReply) -> None:
         """Count a call that made something (not a retry's replayed answer)."""
-        kind = TOOL_BUDGETS.get(tool)
+        kind = WRITE_BUDGETS.get(tool)
         if kind and reply.ok and reply.data.get("outcome") in MADE and not reply.data.get("replayed"):
             self.made(kind)

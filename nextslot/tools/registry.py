@@ -6,7 +6,7 @@ import difflib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -76,6 +76,14 @@ def untitled(schema: Any) -> Any:
     return {key: ({name: untitled(sub) for name, sub in value.items()} if key in SCHEMA_MAPS and isinstance(value, dict)
                   else value if key in SCHEMA_VALUES else untitled(value))
             for key, value in schema.items() if not (key == "title" and isinstance(value, str))}
+
+
+WriteBudget = Literal["bookings", "holds"]
+# the tools that make something a caller could repeat until a calendar is full, by the budget each spends (the
+# chats' caps, `conversations/limits.py`; the key-less ways in, `server/public_writes.py`)
+WRITE_BUDGETS: dict[str, WriteBudget] = {"book_appointment": "bookings", "book_series": "bookings",
+                                         "join_waitlist": "bookings", "hold_slot": "holds"}
+MADE = ("booked", "partly_booked", "waitlisted", "held")  # a write tool's outcome when it made something
 
 
 @dataclass(frozen=True)
