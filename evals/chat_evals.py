@@ -101,7 +101,7 @@ class Chat:
     def write(self, phone: str, channel: str, body: str, media: dict[str, Any] | None = None,
               sid: str | None = None) -> str | None:
         """The customer's message, handled as the webhook handles it; the fast path's answer, if it gave one."""
-        self.last_sid = sid or f"SMchat{next(SIDS):026d}{uuid.uuid4().hex[:4]}"
+        self.last_sid = sid or f"SM{next(SIDS):028d}{uuid.uuid4().hex[:4]}"
         if channel == "whatsapp":
             self.twilio.customer_wrote(phone, self.number)  # Twilio relayed it: WhatsApp's window opens there too
         sender = f"whatsapp:{phone}" if channel == "whatsapp" else phone

@@ -26,6 +26,9 @@ from nextslot.server.rate_limit import rate_limits
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks/twilio")
+# a Message SID as Twilio makes them, SMS, MMS and WhatsApp alike: SM or MM, then 32 hex digits (Twilio's own
+# pattern allows capitals; its SIDs are lower case). Its exact length is what stops a re-split form
+MESSAGE_SID = re.compile(r"(?:SM|MM)[0-9a-fA-F]{32}")
 
 
 def public_url(request: Request) -> str:
@@ -46,12 +49,25 @@ async def on_signed_form(request: Request, handle: Callable[[Request, dict[str, 
                                              request.headers.get("x-twilio-signature"), request.headers):
         log.warning("twilio webhook %s refused: bad or missing signature", request.url.path)
         return refused("unauthorized", "Bad or missing Twilio signature.", 403)
+    if (problem := not_a_message_sid(form)) is not None:
+        return problem
     # signed, so Twilio's; but a control character (NUL, ...) means nothing in a message and PostgreSQL stores none
     return await handle(request, {k: CONTROL.sub("", v) for k, v in form.items()})
 
 
+def not_a_message_sid(form: dict[str, str]) -> Response | None:
+    """400 unless MessageSid is a Message SID of Twilio's shape (SmsSid and SmsMessageSid, when sent, the same).
+    The signature covers the fields' names and values run together, so the same signed characters split
+    differently (MessageSid's value lengthened by the next field's name, that field gone) still validate: a fixed
+    34-character SID leaves no such second reading to act on again under a "new" MessageSid."""
+    sid = form.get("MessageSid") or ""
+    if not MESSAGE_SID.fullmatch(sid) or any(form.get(name, sid) != sid for name in ("SmsSid", "SmsMessageSid")):
+        return refused("invalid_payload", "MessageSid is not a Twilio message SID.")
+    return None
+
+
 def too_long(form: dict[str, str], limits: dict[str, int]) -> Response | None:
-    """400 for a field longer than any Twilio sends (and than its column): a phone number, a SID, a status."""
+    """400 for a field longer than any Twilio sends (and than its column): a phone number, a status."""
     over = [name for name, most in limits.items() if len((form.get(name) or "").removeprefix("whatsapp:")) > most]
     return refused("invalid_payload", f"{', '.join(over)} too long.") if over else None
 
@@ -65,7 +81,7 @@ async def inbound(request: Request, form: dict[str, str]) -> Response:
     sender, body, media = form.get("From"), form.get("Body"), media_of(form)
     if not sender or (body is None and not media):
         return refused("invalid_payload", "From and Body are required.")
-    if (problem := too_long(form, {"From": 20, "To": 20, "MessageSid": 200})) is not None:
+    if (problem := too_long(form, {"From": 20, "To": 20})) is not None:
         return problem
     channel = "whatsapp" if sender.startswith("whatsapp:") else "sms"
     settings = request.app.state.settings
@@ -129,7 +145,7 @@ async def receipt(request: Request, form: dict[str, str]) -> Response:
     sid, status = form.get("MessageSid"), form.get("MessageStatus")
     if not sid or not status:
         return refused("invalid_payload", "MessageSid and MessageStatus are required.")
-    if (problem := too_long(form, {"MessageSid": 200, "MessageStatus": 16, "ErrorCode": 32})) is not None:
+    if (problem := too_long(form, {"MessageStatus": 16, "ErrorCode": 32})) is not None:
         return problem
     service = request.app.state.service
     known = await run_in_threadpool(record_receipt, service.session_factory, service.now(), sid, status.lower(),

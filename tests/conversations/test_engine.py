@@ -53,7 +53,7 @@ def test_messages_posted_at_once_from_one_number_and_retried_are_stored_once_and
 
     phone = "+447911200501"
     with chat_for() as chat:
-        sids = [f"SMconcurrent{phone[1:]}{n:02d}" for n in range(8)]
+        sids = [f"SM{phone[1:]:0>30}{n:02d}" for n in range(8)]  # Twilio's shape: SM and 32 hex digits
         posts = [*sids, *sids[:4]]  # Twilio retries four of them while the first tries are still in flight
         with ThreadPoolExecutor(max_workers=12) as pool:
             answers = list(pool.map(lambda sid: chat.send(phone, "0", sid=sid), posts))

@@ -4,6 +4,7 @@ conversation engine and the dispatcher work through what was stored, as a schedu
 message left unanswered, and delivery receipts with hostile fields for the messages really sent."""
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
@@ -27,6 +28,12 @@ PUBLIC_URL = "https://book.example.com"
 INBOUND = ["From", "To", "Body", "MessageSid", "NumMedia", "MediaUrl0", "MediaContentType0", "MediaUrl1",
            "Latitude", "Longitude", "Address", "Label", "ProfileName", "WaId", "AccountSid"]
 STATUS = ["MessageSid", "MessageStatus", "ErrorCode", "To", "From", "AccountSid"]
+MESSAGE_SIDS = st.tuples(st.sampled_from(["SM", "MM"]), st.text("0123456789abcdef", min_size=32, max_size=32)).map(
+    "".join)  # Twilio's shape; any other is refused before the logic
+
+
+def sid() -> str:
+    return f"SM{uuid.uuid4().hex}"
 
 
 def signed(url: str, form: dict[str, str]) -> str:
@@ -43,7 +50,7 @@ def test_signed_and_forged_twilio_webhooks_then_the_workers(service, make_busine
                                               scalars()),
              "Body": st.one_of(st.sampled_from(["hi", "1", "yes", "cancel", "STOP", "start", "2", "0", "person"]),
                                scalars()),
-             "MessageSid": st.one_of(st.text("SM0123456789abcdef", min_size=34, max_size=34), scalars())}
+             "MessageSid": st.one_of(MESSAGE_SIDS, scalars())}
     with FakeTwilio(clock=clock) as twilio:
         settings = Settings(public_url=PUBLIC_URL, secret_key="fuzz-tests", **twilio.settings())
         app = create_app(settings, service=service)
@@ -55,8 +62,8 @@ def test_signed_and_forged_twilio_webhooks_then_the_workers(service, make_busine
             @examples(120)
             def inbound(data, forged, signature_ok):
                 form = {k: text_of(v) for k, v in data.draw(arguments(INBOUND)).items()}
-                for name, values in known.items():
-                    if data.draw(st.booleans()):
+                for name, values in known.items():  # a MessageSid always: without one the form is refused
+                    if name == "MessageSid" or data.draw(st.booleans()):
                         form[name] = text_of(data.draw(values))
                 if not sendable(form):
                     return
@@ -125,15 +132,17 @@ def test_a_signed_form_with_nul_or_numbers_longer_than_twilio_sends_is_refused_o
             signature = signed(f"{PUBLIC_URL}/webhooks/twilio/{path}", form)
             return http.post(f"/webhooks/twilio/{path}", data=form, headers={"X-Twilio-Signature": signature})
 
-        assert post("inbound", {"From": "ann@example.com\x00", "Body": "null"}).status_code == 200
-        assert post("inbound", {"From": "+447911300009", "Body": "hi\x00 there", "MessageSid": "SM\x00"}
+        assert post("inbound", {"From": "ann@example.com\x00", "Body": "null", "MessageSid": sid()}).status_code == 200
+        assert post("inbound", {"From": "+447911300009", "Body": "hi\x00 there", "MessageSid": sid()}
                     ).status_code == 200
         before = rows(session_factory)
-        for form in ({"From": "+4479111234567890123456789", "Body": "hi"}, {"From": "+447911300009", "Body": "hi",
-                                                                             "MessageSid": "S" * 5000}):
+        for form in ({"From": "+4479111234567890123456789", "Body": "hi", "MessageSid": sid()},
+                     {"From": "+447911300009", "Body": "hi", "MessageSid": "S" * 5000},
+                     {"From": "+447911300009", "Body": "hi", "MessageSid": sid() + "\x00"}):
             answer = post("inbound", form)
             assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_payload"
-        assert post("status", {"MessageSid": "SM1", "MessageStatus": "x" * 5000}).status_code == 400
-        assert post("status", {"MessageSid": "SM1\x00", "MessageStatus": "delivered", "ErrorCode": "\x00"}
+        assert post("status", {"MessageSid": sid(), "MessageStatus": "x" * 5000}).status_code == 400
+        assert post("status", {"MessageSid": "SM1\x00", "MessageStatus": "delivered"}).status_code == 400
+        assert post("status", {"MessageSid": sid(), "MessageStatus": "delivered", "ErrorCode": "\x00"}
                     ).status_code == 204
         assert rows(session_factory) == before
