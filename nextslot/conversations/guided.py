@@ -284,10 +284,12 @@ def on_cancel(turn: Turn, state: State, _: str, picked: int) -> tuple[str, State
 
 
 def refused(turn: Turn, reply: ToolReply) -> str:
-    """Why a change was refused when the customer can act on it (too close to the start: call), else sorry."""
+    """Why a change was refused when the customer can act on it (too close to the start: call; a cap: a person can
+    book more), else sorry. The phone or email's own cap (core/booking/public_caps.py) refuses on the contact given
+    (`field` "customer"), the chat's day of writes (conversations/limits.py) on no field: each has its words."""
     error = reply.data.get("error") or {}
     if error.get("code") in CHAT_WRITE_CAPS.values():
-        return turn.say("too_many_bookings")
+        return turn.say("too_many_contact" if error.get("field") == "customer" else "too_many_bookings")
     return str(error["message"]) if error.get("code") in CUTOFFS else turn.say("failed")
 
 

@@ -33,6 +33,8 @@ WORDS: dict[str, dict[str, str]] = {
         "failed": "Sorry, we couldn't do that. Reply 0 for the menu, or call us.",
         "too_many_bookings": "That is as many bookings as a chat can make in a day. Reply 0 for the menu and "
                              "choose \"Talk to a person\" to book more.",
+        "too_many_contact": "No more can be booked for that phone number or email this way. Reply 0 for the menu "
+                            "and choose \"Talk to a person\" to book more.",
         "media": "Thanks! We can only read text here: please write what you need.",
         "cap": "We can't chat freely any more for now, but these choices still work.",
         "slow_down": "You're sending messages faster than we can answer. Please wait a little and write again.",
@@ -64,6 +66,8 @@ WORDS: dict[str, dict[str, str]] = {
         "failed": "Lo sentimos, no ha sido posible. Responde 0 para el menú o llámanos.",
         "too_many_bookings": "Es el máximo de reservas que un chat puede hacer en un día. Responde 0 para el menú "
                              "y elige \"Hablar con una persona\" para reservar más.",
+        "too_many_contact": "Por aquí no se puede reservar nada más para ese número o correo. Responde 0 para el "
+                            "menú y elige \"Hablar con una persona\" para reservar más.",
         "media": "¡Gracias! Aquí solo podemos leer texto: escríbenos qué necesitas.",
         "cap": "Ahora no podemos seguir chateando libremente, pero estas opciones siguen funcionando.",
         "slow_down": "Nos envías mensajes más rápido de lo que podemos responder. Espera un poco y vuelve a escribir.",
@@ -95,6 +99,8 @@ WORDS: dict[str, dict[str, str]] = {
         "failed": "Désolé, cela n'a pas marché. Répondez 0 pour le menu, ou appelez-nous.",
         "too_many_bookings": "C'est le maximum de réservations qu'une discussion peut faire en un jour. Répondez 0 "
                              "pour le menu et choisissez « Parler à une personne » pour en faire d'autres.",
+        "too_many_contact": "Plus rien ne peut être réservé par ce biais pour ce numéro ou cet e-mail. Répondez 0 "
+                            "pour le menu et choisissez « Parler à une personne » pour en faire d'autres.",
         "media": "Merci ! Nous ne lisons que le texte ici : écrivez-nous ce qu'il vous faut.",
         "cap": "Nous ne pouvons plus discuter librement pour le moment, mais ces choix fonctionnent.",
         "slow_down": "Vous envoyez des messages plus vite que nous ne pouvons répondre. Patientez un peu, puis "
@@ -127,6 +133,8 @@ WORDS: dict[str, dict[str, str]] = {
         "failed": "Das hat leider nicht geklappt. Antworten Sie 0 für das Menü oder rufen Sie uns an.",
         "too_many_bookings": "Mehr Buchungen sind in einem Chat an einem Tag nicht möglich. Antworten Sie 0 für das "
                              "Menü und wählen Sie „Mit einer Person sprechen“, um weitere zu buchen.",
+        "too_many_contact": "Für diese Nummer oder E-Mail kann auf diesem Weg nichts mehr gebucht werden. Antworten "
+                            "Sie 0 für das Menü und wählen Sie „Mit einer Person sprechen“, um weitere zu buchen.",
         "media": "Danke! Wir können hier nur Text lesen: Schreiben Sie uns bitte, was Sie brauchen.",
         "cap": "Freies Chatten geht gerade nicht mehr, aber diese Auswahl funktioniert weiterhin.",
         "slow_down": "Sie senden Nachrichten schneller, als wir antworten können. Bitte warten Sie kurz und "

@@ -84,16 +84,14 @@ PHRASES: dict[str, dict[str, str]] = {
                     "de": "noch {n} Plätze"},
     "place_left": {"en": "1 place left", "es": "queda 1 plaza", "fr": "1 place restante", "de": "noch 1 Platz"},
     # the public channels' caps (core/booking/public_caps.py, server/public_writes.py)
-    "too_many_contact": {"en": "I'm sorry, I can't book any more for that number or email: it already has as many "
-                               "bookings as can be made this way. Someone from the team can book more for you.",
-                         "es": "Lo siento, no puedo reservar nada más para ese número o correo: ya tiene todas las "
-                               "reservas que se pueden hacer por aquí. Alguien del equipo puede reservarle más.",
-                         "fr": "Désolé, je ne peux plus rien réserver pour ce numéro ou cet e-mail : il a déjà autant "
-                               "de réservations que possible par ce biais. Quelqu'un de l'équipe peut en réserver "
-                               "d'autres pour vous.",
-                         "de": "Leider kann ich für diese Nummer oder E-Mail nichts mehr buchen: Sie hat bereits so "
-                               "viele Buchungen, wie auf diesem Weg möglich sind. Jemand aus dem Team kann weitere "
-                               "für Sie buchen."},
+    "too_many_contact": {"en": "I'm sorry, I can't book any more for that number or email this way. Someone from "
+                               "the team can book more for you.",
+                         "es": "Lo siento, por aquí no puedo reservar nada más para ese número o correo. Alguien "
+                               "del equipo puede reservarle más.",
+                         "fr": "Désolé, je ne peux plus rien réserver par ce biais pour ce numéro ou cet e-mail. "
+                               "Quelqu'un de l'équipe peut en réserver d'autres pour vous.",
+                         "de": "Leider kann ich für diese Nummer oder E-Mail auf diesem Weg nichts mehr buchen. "
+                               "Jemand aus dem Team kann weitere für Sie buchen."},
     "too_many_caller": {"en": "I'm sorry, I can't make any more bookings on calls from this number today. Someone "
                               "from the team can book more for you.",
                         "es": "Lo siento, hoy no puedo hacer más reservas en llamadas desde este número. Alguien "

@@ -37,15 +37,17 @@ class PublicCaps:
 
 def contact_refusal(uow: SqlAlchemyUnitOfWork, caps: PublicCaps | None, business_id: int, customer_id: int,
                     source: str, now: datetime) -> Rejected | None:
-    """`too_many_bookings` when this contact already has its public bookings and waitlist places, else None."""
+    """`too_many_bookings` when this contact already has its public bookings and waitlist places, else None. The
+    refusal names neither the cap nor the contact's count: the cap is as many as she may have, so saying it would
+    tell a stranger how many bookings her number has."""
     if caps is None or source not in PUBLIC_SOURCES:
         return None
     if public_reach(uow, business_id, customer_id, now) < caps.per_contact:
         return None
-    return Rejected("too_many_bookings", f"This phone number or email already has {caps.per_contact} bookings and "
-                                         "waitlist places here made without the business's staff, the most it may "
-                                         "have. Nothing was booked: the business's staff can book more.", "customer",
-                    details=(("cap", str(caps.per_contact)), ("who", "contact")))
+    # says nothing of what the contact has (how many, or that it has any): whoever gives a number may be a stranger
+    return Rejected("too_many_bookings", "No more bookings or waitlist places can be made for this phone number or "
+                                         "email this way. Nothing was booked: the business's staff can book more.",
+                    "customer", details=(("who", "contact"),))
 
 
 def public_reach(uow: SqlAlchemyUnitOfWork, business_id: int, customer_id: int, now: datetime) -> int:
