@@ -3,10 +3,11 @@ Google client libraries to talk to.
 
 OAuth: a consent page (`/o/oauth2/auth`, an "Allow" button a browser presses), the token endpoint (authorization
 code with PKCE S256 checked, refresh token; a revoked grant answers `invalid_grant`), revocation. Calendar:
-events.list with `timeMin`/`timeMax`, `singleEvents` (weekly or daily RRULEs expanded into instances with their own
-ids), sync tokens (an expired one answers 410), pages; insert with client-chosen ids (409 when taken), update,
-delete (the event turns `cancelled`, as Google keeps it), watch channels and channels.stop. A change made by the
-test (`add`, `change`, `cancel`) notifies every live channel like Google does (`X-Goog-*` headers).
+events.list with `timeMin`/`timeMax`, `privateExtendedProperty`, `singleEvents` (weekly or daily RRULEs expanded
+into instances with their own ids), sync tokens (an expired one answers 410), pages; insert with client-chosen ids
+(409 when taken), update, delete (the event turns `cancelled`, as Google keeps it), watch channels and
+channels.stop. A change made by the test (`add`, `change`, `cancel`) notifies every live channel like Google does
+(`X-Goog-*` headers).
 """
 from __future__ import annotations
 
@@ -269,6 +270,9 @@ class FakeGoogle:
                     items.append(dict(event))
         if window is not None:
             items = [e for e in items if e.get("status") != "cancelled" and _touches(e, window)]
+        for wanted in q.getlist("privateExtendedProperty"):  # "name=value", each one to match
+            name, _, value = wanted.partition("=")
+            items = [e for e in items if ((e.get("extendedProperties") or {}).get("private") or {}).get(name) == value]
         start = int(q.get("pageToken") or 0)
         size = min(int(q.get("maxResults") or 250), self.page_size)
         page = {"kind": "calendar#events", "summary": self.account, "items": items[start:start + size]}

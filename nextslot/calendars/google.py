@@ -204,12 +204,14 @@ class GoogleCalendar:
             raise api_error(error) from None
 
     def remove(self, service: Any, source: CalendarSource, key: str, remote_id: str | None) -> None:
-        try:
-            service.events().delete(calendarId=source.calendar_ref or "primary", eventId=remote_id or event_id(key),
-                                    sendUpdates="none").execute()
-        except HttpError as error:
-            if error.status_code not in (404, 410):  # already gone
-                raise api_error(error) from None
+        calendar = source.calendar_ref or "primary"
+        for known in whereabouts(service, calendar, key, remote_id or event_id(key)):
+            try:
+                service.events().delete(calendarId=calendar, eventId=known, sendUpdates="none").execute()
+                return
+            except HttpError as error:
+                if error.status_code not in (404, 410):  # 404 or 410: not there (any more)
+                    raise api_error(error) from None
 
     # --- push --------------------------------------------------------------------------------------
 
@@ -258,6 +260,19 @@ def listed(service: Any, source: CalendarSource, **query: Any) -> tuple[list[dic
             raise RuntimeError("Google Calendar sent the same page token twice")
         seen.add(page_token)
     raise RuntimeError("Google Calendar kept sending pages")
+
+
+def whereabouts(service: Any, calendar: str, key: str, remote_id: str) -> Iterator[str]:
+    """The ids our event may have, tried in turn until one is there: the stored (or key-derived) one, then, only if
+    that one is gone, those of the events carrying our key in their private property. A stored id goes stale when
+    the event is deleted and the booking's event lives on under another id: it must not stay behind."""
+    yield remote_id
+    try:
+        found = service.events().list(calendarId=calendar, privateExtendedProperty=f"{KEY}={key}",
+                                      fields="items(id)").execute()
+    except HttpError as error:
+        raise api_error(error) from None
+    yield from (item["id"] for item in found.get("items", []) if item.get("id") != remote_id)
 
 
 def told_enough(items: list[dict[str, Any]], known: StoredEvents) -> bool:

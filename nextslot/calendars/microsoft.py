@@ -17,8 +17,9 @@ tentative and out-of-office ones block.
 
 Writing: each booking is an event carrying a single-value extended property with our booking's key; a write with
 no stored event id first looks the key up, so a retry after a lost answer updates the event it made instead of
-adding a second. Push: Graph subscriptions on `me/events` with a `clientState` secret, made (Graph first checks
-our URL echoes its validationToken) and replaced before they run out.
+adding a second; so does one whose stored id answers 404 (the event made again under another id, or moved), before
+it creates the event or calls it gone. Push: Graph subscriptions on `me/events` with a `clientState` secret, made
+(Graph first checks our URL echoes its validationToken) and replaced before they run out.
 """
 from __future__ import annotations
 
@@ -224,9 +225,8 @@ class MicrosoftCalendar:
                 "start": {"dateTime": utc_text(event.starts_at, naive=True), "timeZone": "UTC"},
                 "end": {"dateTime": utc_text(event.ends_at, naive=True), "timeZone": "UTC"},
                 "showAs": "busy", "isReminderOn": False}
-        remote_id = remote_id or self.find(client, event.key)
-        if remote_id is not None:
-            answer = client.patch(f"me/events/{remote_id}", json=body)
+        for known in self.whereabouts(client, event.key, remote_id):
+            answer = client.patch(f"me/events/{known}", json=body)
             if answer.status_code != 404:
                 return str(checked(answer).json()["id"])
         created = {**body, "singleValueExtendedProperties": [{"id": PROPERTY, "value": event.key}],
@@ -234,12 +234,21 @@ class MicrosoftCalendar:
         return str(checked(client.post("me/events", json=created)).json()["id"])
 
     def remove(self, client: httpx2.Client, source: CalendarSource, key: str, remote_id: str | None) -> None:
-        remote_id = remote_id or self.find(client, key)
-        if remote_id is None:
-            return
-        answer = client.delete(f"me/events/{remote_id}")
-        if answer.status_code != 404:
-            checked(answer)
+        for known in self.whereabouts(client, key, remote_id):
+            answer = client.delete(f"me/events/{known}")
+            if answer.status_code != 404:
+                checked(answer)
+                return
+
+    def whereabouts(self, client: httpx2.Client, key: str, remote_id: str | None) -> Iterator[str]:
+        """The ids our event may have, tried in turn until one is not 404: the stored one, then, only if that one
+        is gone, the event carrying our key. A stored id goes stale when the event is made again under another
+        (its first answer lost, a retry made it) or moved; the keyed event must not stay behind, nor be doubled."""
+        if remote_id is not None:
+            yield remote_id
+        found = self.find(client, key)
+        if found is not None and found != remote_id:
+            yield found
 
     def find(self, client: httpx2.Client, key: str) -> str | None:
         """The id of the event carrying our booking's key, if one was made (its answer may have been lost)."""
