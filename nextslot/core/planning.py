@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -292,6 +292,7 @@ class Committed:
     busy: dict[int, list[tuple[datetime, datetime]]]
     work: Workload | None = None
     version: int | None = None  # the business's config version as of this read
+    key_unused: bool = field(default=False, compare=False)  # a booking's check: its idempotency key free and unused
 
 
 def span_of(plan: Plan, window: tuple[datetime, datetime]) -> tuple[datetime, datetime]:
@@ -303,12 +304,15 @@ def span_of(plan: Plan, window: tuple[datetime, datetime]) -> tuple[datetime, da
 def read_committed(
     uow: SqlAlchemyUnitOfWork, plan: Plan, window: tuple[datetime, datetime], now: datetime,
     exclude_booking_id: int | None = None,
+    key: str | None = None,
 ) -> Committed:
-    """One read (two for fair assignment) of what every start in the window depends on, buffers included."""
+    """One read (two for fair assignment) of what every start in the window depends on, buffers included; given a
+    booking's idempotency `key`, also whether that is free and unused (`queries.calendar_for`)."""
     span = span_of(plan, window)
-    exceptions, busy, version = queries.calendar_for(uow.session, plan.business.id, list(plan.resources), span, now,
-                                                     exclude_booking_id)
-    return Committed(span, exceptions, busy, workload(uow, plan, window) if plan.assignment else None, version)
+    exceptions, busy, version, key_unused = queries.calendar_for(uow.session, plan.business.id, list(plan.resources),
+                                                                 span, now, exclude_booking_id, key)
+    return Committed(span, exceptions, busy, workload(uow, plan, window) if plan.assignment else None, version,
+                     key_unused)
 
 
 def deciding(uow: SqlAlchemyUnitOfWork, plan: Plan, committed: Committed) -> Committed:

@@ -1,12 +1,11 @@
 """Idempotency keys: taken in the writer's transaction, so a concurrent retry waits for the first result.
 
-Taking a key also takes a transaction-level advisory lock named after it (`KEY_LOCKS`, the key's hash). A request
-that will write nothing (a booking whose time is seen taken) asks with `settled_unused` whether the key is free
-without writing: no transaction holds the lock, and then no committed row holds the key.
+Taking a key also takes a transaction-level advisory lock named after it (storage/key_locks.py). A request that will
+write nothing (a booking whose time is seen taken) asks in its check's read whether the key is free without writing
+(`queries.calendar_for`): no transaction holds the lock, and then no committed row holds the key.
 """
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -14,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from nextslot.storage import queries
+from nextslot.storage.key_locks import key_lock
 from nextslot.storage.tables import IdempotencyKey
 
 # both run by psycopg itself (`queries.driver_rows`): every write that carries a key (each voice tool call, each
@@ -27,9 +27,6 @@ with taken as (
 )
 select key from taken where pg_advisory_xact_lock(%(locks)s, %(lock)s) is not null
 """
-
-KEY_LOCKS = 0x1DE0  # the advisory locks' first number: a key's holder, for as long as its transaction runs
-UNUSED = "select idempotency_key_unused(%(business)s, %(key)s, %(locks)s, %(lock)s)"  # migration 0034
 
 REMEMBER = """
 update idempotency_keys set booking_id = %(booking)s, result = %(result)s
@@ -56,15 +53,6 @@ class IdempotencyRepository:
             .execution_options(populate_existing=True)
         ).one()
 
-    def settled_unused(self, business_id: int, key: str) -> bool:
-        """No request holds the key now, and none kept a result under it: a request that writes nothing may answer
-        as a first try. One statement (the function of migration 0034): the lock first, then the table in a snapshot
-        taken after it, so a holder that commits in between is seen, and one that takes the key after the lock was
-        free came later than this request (as if it had waited for it)."""
-        found = queries.driver_rows(self.session, UNUSED, {"business": business_id, "key": key,
-                                                           **key_lock(business_id, key)})
-        return bool(found[0][0])
-
     def first_result(self, business_id: int, key: str) -> dict[str, Any] | None:
         """The result kept under a key already used (None: no result, or no such key)."""
         return self.session.scalar(select(IdempotencyKey.result).where(IdempotencyKey.business_id == business_id,
@@ -78,8 +66,3 @@ class IdempotencyRepository:
         if len(stored) != 1:
             raise LookupError(f"idempotency key not taken in this transaction (business {business_id})")
 
-
-def key_lock(business_id: int, key: str) -> dict[str, int]:
-    """The advisory lock a key's taker holds (a hash: two keys sharing one only make a request take the slow path)."""
-    digest = hashlib.blake2b(f"{business_id}:{key}".encode(), digest_size=4).digest()
-    return {"locks": KEY_LOCKS, "lock": int.from_bytes(digest, "big", signed=True)}

@@ -11,6 +11,7 @@ from sqlalchemy import Row, func, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, joinedload
 
+from nextslot.storage.key_locks import key_lock
 from nextslot.storage.tables import (
     Booking,
     BookingHistory,
@@ -188,8 +189,10 @@ class DatedException(NamedTuple):
 # The hot path of every booking and slot search, plain SQL for psycopg (`driver_rows`); the bounds come back as two
 # timestamps (psycopg parses range text in Python, timestamps in C). An exception given as wall times says so in its
 # kind ('closed@' and the zone of its copy): two more columns would be parsed on every one of thousands of claims.
-# The last row is the business's config version in the same snapshot: the hours a plan carries are the ones beside
-# these exceptions only if it is the plan's.
+# The business's config version comes in the same snapshot: the hours a plan carries are the ones beside these
+# exceptions only if it is the plan's. Given a booking's idempotency key, a last row says the key is free and unused
+# (`idempotency_key_unused`, migration 0034: no transaction holds its lock, then no committed row keeps it, both seen
+# after this read's snapshot was taken), so a booking that finds its time taken is answered with nothing written.
 CALENDAR = """
 select resource_id, 'busy', lower(during), upper(during), seats from claims
  where resource_id = any(cast(%(ids)s as bigint[])) and active and during && tstzrange(%(lo)s, %(hi)s)
@@ -205,7 +208,14 @@ select resource_id, case when local then kind || '@' || coalesce(zone, '') else 
    and starts_at < %(hi)s and ends_at > %(lo)s
 union all
 select null, 'version', null, null, config_version from businesses where id = %(business)s
+union all
+select null, 'key unused', null, null, 1
+ where case when cast(%(key)s as text) is null then false
+            else idempotency_key_unused(%(business)s, cast(%(key)s as text), %(locks)s, %(lock)s) end
 """
+
+
+NO_KEY = {"locks": None, "lock": None}
 
 
 def calendar_for(
@@ -215,18 +225,22 @@ def calendar_for(
     window: tuple[datetime, datetime],
     now: datetime,
     exclude_booking_id: int | None = None,
-) -> tuple[list[DatedException], dict[int, list[tuple[datetime, datetime]]], int | None]:
+    key: str | None = None,
+) -> tuple[list[DatedException], dict[int, list[tuple[datetime, datetime]]], int | None, bool]:
     """In one round trip: the dated exceptions touching the window, each resource's busy time in it (active
-    claims, expired holds' ignored, and time its own calendar says is taken, which occupies it like a claim), and
-    the business's config version as of that read."""
+    claims, expired holds' ignored, and time its own calendar says is taken, which occupies it like a claim), the
+    business's config version as of that read, and whether the idempotency `key` (if any) is free and unused."""
     found: list[DatedException] = []
     busy: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    version = None
+    version, key_unused = None, False
     rows = driver_rows(session, CALENDAR, {"ids": list(resource_ids), "lo": window[0], "hi": window[1], "now": now,
-                                           "exclude": exclude_booking_id, "business": business_id})
+                                           "exclude": exclude_booking_id, "business": business_id, "key": key,
+                                           **(key_lock(business_id, key) if key else NO_KEY)})
     for rid, kind, lower, upper, seats in rows:
         if kind == "version":
             version = seats
+        elif kind == "key unused":
+            key_unused = True
         elif kind == "busy":
             if seats == 1:
                 busy[rid].append((lower, upper))
@@ -235,7 +249,7 @@ def calendar_for(
         else:
             kind, local, zone = kind.partition("@")
             found.append(DatedException(rid, kind, lower, upper, bool(local), zone or None))
-    return found, busy, version
+    return found, busy, version, key_unused
 
 
 def deposits_asked(session: Session) -> bool:

@@ -2,9 +2,9 @@
 still gets its first try's answer: when that try booked, when it is in flight, and when it is in flight on a time that
 looks full and then wins it because a booking there was cancelled meanwhile.
 
-The key's taker holds an advisory lock named after the key for as long as its transaction runs; a loser asks for it
-(`IdempotencyRepository.settled_unused`) before answering without the key, and a held one sends it the old way:
-take the key, which waits for the first try's end.
+The key's taker holds an advisory lock named after the key for as long as its transaction runs; a loser's check of
+its time asks for it in the same read (`queries.calendar_for`) before answering without the key, and a held one
+sends it the old way: take the key, which waits for the first try's end.
 """
 from __future__ import annotations
 
@@ -44,10 +44,15 @@ def test_a_keyed_booking_that_finds_its_time_taken_writes_nothing_and_its_retry_
     clinic = make_business("clinic")
     made = [service.book(clinic, booking(n)) for n in (1, 2)]  # both doctors: the time is full
     assert all(isinstance(m, Booked) for m in made)
+    assert isinstance(service.book(clinic, booking(4)), SlotTaken)  # losers for it are being answered now
+    with in_transaction(engine) as unkeyed:
+        assert isinstance(service.book(clinic, booking(5)), SlotTaken)
     with in_transaction(engine) as sent:
         lost = service.book(clinic, booking(3, key="late-3"))
     assert isinstance(lost, SlotTaken) and lost.alternatives
     assert sent and not any(transaction for _, transaction in sent), sent  # no BEGIN, so no ROLLBACK either
+    # the key costs no statement: its check rides on the read that found the time taken
+    assert len(sent) == len(unkeyed), (sent, unkeyed)
     assert keys_kept(engine, clinic) == []
     assert isinstance(service.cancel(clinic, BookingChange(code=made[0].booking.code)), Changed)  # type: ignore[union-attr]
     again = service.book(clinic, booking(3, key="late-3"))

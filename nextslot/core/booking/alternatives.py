@@ -39,13 +39,15 @@ def slot_taken(
     return SlotTaken(start, alternatives(uow, plan, start, now, customer_zone, exclude_booking_id, party))
 
 
-def check_read(uow: SqlAlchemyUnitOfWork, plan: Plan, start: datetime, now: datetime, party: int) -> Committed:
+def check_read(uow: SqlAlchemyUnitOfWork, plan: Plan, start: datetime, now: datetime, party: int,
+               key: str | None = None) -> Committed:
     """What a booking's check of its start reads: the start alone, or, while losers for it are being answered (one
     was moments ago), the alternatives' first window, which the answer reuses if this booking loses too. Not for
-    fair assignment, whose workload read depends on the window."""
+    fair assignment, whose workload read depends on the window. With it, whether the booking's idempotency `key` is
+    free and unused."""
     if plan.assignment is None and BURSTS.on(burst_of(uow, plan, start, party)):
-        return read_committed(uow, plan, windows(start)[0], now)
-    return read_committed(uow, plan, (start, start), now)
+        return read_committed(uow, plan, windows(start)[0], now, key=key)
+    return read_committed(uow, plan, (start, start), now, key=key)
 
 
 def burst_of(uow: SqlAlchemyUnitOfWork, plan: Plan, target: datetime, party: int) -> tuple[Any, ...]:

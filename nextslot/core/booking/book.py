@@ -59,10 +59,10 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
             return answers
         checked = None
         if cmd.hold_id is None:  # a taken or wrong time is answered before anything is written
-            committed = deciding(uow, plan, check_read(uow, plan, start, now, party))
+            committed = deciding(uow, plan, check_read(uow, plan, start, now, party, cmd.idempotency_key))
             checked = check_slot(plan.rules, build_timelines(uow, plan, committed, party), start, now)
             if isinstance(checked, SlotProblem):
-                wrote = checked is not SlotProblem.TAKEN or not idempotency.may_refuse_unwritten(uow, business_id, cmd)
+                wrote = checked is not SlotProblem.TAKEN or not idempotency.may_refuse_unwritten(cmd, committed)
                 if wrote and (first := idempotency.first_booking(uow, business_id, cmd)):
                     return first  # a retry: the first try's answer
                 if checked is SlotProblem.TAKEN:

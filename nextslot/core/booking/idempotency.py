@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from nextslot.core.planning import Plan, load_plan
+from nextslot.core.planning import Committed, Plan, load_plan
 from nextslot.core.results import Booked, Held, Rejected
 from nextslot.schemas.commands import BookingCreate, HoldCreate
 from nextslot.schemas.views import BookingView, HoldView
@@ -78,10 +78,11 @@ def first_booking(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreat
     return None
 
 
-def may_refuse_unwritten(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate) -> bool:
-    """A time seen taken may be refused without taking the key: there is none, or it is free and unused. Else the
-    key is taken as a write would (waiting for a try in flight), so a retry gets its first result."""
-    return not cmd.idempotency_key or uow.idempotency.settled_unused(business_id, cmd.idempotency_key)
+def may_refuse_unwritten(cmd: BookingCreate, committed: Committed) -> bool:
+    """A time seen taken may be refused without taking the key: there is none, or the read that saw the time taken
+    saw the key free and unused (`check_read`). Else the key is taken as a write would (waiting for a try in
+    flight), so a retry gets its first result."""
+    return not cmd.idempotency_key or committed.key_unused
 
 
 def hold_plan(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: HoldCreate) -> Plan | Held | Rejected:
