@@ -29,10 +29,12 @@ def build_service(settings: Settings) -> BookingService:
 
 
 def public_caps(settings: Settings) -> PublicCaps:
-    """What the public ways in may book for one contact, and how long a series (core/booking/public_caps.py)."""
+    """What the public ways in may book for one contact, how long a series, and how much one sender may make a day
+    (core/booking/public_caps.py)."""
     from nextslot.core.booking.public_caps import PublicCaps
 
-    return PublicCaps(per_contact=settings.public_bookings_per_contact, series_max=settings.public_series_max)
+    return PublicCaps(per_contact=settings.public_bookings_per_contact, series_max=settings.public_series_max,
+                      per_sender=settings.public_bookings_per_day)
 
 
 def build_links(settings: Settings) -> Links:

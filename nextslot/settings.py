@@ -129,7 +129,7 @@ class Settings(BaseSettings):
     # a calendar, a waitlist or the holds, or have many messages sent to numbers of its choosing:
     # bookings (a series once) and waitlist places one sender makes at a business a day, and holds as many besides;
     # the sender is the client's address (an IPv6 /64) on the page and /b/{slug}/mcp together, the caller id on
-    # the voice lines (withheld ones all together); counted per server process, like the other rate limits
+    # the voice lines (withheld ones all together); counted in the database per UTC day, shared by every process
     public_bookings_per_day: int = Field(10, ge=1)
     # bookings (a series once) and waitlist places one phone or email may have from those ways in that are still
     # ahead or were made in the last 24 hours, whoever asks; counted in the database

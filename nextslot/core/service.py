@@ -7,11 +7,12 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from nextslot.core.booking import changes, holds, idempotency, reads, records, series
+from nextslot.core.booking import changes, holds, idempotency, reads, records, sender_budgets, series
 from nextslot.core.booking.book import book
 from nextslot.core.booking.public_caps import PublicCaps
 from nextslot.core.booking.reschedule import reschedule
 from nextslot.core.booking.search_budget import SlotSearchBudget
+from nextslot.core.booking.sender_budgets import SenderFull, SenderPlace
 from nextslot.core.business import catalog, lookup
 from nextslot.core.business.lookup import BusinessRecord
 from nextslot.core.clock import Clock, utcnow
@@ -69,8 +70,8 @@ class BookingService:
         self._clock = clock
         self._hold_minutes = hold_minutes
         self._payment_provider = payment_provider  # recorded on deposits; the edge talks to the provider
-        # None: unlimited (tests, as the search budget); servers pass the public_bookings_per_contact and
-        # public_series_max settings
+        # None: unlimited (tests, as the search budget); servers pass the public_bookings_per_contact,
+        # public_series_max and public_bookings_per_day settings
         self._public_caps = public_caps
 
     @property
@@ -86,6 +87,10 @@ class BookingService:
 
     def uow(self) -> SqlAlchemyUnitOfWork:
         return SqlAlchemyUnitOfWork(self._session_factory, gate=self._gate)
+
+    def _alone_uow(self) -> SqlAlchemyUnitOfWork:
+        """On the primary, each statement on its own (no BEGIN, no COMMIT): for a write that is one statement."""
+        return SqlAlchemyUnitOfWork(self._session_factory, statements_alone=True, gate=self._gate)
 
     def replica_uow(self) -> SqlAlchemyUnitOfWork:
         """A read-only unit of work on the read replica (the primary when none is configured); may lag."""
@@ -187,6 +192,20 @@ class BookingService:
     def answered(self, business_id: int, idempotency_key: str) -> bool:
         """Whether a write under this idempotency key was already made (its retry gets the first answer)."""
         return idempotency.answered(self.uow(), business_id, idempotency_key)
+
+    def take_sender_place(self, business_id: int, kind: str, sender: str) -> SenderPlace | SenderFull:
+        """A place in a public sender's day at the business for a write about to run (one statement), or that the
+        day's are made (`public_caps.per_sender`; none without public caps)."""
+        return sender_budgets.take_place(self._alone_uow(), self._public_caps, business_id, kind, sender,
+                                         self._clock())
+
+    def give_back_sender_place(self, place: SenderPlace) -> None:
+        """The place of a write that made nothing (one statement)."""
+        sender_budgets.give_back(self._alone_uow(), place)
+
+    def sweep_sender_budgets(self) -> int:
+        """Delete the public senders' counts of the days before today."""
+        return sender_budgets.sweep_spent(self.uow(), self._clock())
 
     # --- writes ------------------------------------------------------------------------------
 

@@ -79,6 +79,8 @@ def build_scheduler(settings: Settings, service: BookingService, dispatcher: Dis
     scheduler.add_job(engine.close_idle, seconds=60, id="idle_conversations", **every)
     scheduler.add_job(dispatcher.give_up_waiting, seconds=30, id="receipts", **every)
     scheduler.add_job(service.expire_holds, seconds=60, id="holds", **every)
+    # the public senders' counts of the days before today (counting reads today's alone)
+    scheduler.add_job(service.sweep_sender_budgets, hours=1, id="sender_budgets", **every)
     scheduler.add_job(service.expire_unpaid, seconds=60, id="deposits", **every)
     scheduler.add_job(charge_due_fees, args=[service, build_payment_provider(settings)], seconds=60, id="fees",
                       **every)

@@ -131,18 +131,20 @@ def book(request: Request, slug: str, service_key: str, posted: FormData) -> Res
     command = booking_command(form, offered, zone, language=visitor.language, location=visitor.place)
     if isinstance(command, Problem):
         return form_page(request, business, offered, visitor, renewed(form), problem=command, status=422)
-    sender = PublicSender.at_address(request.app.state.rate_limits, service, business.id, client_key(request))
+    sender = PublicSender.at_address(service, business.id, client_key(request))
     # this address's bookings today, whatever contacts it gave (a double submit of one of them: its first answer)
-    if refused := sender.refusal("bookings", command.idempotency_key):
+    place = sender.place("bookings", command.idempotency_key)
+    if isinstance(place, Rejected):
         return form_page(request, business, offered, visitor, renewed(form),
-                         problem=Problem(refused.code, refused.message), status=429)
-    if isinstance(command, SeriesCreate):  # "repeat every week, 6 times": the tools' and /v1's own series
-        result: Booked | SlotTaken | Rejected | SeriesBooked = service.book_series(business.id, command)
-    else:
-        result = service.book(business.id, command)
-    if (isinstance(result, Booked) or isinstance(result, SeriesBooked) and result.series.series_id is not None) \
-            and not result.replayed:
-        sender.made("bookings")
+                         problem=Problem(place.code, place.message), status=429)
+    with place:
+        if isinstance(command, SeriesCreate):  # "repeat every week, 6 times": the tools' and /v1's own series
+            result: Booked | SlotTaken | Rejected | SeriesBooked = service.book_series(business.id, command)
+        else:
+            result = service.book(business.id, command)
+        if (isinstance(result, Booked) or isinstance(result, SeriesBooked) and result.series.series_id is not None) \
+                and not result.replayed:
+            place.keep()
     match result:
         case SeriesBooked(series):
             return series_page(request, business, offered, visitor, series)

@@ -114,13 +114,11 @@ def run_public(name: str, arguments: Mapping[str, Any], ctx: ToolContext) -> Too
         return error("hold_not_offered", "Holds are not offered here: book the time itself.", "hold_id")
     whose = args.get("phone") or args.get("email") or (caller.address if caller else "")
     args = scoped_key(args, str(whose))
-    sender = PublicSender.at_address(caller.limits, ctx.service, ctx.business_id, caller.address) if caller else None
-    if sender is not None and (refused := sender.refused_call(name, args, ctx.idempotency_key)):
-        return refused  # this address's bookings today (a retry of one of them gets its first answer)
-    reply = execute(name, args, ctx)
-    if sender is not None:
-        sender.count_reply(name, reply)
-    return reply
+    if caller is None:
+        return execute(name, args, ctx)
+    # within this address's bookings today (a retry of one of them gets its first answer)
+    sender = PublicSender.at_address(ctx.service, ctx.business_id, caller.address)
+    return sender.run(name, args, ctx.idempotency_key, lambda: execute(name, args, ctx))
 
 
 class PublicMcp:

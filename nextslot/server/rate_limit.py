@@ -1,9 +1,9 @@
 """Rate limits, one mechanism (the `limits` library, moving windows): per client address on the public pages
 and the console sign-in, per API key on /v1 and /mcp.
 
-Counted in memory per process: N server processes allow N times a budget; a shared limit belongs in the proxy
-in front. The counters live on the app (`app.state.rate_limits`), so tests and several apps in one process
-never share them.
+Counted in memory per process: N server processes allow N times a rate; a shared limit belongs in the proxy in
+front (the day's budgets of what a public sender makes are counted in the database: server/public_writes.py). The
+counters live on the app (`app.state.rate_limits`), so tests and several apps in one process never share them.
 """
 from __future__ import annotations
 
@@ -78,14 +78,6 @@ class RateLimit:
         reset = self._window.get_window_stats(self.item, self._name, identity).reset_time
         return max(1, math.ceil(reset - time.time()))
 
-    def allows(self, identity: str) -> bool:
-        """Whether one more would fit, counting nothing: for a budget of what was made, not of what was asked."""
-        return self._window.test(self.item, self._name, identity)
-
-    def count(self, identity: str) -> None:
-        """Count one made (two at once may both have been allowed: the second is then not counted, nor needed)."""
-        self._window.hit(self.item, self._name, identity)
-
 
 @dataclass(frozen=True)
 class RateLimits:
@@ -97,8 +89,6 @@ class RateLimits:
     registrations: RateLimit  # OAuth clients registered from one address: each is a row that stays
     replies: RateLimit  # keyword replies (YES, C, STOP) answered per sending number: each answer is a text we pay for
     reply_notices: RateLimit  # the one "please wait" a number past its replies gets
-    public_bookings: RateLimit  # bookings, series and waitlist places one public sender made at a business
-    public_holds: RateLimit  # holds one public sender made at a business (server/public_writes.py)
 
     @classmethod
     def of(cls, settings: Settings) -> RateLimits:
@@ -108,9 +98,7 @@ class RateLimits:
                    RateLimit("30/hour", storage, "code_checks"),
                    RateLimit("20/hour", storage, "registrations"),
                    RateLimit(f"{max(1, settings.conversation_messages_per_number)}/hour", storage, "replies"),
-                   RateLimit("1/hour", storage, "reply_notices"),
-                   RateLimit(f"{settings.public_bookings_per_day}/day", storage, "public_bookings"),
-                   RateLimit(f"{settings.public_bookings_per_day}/day", storage, "public_holds"))
+                   RateLimit("1/hour", storage, "reply_notices"))
 
 
 def rate_limits(request: Request) -> RateLimits:

@@ -148,15 +148,11 @@ def answer_call(limits: RateLimits | None, tool: str, arguments: Any, ctx: ToolC
     """One tool call of the caller on the line, within the calling number's budgets: codes asked for and tried, and
     the bookings, waitlist places and holds calls from it may make at this business a day (server/public_writes.py:
     a caller can say any number, so the business's calendar and its texts are not left to one caller's word)."""
-    sender = PublicSender.on_call(limits, ctx.service, ctx.business_id, ctx.caller_phone) if limits else None
-    refused = over_code_budget(limits, tool, ctx) or (
-        sender.refused_call(tool, arguments_of(arguments), ctx.idempotency_key) if sender else None)
-    if refused is not None:
+    if (refused := over_code_budget(limits, tool, ctx)) is not None:
         return refused
-    reply = execute_for_caller(tool, arguments, ctx)
-    if sender is not None:
-        sender.count_reply(tool, reply)
-    return reply
+    sender = PublicSender.on_call(ctx.service, ctx.business_id, ctx.caller_phone)
+    return sender.run(tool, arguments_of(arguments), ctx.idempotency_key,
+                      lambda: execute_for_caller(tool, arguments, ctx))
 
 
 def over_code_budget(limits: RateLimits | None, tool: str, ctx: ToolContext) -> ToolReply | None:

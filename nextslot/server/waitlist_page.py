@@ -62,14 +62,16 @@ def join(request: Request, business: PageBusiness, offered: ServiceView, visitor
             **({"party_size": values["party_size"]} if values["party_size"] else {})})
     except ValidationError as invalid:  # validated as one document, so a problem names its whole path
         return form(request, business, offered, visitor, values, input_problem(invalid), status=422)
-    sender = PublicSender.at_address(request.app.state.rate_limits, service, business.id, client_key(request))
-    if refused := sender.refusal("bookings"):  # this address's places today, whatever contacts it gave
-        return form(request, business, offered, visitor, values, Problem(refused.code, refused.message), status=429)
-    joined = service.join_waitlist(business.id, cmd)
+    place = PublicSender.at_address(service, business.id, client_key(request)).place("bookings")
+    if isinstance(place, Rejected):  # this address's places today, whatever contacts it gave
+        return form(request, business, offered, visitor, values, Problem(place.code, place.message), status=429)
+    with place:
+        joined = service.join_waitlist(business.id, cmd)
+        if not isinstance(joined, Rejected):
+            place.keep()
     if isinstance(joined, Rejected):
         return form(request, business, offered, visitor, values, Problem(joined.code, joined.message, joined.field),
                     status=422)
-    sender.made("bookings")
     return render(request, "waitlist_joined.html", {"business": business, "visitor": visitor, "offered": offered,
                                                     "entry": joined})
 

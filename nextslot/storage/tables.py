@@ -898,6 +898,19 @@ class SignInFailure(Base):
     locked_until: Mapped[datetime | None]
 
 
+class SenderBudget(Base):
+    """What one sender of the public ways in (an address, a calling number) made at a business on one UTC day, of one
+    budget (bookings and waitlist places; holds): shared by every server process, so N of them allow one budget."""
+
+    __tablename__ = "sender_budgets"
+    business_id: Mapped[int] = mapped_column(Id, ForeignKey("businesses.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)  # "bookings", "holds" (tools' WRITE_BUDGETS)
+    # a digest of "address:203.0.113.9", "caller:+447911123456": no number or address kept
+    sender: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # the UTC day counted; earlier ones are swept
+    made: Mapped[int] = mapped_column(Integer)  # with the writes in flight, each given back if it made nothing
+
+
 class Conversation(Base):
     """A customer's chat with a business over SMS, WhatsApp or the booking page's chat panel (web): its
     guided-flow state, the lease of the scheduler process answering it (one message at a time, in arrival order),

@@ -1,13 +1,14 @@
 """Unit of work: one transaction per `with uow:`; commit explicitly, anything else rolls back.
 
 Inside the block the repositories (bookings and a new booking's one-statement write, claims, holds, customers,
-idempotency keys) share its session.
+idempotency keys, the public senders' budgets) share its session.
 
 A block that reads before it knows whether it will write (a booking that may find its time taken) calls
 `reads_first`: its statements then run each on its own until `writes_next`, and a block that wrote nothing costs
 no BEGIN and no ROLLBACK. The connection runs at READ COMMITTED, where each statement reads what is committed
 when it starts, in a transaction or not: only row locks and writes need the transaction, and they come after
-`writes_next`. A reader's unit of work (`statements_alone`) runs every statement so.
+`writes_next`. A reader's unit of work (`statements_alone`) runs every statement so, as does one whose every write
+is one statement deciding alone (a sender's budget).
 
 With a gate (`storage/gate.py`), a block first waits its turn among the process's units of work at the database.
 """
@@ -25,6 +26,7 @@ from nextslot.storage.customers import CustomerRepository
 from nextslot.storage.gate import DatabaseGate
 from nextslot.storage.holds import HoldRepository
 from nextslot.storage.idempotency import IdempotencyRepository
+from nextslot.storage.sender_budgets import SenderBudgetRepository
 
 
 class SqlAlchemyUnitOfWork:
@@ -41,6 +43,7 @@ class SqlAlchemyUnitOfWork:
         self.claims: ClaimRepository
         self.holds: HoldRepository
         self.idempotency: IdempotencyRepository
+        self.sender_budgets: SenderBudgetRepository
 
     def __enter__(self) -> SqlAlchemyUnitOfWork:
         if self._gate is not None:
@@ -60,6 +63,7 @@ class SqlAlchemyUnitOfWork:
         self.claims = ClaimRepository(self.session)
         self.holds = HoldRepository(self.session)
         self.idempotency = IdempotencyRepository(self.session)
+        self.sender_budgets = SenderBudgetRepository(self.session)
         if self._statements_alone:
             self.reads_first()
 

@@ -45,7 +45,8 @@ def test_the_web_chat_answers_a_contact_at_its_cap_with_the_contacts_own_words(
     """A number that already has its public bookings (one, here: from the page) is refused in the web chat with
     words about that number, not the chat's day (this chat has made nothing); nothing is booked."""
     phone = "+447911123601"
-    service = BookingService(session_factory, clock=clock, public_caps=PublicCaps(per_contact=1, series_max=12))
+    caps = PublicCaps(per_contact=1, series_max=12, per_sender=10)
+    service = BookingService(session_factory, clock=clock, public_caps=caps)
     business = make_business("clinic")
     booked_from_the_page(service, business, phone, 11)
     with session_factory() as s:

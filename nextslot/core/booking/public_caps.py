@@ -8,7 +8,8 @@ waitlist places from those channels that are still ahead or were made in the las
 not make room for another the same day). Counted in the booking's own transaction after the customer's row is
 locked (`find_or_create`), so two requests at once cannot both take the last place. The business's own people
 (/v1, the console, its agents with a key) and a customer writing from her own number (SMS, WhatsApp: capped per
-sender by the conversations) are not counted here.
+sender by the conversations) are not counted here. What one sender (an address, a calling number) may make a day,
+whatever contacts it gives, is `per_sender` (core/booking/sender_budgets.py).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ WAITING = ("waiting", "offered")
 class PublicCaps:
     per_contact: int  # bookings (a series once) and waitlist places of one contact, ahead or made in the last day
     series_max: int  # occurrences of a series booked from a public channel
+    per_sender: int  # bookings (a series once) and waitlist places, and as many holds, one sender makes a UTC day
 
 
 def contact_refusal(uow: SqlAlchemyUnitOfWork, caps: PublicCaps | None, business_id: int, customer_id: int,
