@@ -15,13 +15,14 @@ from sqlalchemy import (
     ColumnElement,
     DateTime,
     Executable,
-    Select,
+    SelectBase,
     SmallInteger,
     func,
     insert,
     literal,
     select,
     true,
+    union,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, TSTZRANGE, Range
@@ -111,29 +112,44 @@ class ClaimRepository:
 
     def release_expired_holds(self, resource_ids: Iterable[int], occupied: tuple[datetime, datetime],
                               now: datetime) -> int:
-        """Deactivate expired hold claims in the way: an expired hold never blocks anyone. How many went."""
+        """Deactivate expired hold claims in the way: an expired hold never blocks anyone. How many went.
+
+        The resources' row locks come first and stay to the transaction's end, as `release` takes them before a move's
+        claims: the claim tried again next must not queue for them holding these claims' rows."""
+        ids = sorted(set(resource_ids))
         during = Range(*occupied)
         expired = (
             select(Claim.id)
-            .where(Claim.resource_id.in_(sorted(resource_ids)), Claim.active, Claim.expires_at <= now,
-                   Claim.during.overlaps(during))
+            .where(Claim.resource_id.in_(ids), Claim.active, Claim.expires_at <= now, Claim.during.overlaps(during))
             .order_by(Claim.id)
             .with_for_update()
         )
         released = self.session.execute(
-            update(Claim).where(Claim.id.in_(expired.scalar_subquery())).values(active=False))
+            update(Claim).where(resource_locks(ids), Claim.id.in_(expired.scalar_subquery())).values(active=False))
         return int(released.rowcount)  # type: ignore[attr-defined]
 
     def release_lapsed(self, resource_id: int, now: datetime) -> None:
         """Deactivate a resource's claims whose expiry passed (a hold's, an unpaid deposit's): they block no one, so
-        they must not stand in the way of a cut of its capacity either."""
-        self.session.execute(update(Claim).where(Claim.resource_id == resource_id, Claim.active,
-                                                 Claim.expires_at <= now).values(active=False))
+        they must not stand in the way of a cut of its capacity either. The resource's row is locked first, as every
+        claimer locks it before changing a claim (a hold converted by a clock that still finds it live)."""
+        self.session.execute(update(Claim).where(resource_locks([resource_id]), Claim.resource_id == resource_id,
+                                                 Claim.active, Claim.expires_at <= now).values(active=False))
 
-    def release(self, *, booking_id: int | None = None, hold_id: int | None = None) -> None:
-        """Free a booking's or a hold's claims at once."""
+    def release(self, *, booking_id: int | None = None, hold_id: int | None = None,
+                then_claiming: Iterable[int] = ()) -> None:
+        """Free a booking's or a hold's claims at once.
+
+        A transaction that claims next (a move) names the resources it may claim: their row locks and those of the
+        claims it frees are taken first, together and in id order, as every claimer takes them. Holding the freed
+        claims' rows while queuing for a resource row, it could wait on a capacity edit that holds that row and waits
+        for those claims (the capacity guard marks each claim of the resource): a deadlock, which fails the edit."""
         owner = Claim.booking_id == booking_id if booking_id is not None else Claim.hold_id == hold_id
-        self.session.execute(update(Claim).where(owner, Claim.active).values(active=False))
+        chosen = (owner, Claim.active)
+        locks = []
+        if ids := sorted(set(then_claiming)):
+            locks.append(resource_locks(union(select(Claim.resource_id).where(*chosen),
+                                              select(Resource.id).where(Resource.id.in_(ids)))))
+        self.session.execute(update(Claim).where(*chosen, *locks).values(active=False))
 
     def release_holds(self, hold_ids: list[int]) -> None:
         """Free the claims of several holds at once."""
@@ -188,7 +204,7 @@ class ClaimRepository:
         return tuple(sorted(changed))
 
 
-def resource_locks(ids: Sequence[int] | Select[Any]) -> ColumnElement[bool]:
+def resource_locks(ids: Sequence[int] | SelectBase) -> ColumnElement[bool]:
     """A condition whose first step locks these resources' rows in id order, before the statement writes a row.
 
     Every claimer takes them so: a loser queues behind the winner and then meets its committed claim, instead of

@@ -232,12 +232,13 @@ class Rules(RuleBasedStateMachine):
         result = self.service.book(self.business, BookingCreate(
             service=h.service, starts_at=h.start, party_size=h.party, hold_id=h.id, source="page",
             customer=CustomerIn(name="Holder", phone=phone)))
-        if h.status != "active":
+        if h.status == "converted":
             assert isinstance(result, Rejected) and result.code == "hold_used", result
             return None
         if h.start < self.now():
             assert isinstance(result, Rejected) and result.code == "in_past", result
             return None
+        # lapsed, swept by the scheduler or not: booked afresh if the time is free
         if h.expires <= self.now() and not self.fits(h.service, h.start, h.party, but_hold=h.id):
             assert isinstance(result, SlotTaken), result
             return None

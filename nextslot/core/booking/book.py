@@ -101,14 +101,14 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
             party_size=party, contact_name=cmd.customer.name,
         )
         uow.bookings.add_with_code(booking, new_code)
-        attached = uow.claims.attach_to_booking(hold.id, booking.id) if hold and hold.expires_at > now else None
-        if hold is not None and attached is not None:
+        # a hold let go (its lapse swept by the scheduler, or its caller's release) holds nothing: booked afresh
+        live = hold if hold is not None and hold.status == "active" else None
+        attached = uow.claims.attach_to_booking(live.id, booking.id) if live and live.expires_at > now else None
+        if attached is not None:
             resource_ids = attached
-            hold.status, hold.booking_id = "converted", booking.id
         else:
-            if hold is not None:  # expired: its claims go, and the slot is booked afresh
-                uow.claims.release(hold_id=hold.id)
-                hold.status = "released"
+            if live is not None:  # expired: its claims go, and the slot is booked afresh
+                uow.claims.release(hold_id=live.id, then_claiming=plan.resources)
             if checked is None:
                 checked = check_slot(plan.rules, timelines(uow, plan, (start, start), now, party=party, decides=True),
                                      start, now)
@@ -121,6 +121,8 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
             if claimed is None:  # its booking is rolled back: excluding it changes nothing but reuses claim_start's read
                 return slot_taken(uow, plan, start, now, cmd.customer.timezone, booking.id, party)
             resource_ids = claimed
+        if hold is not None:
+            hold.status, hold.booking_id = "converted", booking.id
         record(uow, booking, "created", cmd, now, after=snapshot(booking))
         payment = None
         if deposit and pay_by:  # confirmed, and reminded, once the deposit is paid
@@ -142,8 +144,8 @@ def live_hold(uow: SqlAlchemyUnitOfWork, business_id: int, hold_id: int, plan: P
     hold = uow.holds.locked(business_id, hold_id)
     if hold is None:
         return Rejected("unknown_hold", f"There is no hold {hold_id}.", "hold_id")
-    if hold.status != "active":
-        return Rejected("hold_used", f"Hold {hold_id} was already {hold.status}.", "hold_id")
+    if hold.status == "converted":  # one booking a hold; a hold let go (or lapsed) is booked afresh, as an expired one
+        return Rejected("hold_used", f"Hold {hold_id} was already converted.", "hold_id")
     if hold.service_id != plan.service_id or hold.starts_at != start:
         return Rejected("hold_mismatch", "The hold is for a different service or time.", "hold_id")
     if hold.party_size != party:

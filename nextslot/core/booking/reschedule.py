@@ -55,7 +55,7 @@ def reschedule(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingReschedu
             return slot_problem(checked, plan, start)
         before = snapshot(booking)
         staff_before = booked_resources(uow, booking.id)
-        uow.claims.release(booking_id=booking.id)
+        uow.claims.release(booking_id=booking.id, then_claiming=plan.resources)
         if claim_start(uow, plan, start, now, checked.resource_ids, booking_id=booking.id, party=party) is None:
             return slot_taken(uow, plan, start, now, customer_zone, exclude_booking_id=booking.id, party=party)
         waitlist_offers.note_freed(uow, business_id, (booking.starts_at, booking.ends_at), "rescheduled", now)

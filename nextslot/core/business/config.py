@@ -55,7 +55,10 @@ def apply_config(uow: SqlAlchemyUnitOfWork, config: BusinessConfig,
     with uow:
         s = uow.session
         b = config.business
-        business = s.scalars(select(Business).where(Business.slug == b.slug).with_for_update()).one_or_none()
+        # FOR NO KEY UPDATE: an edit still waits for an edit, while a write's reference to the business (a key share)
+        # never waits for one: a booking letting claims go would wait for the edit waiting for those claims
+        business = s.scalars(select(Business).where(Business.slug == b.slug)
+                             .with_for_update(key_share=True)).one_or_none()
         created = business is None
         if business is None:
             before: dict[str, Any] = {}

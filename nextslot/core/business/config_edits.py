@@ -42,7 +42,7 @@ class OpenUnitOfWork(SqlAlchemyUnitOfWork):
 def edit_config(uow: SqlAlchemyUnitOfWork, business_id: int, change: Change) -> BusinessConfig | Rejected:
     """Apply `change` to the stored config in one transaction; nothing is written unless all of it holds."""
     with uow:
-        locked = select(Business.id).where(Business.id == business_id).with_for_update()
+        locked = select(Business.id).where(Business.id == business_id).with_for_update(key_share=True)  # apply_config's
         if uow.session.scalars(locked).one_or_none() is None:
             return unknown_business(business_id)
         stored = export_config(uow, business_id)

@@ -139,7 +139,7 @@ def hold_slot_again(uow: SqlAlchemyUnitOfWork, booking: Booking, plan: Plan, now
     if uow.claims.keep_unexpired(booking.id, now):
         return True
     resource_ids = [r.id for r in booked_resources(uow, booking.id)]
-    uow.claims.release(booking_id=booking.id)
+    uow.claims.release(booking_id=booking.id, then_claiming=plan.resources)
     if booking.starts_at <= now:  # paid once the time had begun (a bank debit is reported days late)
         return False
     return claim_start(uow, plan, booking.starts_at, now, tuple(resource_ids), booking_id=booking.id,
