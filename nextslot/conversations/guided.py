@@ -20,6 +20,7 @@ from nextslot.core.instants import load_zone
 from nextslot.languages.local_times import repeat_of
 from nextslot.reminders.replies import folded_words
 from nextslot.schemas.statuses import LIVE
+from nextslot.tools.phrases import phrase
 from nextslot.tools.registry import ToolReply
 from nextslot.tools.render import CUTOFFS
 
@@ -55,6 +56,12 @@ class Turn:
         alone cannot tell)."""
         local = datetime.fromisoformat(iso).astimezone(load_zone(zone) or self.zone)
         return f"{local:%H:%M}{repeat_of(local, self.language)}"
+
+    def at(self, iso: str, places: dict[str, str]) -> str:
+        """' at Pune' for a time offered among times at several branches: Pune's 09:00 and Manhattan's are two
+        instants half a day apart, which their clocks alone say alike."""
+        place = places.get(iso)
+        return phrase("at_place", self.language, place=place) if place and len(set(places.values())) > 1 else ""
 
 
 def answer(turn: Turn, state: State, text: str) -> tuple[str, State]:
@@ -132,6 +139,7 @@ def pick_day(turn: Turn, chosen: State) -> tuple[str, State]:
     service = chosen["service"]
     by_day: dict[str, list[str]] = {}
     zones: dict[str, str] = {}  # each time's zone, as the tool gave it: its branch's
+    places: dict[str, str] = {}  # each time's branch, when it has one
     today = datetime.now(turn.zone).date() if turn.today is None else turn.today
     for offset in range(SEARCH_DAYS):  # a day at a time: the tool returns at most 20 openings a call
         day = (today + timedelta(days=offset)).isoformat()
@@ -141,12 +149,15 @@ def pick_day(turn: Turn, chosen: State) -> tuple[str, State]:
         if reply.data["slots"]:
             by_day[day] = [slot["starts_at"] for slot in reply.data["slots"]]
             zones.update({slot["starts_at"]: slot["timezone"] for slot in reply.data["slots"]})
+            places.update({slot["starts_at"]: slot["location"] for slot in reply.data["slots"]
+                           if slot.get("location")})
         if len(by_day) == DAYS_SHOWN:
             break
     if not by_day:
         return menu(turn, turn.say("nothing_free", service=service["name"]))
     days = sorted(by_day)[:DAYS_SHOWN]
-    return ask({**chosen, "step": "day", "slots": {d: by_day[d][:TIMES_SHOWN] for d in days}, "zones": zones},
+    return ask({**chosen, "step": "day", "slots": {d: by_day[d][:TIMES_SHOWN] for d in days}, "zones": zones,
+                "places": places},
                turn.say("pick_day", service=service["name"]),
                [day_label(date.fromisoformat(d), turn.language) for d in days], days, turn.language)
 
@@ -155,9 +166,9 @@ def on_day(turn: Turn, state: State, _: str, picked: int) -> tuple[str, State]:
     day = state["options"][picked - 1]
     times = state["slots"][day]
     label = day_label(date.fromisoformat(day), turn.language)
-    zones = state.get("zones", {})
-    return ask({**state, "step": "time"}, turn.say("pick_time", day=label), [turn.clock(t, zones.get(t)) for t in times],
-               times, turn.language)
+    zones, places = state.get("zones", {}), state.get("places", {})
+    return ask({**state, "step": "time"}, turn.say("pick_time", day=label),
+               [turn.clock(t, zones.get(t)) + turn.at(t, places) for t in times], times, turn.language)
 
 
 def on_time(turn: Turn, state: State, _: str, picked: int) -> tuple[str, State]:
@@ -190,7 +201,8 @@ def next_question(turn: Turn, state: State) -> tuple[str, State]:
                        ["yes", "no"], turn.language)
         return q["question"], {**state, "step": "question", "options": [], "question": q["question"]}
     summary = turn.say("confirm", service=state["service"]["name"],
-                       when=turn.when(state["starts_at"], state.get("zones", {}).get(state["starts_at"])),
+                       when=turn.when(state["starts_at"], state.get("zones", {}).get(state["starts_at"]))
+                       + turn.at(state["starts_at"], state.get("places", {})),
                        name=state["name"])
     return ask({**state, "step": "confirm"}, summary, [turn.say("yes"), turn.say("no")], ["yes", "no"], turn.language)
 
@@ -227,11 +239,14 @@ def after_write(turn: Turn, state: State, reply: ToolReply, done: str) -> tuple[
         if not nearest:
             return menu(turn, turn.say("nothing_free", service=state["service"]["name"]))
         zones = {**state.get("zones", {}), **{a["starts_at"]: a["timezone"] for a in nearest}}
-        return ask({**state, "step": "time", "zones": zones}, turn.say("taken"),
-                   [turn.when(a["starts_at"], a["timezone"]) for a in nearest], [a["starts_at"] for a in nearest],
-                   turn.language)
+        places = {**state.get("places", {}), **{a["starts_at"]: a["location"] for a in nearest if a.get("location")}}
+        return ask({**state, "step": "time", "zones": zones, "places": places}, turn.say("taken"),
+                   [turn.when(a["starts_at"], a["timezone"]) + turn.at(a["starts_at"], places) for a in nearest],
+                   [a["starts_at"] for a in nearest], turn.language)
     a = reply.data["appointment"]
-    text = turn.say(done, service=a["service_name"], when=turn.when(a["starts_at"], a["timezone"]), code=a["code"])
+    where = turn.at(a["starts_at"], {**state.get("places", {}), a["starts_at"]: a.get("location") or ""})
+    text = turn.say(done, service=a["service_name"], when=turn.when(a["starts_at"], a["timezone"]) + where,
+                    code=a["code"])
     if a.get("deposit_due"):
         text += " " + turn.say("deposit", amount=a["deposit_due"])
     return text, {"step": "menu", "options": list(MENU), "question": ""}

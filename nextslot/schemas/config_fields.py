@@ -38,7 +38,7 @@ def check_zone(name: str | None) -> str | None:
         return None
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tzdata folder such as 'Europe'
         raise ValueError(f"'{name}' is not an IANA time zone such as Europe/London") from None
     return name
 

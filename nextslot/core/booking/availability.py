@@ -239,17 +239,27 @@ def find_open_slots(
     slots: list[Slot] = []
     if start >= end:
         return slots
-    starts = grid_starts(rules.step_minutes, rules.zone, start, end)
-    if (picks := first_free_by_start(rules, groups, starts)) is not None:
+    starts = plan_starts(rules, start, end)
+    if not rules.also_on_grid and (picks := first_free_by_start(rules, groups, starts)) is not None:
         free = ((s, picked) for s, picked in zip(starts, picks) if picked is not None)
         return [Slot(s, s + rules.duration, picked) for s, picked in islice(free, limit)]
     for s in starts:
-        picked = assign(ordered(groups, s), rules.occupied(s))
+        here = on_their_grids(groups, s, rules.step_minutes) if rules.also_on_grid else groups
+        picked = assign(ordered(here, s), rules.occupied(s))
         if picked is not None:
             slots.append(Slot(s, s + rules.duration, picked, seats_left(groups, picked, rules.occupied(s))))
             if limit is not None and len(slots) >= limit:
                 break
     return slots
+
+
+def plan_starts(rules: ServiceRules, start: datetime, end: datetime) -> list[datetime]:
+    """The starts `check_slot` takes in [start, end): a plan over branches in several zones has each branch's own grid
+    (Pune's 10:00 lies between New York's 23:00 and 00:00 at a 60-minute step), which its members alone take."""
+    zones = dict.fromkeys((rules.zone, *rules.also_on_grid))
+    if len(zones) == 1:
+        return grid_starts(rules.step_minutes, rules.zone, start, end)
+    return sorted({s for zone in zones for s in grid_starts(rules.step_minutes, zone, start, end)})
 
 
 def first_free_by_start(rules: ServiceRules, groups: Sequence[Sequence[ResourceTimeline]],

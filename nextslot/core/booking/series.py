@@ -16,7 +16,7 @@ from sqlalchemy import select
 from nextslot.core import events, outbox
 from nextslot.core.booking import idempotency
 from nextslot.core.booking.alternatives import alternatives
-from nextslot.core.booking.availability import SlotProblem, check_slot
+from nextslot.core.booking.availability import Slot, SlotProblem, check_slot, on_their_grids
 from nextslot.core.booking.changes import apply_cancel
 from nextslot.core.booking.claiming import claim_start
 from nextslot.core.booking.codes import new_code, normalize_code
@@ -31,7 +31,7 @@ from nextslot.core.deposits import rules as deposits
 from nextslot.core.instants import resolve_instant, wall_exists, wall_to_utc
 from nextslot.core.planning import BusinessInfo, Plan, load_business, load_plan, timelines
 from nextslot.core.results import Rejected, SeriesBooked, SeriesChanged, SlotTaken
-from nextslot.core.views import booking_view, branch_of, new_booking_view, plan_zone
+from nextslot.core.views import booking_view, branch_of, location_of, new_booking_view, plan_zone
 from nextslot.schemas.commands import BookingChange, BookingReschedule, SeriesCreate, SeriesRule
 from nextslot.schemas.statuses import ACTIVE, BookingStatus
 from nextslot.schemas.times import TimeView
@@ -86,6 +86,7 @@ def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, 
         plan = load_plan(uow, business_id, cmd.service, cmd.resources, cmd.location)
         if isinstance(plan, Rejected):
             return plan
+        plan = first_starts_branch(uow, business_id, plan, cmd, first, now)
         if cmd.idempotency_key and (first_result := idempotency.reserve(uow, business_id, cmd.idempotency_key,
                                                                         "series", cmd)):
             if isinstance(first_result, Rejected):
@@ -133,6 +134,23 @@ def book_series(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: SeriesCreate, 
                                      {"kind": "series", "view": view.model_dump(mode="json")})
         uow.commit()
     return SeriesBooked(view)
+
+
+def first_starts_branch(uow: SqlAlchemyUnitOfWork, business_id: int, plan: Plan, cmd: SeriesCreate,
+                        first: datetime, now: datetime) -> Plan:
+    """A plan over branches in several zones narrowed to the branch its first start is booked at (else the first
+    open there), whose wall time every occurrence keeps: "every Tuesday at 10" in Pune stays Pune's 10 when New
+    York's clocks change, not New York's 23:30 become Pune's 9."""
+    if not plan.rules.also_on_grid:
+        return plan
+    groups = on_their_grids(timelines(uow, plan, (first, first), now, party=cmd.party_size), first,
+                            plan.rules.step_minutes)
+    checked = check_slot(plan.rules, groups, first, now)
+    members = checked.resource_ids if isinstance(checked, Slot) else \
+        [r.id for group in groups for r in group if r.is_open(*plan.rules.occupied(first))]
+    place = location_of(plan.resources[rid] for rid in members)
+    narrowed = load_plan(uow, business_id, cmd.service, cmd.resources, place.key) if place else plan
+    return narrowed if isinstance(narrowed, Plan) else plan
 
 
 def series_problem(plan: Plan, rule: SeriesRule, most: int | None = None) -> Rejected | None:

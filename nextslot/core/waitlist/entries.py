@@ -56,7 +56,9 @@ def join(uow: SqlAlchemyUnitOfWork, business_id: int, plan: Plan, cmd: WaitlistJ
          now: datetime, caps: PublicCaps | None = None) -> WaitlistView | Rejected:
     """Add (or, for the same customer, service and window, return) a waiting entry; a new one from a public channel
     only while the contact has room (`caps`)."""
-    today = now.astimezone(plan_zone(plan)).date()  # the dates wished are the branch's, as its offers read them
+    # the dates wished are the branch's, as its offers read them: over branches in several zones, the date at the one
+    # furthest behind (Los Angeles is still on Monday evening when London's Tuesday has begun)
+    today = min(now.astimezone(zone).date() for zone in plan.rules.also_on_grid or (plan_zone(plan),))
     problem = plan.party_problem(cmd.party_size) or party_room_problem(plan, cmd.party_size) \
         or check_window(cmd, plan, today)
     if problem:

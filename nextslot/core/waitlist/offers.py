@@ -83,9 +83,10 @@ def make_offers(uow: SqlAlchemyUnitOfWork, marker: FreedCapacity, now: datetime)
     business = uow.session.get_one(Business, marker.business_id)
     at_once, minutes = offer_settings(business)
     zone = planning.BusinessInfo.of(business).zone
-    # a day either side: a wish's dates are its branch's, whose date may not be the business's
-    first_day = marker.starts_at.astimezone(zone).date() - timedelta(days=1)
-    last_day = marker.ends_at.astimezone(zone).date() + timedelta(days=1)
+    # two days either side: a wish's dates are its branch's, whose date may not be the business's, and zones lie up
+    # to 26 hours apart (Kiritimati's 00:30 on Wednesday is 23:30 on Monday at Pago Pago)
+    first_day = marker.starts_at.astimezone(zone).date() - timedelta(days=2)
+    last_day = marker.ends_at.astimezone(zone).date() + timedelta(days=2)
     entries = list(uow.session.scalars(
         select(WaitlistEntry).where(
             WaitlistEntry.business_id == marker.business_id, WaitlistEntry.status == "waiting",
