@@ -73,6 +73,7 @@ class BookingCreate(Write):
     intake: Intake = Field(default_factory=dict)
     notes: str = Field("", max_length=2000)
     hold_id: int | None = Field(None, description="Convert this hold into the booking")
+    holder: str | None = Field(None, max_length=64, description="A public caller converting its own hold (None: any)")
     location: str | None = Field(None, max_length=64, description="A branch's key; None: any branch")
     party_size: int = Field(1, ge=1, le=100, description="People in one booking (a service with party settings)")
 
@@ -110,6 +111,7 @@ class HoldCreate(Write):
     timezone: ZoneName | None = None
     resources: ResourceKeys = Field(default_factory=list)
     minutes: int | None = Field(None, ge=1, le=60, description="Hold length; default from settings")
+    holder: str | None = Field(None, max_length=64, description="A public caller's: only it converts the hold")
     location: str | None = Field(None, max_length=64, description="A branch's key; None: any branch")
     party_size: int = Field(1, ge=1, le=100, description="People in one booking (a service with party settings)")
 

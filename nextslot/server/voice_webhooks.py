@@ -33,6 +33,7 @@ from nextslot.core.accounts.api_keys import PREFIX as API_KEY_PREFIX
 from nextslot.core.accounts.api_keys import business_for_key
 from nextslot.core.accounts.voice_secrets import Platform, VoiceBusiness, voice_business
 from nextslot.core.service import BookingService
+from nextslot.schemas.inputs import checked
 from nextslot.schemas.voice import ElevenLabsCall, RetellRequest, VapiRequest
 from nextslot.server.public_writes import PublicSender
 from nextslot.server.rate_limit import RateLimits
@@ -148,11 +149,29 @@ def answer_call(limits: RateLimits | None, tool: str, arguments: Any, ctx: ToolC
     """One tool call of the caller on the line, within the calling number's budgets: codes asked for and tried, and
     the bookings, waitlist places and holds calls from it may make at this business a day (server/public_writes.py:
     a caller can say any number, so the business's calendar and its texts are not left to one caller's word)."""
+    if (unusable := unusable_argument(arguments)) is not None:
+        return unusable
     if (refused := over_code_budget(limits, tool, ctx)) is not None:
         return refused
     sender = PublicSender.on_call(ctx.service, ctx.business_id, ctx.caller_phone)
     return sender.run(tool, arguments_of(arguments), ctx.idempotency_key,
                       lambda: execute_for_caller(tool, arguments, ctx))
+
+
+def unusable_argument(arguments: Any) -> ToolReply | None:
+    """`invalid_arguments` for a value no input may hold (`schemas.inputs.checked`). Vapi's arguments sent as a JSON
+    string and an ElevenLabs body are read after the body's own check, and a call's `proof` and `idempotency_key` are
+    looked up before the tool's input model sees them: a lone surrogate there was a 500."""
+    for name, value in (arguments_of(arguments) or {}).items():
+        try:
+            checked(name)
+        except ValueError as exc:
+            return error("invalid_arguments", f"A parameter's name {exc}.")
+        try:
+            checked(value)
+        except ValueError as exc:
+            return error("invalid_arguments", f"{name}: {exc}.", name)
+    return None
 
 
 def over_code_budget(limits: RateLimits | None, tool: str, ctx: ToolContext) -> ToolReply | None:

@@ -8,6 +8,12 @@ row needs is read in the same transaction; the work is done with no transaction 
 in another short transaction fenced by the lease (on a fresh connection when the database may have dropped one:
 `outage.on_fresh_connection`). Each job is a `Queue`: which rows are due, in what order, what a lease sets, and
 how an unanswered claim is handed back.
+
+Webhook deliveries and calendar writes go to a business's own receivers and CalDAV servers, one at a time, each
+allowed its whole time limit: in plain due order, a business whose receivers hang (or that queued thousands of
+rows, every event going to each of its endpoints) held up every other business's. Those queues are claimed by
+business in turn (`FAIR`): each business's first due row, then each one's second, and so on. The businesses with
+rows waiting are found one index probe each, whatever one of them queued.
 """
 from __future__ import annotations
 
@@ -36,6 +42,8 @@ class Queue:
     lease: str  # what a claim sets (:lease is its end)
     hand_back: str | None  # `set ... where ...` undoing a claim of :lease whose commit went unanswered; None: it
     #                        runs out
+    waiting: str | None = None  # rows that may fall due, whose business is the party (an index on business_id,
+    #                             due_at, id where this holds): claimed each business in turn; None: in `order`
 
 
 OUTBOX = dict(  # a row is sent once per claim: `attempts` counts the claims
@@ -46,7 +54,7 @@ OUTBOX = dict(  # a row is sent once per claim: `attempts` counts the claims
               "where status = 'sending' and locked_until = :lease",
 )
 NOTIFICATIONS = Queue("notifications", **OUTBOX)
-WEBHOOK_DELIVERIES = Queue("webhook_deliveries", **OUTBOX)
+WEBHOOK_DELIVERIES = Queue("webhook_deliveries", **OUTBOX, waiting="status in ('pending', 'sending')")
 CALENDARS = Queue(  # due: pushed, or not read since :due_before (failing ones wait their turn too); or the one
     "external_calendars",  # asked for; never one whose grant needs reconnecting
     due="""(locked_until is null or locked_until < :now) and status = 'active'
@@ -68,6 +76,7 @@ CALENDAR_WRITES = Queue(  # bookings into staff calendars: not while the calenda
     lease="status = 'sending', locked_until = :lease, attempts = attempts + 1",
     hand_back="status = 'pending', locked_until = null, attempts = greatest(attempts - 1, 0) "
               "where status = 'sending' and locked_until = :lease",
+    waiting="(status in ('pending', 'sending') or (status = 'failed' and locked_until is not null))",
 )
 CONVERSATIONS = Queue(  # due: a message waits
     "conversations",
@@ -80,18 +89,45 @@ CONVERSATIONS = Queue(  # due: a message waits
 )
 
 
+PLAIN = """
+update {table} set {lease}
+where id in (
+    select id from {table}
+    where {due}
+    order by {order} limit :batch
+    for update skip locked)
+returning id, 1 as turn
+"""
+
+# every due row was due by :now when it was first claimed, so a business's due rows all lie below it in due_at
+FAIR = """
+with recursive parties(business_id) as (
+    select min(business_id) from {table} where {waiting}
+  union all
+    select (select min(business_id) from {table} where {waiting} and business_id > parties.business_id)
+      from parties where parties.business_id is not null
+),
+chosen as (
+    select {table}.id, firsts.turn from {table}
+    join (select mine.id, mine.turn from parties cross join lateral (
+            select id, row_number() over (order by {order}) as turn from (
+                select * from {table}
+                 where business_id = parties.business_id and {waiting} and due_at <= :now and ({due})
+                 order by {order} limit :batch) queued) mine) firsts on firsts.id = {table}.id
+    where {due}
+    order by firsts.turn, {order} limit :batch
+    for update of {table} skip locked)
+update {table} set {lease} from chosen where {table}.id = chosen.id
+returning {table}.id, chosen.turn
+"""
+
+
 def claim(session: Session, queue: Queue, now: datetime, lease: datetime, batch: int, **params: Any) -> list[int]:
-    """Lease up to `batch` due rows until `lease`; return their ids in creation order."""
-    ids = session.scalars(text(f"""
-        update {queue.table} set {queue.lease}
-        where id in (
-            select id from {queue.table}
-            where {queue.due}
-            order by {queue.order} limit :batch
-            for update skip locked)
-        returning id
-    """), {"now": now, "lease": lease, "batch": batch, **params})
-    return sorted(ids)  # RETURNING keeps no order; ids follow creation order
+    """Lease up to `batch` due rows until `lease`; return their ids in creation order (a fair queue's: each
+    business's first, then each one's second...)."""
+    statement = (PLAIN if queue.waiting is None else FAIR).format(**vars(queue))
+    leased = session.execute(text(statement), {"now": now, "lease": lease, "batch": batch, **params})
+    return [row.id for row in sorted(leased, key=lambda row: (row.turn, row.id))]  # RETURNING keeps no order
 
 
 def claimed(session_factory: sessionmaker[Session], queue: Queue, now: datetime, lease: datetime, batch: int,

@@ -418,6 +418,7 @@ class Hold(Base):
     source: Mapped[str] = mapped_column(String(32))
     party_size: Mapped[int] = mapped_column(SmallInteger, default=1, server_default=text("1"))
     created_at: Mapped[datetime] = _created()
+    holder: Mapped[str | None] = mapped_column(String(64))  # a public caller's (a digest): only it converts the hold
 
 
 class Claim(Base):
@@ -671,6 +672,8 @@ class WebhookDelivery(Base):
     __table_args__ = (
         _parent("endpoint_id", "webhook_endpoints"),
         Index("webhook_deliveries_due", "due_at", postgresql_where=text("status in ('pending', 'sending')")),
+        Index("webhook_deliveries_waiting", "business_id", "due_at", "id",  # claimed by business (storage/leases.py)
+              postgresql_where=text("status in ('pending', 'sending')")),
         CheckConstraint("status in ('pending', 'sending', 'delivered', 'failed')", name="known_status"),
     )
     id: Mapped[int] = _id()
@@ -834,6 +837,9 @@ class CalendarWrite(Base):
         UniqueConstraint("calendar_id", "booking_id", "business_id", name="calendar_writes_one_per_booking"),
         Index("calendar_writes_due", "due_at", postgresql_where=text("status in ('pending', 'sending')")),
         Index("calendar_writes_retry", "locked_until", postgresql_where=text("status = 'failed'")),
+        Index("calendar_writes_waiting", "business_id", "due_at", "id",  # claimed by business (storage/leases.py)
+              postgresql_where=text("status in ('pending', 'sending') "
+                                    "or (status = 'failed' and locked_until is not null)")),
         CheckConstraint("status in ('pending', 'sending', 'done', 'failed')", name="known_status"),
     )
     id: Mapped[int] = _id()

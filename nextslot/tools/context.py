@@ -23,6 +23,7 @@ class ToolContext:
     idempotency_key: str | None = None  # a platform's own id for this tool call, used when the model gives none
     language: str | None = None  # the conversation's language: `say` comes in it when the call names none
     proved: frozenset[str] = frozenset()  # contacts proved the caller's own in this call: E.164 phones, emails
+    holder: str | None = None  # a public caller's, on the holds it makes: it converts only those (None: any hold)
 
     def proving(self, *contacts: str | None) -> ToolContext:
         """This context with more contacts proved (the caller id, a one-time code's contact, a texting number)."""

@@ -84,7 +84,7 @@ def write_fields(ctx: ToolContext, args: HoldSlotIn | BookIn | RescheduleIn) -> 
     fields: dict[str, Any] = {"timezone": args.timezone, "resources": resources, "source": ctx.channel,
                               "idempotency_key": key_for(ctx, args.idempotency_key), "actor": ACTOR}
     if not isinstance(args, RescheduleIn):
-        fields["party_size"] = args.party_size or 1
+        fields["party_size"], fields["holder"] = args.party_size or 1, ctx.holder
     fields["location"] = args.location
     return fields
 

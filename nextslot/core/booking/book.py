@@ -90,7 +90,7 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
             return Booked(view)
         hold: Hold | None = None
         if cmd.hold_id is not None:
-            found = live_hold(uow, business_id, cmd.hold_id, plan, start, party)
+            found = live_hold(uow, business_id, cmd.hold_id, plan, start, party, cmd.holder)
             if isinstance(found, Rejected):
                 return found
             hold = found
@@ -140,9 +140,10 @@ def book_at(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: BookingCreate, sta
 
 
 def live_hold(uow: SqlAlchemyUnitOfWork, business_id: int, hold_id: int, plan: Plan,
-              start: datetime, party: int = 1) -> Hold | Rejected:
+              start: datetime, party: int = 1, holder: str | None = None) -> Hold | Rejected:
+    """The hold to convert; a public caller's (`holder`) only if it made it, else as if there were none."""
     hold = uow.holds.locked(business_id, hold_id)
-    if hold is None:
+    if hold is None or holder is not None and hold.holder != holder:
         return Rejected("unknown_hold", f"There is no hold {hold_id}.", "hold_id")
     if hold.status == "converted":  # one booking a hold; a hold let go (or lapsed) is booked afresh, as an expired one
         return Rejected("hold_used", f"Hold {hold_id} was already converted.", "hold_id")

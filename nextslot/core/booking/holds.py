@@ -39,7 +39,7 @@ def hold(uow: SqlAlchemyUnitOfWork, business_id: int, cmd: HoldCreate, now: date
         expires = now + timedelta(minutes=cmd.minutes or minutes)
         held = Hold(business_id=business_id, service_id=plan.service_id, starts_at=start,
                     ends_at=start + plan.rules.duration, expires_at=expires, status="active", source=cmd.source,
-                    party_size=party)
+                    party_size=party, holder=cmd.holder)
         uow.holds.add(held)
         resource_ids = claim_start(uow, plan, start, now, checked.resource_ids, hold_id=held.id, expires_at=expires,
                                    party=party)

@@ -15,7 +15,8 @@ from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 
 def fingerprint(command: BaseModel) -> str:
-    body = command.model_dump(mode="json", exclude={"idempotency_key"})
+    """What was asked (not who asks: a hold's holder), so the fingerprints of requests kept before it stay the same."""
+    body = command.model_dump(mode="json", exclude={"idempotency_key", "holder"})
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
