@@ -212,19 +212,21 @@ def _twilio_error(status: int, code: int, message: str) -> JSONResponse:
 
 class FakeSmtpServer:
     """A real SMTP server (aiosmtpd) on loopback. Keeps each message it accepts in `messages` (parsed), takes
-    AUTH from `username`/`password` (optional), and refuses on demand."""
+    AUTH from `username`/`password` (optional), and refuses on demand. `smtputf8=False`: a relay that takes no
+    address beyond ASCII (no SMTPUTF8), as many do."""
 
     username = "mailer"
     password = "mail-secret"
 
-    def __init__(self) -> None:
+    def __init__(self, smtputf8: bool = True) -> None:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TOs) of each accepted message
         self.logins: list[str] = []
         self._refusals: dict[str, str] = {}  # SMTP command -> reply, once
         self.port = free_port()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port,
-                                      authenticator=self._authenticate, auth_require_tls=False)
+                                      authenticator=self._authenticate, auth_require_tls=False,
+                                      enable_SMTPUTF8=smtputf8)
 
     def __enter__(self) -> FakeSmtpServer:
         self._controller.start()

@@ -27,7 +27,7 @@ from nextslot.reminders.business_notices import (
 )
 from nextslot.reminders.channels.base import Channel, OutgoingMessage, SendResult
 from nextslot.reminders.jobs import Job, JobReader, out_of_date, overtaken
-from nextslot.reminders.receipts import apply_early_receipts, one_at_a_time
+from nextslot.reminders.receipts import apply_early_receipts, one_at_a_time, taken_unrecorded
 from nextslot.storage import leases
 from nextslot.storage.alone import Failed, alone, in_savepoint
 from nextslot.storage.outage import on_fresh_connection
@@ -130,11 +130,23 @@ class Dispatcher:
             content = job.content if channel_name == "whatsapp" else None
             sender = job.sender[1] if job.sender and job.sender[0] == channel_name else None  # not on a fallback
             body = job.text if job.text is not None and channel_name in TEXT_CHANNELS else job.body
-            result = safe_send(channel, OutgoingMessage(recipient, body, job.subject, reference, job.calendar,
-                                                        content, sender))
+            result = self._taken_before(job, channel_name, reference) or safe_send(channel, OutgoingMessage(
+                recipient, body, job.subject, reference, job.calendar, content, sender))
             if self._record(job, channel_name, recipient, result) != "next_channel":
                 return
         self._finish_without_channel(job)
+
+    def _taken_before(self, job: Job, channel: str, reference: str) -> SendResult | None:
+        """The send of a message taken over (its dispatcher died) that the provider had taken, as its receipt told:
+        recorded, not sent a second time. A receipt slower than the lease cannot tell, and the message goes again."""
+        if not job.retried or channel not in TEXT_CHANNELS:  # email has no receipts
+            return None
+        provider_id = on_fresh_connection(lambda: taken_unrecorded(self._session_factory, reference, channel))
+        if provider_id is None:
+            return None
+        log.warning("notification %s: %s had taken it before its sender died; recorded, not sent again", job.id,
+                    channel)
+        return SendResult(True, provider_id, "queued")
 
     def _record(self, job: Job, channel: str, recipient: str, result: SendResult) -> str:
         """Store the attempt and move the notification on; the lease fences a dispatcher that was too slow.

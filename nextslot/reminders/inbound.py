@@ -43,12 +43,13 @@ class Conversations:
 
 def handle_reply(service: BookingService, channel: str, sender: str, body: str,
                  provider_id: str | None = None, conversations: Conversations | None = None,
-                 budget: Budget | None = None) -> str | None:
+                 budget: Budget | None = None, quoting: str | None = None) -> str | None:
     """Act on one inbound message and return the answer to send back (a retried message is answered again,
     not acted on again; "" is no answer). With `conversations`, a message that is not a clear keyword answer, or
     comes in the middle of a conversation, is stored for the conversation instead and None returned: answered
     later. With `budget`, a number past its keyword answers gets one word about it, then silence: a STOP or START
-    is still kept, anything else is stored `rate_limited` and does nothing (each answer is a text we pay for)."""
+    is still kept, anything else is stored `rate_limited` and does nothing (each answer is a text we pay for).
+    `quoting`: the provider's id of our message the reply quotes, whose booking it then answers."""
     phone = sender.removeprefix("whatsapp:")
     if channel == "whatsapp":  # the customer wrote: WhatsApp takes free text from us for the next 24 hours
         with service.uow() as uow:
@@ -63,10 +64,11 @@ def handle_reply(service: BookingService, channel: str, sender: str, body: str,
                 return None
     who = replies.sender(service.uow(), phone, tuple(ANSWERS))
     reply = parse_reply(body)
+    quoted = replies.quoted_booking(service.uow(), who.customer_ids, quoting)  # a yes or no to that, not the chat
     if conversations and reply.intent not in (Intent.STOP, Intent.START) and (
-            reply.intent is Intent.UNCLEAR or conversations.media
-            or has_open_conversation(service, channel, phone, conversations.idle)
-            or answers_the_chat(service, channel, phone, reply, who)):
+            reply.intent is Intent.UNCLEAR or conversations.media or quoted is None and (
+                has_open_conversation(service, channel, phone, conversations.idle)
+                or answers_the_chat(service, channel, phone, reply, who))):
         incoming = Incoming(channel, phone, body, provider_id, conversations.to, conversations.media)
         if receive(service, incoming, conversations.idle):
             return None
@@ -87,12 +89,13 @@ def handle_reply(service: BookingService, channel: str, sender: str, body: str,
     if conversations and (owner := replies.number_owner(service.uow(), conversations.to)) is not None:
         # written to a business's own number: a yes or no is about that business's bookings, not another's
         who = replies.sender(service.uow(), phone, tuple(ANSWERS), business_id=owner)
-    if reply.intent in (Intent.CONFIRM, Intent.CANCEL) and not reply.codes:
+        quoted = replies.quoted_booking(service.uow(), who.customer_ids, quoting)
+    if reply.intent in (Intent.CONFIRM, Intent.CANCEL) and not reply.codes and quoted is None:
         offer = replies.offer_answered(service.uow(), who.customer_ids, service.now())
         if offer is not None:  # a yes or no right after a waitlist offer is about the offer
             return answer_offer(service, record, who, offer, reply.intent is Intent.CONFIRM, channel)
     target = replies.target_booking(service.uow(), who.customer_ids, reply.codes, reply.names_a_code,
-                                    service.now())
+                                    service.now(), quoted)
     if target is None:
         return store(service, record, words["no_booking"], "no_booking", who)
     details = {"service": target.service_name, "when": spoken_when(target.starts_at, target.zone, who.language)}

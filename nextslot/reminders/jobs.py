@@ -61,6 +61,7 @@ class Job:
     request_id: str | None = None  # the request that wrote the row: bound while it is sent
     sender: tuple[str, str] | None = None  # (channel, number): a chat reply goes out from the number written to
     text: str | None = None  # the body for SMS and WhatsApp when `body` is longer than Twilio takes (None: `body`)
+    retried: bool = False  # claimed before: its sender may have died after the provider took it
 
 
 class JobReader:
@@ -92,7 +93,7 @@ class JobReader:
             self._within_whatsapp_window(s, n, recipients, None)  # free text only: no template says it
             sender = (n.payload["channel"], n.payload["from"]) if n.payload.get("from") else None
             return Job(n.id, lease, n.kind, recipients, n.payload.get("subject", ""), n.payload["text"],
-                       request_id=n.request_id, sender=sender)
+                       request_id=n.request_id, sender=sender, retried=n.attempts > 1)
         to_business = n.kind.startswith(TO_BUSINESS)
         if to_business:  # a notice to the business itself, about its own set-up
             zone, language = ZoneInfo(business.timezone), "en"
@@ -135,7 +136,7 @@ class JobReader:
         content = None if to_business or staff is not None else self._within_whatsapp_window(
             s, n, recipients, approved_content(business.details or {}, language, n.kind, values))
         return Job(n.id, lease, n.kind, recipients, message.subject, message.body, ics, content, n.request_id,
-                   text=message.text if message.text != message.body else None)
+                   text=message.text if message.text != message.body else None, retried=n.attempts > 1)
 
     def _within_whatsapp_window(self, s: Session, n: Notification, recipients: dict[str, str],
                                 template: Content | None) -> Content | None:

@@ -11,29 +11,44 @@ from nextslot.core.events import emit_notification_outcome
 from nextslot.core.lent import lent
 from nextslot.storage.tables import DeliveryAttempt, EarlyReceipt, Notification
 
-RANK = {"queued": 0, "accepted": 0, "sending": 0, "sent": 1, "delivered": 2, "read": 3, "undelivered": 2, "failed": 2}
+# how far a report says a message got: a later report never takes an attempt back, and a delivery, proven, outranks a
+# failure reported before or after it (reports come out of order, and a carrier's can contradict)
+RANK = {"queued": 0, "accepted": 0, "sending": 0, "sent": 1, "undelivered": 2, "failed": 2, "delivered": 3, "read": 4}
 
 
 def record_receipt(session_factory: sessionmaker[Session], now: datetime, provider_id: str, status: str,
-                   error_code: str | None = None) -> bool:
+                   error_code: str | None = None, sent_as: tuple[str, str] | None = None) -> bool:
     """Apply a provider's status report (idempotent: a repeated report changes nothing).
 
     delivered/read settles the notification; failed/undelivered sends it on to the next channel.
     Returns False for a message whose send is not recorded (yet): the report is kept, and applied when it is
-    (the provider can report faster than the dispatcher records what it took).
+    (the provider can report faster than the dispatcher records what it took), with what it was sent as
+    (`sent_as`: reference and channel), for a dispatcher taking the message over if its sender died unrecorded.
     """
     with session_factory() as s:
         one_at_a_time(s, provider_id)
         attempt = s.scalars(select(DeliveryAttempt).where(DeliveryAttempt.provider_id == provider_id)
                             .with_for_update()).one_or_none()
         if attempt is None:
+            reference, channel = sent_as or (None, None)
             s.execute(insert(EarlyReceipt).values(provider_id=provider_id, status=status, error_code=error_code,
-                                                  received_at=now).on_conflict_do_nothing())
+                                                  received_at=now, reference=reference, channel=channel)
+                      .on_conflict_do_nothing())
             s.commit()
             return False
         apply_receipt(s, attempt, now, status, error_code)
         s.commit()
         return True
+
+
+def taken_unrecorded(session_factory: sessionmaker[Session], reference: str, channel: str) -> str | None:
+    """The provider's id of a send of this message on this channel that the provider took (its receipt says so) but
+    no dispatcher recorded: its sender died in between."""
+    with session_factory() as s:
+        return s.scalar(select(EarlyReceipt.provider_id).where(
+            EarlyReceipt.reference == reference, EarlyReceipt.channel == channel,
+            ~select(DeliveryAttempt.id).where(DeliveryAttempt.provider_id == EarlyReceipt.provider_id).exists())
+            .order_by(EarlyReceipt.received_at).limit(1))
 
 
 def one_at_a_time(s: Session, provider_id: str) -> None:

@@ -35,6 +35,11 @@ CANCEL = {
 }
 STOP = {"stop", "stopall", "unsubscribe", "end", "quit", "baja", "alto", "arret", "stopp"}
 START = {"start", "unstop", "alta"}
+# what may stand beside a STOP word and leave it a STOP ("please stop", "stop texting me", "STOP STOP"), and nothing
+# else: "I'll stop by at 9" or "end time?" is no opt-out
+STOP_COMPANY = {"please", "pls", "plz", "all", "now", "it", "me", "this", "these", "just", "thanks", "thank", "you",
+                "texting", "messaging", "sending", "text", "texts", "message", "messages", "msgs", "sms",
+                "por", "favor", "ya", "svp", "merci", "maintenant", "bitte", "danke", "jetzt"}
 # a yes or no that goes on to ask for something else ("yes but can we make it 4 pm instead") is a conversation
 CHANGE = {
     "but", "instead", "rather", "move", "change", "reschedule", "earlier", "later", "another", "different",  # en
@@ -45,6 +50,11 @@ CHANGE = {
 # "no" alone, or with thanks, is a cancel; with other words it begins many a yes ("no problem, see you then",
 # "no worries", "non, pas de souci", "nein, kein Problem"): those are asked about, never taken as a cancel
 PLAIN_NO = {"no", "n", "non", "nein"}
+# a yes or no word under one of these, in the same clause, says the opposite or nothing sure ("don't cancel, I'll be
+# there", "can't confirm", "ne pas annuler", "nicht absagen"); so does a "no" before it ("no quiero cancelar")
+NEGATIONS = {"not", "dont", "cant", "cannot", "wont", "never", "didnt", "doesnt", "shouldnt", "wouldnt", "couldnt",
+             "isnt", "arent", "nor", "neither", "nunca", "tampoco", "ni", "ne", "pas", "jamais", "nicht", "kein",
+             "keine", "nie", "niemals"}
 COURTESY = {"thanks", "thank", "you", "thx", "ty", "please", "pls", "sorry", "gracias", "por", "favor", "lo",
             "siento", "merci", "desole", "danke", "bitte", "leider"}
 CONFIRM_EMOJI = ("👍", "✅", "👌", "✔")
@@ -79,10 +89,20 @@ def code_candidates(text: str) -> tuple[tuple[str, ...], str]:
     return tuple(codes), text
 
 
+def negated(text: str) -> bool:
+    """Whether a yes or no word stands in a clause with a negation, or after a "no" in it."""
+    for clause in re.split(r"[,.;:!?¡¿\n]+", text):
+        words = folded_words(clause)
+        answers = [i for i, w in enumerate(words) if w in CONFIRM | CANCEL and w not in PLAIN_NO]
+        if answers and (any(w in NEGATIONS for w in words) or any(w in PLAIN_NO for w in words[:answers[-1]])):
+            return True
+    return False
+
+
 def parse_reply(text: str) -> Reply:
     codes, rest = code_candidates(text)
     words = folded_words(rest)
-    if words and words[0] in STOP and len(words) <= 2:
+    if set(words) & STOP and set(words) <= STOP | STOP_COMPANY:
         return Reply(Intent.STOP, codes)
     if words and words[0] in START and len(words) <= 2:
         return Reply(Intent.START, codes)
@@ -90,7 +110,7 @@ def parse_reply(text: str) -> Reply:
     cancel = any(w in CANCEL for w in words) or any(e in text for e in CANCEL_EMOJI)
     if confirm == cancel or len(words) > 6:  # both, neither, or a whole sentence: ask, don't guess
         return Reply(Intent.UNCLEAR, codes)
-    if "?" in text or "¿" in text:  # a question ("do I need to cancel?") is asked, not answered
+    if "?" in text or "¿" in text or negated(rest):  # a question ("do I need to cancel?") is asked, not answered
         return Reply(Intent.UNCLEAR, codes)
     # a change of mind, or a time or day beside the yes ("sí, pero a las 4", "ja, 16 Uhr?"): not a plain answer
     if any(w in CHANGE for w in words) or (len(words) > 1 and any(any(ch.isdigit() for ch in w) for w in words)):

@@ -29,6 +29,7 @@ router = APIRouter(prefix="/webhooks/twilio")
 # a Message SID as Twilio makes them, SMS, MMS and WhatsApp alike: SM or MM, then 32 hex digits (Twilio's own
 # pattern allows capitals; its SIDs are lower case). Its exact length is what stops a re-split form
 MESSAGE_SID = re.compile(r"(?:SM|MM)[0-9a-fA-F]{32}")
+SENT_AS = re.compile(r"notification-[0-9]{1,18}")  # the reference our status callback's URL carries
 
 
 def public_url(request: Request) -> str:
@@ -87,8 +88,10 @@ async def inbound(request: Request, form: dict[str, str]) -> Response:
     settings = request.app.state.settings
     conversations = Conversations(timedelta(minutes=settings.conversation_idle_minutes),
                                   e164(form.get("To") or "") or None, media)
+    quoted = form.get("OriginalRepliedMessageSid") or ""  # WhatsApp: the message of ours the customer answered
     answer = await run_in_threadpool(handle_reply, request.app.state.service, channel, e164(sender), body or "",
-                                     form.get("MessageSid"), conversations, reply_budget(request))
+                                     form.get("MessageSid"), conversations, reply_budget(request),
+                                     quoted if MESSAGE_SID.fullmatch(quoted) else None)
     twiml = MessagingResponse()
     if answer:  # None: the conversation answers through the outbox in a moment; "": no answer (past its budget)
         twiml.message(answer)
@@ -136,6 +139,12 @@ def media_of(form: dict[str, str]) -> dict[str, Any]:
     return media
 
 
+def sent_as(request: Request) -> tuple[str, str] | None:
+    """What our status callback's URL (signed with the form) says the message was sent as: ("notification-12", "sms")."""
+    reference, channel = request.query_params.get("ref") or "", request.query_params.get("channel") or ""
+    return (reference, channel) if SENT_AS.fullmatch(reference) and channel in ("sms", "whatsapp") else None
+
+
 @router.post("/status")
 async def twilio_status(request: Request) -> Response:
     return await on_signed_form(request, receipt)
@@ -149,7 +158,7 @@ async def receipt(request: Request, form: dict[str, str]) -> Response:
         return problem
     service = request.app.state.service
     known = await run_in_threadpool(record_receipt, service.session_factory, service.now(), sid, status.lower(),
-                                    form.get("ErrorCode") or None)
+                                    form.get("ErrorCode") or None, sent_as(request))
     if not known:
         log.info("twilio status for a message whose send is not recorded (yet): %s, kept for it", sid)
     return Response(status_code=204)

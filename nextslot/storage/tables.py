@@ -634,10 +634,15 @@ class EarlyReceipt(Base):
     until the attempt is stored, then applied to it. Like the inbox of replies, it has no business until then."""
 
     __tablename__ = "early_receipts"
+    __table_args__ = (Index("early_receipts_reference", "reference", postgresql_where=text("reference is not null")),)
     provider_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
     error_code: Mapped[str | None] = mapped_column(String(32))
     received_at: Mapped[datetime]
+    # what it was sent as ("notification-12", "sms"), from the status callback's URL: a send the provider took but
+    # whose sender died before recording it is recorded from this, not sent again
+    reference: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(16))
 
 
 class WebhookEndpoint(Base):

@@ -35,7 +35,8 @@ def test_sms_is_sent_with_from_body_and_status_callback(fake_twilio):
     assert result.accepted and result.status == "queued" and not result.transient
     assert re.fullmatch(r"SM[0-9a-f]{32}", result.provider_id)
     assert fake_twilio.requests == [{"To": "+4915123456789", "From": fake_twilio.sms_from,
-                                     "Body": "See you tomorrow at 10:00.", "StatusCallback": CALLBACK}]
+                                     "Body": "See you tomorrow at 10:00.",
+                                     "StatusCallback": f"{CALLBACK}?ref=notification-7-attempt-1&channel=sms"}]
 
 
 def test_whatsapp_numbers_carry_the_whatsapp_prefix(fake_twilio):
@@ -48,7 +49,7 @@ def test_whatsapp_numbers_carry_the_whatsapp_prefix(fake_twilio):
     [request] = fake_twilio.requests
     assert request["To"] == "whatsapp:+4915123456789"
     assert request["From"] == "whatsapp:" + fake_twilio.whatsapp_from
-    assert request["StatusCallback"] == CALLBACK
+    assert request["StatusCallback"] == f"{CALLBACK}?ref=notification-7-attempt-1&channel=whatsapp"
 
 
 def test_invalid_number_is_a_permanent_refusal_with_twilios_code(fake_twilio):
@@ -210,5 +211,5 @@ def test_build_channels_builds_only_configured_channels(fake_twilio, smtp_server
     fake_twilio.customer_wrote(REMINDER.to)
     assert everything["whatsapp"].send(REMINDER).accepted
     assert everything["email"].send(REMINDER).accepted
-    assert fake_twilio.requests[0]["StatusCallback"] == CALLBACK
+    assert fake_twilio.requests[0]["StatusCallback"] == f"{CALLBACK}?ref=notification-7-attempt-1&channel=whatsapp"
     assert smtp_server.messages[0]["To"] == REMINDER.to

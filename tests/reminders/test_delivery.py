@@ -55,7 +55,8 @@ def test_whatsapp_refused_then_sms_undelivered_then_email_each_attempt_logged(
     dispatcher.dispatch_due()
     whatsapp, sms = fake_twilio.requests
     assert whatsapp["To"] == "whatsapp:+447911123456" and sms["To"] == "+447911123456"
-    assert sms["StatusCallback"] == f"{PUBLIC_URL}/webhooks/twilio/status" and booking.code in sms["Body"]
+    assert sms["StatusCallback"].startswith(f"{PUBLIC_URL}/webhooks/twilio/status?ref=notification-")
+    assert sms["StatusCallback"].endswith("&channel=sms") and booking.code in sms["Body"]
     with session_factory() as s:
         sid = s.scalars(select(DeliveryAttempt.provider_id).where(DeliveryAttempt.channel == "sms",
                                                                   DeliveryAttempt.provider_id.is_not(None))

@@ -21,6 +21,7 @@ from nextslot.storage.tables import (
     Booking,
     Business,
     Customer,
+    DeliveryAttempt,
     InboundMessage,
     Notification,
     Service,
@@ -30,6 +31,8 @@ from nextslot.storage.tables import (
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
 
 LATE_TERMS_ANSWER = timedelta(hours=1)
+# messages to a customer about their booking's time, which a bare yes or no answers ("Reply C to confirm or X ...")
+ASKING = ("confirmation", "reminder", "rescheduled", "deposit_requested")
 RECEIVED = "received"  # the outcome of a message claimed for acting on and not answered yet
 CLAIM_TIMEOUT = timedelta(minutes=2)  # longer than any answer takes: a claim this old lost its process
 
@@ -163,10 +166,23 @@ def booking_message_since(uow: SqlAlchemyUnitOfWork, customer_ids: list[int], si
             Notification.sent_at > since).limit(1)) is not None
 
 
+def quoted_booking(uow: SqlAlchemyUnitOfWork, customer_ids: list[int], provider_id: str | None) -> int | None:
+    """The booking of our message that a reply quotes (WhatsApp's OriginalRepliedMessageSid), if it is one of these
+    customers'."""
+    if not provider_id or not customer_ids:
+        return None
+    with uow:
+        return uow.session.scalar(
+            select(Notification.booking_id).join(DeliveryAttempt, DeliveryAttempt.notification_id == Notification.id)
+            .join(Booking, Booking.id == Notification.booking_id)
+            .where(DeliveryAttempt.provider_id == provider_id, Booking.customer_id.in_(customer_ids)).limit(1))
+
+
 def target_booking(uow: SqlAlchemyUnitOfWork, customer_ids: list[int], codes: list[str], names_a_code: bool,
-                   now: datetime) -> Target | None:
-    """The booking a reply is about: the one whose code it names, else (if it surely names none) this
-    number's next upcoming one."""
+                   now: datetime, quoted: int | None = None) -> Target | None:
+    """The booking a reply is about: the one whose code it names; else (if it surely names none) the one of the
+    message it quotes, else of the last message that asked about a booking not over yet (the reply answers that,
+    even if the booking has been cancelled since: never another), else this number's next upcoming one."""
     if not customer_ids:
         return None
     with uow:
@@ -177,6 +193,14 @@ def target_booking(uow: SqlAlchemyUnitOfWork, customer_ids: list[int], codes: li
         row = None
         if codes:
             row = uow.session.execute(query.where(Booking.code.in_(codes)).limit(1)).first()
+        if row is None and not names_a_code and quoted is not None:
+            row = uow.session.execute(query.where(Booking.id == quoted)).first()
+        if row is None and not names_a_code:  # sent_at: set when a provider took the message
+            row = uow.session.execute(
+                query.join(Notification, Notification.booking_id == Booking.id)
+                .where(Notification.customer_id == Booking.customer_id, Notification.kind.in_(ASKING),
+                       Notification.sent_at.is_not(None), Booking.ends_at > now)
+                .order_by(Notification.sent_at.desc(), Notification.id.desc()).limit(1)).first()
         if row is None and not names_a_code:
             row = uow.session.execute(query.where(Booking.status.in_(ACTIVE), Booking.ends_at > now)
                                       .order_by(Booking.starts_at).limit(1)).first()

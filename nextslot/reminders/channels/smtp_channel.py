@@ -8,6 +8,8 @@ from contextlib import closing, suppress
 from email.message import EmailMessage
 from email.utils import make_msgid, parseaddr
 
+from email_validator import EmailNotValidError, validate_email
+
 from nextslot.reminders.channels.base import ChannelName, OutgoingMessage, SendResult
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,9 @@ class SmtpEmailChannel:
         email = self._compose(message)
         try:
             self._deliver(email)
+        except smtplib.SMTPNotSupportedError as exc:  # an OSError too, but this relay will never take the address
+            log.warning("email %s: the relay takes no address beyond ASCII (no SMTPUTF8)", message.reference)
+            return SendResult(False, None, "failed", "smtputf8", str(exc))
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()))
             return self._refused(message, code, reply)
@@ -45,7 +50,7 @@ class SmtpEmailChannel:
     def _compose(self, message: OutgoingMessage) -> EmailMessage:
         email = EmailMessage()
         email["From"] = self.sender
-        email["To"] = message.to
+        email["To"] = ascii_address(message.to)
         # one line: a business's name may hold a line break, and a header with one is refused (the whole email)
         email["Subject"] = " ".join(message.subject.split())
         email["Message-ID"] = make_msgid(idstring=message.reference, domain=self.domain)
@@ -69,3 +74,12 @@ class SmtpEmailChannel:
         text = reply.decode(errors="replace") if isinstance(reply, bytes) else reply
         log.warning("email %s: refused with %s", message.reference, code)
         return SendResult(False, None, "failed", str(code), text, transient=400 <= code < 500)
+
+
+def ascii_address(address: str) -> str:
+    """The address with its domain in ASCII (IDNA: 'ann@müller.de' -> 'ann@xn--mller-kva.de'), which every relay
+    takes; only a local part beyond ASCII needs a relay that speaks SMTPUTF8 (most do not)."""
+    try:
+        return validate_email(address, check_deliverability=False).ascii_email or address
+    except EmailNotValidError:
+        return address

@@ -5,6 +5,7 @@ import json
 import logging
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
@@ -56,7 +57,7 @@ class TwilioSmsChannel:
         try:
             sender = (message.sender or self.from_number).removeprefix(self.prefix)
             sent = self.client.messages.create(to=self.prefix + message.to, from_=self.prefix + sender,
-                                               status_callback=self.status_callback, **text)
+                                               status_callback=self.callback_for(message), **text)
         except TwilioRestException as exc:
             return self._refused(message, exc.status, exc.code, exc.msg)
         except TwilioServiceException as exc:  # the RFC 9457 error shape of Twilio's newer APIs
@@ -66,6 +67,14 @@ class TwilioSmsChannel:
             return SendResult(False, None, "failed", "network", str(exc), transient=True)
         log.info("%s %s: accepted as %s", self.name, message.reference, sent.sid)
         return SendResult(True, sent.sid, sent.status or "queued")
+
+    def callback_for(self, message: OutgoingMessage) -> str | None:
+        """The status callback, naming what the message was sent as (its reference, never customer data): if this
+        process dies before recording the send, its receipt tells the dispatcher taking over not to send it again."""
+        if not self.status_callback:
+            return None
+        joiner = "&" if "?" in self.status_callback else "?"
+        return f"{self.status_callback}{joiner}{urlencode({'ref': message.reference, 'channel': self.name})}"
 
     def _refused(self, message: OutgoingMessage, status: int, code: int | None, text: str) -> SendResult:
         transient = status == 429 or status >= 500  # rate limits and Twilio's own trouble pass; the rest won't
