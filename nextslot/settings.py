@@ -136,6 +136,8 @@ class Settings(BaseSettings):
     public_bookings_per_contact: int = Field(5, ge=1)
     # the most occurrences of a recurring series booked from those ways in (the service's own limit when lower)
     public_series_max: int = Field(12, ge=1, le=52)
+    # active webhook endpoints a business may have: each event is written for and sent to each one
+    webhook_endpoints_max: int = Field(20, ge=1)
 
     # Prometheus /metrics: on the app's own port behind `Authorization: Bearer <metrics_token>`, and/or on a port of
     # its own (metrics_port, bound to metrics_host; the token is asked there too when set). Neither set: no /metrics.

@@ -16,7 +16,8 @@ def cmd_webhook(settings: Settings, args: argparse.Namespace, factory, business_
     from nextslot.webhooks.endpoints import add_endpoint
 
     events = [e.strip() for e in args.events.split(",") if e.strip()] if args.events else None
-    result = add_endpoint(SqlAlchemyUnitOfWork(factory), business_id, args.url, events, settings.allow_private_targets)
+    result = add_endpoint(SqlAlchemyUnitOfWork(factory), business_id, args.url, events, settings.allow_private_targets,
+                          settings.webhook_endpoints_max)
     if isinstance(result, Rejected):
         return refuse_rejected(result)
     print(json.dumps({"id": result.id, "secret": result.secret}))

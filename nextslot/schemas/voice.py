@@ -40,6 +40,7 @@ class Customer(Input):
 
 
 class VapiCall(Input):
+    id: str | None = Field(None, max_length=150)
     customer: Customer | None = None
 
 
@@ -48,6 +49,10 @@ class VapiMessage(Input):
     toolCallList: list[VapiToolCall] | None = Field(None, max_length=MAX_VAPI_TOOL_CALLS)
     call: VapiCall | None = None
     customer: Customer | None = None
+
+    @property
+    def call_id(self) -> str | None:
+        return self.call.id if self.call else None
 
     @property
     def caller_number(self) -> str | None:

@@ -93,7 +93,7 @@ def answer_vapi(service: BookingService, slug: str, headers: Mapping[str, str], 
     for call in message.toolCallList:
         # Vapi resends a timed-out call with the same id: the key makes the retry replay the first answer
         ctx = ToolContext(service, business.business_id, "vapi", caller_phone=message.caller_number,
-                          idempotency_key=f"vapi:{call.id}")
+                          idempotency_key=f"vapi:{call.id}", call_id=platform_call("vapi", message.call_id))
         reply = answer_call(limits, call.name, call.arguments, ctx)
         replies.append(reply)
         results.append({"name": call.name, "toolCallId": call.id, ("result" if reply.ok else "error"): reply.text()})
@@ -113,7 +113,7 @@ def answer_retell(service: BookingService, slug: str, headers: Mapping[str, str]
     if isinstance(request, Response):
         return request
     ctx = ToolContext(service, business.business_id, "retell", caller_phone=request.call.caller_number,
-                      idempotency_key=retell_key(request))
+                      idempotency_key=retell_key(request), call_id=platform_call("retell", request.call.call_id))
     reply = answer_call(limits, request.name, request.args, ctx)
     text = reply.text()
     if len(text) > RETELL_MAX_CHARS:
@@ -140,7 +140,8 @@ def answer_elevenlabs(service: BookingService, slug: str, tool: str, headers: Ma
     except ValidationError as exc:
         return invalid_payload(exc)
     ctx = ToolContext(service, business.business_id, "elevenlabs", caller_phone=call.caller_id,
-                      idempotency_key=call_key("elevenlabs", call.conversation_id, tool, arguments))
+                      idempotency_key=call_key("elevenlabs", call.conversation_id, tool, arguments),
+                      call_id=platform_call("elevenlabs", call.conversation_id))
     reply = answer_call(limits, tool, arguments, ctx)
     return Response(reply.text(), media_type="application/json", **over_budget(reply))
 
@@ -234,6 +235,11 @@ def retell_signature_valid(body: bytes, api_key: str, header: str | None, now_ms
 def retell_key(request: RetellRequest) -> str | None:
     """Retell retries a failed call up to twice with the same body."""
     return call_key("retell", request.call.call_id, request.name, request.args)
+
+
+def platform_call(platform: Platform, call_id: str | None) -> str | None:
+    """The platform's id of the call, named by the platform (ids of two platforms may be alike)."""
+    return f"{platform}:{call_id}" if call_id else None
 
 
 def call_key(platform: str, call_id: str | None, tool: str, arguments: Any) -> str | None:

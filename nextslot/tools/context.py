@@ -21,6 +21,7 @@ class ToolContext:
     channel: str  # mcp, openai, vapi, retell, elevenlabs: recorded as the booking's source and in its history
     caller_phone: str | None = None  # a voice platform's caller id, used when the model gives no phone
     idempotency_key: str | None = None  # a platform's own id for this tool call, used when the model gives none
+    call_id: str | None = None  # the voice platform's id of the call, its name first ("vapi:..."): a withheld holder
     language: str | None = None  # the conversation's language: `say` comes in it when the call names none
     proved: frozenset[str] = frozenset()  # contacts proved the caller's own in this call: E.164 phones, emails
     holder: str | None = None  # a public caller's, on the holds it makes: it converts only those (None: any hold)

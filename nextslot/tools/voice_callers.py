@@ -6,7 +6,8 @@ public endpoint's tools, here too: a code texted or emailed and read back), and 
 that is neither gets `contact_not_proved` before anything is looked up, so the answer is the same whether or not it
 books here. A booking code stays enough for its one booking (moving and cancelling take nothing else), as the code
 is the customer's own secret; a stranger's number beside it is dropped, never used to offer that number's codes.
-A hold is the caller's: only calls from the number that made it convert it (`holder_of`).
+A hold is the caller's: only calls from the number that made it convert it, or, the number withheld, only the call
+that made it (`holder_of`).
 
 The business's own agents (`/mcp` with its key or an app it approved, OpenAI function calling) keep the staff's
 reach: they run the registry as it is."""
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -71,7 +73,7 @@ def execute_for_caller(name: str, arguments: Mapping[str, Any] | str | None, ctx
     The caller id is a contact proved: a booking of its own number is answered as hers (ToolContext.answers_her)."""
     try:
         number = calling_number(ctx)
-        ctx = replace(ctx.proving(number), holder=holder_of(number))
+        ctx = replace(ctx.proving(number), holder=holder_of(number, ctx.call_id))
     except Exception as exc:
         if database_unreachable(exc):
             return error("temporarily_unavailable", UNAVAILABLE)
@@ -157,11 +159,13 @@ def calling_number(ctx: ToolContext) -> str | None:
     return e164(raw, ANY_REGION if raw.startswith("+") else country_of(ctx))
 
 
-def holder_of(number: str | None) -> str:
-    """Whose a hold made on this call is: calls from the same number (every withheld one together) convert it, not
-    another caller naming its id (ids count up, and a held time drops out of the openings). A digest: a hold is no
-    place for a caller's number."""
-    return hashlib.blake2b(f"caller:{number or 'withheld'}".encode(), digest_size=16).hexdigest()
+def holder_of(number: str | None, call_id: str | None) -> str:
+    """Whose a hold made on this call is: calls from the same number convert it, not another caller naming its id
+    (ids count up, and a held time drops out of the openings). Every withheld number is one, so a withheld caller's
+    hold is its call's (the platform's id of it; without one, no other request's). A digest: a hold is no place for
+    a caller's number."""
+    who = f"caller:{number}" if number else f"call:{call_id}" if call_id else f"request:{secrets.token_hex(16)}"
+    return hashlib.blake2b(who.encode(), digest_size=16).hexdigest()
 
 
 def country_of(ctx: ToolContext) -> str | None:

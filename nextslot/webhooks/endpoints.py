@@ -1,4 +1,8 @@
-"""A business's webhook endpoints: registered, listed with why any was disabled, turned off and on again."""
+"""A business's webhook endpoints: registered, listed with why any was disabled, turned off and on again.
+
+Every event is written once for each active endpoint and sent to each, so a business has at most `most` active
+endpoints (`NEXTSLOT_WEBHOOK_ENDPOINTS_MAX`): counted in the transaction that adds or turns one on, with the
+business's row locked, so two at once cannot both take the last place. Turning one off makes room."""
 from __future__ import annotations
 
 import secrets
@@ -11,8 +15,10 @@ from nextslot.core import audit
 from nextslot.core.outbound import url_problem
 from nextslot.core.results import Rejected
 from nextslot.schemas.events import EVENT_TYPES
-from nextslot.storage.tables import WebhookDelivery, WebhookEndpoint
+from nextslot.storage.tables import Business, WebhookDelivery, WebhookEndpoint
 from nextslot.storage.uow import SqlAlchemyUnitOfWork
+
+ENDPOINTS_MAX = 20  # Settings.webhook_endpoints_max's default
 
 
 def new_secret() -> str:
@@ -25,8 +31,8 @@ class Registered:
     secret: str  # shown once to the business, for checking signatures
 
 
-def add_endpoint(uow: SqlAlchemyUnitOfWork, business_id: int, url: str,
-                 event_types: list[str] | None = None, allow_private: bool = False) -> Registered | Rejected:
+def add_endpoint(uow: SqlAlchemyUnitOfWork, business_id: int, url: str, event_types: list[str] | None = None,
+                 allow_private: bool = False, most: int = ENDPOINTS_MAX) -> Registered | Rejected:
     if not usable_host(url):
         return Rejected("invalid_host", "The URL's host is not a valid host name: each dot-separated part 1-63 "
                                         "characters, 253 in all, international names valid IDNA.", "url")
@@ -39,6 +45,8 @@ def add_endpoint(uow: SqlAlchemyUnitOfWork, business_id: int, url: str,
                                               f"{', '.join(EVENT_TYPES)}.", "event_types", tuple(EVENT_TYPES))
     secret = new_secret()
     with uow:
+        if (full := over_cap(uow, business_id, most)) is not None:
+            return full
         endpoint = WebhookEndpoint(business_id=business_id, url=url, secret=secret, event_types=wanted, active=True)
         uow.session.add(endpoint)
         uow.session.flush()
@@ -46,6 +54,20 @@ def add_endpoint(uow: SqlAlchemyUnitOfWork, business_id: int, url: str,
                      {"url": [None, url], "event_types": [None, wanted]})
         uow.commit()
         return Registered(endpoint.id, secret)
+
+
+def over_cap(uow: SqlAlchemyUnitOfWork, business_id: int, most: int) -> Rejected | None:
+    """`too_many_endpoints` when the business has `most` active endpoints. Locks the business's row (FOR NO KEY
+    UPDATE, as a config edit: a booking's reference to it never waits) until the transaction ends."""
+    s = uow.session
+    s.execute(select(Business.id).where(Business.id == business_id).with_for_update(key_share=True))
+    active = s.scalar(select(func.count()).select_from(WebhookEndpoint).where(
+        WebhookEndpoint.business_id == business_id, WebhookEndpoint.active)) or 0
+    if active < most:
+        return None
+    return Rejected("too_many_endpoints", f"This business already has {most} active webhook endpoints, the most it "
+                                          "may have; turn one off (PUT /v1/webhooks/{id} with active false) first. "
+                                          "Nothing was added.", "url")
 
 
 def usable_host(url: str) -> bool:
@@ -81,12 +103,15 @@ def list_endpoints(uow: SqlAlchemyUnitOfWork, business_id: int) -> list[Endpoint
                                    .order_by(WebhookEndpoint.id))]
 
 
-def set_active(uow: SqlAlchemyUnitOfWork, business_id: int, endpoint_id: int, active: bool) -> EndpointState | Rejected:
-    """Turn an endpoint off, or back on after fixing the receiver (its reason is cleared)."""
+def set_active(uow: SqlAlchemyUnitOfWork, business_id: int, endpoint_id: int, active: bool,
+               most: int = ENDPOINTS_MAX) -> EndpointState | Rejected:
+    """Turn an endpoint off, or back on after fixing the receiver (its reason is cleared), if there is room."""
     with uow:
         endpoint = uow.session.get(WebhookEndpoint, endpoint_id, with_for_update=True)
         if endpoint is None or endpoint.business_id != business_id:
             return Rejected("unknown_endpoint", f"No webhook endpoint {endpoint_id} here.", "endpoint_id")
+        if active and not endpoint.active and (full := over_cap(uow, business_id, most)) is not None:
+            return full
         if endpoint.active != active:
             audit.record(uow, business_id, "webhook.enabled" if active else "webhook.disabled",
                          f"endpoint {endpoint.id}", {"active": [endpoint.active, active]})

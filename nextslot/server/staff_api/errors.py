@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 PREFIX = "/v1"
 CONFLICTS = {"slot_taken", "booking_not_active", "booking_in_past", "not_started", "hold_used",
              "capacity_below_bookings", "resource_in_use", "resource_inactive", "last_service", "upcoming_bookings",
-             "number_in_use", "several_customers"}
+             "number_in_use", "several_customers", "too_many_endpoints"}
 DESCRIPTIONS = {
     400: "The body is not valid JSON.",
     401: "No API key, or an unknown or revoked one.",

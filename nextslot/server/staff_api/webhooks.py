@@ -42,15 +42,21 @@ def endpoints(caller: Caller, booking_service: BookingServiceDep) -> list[Endpoi
     return [EndpointOut(**vars(e)) for e in list_endpoints(booking_service.uow(), caller.business_id)]
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=documented(409))
 def register(body: EndpointIn, caller: Caller, booking_service: BookingServiceDep, request: Request) -> Registered:
-    """Register an endpoint; one on an internal address (loopback, private, link-local) is refused (422)."""
+    """Register an endpoint; one on an internal address (loopback, private, link-local) is refused (422), and one
+    past the business's most active endpoints (409 `too_many_endpoints`)."""
+    settings = request.app.state.settings
     added = ok(add_endpoint(booking_service.uow(), caller.business_id, body.url, list(body.event_types or []),
-                            request.app.state.settings.allow_private_targets))
+                            settings.allow_private_targets, settings.webhook_endpoints_max))
     return Registered(id=added.id, secret=added.secret)
 
 
-@router.put("/{endpoint_id}", responses=documented(404))
-def switch(endpoint_id: int, body: Switch, caller: Caller, booking_service: BookingServiceDep) -> EndpointOut:
-    """Turn an endpoint off, or on again once the receiver is fixed (deliveries resume with new events)."""
-    return EndpointOut(**vars(ok(set_active(booking_service.uow(), caller.business_id, endpoint_id, body.active))))
+@router.put("/{endpoint_id}", responses=documented(404, 409))
+def switch(endpoint_id: int, body: Switch, caller: Caller, booking_service: BookingServiceDep,
+           request: Request) -> EndpointOut:
+    """Turn an endpoint off, or on again once the receiver is fixed (deliveries resume with new events); on again
+    only while the business has room for another active endpoint (409 `too_many_endpoints`)."""
+    switched = set_active(booking_service.uow(), caller.business_id, endpoint_id, body.active,
+                          request.app.state.settings.webhook_endpoints_max)
+    return EndpointOut(**vars(ok(switched)))
