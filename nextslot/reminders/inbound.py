@@ -20,7 +20,7 @@ from nextslot.core.customers import replies
 from nextslot.core.customers.replies import OfferTarget, Sender, Target
 from nextslot.core.results import Booked, Rejected, SlotTaken
 from nextslot.core.service import BookingService
-from nextslot.reminders.replies import Intent, Reply, parse_reply
+from nextslot.reminders.replies import Intent, Reply, parse_reply, twilio_opt_change
 from nextslot.reminders.reply_words import ANSWERS
 from nextslot.reminders.templates import spoken_when
 from nextslot.reminders.whatsapp_window import record_inbound
@@ -43,13 +43,16 @@ class Conversations:
 
 def handle_reply(service: BookingService, channel: str, sender: str, body: str,
                  provider_id: str | None = None, conversations: Conversations | None = None,
-                 budget: Budget | None = None, quoting: str | None = None) -> str | None:
+                 budget: Budget | None = None, quoting: str | None = None,
+                 opt_out_type: str | None = None) -> str | None:
     """Act on one inbound message and return the answer to send back (a retried message is answered again,
     not acted on again; "" is no answer). With `conversations`, a message that is not a clear keyword answer, or
     comes in the middle of a conversation, is stored for the conversation instead and None returned: answered
     later. With `budget`, a number past its keyword answers gets one word about it, then silence: a STOP or START
     is still kept, anything else is stored `rate_limited` and does nothing (each answer is a text we pay for).
-    `quoting`: the provider's id of our message the reply quotes, whose booking it then answers."""
+    `quoting`: the provider's id of our message the reply quotes, whose booking it then answers. An SMS Twilio took
+    as an opt-out (`opt_out_type`, Twilio's OptOutType, else its keywords) is kept as one, as Twilio keeps it; a bare
+    CANCEL still cancels, its answer going by the outbox's next channel (Twilio drops any SMS to the number now)."""
     phone = sender.removeprefix("whatsapp:")
     if channel == "whatsapp":  # the customer wrote: WhatsApp takes free text from us for the next 24 hours
         with service.uow() as uow:
@@ -64,8 +67,15 @@ def handle_reply(service: BookingService, channel: str, sender: str, body: str,
                 return None
     who = replies.sender(service.uow(), phone, tuple(ANSWERS))
     reply = parse_reply(body)
+    twilio = twilio_opt_change(body, opt_out_type) if channel == "sms" else None
+    if twilio is Intent.STOP and reply.intent is not Intent.CANCEL \
+            or twilio is Intent.START and reply.intent is not Intent.CONFIRM:
+        reply = Reply(twilio, reply.codes)  # Twilio's keyword, and nothing else to act on
+    elif twilio is not None:  # a bare CANCEL (or YES): Twilio stopped (or resumed) every SMS, and it answers a booking
+        replies.follow_opt_change(service.uow(), dict(channel=channel, sender=phone, body=body), who,
+                                  twilio is Intent.STOP, service.now())
     quoted = replies.quoted_booking(service.uow(), who.customer_ids, quoting)  # a yes or no to that, not the chat
-    if conversations and reply.intent not in (Intent.STOP, Intent.START) and (
+    if conversations and reply.intent not in (Intent.STOP, Intent.START) and twilio is not Intent.STOP and (
             reply.intent is Intent.UNCLEAR or conversations.media or quoted is None and (
                 has_open_conversation(service, channel, phone, conversations.idle)
                 or answers_the_chat(service, channel, phone, reply, who))):
@@ -77,6 +87,8 @@ def handle_reply(service: BookingService, channel: str, sender: str, body: str,
         return first_copys_answer(service, provider_id)  # Twilio sent it again while we were answering it
     words = ANSWERS[who.language]
     spent = budget(phone) if budget is not None else "answer"
+    if twilio is Intent.STOP and reply.intent is Intent.CANCEL:  # Twilio drops any SMS to the number now; the
+        words = {key: "" for key in words}  # cancellation's own message goes by the next channel (its outbox row)
 
     if reply.intent in (Intent.STOP, Intent.START):
         stop = reply.intent is Intent.STOP
@@ -93,7 +105,7 @@ def handle_reply(service: BookingService, channel: str, sender: str, body: str,
     if reply.intent in (Intent.CONFIRM, Intent.CANCEL) and not reply.codes and quoted is None:
         offer = replies.offer_answered(service.uow(), who.customer_ids, service.now())
         if offer is not None:  # a yes or no right after a waitlist offer is about the offer
-            return answer_offer(service, record, who, offer, reply.intent is Intent.CONFIRM, channel)
+            return answer_offer(service, record, who, offer, reply.intent is Intent.CONFIRM, channel, words)
     target = replies.target_booking(service.uow(), who.customer_ids, reply.codes, reply.names_a_code,
                                     service.now(), quoted)
     if target is None:
@@ -140,8 +152,7 @@ def first_copys_answer(service: BookingService, provider_id: str | None) -> str 
 
 
 def answer_offer(service: BookingService, record: dict, who: Sender, offer: OfferTarget, yes: bool,
-                 channel: str) -> str:
-    words = ANSWERS[who.language]
+                 channel: str, words: dict[str, str]) -> str:
     details = {"service": offer.service_name, "when": spoken_when(offer.starts_at, offer.zone, who.language)}
     target = Target(None, offer.business_id, offer.customer_id, "", offer.service_name, offer.starts_at, offer.zone)
     if not yes:

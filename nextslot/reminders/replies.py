@@ -35,6 +35,10 @@ CANCEL = {
 }
 STOP = {"stop", "stopall", "unsubscribe", "end", "quit", "baja", "alto", "arret", "stopp"}
 START = {"start", "unstop", "alta"}
+# Twilio's own SMS keywords (long codes and messaging services, by default): a message of one of these alone, in any
+# case, opts the sender out of (or back into) every SMS from our number at Twilio, which refuses them with 21610
+TWILIO_OPT_OUT = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "optout", "revoke"}
+TWILIO_OPT_IN = {"start", "unstop", "yes"}
 # what may stand beside a STOP word and leave it a STOP ("please stop", "stop texting me", "STOP STOP"), and nothing
 # else: "I'll stop by at 9" or "end time?" is no opt-out
 STOP_COMPANY = {"please", "pls", "plz", "all", "now", "it", "me", "this", "these", "just", "thanks", "thank", "you",
@@ -119,3 +123,12 @@ def parse_reply(text: str) -> Reply:
             and set(words) - PLAIN_NO - COURTESY:
         return Reply(Intent.UNCLEAR, codes)  # "no problem": no cancel word but a "no" that starts a sentence
     return Reply(Intent.CONFIRM if confirm else Intent.CANCEL, codes)
+
+
+def twilio_opt_change(body: str, opt_out_type: str | None) -> Intent | None:
+    """What Twilio itself did with an inbound SMS: opted the sender out (STOP), back in (START), or neither (None).
+    Its Advanced Opt-Out says so in `OptOutType`; without it, its default keywords decide."""
+    if opt_out_type:
+        return {"STOP": Intent.STOP, "START": Intent.START}.get(opt_out_type.strip().upper())
+    word = body.strip().lower()
+    return Intent.STOP if word in TWILIO_OPT_OUT else Intent.START if word in TWILIO_OPT_IN else None

@@ -91,7 +91,8 @@ async def inbound(request: Request, form: dict[str, str]) -> Response:
     quoted = form.get("OriginalRepliedMessageSid") or ""  # WhatsApp: the message of ours the customer answered
     answer = await run_in_threadpool(handle_reply, request.app.state.service, channel, e164(sender), body or "",
                                      form.get("MessageSid"), conversations, reply_budget(request),
-                                     quoted if MESSAGE_SID.fullmatch(quoted) else None)
+                                     quoted if MESSAGE_SID.fullmatch(quoted) else None,
+                                     form.get("OptOutType") or None)  # Twilio's Advanced Opt-Out: STOP, START, HELP
     twiml = MessagingResponse()
     if answer:  # None: the conversation answers through the outbox in a moment; "": no answer (past its budget)
         twiml.message(answer)

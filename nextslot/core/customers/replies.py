@@ -236,6 +236,19 @@ def set_opt_out(uow: SqlAlchemyUnitOfWork, customer_ids: list[int], channel: str
         uow.commit()
 
 
+def follow_opt_change(uow: SqlAlchemyUnitOfWork, record: dict[str, Any], who: Sender, stop: bool,
+                      now: datetime) -> None:
+    """Keep an opt-out (or back in) the provider made on its own of a message that also answers a booking (Twilio
+    stops every SMS on a bare CANCEL and resumes them on a YES) as a STOP or START is kept: on the customers, and
+    by the number in a row of its own (the message's row keeps what it did). Nothing if the number stands so."""
+    with uow:
+        if (record["channel"] in opted_out_by_number(uow, record["sender"])) == stop:
+            return
+    set_opt_out(uow, who.customer_ids, record["channel"], stop)
+    store_reply(uow, {**record, "provider_id": None, "intent": "stop" if stop else "start"}, "",
+                "opted_out" if stop else "opted_in", who, now)
+
+
 def store_reply(uow: SqlAlchemyUnitOfWork, record: dict[str, Any], answer: str, outcome: str, who: Sender,
                 now: datetime, target: Target | None = None) -> None:
     """Keep a reply with what it was read as and answered (in its claim); the same message retried is kept once."""
