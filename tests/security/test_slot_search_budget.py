@@ -49,6 +49,9 @@ def test_a_business_over_its_budget_gets_429_on_v1_while_another_is_answered(app
         return http.get("/v1/slots", params={"service": "consultation"}, headers={"Authorization": f"Bearer {key}"})
 
     with TestClient(app) as http:
+        # the process's first search (code and statements warming up) may take more CPU than a search counts for
+        # once (COST_UNIT) on a slow machine: another business's takes it, so each of a's counts once
+        assert slots(http, key_b).status_code == 200
         answers = [slots(http, key_a) for _ in range(BUDGET + 1)]
         assert [r.status_code for r in answers] == [200] * BUDGET + [429]
         refused = answers[-1]
@@ -84,8 +87,8 @@ def test_an_agent_over_the_budget_gets_a_tool_error_with_a_wait_on_mcp(app, make
             return [await client.call_tool("find_available_slots", SEARCH) for _ in range(times)]
 
     with LiveServer(app) as server:
+        [other] = anyio.run(searches, server, key_b, 1)  # first: the process's warm-up is not charged to a
         results = anyio.run(searches, server, key_a, BUDGET + 1)
-        [other] = anyio.run(searches, server, key_b, 1)
     assert [r.is_error for r in results] == [False] * BUDGET + [True]
     error = json.loads(results[-1].content[0].text)["error"]
     assert error["code"] == "rate_limited" and error["retry_after"] >= 1
